@@ -1,0 +1,35 @@
+# Finds losscape's dependencies and defines losscape::hdf5 (parallel HDF5 only)
+# and losscape_common_options(). Shared by the build and by losscapeConfig.cmake.
+include_guard(GLOBAL)
+include(CMakeFindDependencyMacro)
+
+find_package(Torch REQUIRED)
+find_package(MPI REQUIRED COMPONENTS C CXX)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(ZLIB REQUIRED)
+
+set(HDF5_PREFER_PARALLEL TRUE)
+if(NOT HDF5_C_COMPILER_EXECUTABLE AND EXISTS /usr/bin/h5pcc)
+  set(HDF5_C_COMPILER_EXECUTABLE /usr/bin/h5pcc)
+endif()
+find_package(HDF5 REQUIRED COMPONENTS C)
+if(NOT HDF5_IS_PARALLEL)
+  message(FATAL_ERROR
+    "losscape needs a parallel (MPI-IO) HDF5 build, but the HDF5 found at "
+    "'${HDF5_INCLUDE_DIRS}' is serial. On Debian: apt-get install libhdf5-openmpi-dev; "
+    "elsewhere point HDF5_C_COMPILER_EXECUTABLE at the parallel h5pcc.")
+endif()
+if(NOT TARGET losscape::hdf5)
+  add_library(losscape::hdf5 INTERFACE IMPORTED)
+  set_target_properties(losscape::hdf5 PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${HDF5_C_INCLUDE_DIRS};${HDF5_INCLUDE_DIRS}"
+    INTERFACE_LINK_LIBRARIES "${HDF5_C_LIBRARIES};MPI::MPI_C"
+    INTERFACE_COMPILE_DEFINITIONS "${HDF5_C_DEFINITIONS};H5_USE_110_API")
+endif()
+
+function(losscape_common_options target)
+  if(LOSSCAPE_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()

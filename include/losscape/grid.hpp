@@ -1,0 +1,38 @@
+// Grids of (alpha, beta): specs parsed from "MIN:MAX:NUM", coordinates as numpy.linspace, flat
+// point indices in [y][x] order (index = iy * nx + ix), and a coarse-to-fine visiting order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace losscape {
+
+struct GridAxis {
+  double min = -1, max = 1;
+  std::int64_t num = 51;
+  /// numpy.linspace(min, max, num).
+  std::vector<double> coordinates() const;
+  std::string str() const;
+};
+/// Parse "MIN:MAX:NUM" (any real bounds, including 0 and negatives; NUM >= 1).
+GridAxis parse_axis(const std::string& s, const std::string& option = "--x");
+
+struct Grid {
+  GridAxis x;
+  bool has_y = false;
+  GridAxis y;
+  std::int64_t nx() const { return x.num; }
+  std::int64_t ny() const { return has_y ? y.num : 1; }
+  std::int64_t size() const { return nx() * ny(); }
+  /// Dataset shape: {nx} for 1D, {ny, nx} for 2D.
+  std::vector<std::int64_t> shape() const;
+  double alpha(std::int64_t flat) const;
+  double beta(std::int64_t flat) const;
+};
+
+/// All points, coarse to fine: first those whose indices are multiples of the largest power of
+/// two below the grid size (including the last index of each axis), then halving the stride, so
+/// that an early prefix is a usable low-resolution surface.
+std::vector<std::int64_t> coarse_to_fine(const Grid& g);
+
+}  // namespace losscape

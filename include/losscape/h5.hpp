@@ -1,0 +1,139 @@
+// Thin RAII layer over the HDF5 C API: handles that close themselves, checked calls that throw
+// losscape::Error naming the file and object, serial and MPI-IO file access, collective writes.
+// Nothing here knows about models or sweeps.
+#pragma once
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace losscape::h5 {
+
+/// Owns one hid_t and closes it with the right H5?close; movable, not copyable.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
+  Handle& operator=(Handle&& o) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  void reset();
+  hid_t id() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+/// Turn off HDF5's own file locking for this process (it breaks MPI-IO on Lustre/NFS); called by
+/// every open/create, so users never need HDF5_USE_FILE_LOCKING.
+void disable_file_locking();
+/// True when the file starts with the HDF5 signature.
+bool is_hdf5(const std::string& path);
+
+/// Element types losscape stores.
+enum class Type { f32, f64, i64, u8 };
+hid_t native(Type t);
+
+class Object;
+class Dataset;
+
+/// An HDF5 group or file: the things that hold datasets, groups and attributes.
+class Location {
+ public:
+  Location() = default;
+  Location(Handle h, std::string file, std::string path)
+      : h_(std::move(h)), file_(std::move(file)), path_(std::move(path)) {}
+  hid_t id() const { return h_.id(); }
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+  /// "file.h5:/group/name", for messages.
+  std::string where(const std::string& name = "") const;
+
+  bool exists(const std::string& name) const;
+  Location group(const std::string& name) const;          // open
+  Location create_group(const std::string& name) const;   // create (ordered links)
+  Location require_group(const std::string& name) const;  // open or create
+  /// Names of links in creation order where tracked, else name order.
+  std::vector<std::string> children() const;
+
+  Dataset dataset(const std::string& name) const;
+  /// Create a contiguous dataset with all storage allocated now and filled with `fill`.
+  Dataset create_dataset(const std::string& name, Type t, const std::vector<hsize_t>& dims,
+                         std::optional<double> fill = std::nullopt) const;
+
+  // attributes (on this group/file)
+  bool has_attr(const std::string& name) const;
+  void set_attr(const std::string& name, const std::string& value) const;
+  void set_attr(const std::string& name, double value) const;
+  void set_attr(const std::string& name, std::int64_t value) const;
+  void set_attr(const std::string& name, const std::vector<double>& value) const;
+  void set_attr(const std::string& name, const std::vector<std::int64_t>& value) const;
+  void set_attr(const std::string& name, const std::vector<std::string>& value) const;
+  std::string attr_string(const std::string& name) const;
+  double attr_double(const std::string& name) const;
+  std::int64_t attr_int(const std::string& name) const;
+  std::vector<double> attr_doubles(const std::string& name) const;
+  std::vector<std::int64_t> attr_ints(const std::string& name) const;
+  std::vector<std::string> attr_strings(const std::string& name) const;
+
+ protected:
+  Handle h_;
+  std::string file_, path_;
+};
+
+/// An open HDF5 file. Serial or, with a communicator, MPI-IO (all ranks must call together).
+class File : public Location {
+ public:
+  enum class Mode { read, readwrite, create /* fails if it exists */, truncate };
+  File() = default;
+  File(const std::string& path, Mode mode, MPI_Comm comm = MPI_COMM_NULL);
+  void flush() const;
+  bool parallel() const { return parallel_; }
+  void close() { h_.reset(); }
+
+ private:
+  bool parallel_ = false;
+};
+
+/// A dataset with typed whole and partial I/O.
+class Dataset {
+ public:
+  Dataset(Handle h, std::string where) : h_(std::move(h)), where_(std::move(where)) {}
+  hid_t id() const { return h_.id(); }
+  const std::string& where() const { return where_; }
+  std::vector<hsize_t> dims() const;
+  std::size_t size() const;
+  /// The stored class/size mapped to a losscape Type (throws for other types).
+  Type type() const;
+
+  void read(Type t, void* out) const;  // whole dataset, converted to t
+  void write(Type t, const void* in) const;
+  std::vector<double> read_doubles() const;
+  std::vector<float> read_floats() const;
+  std::vector<std::int64_t> read_ints() const;
+
+  /// Write elements at flat (row-major) indices. With `collective`, every rank of the file's
+  /// communicator must call, a rank with nothing to write passing an empty list; the transfer is
+  /// collective MPI-IO. Memory and file types must be equal so HDF5 keeps collective mode.
+  /// Returns H5Pget_mpio_actual_io_mode's answer (H5D_MPIO_NO_COLLECTIVE for serial writes).
+  int write_points(Type t, const std::vector<hsize_t>& flat_index, const void* values,
+                   bool collective) const;
+
+  bool has_attr(const std::string& name) const;
+  void set_attr(const std::string& name, const std::string& value) const;
+  std::string attr_string(const std::string& name) const;
+
+ private:
+  Handle h_;
+  std::string where_;
+};
+
+}  // namespace losscape::h5

@@ -1,0 +1,67 @@
+// One model interface for every source: zoo networks (optionally with weights from a PyTorch
+// state dict or a losscape HDF5 checkpoint) and TorchScript modules. It exposes what the method
+// needs: ordered named parameters (θ), the ordered state (parameters and buffers, state-dict
+// order), forward, eval/train mode and device placement.
+#pragma once
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace losscape {
+
+struct NamedTensor {
+  std::string name;
+  torch::Tensor tensor;
+};
+using TensorList = std::vector<NamedTensor>;
+
+/// Which tensors a direction covers: trainable parameters or the whole state dict.
+enum class TensorSet { weights, states };
+TensorSet parse_tensor_set(const std::string& s);
+const char* to_string(TensorSet s);
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  /// Trainable parameters in registration order (PyTorch's named_parameters()).
+  virtual TensorList parameters() const = 0;
+  /// Parameters and buffers in state-dict order (PyTorch's state_dict()).
+  virtual TensorList state() const = 0;
+  TensorList tensors(TensorSet set) const { return set == TensorSet::weights ? parameters() : state(); }
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  virtual void train(bool on) = 0;
+  virtual void to(const torch::Device& device) = 0;
+  /// The nn::Module for training (zoo models); nullptr for TorchScript.
+  virtual std::shared_ptr<torch::nn::Module> module() { return nullptr; }
+
+  torch::Device device() const;
+  std::int64_t parameter_count() const;
+
+  std::string arch;    ///< zoo name, or "torchscript"
+  std::string source;  ///< file it came from, or "zoo" for a fresh network
+  std::string format;  ///< "zoo", "torchscript", "state_dict", "losscape-checkpoint"
+  std::vector<std::int64_t> input_shape;  ///< {C, H, W}
+  int num_classes = 10;
+};
+
+/// A fresh zoo network for the given data set's input shape.
+std::unique_ptr<Model> make_zoo(const std::string& arch, const std::string& dataset);
+
+/// Load a model file: a losscape HDF5 checkpoint (architecture from the file, or `arch` which
+/// must then agree), a TorchScript module (any architecture), or a PyTorch zip state dict (plain
+/// or under "state_dict"), loaded by name into the zoo network `arch`. `dataset` fixes the input
+/// shape of zoo networks. Errors name the file and what does not match.
+std::unique_ptr<Model> load_model(const std::string& path, const std::string& arch,
+                                  const std::string& dataset);
+
+/// Copy `values` into the model's tensors of the same names (all must be present with equal
+/// shapes; dtype is converted). `what` names the source for messages.
+void load_state(Model& model, const TensorList& values, const std::string& what);
+
+/// Fingerprint of a list of tensors (names, shapes and float32 values): "fnv1a64:<16 hex>".
+std::string fingerprint(const TensorList& tensors);
+
+}  // namespace losscape

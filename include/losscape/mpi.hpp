@@ -1,0 +1,75 @@
+// The MPI layer: an RAII environment, a communicator wrapper with the few collectives losscape
+// uses, the node-local rank for device binding, and error handling that brings the whole job
+// down with one message (MPI_Abort) instead of hanging the other ranks.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace losscape::mpi {
+
+/// MPI_Init_thread / MPI_Finalize. Safe to construct when MPI is already initialised.
+class Environment {
+ public:
+  Environment(int* argc, char*** argv);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+ private:
+  bool owns_ = false;
+};
+
+bool initialized();
+
+/// A communicator; owns it (MPI_Comm_free) unless it wraps a predefined one.
+class Comm {
+ public:
+  Comm() : comm_(MPI_COMM_WORLD) {}
+  explicit Comm(MPI_Comm c, bool owned = false) : comm_(c), owned_(owned) {}
+  Comm(Comm&& o) noexcept : comm_(o.comm_), owned_(o.owned_) { o.owned_ = false; }
+  Comm& operator=(Comm&& o) noexcept;
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+  ~Comm();
+  static Comm world() { return Comm(MPI_COMM_WORLD); }
+  static Comm self() { return Comm(MPI_COMM_SELF); }
+
+  MPI_Comm get() const { return comm_; }
+  int rank() const;
+  int size() const;
+  bool root() const { return rank() == 0; }
+
+  /// Communicator of the ranks sharing this node (MPI_Comm_split_type SHARED).
+  Comm split_node() const;
+  Comm split(int color, int key) const;
+
+  void barrier() const;
+  void bcast(std::string& s, int root = 0) const;
+  void bcast(void* data, int bytes, int root = 0) const;
+  double allreduce_sum(double v) const;
+  void allreduce_sum(double* v, int n) const;
+  std::int64_t allreduce_sum(std::int64_t v) const;
+  std::int64_t allreduce_max(std::int64_t v) const;
+  double allreduce_max(double v) const;
+  /// Gather strings from all ranks to everybody.
+  std::vector<std::string> allgather(const std::string& s) const;
+
+  /// Agree on success: every rank passes its own error message ("" = ok); all ranks return the
+  /// first non-empty message (lowest rank), so all can throw together instead of hanging.
+  std::string agree(const std::string& my_error) const;
+
+ private:
+  MPI_Comm comm_;
+  bool owned_ = false;
+};
+
+/// Print "losscape: <message>" once and abort the whole job (MPI_Abort on MPI_COMM_WORLD).
+[[noreturn]] void abort_job(const std::string& message, int code);
+
+/// Throws MpiError naming the call when rc is not MPI_SUCCESS.
+void check(int rc, const char* what);
+
+}  // namespace losscape::mpi

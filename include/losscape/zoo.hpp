@@ -1,0 +1,30 @@
+// The model zoo: C++ definitions of the reference's CIFAR-10 networks with the same module and
+// parameter names, registration order and parameter counts (docs/models.md), adapted to the data
+// set's input channels and image size. Initialization follows the reference recipe.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace losscape {
+
+/// A zoo network: a torch::nn::Module with a single-tensor forward.
+class ZooNet : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+};
+
+/// Names accepted by make_zoo_model.
+std::vector<std::string> zoo_names();
+bool is_zoo_name(const std::string& name);
+/// Build `arch` for inputs of `channels` channels and `height` x `width` pixels and `classes`
+/// outputs, initialized as the reference does (Kaiming-normal convs, BN 1/0, Linear N(0, 1e-3)).
+/// Throws InputError for an unknown name.
+std::shared_ptr<ZooNet> make_zoo_model(const std::string& arch, int channels = 3, int height = 32,
+                                       int width = 32, int classes = 10);
+/// Reference initialization applied to every submodule of `net` (also used by `train`).
+void reference_init(torch::nn::Module& net);
+
+}  // namespace losscape

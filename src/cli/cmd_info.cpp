@@ -1,0 +1,55 @@
+// `losscape info`: describe a model file, a zoo architecture, a data set, or a losscape file.
+#include <iostream>
+
+#include "common.hpp"
+#include "losscape/error.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/inspect.hpp"
+#include "losscape/zoo.hpp"
+
+namespace losscape::cli {
+
+void add_info(CLI::App& root, Registry& reg) {
+  struct Opts {
+    std::string file;
+    ModelOptions model;
+    std::string dataset;
+    std::string data_dir;
+    std::string model_dataset = "cifar10";
+    bool json = false;
+    bool list = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand(
+      "info", "Describe a model file, a zoo architecture (--arch), a data set (--dataset) or a "
+              "losscape file");
+  app->add_option("file", o->file, "Model, checkpoint, direction or surface file");
+  app->add_option("--arch,-a", o->model.arch, "Describe a zoo architecture (or load FILE into it)");
+  app->add_option("--input", o->model_dataset,
+                  "Data set fixing a zoo model's input shape")->capture_default_str();
+  app->add_option("--dataset,-d", o->dataset, "Describe a data set");
+  app->add_option("--data-dir", o->data_dir, "Directory of the data set's files");
+  app->add_flag("--list-archs", o->list, "List the zoo's architectures");
+  app->add_flag("--json", o->json, "Machine-readable output");
+  reg.push_back({app, [o]() {
+    nlohmann::json j;
+    if (o->list) {
+      j = {{"kind", "zoo"}, {"architectures", zoo_names()}};
+      if (!o->json) {
+        for (auto& n : zoo_names()) std::cout << n << "\n";
+        return 0;
+      }
+    } else if (!o->dataset.empty()) {
+      j = dataset_info(o->dataset, o->data_dir);
+    } else if (!o->file.empty() || !o->model.arch.empty()) {
+      o->model.file = o->file;
+      j = model_info(*load_model(o->model, o->model_dataset));
+    } else {
+      throw InputError("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
+    }
+    std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
+    return 0;
+  }});
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,78 @@
+#include "common.hpp"
+
+#include <cstdio>
+
+#include "losscape/error.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape::cli {
+
+void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
+  auto* f = app.add_option("--model-file,-m", o.file,
+                           "Model: losscape .h5 checkpoint, TorchScript .pt, or torch.save state "
+                           "dict (.pt/.pth, needs --arch)");
+  if (required_file) f->required();
+  app.add_option("--arch,-a", o.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
+  app.add_option("--seed", o.seed, "Seed for a fresh zoo network's initialization")
+      ->capture_default_str();
+}
+
+std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset) {
+  if (!o.file.empty()) return losscape::load_model(o.file, o.arch, dataset);
+  if (o.arch.empty()) throw InputError("no model: give --model-file FILE or --arch NAME");
+  torch::manual_seed(o.seed);
+  auto m = make_zoo(o.arch, dataset);
+  m->train(false);
+  return m;
+}
+
+void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
+  app.add_option("--dataset,-d", d.dataset, "cifar10 | fashion-mnist | mnist")->capture_default_str();
+  app.add_option("--data-dir", d.data_dir,
+                 "Directory of the data files (default: Debian's location for fashion-mnist, "
+                 "data/cifar-10-batches-bin for cifar10)");
+  if (with_split)
+    app.add_option("--split", d.split, "train | test")->capture_default_str();
+  app.add_option("--samples,-n", d.samples,
+                 "Use a deterministic subset of N samples (0 = all)")->capture_default_str();
+  app.add_option("--subset-seed", d.subset_seed, "Seed of the subset rule")->capture_default_str();
+  app.add_flag("--raw-data", d.raw, "Skip normalization (pixels in [0, 1])");
+}
+
+int run_main(int argc, char** argv) {
+  CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
+  app.set_version_flag("--version,-V", std::string("losscape ") + version);
+  app.require_subcommand(1);
+  app.footer("Exit codes: 0 done, 1 error, 2 usage, 75 incomplete (resume by running again).\n"
+             "Docs: docs/usage.md");
+  Registry reg;
+  add_info(app, reg);
+  add_eval(app, reg);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    for (auto& s : reg)
+      if (s.app->parsed()) return s.run();
+    return kExitUsage;
+  } catch (const Error& e) {
+    if (mpi::initialized()) mpi::abort_job(e.what(), kExitError);
+    std::fprintf(stderr, "losscape: error: %s\n", e.what());
+    return kExitError;
+  } catch (const c10::Error& e) {
+    std::string msg = std::string("LibTorch: ") + e.what_without_backtrace();
+    if (mpi::initialized()) mpi::abort_job(msg, kExitError);
+    std::fprintf(stderr, "losscape: error: %s\n", msg.c_str());
+    return kExitError;
+  } catch (const std::exception& e) {
+    if (mpi::initialized()) mpi::abort_job(e.what(), kExitError);
+    std::fprintf(stderr, "losscape: error: %s\n", e.what());
+    return kExitError;
+  }
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,42 @@
+// Shared pieces of the command-line layer: option groups that several subcommands accept, the
+// subcommand registry, and error handling. Only src/cli knows about argv.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "losscape/data.hpp"
+#include "losscape/model.hpp"
+
+namespace losscape::cli {
+
+/// A registered subcommand: its CLI11 app and what to run when it was chosen.
+struct Subcommand {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+using Registry = std::vector<Subcommand>;
+
+void add_info(CLI::App& root, Registry& reg);
+void add_eval(CLI::App& root, Registry& reg);
+
+/// --model-file / --arch / --seed, shared by every command that loads a model.
+struct ModelOptions {
+  std::string file;
+  std::string arch;
+  std::uint64_t seed = 0;
+};
+void add_model_options(CLI::App& app, ModelOptions& o, bool required_file = false);
+/// Load o.file into o.arch (or a fresh zoo network when no file is given).
+std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset);
+
+/// --dataset / --data-dir / --split / --samples / --subset-seed / --raw-data.
+void add_data_options(CLI::App& app, DataSpec& d, bool with_split = true);
+
+/// The program entry: parse, dispatch, map exceptions to one-line errors and exit codes.
+int run_main(int argc, char** argv);
+
+}  // namespace losscape::cli

@@ -1,0 +1,248 @@
+#include "losscape/data.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "losscape/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace losscape {
+
+DataShape data_shape(const std::string& dataset) {
+  if (dataset == "cifar10") return {3, 32, 32, 10};
+  if (dataset == "fashion-mnist" || dataset == "mnist") return {1, 28, 28, 10};
+  throw InputError("unknown data set '" + dataset + "' (expected cifar10, fashion-mnist or mnist)");
+}
+
+std::string default_data_dir(const std::string& dataset) {
+  data_shape(dataset);
+  if (dataset == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
+  if (dataset == "mnist") return "/usr/share/datasets/mnist";
+  return "data/cifar-10-batches-bin";
+}
+
+std::pair<std::vector<double>, std::vector<double>> normalization(const std::string& dataset) {
+  // CIFAR-10: the reference's constants. MNIST-like: the usual per-data-set statistics.
+  if (dataset == "cifar10")
+    return {{125.3 / 255, 123.0 / 255, 113.9 / 255}, {63.0 / 255, 62.1 / 255, 66.7 / 255}};
+  if (dataset == "fashion-mnist") return {{0.2860}, {0.3530}};
+  if (dataset == "mnist") return {{0.1307}, {0.3081}};
+  data_shape(dataset);
+  return {};
+}
+
+std::vector<std::string> split_files(const std::string& dataset, const std::string& dir,
+                                     const std::string& split) {
+  if (split != "train" && split != "test")
+    throw InputError("unknown split '" + split + "' (expected train or test)");
+  if (dataset == "cifar10") {
+    if (split == "test") return {(fs::path(dir) / "test_batch.bin").string()};
+    std::vector<std::string> f;
+    for (int i = 1; i <= 5; ++i)
+      f.push_back((fs::path(dir) / ("data_batch_" + std::to_string(i) + ".bin")).string());
+    return f;
+  }
+  data_shape(dataset);
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  auto pick = [&](const std::string& stem) {
+    fs::path plain = fs::path(dir) / stem;
+    fs::path gz = fs::path(dir) / (stem + ".gz");
+    if (fs::exists(plain)) return plain.string();
+    if (fs::exists(gz)) return gz.string();
+    throw InputError(gz.string() + ": no such file (nor " + plain.filename().string() + ") in " +
+                     dir + "; set --data-dir");
+  };
+  return {pick(prefix + "-images-idx3-ubyte"), pick(prefix + "-labels-idx1-ubyte")};
+}
+
+RawImages read_cifar10_files(const std::vector<std::string>& files) {
+  constexpr std::int64_t kRecord = 1 + 3072;
+  std::vector<std::vector<char>> blobs;
+  std::int64_t n = 0;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) throw InputError(f + ": no such file or not readable (CIFAR-10 binary version)");
+    std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (buf.empty()) throw FormatError(f + ": file is empty");
+    if (buf.size() % kRecord != 0)
+      throw FormatError(f + ": truncated record: size " + std::to_string(buf.size()) +
+                        " bytes is not a multiple of the 3073-byte CIFAR-10 record");
+    n += std::int64_t(buf.size()) / kRecord;
+    blobs.push_back(std::move(buf));
+  }
+  auto pixels = torch::empty({n, 3, 32, 32}, torch::kUInt8);
+  auto labels = torch::empty({n}, torch::kInt64);
+  auto* px = pixels.data_ptr<std::uint8_t>();
+  auto* lb = labels.data_ptr<std::int64_t>();
+  std::int64_t i = 0;
+  for (std::size_t b = 0; b < blobs.size(); ++b) {
+    const auto& buf = blobs[b];
+    for (std::int64_t r = 0; r < std::int64_t(buf.size()) / kRecord; ++r, ++i) {
+      const auto* rec = reinterpret_cast<const std::uint8_t*>(buf.data() + r * kRecord);
+      if (rec[0] > 9)
+        throw FormatError(files[b] + ": record " + std::to_string(r) + " has label " +
+                          std::to_string(rec[0]) + ", outside 0..9");
+      lb[i] = rec[0];
+      std::copy(rec + 1, rec + kRecord, px + i * 3072);
+    }
+  }
+  return {pixels, labels};
+}
+
+namespace {
+
+// Reads a whole file through zlib, which passes uncompressed files through unchanged.
+std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
+  if (!fs::exists(file)) throw InputError(file + ": no such file");
+  gzFile g = gzopen(file.c_str(), "rb");
+  if (!g) throw InputError(file + ": cannot open");
+  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> chunk(1 << 20);
+  for (;;) {
+    int got = gzread(g, chunk.data(), unsigned(chunk.size()));
+    if (got < 0) {
+      int err = 0;
+      std::string msg = gzerror(g, &err);
+      gzclose(g);
+      throw FormatError(file + ": corrupt gzip data (" + msg + ")");
+    }
+    if (got == 0) break;
+    out.insert(out.end(), chunk.begin(), chunk.begin() + got);
+  }
+  gzclose(g);
+  return out;
+}
+
+std::uint32_t be32(const std::uint8_t* p) {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
+         std::uint32_t(p[3]);
+}
+
+}  // namespace
+
+torch::Tensor read_idx_images(const std::string& file) {
+  auto buf = read_maybe_gz(file);
+  if (buf.size() < 16) throw FormatError(file + ": too short for an IDX image header");
+  std::uint32_t magic = be32(buf.data());
+  if (magic != 0x00000803)
+    throw FormatError(file + ": wrong IDX magic number 0x" +
+                      [&] { char s[16]; std::snprintf(s, sizeof s, "%08x", magic); return std::string(s); }() +
+                      " (expected 0x00000803 for images)");
+  std::int64_t n = be32(buf.data() + 4), rows = be32(buf.data() + 8), cols = be32(buf.data() + 12);
+  std::size_t need = 16 + std::size_t(n * rows * cols);
+  if (buf.size() < need)
+    throw FormatError(file + ": truncated: header announces " + std::to_string(n) + " images of " +
+                      std::to_string(rows) + "x" + std::to_string(cols) + " but the file holds " +
+                      std::to_string(buf.size() - 16) + " pixel bytes");
+  auto t = torch::empty({n, 1, rows, cols}, torch::kUInt8);
+  std::copy(buf.begin() + 16, buf.begin() + std::ptrdiff_t(need), t.data_ptr<std::uint8_t>());
+  return t;
+}
+
+torch::Tensor read_idx_labels(const std::string& file) {
+  auto buf = read_maybe_gz(file);
+  if (buf.size() < 8) throw FormatError(file + ": too short for an IDX label header");
+  std::uint32_t magic = be32(buf.data());
+  if (magic != 0x00000801)
+    throw FormatError(file + ": wrong IDX magic number 0x" +
+                      [&] { char s[16]; std::snprintf(s, sizeof s, "%08x", magic); return std::string(s); }() +
+                      " (expected 0x00000801 for labels)");
+  std::int64_t n = be32(buf.data() + 4);
+  if (buf.size() < std::size_t(8 + n))
+    throw FormatError(file + ": truncated: header announces " + std::to_string(n) +
+                      " labels but the file holds " + std::to_string(buf.size() - 8));
+  auto t = torch::empty({n}, torch::kInt64);
+  auto* p = t.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint8_t v = buf[std::size_t(8 + i)];
+    if (v > 9)
+      throw FormatError(file + ": label " + std::to_string(i) + " is " + std::to_string(v) +
+                        ", outside 0..9");
+    p[i] = v;
+  }
+  return t;
+}
+
+std::vector<std::int64_t> select_indices(std::int64_t total, const DataSpec& spec) {
+  if (spec.num_shards < 1 || spec.shard < 0 || spec.shard >= spec.num_shards)
+    throw InputError("bad shard " + std::to_string(spec.shard) + " of " +
+                     std::to_string(spec.num_shards));
+  if (spec.samples < 0) throw InputError("--samples must be positive");
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(total));
+  for (std::int64_t i = 0; i < total; ++i) idx[std::size_t(i)] = i;
+  if (spec.samples > 0 && spec.samples < total) {
+    // Own Fisher-Yates over mt19937_64 (whose output is fixed by the standard), so the subset is
+    // the same with every compiler and library, unlike std::shuffle's unspecified algorithm.
+    std::mt19937_64 rng(spec.subset_seed);
+    for (std::int64_t i = 0; i < spec.samples; ++i) {
+      std::uint64_t span = std::uint64_t(total - i);
+      std::int64_t j = i + std::int64_t(rng() % span);
+      std::swap(idx[std::size_t(i)], idx[std::size_t(j)]);
+    }
+    idx.resize(std::size_t(spec.samples));
+    std::sort(idx.begin(), idx.end());
+  } else if (spec.samples > total) {
+    throw InputError("--samples " + std::to_string(spec.samples) + " exceeds the " +
+                     std::to_string(total) + " samples of the split");
+  }
+  const std::int64_t n = std::int64_t(idx.size());
+  const std::int64_t lo = n * spec.shard / spec.num_shards;
+  const std::int64_t hi = n * (spec.shard + 1) / spec.num_shards;
+  return std::vector<std::int64_t>(idx.begin() + lo, idx.begin() + hi);
+}
+
+DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
+  DataShape shape = data_shape(spec.dataset);
+  std::string dir = spec.data_dir.empty() ? default_data_dir(spec.dataset) : spec.data_dir;
+  if (!fs::is_directory(dir))
+    throw InputError(dir + ": data directory of " + spec.dataset +
+                     " does not exist" +
+                     (spec.dataset == "fashion-mnist" && spec.data_dir.empty()
+                          ? " (apt-get install dataset-fashion-mnist, or set --data-dir)"
+                          : " (set --data-dir)"));
+  auto files = split_files(spec.dataset, dir, spec.split);
+  RawImages raw;
+  if (spec.dataset == "cifar10") {
+    raw = read_cifar10_files(files);
+  } else {
+    raw.pixels = read_idx_images(files[0]);
+    raw.labels = read_idx_labels(files[1]);
+    if (raw.pixels.size(0) != raw.labels.size(0))
+      throw FormatError(files[1] + ": has " + std::to_string(raw.labels.size(0)) +
+                        " labels but " + files[0] + " has " + std::to_string(raw.pixels.size(0)) +
+                        " images");
+  }
+  if (raw.pixels.size(1) != shape.channels || raw.pixels.size(2) != shape.height ||
+      raw.pixels.size(3) != shape.width)
+    throw FormatError(files[0] + ": images are not " + std::to_string(shape.height) + "x" +
+                      std::to_string(shape.width));
+  const std::int64_t total = raw.labels.size(0);
+  auto idx = select_indices(total, spec);
+  auto index = torch::from_blob(idx.data(), {std::int64_t(idx.size())}, torch::kInt64).clone();
+  auto images = raw.pixels.index_select(0, index).to(torch::kFloat32).div_(255.0);
+  if (!spec.raw) {
+    auto [mean, std] = normalization(spec.dataset);
+    auto m = torch::tensor(mean, torch::kFloat64).to(torch::kFloat32).view({1, -1, 1, 1});
+    auto s = torch::tensor(std, torch::kFloat64).to(torch::kFloat32).view({1, -1, 1, 1});
+    images.sub_(m).div_(s);
+  }
+  DataSplit out;
+  out.images = images.contiguous().to(device);
+  out.labels = raw.labels.index_select(0, index).to(device);
+  out.total = total;
+  out.num_classes = shape.classes;
+  out.description = spec.dataset + " " + spec.split + " (" + std::to_string(idx.size()) + " of " +
+                    std::to_string(total) + " samples" +
+                    (spec.num_shards > 1 ? ", shard " + std::to_string(spec.shard + 1) + "/" +
+                                               std::to_string(spec.num_shards)
+                                         : std::string()) +
+                    ")";
+  return out;
+}
+
+}  // namespace losscape

@@ -1,0 +1,41 @@
+#include "losscape/device.hpp"
+
+#include <thread>
+
+#include "losscape/error.hpp"
+
+namespace losscape {
+
+torch::Device select_device(const std::string& want, int local_rank) {
+  if (want == "cpu") return torch::kCPU;
+  const bool cuda_ok = torch::cuda::is_available();
+  const int n = cuda_ok ? int(torch::cuda::device_count()) : 0;
+  if (want == "auto") return n > 0 ? torch::Device(torch::kCUDA, local_rank % n) : torch::kCPU;
+  if (want == "cuda" || want.rfind("cuda:", 0) == 0) {
+    if (n == 0)
+      throw InputError("--device " + want + ": no CUDA device is visible (this LibTorch " +
+                       std::string(cuda_ok ? "sees none" : "has no CUDA support") + ")");
+    if (want == "cuda") return torch::Device(torch::kCUDA, local_rank % n);
+    int idx = std::stoi(want.substr(5));
+    if (idx < 0 || idx >= n)
+      throw InputError("--device " + want + ": only " + std::to_string(n) + " devices visible");
+    return torch::Device(torch::kCUDA, idx);
+  }
+  throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
+}
+
+std::string describe_device(const torch::Device& d) {
+  if (d.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
+  return d.str();
+}
+
+int configure_cpu_threads(int threads, int ranks_on_node) {
+  if (threads <= 0) {
+    int cores = int(std::thread::hardware_concurrency());
+    threads = std::max(1, cores / std::max(1, ranks_on_node));
+  }
+  at::set_num_threads(threads);
+  return threads;
+}
+
+}  // namespace losscape

@@ -1,0 +1,98 @@
+#include "losscape/grid.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "losscape/error.hpp"
+
+namespace losscape {
+
+std::vector<double> GridAxis::coordinates() const {
+  std::vector<double> c(static_cast<std::size_t>(num));
+  if (num == 1) {
+    c[0] = min;
+    return c;
+  }
+  const double step = (max - min) / double(num - 1);
+  for (std::int64_t i = 0; i < num; ++i) c[std::size_t(i)] = min + double(i) * step;
+  c.back() = max;  // numpy sets the endpoint exactly
+  return c;
+}
+
+std::string GridAxis::str() const {
+  std::ostringstream o;
+  o.precision(17);
+  o << min << ":" << max << ":" << num;
+  return o.str();
+}
+
+GridAxis parse_axis(const std::string& s, const std::string& option) {
+  auto bad = [&](const std::string& why) {
+    return InputError(option + " '" + s + "': " + why + " (expected MIN:MAX:NUM, e.g. -1:1:51)");
+  };
+  auto p1 = s.find(':');
+  auto p2 = p1 == std::string::npos ? p1 : s.find(':', p1 + 1);
+  if (p1 == std::string::npos || p2 == std::string::npos || s.find(':', p2 + 1) != std::string::npos)
+    throw bad("needs three fields");
+  GridAxis a;
+  try {
+    std::size_t used = 0;
+    std::string f0 = s.substr(0, p1), f1 = s.substr(p1 + 1, p2 - p1 - 1), f2 = s.substr(p2 + 1);
+    a.min = std::stod(f0, &used);
+    if (used != f0.size()) throw bad("MIN is not a number");
+    a.max = std::stod(f1, &used);
+    if (used != f1.size()) throw bad("MAX is not a number");
+    long long n = std::stoll(f2, &used);
+    if (used != f2.size()) throw bad("NUM is not an integer");
+    a.num = n;
+  } catch (const std::logic_error&) {
+    throw bad("not numbers");
+  }
+  if (a.num < 1) throw bad("NUM must be at least 1");
+  if (!std::isfinite(a.min) || !std::isfinite(a.max)) throw bad("bounds must be finite");
+  if (a.num > 1 && !(a.max > a.min)) throw bad("MAX must be greater than MIN");
+  return a;
+}
+
+std::vector<std::int64_t> Grid::shape() const {
+  if (has_y) return {y.num, x.num};
+  return {x.num};
+}
+
+double Grid::alpha(std::int64_t flat) const {
+  auto c = x.coordinates();
+  return c[std::size_t(flat % nx())];
+}
+double Grid::beta(std::int64_t flat) const {
+  if (!has_y) return 0.0;
+  auto c = y.coordinates();
+  return c[std::size_t(flat / nx())];
+}
+
+std::vector<std::int64_t> coarse_to_fine(const Grid& g) {
+  auto level = [](std::int64_t i, std::int64_t n, std::int64_t top) {
+    // The largest power-of-two stride (<= top) dividing i; the last index counts as coarsest.
+    if (i == 0 || i == n - 1) return top;
+    std::int64_t s = 1;
+    while (s < top && i % (s * 2) == 0) s *= 2;
+    return s;
+  };
+  std::int64_t top = 1;
+  while (top * 2 < std::max(g.nx(), g.ny())) top *= 2;
+  std::vector<std::pair<std::int64_t, std::int64_t>> keyed;  // (-stride, flat)
+  keyed.reserve(std::size_t(g.size()));
+  for (std::int64_t iy = 0; iy < g.ny(); ++iy)
+    for (std::int64_t ix = 0; ix < g.nx(); ++ix) {
+      std::int64_t s = std::min(level(ix, g.nx(), top), g.has_y ? level(iy, g.ny(), top) : top);
+      keyed.push_back({-s, iy * g.nx() + ix});
+    }
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [](auto& a, auto& b) { return a.first < b.first; });
+  std::vector<std::int64_t> out;
+  out.reserve(keyed.size());
+  for (auto& k : keyed) out.push_back(k.second);
+  return out;
+}
+
+}  // namespace losscape

@@ -1,0 +1,440 @@
+#include "losscape/h5.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "losscape/error.hpp"
+
+namespace losscape::h5 {
+namespace {
+
+// HDF5 prints an error stack for every failed call; losscape reports its own one-line errors.
+struct SilenceHdf5 {
+  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+void silence() { static SilenceHdf5 once; }
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id < 0) throw FormatError(what);
+  return id;
+}
+void check(herr_t rc, const std::string& what, int) {
+  if (rc < 0) throw FormatError(what);
+}
+
+Handle plist(hid_t cls) { return Handle(check(H5Pcreate(cls), "H5Pcreate failed"), H5Pclose); }
+
+// ---- attributes, shared by groups, files and datasets ----
+bool attr_exists(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+
+void attr_delete_if(hid_t obj, const std::string& name) {
+  if (attr_exists(obj, name)) H5Adelete(obj, name.c_str());
+}
+
+void attr_write(hid_t obj, const std::string& where, const std::string& name, hid_t type,
+                const std::vector<hsize_t>& dims, const void* data) {
+  attr_delete_if(obj, name);
+  Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
+                            : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+               H5Sclose);
+  Handle a(check(H5Acreate2(obj, name.c_str(), type, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+                 where + ": cannot create attribute '" + name + "'"),
+           H5Aclose);
+  check(H5Awrite(a.id(), type, data), where + ": cannot write attribute '" + name + "'", 0);
+}
+
+Handle string_type(std::size_t len) {
+  Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t.id(), len == 0 ? 1 : len);
+  H5Tset_strpad(t.id(), H5T_STR_NULLTERM);
+  H5Tset_cset(t.id(), H5T_CSET_UTF8);
+  return t;
+}
+
+void attr_set_string(hid_t obj, const std::string& where, const std::string& name,
+                     const std::string& v) {
+  Handle t = string_type(v.size() + 1);
+  attr_write(obj, where, name, t.id(), {}, v.c_str());
+}
+
+Handle attr_open(hid_t obj, const std::string& where, const std::string& name) {
+  if (!attr_exists(obj, name)) throw FormatError(where + ": attribute '" + name + "' is missing");
+  return Handle(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT),
+                      where + ": cannot open attribute '" + name + "'"),
+                H5Aclose);
+}
+
+std::size_t attr_count(hid_t a) {
+  Handle s(H5Aget_space(a), H5Sclose);
+  hssize_t n = H5Sget_simple_extent_npoints(s.id());
+  return n < 0 ? 0 : std::size_t(n);
+}
+
+std::vector<std::string> attr_get_strings(hid_t obj, const std::string& where,
+                                          const std::string& name) {
+  Handle a = attr_open(obj, where, name);
+  Handle ft(H5Aget_type(a.id()), H5Tclose);
+  if (H5Tget_class(ft.id()) != H5T_STRING)
+    throw FormatError(where + ": attribute '" + name + "' is not a string");
+  std::size_t n = attr_count(a.id());
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(ft.id()) > 0) {
+    Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mt.id(), H5T_VARIABLE);
+    H5Tset_cset(mt.id(), H5Tget_cset(ft.id()));
+    std::vector<char*> buf(n, nullptr);
+    check(H5Aread(a.id(), mt.id(), buf.data()), where + ": cannot read attribute " + name, 0);
+    for (char* p : buf) out.emplace_back(p ? p : "");
+    Handle s(H5Aget_space(a.id()), H5Sclose);
+    H5Dvlen_reclaim(mt.id(), s.id(), H5P_DEFAULT, buf.data());
+  } else {
+    std::size_t len = H5Tget_size(ft.id());
+    std::vector<char> buf(n * len + 1, '\0');
+    check(H5Aread(a.id(), ft.id(), buf.data()), where + ": cannot read attribute " + name, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const char* p = buf.data() + i * len;
+      out.emplace_back(p, strnlen(p, len));
+    }
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<T> attr_get_numbers(hid_t obj, const std::string& where, const std::string& name,
+                                hid_t mem) {
+  Handle a = attr_open(obj, where, name);
+  Handle ft(H5Aget_type(a.id()), H5Tclose);
+  auto cls = H5Tget_class(ft.id());
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+    throw FormatError(where + ": attribute '" + name + "' is not numeric");
+  std::vector<T> out(attr_count(a.id()));
+  check(H5Aread(a.id(), mem, out.data()), where + ": cannot read attribute " + name, 0);
+  return out;
+}
+
+}  // namespace
+
+Handle& Handle::operator=(Handle&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = H5I_INVALID_HID;
+  }
+  return *this;
+}
+
+void Handle::reset() {
+  if (id_ >= 0 && closer_) closer_(id_);
+  id_ = H5I_INVALID_HID;
+}
+
+void disable_file_locking() {
+  // The environment variable is read when the library initialises; the property list call below
+  // covers files opened later in the same process.
+  setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1);
+  silence();
+}
+
+bool is_hdf5(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char sig[8] = {};
+  in.read(sig, 8);
+  return in.gcount() == 8 && std::memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
+}
+
+hid_t native(Type t) {
+  switch (t) {
+    case Type::f32: return H5T_NATIVE_FLOAT;
+    case Type::f64: return H5T_NATIVE_DOUBLE;
+    case Type::i64: return H5T_NATIVE_INT64;
+    case Type::u8: return H5T_NATIVE_UINT8;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+
+// ---------------- Location ----------------
+std::string Location::where(const std::string& name) const {
+  std::string p = path_;
+  if (!name.empty()) p = (p == "/" ? "/" : p + "/") + name;
+  return file_ + ":" + p;
+}
+
+bool Location::exists(const std::string& name) const {
+  // Check each component so that "a/b" does not fail when "a" is missing.
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos <= name.size()) {
+    std::size_t next = name.find('/', pos);
+    if (next == std::string::npos) next = name.size();
+    partial = name.substr(0, next);
+    if (!partial.empty() && H5Lexists(id(), partial.c_str(), H5P_DEFAULT) <= 0) return false;
+    pos = next + 1;
+  }
+  return true;
+}
+
+Location Location::group(const std::string& name) const {
+  if (!exists(name)) throw FormatError(where(name) + ": group is missing");
+  hid_t g = H5Gopen2(id(), name.c_str(), H5P_DEFAULT);
+  check(g, where(name) + ": cannot open group");
+  return Location(Handle(g, H5Gclose), file_, where(name).substr(file_.size() + 1));
+}
+
+Location Location::create_group(const std::string& name) const {
+  Handle gcpl = plist(H5P_GROUP_CREATE);
+  H5Pset_link_creation_order(gcpl.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  hid_t g = H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT);
+  check(g, where(name) + ": cannot create group");
+  return Location(Handle(g, H5Gclose), file_, where(name).substr(file_.size() + 1));
+}
+
+Location Location::require_group(const std::string& name) const {
+  return exists(name) ? group(name) : create_group(name);
+}
+
+std::vector<std::string> Location::children() const {
+  std::vector<std::string> names;
+  H5_index_t order = H5_INDEX_NAME;
+  {
+    Handle info(H5Gget_create_plist(id()), H5Pclose);
+    unsigned flags = 0;
+    if (info.valid() && H5Pget_link_creation_order(info.id(), &flags) >= 0 &&
+        (flags & H5P_CRT_ORDER_TRACKED))
+      order = H5_INDEX_CRT_ORDER;
+  }
+  auto cb = [](hid_t, const char* n, const H5L_info_t*, void* op) -> herr_t {
+    static_cast<std::vector<std::string>*>(op)->emplace_back(n);
+    return 0;
+  };
+  hsize_t idx = 0;
+  check(H5Literate(id(), order, H5_ITER_INC, &idx, cb, &names), where() + ": cannot list", 0);
+  return names;
+}
+
+Dataset Location::dataset(const std::string& name) const {
+  if (!exists(name)) throw FormatError(where(name) + ": dataset is missing");
+  hid_t d = H5Dopen2(id(), name.c_str(), H5P_DEFAULT);
+  check(d, where(name) + ": cannot open dataset");
+  return Dataset(Handle(d, H5Dclose), where(name));
+}
+
+Dataset Location::create_dataset(const std::string& name, Type t, const std::vector<hsize_t>& dims,
+                                 std::optional<double> fill) const {
+  Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
+                            : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+               H5Sclose);
+  Handle dcpl = plist(H5P_DATASET_CREATE);
+  // Allocate everything now: afterwards writers change raw data only, never file metadata,
+  // which is what makes a file killed mid-sweep still open and resume.
+  H5Pset_alloc_time(dcpl.id(), H5D_ALLOC_TIME_EARLY);
+  H5Pset_layout(dcpl.id(), H5D_CONTIGUOUS);
+  if (fill) {
+    H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_ALLOC);
+    if (t == Type::f64) {
+      double v = *fill;
+      H5Pset_fill_value(dcpl.id(), H5T_NATIVE_DOUBLE, &v);
+    } else if (t == Type::f32) {
+      float v = float(*fill);
+      H5Pset_fill_value(dcpl.id(), H5T_NATIVE_FLOAT, &v);
+    } else if (t == Type::i64) {
+      std::int64_t v = std::int64_t(*fill);
+      H5Pset_fill_value(dcpl.id(), H5T_NATIVE_INT64, &v);
+    } else {
+      std::uint8_t v = std::uint8_t(*fill);
+      H5Pset_fill_value(dcpl.id(), H5T_NATIVE_UINT8, &v);
+    }
+  }
+  hid_t ftype = t == Type::f32 ? H5T_IEEE_F32LE
+                : t == Type::f64 ? H5T_IEEE_F64LE
+                : t == Type::i64 ? H5T_STD_I64LE
+                                 : H5T_STD_U8LE;
+  hid_t d = H5Dcreate2(id(), name.c_str(), ftype, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT);
+  check(d, where(name) + ": cannot create dataset");
+  return Dataset(Handle(d, H5Dclose), where(name));
+}
+
+bool Location::has_attr(const std::string& name) const { return attr_exists(id(), name); }
+void Location::set_attr(const std::string& name, const std::string& v) const {
+  attr_set_string(id(), where(), name, v);
+}
+void Location::set_attr(const std::string& name, double v) const {
+  attr_write(id(), where(), name, H5T_NATIVE_DOUBLE, {}, &v);
+}
+void Location::set_attr(const std::string& name, std::int64_t v) const {
+  attr_write(id(), where(), name, H5T_NATIVE_INT64, {}, &v);
+}
+void Location::set_attr(const std::string& name, const std::vector<double>& v) const {
+  attr_write(id(), where(), name, H5T_NATIVE_DOUBLE, {hsize_t(v.size())}, v.data());
+}
+void Location::set_attr(const std::string& name, const std::vector<std::int64_t>& v) const {
+  attr_write(id(), where(), name, H5T_NATIVE_INT64, {hsize_t(v.size())}, v.data());
+}
+void Location::set_attr(const std::string& name, const std::vector<std::string>& v) const {
+  std::size_t len = 1;
+  for (auto& s : v) len = std::max(len, s.size() + 1);
+  std::vector<char> buf(len * v.size(), '\0');
+  for (std::size_t i = 0; i < v.size(); ++i) std::memcpy(&buf[i * len], v[i].data(), v[i].size());
+  Handle t = string_type(len);
+  attr_write(id(), where(), name, t.id(), {hsize_t(v.size())}, buf.data());
+}
+std::string Location::attr_string(const std::string& name) const {
+  auto v = attr_get_strings(id(), where(), name);
+  return v.empty() ? std::string() : v.front();
+}
+double Location::attr_double(const std::string& name) const {
+  auto v = attr_get_numbers<double>(id(), where(), name, H5T_NATIVE_DOUBLE);
+  if (v.empty()) throw FormatError(where() + ": attribute '" + name + "' is empty");
+  return v.front();
+}
+std::int64_t Location::attr_int(const std::string& name) const {
+  auto v = attr_get_numbers<std::int64_t>(id(), where(), name, H5T_NATIVE_INT64);
+  if (v.empty()) throw FormatError(where() + ": attribute '" + name + "' is empty");
+  return v.front();
+}
+std::vector<double> Location::attr_doubles(const std::string& name) const {
+  return attr_get_numbers<double>(id(), where(), name, H5T_NATIVE_DOUBLE);
+}
+std::vector<std::int64_t> Location::attr_ints(const std::string& name) const {
+  return attr_get_numbers<std::int64_t>(id(), where(), name, H5T_NATIVE_INT64);
+}
+std::vector<std::string> Location::attr_strings(const std::string& name) const {
+  return attr_get_strings(id(), where(), name);
+}
+
+// ---------------- File ----------------
+File::File(const std::string& path, Mode mode, MPI_Comm comm) {
+  disable_file_locking();
+  Handle fapl = plist(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+  H5Pset_file_locking(fapl.id(), false, true);
+#endif
+  if (comm != MPI_COMM_NULL) {
+    check(H5Pset_fapl_mpio(fapl.id(), comm, MPI_INFO_NULL), path + ": cannot set MPI-IO", 0);
+    parallel_ = true;
+  }
+  hid_t f = H5I_INVALID_HID;
+  switch (mode) {
+    case Mode::read:
+    case Mode::readwrite: {
+      if (mode == Mode::read || !parallel_) {
+        std::ifstream probe(path);
+        if (!probe) throw InputError(path + ": no such file or not readable");
+      }
+      f = H5Fopen(path.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl.id());
+      if (f < 0) {
+        if (!is_hdf5(path)) throw FormatError(path + ": not an HDF5 file");
+        throw FormatError(path + ": cannot open HDF5 file" +
+                          std::string(mode == Mode::read ? "" : " for writing"));
+      }
+      break;
+    }
+    case Mode::create:
+    case Mode::truncate: {
+      Handle fcpl = plist(H5P_FILE_CREATE);
+      H5Pset_link_creation_order(fcpl.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+      f = H5Fcreate(path.c_str(), mode == Mode::create ? H5F_ACC_EXCL : H5F_ACC_TRUNC, fcpl.id(),
+                    fapl.id());
+      if (f < 0) throw InputError(path + ": cannot create HDF5 file (exists or not writable)");
+      break;
+    }
+  }
+  h_ = Handle(f, H5Fclose);
+  file_ = path;
+  path_ = "/";
+}
+
+void File::flush() const {
+  check(H5Fflush(id(), H5F_SCOPE_GLOBAL), file_ + ": flush failed", 0);
+}
+
+// ---------------- Dataset ----------------
+std::vector<hsize_t> Dataset::dims() const {
+  Handle s(H5Dget_space(id()), H5Sclose);
+  int n = H5Sget_simple_extent_ndims(s.id());
+  std::vector<hsize_t> d(n > 0 ? n : 0);
+  if (n > 0) H5Sget_simple_extent_dims(s.id(), d.data(), nullptr);
+  return d;
+}
+
+std::size_t Dataset::size() const {
+  std::size_t n = 1;
+  for (auto d : dims()) n *= d;
+  return n;
+}
+
+Type Dataset::type() const {
+  Handle t(H5Dget_type(id()), H5Tclose);
+  auto cls = H5Tget_class(t.id());
+  auto sz = H5Tget_size(t.id());
+  if (cls == H5T_FLOAT) return sz == 4 ? Type::f32 : Type::f64;
+  if (cls == H5T_INTEGER) return sz == 1 ? Type::u8 : Type::i64;
+  throw FormatError(where_ + ": unsupported element type (expected float or integer)");
+}
+
+void Dataset::read(Type t, void* out) const {
+  check(H5Dread(id(), native(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), where_ + ": read failed", 0);
+}
+void Dataset::write(Type t, const void* in) const {
+  check(H5Dwrite(id(), native(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, in), where_ + ": write failed",
+        0);
+}
+std::vector<double> Dataset::read_doubles() const {
+  std::vector<double> v(size());
+  read(Type::f64, v.data());
+  return v;
+}
+std::vector<float> Dataset::read_floats() const {
+  std::vector<float> v(size());
+  read(Type::f32, v.data());
+  return v;
+}
+std::vector<std::int64_t> Dataset::read_ints() const {
+  std::vector<std::int64_t> v(size());
+  read(Type::i64, v.data());
+  return v;
+}
+
+int Dataset::write_points(Type t, const std::vector<hsize_t>& flat, const void* values,
+                          bool collective) const {
+  auto d = dims();
+  const int rank = int(d.size());
+  Handle fspace(H5Dget_space(id()), H5Sclose);
+  hsize_t n = flat.size();
+  Handle mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (n == 0) {
+    H5Sselect_none(fspace.id());
+    H5Sselect_none(mspace.id());
+  } else {
+    std::vector<hsize_t> coords(n * std::max(rank, 1));
+    for (hsize_t i = 0; i < n; ++i) {
+      hsize_t rem = flat[i];
+      for (int k = rank - 1; k >= 0; --k) {
+        coords[i * rank + k] = rem % d[k];
+        rem /= d[k];
+      }
+    }
+    check(H5Sselect_elements(fspace.id(), H5S_SELECT_SET, n, coords.data()),
+          where_ + ": bad point selection", 0);
+  }
+  Handle dxpl = plist(H5P_DATASET_XFER);
+  if (collective) H5Pset_dxpl_mpio(dxpl.id(), H5FD_MPIO_COLLECTIVE);
+  static const double dummy = 0;
+  check(H5Dwrite(id(), native(t), mspace.id(), fspace.id(), dxpl.id(), n ? values : &dummy),
+        where_ + ": write failed", 0);
+  H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
+  if (collective) H5Pget_mpio_actual_io_mode(dxpl.id(), &mode);
+  return int(mode);
+}
+
+bool Dataset::has_attr(const std::string& name) const { return attr_exists(id(), name); }
+void Dataset::set_attr(const std::string& name, const std::string& v) const {
+  attr_set_string(id(), where_, name, v);
+}
+std::string Dataset::attr_string(const std::string& name) const {
+  auto v = attr_get_strings(id(), where_, name);
+  return v.empty() ? std::string() : v.front();
+}
+
+}  // namespace losscape::h5

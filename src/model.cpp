@@ -1,0 +1,259 @@
+#include "losscape/model.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "losscape/checkpoint.hpp"
+#include "losscape/data.hpp"
+#include "losscape/error.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/zoo.hpp"
+
+namespace losscape {
+
+TensorSet parse_tensor_set(const std::string& s) {
+  if (s == "weights") return TensorSet::weights;
+  if (s == "states") return TensorSet::states;
+  throw InputError("unknown direction type '" + s + "' (expected weights or states)");
+}
+const char* to_string(TensorSet s) { return s == TensorSet::weights ? "weights" : "states"; }
+
+torch::Device Model::device() const {
+  auto p = state();
+  return p.empty() ? torch::Device(torch::kCPU) : p.front().tensor.device();
+}
+
+std::int64_t Model::parameter_count() const {
+  std::int64_t n = 0;
+  for (auto& p : parameters()) n += p.tensor.numel();
+  return n;
+}
+
+namespace {
+
+// ---- zoo model: an nn::Module ----
+class ZooModel : public Model {
+ public:
+  explicit ZooModel(std::shared_ptr<ZooNet> net) : net_(std::move(net)) {}
+  TensorList parameters() const override {
+    TensorList out;
+    for (auto& p : net_->named_parameters(true)) out.push_back({p.key(), p.value()});
+    return out;
+  }
+  TensorList state() const override {
+    // state_dict order: per module in pre-order, its own parameters then its own buffers.
+    TensorList out;
+    for (auto& m : net_->named_modules("", /*include_self=*/true)) {
+      std::string prefix = m.key().empty() ? "" : m.key() + ".";
+      for (auto& p : m.value()->named_parameters(false)) out.push_back({prefix + p.key(), p.value()});
+      for (auto& b : m.value()->named_buffers(false)) out.push_back({prefix + b.key(), b.value()});
+    }
+    return out;
+  }
+  torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
+  void train(bool on) override { net_->train(on); }
+  void to(const torch::Device& d) override { net_->to(d); }
+  std::shared_ptr<torch::nn::Module> module() override { return net_; }
+
+ private:
+  std::shared_ptr<ZooNet> net_;
+};
+
+// ---- TorchScript module ----
+class ScriptModel : public Model {
+ public:
+  explicit ScriptModel(torch::jit::Module m) : m_(std::move(m)) {}
+  TensorList parameters() const override {
+    TensorList out;
+    for (const auto& p : m_.named_parameters(true)) out.push_back({p.name, p.value});
+    return out;
+  }
+  TensorList state() const override {
+    TensorList out;
+    for (const auto& sub : m_.named_modules()) {
+      std::string prefix = sub.name.empty() ? "" : sub.name + ".";
+      for (const auto& p : sub.value.named_parameters(false)) out.push_back({prefix + p.name, p.value});
+      for (const auto& b : sub.value.named_buffers(false)) out.push_back({prefix + b.name, b.value});
+    }
+    return out;
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    auto out = m_.forward({x});
+    if (out.isTensor()) return out.toTensor();
+    if (out.isTuple()) return out.toTuple()->elements().at(0).toTensor();
+    throw InputError(source + ": TorchScript forward must return a tensor (the logits)");
+  }
+  void train(bool on) override { m_.train(on); }
+  void to(const torch::Device& d) override { m_.to(d); }
+
+ private:
+  mutable torch::jit::Module m_;
+};
+
+std::string read_head(const std::string& path, std::size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s(n, '\0');
+  in.read(s.data(), std::streamsize(n));
+  s.resize(std::size_t(in.gcount()));
+  return s;
+}
+
+std::string shape_str(const torch::Tensor& t) {
+  std::ostringstream o;
+  o << t.sizes();
+  return o.str();
+}
+
+TensorList dict_to_list(const c10::IValue& v, const std::string& path) {
+  if (!v.isGenericDict())
+    throw FormatError(path + ": expected a state dict (a dict of tensors) saved with torch.save");
+  auto d = v.toGenericDict();
+  // The reference's checkpoints hold {'state_dict': ..., 'epoch': ..., 'acc': ...}.
+  for (const auto& e : d)
+    if (e.key().isString() && e.key().toStringRef() == "state_dict")
+      return dict_to_list(e.value(), path);
+  TensorList out;
+  for (const auto& e : d) {
+    if (!e.key().isString() || !e.value().isTensor())
+      throw FormatError(path + ": entry of the state dict is not a name -> tensor pair");
+    std::string name = e.key().toStringRef();
+    if (name.rfind("module.", 0) == 0) name = name.substr(7);  // saved from DataParallel
+    out.push_back({name, e.value().toTensor()});
+  }
+  return out;
+}
+
+}  // namespace
+
+void load_state(Model& model, const TensorList& values, const std::string& what) {
+  std::map<std::string, const torch::Tensor*> by_name;
+  for (auto& v : values) by_name[v.name] = &v.tensor;
+  auto targets = model.state();
+  std::vector<std::string> problems;
+  std::map<std::string, bool> used;
+  for (auto& t : targets) {
+    auto it = by_name.find(t.name);
+    if (it == by_name.end()) {
+      problems.push_back("missing " + t.name);
+      continue;
+    }
+    used[t.name] = true;
+    if (it->second->sizes() != t.tensor.sizes())
+      problems.push_back(t.name + " has shape " + shape_str(*it->second) + ", " + model.arch +
+                         " expects " + shape_str(t.tensor));
+  }
+  for (auto& v : values)
+    if (!used.count(v.name)) problems.push_back("unexpected " + v.name);
+  if (!problems.empty()) {
+    std::string msg = what + " does not match architecture " + model.arch + " (" +
+                      std::to_string(problems.size()) + " differences): ";
+    for (std::size_t i = 0; i < problems.size() && i < 5; ++i)
+      msg += (i ? "; " : "") + problems[i];
+    if (problems.size() > 5) msg += "; ...";
+    throw InputError(msg);
+  }
+  torch::NoGradGuard guard;
+  for (auto& t : targets) t.tensor.copy_(*by_name[t.name]);
+}
+
+std::unique_ptr<Model> make_zoo(const std::string& arch, const std::string& dataset) {
+  DataShape s = data_shape(dataset);
+  auto m = std::make_unique<ZooModel>(make_zoo_model(arch, s.channels, s.height, s.width, s.classes));
+  m->arch = arch;
+  m->source = "zoo";
+  m->format = "zoo";
+  m->input_shape = {s.channels, s.height, s.width};
+  m->num_classes = s.classes;
+  return m;
+}
+
+std::unique_ptr<Model> load_model(const std::string& path, const std::string& arch,
+                                  const std::string& dataset) {
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) throw InputError(path + ": no such model file or not readable");
+  }
+  std::unique_ptr<Model> model;
+  if (h5::is_hdf5(path)) {
+    Checkpoint ck = read_checkpoint(path);
+    if (!arch.empty() && arch != ck.meta.arch)
+      throw InputError(path + ": checkpoint holds architecture " + ck.meta.arch + ", not " + arch);
+    DataShape s = data_shape(dataset);
+    if (!ck.meta.input_shape.empty() &&
+        (ck.meta.input_shape[0] != s.channels || ck.meta.input_shape[1] != s.height ||
+         ck.meta.input_shape[2] != s.width))
+      throw InputError(path + ": model was made for " + std::to_string(ck.meta.input_shape[0]) +
+                       "x" + std::to_string(ck.meta.input_shape[1]) + "x" +
+                       std::to_string(ck.meta.input_shape[2]) + " inputs, data set " + dataset +
+                       " has " + std::to_string(s.channels) + "x" + std::to_string(s.height) +
+                       "x" + std::to_string(s.width));
+    model = make_zoo(ck.meta.arch, dataset);
+    load_state(*model, ck.state, path);
+    model->format = "losscape-checkpoint";
+  } else {
+    std::string head = read_head(path, 4);
+    if (head.size() < 4 || head.substr(0, 4) != std::string("PK\x03\x04", 4)) {
+      if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x80)
+        throw FormatError(path + ": legacy (pre-1.6) PyTorch serialization; re-save it with "
+                                 "torch.save(torch.load(f), f) in PyTorch >= 1.6");
+      throw FormatError(path + ": not a model file (expected a losscape HDF5 checkpoint, a "
+                               "TorchScript module or a torch.save zip file)");
+    }
+    std::string jit_error;
+    try {
+      auto m = torch::jit::load(path, torch::kCPU);
+      model = std::make_unique<ScriptModel>(std::move(m));
+      model->arch = arch.empty() ? "torchscript" : arch;
+      model->format = "torchscript";
+      DataShape s = data_shape(dataset);
+      model->input_shape = {s.channels, s.height, s.width};
+      model->num_classes = s.classes;
+    } catch (const c10::Error& e) {
+      jit_error = e.what_without_backtrace();
+    }
+    if (!model) {
+      std::ifstream in(path, std::ios::binary);
+      std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      c10::IValue v;
+      try {
+        v = torch::pickle_load(bytes);
+      } catch (const c10::Error& e) {
+        throw FormatError(path + ": neither a TorchScript module nor a readable torch.save file (" +
+                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+      }
+      auto values = dict_to_list(v, path);
+      if (arch.empty())
+        throw InputError(path + ": is a state dict; name its architecture with --arch");
+      model = make_zoo(arch, dataset);
+      load_state(*model, values, path);
+      model->format = "state_dict";
+    }
+  }
+  model->source = path;
+  model->train(false);
+  return model;
+}
+
+std::string fingerprint(const TensorList& tensors) {
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const void* p, std::size_t n) {
+    auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= b[i];
+      h *= 1099511628211ULL;
+    }
+  };
+  for (auto& t : tensors) {
+    mix(t.name.data(), t.name.size());
+    for (auto s : t.tensor.sizes()) mix(&s, sizeof s);
+    auto c = t.tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    mix(c.data_ptr(), std::size_t(c.numel()) * sizeof(float));
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace losscape

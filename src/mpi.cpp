@@ -1,0 +1,151 @@
+#include "losscape/mpi.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include "losscape/error.hpp"
+
+namespace losscape::mpi {
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING] = {};
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  throw MpiError(std::string(what) + " failed: " + msg);
+}
+
+bool initialized() {
+  int flag = 0;
+  MPI_Initialized(&flag);
+  int fin = 0;
+  MPI_Finalized(&fin);
+  return flag && !fin;
+}
+
+Environment::Environment(int* argc, char*** argv) {
+  if (initialized()) return;
+  int provided = 0;
+  check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // Errors come back as codes that check() turns into exceptions.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  owns_ = true;
+}
+
+Environment::~Environment() {
+  if (owns_ && initialized()) MPI_Finalize();
+}
+
+Comm& Comm::operator=(Comm&& o) noexcept {
+  if (this != &o) {
+    if (owned_ && initialized()) MPI_Comm_free(&comm_);
+    comm_ = o.comm_;
+    owned_ = o.owned_;
+    o.owned_ = false;
+  }
+  return *this;
+}
+
+Comm::~Comm() {
+  if (owned_ && initialized()) MPI_Comm_free(&comm_);
+}
+
+int Comm::rank() const {
+  int r = 0;
+  check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
+  return r;
+}
+int Comm::size() const {
+  int s = 1;
+  check(MPI_Comm_size(comm_, &s), "MPI_Comm_size");
+  return s;
+}
+
+Comm Comm::split_node() const {
+  MPI_Comm c;
+  check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank(), MPI_INFO_NULL, &c),
+        "MPI_Comm_split_type");
+  return Comm(c, true);
+}
+
+Comm Comm::split(int color, int key) const {
+  MPI_Comm c;
+  check(MPI_Comm_split(comm_, color, key, &c), "MPI_Comm_split");
+  return Comm(c, true);
+}
+
+void Comm::barrier() const { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+void Comm::bcast(std::string& s, int root) const {
+  long long n = static_cast<long long>(s.size());
+  check(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, comm_), "MPI_Bcast");
+  s.resize(std::size_t(n));
+  if (n) check(MPI_Bcast(s.data(), int(n), MPI_CHAR, root, comm_), "MPI_Bcast");
+}
+
+void Comm::bcast(void* data, int bytes, int root) const {
+  check(MPI_Bcast(data, bytes, MPI_BYTE, root, comm_), "MPI_Bcast");
+}
+
+double Comm::allreduce_sum(double v) const {
+  double out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+  return out;
+}
+void Comm::allreduce_sum(double* v, int n) const {
+  check(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+}
+std::int64_t Comm::allreduce_sum(std::int64_t v) const {
+  std::int64_t out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
+  return out;
+}
+std::int64_t Comm::allreduce_max(std::int64_t v) const {
+  std::int64_t out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_MAX, comm_), "MPI_Allreduce");
+  return out;
+}
+double Comm::allreduce_max(double v) const {
+  double out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
+  return out;
+}
+
+std::vector<std::string> Comm::allgather(const std::string& s) const {
+  int n = int(s.size());
+  std::vector<int> lens(size());
+  check(MPI_Allgather(&n, 1, MPI_INT, lens.data(), 1, MPI_INT, comm_), "MPI_Allgather");
+  std::vector<int> displs(size(), 0);
+  int total = 0;
+  for (int i = 0; i < size(); ++i) {
+    displs[i] = total;
+    total += lens[i];
+  }
+  std::string all(std::size_t(total), '\0');
+  check(MPI_Allgatherv(s.data(), n, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR,
+                       comm_),
+        "MPI_Allgatherv");
+  std::vector<std::string> out;
+  for (int i = 0; i < size(); ++i) out.push_back(all.substr(displs[i], lens[i]));
+  return out;
+}
+
+std::string Comm::agree(const std::string& my_error) const {
+  auto all = allgather(my_error);
+  for (int r = 0; r < int(all.size()); ++r)
+    if (!all[r].empty()) return all[r] + (size() > 1 ? " (rank " + std::to_string(r) + ")" : "");
+  return {};
+}
+
+void abort_job(const std::string& message, int code) {
+  std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
+  std::fflush(stderr);
+  if (initialized()) {
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  }
+  std::_Exit(code);
+}
+
+}  // namespace losscape::mpi

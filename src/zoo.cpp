@@ -1,0 +1,292 @@
+#include "losscape/zoo.hpp"
+
+#include <cmath>
+
+#include "losscape/error.hpp"
+
+namespace nn = torch::nn;
+
+namespace losscape {
+namespace {
+
+nn::Conv2d conv(int in, int out, int k, int stride, int pad, bool bias) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
+}
+
+// ---------------- VGG-9 ----------------
+// features: [conv-bn-relu] x2, M, x2, M, x3, M (reference pattern 64,64,M,128,128,M,256,256,256,M)
+class Vgg9 : public ZooNet {
+ public:
+  Vgg9(int channels, int h, int w, int classes) {
+    const int cfg[] = {64, 64, -1, 128, 128, -1, 256, 256, 256, -1};
+    int in = channels;
+    for (int c : cfg) {
+      if (c < 0) {
+        features_->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2).stride(2).ceil_mode(true)));
+        h = (h + 1) / 2;
+        w = (w + 1) / 2;
+      } else {
+        features_->push_back(conv(in, c, 3, 1, 1, true));
+        features_->push_back(nn::BatchNorm2d(c));
+        features_->push_back(nn::ReLU(nn::ReLUOptions(true)));
+        in = c;
+      }
+    }
+    register_module("features", features_);
+    fc_->push_back(nn::Linear(in * h * w, 256));
+    fc_->push_back(nn::BatchNorm1d(256));
+    fc_->push_back(nn::ReLU(nn::ReLUOptions(true)));
+    register_module("fc", fc_);
+    classifier_ = register_module("classifier", nn::Linear(256, classes));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = features_->forward(x);
+    x = x.flatten(1);
+    return classifier_->forward(fc_->forward(x));
+  }
+
+ private:
+  nn::Sequential features_, fc_;
+  nn::Linear classifier_{nullptr};
+};
+
+// ---------------- ResNet (CIFAR), WRN ----------------
+class BasicBlockImpl : public nn::Module {
+ public:
+  BasicBlockImpl(int in, int planes, int stride, bool shortcut) : use_shortcut_(shortcut) {
+    conv1_ = register_module("conv1", conv(in, planes, 3, stride, 1, false));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, 1, false));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    if (shortcut && (stride != 1 || in != planes)) {
+      proj_->push_back(conv(in, planes, 1, stride, 0, false));
+      proj_->push_back(nn::BatchNorm2d(planes));
+      register_module("shortcut", proj_);
+      has_proj_ = true;
+    }
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    auto out = torch::relu(bn1_->forward(conv1_->forward(x)));
+    out = bn2_->forward(conv2_->forward(out));
+    if (use_shortcut_) out = out + (has_proj_ ? proj_->forward(x) : x);
+    return torch::relu(out);
+  }
+
+ private:
+  bool use_shortcut_, has_proj_ = false;
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::Sequential proj_;
+};
+TORCH_MODULE(BasicBlock);
+
+class ResNetCifar : public ZooNet {
+ public:
+  ResNetCifar(int depth, int width, bool shortcut, int channels, int classes) {
+    const int n = (depth - 2) / 6;
+    int in = 16 * width;
+    conv1_ = register_module("conv1", conv(channels, in, 3, 1, 1, false));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(in));
+    const int planes[] = {16 * width, 32 * width, 64 * width};
+    nn::Sequential* layers[] = {&layer1_, &layer2_, &layer3_};
+    for (int s = 0; s < 3; ++s) {
+      for (int b = 0; b < n; ++b) {
+        int stride = (b == 0 && s > 0) ? 2 : 1;
+        (*layers[s])->push_back(BasicBlock(in, planes[s], stride, shortcut));
+        in = planes[s];
+      }
+      register_module("layer" + std::to_string(s + 1), *layers[s]);
+    }
+    linear_ = register_module("linear", nn::Linear(in, classes));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto out = torch::relu(bn1_->forward(conv1_->forward(x)));
+    out = layer3_->forward(layer2_->forward(layer1_->forward(out)));
+    // The reference pools 8x8 on 32x32 inputs; adaptive pooling is identical there and also
+    // serves 28x28 inputs.
+    out = torch::adaptive_avg_pool2d(out, {1, 1}).flatten(1);
+    return linear_->forward(out);
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr};
+  nn::Sequential layer1_, layer2_, layer3_;
+  nn::Linear linear_{nullptr};
+};
+
+// ---------------- DenseNet-121 (CIFAR) ----------------
+class BottleneckImpl : public nn::Module {
+ public:
+  BottleneckImpl(int in, int growth) {
+    bn1_ = register_module("bn1", nn::BatchNorm2d(in));
+    conv1_ = register_module("conv1", conv(in, 4 * growth, 1, 1, 0, false));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(4 * growth));
+    conv2_ = register_module("conv2", conv(4 * growth, growth, 3, 1, 1, false));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    auto out = conv1_->forward(torch::relu(bn1_->forward(x)));
+    out = conv2_->forward(torch::relu(bn2_->forward(out)));
+    return torch::cat({out, x}, 1);
+  }
+
+ private:
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+class TransitionImpl : public nn::Module {
+ public:
+  TransitionImpl(int in, int out) {
+    bn_ = register_module("bn", nn::BatchNorm2d(in));
+    conv_ = register_module("conv", conv(in, out, 1, 1, 0, false));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    return torch::avg_pool2d(conv_->forward(torch::relu(bn_->forward(x))), 2);
+  }
+
+ private:
+  nn::BatchNorm2d bn_{nullptr};
+  nn::Conv2d conv_{nullptr};
+};
+TORCH_MODULE(Transition);
+
+class DenseNet121 : public ZooNet {
+ public:
+  DenseNet121(int channels, int classes) {
+    const int growth = 32, blocks[] = {6, 12, 24, 16};
+    int planes = 2 * growth;
+    conv1_ = register_module("conv1", conv(channels, planes, 3, 1, 1, false));
+    for (int b = 0; b < 4; ++b) {
+      nn::Sequential dense;
+      for (int i = 0; i < blocks[b]; ++i) {
+        dense->push_back(Bottleneck(planes, growth));
+        planes += growth;
+      }
+      dense_.push_back(register_module("dense" + std::to_string(b + 1), dense));
+      if (b < 3) {
+        int out = int(std::floor(planes * 0.5));
+        trans_.push_back(register_module("trans" + std::to_string(b + 1), Transition(planes, out)));
+        planes = out;
+      }
+    }
+    bn_ = register_module("bn", nn::BatchNorm2d(planes));
+    linear_ = register_module("linear", nn::Linear(planes, classes));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto out = conv1_->forward(x);
+    for (int b = 0; b < 4; ++b) {
+      out = dense_[b]->forward(out);
+      if (b < 3) out = trans_[b]->forward(out);
+    }
+    // Reference: avg_pool2d(relu(bn(out)), 4) on the 4x4 map of 32x32 inputs.
+    out = torch::adaptive_avg_pool2d(torch::relu(bn_->forward(out)), {1, 1}).flatten(1);
+    return linear_->forward(out);
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr};
+  std::vector<nn::Sequential> dense_;
+  std::vector<Transition> trans_;
+  nn::BatchNorm2d bn_{nullptr};
+  nn::Linear linear_{nullptr};
+};
+
+// ---------------- cnn_small: losscape's quick CPU network ----------------
+// Not in the reference: two conv-BN-ReLU-pool stages and a linear classifier, ~25k parameters,
+// for the quickstart and for tests (trains to > 85 % on Fashion-MNIST in one CPU epoch).
+class CnnSmall : public ZooNet {
+ public:
+  CnnSmall(int channels, int classes) {
+    conv1_ = register_module("conv1", conv(channels, 16, 3, 1, 1, true));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(16));
+    conv2_ = register_module("conv2", conv(16, 32, 3, 1, 1, true));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(32));
+    linear_ = register_module("linear", nn::Linear(32 * 4 * 4, classes));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto out = torch::max_pool2d(torch::relu(bn1_->forward(conv1_->forward(x))), 2);
+    out = torch::max_pool2d(torch::relu(bn2_->forward(conv2_->forward(out))), 2);
+    out = torch::adaptive_avg_pool2d(out, {4, 4}).flatten(1);
+    return linear_->forward(out);
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::Linear linear_{nullptr};
+};
+
+}  // namespace
+
+std::vector<std::string> zoo_names() {
+  return {"vgg9",          "resnet20",          "resnet56",         "resnet110",
+          "resnet20_noshort", "resnet56_noshort", "resnet110_noshort", "wrn56_2",
+          "wrn56_4",       "wrn56_8",           "wrn56_2_noshort",  "wrn56_4_noshort",
+          "wrn56_8_noshort", "densenet121",     "cnn_small"};
+}
+
+bool is_zoo_name(const std::string& name) {
+  for (auto& n : zoo_names())
+    if (n == name) return true;
+  return false;
+}
+
+void reference_init(torch::nn::Module& net) {
+  torch::NoGradGuard guard;
+  for (auto& m : net.modules(/*include_self=*/true)) {
+    if (auto* c = m->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanIn, torch::kReLU);
+      if (c->options.bias()) c->bias.zero_();
+    } else if (auto* b = m->as<nn::BatchNorm2d>()) {
+      b->weight.fill_(1);
+      b->bias.zero_();
+    } else if (auto* b1 = m->as<nn::BatchNorm1d>()) {
+      b1->weight.fill_(1);
+      b1->bias.zero_();
+    } else if (auto* l = m->as<nn::Linear>()) {
+      l->weight.normal_(0, 1e-3);
+      if (l->options.bias()) l->bias.zero_();
+    }
+  }
+}
+
+std::shared_ptr<ZooNet> make_zoo_model(const std::string& arch, int channels, int height,
+                                       int width, int classes) {
+  std::shared_ptr<ZooNet> net;
+  auto resnet = [&](const std::string& rest, int width_mult, bool shortcut) -> bool {
+    if (rest == "20" || rest == "56" || rest == "110") {
+      net = std::make_shared<ResNetCifar>(std::stoi(rest), width_mult, shortcut, channels, classes);
+      return true;
+    }
+    return false;
+  };
+  std::string base = arch;
+  bool shortcut = true;
+  if (base.size() > 8 && base.substr(base.size() - 8) == "_noshort") {
+    shortcut = false;
+    base = base.substr(0, base.size() - 8);
+  }
+  if (arch == "vgg9") {
+    net = std::make_shared<Vgg9>(channels, height, width, classes);
+  } else if (arch == "densenet121") {
+    net = std::make_shared<DenseNet121>(channels, classes);
+  } else if (arch == "cnn_small") {
+    net = std::make_shared<CnnSmall>(channels, classes);
+  } else if (base.rfind("resnet", 0) == 0) {
+    resnet(base.substr(6), 1, shortcut);
+  } else if (base.rfind("wrn56_", 0) == 0) {
+    std::string k = base.substr(6);
+    if (k == "2" || k == "4" || k == "8") resnet("56", std::stoi(k), shortcut);
+  }
+  if (!net) {
+    std::string names;
+    for (auto& n : zoo_names()) names += (names.empty() ? "" : ", ") + n;
+    throw InputError("unknown architecture '" + arch + "' (known: " + names + ")");
+  }
+  reference_init(*net);
+  return net;
+}
+
+}  // namespace losscape
