@@ -1,0 +1,103 @@
+// Figures of a surface file, rendered by gnuplot: 1D loss/accuracy curves, 2D contour maps
+// (lines, filled), heatmaps, 3D surfaces, Hessian eigenvalue ratios and PCA trajectories.
+// Every figure is written as a standalone gnuplot script plus its data file next to the images,
+// so that users can restyle and re-render without losscape; losscape then runs gnuplot on it.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace losscape {
+
+/// A surface file as read for plotting and export: grid coordinates, the stored quantities and
+/// what is known about the run. Works on losscape's files and on the Python reference's (no
+/// `done` mask and no attributes: there a stored -1 means "not computed").
+struct SurfaceView {
+  std::string path;
+  std::vector<double> x, y;  ///< y is empty for a 1D surface
+  /// Stored datasets by name (train_loss, train_acc, test_loss, test_acc, max_eig, min_eig), each
+  /// of size nx (1D) or ny*nx (2D, row-major [y][x]).
+  std::map<std::string, std::vector<double>> data;
+  /// The `done` mask (1 = computed) when the file has one; authoritative for loss/accuracy.
+  std::optional<std::vector<std::uint8_t>> done;
+  std::string arch, dataset, model_file, dir_file;
+  std::string loss;  ///< crossentropy or mse, when recorded
+  std::int64_t samples = 0;
+
+  bool two_d() const { return !y.empty(); }
+  std::size_t nx() const { return x.size(); }
+  std::size_t ny() const { return two_d() ? y.size() : 1; }
+  std::size_t size() const { return nx() * ny(); }
+};
+
+/// Read a surface file (losscape or reference layout). Throws FormatError when it is not one.
+SurfaceView read_surface_view(const std::string& path);
+
+/// Quantities a figure or an export can show: the stored losses and accuracies, the errors
+/// (100 − accuracy) and `eig-ratio` = |min_eig / max_eig| (Hessian maps).
+const std::vector<std::string>& plot_quantities();
+/// Whether the file holds what quantity q needs.
+bool has_quantity(const SurfaceView& s, const std::string& q);
+/// Values of q at every grid point ([y][x]), NaN where not computed. Throws InputError naming the
+/// file when q is unknown or its data is not in the file.
+std::vector<double> quantity_values(const SurfaceView& s, const std::string& q);
+/// How many grid points of q are computed (a computed value may still be NaN).
+std::size_t computed_count(const SurfaceView& s, const std::string& q);
+
+/// A PCA trajectory: checkpoints projected onto the two principal directions.
+struct ProjectedPath {
+  std::vector<double> x, y;                       ///< proj_xcoord, proj_ycoord
+  std::vector<std::int64_t> epochs;               ///< the `epochs` attribute, or empty
+  std::optional<std::array<double, 2>> variance;  ///< `explained_variance_ratio` attribute
+  std::string dir_file;  ///< `dir_file` attribute: the PCA direction file, when recorded
+};
+ProjectedPath read_projected_path(const std::string& path);
+/// `explained_variance_ratio_` of a PCA direction file, or nothing when the file lacks it.
+std::optional<std::array<double, 2>> read_explained_variance(const std::string& direction_file);
+
+struct PlotOptions {
+  /// Quantities to draw (plot_quantities()); empty = train_loss,train_err (1D) or train_loss
+  /// (2D), plus eig-ratio when the file has Hessian maps.
+  std::vector<std::string> what;
+  std::vector<std::string> formats = {"png", "pdf"};  ///< png, pdf, svg
+  std::string out_dir;                                ///< default: the surface file's directory
+  /// Contour levels vmin:vlevel:vmax, also the colour range; unset = per quantity defaults
+  /// (loss 0.1:0.5:10, accuracy/error 0:5:100, eig-ratio 0:0.1:1).
+  std::optional<double> vmin, vlevel, vmax;
+  double loss_max = 5;            ///< 1D loss axis upper end
+  bool log = false;               ///< logarithmic value axis / colour scale
+  std::string trajectory;         ///< projection file to draw over the contour map
+  std::string directions;         ///< PCA direction file, for the explained variance in axis labels
+  int width = 800, height = 600;  ///< pixels for PNG and SVG; PDF gets width/100 × height/100 in
+  /// gnuplot program; empty = $LOSSCAPE_GNUPLOT if set, else `gnuplot` on PATH.
+  std::string gnuplot;
+};
+
+/// Parse "800x600".
+std::array<int, 2> parse_size(const std::string& s);
+
+/// One figure: `dir/name.gp` renders `dir/name.dat` into `dir/name.<format>`.
+struct Figure {
+  std::string dir, name;
+  std::vector<std::string> outputs;  ///< full paths of the images the script writes
+  std::string script() const { return dir + "/" + name + ".gp"; }
+  std::string data() const { return dir + "/" + name + ".dat"; }
+};
+
+/// Write the data and script of every figure of `s` (no rendering).
+std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& o);
+/// The gnuplot executable to run (absolute path), or "" when it cannot be found.
+std::string find_gnuplot(const PlotOptions& o);
+/// Run gnuplot on the figure's script in the figure's directory; throws Error naming the script
+/// when gnuplot fails or an expected image is missing.
+void render_figure(const Figure& f, const std::string& gnuplot);
+/// Everything `losscape plot` does: read, write all data and scripts, then render them all.
+/// When gnuplot is missing the data and scripts are still written, then InputError is thrown
+/// naming the Debian package gnuplot-nox.
+std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o);
+
+}  // namespace losscape

@@ -1,0 +1,910 @@
+#include "losscape/plot.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "losscape/error.hpp"
+#include "losscape/h5.hpp"
+
+namespace losscape {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+const std::vector<std::string> kStored = {"train_loss", "train_acc", "test_loss",
+                                          "test_acc",   "max_eig",   "min_eig"};
+
+// ---- reading ----
+
+std::string try_attr_string(const h5::Location& f, const std::string& name) {
+  if (!f.has_attr(name)) return "";
+  try {
+    return f.attr_string(name);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+// A scalar string dataset (the reference stores `dir_file` this way); h5::Dataset has no string
+// reader, so this reads it with the C API through the RAII handles.
+std::string read_string_dataset(const h5::Location& f, const std::string& name) {
+  h5::Dataset d = f.dataset(name);
+  h5::Handle ft(H5Dget_type(d.id()), H5Tclose);
+  if (!ft.valid() || H5Tget_class(ft.id()) != H5T_STRING) return "";
+  h5::Handle space(H5Dget_space(d.id()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.id()) != 1) return "";
+  if (H5Tis_variable_str(ft.id()) > 0) {
+    h5::Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mt.id(), H5T_VARIABLE);
+    char* p = nullptr;
+    if (H5Dread(d.id(), mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0) return "";
+    std::string s = p ? p : "";
+    H5Dvlen_reclaim(mt.id(), space.id(), H5P_DEFAULT, &p);
+    return s;
+  }
+  std::vector<char> buf(H5Tget_size(ft.id()) + 1, '\0');
+  if (H5Dread(d.id(), ft.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) return "";
+  return std::string(buf.data());
+}
+
+std::vector<std::uint8_t> read_u8(const h5::Dataset& d) {
+  std::vector<std::uint8_t> v(d.size());
+  d.read(h5::Type::u8, v.data());
+  return v;
+}
+
+std::string dims_str(const std::vector<hsize_t>& d) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + ")";
+}
+
+bool is_error(const std::string& q) { return q == "train_err" || q == "test_err"; }
+bool is_acc(const std::string& q) { return q == "train_acc" || q == "test_acc"; }
+bool is_loss(const std::string& q) { return q == "train_loss" || q == "test_loss"; }
+// The stored dataset behind a loss/accuracy/error quantity.
+std::string source_of(const std::string& q) {
+  if (q == "train_err") return "train_acc";
+  if (q == "test_err") return "test_acc";
+  return q;
+}
+
+// Computed-point mask of q (see quantity_values).
+std::vector<bool> computed_mask(const SurfaceView& s, const std::string& q) {
+  std::vector<bool> m(s.size(), false);
+  auto done = [&](std::size_t i) { return !s.done || (*s.done)[i] != 0; };
+  if (q == "eig-ratio") {
+    const auto& mx = s.data.at("max_eig");
+    const auto& mn = s.data.at("min_eig");
+    for (std::size_t i = 0; i < m.size(); ++i) m[i] = done(i) && !(mx[i] == -1 && mn[i] == -1);
+    return m;
+  }
+  const auto& v = s.data.at(source_of(q));
+  for (std::size_t i = 0; i < m.size(); ++i) m[i] = s.done ? done(i) : v[i] != -1;
+  return m;
+}
+
+// ---- text helpers ----
+
+std::string num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
+  char b[40];
+  std::snprintf(b, sizeof b, "%.10g", v);
+  return b;
+}
+std::string short_num(double v) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+// A gnuplot double-quoted string; `\n` in the input becomes a line break in the output.
+std::string gp_str(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '\\' || c == '"') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o + "\"";
+}
+
+std::string label_of(const std::string& q) {
+  if (q == "train_loss") return "train loss";
+  if (q == "test_loss") return "test loss";
+  if (q == "train_acc") return "train accuracy (%)";
+  if (q == "test_acc") return "test accuracy (%)";
+  if (q == "train_err") return "train error (%)";
+  if (q == "test_err") return "test error (%)";
+  if (q == "eig-ratio") return "|λmin / λmax|";
+  return q;
+}
+
+struct Levels {
+  double vmin, vlevel, vmax;
+};
+Levels levels_for(const std::string& q, const PlotOptions& o) {
+  Levels l{0.1, 0.5, 10};
+  if (is_acc(q) || is_error(q)) l = {0, 5, 100};
+  if (q == "eig-ratio") l = {0, 0.1, 1};
+  if (o.vmin) l.vmin = *o.vmin;
+  if (o.vlevel) l.vlevel = *o.vlevel;
+  if (o.vmax) l.vmax = *o.vmax;
+  if (!(l.vlevel > 0)) throw InputError("plot: --vlevel must be > 0");
+  if (!(l.vmax > l.vmin)) throw InputError("plot: --vmax must be greater than --vmin");
+  if (o.log && !(l.vmin > 0)) {
+    // Log scales need a positive floor; accuracy/error and eig-ratio defaults start at 0.
+    if (o.vmin) throw InputError("plot: --log needs --vmin > 0");
+    l.vmin = std::min(l.vlevel, l.vmax / 10);
+  }
+  return l;
+}
+// The contour levels vmin, vmin+vlevel, ... <= vmax; with --log the same number of levels
+// spaced geometrically between vmin and vmax.
+std::vector<double> level_values(const Levels& l, bool log) {
+  auto n = std::int64_t(std::floor((l.vmax - l.vmin) / l.vlevel + 1e-9)) + 1;
+  n = std::max<std::int64_t>(n, 2);
+  std::vector<double> v;
+  for (std::int64_t k = 0; k < n; ++k)
+    v.push_back(log ? l.vmin * std::pow(l.vmax / l.vmin, double(k) / double(n - 1))
+                    : l.vmin + double(k) * l.vlevel);
+  return v;
+}
+
+// ---- the picture's context: title, axis labels, which grid lines are drawn ----
+
+// Indices 0, s, 2s, ... plus the last one: the sub-grid that a coarse-to-fine sweep completes
+// first (grid.hpp's coarse_to_fine).
+std::vector<std::size_t> stride_indices(std::size_t n, std::size_t s) {
+  std::vector<std::size_t> v;
+  for (std::size_t i = 0; i < n; i += s) v.push_back(i);
+  if (v.back() != n - 1) v.push_back(n - 1);
+  return v;
+}
+
+// How a surface still being computed is drawn. A coarse-to-fine sweep (grid.hpp) completes the
+// sub-grids of stride 2^k first; drawn at stride 1 it would be isolated points until its last
+// pass is well under way. So: stride 1 (unknown points are gaps) while at least half of the
+// plane is covered by cells whose corners are all known; otherwise the finest stride whose
+// sub-grid is fully known, if there is one. A finished surface is always drawn at stride 1.
+std::size_t drawing_stride(const SurfaceView& s, const std::vector<double>& v, bool complete) {
+  if (complete) return 1;
+  std::size_t nx = s.nx(), ny = s.ny();
+  auto ok = [&](std::size_t iy, std::size_t ix) { return std::isfinite(v[iy * nx + ix]); };
+  double covered = 0;
+  for (std::size_t iy = 0; iy + 1 < std::max<std::size_t>(ny, 2); ++iy)
+    for (std::size_t ix = 0; ix + 1 < nx; ++ix) {
+      bool known = ok(iy, ix) && ok(iy, ix + 1);
+      if (s.two_d()) known = known && ok(iy + 1, ix) && ok(iy + 1, ix + 1);
+      covered += known;
+    }
+  double cells = double(nx - 1) * double(s.two_d() ? ny - 1 : 1);
+  if (covered >= 0.5 * cells) return 1;
+  for (std::size_t st = 2; st / 2 < std::max(nx, ny) - 1; st *= 2) {
+    auto xs = stride_indices(nx, st);
+    auto ys = s.two_d() ? stride_indices(ny, st) : std::vector<std::size_t>{0};
+    bool all = true;
+    for (std::size_t iy : ys)
+      for (std::size_t ix : xs) all = all && ok(iy, ix);
+    if (all) return st;
+  }
+  return 1;
+}
+
+struct Context {
+  const SurfaceView* s;
+  const PlotOptions* o;
+  std::string stem;
+  std::string xlabel = "α", ylabel = "β";
+  std::optional<ProjectedPath> traj;
+};
+
+std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
+
+std::string title_for(const Context& c, const std::string& what_label, std::size_t done,
+                      std::size_t stride) {
+  const SurfaceView& s = *c.s;
+  std::string model = s.arch;
+  if (!s.model_file.empty())
+    model =
+        model.empty() ? basename_of(s.model_file) : model + " (" + basename_of(s.model_file) + ")";
+  if (model.empty()) model = basename_of(s.path);
+  std::string line1 = model;
+  if (!s.dataset.empty()) line1 += " · " + s.dataset;
+  if (s.samples > 0) line1 += " (" + std::to_string(s.samples) + " samples)";
+  line1 += " · " + what_label;
+  if (s.loss == "mse" && what_label.find("loss") != std::string::npos) line1 += " (MSE)";
+  auto range = [](const std::vector<double>& v) {
+    return "[" + short_num(v.front()) + ", " + short_num(v.back()) + "]";
+  };
+  std::string line2;
+  if (s.two_d())
+    line2 = std::to_string(s.nx()) + "×" + std::to_string(s.ny()) + " grid, α ∈ " + range(s.x) +
+            ", β ∈ " + range(s.y);
+  else
+    line2 = std::to_string(s.nx()) + " points, α ∈ " + range(s.x);
+  if (done < s.size()) {
+    line2 += " · " + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
+    if (stride > 1) line2 += ", drawn on every " + std::to_string(stride) + "th grid line";
+  }
+  return line1 + "\n" + line2;
+}
+
+// ---- script pieces ----
+
+struct Script {
+  std::ostringstream head;  // settings
+  std::ostringstream plot;  // the plot command(s), run once per format
+};
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw InputError("plot: cannot write " + path);
+  f << text;
+  f.close();
+  if (!f) throw InputError("plot: cannot write " + path);
+}
+
+// The opening of every script: what it is, how to re-render it, the knobs a user will edit.
+void script_preamble(std::ostream& os, const Context& c, const std::string& name,
+                     const std::string& what, const std::string& columns) {
+  const PlotOptions& o = *c.o;
+  std::string formats;
+  for (auto& f : o.formats) formats += (formats.empty() ? "" : " ") + f;
+  os << "# " << name << ".gp: " << what << " of " << c.s->path << "\n"
+     << "# Written by `losscape plot`. Data: " << name << ".dat (" << columns
+     << "; NaN = not computed).\n"
+     << "# Restyle freely, then re-render in this directory with: gnuplot " << name << ".gp\n\n"
+     << "name = " << gp_str(name) << "\n"
+     << "datafile = name . \".dat\"\n"
+     << "formats = " << gp_str(formats) << "      # any of: png pdf svg\n"
+     << "width = " << o.width << "; height = " << o.height
+     << "   # pixels (PNG, SVG); the PDF is width/100 x height/100 inches\n"
+     << "font_spec = \"DejaVu Sans,10\"\n\n"
+     << "set encoding utf8\n"
+     << "# viridis\n"
+     << "set palette defined (0 '#440154', 1 '#482878', 2 '#3e4989', 3 '#31688e', 4 '#26828e', "
+        "5 '#1f9e89', 6 '#35b779', 7 '#6ece58', 8 '#b5de2b', 9 '#fde725')\n";
+}
+
+void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
+  os << "\ndo for [fmt in formats] {\n"
+     << "    if (fmt eq \"png\") {\n"
+     << "        set terminal pngcairo size width, height enhanced font font_spec\n"
+     << "    } else {\n"
+     << "        if (fmt eq \"pdf\") {\n"
+     << "            set terminal pdfcairo size width/100.0, height/100.0 enhanced font font_spec\n"
+     << "        } else {\n"
+     << "            set terminal svg size width, height enhanced font font_spec background "
+        "\"white\"\n"
+     << "        }\n"
+     << "    }\n"
+     << "    set output name . \".\" . fmt\n";
+  std::istringstream lines(plot_cmd);
+  for (std::string l; std::getline(lines, l);) os << "    " << l << "\n";
+  os << "    unset output\n"
+     << "}\n";
+}
+
+Figure make_figure(const Context& c, const std::string& name) {
+  Figure f;
+  f.dir = c.o->out_dir;
+  f.name = name;
+  for (auto& fmt : c.o->formats) f.outputs.push_back(f.dir + "/" + name + "." + fmt);
+  return f;
+}
+
+// Grid data for splot: "alpha beta value", one block per beta, rows of the given indices.
+void grid_block(std::ostream& os, const SurfaceView& s, const std::vector<double>& v,
+                const std::vector<std::size_t>& xs, const std::vector<std::size_t>& ys) {
+  for (std::size_t iy : ys) {
+    for (std::size_t ix : xs)
+      os << num(s.x[ix]) << ' ' << num(s.y[iy]) << ' ' << num(v[iy * s.nx() + ix]) << '\n';
+    os << '\n';
+  }
+}
+
+std::string range_of(double a, double b, double pad = 0) {
+  double lo = std::min(a, b) - pad, hi = std::max(a, b) + pad;
+  return "[" + num(lo) + ":" + num(hi) + "]";
+}
+
+std::string levels_cmd(const std::vector<double>& lv, bool log, const Levels& l) {
+  if (!log)
+    return "set cntrparam levels incremental " + num(l.vmin) + ", " + num(l.vlevel) + ", " +
+           num(lv.back()) + "\n";
+  std::string s = "set cntrparam levels discrete ";
+  for (std::size_t i = 0; i < lv.size(); ++i) s += (i ? "," : "") + num(lv[i]);
+  return s + "\n";
+}
+
+// ---- 2D figures ----
+
+enum class Kind { contour, contourf, heat, surface3d, trajectory };
+
+Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
+  const SurfaceView& s = *c.s;
+  const PlotOptions& o = *c.o;
+  std::vector<double> v = quantity_values(s, q);
+  std::size_t done = computed_count(s, q);
+  // The heatmap draws one pixel per node, so it shows partial surfaces as they are.
+  std::size_t stride = kind == Kind::heat ? 1 : drawing_stride(s, v, done == s.size());
+  auto xs = stride_indices(s.nx(), stride), ys = stride_indices(s.ny(), stride);
+  Levels l = levels_for(q, o);
+  auto lv = level_values(l, o.log);
+
+  std::string suffix = kind == Kind::contour     ? "2dcontour"
+                       : kind == Kind::contourf  ? "2dcontourf"
+                       : kind == Kind::heat      ? "2dheat"
+                       : kind == Kind::surface3d ? "3dsurface"
+                                                 : "2dcontour_proj";
+  std::string name = c.stem + "_" + q + "_" + suffix + (o.log ? "_log" : "");
+  Figure fig = make_figure(c, name);
+
+  std::ostringstream data;
+  data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha beta " << q
+       << "; one block per beta, NaN = not computed";
+  if (stride > 1) data << "; every " << stride << "th grid line (surface in progress)";
+  data << "\n";
+  grid_block(data, s, v, xs, ys);
+  if (kind == Kind::trajectory) {
+    // index 1: the path; a label column marks about ten checkpoints at a regular interval, the
+    // last one always, skipping labels that would sit on the previous one (training slows down
+    // near the end, so late checkpoints crowd).
+    const ProjectedPath& t = *c.traj;
+    std::size_t n = t.x.size();
+    std::size_t every = std::max<std::size_t>(1, (n + 9) / 10);
+    double span =
+        std::max({std::abs(s.x.back() - s.x.front()), std::abs(s.y.back() - s.y.front()), 1e-12});
+    std::vector<bool> mark(n, false);
+    std::optional<std::size_t> last;
+    auto near = [&](std::size_t a, std::size_t b) {
+      return std::hypot(t.x[a] - t.x[b], t.y[a] - t.y[b]) < 0.04 * span;
+    };
+    for (std::size_t k = 0; k < n; ++k) {
+      bool want = k % every == 0 || k + 1 == n;
+      if (!want) continue;
+      if (last && near(k, *last)) {
+        if (k + 1 != n) continue;
+        mark[*last] = false;  // the final model's label wins
+      }
+      mark[k] = true;
+      last = k;
+    }
+    data << "\n# index 1: trajectory: x y epoch labelled (1 = print the epoch)\n";
+    for (std::size_t k = 0; k < n; ++k) {
+      std::int64_t epoch = k < t.epochs.size() ? t.epochs[k] : std::int64_t(k);
+      data << num(t.x[k]) << ' ' << num(t.y[k]) << ' ' << epoch << ' ' << (mark[k] ? 1 : 0) << '\n';
+    }
+  }
+  write_file(fig.data(), data.str());
+
+  std::ostringstream gp;
+  script_preamble(gp, c, name, label_of(q), "alpha beta " + q);
+  gp << "vmin = " << num(l.vmin) << "; vlevel = " << num(l.vlevel) << "; vmax = " << num(l.vmax)
+     << "\n\n";
+  gp << "set title " << gp_str(title_for(c, label_of(q), done, stride)) << " noenhanced\n"
+     << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
+     << "set ylabel " << gp_str(c.ylabel) << " noenhanced\n"
+     << "set cblabel " << gp_str(label_of(q)) << " noenhanced\n"
+     << "unset key\n";
+  double x0 = std::min(s.x.front(), s.x.back()), x1 = std::max(s.x.front(), s.x.back());
+  double y0 = std::min(s.y.front(), s.y.back()), y1 = std::max(s.y.front(), s.y.back());
+  if (kind == Kind::trajectory) {  // show the whole path even where it leaves the grid
+    for (double t : c.traj->x) x0 = std::min(x0, t), x1 = std::max(x1, t);
+    for (double t : c.traj->y) y0 = std::min(y0, t), y1 = std::max(y1, t);
+  }
+  std::string plot;
+  if (kind == Kind::contour || kind == Kind::trajectory) {
+    gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
+       << "set view map\n"
+       << "set contour base\n"
+       << levels_cmd(lv, o.log, l)
+       << "# inline labels: every `interval`-th point of a contour line, boxed on white\n"
+       << "set cntrlabel format \"%.3g\" font \",8\" start 5 interval 60\n"
+       << "set style textbox opaque margins 0.5,0.5 noborder\n"
+       << "set cbrange [vmin:vmax]\n"
+       << (o.log ? "set logscale cb\n" : "");
+    plot =
+        "splot datafile index 0 using 1:2:3 with lines lw 1.5 lc palette nosurface, \\\n"
+        "      datafile index 0 using 1:2:3 with labels boxed nosurface";
+    if (kind == Kind::trajectory)
+      plot +=
+          ", \\\n"
+          "      datafile index 1 using 1:2:(0) with linespoints lw 1.5 pt 7 ps 0.6 "
+          "lc rgb \"#d62728\" nocontours, \\\n"
+          "      datafile index 1 using 1:2:(0):(column(4) > 0 ? sprintf(\"%d\", column(3)) : "
+          "\"\") with labels offset char 1.2,0.8 font \",8\" tc rgb \"#d62728\" nocontours";
+  } else if (kind == Kind::contourf) {
+    // Filled contours: pm3d with a palette of exactly one colour per band between levels.
+    double cells = double(xs.size() - 1) * double(ys.size() - 1);
+    int k = int(std::clamp(std::floor(std::sqrt(20000.0 / cells)), 1.0, 4.0));
+    gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
+       << "set view map\n"
+       << "# each grid cell is split into k x k for smoother band edges (k smaller on big grids,\n"
+       << "# where it would only bloat PDF and SVG files)\n"
+       << "set pm3d at b interpolate " << k << "," << k << "\n"
+       << "set cntrlabel onecolor\n"
+       << "set contour base\n"
+       << levels_cmd(lv, o.log, l) << "set palette maxcolors " << lv.size() - 1 << "\n"
+       << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
+       << (o.log ? "set logscale cb\n" : "set cbtics vlevel * 2\n");
+    plot =
+        "splot datafile using 1:2:3 with pm3d nocontours, \\\n"
+        "      datafile using 1:2:3 with lines lc rgb \"black\" lw 0.5 nosurface";
+  } else if (kind == Kind::heat) {
+    double dx = s.nx() > 1 ? std::abs(s.x[1] - s.x[0]) / 2 : 0.5;
+    double dy = s.ny() > 1 ? std::abs(s.y[1] - s.y[0]) / 2 : 0.5;
+    gp << "set xrange " << range_of(x0, x1, dx) << "\nset yrange " << range_of(y0, y1, dy) << "\n"
+       << "set cbrange [vmin:vmax]\n"
+       << (o.log ? "set logscale cb\n" : "") << "set tics out\n";
+    plot = "plot datafile using 1:2:3 with image";
+  } else {  // 3D
+    gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
+       << "# values above vmax are drawn at vmax (and below vmin at vmin on a log scale)\n"
+       << "zclip(z) = z > vmax ? vmax : " << (o.log ? "(z < vmin ? vmin : z)" : "z") << "\n"
+       << "set zrange [" << (o.log ? "vmin" : "*") << ":vmax]\n"
+       << "set cbrange [" << (o.log ? "vmin" : "*") << ":vmax]\n"
+       << (o.log ? "set logscale z\nset logscale cb\n" : "") << "set view 55, 35, 1, 1.1\n"
+       << "set xyplane 0\n"
+       << "set ticslevel 0\n"
+       << "set zlabel " << gp_str(label_of(q)) << " rotate parallel noenhanced\n"
+       << "set pm3d depthorder"
+       << (xs.size() <= 61 && ys.size() <= 61 ? " border lw 0.2 lc rgb \"#60000000\"" : "") << "\n"
+       << "set pm3d lighting primary 0.5 specular 0.2\n"
+       << "set colorbox vertical user origin 0.88, 0.25 size 0.025, 0.5\n";
+    plot = "splot datafile using 1:2:(zclip($3)) with pm3d";
+  }
+  script_render_loop(gp, plot);
+  write_file(fig.script(), gp.str());
+  return fig;
+}
+
+// ---- 1D figures ----
+
+std::string y_range_1d(const std::string& q, const PlotOptions& o) {
+  if (is_loss(q)) return o.log ? "[*:" + num(o.loss_max) + "]" : "[0:" + num(o.loss_max) + "]";
+  if (is_acc(q) || is_error(q)) return o.log ? "[*:100]" : "[0:100]";
+  return o.log ? "[*:*]" : "[0:*]";
+}
+
+// Rows of the 1D data: every point, or the drawn sub-grid of a surface in progress.
+std::vector<std::size_t> rows_1d(const SurfaceView& s, const std::vector<double>& v, bool complete,
+                                 std::size_t& stride) {
+  stride = drawing_stride(s, v, complete);
+  return stride_indices(s.nx(), stride);
+}
+
+Figure figure_1d_loss_acc(const Context& c) {
+  const SurfaceView& s = *c.s;
+  const PlotOptions& o = *c.o;
+  std::vector<std::string> cols;
+  for (auto q : {"train_loss", "train_acc", "test_loss", "test_acc"})
+    if (has_quantity(s, q)) cols.push_back(q);
+  std::string main_q = cols.front();
+  auto v0 = quantity_values(s, main_q);
+  std::size_t done = computed_count(s, main_q), stride = 1;
+  auto rows = rows_1d(s, v0, done == s.size(), stride);
+  std::string name = c.stem + "_1d_loss_acc" + (o.log ? "_log" : "");
+  Figure fig = make_figure(c, name);
+
+  std::vector<std::vector<double>> vals;
+  for (auto& q : cols) vals.push_back(quantity_values(s, q));
+  std::ostringstream data;
+  std::string colnames = "alpha";
+  for (auto& q : cols) colnames += " " + q;
+  data << "# loss and accuracy of " << s.path << "\n# columns: " << colnames
+       << "; NaN = not computed\n";
+  for (std::size_t i : rows) {
+    data << num(s.x[i]);
+    for (auto& v : vals) data << ' ' << num(v[i]);
+    data << '\n';
+  }
+  write_file(fig.data(), data.str());
+
+  std::ostringstream gp;
+  script_preamble(gp, c, name, "loss and accuracy", colnames);
+  gp << "loss_max = " << num(o.loss_max) << "\n\n"
+     << "set title " << gp_str(title_for(c, "loss and accuracy", done, stride)) << " noenhanced\n"
+     << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
+     << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
+     << "set ylabel \"loss\" tc rgb \"blue\"\n"
+     << "set ytics nomirror tc rgb \"blue\"\n"
+     << "set yrange " << (o.log ? "[*:loss_max]" : "[0:loss_max]") << "\n"
+     << (o.log ? "set logscale y\n" : "") << "set y2label \"accuracy (%)\" tc rgb \"red\"\n"
+     << "set y2tics tc rgb \"red\"\n"
+     << "set y2range [0:100]\n"
+     << "set key below horizontal\n"
+     << "set grid xtics ytics lc rgb \"#dddddd\"\n";
+  std::string plot = "plot ";
+  for (std::size_t k = 0; k < cols.size(); ++k) {
+    const std::string& q = cols[k];
+    bool loss = is_loss(q);
+    bool test = q.rfind("test", 0) == 0;
+    if (k) plot += ", \\\n     ";
+    plot += "datafile using 1:" + std::to_string(k + 2) + (loss ? " axes x1y1" : " axes x1y2") +
+            " with lines lw 2 lc rgb \"" + (loss ? "blue" : "red") + "\" dt " + (test ? "2" : "1") +
+            " title " + gp_str(label_of(q));
+  }
+  script_render_loop(gp, plot);
+  write_file(fig.script(), gp.str());
+  return fig;
+}
+
+Figure figure_1d(const Context& c, const std::string& q) {
+  const SurfaceView& s = *c.s;
+  const PlotOptions& o = *c.o;
+  auto v = quantity_values(s, q);
+  std::size_t done = computed_count(s, q), stride = 1;
+  auto rows = rows_1d(s, v, done == s.size(), stride);
+  std::string name = c.stem + "_1d_" + q + (o.log ? "_log" : "");
+  Figure fig = make_figure(c, name);
+  std::ostringstream data;
+  data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha " << q
+       << "; NaN = not computed\n";
+  for (std::size_t i : rows) data << num(s.x[i]) << ' ' << num(v[i]) << '\n';
+  write_file(fig.data(), data.str());
+
+  std::ostringstream gp;
+  script_preamble(gp, c, name, label_of(q), "alpha " + q);
+  gp << "set title " << gp_str(title_for(c, label_of(q), done, stride)) << " noenhanced\n"
+     << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
+     << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
+     << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
+     << "set yrange " << y_range_1d(q, o) << "\n"
+     << (o.log ? "set logscale y\n" : "") << "set grid xtics ytics lc rgb \"#dddddd\"\n"
+     << "unset key\n";
+  script_render_loop(gp, "plot datafile using 1:2 with lines lw 2 lc rgb \"blue\"");
+  write_file(fig.script(), gp.str());
+  return fig;
+}
+
+std::string pc_label(int k, double ratio) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%s PC: %.2f %%", k == 0 ? "1st" : "2nd", ratio * 100);
+  return b;
+}
+
+std::vector<std::string> default_what(const SurfaceView& s) {
+  std::vector<std::string> w = {"train_loss"};
+  if (!s.two_d()) w.push_back("train_err");
+  if (has_quantity(s, "eig-ratio")) w.push_back("eig-ratio");
+  return w;
+}
+
+std::string find_program(const std::string& prog) {
+  if (prog.find('/') != std::string::npos) return access(prog.c_str(), X_OK) == 0 ? prog : "";
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string d; std::getline(dirs, d, ':');) {
+    std::string p = (d.empty() ? "." : d) + "/" + prog;
+    struct stat st;
+    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+std::string gnuplot_name(const PlotOptions& o) {
+  if (!o.gnuplot.empty()) return o.gnuplot;
+  const char* env = std::getenv("LOSSCAPE_GNUPLOT");
+  return env && *env ? env : "gnuplot";
+}
+
+}  // namespace
+
+// ---- public API ----
+
+SurfaceView read_surface_view(const std::string& path) {
+  if (!fs::exists(path)) throw InputError("cannot open " + path + ": no such file");
+  if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
+  SurfaceView s;
+  s.path = path;
+  h5::File f(path, h5::File::Mode::read);
+  std::string format = try_attr_string(f, "format");
+  if (!format.empty() && format != "losscape-surface")
+    throw FormatError(path + " is a " + format + " file, not a surface file");
+  if (!f.exists("xcoordinates"))
+    throw FormatError(path + " has no xcoordinates: not a surface file");
+  s.x = f.dataset("xcoordinates").read_doubles();
+  if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();
+  if (s.x.empty() || (f.exists("ycoordinates") && s.y.empty()))
+    throw FormatError(path + ": empty coordinate arrays");
+  std::vector<hsize_t> shape =
+      s.two_d() ? std::vector<hsize_t>{s.ny(), s.nx()} : std::vector<hsize_t>{s.nx()};
+  auto check_shape = [&](const h5::Dataset& d, const std::string& name) {
+    if (d.dims() != shape)
+      throw FormatError(path + ": " + name + " has shape " + dims_str(d.dims()) +
+                        ", the grid needs " + dims_str(shape) + (s.two_d() ? " ([y][x])" : ""));
+  };
+  for (auto& name : kStored) {
+    if (!f.exists(name)) continue;
+    auto d = f.dataset(name);
+    check_shape(d, name);
+    s.data[name] = d.read_doubles();
+  }
+  if (f.exists("done")) {
+    auto d = f.dataset("done");
+    check_shape(d, "done");
+    s.done = read_u8(d);
+  }
+  s.arch = try_attr_string(f, "arch");
+  s.dataset = try_attr_string(f, "dataset");
+  std::string cfg = try_attr_string(f, "config");
+  if (!cfg.empty()) {
+    auto j = nlohmann::json::parse(cfg, nullptr, false);
+    if (j.is_object()) {
+      auto str = [&](const char* k) {
+        return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+      };
+      s.model_file = str("model_file");
+      if (s.arch.empty()) s.arch = str("arch");
+      if (s.dataset.empty()) s.dataset = str("dataset");
+      if (j.contains("samples") && j["samples"].is_number_integer())
+        s.samples = j["samples"].get<std::int64_t>();
+    }
+  }
+  if (s.model_file.empty()) s.model_file = try_attr_string(f, "model_file");
+  if (s.samples == 0) {
+    auto id = nlohmann::json::parse(try_attr_string(f, "identity"), nullptr, false);
+    if (id.is_object() && id.contains("samples") && id["samples"].is_number_integer())
+      s.samples = id["samples"].get<std::int64_t>();
+  }
+  s.loss = try_attr_string(f, "loss");
+  s.dir_file = try_attr_string(f, "dir_file");
+  if (s.dir_file.empty() && f.exists("dir_file")) s.dir_file = read_string_dataset(f, "dir_file");
+  return s;
+}
+
+const std::vector<std::string>& plot_quantities() {
+  static const std::vector<std::string> q = {"train_loss", "test_loss", "train_acc", "test_acc",
+                                             "train_err",  "test_err",  "eig-ratio"};
+  return q;
+}
+
+bool has_quantity(const SurfaceView& s, const std::string& q) {
+  if (q == "eig-ratio") return s.data.count("max_eig") && s.data.count("min_eig");
+  return s.data.count(source_of(q)) > 0;
+}
+
+std::vector<double> quantity_values(const SurfaceView& s, const std::string& q) {
+  const auto& all = plot_quantities();
+  if (std::find(all.begin(), all.end(), q) == all.end()) {
+    std::string list;
+    for (auto& a : all) list += (list.empty() ? "" : ", ") + a;
+    throw InputError("unknown quantity '" + q + "' (one of " + list + ")");
+  }
+  if (!has_quantity(s, q)) {
+    std::string have;
+    for (auto& [k, v] : s.data) have += (have.empty() ? "" : ", ") + k;
+    throw InputError(
+        s.path + " has no " +
+        (q == "eig-ratio" ? std::string("max_eig/min_eig (run losscape hessian)") : source_of(q)) +
+        " (it holds: " + (have.empty() ? "nothing" : have) + ")");
+  }
+  auto mask = computed_mask(s, q);
+  std::vector<double> v(s.size(), kNaN);
+  if (q == "eig-ratio") {
+    const auto& mx = s.data.at("max_eig");
+    const auto& mn = s.data.at("min_eig");
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (mask[i]) v[i] = mx[i] != 0 ? std::abs(mn[i] / mx[i]) : kNaN;
+    return v;
+  }
+  const auto& src = s.data.at(source_of(q));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (mask[i]) v[i] = is_error(q) ? 100 - src[i] : src[i];
+  return v;
+}
+
+std::size_t computed_count(const SurfaceView& s, const std::string& q) {
+  if (!has_quantity(s, q)) return 0;
+  auto m = computed_mask(s, q);
+  return std::size_t(std::count(m.begin(), m.end(), true));
+}
+
+ProjectedPath read_projected_path(const std::string& path) {
+  if (!fs::exists(path)) throw InputError("cannot open trajectory " + path + ": no such file");
+  if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
+  h5::File f(path, h5::File::Mode::read);
+  if (!f.exists("proj_xcoord") || !f.exists("proj_ycoord"))
+    throw FormatError(path + " has no proj_xcoord/proj_ycoord: not a projection file");
+  ProjectedPath t;
+  t.x = f.dataset("proj_xcoord").read_doubles();
+  t.y = f.dataset("proj_ycoord").read_doubles();
+  if (t.x.size() != t.y.size() || t.x.empty())
+    throw FormatError(path + ": proj_xcoord and proj_ycoord differ in length or are empty");
+  if (f.has_attr("epochs")) {
+    t.epochs = f.attr_ints("epochs");
+    if (t.epochs.size() != t.x.size()) t.epochs.clear();
+  }
+  if (f.has_attr("explained_variance_ratio")) {
+    auto v = f.attr_doubles("explained_variance_ratio");
+    if (v.size() >= 2) t.variance = std::array<double, 2>{v[0], v[1]};
+  }
+  t.dir_file = try_attr_string(f, "dir_file");
+  return t;
+}
+
+std::optional<std::array<double, 2>> read_explained_variance(const std::string& direction_file) {
+  if (!fs::exists(direction_file))
+    throw InputError("cannot open direction file " + direction_file + ": no such file");
+  h5::File f(direction_file, h5::File::Mode::read);
+  if (!f.exists("explained_variance_ratio_")) return std::nullopt;
+  auto v = f.dataset("explained_variance_ratio_").read_doubles();
+  if (v.size() < 2) return std::nullopt;
+  return std::array<double, 2>{v[0], v[1]};
+}
+
+std::array<int, 2> parse_size(const std::string& s) {
+  int w = 0, h = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(s.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') ||
+      w < 16 || h < 16 || w > 20000 || h > 20000)
+    throw InputError("--size: expected WIDTHxHEIGHT in pixels (e.g. 800x600), got '" + s + "'");
+  return {w, h};
+}
+
+std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts) {
+  PlotOptions o = opts;
+  if (o.out_dir.empty()) {
+    o.out_dir = fs::path(s.path).parent_path().string();
+    if (o.out_dir.empty()) o.out_dir = ".";
+  }
+  if (o.formats.empty()) throw InputError("plot: --formats is empty");
+  for (auto& fmt : o.formats)
+    if (fmt != "png" && fmt != "pdf" && fmt != "svg")
+      throw InputError("plot: unknown format '" + fmt + "' (png, pdf or svg)");
+  if (o.what.empty()) o.what = default_what(s);
+  if (!(o.loss_max > 0)) throw InputError("plot: --loss-max must be > 0");
+  for (auto& q : o.what) quantity_values(s, q);  // unknown or missing: fail before writing
+  if (s.two_d() && (s.nx() < 2 || s.ny() < 2))
+    throw InputError(s.path + ": a 2D plot needs at least 2 points per axis");
+  if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");
+
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (!fs::is_directory(o.out_dir))
+    throw InputError("plot: cannot create output directory " + o.out_dir);
+
+  Context c;
+  c.s = &s;
+  c.o = &o;
+  c.stem = fs::path(s.path).stem().string();
+  std::optional<std::array<double, 2>> variance;
+  if (!o.trajectory.empty()) {
+    if (!s.two_d()) throw InputError("plot: --trajectory needs a 2D surface; " + s.path + " is 1D");
+    c.traj = read_projected_path(o.trajectory);
+    variance = c.traj->variance;
+  }
+  if (!variance && !o.directions.empty()) {
+    variance = read_explained_variance(o.directions);
+    if (!variance)
+      throw InputError(o.directions +
+                       " has no explained_variance_ratio_: not a PCA direction file");
+  }
+  // The surface (or the projection) names its direction file; a PCA one tells the variance.
+  // Optional: the file may have moved, so look next to the naming file too.
+  auto variance_of = [&](const std::string& named, const std::string& by) {
+    if (variance || named.empty()) return;
+    std::string d = named;
+    if (!fs::exists(d)) d = (fs::path(by).parent_path() / fs::path(named).filename()).string();
+    try {
+      if (fs::exists(d) && h5::is_hdf5(d)) variance = read_explained_variance(d);
+    } catch (const Error&) {
+    }
+  };
+  variance_of(s.dir_file, s.path);
+  if (c.traj) variance_of(c.traj->dir_file, o.trajectory);
+  if (variance) {
+    c.xlabel = pc_label(0, (*variance)[0]);
+    c.ylabel = pc_label(1, (*variance)[1]);
+  }
+
+  std::vector<Figure> figs;
+  if (!s.two_d()) {
+    if (has_quantity(s, "train_loss") || has_quantity(s, "train_acc") ||
+        has_quantity(s, "test_loss") || has_quantity(s, "test_acc"))
+      figs.push_back(figure_1d_loss_acc(c));
+    for (auto& q : o.what) figs.push_back(figure_1d(c, q));
+    return figs;
+  }
+  for (auto& q : o.what) {
+    figs.push_back(figure_2d(c, q, Kind::contour));
+    if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::contourf));
+    figs.push_back(figure_2d(c, q, Kind::heat));
+    if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::surface3d));
+    if (c.traj) figs.push_back(figure_2d(c, q, Kind::trajectory));
+  }
+  return figs;
+}
+
+std::string find_gnuplot(const PlotOptions& o) { return find_program(gnuplot_name(o)); }
+
+void render_figure(const Figure& f, const std::string& gnuplot) {
+  // gnuplot runs in the figure's directory so the script's relative file names work there, as
+  // they will for a user re-rendering it. Its stderr is collected for the error message.
+  int pipe_fd[2];
+  if (pipe(pipe_fd) != 0) throw Error("plot: pipe failed: " + std::string(std::strerror(errno)));
+  std::string script = f.name + ".gp";
+  pid_t pid = fork();
+  if (pid < 0) throw Error("plot: fork failed: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    close(pipe_fd[0]);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+    }
+    dup2(pipe_fd[1], 2);
+    if (chdir(f.dir.c_str()) != 0) _exit(126);
+    execl(gnuplot.c_str(), gnuplot.c_str(), script.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(pipe_fd[1]);
+  std::string err;
+  char buf[4096];
+  for (ssize_t n; (n = read(pipe_fd[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    err.append(buf, std::size_t(n));
+  }
+  close(pipe_fd[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  auto last_line = [&]() {
+    std::string e = err;
+    while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+    auto p = e.find_last_of('\n');
+    return p == std::string::npos ? e : e.substr(p + 1);
+  };
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                        : "killed by signal " + std::to_string(WTERMSIG(status));
+    std::string tail = last_line();
+    throw Error("gnuplot failed on " + f.script() + " (" + why + ")" +
+                (tail.empty() ? "" : ": " + tail));
+  }
+  for (auto& out : f.outputs) {
+    std::error_code ec;
+    if (!fs::exists(out, ec) || fs::file_size(out, ec) == 0)
+      throw Error("gnuplot ran " + f.script() + " but did not write " + out +
+                  (err.empty() ? "" : ": " + last_line()));
+  }
+}
+
+std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o) {
+  SurfaceView s = read_surface_view(surface_file);
+  auto figs = write_figures(s, o);
+  std::string gp = find_gnuplot(o);
+  if (gp.empty()) {
+    std::string dir = figs.empty() ? o.out_dir : figs.front().dir;
+    throw InputError("gnuplot not found ('" + gnuplot_name(o) +
+                     "'): install it with `apt-get install gnuplot-nox` (Debian package "
+                     "gnuplot-nox); the data and scripts are written in " +
+                     dir + ", render them there with `gnuplot NAME.gp`");
+  }
+  for (auto& f : figs) render_figure(f, gp);
+  return figs;
+}
+
+}  // namespace losscape
