@@ -41,6 +41,7 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) 
     }
     loss_acc.add_(l.to(torch::kFloat64));
     correct_acc.add_(logits.argmax(1).eq(y).sum());
+    if (opts.between_batches) opts.between_batches();
   }
   auto both = torch::stack({loss_acc, correct_acc.to(torch::kFloat64)}).to(torch::kCPU);
   EvalSums s;

@@ -81,6 +81,26 @@ std::string render_info(const nlohmann::json& j) {
       for (auto& c : s["class_histogram"]) o << " " << c;
       o << "\n";
     }
+  } else if (kind == "directions") {
+    o << "directions   " << j.value("file", std::string()) << ": " << j["dims"] << " direction(s) over "
+      << j["type"].get<std::string>() << "\n"
+      << "settings     " << j["settings"].dump() << "\n"
+      << "fingerprint  " << j["model_fingerprint"].get<std::string>() << " (of the model's θ*)\n";
+    if (j.contains("cosine_xy"))
+      o << "cos(x, y)    " << std::setprecision(4) << j["cosine_xy"].get<double>() << "\n";
+    if (j.contains("explained_variance_ratio"))
+      o << "PCA          explained variance ratio " << j["explained_variance_ratio"].dump() << "\n";
+    for (auto& [axis, arr] : j["tensors"].items()) {
+      o << axis << ":\n  " << std::left << std::setw(6) << "#" << std::setw(40) << "name"
+        << std::setw(22) << "shape" << std::setw(12) << "norm" << "norm/|θ|\n";
+      for (auto& t : arr) {
+        o << "  " << std::setw(6) << t["index"].get<long long>() << std::setw(40)
+          << t["name"].get<std::string>() << std::setw(22) << shape_text(t["shape"]) << std::setw(12)
+          << std::setprecision(5) << t["norm"].get<double>();
+        if (t.contains("ratio")) o << std::setprecision(5) << t["ratio"].get<double>();
+        o << "\n";
+      }
+    }
   } else {
     o << j.dump(2) << "\n";
   }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "losscape/data.hpp"
@@ -30,6 +31,8 @@ struct EvalSums {
 struct EvalOptions {
   std::int64_t batch_size = 0;  ///< 0: choose automatically (see choose_batch_size)
   LossKind loss = LossKind::cross_entropy;
+  /// Called between batches (the sweep's coordinator serves work requests there); may be empty.
+  std::function<void()> between_batches;
 };
 
 /// Sum of losses and correct predictions of `model` over `data` (which must be on the model's

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/inspect.hpp"
@@ -18,6 +19,7 @@ void add_info(CLI::App& root, Registry& reg) {
     std::string model_dataset = "cifar10";
     bool json = false;
     bool list = false;
+    std::string model_file;
   };
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand(
@@ -29,6 +31,8 @@ void add_info(CLI::App& root, Registry& reg) {
                   "Data set fixing a zoo model's input shape")->capture_default_str();
   app->add_option("--dataset,-d", o->dataset, "Describe a data set");
   app->add_option("--data-dir", o->data_dir, "Directory of the data set's files");
+  app->add_option("--model-file,-m", o->model_file,
+                  "With a direction file: the model, for norms relative to θ*");
   app->add_flag("--list-archs", o->list, "List the zoo's architectures");
   app->add_flag("--json", o->json, "Machine-readable output");
   reg.push_back({app, [o]() {
@@ -41,6 +45,17 @@ void add_info(CLI::App& root, Registry& reg) {
       }
     } else if (!o->dataset.empty()) {
       j = dataset_info(o->dataset, o->data_dir);
+    } else if (!o->file.empty() && h5::is_hdf5(o->file) && is_directions_file(o->file)) {
+      auto d = read_directions(o->file);
+      std::unique_ptr<Model> model;
+      if (!o->model_file.empty()) {
+        ModelOptions mo = o->model;
+        mo.file = o->model_file;
+        model = load_model(mo, o->model_dataset);
+        check_directions(d, *model, o->file);
+      }
+      j = directions_info(d, model.get());
+      j["file"] = o->file;
     } else if (!o->file.empty() || !o->model.arch.empty()) {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, o->model_dataset));

@@ -1,0 +1,83 @@
+// Perturbation directions δ, η: Gaussian directions normalized tensor by tensor as the reference
+// defines each mode (filter, layer, weight, dfilter, dlayer, none), target directions θ' − θ*
+// for linear interpolation, the direction file (reference layout plus provenance attributes),
+// its validation against a model, and applying θ = θ* + αδ + βη in place.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "losscape/model.hpp"
+
+namespace losscape {
+
+enum class Norm { filter, layer, weight, dfilter, dlayer, none };
+Norm parse_norm(const std::string& s);
+const char* to_string(Norm n);
+
+/// How one direction is made.
+struct DirectionSpec {
+  Norm norm = Norm::filter;
+  bool ignore_biasbn = true;  ///< ≤1-D tensors get 0 (else a copy of θ for them)
+  std::string target;         ///< model file: δ = θ(target) − θ* instead of a random direction
+};
+
+/// Everything `losscape directions` needs, and what the file records.
+struct DirectionsConfig {
+  TensorSet type = TensorSet::weights;
+  int dims = 2;
+  DirectionSpec x, y;
+  bool same_dir = false;
+  std::uint64_t seed = 123;  ///< the reference's torch.manual_seed(123)
+};
+void to_json(nlohmann::json& j, const DirectionsConfig& c);
+
+/// A set of directions for one model: `dirs[0]` = x (δ), `dirs[1]` = y (η) when 2D. Tensors are
+/// float32, on the CPU unless moved.
+struct Directions {
+  TensorSet type = TensorSet::weights;
+  std::vector<std::string> names;        ///< tensor names (empty for reference files)
+  std::vector<TensorList> dirs;          ///< one or two
+  nlohmann::json attrs = nlohmann::json::object();  ///< settings/provenance stored in the file
+  std::string fingerprint;               ///< of the model's θ* (empty if unknown)
+  std::optional<std::vector<double>> explained_variance_ratio, singular_values, explained_variance;
+  int dims() const { return int(dirs.size()); }
+};
+
+/// Gaussian N(0, I) tensors shaped like `theta`, drawn in order from a CPU generator seeded with
+/// `gen` (so the numbers equal PyTorch's torch.randn after torch.manual_seed on the CPU,
+/// whatever the device, rank or thread count).
+TensorList gaussian_like(const TensorList& theta, at::Generator& gen);
+/// Normalize `d` against `theta` in place as the reference does for `norm`; ≤1-D tensors become
+/// 0 (ignore_biasbn) or a copy of θ.
+void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_biasbn);
+/// θ(other) − θ*, tensor by tensor (float32).
+TensorList difference(const TensorList& theta, const TensorList& other);
+
+/// Make the directions of `cfg` for `model` (its CPU copy is fine). Target models are loaded with
+/// `dataset`'s input shape.
+Directions make_directions(const Model& model, const DirectionsConfig& cfg,
+                           const std::string& dataset);
+
+/// True for an HDF5 file holding a direction set (group "xdirection").
+bool is_directions_file(const std::string& path);
+void write_directions(const std::string& path, const Directions& d);
+Directions read_directions(const std::string& path);
+/// Check `d` against `model`: count, order and shapes (and names when the file has them), and
+/// infer the type of a reference file without attributes. Throws InputError naming the file.
+/// With `check_fingerprint`, also refuse directions made for another θ*.
+void check_directions(Directions& d, const Model& model, const std::string& path,
+                      bool check_fingerprint = true);
+
+/// θ = θ* + α·δ (+ β·η) written into `target` (the model's live tensors), all on one device.
+/// Integer tensors (BatchNorm's num_batches_tracked, unused in eval mode) are left at θ*.
+void apply_directions(const TensorList& target, const TensorList& base, const Directions& d,
+                      double alpha, double beta);
+
+/// Per-tensor norms of the directions, their ratio to θ*'s norms, and cos(x, y).
+nlohmann::json directions_info(const Directions& d, const Model* model);
+
+}  // namespace losscape

@@ -1,0 +1,88 @@
+// The surface file: one HDF5 file per sweep, opened by all ranks with MPI-IO. Created with every
+// dataset allocated in full (so a sweep afterwards changes raw data only, never HDF5 metadata,
+// and a file killed at any moment opens and resumes), checked against the command on resume,
+// written in collective rounds. Layout: docs/file-formats.md ("Surface files").
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "losscape/grid.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/mpi.hpp"
+
+namespace losscape {
+
+/// What identifies a surface: a resumed file must agree on all of it.
+struct SurfaceIdentity {
+  Grid grid;
+  std::vector<std::string> values;  ///< dataset names, e.g. train_loss, train_acc, test_loss...
+  std::string dataset;
+  std::int64_t samples = 0;
+  std::uint64_t subset_seed = 0;
+  bool raw = false;
+  std::string loss;
+  std::string model_fingerprint;
+  std::string directions_fingerprint;
+  std::string dir_file;
+  std::string part;  ///< "k/K" for a fan-out part file, empty for a whole surface
+  nlohmann::json to_json() const;
+};
+/// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,
+/// and the seconds it took.
+struct PointResult {
+  std::int64_t index = 0;
+  std::vector<double> values;
+  double seconds = 0;
+};
+
+/// Marker dataset values for "not computed" in the reference layout.
+inline constexpr double kNotComputed = -1.0;
+/// Bytes reserved for the run log (JSON text) written as raw data.
+inline constexpr std::size_t kRunLogBytes = 1 << 16;
+
+class SurfaceFile {
+ public:
+  /// Create (if absent) or open and validate `path`, collectively over `comm`. `config` is the
+  /// effective configuration stored as provenance. Throws InputError on every rank with the same
+  /// message if the file belongs to another command (grid, directions, model, data, loss).
+  SurfaceFile(const std::string& path, const SurfaceIdentity& id, const nlohmann::json& config,
+              const mpi::Comm& comm);
+  /// Open an existing surface read-only, serially (plot, merge, info).
+  static nlohmann::json read_identity(const std::string& path);
+
+  bool created() const { return created_; }
+  const std::string& path() const { return path_; }
+  /// The completion mask (1 = done), flat [y][x]; read on every rank.
+  std::vector<std::uint8_t> done_mask() const;
+  /// Collective: every rank passes its finished points (possibly none). Values are written first,
+  /// the done mask after, then the file is flushed. Returns the MPI-IO mode HDF5 actually used for
+  /// the last write (H5D_MPIO_CONTIGUOUS_COLLECTIVE etc.), for the test that proves collectiveness.
+  int write_round(const std::vector<PointResult>& mine);
+  /// Collective: rank 0's `log` JSON replaces the run log (raw data, no metadata change).
+  void write_run_log(const nlohmann::json& log);
+  nlohmann::json run_log() const;
+
+ private:
+  std::string path_;
+  SurfaceIdentity id_;
+  const mpi::Comm& comm_;
+  h5::File file_;
+  bool created_ = false;
+};
+
+/// Read a whole value dataset (flat [y][x]) and the done mask of a surface file, serially.
+struct SurfaceData {
+  nlohmann::json identity;
+  std::vector<double> x, y;
+  std::vector<std::uint8_t> done;
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> values;
+  const std::vector<double>* get(const std::string& name) const;
+};
+SurfaceData read_surface(const std::string& path);
+
+}  // namespace losscape

@@ -1,0 +1,84 @@
+// The distributed sweep: rank 0 coordinates (and evaluates), handing out blocks of grid points
+// coarse-to-fine on request; every rank (or group of ranks with --data-shards) evaluates points
+// with θ = θ* + αδ + βη set in place on its device; all ranks write finished points collectively
+// into the surface file every flush interval; signals stop it cleanly with a final flush.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "losscape/data.hpp"
+#include "losscape/directions.hpp"
+#include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
+#include "losscape/grid.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/surface.hpp"
+
+namespace losscape {
+
+/// Everything a sweep needs; filled from flags or a JSON file (same keys), stored as provenance.
+struct SweepConfig {
+  std::string model_file;
+  std::string arch;
+  std::string directions;  ///< direction file; empty: make them (dir_* below) into <out>.dirs.h5
+  DirectionsConfig dir;    ///< used when `directions` is empty
+  std::string x = "-1:1:51";
+  std::string y;           ///< empty: 1D
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  std::vector<std::string> splits = {"train"};
+  std::int64_t samples = 0;
+  std::uint64_t subset_seed = 0;
+  bool raw_data = false;
+  std::string loss = "crossentropy";
+  std::string batch_size = "auto";
+  std::string device = "auto";
+  int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
+  int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)
+  double flush_seconds = 60;
+  std::string part;         ///< "k/K": compute only the k-th of K interleaved slices (fan-out)
+  std::string out = "surface.h5";
+  bool quiet = false;
+  double progress_seconds = 10;  ///< progress line interval in batch logs
+  bool allow_other_model = false;  ///< skip the θ* fingerprint check of the direction file
+  std::int64_t stop_after = 0;  ///< testing aid: stop like a signal after this many points (0: off)
+};
+void to_json(nlohmann::json& j, const SweepConfig& c);
+void from_json(const nlohmann::json& j, SweepConfig& c);
+
+/// An error every rank saw (agreed during set-up): all ranks throw it together, so the job can
+/// end with MPI_Finalize and one message from rank 0 instead of MPI_Abort.
+class AgreedError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+/// How a sweep ended.
+struct SweepOutcome {
+  bool complete = false;        ///< every point of the (part of the) grid is done
+  bool interrupted = false;     ///< stopped by a signal (or stop_after)
+  std::int64_t computed = 0;    ///< points computed by this run, all ranks
+  std::int64_t total = 0;       ///< points of the grid (or part)
+  int last_io_mode = 0;         ///< H5Pget_mpio_actual_io_mode of the last collective write
+  double seconds = 0;
+};
+
+/// Run the sweep on `comm` (all ranks call). Rank 0 prints progress unless quiet. Throws on
+/// errors (the caller aborts the job); returns the outcome on every rank.
+SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& comm);
+
+/// Install SIGTERM/SIGINT/SIGUSR1 handlers that ask a running sweep to stop after the current
+/// point; `stop_requested()` reads the flag.
+void install_stop_handlers();
+bool stop_requested();
+void request_stop();
+
+/// Parse "k/K" (1-based k) or, when empty, SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT relative
+/// to SLURM_ARRAY_TASK_MIN; returns {k0, K} with 0-based k0, or {0, 1}.
+std::pair<int, int> parse_part(const std::string& part, bool from_slurm);
+
+}  // namespace losscape

@@ -1,0 +1,83 @@
+// `losscape directions`: make a direction file (random, filter-normalized, or target).
+#include <cstdio>
+#include <iostream>
+
+#include "common.hpp"
+#include "losscape/directions.hpp"
+#include "losscape/error.hpp"
+
+namespace losscape::cli {
+
+void add_direction_options(CLI::App& app, DirectionOptions& o) {
+  app.add_option("--dims", o.dims, "1 or 2 directions")->capture_default_str();
+  app.add_option("--type", o.type, "weights (parameters) | states (with BatchNorm buffers)")
+      ->capture_default_str();
+  app.add_option("--x-norm", o.x_norm, "filter | layer | weight | dfilter | dlayer | none")
+      ->capture_default_str();
+  app.add_option("--x-ignore", o.x_ignore, "biasbn (zero ≤1-D tensors) or none")
+      ->capture_default_str();
+  app.add_option("--y-norm", o.y_norm, "Normalization of y")->capture_default_str();
+  app.add_option("--y-ignore", o.y_ignore, "biasbn or none for y")->capture_default_str();
+  app.add_option("--x-target", o.x_target, "Model file M2: x = θ(M2) − θ* (interpolation)");
+  app.add_option("--y-target", o.y_target, "Model file M3: y = θ(M3) − θ*");
+  app.add_flag("--same-dir", o.same_dir, "y equals x");
+  app.add_option("--seed", o.seed, "Seed of the Gaussian directions (reference: 123)")
+      ->capture_default_str();
+}
+
+DirectionsConfig to_config(const DirectionOptions& o) {
+  DirectionsConfig c;
+  c.type = parse_tensor_set(o.type);
+  c.dims = o.dims;
+  auto ignore = [](const std::string& s, const char* opt) {
+    if (s == "biasbn") return true;
+    if (s == "none" || s.empty()) return false;
+    throw InputError(std::string(opt) + " '" + s + "': expected biasbn or none");
+  };
+  c.x = {parse_norm(o.x_norm), ignore(o.x_ignore, "--x-ignore"), o.x_target};
+  c.y = {parse_norm(o.y_norm), ignore(o.y_ignore, "--y-ignore"), o.y_target};
+  c.same_dir = o.same_dir;
+  c.seed = o.seed;
+  if (!o.y_target.empty() && c.dims == 1) c.dims = 2;
+  return c;
+}
+
+void add_directions(CLI::App& root, Registry& reg) {
+  struct Opts {
+    ModelOptions model;
+    std::string dataset = "cifar10";
+    DirectionOptions dir;
+    std::string out;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand("directions", "Make perturbation directions for a model");
+  add_model_options(*app, o->model);
+  app->add_option("--dataset,-d", o->dataset, "Data set fixing a zoo model's input shape")
+      ->capture_default_str();
+  add_direction_options(*app, o->dir);
+  app->add_option("--out,-o", o->out, "Direction file to write (HDF5)")->required();
+  app->add_flag("--quiet,-q", o->quiet, "Print nothing");
+  reg.push_back({app, [o]() {
+    auto cfg = to_config(o->dir);
+    auto model = load_model(o->model, o->dataset);
+    auto d = make_directions(*model, cfg, o->dataset);
+    write_directions(o->out, d);
+    if (!o->quiet) {
+      auto info = directions_info(d, model.get());
+      std::printf("wrote %s: %d direction(s), %zu tensors (%s), x: %s", o->out.c_str(), d.dims(),
+                  d.dirs[0].size(), to_string(d.type),
+                  cfg.x.target.empty() ? to_string(cfg.x.norm) : ("target " + cfg.x.target).c_str());
+      if (d.dims() == 2)
+        std::printf(", y: %s, cos(x, y) = %.3g",
+                    cfg.same_dir ? "same as x"
+                    : cfg.y.target.empty() ? to_string(cfg.y.norm)
+                                           : ("target " + cfg.y.target).c_str(),
+                    info["cosine_xy"].get<double>());
+      std::printf("\n");
+    }
+    return 0;
+  }});
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,139 @@
+// `losscape sweep`: the distributed loss-surface sweep (run under mpirun/srun).
+#include <cstdio>
+#include <fstream>
+
+#include "common.hpp"
+#include "losscape/error.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/sweep.hpp"
+
+namespace losscape::cli {
+
+void add_sweep(CLI::App& root, Registry& reg) {
+  struct Opts {
+    SweepConfig cfg;
+    DirectionOptions dir;
+    std::string config_file;
+    std::string splits = "train";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand(
+      "sweep", "Evaluate loss and accuracy on a 1D/2D grid of perturbed models (MPI)");
+  auto& c = o->cfg;
+  app->add_option("--config", o->config_file,
+                  "JSON file with the same keys (flags given on the command line override it)");
+  app->add_option("--model-file,-m", c.model_file, "Model file (see losscape eval)");
+  app->add_option("--arch,-a", c.arch, "Zoo architecture for a state dict");
+  app->add_option("--directions", c.directions,
+                  "Direction file; without it directions are made (options of `losscape "
+                  "directions`) into <out>.dirs.h5");
+  add_direction_options(*app, o->dir);
+  app->add_option("--x", c.x, "Grid along δ: MIN:MAX:NUM")->capture_default_str();
+  app->add_option("--y", c.y, "Grid along η: MIN:MAX:NUM (2D)");
+  app->add_option("--dataset,-d", c.dataset, "cifar10 | fashion-mnist | mnist")->capture_default_str();
+  app->add_option("--data-dir", c.data_dir, "Directory of the data files");
+  app->add_option("--splits", o->splits, "train, test or train,test")->capture_default_str();
+  app->add_option("--samples,-n", c.samples, "Deterministic subset of N samples (0 = all)");
+  app->add_option("--subset-seed", c.subset_seed, "Seed of the subset rule");
+  app->add_flag("--raw-data", c.raw_data, "Skip normalization");
+  app->add_option("--loss", c.loss, "crossentropy | mse")->capture_default_str();
+  app->add_option("--batch-size,-b", c.batch_size, "Evaluation batch size or auto")
+      ->capture_default_str();
+  app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
+  app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");
+  app->add_option("--data-shards", c.data_shards,
+                  "Ranks per group sharing each point, each holding 1/G of the data")
+      ->capture_default_str();
+  app->add_option("--flush-seconds", c.flush_seconds, "Seconds between collective write rounds")
+      ->capture_default_str();
+  app->add_option("--part", c.part,
+                  "Compute only slice K/N of the grid (fan-out), or 'slurm' to take it from "
+                  "SLURM_ARRAY_TASK_ID/COUNT");
+  app->add_option("--out,-o", c.out, "Surface file (created, or resumed if it exists)")
+      ->capture_default_str();
+  app->add_flag("--quiet,-q", c.quiet, "No progress output");
+  app->add_option("--progress-seconds", c.progress_seconds, "Progress line interval in batch logs")
+      ->capture_default_str();
+  app->add_flag("--allow-other-model", c.allow_other_model,
+                "Use a direction file made for another θ* (skips the fingerprint check)");
+  app->add_option("--stop-after", c.stop_after,
+                  "Testing aid: stop as if signalled after N points");
+  reg.push_back({app, [o, app]() {
+    mpi::Environment env(nullptr, nullptr);
+    SweepConfig cfg;
+    if (!o->config_file.empty()) {
+      std::ifstream in(o->config_file);
+      if (!in) throw InputError(o->config_file + ": cannot read config file");
+      nlohmann::json j;
+      try {
+        in >> j;
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError(o->config_file + ": not valid JSON (" + std::string(e.what()) + ")");
+      }
+      try {
+        cfg = j.get<SweepConfig>();
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError(o->config_file + ": " + e.what());
+      }
+    }
+    // Flags given explicitly override the file.
+    auto given = [&](const char* name) { return app->count(name) > 0; };
+    const SweepConfig& f = o->cfg;
+#define LOSSCAPE_TAKE(flag, member) \
+  if (o->config_file.empty() || given(flag)) cfg.member = f.member;
+    LOSSCAPE_TAKE("--model-file", model_file)
+    LOSSCAPE_TAKE("--arch", arch)
+    LOSSCAPE_TAKE("--directions", directions)
+    LOSSCAPE_TAKE("--x", x)
+    LOSSCAPE_TAKE("--y", y)
+    LOSSCAPE_TAKE("--dataset", dataset)
+    LOSSCAPE_TAKE("--data-dir", data_dir)
+    LOSSCAPE_TAKE("--samples", samples)
+    LOSSCAPE_TAKE("--subset-seed", subset_seed)
+    LOSSCAPE_TAKE("--raw-data", raw_data)
+    LOSSCAPE_TAKE("--loss", loss)
+    LOSSCAPE_TAKE("--batch-size", batch_size)
+    LOSSCAPE_TAKE("--device", device)
+    LOSSCAPE_TAKE("--threads", threads)
+    LOSSCAPE_TAKE("--data-shards", data_shards)
+    LOSSCAPE_TAKE("--flush-seconds", flush_seconds)
+    LOSSCAPE_TAKE("--part", part)
+    LOSSCAPE_TAKE("--out", out)
+    LOSSCAPE_TAKE("--quiet", quiet)
+    LOSSCAPE_TAKE("--progress-seconds", progress_seconds)
+    LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
+    LOSSCAPE_TAKE("--stop-after", stop_after)
+#undef LOSSCAPE_TAKE
+    if (o->config_file.empty() || given("--splits")) {
+      cfg.splits.clear();
+      std::string s = o->splits;
+      for (std::size_t pos = 0; pos <= s.size();) {
+        auto comma = s.find(',', pos);
+        if (comma == std::string::npos) comma = s.size();
+        if (comma > pos) cfg.splits.push_back(s.substr(pos, comma - pos));
+        pos = comma + 1;
+      }
+    }
+    if (o->config_file.empty() || given("--x-norm") || given("--type") || given("--seed") ||
+        given("--x-target") || given("--y-target") || given("--same-dir") || given("--x-ignore") ||
+        given("--y-norm") || given("--y-ignore"))
+      cfg.dir = to_config(o->dir);
+    install_stop_handlers();
+    try {
+      auto result = run_sweep(cfg, mpi::Comm::world());
+      return result.complete ? int(kExitOk) : int(kExitIncomplete);
+    } catch (const AgreedError& e) {
+      // Every rank has the same error: one message, clean MPI_Finalize, exit 1.
+      if (mpi::Comm::world().root()) std::fprintf(stderr, "losscape: error: %s\n", e.what());
+      return int(kExitError);
+    } catch (const c10::Error& e) {
+      mpi::abort_job(std::string("LibTorch: ") + e.what_without_backtrace(), kExitError);
+    } catch (const std::exception& e) {
+      // One rank failed alone (I/O, out of memory...): the others may be waiting on it, so the
+      // whole job is brought down rather than left to hang.
+      mpi::abort_job(e.what(), kExitError);
+    }
+  }});
+}
+
+}  // namespace losscape::cli

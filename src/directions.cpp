@@ -1,0 +1,337 @@
+#include "losscape/directions.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "losscape/error.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape {
+
+Norm parse_norm(const std::string& s) {
+  if (s == "filter") return Norm::filter;
+  if (s == "layer") return Norm::layer;
+  if (s == "weight") return Norm::weight;
+  if (s == "dfilter") return Norm::dfilter;
+  if (s == "dlayer") return Norm::dlayer;
+  if (s == "none" || s.empty()) return Norm::none;
+  throw InputError("unknown normalization '" + s +
+                   "' (expected filter, layer, weight, dfilter, dlayer or none)");
+}
+
+const char* to_string(Norm n) {
+  switch (n) {
+    case Norm::filter: return "filter";
+    case Norm::layer: return "layer";
+    case Norm::weight: return "weight";
+    case Norm::dfilter: return "dfilter";
+    case Norm::dlayer: return "dlayer";
+    case Norm::none: return "none";
+  }
+  return "none";
+}
+
+void to_json(nlohmann::json& j, const DirectionsConfig& c) {
+  auto spec = [](const DirectionSpec& s) {
+    return nlohmann::json{{"norm", to_string(s.norm)},
+                          {"ignore", s.ignore_biasbn ? "biasbn" : ""},
+                          {"target", s.target}};
+  };
+  j = {{"type", to_string(c.type)}, {"dims", c.dims}, {"x", spec(c.x)},
+       {"same_dir", c.same_dir},    {"seed", c.seed}};
+  if (c.dims == 2) j["y"] = spec(c.y);
+}
+
+TensorList gaussian_like(const TensorList& theta, at::Generator& gen) {
+  TensorList out;
+  out.reserve(theta.size());
+  for (auto& t : theta)
+    out.push_back({t.name, at::randn(t.tensor.sizes(), gen, torch::kFloat32)});
+  return out;
+}
+
+void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_biasbn) {
+  torch::NoGradGuard guard;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    auto& dt = d[i].tensor;
+    auto w = theta[i].tensor.detach().to(torch::kCPU, torch::kFloat32);
+    if (dt.dim() <= 1) {
+      // Biases, BatchNorm weights/biases and statistics: the reference zeroes them ("biasbn")
+      // or keeps θ itself as the direction.
+      if (ignore_biasbn)
+        dt.zero_();
+      else
+        dt.copy_(w);
+      continue;
+    }
+    switch (norm) {
+      case Norm::filter:
+        // ‖d_i‖ = ‖θ_i‖ for every slice along dim 0 (reference: d.mul_(w.norm()/(d.norm()+1e-10)))
+        for (std::int64_t k = 0; k < dt.size(0); ++k) {
+          auto dk = dt[k];
+          dk.mul_(w[k].norm() / (dk.norm() + 1e-10));
+        }
+        break;
+      case Norm::layer: dt.mul_(w.norm() / dt.norm()); break;
+      case Norm::weight: dt.mul_(w); break;
+      case Norm::dfilter:
+        for (std::int64_t k = 0; k < dt.size(0); ++k) {
+          auto dk = dt[k];
+          dk.div_(dk.norm() + 1e-10);
+        }
+        break;
+      case Norm::dlayer: dt.div_(dt.norm()); break;
+      case Norm::none: break;
+    }
+  }
+}
+
+TensorList difference(const TensorList& theta, const TensorList& other) {
+  TensorList out;
+  for (std::size_t i = 0; i < theta.size(); ++i) {
+    auto a = theta[i].tensor.detach().to(torch::kCPU, torch::kFloat32);
+    auto b = other[i].tensor.detach().to(torch::kCPU, torch::kFloat32);
+    out.push_back({theta[i].name, b - a});
+  }
+  return out;
+}
+
+namespace {
+
+std::string shape_str(at::IntArrayRef s) { return c10::str(s); }
+
+TensorList target_for(const Model& model, TensorSet type, const std::string& file,
+                      const std::string& dataset) {
+  auto other = load_model(file, model.arch == "torchscript" ? "" : model.arch, dataset);
+  auto a = model.tensors(type);
+  auto b = other->tensors(type);
+  if (a.size() != b.size())
+    throw InputError(file + ": target model has " + std::to_string(b.size()) + " tensors, the model has " +
+                     std::to_string(a.size()));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].tensor.sizes() != b[i].tensor.sizes() || a[i].name != b[i].name)
+      throw InputError(file + ": target tensor " + std::to_string(i) + " (" + b[i].name + " " +
+                       shape_str(b[i].tensor.sizes()) + ") does not match " + a[i].name + " " +
+                       shape_str(a[i].tensor.sizes()));
+  return difference(a, b);
+}
+
+}  // namespace
+
+Directions make_directions(const Model& model, const DirectionsConfig& cfg,
+                           const std::string& dataset) {
+  if (cfg.dims != 1 && cfg.dims != 2) throw InputError("--dims must be 1 or 2");
+  torch::NoGradGuard guard;
+  Directions out;
+  out.type = cfg.type;
+  auto theta = model.tensors(cfg.type);
+  for (auto& t : theta) out.names.push_back(t.name);
+  // One generator for x then y, as the reference draws them from one seeded stream.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
+  auto make = [&](const DirectionSpec& s) {
+    if (!s.target.empty()) return target_for(model, cfg.type, s.target, dataset);
+    auto d = gaussian_like(theta, gen);
+    normalize(d, theta, s.norm, s.ignore_biasbn);
+    return d;
+  };
+  out.dirs.push_back(make(cfg.x));
+  if (cfg.dims == 2) {
+    if (cfg.same_dir) {
+      TensorList y;
+      for (auto& t : out.dirs[0]) y.push_back({t.name, t.tensor.clone()});
+      out.dirs.push_back(y);
+    } else {
+      out.dirs.push_back(make(cfg.y));
+    }
+  }
+  out.attrs = cfg;
+  out.attrs["model_file"] = model.source;
+  out.attrs["arch"] = model.arch;
+  out.fingerprint = fingerprint(theta);
+  return out;
+}
+
+bool is_directions_file(const std::string& path) {
+  if (!h5::is_hdf5(path)) return false;
+  h5::File f(path, h5::File::Mode::read);
+  return f.exists("xdirection");
+}
+
+void write_directions(const std::string& path, const Directions& d) {
+  h5::File f(path, h5::File::Mode::truncate);
+  const char* groups[] = {"xdirection", "ydirection"};
+  for (int k = 0; k < d.dims(); ++k) {
+    auto g = f.create_group(groups[k]);
+    for (std::size_t i = 0; i < d.dirs[k].size(); ++i) {
+      auto c = d.dirs[k][i].tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
+      g.create_dataset(std::to_string(i), h5::Type::f32, dims).write(h5::Type::f32, c.data_ptr());
+    }
+  }
+  auto put = [&](const char* name, const std::optional<std::vector<double>>& v) {
+    if (!v) return;
+    f.create_dataset(name, h5::Type::f64, {hsize_t(v->size())}).write(h5::Type::f64, v->data());
+  };
+  put("explained_variance_ratio_", d.explained_variance_ratio);
+  put("singular_values_", d.singular_values);
+  put("explained_variance_", d.explained_variance);
+  f.set_attr("format", std::string("losscape-directions"));
+  f.set_attr("losscape_version", std::string(version));
+  f.set_attr("type", std::string(to_string(d.type)));
+  if (!d.names.empty()) f.set_attr("names", d.names);
+  f.set_attr("settings", d.attrs.dump());
+  if (!d.fingerprint.empty()) f.set_attr("model_fingerprint", d.fingerprint);
+  f.flush();
+}
+
+Directions read_directions(const std::string& path) {
+  h5::File f(path, h5::File::Mode::read);
+  if (!f.exists("xdirection"))
+    throw FormatError(path + ": not a direction file (group 'xdirection' is missing)");
+  Directions d;
+  for (const char* gname : {"xdirection", "ydirection"}) {
+    if (!f.exists(gname)) break;
+    auto g = f.group(gname);
+    auto names = g.children();
+    TensorList list;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto key = std::to_string(i);
+      if (!g.exists(key))
+        throw FormatError(g.where() + ": holds " + std::to_string(names.size()) +
+                          " entries but dataset '" + key + "' is missing (expected \"0\".." +
+                          std::to_string(names.size() - 1) + ")");
+      auto ds = g.dataset(key);
+      auto dims = ds.dims();
+      auto t = torch::empty(std::vector<std::int64_t>(dims.begin(), dims.end()), torch::kFloat32);
+      ds.read(h5::Type::f32, t.data_ptr());
+      list.push_back({"", t});
+    }
+    d.dirs.push_back(std::move(list));
+  }
+  if (d.dirs.size() == 2 && d.dirs[0].size() != d.dirs[1].size())
+    throw FormatError(path + ": xdirection has " + std::to_string(d.dirs[0].size()) +
+                      " tensors but ydirection has " + std::to_string(d.dirs[1].size()));
+  if (f.has_attr("names")) {
+    d.names = f.attr_strings("names");
+    if (d.names.size() != d.dirs[0].size())
+      throw FormatError(path + ": attribute 'names' lists " + std::to_string(d.names.size()) +
+                        " tensors but xdirection holds " + std::to_string(d.dirs[0].size()));
+    for (auto& list : d.dirs)
+      for (std::size_t i = 0; i < list.size(); ++i) list[i].name = d.names[i];
+  }
+  if (f.has_attr("type")) d.type = parse_tensor_set(f.attr_string("type"));
+  if (f.has_attr("settings")) {
+    try {
+      d.attrs = nlohmann::json::parse(f.attr_string("settings"));
+    } catch (const nlohmann::json::exception&) {
+      throw FormatError(path + ": attribute 'settings' is not JSON");
+    }
+  } else {
+    d.attrs = {{"written_by", "reference (no losscape attributes)"}};
+  }
+  if (f.has_attr("model_fingerprint")) d.fingerprint = f.attr_string("model_fingerprint");
+  auto get = [&](const char* name) -> std::optional<std::vector<double>> {
+    if (!f.exists(name)) return std::nullopt;
+    return f.dataset(name).read_doubles();
+  };
+  d.explained_variance_ratio = get("explained_variance_ratio_");
+  d.singular_values = get("singular_values_");
+  d.explained_variance = get("explained_variance_");
+  return d;
+}
+
+void check_directions(Directions& d, const Model& model, const std::string& path,
+                      bool check_fingerprint) {
+  const std::size_t n = d.dirs.at(0).size();
+  if (d.names.empty()) {
+    // A reference file: no attributes. Its type follows from the tensor count.
+    auto np = model.parameters().size(), ns = model.state().size();
+    if (n == np)
+      d.type = TensorSet::weights;
+    else if (n == ns)
+      d.type = TensorSet::states;
+    else
+      throw InputError(path + " has " + std::to_string(n) + " tensors, " + model.arch + " has " +
+                       std::to_string(np) + " parameters (weights) and " + std::to_string(ns) +
+                       " state tensors (states): was it made for another model?");
+  }
+  auto theta = model.tensors(d.type);
+  if (theta.size() != n)
+    throw InputError(path + " has " + std::to_string(n) + " tensors, " + model.arch + " has " +
+                     std::to_string(theta.size()) + " (" + to_string(d.type) +
+                     "): was it made for another model?");
+  for (auto& list : d.dirs)
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& want = theta[i];
+      if (!d.names.empty() && d.names[i] != want.name)
+        throw InputError(path + ": tensor " + std::to_string(i) + " is '" + d.names[i] + "', " +
+                         model.arch + " has '" + want.name + "' there");
+      if (list[i].tensor.sizes() != want.tensor.sizes())
+        throw InputError(path + ": tensor " + std::to_string(i) + " (" + want.name + ") has shape " +
+                         shape_str(list[i].tensor.sizes()) + ", " + model.arch + " expects " +
+                         shape_str(want.tensor.sizes()));
+      list[i].name = want.name;
+    }
+  if (check_fingerprint && !d.fingerprint.empty()) {
+    auto fp = fingerprint(theta);
+    if (fp != d.fingerprint)
+      throw InputError(path + " was made for another θ* (fingerprint " + d.fingerprint +
+                       ", this model " + fp + "); remake the directions for " + model.source);
+  }
+}
+
+void apply_directions(const TensorList& target, const TensorList& base, const Directions& d,
+                      double alpha, double beta) {
+  torch::NoGradGuard guard;
+  const bool two = d.dims() == 2;
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    auto t = target[i].tensor;
+    if (!at::isFloatingType(t.scalar_type())) continue;  // num_batches_tracked
+    const auto& dx = d.dirs[0][i].tensor;
+    // t = base + α·dx (+ β·dy): one fused write, then one accumulate.
+    at::add_out(t, base[i].tensor, dx, alpha);
+    if (two && beta != 0.0) t.add_(d.dirs[1][i].tensor, beta);
+  }
+}
+
+nlohmann::json directions_info(const Directions& d, const Model* model) {
+  nlohmann::json j;
+  j["kind"] = "directions";
+  j["type"] = to_string(d.type);
+  j["dims"] = d.dims();
+  j["settings"] = d.attrs;
+  j["model_fingerprint"] = d.fingerprint;
+  TensorList theta;
+  if (model) theta = model->tensors(d.type);
+  const char* axis[] = {"x", "y"};
+  double dot = 0, nx2 = 0, ny2 = 0;
+  for (int k = 0; k < d.dims(); ++k) {
+    auto& arr = j["tensors"][axis[k]];
+    arr = nlohmann::json::array();
+    for (std::size_t i = 0; i < d.dirs[k].size(); ++i) {
+      auto t = d.dirs[k][i].tensor.to(torch::kFloat64);
+      double nrm = t.norm().item<double>();
+      nlohmann::json e = {{"index", i}, {"name", d.dirs[k][i].name},
+                          {"shape", t.sizes().vec()}, {"norm", nrm}};
+      if (model && i < theta.size()) {
+        double tn = theta[i].tensor.detach().to(torch::kCPU, torch::kFloat64).norm().item<double>();
+        e["theta_norm"] = tn;
+        e["ratio"] = tn > 0 ? nrm / tn : 0.0;
+      }
+      arr.push_back(e);
+      if (k == 0) nx2 += nrm * nrm;
+      if (k == 1) {
+        ny2 += nrm * nrm;
+        dot += (t * d.dirs[0][i].tensor.to(torch::kFloat64)).sum().item<double>();
+      }
+    }
+  }
+  if (d.dims() == 2)
+    j["cosine_xy"] = (nx2 > 0 && ny2 > 0) ? dot / std::sqrt(nx2 * ny2) : 0.0;
+  if (d.explained_variance_ratio) j["explained_variance_ratio"] = *d.explained_variance_ratio;
+  return j;
+}
+
+}  // namespace losscape

@@ -1,0 +1,115 @@
+#include "losscape/lock.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "losscape/error.hpp"
+
+namespace losscape {
+namespace {
+
+std::string env(const char* n) {
+  const char* v = std::getenv(n);
+  return v ? v : "";
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(target + ".lock") {
+  nlohmann::json me = {{"host", hostname()},
+                       {"pid", long(getpid())},
+                       {"slurm_job_id", env("SLURM_JOB_ID")},
+                       {"slurm_array_job_id", env("SLURM_ARRAY_JOB_ID")},
+                       {"since", now_iso()}};
+  token_ = me.dump();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int fd = ::open(lock_path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd >= 0) {
+      ssize_t w = ::write(fd, token_.data(), token_.size());
+      ::fsync(fd);
+      ::close(fd);
+      if (w != ssize_t(token_.size())) throw InputError(lock_path_ + ": cannot write lock file");
+      beat_ = std::thread([this] { heartbeat(); });
+      return;
+    }
+    if (errno != EEXIST)
+      throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(errno)) + ")");
+    // Someone holds it, or held it and died: decide whether it is stale.
+    std::ifstream in(lock_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    nlohmann::json holder;
+    try {
+      holder = nlohmann::json::parse(ss.str());
+    } catch (const nlohmann::json::exception&) {
+      holder = nlohmann::json::object();
+    }
+    struct stat st {};
+    double age = 0;
+    if (::stat(lock_path_.c_str(), &st) == 0) age = std::difftime(std::time(nullptr), st.st_mtime);
+    bool stale = age > stale_seconds;
+    const std::string host = holder.value("host", std::string());
+    const long pid = holder.value("pid", 0L);
+    if (host == hostname() && pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) stale = true;
+    const std::string job = holder.value("slurm_job_id", std::string());
+    const std::string array = holder.value("slurm_array_job_id", std::string());
+    if (!job.empty() && job == env("SLURM_JOB_ID")) stale = true;  // our own job, requeued
+    if (!array.empty() && array == env("SLURM_ARRAY_JOB_ID")) stale = true;  // earlier array task
+    if (!stale) {
+      std::string who = "pid " + std::to_string(pid) + " on host " + host;
+      if (!job.empty()) who += " (Slurm job " + job + ")";
+      throw InputError(target + " is being written by " + who + " since " +
+                       holder.value("since", std::string("?")) + " (lock file " + lock_path_ +
+                       ", heartbeat " + std::to_string(long(age)) +
+                       " s ago; delete it only if that job is gone)");
+    }
+    ::unlink(lock_path_.c_str());
+  }
+  throw InputError(lock_path_ + ": could not take over the stale lock");
+}
+
+void FileLock::heartbeat() {
+  std::unique_lock<std::mutex> lk(m_);
+  while (!cv_.wait_for(lk, std::chrono::seconds(20), [this] { return stop_; }))
+    ::utime(lock_path_.c_str(), nullptr);
+}
+
+FileLock::~FileLock() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (beat_.joinable()) beat_.join();
+  // Remove only our own lock.
+  std::ifstream in(lock_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str() == token_) ::unlink(lock_path_.c_str());
+}
+
+}  // namespace losscape

@@ -1,0 +1,231 @@
+#include "losscape/surface.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "losscape/error.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape {
+
+nlohmann::json SurfaceIdentity::to_json() const {
+  nlohmann::json j = {{"x", grid.x.str()},
+                      {"values", values},
+                      {"dataset", dataset},
+                      {"samples", samples},
+                      {"subset_seed", subset_seed},
+                      {"raw_data", raw},
+                      {"loss", loss},
+                      {"model_fingerprint", model_fingerprint},
+                      {"directions_fingerprint", directions_fingerprint},
+                      {"part", part}};
+  j["y"] = grid.has_y ? grid.y.str() : "";
+  return j;
+}
+
+namespace {
+
+std::vector<hsize_t> dims_of(const Grid& g) {
+  auto s = g.shape();
+  return std::vector<hsize_t>(s.begin(), s.end());
+}
+
+std::string describe_key(const std::string& k) {
+  if (k == "x") return "--x grid";
+  if (k == "y") return "--y grid";
+  if (k == "values") return "computed values (splits / --hessian)";
+  if (k == "model_fingerprint") return "model (θ* fingerprint)";
+  if (k == "directions_fingerprint") return "directions";
+  if (k == "samples") return "--samples";
+  if (k == "subset_seed") return "--subset-seed";
+  if (k == "raw_data") return "--raw-data";
+  if (k == "part") return "part (fan-out slice)";
+  return k;
+}
+
+void write_string_dataset(const h5::Location& f, const std::string& name, const std::string& s) {
+  // Fixed-length string dataset as h5py reads with f['dir_file'][()].
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, std::max<std::size_t>(1, s.size()));
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t d = H5Dcreate2(f.id(), name.c_str(), t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (d < 0) {
+    H5Sclose(sp);
+    H5Tclose(t);
+    throw FormatError(f.where(name) + ": cannot create");
+  }
+  std::string padded = s.empty() ? std::string(1, '\0') : s;
+  H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data());
+  H5Dclose(d);
+  H5Sclose(sp);
+  H5Tclose(t);
+}
+
+}  // namespace
+
+SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
+                         const nlohmann::json& config, const mpi::Comm& comm)
+    : path_(path), id_(id), comm_(comm) {
+  // Rank 0 decides create vs open and, for open, whether the file matches; all ranks then act.
+  std::string verdict;  // "create", "open" or an error message
+  if (comm.root()) {
+    try {
+      if (!std::filesystem::exists(path)) {
+        verdict = "create";
+      } else {
+        auto have = read_identity(path);
+        auto want = id.to_json();
+        for (auto& [k, v] : want.items()) {
+          if (!have.contains(k) || have[k] != v) {
+            verdict = path + " belongs to another sweep: its " + describe_key(k) + " is " +
+                      (have.contains(k) ? have[k].dump() : std::string("missing")) +
+                      ", this command has " + v.dump() +
+                      "; refusing to resume (the file is left untouched; use another --out)";
+            break;
+          }
+        }
+        if (verdict.empty()) verdict = "open";
+      }
+    } catch (const Error& e) {
+      verdict = e.what();
+    }
+  }
+  comm.bcast(verdict);
+  if (verdict != "create" && verdict != "open") throw InputError(verdict);
+  created_ = verdict == "create";
+
+  if (created_) {
+    file_ = h5::File(path, h5::File::Mode::create, comm.get());
+    // Every collective creation call happens on all ranks in the same order with equal values.
+    auto xs = id.grid.x.coordinates();
+    auto xd = file_.create_dataset("xcoordinates", h5::Type::f64, {hsize_t(xs.size())});
+    std::vector<double> ys;
+    h5::Dataset* yd = nullptr;
+    std::optional<h5::Dataset> ydset;
+    if (id.grid.has_y) {
+      ys = id.grid.y.coordinates();
+      ydset.emplace(file_.create_dataset("ycoordinates", h5::Type::f64, {hsize_t(ys.size())}));
+      yd = &*ydset;
+    }
+    auto dims = dims_of(id.grid);
+    std::vector<h5::Dataset> values;
+    for (auto& name : id.values)
+      values.push_back(file_.create_dataset(name, h5::Type::f64, dims, kNotComputed));
+    auto done = file_.create_dataset("done", h5::Type::u8, dims, 0.0);
+    auto secs = file_.create_dataset("seconds", h5::Type::f64, dims, kNotComputed);
+    auto log = file_.create_dataset("run_log", h5::Type::u8, {hsize_t(kRunLogBytes)}, 0.0);
+    write_string_dataset(file_, "dir_file", id.dir_file);
+    file_.set_attr("format", std::string("losscape-surface"));
+    file_.set_attr("format_version", std::int64_t(1));
+    file_.set_attr("identity", id.to_json().dump());
+    file_.set_attr("config", config.dump());
+    file_.set_attr("losscape_version", std::string(version));
+    file_.set_attr("points_total", std::int64_t(id.grid.size()));
+    file_.set_attr("dataset", id.dataset);
+    file_.set_attr("loss", id.loss);
+    if (config.contains("arch")) file_.set_attr("arch", config["arch"].get<std::string>());
+    if (config.contains("model_file"))
+      file_.set_attr("model_file", config["model_file"].get<std::string>());
+    // Coordinates: rank 0 writes, everyone takes part (collective with empty selections).
+    std::vector<hsize_t> all_x, all_y;
+    if (comm.root()) {
+      for (hsize_t i = 0; i < xs.size(); ++i) all_x.push_back(i);
+      for (hsize_t i = 0; i < ys.size(); ++i) all_y.push_back(i);
+    }
+    xd.write_points(h5::Type::f64, all_x, xs.data(), true);
+    if (yd) yd->write_points(h5::Type::f64, all_y, ys.data(), true);
+    file_.flush();
+  } else {
+    file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
+  }
+}
+
+nlohmann::json SurfaceFile::read_identity(const std::string& path) {
+  h5::File f(path, h5::File::Mode::read);
+  if (!f.has_attr("format") || f.attr_string("format") != "losscape-surface")
+    throw FormatError(path + ": not a losscape surface file (no format attribute)");
+  try {
+    return nlohmann::json::parse(f.attr_string("identity"));
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError(path + ": attribute 'identity' is not JSON");
+  }
+}
+
+std::vector<std::uint8_t> SurfaceFile::done_mask() const {
+  auto d = file_.dataset("done");
+  std::vector<std::uint8_t> m(d.size());
+  d.read(h5::Type::u8, m.data());
+  return m;
+}
+
+int SurfaceFile::write_round(const std::vector<PointResult>& mine) {
+  std::vector<hsize_t> idx;
+  idx.reserve(mine.size());
+  for (auto& p : mine) idx.push_back(hsize_t(p.index));
+  std::vector<double> buf(mine.size());
+  int mode = 0;
+  for (std::size_t v = 0; v < id_.values.size(); ++v) {
+    for (std::size_t i = 0; i < mine.size(); ++i) buf[i] = mine[i].values.at(v);
+    mode = file_.dataset(id_.values[v]).write_points(h5::Type::f64, idx, buf.data(), true);
+  }
+  for (std::size_t i = 0; i < mine.size(); ++i) buf[i] = mine[i].seconds;
+  file_.dataset("seconds").write_points(h5::Type::f64, idx, buf.data(), true);
+  // The mask goes last: a point is marked done only once its values are in the file.
+  std::vector<std::uint8_t> ones(mine.size(), 1);
+  mode = file_.dataset("done").write_points(h5::Type::u8, idx, ones.data(), true);
+  file_.flush();
+  return mode;
+}
+
+void SurfaceFile::write_run_log(const nlohmann::json& log) {
+  std::string text;
+  if (comm_.root()) {
+    text = log.dump();
+    if (text.size() >= kRunLogBytes) text = text.substr(0, kRunLogBytes - 1);
+  }
+  std::vector<std::uint8_t> buf(kRunLogBytes, 0);
+  std::memcpy(buf.data(), text.data(), text.size());
+  std::vector<hsize_t> idx;
+  if (comm_.root())
+    for (hsize_t i = 0; i < kRunLogBytes; ++i) idx.push_back(i);
+  file_.dataset("run_log").write_points(h5::Type::u8, idx, buf.data(), true);
+  file_.flush();
+}
+
+nlohmann::json SurfaceFile::run_log() const {
+  auto d = file_.dataset("run_log");
+  std::vector<char> buf(d.size() + 1, '\0');
+  d.read(h5::Type::u8, buf.data());
+  std::string s(buf.data());
+  if (s.empty()) return nlohmann::json::array();
+  try {
+    return nlohmann::json::parse(s);
+  } catch (const nlohmann::json::exception&) {
+    return nlohmann::json::array();
+  }
+}
+
+const std::vector<double>* SurfaceData::get(const std::string& name) const {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return &values[i];
+  return nullptr;
+}
+
+SurfaceData read_surface(const std::string& path) {
+  SurfaceData s;
+  s.identity = SurfaceFile::read_identity(path);
+  h5::File f(path, h5::File::Mode::read);
+  s.x = f.dataset("xcoordinates").read_doubles();
+  if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();
+  auto d = f.dataset("done");
+  s.done.resize(d.size());
+  d.read(h5::Type::u8, s.done.data());
+  for (auto& n : s.identity["values"]) {
+    s.names.push_back(n.get<std::string>());
+    s.values.push_back(f.dataset(s.names.back()).read_doubles());
+  }
+  return s;
+}
+
+}  // namespace losscape

@@ -1,0 +1,696 @@
+#include "losscape/sweep.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <limits>
+#include <thread>
+
+#include "losscape/device.hpp"
+#include "losscape/error.hpp"
+#include "losscape/lock.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape {
+
+// ---------------- configuration ----------------
+void to_json(nlohmann::json& j, const SweepConfig& c) {
+  j = {{"model_file", c.model_file}, {"arch", c.arch},
+       {"directions", c.directions}, {"dir", c.dir},
+       {"x", c.x},                   {"y", c.y},
+       {"dataset", c.dataset},       {"data_dir", c.data_dir},
+       {"splits", c.splits},         {"samples", c.samples},
+       {"subset_seed", c.subset_seed}, {"raw_data", c.raw_data},
+       {"loss", c.loss},             {"batch_size", c.batch_size},
+       {"device", c.device},         {"threads", c.threads},
+       {"data_shards", c.data_shards}, {"flush_seconds", c.flush_seconds},
+       {"part", c.part},             {"out", c.out}};
+}
+
+void from_json(const nlohmann::json& j, SweepConfig& c) {
+  // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
+  static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
+                                "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
+                                "batch_size", "device", "threads", "data_shards", "flush_seconds",
+                                "part", "out", "quiet", "progress_seconds", "allow_other_model"};
+  for (auto& [k, v] : j.items()) {
+    bool ok = false;
+    for (auto* n : known) ok = ok || k == n;
+    if (!ok) throw InputError("config: unknown key '" + k + "'");
+  }
+  auto get = [&](const char* k, auto& dst) {
+    if (j.contains(k)) j.at(k).get_to(dst);
+  };
+  get("model_file", c.model_file);
+  get("arch", c.arch);
+  get("directions", c.directions);
+  get("x", c.x);
+  get("y", c.y);
+  get("dataset", c.dataset);
+  get("data_dir", c.data_dir);
+  get("splits", c.splits);
+  get("samples", c.samples);
+  get("subset_seed", c.subset_seed);
+  get("raw_data", c.raw_data);
+  get("loss", c.loss);
+  if (j.contains("batch_size"))
+    c.batch_size = j["batch_size"].is_string() ? j["batch_size"].get<std::string>()
+                                               : std::to_string(j["batch_size"].get<long long>());
+  get("device", c.device);
+  get("threads", c.threads);
+  get("data_shards", c.data_shards);
+  get("flush_seconds", c.flush_seconds);
+  get("part", c.part);
+  get("out", c.out);
+  get("quiet", c.quiet);
+  get("progress_seconds", c.progress_seconds);
+  get("allow_other_model", c.allow_other_model);
+  if (j.contains("dir")) {
+    auto& d = j["dir"];
+    if (d.contains("type")) c.dir.type = parse_tensor_set(d["type"]);
+    if (d.contains("dims")) c.dir.dims = d["dims"];
+    if (d.contains("seed")) c.dir.seed = d["seed"];
+    if (d.contains("same_dir")) c.dir.same_dir = d["same_dir"];
+    auto spec = [](const nlohmann::json& s, DirectionSpec& o) {
+      if (s.contains("norm")) o.norm = parse_norm(s["norm"]);
+      if (s.contains("ignore")) o.ignore_biasbn = s["ignore"] == "biasbn";
+      if (s.contains("target")) o.target = s["target"];
+    };
+    if (d.contains("x")) spec(d["x"], c.dir.x);
+    if (d.contains("y")) spec(d["y"], c.dir.y);
+  }
+}
+
+// ---------------- signals ----------------
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) { g_stop = 1; }
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaction(s, &sa, nullptr);
+}
+bool stop_requested() { return g_stop != 0; }
+void request_stop() { g_stop = 1; }
+
+std::pair<int, int> parse_part(const std::string& part, bool from_slurm) {
+  if (!part.empty()) {
+    auto slash = part.find('/');
+    int k = 0, n = 0;
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument("");
+      k = std::stoi(part.substr(0, slash));
+      n = std::stoi(part.substr(slash + 1));
+    } catch (const std::logic_error&) {
+      throw InputError("--part '" + part + "': expected K/N, e.g. 3/8");
+    }
+    if (n < 1 || k < 1 || k > n) throw InputError("--part '" + part + "': need 1 <= K <= N");
+    return {k - 1, n};
+  }
+  if (from_slurm) {
+    const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* cnt = std::getenv("SLURM_ARRAY_TASK_COUNT");
+    const char* mn = std::getenv("SLURM_ARRAY_TASK_MIN");
+    if (!id || !cnt) throw InputError("--part slurm: SLURM_ARRAY_TASK_ID/COUNT are not set");
+    int k = std::atoi(id) - (mn ? std::atoi(mn) : 0);
+    int n = std::atoi(cnt);
+    if (n < 1 || k < 0 || k >= n)
+      throw InputError("--part slurm: array task " + std::string(id) + " of " + cnt +
+                       " does not give a slice (the array must be contiguous)");
+    return {k, n};
+  }
+  return {0, 1};
+}
+
+// ---------------- the engine ----------------
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string fmt_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  char buf[64];
+  if (s < 90)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 5400)
+    std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+  else
+    std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s / 60, 60));
+  return buf;
+}
+
+// Message tags between group leaders and rank 0.
+enum : int { kTagRequest = 7101, kTagControl = 7102, kTagIdle = 7103, kTagStop = 7104 };
+// Control messages (rank 0 -> leader) and group commands (leader -> its followers).
+enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
+
+// Everything one rank holds for evaluating points.
+struct Evaluator {
+  std::unique_ptr<Model> model;
+  TensorList live, base;  // the model's tensors (set in place) and a copy of θ*
+  Directions dirs;
+  std::vector<DataSplit> data;
+  EvalOptions opts;
+  const Grid* grid = nullptr;
+  const mpi::Comm* group = nullptr;
+  std::vector<double> xs, ys;
+
+  // Evaluate point `idx` (collective over the group when sharded). Values: per split loss, acc.
+  PointResult eval(std::int64_t idx) {
+    auto t0 = clock_type::now();
+    const double a = xs[std::size_t(idx % grid->nx())];
+    const double b = grid->has_y ? ys[std::size_t(idx / grid->nx())] : 0.0;
+    apply_directions(live, base, dirs, a, b);
+    PointResult r;
+    r.index = idx;
+    std::vector<double> sums;
+    for (auto& d : data) {
+      auto s = evaluate(*model, d, opts);
+      sums.insert(sums.end(), {s.loss_sum, s.correct, s.count});
+    }
+    if (group->size() > 1) group->allreduce_sum(sums.data(), int(sums.size()));
+    for (std::size_t k = 0; k < data.size(); ++k) {
+      EvalSums s{sums[3 * k], sums[3 * k + 1], sums[3 * k + 2]};
+      r.values.push_back(s.loss());
+      r.values.push_back(s.accuracy());
+    }
+    r.seconds = since(t0);
+    return r;
+  }
+};
+
+// Progress display on rank 0: a live bar on a terminal, plain lines otherwise.
+class Progress {
+ public:
+  Progress(std::int64_t total, std::int64_t done_before, bool quiet, double interval)
+      : total_(total), done_(done_before), start_done_(done_before), quiet_(quiet),
+        interval_(interval), tty_(isatty(fileno(stdout)) != 0) {}
+  void add(std::int64_t n, double min_loss) {
+    done_ += n;
+    if (min_loss < best_) best_ = min_loss;
+    show(false);
+  }
+  void show(bool final) {
+    if (quiet_) return;
+    double el = since(t0_);
+    if (!final && since(last_) < (tty_ ? 0.5 : interval_)) return;
+    last_ = clock_type::now();
+    double rate = el > 0 ? double(done_ - start_done_) / el : 0;
+    double eta = rate > 0 ? double(total_ - done_) / rate : NAN;
+    char line[256];
+    std::snprintf(line, sizeof line, "%lld/%lld points (%.1f %%), %.2f points/s, ETA %s, lowest loss %s",
+                  (long long)done_, (long long)total_, total_ ? 100.0 * double(done_) / double(total_) : 100.0,
+                  rate, fmt_duration(eta).c_str(),
+                  std::isfinite(best_) ? std::to_string(best_).c_str() : "-");
+    if (tty_) {
+      int width = 30;
+      int fill = total_ ? int(width * double(done_) / double(total_)) : width;
+      std::printf("\r[%s%s] %s", std::string(std::size_t(fill), '#').c_str(),
+                  std::string(std::size_t(width - fill), '.').c_str(), line);
+      if (final) std::printf("\n");
+    } else {
+      std::printf("[sweep] %s\n", line);
+    }
+    std::fflush(stdout);
+  }
+  std::int64_t done() const { return done_; }
+
+ private:
+  std::int64_t total_, done_, start_done_;
+  bool quiet_;
+  double interval_;
+  bool tty_;
+  double best_ = std::numeric_limits<double>::infinity();
+  clock_type::time_point t0_ = clock_type::now(), last_ = clock_type::time_point{};
+};
+
+std::string directions_fingerprint(const Directions& d) {
+  TensorList all;
+  for (auto& list : d.dirs)
+    for (auto& t : list) all.push_back({"", t.tensor});
+  return fingerprint(all);
+}
+
+std::string default_dir_file(const std::string& out) {
+  std::filesystem::path p(out);
+  return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
+}
+
+}  // namespace
+
+SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
+  const auto t_start = clock_type::now();
+  SweepOutcome out;
+  const int rank = world.rank(), size = world.size();
+  const int G = cfg.data_shards;
+  if (G < 1 || size % G != 0)
+    throw AgreedError("--data-shards " + std::to_string(G) + " must divide the number of ranks (" +
+                     std::to_string(size) + ")");
+  mpi::Comm node = world.split_node();
+  mpi::Comm group = world.split(rank / G, rank % G);
+  const bool leader = group.rank() == 0;
+  const int n_groups = size / G;
+
+  // ---- set-up, with errors agreed across ranks so that nobody hangs ----
+  Grid grid;
+  Evaluator ev;
+  std::unique_ptr<FileLock> lock;
+  std::unique_ptr<SurfaceFile> surface;
+  std::vector<std::string> value_names;
+  std::string dir_file = cfg.directions;
+  nlohmann::json effective = cfg;
+  torch::Device device = torch::kCPU;
+  auto agreed = [&](auto&& step) {
+    std::string err;
+    try {
+      step();
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    err = world.agree(err);
+    if (!err.empty()) throw AgreedError(err);
+  };
+
+  agreed([&] {
+    grid.x = parse_axis(cfg.x, "--x");
+    if (!cfg.y.empty()) {
+      grid.has_y = true;
+      grid.y = parse_axis(cfg.y, "--y");
+    }
+    if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
+    for (auto& s : cfg.splits) {
+      if (s != "train" && s != "test") throw InputError("--splits: unknown split '" + s + "'");
+      value_names.push_back(s + "_loss");
+      value_names.push_back(s + "_acc");
+    }
+    parse_loss(cfg.loss);
+    if (cfg.model_file.empty() && cfg.arch.empty())
+      throw InputError("sweep: give --model-file (and --arch for a state dict)");
+    if (cfg.flush_seconds <= 0) throw InputError("--flush-seconds must be positive");
+    device = select_device(cfg.device, node.rank());
+    if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
+    if (cfg.model_file.empty()) {
+      torch::manual_seed(0);
+      ev.model = make_zoo(cfg.arch, cfg.dataset);
+    } else {
+      ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
+    }
+  });
+
+  // Directions: read a given file, or make them on rank 0 (beside the output) and share.
+  if (dir_file.empty()) {
+    dir_file = default_dir_file(cfg.out);
+    agreed([&] {
+      if (rank == 0 && !std::filesystem::exists(dir_file)) {
+        DirectionsConfig dc = cfg.dir;
+        dc.dims = grid.has_y ? 2 : 1;
+        write_directions(dir_file, make_directions(*ev.model, dc, cfg.dataset));
+      }
+    });
+  }
+  agreed([&] {
+    ev.dirs = read_directions(dir_file);
+    check_directions(ev.dirs, *ev.model, dir_file, !cfg.allow_other_model);
+    if (grid.has_y && ev.dirs.dims() < 2)
+      throw InputError(dir_file + " holds one direction; a 2D sweep (--y) needs two");
+  });
+  effective["directions"] = dir_file;
+  effective["arch"] = ev.model->arch;
+
+  // The surface file and its lock.
+  const auto [part_k, part_n] = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
+  SurfaceIdentity id;
+  id.grid = grid;
+  id.values = value_names;
+  id.dataset = cfg.dataset;
+  id.samples = cfg.samples;
+  id.subset_seed = cfg.subset_seed;
+  id.raw = cfg.raw_data;
+  id.loss = to_string(parse_loss(cfg.loss));
+  id.model_fingerprint = fingerprint(ev.model->parameters());
+  id.directions_fingerprint = directions_fingerprint(ev.dirs);
+  id.dir_file = dir_file;
+  id.part = part_n > 1 ? std::to_string(part_k + 1) + "/" + std::to_string(part_n) : "";
+  agreed([&] {
+    if (rank == 0) lock = std::make_unique<FileLock>(cfg.out);
+  });
+  try {
+    surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
+  } catch (const InputError& e) {
+    lock.reset();
+    throw AgreedError(e.what());  // the verdict was broadcast: every rank throws it
+  }
+
+  // Device-resident model, θ*, directions and data.
+  agreed([&] {
+    ev.model->to(device);
+    ev.model->train(false);
+    auto set = ev.dirs.type;
+    ev.live = ev.model->tensors(set);
+    for (auto& t : ev.live) ev.base.push_back({t.name, t.tensor.detach().clone()});
+    for (auto& list : ev.dirs.dirs)
+      for (auto& t : list) t.tensor = t.tensor.to(device);
+    for (auto& s : cfg.splits) {
+      DataSpec spec;
+      spec.dataset = cfg.dataset;
+      spec.data_dir = cfg.data_dir;
+      spec.split = s;
+      spec.samples = cfg.samples;
+      spec.subset_seed = cfg.subset_seed;
+      spec.raw = cfg.raw_data;
+      spec.shard = group.rank();
+      spec.num_shards = G;
+      ev.data.push_back(load_split(spec, device));
+    }
+    ev.opts.loss = parse_loss(cfg.loss);
+  });
+  ev.grid = &grid;
+  ev.group = &group;
+  ev.xs = grid.x.coordinates();
+  if (grid.has_y) ev.ys = grid.y.coordinates();
+
+  // Batch size: rank 0 times candidates (or takes the given one) and everybody uses it, so that
+  // results do not depend on which rank computed a point.
+  std::int64_t bs = 0;
+  agreed([&] {
+    if (cfg.batch_size == "auto") {
+      if (rank == 0) bs = choose_batch_size(*ev.model, ev.data.front(), 2.0);
+    } else {
+      try {
+        bs = std::stoll(cfg.batch_size);
+      } catch (const std::exception&) {
+        throw InputError("--batch-size '" + cfg.batch_size + "' is neither a number nor auto");
+      }
+      if (bs < 1) throw InputError("--batch-size must be at least 1");
+    }
+  });
+  world.bcast(&bs, sizeof bs);
+  ev.opts.batch_size = bs;
+
+  // Points to compute: not done, in this part, coarse to fine.
+  auto mask = surface->done_mask();
+  std::deque<std::int64_t> todo;
+  std::int64_t part_total = 0, part_done = 0;
+  {
+    auto order = coarse_to_fine(grid);
+    for (std::size_t p = 0; p < order.size(); ++p) {
+      if (std::int64_t(p % std::size_t(part_n)) != part_k) continue;
+      ++part_total;
+      if (mask[std::size_t(order[p])])
+        ++part_done;
+      else
+        todo.push_back(order[p]);
+    }
+  }
+  out.total = part_total;
+
+  // Run log entry for this run (raw data in the file, see surface.hpp).
+  nlohmann::json run_log = surface->run_log();
+  if (!run_log.is_array()) run_log = nlohmann::json::array();
+  std::vector<std::string> devices = world.allgather(describe_device(device));
+  nlohmann::json this_run = {{"start", now_iso()},
+                             {"ranks", size},
+                             {"data_shards", G},
+                             {"devices", devices},
+                             {"batch_size", bs},
+                             {"points_done_before", part_done},
+                             {"losscape_version", version},
+                             {"config", effective}};
+  auto write_log = [&](const std::string& status) {
+    nlohmann::json entry = this_run;
+    entry["end"] = now_iso();
+    entry["status"] = status;
+    entry["points_computed"] = out.computed;
+    nlohmann::json log = run_log;
+    log.push_back(entry);
+    while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
+    surface->write_run_log(log);
+  };
+  write_log("running");
+
+  if (rank == 0 && !cfg.quiet) {
+    std::printf("losscape sweep %s: %s grid %s%s%s, %lld points (%lld done), %s on %s, %d rank(s)%s, "
+                "batch size %lld\n",
+                version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
+                grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
+                (long long)part_total, (long long)part_done, ev.data.front().description.c_str(),
+                describe_device(device).c_str(), size,
+                G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "", (long long)bs);
+    std::printf("effective configuration: %s\n", effective.dump().c_str());
+    std::fflush(stdout);
+  }
+
+  std::vector<PointResult> pending;
+  auto round = [&]() {
+    out.last_io_mode = surface->write_round(pending);
+    pending.clear();
+  };
+  auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
+  std::int64_t computed_here = 0;
+
+  if (!leader) {
+    // ---- follower of a data-shard group: do what the leader says ----
+    for (;;) {
+      std::int64_t cmd[2] = {0, 0};
+      group.bcast(cmd, sizeof cmd);
+      if (cmd[0] == kEval) {
+        ev.eval(cmd[1]);
+      } else if (cmd[0] == kRound) {
+        round();
+      } else {
+        round();
+        break;
+      }
+    }
+  } else if (rank != 0) {
+    // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
+    std::deque<std::int64_t> queue;
+    bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
+    double finished_since = 0, min_loss = INFINITY;
+    auto command = [&](std::int64_t c, std::int64_t arg) {
+      std::int64_t cmd[2] = {c, arg};
+      group.bcast(cmd, sizeof cmd);
+    };
+    auto send = [&](int tag) {
+      double msg[2] = {finished_since, min_loss};
+      mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
+      finished_since = 0;
+      min_loss = INFINITY;
+    };
+    // Receive one control message; true when it says stop.
+    auto handle = [&](const MPI_Status& st) {
+      int count = 0;
+      MPI_Get_count(&st, MPI_INT64_T, &count);
+      std::vector<std::int64_t> msg(std::size_t(std::max(count, 1)));
+      mpi::check(MPI_Recv(msg.data(), count, MPI_INT64_T, 0, kTagControl, world.get(),
+                          MPI_STATUS_IGNORE),
+                 "MPI_Recv");
+      if (msg[0] == kWork) {
+        requested = false;
+        if (count == 1) no_more = true;
+        queue.insert(queue.end(), msg.begin() + 1, msg.begin() + count);
+      } else if (msg[0] == kRound) {
+        command(kRound, 0);
+        round();
+      } else {
+        return true;
+      }
+      return false;
+    };
+    for (bool stop = false; !stop;) {
+      MPI_Status st;
+      for (int flag = 1; flag && !stop;) {
+        mpi::check(MPI_Iprobe(0, kTagControl, world.get(), &flag, &st), "MPI_Iprobe");
+        if (flag) stop = handle(st);
+      }
+      if (stop) break;
+      if (stop_requested() && !stop_sent) {
+        send(kTagStop);  // finish nothing more; rank 0 answers with the stop
+        stop_sent = true;
+      }
+      if (queue.empty() || stop_sent) {
+        if (!stop_sent && !no_more && !requested) {
+          send(kTagRequest);
+          requested = true;
+        } else if (!stop_sent && no_more && !idle_sent) {
+          send(kTagIdle);
+          idle_sent = true;
+        }
+        // Nothing to compute until rank 0 says something: wait for it.
+        mpi::check(MPI_Probe(0, kTagControl, world.get(), &st), "MPI_Probe");
+        stop = handle(st);
+        continue;
+      }
+      // Ask for the next block before computing the last point of this one.
+      if (!no_more && !requested && queue.size() <= 1) {
+        send(kTagRequest);
+        requested = true;
+      }
+      std::int64_t idx = queue.front();
+      queue.pop_front();
+      command(kEval, idx);
+      pending.push_back(ev.eval(idx));
+      ++computed_here;
+      finished_since += 1;
+      min_loss = std::fmin(min_loss, min_loss_of(pending.back()));
+    }
+    command(kStop, 0);
+    round();
+  } else {
+    // ---- rank 0: coordinator and evaluator ----
+    Progress progress(part_total, part_done, cfg.quiet, cfg.progress_seconds);
+    std::deque<std::int64_t> mine;
+    int idle = 0;
+    bool stop = false;
+    auto last_round = clock_type::now();
+    auto take_block = [&]() {
+      // Guided self-scheduling: a share of what is left, so blocks shrink towards the end and a
+      // slow rank never holds many points; capped so that results flow into rounds steadily.
+      std::int64_t left = std::int64_t(todo.size());
+      std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
+      std::vector<std::int64_t> block;
+      for (std::int64_t i = 0; i < n && !todo.empty(); ++i) {
+        block.push_back(todo.front());
+        todo.pop_front();
+      }
+      return block;
+    };
+    auto serve = [&]() {
+      for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        mpi::check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st), "MPI_Iprobe");
+        if (!flag) break;
+        double msg[2] = {0, INFINITY};
+        mpi::check(MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(),
+                            MPI_STATUS_IGNORE),
+                   "MPI_Recv");
+        if (st.MPI_TAG == kTagStop) {
+          stop = true;
+          continue;
+        }
+        progress.add(std::int64_t(msg[0]), msg[1]);
+        if (st.MPI_TAG == kTagIdle) {
+          ++idle;
+          continue;
+        }
+        std::vector<std::int64_t> reply = {kWork};
+        if (!stop) {
+          auto b = take_block();
+          reply.insert(reply.end(), b.begin(), b.end());
+        }
+        mpi::check(MPI_Send(reply.data(), int(reply.size()), MPI_INT64_T, st.MPI_SOURCE,
+                            kTagControl, world.get()),
+                   "MPI_Send");
+      }
+    };
+    auto broadcast_control = [&](std::int64_t what) {
+      for (int g = 1; g < n_groups; ++g) {
+        std::int64_t m = what;
+        mpi::check(MPI_Send(&m, 1, MPI_INT64_T, g * G, kTagControl, world.get()), "MPI_Send");
+      }
+      std::int64_t cmd[2] = {what, 0};
+      group.bcast(cmd, sizeof cmd);
+    };
+    ev.opts.between_batches = serve;
+    for (;;) {
+      serve();
+      if (stop_requested()) stop = true;
+      if (cfg.stop_after > 0 && progress.done() - part_done >= cfg.stop_after) stop = true;
+      const bool finished = todo.empty() && mine.empty() && idle == n_groups - 1;
+      if (stop || finished) {
+        ev.opts.between_batches = nullptr;
+        broadcast_control(kStop);
+        round();
+        break;
+      }
+      if (since(last_round) >= cfg.flush_seconds) {
+        broadcast_control(kRound);
+        round();
+        last_round = clock_type::now();
+      }
+      if (mine.empty() && !todo.empty()) {
+        // Alone, rank 0 takes blocks; with others it takes one point at a time, since it also
+        // serves their requests (between its batches) and must never sit on unstarted points.
+        if (n_groups == 1) {
+          auto b = take_block();
+          mine.insert(mine.end(), b.begin(), b.end());
+        } else {
+          mine.push_back(todo.front());
+          todo.pop_front();
+        }
+      }
+      if (!mine.empty()) {
+        std::int64_t idx = mine.front();
+        mine.pop_front();
+        std::int64_t cmd[2] = {kEval, idx};
+        group.bcast(cmd, sizeof cmd);
+        pending.push_back(ev.eval(idx));
+        ++computed_here;
+        progress.add(1, min_loss_of(pending.back()));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    // Messages sent before the final round (a request racing the stop) are drained here.
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st);
+      if (!flag) break;
+      double msg[2];
+      MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
+    }
+    progress.show(true);
+  }
+
+  // ---- the end: count, log, exit status ----
+  out.computed = world.allreduce_sum(leader ? computed_here : std::int64_t(0));
+  auto final_mask = surface->done_mask();
+  std::int64_t done_now = 0;
+  {
+    auto order = coarse_to_fine(grid);
+    for (std::size_t p = 0; p < order.size(); ++p)
+      if (std::int64_t(p % std::size_t(part_n)) == part_k && final_mask[std::size_t(order[p])])
+        ++done_now;
+  }
+  out.complete = done_now == part_total;
+  out.interrupted = !out.complete;
+  out.seconds = since(t_start);
+  write_log(out.complete ? "complete" : "interrupted");
+  world.barrier();
+  if (rank == 0 && !cfg.quiet) {
+    std::printf("%s %s: %lld of %lld points done (%lld computed now, %.1f s)\n",
+                out.complete ? "complete:" : "interrupted:", cfg.out.c_str(), (long long)done_now,
+                (long long)part_total, (long long)out.computed, out.seconds);
+    if (!out.complete) std::printf("run the same command again to resume\n");
+    std::fflush(stdout);
+  }
+  surface.reset();
+  lock.reset();
+  return out;
+}
+
+}  // namespace losscape

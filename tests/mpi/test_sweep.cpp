@@ -1,0 +1,306 @@
+// The distributed sweep under 1..4 ranks: every surface must equal an independent serial
+// computation (θ* + αδ + βη built with plain tensor arithmetic, evaluated with the formula of the
+// loss), whatever the rank count, data shards, grid shape or interruption.
+#include <catch2/catch.hpp>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "losscape/checkpoint.hpp"
+#include "losscape/directions.hpp"
+#include "losscape/error.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/surface.hpp"
+#include "losscape/sweep.hpp"
+
+using namespace losscape;
+namespace fs = std::filesystem;
+
+namespace {
+
+const mpi::Comm& world() {
+  static mpi::Comm w = mpi::Comm::world();
+  return w;
+}
+
+void write_idx(const std::string& path, std::uint32_t magic, const std::vector<std::uint32_t>& dims,
+               const std::vector<std::uint8_t>& body) {
+  std::ofstream o(path, std::ios::binary);
+  auto be = [&](std::uint32_t v) {
+    char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    o.write(b, 4);
+  };
+  be(magic);
+  for (auto d : dims) be(d);
+  o.write(reinterpret_cast<const char*>(body.data()), std::streamsize(body.size()));
+}
+
+// A shared scratch directory with a tiny MNIST-shaped data set, a model and directions.
+struct Fixture {
+  std::string dir;
+  std::string model, dirs2d, dirs1d;
+  Fixture() {
+    if (world().root()) {
+      dir = (fs::temp_directory_path() / ("losscape-mpi-" + std::to_string(getpid()))).string();
+      fs::create_directories(dir);
+      std::mt19937 rng(7);
+      for (auto [prefix, n] : {std::pair<std::string, std::uint32_t>{"train", 48}, {"t10k", 24}}) {
+        std::vector<std::uint8_t> px(std::size_t(n) * 28 * 28), lb(n);
+        for (std::uint32_t i = 0; i < n; ++i) {
+          lb[i] = std::uint8_t(rng() % 10);
+          for (int p = 0; p < 28 * 28; ++p)
+            px[i * 784 + std::size_t(p)] = std::uint8_t((rng() % 64) + 19 * lb[i]);
+        }
+        write_idx(dir + "/" + prefix + "-images-idx3-ubyte", 0x803, {n, 28, 28}, px);
+        write_idx(dir + "/" + prefix + "-labels-idx1-ubyte", 0x801, {n}, lb);
+      }
+      torch::manual_seed(3);
+      auto m = make_zoo("cnn_small", "mnist");
+      // Non-trivial BatchNorm statistics, so that eval mode matters.
+      for (auto& t : m->state())
+        if (t.name.find("running_var") != std::string::npos) t.tensor.uniform_(0.5, 2.0);
+        else if (t.name.find("running_mean") != std::string::npos) t.tensor.uniform_(-0.2, 0.2);
+      Checkpoint ck;
+      ck.meta = meta_for(*m, "mnist");
+      ck.state = m->state();
+      model = dir + "/model.h5";
+      save_checkpoint(model, ck);
+      DirectionsConfig c;
+      dirs2d = dir + "/dirs2d.h5";
+      write_directions(dirs2d, make_directions(*m, c, "mnist"));
+      c.dims = 1;
+      c.type = TensorSet::states;
+      c.x.ignore_biasbn = false;
+      dirs1d = dir + "/dirs1d.h5";
+      write_directions(dirs1d, make_directions(*m, c, "mnist"));
+    }
+    world().bcast(dir);
+    model = dir + "/model.h5";
+    dirs2d = dir + "/dirs2d.h5";
+    dirs1d = dir + "/dirs1d.h5";
+  }
+  ~Fixture() {
+    world().barrier();
+    if (world().root()) fs::remove_all(dir);
+  }
+  SweepConfig config(const std::string& out) const {
+    SweepConfig c;
+    c.model_file = model;
+    c.directions = dirs2d;
+    c.dataset = "mnist";
+    c.data_dir = dir;
+    c.x = "-1:0.5:5";
+    c.y = "0:1:4";
+    c.splits = {"train", "test"};
+    c.batch_size = "16";
+    c.device = "cpu";
+    c.threads = 1;
+    c.quiet = true;
+    c.flush_seconds = 0.05;
+    c.out = dir + "/" + out;
+    return c;
+  }
+};
+
+// Independent serial value at one point: the model's tensors set by plain arithmetic from the
+// files, evaluated batch-free with the loss written out.
+std::vector<double> serial_point(const SweepConfig& c, double a, double b) {
+  auto m = load_model(c.model_file, "", c.dataset);
+  auto d = read_directions(c.directions);
+  auto tensors = m->tensors(d.type);
+  {
+    torch::NoGradGuard g;
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      if (!tensors[i].tensor.is_floating_point()) continue;
+      auto v = tensors[i].tensor.to(torch::kFloat64) + a * d.dirs[0][i].tensor.to(torch::kFloat64);
+      if (d.dims() == 2) v = v + b * d.dirs[1][i].tensor.to(torch::kFloat64);
+      tensors[i].tensor.copy_(v);
+    }
+  }
+  m->train(false);
+  std::vector<double> out;
+  for (auto& split : c.splits) {
+    DataSpec s;
+    s.dataset = c.dataset;
+    s.data_dir = c.data_dir;
+    s.split = split;
+    s.samples = c.samples;
+    auto data = load_split(s);
+    torch::NoGradGuard g;
+    auto logits = m->forward(data.images).to(torch::kFloat64);
+    torch::Tensor l;
+    if (c.loss == "mse") {
+      auto p = torch::softmax(logits, 1);
+      auto oh = torch::one_hot(data.labels, 10).to(torch::kFloat64);
+      l = (p - oh).pow(2).mean(1).mean();
+    } else {
+      l = -torch::log_softmax(logits, 1).gather(1, data.labels.unsqueeze(1)).mean();
+    }
+    out.push_back(l.item<double>());
+    out.push_back(100.0 * logits.argmax(1).eq(data.labels).to(torch::kFloat64).mean().item<double>());
+  }
+  return out;
+}
+
+void check_against_serial(const SweepConfig& c) {
+  if (!world().root()) return;
+  auto s = read_surface(c.out);
+  Grid g;
+  g.x = parse_axis(c.x);
+  if (!c.y.empty()) {
+    g.has_y = true;
+    g.y = parse_axis(c.y);
+  }
+  REQUIRE(s.x == g.x.coordinates());
+  for (std::int64_t i = 0; i < g.size(); ++i) {
+    REQUIRE(int(s.done[std::size_t(i)]) == 1);
+    auto want = serial_point(c, g.alpha(i), g.beta(i));
+    for (std::size_t v = 0; v < want.size(); ++v) {
+      double got = s.values[v][std::size_t(i)];
+      INFO(s.names[v] << " at point " << i << " (" << g.alpha(i) << ", " << g.beta(i) << ")");
+      if (s.names[v].find("acc") != std::string::npos)
+        CHECK(got == Approx(want[v]).margin(1e-9));
+      else
+        CHECK(got == Approx(want[v]).epsilon(1e-6));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("2D non-square sweep through 0 with both splits equals the serial values", "[sweep]") {
+  Fixture fx;
+  auto c = fx.config("s2d.h5");
+  auto r = run_sweep(c, world());
+  CHECK(r.complete);
+  CHECK(r.computed == 20);
+  // The writes really were collective (HDF5 silently falls back to independent I/O otherwise).
+  CHECK(r.last_io_mode != H5D_MPIO_NO_COLLECTIVE);
+  check_against_serial(c);
+}
+
+TEST_CASE("1D states sweep with MSE loss equals the serial values", "[sweep]") {
+  Fixture fx;
+  auto c = fx.config("s1d.h5");
+  c.directions = fx.dirs1d;
+  c.y = "";
+  c.x = "-0.5:1.5:7";
+  c.loss = "mse";
+  c.splits = {"test"};
+  auto r = run_sweep(c, world());
+  CHECK(r.complete);
+  check_against_serial(c);
+}
+
+TEST_CASE("data shards give the same surface", "[sweep]") {
+  if (world().size() % 2 != 0) return;
+  Fixture fx;
+  auto c = fx.config("shards.h5");
+  c.data_shards = 2;
+  auto r = run_sweep(c, world());
+  CHECK(r.complete);
+  check_against_serial(c);
+}
+
+TEST_CASE("an interrupted sweep resumes to the same surface, computing only what is left",
+          "[sweep]") {
+  Fixture fx;
+  auto c = fx.config("resume.h5");
+  c.stop_after = 3;
+  c.flush_seconds = 1000;  // only the final flush: everything computed so far must survive
+  auto r1 = run_sweep(c, world());
+  CHECK_FALSE(r1.complete);
+  CHECK(r1.computed >= 3);
+  CHECK(r1.computed < 20);
+  c.stop_after = 0;
+  auto r2 = run_sweep(c, world());
+  CHECK(r2.complete);
+  CHECK(r1.computed + r2.computed == 20);
+  check_against_serial(c);
+  // A third run finds nothing to do.
+  auto r3 = run_sweep(c, world());
+  CHECK(r3.complete);
+  CHECK(r3.computed == 0);
+}
+
+TEST_CASE("a file from another command is refused and left untouched", "[sweep]") {
+  Fixture fx;
+  auto c = fx.config("refuse.h5");
+  run_sweep(c, world());
+  std::string before;
+  if (world().root()) {
+    std::ifstream in(c.out, std::ios::binary);
+    before.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto other = c;
+  other.x = "-1:0.5:6";
+  CHECK_THROWS_WITH(run_sweep(other, world()), Catch::Contains("--x grid"));
+  other = c;
+  other.samples = 10;
+  CHECK_THROWS_WITH(run_sweep(other, world()), Catch::Contains("--samples"));
+  other = c;
+  other.directions = fx.dirs1d;
+  other.y = "";
+  CHECK_THROWS_AS(run_sweep(other, world()), AgreedError);
+  if (world().root()) {
+    std::ifstream in(c.out, std::ios::binary);
+    std::string after(std::istreambuf_iterator<char>(in), {});
+    CHECK(after == before);
+  }
+}
+
+TEST_CASE("a surface held by a live writer is refused with the holder's name", "[sweep]") {
+  Fixture fx;
+  auto c = fx.config("locked.h5");
+  if (world().root()) {
+    std::ofstream lk(c.out + ".lock");
+    lk << R"({"host":"node-elsewhere","pid":4242,"slurm_job_id":"777","since":"2026-01-01T00:00:00Z"})";
+  }
+  world().barrier();
+  CHECK_THROWS_WITH(run_sweep(c, world()), Catch::Contains("node-elsewhere") && Catch::Contains("777"));
+  world().barrier();
+  if (world().root()) fs::remove(c.out + ".lock");
+  // A lock left by a dead process on this host is stale and taken over.
+  if (world().root()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    std::ofstream lk(c.out + ".lock");
+    lk << nlohmann::json{{"host", host}, {"pid", 999999999}}.dump();
+  }
+  world().barrier();
+  auto r = run_sweep(c, world());
+  CHECK(r.complete);
+}
+
+TEST_CASE("NaN results are results: marked done and never recomputed", "[sweep]") {
+  Fixture fx;
+  auto c = fx.config("nan.h5");
+  // Directions scaled to overflow float32: the loss is NaN or infinite at every point but (0, 0).
+  if (world().root()) {
+    auto d = read_directions(fx.dirs2d);
+    for (auto& list : d.dirs)
+      for (auto& t : list) t.tensor.mul_(1e38);
+    d.fingerprint.clear();
+    write_directions(fx.dir + "/huge.h5", d);
+  }
+  world().barrier();
+  c.directions = fx.dir + "/huge.h5";
+  c.x = "1:2:3";
+  c.y = "1:2:2";
+  auto r = run_sweep(c, world());
+  CHECK(r.complete);
+  if (world().root()) {
+    auto s = read_surface(c.out);
+    bool any_bad = false;
+    for (double v : *s.get("train_loss")) any_bad = any_bad || !std::isfinite(v);
+    CHECK(any_bad);
+  }
+  auto r2 = run_sweep(c, world());
+  CHECK(r2.complete);
+  CHECK(r2.computed == 0);
+}
