@@ -1,0 +1,56 @@
+// Training trajectories (Li et al. 2018, sec. 7): PCA directions of the checkpoints θ_0..θ_n of a
+// run around the final model, as the reference's sklearn PCA(n_components=2) gives them, and the
+// projection of every checkpoint onto that plane. Built for millions of parameters and hundreds
+// of checkpoints: the PCA works on the n×n Gram matrix of the rows, streamed tensor by tensor.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "losscape/directions.hpp"
+#include "losscape/model.hpp"
+
+namespace losscape {
+
+struct PcaOptions {
+  /// Bytes of float64 checkpoint data held at once (a block of columns of all n rows). Larger
+  /// blocks mean fewer passes over the files for big models.
+  std::int64_t memory_bytes = std::int64_t(1) << 30;
+};
+
+/// PCA directions of a trajectory. `checkpoint_files` are losscape checkpoints of one run in
+/// training order; the last one is the final model θ_n. Rows d_k = θ_k − θ_n over the tensors
+/// of `type` (weights: parameters; states: the state dict), with ≤1-D tensors left out (their
+/// direction is 0) when `ignore_biasbn`, integer tensors (num_batches_tracked) always left out;
+/// rows mean-centred; pc1, pc2 are sklearn's components_ (unit vectors; sign as sklearn's
+/// svd_flip of the reference's era: the largest |entry| of each left singular vector positive).
+/// The result holds xdirection = pc1, ydirection = pc2 (float32, per tensor, zeros where left
+/// out), explained_variance_ratio_, singular_values_, explained_variance_, the final model's
+/// fingerprint and attrs {method: "pca", checkpoints, epochs, ...}. Needs ≥ 3 checkpoints.
+/// Memory: the n×n Gram matrix plus opts.memory_bytes.
+Directions pca_directions(const std::vector<std::string>& checkpoint_files, TensorSet type,
+                          bool ignore_biasbn, const PcaOptions& opts = {});
+
+/// Coordinates of checkpoints in the plane of two directions, as the reference's
+/// project_trajectory (proj_method "cos") computes them: x_k = ⟨d_k, δ⟩/‖δ‖, y_k = ⟨d_k, η⟩/‖η‖
+/// with d_k = θ_k − θ_n (θ_n = the last file), so the final model is at (0, 0).
+struct Projection {
+  std::vector<double> x, y;
+  std::vector<std::int64_t> epochs;  ///< each checkpoint's epoch attribute
+  std::vector<std::string> files;
+  std::optional<std::vector<double>> explained_variance_ratio;  ///< from the direction file
+};
+/// `d` must be 2-D and match the checkpoints' model (by names when it has them, else by order
+/// and shape); `dir_file` names it in messages. A fingerprint that is not the final model's is
+/// reported on stderr (the final point is then not the plane's origin), not refused.
+Projection project_trajectory(const Directions& d, const std::vector<std::string>& checkpoint_files,
+                              const std::string& dir_file = "directions");
+
+/// The projection file: proj_xcoord, proj_ycoord (float64, one per checkpoint; the reference's
+/// layout) plus attributes epochs (int64), explained_variance_ratio (2 doubles, when known),
+/// dir_file, checkpoints and format = "losscape-projection".
+void write_projection(const std::string& path, const Projection& p, const std::string& dir_file);
+Projection read_projection(const std::string& path);
+
+}  // namespace losscape

@@ -1,0 +1,55 @@
+// `losscape project`: coordinates of a run's checkpoints in the plane of (PCA) directions.
+#include <cstdio>
+#include <filesystem>
+
+#include "common.hpp"
+#include "losscape/directions.hpp"
+#include "losscape/error.hpp"
+#include "losscape/train.hpp"
+#include "losscape/trajectory.hpp"
+
+namespace losscape::cli {
+
+void add_project(CLI::App& root, Registry& reg) {
+  struct Opts {
+    std::string directions;
+    std::vector<std::string> checkpoints;
+    std::string out;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand(
+      "project", "Project a training run's checkpoints onto the plane of two directions");
+  app->add_option("--directions,--dir-file", o->directions,
+                  "Direction file (e.g. from directions --pca)")->required();
+  app->add_option("--checkpoints,-c", o->checkpoints,
+                  "Run folder (its model_<epoch>.h5 in epoch order) or checkpoint files in "
+                  "training order; the last is the final model")->required();
+  app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
+  app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors");
+  reg.push_back({app, [o]() {
+    std::vector<std::string> files = o->checkpoints;
+    if (files.size() == 1 && std::filesystem::is_directory(files[0]))
+      files = checkpoint_files(files[0]);
+    for (auto& f : files)
+      if (!std::filesystem::exists(f)) throw InputError(f + ": no such checkpoint");
+    std::string out = o->out;
+    if (out.empty()) out = o->directions + "_proj_cos.h5";
+    auto d = read_directions(o->directions);
+    auto p = project_trajectory(d, files, o->directions);
+    write_projection(out, p, o->directions);
+    if (!o->quiet) {
+      std::printf("%zu checkpoints projected onto %s -> %s\n", p.x.size(), o->directions.c_str(),
+                  out.c_str());
+      if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
+        std::printf("explained variance: 1st PC %.2f %%, 2nd PC %.2f %%\n",
+                    100 * (*p.explained_variance_ratio)[0], 100 * (*p.explained_variance_ratio)[1]);
+      std::printf("%8s %14s %14s\n", "epoch", "x", "y");
+      for (std::size_t k = 0; k < p.x.size(); ++k)
+        std::printf("%8lld %14.6g %14.6g\n", static_cast<long long>(p.epochs[k]), p.x[k], p.y[k]);
+    }
+    return 0;
+  }});
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,133 @@
+// `losscape train`: flags (or a JSON config) → TrainConfig → losscape::train.
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common.hpp"
+#include "losscape/checkpoint.hpp"
+#include "losscape/device.hpp"
+#include "losscape/error.hpp"
+#include "losscape/train.hpp"
+
+namespace losscape::cli {
+
+void add_train(CLI::App& root, Registry& reg) {
+  struct Opts {
+    TrainConfig c;  // holds the flag values; only flags given explicitly reach the config
+    std::string milestones;
+    std::string config_file;
+    bool no_nesterov = false, no_augment = false;
+    bool resume = false, quiet = false;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand(
+      "train", "Train a zoo network with the reference recipe into a run folder of checkpoints");
+  app->add_option("--arch,-a", o->c.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
+  app->add_option("--dataset,-d", o->c.dataset, "cifar10 | fashion-mnist | mnist")
+      ->capture_default_str();
+  app->add_option("--data-dir", o->c.data_dir, "Directory of the data files");
+  app->add_option("--samples,-n", o->c.samples, "Train on a deterministic subset of N samples (0 = all)");
+  app->add_option("--subset-seed", o->c.subset_seed, "Seed of the subset rule");
+  app->add_option("--test-samples", o->c.test_samples,
+                  "Evaluate each epoch on a subset of N test samples (0 = all)");
+  app->add_option("--batch-size,-b", o->c.batch_size, "Training batch size")->capture_default_str();
+  app->add_option("--optimizer", o->c.optimizer, "sgd | adam")->capture_default_str();
+  app->add_option("--lr", o->c.lr, "Initial learning rate (default 0.1; 0.001 for adam)");
+  app->add_option("--momentum", o->c.momentum, "SGD momentum")->capture_default_str();
+  app->add_flag("--no-nesterov", o->no_nesterov, "Plain (heavy-ball) momentum instead of Nesterov");
+  app->add_option("--weight-decay,--wd", o->c.weight_decay, "L2 weight decay")
+      ->capture_default_str();
+  app->add_option("--epochs,-e", o->c.epochs, "Epochs")->capture_default_str();
+  app->add_option("--milestones", o->milestones,
+                  "Comma-separated epochs after which lr *= gamma (default 150,225,275 scaled to "
+                  "--epochs)");
+  app->add_option("--gamma", o->c.gamma, "Learning-rate factor at each milestone")
+      ->capture_default_str();
+  app->add_flag("--no-augment", o->no_augment, "No random crop and flip");
+  app->add_option("--save-every", o->c.save_every, "Checkpoint every N epochs (and the last)")
+      ->capture_default_str();
+  app->add_option("--seed", o->c.seed, "Seed of initialization, order and augmentation")
+      ->capture_default_str();
+  app->add_option("--device", o->c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");
+  app->add_option("--config", o->config_file, "JSON file of options (keys as in a checkpoint's "
+                                              "config); flags override it");
+  app->add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
+  app->add_flag("--quiet,-q", o->quiet, "No per-epoch lines");
+  app->add_option("--out,-o", o->c.out, "Run folder (model_<epoch>.h5, log.jsonl)")->required();
+
+  reg.push_back({app, [o, app]() {
+    nlohmann::json given = nlohmann::json::object();
+    if (!o->config_file.empty()) {
+      std::ifstream in(o->config_file);
+      if (!in) throw InputError(o->config_file + ": cannot read the config file");
+      try {
+        given = nlohmann::json::parse(in);
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError(o->config_file + ": not valid JSON (" + e.what() + ")");
+      }
+    }
+    const nlohmann::json all = o->c;
+    auto flag = [&](const char* opt, const char* key) {
+      if (app->count(opt) > 0) given[key] = all.at(key);
+    };
+    flag("--arch", "arch");
+    flag("--dataset", "dataset");
+    flag("--data-dir", "data_dir");
+    flag("--samples", "samples");
+    flag("--subset-seed", "subset_seed");
+    flag("--test-samples", "test_samples");
+    flag("--batch-size", "batch_size");
+    flag("--optimizer", "optimizer");
+    flag("--lr", "lr");
+    flag("--momentum", "momentum");
+    flag("--weight-decay", "weight_decay");
+    flag("--epochs", "epochs");
+    flag("--gamma", "gamma");
+    flag("--save-every", "save_every");
+    flag("--seed", "seed");
+    flag("--device", "device");
+    given["out"] = o->c.out;
+    if (o->no_nesterov) given["nesterov"] = false;
+    if (o->no_augment) given["augment"] = false;
+    if (app->count("--milestones") > 0) {
+      std::vector<std::int64_t> ms;
+      std::stringstream ss(o->milestones);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        if (item.empty()) continue;
+        try {
+          std::size_t used = 0;
+          ms.push_back(std::stoll(item, &used));
+          if (used != item.size()) throw std::invalid_argument(item);
+        } catch (const std::exception&) {
+          throw InputError("--milestones '" + o->milestones + "': expected epochs like 150,225,275");
+        }
+      }
+      given["milestones"] = ms;
+    }
+
+    configure_cpu_threads(o->threads, 1);
+    std::optional<TrainConfig> stored;
+    if (o->resume) {
+      auto cks = run_checkpoints(o->c.out);
+      if (!cks.empty()) {
+        TrainConfig s = read_checkpoint(cks.back().path).meta.config.get<TrainConfig>();
+        s.out = o->c.out;
+        stored = s;
+      }
+    }
+    TrainConfig cfg = resolve_train_config(given, stored);
+    TrainOptions to;
+    to.resume = o->resume;
+    to.quiet = o->quiet;
+    to.progress = !o->quiet && isatty(STDOUT_FILENO);
+    auto r = train(cfg, to);
+    if (!o->quiet && !r.last_checkpoint.empty())
+      std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());
+    return 0;
+  }});
+}
+
+}  // namespace losscape::cli

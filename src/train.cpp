@@ -1,0 +1,586 @@
+#include "losscape/train.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "losscape/data.hpp"
+#include "losscape/device.hpp"
+#include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
+#include "losscape/version.hpp"
+#include "losscape/zoo.hpp"
+
+namespace losscape {
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------- configuration
+
+void to_json(nlohmann::json& j, const TrainConfig& c) {
+  j = {{"arch", c.arch},
+       {"dataset", c.dataset},
+       {"data_dir", c.data_dir},
+       {"samples", c.samples},
+       {"subset_seed", c.subset_seed},
+       {"test_samples", c.test_samples},
+       {"batch_size", c.batch_size},
+       {"optimizer", c.optimizer},
+       {"lr", c.lr},
+       {"momentum", c.momentum},
+       {"nesterov", c.nesterov},
+       {"weight_decay", c.weight_decay},
+       {"epochs", c.epochs},
+       {"milestones", c.milestones},
+       {"gamma", c.gamma},
+       {"augment", c.augment},
+       {"save_every", c.save_every},
+       {"seed", c.seed},
+       {"device", c.device},
+       {"out", c.out}};
+}
+
+void from_json(const nlohmann::json& j, TrainConfig& c) {
+  auto get = [&j](const char* key, auto& field) {
+    if (j.contains(key) && !j.at(key).is_null()) j.at(key).get_to(field);
+  };
+  get("arch", c.arch);
+  get("dataset", c.dataset);
+  get("data_dir", c.data_dir);
+  get("samples", c.samples);
+  get("subset_seed", c.subset_seed);
+  get("test_samples", c.test_samples);
+  get("batch_size", c.batch_size);
+  get("optimizer", c.optimizer);
+  get("lr", c.lr);
+  get("momentum", c.momentum);
+  get("nesterov", c.nesterov);
+  get("weight_decay", c.weight_decay);
+  get("epochs", c.epochs);
+  get("milestones", c.milestones);
+  get("gamma", c.gamma);
+  get("augment", c.augment);
+  get("save_every", c.save_every);
+  get("seed", c.seed);
+  get("device", c.device);
+  get("out", c.out);
+}
+
+std::vector<std::int64_t> default_milestones(std::int64_t epochs) {
+  std::set<std::int64_t> ms;
+  for (double f : {150.0 / 300, 225.0 / 300, 275.0 / 300}) {
+    auto m = std::int64_t(std::llround(double(epochs) * f));
+    if (m > 0) ms.insert(m);
+  }
+  return {ms.begin(), ms.end()};
+}
+
+double lr_at_epoch(const TrainConfig& c, std::int64_t epoch) {
+  double lr = c.lr;
+  for (auto m : c.milestones)
+    if (m < epoch) lr *= c.gamma;
+  return lr;
+}
+
+namespace {
+
+// Options that may change between the runs of one training (they do not change its numbers,
+// or, for epochs, only extend it).
+const std::set<std::string> kMutable = {"epochs", "save_every", "device", "data_dir", "out"};
+
+void validate(const TrainConfig& c) {
+  if (c.arch.empty()) throw InputError("train: no architecture given (--arch NAME; see info --arch)");
+  if (!is_zoo_name(c.arch)) {
+    std::string names;
+    for (auto& n : zoo_names()) names += (names.empty() ? "" : ", ") + n;
+    throw InputError("unknown architecture '" + c.arch + "' (the zoo has " + names + ")");
+  }
+  data_shape(c.dataset);  // throws for an unknown data set
+  if (c.out.empty()) throw InputError("train: no run folder given (--out DIR)");
+  if (c.batch_size < 1) throw InputError("--batch-size must be at least 1");
+  if (c.epochs < 0) throw InputError("--epochs must not be negative");
+  if (c.save_every < 1) throw InputError("--save-every must be at least 1");
+  if (!(c.lr > 0)) throw InputError("--lr must be positive");
+  if (c.weight_decay < 0) throw InputError("--weight-decay must not be negative");
+  if (c.momentum < 0) throw InputError("--momentum must not be negative");
+  if (!(c.gamma > 0)) throw InputError("--gamma must be positive");
+  if (c.optimizer != "sgd" && c.optimizer != "adam")
+    throw InputError("unknown optimizer '" + c.optimizer + "' (expected sgd or adam)");
+  if (c.optimizer == "sgd" && c.nesterov && c.momentum == 0)
+    throw InputError("Nesterov momentum needs --momentum > 0");
+  for (auto m : c.milestones)
+    if (m < 1) throw InputError("--milestones must be epochs >= 1");
+}
+
+}  // namespace
+
+TrainConfig resolve_train_config(const nlohmann::json& given,
+                                 const std::optional<TrainConfig>& stored) {
+  if (stored) {
+    nlohmann::json s = *stored;
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      if (kMutable.count(it.key()) || !s.contains(it.key())) continue;
+      const auto& a = it.value();
+      const auto& b = s.at(it.key());
+      bool same = a == b;
+      if (!same && a.is_number() && b.is_number())
+        same = a.get<double>() == b.get<double>();
+      if (!same)
+        throw InputError("--" + std::regex_replace(it.key(), std::regex("_"), "-") + " " +
+                         a.dump() + " differs from the run being resumed (" + b.dump() +
+                         " in " + stored->out + "); a resumed run keeps its configuration");
+    }
+    for (auto& key : kMutable)
+      if (given.contains(key)) s[key] = given.at(key);
+    TrainConfig c = s.get<TrainConfig>();
+    validate(c);
+    return c;
+  }
+  TrainConfig c = given.get<TrainConfig>();
+  if (!given.contains("lr") && c.optimizer == "adam") c.lr = 0.001;
+  if (!given.contains("milestones")) c.milestones = default_milestones(c.epochs);
+  std::sort(c.milestones.begin(), c.milestones.end());
+  validate(c);
+  return c;
+}
+
+// ---------------------------------------------------------------- run folder
+
+std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
+  std::vector<RunCheckpoint> out;
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return out;
+  static const std::regex re(R"(model_(\d+)\.h5)");
+  for (auto& e : fs::directory_iterator(run_dir)) {
+    std::smatch m;
+    std::string name = e.path().filename().string();
+    if (e.is_regular_file() && std::regex_match(name, m, re))
+      out.push_back({std::stoll(m[1].str()), e.path().string()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const RunCheckpoint& a, const RunCheckpoint& b) { return a.epoch < b.epoch; });
+  return out;
+}
+
+std::vector<std::string> checkpoint_files(const std::string& run_dir) {
+  if (!fs::is_directory(run_dir)) throw InputError(run_dir + ": no such run folder");
+  std::vector<std::string> out;
+  for (auto& c : run_checkpoints(run_dir)) out.push_back(c.path);
+  if (out.empty()) throw InputError(run_dir + ": holds no checkpoints model_<epoch>.h5");
+  return out;
+}
+
+std::string checkpoint_path(const std::string& run_dir, std::int64_t epoch) {
+  return (fs::path(run_dir) / ("model_" + std::to_string(epoch) + ".h5")).string();
+}
+
+// ---------------------------------------------------------------- optimizer
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
+                                                        const std::vector<torch::Tensor>& params) {
+  if (c.optimizer == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay));
+  return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(c.lr)
+                                                         .momentum(c.momentum)
+                                                         .nesterov(c.nesterov)
+                                                         .weight_decay(c.weight_decay));
+}
+
+namespace {
+// LibTorch keys an optimizer's per-parameter state by the parameter's TensorImpl address.
+std::string state_key(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+}  // namespace
+
+TensorList optimizer_state(const torch::optim::Optimizer& opt, const TensorList& params) {
+  TensorList out;
+  const auto& st = opt.state();
+  for (auto& p : params) {
+    auto it = st.find(state_key(p.tensor));
+    if (it == st.end()) continue;
+    if (auto* s = dynamic_cast<const torch::optim::SGDParamState*>(it->second.get())) {
+      if (s->momentum_buffer().defined())
+        out.push_back({"momentum_buffer." + p.name, s->momentum_buffer().detach().cpu()});
+    } else if (auto* a = dynamic_cast<const torch::optim::AdamParamState*>(it->second.get())) {
+      out.push_back({"step." + p.name, torch::tensor(a->step(), torch::kInt64)});
+      out.push_back({"exp_avg." + p.name, a->exp_avg().detach().cpu()});
+      out.push_back({"exp_avg_sq." + p.name, a->exp_avg_sq().detach().cpu()});
+      if (a->max_exp_avg_sq().defined())
+        out.push_back({"max_exp_avg_sq." + p.name, a->max_exp_avg_sq().detach().cpu()});
+    } else {
+      throw Error("optimizer_state: unsupported optimizer state");
+    }
+  }
+  return out;
+}
+
+void load_optimizer_state(torch::optim::Optimizer& opt, const TensorList& params,
+                          const TensorList& saved, const std::string& what) {
+  std::map<std::string, torch::Tensor> by;
+  for (auto& s : saved) by[s.name] = s.tensor;
+  std::set<std::string> used;
+  const bool adam = dynamic_cast<torch::optim::Adam*>(&opt) != nullptr;
+  auto& st = opt.state();
+  st.clear();
+  auto take = [&](const std::string& key, const torch::Tensor& like) -> torch::Tensor {
+    auto it = by.find(key);
+    if (it == by.end()) return {};
+    used.insert(key);
+    if (it->second.sizes() != like.sizes())
+      throw FormatError(what + ": optimizer entry " + key + " has the wrong shape");
+    return it->second.to(like.device(), like.scalar_type()).clone();
+  };
+  for (auto& p : params) {
+    if (adam) {
+      auto step = by.find("step." + p.name);
+      if (step == by.end()) continue;
+      used.insert(step->first);
+      auto s = std::make_unique<torch::optim::AdamParamState>();
+      s->step(step->second.item<std::int64_t>());
+      s->exp_avg(take("exp_avg." + p.name, p.tensor));
+      s->exp_avg_sq(take("exp_avg_sq." + p.name, p.tensor));
+      auto mx = take("max_exp_avg_sq." + p.name, p.tensor);
+      if (mx.defined()) s->max_exp_avg_sq(mx);
+      if (!s->exp_avg().defined() || !s->exp_avg_sq().defined())
+        throw FormatError(what + ": optimizer state of " + p.name + " is incomplete");
+      st[state_key(p.tensor)] = std::move(s);
+    } else {
+      auto buf = take("momentum_buffer." + p.name, p.tensor);
+      if (!buf.defined()) continue;
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(buf);
+      st[state_key(p.tensor)] = std::move(s);
+    }
+  }
+  for (auto& s : saved)
+    if (!used.count(s.name))
+      throw FormatError(what + ": optimizer entry " + s.name + " matches no parameter of a " +
+                        (adam ? "adam" : "sgd") + " run");
+}
+
+// ---------------------------------------------------------------- data order and augmentation
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+EpochRandom epoch_random(std::uint64_t seed, std::int64_t epoch, std::int64_t n, int pad) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(
+      splitmix64(splitmix64(seed) ^ std::uint64_t(epoch)));
+  EpochRandom r;
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  r.order = torch::randperm(n, gen, i64);
+  r.dy = torch::randint(0, 2 * pad + 1, {n}, gen, i64);
+  r.dx = torch::randint(0, 2 * pad + 1, {n}, gen, i64);
+  r.flip = torch::randint(0, 2, {n}, gen, i64).to(torch::kBool);
+  return r;
+}
+
+torch::Tensor crop_flip(const torch::Tensor& batch, const torch::Tensor& dy, const torch::Tensor& dx,
+                        const torch::Tensor& flip, int pad, const torch::Tensor& pad_value) {
+  const auto B = batch.size(0), C = batch.size(1), H = batch.size(2), W = batch.size(3);
+  const auto Hp = H + 2 * pad, Wp = W + 2 * pad;
+  // Pad with the normalized value of a black pixel (torchvision pads the raw image with 0).
+  auto padded = pad_value.to(batch.options()).view({1, C, 1, 1}).expand({B, C, Hp, Wp}).contiguous();
+  padded.narrow(2, pad, H).narrow(3, pad, W).copy_(batch);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(batch.device());
+  auto h = torch::arange(H, i64), w = torch::arange(W, i64);
+  auto rows = dy.view({B, 1}) + h.view({1, H});                            // [B, H]
+  auto cols = dx.view({B, 1}) + torch::where(flip.view({B, 1}), (W - 1) - w, w).view({B, W});
+  auto idx = (rows.view({B, H, 1}) * Wp + cols.view({B, 1, W})).view({B, 1, H * W});
+  return padded.view({B, C, Hp * Wp}).gather(2, idx.expand({B, C, H * W})).view({B, C, H, W});
+}
+
+// ---------------------------------------------------------------- training loop
+
+nlohmann::json EpochRecord::to_json() const {
+  return {{"epoch", epoch},           {"lr", lr},
+          {"train_loss", train_loss}, {"train_acc", train_acc},
+          {"test_loss", test_loss},   {"test_acc", test_acc},
+          {"fit_loss", fit_loss},     {"fit_acc", fit_acc},
+          {"seconds", seconds}};
+}
+
+namespace {
+
+constexpr int kPad = 4;
+
+// Keep the log lines of epochs up to `epoch` (those a resume does not replay).
+void truncate_log(const fs::path& log, std::int64_t epoch) {
+  std::vector<std::string> keep;
+  {
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+      try {
+        auto j = nlohmann::json::parse(line);
+        if (j.value("epoch", std::int64_t(-1)) <= epoch) keep.push_back(line);
+      } catch (const nlohmann::json::exception&) {
+        // a torn last line from a killed run
+      }
+    }
+  }
+  auto tmp = log.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (auto& l : keep) out << l << "\n";
+  }
+  fs::rename(tmp, log);
+}
+
+void append_log(const fs::path& log, const nlohmann::json& j) {
+  std::ofstream out(log, std::ios::app);
+  out << j.dump() << "\n";
+  if (!out) throw InputError(log.string() + ": cannot write the training log");
+}
+
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool on) : on_(on) {}
+  void show(std::int64_t epoch, std::int64_t done, std::int64_t total,
+            const std::function<double()>& loss) {
+    if (!on_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (done < total && std::chrono::duration<double>(now - last_).count() < 0.25) return;
+    last_ = now;
+    const int width = 30;
+    int fill = int(double(width) * double(done) / double(std::max<std::int64_t>(total, 1)));
+    std::string bar(std::size_t(fill), '=');
+    if (fill < width) bar += '>' + std::string(std::size_t(width - fill - 1), ' ');
+    std::printf("\r  epoch %lld [%s] %lld/%lld  loss %.4f", static_cast<long long>(epoch),
+                bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss());
+    std::fflush(stdout);
+  }
+  void clear() {
+    if (!on_) return;
+    std::printf("\r%*s\r", 79, "");
+    std::fflush(stdout);
+  }
+
+ private:
+  bool on_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
+  TrainConfig cfg = cfg_in;
+  validate(cfg);
+  const fs::path dir(cfg.out);
+  auto existing = run_checkpoints(cfg.out);
+
+  // Refuse to touch another run unless resuming it; resume from the newest checkpoint.
+  std::optional<Checkpoint> resume_from;
+  std::string resume_path;
+  if (!existing.empty()) {
+    if (!opts.resume)
+      throw InputError(cfg.out + " already holds a training run (" +
+                       fs::path(existing.front().path).filename().string() + " .. " +
+                       fs::path(existing.back().path).filename().string() +
+                       "); use --resume to continue it, or choose another --out");
+    resume_path = existing.back().path;
+    resume_from = read_checkpoint(resume_path);
+    TrainConfig stored = resume_from->meta.config.get<TrainConfig>();
+    nlohmann::json a = cfg, b = stored;
+    for (auto& key : kMutable) a.erase(key), b.erase(key);
+    if (a != b)
+      throw InputError(resume_path + ": holds a run with another configuration (" + b.dump() +
+                       "), not " + a.dump());
+  }
+
+  // Everything that can fail on bad input happens before the folder is written to.
+  torch::Device dev = select_device(cfg.device, 0);
+  DataSpec train_spec;
+  train_spec.dataset = cfg.dataset;
+  train_spec.data_dir = cfg.data_dir;
+  train_spec.split = "train";
+  train_spec.samples = cfg.samples;
+  train_spec.subset_seed = cfg.subset_seed;
+  DataSpec test_spec = train_spec;
+  test_spec.split = "test";
+  test_spec.samples = cfg.test_samples;
+  DataSplit train_data = load_split(train_spec, dev);
+  DataSplit test_data = load_split(test_spec, dev);
+
+  torch::manual_seed(cfg.seed);  // the reference initialization draws from the global generator
+  auto model = make_zoo(cfg.arch, cfg.dataset);  // reference_init applied by the zoo
+  std::int64_t start = 0;
+  if (resume_from) {
+    load_state(*model, resume_from->state, resume_path);
+    start = resume_from->meta.epoch;
+  }
+  model->to(dev);
+  const TensorList params = model->parameters();
+  std::vector<torch::Tensor> ptensors;
+  for (auto& p : params) ptensors.push_back(p.tensor);
+  auto opt = make_optimizer(cfg, ptensors);
+  if (resume_from) load_optimizer_state(*opt, params, resume_from->optimizer, resume_path);
+  resume_from.reset();
+
+  auto [mean, stdv] = normalization(cfg.dataset);
+  std::vector<float> padv;
+  for (std::size_t c = 0; c < mean.size(); ++c)
+    padv.push_back((0.0f - float(mean[c])) / float(stdv[c]));  // as load_split normalizes 0
+  const torch::Tensor pad_value = torch::tensor(padv, torch::kFloat32).to(dev);
+
+  EvalOptions eo;
+  eo.batch_size = dev.is_cuda() ? 1024 : 256;
+  const fs::path log = dir / "log.jsonl";
+  const nlohmann::json cfg_json = cfg;
+
+  auto save = [&](std::int64_t epoch, const EpochRecord& r) {
+    Checkpoint ck;
+    ck.meta = meta_for(*model, cfg.dataset);
+    ck.meta.epoch = epoch;
+    ck.meta.train_loss = r.train_loss;
+    ck.meta.train_acc = r.train_acc;
+    ck.meta.test_loss = r.test_loss;
+    ck.meta.test_acc = r.test_acc;
+    ck.meta.config = cfg_json;
+    ck.state = model->state();
+    ck.optimizer = optimizer_state(*opt, params);
+    auto path = checkpoint_path(cfg.out, epoch);
+    save_checkpoint(path, ck);
+    return path;
+  };
+  auto measure = [&](EpochRecord& r) {
+    auto tr = evaluate(*model, train_data, eo);
+    auto te = evaluate(*model, test_data, eo);
+    r.train_loss = tr.loss();
+    r.train_acc = tr.accuracy();
+    r.test_loss = te.loss();
+    r.test_acc = te.accuracy();
+  };
+  auto print = [&](const EpochRecord& r) {
+    if (opts.quiet) return;
+    std::printf("epoch %4lld/%lld  lr %.4g  train loss %.4f acc %6.2f %%  test loss %.4f acc "
+                "%6.2f %%  %.1f s\n",
+                static_cast<long long>(r.epoch), static_cast<long long>(cfg.epochs), r.lr,
+                r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.seconds);
+    std::fflush(stdout);
+  };
+
+  TrainResult result;
+  result.start_epoch = start;
+  result.last_epoch = start;
+  result.last_checkpoint = resume_path;
+  if (!opts.quiet) {
+    std::printf("train %s on %s, %lld training / %lld test samples, %s, %lld parameters\n",
+                cfg.arch.c_str(), cfg.dataset.c_str(), static_cast<long long>(train_data.size()),
+                static_cast<long long>(test_data.size()), describe_device(dev).c_str(),
+                static_cast<long long>(model->parameter_count()));
+    if (start > 0) std::printf("resuming %s at epoch %lld\n", resume_path.c_str(),
+                               static_cast<long long>(start));
+    std::fflush(stdout);
+  }
+
+  if (start == 0 && !resume_path.empty()) {
+    truncate_log(log, 0);
+  } else if (start == 0) {
+    fs::create_directories(dir);
+    auto t0 = std::chrono::steady_clock::now();
+    EpochRecord r;
+    r.epoch = 0;
+    r.lr = lr_at_epoch(cfg, 1);
+    measure(r);
+    r.fit_loss = r.train_loss;
+    r.fit_acc = r.train_acc;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    {
+      std::ofstream(log, std::ios::trunc);
+    }
+    auto path = save(0, r);
+    auto j = r.to_json();
+    j["checkpoint"] = fs::path(path).filename().string();
+    append_log(log, j);
+    print(r);
+    result.last_checkpoint = path;
+  } else {
+    truncate_log(log, start);
+  }
+
+  if (start >= cfg.epochs && !opts.quiet)
+    std::printf("run %s is complete (epoch %lld of %lld); nothing to do\n", cfg.out.c_str(),
+                static_cast<long long>(start), static_cast<long long>(cfg.epochs));
+
+  const std::int64_t n = train_data.size();
+  const std::int64_t bs = cfg.batch_size;
+  const std::int64_t batches = (n + bs - 1) / bs;
+  ProgressBar bar(opts.progress);
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(dev);
+
+  for (std::int64_t epoch = start + 1; epoch <= cfg.epochs; ++epoch) {
+    auto t0 = std::chrono::steady_clock::now();
+    EpochRecord r;
+    r.epoch = epoch;
+    r.lr = lr_at_epoch(cfg, epoch);
+    for (auto& g : opt->param_groups()) g.options().set_lr(r.lr);
+
+    EpochRandom rnd = epoch_random(cfg.seed, epoch, n, kPad);
+    auto order = rnd.order.to(dev), dy = rnd.dy.to(dev), dx = rnd.dx.to(dev),
+         flip = rnd.flip.to(dev);
+    auto loss_sum = torch::zeros({}, f64), correct = torch::zeros({}, f64);
+    std::int64_t seen = 0;
+    model->train(true);
+    for (std::int64_t b = 0; b < batches; ++b) {
+      const std::int64_t s = b * bs, len = std::min(bs, n - s);
+      // A batch of one sample cannot be batch-normalized (PyTorch raises); skip it.
+      if (len < 2 && n > 1) continue;
+      auto idx = order.narrow(0, s, len);
+      auto x = train_data.images.index_select(0, idx);
+      auto y = train_data.labels.index_select(0, idx);
+      if (cfg.augment)
+        x = crop_flip(x, dy.narrow(0, s, len), dx.narrow(0, s, len), flip.narrow(0, s, len), kPad,
+                      pad_value);
+      opt->zero_grad();
+      auto logits = model->forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      loss.backward();
+      opt->step();
+      {
+        torch::NoGradGuard ng;
+        loss_sum.add_(loss.detach().to(torch::kFloat64) * double(len));
+        correct.add_(logits.argmax(1).eq(y).sum().to(torch::kFloat64));
+      }
+      seen += len;
+      bar.show(epoch, b + 1, batches,
+               [&] { return loss_sum.item<double>() / double(std::max<std::int64_t>(seen, 1)); });
+    }
+    bar.clear();
+    auto fit = torch::stack({loss_sum, correct}).cpu();
+    r.fit_loss = fit[0].item<double>() / double(std::max<std::int64_t>(seen, 1));
+    r.fit_acc = 100.0 * fit[1].item<double>() / double(std::max<std::int64_t>(seen, 1));
+    measure(r);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto j = r.to_json();
+    if (epoch % cfg.save_every == 0 || epoch == cfg.epochs) {
+      auto path = save(epoch, r);
+      j["checkpoint"] = fs::path(path).filename().string();
+      result.last_checkpoint = path;
+    }
+    append_log(log, j);
+    print(r);
+    result.epochs.push_back(r);
+    result.last_epoch = epoch;
+    if (opts.on_epoch && !opts.on_epoch(r)) break;
+  }
+  return result;
+}
+
+}  // namespace losscape

@@ -1,0 +1,311 @@
+#include "losscape/trajectory.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "losscape/checkpoint.hpp"
+#include "losscape/error.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape {
+namespace {
+
+// One checkpoint file opened for reading single tensors of its /state group.
+class CheckpointReader {
+ public:
+  explicit CheckpointReader(const std::string& path) : path_(path) {
+    file_ = h5::File(path, h5::File::Mode::read);
+    if (!file_.has_attr("format") || file_.attr_string("format") != "losscape-checkpoint")
+      throw InputError(path + ": not a losscape checkpoint (trajectories need the model_<epoch>.h5 "
+                              "files written by losscape train)");
+    if (!file_.exists("state")) throw FormatError(path + ": checkpoint has no /state group");
+    state_ = file_.group("state");
+  }
+  std::int64_t epoch() const { return file_.has_attr("epoch") ? file_.attr_int("epoch") : -1; }
+  /// Tensor `name` flattened to float64; its shape must be `shape`.
+  torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
+    if (!state_.exists(name))
+      throw InputError(path_ + ": has no tensor '" + name +
+                       "' (a checkpoint of another architecture?)");
+    auto ds = state_.dataset(name);
+    auto dims = ds.dims();
+    const std::vector<std::int64_t> have(dims.begin(), dims.end());
+    if (have != shape.vec())
+      throw InputError(path_ + ": tensor '" + name + "' has shape " +
+                       c10::str(at::IntArrayRef(have)) + ", the final model's is " +
+                       c10::str(shape));
+    std::int64_t numel = 1;
+    for (auto s : shape) numel *= s;
+    auto t = torch::empty({numel}, torch::kFloat64);
+    ds.read(h5::Type::f64, t.data_ptr());
+    return t;
+  }
+
+ private:
+  std::string path_;
+  h5::File file_;
+  h5::Location state_;
+};
+
+// A stretch of one tensor's flattened values.
+struct Segment {
+  std::size_t tensor;
+  std::int64_t offset, count;
+};
+using Block = std::vector<Segment>;
+
+// Partition the flattened values of `tensors` (by index) into blocks of at most `cols` values;
+// a tensor larger than `cols` is split over several blocks.
+std::vector<Block> make_blocks(const TensorList& theta, const std::vector<std::size_t>& active,
+                               std::int64_t cols) {
+  cols = std::max<std::int64_t>(cols, 1);
+  std::vector<Block> blocks(1);
+  std::int64_t used = 0;
+  for (auto i : active) {
+    const std::int64_t n = theta[i].tensor.numel();
+    for (std::int64_t off = 0; off < n;) {
+      if (used == cols) blocks.emplace_back(), used = 0;
+      const std::int64_t take = std::min(n - off, cols - used);
+      blocks.back().push_back({i, off, take});
+      used += take;
+      off += take;
+    }
+  }
+  if (blocks.back().empty()) blocks.pop_back();
+  return blocks;
+}
+
+std::int64_t block_size(const Block& b) {
+  std::int64_t s = 0;
+  for (auto& g : b) s += g.count;
+  return s;
+}
+
+// The values of block `b` of one checkpoint, float64 [cols].
+torch::Tensor read_block(const CheckpointReader& r, const TensorList& theta, const Block& b) {
+  auto out = torch::empty({block_size(b)}, torch::kFloat64);
+  std::int64_t at = 0;
+  std::size_t cached = SIZE_MAX;
+  torch::Tensor whole;
+  for (auto& g : b) {
+    if (g.tensor != cached) {
+      whole = r.read(theta[g.tensor].name, theta[g.tensor].tensor.sizes());
+      cached = g.tensor;
+    }
+    out.narrow(0, at, g.count).copy_(whole.narrow(0, g.offset, g.count));
+    at += g.count;
+  }
+  return out;
+}
+
+// The final model's tensors of `type` (names, shapes, values) from its checkpoint.
+std::unique_ptr<Model> final_model(const std::string& path) {
+  Checkpoint ck = read_checkpoint(path);
+  return load_model(path, ck.meta.arch, ck.meta.dataset);
+}
+
+}  // namespace
+
+Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
+                          bool ignore_biasbn, const PcaOptions& opts) {
+  const std::int64_t n = std::int64_t(files.size());
+  if (n < 3)
+    throw InputError("PCA of a trajectory needs at least 3 checkpoints, got " + std::to_string(n));
+  torch::NoGradGuard ng;
+  auto model = final_model(files.back());
+  const TensorList theta = model->tensors(type);
+  std::vector<std::size_t> active;
+  for (std::size_t i = 0; i < theta.size(); ++i) {
+    const auto& t = theta[i].tensor;
+    if (!at::isFloatingType(t.scalar_type())) continue;  // num_batches_tracked
+    if (ignore_biasbn && t.dim() <= 1) continue;
+    active.push_back(i);
+  }
+  if (active.empty()) throw InputError(files.back() + ": no tensors take part in the PCA");
+
+  // Every file is checked (and its epoch read) up front; files are opened again per block, so
+  // that hundreds of checkpoints never hold hundreds of open files.
+  std::vector<std::int64_t> epochs;
+  for (auto& f : files) epochs.push_back(CheckpointReader(f).epoch());
+
+  // Pass 1: G = D Dᵀ with D the n×P matrix of rows d_k = θ_k − θ_n, column block by block.
+  auto G = torch::zeros({n, n}, torch::kFloat64);
+  const std::int64_t cols1 = opts.memory_bytes / (8 * (n + 1));
+  for (auto& b : make_blocks(theta, active, cols1)) {
+    auto D = torch::empty({n, block_size(b)}, torch::kFloat64);
+    for (std::int64_t k = 0; k < n; ++k)
+      D[k].copy_(read_block(CheckpointReader(files[std::size_t(k)]), theta, b));
+    D -= D[n - 1].clone();
+    G.addmm_(D, D.t());
+  }
+
+  // Mean-centring the rows: Gc = H G H, H = I − 11ᵀ/n. Its eigenpairs are those of X_c X_cᵀ,
+  // X_c = U S Vᵀ: eigenvalues s², eigenvectors the columns of U.
+  auto rm = G.mean(1, true);
+  auto Gc = G - rm - rm.t() + G.mean();
+  Gc = 0.5 * (Gc + Gc.t());
+  auto [evals, evecs] = torch::linalg_eigh(Gc);  // ascending
+  const double total = Gc.trace().item<double>();
+  std::vector<double> ratio, sing, var;
+  auto W = torch::zeros({2, n}, torch::kFloat64);
+  for (int c = 0; c < 2; ++c) {
+    const std::int64_t j = n - 1 - c;
+    const double lam = std::max(evals[j].item<double>(), 0.0);
+    // Below ~1e-9 of the first, a "second direction" is float32 rounding of the checkpoints.
+    if (!(lam > 1e-9 * std::max(evals[n - 1].item<double>(), 0.0)) || !(lam > 0))
+      throw InputError("the trajectory through the " + std::to_string(n) +
+                       " checkpoints spans fewer than two dimensions; no second principal "
+                       "direction");
+    auto u = evecs.select(1, j).clone();
+    // sklearn's svd_flip (u-based): the largest |entry| of u positive.
+    if (u[u.abs().argmax()].item<double>() < 0) u = -u;
+    u -= u.mean();  // in exact arithmetic already ⊥ 1
+    const double s = std::sqrt(lam);
+    W[c].copy_(u / s);
+    sing.push_back(s);
+    var.push_back(lam / double(n - 1));
+    ratio.push_back(total > 0 ? lam / total : 0.0);
+  }
+
+  // Pass 2: pc_c = X_cᵀ u_c / s_c = Σ_k W[c,k] d_k, block by block.
+  const std::int64_t cols2 = opts.memory_bytes / (8 * 4);
+  std::vector<std::vector<torch::Tensor>> parts(2, std::vector<torch::Tensor>(theta.size()));
+  for (auto& b : make_blocks(theta, active, cols2)) {
+    auto last = read_block(CheckpointReader(files.back()), theta, b);
+    auto acc = torch::zeros({2, last.numel()}, torch::kFloat64);
+    for (std::int64_t k = 0; k + 1 < n; ++k) {
+      auto d = read_block(CheckpointReader(files[std::size_t(k)]), theta, b) - last;
+      acc.addmm_(W.narrow(1, k, 1), d.view({1, -1}));
+    }
+    std::int64_t at = 0;
+    for (auto& g : b) {
+      for (int c = 0; c < 2; ++c) {
+        auto& p = parts[c][g.tensor];
+        if (!p.defined()) p = torch::zeros({theta[g.tensor].tensor.numel()}, torch::kFloat64);
+        p.narrow(0, g.offset, g.count).copy_(acc[c].narrow(0, at, g.count));
+      }
+      at += g.count;
+    }
+  }
+
+  Directions out;
+  out.type = type;
+  for (auto& t : theta) out.names.push_back(t.name);
+  for (int c = 0; c < 2; ++c) {
+    double sq = 0;
+    for (auto i : active) sq += parts[c][i].pow(2).sum().item<double>();
+    const double norm = std::sqrt(sq);  // 1 up to rounding; make it exact
+    TensorList dir;
+    for (std::size_t i = 0; i < theta.size(); ++i) {
+      const auto& t = theta[i].tensor;
+      auto v = parts[c][i].defined()
+                   ? (parts[c][i] / norm).to(torch::kFloat32).view(t.sizes())
+                   : torch::zeros(t.sizes(), torch::kFloat32);
+      dir.push_back({theta[i].name, v});
+    }
+    out.dirs.push_back(std::move(dir));
+  }
+  out.explained_variance_ratio = ratio;
+  out.singular_values = sing;
+  out.explained_variance = var;
+  out.fingerprint = fingerprint(theta);
+  out.attrs = {{"method", "pca"},
+               {"type", to_string(type)},
+               {"ignore", ignore_biasbn ? "biasbn" : ""},
+               {"arch", model->arch},
+               {"model_file", files.back()},
+               {"checkpoints", files},
+               {"epochs", epochs},
+               {"explained_variance_ratio", ratio},
+               {"sign_convention", "sklearn svd_flip, u-based"}};
+  return out;
+}
+
+Projection project_trajectory(const Directions& d_in, const std::vector<std::string>& files,
+                              const std::string& dir_file) {
+  if (files.empty()) throw InputError("no checkpoints to project");
+  if (d_in.dims() != 2)
+    throw InputError(dir_file + ": a trajectory projection needs two directions (xdirection and "
+                                "ydirection)");
+  torch::NoGradGuard ng;
+  Directions d = d_in;
+  auto model = final_model(files.back());
+  check_directions(d, *model, dir_file, /*check_fingerprint=*/false);
+  if (!d.fingerprint.empty() && d.fingerprint != fingerprint(model->tensors(d.type)))
+    std::fprintf(stderr,
+                 "losscape: warning: %s was not made around %s (fingerprints differ); the final "
+                 "checkpoint will not sit at the origin of the plane\n",
+                 dir_file.c_str(), files.back().c_str());
+  const TensorList theta = model->tensors(d.type);
+  struct Item {
+    std::size_t i;
+    torch::Tensor last, dx, dy;
+  };
+  std::vector<Item> items;
+  double nx = 0, ny = 0;
+  for (std::size_t i = 0; i < theta.size(); ++i) {
+    if (!at::isFloatingType(theta[i].tensor.scalar_type())) continue;
+    auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();
+    auto dy = d.dirs[1][i].tensor.to(torch::kFloat64).flatten();
+    nx += dx.pow(2).sum().item<double>();
+    ny += dy.pow(2).sum().item<double>();
+    if (dx.abs().max().item<double>() == 0 && dy.abs().max().item<double>() == 0) continue;
+    items.push_back({i, theta[i].tensor.detach().cpu().to(torch::kFloat64).flatten(), dx, dy});
+  }
+  nx = std::sqrt(nx);
+  ny = std::sqrt(ny);
+  if (nx == 0 || ny == 0) throw InputError(dir_file + ": a direction is zero");
+
+  Projection p;
+  p.files = files;
+  p.explained_variance_ratio = d.explained_variance_ratio;
+  for (auto& f : files) {
+    CheckpointReader r(f);
+    double x = 0, y = 0;
+    for (auto& it : items) {
+      auto dk = r.read(theta[it.i].name, theta[it.i].tensor.sizes()) - it.last;
+      x += dk.dot(it.dx).item<double>();
+      y += dk.dot(it.dy).item<double>();
+    }
+    p.x.push_back(x / nx);
+    p.y.push_back(y / ny);
+    p.epochs.push_back(r.epoch());
+  }
+  return p;
+}
+
+void write_projection(const std::string& path, const Projection& p, const std::string& dir_file) {
+  h5::File f(path, h5::File::Mode::truncate);
+  const hsize_t n = p.x.size();
+  f.create_dataset("proj_xcoord", h5::Type::f64, {n}).write(h5::Type::f64, p.x.data());
+  f.create_dataset("proj_ycoord", h5::Type::f64, {n}).write(h5::Type::f64, p.y.data());
+  f.set_attr("format", std::string("losscape-projection"));
+  f.set_attr("losscape_version", std::string(version));
+  f.set_attr("proj_method", std::string("cos"));
+  f.set_attr("dir_file", dir_file);
+  f.set_attr("epochs", p.epochs);
+  f.set_attr("checkpoints", p.files);
+  if (p.explained_variance_ratio) f.set_attr("explained_variance_ratio", *p.explained_variance_ratio);
+  f.flush();
+}
+
+Projection read_projection(const std::string& path) {
+  h5::File f(path, h5::File::Mode::read);
+  if (!f.exists("proj_xcoord") || !f.exists("proj_ycoord"))
+    throw FormatError(path + ": not a projection file (proj_xcoord / proj_ycoord missing)");
+  Projection p;
+  p.x = f.dataset("proj_xcoord").read_doubles();
+  p.y = f.dataset("proj_ycoord").read_doubles();
+  if (p.x.size() != p.y.size())
+    throw FormatError(path + ": proj_xcoord and proj_ycoord differ in length");
+  if (f.has_attr("epochs")) p.epochs = f.attr_ints("epochs");
+  if (f.has_attr("checkpoints")) p.files = f.attr_strings("checkpoints");
+  if (f.has_attr("explained_variance_ratio"))
+    p.explained_variance_ratio = f.attr_doubles("explained_variance_ratio");
+  return p;
+}
+
+}  // namespace losscape

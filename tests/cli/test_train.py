@@ -1,0 +1,182 @@
+"""`losscape train`, `losscape project` (and `directions --pca` when present) end to end on a
+synthetic MNIST-format data set, checked with h5py/numpy: the run folder, the log, the checkpoint
+layout, refusals of bad input, resume through the command line, and the trajectory projection
+against a PCA file written here with numpy in the reference's layout (no losscape attributes).
+Environment: LOSSCAPE (the program), TEST_WORK_DIR (scratch). Exit 77 = skipped."""
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+try:
+    import h5py
+    import numpy as np
+except ImportError:
+    print("needs h5py and numpy")
+    sys.exit(77)
+
+EXE = os.environ.get("LOSSCAPE")
+WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-train")
+if not EXE:
+    print("LOSSCAPE is not set")
+    sys.exit(77)
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+os.chdir(WORK)
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, expect=0):
+    p = subprocess.run([EXE, *args], capture_output=True, text=True)
+    if p.returncode != expect:
+        print(p.stdout, p.stderr)
+    check(p.returncode == expect, " ".join(args[:2]) + f"... exits {expect} (got {p.returncode})")
+    return p
+
+
+def write_idx(prefix, n, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    yy, xx = np.mgrid[0:28, 0:28]
+    imgs = np.empty((n, 28, 28), np.uint8)
+    for i, c in enumerate(labels):
+        period = 2 + c // 2
+        coord = (xx if c % 2 == 0 else yy) + rng.integers(0, 7)
+        v = 20 + 8 * c + 120 * ((coord // period) % 2) + rng.integers(-25, 26, (28, 28))
+        imgs[i] = np.clip(v, 0, 255)
+    with open(f"data/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + imgs.tobytes())
+    with open(f"data/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+os.makedirs("data")
+write_idx("train", 1024, 1)
+write_idx("t10k", 256, 2)
+common = ["--arch", "cnn_small", "--dataset", "mnist", "--data-dir", "data", "--batch-size", "64",
+          "--lr", "0.05", "--seed", "3", "--device", "cpu", "--threads", "1", "--milestones", "3"]
+
+# ---- a short run ----
+p = run("train", *common, "--epochs", "4", "--out", "run")
+lines = [l for l in p.stdout.splitlines() if l.startswith("epoch")]
+check(len(lines) == 5, "one line per epoch 0..4 on stdout")
+check("\r" not in p.stdout, "no progress bar when stdout is not a terminal")
+files = sorted(os.listdir("run"))
+check(files == ["log.jsonl"] + [f"model_{k}.h5" for k in range(5)], f"run folder holds {files}")
+log = [json.loads(l) for l in open("run/log.jsonl")]
+check([r["epoch"] for r in log] == list(range(5)), "log.jsonl has epochs 0..4")
+check(all(k in log[1] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")),
+      "log records carry loss, accuracy, lr, seconds")
+check(log[4]["lr"] == 0.05 * 0.1 and log[3]["lr"] == 0.05, "milestone 3: lr x0.1 from epoch 4")
+check(log[4]["train_loss"] < 0.5 * log[0]["train_loss"], "training loss goes down")
+check(log[4]["test_acc"] > 60, f"test accuracy {log[4]['test_acc']:.1f} % is far above chance")
+with h5py.File("run/model_4.h5", "r") as f:
+    check(f.attrs["format"] in ("losscape-checkpoint", b"losscape-checkpoint"), "checkpoint format")
+    check(int(f.attrs["epoch"]) == 4, "checkpoint epoch")
+    check(abs(float(f.attrs["test_acc"]) - log[4]["test_acc"]) < 1e-9, "checkpoint test_acc = log")
+    cfg = json.loads(f.attrs["config"])
+    check(cfg["arch"] == "cnn_small" and cfg["nesterov"] and cfg["momentum"] == 0.9,
+          "full configuration stored")
+    opt = list(f["optimizer"].keys())
+    params = [k for k in f["state"].keys() if not k.endswith(("running_mean", "running_var",
+                                                              "num_batches_tracked"))]
+    check(sorted(opt) == sorted("momentum_buffer." + k for k in params),
+          "one momentum buffer per parameter in /optimizer")
+
+# ---- bad input: nothing overwritten ----
+before = {f: digest("run/" + f) for f in os.listdir("run")}
+p = run("train", *common, "--epochs", "4", "--out", "run", expect=1)
+check("already holds a training run" in p.stderr and len(p.stderr.strip().splitlines()) == 1,
+      "existing run without --resume: one-line error")
+p = run("train", "--arch", "resnet57", "--dataset", "mnist", "--data-dir", "data", "--out", "x",
+        expect=1)
+check("unknown architecture 'resnet57'" in p.stderr, "unknown architecture named")
+p = run("train", "--arch", "cnn_small", "--dataset", "mnist", "--data-dir", "nodata", "--out", "y",
+        expect=1)
+check("nodata" in p.stderr and ("no such file" in p.stderr or "does not exist" in p.stderr),
+      "missing data set named: " + p.stderr.strip())
+check(not os.path.exists("x") and not os.path.exists("y"), "no folder made for refused runs")
+p = run("train", "--resume", "--lr", "0.2", "--out", "run", expect=1)
+check("differs from the run being resumed" in p.stderr, "resume with another lr refused")
+check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals changed nothing")
+
+# ---- resume through the command line: 2 epochs, then --resume --epochs 4 ----
+run("train", *common, "--epochs", "2", "--out", "run2")
+p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "run2")
+check("resuming" in p.stdout, "resume announced")
+with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as b:
+    same = all(np.array_equal(a["state"][k][()], b["state"][k][()]) for k in a["state"])
+    same = same and all(np.array_equal(a["optimizer"][k][()], b["optimizer"][k][()])
+                        for k in a["optimizer"])
+    check(same, "resumed run equals the uninterrupted one bit for bit")
+
+# ---- trajectory: a PCA file made with numpy in the reference's layout, then `project` ----
+ck = [f"run/model_{k}.h5" for k in range(5)]
+with h5py.File(ck[-1], "r") as f:
+    order = [n.decode() if isinstance(n, bytes) else n for n in f["state"].attrs["names"]]
+    weights = [n for n in order if n in params]
+    shapes = [f["state"][n].shape for n in weights]
+
+
+def flat(path):
+    with h5py.File(path, "r") as f:
+        return np.concatenate([np.asarray(f["state"][n][()], np.float64).ravel()
+                               * (len(f["state"][n].shape) > 1) for n in weights])
+
+
+T = np.stack([flat(c) for c in ck])
+X = T - T[-1]
+U, S, Vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+for i in range(2):
+    if U[np.argmax(np.abs(U[:, i])), i] < 0:
+        U[:, i] *= -1
+        Vt[i] *= -1
+with h5py.File("pca_np.h5", "w") as f:
+    for g, v in (("xdirection", Vt[0]), ("ydirection", Vt[1])):
+        grp, at = f.create_group(g), 0
+        for i, s in enumerate(shapes):
+            n = int(np.prod(s))
+            grp[str(i)] = v[at:at + n].reshape(s).astype(np.float32)
+            at += n
+    f["explained_variance_ratio_"] = (S[:2] ** 2) / (S ** 2).sum()
+p = run("project", "--directions", "pca_np.h5", "--checkpoints", "run", "--out", "proj.h5")
+with h5py.File("proj.h5", "r") as f:
+    x, y = f["proj_xcoord"][()], f["proj_ycoord"][()]
+    check(x.dtype == np.float64 and len(x) == 5, "proj_xcoord: float64, one per checkpoint")
+    check(list(f.attrs["epochs"]) == [0, 1, 2, 3, 4], "epochs attribute")
+    check(np.allclose(f.attrs["explained_variance_ratio"], (S[:2] ** 2) / (S ** 2).sum()),
+          "explained_variance_ratio attribute")
+d32 = [np.asarray(v.astype(np.float32), np.float64) for v in (Vt[0], Vt[1])]
+ex, ey = X @ d32[0] / np.linalg.norm(d32[0]), X @ d32[1] / np.linalg.norm(d32[1])
+check(np.max(np.abs(x - ex)) < 1e-6 * np.max(np.abs(ex)) and
+      np.max(np.abs(y - ey)) < 1e-6 * np.max(np.abs(ey)), "projections match <d_k, pc>/|pc|")
+check(x[-1] == 0 and y[-1] == 0, "final model at (0, 0)")
+
+# ---- `losscape directions --pca` when the directions command has it ----
+h = subprocess.run([EXE, "directions", "--help"], capture_output=True, text=True)
+if "--pca" in h.stdout:
+    run("directions", "--pca", "--checkpoints", "run", "--out", "pca.h5")
+    with h5py.File("pca.h5", "r") as f:
+        pcs = [np.concatenate([np.asarray(f[g][str(i)][()], np.float64).ravel()
+                               for i in range(len(weights))]) for g in ("xdirection", "ydirection")]
+        check(all(abs(pcs[i] @ Vt[i]) > 0.9999 for i in range(2)), "directions --pca = numpy PCA")
+        check(np.allclose(f["explained_variance_ratio_"][()], (S[:2] ** 2) / (S ** 2).sum(),
+                          rtol=1e-6), "explained_variance_ratio_ = numpy's")
+else:
+    print("skip directions --pca (not wired into `losscape directions` yet)")
+
+print("FAILURES:" if failures else "all passed", *failures, sep="\n  ")
+sys.exit(1 if failures else 0)
