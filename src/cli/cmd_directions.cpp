@@ -5,6 +5,8 @@
 #include "common.hpp"
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
+#include "losscape/train.hpp"
+#include "losscape/trajectory.hpp"
 
 namespace losscape::cli {
 
@@ -49,6 +51,9 @@ void add_directions(CLI::App& root, Registry& reg) {
     DirectionOptions dir;
     std::string out;
     bool quiet = false;
+    bool pca = false;
+    std::string checkpoints;
+    std::string ignore = "biasbn";
   };
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand("directions", "Make perturbation directions for a model");
@@ -57,8 +62,29 @@ void add_directions(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   add_direction_options(*app, o->dir);
   app->add_option("--out,-o", o->out, "Direction file to write (HDF5)")->required();
+  app->add_flag("--pca", o->pca,
+                "PCA directions of a training trajectory (needs --checkpoints; see docs/training.md)");
+  app->add_option("--checkpoints", o->checkpoints, "Run folder of model_<epoch>.h5 checkpoints");
+  app->add_option("--ignore", o->ignore, "With --pca: biasbn (leave out ≤1-D tensors) or none")
+      ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
   reg.push_back({app, [o]() {
+    if (o->pca) {
+      if (o->checkpoints.empty()) throw InputError("--pca needs --checkpoints RUN_FOLDER");
+      if (o->ignore != "biasbn" && o->ignore != "none")
+        throw InputError("--ignore '" + o->ignore + "': expected biasbn or none");
+      auto files = checkpoint_files(o->checkpoints);
+      auto d = pca_directions(files, parse_tensor_set(o->dir.type), o->ignore == "biasbn");
+      write_directions(o->out, d);
+      if (!o->quiet) {
+        const auto& r = *d.explained_variance_ratio;
+        std::printf("wrote %s: PCA of %zu checkpoints of %s (%s), explained variance ratio "
+                    "%.4f, %.4f\n",
+                    o->out.c_str(), files.size(), o->checkpoints.c_str(), to_string(d.type),
+                    r.at(0), r.at(1));
+      }
+      return 0;
+    }
     auto cfg = to_config(o->dir);
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);
