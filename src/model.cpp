@@ -1,5 +1,7 @@
 #include "losscape/model.hpp"
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -9,6 +11,7 @@
 #include "losscape/data.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/torch_save.hpp"
 #include "losscape/zoo.hpp"
 
 namespace losscape {
@@ -106,23 +109,14 @@ std::string shape_str(const torch::Tensor& t) {
   return o.str();
 }
 
-TensorList dict_to_list(const c10::IValue& v, const std::string& path) {
-  if (!v.isGenericDict())
-    throw FormatError(path + ": expected a state dict (a dict of tensors) saved with torch.save");
-  auto d = v.toGenericDict();
-  // The reference's checkpoints hold {'state_dict': ..., 'epoch': ..., 'acc': ...}.
-  for (const auto& e : d)
-    if (e.key().isString() && e.key().toStringRef() == "state_dict")
-      return dict_to_list(e.value(), path);
-  TensorList out;
-  for (const auto& e : d) {
-    if (!e.key().isString() || !e.value().isTensor())
-      throw FormatError(path + ": entry of the state dict is not a name -> tensor pair");
-    std::string name = e.key().toStringRef();
-    if (name.rfind("module.", 0) == 0) name = name.substr(7);  // saved from DataParallel
-    out.push_back({name, e.value().toTensor()});
+// TorchScript archives (torch.jit.save) hold constants.pkl; torch.save files do not.
+bool is_torchscript_archive(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader zip(path);
+    return zip.hasRecord("constants.pkl");
+  } catch (const c10::Error&) {
+    return false;
   }
-  return out;
 }
 
 }  // namespace
@@ -148,7 +142,8 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
     if (!used.count(v.name)) problems.push_back("unexpected " + v.name);
   if (!problems.empty()) {
     std::string msg = what + " does not match architecture " + model.arch + " (" +
-                      std::to_string(problems.size()) + " differences): ";
+                      std::to_string(problems.size()) +
+                      (problems.size() == 1 ? " difference): " : " differences): ");
     for (std::size_t i = 0; i < problems.size() && i < 5; ++i)
       msg += (i ? "; " : "") + problems[i];
     if (problems.size() > 5) msg += "; ...";
@@ -214,16 +209,16 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
       jit_error = e.what_without_backtrace();
     }
     if (!model) {
-      std::ifstream in(path, std::ios::binary);
-      std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      c10::IValue v;
+      TensorList values;
       try {
-        v = torch::pickle_load(bytes);
-      } catch (const c10::Error& e) {
-        throw FormatError(path + ": neither a TorchScript module nor a readable torch.save file (" +
-                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+        values = read_torch_state_dict(path);
+      } catch (const FormatError&) {
+        // A TorchScript archive that LibTorch refused is better explained by LibTorch's reason.
+        if (is_torchscript_archive(path))
+          throw FormatError(path + ": TorchScript module that LibTorch cannot load (" +
+                            jit_error.substr(0, 300) + ")");
+        throw;
       }
-      auto values = dict_to_list(v, path);
       if (arch.empty())
         throw InputError(path + ": is a state dict; name its architecture with --arch");
       model = make_zoo(arch, dataset);

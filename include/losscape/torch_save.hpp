@@ -1,0 +1,22 @@
+// Reading files written by PyTorch's torch.save (the zip format of PyTorch >= 1.6) without
+// Python: a small unpickler for the part of pickle that state dicts and training checkpoints use.
+// LibTorch's own torch::pickle_load cannot read state dicts: before PyTorch 2.6 its unpickler
+// turns every collections.OrderedDict, which is what Module.state_dict() returns, into None
+// (pytorch/pytorch#100741).
+#pragma once
+#include <string>
+
+#include "losscape/model.hpp"
+
+namespace losscape {
+
+/// The named tensors of a state dict saved with torch.save, in file order, on the CPU with the
+/// dtypes, shapes and strides they were saved with: the top-level dict when its values are
+/// tensors, else its "state_dict" entry (the reference's checkpoints: {'state_dict': ...,
+/// 'epoch': ..., 'acc': ...}) or "model_state_dict" entry. A "module." prefix left by
+/// nn.DataParallel is removed. Other objects in the file (optimizer states, numbers, argparse
+/// namespaces, numpy scalars) are skipped. Throws FormatError naming `path` when the file is not
+/// a torch.save zip file or holds no state dict.
+TensorList read_torch_state_dict(const std::string& path);
+
+}  // namespace losscape

@@ -1,0 +1,447 @@
+#include "losscape/torch_save.hpp"
+
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "losscape/error.hpp"
+
+namespace losscape {
+namespace {
+
+// A Python value as far as losscape cares: containers, scalars, tensors, and opaque objects.
+struct Obj;
+using Ref = std::shared_ptr<Obj>;
+struct Obj {
+  enum class Kind { none, boolean, integer, real, string, tuple, list, dict, tensor, storage, global, other };
+  Kind kind = Kind::none;
+  std::int64_t i = 0;
+  double f = 0;
+  std::string s;           ///< string value; "module.name" of a global; class of an opaque object
+  std::vector<Ref> items;  ///< tuple/list elements; dict: key, value, key, value, ...
+  torch::Tensor t;         ///< tensor; storage (1-d, the storage's dtype)
+};
+
+Ref make(Obj::Kind k) {
+  auto o = std::make_shared<Obj>();
+  o->kind = k;
+  return o;
+}
+Ref make_string(std::string s) {
+  auto o = make(Obj::Kind::string);
+  o->s = std::move(s);
+  return o;
+}
+Ref make_other(std::string cls) {
+  auto o = make(Obj::Kind::other);
+  o->s = std::move(cls);
+  return o;
+}
+
+const char* kind_name(Obj::Kind k) {
+  switch (k) {
+    case Obj::Kind::none: return "None";
+    case Obj::Kind::boolean: return "bool";
+    case Obj::Kind::integer: return "int";
+    case Obj::Kind::real: return "float";
+    case Obj::Kind::string: return "str";
+    case Obj::Kind::tuple: return "tuple";
+    case Obj::Kind::list: return "list";
+    case Obj::Kind::dict: return "dict";
+    case Obj::Kind::tensor: return "tensor";
+    case Obj::Kind::storage: return "storage";
+    case Obj::Kind::global: return "class or function";
+    case Obj::Kind::other: return "object";
+  }
+  return "?";
+}
+
+// torch.<Name>Storage (what torch.save records for a typed storage) to its dtype.
+std::optional<torch::ScalarType> storage_dtype(const std::string& global) {
+  static const std::map<std::string, torch::ScalarType> types = {
+      {"torch.FloatStorage", torch::kFloat32},   {"torch.DoubleStorage", torch::kFloat64},
+      {"torch.HalfStorage", torch::kFloat16},    {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kInt64},      {"torch.IntStorage", torch::kInt32},
+      {"torch.ShortStorage", torch::kInt16},     {"torch.CharStorage", torch::kInt8},
+      {"torch.ByteStorage", torch::kUInt8},      {"torch.BoolStorage", torch::kBool},
+      {"torch.UntypedStorage", torch::kUInt8},   {"torch.storage.UntypedStorage", torch::kUInt8}};
+  auto it = types.find(global);
+  if (it == types.end()) return std::nullopt;
+  return it->second;
+}
+
+// The pickle virtual machine (https://docs.python.org/3/library/pickle.html, pickletools.py for
+// the opcodes) for protocols 2 to 4, binary opcodes only, as torch.save writes them. Globals are
+// not imported: the few that build tensors and dicts are interpreted, every other class or
+// function call yields an opaque object, so unknown parts of a checkpoint do no harm.
+class Unpickler {
+ public:
+  Unpickler(std::string path, const char* data, std::size_t size,
+            caffe2::serialize::PyTorchStreamReader& zip)
+      : path_(std::move(path)), p_(data), end_(data + size), zip_(zip) {}
+
+  Ref run() {
+    for (;;) {
+      const std::uint8_t op = u8();
+      switch (op) {
+        case 0x80: u8(); break;                    // PROTO
+        case 0x95: le(8); break;                   // FRAME (protocol 4): only a size hint
+        case '.':                                  // STOP
+          if (stack_.size() != 1) fail("stack holds " + std::to_string(stack_.size()) + " values at STOP");
+          return stack_.back();
+        case '(': marks_.push_back(stack_.size()); break;  // MARK
+        case '0': pop(); break;                            // POP
+        case '1': pop_mark(); break;                       // POP_MARK
+        case '2': push(top()); break;                      // DUP
+        case 'N': push(make(Obj::Kind::none)); break;
+        case 0x88: case 0x89: {                            // NEWTRUE, NEWFALSE
+          auto b = make(Obj::Kind::boolean);
+          b->i = op == 0x88;
+          push(b);
+        } break;
+        case 'K': push_int(u8()); break;                                   // BININT1
+        case 'M': push_int(std::int64_t(le(2))); break;                    // BININT2
+        case 'J': push_int(std::int32_t(std::uint32_t(le(4)))); break;     // BININT
+        case 0x8a: {                                                       // LONG1
+          const std::size_t n = u8();
+          if (n > 8) fail("integer of " + std::to_string(n) + " bytes");
+          std::uint64_t v = n ? le(n) : 0;
+          if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~std::uint64_t(0) << (8 * n);  // sign
+          push_int(std::int64_t(v));
+        } break;
+        case 'G': {                                                        // BINFLOAT (big-endian)
+          std::uint64_t bits = 0;
+          for (int k = 0; k < 8; ++k) bits = (bits << 8) | u8();
+          auto o = make(Obj::Kind::real);
+          std::memcpy(&o->f, &bits, sizeof bits);
+          push(o);
+        } break;
+        case 'X': push(make_string(bytes(le(4)))); break;   // BINUNICODE
+        case 0x8c: push(make_string(bytes(u8()))); break;   // SHORT_BINUNICODE
+        case 0x8d: push(make_string(bytes(le(8)))); break;  // BINUNICODE8
+        case 'T': push(make_string(bytes(le(4)))); break;   // BINSTRING
+        case 'U': push(make_string(bytes(u8()))); break;    // SHORT_BINSTRING
+        case 'B': push(make_string(bytes(le(4)))); break;   // BINBYTES
+        case 'C': push(make_string(bytes(u8()))); break;    // SHORT_BINBYTES
+        case 0x8e: push(make_string(bytes(le(8)))); break;  // BINBYTES8
+        case ')': push(make(Obj::Kind::tuple)); break;      // EMPTY_TUPLE
+        case ']': push(make(Obj::Kind::list)); break;       // EMPTY_LIST
+        case '}': push(make(Obj::Kind::dict)); break;       // EMPTY_DICT
+        case 0x8f: push(make_other("builtins.set")); break; // EMPTY_SET
+        case 't': {                                         // TUPLE
+          auto t = make(Obj::Kind::tuple);
+          t->items = pop_mark();
+          push(t);
+        } break;
+        case 0x85: case 0x86: case 0x87: {                  // TUPLE1..3
+          auto t = make(Obj::Kind::tuple);
+          t->items.resize(op - 0x84);
+          for (auto it = t->items.rbegin(); it != t->items.rend(); ++it) *it = pop();
+          push(t);
+        } break;
+        case 'l': {                                         // LIST
+          auto l = make(Obj::Kind::list);
+          l->items = pop_mark();
+          push(l);
+        } break;
+        case 'd': {                                         // DICT
+          auto d = make(Obj::Kind::dict);
+          d->items = pop_mark();
+          if (d->items.size() % 2) fail("DICT with an odd number of items");
+          push(d);
+        } break;
+        case 'a': {                                         // APPEND
+          auto v = pop();
+          append(top(), {v});
+        } break;
+        case 'e': {                                         // APPENDS
+          auto vs = pop_mark();
+          append(top(), vs);
+        } break;
+        case 0x90: pop_mark(); break;                       // ADDITEMS (to a set: ignored)
+        case 0x91: pop_mark(); push(make_other("builtins.frozenset")); break;  // FROZENSET
+        case 's': {                                         // SETITEM
+          auto v = pop();
+          auto k = pop();
+          set_items(top(), {k, v});
+        } break;
+        case 'u': {                                         // SETITEMS
+          auto kv = pop_mark();
+          if (kv.size() % 2) fail("SETITEMS with an odd number of items");
+          set_items(top(), kv);
+        } break;
+        case 'q': memo_[u8()] = top(); break;               // BINPUT
+        case 'r': memo_[le(4)] = top(); break;              // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;      // MEMOIZE
+        case 'p': memo_[std::stoull(line())] = top(); break;  // PUT
+        case 'h': push(memo(u8())); break;                  // BINGET
+        case 'j': push(memo(le(4))); break;                 // LONG_BINGET
+        case 'g': push(memo(std::stoull(line()))); break;   // GET
+        case 'c': {                                         // GLOBAL
+          auto module = line();
+          auto name = line();
+          auto g = make(Obj::Kind::global);
+          g->s = module + "." + name;
+          push(g);
+        } break;
+        case 0x93: {                                        // STACK_GLOBAL
+          auto name = pop();
+          auto module = pop();
+          auto g = make(Obj::Kind::global);
+          g->s = module->s + "." + name->s;
+          push(g);
+        } break;
+        case 'R': {                                         // REDUCE: callable(*args)
+          auto args = pop();
+          auto callable = pop();
+          push(reduce(callable, args));
+        } break;
+        case 0x81: {                                        // NEWOBJ: cls.__new__(cls, *args)
+          pop();
+          push(new_object(pop()));
+        } break;
+        case 0x92: {                                        // NEWOBJ_EX
+          pop();
+          pop();
+          push(new_object(pop()));
+        } break;
+        case 'b': pop(); break;  // BUILD: obj.__setstate__(state); state is not needed here
+        case 'Q': push(persistent_load(pop())); break;      // BINPERSID
+        default: {
+          char hex[8];
+          std::snprintf(hex, sizeof hex, "0x%02x", op);
+          fail(std::string("unsupported pickle opcode ") + hex);
+        }
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw FormatError(path_ + ": cannot read the pickle data of this torch.save file (" + what + ")");
+  }
+  std::uint8_t u8() {
+    if (p_ >= end_) fail("unexpected end of data");
+    return static_cast<std::uint8_t>(*p_++);
+  }
+  std::uint64_t le(std::size_t n) {  // little-endian unsigned of n bytes
+    std::uint64_t v = 0;
+    for (std::size_t k = 0; k < n; ++k) v |= std::uint64_t(u8()) << (8 * k);
+    return v;
+  }
+  std::string bytes(std::uint64_t n) {
+    if (n > std::uint64_t(end_ - p_)) fail("unexpected end of data");
+    std::string s(p_, std::size_t(n));
+    p_ += n;
+    return s;
+  }
+  std::string line() {
+    const char* nl = static_cast<const char*>(std::memchr(p_, '\n', std::size_t(end_ - p_)));
+    if (!nl) fail("unterminated line");
+    std::string s(p_, nl);
+    p_ = nl + 1;
+    return s;
+  }
+  void push(Ref r) { stack_.push_back(std::move(r)); }
+  void push_int(std::int64_t v) {
+    auto o = make(Obj::Kind::integer);
+    o->i = v;
+    push(o);
+  }
+  Ref pop() {
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) fail("stack underflow");
+    Ref r = std::move(stack_.back());
+    stack_.pop_back();
+    return r;
+  }
+  Ref& top() {
+    if (stack_.empty()) fail("stack underflow");
+    return stack_.back();
+  }
+  std::vector<Ref> pop_mark() {
+    if (marks_.empty()) fail("no MARK");
+    const std::size_t m = marks_.back();
+    marks_.pop_back();
+    std::vector<Ref> out(stack_.begin() + std::ptrdiff_t(m), stack_.end());
+    stack_.resize(m);
+    return out;
+  }
+  Ref memo(std::uint64_t k) const {
+    auto it = memo_.find(k);
+    if (it == memo_.end()) fail("memo entry " + std::to_string(k) + " is missing");
+    return it->second;
+  }
+  void append(const Ref& list, const std::vector<Ref>& values) {
+    if (list->kind == Obj::Kind::list) list->items.insert(list->items.end(), values.begin(), values.end());
+    // appending to an opaque object (a list subclass) loses nothing losscape needs
+  }
+  void set_items(const Ref& dict, const std::vector<Ref>& kv) {
+    if (dict->kind != Obj::Kind::dict) return;  // an opaque mapping: not needed
+    for (std::size_t k = 0; k < kv.size(); k += 2) {
+      bool replaced = false;
+      if (kv[k]->kind == Obj::Kind::string)
+        for (std::size_t j = 0; j < dict->items.size(); j += 2)
+          if (dict->items[j]->kind == Obj::Kind::string && dict->items[j]->s == kv[k]->s) {
+            dict->items[j + 1] = kv[k + 1];
+            replaced = true;
+          }
+      if (!replaced) {
+        dict->items.push_back(kv[k]);
+        dict->items.push_back(kv[k + 1]);
+      }
+    }
+  }
+
+  Ref new_object(const Ref& cls) {
+    if (cls->kind == Obj::Kind::global && cls->s == "collections.OrderedDict") return make(Obj::Kind::dict);
+    return make_other(cls->kind == Obj::Kind::global ? cls->s : std::string("?"));
+  }
+
+  static std::vector<std::int64_t> ints(const Ref& tuple, const char* what, const Unpickler& u) {
+    if (tuple->kind != Obj::Kind::tuple) u.fail(std::string(what) + " is not a tuple");
+    std::vector<std::int64_t> v;
+    for (auto& e : tuple->items) {
+      if (e->kind != Obj::Kind::integer) u.fail(std::string(what) + " holds a non-integer");
+      v.push_back(e->i);
+    }
+    return v;
+  }
+
+  Ref reduce(const Ref& callable, const Ref& args) {
+    if (callable->kind != Obj::Kind::global) return make_other("?");
+    const std::string& name = callable->s;
+    const auto& a = args->items;
+    if (name == "collections.OrderedDict") {
+      auto d = make(Obj::Kind::dict);
+      if (!a.empty() && a[0]->kind == Obj::Kind::list)  // OrderedDict([(k, v), ...])
+        for (auto& pair : a[0]->items)
+          if (pair->kind == Obj::Kind::tuple && pair->items.size() == 2) set_items(d, pair->items);
+      return d;
+    }
+    if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
+      // (storage, storage_offset, size, stride, ...)
+      if (a.size() < 4 || a[0]->kind != Obj::Kind::storage || a[1]->kind != Obj::Kind::integer)
+        fail(name + " with unexpected arguments");
+      auto size = ints(a[2], "tensor size", *this), stride = ints(a[3], "tensor stride", *this);
+      const torch::Tensor& storage = a[0]->t;
+      std::int64_t last = a[1]->i;  // the highest element index the view reaches, for a check
+      for (std::size_t k = 0; k < size.size(); ++k)
+        if (size[k] > 0) last += (size[k] - 1) * stride[k];
+      bool empty = false;
+      for (auto s : size) empty = empty || s == 0;
+      if (!empty && last >= storage.numel())
+        fail("tensor reaches element " + std::to_string(last) + " of a storage of " +
+             std::to_string(storage.numel()));
+      auto t = make(Obj::Kind::tensor);
+      t->t = torch::empty({0}, storage.options()).set_(storage.storage(), a[1]->i, size, stride);
+      return t;
+    }
+    if (name == "torch._utils._rebuild_parameter" ||
+        name == "torch._utils._rebuild_parameter_with_state") {
+      if (a.empty() || a[0]->kind != Obj::Kind::tensor) fail(name + " without a tensor");
+      return a[0];
+    }
+    if (name == "torch._tensor._rebuild_from_type_v2" || name == "torch._tensor._rebuild_from_type") {
+      // (func, type, args, state): a tensor subclass; rebuild the plain tensor
+      if (a.size() >= 3) return reduce(a[0], a[2]);
+    }
+    return make_other(name);
+  }
+
+  // ('storage', storage_type, key, location, numel): the storage's bytes are the zip record
+  // data/<key>, raw little-endian elements.
+  Ref persistent_load(const Ref& pid) {
+    const auto& a = pid->items;
+    if (pid->kind != Obj::Kind::tuple || a.size() < 5 || a[0]->kind != Obj::Kind::string ||
+        a[0]->s != "storage" || a[1]->kind != Obj::Kind::global || a[2]->kind != Obj::Kind::string ||
+        a[4]->kind != Obj::Kind::integer)
+      fail("unexpected persistent id");
+    auto cached = storages_.find(a[2]->s);
+    if (cached != storages_.end()) return cached->second;
+    auto dtype = storage_dtype(a[1]->s);
+    if (!dtype) fail("unsupported storage type " + a[1]->s);
+    const std::string record = "data/" + a[2]->s;
+    if (!zip_.hasRecord(record)) fail("record " + record + " is missing");
+    auto [ptr, bytes] = zip_.getRecord(record);
+    const std::size_t item = c10::elementSize(*dtype);
+    const std::int64_t numel = a[4]->i;
+    if (numel < 0 || std::size_t(numel) * item != bytes)
+      fail("record " + record + " holds " + std::to_string(bytes) + " bytes, not " +
+           std::to_string(numel) + " elements of " + std::to_string(item) + " bytes");
+    auto s = make(Obj::Kind::storage);
+    s->t = torch::empty({numel}, torch::TensorOptions().dtype(*dtype));
+    if (bytes) std::memcpy(s->t.data_ptr(), ptr.get(), bytes);
+    storages_[a[2]->s] = s;
+    return s;
+  }
+
+  std::string path_;
+  const char* p_;
+  const char* end_;
+  caffe2::serialize::PyTorchStreamReader& zip_;
+  std::vector<Ref> stack_;
+  std::vector<std::size_t> marks_;
+  std::unordered_map<std::uint64_t, Ref> memo_;
+  std::map<std::string, Ref> storages_;
+};
+
+// The (name, tensor) entries of a dict whose keys are strings and values tensors, if it is one.
+std::optional<TensorList> as_state_dict(const Ref& d) {
+  if (d->kind != Obj::Kind::dict || d->items.empty()) return std::nullopt;
+  TensorList out;
+  for (std::size_t k = 0; k < d->items.size(); k += 2) {
+    const Ref& key = d->items[k];
+    const Ref& value = d->items[k + 1];
+    if (key->kind != Obj::Kind::string || value->kind != Obj::Kind::tensor) return std::nullopt;
+    out.push_back({key->s, value->t});
+  }
+  return out;
+}
+
+}  // namespace
+
+TensorList read_torch_state_dict(const std::string& path) {
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
+  try {
+    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+  } catch (const c10::Error& e) {
+    throw FormatError(path + ": not a torch.save zip file (" +
+                      std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+  }
+  if (!zip->hasRecord("data.pkl"))
+    throw FormatError(path + ": zip file without data.pkl: not written by torch.save");
+  auto [ptr, size] = zip->getRecord("data.pkl");
+  Ref root = Unpickler(path, static_cast<const char*>(ptr.get()), size, *zip).run();
+
+  std::optional<TensorList> sd = as_state_dict(root);
+  if (!sd && root->kind == Obj::Kind::dict) {
+    for (const char* key : {"state_dict", "model_state_dict"})
+      for (std::size_t k = 0; !sd && k < root->items.size(); k += 2)
+        if (root->items[k]->kind == Obj::Kind::string && root->items[k]->s == key)
+          sd = as_state_dict(root->items[k + 1]);
+  }
+  if (!sd) {
+    std::string what = kind_name(root->kind);
+    if (root->kind == Obj::Kind::dict) {
+      what = "a dict with keys";
+      for (std::size_t k = 0; k < root->items.size() && k < 16; k += 2)
+        what += std::string(k ? ", " : " ") +
+                (root->items[k]->kind == Obj::Kind::string ? root->items[k]->s : "?");
+      if (root->items.empty()) what = "an empty dict";
+    } else if (root->kind == Obj::Kind::other) {
+      what = "a pickled " + root->s + " object";
+    }
+    throw FormatError(path + ": holds " + what +
+                      ", not a state dict (a dict of tensors, plain or under 'state_dict'); "
+                      "save model.state_dict()");
+  }
+  for (auto& t : *sd)
+    if (t.name.rfind("module.", 0) == 0) t.name = t.name.substr(7);  // saved from DataParallel
+  return *sd;
+}
+
+}  // namespace losscape
