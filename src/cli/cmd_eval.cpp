@@ -53,7 +53,7 @@ void add_eval(CLI::App& root, Registry& reg) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (o->json) {
       nlohmann::json j = {{"loss", s.loss()},           {"accuracy", s.accuracy()},
-                          {"samples", s.count},         {"loss_kind", to_string(eo.loss)},
+                          {"samples", std::int64_t(s.count)}, {"loss_kind", to_string(eo.loss)},
                           {"data", data.description},   {"model", model->source},
                           {"arch", model->arch},        {"device", describe_device(dev)},
                           {"batch_size", eo.batch_size}, {"seconds", secs}};
