@@ -1,0 +1,185 @@
+// Tests of evaluate.hpp: cross-entropy, MSE and accuracy against closed forms on a model with
+// known logits, and against a direct torch::nn::functional computation on a zoo network.
+#include <cmath>
+
+#include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+
+namespace {
+
+// A model whose logits are its input, flattened: the data set *is* the logits.
+class IdentityLogits : public Model {
+ public:
+  IdentityLogits() {
+    arch = "identity";
+    source = "test";
+  }
+  TensorList parameters() const override { return {}; }
+  TensorList state() const override { return {}; }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    ++calls;
+    return x.flatten(1);
+  }
+  void train(bool on) override { training = on; }
+  void to(const torch::Device&) override {}
+  bool training = true;
+  int calls = 0;
+};
+
+DataSplit logits_split(const std::vector<std::vector<float>>& rows, const std::vector<std::int64_t>& labels) {
+  const auto n = std::int64_t(rows.size()), c = std::int64_t(rows[0].size());
+  auto x = torch::empty({n, 1, 1, c});
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < c; ++j) x[i][0][0][j] = rows[std::size_t(i)][std::size_t(j)];
+  DataSplit d;
+  d.images = x;
+  d.labels = torch::tensor(labels, torch::kInt64);
+  d.total = n;
+  d.num_classes = int(c);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("cross-entropy, MSE and accuracy equal their closed forms", "[evaluate]") {
+  // Sample 0: all logits equal            -> CE = ln 10, predicted class 0 (first maximum).
+  // Sample 1: logit a on the true class 3 -> CE = ln(e^a + 9) - a.
+  // Sample 2: logit b on class 5, label 1 -> CE = ln(e^b + 9), wrong.
+  // Sample 3: logit a on class 0, label 0 -> right.
+  const double a = 2.0, b = 1.5;
+  std::vector<std::vector<float>> rows(4, std::vector<float>(10, 0.0f));
+  rows[1][3] = float(a);
+  rows[2][5] = float(b);
+  rows[3][0] = float(a);
+  IdentityLogits model;
+  auto data = logits_split(rows, {7, 3, 1, 0});
+
+  const double ce = (std::log(10.0) + (std::log(std::exp(a) + 9) - a) + std::log(std::exp(b) + 9) +
+                     (std::log(std::exp(a) + 9) - a)) / 4;
+  // MSE per sample: mean over the 10 classes of (p - onehot)^2.
+  auto mse_one = [](double big, bool big_is_label, bool uniform) {
+    if (uniform) return (0.81 + 9 * 0.01) / 10;  // p = 0.1 everywhere, label elsewhere
+    const double z = std::exp(big) + 9, p = std::exp(big) / z, q = 1 / z;
+    if (big_is_label) return ((1 - p) * (1 - p) + 9 * q * q) / 10;
+    // the label is one of the small entries
+    return (p * p + (1 - q) * (1 - q) + 8 * q * q) / 10;
+  };
+  const double mse = (mse_one(0, false, true) + mse_one(a, true, false) + mse_one(b, false, false) +
+                      mse_one(a, true, false)) / 4;
+
+  for (std::int64_t bs : {1, 3, 4, 100}) {
+    INFO("batch size " << bs);
+    EvalOptions o;
+    o.batch_size = bs;
+    auto s = evaluate(model, data, o);
+    CHECK_FALSE(model.training);  // evaluate puts the model in eval mode
+    CHECK(s.count == 4);
+    CHECK(s.correct == 2);
+    CHECK(s.accuracy() == 50.0);
+    CHECK(s.loss() == Approx(ce).epsilon(1e-6));
+    o.loss = LossKind::mse;
+    auto m = evaluate(model, data, o);
+    CHECK(m.loss() == Approx(mse).epsilon(1e-6));
+    CHECK(m.accuracy() == 50.0);
+  }
+  model.calls = 0;
+  EvalOptions o;
+  o.batch_size = 3;
+  evaluate(model, data, o);
+  CHECK(model.calls == 2);  // ceil(4 / 3) batches
+}
+
+TEST_CASE("evaluate() on a zoo network equals a direct torch computation", "[evaluate]") {
+  torch::manual_seed(3);
+  auto model = make_zoo("cnn_small", "fashion-mnist");
+  {
+    // Non-trivial weights and BN statistics, so eval mode matters.
+    torch::NoGradGuard g;
+    for (auto& t : model->state()) {
+      if (t.name.find("running_var") != std::string::npos)
+        t.tensor.uniform_(0.5, 2.0);
+      else if (t.name.find("running_mean") != std::string::npos)
+        t.tensor.normal_(0, 0.3);
+      else if (t.tensor.is_floating_point())
+        t.tensor.add_(torch::randn_like(t.tensor) * 0.05);
+    }
+  }
+  DataSplit data;
+  const std::int64_t n = 37;
+  data.images = torch::randn({n, 1, 28, 28});
+  data.labels = torch::randint(0, 10, {n}, torch::kInt64);
+  data.total = n;
+
+  // Reference: the module in eval mode, whole batch at once, in double precision.
+  auto net = model->module();
+  REQUIRE(net);
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard g;
+    net->eval();
+    logits = model->forward(data.images).to(torch::kFloat64);
+  }
+  namespace F = torch::nn::functional;
+  const double ce = F::cross_entropy(logits, data.labels).item<double>();
+  const double mse = F::mse_loss(torch::softmax(logits, 1),
+                                 torch::one_hot(data.labels, 10).to(torch::kFloat64))
+                         .item<double>();
+  const double acc = 100.0 * logits.argmax(1).eq(data.labels).sum().item<double>() / double(n);
+
+  model->train(true);  // evaluate must switch to eval mode itself
+  for (std::int64_t bs : {1, 8, 37, 64}) {
+    INFO("batch size " << bs);
+    EvalOptions o;
+    o.batch_size = bs;
+    auto s = evaluate(*model, data, o);
+    CHECK(s.loss() == Approx(ce).epsilon(1e-5));
+    CHECK(s.accuracy() == Approx(acc).margin(1e-9));
+    CHECK(s.count == n);
+    o.loss = LossKind::mse;
+    CHECK(evaluate(*model, data, o).loss() == Approx(mse).epsilon(1e-5));
+  }
+  // The BN running statistics are untouched by evaluation.
+  REQUIRE(model->state()[6].name == "bn1.num_batches_tracked");
+  CHECK(model->state()[6].tensor.item<std::int64_t>() == 0);
+
+  auto bs = choose_batch_size(*model, data, 0.2);
+  CHECK(bs >= 1);
+  CHECK(bs <= n);
+}
+
+TEST_CASE("sums of shards combine to the whole", "[evaluate]") {
+  torch::manual_seed(4);
+  auto model = make_zoo("cnn_small", "fashion-mnist");
+  DataSplit all;
+  all.images = torch::randn({20, 1, 28, 28});
+  all.labels = torch::randint(0, 10, {20}, torch::kInt64);
+  EvalOptions o;
+  o.batch_size = 6;
+  auto whole = evaluate(*model, all, o);
+  EvalSums sum;
+  for (auto [lo, len] : std::vector<std::pair<int, int>>{{0, 7}, {7, 7}, {14, 6}}) {
+    DataSplit part;
+    part.images = all.images.narrow(0, lo, len);
+    part.labels = all.labels.narrow(0, lo, len);
+    auto s = evaluate(*model, part, o);
+    sum.loss_sum += s.loss_sum;
+    sum.correct += s.correct;
+    sum.count += s.count;
+  }
+  CHECK(sum.count == whole.count);
+  CHECK(sum.correct == whole.correct);
+  CHECK(sum.loss() == Approx(whole.loss()).epsilon(1e-6));
+}
+
+TEST_CASE("parse_loss", "[evaluate]") {
+  CHECK(parse_loss("crossentropy") == LossKind::cross_entropy);
+  CHECK(parse_loss("mse") == LossKind::mse);
+  CHECK(std::string(to_string(LossKind::mse)) == "mse");
+  CHECK_THROWS_AS(parse_loss("hinge"), InputError);
+  EvalSums empty;
+  CHECK(empty.loss() == 0);
+  CHECK(empty.accuracy() == 0);
+}

@@ -1,0 +1,172 @@
+// Tests of grid.hpp: axis parsing, numpy.linspace coordinates, [y][x] indexing, coarse-to-fine order.
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "losscape/error.hpp"
+#include "losscape/grid.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+using Catch::Matchers::Contains;
+
+TEST_CASE("parse_axis accepts MIN:MAX:NUM with any real bounds", "[grid]") {
+  auto a = parse_axis("-1:1:51");
+  CHECK(a.min == -1.0);
+  CHECK(a.max == 1.0);
+  CHECK(a.num == 51);
+  // The reference cannot parse a 0 bound; losscape can.
+  auto z = parse_axis("0:1.5:7");
+  CHECK(z.min == 0.0);
+  CHECK(z.max == 1.5);
+  auto z2 = parse_axis("-0.5:0:3");
+  CHECK(z2.min == -0.5);
+  CHECK(z2.max == 0.0);
+  auto neg = parse_axis("-2.5:-0.25:10");
+  CHECK(neg.min == -2.5);
+  CHECK(neg.max == -0.25);
+  auto sci = parse_axis("-1e-2:2E-2:3");
+  CHECK(sci.min == -0.01);
+  CHECK(sci.max == 0.02);
+  auto one = parse_axis("0.3:0.3:1");  // a single point may have MIN == MAX
+  CHECK(one.num == 1);
+  CHECK(one.coordinates() == std::vector<double>{0.3});
+  // str() round-trips.
+  auto back = parse_axis(neg.str());
+  CHECK(back.min == neg.min);
+  CHECK(back.max == neg.max);
+  CHECK(back.num == neg.num);
+}
+
+TEST_CASE("parse_axis rejects malformed specs with the option name", "[grid]") {
+  for (const char* bad : {"", "1", "-1:1", "-1:1:51:2", "a:1:5", "-1:b:5", "-1:1:x", "-1:1:2.5",
+                          "-1:1:0", "-1:1:-3", "1:-1:5", "1:1:5", "nan:1:5", "-inf:1:5", "-1:1:5 "}) {
+    INFO("spec '" << bad << "'");
+    CHECK_THROWS_AS(parse_axis(bad, "--y"), InputError);
+    CHECK_THROWS_WITH(parse_axis(bad, "--y"), Contains("--y"));
+  }
+}
+
+TEST_CASE("coordinates follow numpy.linspace", "[grid]") {
+  // numpy: step = (stop - start) / (num - 1); y = arange(num) * step + start; y[-1] = stop.
+  for (const char* spec : {"-1:1:51", "-0.5:1.5:401", "0:1:7", "-1:1:2", "-3.7:0.1:13", "0.1:0.7:9"}) {
+    INFO(spec);
+    auto a = parse_axis(spec);
+    auto c = a.coordinates();
+    REQUIRE(std::int64_t(c.size()) == a.num);
+    const double step = (a.max - a.min) / double(a.num - 1);
+    for (std::int64_t i = 0; i + 1 < a.num; ++i) CHECK(c[std::size_t(i)] == double(i) * step + a.min);
+    CHECK(c.back() == a.max);
+    CHECK(c.front() == a.min);
+  }
+}
+
+TEST_CASE("coordinates equal numpy.linspace bit for bit", "[grid][python]") {
+  if (!test::python_has("numpy")) {
+    WARN("skipped: " << test::test_python() << " cannot import numpy");
+    return;
+  }
+  test::TempDir d("grid");
+  const std::vector<std::string> specs = {"-1:1:51", "-0.5:1.5:401", "-3.7:0.1:13", "0.1:0.7:9"};
+  std::string script = "import numpy as np\n";
+  for (auto& s : specs) {
+    auto a = parse_axis(s);
+    std::ostringstream o;
+    o.precision(17);
+    o << "for v in np.linspace(" << a.min << ", " << a.max << ", " << a.num
+      << "): print(float(v).hex())\n";
+    script += o.str();
+  }
+  auto r = test::run_python(d, script);
+  REQUIRE(r.status == 0);
+  std::istringstream in(r.out);
+  for (auto& s : specs) {
+    INFO(s);
+    for (double v : parse_axis(s).coordinates()) {
+      std::string hex;
+      REQUIRE(in >> hex);
+      CHECK(v == std::strtod(hex.c_str(), nullptr));
+    }
+  }
+}
+
+TEST_CASE("a grid is stored [y][x] with flat index iy * nx + ix", "[grid]") {
+  Grid g;
+  g.x = parse_axis("-1:1:5");
+  g.has_y = true;
+  g.y = parse_axis("0:3:4");  // non-square on purpose
+  CHECK(g.nx() == 5);
+  CHECK(g.ny() == 4);
+  CHECK(g.size() == 20);
+  CHECK(g.shape() == std::vector<std::int64_t>{4, 5});
+  const auto xs = g.x.coordinates(), ys = g.y.coordinates();
+  for (std::int64_t iy = 0; iy < 4; ++iy)
+    for (std::int64_t ix = 0; ix < 5; ++ix) {
+      CHECK(g.alpha(iy * 5 + ix) == xs[std::size_t(ix)]);
+      CHECK(g.beta(iy * 5 + ix) == ys[std::size_t(iy)]);
+    }
+  Grid line;
+  line.x = parse_axis("-0.5:1.5:401");
+  CHECK(line.shape() == std::vector<std::int64_t>{401});
+  CHECK(line.ny() == 1);
+  CHECK(line.beta(200) == 0.0);
+  CHECK(line.alpha(400) == 1.5);
+}
+
+namespace {
+// Largest power of two below n (at least 1): the coarsest stride.
+std::int64_t top_stride(std::int64_t n) {
+  std::int64_t s = 1;
+  while (s * 2 < n) s *= 2;
+  return s;
+}
+bool on_coarsest(std::int64_t i, std::int64_t n, std::int64_t top) {
+  return i == n - 1 || i % top == 0;
+}
+}  // namespace
+
+TEST_CASE("coarse_to_fine visits every point once, corners and the coarsest level first",
+          "[grid]") {
+  for (auto [xs, ys] : std::vector<std::pair<const char*, const char*>>{
+           {"-1:1:51", "-1:1:51"}, {"-1:1:5", "0:1:3"}, {"0:1:2", "0:1:2"}, {"-1:1:17", "-1:1:33"},
+           {"-1:1:1", "-1:1:4"}, {"-1:1:401", ""}, {"-1:1:1", ""}}) {
+    Grid g;
+    g.x = parse_axis(xs);
+    g.has_y = *ys != 0;
+    if (g.has_y) g.y = parse_axis(ys);
+    INFO(g.nx() << " x " << g.ny());
+    auto order = coarse_to_fine(g);
+    // A permutation of 0..size-1.
+    REQUIRE(std::int64_t(order.size()) == g.size());
+    auto sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::int64_t i = 0; i < g.size(); ++i) REQUIRE(sorted[std::size_t(i)] == i);
+
+    // The first points are exactly the coarsest level: indices at multiples of the top stride or
+    // at the last index of each axis; the corners are among them.
+    const std::int64_t top = top_stride(std::max(g.nx(), g.ny()));
+    std::set<std::int64_t> coarse;
+    for (std::int64_t iy = 0; iy < g.ny(); ++iy)
+      for (std::int64_t ix = 0; ix < g.nx(); ++ix)
+        if (on_coarsest(ix, g.nx(), top) && (!g.has_y || on_coarsest(iy, g.ny(), top)))
+          coarse.insert(iy * g.nx() + ix);
+    std::set<std::int64_t> head(order.begin(), order.begin() + std::ptrdiff_t(coarse.size()));
+    CHECK(head == coarse);
+    for (std::int64_t corner : {std::int64_t(0), g.nx() - 1, (g.ny() - 1) * g.nx(), g.size() - 1})
+      CHECK(head.count(corner) == 1);
+
+    // Strides never grow along the order: every prefix is a (finer and finer) sub-grid.
+    auto stride_of = [&](std::int64_t flat) {
+      auto level = [&](std::int64_t i, std::int64_t n) {
+        if (i == 0 || i == n - 1) return top;
+        std::int64_t s = 1;
+        while (s < top && i % (2 * s) == 0) s *= 2;
+        return s;
+      };
+      std::int64_t s = level(flat % g.nx(), g.nx());
+      return g.has_y ? std::min(s, level(flat / g.nx(), g.ny())) : s;
+    };
+    for (std::size_t k = 1; k < order.size(); ++k) CHECK(stride_of(order[k]) <= stride_of(order[k - 1]));
+  }
+}

@@ -1,0 +1,168 @@
+// Tests of torch_save.hpp against files written by PyTorch itself (the test Python): every tensor
+// read back equals, value for value, what PyTorch wrote, whatever the dict layout, dtype, stride,
+// storage sharing or pickle protocol.
+#include <fstream>
+
+#include "losscape/error.hpp"
+#include "losscape/torch_save.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Writes the files with PyTorch; for each file also NAME.ref: per tensor a line
+// "name dtype shape..." followed by its values as float64 (little-endian), the expected result.
+const char* kWriter = R"PY(
+import argparse, collections, struct, sys
+import numpy as np, torch
+out = sys.argv[1] if len(sys.argv) > 1 else OUT
+g = torch.Generator().manual_seed(0)
+
+def ref(path, tensors):
+    with open(path + '.ref', 'wb') as f:
+        for name, t in tensors.items():
+            head = ' '.join([name, str(t.dtype).replace('torch.', '')] + [str(s) for s in t.shape])
+            f.write(head.encode() + b'\n')
+            f.write(t.detach().to(torch.float64).contiguous().numpy().astype('<f8').tobytes())
+
+net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Linear(4, 5))
+with torch.no_grad():
+    for p in net.parameters():
+        p.normal_(generator=g)
+    net[1].running_mean.normal_(generator=g)
+    net[1].num_batches_tracked.fill_(123456789012)
+sd = net.state_dict()  # an OrderedDict with _metadata: what LibTorch 1.13 cannot read
+torch.save(sd, out + '/plain.pt'); ref(out + '/plain.pt', sd)
+
+wrapped = {'epoch': 3, 'acc': np.float64(91.5), 'args': argparse.Namespace(lr=0.1, model='x'),
+           'optimizer': torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9).state_dict(),
+           'state_dict': sd, 'names': ['a', 'b'], 'flags': {1, 2}, 'nothing': None}
+torch.save(wrapped, out + '/wrapped.pt'); ref(out + '/wrapped.pt', sd)
+
+base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+odd = collections.OrderedDict([
+    ('t', base.t()),                      # non-contiguous view
+    ('row', base[2]),                     # view at a storage offset, sharing base's storage
+    ('base', base),
+    ('half', torch.randn(5, generator=g).half()),
+    ('double', torch.randn(2, 2, generator=g, dtype=torch.float64)),
+    ('long', torch.tensor([-(2**40), -1, 0, 7])),
+    ('int', torch.tensor([-5, 6], dtype=torch.int32)),
+    ('byte', torch.tensor([0, 255], dtype=torch.uint8)),
+    ('bool', torch.tensor([True, False, True])),
+    ('empty', torch.zeros(0, 3)),
+    ('scalar', torch.tensor(2.5)),
+])
+torch.save(odd, out + '/odd.pt'); ref(out + '/odd.pt', odd)
+torch.save(odd, out + '/odd_p4.pt', pickle_protocol=4); ref(out + '/odd_p4.pt', odd)
+torch.save({'module.' + k: v for k, v in sd.items()}, out + '/dp.pt')
+ref(out + '/dp.pt', sd)
+torch.save({'model_state_dict': sd, 'optimizer_state_dict': {}}, out + '/tutorial.pt')
+ref(out + '/tutorial.pt', sd)
+torch.save({'epoch': 3, 'acc': 90.0}, out + '/no_tensors.pt')
+torch.save([torch.zeros(2)], out + '/list.pt')
+torch.jit.save(torch.jit.script(net), out + '/script.pt')
+print('written')
+)PY";
+
+struct Expected {
+  std::string name, dtype;
+  std::vector<std::int64_t> shape;
+  std::vector<double> values;
+};
+
+std::vector<Expected> read_ref(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  std::vector<Expected> out;
+  std::string head;
+  while (std::getline(in, head)) {
+    std::istringstream h(head);
+    Expected e;
+    h >> e.name >> e.dtype;
+    std::int64_t s, n = 1;
+    while (h >> s) {
+      e.shape.push_back(s);
+      n *= s;
+    }
+    e.values.resize(std::size_t(n));
+    in.read(reinterpret_cast<char*>(e.values.data()), std::streamsize(n * 8));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "float32";
+    case torch::kFloat64: return "float64";
+    case torch::kFloat16: return "float16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return "other";
+  }
+}
+
+void check_equal(const TensorList& got, const std::vector<Expected>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO(want[i].name);
+    CHECK(got[i].name == want[i].name);
+    CHECK(dtype_name(got[i].tensor.scalar_type()) == want[i].dtype);
+    CHECK(got[i].tensor.sizes().vec() == want[i].shape);
+    auto v = got[i].tensor.to(torch::kFloat64).contiguous();
+    REQUIRE(v.numel() == std::int64_t(want[i].values.size()));
+    const double* p = v.data_ptr<double>();
+    bool same = true;
+    for (std::size_t k = 0; k < want[i].values.size(); ++k) same = same && p[k] == want[i].values[k];
+    CHECK(same);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][python]") {
+  if (!test::python_has("torch numpy")) {
+    WARN("skipped: " << test::test_python() << " cannot import torch and numpy");
+    return;
+  }
+  test::TempDir d("torch-save");
+  auto r = test::run_python(d, "OUT = '" + d.str() + "'\n" + kWriter);
+  INFO(r.out);
+  REQUIRE(r.status == 0);
+
+  for (const char* f : {"plain.pt", "wrapped.pt", "odd.pt", "odd_p4.pt", "dp.pt", "tutorial.pt"}) {
+    INFO(f);
+    check_equal(read_torch_state_dict(d.file(f)), read_ref(d.file(std::string(f) + ".ref")));
+  }
+  // The BN counter keeps its int64 value beyond 32 bits; views of one storage stay consistent.
+  auto plain = read_torch_state_dict(d.file("plain.pt"));
+  CHECK(plain[6].name == "1.num_batches_tracked");
+  CHECK(plain[6].tensor.item<std::int64_t>() == 123456789012LL);
+  CHECK(plain[6].tensor.dim() == 0);
+  auto odd = read_torch_state_dict(d.file("odd.pt"));
+  CHECK(odd[0].tensor.stride(0) == 1);  // the transpose keeps its strides
+  CHECK(odd[1].tensor.is_alias_of(odd[2].tensor));
+
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("no_tensors.pt")),
+                    Contains(d.file("no_tensors.pt")) && Contains("epoch") && Contains("not a state dict"));
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("list.pt")),
+                    Contains(d.file("list.pt")) && Contains("list"));
+  CHECK_THROWS_AS(read_torch_state_dict(d.file("script.pt")), FormatError);
+
+  // Through load_model: a TorchScript file is a TorchScript model, a state dict needs --arch.
+  CHECK(load_model(d.file("script.pt"), "", "cifar10")->format == "torchscript");
+  CHECK_THROWS_WITH(load_model(d.file("plain.pt"), "", "cifar10"), Contains("--arch"));
+}
+
+TEST_CASE("files that are not torch.save zip files", "[torch_save]") {
+  test::TempDir d("torch-save-bad");
+  test::write_bytes(d.file("junk.pt"), {'P', 'K', 3, 4, 0, 0, 1, 2, 3});
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("junk.pt")),
+                    Contains(d.file("junk.pt")) && Contains("not a torch.save zip file"));
+  CHECK_THROWS_AS(read_torch_state_dict(d.file("missing.pt")), FormatError);
+}
