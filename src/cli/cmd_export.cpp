@@ -1,0 +1,49 @@
+// `losscape export`: a 2D surface as VTK XML PolyData for ParaView (see docs/plotting.md).
+#include <cstdio>
+#include <iostream>
+
+#include "common.hpp"
+#include "losscape/error.hpp"
+#include "losscape/export.hpp"
+
+namespace losscape::cli {
+
+void add_export(CLI::App& root, Registry& reg) {
+  struct Opts {
+    std::string surface, vtp;
+    VtpOptions vtk;
+    double zmax = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app =
+      root.add_subcommand("export", "Export a 2D surface to ParaView (VTK XML PolyData, .vtp)");
+  app->add_option("surface", o->surface, "Surface file (losscape or the Python reference)")
+      ->required();
+  app->add_option("--vtp", o->vtp, "Output .vtp file")->required();
+  app->add_option("--what", o->vtk.what,
+                  "Quantity: train_loss, test_loss, train_acc, test_acc, train_err, test_err, "
+                  "eig-ratio")
+      ->capture_default_str();
+  auto* zmax = app->add_option("--zmax", o->zmax, "Clip values above Z to Z");
+  app->add_flag("--log", o->vtk.log, "z = ln(value + 0.1), after clipping");
+  app->add_option("--interp", o->vtk.interp,
+                  "Resample to an N×N grid (natural cubic splines; keeps the grid's values)");
+  reg.push_back(
+      {app, [o, zmax]() {
+         VtpOptions v = o->vtk;
+         if (zmax->count()) v.zmax = o->zmax;
+         if (v.interp < 0 || v.interp == 1)
+           throw InputError("--interp must be 0 (off) or at least 2");
+         auto sum = export_vtp(o->surface, o->vtp, v);
+         std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
+         if (sum.missing > 0)
+           std::fprintf(
+               stderr,
+               "losscape: warning: %zu grid points are not computed (or NaN); they and their "
+               "cells are left out of %s\n",
+               sum.missing, o->vtp.c_str());
+         return 0;
+       }});
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,67 @@
+// `losscape plot`: the figures of a surface file, rendered by gnuplot (see docs/plotting.md).
+#include <iostream>
+
+#include "common.hpp"
+#include "losscape/plot.hpp"
+
+namespace losscape::cli {
+
+void add_plot(CLI::App& root, Registry& reg) {
+  struct Opts {
+    std::string surface;
+    PlotOptions plot;
+    double vmin = 0.1, vlevel = 0.5, vmax = 10;
+    std::string size = "800x600";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand(
+      "plot",
+      "Figures of a surface file through gnuplot: 1D curves, contour maps, heatmaps, 3D "
+      "surfaces, trajectories; each with its gnuplot script and data");
+  app->add_option("surface", o->surface, "Surface file (losscape or the Python reference)")
+      ->required();
+  app->add_option("--what", o->plot.what,
+                  "Quantities: train_loss,test_loss,train_acc,test_acc,train_err,test_err,"
+                  "eig-ratio (default: train_loss (+train_err in 1D), +eig-ratio when present)")
+      ->delimiter(',');
+  app->add_option("--formats", o->plot.formats, "Image formats: png,pdf,svg")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--out-dir,-o", o->plot.out_dir,
+                  "Directory for figures, scripts and data (default: the surface file's)");
+  auto* vmin = app->add_option("--vmin", o->vmin,
+                               "Lowest contour level and colour value (default per quantity: "
+                               "loss 0.1, accuracy/error 0, eig-ratio 0)");
+  auto* vlevel = app->add_option("--vlevel", o->vlevel,
+                                 "Contour spacing (loss 0.5, accuracy/error 5, eig-ratio 0.1)");
+  auto* vmax = app->add_option("--vmax", o->vmax,
+                               "Highest contour level, colour value and 3D clip (loss 10, "
+                               "accuracy/error 100, eig-ratio 1)");
+  app->add_option("--loss-max", o->plot.loss_max, "Upper end of the 1D loss axis")
+      ->capture_default_str();
+  app->add_flag("--log", o->plot.log, "Logarithmic loss axis / colour scale");
+  app->add_option("--trajectory", o->plot.trajectory,
+                  "Projection file (proj_xcoord, proj_ycoord) to draw over the contour map");
+  app->add_option("--directions", o->plot.directions,
+                  "PCA direction file, for the explained variance in the axis labels");
+  app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
+      ->capture_default_str();
+  reg.push_back({app, [o, vmin, vlevel, vmax]() {
+                   PlotOptions p = o->plot;
+                   if (vmin->count()) p.vmin = o->vmin;
+                   if (vlevel->count()) p.vlevel = o->vlevel;
+                   if (vmax->count()) p.vmax = o->vmax;
+                   auto wh = parse_size(o->size);
+                   p.width = wh[0];
+                   p.height = wh[1];
+                   auto figs = plot_surface(o->surface, p);
+                   for (auto& f : figs)
+                     for (auto& out : f.outputs) std::cout << out << "\n";
+                   std::cout << figs.size()
+                             << " figures; each has its gnuplot script (.gp) and data (.dat) "
+                             << "next to it\n";
+                   return 0;
+                 }});
+}
+
+}  // namespace losscape::cli

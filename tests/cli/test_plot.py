@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""`losscape plot` and `losscape export` from the command line.
+
+Surface files are written here with h5py in the surface contract's layout (and in the Python
+reference's: no `done`, -1 for unfinished points). Checks: every figure renders to a PNG of the
+requested size (signature and IHDR), PDF and SVG; the scripts re-render standalone with plain
+gnuplot; a missing gnuplot gives one line naming gnuplot-nox and still writes data and scripts;
+the .vtp parses as XML (xml.etree), has one point per node and one quad per cell, its values
+after clip/log equal the surface's, and --interp keeps the corners.
+
+Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
+"""
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+try:
+    import h5py
+    import numpy as np
+except ImportError as e:  # pragma: no cover
+    print(f"SKIP: {sys.executable} cannot import h5py/numpy ({e})", file=sys.stderr)
+    sys.exit(77)
+
+LOSSCAPE = os.environ["LOSSCAPE"]
+WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-plot")
+GNUPLOT = shutil.which("gnuplot")
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, env=None, expect_ok=True):
+    r = subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True, env=env)
+    if expect_ok and r.returncode != 0:
+        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
+              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
+        sys.exit(1)
+    return r
+
+
+def loss(a, b):
+    return 0.1 + 2.5 * a**2 + 6 * (b - 0.2)**2 + 0.4 * np.sin(3 * a) * np.cos(4 * b) + 0.4
+
+
+def write_surface(path, nx, ny, xr=(-1, 1), yr=(-1, 1), unfinished=None, reference=False):
+    """A synthetic surface; `unfinished` is a boolean mask of points not yet computed."""
+    x = np.linspace(*xr, nx)
+    with h5py.File(path, "w") as f:
+        f["xcoordinates"] = x
+        if ny:
+            y = np.linspace(*yr, ny)
+            f["ycoordinates"] = y
+            X, Y = np.meshgrid(x, y)  # [y][x]
+        else:
+            X, Y = x, np.zeros_like(x)
+        L = loss(X, Y)
+        A = 100 * np.exp(-L / 3)
+        mask = np.zeros(L.shape, bool) if unfinished is None else unfinished
+        for name, v in [("train_loss", L), ("train_acc", A), ("test_loss", 1.1 * L + 0.05),
+                        ("test_acc", 0.95 * A)]:
+            f[name] = np.where(mask, -1.0, v)
+        if not reference:
+            f["done"] = (~mask).astype(np.uint8)
+            f.attrs["format"] = "losscape-surface"
+            f.attrs["arch"] = "vgg9"
+            f.attrs["dataset"] = "cifar10"
+            f.attrs["config"] = '{"model_file": "vgg9.h5", "samples": 1000}'
+    return L
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def check_figures(stdout, out_dir, size, formats, what):
+    outputs = [l for l in stdout.splitlines() if l.startswith(out_dir)]
+    check(len(outputs) > 0, f"{what}: figures listed")
+    for o in outputs:
+        ext = o.rsplit(".", 1)[1]
+        check(ext in formats, f"{what}: {os.path.basename(o)} has a requested format")
+        base = o.rsplit(".", 1)[0]
+        check(os.path.isfile(base + ".gp") and os.path.isfile(base + ".dat"),
+              f"{what}: {os.path.basename(base)}.gp and .dat written")
+        if ext == "png":
+            check(png_size(o) == size, f"{what}: {os.path.basename(o)} is a {size} PNG")
+        elif ext == "pdf":
+            check(open(o, "rb").read(5) == b"%PDF-", f"{what}: {os.path.basename(o)} is a PDF")
+        elif ext == "svg":
+            root = ET.parse(o).getroot()
+            check(root.tag.endswith("svg"), f"{what}: {os.path.basename(o)} is SVG XML")
+    return outputs
+
+
+def parse_vtp(path):
+    root = ET.parse(path).getroot()
+    piece = root.find("PolyData/Piece")
+    arrays = {}
+    for da in root.iter("DataArray"):
+        arrays[da.get("Name")] = np.array((da.text or "").split(), dtype=float)
+    return root, piece, arrays
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    os.chdir(WORK)
+    if GNUPLOT is None:
+        print("SKIP: gnuplot is not installed (Debian: gnuplot-nox)", file=sys.stderr)
+        sys.exit(77)
+
+    # ---- 2D, non-square, off-centre bounds; every --what, all formats ----
+    L = write_surface("s2.h5", 15, 9, xr=(-0.5, 1.5), yr=(0, 0.4))
+    r = run("plot", "s2.h5", "--what", "train_loss,test_loss,train_acc,test_err",
+            "--formats", "png,pdf,svg", "--out-dir", "fig2", "--size", "640x480")
+    outs = check_figures(r.stdout, "fig2", (640, 480), ("png", "pdf", "svg"), "2D")
+    for kind in ("2dcontour", "2dcontourf", "2dheat", "3dsurface"):
+        check(f"fig2/s2_test_err_{kind}.png" in outs, f"2D: test_err {kind} made")
+    check(len(outs) == 4 * 4 * 3, "2D: 4 quantities x 4 kinds x 3 formats")
+
+    # the data file has the surface's values
+    dat = np.loadtxt("fig2/s2_train_loss_3dsurface.dat")
+    check(dat.shape == (15 * 9, 3) and np.allclose(dat[:, 2], L.ravel(), rtol=1e-9),
+          "2D: data file values = surface ([y][x] order)")
+
+    # the script is standalone: plain gnuplot re-renders it after a restyle
+    gp = "fig2/s2_train_loss_2dcontour.gp"
+    text = open(gp).read().replace('formats = "png pdf svg"', 'formats = "png"')
+    text = text.replace("width = 640; height = 480", "width = 300; height = 200")
+    os.remove("fig2/s2_train_loss_2dcontour.png")
+    open(gp, "w").write(text)
+    g = subprocess.run([GNUPLOT, os.path.basename(gp)], cwd="fig2", capture_output=True, text=True)
+    check(g.returncode == 0 and png_size("fig2/s2_train_loss_2dcontour.png") == (300, 200),
+          "2D: edited script re-renders with plain gnuplot " + g.stderr.strip()[-200:])
+
+    # ---- partial surface in the reference's layout; trajectory with PCA variance ----
+    un = np.zeros((11, 11), bool)
+    un[7:, :] = True
+    un[6, 5:] = True
+    write_surface("ref.h5", 11, 11, unfinished=un, reference=True)
+    with h5py.File("proj.h5", "w") as f:
+        t = np.linspace(0, 1, 25)
+        f["proj_xcoord"] = 0.8 * (1 - t) ** 2 * np.cos(4 * t)
+        f["proj_ycoord"] = 0.6 * (1 - t) ** 2 * np.sin(4 * t)
+        f.attrs["epochs"] = np.arange(0, 250, 10, dtype=np.int64)
+        f.attrs["explained_variance_ratio"] = np.array([0.8321, 0.1012])
+    r = run("plot", "ref.h5", "--out-dir", "figp", "--formats", "png", "--trajectory", "proj.h5",
+            "--log", "--size", "400x300")
+    outs = check_figures(r.stdout, "figp", (400, 300), ("png",), "partial")
+    check("figp/ref_train_loss_2dcontour_proj_log.png" in outs, "partial: trajectory figure made")
+    done = int((~un).sum())
+    script = open("figp/ref_train_loss_2dcontour_log.gp").read()
+    check(f"{done} of 121 points done" in script, "partial: title says how many points are done")
+    check("1st PC: 83.21 %" in open("figp/ref_train_loss_2dcontour_proj_log.gp").read(),
+          "trajectory: PC axis label")
+    heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
+    check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
+
+    # ---- 1D ----
+    write_surface("s1.h5", 31, 0, xr=(-0.5, 1.5))
+    r = run("plot", "s1.h5", "--out-dir", "fig1", "--formats", "png,svg", "--size", "500x350",
+            "--loss-max", "8")
+    outs = check_figures(r.stdout, "fig1", (500, 350), ("png", "svg"), "1D")
+    for n in ("1d_loss_acc", "1d_train_loss", "1d_train_err"):
+        check(f"fig1/s1_{n}.png" in outs, f"1D: {n} made")
+
+    # ---- gnuplot missing: LOSSCAPE_GNUPLOT or a PATH without it ----
+    no_path = {k: v for k, v in os.environ.items() if k != "LOSSCAPE_GNUPLOT"}
+    no_path["PATH"] = "/nonexistent-dir"
+    for label, env in (("LOSSCAPE_GNUPLOT=/nonexistent",
+                        dict(os.environ, LOSSCAPE_GNUPLOT="/nonexistent/gnuplot")),
+                       ("PATH without gnuplot", no_path)):
+        shutil.rmtree("fign", ignore_errors=True)
+        r = run("plot", "s2.h5", "--out-dir", "fign", env=env, expect_ok=False)
+        err = r.stderr.strip()
+        check(r.returncode == 1, f"{label}: exit 1")
+        check(len(err.splitlines()) == 1 and "gnuplot-nox" in err, f"{label}: one line naming "
+              f"gnuplot-nox: {err}")
+        check(os.path.isfile("fign/s2_train_loss_2dcontour.gp") and
+              os.path.isfile("fign/s2_train_loss_2dcontour.dat") and
+              not os.path.exists("fign/s2_train_loss_2dcontour.png"),
+              f"{label}: data and scripts written, no images")
+
+    # ---- export ----
+    x = np.linspace(-0.5, 1.5, 15)
+    y = np.linspace(0, 0.4, 9)
+    for args, zf in ((["--vtp", "a.vtp"], lambda z: z),
+                     (["--vtp", "b.vtp", "--zmax", "3", "--log"],
+                      lambda z: np.log(np.minimum(z, 3) + 0.1))):
+        r = run("export", "s2.h5", *args)
+        name = args[1]
+        root, piece, a = parse_vtp(name)
+        check(root.tag == "VTKFile" and root.get("type") == "PolyData", f"{name}: VTKFile PolyData")
+        check(piece.get("NumberOfPoints") == str(15 * 9) and
+              piece.get("NumberOfPolys") == str(14 * 8), f"{name}: point and cell counts")
+        pts = a["Points"].reshape(-1, 3)
+        Z = zf(L).ravel()
+        X, Y = np.meshgrid(x, y)
+        check(np.allclose(pts[:, 0], X.ravel()) and np.allclose(pts[:, 1], Y.ravel()),
+              f"{name}: points at the grid nodes, x fastest")
+        check(np.allclose(pts[:, 2], Z, rtol=1e-12) and np.allclose(a["zvalue"], Z, rtol=1e-12),
+              f"{name}: z and zvalue = surface after clip/log")
+        conn = a["connectivity"].astype(int).reshape(-1, 4)
+        i = (np.arange(8)[:, None] * 15 + np.arange(14)[None, :]).ravel()
+        check((conn == np.stack([i, i + 1, i + 16, i + 15], 1)).all(),
+              f"{name}: quads i, i+1, i+n+1, i+n")
+        check(np.array_equal(a["offsets"], 4 * np.arange(1, 14 * 8 + 1)), f"{name}: offsets")
+        check(np.allclose(a["averaged zvalue"], Z[conn].mean(1), rtol=1e-12),
+              f"{name}: averaged zvalue = mean of the 4 corners")
+
+    run("export", "s2.h5", "--vtp", "c.vtp", "--interp", "41", "--what", "test_loss")
+    root, piece, a = parse_vtp("c.vtp")
+    pts = a["Points"].reshape(41, 41, 3)
+    T = 1.1 * L + 0.05
+    check(piece.get("NumberOfPoints") == str(41 * 41) and piece.get("NumberOfPolys") == str(1600),
+          "interp: 41x41 points, 40x40 quads")
+    check(pts[0, 0, 2] == T[0, 0] and pts[0, -1, 2] == T[0, -1] and pts[-1, 0, 2] == T[-1, 0]
+          and pts[-1, -1, 2] == T[-1, -1], "interp: corner values kept exactly")
+    check(np.allclose(pts[0, :, 0], np.linspace(-0.5, 1.5, 41)) and
+          np.allclose(pts[:, 0, 1], np.linspace(0, 0.4, 41)), "interp: new grid spans the bounds")
+    # new x node 20 is the original x[7] (0.5), on the original row y[0]
+    check(abs(pts[0, 20, 2] - T[0, 7]) < 1e-12, "interp: original nodes on the new grid kept")
+
+    r = run("export", "s1.h5", "--vtp", "d.vtp", expect_ok=False)
+    check(r.returncode == 1 and "1D" in r.stderr, "export of a 1D surface: clear error")
+    r = run("export", "ref.h5", "--vtp", "e.vtp", "--interp", "20", expect_ok=False)
+    check(r.returncode == 1 and "--interp" in r.stderr, "interp on a partial surface: clear error")
+    r = run("export", "ref.h5", "--vtp", "f.vtp")
+    root, piece, a = parse_vtp("f.vtp")
+    check(piece.get("NumberOfPoints") == str(done) and "warning" in r.stderr,
+          "partial export: unfinished points left out, with a warning")
+
+    if failures:
+        print(f"{len(failures)} checks failed", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
