@@ -49,6 +49,8 @@ int run_main(int argc, char** argv) {
   Registry reg;
   add_info(app, reg);
   add_eval(app, reg);
+  add_plot(app, reg);
+  add_export(app, reg);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -22,6 +22,8 @@ using Registry = std::vector<Subcommand>;
 
 void add_info(CLI::App& root, Registry& reg);
 void add_eval(CLI::App& root, Registry& reg);
+void add_plot(CLI::App& root, Registry& reg);
+void add_export(CLI::App& root, Registry& reg);
 
 /// --model-file / --arch / --seed, shared by every command that loads a model.
 struct ModelOptions {
