@@ -14,7 +14,7 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
                            "dict (.pt/.pth, needs --arch)");
   if (required_file) f->required();
   app.add_option("--arch,-a", o.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
-  app.add_option("--seed", o.seed, "Seed for a fresh zoo network's initialization")
+  app.add_option("--init-seed", o.seed, "Seed of a fresh zoo network's initialization (no --model-file)")
       ->capture_default_str();
 }
 
@@ -51,6 +51,10 @@ int run_main(int argc, char** argv) {
   add_eval(app, reg);
   add_plot(app, reg);
   add_export(app, reg);
+  add_train(app, reg);
+  add_project(app, reg);
+  add_directions(app, reg);
+  add_sweep(app, reg);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

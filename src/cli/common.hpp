@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "losscape/data.hpp"
+#include "losscape/directions.hpp"
 #include "losscape/model.hpp"
 
 namespace losscape::cli {
@@ -24,6 +25,10 @@ void add_info(CLI::App& root, Registry& reg);
 void add_eval(CLI::App& root, Registry& reg);
 void add_plot(CLI::App& root, Registry& reg);
 void add_export(CLI::App& root, Registry& reg);
+void add_train(CLI::App& root, Registry& reg);
+void add_project(CLI::App& root, Registry& reg);
+void add_directions(CLI::App& root, Registry& reg);
+void add_sweep(CLI::App& root, Registry& reg);
 
 /// --model-file / --arch / --seed, shared by every command that loads a model.
 struct ModelOptions {
@@ -37,6 +42,18 @@ std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& data
 
 /// --dataset / --data-dir / --split / --samples / --subset-seed / --raw-data.
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split = true);
+
+/// Options of `losscape directions`, also accepted by `losscape sweep` when it makes directions.
+struct DirectionOptions {
+  int dims = 2;
+  std::string type = "weights";
+  std::string x_norm = "filter", x_ignore = "biasbn", y_norm = "filter", y_ignore = "biasbn";
+  std::string x_target, y_target;
+  bool same_dir = false;
+  std::uint64_t seed = 123;
+};
+void add_direction_options(CLI::App& app, DirectionOptions& o);
+DirectionsConfig to_config(const DirectionOptions& o);
 
 /// The program entry: parse, dispatch, map exceptions to one-line errors and exit codes.
 int run_main(int argc, char** argv);
