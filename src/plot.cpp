@@ -418,7 +418,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set contour base\n"
        << levels_cmd(lv, o.log, l)
        << "# inline labels: every `interval`-th point of a contour line, boxed on white\n"
-       << "set cntrlabel format \"%.3g\" font \",8\" start 5 interval 60\n"
+       << "set cntrlabel format \"%.3g\" font \",8\" start 12 interval 70\n"
        << "set style textbox opaque margins 0.5,0.5 noborder\n"
        << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale cb\n" : "");
