@@ -112,6 +112,15 @@ std::string short_num(double v) {
   std::snprintf(b, sizeof b, "%g", v);
   return b;
 }
+std::string ordinal(std::size_t n) {
+  const char* suffix = "th";
+  if (n % 100 < 11 || n % 100 > 13) {
+    if (n % 10 == 1) suffix = "st";
+    if (n % 10 == 2) suffix = "nd";
+    if (n % 10 == 3) suffix = "rd";
+  }
+  return std::to_string(n) + suffix;
+}
 // A gnuplot double-quoted string; `\n` in the input becomes a line break in the output.
 std::string gp_str(const std::string& s) {
   std::string o = "\"";
@@ -135,6 +144,13 @@ std::string label_of(const std::string& q) {
   if (q == "test_err") return "test error (%)";
   if (q == "eig-ratio") return "|λmin / λmax|";
   return q;
+}
+
+// splot in map view draws a multi-line title down into the plot: make room and lift it.
+std::string map_title_room(const std::string& title) {
+  auto breaks = std::count(title.begin(), title.end(), '\n');
+  return "set tmargin " + std::to_string(breaks + 2) + ".5\nset title offset 0, " +
+         std::to_string(breaks) + "\n";
 }
 
 struct Levels {
@@ -241,8 +257,8 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
   else
     line2 = std::to_string(s.nx()) + " points, α ∈ " + range(s.x);
   if (done < s.size()) {
-    line2 += " · " + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
-    if (stride > 1) line2 += ", drawn on every " + std::to_string(stride) + "th grid line";
+    line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
+    if (stride > 1) line2 += ", drawn on every " + ordinal(stride) + " grid line";
   }
   return line1 + "\n" + line2;
 }
@@ -349,6 +365,19 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   auto xs = stride_indices(s.nx(), stride), ys = stride_indices(s.ny(), stride);
   Levels l = levels_for(q, o);
   auto lv = level_values(l, o.log);
+  std::string note;
+  if (kind != Kind::heat && kind != Kind::surface3d) {
+    // A map with no contour level inside the data's range is blank; say why.
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (double z : v)
+      if (std::isfinite(z)) lo = std::min(lo, z), hi = std::max(hi, z);
+    bool any = std::any_of(lv.begin(), lv.end(), [&](double t) { return t >= lo && t <= hi; });
+    if (lo <= hi && !any)
+      note = label_of(q) + " lies in [" + short_num(lo) + ", " + short_num(hi) +
+             "], between contour levels " + (o.log ? "(log-spaced) " : "") + short_num(l.vmin) +
+             ":" + short_num(l.vlevel) + ":" + short_num(l.vmax) +
+             ", so its contour maps are empty: choose --vmin/--vlevel/--vmax";
+  }
 
   std::string suffix = kind == Kind::contour     ? "2dcontour"
                        : kind == Kind::contourf  ? "2dcontourf"
@@ -357,11 +386,12 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
                                                  : "2dcontour_proj";
   std::string name = c.stem + "_" + q + "_" + suffix + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
+  fig.note = note;
 
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha beta " << q
        << "; one block per beta, NaN = not computed";
-  if (stride > 1) data << "; every " << stride << "th grid line (surface in progress)";
+  if (stride > 1) data << "; every " << ordinal(stride) << " grid line (surface in progress)";
   data << "\n";
   grid_block(data, s, v, xs, ys);
   if (kind == Kind::trajectory) {
@@ -400,7 +430,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   script_preamble(gp, c, name, label_of(q), "alpha beta " + q);
   gp << "vmin = " << num(l.vmin) << "; vlevel = " << num(l.vlevel) << "; vmax = " << num(l.vmax)
      << "\n\n";
-  gp << "set title " << gp_str(title_for(c, label_of(q), done, stride)) << " noenhanced\n"
+  std::string title = title_for(c, label_of(q), done, stride);
+  gp << "set title " << gp_str(title) << " noenhanced\n"
      << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
      << "set ylabel " << gp_str(c.ylabel) << " noenhanced\n"
      << "set cblabel " << gp_str(label_of(q)) << " noenhanced\n"
@@ -411,14 +442,19 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     for (double t : c.traj->x) x0 = std::min(x0, t), x1 = std::max(x1, t);
     for (double t : c.traj->y) y0 = std::min(y0, t), y1 = std::max(y1, t);
   }
+  // Contour lines have about as many points as grid lines they cross: label coarse grids sooner.
+  std::size_t lines = std::max(xs.size(), ys.size());
+  std::size_t label_start = std::clamp<std::size_t>(lines / 4, 2, 12);
+  std::size_t label_interval = std::clamp<std::size_t>(lines * 3 / 2, 8, 70);
   std::string plot;
   if (kind == Kind::contour || kind == Kind::trajectory) {
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << "set view map\n"
-       << "set contour base\n"
+       << map_title_room(title) << "set contour base\n"
        << levels_cmd(lv, o.log, l)
        << "# inline labels: every `interval`-th point of a contour line, boxed on white\n"
-       << "set cntrlabel format \"%.3g\" font \",8\" start 12 interval 70\n"
+       << "set cntrlabel format \"" << (o.log ? "%.3g" : "%g") << "\" font \",8\" start "
+       << label_start << " interval " << label_interval << "\n"
        << "set style textbox opaque margins 0.5,0.5 noborder\n"
        << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale cb\n" : "");
@@ -438,6 +474,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     int k = int(std::clamp(std::floor(std::sqrt(20000.0 / cells)), 1.0, 4.0));
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << "set view map\n"
+       << map_title_room(title)
        << "# each grid cell is split into k x k for smoother band edges (k smaller on big grids,\n"
        << "# where it would only bloat PDF and SVG files)\n"
        << "set pm3d at b interpolate " << k << "," << k << "\n"

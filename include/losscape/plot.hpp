@@ -84,6 +84,7 @@ std::array<int, 2> parse_size(const std::string& s);
 struct Figure {
   std::string dir, name;
   std::vector<std::string> outputs;  ///< full paths of the images the script writes
+  std::string note;  ///< a hint for the user (e.g. why a contour map is empty), or ""
   std::string script() const { return dir + "/" + name + ".gp"; }
   std::string data() const { return dir + "/" + name + ".dat"; }
 };

@@ -28,22 +28,19 @@ void add_export(CLI::App& root, Registry& reg) {
   app->add_flag("--log", o->vtk.log, "z = ln(value + 0.1), after clipping");
   app->add_option("--interp", o->vtk.interp,
                   "Resample to an N×N grid (natural cubic splines; keeps the grid's values)");
-  reg.push_back(
-      {app, [o, zmax]() {
-         VtpOptions v = o->vtk;
-         if (zmax->count()) v.zmax = o->zmax;
-         if (v.interp < 0 || v.interp == 1)
-           throw InputError("--interp must be 0 (off) or at least 2");
-         auto sum = export_vtp(o->surface, o->vtp, v);
-         std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
-         if (sum.missing > 0)
-           std::fprintf(
-               stderr,
-               "losscape: warning: %zu grid points are not computed (or NaN); they and their "
-               "cells are left out of %s\n",
-               sum.missing, o->vtp.c_str());
-         return 0;
-       }});
+  reg.push_back({app, [o, zmax]() {
+    VtpOptions v = o->vtk;
+    if (zmax->count()) v.zmax = o->zmax;
+    if (v.interp < 0 || v.interp == 1) throw InputError("--interp must be 0 (off) or at least 2");
+    auto sum = export_vtp(o->surface, o->vtp, v);
+    std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
+    if (sum.missing > 0)
+      std::fprintf(stderr,
+                   "losscape: warning: %zu grid points are not computed (or NaN); they and their "
+                   "cells are left out of %s\n",
+                   sum.missing, o->vtp.c_str());
+    return 0;
+  }});
 }
 
 }  // namespace losscape::cli

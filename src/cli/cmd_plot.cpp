@@ -47,21 +47,24 @@ void add_plot(CLI::App& root, Registry& reg) {
   app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
       ->capture_default_str();
   reg.push_back({app, [o, vmin, vlevel, vmax]() {
-                   PlotOptions p = o->plot;
-                   if (vmin->count()) p.vmin = o->vmin;
-                   if (vlevel->count()) p.vlevel = o->vlevel;
-                   if (vmax->count()) p.vmax = o->vmax;
-                   auto wh = parse_size(o->size);
-                   p.width = wh[0];
-                   p.height = wh[1];
-                   auto figs = plot_surface(o->surface, p);
-                   for (auto& f : figs)
-                     for (auto& out : f.outputs) std::cout << out << "\n";
-                   std::cout << figs.size()
-                             << " figures; each has its gnuplot script (.gp) and data (.dat) "
-                             << "next to it\n";
-                   return 0;
-                 }});
+    PlotOptions p = o->plot;
+    if (vmin->count()) p.vmin = o->vmin;
+    if (vlevel->count()) p.vlevel = o->vlevel;
+    if (vmax->count()) p.vmax = o->vmax;
+    auto wh = parse_size(o->size);
+    p.width = wh[0];
+    p.height = wh[1];
+    auto figs = plot_surface(o->surface, p);
+    std::string said;
+    for (auto& f : figs) {
+      for (auto& out : f.outputs) std::cout << out << "\n";
+      if (!f.note.empty() && f.note != said) std::cerr << "losscape: note: " << f.note << "\n";
+      if (!f.note.empty()) said = f.note;
+    }
+    std::cout << figs.size() << " figures; each has its gnuplot script (.gp) and data (.dat) "
+              << "next to it\n";
+    return 0;
+  }});
 }
 
 }  // namespace losscape::cli
