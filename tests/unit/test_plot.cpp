@@ -326,7 +326,7 @@ TEST_CASE("2D figures render to PNG of the requested size, PDF and SVG", "[plot]
   CHECK(gp.find("points done") == std::string::npos);
 }
 
-TEST_CASE("--log and explicit levels reach the scripts", "[plot][gnuplot]") {
+TEST_CASE("log scale and explicit levels reach the scripts", "[plot][gnuplot]") {
   if (!have_gnuplot()) return;
   Scratch d("log");
   write_surface(d.file("s.h5"), SurfaceSpec{});
