@@ -62,10 +62,14 @@ stage "4. pictures"
 
 stage "5. the training trajectory on its PCA plane"
 "$losscape" directions --pca --checkpoints "$out/train" --out "$out/pca.h5"
-"$losscape" project --directions "$out/pca.h5" --checkpoints "$out/train" --out "$out/proj.h5"
+"$losscape" project --directions "$out/pca.h5" --checkpoints "$out/train" --out "$out/proj.h5" \
+  --grid "$grid"
+# the same projection, quietly, for the sweep options of a grid that covers the whole path
+read -r -a pca_grid < <("$losscape" project --directions "$out/pca.h5" --checkpoints "$out/train" \
+  --out "$out/proj.h5" --grid "$grid" --quiet)
 rm -f "$out/surface_pca.h5"
 mpirun "${mpirun_flags[@]}" -n 2 "$losscape" sweep --model-file "$model" \
-  --directions "$out/pca.h5" --x "-1:1:$grid" --y "-1:1:$grid" --dataset fashion-mnist \
+  --directions "$out/pca.h5" "${pca_grid[@]}" --dataset fashion-mnist \
   --splits train --samples 2000 --progress-seconds 5 --out "$out/surface_pca.h5"
 "$losscape" plot "$out/surface_pca.h5" --what train_loss --trajectory "$out/proj.h5" \
   --directions "$out/pca.h5" --out-dir "$out/plots/pca"

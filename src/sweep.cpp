@@ -17,6 +17,7 @@
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
 #include "losscape/lock.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape {
@@ -206,7 +207,7 @@ class Progress {
  public:
   Progress(std::int64_t total, std::int64_t done_before, bool quiet, double interval)
       : total_(total), done_(done_before), start_done_(done_before), quiet_(quiet),
-        interval_(interval), tty_(isatty(fileno(stdout)) != 0) {}
+        interval_(interval), tty_(stdout_is_terminal()) {}
   void add(std::int64_t n, double min_loss) {
     done_ += n;
     if (min_loss < best_) best_ = min_loss;

@@ -308,4 +308,35 @@ Projection read_projection(const std::string& path) {
   return p;
 }
 
+namespace {
+// Round v outwards (down for a lower bound, up for an upper one) to two significant digits.
+double round_outwards(double v, bool up) {
+  if (v == 0) return 0;
+  const double scale = std::pow(10.0, std::floor(std::log10(std::fabs(v))) - 1);
+  const double q = v / scale;  // a value already on the 2-digit grid stays there despite rounding
+  return (up ? std::ceil(q - 1e-9) : std::floor(q + 1e-9)) * scale;
+}
+std::string axis_spec(const std::vector<double>& c, int n, double margin) {
+  if (c.empty()) throw InputError("grid_covering: the projection has no points");
+  const auto [lo_it, hi_it] = std::minmax_element(c.begin(), c.end());
+  double lo = *lo_it, hi = *hi_it;
+  const double pad = std::max(margin * (hi - lo), 1e-12);
+  lo -= pad;
+  hi += pad;
+  if (hi - lo < 2) {  // a point or a tiny path: at least ±1 around its middle
+    const double mid = 0.5 * (lo + hi);
+    lo = std::min(lo, mid - 1);
+    hi = std::max(hi, mid + 1);
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.6g:%.6g:%d", round_outwards(lo, false), round_outwards(hi, true), n);
+  return buf;
+}
+}  // namespace
+
+std::pair<std::string, std::string> grid_covering(const Projection& p, int n, double margin) {
+  if (n < 2) throw InputError("grid_covering: a grid needs at least 2 points per axis");
+  return {axis_spec(p.x, n, margin), axis_spec(p.y, n, margin)};
+}
+
 }  // namespace losscape

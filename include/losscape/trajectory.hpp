@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "losscape/directions.hpp"
@@ -52,5 +53,10 @@ Projection project_trajectory(const Directions& d, const std::vector<std::string
 /// dir_file, checkpoints and format = "losscape-projection".
 void write_projection(const std::string& path, const Projection& p, const std::string& dir_file);
 Projection read_projection(const std::string& path);
+
+/// A grid that covers the projected path: each axis spans the path's range widened by `margin`
+/// of it on both sides (at least ±1 around a point), bounds rounded outwards to two significant
+/// digits. Returns the sweep options {"MIN:MAX:N" for x, "MIN:MAX:N" for y}.
+std::pair<std::string, std::string> grid_covering(const Projection& p, int n, double margin = 0.15);
 
 }  // namespace losscape

@@ -9,6 +9,22 @@
 #include "losscape/zoo.hpp"
 
 namespace losscape::cli {
+namespace {
+
+// The data set fixing a model's input shape: --input when given, else the one a losscape
+// checkpoint records, else CIFAR-10.
+std::string input_dataset(const std::string& given, const std::string& model_file) {
+  if (!given.empty()) return given;
+  if (!model_file.empty() && h5::is_hdf5(model_file)) {
+    h5::File f(model_file, h5::File::Mode::read);
+    if (f.has_attr("format") && f.attr_string("format") == "losscape-checkpoint" &&
+        f.has_attr("dataset"))
+      return f.attr_string("dataset");
+  }
+  return "cifar10";
+}
+
+}  // namespace
 
 void add_info(CLI::App& root, Registry& reg) {
   struct Opts {
@@ -16,7 +32,7 @@ void add_info(CLI::App& root, Registry& reg) {
     ModelOptions model;
     std::string dataset;
     std::string data_dir;
-    std::string model_dataset = "cifar10";
+    std::string model_dataset;  ///< empty: the checkpoint's own data set, else cifar10
     bool json = false;
     bool list = false;
     std::string model_file;
@@ -28,7 +44,8 @@ void add_info(CLI::App& root, Registry& reg) {
   app->add_option("file", o->file, "Model, checkpoint, direction or surface file");
   app->add_option("--arch,-a", o->model.arch, "Describe a zoo architecture (or load FILE into it)");
   app->add_option("--input", o->model_dataset,
-                  "Data set fixing a zoo model's input shape")->capture_default_str();
+                  "Data set fixing a zoo model's input shape (default: a checkpoint's own data "
+                  "set, else cifar10)");
   app->add_option("--dataset,-d", o->dataset, "Describe a data set");
   app->add_option("--data-dir", o->data_dir, "Directory of the data set's files");
   app->add_option("--model-file,-m", o->model_file,
@@ -51,14 +68,14 @@ void add_info(CLI::App& root, Registry& reg) {
       if (!o->model_file.empty()) {
         ModelOptions mo = o->model;
         mo.file = o->model_file;
-        model = load_model(mo, o->model_dataset);
+        model = load_model(mo, input_dataset(o->model_dataset, mo.file));
         check_directions(d, *model, o->file);
       }
       j = directions_info(d, model.get());
       j["file"] = o->file;
     } else if (!o->file.empty() || !o->model.arch.empty()) {
       o->model.file = o->file;
-      j = model_info(*load_model(o->model, o->model_dataset));
+      j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));
     } else {
       throw InputError("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
     }

@@ -16,6 +16,7 @@ void add_project(CLI::App& root, Registry& reg) {
     std::vector<std::string> checkpoints;
     std::string out;
     bool quiet = false;
+    int grid = 0;
   };
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand(
@@ -26,7 +27,11 @@ void add_project(CLI::App& root, Registry& reg) {
                   "Run folder (its model_<epoch>.h5 in epoch order) or checkpoint files in "
                   "training order; the last is the final model")->required();
   app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
-  app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors");
+  app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
+  app->add_option("--grid", o->grid,
+                  "Also print sweep options of an N x N grid covering the path with a 15 % "
+                  "margin: --x MIN:MAX:N --y MIN:MAX:N")
+      ->check(CLI::Range(2, 100000));
   reg.push_back({app, [o]() {
     std::vector<std::string> files = o->checkpoints;
     if (files.size() == 1 && std::filesystem::is_directory(files[0]))
@@ -47,6 +52,11 @@ void add_project(CLI::App& root, Registry& reg) {
       std::printf("%8s %14s %14s\n", "epoch", "x", "y");
       for (std::size_t k = 0; k < p.x.size(); ++k)
         std::printf("%8lld %14.6g %14.6g\n", static_cast<long long>(p.epochs[k]), p.x[k], p.y[k]);
+    }
+    if (o->grid > 0) {
+      const auto [gx, gy] = grid_covering(p, o->grid);
+      if (!o->quiet) std::printf("a grid covering the path: ");
+      std::printf("--x %s --y %s\n", gx.c_str(), gy.c_str());
     }
     return 0;
   }});

@@ -74,6 +74,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
         cfg = j.get<SweepConfig>();
       } catch (const nlohmann::json::exception& e) {
         throw InputError(o->config_file + ": " + e.what());
+      } catch (const InputError& e) {  // unknown keys, bad values
+        throw InputError(o->config_file + ": " + e.what());
       }
     }
     // Flags given explicitly override the file.

@@ -7,6 +7,7 @@
 #include "losscape/checkpoint.hpp"
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/train.hpp"
 
 namespace losscape::cli {
@@ -122,7 +123,7 @@ void add_train(CLI::App& root, Registry& reg) {
     TrainOptions to;
     to.resume = o->resume;
     to.quiet = o->quiet;
-    to.progress = !o->quiet && isatty(STDOUT_FILENO);
+    to.progress = !o->quiet && stdout_is_terminal();
     auto r = train(cfg, to);
     if (!o->quiet && !r.last_checkpoint.empty())
       std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());

@@ -241,3 +241,21 @@ TEST_CASE("PCA refuses too few checkpoints and files that are not checkpoints", 
   CHECK_THROWS(pca_directions({tmp.file("junk.h5"), files[0], files[1]}, TensorSet::weights, true));
   CHECK_THROWS_WITH(checkpoint_files(tmp.file("nothing")), Contains("no such run folder"));
 }
+
+TEST_CASE("grid_covering spans the path with a margin, bounds rounded outwards", "[trajectory]") {
+  losscape::Projection p;
+  p.x = {8.56487, 1.91864, 0.0718348, 0};
+  p.y = {0.29902, 2.20921, 0.0704887, 0};
+  const auto [gx, gy] = losscape::grid_covering(p, 21);
+  // x: [0, 8.56487] ± 15 % = [-1.2847, 9.8496] -> [-1.3, 9.9]; y: [-0.33138, 2.5406] -> [-0.34, 2.6]
+  CHECK(gx == "-1.3:9.9:21");
+  CHECK(gy == "-0.34:2.6:21");
+  // a single point: ±1 around it
+  losscape::Projection one;
+  one.x = {0};
+  one.y = {5};
+  const auto [ox, oy] = losscape::grid_covering(one, 3);
+  CHECK(ox == "-1:1:3");
+  CHECK(oy == "4:6:3");
+  CHECK_THROWS_AS(losscape::grid_covering(one, 1), losscape::InputError);
+}

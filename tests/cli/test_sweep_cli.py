@@ -1,0 +1,256 @@
+"""`losscape sweep` through the command line and mpirun, as a job script would run it:
+  - eval == sweep: at sampled grid points, `losscape eval` of the explicitly perturbed model
+    (θ* + αδ + βη written here with h5py/numpy into a checkpoint) gives the surface's values;
+  - --config sweep.json gives the same file as the flags; the effective config is stored;
+  - SIGUSR1 to mpirun and SIGTERM to a rank end the sweep with exit 75 after a final flush
+    (points done although the flush interval was never reached), and the same command resumes;
+  - SIGKILL of the whole job (mpirun and its ranks) at random moments, in a loop, until the
+    sweep completes: every killed file opens and resumes, finished points never go back to
+    unfinished, a resumed run computes exactly the points the file lacked, and the final surface
+    equals an uninterrupted run.
+Environment: LOSSCAPE, MPIEXEC, TEST_WORK_DIR. Exit 77 = skipped."""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+try:
+    import h5py
+    import numpy as np
+except ImportError:
+    print("needs h5py and numpy")
+    sys.exit(77)
+
+EXE = os.environ.get("LOSSCAPE")
+MPIEXEC = os.environ.get("MPIEXEC", "mpiexec")
+WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-sweep-cli")
+DATA = "/usr/share/datasets/fashion-mnist"
+if not EXE:
+    print("LOSSCAPE is not set")
+    sys.exit(77)
+if not os.path.isdir(DATA):
+    print(f"needs Debian's dataset-fashion-mnist in {DATA}")
+    sys.exit(77)
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+os.chdir(WORK)
+MPI_FLAGS = ["--oversubscribe", "--bind-to", "none"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def run(args, expect=0, mpi=0):
+    cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(mpi)] if mpi else []) + [EXE, *args]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != expect:
+        print(p.stdout[-3000:], p.stderr[-3000:])
+    check(p.returncode == expect, f"{' '.join(args[:1])} (np={mpi}) exits {expect} (got {p.returncode})")
+    return p
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def done_count(path):
+    with h5py.File(path, "r") as f:
+        return int(np.asarray(f["done"]).sum())
+
+
+def values(path, name):
+    with h5py.File(path, "r") as f:
+        return np.asarray(f[name], dtype=np.float64), np.asarray(f["done"]).astype(bool)
+
+
+# ---- a small trained model and its directions ----
+DATA_ARGS = ["--dataset", "fashion-mnist", "--data-dir", DATA]
+run(["train", "--arch", "cnn_small", *DATA_ARGS, "--samples", "600", "--epochs", "1",
+     "--test-samples", "300", "--batch-size", "64", "--lr", "0.05", "--out", "run", "--quiet"])
+model = "run/model_1.h5"
+run(["directions", "--model-file", model, "--dataset", "fashion-mnist", "--out", "dirs.h5", "--seed", "5"])
+
+SWEEP = ["sweep", "--model-file", model, "--directions", "dirs.h5", *DATA_ARGS,
+         "--samples", "300", "--splits", "train,test", "--progress-seconds", "1000"]
+GRID = ["--x", "-0.8:1.2:6", "--y", "-1:0.5:4"]  # non-square, not symmetric, 0 not on the x grid
+NPTS = 6 * 4
+
+# ---- the reference surface, uninterrupted, 2 ranks ----
+run([*SWEEP, *GRID, "--batch-size", "100", "--out", "ref.h5"], mpi=2)
+ref_loss, ref_done = values("ref.h5", "train_loss")
+check(ref_done.all(), "uninterrupted sweep completes every point")
+
+# ---- eval == sweep at sampled points, on the explicitly perturbed model ----
+with h5py.File("dirs.h5", "r") as f:
+    names = [text(n) for n in f.attrs["names"]]
+    dx = [np.asarray(f["xdirection"][str(i)]) for i in range(len(names))]
+    dy = [np.asarray(f["ydirection"][str(i)]) for i in range(len(names))]
+with h5py.File("ref.h5", "r") as f:
+    xs, ys = np.asarray(f["xcoordinates"]), np.asarray(f["ycoordinates"])
+    surf = {k: np.asarray(f[k]) for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
+rng = random.Random(11)
+for iy, ix in [(0, 0), (3, 5), (rng.randrange(4), rng.randrange(6))]:
+    a, b = float(xs[ix]), float(ys[iy])
+    shutil.copy(model, "perturbed.h5")
+    with h5py.File("perturbed.h5", "r+") as f:
+        for i, n in enumerate(names):
+            t = np.asarray(f["state"][n], dtype=np.float64)
+            f["state"][n][...] = (t + a * dx[i] + b * dy[i]).astype(np.float32)
+    for split in ("train", "test"):
+        p = run(["eval", "--model-file", "perturbed.h5", *DATA_ARGS, "--split", split,
+                 "--samples", "300", "--batch-size", "100", "--json"])
+        try:
+            r = json.loads(p.stdout)
+        except ValueError:
+            check(False, f"eval --json prints JSON: {p.stdout[:200]!r}")
+            continue
+        sl, sa = surf[f"{split}_loss"][iy, ix], surf[f"{split}_acc"][iy, ix]
+        check(abs(r["loss"] - sl) <= 1e-5 * max(1.0, abs(sl)),
+              f"eval at ({a:.2f}, {b:.2f}) {split} loss {r['loss']:.7f} == sweep {sl:.7f}")
+        check(abs(r["accuracy"] - sa) <= 1e-9 + 100.0 / 300 * 0.5,
+              f"eval at ({a:.2f}, {b:.2f}) {split} accuracy {r['accuracy']:.3f} == sweep {sa:.3f}")
+
+# ---- --config with the same keys gives the same surface; the effective config is stored ----
+cfg = {"model_file": model, "directions": "dirs.h5", "dataset": "fashion-mnist", "data_dir": DATA,
+       "samples": 300, "splits": ["train", "test"], "batch_size": "100", "x": "-0.8:1.2:6",
+       "y": "-1:0.5:4", "out": "cfg.h5", "quiet": True}
+with open("sweep.json", "w") as f:
+    json.dump(cfg, f)
+run(["sweep", "--config", "sweep.json"], mpi=1)
+cfg_loss, cfg_done = values("cfg.h5", "train_loss")
+check(cfg_done.all() and np.allclose(cfg_loss, ref_loss, rtol=1e-6, atol=0),
+      "--config sweep.json (1 rank) equals the flags' surface (2 ranks)")
+with h5py.File("cfg.h5", "r") as f:
+    stored = json.loads(text(f.attrs["config"]))
+check(stored.get("x") == "-0.8:1.2:6" and stored.get("samples") == 300,
+      "the effective configuration is stored in the file")
+with open("bad.json", "w") as f:
+    json.dump({**cfg, "flush_secnds": 3}, f)
+p = run(["sweep", "--config", "bad.json"], expect=1)
+check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config key is named with the file")
+
+# ---- SIGUSR1 to mpirun / SIGTERM to one rank: exit 75 after a final flush, then resume ----
+SLOW = [*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], "--x", "-1:1:9", "--y", "-1:1:9", "--batch-size", "10", "--flush-seconds", "3600"]
+
+
+def start(args, mpi):
+    cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(mpi)] if mpi else []) + [EXE, *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "LOSSCAPE_PROGRESS": "lines"})
+
+
+def wait_for_points(p, total, least, seconds=300):
+    """Read the progress lines of a running sweep (LOSSCAPE_PROGRESS=lines) until `least` points
+    are done; returns the lines read so far. A reader thread keeps the pipe drained."""
+    lines = []
+
+    def reader():
+        for line in p.stdout:
+            lines.append(line)
+
+    threading.Thread(target=reader, daemon=True).start()
+    t0 = time.time()
+    pat = re.compile(r"(\d+)/%d points" % total)
+    while time.time() - t0 < seconds and p.poll() is None:
+        if any(int(m.group(1)) >= least for m in map(pat.search, list(lines)) if m):
+            break
+        time.sleep(0.2)
+    return lines
+
+
+for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
+                           (signal.SIGTERM, "rank", "SIGTERM to one rank")]:
+    out = f"sig_{sig.name}.h5"
+    p = start([*SLOW, "--progress-seconds", "0.5", "--out", out], mpi=2)
+    lines = wait_for_points(p, 81, 2)
+    if target == "mpirun":
+        p.send_signal(sig)
+    else:
+        ranks = subprocess.run(["pgrep", "-f", f"losscape sweep.*{out}"], capture_output=True,
+                               text=True).stdout.split()
+        ranks = [int(r) for r in ranks if int(r) != p.pid]
+        check(len(ranks) >= 1, f"{label}: found the rank processes")
+        if ranks:
+            os.kill(ranks[-1], sig)
+    try:
+        p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        check(False, f"{label}: the job ends within 120 s")
+    time.sleep(0.5)  # the reader thread takes the last lines
+    so, se = "".join(lines), p.stderr.read()
+    if p.returncode != 75:
+        print(so[-2000:], se[-2000:])
+    check(p.returncode == 75, f"{label}: exit code 75 (got {p.returncode})")
+    n = done_count(out) if os.path.exists(out) else 0
+    check(0 < n < 81, f"{label}: the final flush wrote {n} of 81 points (flush interval 1 h)")
+    r = run([*SLOW, "--progress-seconds", "1000", "--out", out], mpi=2)
+    check(done_count(out) == 81, f"{label}: the same command resumes to completion")
+    check(f"{81 - n} computed now" in r.stdout,
+          f"{label}: the resumed run computed exactly the {81 - n} missing points")
+
+# ---- SIGKILL of the whole job at random moments, in a loop ----
+BIG = ["--x", "-1:1:9", "--y", "-1:1:9"]
+NPTS = 81
+run([*SWEEP, *BIG, "--batch-size", "10", "--out", "ref81.h5"], mpi=2)
+KILL = [*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], *BIG, "--batch-size", "10",
+        "--flush-seconds", "0.5", "--progress-seconds", "0.1", "--out", "killed.h5"]
+rng = random.Random(int(os.environ.get("KILL_SEED", "2024")))
+kills, monotone, before = 0, True, 0
+NKILLS = int(os.environ.get("KILLS", "4"))
+for attempt in range(NKILLS + 1):
+    last = attempt == NKILLS
+    p = start(KILL, mpi=2)
+    if last:  # the final run goes to the end
+        so, se = p.communicate(timeout=600)
+    else:
+        # kill at a random moment while points are being computed: after a random number of
+        # new points (progress lines), plus a random fraction of a flush interval
+        wait_for_points(p, NPTS, min(NPTS - 1, before + rng.randint(2, 12)))
+        time.sleep(rng.uniform(0.0, 0.7))
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)  # mpirun and its ranks: the job's process group
+            kills += 1
+        p.wait()
+        for _ in range(100):  # no rank outlives its mpirun
+            if not subprocess.run(["pgrep", "-f", "losscape sweep.*killed.h5"],
+                                  capture_output=True).stdout:
+                break
+            time.sleep(0.1)
+    if not os.path.exists("killed.h5"):
+        continue
+    try:
+        now = done_count("killed.h5")
+    except Exception as e:  # noqa: BLE001 - the point of the test
+        check(False, f"the file opens after a SIGKILL: {e}")
+        break
+    print(f"     run {attempt + 1}: {before} -> {now} points done{'' if last else ' (killed)'}")
+    monotone &= now >= before
+    if last:
+        if p.returncode != 0:
+            print(so[-2000:], se[-2000:])
+        check(p.returncode == 0, "the last run finishes with exit 0")
+        check(f"{NPTS - before} computed now" in so,
+              f"the completing run computed exactly the {NPTS - before} points the file lacked")
+    before = now
+check(monotone, "finished points never went back to unfinished across kills")
+check(kills >= 1, f"the job was killed at least once ({kills} kills)")
+kl, kd = values("killed.h5", "train_loss")
+check(kd.all() and np.allclose(kl, values("ref81.h5", "train_loss")[0], rtol=1e-6, atol=0),
+      f"after {kills} SIGKILLs the surface equals the uninterrupted run")
+tl, _ = values("killed.h5", "test_acc")
+check(np.array_equal(tl, values("ref81.h5", "test_acc")[0]), "test accuracy identical too")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
