@@ -4,6 +4,10 @@
 #include <set>
 #include <sstream>
 
+#include "losscape/grid.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/surface.hpp"
+
 namespace losscape {
 
 nlohmann::json model_info(const Model& m) {
@@ -59,6 +63,57 @@ std::string shape_text(const nlohmann::json& s) {
 }
 }  // namespace
 
+nlohmann::json surface_info(const std::string& path) {
+  auto s = read_surface(path);
+  nlohmann::json j;
+  j["kind"] = "surface";
+  j["file"] = path;
+  j["identity"] = s.identity;
+  Grid g;
+  g.x = parse_axis(s.identity.at("x").get<std::string>(), "--x");
+  if (!s.identity.value("y", std::string()).empty()) {
+    g.has_y = true;
+    g.y = parse_axis(s.identity["y"].get<std::string>(), "--y");
+  }
+  // A part file ("k/N") holds the points of its slice of the coarse-to-fine order (sweep.cpp).
+  const std::string part = s.identity.value("part", std::string());
+  std::int64_t k = 0, n = 1;
+  if (auto slash = part.find('/'); slash != std::string::npos) {
+    k = std::stoll(part.substr(0, slash)) - 1;
+    n = std::stoll(part.substr(slash + 1));
+  }
+  auto order = coarse_to_fine(g);
+  std::int64_t total = 0, done = 0;
+  for (std::size_t p = 0; p < order.size(); ++p) {
+    if (std::int64_t(p) % n != k) continue;
+    ++total;
+    done += s.done.at(std::size_t(order[p])) ? 1 : 0;
+  }
+  j["part"] = part;
+  j["points_total"] = total;
+  j["points_done"] = done;
+  j["complete"] = done == total;
+  j["grid_points"] = g.size();
+  h5::File f(path, h5::File::Mode::read);
+  auto d = f.dataset("run_log");
+  std::vector<char> buf(d.size() + 1, '\0');
+  d.read(h5::Type::u8, buf.data());
+  nlohmann::json log = nlohmann::json::array();
+  try {
+    log = nlohmann::json::parse(std::string(buf.data()));
+  } catch (const nlohmann::json::exception&) {
+  }
+  j["runs"] = nlohmann::json::array();
+  for (auto& r : log)
+    j["runs"].push_back({{"start", r.value("start", r.value("time", std::string()))},
+                         {"end", r.value("end", std::string())},
+                         {"status", r.value("status", std::string())},
+                         {"ranks", r.value("ranks", 0)},
+                         {"points_computed", r.value("points_computed", std::int64_t(0))},
+                         {"merge", r.contains("merge")}});
+  return j;
+}
+
 std::string render_info(const nlohmann::json& j) {
   std::ostringstream o;
   const std::string kind = j.value("kind", "");
@@ -100,6 +155,28 @@ std::string render_info(const nlohmann::json& j) {
         if (t.contains("ratio")) o << std::setprecision(5) << t["ratio"].get<double>();
         o << "\n";
       }
+    }
+  } else if (kind == "surface") {
+    const auto& id = j["identity"];
+    o << "surface      " << j["file"].get<std::string>() << "\n"
+      << "grid         x " << id["x"].get<std::string>();
+    if (!id.value("y", std::string()).empty()) o << ", y " << id["y"].get<std::string>();
+    o << " (" << j["grid_points"] << " points)\n"
+      << "values       " << id["values"].dump() << ", loss " << id["loss"].get<std::string>()
+      << ", " << id["dataset"].get<std::string>() << " samples " << id["samples"] << "\n";
+    if (!j["part"].get<std::string>().empty())
+      o << "part         " << j["part"].get<std::string>() << "\n";
+    o << "done         " << j["points_done"] << " of " << j["points_total"] << " points"
+      << (j["complete"].get<bool>() ? " (complete)" : " (incomplete: resume with the same sweep)")
+      << "\n";
+    for (auto& r : j["runs"]) {
+      if (r["merge"].get<bool>())
+        o << "  merge " << r["start"].get<std::string>() << ": " << r["status"].get<std::string>()
+          << "\n";
+      else
+        o << "  run   " << r["start"].get<std::string>() << " .. " << r["end"].get<std::string>()
+          << ": " << r["status"].get<std::string>() << ", " << r["points_computed"]
+          << " points on " << r["ranks"] << " rank(s)\n";
     }
   } else {
     o << j.dump(2) << "\n";

@@ -14,6 +14,9 @@ namespace losscape {
 nlohmann::json model_info(const Model& m);
 /// Both splits' sizes, image shape and class histograms of a data set.
 nlohmann::json dataset_info(const std::string& dataset, const std::string& data_dir);
+/// A surface file: its identity (grid, values, data, part), points done of its grid or part,
+/// whether that is complete, and the runs of its run log.
+nlohmann::json surface_info(const std::string& path);
 /// Human-readable text of one of the JSON descriptions above (and later ones: "kind" decides).
 std::string render_info(const nlohmann::json& info);
 

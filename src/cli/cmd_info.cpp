@@ -52,7 +52,12 @@ void add_info(CLI::App& root, Registry& reg) {
                   "With a direction file: the model, for norms relative to θ*");
   app->add_flag("--list-archs", o->list, "List the zoo's architectures");
   app->add_flag("--json", o->json, "Machine-readable output");
-  reg.push_back({app, [o]() {
+  auto is_surface = [](const std::string& path) {
+    if (!h5::is_hdf5(path)) return false;
+    h5::File f(path, h5::File::Mode::read);
+    return f.has_attr("format") && f.attr_string("format") == "losscape-surface";
+  };
+  reg.push_back({app, [o, is_surface]() {
     nlohmann::json j;
     if (o->list) {
       j = {{"kind", "zoo"}, {"architectures", zoo_names()}};
@@ -73,6 +78,8 @@ void add_info(CLI::App& root, Registry& reg) {
       }
       j = directions_info(d, model.get());
       j["file"] = o->file;
+    } else if (!o->file.empty() && o->model.arch.empty() && is_surface(o->file)) {
+      j = surface_info(o->file);
     } else if (!o->file.empty() || !o->model.arch.empty()) {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));

@@ -59,6 +59,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--stop-after", c.stop_after,
                   "Testing aid: stop as if signalled after N points");
   reg.push_back({app, [o, app]() {
+    // Before MPI_Init and the model load: a job's stop signal arriving during start-up must
+    // stop the sweep cleanly (exit 75), not kill it with the signal's default action.
+    install_stop_handlers();
     mpi::Environment env(nullptr, nullptr);
     SweepConfig cfg;
     if (!o->config_file.empty()) {
@@ -120,7 +123,6 @@ void add_sweep(CLI::App& root, Registry& reg) {
         given("--x-target") || given("--y-target") || given("--same-dir") || given("--x-ignore") ||
         given("--y-norm") || given("--y-ignore"))
       cfg.dir = to_config(o->dir);
-    install_stop_handlers();
     try {
       auto result = run_sweep(cfg, mpi::Comm::world());
       return result.complete ? int(kExitOk) : int(kExitIncomplete);

@@ -1,0 +1,50 @@
+// Merging the part files of a fan-out sweep (`losscape sweep --part K/N`, one job-array task per
+// part) into one surface file. The inputs must be slices of one sweep (same grid, values,
+// directions, model, data set, samples, loss); a point computed in several inputs must agree;
+// points computed nowhere are reported and left undone, so that `losscape sweep` with the same
+// command (without --part) resumes the merged file and fills them.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace losscape {
+
+struct MergeConfig {
+  std::vector<std::string> parts;  ///< surface files: parts of one sweep, or whole surfaces of it
+  std::string out;                 ///< merged surface; an existing one of the same sweep is an input too
+  double tolerance = 1e-6;         ///< relative difference allowed where inputs overlap
+};
+void to_json(nlohmann::json& j, const MergeConfig& c);
+void from_json(const nlohmann::json& j, MergeConfig& c);
+
+/// What one input contributed.
+struct MergeInput {
+  std::string path;
+  std::string part;             ///< "k/N", or "" for a whole surface
+  std::int64_t done = 0;        ///< points done in this input
+  std::int64_t part_total = 0;  ///< points of its slice (the grid for a whole surface)
+  std::int64_t added = 0;       ///< points first provided by this input (in argument order)
+};
+
+struct MergeReport {
+  std::int64_t total = 0;        ///< points of the grid
+  std::int64_t done = 0;         ///< points done in the merged file
+  std::int64_t overlapping = 0;  ///< points done in more than one input (they agreed)
+  std::vector<MergeInput> inputs;
+  std::vector<std::int64_t> missing;       ///< flat [y][x] indices done in no input
+  std::vector<std::string> absent_parts;   ///< "k/N" slices of which no input was given
+  bool has_y = false;                      ///< a 2D grid
+  std::vector<double> missing_alpha, missing_beta;  ///< coordinates of the first missing points
+  bool complete() const { return missing.empty(); }
+};
+
+/// Merge `cfg.parts` into `cfg.out` (serial; no MPI rank count needed beyond 1). Throws
+/// InputError naming the file on a mismatch between inputs or a disagreement at a point; the
+/// output is then left as it was. The merged file is written beside the output and renamed over
+/// it, under the output's writer lock.
+MergeReport merge_surfaces(const MergeConfig& cfg);
+
+}  // namespace losscape

@@ -1,0 +1,81 @@
+// `losscape merge`: the part files of a fan-out sweep (sweep --part K/N) into one surface file.
+#include <cstdio>
+
+#include "common.hpp"
+#include "losscape/error.hpp"
+#include "losscape/merge.hpp"
+#include "losscape/mpi.hpp"
+
+namespace losscape::cli {
+
+void add_merge(CLI::App& root, Registry& reg) {
+  struct Opts {
+    MergeConfig cfg;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand(
+      "merge", "Merge the part files of a fan-out sweep (sweep --part K/N) into one surface file");
+  app->add_option("parts", o->cfg.parts, "Part files (or whole surfaces) of one sweep")
+      ->required();
+  app->add_option("--out,-o", o->cfg.out,
+                  "Merged surface file (an existing one of the same sweep is merged too)")
+      ->required();
+  app->add_option("--tolerance", o->cfg.tolerance,
+                  "Relative difference allowed where parts overlap")
+      ->capture_default_str();
+  app->add_flag("--quiet,-q", o->quiet, "Print only problems");
+  reg.push_back({app, [o]() {
+    // The merged file is written through the same MPI-IO code as a sweep's, on MPI_COMM_SELF.
+    mpi::Environment env(nullptr, nullptr);
+    if (mpi::Comm::world().size() > 1) {
+      if (mpi::Comm::world().root())
+        std::fprintf(stderr, "losscape: error: merge is serial: run it as one process, not "
+                             "under mpirun/srun with several ranks\n");
+      return int(kExitUsage);
+    }
+    MergeReport rep;
+    try {
+      rep = merge_surfaces(o->cfg);
+    } catch (const Error& e) {
+      // One line and a clean MPI_Finalize (not MPI_Abort's report) for a user's mistake.
+      std::fprintf(stderr, "losscape: error: %s\n", e.what());
+      return int(kExitError);
+    }
+    if (!o->quiet) {
+      for (auto& in : rep.inputs)
+        std::printf("  %s: %s, %lld of its %lld points done, %lld taken\n", in.path.c_str(),
+                    in.part.empty() ? "whole surface" : ("part " + in.part).c_str(),
+                    (long long)in.done, (long long)in.part_total, (long long)in.added);
+      std::printf("merged %s: %lld of %lld points", o->cfg.out.c_str(), (long long)rep.done,
+                  (long long)rep.total);
+      if (rep.overlapping > 0)
+        std::printf(" (%lld points were in several inputs and agree)", (long long)rep.overlapping);
+      std::printf("\n");
+    }
+    if (rep.complete()) return int(kExitOk);
+    std::string where;
+    for (std::size_t i = 0; i < rep.missing_alpha.size(); ++i) {
+      char buf[96];
+      if (rep.has_y)
+        std::snprintf(buf, sizeof buf, "%s(%.6g, %.6g)", i ? ", " : "", rep.missing_alpha[i],
+                      rep.missing_beta[i]);
+      else
+        std::snprintf(buf, sizeof buf, "%s%.6g", i ? ", " : "", rep.missing_alpha[i]);
+      where += buf;
+    }
+    if (rep.missing.size() > rep.missing_alpha.size()) where += ", ...";
+    std::string absent;
+    for (auto& p : rep.absent_parts) absent += (absent.empty() ? "" : ", ") + p;
+    std::fprintf(stderr,
+                 "losscape: %s is incomplete: %lld of %lld points are missing (%s): %s%s; run "
+                 "the same `losscape sweep` without --part and with --out %s to compute them\n",
+                 o->cfg.out.c_str(), (long long)rep.missing.size(), (long long)rep.total,
+                 rep.has_y ? "x, y" : "x", where.c_str(),
+                 absent.empty() ? "" : ("; no file was given for part " + absent).c_str(),
+                 o->cfg.out.c_str());
+    return int(kExitIncomplete);
+  }});
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,337 @@
+#include "losscape/merge.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "losscape/error.hpp"
+#include "losscape/grid.hpp"
+#include "losscape/h5.hpp"
+#include "losscape/lock.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/surface.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape {
+
+void to_json(nlohmann::json& j, const MergeConfig& c) {
+  j = {{"parts", c.parts}, {"out", c.out}, {"tolerance", c.tolerance}};
+}
+
+void from_json(const nlohmann::json& j, MergeConfig& c) {
+  for (auto& [k, v] : j.items())
+    if (k != "parts" && k != "out" && k != "tolerance")
+      throw InputError("merge config: unknown key '" + k + "'");
+  if (j.contains("parts")) j.at("parts").get_to(c.parts);
+  if (j.contains("out")) j.at("out").get_to(c.out);
+  if (j.contains("tolerance")) j.at("tolerance").get_to(c.tolerance);
+}
+
+namespace {
+
+// One input surface, read whole (surfaces are small: a few arrays of the grid's size).
+struct Input {
+  std::string path;
+  SurfaceData data;
+  std::vector<double> seconds;
+  nlohmann::json config;
+  nlohmann::json run_log;
+};
+
+Input read_input(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  Input in;
+  in.path = path;
+  in.data = read_surface(path);  // checks the format attribute
+  h5::File f(path, h5::File::Mode::read);
+  in.seconds = f.dataset("seconds").read_doubles();
+  try {
+    in.config = nlohmann::json::parse(f.attr_string("config"));
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError(path + ": attribute 'config' is not JSON");
+  }
+  // The run log is raw text in a byte dataset, NUL-padded (see surface.hpp).
+  auto d = f.dataset("run_log");
+  std::vector<char> buf(d.size() + 1, '\0');
+  d.read(h5::Type::u8, buf.data());
+  try {
+    in.run_log = nlohmann::json::parse(std::string(buf.data()));
+  } catch (const nlohmann::json::exception&) {
+    in.run_log = nlohmann::json::array();
+  }
+  if (!in.run_log.is_array()) in.run_log = nlohmann::json::array();
+  return in;
+}
+
+std::string describe(const std::string& key) {
+  if (key == "x") return "--x grid";
+  if (key == "y") return "--y grid";
+  if (key == "values") return "computed values (splits)";
+  if (key == "model_fingerprint") return "model (θ* fingerprint)";
+  if (key == "directions_fingerprint") return "directions (fingerprint)";
+  if (key == "dataset") return "data set";
+  if (key == "samples") return "--samples";
+  if (key == "subset_seed") return "--subset-seed";
+  if (key == "raw_data") return "--raw-data";
+  return key;
+}
+
+// Empty when `b` belongs to the same sweep as `a` (every identity key but the part equal).
+std::string identity_difference(const Input& a, const Input& b) {
+  const auto& ia = a.data.identity;
+  const auto& ib = b.data.identity;
+  std::set<std::string> keys;
+  for (auto& [k, v] : ia.items()) keys.insert(k);
+  for (auto& [k, v] : ib.items()) keys.insert(k);
+  for (auto& k : keys) {
+    if (k == "part") continue;
+    auto va = ia.contains(k) ? ia[k].dump() : std::string("missing");
+    auto vb = ib.contains(k) ? ib[k].dump() : std::string("missing");
+    if (va != vb)
+      return b.path + " is not a part of the same sweep as " + a.path + ": its " + describe(k) +
+             " is " + vb + ", " + a.path + " has " + va;
+  }
+  return "";
+}
+
+bool agree(double a, double b, double tol) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  if (a == b) return true;  // equal infinities too
+  return std::fabs(a - b) <= tol * std::max(std::fabs(a), std::fabs(b));
+}
+
+std::string fmt(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+std::string point_name(const Grid& g, std::int64_t idx) {
+  std::string s = "(x=" + fmt(g.alpha(idx));
+  if (g.has_y) s += ", y=" + fmt(g.beta(idx));
+  return s + ")";
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// "k/N" -> {k (1-based), N}; {0, 0} for a whole surface.
+std::pair<int, int> part_of(const std::string& part) {
+  auto slash = part.find('/');
+  if (part.empty() || slash == std::string::npos) return {0, 0};
+  return {std::stoi(part.substr(0, slash)), std::stoi(part.substr(slash + 1))};
+}
+
+}  // namespace
+
+MergeReport merge_surfaces(const MergeConfig& cfg) {
+  namespace fs = std::filesystem;
+  if (cfg.parts.empty()) throw InputError("merge: give the part files to merge");
+  if (cfg.out.empty()) throw InputError("merge: give --out");
+  if (!(cfg.tolerance >= 0)) throw InputError("merge: --tolerance must be >= 0");
+  if (!mpi::initialized()) throw MpiError("merge: MPI is not initialised (mpi::Environment)");
+
+  // No input twice; the output may be among the inputs (or exist already: then it is one).
+  auto canonical = [](const std::string& p) {
+    std::error_code ec;
+    auto c = fs::weakly_canonical(p, ec);
+    return ec ? p : c.string();
+  };
+  const std::string out_key = canonical(cfg.out);
+  std::set<std::string> seen;
+  for (auto& p : cfg.parts) {
+    auto key = canonical(p);
+    if (!seen.insert(key).second) throw InputError(p + " is given twice");
+  }
+
+  FileLock lock(cfg.out);  // no sweep and no other merge writes the output meanwhile
+  // An existing output of the same sweep is merged too (first, so its points count as kept).
+  const bool out_extra = fs::exists(cfg.out) && !seen.count(out_key);
+  std::vector<Input> inputs;
+  if (out_extra) {
+    try {
+      inputs.push_back(read_input(cfg.out));
+    } catch (const Error& e) {
+      throw InputError(cfg.out + " exists and is not a surface file (" + e.what() +
+                       "); refusing to overwrite it");
+    }
+  }
+  for (auto& p : cfg.parts) inputs.push_back(read_input(p));
+  for (auto& in : inputs)
+    if (canonical(in.path) == out_key && in.data.identity.value("part", std::string()) != "")
+      throw InputError(cfg.out + " is a part file (part " +
+                       in.data.identity["part"].get<std::string>() +
+                       "); refusing to overwrite it with the merged surface: use another --out");
+  // The reference is the first part given; every other input (an existing output too) must
+  // belong to the same sweep.
+  const Input& ref = inputs[out_extra ? 1 : 0];
+  for (auto& in : inputs) {
+    if (&in == &ref) continue;
+    auto diff = identity_difference(ref, in);
+    if (diff.empty()) continue;
+    if (out_extra && &in == &inputs.front())
+      diff = cfg.out + " exists and belongs to another sweep (" + diff +
+             "); refusing to overwrite it";
+    throw InputError(diff);
+  }
+
+  const auto& idj = ref.data.identity;
+  Grid grid;
+  grid.x = parse_axis(idj.at("x").get<std::string>(), "--x");
+  const std::string ys = idj.value("y", std::string());
+  if (!ys.empty()) {
+    grid.has_y = true;
+    grid.y = parse_axis(ys, "--y");
+  }
+  const auto n = std::size_t(grid.size());
+  const auto& names = ref.data.names;
+  for (auto& in : inputs) {
+    bool ok = in.data.done.size() == n && in.seconds.size() == n;
+    for (auto& v : in.data.values) ok = ok && v.size() == n;
+    if (!ok)
+      throw FormatError(in.path + ": datasets do not have the " + std::to_string(n) +
+                        " points of the grid in its identity");
+  }
+
+  // Merge point by point, in argument order; a point done twice must agree in every value.
+  MergeReport rep;
+  rep.total = std::int64_t(n);
+  rep.has_y = grid.has_y;
+  std::vector<std::vector<double>> values(names.size(), std::vector<double>(n, kNotComputed));
+  std::vector<double> seconds(n, kNotComputed);
+  std::vector<int> source(n, -1);
+  const auto order = coarse_to_fine(grid);
+  std::vector<std::int64_t> position(n);  // a point's place in the coarse-to-fine order
+  for (std::size_t p = 0; p < order.size(); ++p) position[std::size_t(order[p])] = std::int64_t(p);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    auto& in = inputs[i];
+    MergeInput mi;
+    mi.path = in.path;
+    mi.part = in.data.identity.value("part", std::string());
+    auto [k, parts] = part_of(mi.part);
+    for (std::size_t p = 0; p < n; ++p) {
+      const bool mine = parts == 0 || position[p] % parts == k - 1;
+      if (mine) ++mi.part_total;
+      if (!in.data.done[p]) continue;
+      ++mi.done;
+      if (source[p] < 0) {
+        source[p] = int(i);
+        for (std::size_t v = 0; v < names.size(); ++v) values[v][p] = in.data.values[v][p];
+        seconds[p] = in.seconds[p];
+        ++mi.added;
+        continue;
+      }
+      ++rep.overlapping;
+      for (std::size_t v = 0; v < names.size(); ++v) {
+        const double a = values[v][p], b = in.data.values[v][p];
+        if (!agree(a, b, cfg.tolerance))
+          throw InputError(in.path + " and " + inputs[std::size_t(source[p])].path +
+                           " disagree at point " + point_name(grid, std::int64_t(p)) + ": " +
+                           names[v] + " " + fmt(b) + " vs " + fmt(a) + " (relative tolerance " +
+                           fmt(cfg.tolerance) + "); not merged, " + cfg.out +
+                           " is left as it was");
+      }
+    }
+    rep.inputs.push_back(mi);
+  }
+  for (std::size_t p = 0; p < n; ++p) {
+    if (source[p] >= 0) {
+      ++rep.done;
+    } else {
+      rep.missing.push_back(std::int64_t(p));
+      if (rep.missing_alpha.size() < 10) {
+        rep.missing_alpha.push_back(grid.alpha(std::int64_t(p)));
+        rep.missing_beta.push_back(grid.has_y ? grid.beta(std::int64_t(p)) : 0.0);
+      }
+    }
+  }
+  // Slices of which no file was given, among those of the parts' N that still miss points.
+  if (!rep.missing.empty()) {
+    std::map<int, std::set<int>> given;  // N -> k given
+    for (auto& mi : rep.inputs) {
+      auto [k, parts] = part_of(mi.part);
+      if (parts > 0) given[parts].insert(k);
+    }
+    for (auto& [parts, ks] : given)
+      for (int k = 1; k <= parts; ++k)
+        if (!ks.count(k)) {
+          bool lacking = false;
+          for (auto p : rep.missing) lacking = lacking || position[std::size_t(p)] % parts == k - 1;
+          if (lacking) rep.absent_parts.push_back(std::to_string(k) + "/" + std::to_string(parts));
+        }
+  }
+
+  // The merged file: a normal (whole) surface of the same sweep, written beside the output and
+  // renamed over it, so that the output is never half-written.
+  SurfaceIdentity id;
+  id.grid = grid;
+  id.values = names;
+  id.dataset = idj.value("dataset", std::string());
+  id.samples = idj.value("samples", std::int64_t(0));
+  id.subset_seed = idj.value("subset_seed", std::uint64_t(0));
+  id.raw = idj.value("raw_data", false);
+  id.loss = idj.value("loss", std::string());
+  id.model_fingerprint = idj.value("model_fingerprint", std::string());
+  id.directions_fingerprint = idj.value("directions_fingerprint", std::string());
+  id.dir_file = ref.config.value("directions", std::string());
+  id.part = "";
+  nlohmann::json config = ref.config;
+  config["part"] = "";
+  config["out"] = cfg.out;
+
+  nlohmann::json log = nlohmann::json::array();
+  for (auto& in : inputs)
+    for (auto entry : in.run_log) {
+      entry["file"] = in.path;
+      entry["part"] = in.data.identity.value("part", std::string());
+      log.push_back(entry);
+    }
+  nlohmann::json merge_entry = {{"merge", cfg},
+                                {"time", now_iso()},
+                                {"losscape_version", version},
+                                {"points_done", rep.done},
+                                {"points_total", rep.total},
+                                {"overlapping", rep.overlapping},
+                                {"status", rep.complete() ? "complete" : "incomplete"}};
+  log.push_back(merge_entry);
+  while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
+
+  std::vector<PointResult> results;
+  for (std::size_t p = 0; p < n; ++p) {
+    if (source[p] < 0) continue;
+    PointResult r;
+    r.index = std::int64_t(p);
+    for (auto& v : values) r.values.push_back(v[p]);
+    r.seconds = seconds[p];
+    results.push_back(std::move(r));
+  }
+  const std::string tmp = cfg.out + ".merging";
+  std::error_code ec;
+  fs::remove(tmp, ec);  // a leftover of a merge killed earlier (we hold the lock)
+  try {
+    mpi::Comm self = mpi::Comm::self();
+    SurfaceFile file(tmp, id, config, self);
+    file.write_round(results);
+    file.write_run_log(log);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  fs::rename(tmp, cfg.out, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw InputError(cfg.out + ": cannot replace it with the merged file (" + ec.message() + ")");
+  }
+  return rep;
+}
+
+}  // namespace losscape

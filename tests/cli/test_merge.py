@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""`losscape merge`: part files of a fan-out sweep (`sweep --part K/N`) into one surface file.
+
+A whole sweep and its three parts are computed by `losscape sweep`; the merged file, read here
+with h5py, must equal the whole sweep (values, done mask, coordinates) and be a normal surface
+file. Then the failure modes: parts that overlap (must agree, a changed value is refused naming
+both files and the point), a missing part (reported, exit 75, and `losscape sweep` with the same
+command resumes the merged file and computes exactly the missing points), parts of different
+sweeps (refused naming the file and what differs), and outputs that must not be overwritten.
+
+Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+try:
+    import h5py
+    import numpy as np
+except ImportError as e:  # pragma: no cover
+    print(f"SKIP: {sys.executable} cannot import h5py/numpy ({e}); "
+          "apt-get install python3-h5py python3-numpy", file=sys.stderr)
+    sys.exit(77)
+
+LOSSCAPE = os.environ["LOSSCAPE"]
+WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-merge")
+DATA = "/usr/share/datasets/fashion-mnist"
+if not os.path.isdir(DATA):
+    print(f"SKIP: {DATA} is missing (apt-get install dataset-fashion-mnist)", file=sys.stderr)
+    sys.exit(77)
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args):
+    return subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True)
+
+
+def must(*args):
+    r = run(*args)
+    if r.returncode != 0:
+        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
+              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
+        sys.exit(1)
+    return r
+
+
+VALUES = ["train_loss", "train_acc", "test_loss", "test_acc"]
+
+
+def read(path):
+    with h5py.File(path, "r") as f:
+        out = {k: f[k][()] for k in VALUES + ["done", "xcoordinates", "ycoordinates"]}
+        out["identity"] = json.loads(f.attrs["identity"])
+        out["seconds"] = f["seconds"][()]
+    return out
+
+
+def same_values(a, b, mask=None):
+    """Values equal to a relative 1e-6 where `mask` (default: everywhere)."""
+    for k in VALUES:
+        x, y = a[k], b[k]
+        if mask is not None:
+            x, y = x[mask], y[mask]
+        if not np.allclose(x, y, rtol=1e-6, atol=0, equal_nan=True):
+            return False
+    return True
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+os.chdir(WORK)
+
+COMMON = ["--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
+          "--samples", "200", "--splits", "train,test", "--batch-size", "200", "--threads", "1",
+          "--quiet"]
+must("directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--out", "dirs.h5",
+     "--quiet")
+GRID = ["--x", "-1:1:7", "--y", "-0.5:1:5"]  # 35 points, non-square
+SWEEP = ["sweep", *COMMON, *GRID, "--directions", "dirs.h5"]
+
+must(*SWEEP, "--out", "whole.h5")
+whole = read("whole.h5")
+check(whole["done"].all(), "the whole sweep is complete")
+for k in (1, 2, 3):
+    must(*SWEEP, "--part", f"{k}/3", "--out", f"p{k}.h5")
+parts = [read(f"p{k}.h5") for k in (1, 2, 3)]
+
+# ---- the parts: disjoint slices covering the grid, each equal to the whole where done ----
+counts = [int(p["done"].sum()) for p in parts]
+check(sum(counts) == 35 and all(c in (11, 12) for c in counts),
+      f"the three parts hold 11-12 points each, 35 in all ({counts})")
+overlap = parts[0]["done"].astype(int) + parts[1]["done"] + parts[2]["done"]
+check((overlap == 1).all(), "every point is in exactly one part")
+check(all(p["identity"]["part"] == f"{k}/3" for k, p in zip((1, 2, 3), parts)),
+      "part files say which part they are")
+check(all(same_values(p, whole, p["done"] == 1) for p in parts),
+      "each part's values equal the whole sweep's")
+info = json.loads(must("info", "--json", "p2.h5").stdout)
+check(info["kind"] == "surface" and info["part"] == "2/3" and info["complete"]
+      and info["points_total"] == counts[1] and info["points_done"] == counts[1],
+      f"info --json on a part: kind, part, {counts[1]} of {counts[1]} points, complete")
+
+# ---- merge ----
+r = run("merge", "p1.h5", "p2.h5", "p3.h5", "--out", "merged.h5")
+check(r.returncode == 0, f"merge of the three parts exits 0 ({r.returncode}: {r.stderr.strip()})")
+check("35 of 35 points" in r.stdout, "merge reports 35 of 35 points")
+m = read("merged.h5")
+check(m["done"].all(), "merged: every point done")
+check(same_values(m, whole), "merged values equal the whole sweep (rel 1e-6)")
+check(np.array_equal(m["xcoordinates"], whole["xcoordinates"])
+      and np.array_equal(m["ycoordinates"], whole["ycoordinates"]), "merged coordinates")
+check(m["train_loss"].shape == (5, 7), "merged layout [y][x] = (5, 7)")
+check(m["identity"]["part"] == "" and {k: v for k, v in m["identity"].items() if k != "part"}
+      == {k: v for k, v in whole["identity"].items() if k != "part"},
+      "merged identity: the whole sweep's, without a part")
+check(all(np.array_equal(m["seconds"][p["done"] == 1], p["seconds"][p["done"] == 1])
+          for p in parts), "per-point seconds come from the parts")
+with h5py.File("merged.h5", "r") as f:
+    log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+check(sum(1 for e in log if "merge" not in e) == 3 and "merge" in log[-1]
+      and log[-1]["status"] == "complete", "run log: the parts' runs, then the merge")
+# The merged file is the whole sweep's file as far as `sweep` is concerned: nothing to compute.
+r = subprocess.run([LOSSCAPE, *SWEEP, "--out", "merged.h5"], capture_output=True, text=True)
+check(r.returncode == 0, f"sweep on the merged file exits 0 ({r.returncode}: {r.stderr.strip()})")
+check(same_values(read("merged.h5"), whole), "and leaves it as it was")
+
+# Merging again into an existing output of the same sweep: it is one more input; agreeing.
+r = run("merge", "p1.h5", "p2.h5", "p3.h5", "--out", "merged.h5")
+check(r.returncode == 0 and "agree" in r.stdout,
+      f"merging again into merged.h5 exits 0, overlaps agree ({r.returncode}: {r.stdout.strip()})")
+r = run("merge", "p1.h5", "whole.h5", "--out", "overlap.h5")
+check(r.returncode == 0 and same_values(read("overlap.h5"), whole),
+      f"a part and the whole sweep overlap and agree ({r.returncode})")
+
+# ---- overlapping points that disagree ----
+shutil.copy("p2.h5", "p2bad.h5")
+with h5py.File("p2bad.h5", "r+") as f:
+    iy, ix = np.argwhere(f["done"][()] == 1)[0]
+    f["train_loss"][iy, ix] *= 1.01
+    xv, yv = f["xcoordinates"][ix], f["ycoordinates"][iy]
+r = run("merge", "whole.h5", "p2bad.h5", "--out", "bad.h5")
+err = r.stderr.strip()
+check(r.returncode == 1 and len(err.splitlines()) == 1,
+      f"disagreeing parts: exit 1, one line ({r.returncode}: {err})")
+check("p2bad.h5" in err and "whole.h5" in err and "train_loss" in err,
+      "the message names both files and the value")
+check(re.search(r"x=%.6g" % xv, err) is not None and re.search(r"y=%.6g" % yv, err) is not None,
+      f"and the point (x={xv:.6g}, y={yv:.6g}): {err}")
+check(not os.path.exists("bad.h5") and not os.path.exists("bad.h5.merging"),
+      "no output is written")
+
+# ---- a missing part: reported, exit 75, then the sweep fills it ----
+r = run("merge", "p1.h5", "p3.h5", "--out", "partial.h5")
+err = r.stderr.strip()
+check(r.returncode == 75, f"a missing part: exit 75 ({r.returncode}: {err})")
+check(f"{counts[1]} of 35 points are missing" in err and "part 2/3" in err,
+      f"the message counts the missing points and names part 2/3: {err}")
+partial = read("partial.h5")
+check(int(partial["done"].sum()) == counts[0] + counts[2] and
+      (partial["done"] == (parts[0]["done"] | parts[2]["done"])).all(),
+      "the merged file holds the points of parts 1 and 3")
+check(bool((partial["train_loss"][partial["done"] == 0] == -1).all()),
+      "missing points hold -1, as in a sweep still running")
+info = json.loads(must("info", "--json", "partial.h5").stdout)
+check(not info["complete"] and info["points_done"] == counts[0] + counts[2],
+      "info: incomplete")
+r = subprocess.run([LOSSCAPE, *[a for a in SWEEP if a != "--quiet"], "--out", "partial.h5"],
+                   capture_output=True, text=True)
+check(r.returncode == 0, f"sweep (same command, no --part) on it exits 0 ({r.returncode})")
+check(f"({counts[0] + counts[2]} done)" in r.stdout and f"({counts[1]} computed now" in r.stdout,
+      f"and computes exactly the {counts[1]} missing points")
+check(same_values(read("partial.h5"), whole), "the filled file equals the whole sweep")
+
+# ---- parts of different sweeps, outputs not to overwrite ----
+must("sweep", *[a if a != "200" else "100" for a in COMMON], *GRID, "--directions", "dirs.h5",
+     "--part", "2/3", "--out", "other_samples.h5")
+r = run("merge", "p1.h5", "other_samples.h5", "p3.h5", "--out", "x.h5")
+err = r.stderr.strip()
+check(r.returncode == 1 and "other_samples.h5" in err and "--samples" in err
+      and len(err.splitlines()) == 1, f"different --samples: refused naming the file: {err}")
+must("sweep", *COMMON, "--x", "-1:1:9", "--y", "-0.5:1:5", "--directions", "dirs.h5",
+     "--part", "2/3", "--out", "other_grid.h5")
+r = run("merge", "p1.h5", "other_grid.h5", "--out", "x.h5")
+err = r.stderr.strip()
+check(r.returncode == 1 and "other_grid.h5" in err and "--x grid" in err,
+      f"a different grid: refused naming the file: {err}")
+check(not os.path.exists("x.h5"), "nothing written")
+r = run("merge", "p1.h5", "p3.h5", "--out", "p3.h5")
+check(r.returncode == 1 and "part file" in r.stderr,
+      f"a part given as output is not overwritten: {r.stderr.strip()}")
+with open("junk.h5", "w") as f:
+    f.write("not hdf5")
+r = run("merge", "p1.h5", "junk.h5", "--out", "x.h5")
+check(r.returncode == 1 and "junk.h5" in r.stderr, f"a non-surface input: {r.stderr.strip()}")
+r = run("merge", "p1.h5", "p1.h5", "--out", "x.h5")
+check(r.returncode == 1 and "twice" in r.stderr, f"an input given twice: {r.stderr.strip()}")
+r = run("merge", "p1.h5", "nope.h5", "--out", "x.h5")
+check(r.returncode == 1 and "nope.h5" in r.stderr, f"a missing input: {r.stderr.strip()}")
+
+# ---- parts that made their own directions (no --directions): seeded, hence equal ----
+ONE = ["sweep", *COMMON, "--x", "-1:1:5"]
+for k in (1, 2):
+    must(*ONE, "--part", f"{k}/2", "--out", f"own{k}.h5")
+must(*ONE, "--out", "own_whole.h5")
+r = run("merge", "own1.h5", "own2.h5", "--out", "own.h5")
+check(r.returncode == 0,
+      f"parts with their own (seeded) directions merge ({r.returncode}: {r.stderr.strip()})")
+with h5py.File("own.h5", "r") as f, h5py.File("own_whole.h5", "r") as g:
+    check(all(np.allclose(f[k][()], g[k][()], rtol=1e-6, atol=0) for k in VALUES),
+          "and equal a whole 1D sweep")
+r = run("merge", "own1.h5", "--out", "own1_only.h5")
+check(r.returncode == 75 and "missing (x): " in r.stderr and "part 2/2" in r.stderr,
+      f"1D: the missing points by x, the absent part named: {r.stderr.strip()}")
+before = open("own_whole.h5", "rb").read()
+r = run("merge", "p1.h5", "p3.h5", "--out", "own_whole.h5")
+err = r.stderr.strip()
+check(r.returncode == 1 and "own_whole.h5 exists and belongs to another sweep" in err
+      and "refusing to overwrite" in err,
+      f"an existing surface of another sweep as output is refused: {err}")
+check(open("own_whole.h5", "rb").read() == before, "and left untouched")
+
+if failures:
+    print(f"{len(failures)} check(s) failed", file=sys.stderr)
+    sys.exit(1)
+print("all merge checks passed")
