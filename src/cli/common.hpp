@@ -29,6 +29,7 @@ void add_train(CLI::App& root, Registry& reg);
 void add_project(CLI::App& root, Registry& reg);
 void add_directions(CLI::App& root, Registry& reg);
 void add_sweep(CLI::App& root, Registry& reg);
+void add_hessian(CLI::App& root, Registry& reg);
 
 /// --model-file / --arch / --seed, shared by every command that loads a model.
 struct ModelOptions {
