@@ -27,6 +27,24 @@ if(NOT TARGET losscape::hdf5)
     INTERFACE_COMPILE_DEFINITIONS "${HDF5_C_DEFINITIONS};H5_USE_110_API")
 endif()
 
+# ARPACK (arpack-ng): the Lanczos eigensolver of the Hessian maps, through its C interface
+# (arpack.h: dsaupd_c / dseupd_c). Debian installs it under include/arpack/.
+find_path(LOSSCAPE_ARPACK_INCLUDE_DIR arpack.h PATH_SUFFIXES arpack arpack-ng)
+find_library(LOSSCAPE_ARPACK_LIBRARY NAMES arpack)
+if(NOT LOSSCAPE_ARPACK_INCLUDE_DIR OR NOT LOSSCAPE_ARPACK_LIBRARY)
+  message(FATAL_ERROR
+    "losscape needs ARPACK (arpack-ng) with its C interface (arpack.h with dsaupd_c), but "
+    "found header='${LOSSCAPE_ARPACK_INCLUDE_DIR}' library='${LOSSCAPE_ARPACK_LIBRARY}'. "
+    "On Debian: apt-get install libarpack2-dev; elsewhere set LOSSCAPE_ARPACK_INCLUDE_DIR "
+    "(the directory holding arpack.h) and LOSSCAPE_ARPACK_LIBRARY.")
+endif()
+if(NOT TARGET losscape::arpack)
+  add_library(losscape::arpack INTERFACE IMPORTED)
+  set_target_properties(losscape::arpack PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${LOSSCAPE_ARPACK_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${LOSSCAPE_ARPACK_LIBRARY}")
+endif()
+
 function(losscape_common_options target)
   if(LOSSCAPE_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)

@@ -21,6 +21,7 @@ nlohmann::json SurfaceIdentity::to_json() const {
                       {"directions_fingerprint", directions_fingerprint},
                       {"part", part}};
   j["y"] = grid.has_y ? grid.y.str() : "";
+  if (!hessian.is_null()) j["hessian"] = hessian;
   return j;
 }
 
@@ -41,6 +42,7 @@ std::string describe_key(const std::string& k) {
   if (k == "subset_seed") return "--subset-seed";
   if (k == "raw_data") return "--raw-data";
   if (k == "part") return "part (fan-out slice)";
+  if (k == "hessian") return "Hessian settings (split, parameters, --eig-tol)";
   return k;
 }
 

@@ -16,6 +16,7 @@
 
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/hessian.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/terminal.hpp"
 #include "losscape/version.hpp"
@@ -34,6 +35,10 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
        {"device", c.device},         {"threads", c.threads},
        {"data_shards", c.data_shards}, {"flush_seconds", c.flush_seconds},
        {"part", c.part},             {"out", c.out}};
+  if (c.hessian)
+    j.update({{"hessian", c.hessian}, {"hessian_all_params", c.hessian_all_params},
+              {"hessian_batch_size", c.hessian_batch_size}, {"eig_tol", c.eig_tol},
+              {"eig_max_iter", c.eig_max_iter}, {"eig_ncv", c.eig_ncv}});
 }
 
 void from_json(const nlohmann::json& j, SweepConfig& c) {
@@ -41,7 +46,9 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
                                 "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
                                 "batch_size", "device", "threads", "data_shards", "flush_seconds",
-                                "part", "out", "quiet", "progress_seconds", "allow_other_model"};
+                                "part", "out", "quiet", "progress_seconds", "allow_other_model",
+                                "hessian", "hessian_all_params", "hessian_batch_size", "eig_tol",
+                                "eig_max_iter", "eig_ncv"};
   for (auto& [k, v] : j.items()) {
     bool ok = false;
     for (auto* n : known) ok = ok || k == n;
@@ -74,6 +81,12 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   get("quiet", c.quiet);
   get("progress_seconds", c.progress_seconds);
   get("allow_other_model", c.allow_other_model);
+  get("hessian", c.hessian);
+  get("hessian_all_params", c.hessian_all_params);
+  get("hessian_batch_size", c.hessian_batch_size);
+  get("eig_tol", c.eig_tol);
+  get("eig_max_iter", c.eig_max_iter);
+  get("eig_ncv", c.eig_ncv);
   if (j.contains("dir")) {
     auto& d = j["dir"];
     if (d.contains("type")) c.dir.type = parse_tensor_set(d["type"]);
@@ -177,6 +190,8 @@ struct Evaluator {
   const Grid* grid = nullptr;
   const mpi::Comm* group = nullptr;
   std::vector<double> xs, ys;
+  std::unique_ptr<HessianOperator> hessian;  // with --hessian
+  EigenOptions eig;
 
   // Evaluate point `idx` (collective over the group when sharded). Values: per split loss, acc.
   PointResult eval(std::int64_t idx) {
@@ -196,6 +211,13 @@ struct Evaluator {
       EvalSums s{sums[3 * k], sums[3 * k + 1], sums[3 * k + 2]};
       r.values.push_back(s.loss());
       r.values.push_back(s.accuracy());
+    }
+    if (hessian) {
+      hessian->between_batches = opts.between_batches;
+      auto e = extreme_eigenvalues([this](const double* x, double* y) { hessian->apply(x, y); },
+                                   hessian->dim(), eig);
+      r.values.insert(r.values.end(),
+                      {e.max_eig, e.min_eig, e.converged ? 1.0 : 0.0, double(e.products)});
     }
     r.seconds = since(t0);
     return r;
@@ -306,6 +328,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       value_names.push_back(s + "_loss");
       value_names.push_back(s + "_acc");
     }
+    if (cfg.hessian) {
+      for (auto* n : {"max_eig", "min_eig", "eig_converged", "hvp_count"}) value_names.push_back(n);
+      if (!(cfg.eig_tol >= 0)) throw InputError("--eig-tol must be >= 0");
+      if (cfg.eig_max_iter < 1) throw InputError("--eig-max-iter must be at least 1");
+      if (cfg.eig_ncv < 0 || cfg.eig_ncv == 1 || cfg.eig_ncv == 2)
+        throw InputError("--eig-ncv must be 0 (default) or at least 3");
+      if (cfg.hessian_batch_size < 1) throw InputError("--hessian-batch-size must be at least 1");
+    }
     parse_loss(cfg.loss);
     if (cfg.model_file.empty() && cfg.arch.empty())
       throw InputError("sweep: give --model-file (and --arch for a state dict)");
@@ -354,6 +384,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   id.directions_fingerprint = directions_fingerprint(ev.dirs);
   id.dir_file = dir_file;
   id.part = part_n > 1 ? std::to_string(part_k + 1) + "/" + std::to_string(part_n) : "";
+  if (cfg.hessian)
+    id.hessian = {{"split", cfg.splits.front()},
+                  {"params", cfg.hessian_all_params ? "all" : "dims>=2"},
+                  {"tol", cfg.eig_tol}};
   agreed([&] {
     if (rank == 0) lock = std::make_unique<FileLock>(cfg.out);
   });
@@ -386,6 +420,23 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       ev.data.push_back(load_split(spec, device));
     }
     ev.opts.loss = parse_loss(cfg.loss);
+  });
+  // The Hessian of the loss over the first split (its own step: the constructor is collective
+  // over the group, so it must not run after another step failed on some rank).
+  agreed([&] {
+    if (!cfg.hessian) return;
+    HessianOptions ho;
+    ho.loss = ev.opts.loss;
+    ho.batch_size = cfg.hessian_batch_size;
+    ho.all_params = cfg.hessian_all_params;
+    ev.hessian = std::make_unique<HessianOperator>(*ev.model, ev.data.front(), ho, &group);
+    ev.eig.tol = cfg.eig_tol;
+    ev.eig.max_iter = cfg.eig_max_iter;
+    ev.eig.ncv = cfg.eig_ncv;
+    if (ev.hessian->dim() < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
+    if (cfg.eig_ncv > ev.hessian->dim())
+      throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
+                       std::to_string(ev.hessian->dim()) + " parameters of the Hessian");
   });
   ev.grid = &grid;
   ev.group = &group;
@@ -460,6 +511,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                 describe_device(device).c_str(), size,
                 G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "", (long long)bs);
     std::printf("effective configuration: %s\n", effective.dump().c_str());
+    if (ev.hessian)
+      std::printf("Hessian maps: λmax, λmin of the %s loss over %lld parameters (%s) by ARPACK, "
+                  "tol %g, at most %d restarts\n",
+                  cfg.splits.front().c_str(), (long long)ev.hessian->dim(),
+                  cfg.hessian_all_params ? "all tensors" : "tensors with >= 2 dims", cfg.eig_tol,
+                  cfg.eig_max_iter);
     std::fflush(stdout);
   }
 

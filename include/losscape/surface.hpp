@@ -29,6 +29,7 @@ struct SurfaceIdentity {
   std::string directions_fingerprint;
   std::string dir_file;
   std::string part;  ///< "k/K" for a fan-out part file, empty for a whole surface
+  nlohmann::json hessian;  ///< Hessian map settings (split, parameters, tolerance); null if none
   nlohmann::json to_json() const;
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,

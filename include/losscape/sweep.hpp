@@ -46,6 +46,13 @@ struct SweepConfig {
   double progress_seconds = 10;  ///< progress line interval in batch logs
   bool allow_other_model = false;  ///< skip the θ* fingerprint check of the direction file
   std::int64_t stop_after = 0;  ///< testing aid: stop like a signal after this many points (0: off)
+  // Hessian maps (hessian.hpp): λmax, λmin of the loss over the first split at every point.
+  bool hessian = false;
+  bool hessian_all_params = false;       ///< else only tensors with ≥ 2 dimensions
+  std::int64_t hessian_batch_size = 256; ///< samples per double-backward pass
+  double eig_tol = 1e-2;                 ///< ARPACK relative tolerance (the reference's)
+  int eig_max_iter = 100;                ///< ARPACK restarts before a point counts as not converged
+  int eig_ncv = 0;                       ///< Lanczos basis size (0: ARPACK/scipy default)
 };
 void to_json(nlohmann::json& j, const SweepConfig& c);
 void from_json(const nlohmann::json& j, SweepConfig& c);

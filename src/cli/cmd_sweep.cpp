@@ -58,6 +58,21 @@ void add_sweep(CLI::App& root, Registry& reg) {
                 "Use a direction file made for another θ* (skips the fingerprint check)");
   app->add_option("--stop-after", c.stop_after,
                   "Testing aid: stop as if signalled after N points");
+  app->add_flag("--hessian", c.hessian,
+                "Also compute the Hessian's extreme eigenvalues (max_eig, min_eig) at every point "
+                "(docs/hessian.md)");
+  app->add_flag("--hessian-all-params", c.hessian_all_params,
+                "Hessian over every parameter tensor (default: those with >= 2 dimensions)");
+  app->add_option("--hessian-batch-size", c.hessian_batch_size,
+                  "Samples per double-backward pass of a Hessian-vector product")
+      ->capture_default_str();
+  app->add_option("--eig-tol", c.eig_tol, "ARPACK relative tolerance of the eigenvalues")
+      ->capture_default_str();
+  app->add_option("--eig-max-iter", c.eig_max_iter,
+                  "ARPACK restarts before a point is recorded as not converged")
+      ->capture_default_str();
+  app->add_option("--eig-ncv", c.eig_ncv, "Lanczos basis size (0: min(n, 20))")
+      ->capture_default_str();
   reg.push_back({app, [o, app]() {
     // Before MPI_Init and the model load: a job's stop signal arriving during start-up must
     // stop the sweep cleanly (exit 75), not kill it with the signal's default action.
@@ -108,6 +123,12 @@ void add_sweep(CLI::App& root, Registry& reg) {
     LOSSCAPE_TAKE("--progress-seconds", progress_seconds)
     LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
     LOSSCAPE_TAKE("--stop-after", stop_after)
+    LOSSCAPE_TAKE("--hessian", hessian)
+    LOSSCAPE_TAKE("--hessian-all-params", hessian_all_params)
+    LOSSCAPE_TAKE("--hessian-batch-size", hessian_batch_size)
+    LOSSCAPE_TAKE("--eig-tol", eig_tol)
+    LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
+    LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
 #undef LOSSCAPE_TAKE
     if (o->config_file.empty() || given("--splits")) {
       cfg.splits.clear();

@@ -56,6 +56,7 @@ int run_main(int argc, char** argv) {
   add_directions(app, reg);
   add_sweep(app, reg);
   add_merge(app, reg);
+  add_hessian(app, reg);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

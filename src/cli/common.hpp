@@ -30,6 +30,7 @@ void add_project(CLI::App& root, Registry& reg);
 void add_directions(CLI::App& root, Registry& reg);
 void add_sweep(CLI::App& root, Registry& reg);
 void add_merge(CLI::App& root, Registry& reg);
+void add_hessian(CLI::App& root, Registry& reg);
 
 /// --model-file / --arch / --seed, shared by every command that loads a model.
 struct ModelOptions {

@@ -1,0 +1,152 @@
+// Curvature of the loss at one model: Hessian-vector products of the loss over a whole data split
+// (double backward, eval mode, batch sums accumulated exactly), its extreme eigenvalues by
+// ARPACK's implicitly restarted Lanczos (arpack-ng, the solver behind the reference's scipy
+// eigsh), the Hutchinson trace estimate and the stochastic Lanczos quadrature (SLQ) density.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "losscape/data.hpp"
+#include "losscape/evaluate.hpp"
+#include "losscape/model.hpp"
+#include "losscape/mpi.hpp"
+
+namespace losscape {
+
+/// What the Hessian is taken of, and how the products are computed.
+struct HessianOptions {
+  LossKind loss = LossKind::cross_entropy;
+  std::int64_t batch_size = 256;  ///< samples per double-backward pass (does not change H)
+  /// false: only parameter tensors with ≥ 2 dimensions take part (weights of conv and linear
+  /// layers; the reference's choice); true: every trainable parameter.
+  bool all_params = false;
+};
+
+/// H = ∇²L(θ) of the mean loss L over the samples of `data` (all shards of a group together),
+/// restricted to the chosen parameter tensors, as a linear operator on flat float64 vectors
+/// (tensors concatenated in parameter order). Reads the model's live parameters at every
+/// product, so a caller may move θ in place between products.
+class HessianOperator {
+ public:
+  /// `group`: ranks that each hold one shard of the data (nullptr or size 1: all data here);
+  /// every product is then collective over the group and returns the same vector on all ranks.
+  HessianOperator(Model& model, const DataSplit& data, const HessianOptions& opts,
+                  const mpi::Comm* group = nullptr);
+
+  std::int64_t dim() const { return dim_; }
+  /// Names of the tensors taking part, in order.
+  std::vector<std::string> tensor_names() const;
+  std::int64_t samples() const { return total_samples_; }  ///< over the whole group
+  /// y = H x (both of length dim()). One pass over the data; collective over the group.
+  void apply(const double* x, double* y);
+  std::int64_t products() const { return products_; }  ///< Hessian-vector products so far
+  /// Called between batches (the sweep's coordinator serves work requests there); may be empty.
+  std::function<void()> between_batches;
+
+ private:
+  Model& model_;
+  const DataSplit& data_;
+  HessianOptions opts_;
+  const mpi::Comm* group_;
+  std::vector<torch::Tensor> params_;
+  std::vector<std::string> names_;
+  std::int64_t dim_ = 0;
+  std::int64_t total_samples_ = 0;
+  std::int64_t products_ = 0;
+};
+
+/// A symmetric linear operator y = A x on vectors of length n.
+using SymOperator = std::function<void(const double* x, double* y)>;
+
+/// Settings of ARPACK's dsaupd (implicitly restarted Lanczos).
+struct EigenOptions {
+  /// Relative accuracy of each Ritz value (ARPACK's TOL: |residual| ≤ tol·|θ|); 1e-2 is the
+  /// reference's eigsh setting.
+  double tol = 1e-2;
+  int max_iter = 100;  ///< implicit restarts (ARPACK's MXITER) before giving up
+  int ncv = 0;         ///< Lanczos basis size; 0: min(n, max(2·nev + 1, 20)) as scipy's eigsh
+  std::uint64_t seed = 0;  ///< of the starting vector (uniform in [−1, 1]), fixed for determinism
+};
+void to_json(nlohmann::json& j, const EigenOptions& o);
+
+/// Which end of the spectrum ARPACK looks for.
+enum class Which { largest_magnitude, largest_algebraic, smallest_algebraic };
+
+struct EigenResult {
+  std::vector<double> values;  ///< nev eigenvalues, descending; NaN where not converged
+  bool converged = false;      ///< all nev converged within max_iter
+  int converged_count = 0;     ///< ARPACK's NCONV
+  int iterations = 0;          ///< implicit restarts used
+  int products = 0;            ///< applications of the operator
+};
+
+/// nev eigenvalues of the symmetric operator `op` (of dimension n) at the end `which`, of
+/// op − shift·I plus shift (the shift moves nothing but ARPACK's relative convergence test,
+/// see extreme_eigenvalues). Throws Error when ARPACK reports an error other than
+/// non-convergence, InputError when nev ≥ n.
+EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which which,
+                         const EigenOptions& opts, double shift = 0);
+
+/// λmax and λmin of the reference's Hessian maps.
+struct ExtremeEigs {
+  double max_eig = 0;     ///< the eigenvalue of largest magnitude (NaN if not converged)
+  double min_eig = 0;     ///< the smallest (most negative) eigenvalue (NaN if not converged)
+  bool converged = false; ///< both converged
+  int iterations = 0;     ///< ARPACK restarts over both solves
+  int products = 0;       ///< Hessian-vector products over both solves
+};
+/// λmax by Lanczos for the largest magnitude; λmin = λmax if λmax < 0, else the smallest
+/// algebraic eigenvalue of H − λmax·I, plus λmax. The reference finds λmin as the largest-
+/// magnitude eigenvalue of H − 0.51·λmax·I, which yields λmin whenever λmin < 0.02·λmax; asking
+/// for the smallest algebraic one gives it always, and the shift keeps ARPACK's relative
+/// tolerance at the scale of the spectrum (λmax − λmin) instead of |λmin|, which for λmin ≈ 0
+/// would never be met.
+ExtremeEigs extreme_eigenvalues(const SymOperator& op, std::int64_t n, const EigenOptions& opts);
+
+/// Hutchinson estimate of tr(H): the mean of vᵀHv over `probes` Rademacher vectors v.
+struct TraceEstimate {
+  double trace = 0;
+  double standard_error = 0;  ///< standard error of the mean (sample std / sqrt(probes))
+  int probes = 0;
+  std::vector<double> samples;  ///< vᵀHv of each probe
+};
+TraceEstimate hutchinson_trace(const SymOperator& op, std::int64_t n, int probes,
+                               std::uint64_t seed);
+
+/// Stochastic Lanczos quadrature: per Rademacher probe, `steps` Lanczos steps (full
+/// reorthogonalization) give Gauss quadrature nodes (Ritz values) and weights (squared first
+/// components of the Ritz vectors) of the spectral measure; the density is their Gaussian-
+/// smoothed average (PyHessian's recipe: σ² = 1e-5·max(1, spread)) on a uniform grid.
+struct SpectralDensity {
+  std::vector<std::vector<double>> nodes, weights;  ///< per probe
+  std::vector<double> grid, density;                ///< smoothed, ∫ density = 1
+  double sigma = 0;
+  int steps = 0;
+};
+SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, int probes,
+                            std::uint64_t seed, int grid_points = 400);
+
+/// What `losscape hessian` computes at one model.
+struct CurvatureOptions {
+  int top_k = 3;            ///< largest (algebraic) eigenvalues to report
+  EigenOptions eig;
+  int trace_probes = 100;   ///< Hutchinson probes; 0: no trace
+  std::uint64_t seed = 0;   ///< of the trace and density probes
+  bool density = false;     ///< the SLQ spectral density
+  int slq_steps = 80;       ///< Lanczos steps per density probe
+  int slq_probes = 1;
+  int density_points = 400;
+};
+void to_json(nlohmann::json& j, const CurvatureOptions& o);
+
+/// λmax, λmin (extreme_eigenvalues), the top-k eigenvalues (largest algebraic, ARPACK on
+/// H − λmin·I so that the relative tolerance is at the spectrum's scale), the trace and, if asked,
+/// the density, as one JSON object. `progress` (may be empty) is told each stage's name.
+nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
+                                const std::function<void(const std::string&)>& progress = {});
+
+}  // namespace losscape

@@ -1,0 +1,175 @@
+// `losscape hessian`: curvature of the loss at one model — extreme and top-k Hessian eigenvalues,
+// the Hutchinson trace and optionally the SLQ spectral density. Under mpirun every rank holds a
+// shard of the data and each Hessian-vector product is summed over the ranks.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "common.hpp"
+#include "losscape/device.hpp"
+#include "losscape/error.hpp"
+#include "losscape/hessian.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/version.hpp"
+
+namespace losscape::cli {
+
+namespace {
+
+std::string fmt(const nlohmann::json& v) {
+  if (!v.is_number()) return "n/a";
+  char b[40];
+  std::snprintf(b, sizeof b, "%.8g", v.get<double>());
+  return b;
+}
+
+void print_report(const nlohmann::json& j) {
+  std::printf("model     %s (%s)\n", j["model"].get<std::string>().c_str(),
+              j["arch"].get<std::string>().c_str());
+  std::printf("data      %s, %s loss\n", j["data"].get<std::string>().c_str(),
+              j["loss_kind"].get<std::string>().c_str());
+  std::printf("Hessian   %lld parameters in %zu tensors (%s), batches of %lld on %s\n",
+              (long long)j["parameters"]["count"].get<std::int64_t>(),
+              j["parameters"]["tensors"].size(), j["parameters"]["selection"].get<std::string>().c_str(),
+              (long long)j["batch_size"].get<std::int64_t>(), j["device"].get<std::string>().c_str());
+  const auto& eig = j["settings"]["eigensolver"];
+  std::printf("solver    ARPACK implicitly restarted Lanczos, tol %g, at most %d restarts, ncv %s\n",
+              eig["tol"].get<double>(), eig["max_iter"].get<int>(),
+              eig["ncv"].get<int>() > 0 ? std::to_string(eig["ncv"].get<int>()).c_str() : "auto");
+  const auto& ex = j["extreme"];
+  std::printf("λmax      %s   (largest magnitude)\n", fmt(j["max_eig"]).c_str());
+  std::printf("λmin      %s   (most negative)\n", fmt(j["min_eig"]).c_str());
+  std::printf("ratio     |λmin/λmax| = %s   (%s after %d restarts, %lld Hessian-vector products)\n",
+              fmt(j["eig_ratio"]).c_str(), ex["converged"].get<bool>() ? "converged" : "NOT CONVERGED",
+              ex["iterations"].get<int>(), (long long)ex["products"].get<std::int64_t>());
+  if (j.contains("top_eigenvalues")) {
+    const auto& t = j["top_eigenvalues"];
+    std::string vals;
+    for (auto& v : t["values"]) vals += (vals.empty() ? "" : ", ") + fmt(v);
+    std::printf("top-%zu     %s   (%s)\n", t["values"].size(), vals.c_str(),
+                t["converged"].get<bool>() ? "converged" : "NOT CONVERGED");
+  }
+  if (j.contains("trace")) {
+    const auto& t = j["trace"];
+    std::printf("trace     %s ± %s   (standard error, %d Rademacher probes)\n",
+                fmt(t["estimate"]).c_str(), fmt(t["stderr"]).c_str(), t["probes"].get<int>());
+  }
+  if (j.contains("density")) {
+    const auto& d = j["density"];
+    std::printf("density   SLQ, %d probe(s) x %d Lanczos steps, σ = %s, %zu grid points (in the JSON)\n",
+                d["probes"].get<int>(), d["steps"].get<int>(), fmt(d["sigma"]).c_str(),
+                d["grid"].size());
+  }
+  std::printf("time      %.2f s, %lld Hessian-vector products in all\n", j["seconds"].get<double>(),
+              (long long)j["products"].get<std::int64_t>());
+}
+
+}  // namespace
+
+void add_hessian(CLI::App& root, Registry& reg) {
+  struct Opts {
+    ModelOptions model;
+    DataSpec data;
+    std::int64_t batch = 256;
+    std::string loss = "crossentropy";
+    std::string device = "auto";
+    int threads = 0;
+    bool all_params = false;
+    CurvatureOptions curv;
+    std::string json;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->data.split = "train";  // the reference's Hessian maps use the training loss
+  auto* app = root.add_subcommand(
+      "hessian", "Hessian eigenvalues (extreme, top-k), trace and spectral density at one model");
+  add_model_options(*app, o->model);
+  add_data_options(*app, o->data);
+  auto& c = o->curv;
+  app->add_option("--batch-size,-b", o->batch, "Samples per double-backward pass")
+      ->capture_default_str();
+  app->add_option("--loss", o->loss, "crossentropy | mse")->capture_default_str();
+  app->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = cores / ranks on the node)");
+  app->add_flag("--all-params", o->all_params,
+                "Every parameter tensor (default: tensors with >= 2 dimensions, as the reference)");
+  app->add_option("--top-k,-k", c.top_k, "Largest eigenvalues to report (0: none)")
+      ->capture_default_str();
+  app->add_option("--eig-tol", c.eig.tol, "ARPACK relative tolerance")->capture_default_str();
+  app->add_option("--eig-max-iter", c.eig.max_iter, "ARPACK restarts before giving up")
+      ->capture_default_str();
+  app->add_option("--eig-ncv", c.eig.ncv, "Lanczos basis size (0: min(n, max(2k+1, 20)))")
+      ->capture_default_str();
+  app->add_option("--trace-probes", c.trace_probes, "Hutchinson probes for the trace (0: none)")
+      ->capture_default_str();
+  app->add_option("--seed", c.seed, "Seed of the trace and density probes")->capture_default_str();
+  app->add_flag("--density", c.density, "Also the spectral density (stochastic Lanczos quadrature)");
+  app->add_option("--slq-steps", c.slq_steps, "Lanczos steps per density probe")
+      ->capture_default_str();
+  app->add_option("--slq-probes", c.slq_probes, "Density probes")->capture_default_str();
+  app->add_option("--density-points", c.density_points, "Grid points of the smoothed density")
+      ->capture_default_str();
+  app->add_option("--json", o->json, "Also save the full result (density included) as JSON here");
+  app->add_flag("--quiet,-q", o->quiet, "No progress messages on stderr");
+  reg.push_back({app, [o]() {
+    mpi::Environment env(nullptr, nullptr);
+    auto world = mpi::Comm::world();
+    auto node = world.split_node();
+    const bool root = world.root();
+    configure_cpu_threads(o->threads, node.size());
+    auto dev = select_device(o->device, node.rank());
+    DataSpec spec = o->data;
+    spec.shard = world.rank();
+    spec.num_shards = world.size();
+    HessianOptions ho;
+    ho.loss = parse_loss(o->loss);
+    ho.batch_size = o->batch;
+    ho.all_params = o->all_params;
+    if (o->batch < 1) throw InputError("--batch-size must be at least 1");
+    auto model = load_model(o->model, spec.dataset);
+    auto data = load_split(spec, dev);
+    model->to(dev);
+    model->train(false);
+    auto t0 = std::chrono::steady_clock::now();
+    HessianOperator h(*model, data, ho, &world);
+    auto progress = [&](const std::string& stage) {
+      if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s ...\n", stage.c_str());
+    };
+    auto j = curvature_report(h, o->curv, progress);
+    DataSpec whole = o->data;  // described without the shard
+    j["model"] = model->source;
+    j["arch"] = model->arch;
+    j["data"] = world.size() > 1 ? whole.dataset + " " + whole.split + " (" +
+                                       std::to_string(h.samples()) + " samples over " +
+                                       std::to_string(world.size()) + " ranks)"
+                                 : data.description;
+    j["loss_kind"] = to_string(ho.loss);
+    j["parameters"]["selection"] = o->all_params ? "all parameter tensors" : "tensors with >= 2 dims";
+    j["batch_size"] = o->batch;
+    j["device"] = describe_device(dev);
+    j["ranks"] = world.size();
+    j["losscape_version"] = version;
+    j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (root) {
+      print_report(j);
+      if (!o->json.empty()) {
+        std::ofstream out(o->json);
+        out << j.dump(2) << "\n";
+        if (!out) throw InputError("--json " + o->json + ": cannot write");
+        std::printf("saved     %s\n", o->json.c_str());
+      }
+      std::fflush(stdout);
+    }
+    bool ok = j["extreme"]["converged"].get<bool>() &&
+              (!j.contains("top_eigenvalues") || j["top_eigenvalues"]["converged"].get<bool>());
+    // The report (with nulls and "converged": false) is out; the exit status tells scripts.
+    if (!ok && root)
+      std::fprintf(stderr, "losscape: error: the eigensolver did not converge within "
+                           "--eig-max-iter %d restarts (raise it or --eig-ncv, or loosen --eig-tol)\n",
+                   o->curv.eig.max_iter);
+    return ok ? int(kExitOk) : int(kExitError);
+  }});
+}
+
+}  // namespace losscape::cli

@@ -1,0 +1,447 @@
+#include "losscape/hessian.hpp"
+
+#include <arpack.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "losscape/error.hpp"
+
+namespace losscape {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Sum over the batch of the per-sample losses: the formula of evaluate() (evaluate.hpp), kept
+// differentiable here.
+torch::Tensor batch_loss_sum(const torch::Tensor& logits, const torch::Tensor& y, LossKind kind) {
+  if (kind == LossKind::cross_entropy)
+    return torch::nn::functional::cross_entropy(
+        logits.to(torch::kFloat32), y,
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  auto p = torch::softmax(logits.to(torch::kFloat32), 1);
+  auto onehot = torch::one_hot(y, logits.size(1)).to(p.scalar_type());
+  return (p - onehot).pow(2).mean(1).sum();
+}
+
+// Uniform in [−1, 1) from the top 53 bits: the same numbers on every platform and rank.
+double uniform_pm1(std::mt19937_64& rng) {
+  return double(rng() >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+std::vector<double> rademacher(std::mt19937_64& rng, std::int64_t n) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  std::uint64_t bits = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i % 64 == 0) bits = rng();
+    v[std::size_t(i)] = (bits >> (i % 64)) & 1 ? 1.0 : -1.0;
+  }
+  return v;
+}
+
+const char* which_code(Which w) {
+  switch (w) {
+    case Which::largest_magnitude: return "LM";
+    case Which::largest_algebraic: return "LA";
+    case Which::smallest_algebraic: return "SA";
+  }
+  return "LM";
+}
+
+std::string arpack_error(int info) {
+  switch (info) {
+    case -1: return "N must be positive";
+    case -2: return "NEV must be positive";
+    case -3: return "NCV must be greater than NEV and at most N";
+    case -4: return "the maximum number of iterations must be positive";
+    case -9: return "the starting vector is zero";
+    case -13: return "NEV and WHICH = 'BE' are incompatible";
+    case -9999: return "could not build a Lanczos factorization";
+    default: return "info " + std::to_string(info);
+  }
+}
+
+}  // namespace
+
+// ---------------- the operator ----------------
+
+HessianOperator::HessianOperator(Model& model, const DataSplit& data, const HessianOptions& opts,
+                                 const mpi::Comm* group)
+    : model_(model), data_(data), opts_(opts), group_(group) {
+  for (auto& p : model.parameters()) {
+    if (!p.tensor.is_floating_point()) continue;
+    if (!opts.all_params && p.tensor.dim() < 2) continue;
+    if (!p.tensor.requires_grad()) p.tensor.requires_grad_(true);
+    params_.push_back(p.tensor);
+    names_.push_back(p.name);
+    dim_ += p.tensor.numel();
+  }
+  if (params_.empty())
+    throw InputError(model.source + ": no parameter tensor " +
+                     (opts.all_params ? std::string("") : "with 2 or more dimensions ") +
+                     "to take the Hessian over" +
+                     (opts.all_params ? "" : " (include all parameters to use the others)"));
+  if (opts_.batch_size < 1) throw InputError("Hessian batch size must be at least 1");
+  total_samples_ = data.size();
+  if (group_ && group_->size() > 1) total_samples_ = group_->allreduce_sum(total_samples_);
+  if (total_samples_ < 1) throw InputError("Hessian: the data split is empty");
+}
+
+std::vector<std::string> HessianOperator::tensor_names() const { return names_; }
+
+void HessianOperator::apply(const double* x, double* y) {
+  // Double backward needs autograd on, whatever the caller's mode (the sweep evaluates under
+  // InferenceMode, which must not leak here).
+  c10::InferenceMode no_inference(false);
+  torch::AutoGradMode grad_on(true);
+  model_.train(false);
+  const auto dev = params_.front().device();
+  const auto dtype = params_.front().scalar_type();
+  auto flat = torch::from_blob(const_cast<double*>(x), {dim_}, torch::kFloat64).to(dev, dtype);
+  std::vector<torch::Tensor> v, acc;
+  std::int64_t off = 0;
+  for (auto& p : params_) {
+    v.push_back(flat.narrow(0, off, p.numel()).view(p.sizes()).to(p.scalar_type()));
+    acc.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64).requires_grad(false)));
+    off += p.numel();
+  }
+  const std::int64_t n = data_.size();
+  for (std::int64_t start = 0; start < n; start += opts_.batch_size) {
+    const std::int64_t len = std::min(opts_.batch_size, n - start);
+    auto xb = data_.images.narrow(0, start, len);
+    auto yb = data_.labels.narrow(0, start, len);
+    auto logits = model_.forward(xb);
+    if (logits.dim() != 2 || logits.size(0) != len)
+      throw InputError(model_.source + ": forward returned shape " + c10::str(logits.sizes()) +
+                       ", expected [batch, classes]");
+    auto loss = batch_loss_sum(logits, yb, opts_.loss);
+    // Hv = ∇(∇L · v): the gradient with its graph, then the gradient of its product with v.
+    auto g = torch::autograd::grad({loss}, params_, {}, /*retain_graph=*/true,
+                                   /*create_graph=*/true, /*allow_unused=*/true);
+    torch::Tensor gv;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      if (!g[i].defined()) continue;
+      auto term = (g[i] * v[i]).sum();
+      gv = gv.defined() ? gv + term : term;
+    }
+    if (gv.defined() && gv.requires_grad()) {
+      auto hv = torch::autograd::grad({gv}, params_, {}, /*retain_graph=*/false,
+                                      /*create_graph=*/false, /*allow_unused=*/true);
+      for (std::size_t i = 0; i < params_.size(); ++i)
+        if (hv[i].defined()) acc[i].add_(hv[i].detach().to(torch::kFloat64));
+    }
+    if (between_batches) between_batches();
+  }
+  std::vector<torch::Tensor> flat_acc;
+  for (auto& a : acc) flat_acc.push_back(a.reshape({-1}));
+  auto out = torch::cat(flat_acc).div_(double(total_samples_)).to(torch::kCPU).contiguous();
+  std::copy(out.data_ptr<double>(), out.data_ptr<double>() + dim_, y);
+  if (group_ && group_->size() > 1) {
+    // Rescaled shard sums add up to H x. The root's sum is broadcast so that every rank holds
+    // bit-identical vectors and runs the same eigensolver iterations.
+    group_->allreduce_sum(y, int(dim_));
+    group_->bcast(y, int(dim_ * std::int64_t(sizeof(double))));
+  }
+  ++products_;
+}
+
+// ---------------- ARPACK ----------------
+
+void to_json(nlohmann::json& j, const EigenOptions& o) {
+  j = {{"solver", "ARPACK dsaupd/dseupd (implicitly restarted Lanczos, arpack-ng)"},
+       {"tol", o.tol},
+       {"max_iter", o.max_iter},
+       {"ncv", o.ncv},
+       {"seed", o.seed}};
+}
+
+EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which which,
+                         const EigenOptions& opts, double shift) {
+  if (nev < 1) throw InputError("eigensolver: asked for " + std::to_string(nev) + " eigenvalues");
+  if (nev >= n)
+    throw InputError("eigensolver: " + std::to_string(nev) + " eigenvalue(s) asked for, but the " +
+                     "operator has dimension " + std::to_string(n) + " (need fewer than that)");
+  if (n > std::numeric_limits<a_int>::max())
+    throw InputError("eigensolver: dimension " + std::to_string(n) + " exceeds ARPACK's index type");
+  if (!(opts.tol >= 0)) throw InputError("eigensolver: tolerance must be >= 0");
+  if (opts.max_iter < 1) throw InputError("eigensolver: max_iter must be at least 1");
+  const a_int N = a_int(n);
+  a_int ncv = opts.ncv > 0 ? opts.ncv : a_int(std::min<std::int64_t>(n, std::max(2 * nev + 1, 20)));
+  if (ncv <= nev || ncv > N)
+    throw InputError("eigensolver: ncv " + std::to_string(ncv) + " must be in (" +
+                     std::to_string(nev) + ", " + std::to_string(n) + "]");
+  const a_int lworkl = ncv * (ncv + 8);
+  std::vector<double> resid(static_cast<std::size_t>(n)), v(std::size_t(n) * std::size_t(ncv)),
+      workd(3 * std::size_t(n)), workl(static_cast<std::size_t>(lworkl));
+  // Our own starting vector (info = 1): ARPACK's default one continues a random stream saved
+  // between calls, which would make a point's result depend on what its rank computed before.
+  std::mt19937_64 rng(opts.seed);
+  for (auto& r : resid) r = uniform_pm1(rng);
+  a_int iparam[11] = {0}, ipntr[14] = {0};
+  iparam[0] = 1;  // exact shifts
+  iparam[2] = opts.max_iter;
+  iparam[6] = 1;  // mode 1: A x = λ x
+  a_int ido = 0, info = 1;
+  const char* w = which_code(which);
+  for (;;) {
+    dsaupd_c(&ido, "I", N, w, nev, opts.tol, resid.data(), ncv, v.data(), N, iparam, ipntr,
+             workd.data(), workl.data(), lworkl, &info);
+    if (ido != -1 && ido != 1) break;
+    const double* x = &workd[std::size_t(ipntr[0] - 1)];
+    double* y = &workd[std::size_t(ipntr[1] - 1)];
+    op(x, y);
+    if (shift != 0)
+      for (a_int i = 0; i < N; ++i) y[i] -= shift * x[i];
+  }
+  if (info < 0 || info == 2) throw Error("ARPACK dsaupd failed: " + arpack_error(info));
+  EigenResult r;
+  r.iterations = iparam[2];
+  r.products = iparam[8];
+  r.converged_count = std::min<int>(iparam[4], nev);
+  r.values.assign(std::size_t(nev), kNaN);
+  if (r.converged_count > 0) {
+    std::vector<a_int> select(std::size_t(ncv), 0);
+    std::vector<double> d(std::size_t(nev), kNaN);
+    a_int info2 = 0;
+    dseupd_c(0, "A", select.data(), d.data(), v.data(), N, 0.0, "I", N, w, nev, opts.tol,
+             resid.data(), ncv, v.data(), N, iparam, ipntr, workd.data(), workl.data(), lworkl,
+             &info2);
+    if (info2 != 0) throw Error("ARPACK dseupd failed: " + arpack_error(info2));
+    std::vector<double> got(d.begin(), d.begin() + r.converged_count);
+    for (auto& g : got) g += shift;
+    std::sort(got.begin(), got.end(), std::greater<double>());
+    std::copy(got.begin(), got.end(), r.values.begin());
+  }
+  // info 1: MXITER restarts done; info 3: no shifts could be applied (ncv too small).
+  r.converged = info == 0 && r.converged_count >= nev;
+  return r;
+}
+
+ExtremeEigs extreme_eigenvalues(const SymOperator& op, std::int64_t n, const EigenOptions& opts) {
+  ExtremeEigs e;
+  auto top = arpack_eigsh(op, n, 1, Which::largest_magnitude, opts);
+  e.iterations = top.iterations;
+  e.products = top.products;
+  e.max_eig = top.values[0];
+  if (!top.converged || !std::isfinite(e.max_eig)) {
+    e.max_eig = kNaN;
+    e.min_eig = kNaN;
+    return e;
+  }
+  if (e.max_eig < 0) {
+    // The largest-magnitude eigenvalue is negative: nothing lies below it.
+    e.min_eig = e.max_eig;
+    e.converged = true;
+    return e;
+  }
+  auto low = arpack_eigsh(op, n, 1, Which::smallest_algebraic, opts, e.max_eig);
+  e.iterations += low.iterations;
+  e.products += low.products;
+  e.min_eig = low.converged ? low.values[0] : kNaN;
+  e.converged = low.converged;
+  return e;
+}
+
+// ---------------- trace and density ----------------
+
+TraceEstimate hutchinson_trace(const SymOperator& op, std::int64_t n, int probes,
+                               std::uint64_t seed) {
+  if (probes < 1) throw InputError("trace: the number of probes must be at least 1");
+  TraceEstimate t;
+  t.probes = probes;
+  std::mt19937_64 rng(seed);
+  std::vector<double> hv(static_cast<std::size_t>(n));
+  for (int k = 0; k < probes; ++k) {
+    auto v = rademacher(rng, n);
+    op(v.data(), hv.data());
+    t.samples.push_back(dot(v, hv));
+  }
+  double mean = 0;
+  for (double s : t.samples) mean += s;
+  mean /= probes;
+  double var = 0;
+  for (double s : t.samples) var += (s - mean) * (s - mean);
+  t.trace = mean;
+  t.standard_error = probes > 1 ? std::sqrt(var / (probes - 1) / probes) : kNaN;
+  return t;
+}
+
+SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, int probes,
+                            std::uint64_t seed, int grid_points) {
+  if (steps < 1) throw InputError("density: Lanczos steps must be at least 1");
+  if (probes < 1) throw InputError("density: the number of probes must be at least 1");
+  if (grid_points < 2) throw InputError("density: need at least 2 grid points");
+  SpectralDensity sd;
+  sd.steps = int(std::min<std::int64_t>(steps, n));
+  std::mt19937_64 rng(seed);
+  const std::size_t N = std::size_t(n);
+  for (int p = 0; p < probes; ++p) {
+    auto v0 = rademacher(rng, n);
+    for (auto& x : v0) x /= std::sqrt(double(n));
+    std::vector<std::vector<double>> V = {v0};
+    std::vector<double> alpha, beta, w(N);
+    double scale = 0;
+    for (int j = 0; j < sd.steps; ++j) {
+      op(V[std::size_t(j)].data(), w.data());
+      double a = dot(w, V[std::size_t(j)]);
+      alpha.push_back(a);
+      // Full reorthogonalization (twice is enough): the quadrature is only as good as the basis.
+      for (int pass = 0; pass < 2; ++pass)
+        for (auto& q : V) {
+          double c = dot(w, q);
+          for (std::size_t i = 0; i < N; ++i) w[i] -= c * q[i];
+        }
+      double b = std::sqrt(dot(w, w));
+      scale = std::max({scale, std::abs(a), b});
+      // An invariant subspace: the quadrature is exact with the nodes found so far.
+      if (j + 1 == sd.steps || b <= 1e-10 * scale) break;
+      beta.push_back(b);
+      for (auto& x : w) x /= b;
+      V.push_back(w);
+    }
+    const auto k = std::int64_t(alpha.size());
+    auto T = torch::zeros({k, k}, torch::kFloat64);
+    for (std::int64_t i = 0; i < k; ++i) {
+      T[i][i] = alpha[std::size_t(i)];
+      if (i + 1 < k) {
+        T[i][i + 1] = beta[std::size_t(i)];
+        T[i + 1][i] = beta[std::size_t(i)];
+      }
+    }
+    auto [evals, evecs] = torch::linalg::eigh(T, "L");
+    std::vector<double> nodes(static_cast<std::size_t>(k)), weights(static_cast<std::size_t>(k));
+    for (std::int64_t i = 0; i < k; ++i) {
+      nodes[std::size_t(i)] = evals[i].item<double>();
+      double c = evecs[0][i].item<double>();
+      weights[std::size_t(i)] = c * c;
+    }
+    sd.nodes.push_back(nodes);
+    sd.weights.push_back(weights);
+  }
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (auto& ns : sd.nodes)
+    for (double x : ns) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+  const double spread = hi - lo;
+  const double pad = 0.01 * std::max(1.0, spread);
+  lo -= pad;
+  hi += pad;
+  const double s2 = 1e-5 * std::max(1.0, hi - lo);
+  sd.sigma = std::sqrt(s2);
+  sd.grid.resize(std::size_t(grid_points));
+  sd.density.assign(std::size_t(grid_points), 0.0);
+  for (int g = 0; g < grid_points; ++g) sd.grid[std::size_t(g)] = lo + (hi - lo) * g / (grid_points - 1);
+  for (std::size_t p = 0; p < sd.nodes.size(); ++p)
+    for (std::size_t i = 0; i < sd.nodes[p].size(); ++i)
+      for (int g = 0; g < grid_points; ++g) {
+        double d = sd.grid[std::size_t(g)] - sd.nodes[p][i];
+        sd.density[std::size_t(g)] +=
+            sd.weights[p][i] * std::exp(-d * d / (2 * s2)) / std::sqrt(2 * M_PI * s2);
+      }
+  double integral = 0;
+  const double h = (hi - lo) / (grid_points - 1);
+  for (double d : sd.density) integral += d * h;
+  if (integral > 0)
+    for (auto& d : sd.density) d /= integral;
+  return sd;
+}
+
+}  // namespace losscape
+
+// ---------------- the report of `losscape hessian` ----------------
+
+namespace losscape {
+
+void to_json(nlohmann::json& j, const CurvatureOptions& o) {
+  j = {{"top_k", o.top_k},           {"eigensolver", o.eig},
+       {"trace_probes", o.trace_probes}, {"seed", o.seed},
+       {"density", o.density},       {"slq_steps", o.slq_steps},
+       {"slq_probes", o.slq_probes}, {"density_points", o.density_points}};
+}
+
+nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
+                                const std::function<void(const std::string&)>& progress) {
+  auto say = [&](const std::string& s) {
+    if (progress) progress(s);
+  };
+  const std::int64_t n = h.dim();
+  SymOperator op = [&h](const double* x, double* y) { h.apply(x, y); };
+  auto nan_to_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  nlohmann::json j;
+  j["parameters"] = {{"count", n}, {"tensors", h.tensor_names()}};
+  j["samples"] = h.samples();
+  j["settings"] = o;
+
+  say("extreme eigenvalues");
+  auto before = h.products();
+  auto e = extreme_eigenvalues(op, n, o.eig);
+  j["max_eig"] = nan_to_null(e.max_eig);
+  j["min_eig"] = nan_to_null(e.min_eig);
+  j["eig_ratio"] = e.converged && e.max_eig != 0 ? nlohmann::json(std::abs(e.min_eig / e.max_eig))
+                                                 : nlohmann::json();
+  j["extreme"] = {{"converged", e.converged}, {"iterations", e.iterations},
+                  {"products", h.products() - before}};
+
+  if (o.top_k > 0) {
+    say("top-" + std::to_string(o.top_k) + " eigenvalues");
+    before = h.products();
+    nlohmann::json top;
+    if (o.top_k == 1 && e.converged && e.max_eig >= 0) {
+      // The largest-magnitude eigenvalue is non-negative: it is the largest one.
+      top = {{"values", {e.max_eig}}, {"converged", true}, {"iterations", 0}, {"products", 0}};
+    } else if (o.top_k >= n) {
+      throw InputError("--top-k " + std::to_string(o.top_k) + ": the Hessian has only " +
+                       std::to_string(n) + " rows (need fewer)");
+    } else {
+      double shift = e.converged ? e.min_eig : 0.0;
+      auto r = arpack_eigsh(op, n, o.top_k, Which::largest_algebraic, o.eig, shift);
+      nlohmann::json vals = nlohmann::json::array();
+      for (double v : r.values) vals.push_back(nan_to_null(v));
+      top = {{"values", vals}, {"converged", r.converged}, {"iterations", r.iterations},
+             {"products", h.products() - before}};
+    }
+    j["top_eigenvalues"] = top;
+  }
+
+  if (o.trace_probes > 0) {
+    say("trace (" + std::to_string(o.trace_probes) + " Hutchinson probes)");
+    before = h.products();
+    auto t = hutchinson_trace(op, n, o.trace_probes, o.seed);
+    j["trace"] = {{"estimate", t.trace},
+                  {"stderr", nan_to_null(t.standard_error)},
+                  {"probes", t.probes},
+                  {"estimator", "Hutchinson, Rademacher probes"},
+                  {"products", h.products() - before}};
+  }
+
+  if (o.density) {
+    say("density (SLQ, " + std::to_string(o.slq_probes) + " x " + std::to_string(o.slq_steps) +
+        " Lanczos steps)");
+    before = h.products();
+    auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, o.density_points);
+    j["density"] = {{"method", "stochastic Lanczos quadrature, Gaussian-smoothed"},
+                    {"steps", d.steps},
+                    {"probes", o.slq_probes},
+                    {"sigma", d.sigma},
+                    {"nodes", d.nodes},
+                    {"weights", d.weights},
+                    {"grid", d.grid},
+                    {"density", d.density},
+                    {"products", h.products() - before}};
+  }
+  j["products"] = h.products();
+  return j;
+}
+
+}  // namespace losscape

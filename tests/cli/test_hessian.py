@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Cross-check `losscape hessian` and `losscape sweep --hessian` against PyTorch's full Hessian.
+
+A tiny tanh network (TorchScript, 354 weights in matrices, 370 with biases) on a synthetic
+MNIST-shaped data set written here as IDX files. PyTorch builds the full Hessian of the mean
+cross-entropy (torch.autograd.functional.hessian, float64) and numpy diagonalizes it; losscape's
+extreme and top eigenvalues must agree to a relative 1e-4 of the spectral radius (losscape's
+products are float32), its Hutchinson trace within 4 standard errors, its SLQ nodes must lie
+in the spectrum. The sweep's max_eig/min_eig must equal PyTorch's at θ* + αδ (δ read from the
+direction file with h5py), a solve out of restarts must fail loudly with nulls in the JSON, and
+`plot --what eig-ratio` must draw the ratio |λmin/λmax| from the file (1D curve, 2D heatmap and
+contour map) when gnuplot is installed.
+
+Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
+"""
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+try:
+    import h5py
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:  # pragma: no cover
+    print(f"SKIP: {sys.executable} cannot import torch/numpy/h5py ({e}); "
+          "apt-get install python3-torch python3-numpy python3-h5py", file=sys.stderr)
+    sys.exit(77)
+
+LOSSCAPE = os.environ["LOSSCAPE"]
+WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-hessian-test")
+failures = []
+N = 48
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, expect_ok=True):
+    r = subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True)
+    if expect_ok and r.returncode != 0:
+        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
+              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
+        sys.exit(1)
+    return r
+
+
+def write_idx(path, magic, dims, body):
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic))
+        for d in dims:
+            f.write(struct.pack(">I", d))
+        f.write(body.tobytes())
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(49, 6)
+        self.fc2 = nn.Linear(6, 10)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(F.avg_pool2d(x, 4).flatten(1))))
+
+
+def spectrum(params, x, y, with_bias):
+    """Eigenvalues (ascending) and trace of the full float64 Hessian of the mean cross-entropy
+    over fc1.weight, fc2.weight (and the biases, in parameter order, when with_bias)."""
+    p = {k: v.detach().double() for k, v in params.items()}
+    names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"] if with_bias else \
+        ["fc1.weight", "fc2.weight"]
+    sizes = [p[n].numel() for n in names]
+    flat0 = torch.cat([p[n].reshape(-1) for n in names])
+
+    def loss(flat):
+        q = dict(p)
+        for n, part in zip(names, torch.split(flat, sizes)):
+            q[n] = part.view(p[n].shape)
+        h = torch.tanh(F.linear(F.avg_pool2d(x, 4).flatten(1), q["fc1.weight"], q["fc1.bias"]))
+        return F.cross_entropy(F.linear(h, q["fc2.weight"], q["fc2.bias"]), y)
+
+    H = torch.autograd.functional.hessian(loss, flat0).numpy()
+    H = (H + H.T) / 2
+    return np.linalg.eigvalsh(H), float(np.trace(H))
+
+
+def close(a, b, scale, rtol=1e-4):
+    return a is not None and abs(a - b) <= rtol * scale
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    os.chdir(WORK)
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 10, N).astype(np.uint8)
+    pixels = (rng.integers(0, 120, (N, 28, 28)) + 12 * labels[:, None, None]).astype(np.uint8)
+    write_idx("train-images-idx3-ubyte", 0x803, (N, 28, 28), pixels)
+    write_idx("train-labels-idx1-ubyte", 0x801, (N,), labels)
+    x = torch.from_numpy(pixels.astype(np.float64) / 255.0).view(N, 1, 28, 28)
+    y = torch.from_numpy(labels.astype(np.int64))
+
+    torch.manual_seed(3)
+    net = Tiny()
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.mul_(3.0)  # a curved region with negative curvature
+    torch.jit.script(net).save("tiny.pt")
+    params = dict(net.named_parameters())
+    data = ["--dataset", "mnist", "--data-dir", WORK, "--raw-data", "--device", "cpu"]
+
+    # ---- losscape hessian at θ* vs the full Hessian ----
+    for with_bias in (False, True):
+        tag = "all params" if with_bias else "matrices"
+        ev, tr = spectrum(params, x, y, with_bias)
+        lm = ev[0] if abs(ev[0]) > abs(ev[-1]) else ev[-1]
+        scale = max(abs(ev[0]), abs(ev[-1]))
+        out = f"h_{'all' if with_bias else 'w'}.json"
+        r = run("hessian", "--model-file", "tiny.pt", *data, "--batch-size", "10",
+                "--eig-tol", "1e-8", "--top-k", "3", "--trace-probes", "300", "--density",
+                "--slq-steps", "40", "--slq-probes", "2", "--json", out,
+                *(["--all-params"] if with_bias else []))
+        j = json.load(open(out))
+        n = 370 if with_bias else 354
+        check(j["parameters"]["count"] == n and j["samples"] == N,
+              f"{tag}: {j['parameters']['count']} parameters, {j['samples']} samples")
+        check(j["extreme"]["converged"], f"{tag}: converged")
+        check(close(j["max_eig"], lm, scale), f"{tag}: λmax {j['max_eig']} vs PyTorch {lm}")
+        check(close(j["min_eig"], ev[0], scale), f"{tag}: λmin {j['min_eig']} vs PyTorch {ev[0]}")
+        check(ev[0] < 0, f"{tag}: the test point has negative curvature ({ev[0]:.4g})")
+        top = j["top_eigenvalues"]["values"]
+        check(len(top) == 3 and all(close(a, b, scale) for a, b in zip(top, ev[::-1][:3])),
+              f"{tag}: top-3 {top} vs PyTorch {list(ev[::-1][:3])}")
+        t = j["trace"]
+        check(t["probes"] == 300 and 0 < t["stderr"] and abs(t["estimate"] - tr) < 4 * t["stderr"],
+              f"{tag}: trace {t['estimate']:.5g} ± {t['stderr']:.3g} vs PyTorch {tr:.5g}")
+        d = j["density"]
+        nodes = [v for probe in d["nodes"] for v in probe]
+        check(all(ev[0] - 1e-3 * scale <= v <= ev[-1] + 1e-3 * scale for v in nodes),
+              f"{tag}: {len(nodes)} SLQ nodes inside [λmin, λmax]")
+        check(all(abs(sum(w) - 1) < 1e-6 for w in d["weights"]), f"{tag}: SLQ weights sum to 1")
+        check(abs(np.trapz(d["density"], d["grid"]) - 1) < 0.02, f"{tag}: density integrates to 1")
+        check("λmax" in r.stdout and "trace" in r.stdout and out in r.stdout,
+              f"{tag}: printed report")
+
+    # ---- a solve out of restarts: exit 1, one error line, nulls in the JSON ----
+    r = run("hessian", "--model-file", "tiny.pt", *data, "--eig-tol", "1e-14", "--eig-max-iter",
+            "1", "--eig-ncv", "3", "--trace-probes", "0", "--top-k", "0", "--json", "nc.json",
+            "--quiet", expect_ok=False)
+    j = json.load(open("nc.json"))
+    check(r.returncode == 1 and "did not converge" in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1,
+          f"not converged: exit {r.returncode}, stderr {r.stderr.strip()!r}")
+    check(j["extreme"]["converged"] is False and j["max_eig"] is None and j["min_eig"] is None,
+          "not converged: converged false, max_eig/min_eig null in the JSON")
+    check("NOT CONVERGED" in r.stdout, "not converged: said in the report")
+
+    # ---- sweep --hessian (1D) vs PyTorch at θ* + αδ ----
+    run("sweep", "--model-file", "tiny.pt", *data, "--x", "-1:1:5", "--hessian", "--eig-tol",
+        "1e-8", "--hessian-batch-size", "16", "--out", "s1d.h5", "--quiet")
+    with h5py.File("s1d.h5") as f:
+        xs = f["xcoordinates"][()]
+        mx, mn, conv = f["max_eig"][()], f["min_eig"][()], f["eig_converged"][()]
+        hvp = f["hvp_count"][()]
+        ident = json.loads(f.attrs["identity"])
+    with h5py.File("s1d.dirs.h5") as f:
+        delta = [torch.from_numpy(f["xdirection"][str(i)][()]).double() for i in range(4)]
+    check(ident["hessian"] == {"split": "train", "params": "dims>=2", "tol": 1e-8},
+          f"identity records the Hessian settings: {ident.get('hessian')}")
+    check(bool(np.all(conv == 1)) and bool(np.all(hvp > 0)), "1D sweep: all points converged")
+    names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    for i, a in enumerate(xs):
+        moved = {n: params[n].detach().double() + a * delta[k] for k, n in enumerate(names)}
+        ev, _ = spectrum(moved, x, y, False)
+        lm = ev[0] if abs(ev[0]) > abs(ev[-1]) else ev[-1]
+        scale = max(abs(ev[0]), abs(ev[-1]))
+        check(close(mx[i], lm, scale) and close(mn[i], ev[0], scale),
+              f"sweep α={a:+.2f}: max_eig {mx[i]:.6g} min_eig {mn[i]:.6g} vs PyTorch "
+              f"{lm:.6g} {ev[0]:.6g}")
+
+    # ---- 2D map and plot --what eig-ratio ----
+    run("sweep", "--model-file", "tiny.pt", *data, "--x", "-1:1:4", "--y", "-1:1:3", "--hessian",
+        "--out", "s2d.h5", "--quiet")
+    with h5py.File("s2d.h5") as f:
+        ratio2d = np.abs(f["min_eig"][()] / f["max_eig"][()])
+        check(f["max_eig"].shape == (3, 4), f"2D max_eig is [y][x] = (3, 4): {f['max_eig'].shape}")
+    if shutil.which("gnuplot") is None:
+        print("note: gnuplot is not installed; plot checks skipped (Debian: gnuplot-nox)")
+    else:
+        for surf, ratio, figs in (("s1d.h5", np.abs(mn / mx), ["s1d_1d_eig-ratio"]),
+                                  ("s2d.h5", ratio2d, ["s2d_eig-ratio_2dcontour",
+                                                       "s2d_eig-ratio_2dheat"])):
+            r = run("plot", surf, "--what", "eig-ratio", "--formats", "png", "--out-dir", "plots")
+            for fig in figs:
+                png = os.path.join("plots", fig + ".png")
+                check(os.path.isfile(png) and open(png, "rb").read(4) == b"\x89PNG",
+                      f"plot: {fig}.png drawn")
+            rows = [l.split() for l in open(os.path.join("plots", figs[0] + ".dat"))
+                    if l.strip() and not l.startswith("#")]
+            got = np.array([float(r[-1]) for r in rows])
+            check(np.allclose(got, ratio.reshape(-1), rtol=1e-8),
+                  f"plot: {figs[0]}.dat holds |min_eig/max_eig| of {surf}")
+
+    if failures:
+        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+        sys.exit(1)
+    print("all Hessian checks passed")
+
+
+if __name__ == "__main__":
+    main()
