@@ -1,0 +1,160 @@
+# Sourced by jobs/sweep.sbatch, jobs/sweep-chain.sbatch and jobs/sweep-fanout.sbatch: their
+# settings, the launch of `losscape sweep` under srun or mpirun with the time-limit warning
+# forwarded to the ranks, and the reading of the surface file's state. docs/slurm.md.
+#
+# Settings (environment variables; sbatch passes the submitting shell's environment on):
+#   LOSSCAPE        the losscape program (default: `losscape` on PATH)
+#   SWEEP_CONFIG    JSON file of `losscape sweep --config` (model_file, directions, x, y, ...)
+#   SWEEP_OUT       the surface file (default: --out among the arguments, else "out" of the config)
+#   SWEEP_ARGS      more `losscape sweep` flags, split on spaces (arguments of the script follow)
+#   LAUNCHER        srun (default inside a job) | mpirun | none (one process, no launcher)
+#   SRUN_ARGS       extra srun flags, e.g. "--mpi=pmix --gpu-bind=single:1"
+#   MPIRUN_ARGS     extra mpirun flags, e.g. "--bind-to none"
+
+ls_name=${ls_name:-losscape-job}
+
+ls_die() {  # one line naming what is wrong, exit 1
+  echo "$ls_name: error: $*" >&2
+  exit 1
+}
+
+ls_log() { echo "$ls_name: $(date '+%F %T') $*"; }
+
+# Fills LS_EXE, LS_OUT (the surface file) and LS_SWEEP (the `losscape sweep` arguments but
+# --out) from the settings and the script's arguments "$@".
+ls_settings() {
+  LS_EXE=${LOSSCAPE:-losscape}
+  if [[ $LS_EXE == */* ]]; then
+    [[ -x $LS_EXE ]] || ls_die "LOSSCAPE=$LS_EXE is not an executable file"
+  else
+    LS_EXE=$(command -v "$LS_EXE") ||
+      ls_die "losscape is not on PATH: set LOSSCAPE=/path/to/losscape (or module load it)"
+  fi
+  LS_SWEEP=(sweep)
+  if [[ -n ${SWEEP_CONFIG:-} ]]; then
+    [[ -r $SWEEP_CONFIG ]] || ls_die "SWEEP_CONFIG=$SWEEP_CONFIG: no such readable file"
+    LS_SWEEP+=(--config "$SWEEP_CONFIG")
+  fi
+  local extra=()
+  # shellcheck disable=SC2206  # SWEEP_ARGS is a list of words
+  [[ -n ${SWEEP_ARGS:-} ]] && extra=(${SWEEP_ARGS})
+  extra+=("$@")
+  # The surface file, kept apart: each script gives losscape its own --out (the chain looks at
+  # the file, the fan-out names its parts after it).
+  LS_OUT=
+  local i config=${SWEEP_CONFIG:-}
+  for ((i = 0; i < ${#extra[@]}; i++)); do
+    case ${extra[i]} in
+      --out | -o) LS_OUT=${extra[i + 1]:-}; ((i += 1)); continue ;;
+      --out=*) LS_OUT=${extra[i]#--out=}; continue ;;
+      --config) config=${extra[i + 1]:-} ;;
+      --config=*) config=${extra[i]#--config=} ;;
+    esac
+    LS_SWEEP+=("${extra[i]}")
+  done
+  if [[ -n $config && $config != "${SWEEP_CONFIG:-}" ]]; then
+    [[ -r $config ]] || ls_die "--config $config: no such readable file"
+  fi
+  [[ -z $LS_OUT ]] && LS_OUT=${SWEEP_OUT:-}
+  if [[ -z $LS_OUT && -n $config ]]; then
+    LS_OUT=$(sed -n 's/.*"out"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config" | head -1)
+  fi
+  [[ -n $LS_OUT ]] ||
+    ls_die "no surface file: set SWEEP_OUT=surface.h5, pass --out, or put \"out\" in SWEEP_CONFIG"
+  [[ -d $(dirname "$LS_OUT") ]] || ls_die "the directory of the surface file $LS_OUT does not exist"
+  if [[ -z $config ]] && ! printf '%s\n' "${extra[@]}" | grep -qE '^(--model-file|-m|--arch|-a)(=|$)'; then
+    ls_die "no model: set SWEEP_CONFIG=sweep.json (with \"model_file\" or \"arch\") or give --model-file/--arch"
+  fi
+}
+
+# The launcher command in LS_LAUNCH (an array), from LAUNCHER.
+ls_launcher() {
+  local launcher=${LAUNCHER:-}
+  [[ -z $launcher ]] && { [[ -n ${SLURM_JOB_ID:-} ]] && launcher=srun || launcher=none; }
+  case $launcher in
+    srun)
+      command -v srun >/dev/null || ls_die "LAUNCHER=srun but srun is not on PATH"
+      # srun no longer inherits --cpus-per-task from the job (Slurm >= 22.05): pass it on.
+      LS_LAUNCH=(srun --kill-on-bad-exit=1)
+      [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && LS_LAUNCH+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+      # shellcheck disable=SC2206
+      [[ -n ${SRUN_ARGS:-} ]] && LS_LAUNCH+=(${SRUN_ARGS})
+      ;;
+    mpirun)
+      command -v mpirun >/dev/null || ls_die "LAUNCHER=mpirun but mpirun is not on PATH"
+      # Inside an allocation Open MPI takes the ranks and hosts from Slurm.
+      LS_LAUNCH=(mpirun)
+      [[ $(id -u) == 0 ]] && LS_LAUNCH+=(--allow-run-as-root)
+      # shellcheck disable=SC2206
+      [[ -n ${MPIRUN_ARGS:-} ]] && LS_LAUNCH+=(${MPIRUN_ARGS})
+      ;;
+    none) LS_LAUNCH=() ;;
+    *) ls_die "LAUNCHER=$launcher: expected srun, mpirun or none" ;;
+  esac
+  LS_LAUNCHER=$launcher
+}
+
+# Threads per rank from the job's --cpus-per-task, unless --threads was given.
+ls_threads() {
+  if [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && ! printf '%s\n' "${LS_SWEEP[@]}" | grep -qE '^--threads(=|$)'; then
+    LS_SWEEP+=(--threads "$SLURM_CPUS_PER_TASK")
+  fi
+}
+
+_ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
+  local sig=$1
+  if [[ $sig == USR1 ]]; then
+    LS_WARNED=1
+    ls_log "SIGUSR1 (the time-limit warning): losscape finishes its points, flushes and stops"
+  else
+    ls_log "SIG$sig: passed on to losscape"
+  fi
+  [[ -n ${LS_CHILD:-} ]] && kill -"$sig" "$LS_CHILD" 2>/dev/null
+  return 0
+}
+
+# Runs `launcher losscape ARGS...` in the background so that the shell's traps run while it
+# works (bash runs a trap only between commands), and returns its exit status.
+ls_run() {
+  LS_WARNED=${LS_WARNED:-0}
+  ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
+  "${LS_LAUNCH[@]}" "$LS_EXE" "$@" &
+  LS_CHILD=$!
+  local rc
+  while :; do
+    wait "$LS_CHILD"
+    rc=$?
+    # wait returns early (status > 128) when a trapped signal arrives; bash keeps the child's
+    # own status for the next wait once it has ended.
+    if ! kill -0 "$LS_CHILD" 2>/dev/null; then
+      wait "$LS_CHILD"
+      rc=$?
+      break
+    fi
+  done
+  LS_CHILD=
+  return "$rc"
+}
+
+ls_trap_signals() {
+  LS_WARNED=0
+  trap '_ls_forward USR1' USR1
+  trap '_ls_forward TERM' TERM
+  trap '_ls_forward INT' INT
+}
+
+# "done N of M points (complete)" of `losscape info FILE`: prints "N M", fails when FILE is not
+# a surface file.
+ls_surface_state() {
+  local line
+  line=$("$LS_EXE" info "$1" 2>/dev/null | grep -E '^done +[0-9]+ of [0-9]+ points') || return 1
+  sed -E 's/^done +([0-9]+) of ([0-9]+) points.*/\1 \2/' <<<"$line"
+}
+
+ls_sweep_rc_text() {
+  case $1 in
+    0) echo "complete" ;;
+    75) echo "incomplete (stopped by a signal after a final flush)" ;;
+    *) echo "failed with exit code $1" ;;
+  esac
+}

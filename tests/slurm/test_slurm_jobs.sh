@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The job scripts of jobs/ on a real Slurm: a private one-node cluster (tests/slurm/cluster.sh:
+# Debian's slurm-wlm and munge, slurm.conf from `slurmd -C`, daemons started here as root and
+# always stopped at the end) runs
+#   - jobs/sweep-chain.sbatch as an array (%1) of 1-minute jobs whose time-limit warning
+#     (--signal=B:USR1@20, sent by slurmctld itself) interrupts the sweep at least once; a later
+#     task resumes and completes it;
+#   - jobs/sweep.sbatch with 2 ranks under srun and a 1-minute limit: the warning stops it, the
+#     script requeues the job, the requeued job completes the file;
+#   - jobs/sweep-fanout.sbatch submit: a 2-task array of parts and the dependent merge job;
+# and every result must equal an uninterrupted `losscape sweep` of the same grid (h5py,
+# relative 1e-6), the logs must show the interruptions and resumes. Then the scripts' one-line
+# errors for bad settings.
+# Environment (CTest): LOSSCAPE, PYTHON, LOSSCAPE_SOURCE_DIR, TEST_WORK_DIR. Exit 77: skipped
+# (not root, Slurm or munge not installed, cluster not starting), with the reason printed.
+set -uo pipefail
+skip() { echo "SKIP: $*"; exit 77; }
+src=${LOSSCAPE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+export LOSSCAPE=${LOSSCAPE:?LOSSCAPE (the losscape program) is not set}
+PYTHON=${PYTHON:-/usr/bin/python3}
+work=${TEST_WORK_DIR:-/tmp/losscape-test-slurm}
+data=/usr/share/datasets/fashion-mnist
+
+[[ $(id -u) == 0 ]] || skip "the Slurm test starts munged, slurmctld and slurmd and must run as root"
+PATH=$PATH:/usr/sbin
+for p in slurmctld slurmd sbatch munged; do
+  command -v $p >/dev/null || skip "$p is not installed (apt-get install slurm-wlm munge)"
+done
+[[ -d $data ]] || skip "$data is missing (apt-get install dataset-fashion-mnist)"
+"$PYTHON" -c 'import h5py, numpy' 2>/dev/null || skip "$PYTHON cannot import h5py and numpy"
+
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+source "$src/tests/slurm/cluster.sh"
+trap 'slurm_cluster_down "$work/cluster"' EXIT
+trap 'exit 130' INT TERM
+t0=$(date +%s)
+if ! slurm_cluster_up "$work/cluster"; then
+  tail -n 5 "$work"/cluster/log/*.log 2>/dev/null
+  skip "the one-node Slurm cluster did not come up (logs above)"
+fi
+
+failures=0
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; failures=$((failures + 1)); fi
+}
+stamp() { echo "---- $(date +%T) (+$(($(date +%s) - t0)) s) $*"; }
+
+stamp "a small trained model and its directions"
+"$LOSSCAPE" train --arch cnn_small --dataset fashion-mnist --samples 1000 --test-samples 200 \
+  --epochs 1 --batch-size 64 --lr 0.05 --seed 1 --out train >train.log 2>&1 ||
+  { cat train.log; echo "FAIL losscape train"; exit 1; }
+"$LOSSCAPE" directions --model-file train/model_1.h5 --dataset fashion-mnist --out dirs.h5 ||
+  { echo "FAIL losscape directions"; exit 1; }
+# ~80 s of work on one core: longer than the 10-40 s a 1-minute job with --signal=B:USR1@20 runs
+# before its warning (slurmctld checks time limits every 30 s), so every sweep is interrupted.
+cat >sweep.json <<JSON
+{"model_file": "train/model_1.h5", "directions": "dirs.h5", "dataset": "fashion-mnist",
+ "samples": 500, "splits": ["train", "test"], "x": "-1:1:9", "y": "-1:1:9",
+ "batch_size": "250", "threads": 1, "flush_seconds": 3, "progress_seconds": 5}
+JSON
+export SWEEP_CONFIG=$work/sweep.json OMP_NUM_THREADS=1 LOSSCAPE_PROGRESS=lines
+unset SLURM_JOB_ID SLURM_ARRAY_TASK_ID
+
+stamp "submitting the chain, the requeueing sweep and the fan-out"
+limits=(--time=1 --signal=B:USR1@20)
+chain=$(sbatch --parsable --array=1-8%1 "${limits[@]}" -o 'chain-%A_%a.log' \
+  "$src/jobs/sweep-chain.sbatch" --out chain.h5) || { echo "FAIL sbatch sweep-chain"; exit 1; }
+single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j.log' \
+  "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch sweep"; exit 1; }
+FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
+  "$src/jobs/sweep-fanout.sbatch" submit | tee fanout-submit.txt
+check "sweep-fanout.sbatch submit submits the array and the merge job" \
+  grep -q '^array job [0-9]*.*merge job [0-9]*' fanout-submit.txt
+
+stamp "the uninterrupted reference sweep (outside Slurm, alongside the jobs)"
+"$LOSSCAPE" sweep --config sweep.json --out reference.h5 >reference.log 2>&1 &
+ref_pid=$!
+
+# Until every job has ended: squeue every 10 s into the log, at most 8 minutes.
+for ((i = 0; i < 96; i++)); do
+  jobs=$(squeue -h -o '%i %T %M %r' 2>/dev/null)
+  [[ -z $jobs ]] && break
+  ((i % 2 == 0)) && { stamp "squeue"; squeue -o '%.12i %.16j %.9T %.6M %.10l %R'; }
+  sleep 5
+done
+[[ -z $jobs ]] || echo "FAIL jobs still queued or running after 8 minutes: $jobs"
+wait $ref_pid
+check "the reference sweep completes (exit 0)" test $? == 0
+stamp "all jobs ended"
+echo "finished jobs (jobcomp/filetxt):"
+sed -E 's/.*(JobId=[^ ]+).*(JobName=[^ ]+).*(JobState=[^ ]+).*(StartTime=[^ ]+) (EndTime=[^ ]+).*/  \1 \2 \3 \4 \5/' \
+  cluster/log/jobcomp.log
+
+same() {  # same FILE: equals reference.h5, every point done
+  "$PYTHON" - "$1" <<'PY'
+import json, sys
+import h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as a, h5py.File("reference.h5", "r") as r:
+    ok = bool(np.all(a["done"][()] == 1)) and bool(np.all(r["done"][()] == 1))
+    for k in ["train_loss", "train_acc", "test_loss", "test_acc", "xcoordinates", "ycoordinates"]:
+        x, y = a[k][()], r[k][()]
+        if x.shape != y.shape or not np.allclose(x, y, rtol=1e-6, atol=0):
+            print(f"  {sys.argv[1]}: {k} differs from the reference, max |diff| "
+                  f"{np.max(np.abs(x - y)) if x.shape == y.shape else 'shape'}")
+            ok = False
+    runs = json.loads(a["run_log"][()])
+    print(f"  {sys.argv[1]}: {int(a['done'][()].sum())} of {a['done'].size} points, runs: " +
+          ", ".join(f"{r.get('status')} ({r.get('points_computed', '-')} points)" for r in runs))
+sys.exit(0 if ok else 1)
+PY
+}
+
+stamp "chain: sweep-chain.sbatch"
+check "the chain's surface equals the uninterrupted sweep" same chain.h5
+shopt -s nullglob
+chain_logs=(chain-"${chain}"_*.log)
+check "a chain task got the time-limit warning and flushed (log)" \
+  grep -q 'SIGUSR1 (the time-limit warning)' "${chain_logs[@]}"
+check "an interrupted chain task handed over to the next one (log)" \
+  grep -q 'incomplete; a later task of array job' "${chain_logs[@]}"
+check "a later chain task resumed the file (log)" grep -q 'resuming chain.h5' "${chain_logs[@]}"
+check "chain tasks after completion exit at once (log)" grep -q 'is complete .*nothing to do' "${chain_logs[@]}"
+check "every chain task ended COMPLETED, exit 0 (jobcomp)" \
+  bash -c "! grep 'JobId=${chain}_' cluster/log/jobcomp.log | grep -v 'JobState=COMPLETED' | grep -q ."
+for f in "${chain_logs[@]}"; do
+  echo "== $f"
+  grep -E 'chain.sbatch|^\[sweep\]|complete|incomplete' "$f" | grep -vE '^\[sweep\] .*points \(' | head -20
+done
+
+stamp "requeue: sweep.sbatch"
+check "the requeued sweep's surface equals the uninterrupted sweep" same requeue.h5
+check "sweep.sbatch requeued itself after the warning (log)" grep -q "requeueing job $single" "sweep-$single.log"
+check "the requeued job started again and completed (log)" \
+  grep -q 'start 2 (requeued 1 times)' "sweep-$single.log"
+check "the job's final state is COMPLETED with Restarts >= 1 (scontrol)" \
+  bash -c "scontrol show job $single | grep -q 'JobState=COMPLETED' && scontrol show job $single | grep -qE 'Restarts=[1-9]'"
+grep -E 'sweep.sbatch|complete|incomplete' "sweep-$single.log" | head -20
+
+stamp "fan-out: sweep-fanout.sbatch + losscape merge"
+check "the merged surface equals the uninterrupted sweep" same fan.h5
+check "two part files were merged" test -e fan.part-1-of-2.h5 -a -e fan.part-2-of-2.h5
+merge_log=(fan.merge-*.log)
+check "the merge job says complete (log)" grep -q 'merged: fan.h5 is complete' "${merge_log[@]}"
+cat "${merge_log[@]}"
+
+stamp "bad settings: one-line errors"
+err() {  # err EXPECTED-TEXT ENV... -- SCRIPT ARGS: exit non-zero, one line on stderr naming it
+  local want=$1
+  shift
+  local out rc
+  out=$(env -u SWEEP_CONFIG "$@" 2>&1 >/dev/null)
+  rc=$?
+  if ((rc != 0)) && [[ $out == *"$want"* && $(wc -l <<<"$out") == 1 ]]; then
+    echo "ok   error '$out'"
+  else
+    echo "FAIL expected one line with '$want' and a failure, got exit $rc: $out"
+    failures=$((failures + 1))
+  fi
+}
+err "no surface file" bash "$src/jobs/sweep.sbatch" --model-file train/model_1.h5
+err "SWEEP_CONFIG=nothere.json" SWEEP_CONFIG=nothere.json bash "$src/jobs/sweep.sbatch"
+err "no model" SWEEP_OUT=x.h5 bash "$src/jobs/sweep-chain.sbatch"
+err "LAUNCHER=bogus" LAUNCHER=bogus SWEEP_OUT=x.h5 bash "$src/jobs/sweep.sbatch" --model-file m.h5
+err "LOSSCAPE=/nonexistent" LOSSCAPE=/nonexistent bash "$src/jobs/sweep.sbatch"
+err "FANOUT_PARTS" SWEEP_OUT=x.h5 bash "$src/jobs/sweep-fanout.sbatch" submit --model-file m.h5
+err "not an array task" SWEEP_OUT=x.h5 bash "$src/jobs/sweep-fanout.sbatch" --model-file m.h5
+err "no part files" SWEEP_OUT=nothing.h5 bash "$src/jobs/sweep-fanout.sbatch" merge --model-file m.h5
+
+stamp "done: $failures failure(s)"
+((failures == 0))
