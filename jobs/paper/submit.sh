@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The experiments of Li et al., "Visualizing the Loss Landscape of Neural Nets" (NeurIPS 2018)
+# end to end on a GPU cluster: submits the trainings, then the sweeps that depend on them, then
+# the pictures, all through jobs/train.sbatch and jobs/sweep.sbatch (requeued before their time
+# limits, so none needs to fit in one). What each job produces: jobs/paper/README.md.
+#
+#   DATA_DIR=data/cifar-10-batches-bin RUNS=runs/paper jobs/paper/submit.sh
+#
+# Settings (environment variables):
+#   DATA_DIR      CIFAR-10 binary version (data_batch_1.bin ... test_batch.bin); required
+#   RUNS          where everything goes (default runs/paper)
+#   EPOCHS        training epochs (default 300, the paper's)
+#   LR_LARGE      learning rate of the batch-8192 VGG-9 runs (default 0.1, as the small batch)
+#   SWEEP_RANKS   ranks (GPUs) per sweep job (default 4)
+#   GPU_FLAGS     sbatch flags that give each rank one GPU (default "--gpus-per-task=1")
+#   SBATCH_FLAGS  more sbatch flags for every job (partition, account, ...)
+#   TRAIN_TIME, SWEEP_TIME  time limit of one run of a job (default 08:00:00, 04:00:00)
+#   LOSSCAPE      the losscape program (default: losscape on PATH), used by every job
+#   DRY_RUN=1     print the sbatch commands instead of submitting them
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+jobs=$(dirname "$here")
+die() { echo "paper/submit.sh: error: $*" >&2; exit 1; }
+
+[[ -n ${DATA_DIR:-} ]] || die "set DATA_DIR to the CIFAR-10 binary version (cifar-10-batches-bin)"
+[[ -r $DATA_DIR/data_batch_1.bin && -r $DATA_DIR/test_batch.bin ]] ||
+  die "DATA_DIR=$DATA_DIR has no data_batch_1.bin/test_batch.bin (CIFAR-10 binary version)"
+DATA_DIR=$(cd "$DATA_DIR" && pwd)
+export LOSSCAPE=${LOSSCAPE:-$(command -v losscape)} ||
+  die "losscape is not on PATH: set LOSSCAPE=/path/to/losscape"
+[[ -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
+runs=${RUNS:-runs/paper}
+epochs=${EPOCHS:-300}
+lr_large=${LR_LARGE:-0.1}
+ranks=${SWEEP_RANKS:-4}
+gpu=${GPU_FLAGS:---gpus-per-task=1}
+mkdir -p "$runs/logs"
+runs=$(cd "$runs" && pwd)
+data=(--dataset cifar10 --data-dir "$DATA_DIR")
+# shellcheck disable=SC2206  # flag lists
+common=(${SBATCH_FLAGS:-} $gpu)
+
+fake_id=1000
+submit() {  # submit NAME VAR=VALUE... -- SBATCH ARGS...: prints the job id
+  local name=$1
+  shift
+  local envs=()
+  while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+  shift
+  if [[ ${DRY_RUN:-0} == 1 ]]; then
+    echo "env ${envs[*]@Q} sbatch --parsable --job-name=$name ${*@Q}" >&2
+    echo $((fake_id++))
+  else
+    env "${envs[@]}" sbatch --parsable --job-name="$name" "$@"
+  fi
+}
+
+# ---- 1. training (section 4, 5 and 7 of the paper) ----
+declare -A trained
+train() {  # train NAME ARGS...
+  local name=$1
+  shift
+  trained[$name]=$(submit "train-$name" TRAIN_OUT="$runs/$name" \
+    TRAIN_ARGS="${data[*]} --epochs $epochs $*" -- \
+    "${common[@]}" --time="${TRAIN_TIME:-08:00:00}" --output="$runs/logs/train-$name-%j.log" \
+    "$jobs/train.sbatch")
+  echo "train $name: job ${trained[$name]}"
+}
+for wd in 0 5e-4; do
+  train "vgg9_bs128_wd$wd" --arch vgg9 --batch-size 128 --lr 0.1 --weight-decay "$wd"
+  train "vgg9_bs8192_wd$wd" --arch vgg9 --batch-size 8192 --lr "$lr_large" --weight-decay "$wd"
+done
+train resnet56 --arch resnet56 --batch-size 128 --lr 0.1 --weight-decay 5e-4
+train resnet56_noshort --arch resnet56_noshort --batch-size 128 --lr 0.1 --weight-decay 5e-4
+
+# ---- 2. sweeps, each after the trainings it needs ----
+model() { echo "$runs/$1/model_$epochs.h5"; }
+surfaces=()
+sweep() {  # sweep NAME "TRAINED NAMES" ARGS...
+  local name=$1 deps=$2 d ids=
+  shift 2
+  for d in $deps; do ids+=${ids:+:}${trained[$d]}; done
+  local id
+  id=$(submit "sweep-$name" SWEEP_OUT="$runs/$name.h5" SWEEP_ARGS="${data[*]} $*" -- \
+    "${common[@]}" --ntasks="$ranks" --time="${SWEEP_TIME:-04:00:00}" \
+    --dependency=afterok:"$ids" --output="$runs/logs/sweep-$name-%j.log" "$jobs/sweep.sbatch")
+  surfaces+=("$id:$name")
+  echo "sweep $name: job $id (after $deps)"
+}
+for wd in 0 5e-4; do
+  # Figure 2 / 3: the 1D linear interpolation from the batch-128 to the batch-8192 solution
+  sweep "interp_vgg9_wd$wd" "vgg9_bs128_wd$wd vgg9_bs8192_wd$wd" \
+    --model-file "$(model vgg9_bs128_wd$wd)" --x-target "$(model vgg9_bs8192_wd$wd)" \
+    --dims 1 --type states --x=-0.5:1.5:401 --splits train,test
+  # Figure 3: 1D plots along a filter-normalized direction of each solution
+  for bs in 128 8192; do
+    sweep "1d_vgg9_bs${bs}_wd$wd" "vgg9_bs${bs}_wd$wd" --model-file "$(model vgg9_bs${bs}_wd$wd)" \
+      --dims 1 --x=-1:1:51 --splits train,test
+  done
+done
+# Figure 5: 2D filter-normalized surfaces of ResNet-56 with and without shortcuts, 51x51
+for net in resnet56 resnet56_noshort; do
+  sweep "2d_$net" "$net" --model-file "$(model $net)" --x=-1:1:51 --y=-1:1:51 --splits train,test
+done
+
+# ---- 3. pictures of every surface, after all sweeps ----
+ids=
+plots=
+for s in "${surfaces[@]}"; do
+  ids+=${ids:+:}${s%%:*}
+  plots+="\"\$LOSSCAPE\" plot $runs/${s#*:}.h5 --what train_loss,test_loss,train_acc --out-dir $runs/plots/${s#*:} && "
+done
+plot=$(submit paper-plots -- ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 --dependency=afterok:"$ids" \
+  --output="$runs/logs/plots-%j.log" --wrap="set -e; ${plots}echo plots in $runs/plots")
+echo "plots: job $plot (after every sweep); results in $runs"
