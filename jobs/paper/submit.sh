@@ -40,7 +40,6 @@ data=(--dataset cifar10 --data-dir "$DATA_DIR")
 # shellcheck disable=SC2206  # flag lists
 common=(${SBATCH_FLAGS:-} $gpu)
 
-fake_id=1000
 submit() {  # submit NAME VAR=VALUE... -- SBATCH ARGS...: prints the job id
   local name=$1
   shift
@@ -49,7 +48,7 @@ submit() {  # submit NAME VAR=VALUE... -- SBATCH ARGS...: prints the job id
   shift
   if [[ ${DRY_RUN:-0} == 1 ]]; then
     echo "env ${envs[*]@Q} sbatch --parsable --job-name=$name ${*@Q}" >&2
-    echo $((fake_id++))
+    echo "<$name>"  # stands for the job id in the commands printed after it
   else
     env "${envs[@]}" sbatch --parsable --job-name="$name" "$@"
   fi

@@ -13,7 +13,8 @@
 # tests/slurm/cluster.sh down DIR.
 #
 # Settings chosen so that time-limit tests are quick: KillWait=5 s between SIGTERM and SIGKILL at
-# a time limit, job credentials that expire after 5 s (a requeued job is held until then),
+# a time limit, job credentials that expire after 5 s (a requeued job is held until then), the
+# main scheduling loop every 2 s instead of 60 (a requeued job starts as soon as it may),
 # proctrack/linuxproc and task/none (no cgroups in a container), MpiDefault=pmix (srun starts
 # Open MPI ranks directly), jobcomp/filetxt as the record of finished jobs (no slurmdbd here),
 # and OverSubscribe=FORCE:2 so that a 2-core test machine runs two 2-rank jobs side by side.
@@ -96,6 +97,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/log/jobcomp.log
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=pmix

@@ -71,6 +71,15 @@ chain=$(sbatch --parsable --array=1-10%1 "${limits[@]}" -o 'chain-%A_%a.log' \
   "$src/jobs/sweep-chain.sbatch" --out chain.h5) || { echo "FAIL sbatch sweep-chain"; exit 1; }
 single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j.log' \
   "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch sweep"; exit 1; }
+# A job that waits for the requeueing one (afterok), as jobs/paper/submit.sh chains its jobs: it
+# must start only once the surface is complete, not when the first run of the job ends.
+after=$(sbatch --parsable --dependency=afterok:"$single" -o 'after-%j.log' \
+  --wrap "\"$LOSSCAPE\" info requeue.h5") || { echo "FAIL sbatch --dependency=afterok"; exit 1; }
+# train.sbatch: 10 short epochs, more than one 1-minute job holds, so the warning requeues it.
+train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 1000 --test-samples 200
+  --batch-size 64 --lr 0.05 --seed 1 --epochs 10 --threads 1" TRAIN_OUT=train-slurm \
+  sbatch --parsable "${limits[@]}" -o 'train-%j.log' "$src/jobs/train.sbatch") ||
+  { echo "FAIL sbatch train"; exit 1; }
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
   "$src/jobs/sweep-fanout.sbatch" submit | tee fanout-submit.txt
 check "sweep-fanout.sbatch submit submits the array and the merge job" \
@@ -140,12 +149,37 @@ check "the job's final state is COMPLETED with Restarts >= 1 (scontrol)" \
   bash -c "scontrol show job $single | grep -q 'JobState=COMPLETED' && scontrol show job $single | grep -qE 'Restarts=[1-9]'"
 grep -E 'sweep.sbatch|complete|incomplete' "sweep-$single.log" | head -20
 
+check "the afterok job ran after the requeued job completed, on a complete file (log)" \
+  grep -q 'done *81 of 81 points (complete)' "after-$after.log"
+cat "after-$after.log"
+
+stamp "train.sbatch"
+check "train.sbatch requeued itself after the warning (log)" grep -q 'SIGUSR1 (the time-limit warning): requeueing' "train-$train_job.log"
+check "the requeued training resumed from a checkpoint (log)" grep -q '^resuming train-slurm/model_' "train-$train_job.log"
+check "the training completed: model_10.h5, epochs 0..10 logged once each" "$PYTHON" -c '
+import json, sys
+epochs = [json.loads(l)["epoch"] for l in open("train-slurm/log.jsonl")]
+print("  log.jsonl epochs:", epochs)
+sys.exit(0 if sorted(epochs) == list(range(11)) else 1)'
+check "the train job's final state is COMPLETED (scontrol)" \
+  bash -c "scontrol show job $train_job | grep -q 'JobState=COMPLETED'"
+grep -E 'train.sbatch|^resuming|complete' "train-$train_job.log" | head -20
+
 stamp "fan-out: sweep-fanout.sbatch + losscape merge"
 check "the merged surface equals the uninterrupted sweep" same fan.h5
 check "two part files were merged" test -e fan.part-1-of-2.h5 -a -e fan.part-2-of-2.h5
 merge_log=(fan.merge-*.log)
 check "the merge job says complete (log)" grep -q 'merged: fan.h5 is complete' "${merge_log[@]}"
 cat "${merge_log[@]}"
+
+stamp "jobs/paper/submit.sh (DRY_RUN=1: CIFAR-10 and GPUs are not here)"
+mkdir -p fake-cifar && touch fake-cifar/data_batch_1.bin fake-cifar/test_batch.bin
+DRY_RUN=1 DATA_DIR=fake-cifar RUNS=paper "$src/jobs/paper/submit.sh" >paper.out 2>paper.err
+check "paper/submit.sh plans 6 trainings, 8 sweeps and the plots" \
+  test "$(grep -c '^train ' paper.out) $(grep -c '^sweep ' paper.out) $(grep -c '^plots: ' paper.out)" == "6 8 1"
+check "paper/submit.sh: 15 sbatch commands, each of train.sbatch, sweep.sbatch or --wrap" \
+  test "$(grep -c ' sbatch ' paper.err) $(grep ' sbatch ' paper.err | grep -vc -e train.sbatch -e sweep.sbatch -e --wrap)" == "15 0"
+head -3 paper.err
 
 stamp "bad settings: one-line errors"
 err() {  # err EXPECTED-TEXT ENV... -- SCRIPT ARGS: exit non-zero, one line on stderr naming it
@@ -168,6 +202,8 @@ err "LAUNCHER=bogus" LAUNCHER=bogus SWEEP_OUT=x.h5 bash "$src/jobs/sweep.sbatch"
 err "LOSSCAPE=/nonexistent" LOSSCAPE=/nonexistent bash "$src/jobs/sweep.sbatch"
 err "FANOUT_PARTS" SWEEP_OUT=x.h5 bash "$src/jobs/sweep-fanout.sbatch" submit --model-file m.h5
 err "not an array task" SWEEP_OUT=x.h5 bash "$src/jobs/sweep-fanout.sbatch" --model-file m.h5
+err "DATA_DIR" bash "$src/jobs/paper/submit.sh"
+err "no architecture" TRAIN_OUT=t bash "$src/jobs/train.sbatch"
 err "no part files" SWEEP_OUT=nothing.h5 bash "$src/jobs/sweep-fanout.sbatch" merge --model-file m.h5
 
 stamp "done: $failures failure(s)"
