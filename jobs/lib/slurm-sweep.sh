@@ -74,8 +74,10 @@ ls_launcher() {
   case $launcher in
     srun)
       command -v srun >/dev/null || ls_die "LAUNCHER=srun but srun is not on PATH"
-      # srun no longer inherits --cpus-per-task from the job (Slurm >= 22.05): pass it on.
-      LS_LAUNCH=(srun --kill-on-bad-exit=1)
+      # No --kill-on-bad-exit: every rank exits 75 after the final collective flush, and an
+      # error on one rank already ends all of them (MPI_Abort). srun no longer inherits
+      # --cpus-per-task from the job (Slurm >= 22.05): pass it on.
+      LS_LAUNCH=(srun)
       [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && LS_LAUNCH+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
       # shellcheck disable=SC2206
       [[ -n ${SRUN_ARGS:-} ]] && LS_LAUNCH+=(${SRUN_ARGS})

@@ -101,7 +101,7 @@ wait $ref_pid
 check "the reference sweep completes (exit 0)" test $? == 0
 stamp "all jobs ended"
 echo "finished jobs (jobcomp/filetxt):"
-sed -E 's/.*(JobId=[^ ]+).*(JobName=[^ ]+).*(JobState=[^ ]+).*(StartTime=[^ ]+) (EndTime=[^ ]+).*/  \1 \2 \3 \4 \5/' \
+sed -E 's/^(JobId=[^ ]+) .* (Name=[^ ]+) (JobState=[^ ]+) .* (StartTime=[^ ]+) (EndTime=[^ ]+) .*/  \1 \2 \3 \4 \5/' \
   cluster/log/jobcomp.log
 
 same() {  # same FILE: equals reference.h5, every point done
