@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by jobs/sweep.sbatch, jobs/sweep-chain.sbatch and jobs/sweep-fanout.sbatch: their
 # settings, the launch of `losscape sweep` under srun or mpirun with the time-limit warning
 # forwarded to the ranks, and the reading of the surface file's state. docs/slurm.md.
@@ -93,7 +94,6 @@ ls_launcher() {
     none) LS_LAUNCH=() ;;
     *) ls_die "LAUNCHER=$launcher: expected srun, mpirun or none" ;;
   esac
-  LS_LAUNCHER=$launcher
 }
 
 # Threads per rank from the job's --cpus-per-task, unless --threads was given.
