@@ -33,7 +33,8 @@ rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
 source "$src/tests/slurm/cluster.sh"
-trap 'slurm_cluster_down "$work/cluster"' EXIT
+ref_pid=
+trap '[[ -n $ref_pid ]] && kill "$ref_pid" 2>/dev/null; slurm_cluster_down "$work/cluster"' EXIT
 trap 'exit 130' INT TERM
 t0=$(date +%s)
 if ! slurm_cluster_up "$work/cluster"; then
@@ -67,7 +68,7 @@ unset SLURM_JOB_ID SLURM_ARRAY_TASK_ID
 
 stamp "submitting the chain, the requeueing sweep and the fan-out"
 limits=(--time=1 --signal=B:USR1@20)
-chain=$(sbatch --parsable --array=1-10%1 "${limits[@]}" -o 'chain-%A_%a.log' \
+chain=$(sbatch --parsable --array=1-16%1 "${limits[@]}" -o 'chain-%A_%a.log' \
   "$src/jobs/sweep-chain.sbatch" --out chain.h5) || { echo "FAIL sbatch sweep-chain"; exit 1; }
 single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j.log' \
   "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch sweep"; exit 1; }
@@ -97,8 +98,9 @@ for ((i = 0; i < 84; i++)); do
   sleep 5
 done
 [[ -z $jobs ]] || echo "FAIL jobs still queued or running after 7 minutes: $jobs"
-wait $ref_pid
+wait "$ref_pid"
 check "the reference sweep completes (exit 0)" test $? == 0
+ref_pid=
 stamp "all jobs ended"
 echo "finished jobs (jobcomp/filetxt):"
 sed -E 's/^(JobId=[^ ]+) .* (Name=[^ ]+) (JobState=[^ ]+) .* (StartTime=[^ ]+) (EndTime=[^ ]+) .*/  \1 \2 \3 \4 \5/' \
