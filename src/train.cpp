@@ -17,6 +17,7 @@
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "losscape/stop.hpp"
 #include "losscape/version.hpp"
 #include "losscape/zoo.hpp"
 
@@ -561,15 +562,26 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
       seen += len;
       bar.show(epoch, b + 1, batches,
                [&] { return loss_sum.item<double>() / double(std::max<std::int64_t>(seen, 1)); });
+      if (opts.stop_on_signal && stop_signal_count() >= 2) break;
     }
     bar.clear();
+    if (opts.stop_on_signal && stop_signal_count() >= 2) {
+      // A second signal: no time to finish the epoch; it is given up, not half-saved.
+      if (!opts.quiet)
+        std::printf("stopped by a second signal during epoch %lld, which is given up; run again "
+                    "with --resume to continue from the newest checkpoint\n",
+                    static_cast<long long>(epoch));
+      result.stopped = true;
+      break;
+    }
     auto fit = torch::stack({loss_sum, correct}).cpu();
     r.fit_loss = fit[0].item<double>() / double(std::max<std::int64_t>(seen, 1));
     r.fit_acc = 100.0 * fit[1].item<double>() / double(std::max<std::int64_t>(seen, 1));
     measure(r);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto j = r.to_json();
-    if (epoch % cfg.save_every == 0 || epoch == cfg.epochs) {
+    const bool stopping = opts.stop_on_signal && stop_requested() && epoch < cfg.epochs;
+    if (epoch % cfg.save_every == 0 || epoch == cfg.epochs || stopping) {
       auto path = save(epoch, r);
       j["checkpoint"] = fs::path(path).filename().string();
       result.last_checkpoint = path;
@@ -579,6 +591,14 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     result.epochs.push_back(r);
     result.last_epoch = epoch;
     if (opts.on_epoch && !opts.on_epoch(r)) break;
+    if (stopping) {
+      if (!opts.quiet)
+        std::printf("stopped by a signal after epoch %lld of %lld (checkpoint saved); run again "
+                    "with --resume to continue\n",
+                    static_cast<long long>(epoch), static_cast<long long>(cfg.epochs));
+      result.stopped = true;
+      break;
+    }
   }
   return result;
 }

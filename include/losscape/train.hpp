@@ -113,6 +113,10 @@ struct TrainOptions {
   bool quiet = false;     ///< no per-epoch lines on stdout
   /// Called after every epoch (tests use it to stop early, as if killed): return false to stop.
   std::function<bool(const EpochRecord&)> on_epoch;
+  /// Poll stop_requested() (stop.hpp): on a first stop signal the current epoch is finished and
+  /// checkpointed (whatever --save-every says) and training stops; on a second one it stops at
+  /// the next batch and the epoch in progress is given up (resume starts from the last checkpoint).
+  bool stop_on_signal = false;
 };
 
 struct TrainResult {
@@ -120,6 +124,7 @@ struct TrainResult {
   std::int64_t last_epoch = 0;
   std::string last_checkpoint;
   std::vector<EpochRecord> epochs;  ///< those run by this call
+  bool stopped = false;  ///< stopped by a signal before the last epoch (stop_on_signal)
 };
 
 /// Train `cfg` into cfg.out (creating it). A folder with checkpoints is refused unless

@@ -8,6 +8,7 @@
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
 #include "losscape/terminal.hpp"
+#include "losscape/stop.hpp"
 #include "losscape/train.hpp"
 
 namespace losscape::cli {
@@ -59,6 +60,9 @@ void add_train(CLI::App& root, Registry& reg) {
   app->add_option("--out,-o", o->c.out, "Run folder (model_<epoch>.h5, log.jsonl)")->required();
 
   reg.push_back({app, [o, app]() {
+    // A stop signal (Slurm's time-limit warning, scancel, Ctrl-C) finishes the epoch, saves a
+    // checkpoint and exits 75; a second one gives up the epoch in progress.
+    install_stop_handlers();
     nlohmann::json given = nlohmann::json::object();
     if (!o->config_file.empty()) {
       std::ifstream in(o->config_file);
@@ -124,10 +128,11 @@ void add_train(CLI::App& root, Registry& reg) {
     to.resume = o->resume;
     to.quiet = o->quiet;
     to.progress = !o->quiet && stdout_is_terminal();
+    to.stop_on_signal = true;
     auto r = train(cfg, to);
     if (!o->quiet && !r.last_checkpoint.empty())
       std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());
-    return 0;
+    return r.stopped ? int(kExitIncomplete) : int(kExitOk);
   }});
 }
 

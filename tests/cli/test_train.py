@@ -123,6 +123,49 @@ with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as
                         for k in a["optimizer"])
     check(same, "resumed run equals the uninterrupted one bit for bit")
 
+# ---- stop signals (Slurm's time-limit warning): finish the epoch, checkpoint it, exit 75 ----
+import signal
+
+
+def train_until_signal(out, signals):
+    """Start a 4-epoch run saving only at the end, send `signals` SIGUSR1s once epoch 1 is logged."""
+    p = subprocess.Popen([EXE, "train", *common, "--epochs", "4", "--save-every", "10", "--out", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in p.stdout:
+        seen.append(line)
+        if line.startswith("epoch    1/4"):
+            # Slurm's warning, then the limit's SIGTERM (two of one kind sent at once may
+            # coalesce into one delivery: pending standard signals are not queued).
+            for sig in [signal.SIGUSR1, signal.SIGTERM][:signals]:
+                p.send_signal(sig)
+            break
+    out_rest, err = p.communicate(timeout=600)
+    return p.returncode, "".join(seen) + out_rest, err
+
+
+def same_as_uninterrupted(out):
+    with h5py.File("run/model_4.h5", "r") as a, h5py.File(out + "/model_4.h5", "r") as b:
+        return all(np.array_equal(a["state"][k][()], b["state"][k][()]) for k in a["state"])
+
+
+rc, out, err = train_until_signal("run_sig", 1)
+check(rc == 75, f"SIGUSR1 during training exits 75 (got {rc}) {err.strip()}")
+cks = sorted(int(f[6:-3]) for f in os.listdir("run_sig") if f.startswith("model_"))
+check(len(cks) >= 2 and cks[-1] in (1, 2, 3) and "stopped by a signal after epoch" in out,
+      f"the epoch in progress is finished and checkpointed although --save-every 10: {cks}")
+p = run("train", "--resume", "--threads", "1", "--out", "run_sig")
+check(same_as_uninterrupted("run_sig"), "signal + resume equals the uninterrupted run bit for bit")
+log = [json.loads(l)["epoch"] for l in open("run_sig/log.jsonl")]
+check(log == list(range(5)), f"log.jsonl holds each epoch once: {log}")
+
+rc, out, err = train_until_signal("run_sig2", 2)
+cks = sorted(int(f[6:-3]) for f in os.listdir("run_sig2") if f.startswith("model_"))
+check(rc == 75 and "stopped by a second signal" in out and cks == [0],
+      f"a second signal gives up the epoch in progress (exit {rc}, checkpoints {cks})")
+run("train", "--resume", "--threads", "1", "--out", "run_sig2")
+check(same_as_uninterrupted("run_sig2"), "second-signal stop + resume equals the uninterrupted run")
+
 # ---- trajectory: a PCA file made with numpy in the reference's layout, then `project` ----
 ck = [f"run/model_{k}.h5" for k in range(5)]
 with h5py.File(ck[-1], "r") as f:

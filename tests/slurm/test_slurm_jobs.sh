@@ -156,7 +156,10 @@ check "the afterok job ran after the requeued job completed, on a complete file 
 cat "after-$after.log"
 
 stamp "train.sbatch"
-check "train.sbatch requeued itself after the warning (log)" grep -q 'SIGUSR1 (the time-limit warning): requeueing' "train-$train_job.log"
+check "train.sbatch passed the warning on and requeued itself after the checkpoint (log)" \
+  grep -q "requeueing job $train_job" "train-$train_job.log"
+check "losscape train finished its epoch and saved a checkpoint on the warning (log)" \
+  grep -q '^stopped by a signal after epoch' "train-$train_job.log"
 check "the requeued training resumed from a checkpoint (log)" grep -q '^resuming train-slurm/model_' "train-$train_job.log"
 check "the training completed: model_10.h5, epochs 0..10 logged once each" "$PYTHON" -c '
 import json, sys
