@@ -22,6 +22,8 @@ nlohmann::json SurfaceIdentity::to_json() const {
                       {"part", part}};
   j["y"] = grid.has_y ? grid.y.str() : "";
   if (!hessian.is_null()) j["hessian"] = hessian;
+  // Only when not fp32, so that files written before --precision existed keep their identity.
+  if (precision != "fp32") j["precision"] = precision;
   return j;
 }
 
@@ -43,6 +45,7 @@ std::string describe_key(const std::string& k) {
   if (k == "raw_data") return "--raw-data";
   if (k == "part") return "part (fan-out slice)";
   if (k == "hessian") return "Hessian settings (split, parameters, --eig-tol)";
+  if (k == "precision") return "precision (--precision)";
   return k;
 }
 
@@ -86,6 +89,13 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
                       "; refusing to resume (the file is left untouched; use another --out)";
             break;
           }
+        }
+        for (auto& [k, v] : have.items()) {
+          if (!verdict.empty()) break;
+          if (!want.contains(k))
+            verdict = path + " belongs to another sweep: its " + describe_key(k) + " is " +
+                      v.dump() + ", this command has none; refusing to resume (the file is left " +
+                      "untouched; use another --out)";
         }
         if (verdict.empty()) verdict = "open";
       }

@@ -32,6 +32,7 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
        {"splits", c.splits},         {"samples", c.samples},
        {"subset_seed", c.subset_seed}, {"raw_data", c.raw_data},
        {"loss", c.loss},             {"batch_size", c.batch_size},
+       {"precision", c.precision},   {"memory_format", c.memory_format},
        {"device", c.device},         {"threads", c.threads},
        {"data_shards", c.data_shards}, {"flush_seconds", c.flush_seconds},
        {"part", c.part},             {"out", c.out}};
@@ -45,7 +46,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
   static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
                                 "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
-                                "batch_size", "device", "threads", "data_shards", "flush_seconds",
+                                "batch_size", "precision", "memory_format", "device", "threads", "data_shards", "flush_seconds",
                                 "part", "out", "quiet", "progress_seconds", "allow_other_model",
                                 "hessian", "hessian_all_params", "hessian_batch_size", "eig_tol",
                                 "eig_max_iter", "eig_ncv"};
@@ -72,6 +73,8 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   if (j.contains("batch_size"))
     c.batch_size = j["batch_size"].is_string() ? j["batch_size"].get<std::string>()
                                                : std::to_string(j["batch_size"].get<long long>());
+  get("precision", c.precision);
+  get("memory_format", c.memory_format);
   get("device", c.device);
   get("threads", c.threads);
   get("data_shards", c.data_shards);
@@ -103,21 +106,6 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   }
 }
 
-// ---------------- signals ----------------
-namespace {
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
-}  // namespace
-
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaction(s, &sa, nullptr);
-}
-bool stop_requested() { return g_stop != 0; }
-void request_stop() { g_stop = 1; }
 
 std::pair<int, int> parse_part(const std::string& part, bool from_slurm) {
   if (!part.empty()) {
@@ -380,6 +368,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   id.subset_seed = cfg.subset_seed;
   id.raw = cfg.raw_data;
   id.loss = to_string(parse_loss(cfg.loss));
+  id.precision = to_string(parse_precision(cfg.precision));
   id.model_fingerprint = fingerprint(ev.model->parameters());
   id.directions_fingerprint = directions_fingerprint(ev.dirs);
   id.dir_file = dir_file;
@@ -443,23 +432,44 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   ev.xs = grid.x.coordinates();
   if (grid.has_y) ev.ys = grid.y.coordinates();
 
-  // Batch size: rank 0 times candidates (or takes the given one) and everybody uses it, so that
-  // results do not depend on which rank computed a point.
-  std::int64_t bs = 0;
+  // Batch size and memory layout: rank 0 times candidates (or takes the given ones) and everybody
+  // uses them, so that results do not depend on which rank computed a point.
+  ev.opts.precision = parse_precision(cfg.precision);
+  std::int64_t choice[2] = {0, 0};  // batch size, channels-last
+  std::string choice_report;
   agreed([&] {
-    if (cfg.batch_size == "auto") {
-      if (rank == 0) bs = choose_batch_size(*ev.model, ev.data.front(), 2.0);
-    } else {
-      try {
-        bs = std::stoll(cfg.batch_size);
-      } catch (const std::exception&) {
-        throw InputError("--batch-size '" + cfg.batch_size + "' is neither a number nor auto");
+    const std::int64_t fixed = parse_batch_size(cfg.batch_size);
+    // The Hessian's products flatten the parameters: they stay in the default layout.
+    const std::string layout = cfg.hessian ? "nchw" : cfg.memory_format;
+    if (layout != "auto" && layout != "nchw" && layout != "nhwc")
+      throw InputError("--memory-format '" + layout + "': expected auto, nchw or nhwc");
+    PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
+    if (rank == 0) {
+      if (fixed > 0 && layout != "auto") {
+        choice[0] = fixed;
+        choice[1] = layout == "nhwc";
+      } else {
+        auto c = choose_eval_options(*ev.model, ev.data.front(), fixed, layout, ev.opts.precision,
+                                     layout == "auto" ? 3.0 : 2.0);
+        choice[0] = c.batch_size;
+        choice[1] = c.channels_last;
+        choice_report = c.report;
       }
-      if (bs < 1) throw InputError("--batch-size must be at least 1");
     }
   });
-  world.bcast(&bs, sizeof bs);
-  ev.opts.batch_size = bs;
+  world.bcast(choice, sizeof choice);
+  ev.opts.batch_size = choice[0];
+  const bool channels_last = choice[1] != 0;
+  set_channels_last(*ev.model, channels_last);
+  for (std::size_t i = 0; i < ev.live.size(); ++i) {
+    // θ*, δ and η in the layout of the tensor they are added into (one fused pass per point).
+    const auto fmt = ev.live[i].tensor.dim() == 4 && channels_last ? torch::MemoryFormat::ChannelsLast
+                                                                   : torch::MemoryFormat::Contiguous;
+    ev.base[i].tensor = ev.base[i].tensor.contiguous(fmt);
+    for (auto& list : ev.dirs.dirs) list[i].tensor = list[i].tensor.contiguous(fmt);
+  }
+  for (auto& d : ev.data) d.images = with_layout(d.images, channels_last);
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: autotune
 
   // Points to compute: not done, in this part, coarse to fine.
   auto mask = surface->done_mask();
@@ -486,8 +496,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                              {"ranks", size},
                              {"data_shards", G},
                              {"devices", devices},
-                             {"batch_size", bs},
+                             {"batch_size", ev.opts.batch_size},
+                             {"memory_format", channels_last ? "nhwc" : "nchw"},
+                             {"precision", to_string(ev.opts.precision)},
                              {"points_done_before", part_done},
+                             {"startup_timing", choice_report},
                              {"losscape_version", version},
                              {"config", effective}};
   auto write_log = [&](const std::string& status) {
@@ -504,12 +517,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
   if (rank == 0 && !cfg.quiet) {
     std::printf("losscape sweep %s: %s grid %s%s%s, %lld points (%lld done), %s on %s, %d rank(s)%s, "
-                "batch size %lld\n",
+                "batch size %lld, %s, %s\n",
                 version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
                 grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
                 (long long)part_total, (long long)part_done, ev.data.front().description.c_str(),
                 describe_device(device).c_str(), size,
-                G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "", (long long)bs);
+                G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
+                (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
+                to_string(ev.opts.precision));
+    if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
     std::printf("effective configuration: %s\n", effective.dump().c_str());
     if (ev.hessian)
       std::printf("Hessian maps: λmax, λmin of the %s loss over %lld parameters (%s) by ARPACK, "
@@ -519,6 +535,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                   cfg.eig_max_iter);
     std::fflush(stdout);
   }
+  out.batch_size = ev.opts.batch_size;
+  out.channels_last = channels_last;
+  world.barrier();
+  out.setup_seconds = since(t_start);
 
   std::vector<PointResult> pending;
   auto round = [&]() {

@@ -28,9 +28,40 @@ struct EvalSums {
   double accuracy() const { return count > 0 ? 100.0 * correct / count : 0; }  ///< percent
 };
 
+/// Arithmetic of the forward pass. fp32: IEEE float32 everywhere (TF32 explicitly off on GPUs);
+/// tf32: float32 with TensorFloat-32 matrix products and convolutions on GPUs that have them (the
+/// same as fp32 on a CPU); bf16 / fp16: autocast (mixed precision: convolutions and matrix products
+/// in the half type, reductions and the loss in float32). fp16 needs a GPU.
+enum class Precision { fp32, tf32, bf16, fp16 };
+Precision parse_precision(const std::string& s);
+const char* to_string(Precision p);
+
+/// Sets autocast and the TF32 switches for `p` on `device` while alive; restores them on exit.
+/// Throws InputError for a precision the device cannot do (fp16 on a CPU).
+class PrecisionGuard {
+ public:
+  PrecisionGuard(Precision p, const torch::Device& device);
+  ~PrecisionGuard();
+  PrecisionGuard(const PrecisionGuard&) = delete;
+  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
+
+ private:
+  bool cpu_autocast_, gpu_autocast_, cache_;
+  at::ScalarType cpu_dtype_, gpu_dtype_;
+  bool tf32_cublas_, tf32_cudnn_;
+};
+
+/// Memory layout of the model's 4-D tensors (convolution weights): channels-last (NHWC) when
+/// `on`, else contiguous (NCHW). oneDNN and cuDNN run many convolutional networks faster in NHWC.
+/// In place (the tensors keep their identity), outside autograd.
+void set_channels_last(Model& model, bool on);
+/// Images (4-D) in the requested layout; other tensors unchanged.
+torch::Tensor with_layout(const torch::Tensor& images, bool channels_last);
+
 struct EvalOptions {
   std::int64_t batch_size = 0;  ///< 0: choose automatically (see choose_batch_size)
   LossKind loss = LossKind::cross_entropy;
+  Precision precision = Precision::fp32;
   /// Called between batches (the sweep's coordinator serves work requests there); may be empty.
   std::function<void()> between_batches;
 };
@@ -43,5 +74,27 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts);
 /// size or 4096), timed on a few batches of `data`; a few seconds at start-up. On CPU small
 /// batches often win by staying in cache; on GPU large ones do.
 std::int64_t choose_batch_size(Model& model, const DataSplit& data, double budget_seconds = 3.0);
+
+/// `--batch-size`: a positive number, or 0 for "auto"; InputError otherwise.
+std::int64_t parse_batch_size(const std::string& s);
+
+/// What `--batch-size auto` and `--memory-format auto` settle on at start-up.
+struct EvalChoice {
+  std::int64_t batch_size = 0;
+  bool channels_last = false;
+  double images_per_second = 0;  ///< the best forward rate measured while choosing
+  std::string report;            ///< one line per candidate layout: "nhwc: bs 32, 812 img/s"
+};
+/// Times forward passes over `data` for the candidate batch sizes (only `fixed_batch` when > 0)
+/// and layouts (both when `layout` is "auto", else "nchw" or "nhwc") at precision `p`, within
+/// about `budget_seconds`, and returns the fastest. Leaves the model in the chosen layout.
+EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
+                               const std::string& layout, Precision p,
+                               double budget_seconds = 3.0);
+/// Forward throughput (images/s) of `model` on the first `images` of `data` (all when 0) in
+/// batches of `batch_size` at precision `p`, over at least `min_seconds`; the model and data
+/// layouts are used as they are.
+double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
+                    double min_seconds, std::int64_t images = 0);
 
 }  // namespace losscape

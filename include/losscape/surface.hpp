@@ -30,6 +30,7 @@ struct SurfaceIdentity {
   std::string dir_file;
   std::string part;  ///< "k/K" for a fan-out part file, empty for a whole surface
   nlohmann::json hessian;  ///< Hessian map settings (split, parameters, tolerance); null if none
+  std::string precision = "fp32";  ///< arithmetic of the forward pass (stored only when not fp32)
   nlohmann::json to_json() const;
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,

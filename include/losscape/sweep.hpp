@@ -16,6 +16,7 @@
 #include "losscape/evaluate.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/mpi.hpp"
+#include "losscape/stop.hpp"
 #include "losscape/surface.hpp"
 
 namespace losscape {
@@ -36,6 +37,8 @@ struct SweepConfig {
   bool raw_data = false;
   std::string loss = "crossentropy";
   std::string batch_size = "auto";
+  std::string precision = "fp32";     ///< fp32 | tf32 | bf16 | fp16 (evaluate.hpp)
+  std::string memory_format = "auto"; ///< auto (timed at start-up) | nchw | nhwc
   std::string device = "auto";
   int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
   int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)
@@ -72,17 +75,15 @@ struct SweepOutcome {
   std::int64_t total = 0;       ///< points of the grid (or part)
   int last_io_mode = 0;         ///< H5Pget_mpio_actual_io_mode of the last collective write
   double seconds = 0;
+  double setup_seconds = 0;     ///< of `seconds`: before the first point (loading, timing)
+  std::int64_t batch_size = 0;  ///< the evaluation batch size used
+  bool channels_last = false;   ///< the memory layout used
 };
 
 /// Run the sweep on `comm` (all ranks call). Rank 0 prints progress unless quiet. Throws on
 /// errors (the caller aborts the job); returns the outcome on every rank.
 SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& comm);
 
-/// Install SIGTERM/SIGINT/SIGUSR1 handlers that ask a running sweep to stop after the current
-/// point; `stop_requested()` reads the flag.
-void install_stop_handlers();
-bool stop_requested();
-void request_stop();
 
 /// Parse "k/K" (1-based k) or, when empty, SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT relative
 /// to SLURM_ARRAY_TASK_MIN; returns {k0, K} with 0-based k0, or {0, 1}.

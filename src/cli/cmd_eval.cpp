@@ -17,6 +17,8 @@ void add_eval(CLI::App& root, Registry& reg) {
     std::string batch = "auto";
     std::string loss = "crossentropy";
     std::string device = "auto";
+    std::string precision = "fp32";
+    std::string memory_format = "auto";
     int threads = 0;
     bool json = false;
   };
@@ -27,6 +29,10 @@ void add_eval(CLI::App& root, Registry& reg) {
   app->add_option("--batch-size,-b", o->batch, "Evaluation batch size, or auto (timed at start-up)")
       ->capture_default_str();
   app->add_option("--loss", o->loss, "crossentropy | mse")->capture_default_str();
+  app->add_option("--precision", o->precision, "fp32 | tf32 | bf16 | fp16 (forward pass)")
+      ->capture_default_str();
+  app->add_option("--memory-format", o->memory_format, "auto | nchw | nhwc (auto: timed)")
+      ->capture_default_str();
   app->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");
   app->add_flag("--json", o->json, "Print the result as JSON");
@@ -38,16 +44,14 @@ void add_eval(CLI::App& root, Registry& reg) {
     auto model = load_model(o->model, o->data.dataset);
     auto data = load_split(o->data, dev);
     model->to(dev);
-    if (o->batch == "auto") {
-      eo.batch_size = choose_batch_size(*model, data, 2.0);
-    } else {
-      try {
-        eo.batch_size = std::stoll(o->batch);
-      } catch (const std::exception&) {
-        throw InputError("--batch-size '" + o->batch + "' is neither a number nor auto");
-      }
-      if (eo.batch_size < 1) throw InputError("--batch-size must be at least 1");
-    }
+    eo.precision = parse_precision(o->precision);
+    const std::int64_t fixed = parse_batch_size(o->batch);
+    { PrecisionGuard check(eo.precision, dev); }  // fp16 on a CPU: the error before any timing
+    auto choice = choose_eval_options(*model, data, fixed, o->memory_format, eo.precision,
+                                      fixed > 0 && o->memory_format != "auto" ? 0.0 : 2.0);
+    eo.batch_size = choice.batch_size;
+    data.images = with_layout(data.images, choice.channels_last);
+    if (dev.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
     auto t0 = std::chrono::steady_clock::now();
     auto s = evaluate(*model, data, eo);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -56,13 +60,16 @@ void add_eval(CLI::App& root, Registry& reg) {
                           {"samples", std::int64_t(s.count)}, {"loss_kind", to_string(eo.loss)},
                           {"data", data.description},   {"model", model->source},
                           {"arch", model->arch},        {"device", describe_device(dev)},
-                          {"batch_size", eo.batch_size}, {"seconds", secs}};
+                          {"batch_size", eo.batch_size}, {"seconds", secs},
+                          {"precision", to_string(eo.precision)},
+                          {"memory_format", choice.channels_last ? "nhwc" : "nchw"}};
       std::cout << j.dump(2) << "\n";
     } else {
       std::printf("model     %s (%s)\ndata      %s\ndevice    %s, batch size %lld\n"
                   "loss      %.6f (%s)\naccuracy  %.2f %%\ntime      %.2f s\n",
                   model->source.c_str(), model->arch.c_str(), data.description.c_str(),
-                  describe_device(dev).c_str(), static_cast<long long>(eo.batch_size), s.loss(),
+                  describe_device(dev).c_str(), static_cast<long long>(eo.batch_size),
+                  choice.channels_last ? "nhwc" : "nchw", to_string(eo.precision), s.loss(),
                   to_string(eo.loss), s.accuracy(), secs);
     }
     return 0;

@@ -39,6 +39,12 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--loss", c.loss, "crossentropy | mse")->capture_default_str();
   app->add_option("--batch-size,-b", c.batch_size, "Evaluation batch size or auto")
       ->capture_default_str();
+  app->add_option("--precision", c.precision,
+                  "fp32 | tf32 | bf16 | fp16: arithmetic of the forward pass (docs/performance.md)")
+      ->capture_default_str();
+  app->add_option("--memory-format", c.memory_format,
+                  "auto | nchw | nhwc: layout of images and convolution weights (auto: timed)")
+      ->capture_default_str();
   app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");
   app->add_option("--data-shards", c.data_shards,
@@ -113,6 +119,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
     LOSSCAPE_TAKE("--raw-data", raw_data)
     LOSSCAPE_TAKE("--loss", loss)
     LOSSCAPE_TAKE("--batch-size", batch_size)
+    LOSSCAPE_TAKE("--precision", precision)
+    LOSSCAPE_TAKE("--memory-format", memory_format)
     LOSSCAPE_TAKE("--device", device)
     LOSSCAPE_TAKE("--threads", threads)
     LOSSCAPE_TAKE("--data-shards", data_shards)

@@ -1,5 +1,7 @@
 // Tests of evaluate.hpp: cross-entropy, MSE and accuracy against closed forms on a model with
 // known logits, and against a direct torch::nn::functional computation on a zoo network.
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "losscape/error.hpp"
@@ -182,4 +184,75 @@ TEST_CASE("parse_loss", "[evaluate]") {
   EvalSums empty;
   CHECK(empty.loss() == 0);
   CHECK(empty.accuracy() == 0);
+}
+
+TEST_CASE("channels-last and bf16 evaluation agree with the default", "[evaluate]") {
+  torch::manual_seed(5);
+  auto model = make_zoo("resnet20", "cifar10");
+  DataSplit data;
+  data.images = torch::randn({24, 3, 32, 32});
+  data.labels = torch::randint(0, 10, {24}, torch::kInt64);
+  EvalOptions o;
+  o.batch_size = 8;
+  auto ref = evaluate(*model, data, o);
+  // The same tensors, relaid out in place: conv weights report NHWC strides, values unchanged.
+  auto before = model->parameters()[0].tensor.clone();
+  set_channels_last(*model, true);
+  auto w = model->parameters()[0].tensor;
+  REQUIRE(w.dim() == 4);
+  CHECK(w.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  CHECK(!w.is_contiguous());
+  CHECK(torch::equal(w, before));
+  DataSplit nhwc = data;
+  nhwc.images = with_layout(data.images, true);
+  CHECK(nhwc.images.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  auto cl = evaluate(*model, nhwc, o);
+  CHECK(cl.loss() == Approx(ref.loss()).epsilon(1e-5));
+  CHECK(std::abs(cl.correct - ref.correct) <= 1);  // an argmax tie may flip, nothing more
+  // bf16 autocast: close to fp32 but not bit-equal (it really ran in bf16), and the guard leaves
+  // autocast off afterwards.
+  o.precision = Precision::bf16;
+  auto half = evaluate(*model, nhwc, o);
+  CHECK(half.loss() == Approx(ref.loss()).epsilon(5e-2));
+  CHECK(half.loss() != ref.loss());
+  CHECK(!at::autocast::is_cpu_enabled());
+  o.precision = Precision::fp16;
+  CHECK_THROWS_AS(evaluate(*model, nhwc, o), InputError);
+  CHECK(!at::autocast::is_cpu_enabled());
+  set_channels_last(*model, false);
+  CHECK(model->parameters()[0].tensor.is_contiguous());
+  o.precision = Precision::fp32;
+  CHECK(evaluate(*model, data, o).loss() == Approx(ref.loss()).epsilon(1e-6));
+}
+
+TEST_CASE("choose_eval_options picks among the candidates and leaves the model in its layout",
+          "[evaluate]") {
+  torch::manual_seed(6);
+  auto model = make_zoo("resnet20", "cifar10");
+  DataSplit data;
+  data.images = torch::randn({40, 3, 32, 32});
+  data.labels = torch::randint(0, 10, {40}, torch::kInt64);
+  auto c = choose_eval_options(*model, data, 0, "auto", Precision::fp32, 0.5);
+  CHECK((c.batch_size == 16 || c.batch_size == 32 || c.batch_size == 40));
+  CHECK(c.images_per_second > 0);
+  CHECK(c.report.find("nchw") != std::string::npos);
+  CHECK(c.report.find("nhwc") != std::string::npos);
+  CHECK(model->parameters()[0].tensor.is_contiguous(
+            c.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous));
+  auto fixed = choose_eval_options(*model, data, 7, "nchw", Precision::fp32, 0.5);
+  CHECK(fixed.batch_size == 7);
+  CHECK(!fixed.channels_last);
+  CHECK(model->parameters()[0].tensor.is_contiguous());
+  CHECK_THROWS_AS(choose_eval_options(*model, data, 0, "nhcw", Precision::fp32, 0.1), InputError);
+  CHECK(forward_rate(*model, data, 8, Precision::fp32, 0.05) > 0);
+}
+
+TEST_CASE("batch size and precision flags", "[evaluate]") {
+  CHECK(parse_batch_size("auto") == 0);
+  CHECK(parse_batch_size("64") == 64);
+  CHECK_THROWS_AS(parse_batch_size("0"), InputError);
+  CHECK_THROWS_AS(parse_batch_size("12x"), InputError);
+  CHECK(parse_precision("bf16") == Precision::bf16);
+  CHECK(std::string(to_string(Precision::tf32)) == "tf32");
+  CHECK_THROWS_AS(parse_precision("fp64"), InputError);
 }

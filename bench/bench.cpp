@@ -1,0 +1,321 @@
+// losscape_bench: how close a sweep comes to the machine's limit (docs/performance.md).
+//
+// Run under mpirun with R ranks (bench/run.sh does it for R = 1..N). In one run it measures
+//   1. every rank's best forward-pass throughput T_r of the network on its share of the machine
+//      (its device, or cores / ranks CPU threads), all ranks at once, at the batch size and layout
+//      `--batch-size auto` / `--memory-format auto` pick, over the same images the sweep uses:
+//      the physical limit of a sweep;
+//   2. the sweep itself (losscape::run_sweep, as `losscape sweep` runs it): wall time of the
+//      evaluation phase, points/s, and the per-point overhead beyond the pure forward passes;
+//   3. efficiency = points × images / (Σ_r T_r × wall): 1 means the sweep does nothing but
+//      forward passes at the best rate the hardware gives.
+// With --optimizations (one rank), it also measures what each evaluation setting is worth:
+// batch 128 vs the chosen batch, NCHW vs NHWC, and --precision bf16/fp16 against fp32, with the
+// deviation of loss and accuracy at θ*.
+// Data: random CIFAR-10-shaped images written as a real CIFAR-10 binary file (test_batch.bin);
+// model: a freshly initialised zoo network saved as a losscape checkpoint; directions: the
+// sweep's default (filter-normalized, seed 123). Rank 0 appends one JSON line to --json.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <thread>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "losscape/checkpoint.hpp"
+#include "losscape/data.hpp"
+#include "losscape/device.hpp"
+#include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
+#include "losscape/model.hpp"
+#include "losscape/mpi.hpp"
+#include "losscape/sweep.hpp"
+#include "losscape/version.hpp"
+#include "losscape/zoo.hpp"
+
+namespace fs = std::filesystem;
+using namespace losscape;
+
+namespace {
+
+struct Args {
+  std::string arch = "resnet56";
+  std::int64_t images = 1000;
+  std::string x = "-1:1:5";
+  std::string y = "-1:1:5";
+  std::string device = "auto";
+  std::string precision = "fp32";
+  std::string batch_size = "auto";
+  std::string memory_format = "auto";
+  int threads = 0;
+  double forward_seconds = 3;
+  bool optimizations = false;
+  std::string work = "bench-work";
+  std::string json;
+  std::uint64_t seed = 1;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A CIFAR-10 binary file of `n` random records (1 label byte, 3072 pixel bytes each).
+void write_cifar_file(const fs::path& path, std::int64_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::vector<unsigned char> rec(1 + 3 * 32 * 32);
+  std::ofstream out(path, std::ios::binary);
+  for (std::int64_t i = 0; i < n; ++i) {
+    rec[0] = static_cast<unsigned char>(gen() % 10);
+    for (std::size_t k = 1; k < rec.size(); ++k) rec[k] = static_cast<unsigned char>(gen() >> 56);
+    out.write(reinterpret_cast<const char*>(rec.data()), std::streamsize(rec.size()));
+  }
+  if (!out) throw InputError(path.string() + ": cannot write the benchmark data");
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string mpi_library() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, std::size_t(len));
+  return s.substr(0, s.find_first_of(",\n"));
+}
+
+// Loss and accuracy at θ* with the given settings (for the precision deviation).
+EvalSums at_theta(Model& model, const DataSplit& data, std::int64_t bs, Precision p) {
+  EvalOptions o;
+  o.batch_size = bs;
+  o.precision = p;
+  return evaluate(model, data, o);
+}
+
+nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
+                             const torch::Device& dev) {
+  // Each setting's forward rate over the same images, in one process, one after another.
+  nlohmann::json rows = nlohmann::json::array();
+  auto rate = [&](std::int64_t bs, bool cl, Precision p) {
+    set_channels_last(model, cl);
+    DataSplit d = data;
+    d.images = with_layout(data.images, cl);
+    return forward_rate(model, d, bs, p, a.forward_seconds);
+  };
+  auto nchw = choose_eval_options(model, data, 0, "nchw", Precision::fp32, 2.0);
+  auto nhwc = choose_eval_options(model, data, 0, "nhwc", Precision::fp32, 2.0);
+  const double base = rate(std::min<std::int64_t>(128, data.size()), false, Precision::fp32);
+  auto add = [&](const std::string& what, std::int64_t bs, bool cl, Precision p, double r) {
+    rows.push_back({{"setting", what}, {"batch_size", bs}, {"memory_format", cl ? "nhwc" : "nchw"},
+                     {"precision", to_string(p)}, {"images_per_second", r},
+                     {"speedup", base > 0 ? r / base : 0}});
+  };
+  add("batch 128, NCHW, fp32 (a common default)", std::min<std::int64_t>(128, data.size()), false,
+      Precision::fp32, base);
+  add("auto batch, NCHW, fp32", nchw.batch_size, false, Precision::fp32,
+      rate(nchw.batch_size, false, Precision::fp32));
+  add("auto batch, NHWC, fp32", nhwc.batch_size, true, Precision::fp32,
+      rate(nhwc.batch_size, true, Precision::fp32));
+  const bool cl = nhwc.images_per_second > nchw.images_per_second;
+  const auto bs = cl ? nhwc.batch_size : nchw.batch_size;
+  set_channels_last(model, cl);
+  DataSplit d = data;
+  d.images = with_layout(data.images, cl);
+  const auto ref = at_theta(model, d, bs, Precision::fp32);
+  nlohmann::json dev_rows = nlohmann::json::array();
+  std::vector<Precision> halves = {Precision::bf16};
+  if (dev.is_cuda()) halves = {Precision::tf32, Precision::bf16, Precision::fp16};
+  for (auto p : halves) {
+    auto c = choose_eval_options(model, data, 0, cl ? "nhwc" : "nchw", p, 2.0);
+    add(std::string("auto batch, ") + (cl ? "NHWC" : "NCHW") + ", " + to_string(p), c.batch_size,
+        cl, p, rate(c.batch_size, cl, p));
+    set_channels_last(model, cl);
+    const auto got = at_theta(model, d, bs, p);
+    dev_rows.push_back({{"precision", to_string(p)},
+                        {"loss_fp32", ref.loss()},
+                        {"loss", got.loss()},
+                        {"loss_rel_diff", std::abs(got.loss() - ref.loss()) / std::abs(ref.loss())},
+                        {"accuracy_diff_points", got.accuracy() - ref.accuracy()}});
+  }
+  return {{"settings", rows}, {"precision_deviation", dev_rows}};
+}
+
+int run(const Args& a) {
+  auto world = mpi::Comm::world();
+  const int rank = world.rank(), size = world.size();
+  auto node = world.split_node();
+  const int threads = configure_cpu_threads(a.threads, node.size());
+  const auto dev = select_device(a.device, node.rank());
+  const fs::path work = fs::absolute(a.work);
+  const auto model_file = (work / ("model_" + a.arch + ".h5")).string();
+  const auto surface = (work / ("surface_" + std::to_string(size) + ".h5")).string();
+
+  // ---- inputs: a CIFAR-10 binary file and a model checkpoint (rank 0) ----
+  std::string err;
+  if (rank == 0) {
+    try {
+      fs::create_directories(work);
+      write_cifar_file(work / "test_batch.bin", a.images, a.seed);
+      torch::manual_seed(a.seed);
+      auto m = make_zoo(a.arch, "cifar10");
+      Checkpoint ck;
+      ck.meta = meta_for(*m, "cifar10");
+      ck.state = m->state();
+      save_checkpoint(model_file, ck);
+      fs::remove(surface);
+      fs::remove(surface + ".dirs.h5");
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  }
+  err = world.agree(err);
+  if (!err.empty()) throw InputError(err);
+
+  // ---- 1. the limit: every rank's best forward rate on its share of the machine ----
+  auto model = load_model(model_file, "", "cifar10");
+  model->to(dev);
+  DataSpec spec;
+  spec.dataset = "cifar10";
+  spec.data_dir = work.string();
+  spec.split = "test";
+  auto data = load_split(spec, dev);
+  const auto prec = parse_precision(a.precision);
+  world.barrier();
+  auto choice = choose_eval_options(*model, data, parse_batch_size(a.batch_size), a.memory_format,
+                                    prec, 3.0);
+  data.images = with_layout(data.images, choice.channels_last);
+  world.barrier();
+  const double my_rate = forward_rate(*model, data, choice.batch_size, prec, a.forward_seconds);
+  const double total_rate = world.allreduce_sum(my_rate);
+  world.barrier();
+
+  // ---- 2. the sweep, as `losscape sweep` runs it ----
+  SweepConfig cfg;
+  cfg.model_file = model_file;
+  cfg.dataset = "cifar10";
+  cfg.data_dir = work.string();
+  cfg.splits = {"test"};
+  cfg.x = a.x;
+  cfg.y = a.y;
+  cfg.batch_size = a.batch_size;
+  cfg.precision = a.precision;
+  cfg.memory_format = a.memory_format;
+  cfg.device = a.device;
+  cfg.threads = a.threads;
+  cfg.out = surface;
+  cfg.quiet = true;
+  cfg.flush_seconds = 60;
+  world.barrier();
+  auto t0 = std::chrono::steady_clock::now();
+  auto outcome = run_sweep(cfg, world);
+  const double total_wall = seconds_since(t0);
+  const double wall = outcome.seconds - outcome.setup_seconds;
+
+  // ---- 3. optimizations (one rank only: each setting alone on the machine) ----
+  nlohmann::json opt;
+  if (a.optimizations && size == 1) opt = optimizations(*model, data, a, dev);
+
+  if (rank != 0) return 0;
+  const double points = double(outcome.computed);
+  const double work_images = points * double(a.images);
+  const double ideal = work_images / total_rate;
+  nlohmann::json j = {
+      {"date", [] {
+         char b[32];
+         std::time_t t = std::time(nullptr);
+         std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+         return std::string(b);
+       }()},
+      {"host", [] {
+         char h[256] = {};
+         gethostname(h, sizeof h - 1);
+         return std::string(h);
+       }()},
+      {"cpu", cpu_model()},
+      {"cores", std::thread::hardware_concurrency()},
+      {"device", describe_device(dev)},
+      {"threads_per_rank", dev.is_cuda() ? 0 : threads},
+      {"losscape", version},
+      {"torch", TORCH_VERSION},
+      {"mpi", mpi_library()},
+      {"arch", a.arch},
+      {"parameters", model->parameter_count()},
+      {"images", a.images},
+      {"grid", a.y.empty() ? a.x : a.x + " x " + a.y},
+      {"ranks", size},
+      {"precision", a.precision},
+      {"batch_size", outcome.batch_size},
+      {"memory_format", outcome.channels_last ? "nhwc" : "nchw"},
+      {"forward_images_per_second_per_rank", total_rate / size},
+      {"forward_images_per_second_total", total_rate},
+      {"points", outcome.computed},
+      {"sweep_wall_seconds", wall},
+      {"setup_seconds", outcome.setup_seconds},
+      {"command_wall_seconds", total_wall},
+      {"points_per_second", points / wall},
+      {"seconds_per_point_per_rank", wall * size / points},
+      {"overhead_seconds_per_point", (wall - ideal) * size / points},
+      {"efficiency", ideal / wall}};
+  if (!opt.is_null()) j["optimizations"] = opt;
+  std::printf("%s: %d rank(s), %s, %lld points x %lld images in %.2f s (+%.2f s set-up): "
+              "%.3f points/s, forward limit %.0f images/s, efficiency %.3f\n",
+              a.arch.c_str(), size, describe_device(dev).c_str(),
+              static_cast<long long>(outcome.computed), static_cast<long long>(a.images), wall,
+              outcome.setup_seconds, points / wall, total_rate, ideal / wall);
+  if (!opt.is_null())
+    for (auto& r : opt["settings"])
+      std::printf("  %-44s %8.0f images/s  x%.2f\n", r["setting"].get<std::string>().c_str(),
+                  r["images_per_second"].get<double>(), r["speedup"].get<double>());
+  if (!a.json.empty()) {
+    std::ofstream out(a.json, std::ios::app);
+    out << j.dump() << "\n";
+    if (!out) throw InputError(a.json + ": cannot append the result");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mpi::Environment env(&argc, &argv);
+  Args a;
+  CLI::App app{"losscape_bench: sweep efficiency against the best forward throughput"};
+  app.add_option("--arch", a.arch, "Zoo network")->capture_default_str();
+  app.add_option("--images", a.images, "CIFAR-shaped images per point")->capture_default_str();
+  app.add_option("--x", a.x, "Grid along δ")->capture_default_str();
+  app.add_option("--y", a.y, "Grid along η (empty: 1D)")->capture_default_str();
+  app.add_option("--device", a.device, "auto | cpu | cuda")->capture_default_str();
+  app.add_option("--precision", a.precision, "fp32 | tf32 | bf16 | fp16")->capture_default_str();
+  app.add_option("--batch-size", a.batch_size, "auto or a number")->capture_default_str();
+  app.add_option("--memory-format", a.memory_format, "auto | nchw | nhwc")->capture_default_str();
+  app.add_option("--threads", a.threads, "CPU threads per rank (0: cores / ranks on the node)");
+  app.add_option("--forward-seconds", a.forward_seconds, "Seconds of each forward-rate measurement")
+      ->capture_default_str();
+  app.add_flag("--optimizations", a.optimizations, "Also measure each setting's gain (1 rank)");
+  app.add_option("--work", a.work, "Folder for the data, model and surface files")
+      ->capture_default_str();
+  app.add_option("--json", a.json, "Append the result as one JSON line to this file");
+  app.add_option("--seed", a.seed, "Seed of the data and the model")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run(a);
+  } catch (const std::exception& e) {
+    mpi::abort_job(e.what(), 1);
+  }
+}

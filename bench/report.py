@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Markdown tables from losscape_bench's JSON lines (bench/run.sh; docs/performance.md).
+
+Usage: report.py results.jsonl > results.md
+Runs are grouped by machine, device, network, images, grid and precision; within a group,
+"scaling" is points/s with R ranks over R times points/s with 1 rank of the same group (the
+parallel efficiency, meaningful when every rank has its own cores or GPU).
+"""
+import json
+import sys
+
+
+def fmt(v, digits=3):
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def main(path):
+    runs = [json.loads(line) for line in open(path) if line.strip()]
+    if not runs:
+        sys.exit(f"{path}: no results")
+    groups = {}
+    for r in runs:
+        key = (r["host"], r["cpu"], r["device"], r["arch"], r["images"], r["grid"], r["precision"])
+        groups.setdefault(key, []).append(r)
+    print("# losscape_bench results\n")
+    for (host, cpu, device, arch, images, grid, precision), rs in groups.items():
+        r0 = rs[-1]
+        print(f"## {arch} ({r0['parameters']:,} parameters), {images} CIFAR-shaped images per point, "
+              f"grid {grid}, {precision}\n")
+        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {device}; "
+              f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}.\n")
+        print("| date | ranks | threads/rank | batch | layout | forward limit (img/s, all ranks) "
+              "| points | sweep wall (s) | set-up (s) | points/s | overhead/point/rank (s) "
+              "| efficiency | scaling |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        one = {}
+        for r in rs:
+            if r["ranks"] == 1:
+                one = r
+            scaling = ""
+            if one and r["ranks"] > 1:
+                scaling = fmt(r["points_per_second"] / (r["ranks"] * one["points_per_second"]))
+            print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "
+                  f"| {r['batch_size']} | {r['memory_format']} "
+                  f"| {r['forward_images_per_second_total']:.0f} | {r['points']} "
+                  f"| {r['sweep_wall_seconds']:.2f} | {r['setup_seconds']:.2f} "
+                  f"| {r['points_per_second']:.3f} | {r['overhead_seconds_per_point']:.4f} "
+                  f"| {r['efficiency']:.3f} | {scaling} |")
+        print()
+        for r in rs:
+            if "optimizations" not in r:
+                continue
+            o = r["optimizations"]
+            print(f"Evaluation settings, one rank, forward rate over the {images} images "
+                  f"({r['date'][:16]}):\n")
+            print("| setting | batch | images/s | vs batch 128 NCHW fp32 |")
+            print("|---|---|---|---|")
+            for s in o["settings"]:
+                print(f"| {s['setting']} | {s['batch_size']} | {s['images_per_second']:.0f} "
+                      f"| {s['speedup']:.2f}x |")
+            print()
+            if o.get("precision_deviation"):
+                print("Deviation from fp32 at θ* (same images, same batch size):\n")
+                print("| precision | loss fp32 | loss | relative difference | accuracy difference (points) |")
+                print("|---|---|---|---|---|")
+                for d in o["precision_deviation"]:
+                    print(f"| {d['precision']} | {d['loss_fp32']:.6f} | {d['loss']:.6f} "
+                          f"| {d['loss_rel_diff']:.2e} | {d['accuracy_diff_points']:+.2f} |")
+                print()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

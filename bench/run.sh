@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark driver (docs/performance.md): runs losscape_bench with 1..R MPI ranks and writes a
+# markdown and a JSON-lines table of the results.
+#
+#   bench/run.sh [--quick] [--ranks "1 2"] [--out DIR] [-- losscape_bench flags...]
+#
+#   --quick    a few seconds' check that the benchmark works (CI): ResNet-20, 128 images, 3x3
+#   --ranks    rank counts to run (default: "1 2")
+#   --out      result folder (default: bench/results/<host>); results.jsonl is appended to,
+#              results.md is rewritten from it
+# Flags after -- go to every losscape_bench run (default: ResNet-56, 1,000 images, 5x5 grid),
+# e.g. -- --images 50000 --device cuda --precision tf32.
+# Environment: LOSSCAPE_BUILD (build folder, default build/), LOSSCAPE_BENCH (the program; default:
+# built in the build folder), MPIEXEC (default mpiexec), PYTHON (default /usr/bin/python3).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+quick=0
+ranks="1 2"
+out=""
+extra=()
+while (($#)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --ranks) ranks=$2; shift ;;
+    --out) out=$2; shift ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "bench/run.sh: unknown argument '$1' (see the header of the script)" >&2; exit 2 ;;
+  esac
+  shift
+done
+out=${out:-$here/results/$(hostname -s)}
+mkdir -p "$out"
+
+bench=${LOSSCAPE_BENCH:-}
+if [[ -z $bench ]]; then
+  source "$root/jobs/lib/build.sh"
+  losscape_build losscape_bench >/dev/null
+  bench=$LOSSCAPE_BUILD/bench/losscape_bench
+fi
+[[ -x $bench ]] || { echo "bench/run.sh: $bench is not an executable" >&2; exit 1; }
+
+launcher=("${MPIEXEC:-mpiexec}" --oversubscribe --bind-to none)
+[[ $(id -u) == 0 ]] && launcher+=(--allow-run-as-root)
+
+args=()
+((quick)) && args+=(--arch resnet20 --images 128 --x -1:1:3 --y -1:1:3 --forward-seconds 0.3)
+work=$(mktemp -d "${TMPDIR:-/tmp}/losscape-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+for r in $ranks; do
+  opt=()
+  [[ $r == 1 ]] && opt=(--optimizations)
+  echo "== $r rank(s)"
+  "${launcher[@]}" -n "$r" "$bench" "${args[@]}" --work "$work" --json "$out/results.jsonl" \
+    "${opt[@]}" "${extra[@]}"
+done
+"${PYTHON:-/usr/bin/python3}" "$here/report.py" "$out/results.jsonl" >"$out/results.md"
+echo "results: $out/results.md ($out/results.jsonl)"

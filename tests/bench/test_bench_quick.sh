@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# bench/run.sh --quick: the benchmark runs end to end with 1 and 2 ranks and its tables are
+# complete and consistent (no timing is asserted: speed is measured, never tested).
+set -euo pipefail
+work=${TEST_WORK_DIR:?}
+rm -rf "$work" && mkdir -p "$work"
+MPIEXEC=${MPIEXEC:-mpiexec} bash "$LOSSCAPE_SOURCE_DIR/bench/run.sh" --quick --ranks "1 2" \
+  --out "$work" >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+cat "$work/run.log"
+"$PYTHON" - "$work/results.jsonl" "$work/results.md" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["ranks"] for r in runs] == [1, 2], runs
+for r in runs:
+    assert r["points"] == 9, r                      # the 3x3 grid, all computed
+    assert r["arch"] == "resnet20" and r["images"] == 128
+    assert r["forward_images_per_second_total"] > 0 and r["sweep_wall_seconds"] > 0
+    # efficiency is the ratio of the ideal time to the measured one: finite and positive
+    assert 0 < r["efficiency"] < 10, r["efficiency"]
+    assert abs(r["points_per_second"] * r["sweep_wall_seconds"] - 9) < 1e-6
+o = runs[0]["optimizations"]
+names = [s["setting"] for s in o["settings"]]
+assert any("NHWC" in n for n in names) and any("bf16" in n for n in names), names
+d = o["precision_deviation"][0]
+assert d["precision"] == "bf16" and d["loss_rel_diff"] < 0.1, d  # bf16 is close to fp32, not equal
+md = open(sys.argv[2]).read()
+assert "| efficiency |" in md and "resnet20" in md and "Deviation from fp32" in md, md
+print("bench quick: ok")
+PY
