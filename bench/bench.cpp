@@ -10,8 +10,8 @@
 //   3. efficiency = points × images / (Σ_r T_r × wall): 1 means the sweep does nothing but
 //      forward passes at the best rate the hardware gives.
 // With --optimizations (one rank), it also measures what each evaluation setting is worth:
-// batch 128 vs the chosen batch, NCHW vs NHWC, and --precision bf16/fp16 against fp32, with the
-// deviation of loss and accuracy at θ*.
+// batch 128 vs the chosen batch, BatchNorm folding, NCHW vs NHWC, and --precision bf16/fp16
+// against fp32, with the deviation of loss and accuracy at θ*.
 // Data: random CIFAR-10-shaped images written as a real CIFAR-10 binary file (test_batch.bin);
 // model: a freshly initialised zoo network saved as a losscape checkpoint; directions: the
 // sweep's default (filter-normalized, seed 123). Rank 0 appends one JSON line to --json.
@@ -108,25 +108,27 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
                              const torch::Device& dev) {
   // Each setting's forward rate over the same images, in one process, one after another.
   nlohmann::json rows = nlohmann::json::array();
-  auto rate = [&](std::int64_t bs, bool cl, Precision p) {
+  auto rate = [&](std::int64_t bs, bool cl, Precision p, bool fold = true) {
     set_channels_last(model, cl);
     DataSplit d = data;
     d.images = with_layout(data.images, cl);
-    return forward_rate(model, d, bs, p, a.forward_seconds);
+    return forward_rate(model, d, bs, p, a.forward_seconds, 0, fold);
   };
   auto nchw = choose_eval_options(model, data, 0, "nchw", Precision::fp32, 2.0);
   auto nhwc = choose_eval_options(model, data, 0, "nhwc", Precision::fp32, 2.0);
-  const double base = rate(std::min<std::int64_t>(128, data.size()), false, Precision::fp32);
+  const auto b128 = std::min<std::int64_t>(128, data.size());
+  const double base = rate(b128, false, Precision::fp32, false);
   auto add = [&](const std::string& what, std::int64_t bs, bool cl, Precision p, double r) {
     rows.push_back({{"setting", what}, {"batch_size", bs}, {"memory_format", cl ? "nhwc" : "nchw"},
                      {"precision", to_string(p)}, {"images_per_second", r},
                      {"speedup", base > 0 ? r / base : 0}});
   };
-  add("batch 128, NCHW, fp32 (a common default)", std::min<std::int64_t>(128, data.size()), false,
-      Precision::fp32, base);
-  add("auto batch, NCHW, fp32", nchw.batch_size, false, Precision::fp32,
+  add("batch 128, NCHW, fp32, BN unfolded (a common default)", b128, false, Precision::fp32, base);
+  add("auto batch, NCHW, fp32, BN unfolded", nchw.batch_size, false, Precision::fp32,
+      rate(nchw.batch_size, false, Precision::fp32, false));
+  add("auto batch, NCHW, fp32, BN folded", nchw.batch_size, false, Precision::fp32,
       rate(nchw.batch_size, false, Precision::fp32));
-  add("auto batch, NHWC, fp32", nhwc.batch_size, true, Precision::fp32,
+  add("auto batch, NHWC, fp32, BN folded", nhwc.batch_size, true, Precision::fp32,
       rate(nhwc.batch_size, true, Precision::fp32));
   const bool cl = nhwc.images_per_second > nchw.images_per_second;
   const auto bs = cl ? nhwc.batch_size : nchw.batch_size;
@@ -139,7 +141,8 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   if (dev.is_cuda()) halves = {Precision::tf32, Precision::bf16, Precision::fp16};
   for (auto p : halves) {
     auto c = choose_eval_options(model, data, 0, cl ? "nhwc" : "nchw", p, 2.0);
-    add(std::string("auto batch, ") + (cl ? "NHWC" : "NCHW") + ", " + to_string(p), c.batch_size,
+    add(std::string("auto batch, ") + (cl ? "NHWC" : "NCHW") + ", " + to_string(p) + ", BN folded",
+        c.batch_size,
         cl, p, rate(c.batch_size, cl, p));
     set_channels_last(model, cl);
     const auto got = at_theta(model, d, bs, p);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "losscape/error.hpp"
+#include "losscape/zoo.hpp"
 
 namespace losscape {
 
@@ -88,6 +89,7 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) 
   std::int64_t bs = opts.batch_size > 0 ? opts.batch_size : 256;
   auto dev = data.images.device();
   PrecisionGuard precision(opts.precision, dev);
+  FoldBatchNorm fold(opts.fold_batchnorm);
   auto loss_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
   auto correct_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
   for (std::int64_t start = 0; start < n; start += bs) {
@@ -212,6 +214,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
     {
       c10::InferenceMode guard;
       PrecisionGuard precision(p, data.images.device());
+      FoldBatchNorm fold;
       for (auto b : cands) {
         double rate = batch_rate(model, sample.narrow(0, 0, b), per);
         if (rate > layout_best) {
@@ -235,13 +238,14 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
 }
 
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
-                    double min_seconds, std::int64_t images) {
+                    double min_seconds, std::int64_t images, bool fold_batchnorm) {
   using clock = std::chrono::steady_clock;
   const std::int64_t n = images > 0 ? std::min(images, data.size()) : data.size();
   if (n == 0 || batch_size < 1) return 0;
   model.train(false);
   c10::InferenceMode guard;
   PrecisionGuard precision(p, data.images.device());
+  FoldBatchNorm fold(fold_batchnorm);
   model.forward(data.images.narrow(0, 0, std::min(batch_size, n)));  // warm-up
   synchronize(data.images);
   std::int64_t done = 0;

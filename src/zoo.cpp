@@ -13,6 +13,55 @@ nn::Conv2d conv(int in, int out, int k, int stride, int pad, bool bias) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
 }
 
+thread_local bool fold_batchnorm = false;
+
+template <class BatchNorm>
+bool folding(const BatchNorm& b) {
+  return fold_batchnorm && !b.is_training() && b.options.track_running_stats() && b.options.affine();
+}
+
+// bn(conv(x)), with the BatchNorm folded into the convolution's weights when folding is on.
+torch::Tensor conv_bn(nn::Conv2dImpl& c, nn::BatchNorm2dImpl& b, const torch::Tensor& x) {
+  if (!folding(b)) return b.forward(c.forward(x));
+  auto scale = b.weight * torch::rsqrt(b.running_var + b.options.eps());
+  auto w = c.weight * scale.reshape({-1, 1, 1, 1});
+  auto shift = b.bias - b.running_mean * scale;
+  if (c.bias.defined()) shift = shift + c.bias * scale;
+  const auto& o = c.options;
+  // Every zoo convolution (conv() above) pads k / 2 with zeros.
+  const std::vector<std::int64_t> pad = {c.weight.size(2) / 2, c.weight.size(3) / 2};
+  return torch::conv2d(x, w, shift, o.stride(), pad, o.dilation(), o.groups());
+}
+
+// bn(linear(x)) for BatchNorm1d after a Linear layer (VGG-9's fc).
+torch::Tensor linear_bn(nn::LinearImpl& l, nn::BatchNorm1dImpl& b, const torch::Tensor& x) {
+  if (!folding(b)) return b.forward(l.forward(x));
+  auto scale = b.weight * torch::rsqrt(b.running_var + b.options.eps());
+  auto w = l.weight * scale.reshape({-1, 1});
+  auto shift = b.bias - b.running_mean * scale;
+  if (l.bias.defined()) shift = shift + l.bias * scale;
+  return torch::linear(x, w, shift);
+}
+
+// A Sequential's forward with conv-BN and linear-BN pairs folded when folding is on.
+torch::Tensor sequential_folded(nn::Sequential& seq, torch::Tensor x) {
+  const std::size_t n = seq->size();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto m = seq->ptr(i);
+    auto next = i + 1 < n ? seq->ptr(i + 1) : nullptr;
+    if (auto* c = m->as<nn::Conv2d>(); c && next && next->as<nn::BatchNorm2d>()) {
+      x = conv_bn(*c, *next->as<nn::BatchNorm2d>(), x);
+      ++i;
+    } else if (auto* l = m->as<nn::Linear>(); l && next && next->as<nn::BatchNorm1d>()) {
+      x = linear_bn(*l, *next->as<nn::BatchNorm1d>(), x);
+      ++i;
+    } else {
+      x = (seq->begin() + std::ptrdiff_t(i))->forward(x);
+    }
+  }
+  return x;
+}
+
 // ---------------- VGG-9 ----------------
 // features: [conv-bn-relu] x2, M, x2, M, x3, M (reference pattern 64,64,M,128,128,M,256,256,256,M)
 class Vgg9 : public ZooNet {
@@ -40,9 +89,9 @@ class Vgg9 : public ZooNet {
     classifier_ = register_module("classifier", nn::Linear(256, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    x = features_->forward(x);
+    x = sequential_folded(features_, x);
     x = x.flatten(1);
-    return classifier_->forward(fc_->forward(x));
+    return classifier_->forward(sequential_folded(fc_, x));
   }
 
  private:
@@ -66,9 +115,9 @@ class BasicBlockImpl : public nn::Module {
     }
   }
   torch::Tensor forward(torch::Tensor x) {
-    auto out = torch::relu(bn1_->forward(conv1_->forward(x)));
-    out = bn2_->forward(conv2_->forward(out));
-    if (use_shortcut_) out = out + (has_proj_ ? proj_->forward(x) : x);
+    auto out = torch::relu(conv_bn(*conv1_, *bn1_, x));
+    out = conv_bn(*conv2_, *bn2_, out);
+    if (use_shortcut_) out = out + (has_proj_ ? sequential_folded(proj_, x) : x);
     return torch::relu(out);
   }
 
@@ -100,7 +149,7 @@ class ResNetCifar : public ZooNet {
     linear_ = register_module("linear", nn::Linear(in, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    auto out = torch::relu(bn1_->forward(conv1_->forward(x)));
+    auto out = torch::relu(conv_bn(*conv1_, *bn1_, x));
     out = layer3_->forward(layer2_->forward(layer1_->forward(out)));
     // The reference pools 8x8 on 32x32 inputs; adaptive pooling is identical there and also
     // serves 28x28 inputs.
@@ -206,8 +255,8 @@ class CnnSmall : public ZooNet {
     linear_ = register_module("linear", nn::Linear(32 * 4 * 4, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    auto out = torch::max_pool2d(torch::relu(bn1_->forward(conv1_->forward(x))), 2);
-    out = torch::max_pool2d(torch::relu(bn2_->forward(conv2_->forward(out))), 2);
+    auto out = torch::max_pool2d(torch::relu(conv_bn(*conv1_, *bn1_, x)), 2);
+    out = torch::max_pool2d(torch::relu(conv_bn(*conv2_, *bn2_, out)), 2);
     out = torch::adaptive_avg_pool2d(out, {4, 4}).flatten(1);
     return linear_->forward(out);
   }
@@ -226,6 +275,9 @@ std::vector<std::string> zoo_names() {
           "wrn56_4",       "wrn56_8",           "wrn56_2_noshort",  "wrn56_4_noshort",
           "wrn56_8_noshort", "densenet121",     "cnn_small"};
 }
+
+FoldBatchNorm::FoldBatchNorm(bool on) : previous_(fold_batchnorm) { fold_batchnorm = on; }
+FoldBatchNorm::~FoldBatchNorm() { fold_batchnorm = previous_; }
 
 bool is_zoo_name(const std::string& name) {
   for (auto& n : zoo_names())

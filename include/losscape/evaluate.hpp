@@ -62,6 +62,7 @@ struct EvalOptions {
   std::int64_t batch_size = 0;  ///< 0: choose automatically (see choose_batch_size)
   LossKind loss = LossKind::cross_entropy;
   Precision precision = Precision::fp32;
+  bool fold_batchnorm = true;  ///< fold BatchNorm into the layer before it (zoo.hpp FoldBatchNorm)
   /// Called between batches (the sweep's coordinator serves work requests there); may be empty.
   std::function<void()> between_batches;
 };
@@ -92,9 +93,9 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
                                const std::string& layout, Precision p,
                                double budget_seconds = 3.0);
 /// Forward throughput (images/s) of `model` on the first `images` of `data` (all when 0) in
-/// batches of `batch_size` at precision `p`, over at least `min_seconds`; the model and data
-/// layouts are used as they are.
+/// batches of `batch_size` at precision `p`, over at least `min_seconds`, BatchNorm folded as
+/// evaluate() does unless told otherwise; the model and data layouts are used as they are.
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
-                    double min_seconds, std::int64_t images = 0);
+                    double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true);
 
 }  // namespace losscape

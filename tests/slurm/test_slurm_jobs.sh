@@ -76,9 +76,10 @@ single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j
 # must start only once the surface is complete, not when the first run of the job ends.
 after=$(sbatch --parsable --dependency=afterok:"$single" -o 'after-%j.log' \
   --wrap "\"$LOSSCAPE\" info requeue.h5") || { echo "FAIL sbatch --dependency=afterok"; exit 1; }
-# train.sbatch: 10 short epochs, more than one 1-minute job holds, so the warning requeues it.
-train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 1000 --test-samples 200
-  --batch-size 64 --lr 0.05 --seed 1 --epochs 10 --threads 1" TRAIN_OUT=train-slurm \
+# train.sbatch: 20 epochs of ~5 s (idle 2-core machine), more than one 1-minute job holds, so the
+# warning stops an epoch and requeues the job.
+train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 2000 --test-samples 200
+  --batch-size 64 --lr 0.05 --seed 1 --epochs 20 --threads 1" TRAIN_OUT=train-slurm \
   sbatch --parsable "${limits[@]}" -o 'train-%j.log' "$src/jobs/train.sbatch") ||
   { echo "FAIL sbatch train"; exit 1; }
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
@@ -161,11 +162,11 @@ check "train.sbatch passed the warning on and requeued itself after the checkpoi
 check "losscape train finished its epoch and saved a checkpoint on the warning (log)" \
   grep -q '^stopped by a signal after epoch' "train-$train_job.log"
 check "the requeued training resumed from a checkpoint (log)" grep -q '^resuming train-slurm/model_' "train-$train_job.log"
-check "the training completed: model_10.h5, epochs 0..10 logged once each" "$PYTHON" -c '
-import json, sys
+check "the training completed: model_20.h5, epochs 0..20 logged once each" "$PYTHON" -c '
+import json, os, sys
 epochs = [json.loads(l)["epoch"] for l in open("train-slurm/log.jsonl")]
 print("  log.jsonl epochs:", epochs)
-sys.exit(0 if sorted(epochs) == list(range(11)) else 1)'
+sys.exit(0 if sorted(epochs) == list(range(21)) and os.path.exists("train-slurm/model_20.h5") else 1)'
 check "the train job's final state is COMPLETED (scontrol)" \
   bash -c "scontrol show job $train_job | grep -q 'JobState=COMPLETED'"
 grep -E 'train.sbatch|^resuming|complete' "train-$train_job.log" | head -20

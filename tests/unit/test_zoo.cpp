@@ -173,3 +173,45 @@ TEST_CASE("reference initialization", "[zoo]") {
   CHECK(p.at("linear.weight").std().item<double>() == Approx(1e-3).epsilon(0.1));
   CHECK(p.at("linear.bias").eq(0).all().item<bool>());
 }
+
+TEST_CASE("BatchNorm folding gives the unfolded forward up to rounding", "[zoo]") {
+  // (DenseNet's BatchNorms precede their convolutions: it runs unfolded.)
+  for (std::string arch : {"cnn_small", "resnet20", "resnet20_noshort", "vgg9"}) {
+    INFO(arch);
+    torch::manual_seed(11);
+    auto net = make_zoo_model(arch, 3, 32, 32, 10);
+    {
+      // Non-trivial BatchNorm statistics and affine parameters, as after training.
+      torch::NoGradGuard ng;
+      for (auto& m : net->modules(false)) {
+        if (auto* b = m->as<torch::nn::BatchNorm2d>()) {
+          b->running_mean.normal_(0, 0.5);
+          b->running_var.uniform_(0.5, 2.0);
+          b->weight.uniform_(0.5, 1.5);
+          b->bias.normal_(0, 0.2);
+        } else if (auto* b1 = m->as<torch::nn::BatchNorm1d>()) {
+          b1->running_mean.normal_(0, 0.5);
+          b1->running_var.uniform_(0.5, 2.0);
+        }
+      }
+    }
+    net->eval();
+    torch::NoGradGuard ng;
+    auto x = torch::randn({4, 3, 32, 32});
+    auto plain = net->forward(x);
+    torch::Tensor folded;
+    {
+      FoldBatchNorm fold;
+      folded = net->forward(x);
+    }
+    CHECK(torch::allclose(folded, plain, 1e-4, 1e-5));
+    CHECK(!torch::equal(folded, plain));  // the folded path really ran
+    CHECK(torch::equal(net->forward(x), plain));  // and the guard switched it off again
+    // In training mode nothing is folded (batch statistics).
+    net->train();
+    FoldBatchNorm fold;
+    auto t1 = net->forward(x);
+    FoldBatchNorm off(false);
+    CHECK(torch::allclose(t1, net->forward(x)));
+  }
+}
