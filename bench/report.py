@@ -3,8 +3,9 @@
 
 Usage: report.py results.jsonl > results.md
 Runs are grouped by machine, device, network, images, grid and precision; within a group,
-"scaling" is points/s with R ranks over R times points/s with 1 rank of the same group (the
-parallel efficiency, meaningful when every rank has its own cores or GPU).
+"scaling" is points/s with R ranks over R times points/s with 1 rank with as many threads per rank
+(or GPUs): the parallel efficiency when every rank has its own cores or GPU
+(`bench/run.sh -- --threads 1` on a CPU).
 """
 import json
 import sys
@@ -20,26 +21,28 @@ def main(path):
         sys.exit(f"{path}: no results")
     groups = {}
     for r in runs:
-        key = (r["host"], r["cpu"], r["device"], r["arch"], r["images"], r["grid"], r["precision"])
+        kind = r["device"].split(" ")[0]  # cpu / cuda:N, without the thread count
+        key = (r["host"], r["cpu"], kind, r["arch"], r["images"], r["grid"], r["precision"])
         groups.setdefault(key, []).append(r)
     print("# losscape_bench results\n")
     for (host, cpu, device, arch, images, grid, precision), rs in groups.items():
         r0 = rs[-1]
         print(f"## {arch} ({r0['parameters']:,} parameters), {images} CIFAR-shaped images per point, "
               f"grid {grid}, {precision}\n")
-        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {device}; "
+        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {r0['device']}; "
               f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}.\n")
         print("| date | ranks | threads/rank | batch | layout | forward limit (img/s, all ranks) "
               "| points | sweep wall (s) | set-up (s) | points/s | overhead/point/rank (s) "
               "| efficiency | scaling |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        one = {}
+        one = {}  # the latest 1-rank run per thread count
         for r in rs:
             if r["ranks"] == 1:
-                one = r
+                one[r["threads_per_rank"]] = r
             scaling = ""
-            if one and r["ranks"] > 1:
-                scaling = fmt(r["points_per_second"] / (r["ranks"] * one["points_per_second"]))
+            base = one.get(r["threads_per_rank"])
+            if base and r["ranks"] > 1:
+                scaling = fmt(r["points_per_second"] / (r["ranks"] * base["points_per_second"]))
             print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "
                   f"| {r['batch_size']} | {r['memory_format']} "
                   f"| {r['forward_images_per_second_total']:.0f} | {r['points']} "

@@ -1,5 +1,11 @@
 #include "losscape/device.hpp"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <cstdlib>
+#include <cstring>
+
 #include <thread>
 
 #include "losscape/error.hpp"
@@ -36,6 +42,17 @@ int configure_cpu_threads(int threads, int ranks_on_node) {
   }
   at::set_num_threads(threads);
   return threads;
+}
+
+void tune_cpu_allocator() {
+#if defined(__GLIBC__)
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if ((tunables && std::strstr(tunables, "malloc")) || std::getenv("MALLOC_MMAP_THRESHOLD_") ||
+      std::getenv("MALLOC_TRIM_THRESHOLD_"))
+    return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }
 
 }  // namespace losscape

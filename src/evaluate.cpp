@@ -220,6 +220,11 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
         if (rate > layout_best) {
           layout_best = rate;
           layout_bs = b;
+        } else if (rate < 0.75 * layout_best) {
+          // Past the best by a clear margin: larger batches only get slower (on a CPU they leave
+          // the cache, and their activations are mapped and unmapped at every layer) and each
+          // try costs two passes of a large batch.
+          break;
         }
       }
     }

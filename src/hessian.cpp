@@ -106,6 +106,8 @@ void HessianOperator::apply(const double* x, double* y) {
   model_.train(false);
   const auto dev = params_.front().device();
   const auto dtype = params_.front().scalar_type();
+  // Plain float32 arithmetic: no autocast and no TF32 (PyTorch's cuDNN default) in the products.
+  PrecisionGuard fp32(Precision::fp32, dev);
   auto flat = torch::from_blob(const_cast<double*>(x), {dim_}, torch::kFloat64).to(dev, dtype);
   std::vector<torch::Tensor> v, acc;
   std::int64_t off = 0;

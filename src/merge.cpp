@@ -284,6 +284,9 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   id.directions_fingerprint = idj.value("directions_fingerprint", std::string());
   id.dir_file = ref.config.value("directions", std::string());
   id.part = "";
+  // Every other identity entry travels as it is, so that the merged file can be resumed.
+  if (idj.contains("hessian")) id.hessian = idj.at("hessian");
+  id.precision = idj.value("precision", std::string("fp32"));
   nlohmann::json config = ref.config;
   config["part"] = "";
   config["out"] = cfg.out;

@@ -732,7 +732,7 @@ std::vector<double> quantity_values(const SurfaceView& s, const std::string& q) 
     for (auto& [k, v] : s.data) have += (have.empty() ? "" : ", ") + k;
     throw InputError(
         s.path + " has no " +
-        (q == "eig-ratio" ? std::string("max_eig/min_eig (run losscape hessian)") : source_of(q)) +
+        (q == "eig-ratio" ? std::string("max_eig/min_eig (run losscape sweep --hessian)") : source_of(q)) +
         " (it holds: " + (have.empty() ? "nothing" : have) + ")");
   }
   auto mask = computed_mask(s, q);

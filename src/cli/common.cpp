@@ -1,5 +1,7 @@
 #include "common.hpp"
 
+#include "losscape/device.hpp"
+
 #include <cstdio>
 
 #include "losscape/error.hpp"
@@ -41,6 +43,7 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
 }
 
 int run_main(int argc, char** argv) {
+  tune_cpu_allocator();
   CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
   app.set_version_flag("--version,-V", std::string("losscape ") + version);
   app.require_subcommand(1);

@@ -228,6 +228,28 @@ check(r.returncode == 1 and "own_whole.h5 exists and belongs to another sweep" i
       f"an existing surface of another sweep as output is refused: {err}")
 check(open("own_whole.h5", "rb").read() == before, "and left untouched")
 
+# ---- every identity entry travels: a merged Hessian / bf16 surface can be resumed ----
+HES = ["sweep", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
+       "--samples", "64", "--batch-size", "64", "--threads", "1", "--quiet", "--x", "-0.5:0.5:3",
+       "--directions", "dirs.h5", "--hessian", "--eig-tol", "0.1"]
+must(*HES, "--part", "1/2", "--out", "hp1.h5")
+r = run("merge", "hp1.h5", "--out", "hmerged.h5")
+check(r.returncode == 75, f"a Hessian part alone: merged with points missing ({r.returncode})")
+check("hessian" in read("hmerged.h5")["identity"], "the merged file keeps the Hessian settings")
+r = run(*HES, "--out", "hmerged.h5")
+check(r.returncode == 0, f"sweep --hessian resumes the merged file ({r.returncode}: {r.stderr.strip()})")
+with h5py.File("hmerged.h5", "r") as f:
+    check(f["done"][()].all() and (f["eig_converged"][()] >= 0).all(),
+          "and fills its missing points, Hessian maps included")
+BF = ["sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--precision", "bf16"]
+must(*BF, "--part", "1/2", "--out", "bf1.h5")
+run("merge", "bf1.h5", "--out", "bfm.h5")
+check(read("bfm.h5")["identity"].get("precision") == "bf16", "the merged file keeps the precision")
+r = run("sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--out", "bfm.h5")
+check(r.returncode == 1 and "precision" in r.stderr,
+      f"resuming a bf16 file in fp32 is refused: {r.stderr.strip()}")
+check(run(*BF, "--out", "bfm.h5").returncode == 0, "resuming it in bf16 completes it")
+
 if failures:
     print(f"{len(failures)} check(s) failed", file=sys.stderr)
     sys.exit(1)
