@@ -6,7 +6,8 @@
 #   3. sweeps a 2D surface (21x21) and a 1D curve with `mpirun -n 2`,
 #   4. renders every picture (1D curves, contours, filled contours, heatmap, 3D surface),
 #   5. projects the training trajectory onto its PCA plane and draws it over that plane's surface.
-# Everything lands in runs/quickstart/ (printed at the end). About 5-10 minutes on 2 cores.
+# Everything lands in runs/quickstart/ (printed at the end). About 2-3 minutes on 2 cores once built
+# (docs/quickstart.md).
 #   LOSSCAPE_BUILD=dir   build directory (default: build/)
 #   QUICK_EPOCHS, QUICK_SAMPLES, QUICK_GRID   override the sizes (defaults 3, 20000, 21)
 set -euo pipefail

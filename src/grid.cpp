@@ -20,11 +20,21 @@ std::vector<double> GridAxis::coordinates() const {
   return c;
 }
 
+namespace {
+// The shortest decimal that reads back as exactly `v` (9.9, not 9.9000000000000004).
+std::string shortest(double v) {
+  for (int digits = 15; digits <= 17; ++digits) {
+    std::ostringstream o;
+    o.precision(digits);
+    o << v;
+    if (digits == 17 || std::stod(o.str()) == v) return o.str();
+  }
+  return {};
+}
+}  // namespace
+
 std::string GridAxis::str() const {
-  std::ostringstream o;
-  o.precision(17);
-  o << min << ":" << max << ":" << num;
-  return o.str();
+  return shortest(min) + ":" + shortest(max) + ":" + std::to_string(num);
 }
 
 GridAxis parse_axis(const std::string& s, const std::string& option) {

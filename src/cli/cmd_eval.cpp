@@ -65,7 +65,7 @@ void add_eval(CLI::App& root, Registry& reg) {
                           {"memory_format", choice.channels_last ? "nhwc" : "nchw"}};
       std::cout << j.dump(2) << "\n";
     } else {
-      std::printf("model     %s (%s)\ndata      %s\ndevice    %s, batch size %lld\n"
+      std::printf("model     %s (%s)\ndata      %s\ndevice    %s, batch size %lld, %s, %s\n"
                   "loss      %.6f (%s)\naccuracy  %.2f %%\ntime      %.2f s\n",
                   model->source.c_str(), model->arch.c_str(), data.description.c_str(),
                   describe_device(dev).c_str(), static_cast<long long>(eo.batch_size),
