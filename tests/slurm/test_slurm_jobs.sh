@@ -60,7 +60,7 @@ stamp "a small trained model and its directions"
 # before its warning (slurmctld checks time limits every 30 s), so every sweep is interrupted.
 cat >sweep.json <<JSON
 {"model_file": "train/model_1.h5", "directions": "dirs.h5", "dataset": "fashion-mnist",
- "samples": 300, "splits": ["train", "test"], "x": "-1:1:9", "y": "-1:1:9",
+ "samples": 1000, "splits": ["train", "test"], "x": "-1:1:13", "y": "-1:1:13",
  "batch_size": "250", "threads": 1, "flush_seconds": 3, "progress_seconds": 5}
 JSON
 export SWEEP_CONFIG=$work/sweep.json OMP_NUM_THREADS=1 LOSSCAPE_PROGRESS=lines
@@ -76,10 +76,10 @@ single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j
 # must start only once the surface is complete, not when the first run of the job ends.
 after=$(sbatch --parsable --dependency=afterok:"$single" -o 'after-%j.log' \
   --wrap "\"$LOSSCAPE\" info requeue.h5") || { echo "FAIL sbatch --dependency=afterok"; exit 1; }
-# train.sbatch: 20 epochs of ~5 s (idle 2-core machine), more than one 1-minute job holds, so the
-# warning stops an epoch and requeues the job.
-train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 2000 --test-samples 200
-  --batch-size 64 --lr 0.05 --seed 1 --epochs 20 --threads 1" TRAIN_OUT=train-slurm \
+# train.sbatch: 50 epochs of ~1 s (idle 2-core machine), more than the 40 s before the warning of
+# a 1-minute job, so the warning stops an epoch and requeues the job.
+train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 4000 --test-samples 200
+  --batch-size 64 --lr 0.05 --seed 1 --epochs 50 --threads 1" TRAIN_OUT=train-slurm \
   sbatch --parsable "${limits[@]}" -o 'train-%j.log' "$src/jobs/train.sbatch") ||
   { echo "FAIL sbatch train"; exit 1; }
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
@@ -153,7 +153,7 @@ check "the job's final state is COMPLETED with Restarts >= 1 (scontrol)" \
 grep -E 'sweep.sbatch|complete|incomplete' "sweep-$single.log" | head -20
 
 check "the afterok job ran after the requeued job completed, on a complete file (log)" \
-  grep -q 'done *81 of 81 points (complete)' "after-$after.log"
+  grep -q 'done *169 of 169 points (complete)' "after-$after.log"
 cat "after-$after.log"
 
 stamp "train.sbatch"
@@ -162,11 +162,11 @@ check "train.sbatch passed the warning on and requeued itself after the checkpoi
 check "losscape train finished its epoch and saved a checkpoint on the warning (log)" \
   grep -q '^stopped by a signal after epoch' "train-$train_job.log"
 check "the requeued training resumed from a checkpoint (log)" grep -q '^resuming train-slurm/model_' "train-$train_job.log"
-check "the training completed: model_20.h5, epochs 0..20 logged once each" "$PYTHON" -c '
+check "the training completed: model_50.h5, epochs 0..50 logged once each" "$PYTHON" -c '
 import json, os, sys
 epochs = [json.loads(l)["epoch"] for l in open("train-slurm/log.jsonl")]
 print("  log.jsonl epochs:", epochs)
-sys.exit(0 if sorted(epochs) == list(range(21)) and os.path.exists("train-slurm/model_20.h5") else 1)'
+sys.exit(0 if sorted(epochs) == list(range(51)) and os.path.exists("train-slurm/model_50.h5") else 1)'
 check "the train job's final state is COMPLETED (scontrol)" \
   bash -c "scontrol show job $train_job | grep -q 'JobState=COMPLETED'"
 grep -E 'train.sbatch|^resuming|complete' "train-$train_job.log" | head -20
