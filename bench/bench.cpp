@@ -3,8 +3,8 @@
 // Run under mpirun with R ranks (bench/run.sh does it for R = 1..N). In one run it measures
 //   1. every rank's best forward-pass throughput T_r of the network on its share of the machine
 //      (its device, or cores / ranks CPU threads), all ranks at once, at the batch size and layout
-//      `--batch-size auto` / `--memory-format auto` pick, over the same images the sweep uses:
-//      the physical limit of a sweep;
+//      `--batch-size auto` / `--memory-format auto` pick (timed longer than at a sweep's
+//      start-up), over the same images the sweep uses: the physical limit of a sweep;
 //   2. the sweep itself (losscape::run_sweep, as `losscape sweep` runs it): wall time of the
 //      evaluation phase, points/s, and the per-point overhead beyond the pure forward passes;
 //   3. efficiency = points × images / (Σ_r T_r × wall): 1 means the sweep does nothing but
@@ -96,6 +96,14 @@ std::string mpi_library() {
   return s.substr(0, s.find_first_of(",\n"));
 }
 
+// `model` in the given layout, and a copy of `data` with its images in the same layout.
+DataSplit relaid(Model& model, const DataSplit& data, bool channels_last) {
+  set_channels_last(model, channels_last);
+  DataSplit d = data;
+  d.images = with_layout(data.images, channels_last);
+  return d;
+}
+
 // Loss and accuracy at θ* with the given settings (for the precision deviation).
 EvalSums at_theta(Model& model, const DataSplit& data, std::int64_t bs, Precision p) {
   EvalOptions o;
@@ -109,10 +117,7 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   // Each setting's forward rate over the same images, in one process, one after another.
   nlohmann::json rows = nlohmann::json::array();
   auto rate = [&](std::int64_t bs, bool cl, Precision p, bool fold = true) {
-    set_channels_last(model, cl);
-    DataSplit d = data;
-    d.images = with_layout(data.images, cl);
-    return forward_rate(model, d, bs, p, a.forward_seconds, 0, fold);
+    return forward_rate(model, relaid(model, data, cl), bs, p, a.forward_seconds, 0, fold);
   };
   auto nchw = choose_eval_options(model, data, 0, "nchw", Precision::fp32, 2.0);
   auto nhwc = choose_eval_options(model, data, 0, "nhwc", Precision::fp32, 2.0);
@@ -132,9 +137,7 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
       rate(nhwc.batch_size, true, Precision::fp32));
   const bool cl = nhwc.images_per_second > nchw.images_per_second;
   const auto bs = cl ? nhwc.batch_size : nchw.batch_size;
-  set_channels_last(model, cl);
-  DataSplit d = data;
-  d.images = with_layout(data.images, cl);
+  const DataSplit d = relaid(model, data, cl);
   const auto ref = at_theta(model, d, bs, Precision::fp32);
   nlohmann::json dev_rows = nlohmann::json::array();
   std::vector<Precision> halves = {Precision::bf16};
@@ -142,8 +145,7 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   for (auto p : halves) {
     auto c = choose_eval_options(model, data, 0, cl ? "nhwc" : "nchw", p, 2.0);
     add(std::string("auto batch, ") + (cl ? "NHWC" : "NCHW") + ", " + to_string(p) + ", BN folded",
-        c.batch_size,
-        cl, p, rate(c.batch_size, cl, p));
+        c.batch_size, cl, p, rate(c.batch_size, cl, p));
     set_channels_last(model, cl);
     const auto got = at_theta(model, d, bs, p);
     dev_rows.push_back({{"precision", to_string(p)},
@@ -155,47 +157,15 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   return {{"settings", rows}, {"precision_deviation", dev_rows}};
 }
 
-// The best forward rate over the batch sizes (powers of two from 16 up to the image count, up to
-// 1024 on a CPU and 8192 on a GPU, or the given one) and layouts (both, or the given one): each
-// candidate for a third of --forward-seconds (larger sizes stop once clearly slower), then the
-// best one measured again for the full --forward-seconds, which is the figure returned.
+// The best forward rate: the batch size and layout that `--batch-size auto` /
+// `--memory-format auto` choose (or the given ones), timed with a budget of about 5 ×
+// --forward-seconds instead of the sweep's 3 s, then measured again over the data for
+// --forward-seconds — the figure returned (the maximum of many short timings is biased upwards).
 double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p) {
-  const std::int64_t n = data.size();
-  std::vector<std::int64_t> sizes;
-  if (const auto fixed = parse_batch_size(a.batch_size); fixed > 0) {
-    sizes = {std::min(fixed, n)};
-  } else {
-    const std::int64_t cap = std::min<std::int64_t>(n, data.images.is_cuda() ? 8192 : 1024);
-    for (std::int64_t b = 16; b < cap; b *= 2) sizes.push_back(b);
-    sizes.push_back(cap);
-  }
-  std::vector<bool> layouts;
-  if (a.memory_format == "auto") layouts = {false, true};
-  else layouts = {a.memory_format == "nhwc"};
-  double best = 0;
-  std::int64_t best_bs = sizes.front();
-  bool best_cl = false;
-  for (bool cl : layouts) {
-    set_channels_last(model, cl);
-    DataSplit d = data;
-    d.images = with_layout(data.images, cl);
-    double layout_best = 0;
-    for (auto b : sizes) {
-      const double r = forward_rate(model, d, b, p, a.forward_seconds / 3);
-      if (r > layout_best) layout_best = r;
-      else if (r < 0.75 * layout_best) break;
-      if (r > best) {
-        best = r;
-        best_bs = b;
-        best_cl = cl;
-      }
-    }
-  }
-  set_channels_last(model, best_cl);
-  DataSplit d = data;
-  d.images = with_layout(data.images, best_cl);
-  // The re-measurement, not the maximum of many short ones (which is biased upwards).
-  return forward_rate(model, d, best_bs, p, a.forward_seconds);
+  auto c = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
+                               5 * a.forward_seconds);
+  return forward_rate(model, relaid(model, data, c.channels_last), c.batch_size, p,
+                      a.forward_seconds);
 }
 
 int run(const Args& a) {

@@ -158,14 +158,6 @@ std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda) {
 
 }  // namespace
 
-std::int64_t choose_batch_size(Model& model, const DataSplit& data, double budget_seconds) {
-  auto layout = data.images.dim() == 4 && data.images.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
-                        !data.images.is_contiguous()
-                    ? "nhwc"
-                    : "nchw";
-  return choose_eval_options(model, data, 0, layout, Precision::fp32, budget_seconds).batch_size;
-}
-
 std::int64_t parse_batch_size(const std::string& s) {
   if (s == "auto") return 0;
   std::int64_t b = 0;
@@ -180,12 +172,16 @@ std::int64_t parse_batch_size(const std::string& s) {
   return b;
 }
 
+void check_memory_format(const std::string& s) {
+  if (s != "auto" && s != "nchw" && s != "nhwc")
+    throw InputError("--memory-format '" + s + "': expected auto, nchw or nhwc");
+}
+
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
                                const std::string& layout, Precision p, double budget_seconds) {
   EvalChoice best;
   const std::int64_t n = data.size();
-  if (layout != "auto" && layout != "nchw" && layout != "nhwc")
-    throw InputError("unknown memory format '" + layout + "' (expected auto, nchw or nhwc)");
+  check_memory_format(layout);
   bool has4d = data.images.dim() == 4;
   if (has4d) {
     has4d = false;

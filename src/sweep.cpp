@@ -46,8 +46,8 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
   static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
                                 "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
-                                "batch_size", "precision", "memory_format", "device", "threads", "data_shards", "flush_seconds",
-                                "part", "out", "quiet", "progress_seconds", "allow_other_model",
+                                "batch_size", "precision", "memory_format", "device", "threads",
+                                "data_shards", "flush_seconds", "part", "out", "quiet", "progress_seconds", "allow_other_model",
                                 "hessian", "hessian_all_params", "hessian_batch_size", "eig_tol",
                                 "eig_max_iter", "eig_ncv"};
   for (auto& [k, v] : j.items()) {
@@ -441,20 +441,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     const std::int64_t fixed = parse_batch_size(cfg.batch_size);
     // The Hessian's products flatten the parameters: they stay in the default layout.
     const std::string layout = cfg.hessian ? "nchw" : cfg.memory_format;
-    if (layout != "auto" && layout != "nchw" && layout != "nhwc")
-      throw InputError("--memory-format '" + layout + "': expected auto, nchw or nhwc");
+    check_memory_format(layout);
     PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
     if (rank == 0) {
-      if (fixed > 0 && layout != "auto") {
-        choice[0] = fixed;
-        choice[1] = layout == "nhwc";
-      } else {
-        auto c = choose_eval_options(*ev.model, ev.data.front(), fixed, layout, ev.opts.precision,
-                                     layout == "auto" ? 3.0 : 2.0);
-        choice[0] = c.batch_size;
-        choice[1] = c.channels_last;
-        choice_report = c.report;
-      }
+      auto c = choose_eval_options(*ev.model, ev.data.front(), fixed, layout, ev.opts.precision,
+                                   layout == "auto" ? 3.0 : 2.0);
+      choice[0] = c.batch_size;
+      choice[1] = c.channels_last;
+      choice_report = c.report;
     }
   });
   world.bcast(choice, sizeof choice);

@@ -20,13 +20,23 @@ bool folding(const BatchNorm& b) {
   return fold_batchnorm && !b.is_training() && b.options.track_running_stats() && b.options.affine();
 }
 
+// The weight and bias of layer (weight, bias) followed by BatchNorm `b` in eval mode, as one
+// layer: w' = w·γ/√(σ²+ε) (per output channel), b' = (bias − μ)·γ/√(σ²+ε) + β.
+template <class BatchNorm>
+std::pair<torch::Tensor, torch::Tensor> fold(const BatchNorm& b, const torch::Tensor& weight,
+                                             const torch::Tensor& bias) {
+  auto scale = b.weight * torch::rsqrt(b.running_var + b.options.eps());
+  std::vector<std::int64_t> shape(std::size_t(weight.dim()), 1);
+  shape[0] = -1;
+  auto shift = b.bias - b.running_mean * scale;
+  if (bias.defined()) shift = shift + bias * scale;
+  return {weight * scale.reshape(shape), shift};
+}
+
 // bn(conv(x)), with the BatchNorm folded into the convolution's weights when folding is on.
 torch::Tensor conv_bn(nn::Conv2dImpl& c, nn::BatchNorm2dImpl& b, const torch::Tensor& x) {
   if (!folding(b)) return b.forward(c.forward(x));
-  auto scale = b.weight * torch::rsqrt(b.running_var + b.options.eps());
-  auto w = c.weight * scale.reshape({-1, 1, 1, 1});
-  auto shift = b.bias - b.running_mean * scale;
-  if (c.bias.defined()) shift = shift + c.bias * scale;
+  auto [w, shift] = fold(b, c.weight, c.bias);
   const auto& o = c.options;
   // Every zoo convolution (conv() above) pads k / 2 with zeros.
   const std::vector<std::int64_t> pad = {c.weight.size(2) / 2, c.weight.size(3) / 2};
@@ -36,10 +46,7 @@ torch::Tensor conv_bn(nn::Conv2dImpl& c, nn::BatchNorm2dImpl& b, const torch::Te
 // bn(linear(x)) for BatchNorm1d after a Linear layer (VGG-9's fc).
 torch::Tensor linear_bn(nn::LinearImpl& l, nn::BatchNorm1dImpl& b, const torch::Tensor& x) {
   if (!folding(b)) return b.forward(l.forward(x));
-  auto scale = b.weight * torch::rsqrt(b.running_var + b.options.eps());
-  auto w = l.weight * scale.reshape({-1, 1});
-  auto shift = b.bias - b.running_mean * scale;
-  if (l.bias.defined()) shift = shift + l.bias * scale;
+  auto [w, shift] = fold(b, l.weight, l.bias);
   return torch::linear(x, w, shift);
 }
 

@@ -59,7 +59,7 @@ void set_channels_last(Model& model, bool on);
 torch::Tensor with_layout(const torch::Tensor& images, bool channels_last);
 
 struct EvalOptions {
-  std::int64_t batch_size = 0;  ///< 0: choose automatically (see choose_batch_size)
+  std::int64_t batch_size = 0;  ///< 0: 256 (callers choose with choose_eval_options)
   LossKind loss = LossKind::cross_entropy;
   Precision precision = Precision::fp32;
   bool fold_batchnorm = true;  ///< fold BatchNorm into the layer before it (zoo.hpp FoldBatchNorm)
@@ -71,13 +71,10 @@ struct EvalOptions {
 /// device). One host synchronisation.
 EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts);
 
-/// The fastest evaluation batch size among candidates (powers of two from 16 up to the data
-/// size or 4096), timed on a few batches of `data`; a few seconds at start-up. On CPU small
-/// batches often win by staying in cache; on GPU large ones do.
-std::int64_t choose_batch_size(Model& model, const DataSplit& data, double budget_seconds = 3.0);
-
 /// `--batch-size`: a positive number, or 0 for "auto"; InputError otherwise.
 std::int64_t parse_batch_size(const std::string& s);
+/// `--memory-format`: InputError unless "auto", "nchw" or "nhwc".
+void check_memory_format(const std::string& s);
 
 /// What `--batch-size auto` and `--memory-format auto` settle on at start-up.
 struct EvalChoice {
@@ -86,9 +83,12 @@ struct EvalChoice {
   double images_per_second = 0;  ///< the best forward rate measured while choosing
   std::string report;            ///< one line per candidate layout: "nhwc: bs 32, 812 img/s"
 };
-/// Times forward passes over `data` for the candidate batch sizes (only `fixed_batch` when > 0)
-/// and layouts (both when `layout` is "auto", else "nchw" or "nhwc") at precision `p`, within
-/// about `budget_seconds`, and returns the fastest. Leaves the model in the chosen layout.
+/// Times forward passes over `data` for the candidate batch sizes (powers of two from 16 up to
+/// the data size, at most 4096 on a CPU and 8192 on a GPU; only `fixed_batch` when > 0) and
+/// layouts (both when `layout` is "auto", else "nchw" or "nhwc") at precision `p`, within about
+/// `budget_seconds`, and returns the fastest; larger sizes are no longer tried once clearly
+/// slower. On a CPU small batches often win by staying in cache; on a GPU large ones do. Nothing
+/// is timed when both are fixed. Leaves the model in the chosen layout.
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
                                const std::string& layout, Precision p,
                                double budget_seconds = 3.0);

@@ -47,8 +47,7 @@ void add_eval(CLI::App& root, Registry& reg) {
     eo.precision = parse_precision(o->precision);
     const std::int64_t fixed = parse_batch_size(o->batch);
     { PrecisionGuard check(eo.precision, dev); }  // fp16 on a CPU: the error before any timing
-    auto choice = choose_eval_options(*model, data, fixed, o->memory_format, eo.precision,
-                                      fixed > 0 && o->memory_format != "auto" ? 0.0 : 2.0);
+    auto choice = choose_eval_options(*model, data, fixed, o->memory_format, eo.precision, 2.0);
     eo.batch_size = choice.batch_size;
     data.images = with_layout(data.images, choice.channels_last);
     if (dev.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);

@@ -147,7 +147,7 @@ TEST_CASE("evaluate() on a zoo network equals a direct torch computation", "[eva
   REQUIRE(model->state()[6].name == "bn1.num_batches_tracked");
   CHECK(model->state()[6].tensor.item<std::int64_t>() == 0);
 
-  auto bs = choose_batch_size(*model, data, 0.2);
+  auto bs = choose_eval_options(*model, data, 0, "nchw", Precision::fp32, 0.2).batch_size;
   CHECK(bs >= 1);
   CHECK(bs <= n);
 }
