@@ -4,6 +4,16 @@ include_guard(GLOBAL)
 include(CMakeFindDependencyMacro)
 
 find_package(Torch REQUIRED)
+# losscape is C++17; newer LibTorch headers need more (C++20 from LibTorch 2.14). TorchConfig.cmake
+# records what its headers need as the torch target's CXX_STANDARD (14 in 1.13, 20 in 2.14):
+# LOSSCAPE_CXX_STANDARD is the larger of the two, required of everything that includes LibTorch.
+set(LOSSCAPE_CXX_STANDARD 17)
+if(TARGET torch)
+  get_target_property(_losscape_torch_std torch CXX_STANDARD)
+  if(_losscape_torch_std AND _losscape_torch_std GREATER LOSSCAPE_CXX_STANDARD)
+    set(LOSSCAPE_CXX_STANDARD ${_losscape_torch_std})
+  endif()
+endif()
 find_package(MPI REQUIRED COMPONENTS C CXX)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(ZLIB REQUIRED)
@@ -46,6 +56,7 @@ if(NOT TARGET losscape::arpack)
 endif()
 
 function(losscape_common_options target)
+  target_compile_features(${target} PUBLIC cxx_std_${LOSSCAPE_CXX_STANDARD})
   if(LOSSCAPE_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)

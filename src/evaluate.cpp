@@ -1,6 +1,7 @@
 #include "losscape/evaluate.hpp"
 
 #include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cstdio>
@@ -33,12 +34,41 @@ const char* to_string(Precision p) {
   }
 }
 
+// Autocast state per device type: LibTorch 2.4 replaced the CPU/GPU pairs of functions
+// (is_cpu_enabled, set_autocast_gpu_dtype, ...) by ones taking the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+static at::DeviceType autocast_type(bool gpu) { return gpu ? at::kCUDA : at::kCPU; }
+bool autocast_enabled(bool gpu) { return at::autocast::is_autocast_enabled(autocast_type(gpu)); }
+static void set_autocast_enabled(bool gpu, bool on) {
+  at::autocast::set_autocast_enabled(autocast_type(gpu), on);
+}
+static at::ScalarType autocast_dtype(bool gpu) {
+  return at::autocast::get_autocast_dtype(autocast_type(gpu));
+}
+static void set_autocast_dtype(bool gpu, at::ScalarType t) {
+  at::autocast::set_autocast_dtype(autocast_type(gpu), t);
+}
+#else
+bool autocast_enabled(bool gpu) {
+  return gpu ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+static void set_autocast_enabled(bool gpu, bool on) {
+  gpu ? at::autocast::set_enabled(on) : at::autocast::set_cpu_enabled(on);
+}
+static at::ScalarType autocast_dtype(bool gpu) {
+  return gpu ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+static void set_autocast_dtype(bool gpu, at::ScalarType t) {
+  gpu ? at::autocast::set_autocast_gpu_dtype(t) : at::autocast::set_autocast_cpu_dtype(t);
+}
+#endif
+
 PrecisionGuard::PrecisionGuard(Precision p, const torch::Device& device)
-    : cpu_autocast_(at::autocast::is_cpu_enabled()),
-      gpu_autocast_(at::autocast::is_enabled()),
+    : cpu_autocast_(autocast_enabled(false)),
+      gpu_autocast_(autocast_enabled(true)),
       cache_(at::autocast::is_autocast_cache_enabled()),
-      cpu_dtype_(at::autocast::get_autocast_cpu_dtype()),
-      gpu_dtype_(at::autocast::get_autocast_gpu_dtype()),
+      cpu_dtype_(autocast_dtype(false)),
+      gpu_dtype_(autocast_dtype(true)),
       tf32_cublas_(at::globalContext().allowTF32CuBLAS()),
       tf32_cudnn_(at::globalContext().allowTF32CuDNN()) {
   if (p == Precision::fp16 && !device.is_cuda())
@@ -49,20 +79,16 @@ PrecisionGuard::PrecisionGuard(Precision p, const torch::Device& device)
   const bool half = p == Precision::bf16 || p == Precision::fp16;
   // Weights change in place between grid points: casts of them must never be cached.
   at::autocast::set_autocast_cache_enabled(false);
-  if (device.is_cuda()) {
-    at::autocast::set_enabled(half);
-    if (half) at::autocast::set_autocast_gpu_dtype(p == Precision::fp16 ? at::kHalf : at::kBFloat16);
-  } else {
-    at::autocast::set_cpu_enabled(half);
-    if (half) at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  }
+  const bool gpu = device.is_cuda();
+  set_autocast_enabled(gpu, half);
+  if (half) set_autocast_dtype(gpu, p == Precision::fp16 ? at::kHalf : at::kBFloat16);
 }
 
 PrecisionGuard::~PrecisionGuard() {
-  at::autocast::set_cpu_enabled(cpu_autocast_);
-  at::autocast::set_enabled(gpu_autocast_);
-  at::autocast::set_autocast_cpu_dtype(cpu_dtype_);
-  at::autocast::set_autocast_gpu_dtype(gpu_dtype_);
+  set_autocast_enabled(false, cpu_autocast_);
+  set_autocast_enabled(true, gpu_autocast_);
+  set_autocast_dtype(false, cpu_dtype_);
+  set_autocast_dtype(true, gpu_dtype_);
   at::autocast::set_autocast_cache_enabled(cache_);
   at::globalContext().setAllowTF32CuBLAS(tf32_cublas_);
   at::globalContext().setAllowTF32CuDNN(tf32_cudnn_);

@@ -319,7 +319,7 @@ SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, in
         T[i + 1][i] = beta[std::size_t(i)];
       }
     }
-    auto [evals, evecs] = torch::linalg::eigh(T, "L");
+    auto [evals, evecs] = torch::linalg_eigh(T, "L");
     std::vector<double> nodes(static_cast<std::size_t>(k)), weights(static_cast<std::size_t>(k));
     for (std::int64_t i = 0; i < k; ++i) {
       nodes[std::size_t(i)] = evals[i].item<double>();

@@ -197,10 +197,20 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
 }
 
 namespace {
-// LibTorch keys an optimizer's per-parameter state by the parameter's TensorImpl address.
-std::string state_key(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
+// LibTorch keys an optimizer's per-parameter state by the parameter's TensorImpl address: as a
+// string up to LibTorch 2.x's change to the address itself (void*). Either key type works here.
+using StateKey = std::decay_t<decltype(std::declval<const torch::optim::Optimizer&>().state())>::key_type;
+template <typename Key>
+Key state_key_as(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
 }
+StateKey state_key(const torch::Tensor& p) { return state_key_as<StateKey>(p); }
 }  // namespace
 
 TensorList optimizer_state(const torch::optim::Optimizer& opt, const TensorList& params) {

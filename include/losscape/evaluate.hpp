@@ -36,6 +36,10 @@ enum class Precision { fp32, tf32, bf16, fp16 };
 Precision parse_precision(const std::string& s);
 const char* to_string(Precision p);
 
+/// Whether autocast (mixed precision) is on for the CPU (`gpu` false) or for CUDA devices, in any
+/// LibTorch version (2.4 renamed the functions).
+bool autocast_enabled(bool gpu);
+
 /// Sets autocast and the TF32 switches for `p` on `device` while alive; restores them on exit.
 /// Throws InputError for a precision the device cannot do (fp16 on a CPU).
 class PrecisionGuard {

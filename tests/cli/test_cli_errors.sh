@@ -43,7 +43,7 @@ rc=$?
 "$LOSSCAPE" --help >help.txt 2>&1 && pass "--help exits 0" || fail "--help exits non-zero"
 
 # Every subcommand the top-level help lists (so subcommands added later are covered too).
-subcommands=$(awk '/^Subcommands:/{on=1; next} on && /^ +[a-z]/{print $1} on && /^$/{on=0}' help.txt)
+subcommands=$(awk 'tolower($0) ~ /^subcommands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}' help.txt)
 [[ -n $subcommands ]] && pass "--help lists subcommands: $(echo $subcommands)" ||
   fail "--help lists no subcommands"
 for s in info eval; do

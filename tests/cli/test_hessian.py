@@ -32,6 +32,8 @@ except ImportError as e:  # pragma: no cover
           "apt-get install python3-torch python3-numpy python3-h5py", file=sys.stderr)
     sys.exit(77)
 
+trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2 renamed trapz
+
 LOSSCAPE = os.environ["LOSSCAPE"]
 WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-hessian-test")
 failures = []
@@ -147,7 +149,7 @@ def main():
         check(all(ev[0] - 1e-3 * scale <= v <= ev[-1] + 1e-3 * scale for v in nodes),
               f"{tag}: {len(nodes)} SLQ nodes inside [λmin, λmax]")
         check(all(abs(sum(w) - 1) < 1e-6 for w in d["weights"]), f"{tag}: SLQ weights sum to 1")
-        check(abs(np.trapz(d["density"], d["grid"]) - 1) < 0.02, f"{tag}: density integrates to 1")
+        check(abs(trapezoid(d["density"], d["grid"]) - 1) < 0.02, f"{tag}: density integrates to 1")
         check("λmax" in r.stdout and "trace" in r.stdout and out in r.stdout,
               f"{tag}: printed report")
 

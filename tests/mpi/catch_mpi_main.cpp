@@ -1,7 +1,7 @@
 // Catch2 main for MPI tests (openPMD-api's CatchRunner pattern): MPI is initialised around the
 // whole session; every rank runs every test case, and a failure on any rank fails the process.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <mpi.h>
 
 int main(int argc, char* argv[]) {

@@ -2,7 +2,7 @@
 // serial computation at θ* + αδ + βη gives (the model's tensors set by plain arithmetic, one
 // operator over all the data), whatever the rank count, data shards or interruption; a point
 // whose solve runs out of restarts is recorded as not converged and never recomputed.
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -207,7 +207,7 @@ TEST_CASE("an interrupted Hessian sweep resumes to the same maps", "[hessian]") 
   // Other Hessian settings, or none, do not resume this file.
   auto other = c;
   other.eig_tol = 1e-3;
-  CHECK_THROWS_WITH(run_sweep(other, world()), Catch::Contains("Hessian settings"));
+  CHECK_THROWS_WITH(run_sweep(other, world()), catch_compat::Contains("Hessian settings"));
   other = c;
   other.hessian = false;
   CHECK_THROWS_AS(run_sweep(other, world()), AgreedError);

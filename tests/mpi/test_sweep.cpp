@@ -1,7 +1,7 @@
 // The distributed sweep under 1..4 ranks: every surface must equal an independent serial
 // computation (θ* + αδ + βη built with plain tensor arithmetic, evaluated with the formula of the
 // loss), whatever the rank count, data shards, grid shape or interruption.
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -239,10 +239,10 @@ TEST_CASE("a file from another command is refused and left untouched", "[sweep]"
   }
   auto other = c;
   other.x = "-1:0.5:6";
-  CHECK_THROWS_WITH(run_sweep(other, world()), Catch::Contains("--x grid"));
+  CHECK_THROWS_WITH(run_sweep(other, world()), catch_compat::Contains("--x grid"));
   other = c;
   other.samples = 10;
-  CHECK_THROWS_WITH(run_sweep(other, world()), Catch::Contains("--samples"));
+  CHECK_THROWS_WITH(run_sweep(other, world()), catch_compat::Contains("--samples"));
   other = c;
   other.directions = fx.dirs1d;
   other.y = "";
@@ -262,7 +262,7 @@ TEST_CASE("a surface held by a live writer is refused with the holder's name", "
     lk << R"({"host":"node-elsewhere","pid":4242,"slurm_job_id":"777","since":"2026-01-01T00:00:00Z"})";
   }
   world().barrier();
-  CHECK_THROWS_WITH(run_sweep(c, world()), Catch::Contains("node-elsewhere") && Catch::Contains("777"));
+  CHECK_THROWS_WITH(run_sweep(c, world()), catch_compat::Contains("node-elsewhere") && catch_compat::Contains("777"));
   world().barrier();
   if (world().root()) fs::remove(c.out + ".lock");
   // A lock left by a dead process on this host is stale and taken over.

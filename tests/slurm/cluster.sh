@@ -48,6 +48,12 @@ slurm_cluster_up() {
       slurm_cluster_log "$p is not installed (apt-get install slurm-wlm munge)"; return 1; }
   done
   [[ $(id -u) == 0 ]] || { slurm_cluster_log "the daemons must be started as root"; return 1; }
+  # srun starts Open MPI's ranks through PMIx (MpiDefault=pmix below); some Slurm builds lack it
+  # (Debian sid's 26.05 in 2026-11 has only pmi2, which Open MPI 5 does not speak).
+  compgen -G "/usr/lib/*/slurm*/mpi_pmix*.so" >/dev/null ||
+    compgen -G "/usr/lib*/slurm*/mpi_pmix*.so" >/dev/null || {
+    slurm_cluster_log "this Slurm has no mpi/pmix plugin (mpi_pmix.so), which srun needs to start" \
+      "Open MPI ranks"; return 1; }
   PATH=$PATH:/usr/sbin
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
@@ -107,9 +113,16 @@ MinJobAge=600
 InactiveLimit=0
 SlurmctldTimeout=60
 SlurmdTimeout=60
-$node_line State=UNKNOWN
+$node_line NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:2
 CONF
+  # Slurm 24.05 and later set up cgroups in slurmd even with the plugins above, and fail where
+  # none are mounted (containers, chroots); CgroupPlugin=disabled (new in 24.05) turns that off.
+  local version
+  version=$(slurmd -V | grep -o '[0-9][0-9]*\.[0-9][0-9]*' | head -n 1)
+  if [[ -n $version ]] && (( ${version%%.*} > 24 || (${version%%.*} == 24 && 10#${version#*.} >= 5) )); then
+    echo "CgroupPlugin=disabled" >"$dir/etc/cgroup.conf"
+  fi
   sed -i 's/ UpTime=[^ ]*//' "$dir/etc/slurm.conf"
   export SLURM_CONF=$dir/etc/slurm.conf
   slurmctld -f "$SLURM_CONF" -i ||

@@ -327,7 +327,7 @@ TEST_CASE("select_indices: deterministic subsets of size N whose shards partitio
 
 TEST_CASE("bad data files give errors naming the file", "[data]") {
   TempDir d("bad");
-  using Catch::Matchers::Contains;
+  using catch_compat::Contains;
 
   SECTION("missing CIFAR-10 file") {
     auto f = d.file("data_batch_1.bin");

@@ -1,7 +1,7 @@
 // Directions: each normalization checked against its definition on a real zoo network, the
 // biasbn rule, weights vs states, targets, same-dir, seed reproducibility against PyTorch's own
 // generator semantics, the file layout read back, and the errors.
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -157,13 +157,13 @@ TEST_CASE("the direction file round-trips and is checked against the model", "[d
   auto other = make_zoo("resnet20_noshort", "cifar10");
   auto again = read_directions(tmp.file("d.h5"));
   CHECK_THROWS_WITH(check_directions(again, *other, tmp.file("d.h5")),
-                    Catch::Contains("d.h5 has") && Catch::Contains("resnet20_noshort has"));
+                    catch_compat::Contains("d.h5 has") && catch_compat::Contains("resnet20_noshort has"));
   // Same architecture, other weights: the fingerprint refuses it.
   auto m2 = net(9);
   again = read_directions(tmp.file("d.h5"));
-  CHECK_THROWS_WITH(check_directions(again, *m2, tmp.file("d.h5")), Catch::Contains("another θ*"));
+  CHECK_THROWS_WITH(check_directions(again, *m2, tmp.file("d.h5")), catch_compat::Contains("another θ*"));
   CHECK_THROWS_AS(parse_norm("filtr"), InputError);
-  CHECK_THROWS_WITH(read_directions(tmp.file("nope.h5")), Catch::Contains("nope.h5"));
+  CHECK_THROWS_WITH(read_directions(tmp.file("nope.h5")), catch_compat::Contains("nope.h5"));
 }
 
 TEST_CASE("directions interchange with h5py in the reference layout", "[directions][python]") {

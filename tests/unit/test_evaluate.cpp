@@ -215,10 +215,10 @@ TEST_CASE("channels-last and bf16 evaluation agree with the default", "[evaluate
   auto half = evaluate(*model, nhwc, o);
   CHECK(half.loss() == Approx(ref.loss()).epsilon(5e-2));
   CHECK(half.loss() != ref.loss());
-  CHECK(!at::autocast::is_cpu_enabled());
+  CHECK(!autocast_enabled(false));
   o.precision = Precision::fp16;
   CHECK_THROWS_AS(evaluate(*model, nhwc, o), InputError);
-  CHECK(!at::autocast::is_cpu_enabled());
+  CHECK(!autocast_enabled(false));
   set_channels_last(*model, false);
   CHECK(model->parameters()[0].tensor.is_contiguous());
   o.precision = Precision::fp32;

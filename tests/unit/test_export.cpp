@@ -1,7 +1,7 @@
 // Tests of export.hpp: the natural cubic spline against hand-computed values, resampling that
 // keeps the grid's nodes and reproduces bilinear functions, clip/log in the reference's order,
 // and the point/cell structure of the .vtp (the XML itself is parsed by tests/cli/test_plot.py).
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -156,7 +156,7 @@ TEST_CASE("vtp values: clip at zmax, then ln(z + 0.1)", "[export]") {
     h.create_dataset("train_loss", h5::Type::f64, {6}).write(h5::Type::f64, x.data());
   }
   CHECK_THROWS_WITH(export_vtp(d.file("line.h5"), d.file("l.vtp"), VtpOptions{}),
-                    Catch::Contains("1D"));
+                    catch_compat::Contains("1D"));
 }
 
 TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1, i+n",

@@ -9,7 +9,7 @@
 #include "test_support.hpp"
 
 using namespace losscape;
-using Catch::Matchers::Contains;
+using catch_compat::Contains;
 
 TEST_CASE("parse_axis accepts MIN:MAX:NUM with any real bounds", "[grid]") {
   auto a = parse_axis("-1:1:51");

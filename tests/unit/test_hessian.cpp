@@ -3,7 +3,7 @@
 // diagonal matrix), the SLQ quadrature (nodes in the spectrum, weights summing to one, all
 // eigenvalues after n steps), and the Hessian of a softmax-linear model, whose Hessian of the mean
 // cross-entropy is (1/N) Σ_n (diag p_n − p_n p_nᵀ) ⊗ f_n f_nᵀ.
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,7 +27,7 @@ struct DenseSym {
     const auto n = std::int64_t(lambda.size());
     torch::manual_seed(seed);
     auto g = torch::randn({n, n}, torch::kFloat64);
-    auto q = std::get<0>(torch::linalg::qr(g, "reduced"));
+    auto q = std::get<0>(torch::linalg_qr(g, "reduced"));
     auto l = torch::tensor(lambda, torch::kFloat64);
     a = q.matmul(torch::diag(l)).matmul(q.t());
     a = (a + a.t()) / 2;
@@ -242,7 +242,7 @@ def forward(self, x):
   CHECK(h.products() == 1);
 
   // Its spectrum: λmax from the closed form, λmin = 0 (the softmax's null vector 1 ⊗ anything).
-  auto eig = torch::linalg::eigvalsh(h_exact, "L");
+  auto eig = torch::linalg_eigvalsh(h_exact, "L");
   const double lmax = eig[-1].item<double>();
   EigenOptions o;
   o.tol = 1e-6;

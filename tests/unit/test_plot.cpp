@@ -1,7 +1,7 @@
 // Tests of plot.hpp: reading surface files (losscape's with a done mask, the reference's with -1
 // sentinels), the derived quantities, the data and gnuplot scripts written for every figure, and
 // the images gnuplot renders from them (PNG size from the IHDR chunk, PDF and SVG headers).
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -267,8 +267,8 @@ TEST_CASE("derived quantities: errors and the Hessian eigenvalue ratio", "[plot]
   write_surface(d.file("t.h5"), sp);
   auto t = read_surface_view(d.file("t.h5"));
   CHECK_FALSE(has_quantity(t, "test_loss"));
-  CHECK_THROWS_WITH(quantity_values(t, "test_loss"), Catch::Contains("has no test_loss"));
-  CHECK_THROWS_WITH(quantity_values(t, "eig-ratio"), Catch::Contains("max_eig"));
+  CHECK_THROWS_WITH(quantity_values(t, "test_loss"), catch_compat::Contains("has no test_loss"));
+  CHECK_THROWS_WITH(quantity_values(t, "eig-ratio"), catch_compat::Contains("max_eig"));
 }
 
 TEST_CASE("parse_size", "[plot]") {
@@ -348,7 +348,7 @@ TEST_CASE("log scale and explicit levels reach the scripts", "[plot][gnuplot]") 
   CHECK(gp.find("levels discrete 0.2,0.2583") != std::string::npos);
   CHECK(gp.find(",2\n") != std::string::npos);
   o.vmin = 0;
-  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), Catch::Contains("--vmin > 0"));
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("--vmin > 0"));
 }
 
 TEST_CASE("1D figures: loss and accuracy, train loss, train error", "[plot][gnuplot]") {
@@ -490,7 +490,7 @@ TEST_CASE("missing gnuplot: a clear error, data and scripts still written", "[pl
   PlotOptions o;
   o.out_dir = d.str();
   o.gnuplot = "/nonexistent/gnuplot";
-  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), Catch::Contains("gnuplot-nox"));
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("gnuplot-nox"));
   for (auto n : {"s_train_loss_2dcontour", "s_train_loss_2dcontourf", "s_train_loss_2dheat",
                  "s_train_loss_3dsurface"}) {
     CHECK(fs::is_regular_file(d.file(std::string(n) + ".gp")));
@@ -505,8 +505,8 @@ TEST_CASE("a failing gnuplot is reported with the script's name", "[plot]") {
   PlotOptions o;
   o.out_dir = d.str();
   o.gnuplot = "/bin/false";
-  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), Catch::Contains("s_train_loss_2dcontour.gp") &&
-                                                         Catch::Contains("exit status 1"));
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("s_train_loss_2dcontour.gp") &&
+                                                         catch_compat::Contains("exit status 1"));
 }
 
 TEST_CASE("plot input errors", "[plot]") {
@@ -518,14 +518,14 @@ TEST_CASE("plot input errors", "[plot]") {
     h5::File f(d.file("dirs.h5"), h5::File::Mode::truncate);
     f.set_attr("format", std::string("losscape-directions"));
   }
-  CHECK_THROWS_WITH(read_surface_view(d.file("dirs.h5")), Catch::Contains("not a surface"));
+  CHECK_THROWS_WITH(read_surface_view(d.file("dirs.h5")), catch_compat::Contains("not a surface"));
   write_surface(d.file("s.h5"), SurfaceSpec{});
   o.formats = {"jpg"};
-  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), Catch::Contains("jpg"));
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("jpg"));
   o.formats = {"png"};
   o.what = {"test_acc", "nonsense"};
-  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), Catch::Contains("nonsense"));
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("nonsense"));
   o.what = {};
   o.trajectory = d.file("s.h5");
-  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), Catch::Contains("proj_xcoord"));
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("proj_xcoord"));
 }

@@ -1,7 +1,7 @@
 // Helpers shared by the unit tests: scratch directories, writing small binary files, and calling
 // the test Python (Debian's python3 with numpy/h5py) for independent reference values.
 #pragma once
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 
 #include <array>
 #include <cstdint>

@@ -8,7 +8,7 @@
 #include "test_support.hpp"
 
 using namespace losscape;
-using Catch::Matchers::Contains;
+using catch_compat::Contains;
 
 namespace {
 

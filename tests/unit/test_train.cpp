@@ -15,7 +15,7 @@
 
 using namespace losscape;
 using losscape::test::TempDir;
-using Catch::Matchers::Contains;
+using catch_compat::Contains;
 namespace fs = std::filesystem;
 
 namespace {

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The GPU checks of losscape in one run, for a GPU machine that has CUDA, CMake, a C++ compiler and
+# PyTorch (with LibTorch and its CMake config) but can install nothing: the Debian 12 packages of
+# bench/gpu/prepare.sh (bench/gpu/debs/*.deb) are unpacked with dpkg -x into $LOSSCAPE_DEPS and
+# used from there (Open MPI relocated through OPAL_PREFIX, HDF5 through a copy of its h5pcc).
+#
+#   bench/gpu/device-check.sh [--dry-run]
+#
+# Steps, each logged with its time; the run goes on past a failed check and exits 1 if any failed:
+#   1. unpack the packages, build losscape and losscape_bench against PyTorch's LibTorch (CUDA)
+#   2. binding: 2 ranks on the node's GPUs (rank among the node's ranks modulo the visible GPUs),
+#      CUDA_VISIBLE_DEVICES respected, a clear error for a GPU that is not there
+#   3. correctness: the same sweep (fp32, 2 ranks) on the GPU and on the CPU agree to 1e-4
+#   4. speed: the benchmark (ResNet-56, 50,000 CIFAR-shaped images, 3x3 grid, 1 rank) in tf32,
+#      fp32, bf16 and fp16, the first with each setting's gain and the half types' deviation
+# --dry-run: the same steps on a machine without a GPU (CPU, small sizes), to test this script.
+#
+# Environment: OUT (results folder; default bench/results/gpu-<host>), LOSSCAPE_DEPS (default
+# /opt/losscape-deps), TORCH_PREFIX (LibTorch's CMake prefix; default: python3's
+# torch.utils.cmake_prefix_path), JOBS (build jobs; default: nproc).
+# Results: device-check.log, build.log, results.jsonl and results.md (bench/report.py), gpu.txt.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dry=0
+[[ ${1:-} == --dry-run ]] && dry=1
+out=${OUT:-$root/bench/results/gpu-$(hostname -s)}
+deps=${LOSSCAPE_DEPS:-/opt/losscape-deps}
+build=$root/build-gpu
+work=$(mktemp -d "${TMPDIR:-/tmp}/losscape-gpu.XXXXXX")
+mkdir -p "$out"
+exec > >(tee -a "$out/device-check.log") 2>&1
+t_start=$SECONDS
+failed=()
+step() { echo; echo "== [$((SECONDS - t_start)) s] $*"; }
+fail() { echo "FAILED: $*"; failed+=("$*"); }
+
+# ---- 1. dependencies and build ----
+step "unpack $(ls "$root"/bench/gpu/debs/*.deb 2>/dev/null | wc -l) Debian packages into $deps"
+ls "$root"/bench/gpu/debs/*.deb >/dev/null 2>&1 || { echo "no bench/gpu/debs/*.deb: run bench/gpu/prepare.sh first"; exit 1; }
+mkdir -p "$deps/alt"
+for f in "$root"/bench/gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
+if [[ ! -e /usr/include/zlib.h ]]; then
+  echo "no /usr/include/zlib.h here: zlib from bench/gpu/debs/optional"
+  for f in "$root"/bench/gpu/debs/optional/*.deb; do dpkg -x "$f" "$deps"; done
+fi
+lib=$deps/usr/lib/x86_64-linux-gnu
+# What Debian's alternatives system would link: mpicc, mpirun, h5pcc, libblas.so.3, ...
+ln -sf "$deps"/usr/lib/libpsm1/libpsm_infinipath.so.1.16 "$deps/alt/libpsm_infinipath.so.1"
+for t in mpicc mpicxx mpiexec mpirun; do ln -sf "$deps/usr/bin/$t.openmpi" "$deps/alt/$t"; done
+sed -e "s|^prefix=\"/usr\"|prefix=\"$deps/usr\"|" -e "s|/usr/lib/x86_64-linux-gnu|$lib|g" \
+    -e "s|/usr/include|$deps/usr/include|g" -e 's|^H5BLD_LIBS=.*|H5BLD_LIBS="-lz -ldl -lm"|' \
+    "$deps/usr/bin/h5pcc.openmpi" >"$deps/alt/h5pcc"  # shared libhdf5 brings its own libraries
+chmod +x "$deps/alt/h5pcc"
+export OPAL_PREFIX=$deps/usr HDF5_USE_SHLIB=yes
+export PATH=$deps/alt:$deps/usr/bin:$PATH
+[[ -x /usr/local/cuda/bin/nvcc ]] && ! command -v nvcc >/dev/null && export PATH=$PATH:/usr/local/cuda/bin
+export LD_LIBRARY_PATH=$deps/alt:$lib:$deps/lib/x86_64-linux-gnu:$lib/openmpi/lib:$lib/hdf5/openmpi:$lib/blas:$lib/lapack${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# One node, shared memory only: no network transports to probe.
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_osc=^ucx OMPI_MCA_mtl=^ofi,psm,psm2
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun --oversubscribe --bind-to none)
+
+step "machine"
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+  nproc; g++ --version | head -1; cmake --version | head -1; nvcc --version 2>/dev/null | tail -1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
+  mpirun --version 2>&1 | head -1
+} | tee "$out/gpu.txt"
+
+step "configure and build (log: build.log)"
+torch_prefix=${TORCH_PREFIX:-$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)}
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+if ! { cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+         -DCMAKE_PREFIX_PATH="${torch_prefix:+$torch_prefix;}$deps/usr" \
+         -DMPI_C_COMPILER="$deps/alt/mpicc" -DMPI_CXX_COMPILER="$deps/alt/mpicxx" \
+         -DHDF5_C_COMPILER_EXECUTABLE="$deps/alt/h5pcc" \
+         -DLOSSCAPE_ARPACK_INCLUDE_DIR="$deps/usr/include/arpack" \
+         -DLOSSCAPE_ARPACK_LIBRARY="$lib/libarpack.so" \
+         -DLOSSCAPE_BUILD_TESTS=OFF &&
+       cmake --build "$build" -j "${JOBS:-$(nproc)}" --target losscape losscape_bench; } \
+       >"$out/build.log" 2>&1; then
+  grep -E -m 20 'error|Error|not found' "$out/build.log"
+  tail -n 30 "$out/build.log"
+  echo "build failed after $((SECONDS - t_start)) s"
+  exit 1
+fi
+grep -E 'Found (Torch|MPI|HDF5)|CUDA|cuDNN|C\+\+ standard' "$out/build.log" | head -12
+ls="$build/losscape"
+bench="$build/bench/losscape_bench"
+ldd "$ls" | grep 'not found' && fail "libraries not found"
+((dry)) || ldd "$ls" | grep -q libtorch_cuda || fail "losscape is not linked with libtorch_cuda"
+echo "built in $((SECONDS - t_start)) s"
+
+if ((dry)); then
+  dev=cpu images=1000 small=200 arch=resnet20
+else
+  dev=cuda images=50000 small=2000 arch=resnet56
+fi
+devices() {  # the devices of a surface file's last run (its run_log), one line
+  python3 -c "import sys, h5py, json; f = h5py.File(sys.argv[1], 'r')
+print(' | '.join(json.loads(bytes(f['run_log'][:]).rstrip(b'\\0'))[-1]['devices']))" "$1"
+}
+
+# ---- 2. binding: one GPU per rank by node-local rank ----
+step "inputs: a CIFAR-shaped data set of $images images and an $arch model (losscape_bench)"
+"$bench" --arch "$arch" --images "$images" --x 0:0:1 --work "$work" --device "$dev" \
+  --forward-seconds 0.2 || fail "bench set-up"
+model=$work/model_$arch.h5
+common=(--model-file "$model" --dataset cifar10 --data-dir "$work" --splits test --quiet)
+
+step "binding: 2 ranks, --device auto"
+"${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --x -1:1:5 --out "$work/bind.h5" ||
+  fail "sweep on 2 ranks"
+d=$(devices "$work/bind.h5") || fail "read bind.h5"
+echo "devices: $d"
+if ((!dry)); then
+  [[ $(grep -o 'cuda:0' <<<"$d" | wc -l) == 2 ]] || fail "2 ranks on 1 GPU: both should run on cuda:0"
+  step "binding: CUDA_VISIBLE_DEVICES= (no GPU visible) falls back to the CPU with --device auto"
+  CUDA_VISIBLE_DEVICES= "${mpi[@]}" -x CUDA_VISIBLE_DEVICES -n 1 "$ls" sweep "${common[@]}" \
+    --samples 200 --x -1:1:2 --out "$work/novis.h5" || fail "sweep with CUDA_VISIBLE_DEVICES="
+  d=$(devices "$work/novis.h5")
+  echo "devices: $d"
+  [[ $d == cpu* ]] || fail "CUDA_VISIBLE_DEVICES= with --device auto should run on the CPU"
+  step "binding: --device cuda:7 on a machine with fewer GPUs is refused with one line"
+  msg=$("$ls" eval --model-file "$model" --dataset cifar10 --data-dir "$work" --device cuda:7 2>&1)
+  rc=$?
+  echo "exit $rc: $msg"
+  [[ $rc == 1 || $rc == 2 ]] || fail "--device cuda:7 should be refused"
+fi
+
+# ---- 3. correctness: GPU against CPU ----
+step "correctness: the same 2D sweep (fp32, 2 ranks) on $dev and on the CPU"
+"$ls" directions --model-file "$model" --out "$work/dirs.h5" --quiet || fail "directions"
+for d in "$dev" cpu; do
+  "${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5" \
+    --x -1:1:3 --y -1:1:3 --device "$d" --precision fp32 --out "$work/sweep_$d.h5" ||
+    fail "sweep on $d"
+done
+if [[ $dev != cpu ]]; then
+  python3 - "$work/sweep_$dev.h5" "$work/sweep_cpu.h5" <<'PY' || fail "GPU and CPU surfaces differ"
+import sys, h5py, numpy as np
+g, c = (h5py.File(p, "r") for p in sys.argv[1:3])
+worst = 0.0
+for k in ("test_loss", "test_acc"):
+    a, b = np.asarray(g[k], float), np.asarray(c[k], float)
+    rel = np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))
+    worst = max(worst, rel)
+    print(f"{k}: max relative difference GPU vs CPU {rel:.2e}")
+sys.exit(0 if worst <= 1e-4 else 1)
+PY
+fi
+
+# ---- 4. speed ----
+grid=(--x -1:1:3 --y -1:1:3)
+((dry)) && grid=(--x -1:1:2 --y -1:1:2)
+for p in tf32 fp32 bf16 fp16; do
+  ((dry)) && [[ $p == fp16 ]] && continue
+  opt=()
+  [[ $p == tf32 ]] && opt=(--optimizations)
+  step "benchmark: $arch, $images images, ${grid[*]}, --precision $p ${opt[*]}"
+  "$bench" --arch "$arch" --images "$images" "${grid[@]}" --device "$dev" --precision "$p" \
+    --work "$work" --json "$out/results.jsonl" "${opt[@]}" || fail "benchmark $p"
+done
+python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
+cat "$out/results.md"
+
+rm -rf "$work"
+step "done in $((SECONDS - t_start)) s; failed: ${#failed[@]}"
+for f in "${failed[@]}"; do echo "  $f"; done
+((${#failed[@]} == 0))
