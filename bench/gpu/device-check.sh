@@ -52,12 +52,16 @@ sed -e "s|^prefix=\"/usr\"|prefix=\"$deps/usr\"|" -e "s|/usr/lib/x86_64-linux-gn
     "$deps/usr/bin/h5pcc.openmpi" >"$deps/alt/h5pcc"  # shared libhdf5 brings its own libraries
 chmod +x "$deps/alt/h5pcc"
 export OPAL_PREFIX=$deps/usr HDF5_USE_SHLIB=yes
+# What Debian's /etc/openmpi/pmix-mca-params.conf says (PMIx's help files are not relocated).
+export PMIX_MCA_pcompress_base_silence_warning=1
 export PATH=$deps/alt:$deps/usr/bin:$PATH
 [[ -x /usr/local/cuda/bin/nvcc ]] && ! command -v nvcc >/dev/null && export PATH=$PATH:/usr/local/cuda/bin
 export LD_LIBRARY_PATH=$deps/alt:$lib:$deps/lib/x86_64-linux-gnu:$lib/openmpi/lib:$lib/hdf5/openmpi:$lib/blas:$lib/lapack${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # One node, shared memory only: no network transports to probe.
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_osc=^ucx OMPI_MCA_mtl=^ofi,psm,psm2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI 4.1 wants its remote-start agent (ssh) to exist even on one node; none is needed here.
+command -v ssh >/dev/null || export OMPI_MCA_plm_rsh_agent=false
 mpi=(mpirun --oversubscribe --bind-to none)
 
 step "machine"
