@@ -52,7 +52,7 @@ sed -e "s|^prefix=\"/usr\"|prefix=\"$deps/usr\"|" -e "s|/usr/lib/x86_64-linux-gn
     "$deps/usr/bin/h5pcc.openmpi" >"$deps/alt/h5pcc"  # shared libhdf5 brings its own libraries
 chmod +x "$deps/alt/h5pcc"
 export OPAL_PREFIX=$deps/usr HDF5_USE_SHLIB=yes
-# What Debian's /etc/openmpi/pmix-mca-params.conf says (PMIx's help files are not relocated).
+# PMIx (not relocated) cannot find its help file for its optional compression; silence that.
 export PMIX_MCA_pcompress_base_silence_warning=1
 export PATH=$deps/alt:$deps/usr/bin:$PATH
 [[ -x /usr/local/cuda/bin/nvcc ]] && ! command -v nvcc >/dev/null && export PATH=$PATH:/usr/local/cuda/bin
