@@ -1,5 +1,6 @@
 #include "losscape/device.hpp"
 
+#include <dlfcn.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -22,7 +23,10 @@ torch::Device select_device(const std::string& want, int local_rank) {
       throw InputError("--device " + want + ": no CUDA device is visible (this LibTorch " +
                        std::string(cuda_ok ? "sees none" : "has no CUDA support") + ")");
     if (want == "cuda") return torch::Device(torch::kCUDA, local_rank % n);
-    int idx = std::stoi(want.substr(5));
+    const auto digits = want.substr(5);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+      throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
+    const int idx = digits.size() > 6 ? n : std::stoi(digits);
     if (idx < 0 || idx >= n)
       throw InputError("--device " + want + ": only " + std::to_string(n) + " devices visible");
     return torch::Device(torch::kCUDA, idx);
@@ -30,8 +34,34 @@ torch::Device select_device(const std::string& want, int local_rank) {
   throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
 }
 
+namespace {
+// A GPU's name from the CUDA driver (libcuda.so.1, present wherever a GPU is usable), loaded at
+// run time so that CPU-only builds need no CUDA; "" when it cannot be read. The driver numbers
+// devices as CUDA does (after CUDA_VISIBLE_DEVICES), as LibTorch does.
+std::string cuda_device_name(int ordinal) {
+  void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);  // kept loaded: CUDA is in use
+  if (lib == nullptr) return "";
+  using Init = int (*)(unsigned);
+  using Get = int (*)(int*, int);
+  using Name = int (*)(char*, int, int);
+  auto init = reinterpret_cast<Init>(dlsym(lib, "cuInit"));
+  auto get = reinterpret_cast<Get>(dlsym(lib, "cuDeviceGet"));
+  auto name = reinterpret_cast<Name>(dlsym(lib, "cuDeviceGetName"));
+  char buf[256] = {};
+  int device = 0;
+  if (init == nullptr || get == nullptr || name == nullptr || init(0) != 0 ||
+      get(&device, ordinal) != 0 || name(buf, int(sizeof buf) - 1, device) != 0)
+    return "";
+  return buf;
+}
+}  // namespace
+
 std::string describe_device(const torch::Device& d) {
   if (d.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
+  if (d.is_cuda()) {
+    const auto name = cuda_device_name(d.has_index() ? d.index() : 0);
+    if (!name.empty()) return d.str() + " (" + name + ")";
+  }
   return d.str();
 }
 

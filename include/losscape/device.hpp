@@ -10,7 +10,7 @@ namespace losscape {
 /// want: "auto" | "cpu" | "cuda" | "cuda:N". For auto/cuda, device = local_rank % visible GPUs.
 /// Throws InputError when cuda is asked for and none is visible.
 torch::Device select_device(const std::string& want, int local_rank = 0);
-/// Human-readable description ("cpu (2 threads)", "cuda:0 NVIDIA H100 ...").
+/// Human-readable description ("cpu (2 threads)", "cuda:0 (NVIDIA H200)").
 std::string describe_device(const torch::Device& d);
 /// Intra-op threads for CPU work: `threads` if > 0, else cores / ranks_on_node (at least 1).
 int configure_cpu_threads(int threads, int ranks_on_node);

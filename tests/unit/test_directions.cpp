@@ -81,7 +81,7 @@ TEST_CASE("layer, weight, dfilter, dlayer and none follow their definitions", "[
   }
 }
 
-TEST_CASE("states include BatchNorm buffers in state-dict order; weights do not", "[directions]") {
+TEST_CASE("states include BatchNorm buffers in state-dict order, weights do not", "[directions]") {
   auto m = net();
   DirectionsConfig c;
   c.type = TensorSet::states;

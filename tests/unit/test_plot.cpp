@@ -221,7 +221,7 @@ TEST_CASE("read_surface_view reads losscape and reference layouts", "[plot]") {
   CHECK(std::isnan(v[6 * 9 + 5]));
 }
 
-TEST_CASE("the done mask is authoritative; without it only -1 means not computed", "[plot]") {
+TEST_CASE("the done mask is authoritative, and without it only -1 means not computed", "[plot]") {
   Scratch d("mask");
   {
     h5::File f(d.file("s.h5"), h5::File::Mode::truncate);
