@@ -194,10 +194,23 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
   iparam[6] = 1;  // mode 1: A x = λ x
   a_int ido = 0, info = 1;
   const char* w = which_code(which);
+  // ARPACK applies the operator at most ncv times per restart. Its own limit is trusted no
+  // further than max_iter + 2 restarts' worth of products: on Debian 13 (arpack-ng 3.9, LibTorch
+  // 2.6) a max_iter 1 run went on for over 13 minutes (cause not established).
+  const std::int64_t product_cap = (std::int64_t(opts.max_iter) + 2) * std::int64_t(ncv);
+  std::int64_t products = 0;
   for (;;) {
     dsaupd_c(&ido, "I", N, w, nev, opts.tol, resid.data(), ncv, v.data(), N, iparam, ipntr,
              workd.data(), workl.data(), lworkl, &info);
     if (ido != -1 && ido != 1) break;
+    if (++products > product_cap) {
+      EigenResult r;
+      r.iterations = opts.max_iter;
+      r.products = int(products - 1);
+      r.converged_count = 0;
+      r.values.assign(std::size_t(nev), kNaN);
+      return r;
+    }
     const double* x = &workd[std::size_t(ipntr[0] - 1)];
     double* y = &workd[std::size_t(ipntr[1] - 1)];
     op(x, y);
