@@ -207,7 +207,6 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
       EigenResult r;
       r.iterations = opts.max_iter;
       r.products = int(products - 1);
-      r.converged_count = 0;
       r.values.assign(std::size_t(nev), kNaN);
       return r;
     }

@@ -199,7 +199,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
 namespace {
 // LibTorch keys an optimizer's per-parameter state by the parameter's TensorImpl address: as a
 // string up to LibTorch 2.x's change to the address itself (void*). Either key type works here.
-using StateKey = std::decay_t<decltype(std::declval<const torch::optim::Optimizer&>().state())>::key_type;
+using StateKey =
+    std::decay_t<decltype(std::declval<const torch::optim::Optimizer&>().state())>::key_type;
 template <typename Key>
 Key state_key_as(const torch::Tensor& p) {
   if constexpr (std::is_same_v<Key, std::string>) {

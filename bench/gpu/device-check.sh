@@ -27,6 +27,7 @@ out=${OUT:-$root/bench/results/gpu-$(hostname -s)}
 deps=${LOSSCAPE_DEPS:-/opt/losscape-deps}
 build=$root/build-gpu
 work=$(mktemp -d "${TMPDIR:-/tmp}/losscape-gpu.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 exec > >(tee -a "$out/device-check.log") 2>&1
 t_start=$SECONDS
@@ -44,7 +45,8 @@ if [[ ! -e /usr/include/zlib.h ]]; then
   for f in "$root"/bench/gpu/debs/optional/*.deb; do dpkg -x "$f" "$deps"; done
 fi
 lib=$deps/usr/lib/x86_64-linux-gnu
-# What Debian's alternatives system would link: mpicc, mpirun, h5pcc, libblas.so.3, ...
+# What Debian's alternatives system would link (mpicc, mpirun, libpsm_infinipath.so.1; BLAS and
+# LAPACK through their folders on LD_LIBRARY_PATH), and an h5pcc with the new prefix.
 ln -sf "$deps"/usr/lib/libpsm1/libpsm_infinipath.so.1.16 "$deps/alt/libpsm_infinipath.so.1"
 for t in mpicc mpicxx mpiexec mpirun; do ln -sf "$deps/usr/bin/$t.openmpi" "$deps/alt/$t"; done
 sed -e "s|^prefix=\"/usr\"|prefix=\"$deps/usr\"|" -e "s|/usr/lib/x86_64-linux-gnu|$lib|g" \
@@ -170,7 +172,6 @@ done
 python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
 cat "$out/results.md"
 
-rm -rf "$work"
 step "done in $((SECONDS - t_start)) s; failed: ${#failed[@]}"
 for f in "${failed[@]}"; do echo "  $f"; done
 ((${#failed[@]} == 0))
