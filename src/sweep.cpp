@@ -649,6 +649,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
       return block;
     };
+    auto reached_stop_after = [&]() {
+      return cfg.stop_after > 0 && progress.done() - part_done >= cfg.stop_after;
+    };
     auto serve = [&]() {
       for (;;) {
         int flag = 0;
@@ -664,6 +667,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           continue;
         }
         progress.add(std::int64_t(msg[0]), msg[1]);
+        // Checked here too, not only between rank 0's own points: a point of rank 0's can take
+        // longer than many of the others' (a Hessian point, a slow device), and no block may be
+        // handed out after a signal or once --stop-after is reached.
+        if (stop_requested() || reached_stop_after()) stop = true;
         if (st.MPI_TAG == kTagIdle) {
           ++idle;
           continue;
@@ -689,8 +696,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     ev.opts.between_batches = serve;
     for (;;) {
       serve();
-      if (stop_requested()) stop = true;
-      if (cfg.stop_after > 0 && progress.done() - part_done >= cfg.stop_after) stop = true;
+      if (stop_requested() || reached_stop_after()) stop = true;
       const bool finished = todo.empty() && mine.empty() && idle == n_groups - 1;
       if (stop || finished) {
         ev.opts.between_batches = nullptr;

@@ -201,7 +201,9 @@ TEST_CASE("an interrupted Hessian sweep resumes to the same maps", "[hessian]") 
   c.stop_after = 0;
   auto r2 = run_sweep(c, world());
   CHECK(r2.complete);
-  CHECK(r1.computed < 20);
+  // No block is handed out once two points are reported, even while rank 0 is inside its own
+  // point: at most what was in flight then (blocks are 1 or 2 points here) is computed on top.
+  CHECK(r1.computed <= 2 + 2 * world().size());
   CHECK(r1.computed + r2.computed == 20);
   check_against_serial(c);
   // Other Hessian settings, or none, do not resume this file.
