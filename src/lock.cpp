@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "losscape/error.hpp"
+#include "losscape/timestamp.hpp"
 
 namespace losscape {
 namespace {
@@ -30,13 +31,6 @@ std::string hostname() {
   return buf;
 }
 
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 }  // namespace
 
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(target + ".lock") {
@@ -44,7 +38,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                        {"pid", long(getpid())},
                        {"slurm_job_id", env("SLURM_JOB_ID")},
                        {"slurm_array_job_id", env("SLURM_ARRAY_JOB_ID")},
-                       {"since", now_iso()}};
+                       {"since", utc_now_iso()}};
   token_ = me.dump();
   for (int attempt = 0; attempt < 3; ++attempt) {
     int fd = ::open(lock_path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);

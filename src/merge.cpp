@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -15,6 +14,7 @@
 #include "losscape/lock.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/timestamp.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape {
@@ -115,13 +115,6 @@ std::string point_name(const Grid& g, std::int64_t idx) {
   std::string s = "(x=" + fmt(g.alpha(idx));
   if (g.has_y) s += ", y=" + fmt(g.beta(idx));
   return s + ")";
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 // "k/N" -> {k (1-based), N}; {0, 0} for a whole surface.
@@ -299,7 +292,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       log.push_back(entry);
     }
   nlohmann::json merge_entry = {{"merge", cfg},
-                                {"time", now_iso()},
+                                {"time", utc_now_iso()},
                                 {"losscape_version", version},
                                 {"points_done", rep.done},
                                 {"points_total", rep.total},

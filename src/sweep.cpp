@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <limits>
@@ -19,6 +18,7 @@
 #include "losscape/hessian.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/terminal.hpp"
+#include "losscape/timestamp.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape {
@@ -142,13 +142,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 std::string fmt_duration(double s) {
@@ -486,7 +479,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   nlohmann::json run_log = surface->run_log();
   if (!run_log.is_array()) run_log = nlohmann::json::array();
   std::vector<std::string> devices = world.allgather(describe_device(device));
-  nlohmann::json this_run = {{"start", now_iso()},
+  nlohmann::json this_run = {{"start", utc_now_iso()},
                              {"ranks", size},
                              {"data_shards", G},
                              {"devices", devices},
@@ -499,7 +492,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                              {"config", effective}};
   auto write_log = [&](const std::string& status) {
     nlohmann::json entry = this_run;
-    entry["end"] = now_iso();
+    entry["end"] = utc_now_iso();
     entry["status"] = status;
     entry["points_computed"] = out.computed;
     nlohmann::json log = run_log;

@@ -169,7 +169,9 @@ print("  log.jsonl epochs:", epochs)
 sys.exit(0 if sorted(epochs) == list(range(51)) and os.path.exists("train-slurm/model_50.h5") else 1)'
 check "the train job's final state is COMPLETED (scontrol)" \
   bash -c "scontrol show job $train_job | grep -q 'JobState=COMPLETED'"
-grep -E 'train.sbatch|^resuming|complete' "train-$train_job.log" | head -20
+grep -E 'train.sbatch|^resuming|^stopped|complete|rror' "train-$train_job.log" | tail -40
+echo "slurmctld on job $train_job:"
+grep -E "JobId=$train_job( |$)" cluster/log/slurmctld.log | tail -30
 
 stamp "fan-out: sweep-fanout.sbatch + losscape merge"
 check "the merged surface equals the uninterrupted sweep" same fan.h5
