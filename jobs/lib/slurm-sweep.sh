@@ -105,6 +105,7 @@ ls_threads() {
 
 _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
   local sig=$1
+  LS_SIGNALLED=$sig
   if [[ $sig == USR1 ]]; then
     LS_WARNED=1
     ls_log "SIGUSR1 (the time-limit warning): losscape finishes its points, flushes and stops"
@@ -135,11 +136,18 @@ ls_run() {
     fi
   done
   LS_CHILD=
+  # Killed by the very signal passed on (it came while losscape was still starting, before it
+  # could catch it): the surface file is as safe as after any kill, so this is "incomplete".
+  if [[ -n ${LS_SIGNALLED:-} ]] && ((rc == 128 + $(kill -l "$LS_SIGNALLED"))); then
+    ls_log "losscape was ended by SIG$LS_SIGNALLED itself (it came during start-up): treated as incomplete (75)"
+    rc=75
+  fi
   return "$rc"
 }
 
 ls_trap_signals() {
   LS_WARNED=0
+  LS_SIGNALLED=
   trap '_ls_forward USR1' USR1
   trap '_ls_forward TERM' TERM
   trap '_ls_forward INT' INT

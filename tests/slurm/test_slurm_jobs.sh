@@ -189,6 +189,28 @@ check "paper/submit.sh: 15 sbatch commands, each of train.sbatch, sweep.sbatch o
   test "$(grep -c ' sbatch ' paper.err) $(grep ' sbatch ' paper.err | grep -vc -e train.sbatch -e sweep.sbatch -e --wrap)" == "15 0"
 head -3 paper.err
 
+stamp "the time-limit warning while losscape is still starting (here: outside Slurm)"
+# Loading LibTorch from a shared file system can take seconds; a signal that arrives before
+# losscape catches it kills it. The scripts count that as "incomplete" (75), as they would a
+# clean stop: the surface file and the checkpoints are safe after any kill.
+printf '#!/bin/bash\nsleep 3\nexec "%s" "$@"\n' "$LOSSCAPE" >slow-start
+chmod +x slow-start
+early() {  # early LOG SCRIPT ENV...: run SCRIPT, USR1 after 1 s; exit 75 and the log says why
+  local log=$1 script=$2 pid rc
+  shift 2
+  env LOSSCAPE="$work/slow-start" LAUNCHER=none "$@" bash "$src/jobs/$script" >"$log" 2>&1 &
+  pid=$!
+  sleep 1
+  kill -USR1 "$pid"
+  wait "$pid"
+  rc=$?
+  check "$script: a warning during start-up ends losscape and counts as incomplete (exit $rc)" \
+    bash -c "[[ $rc == 75 ]] && grep -q 'SIGUSR1 itself (it came during start-up)' $log"
+  grep -h 'SIGUSR1' "$log"
+}
+early early-sweep.log sweep.sbatch SWEEP_OUT=early.h5
+early early-train.log train.sbatch TRAIN_OUT=early-train TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --epochs 1"
+
 stamp "bad settings: one-line errors"
 err() {  # err EXPECTED-TEXT ENV... -- SCRIPT ARGS: exit non-zero, one line on stderr naming it
   local want=$1
