@@ -195,8 +195,9 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
   a_int ido = 0, info = 1;
   const char* w = which_code(which);
   // ARPACK applies the operator at most ncv times per restart. Its own limit is trusted no
-  // further than max_iter + 2 restarts' worth of products: on Debian 13 (arpack-ng 3.9, LibTorch
-  // 2.6) a max_iter 1 run went on for over 13 minutes (cause not established).
+  // further than max_iter + 2 restarts' worth of products, a bound on what one solve can cost.
+  // (Added for a Debian 13 run that never ended; that hang was later traced to TorchScript's CPU
+  // fuser, see ScriptModel in model.cpp, and the bound has not been reached since.)
   const std::int64_t product_cap = (std::int64_t(opts.max_iter) + 2) * std::int64_t(ncv);
   std::int64_t products = 0;
   for (;;) {

@@ -1,6 +1,7 @@
 #include "losscape/model.hpp"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <cstdio>
 #include <fstream>
@@ -67,7 +68,7 @@ class ZooModel : public Model {
 // ---- TorchScript module ----
 class ScriptModel : public Model {
  public:
-  explicit ScriptModel(torch::jit::Module m) : m_(std::move(m)) {}
+  explicit ScriptModel(torch::jit::Module m) : m_(std::move(m)) { use_fuser(false); }
   TensorList parameters() const override {
     TensorList out;
     for (const auto& p : m_.named_parameters(true)) out.push_back({p.name, p.value});
@@ -89,9 +90,17 @@ class ScriptModel : public Model {
     throw InputError(source + ": TorchScript forward must return a tensor (the logits)");
   }
   void train(bool on) override { m_.train(on); }
-  void to(const torch::Device& d) override { m_.to(d); }
+  void to(const torch::Device& d) override {
+    m_.to(d);
+    use_fuser(d.is_cuda());
+  }
 
  private:
+  // TorchScript's TensorExpr fuser compiles fused kernels after the first runs; on CPU it does so
+  // through LLVM, and with Debian 13's LibTorch 2.6 that compilation never finished for the
+  // double backward of a Hessian-vector product (a small tanh network: over 15 minutes in
+  // LLVMCodeGen instead of 0.15 s). Fusion is kept where it pays, on GPU (CUDA code generation).
+  static void use_fuser(bool on) { torch::jit::setTensorExprFuserEnabled(on); }
   mutable torch::jit::Module m_;
 };
 
