@@ -216,7 +216,9 @@ TEST_CASE("an interrupted sweep resumes to the same surface, computing only what
   auto r1 = run_sweep(c, world());
   CHECK_FALSE(r1.complete);
   CHECK(r1.computed >= 3);
-  CHECK(r1.computed < 20);
+  // No block is handed out once three points are reported: only what was in flight then (at most
+  // a block of 1 or 2 points per rank here) is computed on top.
+  CHECK(r1.computed <= 3 + 2 * world().size());
   c.stop_after = 0;
   auto r2 = run_sweep(c, world());
   CHECK(r2.complete);
