@@ -6,7 +6,6 @@
 
 #include "losscape/error.hpp"
 #include "losscape/mpi.hpp"
-#include "losscape/stop.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape::cli {
@@ -44,16 +43,6 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
 }
 
 int run_main(int argc, char** argv) {
-  // The commands that stop cleanly catch SIGTERM/SIGINT/SIGUSR1 from the first moment: Slurm's
-  // time-limit warning can come while the program is still starting (loading LibTorch, MPI_Init,
-  // reading data), and its default action would kill the process instead of letting it stop.
-  // A stop requested before the work began is honoured at the command's first check.
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.empty() || a[0] == '-') continue;
-    if (a == "sweep" || a == "train") install_stop_handlers();
-    break;
-  }
   tune_cpu_allocator();
   CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
   app.set_version_flag("--version,-V", std::string("losscape ") + version);
