@@ -12,6 +12,8 @@
 // With --optimizations (one rank), it also measures what each evaluation setting is worth:
 // batch 128 vs the chosen batch, BatchNorm folding, NCHW vs NHWC, and --precision bf16/fp16
 // against fp32, with the deviation of loss and accuracy at θ*.
+// With --choice-trials N (one rank), it also measures how good the start-up choice of batch size
+// and layout is, with and without the run-off of the two best (alternate trials, same run).
 // Data: random CIFAR-10-shaped images written as a real CIFAR-10 binary file (test_batch.bin);
 // model: a freshly initialised zoo network saved as a losscape checkpoint; directions: the
 // sweep's default (filter-normalized, seed 123). Rank 0 appends one JSON line to --json.
@@ -20,6 +22,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <thread>
@@ -58,6 +61,7 @@ struct Args {
   int threads = 0;
   double forward_seconds = 3;
   bool optimizations = false;
+  int choice_trials = 0;
   std::string work = "bench-work";
   std::string json;
   std::uint64_t seed = 1;
@@ -157,6 +161,53 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   return {{"settings", rows}, {"precision_deviation", dev_rows}};
 }
 
+// How good the start-up choice (`--batch-size auto --memory-format auto`, the sweep's 3-s budget)
+// is: every candidate setting the scan can reach is measured over the data for --forward-seconds,
+// twice (in opposite orders, averaged), then `trials` choices are made with the run-off of the two
+// best and `trials` without, alternately; each choice scores its setting's measured rate over the
+// best measured rate (1 = the best setting).
+nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a, Precision p,
+                              int trials) {
+  struct Setting {
+    bool cl;
+    std::int64_t bs;
+    double rate = 0;
+  };
+  std::vector<Setting> settings;
+  const bool has4d = data.images.dim() == 4;
+  for (bool cl : has4d ? std::vector<bool>{false, true} : std::vector<bool>{false})
+    for (auto b : batch_candidates(data.size(), data.images.is_cuda()))
+      if (b <= 256) settings.push_back({cl, b});
+  for (int round = 0; round < 2; ++round)
+    for (std::size_t k = 0; k < settings.size(); ++k) {
+      auto& s = settings[round == 0 ? k : settings.size() - 1 - k];
+      s.rate += 0.5 * forward_rate(model, relaid(model, data, s.cl), s.bs, p, a.forward_seconds);
+    }
+  double top = 0;
+  for (auto& s : settings) top = std::max(top, s.rate);
+  auto score = [&](const EvalChoice& c) {
+    for (auto& s : settings)
+      if (s.cl == c.channels_last && s.bs == c.batch_size) return s.rate / top;
+    // A setting outside the measured ones (a batch above 256): measure it now.
+    return forward_rate(model, relaid(model, data, c.channels_last), c.batch_size, p,
+                        a.forward_seconds) / top;
+  };
+  nlohmann::json rows = nlohmann::json::array();
+  for (auto& s : settings)
+    rows.push_back({{"memory_format", s.cl ? "nhwc" : "nchw"}, {"batch_size", s.bs},
+                    {"images_per_second", s.rate}});
+  nlohmann::json picks = nlohmann::json::array();
+  for (int t = 0; t < 2 * trials; ++t) {
+    const bool runoff = t % 2 == 0;
+    auto t0 = std::chrono::steady_clock::now();
+    auto c = choose_eval_options(model, data, 0, "auto", p, 3.0, runoff);
+    const double took = seconds_since(t0);
+    picks.push_back({{"runoff", runoff}, {"memory_format", c.channels_last ? "nhwc" : "nchw"},
+                     {"batch_size", c.batch_size}, {"seconds", took}, {"score", score(c)}});
+  }
+  return {{"settings", rows}, {"trials", picks}};
+}
+
 // The best forward rate: the batch size and layout that `--batch-size auto` /
 // `--memory-format auto` choose (or the given ones), timed with a budget of about 5 ×
 // --forward-seconds instead of the sweep's 3 s, then measured again over the data for
@@ -238,6 +289,8 @@ int run(const Args& a) {
   // ---- 3. optimizations (one rank only: each setting alone on the machine) ----
   nlohmann::json opt;
   if (a.optimizations && size == 1) opt = optimizations(*model, data, a, dev);
+  nlohmann::json choice;
+  if (a.choice_trials > 0 && size == 1) choice = choice_quality(*model, data, a, prec, a.choice_trials);
 
   if (rank != 0) return 0;
   const double points = double(outcome.computed);
@@ -281,6 +334,7 @@ int run(const Args& a) {
       {"overhead_seconds_per_point", (wall - ideal) * size / points},
       {"efficiency", ideal / wall}};
   if (!opt.is_null()) j["optimizations"] = opt;
+  if (!choice.is_null()) j["choice"] = choice;
   std::printf("%s: %d rank(s), %s, %lld points x %lld images in %.2f s (+%.2f s set-up): "
               "%.3f points/s, forward limit %.0f images/s, efficiency %.3f\n",
               a.arch.c_str(), size, describe_device(dev).c_str(),
@@ -290,6 +344,13 @@ int run(const Args& a) {
     for (auto& r : opt["settings"])
       std::printf("  %-44s %8.0f images/s  x%.2f\n", r["setting"].get<std::string>().c_str(),
                   r["images_per_second"].get<double>(), r["speedup"].get<double>());
+  if (!choice.is_null())
+    for (auto& r : choice["trials"])
+      std::printf("  choice %-11s %s batch %-5lld %.1f s  rate / best %.3f\n",
+                  r["runoff"].get<bool>() ? "(run-off)" : "(scan only)",
+                  r["memory_format"].get<std::string>().c_str(),
+                  static_cast<long long>(r["batch_size"].get<std::int64_t>()),
+                  r["seconds"].get<double>(), r["score"].get<double>());
   if (!a.json.empty()) {
     std::ofstream out(a.json, std::ios::app);
     out << j.dump() << "\n";
@@ -317,6 +378,9 @@ int main(int argc, char** argv) {
   app.add_option("--forward-seconds", a.forward_seconds, "Seconds of each forward-rate measurement")
       ->capture_default_str();
   app.add_flag("--optimizations", a.optimizations, "Also measure each setting's gain (1 rank)");
+  app.add_option("--choice-trials", a.choice_trials,
+                 "Also rate the start-up choice of batch and layout N times with and N without "
+                 "its run-off (1 rank)");
   app.add_option("--work", a.work, "Folder for the data, model and surface files")
       ->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");

@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -174,6 +175,8 @@ double batch_rate(Model& model, const torch::Tensor& x, double seconds) {
   return double(images) / el;
 }
 
+}  // namespace
+
 std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda) {
   std::vector<std::int64_t> cands;
   const std::int64_t cap = std::min<std::int64_t>(n, cuda ? 8192 : 4096);
@@ -181,8 +184,6 @@ std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda) {
   cands.push_back(cap);
   return cands;
 }
-
-}  // namespace
 
 std::int64_t parse_batch_size(const std::string& s) {
   if (s == "auto") return 0;
@@ -203,63 +204,156 @@ void check_memory_format(const std::string& s) {
     throw InputError("--memory-format '" + s + "': expected auto, nchw or nhwc");
 }
 
+namespace {
+
+// Times one candidate, turning an exception into a state: out of memory (the candidate is too
+// large: larger ones are not tried) or another failure (the choice fails, on every rank).
+TimingResult guarded_timing(const std::function<double()>& time) {
+  TimingResult r;
+  try {
+    r.rate = time();
+  } catch (const c10::OutOfMemoryError& e) {
+    r.state = TimingResult::out_of_memory;
+    r.error = e.what_without_backtrace();
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    const bool oom = what.find("not enough memory") != std::string::npos ||
+                     what.find("out of memory") != std::string::npos;
+    r.state = oom ? TimingResult::out_of_memory : TimingResult::failed;
+    r.error = what;
+  } catch (const std::exception& e) {
+    r.state = TimingResult::failed;
+    r.error = e.what();
+  }
+  return r;
+}
+
+}  // namespace
+
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
-                               const std::string& layout, Precision p, double budget_seconds) {
+                               const std::string& layout, Precision p, double budget_seconds,
+                               bool runoff) {
+  ChoiceOptions o;
+  o.fixed_batch = fixed_batch;
+  o.layout = layout;
+  o.precision = p;
+  o.budget_seconds = budget_seconds;
+  o.runoff = runoff;
+  return choose_eval_options(model, data, o);
+}
+
+EvalChoice choose_eval_options(Model& model, const DataSplit& data, const ChoiceOptions& o) {
   EvalChoice best;
-  const std::int64_t n = data.size();
-  check_memory_format(layout);
+  const std::int64_t n = o.max_images > 0 ? std::min(o.max_images, data.size()) : data.size();
+  check_memory_format(o.layout);
   bool has4d = data.images.dim() == 4;
   if (has4d) {
     has4d = false;
     for (auto& t : model.parameters()) has4d = has4d || t.tensor.dim() == 4;
   }
   std::vector<bool> layouts;
-  if (layout == "auto" && has4d)
+  if (o.layout == "auto" && has4d)
     layouts = {false, true};
   else
-    layouts = {layout == "nhwc" && has4d};
-  if (n == 0 || (fixed_batch > 0 && layouts.size() == 1)) {  // nothing to choose
-    best.batch_size = std::max<std::int64_t>(fixed_batch, 1);
+    layouts = {o.layout == "nhwc" && has4d};
+  if (n == 0 || (o.fixed_batch > 0 && layouts.size() == 1)) {  // nothing to choose
+    best.batch_size = std::max<std::int64_t>(o.fixed_batch, 1);
     best.channels_last = layouts.front();
     set_channels_last(model, best.channels_last);
     return best;
   }
-  auto cands = fixed_batch > 0 ? std::vector<std::int64_t>{std::min(fixed_batch, n)}
-                               : batch_candidates(n, data.images.is_cuda());
-  const double per = budget_seconds / double(cands.size() * layouts.size());
+  auto cands = o.fixed_batch > 0 ? std::vector<std::int64_t>{std::min(o.fixed_batch, n)}
+                                 : batch_candidates(n, data.images.is_cuda());
+  const double per = o.budget_seconds / double(cands.size() * layouts.size());
   model.train(false);
-  for (bool cl : layouts) {
-    set_channels_last(model, cl);
-    auto sample = with_layout(data.images.narrow(0, 0, cands.back()), cl);
-    double layout_best = 0;
-    std::int64_t layout_bs = cands.front();
-    {
+  torch::Tensor samples[2];  // the first images in NCHW and in NHWC
+  // The rate of `bs` images in layout `cl` over about `seconds`, combined over the ranks that
+  // time together; a failure anywhere is thrown everywhere.
+  auto time = [&](bool cl, std::int64_t bs, double seconds) {
+    TimingResult mine = guarded_timing([&] {
+      set_channels_last(model, cl);
+      if (!samples[cl].defined())
+        samples[cl] = with_layout(data.images.narrow(0, 0, cands.back()), cl);
       c10::InferenceMode guard;
-      PrecisionGuard precision(p, data.images.device());
+      PrecisionGuard precision(o.precision, data.images.device());
       FoldBatchNorm fold;
-      for (auto b : cands) {
-        double rate = batch_rate(model, sample.narrow(0, 0, b), per);
-        if (rate > layout_best) {
-          layout_best = rate;
-          layout_bs = b;
-        } else if (rate < 0.75 * layout_best) {
-          // Past the best by a clear margin: larger batches only get slower (on a CPU they leave
-          // the cache, and their activations are mapped and unmapped at every layer) and each
-          // try costs two passes of a large batch.
-          break;
-        }
+      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds);
+    });
+    TimingResult all = o.combine ? o.combine(mine) : mine;
+    if (all.state == TimingResult::failed)
+      throw InputError(all.error.empty() ? "timing the batch sizes failed" : all.error);
+    return all;
+  };
+  struct Tried {
+    bool cl;
+    std::int64_t bs;
+    double rate;
+  };
+  std::vector<Tried> tried;
+  std::string too_large;
+  for (bool cl : layouts) {
+    double layout_best = 0;
+    std::int64_t layout_bs = 0;
+    int below = 0;  // consecutive candidates slower than the best so far
+    for (auto b : cands) {
+      auto t = time(cl, b, per);
+      if (t.state == TimingResult::out_of_memory) {  // and so would be every larger batch
+        too_large = t.error;
+        break;
+      }
+      tried.push_back({cl, b, t.rate});
+      if (t.rate > layout_best) {
+        layout_best = t.rate;
+        layout_bs = b;
+        below = 0;
+      } else if (t.rate < 0.75 * layout_best || ++below == 2) {
+        // Past the best: larger batches only get slower (on a CPU they leave the cache, and
+        // their activations are mapped and unmapped at every layer), and each try costs two
+        // passes of a larger batch than the last.
+        break;
       }
     }
     char line[160];
-    std::snprintf(line, sizeof line, "%s%s: batch %lld, %.0f images/s", best.report.empty() ? "" : "; ",
-                  cl ? "nhwc" : "nchw", static_cast<long long>(layout_bs), layout_best);
+    if (layout_bs > 0)
+      std::snprintf(line, sizeof line, "%s%s: batch %lld, %.0f images/s",
+                    best.report.empty() ? "" : "; ", cl ? "nhwc" : "nchw",
+                    static_cast<long long>(layout_bs), layout_best);
+    else
+      std::snprintf(line, sizeof line, "%s%s: no batch fits", best.report.empty() ? "" : "; ",
+                    cl ? "nhwc" : "nchw");
     best.report += line;
-    if (layout_best > best.images_per_second) {
-      best.images_per_second = layout_best;
-      best.batch_size = fixed_batch > 0 ? fixed_batch : layout_bs;
-      best.channels_last = cl;
-    }
   }
+  if (tried.empty())
+    throw InputError("even a batch of " + std::to_string(cands.front()) +
+                     " images does not fit in memory: " + too_large);
+  std::stable_sort(tried.begin(), tried.end(),
+                   [](const Tried& a, const Tried& b) { return a.rate > b.rate; });
+  // Run-off: each scan timing is a fraction of a second, and on a busy or noisy machine two
+  // candidates within a few percent of each other swap places from one run to the next. The two
+  // best, when within 15 %, are timed again, alternately and for a third of the budget in all,
+  // and the faster over those timings wins.
+  if (o.runoff && tried.size() > 1 && tried[1].rate >= 0.85 * tried[0].rate) {
+    const int rounds = 3;
+    const double each = o.budget_seconds / 3 / (2 * rounds);
+    double sum[2] = {0, 0};
+    for (int r = 0; r < rounds; ++r)
+      for (int k = 0; k < 2; ++k) {
+        const int i = (r % 2 == 0) ? k : 1 - k;  // alternate who goes first
+        sum[i] += time(tried[i].cl, tried[i].bs, each).rate;
+      }
+    char line[200];
+    std::snprintf(line, sizeof line, "; run-off: %s batch %lld %.0f vs %s batch %lld %.0f images/s",
+                  tried[0].cl ? "nhwc" : "nchw", static_cast<long long>(tried[0].bs),
+                  sum[0] / rounds, tried[1].cl ? "nhwc" : "nchw",
+                  static_cast<long long>(tried[1].bs), sum[1] / rounds);
+    best.report += line;
+    tried[0].rate = sum[0] / rounds;
+    tried[1].rate = sum[1] / rounds;
+    if (tried[1].rate > tried[0].rate) std::swap(tried[0], tried[1]);
+  }
+  best.images_per_second = tried[0].rate;
+  best.batch_size = o.fixed_batch > 0 ? o.fixed_batch : tried[0].bs;
+  best.channels_last = tried[0].cl;
   set_channels_last(model, best.channels_last);
   return best;
 }

@@ -290,6 +290,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::string err;
     try {
       step();
+    } catch (const AgreedError&) {
+      throw;  // already the same on every rank
     } catch (const std::exception& e) {
       err = e.what();
     }
@@ -425,24 +427,35 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   ev.xs = grid.x.coordinates();
   if (grid.has_y) ev.ys = grid.y.coordinates();
 
-  // Batch size and memory layout: rank 0 times candidates (or takes the given ones) and everybody
-  // uses them, so that results do not depend on which rank computed a point.
+  // Batch size and memory layout: all ranks time the candidates (or take the given ones) at once,
+  // each on its share of the machine as in the sweep, and choose by the total rate; everybody
+  // uses rank 0's choice (the same on every rank), so that results do not depend on which rank
+  // computed a point.
   ev.opts.precision = parse_precision(cfg.precision);
   std::int64_t choice[2] = {0, 0};  // batch size, channels-last
   std::string choice_report;
   agreed([&] {
-    const std::int64_t fixed = parse_batch_size(cfg.batch_size);
+    ChoiceOptions co;
+    co.fixed_batch = parse_batch_size(cfg.batch_size);
     // The Hessian's products flatten the parameters: they stay in the default layout.
-    const std::string layout = cfg.hessian ? "nchw" : cfg.memory_format;
-    check_memory_format(layout);
+    co.layout = cfg.hessian ? "nchw" : cfg.memory_format;
+    check_memory_format(co.layout);
+    co.precision = ev.opts.precision;
+    co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
     PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
-    if (rank == 0) {
-      auto c = choose_eval_options(*ev.model, ev.data.front(), fixed, layout, ev.opts.precision,
-                                   layout == "auto" ? 3.0 : 2.0);
-      choice[0] = c.batch_size;
-      choice[1] = c.channels_last;
-      choice_report = c.report;
-    }
+    co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
+    co.combine = [&](const TimingResult& mine) {
+      TimingResult all;
+      all.rate = world.allreduce_sum(mine.rate);
+      all.state = int(world.allreduce_max(std::int64_t(mine.state)));
+      if (all.state == TimingResult::failed) throw AgreedError(world.agree(mine.error));
+      if (all.state == TimingResult::out_of_memory) all.error = world.agree(mine.error);
+      return all;
+    };
+    auto c = choose_eval_options(*ev.model, ev.data.front(), co);
+    choice[0] = c.batch_size;
+    choice[1] = c.channels_last;
+    choice_report = c.report;
   });
   world.bcast(choice, sizeof choice);
   ev.opts.batch_size = choice[0];

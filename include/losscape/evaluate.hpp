@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "losscape/data.hpp"
 #include "losscape/model.hpp"
@@ -87,15 +88,46 @@ struct EvalChoice {
   double images_per_second = 0;  ///< the best forward rate measured while choosing
   std::string report;            ///< one line per candidate layout: "nhwc: bs 32, 812 img/s"
 };
-/// Times forward passes over `data` for the candidate batch sizes (powers of two from 16 up to
-/// the data size, at most 4096 on a CPU and 8192 on a GPU; only `fixed_batch` when > 0) and
-/// layouts (both when `layout` is "auto", else "nchw" or "nhwc") at precision `p`, within about
-/// `budget_seconds`, and returns the fastest; larger sizes are no longer tried once clearly
-/// slower. On a CPU small batches often win by staying in cache; on a GPU large ones do. Nothing
-/// is timed when both are fixed. Leaves the model in the chosen layout.
+/// The batch sizes `--batch-size auto` tries for `n` images: powers of two from 16 below the cap,
+/// then the cap, min(n, 4096) on a CPU and min(n, 8192) on a GPU.
+std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda);
+/// One timing of a candidate batch size and layout, on one rank or combined over several.
+struct TimingResult {
+  enum State { ok = 0, out_of_memory = 1, failed = 2 };
+  double rate = 0;  ///< images per second (the sum over the ranks, when combined)
+  int state = ok;   ///< the worst over the ranks, when combined
+  std::string error;
+};
+/// How ranks that choose together (each timing on its own share of the machine, all at once, as
+/// they will run) combine one timing: every rank calls it in the same order with its own result
+/// and gets the total rate, the worst state and an error message of a failed rank.
+using CombineTimings = std::function<TimingResult(const TimingResult&)>;
+
+struct ChoiceOptions {
+  std::int64_t fixed_batch = 0;  ///< > 0: only this batch size (then only the layout is chosen)
+  std::string layout = "auto";   ///< auto, nchw or nhwc
+  Precision precision = Precision::fp32;
+  double budget_seconds = 3.0;
+  bool runoff = true;  ///< time the two best again, alternately (see choose_eval_options)
+  /// > 0: candidates up to this many images; ranks that choose together pass the smallest of
+  /// their data sizes, so that all try the same candidates.
+  std::int64_t max_images = 0;
+  CombineTimings combine;  ///< empty: this process alone
+};
+
+/// Times forward passes over `data` for the candidate batch sizes (batch_candidates; only
+/// `fixed_batch` when > 0) and layouts (both when `layout` is "auto", else "nchw" or "nhwc") at
+/// the given precision, within about `budget_seconds`, and returns the fastest. Larger sizes are
+/// no longer tried once clearly slower (below 0.75 of the best, or two in a row below it) or out
+/// of memory. With `runoff`, the two fastest, when within 15 %, are then timed again alternately
+/// for about a third of the budget more and the faster wins (short timings on a noisy machine
+/// swap close candidates). On a CPU small batches often win by staying in cache; on a GPU large
+/// ones do. Nothing is timed when both are fixed. Leaves the model in the chosen layout. Any
+/// other failure of a forward pass is thrown (on every rank, with `combine`).
+EvalChoice choose_eval_options(Model& model, const DataSplit& data, const ChoiceOptions& o);
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
                                const std::string& layout, Precision p,
-                               double budget_seconds = 3.0);
+                               double budget_seconds = 3.0, bool runoff = true);
 /// Forward throughput (images/s) of `model` on the first `images` of `data` (all when 0) in
 /// batches of `batch_size` at precision `p`, over at least `min_seconds`, BatchNorm folded as
 /// evaluate() does unless told otherwise; the model and data layouts are used as they are.

@@ -247,6 +247,75 @@ TEST_CASE("choose_eval_options picks among the candidates and leaves the model i
   CHECK(forward_rate(*model, data, 8, Precision::fp32, 0.05) > 0);
 }
 
+TEST_CASE("choose_eval_options: combined timings, memory limits, failures and the run-off",
+          "[evaluate]") {
+  torch::manual_seed(7);
+  auto model = make_zoo("resnet20", "cifar10");
+  DataSplit data;
+  data.images = torch::randn({40, 3, 32, 32});
+  data.labels = torch::randint(0, 10, {40}, torch::kInt64);
+  ChoiceOptions o;
+  o.layout = "nchw";
+  o.budget_seconds = 0.3;
+  int calls = 0;
+  SECTION("the combined rate decides, and every timing goes through combine") {
+    // Another rank that is fast only at batch 32 (the second candidate) makes it the choice.
+    o.combine = [&](const TimingResult& mine) {
+      TimingResult all = mine;
+      all.rate += ++calls == 2 ? 1e9 : 0;
+      return all;
+    };
+    auto c = choose_eval_options(*model, data, o);
+    CHECK(c.batch_size == 32);
+    CHECK(calls >= 3);  // 16, 32, 40, and the run-off if any
+  }
+  SECTION("a batch that does not fit ends the scan; the largest that fits can win") {
+    o.runoff = false;
+    o.combine = [&](const TimingResult& mine) {
+      TimingResult all = mine;
+      if (++calls == 2) {
+        all.state = TimingResult::out_of_memory;
+        all.error = "CUDA out of memory (on another rank)";
+      }
+      return all;
+    };
+    auto c = choose_eval_options(*model, data, o);
+    CHECK(calls == 2);  // 40 was not tried
+    CHECK(c.batch_size == 16);
+    o.combine = [&](const TimingResult&) {
+      TimingResult all;
+      all.state = TimingResult::out_of_memory;
+      all.error = "not enough memory";
+      return all;
+    };
+    CHECK_THROWS_WITH(choose_eval_options(*model, data, o),
+                      Catch::Contains("even a batch of 16 images does not fit in memory"));
+  }
+  SECTION("a failure on any rank is thrown with its message") {
+    o.combine = [&](const TimingResult&) {
+      TimingResult all;
+      all.state = TimingResult::failed;
+      all.error = "forward failed on rank 3";
+      return all;
+    };
+    CHECK_THROWS_WITH(choose_eval_options(*model, data, o), "forward failed on rank 3");
+  }
+  SECTION("max_images bounds the candidates; close candidates go to a run-off") {
+    o.max_images = 20;
+    // Equal combined rates: the two best are within 15 %, so the run-off runs.
+    o.combine = [&](const TimingResult& mine) {
+      TimingResult all = mine;
+      all.rate = 100;
+      ++calls;
+      return all;
+    };
+    auto c = choose_eval_options(*model, data, o);
+    CHECK((c.batch_size == 16 || c.batch_size == 20));
+    CHECK(calls == 2 + 6);  // 16 and 20, then three rounds of two
+    CHECK(c.report.find("run-off") != std::string::npos);
+  }
+}
+
 TEST_CASE("batch size and precision flags", "[evaluate]") {
   CHECK(parse_batch_size("auto") == 0);
   CHECK(parse_batch_size("64") == 64);
