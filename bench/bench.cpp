@@ -203,7 +203,8 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
     auto c = choose_eval_options(model, data, 0, "auto", p, 3.0, runoff);
     const double took = seconds_since(t0);
     picks.push_back({{"runoff", runoff}, {"memory_format", c.channels_last ? "nhwc" : "nchw"},
-                     {"batch_size", c.batch_size}, {"seconds", took}, {"score", score(c)}});
+                     {"batch_size", c.batch_size}, {"seconds", took}, {"score", score(c)},
+                     {"report", c.report}});
   }
   return {{"settings", rows}, {"trials", picks}};
 }

@@ -156,11 +156,17 @@ void synchronize(const torch::Tensor& x) {
 }
 
 // Images per second of repeated forward passes on the batch `x` for about `seconds`, after one
-// warm-up pass (allocations, oneDNN primitives, cuDNN autotuning).
-double batch_rate(Model& model, const torch::Tensor& x, double seconds) {
+// warm-up pass (allocations, oneDNN primitives, cuDNN autotuning). On a CPU, a warm-up slower
+// than `floor` images/s ends the timing with the warm-up's rate: a batch whose activations no
+// longer fit the allocator's cached blocks can be several times slower per image, and its
+// passes take seconds (the first pass there pays only oneDNN's set-up, milliseconds, extra).
+double batch_rate(Model& model, const torch::Tensor& x, double seconds, double floor = 0) {
   using clock = std::chrono::steady_clock;
+  auto w0 = clock::now();
   model.forward(x);
   synchronize(x);
+  const double warm = double(x.size(0)) / std::chrono::duration<double>(clock::now() - w0).count();
+  if (!x.is_cuda() && warm < floor) return warm;
   std::int64_t images = 0;
   int reps = 0;
   double el = 0;
@@ -267,9 +273,10 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   const double per = o.budget_seconds / double(cands.size() * layouts.size());
   model.train(false);
   torch::Tensor samples[2];  // the first images in NCHW and in NHWC
+  double last_local = 0;     // this rank's rate in the last timing
   // The rate of `bs` images in layout `cl` over about `seconds`, combined over the ranks that
   // time together; a failure anywhere is thrown everywhere.
-  auto time = [&](bool cl, std::int64_t bs, double seconds) {
+  auto time = [&](bool cl, std::int64_t bs, double seconds, double floor) {
     TimingResult mine = guarded_timing([&] {
       set_channels_last(model, cl);
       if (!samples[cl].defined())
@@ -277,8 +284,9 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
       c10::InferenceMode guard;
       PrecisionGuard precision(o.precision, data.images.device());
       FoldBatchNorm fold;
-      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds);
+      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor);
     });
+    last_local = mine.rate;
     TimingResult all = o.combine ? o.combine(mine) : mine;
     if (all.state == TimingResult::failed)
       throw InputError(all.error.empty() ? "timing the batch sizes failed" : all.error);
@@ -292,11 +300,12 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   std::vector<Tried> tried;
   std::string too_large;
   for (bool cl : layouts) {
-    double layout_best = 0;
+    double layout_best = 0, local_best = 0;
     std::int64_t layout_bs = 0;
     int below = 0;  // consecutive candidates slower than the best so far
     for (auto b : cands) {
-      auto t = time(cl, b, per);
+      auto t = time(cl, b, per, local_best / 3);
+      local_best = std::max(local_best, last_local);
       if (t.state == TimingResult::out_of_memory) {  // and so would be every larger batch
         too_large = t.error;
         break;
@@ -306,10 +315,12 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
         layout_best = t.rate;
         layout_bs = b;
         below = 0;
-      } else if (t.rate < 0.75 * layout_best || ++below == 2) {
-        // Past the best: larger batches only get slower (on a CPU they leave the cache, and
-        // their activations are mapped and unmapped at every layer), and each try costs two
-        // passes of a larger batch than the last.
+      } else if (t.rate < 0.97 * layout_best || ++below == 2) {
+        // Past the best (clearly below it, or twice in a row): larger batches only get slower
+        // (on a CPU they leave the cache, and once an activation outgrows the allocator's
+        // cached blocks it is mapped and unmapped at every layer: a pass of 512 images of
+        // ResNet-56 took 3 s instead of 0.6 s here), and each try costs two passes of a larger
+        // batch than the last.
         break;
       }
     }
@@ -339,7 +350,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     for (int r = 0; r < rounds; ++r)
       for (int k = 0; k < 2; ++k) {
         const int i = (r % 2 == 0) ? k : 1 - k;  // alternate who goes first
-        sum[i] += time(tried[i].cl, tried[i].bs, each).rate;
+        sum[i] += time(tried[i].cl, tried[i].bs, each, 0).rate;
       }
     char line[200];
     std::snprintf(line, sizeof line, "; run-off: %s batch %lld %.0f vs %s batch %lld %.0f images/s",

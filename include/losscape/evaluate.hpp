@@ -118,7 +118,7 @@ struct ChoiceOptions {
 /// Times forward passes over `data` for the candidate batch sizes (batch_candidates; only
 /// `fixed_batch` when > 0) and layouts (both when `layout` is "auto", else "nchw" or "nhwc") at
 /// the given precision, within about `budget_seconds`, and returns the fastest. Larger sizes are
-/// no longer tried once clearly slower (below 0.75 of the best, or two in a row below it) or out
+/// no longer tried once slower (more than 3 % below the best, or two in a row below it) or out
 /// of memory. With `runoff`, the two fastest, when within 15 %, are then timed again alternately
 /// for about a third of the budget more and the faster wins (short timings on a noisy machine
 /// swap close candidates). On a CPU small batches often win by staying in cache; on a GPU large
