@@ -209,15 +209,19 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
   return {{"settings", rows}, {"trials", picks}};
 }
 
-// The best forward rate: the batch size and layout that `--batch-size auto` /
-// `--memory-format auto` choose (or the given ones), timed with a budget of about 5 ×
-// --forward-seconds instead of the sweep's 3 s, then measured again over the data for
-// --forward-seconds — the figure returned (the maximum of many short timings is biased upwards).
-double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p) {
+// The best forward rate of each rank: the batch size and layout that `--batch-size auto` /
+// `--memory-format auto` choose for this rank alone (or the given ones), timed with a budget of
+// about 5 × --forward-seconds instead of the sweep's 3 s, then measured again over the data for
+// --forward-seconds, all ranks starting together after a barrier and stopping within a batch of
+// each other (so that each rank's figure is taken with all the others busy, as in the sweep) —
+// the figure returned (the maximum of many short timings is biased upwards).
+double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p,
+                         const mpi::Comm& world) {
   auto c = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
                                5 * a.forward_seconds);
-  return forward_rate(model, relaid(model, data, c.channels_last), c.batch_size, p,
-                      a.forward_seconds);
+  const DataSplit d = relaid(model, data, c.channels_last);
+  world.barrier();
+  return forward_rate(model, d, c.batch_size, p, a.forward_seconds);
 }
 
 int run(const Args& a) {
@@ -261,7 +265,7 @@ int run(const Args& a) {
   auto data = load_split(spec, dev);
   const auto prec = parse_precision(a.precision);
   world.barrier();
-  const double my_rate = best_forward_rate(*model, data, a, prec);
+  const double my_rate = best_forward_rate(*model, data, a, prec, world);
   const double total_rate = world.allreduce_sum(my_rate);
   world.barrier();
 

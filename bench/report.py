@@ -70,6 +70,31 @@ def main(path):
                     print(f"| {d['precision']} | {d['loss_fp32']:.6f} | {d['loss']:.6f} "
                           f"| {d['loss_rel_diff']:.2e} | {d['accuracy_diff_points']:+.2f} |")
                 print()
+        for r in rs:
+            if "choice" not in r:
+                continue
+            c = r["choice"]
+            print(f"Start-up choice of batch size and layout, one rank, {r['threads_per_rank'] or '-'} "
+                  f"thread(s) ({r['date'][:16]}): each setting's forward rate over the {images} "
+                  f"images (two measurements averaged), then choices with and without the run-off, "
+                  f"alternately; score = the chosen setting's rate / the best rate.\n")
+            print("| layout | batch | images/s |")
+            print("|---|---|---|")
+            for s in c["settings"]:
+                print(f"| {s['memory_format']} | {s['batch_size']} | {s['images_per_second']:.0f} |")
+            print()
+            print("| choice | picks (layout batch) | seconds (mean) | score (mean) | score (worst) |")
+            print("|---|---|---|---|---|")
+            for runoff in (True, False):
+                ts = [t for t in c["trials"] if t["runoff"] == runoff]
+                if not ts:
+                    continue
+                picks = ", ".join(f"{t['memory_format']} {t['batch_size']}" for t in ts)
+                print(f"| {'with run-off' if runoff else 'scan only'} | {picks} "
+                      f"| {sum(t['seconds'] for t in ts) / len(ts):.1f} "
+                      f"| {sum(t['score'] for t in ts) / len(ts):.3f} "
+                      f"| {min(t['score'] for t in ts):.3f} |")
+            print()
 
 
 if __name__ == "__main__":

@@ -129,8 +129,9 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
                                const std::string& layout, Precision p,
                                double budget_seconds = 3.0, bool runoff = true);
 /// Forward throughput (images/s) of `model` on the first `images` of `data` (all when 0) in
-/// batches of `batch_size` at precision `p`, over at least `min_seconds`, BatchNorm folded as
-/// evaluate() does unless told otherwise; the model and data layouts are used as they are.
+/// batches of `batch_size` at precision `p`, over at least `min_seconds` (on a CPU at most one
+/// batch more; on a GPU whole passes over the images), BatchNorm folded as evaluate() does
+/// unless told otherwise; the model and data layouts are used as they are.
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
                     double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true);
 
