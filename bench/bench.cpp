@@ -14,6 +14,10 @@
 // against fp32, with the deviation of loss and accuracy at θ*.
 // With --choice-trials N (one rank), it also measures how good the start-up choice of batch size
 // and layout is, with and without the run-off of the two best (alternate trials, same run).
+// With --scaling-rounds K (R >= 2 ranks), it measures the parallel efficiency within the run:
+// K rounds, each a sweep on rank 0 alone (the other ranks asleep) then the same sweep on all R
+// ranks; scaling = points/s on R ranks / (R × points/s on one), per round, so that the slow drifts
+// of a shared machine's speed cancel out of the ratio.
 // Data: random CIFAR-10-shaped images written as a real CIFAR-10 binary file (test_batch.bin);
 // model: a freshly initialised zoo network saved as a losscape checkpoint; directions: the
 // sweep's default (filter-normalized, seed 123). Rank 0 appends one JSON line to --json.
@@ -62,6 +66,7 @@ struct Args {
   double forward_seconds = 3;
   bool optimizations = false;
   int choice_trials = 0;
+  int scaling_rounds = 0;
   std::string work = "bench-work";
   std::string json;
   std::uint64_t seed = 1;
@@ -224,6 +229,52 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
   return forward_rate(model, d, c.batch_size, p, a.forward_seconds);
 }
 
+// A barrier that sleeps while it waits (the ranks left out of a one-rank sweep must not spin on a
+// core the sweep could use, as a blocking MPI_Barrier does).
+void sleeping_barrier(const mpi::Comm& c) {
+  MPI_Request req;
+  MPI_Ibarrier(c.get(), &req);
+  int done = 0;
+  while (MPI_Test(&req, &done, MPI_STATUS_IGNORE), !done)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+// --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks.
+nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int rounds) {
+  const int size = world.size();
+  const std::string out = cfg.out;
+  auto sweep = [&](const mpi::Comm& comm, const std::string& file) {
+    if (comm.rank() == 0) {
+      fs::remove(file);
+      fs::remove(file + ".dirs.h5");
+    }
+    comm.barrier();
+    cfg.out = file;
+    auto o = run_sweep(cfg, comm);
+    return double(o.computed) / (o.seconds - o.setup_seconds);
+  };
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<double> ratios;
+  mpi::Comm solo = world.split(world.rank() == 0 ? 0 : MPI_UNDEFINED, 0);
+  for (int k = 0; k < rounds; ++k) {
+    double one = 0;
+    if (world.rank() == 0) one = sweep(solo, out + ".one.h5");
+    sleeping_barrier(world);
+    const double all = sweep(world, out + ".all.h5");
+    if (world.rank() == 0) {
+      ratios.push_back(all / (size * one));
+      rows.push_back({{"one_rank_points_per_second", one},
+                      {"all_ranks_points_per_second", all},
+                      {"scaling", ratios.back()}});
+    }
+  }
+  if (world.rank() != 0) return {};
+  std::sort(ratios.begin(), ratios.end());
+  const std::size_t m = ratios.size();
+  const double median = m % 2 ? ratios[m / 2] : 0.5 * (ratios[m / 2 - 1] + ratios[m / 2]);
+  return {{"rounds", rows}, {"median", median}, {"grid", cfg.y.empty() ? cfg.x : cfg.x + " x " + cfg.y}};
+}
+
 int run(const Args& a) {
   auto world = mpi::Comm::world();
   const int rank = world.rank(), size = world.size();
@@ -291,6 +342,10 @@ int run(const Args& a) {
   const double total_wall = seconds_since(t0);
   const double wall = outcome.seconds - outcome.setup_seconds;
 
+  // ---- the parallel efficiency within this run (R >= 2) ----
+  nlohmann::json scaling;
+  if (a.scaling_rounds > 0 && size > 1) scaling = scaling_rounds(cfg, world, a.scaling_rounds);
+
   // ---- 3. optimizations (one rank only: each setting alone on the machine) ----
   nlohmann::json opt;
   if (a.optimizations && size == 1) opt = optimizations(*model, data, a, dev);
@@ -340,6 +395,7 @@ int run(const Args& a) {
       {"efficiency", ideal / wall}};
   if (!opt.is_null()) j["optimizations"] = opt;
   if (!choice.is_null()) j["choice"] = choice;
+  if (!scaling.is_null()) j["scaling_rounds"] = scaling;
   std::printf("%s: %d rank(s), %s, %lld points x %lld images in %.2f s (+%.2f s set-up): "
               "%.3f points/s, forward limit %.0f images/s, efficiency %.3f\n",
               a.arch.c_str(), size, describe_device(dev).c_str(),
@@ -349,6 +405,14 @@ int run(const Args& a) {
     for (auto& r : opt["settings"])
       std::printf("  %-44s %8.0f images/s  x%.2f\n", r["setting"].get<std::string>().c_str(),
                   r["images_per_second"].get<double>(), r["speedup"].get<double>());
+  if (!scaling.is_null()) {
+    for (auto& r : scaling["rounds"])
+      std::printf("  scaling round: 1 rank %.3f points/s, %d ranks %.3f points/s: %.3f\n",
+                  r["one_rank_points_per_second"].get<double>(), size,
+                  r["all_ranks_points_per_second"].get<double>(), r["scaling"].get<double>());
+    std::printf("  scaling (median of %zu rounds): %.3f\n", scaling["rounds"].size(),
+                scaling["median"].get<double>());
+  }
   if (!choice.is_null())
     for (auto& r : choice["trials"])
       std::printf("  choice %-11s %s batch %-5lld %.1f s  rate / best %.3f\n",
@@ -386,6 +450,9 @@ int main(int argc, char** argv) {
   app.add_option("--choice-trials", a.choice_trials,
                  "Also rate the start-up choice of batch and layout N times with and N without "
                  "its run-off (1 rank)");
+  app.add_option("--scaling-rounds", a.scaling_rounds,
+                 "Also measure the parallel efficiency in K rounds of a sweep on rank 0 alone then "
+                 "on all ranks (2 ranks or more)");
   app.add_option("--work", a.work, "Folder for the data, model and surface files")
       ->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");

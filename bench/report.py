@@ -71,6 +71,20 @@ def main(path):
                           f"| {d['loss_rel_diff']:.2e} | {d['accuracy_diff_points']:+.2f} |")
                 print()
         for r in rs:
+            if "scaling_rounds" not in r:
+                continue
+            sc = r["scaling_rounds"]
+            print(f"Parallel efficiency within one run ({r['date'][:16]}, {r['ranks']} ranks, "
+                  f"{r['threads_per_rank'] or '-'} thread(s) per rank, grid {sc['grid']}): rounds of "
+                  f"the sweep on rank 0 alone (the others asleep), then on all ranks.\n")
+            print("| round | 1 rank (points/s) | all ranks (points/s) | scaling |")
+            print("|---|---|---|---|")
+            for k, x in enumerate(sc["rounds"], 1):
+                print(f"| {k} | {x['one_rank_points_per_second']:.3f} "
+                      f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} |")
+            print(f"| median | | | **{sc['median']:.3f}** |")
+            print()
+        for r in rs:
             if "choice" not in r:
                 continue
             c = r["choice"]

@@ -71,7 +71,7 @@ Comm Comm::split_node() const {
 Comm Comm::split(int color, int key) const {
   MPI_Comm c;
   check(MPI_Comm_split(comm_, color, key, &c), "MPI_Comm_split");
-  return Comm(c, true);
+  return Comm(c, c != MPI_COMM_NULL);  // MPI_UNDEFINED: no communicator, nothing to free
 }
 
 void Comm::barrier() const { check(MPI_Barrier(comm_), "MPI_Barrier"); }

@@ -44,6 +44,7 @@ class Comm {
 
   /// Communicator of the ranks sharing this node (MPI_Comm_split_type SHARED).
   Comm split_node() const;
+  /// MPI_Comm_split; ranks that pass MPI_UNDEFINED get a Comm holding MPI_COMM_NULL.
   Comm split(int color, int key) const;
 
   void barrier() const;
