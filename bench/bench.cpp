@@ -239,10 +239,15 @@ void sleeping_barrier(const mpi::Comm& c) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
-// --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks.
-nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int rounds) {
+// --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same
+// for the bare forward rate (the setting the sweep on all ranks chose): how much of the loss is
+// the machine's own (ranks sharing caches and memory bandwidth) rather than the sweep's.
+nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int rounds, Model& model,
+                              const DataSplit& data, const Args& a, Precision p) {
   const int size = world.size();
   const std::string out = cfg.out;
+  std::int64_t batch = 0;  // the setting of the sweep on all ranks
+  bool channels_last = false;
   auto sweep = [&](const mpi::Comm& comm, const std::string& file) {
     if (comm.rank() == 0) {
       fs::remove(file);
@@ -251,28 +256,53 @@ nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int round
     comm.barrier();
     cfg.out = file;
     auto o = run_sweep(cfg, comm);
+    if (comm.size() == world.size()) {
+      batch = o.batch_size;
+      channels_last = o.channels_last;
+    }
     return double(o.computed) / (o.seconds - o.setup_seconds);
+  };
+  // The forward rate of the sweep's setting on this rank, started together after a barrier.
+  auto forward = [&](const mpi::Comm& comm) {
+    const DataSplit d = relaid(model, data, channels_last);
+    comm.barrier();
+    return forward_rate(model, d, batch, p, a.forward_seconds);
   };
   nlohmann::json rows = nlohmann::json::array();
   std::vector<double> ratios;
   mpi::Comm solo = world.split(world.rank() == 0 ? 0 : MPI_UNDEFINED, 0);
+  std::vector<double> forward_ratios;
   for (int k = 0; k < rounds; ++k) {
-    double one = 0;
+    double one = 0, fwd_one = 0;
     if (world.rank() == 0) one = sweep(solo, out + ".one.h5");
     sleeping_barrier(world);
     const double all = sweep(world, out + ".all.h5");
+    if (world.rank() == 0) fwd_one = forward(solo);
+    sleeping_barrier(world);
+    const double fwd_all = world.allreduce_sum(forward(world));
     if (world.rank() == 0) {
       ratios.push_back(all / (size * one));
+      forward_ratios.push_back(fwd_all / (size * fwd_one));
       rows.push_back({{"one_rank_points_per_second", one},
                       {"all_ranks_points_per_second", all},
-                      {"scaling", ratios.back()}});
+                      {"scaling", ratios.back()},
+                      {"one_rank_forward_images_per_second", fwd_one},
+                      {"all_ranks_forward_images_per_second", fwd_all},
+                      {"forward_scaling", forward_ratios.back()}});
     }
   }
   if (world.rank() != 0) return {};
-  std::sort(ratios.begin(), ratios.end());
-  const std::size_t m = ratios.size();
-  const double median = m % 2 ? ratios[m / 2] : 0.5 * (ratios[m / 2 - 1] + ratios[m / 2]);
-  return {{"rounds", rows}, {"median", median}, {"grid", cfg.y.empty() ? cfg.x : cfg.x + " x " + cfg.y}};
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size();
+    return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+  };
+  return {{"rounds", rows},
+          {"median", median(ratios)},
+          {"forward_median", median(forward_ratios)},
+          {"batch_size", batch},
+          {"memory_format", channels_last ? "nhwc" : "nchw"},
+          {"grid", cfg.y.empty() ? cfg.x : cfg.x + " x " + cfg.y}};
 }
 
 int run(const Args& a) {
@@ -344,7 +374,8 @@ int run(const Args& a) {
 
   // ---- the parallel efficiency within this run (R >= 2) ----
   nlohmann::json scaling;
-  if (a.scaling_rounds > 0 && size > 1) scaling = scaling_rounds(cfg, world, a.scaling_rounds);
+  if (a.scaling_rounds > 0 && size > 1)
+    scaling = scaling_rounds(cfg, world, a.scaling_rounds, *model, data, a, prec);
 
   // ---- 3. optimizations (one rank only: each setting alone on the machine) ----
   nlohmann::json opt;
@@ -407,11 +438,16 @@ int run(const Args& a) {
                   r["images_per_second"].get<double>(), r["speedup"].get<double>());
   if (!scaling.is_null()) {
     for (auto& r : scaling["rounds"])
-      std::printf("  scaling round: 1 rank %.3f points/s, %d ranks %.3f points/s: %.3f\n",
+      std::printf("  scaling round: sweep 1 rank %.3f points/s, %d ranks %.3f: %.3f; "
+                  "forward 1 rank %.0f images/s, %d ranks %.0f: %.3f\n",
                   r["one_rank_points_per_second"].get<double>(), size,
-                  r["all_ranks_points_per_second"].get<double>(), r["scaling"].get<double>());
-    std::printf("  scaling (median of %zu rounds): %.3f\n", scaling["rounds"].size(),
-                scaling["median"].get<double>());
+                  r["all_ranks_points_per_second"].get<double>(), r["scaling"].get<double>(),
+                  r["one_rank_forward_images_per_second"].get<double>(), size,
+                  r["all_ranks_forward_images_per_second"].get<double>(),
+                  r["forward_scaling"].get<double>());
+    std::printf("  scaling (median of %zu rounds): sweep %.3f, forward alone %.3f\n",
+                scaling["rounds"].size(), scaling["median"].get<double>(),
+                scaling["forward_median"].get<double>());
   }
   if (!choice.is_null())
     for (auto& r : choice["trials"])

@@ -76,13 +76,21 @@ def main(path):
             sc = r["scaling_rounds"]
             print(f"Parallel efficiency within one run ({r['date'][:16]}, {r['ranks']} ranks, "
                   f"{r['threads_per_rank'] or '-'} thread(s) per rank, grid {sc['grid']}): rounds of "
-                  f"the sweep on rank 0 alone (the others asleep), then on all ranks.\n")
-            print("| round | 1 rank (points/s) | all ranks (points/s) | scaling |")
-            print("|---|---|---|---|")
+                  f"the sweep on rank 0 alone (the others asleep), then on all ranks, then the same "
+                  f"for the bare forward pass (batch {sc['batch_size']}, {sc['memory_format']}); "
+                  f"sweep / forward is what the sweep itself loses.\n")
+            print("| round | sweep, 1 rank (points/s) | sweep, all ranks (points/s) | sweep scaling "
+                  "| forward, 1 rank (img/s) | forward, all ranks (img/s) | forward scaling "
+                  "| sweep / forward |")
+            print("|---|---|---|---|---|---|---|---|")
             for k, x in enumerate(sc["rounds"], 1):
                 print(f"| {k} | {x['one_rank_points_per_second']:.3f} "
-                      f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} |")
-            print(f"| median | | | **{sc['median']:.3f}** |")
+                      f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} "
+                      f"| {x['one_rank_forward_images_per_second']:.0f} "
+                      f"| {x['all_ranks_forward_images_per_second']:.0f} "
+                      f"| {x['forward_scaling']:.3f} | {x['scaling'] / x['forward_scaling']:.3f} |")
+            print(f"| median | | | **{sc['median']:.3f}** | | | **{sc['forward_median']:.3f}** "
+                  f"| {sc['median'] / sc['forward_median']:.3f} |")
             print()
         for r in rs:
             if "choice" not in r:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/run.sh --quick: the benchmark runs end to end with 1 and 2 ranks and its tables are
-# complete and consistent (no timing is asserted: speed is measured, never tested).
+# bench/run.sh --quick: the benchmark runs end to end with 1 and 2 ranks (with the start-up
+# choice's trials and the in-run scaling rounds) and its tables are complete and consistent (no
+# timing is asserted: speed is measured, never tested).
 set -euo pipefail
 work=${TEST_WORK_DIR:?}
 rm -rf "$work" && mkdir -p "$work"
 MPIEXEC=${MPIEXEC:-mpiexec} bash "$LOSSCAPE_SOURCE_DIR/bench/run.sh" --quick --ranks "1 2" \
-  --out "$work" >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+  --out "$work" -- --choice-trials 1 --scaling-rounds 1 >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
 cat "$work/run.log"
 "$PYTHON" - "$work/results.jsonl" "$work/results.md" <<'PY'
 import json, sys
@@ -23,7 +24,20 @@ names = [s["setting"] for s in o["settings"]]
 assert any("NHWC" in n for n in names) and any("bf16" in n for n in names), names
 d = o["precision_deviation"][0]
 assert d["precision"] == "bf16" and d["loss_rel_diff"] < 0.1, d  # bf16 is close to fp32, not equal
+c = runs[0]["choice"]
+assert [t["runoff"] for t in c["trials"]] == [True, False], c
+assert all(s["images_per_second"] > 0 for s in c["settings"]), c
+# each pick's score is its setting's measured rate over the best measured rate
+assert all(0 < t["score"] and t["batch_size"] >= 16 for t in c["trials"]), c
+assert "choice" not in runs[1] and "scaling_rounds" not in runs[0]
+sc = runs[1]["scaling_rounds"]
+assert len(sc["rounds"]) == 1 and sc["median"] == sc["rounds"][0]["scaling"], sc
+x = sc["rounds"][0]
+assert abs(x["scaling"] - x["all_ranks_points_per_second"] / (2 * x["one_rank_points_per_second"])) < 1e-9
+assert abs(x["forward_scaling"] - x["all_ranks_forward_images_per_second"]
+           / (2 * x["one_rank_forward_images_per_second"])) < 1e-9
 md = open(sys.argv[2]).read()
 assert "| efficiency |" in md and "resnet20" in md and "Deviation from fp32" in md, md
+assert "Start-up choice" in md and "Parallel efficiency within one run" in md, md
 print("bench quick: ok")
 PY
