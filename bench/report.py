@@ -74,23 +74,33 @@ def main(path):
             if "scaling_rounds" not in r:
                 continue
             sc = r["scaling_rounds"]
+            fwd = "forward_median" in sc  # runs before 2026-11-29 16:00 timed the sweep only
             print(f"Parallel efficiency within one run ({r['date'][:16]}, {r['ranks']} ranks, "
                   f"{r['threads_per_rank'] or '-'} thread(s) per rank, grid {sc['grid']}): rounds of "
-                  f"the sweep on rank 0 alone (the others asleep), then on all ranks, then the same "
-                  f"for the bare forward pass (batch {sc['batch_size']}, {sc['memory_format']}); "
-                  f"sweep / forward is what the sweep itself loses.\n")
+                  f"the sweep on rank 0 alone (the others asleep), then on all ranks"
+                  + (f", then the same for the bare forward pass (batch {sc['batch_size']}, "
+                     f"{sc['memory_format']}); sweep / forward is what the sweep itself loses"
+                     if fwd else "") + ".\n")
             print("| round | sweep, 1 rank (points/s) | sweep, all ranks (points/s) | sweep scaling "
                   "| forward, 1 rank (img/s) | forward, all ranks (img/s) | forward scaling "
                   "| sweep / forward |")
             print("|---|---|---|---|---|---|---|---|")
             for k, x in enumerate(sc["rounds"], 1):
-                print(f"| {k} | {x['one_rank_points_per_second']:.3f} "
-                      f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} "
-                      f"| {x['one_rank_forward_images_per_second']:.0f} "
-                      f"| {x['all_ranks_forward_images_per_second']:.0f} "
-                      f"| {x['forward_scaling']:.3f} | {x['scaling'] / x['forward_scaling']:.3f} |")
-            print(f"| median | | | **{sc['median']:.3f}** | | | **{sc['forward_median']:.3f}** "
-                  f"| {sc['median'] / sc['forward_median']:.3f} |")
+                row = (f"| {k} | {x['one_rank_points_per_second']:.3f} "
+                       f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} ")
+                if "forward_scaling" in x:
+                    row += (f"| {x['one_rank_forward_images_per_second']:.0f} "
+                            f"| {x['all_ranks_forward_images_per_second']:.0f} "
+                            f"| {x['forward_scaling']:.3f} "
+                            f"| {x['scaling'] / x['forward_scaling']:.3f} |")
+                else:
+                    row += "| | | | |"
+                print(row)
+            if fwd:
+                print(f"| median | | | **{sc['median']:.3f}** | | | **{sc['forward_median']:.3f}** "
+                      f"| {sc['median'] / sc['forward_median']:.3f} |")
+            else:
+                print(f"| median | | | **{sc['median']:.3f}** | | | | |")
             print()
         for r in rs:
             if "choice" not in r:
