@@ -160,13 +160,17 @@ void synchronize(const torch::Tensor& x) {
 // than `floor` images/s ends the timing with the warm-up's rate: a batch whose activations no
 // longer fit the allocator's cached blocks can be several times slower per image, and its
 // passes take seconds (the first pass there pays only oneDNN's set-up, milliseconds, extra).
-double batch_rate(Model& model, const torch::Tensor& x, double seconds, double floor = 0) {
+double batch_rate(Model& model, const torch::Tensor& x, double seconds, double floor = 0,
+                  bool warm_up = true) {
   using clock = std::chrono::steady_clock;
-  auto w0 = clock::now();
-  model.forward(x);
-  synchronize(x);
-  const double warm = double(x.size(0)) / std::chrono::duration<double>(clock::now() - w0).count();
-  if (!x.is_cuda() && warm < floor) return warm;
+  if (warm_up) {
+    auto w0 = clock::now();
+    model.forward(x);
+    synchronize(x);
+    const double warm =
+        double(x.size(0)) / std::chrono::duration<double>(clock::now() - w0).count();
+    if (!x.is_cuda() && warm < floor) return warm;
+  }
   std::int64_t images = 0;
   int reps = 0;
   double el = 0;
@@ -177,7 +181,7 @@ double batch_rate(Model& model, const torch::Tensor& x, double seconds, double f
     images += x.size(0);
     ++reps;
     el = std::chrono::duration<double>(clock::now() - t0).count();
-  } while (el < seconds && reps < 50);
+  } while (el < seconds && reps < 20);  // 20 passes give the rate to a few percent
   return double(images) / el;
 }
 
@@ -276,7 +280,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   double last_local = 0;     // this rank's rate in the last timing
   // The rate of `bs` images in layout `cl` over about `seconds`, combined over the ranks that
   // time together; a failure anywhere is thrown everywhere.
-  auto time = [&](bool cl, std::int64_t bs, double seconds, double floor) {
+  auto time = [&](bool cl, std::int64_t bs, double seconds, double floor, bool warm_up = true) {
     TimingResult mine = guarded_timing([&] {
       set_channels_last(model, cl);
       if (!samples[cl].defined())
@@ -284,7 +288,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
       c10::InferenceMode guard;
       PrecisionGuard precision(o.precision, data.images.device());
       FoldBatchNorm fold;
-      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor);
+      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor, warm_up);
     });
     last_local = mine.rate;
     TimingResult all = o.combine ? o.combine(mine) : mine;
@@ -350,7 +354,8 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     for (int r = 0; r < rounds; ++r)
       for (int k = 0; k < 2; ++k) {
         const int i = (r % 2 == 0) ? k : 1 - k;  // alternate who goes first
-        sum[i] += time(tried[i].cl, tried[i].bs, each, 0).rate;
+        // (no warm-up pass: the scan has already run both settings)
+        sum[i] += time(tried[i].cl, tried[i].bs, each, 0, false).rate;
       }
     char line[200];
     std::snprintf(line, sizeof line, "; run-off: %s batch %lld %.0f vs %s batch %lld %.0f images/s",
