@@ -15,6 +15,86 @@ def fmt(v, digits=3):
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
+def settings_tables(r, images):
+    """The evaluation settings' gains and the half precisions' deviation (--optimizations)."""
+    o = r["optimizations"]
+    print(f"Evaluation settings, one rank, forward rate over the {images} images "
+          f"({r['date'][:16]}):\n")
+    print("| setting | batch | images/s | vs batch 128 NCHW fp32 |")
+    print("|---|---|---|---|")
+    for s in o["settings"]:
+        print(f"| {s['setting']} | {s['batch_size']} | {s['images_per_second']:.0f} "
+              f"| {s['speedup']:.2f}x |")
+    print()
+    if o.get("precision_deviation"):
+        print("Deviation from fp32 at θ* (same images, same batch size):\n")
+        print("| precision | loss fp32 | loss | relative difference | accuracy difference (points) |")
+        print("|---|---|---|---|---|")
+        for d in o["precision_deviation"]:
+            print(f"| {d['precision']} | {d['loss_fp32']:.6f} | {d['loss']:.6f} "
+                  f"| {d['loss_rel_diff']:.2e} | {d['accuracy_diff_points']:+.2f} |")
+        print()
+
+
+def scaling_table(r, images):
+    """The in-run parallel efficiency (--scaling-rounds)."""
+    sc = r["scaling_rounds"]
+    fwd = "forward_median" in sc  # runs before 2026-11-29 16:00 timed the sweep only
+    print(f"Parallel efficiency within one run ({r['date'][:16]}, {r['ranks']} ranks, "
+          f"{r['threads_per_rank'] or '-'} thread(s) per rank, grid {sc['grid']}): rounds of "
+          f"the sweep on rank 0 alone (the others asleep), then on all ranks"
+          + (f", then the same for the bare forward pass (batch {sc['batch_size']}, "
+             f"{sc['memory_format']}); sweep / forward is what the sweep itself loses"
+             if fwd else "") + ".\n")
+    print("| round | sweep, 1 rank (points/s) | sweep, all ranks (points/s) | sweep scaling "
+          "| forward, 1 rank (img/s) | forward, all ranks (img/s) | forward scaling "
+          "| sweep / forward |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k, x in enumerate(sc["rounds"], 1):
+        row = (f"| {k} | {x['one_rank_points_per_second']:.3f} "
+               f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} ")
+        if "forward_scaling" in x:
+            row += (f"| {x['one_rank_forward_images_per_second']:.0f} "
+                    f"| {x['all_ranks_forward_images_per_second']:.0f} "
+                    f"| {x['forward_scaling']:.3f} "
+                    f"| {x['scaling'] / x['forward_scaling']:.3f} |")
+        else:
+            row += "| | | | |"
+        print(row)
+    if fwd:
+        print(f"| median | | | **{sc['median']:.3f}** | | | **{sc['forward_median']:.3f}** "
+              f"| {sc['median'] / sc['forward_median']:.3f} |")
+    else:
+        print(f"| median | | | **{sc['median']:.3f}** | | | | |")
+    print()
+
+
+def choice_tables(r, images):
+    """How good the start-up choice of batch size and layout is (--choice-trials)."""
+    c = r["choice"]
+    print(f"Start-up choice of batch size and layout, one rank, {r['threads_per_rank'] or '-'} "
+          f"thread(s) ({r['date'][:16]}): each setting's forward rate over the {images} "
+          f"images (two measurements averaged), then choices with and without the run-off, "
+          f"alternately; score = the chosen setting's rate / the best rate.\n")
+    print("| layout | batch | images/s |")
+    print("|---|---|---|")
+    for s in c["settings"]:
+        print(f"| {s['memory_format']} | {s['batch_size']} | {s['images_per_second']:.0f} |")
+    print()
+    print("| choice | picks (layout batch) | seconds (mean) | score (mean) | score (worst) |")
+    print("|---|---|---|---|---|")
+    for runoff in (True, False):
+        ts = [t for t in c["trials"] if t["runoff"] == runoff]
+        if not ts:
+            continue
+        picks = ", ".join(f"{t['memory_format']} {t['batch_size']}" for t in ts)
+        print(f"| {'with run-off' if runoff else 'scan only'} | {picks} "
+              f"| {sum(t['seconds'] for t in ts) / len(ts):.1f} "
+              f"| {sum(t['score'] for t in ts) / len(ts):.3f} "
+              f"| {min(t['score'] for t in ts):.3f} |")
+    print()
+
+
 def main(path):
     runs = [json.loads(line) for line in open(path) if line.strip()]
     if not runs:
@@ -50,83 +130,11 @@ def main(path):
                   f"| {r['points_per_second']:.3f} | {r['overhead_seconds_per_point']:.4f} "
                   f"| {r['efficiency']:.3f} | {scaling} |")
         print()
-        for r in rs:
-            if "optimizations" not in r:
-                continue
-            o = r["optimizations"]
-            print(f"Evaluation settings, one rank, forward rate over the {images} images "
-                  f"({r['date'][:16]}):\n")
-            print("| setting | batch | images/s | vs batch 128 NCHW fp32 |")
-            print("|---|---|---|---|")
-            for s in o["settings"]:
-                print(f"| {s['setting']} | {s['batch_size']} | {s['images_per_second']:.0f} "
-                      f"| {s['speedup']:.2f}x |")
-            print()
-            if o.get("precision_deviation"):
-                print("Deviation from fp32 at θ* (same images, same batch size):\n")
-                print("| precision | loss fp32 | loss | relative difference | accuracy difference (points) |")
-                print("|---|---|---|---|---|")
-                for d in o["precision_deviation"]:
-                    print(f"| {d['precision']} | {d['loss_fp32']:.6f} | {d['loss']:.6f} "
-                          f"| {d['loss_rel_diff']:.2e} | {d['accuracy_diff_points']:+.2f} |")
-                print()
-        for r in rs:
-            if "scaling_rounds" not in r:
-                continue
-            sc = r["scaling_rounds"]
-            fwd = "forward_median" in sc  # runs before 2026-11-29 16:00 timed the sweep only
-            print(f"Parallel efficiency within one run ({r['date'][:16]}, {r['ranks']} ranks, "
-                  f"{r['threads_per_rank'] or '-'} thread(s) per rank, grid {sc['grid']}): rounds of "
-                  f"the sweep on rank 0 alone (the others asleep), then on all ranks"
-                  + (f", then the same for the bare forward pass (batch {sc['batch_size']}, "
-                     f"{sc['memory_format']}); sweep / forward is what the sweep itself loses"
-                     if fwd else "") + ".\n")
-            print("| round | sweep, 1 rank (points/s) | sweep, all ranks (points/s) | sweep scaling "
-                  "| forward, 1 rank (img/s) | forward, all ranks (img/s) | forward scaling "
-                  "| sweep / forward |")
-            print("|---|---|---|---|---|---|---|---|")
-            for k, x in enumerate(sc["rounds"], 1):
-                row = (f"| {k} | {x['one_rank_points_per_second']:.3f} "
-                       f"| {x['all_ranks_points_per_second']:.3f} | {x['scaling']:.3f} ")
-                if "forward_scaling" in x:
-                    row += (f"| {x['one_rank_forward_images_per_second']:.0f} "
-                            f"| {x['all_ranks_forward_images_per_second']:.0f} "
-                            f"| {x['forward_scaling']:.3f} "
-                            f"| {x['scaling'] / x['forward_scaling']:.3f} |")
-                else:
-                    row += "| | | | |"
-                print(row)
-            if fwd:
-                print(f"| median | | | **{sc['median']:.3f}** | | | **{sc['forward_median']:.3f}** "
-                      f"| {sc['median'] / sc['forward_median']:.3f} |")
-            else:
-                print(f"| median | | | **{sc['median']:.3f}** | | | | |")
-            print()
-        for r in rs:
-            if "choice" not in r:
-                continue
-            c = r["choice"]
-            print(f"Start-up choice of batch size and layout, one rank, {r['threads_per_rank'] or '-'} "
-                  f"thread(s) ({r['date'][:16]}): each setting's forward rate over the {images} "
-                  f"images (two measurements averaged), then choices with and without the run-off, "
-                  f"alternately; score = the chosen setting's rate / the best rate.\n")
-            print("| layout | batch | images/s |")
-            print("|---|---|---|")
-            for s in c["settings"]:
-                print(f"| {s['memory_format']} | {s['batch_size']} | {s['images_per_second']:.0f} |")
-            print()
-            print("| choice | picks (layout batch) | seconds (mean) | score (mean) | score (worst) |")
-            print("|---|---|---|---|---|")
-            for runoff in (True, False):
-                ts = [t for t in c["trials"] if t["runoff"] == runoff]
-                if not ts:
-                    continue
-                picks = ", ".join(f"{t['memory_format']} {t['batch_size']}" for t in ts)
-                print(f"| {'with run-off' if runoff else 'scan only'} | {picks} "
-                      f"| {sum(t['seconds'] for t in ts) / len(ts):.1f} "
-                      f"| {sum(t['score'] for t in ts) / len(ts):.3f} "
-                      f"| {min(t['score'] for t in ts):.3f} |")
-            print()
+        for key, section in (("optimizations", settings_tables), ("scaling_rounds", scaling_table),
+                             ("choice", choice_tables)):
+            for r in rs:
+                if key in r:
+                    section(r, images)
 
 
 if __name__ == "__main__":

@@ -225,13 +225,21 @@ TEST_CASE("channels-last and bf16 evaluation agree with the default", "[evaluate
   CHECK(evaluate(*model, data, o).loss() == Approx(ref.loss()).epsilon(1e-6));
 }
 
+namespace {
+// `n` random CIFAR-shaped images with random labels.
+DataSplit random_cifar(std::int64_t n) {
+  DataSplit d;
+  d.images = torch::randn({n, 3, 32, 32});
+  d.labels = torch::randint(0, 10, {n}, torch::kInt64);
+  return d;
+}
+}  // namespace
+
 TEST_CASE("choose_eval_options picks among the candidates and leaves the model in its layout",
           "[evaluate]") {
   torch::manual_seed(6);
   auto model = make_zoo("resnet20", "cifar10");
-  DataSplit data;
-  data.images = torch::randn({40, 3, 32, 32});
-  data.labels = torch::randint(0, 10, {40}, torch::kInt64);
+  const DataSplit data = random_cifar(40);
   auto c = choose_eval_options(*model, data, 0, "auto", Precision::fp32, 0.5);
   CHECK((c.batch_size == 16 || c.batch_size == 32 || c.batch_size == 40));
   CHECK(c.images_per_second > 0);
@@ -251,9 +259,7 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
           "[evaluate]") {
   torch::manual_seed(7);
   auto model = make_zoo("resnet20", "cifar10");
-  DataSplit data;
-  data.images = torch::randn({40, 3, 32, 32});
-  data.labels = torch::randint(0, 10, {40}, torch::kInt64);
+  const DataSplit data = random_cifar(40);
   ChoiceOptions o;
   o.layout = "nchw";
   o.budget_seconds = 0.3;
