@@ -12,8 +12,9 @@
 // With --optimizations (one rank), it also measures what each evaluation setting is worth:
 // batch 128 vs the chosen batch, BatchNorm folding, NCHW vs NHWC, and --precision bf16/fp16
 // against fp32, with the deviation of loss and accuracy at θ*.
-// With --choice-trials N (one rank), it also measures how good the start-up choice of batch size
-// and layout is, with and without the run-off of the two best (alternate trials, same run).
+// With --choice-trials N, it also measures how good the start-up choice of batch size and layout
+// is: with one rank, with and without the run-off of the two best; with several, made by all
+// ranks timing together and by rank 0 alone (alternate trials, same run).
 // With --scaling-rounds K (R >= 2 ranks), it measures the parallel efficiency within the run:
 // K rounds, each a sweep on rank 0 alone (the other ranks asleep) then the same sweep on all R
 // ranks; scaling = points/s on R ranks / (R × points/s on one), per round, so that the slow drifts
@@ -166,17 +167,33 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   return {{"settings", rows}, {"precision_deviation", dev_rows}};
 }
 
+// A barrier that sleeps while it waits (the ranks left out of a one-rank sweep must not spin on a
+// core the sweep could use, as a blocking MPI_Barrier does).
+void sleeping_barrier(const mpi::Comm& c) {
+  MPI_Request req;
+  MPI_Ibarrier(c.get(), &req);
+  int done = 0;
+  while (MPI_Test(&req, &done, MPI_STATUS_IGNORE), !done)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
 // How good the start-up choice (`--batch-size auto --memory-format auto`, the sweep's 3-s budget)
 // is: every candidate setting up to batch 256 is measured over the data for --forward-seconds,
 // twice (in opposite orders, averaged), then `trials` choices are made with the run-off of the two
 // best and `trials` without, alternately (a pick above 256 is measured when first picked); each
 // choice scores its setting's measured rate over the best measured rate (1 = the best setting).
 nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a, Precision p,
-                              int trials) {
+                              int trials, const mpi::Comm& world) {
   struct Setting {
     bool cl;
     std::int64_t bs;
     double rate = 0;
+  };
+  // A setting's forward rate, summed over the ranks, all measuring at once.
+  auto measure = [&](bool cl, std::int64_t bs) {
+    const DataSplit d = relaid(model, data, cl);
+    world.barrier();
+    return world.allreduce_sum(forward_rate(model, d, bs, p, a.forward_seconds));
   };
   std::vector<Setting> settings;
   const bool has4d = data.images.dim() == 4;
@@ -186,27 +203,47 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
   for (int round = 0; round < 2; ++round)
     for (std::size_t k = 0; k < settings.size(); ++k) {
       auto& s = settings[round == 0 ? k : settings.size() - 1 - k];
-      s.rate += 0.5 * forward_rate(model, relaid(model, data, s.cl), s.bs, p, a.forward_seconds);
+      s.rate += 0.5 * measure(s.cl, s.bs);
     }
   // The measured rate of a setting; one outside the measured ones (a batch above 256, as on a
   // GPU) is measured when first picked and joins them, so that the best is over all of them.
   auto rate_of = [&](bool cl, std::int64_t bs) {
     for (auto& s : settings)
       if (s.cl == cl && s.bs == bs) return s.rate;
-    settings.push_back({cl, bs, forward_rate(model, relaid(model, data, cl), bs, p,
-                                             a.forward_seconds)});
+    settings.push_back({cl, bs, measure(cl, bs)});
     return settings.back().rate;
   };
+  // One rank: with and without the run-off. Several: all ranks timing together (what a sweep
+  // does) and rank 0 alone with the others asleep (what it did before 2026-11-29), both scored
+  // against the rates with all ranks busy.
+  const bool several = world.size() > 1;
   nlohmann::json picks = nlohmann::json::array();
   std::vector<double> rates;
   for (int t = 0; t < 2 * trials; ++t) {
-    const bool runoff = t % 2 == 0;
+    const bool first = t % 2 == 0;
     auto t0 = std::chrono::steady_clock::now();
-    auto c = choose_eval_options(model, data, 0, "auto", p, 3.0, runoff);
+    EvalChoice c;
+    if (several && first) {
+      ChoiceOptions o;
+      o.precision = p;
+      o.budget_seconds = 3.0;
+      o.combine = combine_timings(world);
+      c = choose_eval_options(model, data, o);
+    } else if (several) {
+      if (world.rank() == 0) c = choose_eval_options(model, data, 0, "auto", p, 3.0, true);
+      sleeping_barrier(world);
+    } else {
+      c = choose_eval_options(model, data, 0, "auto", p, 3.0, first);
+    }
     const double took = seconds_since(t0);
-    rates.push_back(rate_of(c.channels_last, c.batch_size));
-    picks.push_back({{"runoff", runoff}, {"memory_format", c.channels_last ? "nhwc" : "nchw"},
-                     {"batch_size", c.batch_size}, {"seconds", took}, {"report", c.report}});
+    std::int64_t pick[2] = {c.batch_size, c.channels_last};
+    world.bcast(pick, sizeof pick);
+    rates.push_back(rate_of(pick[1] != 0, pick[0]));
+    const char* variant = several ? (first ? "all ranks together" : "rank 0 alone")
+                                  : (first ? "with run-off" : "scan only");
+    picks.push_back({{"variant", variant}, {"runoff", several || first},
+                     {"memory_format", pick[1] ? "nhwc" : "nchw"}, {"batch_size", pick[0]},
+                     {"seconds", took}, {"report", c.report}});
   }
   double top = 0;
   for (auto& s : settings) top = std::max(top, s.rate);
@@ -231,16 +268,6 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
   const DataSplit d = relaid(model, data, c.channels_last);
   world.barrier();
   return forward_rate(model, d, c.batch_size, p, a.forward_seconds);
-}
-
-// A barrier that sleeps while it waits (the ranks left out of a one-rank sweep must not spin on a
-// core the sweep could use, as a blocking MPI_Barrier does).
-void sleeping_barrier(const mpi::Comm& c) {
-  MPI_Request req;
-  MPI_Ibarrier(c.get(), &req);
-  int done = 0;
-  while (MPI_Test(&req, &done, MPI_STATUS_IGNORE), !done)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 // --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same
@@ -385,7 +412,8 @@ int run(const Args& a) {
   nlohmann::json opt;
   if (a.optimizations && size == 1) opt = optimizations(*model, data, a, dev);
   nlohmann::json choice;
-  if (a.choice_trials > 0 && size == 1) choice = choice_quality(*model, data, a, prec, a.choice_trials);
+  if (a.choice_trials > 0)
+    choice = choice_quality(*model, data, a, prec, a.choice_trials, world);
 
   if (rank != 0) return 0;
   const double points = double(outcome.computed);
@@ -455,8 +483,8 @@ int run(const Args& a) {
   }
   if (!choice.is_null())
     for (auto& r : choice["trials"])
-      std::printf("  choice %-11s %s batch %-5lld %.1f s  rate / best %.3f\n",
-                  r["runoff"].get<bool>() ? "(run-off)" : "(scan only)",
+      std::printf("  choice (%s) %s batch %-5lld %.1f s  rate / best %.3f\n",
+                  r["variant"].get<std::string>().c_str(),
                   r["memory_format"].get<std::string>().c_str(),
                   static_cast<long long>(r["batch_size"].get<std::int64_t>()),
                   r["seconds"].get<double>(), r["score"].get<double>());
@@ -488,8 +516,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--optimizations", a.optimizations, "Also measure each setting's gain (1 rank)");
   app.add_option("--choice-trials", a.choice_trials,
-                 "Also rate the start-up choice of batch and layout N times with and N without "
-                 "its run-off (1 rank)");
+                 "Also rate the start-up choice of batch and layout: N times with and N without "
+                 "its run-off (1 rank), or N times by all ranks together and N by rank 0 alone");
   app.add_option("--scaling-rounds", a.scaling_rounds,
                  "Also measure the parallel efficiency in K rounds of a sweep on rank 0 alone then "
                  "on all ranks (2 ranks or more)");

@@ -72,10 +72,18 @@ def scaling_table(r, images):
 def choice_tables(r, images):
     """How good the start-up choice of batch size and layout is (--choice-trials)."""
     c = r["choice"]
-    print(f"Start-up choice of batch size and layout, one rank, {r['threads_per_rank'] or '-'} "
-          f"thread(s) ({r['date'][:16]}): each setting's forward rate over the {images} "
-          f"images (two measurements averaged), then choices with and without the run-off, "
-          f"alternately; score = the chosen setting's rate / the best rate.\n")
+    # runs before 2026-11-29 16:40 had one rank and no "variant": with or without the run-off
+    variant = [t.get("variant") or ("with run-off" if t["runoff"] else "scan only")
+               for t in c["trials"]]
+    several = r["ranks"] > 1
+    print(f"Start-up choice of batch size and layout, {r['ranks']} rank(s), "
+          f"{r['threads_per_rank'] or '-'} thread(s) per rank ({r['date'][:16]}): each setting's "
+          f"forward rate over the {images} images (two measurements averaged"
+          + (", all ranks measuring at once, summed" if several else "")
+          + "), then choices "
+          + ("by all ranks timing together and by rank 0 alone (the others asleep)" if several
+             else "with and without the run-off")
+          + ", alternately; score = the chosen setting's rate / the best rate.\n")
     print("| layout | batch | images/s |")
     print("|---|---|---|")
     for s in c["settings"]:
@@ -83,12 +91,10 @@ def choice_tables(r, images):
     print()
     print("| choice | picks (layout batch) | seconds (mean) | score (mean) | score (worst) |")
     print("|---|---|---|---|---|")
-    for runoff in (True, False):
-        ts = [t for t in c["trials"] if t["runoff"] == runoff]
-        if not ts:
-            continue
+    for v in dict.fromkeys(variant):
+        ts = [t for t, w in zip(c["trials"], variant) if w == v]
         picks = ", ".join(f"{t['memory_format']} {t['batch_size']}" for t in ts)
-        print(f"| {'with run-off' if runoff else 'scan only'} | {picks} "
+        print(f"| {v} | {picks} "
               f"| {sum(t['seconds'] for t in ts) / len(ts):.1f} "
               f"| {sum(t['score'] for t in ts) / len(ts):.3f} "
               f"| {min(t['score'] for t in ts):.3f} |")

@@ -264,6 +264,17 @@ std::string default_dir_file(const std::string& out) {
 
 }  // namespace
 
+CombineTimings combine_timings(const mpi::Comm& world) {
+  return [&world](const TimingResult& mine) {
+    TimingResult all;
+    all.rate = world.allreduce_sum(mine.rate);
+    all.state = int(world.allreduce_max(std::int64_t(mine.state)));
+    if (all.state == TimingResult::failed) throw AgreedError(world.agree(mine.error));
+    if (all.state == TimingResult::out_of_memory) all.error = world.agree(mine.error);
+    return all;
+  };
+}
+
 SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   const auto t_start = clock_type::now();
   SweepOutcome out;
@@ -444,14 +455,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
     PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
     co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
-    co.combine = [&](const TimingResult& mine) {
-      TimingResult all;
-      all.rate = world.allreduce_sum(mine.rate);
-      all.state = int(world.allreduce_max(std::int64_t(mine.state)));
-      if (all.state == TimingResult::failed) throw AgreedError(world.agree(mine.error));
-      if (all.state == TimingResult::out_of_memory) all.error = world.agree(mine.error);
-      return all;
-    };
+    co.combine = combine_timings(world);
     auto c = choose_eval_options(*ev.model, ev.data.front(), co);
     choice[0] = c.batch_size;
     choice[1] = c.channels_last;

@@ -80,6 +80,11 @@ struct SweepOutcome {
   bool channels_last = false;   ///< the memory layout used
 };
 
+/// How the ranks of `world` combine the start-up timings of batch sizes and layouts (all call in
+/// the same order): the total rate, the worst state; a failure on any rank is thrown on every rank
+/// as an AgreedError with that rank's message. `world` must outlive the result.
+CombineTimings combine_timings(const mpi::Comm& world);
+
 /// Run the sweep on `comm` (all ranks call). Rank 0 prints progress unless quiet. Throws on
 /// errors (the caller aborts the job); returns the outcome on every rank.
 SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& comm);

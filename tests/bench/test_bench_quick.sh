@@ -29,7 +29,8 @@ assert [t["runoff"] for t in c["trials"]] == [True, False], c
 assert all(s["images_per_second"] > 0 for s in c["settings"]), c
 # each pick's score is its setting's measured rate over the best measured rate
 assert all(0 < t["score"] and t["batch_size"] >= 16 for t in c["trials"]), c
-assert "choice" not in runs[1] and "scaling_rounds" not in runs[0]
+assert [t["variant"] for t in runs[1]["choice"]["trials"]] == ["all ranks together", "rank 0 alone"]
+assert "scaling_rounds" not in runs[0]
 sc = runs[1]["scaling_rounds"]
 assert len(sc["rounds"]) == 1 and sc["median"] == sc["rounds"][0]["scaling"], sc
 x = sc["rounds"][0]
