@@ -254,7 +254,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
 
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, const ChoiceOptions& o) {
   EvalChoice best;
-  const std::int64_t n = o.max_images > 0 ? std::min(o.max_images, data.size()) : data.size();
+  const std::int64_t n = o.max_images >= 0 ? std::min(o.max_images, data.size()) : data.size();
   check_memory_format(o.layout);
   bool has4d = data.images.dim() == 4;
   if (has4d) {

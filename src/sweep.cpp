@@ -445,8 +445,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   ev.opts.precision = parse_precision(cfg.precision);
   std::int64_t choice[2] = {0, 0};  // batch size, channels-last
   std::string choice_report;
-  agreed([&] {
-    ChoiceOptions co;
+  ChoiceOptions co;
+  agreed([&] {  // everything that can fail on some ranks only, before the collective timings
     co.fixed_batch = parse_batch_size(cfg.batch_size);
     // The Hessian's products flatten the parameters: they stay in the default layout.
     co.layout = cfg.hessian ? "nchw" : cfg.memory_format;
@@ -454,8 +454,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     co.precision = ev.opts.precision;
     co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
     PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
-    co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
-    co.combine = combine_timings(world);
+  });
+  co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
+  co.combine = combine_timings(world);
+  agreed([&] {
     auto c = choose_eval_options(*ev.model, ev.data.front(), co);
     choice[0] = c.batch_size;
     choice[1] = c.channels_last;

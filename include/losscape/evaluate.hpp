@@ -109,9 +109,9 @@ struct ChoiceOptions {
   Precision precision = Precision::fp32;
   double budget_seconds = 3.0;
   bool runoff = true;  ///< time the two best again, alternately (see choose_eval_options)
-  /// > 0: candidates up to this many images; ranks that choose together pass the smallest of
-  /// their data sizes, so that all try the same candidates.
-  std::int64_t max_images = 0;
+  /// >= 0: candidates up to this many images (0: nothing is timed); ranks that choose together
+  /// pass the smallest of their data sizes, so that all try the same candidates, or none.
+  std::int64_t max_images = -1;
   CombineTimings combine;  ///< empty: this process alone
 };
 

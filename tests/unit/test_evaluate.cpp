@@ -306,6 +306,16 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
     };
     CHECK_THROWS_WITH(choose_eval_options(*model, data, o), "forward failed on rank 3");
   }
+  SECTION("a rank without images among ranks that choose together: nobody times") {
+    o.max_images = 0;  // the smallest data size over the ranks
+    o.combine = [&](const TimingResult& mine) {
+      ++calls;
+      return mine;
+    };
+    auto c = choose_eval_options(*model, data, o);
+    CHECK(calls == 0);
+    CHECK(c.batch_size == 1);
+  }
   SECTION("max_images bounds the candidates; close candidates go to a run-off") {
     o.max_images = 20;
     // Equal combined rates: the two best are within 15 %, so the run-off runs.
