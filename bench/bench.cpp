@@ -114,6 +114,16 @@ DataSplit relaid(Model& model, const DataSplit& data, bool channels_last) {
   return d;
 }
 
+// This rank's forward rate of a setting over `data` for --forward-seconds, the ranks of `comm`
+// starting together after a barrier (and, on a CPU, stopping within a batch of each other), so
+// that each rank's figure is taken with all the others busy, as in a sweep.
+double rate_together(Model& model, const DataSplit& data, bool channels_last,
+                     std::int64_t batch_size, Precision p, const Args& a, const mpi::Comm& comm) {
+  const DataSplit d = relaid(model, data, channels_last);
+  comm.barrier();
+  return forward_rate(model, d, batch_size, p, a.forward_seconds);
+}
+
 // Loss and accuracy at θ* with the given settings (for the precision deviation).
 EvalSums at_theta(Model& model, const DataSplit& data, std::int64_t bs, Precision p) {
   EvalOptions o;
@@ -179,9 +189,11 @@ void sleeping_barrier(const mpi::Comm& c) {
 
 // How good the start-up choice (`--batch-size auto --memory-format auto`, the sweep's 3-s budget)
 // is: every candidate setting up to batch 256 is measured over the data for --forward-seconds,
-// twice (in opposite orders, averaged), then `trials` choices are made with the run-off of the two
-// best and `trials` without, alternately (a pick above 256 is measured when first picked); each
-// choice scores its setting's measured rate over the best measured rate (1 = the best setting).
+// twice (in opposite orders, averaged; with several ranks all measuring at once, summed), then
+// `trials` choices are made one way and `trials` the other, alternately: with one rank with and
+// without the run-off of the two best, with several by all ranks together and by rank 0 alone (a
+// pick above 256 is measured when first picked); each choice scores its setting's measured rate
+// over the best measured rate (1 = the best setting).
 nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a, Precision p,
                               int trials, const mpi::Comm& world) {
   struct Setting {
@@ -191,9 +203,7 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
   };
   // A setting's forward rate, summed over the ranks, all measuring at once.
   auto measure = [&](bool cl, std::int64_t bs) {
-    const DataSplit d = relaid(model, data, cl);
-    world.barrier();
-    return world.allreduce_sum(forward_rate(model, d, bs, p, a.forward_seconds));
+    return world.allreduce_sum(rate_together(model, data, cl, bs, p, a, world));
   };
   std::vector<Setting> settings;
   const bool has4d = data.images.dim() == 4;
@@ -257,17 +267,14 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
 
 // The best forward rate of each rank: the batch size and layout that `--batch-size auto` /
 // `--memory-format auto` choose for this rank alone (or the given ones), timed with a budget of
-// about 5 × --forward-seconds instead of the sweep's 3 s, then measured again over the data for
-// --forward-seconds, all ranks starting together after a barrier and stopping within a batch of
-// each other (so that each rank's figure is taken with all the others busy, as in the sweep) —
-// the figure returned (the maximum of many short timings is biased upwards).
+// about 5 × --forward-seconds instead of the sweep's 3 s, then measured again with all ranks
+// together (rate_together) — the figure returned (the maximum of many short timings is biased
+// upwards).
 double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p,
                          const mpi::Comm& world) {
   auto c = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
                                5 * a.forward_seconds);
-  const DataSplit d = relaid(model, data, c.channels_last);
-  world.barrier();
-  return forward_rate(model, d, c.batch_size, p, a.forward_seconds);
+  return rate_together(model, data, c.channels_last, c.batch_size, p, a, world);
 }
 
 // --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same
@@ -293,11 +300,8 @@ nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int round
     }
     return double(o.computed) / (o.seconds - o.setup_seconds);
   };
-  // The forward rate of the sweep's setting on this rank, started together after a barrier.
-  auto forward = [&](const mpi::Comm& comm) {
-    const DataSplit d = relaid(model, data, channels_last);
-    comm.barrier();
-    return forward_rate(model, d, batch, p, a.forward_seconds);
+  auto forward = [&](const mpi::Comm& comm) {  // the sweep's setting, the ranks of comm together
+    return rate_together(model, data, channels_last, batch, p, a, comm);
   };
   nlohmann::json rows = nlohmann::json::array();
   std::vector<double> ratios;
