@@ -306,6 +306,22 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
     };
     CHECK_THROWS_WITH(choose_eval_options(*model, data, o), "forward failed on rank 3");
   }
+  SECTION("the scan stops at a candidate more than 3 % below the best, or two in a row below") {
+    o.runoff = false;
+    const DataSplit more = random_cifar(80);  // candidates 16, 32, 64, 80
+    std::vector<double> rates = {100, 96, 1000, 1000};  // 96 < 0.97 x 100: stop there
+    o.combine = [&](const TimingResult& mine) {
+      TimingResult all = mine;
+      all.rate = rates[std::size_t(calls++)];
+      return all;
+    };
+    CHECK(choose_eval_options(*model, more, o).batch_size == 16);
+    CHECK(calls == 2);
+    calls = 0;
+    rates = {100, 99, 98.5, 1000};  // within 3 %, but twice in a row below the best
+    CHECK(choose_eval_options(*model, more, o).batch_size == 16);
+    CHECK(calls == 3);
+  }
   SECTION("a rank without images among ranks that choose together: nobody times") {
     o.max_images = 0;  // the smallest data size over the ranks
     o.combine = [&](const TimingResult& mine) {
