@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <map>
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
@@ -294,6 +295,43 @@ void apply_directions(const TensorList& target, const TensorList& base, const Di
     at::add_out(t, base[i].tensor, dx, alpha);
     if (two && beta != 0.0) t.add_(d.dirs[1][i].tensor, beta);
   }
+}
+
+StackedState stack_points(const Model& model, const TensorList& base, const Directions& d,
+                          const std::vector<double>& alphas, const std::vector<double>& betas) {
+  torch::NoGradGuard guard;
+  const bool two = d.dims() == 2;
+  const int k = int(alphas.size());
+  if (two && betas.size() != alphas.size())
+    throw std::logic_error("stack_points: as many betas as alphas needed");
+  std::map<std::string, std::size_t> covered;
+  for (std::size_t i = 0; i < base.size(); ++i) covered[base[i].name] = i;
+  StackedState s;
+  s.points = k;
+  for (const auto& [name, t] : model.state()) {
+    if (!at::isFloatingType(t.scalar_type())) continue;  // num_batches_tracked
+    auto sizes = t.sizes().vec();
+    const std::int64_t rows = sizes.empty() ? 1 : sizes[0];
+    if (sizes.empty()) sizes.push_back(1);
+    sizes[0] = rows * k;
+    auto out = torch::empty(sizes, t.options().memory_format(torch::MemoryFormat::Contiguous));
+    auto it = covered.find(name);
+    for (int p = 0; p < k; ++p) {
+      auto slot = out.narrow(0, p * rows, rows).view(t.sizes());
+      if (it == covered.end()) {
+        slot.copy_(t);
+        continue;
+      }
+      // As apply_directions: one fused write, then one accumulate (the same rounding).
+      const std::size_t i = it->second;
+      at::add_out(slot, base[i].tensor, d.dirs[0][i].tensor, alphas[std::size_t(p)]);
+      if (two && betas[std::size_t(p)] != 0.0) slot.add_(d.dirs[1][i].tensor, betas[std::size_t(p)]);
+    }
+    if (t.dim() == 4 && t.is_contiguous(torch::MemoryFormat::ChannelsLast) && !t.is_contiguous())
+      out = out.contiguous(torch::MemoryFormat::ChannelsLast);
+    s.tensors.emplace(name, out);
+  }
+  return s;
 }
 
 nlohmann::json directions_info(const Directions& d, const Model* model) {

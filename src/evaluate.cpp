@@ -109,7 +109,14 @@ torch::Tensor with_layout(const torch::Tensor& images, bool channels_last) {
                                          : torch::MemoryFormat::Contiguous);
 }
 
-EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) {
+namespace {
+
+// The batch loop of evaluate() and evaluate_points(): `forward` gives the logits [N, K, classes]
+// of K models for a batch; loss sums and correct counts per model stay on the device until the
+// end (one host synchronisation).
+std::vector<EvalSums> evaluate_models(
+    Model& model, const DataSplit& data, const EvalOptions& opts, int k,
+    const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
   c10::InferenceMode guard;
   model.train(false);
   const std::int64_t n = data.size();
@@ -117,36 +124,51 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) 
   auto dev = data.images.device();
   PrecisionGuard precision(opts.precision, dev);
   FoldBatchNorm fold(opts.fold_batchnorm);
-  auto loss_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
-  auto correct_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+  auto loss_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
+  auto correct_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
   for (std::int64_t start = 0; start < n; start += bs) {
     const std::int64_t len = std::min(bs, n - start);
-    auto x = data.images.narrow(0, start, len);
     auto y = data.labels.narrow(0, start, len);
-    auto logits = model.forward(x);
-    if (logits.dim() != 2 || logits.size(0) != len)
-      throw InputError(model.source + ": forward returned shape " +
-                       c10::str(logits.sizes()) + ", expected [batch, classes]");
+    auto logits = forward(data.images.narrow(0, start, len)).to(torch::kFloat32);  // [N, K, C]
     torch::Tensor l;
     if (opts.loss == LossKind::cross_entropy) {
-      l = torch::nn::functional::cross_entropy(
-          logits.to(torch::kFloat32), y,
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      // −log softmax at the label: cross_entropy with reduction sum, per model
+      l = -torch::log_softmax(logits, 2).gather(2, y.view({len, 1, 1}).expand({len, k, 1}));
+      l = l.squeeze(2).sum(0);
     } else {
-      auto p = torch::softmax(logits.to(torch::kFloat32), 1);
-      auto onehot = torch::one_hot(y, logits.size(1)).to(p.scalar_type());
-      l = (p - onehot).pow(2).mean(1).sum();
+      auto onehot = torch::one_hot(y, logits.size(2)).to(logits.scalar_type()).unsqueeze(1);
+      l = (torch::softmax(logits, 2) - onehot).pow(2).mean(2).sum(0);
     }
     loss_acc.add_(l.to(torch::kFloat64));
-    correct_acc.add_(logits.argmax(1).eq(y).sum());
+    correct_acc.add_(logits.argmax(2).eq(y.unsqueeze(1)).sum(0));
     if (opts.between_batches) opts.between_batches();
   }
   auto both = torch::stack({loss_acc, correct_acc.to(torch::kFloat64)}).to(torch::kCPU);
-  EvalSums s;
-  s.loss_sum = both[0].item<double>();
-  s.correct = both[1].item<double>();
-  s.count = double(n);
-  return s;
+  std::vector<EvalSums> sums(static_cast<std::size_t>(k));
+  for (int i = 0; i < k; ++i) {
+    sums[std::size_t(i)].loss_sum = both[0][i].item<double>();
+    sums[std::size_t(i)].correct = both[1][i].item<double>();
+    sums[std::size_t(i)].count = double(n);
+  }
+  return sums;
+}
+
+}  // namespace
+
+EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) {
+  return evaluate_models(model, data, opts, 1, [&](const torch::Tensor& x) {
+    auto logits = model.forward(x);
+    if (logits.dim() != 2 || logits.size(0) != x.size(0))
+      throw InputError(model.source + ": forward returned shape " +
+                       c10::str(logits.sizes()) + ", expected [batch, classes]");
+    return logits.unsqueeze(1);
+  })[0];
+}
+
+std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data,
+                                      const StackedState& s, const EvalOptions& opts) {
+  return evaluate_models(model, data, opts, s.points,
+                         [&](const torch::Tensor& x) { return model.forward_stacked(x, s); });
 }
 
 namespace {

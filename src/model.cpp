@@ -35,6 +35,10 @@ std::int64_t Model::parameter_count() const {
   return n;
 }
 
+torch::Tensor Model::forward_stacked(const torch::Tensor&, const StackedState&) {
+  throw InputError(source + ": " + arch + " cannot evaluate several points per forward");
+}
+
 namespace {
 
 // ---- zoo model: an nn::Module ----
@@ -60,6 +64,10 @@ class ZooModel : public Model {
   void train(bool on) override { net_->train(on); }
   void to(const torch::Device& d) override { net_->to(d); }
   std::shared_ptr<torch::nn::Module> module() override { return net_; }
+  bool can_stack() const override { return net_->can_stack(); }
+  torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s) override {
+    return can_stack() ? net_->forward_stacked(x, s) : Model::forward_stacked(x, s);
+  }
 
  private:
   std::shared_ptr<ZooNet> net_;

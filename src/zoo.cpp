@@ -20,17 +20,23 @@ bool folding(const BatchNorm& b) {
   return fold_batchnorm && !b.is_training() && b.options.track_running_stats() && b.options.affine();
 }
 
-// The weight and bias of layer (weight, bias) followed by BatchNorm `b` in eval mode, as one
-// layer: w' = w·γ/√(σ²+ε) (per output channel), b' = (bias − μ)·γ/√(σ²+ε) + β.
+// The weight and bias of layer (weight, bias) followed by a BatchNorm in eval mode (γ, β, running
+// μ and σ², ε), as one layer: w' = w·γ/√(σ²+ε) (per output channel), b' = (bias − μ)·γ/√(σ²+ε) + β.
+std::pair<torch::Tensor, torch::Tensor> fold(const torch::Tensor& gamma, const torch::Tensor& beta,
+                                             const torch::Tensor& mean, const torch::Tensor& var,
+                                             double eps, const torch::Tensor& weight,
+                                             const torch::Tensor& bias) {
+  auto scale = gamma * torch::rsqrt(var + eps);
+  std::vector<std::int64_t> shape(std::size_t(weight.dim()), 1);
+  shape[0] = -1;
+  auto shift = beta - mean * scale;
+  if (bias.defined()) shift = shift + bias * scale;
+  return {weight * scale.reshape(shape), shift};
+}
 template <class BatchNorm>
 std::pair<torch::Tensor, torch::Tensor> fold(const BatchNorm& b, const torch::Tensor& weight,
                                              const torch::Tensor& bias) {
-  auto scale = b.weight * torch::rsqrt(b.running_var + b.options.eps());
-  std::vector<std::int64_t> shape(std::size_t(weight.dim()), 1);
-  shape[0] = -1;
-  auto shift = b.bias - b.running_mean * scale;
-  if (bias.defined()) shift = shift + bias * scale;
-  return {weight * scale.reshape(shape), shift};
+  return fold(b.weight, b.bias, b.running_mean, b.running_var, b.options.eps(), weight, bias);
 }
 
 // bn(conv(x)), with the BatchNorm folded into the convolution's weights when folding is on.
@@ -69,6 +75,93 @@ torch::Tensor sequential_folded(nn::Sequential& seq, torch::Tensor x) {
   return x;
 }
 
+// ---- several points per forward (StackedState): the same layers for K models at once ----
+// Activations carry the K points side by side: [N, K·C, H, W] for feature maps (point k's
+// channels are k·C .. k·C + C − 1, as in a convolution with K groups), [N, K, F] for features.
+
+// bn(conv(x)) for K points, the stacked tensors of the convolution `cp` and the BatchNorm `bp`
+// (name prefixes) with the layers' settings from `c` and `b`. `x` has the input channels of one
+// point (the images, shared by all points) or K times them (one group per point).
+torch::Tensor conv_bn_stacked(const nn::Conv2dImpl& c, const nn::BatchNorm2dImpl& b,
+                              const StackedState& s, const std::string& cp, const std::string& bp,
+                              const torch::Tensor& x) {
+  const auto& w = s[cp + "weight"];
+  torch::Tensor bias = c.options.bias() ? s[cp + "bias"] : torch::Tensor();
+  const std::int64_t groups = x.size(1) == w.size(1) ? 1 : x.size(1) / w.size(1);
+  const std::vector<std::int64_t> pad = {w.size(2) / 2, w.size(3) / 2};
+  const auto& o = c.options;
+  const auto &gamma = s[bp + "weight"], &beta = s[bp + "bias"];
+  const auto &mean = s[bp + "running_mean"], &var = s[bp + "running_var"];
+  if (folding(b)) {
+    auto [fw, shift] = fold(gamma, beta, mean, var, b.options.eps(), w, bias);
+    return torch::conv2d(x, fw, shift, o.stride(), pad, o.dilation(), groups);
+  }
+  auto y = torch::conv2d(x, w, bias, o.stride(), pad, o.dilation(), groups);
+  return torch::batch_norm(y, gamma, beta, mean, var, false, 0.0, b.options.eps(), true);
+}
+
+// A linear layer for K points on features [N, K, F]: [N, K, out], one batched product.
+torch::Tensor linear_stacked(const torch::Tensor& weight, const torch::Tensor& bias,
+                             const torch::Tensor& x) {
+  const std::int64_t k = x.size(1);
+  auto w = weight.reshape({k, -1, weight.size(1)});  // [K, out, F]
+  auto y = torch::bmm(x.transpose(0, 1), w.transpose(1, 2)).transpose(0, 1);
+  return bias.defined() ? y + bias.reshape({k, -1}) : y;
+}
+torch::Tensor linear_stacked(const nn::LinearImpl& l, const StackedState& s, const std::string& p,
+                             const torch::Tensor& x) {
+  return linear_stacked(s[p + "weight"], l.options.bias() ? s[p + "bias"] : torch::Tensor(), x);
+}
+
+// bn(linear(x)) for K points (VGG-9's fc).
+torch::Tensor linear_bn_stacked(const nn::LinearImpl& l, const nn::BatchNorm1dImpl& b,
+                                const StackedState& s, const std::string& lp,
+                                const std::string& bp, const torch::Tensor& x) {
+  const auto& w = s[lp + "weight"];
+  torch::Tensor bias = l.options.bias() ? s[lp + "bias"] : torch::Tensor();
+  const auto &gamma = s[bp + "weight"], &beta = s[bp + "bias"];
+  const auto &mean = s[bp + "running_mean"], &var = s[bp + "running_var"];
+  if (folding(b)) {
+    auto [fw, shift] = fold(gamma, beta, mean, var, b.options.eps(), w, bias);
+    return linear_stacked(fw, shift, x);
+  }
+  auto y = linear_stacked(w, bias, x);
+  const auto n = y.size(0);
+  return torch::batch_norm(y.reshape({n, -1}), gamma, beta, mean, var, false, 0.0,
+                           b.options.eps(), true)
+      .reshape(y.sizes());
+}
+
+// sequential_folded for K points; `prefix` is the Sequential's name with a trailing dot.
+torch::Tensor sequential_stacked(nn::Sequential& seq, const StackedState& s,
+                                 const std::string& prefix, torch::Tensor x) {
+  const std::size_t n = seq->size();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto m = seq->ptr(i);
+    auto next = i + 1 < n ? seq->ptr(i + 1) : nullptr;
+    const std::string p = prefix + std::to_string(i) + ".", q = prefix + std::to_string(i + 1) + ".";
+    if (auto* c = m->as<nn::Conv2d>(); c && next && next->as<nn::BatchNorm2d>()) {
+      x = conv_bn_stacked(*c, *next->as<nn::BatchNorm2d>(), s, p, q, x);
+      ++i;
+    } else if (auto* l = m->as<nn::Linear>(); l && next && next->as<nn::BatchNorm1d>()) {
+      x = linear_bn_stacked(*l, *next->as<nn::BatchNorm1d>(), s, p, q, x);
+      ++i;
+    } else if (auto* l1 = m->as<nn::Linear>()) {
+      x = linear_stacked(*l1, s, p, x);
+    } else if (m->as<nn::ReLU>() || m->as<nn::MaxPool2d>()) {  // the same for every channel
+      x = (seq->begin() + std::ptrdiff_t(i))->forward(x);
+    } else {
+      throw std::logic_error("sequential_stacked: no stacked form of " + m->name());
+    }
+  }
+  return x;
+}
+
+// [N, K·C, H, W] -> [N, K, C·H·W], each point's features in the order of flatten(1).
+torch::Tensor flatten_stacked(const torch::Tensor& x, int points) {
+  return x.reshape({x.size(0), points, -1});
+}
+
 // ---------------- VGG-9 ----------------
 // features: [conv-bn-relu] x2, M, x2, M, x3, M (reference pattern 64,64,M,128,128,M,256,256,256,M)
 class Vgg9 : public ZooNet {
@@ -100,6 +193,11 @@ class Vgg9 : public ZooNet {
     x = x.flatten(1);
     return classifier_->forward(sequential_folded(fc_, x));
   }
+  bool can_stack() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s) override {
+    auto f = flatten_stacked(sequential_stacked(features_, s, "features.", x), s.points);
+    return linear_stacked(*classifier_, s, "classifier.", sequential_stacked(fc_, s, "fc.", f));
+  }
 
  private:
   nn::Sequential features_, fc_;
@@ -125,6 +223,14 @@ class BasicBlockImpl : public nn::Module {
     auto out = torch::relu(conv_bn(*conv1_, *bn1_, x));
     out = conv_bn(*conv2_, *bn2_, out);
     if (use_shortcut_) out = out + (has_proj_ ? sequential_folded(proj_, x) : x);
+    return torch::relu(out);
+  }
+  torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s,
+                                const std::string& p) {
+    auto out = torch::relu(conv_bn_stacked(*conv1_, *bn1_, s, p + "conv1.", p + "bn1.", x));
+    out = conv_bn_stacked(*conv2_, *bn2_, s, p + "conv2.", p + "bn2.", out);
+    if (use_shortcut_)
+      out = out + (has_proj_ ? sequential_stacked(proj_, s, p + "shortcut.", x) : x);
     return torch::relu(out);
   }
 
@@ -162,6 +268,17 @@ class ResNetCifar : public ZooNet {
     // serves 28x28 inputs.
     out = torch::adaptive_avg_pool2d(out, {1, 1}).flatten(1);
     return linear_->forward(out);
+  }
+  bool can_stack() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s) override {
+    auto out = torch::relu(conv_bn_stacked(*conv1_, *bn1_, s, "conv1.", "bn1.", x));
+    const nn::Sequential* layers[] = {&layer1_, &layer2_, &layer3_};
+    for (int l = 0; l < 3; ++l)
+      for (std::size_t b = 0; b < (*layers[l])->size(); ++b)
+        out = (*layers[l])->ptr<BasicBlockImpl>(b)->forward_stacked(
+            out, s, "layer" + std::to_string(l + 1) + "." + std::to_string(b) + ".");
+    out = flatten_stacked(torch::adaptive_avg_pool2d(out, {1, 1}), s.points);
+    return linear_stacked(*linear_, s, "linear.", out);
   }
 
  private:
@@ -267,6 +384,14 @@ class CnnSmall : public ZooNet {
     out = torch::adaptive_avg_pool2d(out, {4, 4}).flatten(1);
     return linear_->forward(out);
   }
+  bool can_stack() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s) override {
+    auto out = conv_bn_stacked(*conv1_, *bn1_, s, "conv1.", "bn1.", x);
+    out = torch::max_pool2d(torch::relu(out), 2);
+    out = torch::max_pool2d(torch::relu(conv_bn_stacked(*conv2_, *bn2_, s, "conv2.", "bn2.", out)), 2);
+    out = flatten_stacked(torch::adaptive_avg_pool2d(out, {4, 4}), s.points);
+    return linear_stacked(*linear_, s, "linear.", out);
+  }
 
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
@@ -275,6 +400,16 @@ class CnnSmall : public ZooNet {
 };
 
 }  // namespace
+
+const torch::Tensor& StackedState::operator[](const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw std::logic_error("stacked state has no tensor '" + name + "'");
+  return it->second;
+}
+
+torch::Tensor ZooNet::forward_stacked(const torch::Tensor&, const StackedState&) {
+  throw std::logic_error("this network has no stacked forward (can_stack() is false)");
+}
 
 std::vector<std::string> zoo_names() {
   return {"vgg9",          "resnet20",          "resnet56",         "resnet110",

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "losscape/model.hpp"
+#include "losscape/zoo.hpp"
 
 namespace losscape {
 
@@ -76,6 +77,14 @@ void check_directions(Directions& d, const Model& model, const std::string& path
 /// Integer tensors (BatchNorm's num_batches_tracked, unused in eval mode) are left at θ*.
 void apply_directions(const TensorList& target, const TensorList& base, const Directions& d,
                       double alpha, double beta);
+/// The models θ* + α_k·δ (+ β_k·η) for the points (alphas[k], betas[k]), stacked for one forward
+/// pass of all (zoo.hpp StackedState, evaluate_points): every floating-point tensor of `model`'s
+/// state, computed as apply_directions computes it for the tensors the directions cover (`base`
+/// holds θ* of those, by name) and the model's own values for the others (BatchNorm statistics
+/// under `weights` directions); 4-D tensors in the model's memory layout. `betas` is ignored for
+/// 1-D directions.
+StackedState stack_points(const Model& model, const TensorList& base, const Directions& d,
+                          const std::vector<double>& alphas, const std::vector<double>& betas);
 
 /// Per-tensor norms of the directions, their ratio to θ*'s norms, and cos(x, y).
 nlohmann::json directions_info(const Directions& d, const Model* model);

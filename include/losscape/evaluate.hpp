@@ -10,6 +10,7 @@
 
 #include "losscape/data.hpp"
 #include "losscape/model.hpp"
+#include "losscape/zoo.hpp"
 
 namespace losscape {
 
@@ -75,6 +76,11 @@ struct EvalOptions {
 /// Sum of losses and correct predictions of `model` over `data` (which must be on the model's
 /// device). One host synchronisation.
 EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts);
+/// evaluate() for the K models of `s` in one pass over the data (several grid points per
+/// forward: Model::forward_stacked, which the model must support): one sum per model, in order.
+/// `opts.batch_size` counts images; a batch's activations are K times those of one model.
+std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data, const StackedState& s,
+                                      const EvalOptions& opts);
 
 /// `--batch-size`: a positive number, or 0 for "auto"; InputError otherwise.
 std::int64_t parse_batch_size(const std::string& s);

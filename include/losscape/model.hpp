@@ -17,6 +17,7 @@ struct NamedTensor {
   torch::Tensor tensor;
 };
 using TensorList = std::vector<NamedTensor>;
+struct StackedState;  // zoo.hpp
 
 /// Which tensors a direction covers: trainable parameters or the whole state dict.
 enum class TensorSet { weights, states };
@@ -36,6 +37,11 @@ class Model {
   virtual void to(const torch::Device& device) = 0;
   /// The nn::Module for training (zoo models); nullptr for TorchScript.
   virtual std::shared_ptr<torch::nn::Module> module() { return nullptr; }
+  /// Several points per forward (zoo.hpp StackedState): whether forward_stacked works (zoo
+  /// networks that implement it; never TorchScript).
+  virtual bool can_stack() const { return false; }
+  /// Logits [N, K, classes] of the K models in `s` (ZooNet::forward_stacked).
+  virtual torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s);
 
   torch::Device device() const;
   std::int64_t parameter_count() const;

@@ -4,16 +4,35 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace losscape {
 
+/// The states of K models of one architecture (K grid points), for one forward pass of all K
+/// ("several points per forward"): each floating-point tensor of the state dict, by its name,
+/// holds the K models' values one after the other along the first dimension (a convolution
+/// weight [out, in, kh, kw] becomes [K·out, in, kh, kw], a vector [c] becomes [K·c]).
+struct StackedState {
+  int points = 1;
+  std::map<std::string, torch::Tensor> tensors;
+  /// The tensor `name`; std::logic_error when missing (a bug, not an input error).
+  const torch::Tensor& operator[](const std::string& name) const;
+};
+
 /// A zoo network: a torch::nn::Module with a single-tensor forward.
 class ZooNet : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// Whether forward_stacked is implemented (cnn_small, VGG-9, the ResNets and WRNs).
+  virtual bool can_stack() const { return false; }
+  /// The logits [N, K, classes] of the K models of `s` on the images `x` [N, C, H, W], in one
+  /// pass: convolutions grouped by point (the first one shared over the images), linear layers
+  /// as batched matrix products. Equal to K forward() calls up to float rounding; BatchNorm is
+  /// folded under FoldBatchNorm as forward() does. Eval mode only.
+  virtual torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s);
 };
 
 /// Names accepted by make_zoo_model.

@@ -1,0 +1,121 @@
+// Several grid points per forward: stack_points + forward_stacked + evaluate_points against the
+// one-point path (apply_directions + forward / evaluate) for every network that can stack.
+#include <cmath>
+
+#include "losscape/directions.hpp"
+#include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+
+namespace {
+
+// Non-trivial BatchNorm statistics and weights, so that eval mode and folding matter.
+void scramble(Model& m) {
+  torch::NoGradGuard g;
+  for (auto& t : m.state()) {
+    if (t.name.find("running_var") != std::string::npos)
+      t.tensor.uniform_(0.5, 2.0);
+    else if (t.name.find("running_mean") != std::string::npos)
+      t.tensor.normal_(0, 0.3);
+    else if (t.tensor.is_floating_point())
+      t.tensor.add_(torch::randn_like(t.tensor) * 0.05);
+  }
+}
+
+double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("several points per forward equal one point at a time", "[stacked]") {
+  struct Case {
+    const char* arch;
+    const char* dataset;
+    std::int64_t c, hw;
+  };
+  const Case cases[] = {{"cnn_small", "fashion-mnist", 1, 28},
+                        {"vgg9", "cifar10", 3, 32},
+                        {"resnet20", "cifar10", 3, 32},
+                        {"resnet20_noshort", "cifar10", 3, 32}};
+  const std::vector<double> alphas = {-0.3, 0.0, 0.5}, betas = {0.2, -0.1, 0.4};
+  for (const auto& c : cases) {
+    for (TensorSet type : {TensorSet::weights, TensorSet::states}) {
+      INFO(c.arch << ", " << to_string(type) << " directions");
+      torch::manual_seed(11);
+      auto model = make_zoo(c.arch, c.dataset);
+      REQUIRE(model->can_stack());
+      scramble(*model);
+      DirectionsConfig dc;
+      dc.type = type;
+      // With states directions the BatchNorm vectors move too (a copy of θ for ≤1-D tensors).
+      dc.x.ignore_biasbn = dc.y.ignore_biasbn = type == TensorSet::weights;
+      auto dirs = make_directions(*model, dc, c.dataset);
+      auto live = model->tensors(type);
+      TensorList base;
+      for (auto& t : live) base.push_back({t.name, t.tensor.clone()});
+      DataSplit data;
+      data.images = torch::randn({9, c.c, c.hw, c.hw});
+      data.labels = torch::randint(0, 10, {9}, torch::kInt64);
+
+      for (bool nhwc : {false, true}) {
+        INFO((nhwc ? "nhwc" : "nchw"));
+        set_channels_last(*model, nhwc);
+        DataSplit d = data;
+        d.images = with_layout(data.images, nhwc);
+        apply_directions(live, base, dirs, 0, 0);
+        auto s = stack_points(*model, base, dirs, alphas, betas);
+        REQUIRE(s.points == 3);
+        // θ* itself is untouched by stacking.
+        for (std::size_t i = 0; i < live.size(); ++i)
+          REQUIRE(torch::equal(live[i].tensor, base[i].tensor));
+
+        for (bool fold : {true, false}) {
+          INFO("fold " << fold);
+          torch::Tensor stacked;
+          {
+            c10::InferenceMode guard;
+            model->train(false);
+            FoldBatchNorm f(fold);
+            stacked = model->forward_stacked(d.images, s);
+          }
+          REQUIRE(stacked.sizes() == torch::IntArrayRef({9, 3, 10}));
+          EvalOptions o;
+          o.batch_size = 4;  // 9 images: batches of 4, 4 and 1
+          o.fold_batchnorm = fold;
+          for (LossKind loss : {LossKind::cross_entropy, LossKind::mse}) {
+            o.loss = loss;
+            auto sums = evaluate_points(*model, d, s, o);
+            REQUIRE(sums.size() == 3);
+            for (std::size_t k = 0; k < 3; ++k) {
+              INFO("point " << k << ", " << to_string(loss));
+              apply_directions(live, base, dirs, alphas[k], betas[k]);
+              auto one = evaluate(*model, d, o);
+              torch::Tensor logits;
+              {
+                c10::InferenceMode guard;
+                FoldBatchNorm f(fold);
+                logits = model->forward(d.images);
+              }
+              apply_directions(live, base, dirs, 0, 0);
+              CHECK(max_rel_diff(stacked.select(1, std::int64_t(k)), logits) < 1e-5);
+              CHECK(sums[k].loss() == Approx(one.loss()).epsilon(1e-5));
+              CHECK(std::abs(sums[k].correct - one.correct) <= 1);  // an argmax tie may flip
+              CHECK(sums[k].count == 9);
+            }
+          }
+          // The points differ from each other: the stacking really used each point's tensors.
+          CHECK(max_rel_diff(stacked.select(1, 0), stacked.select(1, 2)) > 1e-3);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("networks without a stacked form say so", "[stacked]") {
+  auto dense = make_zoo("densenet121", "cifar10");
+  CHECK(!dense->can_stack());
+  CHECK_THROWS_AS(dense->forward_stacked(torch::zeros({1, 3, 32, 32}), StackedState{}), InputError);
+}
