@@ -19,6 +19,9 @@
 // K rounds, each a sweep on rank 0 alone (the other ranks asleep) then the same sweep on all R
 // ranks; scaling = points/s on R ranks / (R × points/s on one), per round, so that the slow drifts
 // of a shared machine's speed cancel out of the ratio.
+// With --points-per-forward K1,K2,... (one rank), it measures what evaluating several grid points
+// in one forward pass is worth (Model::forward_stacked): point-images/s for K points per forward
+// against one, each at its best of a few batch sizes.
 // Data: random CIFAR-10-shaped images written as a real CIFAR-10 binary file (test_batch.bin);
 // model: a freshly initialised zoo network saved as a losscape checkpoint; directions: the
 // sweep's default (filter-normalized, seed 123). Rank 0 appends one JSON line to --json.
@@ -41,6 +44,7 @@
 #include "losscape/checkpoint.hpp"
 #include "losscape/data.hpp"
 #include "losscape/device.hpp"
+#include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
 #include "losscape/model.hpp"
@@ -68,6 +72,7 @@ struct Args {
   bool optimizations = false;
   int choice_trials = 0;
   int scaling_rounds = 0;
+  std::vector<int> points_per_forward;
   std::string work = "bench-work";
   std::string json;
   std::uint64_t seed = 1;
@@ -265,6 +270,61 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
   return {{"settings", rows}, {"trials", picks}};
 }
 
+// --points-per-forward: the forward rate (point-images/s) with K grid points stacked in each
+// forward pass against one point per pass, in the layout and at the batch size B chosen for one
+// point. K points are timed at batches of B / K, 2B / K and B images (an image is K times the work
+// and activations), in two rounds in opposite orders (averaged, as choice_quality does), and each
+// K's best batch counts.
+nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a, Precision p) {
+  auto c = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
+                               5 * a.forward_seconds);
+  const DataSplit d = relaid(model, data, c.channels_last);
+  // Random directions of θ's scale; the values do not change the work.
+  Directions dirs;
+  TensorList base;
+  for (auto& t : model.parameters()) base.push_back({t.name, t.tensor.clone()});
+  for (int k = 0; k < 2; ++k) {
+    TensorList dk;
+    for (auto& t : base) dk.push_back({t.name, torch::randn_like(t.tensor) * 0.01});
+    dirs.dirs.push_back(dk);
+  }
+  struct Timing {
+    int k;
+    std::int64_t bs;
+    std::shared_ptr<StackedState> s;
+    double rate = 0;
+  };
+  std::vector<Timing> timings = {{1, c.batch_size, nullptr}};
+  for (int k : a.points_per_forward) {
+    if (k < 2) continue;
+    std::vector<double> alphas, betas;
+    for (int i = 0; i < k; ++i) {
+      alphas.push_back(-1.0 + 2.0 * i / (k - 1));
+      betas.push_back(0.5 - 1.0 * i / (k - 1));
+    }
+    auto s = std::make_shared<StackedState>(stack_points(model, base, dirs, alphas, betas));
+    std::vector<std::int64_t> sizes;
+    for (auto b : {c.batch_size / k, 2 * c.batch_size / k, c.batch_size})
+      if (b >= 1 && std::find(sizes.begin(), sizes.end(), b) == sizes.end()) sizes.push_back(b);
+    for (auto b : sizes) timings.push_back({k, b, s});
+  }
+  for (int round = 0; round < 2; ++round)
+    for (std::size_t i = 0; i < timings.size(); ++i) {
+      auto& t = timings[round == 0 ? i : timings.size() - 1 - i];
+      t.rate += 0.5 * forward_rate(model, d, t.bs, p, a.forward_seconds / 2, 0, true, t.s.get());
+    }
+  nlohmann::json rows = nlohmann::json::array();
+  const double one = timings[0].rate;
+  for (auto& t : timings) {
+    double best = 0;
+    for (auto& u : timings)
+      if (u.k == t.k) best = std::max(best, u.rate);
+    rows.push_back({{"points", t.k}, {"batch_size", t.bs}, {"images_per_second", t.rate},
+                    {"speedup", t.rate / one}, {"best_of_k", t.rate == best}});
+  }
+  return {{"memory_format", c.channels_last ? "nhwc" : "nchw"}, {"rows", rows}};
+}
+
 // The best forward rate of each rank: the batch size and layout that `--batch-size auto` /
 // `--memory-format auto` choose for this rank alone (or the given ones), timed with a budget of
 // about 5 × --forward-seconds instead of the sweep's 3 s, then measured again with all ranks
@@ -415,6 +475,12 @@ int run(const Args& a) {
   // ---- 3. optimizations (one rank only: each setting alone on the machine) ----
   nlohmann::json opt;
   if (a.optimizations && size == 1) opt = optimizations(*model, data, a, dev);
+  nlohmann::json stacked;
+  if (!a.points_per_forward.empty() && size == 1) {
+    if (!model->can_stack())
+      throw InputError("--points-per-forward: " + a.arch + " has no stacked forward");
+    stacked = stacked_points(*model, data, a, prec);
+  }
   nlohmann::json choice;
   if (a.choice_trials > 0)
     choice = choice_quality(*model, data, a, prec, a.choice_trials, world);
@@ -463,6 +529,7 @@ int run(const Args& a) {
   if (!opt.is_null()) j["optimizations"] = opt;
   if (!choice.is_null()) j["choice"] = choice;
   if (!scaling.is_null()) j["scaling_rounds"] = scaling;
+  if (!stacked.is_null()) j["points_per_forward"] = stacked;
   std::printf("%s: %d rank(s), %s, %lld points x %lld images in %.2f s (+%.2f s set-up): "
               "%.3f points/s, forward limit %.0f images/s, efficiency %.3f\n",
               a.arch.c_str(), size, describe_device(dev).c_str(),
@@ -485,6 +552,13 @@ int run(const Args& a) {
                 scaling["rounds"].size(), scaling["median"].get<double>(),
                 scaling["forward_median"].get<double>());
   }
+  if (!stacked.is_null())
+    for (auto& r : stacked["rows"])
+      std::printf("  %2d point(s) per forward, %s batch %-5lld %8.0f point-images/s  x%.2f%s\n",
+                  r["points"].get<int>(), stacked["memory_format"].get<std::string>().c_str(),
+                  static_cast<long long>(r["batch_size"].get<std::int64_t>()),
+                  r["images_per_second"].get<double>(), r["speedup"].get<double>(),
+                  r["best_of_k"].get<bool>() ? " *" : "");
   if (!choice.is_null())
     for (auto& r : choice["trials"])
       std::printf("  choice (%s) %s batch %-5lld %.1f s  rate / best %.3f\n",
@@ -525,6 +599,10 @@ int main(int argc, char** argv) {
   app.add_option("--scaling-rounds", a.scaling_rounds,
                  "Also measure the parallel efficiency in K rounds of a sweep on rank 0 alone then "
                  "on all ranks (2 ranks or more)");
+  app.add_option("--points-per-forward", a.points_per_forward,
+                 "Also measure K grid points per forward pass against one, for each K of a "
+                 "comma-separated list (1 rank)")
+      ->delimiter(',');
   app.add_option("--work", a.work, "Folder for the data, model and surface files")
       ->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");

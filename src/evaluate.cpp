@@ -397,7 +397,8 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
 }
 
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
-                    double min_seconds, std::int64_t images, bool fold_batchnorm) {
+                    double min_seconds, std::int64_t images, bool fold_batchnorm,
+                    const StackedState* points) {
   using clock = std::chrono::steady_clock;
   const std::int64_t n = images > 0 ? std::min(images, data.size()) : data.size();
   if (n == 0 || batch_size < 1) return 0;
@@ -405,7 +406,10 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
   c10::InferenceMode guard;
   PrecisionGuard precision(p, data.images.device());
   FoldBatchNorm fold(fold_batchnorm);
-  model.forward(data.images.narrow(0, 0, std::min(batch_size, n)));  // warm-up
+  auto forward = [&](const torch::Tensor& x) {
+    return points ? model.forward_stacked(x, *points) : model.forward(x);
+  };
+  forward(data.images.narrow(0, 0, std::min(batch_size, n)));  // warm-up
   synchronize(data.images);
   // Batches in turn over the images, the clock read after every batch on a CPU (so that ranks
   // measuring together stop together) and after every full pass on a GPU (one sync per pass).
@@ -415,7 +419,7 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
   auto t0 = clock::now();
   while (true) {
     const std::int64_t len = std::min(batch_size, n - start);
-    model.forward(data.images.narrow(0, start, len));
+    forward(data.images.narrow(0, start, len));
     done += len;
     start = start + len < n ? start + len : 0;
     if (gpu && start != 0) continue;
@@ -423,7 +427,7 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
     el = std::chrono::duration<double>(clock::now() - t0).count();
     if (el >= min_seconds) break;
   }
-  return double(done) / el;
+  return double(done) * (points ? points->points : 1) / el;
 }
 
 }  // namespace losscape

@@ -33,6 +33,7 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
        {"subset_seed", c.subset_seed}, {"raw_data", c.raw_data},
        {"loss", c.loss},             {"batch_size", c.batch_size},
        {"precision", c.precision},   {"memory_format", c.memory_format},
+       {"points_per_forward", c.points_per_forward},
        {"device", c.device},         {"threads", c.threads},
        {"data_shards", c.data_shards}, {"flush_seconds", c.flush_seconds},
        {"part", c.part},             {"out", c.out}};
@@ -46,7 +47,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
   static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
                                 "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
-                                "batch_size", "precision", "memory_format", "device", "threads",
+                                "batch_size", "precision", "memory_format", "points_per_forward", "device", "threads",
                                 "data_shards", "flush_seconds", "part", "out", "quiet", "progress_seconds", "allow_other_model",
                                 "hessian", "hessian_all_params", "hessian_batch_size", "eig_tol",
                                 "eig_max_iter", "eig_ncv"};
@@ -75,6 +76,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
                                                : std::to_string(j["batch_size"].get<long long>());
   get("precision", c.precision);
   get("memory_format", c.memory_format);
+  get("points_per_forward", c.points_per_forward);
   get("device", c.device);
   get("threads", c.threads);
   get("data_shards", c.data_shards);
@@ -160,6 +162,21 @@ std::string fmt_duration(double s) {
 enum : int { kTagRequest = 7101, kTagControl = 7102, kTagIdle = 7103, kTagStop = 7104 };
 // Control messages (rank 0 -> leader) and group commands (leader -> its followers).
 enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
+constexpr int kMaxPointsPerForward = 16;  // also the largest block rank 0 hands out
+// A group command: what to do and, for kEval, the points (evaluated in one stacked pass).
+struct GroupCommand {
+  std::int64_t what = 0, n = 0;
+  std::int64_t points[kMaxPointsPerForward] = {};
+};
+// A group leader's command to its followers (they receive it in the follower loop).
+void command_group(const mpi::Comm& group, std::int64_t what,
+                   const std::vector<std::int64_t>& points = {}) {
+  GroupCommand cmd;
+  cmd.what = what;
+  cmd.n = std::int64_t(points.size());
+  std::copy(points.begin(), points.end(), cmd.points);
+  group.bcast(&cmd, sizeof cmd);
+}
 
 // Everything one rank holds for evaluating points.
 struct Evaluator {
@@ -174,34 +191,60 @@ struct Evaluator {
   std::unique_ptr<HessianOperator> hessian;  // with --hessian
   EigenOptions eig;
 
-  // Evaluate point `idx` (collective over the group when sharded). Values: per split loss, acc.
-  PointResult eval(std::int64_t idx) {
+  // Evaluate points `idx` (collective over the group when sharded): one at a time, or all in
+  // one stacked forward pass per batch when there are several. Values: per split loss, acc.
+  std::vector<PointResult> eval(const std::vector<std::int64_t>& idx) {
     auto t0 = clock_type::now();
-    const double a = xs[std::size_t(idx % grid->nx())];
-    const double b = grid->has_y ? ys[std::size_t(idx / grid->nx())] : 0.0;
-    apply_directions(live, base, dirs, a, b);
-    PointResult r;
-    r.index = idx;
-    std::vector<double> sums;
-    for (auto& d : data) {
-      auto s = evaluate(*model, d, opts);
-      sums.insert(sums.end(), {s.loss_sum, s.correct, s.count});
+    std::vector<double> alphas, betas;
+    for (auto i : idx) {
+      alphas.push_back(xs[std::size_t(i % grid->nx())]);
+      betas.push_back(grid->has_y ? ys[std::size_t(i / grid->nx())] : 0.0);
+    }
+    const std::size_t k = idx.size();
+    std::vector<double> sums;  // per point, per split: loss sum, correct, count
+    if (k == 1) {
+      apply_directions(live, base, dirs, alphas[0], betas[0]);
+      for (auto& d : data) {
+        auto s = evaluate(*model, d, opts);
+        sums.insert(sums.end(), {s.loss_sum, s.correct, s.count});
+      }
+    } else {
+      auto stacked = stack_points(*model, base, dirs, alphas, betas);
+      EvalOptions o = opts;
+      o.batch_size = std::max<std::int64_t>(1, opts.batch_size / std::int64_t(k));
+      sums.resize(k * data.size() * 3);
+      for (std::size_t d = 0; d < data.size(); ++d) {
+        auto per_point = evaluate_points(*model, data[d], stacked, o);
+        for (std::size_t p = 0; p < k; ++p) {
+          double* at = &sums[(p * data.size() + d) * 3];
+          at[0] = per_point[p].loss_sum;
+          at[1] = per_point[p].correct;
+          at[2] = per_point[p].count;
+        }
+      }
     }
     if (group->size() > 1) group->allreduce_sum(sums.data(), int(sums.size()));
-    for (std::size_t k = 0; k < data.size(); ++k) {
-      EvalSums s{sums[3 * k], sums[3 * k + 1], sums[3 * k + 2]};
-      r.values.push_back(s.loss());
-      r.values.push_back(s.accuracy());
+    std::vector<PointResult> results(k);
+    for (std::size_t p = 0; p < k; ++p) {
+      auto& r = results[p];
+      r.index = idx[p];
+      for (std::size_t d = 0; d < data.size(); ++d) {
+        const double* at = &sums[(p * data.size() + d) * 3];
+        EvalSums s{at[0], at[1], at[2]};
+        r.values.push_back(s.loss());
+        r.values.push_back(s.accuracy());
+      }
     }
-    if (hessian) {
+    if (hessian) {  // one point at a time (points_per_forward is 1 with --hessian)
       hessian->between_batches = opts.between_batches;
       auto e = extreme_eigenvalues([this](const double* x, double* y) { hessian->apply(x, y); },
                                    hessian->dim(), eig);
-      r.values.insert(r.values.end(),
-                      {e.max_eig, e.min_eig, e.converged ? 1.0 : 0.0, double(e.products)});
+      results[0].values.insert(results[0].values.end(),
+                               {e.max_eig, e.min_eig, e.converged ? 1.0 : 0.0, double(e.products)});
     }
-    r.seconds = since(t0);
-    return r;
+    const double each = since(t0) / double(k);  // a stacked pass's time, shared out evenly
+    for (auto& r : results) r.seconds = each;
+    return results;
   }
 };
 
@@ -342,6 +385,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     } else {
       ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
     }
+    const int k = cfg.points_per_forward;
+    if (k < 1 || k > kMaxPointsPerForward)
+      throw InputError("--points-per-forward must be 1 to " + std::to_string(kMaxPointsPerForward));
+    if (k > 1 && cfg.hessian)
+      throw InputError("--points-per-forward > 1 and --hessian: the Hessian maps take one point "
+                       "at a time");
+    if (k > 1 && !ev.model->can_stack())
+      throw InputError("--points-per-forward: " + ev.model->arch +
+                       " cannot evaluate several points per forward (zoo networks cnn_small, "
+                       "vgg9, resnet*, wrn* can)");
   });
 
   // Directions: read a given file, or make them on rank 0 (beside the output) and share.
@@ -505,6 +558,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                              {"batch_size", ev.opts.batch_size},
                              {"memory_format", channels_last ? "nhwc" : "nchw"},
                              {"precision", to_string(ev.opts.precision)},
+                             {"points_per_forward", cfg.points_per_forward},
                              {"points_done_before", part_done},
                              {"startup_timing", choice_report},
                              {"losscape_version", version},
@@ -531,6 +585,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                 G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
                 (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
                 to_string(ev.opts.precision));
+    if (cfg.points_per_forward > 1)
+      std::printf("%d points per forward pass, %lld images per pass\n", cfg.points_per_forward,
+                  (long long)std::max<std::int64_t>(1, ev.opts.batch_size / cfg.points_per_forward));
     if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
     std::printf("effective configuration: %s\n", effective.dump().c_str());
     if (ev.hessian)
@@ -552,16 +609,25 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     pending.clear();
   };
   auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
+  // The next points of a queue for one evaluation: --points-per-forward of them, or what is left.
+  auto take_points = [&](std::deque<std::int64_t>& q) {
+    std::vector<std::int64_t> points;
+    while (!q.empty() && int(points.size()) < cfg.points_per_forward) {
+      points.push_back(q.front());
+      q.pop_front();
+    }
+    return points;
+  };
   std::int64_t computed_here = 0;
 
   if (!leader) {
     // ---- follower of a data-shard group: do what the leader says ----
     for (;;) {
-      std::int64_t cmd[2] = {0, 0};
-      group.bcast(cmd, sizeof cmd);
-      if (cmd[0] == kEval) {
-        ev.eval(cmd[1]);
-      } else if (cmd[0] == kRound) {
+      GroupCommand cmd;
+      group.bcast(&cmd, sizeof cmd);
+      if (cmd.what == kEval) {
+        ev.eval(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
+      } else if (cmd.what == kRound) {
         round();
       } else {
         round();
@@ -573,10 +639,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::deque<std::int64_t> queue;
     bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
     double finished_since = 0, min_loss = INFINITY;
-    auto command = [&](std::int64_t c, std::int64_t arg) {
-      std::int64_t cmd[2] = {c, arg};
-      group.bcast(cmd, sizeof cmd);
-    };
     auto send = [&](int tag) {
       double msg[2] = {finished_since, min_loss};
       mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
@@ -596,7 +658,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         if (count == 1) no_more = true;
         queue.insert(queue.end(), msg.begin() + 1, msg.begin() + count);
       } else if (msg[0] == kRound) {
-        command(kRound, 0);
+        command_group(group, kRound);
         round();
       } else {
         return true;
@@ -627,20 +689,21 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         stop = handle(st);
         continue;
       }
-      // Ask for the next block before computing the last point of this one.
-      if (!no_more && !requested && queue.size() <= 1) {
+      // Ask for the next block before computing the last points of this one.
+      if (!no_more && !requested && queue.size() <= std::size_t(cfg.points_per_forward)) {
         send(kTagRequest);
         requested = true;
       }
-      std::int64_t idx = queue.front();
-      queue.pop_front();
-      command(kEval, idx);
-      pending.push_back(ev.eval(idx));
-      ++computed_here;
-      finished_since += 1;
-      min_loss = std::fmin(min_loss, min_loss_of(pending.back()));
+      auto points = take_points(queue);
+      command_group(group, kEval, points);
+      for (auto& r : ev.eval(points)) {
+        min_loss = std::fmin(min_loss, min_loss_of(r));
+        pending.push_back(std::move(r));
+      }
+      computed_here += std::int64_t(points.size());
+      finished_since += double(points.size());
     }
-    command(kStop, 0);
+    command_group(group, kStop);
     round();
   } else {
     // ---- rank 0: coordinator and evaluator ----
@@ -702,8 +765,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         std::int64_t m = what;
         mpi::check(MPI_Send(&m, 1, MPI_INT64_T, g * G, kTagControl, world.get()), "MPI_Send");
       }
-      std::int64_t cmd[2] = {what, 0};
-      group.bcast(cmd, sizeof cmd);
+      command_group(group, what);
     };
     ev.opts.between_batches = serve;
     for (;;) {
@@ -728,18 +790,22 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           auto b = take_block();
           mine.insert(mine.end(), b.begin(), b.end());
         } else {
-          mine.push_back(todo.front());
-          todo.pop_front();
+          for (int k = 0; k < cfg.points_per_forward && !todo.empty(); ++k) {
+            mine.push_back(todo.front());
+            todo.pop_front();
+          }
         }
       }
       if (!mine.empty()) {
-        std::int64_t idx = mine.front();
-        mine.pop_front();
-        std::int64_t cmd[2] = {kEval, idx};
-        group.bcast(cmd, sizeof cmd);
-        pending.push_back(ev.eval(idx));
-        ++computed_here;
-        progress.add(1, min_loss_of(pending.back()));
+        auto points = take_points(mine);
+        command_group(group, kEval, points);
+        double lowest = INFINITY;
+        for (auto& r : ev.eval(points)) {
+          lowest = std::fmin(lowest, min_loss_of(r));
+          pending.push_back(std::move(r));
+        }
+        computed_here += std::int64_t(points.size());
+        progress.add(std::int64_t(points.size()), lowest);
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }

@@ -138,7 +138,10 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
 /// batches of `batch_size` at precision `p`, over at least `min_seconds` (on a CPU at most one
 /// batch more; on a GPU whole passes over the images), BatchNorm folded as evaluate() does
 /// unless told otherwise; the model and data layouts are used as they are.
+/// With `points` (K models, evaluate_points), the forward passes are stacked ones and the rate
+/// counts each image once per model (point-images per second).
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
-                    double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true);
+                    double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true,
+                    const StackedState* points = nullptr);
 
 }  // namespace losscape

@@ -39,6 +39,9 @@ struct SweepConfig {
   std::string batch_size = "auto";
   std::string precision = "fp32";     ///< fp32 | tf32 | bf16 | fp16 (evaluate.hpp)
   std::string memory_format = "auto"; ///< auto (timed at start-up) | nchw | nhwc
+  /// Grid points per forward pass (1 .. 16; zoo networks with a stacked form, no --hessian):
+  /// K perturbed models evaluated together on batch / K images (docs/performance.md).
+  int points_per_forward = 1;
   std::string device = "auto";
   int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
   int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)

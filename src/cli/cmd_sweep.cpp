@@ -45,6 +45,10 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--memory-format", c.memory_format,
                   "auto | nchw | nhwc: layout of images and convolution weights (auto: timed)")
       ->capture_default_str();
+  app->add_option("--points-per-forward", c.points_per_forward,
+                  "Grid points evaluated together in one forward pass, 1 to 16 (small networks; "
+                  "docs/performance.md)")
+      ->capture_default_str();
   app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");
   app->add_option("--data-shards", c.data_shards,
@@ -121,6 +125,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     LOSSCAPE_TAKE("--batch-size", batch_size)
     LOSSCAPE_TAKE("--precision", precision)
     LOSSCAPE_TAKE("--memory-format", memory_format)
+    LOSSCAPE_TAKE("--points-per-forward", points_per_forward)
     LOSSCAPE_TAKE("--device", device)
     LOSSCAPE_TAKE("--threads", threads)
     LOSSCAPE_TAKE("--data-shards", data_shards)
