@@ -101,6 +101,22 @@ def choice_tables(r, images):
     print()
 
 
+def stacked_table(r, images):
+    """Several grid points per forward pass against one (--points-per-forward)."""
+    st = r["points_per_forward"]
+    print(f"Several grid points per forward pass ({r['date'][:16]}, {st['memory_format']}, "
+          f"{r['threads_per_rank'] or '-'} thread(s)): point-images/s over the {images} images "
+          "(two measurements averaged), each point count at batches of B/K, 2B/K and B images "
+          "(B: the batch chosen for one point); * the best batch of a point count.\n")
+    print("| points per forward | batch (images) | point-images/s | vs 1 point |")
+    print("|---|---|---|---|")
+    for x in st["rows"]:
+        star = " *" if x["best_of_k"] else ""
+        print(f"| {x['points']} | {x['batch_size']} | {x['images_per_second']:.0f} "
+              f"| {x['speedup']:.2f}{star} |")
+    print()
+
+
 def main(path):
     runs = [json.loads(line) for line in open(path) if line.strip()]
     if not runs:
@@ -137,7 +153,7 @@ def main(path):
                   f"| {r['efficiency']:.3f} | {scaling} |")
         print()
         for key, section in (("optimizations", settings_tables), ("scaling_rounds", scaling_table),
-                             ("choice", choice_tables)):
+                             ("choice", choice_tables), ("points_per_forward", stacked_table)):
             for r in rs:
                 if key in r:
                     section(r, images)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # bench/run.sh --quick: the benchmark runs end to end with 1 and 2 ranks (with the start-up
-# choice's trials and the in-run scaling rounds) and its tables are complete and consistent (no
+# choice's trials, the in-run scaling rounds and 2 points per forward) and its tables are complete and consistent (no
 # timing is asserted: speed is measured, never tested).
 set -euo pipefail
 work=${TEST_WORK_DIR:?}
 rm -rf "$work" && mkdir -p "$work"
 MPIEXEC=${MPIEXEC:-mpiexec} bash "$LOSSCAPE_SOURCE_DIR/bench/run.sh" --quick --ranks "1 2" \
-  --out "$work" -- --choice-trials 1 --scaling-rounds 1 >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+  --out "$work" -- --choice-trials 1 --scaling-rounds 1 --points-per-forward 2 >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
 cat "$work/run.log"
 "$PYTHON" - "$work/results.jsonl" "$work/results.md" <<'PY'
 import json, sys
@@ -31,6 +31,10 @@ assert all(s["images_per_second"] > 0 for s in c["settings"]), c
 assert all(0 < t["score"] and t["batch_size"] >= 16 for t in c["trials"]), c
 assert [t["variant"] for t in runs[1]["choice"]["trials"]] == ["all ranks together", "rank 0 alone"]
 assert "scaling_rounds" not in runs[0]
+st = runs[0]["points_per_forward"]  # one rank only
+assert sorted({x["points"] for x in st["rows"]}) == [1, 2] and "points_per_forward" not in runs[1], st
+assert all(x["images_per_second"] > 0 for x in st["rows"]), st
+assert sum(x["best_of_k"] for x in st["rows"]) == 2, st
 sc = runs[1]["scaling_rounds"]
 assert len(sc["rounds"]) == 1 and sc["median"] == sc["rounds"][0]["scaling"], sc
 x = sc["rounds"][0]
@@ -40,5 +44,6 @@ assert abs(x["forward_scaling"] - x["all_ranks_forward_images_per_second"]
 md = open(sys.argv[2]).read()
 assert "| efficiency |" in md and "resnet20" in md and "Deviation from fp32" in md, md
 assert "Start-up choice" in md and "Parallel efficiency within one run" in md, md
+assert "Several grid points per forward pass" in md, md
 print("bench quick: ok")
 PY

@@ -139,6 +139,20 @@ with open("bad.json", "w") as f:
 p = run(["sweep", "--config", "bad.json"], expect=1)
 check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config key is named with the file")
 
+# ---- several grid points per forward pass: the same surface, stored in the configuration ----
+p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--out", "ppf.h5"],
+        mpi=2)
+ppf_loss, ppf_done = values("ppf.h5", "train_loss")
+check(ppf_done.all() and np.allclose(ppf_loss, ref_loss, rtol=1e-6, atol=0),
+      "--points-per-forward 4 (2 ranks) equals one point per forward")
+check("4 points per forward pass, 25 images per pass" in p.stdout, "the stacking is reported")
+with h5py.File("ppf.h5", "r") as f:
+    check(json.loads(text(f.attrs["config"])).get("points_per_forward") == 4,
+          "points_per_forward is in the stored configuration")
+p = run([*SWEEP, *GRID, "--points-per-forward", "2", "--hessian", "--out", "ppf_h.h5"], expect=1)
+check("--hessian" in p.stderr and "one point at a time" in p.stderr,
+      "--points-per-forward with --hessian is refused in one line")
+
 # ---- SIGUSR1 to mpirun / SIGTERM to one rank: exit 75 after a final flush, then resume ----
 SLOW = [*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], "--x", "-1:1:9", "--y", "-1:1:9", "--batch-size", "10", "--flush-seconds", "3600"]
 
