@@ -111,6 +111,13 @@ std::string mpi_library() {
   return s.substr(0, s.find_first_of(",\n"));
 }
 
+// A surface file and the directions a sweep made beside it (sweep.cpp: <stem>.dirs.h5), so that
+// the next sweep starts afresh, also for another network in the same --work folder.
+void remove_surface(const fs::path& surface) {
+  fs::remove(surface);
+  fs::remove(fs::path(surface).replace_extension(".dirs.h5"));
+}
+
 // `model` in the given layout, and a copy of `data` with its images in the same layout.
 DataSplit relaid(Model& model, const DataSplit& data, bool channels_last) {
   set_channels_last(model, channels_last);
@@ -348,8 +355,7 @@ nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int round
   bool channels_last = false;
   auto sweep = [&](const mpi::Comm& comm, const std::string& file) {
     if (comm.rank() == 0) {
-      fs::remove(file);
-      fs::remove(file + ".dirs.h5");
+      remove_surface(file);
     }
     comm.barrier();
     cfg.out = file;
@@ -422,8 +428,7 @@ int run(const Args& a) {
       ck.meta = meta_for(*m, "cifar10");
       ck.state = m->state();
       save_checkpoint(model_file, ck);
-      fs::remove(surface);
-      fs::remove(surface + ".dirs.h5");
+      remove_surface(surface);
     } catch (const std::exception& e) {
       err = e.what();
     }

@@ -144,8 +144,12 @@ for d in "$dev" cpu; do
     --x -1:1:3 --y -1:1:3 --device "$d" --precision fp32 --out "$work/sweep_$d.h5" ||
     fail "sweep on $d"
 done
-if [[ $dev != cpu ]]; then
-  python3 - "$work/sweep_$dev.h5" "$work/sweep_cpu.h5" <<'PY' || fail "GPU and CPU surfaces differ"
+# and with 4 grid points per forward pass (grouped convolutions) on the device
+"${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5" \
+  --x -1:1:3 --y -1:1:3 --device "$dev" --precision fp32 --points-per-forward 4 \
+  --out "$work/sweep_${dev}_ppf4.h5" || fail "sweep on $dev, 4 points per forward"
+same_surface() {  # same_surface A B WHAT: test loss and accuracy within 1e-4 (relative)
+  python3 - "$1" "$2" "$3" <<'PY'
 import sys, h5py, numpy as np
 g, c = (h5py.File(p, "r") for p in sys.argv[1:3])
 worst = 0.0
@@ -153,10 +157,15 @@ for k in ("test_loss", "test_acc"):
     a, b = np.asarray(g[k], float), np.asarray(c[k], float)
     rel = np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))
     worst = max(worst, rel)
-    print(f"{k}: max relative difference GPU vs CPU {rel:.2e}")
+    print(f"{k}: max relative difference {sys.argv[3]} {rel:.2e}")
 sys.exit(0 if worst <= 1e-4 else 1)
 PY
+}
+if [[ $dev != cpu ]]; then
+  same_surface "$work/sweep_$dev.h5" "$work/sweep_cpu.h5" "GPU vs CPU" || fail "GPU and CPU surfaces differ"
 fi
+same_surface "$work/sweep_${dev}_ppf4.h5" "$work/sweep_cpu.h5" "4 points per forward on $dev vs CPU" ||
+  fail "4 points per forward differ"
 
 # ---- 4. speed ----
 grid=(--x -1:1:3 --y -1:1:3)
@@ -168,6 +177,13 @@ for p in tf32 fp32 bf16 fp16; do
   step "benchmark: $arch, $images images, ${grid[*]}, --precision $p ${opt[*]}"
   "$bench" --arch "$arch" --images "$images" "${grid[@]}" --device "$dev" --precision "$p" \
     --work "$work" --json "$out/results.jsonl" "${opt[@]}" || fail "benchmark $p"
+done
+# several grid points per forward pass: where do they help? (small networks, small data)
+for a2 in cnn_small resnet20; do
+  step "benchmark: $a2, $small images, points per forward 1, 2, 4, 8, 16 (tf32)"
+  "$bench" --arch "$a2" --images "$small" --x -1:1:3 --y "" --device "$dev" --precision tf32 \
+    --forward-seconds 1 --points-per-forward 2,4,8,16 --work "$work/ppf" \
+    --json "$out/results.jsonl" || fail "benchmark $a2 points per forward"
 done
 python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
 cat "$out/results.md"
