@@ -521,6 +521,7 @@ int run(const Args& a) {
       {"precision", a.precision},
       {"batch_size", outcome.batch_size},
       {"memory_format", outcome.channels_last ? "nhwc" : "nchw"},
+      {"sweep_points_per_forward", outcome.points_per_forward},
       {"forward_images_per_second_per_rank", total_rate / size},
       {"forward_images_per_second_total", total_rate},
       {"points", outcome.computed},

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <cstdio>
 
 #include "losscape/error.hpp"
@@ -177,20 +179,23 @@ void synchronize(const torch::Tensor& x) {
   if (x.is_cuda()) torch::cuda::synchronize();
 }
 
-// Images per second of repeated forward passes on the batch `x` for about `seconds`, after one
+// Images per second (point-images with `points`) of repeated forward passes on the batch `x` for
+// about `seconds`, after one
 // warm-up pass (allocations, oneDNN primitives, cuDNN autotuning). On a CPU, a warm-up slower
 // than `floor` images/s ends the timing with the warm-up's rate: a batch whose activations no
 // longer fit the allocator's cached blocks can be several times slower per image, and its
 // passes take seconds (the first pass there pays only oneDNN's set-up, milliseconds, extra).
 double batch_rate(Model& model, const torch::Tensor& x, double seconds, double floor = 0,
-                  bool warm_up = true) {
+                  bool warm_up = true, const StackedState* points = nullptr) {
   using clock = std::chrono::steady_clock;
+  auto forward = [&] { return points ? model.forward_stacked(x, *points) : model.forward(x); };
+  const std::int64_t per_pass = x.size(0) * (points ? points->points : 1);  // point-images
   if (warm_up) {
     auto w0 = clock::now();
-    model.forward(x);
+    forward();
     synchronize(x);
     const double warm =
-        double(x.size(0)) / std::chrono::duration<double>(clock::now() - w0).count();
+        double(per_pass) / std::chrono::duration<double>(clock::now() - w0).count();
     if (!x.is_cuda() && warm < floor) return warm;
   }
   std::int64_t images = 0;
@@ -198,9 +203,9 @@ double batch_rate(Model& model, const torch::Tensor& x, double seconds, double f
   double el = 0;
   auto t0 = clock::now();
   do {
-    model.forward(x);
+    forward();
     synchronize(x);
-    images += x.size(0);
+    images += per_pass;
     ++reps;
     el = std::chrono::duration<double>(clock::now() - t0).count();
   } while (el < seconds && reps < 20);  // 20 passes give the rate to a few percent
@@ -262,6 +267,57 @@ TimingResult guarded_timing(const std::function<double()>& time) {
 
 }  // namespace
 
+namespace {
+
+// The second stage of choose_eval_options with ChoiceOptions::max_points > 1: with the chosen
+// layout and batch B, 2, 4, 8 ... points per forward pass on B / K images are timed as the batch
+// sizes were (the same stop rules: more than 3 % below the best, or twice in a row below it, or
+// out of memory), then the best K against one point in a run-off; `best` gets the winner.
+template <class Time>
+void choose_points(const ChoiceOptions& o, EvalChoice& best, double per, const Time& time) {
+  const bool cl = best.channels_last;
+  const std::int64_t bs = best.batch_size;
+  int best_k = 1, below = 0;
+  double best_rate = best.images_per_second;
+  StackedState best_stack;  // only the best's K copies of the model are kept
+  std::string line = "; points per forward: 1 " + std::to_string(std::lround(best_rate));
+  for (int k = 2; k <= o.max_points; k *= 2) {
+    StackedState stack = o.stack(k);  // in the model's layout, which is the chosen one
+    const auto t = time(cl, std::max<std::int64_t>(1, bs / k), per, 0, true, &stack);
+    if (t.state == TimingResult::out_of_memory) break;
+    line += ", " + std::to_string(k) + " " + std::to_string(std::lround(t.rate));
+    if (t.rate > best_rate) {
+      best_rate = t.rate;
+      best_k = k;
+      best_stack = std::move(stack);
+      below = 0;
+    } else if (t.rate < 0.97 * best_rate || ++below == 2) {
+      break;
+    }
+  }
+  if (best_k > 1 && o.runoff) {  // K points against one, alternately, as the run-off above
+    const int rounds = 3;
+    const double each = o.budget_seconds / 3 / (2 * rounds);
+    double sum[2] = {0, 0};
+    for (int r = 0; r < rounds; ++r)
+      for (int i : {r % 2, 1 - r % 2}) {
+        const StackedState* points = i == 0 ? nullptr : &best_stack;
+        sum[i] += time(cl, i == 0 ? bs : std::max<std::int64_t>(1, bs / best_k), each, 0, false,
+                       points)
+                      .rate;
+      }
+    line += " (run-off: 1 " + std::to_string(std::lround(sum[0] / rounds)) + " vs " +
+            std::to_string(best_k) + " " + std::to_string(std::lround(sum[1] / rounds)) + ")";
+    if (sum[0] >= sum[1]) best_k = 1;
+    best_rate = sum[best_k == 1 ? 0 : 1] / rounds;
+  }
+  best.report += line + " point-images/s";
+  best.points_per_forward = best_k;
+  best.images_per_second = best_rate;
+}
+
+}  // namespace
+
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
                                const std::string& layout, Precision p, double budget_seconds,
                                bool runoff) {
@@ -288,7 +344,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     layouts = {false, true};
   else
     layouts = {o.layout == "nhwc" && has4d};
-  if (n == 0 || (o.fixed_batch > 0 && layouts.size() == 1)) {  // nothing to choose
+  if (n == 0 || (o.fixed_batch > 0 && layouts.size() == 1 && o.max_points <= 1)) {  // nothing to choose
     best.batch_size = std::max<std::int64_t>(o.fixed_batch, 1);
     best.channels_last = layouts.front();
     set_channels_last(model, best.channels_last);
@@ -302,7 +358,8 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   double last_local = 0;     // this rank's rate in the last timing
   // The rate of `bs` images in layout `cl` over about `seconds`, combined over the ranks that
   // time together; a failure anywhere is thrown everywhere.
-  auto time = [&](bool cl, std::int64_t bs, double seconds, double floor, bool warm_up = true) {
+  auto time = [&](bool cl, std::int64_t bs, double seconds, double floor, bool warm_up = true,
+                  const StackedState* points = nullptr) {
     TimingResult mine = guarded_timing([&] {
       set_channels_last(model, cl);
       if (!samples[cl].defined())
@@ -310,7 +367,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
       c10::InferenceMode guard;
       PrecisionGuard precision(o.precision, data.images.device());
       FoldBatchNorm fold;
-      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor, warm_up);
+      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor, warm_up, points);
     });
     last_local = mine.rate;
     TimingResult all = o.combine ? o.combine(mine) : mine;
@@ -393,6 +450,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   best.batch_size = o.fixed_batch > 0 ? o.fixed_batch : tried[0].bs;
   best.channels_last = tried[0].cl;
   set_channels_last(model, best.channels_last);
+  if (o.max_points > 1 && o.stack) choose_points(o, best, per, time);
   return best;
 }
 

@@ -76,7 +76,10 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
                                                : std::to_string(j["batch_size"].get<long long>());
   get("precision", c.precision);
   get("memory_format", c.memory_format);
-  get("points_per_forward", c.points_per_forward);
+  if (j.contains("points_per_forward"))
+    c.points_per_forward = j["points_per_forward"].is_string()
+                               ? j["points_per_forward"].get<std::string>()
+                               : std::to_string(j["points_per_forward"].get<long long>());
   get("device", c.device);
   get("threads", c.threads);
   get("data_shards", c.data_shards);
@@ -168,6 +171,22 @@ struct GroupCommand {
   std::int64_t what = 0, n = 0;
   std::int64_t points[kMaxPointsPerForward] = {};
 };
+// `--points-per-forward`: 0 for auto, else 1 .. kMaxPointsPerForward; InputError otherwise.
+int parse_points_per_forward(const std::string& s) {
+  if (s == "auto") return 0;
+  const std::string range = "--points-per-forward must be auto or 1 to " +
+                            std::to_string(kMaxPointsPerForward) + " (got '" + s + "')";
+  std::size_t used = 0;
+  int k = 0;
+  try {
+    k = std::stoi(s, &used);
+  } catch (const std::exception&) {
+    throw InputError(range);
+  }
+  if (used != s.size() || k < 1 || k > kMaxPointsPerForward) throw InputError(range);
+  return k;
+}
+
 // A group leader's command to its followers (they receive it in the follower loop).
 void command_group(const mpi::Comm& group, std::int64_t what,
                    const std::vector<std::int64_t>& points = {}) {
@@ -385,9 +404,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     } else {
       ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
     }
-    const int k = cfg.points_per_forward;
-    if (k < 1 || k > kMaxPointsPerForward)
-      throw InputError("--points-per-forward must be 1 to " + std::to_string(kMaxPointsPerForward));
+    const int k = parse_points_per_forward(cfg.points_per_forward);
     if (k > 1 && cfg.hessian)
       throw InputError("--points-per-forward > 1 and --hessian: the Hessian maps take one point "
                        "at a time");
@@ -496,9 +513,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // uses rank 0's choice (the same on every rank), so that results do not depend on which rank
   // computed a point.
   ev.opts.precision = parse_precision(cfg.precision);
-  std::int64_t choice[2] = {0, 0};  // batch size, channels-last
+  std::int64_t choice[3] = {0, 0, 1};  // batch size, channels-last, points per forward
   std::string choice_report;
   ChoiceOptions co;
+  const int fixed_points = parse_points_per_forward(cfg.points_per_forward);  // 0: auto
   agreed([&] {  // everything that can fail on some ranks only, before the collective timings
     co.fixed_batch = parse_batch_size(cfg.batch_size);
     // The Hessian's products flatten the parameters: they stay in the default layout.
@@ -506,6 +524,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     check_memory_format(co.layout);
     co.precision = ev.opts.precision;
     co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
+    if (fixed_points == 0 && !cfg.hessian && ev.model->can_stack()) {
+      // K copies of θ* for the timings (the points' values do not change the work).
+      co.max_points = kMaxPointsPerForward;
+      co.stack = [&ev](int k) {
+        return stack_points(*ev.model, ev.base, ev.dirs, std::vector<double>(std::size_t(k), 0.0),
+                            std::vector<double>(std::size_t(k), 0.0));
+      };
+    }
     PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
   });
   co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
@@ -514,10 +540,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     auto c = choose_eval_options(*ev.model, ev.data.front(), co);
     choice[0] = c.batch_size;
     choice[1] = c.channels_last;
+    choice[2] = fixed_points > 0 ? fixed_points : c.points_per_forward;
     choice_report = c.report;
   });
   world.bcast(choice, sizeof choice);
   ev.opts.batch_size = choice[0];
+  const int points_per_forward = int(choice[2]);
   const bool channels_last = choice[1] != 0;
   set_channels_last(*ev.model, channels_last);
   for (std::size_t i = 0; i < ev.live.size(); ++i) {
@@ -558,7 +586,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                              {"batch_size", ev.opts.batch_size},
                              {"memory_format", channels_last ? "nhwc" : "nchw"},
                              {"precision", to_string(ev.opts.precision)},
-                             {"points_per_forward", cfg.points_per_forward},
+                             {"points_per_forward", points_per_forward},
                              {"points_done_before", part_done},
                              {"startup_timing", choice_report},
                              {"losscape_version", version},
@@ -585,9 +613,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                 G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
                 (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
                 to_string(ev.opts.precision));
-    if (cfg.points_per_forward > 1)
-      std::printf("%d points per forward pass, %lld images per pass\n", cfg.points_per_forward,
-                  (long long)std::max<std::int64_t>(1, ev.opts.batch_size / cfg.points_per_forward));
+    if (points_per_forward > 1)
+      std::printf("%d points per forward pass, %lld images per pass\n", points_per_forward,
+                  (long long)std::max<std::int64_t>(1, ev.opts.batch_size / points_per_forward));
     if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
     std::printf("effective configuration: %s\n", effective.dump().c_str());
     if (ev.hessian)
@@ -599,6 +627,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::fflush(stdout);
   }
   out.batch_size = ev.opts.batch_size;
+  out.points_per_forward = points_per_forward;
   out.channels_last = channels_last;
   world.barrier();
   out.setup_seconds = since(t_start);
@@ -612,7 +641,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // The next points of a queue for one evaluation: --points-per-forward of them, or what is left.
   auto take_points = [&](std::deque<std::int64_t>& q) {
     std::vector<std::int64_t> points;
-    while (!q.empty() && int(points.size()) < cfg.points_per_forward) {
+    while (!q.empty() && int(points.size()) < points_per_forward) {
       points.push_back(q.front());
       q.pop_front();
     }
@@ -690,7 +719,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         continue;
       }
       // Ask for the next block before computing the last points of this one.
-      if (!no_more && !requested && queue.size() <= std::size_t(cfg.points_per_forward)) {
+      if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward)) {
         send(kTagRequest);
         requested = true;
       }
@@ -790,7 +819,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           auto b = take_block();
           mine.insert(mine.end(), b.begin(), b.end());
         } else {
-          for (int k = 0; k < cfg.points_per_forward && !todo.empty(); ++k) {
+          for (int k = 0; k < points_per_forward && !todo.empty(); ++k) {
             mine.push_back(todo.front());
             todo.pop_front();
           }

@@ -92,6 +92,7 @@ struct EvalChoice {
   std::int64_t batch_size = 0;
   bool channels_last = false;
   double images_per_second = 0;  ///< the best forward rate measured while choosing
+  int points_per_forward = 1;     ///< grid points per pass (ChoiceOptions::max_points)
   std::string report;            ///< one line per candidate layout: "nhwc: bs 32, 812 img/s"
 };
 /// The batch sizes `--batch-size auto` tries for `n` images: powers of two from 16 below the cap,
@@ -119,6 +120,10 @@ struct ChoiceOptions {
   /// pass the smallest of their data sizes, so that all try the same candidates, or none.
   std::int64_t max_images = -1;
   CombineTimings combine;  ///< empty: this process alone
+  /// > 1 (with `stack`): also choose how many grid points to evaluate per forward pass (1, 2,
+  /// 4, ... up to this), on batches of batch / K images; `stack(K)` gives K points' models.
+  int max_points = 1;
+  std::function<StackedState(int)> stack;
 };
 
 /// Times forward passes over `data` for the candidate batch sizes (batch_candidates; only
@@ -129,7 +134,9 @@ struct ChoiceOptions {
 /// for about a third of the budget more and the faster wins (short timings on a noisy machine
 /// swap close candidates). On a CPU small batches often win by staying in cache; on a GPU large
 /// ones do. Nothing is timed when both are fixed. Leaves the model in the chosen layout. Any
-/// other failure of a forward pass is thrown (on every rank, with `combine`).
+/// other failure of a forward pass is thrown (on every rank, with `combine`). With `max_points`
+/// > 1, the points per forward pass are then chosen the same way at the chosen layout and batch
+/// (points_per_forward, with the run-off against one point).
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, const ChoiceOptions& o);
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
                                const std::string& layout, Precision p,

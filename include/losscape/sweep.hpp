@@ -39,9 +39,10 @@ struct SweepConfig {
   std::string batch_size = "auto";
   std::string precision = "fp32";     ///< fp32 | tf32 | bf16 | fp16 (evaluate.hpp)
   std::string memory_format = "auto"; ///< auto (timed at start-up) | nchw | nhwc
-  /// Grid points per forward pass (1 .. 16; zoo networks with a stacked form, no --hessian):
-  /// K perturbed models evaluated together on batch / K images (docs/performance.md).
-  int points_per_forward = 1;
+  /// Grid points per forward pass: "auto" (timed at start-up with the batch sizes, for zoo
+  /// networks with a stacked form and without --hessian; else 1) or 1 .. 16: K perturbed models
+  /// evaluated together on batch / K images (docs/performance.md).
+  std::string points_per_forward = "auto";
   std::string device = "auto";
   int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
   int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)
@@ -80,6 +81,7 @@ struct SweepOutcome {
   double seconds = 0;
   double setup_seconds = 0;     ///< of `seconds`: before the first point (loading, timing)
   std::int64_t batch_size = 0;  ///< the evaluation batch size used
+  int points_per_forward = 1;   ///< grid points per forward pass used
   bool channels_last = false;   ///< the memory layout used
 };
 

@@ -46,8 +46,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
                   "auto | nchw | nhwc: layout of images and convolution weights (auto: timed)")
       ->capture_default_str();
   app->add_option("--points-per-forward", c.points_per_forward,
-                  "Grid points evaluated together in one forward pass, 1 to 16 (small networks; "
-                  "docs/performance.md)")
+                  "Grid points evaluated together in one forward pass: auto (timed at start-up) or "
+                  "1 to 16 (docs/performance.md)")
       ->capture_default_str();
   app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");

@@ -147,7 +147,7 @@ check(ppf_done.all() and np.allclose(ppf_loss, ref_loss, rtol=1e-6, atol=0),
       "--points-per-forward 4 (2 ranks) equals one point per forward")
 check("4 points per forward pass, 25 images per pass" in p.stdout, "the stacking is reported")
 with h5py.File("ppf.h5", "r") as f:
-    check(json.loads(text(f.attrs["config"])).get("points_per_forward") == 4,
+    check(json.loads(text(f.attrs["config"])).get("points_per_forward") == "4",
           "points_per_forward is in the stored configuration")
 p = run([*SWEEP, *GRID, "--points-per-forward", "2", "--hessian", "--out", "ppf_h.h5"], expect=1)
 check("--hessian" in p.stderr and "one point at a time" in p.stderr,

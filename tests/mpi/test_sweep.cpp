@@ -210,7 +210,7 @@ TEST_CASE("data shards give the same surface", "[sweep]") {
 TEST_CASE("several points per forward give the serial values", "[sweep]") {
   Fixture fx;
   auto c = fx.config("stacked.h5");
-  c.points_per_forward = 3;  // 20 points: stacks of 3 and what is left of a block
+  c.points_per_forward = "3";  // 20 points: stacks of 3 and what is left of a block
   auto r = run_sweep(c, world());
   CHECK(r.complete);
   CHECK(r.computed == 20);
@@ -221,25 +221,26 @@ TEST_CASE("several points per forward give the serial values", "[sweep]") {
   d.y = "";
   d.x = "-0.5:1.5:7";
   d.loss = "mse";
-  d.points_per_forward = 4;
+  d.points_per_forward = "4";
   CHECK(run_sweep(d, world()).complete);
   check_against_serial(d);
   if (world().size() % 2 == 0) {  // with data shards: the groups' stacked sums combine
     auto e = fx.config("stacked_shards.h5");
     e.data_shards = 2;
-    e.points_per_forward = 2;
+    e.points_per_forward = "2";
     CHECK(run_sweep(e, world()).complete);
     check_against_serial(e);
   }
   auto bad = fx.config("stacked_bad.h5");
-  bad.points_per_forward = 17;
-  CHECK_THROWS_WITH(run_sweep(bad, world()), catch_compat::Contains("--points-per-forward must be 1 to 16"));
+  bad.points_per_forward = "17";
+  CHECK_THROWS_WITH(run_sweep(bad, world()), catch_compat::Contains("--points-per-forward must be auto or 1 to 16"));
 }
 
 TEST_CASE("an interrupted sweep resumes to the same surface, computing only what is left",
           "[sweep]") {
   Fixture fx;
   auto c = fx.config("resume.h5");
+  c.points_per_forward = "1";  // a stop comes after the current pass: here one point
   c.stop_after = 3;
   c.flush_seconds = 1000;  // only the final flush: everything computed so far must survive
   auto r1 = run_sweep(c, world());

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
 #include "test_support.hpp"
@@ -345,6 +346,46 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
     CHECK((c.batch_size == 16 || c.batch_size == 20));
     CHECK(calls == 2 + 6);  // 16 and 20, then three rounds of two
     CHECK(c.report.find("run-off") != std::string::npos);
+  }
+  SECTION("points per forward: chosen by the combined rate like the batch, run-off against one") {
+    DirectionsConfig dc;
+    auto dirs = make_directions(*model, dc, "cifar10");
+    TensorList base;
+    for (auto& t : model->parameters()) base.push_back({t.name, t.tensor.clone()});
+    std::vector<int> stacked;
+    o.fixed_batch = 32;  // one batch candidate, so the call order is: 1 point, 2, 4, run-off
+    o.max_points = 16;
+    o.stack = [&](int k) {
+      stacked.push_back(k);
+      const std::vector<double> zero(std::size_t(k), 0.0);
+      return stack_points(*model, base, dirs, zero, zero);
+    };
+    // Calls: 1 point, 2 points, 4 points (more than 3 % below 2: the scan stops), then the
+    // run-off in the order 1, 2 | 2, 1 | 1, 2.
+    std::vector<double> rates;
+    o.combine = [&](const TimingResult& mine) {
+      TimingResult all = mine;
+      all.rate = rates[std::size_t(calls++)];
+      return all;
+    };
+    rates = {100, 150, 140, 100, 150, 150, 100, 100, 150};
+    auto c = choose_eval_options(*model, data, o);
+    CHECK(c.points_per_forward == 2);
+    CHECK(c.batch_size == 32);
+    CHECK(calls == 9);
+    CHECK(stacked == std::vector<int>{2, 4});
+    CHECK(c.images_per_second == Approx(150));
+    CHECK(c.report.find("points per forward: 1 100, 2 150, 4 140 (run-off: 1 100 vs 2 150)") !=
+          std::string::npos);
+    // The run-off overturns a lucky scan timing.
+    calls = 0;
+    rates = {100, 150, 140, 100, 90, 90, 100, 100, 90};
+    CHECK(choose_eval_options(*model, data, o).points_per_forward == 1);
+    // No stacking without max_points (and then nothing to time: batch and layout are given).
+    calls = 0;
+    o.max_points = 1;
+    CHECK(choose_eval_options(*model, data, o).points_per_forward == 1);
+    CHECK(calls == 0);
   }
 }
 
