@@ -7,6 +7,7 @@
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "test_model_support.hpp"
 #include "test_support.hpp"
 
 using namespace losscape;
@@ -98,18 +99,7 @@ TEST_CASE("cross-entropy, MSE and accuracy equal their closed forms", "[evaluate
 TEST_CASE("evaluate() on a zoo network equals a direct torch computation", "[evaluate]") {
   torch::manual_seed(3);
   auto model = make_zoo("cnn_small", "fashion-mnist");
-  {
-    // Non-trivial weights and BN statistics, so eval mode matters.
-    torch::NoGradGuard g;
-    for (auto& t : model->state()) {
-      if (t.name.find("running_var") != std::string::npos)
-        t.tensor.uniform_(0.5, 2.0);
-      else if (t.name.find("running_mean") != std::string::npos)
-        t.tensor.normal_(0, 0.3);
-      else if (t.tensor.is_floating_point())
-        t.tensor.add_(torch::randn_like(t.tensor) * 0.05);
-    }
-  }
+  test::scramble(*model);  // non-trivial weights and BN statistics, so eval mode matters
   DataSplit data;
   const std::int64_t n = 37;
   data.images = torch::randn({n, 1, 28, 28});

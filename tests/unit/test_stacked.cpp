@@ -5,24 +5,12 @@
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "test_model_support.hpp"
 #include "test_support.hpp"
 
 using namespace losscape;
 
 namespace {
-
-// Non-trivial BatchNorm statistics and weights, so that eval mode and folding matter.
-void scramble(Model& m) {
-  torch::NoGradGuard g;
-  for (auto& t : m.state()) {
-    if (t.name.find("running_var") != std::string::npos)
-      t.tensor.uniform_(0.5, 2.0);
-    else if (t.name.find("running_mean") != std::string::npos)
-      t.tensor.normal_(0, 0.3);
-    else if (t.tensor.is_floating_point())
-      t.tensor.add_(torch::randn_like(t.tensor) * 0.05);
-  }
-}
 
 double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
@@ -47,7 +35,7 @@ TEST_CASE("several points per forward equal one point at a time", "[stacked]") {
       torch::manual_seed(11);
       auto model = make_zoo(c.arch, c.dataset);
       REQUIRE(model->can_stack());
-      scramble(*model);
+      test::scramble(*model);
       DirectionsConfig dc;
       dc.type = type;
       // With states directions the BatchNorm vectors move too (a copy of θ for ≤1-D tensors).
