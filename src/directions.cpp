@@ -283,17 +283,24 @@ void check_directions(Directions& d, const Model& model, const std::string& path
   }
 }
 
+namespace {
+
+// out = θ*_i + α·δ_i (+ β·η_i) for tensor i of the directions: one fused write, then one
+// accumulate (apply_directions and stack_points compute a point the same way, to the bit).
+void set_point(torch::Tensor out, const TensorList& base, const Directions& d, std::size_t i,
+               double alpha, double beta) {
+  at::add_out(out, base[i].tensor, d.dirs[0][i].tensor, alpha);
+  if (d.dims() == 2 && beta != 0.0) out.add_(d.dirs[1][i].tensor, beta);
+}
+
+}  // namespace
+
 void apply_directions(const TensorList& target, const TensorList& base, const Directions& d,
                       double alpha, double beta) {
   torch::NoGradGuard guard;
-  const bool two = d.dims() == 2;
   for (std::size_t i = 0; i < target.size(); ++i) {
-    auto t = target[i].tensor;
-    if (!at::isFloatingType(t.scalar_type())) continue;  // num_batches_tracked
-    const auto& dx = d.dirs[0][i].tensor;
-    // t = base + α·dx (+ β·dy): one fused write, then one accumulate.
-    at::add_out(t, base[i].tensor, dx, alpha);
-    if (two && beta != 0.0) t.add_(d.dirs[1][i].tensor, beta);
+    if (!at::isFloatingType(target[i].tensor.scalar_type())) continue;  // num_batches_tracked
+    set_point(target[i].tensor, base, d, i, alpha, beta);
   }
 }
 
@@ -322,10 +329,7 @@ StackedState stack_points(const Model& model, const TensorList& base, const Dire
         slot.copy_(t);
         continue;
       }
-      // As apply_directions: one fused write, then one accumulate (the same rounding).
-      const std::size_t i = it->second;
-      at::add_out(slot, base[i].tensor, d.dirs[0][i].tensor, alphas[std::size_t(p)]);
-      if (two && betas[std::size_t(p)] != 0.0) slot.add_(d.dirs[1][i].tensor, betas[std::size_t(p)]);
+      set_point(slot, base, d, it->second, alphas[std::size_t(p)], two ? betas[std::size_t(p)] : 0.0);
     }
     if (t.dim() == 4 && t.is_contiguous(torch::MemoryFormat::ChannelsLast) && !t.is_contiguous())
       out = out.contiguous(torch::MemoryFormat::ChannelsLast);

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <array>
 #include <cmath>
-#include <map>
 #include <cstdio>
 
 #include "losscape/error.hpp"
@@ -179,6 +179,11 @@ void synchronize(const torch::Tensor& x) {
   if (x.is_cuda()) torch::cuda::synchronize();
 }
 
+// One forward pass of the model, or of the K models of `points` (logits [N, K, classes]).
+torch::Tensor forward_of(Model& model, const torch::Tensor& x, const StackedState* points) {
+  return points ? model.forward_stacked(x, *points) : model.forward(x);
+}
+
 // Images per second (point-images with `points`) of repeated forward passes on the batch `x` for
 // about `seconds`, after one
 // warm-up pass (allocations, oneDNN primitives, cuDNN autotuning). On a CPU, a warm-up slower
@@ -188,7 +193,7 @@ void synchronize(const torch::Tensor& x) {
 double batch_rate(Model& model, const torch::Tensor& x, double seconds, double floor = 0,
                   bool warm_up = true, const StackedState* points = nullptr) {
   using clock = std::chrono::steady_clock;
-  auto forward = [&] { return points ? model.forward_stacked(x, *points) : model.forward(x); };
+  auto forward = [&] { return forward_of(model, x, points); };
   const std::int64_t per_pass = x.size(0) * (points ? points->points : 1);  // point-images
   if (warm_up) {
     auto w0 = clock::now();
@@ -269,47 +274,71 @@ TimingResult guarded_timing(const std::function<double()>& time) {
 
 namespace {
 
+// The stop rule of the scans (batch sizes, then points per forward pass): a faster candidate is
+// the new best; one more than 3 % below the best, or the second in a row below it, ends the scan.
+struct Scan {
+  double best = 0;
+  int below = 0;  // consecutive candidates slower than the best so far
+  enum Step { better, go_on, stop };
+  Step next(double rate) {
+    if (rate > best) {
+      best = rate;
+      below = 0;
+      return better;
+    }
+    return rate < 0.97 * best || ++below == 2 ? stop : go_on;
+  }
+};
+
+// Run-off of two close settings: each scan timing is a fraction of a second, and on a busy or
+// noisy machine two settings within a few percent of each other swap places from one run to the
+// next. `time(i, seconds)` times setting i (0 or 1); both are timed three times, alternately (who
+// goes first alternates), for a third of `budget` in all. Returns the mean rates.
+template <class Time>
+std::array<double, 2> run_off(double budget, const Time& time) {
+  const int rounds = 3;
+  const double each = budget / 3 / (2 * rounds);
+  std::array<double, 2> sum = {0, 0};
+  for (int r = 0; r < rounds; ++r)
+    for (int i : {r % 2, 1 - r % 2}) sum[std::size_t(i)] += time(i, each);
+  return {sum[0] / rounds, sum[1] / rounds};
+}
+
 // The second stage of choose_eval_options with ChoiceOptions::max_points > 1: with the chosen
 // layout and batch B, 2, 4, 8 ... points per forward pass on B / K images are timed as the batch
-// sizes were (the same stop rules: more than 3 % below the best, or twice in a row below it, or
-// out of memory), then the best K against one point in a run-off; `best` gets the winner.
+// sizes were (the same stop rule, or out of memory), then the best K against one point in a
+// run-off; `best` gets the winner.
 template <class Time>
 void choose_points(const ChoiceOptions& o, EvalChoice& best, double per, const Time& time) {
   const bool cl = best.channels_last;
   const std::int64_t bs = best.batch_size;
-  int best_k = 1, below = 0;
-  double best_rate = best.images_per_second;
+  int best_k = 1;
+  Scan scan{best.images_per_second};
   StackedState best_stack;  // only the best's K copies of the model are kept
-  std::string line = "; points per forward: 1 " + std::to_string(std::lround(best_rate));
+  std::string line = "; points per forward: 1 " + std::to_string(std::lround(scan.best));
   for (int k = 2; k <= o.max_points; k *= 2) {
     StackedState stack = o.stack(k);  // in the model's layout, which is the chosen one
-    const auto t = time(cl, std::max<std::int64_t>(1, bs / k), per, 0, true, &stack);
+    const auto t = time(cl, stacked_batch(bs, k), per, 0, true, &stack);
     if (t.state == TimingResult::out_of_memory) break;
     line += ", " + std::to_string(k) + " " + std::to_string(std::lround(t.rate));
-    if (t.rate > best_rate) {
-      best_rate = t.rate;
+    const auto step = scan.next(t.rate);
+    if (step == Scan::stop) break;
+    if (step == Scan::better) {
       best_k = k;
       best_stack = std::move(stack);
-      below = 0;
-    } else if (t.rate < 0.97 * best_rate || ++below == 2) {
-      break;
     }
   }
-  if (best_k > 1 && o.runoff) {  // K points against one, alternately, as the run-off above
-    const int rounds = 3;
-    const double each = o.budget_seconds / 3 / (2 * rounds);
-    double sum[2] = {0, 0};
-    for (int r = 0; r < rounds; ++r)
-      for (int i : {r % 2, 1 - r % 2}) {
-        const StackedState* points = i == 0 ? nullptr : &best_stack;
-        sum[i] += time(cl, i == 0 ? bs : std::max<std::int64_t>(1, bs / best_k), each, 0, false,
-                       points)
-                      .rate;
-      }
-    line += " (run-off: 1 " + std::to_string(std::lround(sum[0] / rounds)) + " vs " +
-            std::to_string(best_k) + " " + std::to_string(std::lround(sum[1] / rounds)) + ")";
-    if (sum[0] >= sum[1]) best_k = 1;
-    best_rate = sum[best_k == 1 ? 0 : 1] / rounds;
+  double best_rate = scan.best;
+  if (best_k > 1 && o.runoff) {  // K points against one
+    const auto rates = run_off(o.budget_seconds, [&](int i, double seconds) {
+      // (no warm-up pass: both have run)
+      return i == 0 ? time(cl, bs, seconds, 0, false, nullptr).rate
+                    : time(cl, stacked_batch(bs, best_k), seconds, 0, false, &best_stack).rate;
+    });
+    line += " (run-off: 1 " + std::to_string(std::lround(rates[0])) + " vs " +
+            std::to_string(best_k) + " " + std::to_string(std::lround(rates[1])) + ")";
+    if (rates[0] >= rates[1]) best_k = 1;
+    best_rate = rates[best_k == 1 ? 0 : 1];
   }
   best.report += line + " point-images/s";
   best.points_per_forward = best_k;
@@ -383,9 +412,9 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   std::vector<Tried> tried;
   std::string too_large;
   for (bool cl : layouts) {
-    double layout_best = 0, local_best = 0;
+    Scan scan;
+    double local_best = 0;
     std::int64_t layout_bs = 0;
-    int below = 0;  // consecutive candidates slower than the best so far
     for (auto b : cands) {
       auto t = time(cl, b, per, local_best / 3);
       local_best = std::max(local_best, last_local);
@@ -394,11 +423,10 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
         break;
       }
       tried.push_back({cl, b, t.rate});
-      if (t.rate > layout_best) {
-        layout_best = t.rate;
+      const auto step = scan.next(t.rate);
+      if (step == Scan::better) {
         layout_bs = b;
-        below = 0;
-      } else if (t.rate < 0.97 * layout_best || ++below == 2) {
+      } else if (step == Scan::stop) {
         // Past the best (clearly below it, or twice in a row): larger batches only get slower
         // (on a CPU they leave the cache, and once an activation outgrows the allocator's
         // cached blocks it is mapped and unmapped at every layer: a pass of 512 images of
@@ -411,7 +439,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     if (layout_bs > 0)
       std::snprintf(line, sizeof line, "%s%s: batch %lld, %.0f images/s",
                     best.report.empty() ? "" : "; ", cl ? "nhwc" : "nchw",
-                    static_cast<long long>(layout_bs), layout_best);
+                    static_cast<long long>(layout_bs), scan.best);
     else
       std::snprintf(line, sizeof line, "%s%s: no batch fits", best.report.empty() ? "" : "; ",
                     cl ? "nhwc" : "nchw");
@@ -422,28 +450,19 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
                      " images does not fit in memory: " + too_large);
   std::stable_sort(tried.begin(), tried.end(),
                    [](const Tried& a, const Tried& b) { return a.rate > b.rate; });
-  // Run-off: each scan timing is a fraction of a second, and on a busy or noisy machine two
-  // candidates within a few percent of each other swap places from one run to the next. The two
-  // best, when within 15 %, are timed again, alternately and for a third of the budget in all,
-  // and the faster over those timings wins.
+  // The two best, when within 15 %, go to a run-off, and the faster over it wins.
   if (o.runoff && tried.size() > 1 && tried[1].rate >= 0.85 * tried[0].rate) {
-    const int rounds = 3;
-    const double each = o.budget_seconds / 3 / (2 * rounds);
-    double sum[2] = {0, 0};
-    for (int r = 0; r < rounds; ++r)
-      for (int k = 0; k < 2; ++k) {
-        const int i = (r % 2 == 0) ? k : 1 - k;  // alternate who goes first
-        // (no warm-up pass: the scan has already run both settings)
-        sum[i] += time(tried[i].cl, tried[i].bs, each, 0, false).rate;
-      }
+    const auto rates = run_off(o.budget_seconds, [&](int i, double seconds) {
+      // (no warm-up pass: the scan has already run both settings)
+      return time(tried[std::size_t(i)].cl, tried[std::size_t(i)].bs, seconds, 0, false).rate;
+    });
     char line[200];
     std::snprintf(line, sizeof line, "; run-off: %s batch %lld %.0f vs %s batch %lld %.0f images/s",
-                  tried[0].cl ? "nhwc" : "nchw", static_cast<long long>(tried[0].bs),
-                  sum[0] / rounds, tried[1].cl ? "nhwc" : "nchw",
-                  static_cast<long long>(tried[1].bs), sum[1] / rounds);
+                  tried[0].cl ? "nhwc" : "nchw", static_cast<long long>(tried[0].bs), rates[0],
+                  tried[1].cl ? "nhwc" : "nchw", static_cast<long long>(tried[1].bs), rates[1]);
     best.report += line;
-    tried[0].rate = sum[0] / rounds;
-    tried[1].rate = sum[1] / rounds;
+    tried[0].rate = rates[0];
+    tried[1].rate = rates[1];
     if (tried[1].rate > tried[0].rate) std::swap(tried[0], tried[1]);
   }
   best.images_per_second = tried[0].rate;
@@ -464,10 +483,7 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
   c10::InferenceMode guard;
   PrecisionGuard precision(p, data.images.device());
   FoldBatchNorm fold(fold_batchnorm);
-  auto forward = [&](const torch::Tensor& x) {
-    return points ? model.forward_stacked(x, *points) : model.forward(x);
-  };
-  forward(data.images.narrow(0, 0, std::min(batch_size, n)));  // warm-up
+  forward_of(model, data.images.narrow(0, 0, std::min(batch_size, n)), points);  // warm-up
   synchronize(data.images);
   // Batches in turn over the images, the clock read after every batch on a CPU (so that ranks
   // measuring together stop together) and after every full pass on a GPU (one sync per pass).
@@ -477,7 +493,7 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
   auto t0 = clock::now();
   while (true) {
     const std::int64_t len = std::min(batch_size, n - start);
-    forward(data.images.narrow(0, start, len));
+    forward_of(model, data.images.narrow(0, start, len), points);
     done += len;
     start = start + len < n ? start + len : 0;
     if (gpu && start != 0) continue;

@@ -230,7 +230,7 @@ struct Evaluator {
     } else {
       auto stacked = stack_points(*model, base, dirs, alphas, betas);
       EvalOptions o = opts;
-      o.batch_size = std::max<std::int64_t>(1, opts.batch_size / std::int64_t(k));
+      o.batch_size = stacked_batch(opts.batch_size, int(k));
       sums.resize(k * data.size() * 3);
       for (std::size_t d = 0; d < data.size(); ++d) {
         auto per_point = evaluate_points(*model, data[d], stacked, o);
@@ -615,7 +615,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                 to_string(ev.opts.precision));
     if (points_per_forward > 1)
       std::printf("%d points per forward pass, %lld images per pass\n", points_per_forward,
-                  (long long)std::max<std::int64_t>(1, ev.opts.batch_size / points_per_forward));
+                  (long long)stacked_batch(ev.opts.batch_size, points_per_forward));
     if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
     std::printf("effective configuration: %s\n", effective.dump().c_str());
     if (ev.hessian)
@@ -638,16 +638,25 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     pending.clear();
   };
   auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
-  // The next points of a queue for one evaluation: --points-per-forward of them, or what is left.
-  auto take_points = [&](std::deque<std::int64_t>& q) {
+  std::int64_t computed_here = 0;
+  // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
+  // left) with its followers; the results join the next write round. Returns how many points and
+  // the lowest loss among them.
+  auto eval_next = [&](std::deque<std::int64_t>& q) {
     std::vector<std::int64_t> points;
     while (!q.empty() && int(points.size()) < points_per_forward) {
       points.push_back(q.front());
       q.pop_front();
     }
-    return points;
+    command_group(group, kEval, points);
+    double lowest = INFINITY;
+    for (auto& r : ev.eval(points)) {
+      lowest = std::fmin(lowest, min_loss_of(r));
+      pending.push_back(std::move(r));
+    }
+    computed_here += std::int64_t(points.size());
+    return std::make_pair(std::int64_t(points.size()), lowest);
   };
-  std::int64_t computed_here = 0;
 
   if (!leader) {
     // ---- follower of a data-shard group: do what the leader says ----
@@ -723,14 +732,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         send(kTagRequest);
         requested = true;
       }
-      auto points = take_points(queue);
-      command_group(group, kEval, points);
-      for (auto& r : ev.eval(points)) {
-        min_loss = std::fmin(min_loss, min_loss_of(r));
-        pending.push_back(std::move(r));
-      }
-      computed_here += std::int64_t(points.size());
-      finished_since += double(points.size());
+      const auto [n, lowest] = eval_next(queue);
+      finished_since += double(n);
+      min_loss = std::fmin(min_loss, lowest);
     }
     command_group(group, kStop);
     round();
@@ -826,15 +830,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         }
       }
       if (!mine.empty()) {
-        auto points = take_points(mine);
-        command_group(group, kEval, points);
-        double lowest = INFINITY;
-        for (auto& r : ev.eval(points)) {
-          lowest = std::fmin(lowest, min_loss_of(r));
-          pending.push_back(std::move(r));
-        }
-        computed_here += std::int64_t(points.size());
-        progress.add(std::int64_t(points.size()), lowest);
+        const auto [n, lowest] = eval_next(mine);
+        progress.add(n, lowest);
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }

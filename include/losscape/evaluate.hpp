@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -81,6 +82,12 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts);
 /// `opts.batch_size` counts images; a batch's activations are K times those of one model.
 std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data, const StackedState& s,
                                       const EvalOptions& opts);
+
+/// The images of one forward pass of K grid points at batch size `batch`: batch / K, at least 1
+/// (a pass then holds the activations of one point's batch).
+inline std::int64_t stacked_batch(std::int64_t batch, int points) {
+  return std::max<std::int64_t>(1, batch / points);
+}
 
 /// `--batch-size`: a positive number, or 0 for "auto"; InputError otherwise.
 std::int64_t parse_batch_size(const std::string& s);
