@@ -279,12 +279,11 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
 
 // --points-per-forward: the forward rate (point-images/s) with K grid points stacked in each
 // forward pass against one point per pass, in the layout and at the batch size B chosen for one
-// point. K points are timed at batches of B / K, 2B / K and B images (an image is K times the work
+// point (`c`, best_forward_rate's). K points are timed at batches of B / K, 2B / K and B images (an image is K times the work
 // and activations), in two rounds in opposite orders (averaged, as choice_quality does), and each
 // K's best batch counts.
-nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a, Precision p) {
-  auto c = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
-                               5 * a.forward_seconds);
+nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a, Precision p,
+                              const EvalChoice& c) {
   const DataSplit d = relaid(model, data, c.channels_last);
   // Random directions of θ's scale; the values do not change the work.
   Directions dirs;
@@ -336,12 +335,12 @@ nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a
 // `--memory-format auto` choose for this rank alone (or the given ones), timed with a budget of
 // about 5 × --forward-seconds instead of the sweep's 3 s, then measured again with all ranks
 // together (rate_together) — the figure returned (the maximum of many short timings is biased
-// upwards).
+// upwards). `choice` gets the setting.
 double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p,
-                         const mpi::Comm& world) {
-  auto c = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
+                         const mpi::Comm& world, EvalChoice& choice) {
+  choice = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
                                5 * a.forward_seconds);
-  return rate_together(model, data, c.channels_last, c.batch_size, p, a, world);
+  return rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world);
 }
 
 // --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same
@@ -446,7 +445,8 @@ int run(const Args& a) {
   auto data = load_split(spec, dev);
   const auto prec = parse_precision(a.precision);
   world.barrier();
-  const double my_rate = best_forward_rate(*model, data, a, prec, world);
+  EvalChoice best_setting;
+  const double my_rate = best_forward_rate(*model, data, a, prec, world, best_setting);
   const double total_rate = world.allreduce_sum(my_rate);
   world.barrier();
 
@@ -484,7 +484,7 @@ int run(const Args& a) {
   if (!a.points_per_forward.empty() && size == 1) {
     if (!model->can_stack())
       throw InputError("--points-per-forward: " + a.arch + " has no stacked forward");
-    stacked = stacked_points(*model, data, a, prec);
+    stacked = stacked_points(*model, data, a, prec, best_setting);
   }
   nlohmann::json choice;
   if (a.choice_trials > 0)
