@@ -234,6 +234,12 @@ TEST_CASE("several points per forward give the serial values", "[sweep]") {
   auto bad = fx.config("stacked_bad.h5");
   bad.points_per_forward = "17";
   CHECK_THROWS_WITH(run_sweep(bad, world()), catch_compat::Contains("--points-per-forward must be auto or 1 to 16"));
+  // A network without a stacked form is refused with an explicit K > 1 (auto takes 1 for it).
+  bad.points_per_forward = "2";
+  bad.model_file = "";
+  bad.arch = "densenet121";
+  CHECK_THROWS_WITH(run_sweep(bad, world()),
+                    catch_compat::Contains("densenet121 cannot evaluate several points per forward (zoo networks"));
 }
 
 TEST_CASE("an interrupted sweep resumes to the same surface, computing only what is left",
