@@ -73,6 +73,7 @@ struct Args {
   int choice_trials = 0;
   int scaling_rounds = 0;
   std::vector<int> points_per_forward;
+  std::string cuda_graphs = "auto";
   std::string work = "bench-work";
   std::string json;
   std::uint64_t seed = 1;
@@ -461,6 +462,7 @@ int run(const Args& a) {
   cfg.batch_size = a.batch_size;
   cfg.precision = a.precision;
   cfg.memory_format = a.memory_format;
+  cfg.cuda_graphs = a.cuda_graphs;
   cfg.device = a.device;
   cfg.threads = a.threads;
   cfg.out = surface;
@@ -522,6 +524,8 @@ int run(const Args& a) {
       {"batch_size", outcome.batch_size},
       {"memory_format", outcome.channels_last ? "nhwc" : "nchw"},
       {"sweep_points_per_forward", outcome.points_per_forward},
+      {"cuda_graphs", outcome.cuda_graphs},
+      {"cuda_graph_events", outcome.cuda_graph_events},
       {"forward_images_per_second_per_rank", total_rate / size},
       {"forward_images_per_second_total", total_rate},
       {"points", outcome.computed},
@@ -609,6 +613,8 @@ int main(int argc, char** argv) {
                  "Also measure K grid points per forward pass against one, for each K of a "
                  "comma-separated list (1 rank)")
       ->delimiter(',');
+  app.add_option("--cuda-graphs", a.cuda_graphs, "The sweep's --cuda-graphs: auto | off")
+      ->capture_default_str();
   app.add_option("--work", a.work, "Folder for the data, model and surface files")
       ->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");

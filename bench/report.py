@@ -146,7 +146,8 @@ def main(path):
             if base and r["ranks"] > 1:
                 scaling = fmt(r["points_per_second"] / (r["ranks"] * base["points_per_second"]))
             print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "
-                  f"| {r['batch_size']} | {r['memory_format']} "
+                  f"| {r['batch_size']} | {r['memory_format']}"
+                  f"{' + CUDA graphs' if r.get('cuda_graphs') else ''} "
                   f"| {r['forward_images_per_second_total']:.0f} | {r['points']} "
                   f"| {r['sweep_wall_seconds']:.2f} | {r['setup_seconds']:.2f} "
                   f"| {r['points_per_second']:.3f} | {r['overhead_seconds_per_point']:.4f} "

@@ -304,8 +304,9 @@ void apply_directions(const TensorList& target, const TensorList& base, const Di
   }
 }
 
-StackedState stack_points(const Model& model, const TensorList& base, const Directions& d,
-                          const std::vector<double>& alphas, const std::vector<double>& betas) {
+void stack_points_into(StackedState& s, const Model& model, const TensorList& base,
+                       const Directions& d, const std::vector<double>& alphas,
+                       const std::vector<double>& betas) {
   torch::NoGradGuard guard;
   const bool two = d.dims() == 2;
   const int k = int(alphas.size());
@@ -313,7 +314,7 @@ StackedState stack_points(const Model& model, const TensorList& base, const Dire
     throw std::logic_error("stack_points: as many betas as alphas needed");
   std::map<std::string, std::size_t> covered;
   for (std::size_t i = 0; i < base.size(); ++i) covered[base[i].name] = i;
-  StackedState s;
+  if (s.points != k) s.tensors.clear();
   s.points = k;
   for (const auto& [name, t] : model.state()) {
     if (!at::isFloatingType(t.scalar_type())) continue;  // num_batches_tracked
@@ -321,7 +322,14 @@ StackedState stack_points(const Model& model, const TensorList& base, const Dire
     const std::int64_t rows = sizes.empty() ? 1 : sizes[0];
     if (sizes.empty()) sizes.push_back(1);
     sizes[0] = rows * k;
-    auto out = torch::empty(sizes, t.options().memory_format(torch::MemoryFormat::Contiguous));
+    // 4-D tensors in the model's layout (channels-last when the model's are).
+    const bool nhwc =
+        t.dim() == 4 && t.is_contiguous(torch::MemoryFormat::ChannelsLast) && !t.is_contiguous();
+    const auto fmt = nhwc ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    auto& out = s.tensors[name];
+    if (!out.defined() || out.sizes() != at::IntArrayRef(sizes) || !out.is_contiguous(fmt) ||
+        out.options().dtype() != t.options().dtype() || out.device() != t.device())
+      out = torch::empty(sizes, t.options().memory_format(fmt));
     auto it = covered.find(name);
     for (int p = 0; p < k; ++p) {
       auto slot = out.narrow(0, p * rows, rows).view(t.sizes());
@@ -331,10 +339,13 @@ StackedState stack_points(const Model& model, const TensorList& base, const Dire
       }
       set_point(slot, base, d, it->second, alphas[std::size_t(p)], two ? betas[std::size_t(p)] : 0.0);
     }
-    if (t.dim() == 4 && t.is_contiguous(torch::MemoryFormat::ChannelsLast) && !t.is_contiguous())
-      out = out.contiguous(torch::MemoryFormat::ChannelsLast);
-    s.tensors.emplace(name, out);
   }
+}
+
+StackedState stack_points(const Model& model, const TensorList& base, const Directions& d,
+                          const std::vector<double>& alphas, const std::vector<double>& betas) {
+  StackedState s;
+  stack_points_into(s, model, base, d, alphas, betas);
   return s;
 }
 

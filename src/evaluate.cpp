@@ -113,39 +113,70 @@ torch::Tensor with_layout(const torch::Tensor& images, bool channels_last) {
 
 namespace {
 
+// The address of a tensor's data, for PassGraph keys.
+std::int64_t address(const torch::Tensor& t) {
+  return std::int64_t(reinterpret_cast<std::intptr_t>(t.data_ptr()));
+}
+
+// What a recorded pass depends on (PassGraph): the addresses of the data, of the model's tensors
+// (and of the stacked ones), the batch size and the options.
+std::vector<std::int64_t> pass_key(const Model& model, const DataSplit& data,
+                                   const EvalOptions& opts, const StackedState* s) {
+  std::vector<std::int64_t> key = {address(data.images), address(data.labels), data.size(),
+                                   opts.batch_size, s ? s->points : 1, int(opts.loss),
+                                   int(opts.precision), opts.fold_batchnorm};
+  for (const auto& t : model.state()) key.push_back(address(t.tensor));
+  if (s)
+    for (const auto& [name, t] : s->tensors) key.push_back(address(t));
+  return key;
+}
+
 // The batch loop of evaluate() and evaluate_points(): `forward` gives the logits [N, K, classes]
 // of K models for a batch; loss sums and correct counts per model stay on the device until the
-// end (one host synchronisation).
+// end (one host synchronisation). With `graph`, the pass may be a CUDA graph's replay.
 std::vector<EvalSums> evaluate_models(
-    Model& model, const DataSplit& data, const EvalOptions& opts, int k,
-    const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
+    Model& model, const DataSplit& data, const EvalOptions& opts, const StackedState* s,
+    PassGraph* graph, const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
   c10::InferenceMode guard;
   model.train(false);
+  const int k = s ? s->points : 1;
   const std::int64_t n = data.size();
-  std::int64_t bs = opts.batch_size > 0 ? opts.batch_size : 256;
+  const std::int64_t bs = opts.batch_size > 0 ? opts.batch_size : 256;
   auto dev = data.images.device();
   PrecisionGuard precision(opts.precision, dev);
   FoldBatchNorm fold(opts.fold_batchnorm);
-  auto loss_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
-  auto correct_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
-  for (std::int64_t start = 0; start < n; start += bs) {
-    const std::int64_t len = std::min(bs, n - start);
-    auto y = data.labels.narrow(0, start, len);
-    auto logits = forward(data.images.narrow(0, start, len)).to(torch::kFloat32);  // [N, K, C]
-    torch::Tensor l;
-    if (opts.loss == LossKind::cross_entropy) {
-      // −log softmax at the label: cross_entropy with reduction sum, per model
-      l = -torch::log_softmax(logits, 2).gather(2, y.view({len, 1, 1}).expand({len, k, 1}));
-      l = l.squeeze(2).sum(0);
-    } else {
-      auto onehot = torch::one_hot(y, logits.size(2)).to(logits.scalar_type()).unsqueeze(1);
-      l = (torch::softmax(logits, 2) - onehot).pow(2).mean(2).sum(0);
+  // The sums [2, K] (loss sums, correct counts) on the device.
+  auto pass = [&](bool recording) {
+    auto loss_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
+    auto correct_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+    for (std::int64_t start = 0; start < n; start += bs) {
+      const std::int64_t len = std::min(bs, n - start);
+      auto y = data.labels.narrow(0, start, len);
+      auto logits = forward(data.images.narrow(0, start, len)).to(torch::kFloat32);  // [N, K, C]
+      torch::Tensor l;
+      if (opts.loss == LossKind::cross_entropy) {
+        // −log softmax at the label: cross_entropy with reduction sum, per model
+        l = -torch::log_softmax(logits, 2).gather(2, y.view({len, 1, 1}).expand({len, k, 1}));
+        l = l.squeeze(2).sum(0);
+      } else {
+        auto onehot = torch::one_hot(y, logits.size(2)).to(logits.scalar_type()).unsqueeze(1);
+        l = (torch::softmax(logits, 2) - onehot).pow(2).mean(2).sum(0);
+      }
+      loss_acc.add_(l.to(torch::kFloat64));
+      correct_acc.add_(logits.argmax(2).eq(y.unsqueeze(1)).sum(0));
+      if (!recording && opts.between_batches) opts.between_batches();
     }
-    loss_acc.add_(l.to(torch::kFloat64));
-    correct_acc.add_(logits.argmax(2).eq(y.unsqueeze(1)).sum(0));
-    if (opts.between_batches) opts.between_batches();
+    return torch::stack({loss_acc, correct_acc.to(torch::kFloat64)});
+  };
+  torch::Tensor both;
+  if (graph && dev.is_cuda()) {
+    EvalOptions o = opts;
+    o.batch_size = bs;
+    both = graph->run(pass_key(model, data, o, s), dev, pass, opts.between_batches);
+  } else {
+    both = pass(false);
   }
-  auto both = torch::stack({loss_acc, correct_acc.to(torch::kFloat64)}).to(torch::kCPU);
+  both = both.to(torch::kCPU);
   std::vector<EvalSums> sums(static_cast<std::size_t>(k));
   for (int i = 0; i < k; ++i) {
     sums[std::size_t(i)].loss_sum = both[0][i].item<double>();
@@ -157,8 +188,8 @@ std::vector<EvalSums> evaluate_models(
 
 }  // namespace
 
-EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) {
-  return evaluate_models(model, data, opts, 1, [&](const torch::Tensor& x) {
+EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts, PassGraph* graph) {
+  return evaluate_models(model, data, opts, nullptr, graph, [&](const torch::Tensor& x) {
     auto logits = model.forward(x);
     if (logits.dim() != 2 || logits.size(0) != x.size(0))
       throw InputError(model.source + ": forward returned shape " +
@@ -168,8 +199,9 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts) 
 }
 
 std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data,
-                                      const StackedState& s, const EvalOptions& opts) {
-  return evaluate_models(model, data, opts, s.points,
+                                      const StackedState& s, const EvalOptions& opts,
+                                      PassGraph* graph) {
+  return evaluate_models(model, data, opts, &s, graph,
                          [&](const torch::Tensor& x) { return model.forward_stacked(x, s); });
 }
 

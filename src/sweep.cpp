@@ -11,12 +11,16 @@
 #include <deque>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
 #include <thread>
 
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
 #include "losscape/hessian.hpp"
 #include "losscape/lock.hpp"
+#include "losscape/pass_graph.hpp"
 #include "losscape/terminal.hpp"
 #include "losscape/timestamp.hpp"
 #include "losscape/version.hpp"
@@ -33,7 +37,7 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
        {"subset_seed", c.subset_seed}, {"raw_data", c.raw_data},
        {"loss", c.loss},             {"batch_size", c.batch_size},
        {"precision", c.precision},   {"memory_format", c.memory_format},
-       {"points_per_forward", c.points_per_forward},
+       {"points_per_forward", c.points_per_forward}, {"cuda_graphs", c.cuda_graphs},
        {"device", c.device},         {"threads", c.threads},
        {"data_shards", c.data_shards}, {"flush_seconds", c.flush_seconds},
        {"part", c.part},             {"out", c.out}};
@@ -47,7 +51,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
   static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
                                 "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
-                                "batch_size", "precision", "memory_format", "points_per_forward", "device", "threads",
+                                "batch_size", "precision", "memory_format", "points_per_forward", "cuda_graphs", "device", "threads",
                                 "data_shards", "flush_seconds", "part", "out", "quiet", "progress_seconds", "allow_other_model",
                                 "hessian", "hessian_all_params", "hessian_batch_size", "eig_tol",
                                 "eig_max_iter", "eig_ncv"};
@@ -80,6 +84,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
     c.points_per_forward = j["points_per_forward"].is_string()
                                ? j["points_per_forward"].get<std::string>()
                                : std::to_string(j["points_per_forward"].get<long long>());
+  get("cuda_graphs", c.cuda_graphs);
   get("device", c.device);
   get("threads", c.threads);
   get("data_shards", c.data_shards);
@@ -209,6 +214,27 @@ struct Evaluator {
   std::vector<double> xs, ys;
   std::unique_ptr<HessianOperator> hessian;  // with --hessian
   EigenOptions eig;
+  StackedState stacked;  // the stacked models of a group, rewritten in place for the next
+  std::vector<std::string> split_names;
+  bool cuda_graphs = false;  // --cuda-graphs auto on a GPU, in a build that has them
+  std::map<std::pair<std::size_t, int>, std::unique_ptr<PassGraph>> graphs;  // (split, K)
+  std::vector<std::string> graph_events;  // recorded / turned off, in order
+  std::function<void(const std::string&)> on_graph_event;
+
+  // The CUDA graph of the passes over split `d` with K points per pass, or none.
+  PassGraph* graph(std::size_t d, int k) {
+    if (!cuda_graphs) return nullptr;
+    auto& g = graphs[{d, k}];
+    if (!g) {
+      g = std::make_unique<PassGraph>(split_names[d] + ", " + std::to_string(k) +
+                                      (k == 1 ? " point" : " points") + " per pass");
+      g->on_event = [this](const std::string& line) {
+        graph_events.push_back(line);
+        if (on_graph_event) on_graph_event(line);
+      };
+    }
+    return g.get();
+  }
 
   // Evaluate points `idx` (collective over the group when sharded): one at a time, or all in
   // one stacked forward pass per batch when there are several. Values: per split loss, acc.
@@ -223,17 +249,17 @@ struct Evaluator {
     std::vector<double> sums;  // per point, per split: loss sum, correct, count
     if (k == 1) {
       apply_directions(live, base, dirs, alphas[0], betas[0]);
-      for (auto& d : data) {
-        auto s = evaluate(*model, d, opts);
+      for (std::size_t d = 0; d < data.size(); ++d) {
+        auto s = evaluate(*model, data[d], opts, graph(d, 1));
         sums.insert(sums.end(), {s.loss_sum, s.correct, s.count});
       }
     } else {
-      auto stacked = stack_points(*model, base, dirs, alphas, betas);
+      stack_points_into(stacked, *model, base, dirs, alphas, betas);
       EvalOptions o = opts;
       o.batch_size = stacked_batch(opts.batch_size, int(k));
       sums.resize(k * data.size() * 3);
       for (std::size_t d = 0; d < data.size(); ++d) {
-        auto per_point = evaluate_points(*model, data[d], stacked, o);
+        auto per_point = evaluate_points(*model, data[d], stacked, o, graph(d, int(k)));
         for (std::size_t p = 0; p < k; ++p) {
           double* at = &sums[(p * data.size() + d) * 3];
           at[0] = per_point[p].loss_sum;
@@ -404,6 +430,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     } else {
       ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
     }
+    check_cuda_graphs(cfg.cuda_graphs);
     const int k = parse_points_per_forward(cfg.points_per_forward);
     if (k > 1 && cfg.hessian)
       throw InputError("--points-per-forward > 1 and --hessian: the Hessian maps take one point "
@@ -557,6 +584,17 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   }
   for (auto& d : ev.data) d.images = with_layout(d.images, channels_last);
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: autotune
+  ev.split_names = cfg.splits;
+  ev.cuda_graphs = cfg.cuda_graphs == "auto" && device.is_cuda() && PassGraph::supported();
+  ev.on_graph_event = [&](const std::string& line) {
+    // Rank 0 says what happened to its graphs; another rank only when one was turned off.
+    if (rank == 0 && !cfg.quiet) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    } else if (rank != 0 && line.find("turned off") != std::string::npos) {
+      std::fprintf(stderr, "rank %d: %s\n", rank, line.c_str());
+    }
+  };
 
   // Points to compute: not done, in this part, coarse to fine.
   auto mask = surface->done_mask();
@@ -587,6 +625,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                              {"memory_format", channels_last ? "nhwc" : "nchw"},
                              {"precision", to_string(ev.opts.precision)},
                              {"points_per_forward", points_per_forward},
+                             {"cuda_graphs", ev.cuda_graphs},
                              {"points_done_before", part_done},
                              {"startup_timing", choice_report},
                              {"losscape_version", version},
@@ -616,6 +655,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (points_per_forward > 1)
       std::printf("%d points per forward pass, %lld images per pass\n", points_per_forward,
                   (long long)stacked_batch(ev.opts.batch_size, points_per_forward));
+    if (device.is_cuda())
+      std::printf("CUDA graphs: %s\n",
+                  ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
+                  : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
+                                             : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
     if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
     std::printf("effective configuration: %s\n", effective.dump().c_str());
     if (ev.hessian)
@@ -629,6 +673,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   out.batch_size = ev.opts.batch_size;
   out.points_per_forward = points_per_forward;
   out.channels_last = channels_last;
+  out.cuda_graphs = ev.cuda_graphs;
   world.barrier();
   out.setup_seconds = since(t_start);
 
@@ -861,6 +906,18 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   out.complete = done_now == part_total;
   out.interrupted = !out.complete;
   out.seconds = since(t_start);
+  {
+    // What became of the CUDA graphs, on every rank (the run log's "cuda_graph_events").
+    std::string mine;
+    for (const auto& e : ev.graph_events) mine += e + "\n";
+    auto all = world.allgather(mine);
+    for (int r = 0; r < size; ++r) {
+      std::istringstream lines(all[std::size_t(r)]);
+      for (std::string line; std::getline(lines, line);)
+        out.cuda_graph_events.push_back("rank " + std::to_string(r) + ": " + line);
+    }
+  }
+  if (!out.cuda_graph_events.empty()) this_run["cuda_graph_events"] = out.cuda_graph_events;
   write_log(out.complete ? "complete" : "interrupted");
   world.barrier();
   if (rank == 0 && !cfg.quiet) {

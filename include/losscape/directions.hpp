@@ -85,6 +85,11 @@ void apply_directions(const TensorList& target, const TensorList& base, const Di
 /// 1-D directions.
 StackedState stack_points(const Model& model, const TensorList& base, const Directions& d,
                           const std::vector<double>& alphas, const std::vector<double>& betas);
+/// stack_points into `s`, reusing its tensors (same addresses, which a recorded CUDA graph needs)
+/// when it already holds as many points of this model; else replacing them.
+void stack_points_into(StackedState& s, const Model& model, const TensorList& base,
+                       const Directions& d, const std::vector<double>& alphas,
+                       const std::vector<double>& betas);
 
 /// Per-tensor norms of the directions, their ratio to θ*'s norms, and cos(x, y).
 nlohmann::json directions_info(const Directions& d, const Model* model);

@@ -11,6 +11,7 @@
 
 #include "losscape/data.hpp"
 #include "losscape/model.hpp"
+#include "losscape/pass_graph.hpp"
 #include "losscape/zoo.hpp"
 
 namespace losscape {
@@ -75,13 +76,15 @@ struct EvalOptions {
 };
 
 /// Sum of losses and correct predictions of `model` over `data` (which must be on the model's
-/// device). One host synchronisation.
-EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts);
+/// device). One host synchronisation. With `graph` (on a GPU), the pass is recorded as a CUDA
+/// graph and replayed by later calls on the same tensors (pass_graph.hpp).
+EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts,
+                  PassGraph* graph = nullptr);
 /// evaluate() for the K models of `s` in one pass over the data (several grid points per
 /// forward: Model::forward_stacked, which the model must support): one sum per model, in order.
 /// `opts.batch_size` counts images; a batch's activations are K times those of one model.
 std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data, const StackedState& s,
-                                      const EvalOptions& opts);
+                                      const EvalOptions& opts, PassGraph* graph = nullptr);
 
 /// The images of one forward pass of K grid points at batch size `batch`: batch / K, at least 1
 /// (a pass then holds the activations of one point's batch).

@@ -43,6 +43,9 @@ struct SweepConfig {
   /// networks with a stacked form and without --hessian; else 1) or 1 .. 16: K perturbed models
   /// evaluated together on batch / K images (docs/performance.md).
   std::string points_per_forward = "auto";
+  /// "auto": on a GPU, record each evaluation pass as a CUDA graph and replay it at later points
+  /// (pass_graph.hpp; checked against an ordinary pass, off by itself where it fails); "off".
+  std::string cuda_graphs = "auto";
   std::string device = "auto";
   int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
   int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)
@@ -83,6 +86,8 @@ struct SweepOutcome {
   std::int64_t batch_size = 0;  ///< the evaluation batch size used
   int points_per_forward = 1;   ///< grid points per forward pass used
   bool channels_last = false;   ///< the memory layout used
+  bool cuda_graphs = false;     ///< passes were recorded as CUDA graphs where they could be
+  std::vector<std::string> cuda_graph_events;  ///< "rank R: CUDA graph of ... recorded: ..."
 };
 
 /// How the ranks of `world` combine the start-up timings of batch sizes and layouts (all call in

@@ -49,6 +49,10 @@ void add_sweep(CLI::App& root, Registry& reg) {
                   "Grid points evaluated together in one forward pass: auto (timed at start-up) or "
                   "1 to 16 (docs/performance.md)")
       ->capture_default_str();
+  app->add_option("--cuda-graphs", c.cuda_graphs,
+                  "auto | off: replay each evaluation pass as a CUDA graph on a GPU "
+                  "(docs/performance.md)")
+      ->capture_default_str();
   app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");
   app->add_option("--data-shards", c.data_shards,
@@ -126,6 +130,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     LOSSCAPE_TAKE("--precision", precision)
     LOSSCAPE_TAKE("--memory-format", memory_format)
     LOSSCAPE_TAKE("--points-per-forward", points_per_forward)
+    LOSSCAPE_TAKE("--cuda-graphs", cuda_graphs)
     LOSSCAPE_TAKE("--device", device)
     LOSSCAPE_TAKE("--threads", threads)
     LOSSCAPE_TAKE("--data-shards", data_shards)

@@ -1,6 +1,7 @@
 // Several grid points per forward: stack_points + forward_stacked + evaluate_points against the
 // one-point path (apply_directions + forward / evaluate) for every network that can stack.
 #include <cmath>
+#include <map>
 
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
@@ -106,4 +107,43 @@ TEST_CASE("networks without a stacked form say so", "[stacked]") {
   auto dense = make_zoo("densenet121", "cifar10");
   CHECK(!dense->can_stack());
   CHECK_THROWS_AS(dense->forward_stacked(torch::zeros({1, 3, 32, 32}), StackedState{}), InputError);
+}
+
+TEST_CASE("stack_points_into rewrites the same tensors for the same number of points", "[stacked]") {
+  torch::manual_seed(5);
+  auto model = make_zoo("resnet20", "cifar10");
+  test::scramble(*model);
+  auto dirs = make_directions(*model, DirectionsConfig{}, "cifar10");
+  TensorList base;
+  for (auto& t : model->parameters()) base.push_back({t.name, t.tensor.clone()});
+  const std::vector<double> alphas = {-0.4, 0.1, 0.7}, betas = {0.3, -0.2, 0.05};
+  auto same_as_fresh = [&](const StackedState& s, const std::vector<double>& a,
+                           const std::vector<double>& b) {
+    auto fresh = stack_points(*model, base, dirs, a, b);
+    REQUIRE(s.points == fresh.points);
+    REQUIRE(s.tensors.size() == fresh.tensors.size());
+    for (const auto& [name, t] : fresh.tensors) {
+      INFO(name);
+      const auto& r = s[name];
+      CHECK(torch::equal(r, t));  // the same two ops per slot: the same bits
+      CHECK(r.strides() == t.strides());  // the model's layout
+    }
+  };
+  for (bool nhwc : {false, true}) {
+    INFO((nhwc ? "nhwc" : "nchw"));
+    set_channels_last(*model, nhwc);
+    for (auto& t : base) t.tensor = t.tensor.contiguous(nhwc && t.tensor.dim() == 4
+                                                            ? torch::MemoryFormat::ChannelsLast
+                                                            : torch::MemoryFormat::Contiguous);
+    StackedState s;
+    stack_points_into(s, *model, base, dirs, {0.9, 0.9, 0.9}, {-0.9, -0.9, -0.9});
+    std::map<std::string, const void*> where;
+    for (const auto& [name, t] : s.tensors) where[name] = t.data_ptr();
+    stack_points_into(s, *model, base, dirs, alphas, betas);
+    same_as_fresh(s, alphas, betas);
+    for (const auto& [name, t] : s.tensors) CHECK(t.data_ptr() == where[name]);
+    // Another number of points: new tensors of the new size.
+    stack_points_into(s, *model, base, dirs, {0.2, -0.2}, {0.1, 0.3});
+    same_as_fresh(s, {0.2, -0.2}, {0.1, 0.3});
+  }
 }
