@@ -140,8 +140,8 @@ p = run(["sweep", "--config", "bad.json"], expect=1)
 check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config key is named with the file")
 
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
-p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--out", "ppf.h5"],
-        mpi=2)
+p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
+         "--out", "ppf.h5"], mpi=2)
 ppf_loss, ppf_done = values("ppf.h5", "train_loss")
 check(ppf_done.all() and np.allclose(ppf_loss, ref_loss, rtol=1e-6, atol=0),
       "--points-per-forward 4 (2 ranks) equals one point per forward")
@@ -149,6 +149,14 @@ check("4 points per forward pass, 25 images per pass" in p.stdout, "the stacking
 with h5py.File("ppf.h5", "r") as f:
     check(json.loads(text(f.attrs["config"])).get("points_per_forward") == "4",
           "points_per_forward is in the stored configuration")
+    stored = json.loads(text(f.attrs["config"]))
+    check(stored.get("cuda_graphs") == "off", "cuda_graphs is in the stored configuration")
+    log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+    check(log[-1].get("cuda_graphs") is False and "cuda_graph_events" not in log[-1],
+          "the run log says that no CUDA graphs were used (a CPU)")
+p = run([*SWEEP, *GRID, "--cuda-graphs", "on", "--out", "cg_on.h5"], expect=1)
+check(p.stderr.strip() == "losscape: error: --cuda-graphs 'on': expected auto or off",
+      "--cuda-graphs takes auto or off, in one line")
 p = run([*SWEEP, *GRID, "--points-per-forward", "2", "--hessian", "--out", "ppf_h.h5"], expect=1)
 check("--hessian" in p.stderr and "one point at a time" in p.stderr,
       "--points-per-forward with --hessian is refused in one line")
