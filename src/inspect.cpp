@@ -1,5 +1,6 @@
 #include "losscape/inspect.hpp"
 
+#include <algorithm>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -63,7 +64,7 @@ std::string shape_text(const nlohmann::json& s) {
 }
 }  // namespace
 
-nlohmann::json surface_info(const std::string& path) {
+nlohmann::json surface_info(const std::string& path, bool values) {
   auto s = read_surface(path);
   nlohmann::json j;
   j["kind"] = "surface";
@@ -104,13 +105,30 @@ nlohmann::json surface_info(const std::string& path) {
   } catch (const nlohmann::json::exception&) {
   }
   j["runs"] = nlohmann::json::array();
-  for (auto& r : log)
-    j["runs"].push_back({{"start", r.value("start", r.value("time", std::string()))},
-                         {"end", r.value("end", std::string())},
-                         {"status", r.value("status", std::string())},
-                         {"ranks", r.value("ranks", 0)},
-                         {"points_computed", r.value("points_computed", std::int64_t(0))},
-                         {"merge", r.contains("merge")}});
+  for (auto& r : log) {
+    if (!r.is_object()) continue;
+    nlohmann::json run = r;
+    run.erase("config");  // the file's configuration attribute holds the latest
+    run.update({{"start", r.value("start", r.value("time", std::string()))},
+                {"end", r.value("end", std::string())},
+                {"status", r.value("status", std::string())},
+                {"ranks", r.value("ranks", 0)},
+                {"points_computed", r.value("points_computed", std::int64_t(0))},
+                {"merge", r.contains("merge")}});
+    j["runs"].push_back(run);
+  }
+  if (values) {
+    j["x"] = s.x;
+    j["y"] = s.y;
+    const std::size_t nx = s.x.size(), ny = std::max<std::size_t>(1, s.y.size());
+    for (std::size_t v = 0; v < s.names.size(); ++v) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (std::size_t r = 0; r < ny; ++r)
+        rows.push_back(std::vector<double>(s.values[v].begin() + std::ptrdiff_t(r * nx),
+                                           s.values[v].begin() + std::ptrdiff_t((r + 1) * nx)));
+      j["values"][s.names[v]] = rows;
+    }
+  }
   return j;
 }
 
@@ -177,6 +195,21 @@ std::string render_info(const nlohmann::json& j) {
         o << "  run   " << r["start"].get<std::string>() << " .. " << r["end"].get<std::string>()
           << ": " << r["status"].get<std::string>() << ", " << r["points_computed"]
           << " points on " << r["ranks"] << " rank(s)\n";
+      if (r.contains("devices") && r["devices"].is_array() && !r["devices"].empty()) {
+        // Each distinct device with its number of ranks, in order of first appearance.
+        std::vector<std::pair<std::string, int>> seen;
+        for (auto& d : r["devices"]) {
+          auto name = d.get<std::string>();
+          auto it = std::find_if(seen.begin(), seen.end(), [&](auto& p) { return p.first == name; });
+          if (it == seen.end()) seen.emplace_back(name, 1); else ++it->second;
+        }
+        o << "        devices";
+        for (std::size_t i = 0; i < seen.size(); ++i)
+          o << (i ? ", " : " ") << seen[i].first << " x" << seen[i].second;
+        o << "\n";
+      }
+      if (r.contains("cuda_graph_events"))
+        for (auto& e : r["cuda_graph_events"]) o << "        " << e.get<std::string>() << "\n";
     }
   } else {
     o << j.dump(2) << "\n";

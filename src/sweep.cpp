@@ -214,7 +214,7 @@ struct Evaluator {
   std::vector<double> xs, ys;
   std::unique_ptr<HessianOperator> hessian;  // with --hessian
   EigenOptions eig;
-  StackedState stacked;  // the stacked models of a group, rewritten in place for the next
+  StackedState stacked;  // the stacked models of the largest group, rewritten in place
   std::vector<std::string> split_names;
   bool cuda_graphs = false;  // --cuda-graphs auto on a GPU, in a build that has them
   std::map<std::pair<std::size_t, int>, std::unique_ptr<PassGraph>> graphs;  // (split, K)
@@ -254,12 +254,16 @@ struct Evaluator {
         sums.insert(sums.end(), {s.loss_sum, s.correct, s.count});
       }
     } else {
-      stack_points_into(stacked, *model, base, dirs, alphas, betas);
+      // The largest group so far keeps its tensors from group to group (their addresses are in
+      // a recorded CUDA graph); a smaller one (the end of a block) gets its own.
+      StackedState smaller;
+      StackedState& st = int(k) < stacked.points ? smaller : stacked;
+      stack_points_into(st, *model, base, dirs, alphas, betas);
       EvalOptions o = opts;
       o.batch_size = stacked_batch(opts.batch_size, int(k));
       sums.resize(k * data.size() * 3);
       for (std::size_t d = 0; d < data.size(); ++d) {
-        auto per_point = evaluate_points(*model, data[d], stacked, o, graph(d, int(k)));
+        auto per_point = evaluate_points(*model, data[d], st, o, graph(d, int(k)));
         for (std::size_t p = 0; p < k; ++p) {
           double* at = &sums[(p * data.size() + d) * 3];
           at[0] = per_point[p].loss_sum;

@@ -15,8 +15,11 @@ nlohmann::json model_info(const Model& m);
 /// Both splits' sizes, image shape and class histograms of a data set.
 nlohmann::json dataset_info(const std::string& dataset, const std::string& data_dir);
 /// A surface file: its identity (grid, values, data, part), points done of its grid or part,
-/// whether that is complete, and the runs of its run log.
-nlohmann::json surface_info(const std::string& path);
+/// whether that is complete, and the runs of its run log (each entry as the sweep wrote it, with
+/// its devices, settings and CUDA graph events, without the configuration). With `values`, also
+/// the coordinates ("x", "y") and every value array as rows [y][x] ("values": {"train_loss":
+/// ...}; −1 where not computed, null for NaN), for scripts without an HDF5 reader.
+nlohmann::json surface_info(const std::string& path, bool values = false);
 /// Human-readable text of one of the JSON descriptions above (and later ones: "kind" decides).
 std::string render_info(const nlohmann::json& info);
 

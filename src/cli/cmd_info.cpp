@@ -34,6 +34,7 @@ void add_info(CLI::App& root, Registry& reg) {
     std::string data_dir;
     std::string model_dataset;  ///< empty: the checkpoint's own data set, else cifar10
     bool json = false;
+    bool values = false;
     bool list = false;
     std::string model_file;
   };
@@ -52,6 +53,8 @@ void add_info(CLI::App& root, Registry& reg) {
                   "With a direction file: the model, for norms relative to θ*");
   app->add_flag("--list-archs", o->list, "List the zoo's architectures");
   app->add_flag("--json", o->json, "Machine-readable output");
+  app->add_flag("--values", o->values,
+                "With --json and a surface file: also its coordinates and value arrays");
   auto is_surface = [](const std::string& path) {
     if (!h5::is_hdf5(path)) return false;
     h5::File f(path, h5::File::Mode::read);
@@ -79,7 +82,7 @@ void add_info(CLI::App& root, Registry& reg) {
       j = directions_info(d, model.get());
       j["file"] = o->file;
     } else if (!o->file.empty() && o->model.arch.empty() && is_surface(o->file)) {
-      j = surface_info(o->file);
+      j = surface_info(o->file, o->values);
     } else if (!o->file.empty() || !o->model.arch.empty()) {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));

@@ -154,6 +154,19 @@ with h5py.File("ppf.h5", "r") as f:
     log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
     check(log[-1].get("cuda_graphs") is False and "cuda_graph_events" not in log[-1],
           "the run log says that no CUDA graphs were used (a CPU)")
+# `info --json --values`: the run log's entries and the values as h5py reads them
+info = json.loads(run(["info", "--json", "--values", "ppf.h5"]).stdout)
+with h5py.File("ppf.h5", "r") as f:
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        check(np.array_equal(np.asarray(info["values"][name]), np.asarray(f[name])),
+              f"info --values gives {name} as h5py reads it")
+    check(np.array_equal(info["x"], f["xcoordinates"]) and np.array_equal(info["y"], f["ycoordinates"]),
+          "info --values gives the coordinates")
+last = info["runs"][-1]
+check(len(last["devices"]) == 2 and last["points_per_forward"] == 4 and last["cuda_graphs"] is False
+      and "config" not in last, "info --json gives the last run's devices and settings")
+p = run(["info", "ppf.h5"])
+check("devices cpu (" in p.stdout and ") x2" in p.stdout, "info names the devices of a run")
 p = run([*SWEEP, *GRID, "--cuda-graphs", "on", "--out", "cg_on.h5"], expect=1)
 check(p.stderr.strip() == "losscape: error: --cuda-graphs 'on': expected auto or off",
       "--cuda-graphs takes auto or off, in one line")
