@@ -74,6 +74,7 @@ struct Args {
   int scaling_rounds = 0;
   std::vector<int> points_per_forward;
   std::string cuda_graphs = "auto";
+  std::string sweep_points_per_forward = "auto";
   std::string work = "bench-work";
   std::string json;
   std::uint64_t seed = 1;
@@ -463,6 +464,7 @@ int run(const Args& a) {
   cfg.precision = a.precision;
   cfg.memory_format = a.memory_format;
   cfg.cuda_graphs = a.cuda_graphs;
+  cfg.points_per_forward = a.sweep_points_per_forward;
   cfg.device = a.device;
   cfg.threads = a.threads;
   cfg.out = surface;
@@ -614,6 +616,9 @@ int main(int argc, char** argv) {
                  "comma-separated list (1 rank)")
       ->delimiter(',');
   app.add_option("--cuda-graphs", a.cuda_graphs, "The sweep's --cuda-graphs: auto | off")
+      ->capture_default_str();
+  app.add_option("--sweep-points-per-forward", a.sweep_points_per_forward,
+                 "The sweep's --points-per-forward: auto | K")
       ->capture_default_str();
   app.add_option("--work", a.work, "Folder for the data, model and surface files")
       ->capture_default_str();

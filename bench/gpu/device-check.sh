@@ -223,7 +223,8 @@ for a2 in cnn_small resnet20; do
   for g in off auto off auto; do
     step "benchmark: $a2, $small images, 5 x 5 grid, 1 point per pass, --cuda-graphs $g (tf32)"
     "$bench" --arch "$a2" --images "$small" --x -1:1:5 --y -1:1:5 --device "$dev" --precision tf32 \
-      --forward-seconds 0.5 --cuda-graphs "$g" --work "$work/graphs" --json "$out/results.jsonl" ||
+      --forward-seconds 0.5 --cuda-graphs "$g" --sweep-points-per-forward 1 --work "$work/graphs" \
+      --json "$out/results.jsonl" ||
       fail "benchmark $a2 --cuda-graphs $g"
   done
 done
