@@ -9,7 +9,7 @@
 
 using namespace losscape;
 
-TEST_CASE("--cuda-graphs takes auto or off", "[pass_graph]") {
+TEST_CASE("cuda graphs setting: auto or off", "[pass_graph]") {
   CHECK_NOTHROW(check_cuda_graphs("auto"));
   CHECK_NOTHROW(check_cuda_graphs("off"));
   CHECK_THROWS_WITH(check_cuda_graphs("on"), "--cuda-graphs 'on': expected auto or off");
