@@ -13,14 +13,16 @@
 #   3. correctness: the same sweep (fp32, 2 ranks) on the GPU and on the CPU agree to 1e-4, also
 #      with 4 points per forward pass; with CUDA graphs (the default) and without them; the
 #      graphs were recorded and none was turned off (the run log's events)
-#   4. speed: the benchmark (ResNet-56, 50,000 CIFAR-shaped images, 3x3 grid, 1 rank) in tf32,
-#      fp32, bf16 and fp16, the first with each setting's gain and the half types' deviation
-#      (cnn_small and ResNet-20 on 2,000 images: points per forward 1..16, CUDA graphs off/on)
+#   4. speed, in this order: the benchmark of ResNet-56 (50,000 CIFAR-shaped images, 3x3 grid,
+#      1 rank) in tf32 with each setting's gain and the half types' deviation; cnn_small and
+#      ResNet-20 sweeps (2,000 images) with CUDA graphs off and on; their points per forward
+#      1..16; the ResNet-56 benchmark in fp32, bf16 and fp16
 # --dry-run: the same steps on a machine without a GPU (CPU, small sizes), to test this script.
 #
 # Environment: OUT (results folder; default bench/results/gpu-<host>), LOSSCAPE_DEPS (default
 # /opt/losscape-deps), TORCH_PREFIX (LibTorch's CMake prefix; default: python3's
-# torch.utils.cmake_prefix_path), JOBS (build jobs; default: nproc).
+# torch.utils.cmake_prefix_path), JOBS (build jobs; default: nproc), BUDGET (seconds the whole
+# run may take, e.g. 560 under a 590 s limit: benchmarks that would not fit are skipped; 0: none).
 # Results: device-check.log, build.log, results.jsonl and results.md (bench/report.py), gpu.txt.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,6 +30,7 @@ dry=0
 [[ ${1:-} == --dry-run ]] && dry=1
 out=${OUT:-$root/bench/results/gpu-$(hostname -s)}
 deps=${LOSSCAPE_DEPS:-/opt/losscape-deps}
+budget=${BUDGET:-0}
 build=$root/build-gpu
 work=$(mktemp -d "${TMPDIR:-/tmp}/losscape-gpu.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -201,26 +204,31 @@ for f in "sweep_$dev" "sweep_${dev}_ppf4"; do
 done
 
 # ---- 4. speed ----
+# In order of what the figures are for; with BUDGET, a benchmark that would end past it (by a
+# rough estimate of its seconds) is skipped and listed, so that the results are written in time.
+skipped=()
+have_time() {  # have_time SECONDS WHAT
+  if ((budget > 0 && SECONDS - t_start + $1 > budget)); then
+    echo "skipped (BUDGET=$budget s): $2"
+    skipped+=("$2")
+    return 1
+  fi
+}
 grid=(--x -1:1:3 --y -1:1:3)
 ((dry)) && grid=(--x -1:1:2 --y -1:1:2)
-for p in tf32 fp32 bf16 fp16; do
-  ((dry)) && [[ $p == fp16 ]] && continue
-  opt=()
-  [[ $p == tf32 ]] && opt=(--optimizations)
-  step "benchmark: $arch, $images images, ${grid[*]}, --precision $p ${opt[*]}"
+precision_bench() {  # precision_bench P [FLAGS...]
+  local p=$1
+  shift
+  step "benchmark: $arch, $images images, ${grid[*]}, --precision $p $*"
   "$bench" --arch "$arch" --images "$images" "${grid[@]}" --device "$dev" --precision "$p" \
-    --work "$work" --json "$out/results.jsonl" "${opt[@]}" || fail "benchmark $p"
-done
-# several grid points per forward pass: where do they help? (small networks, small data)
-for a2 in cnn_small resnet20; do
-  step "benchmark: $a2, $small images, points per forward 1, 2, 4, 8, 16 (tf32)"
-  "$bench" --arch "$a2" --images "$small" --x -1:1:3 --y "" --device "$dev" --precision tf32 \
-    --forward-seconds 1 --points-per-forward 2,4,8,16 --work "$work/ppf" \
-    --json "$out/results.jsonl" || fail "benchmark $a2 points per forward"
-done
+    --work "$work" --json "$out/results.jsonl" "$@" || fail "benchmark $p"
+}
+# the target: ResNet-56, 50,000 images, <= 0.3 s per point in tf32; each setting's gain
+have_time 120 "benchmark tf32" && precision_bench tf32 --optimizations
 # CUDA graphs: the sweep of small networks with and without them (a launch per pass or hundreds)
 for a2 in cnn_small resnet20; do
   for g in off auto off auto; do
+    have_time 25 "benchmark $a2 --cuda-graphs $g" || continue
     step "benchmark: $a2, $small images, 5 x 5 grid, 1 point per pass, --cuda-graphs $g (tf32)"
     "$bench" --arch "$a2" --images "$small" --x -1:1:5 --y -1:1:5 --device "$dev" --precision tf32 \
       --forward-seconds 0.5 --cuda-graphs "$g" --sweep-points-per-forward 1 --work "$work/graphs" \
@@ -228,9 +236,23 @@ for a2 in cnn_small resnet20; do
       fail "benchmark $a2 --cuda-graphs $g"
   done
 done
+# several grid points per forward pass: where do they help? (small networks, small data)
+for a2 in cnn_small resnet20; do
+  have_time 60 "benchmark $a2 points per forward" || continue
+  step "benchmark: $a2, $small images, points per forward 1, 2, 4, 8, 16 (tf32)"
+  "$bench" --arch "$a2" --images "$small" --x -1:1:3 --y "" --device "$dev" --precision tf32 \
+    --forward-seconds 1 --points-per-forward 2,4,8,16 --work "$work/ppf" \
+    --json "$out/results.jsonl" || fail "benchmark $a2 points per forward"
+done
+# the sweep in the other precisions (their forward rates are in the tf32 run's settings table)
+for p in fp32 bf16 fp16; do
+  ((dry)) && [[ $p == fp16 ]] && continue
+  have_time 60 "benchmark $p" && precision_bench "$p"
+done
 python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
 cat "$out/results.md"
 
-step "done in $((SECONDS - t_start)) s; failed: ${#failed[@]}"
-for f in "${failed[@]}"; do echo "  $f"; done
+step "done in $((SECONDS - t_start)) s; failed: ${#failed[@]}; skipped: ${#skipped[@]}"
+for f in "${failed[@]}"; do echo "  failed: $f"; done
+for f in "${skipped[@]}"; do echo "  skipped: $f"; done
 ((${#failed[@]} == 0))
