@@ -8,6 +8,7 @@
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/trajectory.hpp"
 
 namespace losscape {
 
@@ -132,6 +133,34 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   return j;
 }
 
+bool is_projection_file(const std::string& path) {
+  if (!h5::is_hdf5(path)) return false;
+  h5::File f(path, h5::File::Mode::read);
+  return f.exists("proj_xcoord") && f.exists("proj_ycoord");
+}
+
+nlohmann::json projection_info(const std::string& path) {
+  auto p = read_projection(path);
+  h5::File f(path, h5::File::Mode::read);
+  nlohmann::json j;
+  j["kind"] = "projection";
+  j["file"] = path;
+  j["dir_file"] = f.has_attr("dir_file") ? f.attr_string("dir_file") : "";
+  j["method"] = f.has_attr("proj_method") ? f.attr_string("proj_method") : "cos";
+  j["points"] = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.x.size(); ++i)
+    j["points"].push_back({{"x", p.x[i]},
+                           {"y", p.y[i]},
+                           {"epoch", i < p.epochs.size() ? nlohmann::json(p.epochs[i]) : nullptr},
+                           {"checkpoint", i < p.files.size() ? p.files[i] : ""}});
+  if (p.explained_variance_ratio) j["explained_variance_ratio"] = *p.explained_variance_ratio;
+  if (!p.x.empty()) {
+    auto [gx, gy] = grid_covering(p, 21);
+    j["covering_grid"] = {{"x", gx}, {"y", gy}};
+  }
+  return j;
+}
+
 std::string render_info(const nlohmann::json& j) {
   std::ostringstream o;
   const std::string kind = j.value("kind", "");
@@ -210,6 +239,22 @@ std::string render_info(const nlohmann::json& j) {
       }
       if (r.contains("cuda_graph_events"))
         for (auto& e : r["cuda_graph_events"]) o << "        " << e.get<std::string>() << "\n";
+    }
+  } else if (kind == "projection") {
+    o << "projection   " << j["file"].get<std::string>() << ": " << j["points"].size()
+      << " checkpoints in the plane of " << j["dir_file"].get<std::string>() << " ("
+      << j["method"].get<std::string>() << ")\n";
+    if (j.contains("explained_variance_ratio"))
+      o << "PCA          explained variance ratio " << j["explained_variance_ratio"].dump() << "\n";
+    if (j.contains("covering_grid"))
+      o << "grid         --x " << j["covering_grid"]["x"].get<std::string>() << " --y "
+        << j["covering_grid"]["y"].get<std::string>() << " covers the path\n";
+    o << "  " << std::left << std::setw(7) << "epoch" << std::setw(13) << "x" << std::setw(13)
+      << "y" << "checkpoint\n";
+    for (auto& pt : j["points"]) {
+      o << "  " << std::setw(7) << (pt["epoch"].is_null() ? "-" : pt["epoch"].dump())
+        << std::setw(13) << std::setprecision(6) << pt["x"].get<double>() << std::setw(13)
+        << pt["y"].get<double>() << pt["checkpoint"].get<std::string>() << "\n";
     }
   } else {
     o << j.dump(2) << "\n";

@@ -20,6 +20,12 @@ nlohmann::json dataset_info(const std::string& dataset, const std::string& data_
 /// the coordinates ("x", "y") and every value array as rows [y][x] ("values": {"train_loss":
 /// ...}; −1 where not computed, null for NaN), for scripts without an HDF5 reader.
 nlohmann::json surface_info(const std::string& path, bool values = false);
+/// Whether `path` is a projection file (`losscape project`'s or the reference's: proj_xcoord and
+/// proj_ycoord datasets).
+bool is_projection_file(const std::string& path);
+/// A projection file: each checkpoint's epoch, file and (x, y) in the plane, the direction file
+/// and its explained variance ratio when recorded, and a 21 × 21 grid covering the path.
+nlohmann::json projection_info(const std::string& path);
 /// Human-readable text of one of the JSON descriptions above (and later ones: "kind" decides).
 std::string render_info(const nlohmann::json& info);
 

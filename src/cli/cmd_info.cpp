@@ -42,7 +42,7 @@ void add_info(CLI::App& root, Registry& reg) {
   auto* app = root.add_subcommand(
       "info", "Describe a model file, a zoo architecture (--arch), a data set (--dataset) or a "
               "losscape file");
-  app->add_option("file", o->file, "Model, checkpoint, direction or surface file");
+  app->add_option("file", o->file, "Model, checkpoint, direction, surface or projection file");
   app->add_option("--arch,-a", o->model.arch, "Describe a zoo architecture (or load FILE into it)");
   app->add_option("--input", o->model_dataset,
                   "Data set fixing a zoo model's input shape (default: a checkpoint's own data "
@@ -81,6 +81,8 @@ void add_info(CLI::App& root, Registry& reg) {
       }
       j = directions_info(d, model.get());
       j["file"] = o->file;
+    } else if (!o->file.empty() && o->model.arch.empty() && is_projection_file(o->file)) {
+      j = projection_info(o->file);
     } else if (!o->file.empty() && o->model.arch.empty() && is_surface(o->file)) {
       j = surface_info(o->file, o->values);
     } else if (!o->file.empty() || !o->model.arch.empty()) {

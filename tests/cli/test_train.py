@@ -207,6 +207,17 @@ ex, ey = X @ d32[0] / np.linalg.norm(d32[0]), X @ d32[1] / np.linalg.norm(d32[1]
 check(np.max(np.abs(x - ex)) < 1e-6 * np.max(np.abs(ex)) and
       np.max(np.abs(y - ey)) < 1e-6 * np.max(np.abs(ey)), "projections match <d_k, pc>/|pc|")
 check(x[-1] == 0 and y[-1] == 0, "final model at (0, 0)")
+info = json.loads(run("info", "proj.h5", "--json").stdout)
+check(info["kind"] == "projection" and [pt["x"] for pt in info["points"]] == list(x)
+      and [pt["y"] for pt in info["points"]] == list(y)
+      and [pt["epoch"] for pt in info["points"]] == [0, 1, 2, 3, 4]
+      and info["dir_file"] == "pca_np.h5", "info --json of a projection: its points as h5py reads them")
+lo_x, hi_x, nx = (float(v) for v in info["covering_grid"]["x"].split(":"))
+lo_y, hi_y, ny = (float(v) for v in info["covering_grid"]["y"].split(":"))
+check(nx == ny == 21 and lo_x < x.min() and x.max() < hi_x and lo_y < y.min() and y.max() < hi_y,
+      "info's covering grid contains the path")
+check("5 checkpoints in the plane of pca_np.h5" in run("info", "proj.h5").stdout,
+      "info describes a projection file")
 
 # ---- `losscape directions --pca` when the directions command has it ----
 h = subprocess.run([EXE, "directions", "--help"], capture_output=True, text=True)
