@@ -119,11 +119,12 @@ std::int64_t address(const torch::Tensor& t) {
 }
 
 // What a recorded pass depends on (PassGraph): the addresses of the data, of the model's tensors
-// (and of the stacked ones), the batch size and the options.
+// (and of the stacked ones), the batch size used and the options.
 std::vector<std::int64_t> pass_key(const Model& model, const DataSplit& data,
-                                   const EvalOptions& opts, const StackedState* s) {
+                                   const EvalOptions& opts, std::int64_t batch_size,
+                                   const StackedState* s) {
   std::vector<std::int64_t> key = {address(data.images), address(data.labels), data.size(),
-                                   opts.batch_size, s ? s->points : 1, int(opts.loss),
+                                   batch_size, s ? s->points : 1, int(opts.loss),
                                    int(opts.precision), opts.fold_batchnorm};
   for (const auto& t : model.state()) key.push_back(address(t.tensor));
   if (s)
@@ -169,10 +170,8 @@ std::vector<EvalSums> evaluate_models(
     return torch::stack({loss_acc, correct_acc.to(torch::kFloat64)});
   };
   torch::Tensor both;
-  if (graph && dev.is_cuda()) {
-    EvalOptions o = opts;
-    o.batch_size = bs;
-    both = graph->run(pass_key(model, data, o, s), dev, pass, opts.between_batches);
+  if (graph && dev.is_cuda()) {  // (no key to compute on a CPU)
+    both = graph->run(pass_key(model, data, opts, bs, s), dev, pass, opts.between_batches);
   } else {
     both = pass(false);
   }

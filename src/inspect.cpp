@@ -141,12 +141,11 @@ bool is_projection_file(const std::string& path) {
 
 nlohmann::json projection_info(const std::string& path) {
   auto p = read_projection(path);
-  h5::File f(path, h5::File::Mode::read);
   nlohmann::json j;
   j["kind"] = "projection";
   j["file"] = path;
-  j["dir_file"] = f.has_attr("dir_file") ? f.attr_string("dir_file") : "";
-  j["method"] = f.has_attr("proj_method") ? f.attr_string("proj_method") : "cos";
+  j["dir_file"] = p.dir_file;
+  j["method"] = p.method;
   j["points"] = nlohmann::json::array();
   for (std::size_t i = 0; i < p.x.size(); ++i)
     j["points"].push_back({{"x", p.x[i]},

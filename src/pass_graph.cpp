@@ -22,7 +22,7 @@ void check_cuda_graphs(const std::string& s) {
 
 struct PassGraph::Impl {
   std::string name;
-  std::vector<std::int64_t> key, last_key;  // the recorded pass's; the previous call's
+  std::vector<std::int64_t> key;  // the previous call's; once recorded, the recorded pass's
   bool recorded = false;
   std::string off;
 #ifdef LOSSCAPE_CUDA_GRAPHS
@@ -98,8 +98,8 @@ torch::Tensor PassGraph::run(const std::vector<std::int64_t>& key, const torch::
     }
     return g.out;
   }
-  if (key != g.last_key) {  // a pass seen once is not worth a recording
-    g.last_key = key;
+  if (key != g.key) {  // a pass seen once is not worth a recording
+    g.key = key;
     return pass(false);
   }
 
@@ -154,7 +154,6 @@ torch::Tensor PassGraph::run(const std::vector<std::int64_t>& key, const torch::
     return ordinary;
   }
   g.recorded = true;
-  g.key = key;
   if (on_event) {
     char msg[200];
     std::snprintf(msg, sizeof msg, "CUDA graph of the %s pass recorded: replay %.4g s, ordinary pass %.4g s",

@@ -219,7 +219,7 @@ struct Evaluator {
   bool cuda_graphs = false;  // --cuda-graphs auto on a GPU, in a build that has them
   std::map<std::pair<std::size_t, int>, std::unique_ptr<PassGraph>> graphs;  // (split, K)
   std::vector<std::string> graph_events;  // recorded / turned off, in order
-  std::function<void(const std::string&)> on_graph_event;
+  std::function<void(const std::string& line, bool turned_off)> on_graph_event;
 
   // The CUDA graph of the passes over split `d` with K points per pass, or none.
   PassGraph* graph(std::size_t d, int k) {
@@ -228,9 +228,9 @@ struct Evaluator {
     if (!g) {
       g = std::make_unique<PassGraph>(split_names[d] + ", " + std::to_string(k) +
                                       (k == 1 ? " point" : " points") + " per pass");
-      g->on_event = [this](const std::string& line) {
+      g->on_event = [this, p = g.get()](const std::string& line) {
         graph_events.push_back(line);
-        if (on_graph_event) on_graph_event(line);
+        if (on_graph_event) on_graph_event(line, !p->off_reason().empty());
       };
     }
     return g.get();
@@ -590,12 +590,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: autotune
   ev.split_names = cfg.splits;
   ev.cuda_graphs = cfg.cuda_graphs == "auto" && device.is_cuda() && PassGraph::supported();
-  ev.on_graph_event = [&](const std::string& line) {
+  ev.on_graph_event = [&](const std::string& line, bool turned_off) {
     // Rank 0 says what happened to its graphs; another rank only when one was turned off.
     if (rank == 0 && !cfg.quiet) {
       std::printf("%s\n", line.c_str());
       std::fflush(stdout);
-    } else if (rank != 0 && line.find("turned off") != std::string::npos) {
+    } else if (rank != 0 && turned_off) {
       std::fprintf(stderr, "rank %d: %s\n", rank, line.c_str());
     }
   };

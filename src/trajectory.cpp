@@ -305,6 +305,8 @@ Projection read_projection(const std::string& path) {
   if (f.has_attr("checkpoints")) p.files = f.attr_strings("checkpoints");
   if (f.has_attr("explained_variance_ratio"))
     p.explained_variance_ratio = f.attr_doubles("explained_variance_ratio");
+  if (f.has_attr("dir_file")) p.dir_file = f.attr_string("dir_file");
+  if (f.has_attr("proj_method")) p.method = f.attr_string("proj_method");
   return p;
 }
 

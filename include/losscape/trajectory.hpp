@@ -41,6 +41,8 @@ struct Projection {
   std::vector<std::int64_t> epochs;  ///< each checkpoint's epoch attribute
   std::vector<std::string> files;
   std::optional<std::vector<double>> explained_variance_ratio;  ///< from the direction file
+  std::string dir_file;     ///< read_projection: the direction file it was made with ("" unknown)
+  std::string method = "cos";  ///< read_projection: proj_method ("cos" when not recorded)
 };
 /// `d` must be 2-D and match the checkpoints' model (by names when it has them, else by order
 /// and shape); `dir_file` names it in messages. A fingerprint that is not the final model's is
