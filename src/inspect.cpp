@@ -1,12 +1,15 @@
 #include "losscape/inspect.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <iomanip>
 #include <set>
 #include <sstream>
 
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/plot.hpp"
 #include "losscape/surface.hpp"
 #include "losscape/trajectory.hpp"
 
@@ -65,7 +68,76 @@ std::string shape_text(const nlohmann::json& s) {
 }
 }  // namespace
 
+namespace {
+
+// Value arrays as rows [y][x] (JSON writes NaN as null).
+nlohmann::json value_rows(const std::vector<double>& v, std::size_t nx, std::size_t ny) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t r = 0; r < ny; ++r)
+    rows.push_back(std::vector<double>(v.begin() + std::ptrdiff_t(r * nx),
+                                       v.begin() + std::ptrdiff_t((r + 1) * nx)));
+  return rows;
+}
+
+// "MIN:MAX:NUM" when the coordinates are numpy.linspace(MIN, MAX, NUM) (to 1e-9 of the span),
+// else a description of the irregular axis.
+std::string axis_text(const std::vector<double>& c) {
+  GridAxis a;
+  a.min = c.front();
+  a.max = c.back();
+  a.num = std::int64_t(c.size());
+  auto lin = a.coordinates();
+  const double tol = 1e-9 * std::max(1.0, std::fabs(a.max - a.min));
+  for (std::size_t i = 0; i < c.size(); ++i)
+    if (!(std::fabs(lin[i] - c[i]) <= tol)) {
+      char b[120];
+      std::snprintf(b, sizeof b, "irregular: %zu coordinates from %.10g to %.10g", c.size(), a.min, a.max);
+      return b;
+    }
+  return a.str();
+}
+
+// A surface in the Python reference's layout (no format attribute, no done mask, no run log):
+// what it holds, and which points are computed (every stored loss/accuracy value not −1).
+nlohmann::json reference_surface_info(const std::string& path, bool values) {
+  auto s = read_surface_view(path);
+  nlohmann::json j;
+  j["kind"] = "surface";
+  j["origin"] = "reference";
+  j["file"] = path;
+  j["dir_file"] = s.dir_file;
+  j["grid"] = {{"x", axis_text(s.x)}, {"y", s.two_d() ? axis_text(s.y) : std::string()}};
+  j["grid_points"] = s.size();
+  std::vector<bool> all(s.size(), true);
+  j["datasets"] = nlohmann::json::array();
+  for (auto& [name, v] : s.data) {
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const bool computed = v[i] != kNotComputed;
+      n += computed ? 1 : 0;
+      all[i] = all[i] && computed;
+    }
+    j["datasets"].push_back({{"name", name}, {"computed", n}});
+  }
+  const auto done = std::int64_t(std::count(all.begin(), all.end(), true));
+  j["points_total"] = s.size();
+  j["points_done"] = s.data.empty() ? 0 : done;
+  j["complete"] = !s.data.empty() && done == std::int64_t(s.size());
+  if (values) {
+    j["x"] = s.x;
+    j["y"] = s.y;
+    for (auto& [name, v] : s.data) j["values"][name] = value_rows(v, s.nx(), s.ny());
+  }
+  return j;
+}
+
+}  // namespace
+
 nlohmann::json surface_info(const std::string& path, bool values) {
+  {
+    h5::File f(path, h5::File::Mode::read);
+    if (!f.has_attr("format")) return reference_surface_info(path, values);
+  }
   auto s = read_surface(path);
   nlohmann::json j;
   j["kind"] = "surface";
@@ -122,13 +194,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
     j["x"] = s.x;
     j["y"] = s.y;
     const std::size_t nx = s.x.size(), ny = std::max<std::size_t>(1, s.y.size());
-    for (std::size_t v = 0; v < s.names.size(); ++v) {
-      nlohmann::json rows = nlohmann::json::array();
-      for (std::size_t r = 0; r < ny; ++r)
-        rows.push_back(std::vector<double>(s.values[v].begin() + std::ptrdiff_t(r * nx),
-                                           s.values[v].begin() + std::ptrdiff_t((r + 1) * nx)));
-      j["values"][s.names[v]] = rows;
-    }
+    for (std::size_t v = 0; v < s.names.size(); ++v) j["values"][s.names[v]] = value_rows(s.values[v], nx, ny);
   }
   return j;
 }
@@ -202,6 +268,21 @@ std::string render_info(const nlohmann::json& j) {
         o << "\n";
       }
     }
+  } else if (kind == "surface" && j.value("origin", "") == "reference") {
+    const auto& g = j["grid"];
+    o << "surface      " << j["file"].get<std::string>()
+      << " (the Python reference's layout: no completion mask, no run log)\n"
+      << "grid         x " << g["x"].get<std::string>();
+    if (!g["y"].get<std::string>().empty()) o << ", y " << g["y"].get<std::string>();
+    o << " (" << j["grid_points"] << " points)\n";
+    if (!j["dir_file"].get<std::string>().empty())
+      o << "directions   " << j["dir_file"].get<std::string>() << "\n";
+    o << "values      ";
+    for (auto& d : j["datasets"])
+      o << " " << d["name"].get<std::string>() << " (" << d["computed"] << " computed)";
+    o << "\ndone         " << j["points_done"] << " of " << j["points_total"]
+      << " points have every value (" << (j["complete"].get<bool>() ? "complete" : "incomplete")
+      << "; −1 marks a value not computed)\n";
   } else if (kind == "surface") {
     const auto& id = j["identity"];
     o << "surface      " << j["file"].get<std::string>() << "\n"

@@ -50,6 +50,7 @@ std::string read_string_dataset(const h5::Location& f, const std::string& name) 
   if (H5Tis_variable_str(ft.id()) > 0) {
     h5::Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mt.id(), H5T_VARIABLE);
+    H5Tset_cset(mt.id(), H5Tget_cset(ft.id()));  // h5py writes UTF-8; HDF5 converts no csets
     char* p = nullptr;
     if (H5Dread(d.id(), mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0) return "";
     std::string s = p ? p : "";

@@ -19,6 +19,9 @@ nlohmann::json dataset_info(const std::string& dataset, const std::string& data_
 /// its devices, settings and CUDA graph events, without the configuration). With `values`, also
 /// the coordinates ("x", "y") and every value array as rows [y][x] ("values": {"train_loss":
 /// ...}; −1 where not computed, null for NaN), for scripts without an HDF5 reader.
+/// A surface in the Python reference's layout (no format attribute) gives "origin": "reference",
+/// its grid ("grid": {"x": "MIN:MAX:NUM", "y": ...}), direction file, each value dataset's
+/// computed count (values not −1) and the points with every value computed; `values` as above.
 nlohmann::json surface_info(const std::string& path, bool values = false);
 /// Whether `path` is a projection file (`losscape project`'s or the reference's: proj_xcoord and
 /// proj_ycoord datasets).

@@ -58,7 +58,9 @@ void add_info(CLI::App& root, Registry& reg) {
   auto is_surface = [](const std::string& path) {
     if (!h5::is_hdf5(path)) return false;
     h5::File f(path, h5::File::Mode::read);
-    return f.has_attr("format") && f.attr_string("format") == "losscape-surface";
+    // losscape's, or the Python reference's (no format attribute, coordinates and values)
+    if (f.has_attr("format")) return f.attr_string("format") == "losscape-surface";
+    return f.exists("xcoordinates");
   };
   reg.push_back({app, [o, is_surface]() {
     nlohmann::json j;

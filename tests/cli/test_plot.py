@@ -5,11 +5,13 @@ Surface files are written here with h5py in the surface contract's layout (and i
 reference's: no `done`, -1 for unfinished points). Checks: every figure renders to a PNG of the
 requested size (signature and IHDR), PDF and SVG; the scripts re-render standalone with plain
 gnuplot; a missing gnuplot gives one line naming gnuplot-nox and still writes data and scripts;
-the .vtp parses as XML (xml.etree), has one point per node and one quad per cell, its values
+`info` of a reference surface (grid, direction file, computed counts, values equal h5py's); the
+.vtp parses as XML (xml.etree), has one point per node and one quad per cell, its values
 after clip/log equal the surface's, and --interp keeps the corners.
 
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
+import json
 import math
 import os
 import shutil
@@ -166,6 +168,40 @@ def main():
           "trajectory: PC axis label")
     heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
     check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
+
+    # ---- the reference's surface names its PCA direction file in a dir_file dataset (h5py: a
+    # variable-length UTF-8 string); plot finds the explained variance through it ----
+    write_surface("refpca.h5", 9, 7, reference=True)
+    with h5py.File("refpca.h5", "a") as f:
+        f["dir_file"] = "pca_dirs.h5"
+    with h5py.File("pca_dirs.h5", "w") as f:
+        f["explained_variance_ratio_"] = np.array([0.6543, 0.2109])
+    run("plot", "refpca.h5", "--out-dir", "figr", "--formats", "png", "--size", "400x300")
+    check("1st PC: 65.43 %" in open("figr/refpca_train_loss_2dcontour.gp").read() and
+          "2nd PC: 21.09 %" in open("figr/refpca_train_loss_2dcontour.gp").read(),
+          "reference surface: PC axis labels from the direction file its dir_file names")
+
+    # ---- info of a reference surface: grid, direction file, computed counts, values ----
+    info = run("info", "refpca.h5").stdout
+    check("-1:1:9, y -1:1:7 (63 points)" in info and "directions   pca_dirs.h5" in info and
+          "63 of 63 points" in info and "(complete" in info, "info of a reference surface:\n" + info)
+    j = json.loads(run("info", "--json", "--values", "ref.h5").stdout)
+    with h5py.File("ref.h5", "r") as f:
+        same = all(np.array_equal(np.array(j["values"][n]), f[n][()]) for n in
+                   ("train_loss", "train_acc", "test_loss", "test_acc"))
+        same = same and np.array_equal(j["x"], f["xcoordinates"][()]) and \
+            np.array_equal(j["y"], f["ycoordinates"][()])
+    check(j["origin"] == "reference" and j["grid"] == {"x": "-1:1:11", "y": "-1:1:11"} and
+          j["points_done"] == done and j["points_total"] == 121 and not j["complete"] and
+          all(d["computed"] == done for d in j["datasets"]) and len(j["datasets"]) == 4,
+          f"info --json of a partial reference surface: {done} of 121 points done, 4 datasets")
+    check(same, "info --json --values of a reference surface equals h5py's reading")
+    with h5py.File("irregular.h5", "w") as f:
+        f["xcoordinates"] = np.array([-1.0, -0.5, 0.0, 0.25, 1.0])
+        f["train_loss"] = np.array([1.0, 0.5, 0.1, -1.0, 1.0])
+    j = json.loads(run("info", "--json", "irregular.h5").stdout)
+    check(j["grid"]["x"].startswith("irregular: 5 coordinates from -1 to 1") and
+          j["points_done"] == 4, f"info of an irregular 1D reference axis: {j['grid']['x']}")
 
     # ---- 1D ----
     write_surface("s1.h5", 31, 0, xr=(-0.5, 1.5))
