@@ -144,8 +144,15 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
   auto targets = model.state();
   std::vector<std::string> problems;
   std::map<std::string, bool> used;
+  // BatchNorm's num_batches_tracked came with PyTorch 0.4.1; like PyTorch's load_state_dict for
+  // older state dicts, a missing one is taken as 0 (evaluation never reads it).
+  auto is_counter = [](const std::string& n) {
+    const std::string suffix = ".num_batches_tracked";
+    return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   for (auto& t : targets) {
     auto it = by_name.find(t.name);
+    if (it == by_name.end() && is_counter(t.name)) continue;
     if (it == by_name.end()) {
       problems.push_back("missing " + t.name);
       continue;
@@ -167,7 +174,13 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
     throw InputError(msg);
   }
   torch::NoGradGuard guard;
-  for (auto& t : targets) t.tensor.copy_(*by_name[t.name]);
+  for (auto& t : targets) {
+    auto it = by_name.find(t.name);
+    if (it != by_name.end())
+      t.tensor.copy_(*it->second);
+    else
+      t.tensor.zero_();  // a missing num_batches_tracked (see above)
+  }
 }
 
 std::unique_ptr<Model> make_zoo(const std::string& arch, const std::string& dataset) {
@@ -206,24 +219,25 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     model->format = "losscape-checkpoint";
   } else {
     std::string head = read_head(path, 4);
-    if (head.size() < 4 || head.substr(0, 4) != std::string("PK\x03\x04", 4)) {
-      if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x80)
-        throw FormatError(path + ": legacy (pre-1.6) PyTorch serialization; re-save it with "
-                                 "torch.save(torch.load(f), f) in PyTorch >= 1.6");
+    const bool zip = head.size() == 4 && head == std::string("PK\x03\x04", 4);
+    // torch.save's legacy format (PyTorch < 1.6) is a sequence of pickles
+    const bool legacy = !head.empty() && static_cast<unsigned char>(head[0]) == 0x80;
+    if (!zip && !legacy)
       throw FormatError(path + ": not a model file (expected a losscape HDF5 checkpoint, a "
-                               "TorchScript module or a torch.save zip file)");
-    }
+                               "TorchScript module or a torch.save file)");
     std::string jit_error;
-    try {
-      auto m = torch::jit::load(path, torch::kCPU);
-      model = std::make_unique<ScriptModel>(std::move(m));
-      model->arch = arch.empty() ? "torchscript" : arch;
-      model->format = "torchscript";
-      DataShape s = data_shape(dataset);
-      model->input_shape = {s.channels, s.height, s.width};
-      model->num_classes = s.classes;
-    } catch (const c10::Error& e) {
-      jit_error = e.what_without_backtrace();
+    if (zip) {
+      try {
+        auto m = torch::jit::load(path, torch::kCPU);
+        model = std::make_unique<ScriptModel>(std::move(m));
+        model->arch = arch.empty() ? "torchscript" : arch;
+        model->format = "torchscript";
+        DataShape s = data_shape(dataset);
+        model->input_shape = {s.channels, s.height, s.width};
+        model->num_classes = s.classes;
+      } catch (const c10::Error& e) {
+        jit_error = e.what_without_backtrace();
+      }
     }
     if (!model) {
       TensorList values;

@@ -3,6 +3,8 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,15 +76,22 @@ std::optional<torch::ScalarType> storage_dtype(const std::string& global) {
   return it->second;
 }
 
+// Where a storage's bytes come from: given the storage's key, dtype and element count, a 1-d
+// tensor of that dtype and size (filled now, or later but before the tensors are used).
+using StorageSource =
+    std::function<torch::Tensor(const std::string& key, torch::ScalarType dtype, std::int64_t numel)>;
+
 // The pickle virtual machine (https://docs.python.org/3/library/pickle.html, pickletools.py for
-// the opcodes) for protocols 2 to 4, binary opcodes only, as torch.save writes them. Globals are
-// not imported: the few that build tensors and dicts are interpreted, every other class or
-// function call yields an opaque object, so unknown parts of a checkpoint do no harm.
+// the opcodes) for protocols 2 to 4, binary opcodes only, as torch.save writes them (Python 2's
+// too). Globals are not imported: the few that build tensors and dicts are interpreted, every
+// other class or function call yields an opaque object, so unknown parts of a checkpoint do no
+// harm.
 class Unpickler {
  public:
-  Unpickler(std::string path, const char* data, std::size_t size,
-            caffe2::serialize::PyTorchStreamReader& zip)
-      : path_(std::move(path)), p_(data), end_(data + size), zip_(zip) {}
+  Unpickler(std::string path, const char* data, std::size_t size, StorageSource storage)
+      : path_(std::move(path)), begin_(data), p_(data), end_(data + size), source_(std::move(storage)) {}
+  /// Bytes read so far (after run(): the pickle's length, up to and including STOP).
+  std::size_t consumed() const { return std::size_t(p_ - begin_); }
 
   Ref run() {
     for (;;) {
@@ -108,7 +117,10 @@ class Unpickler {
         case 'J': push_int(std::int32_t(std::uint32_t(le(4)))); break;     // BININT
         case 0x8a: {                                                       // LONG1
           const std::size_t n = u8();
-          if (n > 8) fail("integer of " + std::to_string(n) + " bytes");
+          if (n > 8) {  // only the legacy format's magic number is this long: kept as its bytes
+            push(make_other("long:" + bytes(n)));
+            break;
+          }
           std::uint64_t v = n ? le(n) : 0;
           if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~std::uint64_t(0) << (8 * n);  // sign
           push_int(std::int64_t(v));
@@ -318,8 +330,10 @@ class Unpickler {
     if (name == "collections.OrderedDict") {
       auto d = make(Obj::Kind::dict);
       if (!a.empty() && a[0]->kind == Obj::Kind::list)  // OrderedDict([(k, v), ...])
-        for (auto& pair : a[0]->items)
-          if (pair->kind == Obj::Kind::tuple && pair->items.size() == 2) set_items(d, pair->items);
+        for (auto& pair : a[0]->items)  // Python 2 pickles its items as [k, v] lists
+          if ((pair->kind == Obj::Kind::tuple || pair->kind == Obj::Kind::list) &&
+              pair->items.size() == 2)
+            set_items(d, pair->items);
       return d;
     }
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
@@ -352,37 +366,33 @@ class Unpickler {
     return make_other(name);
   }
 
-  // ('storage', storage_type, key, location, numel): the storage's bytes are the zip record
-  // data/<key>, raw little-endian elements.
+  // ('storage', storage_type, key, location, numel[, view_metadata]): the storage source gives
+  // its elements. Legacy files may name a view of a storage (PyTorch < 0.4): not supported.
   Ref persistent_load(const Ref& pid) {
     const auto& a = pid->items;
     if (pid->kind != Obj::Kind::tuple || a.size() < 5 || a[0]->kind != Obj::Kind::string ||
         a[0]->s != "storage" || a[1]->kind != Obj::Kind::global || a[2]->kind != Obj::Kind::string ||
         a[4]->kind != Obj::Kind::integer)
       fail("unexpected persistent id");
+    if (a.size() > 5 && a[5]->kind != Obj::Kind::none)
+      fail("a view of a storage (PyTorch < 0.4); load and save it again with a newer PyTorch");
     auto cached = storages_.find(a[2]->s);
     if (cached != storages_.end()) return cached->second;
     auto dtype = storage_dtype(a[1]->s);
     if (!dtype) fail("unsupported storage type " + a[1]->s);
-    const std::string record = "data/" + a[2]->s;
-    if (!zip_.hasRecord(record)) fail("record " + record + " is missing");
-    auto [ptr, bytes] = zip_.getRecord(record);
-    const std::size_t item = c10::elementSize(*dtype);
-    const std::int64_t numel = a[4]->i;
-    if (numel < 0 || std::size_t(numel) * item != bytes)
-      fail("record " + record + " holds " + std::to_string(bytes) + " bytes, not " +
-           std::to_string(numel) + " elements of " + std::to_string(item) + " bytes");
+    if (a[4]->i < 0) fail("storage of " + std::to_string(a[4]->i) + " elements");
+    if (!source_) fail("a storage where none can be");
     auto s = make(Obj::Kind::storage);
-    s->t = torch::empty({numel}, torch::TensorOptions().dtype(*dtype));
-    if (bytes) std::memcpy(s->t.data_ptr(), ptr.get(), bytes);
+    s->t = source_(a[2]->s, *dtype, a[4]->i);
     storages_[a[2]->s] = s;
     return s;
   }
 
   std::string path_;
+  const char* begin_;
   const char* p_;
   const char* end_;
-  caffe2::serialize::PyTorchStreamReader& zip_;
+  StorageSource source_;
   std::vector<Ref> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint64_t, Ref> memo_;
@@ -402,9 +412,9 @@ std::optional<TensorList> as_state_dict(const Ref& d) {
   return out;
 }
 
-}  // namespace
-
-TensorList read_torch_state_dict(const std::string& path) {
+// The zip format (PyTorch >= 1.6): data.pkl, and each storage in the record data/<key> as raw
+// little-endian elements.
+Ref read_zip(const std::string& path) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
   try {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
@@ -415,7 +425,104 @@ TensorList read_torch_state_dict(const std::string& path) {
   if (!zip->hasRecord("data.pkl"))
     throw FormatError(path + ": zip file without data.pkl: not written by torch.save");
   auto [ptr, size] = zip->getRecord("data.pkl");
-  Ref root = Unpickler(path, static_cast<const char*>(ptr.get()), size, *zip).run();
+  auto from_record = [&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
+    const std::string record = "data/" + key;
+    if (!zip->hasRecord(record))
+      throw FormatError(path + ": torch.save file without the record " + record);
+    auto [data, bytes] = zip->getRecord(record);
+    const std::size_t item = c10::elementSize(dtype);
+    if (std::size_t(numel) * item != bytes)
+      throw FormatError(path + ": record " + record + " holds " + std::to_string(bytes) +
+                        " bytes, not " + std::to_string(numel) + " elements of " +
+                        std::to_string(item) + " bytes");
+    auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
+    if (bytes) std::memcpy(t.data_ptr(), data.get(), bytes);
+    return t;
+  };
+  return Unpickler(path, static_cast<const char*>(ptr.get()), size, from_record).run();
+}
+
+// The legacy format (PyTorch < 1.6, or _use_new_zipfile_serialization=False; the reference's
+// released .t7 checkpoints): consecutive pickles of the magic number, the protocol version and
+// sys_info, then the object (storages as persistent ids), then the list of storage keys, then
+// each storage in that order as its element count (int64, little-endian) and its raw elements.
+Ref read_legacy(const std::string& path, const std::string& bytes) {
+  const char* p = bytes.data();
+  const char* const end = bytes.data() + bytes.size();
+  std::map<std::string, torch::Tensor> storages;
+  auto next = [&](StorageSource source) {
+    Unpickler u(path, p, std::size_t(end - p), std::move(source));
+    Ref r = u.run();
+    p += u.consumed();
+    return r;
+  };
+  // 0x1950a86a20f9469cfc6c, little-endian, as pickle's LONG1 keeps it
+  static const std::string magic("long:\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 15);
+  Ref m = next(nullptr);
+  if (m->kind != Obj::Kind::other || m->s != magic)
+    throw FormatError(path + ": not a torch.save file (a pickle without torch.save's magic number)");
+  Ref version = next(nullptr);
+  if (version->kind != Obj::Kind::integer || version->i != 1001)
+    throw FormatError(path + ": legacy torch.save file of protocol version " +
+                      (version->kind == Obj::Kind::integer ? std::to_string(version->i) : "?") +
+                      ", not 1001");
+  Ref sys_info = next(nullptr);
+  if (sys_info->kind == Obj::Kind::dict)
+    for (std::size_t k = 0; k + 1 < sys_info->items.size(); k += 2)
+      if (sys_info->items[k]->kind == Obj::Kind::string && sys_info->items[k]->s == "little_endian" &&
+          sys_info->items[k + 1]->kind == Obj::Kind::boolean && !sys_info->items[k + 1]->i)
+        throw FormatError(path + ": written on a big-endian machine; not supported");
+  Ref root = next([&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
+    auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));  // filled below
+    storages[key] = t;
+    return t;
+  });
+  Ref keys = next(nullptr);
+  if (keys->kind != Obj::Kind::list)
+    throw FormatError(path + ": legacy torch.save file without its list of storages");
+  std::size_t filled = 0;
+  for (auto& k : keys->items) {
+    auto it = k->kind == Obj::Kind::string ? storages.find(k->s) : storages.end();
+    if (it == storages.end())
+      throw FormatError(path + ": legacy torch.save file lists a storage its object does not use");
+    const torch::Tensor& t = it->second;
+    const std::size_t want = std::size_t(t.numel()) * t.element_size();
+    if (end - p < 8) throw FormatError(path + ": truncated (storage " + k->s + " is missing)");
+    std::uint64_t numel = 0;
+    for (int b = 0; b < 8; ++b) numel |= std::uint64_t(static_cast<unsigned char>(p[b])) << (8 * b);
+    p += 8;
+    if (numel != std::uint64_t(t.numel()))
+      throw FormatError(path + ": storage " + k->s + " holds " + std::to_string(numel) +
+                        " elements, its tensors expect " + std::to_string(t.numel()));
+    if (std::size_t(end - p) < want)
+      throw FormatError(path + ": truncated (storage " + k->s + " is cut short)");
+    if (want) std::memcpy(t.data_ptr(), p, want);
+    p += want;
+    ++filled;
+  }
+  if (filled != storages.size())
+    throw FormatError(path + ": legacy torch.save file without the data of some storages");
+  return root;
+}
+
+}  // namespace
+
+TensorList read_torch_state_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open " + path);
+  char head[4] = {0, 0, 0, 0};
+  in.read(head, 4);
+  Ref root;
+  if (in.gcount() == 4 && std::string(head, 4) == std::string("PK\x03\x04", 4)) {
+    in.close();
+    root = read_zip(path);
+  } else if (in.gcount() >= 1 && static_cast<unsigned char>(head[0]) == 0x80) {
+    in.seekg(0);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    root = read_legacy(path, bytes);
+  } else {
+    throw FormatError(path + ": not a torch.save file (neither its zip format nor its legacy pickles)");
+  }
 
   std::optional<TensorList> sd = as_state_dict(root);
   if (!sd && root->kind == Obj::Kind::dict) {

@@ -1,5 +1,6 @@
-// Reading files written by PyTorch's torch.save (the zip format of PyTorch >= 1.6) without
-// Python: a small unpickler for the part of pickle that state dicts and training checkpoints use.
+// Reading files written by PyTorch's torch.save (the zip format of PyTorch >= 1.6 and the legacy
+// format before it) without Python: a small unpickler for the part of pickle that state dicts and
+// training checkpoints use.
 // LibTorch's own torch::pickle_load cannot read state dicts: before PyTorch 2.6 its unpickler
 // turns every collections.OrderedDict, which is what Module.state_dict() returns, into None
 // (pytorch/pytorch#100741).
@@ -16,7 +17,7 @@ namespace losscape {
 /// 'epoch': ..., 'acc': ...}) or "model_state_dict" entry. A "module." prefix left by
 /// nn.DataParallel is removed. Other objects in the file (optimizer states, numbers, argparse
 /// namespaces, numpy scalars) are skipped. Throws FormatError naming `path` when the file is not
-/// a torch.save zip file or holds no state dict.
+/// a torch.save file (zip or legacy), is truncated, or holds no state dict.
 TensorList read_torch_state_dict(const std::string& path);
 
 }  // namespace losscape

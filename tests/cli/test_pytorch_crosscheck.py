@@ -5,7 +5,8 @@ Models are built here in Python (a small CNN saved as TorchScript; the reference
 vgg9 with the reference's module names, saved as state dicts); data sets are written here in the
 on-disk formats losscape reads (gzipped IDX laid out like Fashion-MNIST, CIFAR-10 binary).
 PyTorch computes loss and accuracy on the same data, normalized here from the documented
-constants; losscape must agree to a relative 1e-5. Error cases (legacy files, wrong shapes)
+constants; losscape must agree to a relative 1e-5. State dicts in torch.save's zip and legacy
+formats (including one pickled as Python 2.7 did). Error cases (truncated files, wrong shapes)
 must give one clear line naming the file.
 
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
@@ -14,6 +15,7 @@ import gzip
 import json
 import math
 import os
+import pickle
 import shutil
 import struct
 import subprocess
@@ -439,6 +441,72 @@ torch.save({"module." + k: v for k, v in sd.items()}, dp)
 compare("resnet20 state dict saved from DataParallel ('module.' prefix)",
         eval_json("--model-file", dp, *cifar_args), ce, acc, 100)
 
+# torch.save's legacy format (PyTorch < 1.6, which wrote the reference's released .t7
+# checkpoints): at pickle protocols 2 and 4 as the reference's checkpoint dict, and a state dict
+# from before PyTorch 0.4.1 (no num_batches_tracked), which PyTorch's load_state_dict accepts.
+for proto in (2, 4):
+    f = os.path.join(WORK, f"resnet20_legacy_p{proto}.t7")
+    torch.save({"state_dict": sd, "epoch": 3, "acc": 90.0}, f,
+               _use_new_zipfile_serialization=False, pickle_protocol=proto)
+    compare(f"resnet20 checkpoint in torch.save's legacy format, pickle protocol {proto}",
+            eval_json("--model-file", f, *cifar_args), ce, acc, 100)
+old_sd = type(sd)((k, v) for k, v in sd.items() if not k.endswith("num_batches_tracked"))
+pre041 = os.path.join(WORK, "resnet20_pre041.t7")
+torch.save(old_sd, pre041, _use_new_zipfile_serialization=False)
+compare("resnet20 legacy state dict without num_batches_tracked (PyTorch < 0.4.1)",
+        eval_json("--model-file", pre041, *cifar_args), ce, acc, 100)
+
+
+def py2_legacy_save(state, path):
+    """torch.save's legacy file as PyTorch 0.4 on Python 2.7 wrote it, assembled opcode by opcode
+    (Python 3 cannot emit Python 2's str opcodes): strings as SHORT_BINSTRING/BINSTRING,
+    OrderedDict reduced with a list of [key, value] lists, tensors by _rebuild_tensor_v2 from
+    storages saved on 'cuda:0'."""
+    def st(b):
+        b = b.encode() if isinstance(b, str) else b
+        return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<I", len(b)) + b
+
+    def i32(v):
+        return b"J" + struct.pack("<i", v)
+
+    def tup(items):
+        return b"(" + b"".join(items) + b"t"
+
+    odict = b"ccollections\nOrderedDict\n"
+    main = bytearray(b"\x80\x02" + odict + b"](")
+    keys, blobs = [], []
+    for n, (k, t) in enumerate(state.items()):
+        key = str(140000000 + n)
+        t = t.contiguous()
+        stype = {torch.float32: b"FloatStorage", torch.int64: b"LongStorage"}[t.dtype]
+        pid = tup([st("storage"), b"ctorch\n" + stype + b"\n", st(key), st("cuda:0"),
+                   i32(t.numel()), b"N"])
+        tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"Q" + i32(0) +
+                  tup([i32(d) for d in t.shape]) + tup([i32(d) for d in t.stride()]) +
+                  b"\x89" + odict + b")RtR")
+        main += b"(" + st(k) + tensor + b"l"
+        keys.append(key)
+        blobs.append(struct.pack("<q", t.numel()) + t.numpy().tobytes())
+    main += b"e\x85R."
+    with open(path, "wb") as out:
+        out.write(pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2))
+        out.write(pickle.dumps(1001, protocol=2))
+        out.write(b"\x80\x02}(" + st("little_endian") + b"\x88" + st("protocol_version") +
+                  b"M\xe9\x03u.")
+        out.write(bytes(main))
+        out.write(b"\x80\x02](" + b"".join(st(k) for k in keys) + b"e.")
+        for b in blobs:
+            out.write(b)
+
+
+py2 = os.path.join(WORK, "resnet20_py27.t7")
+py2_legacy_save(sd, py2)
+back = torch.load(py2, map_location="cpu")
+check(list(back) == list(sd) and all(torch.equal(back[k], sd[k]) for k in sd),
+      "the Python 2 style legacy file reads back in PyTorch as the state dict")
+compare("resnet20 legacy state dict pickled as Python 2.7 did",
+        eval_json("--model-file", py2, *cifar_args), ce, acc, 100)
+
 # The same weights as a losscape HDF5 checkpoint written by h5py, as docs/file-formats.md shows:
 # no --arch needed, the file names its architecture.
 try:
@@ -513,10 +581,12 @@ def expect_error(tag, args, *needles):
         check(n in err, f"{tag}: message mentions {n!r}")
 
 
-legacy = os.path.join(WORK, "legacy.pth")
+legacy = os.path.join(WORK, "legacy_truncated.pth")
 torch.save(sd, legacy, _use_new_zipfile_serialization=False)
-expect_error("legacy torch.save file", ["--model-file", legacy, *cifar_args],
-             legacy, "legacy", "torch.save")
+with open(legacy, "r+b") as f:
+    f.truncate(os.path.getsize(legacy) - 100)
+expect_error("truncated legacy torch.save file", ["--model-file", legacy, *cifar_args],
+             legacy, "truncated")
 
 bad = dict(sd)
 bad["linear.weight"] = torch.zeros(10, 32)

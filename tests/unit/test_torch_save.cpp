@@ -63,6 +63,10 @@ torch.save({'module.' + k: v for k, v in sd.items()}, out + '/dp.pt')
 ref(out + '/dp.pt', sd)
 torch.save({'model_state_dict': sd, 'optimizer_state_dict': {}}, out + '/tutorial.pt')
 ref(out + '/tutorial.pt', sd)
+for name, obj, want in (('odd', odd, odd), ('wrapped', wrapped, sd)):  # the legacy format
+    for p in (2, 4):
+        f = out + '/%s_legacy_p%d.pt' % (name, p)
+        torch.save(obj, f, _use_new_zipfile_serialization=False, pickle_protocol=p); ref(f, want)
 torch.save({'epoch': 3, 'acc': 90.0}, out + '/no_tensors.pt')
 torch.save([torch.zeros(2)], out + '/list.pt')
 torch.jit.save(torch.jit.script(net), out + '/script.pt')
@@ -137,7 +141,9 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
   INFO(r.out);
   REQUIRE(r.status == 0);
 
-  for (const char* f : {"plain.pt", "wrapped.pt", "odd.pt", "odd_p4.pt", "dp.pt", "tutorial.pt"}) {
+  for (const char* f : {"plain.pt", "wrapped.pt", "odd.pt", "odd_p4.pt", "dp.pt", "tutorial.pt",
+                        "odd_legacy_p2.pt", "odd_legacy_p4.pt", "wrapped_legacy_p2.pt",
+                        "wrapped_legacy_p4.pt"}) {
     INFO(f);
     check_equal(read_torch_state_dict(d.file(f)), read_ref(d.file(std::string(f) + ".ref")));
   }
@@ -149,6 +155,9 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
   auto odd = read_torch_state_dict(d.file("odd.pt"));
   CHECK(odd[0].tensor.stride(0) == 1);  // the transpose keeps its strides
   CHECK(odd[1].tensor.is_alias_of(odd[2].tensor));
+  auto legacy = read_torch_state_dict(d.file("odd_legacy_p2.pt"));
+  CHECK(legacy[0].tensor.stride(0) == 1);
+  CHECK(legacy[1].tensor.is_alias_of(legacy[2].tensor));
 
   CHECK_THROWS_WITH(read_torch_state_dict(d.file("no_tensors.pt")),
                     Contains(d.file("no_tensors.pt")) && Contains("epoch") && Contains("not a state dict"));
@@ -168,10 +177,17 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
   CHECK_THROWS_WITH(load_model(d.file("plain.pt"), "", "cifar10"), Contains("--arch"));
 }
 
-TEST_CASE("files that are not torch.save zip files", "[torch_save]") {
+TEST_CASE("files that are not torch.save files", "[torch_save]") {
   test::TempDir d("torch-save-bad");
   test::write_bytes(d.file("junk.pt"), {'P', 'K', 3, 4, 0, 0, 1, 2, 3});
   CHECK_THROWS_WITH(read_torch_state_dict(d.file("junk.pt")),
                     Contains(d.file("junk.pt")) && Contains("not a torch.save zip file"));
-  CHECK_THROWS_AS(read_torch_state_dict(d.file("missing.pt")), FormatError);
+  // a pickle, but not torch.save's legacy sequence: no magic number
+  test::write_bytes(d.file("pickle.pt"), {0x80, 2, 'K', 5, '.'});
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("pickle.pt")),
+                    Contains(d.file("pickle.pt")) && Contains("magic number"));
+  test::write_bytes(d.file("text.pt"), {'h', 'e', 'l', 'l', 'o'});
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("text.pt")),
+                    Contains(d.file("text.pt")) && Contains("not a torch.save file"));
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("missing.pt")), Contains(d.file("missing.pt")));
 }
