@@ -155,8 +155,16 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
 
 nlohmann::json SurfaceFile::read_identity(const std::string& path) {
   h5::File f(path, h5::File::Mode::read);
-  if (!f.has_attr("format") || f.attr_string("format") != "losscape-surface")
+  if (!f.has_attr("format")) {
+    if (f.exists("xcoordinates"))  // the Python reference's layout: no record of what is done
+      throw FormatError(path + ": a surface in the Python reference's layout, which losscape "
+                               "reads (info, plot, export) but does not resume or merge; sweep "
+                               "into a new file");
     throw FormatError(path + ": not a losscape surface file (no format attribute)");
+  }
+  if (f.attr_string("format") != "losscape-surface")
+    throw FormatError(path + ": not a losscape surface file (its format is " +
+                      f.attr_string("format") + ")");
   try {
     return nlohmann::json::parse(f.attr_string("identity"));
   } catch (const nlohmann::json::exception&) {

@@ -174,6 +174,20 @@ p = run([*SWEEP, *GRID, "--points-per-forward", "2", "--hessian", "--out", "ppf_
 check("--hessian" in p.stderr and "one point at a time" in p.stderr,
       "--points-per-forward with --hessian is refused in one line")
 
+# ---- a surface of the Python reference's (no format, no done mask) is not resumed: refused in
+# one line on both ranks' behalf, the file left as it was ----
+with h5py.File("reference_layout.h5", "w") as f:
+    f["dir_file"] = "dirs.h5"
+    f["xcoordinates"] = np.linspace(-0.8, 1.2, 6)
+    f["ycoordinates"] = np.linspace(-1, 0.5, 4)
+    f["train_loss"] = np.full((4, 6), -1.0)
+before = open("reference_layout.h5", "rb").read()
+p = run([*SWEEP, *GRID, "--out", "reference_layout.h5"], expect=1, mpi=2)
+err = [l for l in p.stderr.splitlines() if l.startswith("losscape")]
+check(len(err) == 1 and "reference_layout.h5" in err[0] and "Python reference" in err[0] and
+      "new file" in err[0], f"sweeping into a reference-layout surface is refused: {err}")
+check(open("reference_layout.h5", "rb").read() == before, "... and the file is left untouched")
+
 # ---- SIGUSR1 to mpirun / SIGTERM to one rank: exit 75 after a final flush, then resume ----
 SLOW = [*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], "--x", "-1:1:9", "--y", "-1:1:9", "--batch-size", "10", "--flush-seconds", "3600"]
 
