@@ -3,30 +3,54 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
+#include <regex>
 
 #include "losscape/checkpoint.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/torch_save.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape {
 namespace {
 
-// One checkpoint file opened for reading single tensors of its /state group.
+// One checkpoint file opened for reading single tensors: a losscape checkpoint's /state group,
+// or a torch.save state dict (read whole).
 class CheckpointReader {
  public:
   explicit CheckpointReader(const std::string& path) : path_(path) {
+    if (!h5::is_hdf5(path)) {
+      torch_file_ = true;
+      for (auto& t : read_torch_state_dict(path)) torch_[t.name] = t.tensor;
+      static const std::regex numbered(R"(model_(\d+)\.[A-Za-z0-9]+)");
+      std::smatch m;
+      const std::string name = std::filesystem::path(path).filename().string();
+      if (std::regex_match(name, m, numbered)) epoch_ = std::stoll(m[1].str());
+      return;
+    }
     file_ = h5::File(path, h5::File::Mode::read);
     if (!file_.has_attr("format") || file_.attr_string("format") != "losscape-checkpoint")
       throw InputError(path + ": not a losscape checkpoint (trajectories need the model_<epoch>.h5 "
                               "files written by losscape train)");
     if (!file_.exists("state")) throw FormatError(path + ": checkpoint has no /state group");
     state_ = file_.group("state");
+    epoch_ = file_.has_attr("epoch") ? file_.attr_int("epoch") : -1;
   }
-  std::int64_t epoch() const { return file_.has_attr("epoch") ? file_.attr_int("epoch") : -1; }
+  std::int64_t epoch() const { return epoch_; }
   /// Tensor `name` flattened to float64; its shape must be `shape`.
   torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
+    if (torch_file_) {
+      auto it = torch_.find(name);
+      if (it == torch_.end())
+        throw InputError(path_ + ": has no tensor '" + name +
+                         "' (a checkpoint of another architecture?)");
+      if (it->second.sizes() != shape)
+        throw InputError(path_ + ": tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                         ", the final model's is " + c10::str(shape));
+      return it->second.to(torch::kFloat64).contiguous().view(-1).clone();
+    }
     if (!state_.exists(name))
       throw InputError(path_ + ": has no tensor '" + name +
                        "' (a checkpoint of another architecture?)");
@@ -48,6 +72,9 @@ class CheckpointReader {
   std::string path_;
   h5::File file_;
   h5::Location state_;
+  bool torch_file_ = false;
+  std::map<std::string, torch::Tensor> torch_;  // a torch.save file's tensors
+  std::int64_t epoch_ = -1;
 };
 
 // A stretch of one tensor's flattened values.
@@ -101,9 +128,18 @@ torch::Tensor read_block(const CheckpointReader& r, const TensorList& theta, con
   return out;
 }
 
-// The final model's tensors of `type` (names, shapes, values) from its checkpoint.
-std::unique_ptr<Model> final_model(const std::string& path) {
+// The final model (names, shapes, values of its tensors) from its checkpoint: a losscape one
+// names its architecture and data set, a torch.save file is a model of `m`.
+std::unique_ptr<Model> final_model(const std::string& path, const TrajectoryModel& m) {
+  if (!h5::is_hdf5(path)) {
+    if (m.arch.empty())
+      throw InputError(path + ": a torch.save checkpoint does not name its architecture; give "
+                              "--arch (and --dataset for its input shape)");
+    return load_model(path, m.arch, m.dataset);
+  }
   Checkpoint ck = read_checkpoint(path);
+  if (!m.arch.empty() && m.arch != ck.meta.arch)
+    throw InputError(path + ": checkpoint holds architecture " + ck.meta.arch + ", not " + m.arch);
   return load_model(path, ck.meta.arch, ck.meta.dataset);
 }
 
@@ -115,7 +151,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   if (n < 3)
     throw InputError("PCA of a trajectory needs at least 3 checkpoints, got " + std::to_string(n));
   torch::NoGradGuard ng;
-  auto model = final_model(files.back());
+  auto model = final_model(files.back(), opts.model);
   const TensorList theta = model->tensors(type);
   std::vector<std::size_t> active;
   for (std::size_t i = 0; i < theta.size(); ++i) {
@@ -225,14 +261,14 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
 }
 
 Projection project_trajectory(const Directions& d_in, const std::vector<std::string>& files,
-                              const std::string& dir_file) {
+                              const std::string& dir_file, const TrajectoryModel& m) {
   if (files.empty()) throw InputError("no checkpoints to project");
   if (d_in.dims() != 2)
     throw InputError(dir_file + ": a trajectory projection needs two directions (xdirection and "
                                 "ydirection)");
   torch::NoGradGuard ng;
   Directions d = d_in;
-  auto model = final_model(files.back());
+  auto model = final_model(files.back(), m);
   check_directions(d, *model, dir_file, /*check_fingerprint=*/false);
   if (!d.fingerprint.empty() && d.fingerprint != fingerprint(model->tensors(d.type)))
     std::fprintf(stderr,

@@ -64,7 +64,9 @@ struct RunCheckpoint {
   std::string path;
 };
 std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir);
-/// The paths of run_checkpoints(run_dir); InputError when the folder holds none.
+/// The paths of run_checkpoints(run_dir); when there are none, the folder's torch.save
+/// checkpoints model_<epoch>.t7 / .pt / .pth (a run of the Python reference), in epoch order.
+/// InputError when the folder holds neither.
 std::vector<std::string> checkpoint_files(const std::string& run_dir);
 /// Path of the checkpoint of `epoch` in `run_dir`.
 std::string checkpoint_path(const std::string& run_dir, std::int64_t epoch);

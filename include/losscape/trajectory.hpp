@@ -14,14 +14,25 @@
 
 namespace losscape {
 
+/// What a trajectory's checkpoints are models of, for files that do not say (torch.save state
+/// dicts, such as the reference's model_<epoch>.t7): the zoo architecture and the data set fixing
+/// its input shape. losscape checkpoints name their own (an `arch` given must agree).
+struct TrajectoryModel {
+  std::string arch;
+  std::string dataset = "cifar10";
+};
+
 struct PcaOptions {
   /// Bytes of float64 checkpoint data held at once (a block of columns of all n rows). Larger
   /// blocks mean fewer passes over the files for big models.
   std::int64_t memory_bytes = std::int64_t(1) << 30;
+  TrajectoryModel model;
 };
 
-/// PCA directions of a trajectory. `checkpoint_files` are losscape checkpoints of one run in
-/// training order; the last one is the final model θ_n. Rows d_k = θ_k − θ_n over the tensors
+/// PCA directions of a trajectory. `checkpoint_files` are checkpoints of one run in training
+/// order (losscape's model_<epoch>.h5, or torch.save state dicts with opts.model naming their
+/// architecture; the epoch of such a file is the N of its name model_N.*, else -1); the last one
+/// is the final model θ_n. Rows d_k = θ_k − θ_n over the tensors
 /// of `type` (weights: parameters; states: the state dict), with ≤1-D tensors left out (their
 /// direction is 0) when `ignore_biasbn`, integer tensors (num_batches_tracked) always left out;
 /// rows mean-centred; pc1, pc2 are sklearn's components_ (unit vectors; sign as sklearn's
@@ -47,8 +58,10 @@ struct Projection {
 /// `d` must be 2-D and match the checkpoints' model (by names when it has them, else by order
 /// and shape); `dir_file` names it in messages. A fingerprint that is not the final model's is
 /// reported on stderr (the final point is then not the plane's origin), not refused.
+/// Checkpoints as for pca_directions (`model` for torch.save files).
 Projection project_trajectory(const Directions& d, const std::vector<std::string>& checkpoint_files,
-                              const std::string& dir_file = "directions");
+                              const std::string& dir_file = "directions",
+                              const TrajectoryModel& model = {});
 
 /// The projection file: proj_xcoord, proj_ycoord (float64, one per checkpoint; the reference's
 /// layout) plus attributes epochs (int64), explained_variance_ratio (2 doubles, when known),

@@ -64,7 +64,9 @@ void add_directions(CLI::App& root, Registry& reg) {
   app->add_option("--out,-o", o->out, "Direction file to write (HDF5)")->required();
   app->add_flag("--pca", o->pca,
                 "PCA directions of a training trajectory (needs --checkpoints; see docs/training.md)");
-  app->add_option("--checkpoints", o->checkpoints, "Run folder of model_<epoch>.h5 checkpoints");
+  app->add_option("--checkpoints", o->checkpoints,
+                  "Run folder of model_<epoch>.h5 checkpoints (losscape train), or of "
+                  "model_<epoch>.t7 torch.save files (the reference's; name --arch)");
   app->add_option("--ignore", o->ignore, "With --pca: biasbn (leave out ≤1-D tensors) or none")
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
@@ -74,7 +76,9 @@ void add_directions(CLI::App& root, Registry& reg) {
       if (o->ignore != "biasbn" && o->ignore != "none")
         throw InputError("--ignore '" + o->ignore + "': expected biasbn or none");
       auto files = checkpoint_files(o->checkpoints);
-      auto d = pca_directions(files, parse_tensor_set(o->dir.type), o->ignore == "biasbn");
+      PcaOptions po;
+      po.model = {o->model.arch, o->dataset};
+      auto d = pca_directions(files, parse_tensor_set(o->dir.type), o->ignore == "biasbn", po);
       write_directions(o->out, d);
       if (!o->quiet) {
         const auto& r = *d.explained_variance_ratio;

@@ -14,6 +14,7 @@ void add_project(CLI::App& root, Registry& reg) {
   struct Opts {
     std::string directions;
     std::vector<std::string> checkpoints;
+    TrajectoryModel model;
     std::string out;
     bool quiet = false;
     int grid = 0;
@@ -24,8 +25,13 @@ void add_project(CLI::App& root, Registry& reg) {
   app->add_option("--directions,--dir-file", o->directions,
                   "Direction file (e.g. from directions --pca)")->required();
   app->add_option("--checkpoints,-c", o->checkpoints,
-                  "Run folder (its model_<epoch>.h5 in epoch order) or checkpoint files in "
-                  "training order; the last is the final model")->required();
+                  "Run folder (its model_<epoch>.h5, or model_<epoch>.t7 torch.save files, in "
+                  "epoch order) or checkpoint files in training order; the last is the final "
+                  "model")->required();
+  app->add_option("--arch,-a", o->model.arch,
+                  "Zoo architecture of torch.save checkpoints (losscape's name their own)");
+  app->add_option("--dataset,-d", o->model.dataset,
+                  "Data set fixing that architecture's input shape")->capture_default_str();
   app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
   app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
   app->add_option("--grid", o->grid,
@@ -41,7 +47,7 @@ void add_project(CLI::App& root, Registry& reg) {
     std::string out = o->out;
     if (out.empty()) out = o->directions + "_proj_cos.h5";
     auto d = read_directions(o->directions);
-    auto p = project_trajectory(d, files, o->directions);
+    auto p = project_trajectory(d, files, o->directions, o->model);
     write_projection(out, p, o->directions);
     if (!o->quiet) {
       std::printf("%zu checkpoints projected onto %s -> %s\n", p.x.size(), o->directions.c_str(),

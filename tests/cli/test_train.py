@@ -232,5 +232,45 @@ if "--pca" in h.stdout:
 else:
     print("skip directions --pca (not wired into `losscape directions` yet)")
 
+# ---- a run of the Python reference: the same checkpoints as its torch.save files model_<epoch>.t7
+# ({'state_dict', 'epoch', 'acc'} in the legacy format of PyTorch < 1.6, opt_state_<epoch>.t7
+# beside them); PCA and projection must equal those of the losscape run ----
+try:
+    import collections
+    import torch
+except ImportError:
+    torch = None
+if torch is None:
+    print("skip torch.save runs (no torch in this Python)")
+else:
+    os.makedirs("ref_run", exist_ok=True)
+    for k in range(5):
+        with h5py.File(f"run/model_{k}.h5", "r") as f:
+            sd = collections.OrderedDict((n, torch.from_numpy(np.asarray(f["state"][n][()])))
+                                         for n in order)
+        torch.save({"state_dict": sd, "epoch": k, "acc": 10.0}, f"ref_run/model_{k}.t7",
+                   _use_new_zipfile_serialization=False)
+        torch.save({"optimizer": {}}, f"ref_run/opt_state_{k}.t7")
+    ref_model = ["--arch", "cnn_small", "--dataset", "mnist"]
+    run("directions", "--pca", "--checkpoints", "ref_run", *ref_model, "--out", "pca_t7.h5")
+    with h5py.File("pca.h5", "r") as a, h5py.File("pca_t7.h5", "r") as b:
+        same = all(np.array_equal(a[g][k][()], b[g][k][()]) for g in ("xdirection", "ydirection")
+                   for k in a[g])
+        check(same and np.array_equal(a["explained_variance_ratio_"][()],
+                                      b["explained_variance_ratio_"][()]),
+              "directions --pca of the reference-style .t7 run = that of the losscape run")
+        check(json.loads(b.attrs["settings"])["epochs"] == [0, 1, 2, 3, 4],
+              "the epochs come from the file names model_<epoch>.t7")
+    run("project", "--directions", "pca_np.h5", "--checkpoints", "ref_run", *ref_model,
+        "--out", "proj_t7.h5")
+    with h5py.File("proj.h5", "r") as a, h5py.File("proj_t7.h5", "r") as b:
+        check(np.array_equal(a["proj_xcoord"][()], b["proj_xcoord"][()]) and
+              np.array_equal(a["proj_ycoord"][()], b["proj_ycoord"][()]) and
+              list(b.attrs["epochs"]) == [0, 1, 2, 3, 4],
+              "project of the .t7 run = project of the losscape run")
+    p = run("directions", "--pca", "--checkpoints", "ref_run", "--out", "x.h5", expect=1)
+    check(len(p.stderr.strip().splitlines()) == 1 and "--arch" in p.stderr and
+          "model_4.t7" in p.stderr, f"a .t7 run without --arch: one line asking for it: {p.stderr}")
+
 print("FAILURES:" if failures else "all passed", *failures, sep="\n  ")
 sys.exit(1 if failures else 0)
