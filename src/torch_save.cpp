@@ -189,10 +189,10 @@ class Unpickler {
         case 'q': memo_[u8()] = top(); break;               // BINPUT
         case 'r': memo_[le(4)] = top(); break;              // LONG_BINPUT
         case 0x94: memo_[memo_.size()] = top(); break;      // MEMOIZE
-        case 'p': memo_[std::stoull(line())] = top(); break;  // PUT
+        case 'p': memo_[decimal(line())] = top(); break;  // PUT
         case 'h': push(memo(u8())); break;                  // BINGET
         case 'j': push(memo(le(4))); break;                 // LONG_BINGET
-        case 'g': push(memo(std::stoull(line()))); break;   // GET
+        case 'g': push(memo(decimal(line()))); break;   // GET
         case 'c': {                                         // GLOBAL
           auto module = line();
           auto name = line();
@@ -257,6 +257,11 @@ class Unpickler {
     std::string s(p_, nl);
     p_ = nl + 1;
     return s;
+  }
+  std::uint64_t decimal(const std::string& s) const {  // a memo key written as text
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+      fail("memo key '" + s.substr(0, 20) + "' is not a number");
+    return std::stoull(s);
   }
   void push(Ref r) { stack_.push_back(std::move(r)); }
   void push_int(std::int64_t v) {
@@ -341,6 +346,10 @@ class Unpickler {
       if (a.size() < 4 || a[0]->kind != Obj::Kind::storage || a[1]->kind != Obj::Kind::integer)
         fail(name + " with unexpected arguments");
       auto size = ints(a[2], "tensor size", *this), stride = ints(a[3], "tensor stride", *this);
+      if (size.size() != stride.size()) fail("a tensor's size and stride differ in length");
+      for (std::size_t k = 0; k < size.size(); ++k)
+        if (size[k] < 0 || stride[k] < 0) fail("a tensor of negative size or stride");
+      if (a[1]->i < 0) fail("a tensor at a negative storage offset");
       const torch::Tensor& storage = a[0]->t;
       std::int64_t last = a[1]->i;  // the highest element index the view reaches, for a check
       for (std::size_t k = 0; k < size.size(); ++k)
@@ -424,14 +433,13 @@ Ref read_zip(const std::string& path) {
   }
   if (!zip->hasRecord("data.pkl"))
     throw FormatError(path + ": zip file without data.pkl: not written by torch.save");
-  auto [ptr, size] = zip->getRecord("data.pkl");
   auto from_record = [&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
     const std::string record = "data/" + key;
     if (!zip->hasRecord(record))
       throw FormatError(path + ": torch.save file without the record " + record);
     auto [data, bytes] = zip->getRecord(record);
     const std::size_t item = c10::elementSize(dtype);
-    if (std::size_t(numel) * item != bytes)
+    if (std::uint64_t(numel) > bytes / item || std::size_t(numel) * item != bytes)
       throw FormatError(path + ": record " + record + " holds " + std::to_string(bytes) +
                         " bytes, not " + std::to_string(numel) + " elements of " +
                         std::to_string(item) + " bytes");
@@ -439,7 +447,13 @@ Ref read_zip(const std::string& path) {
     if (bytes) std::memcpy(t.data_ptr(), data.get(), bytes);
     return t;
   };
-  return Unpickler(path, static_cast<const char*>(ptr.get()), size, from_record).run();
+  try {
+    auto [ptr, size] = zip->getRecord("data.pkl");
+    return Unpickler(path, static_cast<const char*>(ptr.get()), size, from_record).run();
+  } catch (const c10::Error& e) {  // a damaged archive (miniz: bad header, CRC, method)
+    throw FormatError(path + ": damaged torch.save zip file (" +
+                      std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+  }
 }
 
 // The legacy format (PyTorch < 1.6, or _use_new_zipfile_serialization=False; the reference's
@@ -473,6 +487,9 @@ Ref read_legacy(const std::string& path, const std::string& bytes) {
           sys_info->items[k + 1]->kind == Obj::Kind::boolean && !sys_info->items[k + 1]->i)
         throw FormatError(path + ": written on a big-endian machine; not supported");
   Ref root = next([&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
+    if (std::uint64_t(numel) > bytes.size() / c10::elementSize(dtype))
+      throw FormatError(path + ": storage " + key + " of " + std::to_string(numel) +
+                        " elements is larger than the file");
     auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));  // filled below
     storages[key] = t;
     return t;

@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <fstream>
+#include <random>
 
 #include "losscape/error.hpp"
 #include "losscape/torch_save.hpp"
@@ -175,6 +176,56 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
   script->to(torch::kCPU);
   CHECK_FALSE(torch::jit::tensorExprFuserEnabled());
   CHECK_THROWS_WITH(load_model(d.file("plain.pt"), "", "cifar10"), Contains("--arch"));
+}
+
+TEST_CASE("damaged torch.save files give losscape errors and never another exception or a crash",
+          "[torch_save][python]") {
+  if (!test::python_has("torch numpy")) {
+    WARN("skipped: " << test::test_python() << " cannot import torch and numpy");
+    return;
+  }
+  test::TempDir d("torch-save-mutants");
+  auto r = test::run_python(d, "OUT = '" + d.str() + "'\n" + kWriter);
+  REQUIRE(r.status == 0);
+  // Seeded mutations (random or boundary bytes at 1-4 places, or a truncation) of the legacy
+  // format at pickle protocols 2 and 4 and of the zip format. An AddressSanitizer build of this
+  // loop (12,000 mutants per file) found no memory error.
+  std::mt19937_64 g(20261129);
+  for (const char* name : {"wrapped_legacy_p2.pt", "wrapped_legacy_p4.pt", "wrapped.pt"}) {
+    std::ifstream in(d.file(name), std::ios::binary);
+    const std::string orig((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(orig.size() > 100);
+    int read = 0, refused = 0;
+    std::vector<std::string> escaped;
+    for (int i = 0; i < 600; ++i) {
+      std::string m = orig;
+      if (g() % 4 == 0) {
+        m.resize(std::size_t(g() % m.size()));
+      } else {
+        static const unsigned char boundary[] = {0, 1, 2, 0x10, 0x7f, 0x80, 0xff};
+        for (int k = 0, n = 1 + int(g() % 4); k < n; ++k)
+          m[std::size_t(g() % m.size())] = char(g() % 2 ? g() & 0xff : boundary[g() % 7]);
+      }
+      const std::string path = d.file("mutant.pt");
+      {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out << m;
+      }
+      try {
+        read_torch_state_dict(path);
+        ++read;
+      } catch (const Error& e) {
+        ++refused;
+        if (std::string(e.what()).find(path) == std::string::npos) escaped.push_back(e.what());
+      } catch (const std::exception& e) {
+        escaped.push_back(e.what());
+      }
+    }
+    INFO(name << ": " << read << " read, " << refused << " refused");
+    CHECK(escaped.empty());
+    if (!escaped.empty()) FAIL_CHECK("first: " << escaped.front().substr(0, 300));
+    CHECK(refused > 300);  // most mutants are damaged beyond reading
+  }
 }
 
 TEST_CASE("files that are not torch.save files", "[torch_save]") {
