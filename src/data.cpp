@@ -134,11 +134,15 @@ torch::Tensor read_idx_images(const std::string& file) {
                       [&] { char s[16]; std::snprintf(s, sizeof s, "%08x", magic); return std::string(s); }() +
                       " (expected 0x00000803 for images)");
   std::int64_t n = be32(buf.data() + 4), rows = be32(buf.data() + 8), cols = be32(buf.data() + 12);
-  std::size_t need = 16 + std::size_t(n * rows * cols);
-  if (buf.size() < need)
+  if (rows < 1 || cols < 1 || rows > 65536 || cols > 65536)
+    throw FormatError(file + ": header announces images of " + std::to_string(rows) + "x" +
+                      std::to_string(cols) + " pixels");
+  // compared by division: n * rows * cols of a damaged header can overflow
+  if (n > std::int64_t((buf.size() - 16) / std::size_t(rows * cols)))
     throw FormatError(file + ": truncated: header announces " + std::to_string(n) + " images of " +
                       std::to_string(rows) + "x" + std::to_string(cols) + " but the file holds " +
                       std::to_string(buf.size() - 16) + " pixel bytes");
+  const std::size_t need = 16 + std::size_t(n * rows * cols);
   auto t = torch::empty({n, 1, rows, cols}, torch::kUInt8);
   std::copy(buf.begin() + 16, buf.begin() + std::ptrdiff_t(need), t.data_ptr<std::uint8_t>());
   return t;

@@ -388,6 +388,20 @@ TEST_CASE("bad data files give errors naming the file", "[data]") {
     CHECK_THAT(error_of<FormatError>([&] { read_idx_images(tiny); }), Contains(tiny));
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(tiny); }), Contains(tiny));
   }
+  SECTION("IDX headers whose counts overflow or are zero") {
+    // 0xffffffff images of 0xffff x 0xffff: n * rows * cols wraps around 2^64 to a small number
+    auto img = d.file("huge");
+    auto b = idx_images(2, 3, 3);
+    for (int k = 4; k < 8; ++k) b[std::size_t(k)] = 0xff;
+    b[8] = b[12] = 0;
+    b[9] = b[13] = 0;
+    b[10] = b[11] = b[14] = b[15] = 0xff;
+    write_bytes(img, b);
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_images(img); }), Contains(img) && Contains("truncated"));
+    auto zero = d.file("zero");
+    write_bytes(zero, idx_images(2, 0, 3));
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_images(zero); }), Contains(zero) && Contains("0x3"));
+  }
   SECTION("IDX label out of range") {
     auto lab = d.file("lab.gz");
     auto l = idx_labels(4);
