@@ -207,6 +207,8 @@ Directions read_directions(const std::string& path) {
       auto dims = ds.dims();
       auto t = torch::empty(std::vector<std::int64_t>(dims.begin(), dims.end()), torch::kFloat32);
       ds.read(h5::Type::f32, t.data_ptr());
+      if (!torch::isfinite(t).all().item<bool>())  // every point of a sweep would be NaN
+        throw FormatError(g.where() + "/" + key + ": holds NaN or infinite values");
       list.push_back({"", t});
     }
     d.dirs.push_back(std::move(list));

@@ -374,6 +374,14 @@ Type Dataset::type() const {
 }
 
 void Dataset::read(Type t, void* out) const {
+  {  // numbers are read as numbers; say so when the file holds something else
+    Handle ft(H5Dget_type(id()), H5Tclose);
+    const H5T_class_t c = ft.valid() ? H5Tget_class(ft.id()) : H5T_NO_CLASS;
+    if (c == H5T_STRING) throw FormatError(where_ + ": holds text, not numbers");
+    if (c == H5T_COMPOUND || c == H5T_VLEN || c == H5T_ARRAY || c == H5T_REFERENCE ||
+        c == H5T_OPAQUE)
+      throw FormatError(where_ + ": holds records or references, not numbers");
+  }
   check(H5Dread(id(), native(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), where_ + ": read failed", 0);
 }
 void Dataset::write(Type t, const void* in) const {

@@ -5,6 +5,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "losscape/checkpoint.hpp"
@@ -164,6 +165,16 @@ TEST_CASE("the direction file round-trips and is checked against the model", "[d
   CHECK_THROWS_WITH(check_directions(again, *m2, tmp.file("d.h5")), catch_compat::Contains("another θ*"));
   CHECK_THROWS_AS(parse_norm("filtr"), InputError);
   CHECK_THROWS_WITH(read_directions(tmp.file("nope.h5")), catch_compat::Contains("nope.h5"));
+  // A NaN or an infinity in a direction would make every point of a sweep NaN: refused.
+  for (double bad : {std::nan(""), HUGE_VAL}) {
+    auto broken = d;
+    broken.dirs[1][2].tensor = d.dirs[1][2].tensor.clone();
+    broken.dirs[1][2].tensor.view(-1)[3] = bad;
+    write_directions(tmp.file("bad.h5"), broken);
+    CHECK_THROWS_WITH(read_directions(tmp.file("bad.h5")),
+                      catch_compat::Contains("bad.h5:/ydirection/2") &&
+                          catch_compat::Contains("NaN or infinite"));
+  }
 }
 
 TEST_CASE("directions interchange with h5py in the reference layout", "[directions][python]") {
@@ -196,4 +207,13 @@ TEST_CASE("directions interchange with h5py in the reference layout", "[directio
   CHECK(ref.type == TensorSet::weights);
   for (std::size_t i = 0; i < ref.dirs[0].size(); ++i)
     CHECK(torch::equal(ref.dirs[0][i].tensor, 2 * d.dirs[0][i].tensor));
+
+  // A direction tensor stored as text is named as such, not as a failed read.
+  py = std::string(LOSSCAPE_TEST_PYTHON) + " -c \"import h5py\n"
+       "f=h5py.File('" + tmp.file("ref.h5") + "','a'); del f['xdirection/1']\n"
+       "f['xdirection/1']='0.5'\"";
+  REQUIRE(test::run_command(py).status == 0);
+  CHECK_THROWS_WITH(read_directions(tmp.file("ref.h5")),
+                    catch_compat::Contains("ref.h5:/xdirection/1") &&
+                        catch_compat::Contains("holds text, not numbers"));
 }
