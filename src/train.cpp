@@ -155,12 +155,13 @@ TrainConfig resolve_train_config(const nlohmann::json& given,
 
 // ---------------------------------------------------------------- run folder
 
-std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
+namespace {
+// The files of `dir` named as `re` says, whose first group is the epoch, in epoch order.
+std::vector<RunCheckpoint> numbered_files(const std::string& dir, const std::regex& re) {
   std::vector<RunCheckpoint> out;
   std::error_code ec;
-  if (!fs::is_directory(run_dir, ec)) return out;
-  static const std::regex re(R"(model_(\d+)\.h5)");
-  for (auto& e : fs::directory_iterator(run_dir)) {
+  if (!fs::is_directory(dir, ec)) return out;
+  for (auto& e : fs::directory_iterator(dir)) {
     std::smatch m;
     std::string name = e.path().filename().string();
     if (e.is_regular_file() && std::regex_match(name, m, re))
@@ -170,32 +171,31 @@ std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
             [](const RunCheckpoint& a, const RunCheckpoint& b) { return a.epoch < b.epoch; });
   return out;
 }
+}  // namespace
+
+std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
+  static const std::regex re(R"(model_(\d+)\.h5)");
+  return numbered_files(run_dir, re);
+}
 
 std::vector<std::string> checkpoint_files(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) throw InputError(run_dir + ": no such run folder");
-  std::vector<std::string> out;
-  for (auto& c : run_checkpoints(run_dir)) out.push_back(c.path);
-  if (!out.empty()) return out;
-  // A run of the Python reference (or of any PyTorch script saving the same way):
-  // model_<epoch>.t7 (or .pt / .pth) written by torch.save.
-  static const std::regex re(R"(model_(\d+)\.(t7|pt|pth))");
-  std::vector<RunCheckpoint> found;
-  for (auto& e : fs::directory_iterator(run_dir)) {
-    std::smatch m;
-    std::string name = e.path().filename().string();
-    if (e.is_regular_file() && std::regex_match(name, m, re))
-      found.push_back({std::stoll(m[1].str()), e.path().string()});
+  auto found = run_checkpoints(run_dir);
+  if (found.empty()) {
+    // A run of the Python reference (or of any PyTorch script saving the same way):
+    // model_<epoch>.t7 (or .pt / .pth) written by torch.save.
+    static const std::regex re(R"(model_(\d+)\.(t7|pt|pth))");
+    found = numbered_files(run_dir, re);
+    for (std::size_t i = 1; i < found.size(); ++i)
+      if (found[i].epoch == found[i - 1].epoch)
+        throw InputError(run_dir + ": two checkpoints of epoch " + std::to_string(found[i].epoch) +
+                         " (" + found[i - 1].path + ", " + found[i].path + ")");
   }
-  std::sort(found.begin(), found.end(),
-            [](const RunCheckpoint& a, const RunCheckpoint& b) { return a.epoch < b.epoch; });
-  for (std::size_t i = 1; i < found.size(); ++i)
-    if (found[i].epoch == found[i - 1].epoch)
-      throw InputError(run_dir + ": two checkpoints of epoch " + std::to_string(found[i].epoch) +
-                       " (" + found[i - 1].path + ", " + found[i].path + ")");
-  for (auto& c : found) out.push_back(c.path);
-  if (out.empty())
+  if (found.empty())
     throw InputError(run_dir + ": holds no checkpoints model_<epoch>.h5 (losscape train) or "
                                "model_<epoch>.t7/.pt/.pth (torch.save)");
+  std::vector<std::string> out;
+  for (auto& c : found) out.push_back(c.path);
   return out;
 }
 
