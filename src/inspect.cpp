@@ -11,6 +11,7 @@
 #include "losscape/h5.hpp"
 #include "losscape/plot.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/torch_save.hpp"
 #include "losscape/trajectory.hpp"
 
 namespace losscape {
@@ -32,6 +33,46 @@ nlohmann::json model_info(const Model& m) {
                             {"shape", t.tensor.sizes().vec()},
                             {"kind", params.count(t.name) ? "parameter" : "buffer"}});
   j["fingerprint"] = fingerprint(m.parameters());
+  return j;
+}
+
+namespace {
+// PyTorch's name of a dtype (torch.float32 ...), as a state dict's author knows it.
+std::string dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "float32";
+    case torch::kFloat64: return "float64";
+    case torch::kFloat16: return "float16";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kInt64: return "int64";
+    case torch::kInt32: return "int32";
+    case torch::kInt16: return "int16";
+    case torch::kInt8: return "int8";
+    case torch::kUInt8: return "uint8";
+    case torch::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+}  // namespace
+
+nlohmann::json state_dict_info(const std::string& path) {
+  auto values = read_torch_state_dict(path);
+  nlohmann::json j;
+  j["kind"] = "state_dict";
+  j["file"] = path;
+  j["format"] = torch_file_kind(path);
+  std::int64_t numel = 0;
+  j["tensors"] = nlohmann::json::array();
+  for (auto& v : values) {
+    numel += v.tensor.numel();
+    j["tensors"].push_back({{"name", v.name},
+                            {"shape", v.tensor.sizes().vec()},
+                            {"dtype", dtype_name(v.tensor.scalar_type())}});
+  }
+  j["values"] = numel;
+  j["matches"] = nlohmann::json::array();
+  for (auto& [arch, dataset] : matching_zoo_archs(values))
+    j["matches"].push_back({{"arch", arch}, {"dataset", dataset}});
   return j;
 }
 
@@ -239,6 +280,22 @@ std::string render_info(const nlohmann::json& j) {
     for (auto& t : j["tensors"])
       o << "  " << std::left << std::setw(44) << t["name"].get<std::string>() << std::setw(22)
         << shape_text(t["shape"]) << t["kind"].get<std::string>() << "\n";
+  } else if (kind == "state_dict") {
+    o << "state dict   " << j["file"].get<std::string>() << " (torch.save, "
+      << (j["format"] == "legacy" ? "legacy format of PyTorch < 1.6" : "zip format") << ")\n"
+      << "tensors      " << j["tensors"].size() << ", " << j["values"] << " values\n";
+    if (j["matches"].empty()) {
+      o << "zoo          no architecture has these tensors (a TorchScript module of the network "
+           "would load without one)\n";
+    } else {
+      for (auto& m : j["matches"])
+        o << "zoo          " << m["arch"].get<std::string>() << " (" << m["dataset"].get<std::string>()
+          << " inputs): --model-file " << j["file"].get<std::string>() << " --arch "
+          << m["arch"].get<std::string>() << "\n";
+    }
+    for (auto& t : j["tensors"])
+      o << "  " << std::left << std::setw(44) << t["name"].get<std::string>() << std::setw(22)
+        << shape_text(t["shape"]) << t["dtype"].get<std::string>() << "\n";
   } else if (kind == "dataset") {
     o << "data set     " << j["dataset"].get<std::string>() << " in " << j["data_dir"].get<std::string>() << "\n"
       << "images       " << shape_text(j["image_shape"]) << ", " << j["num_classes"] << " classes\n";

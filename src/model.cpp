@@ -1,6 +1,5 @@
 #include "losscape/model.hpp"
 
-#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <cstdio>
@@ -126,31 +125,20 @@ std::string shape_str(const torch::Tensor& t) {
   return o.str();
 }
 
-// TorchScript archives (torch.jit.save) hold constants.pkl; torch.save files do not.
-bool is_torchscript_archive(const std::string& path) {
-  try {
-    caffe2::serialize::PyTorchStreamReader zip(path);
-    return zip.hasRecord("constants.pkl");
-  } catch (const c10::Error&) {
-    return false;
-  }
-}
-
-}  // namespace
-
-void load_state(Model& model, const TensorList& values, const std::string& what) {
+// What keeps `values` from loading into `model` by name: missing and unexpected names, shapes.
+// BatchNorm's num_batches_tracked came with PyTorch 0.4.1; like PyTorch's load_state_dict for
+// older state dicts, a missing one is no problem (load_state takes it as 0; evaluation never
+// reads it).
+std::vector<std::string> state_problems(const Model& model, const TensorList& values) {
   std::map<std::string, const torch::Tensor*> by_name;
   for (auto& v : values) by_name[v.name] = &v.tensor;
-  auto targets = model.state();
   std::vector<std::string> problems;
   std::map<std::string, bool> used;
-  // BatchNorm's num_batches_tracked came with PyTorch 0.4.1; like PyTorch's load_state_dict for
-  // older state dicts, a missing one is taken as 0 (evaluation never reads it).
   auto is_counter = [](const std::string& n) {
     const std::string suffix = ".num_batches_tracked";
     return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  for (auto& t : targets) {
+  for (auto& t : model.state()) {
     auto it = by_name.find(t.name);
     if (it == by_name.end() && is_counter(t.name)) continue;
     if (it == by_name.end()) {
@@ -164,6 +152,31 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
   }
   for (auto& v : values)
     if (!used.count(v.name)) problems.push_back("unexpected " + v.name);
+  return problems;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> matching_zoo_archs(const TensorList& values) {
+  // The data set whose images have the channels of the first convolution.
+  std::string dataset;
+  for (auto& v : values)
+    if (v.tensor.dim() == 4) {
+      dataset = v.tensor.size(1) == 3 ? "cifar10" : v.tensor.size(1) == 1 ? "fashion-mnist" : "";
+      break;
+    }
+  std::vector<std::pair<std::string, std::string>> out;
+  if (dataset.empty()) return out;
+  torch::NoGradGuard guard;
+  for (auto& arch : zoo_names()) {
+    auto m = make_zoo(arch, dataset);
+    if (state_problems(*m, values).empty()) out.emplace_back(arch, dataset);
+  }
+  return out;
+}
+
+void load_state(Model& model, const TensorList& values, const std::string& what) {
+  auto problems = state_problems(model, values);
   if (!problems.empty()) {
     std::string msg = what + " does not match architecture " + model.arch + " (" +
                       std::to_string(problems.size()) +
@@ -173,8 +186,10 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
     if (problems.size() > 5) msg += "; ...";
     throw InputError(msg);
   }
+  std::map<std::string, const torch::Tensor*> by_name;
+  for (auto& v : values) by_name[v.name] = &v.tensor;
   torch::NoGradGuard guard;
-  for (auto& t : targets) {
+  for (auto& t : model.state()) {
     auto it = by_name.find(t.name);
     if (it != by_name.end())
       t.tensor.copy_(*it->second);
@@ -245,13 +260,18 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         values = read_torch_state_dict(path);
       } catch (const FormatError&) {
         // A TorchScript archive that LibTorch refused is better explained by LibTorch's reason.
-        if (is_torchscript_archive(path))
+        if (torch_file_kind(path) == "torchscript")
           throw FormatError(path + ": TorchScript module that LibTorch cannot load (" +
                             jit_error.substr(0, 300) + ")");
         throw;
       }
-      if (arch.empty())
-        throw InputError(path + ": is a state dict; name its architecture with --arch");
+      if (arch.empty()) {
+        std::string hint;
+        for (auto& [a, d] : matching_zoo_archs(values)) hint += (hint.empty() ? "" : ", ") + a;
+        throw InputError(path + ": is a state dict; name its architecture with --arch (" +
+                         (hint.empty() ? "no zoo architecture has its tensors"
+                                       : "its tensors are those of " + hint) + ")");
+      }
       model = make_zoo(arch, dataset);
       load_state(*model, values, path);
       model->format = "state_dict";

@@ -524,6 +524,20 @@ Ref read_legacy(const std::string& path, const std::string& bytes) {
 
 }  // namespace
 
+std::string torch_file_kind(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[4] = {0, 0, 0, 0};
+  in.read(head, 4);
+  if (in.gcount() >= 1 && static_cast<unsigned char>(head[0]) == 0x80) return "legacy";
+  if (in.gcount() < 4 || std::string(head, 4) != std::string("PK\x03\x04", 4)) return "";
+  try {  // TorchScript archives hold constants.pkl; torch.save files do not
+    caffe2::serialize::PyTorchStreamReader zip(path);
+    return zip.hasRecord("constants.pkl") ? "torchscript" : "zip";
+  } catch (const c10::Error&) {
+    return "zip";  // a damaged one: reading it says how
+  }
+}
+
 TensorList read_torch_state_dict(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path);

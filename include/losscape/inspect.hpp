@@ -12,6 +12,10 @@ namespace losscape {
 
 /// Architecture, source, trainable parameter count, every state tensor's name, shape and kind.
 nlohmann::json model_info(const Model& m);
+/// A torch.save state dict given without --arch: its format (zip or legacy), every tensor's name,
+/// shape and dtype, and the zoo architectures (with the data set of their input shape) into which
+/// it loads.
+nlohmann::json state_dict_info(const std::string& path);
 /// Both splits' sizes, image shape and class histograms of a data set.
 nlohmann::json dataset_info(const std::string& dataset, const std::string& data_dir);
 /// A surface file: its identity (grid, values, data, part), points done of its grid or part,

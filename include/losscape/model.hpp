@@ -67,6 +67,12 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
 /// shapes; dtype is converted). `what` names the source for messages.
 void load_state(Model& model, const TensorList& values, const std::string& what);
 
+/// The zoo architectures whose state has exactly the names and shapes of `values` (a missing
+/// num_batches_tracked allowed, as load_state allows), each with a data set whose input shape
+/// fits (by the first convolution's channels: cifar10 for 3, fashion-mnist for 1). Builds every
+/// zoo network once: a few seconds, for messages and `info`.
+std::vector<std::pair<std::string, std::string>> matching_zoo_archs(const TensorList& values);
+
 /// Fingerprint of a list of tensors (names, shapes and float32 values): "fnv1a64:<16 hex>".
 std::string fingerprint(const TensorList& tensors);
 

@@ -20,4 +20,9 @@ namespace losscape {
 /// a torch.save file (zip or legacy), is truncated, or holds no state dict.
 TensorList read_torch_state_dict(const std::string& path);
 
+/// What a PyTorch file is, by its first bytes: "zip" (torch.save, PyTorch >= 1.6), "legacy"
+/// (torch.save before, a sequence of pickles), "torchscript" (torch.jit.save: a zip holding
+/// constants.pkl) or "" (none of these).
+std::string torch_file_kind(const std::string& path);
+
 }  // namespace losscape

@@ -6,6 +6,7 @@
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/inspect.hpp"
+#include "losscape/torch_save.hpp"
 #include "losscape/zoo.hpp"
 
 namespace losscape::cli {
@@ -87,6 +88,9 @@ void add_info(CLI::App& root, Registry& reg) {
       j = projection_info(o->file);
     } else if (!o->file.empty() && o->model.arch.empty() && is_surface(o->file)) {
       j = surface_info(o->file, o->values);
+    } else if (!o->file.empty() && o->model.arch.empty() && !h5::is_hdf5(o->file) &&
+               (torch_file_kind(o->file) == "zip" || torch_file_kind(o->file) == "legacy")) {
+      j = state_dict_info(o->file);
     } else if (!o->file.empty() || !o->model.arch.empty()) {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));

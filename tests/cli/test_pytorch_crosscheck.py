@@ -608,7 +608,27 @@ expect_error("state dict for another architecture",
               "--data-dir", cifar_dir], plain, "resnet56")
 expect_error("state dict without --arch",
              ["--model-file", plain, "--dataset", "cifar10", "--data-dir", cifar_dir],
-             plain, "--arch")
+             plain, "--arch", "its tensors are those of resnet20)")
+
+# `info` of a state dict without --arch: every tensor as PyTorch saved it, the format, and the
+# zoo architectures it loads into (found by building each one: resnet20 and resnet20_noshort
+# differ only by the shortcut projections).
+for f, fmt, want in ((py2, "legacy", "resnet20"), (plain, "zip", "resnet20"),
+                     (os.path.join(WORK, "resnet20_noshort.pth"), "zip", "resnet20_noshort"),
+                     (missing_file, "zip", None)):
+    j = json.loads(run("info", f, "--json").stdout)
+    saved = torch.load(f, map_location="cpu")
+    saved = saved.get("state_dict", saved)
+    check(j["kind"] == "state_dict" and j["format"] == fmt and
+          [t["name"] for t in j["tensors"]] == list(saved) and
+          [t["shape"] for t in j["tensors"]] == [list(v.shape) for v in saved.values()] and
+          [t["dtype"] for t in j["tensors"]] == [str(v.dtype)[6:] for v in saved.values()],
+          f"info {os.path.basename(f)}: {fmt} state dict, names, shapes, dtypes as torch.load")
+    check(j["matches"] == ([{"arch": want, "dataset": "cifar10"}] if want else []),
+          f"info {os.path.basename(f)}: matches {j['matches']}")
+text = run("info", py2).stdout
+check("legacy format" in text and f"--model-file {py2} --arch resnet20" in text,
+      "info of a state dict says how to use it")
 junk = os.path.join(WORK, "junk.pt")
 with open(junk, "wb") as f:
     f.write(b"this is not a model")
