@@ -352,8 +352,12 @@ class Unpickler {
       if (a[1]->i < 0) fail("a tensor at a negative storage offset");
       const torch::Tensor& storage = a[0]->t;
       std::int64_t last = a[1]->i;  // the highest element index the view reaches, for a check
-      for (std::size_t k = 0; k < size.size(); ++k)
-        if (size[k] > 0) last += (size[k] - 1) * stride[k];
+      for (std::size_t k = 0; k < size.size(); ++k) {
+        std::int64_t reach = 0;
+        if (size[k] > 0 && (__builtin_mul_overflow(size[k] - 1, stride[k], &reach) ||
+                            __builtin_add_overflow(last, reach, &last)))
+          fail("a tensor whose size and stride overflow");
+      }
       bool empty = false;
       for (auto s : size) empty = empty || s == 0;
       if (!empty && last >= storage.numel())

@@ -581,12 +581,12 @@ def expect_error(tag, args, *needles):
         check(n in err, f"{tag}: message mentions {n!r}")
 
 
-legacy = os.path.join(WORK, "legacy_truncated.pth")
+legacy = os.path.join(WORK, "legacy_cut.pth")
 torch.save(sd, legacy, _use_new_zipfile_serialization=False)
 with open(legacy, "r+b") as f:
     f.truncate(os.path.getsize(legacy) - 100)
 expect_error("truncated legacy torch.save file", ["--model-file", legacy, *cifar_args],
-             legacy, "truncated")
+             legacy, "truncated (storage")
 
 bad = dict(sd)
 bad["linear.weight"] = torch.zeros(10, 32)

@@ -241,4 +241,33 @@ TEST_CASE("files that are not torch.save files", "[torch_save]") {
   CHECK_THROWS_WITH(read_torch_state_dict(d.file("text.pt")),
                     Contains(d.file("text.pt")) && Contains("not a torch.save file"));
   CHECK_THROWS_WITH(read_torch_state_dict(d.file("missing.pt")), Contains(d.file("missing.pt")));
+
+  // A legacy file whose tensor's size x stride overflows int64 (2^62 x 2^62): refused by the
+  // reader, not handed to LibTorch.
+  std::vector<std::uint8_t> b = {0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a,
+                                 0xa8, 0x50, 0x19, '.', 0x80, 2, 'M', 0xe9, 3, '.', 0x80, 2, '}', '.'};
+  auto text = [&](const std::string& t) { b.insert(b.end(), t.begin(), t.end()); };
+  auto str = [&](const std::string& t) {
+    b.push_back('U');
+    b.push_back(std::uint8_t(t.size()));
+    text(t);
+  };
+  auto big = [&] {  // LONG1 of 2^62
+    b.insert(b.end(), {0x8a, 8, 0, 0, 0, 0, 0, 0, 0, 0x40});
+  };
+  text("\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n((");
+  str("storage");
+  text("ctorch\nFloatStorage\n");
+  str("0");
+  str("cpu");
+  text("K\x04Nt" "QK");
+  b.push_back(0);  // BININT1 0: the storage offset
+  text("(");
+  big();
+  text("K\x02t(");
+  big();
+  text("K\x01t\x89tR.");
+  test::write_bytes(d.file("huge.pt"), b);
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("huge.pt")),
+                    Contains(d.file("huge.pt")) && Contains("size and stride overflow"));
 }
