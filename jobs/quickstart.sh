@@ -41,7 +41,9 @@ model=$(ls "$out"/train/model_*.h5 | sort -t_ -k2 -n | tail -1)
 
 stage "2. filter-normalized random directions (the paper's recipe)"
 "$losscape" directions --model-file "$model" --dataset fashion-mnist --out "$out/dirs.h5"
-"$losscape" info "$out/dirs.h5" --model-file "$model" --input fashion-mnist | head -12
+# (through a file: `| head` could end the pipeline with SIGPIPE, which set -e -o pipefail obeys)
+"$losscape" info "$out/dirs.h5" --model-file "$model" --input fashion-mnist >"$out/dirs-info.txt"
+head -12 "$out/dirs-info.txt"
 
 stage "3a. 2D surface ${grid}x${grid} on [-1, 1]^2, 2000 train + test samples, mpirun -n 2"
 rm -f "$out/surface2d.h5"

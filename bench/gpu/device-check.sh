@@ -112,7 +112,7 @@ grep -E 'Found (Torch|MPI|HDF5)|CUDA|cuDNN|C\+\+ standard' "$out/build.log" | he
 ls="$build/losscape"
 bench="$build/bench/losscape_bench"
 ldd "$ls" | grep 'not found' && fail "libraries not found"
-((dry)) || ldd "$ls" | grep -q libtorch_cuda || fail "losscape is not linked with libtorch_cuda"
+((dry)) || ldd "$ls" | grep libtorch_cuda >/dev/null || fail "losscape is not linked with libtorch_cuda"
 echo "built in $((SECONDS - t_start)) s"
 
 if ((dry)); then

@@ -13,7 +13,7 @@ losscape_packages() {
 losscape_missing_packages() {
   local p
   for p in $(losscape_packages); do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || echo "$p"
   done
 }
 

@@ -63,7 +63,7 @@ ls_settings() {
   [[ -n $LS_OUT ]] ||
     ls_die "no surface file: set SWEEP_OUT=surface.h5, pass --out, or put \"out\" in SWEEP_CONFIG"
   [[ -d $(dirname "$LS_OUT") ]] || ls_die "the directory of the surface file $LS_OUT does not exist"
-  if [[ -z $config ]] && ! printf '%s\n' "${extra[@]}" | grep -qE '^(--model-file|-m|--arch|-a)(=|$)'; then
+  if [[ -z $config ]] && ! printf '%s\n' "${extra[@]}" | grep -E '^(--model-file|-m|--arch|-a)(=|$)' >/dev/null; then
     ls_die "no model: set SWEEP_CONFIG=sweep.json (with \"model_file\" or \"arch\") or give --model-file/--arch"
   fi
 }
@@ -98,7 +98,7 @@ ls_launcher() {
 
 # Threads per rank from the job's --cpus-per-task, unless --threads was given.
 ls_threads() {
-  if [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && ! printf '%s\n' "${LS_SWEEP[@]}" | grep -qE '^--threads(=|$)'; then
+  if [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && ! printf '%s\n' "${LS_SWEEP[@]}" | grep -E '^--threads(=|$)' >/dev/null; then
     LS_SWEEP+=(--threads "$SLURM_CPUS_PER_TASK")
   fi
 }
