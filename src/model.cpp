@@ -111,14 +111,6 @@ class ScriptModel : public Model {
   mutable torch::jit::Module m_;
 };
 
-std::string read_head(const std::string& path, std::size_t n) {
-  std::ifstream in(path, std::ios::binary);
-  std::string s(n, '\0');
-  in.read(s.data(), std::streamsize(n));
-  s.resize(std::size_t(in.gcount()));
-  return s;
-}
-
 std::string shape_str(const torch::Tensor& t) {
   std::ostringstream o;
   o << t.sizes();
@@ -233,15 +225,13 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     load_state(*model, ck.state, path);
     model->format = "losscape-checkpoint";
   } else {
-    std::string head = read_head(path, 4);
-    const bool zip = head.size() == 4 && head == std::string("PK\x03\x04", 4);
-    // torch.save's legacy format (PyTorch < 1.6) is a sequence of pickles
-    const bool legacy = !head.empty() && static_cast<unsigned char>(head[0]) == 0x80;
-    if (!zip && !legacy)
+    // "zip" (torch.save), "torchscript", "legacy" (torch.save before PyTorch 1.6) or ""
+    const std::string kind = torch_file_kind(path);
+    if (kind.empty())
       throw FormatError(path + ": not a model file (expected a losscape HDF5 checkpoint, a "
                                "TorchScript module or a torch.save file)");
     std::string jit_error;
-    if (zip) {
+    if (kind != "legacy") {  // any zip: LibTorch decides whether it is a module
       try {
         auto m = torch::jit::load(path, torch::kCPU);
         model = std::make_unique<ScriptModel>(std::move(m));
@@ -260,7 +250,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         values = read_torch_state_dict(path);
       } catch (const FormatError&) {
         // A TorchScript archive that LibTorch refused is better explained by LibTorch's reason.
-        if (torch_file_kind(path) == "torchscript")
+        if (kind == "torchscript")
           throw FormatError(path + ": TorchScript module that LibTorch cannot load (" +
                             jit_error.substr(0, 300) + ")");
         throw;

@@ -526,14 +526,22 @@ Ref read_legacy(const std::string& path, const std::string& bytes) {
   return root;
 }
 
+// A file's format by its first bytes: "zip" (a zip archive), "legacy" (a pickle: torch.save's
+// legacy sequence starts with one) or "".
+std::string signature(std::istream& in) {
+  char head[4] = {0, 0, 0, 0};
+  in.read(head, 4);
+  if (in.gcount() >= 1 && static_cast<unsigned char>(head[0]) == 0x80) return "legacy";
+  if (in.gcount() == 4 && std::string(head, 4) == std::string("PK\x03\x04", 4)) return "zip";
+  return "";
+}
+
 }  // namespace
 
 std::string torch_file_kind(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  char head[4] = {0, 0, 0, 0};
-  in.read(head, 4);
-  if (in.gcount() >= 1 && static_cast<unsigned char>(head[0]) == 0x80) return "legacy";
-  if (in.gcount() < 4 || std::string(head, 4) != std::string("PK\x03\x04", 4)) return "";
+  const std::string kind = signature(in);
+  if (kind != "zip") return kind;
   try {  // TorchScript archives hold constants.pkl; torch.save files do not
     caffe2::serialize::PyTorchStreamReader zip(path);
     return zip.hasRecord("constants.pkl") ? "torchscript" : "zip";
@@ -545,13 +553,13 @@ std::string torch_file_kind(const std::string& path) {
 TensorList read_torch_state_dict(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path);
-  char head[4] = {0, 0, 0, 0};
-  in.read(head, 4);
+  const std::string kind = signature(in);
   Ref root;
-  if (in.gcount() == 4 && std::string(head, 4) == std::string("PK\x03\x04", 4)) {
+  if (kind == "zip") {
     in.close();
     root = read_zip(path);
-  } else if (in.gcount() >= 1 && static_cast<unsigned char>(head[0]) == 0x80) {
+  } else if (kind == "legacy") {
+    in.clear();
     in.seekg(0);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     root = read_legacy(path, bytes);

@@ -43,24 +43,16 @@ class CheckpointReader {
   torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
     if (torch_file_) {
       auto it = torch_.find(name);
-      if (it == torch_.end())
-        throw InputError(path_ + ": has no tensor '" + name +
-                         "' (a checkpoint of another architecture?)");
-      if (it->second.sizes() != shape)
-        throw InputError(path_ + ": tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
-                         ", the final model's is " + c10::str(shape));
-      return it->second.to(torch::kFloat64).contiguous().view(-1).clone();
+      if (it == torch_.end()) missing(name);
+      check_shape(name, it->second.sizes(), shape);
+      // callers only read the result, so a float64 tensor of the file is returned as it is
+      return it->second.to(torch::kFloat64).contiguous().view(-1);
     }
-    if (!state_.exists(name))
-      throw InputError(path_ + ": has no tensor '" + name +
-                       "' (a checkpoint of another architecture?)");
+    if (!state_.exists(name)) missing(name);
     auto ds = state_.dataset(name);
     auto dims = ds.dims();
     const std::vector<std::int64_t> have(dims.begin(), dims.end());
-    if (have != shape.vec())
-      throw InputError(path_ + ": tensor '" + name + "' has shape " +
-                       c10::str(at::IntArrayRef(have)) + ", the final model's is " +
-                       c10::str(shape));
+    check_shape(name, have, shape);
     std::int64_t numel = 1;
     for (auto s : shape) numel *= s;
     auto t = torch::empty({numel}, torch::kFloat64);
@@ -69,6 +61,15 @@ class CheckpointReader {
   }
 
  private:
+  [[noreturn]] void missing(const std::string& name) const {
+    throw InputError(path_ + ": has no tensor '" + name + "' (a checkpoint of another architecture?)");
+  }
+  void check_shape(const std::string& name, at::IntArrayRef have, at::IntArrayRef shape) const {
+    if (have != shape)
+      throw InputError(path_ + ": tensor '" + name + "' has shape " + c10::str(have) +
+                       ", the final model's is " + c10::str(shape));
+  }
+
   std::string path_;
   h5::File file_;
   h5::Location state_;

@@ -63,7 +63,11 @@ void add_info(CLI::App& root, Registry& reg) {
     if (f.has_attr("format")) return f.attr_string("format") == "losscape-surface";
     return f.exists("xcoordinates");
   };
-  reg.push_back({app, [o, is_surface]() {
+  auto is_state_dict = [](const std::string& path) {  // torch.save's, not a TorchScript module
+    const std::string kind = torch_file_kind(path);
+    return kind == "zip" || kind == "legacy";
+  };
+  reg.push_back({app, [o, is_surface, is_state_dict]() {
     nlohmann::json j;
     if (o->list) {
       j = {{"kind", "zoo"}, {"architectures", zoo_names()}};
@@ -88,8 +92,7 @@ void add_info(CLI::App& root, Registry& reg) {
       j = projection_info(o->file);
     } else if (!o->file.empty() && o->model.arch.empty() && is_surface(o->file)) {
       j = surface_info(o->file, o->values);
-    } else if (!o->file.empty() && o->model.arch.empty() && !h5::is_hdf5(o->file) &&
-               (torch_file_kind(o->file) == "zip" || torch_file_kind(o->file) == "legacy")) {
+    } else if (!o->file.empty() && o->model.arch.empty() && is_state_dict(o->file)) {
       j = state_dict_info(o->file);
     } else if (!o->file.empty() || !o->model.arch.empty()) {
       o->model.file = o->file;
