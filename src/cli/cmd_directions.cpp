@@ -58,8 +58,9 @@ void add_directions(CLI::App& root, Registry& reg) {
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand("directions", "Make perturbation directions for a model");
   add_model_options(*app, o->model);
-  app->add_option("--dataset,-d", o->dataset, "Data set fixing a zoo model's input shape")
-      ->capture_default_str();
+  app->add_option("--dataset,-d", o->dataset,
+                  "Data set fixing the model's input shape (default: the one a losscape "
+                  "checkpoint was trained on, else cifar10)");
   add_direction_options(*app, o->dir);
   app->add_option("--out,-o", o->out, "Direction file to write (HDF5)")->required();
   app->add_flag("--pca", o->pca,
@@ -70,7 +71,8 @@ void add_directions(CLI::App& root, Registry& reg) {
   app->add_option("--ignore", o->ignore, "With --pca: biasbn (leave out ≤1-D tensors) or none")
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
-  reg.push_back({app, [o]() {
+  reg.push_back({app, [o, app]() {
+    default_to_recorded_dataset(*app, o->model.file, o->dataset);
     if (o->pca) {
       if (o->checkpoints.empty()) throw InputError("--pca needs --checkpoints RUN_FOLDER");
       if (o->ignore != "biasbn" && o->ignore != "none")

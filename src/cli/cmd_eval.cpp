@@ -36,7 +36,8 @@ void add_eval(CLI::App& root, Registry& reg) {
   app->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");
   app->add_flag("--json", o->json, "Print the result as JSON");
-  reg.push_back({app, [o]() {
+  reg.push_back({app, [o, app]() {
+    default_to_recorded_dataset(*app, o->model.file, o->data.dataset);
     configure_cpu_threads(o->threads, 1);
     auto dev = select_device(o->device, 0);
     EvalOptions eo;

@@ -112,8 +112,9 @@ void add_hessian(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_option("--json", o->json, "Also save the full result (density included) as JSON here");
   app->add_flag("--quiet,-q", o->quiet, "No progress messages on stderr");
-  reg.push_back({app, [o]() {
+  reg.push_back({app, [o, app]() {
     mpi::Environment env(nullptr, nullptr);
+    default_to_recorded_dataset(*app, o->model.file, o->data.dataset);
     auto world = mpi::Comm::world();
     auto node = world.split_node();
     const bool root = world.root();

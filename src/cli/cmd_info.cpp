@@ -16,13 +16,8 @@ namespace {
 // checkpoint records, else CIFAR-10.
 std::string input_dataset(const std::string& given, const std::string& model_file) {
   if (!given.empty()) return given;
-  if (!model_file.empty() && h5::is_hdf5(model_file)) {
-    h5::File f(model_file, h5::File::Mode::read);
-    if (f.has_attr("format") && f.attr_string("format") == "losscape-checkpoint" &&
-        f.has_attr("dataset"))
-      return f.attr_string("dataset");
-  }
-  return "cifar10";
+  auto r = recorded_dataset(model_file);
+  return r.empty() ? "cifar10" : r;
 }
 
 }  // namespace

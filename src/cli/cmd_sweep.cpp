@@ -30,7 +30,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
   add_direction_options(*app, o->dir);
   app->add_option("--x", c.x, "Grid along δ: MIN:MAX:NUM")->capture_default_str();
   app->add_option("--y", c.y, "Grid along η: MIN:MAX:NUM (2D)");
-  app->add_option("--dataset,-d", c.dataset, "cifar10 | fashion-mnist | mnist")->capture_default_str();
+  app->add_option("--dataset,-d", c.dataset,
+                  "cifar10 | fashion-mnist | mnist (default: the one a losscape checkpoint was "
+                  "trained on, else " + c.dataset + ")");
   app->add_option("--data-dir", c.data_dir, "Directory of the data files");
   app->add_option("--splits", o->splits, "train, test or train,test")->capture_default_str();
   app->add_option("--samples,-n", c.samples, "Deterministic subset of N samples (0 = all)");
@@ -93,6 +95,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     install_stop_handlers();
     mpi::Environment env(nullptr, nullptr);
     SweepConfig cfg;
+    bool config_dataset = false;  // the config file names the data set
     if (!o->config_file.empty()) {
       std::ifstream in(o->config_file);
       if (!in) throw InputError(o->config_file + ": cannot read config file");
@@ -104,6 +107,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       }
       try {
         cfg = j.get<SweepConfig>();
+        config_dataset = j.is_object() && j.contains("dataset");
       } catch (const nlohmann::json::exception& e) {
         throw InputError(o->config_file + ": " + e.what());
       } catch (const InputError& e) {  // unknown keys, bad values
@@ -148,6 +152,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
     LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
 #undef LOSSCAPE_TAKE
+    if (!config_dataset) default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset);
     if (o->config_file.empty() || given("--splits")) {
       cfg.splits.clear();
       std::string s = o->splits;

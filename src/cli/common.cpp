@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "losscape/error.hpp"
+#include "losscape/h5.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/version.hpp"
 
@@ -29,8 +30,25 @@ std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& data
   return m;
 }
 
+std::string recorded_dataset(const std::string& model_file) {
+  if (model_file.empty() || !h5::is_hdf5(model_file)) return "";
+  h5::File f(model_file, h5::File::Mode::read);
+  if (f.has_attr("format") && f.attr_string("format") == "losscape-checkpoint" &&
+      f.has_attr("dataset"))
+    return f.attr_string("dataset");
+  return "";
+}
+
+void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
+                                 std::string& dataset) {
+  if (app.count("--dataset") > 0) return;
+  if (auto r = recorded_dataset(model_file); !r.empty()) dataset = r;
+}
+
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
-  app.add_option("--dataset,-d", d.dataset, "cifar10 | fashion-mnist | mnist")->capture_default_str();
+  app.add_option("--dataset,-d", d.dataset,
+                 "cifar10 | fashion-mnist | mnist (default: the one a losscape checkpoint was "
+                 "trained on, else " + d.dataset + ")");
   app.add_option("--data-dir", d.data_dir,
                  "Directory of the data files (default: Debian's location for fashion-mnist, "
                  "data/cifar-10-batches-bin for cifar10)");

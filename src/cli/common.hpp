@@ -42,6 +42,13 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file = fals
 /// Load o.file into o.arch (or a fresh zoo network when no file is given).
 std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset);
 
+/// The data set a losscape checkpoint records (its `dataset` attribute); "" for any other file.
+std::string recorded_dataset(const std::string& model_file);
+/// When `--dataset` was not given on `app`'s command line, the data set `model_file` records
+/// replaces `dataset` (a checkpoint is evaluated on what it was trained on); else unchanged.
+void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
+                                 std::string& dataset);
+
 /// --dataset / --data-dir / --split / --samples / --subset-seed / --raw-data.
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split = true);
 

@@ -53,7 +53,8 @@ DATA_ARGS = ["--dataset", "fashion-mnist", "--data-dir", DATA]
 run(["train", "--arch", "cnn_small", *DATA_ARGS, "--samples", "300", "--test-samples", "100",
      "--epochs", "1", "--batch-size", "50", "--out", "run", "--quiet"])
 model = "run/model_1.h5"
-run(["directions", "--model-file", model, "--dataset", "fashion-mnist", "--out", "dirs.h5",
+# no --dataset: the checkpoint's own (fashion-mnist) fixes the input shape, not cifar10
+run(["directions", "--model-file", model, "--out", "dirs.h5",
      "--seed", "9"])
 
 # ---- info dirs.h5 against numpy ----

@@ -534,6 +534,9 @@ if h5py is not None:
                     "--device", "cpu", "-b", "50")
     check(got["arch"] == "resnet20", "h5py-written checkpoint: arch from the file")
     compare("resnet20 as an h5py-written losscape checkpoint", got, ce, acc, 100)
+    # without --dataset: the data set the file records (cifar10), not the default fashion-mnist
+    got = eval_json("--model-file", h5_file, "--data-dir", cifar_dir, "--device", "cpu", "-b", "50")
+    compare("resnet20 h5py-written checkpoint, its recorded data set", got, ce, acc, 100)
 
 torch.manual_seed(6)
 vgg = VGG9()

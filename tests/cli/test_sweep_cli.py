@@ -139,6 +139,36 @@ with open("bad.json", "w") as f:
 p = run(["sweep", "--config", "bad.json"], expect=1)
 check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config key is named with the file")
 
+# ---- without --dataset, the data set the checkpoint records ----
+# The same weights recorded as trained on MNIST (same 1x28x28 input, other normalization; the
+# Fashion-MNIST files stand in for MNIST's, whose file names are the same).
+shutil.copy(model, "as_mnist.h5")
+with h5py.File("as_mnist.h5", "r+") as f:
+    f.attrs["dataset"] = np.bytes_("mnist")
+LITTLE = ["--directions", "dirs.h5", "--data-dir", DATA, "--samples", "100", "--x", "-0.5:0.5:3",
+          "--quiet"]
+run(["sweep", "--model-file", "as_mnist.h5", *LITTLE, "--out", "rec.h5"], mpi=1)
+run(["sweep", "--model-file", "as_mnist.h5", *LITTLE, "--dataset", "mnist", "--out", "mn.h5"], mpi=1)
+run(["sweep", "--model-file", "as_mnist.h5", *LITTLE, "--dataset", "fashion-mnist",
+     "--out", "fm.h5"], mpi=1)
+rec, mn, fm = (values(p, "train_loss")[0] for p in ("rec.h5", "mn.h5", "fm.h5"))
+with h5py.File("rec.h5", "r") as f:
+    rec_cfg = json.loads(text(f.attrs["config"]))
+# (--batch-size auto may choose other batch sizes run to run: equal up to float32 rounding)
+check(rec_cfg.get("dataset") == "mnist" and np.allclose(rec, mn, rtol=1e-6, atol=0) and
+      not np.allclose(rec, fm, rtol=1e-3),
+      "sweep without --dataset evaluates on the data set the checkpoint records (mnist), "
+      "--dataset overrides it")
+with open("nodata.json", "w") as f:
+    json.dump({"model_file": "as_mnist.h5", "directions": "dirs.h5", "data_dir": DATA,
+               "samples": 100, "x": "-0.5:0.5:3", "out": "rec_cfg.h5", "quiet": True}, f)
+run(["sweep", "--config", "nodata.json"], mpi=1)
+check(np.allclose(values("rec_cfg.h5", "train_loss")[0], mn, rtol=1e-6, atol=0),
+      "a --config file without \"dataset\" also takes the checkpoint's")
+p = run(["eval", "--model-file", "as_mnist.h5", "--data-dir", DATA, "--samples", "100", "--json"])
+check(json.loads(p.stdout or "{}").get("data", "").startswith("mnist"),
+      f"eval without --dataset names the checkpoint's data set: {p.stdout[:120]!r}")
+
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
 p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
          "--out", "ppf.h5"], mpi=2)
