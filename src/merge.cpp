@@ -284,12 +284,17 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   config["part"] = "";
   config["out"] = cfg.out;
 
+  // Each input's runs, marked with the file they ran in. An input that is itself a merged file
+  // (the output merged into again) carries its inputs' runs already marked: those keep their
+  // file, and a run found twice (in the part and in the earlier merge) is listed once.
   nlohmann::json log = nlohmann::json::array();
   for (auto& in : inputs)
     for (auto entry : in.run_log) {
-      entry["file"] = in.path;
-      entry["part"] = in.data.identity.value("part", std::string());
-      log.push_back(entry);
+      if (!entry.contains("file")) {
+        entry["file"] = in.path;
+        entry["part"] = in.data.identity.value("part", std::string());
+      }
+      if (std::find(log.begin(), log.end(), entry) == log.end()) log.push_back(entry);
     }
   nlohmann::json merge_entry = {{"merge", cfg},
                                 {"time", utc_now_iso()},

@@ -137,6 +137,15 @@ check(same_values(read("merged.h5"), whole), "and leaves it as it was")
 r = run("merge", "p1.h5", "p2.h5", "p3.h5", "--out", "merged.h5")
 check(r.returncode == 0 and "agree" in r.stdout,
       f"merging again into merged.h5 exits 0, overlaps agree ({r.returncode}: {r.stdout.strip()})")
+with h5py.File("merged.h5", "r") as f:
+    log2 = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+runs = [e for e in log2 if "merge" not in e]
+bare = [json.dumps({k: v for k, v in e.items() if k not in ("file", "part")}, sort_keys=True)
+        for e in runs]
+check(len(set(bare)) == len(bare) and
+      [sum(1 for e in runs if e.get("file") == f"p{k}.h5") for k in (1, 2, 3)] == [1, 1, 1] and
+      sum(1 for e in log2 if "merge" in e) == 2,
+      "run log after merging again: each part's run once, under its own file, and both merges")
 r = run("merge", "p1.h5", "whole.h5", "--out", "overlap.h5")
 check(r.returncode == 0 and same_values(read("overlap.h5"), whole),
       f"a part and the whole sweep overlap and agree ({r.returncode})")
