@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 
 #include "losscape/error.hpp"
@@ -160,7 +161,9 @@ bool is_directions_file(const std::string& path) {
   return f.exists("xdirection");
 }
 
-void write_directions(const std::string& path, const Directions& d) {
+namespace {
+// The direction file at `path`, written in place.
+void write_directions_file(const std::string& path, const Directions& d) {
   h5::File f(path, h5::File::Mode::truncate);
   const char* groups[] = {"xdirection", "ydirection"};
   for (int k = 0; k < d.dims(); ++k) {
@@ -185,6 +188,27 @@ void write_directions(const std::string& path, const Directions& d) {
   f.set_attr("settings", d.attrs.dump());
   if (!d.fingerprint.empty()) f.set_attr("model_fingerprint", d.fingerprint);
   f.flush();
+}
+}  // namespace
+
+void write_directions(const std::string& path, const Directions& d) {
+  // Written under a temporary name and renamed when complete: a write that fails half-way (a
+  // full disk, a kill) leaves no partial file that a later sweep would take for a direction
+  // file of the reference's layout (which has no attributes to tell it from a partial one).
+  const std::string tmp = path + ".writing";
+  try {
+    write_directions_file(tmp, d);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw InputError(path + ": cannot write it (renaming " + tmp + ": " + ec.message() + ")");
+  }
 }
 
 Directions read_directions(const std::string& path) {

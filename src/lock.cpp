@@ -7,6 +7,7 @@
 #include <utime.h>
 
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -44,9 +45,16 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     int fd = ::open(lock_path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
     if (fd >= 0) {
       ssize_t w = ::write(fd, token_.data(), token_.size());
-      ::fsync(fd);
+      const int write_errno = w < 0 ? errno : ENOSPC;  // a short write: the disk filled up
+      const bool synced = ::fsync(fd) == 0;
+      const int sync_errno = errno;
       ::close(fd);
-      if (w != ssize_t(token_.size())) throw InputError(lock_path_ + ": cannot write lock file");
+      if (w != ssize_t(token_.size()) || !synced) {
+        ::unlink(lock_path_.c_str());  // an empty lock would refuse the next run for minutes
+        throw InputError(lock_path_ + ": cannot write lock file (" +
+                         std::string(strerror(w != ssize_t(token_.size()) ? write_errno
+                                                                          : sync_errno)) + ")");
+      }
       beat_ = std::thread([this] { heartbeat(); });
       return;
     }
@@ -68,11 +76,22 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     bool stale = age > stale_seconds;
     const std::string host = holder.value("host", std::string());
     const long pid = holder.value("pid", 0L);
-    if (host == hostname() && pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) stale = true;
+    // A lock without a holder (its writer died between creating and writing it, or a disk
+    // full) is stale once a writer would long have finished.
+    if (pid <= 0 && age > 5) stale = true;
+    // A holder alive on this host holds it, whatever its job: a second run inside the same
+    // Slurm job (or array) must not take over from a running first one.
+    bool alive_here = false;
+    if (host == hostname() && pid > 0) {
+      alive_here = ::kill(pid_t(pid), 0) == 0 || errno != ESRCH;
+      if (!alive_here) stale = true;
+    }
     const std::string job = holder.value("slurm_job_id", std::string());
     const std::string array = holder.value("slurm_array_job_id", std::string());
-    if (!job.empty() && job == env("SLURM_JOB_ID")) stale = true;  // our own job, requeued
-    if (!array.empty() && array == env("SLURM_ARRAY_JOB_ID")) stale = true;  // earlier array task
+    if (!alive_here) {
+      if (!job.empty() && job == env("SLURM_JOB_ID")) stale = true;  // our own job, requeued
+      if (!array.empty() && array == env("SLURM_ARRAY_JOB_ID")) stale = true;  // an earlier task
+    }
     if (!stale) {
       std::string who = "pid " + std::to_string(pid) + " on host " + host;
       if (!job.empty()) who += " (Slurm job " + job + ")";

@@ -61,10 +61,11 @@ void write_string_dataset(const h5::Location& f, const std::string& name, const 
     throw FormatError(f.where(name) + ": cannot create");
   }
   std::string padded = s.empty() ? std::string(1, '\0') : s;
-  H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data());
+  const herr_t written = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data());
   H5Dclose(d);
   H5Sclose(sp);
   H5Tclose(t);
+  if (written < 0) throw FormatError(f.where(name) + ": write failed");
 }
 
 }  // namespace
@@ -108,7 +109,39 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
   created_ = verdict == "create";
 
   if (created_) {
-    file_ = h5::File(path, h5::File::Mode::create, comm.get());
+    // Made under a temporary name and renamed when complete, so that a creation killed or
+    // failed half-way (SIGKILL, a full disk) never leaves a file that the next run cannot open:
+    // the path either does not exist or holds a whole surface. A leftover temporary of such a
+    // creation is overwritten (the caller holds the surface's lock).
+    const std::string tmp = path + ".creating";
+    file_ = h5::File(tmp, h5::File::Mode::truncate, comm.get());
+    try {
+      create_layout(id, config);
+      file_.close();  // collective
+    } catch (const std::exception& e) {
+      // Some ranks may be inside a collective call that will never complete: end the job.
+      if (comm.size() > 1) mpi::abort_job(e.what(), kExitError);
+      file_.close();
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw;
+    }
+    std::string renamed;
+    if (comm.root()) {
+      std::error_code ec;
+      std::filesystem::rename(tmp, path, ec);
+      if (ec) renamed = path + ": cannot rename " + tmp + " to it (" + ec.message() + ")";
+    }
+    comm.bcast(renamed);
+    if (!renamed.empty()) throw InputError(renamed);
+    file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
+  } else {
+    file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
+  }
+}
+
+void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json& config) {
+  {
     // Every collective creation call happens on all ranks in the same order with equal values.
     auto xs = id.grid.x.coordinates();
     auto xd = file_.create_dataset("xcoordinates", h5::Type::f64, {hsize_t(xs.size())});
@@ -141,15 +174,13 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
       file_.set_attr("model_file", config["model_file"].get<std::string>());
     // Coordinates: rank 0 writes, everyone takes part (collective with empty selections).
     std::vector<hsize_t> all_x, all_y;
-    if (comm.root()) {
+    if (comm_.root()) {
       for (hsize_t i = 0; i < xs.size(); ++i) all_x.push_back(i);
       for (hsize_t i = 0; i < ys.size(); ++i) all_y.push_back(i);
     }
     xd.write_points(h5::Type::f64, all_x, xs.data(), true);
     if (yd) yd->write_points(h5::Type::f64, all_y, ys.data(), true);
     file_.flush();
-  } else {
-    file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
   }
 }
 

@@ -286,8 +286,24 @@ struct Evaluator {
     }
     if (hessian) {  // one point at a time (points_per_forward is 1 with --hessian)
       hessian->between_batches = opts.between_batches;
-      auto e = extreme_eigenvalues([this](const double* x, double* y) { hessian->apply(x, y); },
-                                   hessian->dim(), eig);
+      // A point whose loss is not finite has no meaningful curvature, and its products would
+      // be NaN, on which ARPACK breaks down: like the loss, a NaN is its result (stored, done,
+      // never recomputed), not an error that would stop the sweep at every resume. The loss is
+      // the group's combined one and ARPACK is deterministic, so every rank of a group takes
+      // the same branch.
+      ExtremeEigs e;
+      e.max_eig = e.min_eig = NAN;
+      if (std::isfinite(results[0].values[0])) {
+        try {
+          e = extreme_eigenvalues([this](const double* x, double* y) { hessian->apply(x, y); },
+                                  hessian->dim(), eig);
+        } catch (const InputError&) {
+          throw;
+        } catch (const Error&) {  // ARPACK broke down (non-finite products of a finite loss)
+          e = ExtremeEigs{};
+          e.max_eig = e.min_eig = NAN;
+        }
+      }
       results[0].values.insert(results[0].values.end(),
                                {e.max_eig, e.min_eig, e.converged ? 1.0 : 0.0, double(e.products)});
     }
@@ -347,6 +363,26 @@ std::string directions_fingerprint(const Directions& d) {
   for (auto& list : d.dirs)
     for (auto& t : list) all.push_back({"", t.tensor});
   return fingerprint(all);
+}
+
+// Directions a sweep made beside its output (no --directions) and finds there again must have
+// been made with the direction options of this command: otherwise resuming would go on with the
+// old directions and the surface would not be the one asked for.
+void check_made_with(const Directions& d, DirectionsConfig want, int dims,
+                     const std::string& path) {
+  want.dims = dims;
+  const nlohmann::json w = want;
+  std::string diff;
+  for (auto& [k, v] : w.items()) {
+    if (k == "dims") continue;  // follows the grid, which the surface file checks
+    const auto have = d.attrs.contains(k) ? d.attrs.at(k) : nlohmann::json();
+    if (have != v)
+      diff += (diff.empty() ? "" : ", ") + k + " " + have.dump() + " (requested " + v.dump() + ")";
+  }
+  if (!diff.empty())
+    throw InputError(path + " was made with other direction options: " + diff +
+                     "; refusing to resume with them (pass --directions " + path +
+                     " to use that file, or choose another --out)");
 }
 
 std::string default_dir_file(const std::string& out) {
@@ -458,6 +494,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   }
   agreed([&] {
     ev.dirs = read_directions(dir_file);
+    if (cfg.directions.empty()) check_made_with(ev.dirs, cfg.dir, grid.has_y ? 2 : 1, dir_file);
     check_directions(ev.dirs, *ev.model, dir_file, !cfg.allow_other_model);
     if (grid.has_y && ev.dirs.dims() < 2)
       throw InputError(dir_file + " holds one direction; a 2D sweep (--y) needs two");
@@ -494,446 +531,471 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     throw AgreedError(e.what());  // the verdict was broadcast: every rank throws it
   }
 
-  // Device-resident model, θ*, directions and data.
-  agreed([&] {
-    ev.model->to(device);
-    ev.model->train(false);
-    auto set = ev.dirs.type;
-    ev.live = ev.model->tensors(set);
-    for (auto& t : ev.live) ev.base.push_back({t.name, t.tensor.detach().clone()});
-    for (auto& list : ev.dirs.dirs)
-      for (auto& t : list) t.tensor = t.tensor.to(device);
-    for (auto& s : cfg.splits) {
-      DataSpec spec;
-      spec.dataset = cfg.dataset;
-      spec.data_dir = cfg.data_dir;
-      spec.split = s;
-      spec.samples = cfg.samples;
-      spec.subset_seed = cfg.subset_seed;
-      spec.raw = cfg.raw_data;
-      spec.shard = group.rank();
-      spec.num_shards = G;
-      ev.data.push_back(load_split(spec, device));
-    }
-    ev.opts.loss = parse_loss(cfg.loss);
-  });
-  // The Hessian of the loss over the first split (its own step: the constructor is collective
-  // over the group, so it must not run after another step failed on some rank).
-  agreed([&] {
-    if (!cfg.hessian) return;
-    HessianOptions ho;
-    ho.loss = ev.opts.loss;
-    ho.batch_size = cfg.hessian_batch_size;
-    ho.all_params = cfg.hessian_all_params;
-    ev.hessian = std::make_unique<HessianOperator>(*ev.model, ev.data.front(), ho, &group);
-    ev.eig.tol = cfg.eig_tol;
-    ev.eig.max_iter = cfg.eig_max_iter;
-    ev.eig.ncv = cfg.eig_ncv;
-    if (ev.hessian->dim() < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
-    if (cfg.eig_ncv > ev.hessian->dim())
-      throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
-                       std::to_string(ev.hessian->dim()) + " parameters of the Hessian");
-  });
-  ev.grid = &grid;
-  ev.group = &group;
-  ev.xs = grid.x.coordinates();
-  if (grid.has_y) ev.ys = grid.y.coordinates();
+  // From here on the surface file is open on every rank, and closing it is collective: an error
+  // that reached some ranks only (a failed write, a lost connection, out of memory) must not
+  // unwind into the file's destructor, where those ranks would wait for the others forever
+  // (who wait for them in a collective call of their own). Errors every rank shares are
+  // AgreedErrors and unwind normally; any other ends the whole job here, with its message.
+  try {
+    // Device-resident model, θ*, directions and data.
+    agreed([&] {
+      ev.model->to(device);
+      ev.model->train(false);
+      auto set = ev.dirs.type;
+      ev.live = ev.model->tensors(set);
+      for (auto& t : ev.live) ev.base.push_back({t.name, t.tensor.detach().clone()});
+      for (auto& list : ev.dirs.dirs)
+        for (auto& t : list) t.tensor = t.tensor.to(device);
+      for (auto& s : cfg.splits) {
+        DataSpec spec;
+        spec.dataset = cfg.dataset;
+        spec.data_dir = cfg.data_dir;
+        spec.split = s;
+        spec.samples = cfg.samples;
+        spec.subset_seed = cfg.subset_seed;
+        spec.raw = cfg.raw_data;
+        spec.shard = group.rank();
+        spec.num_shards = G;
+        ev.data.push_back(load_split(spec, device));
+      }
+      ev.opts.loss = parse_loss(cfg.loss);
+    });
+    // The Hessian of the loss over the first split (its own step: the constructor is collective
+    // over the group, so it must not run after another step failed on some rank).
+    agreed([&] {
+      if (!cfg.hessian) return;
+      HessianOptions ho;
+      ho.loss = ev.opts.loss;
+      ho.batch_size = cfg.hessian_batch_size;
+      ho.all_params = cfg.hessian_all_params;
+      ev.hessian = std::make_unique<HessianOperator>(*ev.model, ev.data.front(), ho, &group);
+      ev.eig.tol = cfg.eig_tol;
+      ev.eig.max_iter = cfg.eig_max_iter;
+      ev.eig.ncv = cfg.eig_ncv;
+      if (ev.hessian->dim() < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
+      if (cfg.eig_ncv > ev.hessian->dim())
+        throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
+                         std::to_string(ev.hessian->dim()) + " parameters of the Hessian");
+    });
+    ev.grid = &grid;
+    ev.group = &group;
+    ev.xs = grid.x.coordinates();
+    if (grid.has_y) ev.ys = grid.y.coordinates();
 
-  // Batch size and memory layout: all ranks time the candidates (or take the given ones) at once,
-  // each on its share of the machine as in the sweep, and choose by the total rate; everybody
-  // uses rank 0's choice (the same on every rank), so that results do not depend on which rank
-  // computed a point.
-  ev.opts.precision = parse_precision(cfg.precision);
-  std::int64_t choice[3] = {0, 0, 1};  // batch size, channels-last, points per forward
-  std::string choice_report;
-  ChoiceOptions co;
-  const int fixed_points = parse_points_per_forward(cfg.points_per_forward);  // 0: auto
-  agreed([&] {  // everything that can fail on some ranks only, before the collective timings
-    co.fixed_batch = parse_batch_size(cfg.batch_size);
-    // The Hessian's products flatten the parameters: they stay in the default layout.
-    co.layout = cfg.hessian ? "nchw" : cfg.memory_format;
-    check_memory_format(co.layout);
-    co.precision = ev.opts.precision;
-    co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
-    if (fixed_points == 0 && !cfg.hessian && ev.model->can_stack()) {
-      // K copies of θ* for the timings (the points' values do not change the work).
-      co.max_points = kMaxPointsPerForward;
-      co.stack = [&ev](int k) {
-        return stack_points(*ev.model, ev.base, ev.dirs, std::vector<double>(std::size_t(k), 0.0),
-                            std::vector<double>(std::size_t(k), 0.0));
-      };
+    // Batch size and memory layout: all ranks time the candidates (or take the given ones) at once,
+    // each on its share of the machine as in the sweep, and choose by the total rate; everybody
+    // uses rank 0's choice (the same on every rank), so that results do not depend on which rank
+    // computed a point.
+    ev.opts.precision = parse_precision(cfg.precision);
+    std::int64_t choice[3] = {0, 0, 1};  // batch size, channels-last, points per forward
+    std::string choice_report;
+    ChoiceOptions co;
+    const int fixed_points = parse_points_per_forward(cfg.points_per_forward);  // 0: auto
+    agreed([&] {  // everything that can fail on some ranks only, before the collective timings
+      co.fixed_batch = parse_batch_size(cfg.batch_size);
+      // The Hessian's products flatten the parameters: they stay in the default layout.
+      co.layout = cfg.hessian ? "nchw" : cfg.memory_format;
+      check_memory_format(co.layout);
+      co.precision = ev.opts.precision;
+      co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
+      if (fixed_points == 0 && !cfg.hessian && ev.model->can_stack()) {
+        // K copies of θ* for the timings (the points' values do not change the work).
+        co.max_points = kMaxPointsPerForward;
+        co.stack = [&ev](int k) {
+          return stack_points(*ev.model, ev.base, ev.dirs, std::vector<double>(std::size_t(k), 0.0),
+                              std::vector<double>(std::size_t(k), 0.0));
+        };
+      }
+      PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
+    });
+    co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
+    co.combine = combine_timings(world);
+    agreed([&] {
+      auto c = choose_eval_options(*ev.model, ev.data.front(), co);
+      choice[0] = c.batch_size;
+      choice[1] = c.channels_last;
+      choice[2] = fixed_points > 0 ? fixed_points : c.points_per_forward;
+      choice_report = c.report;
+    });
+    world.bcast(choice, sizeof choice);
+    ev.opts.batch_size = choice[0];
+    const int points_per_forward = int(choice[2]);
+    const bool channels_last = choice[1] != 0;
+    set_channels_last(*ev.model, channels_last);
+    for (std::size_t i = 0; i < ev.live.size(); ++i) {
+      // θ*, δ and η in the layout of the tensor they are added into (one fused pass per point).
+      const auto fmt = ev.live[i].tensor.dim() == 4 && channels_last ? torch::MemoryFormat::ChannelsLast
+                                                                     : torch::MemoryFormat::Contiguous;
+      ev.base[i].tensor = ev.base[i].tensor.contiguous(fmt);
+      for (auto& list : ev.dirs.dirs) list[i].tensor = list[i].tensor.contiguous(fmt);
     }
-    PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
-  });
-  co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
-  co.combine = combine_timings(world);
-  agreed([&] {
-    auto c = choose_eval_options(*ev.model, ev.data.front(), co);
-    choice[0] = c.batch_size;
-    choice[1] = c.channels_last;
-    choice[2] = fixed_points > 0 ? fixed_points : c.points_per_forward;
-    choice_report = c.report;
-  });
-  world.bcast(choice, sizeof choice);
-  ev.opts.batch_size = choice[0];
-  const int points_per_forward = int(choice[2]);
-  const bool channels_last = choice[1] != 0;
-  set_channels_last(*ev.model, channels_last);
-  for (std::size_t i = 0; i < ev.live.size(); ++i) {
-    // θ*, δ and η in the layout of the tensor they are added into (one fused pass per point).
-    const auto fmt = ev.live[i].tensor.dim() == 4 && channels_last ? torch::MemoryFormat::ChannelsLast
-                                                                   : torch::MemoryFormat::Contiguous;
-    ev.base[i].tensor = ev.base[i].tensor.contiguous(fmt);
-    for (auto& list : ev.dirs.dirs) list[i].tensor = list[i].tensor.contiguous(fmt);
-  }
-  for (auto& d : ev.data) d.images = with_layout(d.images, channels_last);
-  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: autotune
-  ev.split_names = cfg.splits;
-  ev.cuda_graphs = cfg.cuda_graphs == "auto" && device.is_cuda() && PassGraph::supported();
-  ev.on_graph_event = [&](const std::string& line, bool turned_off) {
-    // Rank 0 says what happened to its graphs; another rank only when one was turned off.
+    for (auto& d : ev.data) d.images = with_layout(d.images, channels_last);
+    if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // fixed shapes: autotune
+    ev.split_names = cfg.splits;
+    ev.cuda_graphs = cfg.cuda_graphs == "auto" && device.is_cuda() && PassGraph::supported();
+    ev.on_graph_event = [&](const std::string& line, bool turned_off) {
+      // Rank 0 says what happened to its graphs; another rank only when one was turned off.
+      if (rank == 0 && !cfg.quiet) {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+      } else if (rank != 0 && turned_off) {
+        std::fprintf(stderr, "rank %d: %s\n", rank, line.c_str());
+      }
+    };
+
+    // Points to compute: not done, in this part, coarse to fine.
+    auto mask = surface->done_mask();
+    std::deque<std::int64_t> todo;
+    std::int64_t part_total = 0, part_done = 0;
+    {
+      auto order = coarse_to_fine(grid);
+      for (std::size_t p = 0; p < order.size(); ++p) {
+        if (std::int64_t(p % std::size_t(part_n)) != part_k) continue;
+        ++part_total;
+        if (mask[std::size_t(order[p])])
+          ++part_done;
+        else
+          todo.push_back(order[p]);
+      }
+    }
+    out.total = part_total;
+
+    // Run log entry for this run (raw data in the file, see surface.hpp).
+    nlohmann::json run_log = surface->run_log();
+    if (!run_log.is_array()) run_log = nlohmann::json::array();
+    std::vector<std::string> devices = world.allgather(describe_device(device));
+    nlohmann::json this_run = {{"start", utc_now_iso()},
+                               {"ranks", size},
+                               {"data_shards", G},
+                               {"devices", devices},
+                               {"batch_size", ev.opts.batch_size},
+                               {"memory_format", channels_last ? "nhwc" : "nchw"},
+                               {"precision", to_string(ev.opts.precision)},
+                               {"points_per_forward", points_per_forward},
+                               {"cuda_graphs", ev.cuda_graphs},
+                               {"points_done_before", part_done},
+                               {"startup_timing", choice_report},
+                               {"losscape_version", version},
+                               {"config", effective}};
+    auto write_log = [&](const std::string& status) {
+      nlohmann::json entry = this_run;
+      entry["end"] = utc_now_iso();
+      entry["status"] = status;
+      entry["points_computed"] = out.computed;
+      nlohmann::json log = run_log;
+      log.push_back(entry);
+      while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
+      surface->write_run_log(log);
+    };
+    write_log("running");
+
     if (rank == 0 && !cfg.quiet) {
-      std::printf("%s\n", line.c_str());
+      std::printf("losscape sweep %s: %s grid %s%s%s, %lld points (%lld done), %s on %s, %d rank(s)%s, "
+                  "batch size %lld, %s, %s\n",
+                  version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
+                  grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
+                  (long long)part_total, (long long)part_done, ev.data.front().description.c_str(),
+                  describe_device(device).c_str(), size,
+                  G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
+                  (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
+                  to_string(ev.opts.precision));
+      if (points_per_forward > 1)
+        std::printf("%d points per forward pass, %lld images per pass\n", points_per_forward,
+                    (long long)stacked_batch(ev.opts.batch_size, points_per_forward));
+      if (device.is_cuda())
+        std::printf("CUDA graphs: %s\n",
+                    ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
+                    : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
+                                               : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
+      if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
+      std::printf("effective configuration: %s\n", effective.dump().c_str());
+      if (ev.hessian)
+        std::printf("Hessian maps: λmax, λmin of the %s loss over %lld parameters (%s) by ARPACK, "
+                    "tol %g, at most %d restarts\n",
+                    cfg.splits.front().c_str(), (long long)ev.hessian->dim(),
+                    cfg.hessian_all_params ? "all tensors" : "tensors with >= 2 dims", cfg.eig_tol,
+                    cfg.eig_max_iter);
       std::fflush(stdout);
-    } else if (rank != 0 && turned_off) {
-      std::fprintf(stderr, "rank %d: %s\n", rank, line.c_str());
     }
-  };
+    out.batch_size = ev.opts.batch_size;
+    out.points_per_forward = points_per_forward;
+    out.channels_last = channels_last;
+    out.cuda_graphs = ev.cuda_graphs;
+    world.barrier();
+    out.setup_seconds = since(t_start);
 
-  // Points to compute: not done, in this part, coarse to fine.
-  auto mask = surface->done_mask();
-  std::deque<std::int64_t> todo;
-  std::int64_t part_total = 0, part_done = 0;
-  {
-    auto order = coarse_to_fine(grid);
-    for (std::size_t p = 0; p < order.size(); ++p) {
-      if (std::int64_t(p % std::size_t(part_n)) != part_k) continue;
-      ++part_total;
-      if (mask[std::size_t(order[p])])
-        ++part_done;
-      else
-        todo.push_back(order[p]);
-    }
-  }
-  out.total = part_total;
-
-  // Run log entry for this run (raw data in the file, see surface.hpp).
-  nlohmann::json run_log = surface->run_log();
-  if (!run_log.is_array()) run_log = nlohmann::json::array();
-  std::vector<std::string> devices = world.allgather(describe_device(device));
-  nlohmann::json this_run = {{"start", utc_now_iso()},
-                             {"ranks", size},
-                             {"data_shards", G},
-                             {"devices", devices},
-                             {"batch_size", ev.opts.batch_size},
-                             {"memory_format", channels_last ? "nhwc" : "nchw"},
-                             {"precision", to_string(ev.opts.precision)},
-                             {"points_per_forward", points_per_forward},
-                             {"cuda_graphs", ev.cuda_graphs},
-                             {"points_done_before", part_done},
-                             {"startup_timing", choice_report},
-                             {"losscape_version", version},
-                             {"config", effective}};
-  auto write_log = [&](const std::string& status) {
-    nlohmann::json entry = this_run;
-    entry["end"] = utc_now_iso();
-    entry["status"] = status;
-    entry["points_computed"] = out.computed;
-    nlohmann::json log = run_log;
-    log.push_back(entry);
-    while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
-    surface->write_run_log(log);
-  };
-  write_log("running");
-
-  if (rank == 0 && !cfg.quiet) {
-    std::printf("losscape sweep %s: %s grid %s%s%s, %lld points (%lld done), %s on %s, %d rank(s)%s, "
-                "batch size %lld, %s, %s\n",
-                version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
-                grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
-                (long long)part_total, (long long)part_done, ev.data.front().description.c_str(),
-                describe_device(device).c_str(), size,
-                G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
-                (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
-                to_string(ev.opts.precision));
-    if (points_per_forward > 1)
-      std::printf("%d points per forward pass, %lld images per pass\n", points_per_forward,
-                  (long long)stacked_batch(ev.opts.batch_size, points_per_forward));
-    if (device.is_cuda())
-      std::printf("CUDA graphs: %s\n",
-                  ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
-                  : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
-                                             : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
-    if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
-    std::printf("effective configuration: %s\n", effective.dump().c_str());
-    if (ev.hessian)
-      std::printf("Hessian maps: λmax, λmin of the %s loss over %lld parameters (%s) by ARPACK, "
-                  "tol %g, at most %d restarts\n",
-                  cfg.splits.front().c_str(), (long long)ev.hessian->dim(),
-                  cfg.hessian_all_params ? "all tensors" : "tensors with >= 2 dims", cfg.eig_tol,
-                  cfg.eig_max_iter);
-    std::fflush(stdout);
-  }
-  out.batch_size = ev.opts.batch_size;
-  out.points_per_forward = points_per_forward;
-  out.channels_last = channels_last;
-  out.cuda_graphs = ev.cuda_graphs;
-  world.barrier();
-  out.setup_seconds = since(t_start);
-
-  std::vector<PointResult> pending;
-  auto round = [&]() {
-    out.last_io_mode = surface->write_round(pending);
-    pending.clear();
-  };
-  auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
-  std::int64_t computed_here = 0;
-  // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
-  // left) with its followers; the results join the next write round. Returns how many points and
-  // the lowest loss among them.
-  auto eval_next = [&](std::deque<std::int64_t>& q) {
-    std::vector<std::int64_t> points;
-    while (!q.empty() && int(points.size()) < points_per_forward) {
-      points.push_back(q.front());
-      q.pop_front();
-    }
-    command_group(group, kEval, points);
-    double lowest = INFINITY;
-    for (auto& r : ev.eval(points)) {
-      lowest = std::fmin(lowest, min_loss_of(r));
-      pending.push_back(std::move(r));
-    }
-    computed_here += std::int64_t(points.size());
-    return std::make_pair(std::int64_t(points.size()), lowest);
-  };
-
-  if (!leader) {
-    // ---- follower of a data-shard group: do what the leader says ----
-    for (;;) {
-      GroupCommand cmd;
-      group.bcast(&cmd, sizeof cmd);
-      if (cmd.what == kEval) {
-        ev.eval(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
-      } else if (cmd.what == kRound) {
-        round();
-      } else {
-        round();
-        break;
-      }
-    }
-  } else if (rank != 0) {
-    // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
-    std::deque<std::int64_t> queue;
-    bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
-    double finished_since = 0, min_loss = INFINITY;
-    auto send = [&](int tag) {
-      double msg[2] = {finished_since, min_loss};
-      mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
-      finished_since = 0;
-      min_loss = INFINITY;
+    std::vector<PointResult> pending;
+    auto round = [&]() {
+      out.last_io_mode = surface->write_round(pending);
+      pending.clear();
     };
-    // Receive one control message; true when it says stop.
-    auto handle = [&](const MPI_Status& st) {
-      int count = 0;
-      MPI_Get_count(&st, MPI_INT64_T, &count);
-      std::vector<std::int64_t> msg(std::size_t(std::max(count, 1)));
-      mpi::check(MPI_Recv(msg.data(), count, MPI_INT64_T, 0, kTagControl, world.get(),
-                          MPI_STATUS_IGNORE),
-                 "MPI_Recv");
-      if (msg[0] == kWork) {
-        requested = false;
-        if (count == 1) no_more = true;
-        queue.insert(queue.end(), msg.begin() + 1, msg.begin() + count);
-      } else if (msg[0] == kRound) {
-        command_group(group, kRound);
-        round();
-      } else {
-        return true;
+    auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
+    std::int64_t computed_here = 0;
+    // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
+    // left) with its followers; the results join the next write round. Returns how many points and
+    // the lowest loss among them.
+    auto eval_next = [&](std::deque<std::int64_t>& q) {
+      std::vector<std::int64_t> points;
+      while (!q.empty() && int(points.size()) < points_per_forward) {
+        points.push_back(q.front());
+        q.pop_front();
       }
-      return false;
+      command_group(group, kEval, points);
+      double lowest = INFINITY;
+      for (auto& r : ev.eval(points)) {
+        lowest = std::fmin(lowest, min_loss_of(r));
+        pending.push_back(std::move(r));
+      }
+      computed_here += std::int64_t(points.size());
+      return std::make_pair(std::int64_t(points.size()), lowest);
     };
-    for (bool stop = false; !stop;) {
-      MPI_Status st;
-      for (int flag = 1; flag && !stop;) {
-        mpi::check(MPI_Iprobe(0, kTagControl, world.get(), &flag, &st), "MPI_Iprobe");
-        if (flag) stop = handle(st);
+
+    if (!leader) {
+      // ---- follower of a data-shard group: do what the leader says ----
+      bool stop_sent = false;
+      for (;;) {
+        GroupCommand cmd;
+        group.bcast(&cmd, sizeof cmd);
+        if (cmd.what == kEval) {
+          ev.eval(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
+          if (stop_requested() && !stop_sent) {
+            // Signalled alone (a kill of this rank's pid): rank 0 stops everyone, as for a
+            // leader's stop; the leader then tells this rank to take part in the final round.
+            double msg[2] = {0, INFINITY};
+            mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, kTagStop, world.get()), "MPI_Send");
+            stop_sent = true;
+          }
+        } else if (cmd.what == kRound) {
+          round();
+        } else {
+          round();
+          break;
+        }
       }
-      if (stop) break;
-      if (stop_requested() && !stop_sent) {
-        send(kTagStop);  // finish nothing more; rank 0 answers with the stop
-        stop_sent = true;
-      }
-      if (queue.empty() || stop_sent) {
-        if (!stop_sent && !no_more && !requested) {
+    } else if (rank != 0) {
+      // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
+      std::deque<std::int64_t> queue;
+      bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
+      double finished_since = 0, min_loss = INFINITY;
+      auto send = [&](int tag) {
+        double msg[2] = {finished_since, min_loss};
+        mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
+        finished_since = 0;
+        min_loss = INFINITY;
+      };
+      // Receive one control message; true when it says stop.
+      auto handle = [&](const MPI_Status& st) {
+        int count = 0;
+        MPI_Get_count(&st, MPI_INT64_T, &count);
+        std::vector<std::int64_t> msg(std::size_t(std::max(count, 1)));
+        mpi::check(MPI_Recv(msg.data(), count, MPI_INT64_T, 0, kTagControl, world.get(),
+                            MPI_STATUS_IGNORE),
+                   "MPI_Recv");
+        if (msg[0] == kWork) {
+          requested = false;
+          if (count == 1) no_more = true;
+          queue.insert(queue.end(), msg.begin() + 1, msg.begin() + count);
+        } else if (msg[0] == kRound) {
+          command_group(group, kRound);
+          round();
+        } else {
+          return true;
+        }
+        return false;
+      };
+      for (bool stop = false; !stop;) {
+        MPI_Status st;
+        for (int flag = 1; flag && !stop;) {
+          mpi::check(MPI_Iprobe(0, kTagControl, world.get(), &flag, &st), "MPI_Iprobe");
+          if (flag) stop = handle(st);
+        }
+        if (stop) break;
+        if (stop_requested() && !stop_sent) {
+          send(kTagStop);  // finish nothing more; rank 0 answers with the stop
+          stop_sent = true;
+        }
+        if (queue.empty() || stop_sent) {
+          if (!stop_sent && !no_more && !requested) {
+            send(kTagRequest);
+            requested = true;
+          } else if (!stop_sent && no_more && !idle_sent) {
+            send(kTagIdle);
+            idle_sent = true;
+          }
+          // Nothing to compute until rank 0 says something: wait for it.
+          mpi::check(MPI_Probe(0, kTagControl, world.get(), &st), "MPI_Probe");
+          stop = handle(st);
+          continue;
+        }
+        // Ask for the next block before computing the last points of this one.
+        if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward)) {
           send(kTagRequest);
           requested = true;
-        } else if (!stop_sent && no_more && !idle_sent) {
-          send(kTagIdle);
-          idle_sent = true;
         }
-        // Nothing to compute until rank 0 says something: wait for it.
-        mpi::check(MPI_Probe(0, kTagControl, world.get(), &st), "MPI_Probe");
-        stop = handle(st);
-        continue;
+        const auto [n, lowest] = eval_next(queue);
+        finished_since += double(n);
+        min_loss = std::fmin(min_loss, lowest);
       }
-      // Ask for the next block before computing the last points of this one.
-      if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward)) {
-        send(kTagRequest);
-        requested = true;
+      command_group(group, kStop);
+      round();
+    } else {
+      // ---- rank 0: coordinator and evaluator ----
+      Progress progress(part_total, part_done, cfg.quiet, cfg.progress_seconds);
+      std::deque<std::int64_t> mine;
+      int idle = 0;
+      bool stop = false;
+      auto last_round = clock_type::now();
+      auto take_block = [&]() {
+        // Guided self-scheduling: a share of what is left, so blocks shrink towards the end and a
+        // slow rank never holds many points; capped so that results flow into rounds steadily.
+        std::int64_t left = std::int64_t(todo.size());
+        std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
+        std::vector<std::int64_t> block;
+        for (std::int64_t i = 0; i < n && !todo.empty(); ++i) {
+          block.push_back(todo.front());
+          todo.pop_front();
+        }
+        return block;
+      };
+      auto reached_stop_after = [&]() {
+        return cfg.stop_after > 0 && progress.done() - part_done >= cfg.stop_after;
+      };
+      auto serve = [&]() {
+        for (;;) {
+          int flag = 0;
+          MPI_Status st;
+          mpi::check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st), "MPI_Iprobe");
+          if (!flag) break;
+          double msg[2] = {0, INFINITY};
+          mpi::check(MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(),
+                              MPI_STATUS_IGNORE),
+                     "MPI_Recv");
+          if (st.MPI_TAG == kTagStop) {
+            stop = true;
+            continue;
+          }
+          progress.add(std::int64_t(msg[0]), msg[1]);
+          // Checked here too, not only between rank 0's own points: a point of rank 0's can take
+          // longer than many of the others' (a Hessian point, a slow device), and no block may be
+          // handed out after a signal or once --stop-after is reached.
+          if (stop_requested() || reached_stop_after()) stop = true;
+          if (st.MPI_TAG == kTagIdle) {
+            ++idle;
+            continue;
+          }
+          std::vector<std::int64_t> reply = {kWork};
+          if (!stop) {
+            auto b = take_block();
+            reply.insert(reply.end(), b.begin(), b.end());
+          }
+          mpi::check(MPI_Send(reply.data(), int(reply.size()), MPI_INT64_T, st.MPI_SOURCE,
+                              kTagControl, world.get()),
+                     "MPI_Send");
+        }
+      };
+      auto broadcast_control = [&](std::int64_t what) {
+        for (int g = 1; g < n_groups; ++g) {
+          std::int64_t m = what;
+          mpi::check(MPI_Send(&m, 1, MPI_INT64_T, g * G, kTagControl, world.get()), "MPI_Send");
+        }
+        command_group(group, what);
+      };
+      ev.opts.between_batches = serve;
+      for (;;) {
+        serve();
+        if (stop_requested() || reached_stop_after()) stop = true;
+        const bool finished = todo.empty() && mine.empty() && idle == n_groups - 1;
+        if (stop || finished) {
+          ev.opts.between_batches = nullptr;
+          broadcast_control(kStop);
+          round();
+          break;
+        }
+        if (since(last_round) >= cfg.flush_seconds) {
+          broadcast_control(kRound);
+          round();
+          last_round = clock_type::now();
+        }
+        if (mine.empty() && !todo.empty()) {
+          // Alone, rank 0 takes blocks; with others it takes one point at a time, since it also
+          // serves their requests (between its batches) and must never sit on unstarted points.
+          if (n_groups == 1) {
+            auto b = take_block();
+            mine.insert(mine.end(), b.begin(), b.end());
+          } else {
+            for (int k = 0; k < points_per_forward && !todo.empty(); ++k) {
+              mine.push_back(todo.front());
+              todo.pop_front();
+            }
+          }
+        }
+        if (!mine.empty()) {
+          const auto [n, lowest] = eval_next(mine);
+          progress.add(n, lowest);
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
       }
-      const auto [n, lowest] = eval_next(queue);
-      finished_since += double(n);
-      min_loss = std::fmin(min_loss, lowest);
-    }
-    command_group(group, kStop);
-    round();
-  } else {
-    // ---- rank 0: coordinator and evaluator ----
-    Progress progress(part_total, part_done, cfg.quiet, cfg.progress_seconds);
-    std::deque<std::int64_t> mine;
-    int idle = 0;
-    bool stop = false;
-    auto last_round = clock_type::now();
-    auto take_block = [&]() {
-      // Guided self-scheduling: a share of what is left, so blocks shrink towards the end and a
-      // slow rank never holds many points; capped so that results flow into rounds steadily.
-      std::int64_t left = std::int64_t(todo.size());
-      std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
-      std::vector<std::int64_t> block;
-      for (std::int64_t i = 0; i < n && !todo.empty(); ++i) {
-        block.push_back(todo.front());
-        todo.pop_front();
-      }
-      return block;
-    };
-    auto reached_stop_after = [&]() {
-      return cfg.stop_after > 0 && progress.done() - part_done >= cfg.stop_after;
-    };
-    auto serve = [&]() {
+      // Messages sent before the final round (a request racing the stop) are drained here.
       for (;;) {
         int flag = 0;
         MPI_Status st;
-        mpi::check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st), "MPI_Iprobe");
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st);
         if (!flag) break;
-        double msg[2] = {0, INFINITY};
-        mpi::check(MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(),
-                            MPI_STATUS_IGNORE),
-                   "MPI_Recv");
-        if (st.MPI_TAG == kTagStop) {
-          stop = true;
-          continue;
-        }
-        progress.add(std::int64_t(msg[0]), msg[1]);
-        // Checked here too, not only between rank 0's own points: a point of rank 0's can take
-        // longer than many of the others' (a Hessian point, a slow device), and no block may be
-        // handed out after a signal or once --stop-after is reached.
-        if (stop_requested() || reached_stop_after()) stop = true;
-        if (st.MPI_TAG == kTagIdle) {
-          ++idle;
-          continue;
-        }
-        std::vector<std::int64_t> reply = {kWork};
-        if (!stop) {
-          auto b = take_block();
-          reply.insert(reply.end(), b.begin(), b.end());
-        }
-        mpi::check(MPI_Send(reply.data(), int(reply.size()), MPI_INT64_T, st.MPI_SOURCE,
-                            kTagControl, world.get()),
-                   "MPI_Send");
+        double msg[2];
+        MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
       }
-    };
-    auto broadcast_control = [&](std::int64_t what) {
-      for (int g = 1; g < n_groups; ++g) {
-        std::int64_t m = what;
-        mpi::check(MPI_Send(&m, 1, MPI_INT64_T, g * G, kTagControl, world.get()), "MPI_Send");
-      }
-      command_group(group, what);
-    };
-    ev.opts.between_batches = serve;
-    for (;;) {
-      serve();
-      if (stop_requested() || reached_stop_after()) stop = true;
-      const bool finished = todo.empty() && mine.empty() && idle == n_groups - 1;
-      if (stop || finished) {
-        ev.opts.between_batches = nullptr;
-        broadcast_control(kStop);
-        round();
-        break;
-      }
-      if (since(last_round) >= cfg.flush_seconds) {
-        broadcast_control(kRound);
-        round();
-        last_round = clock_type::now();
-      }
-      if (mine.empty() && !todo.empty()) {
-        // Alone, rank 0 takes blocks; with others it takes one point at a time, since it also
-        // serves their requests (between its batches) and must never sit on unstarted points.
-        if (n_groups == 1) {
-          auto b = take_block();
-          mine.insert(mine.end(), b.begin(), b.end());
-        } else {
-          for (int k = 0; k < points_per_forward && !todo.empty(); ++k) {
-            mine.push_back(todo.front());
-            todo.pop_front();
-          }
-        }
-      }
-      if (!mine.empty()) {
-        const auto [n, lowest] = eval_next(mine);
-        progress.add(n, lowest);
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
+      progress.show(true);
     }
-    // Messages sent before the final round (a request racing the stop) are drained here.
-    for (;;) {
-      int flag = 0;
-      MPI_Status st;
-      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st);
-      if (!flag) break;
-      double msg[2];
-      MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
-    }
-    progress.show(true);
-  }
 
-  // ---- the end: count, log, exit status ----
-  out.computed = world.allreduce_sum(leader ? computed_here : std::int64_t(0));
-  auto final_mask = surface->done_mask();
-  std::int64_t done_now = 0;
-  {
-    auto order = coarse_to_fine(grid);
-    for (std::size_t p = 0; p < order.size(); ++p)
-      if (std::int64_t(p % std::size_t(part_n)) == part_k && final_mask[std::size_t(order[p])])
-        ++done_now;
-  }
-  out.complete = done_now == part_total;
-  out.interrupted = !out.complete;
-  out.seconds = since(t_start);
-  {
-    // What became of the CUDA graphs, on every rank (the run log's "cuda_graph_events").
-    std::string mine;
-    for (const auto& e : ev.graph_events) mine += e + "\n";
-    auto all = world.allgather(mine);
-    for (int r = 0; r < size; ++r) {
-      std::istringstream lines(all[std::size_t(r)]);
-      for (std::string line; std::getline(lines, line);)
-        out.cuda_graph_events.push_back("rank " + std::to_string(r) + ": " + line);
+    // ---- the end: count, log, exit status ----
+    out.computed = world.allreduce_sum(leader ? computed_here : std::int64_t(0));
+    auto final_mask = surface->done_mask();
+    std::int64_t done_now = 0;
+    {
+      auto order = coarse_to_fine(grid);
+      for (std::size_t p = 0; p < order.size(); ++p)
+        if (std::int64_t(p % std::size_t(part_n)) == part_k && final_mask[std::size_t(order[p])])
+          ++done_now;
     }
+    out.complete = done_now == part_total;
+    out.interrupted = !out.complete;
+    out.seconds = since(t_start);
+    {
+      // What became of the CUDA graphs, on every rank (the run log's "cuda_graph_events").
+      std::string mine;
+      for (const auto& e : ev.graph_events) mine += e + "\n";
+      auto all = world.allgather(mine);
+      for (int r = 0; r < size; ++r) {
+        std::istringstream lines(all[std::size_t(r)]);
+        for (std::string line; std::getline(lines, line);)
+          out.cuda_graph_events.push_back("rank " + std::to_string(r) + ": " + line);
+      }
+    }
+    if (!out.cuda_graph_events.empty()) this_run["cuda_graph_events"] = out.cuda_graph_events;
+    write_log(out.complete ? "complete" : "interrupted");
+    world.barrier();
+    if (rank == 0 && !cfg.quiet) {
+      std::printf("%s %s: %lld of %lld points done (%lld computed now, %.1f s)\n",
+                  out.complete ? "complete:" : "interrupted:", cfg.out.c_str(), (long long)done_now,
+                  (long long)part_total, (long long)out.computed, out.seconds);
+      if (!out.complete) std::printf("run the same command again to resume\n");
+      std::fflush(stdout);
+    }
+    surface.reset();
+    lock.reset();
+    return out;
+  } catch (const AgreedError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    if (size == 1) throw;
+    lock.reset();  // rank 0's: the next run need not wait for this process to be gone
+    mpi::abort_job(std::string("LibTorch: ") + e.what_without_backtrace(), kExitError);
+  } catch (const std::exception& e) {
+    if (size == 1) throw;  // alone: the file closes normally on the way out
+    lock.reset();
+    mpi::abort_job(e.what(), kExitError);
   }
-  if (!out.cuda_graph_events.empty()) this_run["cuda_graph_events"] = out.cuda_graph_events;
-  write_log(out.complete ? "complete" : "interrupted");
-  world.barrier();
-  if (rank == 0 && !cfg.quiet) {
-    std::printf("%s %s: %lld of %lld points done (%lld computed now, %.1f s)\n",
-                out.complete ? "complete:" : "interrupted:", cfg.out.c_str(), (long long)done_now,
-                (long long)part_total, (long long)out.computed, out.seconds);
-    if (!out.complete) std::printf("run the same command again to resume\n");
-    std::fflush(stdout);
-  }
-  surface.reset();
-  lock.reset();
-  return out;
 }
 
 }  // namespace losscape

@@ -69,6 +69,8 @@ class SurfaceFile {
   nlohmann::json run_log() const;
 
  private:
+  /// Create every dataset and attribute of a new surface in file_ (collective).
+  void create_layout(const SurfaceIdentity& id, const nlohmann::json& config);
   std::string path_;
   SurfaceIdentity id_;
   const mpi::Comm& comm_;

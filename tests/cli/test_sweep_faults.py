@@ -1,0 +1,246 @@
+"""Failures during a distributed sweep, made on purpose, end the job cleanly and lose nothing
+that a resume cannot recover:
+  - one MPI or HDF5 call failing on one rank only (tests/faults/fault_inject.c, LD_PRELOAD): a
+    worker's MPI_Send, the coordinator's MPI_Iprobe, a write while the surface file is created,
+    a write of a round. Each ends the whole job (no hang: every run here has a time limit) with
+    the failing call named on stderr; the file (or, if creation failed, no file at all) then
+    resumes to the surface an uninterrupted run gives;
+  - SIGTERM to one follower of a --data-shards group: exit 75 after a final round, resumable;
+  - --hessian at points whose loss is NaN: NaN eigenvalues stored as results, not an error;
+  - resuming with other direction options than those of the directions made beside the file:
+    refused, nothing touched;
+  - locks: a live holder on this host is never taken over, even inside the same Slurm job; an
+    empty lock file (its writer died before writing) is.
+Environment: LOSSCAPE, MPIEXEC, LOSSCAPE_FAULT_INJECT, TEST_WORK_DIR. Exit 77 = skipped."""
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+try:
+    import h5py
+    import numpy as np
+except ImportError:
+    print("needs h5py and numpy")
+    sys.exit(77)
+
+EXE = os.environ.get("LOSSCAPE")
+MPIEXEC = os.environ.get("MPIEXEC", "mpiexec")
+SHIM = os.environ.get("LOSSCAPE_FAULT_INJECT")
+WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-sweep-faults")
+DATA = "/usr/share/datasets/fashion-mnist"
+if not EXE or not SHIM:
+    print("LOSSCAPE or LOSSCAPE_FAULT_INJECT is not set")
+    sys.exit(77)
+if not os.path.isdir(DATA):
+    print(f"needs Debian's dataset-fashion-mnist in {DATA}")
+    sys.exit(77)
+subprocess.run(["rm", "-rf", WORK])
+os.makedirs(WORK)
+os.chdir(WORK)
+MPI_FLAGS = ["--oversubscribe", "--bind-to", "none"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
+LIMIT = 180  # seconds: a run still going after this has hung
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def launch(args, np_=0, fault=None, **popen):
+    """Start `losscape ARGS` (under mpiexec -n np_ when np_ > 0), with a fault if given:
+    fault = {"FAULT_CALL": ..., "FAULT_RANK": ..., "FAULT_AT"/"FAULT_AFTER": ...}."""
+    env = dict(os.environ)
+    cmd = [EXE, *args]
+    if np_:
+        exports = []
+        if fault:
+            env.update(fault, LD_PRELOAD=SHIM)
+            for k in [*fault, "LD_PRELOAD"]:
+                exports += ["-x", k]
+        cmd = [MPIEXEC, *MPI_FLAGS, *exports, "-n", str(np_), *cmd]
+    return subprocess.Popen(cmd, env=env, text=True, start_new_session=True, **popen)
+
+
+def run(args, np_=0, fault=None, env_extra=None):
+    """Run to the end (or LIMIT); returns (exit code or None on a hang, stdout, stderr)."""
+    if env_extra:
+        os.environ.update(env_extra)
+    p = launch(args, np_, fault, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=LIMIT)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        rc = None
+    finally:
+        for k in env_extra or {}:
+            os.environ.pop(k, None)
+    return rc, out, err
+
+
+def errors(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("losscape: error:")]
+
+
+def wait_lock_free(path):
+    """The holder of a lock left by an aborted job may take a moment to be gone."""
+    lock = path + ".lock"
+    for _ in range(100):
+        try:
+            pid = json.load(open(lock)).get("pid", 0)
+        except (OSError, ValueError):
+            return
+        if not pid or not os.path.exists(f"/proc/{pid}"):
+            return
+        time.sleep(0.1)
+
+
+def surface(path):
+    with h5py.File(path, "r") as f:
+        return np.asarray(f["train_loss"]), np.asarray(f["done"]).astype(bool)
+
+
+def md5(path):
+    return hashlib.md5(open(path, "rb").read()).hexdigest()
+
+
+COMMON = ["sweep", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
+          "--samples", "200", "--batch-size", "100", "--memory-format", "nchw",
+          "--points-per-forward", "1", "--threads", "1", "--quiet"]
+rc, _, err = run(["directions", "--arch", "cnn_small", "--dataset", "fashion-mnist",
+                  "--out", "d.h5", "--quiet"])
+check(rc == 0, f"directions for the tests ({err.strip()})")
+SWEEP = [*COMMON, "--directions", "d.h5", "--x", "-1:1:21", "--y", "-1:1:21", "--flush-seconds", "1"]
+rc, _, err = run([*SWEEP, "--out", "ref.h5"], np_=2)
+ref, ref_done = surface("ref.h5")
+check(rc == 0 and ref_done.all(), f"the uninterrupted surface, 2 ranks ({rc}: {err.strip()[-300:]})")
+
+
+def fault_case(name, np_, fault, expect_in_error, creation=False):
+    out = f"{name}.h5"
+    rc, _, err = run([*SWEEP, "--out", out], np_=np_, fault=fault)
+    check(rc is not None, f"{name}: the job ends (no hang within {LIMIT} s)")
+    check(rc == 1, f"{name}: exit 1 (got {rc})")
+    errs = errors(err)
+    check(len(errs) >= 1 and all(expect_in_error in e for e in errs),
+          f"{name}: the error names the failure ({expect_in_error!r}): {errs}")
+    if creation:
+        check(not os.path.exists(out), f"{name}: no half-created surface file is left at {out}")
+    else:
+        try:
+            _, done = surface(out)
+            check(True, f"{name}: the file opens after the failure ({int(done.sum())} points done)")
+        except OSError as e:
+            check(False, f"{name}: the file opens after the failure ({e})")
+    wait_lock_free(out)
+    rc, _, err = run([*SWEEP, "--out", out], np_=2)
+    loss, done = surface(out) if os.path.exists(out) else (None, None)
+    check(rc == 0 and done is not None and done.all() and
+          np.allclose(loss, ref, rtol=1e-6, atol=0),
+          f"{name}: the same command resumes to the uninterrupted surface ({rc}: {err.strip()[-300:]})")
+
+
+# A worker's message to the coordinator fails (its 5th: a few blocks into the sweep).
+fault_case("worker_send", 2, {"FAULT_CALL": "MPI_Send", "FAULT_RANK": "1", "FAULT_AT": "5"},
+           "MPI_Send")
+# The coordinator's polling fails while 2 workers wait for it.
+fault_case("coordinator", 3, {"FAULT_CALL": "MPI_Iprobe", "FAULT_RANK": "0", "FAULT_AT": "300"},
+           "MPI_Iprobe")
+# Rank 1's first write: while the surface file is being created (rank 0 goes on creating).
+fault_case("creation", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_AT": "1"},
+           "write failed", creation=True)
+# Rank 1's writes of a round (the 3 creation writes behind it).
+fault_case("round_write", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_AT": "8"},
+           "write failed")
+
+# ---- SIGTERM to one follower of a data-shard group ----
+p = launch([*COMMON, "--directions", "d.h5", "--x", "-1:1:31", "--y", "-1:1:31",
+            "--flush-seconds", "3600", "--data-shards", "2", "--out", "shards.h5"], np_=2,
+           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def rank_pid(parent, rank):
+    for _ in range(300):
+        kids = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
+        for k in kids:
+            try:
+                env = open(f"/proc/{k}/environ", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+                return int(k)
+        time.sleep(0.1)
+    return None
+
+
+follower = rank_pid(p.pid, 1)
+# Into the sweep proper: the surface exists and the start-up timing (a few seconds) is over.
+t0 = time.time()
+while time.time() - t0 < 60 and not os.path.exists("shards.h5"):
+    time.sleep(0.2)
+time.sleep(4)
+if follower:
+    os.kill(follower, signal.SIGTERM)
+try:
+    out, err = p.communicate(timeout=LIMIT)
+    rc = p.returncode
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    out, err = p.communicate()
+    rc = None
+_, done = surface("shards.h5")
+check(follower is not None and rc == 75 and 0 < done.sum() < done.size,
+      f"SIGTERM to a data-shard follower: exit 75 with the points so far flushed "
+      f"({rc}, {int(done.sum())} of {done.size}; {err.strip()[-300:]})")
+
+# ---- --hessian where the loss is NaN: a result ----
+HES = [*COMMON, "--hessian", "--x", "1e37:2e37:2", "--out", "nan_hessian.h5"]
+rc, _, err = run(HES)
+v = {k: np.zeros(0) for k in ("train_loss", "max_eig", "min_eig", "eig_converged", "done")}
+if os.path.exists("nan_hessian.h5"):
+    with h5py.File("nan_hessian.h5", "r") as f:
+        v = {k: np.asarray(f[k]) for k in v}
+check(rc == 0 and v["done"].size == 2 and v["done"].all() and np.isnan(v["train_loss"]).all() and
+      np.isnan(v["max_eig"]).all() and np.isnan(v["min_eig"]).all() and
+      (v["eig_converged"] == 0).all(),
+      f"--hessian at NaN losses: NaN eigenvalues stored, points done ({rc}: {err.strip()[-300:]})")
+rc, out, _ = run([a for a in HES if a != "--quiet"])
+check(rc == 0 and "(0 computed now" in out, "and never recomputed")
+
+# ---- other direction options than the directions made beside the surface ----
+AUTO = [*COMMON, "--x", "-1:1:3", "--out", "auto.h5"]
+rc, _, _ = run(AUTO)
+check(rc == 0 and os.path.exists("auto.dirs.h5"), "a sweep without --directions makes auto.dirs.h5")
+before = (md5("auto.h5"), md5("auto.dirs.h5"))
+rc, _, err = run([*AUTO, "--seed", "7", "--x-norm", "layer"])
+errs = errors(err)
+check(rc == 1 and len(errs) == 1 and "auto.dirs.h5" in errs[0] and
+      "seed 123 (requested 7)" in errs[0] and "layer" in errs[0],
+      f"resuming with --seed 7 --x-norm layer is refused, naming what differs: {errs}")
+check((md5("auto.h5"), md5("auto.dirs.h5")) == before, "and both files are left untouched")
+
+# ---- locks ----
+LOCKED = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--out", "locked.h5"]
+with open("locked.h5.lock", "w") as f:  # held by this (live) process, in "Slurm job 4242"
+    json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": "now",
+               "slurm_job_id": "4242", "slurm_array_job_id": ""}, f)
+rc, _, err = run(LOCKED, env_extra={"SLURM_JOB_ID": "4242"})
+check(rc == 1 and f"pid {os.getpid()}" in err and not os.path.exists("locked.h5"),
+      f"a live holder in the same Slurm job is not taken over: {errors(err)}")
+open("locked.h5.lock", "w").close()  # empty: its writer died before writing it
+old = time.time() - 30
+os.utime("locked.h5.lock", (old, old))
+rc, _, err = run(LOCKED)
+check(rc == 0 and not os.path.exists("locked.h5.lock"),
+      f"an empty lock file, 30 s old, is taken over ({rc}: {errors(err)})")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
