@@ -4,7 +4,7 @@
   - --config sweep.json gives the same file as the flags; the effective config is stored;
   - SIGUSR1 to mpirun and SIGTERM to a rank end the sweep with exit 75 after a final flush
     (points done although the flush interval was never reached), and the same command resumes;
-  - SIGKILL of the whole job (mpirun and its ranks) at random moments, in a loop, until the
+  - SIGKILL of the whole job (the ranks and mpirun) at random moments, in a loop, until the
     sweep completes: every killed file opens and resumes, finished points never go back to
     unfinished, a resumed run computes exactly the points the file lacked, and the final surface
     equals an uninterrupted run.
@@ -299,7 +299,18 @@ for attempt in range(NKILLS + 1):
         wait_for_points(p, NPTS, min(NPTS - 1, before + rng.randint(2, 12)))
         time.sleep(rng.uniform(0.0, 0.7))
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)  # mpirun and its ranks: the job's process group
+            # The ranks themselves, at once, then mpirun: Open MPI starts each rank in a process
+            # group of its own, so killing mpirun's group alone would leave the ranks to be
+            # ended by Open MPI a moment later, not at the random moment chosen here.
+            ranks = subprocess.run(["pgrep", "-f", "losscape sweep.*killed.h5"],
+                                   capture_output=True, text=True).stdout.split()
+            for r in ranks:
+                if int(r) != p.pid:
+                    try:
+                        os.kill(int(r), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            os.killpg(p.pid, signal.SIGKILL)
             kills += 1
         p.wait()
         for _ in range(100):  # no rank outlives its mpirun
