@@ -295,9 +295,10 @@ for attempt in range(NKILLS + 1):
         so, se = p.communicate(timeout=600)
     else:
         # kill at a random moment while points are being computed: after a random number of
-        # new points (progress lines), plus a random fraction of a flush interval
+        # new points (progress lines), plus a random time of up to three flush intervals (the
+        # first round comes 0.5 s after the first point: a kill before it loses every new point)
         wait_for_points(p, NPTS, min(NPTS - 1, before + rng.randint(2, 12)))
-        time.sleep(rng.uniform(0.0, 0.7))
+        time.sleep(rng.uniform(0.0, 1.6))  # up to three flush intervals
         if p.poll() is None:
             # The ranks themselves, at once, then mpirun: Open MPI starts each rank in a process
             # group of its own, so killing mpirun's group alone would leave the ranks to be
