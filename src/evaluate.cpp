@@ -348,8 +348,16 @@ void choose_points(const ChoiceOptions& o, EvalChoice& best, double per, const T
   StackedState best_stack;  // only the best's K copies of the model are kept
   std::string line = "; points per forward: 1 " + std::to_string(std::lround(scan.best));
   for (int k = 2; k <= o.max_points; k *= 2) {
-    StackedState stack = o.stack(k);  // in the model's layout, which is the chosen one
-    const auto t = time(cl, stacked_batch(bs, k), per, 0, true, &stack);
+    // K copies of the model, in its layout (the chosen one). Made on every rank, they can run
+    // out of memory on some only (ranks sharing a device): that is then this K's timing result,
+    // combined with the others' like any other, so that every rank takes part in it.
+    StackedState stack;
+    const TimingResult made = guarded_timing([&] {
+      stack = o.stack(k);
+      return 0.0;
+    });
+    const auto t = time(cl, stacked_batch(bs, k), per, 0, true, &stack,
+                        made.state == TimingResult::ok ? nullptr : &made);
     if (t.state == TimingResult::out_of_memory) break;
     line += ", " + std::to_string(k) + " " + std::to_string(std::lround(t.rate));
     const auto step = scan.next(t.rate);
@@ -418,9 +426,10 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   double last_local = 0;     // this rank's rate in the last timing
   // The rate of `bs` images in layout `cl` over about `seconds`, combined over the ranks that
   // time together; a failure anywhere is thrown everywhere.
+  // `forced`: this rank's result without timing (a failure before it).
   auto time = [&](bool cl, std::int64_t bs, double seconds, double floor, bool warm_up = true,
-                  const StackedState* points = nullptr) {
-    TimingResult mine = guarded_timing([&] {
+                  const StackedState* points = nullptr, const TimingResult* forced = nullptr) {
+    TimingResult mine = forced ? *forced : guarded_timing([&] {
       set_channels_last(model, cl);
       if (!samples[cl].defined())
         samples[cl] = with_layout(data.images.narrow(0, 0, cands.back()), cl);

@@ -371,6 +371,30 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
     calls = 0;
     rates = {100, 150, 140, 100, 90, 90, 100, 100, 90};
     CHECK(choose_eval_options(*model, data, o).points_per_forward == 1);
+    // The copies of 4 points do not fit on this rank: that is its timing of 4, which still goes
+    // through combine (the other ranks time 4 meanwhile), as out of memory; 2 wins the scan.
+    calls = 0;
+    stacked.clear();
+    std::vector<TimingResult> seen;
+    o.stack = [&](int k) {
+      stacked.push_back(k);
+      if (k == 4) throw c10::OutOfMemoryError({__func__, __FILE__, 0}, "CUDA out of memory (test)");
+      const std::vector<double> zero(std::size_t(k), 0.0);
+      return stack_points(*model, base, dirs, zero, zero);
+    };
+    o.combine = [&](const TimingResult& mine) {
+      seen.push_back(mine);
+      TimingResult all = mine;
+      all.rate = rates[std::size_t(calls++)];
+      return all;
+    };
+    rates = {100, 150, 0, 100, 150, 150, 100, 100, 150};
+    auto oom = choose_eval_options(*model, data, o);
+    CHECK(stacked == std::vector<int>{2, 4});
+    REQUIRE(seen.size() == 9);  // 1, 2, 4 (out of memory), then the run-off of 1 against 2
+    CHECK(seen[2].state == TimingResult::out_of_memory);
+    CHECK(seen[2].error.find("CUDA out of memory (test)") != std::string::npos);
+    CHECK(oom.points_per_forward == 2);
     // No stacking without max_points (and then nothing to time: batch and layout are given).
     calls = 0;
     o.max_points = 1;
