@@ -385,6 +385,23 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
                      " to use that file, or choose another --out)");
 }
 
+// Testing aid: LOSSCAPE_TEST_EVAL_ERROR=R:N makes the N-th evaluation of world rank R fail, as
+// a device error would (tests/cli/test_sweep_faults.py).
+void injected_eval_error(int rank) {
+  static const char* spec = std::getenv("LOSSCAPE_TEST_EVAL_ERROR");
+  static long count = 0;
+  int r = -1;
+  long n = 0;
+  if (spec && std::sscanf(spec, "%d:%ld", &r, &n) == 2 && r == rank && ++count == n)
+    throw Error("injected evaluation error (LOSSCAPE_TEST_EVAL_ERROR)");
+}
+
+// An exception's message; LibTorch's without its backtrace.
+std::string error_text(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
 std::string default_dir_file(const std::string& out) {
   std::filesystem::path p(out);
   return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
@@ -731,6 +748,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     };
     auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
     std::int64_t computed_here = 0;
+    // A rank's own evaluation failed (a device error, say). Without data shards nobody else is
+    // inside a call with it, so the sweep stops as on a signal: a final round saves what every
+    // rank has computed, and then every rank ends with this error (exit 1). With data shards
+    // the group's other ranks wait in its reduction, and the job is ended at once instead.
+    std::string eval_error;
     // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
     // left) with its followers; the results join the next write round. Returns how many points and
     // the lowest loss among them.
@@ -741,6 +763,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         q.pop_front();
       }
       command_group(group, kEval, points);
+      injected_eval_error(rank);
       double lowest = INFINITY;
       for (auto& r : ev.eval(points)) {
         lowest = std::fmin(lowest, min_loss_of(r));
@@ -832,9 +855,19 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           send(kTagRequest);
           requested = true;
         }
-        const auto [n, lowest] = eval_next(queue);
-        finished_since += double(n);
-        min_loss = std::fmin(min_loss, lowest);
+        try {
+          const auto [n, lowest] = eval_next(queue);
+          finished_since += double(n);
+          min_loss = std::fmin(min_loss, lowest);
+        } catch (const MpiError&) {
+          throw;
+        } catch (const std::exception& e) {
+          if (G > 1) throw;
+          eval_error = error_text(e);
+          queue.clear();
+          send(kTagStop);
+          stop_sent = true;
+        }
       }
       command_group(group, kStop);
       round();
@@ -870,11 +903,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           mpi::check(MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(),
                               MPI_STATUS_IGNORE),
                      "MPI_Recv");
+          progress.add(std::int64_t(msg[0]), msg[1]);  // a stop also reports finished points
           if (st.MPI_TAG == kTagStop) {
             stop = true;
             continue;
           }
-          progress.add(std::int64_t(msg[0]), msg[1]);
           // Checked here too, not only between rank 0's own points: a point of rank 0's can take
           // longer than many of the others' (a Hessian point, a slow device), and no block may be
           // handed out after a signal or once --stop-after is reached.
@@ -930,8 +963,17 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           }
         }
         if (!mine.empty()) {
-          const auto [n, lowest] = eval_next(mine);
-          progress.add(n, lowest);
+          try {
+            const auto [n, lowest] = eval_next(mine);
+            progress.add(n, lowest);
+          } catch (const MpiError&) {
+            throw;
+          } catch (const std::exception& e) {
+            if (G > 1) throw;
+            eval_error = error_text(e);
+            mine.clear();
+            stop = true;
+          }
         } else {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
@@ -949,6 +991,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
 
     // ---- the end: count, log, exit status ----
+    const std::string failed = world.agree(eval_error);
     out.computed = world.allreduce_sum(leader ? computed_here : std::int64_t(0));
     auto final_mask = surface->done_mask();
     std::int64_t done_now = 0;
@@ -973,17 +1016,24 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
     }
     if (!out.cuda_graph_events.empty()) this_run["cuda_graph_events"] = out.cuda_graph_events;
-    write_log(out.complete ? "complete" : "interrupted");
+    if (!failed.empty()) this_run["error"] = failed;
+    write_log(!failed.empty() ? "failed" : out.complete ? "complete" : "interrupted");
     world.barrier();
     if (rank == 0 && !cfg.quiet) {
       std::printf("%s %s: %lld of %lld points done (%lld computed now, %.1f s)\n",
-                  out.complete ? "complete:" : "interrupted:", cfg.out.c_str(), (long long)done_now,
-                  (long long)part_total, (long long)out.computed, out.seconds);
-      if (!out.complete) std::printf("run the same command again to resume\n");
+                  !failed.empty() ? "stopped by an error:"
+                  : out.complete  ? "complete:"
+                                  : "interrupted:",
+                  cfg.out.c_str(), (long long)done_now, (long long)part_total,
+                  (long long)out.computed, out.seconds);
+      if (!out.complete && failed.empty()) std::printf("run the same command again to resume\n");
       std::fflush(stdout);
     }
     surface.reset();
     lock.reset();
+    if (!failed.empty())
+      throw AgreedError(failed + "; the points computed until then are in " + cfg.out +
+                        " (the same command resumes)");
     return out;
   } catch (const AgreedError&) {
     throw;

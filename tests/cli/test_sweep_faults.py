@@ -161,6 +161,30 @@ fault_case("creation", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_A
 fault_case("round_write", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_AT": "8"},
            "write failed")
 
+# ---- a rank's own evaluation fails (LOSSCAPE_TEST_EVAL_ERROR, as a device error would) ----
+# Nobody else is inside a call with it: the sweep stops as on a signal, a final round saves
+# every rank's points although the flush interval (1 h) was never reached, and all ranks end
+# with the error.
+EVAL = [*COMMON, "--directions", "d.h5", "--x", "-1:1:21", "--y", "-1:1:21",
+        "--flush-seconds", "3600", "--out", "eval_error.h5"]
+rc, out, err = run([a for a in EVAL if a != "--quiet"], np_=2,
+                   fault={"LOSSCAPE_TEST_EVAL_ERROR": "1:30"})
+errs = errors(err)
+check(rc == 1 and len(errs) == 1 and "injected evaluation error" in errs[0] and "(rank 1)" in errs[0],
+      f"an evaluation error on rank 1: exit 1, one message naming the rank ({rc}: {errs})")
+loss, done = surface("eval_error.h5")
+with h5py.File("eval_error.h5", "r") as f:
+    log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+check(done.sum() >= 29 and np.allclose(loss[done], ref[done], rtol=1e-6, atol=0) and
+      "stopped by an error" in out and log[-1]["status"] == "failed" and
+      "injected" in log[-1].get("error", ""),
+      f"the points computed before it are saved ({int(done.sum())}), the run log says failed")
+check(not os.path.exists("eval_error.h5.lock"), "the lock is released")
+rc, _, err = run(EVAL, np_=2)
+loss, done = surface("eval_error.h5")
+check(rc == 0 and done.all() and np.allclose(loss, ref, rtol=1e-6, atol=0),
+      f"the same command resumes to the uninterrupted surface ({rc}: {err.strip()[-300:]})")
+
 # ---- SIGTERM to one follower of a data-shard group ----
 p = launch([*COMMON, "--directions", "d.h5", "--x", "-1:1:31", "--y", "-1:1:31",
             "--flush-seconds", "3600", "--data-shards", "2", "--out", "shards.h5"], np_=2,
