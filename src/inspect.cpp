@@ -361,6 +361,8 @@ std::string render_info(const nlohmann::json& j) {
         o << "  run   " << r["start"].get<std::string>() << " .. " << r["end"].get<std::string>()
           << ": " << r["status"].get<std::string>() << ", " << r["points_computed"]
           << " points on " << r["ranks"] << " rank(s)\n";
+      if (r.contains("error") && r["error"].is_string())
+        o << "        error   " << r["error"].get<std::string>() << "\n";
       if (r.contains("devices") && r["devices"].is_array() && !r["devices"].empty()) {
         // Each distinct device with its number of ranks, in order of first appearance.
         std::vector<std::pair<std::string, int>> seen;

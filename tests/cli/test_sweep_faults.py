@@ -180,6 +180,9 @@ check(done.sum() >= 29 and np.allclose(loss[done], ref[done], rtol=1e-6, atol=0)
       "injected" in log[-1].get("error", ""),
       f"the points computed before it are saved ({int(done.sum())}), the run log says failed")
 check(not os.path.exists("eval_error.h5.lock"), "the lock is released")
+rc, out, _ = run(["info", "eval_error.h5"])
+check(rc == 0 and ": failed, " in out and "error   injected evaluation error" in out,
+      f"info lists the failed run with its error: {out[-300:]!r}")
 rc, _, err = run(EVAL, np_=2)
 loss, done = surface("eval_error.h5")
 check(rc == 0 and done.all() and np.allclose(loss, ref, rtol=1e-6, atol=0),
