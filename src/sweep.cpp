@@ -498,6 +498,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                        "vgg9, resnet*, wrn* can)");
   });
 
+  // The lock, before anything is written beside the output (directions made by the sweep).
+  agreed([&] {
+    if (rank == 0) lock = std::make_unique<FileLock>(cfg.out);
+  });
+
   // Directions: read a given file, or make them on rank 0 (beside the output) and share.
   if (dir_file.empty()) {
     dir_file = default_dir_file(cfg.out);
@@ -538,9 +543,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     id.hessian = {{"split", cfg.splits.front()},
                   {"params", cfg.hessian_all_params ? "all" : "dims>=2"},
                   {"tol", cfg.eig_tol}};
-  agreed([&] {
-    if (rank == 0) lock = std::make_unique<FileLock>(cfg.out);
-  });
   try {
     surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
   } catch (const InputError& e) {
