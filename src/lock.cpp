@@ -39,6 +39,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                        {"pid", long(getpid())},
                        {"slurm_job_id", env("SLURM_JOB_ID")},
                        {"slurm_array_job_id", env("SLURM_ARRAY_JOB_ID")},
+                       {"slurm_restart_count", env("SLURM_RESTART_COUNT")},
                        {"since", utc_now_iso()}};
   token_ = me.dump();
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -79,19 +80,25 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     // A lock without a holder (its writer died between creating and writing it, or a disk
     // full) is stale once a writer would long have finished.
     if (pid <= 0 && age > 5) stale = true;
-    // A holder alive on this host holds it, whatever its job: a second run inside the same
-    // Slurm job (or array) must not take over from a running first one.
+    // A holder alive on this host holds it (our own pid cannot be another holder's: a pid
+    // reused, or another pid namespace).
     bool alive_here = false;
-    if (host == hostname() && pid > 0) {
+    if (host == hostname() && pid > 0 && pid != long(getpid())) {
       alive_here = ::kill(pid_t(pid), 0) == 0 || errno != ESRCH;
       if (!alive_here) stale = true;
+    } else if (host == hostname() && pid > 0) {
+      stale = true;
     }
     const std::string job = holder.value("slurm_job_id", std::string());
     const std::string array = holder.value("slurm_array_job_id", std::string());
-    if (!alive_here) {
-      if (!job.empty() && job == env("SLURM_JOB_ID")) stale = true;  // our own job, requeued
-      if (!array.empty() && array == env("SLURM_ARRAY_JOB_ID")) stale = true;  // an earlier task
-    }
+    // An earlier start of this very job (requeued; SLURM_RESTART_COUNT differs) is gone,
+    // whatever its pid seems to say now. A run of the same start is a second, concurrent run
+    // in the job: it holds the lock unless it is gone from this host or its heartbeat stopped.
+    if (!job.empty() && job == env("SLURM_JOB_ID") &&
+        holder.value("slurm_restart_count", std::string("?")) != env("SLURM_RESTART_COUNT"))
+      stale = true;
+    if (!alive_here && !array.empty() && array == env("SLURM_ARRAY_JOB_ID"))
+      stale = true;  // an earlier task of this array
     if (!stale) {
       std::string who = "pid " + std::to_string(pid) + " on host " + host;
       if (!job.empty()) who += " (Slurm job " + job + ")";

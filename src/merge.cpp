@@ -294,7 +294,14 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
         entry["file"] = in.path;
         entry["part"] = in.data.identity.value("part", std::string());
       }
-      if (std::find(log.begin(), log.end(), entry) == log.end()) log.push_back(entry);
+      // The same run, whatever the spelling of the path it is listed under.
+      auto bare = [](nlohmann::json e) {
+        e.erase("file");
+        e.erase("part");
+        return e;
+      };
+      const auto same = [&](const nlohmann::json& e) { return bare(e) == bare(entry); };
+      if (std::none_of(log.begin(), log.end(), same)) log.push_back(entry);
     }
   nlohmann::json merge_entry = {{"merge", cfg},
                                 {"time", utc_now_iso()},

@@ -299,6 +299,10 @@ struct Evaluator {
                                   hessian->dim(), eig);
         } catch (const InputError&) {
           throw;
+        } catch (const MpiError&) {  // the group's reductions, rank 0's serving: not a result
+          throw;
+        } catch (const FormatError&) {
+          throw;
         } catch (const Error&) {  // ARPACK broke down (non-finite products of a finite loss)
           e = ExtremeEigs{};
           e.max_eig = e.min_eig = NAN;
@@ -372,11 +376,34 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
                      const std::string& path) {
   want.dims = dims;
   const nlohmann::json w = want;
+  // A target model named by another spelling of the same path (./m.h5, or relative to another
+  // directory) is the same target; a recorded relative path that does not resolve from here
+  // cannot be compared and is taken as it is.
+  auto same_target = [](const std::string& have, const std::string& requested) {
+    namespace fs = std::filesystem;
+    std::error_code ec1, ec2;
+    if (have == requested || !fs::exists(have, ec1)) return true;
+    return fs::weakly_canonical(have, ec1) == fs::weakly_canonical(requested, ec2) && !ec1 && !ec2;
+  };
+  auto same = [&](const std::string& k, const nlohmann::json& have, const nlohmann::json& v) {
+    if ((k != "x" && k != "y") || !have.is_object() || !v.is_object()) return have == v;
+    for (auto& [f, fv] : v.items()) {
+      const auto h = have.contains(f) ? have.at(f) : nlohmann::json();
+      if (f == "target" && h.is_string() && fv.is_string()) {
+        if (!same_target(h.get<std::string>(), fv.get<std::string>())) return false;
+      } else if (h != fv) {
+        return false;
+      }
+    }
+    return true;
+  };
   std::string diff;
   for (auto& [k, v] : w.items()) {
-    if (k == "dims") continue;  // follows the grid, which the surface file checks
+    if (k == "dims") continue;      // follows the grid, which the surface file checks
+    if (k == "y" && want.same_dir)  // y is x: its own options do not apply
+      continue;
     const auto have = d.attrs.contains(k) ? d.attrs.at(k) : nlohmann::json();
-    if (have != v)
+    if (!same(k, have, v))
       diff += (diff.empty() ? "" : ", ") + k + " " + have.dump() + " (requested " + v.dump() + ")";
   }
   if (!diff.empty())

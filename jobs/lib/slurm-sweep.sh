@@ -105,11 +105,11 @@ ls_threads() {
 
 _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
   local sig=$1 send=$1
-  LS_SIGNALLED=$sig
   # Open MPI's mpirun passes SIGUSR1/SIGUSR2 on to the ranks, but answers SIGTERM and SIGINT by
   # killing them (SIGKILL a second later): the points since the last round would be lost. For
   # mpirun every stop signal goes on as SIGUSR1, which losscape handles the same way.
   [[ ${LS_LAUNCH[0]:-} == mpirun ]] && send=USR1
+  LS_SIGNALLED=$send  # what the ranks get (ls_run recognizes a start-up death by it)
   if [[ $sig == USR1 ]]; then
     LS_WARNED=1
     ls_log "SIGUSR1 (the time-limit warning): losscape finishes its points, flushes and stops"

@@ -114,8 +114,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
   app->add_flag("--quiet,-q", o->quiet, "No progress messages on stderr");
   reg.push_back({app, [o, app]() {
     mpi::Environment env(nullptr, nullptr);
-    default_to_recorded_dataset(*app, o->model.file, o->data.dataset);
     auto world = mpi::Comm::world();
+    default_to_recorded_dataset(*app, o->model.file, o->data.dataset, world);
     auto node = world.split_node();
     const bool root = world.root();
     configure_cpu_threads(o->threads, node.size());

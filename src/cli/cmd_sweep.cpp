@@ -152,7 +152,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
     LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
     LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
 #undef LOSSCAPE_TAKE
-    if (!config_dataset) default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset);
+    if (!config_dataset)
+      default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset, mpi::Comm::world());
     if (o->config_file.empty() || given("--splits")) {
       cfg.splits.clear();
       std::string s = o->splits;

@@ -45,6 +45,21 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
   if (auto r = recorded_dataset(model_file); !r.empty()) dataset = r;
 }
 
+void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
+                                 std::string& dataset, const mpi::Comm& comm) {
+  if (app.count("--dataset") > 0) return;
+  std::string r;
+  if (comm.root()) {
+    try {
+      r = recorded_dataset(model_file);
+    } catch (const std::exception&) {
+      r.clear();
+    }
+  }
+  comm.bcast(r);
+  if (!r.empty()) dataset = r;
+}
+
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_option("--dataset,-d", d.dataset,
                  "cifar10 | fashion-mnist | mnist (default: the one a losscape checkpoint was "

@@ -11,6 +11,7 @@
 #include "losscape/data.hpp"
 #include "losscape/directions.hpp"
 #include "losscape/model.hpp"
+#include "losscape/mpi.hpp"
 
 namespace losscape::cli {
 
@@ -48,6 +49,10 @@ std::string recorded_dataset(const std::string& model_file);
 /// replaces `dataset` (a checkpoint is evaluated on what it was trained on); else unchanged.
 void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
                                  std::string& dataset);
+/// The same under MPI: rank 0 reads the file and every rank takes its answer (one reading, one
+/// answer; a file rank 0 cannot read leaves `dataset` as it is, for the model loading to report).
+void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
+                                 std::string& dataset, const mpi::Comm& comm);
 
 /// --dataset / --data-dir / --split / --samples / --subset-seed / --raw-data.
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split = true);

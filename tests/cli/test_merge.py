@@ -146,6 +146,12 @@ check(len(set(bare)) == len(bare) and
       [sum(1 for e in runs if e.get("file") == f"p{k}.h5") for k in (1, 2, 3)] == [1, 1, 1] and
       sum(1 for e in log2 if "merge" in e) == 2,
       "run log after merging again: each part's run once, under its own file, and both merges")
+r = run("merge", "./p1.h5", os.path.abspath("p2.h5"), "p3.h5", "--out", "merged.h5")
+with h5py.File("merged.h5", "r") as f:
+    log3 = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+runs3 = [e for e in log3 if "merge" not in e]
+check(r.returncode == 0 and len(runs3) == len(runs),
+      f"the same parts under other spellings of their paths add no run twice ({len(runs3)} runs)")
 r = run("merge", "p1.h5", "whole.h5", "--out", "overlap.h5")
 check(r.returncode == 0 and same_values(read("overlap.h5"), whole),
       f"a part and the whole sweep overlap and agree ({r.returncode})")

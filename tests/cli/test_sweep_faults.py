@@ -253,15 +253,41 @@ check(rc == 1 and len(errs) == 1 and "auto.dirs.h5" in errs[0] and
       "seed 123 (requested 7)" in errs[0] and "layer" in errs[0],
       f"resuming with --seed 7 --x-norm layer is refused, naming what differs: {errs}")
 check((md5("auto.h5"), md5("auto.dirs.h5")) == before, "and both files are left untouched")
+# A target direction named by another spelling of the same file, or from another directory, is
+# the same target.
+rc, _, err = run(["train", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
+                  "--samples", "100", "--test-samples", "50", "--epochs", "1", "--quiet",
+                  "--out", "run"])
+os.makedirs("sub", exist_ok=True)
+TGT = [*COMMON, "--x", "0:1:3", "--model-file", "run/model_0.h5", "--out", "sub/interp.h5"]
+TGT = [a for a in TGT if a not in ("--arch", "cnn_small")]
+rc1, _, e1 = run([*TGT, "--x-target", "run/model_1.h5", "--stop-after", "1"])
+rc2, _, e2 = run([*TGT, "--x-target", "./run/model_1.h5"])
+check(rc == 0 and rc1 == 75 and rc2 == 0,
+      f"a resume naming the target as ./run/model_1.h5 is not refused ({rc}, {rc1}, {rc2}: "
+      f"{errors(e1 + e2)})")
+rc3, _, e3 = run([*TGT, "--x-target", "run/model_0.h5"])
+check(rc3 == 1 and "target" in "".join(errors(e3)), f"another target is refused: {errors(e3)}")
 
 # ---- locks ----
 LOCKED = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--out", "locked.h5"]
-with open("locked.h5.lock", "w") as f:  # held by this (live) process, in "Slurm job 4242"
-    json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": "now",
-               "slurm_job_id": "4242", "slurm_array_job_id": ""}, f)
+def hold(restart_count):
+    with open("locked.h5.lock", "w") as f:  # held by this (live) process, in "Slurm job 4242"
+        json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": "now",
+                   "slurm_job_id": "4242", "slurm_array_job_id": "",
+                   "slurm_restart_count": restart_count}, f)
+
+
+hold("")
 rc, _, err = run(LOCKED, env_extra={"SLURM_JOB_ID": "4242"})
 check(rc == 1 and f"pid {os.getpid()}" in err and not os.path.exists("locked.h5"),
-      f"a live holder in the same Slurm job is not taken over: {errors(err)}")
+      f"a live holder in the same start of the same Slurm job is not taken over: {errors(err)}")
+# The same job requeued (SLURM_RESTART_COUNT 1): the holder was its earlier start, whatever its
+# pid (reused here by a live process) seems to say.
+rc, _, err = run(LOCKED, env_extra={"SLURM_JOB_ID": "4242", "SLURM_RESTART_COUNT": "1"})
+check(rc == 0 and os.path.exists("locked.h5"),
+      f"the lock of an earlier start of the same job is taken over ({rc}: {errors(err)})")
+os.remove("locked.h5")
 open("locked.h5.lock", "w").close()  # empty: its writer died before writing it
 old = time.time() - 30
 os.utime("locked.h5.lock", (old, old))
