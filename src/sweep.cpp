@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -801,6 +802,21 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       computed_here += std::int64_t(points.size());
       return std::make_pair(std::int64_t(points.size()), lowest);
     };
+    // eval_next, with a failure of this rank's own evaluation recorded in eval_error instead of
+    // thrown (the queue dropped, nullopt returned: the caller stops the sweep); see eval_error.
+    auto eval_or_record =
+        [&](std::deque<std::int64_t>& q) -> std::optional<std::pair<std::int64_t, double>> {
+      try {
+        return eval_next(q);
+      } catch (const MpiError&) {
+        throw;
+      } catch (const std::exception& e) {
+        if (G > 1) throw;
+        eval_error = error_text(e);
+        q.clear();
+        return std::nullopt;
+      }
+    };
 
     if (!leader) {
       // ---- follower of a data-shard group: do what the leader says ----
@@ -884,16 +900,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           send(kTagRequest);
           requested = true;
         }
-        try {
-          const auto [n, lowest] = eval_next(queue);
-          finished_since += double(n);
-          min_loss = std::fmin(min_loss, lowest);
-        } catch (const MpiError&) {
-          throw;
-        } catch (const std::exception& e) {
-          if (G > 1) throw;
-          eval_error = error_text(e);
-          queue.clear();
+        if (const auto r = eval_or_record(queue)) {
+          finished_since += double(r->first);
+          min_loss = std::fmin(min_loss, r->second);
+        } else {
           send(kTagStop);
           stop_sent = true;
         }
@@ -992,17 +1002,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           }
         }
         if (!mine.empty()) {
-          try {
-            const auto [n, lowest] = eval_next(mine);
-            progress.add(n, lowest);
-          } catch (const MpiError&) {
-            throw;
-          } catch (const std::exception& e) {
-            if (G > 1) throw;
-            eval_error = error_text(e);
-            mine.clear();
+          if (const auto r = eval_or_record(mine))
+            progress.add(r->first, r->second);
+          else
             stop = true;
-          }
         } else {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }

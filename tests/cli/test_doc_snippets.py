@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import traceback
 
@@ -27,35 +26,11 @@ except ImportError:
     print("needs h5py, numpy and torch")
     sys.exit(77)
 
-EXE = os.environ.get("LOSSCAPE")
+from clitest import FASHION_MNIST as DATA, check, conclude, run, setup
+
 SRC = os.environ.get("LOSSCAPE_SOURCE_DIR",
                      os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-doc-snippets")
-DATA = "/usr/share/datasets/fashion-mnist"
-if not EXE:
-    print("LOSSCAPE is not set")
-    sys.exit(77)
-if not os.path.isdir(DATA):
-    print(f"needs Debian's dataset-fashion-mnist in {DATA}")
-    sys.exit(77)
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-os.chdir(WORK)
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, expect=0):
-    p = subprocess.run([EXE, *args], capture_output=True, text=True)
-    if p.returncode != expect:
-        print(p.stdout[-3000:], p.stderr[-3000:])
-    check(p.returncode == expect, f"{' '.join(args[:2])} exits {expect} (got {p.returncode})")
-    return p
+EXE = setup("/tmp/losscape-test-doc-snippets")
 
 
 def snippets(doc):
@@ -157,5 +132,4 @@ if blocks:
           np.allclose(rows[:, 1], j["density"]["density"]),
           f"density.dat: the density on its grid, {rows.shape[0]} rows")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+conclude()

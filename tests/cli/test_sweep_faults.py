@@ -28,29 +28,13 @@ except ImportError:
     print("needs h5py and numpy")
     sys.exit(77)
 
-EXE = os.environ.get("LOSSCAPE")
+from clitest import FASHION_MNIST as DATA, check, conclude, setup
+
+EXE = setup("/tmp/losscape-test-sweep-faults", "LOSSCAPE_FAULT_INJECT")
 MPIEXEC = os.environ.get("MPIEXEC", "mpiexec")
-SHIM = os.environ.get("LOSSCAPE_FAULT_INJECT")
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-sweep-faults")
-DATA = "/usr/share/datasets/fashion-mnist"
-if not EXE or not SHIM:
-    print("LOSSCAPE or LOSSCAPE_FAULT_INJECT is not set")
-    sys.exit(77)
-if not os.path.isdir(DATA):
-    print(f"needs Debian's dataset-fashion-mnist in {DATA}")
-    sys.exit(77)
-subprocess.run(["rm", "-rf", WORK])
-os.makedirs(WORK)
-os.chdir(WORK)
+SHIM = os.environ["LOSSCAPE_FAULT_INJECT"]
 MPI_FLAGS = ["--oversubscribe", "--bind-to", "none"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
 LIMIT = 180  # seconds: a run still going after this has hung
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def launch(args, np_=0, fault=None, **popen):
@@ -68,18 +52,24 @@ def launch(args, np_=0, fault=None, **popen):
     return subprocess.Popen(cmd, env=env, text=True, start_new_session=True, **popen)
 
 
+def finish(p):
+    """Wait for a launched job (at most LIMIT); (exit code or None on a hang, stdout, stderr)."""
+    try:
+        out, err = p.communicate(timeout=LIMIT)
+        return p.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return None, out, err
+
+
 def run(args, np_=0, fault=None, env_extra=None):
     """Run to the end (or LIMIT); returns (exit code or None on a hang, stdout, stderr)."""
     if env_extra:
         os.environ.update(env_extra)
     p = launch(args, np_, fault, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out, err = p.communicate(timeout=LIMIT)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        rc = None
+        rc, out, err = finish(p)
     finally:
         for k in env_extra or {}:
             os.environ.pop(k, None)
@@ -216,13 +206,7 @@ while time.time() - t0 < 60 and not os.path.exists("shards.h5"):
 time.sleep(4)
 if follower:
     os.kill(follower, signal.SIGTERM)
-try:
-    out, err = p.communicate(timeout=LIMIT)
-    rc = p.returncode
-except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
-    out, err = p.communicate()
-    rc = None
+rc, out, err = finish(p)
 _, done = surface("shards.h5")
 check(follower is not None and rc == 75 and 0 < done.sum() < done.size,
       f"SIGTERM to a data-shard follower: exit 75 with the points so far flushed "
@@ -295,5 +279,4 @@ rc, _, err = run(LOCKED)
 check(rc == 0 and not os.path.exists("locked.h5.lock"),
       f"an empty lock file, 30 s old, is taken over ({rc}: {errors(err)})")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+conclude()
