@@ -3,7 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
-#include <filesystem>
 #include <map>
 
 #include "losscape/error.hpp"
@@ -195,20 +194,7 @@ void write_directions(const std::string& path, const Directions& d) {
   // Written under a temporary name and renamed when complete: a write that fails half-way (a
   // full disk, a kill) leaves no partial file that a later sweep would take for a direction
   // file of the reference's layout (which has no attributes to tell it from a partial one).
-  const std::string tmp = path + ".writing";
-  try {
-    write_directions_file(tmp, d);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw InputError(path + ": cannot write it (renaming " + tmp + ": " + ec.message() + ")");
-  }
+  h5::write_whole(path, ".writing", [&](const std::string& tmp) { write_directions_file(tmp, d); });
 }
 
 Directions read_directions(const std::string& path) {

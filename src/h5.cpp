@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "losscape/error.hpp"
@@ -135,6 +136,25 @@ void disable_file_locking() {
   // covers files opened later in the same process.
   setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1);
   silence();
+}
+
+void write_whole(const std::string& path, const std::string& suffix,
+                 const std::function<void(const std::string& tmp)>& write) {
+  const std::string tmp = path + suffix;
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  try {
+    write(tmp);
+  } catch (...) {
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    std::filesystem::remove(tmp, ec);
+    throw InputError(path + ": cannot replace it with " + tmp + " (" + why + ")");
+  }
 }
 
 bool is_hdf5(const std::string& path) {

@@ -217,7 +217,7 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
     if (shift != 0)
       for (a_int i = 0; i < N; ++i) y[i] -= shift * x[i];
   }
-  if (info < 0 || info == 2) throw Error("ARPACK dsaupd failed: " + arpack_error(info));
+  if (info < 0 || info == 2) throw ArpackError("ARPACK dsaupd failed: " + arpack_error(info));
   EigenResult r;
   r.iterations = iparam[2];
   r.products = iparam[8];
@@ -230,7 +230,7 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
     dseupd_c(0, "A", select.data(), d.data(), v.data(), N, 0.0, "I", N, w, nev, opts.tol,
              resid.data(), ncv, v.data(), N, iparam, ipntr, workd.data(), workl.data(), lworkl,
              &info2);
-    if (info2 != 0) throw Error("ARPACK dseupd failed: " + arpack_error(info2));
+    if (info2 != 0) throw ArpackError("ARPACK dseupd failed: " + arpack_error(info2));
     std::vector<double> got(d.begin(), d.begin() + r.converged_count);
     for (auto& g : got) g += shift;
     std::sort(got.begin(), got.end(), std::greater<double>());

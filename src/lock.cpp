@@ -83,11 +83,9 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     // A holder alive on this host holds it (our own pid cannot be another holder's: a pid
     // reused, or another pid namespace).
     bool alive_here = false;
-    if (host == hostname() && pid > 0 && pid != long(getpid())) {
-      alive_here = ::kill(pid_t(pid), 0) == 0 || errno != ESRCH;
+    if (host == hostname() && pid > 0) {
+      alive_here = pid != long(getpid()) && (::kill(pid_t(pid), 0) == 0 || errno != ESRCH);
       if (!alive_here) stale = true;
-    } else if (host == hostname() && pid > 0) {
-      stale = true;
     }
     const std::string job = holder.value("slurm_job_id", std::string());
     const std::string array = holder.value("slurm_array_job_id", std::string());

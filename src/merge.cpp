@@ -288,20 +288,20 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // (the output merged into again) carries its inputs' runs already marked: those keep their
   // file, and a run found twice (in the part and in the earlier merge) is listed once.
   nlohmann::json log = nlohmann::json::array();
+  std::vector<nlohmann::json> listed;  // the runs in `log` without their file: the same run,
+                                       // whatever the spelling of the path it is listed under
   for (auto& in : inputs)
     for (auto entry : in.run_log) {
       if (!entry.contains("file")) {
         entry["file"] = in.path;
         entry["part"] = in.data.identity.value("part", std::string());
       }
-      // The same run, whatever the spelling of the path it is listed under.
-      auto bare = [](nlohmann::json e) {
-        e.erase("file");
-        e.erase("part");
-        return e;
-      };
-      const auto same = [&](const nlohmann::json& e) { return bare(e) == bare(entry); };
-      if (std::none_of(log.begin(), log.end(), same)) log.push_back(entry);
+      nlohmann::json bare = entry;
+      bare.erase("file");
+      bare.erase("part");
+      if (std::find(listed.begin(), listed.end(), bare) != listed.end()) continue;
+      listed.push_back(std::move(bare));
+      log.push_back(entry);
     }
   nlohmann::json merge_entry = {{"merge", cfg},
                                 {"time", utc_now_iso()},
@@ -322,23 +322,13 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     r.seconds = seconds[p];
     results.push_back(std::move(r));
   }
-  const std::string tmp = cfg.out + ".merging";
-  std::error_code ec;
-  fs::remove(tmp, ec);  // a leftover of a merge killed earlier (we hold the lock)
-  try {
+  // (a leftover .merging of a merge killed earlier is replaced: we hold the lock)
+  h5::write_whole(cfg.out, ".merging", [&](const std::string& tmp) {
     mpi::Comm self = mpi::Comm::self();
     SurfaceFile file(tmp, id, config, self);
     file.write_round(results);
     file.write_run_log(log);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
-  fs::rename(tmp, cfg.out, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw InputError(cfg.out + ": cannot replace it with the merged file (" + ec.message() + ")");
-  }
+  });
   return rep;
 }
 

@@ -141,47 +141,45 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
 }
 
 void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json& config) {
-  {
-    // Every collective creation call happens on all ranks in the same order with equal values.
-    auto xs = id.grid.x.coordinates();
-    auto xd = file_.create_dataset("xcoordinates", h5::Type::f64, {hsize_t(xs.size())});
-    std::vector<double> ys;
-    h5::Dataset* yd = nullptr;
-    std::optional<h5::Dataset> ydset;
-    if (id.grid.has_y) {
-      ys = id.grid.y.coordinates();
-      ydset.emplace(file_.create_dataset("ycoordinates", h5::Type::f64, {hsize_t(ys.size())}));
-      yd = &*ydset;
-    }
-    auto dims = dims_of(id.grid);
-    std::vector<h5::Dataset> values;
-    for (auto& name : id.values)
-      values.push_back(file_.create_dataset(name, h5::Type::f64, dims, kNotComputed));
-    auto done = file_.create_dataset("done", h5::Type::u8, dims, 0.0);
-    auto secs = file_.create_dataset("seconds", h5::Type::f64, dims, kNotComputed);
-    auto log = file_.create_dataset("run_log", h5::Type::u8, {hsize_t(kRunLogBytes)}, 0.0);
-    write_string_dataset(file_, "dir_file", id.dir_file);
-    file_.set_attr("format", std::string("losscape-surface"));
-    file_.set_attr("format_version", std::int64_t(1));
-    file_.set_attr("identity", id.to_json().dump());
-    file_.set_attr("config", config.dump());
-    file_.set_attr("losscape_version", std::string(version));
-    file_.set_attr("points_total", std::int64_t(id.grid.size()));
-    file_.set_attr("dataset", id.dataset);
-    file_.set_attr("loss", id.loss);
-    if (config.contains("arch")) file_.set_attr("arch", config["arch"].get<std::string>());
-    if (config.contains("model_file"))
-      file_.set_attr("model_file", config["model_file"].get<std::string>());
-    // Coordinates: rank 0 writes, everyone takes part (collective with empty selections).
-    std::vector<hsize_t> all_x, all_y;
-    if (comm_.root()) {
-      for (hsize_t i = 0; i < xs.size(); ++i) all_x.push_back(i);
-      for (hsize_t i = 0; i < ys.size(); ++i) all_y.push_back(i);
-    }
-    xd.write_points(h5::Type::f64, all_x, xs.data(), true);
-    if (yd) yd->write_points(h5::Type::f64, all_y, ys.data(), true);
-    file_.flush();
+  // Every collective creation call happens on all ranks in the same order with equal values.
+  auto xs = id.grid.x.coordinates();
+  auto xd = file_.create_dataset("xcoordinates", h5::Type::f64, {hsize_t(xs.size())});
+  std::vector<double> ys;
+  h5::Dataset* yd = nullptr;
+  std::optional<h5::Dataset> ydset;
+  if (id.grid.has_y) {
+    ys = id.grid.y.coordinates();
+    ydset.emplace(file_.create_dataset("ycoordinates", h5::Type::f64, {hsize_t(ys.size())}));
+    yd = &*ydset;
   }
+  auto dims = dims_of(id.grid);
+  std::vector<h5::Dataset> values;
+  for (auto& name : id.values)
+    values.push_back(file_.create_dataset(name, h5::Type::f64, dims, kNotComputed));
+  auto done = file_.create_dataset("done", h5::Type::u8, dims, 0.0);
+  auto secs = file_.create_dataset("seconds", h5::Type::f64, dims, kNotComputed);
+  auto log = file_.create_dataset("run_log", h5::Type::u8, {hsize_t(kRunLogBytes)}, 0.0);
+  write_string_dataset(file_, "dir_file", id.dir_file);
+  file_.set_attr("format", std::string("losscape-surface"));
+  file_.set_attr("format_version", std::int64_t(1));
+  file_.set_attr("identity", id.to_json().dump());
+  file_.set_attr("config", config.dump());
+  file_.set_attr("losscape_version", std::string(version));
+  file_.set_attr("points_total", std::int64_t(id.grid.size()));
+  file_.set_attr("dataset", id.dataset);
+  file_.set_attr("loss", id.loss);
+  if (config.contains("arch")) file_.set_attr("arch", config["arch"].get<std::string>());
+  if (config.contains("model_file"))
+    file_.set_attr("model_file", config["model_file"].get<std::string>());
+  // Coordinates: rank 0 writes, everyone takes part (collective with empty selections).
+  std::vector<hsize_t> all_x, all_y;
+  if (comm_.root()) {
+    for (hsize_t i = 0; i < xs.size(); ++i) all_x.push_back(i);
+    for (hsize_t i = 0; i < ys.size(); ++i) all_y.push_back(i);
+  }
+  xd.write_points(h5::Type::f64, all_x, xs.data(), true);
+  if (yd) yd->write_points(h5::Type::f64, all_y, ys.data(), true);
+  file_.flush();
 }
 
 nlohmann::json SurfaceFile::read_identity(const std::string& path) {

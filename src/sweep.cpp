@@ -298,13 +298,7 @@ struct Evaluator {
         try {
           e = extreme_eigenvalues([this](const double* x, double* y) { hessian->apply(x, y); },
                                   hessian->dim(), eig);
-        } catch (const InputError&) {
-          throw;
-        } catch (const MpiError&) {  // the group's reductions, rank 0's serving: not a result
-          throw;
-        } catch (const FormatError&) {
-          throw;
-        } catch (const Error&) {  // ARPACK broke down (non-finite products of a finite loss)
+        } catch (const ArpackError&) {  // a breakdown (non-finite products of a finite loss)
           e = ExtremeEigs{};
           e.max_eig = e.min_eig = NAN;
         }

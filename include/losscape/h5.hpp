@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,11 @@ class Handle {
 void disable_file_locking();
 /// True when the file starts with the HDF5 signature.
 bool is_hdf5(const std::string& path);
+/// Writes `path` whole or not at all: `write(tmp)` makes the file at tmp = path + suffix (a
+/// leftover of an earlier, killed attempt is removed first), which is then renamed over
+/// `path`. On any failure the temporary is removed and `path` is left as it was.
+void write_whole(const std::string& path, const std::string& suffix,
+                 const std::function<void(const std::string& tmp)>& write);
 
 /// Element types losscape stores.
 enum class Type { f32, f64, i64, u8 };

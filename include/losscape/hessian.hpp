@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "losscape/data.hpp"
+#include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
 #include "losscape/model.hpp"
 #include "losscape/mpi.hpp"
@@ -76,6 +77,12 @@ void to_json(nlohmann::json& j, const EigenOptions& o);
 /// Which end of the spectrum ARPACK looks for.
 enum class Which { largest_magnitude, largest_algebraic, smallest_algebraic };
 
+/// ARPACK reported an error other than non-convergence (a breakdown, as on non-finite products).
+class ArpackError : public Error {
+ public:
+  using Error::Error;
+};
+
 struct EigenResult {
   std::vector<double> values;  ///< nev eigenvalues, descending; NaN where not converged
   bool converged = false;      ///< all nev converged within max_iter
@@ -86,7 +93,7 @@ struct EigenResult {
 
 /// nev eigenvalues of the symmetric operator `op` (of dimension n) at the end `which`, of
 /// op − shift·I plus shift (the shift moves nothing but ARPACK's relative convergence test,
-/// see extreme_eigenvalues). Throws Error when ARPACK reports an error other than
+/// see extreme_eigenvalues). Throws ArpackError when ARPACK reports an error other than
 /// non-convergence, InputError when nev ≥ n.
 EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which which,
                          const EigenOptions& opts, double shift = 0);
