@@ -151,6 +151,17 @@ fault_case("creation", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_A
 fault_case("round_write", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_AT": "8"},
            "write failed")
 
+# Rank 0's first write while it makes the directions beside the output (no --directions): no
+# partial NAME.dirs.h5 is left for a later run to take for a direction file.
+DIRS = [*COMMON, "--x", "-1:1:3", "--out", "dirwrite.h5"]
+rc, _, err = run(DIRS, np_=2, fault={"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "0", "FAULT_AT": "1"})
+check(rc == 1 and "write failed" in "".join(errors(err)) and
+      not [f for f in os.listdir(".") if f.startswith("dirwrite.")],
+      f"a failed write of the directions leaves no file behind ({rc}: {errors(err)}; "
+      f"{sorted(f for f in os.listdir('.') if f.startswith('dirwrite.'))})")
+rc, _, err = run(DIRS, np_=2)
+check(rc == 0 and os.path.exists("dirwrite.dirs.h5"), f"and the same command then runs ({rc})")
+
 # ---- a rank's own evaluation fails (LOSSCAPE_TEST_EVAL_ERROR, as a device error would) ----
 # Nobody else is inside a call with it: the sweep stops as on a signal, a final round saves
 # every rank's points although the flush interval (1 h) was never reached, and all ranks end
