@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "losscape/error.hpp"
 #include "losscape/zoo.hpp"
@@ -542,6 +543,51 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
     if (el >= min_seconds) break;
   }
   return double(done) * (points ? points->points : 1) / el;
+}
+
+std::string error_text(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+void injected_eval_error() {
+  static const char* spec = std::getenv("LOSSCAPE_TEST_EVAL_ERROR");
+  static long count = 0;
+  if (!spec) return;
+  int r = -1;
+  long n = 0;
+  const int rank = mpi::initialized() ? mpi::Comm::world().rank() : 0;
+  if (std::sscanf(spec, "%d:%ld", &r, &n) == 2 && r == rank && ++count == n)
+    throw Error("injected evaluation error (LOSSCAPE_TEST_EVAL_ERROR)");
+}
+
+void run_in_group(const mpi::Comm* group, const std::function<void()>& local) {
+  if (!group || group->size() == 1) return local();
+  std::string mine;
+  try {
+    local();
+  } catch (const MpiError&) {
+    throw;
+  } catch (const GroupEvalError&) {
+    throw;  // a nested group step already agreed on it
+  } catch (const std::exception& e) {
+    mine = error_text(e);
+    if (mine.empty()) mine = "evaluation failed";
+  }
+  if (group->allreduce_sum(std::int64_t(mine.empty() ? 0 : 1)) > 0) throw GroupEvalError(mine);
+}
+
+void run_agreed(const mpi::Comm& comm, const std::function<void()>& step) {
+  std::string err;
+  try {
+    step();
+  } catch (const AgreedError&) {
+    throw;  // already the same on every rank
+  } catch (const std::exception& e) {
+    err = error_text(e);
+  }
+  err = comm.agree(err);
+  if (!err.empty()) throw AgreedError(err);
 }
 
 }  // namespace losscape

@@ -104,49 +104,54 @@ void HessianOperator::apply(const double* x, double* y) {
   c10::InferenceMode no_inference(false);
   torch::AutoGradMode grad_on(true);
   model_.train(false);
-  const auto dev = params_.front().device();
-  const auto dtype = params_.front().scalar_type();
-  // Plain float32 arithmetic: no autocast and no TF32 (PyTorch's cuDNN default) in the products.
-  PrecisionGuard fp32(Precision::fp32, dev);
-  auto flat = torch::from_blob(const_cast<double*>(x), {dim_}, torch::kFloat64).to(dev, dtype);
-  std::vector<torch::Tensor> v, acc;
-  std::int64_t off = 0;
-  for (auto& p : params_) {
-    v.push_back(flat.narrow(0, off, p.numel()).view(p.sizes()).to(p.scalar_type()));
-    acc.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64).requires_grad(false)));
-    off += p.numel();
-  }
-  const std::int64_t n = data_.size();
-  for (std::int64_t start = 0; start < n; start += opts_.batch_size) {
-    const std::int64_t len = std::min(opts_.batch_size, n - start);
-    auto xb = data_.images.narrow(0, start, len);
-    auto yb = data_.labels.narrow(0, start, len);
-    auto logits = model_.forward(xb);
-    if (logits.dim() != 2 || logits.size(0) != len)
-      throw InputError(model_.source + ": forward returned shape " + c10::str(logits.sizes()) +
-                       ", expected [batch, classes]");
-    auto loss = batch_loss_sum(logits, yb, opts_.loss);
-    // Hv = ∇(∇L · v): the gradient with its graph, then the gradient of its product with v.
-    auto g = torch::autograd::grad({loss}, params_, {}, /*retain_graph=*/true,
-                                   /*create_graph=*/true, /*allow_unused=*/true);
-    torch::Tensor gv;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      if (!g[i].defined()) continue;
-      auto term = (g[i] * v[i]).sum();
-      gv = gv.defined() ? gv + term : term;
+  // On a rank of a data-shard group, a failure of this rank's part is agreed within the group
+  // before the reduction below (GroupEvalError on every rank of the group).
+  run_in_group(group_, [&]() {
+    injected_eval_error();
+    const auto dev = params_.front().device();
+    const auto dtype = params_.front().scalar_type();
+    // Plain float32 arithmetic: no autocast and no TF32 (PyTorch's cuDNN default) in the products.
+    PrecisionGuard fp32(Precision::fp32, dev);
+    auto flat = torch::from_blob(const_cast<double*>(x), {dim_}, torch::kFloat64).to(dev, dtype);
+    std::vector<torch::Tensor> v, acc;
+    std::int64_t off = 0;
+    for (auto& p : params_) {
+      v.push_back(flat.narrow(0, off, p.numel()).view(p.sizes()).to(p.scalar_type()));
+      acc.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64).requires_grad(false)));
+      off += p.numel();
     }
-    if (gv.defined() && gv.requires_grad()) {
-      auto hv = torch::autograd::grad({gv}, params_, {}, /*retain_graph=*/false,
-                                      /*create_graph=*/false, /*allow_unused=*/true);
-      for (std::size_t i = 0; i < params_.size(); ++i)
-        if (hv[i].defined()) acc[i].add_(hv[i].detach().to(torch::kFloat64));
+    const std::int64_t n = data_.size();
+    for (std::int64_t start = 0; start < n; start += opts_.batch_size) {
+      const std::int64_t len = std::min(opts_.batch_size, n - start);
+      auto xb = data_.images.narrow(0, start, len);
+      auto yb = data_.labels.narrow(0, start, len);
+      auto logits = model_.forward(xb);
+      if (logits.dim() != 2 || logits.size(0) != len)
+        throw InputError(model_.source + ": forward returned shape " + c10::str(logits.sizes()) +
+                         ", expected [batch, classes]");
+      auto loss = batch_loss_sum(logits, yb, opts_.loss);
+      // Hv = ∇(∇L · v): the gradient with its graph, then the gradient of its product with v.
+      auto g = torch::autograd::grad({loss}, params_, {}, /*retain_graph=*/true,
+                                     /*create_graph=*/true, /*allow_unused=*/true);
+      torch::Tensor gv;
+      for (std::size_t i = 0; i < params_.size(); ++i) {
+        if (!g[i].defined()) continue;
+        auto term = (g[i] * v[i]).sum();
+        gv = gv.defined() ? gv + term : term;
+      }
+      if (gv.defined() && gv.requires_grad()) {
+        auto hv = torch::autograd::grad({gv}, params_, {}, /*retain_graph=*/false,
+                                        /*create_graph=*/false, /*allow_unused=*/true);
+        for (std::size_t i = 0; i < params_.size(); ++i)
+          if (hv[i].defined()) acc[i].add_(hv[i].detach().to(torch::kFloat64));
+      }
+      if (between_batches) between_batches();
     }
-    if (between_batches) between_batches();
-  }
-  std::vector<torch::Tensor> flat_acc;
-  for (auto& a : acc) flat_acc.push_back(a.reshape({-1}));
-  auto out = torch::cat(flat_acc).div_(double(total_samples_)).to(torch::kCPU).contiguous();
-  std::copy(out.data_ptr<double>(), out.data_ptr<double>() + dim_, y);
+    std::vector<torch::Tensor> flat_acc;
+    for (auto& a : acc) flat_acc.push_back(a.reshape({-1}));
+    auto out = torch::cat(flat_acc).div_(double(total_samples_)).to(torch::kCPU).contiguous();
+    std::copy(out.data_ptr<double>(), out.data_ptr<double>() + dim_, y);
+  });
   if (group_ && group_->size() > 1) {
     // Rescaled shard sums add up to H x. The root's sum is broadcast so that every rank holds
     // bit-identical vectors and runs the same eigensolver iterations.

@@ -247,14 +247,21 @@ struct Evaluator {
       betas.push_back(grid->has_y ? ys[std::size_t(i / grid->nx())] : 0.0);
     }
     const std::size_t k = idx.size();
-    std::vector<double> sums;  // per point, per split: loss sum, correct, count
-    if (k == 1) {
-      apply_directions(live, base, dirs, alphas[0], betas[0]);
-      for (std::size_t d = 0; d < data.size(); ++d) {
-        auto s = evaluate(*model, data[d], opts, graph(d, 1));
-        sums.insert(sums.end(), {s.loss_sum, s.correct, s.count});
+    std::vector<double> sums(k * data.size() * 3);  // per point, per split: loss sum, correct, count
+    // On a rank of a data-shard group, a failure here is agreed within the group before its
+    // reduction below (GroupEvalError on every rank of the group).
+    run_in_group(group, [&]() {
+      injected_eval_error();
+      if (k == 1) {
+        apply_directions(live, base, dirs, alphas[0], betas[0]);
+        for (std::size_t d = 0; d < data.size(); ++d) {
+          auto s = evaluate(*model, data[d], opts, graph(d, 1));
+          sums[d * 3] = s.loss_sum;
+          sums[d * 3 + 1] = s.correct;
+          sums[d * 3 + 2] = s.count;
+        }
+        return;
       }
-    } else {
       // The largest group so far keeps its tensors from group to group (their addresses are in
       // a recorded CUDA graph); a smaller one (the end of a block) gets its own.
       StackedState smaller;
@@ -262,7 +269,6 @@ struct Evaluator {
       stack_points_into(st, *model, base, dirs, alphas, betas);
       EvalOptions o = opts;
       o.batch_size = stacked_batch(opts.batch_size, int(k));
-      sums.resize(k * data.size() * 3);
       for (std::size_t d = 0; d < data.size(); ++d) {
         auto per_point = evaluate_points(*model, data[d], st, o, graph(d, int(k)));
         for (std::size_t p = 0; p < k; ++p) {
@@ -272,7 +278,7 @@ struct Evaluator {
           at[2] = per_point[p].count;
         }
       }
-    }
+    });
     if (group->size() > 1) group->allreduce_sum(sums.data(), int(sums.size()));
     std::vector<PointResult> results(k);
     for (std::size_t p = 0; p < k; ++p) {
@@ -407,23 +413,6 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
                      " to use that file, or choose another --out)");
 }
 
-// Testing aid: LOSSCAPE_TEST_EVAL_ERROR=R:N makes the N-th evaluation of world rank R fail, as
-// a device error would (tests/cli/test_sweep_faults.py).
-void injected_eval_error(int rank) {
-  static const char* spec = std::getenv("LOSSCAPE_TEST_EVAL_ERROR");
-  static long count = 0;
-  int r = -1;
-  long n = 0;
-  if (spec && std::sscanf(spec, "%d:%ld", &r, &n) == 2 && r == rank && ++count == n)
-    throw Error("injected evaluation error (LOSSCAPE_TEST_EVAL_ERROR)");
-}
-
-// An exception's message; LibTorch's without its backtrace.
-std::string error_text(const std::exception& e) {
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
-  return e.what();
-}
-
 std::string default_dir_file(const std::string& out) {
   std::filesystem::path p(out);
   return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
@@ -464,18 +453,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   std::string dir_file = cfg.directions;
   nlohmann::json effective = cfg;
   torch::Device device = torch::kCPU;
-  auto agreed = [&](auto&& step) {
-    std::string err;
-    try {
-      step();
-    } catch (const AgreedError&) {
-      throw;  // already the same on every rank
-    } catch (const std::exception& e) {
-      err = e.what();
-    }
-    err = world.agree(err);
-    if (!err.empty()) throw AgreedError(err);
-  };
+  auto agreed = [&](const std::function<void()>& step) { run_agreed(world, step); };
 
   agreed([&] {
     grid.x = parse_axis(cfg.x, "--x");
@@ -772,10 +750,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     };
     auto min_loss_of = [](const PointResult& r) { return r.values.empty() ? NAN : r.values[0]; };
     std::int64_t computed_here = 0;
-    // A rank's own evaluation failed (a device error, say). Without data shards nobody else is
-    // inside a call with it, so the sweep stops as on a signal: a final round saves what every
-    // rank has computed, and then every rank ends with this error (exit 1). With data shards
-    // the group's other ranks wait in its reduction, and the job is ended at once instead.
+    // A rank's own evaluation failed (a device error, say). Nobody outside its data-shard group
+    // is inside a call with it, and its group learns of it in its reduction (GroupEvalError), so
+    // the sweep stops as on a signal: a final round saves what every rank has computed, and then
+    // every rank ends with this error (exit 1).
     std::string eval_error;
     // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
     // left) with its followers; the results join the next write round. Returns how many points and
@@ -787,7 +765,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         q.pop_front();
       }
       command_group(group, kEval, points);
-      injected_eval_error(rank);
       double lowest = INFINITY;
       for (auto& r : ev.eval(points)) {
         lowest = std::fmin(lowest, min_loss_of(r));
@@ -802,14 +779,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         [&](std::deque<std::int64_t>& q) -> std::optional<std::pair<std::int64_t, double>> {
       try {
         return eval_next(q);
+      } catch (const GroupEvalError& e) {  // this rank's or another of its data-shard group
+        if (e.own()) eval_error = e.what();
       } catch (const MpiError&) {
         throw;
       } catch (const std::exception& e) {
-        if (G > 1) throw;
+        if (G > 1) throw;  // not the evaluation's: the group was not told
         eval_error = error_text(e);
-        q.clear();
-        return std::nullopt;
       }
+      q.clear();
+      return std::nullopt;
     };
 
     if (!leader) {
@@ -819,7 +798,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         GroupCommand cmd;
         group.bcast(&cmd, sizeof cmd);
         if (cmd.what == kEval) {
-          ev.eval(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
+          try {
+            ev.eval(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
+          } catch (const GroupEvalError& e) {
+            // The group's leader got it too and stops the sweep; this rank waits for the final
+            // round like the rest of its group, with its own error to report at the end.
+            if (e.own()) eval_error = e.what();
+          }
           if (stop_requested() && !stop_sent) {
             // Signalled alone (a kill of this rank's pid): rank 0 stops everyone, as for a
             // leader's stop; the leader then tells this rank to take part in the final round.

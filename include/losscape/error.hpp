@@ -34,5 +34,28 @@ class MpiError : public Error {
  public:
   using Error::Error;
 };
+/// An error every rank saw (agreed between the ranks, see run_agreed): all ranks throw it
+/// together, so the job can end with MPI_Finalize and one message from rank 0 instead of
+/// MPI_Abort.
+class AgreedError : public InputError {
+ public:
+  using InputError::InputError;
+};
+/// An evaluation that the ranks of a data-shard group do together (a pass over their shards, a
+/// Hessian-vector product) failed on one of them. The failure is reported within the group's own
+/// reduction, so every rank of the group throws this at the same step instead of waiting in a
+/// reduction the failed rank never joins. On the rank that failed, what() is its own error and
+/// own() is true; on the others, what() says another rank of the group failed.
+class GroupEvalError : public Error {
+ public:
+  GroupEvalError(const std::string& own_error)
+      : Error(own_error.empty() ? "the evaluation failed on another rank of this data-shard group"
+                                : own_error),
+        own_(!own_error.empty()) {}
+  bool own() const { return own_; }
+
+ private:
+  bool own_;
+};
 
 }  // namespace losscape

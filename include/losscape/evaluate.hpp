@@ -11,6 +11,7 @@
 
 #include "losscape/data.hpp"
 #include "losscape/model.hpp"
+#include "losscape/mpi.hpp"
 #include "losscape/pass_graph.hpp"
 #include "losscape/zoo.hpp"
 
@@ -160,5 +161,26 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
                     double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true,
                     const StackedState* points = nullptr);
+
+/// An exception's message; LibTorch's without its backtrace.
+std::string error_text(const std::exception& e);
+
+/// Testing aid: LOSSCAPE_TEST_EVAL_ERROR=R:N makes the N-th evaluation step of world rank R (a
+/// sweep's pass over the data for its points, a Hessian-vector product) throw, as a device
+/// error would (tests/cli/test_sweep_faults.py, test_hessian_cli.py). Does nothing without it.
+void injected_eval_error();
+
+/// Runs `local`, one rank's share of an evaluation its data-shard group does together, and has
+/// the group agree whether it failed (one small reduction over `group`) before the reduction of
+/// the results: when `local` throws on any rank (a device error, out of memory), every rank of
+/// the group throws GroupEvalError, the failed one with its own message, instead of the others
+/// waiting forever for it. MpiError is rethrown at once (the group cannot be told). With no
+/// group or a group of one rank, `local` just runs.
+void run_in_group(const mpi::Comm* group, const std::function<void()>& local);
+
+/// Runs `step` on every rank of `comm` and has them agree on its errors (one allgather): when it
+/// throws on any rank, every rank throws AgreedError with the first failed rank's message. For
+/// set-up steps with no collective call that a failed rank could leave the others waiting in.
+void run_agreed(const mpi::Comm& comm, const std::function<void()>& step);
 
 }  // namespace losscape

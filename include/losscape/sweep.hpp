@@ -67,13 +67,6 @@ struct SweepConfig {
 void to_json(nlohmann::json& j, const SweepConfig& c);
 void from_json(const nlohmann::json& j, SweepConfig& c);
 
-/// An error every rank saw (agreed during set-up): all ranks throw it together, so the job can
-/// end with MPI_Finalize and one message from rank 0 instead of MPI_Abort.
-class AgreedError : public InputError {
- public:
-  using InputError::InputError;
-};
-
 /// How a sweep ended.
 struct SweepOutcome {
   bool complete = false;        ///< every point of the (part of the) grid is done

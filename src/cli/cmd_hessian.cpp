@@ -127,22 +127,44 @@ void add_hessian(CLI::App& root, Registry& reg) {
     ho.loss = parse_loss(o->loss);
     ho.batch_size = o->batch;
     ho.all_params = o->all_params;
-    if (o->batch < 1) throw InputError("--batch-size must be at least 1");
-    auto model = load_model(o->model, spec.dataset);
-    auto data = load_split(spec, dev);
-    model->to(dev);
-    model->train(false);
+    // Errors end every rank together: one message from rank 0 and a clean exit 1, not one line
+    // per rank and MPI_Abort's report.
+    std::unique_ptr<Model> model;
+    DataSplit data;
+    std::unique_ptr<HessianOperator> h;
+    nlohmann::json j;
     auto t0 = std::chrono::steady_clock::now();
-    HessianOperator h(*model, data, ho, &world);
-    auto progress = [&](const std::string& stage) {
-      if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s ...\n", stage.c_str());
-    };
-    auto j = curvature_report(h, o->curv, progress);
+    try {
+      run_agreed(world, [&]() {
+        if (o->batch < 1) throw InputError("--batch-size must be at least 1");
+        model = load_model(o->model, spec.dataset);
+        data = load_split(spec, dev);
+        model->to(dev);
+        model->train(false);
+      });
+      t0 = std::chrono::steady_clock::now();
+      // Its errors come after its reduction of the sample count: on every rank alike.
+      run_agreed(world, [&]() { h = std::make_unique<HessianOperator>(*model, data, ho, &world); });
+      auto progress = [&](const std::string& stage) {
+        if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s ...\n", stage.c_str());
+      };
+      try {
+        j = curvature_report(*h, o->curv, progress);
+      } catch (const GroupEvalError& e) {
+        // Every rank threw it at the same product: agree on the failed rank's message.
+        throw AgreedError(world.agree(e.own() ? e.what() : ""));
+      } catch (const ArpackError& e) {
+        throw AgreedError(e.what());  // every rank runs the same iterations on the same vectors
+      }
+    } catch (const AgreedError& e) {
+      if (root) std::fprintf(stderr, "losscape: error: %s\n", e.what());
+      return int(kExitError);
+    }
     DataSpec whole = o->data;  // described without the shard
     j["model"] = model->source;
     j["arch"] = model->arch;
     j["data"] = world.size() > 1 ? whole.dataset + " " + whole.split + " (" +
-                                       std::to_string(h.samples()) + " samples over " +
+                                       std::to_string(h->samples()) + " samples over " +
                                        std::to_string(world.size()) + " ranks)"
                                  : data.description;
     j["loss_kind"] = to_string(ho.loss);
