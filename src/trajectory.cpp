@@ -163,21 +163,27 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   }
   if (active.empty()) throw InputError(files.back() + ": no tensors take part in the PCA");
 
-  // Every file is checked (and its epoch read) up front; files are opened again per block, so
-  // that hundreds of checkpoints never hold hundreds of open files.
-  std::vector<std::int64_t> epochs;
-  for (auto& f : files) epochs.push_back(CheckpointReader(f).epoch());
-
   // Pass 1: G = D Dᵀ with D the n×P matrix of rows d_k = θ_k − θ_n, column block by block.
+  // Files are opened again per block, so that hundreds of checkpoints never hold hundreds of
+  // open files; the first block reads every file, which checks it (and gives its epoch) before
+  // the long part of the work. When D fits in one block (the usual case) it is kept for pass 2
+  // and every file is read once (a torch.save file is parsed whole at each opening).
+  std::vector<std::int64_t> epochs;
   auto G = torch::zeros({n, n}, torch::kFloat64);
   const std::int64_t cols1 = opts.memory_bytes / (8 * (n + 1));
-  for (auto& b : make_blocks(theta, active, cols1)) {
-    auto D = torch::empty({n, block_size(b)}, torch::kFloat64);
-    for (std::int64_t k = 0; k < n; ++k)
-      D[k].copy_(read_block(CheckpointReader(files[std::size_t(k)]), theta, b));
+  const auto blocks1 = make_blocks(theta, active, cols1);
+  torch::Tensor D;
+  for (auto& b : blocks1) {
+    D = torch::empty({n, block_size(b)}, torch::kFloat64);
+    for (std::int64_t k = 0; k < n; ++k) {
+      CheckpointReader r(files[std::size_t(k)]);
+      if (epochs.size() < std::size_t(n)) epochs.push_back(r.epoch());
+      D[k].copy_(read_block(r, theta, b));
+    }
     D -= D[n - 1].clone();
     G.addmm_(D, D.t());
   }
+  if (blocks1.size() != 1) D = torch::Tensor();
 
   // Mean-centring the rows: Gc = H G H, H = I − 11ᵀ/n. Its eigenpairs are those of X_c X_cᵀ,
   // X_c = U S Vᵀ: eigenvalues s², eigenvectors the columns of U.
@@ -207,15 +213,21 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
     ratio.push_back(total > 0 ? lam / total : 0.0);
   }
 
-  // Pass 2: pc_c = X_cᵀ u_c / s_c = Σ_k W[c,k] d_k, block by block.
+  // Pass 2: pc_c = X_cᵀ u_c / s_c = Σ_k W[c,k] d_k, block by block (d_n = 0); with D kept
+  // from pass 1, one product.
   const std::int64_t cols2 = opts.memory_bytes / (8 * 4);
   std::vector<std::vector<torch::Tensor>> parts(2, std::vector<torch::Tensor>(theta.size()));
-  for (auto& b : make_blocks(theta, active, cols2)) {
-    auto last = read_block(CheckpointReader(files.back()), theta, b);
-    auto acc = torch::zeros({2, last.numel()}, torch::kFloat64);
-    for (std::int64_t k = 0; k + 1 < n; ++k) {
-      auto d = read_block(CheckpointReader(files[std::size_t(k)]), theta, b) - last;
-      acc.addmm_(W.narrow(1, k, 1), d.view({1, -1}));
+  for (auto& b : D.defined() ? blocks1 : make_blocks(theta, active, cols2)) {
+    torch::Tensor acc;
+    if (D.defined()) {
+      acc = W.mm(D);
+    } else {
+      auto last = read_block(CheckpointReader(files.back()), theta, b);
+      acc = torch::zeros({2, last.numel()}, torch::kFloat64);
+      for (std::int64_t k = 0; k + 1 < n; ++k) {
+        auto d = read_block(CheckpointReader(files[std::size_t(k)]), theta, b) - last;
+        acc.addmm_(W.narrow(1, k, 1), d.view({1, -1}));
+      }
     }
     std::int64_t at = 0;
     for (auto& g : b) {
