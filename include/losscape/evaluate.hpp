@@ -167,7 +167,7 @@ std::string error_text(const std::exception& e);
 
 /// Testing aid: LOSSCAPE_TEST_EVAL_ERROR=R:N makes the N-th evaluation step of world rank R (a
 /// sweep's pass over the data for its points, a Hessian-vector product) throw, as a device
-/// error would (tests/cli/test_sweep_faults.py, test_hessian_cli.py). Does nothing without it.
+/// error would (tests/cli/test_sweep_faults.py). Does nothing without it.
 void injected_eval_error();
 
 /// Runs `local`, one rank's share of an evaluation its data-shard group does together, and has

@@ -119,7 +119,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     auto node = world.split_node();
     const bool root = world.root();
     configure_cpu_threads(o->threads, node.size());
-    auto dev = select_device(o->device, node.rank());
+    torch::Device dev = torch::kCPU;
     DataSpec spec = o->data;
     spec.shard = world.rank();
     spec.num_shards = world.size();
@@ -136,6 +136,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     auto t0 = std::chrono::steady_clock::now();
     try {
       run_agreed(world, [&]() {
+        dev = select_device(o->device, node.rank());
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
         model = load_model(o->model, spec.dataset);
         data = load_split(spec, dev);
@@ -155,6 +156,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
         throw AgreedError(world.agree(e.own() ? e.what() : ""));
       } catch (const ArpackError& e) {
         throw AgreedError(e.what());  // every rank runs the same iterations on the same vectors
+      } catch (const InputError& e) {
+        throw AgreedError(e.what());  // option checks (--top-k ...): the same on every rank
       }
     } catch (const AgreedError& e) {
       if (root) std::fprintf(stderr, "losscape: error: %s\n", e.what());
