@@ -32,6 +32,20 @@ std::string hostname() {
   return buf;
 }
 
+// Whether process `pid` on this host is running. A zombie (dead, not yet reaped: its parent
+// was killed with it, and some containers' init reaps late) still answers kill(pid, 0) but holds
+// nothing; its state in /proc/PID/stat (after the command name's last ')') says so.
+bool process_running(long pid) {
+  if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return true;  // no /proc: trust kill()
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return true;
+  const char state = stat[close + 2];
+  return state != 'Z' && state != 'X' && state != 'x';
+}
+
 }  // namespace
 
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(target + ".lock") {
@@ -84,7 +98,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     // reused, or another pid namespace).
     bool alive_here = false;
     if (host == hostname() && pid > 0) {
-      alive_here = pid != long(getpid()) && (::kill(pid_t(pid), 0) == 0 || errno != ESRCH);
+      alive_here = pid != long(getpid()) && process_running(pid);
       if (!alive_here) stale = true;
     }
     const std::string job = holder.value("slurm_job_id", std::string());

@@ -1,5 +1,6 @@
 #include "losscape/mpi.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -132,8 +133,13 @@ std::vector<std::string> Comm::allgather(const std::string& s) const {
 
 std::string Comm::agree(const std::string& my_error) const {
   auto all = allgather(my_error);
-  for (int r = 0; r < int(all.size()); ++r)
-    if (!all[r].empty()) return all[r] + (size() > 1 ? " (rank " + std::to_string(r) + ")" : "");
+  for (int r = 0; r < int(all.size()); ++r) {
+    if (all[r].empty()) continue;
+    // Every rank failed alike (a bad file, an option): naming one rank would mislead.
+    if (std::all_of(all.begin(), all.end(), [&](const std::string& e) { return e == all[r]; }))
+      return all[r];
+    return all[r] + " (rank " + std::to_string(r) + ")";
+  }
   return {};
 }
 

@@ -59,7 +59,8 @@ class Comm {
   std::vector<std::string> allgather(const std::string& s) const;
 
   /// Agree on success: every rank passes its own error message ("" = ok); all ranks return the
-  /// first non-empty message (lowest rank), so all can throw together instead of hanging.
+  /// first non-empty message (lowest rank) followed by " (rank R)", or without it when every
+  /// rank had that same message, so all can throw together instead of hanging.
   std::string agree(const std::string& my_error) const;
 
  private:

@@ -3,6 +3,7 @@
 // loss), whatever the rank count, data shards, grid shape or interruption.
 #include "catch_compat.hpp"
 #include <hdf5.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -313,6 +314,29 @@ TEST_CASE("a surface held by a live writer is refused with the holder's name", "
   world().barrier();
   auto r = run_sweep(c, world());
   CHECK(r.complete);
+  // So is one whose holder is a zombie: killed, and not yet reaped (here: a child of rank 0 that
+  // has exited and that rank 0 does not wait for until the sweep is done).
+  auto c2 = fx.config("zombie.h5");
+  pid_t zombie = 0;
+  if (world().root()) {
+    zombie = fork();
+    if (zombie == 0) _exit(0);
+    for (int i = 0; i < 200; ++i) {  // until it is a zombie
+      std::ifstream st("/proc/" + std::to_string(zombie) + "/stat");
+      std::string line;
+      std::getline(st, line);
+      if (line.find(") Z") != std::string::npos) break;
+      usleep(10000);
+    }
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    std::ofstream lk(c2.out + ".lock");
+    lk << nlohmann::json{{"host", host}, {"pid", long(zombie)}}.dump();
+  }
+  world().barrier();
+  auto r2 = run_sweep(c2, world());
+  CHECK(r2.complete);
+  if (world().root()) waitpid(zombie, nullptr, 0);
 }
 
 TEST_CASE("NaN results are results: marked done and never recomputed", "[sweep]") {
@@ -341,4 +365,56 @@ TEST_CASE("NaN results are results: marked done and never recomputed", "[sweep]"
   auto r2 = run_sweep(c, world());
   CHECK(r2.complete);
   CHECK(r2.computed == 0);
+}
+
+TEST_CASE("ranks agree on errors: one message, the failed rank named", "[mpi]") {
+  const auto& w = world();
+  const int R = w.size();
+  CHECK(w.agree("").empty());
+  // The same error everywhere names no rank; on the last rank alone, that rank.
+  CHECK(w.agree("bad file") == "bad file");
+  const std::string one = w.agree(w.rank() == R - 1 ? "out of memory" : "");
+  CHECK(one == (R > 1 ? "out of memory (rank " + std::to_string(R - 1) + ")" : "out of memory"));
+  // run_agreed: every rank throws AgreedError with the failed rank's message.
+  std::string got;
+  try {
+    run_agreed(w, [&]() {
+      if (w.rank() == R - 1) throw InputError("m.h5: not a model");
+    });
+  } catch (const AgreedError& e) {
+    got = e.what();
+  }
+  CHECK(got == (R > 1 ? "m.h5: not a model (rank " + std::to_string(R - 1) + ")" : "m.h5: not a model"));
+  CHECK_NOTHROW(run_agreed(w, []() {}));
+}
+
+TEST_CASE("a failure on one rank of a group reaches every rank of it, not a hang", "[mpi]") {
+  const auto& w = world();
+  const int R = w.size();
+  // A group's step: rank R-1's part fails, then the group reduces (which it would wait in
+  // forever if the failure were not agreed first).
+  double sum = 0;
+  bool own = false, thrown = false;
+  try {
+    run_in_group(&w, [&]() {
+      if (w.rank() == R - 1) throw std::runtime_error("device lost");
+    });
+    sum = w.allreduce_sum(1.0);
+  } catch (const GroupEvalError& e) {
+    thrown = true;
+    own = e.own();
+    CHECK(std::string(e.what()) == (own ? "device lost" : "the evaluation failed on another rank "
+                                                          "of this data-shard group"));
+  } catch (const std::runtime_error&) {
+    thrown = true;  // a group of one: the error itself
+    own = true;
+  }
+  CHECK(thrown);
+  CHECK(own == (w.rank() == R - 1));
+  CHECK(sum == 0);
+  // Without a failure, the step runs and the ranks go on together.
+  int ran = 0;
+  run_in_group(&w, [&]() { ++ran; });
+  CHECK(ran == 1);
+  CHECK(w.allreduce_sum(1.0) == double(R));
 }
