@@ -181,10 +181,18 @@ std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
 std::vector<std::string> checkpoint_files(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) throw InputError(run_dir + ": no such run folder");
   auto found = run_checkpoints(run_dir);
-  if (found.empty()) {
-    // A run of the Python reference (or of any PyTorch script saving the same way):
-    // model_<epoch>.t7 (or .pt / .pth) written by torch.save.
-    static const std::regex re(R"(model_(\d+)\.(t7|pt|pth))");
+  // A run of the Python reference (or of any PyTorch script saving the same way):
+  // model_<epoch>.t7 (or .pt / .pth) written by torch.save.
+  static const std::regex re(R"(model_(\d+)\.(t7|pt|pth))");
+  if (!found.empty()) {
+    const auto others = numbered_files(run_dir, re);
+    if (!others.empty())
+      std::fprintf(stderr,
+                   "losscape: warning: %s holds both losscape checkpoints (model_<epoch>.h5, %zu) "
+                   "and torch.save files (model_<epoch>.t7/.pt/.pth, %zu, e.g. %s); using the "
+                   "losscape ones (move the others to a folder of their own to use them)\n",
+                   run_dir.c_str(), found.size(), others.size(), others.front().path.c_str());
+  } else {
     found = numbered_files(run_dir, re);
     for (std::size_t i = 1; i < found.size(); ++i)
       if (found[i].epoch == found[i - 1].epoch)

@@ -268,6 +268,16 @@ else:
               np.array_equal(a["proj_ycoord"][()], b["proj_ycoord"][()]) and
               list(b.attrs["epochs"]) == [0, 1, 2, 3, 4],
               "project of the .t7 run = project of the losscape run")
+    # A folder with both kinds uses losscape's and says so.
+    shutil.copy("ref_run/model_4.t7", "run/model_4.t7")
+    p = run("directions", "--pca", "--checkpoints", "run", "--out", "pca_mixed.h5")
+    with h5py.File("pca.h5", "r") as a, h5py.File("pca_mixed.h5", "r") as b:
+        same = all(np.array_equal(a[g][k][()], b[g][k][()]) for g in ("xdirection", "ydirection")
+                   for k in a[g])
+    check(same and "warning: run holds both losscape checkpoints (model_<epoch>.h5, 5) and "
+          "torch.save files" in p.stderr and "run/model_4.t7" in p.stderr,
+          f"a folder with .h5 and .t7 checkpoints: the .h5 ones, with a warning: {p.stderr.strip()}")
+    os.remove("run/model_4.t7")
     p = run("directions", "--pca", "--checkpoints", "ref_run", "--out", "x.h5", expect=1)
     check(len(p.stderr.strip().splitlines()) == 1 and "--arch" in p.stderr and
           "model_4.t7" in p.stderr, f"a .t7 run without --arch: one line asking for it: {p.stderr}")
