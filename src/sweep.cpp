@@ -248,18 +248,20 @@ struct Evaluator {
     }
     const std::size_t k = idx.size();
     std::vector<double> sums(k * data.size() * 3);  // per point, per split: loss sum, correct, count
+    auto store = [&](std::size_t p, std::size_t d, const EvalSums& s) {
+      double* at = &sums[(p * data.size() + d) * 3];
+      at[0] = s.loss_sum;
+      at[1] = s.correct;
+      at[2] = s.count;
+    };
     // On a rank of a data-shard group, a failure here is agreed within the group before its
     // reduction below (GroupEvalError on every rank of the group).
     run_in_group(group, [&]() {
       injected_eval_error();
       if (k == 1) {
         apply_directions(live, base, dirs, alphas[0], betas[0]);
-        for (std::size_t d = 0; d < data.size(); ++d) {
-          auto s = evaluate(*model, data[d], opts, graph(d, 1));
-          sums[d * 3] = s.loss_sum;
-          sums[d * 3 + 1] = s.correct;
-          sums[d * 3 + 2] = s.count;
-        }
+        for (std::size_t d = 0; d < data.size(); ++d)
+          store(0, d, evaluate(*model, data[d], opts, graph(d, 1)));
         return;
       }
       // The largest group so far keeps its tensors from group to group (their addresses are in
@@ -271,12 +273,7 @@ struct Evaluator {
       o.batch_size = stacked_batch(opts.batch_size, int(k));
       for (std::size_t d = 0; d < data.size(); ++d) {
         auto per_point = evaluate_points(*model, data[d], st, o, graph(d, int(k)));
-        for (std::size_t p = 0; p < k; ++p) {
-          double* at = &sums[(p * data.size() + d) * 3];
-          at[0] = per_point[p].loss_sum;
-          at[1] = per_point[p].correct;
-          at[2] = per_point[p].count;
-        }
+        for (std::size_t p = 0; p < k; ++p) store(p, d, per_point[p]);
       }
     });
     if (group->size() > 1) group->allreduce_sum(sums.data(), int(sums.size()));

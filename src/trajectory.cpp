@@ -172,6 +172,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   auto G = torch::zeros({n, n}, torch::kFloat64);
   const std::int64_t cols1 = opts.memory_bytes / (8 * (n + 1));
   const auto blocks1 = make_blocks(theta, active, cols1);
+  const bool one_block = blocks1.size() == 1;  // then D stays for pass 2
   torch::Tensor D;
   for (auto& b : blocks1) {
     D = torch::empty({n, block_size(b)}, torch::kFloat64);
@@ -183,7 +184,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
     D -= D[n - 1].clone();
     G.addmm_(D, D.t());
   }
-  if (blocks1.size() != 1) D = torch::Tensor();
+  if (!one_block) D = torch::Tensor();  // the last block's: not needed, not held
 
   // Mean-centring the rows: Gc = H G H, H = I − 11ᵀ/n. Its eigenpairs are those of X_c X_cᵀ,
   // X_c = U S Vᵀ: eigenvalues s², eigenvectors the columns of U.
@@ -217,9 +218,10 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   // from pass 1, one product.
   const std::int64_t cols2 = opts.memory_bytes / (8 * 4);
   std::vector<std::vector<torch::Tensor>> parts(2, std::vector<torch::Tensor>(theta.size()));
-  for (auto& b : D.defined() ? blocks1 : make_blocks(theta, active, cols2)) {
+  const auto blocks2 = one_block ? blocks1 : make_blocks(theta, active, cols2);
+  for (auto& b : blocks2) {
     torch::Tensor acc;
-    if (D.defined()) {
+    if (one_block) {
       acc = W.mm(D);
     } else {
       auto last = read_block(CheckpointReader(files.back()), theta, b);
