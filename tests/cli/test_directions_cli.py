@@ -6,7 +6,6 @@ Environment: LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped."""
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 try:
@@ -16,38 +15,9 @@ except ImportError:
     print("needs h5py and numpy")
     sys.exit(77)
 
-EXE = os.environ.get("LOSSCAPE")
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-directions-cli")
-DATA = "/usr/share/datasets/fashion-mnist"
-if not EXE:
-    print("LOSSCAPE is not set")
-    sys.exit(77)
-if not os.path.isdir(DATA):
-    print(f"needs Debian's dataset-fashion-mnist in {DATA}")
-    sys.exit(77)
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-os.chdir(WORK)
-failures = []
+from clitest import FASHION_MNIST as DATA, check, conclude, run, setup, text  # noqa: E402
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, expect=0):
-    p = subprocess.run([EXE, *args], capture_output=True, text=True)
-    if p.returncode != expect:
-        print(p.stdout[-3000:], p.stderr[-3000:])
-    check(p.returncode == expect, f"{' '.join(args[:2])} exits {expect} (got {p.returncode})")
-    return p
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
+setup("/tmp/losscape-test-directions-cli")
 
 DATA_ARGS = ["--dataset", "fashion-mnist", "--data-dir", DATA]
 run(["train", "--arch", "cnn_small", *DATA_ARGS, "--samples", "300", "--test-samples", "100",
@@ -117,5 +87,4 @@ with h5py.File("s1.h5", "r") as f:
 p = run(["info", "xonly.h5"])
 check("1 direction" in p.stdout, "info reports 1 direction for it")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+conclude()

@@ -14,11 +14,9 @@ contour map) when gnuplot is installed.
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import json
-import math
 import os
 import shutil
 import struct
-import subprocess
 import sys
 
 try:
@@ -34,25 +32,11 @@ except ImportError as e:  # pragma: no cover
 
 trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2 renamed trapz
 
-LOSSCAPE = os.environ["LOSSCAPE"]
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-hessian-test")
-failures = []
+from clitest import check, conclude, losscape as run, setup  # noqa: E402
+
+LOSSCAPE = setup("/tmp/losscape-hessian-test", fashion_mnist=False)
+WORK = os.getcwd()
 N = 48
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(*args, expect_ok=True):
-    r = subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True)
-    if expect_ok and r.returncode != 0:
-        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
-              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
-        sys.exit(1)
-    return r
 
 
 def write_idx(path, magic, dims, body):
@@ -99,9 +83,6 @@ def close(a, b, scale, rtol=1e-4):
 
 
 def main():
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    os.chdir(WORK)
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 10, N).astype(np.uint8)
     pixels = (rng.integers(0, 120, (N, 28, 28)) + 12 * labels[:, None, None]).astype(np.uint8)
@@ -211,10 +192,7 @@ def main():
             check(np.allclose(got, ratio.reshape(-1), rtol=1e-8),
                   f"plot: {figs[0]}.dat holds |min_eig/max_eig| of {surf}")
 
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        sys.exit(1)
-    print("all Hessian checks passed")
+    conclude()
 
 
 if __name__ == "__main__":

@@ -25,32 +25,13 @@ except ImportError as e:  # pragma: no cover
           "apt-get install python3-h5py python3-numpy", file=sys.stderr)
     sys.exit(77)
 
-LOSSCAPE = os.environ["LOSSCAPE"]
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-merge")
-DATA = "/usr/share/datasets/fashion-mnist"
-if not os.path.isdir(DATA):
-    print(f"SKIP: {DATA} is missing (apt-get install dataset-fashion-mnist)", file=sys.stderr)
-    sys.exit(77)
-failures = []
+from clitest import FASHION_MNIST as DATA, check, conclude, losscape as must, setup  # noqa: E402
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+LOSSCAPE = setup("/tmp/losscape-test-merge")
 
 
 def run(*args):
-    return subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True)
-
-
-def must(*args):
-    r = run(*args)
-    if r.returncode != 0:
-        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
-              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
-        sys.exit(1)
-    return r
+    return must(*args, expect_ok=False)
 
 
 VALUES = ["train_loss", "train_acc", "test_loss", "test_acc"]
@@ -75,9 +56,6 @@ def same_values(a, b, mask=None):
     return True
 
 
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-os.chdir(WORK)
 
 COMMON = ["--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
           "--samples", "200", "--splits", "train,test", "--batch-size", "200", "--threads", "1",
@@ -268,7 +246,5 @@ check(r.returncode == 1 and "precision" in r.stderr,
       f"resuming a bf16 file in fp32 is refused: {r.stderr.strip()}")
 check(run(*BF, "--out", "bfm.h5").returncode == 0, "resuming it in bf16 completes it")
 
-if failures:
-    print(f"{len(failures)} check(s) failed", file=sys.stderr)
-    sys.exit(1)
+conclude()
 print("all merge checks passed")

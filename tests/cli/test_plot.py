@@ -12,7 +12,6 @@ after clip/log equal the surface's, and --interp keeps the corners.
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import json
-import math
 import os
 import shutil
 import struct
@@ -27,25 +26,11 @@ except ImportError as e:  # pragma: no cover
     print(f"SKIP: {sys.executable} cannot import h5py/numpy ({e})", file=sys.stderr)
     sys.exit(77)
 
-LOSSCAPE = os.environ["LOSSCAPE"]
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-plot")
+from clitest import check, conclude, losscape as run, setup  # noqa: E402
+
+LOSSCAPE = setup("/tmp/losscape-test-plot", fashion_mnist=False)
+WORK = os.getcwd()
 GNUPLOT = shutil.which("gnuplot")
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(*args, env=None, expect_ok=True):
-    r = subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True, env=env)
-    if expect_ok and r.returncode != 0:
-        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
-              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
-        sys.exit(1)
-    return r
 
 
 def loss(a, b):
@@ -115,9 +100,6 @@ def parse_vtp(path):
 
 
 def main():
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    os.chdir(WORK)
     if GNUPLOT is None:
         print("SKIP: gnuplot is not installed (Debian: gnuplot-nox)", file=sys.stderr)
         sys.exit(77)
@@ -277,9 +259,7 @@ def main():
     check(piece.get("NumberOfPoints") == str(done) and "warning" in r.stderr,
           "partial export: unfinished points left out, with a warning")
 
-    if failures:
-        print(f"{len(failures)} checks failed", file=sys.stderr)
-        sys.exit(1)
+    conclude()
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ import json
 import math
 import os
 import pickle
-import shutil
 import struct
-import subprocess
 import sys
 
 try:
@@ -31,25 +29,11 @@ except ImportError as e:  # pragma: no cover
           "apt-get install python3-torch python3-numpy", file=sys.stderr)
     sys.exit(77)
 
-LOSSCAPE = os.environ["LOSSCAPE"]
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-crosscheck")
+from clitest import check, conclude, losscape as run, setup  # noqa: E402
+
+LOSSCAPE = setup("/tmp/losscape-crosscheck", fashion_mnist=False)
+WORK = os.getcwd()
 RTOL = 1e-5
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(*args, expect_ok=True):
-    r = subprocess.run([LOSSCAPE, *map(str, args)], capture_output=True, text=True)
-    if expect_ok and r.returncode != 0:
-        print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
-              f"{r.stdout}\n{r.stderr}", file=sys.stderr)
-        sys.exit(1)
-    return r
 
 
 def eval_json(*args):
@@ -131,8 +115,6 @@ assert g() == 9981545732273789042, "MT19937_64 transcription is wrong"
 
 # ---------------------------------------------------------------------------------------------
 # Data files
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
 rng = np.random.default_rng(2024)
 
 
@@ -638,7 +620,5 @@ with open(junk, "wb") as f:
 expect_error("not a model file", ["--model-file", junk, "--dataset", "cifar10",
                                   "--data-dir", cifar_dir], junk)
 
-if failures:
-    print(f"\n{len(failures)} check(s) failed:", *failures, sep="\n  ", file=sys.stderr)
-    sys.exit(1)
+conclude()
 print("\nall checks passed")

@@ -27,40 +27,10 @@ except ImportError:
     print("needs h5py and numpy")
     sys.exit(77)
 
-EXE = os.environ.get("LOSSCAPE")
-MPIEXEC = os.environ.get("MPIEXEC", "mpiexec")
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-sweep-cli")
-DATA = "/usr/share/datasets/fashion-mnist"
-if not EXE:
-    print("LOSSCAPE is not set")
-    sys.exit(77)
-if not os.path.isdir(DATA):
-    print(f"needs Debian's dataset-fashion-mnist in {DATA}")
-    sys.exit(77)
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-os.chdir(WORK)
-MPI_FLAGS = ["--oversubscribe", "--bind-to", "none"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
-failures = []
+from clitest import (FASHION_MNIST as DATA, MPI_FLAGS, MPIEXEC, check, conclude,  # noqa: E402
+                     run, setup, text)
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, expect=0, mpi=0):
-    cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(mpi)] if mpi else []) + [EXE, *args]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != expect:
-        print(p.stdout[-3000:], p.stderr[-3000:])
-    check(p.returncode == expect, f"{' '.join(args[:1])} (np={mpi}) exits {expect} (got {p.returncode})")
-    return p
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
+EXE = setup("/tmp/losscape-test-sweep-cli")
 
 
 def done_count(path):
@@ -343,5 +313,4 @@ check(kd.all() and np.allclose(kl, values("ref81.h5", "train_loss")[0], rtol=1e-
 tl, _ = values("killed.h5", "test_acc")
 check(np.array_equal(tl, values("ref81.h5", "test_acc")[0]), "test accuracy identical too")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+conclude()

@@ -31,12 +31,10 @@ except ImportError:
     print("needs h5py and numpy")
     sys.exit(77)
 
-from clitest import FASHION_MNIST as DATA, check, conclude, setup
+from clitest import FASHION_MNIST as DATA, MPI_FLAGS, MPIEXEC, check, conclude, setup
 
 EXE = setup("/tmp/losscape-test-sweep-faults", "LOSSCAPE_FAULT_INJECT")
-MPIEXEC = os.environ.get("MPIEXEC", "mpiexec")
 SHIM = os.environ["LOSSCAPE_FAULT_INJECT"]
-MPI_FLAGS = ["--oversubscribe", "--bind-to", "none"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
 LIMIT = 180  # seconds: a run still going after this has hung
 
 

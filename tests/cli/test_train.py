@@ -18,29 +18,13 @@ except ImportError:
     print("needs h5py and numpy")
     sys.exit(77)
 
-EXE = os.environ.get("LOSSCAPE")
-WORK = os.environ.get("TEST_WORK_DIR", "/tmp/losscape-test-train")
-if not EXE:
-    print("LOSSCAPE is not set")
-    sys.exit(77)
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-os.chdir(WORK)
-failures = []
+from clitest import check, conclude, run as run_args, setup  # noqa: E402
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+EXE = setup("/tmp/losscape-test-train", fashion_mnist=False)
 
 
 def run(*args, expect=0):
-    p = subprocess.run([EXE, *args], capture_output=True, text=True)
-    if p.returncode != expect:
-        print(p.stdout, p.stderr)
-    check(p.returncode == expect, " ".join(args[:2]) + f"... exits {expect} (got {p.returncode})")
-    return p
+    return run_args(list(args), expect)
 
 
 def write_idx(prefix, n, seed):
@@ -282,5 +266,4 @@ else:
     check(len(p.stderr.strip().splitlines()) == 1 and "--arch" in p.stderr and
           "model_4.t7" in p.stderr, f"a .t7 run without --arch: one line asking for it: {p.stderr}")
 
-print("FAILURES:" if failures else "all passed", *failures, sep="\n  ")
-sys.exit(1 if failures else 0)
+conclude()

@@ -3,11 +3,9 @@
 // operator over all the data), whatever the rank count, data shards or interruption; a point
 // whose solve runs out of restarts is recorded as not converged and never recomputed.
 #include "catch_compat.hpp"
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "losscape/directions.hpp"
@@ -16,71 +14,43 @@
 #include "losscape/mpi.hpp"
 #include "losscape/surface.hpp"
 #include "losscape/sweep.hpp"
+#include "mpi_fixture.hpp"
 
 using namespace losscape;
+using namespace losscape::testing;
 namespace fs = std::filesystem;
 
 namespace {
 
-const mpi::Comm& world() {
-  static mpi::Comm w = mpi::Comm::world();
-  return w;
-}
-
-void write_idx(const std::string& path, std::uint32_t magic, const std::vector<std::uint32_t>& dims,
-               const std::vector<std::uint8_t>& body) {
-  std::ofstream o(path, std::ios::binary);
-  auto be = [&](std::uint32_t v) {
-    char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-    o.write(b, 4);
-  };
-  be(magic);
-  for (auto d : dims) be(d);
-  o.write(reinterpret_cast<const char*>(body.data()), std::streamsize(body.size()));
-}
-
 // A tiny MNIST-shaped data set, a tiny network and 2D directions in a shared directory.
 struct Fixture {
-  std::string dir, model, dirs;
+  ScratchDir scratch{"losscape-mpi-hess"};
+  const std::string dir = scratch.path, model = dir + "/model.pt", dirs = dir + "/dirs.h5";
   Fixture() {
-    if (world().root()) {
-      dir = (fs::temp_directory_path() / ("losscape-mpi-hess-" + std::to_string(getpid()))).string();
-      fs::create_directories(dir);
-      std::mt19937 rng(9);
-      const std::uint32_t n = 20;
-      std::vector<std::uint8_t> px(std::size_t(n) * 784), lb(n);
-      for (std::uint32_t i = 0; i < n; ++i) {
-        lb[i] = std::uint8_t(rng() % 10);
-        for (int p = 0; p < 784; ++p) px[i * 784 + std::size_t(p)] = std::uint8_t((rng() % 64) + 19 * lb[i]);
-      }
-      write_idx(dir + "/train-images-idx3-ubyte", 0x803, {n, 28, 28}, px);
-      write_idx(dir + "/train-labels-idx1-ubyte", 0x801, {n}, lb);
-      // A tiny tanh network as TorchScript, defined here in C++ (cheap products, curvature of
-      // both signs).
-      torch::manual_seed(4);
-      torch::jit::Module tiny("Tiny");
-      tiny.register_parameter("w1", torch::randn({8, 49}) * 0.8, false);
-      tiny.register_parameter("b1", torch::randn({8}) * 0.3, false);
-      tiny.register_parameter("w2", torch::randn({10, 8}) * 1.5, false);
-      tiny.register_parameter("b2", torch::zeros({10}), false);
-      tiny.define(R"(
+    if (world().root()) make();
+    world().barrier();  // the files exist before any rank uses them
+  }
+  void make() const {
+    std::mt19937 rng(9);
+    write_mnist_split(dir, "train", 20, rng);
+    // A tiny tanh network as TorchScript, defined here in C++ (cheap products, curvature of
+    // both signs).
+    torch::manual_seed(4);
+    torch::jit::Module tiny("Tiny");
+    tiny.register_parameter("w1", torch::randn({8, 49}) * 0.8, false);
+    tiny.register_parameter("b1", torch::randn({8}) * 0.3, false);
+    tiny.register_parameter("w2", torch::randn({10, 8}) * 1.5, false);
+    tiny.register_parameter("b2", torch::zeros({10}), false);
+    tiny.define(R"(
 def forward(self, x):
     f = x.reshape([x.size(0), 7, 4, 7, 4]).mean([2, 4]).flatten(1)
     h = torch.tanh(torch.matmul(f, self.w1.t()) + self.b1)
     return torch.matmul(h, self.w2.t()) + self.b2
 )");
-      tiny.save(dir + "/model.pt");
-      auto m = load_model(dir + "/model.pt", "", "mnist");
-      DirectionsConfig c;
-      write_directions(dir + "/dirs.h5", make_directions(*m, c, "mnist"));
-    }
-    world().bcast(dir);
-    model = dir + "/model.pt";
-    dirs = dir + "/dirs.h5";
-  }
-  ~Fixture() {
-    world().barrier();
-    if (world().root()) fs::remove_all(dir);
+    tiny.save(model);
+    auto m = load_model(model, "", "mnist");
+    DirectionsConfig c;
+    write_directions(dirs, make_directions(*m, c, "mnist"));
   }
   SweepConfig config(const std::string& out) const {
     SweepConfig c;
@@ -108,16 +78,7 @@ def forward(self, x):
 ExtremeEigs serial_point(const SweepConfig& c, double a, double b) {
   auto m = load_model(c.model_file, "", c.dataset);
   auto d = read_directions(c.directions);
-  auto tensors = m->tensors(d.type);
-  {
-    torch::NoGradGuard g;
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      if (!tensors[i].tensor.is_floating_point()) continue;
-      auto v = tensors[i].tensor.to(torch::kFloat64) + a * d.dirs[0][i].tensor.to(torch::kFloat64) +
-               b * d.dirs[1][i].tensor.to(torch::kFloat64);
-      tensors[i].tensor.copy_(v);
-    }
-  }
+  perturb(*m, d, a, b);
   m->train(false);
   DataSpec s;
   s.dataset = c.dataset;

@@ -18,76 +18,43 @@
 #include "losscape/mpi.hpp"
 #include "losscape/surface.hpp"
 #include "losscape/sweep.hpp"
+#include "mpi_fixture.hpp"
 
 using namespace losscape;
+using namespace losscape::testing;
 namespace fs = std::filesystem;
 
 namespace {
 
-const mpi::Comm& world() {
-  static mpi::Comm w = mpi::Comm::world();
-  return w;
-}
-
-void write_idx(const std::string& path, std::uint32_t magic, const std::vector<std::uint32_t>& dims,
-               const std::vector<std::uint8_t>& body) {
-  std::ofstream o(path, std::ios::binary);
-  auto be = [&](std::uint32_t v) {
-    char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-    o.write(b, 4);
-  };
-  be(magic);
-  for (auto d : dims) be(d);
-  o.write(reinterpret_cast<const char*>(body.data()), std::streamsize(body.size()));
-}
-
 // A shared scratch directory with a tiny MNIST-shaped data set, a model and directions.
 struct Fixture {
-  std::string dir;
-  std::string model, dirs2d, dirs1d;
+  ScratchDir scratch{"losscape-mpi"};
+  const std::string dir = scratch.path, model = dir + "/model.h5", dirs2d = dir + "/dirs2d.h5",
+                    dirs1d = dir + "/dirs1d.h5";
   Fixture() {
-    if (world().root()) {
-      dir = (fs::temp_directory_path() / ("losscape-mpi-" + std::to_string(getpid()))).string();
-      fs::create_directories(dir);
-      std::mt19937 rng(7);
-      for (auto [prefix, n] : {std::pair<std::string, std::uint32_t>{"train", 48}, {"t10k", 24}}) {
-        std::vector<std::uint8_t> px(std::size_t(n) * 28 * 28), lb(n);
-        for (std::uint32_t i = 0; i < n; ++i) {
-          lb[i] = std::uint8_t(rng() % 10);
-          for (int p = 0; p < 28 * 28; ++p)
-            px[i * 784 + std::size_t(p)] = std::uint8_t((rng() % 64) + 19 * lb[i]);
-        }
-        write_idx(dir + "/" + prefix + "-images-idx3-ubyte", 0x803, {n, 28, 28}, px);
-        write_idx(dir + "/" + prefix + "-labels-idx1-ubyte", 0x801, {n}, lb);
-      }
-      torch::manual_seed(3);
-      auto m = make_zoo("cnn_small", "mnist");
-      // Non-trivial BatchNorm statistics, so that eval mode matters.
-      for (auto& t : m->state())
-        if (t.name.find("running_var") != std::string::npos) t.tensor.uniform_(0.5, 2.0);
-        else if (t.name.find("running_mean") != std::string::npos) t.tensor.uniform_(-0.2, 0.2);
-      Checkpoint ck;
-      ck.meta = meta_for(*m, "mnist");
-      ck.state = m->state();
-      model = dir + "/model.h5";
-      save_checkpoint(model, ck);
-      DirectionsConfig c;
-      dirs2d = dir + "/dirs2d.h5";
-      write_directions(dirs2d, make_directions(*m, c, "mnist"));
-      c.dims = 1;
-      c.type = TensorSet::states;
-      c.x.ignore_biasbn = false;
-      dirs1d = dir + "/dirs1d.h5";
-      write_directions(dirs1d, make_directions(*m, c, "mnist"));
-    }
-    world().bcast(dir);
-    model = dir + "/model.h5";
-    dirs2d = dir + "/dirs2d.h5";
-    dirs1d = dir + "/dirs1d.h5";
+    if (world().root()) make();
+    world().barrier();  // the files exist before any rank uses them
   }
-  ~Fixture() {
-    world().barrier();
-    if (world().root()) fs::remove_all(dir);
+  void make() const {
+    std::mt19937 rng(7);
+    write_mnist_split(dir, "train", 48, rng);
+    write_mnist_split(dir, "t10k", 24, rng);
+    torch::manual_seed(3);
+    auto m = make_zoo("cnn_small", "mnist");
+    // Non-trivial BatchNorm statistics, so that eval mode matters.
+    for (auto& t : m->state())
+      if (t.name.find("running_var") != std::string::npos) t.tensor.uniform_(0.5, 2.0);
+      else if (t.name.find("running_mean") != std::string::npos) t.tensor.uniform_(-0.2, 0.2);
+    Checkpoint ck;
+    ck.meta = meta_for(*m, "mnist");
+    ck.state = m->state();
+    save_checkpoint(model, ck);
+    DirectionsConfig c;
+    write_directions(dirs2d, make_directions(*m, c, "mnist"));
+    c.dims = 1;
+    c.type = TensorSet::states;
+    c.x.ignore_biasbn = false;
+    write_directions(dirs1d, make_directions(*m, c, "mnist"));
   }
   SweepConfig config(const std::string& out) const {
     SweepConfig c;
@@ -113,16 +80,7 @@ struct Fixture {
 std::vector<double> serial_point(const SweepConfig& c, double a, double b) {
   auto m = load_model(c.model_file, "", c.dataset);
   auto d = read_directions(c.directions);
-  auto tensors = m->tensors(d.type);
-  {
-    torch::NoGradGuard g;
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      if (!tensors[i].tensor.is_floating_point()) continue;
-      auto v = tensors[i].tensor.to(torch::kFloat64) + a * d.dirs[0][i].tensor.to(torch::kFloat64);
-      if (d.dims() == 2) v = v + b * d.dirs[1][i].tensor.to(torch::kFloat64);
-      tensors[i].tensor.copy_(v);
-    }
-  }
+  perturb(*m, d, a, b);
   m->train(false);
   std::vector<double> out;
   for (auto& split : c.splits) {
