@@ -291,7 +291,10 @@ void check_directions(Directions& d, const Model& model, const std::string& path
     auto fp = fingerprint(theta);
     if (fp != d.fingerprint)
       throw InputError(path + " was made for another θ* (fingerprint " + d.fingerprint +
-                       ", this model " + fp + "); remake the directions for " + model.source);
+                       ", this model " + fp + "); remake the directions for " + model.source +
+                       (model.source == "zoo" ? " (a fresh network: give the --init-seed they were made with)"
+                                              : "") +
+                       " (sweep --allow-other-model uses them anyway)");
   }
 }
 

@@ -176,6 +176,15 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
     for (std::size_t i = 0; i < problems.size() && i < 5; ++i)
       msg += (i ? "; " : "") + problems[i];
     if (problems.size() > 5) msg += "; ...";
+    // The usual cause: a network of another data set (a CIFAR-10 file read as Fashion-MNIST's).
+    for (auto& v : values)
+      if (v.tensor.dim() == 4) {
+        const auto c = v.tensor.size(1);
+        if (!model.input_shape.empty() && c != model.input_shape[0] && (c == 1 || c == 3))
+          msg += " (the file's network takes " + std::to_string(c) + "-channel images: give --dataset " +
+                 (c == 3 ? "cifar10" : "fashion-mnist or mnist") + ")";
+        break;
+      }
     throw InputError(msg);
   }
   std::map<std::string, const torch::Tensor*> by_name;

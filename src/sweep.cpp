@@ -30,7 +30,7 @@ namespace losscape {
 
 // ---------------- configuration ----------------
 void to_json(nlohmann::json& j, const SweepConfig& c) {
-  j = {{"model_file", c.model_file}, {"arch", c.arch},
+  j = {{"model_file", c.model_file}, {"arch", c.arch}, {"init_seed", c.init_seed},
        {"directions", c.directions}, {"dir", c.dir},
        {"x", c.x},                   {"y", c.y},
        {"dataset", c.dataset},       {"data_dir", c.data_dir},
@@ -50,7 +50,7 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
 
 void from_json(const nlohmann::json& j, SweepConfig& c) {
   // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
-  static const char* known[] = {"model_file", "arch", "directions", "dir", "x", "y", "dataset",
+  static const char* known[] = {"model_file", "arch", "init_seed", "directions", "dir", "x", "y", "dataset",
                                 "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
                                 "batch_size", "precision", "memory_format", "points_per_forward", "cuda_graphs", "device", "threads",
                                 "data_shards", "flush_seconds", "part", "out", "quiet", "progress_seconds", "allow_other_model",
@@ -66,6 +66,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   };
   get("model_file", c.model_file);
   get("arch", c.arch);
+  get("init_seed", c.init_seed);
   get("directions", c.directions);
   get("x", c.x);
   get("y", c.y);
@@ -103,6 +104,26 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   get("eig_ncv", c.eig_ncv);
   if (j.contains("dir")) {
     auto& d = j["dir"];
+    // Checked like the top level. "dims" is accepted (stored configurations have it) and
+    // ignored: the grid decides.
+    auto only = [](const nlohmann::json& o, std::initializer_list<const char*> keys,
+                   const std::string& where) {
+      if (!o.is_object()) throw InputError("config: '" + where + "' must be an object");
+      for (auto& [k, v] : o.items()) {
+        bool ok = false;
+        for (auto* n : keys) ok = ok || k == n;
+        if (!ok) throw InputError("config: unknown key '" + where + "." + k + "'");
+      }
+    };
+    only(d, {"type", "dims", "x", "y", "same_dir", "seed"}, "dir");
+    for (auto* axis : {"x", "y"})
+      if (d.contains(axis)) {
+        only(d[axis], {"norm", "ignore", "target"}, std::string("dir.") + axis);
+        if (d[axis].contains("ignore") && d[axis]["ignore"] != "biasbn" &&
+            d[axis]["ignore"] != "none" && d[axis]["ignore"] != "")
+          throw InputError(std::string("config: dir.") + axis + ".ignore " +
+                           d[axis]["ignore"].dump() + ": expected \"biasbn\" or \"none\"");
+      }
     if (d.contains("type")) c.dir.type = parse_tensor_set(d["type"]);
     if (d.contains("dims")) c.dir.dims = d["dims"];
     if (d.contains("seed")) c.dir.seed = d["seed"];
@@ -139,6 +160,13 @@ std::pair<int, int> parse_part(const std::string& part, bool from_slurm) {
     if (!id || !cnt) throw InputError("--part slurm: SLURM_ARRAY_TASK_ID/COUNT are not set");
     int k = std::atoi(id) - (mn ? std::atoi(mn) : 0);
     int n = std::atoi(cnt);
+    const char* mx = std::getenv("SLURM_ARRAY_TASK_MAX");
+    const char* step = std::getenv("SLURM_ARRAY_TASK_STEP");
+    if ((mn && mx && std::atoi(mx) - std::atoi(mn) + 1 != n) || (step && std::atoi(step) != 1))
+      throw InputError("--part slurm: the job array (tasks " + std::string(mn ? mn : "?") + " to " +
+                       (mx ? mx : "?") + ", " + cnt + " of them" +
+                       (step ? std::string(", step ") + step : "") +
+                       ") must be contiguous: submit with --array=0-" + std::to_string(n - 1));
     if (n < 1 || k < 0 || k >= n)
       throw InputError("--part slurm: array task " + std::string(id) + " of " + cnt +
                        " does not give a slice (the array must be contiguous)");
@@ -410,6 +438,25 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
                      " to use that file, or choose another --out)");
 }
 
+}  // namespace
+
+nlohmann::json device_list(const std::vector<std::string>& per_rank) {
+  if (per_rank.size() <= 64) return per_rank;
+  std::vector<std::pair<std::string, std::size_t>> counts;  // in order of first appearance
+  for (auto& d : per_rank) {
+    auto it = std::find_if(counts.begin(), counts.end(), [&](auto& c) { return c.first == d; });
+    if (it == counts.end())
+      counts.emplace_back(d, 1);
+    else
+      ++it->second;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [d, n] : counts) out.push_back(d + " × " + std::to_string(n) + " ranks");
+  return out;
+}
+
+namespace {
+
 std::string default_dir_file(const std::string& out) {
   std::filesystem::path p(out);
   return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
@@ -458,6 +505,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       grid.has_y = true;
       grid.y = parse_axis(cfg.y, "--y");
     }
+    effective["dir"]["dims"] = grid.has_y ? 2 : 1;  // the grid decides, whatever the config said
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
     for (auto& s : cfg.splits) {
       if (s != "train" && s != "test") throw InputError("--splits: unknown split '" + s + "'");
@@ -474,12 +522,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     parse_loss(cfg.loss);
     if (cfg.model_file.empty() && cfg.arch.empty())
-      throw InputError("sweep: give --model-file (and --arch for a state dict)");
+      throw InputError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
+                       "or --arch NAME for a fresh zoo network");
+    if (!grid.has_y && cfg.directions.empty() && !cfg.dir.y.target.empty())
+      throw InputError("--y-target " + cfg.dir.y.target + " makes a second direction: a 2D grid "
+                       "needs --y MIN:MAX:NUM");
     if (cfg.flush_seconds <= 0) throw InputError("--flush-seconds must be positive");
     device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
     if (cfg.model_file.empty()) {
-      torch::manual_seed(0);
+      torch::manual_seed(cfg.init_seed);
       ev.model = make_zoo(cfg.arch, cfg.dataset);
     } else {
       ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
@@ -679,7 +731,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // Run log entry for this run (raw data in the file, see surface.hpp).
     nlohmann::json run_log = surface->run_log();
     if (!run_log.is_array()) run_log = nlohmann::json::array();
-    std::vector<std::string> devices = world.allgather(describe_device(device));
+    const nlohmann::json devices = device_list(world.allgather(describe_device(device)));
     nlohmann::json this_run = {{"start", utc_now_iso()},
                                {"ranks", size},
                                {"data_shards", G},
@@ -700,7 +752,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       entry["points_computed"] = out.computed;
       nlohmann::json log = run_log;
       log.push_back(entry);
+      // The most recent runs that fit (the dataset has a fixed size: see surface.hpp); a run
+      // whose entry alone would not fit keeps it without its configuration, which is also in the
+      // file's config attribute.
       while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
+      if (log.dump().size() > kRunLogBytes - 1024) log.back()["config"] = "(left out: too large)";
       surface->write_run_log(log);
     };
     write_log("running");

@@ -135,9 +135,14 @@ TrainConfig resolve_train_config(const nlohmann::json& given,
       if (!same && a.is_number() && b.is_number())
         same = a.get<double>() == b.get<double>();
       if (!same)
-        throw InputError("--" + std::regex_replace(it.key(), std::regex("_"), "-") + " " +
-                         a.dump() + " differs from the run being resumed (" + b.dump() +
-                         " in " + stored->out + "); a resumed run keeps its configuration");
+      {
+        // As the flag is written: --no-nesterov for nesterov false.
+        const std::string flag = std::regex_replace(it.key(), std::regex("_"), "-");
+        const std::string given_as = a.is_boolean() ? (a.get<bool>() ? "--" + flag : "--no-" + flag)
+                                                    : "--" + flag + " " + a.dump();
+        throw InputError(given_as + " differs from the run being resumed (" + it.key() + " " +
+                         b.dump() + " in " + stored->out + "); a resumed run keeps its configuration");
+      }
     }
     for (auto& key : kMutable)
       if (given.contains(key)) s[key] = given.at(key);

@@ -328,7 +328,9 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   return p;
 }
 
-void write_projection(const std::string& path, const Projection& p, const std::string& dir_file) {
+namespace {
+
+void write_projection_file(const std::string& path, const Projection& p, const std::string& dir_file) {
   h5::File f(path, h5::File::Mode::truncate);
   const hsize_t n = p.x.size();
   f.create_dataset("proj_xcoord", h5::Type::f64, {n}).write(h5::Type::f64, p.x.data());
@@ -341,6 +343,13 @@ void write_projection(const std::string& path, const Projection& p, const std::s
   f.set_attr("checkpoints", p.files);
   if (p.explained_variance_ratio) f.set_attr("explained_variance_ratio", *p.explained_variance_ratio);
   f.flush();
+}
+
+}  // namespace
+
+void write_projection(const std::string& path, const Projection& p, const std::string& dir_file) {
+  // Whole or not at all, like every file losscape writes: a killed run leaves no half file.
+  h5::write_whole(path, ".writing", [&](const std::string& tmp) { write_projection_file(tmp, p, dir_file); });
 }
 
 Projection read_projection(const std::string& path) {

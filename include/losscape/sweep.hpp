@@ -25,6 +25,7 @@ namespace losscape {
 struct SweepConfig {
   std::string model_file;
   std::string arch;
+  std::uint64_t init_seed = 0;  ///< a fresh zoo network's initialization (arch, no model_file)
   std::string directions;  ///< direction file; empty: make them (dir_* below) into <out>.dirs.h5
   DirectionsConfig dir;    ///< used when `directions` is empty
   std::string x = "-1:1:51";
@@ -95,6 +96,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& comm);
 
 /// Parse "k/K" (1-based k) or, when empty, SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT relative
 /// to SLURM_ARRAY_TASK_MIN; returns {k0, K} with 0-based k0, or {0, 1}.
+/// Slurm's array must be contiguous with step 1 (SLURM_ARRAY_TASK_MAX - MIN + 1 == COUNT, no
+/// SLURM_ARRAY_TASK_STEP other than 1): each task then has its own slice and none is missed.
 std::pair<int, int> parse_part(const std::string& part, bool from_slurm);
+
+/// The run log's "devices": one description per rank up to 64 ranks, else each distinct
+/// description once, as "DESCRIPTION × N ranks" (a run's entry stays small at any scale).
+nlohmann::json device_list(const std::vector<std::string>& per_rank);
 
 }  // namespace losscape

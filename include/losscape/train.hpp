@@ -21,7 +21,7 @@ namespace losscape {
 /// checkpoint (attribute `config`), so that a resume continues the same run.
 struct TrainConfig {
   std::string arch;
-  std::string dataset = "cifar10";
+  std::string dataset = "fashion-mnist";
   std::string data_dir;            ///< empty: the data set's default location
   std::int64_t samples = 0;        ///< training subset size (0 = whole train split)
   std::uint64_t subset_seed = 0;   ///< seed of the subset rule (data.hpp select_indices)

@@ -19,7 +19,7 @@ namespace losscape {
 /// its input shape. losscape checkpoints name their own (an `arch` given must agree).
 struct TrajectoryModel {
   std::string arch;
-  std::string dataset = "cifar10";
+  std::string dataset = "fashion-mnist";
 };
 
 struct PcaOptions {

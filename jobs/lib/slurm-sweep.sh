@@ -6,11 +6,15 @@
 # Settings (environment variables; sbatch passes the submitting shell's environment on):
 #   LOSSCAPE        the losscape program (default: `losscape` on PATH)
 #   SWEEP_CONFIG    JSON file of `losscape sweep --config` (model_file, directions, x, y, ...)
-#   SWEEP_OUT       the surface file (default: --out among the arguments, else "out" of the config)
+#   SWEEP_OUT       the surface file when no --out is among SWEEP_ARGS and the arguments (the
+#                   surface file is the first of: the last such --out, SWEEP_OUT, "out" of the
+#                   config)
 #   SWEEP_ARGS      more `losscape sweep` flags, split on spaces (arguments of the script follow)
 #   LAUNCHER        srun (default inside a job) | mpirun | none (one process, no launcher)
 #   SRUN_ARGS       extra srun flags, e.g. "--mpi=pmix --gpu-bind=single:1"
 #   MPIRUN_ARGS     extra mpirun flags, e.g. "--bind-to none"
+# With --cpus-per-task, --threads $SLURM_CPUS_PER_TASK is added unless the arguments, SWEEP_ARGS
+# or the config (SWEEP_CONFIG, or --config among the arguments) set the threads.
 
 ls_name=${ls_name:-losscape-job}
 
@@ -34,7 +38,6 @@ ls_settings() {
   LS_SWEEP=(sweep)
   if [[ -n ${SWEEP_CONFIG:-} ]]; then
     [[ -r $SWEEP_CONFIG ]] || ls_die "SWEEP_CONFIG=$SWEEP_CONFIG: no such readable file"
-    LS_SWEEP+=(--config "$SWEEP_CONFIG")
   fi
   local extra=()
   # shellcheck disable=SC2206  # SWEEP_ARGS is a list of words
@@ -48,11 +51,13 @@ ls_settings() {
     case ${extra[i]} in
       --out | -o) LS_OUT=${extra[i + 1]:-}; ((i += 1)); continue ;;
       --out=*) LS_OUT=${extra[i]#--out=}; continue ;;
-      --config) config=${extra[i + 1]:-} ;;
-      --config=*) config=${extra[i]#--config=} ;;
+      # One --config: the arguments' over SWEEP_CONFIG (losscape takes the option once).
+      --config) config=${extra[i + 1]:-}; ((i += 1)); continue ;;
+      --config=*) config=${extra[i]#--config=}; continue ;;
     esac
     LS_SWEEP+=("${extra[i]}")
   done
+  if [[ -n $config ]]; then LS_SWEEP+=(--config "$config"); fi
   if [[ -n $config && $config != "${SWEEP_CONFIG:-}" ]]; then
     [[ -r $config ]] || ls_die "--config $config: no such readable file"
   fi
@@ -96,11 +101,20 @@ ls_launcher() {
   esac
 }
 
-# Threads per rank from the job's --cpus-per-task, unless --threads was given.
+# Threads per rank from the job's --cpus-per-task, unless --threads was given or the config
+# (SWEEP_CONFIG or --config) sets "threads".
 ls_threads() {
-  if [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && ! printf '%s\n' "${LS_SWEEP[@]}" | grep -E '^--threads(=|$)' >/dev/null; then
-    LS_SWEEP+=(--threads "$SLURM_CPUS_PER_TASK")
-  fi
+  [[ -n ${SLURM_CPUS_PER_TASK:-} ]] || return 0
+  printf '%s\n' "${LS_SWEEP[@]}" | grep -E '^--threads(=|$)' >/dev/null && return 0
+  local i
+  for ((i = 0; i < ${#LS_SWEEP[@]}; i++)); do
+    if [[ ${LS_SWEEP[i]} == --config ]]; then
+      grep -E '"threads"[[:space:]]*:' "${LS_SWEEP[i + 1]}" >/dev/null 2>&1 && return 0
+    elif [[ ${LS_SWEEP[i]} == --config=* ]]; then
+      grep -E '"threads"[[:space:]]*:' "${LS_SWEEP[i]#--config=}" >/dev/null 2>&1 && return 0
+    fi
+  done
+  LS_SWEEP+=(--threads "$SLURM_CPUS_PER_TASK")
 }
 
 _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on

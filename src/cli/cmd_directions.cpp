@@ -10,8 +10,8 @@
 
 namespace losscape::cli {
 
-void add_direction_options(CLI::App& app, DirectionOptions& o) {
-  app.add_option("--dims", o.dims, "1 or 2 directions")->capture_default_str();
+void add_direction_options(CLI::App& app, DirectionOptions& o, bool with_dims) {
+  if (with_dims) app.add_option("--dims", o.dims, "1 or 2 directions")->capture_default_str();
   app.add_option("--type", o.type, "weights (parameters) | states (with BatchNorm buffers)")
       ->capture_default_str();
   app.add_option("--x-norm", o.x_norm, "filter | layer | weight | dfilter | dlayer | none")
@@ -25,6 +25,14 @@ void add_direction_options(CLI::App& app, DirectionOptions& o) {
   app.add_flag("--same-dir", o.same_dir, "y equals x");
   app.add_option("--seed", o.seed, "Seed of the Gaussian directions (reference: 123)")
       ->capture_default_str();
+}
+
+std::vector<std::string> given_direction_options(const CLI::App& app) {
+  std::vector<std::string> out;
+  for (const char* f : {"--type", "--x-norm", "--x-ignore", "--y-norm", "--y-ignore", "--x-target",
+                        "--y-target", "--same-dir", "--seed"})
+    if (app.count(f) > 0) out.emplace_back(f);
+  return out;
 }
 
 DirectionsConfig to_config(const DirectionOptions& o) {
@@ -47,7 +55,7 @@ DirectionsConfig to_config(const DirectionOptions& o) {
 void add_directions(CLI::App& root, Registry& reg) {
   struct Opts {
     ModelOptions model;
-    std::string dataset = "cifar10";
+    std::string dataset = "fashion-mnist";
     DirectionOptions dir;
     std::string out;
     bool quiet = false;
@@ -78,6 +86,7 @@ void add_directions(CLI::App& root, Registry& reg) {
       if (o->ignore != "biasbn" && o->ignore != "none")
         throw InputError("--ignore '" + o->ignore + "': expected biasbn or none");
       auto files = checkpoint_files(o->checkpoints);
+      if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->dataset);
       PcaOptions po;
       po.model = {o->model.arch, o->dataset};
       auto d = pca_directions(files, parse_tensor_set(o->dir.type), o->ignore == "biasbn", po);

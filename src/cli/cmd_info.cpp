@@ -13,11 +13,11 @@ namespace losscape::cli {
 namespace {
 
 // The data set fixing a model's input shape: --input when given, else the one a losscape
-// checkpoint records, else CIFAR-10.
+// checkpoint records (or a 3-channel state dict implies: cifar10), else Fashion-MNIST.
 std::string input_dataset(const std::string& given, const std::string& model_file) {
   if (!given.empty()) return given;
   auto r = recorded_dataset(model_file);
-  return r.empty() ? "cifar10" : r;
+  return r.empty() ? "fashion-mnist" : r;
 }
 
 }  // namespace
@@ -28,7 +28,7 @@ void add_info(CLI::App& root, Registry& reg) {
     ModelOptions model;
     std::string dataset;
     std::string data_dir;
-    std::string model_dataset;  ///< empty: the checkpoint's own data set, else cifar10
+    std::string model_dataset;  ///< empty: the one the file implies, else fashion-mnist
     bool json = false;
     bool values = false;
     bool list = false;
@@ -42,15 +42,16 @@ void add_info(CLI::App& root, Registry& reg) {
   app->add_option("--arch,-a", o->model.arch, "Describe a zoo architecture (or load FILE into it)");
   app->add_option("--input", o->model_dataset,
                   "Data set fixing a zoo model's input shape (default: a checkpoint's own data "
-                  "set, else cifar10)");
+                  "set, cifar10 for a 3-channel state dict, else fashion-mnist)");
   app->add_option("--dataset,-d", o->dataset, "Describe a data set");
   app->add_option("--data-dir", o->data_dir, "Directory of the data set's files");
   app->add_option("--model-file,-m", o->model_file,
                   "With a direction file: the model, for norms relative to θ*");
   app->add_flag("--list-archs", o->list, "List the zoo's architectures");
-  app->add_flag("--json", o->json, "Machine-readable output");
+  auto* json = app->add_flag("--json", o->json, "Machine-readable output");
   app->add_flag("--values", o->values,
-                "With --json and a surface file: also its coordinates and value arrays");
+                "With --json and a surface file: also its coordinates and value arrays")
+      ->needs(json);
   auto is_surface = [](const std::string& path) {
     if (!h5::is_hdf5(path)) return false;
     h5::File f(path, h5::File::Mode::read);
@@ -93,7 +94,9 @@ void add_info(CLI::App& root, Registry& reg) {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));
     } else {
-      throw InputError("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
+      std::fprintf(stderr, "losscape: error: info: give a FILE, --arch NAME, --dataset NAME or "
+                           "--list-archs\n");
+      return int(kExitUsage);
     }
     std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
     return 0;

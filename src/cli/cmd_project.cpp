@@ -31,19 +31,22 @@ void add_project(CLI::App& root, Registry& reg) {
   app->add_option("--arch,-a", o->model.arch,
                   "Zoo architecture of torch.save checkpoints (losscape's name their own)");
   app->add_option("--dataset,-d", o->model.dataset,
-                  "Data set fixing that architecture's input shape")->capture_default_str();
+                  "Data set fixing that architecture's input shape (default: cifar10 for "
+                  "3-channel state dicts, else fashion-mnist)")
+      ->capture_default_str();
   app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
   app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
   app->add_option("--grid", o->grid,
                   "Also print sweep options of an N x N grid covering the path with a 15 % "
                   "margin: --x MIN:MAX:N --y MIN:MAX:N")
       ->check(CLI::Range(2, 100000));
-  reg.push_back({app, [o]() {
+  reg.push_back({app, [o, app]() {
     std::vector<std::string> files = o->checkpoints;
     if (files.size() == 1 && std::filesystem::is_directory(files[0]))
       files = checkpoint_files(files[0]);
     for (auto& f : files)
       if (!std::filesystem::exists(f)) throw InputError(f + ": no such checkpoint");
+    if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->model.dataset);
     std::string out = o->out;
     if (out.empty()) out = o->directions + "_proj_cos.h5";
     auto d = read_directions(o->directions);

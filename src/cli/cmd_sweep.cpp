@@ -4,6 +4,7 @@
 
 #include "common.hpp"
 #include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/sweep.hpp"
 
@@ -23,11 +24,14 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--config", o->config_file,
                   "JSON file with the same keys (flags given on the command line override it)");
   app->add_option("--model-file,-m", c.model_file, "Model file (see losscape eval)");
-  app->add_option("--arch,-a", c.arch, "Zoo architecture for a state dict");
+  app->add_option("--arch,-a", c.arch,
+                  "Zoo architecture: of a state dict, or alone a fresh network (--init-seed)");
+  app->add_option("--init-seed", c.init_seed, "Seed of a fresh zoo network's initialization")
+      ->capture_default_str();
   app->add_option("--directions", c.directions,
                   "Direction file; without it directions are made (options of `losscape "
                   "directions`) into <out>.dirs.h5");
-  add_direction_options(*app, o->dir);
+  add_direction_options(*app, o->dir, /*with_dims=*/false);
   app->add_option("--x", c.x, "Grid along δ: MIN:MAX:NUM")->capture_default_str();
   app->add_option("--y", c.y, "Grid along η: MIN:MAX:NUM (2D)");
   app->add_option("--dataset,-d", c.dataset,
@@ -96,79 +100,104 @@ void add_sweep(CLI::App& root, Registry& reg) {
     mpi::Environment env(nullptr, nullptr);
     SweepConfig cfg;
     bool config_dataset = false;  // the config file names the data set
-    if (!o->config_file.empty()) {
-      std::ifstream in(o->config_file);
-      if (!in) throw InputError(o->config_file + ": cannot read config file");
-      nlohmann::json j;
-      try {
-        in >> j;
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError(o->config_file + ": not valid JSON (" + std::string(e.what()) + ")");
+    // The configuration, from the file and the flags: the same on every rank, and an error in it
+    // (or a config file one node cannot read) ends every rank with one message.
+    auto assemble = [&] {
+      if (!o->config_file.empty()) {
+        std::ifstream in(o->config_file);
+        if (!in) throw InputError(o->config_file + ": cannot read config file");
+        nlohmann::json j;
+        try {
+          in >> j;
+        } catch (const nlohmann::json::exception& e) {
+          throw InputError(o->config_file + ": not valid JSON (" + std::string(e.what()) + ")");
+        }
+        try {
+          cfg = j.get<SweepConfig>();
+          config_dataset = j.is_object() && j.contains("dataset");
+        } catch (const nlohmann::json::exception& e) {
+          throw InputError(o->config_file + ": " + e.what());
+        } catch (const InputError& e) {  // unknown keys, bad values
+          throw InputError(o->config_file + ": " + e.what());
+        }
       }
-      try {
-        cfg = j.get<SweepConfig>();
-        config_dataset = j.is_object() && j.contains("dataset");
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError(o->config_file + ": " + e.what());
-      } catch (const InputError& e) {  // unknown keys, bad values
-        throw InputError(o->config_file + ": " + e.what());
-      }
-    }
-    // Flags given explicitly override the file.
-    auto given = [&](const char* name) { return app->count(name) > 0; };
-    const SweepConfig& f = o->cfg;
+      // Flags given explicitly override the file.
+      auto given = [&](const char* name) { return app->count(name) > 0; };
+      const SweepConfig& f = o->cfg;
 #define LOSSCAPE_TAKE(flag, member) \
-  if (o->config_file.empty() || given(flag)) cfg.member = f.member;
-    LOSSCAPE_TAKE("--model-file", model_file)
-    LOSSCAPE_TAKE("--arch", arch)
-    LOSSCAPE_TAKE("--directions", directions)
-    LOSSCAPE_TAKE("--x", x)
-    LOSSCAPE_TAKE("--y", y)
-    LOSSCAPE_TAKE("--dataset", dataset)
-    LOSSCAPE_TAKE("--data-dir", data_dir)
-    LOSSCAPE_TAKE("--samples", samples)
-    LOSSCAPE_TAKE("--subset-seed", subset_seed)
-    LOSSCAPE_TAKE("--raw-data", raw_data)
-    LOSSCAPE_TAKE("--loss", loss)
-    LOSSCAPE_TAKE("--batch-size", batch_size)
-    LOSSCAPE_TAKE("--precision", precision)
-    LOSSCAPE_TAKE("--memory-format", memory_format)
-    LOSSCAPE_TAKE("--points-per-forward", points_per_forward)
-    LOSSCAPE_TAKE("--cuda-graphs", cuda_graphs)
-    LOSSCAPE_TAKE("--device", device)
-    LOSSCAPE_TAKE("--threads", threads)
-    LOSSCAPE_TAKE("--data-shards", data_shards)
-    LOSSCAPE_TAKE("--flush-seconds", flush_seconds)
-    LOSSCAPE_TAKE("--part", part)
-    LOSSCAPE_TAKE("--out", out)
-    LOSSCAPE_TAKE("--quiet", quiet)
-    LOSSCAPE_TAKE("--progress-seconds", progress_seconds)
-    LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
-    LOSSCAPE_TAKE("--stop-after", stop_after)
-    LOSSCAPE_TAKE("--hessian", hessian)
-    LOSSCAPE_TAKE("--hessian-all-params", hessian_all_params)
-    LOSSCAPE_TAKE("--hessian-batch-size", hessian_batch_size)
-    LOSSCAPE_TAKE("--eig-tol", eig_tol)
-    LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
-    LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
+    if (o->config_file.empty() || given(flag)) cfg.member = f.member;
+      LOSSCAPE_TAKE("--model-file", model_file)
+      LOSSCAPE_TAKE("--arch", arch)
+      LOSSCAPE_TAKE("--init-seed", init_seed)
+      LOSSCAPE_TAKE("--directions", directions)
+      LOSSCAPE_TAKE("--x", x)
+      LOSSCAPE_TAKE("--y", y)
+      LOSSCAPE_TAKE("--dataset", dataset)
+      LOSSCAPE_TAKE("--data-dir", data_dir)
+      LOSSCAPE_TAKE("--samples", samples)
+      LOSSCAPE_TAKE("--subset-seed", subset_seed)
+      LOSSCAPE_TAKE("--raw-data", raw_data)
+      LOSSCAPE_TAKE("--loss", loss)
+      LOSSCAPE_TAKE("--batch-size", batch_size)
+      LOSSCAPE_TAKE("--precision", precision)
+      LOSSCAPE_TAKE("--memory-format", memory_format)
+      LOSSCAPE_TAKE("--points-per-forward", points_per_forward)
+      LOSSCAPE_TAKE("--cuda-graphs", cuda_graphs)
+      LOSSCAPE_TAKE("--device", device)
+      LOSSCAPE_TAKE("--threads", threads)
+      LOSSCAPE_TAKE("--data-shards", data_shards)
+      LOSSCAPE_TAKE("--flush-seconds", flush_seconds)
+      LOSSCAPE_TAKE("--part", part)
+      LOSSCAPE_TAKE("--out", out)
+      LOSSCAPE_TAKE("--quiet", quiet)
+      LOSSCAPE_TAKE("--progress-seconds", progress_seconds)
+      LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
+      LOSSCAPE_TAKE("--stop-after", stop_after)
+      LOSSCAPE_TAKE("--hessian", hessian)
+      LOSSCAPE_TAKE("--hessian-all-params", hessian_all_params)
+      LOSSCAPE_TAKE("--hessian-batch-size", hessian_batch_size)
+      LOSSCAPE_TAKE("--eig-tol", eig_tol)
+      LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
+      LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
 #undef LOSSCAPE_TAKE
-    if (!config_dataset)
-      default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset, mpi::Comm::world());
-    if (o->config_file.empty() || given("--splits")) {
-      cfg.splits.clear();
-      std::string s = o->splits;
-      for (std::size_t pos = 0; pos <= s.size();) {
-        auto comma = s.find(',', pos);
-        if (comma == std::string::npos) comma = s.size();
-        if (comma > pos) cfg.splits.push_back(s.substr(pos, comma - pos));
-        pos = comma + 1;
+      if (o->config_file.empty() || given("--splits")) {
+        cfg.splits.clear();
+        std::string s = o->splits;
+        for (std::size_t pos = 0; pos <= s.size();) {
+          auto comma = s.find(',', pos);
+          if (comma == std::string::npos) comma = s.size();
+          if (comma > pos) cfg.splits.push_back(s.substr(pos, comma - pos));
+          pos = comma + 1;
+        }
       }
-    }
-    if (o->config_file.empty() || given("--x-norm") || given("--type") || given("--seed") ||
-        given("--x-target") || given("--y-target") || given("--same-dir") || given("--x-ignore") ||
-        given("--y-norm") || given("--y-ignore"))
-      cfg.dir = to_config(o->dir);
+      // Direction options: each flag given overrides its own field of the config's "dir".
+      const auto dir_flags = given_direction_options(*app);
+      if (!dir_flags.empty() && !cfg.directions.empty())
+        throw InputError(dir_flags.front() + " makes directions, but --directions " + cfg.directions +
+                         " gives them: drop one of the two");
+      if (o->config_file.empty()) {
+        cfg.dir = to_config(o->dir);
+      } else if (!dir_flags.empty()) {
+        const DirectionsConfig d = to_config(o->dir);
+        if (given("--type")) cfg.dir.type = d.type;
+        if (given("--x-norm")) cfg.dir.x.norm = d.x.norm;
+        if (given("--x-ignore")) cfg.dir.x.ignore_biasbn = d.x.ignore_biasbn;
+        if (given("--x-target")) cfg.dir.x.target = d.x.target;
+        if (given("--y-norm")) cfg.dir.y.norm = d.y.norm;
+        if (given("--y-ignore")) cfg.dir.y.ignore_biasbn = d.y.ignore_biasbn;
+        if (given("--y-target")) cfg.dir.y.target = d.y.target;
+        if (given("--same-dir")) cfg.dir.same_dir = d.same_dir;
+        if (given("--seed")) cfg.dir.seed = d.seed;
+      }
+      if (cfg.y.empty())
+        for (const auto& flag : dir_flags)
+          if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
+            throw InputError(flag + " is about the second direction: a 2D grid needs --y MIN:MAX:NUM");
+    };
     try {
+      run_agreed(mpi::Comm::world(), assemble);
+      if (!config_dataset)
+        default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset, mpi::Comm::world());
       auto result = run_sweep(cfg, mpi::Comm::world());
       return result.complete ? int(kExitOk) : int(kExitIncomplete);
     } catch (const AgreedError& e) {

@@ -57,7 +57,8 @@ void add_train(CLI::App& root, Registry& reg) {
                                               "config); flags override it");
   app->add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
   app->add_flag("--quiet,-q", o->quiet, "No per-epoch lines");
-  app->add_option("--out,-o", o->c.out, "Run folder (model_<epoch>.h5, log.jsonl)")->required();
+  app->add_option("--out,-o", o->c.out,
+                  "Run folder (model_<epoch>.h5, log.jsonl); required unless the config has \"out\"");
 
   reg.push_back({app, [o, app]() {
     // A stop signal (Slurm's time-limit warning, scancel, Ctrl-C) finishes the epoch, saves a
@@ -71,6 +72,16 @@ void add_train(CLI::App& root, Registry& reg) {
         given = nlohmann::json::parse(in);
       } catch (const nlohmann::json::exception& e) {
         throw InputError(o->config_file + ": not valid JSON (" + e.what() + ")");
+      }
+      // The keys of a checkpoint's config, nothing else: a typo must not train with a default.
+      const nlohmann::json known = TrainConfig{};
+      if (!given.is_object()) throw InputError(o->config_file + ": expected a JSON object");
+      for (auto& [k, v] : given.items())
+        if (!known.contains(k)) throw InputError(o->config_file + ": unknown key '" + k + "'");
+      try {
+        (void)given.get<TrainConfig>();
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError(o->config_file + ": " + e.what());
       }
     }
     const nlohmann::json all = o->c;
@@ -93,7 +104,9 @@ void add_train(CLI::App& root, Registry& reg) {
     flag("--save-every", "save_every");
     flag("--seed", "seed");
     flag("--device", "device");
-    given["out"] = o->c.out;
+    if (app->count("--out") > 0) given["out"] = o->c.out;
+    const std::string out = given.contains("out") ? given["out"].get<std::string>() : "";
+    if (out.empty()) throw InputError("train: give --out RUN_FOLDER (or \"out\" in --config)");
     if (o->no_nesterov) given["nesterov"] = false;
     if (o->no_augment) given["augment"] = false;
     if (app->count("--milestones") > 0) {
@@ -116,10 +129,10 @@ void add_train(CLI::App& root, Registry& reg) {
     configure_cpu_threads(o->threads, 1);
     std::optional<TrainConfig> stored;
     if (o->resume) {
-      auto cks = run_checkpoints(o->c.out);
+      auto cks = run_checkpoints(out);
       if (!cks.empty()) {
         TrainConfig s = read_checkpoint(cks.back().path).meta.config.get<TrainConfig>();
-        s.out = o->c.out;
+        s.out = out;
         stored = s;
       }
     }

@@ -7,6 +7,7 @@
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/mpi.hpp"
+#include "losscape/torch_save.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape::cli {
@@ -31,11 +32,24 @@ std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& data
 }
 
 std::string recorded_dataset(const std::string& model_file) {
-  if (model_file.empty() || !h5::is_hdf5(model_file)) return "";
-  h5::File f(model_file, h5::File::Mode::read);
-  if (f.has_attr("format") && f.attr_string("format") == "losscape-checkpoint" &&
-      f.has_attr("dataset"))
-    return f.attr_string("dataset");
+  if (model_file.empty()) return "";
+  if (h5::is_hdf5(model_file)) {
+    h5::File f(model_file, h5::File::Mode::read);
+    if (f.has_attr("format") && f.attr_string("format") == "losscape-checkpoint" &&
+        f.has_attr("dataset"))
+      return f.attr_string("dataset");
+    return "";
+  }
+  // A torch.save state dict (the reference's .t7/.pth files) says nothing of its data, but its
+  // first convolution takes 3 channels for CIFAR-10 and 1 for the 28×28 sets (the default).
+  const std::string kind = torch_file_kind(model_file);
+  if (kind != "zip" && kind != "legacy") return "";
+  try {
+    for (auto& t : read_torch_state_dict(model_file))
+      if (t.tensor.dim() == 4) return t.tensor.size(1) == 3 ? "cifar10" : "";
+  } catch (const std::exception&) {
+    // unreadable: the model loading reports it
+  }
   return "";
 }
 
@@ -93,11 +107,32 @@ int run_main(int argc, char** argv) {
   add_sweep(app, reg);
   add_merge(app, reg);
   add_hessian(app, reg);
+  // A first word that is no command and no option: say so (CLI11 would ask for a command, or
+  // print the general help for `losscape sweep-1d --help`).
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (auto& s : reg) known = known || s.app->check_name(argv[1]);
+    if (!known) {
+      std::fprintf(stderr, "losscape: error: '%s' is not a losscape command (losscape --help lists them)\n",
+                   argv[1]);
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e) == 0 ? kExitOk : kExitUsage;  // --help, --version
+    // One line like every other error, naming where the options are described.
+    std::string cmd;
+    for (auto& s : reg)
+      if (s.app->parsed()) cmd = " " + s.app->get_name();
+    std::string what = e.what();
+    // CLI11 lists the extras backwards ("1 --init-seed"); in the order given:
+    if (auto extras = app.remaining(true); dynamic_cast<const CLI::ExtrasError*>(&e) && !extras.empty())
+      what = "not expected: " + CLI::detail::join(extras, " ");
+    std::fprintf(stderr, "losscape: error: %s (losscape%s --help lists the options)\n", what.c_str(),
+                 cmd.c_str());
+    return kExitUsage;
   }
   try {
     for (auto& s : reg)

@@ -43,10 +43,13 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file = fals
 /// Load o.file into o.arch (or a fresh zoo network when no file is given).
 std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset);
 
-/// The data set a losscape checkpoint records (its `dataset` attribute); "" for any other file.
+/// The data set a model file implies: the one a losscape checkpoint records (its `dataset`
+/// attribute), cifar10 for a torch.save state dict whose first convolution takes 3 channels;
+/// "" for any other file (the command's default then holds).
 std::string recorded_dataset(const std::string& model_file);
-/// When `--dataset` was not given on `app`'s command line, the data set `model_file` records
-/// replaces `dataset` (a checkpoint is evaluated on what it was trained on); else unchanged.
+/// When `--dataset` was not given on `app`'s command line, the data set `model_file` implies
+/// (recorded_dataset) replaces `dataset` (a checkpoint is evaluated on what it was trained on);
+/// else unchanged.
 void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
                                  std::string& dataset);
 /// The same under MPI: rank 0 reads the file and every rank takes its answer (one reading, one
@@ -66,8 +69,11 @@ struct DirectionOptions {
   bool same_dir = false;
   std::uint64_t seed = 123;
 };
-void add_direction_options(CLI::App& app, DirectionOptions& o);
+/// With `with_dims` false (the sweep, whose grid fixes the number of directions) there is no --dims.
+void add_direction_options(CLI::App& app, DirectionOptions& o, bool with_dims = true);
 DirectionsConfig to_config(const DirectionOptions& o);
+/// The flags of add_direction_options (but --dims) that were given on app's command line.
+std::vector<std::string> given_direction_options(const CLI::App& app);
 
 /// The program entry: parse, dispatch, map exceptions to one-line errors and exit codes.
 int run_main(int argc, char** argv);

@@ -12,8 +12,8 @@ pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 
 # expect_error TAG EXIT_CODE NEEDLE... -- ARGS...: runs losscape ARGS, which must exit with
-# EXIT_CODE and print a message on stderr containing every NEEDLE: exactly one line for errors
-# (code 1); usage errors (code 2) may add CLI11's "Run with --help" hint.
+# EXIT_CODE and print exactly one line on stderr, beginning "losscape: error:" and containing every
+# NEEDLE (errors, code 1, and usage errors, code 2, alike).
 expect_error() {
   local tag=$1 code=$2
   shift 2
@@ -24,12 +24,10 @@ expect_error() {
   local rc=$? lines
   lines=$(grep -c '' err.txt)
   [[ $rc == "$code" ]] && pass "$tag: exit code $code" || fail "$tag: exit code $rc, expected $code"
-  if [[ $code == 1 ]]; then
-    [[ $lines == 1 ]] && pass "$tag: one line on stderr" ||
-      fail "$tag: $lines lines on stderr: $(cat err.txt)"
-  else
-    [[ $lines -ge 1 ]] && pass "$tag: a message on stderr" || fail "$tag: nothing on stderr"
-  fi
+  [[ $lines == 1 ]] && pass "$tag: one line on stderr" ||
+    fail "$tag: $lines lines on stderr: $(cat err.txt)"
+  grep -q '^losscape: error: ' err.txt && pass "$tag: begins 'losscape: error:'" ||
+    fail "$tag: does not begin 'losscape: error:': $(cat err.txt)"
   for n in "${needles[@]}"; do
     grep -qF -- "$n" err.txt && pass "$tag: mentions '$n'" || fail "$tag: does not mention '$n': $(cat err.txt)"
   done
@@ -58,7 +56,13 @@ for s in $subcommands; do
 done
 
 expect_error "no subcommand" 2 -- 
-expect_error "unknown option" 2 "--no-such-flag" -- eval --no-such-flag
+expect_error "unknown option" 2 "--no-such-flag" "losscape eval --help" -- eval --no-such-flag
+expect_error "unexpected arguments, in the order given" 2 "not expected: --bogus 2" -- \
+  sweep --init-seed 1 --bogus 2
+expect_error "missing option value" 2 "--split" -- eval --split
+expect_error "unknown command" 2 "'sweep-1d' is not a losscape command" -- sweep-1d --x -1:1:3
+expect_error "unknown command before --help" 2 "sweep-1d" -- sweep-1d --help
+expect_error "info --values without --json" 2 "--json" -- info --values s.h5
 
 # ---- one-line errors naming the file ----
 expect_error "missing model file" 1 "$WORK/nope.pt" -- eval --model-file "$WORK/nope.pt" \
@@ -76,7 +80,33 @@ expect_error "unknown loss" 1 "hinge" -- eval --arch cnn_small --dataset fashion
   --data-dir "$WORK/empty" --loss hinge
 printf 'not a model' >junk.pt
 expect_error "not a model file" 1 "$WORK/junk.pt" -- info "$WORK/junk.pt"
-expect_error "info without a subject" 1 "--arch" -- info
+expect_error "info without a subject" 2 "--arch" -- info
+
+# ---- sweep: options that would be ignored are refused before anything is made ----
+expect_error "direction option with --directions FILE" 1 "--seed" "given.h5" -- sweep \
+  --arch cnn_small --directions given.h5 --seed 3 --out s.h5
+expect_error "a y option on a 1D grid" 1 "--y-norm" "--y MIN:MAX:NUM" -- sweep --arch cnn_small \
+  --x -1:1:3 --y-norm layer --out s.h5
+expect_error "--y-target on a 1D grid" 1 "--y-target" "2D grid" -- sweep --arch cnn_small \
+  --x -1:1:3 --y-target other.h5 --out s.h5
+[[ ! -e s.h5 && ! -e s.dirs.h5 ]] && pass "no surface or direction file was made" ||
+  fail "files were made: $(ls s.* 2>&1)"
+echo '{"arch": "cnn_small", "dir": {"x": {"nrom": "layer"}}}' >typo.json
+expect_error "sweep config: unknown key inside dir" 1 "$WORK/typo.json" "dir.x.nrom" -- sweep \
+  --config "$WORK/typo.json"
+echo '{"arch": "cnn_small", "dir": {"x": {"ignore": true}}}' >ignore.json
+expect_error "sweep config: dir.x.ignore not biasbn/none" 1 "$WORK/ignore.json" "dir.x.ignore" -- \
+  sweep --config "$WORK/ignore.json"
+
+# ---- train: a config file's typo is not trained with a default ----
+echo '{"arch": "cnn_small", "weight_decy": 0.1}' >train.json
+expect_error "train config: unknown key" 1 "$WORK/train.json" "weight_decy" -- train \
+  --config "$WORK/train.json" --out run
+echo '{"arch": "cnn_small", "epochs": "ten"}' >train2.json
+expect_error "train config: wrong type" 1 "$WORK/train2.json" -- train --config "$WORK/train2.json" \
+  --out run
+expect_error "train without a run folder" 1 "--out" -- train --arch cnn_small
+[[ ! -e run ]] && pass "no run folder was made" || fail "a run folder was made"
 
 if ((failures)); then
   echo "$failures check(s) failed"

@@ -378,7 +378,7 @@ for arch, make in python_models.items():
     m = make()
     n_params = sum(p.numel() for p in m.parameters())
     check(n_params == TABLE[arch], f"python {arch}: {n_params} parameters (table: {TABLE[arch]})")
-    info = json.loads(run("info", "--arch", arch, "--json").stdout)
+    info = json.loads(run("info", "--arch", arch, "--input", "cifar10", "--json").stdout)
     sd = m.state_dict()
     param_names = {n for n, _ in m.named_parameters()}
     check(info["parameters"] == n_params, f"info --arch {arch}: {info['parameters']} parameters")
@@ -418,6 +418,12 @@ compare("resnet20 {'state_dict': ...} checkpoint, cifar10 test",
         eval_json("--model-file", wrapped, *cifar_args), ce, acc, 100)
 compare("resnet20 state dict, mse", eval_json("--model-file", plain, *cifar_args, "--loss", "mse"),
         mse, acc, 100)
+# Without --dataset: a state dict whose first convolution takes 3 channels is a CIFAR-10 network
+# (the default, fashion-mnist, would not fit it).
+no_dataset = [a for a in cifar_args if a not in ("--dataset", "cifar10")]
+got = eval_json("--model-file", wrapped, *no_dataset)
+check(got.get("data", "").startswith("cifar10"), f"no --dataset: a 3-channel .t7 is read as cifar10: {got.get('data')}")
+compare("resnet20 checkpoint without --dataset", got, ce, acc, 100)
 dp = os.path.join(WORK, "resnet20_dataparallel.pth")
 torch.save({"module." + k: v for k, v in sd.items()}, dp)
 compare("resnet20 state dict saved from DataParallel ('module.' prefix)",
@@ -577,6 +583,10 @@ bad = dict(sd)
 bad["linear.weight"] = torch.zeros(10, 32)
 bad_file = os.path.join(WORK, "wrong_shape.pth")
 torch.save(bad, bad_file)
+# The data set given does not fit the file's network: the message says which one would.
+expect_error("a CIFAR-10 state dict with --dataset fashion-mnist",
+             ["--model-file", plain, "--arch", "resnet20", "--dataset", "fashion-mnist",
+              "--device", "cpu"], "resnet20.pth", "3-channel images", "--dataset cifar10")
 expect_error("state dict with a wrong shape", ["--model-file", bad_file, *cifar_args],
              bad_file, "linear.weight", "[10, 32]", "[10, 64]")
 

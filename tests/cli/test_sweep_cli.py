@@ -109,6 +109,30 @@ with open("bad.json", "w") as f:
 p = run(["sweep", "--config", "bad.json"], expect=1)
 check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config key is named with the file")
 
+# A direction flag overrides its own key of the config's "dir", not the whole block: the
+# directions made are of type states, layer-normalized (from the file), with seed 7 (the flag).
+with open("dir.json", "w") as f:
+    json.dump({"model_file": model, "data_dir": DATA, "samples": 100, "x": "-0.5:0.5:3",
+               "dir": {"type": "states", "x": {"norm": "layer"}}, "out": "dirmerge.h5",
+               "quiet": True}, f)
+run(["sweep", "--config", "dir.json", "--seed", "7"], mpi=1)
+with h5py.File("dirmerge.dirs.h5", "r") as f:
+    made = json.loads(text(f.attrs["settings"]))
+check(made.get("type") == "states" and made.get("x", {}).get("norm") == "layer" and
+      made.get("seed") == 7 and made.get("dims") == 1,
+      f"--seed with --config keeps the config's other direction options: {made}")
+
+# A fresh zoo network: --init-seed gives the θ* that `directions --arch --init-seed` made the
+# directions for (their fingerprint check passes), another seed is refused by that check.
+run(["directions", "--arch", "cnn_small", "--init-seed", "5", "--dims", "1", "--out", "fresh.h5",
+     "--quiet"])
+FRESH = ["sweep", "--arch", "cnn_small", "--directions", "fresh.h5", "--data-dir", DATA,
+         "--samples", "100", "--x", "-0.5:0.5:3", "--quiet"]
+run([*FRESH, "--init-seed", "5", "--out", "fresh5.h5"])
+p = run([*FRESH, "--out", "fresh0.h5"], expect=1)
+check("fresh.h5" in p.stderr and "--init-seed" in p.stderr,
+      f"the default --init-seed 0 is another θ*: refused by the fingerprint check: {p.stderr.strip()}")
+
 # ---- without --dataset, the data set the checkpoint records ----
 # The same weights recorded as trained on MNIST (same 1x28x28 input, other normalization; the
 # Fashion-MNIST files stand in for MNIST's, whose file names are the same).

@@ -95,7 +95,24 @@ check("nodata" in p.stderr and ("no such file" in p.stderr or "does not exist" i
 check(not os.path.exists("x") and not os.path.exists("y"), "no folder made for refused runs")
 p = run("train", "--resume", "--lr", "0.2", "--out", "run", expect=1)
 check("differs from the run being resumed" in p.stderr, "resume with another lr refused")
+p = run("train", "--resume", "--no-nesterov", "--out", "run", expect=1)
+check("--no-nesterov differs from the run being resumed (nesterov true" in p.stderr,
+      f"resume with --no-nesterov refused, naming the flag as given: {p.stderr.strip()}")
 check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals changed nothing")
+
+# ---- --config: a checkpoint's stored configuration trains again, its "out" the run folder ----
+with h5py.File("run/model_4.h5", "r") as f:
+    stored = json.loads(f.attrs["config"])
+with open("again.json", "w") as f:
+    json.dump({**stored, "epochs": 1, "milestones": [], "out": "again"}, f)
+run("train", "--config", "again.json", "--threads", "1")
+check(sorted(os.listdir("again")) == ["log.jsonl", "model_0.h5", "model_1.h5"],
+      "train --config with \"out\" and no --out writes that run folder")
+with open("typo.json", "w") as f:
+    json.dump({**stored, "weight_decy": 0.1, "out": "typo"}, f)
+p = run("train", "--config", "typo.json", expect=1)
+check("typo.json" in p.stderr and "weight_decy" in p.stderr and not os.path.exists("typo"),
+      f"an unknown key in the config is refused, naming the file: {p.stderr.strip()}")
 
 # ---- resume through the command line: 2 epochs, then --resume --epochs 4 ----
 run("train", *common, "--epochs", "2", "--out", "run2")

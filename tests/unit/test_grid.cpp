@@ -6,6 +6,7 @@
 
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
+#include "losscape/sweep.hpp"
 #include "test_support.hpp"
 
 using namespace losscape;
@@ -169,4 +170,68 @@ TEST_CASE("coarse_to_fine visits every point once, corners and the coarsest leve
     };
     for (std::size_t k = 1; k < order.size(); ++k) CHECK(stride_of(order[k]) <= stride_of(order[k - 1]));
   }
+}
+
+// ---- the fan-out slice (sweep.hpp) ----
+namespace {
+// Sets Slurm's array variables for one test and restores the environment after it.
+struct SlurmArray {
+  SlurmArray(const char* id, const char* count, const char* min, const char* max,
+             const char* step) {
+    set("SLURM_ARRAY_TASK_ID", id);
+    set("SLURM_ARRAY_TASK_COUNT", count);
+    set("SLURM_ARRAY_TASK_MIN", min);
+    set("SLURM_ARRAY_TASK_MAX", max);
+    set("SLURM_ARRAY_TASK_STEP", step);
+  }
+  ~SlurmArray() {
+    for (auto* v : {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN",
+                    "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP"})
+      unsetenv(v);
+  }
+  static void set(const char* k, const char* v) {
+    if (v) setenv(k, v, 1);
+    else unsetenv(k);
+  }
+};
+}  // namespace
+
+TEST_CASE("parse_part: K/N and Slurm's contiguous arrays", "[grid][part]") {
+  CHECK(parse_part("3/8", false) == std::make_pair(2, 8));
+  CHECK(parse_part("", false) == std::make_pair(0, 1));
+  CHECK_THROWS_WITH(parse_part("9/8", false), Contains("1 <= K <= N"));
+  CHECK_THROWS_WITH(parse_part("3", false), Contains("expected K/N"));
+  {
+    SlurmArray a("5", "4", "4", "7", "1");  // --array=4-7, task 5: the second slice
+    CHECK(parse_part("", true) == std::make_pair(1, 4));
+  }
+  {
+    SlurmArray a("0", "3", "0", "2", nullptr);  // no STEP variable (older Slurm)
+    CHECK(parse_part("", true) == std::make_pair(0, 3));
+  }
+  {
+    // --array=0,2,4: task 2 would take slice 3 of 3 and slice 2 would never be computed
+    SlurmArray a("2", "3", "0", "4", nullptr);
+    CHECK_THROWS_WITH(parse_part("", true), Contains("must be contiguous"));
+    CHECK_THROWS_WITH(parse_part("", true), Contains("--array=0-2"));
+  }
+  {
+    SlurmArray a("2", "4", "0", "6", "2");  // --array=0-6:2
+    CHECK_THROWS_WITH(parse_part("", true), Contains("step 2"));
+  }
+  {
+    SlurmArray a(nullptr, nullptr, nullptr, nullptr, nullptr);
+    CHECK_THROWS_WITH(parse_part("", true), Contains("SLURM_ARRAY_TASK_ID"));
+  }
+}
+
+TEST_CASE("the run log's device list stays small at any rank count", "[grid][part]") {
+  std::vector<std::string> few = {"cuda:0 (NVIDIA H200)", "cuda:1 (NVIDIA H200)"};
+  CHECK(device_list(few) == nlohmann::json(few));  // one per rank
+  std::vector<std::string> many;
+  for (int r = 0; r < 1000; ++r) many.push_back("cuda:" + std::to_string(r % 4) + " (NVIDIA H200)");
+  auto d = device_list(many);
+  REQUIRE(d.size() == 4);
+  CHECK(d[0] == "cuda:0 (NVIDIA H200) × 250 ranks");
+  CHECK(d[3] == "cuda:3 (NVIDIA H200) × 250 ranks");
 }
