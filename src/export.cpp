@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -179,7 +180,10 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     ahi = *std::max_element(avg.begin(), avg.end());
   }
 
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  // Written beside the target and renamed when whole: a full disk or a killed run leaves no
+  // truncated .vtp for ParaView to choke on.
+  const std::string tmp = path + ".writing";
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) throw InputError("export: cannot write " + path);
   auto esc = [](std::string s) {  // "--" may not appear inside an XML comment
     for (std::size_t p; (p = s.find("--")) != std::string::npos;) s.replace(p, 2, "- -");
@@ -231,7 +235,12 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     << "  </PolyData>\n"
     << "</VTKFile>\n";
   f.close();
-  if (!f) throw InputError("export: cannot write " + path);
+  std::error_code ec;
+  if (f) std::filesystem::rename(tmp, path, ec);
+  if (!f || ec) {
+    std::filesystem::remove(tmp, ec);
+    throw InputError("export: cannot write " + path);
+  }
   return sum;
 }
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
@@ -455,6 +456,35 @@ nlohmann::json device_list(const std::vector<std::string>& per_rank) {
   return out;
 }
 
+std::vector<std::string> rank_events(const std::vector<std::vector<std::string>>& per_rank) {
+  std::vector<std::string> out;
+  if (per_rank.size() <= 64) {
+    for (std::size_t r = 0; r < per_rank.size(); ++r)
+      for (auto& line : per_rank[r]) out.push_back("rank " + std::to_string(r) + ": " + line);
+    return out;
+  }
+  std::vector<std::pair<std::string, std::vector<std::size_t>>> groups;  // by first appearance
+  for (std::size_t r = 0; r < per_rank.size(); ++r)
+    for (auto& line : per_rank[r]) {
+      auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == line; });
+      if (it == groups.end()) groups.push_back({line, {r}});
+      else it->second.push_back(r);
+    }
+  for (auto& [line, ranks] : groups) {
+    std::string list;  // "0-499,512-999", or only the count when that is long
+    for (std::size_t i = 0; i < ranks.size();) {
+      std::size_t j = i;
+      while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+      list += (list.empty() ? "" : ",") + std::to_string(ranks[i]) +
+              (j > i ? "-" + std::to_string(ranks[j]) : "");
+      i = j + 1;
+    }
+    out.push_back((list.size() > 80 ? std::to_string(ranks.size()) + " ranks" : "ranks " + list) +
+                  ": " + line);
+  }
+  return out;
+}
+
 namespace {
 
 std::string default_dir_file(const std::string& out) {
@@ -490,6 +520,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
   // ---- set-up, with errors agreed across ranks so that nobody hangs ----
   Grid grid;
+  int part_k = 0, part_n = 1;  // the slice of the grid (--part)
   Evaluator ev;
   std::unique_ptr<FileLock> lock;
   std::unique_ptr<SurfaceFile> surface;
@@ -506,6 +537,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       grid.y = parse_axis(cfg.y, "--y");
     }
     effective["dir"]["dims"] = grid.has_y ? 2 : 1;  // the grid decides, whatever the config said
+    std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
     for (auto& s : cfg.splits) {
       if (s != "train" && s != "test") throw InputError("--splits: unknown split '" + s + "'");
@@ -525,8 +557,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       throw InputError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
                        "or --arch NAME for a fresh zoo network");
     if (!grid.has_y && cfg.directions.empty() && !cfg.dir.y.target.empty())
-      throw InputError("--y-target " + cfg.dir.y.target + " makes a second direction: a 2D grid "
-                       "needs --y MIN:MAX:NUM");
+      throw InputError("--y-target (dir.y.target) " + cfg.dir.y.target +
+                       " makes a second direction: a 2D grid needs --y MIN:MAX:NUM");
     if (cfg.flush_seconds <= 0) throw InputError("--flush-seconds must be positive");
     device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
@@ -574,7 +606,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   effective["arch"] = ev.model->arch;
 
   // The surface file and its lock.
-  const auto [part_k, part_n] = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
   SurfaceIdentity id;
   id.grid = grid;
   id.values = value_names;
@@ -753,10 +784,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       nlohmann::json log = run_log;
       log.push_back(entry);
       // The most recent runs that fit (the dataset has a fixed size: see surface.hpp); a run
-      // whose entry alone would not fit keeps it without its configuration, which is also in the
-      // file's config attribute.
+      // whose entry alone would not fit loses its largest parts (the configuration is also
+      // printed at the start of the run), so that the log always stays valid JSON.
       while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
-      if (log.dump().size() > kRunLogBytes - 1024) log.back()["config"] = "(left out: too large)";
+      for (const char* big : {"config", "cuda_graph_events", "startup_timing", "devices"})
+        if (log.dump().size() > kRunLogBytes - 1024 && log.back().contains(big))
+          log.back()[big] = "(left out: too large for the run log)";
       surface->write_run_log(log);
     };
     write_log("running");
@@ -1072,12 +1105,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       // What became of the CUDA graphs, on every rank (the run log's "cuda_graph_events").
       std::string mine;
       for (const auto& e : ev.graph_events) mine += e + "\n";
-      auto all = world.allgather(mine);
-      for (int r = 0; r < size; ++r) {
-        std::istringstream lines(all[std::size_t(r)]);
-        for (std::string line; std::getline(lines, line);)
-          out.cuda_graph_events.push_back("rank " + std::to_string(r) + ": " + line);
+      std::vector<std::vector<std::string>> per_rank;
+      for (auto& text : world.allgather(mine)) {
+        std::istringstream lines(text);
+        per_rank.emplace_back();
+        for (std::string line; std::getline(lines, line);) per_rank.back().push_back(line);
       }
+      out.cuda_graph_events = rank_events(per_rank);
     }
     if (!out.cuda_graph_events.empty()) this_run["cuda_graph_events"] = out.cuda_graph_events;
     if (!failed.empty()) this_run["error"] = failed;

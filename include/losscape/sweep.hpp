@@ -103,5 +103,9 @@ std::pair<int, int> parse_part(const std::string& part, bool from_slurm);
 /// The run log's "devices": one description per rank up to 64 ranks, else each distinct
 /// description once, as "DESCRIPTION × N ranks" (a run's entry stays small at any scale).
 nlohmann::json device_list(const std::vector<std::string>& per_rank);
+/// The run log's "cuda_graph_events" from each rank's event lines: "rank R: LINE" up to 64 ranks,
+/// else each distinct line once, as "ranks 0-511,600: LINE" (or "N ranks: LINE" when the list of
+/// ranks would be long).
+std::vector<std::string> rank_events(const std::vector<std::vector<std::string>>& per_rank);
 
 }  // namespace losscape

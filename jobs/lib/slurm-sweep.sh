@@ -51,6 +51,7 @@ ls_settings() {
     case ${extra[i]} in
       --out | -o) LS_OUT=${extra[i + 1]:-}; ((i += 1)); continue ;;
       --out=*) LS_OUT=${extra[i]#--out=}; continue ;;
+      -o?*) LS_OUT=${extra[i]#-o}; continue ;;
       # One --config: the arguments' over SWEEP_CONFIG (losscape takes the option once).
       --config) config=${extra[i + 1]:-}; ((i += 1)); continue ;;
       --config=*) config=${extra[i]#--config=}; continue ;;
@@ -68,7 +69,7 @@ ls_settings() {
   [[ -n $LS_OUT ]] ||
     ls_die "no surface file: set SWEEP_OUT=surface.h5, pass --out, or put \"out\" in SWEEP_CONFIG"
   [[ -d $(dirname "$LS_OUT") ]] || ls_die "the directory of the surface file $LS_OUT does not exist"
-  if [[ -z $config ]] && ! printf '%s\n' "${extra[@]}" | grep -E '^(--model-file|-m|--arch|-a)(=|$)' >/dev/null; then
+  if [[ -z $config ]] && ! printf '%s\n' "${extra[@]}" | grep -E '^(--model-file|--arch)(=|$)|^-[ma]' >/dev/null; then
     ls_die "no model: set SWEEP_CONFIG=sweep.json (with \"model_file\" or \"arch\") or give --model-file/--arch"
   fi
 }
@@ -102,16 +103,15 @@ ls_launcher() {
 }
 
 # Threads per rank from the job's --cpus-per-task, unless --threads was given or the config
-# (SWEEP_CONFIG or --config) sets "threads".
+# (SWEEP_CONFIG or --config) sets "threads" (to a number other than 0).
 ls_threads() {
   [[ -n ${SLURM_CPUS_PER_TASK:-} ]] || return 0
   printf '%s\n' "${LS_SWEEP[@]}" | grep -E '^--threads(=|$)' >/dev/null && return 0
   local i
   for ((i = 0; i < ${#LS_SWEEP[@]}; i++)); do
     if [[ ${LS_SWEEP[i]} == --config ]]; then
-      grep -E '"threads"[[:space:]]*:' "${LS_SWEEP[i + 1]}" >/dev/null 2>&1 && return 0
-    elif [[ ${LS_SWEEP[i]} == --config=* ]]; then
-      grep -E '"threads"[[:space:]]*:' "${LS_SWEEP[i]#--config=}" >/dev/null 2>&1 && return 0
+      # ("threads": 0, as a stored configuration has it, means all the node's cores: not set)
+      grep -E '"threads"[[:space:]]*:[[:space:]]*[1-9]' "${LS_SWEEP[i + 1]}" >/dev/null 2>&1 && return 0
     fi
   done
   LS_SWEEP+=(--threads "$SLURM_CPUS_PER_TASK")

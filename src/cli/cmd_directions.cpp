@@ -10,8 +10,9 @@
 
 namespace losscape::cli {
 
-void add_direction_options(CLI::App& app, DirectionOptions& o, bool with_dims) {
-  if (with_dims) app.add_option("--dims", o.dims, "1 or 2 directions")->capture_default_str();
+void add_direction_options(CLI::App& app, DirectionOptions& o) {
+  app.add_option("--dims", o.dims, "1 or 2 directions (sweep: must agree with the grid)")
+      ->capture_default_str();
   app.add_option("--type", o.type, "weights (parameters) | states (with BatchNorm buffers)")
       ->capture_default_str();
   app.add_option("--x-norm", o.x_norm, "filter | layer | weight | dfilter | dlayer | none")
@@ -67,8 +68,7 @@ void add_directions(CLI::App& root, Registry& reg) {
   auto* app = root.add_subcommand("directions", "Make perturbation directions for a model");
   add_model_options(*app, o->model);
   app->add_option("--dataset,-d", o->dataset,
-                  "Data set fixing the model's input shape (default: the one a losscape "
-                  "checkpoint was trained on, else cifar10)");
+                  std::string("Data set fixing the model's input shape (") + kDatasetDefault + ")");
   add_direction_options(*app, o->dir);
   app->add_option("--out,-o", o->out, "Direction file to write (HDF5)")->required();
   app->add_flag("--pca", o->pca,

@@ -31,12 +31,11 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--directions", c.directions,
                   "Direction file; without it directions are made (options of `losscape "
                   "directions`) into <out>.dirs.h5");
-  add_direction_options(*app, o->dir, /*with_dims=*/false);
+  add_direction_options(*app, o->dir);
   app->add_option("--x", c.x, "Grid along δ: MIN:MAX:NUM")->capture_default_str();
   app->add_option("--y", c.y, "Grid along η: MIN:MAX:NUM (2D)");
   app->add_option("--dataset,-d", c.dataset,
-                  "cifar10 | fashion-mnist | mnist (default: the one a losscape checkpoint was "
-                  "trained on, else " + c.dataset + ")");
+                  std::string("cifar10 | fashion-mnist | mnist (") + kDatasetDefault + ")");
   app->add_option("--data-dir", c.data_dir, "Directory of the data files");
   app->add_option("--splits", o->splits, "train, test or train,test")->capture_default_str();
   app->add_option("--samples,-n", c.samples, "Deterministic subset of N samples (0 = all)");
@@ -189,6 +188,10 @@ void add_sweep(CLI::App& root, Registry& reg) {
         if (given("--same-dir")) cfg.dir.same_dir = d.same_dir;
         if (given("--seed")) cfg.dir.seed = d.seed;
       }
+      if (given("--dims") && o->dir.dims != (cfg.y.empty() ? 1 : 2))
+        throw InputError("--dims " + std::to_string(o->dir.dims) + " disagrees with the grid: " +
+                         (cfg.y.empty() ? "1D (no --y) takes 1 direction"
+                                        : "2D (--y) takes 2 directions"));
       if (cfg.y.empty())
         for (const auto& flag : dir_flags)
           if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")

@@ -105,7 +105,8 @@ void add_train(CLI::App& root, Registry& reg) {
     flag("--seed", "seed");
     flag("--device", "device");
     if (app->count("--out") > 0) given["out"] = o->c.out;
-    const std::string out = given.contains("out") ? given["out"].get<std::string>() : "";
+    const std::string out =
+        given.contains("out") && given["out"].is_string() ? given["out"].get<std::string>() : "";
     if (out.empty()) throw InputError("train: give --out RUN_FOLDER (or \"out\" in --config)");
     if (o->no_nesterov) given["nesterov"] = false;
     if (o->no_augment) given["augment"] = false;

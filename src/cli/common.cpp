@@ -3,6 +3,7 @@
 #include "losscape/device.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
@@ -76,8 +77,7 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
 
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_option("--dataset,-d", d.dataset,
-                 "cifar10 | fashion-mnist | mnist (default: the one a losscape checkpoint was "
-                 "trained on, else " + d.dataset + ")");
+                 std::string("cifar10 | fashion-mnist | mnist (") + kDatasetDefault + ")");
   app.add_option("--data-dir", d.data_dir,
                  "Directory of the data files (default: Debian's location for fashion-mnist, "
                  "data/cifar-10-batches-bin for cifar10)");
@@ -109,6 +109,13 @@ int run_main(int argc, char** argv) {
   add_hessian(app, reg);
   // A first word that is no command and no option: say so (CLI11 would ask for a command, or
   // print the general help for `losscape sweep-1d --help`).
+  if (argc > 1 && argv[1][0] == '-' && std::strcmp(argv[1], "-h") != 0 &&
+      std::strcmp(argv[1], "--help") != 0 && std::strcmp(argv[1], "-V") != 0 &&
+      std::strcmp(argv[1], "--version") != 0) {
+    std::fprintf(stderr, "losscape: error: %s: a command comes first (losscape --help lists them)\n",
+                 argv[1]);
+    return kExitUsage;
+  }
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (auto& s : reg) known = known || s.app->check_name(argv[1]);

@@ -57,6 +57,11 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
 void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
                                  std::string& dataset, const mpi::Comm& comm);
 
+/// How every command picks the data set when --dataset is not given (for --help texts).
+inline constexpr const char* kDatasetDefault =
+    "default: the one a losscape checkpoint was trained on, cifar10 for a state dict whose first "
+    "convolution takes 3 channels, else fashion-mnist";
+
 /// --dataset / --data-dir / --split / --samples / --subset-seed / --raw-data.
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split = true);
 
@@ -69,10 +74,10 @@ struct DirectionOptions {
   bool same_dir = false;
   std::uint64_t seed = 123;
 };
-/// With `with_dims` false (the sweep, whose grid fixes the number of directions) there is no --dims.
-void add_direction_options(CLI::App& app, DirectionOptions& o, bool with_dims = true);
+void add_direction_options(CLI::App& app, DirectionOptions& o);
 DirectionsConfig to_config(const DirectionOptions& o);
-/// The flags of add_direction_options (but --dims) that were given on app's command line.
+/// The flags of add_direction_options (but --dims, which the sweep checks against its grid) that
+/// were given on app's command line.
 std::vector<std::string> given_direction_options(const CLI::App& app);
 
 /// The program entry: parse, dispatch, map exceptions to one-line errors and exit codes.

@@ -62,6 +62,7 @@ expect_error "unexpected arguments, in the order given" 2 "not expected: --bogus
 expect_error "missing option value" 2 "--split" -- eval --split
 expect_error "unknown command" 2 "'sweep-1d' is not a losscape command" -- sweep-1d --x -1:1:3
 expect_error "unknown command before --help" 2 "sweep-1d" -- sweep-1d --help
+expect_error "an option before any command" 2 "--bogus" "a command comes first" -- --bogus
 expect_error "info --values without --json" 2 "--json" -- info --values s.h5
 
 # ---- one-line errors naming the file ----
@@ -87,6 +88,8 @@ expect_error "direction option with --directions FILE" 1 "--seed" "given.h5" -- 
   --arch cnn_small --directions given.h5 --seed 3 --out s.h5
 expect_error "a y option on a 1D grid" 1 "--y-norm" "--y MIN:MAX:NUM" -- sweep --arch cnn_small \
   --x -1:1:3 --y-norm layer --out s.h5
+expect_error "--dims against the grid" 1 "--dims 2" "1D" -- sweep --arch cnn_small --x -1:1:3 \
+  --dims 2 --out s.h5
 expect_error "--y-target on a 1D grid" 1 "--y-target" "2D grid" -- sweep --arch cnn_small \
   --x -1:1:3 --y-target other.h5 --out s.h5
 [[ ! -e s.h5 && ! -e s.dirs.h5 ]] && pass "no surface or direction file was made" ||

@@ -176,6 +176,13 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
   CHECK(t.find("          0 1 6 5\n") != std::string::npos);    // first quad
   CHECK(t.find("          8 9 14 13\n") != std::string::npos);  // last quad
   CHECK(t.find("          32\n") != std::string::npos);         // last offset
+  CHECK_FALSE(std::filesystem::exists(d.file("s.vtp.writing")));  // written aside, renamed
+
+  // A file that cannot be written: an error naming it, nothing left behind, an old file kept.
+  std::filesystem::create_directory(d.file("dir.vtp"));  // a directory where the file should go
+  CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("dir.vtp"), VtpOptions{}),
+                    catch_compat::Contains("cannot write " + d.file("dir.vtp")));
+  CHECK_FALSE(std::filesystem::exists(d.file("dir.vtp.writing")));
 
   // a partial surface: the missing node and the cells touching it are left out
   write_grid_surface(d.file("p.h5"), x, y, bowl, {7});  // row 1, column 2: touches 4 cells

@@ -234,4 +234,17 @@ TEST_CASE("the run log's device list stays small at any rank count", "[grid][par
   REQUIRE(d.size() == 4);
   CHECK(d[0] == "cuda:0 (NVIDIA H200) × 250 ranks");
   CHECK(d[3] == "cuda:3 (NVIDIA H200) × 250 ranks");
+
+  // CUDA graph events: per rank up to 64 ranks, else each line once with its ranks
+  std::vector<std::vector<std::string>> two = {{"graph recorded"}, {"graph recorded", "turned off"}};
+  CHECK(rank_events(two) == std::vector<std::string>{"rank 0: graph recorded",
+                                                     "rank 1: graph recorded", "rank 1: turned off"});
+  std::vector<std::vector<std::string>> lots(1000, {"graph recorded"});
+  lots[7].push_back("turned off");
+  for (int r = 0; r < 1000; r += 2) lots[std::size_t(r)].push_back("replayed");
+  auto e = rank_events(lots);
+  REQUIRE(e.size() == 3);
+  CHECK(e[0] == "ranks 0-999: graph recorded");
+  CHECK(e[1] == "500 ranks: replayed");  // every other rank: the list of ranks would be long
+  CHECK(e[2] == "ranks 7: turned off");
 }
