@@ -70,40 +70,33 @@ void write_string_dataset(const h5::Location& f, const std::string& name, const 
 
 }  // namespace
 
+std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceIdentity& id) {
+  try {
+    if (!std::filesystem::exists(path)) return "create";
+    auto have = read_identity(path);
+    auto want = id.to_json();
+    for (auto& [k, v] : want.items())
+      if (!have.contains(k) || have[k] != v)
+        return path + " belongs to another sweep: its " + describe_key(k) + " is " +
+               (have.contains(k) ? have[k].dump() : std::string("missing")) + ", this command has " +
+               v.dump() + "; refusing to resume (the file is left untouched; use another --out)";
+    for (auto& [k, v] : have.items())
+      if (!want.contains(k))
+        return path + " belongs to another sweep: its " + describe_key(k) + " is " + v.dump() +
+               ", this command has none; refusing to resume (the file is left untouched; use " +
+               "another --out)";
+    return "open";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
 SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
                          const nlohmann::json& config, const mpi::Comm& comm)
     : path_(path), id_(id), comm_(comm) {
   // Rank 0 decides create vs open and, for open, whether the file matches; all ranks then act.
   std::string verdict;  // "create", "open" or an error message
-  if (comm.root()) {
-    try {
-      if (!std::filesystem::exists(path)) {
-        verdict = "create";
-      } else {
-        auto have = read_identity(path);
-        auto want = id.to_json();
-        for (auto& [k, v] : want.items()) {
-          if (!have.contains(k) || have[k] != v) {
-            verdict = path + " belongs to another sweep: its " + describe_key(k) + " is " +
-                      (have.contains(k) ? have[k].dump() : std::string("missing")) +
-                      ", this command has " + v.dump() +
-                      "; refusing to resume (the file is left untouched; use another --out)";
-            break;
-          }
-        }
-        for (auto& [k, v] : have.items()) {
-          if (!verdict.empty()) break;
-          if (!want.contains(k))
-            verdict = path + " belongs to another sweep: its " + describe_key(k) + " is " +
-                      v.dump() + ", this command has none; refusing to resume (the file is left " +
-                      "untouched; use another --out)";
-        }
-        if (verdict.empty()) verdict = "open";
-      }
-    } catch (const Error& e) {
-      verdict = e.what();
-    }
-  }
+  if (comm.root()) verdict = resume_verdict(path, id);
   comm.bcast(verdict);
   if (verdict != "create" && verdict != "open") throw InputError(verdict);
   created_ = verdict == "create";

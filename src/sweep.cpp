@@ -582,20 +582,29 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // The lock, before anything is written beside the output (directions made by the sweep).
   agreed([&] {
     if (rank == 0) lock = std::make_unique<FileLock>(cfg.out);
+    if (cfg.dry_run) lock.reset();  // only asked whether another job writes the file
   });
 
-  // Directions: read a given file, or make them on rank 0 (beside the output) and share.
+  // Directions: read a given file, or make them on rank 0 (beside the output) and share. A dry
+  // run makes missing ones in memory only (every rank the same: they are seeded).
+  bool dirs_made_here = false;
   if (dir_file.empty()) {
     dir_file = default_dir_file(cfg.out);
+    std::error_code ec;
+    dirs_made_here = !std::filesystem::exists(dir_file, ec);
+    world.bcast(&dirs_made_here, sizeof dirs_made_here);  // rank 0's view of the file
     agreed([&] {
-      if (rank == 0 && !std::filesystem::exists(dir_file)) {
-        DirectionsConfig dc = cfg.dir;
-        dc.dims = grid.has_y ? 2 : 1;
+      if (!dirs_made_here) return;
+      DirectionsConfig dc = cfg.dir;
+      dc.dims = grid.has_y ? 2 : 1;
+      if (cfg.dry_run)
+        ev.dirs = make_directions(*ev.model, dc, cfg.dataset);
+      else if (rank == 0)
         write_directions(dir_file, make_directions(*ev.model, dc, cfg.dataset));
-      }
     });
   }
   agreed([&] {
+    if (cfg.dry_run && dirs_made_here) return;
     ev.dirs = read_directions(dir_file);
     if (cfg.directions.empty()) check_made_with(ev.dirs, cfg.dir, grid.has_y ? 2 : 1, dir_file);
     check_directions(ev.dirs, *ev.model, dir_file, !cfg.allow_other_model);
@@ -623,11 +632,31 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     id.hessian = {{"split", cfg.splits.front()},
                   {"params", cfg.hessian_all_params ? "all" : "dims>=2"},
                   {"tol", cfg.eig_tol}};
-  try {
-    surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
-  } catch (const InputError& e) {
-    lock.reset();
-    throw AgreedError(e.what());  // the verdict was broadcast: every rank throws it
+  // A dry run asks what would become of the file (read-only, rank 0) and how much of this part
+  // of the grid it already holds.
+  std::string dry_verdict;
+  std::int64_t dry_done = 0;
+  if (cfg.dry_run) {
+    agreed([&] {
+      if (rank != 0) return;
+      dry_verdict = SurfaceFile::resume_verdict(cfg.out, id);
+      if (dry_verdict == "open") {
+        auto s = read_surface(cfg.out);
+        auto order = coarse_to_fine(grid);
+        for (std::size_t p = 0; p < order.size(); ++p)
+          if (std::int64_t(p % std::size_t(part_n)) == part_k && s.done[std::size_t(order[p])])
+            ++dry_done;
+      }
+    });
+    world.bcast(dry_verdict);  // as the constructor does: every rank refuses with rank 0's reason
+    if (dry_verdict != "create" && dry_verdict != "open") throw AgreedError(dry_verdict);
+  } else {
+    try {
+      surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
+    } catch (const InputError& e) {
+      lock.reset();
+      throw AgreedError(e.what());  // the verdict was broadcast: every rank throws it
+    }
   }
 
   // From here on the surface file is open on every rank, and closing it is collective: an error
@@ -659,6 +688,39 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
       ev.opts.loss = parse_loss(cfg.loss);
     });
+    if (cfg.dry_run) {
+      const auto devices = device_list(world.allgather(describe_device(device)));
+      if (rank == 0) {
+        std::int64_t part_total = 0;
+        for (std::int64_t p = 0; p < grid.size(); ++p) part_total += (p % part_n == part_k);
+        std::printf("dry run of losscape sweep %s: nothing computed, nothing written\n", version);
+        std::printf("surface     %s: %s\n", cfg.out.c_str(),
+                    dry_verdict == "create"
+                        ? "would be created"
+                        : ("would be resumed: " + std::to_string(dry_done) + " of " +
+                           std::to_string(part_total) + " points done")
+                              .c_str());
+        std::printf("grid        %s %s%s%s, %lld points%s; %lld to compute\n",
+                    grid.has_y ? "2D" : "1D", grid.x.str().c_str(), grid.has_y ? " x " : "",
+                    grid.has_y ? grid.y.str().c_str() : "", (long long)part_total,
+                    part_n > 1 ? (" (part " + id.part + " of the grid)").c_str() : "",
+                    (long long)(part_total - dry_done));
+        std::printf("model       %s (%s), fingerprint %s\n", ev.model->arch.c_str(),
+                    cfg.model_file.empty() ? ("fresh, --init-seed " + std::to_string(cfg.init_seed)).c_str()
+                                           : cfg.model_file.c_str(),
+                    id.model_fingerprint.c_str());
+        std::printf("directions  %s: %s (%d, %s)\n", dir_file.c_str(),
+                    dirs_made_here ? "would be made" : "read", ev.dirs.dims(), to_string(ev.dirs.type));
+        for (auto& d : ev.data) std::printf("data        %s\n", d.description.c_str());
+        std::printf("ranks       %d%s on %s\n", size,
+                    G > 1 ? (" in groups of " + std::to_string(G) + " (data shards)").c_str() : "",
+                    devices.dump().c_str());
+        std::printf("effective configuration: %s\n", effective.dump().c_str());
+        std::fflush(stdout);
+      }
+      out.complete = true;
+      return out;
+    }
     // The Hessian of the loss over the first split (its own step: the constructor is collective
     // over the group, so it must not run after another step failed on some rank).
     agreed([&] {

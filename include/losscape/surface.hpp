@@ -55,6 +55,9 @@ class SurfaceFile {
               const mpi::Comm& comm);
   /// Open an existing surface read-only, serially (plot, merge, info).
   static nlohmann::json read_identity(const std::string& path);
+  /// What the constructor would do with `path`, decided serially and read-only: "create" (no
+  /// file), "open" (a file of this sweep, to resume) or the message refusing it.
+  static std::string resume_verdict(const std::string& path, const SurfaceIdentity& id);
 
   bool created() const { return created_; }
   const std::string& path() const { return path_; }

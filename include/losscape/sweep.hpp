@@ -57,6 +57,10 @@ struct SweepConfig {
   double progress_seconds = 10;  ///< progress line interval in batch logs
   bool allow_other_model = false;  ///< skip the θ* fingerprint check of the direction file
   std::int64_t stop_after = 0;  ///< testing aid: stop like a signal after this many points (0: off)
+  /// Check everything a run would use (configuration, model, directions, data on every rank,
+  /// the surface file's resume, the lock) and print the plan; compute and write nothing. A mode,
+  /// not a setting: not read from or stored in configurations.
+  bool dry_run = false;
   // Hessian maps (hessian.hpp): λmax, λmin of the loss over the first split at every point.
   bool hessian = false;
   bool hessian_all_params = false;       ///< else only tensors with ≥ 2 dimensions

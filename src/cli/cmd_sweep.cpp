@@ -75,6 +75,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_flag("--allow-other-model", c.allow_other_model,
                 "Use a direction file made for another θ* (skips the fingerprint check)");
+  app->add_flag("--dry-run", c.dry_run,
+                "Check the configuration, model, directions, data (on every rank) and the "
+                "surface file, print the plan, and stop: nothing is computed or written");
   app->add_option("--stop-after", c.stop_after,
                   "Testing aid: stop as if signalled after N points");
   app->add_flag("--hessian", c.hessian,
@@ -152,6 +155,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       LOSSCAPE_TAKE("--progress-seconds", progress_seconds)
       LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
       LOSSCAPE_TAKE("--stop-after", stop_after)
+      LOSSCAPE_TAKE("--dry-run", dry_run)
       LOSSCAPE_TAKE("--hessian", hessian)
       LOSSCAPE_TAKE("--hessian-all-params", hessian_all_params)
       LOSSCAPE_TAKE("--hessian-batch-size", hessian_batch_size)

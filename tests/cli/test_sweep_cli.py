@@ -163,6 +163,31 @@ p = run(["eval", "--model-file", "as_mnist.h5", "--data-dir", DATA, "--samples",
 check(json.loads(p.stdout or "{}").get("data", "").startswith("mnist"),
       f"eval without --dataset names the checkpoint's data set: {p.stdout[:120]!r}")
 
+# ---- --dry-run: every check of a run, the plan printed, nothing computed or written ----
+DRY0 = ["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--samples", "100",
+        "--x", "-1:1:5", "--quiet"]
+DRY = [*DRY0, "--data-dir", DATA, "--y", "-1:1:3"]
+p = run([*DRY, "--out", "dry.h5", "--dry-run"], mpi=2)
+check("dry.h5: would be created" in p.stdout and "15 points; 15 to compute" in p.stdout and
+      "dry.dirs.h5: would be made" in p.stdout,
+      f"dry run of a new sweep (2 ranks): the plan: {p.stdout[:300]!r}")
+check(not [f for f in os.listdir(".") if f.startswith("dry.")],
+      f"... and no file was made: {sorted(f for f in os.listdir('.') if f.startswith('dry.'))}")
+run([*DRY, "--out", "dry.h5", "--stop-after", "4", "--points-per-forward", "1"], expect=75, mpi=1)
+before = (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
+p = run([*DRY, "--out", "dry.h5", "--dry-run"], mpi=2)
+check(f"would be resumed: {before[0]} of 15 points done" in p.stdout and
+      f"{15 - before[0]} to compute" in p.stdout and "dry.dirs.h5: read" in p.stdout,
+      f"dry run of a started sweep: what is done and what is left: {p.stdout[:300]!r}")
+p = run([*DRY0, "--data-dir", DATA, "--y", "-1:1:4", "--out", "dry.h5", "--dry-run"], expect=1, mpi=2)
+check(len(p.stderr.strip().splitlines()) >= 1 and "dry.h5 belongs to another sweep" in p.stderr and
+      "(rank" not in p.stderr, f"dry run of another grid: refused like the run itself: {p.stderr.strip()[:200]}")
+p = run([*DRY0, "--data-dir", "no-such-dir", "--y", "-1:1:3", "--out", "dry.h5", "--dry-run"],
+        expect=1, mpi=2)
+check("no-such-dir" in p.stderr, f"dry run with a missing data directory: named: {p.stderr.strip()[:200]}")
+check(before == (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
+      and not os.path.exists("dry.h5.lock"), "dry runs changed nothing")
+
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
 p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
          "--out", "ppf.h5"], mpi=2)
