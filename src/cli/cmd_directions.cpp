@@ -61,7 +61,7 @@ void add_directions(CLI::App& root, Registry& reg) {
     std::string out;
     bool quiet = false;
     bool pca = false;
-    std::string checkpoints;
+    std::vector<std::string> checkpoints;
     std::string ignore = "biasbn";
   };
   auto o = std::make_shared<Opts>();
@@ -73,9 +73,10 @@ void add_directions(CLI::App& root, Registry& reg) {
   app->add_option("--out,-o", o->out, "Direction file to write (HDF5)")->required();
   app->add_flag("--pca", o->pca,
                 "PCA directions of a training trajectory (needs --checkpoints; see docs/training.md)");
-  app->add_option("--checkpoints", o->checkpoints,
+  app->add_option("--checkpoints,-c", o->checkpoints,
                   "Run folder of model_<epoch>.h5 checkpoints (losscape train), or of "
-                  "model_<epoch>.t7 torch.save files (the reference's; name --arch)");
+                  "model_<epoch>.t7 torch.save files (the reference's; name --arch), or "
+                  "checkpoint files in training order (the last is θ*)");
   app->add_option("--ignore", o->ignore, "With --pca: biasbn (leave out ≤1-D tensors) or none")
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
@@ -85,7 +86,7 @@ void add_directions(CLI::App& root, Registry& reg) {
       if (o->checkpoints.empty()) throw InputError("--pca needs --checkpoints RUN_FOLDER");
       if (o->ignore != "biasbn" && o->ignore != "none")
         throw InputError("--ignore '" + o->ignore + "': expected biasbn or none");
-      auto files = checkpoint_files(o->checkpoints);
+      auto files = trajectory_files(o->checkpoints);
       if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->dataset);
       PcaOptions po;
       po.model = {o->model.arch, o->dataset};
@@ -95,7 +96,9 @@ void add_directions(CLI::App& root, Registry& reg) {
         const auto& r = *d.explained_variance_ratio;
         std::printf("wrote %s: PCA of %zu checkpoints of %s (%s), explained variance ratio "
                     "%.4f, %.4f\n",
-                    o->out.c_str(), files.size(), o->checkpoints.c_str(), to_string(d.type),
+                    o->out.c_str(), files.size(),
+                    o->checkpoints.size() == 1 ? o->checkpoints[0].c_str() : "the files given",
+                    to_string(d.type),
                     r.at(0), r.at(1));
       }
       return 0;

@@ -41,11 +41,7 @@ void add_project(CLI::App& root, Registry& reg) {
                   "margin: --x MIN:MAX:N --y MIN:MAX:N")
       ->check(CLI::Range(2, 100000));
   reg.push_back({app, [o, app]() {
-    std::vector<std::string> files = o->checkpoints;
-    if (files.size() == 1 && std::filesystem::is_directory(files[0]))
-      files = checkpoint_files(files[0]);
-    for (auto& f : files)
-      if (!std::filesystem::exists(f)) throw InputError(f + ": no such checkpoint");
+    const auto files = trajectory_files(o->checkpoints);
     if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->model.dataset);
     std::string out = o->out;
     if (out.empty()) out = o->directions + "_proj_cos.h5";

@@ -4,11 +4,13 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/torch_save.hpp"
+#include "losscape/train.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape::cli {
@@ -73,6 +75,13 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
   }
   comm.bcast(r);
   if (!r.empty()) dataset = r;
+}
+
+std::vector<std::string> trajectory_files(const std::vector<std::string>& given) {
+  if (given.size() == 1 && std::filesystem::is_directory(given[0])) return checkpoint_files(given[0]);
+  for (auto& f : given)
+    if (!std::filesystem::exists(f)) throw InputError(f + ": no such checkpoint");
+  return given;
 }
 
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {

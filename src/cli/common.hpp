@@ -62,6 +62,10 @@ inline constexpr const char* kDatasetDefault =
     "default: the one a losscape checkpoint was trained on, cifar10 for a state dict whose first "
     "convolution takes 3 channels, else fashion-mnist";
 
+/// The checkpoints of --checkpoints: a run folder's (checkpoint_files), or the files given, in
+/// training order, each of which must exist.
+std::vector<std::string> trajectory_files(const std::vector<std::string>& given);
+
 /// --dataset / --data-dir / --split / --samples / --subset-seed / --raw-data.
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split = true);
 

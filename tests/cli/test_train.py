@@ -220,18 +220,31 @@ check(nx == ny == 21 and lo_x < x.min() and x.max() < hi_x and lo_y < y.min() an
 check("5 checkpoints in the plane of pca_np.h5" in run("info", "proj.h5").stdout,
       "info describes a projection file")
 
-# ---- `losscape directions --pca` when the directions command has it ----
-h = subprocess.run([EXE, "directions", "--help"], capture_output=True, text=True)
-if "--pca" in h.stdout:
-    run("directions", "--pca", "--checkpoints", "run", "--out", "pca.h5")
-    with h5py.File("pca.h5", "r") as f:
+# ---- `losscape directions --pca`: numpy's PCA of the same checkpoints ----
+run("directions", "--pca", "--checkpoints", "run", "--out", "pca.h5")
+
+
+def principal(path):
+    with h5py.File(path, "r") as f:
         pcs = [np.concatenate([np.asarray(f[g][str(i)][()], np.float64).ravel()
                                for i in range(len(weights))]) for g in ("xdirection", "ydirection")]
-        check(all(abs(pcs[i] @ Vt[i]) > 0.9999 for i in range(2)), "directions --pca = numpy PCA")
-        check(np.allclose(f["explained_variance_ratio_"][()], (S[:2] ** 2) / (S ** 2).sum(),
-                          rtol=1e-6), "explained_variance_ratio_ = numpy's")
-else:
-    print("skip directions --pca (not wired into `losscape directions` yet)")
+        return pcs, f["explained_variance_ratio_"][()]
+
+
+pcs, ratio = principal("pca.h5")
+check(all(abs(pcs[i] @ Vt[i]) > 0.9999 for i in range(2)), "directions --pca = numpy PCA")
+check(np.allclose(ratio, (S[:2] ** 2) / (S ** 2).sum(), rtol=1e-6), "explained_variance_ratio_ = numpy's")
+# Checkpoint files given one by one (every other epoch): the PCA of those, the last one θ*
+run("directions", "--pca", "-c", "run/model_0.h5", "run/model_2.h5", "run/model_4.h5",
+    "--out", "pca_some.h5")
+Xs = T[[0, 2, 4]] - T[4]
+_, Ss, Vts = np.linalg.svd(Xs - Xs.mean(0), full_matrices=False)
+pcs, ratio = principal("pca_some.h5")
+check(all(abs(pcs[i] @ Vts[i]) > 0.9999 for i in range(2)) and
+      np.allclose(ratio, (Ss[:2] ** 2) / (Ss ** 2).sum(), rtol=1e-6),
+      "directions --pca -c FILE...: numpy's PCA of those checkpoints")
+p = run("directions", "--pca", "-c", "run/model_0.h5", "run/model_9.h5", "--out", "x.h5", expect=1)
+check("run/model_9.h5: no such checkpoint" in p.stderr, f"a missing checkpoint named: {p.stderr.strip()}")
 
 # ---- a run of the Python reference: the same checkpoints as its torch.save files model_<epoch>.t7
 # ({'state_dict', 'epoch', 'acc'} in the legacy format of PyTorch < 1.6, opt_state_<epoch>.t7
