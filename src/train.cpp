@@ -524,6 +524,25 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   TrainResult result;
   result.start_epoch = start;
   result.last_epoch = start;
+  if (opts.dry_run) {
+    const std::int64_t batches = (train_data.size() + cfg.batch_size - 1) / cfg.batch_size;
+    std::printf("dry run of losscape train %s: nothing trained, nothing written\n", version);
+    std::printf("run folder  %s: %s\n", cfg.out.c_str(),
+                resume_path.empty()
+                    ? "would be started"
+                    : ("would be resumed from " + resume_path + " (epoch " + std::to_string(start) + ")")
+                          .c_str());
+    std::printf("epochs      %lld to run (%lld .. %lld), %lld batches of %lld each\n",
+                static_cast<long long>(std::max<std::int64_t>(0, cfg.epochs - start)),
+                static_cast<long long>(start + 1), static_cast<long long>(cfg.epochs),
+                static_cast<long long>(batches), static_cast<long long>(cfg.batch_size));
+    std::printf("model       %s, %lld parameters, on %s\n", cfg.arch.c_str(),
+                static_cast<long long>(model->parameter_count()), describe_device(dev).c_str());
+    std::printf("data        %s; %s\n", train_data.description.c_str(), test_data.description.c_str());
+    std::printf("configuration: %s\n", cfg_json.dump().c_str());
+    std::fflush(stdout);
+    return result;
+  }
   result.last_checkpoint = resume_path;
   if (!opts.quiet) {
     std::printf("train %s on %s, %lld training / %lld test samples, %s, %lld parameters\n",

@@ -119,6 +119,9 @@ struct TrainOptions {
   /// checkpointed (whatever --save-every says) and training stops; on a second one it stops at
   /// the next batch and the epoch in progress is given up (resume starts from the last checkpoint).
   bool stop_on_signal = false;
+  /// Check everything (configuration, resume, device, data, model, optimizer state) and print
+  /// the plan; train nothing and write nothing.
+  bool dry_run = false;
 };
 
 struct TrainResult {

@@ -19,7 +19,7 @@ void add_train(CLI::App& root, Registry& reg) {
     std::string milestones;
     std::string config_file;
     bool no_nesterov = false, no_augment = false;
-    bool resume = false, quiet = false;
+    bool resume = false, quiet = false, dry_run = false;
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -57,6 +57,9 @@ void add_train(CLI::App& root, Registry& reg) {
                                               "config); flags override it");
   app->add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
   app->add_flag("--quiet,-q", o->quiet, "No per-epoch lines");
+  app->add_flag("--dry-run", o->dry_run,
+                "Check the configuration, the run folder (resume), the data and the model, print "
+                "the plan, and stop: nothing is trained or written");
   app->add_option("--out,-o", o->c.out,
                   "Run folder (model_<epoch>.h5, log.jsonl); required unless the config has \"out\"");
 
@@ -143,6 +146,7 @@ void add_train(CLI::App& root, Registry& reg) {
     to.quiet = o->quiet;
     to.progress = !o->quiet && stdout_is_terminal();
     to.stop_on_signal = true;
+    to.dry_run = o->dry_run;
     auto r = train(cfg, to);
     if (!o->quiet && !r.last_checkpoint.empty())
       std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());

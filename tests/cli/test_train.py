@@ -98,7 +98,16 @@ check("differs from the run being resumed" in p.stderr, "resume with another lr 
 p = run("train", "--resume", "--no-nesterov", "--out", "run", expect=1)
 check("--no-nesterov differs from the run being resumed (nesterov true" in p.stderr,
       f"resume with --no-nesterov refused, naming the flag as given: {p.stderr.strip()}")
-check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals changed nothing")
+p = run("train", *common, "--epochs", "6", "--resume", "--out", "run", "--dry-run")
+check("run folder  run: would be resumed from run/model_4.h5 (epoch 4)" in p.stdout and
+      "2 to run (5 .. 6)" in p.stdout, f"--dry-run of a resume: the plan: {p.stdout[:300]!r}")
+p = run("train", *common, "--epochs", "2", "--out", "fresh", "--dry-run")
+check("run folder  fresh: would be started" in p.stdout and not os.path.exists("fresh"),
+      "--dry-run of a new run: the plan, no folder made")
+p = run("train", *[a if a != "data" else "nodata" for a in common], "--epochs", "2", "--out",
+        "fresh", "--dry-run", expect=1)
+check("nodata" in p.stderr, "--dry-run with a missing data set: the run's error")
+check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals and dry runs changed nothing")
 
 # ---- --config: a checkpoint's stored configuration trains again, its "out" the run folder ----
 with h5py.File("run/model_4.h5", "r") as f:
