@@ -688,39 +688,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
       ev.opts.loss = parse_loss(cfg.loss);
     });
-    if (cfg.dry_run) {
-      const auto devices = device_list(world.allgather(describe_device(device)));
-      if (rank == 0) {
-        std::int64_t part_total = 0;
-        for (std::int64_t p = 0; p < grid.size(); ++p) part_total += (p % part_n == part_k);
-        std::printf("dry run of losscape sweep %s: nothing computed, nothing written\n", version);
-        std::printf("surface     %s: %s\n", cfg.out.c_str(),
-                    dry_verdict == "create"
-                        ? "would be created"
-                        : ("would be resumed: " + std::to_string(dry_done) + " of " +
-                           std::to_string(part_total) + " points done")
-                              .c_str());
-        std::printf("grid        %s %s%s%s, %lld points%s; %lld to compute\n",
-                    grid.has_y ? "2D" : "1D", grid.x.str().c_str(), grid.has_y ? " x " : "",
-                    grid.has_y ? grid.y.str().c_str() : "", (long long)part_total,
-                    part_n > 1 ? (" (part " + id.part + " of the grid)").c_str() : "",
-                    (long long)(part_total - dry_done));
-        std::printf("model       %s (%s), fingerprint %s\n", ev.model->arch.c_str(),
-                    cfg.model_file.empty() ? ("fresh, --init-seed " + std::to_string(cfg.init_seed)).c_str()
-                                           : cfg.model_file.c_str(),
-                    id.model_fingerprint.c_str());
-        std::printf("directions  %s: %s (%d, %s)\n", dir_file.c_str(),
-                    dirs_made_here ? "would be made" : "read", ev.dirs.dims(), to_string(ev.dirs.type));
-        for (auto& d : ev.data) std::printf("data        %s\n", d.description.c_str());
-        std::printf("ranks       %d%s on %s\n", size,
-                    G > 1 ? (" in groups of " + std::to_string(G) + " (data shards)").c_str() : "",
-                    devices.dump().c_str());
-        std::printf("effective configuration: %s\n", effective.dump().c_str());
-        std::fflush(stdout);
-      }
-      out.complete = true;
-      return out;
-    }
     // The Hessian of the loss over the first split (its own step: the constructor is collective
     // over the group, so it must not run after another step failed on some rank).
     agreed([&] {
@@ -769,6 +736,40 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
       PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
     });
+    // A dry run stops here: every check is done, the timings and the points are the run's.
+    if (cfg.dry_run) {
+      const auto devices = device_list(world.allgather(describe_device(device)));
+      if (rank == 0) {
+        std::int64_t part_total = 0;
+        for (std::int64_t p = 0; p < grid.size(); ++p) part_total += (p % part_n == part_k);
+        std::printf("dry run of losscape sweep %s: nothing computed, nothing written\n", version);
+        std::printf("surface     %s: %s\n", cfg.out.c_str(),
+                    dry_verdict == "create"
+                        ? "would be created"
+                        : ("would be resumed: " + std::to_string(dry_done) + " of " +
+                           std::to_string(part_total) + " points done")
+                              .c_str());
+        std::printf("grid        %s %s%s%s, %lld points%s; %lld to compute\n",
+                    grid.has_y ? "2D" : "1D", grid.x.str().c_str(), grid.has_y ? " x " : "",
+                    grid.has_y ? grid.y.str().c_str() : "", (long long)part_total,
+                    part_n > 1 ? (" (part " + id.part + " of the grid)").c_str() : "",
+                    (long long)(part_total - dry_done));
+        std::printf("model       %s (%s), fingerprint %s\n", ev.model->arch.c_str(),
+                    cfg.model_file.empty() ? ("fresh, --init-seed " + std::to_string(cfg.init_seed)).c_str()
+                                           : cfg.model_file.c_str(),
+                    id.model_fingerprint.c_str());
+        std::printf("directions  %s: %s (%d, %s)\n", dir_file.c_str(),
+                    dirs_made_here ? "would be made" : "read", ev.dirs.dims(), to_string(ev.dirs.type));
+        for (auto& d : ev.data) std::printf("data        %s\n", d.description.c_str());
+        std::printf("ranks       %d%s on %s\n", size,
+                    G > 1 ? (" in groups of " + std::to_string(G) + " (data shards)").c_str() : "",
+                    devices.dump().c_str());
+        std::printf("effective configuration: %s\n", effective.dump().c_str());
+        std::fflush(stdout);
+      }
+      out.complete = true;
+      return out;
+    }
     co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
     co.combine = combine_timings(world);
     agreed([&] {

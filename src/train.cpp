@@ -450,6 +450,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   }
 
   // Everything that can fail on bad input happens before the folder is written to.
+  if (fs::exists(dir) && !fs::is_directory(dir))
+    throw InputError(cfg.out + ": exists and is not a folder (the run folder of --out)");
   torch::Device dev = select_device(cfg.device, 0);
   DataSpec train_spec;
   train_spec.dataset = cfg.dataset;
@@ -525,17 +527,23 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   result.start_epoch = start;
   result.last_epoch = start;
   if (opts.dry_run) {
-    const std::int64_t batches = (train_data.size() + cfg.batch_size - 1) / cfg.batch_size;
+    // As the epoch loop counts them: a last batch of one sample is skipped.
+    const std::int64_t n = train_data.size(), bs = cfg.batch_size;
+    const std::int64_t batches = n / bs + (n % bs >= 2 || (n % bs == 1 && n == 1) ? 1 : 0);
     std::printf("dry run of losscape train %s: nothing trained, nothing written\n", version);
     std::printf("run folder  %s: %s\n", cfg.out.c_str(),
                 resume_path.empty()
                     ? "would be started"
                     : ("would be resumed from " + resume_path + " (epoch " + std::to_string(start) + ")")
                           .c_str());
-    std::printf("epochs      %lld to run (%lld .. %lld), %lld batches of %lld each\n",
-                static_cast<long long>(std::max<std::int64_t>(0, cfg.epochs - start)),
-                static_cast<long long>(start + 1), static_cast<long long>(cfg.epochs),
-                static_cast<long long>(batches), static_cast<long long>(cfg.batch_size));
+    if (start >= cfg.epochs)
+      std::printf("epochs      none to run: the run is complete (epoch %lld of %lld)\n",
+                  static_cast<long long>(start), static_cast<long long>(cfg.epochs));
+    else
+      std::printf("epochs      %lld to run (%lld .. %lld), %lld batches of up to %lld each\n",
+                  static_cast<long long>(cfg.epochs - start), static_cast<long long>(start + 1),
+                  static_cast<long long>(cfg.epochs), static_cast<long long>(batches),
+                  static_cast<long long>(cfg.batch_size));
     std::printf("model       %s, %lld parameters, on %s\n", cfg.arch.c_str(),
                 static_cast<long long>(model->parameter_count()), describe_device(dev).c_str());
     std::printf("data        %s; %s\n", train_data.description.c_str(), test_data.description.c_str());

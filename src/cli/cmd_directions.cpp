@@ -83,7 +83,8 @@ void add_directions(CLI::App& root, Registry& reg) {
   reg.push_back({app, [o, app]() {
     default_to_recorded_dataset(*app, o->model.file, o->dataset);
     if (o->pca) {
-      if (o->checkpoints.empty()) throw InputError("--pca needs --checkpoints RUN_FOLDER");
+      if (o->checkpoints.empty())
+        throw InputError("--pca needs --checkpoints RUN_FOLDER (or checkpoint files)");
       if (o->ignore != "biasbn" && o->ignore != "none")
         throw InputError("--ignore '" + o->ignore + "': expected biasbn or none");
       auto files = trajectory_files(o->checkpoints);
@@ -103,6 +104,8 @@ void add_directions(CLI::App& root, Registry& reg) {
       }
       return 0;
     }
+    if (!o->checkpoints.empty())
+      throw InputError("--checkpoints is for --pca (directions of a training trajectory)");
     auto cfg = to_config(o->dir);
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);

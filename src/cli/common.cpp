@@ -79,8 +79,11 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
 
 std::vector<std::string> trajectory_files(const std::vector<std::string>& given) {
   if (given.size() == 1 && std::filesystem::is_directory(given[0])) return checkpoint_files(given[0]);
-  for (auto& f : given)
+  for (auto& f : given) {
     if (!std::filesystem::exists(f)) throw InputError(f + ": no such checkpoint");
+    if (std::filesystem::is_directory(f))
+      throw InputError(f + " is a folder: give a run folder alone, or checkpoint files");
+  }
   return given;
 }
 

@@ -107,6 +107,13 @@ check("run folder  fresh: would be started" in p.stdout and not os.path.exists("
 p = run("train", *[a if a != "data" else "nodata" for a in common], "--epochs", "2", "--out",
         "fresh", "--dry-run", expect=1)
 check("nodata" in p.stderr, "--dry-run with a missing data set: the run's error")
+with open("afile", "w") as f:
+    f.write("x")
+p = run("train", *common, "--epochs", "2", "--out", "afile", "--dry-run", expect=1)
+check("afile: exists and is not a folder" in p.stderr, f"--out naming a file: refused: {p.stderr.strip()}")
+p = run("train", *common, "--epochs", "4", "--resume", "--out", "run", "--dry-run")
+check("none to run: the run is complete (epoch 4 of 4)" in p.stdout,
+      f"--dry-run of a finished run: nothing to run: {p.stdout[:200]!r}")
 check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals and dry runs changed nothing")
 
 # ---- --config: a checkpoint's stored configuration trains again, its "out" the run folder ----
@@ -254,6 +261,8 @@ check(all(abs(pcs[i] @ Vts[i]) > 0.9999 for i in range(2)) and
       "directions --pca -c FILE...: numpy's PCA of those checkpoints")
 p = run("directions", "--pca", "-c", "run/model_0.h5", "run/model_9.h5", "--out", "x.h5", expect=1)
 check("run/model_9.h5: no such checkpoint" in p.stderr, f"a missing checkpoint named: {p.stderr.strip()}")
+p = run("directions", "--pca", "-c", "run", "run/model_4.h5", "--out", "x.h5", expect=1)
+check("run is a folder" in p.stderr, f"a folder among checkpoint files: named as such: {p.stderr.strip()}")
 
 # ---- a run of the Python reference: the same checkpoints as its torch.save files model_<epoch>.t7
 # ({'state_dict', 'epoch', 'acc'} in the legacy format of PyTorch < 1.6, opt_state_<epoch>.t7
