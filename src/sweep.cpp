@@ -49,19 +49,29 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
               {"eig_max_iter", c.eig_max_iter}, {"eig_ncv", c.eig_ncv}});
 }
 
-void from_json(const nlohmann::json& j, SweepConfig& c) {
-  // Unknown keys are errors: a typo in a config file must not silently fall back to a default.
-  static const char* known[] = {"model_file", "arch", "init_seed", "directions", "dir", "x", "y", "dataset",
-                                "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss",
-                                "batch_size", "precision", "memory_format", "points_per_forward", "cuda_graphs", "device", "threads",
-                                "data_shards", "flush_seconds", "part", "out", "quiet", "progress_seconds", "allow_other_model",
-                                "hessian", "hessian_all_params", "hessian_batch_size", "eig_tol",
-                                "eig_max_iter", "eig_ncv"};
-  for (auto& [k, v] : j.items()) {
+namespace {
+// Unknown keys are errors: a typo in a config file must not silently fall back to a default.
+// `where` names the object inside the configuration ("dir.x"), empty for the top level.
+void check_keys(const nlohmann::json& o, std::initializer_list<const char*> known,
+                const std::string& where) {
+  if (!where.empty() && !o.is_object()) throw InputError("config: '" + where + "' must be an object");
+  for (auto& [k, v] : o.items()) {
     bool ok = false;
     for (auto* n : known) ok = ok || k == n;
-    if (!ok) throw InputError("config: unknown key '" + k + "'");
+    if (!ok) throw InputError("config: unknown key '" + (where.empty() ? k : where + "." + k) + "'");
   }
+}
+}  // namespace
+
+void from_json(const nlohmann::json& j, SweepConfig& c) {
+  check_keys(j,
+             {"model_file", "arch", "init_seed", "directions", "dir", "x", "y", "dataset",
+              "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss", "batch_size",
+              "precision", "memory_format", "points_per_forward", "cuda_graphs", "device",
+              "threads", "data_shards", "flush_seconds", "part", "out", "quiet",
+              "progress_seconds", "allow_other_model", "hessian", "hessian_all_params",
+              "hessian_batch_size", "eig_tol", "eig_max_iter", "eig_ncv"},
+             "");
   auto get = [&](const char* k, auto& dst) {
     if (j.contains(k)) j.at(k).get_to(dst);
   };
@@ -107,19 +117,10 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
     auto& d = j["dir"];
     // Checked like the top level. "dims" is accepted (stored configurations have it) and
     // ignored: the grid decides.
-    auto only = [](const nlohmann::json& o, std::initializer_list<const char*> keys,
-                   const std::string& where) {
-      if (!o.is_object()) throw InputError("config: '" + where + "' must be an object");
-      for (auto& [k, v] : o.items()) {
-        bool ok = false;
-        for (auto* n : keys) ok = ok || k == n;
-        if (!ok) throw InputError("config: unknown key '" + where + "." + k + "'");
-      }
-    };
-    only(d, {"type", "dims", "x", "y", "same_dir", "seed"}, "dir");
+    check_keys(d, {"type", "dims", "x", "y", "same_dir", "seed"}, "dir");
     for (auto* axis : {"x", "y"})
       if (d.contains(axis)) {
-        only(d[axis], {"norm", "ignore", "target"}, std::string("dir.") + axis);
+        check_keys(d[axis], {"norm", "ignore", "target"}, std::string("dir.") + axis);
         if (d[axis].contains("ignore") && d[axis]["ignore"] != "biasbn" &&
             d[axis]["ignore"] != "none" && d[axis]["ignore"] != "")
           throw InputError(std::string("config: dir.") + axis + ".ignore " +

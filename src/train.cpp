@@ -230,6 +230,11 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
 }
 
 namespace {
+
+// Whether the epoch loop trains on a batch of `len` of the `n` training samples: a batch of one
+// sample cannot be batch-normalized (PyTorch raises), so a last batch of one is skipped.
+bool trained_batch(std::int64_t len, std::int64_t n) { return len >= 2 || n <= 1; }
+
 // LibTorch keys an optimizer's per-parameter state by the parameter's TensorImpl address: as a
 // string up to LibTorch 2.x's change to the address itself (void*). Either key type works here.
 using StateKey =
@@ -527,9 +532,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   result.start_epoch = start;
   result.last_epoch = start;
   if (opts.dry_run) {
-    // As the epoch loop counts them: a last batch of one sample is skipped.
+    // As the epoch loop counts them (trained_batch).
     const std::int64_t n = train_data.size(), bs = cfg.batch_size;
-    const std::int64_t batches = n / bs + (n % bs >= 2 || (n % bs == 1 && n == 1) ? 1 : 0);
+    std::int64_t batches = 0;
+    for (std::int64_t s = 0; s < n; s += bs) batches += trained_batch(std::min(bs, n - s), n);
     std::printf("dry run of losscape train %s: nothing trained, nothing written\n", version);
     std::printf("run folder  %s: %s\n", cfg.out.c_str(),
                 resume_path.empty()
@@ -612,8 +618,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     model->train(true);
     for (std::int64_t b = 0; b < batches; ++b) {
       const std::int64_t s = b * bs, len = std::min(bs, n - s);
-      // A batch of one sample cannot be batch-normalized (PyTorch raises); skip it.
-      if (len < 2 && n > 1) continue;
+      if (!trained_batch(len, n)) continue;
       auto idx = order.narrow(0, s, len);
       auto x = train_data.images.index_select(0, idx);
       auto y = train_data.labels.index_select(0, idx);

@@ -28,12 +28,36 @@ void add_direction_options(CLI::App& app, DirectionOptions& o) {
       ->capture_default_str();
 }
 
+namespace {
+// The direction flags but --dims, each with the field of DirectionsConfig it sets.
+using SetField = void (*)(DirectionsConfig& to, const DirectionsConfig& from);
+const std::pair<const char*, SetField> kDirectionFlags[] = {
+    {"--type", [](DirectionsConfig& t, const DirectionsConfig& f) { t.type = f.type; }},
+    {"--x-norm", [](DirectionsConfig& t, const DirectionsConfig& f) { t.x.norm = f.x.norm; }},
+    {"--x-ignore",
+     [](DirectionsConfig& t, const DirectionsConfig& f) { t.x.ignore_biasbn = f.x.ignore_biasbn; }},
+    {"--y-norm", [](DirectionsConfig& t, const DirectionsConfig& f) { t.y.norm = f.y.norm; }},
+    {"--y-ignore",
+     [](DirectionsConfig& t, const DirectionsConfig& f) { t.y.ignore_biasbn = f.y.ignore_biasbn; }},
+    {"--x-target", [](DirectionsConfig& t, const DirectionsConfig& f) { t.x.target = f.x.target; }},
+    {"--y-target", [](DirectionsConfig& t, const DirectionsConfig& f) { t.y.target = f.y.target; }},
+    {"--same-dir", [](DirectionsConfig& t, const DirectionsConfig& f) { t.same_dir = f.same_dir; }},
+    {"--seed", [](DirectionsConfig& t, const DirectionsConfig& f) { t.seed = f.seed; }},
+};
+}  // namespace
+
 std::vector<std::string> given_direction_options(const CLI::App& app) {
   std::vector<std::string> out;
-  for (const char* f : {"--type", "--x-norm", "--x-ignore", "--y-norm", "--y-ignore", "--x-target",
-                        "--y-target", "--same-dir", "--seed"})
-    if (app.count(f) > 0) out.emplace_back(f);
+  for (auto& [flag, set] : kDirectionFlags)
+    if (app.count(flag) > 0) out.emplace_back(flag);
   return out;
+}
+
+void override_given_direction_options(const CLI::App& app, const DirectionOptions& o,
+                                      DirectionsConfig& c) {
+  const DirectionsConfig given = to_config(o);
+  for (auto& [flag, set] : kDirectionFlags)
+    if (app.count(flag) > 0) set(c, given);
 }
 
 DirectionsConfig to_config(const DirectionOptions& o) {

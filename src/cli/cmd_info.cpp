@@ -94,9 +94,7 @@ void add_info(CLI::App& root, Registry& reg) {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));
     } else {
-      std::fprintf(stderr, "losscape: error: info: give a FILE, --arch NAME, --dataset NAME or "
-                           "--list-archs\n");
-      return int(kExitUsage);
+      return usage_error("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
     }
     std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
     return 0;

@@ -181,16 +181,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       if (o->config_file.empty()) {
         cfg.dir = to_config(o->dir);
       } else if (!dir_flags.empty()) {
-        const DirectionsConfig d = to_config(o->dir);
-        if (given("--type")) cfg.dir.type = d.type;
-        if (given("--x-norm")) cfg.dir.x.norm = d.x.norm;
-        if (given("--x-ignore")) cfg.dir.x.ignore_biasbn = d.x.ignore_biasbn;
-        if (given("--x-target")) cfg.dir.x.target = d.x.target;
-        if (given("--y-norm")) cfg.dir.y.norm = d.y.norm;
-        if (given("--y-ignore")) cfg.dir.y.ignore_biasbn = d.y.ignore_biasbn;
-        if (given("--y-target")) cfg.dir.y.target = d.y.target;
-        if (given("--same-dir")) cfg.dir.same_dir = d.same_dir;
-        if (given("--seed")) cfg.dir.seed = d.seed;
+        override_given_direction_options(*app, o->dir, cfg.dir);
       }
       if (given("--dims") && o->dir.dims != (cfg.y.empty() ? 1 : 2))
         throw InputError("--dims " + std::to_string(o->dir.dims) + " disagrees with the grid: " +

@@ -101,6 +101,11 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_flag("--raw-data", d.raw, "Skip normalization (pixels in [0, 1])");
 }
 
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
+  return kExitUsage;
+}
+
 int run_main(int argc, char** argv) {
   tune_cpu_allocator();
   CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
@@ -123,19 +128,14 @@ int run_main(int argc, char** argv) {
   // print the general help for `losscape sweep-1d --help`).
   if (argc > 1 && argv[1][0] == '-' && std::strcmp(argv[1], "-h") != 0 &&
       std::strcmp(argv[1], "--help") != 0 && std::strcmp(argv[1], "-V") != 0 &&
-      std::strcmp(argv[1], "--version") != 0) {
-    std::fprintf(stderr, "losscape: error: %s: a command comes first (losscape --help lists them)\n",
-                 argv[1]);
-    return kExitUsage;
-  }
+      std::strcmp(argv[1], "--version") != 0)
+    return usage_error(std::string(argv[1]) + ": a command comes first (losscape --help lists them)");
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (auto& s : reg) known = known || s.app->check_name(argv[1]);
-    if (!known) {
-      std::fprintf(stderr, "losscape: error: '%s' is not a losscape command (losscape --help lists them)\n",
-                   argv[1]);
-      return kExitUsage;
-    }
+    if (!known)
+      return usage_error("'" + std::string(argv[1]) +
+                         "' is not a losscape command (losscape --help lists them)");
   }
   try {
     app.parse(argc, argv);
@@ -149,9 +149,7 @@ int run_main(int argc, char** argv) {
     // CLI11 lists the extras backwards ("1 --init-seed"); in the order given:
     if (auto extras = app.remaining(true); dynamic_cast<const CLI::ExtrasError*>(&e) && !extras.empty())
       what = "not expected: " + CLI::detail::join(extras, " ");
-    std::fprintf(stderr, "losscape: error: %s (losscape%s --help lists the options)\n", what.c_str(),
-                 cmd.c_str());
-    return kExitUsage;
+    return usage_error(what + " (losscape" + cmd + " --help lists the options)");
   }
   try {
     for (auto& s : reg)

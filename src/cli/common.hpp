@@ -83,6 +83,13 @@ DirectionsConfig to_config(const DirectionOptions& o);
 /// The flags of add_direction_options (but --dims, which the sweep checks against its grid) that
 /// were given on app's command line.
 std::vector<std::string> given_direction_options(const CLI::App& app);
+/// Each of those flags given on app's command line sets its own field of `c` (the rest of `c`,
+/// e.g. from a config file, stays).
+void override_given_direction_options(const CLI::App& app, const DirectionOptions& o,
+                                      DirectionsConfig& c);
+
+/// A usage error: `losscape: error: MESSAGE` as one line on stderr; returns kExitUsage.
+int usage_error(const std::string& message);
 
 /// The program entry: parse, dispatch, map exceptions to one-line errors and exit codes.
 int run_main(int argc, char** argv);
