@@ -740,6 +740,23 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // A dry run stops here: every check is done, the timings and the points are the run's.
     if (cfg.dry_run) {
       const auto devices = device_list(world.allgather(describe_device(device)));
+      // With data shards each rank holds a part of a split: say what a group holds together.
+      std::vector<std::string> data_lines;
+      for (auto& d : ev.data) {
+        const std::int64_t n = d.size();
+        const std::int64_t sum = group.allreduce_sum(n);
+        const std::int64_t largest = group.allreduce_max(n);
+        const std::int64_t smallest = -group.allreduce_max(-n);
+        std::string line = d.description;
+        if (G > 1) {
+          line = line.substr(0, line.find(" (")) + " (" + std::to_string(sum) + " of " +
+                 std::to_string(d.total) + " samples in " + std::to_string(G) + " shards of " +
+                 (smallest == largest ? std::to_string(largest)
+                                      : std::to_string(smallest) + "-" + std::to_string(largest)) +
+                 ")";
+        }
+        data_lines.push_back(line);
+      }
       if (rank == 0) {
         std::int64_t part_total = 0;
         for (std::int64_t p = 0; p < grid.size(); ++p) part_total += (p % part_n == part_k);
@@ -761,7 +778,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     id.model_fingerprint.c_str());
         std::printf("directions  %s: %s (%d, %s)\n", dir_file.c_str(),
                     dirs_made_here ? "would be made" : "read", ev.dirs.dims(), to_string(ev.dirs.type));
-        for (auto& d : ev.data) std::printf("data        %s\n", d.description.c_str());
+        for (auto& line : data_lines) std::printf("data        %s\n", line.c_str());
         std::printf("ranks       %d%s on %s\n", size,
                     G > 1 ? (" in groups of " + std::to_string(G) + " (data shards)").c_str() : "",
                     devices.dump().c_str());

@@ -185,6 +185,11 @@ check(len(p.stderr.strip().splitlines()) >= 1 and "dry.h5 belongs to another swe
 p = run([*DRY0, "--data-dir", "no-such-dir", "--y", "-1:1:3", "--out", "dry.h5", "--dry-run"],
         expect=1, mpi=2)
 check("no-such-dir" in p.stderr, f"dry run with a missing data directory: named: {p.stderr.strip()[:200]}")
+p = run(["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--samples", "101",
+         "--x", "-1:1:5", "--y", "-1:1:3", "--quiet", "--data-dir", DATA, "--data-shards", "2",
+         "--out", "dry_sh.h5", "--dry-run"], mpi=2)
+check("fashion-mnist train (101 of 60000 samples in 2 shards of 50-51)" in p.stdout,
+      f"dry run with --data-shards: what the group holds, not rank 0's shard: {p.stdout[:600]!r}")
 p = run([*DRY, "--out", "dry.h5", "--dry-run", "--batch-size", "0"], expect=1, mpi=2)
 check("--batch-size" in p.stderr, f"dry run with --batch-size 0: the run's error: {p.stderr.strip()[:200]}")
 check(before == (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
