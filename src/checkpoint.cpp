@@ -4,6 +4,8 @@
 #include <filesystem>
 
 #include "losscape/error.hpp"
+#include "losscape/data.hpp"
+#include "losscape/zoo.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/version.hpp"
 
@@ -11,6 +13,7 @@ namespace losscape {
 namespace {
 
 constexpr const char* kFormat = "losscape-checkpoint";
+constexpr std::int64_t kFormatVersion = 1;
 
 void write_group(const h5::Location& file, const std::string& group, const TensorList& tensors) {
   auto g = file.create_group(group);
@@ -71,7 +74,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   {
     h5::File f(tmp, h5::File::Mode::truncate);
     f.set_attr("format", std::string(kFormat));
-    f.set_attr("format_version", std::int64_t(1));
+    f.set_attr("format_version", std::int64_t(kFormatVersion));
     f.set_attr("losscape_version", std::string(version));
     f.set_attr("arch", ck.meta.arch);
     f.set_attr("dataset", ck.meta.dataset);
@@ -100,10 +103,21 @@ Checkpoint read_checkpoint(const std::string& path) {
       throw InputError(path + ": is a surface file, not a model");
     throw FormatError(path + ": HDF5 file is not a losscape checkpoint (no format attribute)");
   }
+  if (f.has_attr("format_version") && f.attr_int("format_version") > kFormatVersion)
+    throw FormatError(path + ": written by a newer losscape (checkpoint format version " +
+                      std::to_string(f.attr_int("format_version")) + "; this one reads up to " +
+                      std::to_string(kFormatVersion) + ")");
   Checkpoint ck;
   auto& m = ck.meta;
   m.arch = f.attr_string("arch");
+  if (!is_zoo_name(m.arch))
+    throw FormatError(path + ": its architecture '" + m.arch + "' is not one of the zoo's");
   if (f.has_attr("dataset")) m.dataset = f.attr_string("dataset");
+  try {
+    if (!m.dataset.empty()) data_shape(m.dataset);
+  } catch (const InputError& e) {
+    throw FormatError(path + ": " + e.what());
+  }
   m.input_shape = f.attr_ints("input_shape");
   m.num_classes = int(f.attr_int("num_classes"));
   m.epoch = f.attr_int("epoch");

@@ -66,7 +66,13 @@ std::string describe_device(const torch::Device& d) {
 }
 
 int configure_cpu_threads(int threads, int ranks_on_node) {
-  if (threads <= 0) {
+  // (a bound far beyond any node's cores: OpenMP aborts the process when it cannot allocate
+  // the threads asked for)
+  constexpr int kMaxThreads = 4096;
+  if (threads < 0 || threads > kMaxThreads)
+    throw InputError("--threads " + std::to_string(threads) + ": expected 0 (the node's cores / ranks on it) to " +
+                     std::to_string(kMaxThreads));
+  if (threads == 0) {
     int cores = int(std::thread::hardware_concurrency());
     threads = std::max(1, cores / std::max(1, ranks_on_node));
   }

@@ -234,7 +234,13 @@ Directions read_directions(const std::string& path) {
     for (auto& list : d.dirs)
       for (std::size_t i = 0; i < list.size(); ++i) list[i].name = d.names[i];
   }
-  if (f.has_attr("type")) d.type = parse_tensor_set(f.attr_string("type"));
+  if (f.has_attr("type")) {
+    try {
+      d.type = parse_tensor_set(f.attr_string("type"));
+    } catch (const InputError& e) {
+      throw FormatError(path + ": " + e.what());
+    }
+  }
   if (f.has_attr("settings")) {
     try {
       d.attrs = nlohmann::json::parse(f.attr_string("settings"));

@@ -105,4 +105,20 @@ std::vector<std::int64_t> coarse_to_fine(const Grid& g) {
   return out;
 }
 
+std::pair<int, int> parse_part_text(const std::string& part) {
+  auto slash = part.find('/');
+  int k = 0, n = 0;
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("");
+    std::size_t used_k = 0, used_n = 0;
+    k = std::stoi(part.substr(0, slash), &used_k);
+    n = std::stoi(part.substr(slash + 1), &used_n);
+    if (used_k != slash || used_n != part.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::logic_error&) {
+    throw InputError("--part '" + part + "': expected K/N, e.g. 3/8");
+  }
+  if (n < 1 || k < 1 || k > n) throw InputError("--part '" + part + "': need 1 <= K <= N");
+  return {k - 1, n};
+}
+
 }  // namespace losscape

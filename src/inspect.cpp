@@ -6,9 +6,11 @@
 #include <iomanip>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/lock.hpp"
 #include "losscape/plot.hpp"
 #include "losscape/surface.hpp"
 #include "losscape/torch_save.hpp"
@@ -193,10 +195,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   // A part file ("k/N") holds the points of its slice of the coarse-to-fine order (sweep.cpp).
   const std::string part = s.identity.value("part", std::string());
   std::int64_t k = 0, n = 1;
-  if (auto slash = part.find('/'); slash != std::string::npos) {
-    k = std::stoll(part.substr(0, slash)) - 1;
-    n = std::stoll(part.substr(slash + 1));
-  }
+  if (!part.empty()) std::tie(k, n) = parse_part_text(part);  // (read_surface checked it)
   auto order = coarse_to_fine(g);
   std::int64_t total = 0, done = 0;
   for (std::size_t p = 0; p < order.size(); ++p) {
@@ -229,6 +228,15 @@ nlohmann::json surface_info(const std::string& path, bool values) {
                 {"ranks", r.value("ranks", 0)},
                 {"points_computed", r.value("points_computed", std::int64_t(0))},
                 {"merge", r.contains("merge")}});
+    // A run's entry is written at its start ("running") and at its end. The last run still
+    // "running" is either running now (its lock is held) or was killed; what it
+    // computed is in the done mask.
+    if (&r == &log.back() && run["status"] == "running" && r.contains("points_done_before")) {
+      run["points_computed"] = std::max<std::int64_t>(0, done - r["points_done_before"].get<std::int64_t>());
+      const bool held = FileLock::held(path);
+      run["end"] = held ? "now" : "?";  // (the entry's end is its start until the run ends)
+      if (!held) run["status"] = "killed (ended without its final entry; its points are kept)";
+    }
     j["runs"].push_back(run);
   }
   if (values) {
@@ -243,7 +251,9 @@ nlohmann::json surface_info(const std::string& path, bool values) {
 bool is_projection_file(const std::string& path) {
   if (!h5::is_hdf5(path)) return false;
   h5::File f(path, h5::File::Mode::read);
-  return f.exists("proj_xcoord") && f.exists("proj_ycoord");
+  // (one that says it is a projection is one, damaged or not: reading it says what is wrong)
+  return (f.has_attr("format") && f.attr_string("format") == "losscape-projection") ||
+         (f.exists("proj_xcoord") && f.exists("proj_ycoord"));
 }
 
 nlohmann::json projection_info(const std::string& path) {

@@ -46,6 +46,12 @@ bool process_running(long pid) {
   return state != 'Z' && state != 'X' && state != 'x';
 }
 
+// The heartbeat's period; another task of the same array takes a lock over once the
+// heartbeat has stopped for more than two periods, and waits at most kArrayWaitSeconds for that.
+constexpr double kBeatSeconds = 20;
+constexpr double kArrayTakeoverSeconds = 2 * kBeatSeconds + 5;
+constexpr double kArrayWaitSeconds = kArrayTakeoverSeconds + 10;
+
 }  // namespace
 
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(target + ".lock") {
@@ -56,6 +62,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                        {"slurm_restart_count", env("SLURM_RESTART_COUNT")},
                        {"since", utc_now_iso()}};
   token_ = me.dump();
+  double waited = 0;  // for another task of this array to let go (below)
   for (int attempt = 0; attempt < 3; ++attempt) {
     int fd = ::open(lock_path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
     if (fd >= 0) {
@@ -109,24 +116,59 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     if (!job.empty() && job == env("SLURM_JOB_ID") &&
         holder.value("slurm_restart_count", std::string("?")) != env("SLURM_RESTART_COUNT"))
       stale = true;
-    if (!alive_here && !array.empty() && array == env("SLURM_ARRAY_JOB_ID"))
-      stale = true;  // an earlier task of this array
+    // Another task of this array: the task before this one in a chain (--array=1-N%1), which
+    // was killed at its time limit, once its heartbeat has stopped (two beats missed); while
+    // the heartbeat goes on, a task running at the same time (an array without %1, or the
+    // task before still ending on another node): wait for it a while, then refuse.
+    const bool same_array = !array.empty() && array == env("SLURM_ARRAY_JOB_ID");
+    if (same_array && !alive_here && !stale) {
+      if (age > kArrayTakeoverSeconds) {
+        stale = true;
+      } else if (waited < kArrayWaitSeconds) {
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        waited += 5;
+        --attempt;
+        continue;
+      }
+    }
     if (!stale) {
       std::string who = "pid " + std::to_string(pid) + " on host " + host;
       if (!job.empty()) who += " (Slurm job " + job + ")";
       throw InputError(target + " is being written by " + who + " since " +
                        holder.value("since", std::string("?")) + " (lock file " + lock_path_ +
-                       ", heartbeat " + std::to_string(long(age)) +
-                       " s ago; delete it only if that job is gone)");
+                       ", heartbeat " + std::to_string(long(age)) + " s ago; " +
+                       (same_array ? "another task of array job " + array +
+                                         " runs at the same time: run a chain one task at a "
+                                         "time, --array=1-N%1"
+                                   : std::string("delete it only if that job is gone")) +
+                       ")");
     }
     ::unlink(lock_path_.c_str());
   }
   throw InputError(lock_path_ + ": could not take over the stale lock");
 }
 
+bool FileLock::held(const std::string& target) {
+  const std::string path = target + ".lock";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json holder = nlohmann::json::object();
+  try {
+    holder = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::exception&) {
+  }
+  const long pid = holder.is_object() ? holder.value("pid", 0L) : 0L;
+  if (holder.is_object() && holder.value("host", std::string()) == hostname() && pid > 0)
+    return process_running(pid);
+  return std::difftime(std::time(nullptr), st.st_mtime) < 2 * kBeatSeconds + 5;
+}
+
 void FileLock::heartbeat() {
   std::unique_lock<std::mutex> lk(m_);
-  while (!cv_.wait_for(lk, std::chrono::seconds(20), [this] { return stop_; }))
+  while (!cv_.wait_for(lk, std::chrono::seconds(int(kBeatSeconds)), [this] { return stop_; }))
     ::utime(lock_path_.c_str(), nullptr);
 }
 

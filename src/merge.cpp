@@ -121,7 +121,8 @@ std::string point_name(const Grid& g, std::int64_t idx) {
 std::pair<int, int> part_of(const std::string& part) {
   auto slash = part.find('/');
   if (part.empty() || slash == std::string::npos) return {0, 0};
-  return {std::stoi(part.substr(0, slash)), std::stoi(part.substr(slash + 1))};
+  auto [k, n] = parse_part_text(part);  // (read_surface checked it)
+  return {k + 1, n};
 }
 
 }  // namespace

@@ -91,7 +91,18 @@ class ScriptModel : public Model {
     return out;
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto out = m_.forward({x});
+    c10::IValue out;
+    try {
+      out = m_.forward({x});
+    } catch (const std::exception& e) {
+      // TorchScript's error is a traceback of the scripted code: its last line says what failed
+      // (a shape mismatch when the model was made for other inputs).
+      std::string what = e.what();
+      while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+      const auto nl = what.rfind('\n');
+      throw InputError(source + ": the TorchScript model's forward failed on a batch of shape " +
+                       c10::str(x.sizes()) + ": " + (nl == std::string::npos ? what : what.substr(nl + 1)));
+    }
     if (out.isTensor()) return out.toTensor();
     if (out.isTuple()) return out.toTuple()->elements().at(0).toTensor();
     throw InputError(source + ": TorchScript forward must return a tensor (the logits)");
@@ -222,6 +233,10 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     if (!arch.empty() && arch != ck.meta.arch)
       throw InputError(path + ": checkpoint holds architecture " + ck.meta.arch + ", not " + arch);
     DataShape s = data_shape(dataset);
+    if (!ck.meta.input_shape.empty() && ck.meta.input_shape.size() != 3)
+      throw FormatError(path + ": attribute input_shape has " +
+                        std::to_string(ck.meta.input_shape.size()) +
+                        " values, not 3 (channels, height, width)");
     if (!ck.meta.input_shape.empty() &&
         (ck.meta.input_shape[0] != s.channels || ck.meta.input_shape[1] != s.height ||
          ck.meta.input_shape[2] != s.width))

@@ -373,11 +373,14 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     for (double z : v)
       if (std::isfinite(z)) lo = std::min(lo, z), hi = std::max(hi, z);
     bool any = std::any_of(lv.begin(), lv.end(), [&](double t) { return t >= lo && t <= hi; });
-    if (lo <= hi && !any)
-      note = label_of(q) + " lies in [" + short_num(lo) + ", " + short_num(hi) +
-             "], between contour levels " + (o.log ? "(log-spaced) " : "") + short_num(l.vmin) +
-             ":" + short_num(l.vlevel) + ":" + short_num(l.vmax) +
-             ", so its contour maps are empty: choose --vmin/--vlevel/--vmax";
+    if (lo <= hi && !any) {
+      const std::string where = hi < lv.front()  ? "below the contour levels "
+                                : lo > lv.back() ? "above the contour levels "
+                                                 : "between contour levels ";
+      note = label_of(q) + " lies in [" + short_num(lo) + ", " + short_num(hi) + "], " + where +
+             (o.log ? "(log-spaced) " : "") + short_num(l.vmin) + ":" + short_num(l.vlevel) +
+             ":" + short_num(l.vmax) + ", so its contour maps are empty: choose --vmin/--vlevel/--vmax";
+    }
   }
 
   std::string suffix = kind == Kind::contour     ? "2dcontour"
@@ -483,7 +486,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set contour base\n"
        << levels_cmd(lv, o.log, l) << "set palette maxcolors " << lv.size() - 1 << "\n"
        << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
-       << (o.log ? "set logscale cb\n" : "set cbtics vlevel * 2\n");
+       // (tics on every other band edge, from the first level)
+       << (o.log ? "set logscale cb\n" : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
     plot =
         "splot datafile using 1:2:3 with pm3d nocontours, \\\n"
         "      datafile using 1:2:3 with lines lc rgb \"black\" lw 0.5 nosurface";
@@ -513,6 +517,17 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   script_render_loop(gp, plot);
   write_file(fig.script(), gp.str());
   return fig;
+}
+
+// Whether the nodes a 2D figure of q draws (all, or a coarse sub-grid of a surface in progress)
+// hold a finite value: gnuplot refuses to draw a 3D surface without one.
+bool has_finite_node(const SurfaceView& s, const std::string& q) {
+  std::vector<double> v = quantity_values(s, q);
+  const std::size_t stride = drawing_stride(s, v, computed_count(s, q) == s.size());
+  for (std::size_t iy : stride_indices(s.ny(), stride))
+    for (std::size_t ix : stride_indices(s.nx(), stride))
+      if (std::isfinite(v[iy * s.nx() + ix])) return true;
+  return false;
 }
 
 // ---- 1D figures ----
@@ -620,9 +635,11 @@ std::string pc_label(int k, double ratio) {
   return b;
 }
 
+// The training loss (and error, in 1D); the test split's for a surface of the test split alone.
 std::vector<std::string> default_what(const SurfaceView& s) {
-  std::vector<std::string> w = {"train_loss"};
-  if (!s.two_d()) w.push_back("train_err");
+  const std::string split = has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train" : "test";
+  std::vector<std::string> w = {split + "_loss"};
+  if (!s.two_d()) w.push_back(split + "_err");
   if (has_quantity(s, "eig-ratio")) w.push_back("eig-ratio");
   return w;
 }
@@ -867,7 +884,12 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     figs.push_back(figure_2d(c, q, Kind::contour));
     if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::contourf));
     figs.push_back(figure_2d(c, q, Kind::heat));
-    if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::surface3d));
+    if (q == "eig-ratio") {
+    } else if (has_finite_node(s, q)) {
+      figs.push_back(figure_2d(c, q, Kind::surface3d));
+    } else {  // gnuplot cannot draw a surface without a single point (a sweep just begun)
+      figs.back().note = label_of(q) + " has no finite value to draw yet: its 3D surface is skipped";
+    }
     if (c.traj) figs.push_back(figure_2d(c, q, Kind::trajectory));
   }
   return figs;

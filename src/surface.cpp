@@ -1,6 +1,7 @@
 #include "losscape/surface.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -28,6 +29,8 @@ nlohmann::json SurfaceIdentity::to_json() const {
 }
 
 namespace {
+
+constexpr std::int64_t kSurfaceFormatVersion = 1;
 
 std::vector<hsize_t> dims_of(const Grid& g) {
   auto s = g.shape();
@@ -85,6 +88,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
         return path + " belongs to another sweep: its " + describe_key(k) + " is " + v.dump() +
                ", this command has none; refusing to resume (the file is left untouched; use " +
                "another --out)";
+    check_layout(h5::File(path, h5::File::Mode::read), have, path);
     return "open";
   } catch (const Error& e) {
     return e.what();
@@ -154,7 +158,7 @@ void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json&
   auto log = file_.create_dataset("run_log", h5::Type::u8, {hsize_t(kRunLogBytes)}, 0.0);
   write_string_dataset(file_, "dir_file", id.dir_file);
   file_.set_attr("format", std::string("losscape-surface"));
-  file_.set_attr("format_version", std::int64_t(1));
+  file_.set_attr("format_version", std::int64_t(kSurfaceFormatVersion));
   file_.set_attr("identity", id.to_json().dump());
   file_.set_attr("config", config.dump());
   file_.set_attr("losscape_version", std::string(version));
@@ -187,11 +191,86 @@ nlohmann::json SurfaceFile::read_identity(const std::string& path) {
   if (f.attr_string("format") != "losscape-surface")
     throw FormatError(path + ": not a losscape surface file (its format is " +
                       f.attr_string("format") + ")");
+  if (f.has_attr("format_version") && f.attr_int("format_version") > kSurfaceFormatVersion)
+    throw FormatError(path + ": written by a newer losscape (surface format version " +
+                      std::to_string(f.attr_int("format_version")) + "; this one reads up to " +
+                      std::to_string(kSurfaceFormatVersion) + ")");
   try {
     return nlohmann::json::parse(f.attr_string("identity"));
   } catch (const nlohmann::json::exception&) {
     throw FormatError(path + ": attribute 'identity' is not JSON");
   }
+}
+
+void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity,
+                               const std::string& path) {
+  auto damaged = [&](const std::string& what) {
+    return FormatError(path + ": " + what + " (a damaged surface file, or not one written by losscape)");
+  };
+  if (!identity.is_object() || !identity.contains("x") || !identity["x"].is_string() ||
+      !identity.contains("values") || !identity["values"].is_array())
+    throw damaged("attribute 'identity' lacks its grid or its values");
+  Grid g;
+  try {
+    g.x = parse_axis(identity["x"].get<std::string>(), "x");
+    const auto y = identity.value("y", nlohmann::json("")).is_string()
+                       ? identity.value("y", std::string())
+                       : std::string("?");
+    if (!y.empty()) {
+      g.has_y = true;
+      g.y = parse_axis(y, "y");
+    }
+  } catch (const InputError& e) {
+    throw damaged("its identity's grid is not one (" + std::string(e.what()) + ")");
+  }
+  const auto part = identity.value("part", nlohmann::json("")).is_string()
+                        ? identity.value("part", std::string())
+                        : std::string("?");
+  if (!part.empty()) {
+    try {
+      parse_part_text(part);
+    } catch (const InputError&) {
+      throw damaged("its identity's part '" + part + "' is not K/N with 1 <= K <= N");
+    }
+  }
+  auto expect = [&](const std::string& name, h5::Type type, const std::vector<hsize_t>& dims) {
+    if (!f.exists(name)) throw damaged("dataset '" + name + "' is missing");
+    auto d = f.dataset(name);
+    bool type_ok = false;
+    try {
+      type_ok = d.type() == type;
+    } catch (const Error&) {
+    }
+    auto shape = [](const std::vector<hsize_t>& v) {
+      std::string t = "(";
+      for (std::size_t i = 0; i < v.size(); ++i) t += (i ? ", " : "") + std::to_string(v[i]);
+      return t + ")";
+    };
+    if (d.dims() != dims)
+      throw damaged("dataset '" + name + "' has shape " + shape(d.dims()) + ", the grid needs " +
+                    shape(dims));
+    if (!type_ok) throw damaged("dataset '" + name + "' is not of the type losscape writes");
+  };
+  const auto dims = dims_of(g);
+  expect("xcoordinates", h5::Type::f64, {hsize_t(g.x.num)});
+  if (g.has_y) expect("ycoordinates", h5::Type::f64, {hsize_t(g.y.num)});
+  for (auto& n : identity["values"]) {
+    if (!n.is_string()) throw damaged("its identity's values are not dataset names");
+    expect(n.get<std::string>(), h5::Type::f64, dims);
+  }
+  expect("seconds", h5::Type::f64, dims);
+  expect("done", h5::Type::u8, dims);
+  expect("run_log", h5::Type::u8, {hsize_t(kRunLogBytes)});
+  // The coordinates are those of the grid (a resume computes at the grid's).
+  auto same = [](const std::vector<double>& a, const std::vector<double>& b) {
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (!(std::abs(a[i] - b[i]) <= 1e-12 * std::max(1.0, std::abs(b[i])))) return false;
+    return true;
+  };
+  if (!same(f.dataset("xcoordinates").read_doubles(), g.x.coordinates()) ||
+      (g.has_y && !same(f.dataset("ycoordinates").read_doubles(), g.y.coordinates())))
+    throw damaged("its coordinates are not those of its grid " + g.x.str() +
+                  (g.has_y ? " x " + g.y.str() : std::string()));
 }
 
 std::vector<std::uint8_t> SurfaceFile::done_mask() const {
@@ -258,6 +337,7 @@ SurfaceData read_surface(const std::string& path) {
   SurfaceData s;
   s.identity = SurfaceFile::read_identity(path);
   h5::File f(path, h5::File::Mode::read);
+  SurfaceFile::check_layout(f, s.identity, path);
   s.x = f.dataset("xcoordinates").read_doubles();
   if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();
   auto d = f.dataset("done");

@@ -21,6 +21,7 @@
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
 #include "losscape/hessian.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/pass_graph.hpp"
 #include "losscape/terminal.hpp"
@@ -72,8 +73,17 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
               "progress_seconds", "allow_other_model", "hessian", "hessian_all_params",
               "hessian_batch_size", "eig_tol", "eig_max_iter", "eig_ncv"},
              "");
-  auto get = [&](const char* k, auto& dst) {
-    if (j.contains(k)) j.at(k).get_to(dst);
+  auto get = [&](const char* k, auto& dst) { config_get(j, k, dst); };
+  // "auto" or a number
+  auto word_or_count = [&](const char* k, std::string& dst) {
+    if (!j.contains(k)) return;
+    if (j[k].is_string()) {
+      dst = j[k].get<std::string>();
+    } else {
+      long long n = 0;
+      config_get(j, k, n);
+      dst = std::to_string(n);
+    }
   };
   get("model_file", c.model_file);
   get("arch", c.arch);
@@ -88,15 +98,10 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   get("subset_seed", c.subset_seed);
   get("raw_data", c.raw_data);
   get("loss", c.loss);
-  if (j.contains("batch_size"))
-    c.batch_size = j["batch_size"].is_string() ? j["batch_size"].get<std::string>()
-                                               : std::to_string(j["batch_size"].get<long long>());
+  word_or_count("batch_size", c.batch_size);
   get("precision", c.precision);
   get("memory_format", c.memory_format);
-  if (j.contains("points_per_forward"))
-    c.points_per_forward = j["points_per_forward"].is_string()
-                               ? j["points_per_forward"].get<std::string>()
-                               : std::to_string(j["points_per_forward"].get<long long>());
+  word_or_count("points_per_forward", c.points_per_forward);
   get("cuda_graphs", c.cuda_graphs);
   get("device", c.device);
   get("threads", c.threads);
@@ -126,35 +131,34 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
           throw InputError(std::string("config: dir.") + axis + ".ignore " +
                            d[axis]["ignore"].dump() + ": expected \"biasbn\" or \"none\"");
       }
-    if (d.contains("type")) c.dir.type = parse_tensor_set(d["type"]);
-    if (d.contains("dims")) c.dir.dims = d["dims"];
-    if (d.contains("seed")) c.dir.seed = d["seed"];
-    if (d.contains("same_dir")) c.dir.same_dir = d["same_dir"];
-    auto spec = [](const nlohmann::json& s, DirectionSpec& o) {
-      if (s.contains("norm")) o.norm = parse_norm(s["norm"]);
+    std::string word;
+    if (d.contains("type")) {
+      config_get(d, "type", word, "dir.");
+      c.dir.type = parse_tensor_set(word);
+    }
+    config_get(d, "dims", c.dir.dims, "dir.");
+    config_get(d, "seed", c.dir.seed, "dir.");
+    config_get(d, "same_dir", c.dir.same_dir, "dir.");
+    auto spec = [&](const char* axis, DirectionSpec& o) {
+      if (!d.contains(axis)) return;
+      const auto& s = d[axis];
+      const std::string prefix = std::string("dir.") + axis + ".";
+      std::string w;
+      if (s.contains("norm")) {
+        config_get(s, "norm", w, prefix);
+        o.norm = parse_norm(w);
+      }
       if (s.contains("ignore")) o.ignore_biasbn = s["ignore"] == "biasbn";
-      if (s.contains("target")) o.target = s["target"];
+      config_get(s, "target", o.target, prefix);
     };
-    if (d.contains("x")) spec(d["x"], c.dir.x);
-    if (d.contains("y")) spec(d["y"], c.dir.y);
+    spec("x", c.dir.x);
+    spec("y", c.dir.y);
   }
 }
 
 
 std::pair<int, int> parse_part(const std::string& part, bool from_slurm) {
-  if (!part.empty()) {
-    auto slash = part.find('/');
-    int k = 0, n = 0;
-    try {
-      if (slash == std::string::npos) throw std::invalid_argument("");
-      k = std::stoi(part.substr(0, slash));
-      n = std::stoi(part.substr(slash + 1));
-    } catch (const std::logic_error&) {
-      throw InputError("--part '" + part + "': expected K/N, e.g. 3/8");
-    }
-    if (n < 1 || k < 1 || k > n) throw InputError("--part '" + part + "': need 1 <= K <= N");
-    return {k - 1, n};
-  }
+  if (!part.empty()) return parse_part_text(part);
   if (from_slurm) {
     const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
     const char* cnt = std::getenv("SLURM_ARRAY_TASK_COUNT");
@@ -586,6 +590,23 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (cfg.dry_run) lock.reset();  // only asked whether another job writes the file
   });
 
+  // The data (each rank its shard with --data-shards), before anything is written: a missing or
+  // damaged data set leaves no directions or surface file behind.
+  agreed([&] {
+    for (auto& s : cfg.splits) {
+      DataSpec spec;
+      spec.dataset = cfg.dataset;
+      spec.data_dir = cfg.data_dir;
+      spec.split = s;
+      spec.samples = cfg.samples;
+      spec.subset_seed = cfg.subset_seed;
+      spec.raw = cfg.raw_data;
+      spec.shard = group.rank();
+      spec.num_shards = G;
+      ev.data.push_back(load_split(spec, device));
+    }
+  });
+
   // Directions: read a given file, or make them on rank 0 (beside the output) and share. A dry
   // run makes missing ones in memory only (every rank the same: they are seeded).
   bool dirs_made_here = false;
@@ -675,18 +696,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       for (auto& t : ev.live) ev.base.push_back({t.name, t.tensor.detach().clone()});
       for (auto& list : ev.dirs.dirs)
         for (auto& t : list) t.tensor = t.tensor.to(device);
-      for (auto& s : cfg.splits) {
-        DataSpec spec;
-        spec.dataset = cfg.dataset;
-        spec.data_dir = cfg.data_dir;
-        spec.split = s;
-        spec.samples = cfg.samples;
-        spec.subset_seed = cfg.subset_seed;
-        spec.raw = cfg.raw_data;
-        spec.shard = group.rank();
-        spec.num_shards = G;
-        ev.data.push_back(load_split(spec, device));
-      }
       ev.opts.loss = parse_loss(cfg.loss);
     });
     // The Hessian of the loss over the first split (its own step: the constructor is collective

@@ -1,13 +1,19 @@
 #include "losscape/torch_save.hpp"
 
 #include <caffe2/serialize/inline_container.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include "losscape/error.hpp"
@@ -427,7 +433,8 @@ std::optional<TensorList> as_state_dict(const Ref& d) {
 
 // The zip format (PyTorch >= 1.6): data.pkl, and each storage in the record data/<key> as raw
 // little-endian elements.
-Ref read_zip(const std::string& path) {
+// Without `with_data` the storages are left unread (their tensors uninitialised): shapes only.
+Ref read_zip(const std::string& path, bool with_data) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
   try {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
@@ -441,6 +448,7 @@ Ref read_zip(const std::string& path) {
     const std::string record = "data/" + key;
     if (!zip->hasRecord(record))
       throw FormatError(path + ": torch.save file without the record " + record);
+    if (!with_data) return torch::empty({numel}, torch::TensorOptions().dtype(dtype));
     auto [data, bytes] = zip->getRecord(record);
     const std::size_t item = c10::elementSize(dtype);
     if (std::uint64_t(numel) > bytes / item || std::size_t(numel) * item != bytes)
@@ -464,7 +472,8 @@ Ref read_zip(const std::string& path) {
 // released .t7 checkpoints): consecutive pickles of the magic number, the protocol version and
 // sys_info, then the object (storages as persistent ids), then the list of storage keys, then
 // each storage in that order as its element count (int64, little-endian) and its raw elements.
-Ref read_legacy(const std::string& path, const std::string& bytes) {
+// `bytes` is the file, mapped: without `with_data` only the pickles at its start are read.
+Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data) {
   const char* p = bytes.data();
   const char* const end = bytes.data() + bytes.size();
   std::map<std::string, torch::Tensor> storages;
@@ -498,6 +507,7 @@ Ref read_legacy(const std::string& path, const std::string& bytes) {
     storages[key] = t;
     return t;
   });
+  if (!with_data) return root;
   Ref keys = next(nullptr);
   if (keys->kind != Obj::Kind::list)
     throw FormatError(path + ": legacy torch.save file without its list of storages");
@@ -526,6 +536,44 @@ Ref read_legacy(const std::string& path, const std::string& bytes) {
   return root;
 }
 
+// A file mapped read-only into memory: the legacy reader reads its pickles in place and copies
+// only the storages, so a checkpoint is not held twice, and a shapes-only read touches only the
+// pages of its pickles.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw InputError("cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int e = errno;
+      ::close(fd);
+      throw InputError("cannot read " + path + ": " + std::strerror(e));
+    }
+    size_ = std::size_t(st.st_size);
+    if (size_ > 0) {
+      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (m == MAP_FAILED) {
+        const int e = errno;
+        ::close(fd);
+        throw InputError("cannot read " + path + ": " + std::strerror(e));
+      }
+      data_ = static_cast<const char*>(m);
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view bytes() const { return {data_ ? data_ : "", size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // A file's format by its first bytes: "zip" (a zip archive), "legacy" (a pickle: torch.save's
 // legacy sequence starts with one) or "".
 std::string signature(std::istream& in) {
@@ -550,19 +598,19 @@ std::string torch_file_kind(const std::string& path) {
   }
 }
 
-TensorList read_torch_state_dict(const std::string& path) {
+namespace {
+
+TensorList read_state_dict(const std::string& path, bool with_data) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path);
   const std::string kind = signature(in);
+  in.close();
   Ref root;
   if (kind == "zip") {
-    in.close();
-    root = read_zip(path);
+    root = read_zip(path, with_data);
   } else if (kind == "legacy") {
-    in.clear();
-    in.seekg(0);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    root = read_legacy(path, bytes);
+    MappedFile file(path);
+    root = read_legacy(path, file.bytes(), with_data);
   } else {
     throw FormatError(path + ": not a torch.save file (neither its zip format nor its legacy pickles)");
   }
@@ -592,6 +640,17 @@ TensorList read_torch_state_dict(const std::string& path) {
   for (auto& t : *sd)
     if (t.name.rfind("module.", 0) == 0) t.name = t.name.substr(7);  // saved from DataParallel
   return *sd;
+}
+
+}  // namespace
+
+TensorList read_torch_state_dict(const std::string& path) { return read_state_dict(path, true); }
+
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> torch_state_dict_shapes(
+    const std::string& path) {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
+  for (auto& t : read_state_dict(path, false)) out.emplace_back(t.name, t.tensor.sizes().vec());
+  return out;
 }
 
 }  // namespace losscape

@@ -15,6 +15,7 @@
 
 #include "losscape/data.hpp"
 #include "losscape/device.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
 #include "losscape/stop.hpp"
@@ -50,9 +51,7 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
 }
 
 void from_json(const nlohmann::json& j, TrainConfig& c) {
-  auto get = [&j](const char* key, auto& field) {
-    if (j.contains(key) && !j.at(key).is_null()) j.at(key).get_to(field);
-  };
+  auto get = [&j](const char* key, auto& field) { config_get(j, key, field); };
   get("arch", c.arch);
   get("dataset", c.dataset);
   get("data_dir", c.data_dir);

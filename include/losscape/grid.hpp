@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace losscape {
@@ -16,6 +17,9 @@ struct GridAxis {
 };
 /// Parse "MIN:MAX:NUM" (any real bounds, including 0 and negatives; NUM >= 1).
 GridAxis parse_axis(const std::string& s, const std::string& option = "--x");
+
+/// A fan-out part "K/N" as {K - 1, N}; throws InputError unless 1 <= K <= N.
+std::pair<int, int> parse_part_text(const std::string& part);
 
 struct Grid {
   GridAxis x;

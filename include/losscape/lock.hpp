@@ -1,7 +1,9 @@
 // An exclusive writer lock for an output file that works on NFS and Lustre: a lock file created
 // with O_CREAT|O_EXCL holding the holder's host, pid and Slurm job, kept fresh by a heartbeat
-// thread. Stale locks (holder process gone on this host, same Slurm job or array requeued, or no
-// heartbeat for `stale_seconds`) are taken over.
+// thread. Stale locks are taken over: the holder's process is gone on this host, it is an earlier
+// start of the same Slurm job (requeued), another task of the same job array whose heartbeat has
+// stopped (a chain's task killed at its limit; one that still beats is waited for, then
+// refused), or there was no heartbeat for `stale_seconds`.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -19,6 +21,9 @@ class FileLock {
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
   const std::string& path() const { return lock_path_; }
+  /// Whether a live writer holds `target`'s lock: its process runs (a holder on this host) or
+  /// its heartbeat is fresh (a holder elsewhere). A read-only look; takes nothing.
+  static bool held(const std::string& target);
 
  private:
   void heartbeat();

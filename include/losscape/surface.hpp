@@ -55,6 +55,11 @@ class SurfaceFile {
               const mpi::Comm& comm);
   /// Open an existing surface read-only, serially (plot, merge, info).
   static nlohmann::json read_identity(const std::string& path);
+  /// Throws FormatError naming `path` unless the file holds what its identity says: a grid and
+  /// part that parse, every value dataset, `seconds` and `done` in the grid's shape and type,
+  /// the coordinates of the grid, and the run log. Run before a file is resumed or read.
+  static void check_layout(const h5::File& f, const nlohmann::json& identity,
+                           const std::string& path);
   /// What the constructor would do with `path`, decided serially and read-only: "create" (no
   /// file), "open" (a file of this sweep, to resume) or the message refusing it.
   static std::string resume_verdict(const std::string& path, const SurfaceIdentity& id);

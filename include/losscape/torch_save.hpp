@@ -5,7 +5,10 @@
 // turns every collections.OrderedDict, which is what Module.state_dict() returns, into None
 // (pytorch/pytorch#100741).
 #pragma once
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "losscape/model.hpp"
 
@@ -19,6 +22,12 @@ namespace losscape {
 /// namespaces, numpy scalars) are skipped. Throws FormatError naming `path` when the file is not
 /// a torch.save file (zip or legacy), is truncated, or holds no state dict.
 TensorList read_torch_state_dict(const std::string& path);
+
+/// The names and shapes of the state dict read_torch_state_dict would return, without reading
+/// the tensors' data (for a legacy file only its pickles are read): what a file is, cheaply.
+/// Throws as read_torch_state_dict does, except that storages are not checked against the file.
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> torch_state_dict_shapes(
+    const std::string& path);
 
 /// What a PyTorch file is, by its first bytes: "zip" (torch.save, PyTorch >= 1.6), "legacy"
 /// (torch.save before, a sequence of pickles), "torchscript" (torch.jit.save: a zip holding

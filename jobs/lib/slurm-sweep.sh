@@ -40,8 +40,8 @@ ls_settings() {
     [[ -r $SWEEP_CONFIG ]] || ls_die "SWEEP_CONFIG=$SWEEP_CONFIG: no such readable file"
   fi
   local extra=()
-  # shellcheck disable=SC2206  # SWEEP_ARGS is a list of words
-  [[ -n ${SWEEP_ARGS:-} ]] && extra=(${SWEEP_ARGS})
+  # (split on white space only: no glob expansion of the words)
+  [[ -n ${SWEEP_ARGS:-} ]] && read -ra extra <<<"$SWEEP_ARGS"
   extra+=("$@")
   # The surface file, kept apart: each script gives losscape its own --out (the chain looks at
   # the file, the fan-out names its parts after it).
@@ -86,16 +86,16 @@ ls_launcher() {
       # --cpus-per-task from the job (Slurm >= 22.05): pass it on.
       LS_LAUNCH=(srun)
       [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && LS_LAUNCH+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
-      # shellcheck disable=SC2206
-      [[ -n ${SRUN_ARGS:-} ]] && LS_LAUNCH+=(${SRUN_ARGS})
+      local words=()
+      [[ -n ${SRUN_ARGS:-} ]] && read -ra words <<<"$SRUN_ARGS" && LS_LAUNCH+=("${words[@]}")
       ;;
     mpirun)
       command -v mpirun >/dev/null || ls_die "LAUNCHER=mpirun but mpirun is not on PATH"
       # Inside an allocation Open MPI takes the ranks and hosts from Slurm.
       LS_LAUNCH=(mpirun)
       [[ $(id -u) == 0 ]] && LS_LAUNCH+=(--allow-run-as-root)
-      # shellcheck disable=SC2206
-      [[ -n ${MPIRUN_ARGS:-} ]] && LS_LAUNCH+=(${MPIRUN_ARGS})
+      local words=()
+      [[ -n ${MPIRUN_ARGS:-} ]] && read -ra words <<<"$MPIRUN_ARGS" && LS_LAUNCH+=("${words[@]}")
       ;;
     none) LS_LAUNCH=() ;;
     *) ls_die "LAUNCHER=$launcher: expected srun, mpirun or none" ;;
@@ -118,17 +118,19 @@ ls_threads() {
 }
 
 _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
-  local sig=$1 send=$1
-  # Open MPI's mpirun passes SIGUSR1/SIGUSR2 on to the ranks, but answers SIGTERM and SIGINT by
-  # killing them (SIGKILL a second later): the points since the last round would be lost. For
-  # mpirun every stop signal goes on as SIGUSR1, which losscape handles the same way.
-  [[ ${LS_LAUNCH[0]:-} == mpirun ]] && send=USR1
+  local sig=$1 send=USR1
+  # Every stop signal goes on as SIGUSR1, which losscape handles as SIGTERM and which both
+  # launchers pass on to every rank. Neither passes SIGTERM on: srun answers it by SIGKILLing
+  # the tasks ("forcing job termination") and a single SIGINT only makes it print the tasks'
+  # state; Open MPI's mpirun kills the ranks on either (SIGKILL a second later). Either way the
+  # points since the last round would be lost.
+  [[ ${LS_LAUNCH[0]:-} == "" ]] && send=$sig  # no launcher: losscape itself
   LS_SIGNALLED=$send  # what the ranks get (ls_run recognizes a start-up death by it)
   if [[ $sig == USR1 ]]; then
     LS_WARNED=1
     ls_log "SIGUSR1 (the time-limit warning): losscape finishes its points, flushes and stops"
   elif [[ $send != "$sig" ]]; then
-    ls_log "SIG$sig: passed on to losscape as SIG$send (mpirun would kill the ranks on SIG$sig)"
+    ls_log "SIG$sig: passed on to losscape as SIG$send (${LS_LAUNCH[0]} would kill the ranks on SIG$sig)"
   else
     ls_log "SIG$sig: passed on to losscape"
   fi
@@ -140,9 +142,17 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
 # works (bash runs a trap only between commands), and returns its exit status.
 ls_run() {
   LS_WARNED=${LS_WARNED:-0}
+  # A stop signal before the launch (the warning came while the script looked at the file, or
+  # the time limit is shorter than the warning's lead): nothing to start.
+  if [[ -n ${LS_SIGNALLED:-} ]]; then
+    ls_log "stopped by a signal before losscape was started: incomplete (75)"
+    return 75
+  fi
   ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
   "${LS_LAUNCH[@]}" "$LS_EXE" "$@" &
   LS_CHILD=$!
+  # (a signal between the launch and the line above found no child to pass it to)
+  [[ -n ${LS_SIGNALLED:-} ]] && kill -"$LS_SIGNALLED" "$LS_CHILD" 2>/dev/null
   local rc
   while :; do
     wait "$LS_CHILD"
@@ -165,12 +175,14 @@ ls_run() {
   return "$rc"
 }
 
+# Called first thing in each script: bash's default for SIGUSR1 would end the batch shell.
 ls_trap_signals() {
   LS_WARNED=0
   LS_SIGNALLED=
   trap '_ls_forward USR1' USR1
   trap '_ls_forward TERM' TERM
   trap '_ls_forward INT' INT
+  if [[ -n ${ls_early:-} ]]; then _ls_forward "$ls_early"; fi
 }
 
 # "done N of M points (complete)" of `losscape info FILE`: prints "N M", fails when FILE is not
@@ -179,6 +191,25 @@ ls_surface_state() {
   local line
   line=$("$LS_EXE" info "$1" 2>/dev/null | grep -E '^done +[0-9]+ of [0-9]+ points') || return 1
   sed -E 's/^done +([0-9]+) of ([0-9]+) points.*/\1 \2/' <<<"$line"
+}
+
+# The part files of a fan-out beside STEM.h5 (STEM.part-K-of-N.h5; not their directions files
+# STEM.part-K-of-N.dirs.h5), of N parts when N is given, into LS_PARTS; fails naming the part
+# counts found when they are several and N is not given.
+ls_part_files() {
+  local stem=$1 n=${2:-} f counts=()
+  LS_PARTS=()
+  for f in "$stem".part-*-of-*.h5; do
+    [[ -e $f && ${f#"$stem".part-} =~ ^[0-9]+-of-([0-9]+)\.h5$ ]] || continue
+    [[ -n $n && ${BASH_REMATCH[1]} != "$n" ]] && continue
+    LS_PARTS+=("$f")
+    [[ " ${counts[*]} " == *" ${BASH_REMATCH[1]} "* ]] || counts+=("${BASH_REMATCH[1]}")
+  done
+  if ((${#counts[@]} > 1)); then
+    ls_log "part files of ${#counts[@]} different fan-outs (of ${counts[*]} parts) beside $stem.h5: set FANOUT_PARTS=N"
+    return 1
+  fi
+  return 0
 }
 
 ls_sweep_rc_text() {

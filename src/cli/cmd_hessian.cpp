@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "common.hpp"
@@ -136,6 +137,16 @@ void add_hessian(CLI::App& root, Registry& reg) {
     auto t0 = std::chrono::steady_clock::now();
     try {
       run_agreed(world, [&]() {
+        // The result's path, before minutes of computing: a folder, or one in no folder.
+        if (!o->json.empty()) {
+          namespace fs = std::filesystem;
+          std::error_code ec;
+          const auto parent = fs::path(o->json).parent_path();
+          if (fs::is_directory(o->json, ec))
+            throw InputError("--json " + o->json + ": is a folder, not a file to write");
+          if (!parent.empty() && !fs::is_directory(parent, ec))
+            throw InputError("--json " + o->json + ": no such folder " + parent.string());
+        }
         dev = select_device(o->device, node.rank());
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
         model = load_model(o->model, spec.dataset);

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "common.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
 #include "losscape/mpi.hpp"
@@ -106,14 +107,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     // (or a config file one node cannot read) ends every rank with one message.
     auto assemble = [&] {
       if (!o->config_file.empty()) {
-        std::ifstream in(o->config_file);
-        if (!in) throw InputError(o->config_file + ": cannot read config file");
-        nlohmann::json j;
-        try {
-          in >> j;
-        } catch (const nlohmann::json::exception& e) {
-          throw InputError(o->config_file + ": not valid JSON (" + std::string(e.what()) + ")");
-        }
+        nlohmann::json j = read_json_file(o->config_file);
         try {
           cfg = j.get<SweepConfig>();
           config_dataset = j.is_object() && j.contains("dataset");

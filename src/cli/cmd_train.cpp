@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "common.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/checkpoint.hpp"
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
@@ -69,13 +70,7 @@ void add_train(CLI::App& root, Registry& reg) {
     install_stop_handlers();
     nlohmann::json given = nlohmann::json::object();
     if (!o->config_file.empty()) {
-      std::ifstream in(o->config_file);
-      if (!in) throw InputError(o->config_file + ": cannot read the config file");
-      try {
-        given = nlohmann::json::parse(in);
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError(o->config_file + ": not valid JSON (" + e.what() + ")");
-      }
+      given = read_json_file(o->config_file);
       // The keys of a checkpoint's config, nothing else: a typo must not train with a default.
       const nlohmann::json known = TrainConfig{};
       if (!given.is_object()) throw InputError(o->config_file + ": expected a JSON object");
@@ -84,6 +79,8 @@ void add_train(CLI::App& root, Registry& reg) {
       try {
         (void)given.get<TrainConfig>();
       } catch (const nlohmann::json::exception& e) {
+        throw InputError(o->config_file + ": " + e.what());
+      } catch (const InputError& e) {  // a value of the wrong type, named
         throw InputError(o->config_file + ": " + e.what());
       }
     }

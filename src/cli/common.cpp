@@ -48,8 +48,8 @@ std::string recorded_dataset(const std::string& model_file) {
   const std::string kind = torch_file_kind(model_file);
   if (kind != "zip" && kind != "legacy") return "";
   try {
-    for (auto& t : read_torch_state_dict(model_file))
-      if (t.tensor.dim() == 4) return t.tensor.size(1) == 3 ? "cifar10" : "";
+    for (auto& [name, shape] : torch_state_dict_shapes(model_file))  // shapes only: no data read
+      if (shape.size() == 4) return shape[1] == 3 ? "cifar10" : "";
   } catch (const std::exception&) {
     // unreadable: the model loading reports it
   }

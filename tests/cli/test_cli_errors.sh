@@ -101,6 +101,24 @@ echo '{"arch": "cnn_small", "dir": {"x": {"ignore": true}}}' >ignore.json
 expect_error "sweep config: dir.x.ignore not biasbn/none" 1 "$WORK/ignore.json" "dir.x.ignore" -- \
   sweep --config "$WORK/ignore.json"
 
+# Values of the wrong type are named, not converted; a folder or text after the JSON is refused.
+echo '{"arch": "cnn_small", "x": "-1:1:3", "samples": 1.5}' >frac.json
+expect_error "sweep config: a fraction for an integer" 1 "$WORK/frac.json" "'samples'" "1.5" -- \
+  sweep --config "$WORK/frac.json"
+echo '{"arch": "cnn_small", "x": "-1:1:3", "dir": {"seed": -1}}' >seed.json
+expect_error "sweep config: a negative seed" 1 "$WORK/seed.json" "'dir.seed'" -- sweep --config \
+  "$WORK/seed.json"
+echo '{"arch": "cnn_small", "x": 3}' >xint.json
+expect_error "sweep config: a number for the grid" 1 "$WORK/xint.json" "'x'" "a string" -- sweep \
+  --config "$WORK/xint.json"
+echo '{"arch": "cnn_small", "x": "-1:1:3"} trailing' >trail.json
+expect_error "sweep config: text after the JSON" 1 "$WORK/trail.json" "not valid JSON" -- sweep \
+  --config "$WORK/trail.json"
+mkdir -p cfgdir
+expect_error "sweep config: a folder" 1 "cfgdir" "folder" -- sweep --config cfgdir
+expect_error "--threads beyond any node" 1 "--threads 2000000000" -- eval --arch cnn_small \
+  --threads 2000000000
+
 # ---- train: a config file's typo is not trained with a default ----
 echo '{"arch": "cnn_small", "weight_decy": 0.1}' >train.json
 expect_error "train config: unknown key" 1 "$WORK/train.json" "weight_decy" -- train \
@@ -108,6 +126,9 @@ expect_error "train config: unknown key" 1 "$WORK/train.json" "weight_decy" -- t
 echo '{"arch": "cnn_small", "epochs": "ten"}' >train2.json
 expect_error "train config: wrong type" 1 "$WORK/train2.json" -- train --config "$WORK/train2.json" \
   --out run
+echo '{"arch": "cnn_small", "epochs": 1.5}' >train2.json
+expect_error "train config: a fraction for an integer, named" 1 "$WORK/train2.json" "'epochs'" \
+  "1.5" -- train --config "$WORK/train2.json" --out run
 expect_error "train without a run folder" 1 "--out" -- train --arch cnn_small
 [[ ! -e run ]] && pass "no run folder was made" || fail "a run folder was made"
 

@@ -259,6 +259,33 @@ def main():
     check(piece.get("NumberOfPoints") == str(done) and "warning" in r.stderr,
           "partial export: unfinished points left out, with a warning")
 
+    # ---- a surface with nothing computed yet (a sweep just begun, or killed at once) ----
+    write_surface("none.h5", 6, 5, unfinished=np.ones((5, 6), bool))
+    r = run("plot", "none.h5", "--formats", "png", "--out-dir", "fig_none", expect_ok=False)
+    check(r.returncode == 0 and not os.path.exists("fig_none/none_train_loss_3dsurface.png") and
+          os.path.exists("fig_none/none_train_loss_2dheat.png") and
+          "3D surface is skipped" in r.stderr,
+          f"nothing computed: the maps drawn, the 3D surface skipped with a note ({r.returncode}: "
+          f"{r.stderr.strip()[-200:]})")
+
+    # ---- a surface of the test split alone: the default figures are the test split's ----
+    with h5py.File("s1.h5", "r") as f, h5py.File("test_only.h5", "w") as g:
+        for k in f:
+            if not k.startswith("train_"):
+                f.copy(k, g)
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+    r = run("plot", "test_only.h5", "--formats", "png", "--out-dir", "fig_test", expect_ok=False)
+    check(r.returncode == 0 and os.path.exists("fig_test/test_only_1d_test_loss.png") and
+          os.path.exists("fig_test/test_only_1d_test_err.png"),
+          f"test split only: test_loss and test_err by default ({r.returncode}: {r.stderr.strip()[-200:]})")
+
+    # ---- contour levels all above the data: the note says so ----
+    r = run("plot", "s2.h5", "--vmin", "30", "--vlevel", "1", "--vmax", "40", "--formats", "png",
+            "--what", "train_loss", "--out-dir", "fig_levels")
+    check("below the contour levels 30:1:40" in r.stderr,
+          f"levels above the data: 'below the contour levels': {r.stderr.strip()[:200]}")
+
     conclude()
 
 

@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -223,6 +224,27 @@ check(len(last["devices"]) == 2 and last["points_per_forward"] == 4 and last["cu
       and "config" not in last, "info --json gives the last run's devices and settings")
 p = run(["info", "ppf.h5"])
 check("devices cpu (" in p.stdout and ") x2" in p.stdout, "info names the devices of a run")
+# A run whose entry still says "running" (the entry is written at the start and the end): running
+# while its lock is held, else killed; its points are those the done mask gained since its start.
+shutil.copy("ppf.h5", "info_killed.h5")
+with h5py.File("info_killed.h5", "r+") as f:
+    log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+    log[-1].update(status="running", points_computed=0, points_done_before=2)
+    raw = np.zeros(f["run_log"].shape, np.uint8)
+    text_ = json.dumps(log).encode()
+    raw[:len(text_)] = np.frombuffer(text_, np.uint8)
+    f["run_log"][...] = raw
+    done_now = int(np.asarray(f["done"]).sum())
+last = json.loads(run(["info", "--json", "info_killed.h5"]).stdout)["runs"][-1]
+check(last["status"].startswith("killed") and last["points_computed"] == done_now - 2 and
+      last["end"] == "?", f"info: a run left 'running' without its lock was killed: {last['status']}, "
+      f"{last['points_computed']} points (done {done_now} - 2 before)")
+with open("info_killed.h5.lock", "w") as f:  # held by this live process
+    json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
+last = json.loads(run(["info", "--json", "info_killed.h5"]).stdout)["runs"][-1]
+check(last["status"] == "running" and last["end"] == "now",
+      f"info: ... and running while a live process holds its lock: {last['status']}")
+os.remove("info_killed.h5.lock")
 p = run([*SWEEP, *GRID, "--cuda-graphs", "on", "--out", "cg_on.h5"], expect=1)
 check(p.stderr.strip() == "losscape: error: --cuda-graphs 'on': expected auto or off",
       "--cuda-graphs takes auto or off, in one line")

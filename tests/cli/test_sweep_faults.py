@@ -18,10 +18,12 @@ Environment: LOSSCAPE, MPIEXEC, LOSSCAPE_FAULT_INJECT, TEST_WORK_DIR. Exit 77 = 
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 try:
@@ -337,5 +339,99 @@ os.utime("locked.h5.lock", (old, old))
 rc, _, err = run(LOCKED)
 check(rc == 0 and not os.path.exists("locked.h5.lock"),
       f"an empty lock file, 30 s old, is taken over ({rc}: {errors(err)})")
+
+# Another task of the same array on another host: the chain's task before (killed at its
+# limit) once its heartbeat has stopped; one still beating runs at the same time and is refused.
+def hold_array(beat_age):
+    with open("locked.h5.lock", "w") as f:
+        json.dump({"host": "node-elsewhere", "pid": 4321, "since": "then", "slurm_job_id": "90",
+                   "slurm_array_job_id": "88", "slurm_restart_count": ""}, f)
+    t = time.time() - beat_age
+    os.utime("locked.h5.lock", (t, t))
+
+
+ARRAY_TASK = {"SLURM_JOB_ID": "91", "SLURM_ARRAY_JOB_ID": "88"}
+hold_array(40)  # two beats missed and more: taken over within seconds
+t0 = time.time()
+rc, _, err = run(LOCKED, env_extra=ARRAY_TASK)
+check(rc == 0 and os.path.exists("locked.h5") and not os.path.exists("locked.h5.lock"),
+      f"the lock of an earlier task of the array, silent for 40 s, is taken over ({rc}: "
+      f"{errors(err)}, after {time.time() - t0:.0f} s)")
+os.remove("locked.h5")
+hold_array(0)
+beating = threading.Event()
+def beat():
+    while not beating.wait(3):
+        os.utime("locked.h5.lock")
+beater = threading.Thread(target=beat)
+beater.start()
+try:
+    rc, _, err = run(LOCKED, env_extra=ARRAY_TASK)
+finally:
+    beating.set()
+    beater.join()
+errs = errors(err)
+check(rc == 1 and len(errs) == 1 and "node-elsewhere" in errs[0] and "%1" in errs[0] and
+      not os.path.exists("locked.h5"),
+      f"a task of the same array whose heartbeat goes on is waited for, then refused: {errs}")
+os.remove("locked.h5.lock")
+
+# ---- a damaged surface file: refused before anything is computed or written, named ----
+DAMAGE = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--y", "-1:1:3"]
+rc, _, err = run([*DAMAGE, "--out", "whole.h5", "--stop-after", "4"])
+check(rc == 75, f"a partial surface to damage ({rc}: {errors(err)})")
+
+
+def damaged(name, change):
+    shutil.copy("whole.h5", name)
+    with h5py.File(name, "r+") as f:
+        change(f)
+    return md5(name)
+
+
+def reshape_done(f):
+    del f["done"]
+    f["done"] = np.zeros((3, 2), np.uint8)
+
+
+def retype_seconds(f):
+    del f["seconds"]
+    f["seconds"] = np.zeros((3, 3), np.int32)
+
+
+def shift_x(f):
+    f["xcoordinates"][0] = -2.0
+
+
+cases = [("done_shape.h5", reshape_done, "'done' has shape (3, 2), the grid needs (3, 3)"),
+         ("no_loss.h5", lambda f: f.__delitem__("train_loss"), "'train_loss' is missing"),
+         ("seconds_type.h5", retype_seconds, "'seconds' is not of the type"),
+         ("coords.h5", shift_x, "coordinates are not those of its grid")]
+for name, change, needle in cases:
+    before = damaged(name, change)
+    for extra in ([], ["--dry-run"]):
+        rc, _, err = run([*DAMAGE, "--out", name, *extra], np_=2)
+        errs = errors(err)
+        check(rc == 1 and len(errs) == 1 and name in errs[0] and needle in errs[0] and
+              "MPI_ABORT" not in err and md5(name) == before,
+              f"resume{' --dry-run' if extra else ''} of a surface whose {needle.split()[0]} is "
+              f"damaged: refused in one line, the file untouched: {errs}")
+    rc, _, err = run(["info", name])
+    check(rc == 1 and needle in "".join(errors(err)), f"info names the damage: {errors(err)}")
+
+
+def bad_part(f):
+    ident = json.loads(f.attrs["identity"])
+    ident["part"] = "1/0"
+    f.attrs["identity"] = json.dumps(ident)
+
+
+damaged("part0.h5", bad_part)
+for cmd in (["info", "part0.h5"], ["merge", "part0.h5", "--out", "merged0.h5"]):
+    rc, _, err = run(cmd)
+    errs = errors(err)
+    check(rc == 1 and len(errs) == 1 and "part0.h5" in errs[0] and "'1/0'" in errs[0],
+          f"{cmd[0]} of a surface whose identity's part is 1/0: one line, no crash ({rc}: {errs})")
+check(not os.path.exists("merged0.h5"), "... and merge wrote nothing")
 
 conclude()

@@ -95,5 +95,50 @@ got=$(train TRAIN_CONFIG=train-b.json --)
 check "train.sbatch: no run folder anywhere: refused in one line" \
   bash -c "[[ -z '$got' ]] && grep -q 'no run folder' train.log"
 
+# ---- stop signals: passed on as SIGUSR1 (srun would SIGKILL the ranks on SIGTERM) ----
+# A launcher stub that records the signal it gets and exits as losscape would on it.
+mkdir -p bin
+cat >bin/srun <<'SRUN'
+#!/usr/bin/env bash
+trap 'echo USR1 >>"$SIGLOG"; exit 75' USR1
+trap 'echo TERM >>"$SIGLOG"; exit 143' TERM
+touch "$SIGLOG.started"
+while :; do sleep 0.1; done
+SRUN
+chmod +x bin/srun
+wait_started() { for _ in $(seq 100); do [[ -e $SIGLOG.started ]] && return 0; sleep 0.1; done; return 1; }
+export SIGLOG=$WORK/signals.txt
+rm -f "$SIGLOG" "$SIGLOG.started"
+PATH=$WORK/bin:$PATH LAUNCHER=srun bash -c '
+  source "$0"; ls_launcher; ls_trap_signals; ls_run "$LOSSCAPE" sweep; echo "rc $?" >lib-rc.txt'   "$root/jobs/lib/slurm-sweep.sh" >lib-signal.log 2>&1 &
+pid=$!
+wait_started && kill -TERM "$pid"
+wait "$pid"
+check "SIGTERM to a sweep script under srun reaches the ranks as SIGUSR1, and ls_run says 75"   test "$(cat "$SIGLOG" 2>/dev/null) $(cat lib-rc.txt)" == "USR1 rc 75"
+rm -f "$SIGLOG" "$SIGLOG.started"
+PATH=$WORK/bin:$PATH LAUNCHER=srun bash -c '
+  source "$0"; ls_launcher; ls_trap_signals; kill -USR1 $$; ls_run "$LOSSCAPE" sweep
+  echo "rc $? warned $LS_WARNED" >lib-rc.txt' "$root/jobs/lib/slurm-sweep.sh" >lib-early.log 2>&1
+check "the warning before the launch: nothing started, 75"   test "$([[ -e $SIGLOG.started ]] && echo started) $(cat lib-rc.txt)" == " rc 75 warned 1"
+rm -f "$SIGLOG" "$SIGLOG.started" train-args.txt
+env -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID PATH="$WORK/bin:$PATH" LOSSCAPE="$WORK/args.sh"   LAUNCHER=srun TRAIN_ARGS="--arch cnn_small --out sig-run" bash "$root/jobs/train.sbatch"   >train-signal.log 2>&1 &
+pid=$!
+wait_started && kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "train.sbatch: SIGTERM under srun goes on as SIGUSR1; exit 75"   test "$(cat "$SIGLOG" 2>/dev/null) $rc" == "USR1 75"
+
+# ---- the fan-out's part files: not their directions files, not another fan-out's ----
+touch s.part-1-of-2.h5 s.part-2-of-2.h5 s.part-1-of-2.dirs.h5 s.part-10-of-3.h5 s.part-x-of-2.h5
+parts=$(bash -c 'source "$0"; ls_part_files s 2 && printf "%s\n" "${LS_PARTS[@]}"' \
+  "$root/jobs/lib/slurm-sweep.sh")
+check "ls_part_files s 2: the two parts of 2, no .dirs.h5" \
+  test "$(tr '\n' ' ' <<<"$parts")" == "s.part-1-of-2.h5 s.part-2-of-2.h5 "
+err=$(bash -c 'source "$0"; ls_part_files s' "$root/jobs/lib/slurm-sweep.sh" 2>&1)
+check "ls_part_files without N, parts of two fan-outs beside: refused naming both counts" \
+  grep -q 'of 2 3 parts' <<<"$err"
+bash -c 'source "$0"; ls_part_files s' "$root/jobs/lib/slurm-sweep.sh" >/dev/null 2>&1
+check "... with a failing status" test $? == 1
+
 ((failures)) && { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"

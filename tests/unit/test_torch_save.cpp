@@ -147,6 +147,28 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
                         "wrapped_legacy_p4.pt"}) {
     INFO(f);
     check_equal(read_torch_state_dict(d.file(f)), read_ref(d.file(std::string(f) + ".ref")));
+    // The shapes alone, without reading the data, are those of the full read.
+    auto full = read_torch_state_dict(d.file(f));
+    auto shapes = torch_state_dict_shapes(d.file(f));
+    REQUIRE(shapes.size() == full.size());
+    for (std::size_t i = 0; i < full.size(); ++i) {
+      CHECK(shapes[i].first == full[i].name);
+      CHECK(shapes[i].second == full[i].tensor.sizes().vec());
+    }
+  }
+  // A legacy file's pickles come before its storages: its shapes read without them.
+  {
+    std::ifstream in(d.file("wrapped_legacy_p2.pt"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t data_bytes = 64 * 4;  // more than the last storage, less than all of them
+    REQUIRE(bytes.size() > data_bytes);
+    std::ofstream out(d.file("cut_legacy.pt"), std::ios::binary | std::ios::trunc);
+    out << bytes.substr(0, bytes.size() - data_bytes);
+    out.close();
+    CHECK_THROWS_WITH(read_torch_state_dict(d.file("cut_legacy.pt")),
+                      Contains(d.file("cut_legacy.pt")) && Contains("truncated"));
+    CHECK(torch_state_dict_shapes(d.file("cut_legacy.pt")).size() ==
+          read_torch_state_dict(d.file("wrapped_legacy_p2.pt")).size());
   }
   // The BN counter keeps its int64 value beyond 32 bits; views of one storage stay consistent.
   auto plain = read_torch_state_dict(d.file("plain.pt"));

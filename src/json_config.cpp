@@ -1,0 +1,23 @@
+#include "losscape/json_config.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace losscape {
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a folder, not a JSON file");
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot read config file");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());  // the whole text: nothing may follow the value
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+}  // namespace losscape
