@@ -218,7 +218,15 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   } catch (const nlohmann::json::exception&) {
   }
   j["runs"] = nlohmann::json::array();
-  for (auto& r : log) {
+  if (!log.is_array()) log = nlohmann::json::array();
+  auto done_before = [](const nlohmann::json& e) -> std::int64_t {
+    return e.is_object() && e.contains("points_done_before") &&
+                   e["points_done_before"].is_number_integer()
+               ? e["points_done_before"].get<std::int64_t>()
+               : -1;
+  };
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    const auto& r = log[i];
     if (!r.is_object()) continue;
     nlohmann::json run = r;
     run.erase("config");  // the file's configuration attribute holds the latest
@@ -228,14 +236,22 @@ nlohmann::json surface_info(const std::string& path, bool values) {
                 {"ranks", r.value("ranks", 0)},
                 {"points_computed", r.value("points_computed", std::int64_t(0))},
                 {"merge", r.contains("merge")}});
-    // A run's entry is written at its start ("running") and at its end. The last run still
-    // "running" is either running now (its lock is held) or was killed; what it
-    // computed is in the done mask.
-    if (&r == &log.back() && run["status"] == "running" && r.contains("points_done_before")) {
-      run["points_computed"] = std::max<std::int64_t>(0, done - r["points_done_before"].get<std::int64_t>());
-      const bool held = FileLock::held(path);
-      run["end"] = held ? "now" : "?";  // (the entry's end is its start until the run ends)
-      if (!held) run["status"] = "killed (ended without its final entry; its points are kept)";
+    // A run's entry is written at its start ("running") and at its end. A run still "running"
+    // was killed, unless it is the last and its lock is held (it runs now). What it computed is
+    // what the done mask gained until the next run's start (or until now).
+    if (run["status"] == "running" && !run["merge"].get<bool>()) {
+      const bool last = i + 1 == log.size();
+      const std::int64_t from = done_before(r);
+      const std::int64_t to = last ? done : done_before(log[i + 1]);
+      // (not across the inputs of a merged file, whose entries name their file)
+      const bool same_file = !r.contains("file") && (last || !log[i + 1].contains("file"));
+      if (from >= 0 && to >= 0 && same_file)
+        run["points_computed"] = std::max<std::int64_t>(0, to - from);
+      run["end"] = "";  // (the entry's end is its start until the run ends: unknown)
+      if (!last || !FileLock::held(path)) {
+        run["status"] = "killed";
+        run["note"] = "no final entry: SIGKILL or a node failure; its points are kept";
+      }
     }
     j["runs"].push_back(run);
   }
@@ -368,9 +384,14 @@ std::string render_info(const nlohmann::json& j) {
         o << "  merge " << r["start"].get<std::string>() << ": " << r["status"].get<std::string>()
           << "\n";
       else
-        o << "  run   " << r["start"].get<std::string>() << " .. " << r["end"].get<std::string>()
-          << ": " << r["status"].get<std::string>() << ", " << r["points_computed"]
-          << " points on " << r["ranks"] << " rank(s)\n";
+        o << "  run   " << r["start"].get<std::string>() << " .. "
+          << (!r["end"].get<std::string>().empty() ? r["end"].get<std::string>()
+              : r["status"] == "running"            ? std::string("now")
+                                                    : std::string("?"))
+          << ": " << r["status"].get<std::string>()
+          << (r.contains("note") && r["note"].is_string() ? " (" + r["note"].get<std::string>() + ")"
+                                                          : std::string())
+          << ", " << r["points_computed"] << " points on " << r["ranks"] << " rank(s)\n";
       if (r.contains("error") && r["error"].is_string())
         o << "        error   " << r["error"].get<std::string>() << "\n";
       if (r.contains("devices") && r["devices"].is_array() && !r["devices"].empty()) {

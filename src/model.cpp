@@ -94,10 +94,13 @@ class ScriptModel : public Model {
     c10::IValue out;
     try {
       out = m_.forward({x});
+    } catch (const c10::Error&) {
+      throw;  // LibTorch's own (out of memory, a CUDA graph capture): their handlers need the type
     } catch (const std::exception& e) {
       // TorchScript's error is a traceback of the scripted code: its last line says what failed
       // (a shape mismatch when the model was made for other inputs).
       std::string what = e.what();
+      if (what.find("out of memory") != std::string::npos) throw;  // (the batch-size scan's stop)
       while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
       const auto nl = what.rfind('\n');
       throw InputError(source + ": the TorchScript model's forward failed on a batch of shape " +

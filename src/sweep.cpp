@@ -76,7 +76,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   auto get = [&](const char* k, auto& dst) { config_get(j, k, dst); };
   // "auto" or a number
   auto word_or_count = [&](const char* k, std::string& dst) {
-    if (!j.contains(k)) return;
+    if (!j.contains(k) || j[k].is_null()) return;  // (null: absent, as for every key)
     if (j[k].is_string()) {
       dst = j[k].get<std::string>();
     } else {

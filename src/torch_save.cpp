@@ -1,13 +1,9 @@
 #include "losscape/torch_save.hpp"
 
 #include <caffe2/serialize/inline_container.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -472,8 +468,10 @@ Ref read_zip(const std::string& path, bool with_data) {
 // released .t7 checkpoints): consecutive pickles of the magic number, the protocol version and
 // sys_info, then the object (storages as persistent ids), then the list of storage keys, then
 // each storage in that order as its element count (int64, little-endian) and its raw elements.
-// `bytes` is the file, mapped: without `with_data` only the pickles at its start are read.
-Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data) {
+// `bytes` is the file (without `with_data`, its start: only the pickles are read), of
+// `file_size` bytes in all.
+Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
+                std::uint64_t file_size) {
   const char* p = bytes.data();
   const char* const end = bytes.data() + bytes.size();
   std::map<std::string, torch::Tensor> storages;
@@ -500,7 +498,7 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data)
           sys_info->items[k + 1]->kind == Obj::Kind::boolean && !sys_info->items[k + 1]->i)
         throw FormatError(path + ": written on a big-endian machine; not supported");
   Ref root = next([&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
-    if (std::uint64_t(numel) > bytes.size() / c10::elementSize(dtype))
+    if (std::uint64_t(numel) > file_size / c10::elementSize(dtype))
       throw FormatError(path + ": storage " + key + " of " + std::to_string(numel) +
                         " elements is larger than the file");
     auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));  // filled below
@@ -536,43 +534,17 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data)
   return root;
 }
 
-// A file mapped read-only into memory: the legacy reader reads its pickles in place and copies
-// only the storages, so a checkpoint is not held twice, and a shapes-only read touches only the
-// pages of its pickles.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw InputError("cannot open " + path + ": " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int e = errno;
-      ::close(fd);
-      throw InputError("cannot read " + path + ": " + std::strerror(e));
-    }
-    size_ = std::size_t(st.st_size);
-    if (size_ > 0) {
-      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (m == MAP_FAILED) {
-        const int e = errno;
-        ::close(fd);
-        throw InputError("cannot read " + path + ": " + std::strerror(e));
-      }
-      data_ = static_cast<const char*>(m);
-    }
-    ::close(fd);
-  }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  std::string_view bytes() const { return {data_ ? data_ : "", size_}; }
-
- private:
-  const char* data_ = nullptr;
-  std::size_t size_ = 0;
-};
+// The first `limit` bytes of a file (all of it when limit is 0).
+std::string read_bytes(const std::string& path, std::size_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open " + path);
+  if (limit == 0)
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes(limit, '\0');
+  in.read(bytes.data(), std::streamsize(limit));
+  bytes.resize(std::size_t(in.gcount()));
+  return bytes;
+}
 
 // A file's format by its first bytes: "zip" (a zip archive), "legacy" (a pickle: torch.save's
 // legacy sequence starts with one) or "".
@@ -609,8 +581,20 @@ TensorList read_state_dict(const std::string& path, bool with_data) {
   if (kind == "zip") {
     root = read_zip(path, with_data);
   } else if (kind == "legacy") {
-    MappedFile file(path);
-    root = read_legacy(path, file.bytes(), with_data);
+    // Shapes only: the pickles come first, so a prefix of the file usually holds them (the
+    // storages after them can be gigabytes); else, or for the data, the whole file.
+    constexpr std::size_t kPrefix = 4 << 20;
+    std::string bytes = read_bytes(path, with_data ? 0 : kPrefix);
+    std::error_code ec;
+    const std::uint64_t size = std::filesystem::file_size(path, ec);
+    if (!with_data && bytes.size() == kPrefix && !ec && size > kPrefix) {
+      try {
+        root = read_legacy(path, bytes, false, size);
+      } catch (const Error&) {
+        bytes = read_bytes(path, 0);  // the pickles go on beyond the prefix
+      }
+    }
+    if (!root) root = read_legacy(path, bytes, with_data, bytes.size());
   } else {
     throw FormatError(path + ": not a torch.save file (neither its zip format nor its legacy pickles)");
   }

@@ -22,8 +22,8 @@ class FileLock {
   FileLock& operator=(const FileLock&) = delete;
   const std::string& path() const { return lock_path_; }
   /// Whether a live writer holds `target`'s lock: its process runs (a holder on this host) or
-  /// its heartbeat is fresh (a holder elsewhere). A read-only look; takes nothing.
-  static bool held(const std::string& target);
+  /// its heartbeat is younger than `stale_seconds` (a holder elsewhere). A read-only look.
+  static bool held(const std::string& target, double stale_seconds = 120);
 
  private:
   void heartbeat();

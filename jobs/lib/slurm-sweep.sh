@@ -18,12 +18,23 @@
 
 ls_name=${ls_name:-losscape-job}
 
-ls_die() {  # one line naming what is wrong, exit 1
+ls_die() {  # one line naming what is wrong, exit 1 (after the script's ls_on_die, if any)
   echo "$ls_name: error: $*" >&2
+  declare -F ls_on_die >/dev/null && ls_on_die
   exit 1
 }
 
 ls_log() { echo "$ls_name: $(date '+%F %T') $*"; }
+
+# ls_words NAME TEXT: array NAME = the words of TEXT, split on spaces, tabs and newlines, without
+# glob expansion ("--x -1:1:3\n--y ..." from a file keeps both lines).
+# shellcheck disable=SC2034  # a nameref: the caller's array is set
+ls_words() {
+  local -n ls_words_out=$1
+  ls_words_out=()
+  [[ -n ${2:-} ]] && read -rd '' -a ls_words_out <<<"$2"
+  return 0
+}
 
 # Fills LS_EXE, LS_OUT (the surface file) and LS_SWEEP (the `losscape sweep` arguments but
 # --out) from the settings and the script's arguments "$@".
@@ -41,7 +52,7 @@ ls_settings() {
   fi
   local extra=()
   # (split on white space only: no glob expansion of the words)
-  [[ -n ${SWEEP_ARGS:-} ]] && read -ra extra <<<"$SWEEP_ARGS"
+  ls_words extra "${SWEEP_ARGS:-}"
   extra+=("$@")
   # The surface file, kept apart: each script gives losscape its own --out (the chain looks at
   # the file, the fan-out names its parts after it).
@@ -87,7 +98,8 @@ ls_launcher() {
       LS_LAUNCH=(srun)
       [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && LS_LAUNCH+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
       local words=()
-      [[ -n ${SRUN_ARGS:-} ]] && read -ra words <<<"$SRUN_ARGS" && LS_LAUNCH+=("${words[@]}")
+      ls_words words "${SRUN_ARGS:-}"
+      LS_LAUNCH+=("${words[@]}")
       ;;
     mpirun)
       command -v mpirun >/dev/null || ls_die "LAUNCHER=mpirun but mpirun is not on PATH"
@@ -95,7 +107,8 @@ ls_launcher() {
       LS_LAUNCH=(mpirun)
       [[ $(id -u) == 0 ]] && LS_LAUNCH+=(--allow-run-as-root)
       local words=()
-      [[ -n ${MPIRUN_ARGS:-} ]] && read -ra words <<<"$MPIRUN_ARGS" && LS_LAUNCH+=("${words[@]}")
+      ls_words words "${MPIRUN_ARGS:-}"
+      LS_LAUNCH+=("${words[@]}")
       ;;
     none) LS_LAUNCH=() ;;
     *) ls_die "LAUNCHER=$launcher: expected srun, mpirun or none" ;;
@@ -134,7 +147,11 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
   else
     ls_log "SIG$sig: passed on to losscape"
   fi
-  [[ -n ${LS_CHILD:-} ]] && kill -"$send" "$LS_CHILD" 2>/dev/null
+  if [[ -n ${LS_CHILD:-} ]]; then
+    kill -"$send" "$LS_CHILD" 2>/dev/null
+  else
+    LS_PENDING=1  # no child (yet): ls_run passes it on once it has one
+  fi
   return 0
 }
 
@@ -149,10 +166,11 @@ ls_run() {
     return 75
   fi
   ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
+  LS_PENDING=
   "${LS_LAUNCH[@]}" "$LS_EXE" "$@" &
   LS_CHILD=$!
   # (a signal between the launch and the line above found no child to pass it to)
-  [[ -n ${LS_SIGNALLED:-} ]] && kill -"$LS_SIGNALLED" "$LS_CHILD" 2>/dev/null
+  [[ -n $LS_PENDING ]] && kill -"$LS_SIGNALLED" "$LS_CHILD" 2>/dev/null
   local rc
   while :; do
     wait "$LS_CHILD"

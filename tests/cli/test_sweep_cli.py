@@ -225,25 +225,35 @@ check(len(last["devices"]) == 2 and last["points_per_forward"] == 4 and last["cu
 p = run(["info", "ppf.h5"])
 check("devices cpu (" in p.stdout and ") x2" in p.stdout, "info names the devices of a run")
 # A run whose entry still says "running" (the entry is written at the start and the end): running
-# while its lock is held, else killed; its points are those the done mask gained since its start.
+# while its lock is held, else killed; its points are those the done mask gained since its start
+# (until the next run's start for an earlier entry).
 shutil.copy("ppf.h5", "info_killed.h5")
 with h5py.File("info_killed.h5", "r+") as f:
     log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+    earlier = dict(log[-1], status="running", points_computed=0, points_done_before=0)
     log[-1].update(status="running", points_computed=0, points_done_before=2)
+    log.insert(len(log) - 1, earlier)
     raw = np.zeros(f["run_log"].shape, np.uint8)
     text_ = json.dumps(log).encode()
     raw[:len(text_)] = np.frombuffer(text_, np.uint8)
     f["run_log"][...] = raw
     done_now = int(np.asarray(f["done"]).sum())
-last = json.loads(run(["info", "--json", "info_killed.h5"]).stdout)["runs"][-1]
-check(last["status"].startswith("killed") and last["points_computed"] == done_now - 2 and
-      last["end"] == "?", f"info: a run left 'running' without its lock was killed: {last['status']}, "
-      f"{last['points_computed']} points (done {done_now} - 2 before)")
+runs = json.loads(run(["info", "--json", "info_killed.h5"]).stdout)["runs"]
+check(runs[-1]["status"] == "killed" and runs[-1]["points_computed"] == done_now - 2 and
+      runs[-1]["end"] == "" and "SIGKILL" in runs[-1].get("note", ""),
+      f"info: a run left 'running' without its lock was killed: {runs[-1]['status']}, "
+      f"{runs[-1]['points_computed']} points (done {done_now} - 2 before)")
+check(runs[-2]["status"] == "killed" and runs[-2]["points_computed"] == 2,
+      f"info: ... and an earlier one, followed by another run, too, with the points until that "
+      f"run's start: {runs[-2]['status']}, {runs[-2]['points_computed']}")
 with open("info_killed.h5.lock", "w") as f:  # held by this live process
     json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
-last = json.loads(run(["info", "--json", "info_killed.h5"]).stdout)["runs"][-1]
-check(last["status"] == "running" and last["end"] == "now",
-      f"info: ... and running while a live process holds its lock: {last['status']}")
+runs = json.loads(run(["info", "--json", "info_killed.h5"]).stdout)["runs"]
+p = run(["info", "info_killed.h5"])
+check(runs[-1]["status"] == "running" and runs[-2]["status"] == "killed" and
+      re.search(r"\.\. now: running, \d+ points", p.stdout) and ".. ?: killed (no final entry" in p.stdout,
+      f"info: ... and running while a live process holds its lock: {runs[-1]['status']}; "
+      f"{p.stdout[-400:]!r}")
 os.remove("info_killed.h5.lock")
 p = run([*SWEEP, *GRID, "--cuda-graphs", "on", "--out", "cg_on.h5"], expect=1)
 check(p.stderr.strip() == "losscape: error: --cuda-graphs 'on': expected auto or off",

@@ -55,6 +55,11 @@ ARGS=(--threads 2)
 out=$(settings SWEEP_CONFIG=plain.json SLURM_CPUS_PER_TASK=8)
 check "no second --threads when the arguments have one" test "$(grep -cx -- --threads <<<"$out")" == 1
 
+ARGS=()
+out=$(settings SWEEP_OUT=lines.h5 SWEEP_ARGS=$'--arch cnn_small --x -1:1:3\n--y -1:1:3 --samples *')
+check "SWEEP_ARGS over several lines: every word, none glob-expanded" \
+  test "$(tr '\n' ' ' <<<"$out")" == "lines.h5 sweep --arch cnn_small --x -1:1:3 --y -1:1:3 --samples * "
+
 ARGS=(-mmodel.h5 -oattached.h5)
 out=$(settings SWEEP_OUT=from-env.h5)
 check "-oFILE and -mFILE are seen" test "$(head -1 <<<"$out") $(grep -c -- '^-o' <<<"$out")" == "attached.h5 0"

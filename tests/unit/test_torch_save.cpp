@@ -156,6 +156,18 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
       CHECK(shapes[i].second == full[i].tensor.sizes().vec());
     }
   }
+  // A legacy file larger than the 4 MiB read for its pickles: the shapes of the whole read.
+  {
+    auto big = test::run_python(d, "import torch\ntorch.save({'w': torch.zeros(3000000), "
+                                   "'b': torch.ones(5)}, '" + d.file("big_legacy.pt") +
+                                   "', _use_new_zipfile_serialization=False)\n");
+    REQUIRE(big.status == 0);
+    auto shapes = torch_state_dict_shapes(d.file("big_legacy.pt"));
+    REQUIRE(shapes.size() == 2);
+    CHECK((shapes[0].first == "w" && shapes[0].second == std::vector<std::int64_t>{3000000}));
+    CHECK((shapes[1].first == "b" && shapes[1].second == std::vector<std::int64_t>{5}));
+    CHECK(read_torch_state_dict(d.file("big_legacy.pt"))[1].tensor.sum().item<double>() == 5.0);
+  }
   // A legacy file's pickles come before its storages: its shapes read without them.
   {
     std::ifstream in(d.file("wrapped_legacy_p2.pt"), std::ios::binary);
