@@ -46,6 +46,21 @@ bool process_running(long pid) {
   return state != 'Z' && state != 'X' && state != 'x';
 }
 
+// A lock file's holder: its JSON object with "host" and "slurm_*" strings and an integer "pid"
+// (keys of another type, or a file that is not such an object, count as absent).
+nlohmann::json holder_of(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+  }
+  nlohmann::json out = nlohmann::json::object();
+  if (!j.is_object()) return out;
+  for (auto& [k, v] : j.items())
+    if (k == "pid" ? v.is_number_integer() : v.is_string()) out[k] = v;
+  return out;
+}
+
 // The heartbeat's period; another task of the same array takes a lock over once the
 // heartbeat has stopped for more than two periods, and waits at most kArrayWaitSeconds for that.
 constexpr double kBeatSeconds = 20;
@@ -86,12 +101,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     std::ifstream in(lock_path_);
     std::stringstream ss;
     ss << in.rdbuf();
-    nlohmann::json holder;
-    try {
-      holder = nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::exception&) {
-      holder = nlohmann::json::object();
-    }
+    const nlohmann::json holder = holder_of(ss.str());
     struct stat st {};
     double age = 0;
     if (::stat(lock_path_.c_str(), &st) == 0) age = std::difftime(std::time(nullptr), st.st_mtime);
@@ -133,6 +143,8 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     }
     if (!stale) {
       std::string who = "pid " + std::to_string(pid) + " on host " + host;
+      if (pid <= 0 || host.empty())
+        who = "an unknown writer (the lock file holds no host and pid: being written, or not losscape's)";
       if (!job.empty()) who += " (Slurm job " + job + ")";
       throw InputError(target + " is being written by " + who + " since " +
                        holder.value("since", std::string("?")) + " (lock file " + lock_path_ +
@@ -155,17 +167,9 @@ bool FileLock::held(const std::string& target, double stale_seconds) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
-  nlohmann::json holder = nlohmann::json::object();
-  try {
-    holder = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception&) {
-  }
-  const bool here = holder.is_object() && holder.contains("host") && holder["host"].is_string() &&
-                    holder["host"].get<std::string>() == hostname();
-  const long pid = holder.is_object() && holder.contains("pid") && holder["pid"].is_number_integer()
-                       ? holder["pid"].get<long>()
-                       : 0L;
-  if (here && pid > 0) return process_running(pid);
+  const nlohmann::json holder = holder_of(ss.str());
+  const long pid = holder.value("pid", 0L);
+  if (holder.value("host", std::string()) == hostname() && pid > 0) return process_running(pid);
   // elsewhere: as long as the lock itself counts it as held (it might beat late on a slow file
   // system)
   return std::difftime(std::time(nullptr), st.st_mtime) <= stale_seconds;

@@ -340,6 +340,21 @@ rc, _, err = run(LOCKED)
 check(rc == 0 and not os.path.exists("locked.h5.lock"),
       f"an empty lock file, 30 s old, is taken over ({rc}: {errors(err)})")
 
+# A lock file of garbage types (not losscape's, or being written): refused while fresh, naming an
+# unknown writer; taken over once 5 s old; never an exception.
+with open("locked.h5.lock", "w") as f:
+    json.dump({"pid": "abc", "host": 7, "since": []}, f)
+rc, _, err = run(LOCKED)
+errs = errors(err)
+check(rc == 1 and len(errs) == 1 and "unknown writer" in errs[0],
+      f"a fresh lock of garbage types is refused, naming an unknown writer: {errs}")
+old = time.time() - 10
+os.utime("locked.h5.lock", (old, old))
+rc, _, err = run(LOCKED)
+check(rc == 0 and not os.path.exists("locked.h5.lock"),
+      f"... and taken over once 10 s old ({rc}: {errors(err)})")
+os.remove("locked.h5")
+
 # Another task of the same array on another host: the chain's task before (killed at its
 # limit) once its heartbeat has stopped; one still beating runs at the same time and is refused.
 def hold_array(beat_age):
