@@ -19,6 +19,7 @@
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/surface.hpp"
 
 namespace losscape {
 namespace fs = std::filesystem;
@@ -675,6 +676,10 @@ SurfaceView read_surface_view(const std::string& path) {
   std::string format = try_attr_string(f, "format");
   if (!format.empty() && format != "losscape-surface")
     throw FormatError(path + " is a " + format + " file, not a surface file");
+  // losscape's own: its version, and its layout as for a resume (the reference's has neither)
+  if (!format.empty()) SurfaceFile::check_version(f, path);
+  if (!format.empty() && f.has_attr("identity"))
+    SurfaceFile::check_layout(f, SurfaceFile::read_identity(path), path);
   if (!f.exists("xcoordinates"))
     throw FormatError(path + " has no xcoordinates: not a surface file");
   s.x = f.dataset("xcoordinates").read_doubles();

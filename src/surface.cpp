@@ -191,15 +191,19 @@ nlohmann::json SurfaceFile::read_identity(const std::string& path) {
   if (f.attr_string("format") != "losscape-surface")
     throw FormatError(path + ": not a losscape surface file (its format is " +
                       f.attr_string("format") + ")");
-  if (f.has_attr("format_version") && f.attr_int("format_version") > kSurfaceFormatVersion)
-    throw FormatError(path + ": written by a newer losscape (surface format version " +
-                      std::to_string(f.attr_int("format_version")) + "; this one reads up to " +
-                      std::to_string(kSurfaceFormatVersion) + ")");
+  check_version(f, path);
   try {
     return nlohmann::json::parse(f.attr_string("identity"));
   } catch (const nlohmann::json::exception&) {
     throw FormatError(path + ": attribute 'identity' is not JSON");
   }
+}
+
+void SurfaceFile::check_version(const h5::File& f, const std::string& path) {
+  if (f.has_attr("format_version") && f.attr_int("format_version") > kSurfaceFormatVersion)
+    throw FormatError(path + ": written by a newer losscape (surface format version " +
+                      std::to_string(f.attr_int("format_version")) + "; this one reads up to " +
+                      std::to_string(kSurfaceFormatVersion) + ")");
 }
 
 void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity,

@@ -60,6 +60,9 @@ class SurfaceFile {
   /// the coordinates of the grid, and the run log. Run before a file is resumed or read.
   static void check_layout(const h5::File& f, const nlohmann::json& identity,
                            const std::string& path);
+  /// Throws FormatError naming `path` when the file is of a newer format version than this
+  /// losscape reads.
+  static void check_version(const h5::File& f, const std::string& path);
   /// What the constructor would do with `path`, decided serially and read-only: "create" (no
   /// file), "open" (a file of this sweep, to resume) or the message refusing it.
   static std::string resume_verdict(const std::string& path, const SurfaceIdentity& id);

@@ -9,7 +9,8 @@
 #   SWEEP_OUT       the surface file when no --out is among SWEEP_ARGS and the arguments (the
 #                   surface file is the first of: the last such --out, SWEEP_OUT, "out" of the
 #                   config)
-#   SWEEP_ARGS      more `losscape sweep` flags, split on spaces (arguments of the script follow)
+#   SWEEP_ARGS      more `losscape sweep` flags, split on white space, newlines included, without
+#                   glob expansion (arguments of the script follow)
 #   LAUNCHER        srun (default inside a job) | mpirun | none (one process, no launcher)
 #   SRUN_ARGS       extra srun flags, e.g. "--mpi=pmix --gpu-bind=single:1"
 #   MPIRUN_ARGS     extra mpirun flags, e.g. "--bind-to none"
@@ -93,8 +94,8 @@ ls_launcher() {
     srun)
       command -v srun >/dev/null || ls_die "LAUNCHER=srun but srun is not on PATH"
       # No --kill-on-bad-exit: every rank exits 75 after the final collective flush, and an
-      # error on one rank already ends all of them (MPI_Abort). srun no longer inherits
-      # --cpus-per-task from the job (Slurm >= 22.05): pass it on.
+      # error on one rank already ends all of them (MPI_Abort). srun did not inherit
+      # --cpus-per-task from the job in Slurm 22.05 and 23.02: pass it on.
       LS_LAUNCH=(srun)
       [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && LS_LAUNCH+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
       local words=()
@@ -159,6 +160,7 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
 # works (bash runs a trap only between commands), and returns its exit status.
 ls_run() {
   LS_WARNED=${LS_WARNED:-0}
+  LS_PENDING=  # (cleared before the check below: a signal from here on is seen by one of them)
   # A stop signal before the launch (the warning came while the script looked at the file, or
   # the time limit is shorter than the warning's lead): nothing to start.
   if [[ -n ${LS_SIGNALLED:-} ]]; then
@@ -166,7 +168,6 @@ ls_run() {
     return 75
   fi
   ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
-  LS_PENDING=
   "${LS_LAUNCH[@]}" "$LS_EXE" "$@" &
   LS_CHILD=$!
   # (a signal between the launch and the line above found no child to pass it to)
@@ -193,7 +194,8 @@ ls_run() {
   return "$rc"
 }
 
-# Called first thing in each script: bash's default for SIGUSR1 would end the batch shell.
+# The traps that pass stop signals on (each script sets placeholders first thing, since bash's
+# default for SIGUSR1 would end the batch shell; a signal they kept is passed on here).
 ls_trap_signals() {
   LS_WARNED=0
   LS_SIGNALLED=

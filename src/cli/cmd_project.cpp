@@ -31,9 +31,9 @@ void add_project(CLI::App& root, Registry& reg) {
   app->add_option("--arch,-a", o->model.arch,
                   "Zoo architecture of torch.save checkpoints (losscape's name their own)");
   app->add_option("--dataset,-d", o->model.dataset,
-                  std::string("Data set fixing that architecture's input shape (") +
-                      kDatasetDefault + ")")
-      ->capture_default_str();
+                  std::string("Data set fixing that architecture's input shape (default: the "
+                              "first checkpoint's, else ") +
+                      kDatasetDefault + ")");
   app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
   app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
   app->add_option("--grid", o->grid,

@@ -421,7 +421,9 @@ def shift_x(f):
 cases = [("done_shape.h5", reshape_done, "'done' has shape (3, 2), the grid needs (3, 3)"),
          ("no_loss.h5", lambda f: f.__delitem__("train_loss"), "'train_loss' is missing"),
          ("seconds_type.h5", retype_seconds, "'seconds' is not of the type"),
-         ("coords.h5", shift_x, "coordinates are not those of its grid")]
+         ("coords.h5", shift_x, "coordinates are not those of its grid"),
+         ("newer.h5", lambda f: f.attrs.__setitem__("format_version", np.int64(2)),
+          "written by a newer losscape (surface format version 2")]
 for name, change, needle in cases:
     before = damaged(name, change)
     for extra in ([], ["--dry-run"]):
@@ -431,8 +433,10 @@ for name, change, needle in cases:
               "MPI_ABORT" not in err and md5(name) == before,
               f"resume{' --dry-run' if extra else ''} of a surface whose {needle.split()[0]} is "
               f"damaged: refused in one line, the file untouched: {errs}")
-    rc, _, err = run(["info", name])
-    check(rc == 1 and needle in "".join(errors(err)), f"info names the damage: {errors(err)}")
+    for cmd in (["info", name], ["export", name, "--vtp", "damaged.vtp"]):
+        rc, _, err = run(cmd)
+        check(rc == 1 and needle in "".join(errors(err)) and not os.path.exists("damaged.vtp"),
+              f"{cmd[0]} names the damage: {errors(err)}")
 
 
 def bad_part(f):
