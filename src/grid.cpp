@@ -105,6 +105,16 @@ std::vector<std::int64_t> coarse_to_fine(const Grid& g) {
   return out;
 }
 
+Grid parse_grid(const std::string& x, const std::string& y) {
+  Grid g;
+  g.x = parse_axis(x, "--x");
+  if (!y.empty()) {
+    g.has_y = true;
+    g.y = parse_axis(y, "--y");
+  }
+  return g;
+}
+
 std::pair<int, int> parse_part_text(const std::string& part) {
   auto slash = part.find('/');
   int k = 0, n = 0;

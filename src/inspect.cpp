@@ -186,12 +186,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   j["kind"] = "surface";
   j["file"] = path;
   j["identity"] = s.identity;
-  Grid g;
-  g.x = parse_axis(s.identity.at("x").get<std::string>(), "--x");
-  if (!s.identity.value("y", std::string()).empty()) {
-    g.has_y = true;
-    g.y = parse_axis(s.identity["y"].get<std::string>(), "--y");
-  }
+  const Grid g = parse_grid(s.identity.at("x").get<std::string>(), s.identity.value("y", std::string()));
   // A part file ("k/N") holds the points of its slice of the coarse-to-fine order (sweep.cpp).
   const std::string part = s.identity.value("part", std::string());
   std::int64_t k = 0, n = 1;

@@ -179,22 +179,11 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   }
 
   const auto& idj = ref.data.identity;
-  Grid grid;
-  grid.x = parse_axis(idj.at("x").get<std::string>(), "--x");
-  const std::string ys = idj.value("y", std::string());
-  if (!ys.empty()) {
-    grid.has_y = true;
-    grid.y = parse_axis(ys, "--y");
-  }
+  const Grid grid = parse_grid(idj.at("x").get<std::string>(), idj.value("y", std::string()));
+  // (every input's datasets have the n points of its identity's grid: read_surface checked
+  // them, SurfaceFile::check_layout; and the identities agree)
   const auto n = std::size_t(grid.size());
   const auto& names = ref.data.names;
-  for (auto& in : inputs) {
-    bool ok = in.data.done.size() == n && in.seconds.size() == n;
-    for (auto& v : in.data.values) ok = ok && v.size() == n;
-    if (!ok)
-      throw FormatError(in.path + ": datasets do not have the " + std::to_string(n) +
-                        " points of the grid in its identity");
-  }
 
   // Merge point by point, in argument order; a point done twice must agree in every value.
   MergeReport rep;

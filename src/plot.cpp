@@ -679,7 +679,7 @@ SurfaceView read_surface_view(const std::string& path) {
   // losscape's own: its version, and its layout as for a resume (the reference's has neither)
   if (!format.empty()) SurfaceFile::check_version(f, path);
   if (!format.empty() && f.has_attr("identity"))
-    SurfaceFile::check_layout(f, SurfaceFile::read_identity(path), path);
+    SurfaceFile::check_layout(f, SurfaceFile::read_identity(f, path), path);
   if (!f.exists("xcoordinates"))
     throw FormatError(path + " has no xcoordinates: not a surface file");
   s.x = f.dataset("xcoordinates").read_doubles();

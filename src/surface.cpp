@@ -76,7 +76,8 @@ void write_string_dataset(const h5::Location& f, const std::string& name, const 
 std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceIdentity& id) {
   try {
     if (!std::filesystem::exists(path)) return "create";
-    auto have = read_identity(path);
+    const h5::File f(path, h5::File::Mode::read);
+    auto have = read_identity(f, path);
     auto want = id.to_json();
     for (auto& [k, v] : want.items())
       if (!have.contains(k) || have[k] != v)
@@ -88,7 +89,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
         return path + " belongs to another sweep: its " + describe_key(k) + " is " + v.dump() +
                ", this command has none; refusing to resume (the file is left untouched; use " +
                "another --out)";
-    check_layout(h5::File(path, h5::File::Mode::read), have, path);
+    check_layout(f, have, path);
     return "open";
   } catch (const Error& e) {
     return e.what();
@@ -180,7 +181,10 @@ void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json&
 }
 
 nlohmann::json SurfaceFile::read_identity(const std::string& path) {
-  h5::File f(path, h5::File::Mode::read);
+  return read_identity(h5::File(path, h5::File::Mode::read), path);
+}
+
+nlohmann::json SurfaceFile::read_identity(const h5::File& f, const std::string& path) {
   if (!f.has_attr("format")) {
     if (f.exists("xcoordinates"))  // the Python reference's layout: no record of what is done
       throw FormatError(path + ": a surface in the Python reference's layout, which losscape "
@@ -216,14 +220,10 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
     throw damaged("attribute 'identity' lacks its grid or its values");
   Grid g;
   try {
-    g.x = parse_axis(identity["x"].get<std::string>(), "x");
     const auto y = identity.value("y", nlohmann::json("")).is_string()
                        ? identity.value("y", std::string())
                        : std::string("?");
-    if (!y.empty()) {
-      g.has_y = true;
-      g.y = parse_axis(y, "y");
-    }
+    g = parse_grid(identity["x"].get<std::string>(), y);
   } catch (const InputError& e) {
     throw damaged("its identity's grid is not one (" + std::string(e.what()) + ")");
   }
@@ -339,8 +339,8 @@ const std::vector<double>* SurfaceData::get(const std::string& name) const {
 
 SurfaceData read_surface(const std::string& path) {
   SurfaceData s;
-  s.identity = SurfaceFile::read_identity(path);
   h5::File f(path, h5::File::Mode::read);
+  s.identity = SurfaceFile::read_identity(f, path);
   SurfaceFile::check_layout(f, s.identity, path);
   s.x = f.dataset("xcoordinates").read_doubles();
   if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();

@@ -536,11 +536,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   auto agreed = [&](const std::function<void()>& step) { run_agreed(world, step); };
 
   agreed([&] {
-    grid.x = parse_axis(cfg.x, "--x");
-    if (!cfg.y.empty()) {
-      grid.has_y = true;
-      grid.y = parse_axis(cfg.y, "--y");
-    }
+    grid = parse_grid(cfg.x, cfg.y);
     effective["dir"]["dims"] = grid.has_y ? 2 : 1;  // the grid decides, whatever the config said
     std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
@@ -751,20 +747,23 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       const auto devices = device_list(world.allgather(describe_device(device)));
       // With data shards each rank holds a part of a split: say what a group holds together.
       std::vector<std::string> data_lines;
-      for (auto& d : ev.data) {
+      for (std::size_t i = 0; i < ev.data.size(); ++i) {
+        const DataSplit& d = ev.data[i];
+        if (G == 1) {
+          data_lines.push_back(d.description);
+          continue;
+        }
         const std::int64_t n = d.size();
         const std::int64_t sum = group.allreduce_sum(n);
         const std::int64_t largest = group.allreduce_max(n);
         const std::int64_t smallest = -group.allreduce_max(-n);
-        std::string line = d.description;
-        if (G > 1) {
-          line = line.substr(0, line.find(" (")) + " (" + std::to_string(sum) + " of " +
-                 std::to_string(d.total) + " samples in " + std::to_string(G) + " shards of " +
-                 (smallest == largest ? std::to_string(largest)
-                                      : std::to_string(smallest) + "-" + std::to_string(largest)) +
-                 ")";
-        }
-        data_lines.push_back(line);
+        data_lines.push_back(cfg.dataset + " " + cfg.splits[i] + " (" + std::to_string(sum) +
+                             " of " + std::to_string(d.total) + " samples in " + std::to_string(G) +
+                             " shards of " +
+                             (smallest == largest ? std::to_string(largest)
+                                                  : std::to_string(smallest) + "-" +
+                                                        std::to_string(largest)) +
+                             ")");
       }
       if (rank == 0) {
         std::int64_t part_total = 0;

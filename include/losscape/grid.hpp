@@ -34,6 +34,10 @@ struct Grid {
   double beta(std::int64_t flat) const;
 };
 
+/// The grid of --x and --y ("" for a 1D grid); InputError naming the option that does not parse.
+Grid parse_grid(const std::string& x, const std::string& y);
+
+
 /// All points, coarse to fine: first those whose indices are multiples of the largest power of
 /// two below the grid size (including the last index of each axis), then halving the stride, so
 /// that an early prefix is a usable low-resolution surface.

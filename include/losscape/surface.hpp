@@ -55,6 +55,8 @@ class SurfaceFile {
               const mpi::Comm& comm);
   /// Open an existing surface read-only, serially (plot, merge, info).
   static nlohmann::json read_identity(const std::string& path);
+  /// The same, of a file already open (`path` names it in errors).
+  static nlohmann::json read_identity(const h5::File& f, const std::string& path);
   /// Throws FormatError naming `path` unless the file holds what its identity says: a grid and
   /// part that parse, every value dataset, `seconds` and `done` in the grid's shape and type,
   /// the coordinates of the grid, and the run log. Run before a file is resumed or read.
