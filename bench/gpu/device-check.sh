@@ -11,14 +11,14 @@
 #   2. binding: 2 ranks on the node's GPUs (rank among the node's ranks modulo the visible GPUs),
 #      CUDA_VISIBLE_DEVICES respected, a clear error for a GPU that is not there
 #   3. correctness: the same sweep (fp32, 2 ranks) on the GPU and on the CPU agree to 1e-4, also
-#      with 4 points per forward pass; with CUDA graphs (the default) and without them; the
+#      with 4 points per forward pass and with --data-shards 2; with CUDA graphs (the default) and without them; the
 #      graphs were recorded and none was turned off (the run log's events)
 #   4. speed, in this order: the benchmark of ResNet-56 (50,000 CIFAR-shaped images, 3x3 grid,
-#      1 rank) in tf32 with each setting's gain and the half types' deviation; cnn_small and
-#      ResNet-20 sweeps (2,000 images) with CUDA graphs off and on; their points per forward
-#      1..16; the ResNet-56 benchmark in fp32, bf16 and fp16
+#      1 rank) in tf32 with each setting's gain and the half types' deviation, then in bf16 and
+#      fp16; cnn_small and ResNet-20 sweeps (2,000 images) with CUDA graphs off and on; their
+#      points per forward 1..16
 #   5. if time is left: CPU scaling of ResNet-56 sweeps from 1 to 4 ranks, each on 2 cores of its
-#      own (the node's CPUs; issue #8's >= 0.95 target)
+#      own (the node's CPUs; issue #8's >= 0.95 target); then the ResNet-56 benchmark in fp32
 # --dry-run: the same steps on a machine without a GPU (CPU, small sizes), to test this script.
 #
 # Environment: OUT (results folder; default bench/results/gpu-<host>), LOSSCAPE_DEPS (default
@@ -168,6 +168,10 @@ done
 "${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5" \
   --x -1:1:3 --y -1:1:3 --device "$dev" --precision fp32 --points-per-forward 4 \
   --out "$work/sweep_${dev}_ppf4.h5" || fail "sweep on $dev, 4 points per forward"
+# and with the data split over the 2 ranks (--data-shards 2: one group, partial sums reduced)
+"${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5" \
+  --x -1:1:3 --y -1:1:3 --device "$dev" --precision fp32 --data-shards 2 \
+  --out "$work/sweep_${dev}_shards.h5" || fail "sweep on $dev, --data-shards 2"
 same_surface() {  # same_surface A B WHAT: test loss and accuracy within 1e-4 (relative)
   "$ls" info --json --values "$1" >"$work/a.json" && "$ls" info --json --values "$2" >"$work/b.json" &&
     python3 - "$work/a.json" "$work/b.json" "$3" <<'PY'
@@ -188,6 +192,8 @@ if [[ $dev != cpu ]]; then
 fi
 same_surface "$work/sweep_${dev}_ppf4.h5" "$work/sweep_cpu.h5" "4 points per forward on $dev vs CPU" ||
   fail "4 points per forward differ"
+same_surface "$work/sweep_${dev}_shards.h5" "$work/sweep_cpu.h5" "--data-shards 2 on $dev vs CPU" ||
+  fail "--data-shards 2 differs"
 # CUDA graphs (--cuda-graphs auto, the default): each rank records its passes at its second
 # point and checks the replay against an ordinary pass; the same sweep without them must agree
 "${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5" \
@@ -226,11 +232,16 @@ precision_bench() {  # precision_bench P [FLAGS...]
     --work "$work" --json "$out/results.jsonl" "$@" || fail "benchmark $p"
 }
 # the target: ResNet-56, 50,000 images, <= 0.3 s per point in tf32; each setting's gain
-have_time 120 "benchmark tf32" && precision_bench tf32 --optimizations
+have_time 120 "benchmark tf32" && precision_bench tf32 --optimizations --forward-seconds 2
+# the sweep in the half types (their forward rates and deviations are also in tf32's table)
+for p in bf16 fp16; do
+  ((dry)) && [[ $p == fp16 ]] && continue
+  have_time 45 "benchmark $p" && precision_bench "$p" --forward-seconds 1
+done
 # CUDA graphs: the sweep of small networks with and without them (a launch per pass or hundreds)
 for a2 in cnn_small resnet20; do
-  for g in off auto off auto; do
-    have_time 25 "benchmark $a2 --cuda-graphs $g" || continue
+  for g in off auto; do
+    have_time 20 "benchmark $a2 --cuda-graphs $g" || continue
     step "benchmark: $a2, $small images, 5 x 5 grid, 1 point per pass, --cuda-graphs $g (tf32)"
     "$bench" --arch "$a2" --images "$small" --x -1:1:5 --y -1:1:5 --device "$dev" --precision tf32 \
       --forward-seconds 0.5 --cuda-graphs "$g" --sweep-points-per-forward 1 --work "$work/graphs" \
@@ -240,16 +251,11 @@ for a2 in cnn_small resnet20; do
 done
 # several grid points per forward pass: where do they help? (small networks, small data)
 for a2 in cnn_small resnet20; do
-  have_time 60 "benchmark $a2 points per forward" || continue
+  have_time 30 "benchmark $a2 points per forward" || continue
   step "benchmark: $a2, $small images, points per forward 1, 2, 4, 8, 16 (tf32)"
   "$bench" --arch "$a2" --images "$small" --x -1:1:3 --y "" --device "$dev" --precision tf32 \
     --forward-seconds 1 --points-per-forward 2,4,8,16 --work "$work/ppf" \
     --json "$out/results.jsonl" || fail "benchmark $a2 points per forward"
-done
-# the sweep in the other precisions (their forward rates are in the tf32 run's settings table)
-for p in fp32 bf16 fp16; do
-  ((dry)) && [[ $p == fp16 ]] && continue
-  have_time 60 "benchmark $p" && precision_bench "$p"
 done
 # ---- 5. CPU scaling on this node's own cores ----
 # Issue #8 asks for >= 0.95 from 1 to 4 ranks when each rank has its own cores, which the
@@ -257,7 +263,7 @@ done
 # own, ResNet-56 on the CPU; scaling measured within the run (rank 0 alone, then all 4 ranks,
 # alternately) with the bare forward pass's own scaling beside it. 144 points: 36 per rank, so
 # that the last point's tail costs little. Only if the GPU steps left time.
-cpu_ranks=4 cpu_threads=2 cpu_grid=(--x -1:1:12 --y -1:1:12) cpu_images=500 cpu_rounds=2
+cpu_ranks=4 cpu_threads=2 cpu_grid=(--x -1:1:12 --y -1:1:12) cpu_images=250 cpu_rounds=1
 scal_mpi=(mpirun --map-by "slot:PE=$cpu_threads" --bind-to core)
 if ((dry)); then
   cpu_ranks=2 cpu_threads=1 cpu_grid=(--x -1:1:4 --y -1:1:2) cpu_images=64 cpu_rounds=1
@@ -265,7 +271,7 @@ if ((dry)); then
 fi
 if ((!dry && $(nproc) < cpu_ranks * cpu_threads)); then
   echo "skipped: CPU scaling needs $((cpu_ranks * cpu_threads)) cores, this node has $(nproc)"
-elif have_time 240 "CPU scaling 1 -> $cpu_ranks ranks"; then
+elif have_time 100 "CPU scaling 1 -> $cpu_ranks ranks"; then
   step "CPU scaling: resnet56, $cpu_images images, ${cpu_grid[*]}, $cpu_ranks ranks x $cpu_threads threads"
   scal=("$bench" --arch resnet56 --images "$cpu_images" "${cpu_grid[@]}" --device cpu
         --threads "$cpu_threads" --scaling-rounds "$cpu_rounds" --forward-seconds 1
@@ -273,7 +279,7 @@ elif have_time 240 "CPU scaling 1 -> $cpu_ranks ranks"; then
   if ! "${scal_mpi[@]}" -n "$cpu_ranks" "${scal[@]}"; then
     # the bound run failed (binding refused by this node's MPI, or the benchmark itself): once
     # more without binding, only if the budget still holds a whole run
-    if have_time 240 "CPU scaling without core binding"; then
+    if have_time 100 "CPU scaling without core binding"; then
       echo "(again without binding ranks to cores)"
       "${mpi[@]}" -n "$cpu_ranks" "${scal[@]}" || fail "CPU scaling"
     else
@@ -281,6 +287,9 @@ elif have_time 240 "CPU scaling 1 -> $cpu_ranks ranks"; then
     fi
   fi
 fi
+
+# the strict-fp32 sweep (TF32 off) last
+have_time 45 "benchmark fp32" && precision_bench fp32 --forward-seconds 1
 
 python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
 cat "$out/results.md"
