@@ -30,10 +30,19 @@ def settings_tables(r, images):
         print("Deviation from fp32 at θ* (same images, same batch size):\n")
         print("| precision | loss fp32 | loss | relative difference | accuracy difference (points) |")
         print("|---|---|---|---|---|")
+        def num(v, fmt):  # JSON has no NaN or infinity: a loss that overflowed is null
+            return "not finite" if v is None else format(v, fmt)
         for d in o["precision_deviation"]:
-            print(f"| {d['precision']} | {d['loss_fp32']:.6f} | {d['loss']:.6f} "
-                  f"| {d['loss_rel_diff']:.2e} | {d['accuracy_diff_points']:+.2f} |")
+            print(f"| {d['precision']} | {num(d['loss_fp32'], '.6f')} | {num(d['loss'], '.6f')} "
+                  f"| {num(d['loss_rel_diff'], '.2e')} "
+                  f"| {num(d['accuracy_diff_points'], '+.2f')} |")
         print()
+
+
+def points_per_pass(r):
+    """', K points per pass' when the sweep stacked grid points (Model::forward_stacked)."""
+    k = r.get("sweep_points_per_forward", 1)
+    return f", {k} points per pass" if k and k > 1 else ""
 
 
 def scaling_table(r, images):
@@ -147,7 +156,8 @@ def main(path):
                 scaling = fmt(r["points_per_second"] / (r["ranks"] * base["points_per_second"]))
             print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "
                   f"| {r['batch_size']} | {r['memory_format']}"
-                  f"{' + CUDA graphs' if r.get('cuda_graphs') else ''} "
+                  f"{' + CUDA graphs' if r.get('cuda_graphs') else ''}"
+                  f"{points_per_pass(r)} "
                   f"| {r['forward_images_per_second_total']:.0f} | {r['points']} "
                   f"| {r['sweep_wall_seconds']:.2f} | {r['setup_seconds']:.2f} "
                   f"| {r['points_per_second']:.3f} | {r['overhead_seconds_per_point']:.4f} "

@@ -11,8 +11,8 @@
 #   2. binding: 2 ranks on the node's GPUs (rank among the node's ranks modulo the visible GPUs),
 #      CUDA_VISIBLE_DEVICES respected, a clear error for a GPU that is not there
 #   3. correctness: the same sweep (fp32, 2 ranks) on the GPU and on the CPU agree to 1e-4, also
-#      with 4 points per forward pass and with --data-shards 2; with CUDA graphs (the default) and without them; the
-#      graphs were recorded and none was turned off (the run log's events)
+#      with 4 points per forward pass and with --data-shards 2; with CUDA graphs (the default)
+#      and without them; the graphs were recorded and none was turned off (the run log's events)
 #   4. speed, in this order: the benchmark of ResNet-56 (50,000 CIFAR-shaped images, 3x3 grid,
 #      1 rank) in tf32 with each setting's gain and the half types' deviation, then in bf16 and
 #      fp16; cnn_small and ResNet-20 sweeps (2,000 images) with CUDA graphs off and on; their
@@ -20,6 +20,8 @@
 #   5. if time is left: CPU scaling of ResNet-56 sweeps from 1 to 4 ranks, each on 2 cores of its
 #      own (the node's CPUs; issue #8's >= 0.95 target); then the ResNet-56 benchmark in fp32
 # --dry-run: the same steps on a machine without a GPU (CPU, small sizes), to test this script.
+# CHECKS=resnet56: after the build, only ResNet-56 sweeps of 50,000 images on a 6 x 6 grid (tf32
+# with the settings and points-per-forward tables, bf16, tf32 one point per pass, fp16).
 #
 # Environment: OUT (results folder; default bench/results/gpu-<host>), LOSSCAPE_DEPS (default
 # /opt/losscape-deps), TORCH_PREFIX (LibTorch's CMake prefix; default: python3's
@@ -129,6 +131,52 @@ print('\n'.join(v) if isinstance(v, list) else v)" "$2"
 }
 devices() { last_run "$1" devices | paste -sd'|'; }
 
+# ---- benchmark helpers ----
+# In order of what the figures are for; with BUDGET, a benchmark that would end past it (by a
+# rough estimate of its seconds) is skipped and listed, so that the results are written in time.
+skipped=()
+have_time() {  # have_time SECONDS WHAT
+  if ((budget > 0 && SECONDS - t_start + $1 > budget)); then
+    echo "skipped (BUDGET=$budget s): $2"
+    skipped+=("$2")
+    return 1
+  fi
+}
+grid=(--x -1:1:3 --y -1:1:3)
+((dry)) && grid=(--x -1:1:2 --y -1:1:2)
+precision_bench() {  # precision_bench P [FLAGS...]
+  local p=$1
+  shift
+  step "benchmark: $arch, $images images, ${grid[*]}, --precision $p $*"
+  "$bench" --arch "$arch" --images "$images" "${grid[@]}" --device "$dev" --precision "$p" \
+    --work "$work" --json "$out/results.jsonl" "$@" || fail "benchmark $p"
+}
+
+finish() {  # the report and the summary; the exit status says whether every check passed
+  python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
+  cat "$out/results.md"
+  step "done in $((SECONDS - t_start)) s; failed: ${#failed[@]}; skipped: ${#skipped[@]}"
+  for f in "${failed[@]}"; do echo "  failed: $f"; done
+  for f in "${skipped[@]}"; do echo "  skipped: $f"; done
+  ((${#failed[@]} == 0))
+}
+
+# CHECKS=resnet56: only the ResNet-56 sweeps of 50,000 images, on a 6 x 6 grid (long enough for
+# the one-time costs of a sweep's start to matter little): tf32 with the settings table and the
+# points-per-forward table, bf16, tf32 with one point per forward pass, fp16
+if [[ ${CHECKS:-all} == resnet56 ]]; then
+  grid=(--x -1:1:6 --y -1:1:6)
+  ((dry)) && grid=(--x -1:1:2 --y -1:1:2)
+  have_time 90 "benchmark tf32" &&
+    precision_bench tf32 --optimizations --points-per-forward 2,4,8 --forward-seconds 1
+  have_time 35 "benchmark bf16" && precision_bench bf16 --forward-seconds 1
+  have_time 35 "benchmark tf32, 1 point per forward" &&
+    precision_bench tf32 --forward-seconds 1 --sweep-points-per-forward 1
+  ((dry)) || { have_time 35 "benchmark fp16" && precision_bench fp16 --forward-seconds 1; }
+  finish
+  exit
+fi
+
 # ---- 2. binding: one GPU per rank by node-local rank ----
 step "inputs: a CIFAR-shaped data set of $images images and an $arch model (losscape_bench)"
 "$bench" --arch "$arch" --images "$images" --x 0:0:1 --work "$work" --device "$dev" \
@@ -212,25 +260,6 @@ for f in "sweep_$dev" "sweep_${dev}_ppf4"; do
 done
 
 # ---- 4. speed ----
-# In order of what the figures are for; with BUDGET, a benchmark that would end past it (by a
-# rough estimate of its seconds) is skipped and listed, so that the results are written in time.
-skipped=()
-have_time() {  # have_time SECONDS WHAT
-  if ((budget > 0 && SECONDS - t_start + $1 > budget)); then
-    echo "skipped (BUDGET=$budget s): $2"
-    skipped+=("$2")
-    return 1
-  fi
-}
-grid=(--x -1:1:3 --y -1:1:3)
-((dry)) && grid=(--x -1:1:2 --y -1:1:2)
-precision_bench() {  # precision_bench P [FLAGS...]
-  local p=$1
-  shift
-  step "benchmark: $arch, $images images, ${grid[*]}, --precision $p $*"
-  "$bench" --arch "$arch" --images "$images" "${grid[@]}" --device "$dev" --precision "$p" \
-    --work "$work" --json "$out/results.jsonl" "$@" || fail "benchmark $p"
-}
 # the target: ResNet-56, 50,000 images, <= 0.3 s per point in tf32; each setting's gain
 have_time 120 "benchmark tf32" && precision_bench tf32 --optimizations --forward-seconds 2
 # the sweep in the half types (their forward rates and deviations are also in tf32's table)
@@ -291,10 +320,4 @@ fi
 # the strict-fp32 sweep (TF32 off) last
 have_time 45 "benchmark fp32" && precision_bench fp32 --forward-seconds 1
 
-python3 "$root/bench/report.py" "$out/results.jsonl" >"$out/results.md" || fail "report"
-cat "$out/results.md"
-
-step "done in $((SECONDS - t_start)) s; failed: ${#failed[@]}; skipped: ${#skipped[@]}"
-for f in "${failed[@]}"; do echo "  failed: $f"; done
-for f in "${skipped[@]}"; do echo "  skipped: $f"; done
-((${#failed[@]} == 0))
+finish
