@@ -253,7 +253,7 @@ double batch_rate(Model& model, const torch::Tensor& x, double seconds, double f
 
 std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda) {
   std::vector<std::int64_t> cands;
-  const std::int64_t cap = std::min<std::int64_t>(n, cuda ? 65536 : 4096);
+  const std::int64_t cap = std::min<std::int64_t>(n, cuda ? 8192 : 4096);
   for (std::int64_t b = 16; b < cap; b *= 2) cands.push_back(b);
   cands.push_back(cap);
   return cands;
