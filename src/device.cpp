@@ -28,7 +28,9 @@ torch::Device select_device(const std::string& want, int local_rank) {
       throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
     const int idx = digits.size() > 6 ? n : std::stoi(digits);
     if (idx < 0 || idx >= n)
-      throw InputError("--device " + want + ": only " + std::to_string(n) + " devices visible");
+      throw InputError("--device " + want + ": only " + std::to_string(n) +
+                       (n == 1 ? " device is" : " devices are") + " visible (cuda:0" +
+                       (n > 1 ? " to cuda:" + std::to_string(n - 1) : std::string()) + ")");
     return torch::Device(torch::kCUDA, idx);
   }
   throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
