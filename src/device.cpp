@@ -16,7 +16,11 @@ namespace losscape {
 torch::Device select_device(const std::string& want, int local_rank) {
   if (want == "cpu") return torch::kCPU;
   const bool cuda_ok = torch::cuda::is_available();
-  const int n = cuda_ok ? int(torch::cuda::device_count()) : 0;
+  return device_for(want, local_rank, cuda_ok ? int(torch::cuda::device_count()) : 0, cuda_ok);
+}
+
+torch::Device device_for(const std::string& want, int local_rank, int n, bool cuda_ok) {
+  if (want == "cpu") return torch::kCPU;
   if (want == "auto") return n > 0 ? torch::Device(torch::kCUDA, local_rank % n) : torch::kCPU;
   if (want == "cuda" || want.rfind("cuda:", 0) == 0) {
     if (n == 0)

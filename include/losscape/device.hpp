@@ -10,6 +10,9 @@ namespace losscape {
 /// want: "auto" | "cpu" | "cuda" | "cuda:N". For auto/cuda, device = local_rank % visible GPUs.
 /// Throws InputError when cuda is asked for and none is visible.
 torch::Device select_device(const std::string& want, int local_rank = 0);
+/// select_device's rule for `visible` CUDA devices (what CUDA reports after CUDA_VISIBLE_DEVICES);
+/// `cuda_ok`: whether this LibTorch has CUDA at all (for the message when none is visible).
+torch::Device device_for(const std::string& want, int local_rank, int visible, bool cuda_ok);
 /// Human-readable description ("cpu (2 threads)", "cuda:0 (NVIDIA H200)").
 std::string describe_device(const torch::Device& d);
 /// Intra-op threads for CPU work: `threads` if > 0, else cores / ranks_on_node (at least 1).
