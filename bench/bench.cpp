@@ -541,6 +541,7 @@ int run(const Args& a) {
       {"sweep_points_per_forward", outcome.points_per_forward},
       {"cuda_graphs", outcome.cuda_graphs},
       {"cuda_graph_events", outcome.cuda_graph_events},
+      {"sweep_startup_timing", outcome.startup_timing},
       {"forward_images_per_second_per_rank", total_rate / size},
       {"forward_images_per_second_total", total_rate},
       {"points", outcome.computed},

@@ -163,6 +163,12 @@ def main(path):
                   f"| {r['points_per_second']:.3f} | {r['overhead_seconds_per_point']:.4f} "
                   f"| {r['efficiency']:.3f} | {scaling} |")
         print()
+        timings = [r for r in rs if r.get("sweep_startup_timing")]
+        if timings:
+            print("The sweeps' start-up choice (batch, layout, points per pass), as timed:\n")
+            for r in timings:
+                print(f"- {r['date'][:16]}, {r['ranks']} rank(s): {r['sweep_startup_timing']}")
+            print()
         for key, section in (("optimizations", settings_tables), ("scaling_rounds", scaling_table),
                              ("choice", choice_tables), ("points_per_forward", stacked_table)):
             for r in rs:

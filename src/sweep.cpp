@@ -913,6 +913,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     out.batch_size = ev.opts.batch_size;
     out.points_per_forward = points_per_forward;
+    out.startup_timing = choice_report;
     out.channels_last = channels_last;
     out.cuda_graphs = ev.cuda_graphs;
     world.barrier();

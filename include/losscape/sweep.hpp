@@ -83,6 +83,7 @@ struct SweepOutcome {
   double setup_seconds = 0;     ///< of `seconds`: before the first point (loading, timing)
   std::int64_t batch_size = 0;  ///< the evaluation batch size used
   int points_per_forward = 1;   ///< grid points per forward pass used
+  std::string startup_timing;   ///< the start-up choice's timings (the run log's "startup_timing")
   bool channels_last = false;   ///< the memory layout used
   bool cuda_graphs = false;     ///< passes were recorded as CUDA graphs where they could be
   std::vector<std::string> cuda_graph_events;  ///< "rank R: CUDA graph of ... recorded: ..."
