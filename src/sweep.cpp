@@ -249,7 +249,8 @@ struct Evaluator {
   std::vector<double> xs, ys;
   std::unique_ptr<HessianOperator> hessian;  // with --hessian
   EigenOptions eig;
-  StackedState stacked;  // the stacked models of the largest group, rewritten in place
+  int points_per_pass = 1;  // K: groups of K points go in one stacked pass
+  StackedState stacked;     // the stacked models of K points, rewritten in place
   std::vector<std::string> split_names;
   bool cuda_graphs = false;  // --cuda-graphs auto on a GPU, in a build that has them
   std::map<std::pair<std::size_t, int>, std::unique_ptr<PassGraph>> graphs;  // (split, K)
@@ -292,16 +293,21 @@ struct Evaluator {
     // reduction below (GroupEvalError on every rank of the group).
     run_in_group(group, [&]() {
       injected_eval_error();
-      if (k == 1) {
-        apply_directions(live, base, dirs, alphas[0], betas[0]);
-        for (std::size_t d = 0; d < data.size(); ++d)
-          store(0, d, evaluate(*model, data[d], opts, graph(d, 1)));
+      // A group shorter than K (what the end of the sweep leaves) goes one point per pass: a
+      // stacked pass of k < K points would be new convolution shapes, which cuDNN autotunes at
+      // their first pass (seconds for a large network on a GPU), and another CUDA graph with its
+      // own copy of the activations, for a handful of points.
+      if (int(k) < points_per_pass || k == 1) {
+        for (std::size_t p = 0; p < k; ++p) {
+          apply_directions(live, base, dirs, alphas[p], betas[p]);
+          for (std::size_t d = 0; d < data.size(); ++d)
+            store(p, d, evaluate(*model, data[d], opts, graph(d, 1)));
+        }
         return;
       }
-      // The largest group so far keeps its tensors from group to group (their addresses are in
-      // a recorded CUDA graph); a smaller one (the end of a block) gets its own.
-      StackedState smaller;
-      StackedState& st = int(k) < stacked.points ? smaller : stacked;
+      // The K stacked models keep their tensors from group to group (their addresses are in a
+      // recorded CUDA graph).
+      StackedState& st = stacked;
       stack_points_into(st, *model, base, dirs, alphas, betas);
       EvalOptions o = opts;
       o.batch_size = stacked_batch(opts.batch_size, int(k));
@@ -808,6 +814,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     world.bcast(choice, sizeof choice);
     ev.opts.batch_size = choice[0];
     const int points_per_forward = int(choice[2]);
+    ev.points_per_pass = points_per_forward;
     const bool channels_last = choice[1] != 0;
     set_channels_last(*ev.model, channels_last);
     for (std::size_t i = 0; i < ev.live.size(); ++i) {
