@@ -345,6 +345,9 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
                          const mpi::Comm& world, EvalChoice& choice) {
   choice = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
                                5 * a.forward_seconds);
+  // As in a sweep: the choice with cuDNN's heuristic algorithms, the passes autotuned (the
+  // warm-up of forward_rate runs each batch shape once, so the autotuning is not timed).
+  if (data.images.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   return rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world);
 }
 

@@ -98,6 +98,7 @@ build_losscape() {  # build_losscape [CMAKE ARGS...] >> build.log
     -DLOSSCAPE_BUILD_TESTS=OFF "$@" &&
     cmake --build "$build" -j "${JOBS:-$(nproc)}" --target losscape losscape_bench
 }
+t_build=$SECONDS
 if ! build_losscape >"$out/build.log" 2>&1; then
   grep -E -m 20 'error|Error|not found' "$out/build.log"
   # src/pass_graph.cpp is the only code compiled for CUDA alone: without it, the other checks
@@ -115,7 +116,7 @@ ls="$build/losscape"
 bench="$build/bench/losscape_bench"
 ldd "$ls" | grep 'not found' && fail "libraries not found"
 ((dry)) || ldd "$ls" | grep libtorch_cuda >/dev/null || fail "losscape is not linked with libtorch_cuda"
-echo "built in $((SECONDS - t_start)) s"
+echo "configured and built in $((SECONDS - t_build)) s"
 
 if ((dry)); then
   dev=cpu images=1000 small=200 arch=resnet20
