@@ -346,9 +346,14 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
   choice = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
                                5 * a.forward_seconds);
   // As in a sweep: the choice with cuDNN's heuristic algorithms, the passes autotuned (the
-  // warm-up of forward_rate runs each batch shape once, so the autotuning is not timed).
-  if (data.images.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-  return rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world);
+  // warm-up of forward_rate runs each batch shape once, so the autotuning is not timed). The
+  // switch is the process's: put back, so that the benchmark's sweep chooses as `losscape sweep`.
+  auto& ctx = at::globalContext();
+  const bool autotuned = ctx.benchmarkCuDNN();
+  if (data.images.is_cuda()) ctx.setBenchmarkCuDNN(true);
+  const double rate = rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world);
+  ctx.setBenchmarkCuDNN(autotuned);
+  return rate;
 }
 
 // --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same

@@ -1082,8 +1082,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       auto take_block = [&]() {
         // Guided self-scheduling: a share of what is left, so blocks shrink towards the end and a
         // slow rank never holds many points; capped so that results flow into rounds steadily.
+        // Whole passes of K points: a block of another size would leave a group shorter than K,
+        // which goes one point per pass (Evaluator::eval); only the grid's last points can.
         std::int64_t left = std::int64_t(todo.size());
         std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
+        n = std::max<std::int64_t>(points_per_forward, n / points_per_forward * points_per_forward);
         std::vector<std::int64_t> block;
         for (std::int64_t i = 0; i < n && !todo.empty(); ++i) {
           block.push_back(todo.front());

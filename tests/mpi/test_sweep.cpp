@@ -169,7 +169,7 @@ TEST_CASE("data shards give the same surface", "[sweep]") {
 TEST_CASE("several points per forward give the serial values", "[sweep]") {
   Fixture fx;
   auto c = fx.config("stacked.h5");
-  c.points_per_forward = "3";  // 20 points: stacks of 3 and what is left of a block
+  c.points_per_forward = "3";  // 20 points: blocks of whole stacks of 3, the last 2 one at a time
   auto r = run_sweep(c, world());
   CHECK(r.complete);
   CHECK(r.computed == 20);
@@ -186,7 +186,7 @@ TEST_CASE("several points per forward give the serial values", "[sweep]") {
   if (world().size() % 2 == 0) {  // with data shards: the groups' stacked sums combine
     auto e = fx.config("stacked_shards.h5");
     e.data_shards = 2;
-    e.points_per_forward = "2";
+    e.points_per_forward = "3";  // 20 points: the last 2 one at a time within the group
     CHECK(run_sweep(e, world()).complete);
     check_against_serial(e);
   }
