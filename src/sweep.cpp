@@ -307,12 +307,11 @@ struct Evaluator {
       }
       // The K stacked models keep their tensors from group to group (their addresses are in a
       // recorded CUDA graph).
-      StackedState& st = stacked;
-      stack_points_into(st, *model, base, dirs, alphas, betas);
+      stack_points_into(stacked, *model, base, dirs, alphas, betas);
       EvalOptions o = opts;
       o.batch_size = stacked_batch(opts.batch_size, int(k));
       for (std::size_t d = 0; d < data.size(); ++d) {
-        auto per_point = evaluate_points(*model, data[d], st, o, graph(d, int(k)));
+        auto per_point = evaluate_points(*model, data[d], stacked, o, graph(d, int(k)));
         for (std::size_t p = 0; p < k; ++p) store(p, d, per_point[p]);
       }
     });
