@@ -45,5 +45,22 @@ md = open(sys.argv[2]).read()
 assert "| efficiency |" in md and "resnet20" in md and "Deviation from fp32" in md, md
 assert "Start-up choice" in md and "Parallel efficiency within one run" in md, md
 assert "Several grid points per forward pass" in md, md
+# the sweep's start-up timings, in the JSON and the report
+assert all("batch" in r["sweep_startup_timing"] for r in runs), runs
+assert "The sweeps' start-up choice (batch, layout, points per pass), as timed:" in md, md
 print("bench quick: ok")
+PY
+# The benchmark's fresh model carries BatchNorm statistics from training-mode passes: in eval mode
+# its loss on the random images is about ln 10 (ResNet-56 with the default statistics gives
+# hundreds, logits that overflow fp16).
+"$LOSSCAPE_BENCH" --arch resnet56 --images 64 --x 0:0:1 --y "" --device cpu --threads 1 \
+  --forward-seconds 0.1 --work "$work/calibrated" >"$work/calibrated.log" 2>&1 ||
+  { cat "$work/calibrated.log"; exit 1; }
+"$LOSSCAPE" eval --model-file "$work/calibrated/model_resnet56.h5" --dataset cifar10 \
+  --data-dir "$work/calibrated" --device cpu --threads 1 --json >"$work/calibrated.json"
+"$PYTHON" - "$work/calibrated.json" <<'PY'
+import json, math, sys
+loss = json.load(open(sys.argv[1]))["loss"]
+assert abs(loss - math.log(10)) < 0.5, loss
+print(f"bench model calibrated: loss {loss:.4f} at theta* (ln 10 = {math.log(10):.4f})")
 PY
