@@ -161,10 +161,12 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
 ls_run() {
   LS_WARNED=${LS_WARNED:-0}
   LS_PENDING=  # (cleared before the check below: a signal from here on is seen by one of them)
+  LS_RUN_NOTE=  # why a 75 that losscape did not return itself is "incomplete" (ls_sweep_rc_text)
   # A stop signal before the launch (the warning came while the script looked at the file, or
   # the time limit is shorter than the warning's lead): nothing to start.
   if [[ -n ${LS_SIGNALLED:-} ]]; then
     ls_log "stopped by a signal before losscape was started: incomplete (75)"
+    LS_RUN_NOTE="not started: the signal came first"
     return 75
   fi
   ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
@@ -189,6 +191,7 @@ ls_run() {
   # could catch it): the surface file is as safe as after any kill, so this is "incomplete".
   if [[ -n ${LS_SIGNALLED:-} ]] && ((rc == 128 + $(kill -l "$LS_SIGNALLED"))); then
     ls_log "losscape was ended by SIG$LS_SIGNALLED itself (it came during start-up): treated as incomplete (75)"
+    LS_RUN_NOTE="ended by the signal during start-up"
     rc=75
   fi
   return "$rc"
@@ -213,6 +216,20 @@ ls_surface_state() {
   sed -E 's/^done +([0-9]+) of ([0-9]+) points.*/\1 \2/' <<<"$line"
 }
 
+# A job's start made no progress: counts it in FILE ("JOBID N", N such starts of this job in a row)
+# and prints N; fails (FILE removed) once N exceeds LIMIT.
+ls_idle_start() {
+  local file=$1 limit=$2 job idle=0
+  [[ -r $file ]] && read -r job idle <"$file" && [[ $job == "${SLURM_JOB_ID:-}" && $idle =~ ^[0-9]+$ ]] || idle=0
+  idle=$((idle + 1))
+  echo "$idle"
+  if ((idle > limit)); then
+    rm -f "$file"
+    return 1
+  fi
+  echo "${SLURM_JOB_ID:-} $idle" >"$file"
+}
+
 # The part files of a fan-out beside STEM.h5 (STEM.part-K-of-N.h5; not their directions files
 # STEM.part-K-of-N.dirs.h5), of N parts when N is given, into LS_PARTS; fails naming the part
 # counts found when they are several and N is not given.
@@ -235,7 +252,7 @@ ls_part_files() {
 ls_sweep_rc_text() {
   case $1 in
     0) echo "complete" ;;
-    75) echo "incomplete (stopped by a signal after a final flush)" ;;
+    75) echo "incomplete (${LS_RUN_NOTE:-stopped by a signal after a final flush})" ;;
     *) echo "failed with exit code $1" ;;
   esac
 }

@@ -145,5 +145,24 @@ check "ls_part_files without N, parts of two fan-outs beside: refused naming bot
 bash -c 'source "$0"; ls_part_files s' "$root/jobs/lib/slurm-sweep.sh" >/dev/null 2>&1
 check "... with a failing status" test $? == 1
 
+# ---- starts that computed nothing: requeued at most LIMIT times in a row, per job ----
+idle() {  # idle JOBID LIMIT: one idle start; prints "N status"
+  SLURM_JOB_ID=$1 bash -c 'source "$0"; n=$(ls_idle_start idle.txt "$1"); echo "$n $?"' \
+    "$root/jobs/lib/slurm-sweep.sh" "$2"
+}
+rm -f idle.txt
+check "ls_idle_start: 1st and 2nd idle start of a job within a limit of 2" \
+  test "$(idle 7 2), $(idle 7 2)" == "1 0, 2 0"
+check "... the 3rd is refused and the count removed" test "$(idle 7 2) $(test -e idle.txt || echo gone)" == "3 1 gone"
+idle 7 2 >/dev/null
+check "... a count left by another job (a new submission) starts again at 1" test "$(idle 8 2)" == "1 0"
+echo "garbage here" >idle.txt
+check "... a damaged count file starts again at 1" test "$(idle 8 2)" == "1 0"
+check "... IDLE_REQUEUES=0: the first idle start is not requeued" test "$(idle 9 0)" == "1 1"
+out=$(env IDLE_REQUEUES=x SWEEP_OUT=x.h5 bash "$root/jobs/sweep.sbatch" --model-file m.h5 2>&1)
+check "sweep.sbatch: IDLE_REQUEUES=x refused in one line" test "$out" == "sweep.sbatch: error: IDLE_REQUEUES=x: expected a whole number"
+out=$(env MAX_REQUEUES=1.5 TRAIN_OUT=t bash "$root/jobs/train.sbatch" --arch cnn_small 2>&1)
+check "train.sbatch: MAX_REQUEUES=1.5 refused in one line" test "$out" == "train.sbatch: error: MAX_REQUEUES=1.5: expected a whole number"
+
 ((failures)) && { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"

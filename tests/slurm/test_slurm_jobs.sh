@@ -7,6 +7,8 @@
 #     task resumes and completes it;
 #   - jobs/sweep.sbatch with 2 ranks under srun and a 1-minute limit: the warning stops it, the
 #     script requeues the job, the requeued job completes the file;
+#   - jobs/sweep.sbatch whose losscape never gets to compute a point (it sleeps through its start):
+#     requeued IDLE_REQUEUES=1 time, then not again;
 #   - jobs/sweep-fanout.sbatch submit: a 2-task array of parts and the dependent merge job;
 # and every result must equal an uninterrupted `losscape sweep` of the same grid (h5py,
 # relative 1e-6), the logs must show the interruptions and resumes. Then the scripts' one-line
@@ -68,7 +70,10 @@ unset SLURM_JOB_ID SLURM_ARRAY_TASK_ID
 
 stamp "submitting the chain, the requeueing sweep and the fan-out"
 limits=(--time=1 --signal=B:USR1@20)
-chain=$(sbatch --parsable --array=1-16%1 "${limits[@]}" -o 'chain-%A_%a.log' \
+# The warning comes up to 60 s before its time (sbatch(1)), so a start may be warned before its
+# first point on a slow machine: the scripts requeue such starts IDLE_REQUEUES times in a row.
+export IDLE_REQUEUES=8
+chain=$(sbatch --parsable --array=1-24%1 "${limits[@]}" -o 'chain-%A_%a.log' \
   "$src/jobs/sweep-chain.sbatch" --out chain.h5) || { echo "FAIL sbatch sweep-chain"; exit 1; }
 single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j.log' \
   "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch sweep"; exit 1; }
@@ -82,6 +87,12 @@ train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 4000 
   --batch-size 64 --lr 0.05 --seed 1 --epochs 50 --threads 1" TRAIN_OUT=train-slurm \
   sbatch --parsable "${limits[@]}" -o 'train-%j.log' "$src/jobs/train.sbatch") ||
   { echo "FAIL sbatch train"; exit 1; }
+# A sweep that never computes a point: its losscape sleeps through every start; the warning comes
+# at slurmctld's first time-limit check (@60 of a 1-minute limit).
+printf '#!/bin/bash\n[[ $1 == sweep ]] && exec sleep 300\nexec "%s" "$@"\n' "$LOSSCAPE" >sleepy
+chmod +x sleepy
+idle_job=$(IDLE_REQUEUES=1 LOSSCAPE=$work/sleepy SWEEP_OUT=idle.h5 sbatch --parsable --time=1 \
+  --signal=B:USR1@60 -o 'idle-%j.log' "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch idle sweep"; exit 1; }
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
   "$src/jobs/sweep-fanout.sbatch" submit | tee fanout-submit.txt
 check "sweep-fanout.sbatch submit submits the array and the merge job" \
@@ -91,14 +102,14 @@ stamp "the uninterrupted reference sweep (outside Slurm, alongside the jobs)"
 "$LOSSCAPE" sweep --config sweep.json --out reference.h5 >reference.log 2>&1 &
 ref_pid=$!
 
-# Until every job has ended: squeue every 10 s into the log, at most 7 minutes.
-for ((i = 0; i < 84; i++)); do
+# Until every job has ended: squeue every 10 s into the log, at most 12 minutes.
+for ((i = 0; i < 144; i++)); do
   jobs=$(squeue -h -o '%i %T %M %r' 2>/dev/null)
   [[ -z $jobs ]] && break
   ((i % 2 == 0)) && { stamp "squeue"; squeue -o '%.12i %.16j %.9T %.6M %.10l %R'; }
   sleep 5
 done
-[[ -z $jobs ]] || echo "FAIL jobs still queued or running after 7 minutes: $jobs"
+check "every job ended within 12 minutes (still there: ${jobs:-none})" test -z "$jobs"
 wait "$ref_pid"
 check "the reference sweep completes (exit 0)" test $? == 0
 ref_pid=
@@ -136,8 +147,9 @@ check "an interrupted chain task handed over to the next one (log)" \
   grep -q 'incomplete; a later task of array job' "${chain_logs[@]}"
 check "a later chain task resumed the file (log)" grep -q 'resuming chain.h5' "${chain_logs[@]}"
 check "chain tasks after completion exit at once (log)" grep -q 'is complete .*nothing to do' "${chain_logs[@]}"
-check "every chain task ended COMPLETED, exit 0 (jobcomp)" \
-  bash -c "! grep 'JobId=${chain}_' cluster/log/jobcomp.log | grep -v 'JobState=COMPLETED' | grep -q ."
+check "all 24 chain tasks ended COMPLETED, exit 0 (jobcomp)" \
+  test "$(grep -c "ArrayJobId=$chain " cluster/log/jobcomp.log) $(grep "ArrayJobId=$chain " cluster/log/jobcomp.log |
+    grep -c 'JobState=COMPLETED .* ExitCode=0:0')" == "24 24"
 for f in "${chain_logs[@]}"; do
   echo "== $f"
   grep -E 'chain.sbatch|^\[sweep\]|complete|incomplete' "$f" | grep -vE '^\[sweep\] .*points \(' | head -20
@@ -155,6 +167,15 @@ grep -E 'sweep.sbatch|complete|incomplete' "sweep-$single.log" | head -20
 check "the afterok job ran after the requeued job completed, on a complete file (log)" \
   grep -q 'done *169 of 169 points (complete)' "after-$after.log"
 cat "after-$after.log"
+
+stamp "idle starts: sweep.sbatch with IDLE_REQUEUES=1"
+check "a start without a point was requeued once all the same (log)" \
+  test "$(grep -c 'no point was computed in this start (1 in a row' "idle-$idle_job.log")" == 1
+check "the second such start in a row was not requeued (log)" \
+  grep -q 'no point was computed in 2 starts in a row (0 done): not requeued' "idle-$idle_job.log"
+check "... and its count file is gone" test ! -e idle.h5.idle-starts
+check "the requeued sweep's count file is gone once it completed" test ! -e requeue.h5.idle-starts
+grep -E 'sweep.sbatch' "idle-$idle_job.log"
 
 stamp "train.sbatch"
 check "train.sbatch passed the warning on and requeued itself after the checkpoint (log)" \
