@@ -7,8 +7,8 @@
 #     task resumes and completes it;
 #   - jobs/sweep.sbatch with 2 ranks under srun and a 1-minute limit: the warning stops it, the
 #     script requeues the job, the requeued job completes the file;
-#   - jobs/sweep.sbatch whose losscape never gets to compute a point (it sleeps through its start):
-#     requeued IDLE_REQUEUES=1 time, then not again;
+#   - jobs/sweep.sbatch and jobs/train.sbatch whose losscape never gets to compute a point or save
+#     a checkpoint (it sleeps through its start): requeued IDLE_REQUEUES=1 time, then not again;
 #   - jobs/sweep-fanout.sbatch submit: a 2-task array of parts and the dependent merge job;
 # and every result must equal an uninterrupted `losscape sweep` of the same grid (h5py,
 # relative 1e-6), the logs must show the interruptions and resumes. Then the scripts' one-line
@@ -87,12 +87,16 @@ train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 4000 
   --batch-size 64 --lr 0.05 --seed 1 --epochs 50 --threads 1" TRAIN_OUT=train-slurm \
   sbatch --parsable "${limits[@]}" -o 'train-%j.log' "$src/jobs/train.sbatch") ||
   { echo "FAIL sbatch train"; exit 1; }
-# A sweep that never computes a point: its losscape sleeps through every start; the warning comes
-# at slurmctld's first time-limit check (@60 of a 1-minute limit).
-printf '#!/bin/bash\n[[ $1 == sweep ]] && exec sleep 300\nexec "%s" "$@"\n' "$LOSSCAPE" >sleepy
+# A sweep that never computes a point and a training that never saves a checkpoint: their
+# losscape sleeps through every start; the warning comes at slurmctld's first time-limit check
+# (@60 of a 1-minute limit).
+printf '#!/bin/bash\n[[ $1 == sweep || $1 == train ]] && exec sleep 300\nexec "%s" "$@"\n' "$LOSSCAPE" >sleepy
 chmod +x sleepy
 idle_job=$(IDLE_REQUEUES=1 LOSSCAPE=$work/sleepy SWEEP_OUT=idle.h5 sbatch --parsable --time=1 \
   --signal=B:USR1@60 -o 'idle-%j.log' "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch idle sweep"; exit 1; }
+idle_train=$(IDLE_REQUEUES=1 LOSSCAPE=$work/sleepy TRAIN_ARGS="--arch cnn_small" TRAIN_OUT=idle-train \
+  sbatch --parsable --time=1 --signal=B:USR1@60 -o 'idle-train-%j.log' "$src/jobs/train.sbatch") ||
+  { echo "FAIL sbatch idle train"; exit 1; }
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
   "$src/jobs/sweep-fanout.sbatch" submit | tee fanout-submit.txt
 check "sweep-fanout.sbatch submit submits the array and the merge job" \
@@ -176,6 +180,13 @@ check "the second such start in a row was not requeued (log)" \
 check "... and its count file is gone" test ! -e idle.h5.idle-starts
 check "the requeued sweep's count file is gone once it completed" test ! -e requeue.h5.idle-starts
 grep -E 'sweep.sbatch' "idle-$idle_job.log"
+check "train.sbatch: a start without a checkpoint was requeued once all the same (log)" \
+  test "$(grep -c 'no checkpoint was saved in this start (1 in a row' "idle-train-$idle_train.log")" == 1
+check "train.sbatch: the second such start in a row was not requeued (log)" \
+  grep -q 'no checkpoint was saved in 2 starts in a row: not requeued' "idle-train-$idle_train.log"
+check "... and its count file is gone" test ! -e idle-train/idle-starts
+check "the requeued training's count file is gone once it completed" test ! -e train-slurm/idle-starts
+grep -E 'train.sbatch' "idle-train-$idle_train.log"
 
 stamp "train.sbatch"
 check "train.sbatch passed the warning on and requeued itself after the checkpoint (log)" \
