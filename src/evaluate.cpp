@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 
 #include "losscape/error.hpp"
 #include "losscape/zoo.hpp"
@@ -187,6 +188,19 @@ std::vector<EvalSums> evaluate_models(
 }
 
 }  // namespace
+
+DataSplit batch_share(const DataSplit& data, std::int64_t batch_size, int part, int parts) {
+  if (batch_size < 1 || parts < 1 || part < 0 || part >= parts)
+    throw std::invalid_argument("batch_share: part " + std::to_string(part) + " of " +
+                                std::to_string(parts) + ", batch size " + std::to_string(batch_size));
+  const std::int64_t n = data.size(), batches = (n + batch_size - 1) / batch_size;
+  const std::int64_t first = batches * part / parts, end = batches * (part + 1) / parts;
+  const std::int64_t start = std::min(n, first * batch_size), stop = std::min(n, end * batch_size);
+  DataSplit share = data;
+  share.images = data.images.narrow(0, start, stop - start);
+  share.labels = data.labels.narrow(0, start, stop - start);
+  return share;
+}
 
 EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts, PassGraph* graph) {
   return evaluate_models(model, data, opts, nullptr, graph, [&](const torch::Tensor& x) {

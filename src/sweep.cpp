@@ -204,7 +204,8 @@ std::string fmt_duration(double s) {
 // Message tags between group leaders and rank 0.
 enum : int { kTagRequest = 7101, kTagControl = 7102, kTagIdle = 7103, kTagStop = 7104 };
 // Control messages (rank 0 -> leader) and group commands (leader -> its followers).
-enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
+// kShare: evaluate the shared tail (every rank), then the final round, as for kStop.
+enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4, kShare = 5 };
 constexpr int kMaxPointsPerForward = 16;  // also the largest block rank 0 hands out
 // A group command: what to do and, for kEval, the points (evaluated in one stacked pass).
 struct GroupCommand {
@@ -272,23 +273,49 @@ struct Evaluator {
     return g.get();
   }
 
+  // (α, β) of grid point i.
+  std::pair<double, double> coords(std::int64_t i) const {
+    return {xs[std::size_t(i % grid->nx())], grid->has_y ? ys[std::size_t(i / grid->nx())] : 0.0};
+  }
+  // Per point, per split: loss sum, correct count, sample count.
+  struct Sums {
+    std::vector<double> v;
+    std::size_t splits;
+    Sums(std::size_t points, std::size_t splits) : v(points * splits * 3), splits(splits) {}
+    void store(std::size_t p, std::size_t d, const EvalSums& s) {
+      double* at = &v[(p * splits + d) * 3];
+      at[0] = s.loss_sum;
+      at[1] = s.correct;
+      at[2] = s.count;
+    }
+    // The points' results: per split loss and accuracy.
+    std::vector<PointResult> results(const std::vector<std::int64_t>& idx) const {
+      std::vector<PointResult> out(idx.size());
+      for (std::size_t p = 0; p < idx.size(); ++p) {
+        out[p].index = idx[p];
+        for (std::size_t d = 0; d < splits; ++d) {
+          const double* at = &v[(p * splits + d) * 3];
+          EvalSums s{at[0], at[1], at[2]};
+          out[p].values.push_back(s.loss());
+          out[p].values.push_back(s.accuracy());
+        }
+      }
+      return out;
+    }
+  };
+
   // Evaluate points `idx` (collective over the group when sharded): one at a time, or all in
   // one stacked forward pass per batch when there are several. Values: per split loss, acc.
   std::vector<PointResult> eval(const std::vector<std::int64_t>& idx) {
     auto t0 = clock_type::now();
     std::vector<double> alphas, betas;
     for (auto i : idx) {
-      alphas.push_back(xs[std::size_t(i % grid->nx())]);
-      betas.push_back(grid->has_y ? ys[std::size_t(i / grid->nx())] : 0.0);
+      const auto [a, b] = coords(i);
+      alphas.push_back(a);
+      betas.push_back(b);
     }
     const std::size_t k = idx.size();
-    std::vector<double> sums(k * data.size() * 3);  // per point, per split: loss sum, correct, count
-    auto store = [&](std::size_t p, std::size_t d, const EvalSums& s) {
-      double* at = &sums[(p * data.size() + d) * 3];
-      at[0] = s.loss_sum;
-      at[1] = s.correct;
-      at[2] = s.count;
-    };
+    Sums sums(k, data.size());
     // On a rank of a data-shard group, a failure here is agreed within the group before its
     // reduction below (GroupEvalError on every rank of the group).
     run_in_group(group, [&]() {
@@ -301,7 +328,7 @@ struct Evaluator {
         for (std::size_t p = 0; p < k; ++p) {
           apply_directions(live, base, dirs, alphas[p], betas[p]);
           for (std::size_t d = 0; d < data.size(); ++d)
-            store(p, d, evaluate(*model, data[d], opts, graph(d, 1)));
+            sums.store(p, d, evaluate(*model, data[d], opts, graph(d, 1)));
         }
         return;
       }
@@ -312,21 +339,11 @@ struct Evaluator {
       o.batch_size = stacked_batch(opts.batch_size, int(k));
       for (std::size_t d = 0; d < data.size(); ++d) {
         auto per_point = evaluate_points(*model, data[d], stacked, o, graph(d, int(k)));
-        for (std::size_t p = 0; p < k; ++p) store(p, d, per_point[p]);
+        for (std::size_t p = 0; p < k; ++p) sums.store(p, d, per_point[p]);
       }
     });
-    if (group->size() > 1) group->allreduce_sum(sums.data(), int(sums.size()));
-    std::vector<PointResult> results(k);
-    for (std::size_t p = 0; p < k; ++p) {
-      auto& r = results[p];
-      r.index = idx[p];
-      for (std::size_t d = 0; d < data.size(); ++d) {
-        const double* at = &sums[(p * data.size() + d) * 3];
-        EvalSums s{at[0], at[1], at[2]};
-        r.values.push_back(s.loss());
-        r.values.push_back(s.accuracy());
-      }
-    }
+    if (group->size() > 1) group->allreduce_sum(sums.v.data(), int(sums.v.size()));
+    std::vector<PointResult> results = sums.results(idx);
     if (hessian) {  // one point at a time (points_per_forward is 1 with --hessian)
       hessian->between_batches = opts.between_batches;
       // A point whose loss is not finite has no meaningful curvature, and its products would
@@ -350,6 +367,33 @@ struct Evaluator {
     }
     const double each = since(t0) / double(k);  // a stacked pass's time, shared out evenly
     for (auto& r : results) r.seconds = each;
+    return results;
+  }
+
+  // The sweep's last points, fewer than the groups of ranks (shared_tail), evaluated by all ranks
+  // at once (collective over `all`): point `team` of `idx` by this rank together with the other
+  // `team_size` - 1 groups of its team, each taking its `member`-th share of every split's
+  // batches (batch_share: the batches and their sums are those of a whole pass), and every rank
+  // gets every point's result. One point per pass (K is 1 when the tail is shared).
+  std::vector<PointResult> eval_shared(const std::vector<std::int64_t>& idx, std::size_t team,
+                                       int member, int team_size, const mpi::Comm& all) {
+    auto t0 = clock_type::now();
+    Sums sums(idx.size(), data.size());
+    std::vector<double> seconds(idx.size());  // the team's time, from its first member
+    EvalOptions o = opts;
+    o.between_batches = nullptr;  // no requests to serve: every rank is here
+    run_in_group(&all, [&]() {
+      injected_eval_error();
+      const auto [a, b] = coords(idx[team]);
+      apply_directions(live, base, dirs, a, b);
+      for (std::size_t d = 0; d < data.size(); ++d)
+        sums.store(team, d, evaluate(*model, batch_share(data[d], o.batch_size, member, team_size), o));
+    });
+    if (member == 0) seconds[team] = since(t0);
+    sums.v.insert(sums.v.end(), seconds.begin(), seconds.end());
+    all.allreduce_sum(sums.v.data(), int(sums.v.size()));
+    auto results = sums.results(idx);
+    for (std::size_t p = 0; p < idx.size(); ++p) results[p].seconds = sums.v[sums.v.size() - idx.size() + p];
     return results;
   }
 };
@@ -853,6 +897,20 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
     }
     out.total = part_total;
+    // The last points, when fewer than the groups of ranks, would leave most ranks idle at the
+    // end while a few compute one point each: they are kept out of the hand-out and evaluated at
+    // the end by all ranks together, each point by a team of groups that share its batches
+    // (Evaluator::eval_shared). Not with K points per pass (a tail is then K points a group) nor
+    // with Hessians (their products need a group's whole data), and not when --stop-after would
+    // stop before them. Every rank computes the same list.
+    std::vector<std::int64_t> shared;
+    if (n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
+        (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
+      const std::size_t r = todo.size() % std::size_t(n_groups);
+      shared.assign(todo.end() - std::ptrdiff_t(r), todo.end());
+      todo.resize(todo.size() - r);
+    }
+    out.shared_points = std::int64_t(shared.size());
 
     // Run log entry for this run (raw data in the file, see surface.hpp).
     nlohmann::json run_log = surface->run_log();
@@ -868,6 +926,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                                {"points_per_forward", points_per_forward},
                                {"cuda_graphs", ev.cuda_graphs},
                                {"points_done_before", part_done},
+                               {"shared_points", out.shared_points},
                                {"startup_timing", choice_report},
                                {"losscape_version", version},
                                {"config", effective}};
@@ -907,6 +966,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
                     : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
                                                : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
+      if (!shared.empty())
+        std::printf("the last %lld point%s: kept to the end, then evaluated by all %d ranks at "
+                    "once, the ranks of each point sharing its batches\n",
+                    (long long)shared.size(), shared.size() == 1 ? "" : "s", size);
       if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
       std::printf("effective configuration: %s\n", effective.dump().c_str());
       if (ev.hessian)
@@ -972,6 +1035,30 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       q.clear();
       return std::nullopt;
     };
+    // The shared tail, on every rank (after the hand-out): this rank's group is in the team of
+    // point floor(g·r / groups) of the r shared points, teams being contiguous runs of groups.
+    // Rank 0 keeps the results for the final round. Returns, on rank 0, how many points and the
+    // lowest loss among them; nullopt where the evaluation failed (eval_error says why if here).
+    auto eval_tail = [&]() -> std::optional<std::pair<std::int64_t, double>> {
+      const std::int64_t r = std::int64_t(shared.size()), g = rank / G;
+      const std::int64_t team = g * r / n_groups;
+      const std::int64_t first = (team * n_groups + r - 1) / r;  // its first group
+      const std::int64_t end = ((team + 1) * n_groups + r - 1) / r;
+      try {
+        auto results = ev.eval_shared(shared, std::size_t(team), int(g - first), int(end - first), world);
+        if (rank != 0) return std::make_pair(std::int64_t(0), double(INFINITY));
+        double lowest = INFINITY;
+        for (auto& res : results) {
+          lowest = std::fmin(lowest, min_loss_of(res));
+          pending.push_back(std::move(res));
+        }
+        computed_here += r;
+        return std::make_pair(r, lowest);
+      } catch (const GroupEvalError& e) {  // this rank's or another's: every rank is here
+        if (e.own()) eval_error = e.what();
+      }
+      return std::nullopt;
+    };
 
     if (!leader) {
       // ---- follower of a data-shard group: do what the leader says ----
@@ -997,6 +1084,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         } else if (cmd.what == kRound) {
           round();
         } else {
+          if (cmd.what == kShare) eval_tail();
           round();
           break;
         }
@@ -1004,7 +1092,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     } else if (rank != 0) {
       // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
       std::deque<std::int64_t> queue;
-      bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
+      bool requested = false, no_more = false, idle_sent = false, stop_sent = false, share = false;
       double finished_since = 0, min_loss = INFINITY;
       auto send = [&](int tag) {
         double msg[2] = {finished_since, min_loss};
@@ -1028,6 +1116,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           command_group(group, kRound);
           round();
         } else {
+          share = msg[0] == kShare;
           return true;
         }
         return false;
@@ -1069,7 +1158,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           stop_sent = true;
         }
       }
-      command_group(group, kStop);
+      command_group(group, share ? kShare : kStop);
+      if (share) eval_tail();
       round();
     } else {
       // ---- rank 0: coordinator and evaluator ----
@@ -1143,7 +1233,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         const bool finished = todo.empty() && mine.empty() && idle == n_groups - 1;
         if (stop || finished) {
           ev.opts.between_batches = nullptr;
-          broadcast_control(kStop);
+          const bool share = !stop && !shared.empty();
+          broadcast_control(share ? kShare : kStop);
+          if (share)
+            if (const auto r = eval_tail()) progress.add(r->first, r->second);
           round();
           break;
         }

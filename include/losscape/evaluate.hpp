@@ -87,6 +87,13 @@ EvalSums evaluate(Model& model, const DataSplit& data, const EvalOptions& opts,
 std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data, const StackedState& s,
                                       const EvalOptions& opts, PassGraph* graph = nullptr);
 
+/// Share `part` of `parts` of `data`'s batches of `batch_size` images (the batches evaluate()
+/// makes of it): a view of whole, contiguous batches, near-equal in number (a share is empty when
+/// there are fewer batches than parts). The shares partition `data`, and each batch is one of the
+/// whole pass, so the sums over the shares are the whole pass's up to the order of additions,
+/// with no batch shape the whole pass does not have. `description` is left as it is.
+DataSplit batch_share(const DataSplit& data, std::int64_t batch_size, int part, int parts);
+
 /// The images of one forward pass of K grid points at batch size `batch`: batch / K, at least 1
 /// (a pass then holds the activations of one point's batch).
 inline std::int64_t stacked_batch(std::int64_t batch, int points) {

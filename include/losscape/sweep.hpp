@@ -83,6 +83,9 @@ struct SweepOutcome {
   double setup_seconds = 0;     ///< of `seconds`: before the first point (loading, timing)
   std::int64_t batch_size = 0;  ///< the evaluation batch size used
   int points_per_forward = 1;   ///< grid points per forward pass used
+  /// Points left to the end and evaluated by all ranks together (fewer than the groups of ranks;
+  /// run_sweep), each by a team of ranks sharing its batches.
+  std::int64_t shared_points = 0;
   std::string startup_timing;   ///< the start-up choice's timings (the run log's "startup_timing")
   bool channels_last = false;   ///< the memory layout used
   bool cuda_graphs = false;     ///< passes were recorded as CUDA graphs where they could be

@@ -5,9 +5,10 @@ that a resume cannot recover:
     a write of a round. Each ends the whole job (no hang: every run here has a time limit) with
     the failing call named on stderr; the file (or, if creation failed, no file at all) then
     resumes to the surface an uninterrupted run gives;
-  - an evaluation error on one rank (LOSSCAPE_TEST_EVAL_ERROR), alone or inside a --data-shards
-    group (also in a Hessian-vector product, and in `losscape hessian`): the sweep stops with a
-    final round, one message naming the rank, exit 1, and resumes;
+  - an evaluation error on one rank (LOSSCAPE_TEST_EVAL_ERROR), alone, inside a --data-shards
+    group or in the last points that all ranks share (also in a Hessian-vector product, and in
+    `losscape hessian`): the sweep stops with a final round, one message naming the rank, exit 1,
+    and resumes;
   - SIGTERM to one follower of a --data-shards group: exit 75 after a final round, resumable;
   - --hessian at points whose loss is NaN: NaN eigenvalues stored as results, not an error;
   - resuming with other direction options than those of the directions made beside the file:
@@ -213,6 +214,27 @@ for spec in ("3:30", "2:25", "0:20"):
         loss, done = surface(name)
         check(rc == 0 and done.all() and np.allclose(loss, ref, rtol=1e-6, atol=0),
               f"and the same command resumes to the uninterrupted surface ({rc}: {err.strip()[-300:]})")
+# ---- an evaluation fails while the last points are shared by all ranks ----
+# 3 points on 4 ranks: all three are kept to the end and evaluated by teams of ranks sharing
+# their batches (ranks 0-1, 2, 3); rank 2's first evaluation step is its part of the second
+# point. Everybody is in that step: one agreed message, exit 1, nothing saved but the run log,
+# and the same command then gives one rank's values.
+TAIL = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--y", "0:0:1"]
+rc, _, err = run([*TAIL, "--out", "tail_alone.h5"])
+alone, _ = surface("tail_alone.h5")
+rc, out, err = run([*TAIL, "--out", "tail_error.h5"], np_=4, fault={"LOSSCAPE_TEST_EVAL_ERROR": "2:1"})
+errs = errors(err)
+loss, done = surface("tail_error.h5")
+with h5py.File("tail_error.h5", "r") as f:
+    log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+check(rc == 1 and len(errs) == 1 and "injected evaluation error" in errs[0] and "(rank 2)" in errs[0]
+      and not done.any() and log[-1]["status"] == "failed" and log[-1]["shared_points"] == 3,
+      f"an evaluation error in the shared last points (rank 2): exit 1, one message, a failed run "
+      f"log ({rc}: {errs}; {int(done.sum())} done)")
+rc, _, err = run([*TAIL, "--out", "tail_error.h5"], np_=4)
+loss, done = surface("tail_error.h5")
+check(rc == 0 and done.all() and np.allclose(loss, alone, rtol=1e-12, atol=0),
+      f"and the same command resumes to one rank's values ({rc}: {loss} vs {alone})")
 # In the middle of a Hessian-vector product (rank 1's 40th evaluation step: the first point's
 # loss pass, then its products), with --hessian: the same.
 HSH = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--y", "-1:1:3", "--hessian",

@@ -166,6 +166,47 @@ TEST_CASE("data shards give the same surface", "[sweep]") {
   check_against_serial(c);
 }
 
+TEST_CASE("the last points are shared by all ranks and give a one-rank sweep's values", "[sweep]") {
+  // 7 points: with n groups of ranks the last 7 mod n are kept to the end and each is evaluated
+  // by a team of groups sharing its batches (48 train images in 3 batches of 16, 24 test images
+  // in 2: with 4 ranks some hold no batch of a point). The batches are a whole pass's, so without
+  // data shards the values equal rank 0's own sweep up to the order of the additions (a shard
+  // has batches of its own).
+  Fixture fx;
+  for (int shards : {1, 2}) {
+    if (world().size() % shards != 0) continue;
+    const int groups = world().size() / shards;
+    auto c = fx.config("tail" + std::to_string(shards) + ".h5");
+    c.directions = fx.dirs1d;
+    c.y = "";
+    c.x = "-0.5:1.5:7";
+    c.points_per_forward = "1";
+    c.data_shards = shards;
+    INFO("ranks " << world().size() << ", data shards " << shards);
+    auto r = run_sweep(c, world());
+    CHECK(r.complete);
+    CHECK(r.computed == 7);
+    CHECK(r.shared_points == (groups > 1 ? 7 % groups : 0));
+    check_against_serial(c);
+    mpi::Comm self = world().split(world().rank(), 0);
+    if (world().root() && shards == 1) {
+      auto alone = c;
+      alone.out = fx.dir + "/tail-alone.h5";
+      CHECK(run_sweep(alone, self).shared_points == 0);
+      auto a = read_surface(alone.out), b = read_surface(c.out);
+      REQUIRE(a.names == b.names);
+      for (std::size_t v = 0; v < a.names.size(); ++v)
+        for (std::size_t i = 0; i < 7; ++i) {
+          INFO(a.names[v] << " at point " << i);
+          CHECK(b.values[v][i] == Approx(a.values[v][i]).epsilon(1e-12).margin(1e-12));
+        }
+      const auto seconds = h5::File(c.out, h5::File::Mode::read).dataset("seconds").read_doubles();
+      for (std::size_t i = 0; i < 7; ++i) CHECK(seconds[i] > 0);
+    }
+    world().barrier();
+  }
+}
+
 TEST_CASE("several points per forward give the serial values", "[sweep]") {
   Fixture fx;
   auto c = fx.config("stacked.h5");

@@ -167,6 +167,41 @@ TEST_CASE("sums of shards combine to the whole", "[evaluate]") {
   CHECK(sum.loss() == Approx(whole.loss()).epsilon(1e-6));
 }
 
+TEST_CASE("batch shares partition a split into whole batches of its pass", "[evaluate]") {
+  for (std::int64_t n : {0, 1, 15, 16, 17, 48, 100})
+    for (std::int64_t bs : {1, 16, 32})
+      for (int parts = 1; parts <= 5; ++parts) {
+        INFO(n << " images, batch " << bs << ", " << parts << " parts");
+        DataSplit d;
+        d.labels = torch::arange(n, torch::kInt64);
+        d.images = torch::arange(n, torch::kFloat32).view({n, 1, 1, 1});
+        const std::int64_t batches = (n + bs - 1) / bs;
+        std::int64_t next = 0, fewest = batches, most = 0;
+        for (int p = 0; p < parts; ++p) {
+          auto s = batch_share(d, bs, p, parts);
+          const std::int64_t len = s.size();
+          REQUIRE(s.images.size(0) == len);
+          if (len > 0) {  // contiguous, starting at a batch boundary, in order
+            CHECK(s.labels[0].item<std::int64_t>() == next);
+            CHECK(s.images[len - 1].item<float>() == float(next + len - 1));
+            CHECK(next % bs == 0);
+          }
+          CHECK((len % bs == 0 || next + len == n));  // whole batches, but for the pass's last
+          const std::int64_t b = (len + bs - 1) / bs;
+          fewest = std::min(fewest, b);
+          most = std::max(most, b);
+          next += len;
+        }
+        CHECK(next == n);             // together: the whole split, each image once
+        CHECK(most - fewest <= 1);    // near-equal shares of the batches
+      }
+  DataSplit d;
+  d.labels = torch::zeros({4}, torch::kInt64);
+  d.images = torch::zeros({4, 1, 1, 1});
+  CHECK_THROWS_AS(batch_share(d, 0, 0, 1), std::invalid_argument);
+  CHECK_THROWS_AS(batch_share(d, 2, 2, 2), std::invalid_argument);
+}
+
 TEST_CASE("parse_loss", "[evaluate]") {
   CHECK(parse_loss("crossentropy") == LossKind::cross_entropy);
   CHECK(parse_loss("mse") == LossKind::mse);
