@@ -75,6 +75,7 @@ struct Args {
   std::vector<int> points_per_forward;
   std::string cuda_graphs = "auto";
   std::string sweep_points_per_forward = "auto";
+  std::string sweep_shared_tail = "on";
   std::string work = "bench-work";
   std::string json;
   std::uint64_t seed = 1;
@@ -486,6 +487,7 @@ int run(const Args& a) {
   cfg.memory_format = a.memory_format;
   cfg.cuda_graphs = a.cuda_graphs;
   cfg.points_per_forward = a.sweep_points_per_forward;
+  cfg.share_tail = a.sweep_shared_tail == "on";
   cfg.device = a.device;
   cfg.threads = a.threads;
   cfg.out = surface;
@@ -547,6 +549,7 @@ int run(const Args& a) {
       {"batch_size", outcome.batch_size},
       {"memory_format", outcome.channels_last ? "nhwc" : "nchw"},
       {"sweep_points_per_forward", outcome.points_per_forward},
+      {"sweep_shared_points", outcome.shared_points},
       {"cuda_graphs", outcome.cuda_graphs},
       {"cuda_graph_events", outcome.cuda_graph_events},
       {"sweep_startup_timing", outcome.startup_timing},
@@ -641,6 +644,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--sweep-points-per-forward", a.sweep_points_per_forward,
                  "The sweep's --points-per-forward: auto | K")
+      ->capture_default_str();
+  app.add_option("--sweep-shared-tail", a.sweep_shared_tail,
+                 "on: the sweep's last points (fewer than the ranks) are evaluated by all ranks "
+                 "together, as losscape sweep does; off: handed out like the others")
+      ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   app.add_option("--work", a.work, "Folder for the data, model and surface files")
       ->capture_default_str();

@@ -40,9 +40,12 @@ def settings_tables(r, images):
 
 
 def points_per_pass(r):
-    """', K points per pass' when the sweep stacked grid points (Model::forward_stacked)."""
+    """', K points per pass' when the sweep stacked grid points (Model::forward_stacked), and
+    ', last N shared' when its last points were evaluated by all ranks together."""
     k = r.get("sweep_points_per_forward", 1)
-    return f", {k} points per pass" if k and k > 1 else ""
+    shared = r.get("sweep_shared_points", 0)
+    return ((f", {k} points per pass" if k and k > 1 else "") +
+            (f", last {shared} shared" if shared else ""))
 
 
 def scaling_table(r, images):

@@ -904,7 +904,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // with Hessians (their products need a group's whole data), and not when --stop-after would
     // stop before them. Every rank computes the same list.
     std::vector<std::int64_t> shared;
-    if (n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
+    if (cfg.share_tail && n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
         (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
       const std::size_t r = todo.size() % std::size_t(n_groups);
       shared.assign(todo.end() - std::ptrdiff_t(r), todo.end());
@@ -1093,6 +1093,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
       std::deque<std::int64_t> queue;
       bool requested = false, no_more = false, idle_sent = false, stop_sent = false, share = false;
+      std::int64_t left_after = 0;  // points rank 0 still had after this rank's last block
       double finished_since = 0, min_loss = INFINITY;
       auto send = [&](int tag) {
         double msg[2] = {finished_since, min_loss};
@@ -1108,10 +1109,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         mpi::check(MPI_Recv(msg.data(), count, MPI_INT64_T, 0, kTagControl, world.get(),
                             MPI_STATUS_IGNORE),
                    "MPI_Recv");
-        if (msg[0] == kWork) {
+        if (msg[0] == kWork) {  // kWork, the points left after this block, the block
           requested = false;
-          if (count == 1) no_more = true;
-          queue.insert(queue.end(), msg.begin() + 1, msg.begin() + count);
+          if (count <= 2) no_more = true;
+          if (count >= 2) left_after = msg[1];
+          queue.insert(queue.end(), msg.begin() + std::min(count, 2), msg.begin() + count);
         } else if (msg[0] == kRound) {
           command_group(group, kRound);
           round();
@@ -1145,8 +1147,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           stop = handle(st);
           continue;
         }
-        // Ask for the next block before computing the last points of this one.
-        if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward)) {
+        // Ask for the next block before computing the last points of this one, so as never to
+        // wait for rank 0 (which answers between its own batches). Not near the end (fewer than
+        // two points per group left): a point held there in advance may be one that another
+        // rank, idle already, would have computed, and the sweep would end a point later on
+        // this rank; asking when the queue is empty costs at most one of rank 0's batches.
+        if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward) &&
+            left_after >= 2 * std::int64_t(n_groups) * points_per_forward) {
           send(kTagRequest);
           requested = true;
         }
@@ -1209,10 +1216,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
             ++idle;
             continue;
           }
-          std::vector<std::int64_t> reply = {kWork};
+          std::vector<std::int64_t> reply = {kWork, 0};
           if (!stop) {
             auto b = take_block();
             reply.insert(reply.end(), b.begin(), b.end());
+            reply[1] = std::int64_t(todo.size());
           }
           mpi::check(MPI_Send(reply.data(), int(reply.size()), MPI_INT64_T, st.MPI_SOURCE,
                               kTagControl, world.get()),

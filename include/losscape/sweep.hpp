@@ -57,6 +57,9 @@ struct SweepConfig {
   double progress_seconds = 10;  ///< progress line interval in batch logs
   bool allow_other_model = false;  ///< skip the θ* fingerprint check of the direction file
   std::int64_t stop_after = 0;  ///< testing aid: stop like a signal after this many points (0: off)
+  /// Benchmark aid: false hands the last points out like all others instead of sharing them
+  /// (run_sweep); not read from or stored in configurations.
+  bool share_tail = true;
   /// Check everything a run would use (configuration, model, directions, data on every rank,
   /// the surface file's resume, the lock) and print the plan; compute and write nothing. A mode,
   /// not a setting: not read from or stored in configurations.
