@@ -20,7 +20,29 @@
 namespace losscape {
 
 void to_json(nlohmann::json& j, const MergeConfig& c) {
-  j = {{"parts", c.parts}, {"out", c.out}, {"tolerance", c.tolerance}};
+  j = {{"parts", c.parts}, {"out", c.out}};
+  if (c.tolerance < 0)
+    j["tolerance"] = "auto";
+  else
+    j["tolerance"] = c.tolerance;
+}
+
+double merge_tolerance(const std::string& precision) {
+  return precision.empty() || precision == "fp32" ? 1e-6 : 1e-2;
+}
+
+double parse_merge_tolerance(const std::string& s) {
+  if (s == "auto") return -1;
+  std::size_t used = 0;
+  double t = -1;
+  try {
+    t = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != s.size() || !(t >= 0) || !std::isfinite(t))
+    throw InputError("merge: --tolerance must be auto or a number >= 0 (got '" + s + "')");
+  return t;
 }
 
 void from_json(const nlohmann::json& j, MergeConfig& c) {
@@ -29,7 +51,10 @@ void from_json(const nlohmann::json& j, MergeConfig& c) {
       throw InputError("merge config: unknown key '" + k + "'");
   if (j.contains("parts")) j.at("parts").get_to(c.parts);
   if (j.contains("out")) j.at("out").get_to(c.out);
-  if (j.contains("tolerance")) j.at("tolerance").get_to(c.tolerance);
+  if (j.contains("tolerance")) {
+    const auto& t = j.at("tolerance");
+    c.tolerance = parse_merge_tolerance(t.is_string() ? t.get<std::string>() : t.dump());
+  }
 }
 
 namespace {
@@ -131,7 +156,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   namespace fs = std::filesystem;
   if (cfg.parts.empty()) throw InputError("merge: give the part files to merge");
   if (cfg.out.empty()) throw InputError("merge: give --out");
-  if (!(cfg.tolerance >= 0)) throw InputError("merge: --tolerance must be >= 0");
+  if (std::isnan(cfg.tolerance)) throw InputError("merge: --tolerance must be auto or >= 0");
   if (!mpi::initialized()) throw MpiError("merge: MPI is not initialised (mpi::Environment)");
 
   // No input twice; the output may be among the inputs (or exist already: then it is one).
@@ -184,10 +209,13 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // them, SurfaceFile::check_layout; and the identities agree)
   const auto n = std::size_t(grid.size());
   const auto& names = ref.data.names;
+  const std::string precision = idj.value("precision", std::string());
+  const double tolerance = cfg.tolerance < 0 ? merge_tolerance(precision) : cfg.tolerance;
 
   // Merge point by point, in argument order; a point done twice must agree in every value.
   MergeReport rep;
   rep.total = std::int64_t(n);
+  rep.tolerance = tolerance;
   rep.has_y = grid.has_y;
   std::vector<std::vector<double>> values(names.size(), std::vector<double>(n, kNotComputed));
   std::vector<double> seconds(n, kNotComputed);
@@ -216,11 +244,13 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       ++rep.overlapping;
       for (std::size_t v = 0; v < names.size(); ++v) {
         const double a = values[v][p], b = in.data.values[v][p];
-        if (!agree(a, b, cfg.tolerance))
+        if (!agree(a, b, tolerance))
           throw InputError(in.path + " and " + inputs[std::size_t(source[p])].path +
                            " disagree at point " + point_name(grid, std::int64_t(p)) + ": " +
                            names[v] + " " + fmt(b) + " vs " + fmt(a) + " (relative tolerance " +
-                           fmt(cfg.tolerance) + "); not merged, " + cfg.out +
+                           fmt(tolerance) + (cfg.tolerance < 0 ? ", the default in " +
+                           (precision.empty() ? std::string("fp32") : precision) : "") +
+                           "); not merged, " + cfg.out +
                            " is left as it was");
       }
     }

@@ -900,11 +900,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // The last points, when fewer than the groups of ranks, would leave most ranks idle at the
     // end while a few compute one point each: they are kept out of the hand-out and evaluated at
     // the end by all ranks together, each point by a team of groups that share its batches
-    // (Evaluator::eval_shared). Not with K points per pass (a tail is then K points a group) nor
+    // (Evaluator::eval_shared). Only when there are fewer than two points per group: with more,
+    // the ranks' speeds drift apart over their points (10 % on the 2-core VM) and the hand-out
+    // already gives the last points to ranks that would otherwise wait, while sharing them would
+    // add their time after the slowest rank's last point (a 5 × 5 grid on 2 ranks: 6 % slower,
+    // docs/performance.md). Not with K points per pass (a tail is then K points a group) nor
     // with Hessians (their products need a group's whole data), and not when --stop-after would
     // stop before them. Every rank computes the same list.
     std::vector<std::int64_t> shared;
     if (cfg.share_tail && n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
+        todo.size() < 2 * std::size_t(n_groups) &&
         (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
       const std::size_t r = todo.size() % std::size_t(n_groups);
       shared.assign(todo.end() - std::ptrdiff_t(r), todo.end());

@@ -15,8 +15,16 @@ namespace losscape {
 struct MergeConfig {
   std::vector<std::string> parts;  ///< surface files: parts of one sweep, or whole surfaces of it
   std::string out;                 ///< merged surface; an existing one of the same sweep is an input too
-  double tolerance = 1e-6;         ///< relative difference allowed where inputs overlap
+  /// Relative difference allowed where inputs overlap; < 0 ("auto"): merge_tolerance of the
+  /// sweep's precision.
+  double tolerance = -1;
 };
+/// The default --tolerance for a sweep of `precision`: 1e-6 in fp32 (also for files older than
+/// --precision, ""), 1e-2 in tf32, bf16 and fp16, whose values move with the batch size and the
+/// kernels chosen by ~1e-4 (loss) and a few images' accuracy (docs/performance.md).
+double merge_tolerance(const std::string& precision);
+/// `--tolerance`: "auto" (-1) or a number >= 0; InputError otherwise.
+double parse_merge_tolerance(const std::string& s);
 void to_json(nlohmann::json& j, const MergeConfig& c);
 void from_json(const nlohmann::json& j, MergeConfig& c);
 
@@ -33,6 +41,7 @@ struct MergeReport {
   std::int64_t total = 0;        ///< points of the grid
   std::int64_t done = 0;         ///< points done in the merged file
   std::int64_t overlapping = 0;  ///< points done in more than one input (they agreed)
+  double tolerance = 0;          ///< the relative tolerance they agreed to
   std::vector<MergeInput> inputs;
   std::vector<std::int64_t> missing;       ///< flat [y][x] indices done in no input
   std::vector<std::string> absent_parts;   ///< "k/N" slices of which no input was given

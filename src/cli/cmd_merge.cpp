@@ -11,6 +11,7 @@ namespace losscape::cli {
 void add_merge(CLI::App& root, Registry& reg) {
   struct Opts {
     MergeConfig cfg;
+    std::string tolerance = "auto";
     bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
@@ -21,8 +22,9 @@ void add_merge(CLI::App& root, Registry& reg) {
   app->add_option("--out,-o", o->cfg.out,
                   "Merged surface file (an existing one of the same sweep is merged too)")
       ->required();
-  app->add_option("--tolerance", o->cfg.tolerance,
-                  "Relative difference allowed where parts overlap")
+  app->add_option("--tolerance", o->tolerance,
+                  "Relative difference allowed where parts overlap: auto (1e-6 in fp32, 1e-2 in "
+                  "tf32, bf16 and fp16) or a number")
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print only problems");
   reg.push_back({app, [o]() {
@@ -36,6 +38,7 @@ void add_merge(CLI::App& root, Registry& reg) {
     }
     MergeReport rep;
     try {
+      o->cfg.tolerance = parse_merge_tolerance(o->tolerance);
       rep = merge_surfaces(o->cfg);
     } catch (const Error& e) {
       // One line and a clean MPI_Finalize (not MPI_Abort's report) for a user's mistake.
@@ -50,7 +53,8 @@ void add_merge(CLI::App& root, Registry& reg) {
       std::printf("merged %s: %lld of %lld points", o->cfg.out.c_str(), (long long)rep.done,
                   (long long)rep.total);
       if (rep.overlapping > 0)
-        std::printf(" (%lld points were in several inputs and agree)", (long long)rep.overlapping);
+        std::printf(" (%lld points were in several inputs and agree to %g)",
+                  (long long)rep.overlapping, rep.tolerance);
       std::printf("\n");
     }
     if (rep.complete()) return int(kExitOk);

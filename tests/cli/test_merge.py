@@ -246,5 +246,38 @@ check(r.returncode == 1 and "precision" in r.stderr,
       f"resuming a bf16 file in fp32 is refused: {r.stderr.strip()}")
 check(run(*BF, "--out", "bfm.h5").returncode == 0, "resuming it in bf16 completes it")
 
+# ---- the default tolerance follows the precision ----
+# tf32, bf16 and fp16 values move with the batch size and the kernels by ~1e-4: overlapping
+# points of such sweeps agree to 1e-2 by default, fp32 ones to 1e-6. A relative change of 1e-3 at
+# a point both inputs hold is merged in bf16, refused in bf16 with --tolerance 1e-6 and in fp32.
+def nudge(src, dst, part):
+    """dst: src with train_loss × 1.001 at the first point that `part` holds."""
+    shutil.copy(src, dst)
+    with h5py.File(part, "r") as p:
+        at = tuple(int(i) for i in np.argwhere(p["done"][()] == 1)[0])  # 1D or 2D
+    with h5py.File(dst, "r+") as f:
+        f["train_loss"][at] *= 1.001
+
+
+nudge("bfm.h5", "bfnear.h5", "bf1.h5")
+r = run("merge", "bf1.h5", "bfnear.h5", "--out", "bfnear_m.h5")
+check(r.returncode == 0 and "agree to 0.01" in r.stdout,
+      f"bf16: a difference of 1e-3 is within the default tolerance ({r.returncode}: "
+      f"{r.stdout.strip()[-200:]} {r.stderr.strip()})")
+r = run("merge", "bf1.h5", "bfnear.h5", "--out", "bfnear_t.h5", "--tolerance", "1e-6")
+check(r.returncode == 1 and "relative tolerance 1e-06)" in r.stderr and
+      not os.path.exists("bfnear_t.h5"),
+      f"and refused with --tolerance 1e-6: {r.stderr.strip()}")
+nudge("whole.h5", "near32.h5", "p1.h5")
+r = run("merge", "p1.h5", "near32.h5", "--out", "near32_m.h5")
+check(r.returncode == 1 and "relative tolerance 1e-06, the default in fp32" in r.stderr,
+      f"fp32: the same difference is refused by default: {r.stderr.strip()}")
+for bad in ("abc", "-1", "nan"):
+    r = run("merge", "p1.h5", "--out", "bad_tol.h5", "--tolerance", bad)
+    err = r.stderr.strip()
+    check(r.returncode != 0 and len(err.splitlines()) == 1 and
+          "--tolerance must be auto or a number >= 0" in err and not os.path.exists("bad_tol.h5"),
+          f"--tolerance {bad}: refused in one line ({r.returncode}: {err})")
+
 conclude()
 print("all merge checks passed")
