@@ -370,8 +370,8 @@ struct Evaluator {
     return results;
   }
 
-  // The sweep's last points, fewer than the groups of ranks (shared_tail), evaluated by all ranks
-  // at once (collective over `all`): point `team` of `idx` by this rank together with the other
+  // The sweep's last points, fewer than the groups of ranks (run_sweep's `shared`), evaluated by
+  // all ranks at once (collective over `all`): point `team` of `idx` by this rank together with the other
   // `team_size` - 1 groups of its team, each taking its `member`-th share of every split's
   // batches (batch_share: the batches and their sums are those of a whole pass), and every rank
   // gets every point's result. One point per pass (K is 1 when the tail is shared).
