@@ -901,7 +901,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // end while a few compute one point each: they are kept out of the hand-out and evaluated at
     // the end by all ranks together, each point by a team of groups that share its batches
     // (Evaluator::eval_shared). Only when there are fewer than two points per group: with more,
-    // the ranks' speeds drift apart over their points (10 % on the 2-core VM) and the hand-out
+    // the ranks' speeds drift apart over their points (up to 14 % on the 2-core VM) and the hand-out
     // already gives the last points to ranks that would otherwise wait, while sharing them would
     // add their time after the slowest rank's last point (a 5 × 5 grid on 2 ranks: 6 % slower,
     // docs/performance.md). Not with K points per pass (a tail is then K points a group) nor
