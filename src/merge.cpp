@@ -209,7 +209,8 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // them, SurfaceFile::check_layout; and the identities agree)
   const auto n = std::size_t(grid.size());
   const auto& names = ref.data.names;
-  const std::string precision = idj.value("precision", std::string());
+  // (files made before --precision have none: they are fp32)
+  const std::string precision = idj.value("precision", std::string("fp32"));
   const double tolerance = cfg.tolerance < 0 ? merge_tolerance(precision) : cfg.tolerance;
 
   // Merge point by point, in argument order; a point done twice must agree in every value.
@@ -248,8 +249,8 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
           throw InputError(in.path + " and " + inputs[std::size_t(source[p])].path +
                            " disagree at point " + point_name(grid, std::int64_t(p)) + ": " +
                            names[v] + " " + fmt(b) + " vs " + fmt(a) + " (relative tolerance " +
-                           fmt(tolerance) + (cfg.tolerance < 0 ? ", the default in " +
-                           (precision.empty() ? std::string("fp32") : precision) : "") +
+                           fmt(tolerance) +
+                           (cfg.tolerance < 0 ? ", the default in " + precision : "") +
                            "); not merged, " + cfg.out +
                            " is left as it was");
       }

@@ -371,10 +371,10 @@ struct Evaluator {
   }
 
   // The sweep's last points, fewer than the groups of ranks (run_sweep's `shared`), evaluated by
-  // all ranks at once (collective over `all`): point `team` of `idx` by this rank together with the other
-  // `team_size` - 1 groups of its team, each taking its `member`-th share of every split's
-  // batches (batch_share: the batches and their sums are those of a whole pass), and every rank
-  // gets every point's result. One point per pass (K is 1 when the tail is shared).
+  // all ranks at once (collective over `all`): point `team` of `idx` by this rank together with
+  // the other `team_size` - 1 groups of its team, each taking its `member`-th share of every
+  // split's batches (batch_share: the batches and their sums are those of a whole pass), and
+  // every rank gets every point's result. One point per pass (K is 1 when the tail is shared).
   std::vector<PointResult> eval_shared(const std::vector<std::int64_t>& idx, std::size_t team,
                                        int member, int team_size, const mpi::Comm& all) {
     auto t0 = clock_type::now();
@@ -387,13 +387,15 @@ struct Evaluator {
       const auto [a, b] = coords(idx[team]);
       apply_directions(live, base, dirs, a, b);
       for (std::size_t d = 0; d < data.size(); ++d)
-        sums.store(team, d, evaluate(*model, batch_share(data[d], o.batch_size, member, team_size), o));
+        sums.store(team, d,
+                   evaluate(*model, batch_share(data[d], o.batch_size, member, team_size), o));
     });
     if (member == 0) seconds[team] = since(t0);
     sums.v.insert(sums.v.end(), seconds.begin(), seconds.end());
     all.allreduce_sum(sums.v.data(), int(sums.v.size()));
     auto results = sums.results(idx);
-    for (std::size_t p = 0; p < idx.size(); ++p) results[p].seconds = sums.v[sums.v.size() - idx.size() + p];
+    const double* team_seconds = sums.v.data() + sums.v.size() - idx.size();
+    for (std::size_t p = 0; p < idx.size(); ++p) results[p].seconds = team_seconds[p];
     return results;
   }
 };
@@ -901,12 +903,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // end while a few compute one point each: they are kept out of the hand-out and evaluated at
     // the end by all ranks together, each point by a team of groups that share its batches
     // (Evaluator::eval_shared). Only when there are fewer than two points per group: with more,
-    // the ranks' speeds drift apart over their points (up to 14 % on the 2-core VM) and the hand-out
-    // already gives the last points to ranks that would otherwise wait, while sharing them would
-    // add their time after the slowest rank's last point (a 5 × 5 grid on 2 ranks: 6 % slower,
-    // docs/performance.md). Not with K points per pass (a tail is then K points a group) nor
-    // with Hessians (their products need a group's whole data), and not when --stop-after would
-    // stop before them. Every rank computes the same list.
+    // the ranks' speeds drift apart over their points (up to 14 % on the 2-core VM) and the
+    // hand-out already gives the last points to ranks that would otherwise wait, while sharing
+    // them would add their time after the slowest rank's last point (a 5 × 5 grid on 2 ranks:
+    // slower in 7 of 8 runs, docs/performance.md). Not with K points per pass (a tail is then K
+    // points a group) nor with Hessians (their products need a group's whole data), and not when
+    // --stop-after would stop before them. Every rank computes the same list.
     std::vector<std::int64_t> shared;
     if (cfg.share_tail && n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
         todo.size() < 2 * std::size_t(n_groups) &&
@@ -1008,6 +1010,17 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
     // left) with its followers; the results join the next write round. Returns how many points and
     // the lowest loss among them.
+    // Points this rank computed (a group's leader, or rank 0 for the shared tail) join the next
+    // round; returns how many and the lowest loss among them.
+    auto keep = [&](std::vector<PointResult> results) {
+      double lowest = INFINITY;
+      for (auto& r : results) {
+        lowest = std::fmin(lowest, min_loss_of(r));
+        pending.push_back(std::move(r));
+      }
+      computed_here += std::int64_t(results.size());
+      return std::make_pair(std::int64_t(results.size()), lowest);
+    };
     auto eval_next = [&](std::deque<std::int64_t>& q) {
       std::vector<std::int64_t> points;
       while (!q.empty() && int(points.size()) < points_per_forward) {
@@ -1015,13 +1028,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         q.pop_front();
       }
       command_group(group, kEval, points);
-      double lowest = INFINITY;
-      for (auto& r : ev.eval(points)) {
-        lowest = std::fmin(lowest, min_loss_of(r));
-        pending.push_back(std::move(r));
-      }
-      computed_here += std::int64_t(points.size());
-      return std::make_pair(std::int64_t(points.size()), lowest);
+      return keep(ev.eval(points));
     };
     // eval_next, with a failure of this rank's own evaluation recorded in eval_error instead of
     // thrown (the queue dropped, nullopt returned: the caller stops the sweep); see eval_error.
@@ -1050,15 +1057,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       const std::int64_t first = (team * n_groups + r - 1) / r;  // its first group
       const std::int64_t end = ((team + 1) * n_groups + r - 1) / r;
       try {
-        auto results = ev.eval_shared(shared, std::size_t(team), int(g - first), int(end - first), world);
+        auto results =
+            ev.eval_shared(shared, std::size_t(team), int(g - first), int(end - first), world);
         if (rank != 0) return std::make_pair(std::int64_t(0), double(INFINITY));
-        double lowest = INFINITY;
-        for (auto& res : results) {
-          lowest = std::fmin(lowest, min_loss_of(res));
-          pending.push_back(std::move(res));
-        }
-        computed_here += r;
-        return std::make_pair(r, lowest);
+        return keep(std::move(results));
       } catch (const GroupEvalError& e) {  // this rank's or another's: every rank is here
         if (e.own()) eval_error = e.what();
       }
