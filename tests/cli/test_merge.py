@@ -264,6 +264,10 @@ r = run("merge", "bf1.h5", "bfnear.h5", "--out", "bfnear_m.h5")
 check(r.returncode == 0 and "agree to 0.01" in r.stdout,
       f"bf16: a difference of 1e-3 is within the default tolerance ({r.returncode}: "
       f"{r.stdout.strip()[-200:]} {r.stderr.strip()})")
+with h5py.File("bfnear_m.h5", "r") as f:
+    entry = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())[-1]
+check(entry.get("merge", {}).get("tolerance") == "auto",
+      f"its run log's merge entry records --tolerance auto: {entry.get('merge')}")
 r = run("merge", "bf1.h5", "bfnear.h5", "--out", "bfnear_t.h5", "--tolerance", "1e-6")
 check(r.returncode == 1 and "relative tolerance 1e-06)" in r.stderr and
       not os.path.exists("bfnear_t.h5"),
