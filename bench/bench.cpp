@@ -646,8 +646,8 @@ int main(int argc, char** argv) {
                  "The sweep's --points-per-forward: auto | K")
       ->capture_default_str();
   app.add_option("--sweep-shared-tail", a.sweep_shared_tail,
-                 "on: the sweep's last points (fewer than the ranks) are evaluated by all ranks "
-                 "together, as losscape sweep does; off: handed out like the others")
+                 "on: the sweep's last points (one per rank) are handed out in pieces, as "
+                 "losscape sweep does; off: whole, like the others")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   app.add_option("--work", a.work, "Folder for the data, model and surface files")

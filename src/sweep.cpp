@@ -204,8 +204,8 @@ std::string fmt_duration(double s) {
 // Message tags between group leaders and rank 0.
 enum : int { kTagRequest = 7101, kTagControl = 7102, kTagIdle = 7103, kTagStop = 7104 };
 // Control messages (rank 0 -> leader) and group commands (leader -> its followers).
-// kShare: evaluate the shared tail (every rank), then the final round, as for kStop.
-enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4, kShare = 5 };
+// kStop: the tail's results (every rank, Evaluator::finish_tail), then the final round.
+enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
 constexpr int kMaxPointsPerForward = 16;  // also the largest block rank 0 hands out
 // A group command: what to do and, for kEval, the points (evaluated in one stacked pass).
 struct GroupCommand {
@@ -308,6 +308,7 @@ struct Evaluator {
   // one stacked forward pass per batch when there are several. Values: per split loss, acc.
   std::vector<PointResult> eval(const std::vector<std::int64_t>& idx) {
     auto t0 = clock_type::now();
+    applied = -1;
     std::vector<double> alphas, betas;
     for (auto i : idx) {
       const auto [a, b] = coords(i);
@@ -370,32 +371,83 @@ struct Evaluator {
     return results;
   }
 
-  // The sweep's last points, fewer than the groups of ranks (run_sweep's `shared`), evaluated by
-  // all ranks at once (collective over `all`): point `team` of `idx` by this rank together with
-  // the other `team_size` - 1 groups of its team, each taking its `member`-th share of every
-  // split's batches (batch_share: the batches and their sums are those of a whole pass), and
-  // every rank gets every point's result. One point per pass (K is 1 when the tail is shared).
-  std::vector<PointResult> eval_shared(const std::vector<std::int64_t>& idx, std::size_t team,
-                                       int member, int team_size, const mpi::Comm& all) {
+  // ---- the sweep's last points, handed out in pieces (run_sweep's `tail`) ----
+  // Piece c of `pieces` of a tail point is the c-th share of whole batches of every split of this
+  // rank's data (batch_share: the batches and their sums are a whole pass's). A piece is a work
+  // item of its own, numbered -(1 + t·pieces + c) for piece c of tail point t (grid points are
+  // >= 0). Its sums are kept here, on every rank of the group that evaluated it, until every
+  // rank adds them up at the end (finish_tail).
+  struct Tail {
+    std::vector<std::int64_t> points;  // grid indices
+    int pieces = 1;
+    Sums sums{0, 0};
+    std::vector<double> done, seconds;  // per point: pieces evaluated, their time (on leaders)
+  } tail;
+  std::int64_t applied = -1;  // the grid point whose weights `live` holds, when known
+
+  void set_tail(std::vector<std::int64_t> points, int pieces) {
+    tail.points = std::move(points);
+    tail.pieces = pieces;
+    tail.sums = Sums(tail.points.size(), data.size());
+    tail.done.assign(tail.points.size(), 0);
+    tail.seconds.assign(tail.points.size(), 0);
+  }
+  static bool is_piece(std::int64_t item) { return item < 0; }
+
+  // Evaluate piece `item` (collective over the group when sharded) and add its sums to its point's.
+  void eval_piece(std::int64_t item) {
     auto t0 = clock_type::now();
-    Sums sums(idx.size(), data.size());
-    std::vector<double> seconds(idx.size());  // the team's time, from its first member
-    EvalOptions o = opts;
-    o.between_batches = nullptr;  // no requests to serve: every rank is here
-    run_in_group(&all, [&]() {
+    const std::int64_t j = -item - 1;
+    const std::size_t t = std::size_t(j / tail.pieces);
+    const int c = int(j % tail.pieces);
+    Sums part(1, data.size());
+    run_in_group(group, [&]() {
       injected_eval_error();
-      const auto [a, b] = coords(idx[team]);
-      apply_directions(live, base, dirs, a, b);
+      if (applied != tail.points[t]) {
+        const auto [a, b] = coords(tail.points[t]);
+        apply_directions(live, base, dirs, a, b);
+        applied = tail.points[t];
+      }
       for (std::size_t d = 0; d < data.size(); ++d)
-        sums.store(team, d,
-                   evaluate(*model, batch_share(data[d], o.batch_size, member, team_size), o));
+        part.store(0, d, evaluate(*model, batch_share(data[d], opts.batch_size, c, tail.pieces), opts));
     });
-    if (member == 0) seconds[team] = since(t0);
-    sums.v.insert(sums.v.end(), seconds.begin(), seconds.end());
-    all.allreduce_sum(sums.v.data(), int(sums.v.size()));
-    auto results = sums.results(idx);
-    const double* team_seconds = sums.v.data() + sums.v.size() - idx.size();
-    for (std::size_t p = 0; p < idx.size(); ++p) results[p].seconds = team_seconds[p];
+    for (std::size_t k = 0; k < part.v.size(); ++k) tail.sums.v[t * part.v.size() + k] += part.v[k];
+    if (group->rank() == 0) {  // counted once per group
+      tail.done[t] += 1;
+      tail.seconds[t] += since(t0);
+    }
+  }
+
+  // Work items `items` (collective over the group when sharded): grid points (eval), or one piece
+  // of a tail point, whose result comes at the end (finish_tail) and which gives none here.
+  std::vector<PointResult> run(const std::vector<std::int64_t>& items) {
+    if (items.size() == 1 && is_piece(items[0])) {
+      eval_piece(items[0]);
+      return {};
+    }
+    return eval(items);
+  }
+
+  // At the end, on every rank (collective over `all`): the tail points' sums added up over the
+  // ranks, and the results of those whose pieces were all evaluated (a stop or an error can leave
+  // some unfinished: they are computed again by the next run). A point's time is its pieces'.
+  std::vector<PointResult> finish_tail(const mpi::Comm& all) {
+    const std::size_t n = tail.points.size();
+    if (n == 0) return {};
+    std::vector<double> v = tail.sums.v;
+    v.insert(v.end(), tail.done.begin(), tail.done.end());
+    v.insert(v.end(), tail.seconds.begin(), tail.seconds.end());
+    all.allreduce_sum(v.data(), int(v.size()));
+    Sums total(n, data.size());
+    std::copy(v.begin(), v.begin() + std::ptrdiff_t(total.v.size()), total.v.begin());
+    const double* done = v.data() + total.v.size();
+    auto all_results = total.results(tail.points);
+    std::vector<PointResult> results;
+    for (std::size_t t = 0; t < n; ++t)
+      if (done[t] == tail.pieces) {
+        all_results[t].seconds = done[n + t];
+        results.push_back(std::move(all_results[t]));
+      }
     return results;
   }
 };
@@ -899,23 +951,30 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
     }
     out.total = part_total;
-    // The last points, when fewer than the groups of ranks, would leave most ranks idle at the
-    // end while a few compute one point each: they are kept out of the hand-out and evaluated at
-    // the end by all ranks together, each point by a team of groups that share its batches
-    // (Evaluator::eval_shared). Only when there are fewer than two points per group: with more,
-    // the ranks' speeds drift apart over their points (up to 14 % on the 2-core VM) and the
-    // hand-out already gives the last points to ranks that would otherwise wait, while sharing
-    // them would add their time after the slowest rank's last point (a 5 × 5 grid on 2 ranks:
-    // slower in 7 of 8 runs, docs/performance.md). Not with K points per pass (a tail is then K
-    // points a group) nor with Hessians (their products need a group's whole data), and not when
-    // --stop-after would stop before them. Every rank computes the same list.
+    // The last points would leave ranks idle at the end, each waiting for the others' last
+    // point: the last min(todo, groups) points are handed out in pieces instead (Evaluator::
+    // eval_piece), each a share of whole batches of the pass, to whichever rank asks first, so
+    // that all ranks finish within about a piece of each other; their sums are added up over the
+    // ranks at the end (finish_tail). Pieces: as many as the batches of the largest split, at most
+    // 8, on the rank with the fewest (none when that is one). Not with K points per pass (a
+    // tail is then K points a group) nor with Hessians (their products need a group's whole
+    // data), and not when --stop-after would stop before them. Every rank computes the same list.
     std::vector<std::int64_t> shared;
-    if (cfg.share_tail && n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
-        todo.size() < 2 * std::size_t(n_groups) &&
-        (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
-      const std::size_t r = todo.size() % std::size_t(n_groups);
-      shared.assign(todo.end() - std::ptrdiff_t(r), todo.end());
-      todo.resize(todo.size() - r);
+    std::int64_t tail_items = 0;  // pieces not handed out yet (the last items of todo)
+    {
+      std::int64_t batches = 0;
+      for (const auto& d : ev.data)
+        batches = std::max(batches, (d.size() + ev.opts.batch_size - 1) / ev.opts.batch_size);
+      const int pieces = int(std::min<std::int64_t>(8, -world.allreduce_max(-batches)));
+      if (cfg.share_tail && n_groups > 1 && pieces > 1 && points_per_forward == 1 &&
+          !ev.hessian && (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
+        const std::size_t r = std::min(todo.size(), std::size_t(n_groups));
+        shared.assign(todo.end() - std::ptrdiff_t(r), todo.end());
+        todo.resize(todo.size() - r);
+        ev.set_tail(shared, pieces);
+        for (std::int64_t i = 0; i < std::int64_t(r) * pieces; ++i) todo.push_back(-1 - i);
+        tail_items = std::int64_t(r) * pieces;
+      }
     }
     out.shared_points = std::int64_t(shared.size());
 
@@ -974,9 +1033,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
                                                : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
       if (!shared.empty())
-        std::printf("the last %lld point%s: kept to the end, then evaluated by all %d ranks at "
-                    "once, the ranks of each point sharing its batches\n",
-                    (long long)shared.size(), shared.size() == 1 ? "" : "s", size);
+        std::printf("the last %lld point%s: handed out in %d pieces each (shares of whole "
+                    "batches), to whichever rank is free\n",
+                    (long long)shared.size(), shared.size() == 1 ? "" : "s", ev.tail.pieces);
       if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
       std::printf("effective configuration: %s\n", effective.dump().c_str());
       if (ev.hessian)
@@ -1007,11 +1066,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // the sweep stops as on a signal: a final round saves what every rank has computed, and then
     // every rank ends with this error (exit 1).
     std::string eval_error;
-    // A group leader evaluates the next points of a queue (points_per_forward of them, or what is
-    // left) with its followers; the results join the next write round. Returns how many points and
-    // the lowest loss among them.
-    // Points this rank computed (a group's leader, or rank 0 for the shared tail) join the next
-    // round; returns how many and the lowest loss among them.
+    // Points this rank computed (a group's leader, or rank 0 for the tail) join the next round;
+    // returns how many and the lowest loss among them.
     auto keep = [&](std::vector<PointResult> results) {
       double lowest = INFINITY;
       for (auto& r : results) {
@@ -1021,14 +1077,18 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       computed_here += std::int64_t(results.size());
       return std::make_pair(std::int64_t(results.size()), lowest);
     };
+    // A group leader evaluates the next items of a queue with its followers: points_per_forward
+    // grid points (or what is left), or one piece of a tail point (which gives no result yet).
     auto eval_next = [&](std::deque<std::int64_t>& q) {
-      std::vector<std::int64_t> points;
-      while (!q.empty() && int(points.size()) < points_per_forward) {
-        points.push_back(q.front());
+      std::vector<std::int64_t> items;
+      while (!q.empty() && int(items.size()) < points_per_forward &&
+             (items.empty() || !Evaluator::is_piece(q.front()))) {
+        items.push_back(q.front());
         q.pop_front();
+        if (Evaluator::is_piece(items.back())) break;
       }
-      command_group(group, kEval, points);
-      return keep(ev.eval(points));
+      command_group(group, kEval, items);
+      return keep(ev.run(items));
     };
     // eval_next, with a failure of this rank's own evaluation recorded in eval_error instead of
     // thrown (the queue dropped, nullopt returned: the caller stops the sweep); see eval_error.
@@ -1047,24 +1107,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       q.clear();
       return std::nullopt;
     };
-    // The shared tail, on every rank (after the hand-out): this rank's group is in the team of
-    // point floor(g·r / groups) of the r shared points, teams being contiguous runs of groups.
-    // Rank 0 keeps the results for the final round. Returns, on rank 0, how many points and the
-    // lowest loss among them; nullopt where the evaluation failed (eval_error says why if here).
-    auto eval_tail = [&]() -> std::optional<std::pair<std::int64_t, double>> {
-      const std::int64_t r = std::int64_t(shared.size()), g = rank / G;
-      const std::int64_t team = g * r / n_groups;
-      const std::int64_t first = (team * n_groups + r - 1) / r;  // its first group
-      const std::int64_t end = ((team + 1) * n_groups + r - 1) / r;
-      try {
-        auto results =
-            ev.eval_shared(shared, std::size_t(team), int(g - first), int(end - first), world);
-        if (rank != 0) return std::make_pair(std::int64_t(0), double(INFINITY));
-        return keep(std::move(results));
-      } catch (const GroupEvalError& e) {  // this rank's or another's: every rank is here
-        if (e.own()) eval_error = e.what();
-      }
-      return std::nullopt;
+    // The tail points' results, on every rank at the end (collective): rank 0 keeps those whose
+    // pieces were all evaluated for the final round.
+    auto finish_tail = [&]() {
+      auto results = ev.finish_tail(world);
+      if (rank == 0) return keep(std::move(results));
+      return std::make_pair(std::int64_t(0), double(INFINITY));
     };
 
     if (!leader) {
@@ -1075,7 +1123,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         group.bcast(&cmd, sizeof cmd);
         if (cmd.what == kEval) {
           try {
-            ev.eval(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
+            ev.run(std::vector<std::int64_t>(cmd.points, cmd.points + cmd.n));
           } catch (const GroupEvalError& e) {
             // The group's leader got it too and stops the sweep; this rank waits for the final
             // round like the rest of its group, with its own error to report at the end.
@@ -1091,7 +1139,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         } else if (cmd.what == kRound) {
           round();
         } else {
-          if (cmd.what == kShare) eval_tail();
+          finish_tail();
           round();
           break;
         }
@@ -1099,7 +1147,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     } else if (rank != 0) {
       // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
       std::deque<std::int64_t> queue;
-      bool requested = false, no_more = false, idle_sent = false, stop_sent = false, share = false;
+      bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
       std::int64_t left_after = 0;  // points rank 0 still had after this rank's last block
       double finished_since = 0, min_loss = INFINITY;
       auto send = [&](int tag) {
@@ -1125,7 +1173,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           command_group(group, kRound);
           round();
         } else {
-          share = msg[0] == kShare;
           return true;
         }
         return false;
@@ -1156,9 +1203,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         }
         // Ask for the next block before computing the last points of this one, so as never to
         // wait for rank 0 (which answers between its own batches). Not near the end (fewer than
-        // two points per group left): a point held there in advance may be one that another
-        // rank, idle already, would have computed, and the sweep would end a point later on
-        // this rank; asking when the queue is empty costs at most one of rank 0's batches.
+        // two items per group left, points or the tail's pieces): an item held there in advance
+        // may be one that another rank, idle already, would have computed, and the sweep would
+        // end an item later on this rank; asking when the queue is empty costs at most one of
+        // rank 0's batches.
         if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward) &&
             left_after >= 2 * std::int64_t(n_groups) * points_per_forward) {
           send(kTagRequest);
@@ -1172,8 +1220,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           stop_sent = true;
         }
       }
-      command_group(group, share ? kShare : kStop);
-      if (share) eval_tail();
+      command_group(group, kStop);
+      finish_tail();
       round();
     } else {
       // ---- rank 0: coordinator and evaluator ----
@@ -1182,19 +1230,27 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       int idle = 0;
       bool stop = false;
       auto last_round = clock_type::now();
+      auto next_item = [&]() {
+        const std::int64_t item = todo.front();
+        todo.pop_front();
+        if (Evaluator::is_piece(item)) --tail_items;
+        return item;
+      };
       auto take_block = [&]() {
-        // Guided self-scheduling: a share of what is left, so blocks shrink towards the end and a
-        // slow rank never holds many points; capped so that results flow into rounds steadily.
-        // Whole passes of K points: a block of another size would leave a group shorter than K,
-        // which goes one point per pass (Evaluator::eval); only the grid's last points can.
-        std::int64_t left = std::int64_t(todo.size());
+        // Guided self-scheduling: a share of what is left (in points, a tail point's pieces
+        // counting as one), so blocks shrink towards the end and a slow rank never holds many
+        // points; capped so that results flow into rounds steadily. Whole passes of K points: a
+        // block of another size would leave a group shorter than K, which goes one point per pass
+        // (Evaluator::eval); only the grid's last points can. The tail's pieces go one at a time.
+        const int pieces = ev.tail.pieces;
+        const std::int64_t left =
+            std::int64_t(todo.size()) - tail_items + (tail_items + pieces - 1) / pieces;
         std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
         n = std::max<std::int64_t>(points_per_forward, n / points_per_forward * points_per_forward);
         std::vector<std::int64_t> block;
-        for (std::int64_t i = 0; i < n && !todo.empty(); ++i) {
-          block.push_back(todo.front());
-          todo.pop_front();
-        }
+        while (std::int64_t(block.size()) < n && !todo.empty() && !Evaluator::is_piece(todo.front()))
+          block.push_back(next_item());
+        if (block.empty() && !todo.empty()) block.push_back(next_item());  // a piece
         return block;
       };
       auto reached_stop_after = [&]() {
@@ -1248,10 +1304,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         const bool finished = todo.empty() && mine.empty() && idle == n_groups - 1;
         if (stop || finished) {
           ev.opts.between_batches = nullptr;
-          const bool share = !stop && !shared.empty();
-          broadcast_control(share ? kShare : kStop);
-          if (share)
-            if (const auto r = eval_tail()) progress.add(r->first, r->second);
+          broadcast_control(kStop);
+          const auto r = finish_tail();
+          progress.add(r.first, r.second);
           round();
           break;
         }
@@ -1267,10 +1322,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
             auto b = take_block();
             mine.insert(mine.end(), b.begin(), b.end());
           } else {
-            for (int k = 0; k < points_per_forward && !todo.empty(); ++k) {
-              mine.push_back(todo.front());
-              todo.pop_front();
-            }
+            for (int k = 0; k < points_per_forward && !todo.empty(); ++k) mine.push_back(next_item());
           }
         }
         if (!mine.empty()) {

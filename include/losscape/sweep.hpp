@@ -57,7 +57,7 @@ struct SweepConfig {
   double progress_seconds = 10;  ///< progress line interval in batch logs
   bool allow_other_model = false;  ///< skip the θ* fingerprint check of the direction file
   std::int64_t stop_after = 0;  ///< testing aid: stop like a signal after this many points (0: off)
-  /// Benchmark aid: false hands the last points out like all others instead of sharing them
+  /// Benchmark aid: false hands the last points out whole like all others instead of in pieces
   /// (run_sweep); not read from or stored in configurations.
   bool share_tail = true;
   /// Check everything a run would use (configuration, model, directions, data on every rank,
@@ -86,8 +86,8 @@ struct SweepOutcome {
   double setup_seconds = 0;     ///< of `seconds`: before the first point (loading, timing)
   std::int64_t batch_size = 0;  ///< the evaluation batch size used
   int points_per_forward = 1;   ///< grid points per forward pass used
-  /// Points left to the end and evaluated by all ranks together (fewer than the groups of ranks;
-  /// run_sweep), each by a team of ranks sharing its batches.
+  /// The last points (at most one per group of ranks; run_sweep), handed out in pieces (shares of
+  /// whole batches) to whichever rank was free, their sums added up over the ranks at the end.
   std::int64_t shared_points = 0;
   std::string startup_timing;   ///< the start-up choice's timings (the run log's "startup_timing")
   bool channels_last = false;   ///< the memory layout used

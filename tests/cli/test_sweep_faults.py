@@ -214,23 +214,25 @@ for spec in ("3:30", "2:25", "0:20"):
         loss, done = surface(name)
         check(rc == 0 and done.all() and np.allclose(loss, ref, rtol=1e-6, atol=0),
               f"and the same command resumes to the uninterrupted surface ({rc}: {err.strip()[-300:]})")
-# ---- an evaluation fails while the last points are shared by all ranks ----
-# 3 points on 4 ranks: all three are kept to the end and evaluated by teams of ranks sharing
-# their batches (ranks 0-1, 2, 3); rank 2's first evaluation step is its part of the second
-# point. Everybody is in that step: one agreed message, exit 1, nothing saved but the run log,
-# and the same command then gives one rank's values.
+# ---- an evaluation fails while the last points go in pieces to all ranks ----
+# 3 points on 4 ranks: all three are handed out in pieces (2 each: 200 images in batches of 100)
+# to whichever rank asks. Rank 0 always evaluates one (the others get one each at first, and ask
+# for more only when done): its first evaluation step fails. The others finish the pieces they
+# hold; a point whose pieces were all evaluated is saved with one rank's values, rank 0's is not;
+# one agreed message, exit 1, and the same command then gives one rank's values.
 TAIL = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--y", "0:0:1"]
 rc, _, err = run([*TAIL, "--out", "tail_alone.h5"])
 alone, _ = surface("tail_alone.h5")
-rc, out, err = run([*TAIL, "--out", "tail_error.h5"], np_=4, fault={"LOSSCAPE_TEST_EVAL_ERROR": "2:1"})
+rc, out, err = run([*TAIL, "--out", "tail_error.h5"], np_=4, fault={"LOSSCAPE_TEST_EVAL_ERROR": "0:1"})
 errs = errors(err)
 loss, done = surface("tail_error.h5")
 with h5py.File("tail_error.h5", "r") as f:
     log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
-check(rc == 1 and len(errs) == 1 and "injected evaluation error" in errs[0] and "(rank 2)" in errs[0]
-      and not done.any() and log[-1]["status"] == "failed" and log[-1]["shared_points"] == 3,
-      f"an evaluation error in the shared last points (rank 2): exit 1, one message, a failed run "
-      f"log ({rc}: {errs}; {int(done.sum())} done)")
+check(rc == 1 and len(errs) == 1 and "injected evaluation error" in errs[0] and "(rank 0)" in errs[0]
+      and not done.all() and np.allclose(loss[done], alone[done], rtol=1e-12, atol=0)
+      and log[-1]["status"] == "failed" and log[-1]["shared_points"] == 3,
+      f"an evaluation error in a piece of the last points (rank 0): exit 1, one message, a failed "
+      f"run log, the complete points saved ({rc}: {errs}; {int(done.sum())} done)")
 rc, _, err = run([*TAIL, "--out", "tail_error.h5"], np_=4)
 loss, done = surface("tail_error.h5")
 check(rc == 0 and done.all() and np.allclose(loss, alone, rtol=1e-12, atol=0),
