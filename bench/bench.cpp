@@ -550,6 +550,7 @@ int run(const Args& a) {
       {"memory_format", outcome.channels_last ? "nhwc" : "nchw"},
       {"sweep_points_per_forward", outcome.points_per_forward},
       {"sweep_shared_points", outcome.shared_points},
+      {"sweep_tail_pieces", outcome.tail_pieces},
       {"cuda_graphs", outcome.cuda_graphs},
       {"cuda_graph_events", outcome.cuda_graph_events},
       {"sweep_startup_timing", outcome.startup_timing},

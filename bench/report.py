@@ -41,11 +41,14 @@ def settings_tables(r, images):
 
 def points_per_pass(r):
     """', K points per pass' when the sweep stacked grid points (Model::forward_stacked), and
-    ', last N in pieces' when its last N points were handed out in pieces to all ranks."""
+    ', last N in pieces' when its last N points were handed out in pieces to all ranks (', last N
+    shared' in records of an earlier version, without sweep_tail_pieces, which had all ranks
+    evaluate them together at the end)."""
     k = r.get("sweep_points_per_forward", 1)
     shared = r.get("sweep_shared_points", 0)
     return ((f", {k} points per pass" if k and k > 1 else "") +
-            (f", last {shared} in pieces" if shared else ""))
+            (f", last {shared} {'in pieces' if 'sweep_tail_pieces' in r else 'shared'}"
+             if shared else ""))
 
 
 def scaling_table(r, images):

@@ -409,9 +409,11 @@ struct Evaluator {
         applied = tail.points[t];
       }
       for (std::size_t d = 0; d < data.size(); ++d)
-        part.store(0, d, evaluate(*model, batch_share(data[d], opts.batch_size, c, tail.pieces), opts));
+        part.store(0, d,
+                   evaluate(*model, batch_share(data[d], opts.batch_size, c, tail.pieces), opts));
     });
-    for (std::size_t k = 0; k < part.v.size(); ++k) tail.sums.v[t * part.v.size() + k] += part.v[k];
+    double* sums = &tail.sums.v[t * part.v.size()];
+    for (std::size_t k = 0; k < part.v.size(); ++k) sums[k] += part.v[k];
     if (group->rank() == 0) {  // counted once per group
       tail.done[t] += 1;
       tail.seconds[t] += since(t0);
@@ -977,6 +979,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
     }
     out.shared_points = std::int64_t(shared.size());
+    out.tail_pieces = shared.empty() ? 0 : ev.tail.pieces;
 
     // Run log entry for this run (raw data in the file, see surface.hpp).
     nlohmann::json run_log = surface->run_log();

@@ -89,6 +89,7 @@ struct SweepOutcome {
   /// The last points (at most one per group of ranks; run_sweep), handed out in pieces (shares of
   /// whole batches) to whichever rank was free, their sums added up over the ranks at the end.
   std::int64_t shared_points = 0;
+  int tail_pieces = 0;  ///< the pieces each of those points went in (0 when none)
   std::string startup_timing;   ///< the start-up choice's timings (the run log's "startup_timing")
   bool channels_last = false;   ///< the memory layout used
   bool cuda_graphs = false;     ///< passes were recorded as CUDA graphs where they could be
