@@ -965,8 +965,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::int64_t tail_items = 0;  // pieces not handed out yet (the last items of todo)
     {
       std::int64_t batches = 0;
-      for (const auto& d : ev.data)
-        batches = std::max(batches, (d.size() + ev.opts.batch_size - 1) / ev.opts.batch_size);
+      const std::int64_t bs = std::max<std::int64_t>(1, ev.opts.batch_size);
+      for (const auto& d : ev.data) batches = std::max(batches, (d.size() + bs - 1) / bs);
       const int pieces = int(std::min<std::int64_t>(8, -world.allreduce_max(-batches)));
       if (cfg.share_tail && n_groups > 1 && pieces > 1 && points_per_forward == 1 &&
           !ev.hessian && (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
