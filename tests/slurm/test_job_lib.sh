@@ -133,6 +133,36 @@ wait "$pid"
 rc=$?
 check "train.sbatch: SIGTERM under srun goes on as SIGUSR1; exit 75"   test "$(cat "$SIGLOG" 2>/dev/null) $rc" == "USR1 75"
 
+# ---- the requeue after the warning: scontrol ended by Slurm's own SIGTERM is no failure ----
+# Slurm requeues a job by signalling its batch step, scontrol included, which can then end by
+# that SIGTERM before reporting success. train.sbatch as a job (SLURM_JOB_ID set) that gets the
+# warning and saves no checkpoint: a start requeued all the same; an scontrol stub that ends by
+# SIGTERM, then one that fails.
+mkdir -p requeue-bin
+requeue_case() {  # requeue_case STUB-BODY: runs train.sbatch until it requeues; log in rq.log
+  printf '#!/usr/bin/env bash\n%s\n' "$1" >requeue-bin/scontrol
+  chmod +x requeue-bin/scontrol
+  rm -rf "$SIGLOG" "$SIGLOG.started" rq-run rq.log
+  env -u TRAIN_ARGS -u TRAIN_CONFIG SLURM_JOB_ID=4242 PATH="$WORK/requeue-bin:$WORK/bin:$PATH" \
+    LOSSCAPE="$WORK/args.sh" LAUNCHER=srun TRAIN_ARGS="--arch cnn_small --out rq-run" \
+    bash "$root/jobs/train.sbatch" >rq.log 2>&1 &
+  local pid=$! i
+  wait_started && kill -USR1 "$pid"
+  # it then sleeps for Slurm to end it (after a requeue) or exits 75 (after a failed one)
+  for i in $(seq 100); do grep -q 'scontrol requeue' rq.log && break; sleep 0.1; done
+  sleep 0.3
+  pkill -KILL -P "$pid" sleep 2>/dev/null
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+requeue_case 'kill -TERM $$'
+check "train.sbatch: scontrol requeue ended by SIGTERM is logged as such, not as a failure" \
+  bash -c "grep -q 'scontrol requeue was ended by SIGTERM' rq.log && ! grep -q 'requeue failed' rq.log"
+check "... and the idle-start count stays for the next start" test "$(cat rq-run/idle-starts 2>/dev/null)" == "4242 1"
+requeue_case 'echo "scontrol: error: Job is not requeueable" >&2; exit 1'
+check "train.sbatch: a failed scontrol requeue says so" \
+  bash -c "grep -q 'scontrol requeue failed' rq.log && ! grep -q 'was ended by' rq.log"
+
 # ---- the fan-out's part files: not their directions files, not another fan-out's ----
 touch s.part-1-of-2.h5 s.part-2-of-2.h5 s.part-1-of-2.dirs.h5 s.part-10-of-3.h5 s.part-x-of-2.h5
 parts=$(bash -c 'source "$0"; ls_part_files s 2 && printf "%s\n" "${LS_PARTS[@]}"' \
