@@ -427,6 +427,8 @@ struct Evaluator {
       eval_piece(items[0]);
       return {};
     }
+    if (std::any_of(items.begin(), items.end(), is_piece))
+      throw std::logic_error("a piece of a tail point among grid points");
     return eval(items);
   }
 
@@ -443,11 +445,12 @@ struct Evaluator {
     Sums total(n, data.size());
     std::copy(v.begin(), v.begin() + std::ptrdiff_t(total.v.size()), total.v.begin());
     const double* done = v.data() + total.v.size();
+    const double* seconds = done + n;
     auto all_results = total.results(tail.points);
     std::vector<PointResult> results;
     for (std::size_t t = 0; t < n; ++t)
       if (done[t] == tail.pieces) {
-        all_results[t].seconds = done[n + t];
+        all_results[t].seconds = seconds[t];
         results.push_back(std::move(all_results[t]));
       }
     return results;
@@ -961,23 +964,23 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // 8, on the rank with the fewest (none when that is one). Not with K points per pass (a
     // tail is then K points a group) nor with Hessians (their products need a group's whole
     // data), and not when --stop-after would stop before them. Every rank computes the same list.
-    std::vector<std::int64_t> shared;
-    std::int64_t tail_items = 0;  // pieces not handed out yet (the last items of todo)
-    {
+    if (cfg.share_tail && n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
+        (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
       std::int64_t batches = 0;
       const std::int64_t bs = std::max<std::int64_t>(1, ev.opts.batch_size);
       for (const auto& d : ev.data) batches = std::max(batches, (d.size() + bs - 1) / bs);
       const int pieces = int(std::min<std::int64_t>(8, -world.allreduce_max(-batches)));
-      if (cfg.share_tail && n_groups > 1 && pieces > 1 && points_per_forward == 1 &&
-          !ev.hessian && (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
+      if (pieces > 1) {
         const std::size_t r = std::min(todo.size(), std::size_t(n_groups));
-        shared.assign(todo.end() - std::ptrdiff_t(r), todo.end());
+        ev.set_tail(std::vector<std::int64_t>(todo.end() - std::ptrdiff_t(r), todo.end()), pieces);
         todo.resize(todo.size() - r);
-        ev.set_tail(shared, pieces);
         for (std::int64_t i = 0; i < std::int64_t(r) * pieces; ++i) todo.push_back(-1 - i);
-        tail_items = std::int64_t(r) * pieces;
       }
     }
+    const std::vector<std::int64_t>& shared = ev.tail.points;
+    // The pieces are the last items of todo and go out in order: those not handed out yet.
+    const std::int64_t tail_total = std::int64_t(shared.size()) * ev.tail.pieces;
+    auto tail_left = [&]() { return std::min(std::int64_t(todo.size()), tail_total); };
     out.shared_points = std::int64_t(shared.size());
     out.tail_pieces = shared.empty() ? 0 : ev.tail.pieces;
 
@@ -1081,14 +1084,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       return std::make_pair(std::int64_t(results.size()), lowest);
     };
     // A group leader evaluates the next items of a queue with its followers: points_per_forward
-    // grid points (or what is left), or one piece of a tail point (which gives no result yet).
+    // grid points (or what is left), or one piece of a tail point (which gives no result yet;
+    // pieces exist only with one point per pass, so a piece is always alone).
     auto eval_next = [&](std::deque<std::int64_t>& q) {
       std::vector<std::int64_t> items;
-      while (!q.empty() && int(items.size()) < points_per_forward &&
-             (items.empty() || !Evaluator::is_piece(q.front()))) {
+      while (!q.empty() && int(items.size()) < points_per_forward) {
         items.push_back(q.front());
         q.pop_front();
-        if (Evaluator::is_piece(items.back())) break;
       }
       command_group(group, kEval, items);
       return keep(ev.run(items));
@@ -1236,7 +1238,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       auto next_item = [&]() {
         const std::int64_t item = todo.front();
         todo.pop_front();
-        if (Evaluator::is_piece(item)) --tail_items;
         return item;
       };
       auto take_block = [&]() {
@@ -1247,7 +1248,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         // (Evaluator::eval); only the grid's last points can. The tail's pieces go one at a time.
         const int pieces = ev.tail.pieces;
         const std::int64_t left =
-            std::int64_t(todo.size()) - tail_items + (tail_items + pieces - 1) / pieces;
+            std::int64_t(todo.size()) - tail_left() + (tail_left() + pieces - 1) / pieces;
         std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
         n = std::max<std::int64_t>(points_per_forward, n / points_per_forward * points_per_forward);
         std::vector<std::int64_t> block;
