@@ -52,19 +52,45 @@ check() {  # check DESCRIPTION COMMAND...
 }
 stamp() { echo "---- $(date +%T) (+$(($(date +%s) - t0)) s) $*"; }
 
-stamp "a small trained model and its directions"
+stamp "a small trained model and its directions, and the work sized to this machine"
 "$LOSSCAPE" train --arch cnn_small --dataset fashion-mnist --samples 1000 --test-samples 200 \
   --epochs 1 --batch-size 64 --lr 0.05 --seed 1 --out train >train.log 2>&1 ||
   { cat train.log; echo "FAIL losscape train"; exit 1; }
 "$LOSSCAPE" directions --model-file train/model_1.h5 --dataset fashion-mnist --out dirs.h5 ||
   { echo "FAIL losscape directions"; exit 1; }
-# ~45 s of work on one core, ~90 s when the jobs share the 2 cores of a test machine: longer than the 10-40 s a 1-minute job with --signal=B:USR1@20 runs
-# before its warning (slurmctld checks time limits every 30 s), so every sweep is interrupted.
-cat >sweep.json <<JSON
+# Every 1-minute job with --signal=B:USR1@20 gets its warning 10-40 s into a start (slurmctld
+# checks time limits every 30 s) and must still be working then, however fast this machine is
+# (a fixed 13 x 13 grid, once a minute of work, shrank to seconds as the sweep got faster and
+# finished before any warning). So the work is sized here: a 5 x 5 sweep and the first training
+# epoch timed on one idle core give the grid that holds about SWEEP_WORK_S seconds of one core
+# (the requeueing sweep has 2 ranks: 2 x 40 s and more) and the epochs of about TRAIN_WORK_S.
+sweep_config() {  # sweep_config N FILE: this test's sweep on an N x N grid
+  cat >"$2" <<JSON
 {"model_file": "train/model_1.h5", "directions": "dirs.h5", "dataset": "fashion-mnist",
- "samples": 1000, "splits": ["train", "test"], "x": "-1:1:13", "y": "-1:1:13",
+ "samples": 1000, "splits": ["train", "test"], "x": "-1:1:$1", "y": "-1:1:$1",
  "batch_size": "250", "threads": 1, "flush_seconds": 3, "progress_seconds": 5}
 JSON
+}
+sweep_config 5 calibrate.json
+"$LOSSCAPE" sweep --config calibrate.json --out calibrate.h5 >calibrate.log 2>&1 ||
+  { cat calibrate.log; echo "FAIL the calibrating sweep"; exit 1; }
+read -r grid epochs < <("$PYTHON" - "${SWEEP_WORK_S:-100}" "${TRAIN_WORK_S:-60}" <<'PY'
+import json, math, sys
+import h5py
+point = float(h5py.File("calibrate.h5", "r")["seconds"][()].mean())
+epoch = [json.loads(l)["seconds"] for l in open("train/log.jsonl") if json.loads(l)["epoch"] == 1][0]
+epoch *= 4  # the training job's epochs have 4,000 samples, this one had 1,000
+grid = min(81, max(13, math.ceil(math.sqrt(float(sys.argv[1]) / point))))
+epochs = min(400, max(20, math.ceil(float(sys.argv[2]) / epoch)))
+print(grid, epochs)
+print(f"one point {point:.3f} s, one epoch of 4,000 images ~{epoch:.2f} s (one idle core): "
+      f"a {grid} x {grid} grid ({grid * grid * point:.0f} s), {epochs} epochs ({epochs * epoch:.0f} s)",
+      file=sys.stderr)
+PY
+)
+[[ $grid =~ ^[0-9]+$ && $epochs =~ ^[0-9]+$ ]] || { echo "FAIL sizing the work"; exit 1; }
+points=$((grid * grid))
+sweep_config "$grid" sweep.json
 export SWEEP_CONFIG=$work/sweep.json OMP_NUM_THREADS=1 LOSSCAPE_PROGRESS=lines
 unset SLURM_JOB_ID SLURM_ARRAY_TASK_ID
 
@@ -81,10 +107,10 @@ single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j
 # must start only once the surface is complete, not when the first run of the job ends.
 after=$(sbatch --parsable --dependency=afterok:"$single" -o 'after-%j.log' \
   --wrap "\"$LOSSCAPE\" info requeue.h5") || { echo "FAIL sbatch --dependency=afterok"; exit 1; }
-# train.sbatch: 50 epochs of ~1 s (idle 2-core machine), more than the 40 s before the warning of
-# a 1-minute job, so the warning stops an epoch and requeues the job.
+# train.sbatch: $epochs epochs (sized above), more than the 40 s before the warning of a 1-minute
+# job, so the warning stops an epoch and requeues the job.
 train_job=$(TRAIN_ARGS="--arch cnn_small --dataset fashion-mnist --samples 4000 --test-samples 200
-  --batch-size 64 --lr 0.05 --seed 1 --epochs 50 --threads 1" TRAIN_OUT=train-slurm \
+  --batch-size 64 --lr 0.05 --seed 1 --epochs $epochs --threads 1" TRAIN_OUT=train-slurm \
   sbatch --parsable "${limits[@]}" -o 'train-%j.log' "$src/jobs/train.sbatch") ||
   { echo "FAIL sbatch train"; exit 1; }
 # A sweep that never computes a point and a training that never saves a checkpoint: their
@@ -169,7 +195,7 @@ check "the job's final state is COMPLETED with Restarts >= 1 (scontrol)" \
 grep -E 'sweep.sbatch|complete|incomplete' "sweep-$single.log" | head -20
 
 check "the afterok job ran after the requeued job completed, on a complete file (log)" \
-  grep -q 'done *169 of 169 points (complete)' "after-$after.log"
+  grep -q "done *$points of $points points (complete)" "after-$after.log"
 cat "after-$after.log"
 
 stamp "idle starts: sweep.sbatch with IDLE_REQUEUES=1"
@@ -194,11 +220,12 @@ check "train.sbatch passed the warning on and requeued itself after the checkpoi
 check "losscape train finished its epoch and saved a checkpoint on the warning (log)" \
   grep -q '^stopped by a signal after epoch' "train-$train_job.log"
 check "the requeued training resumed from a checkpoint (log)" grep -q '^resuming train-slurm/model_' "train-$train_job.log"
-check "the training completed: model_50.h5, epochs 0..50 logged once each" "$PYTHON" -c '
+check "the training completed: model_$epochs.h5, epochs 0..$epochs logged once each" "$PYTHON" -c '
 import json, os, sys
+n = int(sys.argv[1])
 epochs = [json.loads(l)["epoch"] for l in open("train-slurm/log.jsonl")]
 print("  log.jsonl epochs:", epochs)
-sys.exit(0 if sorted(epochs) == list(range(51)) and os.path.exists("train-slurm/model_50.h5") else 1)'
+sys.exit(0 if sorted(epochs) == list(range(n + 1)) and os.path.exists(f"train-slurm/model_{n}.h5") else 1)' "$epochs"
 check "the train job's final state is COMPLETED (scontrol)" \
   bash -c "scontrol show job $train_job | grep -q 'JobState=COMPLETED'"
 grep -E 'train.sbatch|^resuming|^stopped|complete|rror' "train-$train_job.log" | tail -40
