@@ -207,6 +207,18 @@ enum : int { kTagRequest = 7101, kTagControl = 7102, kTagIdle = 7103, kTagStop =
 // kStop: the tail's results (every rank, Evaluator::finish_tail), then the final round.
 enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
 constexpr int kMaxPointsPerForward = 16;  // also the largest block rank 0 hands out
+// What a rank has finished: grid points (and their lowest loss), and pieces of tail points as
+// fractions of a point (their results come at the end; counted so that the progress moves
+// during the tail). A group leader sends one with each message to rank 0 (request, idle, stop).
+struct Finished {
+  double points = 0, lowest = INFINITY, pieces = 0;
+  void add(const Finished& f) {
+    points += f.points;
+    lowest = std::fmin(lowest, f.lowest);
+    pieces += f.pieces;
+  }
+};
+static_assert(sizeof(Finished) == 3 * sizeof(double), "Finished goes as 3 MPI_DOUBLEs");
 // A group command: what to do and, for kEval, the points (evaluated in one stacked pass).
 struct GroupCommand {
   std::int64_t what = 0, n = 0;
@@ -463,26 +475,33 @@ class Progress {
   Progress(std::int64_t total, std::int64_t done_before, bool quiet, double interval)
       : total_(total), done_(done_before), start_done_(done_before), quiet_(quiet),
         interval_(interval), tty_(stdout_is_terminal()) {}
-  void add(std::int64_t n, double min_loss) {
-    done_ += n;
-    if (min_loss < best_) best_ = min_loss;
+  void add(const Finished& f) {
+    done_ += std::int64_t(f.points);
+    partial_ += f.pieces;
+    if (f.lowest < best_) best_ = f.lowest;
     show(false);
+  }
+  // The tail points complete at the end: they replace the fractions counted for their pieces.
+  void settle_tail(const Finished& f) {
+    partial_ = 0;
+    add(f);
   }
   void show(bool final) {
     if (quiet_) return;
     double el = since(t0_);
     if (!final && since(last_) < (tty_ ? 0.5 : interval_)) return;
     last_ = clock_type::now();
-    double rate = el > 0 ? double(done_ - start_done_) / el : 0;
-    double eta = rate > 0 ? double(total_ - done_) / rate : NAN;
+    const double done = double(done_) + partial_;
+    double rate = el > 0 ? (done - double(start_done_)) / el : 0;
+    double eta = rate > 0 ? (double(total_) - done) / rate : NAN;
     char line[256];
     std::snprintf(line, sizeof line, "%lld/%lld points (%.1f %%), %.2f points/s, ETA %s, lowest loss %s",
-                  (long long)done_, (long long)total_, total_ ? 100.0 * double(done_) / double(total_) : 100.0,
+                  (long long)done_, (long long)total_, total_ ? 100.0 * done / double(total_) : 100.0,
                   rate, fmt_duration(eta).c_str(),
                   std::isfinite(best_) ? std::to_string(best_).c_str() : "-");
     if (tty_) {
       int width = 30;
-      int fill = total_ ? int(width * double(done_) / double(total_)) : width;
+      int fill = total_ ? std::min(width, int(width * done / double(total_))) : width;
       std::printf("\r[%s%s] %s", std::string(std::size_t(fill), '#').c_str(),
                   std::string(std::size_t(width - fill), '.').c_str(), line);
       if (final) std::printf("\n");
@@ -494,7 +513,8 @@ class Progress {
   std::int64_t done() const { return done_; }
 
  private:
-  std::int64_t total_, done_, start_done_;
+  std::int64_t total_, done_, start_done_;  // points: saved ones
+  double partial_ = 0;                       // tail points' pieces finished, as fractions
   bool quiet_;
   double interval_;
   bool tty_;
@@ -1075,13 +1095,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // Points this rank computed (a group's leader, or rank 0 for the tail) join the next round;
     // returns how many and the lowest loss among them.
     auto keep = [&](std::vector<PointResult> results) {
-      double lowest = INFINITY;
+      Finished f;
       for (auto& r : results) {
-        lowest = std::fmin(lowest, min_loss_of(r));
+        f.lowest = std::fmin(f.lowest, min_loss_of(r));
         pending.push_back(std::move(r));
       }
       computed_here += std::int64_t(results.size());
-      return std::make_pair(std::int64_t(results.size()), lowest);
+      f.points = double(results.size());
+      return f;
     };
     // A group leader evaluates the next items of a queue with its followers: points_per_forward
     // grid points (or what is left), or one piece of a tail point (which gives no result yet;
@@ -1093,12 +1114,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         q.pop_front();
       }
       command_group(group, kEval, items);
-      return keep(ev.run(items));
+      Finished f = keep(ev.run(items));
+      if (items.size() == 1 && Evaluator::is_piece(items[0])) f.pieces = 1.0 / ev.tail.pieces;
+      return f;
     };
     // eval_next, with a failure of this rank's own evaluation recorded in eval_error instead of
     // thrown (the queue dropped, nullopt returned: the caller stops the sweep); see eval_error.
-    auto eval_or_record =
-        [&](std::deque<std::int64_t>& q) -> std::optional<std::pair<std::int64_t, double>> {
+    auto eval_or_record = [&](std::deque<std::int64_t>& q) -> std::optional<Finished> {
       try {
         return eval_next(q);
       } catch (const GroupEvalError& e) {  // this rank's or another of its data-shard group
@@ -1117,7 +1139,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     auto finish_tail = [&]() {
       auto results = ev.finish_tail(world);
       if (rank == 0) return keep(std::move(results));
-      return std::make_pair(std::int64_t(0), double(INFINITY));
+      return Finished{};
     };
 
     if (!leader) {
@@ -1137,8 +1159,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           if (stop_requested() && !stop_sent) {
             // Signalled alone (a kill of this rank's pid): rank 0 stops everyone, as for a
             // leader's stop; the leader then tells this rank to take part in the final round.
-            double msg[2] = {0, INFINITY};
-            mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, kTagStop, world.get()), "MPI_Send");
+            Finished none;
+            mpi::check(MPI_Send(&none, 3, MPI_DOUBLE, 0, kTagStop, world.get()), "MPI_Send");
             stop_sent = true;
           }
         } else if (cmd.what == kRound) {
@@ -1154,12 +1176,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       std::deque<std::int64_t> queue;
       bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
       std::int64_t left_after = 0;  // points rank 0 still had after this rank's last block
-      double finished_since = 0, min_loss = INFINITY;
+      Finished since_sent;  // reported with the next message
       auto send = [&](int tag) {
-        double msg[2] = {finished_since, min_loss};
-        mpi::check(MPI_Send(msg, 2, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
-        finished_since = 0;
-        min_loss = INFINITY;
+        mpi::check(MPI_Send(&since_sent, 3, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
+        since_sent = Finished{};
       };
       // Receive one control message; true when it says stop.
       auto handle = [&](const MPI_Status& st) {
@@ -1218,8 +1238,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           requested = true;
         }
         if (const auto r = eval_or_record(queue)) {
-          finished_since += double(r->first);
-          min_loss = std::fmin(min_loss, r->second);
+          since_sent.add(*r);
         } else {
           send(kTagStop);
           stop_sent = true;
@@ -1266,11 +1285,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           MPI_Status st;
           mpi::check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st), "MPI_Iprobe");
           if (!flag) break;
-          double msg[2] = {0, INFINITY};
-          mpi::check(MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(),
+          Finished f;
+          mpi::check(MPI_Recv(&f, 3, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(),
                               MPI_STATUS_IGNORE),
                      "MPI_Recv");
-          progress.add(std::int64_t(msg[0]), msg[1]);  // a stop also reports finished points
+          progress.add(f);  // a stop also reports finished points
           if (st.MPI_TAG == kTagStop) {
             stop = true;
             continue;
@@ -1309,8 +1328,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         if (stop || finished) {
           ev.opts.between_batches = nullptr;
           broadcast_control(kStop);
-          const auto r = finish_tail();
-          progress.add(r.first, r.second);
+          progress.settle_tail(finish_tail());
           round();
           break;
         }
@@ -1331,7 +1349,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         }
         if (!mine.empty()) {
           if (const auto r = eval_or_record(mine))
-            progress.add(r->first, r->second);
+            progress.add(*r);
           else
             stop = true;
         } else {
@@ -1344,8 +1362,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         MPI_Status st;
         MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world.get(), &flag, &st);
         if (!flag) break;
-        double msg[2];
-        MPI_Recv(msg, 2, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
+        Finished f;
+        MPI_Recv(&f, 3, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
       }
       progress.show(true);
     }
