@@ -38,7 +38,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--dataset,-d", c.dataset,
                   std::string("cifar10 | fashion-mnist | mnist (") + kDatasetDefault + ")");
   app->add_option("--data-dir", c.data_dir, "Directory of the data files");
-  app->add_option("--splits", o->splits, "train, test or train,test")->capture_default_str();
+  app->add_option("--splits,--split", o->splits, "train, test or train,test")->capture_default_str();
   app->add_option("--samples,-n", c.samples, "Deterministic subset of N samples (0 = all)");
   app->add_option("--subset-seed", c.subset_seed, "Seed of the subset rule");
   app->add_flag("--raw-data", c.raw_data, "Skip normalization");

@@ -94,7 +94,7 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
                  "Directory of the data files (default: Debian's location for fashion-mnist, "
                  "data/cifar-10-batches-bin for cifar10)");
   if (with_split)
-    app.add_option("--split", d.split, "train | test")->capture_default_str();
+    app.add_option("--split,--splits", d.split, "train | test")->capture_default_str();
   app.add_option("--samples,-n", d.samples,
                  "Use a deterministic subset of N samples (0 = all)")->capture_default_str();
   app.add_option("--subset-seed", d.subset_seed, "Seed of the subset rule")->capture_default_str();

@@ -77,8 +77,8 @@ for iy, ix in [(0, 0), (3, 5), (rng.randrange(4), rng.randrange(6))]:
         for i, n in enumerate(names):
             t = np.asarray(f["state"][n], dtype=np.float64)
             f["state"][n][...] = (t + a * dx[i] + b * dy[i]).astype(np.float32)
-    for split in ("train", "test"):
-        p = run(["eval", "--model-file", "perturbed.h5", *DATA_ARGS, "--split", split,
+    for split, flag in (("train", "--split"), ("test", "--splits")):  # --splits: an alias
+        p = run(["eval", "--model-file", "perturbed.h5", *DATA_ARGS, flag, split,
                  "--samples", "300", "--batch-size", "100", "--json"])
         try:
             r = json.loads(p.stdout)
@@ -90,6 +90,14 @@ for iy, ix in [(0, 0), (3, 5), (rng.randrange(4), rng.randrange(6))]:
               f"eval at ({a:.2f}, {b:.2f}) {split} loss {r['loss']:.7f} == sweep {sl:.7f}")
         check(abs(r["accuracy"] - sa) <= 1e-9 + 100.0 / 300 * 0.5,
               f"eval at ({a:.2f}, {b:.2f}) {split} accuracy {r['accuracy']:.3f} == sweep {sa:.3f}")
+
+# `sweep --split` is an alias of --splits (eval and the others take --split)
+run([*[a for a in SWEEP if a not in ("--splits", "train,test")], *GRID, "--batch-size", "100",
+     "--split", "test", "--out", "split_alias.h5"], mpi=1)
+check(np.allclose(values("split_alias.h5", "test_loss")[0], surf["test_loss"], rtol=1e-6, atol=0),
+      "sweep --split test gives the test surface")
+with h5py.File("split_alias.h5", "r") as f:
+    check("train_loss" not in f, "... and only that split")
 
 # ---- --config with the same keys gives the same surface; the effective config is stored ----
 cfg = {"model_file": model, "directions": "dirs.h5", "dataset": "fashion-mnist", "data_dir": DATA,
