@@ -647,7 +647,7 @@ int main(int argc, char** argv) {
                  "The sweep's --points-per-forward: auto | K")
       ->capture_default_str();
   app.add_option("--sweep-shared-tail", a.sweep_shared_tail,
-                 "on: the sweep's last points (one per rank) are handed out in pieces, as "
+                 "on: the sweep's last points (a pass of K per rank) are handed out in pieces, as "
                  "losscape sweep does; off: whole, like the others")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();

@@ -321,6 +321,7 @@ struct Evaluator {
   std::vector<PointResult> eval(const std::vector<std::int64_t>& idx) {
     auto t0 = clock_type::now();
     applied = -1;
+    stacked_unit = -1;
     std::vector<double> alphas, betas;
     for (auto i : idx) {
       const auto [a, b] = coords(i);
@@ -384,51 +385,90 @@ struct Evaluator {
   }
 
   // ---- the sweep's last points, handed out in pieces (run_sweep's `tail`) ----
-  // Piece c of `pieces` of a tail point is the c-th share of whole batches of every split of this
-  // rank's data (batch_share: the batches and their sums are a whole pass's). A piece is a work
-  // item of its own, numbered -(1 + t·pieces + c) for piece c of tail point t (grid points are
-  // >= 0). Its sums are kept here, on every rank of the group that evaluated it, until every
-  // rank adds them up at the end (finish_tail).
+  // The tail's points go in units of one pass's points (K; the last unit may be shorter, and
+  // then goes one point per pass, as in eval). Piece c of `pieces` of a unit is the c-th share of
+  // whole batches of every split of this rank's data (batch_share: the batches and their sums
+  // are a whole pass's). A piece is a work item of its own, numbered -(1 + u·pieces + c) for
+  // piece c of unit u (grid points are >= 0). Its sums are kept here, on every rank of the group
+  // that evaluated it, until every rank adds them up at the end (finish_tail).
   struct Tail {
-    std::vector<std::int64_t> points;  // grid indices
+    std::vector<std::int64_t> points;  // grid indices, unit after unit
+    int k = 1;                         // points per unit
     int pieces = 1;
     Sums sums{0, 0};
     std::vector<double> done, seconds;  // per point: pieces evaluated, their time (on leaders)
+    std::size_t units() const { return (points.size() + std::size_t(k) - 1) / std::size_t(k); }
   } tail;
-  std::int64_t applied = -1;  // the grid point whose weights `live` holds, when known
+  std::int64_t applied = -1;       // the grid point whose weights `live` holds, when known
+  std::int64_t stacked_unit = -1;  // the tail unit whose points `stacked` holds, when known
 
-  void set_tail(std::vector<std::int64_t> points, int pieces) {
+  void set_tail(std::vector<std::int64_t> points, int k, int pieces) {
     tail.points = std::move(points);
+    tail.k = k;
     tail.pieces = pieces;
     tail.sums = Sums(tail.points.size(), data.size());
     tail.done.assign(tail.points.size(), 0);
     tail.seconds.assign(tail.points.size(), 0);
   }
   static bool is_piece(std::int64_t item) { return item < 0; }
+  // The tail unit of piece `item`: its first point (an index into tail.points) and point count.
+  std::pair<std::size_t, std::size_t> piece_unit(std::int64_t item) const {
+    const std::size_t first = std::size_t((-item - 1) / tail.pieces) * std::size_t(tail.k);
+    return {first, std::min(std::size_t(tail.k), tail.points.size() - first)};
+  }
+  std::size_t piece_points(std::int64_t item) const { return piece_unit(item).second; }
 
-  // Evaluate piece `item` (collective over the group when sharded) and add its sums to its point's.
+  // Evaluate piece `item` (collective over the group when sharded) and add its sums to its
+  // unit's points'.
   void eval_piece(std::int64_t item) {
     auto t0 = clock_type::now();
-    const std::int64_t j = -item - 1;
-    const std::size_t t = std::size_t(j / tail.pieces);
-    const int c = int(j % tail.pieces);
-    Sums part(1, data.size());
+    const std::int64_t u = (-item - 1) / tail.pieces;
+    const int c = int((-item - 1) % tail.pieces);
+    const auto unit = piece_unit(item);  // (no structured binding: the lambda below uses them)
+    const std::size_t first = unit.first, n = unit.second;
+    Sums part(n, data.size());
     run_in_group(group, [&]() {
       injected_eval_error();
-      if (applied != tail.points[t]) {
-        const auto [a, b] = coords(tail.points[t]);
-        apply_directions(live, base, dirs, a, b);
-        applied = tail.points[t];
+      if (int(n) < points_per_pass || n == 1) {  // as in eval: one point per pass
+        for (std::size_t p = 0; p < n; ++p) {
+          const std::int64_t i = tail.points[first + p];
+          if (applied != i) {
+            const auto [a, b] = coords(i);
+            apply_directions(live, base, dirs, a, b);
+            applied = i;
+          }
+          for (std::size_t d = 0; d < data.size(); ++d)
+            part.store(p, d,
+                       evaluate(*model, batch_share(data[d], opts.batch_size, c, tail.pieces), opts));
+        }
+        return;
       }
-      for (std::size_t d = 0; d < data.size(); ++d)
-        part.store(0, d,
-                   evaluate(*model, batch_share(data[d], opts.batch_size, c, tail.pieces), opts));
+      if (stacked_unit != u) {
+        std::vector<double> alphas, betas;
+        for (std::size_t p = 0; p < n; ++p) {
+          const auto [a, b] = coords(tail.points[first + p]);
+          alphas.push_back(a);
+          betas.push_back(b);
+        }
+        stack_points_into(stacked, *model, base, dirs, alphas, betas);
+        stacked_unit = u;
+      }
+      EvalOptions o = opts;
+      o.batch_size = stacked_batch(opts.batch_size, int(n));
+      for (std::size_t d = 0; d < data.size(); ++d) {
+        auto per_point =
+            evaluate_points(*model, batch_share(data[d], o.batch_size, c, tail.pieces), stacked, o);
+        for (std::size_t p = 0; p < n; ++p) part.store(p, d, per_point[p]);
+      }
     });
-    double* sums = &tail.sums.v[t * part.v.size()];
+    double* sums = &tail.sums.v[first * data.size() * 3];  // Sums' layout: point, split, 3
     for (std::size_t k = 0; k < part.v.size(); ++k) sums[k] += part.v[k];
     if (group->rank() == 0) {  // counted once per group
-      tail.done[t] += 1;
-      tail.seconds[t] += since(t0);
+      const double each = since(t0) / double(n);
+      for (std::size_t p = first; p < first + n; ++p) {
+        tail.done[p] += 1;
+        tail.seconds[p] += each;
+      }
     }
   }
 
@@ -976,30 +1016,35 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
     }
     out.total = part_total;
-    // The last points would leave ranks idle at the end, each waiting for the others' last
-    // point: the last min(todo, groups) points are handed out in pieces instead (Evaluator::
-    // eval_piece), each a share of whole batches of the pass, to whichever rank asks first, so
-    // that all ranks finish within about a piece of each other; their sums are added up over the
-    // ranks at the end (finish_tail). Pieces: as many as the batches of the largest split, at most
-    // 8, on the rank with the fewest (none when that is one). Not with K points per pass (a
-    // tail is then K points a group) nor with Hessians (their products need a group's whole
-    // data), and not when --stop-after would stop before them. Every rank computes the same list.
-    if (cfg.share_tail && n_groups > 1 && points_per_forward == 1 && !ev.hessian &&
+    // The last passes would leave ranks idle at the end, each waiting for the others' last
+    // pass: the last min(todo, groups) passes of K points are handed out in pieces instead
+    // (Evaluator::eval_piece), each a share of whole batches of the pass, to whichever rank asks
+    // first, so that all ranks finish within about a piece of each other; their sums are added up
+    // over the ranks at the end (finish_tail). Pieces: as many as the batches of the largest split
+    // (at the batch size of one point per pass, so at most that at any K; a smaller split's share
+    // can be empty), at most 8, on the rank with the fewest (none when that is one). With K > 1 the points before the tail are a
+    // multiple of K (whole passes), so the one shorter pass, if any, is the tail's last. Not with
+    // Hessians (their products need a group's whole data), and not when --stop-after would stop
+    // before the tail. Every rank computes the same list.
+    if (cfg.share_tail && n_groups > 1 && !ev.hessian &&
         (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
       std::int64_t batches = 0;
       const std::int64_t bs = std::max<std::int64_t>(1, ev.opts.batch_size);
       for (const auto& d : ev.data) batches = std::max(batches, (d.size() + bs - 1) / bs);
       const int pieces = int(std::min<std::int64_t>(8, -world.allreduce_max(-batches)));
       if (pieces > 1) {
-        const std::size_t r = std::min(todo.size(), std::size_t(n_groups));
-        ev.set_tail(std::vector<std::int64_t>(todo.end() - std::ptrdiff_t(r), todo.end()), pieces);
+        const std::size_t k = std::size_t(points_per_forward), whole = std::size_t(n_groups) * k;
+        const std::size_t r = todo.size() <= whole ? todo.size() : whole + (todo.size() - whole) % k;
+        ev.set_tail(std::vector<std::int64_t>(todo.end() - std::ptrdiff_t(r), todo.end()),
+                    points_per_forward, pieces);
         todo.resize(todo.size() - r);
-        for (std::int64_t i = 0; i < std::int64_t(r) * pieces; ++i) todo.push_back(-1 - i);
+        for (std::int64_t i = 0; i < std::int64_t(ev.tail.units()) * pieces; ++i)
+          todo.push_back(-1 - i);
       }
     }
     const std::vector<std::int64_t>& shared = ev.tail.points;
     // The pieces are the last items of todo and go out in order: those not handed out yet.
-    const std::int64_t tail_total = std::int64_t(shared.size()) * ev.tail.pieces;
+    const std::int64_t tail_total = std::int64_t(ev.tail.units()) * ev.tail.pieces;
     auto tail_left = [&]() { return std::min(std::int64_t(todo.size()), tail_total); };
     out.shared_points = std::int64_t(shared.size());
     out.tail_pieces = shared.empty() ? 0 : ev.tail.pieces;
@@ -1058,10 +1103,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
                     : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
                                                : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
-      if (!shared.empty())
+      if (!shared.empty() && ev.tail.k == 1)
         std::printf("the last %lld point%s: handed out in %d pieces each (shares of whole "
                     "batches), to whichever rank is free\n",
                     (long long)shared.size(), shared.size() == 1 ? "" : "s", ev.tail.pieces);
+      else if (!shared.empty())
+        std::printf("the last %lld points (%lld pass%s of up to %d): handed out in %d pieces per "
+                    "pass (shares of whole batches), to whichever rank is free\n",
+                    (long long)shared.size(), (long long)ev.tail.units(),
+                    ev.tail.units() == 1 ? "" : "es", ev.tail.k, ev.tail.pieces);
       if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
       std::printf("effective configuration: %s\n", effective.dump().c_str());
       if (ev.hessian)
@@ -1105,17 +1155,20 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       return f;
     };
     // A group leader evaluates the next items of a queue with its followers: points_per_forward
-    // grid points (or what is left), or one piece of a tail point (which gives no result yet;
-    // pieces exist only with one point per pass, so a piece is always alone).
+    // grid points (or what is left before a piece), or one piece of the tail (which gives no
+    // result yet).
     auto eval_next = [&](std::deque<std::int64_t>& q) {
       std::vector<std::int64_t> items;
-      while (!q.empty() && int(items.size()) < points_per_forward) {
+      while (!q.empty() && int(items.size()) < points_per_forward &&
+             !(Evaluator::is_piece(q.front()) && !items.empty())) {
         items.push_back(q.front());
         q.pop_front();
+        if (Evaluator::is_piece(items.back())) break;
       }
       command_group(group, kEval, items);
       Finished f = keep(ev.run(items));
-      if (items.size() == 1 && Evaluator::is_piece(items[0])) f.pieces = 1.0 / ev.tail.pieces;
+      if (items.size() == 1 && Evaluator::is_piece(items[0]))
+        f.pieces = double(ev.piece_points(items[0])) / ev.tail.pieces;
       return f;
     };
     // eval_next, with a failure of this rank's own evaluation recorded in eval_error instead of
@@ -1260,14 +1313,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         return item;
       };
       auto take_block = [&]() {
-        // Guided self-scheduling: a share of what is left (in points, a tail point's pieces
-        // counting as one), so blocks shrink towards the end and a slow rank never holds many
-        // points; capped so that results flow into rounds steadily. Whole passes of K points: a
-        // block of another size would leave a group shorter than K, which goes one point per pass
-        // (Evaluator::eval); only the grid's last points can. The tail's pieces go one at a time.
+        // Guided self-scheduling: a share of what is left (in points, a tail pass's pieces
+        // counting as its K points), so blocks shrink towards the end and a slow rank never holds
+        // many points; capped so that results flow into rounds steadily. Whole passes of K points:
+        // a block of another size would leave a group shorter than K, which goes one point per
+        // pass (Evaluator::eval); only the grid's last points can. The tail's pieces go one at a
+        // time.
         const int pieces = ev.tail.pieces;
-        const std::int64_t left =
-            std::int64_t(todo.size()) - tail_left() + (tail_left() + pieces - 1) / pieces;
+        const std::int64_t left = std::int64_t(todo.size()) - tail_left() +
+                                  (tail_left() + pieces - 1) / pieces * points_per_forward;
         std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
         n = std::max<std::int64_t>(points_per_forward, n / points_per_forward * points_per_forward);
         std::vector<std::int64_t> block;
@@ -1343,8 +1397,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           if (n_groups == 1) {
             auto b = take_block();
             mine.insert(mine.end(), b.begin(), b.end());
+          } else if (Evaluator::is_piece(todo.front())) {
+            mine.push_back(next_item());
           } else {
-            for (int k = 0; k < points_per_forward && !todo.empty(); ++k) mine.push_back(next_item());
+            for (int k = 0; k < points_per_forward && !todo.empty() && !Evaluator::is_piece(todo.front());
+                 ++k)
+              mine.push_back(next_item());
           }
         }
         if (!mine.empty()) {

@@ -86,10 +86,11 @@ struct SweepOutcome {
   double setup_seconds = 0;     ///< of `seconds`: before the first point (loading, timing)
   std::int64_t batch_size = 0;  ///< the evaluation batch size used
   int points_per_forward = 1;   ///< grid points per forward pass used
-  /// The last points (at most one per group of ranks; run_sweep), handed out in pieces (shares of
-  /// whole batches) to whichever rank was free, their sums added up over the ranks at the end.
+  /// The last points (about one pass of K per group of ranks; run_sweep), handed out in pieces
+  /// (shares of whole batches) to whichever rank was free, their sums added up over the ranks at
+  /// the end.
   std::int64_t shared_points = 0;
-  int tail_pieces = 0;  ///< the pieces each of those points went in (0 when none)
+  int tail_pieces = 0;  ///< the pieces each of their passes went in (0 when none)
   std::string startup_timing;   ///< the start-up choice's timings (the run log's "startup_timing")
   bool channels_last = false;   ///< the memory layout used
   bool cuda_graphs = false;     ///< passes were recorded as CUDA graphs where they could be

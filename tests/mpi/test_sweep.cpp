@@ -215,6 +215,44 @@ TEST_CASE("the last points go in pieces to all ranks and give a one-rank sweep's
   }
 }
 
+TEST_CASE("with several points per pass the last passes go in pieces and give a one-rank sweep's values",
+          "[sweep]") {
+  // K = 3: the last min(points, 3 x groups) points, plus what makes the points before them whole
+  // passes, go as passes of 3 (the last one shorter, one point per pass as in a sweep alone) in
+  // pieces. On 2 ranks: 7 points are all the tail (7 <= 6 + 1: passes of 3, 3 and 1); of 11
+  // points, 6 + (11 - 6) mod 3 = 8 are (3, 3, 2) and 3 go before them as one whole pass.
+  Fixture fx;
+  const int groups = world().size();
+  for (int n : {7, 11}) {
+    auto c = fx.config("tailk" + std::to_string(n) + ".h5");
+    c.directions = fx.dirs1d;
+    c.y = "";
+    c.x = "-0.5:1.5:" + std::to_string(n);
+    c.points_per_forward = "3";
+    INFO("ranks " << groups << ", points " << n);
+    auto r = run_sweep(c, world());
+    CHECK(r.complete);
+    CHECK(r.computed == n);
+    const int whole = 3 * groups;
+    CHECK(r.shared_points == (groups == 1 ? 0 : n <= whole ? n : whole + (n - whole) % 3));
+    check_against_serial(c);
+    mpi::Comm self = world().split(world().rank(), 0);
+    if (world().root()) {
+      auto alone = c;
+      alone.out = fx.dir + "/tailk-alone" + std::to_string(n) + ".h5";
+      CHECK(run_sweep(alone, self).shared_points == 0);
+      auto a = read_surface(alone.out), b = read_surface(c.out);
+      REQUIRE(a.names == b.names);
+      for (std::size_t v = 0; v < a.names.size(); ++v)
+        for (std::size_t i = 0; i < std::size_t(n); ++i) {
+          INFO(a.names[v] << " at point " << i);
+          CHECK(b.values[v][i] == Approx(a.values[v][i]).epsilon(1e-12).margin(1e-12));
+        }
+    }
+    world().barrier();
+  }
+}
+
 TEST_CASE("several points per forward give the serial values", "[sweep]") {
   Fixture fx;
   auto c = fx.config("stacked.h5");
