@@ -1046,6 +1046,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // The pieces are the last items of todo and go out in order: those not handed out yet.
     const std::int64_t tail_total = std::int64_t(ev.tail.units()) * ev.tail.pieces;
     auto tail_left = [&]() { return std::min(std::int64_t(todo.size()), tail_total); };
+    // What rank 0 still has to hand out, in evaluations: passes of K points, and the pieces.
+    auto evals_left = [&]() {
+      const std::int64_t points = std::int64_t(todo.size()) - tail_left();
+      return (points + points_per_forward - 1) / points_per_forward + tail_left();
+    };
     out.shared_points = std::int64_t(shared.size());
     out.tail_pieces = shared.empty() ? 0 : ev.tail.pieces;
 
@@ -1228,7 +1233,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
       std::deque<std::int64_t> queue;
       bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
-      std::int64_t left_after = 0;  // points rank 0 still had after this rank's last block
+      std::int64_t left_after = 0;  // passes and pieces rank 0 still had after this rank's last block
       Finished since_sent;  // reported with the next message
       auto send = [&](int tag) {
         mpi::check(MPI_Send(&since_sent, 3, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
@@ -1242,7 +1247,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         mpi::check(MPI_Recv(msg.data(), count, MPI_INT64_T, 0, kTagControl, world.get(),
                             MPI_STATUS_IGNORE),
                    "MPI_Recv");
-        if (msg[0] == kWork) {  // kWork, the points left after this block, the block
+        if (msg[0] == kWork) {  // kWork, the evaluations left after this block, the block
           requested = false;
           if (count <= 2) no_more = true;
           if (count >= 2) left_after = msg[1];
@@ -1279,14 +1284,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           stop = handle(st);
           continue;
         }
-        // Ask for the next block before computing the last points of this one, so as never to
+        // Ask for the next block before computing the last pass of this one, so as never to
         // wait for rank 0 (which answers between its own batches). Not near the end (fewer than
-        // two items per group left, points or the tail's pieces): an item held there in advance
-        // may be one that another rank, idle already, would have computed, and the sweep would
-        // end an item later on this rank; asking when the queue is empty costs at most one of
-        // rank 0's batches.
+        // two passes or pieces per group left): one held there in advance may be one that another
+        // rank, idle already, would have computed, and the sweep would end a pass or piece later
+        // on this rank; asking when the queue is empty costs at most one of rank 0's batches.
         if (!no_more && !requested && queue.size() <= std::size_t(points_per_forward) &&
-            left_after >= 2 * std::int64_t(n_groups) * points_per_forward) {
+            left_after >= 2 * std::int64_t(n_groups)) {
           send(kTagRequest);
           requested = true;
         }
@@ -1360,7 +1364,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           if (!stop) {
             auto b = take_block();
             reply.insert(reply.end(), b.begin(), b.end());
-            reply[1] = std::int64_t(todo.size());
+            reply[1] = evals_left();
           }
           mpi::check(MPI_Send(reply.data(), int(reply.size()), MPI_INT64_T, st.MPI_SOURCE,
                               kTagControl, world.get()),
