@@ -316,45 +316,70 @@ struct Evaluator {
     }
   };
 
+  std::int64_t applied = -1;              // the grid point whose weights `live` holds, when known
+  std::vector<std::int64_t> stacked_for;  // the grid points whose models `stacked` holds, if known
+
+  // The sums of grid points `idx` over every split into `sums` (inside run_in_group): over the
+  // whole splits (their passes may be CUDA graphs), or over piece `share` = (c, n) of them
+  // (batch_share at the pass's batch size). A group shorter than K (what the end of the sweep
+  // leaves) goes one point per pass: a stacked pass of k < K points would be new convolution
+  // shapes, which cuDNN autotunes at their first pass (seconds for a large network on a GPU), and
+  // another CUDA graph with its own copy of the activations, for a handful of points. A point's
+  // weights, or a group's stacked models, are set only when `live` or `stacked` does not already
+  // hold them (consecutive pieces of one point or pass).
+  void sum_points(const std::vector<std::int64_t>& idx, Sums& sums,
+                  std::optional<std::pair<int, int>> share = std::nullopt) {
+    const std::size_t k = idx.size();
+    auto split = [&](std::size_t d, std::int64_t batch) {
+      return share ? batch_share(data[d], batch, share->first, share->second) : data[d];
+    };
+    if (int(k) < points_per_pass || k == 1) {
+      for (std::size_t p = 0; p < k; ++p) {
+        if (applied != idx[p]) {
+          const auto [a, b] = coords(idx[p]);
+          apply_directions(live, base, dirs, a, b);
+          applied = idx[p];
+        }
+        for (std::size_t d = 0; d < data.size(); ++d)
+          sums.store(p, d, evaluate(*model, split(d, opts.batch_size), opts,
+                                    share ? nullptr : graph(d, 1)));
+      }
+      return;
+    }
+    // The K stacked models keep their tensors from group to group (their addresses are in a
+    // recorded CUDA graph).
+    if (stacked_for != idx) {
+      std::vector<double> alphas, betas;
+      for (auto i : idx) {
+        const auto [a, b] = coords(i);
+        alphas.push_back(a);
+        betas.push_back(b);
+      }
+      stack_points_into(stacked, *model, base, dirs, alphas, betas);
+      stacked_for = idx;
+    }
+    EvalOptions o = opts;
+    o.batch_size = stacked_batch(opts.batch_size, int(k));
+    for (std::size_t d = 0; d < data.size(); ++d) {
+      auto per_point = evaluate_points(*model, split(d, o.batch_size), stacked, o,
+                                       share ? nullptr : graph(d, int(k)));
+      for (std::size_t p = 0; p < k; ++p) sums.store(p, d, per_point[p]);
+    }
+  }
+
   // Evaluate points `idx` (collective over the group when sharded): one at a time, or all in
   // one stacked forward pass per batch when there are several. Values: per split loss, acc.
   std::vector<PointResult> eval(const std::vector<std::int64_t>& idx) {
     auto t0 = clock_type::now();
-    applied = -1;
-    stacked_unit = -1;
-    std::vector<double> alphas, betas;
-    for (auto i : idx) {
-      const auto [a, b] = coords(i);
-      alphas.push_back(a);
-      betas.push_back(b);
-    }
+    applied = -1;  // a grid point's weights are always set anew (as the stacked models are)
+    stacked_for.clear();
     const std::size_t k = idx.size();
     Sums sums(k, data.size());
     // On a rank of a data-shard group, a failure here is agreed within the group before its
     // reduction below (GroupEvalError on every rank of the group).
     run_in_group(group, [&]() {
       injected_eval_error();
-      // A group shorter than K (what the end of the sweep leaves) goes one point per pass: a
-      // stacked pass of k < K points would be new convolution shapes, which cuDNN autotunes at
-      // their first pass (seconds for a large network on a GPU), and another CUDA graph with its
-      // own copy of the activations, for a handful of points.
-      if (int(k) < points_per_pass || k == 1) {
-        for (std::size_t p = 0; p < k; ++p) {
-          apply_directions(live, base, dirs, alphas[p], betas[p]);
-          for (std::size_t d = 0; d < data.size(); ++d)
-            sums.store(p, d, evaluate(*model, data[d], opts, graph(d, 1)));
-        }
-        return;
-      }
-      // The K stacked models keep their tensors from group to group (their addresses are in a
-      // recorded CUDA graph).
-      stack_points_into(stacked, *model, base, dirs, alphas, betas);
-      EvalOptions o = opts;
-      o.batch_size = stacked_batch(opts.batch_size, int(k));
-      for (std::size_t d = 0; d < data.size(); ++d) {
-        auto per_point = evaluate_points(*model, data[d], stacked, o, graph(d, int(k)));
-        for (std::size_t p = 0; p < k; ++p) sums.store(p, d, per_point[p]);
-      }
+      sum_points(idx, sums);
     });
     if (group->size() > 1) group->allreduce_sum(sums.v.data(), int(sums.v.size()));
     std::vector<PointResult> results = sums.results(idx);
@@ -399,8 +424,6 @@ struct Evaluator {
     std::vector<double> done, seconds;  // per point: pieces evaluated, their time (on leaders)
     std::size_t units() const { return (points.size() + std::size_t(k) - 1) / std::size_t(k); }
   } tail;
-  std::int64_t applied = -1;       // the grid point whose weights `live` holds, when known
-  std::int64_t stacked_unit = -1;  // the tail unit whose points `stacked` holds, when known
 
   void set_tail(std::vector<std::int64_t> points, int k, int pieces) {
     tail.points = std::move(points);
@@ -422,44 +445,14 @@ struct Evaluator {
   // unit's points'.
   void eval_piece(std::int64_t item) {
     auto t0 = clock_type::now();
-    const std::int64_t u = (-item - 1) / tail.pieces;
-    const int c = int((-item - 1) % tail.pieces);
-    const auto unit = piece_unit(item);  // (no structured binding: the lambda below uses them)
-    const std::size_t first = unit.first, n = unit.second;
+    const auto [first, n] = piece_unit(item);
+    const std::vector<std::int64_t> idx(tail.points.begin() + std::ptrdiff_t(first),
+                                        tail.points.begin() + std::ptrdiff_t(first + n));
+    const std::pair<int, int> share(int((-item - 1) % tail.pieces), tail.pieces);
     Sums part(n, data.size());
     run_in_group(group, [&]() {
       injected_eval_error();
-      if (int(n) < points_per_pass || n == 1) {  // as in eval: one point per pass
-        for (std::size_t p = 0; p < n; ++p) {
-          const std::int64_t i = tail.points[first + p];
-          if (applied != i) {
-            const auto [a, b] = coords(i);
-            apply_directions(live, base, dirs, a, b);
-            applied = i;
-          }
-          for (std::size_t d = 0; d < data.size(); ++d)
-            part.store(p, d,
-                       evaluate(*model, batch_share(data[d], opts.batch_size, c, tail.pieces), opts));
-        }
-        return;
-      }
-      if (stacked_unit != u) {
-        std::vector<double> alphas, betas;
-        for (std::size_t p = 0; p < n; ++p) {
-          const auto [a, b] = coords(tail.points[first + p]);
-          alphas.push_back(a);
-          betas.push_back(b);
-        }
-        stack_points_into(stacked, *model, base, dirs, alphas, betas);
-        stacked_unit = u;
-      }
-      EvalOptions o = opts;
-      o.batch_size = stacked_batch(opts.batch_size, int(n));
-      for (std::size_t d = 0; d < data.size(); ++d) {
-        auto per_point =
-            evaluate_points(*model, batch_share(data[d], o.batch_size, c, tail.pieces), stacked, o);
-        for (std::size_t p = 0; p < n; ++p) part.store(p, d, per_point[p]);
-      }
+      sum_points(idx, part, share);
     });
     double* sums = &tail.sums.v[first * data.size() * 3];  // Sums' layout: point, split, 3
     for (std::size_t k = 0; k < part.v.size(); ++k) sums[k] += part.v[k];
@@ -1022,10 +1015,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // first, so that all ranks finish within about a piece of each other; their sums are added up
     // over the ranks at the end (finish_tail). Pieces: as many as the batches of the largest split
     // (at the batch size of one point per pass, so at most that at any K; a smaller split's share
-    // can be empty), at most 8, on the rank with the fewest (none when that is one). With K > 1 the points before the tail are a
-    // multiple of K (whole passes), so the one shorter pass, if any, is the tail's last. Not with
-    // Hessians (their products need a group's whole data), and not when --stop-after would stop
-    // before the tail. Every rank computes the same list.
+    // can be empty), at most 8, on the rank with the fewest (none when that is one). With K > 1
+    // the points before the tail are a multiple of K (whole passes), so the one shorter pass, if
+    // any, is the tail's last. Not with Hessians (their products need a group's whole data), and
+    // not when --stop-after would stop before the tail. Every rank computes the same list.
     if (cfg.share_tail && n_groups > 1 && !ev.hessian &&
         (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
       std::int64_t batches = 0;
@@ -1233,7 +1226,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       // ---- group leader: ask rank 0 for blocks, evaluate, join rounds ----
       std::deque<std::int64_t> queue;
       bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
-      std::int64_t left_after = 0;  // passes and pieces rank 0 still had after this rank's last block
+      std::int64_t left_after = 0;  // passes and pieces rank 0 had left after this rank's block
       Finished since_sent;  // reported with the next message
       auto send = [&](int tag) {
         mpi::check(MPI_Send(&since_sent, 3, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
@@ -1404,7 +1397,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           } else if (Evaluator::is_piece(todo.front())) {
             mine.push_back(next_item());
           } else {
-            for (int k = 0; k < points_per_forward && !todo.empty() && !Evaluator::is_piece(todo.front());
+            for (int k = 0; k < points_per_forward && !todo.empty() &&
+                            !Evaluator::is_piece(todo.front());
                  ++k)
               mine.push_back(next_item());
           }
