@@ -60,7 +60,7 @@ stamp "a small trained model and its directions, and the work sized to this mach
   { echo "FAIL losscape directions"; exit 1; }
 # Every 1-minute job with --signal=B:USR1@20 gets its warning 10-40 s into a start (slurmctld
 # checks time limits every 30 s) and must still be working then, however fast this machine is
-# (a fixed 13 x 13 grid, once a minute of work, shrank to seconds as the sweep got faster and
+# (a fixed 13 x 13 grid, once a minute of work, shrank to ~35 s as the sweep got faster and
 # finished before any warning). So the work is sized here: a 5 x 5 sweep and the first training
 # epoch timed on one idle core give the grid that holds about SWEEP_WORK_S seconds of one core
 # (the requeueing sweep has 2 ranks: 2 x 40 s and more) and the epochs of about TRAIN_WORK_S.
