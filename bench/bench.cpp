@@ -74,6 +74,7 @@ struct Args {
   int scaling_rounds = 0;
   std::vector<int> points_per_forward;
   std::string cuda_graphs = "auto";
+  std::string cudnn_fusion = "auto";
   std::string sweep_points_per_forward = "auto";
   std::string sweep_shared_tail = "on";
   std::string work = "bench-work";
@@ -133,10 +134,18 @@ DataSplit relaid(Model& model, const DataSplit& data, bool channels_last) {
 // starting together after a barrier (and, on a CPU, stopping within a batch of each other), so
 // that each rank's figure is taken with all the others busy, as in a sweep.
 double rate_together(Model& model, const DataSplit& data, bool channels_last,
-                     std::int64_t batch_size, Precision p, const Args& a, const mpi::Comm& comm) {
+                     std::int64_t batch_size, Precision p, const Args& a, const mpi::Comm& comm,
+                     bool fuse = false) {
   const DataSplit d = relaid(model, data, channels_last);
   comm.barrier();
-  return forward_rate(model, d, batch_size, p, a.forward_seconds);
+  return forward_rate(model, d, batch_size, p, a.forward_seconds, 0, true, nullptr, fuse);
+}
+
+// Whether the sweep would try cuDNN's fused convolutions (sweep.cpp: a zoo network on a GPU in
+// fp32 or tf32, --cudnn-fusion auto).
+bool tries_fusion(const Args& a, const DataSplit& data, Precision p) {
+  return a.cudnn_fusion != "off" && data.images.is_cuda() &&
+         (p == Precision::fp32 || p == Precision::tf32);
 }
 
 // Loss and accuracy at θ* with the given settings (for the precision deviation).
@@ -151,8 +160,9 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
                              const torch::Device& dev) {
   // Each setting's forward rate over the same images, in one process, one after another.
   nlohmann::json rows = nlohmann::json::array();
-  auto rate = [&](std::int64_t bs, bool cl, Precision p, bool fold = true) {
-    return forward_rate(model, relaid(model, data, cl), bs, p, a.forward_seconds, 0, fold);
+  auto rate = [&](std::int64_t bs, bool cl, Precision p, bool fold = true, bool fuse = false) {
+    return forward_rate(model, relaid(model, data, cl), bs, p, a.forward_seconds, 0, fold,
+                        nullptr, fuse);
   };
   auto nchw = choose_eval_options(model, data, 0, "nchw", Precision::fp32, 2.0);
   auto nhwc = choose_eval_options(model, data, 0, "nhwc", Precision::fp32, 2.0);
@@ -184,6 +194,20 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
     const bool pcl = c.channels_last;
     add(std::string("auto batch, ") + (pcl ? "NHWC" : "NCHW") + ", " + to_string(p) + ", BN folded",
         c.batch_size, pcl, p, rate(c.batch_size, pcl, p));
+    if (p == Precision::tf32) {
+      // cuDNN's fused convolution + ReLU (and shortcut sum) at the same setting; a failure of the
+      // fused operators (no cuDNN engine for them) is the row's note instead of a rate
+      std::string note;
+      double fused = 0;
+      try {
+        fused = rate(c.batch_size, pcl, p, true, true);
+      } catch (const std::exception& e) {
+        note = error_text(e);
+      }
+      add(std::string("auto batch, ") + (pcl ? "NHWC" : "NCHW") + ", tf32, BN folded, cuDNN fusion",
+          c.batch_size, pcl, p, fused);
+      if (!note.empty()) rows.back()["error"] = note.substr(0, 200);
+    }
     set_channels_last(model, cl);
     const auto got = at_theta(model, d, bs, p);
     dev_rows.push_back({{"precision", to_string(p)},
@@ -344,15 +368,22 @@ nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a
 // upwards). `choice` gets the setting.
 double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p,
                          const mpi::Comm& world, EvalChoice& choice) {
-  choice = choose_eval_options(model, data, parse_batch_size(a.batch_size), a.memory_format, p,
-                               5 * a.forward_seconds);
+  ChoiceOptions o;
+  o.fixed_batch = parse_batch_size(a.batch_size);
+  o.layout = a.memory_format;
+  o.precision = p;
+  o.budget_seconds = 5 * a.forward_seconds;
+  o.try_fusion = tries_fusion(a, data, p);
+  o.force_fusion = a.cudnn_fusion == "on";
+  choice = choose_eval_options(model, data, o);
   // As in a sweep: the choice with cuDNN's heuristic algorithms, the passes autotuned (the
   // warm-up of forward_rate runs each batch shape once, so the autotuning is not timed). The
   // switch is the process's: put back, so that the benchmark's sweep chooses as `losscape sweep`.
   auto& ctx = at::globalContext();
   const bool autotuned = ctx.benchmarkCuDNN();
   if (data.images.is_cuda()) ctx.setBenchmarkCuDNN(true);
-  const double rate = rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world);
+  const double rate = rate_together(model, data, choice.channels_last, choice.batch_size, p, a,
+                                    world, choice.fuse_convolutions);
   ctx.setBenchmarkCuDNN(autotuned);
   return rate;
 }
@@ -486,6 +517,7 @@ int run(const Args& a) {
   cfg.precision = a.precision;
   cfg.memory_format = a.memory_format;
   cfg.cuda_graphs = a.cuda_graphs;
+  cfg.cudnn_fusion = a.cudnn_fusion;
   cfg.points_per_forward = a.sweep_points_per_forward;
   cfg.share_tail = a.sweep_shared_tail == "on";
   cfg.device = a.device;
@@ -552,6 +584,8 @@ int run(const Args& a) {
       {"sweep_shared_points", outcome.shared_points},
       {"sweep_tail_pieces", outcome.tail_pieces},
       {"cuda_graphs", outcome.cuda_graphs},
+      {"cudnn_fusion", outcome.cudnn_fusion},
+      {"forward_limit_cudnn_fusion", best_setting.fuse_convolutions},
       {"cuda_graph_events", outcome.cuda_graph_events},
       {"sweep_startup_timing", outcome.startup_timing},
       {"forward_images_per_second_per_rank", total_rate / size},
@@ -642,6 +676,9 @@ int main(int argc, char** argv) {
                  "comma-separated list (1 rank)")
       ->delimiter(',');
   app.add_option("--cuda-graphs", a.cuda_graphs, "The sweep's --cuda-graphs: auto | off")
+      ->capture_default_str();
+  app.add_option("--cudnn-fusion", a.cudnn_fusion,
+                 "The sweep's --cudnn-fusion, also for the forward limit: auto | on | off")
       ->capture_default_str();
   app.add_option("--sweep-points-per-forward", a.sweep_points_per_forward,
                  "The sweep's --points-per-forward: auto | K")

@@ -23,6 +23,9 @@ def settings_tables(r, images):
     print("| setting | batch | images/s | vs batch 128 NCHW fp32 |")
     print("|---|---|---|---|")
     for s in o["settings"]:
+        if s.get("error"):  # a setting that failed here (cuDNN fusion without a fused kernel)
+            print(f"| {s['setting']} | {s['batch_size']} | failed: {s['error']} | |")
+            continue
         print(f"| {s['setting']} | {s['batch_size']} | {s['images_per_second']:.0f} "
               f"| {s['speedup']:.2f}x |")
     print()
@@ -163,6 +166,7 @@ def main(path):
             print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "
                   f"| {r['batch_size']} | {r['memory_format']}"
                   f"{' + CUDA graphs' if r.get('cuda_graphs') else ''}"
+                  f"{' + cuDNN fusion' if r.get('cudnn_fusion') else ''}"
                   f"{points_per_pass(r)} "
                   f"| {r['forward_images_per_second_total']:.0f} | {r['points']} "
                   f"| {r['sweep_wall_seconds']:.2f} | {r['setup_seconds']:.2f} "

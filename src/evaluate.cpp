@@ -127,7 +127,8 @@ std::vector<std::int64_t> pass_key(const Model& model, const DataSplit& data,
                                    const StackedState* s) {
   std::vector<std::int64_t> key = {address(data.images), address(data.labels), data.size(),
                                    batch_size, s ? s->points : 1, int(opts.loss),
-                                   int(opts.precision), opts.fold_batchnorm};
+                                   int(opts.precision), opts.fold_batchnorm,
+                                   opts.fuse_convolutions};
   for (const auto& t : model.state()) key.push_back(address(t.tensor));
   if (s)
     for (const auto& [name, t] : s->tensors) key.push_back(address(t));
@@ -148,6 +149,7 @@ std::vector<EvalSums> evaluate_models(
   auto dev = data.images.device();
   PrecisionGuard precision(opts.precision, dev);
   FoldBatchNorm fold(opts.fold_batchnorm);
+  FuseConvolutions fuse(opts.fuse_convolutions);
   // The sums [2, K] (loss sums, correct counts) on the device.
   auto pass = [&](bool recording) {
     auto loss_acc = torch::zeros({k}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
@@ -292,6 +294,11 @@ void check_memory_format(const std::string& s) {
     throw InputError("--memory-format '" + s + "': expected auto, nchw or nhwc");
 }
 
+void check_cudnn_fusion(const std::string& s) {
+  if (s != "auto" && s != "on" && s != "off")
+    throw InputError("--cudnn-fusion '" + s + "': expected auto, on or off");
+}
+
 namespace {
 
 // Times one candidate, turning an exception into a state: out of memory (the candidate is too
@@ -399,6 +406,64 @@ void choose_points(const ChoiceOptions& o, EvalChoice& best, double per, const T
   best.images_per_second = best_rate;
 }
 
+// The stage of choose_eval_options with ChoiceOptions::try_fusion, at the chosen layout and batch
+// (`x`: a batch of them): the logits of the batch with cuDNN's fused convolutions are checked
+// against the separate operations' (within 1e-2 of their largest magnitude: a wrong fusion is off
+// by the size of the logits, rounding by far less), on every rank; where they agree everywhere,
+// the two are timed alternately as in the run-offs and the faster wins (with force_fusion they are
+// used untimed). `fuse` is the setting `time` runs with; it is left at the winner.
+template <class Time>
+void choose_fusion(Model& model, const ChoiceOptions& o, EvalChoice& best, const torch::Tensor& x,
+                   bool& fuse, const Time& time) {
+  TimingResult check;
+  try {
+    c10::InferenceMode guard;
+    PrecisionGuard precision(o.precision, x.device());
+    FoldBatchNorm fold;
+    torch::Tensor plain, fused;
+    {
+      FuseConvolutions off(false);
+      plain = model.forward(x).to(torch::kFloat64);
+    }
+    {
+      FuseConvolutions on(true);
+      fused = model.forward(x).to(torch::kFloat64);
+    }
+    const double scale = plain.abs().max().item<double>();
+    const double diff = (fused - plain).abs().max().item<double>();
+    if (!(diff <= 1e-2 * scale)) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "fused logits differ by %.3g (largest logit %.3g)", diff, scale);
+      throw Error(msg);
+    }
+  } catch (const std::exception& e) {
+    check.state = TimingResult::unusable;
+    check.error = error_text(e);
+  }
+  if (o.combine) check = o.combine(check);
+  fuse = false;
+  if (check.state != TimingResult::ok) {
+    std::string why = check.error;
+    if (why.size() > 120) why = why.substr(0, 117) + "...";
+    best.report += "; cudnn fusion: not used (" + why + ")";
+    return;
+  }
+  if (o.force_fusion) {
+    fuse = best.fuse_convolutions = true;
+    best.report += "; cudnn fusion: on (checked, not timed)";
+    return;
+  }
+  const auto rates = run_off(o.budget_seconds, [&](int i, double seconds) {
+    fuse = i == 1;  // (no warm-up pass: the check has run both at this batch)
+    return time(best.channels_last, best.batch_size, seconds, 0, false).rate;
+  });
+  fuse = rates[1] > rates[0];
+  best.fuse_convolutions = fuse;
+  best.images_per_second = std::max(rates[0], rates[1]);
+  best.report += "; cudnn fusion: off " + std::to_string(std::lround(rates[0])) + " vs on " +
+                 std::to_string(std::lround(rates[1])) + " images/s";
+}
+
 }  // namespace
 
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
@@ -427,7 +492,9 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     layouts = {false, true};
   else
     layouts = {o.layout == "nhwc" && has4d};
-  if (n == 0 || (o.fixed_batch > 0 && layouts.size() == 1 && o.max_points <= 1)) {  // nothing to choose
+  if (n == 0 ||
+      (o.fixed_batch > 0 && layouts.size() == 1 && o.max_points <= 1 && !o.try_fusion)) {
+    // nothing to choose
     best.batch_size = std::max<std::int64_t>(o.fixed_batch, 1);
     best.channels_last = layouts.front();
     set_channels_last(model, best.channels_last);
@@ -439,6 +506,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   model.train(false);
   torch::Tensor samples[2];  // the first images in NCHW and in NHWC
   double last_local = 0;     // this rank's rate in the last timing
+  bool fuse = false;         // cuDNN's fused convolutions in the timings (choose_fusion)
   // The rate of `bs` images in layout `cl` over about `seconds`, combined over the ranks that
   // time together; a failure anywhere is thrown everywhere.
   // `forced`: this rank's result without timing (a failure before it).
@@ -451,6 +519,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
       c10::InferenceMode guard;
       PrecisionGuard precision(o.precision, data.images.device());
       FoldBatchNorm fold;
+      FuseConvolutions fused(fuse);
       return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor, warm_up, points);
     });
     last_local = mine.rate;
@@ -524,13 +593,18 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
   best.batch_size = o.fixed_batch > 0 ? o.fixed_batch : tried[0].bs;
   best.channels_last = tried[0].cl;
   set_channels_last(model, best.channels_last);
+  if (o.try_fusion) {
+    const auto& all = samples[best.channels_last];
+    const auto x = all.narrow(0, 0, std::min(best.batch_size, all.size(0)));
+    choose_fusion(model, o, best, x, fuse, time);
+  }
   if (o.max_points > 1 && o.stack) choose_points(o, best, per, time);
   return best;
 }
 
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
                     double min_seconds, std::int64_t images, bool fold_batchnorm,
-                    const StackedState* points) {
+                    const StackedState* points, bool fuse_convolutions) {
   using clock = std::chrono::steady_clock;
   const std::int64_t n = images > 0 ? std::min(images, data.size()) : data.size();
   if (n == 0 || batch_size < 1) return 0;
@@ -538,6 +612,7 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
   c10::InferenceMode guard;
   PrecisionGuard precision(p, data.images.device());
   FoldBatchNorm fold(fold_batchnorm);
+  FuseConvolutions fuse(fuse_convolutions);
   // Warm-up: every batch shape of a pass, the last (shorter) one too, so that on a GPU cuDNN's
   // autotuning of each new shape stays out of the timing
   forward_of(model, data.images.narrow(0, 0, std::min(batch_size, n)), points);

@@ -41,6 +41,7 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
        {"loss", c.loss},             {"batch_size", c.batch_size},
        {"precision", c.precision},   {"memory_format", c.memory_format},
        {"points_per_forward", c.points_per_forward}, {"cuda_graphs", c.cuda_graphs},
+       {"cudnn_fusion", c.cudnn_fusion},
        {"device", c.device},         {"threads", c.threads},
        {"data_shards", c.data_shards}, {"flush_seconds", c.flush_seconds},
        {"part", c.part},             {"out", c.out}};
@@ -68,7 +69,8 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   check_keys(j,
              {"model_file", "arch", "init_seed", "directions", "dir", "x", "y", "dataset",
               "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss", "batch_size",
-              "precision", "memory_format", "points_per_forward", "cuda_graphs", "device",
+              "precision", "memory_format", "points_per_forward", "cuda_graphs", "cudnn_fusion",
+              "device",
               "threads", "data_shards", "flush_seconds", "part", "out", "quiet",
               "progress_seconds", "allow_other_model", "hessian", "hessian_all_params",
               "hessian_batch_size", "eig_tol", "eig_max_iter", "eig_ncv"},
@@ -103,6 +105,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   get("memory_format", c.memory_format);
   word_or_count("points_per_forward", c.points_per_forward);
   get("cuda_graphs", c.cuda_graphs);
+  get("cudnn_fusion", c.cudnn_fusion);
   get("device", c.device);
   get("threads", c.threads);
   get("data_shards", c.data_shards);
@@ -666,7 +669,7 @@ CombineTimings combine_timings(const mpi::Comm& world) {
     all.rate = world.allreduce_sum(mine.rate);
     all.state = int(world.allreduce_max(std::int64_t(mine.state)));
     if (all.state == TimingResult::failed) throw AgreedError(world.agree(mine.error));
-    if (all.state == TimingResult::out_of_memory) all.error = world.agree(mine.error);
+    if (all.state != TimingResult::ok) all.error = world.agree(mine.error);
     return all;
   };
 }
@@ -731,6 +734,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
     }
     check_cuda_graphs(cfg.cuda_graphs);
+    check_cudnn_fusion(cfg.cudnn_fusion);
     const int k = parse_points_per_forward(cfg.points_per_forward);
     if (k > 1 && cfg.hessian)
       throw InputError("--points-per-forward > 1 and --hessian: the Hessian maps take one point "
@@ -882,7 +886,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // uses rank 0's choice (the same on every rank), so that results do not depend on which rank
     // computed a point.
     ev.opts.precision = parse_precision(cfg.precision);
-    std::int64_t choice[3] = {0, 0, 1};  // batch size, channels-last, points per forward
+    // batch size, channels-last, points per forward, cuDNN's fused convolutions
+    std::int64_t choice[4] = {0, 0, 1, 0};
     std::string choice_report;
     ChoiceOptions co;
     const int fixed_points = parse_points_per_forward(cfg.points_per_forward);  // 0: auto
@@ -901,6 +906,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                               std::vector<double>(std::size_t(k), 0.0));
         };
       }
+      // cuDNN's fused convolution + ReLU: zoo networks (the fused layers are theirs) on a GPU,
+      // in fp32 or tf32 (autocast has no rule for the fused operators), not with --hessian
+      co.try_fusion = cfg.cudnn_fusion != "off" && device.is_cuda() && !cfg.hessian &&
+                      is_zoo_name(ev.model->arch) &&
+                      (ev.opts.precision == Precision::fp32 || ev.opts.precision == Precision::tf32);
+      co.force_fusion = cfg.cudnn_fusion == "on";
       PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
     });
     // A dry run stops here: every check is done, the timings and the points are the run's.
@@ -964,10 +975,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       choice[0] = c.batch_size;
       choice[1] = c.channels_last;
       choice[2] = fixed_points > 0 ? fixed_points : c.points_per_forward;
+      choice[3] = c.fuse_convolutions;
       choice_report = c.report;
     });
     world.bcast(choice, sizeof choice);
     ev.opts.batch_size = choice[0];
+    ev.opts.fuse_convolutions = choice[3] != 0;
     const int points_per_forward = int(choice[2]);
     ev.points_per_pass = points_per_forward;
     const bool channels_last = choice[1] != 0;
@@ -1060,6 +1073,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                                {"precision", to_string(ev.opts.precision)},
                                {"points_per_forward", points_per_forward},
                                {"cuda_graphs", ev.cuda_graphs},
+                               {"cudnn_fusion", ev.opts.fuse_convolutions},
                                {"points_done_before", part_done},
                                {"shared_points", out.shared_points},
                                {"startup_timing", choice_report},
@@ -1101,6 +1115,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
                     : cfg.cuda_graphs == "off" ? "off (--cuda-graphs off)"
                                                : "off (not in this build: LOSSCAPE_CUDA_GRAPHS)");
+      if (device.is_cuda())
+        std::printf("cuDNN fusion: %s\n",
+                    ev.opts.fuse_convolutions ? "on (convolution, bias, shortcut sum and ReLU in one call)"
+                    : cfg.cudnn_fusion == "off" ? "off (--cudnn-fusion off)"
+                    : co.try_fusion             ? "off (slower or not usable: see the start-up timing)"
+                                                : "off (zoo networks in fp32 or tf32 only)");
       if (!shared.empty() && ev.tail.k == 1)
         std::printf("the last %lld point%s: handed out in %d pieces each (shares of whole "
                     "batches), to whichever rank is free\n",
@@ -1125,6 +1145,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     out.startup_timing = choice_report;
     out.channels_last = channels_last;
     out.cuda_graphs = ev.cuda_graphs;
+    out.cudnn_fusion = ev.opts.fuse_convolutions;
     world.barrier();
     out.setup_seconds = since(t_start);
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
 
 namespace nn = torch::nn;
 
@@ -14,6 +15,7 @@ nn::Conv2d conv(int in, int out, int k, int stride, int pad, bool bias) {
 }
 
 thread_local bool fold_batchnorm = false;
+thread_local bool fuse_convolutions = false;
 
 template <class BatchNorm>
 bool folding(const BatchNorm& b) {
@@ -39,14 +41,55 @@ std::pair<torch::Tensor, torch::Tensor> fold(const BatchNorm& b, const torch::Te
   return fold(b.weight, b.bias, b.running_mean, b.running_var, b.options.eps(), weight, bias);
 }
 
-// bn(conv(x)), with the BatchNorm folded into the convolution's weights when folding is on.
-torch::Tensor conv_bn(nn::Conv2dImpl& c, nn::BatchNorm2dImpl& b, const torch::Tensor& x) {
-  if (!folding(b)) return b.forward(c.forward(x));
+// What follows a convolution (and its BatchNorm) in a zoo network: a ReLU, or the sum with a
+// shortcut `add` and then a ReLU, or nothing.
+struct Epilogue {
+  bool relu = false;
+  const torch::Tensor* add = nullptr;
+};
+constexpr Epilogue kNone{}, kRelu{true, nullptr};
+Epilogue add_relu(const torch::Tensor& z) { return {true, &z}; }
+
+// The epilogue on y, the fresh output of a convolution (or BatchNorm). Outside autograd (the
+// evaluation passes run in inference mode) in place: no new tensor per layer, one memory pass
+// less for the sum.
+torch::Tensor finish(torch::Tensor y, const Epilogue& e) {
+  const bool in_place = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled();
+  if (e.add) y = in_place ? y.add_(*e.add) : y + *e.add;
+  if (e.relu) y = in_place ? y.relu_() : torch::relu(y);
+  return y;
+}
+
+// conv2d(x, w, bias) then the epilogue: with cuDNN fusion on (FuseConvolutions), CUDA tensors
+// and an ungrouped convolution, one cuDNN call (cudnn_convolution_relu / _add_relu: convolution,
+// bias, sum and ReLU in one kernel where cuDNN has one); otherwise separate operations. The
+// grouped convolutions of several points per pass stay unfused: whether cuDNN fuses those is
+// unmeasured.
+torch::Tensor conv_finish(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
+                          torch::IntArrayRef stride, torch::IntArrayRef pad,
+                          torch::IntArrayRef dilation, std::int64_t groups, const Epilogue& e) {
+  // (Autocast has no rule for these operators: with bf16 / fp16 the ordinary ones run.)
+  if (fuse_convolutions && e.relu && groups == 1 && x.is_cuda() &&
+      c10::InferenceMode::is_enabled() && !autocast_enabled(true)) {
+    const c10::optional<torch::Tensor> b =
+        bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt;
+    if (e.add)
+      return at::cudnn_convolution_add_relu(x, w, *e.add, 1, b, stride, pad, dilation, groups);
+    return at::cudnn_convolution_relu(x, w, b, stride, pad, dilation, groups);
+  }
+  return finish(torch::conv2d(x, w, bias, stride, pad, dilation, groups), e);
+}
+
+// bn(conv(x)) and the epilogue, with the BatchNorm folded into the convolution's weights when
+// folding is on.
+torch::Tensor conv_bn(nn::Conv2dImpl& c, nn::BatchNorm2dImpl& b, const torch::Tensor& x,
+                      const Epilogue& e = kNone) {
+  if (!folding(b)) return finish(b.forward(c.forward(x)), e);
   auto [w, shift] = fold(b, c.weight, c.bias);
   const auto& o = c.options;
   // Every zoo convolution (conv() above) pads k / 2 with zeros.
   const std::vector<std::int64_t> pad = {c.weight.size(2) / 2, c.weight.size(3) / 2};
-  return torch::conv2d(x, w, shift, o.stride(), pad, o.dilation(), o.groups());
+  return conv_finish(x, w, shift, o.stride(), pad, o.dilation(), o.groups(), e);
 }
 
 // bn(linear(x)) for BatchNorm1d after a Linear layer (VGG-9's fc).
@@ -63,8 +106,9 @@ torch::Tensor sequential_folded(nn::Sequential& seq, torch::Tensor x) {
     auto m = seq->ptr(i);
     auto next = i + 1 < n ? seq->ptr(i + 1) : nullptr;
     if (auto* c = m->as<nn::Conv2d>(); c && next && next->as<nn::BatchNorm2d>()) {
-      x = conv_bn(*c, *next->as<nn::BatchNorm2d>(), x);
-      ++i;
+      const bool relu = i + 2 < n && seq->ptr(i + 2)->as<nn::ReLU>();
+      x = conv_bn(*c, *next->as<nn::BatchNorm2d>(), x, relu ? kRelu : kNone);
+      i += relu ? 2 : 1;
     } else if (auto* l = m->as<nn::Linear>(); l && next && next->as<nn::BatchNorm1d>()) {
       x = linear_bn(*l, *next->as<nn::BatchNorm1d>(), x);
       ++i;
@@ -84,7 +128,7 @@ torch::Tensor sequential_folded(nn::Sequential& seq, torch::Tensor x) {
 // point (the images, shared by all points) or K times them (one group per point).
 torch::Tensor conv_bn_stacked(const nn::Conv2dImpl& c, const nn::BatchNorm2dImpl& b,
                               const StackedState& s, const std::string& cp, const std::string& bp,
-                              const torch::Tensor& x) {
+                              const torch::Tensor& x, const Epilogue& e = kNone) {
   const auto& w = s[cp + "weight"];
   torch::Tensor bias = c.options.bias() ? s[cp + "bias"] : torch::Tensor();
   const std::int64_t groups = x.size(1) == w.size(1) ? 1 : x.size(1) / w.size(1);
@@ -94,10 +138,10 @@ torch::Tensor conv_bn_stacked(const nn::Conv2dImpl& c, const nn::BatchNorm2dImpl
   const auto &mean = s[bp + "running_mean"], &var = s[bp + "running_var"];
   if (folding(b)) {
     auto [fw, shift] = fold(gamma, beta, mean, var, b.options.eps(), w, bias);
-    return torch::conv2d(x, fw, shift, o.stride(), pad, o.dilation(), groups);
+    return conv_finish(x, fw, shift, o.stride(), pad, o.dilation(), groups, e);
   }
   auto y = torch::conv2d(x, w, bias, o.stride(), pad, o.dilation(), groups);
-  return torch::batch_norm(y, gamma, beta, mean, var, false, 0.0, b.options.eps(), true);
+  return finish(torch::batch_norm(y, gamma, beta, mean, var, false, 0.0, b.options.eps(), true), e);
 }
 
 // A linear layer for K points on features [N, K, F]: [N, K, out], one batched product.
@@ -141,8 +185,9 @@ torch::Tensor sequential_stacked(nn::Sequential& seq, const StackedState& s,
     auto next = i + 1 < n ? seq->ptr(i + 1) : nullptr;
     const std::string p = prefix + std::to_string(i) + ".", q = prefix + std::to_string(i + 1) + ".";
     if (auto* c = m->as<nn::Conv2d>(); c && next && next->as<nn::BatchNorm2d>()) {
-      x = conv_bn_stacked(*c, *next->as<nn::BatchNorm2d>(), s, p, q, x);
-      ++i;
+      const bool relu = i + 2 < n && seq->ptr(i + 2)->as<nn::ReLU>();
+      x = conv_bn_stacked(*c, *next->as<nn::BatchNorm2d>(), s, p, q, x, relu ? kRelu : kNone);
+      i += relu ? 2 : 1;
     } else if (auto* l = m->as<nn::Linear>(); l && next && next->as<nn::BatchNorm1d>()) {
       x = linear_bn_stacked(*l, *next->as<nn::BatchNorm1d>(), s, p, q, x);
       ++i;
@@ -219,19 +264,20 @@ class BasicBlockImpl : public nn::Module {
       has_proj_ = true;
     }
   }
+  // relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), each convolution with its epilogue.
   torch::Tensor forward(torch::Tensor x) {
-    auto out = torch::relu(conv_bn(*conv1_, *bn1_, x));
-    out = conv_bn(*conv2_, *bn2_, out);
-    if (use_shortcut_) out = out + (has_proj_ ? sequential_folded(proj_, x) : x);
-    return torch::relu(out);
+    auto out = conv_bn(*conv1_, *bn1_, x, kRelu);
+    if (!use_shortcut_) return conv_bn(*conv2_, *bn2_, out, kRelu);
+    const auto shortcut = has_proj_ ? sequential_folded(proj_, x) : x;
+    return conv_bn(*conv2_, *bn2_, out, add_relu(shortcut));
   }
   torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s,
                                 const std::string& p) {
-    auto out = torch::relu(conv_bn_stacked(*conv1_, *bn1_, s, p + "conv1.", p + "bn1.", x));
-    out = conv_bn_stacked(*conv2_, *bn2_, s, p + "conv2.", p + "bn2.", out);
-    if (use_shortcut_)
-      out = out + (has_proj_ ? sequential_stacked(proj_, s, p + "shortcut.", x) : x);
-    return torch::relu(out);
+    auto out = conv_bn_stacked(*conv1_, *bn1_, s, p + "conv1.", p + "bn1.", x, kRelu);
+    const std::string c2 = p + "conv2.", b2 = p + "bn2.";
+    if (!use_shortcut_) return conv_bn_stacked(*conv2_, *bn2_, s, c2, b2, out, kRelu);
+    const auto shortcut = has_proj_ ? sequential_stacked(proj_, s, p + "shortcut.", x) : x;
+    return conv_bn_stacked(*conv2_, *bn2_, s, c2, b2, out, add_relu(shortcut));
   }
 
  private:
@@ -262,7 +308,7 @@ class ResNetCifar : public ZooNet {
     linear_ = register_module("linear", nn::Linear(in, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    auto out = torch::relu(conv_bn(*conv1_, *bn1_, x));
+    auto out = conv_bn(*conv1_, *bn1_, x, kRelu);
     out = layer3_->forward(layer2_->forward(layer1_->forward(out)));
     // The reference pools 8x8 on 32x32 inputs; adaptive pooling is identical there and also
     // serves 28x28 inputs.
@@ -271,7 +317,7 @@ class ResNetCifar : public ZooNet {
   }
   bool can_stack() const override { return true; }
   torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s) override {
-    auto out = torch::relu(conv_bn_stacked(*conv1_, *bn1_, s, "conv1.", "bn1.", x));
+    auto out = conv_bn_stacked(*conv1_, *bn1_, s, "conv1.", "bn1.", x, kRelu);
     const nn::Sequential* layers[] = {&layer1_, &layer2_, &layer3_};
     for (int l = 0; l < 3; ++l)
       for (std::size_t b = 0; b < (*layers[l])->size(); ++b)
@@ -379,16 +425,15 @@ class CnnSmall : public ZooNet {
     linear_ = register_module("linear", nn::Linear(32 * 4 * 4, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    auto out = torch::max_pool2d(torch::relu(conv_bn(*conv1_, *bn1_, x)), 2);
-    out = torch::max_pool2d(torch::relu(conv_bn(*conv2_, *bn2_, out)), 2);
+    auto out = torch::max_pool2d(conv_bn(*conv1_, *bn1_, x, kRelu), 2);
+    out = torch::max_pool2d(conv_bn(*conv2_, *bn2_, out, kRelu), 2);
     out = torch::adaptive_avg_pool2d(out, {4, 4}).flatten(1);
     return linear_->forward(out);
   }
   bool can_stack() const override { return true; }
   torch::Tensor forward_stacked(const torch::Tensor& x, const StackedState& s) override {
-    auto out = conv_bn_stacked(*conv1_, *bn1_, s, "conv1.", "bn1.", x);
-    out = torch::max_pool2d(torch::relu(out), 2);
-    out = torch::max_pool2d(torch::relu(conv_bn_stacked(*conv2_, *bn2_, s, "conv2.", "bn2.", out)), 2);
+    auto out = torch::max_pool2d(conv_bn_stacked(*conv1_, *bn1_, s, "conv1.", "bn1.", x, kRelu), 2);
+    out = torch::max_pool2d(conv_bn_stacked(*conv2_, *bn2_, s, "conv2.", "bn2.", out, kRelu), 2);
     out = flatten_stacked(torch::adaptive_avg_pool2d(out, {4, 4}), s.points);
     return linear_stacked(*linear_, s, "linear.", out);
   }
@@ -420,6 +465,11 @@ std::vector<std::string> zoo_names() {
 
 FoldBatchNorm::FoldBatchNorm(bool on) : previous_(fold_batchnorm) { fold_batchnorm = on; }
 FoldBatchNorm::~FoldBatchNorm() { fold_batchnorm = previous_; }
+
+FuseConvolutions::FuseConvolutions(bool on) : previous_(fuse_convolutions) {
+  fuse_convolutions = on;
+}
+FuseConvolutions::~FuseConvolutions() { fuse_convolutions = previous_; }
 
 bool is_zoo_name(const std::string& name) {
   for (auto& n : zoo_names())

@@ -252,6 +252,15 @@ same_surface "$work/sweep_${dev}_shards.h5" "$work/sweep_cpu.h5" "--data-shards 
   --out "$work/sweep_${dev}_nographs.h5" || fail "sweep on $dev without CUDA graphs"
 same_surface "$work/sweep_$dev.h5" "$work/sweep_${dev}_nographs.h5" "CUDA graphs vs none on $dev" ||
   fail "CUDA graphs change the surface"
+# cuDNN's fused convolution + ReLU: --cudnn-fusion on uses it wherever the start-up check (fused
+# logits against plain ones) passes; the surface must agree with one without it
+"${mpi[@]}" -n 2 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5" \
+  --x -1:1:3 --y -1:1:3 --device "$dev" --precision fp32 --cudnn-fusion on \
+  --out "$work/sweep_${dev}_fused.h5" || fail "sweep on $dev with --cudnn-fusion on"
+echo "--cudnn-fusion on: used $(last_run "$work/sweep_${dev}_fused.h5" cudnn_fusion);" \
+  "start-up: $(last_run "$work/sweep_${dev}_fused.h5" startup_timing)"
+same_surface "$work/sweep_${dev}_fused.h5" "$work/sweep_${dev}_nographs.h5" "cuDNN fusion on vs plain on $dev" ||
+  fail "cuDNN fusion changes the surface"
 graph_events() { last_run "$1" cuda_graph_events; }
 for f in "sweep_$dev" "sweep_${dev}_ppf4"; do
   ev=$(graph_events "$work/$f.h5") || fail "read $f.h5"

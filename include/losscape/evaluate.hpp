@@ -72,6 +72,8 @@ struct EvalOptions {
   LossKind loss = LossKind::cross_entropy;
   Precision precision = Precision::fp32;
   bool fold_batchnorm = true;  ///< fold BatchNorm into the layer before it (zoo.hpp FoldBatchNorm)
+  /// cuDNN's fused convolution + ReLU (zoo.hpp FuseConvolutions; GPU, fp32 / tf32 only)
+  bool fuse_convolutions = false;
   /// Called between batches (the sweep's coordinator serves work requests there); may be empty.
   std::function<void()> between_batches;
 };
@@ -104,6 +106,8 @@ inline std::int64_t stacked_batch(std::int64_t batch, int points) {
 std::int64_t parse_batch_size(const std::string& s);
 /// `--memory-format`: InputError unless "auto", "nchw" or "nhwc".
 void check_memory_format(const std::string& s);
+/// `--cudnn-fusion`: InputError unless "auto", "on" or "off".
+void check_cudnn_fusion(const std::string& s);
 
 /// What `--batch-size auto` and `--memory-format auto` settle on at start-up.
 struct EvalChoice {
@@ -111,6 +115,7 @@ struct EvalChoice {
   bool channels_last = false;
   double images_per_second = 0;  ///< the best forward rate measured while choosing
   int points_per_forward = 1;     ///< grid points per pass (ChoiceOptions::max_points)
+  bool fuse_convolutions = false; ///< cuDNN's fused convolutions won (ChoiceOptions::try_fusion)
   std::string report;            ///< one line per candidate layout: "nhwc: bs 32, 812 img/s"
 };
 /// The batch sizes `--batch-size auto` tries for `n` images: powers of two from 16 below the cap,
@@ -120,7 +125,9 @@ struct EvalChoice {
 std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda);
 /// One timing of a candidate batch size and layout, on one rank or combined over several.
 struct TimingResult {
-  enum State { ok = 0, out_of_memory = 1, failed = 2 };
+  /// unusable: a setting that does not work here but leaves the others usable (cuDNN has no
+  /// fused kernel for it, or its results differ): it is not chosen; failed: the choice fails.
+  enum State { ok = 0, out_of_memory = 1, unusable = 2, failed = 3 };
   double rate = 0;  ///< images per second (the sum over the ranks, when combined)
   int state = ok;   ///< the worst over the ranks, when combined
   std::string error;
@@ -144,6 +151,12 @@ struct ChoiceOptions {
   /// 4, ... up to this), on batches of batch / K images; `stack(K)` gives K points' models.
   int max_points = 1;
   std::function<StackedState(int)> stack;
+  /// Also try cuDNN's fused convolutions (zoo.hpp FuseConvolutions) at the chosen layout and
+  /// batch, before the points per pass: checked against the separate operations on one batch,
+  /// then timed against them (a zoo network on a GPU in fp32 / tf32; elsewhere they change
+  /// nothing).
+  bool try_fusion = false;
+  bool force_fusion = false;  ///< with try_fusion: use them when the check passes, untimed
 };
 
 /// Times forward passes over `data` for the candidate batch sizes (batch_candidates; only
@@ -156,7 +169,9 @@ struct ChoiceOptions {
 /// ones do. Nothing is timed when both are fixed. Leaves the model in the chosen layout. Any
 /// other failure of a forward pass is thrown (on every rank, with `combine`). With `max_points`
 /// > 1, the points per forward pass are then chosen the same way at the chosen layout and batch
-/// (points_per_forward, with the run-off against one point).
+/// (points_per_forward, with the run-off against one point); with `try_fusion`, before that,
+/// whether to fuse (fuse_convolutions: where the fused logits of one batch agree with the plain
+/// ones on every rank, within 1e-2 of their largest magnitude, and a run-off finds them faster).
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, const ChoiceOptions& o);
 EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t fixed_batch,
                                const std::string& layout, Precision p,
@@ -169,7 +184,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, std::int64_t
 /// counts each image once per model (point-images per second).
 double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size, Precision p,
                     double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true,
-                    const StackedState* points = nullptr);
+                    const StackedState* points = nullptr, bool fuse_convolutions = false);
 
 /// An exception's message; LibTorch's without its backtrace.
 std::string error_text(const std::exception& e);

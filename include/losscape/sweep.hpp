@@ -47,6 +47,10 @@ struct SweepConfig {
   /// "auto": on a GPU, record each evaluation pass as a CUDA graph and replay it at later points
   /// (pass_graph.hpp; checked against an ordinary pass, off by itself where it fails); "off".
   std::string cuda_graphs = "auto";
+  /// "auto": on a GPU, for zoo networks in fp32 or tf32, try cuDNN's fused convolution + ReLU
+  /// (zoo.hpp FuseConvolutions) at start-up: checked against the separate operations, used when
+  /// faster (docs/performance.md); "on": used whenever the check passes (not timed); "off".
+  std::string cudnn_fusion = "auto";
   std::string device = "auto";
   int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
   int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)
@@ -94,6 +98,7 @@ struct SweepOutcome {
   std::string startup_timing;   ///< the start-up choice's timings (the run log's "startup_timing")
   bool channels_last = false;   ///< the memory layout used
   bool cuda_graphs = false;     ///< passes were recorded as CUDA graphs where they could be
+  bool cudnn_fusion = false;    ///< cuDNN's fused convolutions were used
   std::vector<std::string> cuda_graph_events;  ///< "rank R: CUDA graph of ... recorded: ..."
 };
 

@@ -59,6 +59,24 @@ class FoldBatchNorm {
   bool previous_;
 };
 
+/// While alive, on this thread, zoo networks running in inference mode on CUDA, with BatchNorm
+/// folded and autocast off (fp32, tf32), compute each convolution followed by a ReLU, or by the
+/// sum with a shortcut and a ReLU, as one cuDNN call (at::cudnn_convolution_relu and
+/// cudnn_convolution_add_relu, the operators of PyTorch's frozen-graph fusion): one pass over the
+/// activations instead of two or three. Equal to the separate operations up to float rounding
+/// (cuDNN may pick other algorithms). Without it, and on a CPU, the sum and the ReLU are separate
+/// (in place, outside autograd). The sweep's start-up tries it on a GPU (--cudnn-fusion).
+class FuseConvolutions {
+ public:
+  explicit FuseConvolutions(bool on = true);
+  ~FuseConvolutions();
+  FuseConvolutions(const FuseConvolutions&) = delete;
+  FuseConvolutions& operator=(const FuseConvolutions&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// Reference initialization applied to every submodule of `net` (also used by `train`).
 void reference_init(torch::nn::Module& net);
 

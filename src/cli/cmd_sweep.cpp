@@ -59,6 +59,11 @@ void add_sweep(CLI::App& root, Registry& reg) {
                   "auto | off: replay each evaluation pass as a CUDA graph on a GPU "
                   "(docs/performance.md)")
       ->capture_default_str();
+  app->add_option("--cudnn-fusion", c.cudnn_fusion,
+                  "auto | on | off: on a GPU, check cuDNN's fused convolution + ReLU at start-up "
+                  "and use it when it agrees and is faster (on: whenever it agrees) "
+                  "(docs/performance.md)")
+      ->capture_default_str();
   app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");
   app->add_option("--data-shards", c.data_shards,
@@ -139,6 +144,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       LOSSCAPE_TAKE("--memory-format", memory_format)
       LOSSCAPE_TAKE("--points-per-forward", points_per_forward)
       LOSSCAPE_TAKE("--cuda-graphs", cuda_graphs)
+      LOSSCAPE_TAKE("--cudnn-fusion", cudnn_fusion)
       LOSSCAPE_TAKE("--device", device)
       LOSSCAPE_TAKE("--threads", threads)
       LOSSCAPE_TAKE("--data-shards", data_shards)

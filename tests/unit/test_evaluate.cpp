@@ -438,6 +438,83 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
   }
 }
 
+TEST_CASE("choose_eval_options: cuDNN fusion is checked, then timed against the plain passes",
+          "[evaluate]") {
+  // On a CPU the fused operators are never called (FuseConvolutions changes nothing there), so
+  // the check passes and the run-off decides; the combined timings stand in for a GPU's.
+  torch::manual_seed(8);
+  auto model = make_zoo("resnet20", "cifar10");
+  const DataSplit data = random_cifar(20);
+  ChoiceOptions o;
+  o.fixed_batch = 16;
+  o.layout = "nchw";
+  o.budget_seconds = 0.2;
+  o.try_fusion = true;
+  std::vector<TimingResult> seen;
+  std::vector<double> rates;
+  o.combine = [&](const TimingResult& mine) {
+    seen.push_back(mine);
+    TimingResult all = mine;
+    all.rate = rates[seen.size() - 1];
+    return all;
+  };
+  // Timings: the batch; the check (a state, no rate); the run-off, alternately plain and fused
+  // (plain, fused; fused, plain; plain, fused).
+  rates = {100, 0, 100, 120, 121, 99, 101, 119};
+  auto c = choose_eval_options(*model, data, o);
+  REQUIRE(seen.size() == 8);
+  CHECK(seen[1].state == TimingResult::ok);  // the fused logits agreed with the plain ones
+  CHECK(c.fuse_convolutions);
+  CHECK(c.images_per_second == Approx(120));
+  CHECK(c.report.find("cudnn fusion: off 100 vs on 120 images/s") != std::string::npos);
+  seen.clear();
+  rates = {100, 0, 100, 90, 90, 100, 100, 90};
+  CHECK(!choose_eval_options(*model, data, o).fuse_convolutions);
+  // A rank where the fused operators fail (no cuDNN engine for them) or disagree: nobody fuses,
+  // nothing is timed, the choice goes on.
+  seen.clear();
+  o.combine = [&](const TimingResult& mine) {
+    seen.push_back(mine);
+    TimingResult all = mine;
+    all.rate = 100;
+    if (seen.size() == 2) {
+      all.state = TimingResult::unusable;
+      all.error = "cudnn_convolution_add_relu: no engine (rank 1)";
+    }
+    return all;
+  };
+  c = choose_eval_options(*model, data, o);
+  CHECK(seen.size() == 2);
+  CHECK(!c.fuse_convolutions);
+  CHECK(c.batch_size == 16);
+  CHECK(c.report.find("cudnn fusion: not used (cudnn_convolution_add_relu: no engine (rank 1))") !=
+        std::string::npos);
+  // Forced: used when the check passes, not timed.
+  seen.clear();
+  o.force_fusion = true;
+  o.combine = [&](const TimingResult& mine) {
+    seen.push_back(mine);
+    TimingResult all = mine;
+    all.rate = 100;
+    return all;
+  };
+  c = choose_eval_options(*model, data, o);
+  CHECK(seen.size() == 2);
+  CHECK(c.fuse_convolutions);
+  CHECK(c.report.find("cudnn fusion: on (checked, not timed)") != std::string::npos);
+  o.force_fusion = false;
+  // Without try_fusion nothing of it happens.
+  seen.clear();
+  o.try_fusion = false;
+  o.combine = nullptr;
+  c = choose_eval_options(*model, data, o);
+  CHECK(c.report.find("cudnn fusion") == std::string::npos);
+  CHECK(!c.fuse_convolutions);
+  CHECK_THROWS_WITH(check_cudnn_fusion("yes"),
+                    Catch::Contains("--cudnn-fusion 'yes': expected auto, on or off"));
+  for (const char* s : {"auto", "on", "off"}) CHECK_NOTHROW(check_cudnn_fusion(s));
+}
+
 TEST_CASE("batch size and precision flags", "[evaluate]") {
   CHECK(parse_batch_size("auto") == 0);
   CHECK(parse_batch_size("64") == 64);

@@ -174,6 +174,39 @@ TEST_CASE("reference initialization", "[zoo]") {
   CHECK(p.at("linear.bias").eq(0).all().item<bool>());
 }
 
+TEST_CASE("the in-place epilogues of inference passes equal the autograd forward", "[zoo]") {
+  // In inference mode the ReLUs and shortcut sums after the convolutions run in place on the
+  // convolutions' fresh outputs: the same values as the out-of-place forward, with the input
+  // and the parameters untouched (the identity shortcut is the block's input). cuDNN fusion
+  // changes nothing on a CPU.
+  for (std::string arch : {"cnn_small", "resnet20", "resnet20_noshort", "vgg9"}) {
+    for (bool fold : {false, true}) {
+      INFO(arch << (fold ? " folded" : " unfolded"));
+      torch::manual_seed(12);
+      auto net = make_zoo_model(arch, 3, 32, 32, 10);
+      net->eval();
+      auto x = torch::randn({3, 3, 32, 32});
+      const auto x0 = x.clone();
+      FoldBatchNorm f(fold);
+      auto with_grad = net->forward(x);  // autograd on: out of place
+      REQUIRE(with_grad.requires_grad());
+      torch::Tensor inference, fused;
+      {
+        c10::InferenceMode guard;
+        inference = net->forward(x);
+        FuseConvolutions fuse;
+        fused = net->forward(x);
+      }
+      CHECK(torch::equal(inference, with_grad.detach()));
+      CHECK(torch::equal(fused, inference));
+      CHECK(torch::equal(x, x0));
+      // and a second inference pass gives the same (no parameter was changed in place)
+      c10::InferenceMode guard;
+      CHECK(torch::equal(net->forward(x), inference));
+    }
+  }
+}
+
 TEST_CASE("BatchNorm folding gives the unfolded forward up to rounding", "[zoo]") {
   // (DenseNet's BatchNorms precede their convolutions: it runs unfolded.)
   for (std::string arch : {"cnn_small", "resnet20", "resnet20_noshort", "vgg9"}) {
