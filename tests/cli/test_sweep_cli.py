@@ -219,6 +219,20 @@ fractional = [pc for n, pc in shown if abs(pc * 24 / 100 - round(pc * 24 / 100))
 check(shown and shown[-1] == (24, 100.0) and all(a[1] <= b[1] for a, b in zip(shown, shown[1:])),
       f"progress lines never go back and end at 24/24 (100 %): {shown[-4:]}")
 check(len(fractional) >= 1, f"the progress shows finished pieces as fractions of a point: {fractional[:4]}")
+# The same with 2 points per pass: the tail's unit is a pass of 2 points (the last 4 points, 2
+# passes, in 8 pieces each); a finished piece counts as a fraction of its pass's points.
+p = run([*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], *GRID, "--batch-size", "20",
+         "--points-per-forward", "2", "--progress-seconds", "0", "--out", "pieces2.h5"], mpi=2)
+check("the last 4 points (2 passes of up to 2): handed out in 8 pieces per pass" in p.stdout,
+      f"with 2 points per pass the last 2 passes go in pieces: {p.stdout[:500]!r}")
+check(np.allclose(values("pieces2.h5", "train_loss")[0], ref_loss, rtol=1e-6, atol=0),
+      "the surface with pieces of 2-point passes equals the reference")
+shown = [(int(m.group(1)), float(m.group(2)))
+         for m in re.finditer(r"\[sweep\] (\d+)/24 points \(([\d.]+) %\)", p.stdout)]
+fractional = [pc for n, pc in shown if abs(pc * 24 / 100 - round(pc * 24 / 100)) > 0.05]
+check(shown and shown[-1] == (24, 100.0) and all(a[1] <= b[1] for a, b in zip(shown, shown[1:])),
+      f"2 points per pass: progress lines never go back and end at 24/24 (100 %): {shown[-4:]}")
+check(len(fractional) >= 1, f"2 points per pass: pieces show as fractions: {fractional[:4]}")
 
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
 p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
@@ -232,9 +246,12 @@ with h5py.File("ppf.h5", "r") as f:
           "points_per_forward is in the stored configuration")
     stored = json.loads(text(f.attrs["config"]))
     check(stored.get("cuda_graphs") == "off", "cuda_graphs is in the stored configuration")
+    check(stored.get("cudnn_fusion") == "auto", "cudnn_fusion is in the stored configuration")
     log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
     check(log[-1].get("cuda_graphs") is False and "cuda_graph_events" not in log[-1],
           "the run log says that no CUDA graphs were used (a CPU)")
+    check(log[-1].get("cudnn_fusion") is False and "cudnn fusion" not in log[-1]["startup_timing"],
+          "the run log says that cuDNN fusion was not used, nor tried (a CPU)")
 # `info --json --values`: the run log's entries and the values as h5py reads them
 info = json.loads(run(["info", "--json", "--values", "ppf.h5"]).stdout)
 with h5py.File("ppf.h5", "r") as f:
