@@ -141,13 +141,6 @@ double rate_together(Model& model, const DataSplit& data, bool channels_last,
   return forward_rate(model, d, batch_size, p, a.forward_seconds, 0, true, nullptr, fuse);
 }
 
-// Whether the sweep would try cuDNN's fused convolutions (sweep.cpp: a zoo network on a GPU in
-// fp32 or tf32, --cudnn-fusion auto).
-bool tries_fusion(const Args& a, const DataSplit& data, Precision p) {
-  return a.cudnn_fusion != "off" && data.images.is_cuda() &&
-         (p == Precision::fp32 || p == Precision::tf32);
-}
-
 // Loss and accuracy at θ* with the given settings (for the precision deviation).
 EvalSums at_theta(Model& model, const DataSplit& data, std::int64_t bs, Precision p) {
   EvalOptions o;
@@ -373,7 +366,7 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
   o.layout = a.memory_format;
   o.precision = p;
   o.budget_seconds = 5 * a.forward_seconds;
-  o.try_fusion = tries_fusion(a, data, p);
+  o.try_fusion = tries_cudnn_fusion(a.cudnn_fusion, model, data.images.device(), p, false);
   o.force_fusion = a.cudnn_fusion == "on";
   choice = choose_eval_options(model, data, o);
   // As in a sweep: the choice with cuDNN's heuristic algorithms, the passes autotuned (the

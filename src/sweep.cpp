@@ -663,6 +663,12 @@ std::string default_dir_file(const std::string& out) {
 
 }  // namespace
 
+bool tries_cudnn_fusion(const std::string& setting, const Model& model, const torch::Device& device,
+                        Precision precision, bool hessian) {
+  return setting != "off" && device.is_cuda() && !hessian && is_zoo_name(model.arch) &&
+         (precision == Precision::fp32 || precision == Precision::tf32);
+}
+
 CombineTimings combine_timings(const mpi::Comm& world) {
   return [&world](const TimingResult& mine) {
     TimingResult all;
@@ -906,11 +912,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                               std::vector<double>(std::size_t(k), 0.0));
         };
       }
-      // cuDNN's fused convolution + ReLU: zoo networks (the fused layers are theirs) on a GPU,
-      // in fp32 or tf32 (autocast has no rule for the fused operators), not with --hessian
-      co.try_fusion = cfg.cudnn_fusion != "off" && device.is_cuda() && !cfg.hessian &&
-                      is_zoo_name(ev.model->arch) &&
-                      (ev.opts.precision == Precision::fp32 || ev.opts.precision == Precision::tf32);
+      co.try_fusion = tries_cudnn_fusion(cfg.cudnn_fusion, *ev.model, device, ev.opts.precision,
+                                         cfg.hessian);
       co.force_fusion = cfg.cudnn_fusion == "on";
       PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
     });
@@ -1120,7 +1123,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     ev.opts.fuse_convolutions ? "on (convolution, bias, shortcut sum and ReLU in one call)"
                     : cfg.cudnn_fusion == "off" ? "off (--cudnn-fusion off)"
                     : co.try_fusion             ? "off (slower or not usable: see the start-up timing)"
-                                                : "off (zoo networks in fp32 or tf32 only)");
+                                                : "off (zoo networks in fp32 or tf32 only, "
+                                                  "without --hessian)");
       if (!shared.empty() && ev.tail.k == 1)
         std::printf("the last %lld point%s: handed out in %d pieces each (shares of whole "
                     "batches), to whichever rank is free\n",

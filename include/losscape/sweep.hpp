@@ -107,6 +107,12 @@ struct SweepOutcome {
 /// as an AgreedError with that rank's message. `world` must outlive the result.
 CombineTimings combine_timings(const mpi::Comm& world);
 
+/// Whether a sweep with `--cudnn-fusion setting` tries cuDNN's fused convolutions at start-up
+/// (ChoiceOptions::try_fusion): not "off", a zoo network (the fused layers are theirs) on a GPU,
+/// in fp32 or tf32 (autocast has no rule for the fused operators), not with --hessian.
+bool tries_cudnn_fusion(const std::string& setting, const Model& model, const torch::Device& device,
+                        Precision precision, bool hessian);
+
 /// Run the sweep on `comm` (all ranks call). Rank 0 prints progress unless quiet. Throws on
 /// errors (the caller aborts the job); returns the outcome on every rank.
 SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& comm);

@@ -205,34 +205,31 @@ check(before == (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.di
       and not os.path.exists("dry.h5.lock"), "dry runs changed nothing")
 
 # ---- the last points in pieces: the same surface, and the progress moves while they run ----
-# 2 ranks, one point per pass, 300 samples in batches of 10: the last 2 of the 24 points go in 8
-# pieces each; a progress line after every report (interval 0) shows the finished pieces as
-# fractions of a point (24 points: whole points are multiples of 4.17 %), never going back.
-p = run([*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], *GRID, "--batch-size", "10",
-         "--points-per-forward", "1", "--progress-seconds", "0", "--out", "pieces.h5"], mpi=2)
-check("the last 2 points: handed out in 8 pieces each" in p.stdout, "the last 2 points go in 8 pieces")
-check(np.allclose(values("pieces.h5", "train_loss")[0], ref_loss, rtol=1e-6, atol=0),
-      "the surface with pieces equals the reference")
-shown = [(int(m.group(1)), float(m.group(2)))
-         for m in re.finditer(r"\[sweep\] (\d+)/24 points \(([\d.]+) %\)", p.stdout)]
-fractional = [pc for n, pc in shown if abs(pc * 24 / 100 - round(pc * 24 / 100)) > 0.05]
-check(shown and shown[-1] == (24, 100.0) and all(a[1] <= b[1] for a, b in zip(shown, shown[1:])),
-      f"progress lines never go back and end at 24/24 (100 %): {shown[-4:]}")
-check(len(fractional) >= 1, f"the progress shows finished pieces as fractions of a point: {fractional[:4]}")
-# The same with 2 points per pass: the tail's unit is a pass of 2 points (the last 4 points, 2
-# passes, in 8 pieces each); a finished piece counts as a fraction of its pass's points.
-p = run([*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], *GRID, "--batch-size", "20",
-         "--points-per-forward", "2", "--progress-seconds", "0", "--out", "pieces2.h5"], mpi=2)
-check("the last 4 points (2 passes of up to 2): handed out in 8 pieces per pass" in p.stdout,
-      f"with 2 points per pass the last 2 passes go in pieces: {p.stdout[:500]!r}")
-check(np.allclose(values("pieces2.h5", "train_loss")[0], ref_loss, rtol=1e-6, atol=0),
-      "the surface with pieces of 2-point passes equals the reference")
-shown = [(int(m.group(1)), float(m.group(2)))
-         for m in re.finditer(r"\[sweep\] (\d+)/24 points \(([\d.]+) %\)", p.stdout)]
-fractional = [pc for n, pc in shown if abs(pc * 24 / 100 - round(pc * 24 / 100)) > 0.05]
-check(shown and shown[-1] == (24, 100.0) and all(a[1] <= b[1] for a, b in zip(shown, shown[1:])),
-      f"2 points per pass: progress lines never go back and end at 24/24 (100 %): {shown[-4:]}")
-check(len(fractional) >= 1, f"2 points per pass: pieces show as fractions: {fractional[:4]}")
+# 2 ranks, 300 samples; a progress line after every report (interval 0) shows the finished
+# pieces as fractions of a point (24 points: whole points are multiples of 4.17 %), never going
+# back. With one point per pass in batches of 10, the last 2 of the 24 points go in 8 pieces
+# each; with 2 points per pass in batches of 20, the tail's unit is a pass of 2 points (the last
+# 4 points, 2 passes, in 8 pieces each) and a finished piece counts as a fraction of its pass's.
+def tail_in_pieces(k, batch, start_line, out, what):
+    p = run([*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], *GRID,
+             "--batch-size", str(batch), "--points-per-forward", str(k), "--progress-seconds", "0",
+             "--out", out], mpi=2)
+    check(start_line in p.stdout, f"{what}: the start line says how the tail goes: {p.stdout[:500]!r}")
+    check(np.allclose(values(out, "train_loss")[0], ref_loss, rtol=1e-6, atol=0),
+          f"{what}: the surface with pieces equals the reference")
+    shown = [(int(m.group(1)), float(m.group(2)))
+             for m in re.finditer(r"\[sweep\] (\d+)/24 points \(([\d.]+) %\)", p.stdout)]
+    fractional = [pc for n, pc in shown if abs(pc * 24 / 100 - round(pc * 24 / 100)) > 0.05]
+    check(shown and shown[-1] == (24, 100.0) and all(a[1] <= b[1] for a, b in zip(shown, shown[1:])),
+          f"{what}: progress lines never go back and end at 24/24 (100 %): {shown[-4:]}")
+    check(len(fractional) >= 1,
+          f"{what}: the progress shows finished pieces as fractions of a point: {fractional[:4]}")
+
+
+tail_in_pieces(1, 10, "the last 2 points: handed out in 8 pieces each", "pieces.h5",
+               "1 point per pass")
+tail_in_pieces(2, 20, "the last 4 points (2 passes of up to 2): handed out in 8 pieces per pass",
+               "pieces2.h5", "2 points per pass")
 
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
 p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
