@@ -7,6 +7,7 @@
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "losscape/sweep.hpp"
 #include "test_model_support.hpp"
 #include "test_support.hpp"
 
@@ -513,6 +514,22 @@ TEST_CASE("choose_eval_options: cuDNN fusion is checked, then timed against the 
   CHECK_THROWS_WITH(check_cudnn_fusion("yes"),
                     Catch::Contains("--cudnn-fusion 'yes': expected auto, on or off"));
   for (const char* s : {"auto", "on", "off"}) CHECK_NOTHROW(check_cudnn_fusion(s));
+}
+
+TEST_CASE("a sweep tries cuDNN fusion only for zoo networks on a GPU in fp32 or tf32",
+          "[evaluate]") {
+  // (A CUDA device value needs no GPU: this is the rule, not the fused operators.)
+  auto zoo = make_zoo("resnet20", "cifar10");
+  const torch::Device gpu(torch::kCUDA, 0), cpu(torch::kCPU);
+  CHECK(tries_cudnn_fusion("auto", *zoo, gpu, Precision::tf32, false));
+  CHECK(tries_cudnn_fusion("on", *zoo, gpu, Precision::fp32, false));
+  CHECK(!tries_cudnn_fusion("off", *zoo, gpu, Precision::tf32, false));
+  CHECK(!tries_cudnn_fusion("auto", *zoo, cpu, Precision::tf32, false));
+  CHECK(!tries_cudnn_fusion("auto", *zoo, gpu, Precision::bf16, false));
+  CHECK(!tries_cudnn_fusion("auto", *zoo, gpu, Precision::fp16, false));
+  CHECK(!tries_cudnn_fusion("auto", *zoo, gpu, Precision::tf32, true));  // --hessian
+  zoo->arch = "torchscript";  // its layers are not the zoo's
+  CHECK(!tries_cudnn_fusion("auto", *zoo, gpu, Precision::tf32, false));
 }
 
 TEST_CASE("batch size and precision flags", "[evaluate]") {
