@@ -61,6 +61,48 @@ nlohmann::json holder_of(const std::string& text) {
   return out;
 }
 
+}  // namespace
+
+namespace lock_detail {
+
+Seen look(const std::string& path) {
+  Seen s;
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return s;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) {
+    s.exists = true;
+    s.dev = st.st_dev;
+    s.ino = st.st_ino;
+    s.mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    s.age = std::difftime(std::time(nullptr), st.st_mtime);
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) s.text.append(buf, std::size_t(n));
+  }
+  ::close(fd);
+  return s;
+}
+
+bool remove_if_unchanged(const std::string& path, const Seen& seen) {
+  // Several starters may judge the same stale lock at once. Unlinking by name would let a slow
+  // one remove the fresh lock that a faster one had just created in its place, and both would
+  // write the file. Renaming is atomic: the file is moved aside under a name of this process's
+  // own, then compared with the one judged (inode, time and text: a fresh lock can reuse the
+  // freed inode, not its time or its text, which names its holder); a fresh lock is put back.
+  const std::string aside = path + ".stale-" + hostname() + "-" + std::to_string(getpid());
+  if (::rename(path.c_str(), aside.c_str()) != 0) return false;  // gone already: try again
+  const Seen moved = look(aside);
+  const bool same = moved.exists && moved.dev == seen.dev && moved.ino == seen.ino &&
+                    moved.mtime_ns == seen.mtime_ns && moved.text == seen.text;
+  if (!same) ::link(aside.c_str(), path.c_str());  // fails only if yet another lock is there
+  ::unlink(aside.c_str());
+  return same;
+}
+
+}  // namespace lock_detail
+
+namespace {
+
 // The heartbeat's period; another task of the same array takes a lock over once the
 // heartbeat has stopped for more than two periods, and waits at most kArrayWaitSeconds for that.
 constexpr double kBeatSeconds = 20;
@@ -98,13 +140,10 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     if (errno != EEXIST)
       throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(errno)) + ")");
     // Someone holds it, or held it and died: decide whether it is stale.
-    std::ifstream in(lock_path_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const nlohmann::json holder = holder_of(ss.str());
-    struct stat st {};
-    double age = 0;
-    if (::stat(lock_path_.c_str(), &st) == 0) age = std::difftime(std::time(nullptr), st.st_mtime);
+    const lock_detail::Seen seen = lock_detail::look(lock_path_);
+    if (!seen.exists) continue;  // gone meanwhile: try again
+    const nlohmann::json holder = holder_of(seen.text);
+    const double age = seen.age;
     bool stale = age > stale_seconds;
     const std::string host = holder.value("host", std::string());
     const long pid = holder.value("pid", 0L);
@@ -155,7 +194,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                                    : std::string("delete it only if that job is gone")) +
                        ")");
     }
-    ::unlink(lock_path_.c_str());
+    lock_detail::remove_if_unchanged(lock_path_, seen);
   }
   throw InputError(lock_path_ + ": could not take over the stale lock");
 }

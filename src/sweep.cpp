@@ -573,13 +573,17 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
   want.dims = dims;
   const nlohmann::json w = want;
   // A target model named by another spelling of the same path (./m.h5, or relative to another
-  // directory) is the same target; a recorded relative path that does not resolve from here
-  // cannot be compared and is taken as it is.
+  // directory) is the same target. No target is not a target; and a recorded path that does not
+  // resolve from here (the run was started elsewhere, the model moved) cannot be compared, so only
+  // the same spelling is taken as the same target.
   auto same_target = [](const std::string& have, const std::string& requested) {
     namespace fs = std::filesystem;
-    std::error_code ec1, ec2;
-    if (have == requested || !fs::exists(have, ec1)) return true;
-    return fs::weakly_canonical(have, ec1) == fs::weakly_canonical(requested, ec2) && !ec1 && !ec2;
+    if (have == requested) return true;
+    if (have.empty() || requested.empty()) return false;
+    std::error_code ec1, ec2, ec3;
+    if (!fs::exists(have, ec1) || !fs::exists(requested, ec2)) return false;
+    const auto a = fs::weakly_canonical(have, ec1), b = fs::weakly_canonical(requested, ec3);
+    return !ec1 && !ec3 && a == b;
   };
   auto same = [&](const std::string& k, const nlohmann::json& have, const nlohmann::json& v) {
     if ((k != "x" && k != "y") || !have.is_object() || !v.is_object()) return have == v;
@@ -712,6 +716,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
     for (auto& s : cfg.splits) {
       if (s != "train" && s != "test") throw InputError("--splits: unknown split '" + s + "'");
+      if (std::count(cfg.splits.begin(), cfg.splits.end(), s) > 1)
+        throw InputError("--splits: '" + s + "' is given twice");
       value_names.push_back(s + "_loss");
       value_names.push_back(s + "_acc");
     }
@@ -724,13 +730,18 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       if (cfg.hessian_batch_size < 1) throw InputError("--hessian-batch-size must be at least 1");
     }
     parse_loss(cfg.loss);
+    parse_precision(cfg.precision);
     if (cfg.model_file.empty() && cfg.arch.empty())
       throw InputError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
                        "or --arch NAME for a fresh zoo network");
     if (!grid.has_y && cfg.directions.empty() && !cfg.dir.y.target.empty())
       throw InputError("--y-target (dir.y.target) " + cfg.dir.y.target +
                        " makes a second direction: a 2D grid needs --y MIN:MAX:NUM");
-    if (cfg.flush_seconds <= 0) throw InputError("--flush-seconds must be positive");
+    // (a NaN would never be reached: no write round before the last)
+    if (!(cfg.flush_seconds > 0) || !std::isfinite(cfg.flush_seconds))
+      throw InputError("--flush-seconds must be a positive number of seconds");
+    if (!(cfg.progress_seconds > 0) || !std::isfinite(cfg.progress_seconds))
+      throw InputError("--progress-seconds must be a positive number of seconds");
     device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
     if (cfg.model_file.empty()) {

@@ -11,7 +11,27 @@
 #include <string>
 #include <thread>
 
+#include <sys/types.h>
+
 namespace losscape {
+
+namespace lock_detail {
+/// A lock file as read once: its text, identity and age (seconds since its last heartbeat) from
+/// one open file.
+struct Seen {
+  bool exists = false;
+  std::string text;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  long long mtime_ns = 0;  ///< the last heartbeat
+  double age = 0;
+};
+Seen look(const std::string& path);
+/// Remove the lock file at `path` if it is still the one `seen` (judged stale), atomically
+/// against other starters doing the same; true when it was. A lock that replaced it meanwhile
+/// (another starter's takeover) is left in place.
+bool remove_if_unchanged(const std::string& path, const Seen& seen);
+}  // namespace lock_detail
 
 class FileLock {
  public:

@@ -26,9 +26,14 @@ die() { echo "paper/submit.sh: error: $*" >&2; exit 1; }
 [[ -r $DATA_DIR/data_batch_1.bin && -r $DATA_DIR/test_batch.bin ]] ||
   die "DATA_DIR=$DATA_DIR has no data_batch_1.bin/test_batch.bin (CIFAR-10 binary version)"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
-export LOSSCAPE=${LOSSCAPE:-$(command -v losscape)} ||
-  die "losscape is not on PATH: set LOSSCAPE=/path/to/losscape"
-[[ -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
+# LOSSCAPE: a path, or a name on PATH (as the job scripts take it); default: losscape on PATH
+LOSSCAPE=${LOSSCAPE:-losscape}
+if [[ $LOSSCAPE != */* ]]; then
+  name=$LOSSCAPE
+  LOSSCAPE=$(type -P "$name") || die "$name is not on PATH: set LOSSCAPE=/path/to/losscape"
+fi
+[[ -f $LOSSCAPE && -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
+export LOSSCAPE
 runs=${RUNS:-runs/paper}
 epochs=${EPOCHS:-300}
 lr_large=${LR_LARGE:-0.1}

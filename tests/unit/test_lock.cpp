@@ -1,0 +1,145 @@
+// Tests of lock.hpp: taking over a stale lock is atomic among several starters.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "losscape/error.hpp"
+#include "losscape/lock.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string scratch(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("losscape-test-lock-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Files beside `path` whose names start with its own (the lock and anything moved aside).
+std::vector<std::string> beside(const std::string& path) {
+  std::vector<std::string> out;
+  const std::string stem = fs::path(path).filename().string();
+  for (auto& e : fs::directory_iterator(fs::path(path).parent_path()))
+    if (e.path().filename().string().rfind(stem, 0) == 0) out.push_back(e.path().filename().string());
+  return out;
+}
+
+// A pid of this host that is surely not running: a child that has exited and been reaped.
+long dead_pid() {
+  const pid_t p = fork();
+  if (p == 0) _exit(0);
+  waitpid(p, nullptr, 0);
+  return long(p);
+}
+
+std::string this_host() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+TEST_CASE("remove_if_unchanged removes the lock that was judged stale", "[lock]") {
+  const std::string path = scratch("judged.h5.lock");
+  write_file(path, R"({"host":"elsewhere","pid":12})");
+  const auto seen = lock_detail::look(path);
+  REQUIRE(seen.exists);
+  CHECK(seen.text == R"({"host":"elsewhere","pid":12})");
+  CHECK(lock_detail::remove_if_unchanged(path, seen));
+  CHECK(beside(path).empty());
+  CHECK_FALSE(lock_detail::look(path).exists);
+  // Gone already (another starter removed it): nothing to do.
+  CHECK_FALSE(lock_detail::remove_if_unchanged(path, seen));
+}
+
+TEST_CASE("remove_if_unchanged leaves a lock that replaced the judged one in place", "[lock]") {
+  const std::string path = scratch("replaced.h5.lock");
+  write_file(path, R"({"host":"elsewhere","pid":12})");
+  const auto seen = lock_detail::look(path);  // a slow starter judges it stale...
+  // ... while a faster one takes it over: the stale lock out of the way, its own in its place
+  // (which may reuse the freed inode).
+  REQUIRE(lock_detail::remove_if_unchanged(path, lock_detail::look(path)));
+  write_file(path, R"({"host":"here","pid":34})");
+  CHECK_FALSE(lock_detail::remove_if_unchanged(path, seen));
+  CHECK(read_file(path) == R"({"host":"here","pid":34})");
+  CHECK(beside(path) == std::vector<std::string>{"replaced.h5.lock"});
+  fs::remove(path);
+}
+
+TEST_CASE("Of several starters taking over one stale lock at once exactly one gets it", "[lock]") {
+  // Each round: a lock left by a dead process of this host, and 6 processes that start at the
+  // same moment (a pipe closed by the parent) and try to take it; the one that gets it holds it
+  // until all have reported. (Removing the stale lock by name, as before 2026-12-01, let two
+  // starters hold it in about one round of 50 on the 2-core VM.)
+  const std::string target = scratch("contended.h5");
+  const int starters = 6, rounds = 40;
+  for (int round = 0; round < rounds; ++round) {
+    write_file(target + ".lock", R"({"host":")" + this_host() + R"(","pid":)" +
+                                     std::to_string(dead_pid()) + "}");
+    int go[2], report[2], release[2];
+    REQUIRE(pipe(go) == 0);
+    REQUIRE(pipe(report) == 0);
+    REQUIRE(pipe(release) == 0);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < starters; ++i) {
+      const pid_t p = fork();
+      REQUIRE(p >= 0);
+      if (p == 0) {
+        close(go[1]);
+        close(report[0]);
+        close(release[1]);
+        char c;
+        (void)!read(go[0], &c, 1);  // returns at the parent's close: all start together
+        char got = 'N';
+        try {
+          FileLock lock(target);
+          got = 'Y';
+          (void)!write(report[1], &got, 1);
+          (void)!read(release[0], &c, 1);  // hold it until the parent has every report
+        } catch (const InputError&) {
+          (void)!write(report[1], &got, 1);
+        } catch (...) {
+          got = 'E';
+          (void)!write(report[1], &got, 1);
+        }
+        _exit(0);
+      }
+      kids.push_back(p);
+    }
+    close(go[0]);
+    close(report[1]);
+    close(release[0]);
+    close(go[1]);
+    std::string reports;
+    char c;
+    while (int(reports.size()) < starters && read(report[0], &c, 1) == 1) reports += c;
+    close(release[1]);
+    for (pid_t p : kids) waitpid(p, nullptr, 0);
+    close(report[0]);
+    INFO("round " << round << ": " << reports);
+    CHECK(reports.size() == std::size_t(starters));
+    CHECK(std::count(reports.begin(), reports.end(), 'Y') == 1);
+    CHECK(std::count(reports.begin(), reports.end(), 'E') == 0);
+    // The holder removed its own lock on exit; nothing was left aside.
+    CHECK(beside(target + ".lock").empty());
+  }
+  fs::remove_all(fs::path(target).parent_path());
+}
