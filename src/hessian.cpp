@@ -258,9 +258,20 @@ ExtremeEigs extreme_eigenvalues(const SymOperator& op, std::int64_t n, const Eig
     return e;
   }
   if (e.max_eig < 0) {
-    // The largest-magnitude eigenvalue is negative: nothing lies below it.
+    // The largest-magnitude eigenvalue is negative: it is λmin, nothing lies below it. λmax is
+    // then the largest positive eigenvalue, as in the reference (whose second solve finds it and
+    // which then swaps its two results): the largest algebraic one of H − λmin·I, a positive
+    // semi-definite operator whose residual test is relative to the spectrum's width. Without a
+    // positive eigenvalue (a local maximum) λmax = λmin.
     e.min_eig = e.max_eig;
-    e.converged = true;
+    auto high = arpack_eigsh(op, n, 1, Which::largest_algebraic, opts, e.min_eig);
+    e.iterations += high.iterations;
+    e.products += high.products;
+    e.converged = high.converged && std::isfinite(high.values[0]);
+    if (!e.converged)
+      e.max_eig = kNaN;
+    else if (high.values[0] > 0)
+      e.max_eig = high.values[0];
     return e;
   }
   auto low = arpack_eigsh(op, n, 1, Which::smallest_algebraic, opts, e.max_eig);

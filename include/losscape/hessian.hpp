@@ -100,14 +100,17 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
 
 /// λmax and λmin of the reference's Hessian maps.
 struct ExtremeEigs {
-  double max_eig = 0;     ///< the eigenvalue of largest magnitude (NaN if not converged)
+  double max_eig = 0;     ///< the eigenvalue of largest magnitude, or if that is negative the
+                          ///< largest positive one (NaN if not converged)
   double min_eig = 0;     ///< the smallest (most negative) eigenvalue (NaN if not converged)
   bool converged = false; ///< both converged
   int iterations = 0;     ///< ARPACK restarts over both solves
   int products = 0;       ///< Hessian-vector products over both solves
 };
-/// λmax by Lanczos for the largest magnitude; λmin = λmax if λmax < 0, else the smallest
-/// algebraic eigenvalue of H − λmax·I, plus λmax. The reference finds λmin as the largest-
+/// λ₁ by Lanczos for the largest magnitude. If λ₁ ≥ 0: λmax = λ₁ and λmin the smallest
+/// algebraic eigenvalue of H − λ₁·I, plus λ₁. If λ₁ < 0: λmin = λ₁ and λmax the largest
+/// algebraic eigenvalue of H − λ₁·I, plus λ₁, if that is positive (the reference's swap), else
+/// λ₁ (H negative definite). The reference finds λmin as the largest-
 /// magnitude eigenvalue of H − 0.51·λmax·I, which yields λmin whenever λmin < 0.02·λmax; asking
 /// for the smallest algebraic one gives it always, and the shift keeps ARPACK's relative
 /// tolerance at the scale of the spectrum (λmax − λmin) instead of |λmin|, which for λmin ≈ 0

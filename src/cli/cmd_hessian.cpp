@@ -39,7 +39,15 @@ void print_report(const nlohmann::json& j) {
               eig["tol"].get<double>(), eig["max_iter"].get<int>(),
               eig["ncv"].get<int>() > 0 ? std::to_string(eig["ncv"].get<int>()).c_str() : "auto");
   const auto& ex = j["extreme"];
-  std::printf("λmax      %s   (largest magnitude)\n", fmt(j["max_eig"]).c_str());
+  // λmax is the largest-magnitude eigenvalue unless the negative curvature dominates: then the
+  // largest positive one (hessian.hpp, extreme_eigenvalues).
+  const bool negative_dominates = j["max_eig"].is_number() && j["min_eig"].is_number() &&
+                                  -j["min_eig"].get<double>() > j["max_eig"].get<double>();
+  std::printf("λmax      %s   (%s)\n", fmt(j["max_eig"]).c_str(),
+              !negative_dominates ? "largest magnitude"
+              : j["max_eig"].get<double>() > 0
+                  ? "largest positive; λmin has the largest magnitude"
+                  : "no positive eigenvalue: λmin, of the largest magnitude");
   std::printf("λmin      %s   (most negative)\n", fmt(j["min_eig"]).c_str());
   std::printf("ratio     |λmin/λmax| = %s   (%s after %d restarts, %lld Hessian-vector products)\n",
               fmt(j["eig_ratio"]).c_str(), ex["converged"].get<bool>() ? "converged" : "NOT CONVERGED",

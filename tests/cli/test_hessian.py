@@ -78,6 +78,14 @@ def spectrum(params, x, y, with_bias):
     return np.linalg.eigvalsh(H), float(np.trace(H))
 
 
+def reference_max(ev):
+    """λmax as the reference's min_max_hessian_eigs gives it from an ascending spectrum: the
+    largest-magnitude eigenvalue, unless that is negative and a positive one exists, which its
+    second solve then finds and its final swap makes λmax."""
+    lm = ev[0] if abs(ev[0]) > abs(ev[-1]) else ev[-1]
+    return ev[-1] if lm < 0 and ev[-1] > 0 else lm
+
+
 def close(a, b, scale, rtol=1e-4):
     return a is not None and abs(a - b) <= rtol * scale
 
@@ -104,7 +112,7 @@ def main():
     for with_bias in (False, True):
         tag = "all params" if with_bias else "matrices"
         ev, tr = spectrum(params, x, y, with_bias)
-        lm = ev[0] if abs(ev[0]) > abs(ev[-1]) else ev[-1]
+        lm = reference_max(ev)
         scale = max(abs(ev[0]), abs(ev[-1]))
         out = f"h_{'all' if with_bias else 'w'}.json"
         r = run("hessian", "--model-file", "tiny.pt", *data, "--batch-size", "10",
@@ -163,7 +171,7 @@ def main():
     for i, a in enumerate(xs):
         moved = {n: params[n].detach().double() + a * delta[k] for k, n in enumerate(names)}
         ev, _ = spectrum(moved, x, y, False)
-        lm = ev[0] if abs(ev[0]) > abs(ev[-1]) else ev[-1]
+        lm = reference_max(ev)
         scale = max(abs(ev[0]), abs(ev[-1]))
         check(close(mx[i], lm, scale) and close(mn[i], ev[0], scale),
               f"sweep α={a:+.2f}: max_eig {mx[i]:.6g} min_eig {mn[i]:.6g} vs PyTorch "
@@ -191,6 +199,45 @@ def main():
             got = np.array([float(r[-1]) for r in rows])
             check(np.allclose(got, ratio.reshape(-1), rtol=1e-8),
                   f"plot: {figs[0]}.dat holds |min_eig/max_eig| of {surf}")
+
+    # ---- the negative curvature dominating: λmin by magnitude, λmax the largest positive ----
+    # A softmax-linear model under --loss mse (the mean over samples and classes of the squared
+    # difference between the softmax and the one-hot label): the first random weights whose full
+    # Hessian has 10 λmax > |λmin| > 1.2 λmax > 0, found here by PyTorch.
+    feats = F.avg_pool2d(x, 4).flatten(1)
+    onehot = F.one_hot(y, 10).double()
+
+    def mse(w):
+        return ((F.softmax(feats @ w.t(), 1) - onehot) ** 2).mean()
+
+    found = None
+    for seed in range(30):
+        for sc in (1.0, 3.0, 10.0):
+            w = (torch.randn(10, 49, generator=torch.Generator().manual_seed(seed)) * sc).double()
+            H = torch.autograd.functional.hessian(mse, w).reshape(490, 490).numpy()
+            ev = np.linalg.eigvalsh((H + H.T) / 2)
+            if 10 * ev[-1] > -ev[0] > 1.2 * ev[-1] > 0:
+                found = (w, ev)
+                break
+        if found:
+            break
+    check(found is not None, "a model whose negative curvature dominates was found")
+    if found:
+        w, ev = found
+        lin = nn.Sequential(nn.AvgPool2d(4), nn.Flatten(), nn.Linear(49, 10, bias=False))
+        with torch.no_grad():
+            lin[2].weight.copy_(w.float())  # float32 weights, exactly the float64 ones above
+        torch.jit.script(lin).save("neg.pt")
+        r = run("hessian", "--model-file", "neg.pt", *data, "--loss", "mse", "--eig-tol", "1e-8",
+                "--trace-probes", "0", "--top-k", "0", "--json", "neg.json")
+        j = json.load(open("neg.json"))
+        scale = max(abs(ev[0]), abs(ev[-1]))
+        check(j["extreme"]["converged"] and close(j["max_eig"], reference_max(ev), scale) and
+              close(j["min_eig"], ev[0], scale) and j["max_eig"] > 0,
+              f"negative curvature dominating: λmax {j['max_eig']:.6g} (the largest positive) "
+              f"λmin {j['min_eig']:.6g} vs PyTorch {ev[-1]:.6g} {ev[0]:.6g}")
+        check(j["eig_ratio"] > 1 and "largest positive" in r.stdout,
+              f"... ratio {j['eig_ratio']:.4g} > 1, and the report says which λmax it is")
 
     conclude()
 

@@ -102,6 +102,16 @@ TEST_CASE("extreme eigenvalues: λmax by magnitude, λmin the most negative, or 
     CHECK(e.max_eig == Approx(7.0).epsilon(1e-8));
     CHECK(e.min_eig == Approx(0.01).margin(1e-7));
   }
+  SECTION("negative curvature dominates: λmin by magnitude, λmax the largest positive (the reference's swap)") {
+    auto l = spectrum(40, -0.5, 1.0, 9);
+    l[5] = -3.0;  // largest magnitude
+    l[9] = 1.75;  // largest algebraic
+    DenseSym m(l);
+    auto e = extreme_eigenvalues(m.op(), m.n(), o);
+    REQUIRE(e.converged);
+    CHECK(e.min_eig == Approx(-3.0).epsilon(1e-8));
+    CHECK(e.max_eig == Approx(1.75).epsilon(1e-8));
+  }
   SECTION("negative definite: the largest magnitude is negative, λmin = λmax") {
     auto l = spectrum(30, -3.0, -0.5, 7);
     l[2] = -5.0;
