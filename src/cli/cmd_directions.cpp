@@ -109,6 +109,18 @@ void add_directions(CLI::App& root, Registry& reg) {
     if (o->pca) {
       if (o->checkpoints.empty())
         throw InputError("--pca needs --checkpoints RUN_FOLDER (or checkpoint files)");
+      // The trajectory gives θ* (its last checkpoint) and both directions: the options of
+      // random or target directions would be ignored.
+      for (const auto& flag : given_direction_options(*app))
+        if (flag != "--type")
+          throw InputError(flag + " does not apply to --pca (the directions are the trajectory's "
+                           "two principal components)");
+      for (const char* flag : {"--dims", "--model-file", "--init-seed"})
+        if (app->count(flag) > 0)
+          throw InputError(std::string(flag) + " does not apply to --pca (" +
+                           (std::string(flag) == "--dims"
+                                ? "it always makes 2 directions)"
+                                : "θ* is the trajectory's last checkpoint)"));
       if (o->ignore != "biasbn" && o->ignore != "none")
         throw InputError("--ignore '" + o->ignore + "': expected biasbn or none");
       auto files = trajectory_files(o->checkpoints);
@@ -130,7 +142,13 @@ void add_directions(CLI::App& root, Registry& reg) {
     }
     if (!o->checkpoints.empty())
       throw InputError("--checkpoints is for --pca (directions of a training trajectory)");
+    if (app->count("--ignore") > 0)
+      throw InputError("--ignore is for --pca; random directions take --x-ignore/--y-ignore");
     auto cfg = to_config(o->dir);
+    if (cfg.dims == 1)
+      for (const auto& flag : given_direction_options(*app))
+        if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
+          throw InputError(flag + " is about the second direction: --dims 1 makes only x");
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);
     write_directions(o->out, d);

@@ -63,17 +63,56 @@ void add_info(CLI::App& root, Registry& reg) {
     const std::string kind = torch_file_kind(path);
     return kind == "zip" || kind == "legacy";
   };
-  reg.push_back({app, [o, is_surface, is_state_dict]() {
+  reg.push_back({app, [o, app, is_surface, is_state_dict]() {
+    // What is described, in this order of precedence; then the options that would be ignored
+    // for it are refused rather than silently dropped.
+    enum class Kind { list, dataset, directions, projection, surface, state_dict, model };
+    Kind kind;
+    const bool file = !o->file.empty(), arch = !o->model.arch.empty();
+    if (o->list)
+      kind = Kind::list;
+    else if (!o->dataset.empty())
+      kind = Kind::dataset;
+    else if (file && h5::is_hdf5(o->file) && is_directions_file(o->file))
+      kind = Kind::directions;
+    else if (file && !arch && is_projection_file(o->file))
+      kind = Kind::projection;
+    else if (file && !arch && is_surface(o->file))
+      kind = Kind::surface;
+    else if (file && !arch && is_state_dict(o->file))
+      kind = Kind::state_dict;
+    else if (file || arch)
+      kind = Kind::model;
+    else
+      return usage_error("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
+    const std::string what = kind == Kind::list         ? "--list-archs"
+                             : kind == Kind::dataset    ? "--dataset " + o->dataset
+                             : kind == Kind::directions ? o->file + " (a direction file)"
+                             : kind == Kind::projection ? o->file + " (a projection file)"
+                             : kind == Kind::surface    ? o->file + " (a surface file)"
+                             : kind == Kind::state_dict ? o->file + " (a state dict)"
+                             : file                     ? o->file + " (a model)"
+                                                        : "--arch " + o->model.arch;
+    auto refuse_unless = [&](bool applies, const char* flag, const char* use) {
+      if (!applies && app->count(flag) > 0)
+        throw InputError(std::string(flag) + " is for " + use + ", not for " + what);
+    };
+    refuse_unless(kind == Kind::directions, "--model-file", "a direction file");
+    const bool model = kind == Kind::model || (kind == Kind::directions && !o->model_file.empty());
+    refuse_unless(model, "--input", "a model (a model file, --arch, or a direction file's --model-file)");
+    refuse_unless(model, "--arch", "a model (alone, with a model file, or with a direction file's --model-file)");
+    refuse_unless(kind == Kind::dataset, "--data-dir", "--dataset");
+    refuse_unless(kind == Kind::surface, "--values", "a surface file");
     nlohmann::json j;
-    if (o->list) {
+    if (kind == Kind::list) {
       j = {{"kind", "zoo"}, {"architectures", zoo_names()}};
       if (!o->json) {
         for (auto& n : zoo_names()) std::cout << n << "\n";
         return 0;
       }
-    } else if (!o->dataset.empty()) {
+    } else if (kind == Kind::dataset) {
       j = dataset_info(o->dataset, o->data_dir);
-    } else if (!o->file.empty() && h5::is_hdf5(o->file) && is_directions_file(o->file)) {
+    } else if (kind == Kind::directions) {
       auto d = read_directions(o->file);
       std::unique_ptr<Model> model;
       if (!o->model_file.empty()) {
@@ -84,17 +123,15 @@ void add_info(CLI::App& root, Registry& reg) {
       }
       j = directions_info(d, model.get());
       j["file"] = o->file;
-    } else if (!o->file.empty() && o->model.arch.empty() && is_projection_file(o->file)) {
+    } else if (kind == Kind::projection) {
       j = projection_info(o->file);
-    } else if (!o->file.empty() && o->model.arch.empty() && is_surface(o->file)) {
+    } else if (kind == Kind::surface) {
       j = surface_info(o->file, o->values);
-    } else if (!o->file.empty() && o->model.arch.empty() && is_state_dict(o->file)) {
+    } else if (kind == Kind::state_dict) {
       j = state_dict_info(o->file);
-    } else if (!o->file.empty() || !o->model.arch.empty()) {
+    } else {
       o->model.file = o->file;
       j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file)));
-    } else {
-      return usage_error("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
     }
     std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
     return 0;

@@ -92,6 +92,14 @@ expect_error "--dims against the grid" 1 "--dims 2" "1D" -- sweep --arch cnn_sma
   --dims 2 --out s.h5
 expect_error "--y-target on a 1D grid" 1 "--y-target" "2D grid" -- sweep --arch cnn_small \
   --x -1:1:3 --y-target other.h5 --out s.h5
+expect_error "a split given twice" 1 "--splits" "'train' is given twice" -- sweep \
+  --arch cnn_small --x -1:1:3 --splits train,test,train --out s.h5
+expect_error "an unknown precision, before anything is made" 1 "fp64" -- sweep --arch cnn_small \
+  --x -1:1:3 --precision fp64 --out s.h5
+expect_error "--flush-seconds nan" 1 "--flush-seconds" -- sweep --arch cnn_small --x -1:1:3 \
+  --flush-seconds nan --out s.h5
+expect_error "--progress-seconds 0" 1 "--progress-seconds" -- sweep --arch cnn_small --x -1:1:3 \
+  --progress-seconds 0 --out s.h5
 [[ ! -e s.h5 && ! -e s.dirs.h5 ]] && pass "no surface or direction file was made" ||
   fail "files were made: $(ls s.* 2>&1)"
 echo '{"arch": "cnn_small", "dir": {"x": {"nrom": "layer"}}}' >typo.json
@@ -118,6 +126,24 @@ mkdir -p cfgdir
 expect_error "sweep config: a folder" 1 "cfgdir" "folder" -- sweep --config cfgdir
 expect_error "--threads beyond any node" 1 "--threads 2000000000" -- eval --arch cnn_small \
   --threads 2000000000
+
+# ---- directions and info: options that would be ignored are refused ----
+expect_error "directions --dims 1 with a y option" 1 "--same-dir" "--dims 1" -- directions \
+  --arch cnn_small --dims 1 --same-dir --out d1.h5
+expect_error "directions --pca with a random direction's option" 1 "--x-norm" "--pca" -- \
+  directions --pca --checkpoints run --x-norm layer --out d1.h5
+expect_error "directions --pca with --model-file" 1 "--model-file" "--pca" -- directions --pca \
+  --checkpoints run --model-file m.h5 --out d1.h5
+expect_error "directions --ignore without --pca" 1 "--ignore" "--x-ignore" -- directions \
+  --arch cnn_small --ignore none --out d1.h5
+[[ ! -e d1.h5 ]] && pass "no direction file was made" || fail "a direction file was made"
+"$LOSSCAPE" directions --arch cnn_small --dims 1 --out dirs.h5 --quiet
+expect_error "info: --input for a direction file without --model-file" 1 "--input" "dirs.h5" -- \
+  info dirs.h5 --input cifar10
+expect_error "info: --model-file beside --dataset" 1 "--model-file" "--dataset fashion-mnist" -- \
+  info --dataset fashion-mnist --model-file dirs.h5
+expect_error "info: --data-dir without --dataset" 1 "--data-dir" "--arch cnn_small" -- info \
+  --arch cnn_small --data-dir data
 
 # ---- train: a config file's typo is not trained with a default ----
 echo '{"arch": "cnn_small", "weight_decy": 0.1}' >train.json

@@ -337,6 +337,12 @@ check(rc1 == 75 and rc2 == 0,
       f"{errors(e1 + e2)})")
 rc3, _, e3 = run([*TGT, "--x-target", "run/model_0.h5"])
 check(rc3 == 1 and "target" in "".join(errors(e3)), f"another target is refused: {errors(e3)}")
+# Random directions (made without a target) are not those of a resume that asks for one.
+PLAIN = [*TGT[:-1], "sub/plain.h5"]
+rc4, _, e4 = run([*PLAIN, "--stop-after", "1"])
+rc5, _, e5 = run([*PLAIN, "--x-target", "run/model_1.h5"])
+check(rc4 == 75 and rc5 == 1 and "target" in "".join(errors(e5)),
+      f"a resume adding --x-target to random directions is refused ({rc4}, {rc5}: {errors(e5)})")
 
 # ---- locks ----
 LOCKED = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--out", "locked.h5"]

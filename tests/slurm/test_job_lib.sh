@@ -18,7 +18,7 @@ check() {  # check WHAT COMMAND...
 # ls_settings and ls_threads in a fresh shell: prints LS_OUT, then LS_SWEEP one word a line.
 settings() {
   env -u SWEEP_OUT -u SWEEP_CONFIG -u SWEEP_ARGS -u SLURM_CPUS_PER_TASK "$@" bash -c '
-    source "$0"; ls_settings "${@}"; ls_threads; echo "$LS_OUT"; printf "%s\n" "${LS_SWEEP[@]}"' \
+    source "$0"; ls_settings "${@}"; ls_threads LS_SWEEP; echo "$LS_OUT"; printf "%s\n" "${LS_SWEEP[@]}"' \
     "$root/jobs/lib/slurm-sweep.sh" "${ARGS[@]}"
 }
 export LOSSCAPE
@@ -193,6 +193,53 @@ out=$(env IDLE_REQUEUES=x SWEEP_OUT=x.h5 bash "$root/jobs/sweep.sbatch" --model-
 check "sweep.sbatch: IDLE_REQUEUES=x refused in one line" test "$out" == "sweep.sbatch: error: IDLE_REQUEUES=x: expected a whole number"
 out=$(env MAX_REQUEUES=1.5 TRAIN_OUT=t bash "$root/jobs/train.sbatch" --arch cnn_small 2>&1)
 check "train.sbatch: MAX_REQUEUES=1.5 refused in one line" test "$out" == "train.sbatch: error: MAX_REQUEUES=1.5: expected a whole number"
+
+# ---- train.sbatch shares the sweep scripts' library: threads, launcher ----
+echo '{"arch": "cnn_small", "out": "thr-run", "threads": 3}' >train-threads.json
+got=$(train SLURM_CPUS_PER_TASK=8 TRAIN_CONFIG=train-threads.json --)
+check "train.sbatch: no --threads from --cpus-per-task when the config sets \"threads\"" \
+  bash -c "[[ -n '$got' ]] && ! grep -qx -- --threads <<<'$got'"
+got=$(train SLURM_CPUS_PER_TASK=8 TRAIN_ARGS="--arch cnn_small --out thr-run" --)
+check "train.sbatch: --threads 8 from --cpus-per-task otherwise" \
+  test "$(grep -A1 -x -- --threads <<<"$got" | tail -1)" == 8
+mkdir -p no-srun  # (a PATH with the script's tools but not srun, which this machine may have)
+for t in dirname sed date grep wc head mkdir rm; do ln -sf "$(type -P $t)" no-srun/$t; done
+out=$(env -u SLURM_JOB_ID PATH="$WORK/no-srun" LOSSCAPE="$WORK/args.sh" LAUNCHER=srun TRAIN_OUT=t \
+  "$BASH" "$root/jobs/train.sbatch" --arch cnn_small 2>&1)
+check "train.sbatch: LAUNCHER=srun without srun: refused in one line" \
+  test "$out" == "train.sbatch: error: LAUNCHER=srun but srun is not on PATH"
+out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/args.sh" LAUNCHER=mpirun TRAIN_OUT=t \
+  bash "$root/jobs/train.sbatch" --arch cnn_small 2>&1)
+check "train.sbatch: LAUNCHER=mpirun refused (one task)" grep -q 'LAUNCHER=mpirun: expected srun or none' <<<"$out"
+
+# ---- jobs/lib found from the script's own folder when the job's Command is another script ----
+# (a job script that runs ours with bash, or an salloc session): scontrol names a wrapper.
+mkdir -p other-bin
+printf '#!/bin/sh\necho "   Command=/nonexistent/wrapper.sbatch"\necho "   WorkDir=/nonexistent"\n' \
+  >other-bin/scontrol
+chmod +x other-bin/scontrol
+for script in sweep sweep-chain sweep-fanout train; do
+  out=$(env -u LOSSCAPE_JOBS -u SWEEP_OUT -u SWEEP_CONFIG -u TRAIN_OUT -u TRAIN_CONFIG SLURM_JOB_ID=99 \
+    PATH="$WORK/other-bin:$PATH" LAUNCHER=none LOSSCAPE="$WORK/args.sh" \
+    bash "$root/jobs/$script.sbatch" 2>&1)
+  check "$script.sbatch run by another job's script finds jobs/lib (then wants an output)" \
+    bash -c "grep -q 'error: no \(surface file\|run folder\)' <<<'$out' && ! grep -q 'cannot find' <<<'$out'"
+done
+
+# ---- the chain: a complete file is checked against this sweep's settings ----
+COMPLETE=(--arch cnn_small --dataset fashion-mnist --samples 20 --splits train --batch-size 20
+  --threads 1 --quiet)
+"$LOSSCAPE" sweep "${COMPLETE[@]}" --x -1:1:3 --out done.h5 >/dev/null 2>&1
+chain() {  # chain ARGS...: sweep-chain.sbatch outside Slurm on done.h5; prints its exit status
+  env -u SWEEP_OUT -u SWEEP_CONFIG -u SWEEP_ARGS -u SLURM_JOB_ID -u SLURM_CPUS_PER_TASK \
+    LAUNCHER=none bash "$root/jobs/sweep-chain.sbatch" "${COMPLETE[@]}" --out done.h5 "$@" \
+    >chain.log 2>&1
+  echo $?
+}
+check "chain: a complete file of this sweep: nothing to do, exit 0" \
+  bash -c "[[ $(chain --x -1:1:3) == 0 ]] && grep -q 'is this sweep.s, complete: nothing to do' chain.log"
+check "chain: a complete file of another grid fails the task (exit 1, the sweep's reason)" \
+  bash -c "[[ $(chain --x -1:1:5) == 1 ]] && grep -q 'not this sweep' chain.log && grep -q 'another sweep\|grid' chain.log"
 
 ((failures)) && { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"

@@ -176,7 +176,7 @@ check "a chain task got the time-limit warning and flushed (log)" \
 check "an interrupted chain task handed over to the next one (log)" \
   grep -q 'incomplete; a later task of array job' "${chain_logs[@]}"
 check "a later chain task resumed the file (log)" grep -q 'resuming chain.h5' "${chain_logs[@]}"
-check "chain tasks after completion exit at once (log)" grep -q 'is complete .*nothing to do' "${chain_logs[@]}"
+check "chain tasks after completion exit at once (log)" grep -q 'is this sweep.s, complete: nothing to do' "${chain_logs[@]}"
 check "all 24 chain tasks ended COMPLETED, exit 0 (jobcomp)" \
   test "$(grep -c "ArrayJobId=$chain " cluster/log/jobcomp.log) $(grep "ArrayJobId=$chain " cluster/log/jobcomp.log |
     grep -c 'JobState=COMPLETED .* ExitCode=0:0')" == "24 24"

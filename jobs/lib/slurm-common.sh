@@ -1,0 +1,261 @@
+# shellcheck shell=bash disable=SC2034  # (LS_* variables are read by the scripts)
+# Sourced by the job scripts (jobs/*.sbatch; the sweep scripts through jobs/lib/slurm-sweep.sh):
+# logging, the losscape program, the settings' words and the --out/--config among them, the
+# threads from --cpus-per-task, the launcher, the launch of losscape with stop signals passed on,
+# starts that made no progress, and the requeue after the time-limit warning. docs/slurm.md.
+#
+# Set by the script before it calls these: ls_name (the script's name, for messages), LS_WHAT
+# (the command as the log names it: "losscape", "losscape train"), LS_STOP_TEXT (what the command
+# does on the warning).
+
+ls_name=${ls_name:-losscape-job}
+LS_WHAT=${LS_WHAT:-losscape}
+LS_STOP_TEXT=${LS_STOP_TEXT:-losscape finishes its points, flushes and stops}
+
+ls_die() {  # one line naming what is wrong, exit 1 (after the script's ls_on_die, if any)
+  echo "$ls_name: error: $*" >&2
+  declare -F ls_on_die >/dev/null && ls_on_die
+  exit 1
+}
+
+ls_log() { echo "$ls_name: $(date '+%F %T') $*"; }
+
+# ls_words NAME TEXT: array NAME = the words of TEXT, split on spaces, tabs and newlines, without
+# glob expansion ("--x -1:1:3\n--y ..." from a file keeps both lines).
+# shellcheck disable=SC2034  # a nameref: the caller's array is set
+ls_words() {
+  local -n ls_words_out=$1
+  ls_words_out=()
+  [[ -n ${2:-} ]] && read -rd '' -a ls_words_out <<<"$2"
+  return 0
+}
+
+# LS_EXE: the losscape program, from LOSSCAPE (a path, or a name on PATH; default losscape).
+ls_exe() {
+  LS_EXE=${LOSSCAPE:-losscape}
+  if [[ $LS_EXE == */* ]]; then
+    [[ -f $LS_EXE && -x $LS_EXE ]] || ls_die "LOSSCAPE=$LS_EXE is not an executable file"
+  else
+    local name=$LS_EXE
+    LS_EXE=$(type -P "$name") ||
+      ls_die "$name is not on PATH: set LOSSCAPE=/path/to/losscape (or module load it)"
+  fi
+}
+
+# MAX_REQUEUES and IDLE_REQUEUES, when set, are whole numbers.
+ls_check_counts() {
+  local v
+  for v in MAX_REQUEUES IDLE_REQUEUES; do
+    [[ -z ${!v:-} || ${!v} =~ ^[0-9]+$ ]] || ls_die "$v=${!v}: expected a whole number"
+  done
+}
+
+# ls_args OUT CONFIG WORDS...: the output (surface file or run folder) and the config among a
+# command's words, kept apart (each script passes --out itself). LS_ARGS: the words but
+# --out/-o and --config, then one `--config FILE`: the words' own (the last), else CONFIG.
+# LS_CONFIG: that file. LS_OUT: the words' --out (the last), else OUT, else the config's "out".
+ls_args() {
+  local out_default=$1 i
+  LS_CONFIG=$2
+  shift 2
+  local words=("$@")
+  LS_ARGS=()
+  LS_OUT=
+  for ((i = 0; i < ${#words[@]}; i++)); do
+    case ${words[i]} in
+      --out | -o) LS_OUT=${words[i + 1]:-}; ((i += 1)); continue ;;
+      --out=*) LS_OUT=${words[i]#--out=}; continue ;;
+      -o?*) LS_OUT=${words[i]#-o}; continue ;;
+      --config) LS_CONFIG=${words[i + 1]:-}; ((i += 1)); continue ;;
+      --config=*) LS_CONFIG=${words[i]#--config=}; continue ;;
+    esac
+    LS_ARGS+=("${words[i]}")
+  done
+  if [[ -n $LS_CONFIG ]]; then LS_ARGS+=(--config "$LS_CONFIG"); fi
+  [[ -z $LS_OUT ]] && LS_OUT=$out_default
+  if [[ -z $LS_OUT && -n $LS_CONFIG && -r $LS_CONFIG ]]; then
+    LS_OUT=$(sed -n 's/.*"out"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$LS_CONFIG" | head -1)
+  fi
+  return 0
+}
+
+# ls_threads ARRAY: adds --threads $SLURM_CPUS_PER_TASK to the command's arguments in ARRAY (with
+# --cpus-per-task), unless they have --threads or their --config sets "threads" (to a number
+# other than 0).
+ls_threads() {
+  local -n ls_threads_args=$1
+  [[ -n ${SLURM_CPUS_PER_TASK:-} ]] || return 0
+  printf '%s\n' "${ls_threads_args[@]}" | grep -E '^--threads(=|$)' >/dev/null && return 0
+  local i
+  for ((i = 0; i < ${#ls_threads_args[@]}; i++)); do
+    if [[ ${ls_threads_args[i]} == --config ]]; then
+      # ("threads": 0, as a stored configuration has it, means all the node's cores: not set)
+      grep -E '"threads"[[:space:]]*:[[:space:]]*[1-9]' "${ls_threads_args[i + 1]}" >/dev/null 2>&1 && return 0
+    fi
+  done
+  ls_threads_args+=(--threads "$SLURM_CPUS_PER_TASK")
+}
+
+# The launcher command in LS_LAUNCH (an array), from LAUNCHER. `ls_launcher one`: one task (srun
+# --ntasks=1; no mpirun).
+ls_launcher() {
+  local launcher=${LAUNCHER:-} one=${1:-}
+  [[ -z $launcher ]] && { [[ -n ${SLURM_JOB_ID:-} ]] && launcher=srun || launcher=none; }
+  [[ $one == one && $launcher == mpirun ]] && ls_die "LAUNCHER=mpirun: expected srun or none (one task)"
+  case $launcher in
+    srun)
+      command -v srun >/dev/null || ls_die "LAUNCHER=srun but srun is not on PATH"
+      # No --kill-on-bad-exit: every rank exits 75 after the final collective flush, and an
+      # error on one rank already ends all of them (MPI_Abort). srun did not inherit
+      # --cpus-per-task from the job in Slurm 22.05 and 23.02: pass it on.
+      LS_LAUNCH=(srun)
+      [[ $one == one ]] && LS_LAUNCH+=(--ntasks=1)
+      [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && LS_LAUNCH+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+      local words=()
+      ls_words words "${SRUN_ARGS:-}"
+      LS_LAUNCH+=("${words[@]}")
+      ;;
+    mpirun)
+      command -v mpirun >/dev/null || ls_die "LAUNCHER=mpirun but mpirun is not on PATH"
+      # Inside an allocation Open MPI takes the ranks and hosts from Slurm.
+      LS_LAUNCH=(mpirun)
+      [[ $(id -u) == 0 ]] && LS_LAUNCH+=(--allow-run-as-root)
+      local words=()
+      ls_words words "${MPIRUN_ARGS:-}"
+      LS_LAUNCH+=("${words[@]}")
+      ;;
+    none) LS_LAUNCH=() ;;
+    *) ls_die "LAUNCHER=$launcher: expected srun$([[ $one == one ]] || echo ", mpirun") or none" ;;
+  esac
+}
+
+_ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
+  local sig=$1 send=USR1
+  # Every stop signal goes on as SIGUSR1, which losscape handles as SIGTERM and which both
+  # launchers pass on to every rank. Neither passes SIGTERM on: srun answers it by SIGKILLing
+  # the tasks ("forcing job termination") and a single SIGINT only makes it print the tasks'
+  # state; Open MPI's mpirun kills the ranks on either (SIGKILL a second later). Either way the
+  # points since the last round would be lost.
+  [[ ${LS_LAUNCH[0]:-} == "" ]] && send=$sig  # no launcher: losscape itself
+  LS_SIGNALLED=$send  # what the ranks get (ls_run recognizes a start-up death by it)
+  if [[ $sig == USR1 ]]; then
+    LS_WARNED=1
+    ls_log "SIGUSR1 (the time-limit warning): $LS_STOP_TEXT"
+  elif [[ $send != "$sig" ]]; then
+    ls_log "SIG$sig: passed on to $LS_WHAT as SIG$send (${LS_LAUNCH[0]} would kill the ranks on SIG$sig)"
+  else
+    ls_log "SIG$sig: passed on to $LS_WHAT"
+  fi
+  if [[ -n ${LS_CHILD:-} ]]; then
+    kill -"$send" "$LS_CHILD" 2>/dev/null
+  else
+    LS_PENDING=1  # no child (yet): ls_run passes it on once it has one
+  fi
+  return 0
+}
+
+# Runs `launcher losscape ARGS...` in the background so that the shell's traps run while it
+# works (bash runs a trap only between commands), and returns its exit status.
+ls_run() {
+  LS_WARNED=${LS_WARNED:-0}
+  LS_PENDING=  # (cleared before the check below: a signal from here on is seen by one of them)
+  LS_RUN_NOTE=  # why a 75 that losscape did not return itself is "incomplete" (ls_sweep_rc_text)
+  # A stop signal before the launch (the warning came while the script looked at the file, or
+  # the time limit is shorter than the warning's lead): nothing to start.
+  if [[ -n ${LS_SIGNALLED:-} ]]; then
+    ls_log "stopped by a signal before $LS_WHAT was started: incomplete (75)"
+    LS_RUN_NOTE="not started: the signal came first"
+    return 75
+  fi
+  ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
+  "${LS_LAUNCH[@]}" "$LS_EXE" "$@" &
+  LS_CHILD=$!
+  # (a signal between the launch and the line above found no child to pass it to)
+  [[ -n $LS_PENDING ]] && kill -"$LS_SIGNALLED" "$LS_CHILD" 2>/dev/null
+  local rc
+  while :; do
+    wait "$LS_CHILD"
+    rc=$?
+    # wait returns early (status > 128) when a trapped signal arrives; bash keeps the child's
+    # own status for the next wait once it has ended.
+    if ! kill -0 "$LS_CHILD" 2>/dev/null; then
+      wait "$LS_CHILD"
+      rc=$?
+      break
+    fi
+  done
+  LS_CHILD=
+  # Killed by the very signal passed on (it came while losscape was still starting, before it
+  # could catch it): the surface file is as safe as after any kill, so this is "incomplete".
+  if [[ -n ${LS_SIGNALLED:-} ]] && ((rc == 128 + $(kill -l "$LS_SIGNALLED"))); then
+    ls_log "$LS_WHAT was ended by SIG$LS_SIGNALLED itself (it came during start-up): treated as incomplete (75)"
+    LS_RUN_NOTE="ended by the signal during start-up"
+    rc=75
+  fi
+  return "$rc"
+}
+
+# The traps that pass stop signals on (each script sets placeholders first thing, since bash's
+# default for SIGUSR1 would end the batch shell; a signal they kept is passed on here).
+ls_trap_signals() {
+  LS_WARNED=0
+  LS_SIGNALLED=
+  trap '_ls_forward USR1' USR1
+  trap '_ls_forward TERM' TERM
+  trap '_ls_forward INT' INT
+  if [[ -n ${ls_early:-} ]]; then _ls_forward "$ls_early"; fi
+}
+
+# A job's start made no progress: counts it in FILE ("JOBID N", N such starts of this job in a row)
+# and prints N; fails (FILE removed) once N exceeds LIMIT.
+ls_idle_start() {
+  local file=$1 limit=$2 job idle=0
+  [[ -r $file ]] && read -r job idle <"$file" && [[ $job == "${SLURM_JOB_ID:-}" && $idle =~ ^[0-9]+$ ]] || idle=0
+  idle=$((idle + 1))
+  echo "$idle"
+  if ((idle > limit)); then
+    rm -f "$file"
+    return 1
+  fi
+  mkdir -p "$(dirname "$file")" && echo "${SLURM_JOB_ID:-} $idle" >"$file"
+}
+
+# ls_requeue PROGRESSED IDLE_FILE MAX NOTHING ADVICE TARGET [DETAIL]: after an exit 75 on the
+# time-limit warning inside a Slurm job, requeue the job (which resumes TARGET), unless starts keep
+# making no progress (PROGRESSED 0: NOTHING, e.g. "no point was computed", in more than
+# IDLE_REQUEUES starts in a row, counted in IDLE_FILE; ADVICE says what to change) or the job was
+# requeued MAX_REQUEUES times (default MAX). Returns 75 (the job's exit status) unless Slurm ends
+# this run first.
+ls_requeue() {
+  local progressed=$1 idle_file=$2 max=${MAX_REQUEUES:-$3} nothing=$4 advice=$5 target=$6
+  local detail=${7:-} restarts=${SLURM_RESTART_COUNT:-0} idle requeue_rc
+  if ((progressed)); then
+    rm -f "$idle_file"
+  elif ! idle=$(ls_idle_start "$idle_file" "${IDLE_REQUEUES:-2}"); then
+    ls_log "$nothing in $idle starts in a row$detail: not requeued (IDLE_REQUEUES=${IDLE_REQUEUES:-2});" \
+      "$advice and submit again to resume"
+    return 75
+  else
+    ls_log "$nothing in this start ($idle in a row; the warning can come up to 60 s" \
+      "early): requeued all the same, at most IDLE_REQUEUES=${IDLE_REQUEUES:-2} times in a row"
+  fi
+  if ((restarts >= max)); then
+    ls_log "requeued $restarts times already (MAX_REQUEUES=$max): not again; submit again to resume"
+    rm -f "$idle_file"
+    return 75
+  fi
+  ls_log "requeueing job $SLURM_JOB_ID to resume $target"
+  scontrol requeue "$SLURM_JOB_ID"
+  requeue_rc=$?
+  # Slurm requeues a job by signalling its batch step, which can end scontrol itself before it
+  # reports success: ended by a signal, the requeue was under way (the count file stays).
+  if ((requeue_rc > 128)); then
+    ls_log "scontrol requeue was ended by SIG$(kill -l $((requeue_rc - 128))) (Slurm's own signal to the job it requeues)"
+  elif ((requeue_rc != 0)); then
+    ls_log "scontrol requeue failed (is the job requeueable? JobRequeue / --requeue): submit again to resume"
+    return 75
+  fi
+  # Slurm ends this run of the job now; wait for it rather than racing it to an exit status.
+  sleep 60
+  return 75
+}
