@@ -9,6 +9,8 @@
 
 #include <thread>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
 #include "losscape/error.hpp"
 
 namespace losscape {
@@ -16,7 +18,12 @@ namespace losscape {
 torch::Device select_device(const std::string& want, int local_rank) {
   if (want == "cpu") return torch::kCPU;
   const bool cuda_ok = torch::cuda::is_available();
-  return device_for(want, local_rank, cuda_ok ? int(torch::cuda::device_count()) : 0, cuda_ok);
+  const auto d = device_for(want, local_rank, cuda_ok ? int(torch::cuda::device_count()) : 0, cuda_ok);
+  // The process's current CUDA device, which the calls without a device of their own use
+  // (synchronizations, events, new streams): otherwise device 0 on every rank of a node, each
+  // rank making a context there and timing the wrong GPU.
+  if (d.is_cuda()) c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(d);
+  return d;
 }
 
 torch::Device device_for(const std::string& want, int local_rank, int n, bool cuda_ok) {

@@ -224,7 +224,7 @@ std::vector<EvalSums> evaluate_points(Model& model, const DataSplit& data,
 namespace {
 
 void synchronize(const torch::Tensor& x) {
-  if (x.is_cuda()) torch::cuda::synchronize();
+  if (x.is_cuda()) torch::cuda::synchronize(x.device().index());
 }
 
 // One forward pass of the model, or of the K models of `points` (logits [N, K, classes]).
@@ -520,7 +520,10 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
       PrecisionGuard precision(o.precision, data.images.device());
       FoldBatchNorm fold;
       FuseConvolutions fused(fuse);
-      return batch_rate(model, samples[cl].narrow(0, 0, bs), seconds, floor, warm_up, points);
+      // (a given --batch-size, or K points' share of it, may exceed the data: a pass then
+      // takes all of it, as the sweep's would)
+      const auto x = samples[cl].narrow(0, 0, std::min(bs, samples[cl].size(0)));
+      return batch_rate(model, x, seconds, floor, warm_up, points);
     });
     last_local = mine.rate;
     TimingResult all = o.combine ? o.combine(mine) : mine;

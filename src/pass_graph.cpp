@@ -90,7 +90,7 @@ torch::Tensor PassGraph::run(const std::vector<std::int64_t>& key, const torch::
     g.graph->replay();  // on the current stream, after the point's in-place updates
     if (while_waiting) {
       at::cuda::CUDAEvent done;
-      done.record();
+      done.record(c10::cuda::getCurrentCUDAStream(device.index()));  // (the replay's stream)
       while (!done.query()) {
         while_waiting();
         std::this_thread::sleep_for(std::chrono::microseconds(100));

@@ -8,7 +8,8 @@
 namespace losscape {
 
 /// want: "auto" | "cpu" | "cuda" | "cuda:N". For auto/cuda, device = local_rank % visible GPUs.
-/// Throws InputError when cuda is asked for and none is visible.
+/// Throws InputError when cuda is asked for and none is visible. A CUDA device becomes the
+/// calling thread's current device.
 torch::Device select_device(const std::string& want, int local_rank = 0);
 /// select_device's rule for `visible` CUDA devices (what CUDA reports after CUDA_VISIBLE_DEVICES);
 /// `cuda_ok`: whether this LibTorch has CUDA at all (for the message when none is visible).

@@ -437,6 +437,28 @@ TEST_CASE("choose_eval_options: combined timings, memory limits, failures and th
     CHECK(choose_eval_options(*model, data, o).points_per_forward == 1);
     CHECK(calls == 0);
   }
+  SECTION("a given batch larger than the data: every timing takes the data (real timings)") {
+    // 40 images, --batch-size 512: 2 points' share (256) also exceeds the data. Before
+    // 2026-12-01 the timings of K points failed ("start (0) + length (256) exceeds dimension
+    // size (40)") and the sweep stopped at start-up.
+    DirectionsConfig dc;
+    auto dirs = make_directions(*model, dc, "cifar10");
+    TensorList base;
+    for (auto& t : model->parameters()) base.push_back({t.name, t.tensor.clone()});
+    o.fixed_batch = 512;
+    o.max_points = 4;
+    o.budget_seconds = 0.2;
+    o.stack = [&](int k) {
+      const std::vector<double> zero(std::size_t(k), 0.0);
+      return stack_points(*model, base, dirs, zero, zero);
+    };
+    o.try_fusion = true;  // (its check and run-off at the chosen batch: the same clamp)
+    EvalChoice c;
+    REQUIRE_NOTHROW(c = choose_eval_options(*model, data, o));
+    CHECK(c.batch_size == 512);
+    CHECK(c.points_per_forward >= 1);
+    CHECK(c.images_per_second > 0);
+  }
 }
 
 TEST_CASE("choose_eval_options: cuDNN fusion is checked, then timed against the plain passes",
