@@ -281,7 +281,10 @@ nlohmann::json projection_info(const std::string& path) {
                            {"epoch", i < p.epochs.size() ? nlohmann::json(p.epochs[i]) : nullptr},
                            {"checkpoint", i < p.files.size() ? p.files[i] : ""}});
   if (p.explained_variance_ratio) j["explained_variance_ratio"] = *p.explained_variance_ratio;
-  if (!p.x.empty()) {
+  bool finite = !p.x.empty();  // (a diverged checkpoint projects to NaN: no grid covers it)
+  for (std::size_t i = 0; i < p.x.size(); ++i)
+    finite = finite && std::isfinite(p.x[i]) && i < p.y.size() && std::isfinite(p.y[i]);
+  if (finite) {
     auto [gx, gy] = grid_covering(p, 21);
     j["covering_grid"] = {{"x", gx}, {"y", gy}};
   }
@@ -337,7 +340,8 @@ std::string render_info(const nlohmann::json& j) {
       o << "PCA          explained variance ratio " << j["explained_variance_ratio"].dump() << "\n";
     for (auto& [axis, arr] : j["tensors"].items()) {
       o << axis << ":\n  " << std::left << std::setw(6) << "#" << std::setw(40) << "name"
-        << std::setw(22) << "shape" << std::setw(12) << "norm" << "norm/|θ|\n";
+        << std::setw(22) << "shape" << std::setw(12) << "norm"
+        << (!arr.empty() && arr.front().contains("ratio") ? "norm/|θ|" : "") << "\n";
       for (auto& t : arr) {
         o << "  " << std::setw(6) << t["index"].get<long long>() << std::setw(40)
           << t["name"].get<std::string>() << std::setw(22) << shape_text(t["shape"]) << std::setw(12)
@@ -368,7 +372,11 @@ std::string render_info(const nlohmann::json& j) {
     if (!id.value("y", std::string()).empty()) o << ", y " << id["y"].get<std::string>();
     o << " (" << j["grid_points"] << " points)\n"
       << "values       " << id["values"].dump() << ", loss " << id["loss"].get<std::string>()
-      << ", " << id["dataset"].get<std::string>() << " samples " << id["samples"] << "\n";
+      << ", " << id["dataset"].get<std::string>() << " samples "
+      << (id["samples"].is_number() && id["samples"].get<long long>() == 0
+              ? std::string("all")  // (0: the whole split)
+              : id["samples"].dump())
+      << "\n";
     if (!j["part"].get<std::string>().empty())
       o << "part         " << j["part"].get<std::string>() << "\n";
     o << "done         " << j["points_done"] << " of " << j["points_total"] << " points"
@@ -407,8 +415,11 @@ std::string render_info(const nlohmann::json& j) {
     }
   } else if (kind == "projection") {
     o << "projection   " << j["file"].get<std::string>() << ": " << j["points"].size()
-      << " checkpoints in the plane of " << j["dir_file"].get<std::string>() << " ("
-      << j["method"].get<std::string>() << ")\n";
+      << " checkpoints in the plane of "
+      << (j["dir_file"].get<std::string>().empty() ? std::string("(no direction file recorded)")
+                                                   : j["dir_file"].get<std::string>())
+      << (j["method"].get<std::string>().empty() ? "" : " (" + j["method"].get<std::string>() + ")")
+      << "\n";
     if (j.contains("explained_variance_ratio"))
       o << "PCA          explained variance ratio " << j["explained_variance_ratio"].dump() << "\n";
     if (j.contains("covering_grid"))

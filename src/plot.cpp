@@ -178,6 +178,7 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
 // spaced geometrically between vmin and vmax.
 std::vector<double> level_values(const Levels& l, bool log) {
   auto n = std::int64_t(std::floor((l.vmax - l.vmin) / l.vlevel + 1e-9)) + 1;
+  if (n < 2 && !log) return {l.vmin, l.vmax};  // a step beyond vmax: the two ends
   n = std::max<std::int64_t>(n, 2);
   std::vector<double> v;
   for (std::int64_t k = 0; k < n; ++k)
@@ -291,7 +292,7 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
      << "; NaN = not computed).\n"
      << "# Restyle freely, then re-render in this directory with: gnuplot " << name << ".gp\n\n"
      << "name = " << gp_str(name) << "\n"
-     << "datafile = name . \".dat\"\n"
+     << "datafile = \"./\" . name . \".dat\"   # (./: a name beginning with < or | is no command)\n"
      << "formats = " << gp_str(formats) << "      # any of: png pdf svg\n"
      << "width = " << o.width << "; height = " << o.height
      << "   # pixels (PNG, SVG); the PDF is width/100 x height/100 inches\n"
@@ -314,7 +315,7 @@ void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
         "\"white\"\n"
      << "        }\n"
      << "    }\n"
-     << "    set output name . \".\" . fmt\n";
+     << "    set output \"./\" . name . \".\" . fmt\n";
   std::istringstream lines(plot_cmd);
   for (std::string l; std::getline(lines, l);) os << "    " << l << "\n";
   os << "    unset output\n"
@@ -345,7 +346,7 @@ std::string range_of(double a, double b, double pad = 0) {
 }
 
 std::string levels_cmd(const std::vector<double>& lv, bool log, const Levels& l) {
-  if (!log)
+  if (!log && !(lv.size() == 2 && lv[1] != l.vmin + l.vlevel))  // (else vmin and vmax alone)
     return "set cntrparam levels incremental " + num(l.vmin) + ", " + num(l.vlevel) + ", " +
            num(lv.back()) + "\n";
   std::string s = "set cntrparam levels discrete ";
@@ -533,10 +534,30 @@ bool has_finite_node(const SurfaceView& s, const std::string& q) {
 
 // ---- 1D figures ----
 
-std::string y_range_1d(const std::string& q, const PlotOptions& o) {
-  if (is_loss(q)) return o.log ? "[*:" + num(o.loss_max) + "]" : "[0:" + num(o.loss_max) + "]";
-  if (is_acc(q) || is_error(q)) return o.log ? "[*:100]" : "[0:100]";
-  return o.log ? "[*:*]" : "[0:*]";
+// The lower end of a logarithmic loss axis up to loss_max: below the smallest positive value
+// drawn (rows of the data), or loss_max / 1000 when there is none yet. An explicit range, since
+// gnuplot refuses to autoscale an axis without a single point in range ("all points y value
+// undefined"), and a sweep just begun, or losses all above --loss-max, must still plot.
+double log_floor_1d(const std::vector<std::vector<double>>& columns,
+                    const std::vector<std::size_t>& rows, double loss_max) {
+  double lo = loss_max;
+  for (const auto& v : columns)
+    for (std::size_t i : rows)
+      if (std::isfinite(v[i]) && v[i] > 0) lo = std::min(lo, v[i]);
+  return lo < loss_max ? lo / 1.25 : loss_max / 1000;
+}
+
+// A 1D figure's y axis: only the loss is drawn on a log axis with --log (the reference's
+// semilogy); accuracy and error stay linear, 0..100 %.
+std::string y_range_1d(const std::string& q, const PlotOptions& o, const std::vector<double>& v,
+                       const std::vector<std::size_t>& rows) {
+  if (is_loss(q))
+    return "[" + (o.log ? num(log_floor_1d({v}, rows, o.loss_max)) : std::string("0")) + ":" +
+           num(o.loss_max) + "]";
+  if (is_acc(q) || is_error(q)) return "[0:100]";
+  for (std::size_t i : rows)
+    if (std::isfinite(v[i])) return "[0:*]";
+  return "[0:1]";  // nothing to draw yet: gnuplot cannot autoscale an empty axis
 }
 
 // Rows of the 1D data: every point, or the drawn sub-grid of a surface in progress.
@@ -559,8 +580,10 @@ Figure figure_1d_loss_acc(const Context& c) {
   std::string name = c.stem + "_1d_loss_acc" + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
 
-  std::vector<std::vector<double>> vals;
+  std::vector<std::vector<double>> vals, loss_columns;
   for (auto& q : cols) vals.push_back(quantity_values(s, q));
+  for (std::size_t k = 0; k < cols.size(); ++k)
+    if (is_loss(cols[k])) loss_columns.push_back(vals[k]);
   std::ostringstream data;
   std::string colnames = "alpha";
   for (auto& q : cols) colnames += " " + q;
@@ -581,7 +604,8 @@ Figure figure_1d_loss_acc(const Context& c) {
      << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
      << "set ylabel \"loss\" tc rgb \"blue\"\n"
      << "set ytics nomirror tc rgb \"blue\"\n"
-     << "set yrange " << (o.log ? "[*:loss_max]" : "[0:loss_max]") << "\n"
+     << "set yrange [" << (o.log ? num(log_floor_1d(loss_columns, rows, o.loss_max)) : "0")
+     << ":loss_max]\n"
      << (o.log ? "set logscale y\n" : "") << "set y2label \"accuracy (%)\" tc rgb \"red\"\n"
      << "set y2tics tc rgb \"red\"\n"
      << "set y2range [0:100]\n"
@@ -622,8 +646,8 @@ Figure figure_1d(const Context& c, const std::string& q) {
      << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
      << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
      << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
-     << "set yrange " << y_range_1d(q, o) << "\n"
-     << (o.log ? "set logscale y\n" : "") << "set grid xtics ytics lc rgb \"#dddddd\"\n"
+     << "set yrange " << y_range_1d(q, o, v, rows) << "\n"
+     << (o.log && is_loss(q) ? "set logscale y\n" : "") << "set grid xtics ytics lc rgb \"#dddddd\"\n"
      << "unset key\n";
   script_render_loop(gp, "plot datafile using 1:2 with lines lw 2 lc rgb \"blue\"");
   write_file(fig.script(), gp.str());
@@ -645,14 +669,18 @@ std::vector<std::string> default_what(const SurfaceView& s) {
   return w;
 }
 
+// An absolute path (gnuplot is started in the figure's folder, where a relative one would not
+// resolve), or "".
 std::string find_program(const std::string& prog) {
-  if (prog.find('/') != std::string::npos) return access(prog.c_str(), X_OK) == 0 ? prog : "";
+  if (prog.find('/') != std::string::npos)
+    return access(prog.c_str(), X_OK) == 0 ? fs::absolute(prog).string() : "";
   const char* path = std::getenv("PATH");
   std::istringstream dirs(path ? path : "");
   for (std::string d; std::getline(dirs, d, ':');) {
     std::string p = (d.empty() ? "." : d) + "/" + prog;
     struct stat st;
-    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0) return p;
+    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0)
+      return fs::absolute(p).string();
   }
   return "";
 }
@@ -907,7 +935,8 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   // they will for a user re-rendering it. Its stderr is collected for the error message.
   int pipe_fd[2];
   if (pipe(pipe_fd) != 0) throw Error("plot: pipe failed: " + std::string(std::strerror(errno)));
-  std::string script = f.name + ".gp";
+  // (./: gnuplot runs a file name beginning with '<' as a command)
+  std::string script = "./" + f.name + ".gp";
   pid_t pid = fork();
   if (pid < 0) throw Error("plot: fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {

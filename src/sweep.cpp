@@ -66,6 +66,9 @@ void check_keys(const nlohmann::json& o, std::initializer_list<const char*> know
 }  // namespace
 
 void from_json(const nlohmann::json& j, SweepConfig& c) {
+  if (!j.is_object())
+    throw InputError(std::string("config: expected a JSON object of options ({\"x\": ...}), not ") +
+                     (j.is_null() ? "null" : j.is_array() ? "an array" : j.type_name()));
   check_keys(j,
              {"model_file", "arch", "init_seed", "directions", "dir", "x", "y", "dataset",
               "data_dir", "splits", "samples", "subset_seed", "raw_data", "loss", "batch_size",

@@ -122,6 +122,12 @@ expect_error "sweep config: a number for the grid" 1 "$WORK/xint.json" "'x'" "a 
 echo '{"arch": "cnn_small", "x": "-1:1:3"} trailing' >trail.json
 expect_error "sweep config: text after the JSON" 1 "$WORK/trail.json" "not valid JSON" -- sweep \
   --config "$WORK/trail.json"
+echo 'null' >null.json
+expect_error "sweep config: null, not an object" 1 "$WORK/null.json" "JSON object" -- sweep \
+  --config "$WORK/null.json"
+echo '[1, 2]' >array.json
+expect_error "sweep config: an array, not an object" 1 "$WORK/array.json" "not an array" -- sweep \
+  --config "$WORK/array.json"
 mkdir -p cfgdir
 expect_error "sweep config: a folder" 1 "cfgdir" "folder" -- sweep --config cfgdir
 expect_error "--threads beyond any node" 1 "--threads 2000000000" -- eval --arch cnn_small \

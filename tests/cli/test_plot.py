@@ -286,6 +286,56 @@ def main():
     check("below the contour levels 30:1:40" in r.stderr,
           f"levels above the data: 'below the contour levels': {r.stderr.strip()[:200]}")
 
+    # ---- 1D with --log: nothing plottable yet, or losses all above --loss-max, or 100 % train
+    # accuracy (an error of 0 everywhere) still plots; only the loss axis is logarithmic ----
+    write_surface("n1.h5", 9, 0, unfinished=np.ones(9, bool))
+    write_surface("hi1.h5", 9, 0)
+    write_surface("acc1.h5", 9, 0)
+    with h5py.File("acc1.h5", "a") as f:
+        f["train_acc"][...] = 100.0
+    for surf, extra, why in (("n1.h5", [], "nothing computed yet"),
+                             ("hi1.h5", ["--loss-max", "0.01"], "every loss above --loss-max"),
+                             ("acc1.h5", [], "train error 0 everywhere")):
+        shutil.rmtree("fig_log1", ignore_errors=True)
+        r = run("plot", surf, "--log", "--formats", "png", "--out-dir", "fig_log1", *extra,
+                expect_ok=False)
+        stem = surf[:-3]
+        made = [f for f in ("1d_loss_acc_log", "1d_train_loss_log", "1d_train_err_log")
+                if os.path.exists(f"fig_log1/{stem}_{f}.png")]
+        check(r.returncode == 0 and len(made) == 3,
+              f"1D --log, {why}: all three figures drawn ({r.returncode}: {r.stderr.strip()[-200:]})")
+    err_gp = open("fig_log1/acc1_1d_train_err_log.gp").read()
+    loss_gp = open("fig_log1/acc1_1d_train_loss_log.gp").read()
+    check("set logscale y" not in err_gp and "set yrange [0:100]" in err_gp and
+          "set logscale y" in loss_gp, "1D --log: the loss axis is logarithmic, the error's linear")
+
+    # ---- a step past --vmax: the levels are vmin and vmax, none above ----
+    run("plot", "s2.h5", "--vmin", "1", "--vlevel", "5", "--vmax", "3", "--formats", "png",
+        "--what", "train_loss", "--out-dir", "fig_step")
+    gp = open("fig_step/s2_train_loss_2dcontour.gp").read()
+    line = [l for l in gp.splitlines() if "cntrparam levels" in l]
+    check(line == ["set cntrparam levels discrete 1,3"],
+          f"--vlevel beyond --vmax: the levels are vmin and vmax: {line}")
+
+    # ---- file names gnuplot would take for commands (<...) or pipes (|...) are only names ----
+    os.makedirs("odd", exist_ok=True)
+    write_surface("odd/<touch INJECTED;x.h5", 5, 4)
+    r = run("plot", "odd/<touch INJECTED;x.h5", "--formats", "png", "--what", "train_loss",
+            "--out-dir", "odd", expect_ok=False)
+    check(r.returncode == 0 and not os.path.exists("INJECTED") and not os.path.exists("odd/INJECTED")
+          and os.path.exists("odd/<touch INJECTED;x_train_loss_2dheat.png"),
+          f"a surface named '<touch INJECTED;x.h5' is plotted, no command run ({r.returncode}: "
+          f"{r.stderr.strip()[-200:]})")
+
+    # ---- LOSSCAPE_GNUPLOT as a relative path (gnuplot runs in the figures' folder) ----
+    os.makedirs("gbin", exist_ok=True)
+    if not os.path.exists("gbin/gnuplot"):
+        os.symlink(GNUPLOT, "gbin/gnuplot")
+    r = run("plot", "s2.h5", "--formats", "png", "--what", "train_loss", "--out-dir", "fig_rel",
+            env=dict(os.environ, LOSSCAPE_GNUPLOT="gbin/gnuplot"), expect_ok=False)
+    check(r.returncode == 0 and os.path.exists("fig_rel/s2_train_loss_2dheat.png"),
+          f"LOSSCAPE_GNUPLOT=gbin/gnuplot (relative) works ({r.returncode}: {r.stderr.strip()[-200:]})")
+
     conclude()
 
 
