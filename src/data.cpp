@@ -66,7 +66,9 @@ RawImages read_cifar10_files(const std::vector<std::string>& files) {
   std::int64_t n = 0;
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
-    if (!in) throw InputError(f + ": no such file or not readable (CIFAR-10 binary version)");
+    std::error_code ec;
+    if (!in || std::filesystem::is_directory(f, ec))
+      throw InputError(f + ": no such file or not readable (CIFAR-10 binary version)");
     std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (buf.empty()) throw FormatError(f + ": file is empty");
     if (buf.size() % kRecord != 0)
@@ -226,6 +228,8 @@ DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
     throw FormatError(files[0] + ": images are not " + std::to_string(shape.height) + "x" +
                       std::to_string(shape.width));
   const std::int64_t total = raw.labels.size(0);
+  // An empty split has no loss: its mean would be reported (and stored) as 0.
+  if (total == 0) throw FormatError(files[0] + ": holds no " + spec.split + " samples");
   auto idx = select_indices(total, spec);
   auto index = torch::from_blob(idx.data(), {std::int64_t(idx.size())}, torch::kInt64).clone();
   auto images = raw.pixels.index_select(0, index).to(torch::kFloat32).div_(255.0);

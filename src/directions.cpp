@@ -226,6 +226,11 @@ Directions read_directions(const std::string& path) {
   if (d.dirs.size() == 2 && d.dirs[0].size() != d.dirs[1].size())
     throw FormatError(path + ": xdirection has " + std::to_string(d.dirs[0].size()) +
                       " tensors but ydirection has " + std::to_string(d.dirs[1].size()));
+  if (d.dirs.size() == 2)
+    for (std::size_t i = 0; i < d.dirs[0].size(); ++i)
+      if (d.dirs[0][i].tensor.sizes() != d.dirs[1][i].tensor.sizes())
+        throw FormatError(path + ": xdirection/" + std::to_string(i) + " and ydirection/" +
+                          std::to_string(i) + " differ in shape");
   if (f.has_attr("names")) {
     d.names = f.attr_strings("names");
     if (d.names.size() != d.dirs[0].size())

@@ -237,7 +237,18 @@ Dataset Location::dataset(const std::string& name) const {
   if (!exists(name)) throw FormatError(where(name) + ": dataset is missing");
   hid_t d = H5Dopen2(id(), name.c_str(), H5P_DEFAULT);
   check(d, where(name) + ": cannot open dataset");
-  return Dataset(Handle(d, H5Dclose), where(name));
+  Dataset ds(Handle(d, H5Dclose), where(name));
+  // A damaged or crafted file can declare a shape far beyond what it stores (chunks never
+  // written): its readers would allocate all of it first (terabytes, or minutes of paging).
+  // What losscape reads is written whole; even compressed, real numbers do not shrink 1000-fold.
+  Handle type(H5Dget_type(d), H5Tclose);
+  const double declared = double(ds.size()) * double(type.valid() ? H5Tget_size(type.id()) : 1);
+  const double stored = double(H5Dget_storage_size(d));
+  if (declared > 64.0 * 1024 * 1024 && stored * 1000 < declared)
+    throw FormatError(where(name) + ": declares " + std::to_string(ds.size()) +
+                      " elements but the file stores " + std::to_string(std::uint64_t(stored)) +
+                      " bytes of them (a damaged file)");
+  return ds;
 }
 
 Dataset Location::create_dataset(const std::string& name, Type t, const std::vector<hsize_t>& dims,

@@ -220,7 +220,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
                ? e["points_done_before"].get<std::int64_t>()
                : -1;
   };
-  for (std::size_t i = 0; i < log.size(); ++i) {
+  for (std::size_t i = 0; i < log.size(); ++i) try {
     const auto& r = log[i];
     if (!r.is_object()) continue;
     nlohmann::json run = r;
@@ -249,6 +249,9 @@ nlohmann::json surface_info(const std::string& path, bool values) {
       }
     }
     j["runs"].push_back(run);
+  } catch (const nlohmann::json::exception&) {
+    // an entry with keys of other types (damaged, or not losscape's): shown as it is
+    j["runs"].push_back({{"status", "unreadable"}, {"entry", log[i]}});
   }
   if (values) {
     j["x"] = s.x;
@@ -383,6 +386,11 @@ std::string render_info(const nlohmann::json& j) {
       << (j["complete"].get<bool>() ? " (complete)" : " (incomplete: resume with the same sweep)")
       << "\n";
     for (auto& r : j["runs"]) {
+      if (r.value("status", std::string()) == "unreadable") {
+        o << "  run   (an entry of the run log with unexpected types: " << r["entry"].dump().substr(0, 120)
+          << ")\n";
+        continue;
+      }
       if (r["merge"].get<bool>())
         o << "  merge " << r["start"].get<std::string>() << ": " << r["status"].get<std::string>()
           << "\n";
@@ -401,7 +409,7 @@ std::string render_info(const nlohmann::json& j) {
         // Each distinct device with its number of ranks, in order of first appearance.
         std::vector<std::pair<std::string, int>> seen;
         for (auto& d : r["devices"]) {
-          auto name = d.get<std::string>();
+          const std::string name = d.is_string() ? d.get<std::string>() : d.dump();
           auto it = std::find_if(seen.begin(), seen.end(), [&](auto& p) { return p.first == name; });
           if (it == seen.end()) seen.emplace_back(name, 1); else ++it->second;
         }

@@ -261,14 +261,40 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     if (kind != "legacy") {  // any zip: LibTorch decides whether it is a module
       try {
         auto m = torch::jit::load(path, torch::kCPU);
+        // LibTorch does not check that a tensor's record holds its elements: a truncated
+        // record was read past its end by the first operation on the tensor (a crash).
+        auto check = [&](const std::string& name, const torch::Tensor& t) {
+          if (!t.defined() || t.numel() == 0) return;
+          std::int64_t last = t.storage_offset();
+          for (std::int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+          const auto needed = std::uint64_t(last + 1) * std::uint64_t(t.element_size());
+          const bool empty = !t.has_storage() || t.storage().data_ptr().get() == nullptr;
+          if (empty || t.storage().nbytes() < needed)
+            throw FormatError(path + ": damaged TorchScript file: the record of tensor " + name +
+                              " holds " +
+                              (empty ? std::string("no data")
+                                     : std::to_string(t.storage().nbytes()) + " bytes") +
+                              ", its shape needs " + std::to_string(needed) + " bytes");
+        };
+        for (const auto& p : m.named_parameters(true)) check(p.name, p.value);
+        for (const auto& b : m.named_buffers(true)) check(b.name, b.value);
         model = std::make_unique<ScriptModel>(std::move(m));
         model->arch = arch.empty() ? "torchscript" : arch;
         model->format = "torchscript";
         DataShape s = data_shape(dataset);
         model->input_shape = {s.channels, s.height, s.width};
         model->num_classes = s.classes;
-      } catch (const c10::Error& e) {
-        jit_error = e.what_without_backtrace();
+      } catch (const Error&) {
+        throw;  // (ours: a damaged record)
+      } catch (const std::exception& e) {
+        // c10::Error, or the TorchScript compiler's ErrorReport (its code does not compile).
+        // One line: LibTorch's message can quote the module's source over many.
+        const auto* c10e = dynamic_cast<const c10::Error*>(&e);
+        for (const char c : std::string(c10e ? c10e->what_without_backtrace() : e.what())) {
+          const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+          if (!space) jit_error += c;
+          else if (!jit_error.empty() && jit_error.back() != ' ') jit_error += ' ';
+        }
       }
     }
     if (!model) {

@@ -275,6 +275,15 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
       (g.has_y && !same(f.dataset("ycoordinates").read_doubles(), g.y.coordinates())))
     throw damaged("its coordinates are not those of its grid " + g.x.str() +
                   (g.has_y ? " x " + g.y.str() : std::string()));
+  // The completion mask holds 0 (to compute) and 1 (done) only: another value is damage, which
+  // a resume would otherwise take for done.
+  auto done = f.dataset("done");
+  std::vector<std::uint8_t> m(done.size());
+  done.read(h5::Type::u8, m.data());
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (m[i] > 1)
+      throw damaged("its completion mask 'done' holds " + std::to_string(int(m[i])) +
+                    " at point " + std::to_string(i) + " (0 or 1 expected)");
 }
 
 std::vector<std::uint8_t> SurfaceFile::done_mask() const {

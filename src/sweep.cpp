@@ -716,6 +716,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     grid = parse_grid(cfg.x, cfg.y);
     effective["dir"]["dims"] = grid.has_y ? 2 : 1;  // the grid decides, whatever the config said
     std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
+    if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
     for (auto& s : cfg.splits) {
       if (s != "train" && s != "test") throw InputError("--splits: unknown split '" + s + "'");
@@ -743,8 +744,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // (a NaN would never be reached: no write round before the last)
     if (!(cfg.flush_seconds > 0) || !std::isfinite(cfg.flush_seconds))
       throw InputError("--flush-seconds must be a positive number of seconds");
-    if (!(cfg.progress_seconds > 0) || !std::isfinite(cfg.progress_seconds))
-      throw InputError("--progress-seconds must be a positive number of seconds");
+    if (!(cfg.progress_seconds >= 0) || !std::isfinite(cfg.progress_seconds))
+      throw InputError("--progress-seconds must be a number of seconds >= 0 (0: a line at every "
+                       "report)");
     device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
     if (cfg.model_file.empty()) {

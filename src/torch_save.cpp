@@ -28,6 +28,22 @@ struct Obj {
   std::string s;           ///< string value; "module.name" of a global; class of an opaque object
   std::vector<Ref> items;  ///< tuple/list elements; dict: key, value, key, value, ...
   torch::Tensor t;         ///< tensor; storage (1-d, the storage's dtype)
+
+  Obj() = default;
+  Obj(const Obj&) = delete;
+  Obj& operator=(const Obj&) = delete;
+  // Nested containers are released one after the other, not recursively: a crafted pickle of
+  // lists nested 200,000 deep (400 kB) overflowed the stack when each list released its items.
+  ~Obj() {
+    std::vector<Ref> pending = std::move(items);
+    while (!pending.empty()) {
+      Ref r = std::move(pending.back());
+      pending.pop_back();
+      if (r && r.use_count() == 1)
+        for (auto& c : r->items) pending.push_back(std::move(c));
+      // r, its items moved out, is released here
+    }
+  }
 };
 
 Ref make(Obj::Kind k) {
@@ -427,6 +443,17 @@ std::optional<TensorList> as_state_dict(const Ref& d) {
   return out;
 }
 
+// LibTorch's reason, on one line, without its request for a better message.
+std::string libtorch_reason(const c10::Error& e) {
+  std::string m = e.what_without_backtrace();
+  const auto plea = m.find("(Could this error message be improved?");
+  if (plea != std::string::npos) m.erase(plea);
+  for (auto& c : m)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!m.empty() && (m.back() == ' ' || m.back() == '.')) m.pop_back();
+  return m.substr(0, 160);
+}
+
 // The zip format (PyTorch >= 1.6): data.pkl, and each storage in the record data/<key> as raw
 // little-endian elements.
 // Without `with_data` the storages are left unread (their tensors uninitialised): shapes only.
@@ -436,7 +463,7 @@ Ref read_zip(const std::string& path, bool with_data) {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const c10::Error& e) {
     throw FormatError(path + ": not a torch.save zip file (" +
-                      std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+                      libtorch_reason(e) + ")");
   }
   if (!zip->hasRecord("data.pkl"))
     throw FormatError(path + ": zip file without data.pkl: not written by torch.save");
@@ -460,7 +487,7 @@ Ref read_zip(const std::string& path, bool with_data) {
     return Unpickler(path, static_cast<const char*>(ptr.get()), size, from_record).run();
   } catch (const c10::Error& e) {  // a damaged archive (miniz: bad header, CRC, method)
     throw FormatError(path + ": damaged torch.save zip file (" +
-                      std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+                      libtorch_reason(e) + ")");
   }
 }
 

@@ -445,6 +445,12 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                        "); use --resume to continue it, or choose another --out");
     resume_path = existing.back().path;
     resume_from = read_checkpoint(resume_path);
+    // The file's name and its recorded epoch must agree: resuming from a copied or damaged file
+    // whose epoch is smaller would write over the run's finished checkpoints and log.
+    if (resume_from->meta.epoch != existing.back().epoch)
+      throw FormatError(resume_path + ": records epoch " + std::to_string(resume_from->meta.epoch) +
+                        " but is named for epoch " + std::to_string(existing.back().epoch) +
+                        " (a copied or damaged checkpoint): not resuming from it");
     TrainConfig stored = resume_from->meta.config.get<TrainConfig>();
     nlohmann::json a = cfg, b = stored;
     for (auto& key : kMutable) a.erase(key), b.erase(key);

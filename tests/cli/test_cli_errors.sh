@@ -98,8 +98,8 @@ expect_error "an unknown precision, before anything is made" 1 "fp64" -- sweep -
   --x -1:1:3 --precision fp64 --out s.h5
 expect_error "--flush-seconds nan" 1 "--flush-seconds" -- sweep --arch cnn_small --x -1:1:3 \
   --flush-seconds nan --out s.h5
-expect_error "--progress-seconds 0" 1 "--progress-seconds" -- sweep --arch cnn_small --x -1:1:3 \
-  --progress-seconds 0 --out s.h5
+expect_error "--progress-seconds -1" 1 "--progress-seconds" -- sweep --arch cnn_small --x -1:1:3 \
+  --progress-seconds -1 --out s.h5
 [[ ! -e s.h5 && ! -e s.dirs.h5 ]] && pass "no surface or direction file was made" ||
   fail "files were made: $(ls s.* 2>&1)"
 echo '{"arch": "cnn_small", "dir": {"x": {"nrom": "layer"}}}' >typo.json

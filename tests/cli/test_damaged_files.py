@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Damaged and crafted input files: one error line naming the file, exit 1, nothing overwritten.
+
+Each case was found by fuzzing the readers (2026-12-01) and crashed, hung, allocated terabytes,
+printed several lines, or silently went on before its fix:
+  - a torch.save pickle of lists nested 200,000 deep (a stack overflow when released);
+  - a TorchScript module whose tensor record is empty (a segfault in the first operation), or
+    whose code does not compile (the compiler's message over many lines, no file name);
+  - HDF5 datasets declaring 2^40 elements with no data stored (allocated before any check);
+  - a direction file whose x and y tensors differ in shape (a LibTorch message without a name);
+  - a surface whose completion mask holds 2 (a resume took the points for done);
+  - a checkpoint whose recorded epoch is not that of its name (train --resume from it wrote over
+    the run's finished checkpoints);
+  - an empty data split (a loss of 0 reported and stored);
+  - a checkpoint with NaN weights given to `losscape hessian` (LAPACK's own complaints).
+Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
+"""
+import hashlib
+import os
+import shutil
+import sys
+import zipfile
+
+try:
+    import h5py
+    import numpy as np
+    import torch
+except ImportError as e:  # pragma: no cover
+    print(f"SKIP: {sys.executable} cannot import torch/numpy/h5py ({e})", file=sys.stderr)
+    sys.exit(77)
+
+from clitest import FASHION_MNIST, check, conclude, losscape as run, setup  # noqa: E402
+
+setup("/tmp/losscape-damaged-test")
+THREADS = ["--threads", "1"]
+
+
+def refused(tag, path, *args):
+    """`losscape ARGS` must exit 1 with one stderr line 'losscape: error: ...' naming `path`."""
+    r = run(*args, expect_ok=False)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 1 and len(lines) == 1 and lines[0].startswith("losscape: error: ") and
+          path in lines[0],
+          f"{tag}: exit 1, one line naming {path} (exit {r.returncode}: {r.stderr.strip()[:300]!r})")
+    return r
+
+
+def md5(path):
+    return hashlib.md5(open(path, "rb").read()).hexdigest()
+
+
+def replace_dataset(path, name, **kw):
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, **kw)
+
+
+def main():
+    # ---- valid files first: a 2-epoch run, its directions, a surface; a TorchScript module ----
+    run("train", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--samples", "100",
+        "--test-samples", "50", "--epochs", "2", "--batch-size", "50", "--out", "run", *THREADS,
+        "--quiet")
+    run("directions", "--model-file", "run/model_2.h5", "--out", "d.h5", "--quiet")
+    run("sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset",
+        "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--stop-after", "2",
+        "--out", "s.h5", *THREADS, "--quiet", expect_ok=False)
+
+    class Lin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = torch.nn.Linear(784, 10)
+
+        def forward(self, x):
+            return self.l(x.flatten(1))
+
+    torch.jit.script(Lin()).save("ts.pt")
+
+    # ---- pickle nested 200,000 deep ----
+    with zipfile.ZipFile("deep.pt", "w") as z:
+        n = 200000
+        z.writestr("archive/data.pkl", b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".")
+        z.writestr("archive/version", "3")
+    refused("a pickle nested 200,000 deep", "deep.pt", "info", "deep.pt", "--arch", "cnn_small")
+
+    # ---- TorchScript: an empty tensor record, code that does not compile ----
+    src = zipfile.ZipFile("ts.pt")
+    weight = [k for k in src.namelist() if "/data/" in k and src.getinfo(k).file_size == 784 * 10 * 4]
+    check(len(weight) == 1, f"the TorchScript file has the weight's record: {src.namelist()}")
+    code = [k for k in src.namelist() if k.endswith(".py") and b"def forward" in src.read(k)]
+    with zipfile.ZipFile("ts_empty.pt", "w") as z:
+        for k in src.namelist():
+            z.writestr(k, b"" if k in weight else src.read(k))
+    with zipfile.ZipFile("ts_code.pt", "w") as z:
+        for k in src.namelist():
+            v = src.read(k)
+            z.writestr(k, v.replace(b"def forward", b"def forward((") if k in code else v)
+    refused("TorchScript with an empty tensor record: info", "ts_empty.pt", "info", "ts_empty.pt")
+    refused("... directions", "ts_empty.pt", "directions", "--model-file", "ts_empty.pt", "--out",
+            "x.h5")
+    refused("TorchScript whose code does not compile", "ts_code.pt", "info", "ts_code.pt")
+
+    # ---- shapes declared far beyond the data stored ----
+    shutil.copy("d.h5", "d_huge.h5")
+    replace_dataset("d_huge.h5", "xdirection/0", shape=(1 << 40,), dtype="f4", chunks=(1024,))
+    shutil.copy("run/model_2.h5", "ck_huge.h5")
+    with h5py.File("ck_huge.h5", "r") as f:
+        name = "state/" + sorted(k for k in f["state"])[0]
+    replace_dataset("ck_huge.h5", name, shape=(1 << 40,), dtype="f4", chunks=(1024,))
+    refused("a direction file declaring 2^40 elements", "d_huge.h5", "info", "d_huge.h5")
+    refused("a checkpoint declaring 2^40 elements", "ck_huge.h5", "info", "ck_huge.h5")
+
+    # ---- x and y directions of different shapes ----
+    shutil.copy("d.h5", "d_xy.h5")
+    with h5py.File("d_xy.h5", "r") as f:
+        shape = f["xdirection/0"].shape
+    replace_dataset("d_xy.h5", "xdirection/0", data=np.zeros((shape[0] + 1, *shape[1:]), "f4"))
+    refused("x and y directions of different shapes", "d_xy.h5", "info", "d_xy.h5")
+
+    # ---- a completion mask holding 2: refused, not resumed as done ----
+    shutil.copy("s.h5", "s_done2.h5")
+    with h5py.File("s_done2.h5", "r+") as f:
+        f["done"][...] = 2
+    before = md5("s_done2.h5")
+    refused("a completion mask holding 2: the resume", "s_done2.h5", "sweep", "--model-file",
+            "run/model_2.h5", "--directions", "d.h5", "--dataset", "fashion-mnist", "--samples",
+            "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_done2.h5", *THREADS, "--quiet")
+    check(md5("s_done2.h5") == before, "... and the file is left untouched")
+
+    # ---- a checkpoint whose epoch is not its name's: train --resume overwrites nothing ----
+    shutil.copytree("run", "run2")
+    shutil.copy("run/model_0.h5", "run2/model_3.h5")  # epoch 0 inside, named 3
+    sums = {f: md5(f"run2/{f}") for f in os.listdir("run2")}
+    refused("train --resume from a checkpoint named for another epoch", "run2/model_3.h5", "train",
+            "--resume", "--out", "run2", "--epochs", "4", *THREADS, "--quiet")
+    check({f: md5(f"run2/{f}") for f in os.listdir("run2")} == sums,
+          "... and no checkpoint or log of the run was written")
+
+    # ---- an empty test split ----
+    os.makedirs("empty", exist_ok=True)
+    for kind in ("train", "t10k"):
+        for part, magic, dims in (("images-idx3-ubyte", 0x803, (0, 28, 28)),
+                                  ("labels-idx1-ubyte", 0x801, (0,))):
+            with open(f"empty/{kind}-{part}", "wb") as f:
+                f.write(magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims))
+    refused("an empty data split", "empty/t10k-images-idx3-ubyte", "eval", "--arch", "cnn_small",
+            "--dataset", "fashion-mnist", "--data-dir", "empty", "--split", "test", *THREADS)
+
+    # ---- NaN weights given to hessian ----
+    shutil.copy("run/model_2.h5", "ck_nan.h5")
+    with h5py.File("ck_nan.h5", "r") as f:
+        name = "state/conv1.weight"
+        shape = f[name].shape
+    replace_dataset("ck_nan.h5", name, data=np.full(shape, np.nan, "f4"))
+    refused("hessian of a model with NaN weights", "ck_nan.h5", "hessian", "--model-file",
+            "ck_nan.h5", "--dataset", "fashion-mnist", "--samples", "20", "--trace-probes", "0",
+            "--top-k", "0", *THREADS, "--quiet")
+    conclude()
+
+
+if __name__ == "__main__":
+    main()
