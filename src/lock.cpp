@@ -228,10 +228,7 @@ FileLock::~FileLock() {
   cv_.notify_all();
   if (beat_.joinable()) beat_.join();
   // Remove only our own lock.
-  std::ifstream in(lock_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str() == token_) ::unlink(lock_path_.c_str());
+  if (lock_detail::look(lock_path_).text == token_) ::unlink(lock_path_.c_str());
 }
 
 }  // namespace losscape
