@@ -12,7 +12,10 @@ printed several lines, or silently went on before its fix:
   - a checkpoint whose recorded epoch is not that of its name (train --resume from it wrote over
     the run's finished checkpoints);
   - an empty data split (a loss of 0 reported and stored);
-  - a checkpoint with NaN weights given to `losscape hessian` (LAPACK's own complaints).
+  - a checkpoint with NaN weights given to `losscape hessian` (LAPACK's own complaints);
+  - info: a run log entry of other types (a JSON type error), a projection with a NaN
+    coordinate (a covering grid of NaNs suggested), a whole-split sweep ("samples 0");
+  - a CIFAR-10 file that is a folder (a stream error naming nothing), an empty --out.
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import hashlib
@@ -154,6 +157,40 @@ def main():
     refused("hessian of a model with NaN weights", "ck_nan.h5", "hessian", "--model-file",
             "ck_nan.h5", "--dataset", "fashion-mnist", "--samples", "20", "--trace-probes", "0",
             "--top-k", "0", *THREADS, "--quiet")
+    # ---- a run log entry with keys of other types: info shows it, not a JSON type error ----
+    shutil.copy("s.h5", "s_log.h5")
+    with h5py.File("s_log.h5", "r+") as f:
+        log = np.zeros(f["run_log"].shape, "u1")
+        text = b'[{"status": 5, "start": []}]'
+        log[:len(text)] = np.frombuffer(text, "u1")
+        f["run_log"][...] = log
+    r = run("info", "s_log.h5", expect_ok=False)
+    check(r.returncode == 0 and "unexpected types" in r.stdout,
+          f"a run log entry of other types is shown as such ({r.returncode}: {r.stderr.strip()[:200]})")
+
+    # ---- a projection with a NaN coordinate (a diverged checkpoint): no covering grid of NaNs ----
+    with h5py.File("proj_nan.h5", "w") as f:
+        f["proj_xcoord"] = np.array([0.5, np.nan, 0.0])
+        f["proj_ycoord"] = np.array([0.2, 0.1, 0.0])
+    r = run("info", "proj_nan.h5", expect_ok=False)
+    check(r.returncode == 0 and "--x nan" not in r.stdout and "covers the path" not in r.stdout,
+          f"a NaN projection: no covering grid suggested ({r.returncode}: {r.stdout.strip()[-200:]})")
+
+    # ---- a CIFAR-10 file that is a folder; an empty --out ----
+    os.makedirs("cifar/test_batch.bin", exist_ok=True)
+    for k in range(1, 6):
+        open(f"cifar/data_batch_{k}.bin", "wb").write(bytes(3073))
+    refused("a CIFAR-10 file that is a folder", "cifar/test_batch.bin", "info", "--dataset",
+            "cifar10", "--data-dir", "cifar")
+    refused("an empty --out", "--out", "sweep", "--model-file", "run/model_2.h5", "--directions",
+            "d.h5", "--dataset", "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y",
+            "-1:1:3", "--out", "", *THREADS, "--quiet")
+
+    # ---- a sweep of a whole split: info says "samples all", not "samples 0" ----
+    run("sweep", "--model-file", "run/model_2.h5", "--dataset", "fashion-mnist", "--splits", "test",
+        "--x", "-1:1:2", "--out", "whole.h5", *THREADS, "--quiet")
+    check("fashion-mnist samples all" in run("info", "whole.h5").stdout,
+          "info of a whole-split sweep: samples all")
     conclude()
 
 
