@@ -178,7 +178,7 @@ std::vector<std::int64_t> select_indices(std::int64_t total, const DataSpec& spe
   if (spec.num_shards < 1 || spec.shard < 0 || spec.shard >= spec.num_shards)
     throw InputError("bad shard " + std::to_string(spec.shard) + " of " +
                      std::to_string(spec.num_shards));
-  if (spec.samples < 0) throw InputError("--samples must be positive");
+  if (spec.samples < 0) throw InputError(spec.samples_option + " must not be negative");
   std::vector<std::int64_t> idx(static_cast<std::size_t>(total));
   for (std::int64_t i = 0; i < total; ++i) idx[std::size_t(i)] = i;
   if (spec.samples > 0 && spec.samples < total) {
@@ -193,8 +193,8 @@ std::vector<std::int64_t> select_indices(std::int64_t total, const DataSpec& spe
     idx.resize(std::size_t(spec.samples));
     std::sort(idx.begin(), idx.end());
   } else if (spec.samples > total) {
-    throw InputError("--samples " + std::to_string(spec.samples) + " exceeds the " +
-                     std::to_string(total) + " samples of the split");
+    throw InputError(spec.samples_option + " " + std::to_string(spec.samples) + " exceeds the " +
+                     std::to_string(total) + " samples of the " + spec.split + " split");
   }
   const std::int64_t n = std::int64_t(idx.size());
   const std::int64_t lo = n * spec.shard / spec.num_shards;

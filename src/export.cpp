@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "losscape/error.hpp"
+#include "losscape/h5.hpp"
 
 namespace losscape {
 namespace {
@@ -244,8 +245,20 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   return sum;
 }
 
+namespace {
+// A VTK XML file (ours or another's), which --vtp may replace.
+bool is_vtk_xml(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(512, '\0');
+  in.read(head.data(), std::streamsize(head.size()));
+  head.resize(std::size_t(in.gcount()));
+  return head.rfind("<?xml", 0) == 0 || head.rfind("<VTKFile", 0) == 0;
+}
+}  // namespace
+
 VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_file,
                       const VtpOptions& o) {
+  h5::check_replaceable(vtp_file, "VTK file", is_vtk_xml);
   SurfaceView s = read_surface_view(surface_file);
   ValueGrid g = vtp_values(s, o);
   std::string comment = "losscape export: " + o.what + " of " + surface_file;

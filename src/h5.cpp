@@ -157,6 +157,26 @@ void write_whole(const std::string& path, const std::string& suffix,
   }
 }
 
+void check_replaceable(const std::string& path, const std::string& what,
+                       const std::function<bool(const std::string& path)>& is_one) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return;
+  if (!fs::is_regular_file(st))
+    throw InputError(path + ": exists and is not a regular file; give a file name for the " + what);
+  if (fs::file_size(path, ec) == 0 && !ec) return;
+  bool one = false;
+  try {
+    one = is_one(path);
+  } catch (const std::exception&) {
+    // unreadable or damaged: not known to be one
+  }
+  if (!one)
+    throw InputError(path + ": exists and is not a " + what +
+                     "; not replaced (remove it, or choose another output name)");
+}
+
 bool is_hdf5(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char sig[8] = {};

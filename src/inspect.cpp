@@ -262,14 +262,6 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   return j;
 }
 
-bool is_projection_file(const std::string& path) {
-  if (!h5::is_hdf5(path)) return false;
-  h5::File f(path, h5::File::Mode::read);
-  // (one that says it is a projection is one, damaged or not: reading it says what is wrong)
-  return (f.has_attr("format") && f.attr_string("format") == "losscape-projection") ||
-         (f.exists("proj_xcoord") && f.exists("proj_ycoord"));
-}
-
 nlohmann::json projection_info(const std::string& path) {
   auto p = read_projection(path);
   nlohmann::json j;

@@ -230,9 +230,26 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
 
 namespace {
 
-// Whether the epoch loop trains on a batch of `len` of the `n` training samples: a batch of one
-// sample cannot be batch-normalized (PyTorch raises), so a last batch of one is skipped.
-bool trained_batch(std::int64_t len, std::int64_t n) { return len >= 2 || n <= 1; }
+// Whether the epoch loop trains on a batch of `len` samples: a batch of one is skipped where the
+// network cannot train on one sample (`single`: see trains_on_one_sample).
+bool trained_batch(std::int64_t len, bool single) { return len >= 2 || single; }
+
+// Whether `arch` can train on a batch of one sample: not where a batch normalization would see a
+// single value per channel (VGG-9's BatchNorm1d, or a 1×1 feature map), which PyTorch refuses.
+// Asked of a throwaway network (before the run's seed is set), one sample of the data.
+bool trains_on_one_sample(const TrainConfig& c, const torch::Tensor& one, const torch::Device& dev) {
+  auto probe = make_zoo(c.arch, c.dataset);
+  probe->to(dev);
+  probe->train(true);
+  torch::NoGradGuard no_grad;
+  try {
+    probe->forward(one);
+    return true;
+  } catch (const c10::Error& e) {
+    if (std::string(e.what()).find("value per channel") == std::string::npos) throw;
+    return false;
+  }
+}
 
 // LibTorch keys an optimizer's per-parameter state by the parameter's TensorImpl address: as a
 // string up to LibTorch 2.x's change to the address itself (void*). Either key type works here.
@@ -472,8 +489,18 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   DataSpec test_spec = train_spec;
   test_spec.split = "test";
   test_spec.samples = cfg.test_samples;
+  test_spec.samples_option = "--test-samples";
   DataSplit train_data = load_split(train_spec, dev);
   DataSplit test_data = load_split(test_spec, dev);
+
+  // One-sample batches: every one with --batch-size 1, the last of an epoch when B divides N - 1.
+  const std::int64_t n = train_data.size(), bs = cfg.batch_size;
+  bool single = true;
+  if (bs == 1 || n % bs == 1) single = trains_on_one_sample(cfg, train_data.images.narrow(0, 0, 1), dev);
+  if (!single && (bs == 1 || n == 1))
+    throw InputError((bs == 1 ? std::string("--batch-size 1") : std::string("--samples 1")) + ": " +
+                     cfg.arch + " cannot train on batches of one sample (a batch normalization "
+                     "would see one value per channel); use 2 or more");
 
   torch::manual_seed(cfg.seed);  // the reference initialization draws from the global generator
   auto model = make_zoo(cfg.arch, cfg.dataset);  // reference_init applied by the zoo
@@ -538,9 +565,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   result.last_epoch = start;
   if (opts.dry_run) {
     // As the epoch loop counts them (trained_batch).
-    const std::int64_t n = train_data.size(), bs = cfg.batch_size;
     std::int64_t batches = 0;
-    for (std::int64_t s = 0; s < n; s += bs) batches += trained_batch(std::min(bs, n - s), n);
+    for (std::int64_t s = 0; s < n; s += bs) batches += trained_batch(std::min(bs, n - s), single);
     std::printf("dry run of losscape train %s: nothing trained, nothing written\n", version);
     std::printf("run folder  %s: %s\n", cfg.out.c_str(),
                 resume_path.empty()
@@ -602,8 +628,6 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     std::printf("run %s is complete (epoch %lld of %lld); nothing to do\n", cfg.out.c_str(),
                 static_cast<long long>(start), static_cast<long long>(cfg.epochs));
 
-  const std::int64_t n = train_data.size();
-  const std::int64_t bs = cfg.batch_size;
   const std::int64_t batches = (n + bs - 1) / bs;
   ProgressBar bar(opts.progress);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(dev);
@@ -623,7 +647,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     model->train(true);
     for (std::int64_t b = 0; b < batches; ++b) {
       const std::int64_t s = b * bs, len = std::min(bs, n - s);
-      if (!trained_batch(len, n)) continue;
+      if (!trained_batch(len, single)) continue;
       auto idx = order.narrow(0, s, len);
       auto x = train_data.images.index_select(0, idx);
       auto y = train_data.labels.index_select(0, idx);

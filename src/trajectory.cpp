@@ -180,6 +180,9 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
       CheckpointReader r(files[std::size_t(k)]);
       if (epochs.size() < std::size_t(n)) epochs.push_back(r.epoch());
       D[k].copy_(read_block(r, theta, b));
+      if (!torch::isfinite(D[k]).all().item<bool>())
+        throw InputError(files[std::size_t(k)] + ": holds NaN or infinite weights (a diverged "
+                         "checkpoint?); leave it out of the trajectory");
     }
     D -= D[n - 1].clone();
     G.addmm_(D, D.t());
@@ -287,8 +290,10 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   check_directions(d, *model, dir_file, /*check_fingerprint=*/false);
   if (!d.fingerprint.empty() && d.fingerprint != fingerprint(model->tensors(d.type)))
     std::fprintf(stderr,
-                 "losscape: warning: %s was not made around %s (fingerprints differ); the final "
-                 "checkpoint will not sit at the origin of the plane\n",
+                 "losscape: warning: %s was not made around %s (fingerprints differ): the "
+                 "coordinates are measured from that checkpoint, not from the model the "
+                 "directions were made around, so on a surface swept with them the path is "
+                 "offset\n",
                  dir_file.c_str(), files.back().c_str());
   const TensorList theta = model->tensors(d.type);
   struct Item {
@@ -299,6 +304,9 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   double nx = 0, ny = 0;
   for (std::size_t i = 0; i < theta.size(); ++i) {
     if (!at::isFloatingType(theta[i].tensor.scalar_type())) continue;
+    if (!torch::isfinite(theta[i].tensor).all().item<bool>())
+      throw InputError(files.back() + ": " + theta[i].name + " holds NaN or infinite values (a "
+                       "diverged checkpoint?); the last checkpoint is the origin of the plane");
     auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();
     auto dy = d.dirs[1][i].tensor.to(torch::kFloat64).flatten();
     nx += dx.pow(2).sum().item<double>();
@@ -321,6 +329,9 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
       x += dk.dot(it.dx).item<double>();
       y += dk.dot(it.dy).item<double>();
     }
+    if (!std::isfinite(x) || !std::isfinite(y))
+      throw InputError(f + ": holds NaN or infinite weights (a diverged checkpoint?); leave it "
+                           "out of the projection");
     p.x.push_back(x / nx);
     p.y.push_back(y / ny);
     p.epochs.push_back(r.epoch());
@@ -349,7 +360,16 @@ void write_projection_file(const std::string& path, const Projection& p, const s
 
 void write_projection(const std::string& path, const Projection& p, const std::string& dir_file) {
   // Whole or not at all, like every file losscape writes: a killed run leaves no half file.
+  h5::check_replaceable(path, "projection file", is_projection_file);
   h5::write_whole(path, ".writing", [&](const std::string& tmp) { write_projection_file(tmp, p, dir_file); });
+}
+
+bool is_projection_file(const std::string& path) {
+  if (!h5::is_hdf5(path)) return false;
+  h5::File f(path, h5::File::Mode::read);
+  // (one that says it is a projection is one, damaged or not: reading it says what is wrong)
+  return (f.has_attr("format") && f.attr_string("format") == "losscape-projection") ||
+         (f.exists("proj_xcoord") && f.exists("proj_ycoord"));
 }
 
 Projection read_projection(const std::string& path) {
@@ -380,6 +400,8 @@ double round_outwards(double v, bool up) {
 }
 std::string axis_spec(const std::vector<double>& c, int n, double margin) {
   if (c.empty()) throw InputError("grid_covering: the projection has no points");
+  for (double v : c)
+    if (!std::isfinite(v)) throw InputError("grid_covering: the projection has NaN or infinite coordinates");
   const auto [lo_it, hi_it] = std::minmax_element(c.begin(), c.end());
   double lo = *lo_it, hi = *hi_it;
   const double pad = std::max(margin * (hi - lo), 1e-12);

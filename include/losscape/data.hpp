@@ -21,6 +21,7 @@ struct DataSpec {
   bool raw = false;                       ///< skip normalization (pixels in [0, 1])
   int shard = 0;                          ///< this shard ...
   int num_shards = 1;                     ///< ... of this many (partitioning the subset)
+  std::string samples_option = "--samples";  ///< the option that gave `samples` (for messages)
 };
 
 /// A decoded split: images [N, C, H, W] float32 (normalized unless raw), labels [N] int64.

@@ -43,6 +43,11 @@ bool is_hdf5(const std::string& path);
 /// `path`. On any failure the temporary is removed and `path` is left as it was.
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write);
+/// Refuses (an InputError naming the file) to let an output replace what is at `path` unless it
+/// is a `what` already (is_one true) or an empty file: a folder, a device, or a file of another
+/// kind (a surface computed for hours, given to --out by mistake) is left alone.
+void check_replaceable(const std::string& path, const std::string& what,
+                       const std::function<bool(const std::string& path)>& is_one);
 
 /// Element types losscape stores.
 enum class Type { f32, f64, i64, u8 };

@@ -27,9 +27,6 @@ nlohmann::json dataset_info(const std::string& dataset, const std::string& data_
 /// its grid ("grid": {"x": "MIN:MAX:NUM", "y": ...}), direction file, each value dataset's
 /// computed count (values not −1) and the points with every value computed; `values` as above.
 nlohmann::json surface_info(const std::string& path, bool values = false);
-/// Whether `path` is a projection file (`losscape project`'s or the reference's: proj_xcoord and
-/// proj_ycoord datasets).
-bool is_projection_file(const std::string& path);
 /// A projection file: each checkpoint's epoch, file and (x, y) in the plane, the direction file
 /// and its explained variance ratio when recorded, and a 21 × 21 grid covering the path.
 nlohmann::json projection_info(const std::string& path);

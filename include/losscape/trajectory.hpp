@@ -63,6 +63,10 @@ Projection project_trajectory(const Directions& d, const std::vector<std::string
                               const std::string& dir_file = "directions",
                               const TrajectoryModel& model = {});
 
+/// Whether `path` is a projection file (`losscape project`'s or the reference's: proj_xcoord and
+/// proj_ycoord datasets).
+bool is_projection_file(const std::string& path);
+
 /// The projection file: proj_xcoord, proj_ycoord (float64, one per checkpoint; the reference's
 /// layout) plus attributes epochs (int64), explained_variance_ratio (2 doubles, when known),
 /// dir_file, checkpoints and format = "losscape-projection".

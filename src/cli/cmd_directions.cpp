@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
+#include "losscape/h5.hpp"
 #include "losscape/train.hpp"
 #include "losscape/trajectory.hpp"
 
@@ -105,6 +106,8 @@ void add_directions(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
   reg.push_back({app, [o, app]() {
+    // (before the work: a PCA of a long run takes minutes)
+    h5::check_replaceable(o->out, "direction file", is_directions_file);
     default_to_recorded_dataset(*app, o->model.file, o->dataset);
     if (o->pca) {
       if (o->checkpoints.empty())

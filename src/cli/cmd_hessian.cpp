@@ -10,6 +10,7 @@
 #include "common.hpp"
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/h5.hpp"
 #include "losscape/hessian.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/version.hpp"
@@ -150,8 +151,12 @@ void add_hessian(CLI::App& root, Registry& reg) {
           namespace fs = std::filesystem;
           std::error_code ec;
           const auto parent = fs::path(o->json).parent_path();
-          if (fs::is_directory(o->json, ec))
-            throw InputError("--json " + o->json + ": is a folder, not a file to write");
+          h5::check_replaceable(o->json, "JSON file", [](const std::string& path) {
+            std::ifstream in(path);
+            char c = 0;
+            in >> c;  // (skips white space)
+            return c == '{';
+          });
           if (!parent.empty() && !fs::is_directory(parent, ec))
             throw InputError("--json " + o->json + ": no such folder " + parent.string());
         }
@@ -204,9 +209,12 @@ void add_hessian(CLI::App& root, Registry& reg) {
     if (root) {
       print_report(j);
       if (!o->json.empty()) {
-        std::ofstream out(o->json);
-        out << j.dump(2) << "\n";
-        if (!out) throw InputError("--json " + o->json + ": cannot write");
+        h5::write_whole(o->json, ".writing", [&](const std::string& tmp) {
+          std::ofstream out(tmp);
+          out << j.dump(2) << "\n";
+          out.close();
+          if (!out) throw InputError("--json " + o->json + ": cannot write");
+        });
         std::printf("saved     %s\n", o->json.c_str());
       }
       std::fflush(stdout);

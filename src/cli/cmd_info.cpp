@@ -6,6 +6,7 @@
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/inspect.hpp"
+#include "losscape/trajectory.hpp"
 #include "losscape/torch_save.hpp"
 #include "losscape/zoo.hpp"
 

@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
+#include "losscape/h5.hpp"
 #include "losscape/train.hpp"
 #include "losscape/trajectory.hpp"
 
@@ -45,6 +46,7 @@ void add_project(CLI::App& root, Registry& reg) {
     if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->model.dataset);
     std::string out = o->out;
     if (out.empty()) out = o->directions + "_proj_cos.h5";
+    h5::check_replaceable(out, "projection file", is_projection_file);
     auto d = read_directions(o->directions);
     auto p = project_trajectory(d, files, o->directions, o->model);
     write_projection(out, p, o->directions);

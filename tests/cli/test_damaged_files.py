@@ -15,7 +15,9 @@ printed several lines, or silently went on before its fix:
   - a checkpoint with NaN weights given to `losscape hessian` (LAPACK's own complaints);
   - info: a run log entry of other types (a JSON type error), a projection with a NaN
     coordinate (a covering grid of NaNs suggested), a whole-split sweep ("samples 0");
-  - a CIFAR-10 file that is a folder (a stream error naming nothing), an empty --out.
+  - a CIFAR-10 file that is a folder (a stream error naming nothing), an empty --out;
+  - directions/project/export/hessian outputs naming a surface (replaced it) or a folder;
+  - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import hashlib
@@ -185,6 +187,33 @@ def main():
     refused("an empty --out", "--out", "sweep", "--model-file", "run/model_2.h5", "--directions",
             "d.h5", "--dataset", "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y",
             "-1:1:3", "--out", "", *THREADS, "--quiet")
+
+    # ---- an output that would replace a file of another kind (a surface) or a folder ----
+    before = md5("s.h5")
+    refused("directions --out onto a surface", "s.h5", "directions", "--model-file",
+            "run/model_2.h5", "--out", "s.h5", "--quiet")
+    refused("directions --out onto a folder", "run", "directions", "--model-file",
+            "run/model_2.h5", "--out", "run", "--quiet")
+    refused("project --out onto a surface", "s.h5", "project", "--directions", "d.h5",
+            "--checkpoints", "run", "--out", "s.h5", "--quiet")
+    refused("export --vtp onto a surface", "s.h5", "export", "s.h5", "--vtp", "s.h5")
+    refused("hessian --json onto a surface", "s.h5", "hessian", "--model-file", "run/model_2.h5",
+            "--dataset", "fashion-mnist", "--samples", "20", "--trace-probes", "0", "--top-k", "0",
+            "--json", "s.h5", *THREADS, "--quiet")
+    check(md5("s.h5") == before, "the surface is unchanged")
+    run("directions", "--model-file", "run/model_2.h5", "--out", "d.h5", "--quiet")  # same kind
+    run("project", "--directions", "d.h5", "--checkpoints", "run", "--out", "p.h5", "--quiet")
+    run("project", "--directions", "d.h5", "--checkpoints", "run", "--out", "p.h5", "--quiet")
+
+    # ---- a diverged (NaN) checkpoint in a trajectory: named, not a LibTorch or NaN grid ----
+    shutil.copytree("run", "run_nan")
+    replace_dataset("run_nan/model_1.h5", name, data=np.full(shape, np.nan, "f4"))
+    refused("PCA of a trajectory with a NaN checkpoint", "run_nan/model_1.h5", "directions",
+            "--pca", "--checkpoints", "run_nan", "--out", "pca_nan.h5", "--quiet")
+    refused("projection of a NaN checkpoint", "run_nan/model_1.h5", "project", "--directions",
+            "d.h5", "--checkpoints", "run_nan", "--out", "p_nan.h5", "--grid", "11", "--quiet")
+    check(not os.path.exists("pca_nan.h5") and not os.path.exists("p_nan.h5"),
+          "nothing written for the NaN trajectory")
 
     # ---- a sweep of a whole split: info says "samples all", not "samples 0" ----
     run("sweep", "--model-file", "run/model_2.h5", "--dataset", "fashion-mnist", "--splits", "test",

@@ -115,6 +115,34 @@ p = run("train", *common, "--epochs", "4", "--resume", "--out", "run", "--dry-ru
 check("none to run: the run is complete (epoch 4 of 4)" in p.stdout,
       f"--dry-run of a finished run: nothing to run: {p.stdout[:200]!r}")
 check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals and dry runs changed nothing")
+p = run("train", *common, "--test-samples", "20000", "--epochs", "1", "--out", "ts", expect=1)
+check("--test-samples 20000 exceeds the 256 samples of the test split" in p.stderr,
+      f"--test-samples beyond the split: named as given: {p.stderr.strip()}")
+
+# ---- batches of one sample: trained where batch normalization allows (cnn_small's BN sees
+# 28 x 28 values per channel), refused before anything is written where it does not (VGG-9's
+# BatchNorm1d); a last batch of one is trained or skipped by the same rule ----
+one = [a for a in common if a not in ("--batch-size", "64")]
+p = run("train", *one, "--batch-size", "1", "--samples", "3", "--epochs", "1", "--out", "b1")
+log = [json.loads(l) for l in open("b1/log.jsonl")]
+with h5py.File("b1/model_0.h5", "r") as f0, h5py.File("b1/model_1.h5", "r") as f1:
+    moved = max(float(np.abs(f1["state"][k][()] - f0["state"][k][()]).max())
+                for k in f0["state"] if f0["state"][k].dtype.kind == "f")
+check(moved > 1e-4 and log[1]["fit_loss"] > 0,
+      f"--batch-size 1 trains (largest weight change {moved:.3g}, fit loss {log[1]['fit_loss']})")
+p = run("train", *one, "--batch-size", "64", "--samples", "65", "--epochs", "1", "--out", "b65",
+        "--dry-run")
+check("2 batches of up to 64" in p.stdout, f"a last batch of one sample is trained: {p.stdout!r}")
+vgg = [a if a != "cnn_small" else "vgg9" for a in one]
+p = run("train", *vgg, "--batch-size", "64", "--samples", "65", "--epochs", "1", "--out", "v65",
+        "--dry-run")
+check("1 batches of up to 64" in p.stdout, f"VGG-9: a last batch of one sample is skipped: {p.stdout!r}")
+for opt, val, bs in (("--batch-size", "1", "1"), ("--samples", "1", "8")):
+    p = run("train", *vgg, "--batch-size", bs, "--samples", "1" if opt == "--samples" else "8",
+            "--epochs", "1", "--out", "v1", expect=1)
+    check(f"{opt} {val}: vgg9 cannot train on batches of one sample" in p.stderr and
+          len(p.stderr.strip().splitlines()) == 1 and not os.path.exists("v1"),
+          f"VGG-9 with {opt} {val}: one line, no folder: {p.stderr.strip()}")
 
 # ---- --config: a checkpoint's stored configuration trains again, its "out" the run folder ----
 with h5py.File("run/model_4.h5", "r") as f:
