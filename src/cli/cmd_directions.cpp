@@ -147,6 +147,8 @@ void add_directions(CLI::App& root, Registry& reg) {
       throw InputError("--checkpoints is for --pca (directions of a training trajectory)");
     if (app->count("--ignore") > 0)
       throw InputError("--ignore is for --pca; random directions take --x-ignore/--y-ignore");
+    if (app->count("--dims") > 0 && o->dir.dims == 1 && !o->dir.y_target.empty())
+      throw InputError("--y-target is about the second direction: --dims 1 makes only x");
     auto cfg = to_config(o->dir);
     if (cfg.dims == 1)
       for (const auto& flag : given_direction_options(*app))

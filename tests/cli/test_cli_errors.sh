@@ -136,6 +136,8 @@ expect_error "--threads beyond any node" 1 "--threads 2000000000" -- eval --arch
 # ---- directions and info: options that would be ignored are refused ----
 expect_error "directions --dims 1 with a y option" 1 "--same-dir" "--dims 1" -- directions \
   --arch cnn_small --dims 1 --same-dir --out d1.h5
+expect_error "directions --dims 1 with --y-target (made 2 directions)" 1 "--y-target" "--dims 1" \
+  -- directions --arch cnn_small --dims 1 --y-target other.h5 --out d1.h5
 expect_error "directions --pca with a random direction's option" 1 "--x-norm" "--pca" -- \
   directions --pca --checkpoints run --x-norm layer --out d1.h5
 expect_error "directions --pca with --model-file" 1 "--model-file" "--pca" -- directions --pca \

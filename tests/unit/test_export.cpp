@@ -179,10 +179,17 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
   CHECK_FALSE(std::filesystem::exists(d.file("s.vtp.writing")));  // written aside, renamed
 
   // A file that cannot be written: an error naming it, nothing left behind, an old file kept.
+  CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("nofolder/s.vtp"), VtpOptions{}),
+                    catch_compat::Contains("cannot write " + d.file("nofolder/s.vtp")));
   std::filesystem::create_directory(d.file("dir.vtp"));  // a directory where the file should go
   CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("dir.vtp"), VtpOptions{}),
-                    catch_compat::Contains("cannot write " + d.file("dir.vtp")));
+                    catch_compat::Contains(d.file("dir.vtp") + ": exists and is not a regular file"));
   CHECK_FALSE(std::filesystem::exists(d.file("dir.vtp.writing")));
+  // nor a file of another kind: the surface itself given as the output
+  const auto before = read_text(d.file("s.h5"));
+  CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("s.h5"), VtpOptions{}),
+                    catch_compat::Contains(d.file("s.h5") + ": exists and is not a VTK file"));
+  CHECK(read_text(d.file("s.h5")) == before);
 
   // a partial surface: the missing node and the cells touching it are left out
   write_grid_surface(d.file("p.h5"), x, y, bowl, {7});  // row 1, column 2: touches 4 cells
