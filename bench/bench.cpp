@@ -195,7 +195,7 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
       try {
         fused = rate(c.batch_size, pcl, p, true, true);
       } catch (const std::exception& e) {
-        note = error_text(e);
+        note = one_line(e);
       }
       add(std::string("auto batch, ") + (pcl ? "NHWC" : "NCHW") + ", tf32, BN folded, cuDNN fusion",
           c.batch_size, pcl, p, fused);

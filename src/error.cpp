@@ -1,2 +1,24 @@
 #include "losscape/error.hpp"
-// The hierarchy is header-only; this unit keeps the vtables in one place.
+
+#include <c10/util/Exception.h>
+
+// The hierarchy is header-only; this unit keeps the vtables in one place, and one_line.
+
+namespace losscape {
+
+std::string one_line(const std::exception& e, std::size_t max) {
+  const auto* c10e = dynamic_cast<const c10::Error*>(&e);
+  std::string m = c10e ? c10e->what_without_backtrace() : e.what();
+  if (const auto plea = m.find("(Could this error message be improved?"); plea != std::string::npos)
+    m.erase(plea);
+  std::string out;
+  for (const char c : m) {
+    if (c != '\n' && c != '\r' && c != '\t' && c != ' ') out += c;
+    else if (!out.empty() && out.back() != ' ') out += ' ';
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '.')) out.pop_back();
+  if (out.size() > max) out = out.substr(0, max) + " ...";
+  return out;
+}
+
+}  // namespace losscape

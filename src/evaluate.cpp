@@ -309,16 +309,16 @@ TimingResult guarded_timing(const std::function<double()>& time) {
     r.rate = time();
   } catch (const c10::OutOfMemoryError& e) {
     r.state = TimingResult::out_of_memory;
-    r.error = e.what_without_backtrace();
+    r.error = one_line(e);
   } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
+    const std::string what = one_line(e);
     const bool oom = what.find("not enough memory") != std::string::npos ||
                      what.find("out of memory") != std::string::npos;
     r.state = oom ? TimingResult::out_of_memory : TimingResult::failed;
     r.error = what;
   } catch (const std::exception& e) {
     r.state = TimingResult::failed;
-    r.error = e.what();
+    r.error = one_line(e);
   }
   return r;
 }
@@ -438,7 +438,7 @@ void choose_fusion(Model& model, const ChoiceOptions& o, EvalChoice& best, const
     }
   } catch (const std::exception& e) {
     check.state = TimingResult::unusable;
-    check.error = error_text(e);
+    check.error = one_line(e);
   }
   if (o.combine) check = o.combine(check);
   fuse = false;
@@ -641,11 +641,6 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
   return double(done) * (points ? points->points : 1) / el;
 }
 
-std::string error_text(const std::exception& e) {
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
-  return e.what();
-}
-
 void injected_eval_error() {
   static const char* spec = std::getenv("LOSSCAPE_TEST_EVAL_ERROR");
   static long count = 0;
@@ -667,7 +662,7 @@ void run_in_group(const mpi::Comm* group, const std::function<void()>& local) {
   } catch (const GroupEvalError&) {
     throw;  // a nested group step already agreed on it
   } catch (const std::exception& e) {
-    mine = error_text(e);
+    mine = one_line(e);
     if (mine.empty()) mine = "evaluation failed";
   }
   if (group->allreduce_sum(std::int64_t(mine.empty() ? 0 : 1)) > 0) throw GroupEvalError(mine);
@@ -680,7 +675,7 @@ void run_agreed(const mpi::Comm& comm, const std::function<void()>& step) {
   } catch (const AgreedError&) {
     throw;  // already the same on every rank
   } catch (const std::exception& e) {
-    err = error_text(e);
+    err = one_line(e);
   }
   err = comm.agree(err);
   if (!err.empty()) throw AgreedError(err);

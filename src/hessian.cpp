@@ -179,7 +179,8 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
                      "operator has dimension " + std::to_string(n) + " (need fewer than that)");
   if (n > std::numeric_limits<a_int>::max())
     throw InputError("eigensolver: dimension " + std::to_string(n) + " exceeds ARPACK's index type");
-  if (!(opts.tol >= 0)) throw InputError("eigensolver: tolerance must be >= 0");
+  if (!std::isfinite(opts.tol) || opts.tol < 0)
+    throw InputError("eigensolver: tolerance must be a finite number >= 0");
   if (opts.max_iter < 1) throw InputError("eigensolver: max_iter must be at least 1");
   const a_int N = a_int(n);
   a_int ncv = opts.ncv > 0 ? opts.ncv : a_int(std::min<std::int64_t>(n, std::max(2 * nev + 1, 20)));
@@ -205,6 +206,8 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
   // fuser, see ScriptModel in model.cpp, and the bound has not been reached since.)
   const std::int64_t product_cap = (std::int64_t(opts.max_iter) + 2) * std::int64_t(ncv);
   std::int64_t products = 0;
+  bool zero = true;  // every product so far was 0: then A = 0 (a random vector is in its null
+                     // space with probability 0 otherwise), where ARPACK gives up (info -9)
   for (;;) {
     dsaupd_c(&ido, "I", N, w, nev, opts.tol, resid.data(), ncv, v.data(), N, iparam, ipntr,
              workd.data(), workl.data(), lworkl, &info);
@@ -219,8 +222,17 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
     const double* x = &workd[std::size_t(ipntr[0] - 1)];
     double* y = &workd[std::size_t(ipntr[1] - 1)];
     op(x, y);
+    if (zero) zero = std::all_of(y, y + N, [](double v) { return v == 0; });
     if (shift != 0)
       for (a_int i = 0; i < N; ++i) y[i] -= shift * x[i];
+  }
+  if (info < 0 && zero && products > 0) {
+    EigenResult r;  // the operator is 0: so is every eigenvalue
+    r.products = int(products);
+    r.converged = true;
+    r.converged_count = nev;
+    r.values.assign(std::size_t(nev), 0.0);
+    return r;
   }
   if (info < 0 || info == 2) throw ArpackError("ARPACK dsaupd failed: " + arpack_error(info));
   EigenResult r;
@@ -401,8 +413,39 @@ void to_json(nlohmann::json& j, const CurvatureOptions& o) {
        {"slq_probes", o.slq_probes}, {"density_points", o.density_points}};
 }
 
+void check_curvature_options(const CurvatureOptions& o, std::int64_t n) {
+  auto at_least = [](std::int64_t v, std::int64_t lo, const char* flag) {
+    if (v < lo)
+      throw InputError(std::string(flag) + " " + std::to_string(v) + ": must be at least " +
+                       std::to_string(lo));
+  };
+  at_least(o.top_k, 0, "--top-k");
+  at_least(o.trace_probes, 0, "--trace-probes");
+  at_least(o.eig.max_iter, 1, "--eig-max-iter");
+  if (!std::isfinite(o.eig.tol) || o.eig.tol < 0)
+    throw InputError("--eig-tol must be a finite number >= 0 (0: machine precision)");
+  if (o.eig.ncv != 0) {
+    at_least(o.eig.ncv, 3, "--eig-ncv");
+    if (o.eig.ncv <= o.top_k)
+      throw InputError("--eig-ncv " + std::to_string(o.eig.ncv) + ": must be more than --top-k " +
+                       std::to_string(o.top_k) + " (or 0, automatic)");
+  }
+  if (o.density) {
+    at_least(o.slq_steps, 1, "--slq-steps");
+    at_least(o.slq_probes, 1, "--slq-probes");
+    at_least(o.density_points, 2, "--density-points");
+  }
+  if (n > 0 && o.top_k >= n)
+    throw InputError("--top-k " + std::to_string(o.top_k) + ": the Hessian has only " +
+                     std::to_string(n) + " rows (need fewer)");
+  if (n > 0 && o.eig.ncv > n)
+    throw InputError("--eig-ncv " + std::to_string(o.eig.ncv) + ": the Hessian has only " +
+                     std::to_string(n) + " rows");
+}
+
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
                                 const std::function<void(const std::string&)>& progress) {
+  check_curvature_options(o, h.dim());
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };

@@ -46,6 +46,22 @@ bool process_running(long pid) {
   return state != 'Z' && state != 'X' && state != 'x';
 }
 
+// When process `pid` on this host started (field 22 of /proc/PID/stat, in clock ticks since
+// boot), as text; "" without /proc. With the pid it names one process: a pid is reused, a start
+// time with it is not.
+std::string process_start(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return "";
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return "";
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  for (int k = 3; k <= 22 && (rest >> field); ++k)
+    if (k == 22) return field;
+  return "";
+}
+
 // A lock file's holder: its JSON object with "host" and "slurm_*" strings and an integer "pid"
 // (keys of another type, or a file that is not such an object, count as absent).
 nlohmann::json holder_of(const std::string& text) {
@@ -59,6 +75,15 @@ nlohmann::json holder_of(const std::string& text) {
   for (auto& [k, v] : j.items())
     if (k == "pid" ? v.is_number_integer() : v.is_string()) out[k] = v;
   return out;
+}
+
+// Whether the holder named by a lock (of this host) is alive: its pid runs and, where the lock
+// records it, that process started when the holder did (not a later process given its pid).
+bool holder_alive_here(const nlohmann::json& holder) {
+  const long pid = holder.value("pid", 0L);
+  if (pid <= 0 || !process_running(pid)) return false;
+  const std::string started = holder.value("started", std::string());
+  return started.empty() || started == process_start(pid);
 }
 
 }  // namespace
@@ -114,6 +139,7 @@ constexpr double kArrayWaitSeconds = kArrayTakeoverSeconds + 10;
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(target + ".lock") {
   nlohmann::json me = {{"host", hostname()},
                        {"pid", long(getpid())},
+                       {"started", process_start(long(getpid()))},
                        {"slurm_job_id", env("SLURM_JOB_ID")},
                        {"slurm_array_job_id", env("SLURM_ARRAY_JOB_ID")},
                        {"slurm_restart_count", env("SLURM_RESTART_COUNT")},
@@ -151,11 +177,14 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     // full) is stale once a writer would long have finished.
     if (pid <= 0 && age > 5) stale = true;
     // A holder alive on this host holds it (our own pid cannot be another holder's: a pid
-    // reused, or another pid namespace).
+    // reused, or another pid namespace), however old its heartbeat: a process stopped
+    // (SIGSTOP, a suspended job) does not beat. Only a lock that does not record its holder's
+    // start time (another tool's) falls back to the heartbeat's age.
     bool alive_here = false;
     if (host == hostname() && pid > 0) {
-      alive_here = pid != long(getpid()) && process_running(pid);
+      alive_here = pid != long(getpid()) && holder_alive_here(holder);
       if (!alive_here) stale = true;
+      else if (!holder.value("started", std::string()).empty()) stale = false;
     }
     const std::string job = holder.value("slurm_job_id", std::string());
     const std::string array = holder.value("slurm_array_job_id", std::string());
@@ -208,7 +237,7 @@ bool FileLock::held(const std::string& target, double stale_seconds) {
   ss << in.rdbuf();
   const nlohmann::json holder = holder_of(ss.str());
   const long pid = holder.value("pid", 0L);
-  if (holder.value("host", std::string()) == hostname() && pid > 0) return process_running(pid);
+  if (holder.value("host", std::string()) == hostname() && pid > 0) return holder_alive_here(holder);
   // elsewhere: as long as the lock itself counts it as held (it might beat late on a slow file
   // system)
   return std::difftime(std::time(nullptr), st.st_mtime) <= stale_seconds;

@@ -289,12 +289,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
       } catch (const std::exception& e) {
         // c10::Error, or the TorchScript compiler's ErrorReport (its code does not compile).
         // One line: LibTorch's message can quote the module's source over many.
-        const auto* c10e = dynamic_cast<const c10::Error*>(&e);
-        for (const char c : std::string(c10e ? c10e->what_without_backtrace() : e.what())) {
-          const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
-          if (!space) jit_error += c;
-          else if (!jit_error.empty() && jit_error.back() != ' ') jit_error += ' ';
-        }
+        jit_error = one_line(e, 300);
       }
     }
     if (!model) {
@@ -305,7 +300,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         // A TorchScript archive that LibTorch refused is better explained by LibTorch's reason.
         if (kind == "torchscript")
           throw FormatError(path + ": TorchScript module that LibTorch cannot load (" +
-                            jit_error.substr(0, 300) + ")");
+                            jit_error + ")");
         throw;
       }
       if (arch.empty()) {

@@ -134,7 +134,7 @@ torch::Tensor PassGraph::run(const std::vector<std::int64_t>& key, const torch::
       }
       g.graph->capture_end();
     } catch (const c10::Error& e) {
-      turn_off(std::string("recording failed: ") + e.what_without_backtrace());
+      turn_off("recording failed: " + one_line(e));
       return ordinary;
     }
   }
@@ -147,7 +147,7 @@ torch::Tensor PassGraph::run(const std::vector<std::int64_t>& key, const torch::
     replay_seconds = seconds_since(t0);
     differs = compare_sums(ordinary_host, replayed);
   } catch (const c10::Error& e) {
-    differs = std::string("its replay failed: ") + e.what_without_backtrace();
+    differs = "its replay failed: " + one_line(e);
   }
   if (!differs.empty()) {
     turn_off(differs);

@@ -5,6 +5,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "losscape/error.hpp"
 #include "losscape/version.hpp"
 
@@ -90,6 +93,9 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
                ", this command has none; refusing to resume (the file is left untouched; use " +
                "another --out)";
     check_layout(f, have, path);
+    // (a read-only file system or bind mount; the ranks would fail one by one opening it)
+    if (::access(path.c_str(), W_OK) != 0)
+      return path + ": cannot be written (" + std::strerror(errno) + "), so it cannot be resumed";
     return "open";
   } catch (const Error& e) {
     return e.what();
@@ -136,6 +142,17 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
   } else {
     file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
   }
+  struct stat st {};
+  if (comm.root() && ::stat(path.c_str(), &st) == 0) device_ = st.st_dev, inode_ = st.st_ino;
+}
+
+std::string SurfaceFile::moved_away() const {
+  if (!comm_.root() || inode_ == 0) return "";
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) return "";
+  return path_ + " no longer names the file this sweep wrote: it was moved, deleted or replaced "
+                 "while the sweep ran (if moved, its points are under the new name; if deleted, "
+                 "they are lost)";
 }
 
 void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json& config) {

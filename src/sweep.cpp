@@ -727,7 +727,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     if (cfg.hessian) {
       for (auto* n : {"max_eig", "min_eig", "eig_converged", "hvp_count"}) value_names.push_back(n);
-      if (!(cfg.eig_tol >= 0)) throw InputError("--eig-tol must be >= 0");
+      if (!std::isfinite(cfg.eig_tol) || cfg.eig_tol < 0)
+        throw InputError("--eig-tol must be a finite number >= 0 (0: machine precision)");
       if (cfg.eig_max_iter < 1) throw InputError("--eig-max-iter must be at least 1");
       if (cfg.eig_ncv < 0 || cfg.eig_ncv == 1 || cfg.eig_ncv == 2)
         throw InputError("--eig-ncv must be 0 (default) or at least 3");
@@ -1221,7 +1222,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         throw;
       } catch (const std::exception& e) {
         if (G > 1) throw;  // not the evaluation's: the group was not told
-        eval_error = error_text(e);
+        eval_error = one_line(e);
       }
       q.clear();
       return std::nullopt;
@@ -1495,7 +1496,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (!failed.empty()) this_run["error"] = failed;
     write_log(!failed.empty() ? "failed" : out.complete ? "complete" : "interrupted");
     world.barrier();
-    if (rank == 0 && !cfg.quiet) {
+    std::string moved = surface->moved_away();
+    world.bcast(moved);
+    if (rank == 0 && !cfg.quiet && moved.empty()) {
       std::printf("%s %s: %lld of %lld points done (%lld computed now, %.1f s)\n",
                   !failed.empty() ? "stopped by an error:"
                   : out.complete  ? "complete:"
@@ -1507,6 +1510,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     surface.reset();
     lock.reset();
+    if (!moved.empty()) throw AgreedError(moved);
     if (!failed.empty())
       throw AgreedError(failed + "; the points computed until then are in " + cfg.out +
                         " (the same command resumes)");
@@ -1516,7 +1520,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   } catch (const c10::Error& e) {
     if (size == 1) throw;
     lock.reset();  // rank 0's: the next run need not wait for this process to be gone
-    mpi::abort_job(std::string("LibTorch: ") + e.what_without_backtrace(), kExitError);
+    mpi::abort_job("LibTorch: " + one_line(e), kExitError);
   } catch (const std::exception& e) {
     if (size == 1) throw;  // alone: the file closes normally on the way out
     lock.reset();

@@ -443,17 +443,6 @@ std::optional<TensorList> as_state_dict(const Ref& d) {
   return out;
 }
 
-// LibTorch's reason, on one line, without its request for a better message.
-std::string libtorch_reason(const c10::Error& e) {
-  std::string m = e.what_without_backtrace();
-  const auto plea = m.find("(Could this error message be improved?");
-  if (plea != std::string::npos) m.erase(plea);
-  for (auto& c : m)
-    if (c == '\n' || c == '\r') c = ' ';
-  while (!m.empty() && (m.back() == ' ' || m.back() == '.')) m.pop_back();
-  return m.substr(0, 160);
-}
-
 // The zip format (PyTorch >= 1.6): data.pkl, and each storage in the record data/<key> as raw
 // little-endian elements.
 // Without `with_data` the storages are left unread (their tensors uninitialised): shapes only.
@@ -463,7 +452,7 @@ Ref read_zip(const std::string& path, bool with_data) {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const c10::Error& e) {
     throw FormatError(path + ": not a torch.save zip file (" +
-                      libtorch_reason(e) + ")");
+                      one_line(e, 160) + ")");
   }
   if (!zip->hasRecord("data.pkl"))
     throw FormatError(path + ": zip file without data.pkl: not written by torch.save");
@@ -487,7 +476,7 @@ Ref read_zip(const std::string& path, bool with_data) {
     return Unpickler(path, static_cast<const char*>(ptr.get()), size, from_record).run();
   } catch (const c10::Error& e) {  // a damaged archive (miniz: bad header, CRC, method)
     throw FormatError(path + ": damaged torch.save zip file (" +
-                      libtorch_reason(e) + ")");
+                      one_line(e, 160) + ")");
   }
 }
 

@@ -2,6 +2,8 @@
 // Every error a user can cause is an InputError or FormatError whose message names the file and
 // what is wrong; main() prints it as one line and returns the matching exit code.
 #pragma once
+#include <cstddef>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -57,5 +59,11 @@ class GroupEvalError : public Error {
  private:
   bool own_;
 };
+
+/// An exception's message on one line, for "losscape: error: ..." and the run log: LibTorch's
+/// (c10::Error) without its C++ backtrace and its request to report the message, white space
+/// (newlines of a TorchScript compiler's quoted source, of a multi-line check) collapsed to
+/// single spaces, a trailing period dropped, at most `max` characters.
+std::string one_line(const std::exception& e, std::size_t max = 600);
 
 }  // namespace losscape

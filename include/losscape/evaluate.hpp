@@ -186,8 +186,6 @@ double forward_rate(Model& model, const DataSplit& data, std::int64_t batch_size
                     double min_seconds, std::int64_t images = 0, bool fold_batchnorm = true,
                     const StackedState* points = nullptr, bool fuse_convolutions = false);
 
-/// An exception's message; LibTorch's without its backtrace.
-std::string error_text(const std::exception& e);
 
 /// Testing aid: LOSSCAPE_TEST_EVAL_ERROR=R:N makes the N-th evaluation step of world rank R (a
 /// sweep's pass over the data for its points, a Hessian-vector product) throw, as a device

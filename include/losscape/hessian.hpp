@@ -152,6 +152,11 @@ struct CurvatureOptions {
   int density_points = 400;
 };
 void to_json(nlohmann::json& j, const CurvatureOptions& o);
+/// Refuses (InputError naming the option) settings no stage could run with, before any work:
+/// negative counts, a tolerance that is negative or not finite, --eig-ncv 1 or 2 or not above
+/// --top-k, density settings below 1 step / 1 probe / 2 points; with the Hessian's dimension n
+/// (0: not known yet) also --top-k or --eig-ncv beyond n.
+void check_curvature_options(const CurvatureOptions& o, std::int64_t n = 0);
 
 /// λmax, λmin (extreme_eigenvalues), the top-k eigenvalues (largest algebraic, ARPACK on
 /// H − λmin·I so that the relative tolerance is at the spectrum's scale), the trace and, if asked,

@@ -1,6 +1,8 @@
 // An exclusive writer lock for an output file that works on NFS and Lustre: a lock file created
-// with O_CREAT|O_EXCL holding the holder's host, pid and Slurm job, kept fresh by a heartbeat
-// thread. Stale locks are taken over: the holder's process is gone on this host, it is an earlier
+// with O_CREAT|O_EXCL holding the holder's host, pid (and the process's start time) and Slurm
+// job, kept fresh by a heartbeat thread. A holder alive on this host is never taken over, even
+// stopped (no heartbeat). Stale locks are taken over: the holder's process is gone on this host
+// (or its pid now names a later process), it is an earlier
 // start of the same Slurm job (requeued), another task of the same job array whose heartbeat has
 // stopped (a chain's task killed at its limit; one that still beats is waited for, then
 // refused), or there was no heartbeat for `stale_seconds`.

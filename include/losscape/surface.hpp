@@ -71,6 +71,10 @@ class SurfaceFile {
 
   bool created() const { return created_; }
   const std::string& path() const { return path_; }
+  /// Rank 0: "" while `path` still names the file opened, else a message saying it was moved,
+  /// deleted or replaced meanwhile (the ranks' writes went to the file they had open). Other
+  /// ranks: "".
+  std::string moved_away() const;
   /// The completion mask (1 = done), flat [y][x]; read on every rank.
   std::vector<std::uint8_t> done_mask() const;
   /// Collective: every rank passes its finished points (possibly none). Values are written first,
@@ -89,6 +93,7 @@ class SurfaceFile {
   const mpi::Comm& comm_;
   h5::File file_;
   bool created_ = false;
+  std::uint64_t device_ = 0, inode_ = 0;  // of the file opened (rank 0), for moved_away
 };
 
 /// Read a whole value dataset (flat [y][x]) and the done mask of a surface file, serially.

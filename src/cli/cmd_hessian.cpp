@@ -113,7 +113,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_option("--trace-probes", c.trace_probes, "Hutchinson probes for the trace (0: none)")
       ->capture_default_str();
-  app->add_option("--seed", c.seed, "Seed of the trace and density probes")->capture_default_str();
+  app->add_option("--seed", c.seed, "Seed of the trace and density probes")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app->add_flag("--density", c.density, "Also the spectral density (stochastic Lanczos quadrature)");
   app->add_option("--slq-steps", c.slq_steps, "Lanczos steps per density probe")
       ->capture_default_str();
@@ -160,6 +161,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
           if (!parent.empty() && !fs::is_directory(parent, ec))
             throw InputError("--json " + o->json + ": no such folder " + parent.string());
         }
+        check_curvature_options(o->curv);  // (again with the dimension, once it is known)
         dev = select_device(o->device, node.rank());
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
         model = load_model(o->model, spec.dataset);

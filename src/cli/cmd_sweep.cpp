@@ -28,6 +28,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--arch,-a", c.arch,
                   "Zoo architecture: of a state dict, or alone a fresh network (--init-seed)");
   app->add_option("--init-seed", c.init_seed, "Seed of a fresh zoo network's initialization")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app->add_option("--directions", c.directions,
                   "Direction file; without it directions are made (options of `losscape "
@@ -40,7 +41,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--data-dir", c.data_dir, "Directory of the data files");
   app->add_option("--splits,--split", o->splits, "train, test or train,test")->capture_default_str();
   app->add_option("--samples,-n", c.samples, "Deterministic subset of N samples (0 = all)");
-  app->add_option("--subset-seed", c.subset_seed, "Seed of the subset rule");
+  app->add_option("--subset-seed", c.subset_seed, "Seed of the subset rule")
+      ->check(CLI::NonNegativeNumber);
   app->add_flag("--raw-data", c.raw_data, "Skip normalization");
   app->add_option("--loss", c.loss, "crossentropy | mse")->capture_default_str();
   app->add_option("--batch-size,-b", c.batch_size, "Evaluation batch size or auto")
@@ -203,7 +205,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       if (mpi::Comm::world().root()) std::fprintf(stderr, "losscape: error: %s\n", e.what());
       return int(kExitError);
     } catch (const c10::Error& e) {
-      mpi::abort_job(std::string("LibTorch: ") + e.what_without_backtrace(), kExitError);
+      mpi::abort_job("LibTorch: " + one_line(e), kExitError);
     } catch (const std::exception& e) {
       // One rank failed alone (I/O, out of memory...): the others may be waiting on it, so the
       // whole job is brought down rather than left to hang.

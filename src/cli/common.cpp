@@ -22,6 +22,7 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
   if (required_file) f->required();
   app.add_option("--arch,-a", o.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
   app.add_option("--init-seed", o.seed, "Seed of a fresh zoo network's initialization (no --model-file)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 }
 
@@ -97,7 +98,8 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
     app.add_option("--split,--splits", d.split, "train | test")->capture_default_str();
   app.add_option("--samples,-n", d.samples,
                  "Use a deterministic subset of N samples (0 = all)")->capture_default_str();
-  app.add_option("--subset-seed", d.subset_seed, "Seed of the subset rule")->capture_default_str();
+  app.add_option("--subset-seed", d.subset_seed, "Seed of the subset rule")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_flag("--raw-data", d.raw, "Skip normalization (pixels in [0, 1])");
 }
 
@@ -160,7 +162,7 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "losscape: error: %s\n", e.what());
     return kExitError;
   } catch (const c10::Error& e) {
-    std::string msg = std::string("LibTorch: ") + e.what_without_backtrace();
+    const std::string msg = "LibTorch: " + one_line(e);
     if (mpi::initialized()) mpi::abort_job(msg, kExitError);
     std::fprintf(stderr, "losscape: error: %s\n", msg.c_str());
     return kExitError;

@@ -239,6 +239,41 @@ def main():
         check(j["eig_ratio"] > 1 and "largest positive" in r.stdout,
               f"... ratio {j['eig_ratio']:.4g} > 1, and the report says which λmax it is")
 
+    # ---- a Hessian that is exactly 0 (every ReLU dead: the network is constant in its
+    # matrices): eigenvalues 0, converged, where ARPACK alone gives up ----
+    dead = nn.Sequential(nn.Flatten(), nn.Linear(784, 8), nn.ReLU(), nn.Linear(8, 10))
+    with torch.no_grad():
+        dead[1].bias.fill_(-1e4)
+    with torch.no_grad():
+        check(float(dead(x.float()[:, :, :, :]).std(0).max()) == 0.0, "the dead network is constant")
+    torch.jit.script(dead).save("dead.pt")
+    r = run("hessian", "--model-file", "dead.pt", *data, "--trace-probes", "10", "--top-k", "2",
+            "--json", "dead.json", "--quiet")
+    j = json.load(open("dead.json"))
+    check(j["extreme"]["converged"] and j["max_eig"] == 0 and j["min_eig"] == 0 and
+          j["top_eigenvalues"]["values"] == [0, 0] and j["trace"]["estimate"] == 0,
+          f"a zero Hessian: λ 0, converged ({r.returncode}: {j.get('max_eig')}, {j.get('min_eig')})")
+    run("sweep", "--model-file", "dead.pt", *data, "--dims", "1", "--x", "0:1:2", "--hessian",
+        "--out", "dead.h5", "--quiet")
+    with h5py.File("dead.h5") as f:
+        check(list(f["max_eig"][()]) == [0, 0] and list(f["eig_converged"][()]) == [1, 1] and
+              all(f["hvp_count"][()] > 0), "... and in a sweep's maps (converged, products counted)")
+
+    # ---- settings no stage can run with: refused before any work ----
+    for opts, flag in ((["--density", "--density-points", "1"], "--density-points"),
+                       (["--top-k", "-2"], "--top-k"), (["--eig-ncv", "2"], "--eig-ncv"),
+                       (["--eig-tol", "inf"], "--eig-tol"), (["--top-k", "400"], "--top-k")):
+        r = run("hessian", "--model-file", "tiny.pt", *data, *opts, expect_ok=False)
+        check(r.returncode == 1 and flag in r.stderr and "[hessian]" not in r.stderr and
+              len(r.stderr.strip().splitlines()) == 1,
+              f"hessian {' '.join(opts)}: refused before the solves ({r.returncode}: {r.stderr.strip()})")
+    r = run("hessian", "--model-file", "tiny.pt", *data, "--seed", "-1", expect_ok=False)
+    check(r.returncode != 0 and "--seed" in r.stderr, f"a negative seed is refused: {r.stderr.strip()}")
+    r = run("sweep", "--model-file", "tiny.pt", *data, "--dims", "1", "--x", "0:1:2", "--hessian",
+            "--eig-tol", "inf", "--out", "tinf.h5", expect_ok=False)
+    check(r.returncode == 1 and "--eig-tol" in r.stderr and not os.path.exists("tinf.h5"),
+          f"sweep --eig-tol inf is refused (its identity could not be resumed): {r.stderr.strip()}")
+
     conclude()
 
 

@@ -13,8 +13,11 @@ that a resume cannot recover:
   - --hessian at points whose loss is NaN: NaN eigenvalues stored as results, not an error;
   - resuming with other direction options than those of the directions made beside the file:
     refused, nothing touched;
-  - locks: a live holder on this host is never taken over, even inside the same Slurm job; an
-    empty lock file (its writer died before writing) is.
+  - locks: a live holder on this host is never taken over, even inside the same Slurm job or
+    stopped (SIGSTOP: no heartbeat for minutes); an empty lock file (its writer died before
+    writing) is;
+  - the surface deleted during the run (exit 1, not "complete"), stdout's reader gone (SIGPIPE
+    ignored: the run completes), a read-only surface (one agreed line, no MPI_Abort).
 Environment: LOSSCAPE, MPIEXEC, LOSSCAPE_FAULT_INJECT, TEST_WORK_DIR. Exit 77 = skipped."""
 import hashlib
 import json
@@ -482,5 +485,76 @@ for cmd in (["info", "part0.h5"], ["merge", "part0.h5", "--out", "merged0.h5"]):
     check(rc == 1 and len(errs) == 1 and "part0.h5" in errs[0] and "'1/0'" in errs[0],
           f"{cmd[0]} of a surface whose identity's part is 1/0: one line, no crash ({rc}: {errs})")
 check(not os.path.exists("merged0.h5"), "... and merge wrote nothing")
+
+# ---- the output taken away, a stopped holder, a reader gone, a read-only file ----
+SMALL = [*COMMON, "--directions", "d.h5", "--x", "-1:1:11", "--y", "-1:1:11", "--flush-seconds", "1"]
+
+
+def wait_for(path, p, seconds=60):
+    t0 = time.time()
+    while not os.path.exists(path) and p.poll() is None and time.time() - t0 < seconds:
+        time.sleep(0.05)
+
+
+# The surface deleted during the run: the ranks write on into the unlinked file, and the end
+# must not say "complete" and exit 0 (the points are gone).
+p = launch([*SMALL, "--out", "gone.h5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+wait_for("gone.h5", p)
+time.sleep(1)
+os.remove("gone.h5")
+rc, _, err = finish(p)
+errs = errors(err)
+check(rc == 1 and len(errs) == 1 and "gone.h5 no longer names the file this sweep wrote" in errs[0],
+      f"a surface deleted during the sweep: exit 1, said so ({rc}: {errs})")
+
+# A holder stopped (Ctrl-Z, a suspended job) stops beating; it keeps its lock on this host.
+p = launch([*SMALL, "--out", "stopped.h5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+wait_for("stopped.h5", p)
+os.kill(p.pid, signal.SIGSTOP)
+old = time.time() - 600
+os.utime("stopped.h5.lock", (old, old))  # ten minutes without a heartbeat
+rc2, _, err2 = run([*SMALL, "--out", "stopped.h5"])
+os.kill(p.pid, signal.SIGCONT)
+rc, _, err = finish(p)
+check(rc2 == 1 and f"pid {p.pid}" in "".join(errors(err2)),
+      f"a stopped holder's lock, 10 min without a heartbeat, is not taken over ({rc2}: {errors(err2)})")
+check(rc == 0 and surface("stopped.h5")[1].all(),
+      f"... and the holder, continued, completes its file ({rc}: {errors(err)})")
+
+# The reader of stdout gone (`losscape sweep ... | head -1`): SIGPIPE must not kill the run.
+loud = [a for a in SMALL if a != "--quiet"]
+p = launch([*loud, "--progress-seconds", "0", "--out", "pipe.h5"], stdout=subprocess.PIPE,
+           stderr=subprocess.PIPE)
+p.stdout.readline()
+p.stdout.close()
+try:
+    err = p.stderr.read()
+    rc = p.wait(timeout=LIMIT)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    rc, err = None, ""
+check(rc == 0 and surface("pipe.h5")[1].all(),
+      f"stdout's reader gone: the sweep goes on and completes ({rc}: {errors(err)})")
+
+# A surface that cannot be written (read-only): refused in one line, before the ranks open it.
+shutil.copy("stopped.h5", "ro.h5")
+ro = False
+if os.geteuid() != 0:
+    os.chmod("ro.h5", 0o444)
+    ro = True
+elif subprocess.run(["mount", "--bind", "ro.h5", "ro.h5"], capture_output=True).returncode == 0:
+    ro = subprocess.run(["mount", "-o", "remount,bind,ro", "ro.h5"],
+                        capture_output=True).returncode == 0
+if ro:
+    try:
+        rc, _, err = run([*SMALL, "--out", "ro.h5"], np_=2)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", "ro.h5"], capture_output=True)
+    errs = errors(err)
+    check(rc == 1 and len(errs) == 1 and "ro.h5: cannot be written" in errs[0] and
+          "MPI_ABORT" not in err, f"a read-only surface: one agreed line, no abort ({rc}: {errs})")
+else:
+    print("note: a read-only bind mount is not possible here; that check is left out")
 
 conclude()

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -120,6 +121,19 @@ TEST_CASE("extreme eigenvalues: λmax by magnitude, λmin the most negative, or 
     REQUIRE(e.converged);
     CHECK(e.max_eig == Approx(-5.0).epsilon(1e-8));
     CHECK(e.min_eig == Approx(-5.0).epsilon(1e-8));
+  }
+  SECTION("a zero operator (a network whose units are all dead): every eigenvalue 0, converged") {
+    // (ARPACK itself gives up on it: info -9, as if its starting vector were zero)
+    const std::int64_t n = 25;
+    SymOperator zero = [](const double*, double* y) { std::fill(y, y + 25, 0.0); };
+    auto e = extreme_eigenvalues(zero, n, o);
+    REQUIRE(e.converged);
+    CHECK(e.max_eig == 0.0);
+    CHECK(e.min_eig == 0.0);
+    CHECK(e.products > 0);
+    auto top = arpack_eigsh(zero, n, 3, Which::largest_algebraic, o);
+    CHECK(top.converged);
+    CHECK(top.values == std::vector<double>{0.0, 0.0, 0.0});
   }
   SECTION("out of restarts: not converged, values NaN") {
     auto l = spectrum(200, 0.0, 1.0, 8);  // a dense cluster at the top: slow convergence
@@ -267,4 +281,44 @@ def forward(self, x):
   const double tr = h_exact.trace().item<double>();
   CHECK(std::abs(t.trace - tr) <= 4 * t.standard_error);
   CHECK(t.standard_error < 0.2 * tr);
+}
+
+TEST_CASE("curvature options no stage could run with are refused before any work", "[hessian]") {
+  auto refused = [](CurvatureOptions o, const std::string& flag, std::int64_t n = 0) {
+    CHECK_THROWS_WITH(check_curvature_options(o, n), catch_compat::Contains(flag));
+  };
+  CurvatureOptions ok;
+  CHECK_NOTHROW(check_curvature_options(ok));
+  CurvatureOptions o = ok;
+  o.top_k = -2;
+  refused(o, "--top-k");
+  o = ok;
+  o.trace_probes = -5;
+  refused(o, "--trace-probes");
+  o = ok;
+  o.eig.tol = std::numeric_limits<double>::infinity();
+  refused(o, "--eig-tol");
+  o = ok;
+  o.eig.ncv = 2;
+  refused(o, "--eig-ncv");
+  o.eig.ncv = 3;  // not above --top-k 3
+  refused(o, "--eig-ncv");
+  o.eig.ncv = -5;
+  refused(o, "--eig-ncv");
+  o = ok;
+  o.density = true;
+  o.density_points = 1;
+  refused(o, "--density-points");
+  o.density_points = 400;
+  o.slq_steps = 0;
+  refused(o, "--slq-steps");
+  o.slq_steps = 80;
+  o.slq_probes = 0;
+  refused(o, "--slq-probes");
+  o.density = false;  // density settings matter only with --density
+  CHECK_NOTHROW(check_curvature_options(o));
+  o = ok;
+  o.top_k = 507;
+  CHECK_NOTHROW(check_curvature_options(o));  // the dimension is not known yet
+  refused(o, "--top-k", 507);
 }
