@@ -16,12 +16,38 @@ struct SilenceHdf5 {
 };
 void silence() { static SilenceHdf5 once; }
 
+// The operating system's reason behind the failed call, when HDF5's error stack holds one (its
+// file drivers record "errno = 28, error message = 'No space left on device'"), else "".
+std::string system_cause() {
+  std::string cause;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+        auto& out = *static_cast<std::string*>(data);
+        if (!out.empty() || e == nullptr || e->desc == nullptr) return 0;
+        const std::string d = e->desc;
+        const std::string key = "error message = '";
+        if (const auto k = d.find(key); k != std::string::npos)
+          out = d.substr(k + key.size(), d.find('\'', k + key.size()) - (k + key.size()));
+        else if (const auto m = d.find("MPI_ERR_"); m != std::string::npos)
+          out = d.substr(m, 120);
+        return 0;
+      },
+      &cause);
+  return cause;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  const std::string cause = system_cause();
+  throw FormatError(cause.empty() ? what : what + " (" + cause + ")");
+}
+
 hid_t check(hid_t id, const std::string& what) {
-  if (id < 0) throw FormatError(what);
+  if (id < 0) fail(what);
   return id;
 }
 void check(herr_t rc, const std::string& what, int) {
-  if (rc < 0) throw FormatError(what);
+  if (rc < 0) fail(what);
 }
 
 Handle plist(hid_t cls) { return Handle(check(H5Pcreate(cls), "H5Pcreate failed"), H5Pclose); }

@@ -143,9 +143,29 @@ std::string Comm::agree(const std::string& my_error) const {
   return {};
 }
 
+namespace {
+std::vector<std::function<void()>*>& cleanups() {
+  static std::vector<std::function<void()>*> live;
+  return live;
+}
+}  // namespace
+
+AbortCleanup::AbortCleanup(std::function<void()> cleanup) : cleanup_(std::move(cleanup)) {
+  cleanups().push_back(&cleanup_);
+}
+AbortCleanup::~AbortCleanup() {
+  auto& live = cleanups();
+  live.erase(std::remove(live.begin(), live.end(), &cleanup_), live.end());
+}
+
 void abort_job(const std::string& message, int code) {
   std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
   std::fflush(stderr);
+  auto live = cleanups();  // (a cleanup must not unregister one under our feet)
+  for (auto it = live.rbegin(); it != live.rend(); ++it) try {
+      (**it)();
+    } catch (...) {
+    }
   if (initialized()) {
     int size = 1;
     MPI_Comm_size(MPI_COMM_WORLD, &size);

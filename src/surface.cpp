@@ -123,11 +123,19 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
       create_layout(id, config);
       file_.close();  // collective
     } catch (const std::exception& e) {
-      // Some ranks may be inside a collective call that will never complete: end the job.
-      if (comm.size() > 1) mpi::abort_job(e.what(), kExitError);
-      file_.close();
+      // Some ranks may be inside a collective call that will never complete: end the job. (The
+      // MPI-IO driver does not say why a write failed: a full disk is named here.)
+      std::string why = e.what();
       std::error_code ec;
+      const auto parent = std::filesystem::absolute(path, ec).parent_path();
+      const auto space = std::filesystem::space(parent, ec);
+      if (!ec && space.available < (std::uintmax_t(1) << 20))
+        why += " (" + parent.string() + " has " + std::to_string(space.available / 1024) +
+               " KiB left: the file system is full)";
+      if (comm.size() > 1) mpi::abort_job(why, kExitError);
+      file_.close();
       std::filesystem::remove(tmp, ec);
+      if (why != e.what()) throw FormatError(why);
       throw;
     }
     std::string renamed;

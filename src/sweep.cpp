@@ -705,6 +705,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   int part_k = 0, part_n = 1;  // the slice of the grid (--part)
   Evaluator ev;
   std::unique_ptr<FileLock> lock;
+  // (a job aborted from any depth, a surface whose creation failed among them, lets it go)
+  mpi::AbortCleanup release_lock([&lock] { lock.reset(); });
   std::unique_ptr<SurfaceFile> surface;
   std::vector<std::string> value_names;
   std::string dir_file = cfg.directions;

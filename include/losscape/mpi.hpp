@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -68,8 +69,23 @@ class Comm {
   bool owned_ = false;
 };
 
-/// Print "losscape: <message>" once and abort the whole job (MPI_Abort on MPI_COMM_WORLD).
+/// Print "losscape: <message>" once and abort the whole job (MPI_Abort on MPI_COMM_WORLD),
+/// after the cleanups of the live AbortCleanup objects of this rank.
 [[noreturn]] void abort_job(const std::string& message, int code);
+
+/// While alive, abort_job runs `cleanup` on this rank before it ends the job (newest first): for
+/// what must not outlive a job killed from any depth, e.g. the output's lock, which the next run
+/// would otherwise have to wait for. Not copyable; one per scope.
+class AbortCleanup {
+ public:
+  explicit AbortCleanup(std::function<void()> cleanup);
+  ~AbortCleanup();
+  AbortCleanup(const AbortCleanup&) = delete;
+  AbortCleanup& operator=(const AbortCleanup&) = delete;
+
+ private:
+  std::function<void()> cleanup_;
+};
 
 /// Throws MpiError naming the call when rc is not MPI_SUCCESS.
 void check(int rc, const char* what);

@@ -17,7 +17,8 @@ that a resume cannot recover:
     stopped (SIGSTOP: no heartbeat for minutes); an empty lock file (its writer died before
     writing) is;
   - the surface deleted during the run (exit 1, not "complete"), stdout's reader gone (SIGPIPE
-    ignored: the run completes), a read-only surface (one agreed line, no MPI_Abort).
+    ignored: the run completes), a read-only surface (one agreed line, no MPI_Abort), a disk
+    full while the surface is created (said so, the lock released).
 Environment: LOSSCAPE, MPIEXEC, LOSSCAPE_FAULT_INJECT, TEST_WORK_DIR. Exit 77 = skipped."""
 import hashlib
 import json
@@ -556,5 +557,22 @@ if ro:
           "MPI_ABORT" not in err, f"a read-only surface: one agreed line, no abort ({rc}: {errs})")
 else:
     print("note: a read-only bind mount is not possible here; that check is left out")
+
+# A disk that fills up while the surface is created (a 60 KiB tmpfs, where one can be mounted):
+# the message says so (the MPI-IO driver does not), and the aborted job leaves no lock behind.
+os.makedirs("full", exist_ok=True)
+if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k", "tmpfs", "full"],
+                                        capture_output=True).returncode == 0:
+    try:
+        rc, _, err = run([*SMALL, "--out", "full/f.h5"], np_=2)
+        left = sorted(os.listdir("full"))
+    finally:
+        subprocess.run(["umount", "full"], capture_output=True)
+    errs = errors(err)
+    check(rc == 1 and len(errs) >= 1 and "the file system is full" in errs[0] and
+          "f.h5.lock" not in left,
+          f"a full disk at creation: named, the lock released ({rc}: {errs[:1]}, left {left})")
+else:
+    print("note: a small tmpfs cannot be mounted here; the full-disk check is left out")
 
 conclude()
