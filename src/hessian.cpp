@@ -413,23 +413,29 @@ void to_json(nlohmann::json& j, const CurvatureOptions& o) {
        {"slq_probes", o.slq_probes}, {"density_points", o.density_points}};
 }
 
+namespace {
+void at_least(std::int64_t v, std::int64_t lo, const char* flag) {
+  if (v < lo)
+    throw InputError(std::string(flag) + " " + std::to_string(v) + ": must be at least " +
+                     std::to_string(lo));
+}
+}  // namespace
+
+void check_eigen_options(const EigenOptions& o) {
+  if (!std::isfinite(o.tol) || o.tol < 0)
+    throw InputError("--eig-tol must be a finite number >= 0 (0: machine precision)");
+  at_least(o.max_iter, 1, "--eig-max-iter");
+  if (o.ncv != 0 && o.ncv < 3)
+    throw InputError("--eig-ncv " + std::to_string(o.ncv) + ": must be 0 (automatic) or at least 3");
+}
+
 void check_curvature_options(const CurvatureOptions& o, std::int64_t n) {
-  auto at_least = [](std::int64_t v, std::int64_t lo, const char* flag) {
-    if (v < lo)
-      throw InputError(std::string(flag) + " " + std::to_string(v) + ": must be at least " +
-                       std::to_string(lo));
-  };
+  check_eigen_options(o.eig);
   at_least(o.top_k, 0, "--top-k");
   at_least(o.trace_probes, 0, "--trace-probes");
-  at_least(o.eig.max_iter, 1, "--eig-max-iter");
-  if (!std::isfinite(o.eig.tol) || o.eig.tol < 0)
-    throw InputError("--eig-tol must be a finite number >= 0 (0: machine precision)");
-  if (o.eig.ncv != 0) {
-    at_least(o.eig.ncv, 3, "--eig-ncv");
-    if (o.eig.ncv <= o.top_k)
-      throw InputError("--eig-ncv " + std::to_string(o.eig.ncv) + ": must be more than --top-k " +
-                       std::to_string(o.top_k) + " (or 0, automatic)");
-  }
+  if (o.eig.ncv != 0 && o.eig.ncv <= o.top_k)
+    throw InputError("--eig-ncv " + std::to_string(o.eig.ncv) + ": must be more than --top-k " +
+                     std::to_string(o.top_k) + " (or 0, automatic)");
   if (o.density) {
     at_least(o.slq_steps, 1, "--slq-steps");
     at_least(o.slq_probes, 1, "--slq-probes");

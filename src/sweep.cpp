@@ -663,6 +663,15 @@ std::vector<std::string> rank_events(const std::vector<std::vector<std::string>>
 
 namespace {
 
+// The eigensolver settings of --hessian.
+EigenOptions eigen_options(const SweepConfig& c) {
+  EigenOptions e;
+  e.tol = c.eig_tol;
+  e.max_iter = c.eig_max_iter;
+  e.ncv = c.eig_ncv;
+  return e;
+}
+
 std::string default_dir_file(const std::string& out) {
   std::filesystem::path p(out);
   return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
@@ -729,11 +738,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     if (cfg.hessian) {
       for (auto* n : {"max_eig", "min_eig", "eig_converged", "hvp_count"}) value_names.push_back(n);
-      if (!std::isfinite(cfg.eig_tol) || cfg.eig_tol < 0)
-        throw InputError("--eig-tol must be a finite number >= 0 (0: machine precision)");
-      if (cfg.eig_max_iter < 1) throw InputError("--eig-max-iter must be at least 1");
-      if (cfg.eig_ncv < 0 || cfg.eig_ncv == 1 || cfg.eig_ncv == 2)
-        throw InputError("--eig-ncv must be 0 (default) or at least 3");
+      check_eigen_options(eigen_options(cfg));
       if (cfg.hessian_batch_size < 1) throw InputError("--hessian-batch-size must be at least 1");
     }
     parse_loss(cfg.loss);
@@ -893,9 +898,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       ho.batch_size = cfg.hessian_batch_size;
       ho.all_params = cfg.hessian_all_params;
       ev.hessian = std::make_unique<HessianOperator>(*ev.model, ev.data.front(), ho, &group);
-      ev.eig.tol = cfg.eig_tol;
-      ev.eig.max_iter = cfg.eig_max_iter;
-      ev.eig.ncv = cfg.eig_ncv;
+      ev.eig = eigen_options(cfg);
       if (ev.hessian->dim() < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
       if (cfg.eig_ncv > ev.hessian->dim())
         throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
@@ -1521,11 +1524,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     throw;
   } catch (const c10::Error& e) {
     if (size == 1) throw;
-    lock.reset();  // rank 0's: the next run need not wait for this process to be gone
-    mpi::abort_job("LibTorch: " + one_line(e), kExitError);
+    mpi::abort_job("LibTorch: " + one_line(e), kExitError);  // (release_lock lets rank 0's go)
   } catch (const std::exception& e) {
     if (size == 1) throw;  // alone: the file closes normally on the way out
-    lock.reset();
     mpi::abort_job(e.what(), kExitError);
   }
 }

@@ -73,6 +73,10 @@ struct EigenOptions {
   std::uint64_t seed = 0;  ///< of the starting vector (uniform in [−1, 1]), fixed for determinism
 };
 void to_json(nlohmann::json& j, const EigenOptions& o);
+/// Refuses (InputError naming the option) --eig-tol that is negative or not finite,
+/// --eig-max-iter below 1, --eig-ncv other than 0 (automatic) or at least 3: the settings
+/// `losscape hessian` and `sweep --hessian` share.
+void check_eigen_options(const EigenOptions& o);
 
 /// Which end of the spectrum ARPACK looks for.
 enum class Which { largest_magnitude, largest_algebraic, smallest_algebraic };

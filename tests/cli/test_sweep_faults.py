@@ -491,6 +491,15 @@ check(not os.path.exists("merged0.h5"), "... and merge wrote nothing")
 SMALL = [*COMMON, "--directions", "d.h5", "--x", "-1:1:11", "--y", "-1:1:11", "--flush-seconds", "1"]
 
 
+def unmount(path):
+    """Unmount, retrying a while: the ranks of an aborted job can hold it a moment ("busy")."""
+    for _ in range(50):
+        if subprocess.run(["umount", path], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.2)
+    subprocess.run(["umount", "-l", path], capture_output=True)
+
+
 def wait_for(path, p, seconds=60):
     t0 = time.time()
     while not os.path.exists(path) and p.poll() is None and time.time() - t0 < seconds:
@@ -551,12 +560,7 @@ if ro:
         rc, _, err = run([*SMALL, "--out", "ro.h5"], np_=2)
     finally:
         if os.geteuid() == 0:
-            for _ in range(50):
-                if subprocess.run(["umount", "ro.h5"], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.2)
-            else:
-                subprocess.run(["umount", "-l", "ro.h5"], capture_output=True)
+            unmount("ro.h5")
     errs = errors(err)
     check(rc == 1 and len(errs) == 1 and "ro.h5: cannot be written" in errs[0] and
           "MPI_ABORT" not in err, f"a read-only surface: one agreed line, no abort ({rc}: {errs})")
@@ -572,13 +576,7 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
         rc, _, err = run([*SMALL, "--out", "full/f.h5"], np_=2)
         left = sorted(os.listdir("full"))
     finally:
-        # (the aborted ranks may hold it a moment longer: "target is busy")
-        for _ in range(50):
-            if subprocess.run(["umount", "full"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            subprocess.run(["umount", "-l", "full"], capture_output=True)
+        unmount("full")
     errs = errors(err)
     check(rc == 1 and len(errs) >= 1 and "the file system is full" in errs[0] and
           "f.h5.lock" not in left,
