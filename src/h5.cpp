@@ -11,8 +11,15 @@ namespace losscape::h5 {
 namespace {
 
 // HDF5 prints an error stack for every failed call; losscape reports its own one-line errors.
+// Before the library's first call, H5dont_atexit: HDF5's exit handler closes the files still in
+// its ID table, and a file whose H5Fclose failed (a flush on a full disk) stays there already torn
+// down, so the handler crashed (SIGSEGV after the one-line error, exit 139). Every file losscape
+// opens is closed by its Handle before exit, so the handler has nothing else to do.
 struct SilenceHdf5 {
-  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  SilenceHdf5() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
 void silence() { static SilenceHdf5 once; }
 

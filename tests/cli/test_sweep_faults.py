@@ -575,12 +575,26 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
     try:
         rc, _, err = run([*SMALL, "--out", "full/f.h5"], np_=2)
         left = sorted(os.listdir("full"))
+        # A serial HDF5 write (directions) into the few KiB left: one line, exit 1 (HDF5's exit
+        # handler crashed on the file whose close had failed: SIGSEGV, 139), no temporary left.
+        for name in left:
+            os.remove(os.path.join("full", name))
+        st = os.statvfs("full")
+        with open("full/fill", "wb") as f:
+            f.write(b"\1" * (st.f_bavail * st.f_frsize - 4096))
+        rc_d, _, err_d = run(["directions", "--arch", "cnn_small", "--dataset", "fashion-mnist",
+                              "--out", "full/d.h5", "--quiet"])
+        left_d = sorted(os.listdir("full"))
     finally:
         unmount("full")
     errs = errors(err)
     check(rc == 1 and len(errs) >= 1 and "the file system is full" in errs[0] and
           "f.h5.lock" not in left,
           f"a full disk at creation: named, the lock released ({rc}: {errs[:1]}, left {left})")
+    errs = errors(err_d)
+    check(rc_d == 1 and len(errs) == 1 and "d.h5" in errs[0] and "No space left" in errs[0] and
+          left_d == ["fill"],
+          f"directions on a full disk: one line, exit 1 ({rc_d}: {errs}, left {left_d})")
 else:
     print("note: a small tmpfs cannot be mounted here; the full-disk check is left out")
 
