@@ -53,10 +53,12 @@ ls_check_counts() {
 # ls_args OUT CONFIG WORDS...: the output (surface file or run folder) and the config among a
 # command's words, kept apart (each script passes --out itself). LS_ARGS: the words but
 # --out/-o and --config, then one `--config FILE`: the words' own (the last), else CONFIG.
-# LS_CONFIG: that file. LS_OUT: the words' --out (the last), else OUT, else the config's "out".
+# LS_CONFIG: that file; LS_CONFIG_GIVEN: 1 when it is the words' own (0: CONFIG). LS_OUT: the
+# words' --out (the last), else OUT, else the config's "out".
 ls_args() {
   local out_default=$1 i
   LS_CONFIG=$2
+  LS_CONFIG_GIVEN=0
   shift 2
   local words=("$@")
   LS_ARGS=()
@@ -66,8 +68,8 @@ ls_args() {
       --out | -o) LS_OUT=${words[i + 1]:-}; ((i += 1)); continue ;;
       --out=*) LS_OUT=${words[i]#--out=}; continue ;;
       -o?*) LS_OUT=${words[i]#-o}; continue ;;
-      --config) LS_CONFIG=${words[i + 1]:-}; ((i += 1)); continue ;;
-      --config=*) LS_CONFIG=${words[i]#--config=}; continue ;;
+      --config) LS_CONFIG=${words[i + 1]:-}; LS_CONFIG_GIVEN=1; ((i += 1)); continue ;;
+      --config=*) LS_CONFIG=${words[i]#--config=}; LS_CONFIG_GIVEN=1; continue ;;
     esac
     LS_ARGS+=("${words[i]}")
   done
@@ -77,6 +79,14 @@ ls_args() {
     LS_OUT=$(sed -n 's/.*"out"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$LS_CONFIG" | head -1)
   fi
   return 0
+}
+
+# After ls_args: the config that is used must be readable; VAR names the setting it came from
+# when it is not the words' own (SWEEP_CONFIG, TRAIN_CONFIG: checked only when used).
+ls_check_config() {
+  [[ -z $LS_CONFIG || -r $LS_CONFIG ]] && return 0
+  ((LS_CONFIG_GIVEN)) && ls_die "--config $LS_CONFIG: no such readable file"
+  ls_die "$1=$LS_CONFIG: no such readable file"
 }
 
 # ls_threads ARRAY: adds --threads $SLURM_CPUS_PER_TASK to the command's arguments in ARRAY (with
@@ -129,6 +139,17 @@ ls_launcher() {
   esac
 }
 
+# LS_RANKS: the number of ranks losscape runs (after ls_launcher): one without a launcher, else
+# the job's tasks; logs that the allocation's other tasks stay idle when LAUNCHER=none has several.
+ls_ranks() {
+  LS_RANKS=${SLURM_NTASKS:-1}
+  if [[ -z ${LS_LAUNCH[0]:-} ]] && ((LS_RANKS > 1)); then
+    ls_log "LAUNCHER=none: losscape runs 1 rank; the allocation's other $((LS_RANKS - 1)) task(s) stay idle"
+    LS_RANKS=1
+  fi
+  return 0
+}
+
 _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
   local sig=$1 send=USR1
   # Every stop signal goes on as SIGUSR1, which losscape handles as SIGTERM and which both
@@ -137,6 +158,10 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
   # state; Open MPI's mpirun kills the ranks on either (SIGKILL a second later). Either way the
   # points since the last round would be lost.
   [[ ${LS_LAUNCH[0]:-} == "" ]] && send=$sig  # no launcher: losscape itself
+  if ((${LS_ENDED:-0})); then  # (e.g. Slurm ending a run of the job the script requeued)
+    ls_log "SIG$sig after $LS_WHAT ended: nothing to pass on"
+    return 0
+  fi
   LS_SIGNALLED=$send  # what the ranks get (ls_run recognizes a start-up death by it)
   if [[ $sig == USR1 ]]; then
     LS_WARNED=1
@@ -158,13 +183,18 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
 # works (bash runs a trap only between commands), and returns its exit status.
 ls_run() {
   LS_WARNED=${LS_WARNED:-0}
+  LS_ENDED=0
   LS_PENDING=  # (cleared before the check below: a signal from here on is seen by one of them)
   LS_RUN_NOTE=  # why a 75 that losscape did not return itself is "incomplete" (ls_sweep_rc_text)
   # A stop signal before the launch (the warning came while the script looked at the file, or
   # the time limit is shorter than the warning's lead): nothing to start.
   if [[ -n ${LS_SIGNALLED:-} ]]; then
     ls_log "stopped by a signal before $LS_WHAT was started: incomplete (75)"
+    ((LS_WARNED)) && ls_log "the time-limit warning came ${SECONDS} s into the job, before $LS_WHAT" \
+      "started: the time limit is not longer than the warning's lead (--signal=B:USR1@N) plus" \
+      "start-up; give the job a longer time limit or a shorter lead"
     LS_RUN_NOTE="not started: the signal came first"
+    LS_ENDED=1
     return 75
   fi
   ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
@@ -185,14 +215,57 @@ ls_run() {
     fi
   done
   LS_CHILD=
+  LS_ENDED=1
   # Killed by the very signal passed on (it came while losscape was still starting, before it
   # could catch it): the surface file is as safe as after any kill, so this is "incomplete".
+  # SIGUSR1 also when the batch shell did not get it: `scancel -s USR1 JOB` signals the steps
+  # alone, and srun reports the task's death by it as 128 + 10.
   if [[ -n ${LS_SIGNALLED:-} ]] && ((rc == 128 + $(kill -l "$LS_SIGNALLED"))); then
     ls_log "$LS_WHAT was ended by SIG$LS_SIGNALLED itself (it came during start-up): treated as incomplete (75)"
     LS_RUN_NOTE="ended by the signal during start-up"
     rc=75
+  elif ((rc == 128 + $(kill -l USR1))); then
+    ls_log "$LS_WHAT was ended by a SIGUSR1 sent to the job's steps (scancel -s USR1?) during its" \
+      "start-up: treated as incomplete (75)"
+    LS_RUN_NOTE="ended by SIGUSR1 during start-up"
+    rc=75
   fi
   return "$rc"
+}
+
+# Runs a command in the background and waits for it, so that a trapped signal is handled at once
+# and bash reports no "Terminated" line when Slurm's SIGTERM ends the command; its exit status.
+ls_quiet() {
+  "$@" &
+  local pid=$! rc
+  while :; do
+    wait "$pid"
+    rc=$?
+    kill -0 "$pid" 2>/dev/null && continue
+    wait "$pid"
+    return $?
+  done
+}
+
+# Whether Slurm itself is requeueing the job (`scontrol requeue` by hand, preemption, the
+# script's own requeue): its restart count has gone past this start's (Slurm raises it as it
+# requeues, while the job is still COMPLETING).
+ls_slurm_requeueing() {
+  [[ -n ${SLURM_JOB_ID:-} ]] || return 1
+  local restarts
+  restarts=$(scontrol show job "$SLURM_JOB_ID" 2>/dev/null | sed -n 's/.* Restarts=\([0-9]*\).*/\1/p' | head -1)
+  [[ -n $restarts ]] && ((restarts > ${SLURM_RESTART_COUNT:-0}))
+}
+
+# ls_stopped_early IDLE_FILE TARGET: losscape stopped without the time-limit warning: logs whether
+# Slurm requeues the job (its next start resumes TARGET) or not (the job ends: IDLE_FILE removed).
+ls_stopped_early() {
+  if ls_slurm_requeueing; then
+    ls_log "Slurm is requeueing job $SLURM_JOB_ID (scontrol requeue, preemption?): its next start resumes $2"
+  else
+    rm -f "$1"
+    ls_log "stopped without the time-limit warning (scancel, preemption?): not requeued; submit the same job again to resume"
+  fi
 }
 
 # The traps that pass stop signals on (each script sets placeholders first thing, since bash's
@@ -200,24 +273,26 @@ ls_run() {
 ls_trap_signals() {
   LS_WARNED=0
   LS_SIGNALLED=
+  LS_ENDED=0
   trap '_ls_forward USR1' USR1
   trap '_ls_forward TERM' TERM
   trap '_ls_forward INT' INT
   if [[ -n ${ls_early:-} ]]; then _ls_forward "$ls_early"; fi
 }
 
-# A job's start made no progress: counts it in FILE ("JOBID N", N such starts of this job in a row)
-# and prints N; fails (FILE removed) once N exceeds LIMIT.
+# A job's start made no progress: counts it in FILE ("JOBID N", N such starts of this job in a row;
+# KEY instead of the job id: the array job of a chain) and prints N; fails (FILE removed) once N
+# exceeds LIMIT.
 ls_idle_start() {
-  local file=$1 limit=$2 job idle=0
-  [[ -r $file ]] && read -r job idle <"$file" && [[ $job == "${SLURM_JOB_ID:-}" && $idle =~ ^[0-9]+$ ]] || idle=0
+  local file=$1 limit=$2 key=${3:-${SLURM_JOB_ID:-}} job idle=0
+  [[ -r $file ]] && read -r job idle <"$file" && [[ $job == "$key" && $idle =~ ^[0-9]+$ ]] || idle=0
   idle=$((idle + 1))
   echo "$idle"
   if ((idle > limit)); then
     rm -f "$file"
     return 1
   fi
-  mkdir -p "$(dirname "$file")" && echo "${SLURM_JOB_ID:-} $idle" >"$file"
+  mkdir -p "$(dirname "$file")" && echo "$key $idle" >"$file"
 }
 
 # ls_requeue PROGRESSED IDLE_FILE MAX NOTHING ADVICE TARGET [DETAIL]: after an exit 75 on the
@@ -228,7 +303,7 @@ ls_idle_start() {
 # this run first.
 ls_requeue() {
   local progressed=$1 idle_file=$2 max=${MAX_REQUEUES:-$3} nothing=$4 advice=$5 target=$6
-  local detail=${7:-} restarts=${SLURM_RESTART_COUNT:-0} idle requeue_rc
+  local detail=${7:-} restarts=${SLURM_RESTART_COUNT:-0} idle requeue_rc answer
   if ((progressed)); then
     rm -f "$idle_file"
   elif ! idle=$(ls_idle_start "$idle_file" "${IDLE_REQUEUES:-2}"); then
@@ -244,18 +319,30 @@ ls_requeue() {
     rm -f "$idle_file"
     return 75
   fi
-  ls_log "requeueing job $SLURM_JOB_ID to resume $target"
-  scontrol requeue "$SLURM_JOB_ID"
-  requeue_rc=$?
-  # Slurm requeues a job by signalling its batch step, which can end scontrol itself before it
-  # reports success: ended by a signal, the requeue was under way (the count file stays).
-  if ((requeue_rc > 128)); then
-    ls_log "scontrol requeue was ended by SIG$(kill -l $((requeue_rc - 128))) (Slurm's own signal to the job it requeues)"
-  elif ((requeue_rc != 0)); then
-    ls_log "scontrol requeue failed (is the job requeueable? JobRequeue / --requeue): submit again to resume"
-    return 75
+  # (Slurm may be requeueing it already: a hand `scontrol requeue` racing this one)
+  if ls_slurm_requeueing; then
+    ls_log "Slurm is requeueing job $SLURM_JOB_ID already: its next start resumes $target"
+  else
+    ls_log "requeueing job $SLURM_JOB_ID to resume $target"
+    # (in $(...): a scontrol ended by a signal leaves no "Terminated" line in the log)
+    answer=$(scontrol requeue "$SLURM_JOB_ID" 2>&1)
+    requeue_rc=$?
+    answer=${answer//$'\n'/ }
+    # Slurm requeues a job by signalling its batch step, which can end scontrol itself before it
+    # reports success: ended by a signal, the requeue was under way (the count file stays). An
+    # answer "Job is pending execution": another requeue came first.
+    if ((requeue_rc > 128)); then
+      ls_log "scontrol requeue was ended by SIG$(kill -l $((requeue_rc - 128))) (Slurm's own signal to the job it requeues)"
+    elif ((requeue_rc != 0)) && { [[ $answer == *[Pp]ending* ]] || ls_slurm_requeueing; }; then
+      ls_log "scontrol requeue: \"$answer\": the job is being requeued already"
+    elif ((requeue_rc != 0)); then
+      ls_log "scontrol requeue failed${answer:+ (\"$answer\")} (is the job requeueable? JobRequeue / --requeue): submit again to resume"
+      rm -f "$idle_file"
+      return 75
+    fi
   fi
+  LS_REQUEUED=1
   # Slurm ends this run of the job now; wait for it rather than racing it to an exit status.
-  sleep 60
+  ls_quiet sleep 60
   return 75
 }

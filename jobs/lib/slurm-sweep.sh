@@ -26,9 +26,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/slurm-common.sh" || return 1
 # --out) from the settings and the script's arguments "$@".
 ls_settings() {
   ls_exe
-  if [[ -n ${SWEEP_CONFIG:-} ]]; then
-    [[ -r $SWEEP_CONFIG ]] || ls_die "SWEEP_CONFIG=$SWEEP_CONFIG: no such readable file"
-  fi
   local extra=()
   # (split on white space only: no glob expansion of the words)
   ls_words extra "${SWEEP_ARGS:-}"
@@ -39,9 +36,8 @@ ls_settings() {
   ls_args "${SWEEP_OUT:-}" "${SWEEP_CONFIG:-}" "${extra[@]}"
   # shellcheck disable=SC2034  # used by the scripts
   LS_SWEEP=(sweep "${LS_ARGS[@]}")
-  if [[ -n $LS_CONFIG && $LS_CONFIG != "${SWEEP_CONFIG:-}" ]]; then
-    [[ -r $LS_CONFIG ]] || ls_die "--config $LS_CONFIG: no such readable file"
-  fi
+  # (SWEEP_CONFIG only when no --config replaces it)
+  ls_check_config SWEEP_CONFIG
   [[ -n $LS_OUT ]] ||
     ls_die "no surface file: set SWEEP_OUT=surface.h5, pass --out, or put \"out\" in SWEEP_CONFIG"
   [[ -d $(dirname "$LS_OUT") ]] || ls_die "the directory of the surface file $LS_OUT does not exist"
@@ -79,7 +75,11 @@ ls_part_files() {
 
 ls_sweep_rc_text() {
   case $1 in
-    0) echo "complete" ;;
+    0) if printf '%s\n' "${LS_SWEEP[@]}" | grep -qx -- --dry-run; then
+         echo "--dry-run passed its checks (a dry run: nothing computed, nothing written)"
+       else
+         echo "complete"
+       fi ;;
     75) echo "incomplete (${LS_RUN_NOTE:-stopped by a signal after a final flush})" ;;
     *) echo "failed with exit code $1" ;;
   esac

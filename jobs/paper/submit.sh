@@ -9,6 +9,8 @@
 # Settings (environment variables):
 #   DATA_DIR      CIFAR-10 binary version (data_batch_1.bin ... test_batch.bin); required
 #   RUNS          where everything goes (default runs/paper)
+#   (DATA_DIR and RUNS must not contain white space: the jobs get them in TRAIN_ARGS/SWEEP_ARGS,
+#   split on it; refused up front)
 #   EPOCHS        training epochs (default 300, the paper's)
 #   LR_LARGE      learning rate of the batch-8192 VGG-9 runs (default 0.1, as the small batch)
 #   SWEEP_RANKS   ranks (GPUs) per sweep job (default 4)
@@ -26,6 +28,13 @@ die() { echo "paper/submit.sh: error: $*" >&2; exit 1; }
 [[ -r $DATA_DIR/data_batch_1.bin && -r $DATA_DIR/test_batch.bin ]] ||
   die "DATA_DIR=$DATA_DIR has no data_batch_1.bin/test_batch.bin (CIFAR-10 binary version)"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
+# The job scripts take their flags as TRAIN_ARGS/SWEEP_ARGS, split on white space: a path with
+# a space would break the jobs only once they run.
+nospace() {  # nospace NAME PATH
+  [[ $2 != *[[:space:]]* ]] ||
+    die "$1=$2 contains white space, which the jobs' TRAIN_ARGS/SWEEP_ARGS cannot carry: use a path without (a symbolic link)"
+}
+nospace DATA_DIR "$DATA_DIR"
 # LOSSCAPE: a path, or a name on PATH (as the job scripts take it); default: losscape on PATH
 LOSSCAPE=${LOSSCAPE:-losscape}
 if [[ $LOSSCAPE != */* ]]; then
@@ -35,6 +44,7 @@ fi
 [[ -f $LOSSCAPE && -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
 export LOSSCAPE
 runs=${RUNS:-runs/paper}
+if [[ $runs == /* ]]; then nospace RUNS "$runs"; else nospace RUNS "$PWD/$runs"; fi
 epochs=${EPOCHS:-300}
 lr_large=${LR_LARGE:-0.1}
 ranks=${SWEEP_RANKS:-4}
@@ -112,8 +122,9 @@ ids=
 plots=
 for s in "${surfaces[@]}"; do
   ids+=${ids:+:}${s%%:*}
-  plots+="\"\$LOSSCAPE\" plot $runs/${s#*:}.h5 --what train_loss,test_loss,train_acc --out-dir $runs/plots/${s#*:} && "
+  plots+="\"\$LOSSCAPE\" plot ${runs@Q}/${s#*:}.h5 --what train_loss,test_loss,train_acc --out-dir ${runs@Q}/plots/${s#*:} && "
 done
+# shellcheck disable=SC2086  # flag list
 plot=$(submit paper-plots -- ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 --dependency=afterok:"$ids" \
-  --output="$runs/logs/plots-%j.log" --wrap="set -e; ${plots}echo plots in $runs/plots")
+  --output="$runs/logs/plots-%j.log" --wrap="set -e; ${plots}echo plots in ${runs@Q}/plots")
 echo "plots: job $plot (after every sweep); results in $runs"

@@ -241,5 +241,177 @@ check "chain: a complete file of this sweep: nothing to do, exit 0" \
 check "chain: a complete file of another grid fails the task (exit 1, the sweep's reason)" \
   bash -c "[[ $(chain --x -1:1:5) == 1 ]] && grep -q 'not this sweep' chain.log && grep -q 'another sweep\|grid' chain.log"
 
+# ---- a SWEEP_CONFIG / TRAIN_CONFIG that a --config replaces is not looked at ----
+ARGS=(--config plain.json)
+out=$(settings SWEEP_CONFIG=nothere.json 2>&1)
+check "an unreadable SWEEP_CONFIG that --config replaces is not refused" \
+  test "$(head -1 <<<"$out") $(grep -A1 -x -- --config <<<"$out" | tail -1)" == "from-config.h5 plain.json"
+ARGS=()
+out=$(settings SWEEP_CONFIG=nothere.json 2>&1)
+check "... one that is used is refused in one line" \
+  test "$out" == "losscape-job: error: SWEEP_CONFIG=nothere.json: no such readable file"
+got=$(train TRAIN_CONFIG=nothere.json TRAIN_ARGS="--config train-a.json" --)
+check "train.sbatch: an unreadable TRAIN_CONFIG that --config replaces is not refused" \
+  test "$(grep -A1 -x -- --config <<<"$got" | tail -1)" == train-a.json
+
+# ---- jobs/lib found through scontrol's Command=: a path with a space, and arguments ----
+mkdir -p "with space" spool/job7 cmd-bin
+cp -r "$root/jobs" "with space/"
+cp "$root/jobs/sweep.sbatch" spool/job7/slurm_script
+printf '#!/bin/sh\necho "   Command=%s/with space/jobs/sweep.sbatch --out a b.h5"\necho "   WorkDir=%s"\n' \
+  "$WORK" "$WORK" >cmd-bin/scontrol
+chmod +x cmd-bin/scontrol
+out=$(env -u LOSSCAPE_JOBS -u SWEEP_OUT -u SWEEP_CONFIG SLURM_JOB_ID=7 PATH="$WORK/cmd-bin:$PATH" \
+  LAUNCHER=none bash spool/job7/slurm_script 2>&1)
+check "jobs/lib found through Command= with a space in the path and arguments after it" \
+  bash -c "grep -q 'error: no surface file' <<<'$out' && ! grep -q 'cannot find' <<<'$out'"
+
+# ---- a fake losscape: `info` prints FAKE_INFO (fails without it; touches FAKE_INFO_MARK and
+# takes a second first, when set); `sweep` exits 0 on --dry-run, else works until a stop signal
+# and exits 75 ----
+cat >fake.sh <<'FAKE'
+#!/usr/bin/env bash
+case $1 in
+  info)
+    [[ -n ${FAKE_INFO_MARK:-} ]] && { touch "$FAKE_INFO_MARK"; sleep 1; }
+    [[ -n ${FAKE_INFO:-} ]] || exit 1
+    echo "$FAKE_INFO" ;;
+  sweep)
+    [[ " $* " == *" --dry-run "* ]] && exit 0
+    trap 'exit 75' USR1 TERM
+    touch "$SIGLOG.started"
+    while :; do sleep 0.1; done ;;
+esac
+FAKE
+chmod +x fake.sh
+fake_start() {  # fake_start SIGNAL LOG VAR=VALUE... -- SCRIPT ARGS: runs SCRIPT with the fake and
+  # sends it SIGNAL once the fake works; FAKE_PID: the script's process
+  local sig=$1 log=$2 vars=()
+  shift 2
+  while [[ $1 != -- ]]; do vars+=("$1"); shift; done
+  shift
+  rm -f "$SIGLOG.started"
+  env -u SWEEP_OUT -u SWEEP_CONFIG -u SWEEP_ARGS -u SLURM_CPUS_PER_TASK -u SLURM_JOB_ID -u LOSSCAPE_JOBS \
+    LOSSCAPE="$WORK/fake.sh" LAUNCHER=none "${vars[@]}" bash "$@" >"$log" 2>&1 &
+  FAKE_PID=$!
+  wait_started && kill -"$sig" "$FAKE_PID"
+}
+fake_job() { fake_start "$@"; wait "$FAKE_PID"; }  # ... and its exit status
+has() { grep -q -- "$2" <<<"$1"; }  # has TEXT PATTERN
+lacks() { ! grep -q -- "$2" <<<"$1"; }
+
+# ---- a stop without the warning: Slurm requeueing the job (its restart count is past this
+# start's) or not; the idle-start count stays only while the job lasts ----
+mkdir -p rq-bin
+printf '#!/bin/sh\n[ "$1" = show ] && echo "   Requeue=1 Restarts=$RESTARTS BatchFlag=1 Reboot=0 ExitCode=0:0"\nexit 0\n' \
+  >rq-bin/scontrol
+chmod +x rq-bin/scontrol
+echo "4242 1" >hand.h5.idle-starts
+fake_job TERM hand.log RESTARTS=1 SLURM_JOB_ID=4242 PATH="$WORK/rq-bin:$PATH" -- "$root/jobs/sweep.sbatch" \
+  --arch cnn_small --out hand.h5
+check "sweep.sbatch: a stop by Slurm's requeue (scontrol requeue by hand) is logged as such (exit $?)" \
+  bash -c "grep -q 'Slurm is requeueing job 4242' hand.log && ! grep -q 'not requeued' hand.log"
+check "... and the idle-start count stays for the next start" test "$(cat hand.h5.idle-starts 2>/dev/null)" == "4242 1"
+fake_job TERM hand.log RESTARTS=0 SLURM_JOB_ID=4242 PATH="$WORK/rq-bin:$PATH" -- "$root/jobs/sweep.sbatch" \
+  --arch cnn_small --out hand.h5
+check "sweep.sbatch: a stop without the warning and without a requeue: not requeued (exit $?)" \
+  grep -q 'stopped without the time-limit warning.*not requeued' hand.log
+check "... and the idle-start count is gone (the job ends)" test ! -e hand.h5.idle-starts
+
+# ---- the warning, then a requeue under way already: a `losscape info` that fails is not "no
+# point computed"; scontrol's "pending" answer is no failed requeue ----
+printf '#!/bin/sh\n[ "$1" = show ] && echo "   Requeue=1 Restarts=0"\n[ "$1" = requeue ] && { echo "scontrol: error: Job is pending execution for job 4242" >&2; exit 1; }\nexit 0\n' \
+  >rq-bin/scontrol
+touch race.h5
+fake_start USR1 race.log SLURM_JOB_ID=4242 PATH="$WORK/rq-bin:$PATH" -- "$root/jobs/sweep.sbatch" \
+  --arch cnn_small --out race.h5
+# (it then sleeps for Slurm to end it: its sleep ended here instead)
+for _ in $(seq 100); do grep -q 'pending execution' race.log 2>/dev/null && break; sleep 0.1; done
+sleep 0.3
+pkill -P "$FAKE_PID" sleep
+wait "$FAKE_PID"
+check "sweep.sbatch: a failed losscape info after the warning is not counted as a start without a point" \
+  bash -c "grep -q 'could not read the points done' race.log && ! grep -q 'no point was computed' race.log && [[ ! -e race.h5.idle-starts ]]"
+check "... and scontrol's 'Job is pending execution' is a requeue under way, not a failure" \
+  bash -c "grep -q 'the job is being requeued already' race.log && ! grep -q 'requeue failed' race.log"
+
+# ---- SIGUSR1 to the job's steps alone (scancel -s USR1 JOB) during start-up: incomplete ----
+cat >bin/srun <<'SRUN'
+#!/usr/bin/env bash
+touch "$SIGLOG.started"
+kill -USR1 $$
+SRUN
+rm -f "$SIGLOG.started"
+PATH=$WORK/bin:$PATH LAUNCHER=srun bash -c '
+  source "$0"; ls_launcher; ls_trap_signals; ls_run "$LOSSCAPE" sweep; echo "rc $?" >lib-rc.txt' \
+  "$root/jobs/lib/slurm-sweep.sh" >lib-step.log 2>&1
+check "a launcher ended by SIGUSR1 the batch shell never got (exit 138) counts as incomplete (75)" \
+  bash -c "[[ \$(cat lib-rc.txt) == 'rc 75' ]] && grep -q 'SIGUSR1 sent to the job.s steps' lib-step.log"
+
+# ---- the chain: a stop before the complete file's check; starts without a point; no later task ----
+mkdir -p chain-bin
+printf '#!/bin/sh\necho "$SQUEUE"\n' >chain-bin/squeue
+printf '#!/bin/sh\necho "scancel $*" >>scancel.txt\n' >chain-bin/scancel
+chmod +x chain-bin/squeue chain-bin/scancel
+touch cc.h5
+rm -f "$SIGLOG.started"
+env -u SWEEP_OUT -u SWEEP_CONFIG -u SWEEP_ARGS -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" LAUNCHER=none \
+  FAKE_INFO="done 9 of 9 points (complete)" FAKE_INFO_MARK="$SIGLOG.started" \
+  bash "$root/jobs/sweep-chain.sbatch" --arch cnn_small --out cc.h5 >cc.log 2>&1 &
+pid=$!
+wait_started && kill -USR1 "$pid"
+wait "$pid"
+rc=$?
+check "chain: the warning before the complete file's check: exit 0 (exit $rc), the file is complete" \
+  bash -c "[[ $rc == 0 ]] && grep -q 'cc.h5 is complete (not checked' cc.log"
+check "... with one line on the time limit being shorter than the warning's lead" \
+  grep -q "the time limit is not longer than the warning's lead" cc.log
+chain_task() {  # chain_task LOG VAR=VALUE...: task 1 of 3 of array 77, warned while it works
+  fake_job USR1 "$@" SLURM_ARRAY_JOB_ID=77 SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MAX=3 \
+    PATH="$WORK/chain-bin:$PATH" FAKE_INFO="done 0 of 9 points" IDLE_REQUEUES=1 -- \
+    "$root/jobs/sweep-chain.sbatch" --arch cnn_small --out cc.h5
+}
+rm -f scancel.txt cc.h5.idle-starts
+chain_task idle1.log SQUEUE=$'1\n2\n3'
+rc=$?
+check "chain: a task without a point, the 1st in a row: the next task tries again (exit $rc)" \
+  bash -c "[[ $rc == 0 ]] && grep -q 'no point was computed in this task (1 in a row' idle1.log"
+chain_task idle2.log SQUEUE=$'1\n2\n3'
+rc=$?
+check "chain: the 2nd in a row (IDLE_REQUEUES=1): the chain stops, exit 75 (exit $rc), pending tasks cancelled" \
+  bash -c "[[ $rc == 75 ]] && grep -q 'no point was computed in 2 task(s) in a row: the chain stops' idle2.log && grep -q 'scancel --state=PENDING 77' scancel.txt && [[ ! -e cc.h5.idle-starts ]]"
+FAKE_INFO_LATER=1 chain_task gone.log SQUEUE=1 FAKE_INFO="done 3 of 9 points"
+rc=$?
+check "chain: no later task left (cancelled): says so, exit 75 (exit $rc)" \
+  bash -c "[[ $rc == 75 ]] && grep -q 'no task of array job 77 is left' gone.log && ! grep -q 'a later task' gone.log"
+
+# ---- log lines: a dry run; LAUNCHER=none with several tasks ----
+out=$(env -u SWEEP_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" LAUNCHER=none SLURM_NTASKS=2 \
+  bash "$root/jobs/sweep.sbatch" --arch cnn_small --out dry.h5 --dry-run 2>&1)
+check "sweep.sbatch --dry-run: logged as a dry run" has "$out" 'a dry run: nothing computed'
+check "... not as complete" lacks "$out" 'sweep complete'
+check "LAUNCHER=none in a 2-task allocation: 1 rank" has "$out" ', 1 rank(s) on'
+check "... the other task idle" has "$out" 'other 1 task(s) stay idle'
+
+# ---- the fan-out: the merge job runs in the array's -D/--chdir; a merge without parts names the directory ----
+printf '#!/bin/sh\necho "$*" >>sbatch.txt\necho 123\n' >chain-bin/sbatch
+chmod +x chain-bin/sbatch
+rm -f sbatch.txt
+env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
+  FANOUT_SBATCH_ARGS="--chdir=$WORK/spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit \
+  --arch cnn_small --out fo.h5 >/dev/null 2>&1
+check "fan-out submit: the merge job gets the array's --chdir" \
+  bash -c "[[ \$(grep -c -- '--chdir=$WORK/spool' sbatch.txt) == 2 ]] && grep -- '--chdir' sbatch.txt | grep -q ' merge '"
+out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jobs/sweep-fanout.sbatch" merge \
+  --arch cnn_small --out spool/nothing.h5 2>&1)
+check "fan-out merge without parts names the directory it looked in" \
+  test "$out" == "sweep-fanout.sbatch: error: no part files nothing.part-K-of-2.h5 to merge in $WORK/spool"
+
+# ---- jobs/paper/submit.sh: paths with white space refused up front ----
+mkdir -p "fake cifar" && touch "fake cifar/data_batch_1.bin" "fake cifar/test_batch.bin"
+out=$(DRY_RUN=1 DATA_DIR="fake cifar" RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" 2>&1)
+check "paper/submit.sh: a DATA_DIR with a space is refused in one line" \
+  test "$(grep -c '' <<<"$out") $(grep -c 'DATA_DIR=.*white space' <<<"$out")" == "1 1"
+
 ((failures)) && { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"

@@ -10,6 +10,10 @@
 #   - jobs/sweep.sbatch and jobs/train.sbatch whose losscape never gets to compute a point or save
 #     a checkpoint (it sleeps through its start): requeued IDLE_REQUEUES=1 time, then not again;
 #   - jobs/sweep-fanout.sbatch submit: a 2-task array of parts and the dependent merge job;
+#   - stops from outside, on a 7 x 7 grid: `scontrol requeue` by hand (Slurm requeues, the log
+#     says so), `scancel -s USR1` while losscape starts (incomplete; the next chain task
+#     resumes), a chain warned before any point (IDLE_REQUEUES=0: stops, pending tasks cancelled),
+#     a fan-out with --chdir in FANOUT_SBATCH_ARGS (the merge runs there);
 # and every result must equal an uninterrupted `losscape sweep` of the same grid (h5py,
 # relative 1e-6), the logs must show the interruptions and resumes. Then the scripts' one-line
 # errors for bad settings.
@@ -193,6 +197,8 @@ check "the requeued job started again and completed (log)" \
 check "the job's final state is COMPLETED with Restarts >= 1 (scontrol)" \
   bash -c "scontrol show job $single | grep -q 'JobState=COMPLETED' && scontrol show job $single | grep -qE 'Restarts=[1-9]'"
 grep -E 'sweep.sbatch|complete|incomplete' "sweep-$single.log" | head -20
+check "no 'Terminated' notices of bash (a killed scontrol or sleep) in the requeued jobs' logs" \
+  bash -c "! grep -hE '^Terminated\$|line [0-9]+: +[0-9]+ Terminated' sweep-$single.log train-$train_job.log"
 
 check "the afterok job ran after the requeued job completed, on a complete file (log)" \
   grep -q "done *$points of $points points (complete)" "after-$after.log"
@@ -238,6 +244,62 @@ check "two part files were merged" test -e fan.part-1-of-2.h5 -a -e fan.part-2-o
 merge_log=(fan.merge-*.log)
 check "the merge job says complete (log)" grep -q 'merged: fan.h5 is complete' "${merge_log[@]}"
 cat "${merge_log[@]}"
+
+stamp "stops from outside: scontrol requeue by hand, scancel -s USR1 in start-up, a chain warned before its points, a fan-out in --chdir"
+# Small sweeps (7 x 7), the four side by side. A losscape that takes 4 s to start (touching a
+# file first) lets the test signal it while it starts.
+sweep_config 7 small.json
+sed -i "s#\"train/#\"$work/train/#; s#\"dirs.h5\"#\"$work/dirs.h5\"#" small.json  # (for --chdir)
+printf '#!/bin/bash\ntouch "$MARK"\nsleep 4\nexec "%s" "$@"\n' "$LOSSCAPE" >marked
+chmod +x marked
+small=$((7 * 7))
+hand=$(SWEEP_CONFIG=$work/small.json SWEEP_OUT=hand.h5 sbatch --parsable -o 'hand-%j.log' \
+  "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch hand"; exit 1; }
+usr1=$(SWEEP_CONFIG=$work/small.json MARK=$work/usr1.mark LOSSCAPE=$work/marked sbatch --parsable \
+  --array=1-2%1 -o 'usr1-%A_%a.log' "$src/jobs/sweep-chain.sbatch" --out usr1.h5) ||
+  { echo "FAIL sbatch usr1"; exit 1; }
+# (IDLE_REQUEUES=0: the first task without a point stops the chain)
+idle_chain=$(IDLE_REQUEUES=0 LOSSCAPE=$work/sleepy SWEEP_CONFIG=$work/small.json sbatch --parsable \
+  --array=1-3%1 --time=1 --signal=B:USR1@60 -o 'idle-chain-%A_%a.log' "$src/jobs/sweep-chain.sbatch" \
+  --out idle-chain.h5) || { echo "FAIL sbatch idle chain"; exit 1; }
+mkdir -p fan-dir
+FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--chdir=$work/fan-dir --time=10 -o fanout-%A_%a.log" \
+  SWEEP_CONFIG=$work/small.json SWEEP_OUT=fd.h5 "$src/jobs/sweep-fanout.sbatch" submit >fan-dir.txt
+for ((i = 0; i < 100; i++)); do grep -q '^\[sweep\] ' "hand-$hand.log" 2>/dev/null && break; sleep 0.3; done
+scontrol requeue "$hand"
+for ((i = 0; i < 100; i++)); do [[ -e usr1.mark ]] && break; sleep 0.3; done
+scancel -s USR1 "${usr1}_1"
+for ((i = 0; i < 60; i++)); do
+  jobs=$(squeue -h -o %i 2>/dev/null)
+  [[ -z $jobs ]] && break
+  sleep 3
+done
+check "those jobs ended within 3 minutes (still there: ${jobs:-none})" test -z "$jobs"
+complete() { "$LOSSCAPE" info "$1" 2>/dev/null | grep -q "done *$small of $small points (complete)"; }
+state() {  # state JOBID: "JobState ExitCode" of its last run (jobcomp)
+  grep "^JobId=$1 " cluster/log/jobcomp.log | tail -1 | sed -E 's/.* (JobState=[^ ]+) .*(ExitCode=[^ ]+).*/\1 \2/'
+}
+check "scontrol requeue by hand: the log says Slurm requeues it, not 'not requeued'" \
+  bash -c "grep -q 'Slurm is requeueing job $hand' hand-$hand.log && ! grep -q 'not requeued' hand-$hand.log"
+check "... the next start completed the file, the job COMPLETED, no idle-start count left" \
+  bash -c "grep -q 'start 2 (requeued 1 times)' hand-$hand.log && [[ '$(state "$hand")' == 'JobState=COMPLETED ExitCode=0:0' ]] && [[ ! -e hand.h5.idle-starts ]]"
+complete hand.h5
+check "... hand.h5 is complete" test $? == 0
+grep -h 'sweep.sbatch' "hand-$hand.log"
+check "scancel -s USR1 during start-up: incomplete (75), the next chain task resumes" \
+  bash -c "grep -q 'SIGUSR1 sent to the job.s steps' usr1-${usr1}_1.log && grep -q 'a later task of array job $usr1 resumes it' usr1-${usr1}_1.log"
+check "... both tasks COMPLETED, and usr1.h5 is complete" \
+  bash -c "[[ \$(grep \"ArrayJobId=$usr1 \" cluster/log/jobcomp.log | grep -c 'JobState=COMPLETED .*ExitCode=0:0') == 2 ]]"
+complete usr1.h5
+check "... usr1.h5 is complete" test $? == 0
+grep -h 'chain.sbatch' usr1-"${usr1}"_1.log
+check "a chain task warned before its first point (IDLE_REQUEUES=0) stops the chain with 75, says why" \
+  bash -c "grep -q 'no point was computed in 1 task(s) in a row: the chain stops' idle-chain-${idle_chain}_1.log && grep -q 'JobState=FAILED .*ExitCode=75:0' <<<'$(grep "ArrayJobId=$idle_chain " cluster/log/jobcomp.log)'"
+check "... its pending tasks were cancelled (none ran)" test ! -e "idle-chain-${idle_chain}_2.log"
+grep -h 'chain.sbatch' idle-chain-"${idle_chain}"_1.log
+complete fan-dir/fd.h5
+check "fan-out with --chdir in FANOUT_SBATCH_ARGS: the merge job ran there, fan-dir/fd.h5 is complete" test $? == 0
+cat fan-dir/fd.merge-*.log
 
 stamp "jobs/paper/submit.sh (DRY_RUN=1: CIFAR-10 and GPUs are not here)"
 mkdir -p fake-cifar && touch fake-cifar/data_batch_1.bin fake-cifar/test_batch.bin
