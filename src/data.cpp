@@ -65,9 +65,9 @@ RawImages read_cifar10_files(const std::vector<std::string>& files) {
   std::vector<std::vector<char>> blobs;
   std::int64_t n = 0;
   for (const auto& f : files) {
+    check_not_special(f, "a CIFAR-10 batch file");
     std::ifstream in(f, std::ios::binary);
-    std::error_code ec;
-    if (!in || std::filesystem::is_directory(f, ec))
+    if (!in)
       throw InputError(f + ": no such file or not readable (CIFAR-10 binary version)");
     std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (buf.empty()) throw FormatError(f + ": file is empty");
@@ -101,6 +101,7 @@ namespace {
 // Reads a whole file through zlib, which passes uncompressed files through unchanged.
 std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
   if (!fs::exists(file)) throw InputError(file + ": no such file");
+  check_not_special(file, "a data file");
   gzFile g = gzopen(file.c_str(), "rb");
   if (!g) throw InputError(file + ": cannot open");
   std::vector<std::uint8_t> out;
@@ -145,6 +146,10 @@ torch::Tensor read_idx_images(const std::string& file) {
                       std::to_string(rows) + "x" + std::to_string(cols) + " but the file holds " +
                       std::to_string(buf.size() - 16) + " pixel bytes");
   const std::size_t need = 16 + std::size_t(n * rows * cols);
+  if (buf.size() != need)  // (a header that undercounts, or files run together)
+    throw FormatError(file + ": header announces " + std::to_string(n) + " images of " +
+                      std::to_string(rows) + "x" + std::to_string(cols) + ", but " +
+                      std::to_string(buf.size() - need) + " bytes follow them");
   auto t = torch::empty({n, 1, rows, cols}, torch::kUInt8);
   std::copy(buf.begin() + 16, buf.begin() + std::ptrdiff_t(need), t.data_ptr<std::uint8_t>());
   return t;
@@ -162,6 +167,9 @@ torch::Tensor read_idx_labels(const std::string& file) {
   if (buf.size() < std::size_t(8 + n))
     throw FormatError(file + ": truncated: header announces " + std::to_string(n) +
                       " labels but the file holds " + std::to_string(buf.size() - 8));
+  if (buf.size() != std::size_t(8 + n))
+    throw FormatError(file + ": header announces " + std::to_string(n) + " labels, but " +
+                      std::to_string(buf.size() - std::size_t(8 + n)) + " bytes follow them");
   auto t = torch::empty({n}, torch::kInt64);
   auto* p = t.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < n; ++i) {

@@ -414,4 +414,11 @@ nlohmann::json directions_info(const Directions& d, const Model* model) {
   return j;
 }
 
+std::string directions_fingerprint(const Directions& d) {
+  TensorList all;
+  for (auto& list : d.dirs)
+    for (auto& t : list) all.push_back({"", t.tensor});
+  return fingerprint(all);
+}
+
 }  // namespace losscape

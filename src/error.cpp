@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <filesystem>
+
 // The hierarchy is header-only; this unit keeps the vtables in one place, and one_line.
 
 namespace losscape {
@@ -19,6 +21,20 @@ std::string one_line(const std::exception& e, std::size_t max) {
   while (!out.empty() && (out.back() == ' ' || out.back() == '.')) out.pop_back();
   if (out.size() > max) out = out.substr(0, max) + " ...";
   return out;
+}
+
+bool is_regular_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+void check_not_special(const std::string& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st) || fs::is_regular_file(st)) return;
+  if (fs::is_directory(st)) throw InputError(path + ": is a folder, not " + what);
+  throw InputError(path + ": is not a regular file (a FIFO, socket or device); give " + what);
 }
 
 }  // namespace losscape

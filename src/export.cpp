@@ -102,6 +102,9 @@ std::vector<double> natural_spline(const std::vector<double>& t, const std::vect
 ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
   if (n < 2)
     throw InputError("--interp: need at least 2 points per axis, got " + std::to_string(n));
+  if (n > kMaxInterp)
+    throw InputError("--interp: at most " + std::to_string(kMaxInterp) + " points per axis, got " +
+                     std::to_string(n));
   if (g.nx() < 2 || g.ny() < 2) throw InputError("--interp needs a grid of at least 2×2 points");
   for (double v : g.z)
     if (!std::isfinite(v))
@@ -134,6 +137,7 @@ ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
 ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   if (!s.two_d())
     throw InputError(s.path + " is a 1D surface; a .vtp export needs a 2D one (--x and --y)");
+  if (o.zmax && !std::isfinite(*o.zmax)) throw InputError("--zmax must be finite");
   ValueGrid g;
   g.x = s.x;
   g.y = s.y;
@@ -142,7 +146,10 @@ ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   // the reference's order: resample, clip at zmax, then ln(z + 0.1)
   for (double& z : g.z) {
     if (o.zmax && z > *o.zmax) z = *o.zmax;
-    if (o.log) z = std::log(z + 0.1);  // NaN for z <= -0.1: such nodes are left out
+    if (o.log && std::isfinite(z)) {
+      z = std::log(z + 0.1);  // NaN or -inf for z <= -0.1: such nodes are left out
+      g.below_log += !std::isfinite(z);
+    }
   }
   return g;
 }
@@ -170,6 +177,7 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
       avg.push_back((g.z[c[0]] + g.z[c[1]] + g.z[c[2]] + g.z[c[3]]) / 4);
     }
   sum.cells = quads.size();
+  sum.below_log = g.below_log;
 
   double zlo = std::numeric_limits<double>::infinity(), zhi = -zlo;
   for (double z : g.z)
@@ -261,6 +269,15 @@ VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_fi
   h5::check_replaceable(vtp_file, "VTK file", is_vtk_xml);
   SurfaceView s = read_surface_view(surface_file);
   ValueGrid g = vtp_values(s, o);
+  if (std::none_of(g.z.begin(), g.z.end(), [](double z) { return std::isfinite(z); }))
+    throw InputError(
+        "export: " + surface_file + ": no grid point has a value to export" +
+        (g.below_log == 0 ? " (" + o.what + " is not computed, or NaN, everywhere)"
+         : o.zmax && *o.zmax <= -0.1
+             ? " (--zmax " + num(*o.zmax) +
+                   " clips every value to that or less, and --log's ln(z + 0.1) needs z > -0.1)"
+             : " (--log's ln(z + 0.1) needs z > -0.1)") +
+        "; nothing written");
   std::string comment = "losscape export: " + o.what + " of " + surface_file;
   if (o.interp > 0)
     comment += ", resampled to " + std::to_string(o.interp) + "x" + std::to_string(o.interp) +

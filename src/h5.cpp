@@ -211,6 +211,7 @@ void check_replaceable(const std::string& path, const std::string& what,
 }
 
 bool is_hdf5(const std::string& path) {
+  if (!is_regular_file(path)) return false;  // (a FIFO would block the read)
   std::ifstream in(path, std::ios::binary);
   char sig[8] = {};
   in.read(sig, 8);
@@ -402,6 +403,7 @@ File::File(const std::string& path, Mode mode, MPI_Comm comm) {
   switch (mode) {
     case Mode::read:
     case Mode::readwrite: {
+      check_not_special(path, "an HDF5 file");
       if (mode == Mode::read || !parallel_) {
         std::ifstream probe(path);
         if (!probe) throw InputError(path + ": no such file or not readable");

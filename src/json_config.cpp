@@ -7,8 +7,7 @@
 namespace losscape {
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a folder, not a JSON file");
+  check_not_special(path, "a JSON file");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot read config file");
   std::stringstream text;

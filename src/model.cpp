@@ -227,6 +227,7 @@ std::unique_ptr<Model> make_zoo(const std::string& arch, const std::string& data
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& arch,
                                   const std::string& dataset) {
   {
+    check_not_special(path, "a model file");
     std::ifstream probe(path, std::ios::binary);
     if (!probe) throw InputError(path + ": no such model file or not readable");
   }
@@ -254,9 +255,17 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
   } else {
     // "zip" (torch.save), "torchscript", "legacy" (torch.save before PyTorch 1.6) or ""
     const std::string kind = torch_file_kind(path);
-    if (kind.empty())
+    if (kind.empty()) {
+      // torch.save's legacy format pickled with protocol 0 or 1: its magic number as text
+      std::ifstream in(path, std::ios::binary);
+      std::string head(26, '\0');
+      in.read(head.data(), std::streamsize(head.size()));
+      if (head == "L119547037146038801333356L")
+        throw FormatError(path + ": a torch.save file pickled with protocol 0 or 1, which losscape "
+                                 "does not read; save it again with torch.save's default protocol");
       throw FormatError(path + ": not a model file (expected a losscape HDF5 checkpoint, a "
                                "TorchScript module or a torch.save file)");
+    }
     std::string jit_error;
     if (kind != "legacy") {  // any zip: LibTorch decides whether it is a module
       try {
@@ -317,6 +326,29 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
   }
   model->source = path;
   model->train(false);
+  if (model->format == "torchscript") {
+    // Its code is its own: a module whose output is not one logit per class failed later, in
+    // the loss, in LibTorch's words (fewer), or computed another loss silently (more). Ask once.
+    const auto& in = model->input_shape;
+    const std::string batch = "a batch of 2 " + dataset + " images [2, " +
+                              std::to_string(in[0]) + ", " + std::to_string(in[1]) + ", " +
+                              std::to_string(in[2]) + "]";
+    torch::Tensor out;
+    try {
+      torch::NoGradGuard no_grad;
+      out = model->forward(torch::zeros({2, in[0], in[1], in[2]}));
+    } catch (const std::exception& e) {
+      throw FormatError(path + ": the TorchScript module fails on " + batch + " (" +
+                        one_line(e, 300) + ")");
+    }
+    if (out.dim() != 2 || out.size(0) != 2 || out.size(1) != model->num_classes) {
+      std::string got;
+      for (auto d : out.sizes()) got += (got.empty() ? "" : ", ") + std::to_string(d);
+      throw InputError(path + ": the TorchScript module returns [" + got + "] for " + batch +
+                       "; losscape needs [2, " + std::to_string(model->num_classes) +
+                       "], one logit per class");
+    }
+  }
   return model;
 }
 

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/surface.hpp"
@@ -155,9 +156,13 @@ std::string map_title_room(const std::string& title) {
          std::to_string(breaks) + "\n";
 }
 
+// The suffix of a file being written, renamed away when whole.
+constexpr const char* kWriting = ".writing";
+
 struct Levels {
   double vmin, vlevel, vmax;
 };
+constexpr std::size_t kMaxLevels = 1000;
 Levels levels_for(const std::string& q, const PlotOptions& o) {
   Levels l{0.1, 0.5, 10};
   if (is_acc(q) || is_error(q)) l = {0, 5, 100};
@@ -165,6 +170,8 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
   if (o.vmin) l.vmin = *o.vmin;
   if (o.vlevel) l.vlevel = *o.vlevel;
   if (o.vmax) l.vmax = *o.vmax;
+  for (const auto& [given, name] : {std::pair{o.vmin, "--vmin"}, {o.vlevel, "--vlevel"}, {o.vmax, "--vmax"}})
+    if (given && !std::isfinite(*given)) throw InputError(std::string("plot: ") + name + " must be finite");
   if (!(l.vlevel > 0)) throw InputError("plot: --vlevel must be > 0");
   if (!(l.vmax > l.vmin)) throw InputError("plot: --vmax must be greater than --vmin");
   if (o.log && !(l.vmin > 0)) {
@@ -172,6 +179,13 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
     if (o.vmin) throw InputError("plot: --log needs --vmin > 0");
     l.vmin = std::min(l.vlevel, l.vmax / 10);
   }
+  // (a tiny --vlevel would make gnuplot trace billions of contours)
+  const double count = std::floor((l.vmax - l.vmin) / l.vlevel + 1e-9) + 1;
+  if (count > double(kMaxLevels))
+    throw InputError("plot: " + short_num(l.vmin) + ":" + short_num(l.vlevel) + ":" +
+                     short_num(l.vmax) + " (--vmin:--vlevel:--vmax) makes " + short_num(count) +
+                     " contour levels; at most " + std::to_string(kMaxLevels) +
+                     ": choose a larger --vlevel");
   return l;
 }
 // The contour levels vmin, vmin+vlevel, ... <= vmax; with --log the same number of levels
@@ -202,7 +216,7 @@ std::vector<std::size_t> stride_indices(std::size_t n, std::size_t s) {
 // sub-grids of stride 2^k first; drawn at stride 1 it would be isolated points until its last
 // pass is well under way. So: stride 1 (unknown points are gaps) while at least half of the
 // plane is covered by cells whose corners are all known; otherwise the finest stride whose
-// sub-grid is fully known, if there is one. A finished surface is always drawn at stride 1.
+// sub-grid is fully known and has at least 3 lines per axis, if there is one. A finished surface is always drawn at stride 1.
 std::size_t drawing_stride(const SurfaceView& s, const std::vector<double>& v, bool complete) {
   if (complete) return 1;
   std::size_t nx = s.nx(), ny = s.ny();
@@ -219,6 +233,9 @@ std::size_t drawing_stride(const SurfaceView& s, const std::vector<double>& v, b
   for (std::size_t st = 2; st / 2 < std::max(nx, ny) - 1; st *= 2) {
     auto xs = stride_indices(nx, st);
     auto ys = s.two_d() ? stride_indices(ny, st) : std::vector<std::size_t>{0};
+    // (two lines, the ends, would draw a plane through the corners: not the surface)
+    if (xs.size() < std::min<std::size_t>(nx, 3) || (s.two_d() && ys.size() < std::min<std::size_t>(ny, 3)))
+      break;
     bool all = true;
     for (std::size_t iy : ys)
       for (std::size_t ix : xs) all = all && ok(iy, ix);
@@ -273,12 +290,20 @@ struct Script {
   std::ostringstream plot;  // the plot command(s), run once per format
 };
 
+// Written whole under a temporary name, then renamed: a file of the same name (or a link there)
+// is replaced, never written through.
 void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw InputError("plot: cannot write " + path);
+  const std::string tmp = path + kWriting;
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+  if (!f) throw InputError("plot: cannot write " + tmp);
   f << text;
   f.close();
-  if (!f) throw InputError("plot: cannot write " + path);
+  std::error_code ec;
+  if (f) fs::rename(tmp, path, ec);
+  if (!f || ec) {
+    fs::remove(tmp, ec);
+    throw InputError("plot: cannot write " + path);
+  }
 }
 
 // The opening of every script: what it is, how to re-render it, the knobs a user will edit.
@@ -304,7 +329,9 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
 }
 
 void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
-  os << "\ndo for [fmt in formats] {\n"
+  os << "\n# (losscape runs this with part = \"" << kWriting << "\" and renames each picture when whole)\n"
+     << "if (!exists(\"part\")) part = \"\"\n"
+     << "do for [fmt in formats] {\n"
      << "    if (fmt eq \"png\") {\n"
      << "        set terminal pngcairo size width, height enhanced font font_spec\n"
      << "    } else {\n"
@@ -315,7 +342,7 @@ void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
         "\"white\"\n"
      << "        }\n"
      << "    }\n"
-     << "    set output \"./\" . name . \".\" . fmt\n";
+     << "    set output \"./\" . name . \".\" . fmt . part\n";
   std::istringstream lines(plot_cmd);
   for (std::string l; std::getline(lines, l);) os << "    " << l << "\n";
   os << "    unset output\n"
@@ -345,16 +372,24 @@ std::string range_of(double a, double b, double pad = 0) {
   return "[" + num(lo) + ":" + num(hi) + "]";
 }
 
-std::string levels_cmd(const std::vector<double>& lv, bool log, const Levels& l) {
-  if (!log && !(lv.size() == 2 && lv[1] != l.vmin + l.vlevel))  // (else vmin and vmax alone)
-    return "set cntrparam levels incremental " + num(l.vmin) + ", " + num(l.vlevel) + ", " +
-           num(lv.back()) + "\n";
+// The levels listed one by one: gnuplot's `levels incremental vmin, vlevel, vmax` adds vlevel up
+// in floating point and drops a last level that lands a rounding error above vmax (2.1 + 3 * 0.1).
+std::string levels_cmd(const std::vector<double>& lv) {
   std::string s = "set cntrparam levels discrete ";
   for (std::size_t i = 0; i < lv.size(); ++i) s += (i ? "," : "") + num(lv[i]);
   return s + "\n";
 }
 
 // ---- 2D figures ----
+
+// Whether coordinates are equally spaced (up to rounding), as gnuplot's `with image` assumes.
+bool evenly_spaced(const std::vector<double>& c) {
+  if (c.size() < 3) return true;
+  const double step = (c.back() - c.front()) / double(c.size() - 1);
+  for (std::size_t i = 1; i < c.size(); ++i)
+    if (std::abs(c[i] - c[i - 1] - step) > 1e-6 * std::abs(step)) return false;
+  return true;
+}
 
 enum class Kind { contour, contourf, heat, surface3d, trajectory };
 
@@ -369,6 +404,9 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   Levels l = levels_for(q, o);
   auto lv = level_values(l, o.log);
   std::string note;
+  if (kind == Kind::heat && (!evenly_spaced(s.x) || !evenly_spaced(s.y)))
+    note = "the grid is not evenly spaced, and a heatmap draws every point as a cell of the same "
+           "size: cells sit away from their coordinates (the contour maps place them right)";
   if (kind != Kind::heat && kind != Kind::surface3d) {
     // A map with no contour level inside the data's range is blank; say why.
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
@@ -457,7 +495,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << "set view map\n"
        << map_title_room(title) << "set contour base\n"
-       << levels_cmd(lv, o.log, l)
+       << levels_cmd(lv)
        << "# inline labels: every `interval`-th point of a contour line, boxed on white\n"
        << "set cntrlabel format \"" << (o.log ? "%.3g" : "%g") << "\" font \",8\" start "
        << label_start << " interval " << label_interval << "\n"
@@ -486,7 +524,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set pm3d at b interpolate " << k << "," << k << "\n"
        << "set cntrlabel onecolor\n"
        << "set contour base\n"
-       << levels_cmd(lv, o.log, l) << "set palette maxcolors " << lv.size() - 1 << "\n"
+       << levels_cmd(lv) << "set palette maxcolors " << lv.size() - 1 << "\n"
        << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
        // (tics on every other band edge, from the first level)
        << (o.log ? "set logscale cb\n" : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
@@ -505,7 +543,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "# values above vmax are drawn at vmax (and below vmin at vmin on a log scale)\n"
        << "zclip(z) = z > vmax ? vmax : " << (o.log ? "(z < vmin ? vmin : z)" : "z") << "\n"
        << "set zrange [" << (o.log ? "vmin" : "*") << ":vmax]\n"
-       << "set cbrange [" << (o.log ? "vmin" : "*") << ":vmax]\n"
+       << "# colours as in the maps (vmin..vmax); the z axis shows the surface's own bottom\n"
+       << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale z\nset logscale cb\n" : "") << "set view 55, 35, 1, 1.1\n"
        << "set xyplane 0\n"
        << "set ticslevel 0\n"
@@ -697,6 +736,7 @@ std::string gnuplot_name(const PlotOptions& o) {
 
 SurfaceView read_surface_view(const std::string& path) {
   if (!fs::exists(path)) throw InputError("cannot open " + path + ": no such file");
+  check_not_special(path, "a surface file");
   if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
   SurfaceView s;
   s.path = path;
@@ -714,6 +754,19 @@ SurfaceView read_surface_view(const std::string& path) {
   if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();
   if (s.x.empty() || (f.exists("ycoordinates") && s.y.empty()))
     throw FormatError(path + ": empty coordinate arrays");
+  // (losscape's own are checked by check_layout; the reference's are whatever wrote them)
+  for (const auto& [c, name] : {std::pair{&s.x, "xcoordinates"}, {&s.y, "ycoordinates"}}) {
+    for (std::size_t i = 0; i < c->size(); ++i)
+      if (!std::isfinite((*c)[i]))
+        throw FormatError(path + ": " + name + "[" + std::to_string(i) + "] is " +
+                          short_num((*c)[i]) + ": coordinates must be finite");
+    const double dir = c->size() > 1 ? (*c)[1] - (*c)[0] : 1;
+    for (std::size_t i = 1; i < c->size(); ++i)
+      if (!((*c)[i] - (*c)[i - 1] > 0 && dir > 0) && !((*c)[i] - (*c)[i - 1] < 0 && dir < 0))
+        throw FormatError(path + ": " + name + " [" + std::to_string(i - 1) + "] and [" +
+                          std::to_string(i) + "] are " + short_num((*c)[i - 1]) + ", " +
+                          short_num((*c)[i]) + ": coordinates must increase or decrease strictly");
+  }
   std::vector<hsize_t> shape =
       s.two_d() ? std::vector<hsize_t>{s.ny(), s.nx()} : std::vector<hsize_t>{s.nx()};
   auto check_shape = [&](const h5::Dataset& d, const std::string& name) {
@@ -749,10 +802,12 @@ SurfaceView read_surface_view(const std::string& path) {
     }
   }
   if (s.model_file.empty()) s.model_file = try_attr_string(f, "model_file");
-  if (s.samples == 0) {
-    auto id = nlohmann::json::parse(try_attr_string(f, "identity"), nullptr, false);
-    if (id.is_object() && id.contains("samples") && id["samples"].is_number_integer())
+  const auto id = nlohmann::json::parse(try_attr_string(f, "identity"), nullptr, false);
+  if (id.is_object()) {
+    if (s.samples == 0 && id.contains("samples") && id["samples"].is_number_integer())
       s.samples = id["samples"].get<std::int64_t>();
+    if (id.contains("directions_fingerprint") && id["directions_fingerprint"].is_string())
+      s.directions_fingerprint = id["directions_fingerprint"].get<std::string>();
   }
   s.loss = try_attr_string(f, "loss");
   s.dir_file = try_attr_string(f, "dir_file");
@@ -809,6 +864,7 @@ std::size_t computed_count(const SurfaceView& s, const std::string& q) {
 
 ProjectedPath read_projected_path(const std::string& path) {
   if (!fs::exists(path)) throw InputError("cannot open trajectory " + path + ": no such file");
+  check_not_special(path, "a projection file");
   if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
   h5::File f(path, h5::File::Mode::read);
   if (!f.exists("proj_xcoord") || !f.exists("proj_ycoord"))
@@ -861,7 +917,10 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
       throw InputError("plot: unknown format '" + fmt + "' (png, pdf or svg)");
   if (o.what.empty()) o.what = default_what(s);
   if (!(o.loss_max > 0)) throw InputError("plot: --loss-max must be > 0");
-  for (auto& q : o.what) quantity_values(s, q);  // unknown or missing: fail before writing
+  for (auto& q : o.what) {  // unknown, missing, bad levels: fail before writing
+    quantity_values(s, q);
+    levels_for(q, o);
+  }
   if (s.two_d() && (s.nx() < 2 || s.ny() < 2))
     throw InputError(s.path + ": a 2D plot needs at least 2 points per axis");
   if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");
@@ -887,14 +946,37 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
       throw InputError(o.directions +
                        " has no explained_variance_ratio_: not a PCA direction file");
   }
-  // The surface (or the projection) names its direction file; a PCA one tells the variance.
-  // Optional: the file may have moved, so look next to the naming file too.
+  // The surface (or the projection) names its direction file; the file may have moved, so look
+  // next to the naming file too ("" when neither is there).
+  auto find_named = [](const std::string& named, const std::string& by) -> std::string {
+    if (named.empty()) return "";
+    if (fs::exists(named)) return named;
+    const std::string d = (fs::path(by).parent_path() / fs::path(named).filename()).string();
+    return fs::exists(d) ? d : "";
+  };
+  // A path drawn over the surface, or axes named after a PCA file, must be of the plane the
+  // surface was computed in: a projection onto other directions lies in another plane.
+  std::string traj_unchecked;
+  auto check_plane = [&](const std::string& dir, const std::string& what) {
+    if (s.directions_fingerprint.empty() || dir.empty() || !is_directions_file(dir)) return false;
+    if (directions_fingerprint(read_directions(dir)) != s.directions_fingerprint)
+      throw InputError("plot: " + what + dir + ", not in the plane of " + s.path +
+                       " (the directions' fingerprints differ): use the surface's directions");
+    return true;
+  };
+  if (!o.directions.empty()) check_plane(o.directions, "--directions names other directions, ");
+  if (c.traj && !check_plane(find_named(c.traj->dir_file, o.trajectory),
+                             o.trajectory + " was projected onto the directions of ") &&
+      !s.directions_fingerprint.empty())
+    traj_unchecked = "not checked that " + basename_of(o.trajectory) +
+                     " lies in this plane (its direction file " +
+                     (c.traj->dir_file.empty() ? "is not recorded" : c.traj->dir_file + " is not found") + ")";
+  // A PCA direction file tells the variance its axes explain.
   auto variance_of = [&](const std::string& named, const std::string& by) {
-    if (variance || named.empty()) return;
-    std::string d = named;
-    if (!fs::exists(d)) d = (fs::path(by).parent_path() / fs::path(named).filename()).string();
+    if (variance) return;
+    const std::string d = find_named(named, by);
     try {
-      if (fs::exists(d) && h5::is_hdf5(d)) variance = read_explained_variance(d);
+      if (!d.empty() && h5::is_hdf5(d)) variance = read_explained_variance(d);
     } catch (const Error&) {
     }
   };
@@ -923,7 +1005,11 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     } else {  // gnuplot cannot draw a surface without a single point (a sweep just begun)
       figs.back().note = label_of(q) + " has no finite value to draw yet: its 3D surface is skipped";
     }
-    if (c.traj) figs.push_back(figure_2d(c, q, Kind::trajectory));
+    if (c.traj) {
+      figs.push_back(figure_2d(c, q, Kind::trajectory));
+      if (!traj_unchecked.empty())
+        figs.back().note += (figs.back().note.empty() ? "" : "; ") + traj_unchecked;
+    }
   }
   return figs;
 }
@@ -937,6 +1023,9 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   if (pipe(pipe_fd) != 0) throw Error("plot: pipe failed: " + std::string(std::strerror(errno)));
   // (./: gnuplot runs a file name beginning with '<' as a command)
   std::string script = "./" + f.name + ".gp";
+  const std::string part = std::string("part='") + kWriting + "'";
+  std::error_code ec;
+  for (auto& out : f.outputs) fs::remove(out + kWriting, ec);  // (a killed run's)
   pid_t pid = fork();
   if (pid < 0) throw Error("plot: fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {
@@ -948,7 +1037,8 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
     }
     dup2(pipe_fd[1], 2);
     if (chdir(f.dir.c_str()) != 0) _exit(126);
-    execl(gnuplot.c_str(), gnuplot.c_str(), script.c_str(), static_cast<char*>(nullptr));
+    execl(gnuplot.c_str(), gnuplot.c_str(), "-e", part.c_str(), script.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   close(pipe_fd[1]);
@@ -971,7 +1061,11 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
     auto p = e.find_last_of('\n');
     return p == std::string::npos ? e : e.substr(p + 1);
   };
+  auto remove_parts = [&]() {
+    for (auto& out : f.outputs) fs::remove(out + kWriting, ec);
+  };
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    remove_parts();
     std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                                         : "killed by signal " + std::to_string(WTERMSIG(status));
     std::string tail = last_line();
@@ -979,10 +1073,19 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
                 (tail.empty() ? "" : ": " + tail));
   }
   for (auto& out : f.outputs) {
-    std::error_code ec;
-    if (!fs::exists(out, ec) || fs::file_size(out, ec) == 0)
+    if (!fs::exists(out + kWriting, ec) || fs::file_size(out + kWriting, ec) == 0) {
+      remove_parts();
       throw Error("gnuplot ran " + f.script() + " but did not write " + out +
                   (err.empty() ? "" : ": " + last_line()));
+    }
+  }
+  for (auto& out : f.outputs) {
+    fs::rename(out + kWriting, out, ec);
+    if (ec) {
+      const std::string why = ec.message();
+      remove_parts();
+      throw Error("plot: cannot replace " + out + " (" + why + ")");
+    }
   }
 }
 

@@ -561,13 +561,6 @@ class Progress {
   clock_type::time_point t0_ = clock_type::now(), last_ = clock_type::time_point{};
 };
 
-std::string directions_fingerprint(const Directions& d) {
-  TensorList all;
-  for (auto& list : d.dirs)
-    for (auto& t : list) all.push_back({"", t.tensor});
-  return fingerprint(all);
-}
-
 // Directions a sweep made beside its output (no --directions) and finds there again must have
 // been made with the direction options of this command: otherwise resuming would go on with the
 // old directions and the surface would not be the one asked for.

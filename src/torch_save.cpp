@@ -125,6 +125,17 @@ class Unpickler {
         case '1': pop_mark(); break;                       // POP_MARK
         case '2': push(top()); break;                      // DUP
         case 'N': push(make(Obj::Kind::none)); break;
+        case 'I': {  // INT as text (protocols 0, 1): "I01" / "I00" are True / False there
+          const std::string t = line();
+          if (t == "01" || t == "00") {
+            auto b = make(Obj::Kind::boolean);
+            b->i = t == "01";
+            push(b);
+          } else {
+            const bool neg = !t.empty() && t[0] == '-';
+            push_int(neg ? -std::int64_t(decimal(t.substr(1))) : std::int64_t(decimal(t)));
+          }
+        } break;
         case 0x88: case 0x89: {                            // NEWTRUE, NEWFALSE
           auto b = make(Obj::Kind::boolean);
           b->i = op == 0x88;
@@ -244,7 +255,13 @@ class Unpickler {
         default: {
           char hex[8];
           std::snprintf(hex, sizeof hex, "0x%02x", op);
-          fail(std::string("unsupported pickle opcode ") + hex);
+          // The text opcodes of pickle protocols 0 and 1 (LONG, FLOAT, STRING, UNICODE, PERSID)
+          const bool old_protocol = op != 0 && std::strchr("LFSVP", op) != nullptr;
+          fail(std::string("unsupported pickle opcode ") + hex +
+               (old_protocol ? " ('" + std::string(1, char(op)) +
+                                   "': pickle protocol 0 or 1; save it with torch.save's default "
+                                   "protocol, 2 or higher)"
+                             : ""));
         }
       }
     }
@@ -552,6 +569,7 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
 
 // The first `limit` bytes of a file (all of it when limit is 0).
 std::string read_bytes(const std::string& path, std::size_t limit) {
+  check_not_special(path, "a model file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path);
   if (limit == 0)
@@ -575,6 +593,7 @@ std::string signature(std::istream& in) {
 }  // namespace
 
 std::string torch_file_kind(const std::string& path) {
+  if (!is_regular_file(path)) return "";  // (a FIFO would block the read)
   std::ifstream in(path, std::ios::binary);
   const std::string kind = signature(in);
   if (kind != "zip") return kind;
@@ -589,6 +608,7 @@ std::string torch_file_kind(const std::string& path) {
 namespace {
 
 TensorList read_state_dict(const std::string& path, bool with_data) {
+  check_not_special(path, "a model file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path);
   const std::string kind = signature(in);
@@ -623,6 +643,29 @@ TensorList read_state_dict(const std::string& path, bool with_data) {
           sd = as_state_dict(root->items[k + 1]);
   }
   if (!sd) {
+    // A dict of tensors but for some entries (a note, an epoch among the weights): name one.
+    Ref cand = root;
+    for (std::size_t k = 0; root->kind == Obj::Kind::dict && k < root->items.size(); k += 2)
+      if (root->items[k]->kind == Obj::Kind::string && root->items[k]->s == "state_dict" &&
+          root->items[k + 1]->kind == Obj::Kind::dict)
+        cand = root->items[k + 1];
+    if (cand->kind == Obj::Kind::dict) {
+      bool tensors = false;
+      for (std::size_t k = 1; k < cand->items.size(); k += 2)
+        tensors = tensors || cand->items[k]->kind == Obj::Kind::tensor;
+      for (std::size_t k = 0; tensors && k < cand->items.size(); k += 2) {
+        const Ref& key = cand->items[k];
+        const Ref& value = cand->items[k + 1];
+        if (key->kind != Obj::Kind::string)
+          throw FormatError(path + ": its state dict has a key that is a " +
+                            kind_name(key->kind) + ", not a parameter name");
+        if (value->kind != Obj::Kind::tensor)
+          throw FormatError(path + ": its state dict's entry '" + key->s + "' is a " +
+                            (value->kind == Obj::Kind::other ? "pickled " + value->s + " object"
+                                                             : std::string(kind_name(value->kind))) +
+                            ", not a tensor (a state dict holds the parameters and buffers alone)");
+      }
+    }
     std::string what = kind_name(root->kind);
     if (root->kind == Obj::Kind::dict) {
       what = "a dict with keys";
@@ -637,8 +680,14 @@ TensorList read_state_dict(const std::string& path, bool with_data) {
                       ", not a state dict (a dict of tensors, plain or under 'state_dict'); "
                       "save model.state_dict()");
   }
-  for (auto& t : *sd)
+  std::map<std::string, std::string> seen;  // name -> as stored
+  for (auto& t : *sd) {
+    const std::string stored = t.name;
     if (t.name.rfind("module.", 0) == 0) t.name = t.name.substr(7);  // saved from DataParallel
+    if (const auto [it, fresh] = seen.emplace(t.name, stored); !fresh)
+      throw FormatError(path + ": holds both '" + it->second + "' and '" + stored +
+                        "', one parameter with and without DataParallel's 'module.' prefix");
+  }
   return *sd;
 }
 

@@ -67,6 +67,9 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
 bool is_directions_file(const std::string& path);
 void write_directions(const std::string& path, const Directions& d);
 Directions read_directions(const std::string& path);
+/// The fingerprint of the direction tensors (fnv1a64, as a surface's identity records it): the
+/// same directions give the same one, wherever their file is.
+std::string directions_fingerprint(const Directions& d);
 /// Check `d` against `model`: count, order and shapes (and names when the file has them), and
 /// infer the type of a reference file without attributes. Throws InputError naming the file.
 /// With `check_fingerprint`, also refuse directions made for another θ*.

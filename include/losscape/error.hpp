@@ -66,4 +66,12 @@ class GroupEvalError : public Error {
 /// single spaces, a trailing period dropped, at most `max` characters.
 std::string one_line(const std::exception& e, std::size_t max = 600);
 
+/// True when `path` names a regular file (links followed).
+bool is_regular_file(const std::string& path);
+/// Refuses, in an InputError naming it, an input `path` that exists but is no regular file: a
+/// folder, or a FIFO, socket or device (opening a FIFO to read it blocks until some other process
+/// writes to it: forever). A path that does not exist passes; its reader says so in its words.
+/// `what` names the input expected, with its article ("a model file").
+void check_not_special(const std::string& path, const std::string& what);
+
 }  // namespace losscape

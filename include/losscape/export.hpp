@@ -11,6 +11,9 @@
 
 namespace losscape {
 
+/// The most nodes per axis --interp makes (16 million points, about 1 GB to write).
+constexpr std::int64_t kMaxInterp = 4001;
+
 struct VtpOptions {
   std::string what = "train_loss";  ///< any of plot_quantities()
   std::optional<double> zmax;       ///< values above are set to zmax (before the log)
@@ -21,6 +24,7 @@ struct VtpOptions {
 /// A regular grid of values, row-major [y][x]; NaN = no value.
 struct ValueGrid {
   std::vector<double> x, y, z;
+  std::size_t below_log = 0;  ///< values --log left without one (ln of z + 0.1 <= 0)
   std::size_t nx() const { return x.size(); }
   std::size_t ny() const { return y.size(); }
 };
@@ -37,18 +41,20 @@ std::vector<double> natural_spline(const std::vector<double>& t, const std::vect
 ValueGrid resample_spline(const ValueGrid& g, std::int64_t n);
 
 /// The grid that goes into the .vtp for `s`: the quantity, resampled, clipped, log-scaled (in
-/// the reference's order). Throws InputError for a 1D surface, or for --interp on a surface with
-/// points missing.
+/// the reference's order). Throws InputError for a 1D surface, for --interp on a surface with
+/// points missing or above kMaxInterp, or for a --zmax that is not finite.
 ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o);
 
 struct VtpSummary {
   std::size_t points = 0, cells = 0;
-  std::size_t missing = 0;  ///< grid nodes left out (not computed, or NaN)
+  std::size_t missing = 0;    ///< grid nodes left out (not computed, NaN, or below_log)
+  std::size_t below_log = 0;  ///< of them, those whose value --log could not take
 };
 /// Write g as VTK XML PolyData. Nodes without a value are left out with the cells that touch
 /// them; a complete grid gives nx·ny points and (nx−1)(ny−1) quads.
 VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::string& comment = "");
-/// Everything `losscape export --vtp` does.
+/// Everything `losscape export --vtp` does; throws InputError, writing nothing, when no node
+/// would have a value.
 VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_file,
                       const VtpOptions& o);
 

@@ -26,6 +26,7 @@ struct SurfaceView {
   std::optional<std::vector<std::uint8_t>> done;
   std::string arch, dataset, model_file, dir_file;
   std::string loss;  ///< crossentropy or mse, when recorded
+  std::string directions_fingerprint;  ///< from the identity (losscape's files), else ""
   std::int64_t samples = 0;
 
   bool two_d() const { return !y.empty(); }

@@ -26,7 +26,7 @@ void add_direction_options(CLI::App& app, DirectionOptions& o) {
   app.add_option("--y-target", o.y_target, "Model file M3: y = θ(M3) − θ*");
   app.add_flag("--same-dir", o.same_dir, "y equals x");
   app.add_option("--seed", o.seed, "Seed of the Gaussian directions (reference: 123)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seed_check())
       ->capture_default_str();
 }
 

@@ -34,11 +34,16 @@ void add_export(CLI::App& root, Registry& reg) {
     if (v.interp < 0 || v.interp == 1) throw InputError("--interp must be 0 (off) or at least 2");
     auto sum = export_vtp(o->surface, o->vtp, v);
     std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
-    if (sum.missing > 0)
+    if (sum.missing > sum.below_log)
       std::fprintf(stderr,
                    "losscape: warning: %zu grid points are not computed (or NaN); they and their "
                    "cells are left out of %s\n",
-                   sum.missing, o->vtp.c_str());
+                   sum.missing - sum.below_log, o->vtp.c_str());
+    if (sum.below_log > 0)
+      std::fprintf(stderr,
+                   "losscape: warning: %zu grid points are at or below -0.1, where --log's "
+                   "ln(z + 0.1) has no value; they and their cells are left out of %s\n",
+                   sum.below_log, o->vtp.c_str());
     return 0;
   }});
 }

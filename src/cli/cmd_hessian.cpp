@@ -114,7 +114,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
   app->add_option("--trace-probes", c.trace_probes, "Hutchinson probes for the trace (0: none)")
       ->capture_default_str();
   app->add_option("--seed", c.seed, "Seed of the trace and density probes")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(seed_check())->capture_default_str();
   app->add_flag("--density", c.density, "Also the spectral density (stochastic Lanczos quadrature)");
   app->add_option("--slq-steps", c.slq_steps, "Lanczos steps per density probe")
       ->capture_default_str();

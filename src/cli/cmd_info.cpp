@@ -70,6 +70,7 @@ void add_info(CLI::App& root, Registry& reg) {
     enum class Kind { list, dataset, directions, projection, surface, state_dict, model };
     Kind kind;
     const bool file = !o->file.empty(), arch = !o->model.arch.empty();
+    if (file) check_not_special(o->file, "a model, direction, surface or projection file");
     if (o->list)
       kind = Kind::list;
     else if (!o->dataset.empty())
@@ -85,7 +86,10 @@ void add_info(CLI::App& root, Registry& reg) {
     else if (file || arch)
       kind = Kind::model;
     else
-      return usage_error("info: give a FILE, --arch NAME, --dataset NAME or --list-archs");
+      return usage_error(o->model_file.empty()
+                             ? "info: give a FILE, --arch NAME, --dataset NAME or --list-archs"
+                             : "info: --model-file goes with a direction file (info DIRS "
+                               "--model-file MODEL); to describe a model: losscape info MODEL");
     const std::string what = kind == Kind::list         ? "--list-archs"
                              : kind == Kind::dataset    ? "--dataset " + o->dataset
                              : kind == Kind::directions ? o->file + " (a direction file)"

@@ -28,7 +28,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--arch,-a", c.arch,
                   "Zoo architecture: of a state dict, or alone a fresh network (--init-seed)");
   app->add_option("--init-seed", c.init_seed, "Seed of a fresh zoo network's initialization")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seed_check())
       ->capture_default_str();
   app->add_option("--directions", c.directions,
                   "Direction file; without it directions are made (options of `losscape "
@@ -42,7 +42,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--splits,--split", o->splits, "train, test or train,test")->capture_default_str();
   app->add_option("--samples,-n", c.samples, "Deterministic subset of N samples (0 = all)");
   app->add_option("--subset-seed", c.subset_seed, "Seed of the subset rule")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seed_check());
   app->add_flag("--raw-data", c.raw_data, "Skip normalization");
   app->add_option("--loss", c.loss, "crossentropy | mse")->capture_default_str();
   app->add_option("--batch-size,-b", c.batch_size, "Evaluation batch size or auto")

@@ -32,7 +32,7 @@ void add_train(CLI::App& root, Registry& reg) {
   app->add_option("--data-dir", o->c.data_dir, "Directory of the data files");
   app->add_option("--samples,-n", o->c.samples, "Train on a deterministic subset of N samples (0 = all)");
   app->add_option("--subset-seed", o->c.subset_seed, "Seed of the subset rule")
-      ->check(CLI::NonNegativeNumber);
+      ->check(seed_check());
   app->add_option("--test-samples", o->c.test_samples,
                   "Evaluate each epoch on a subset of N test samples (0 = all)");
   app->add_option("--batch-size,-b", o->c.batch_size, "Training batch size")->capture_default_str();
@@ -52,7 +52,7 @@ void add_train(CLI::App& root, Registry& reg) {
   app->add_option("--save-every", o->c.save_every, "Checkpoint every N epochs (and the last)")
       ->capture_default_str();
   app->add_option("--seed", o->c.seed, "Seed of initialization, order and augmentation")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seed_check())
       ->capture_default_str();
   app->add_option("--device", o->c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");

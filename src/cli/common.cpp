@@ -15,6 +15,20 @@
 
 namespace losscape::cli {
 
+const CLI::Validator& seed_check() {
+  static const CLI::Validator check(
+      [](std::string& s) -> std::string {
+        const std::string max = "18446744073709551615";
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+        const std::string t = digits ? s.substr(std::min(s.find_first_not_of('0'), s.size() - 1)) : s;
+        if (!digits || t.size() > max.size() || (t.size() == max.size() && t > max))
+          return "'" + s + "' is not a seed: an integer in 0.." + max;
+        return "";
+      },
+      "SEED");
+  return check;
+}
+
 void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
   auto* f = app.add_option("--model-file,-m", o.file,
                            "Model: losscape .h5 checkpoint, TorchScript .pt, or torch.save state "
@@ -22,7 +36,7 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
   if (required_file) f->required();
   app.add_option("--arch,-a", o.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
   app.add_option("--init-seed", o.seed, "Seed of a fresh zoo network's initialization (no --model-file)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seed_check())
       ->capture_default_str();
 }
 
@@ -99,7 +113,7 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_option("--samples,-n", d.samples,
                  "Use a deterministic subset of N samples (0 = all)")->capture_default_str();
   app.add_option("--subset-seed", d.subset_seed, "Seed of the subset rule")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(seed_check())->capture_default_str();
   app.add_flag("--raw-data", d.raw, "Skip normalization (pixels in [0, 1])");
 }
 

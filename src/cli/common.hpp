@@ -40,6 +40,9 @@ struct ModelOptions {
   std::uint64_t seed = 0;
 };
 void add_model_options(CLI::App& app, ModelOptions& o, bool required_file = false);
+/// A seed's check: a decimal integer in 0..2^64-1 (CLI11 would clamp a larger one to 2^64-1,
+/// so different seeds would give the same numbers).
+const CLI::Validator& seed_check();
 /// Load o.file into o.arch (or a fresh zoo network when no file is given).
 std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset);
 

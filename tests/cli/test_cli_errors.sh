@@ -116,6 +116,16 @@ expect_error "sweep config: a fraction for an integer" 1 "$WORK/frac.json" "'sam
 echo '{"arch": "cnn_small", "x": "-1:1:3", "dir": {"seed": -1}}' >seed.json
 expect_error "sweep config: a negative seed" 1 "$WORK/seed.json" "'dir.seed'" -- sweep --config \
   "$WORK/seed.json"
+# Seeds are integers in 0..2^64-1 (CLI11 clamped 2^64 and above to 2^64-1: the same numbers).
+for seed in 18446744073709551616 99999999999999999999999 -1 abc 1.5; do
+  expect_error "--subset-seed $seed" 2 "--subset-seed" "'$seed' is not a seed: an integer in 0..18446744073709551615" -- \
+    eval --arch cnn_small --subset-seed "$seed"
+done
+"$LOSSCAPE" directions --arch cnn_small --dataset fashion-mnist --init-seed 18446744073709551615 \
+  --out seed.h5 --quiet >/dev/null 2>err.txt &&
+  pass "--init-seed 2^64-1 is a seed" || fail "--init-seed 2^64-1 refused: $(cat err.txt)"
+expect_error "info --model-file without a direction file" 2 "losscape info MODEL" -- \
+  info --model-file given.h5
 echo '{"arch": "cnn_small", "x": 3}' >xint.json
 expect_error "sweep config: a number for the grid" 1 "$WORK/xint.json" "'x'" "a string" -- sweep \
   --config "$WORK/xint.json"

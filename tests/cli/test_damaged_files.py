@@ -20,9 +20,11 @@ printed several lines, or silently went on before its fix:
   - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
+import gzip
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import zipfile
 
@@ -103,6 +105,60 @@ def main():
     refused("... directions", "ts_empty.pt", "directions", "--model-file", "ts_empty.pt", "--out",
             "x.h5")
     refused("TorchScript whose code does not compile", "ts_code.pt", "info", "ts_code.pt")
+
+    # ---- a TorchScript module whose output is not one logit per class: refused at load ----
+    class Five(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = torch.nn.Linear(784, 10)
+
+        def forward(self, x):
+            return self.l(x.flatten(1))[:, :5]
+
+    torch.jit.script(Five()).save("ts_five.pt")
+    r = refused("TorchScript returning 5 of the 10 classes", "ts_five.pt", "eval", "--model-file",
+                "ts_five.pt", "--samples", "20", *THREADS)
+    check("returns [2, 5]" in r.stderr and "needs [2, 10]" in r.stderr, f"... says so: {r.stderr.strip()}")
+    refused("... sweep (before any file is made)", "ts_five.pt", "sweep", "--model-file",
+            "ts_five.pt", "--samples", "20", "--x", "-1:1:3", "--out", "five.h5", *THREADS, "--quiet")
+    check(not os.path.exists("five.h5") and not os.path.exists("five.dirs.h5"), "... nothing written")
+
+    # ---- state dicts: one name with and without 'module.', an entry that is not a tensor,
+    # pickle protocol 1 ----
+    with h5py.File("run/model_2.h5", "r") as f:
+        sd = {k: torch.from_numpy(np.asarray(f["state"][k][()])) for k in f["state"]}
+    torch.save(sd, "sd.pth")
+    name = sorted(sd)[0]
+    torch.save({**sd, "module." + name: torch.zeros_like(sd[name])}, "sd_dup.pth")
+    r = refused("a name with and without 'module.'", "sd_dup.pth", "eval", "--model-file", "sd_dup.pth",
+                "--arch", "cnn_small", "--samples", "20", *THREADS)
+    check(f"'{name}' and 'module.{name}'" in r.stderr, f"... both named: {r.stderr.strip()}")
+    torch.save({**sd, "note": "hello"}, "sd_note.pth")
+    r = refused("a state dict with a str entry", "sd_note.pth", "info", "sd_note.pth")
+    check("entry 'note' is a str, not a tensor" in r.stderr, f"... the entry named: {r.stderr.strip()}")
+    torch.save(sd, "sd_p1.pth", pickle_protocol=1)
+    r = run("eval", "--model-file", "sd_p1.pth", "--arch", "cnn_small", "--samples", "20", *THREADS,
+            expect_ok=False)
+    r2 = run("eval", "--model-file", "sd.pth", "--arch", "cnn_small", "--samples", "20", *THREADS)
+    check(r.returncode == 0 and r.stdout.splitlines()[3:5] == r2.stdout.splitlines()[3:5],
+          f"a zip state dict pickled with protocol 1 is read: the same loss and accuracy "
+          f"({r.returncode}: {r.stderr.strip()})")
+    torch.save(sd, "sd_p1_legacy.pth", pickle_protocol=1, _use_new_zipfile_serialization=False)
+    r = refused("a legacy state dict pickled with protocol 1", "sd_p1_legacy.pth", "info",
+                "sd_p1_legacy.pth")
+    check("pickled with protocol 0 or 1" in r.stderr, f"... names the protocol: {r.stderr.strip()}")
+
+    # ---- IDX files hold exactly what their headers announce ----
+    os.makedirs("idx_trail", exist_ok=True)
+    for f in os.listdir(FASHION_MNIST):
+        if f.startswith("t10k-") or f.startswith("train-"):
+            src = os.path.join(FASHION_MNIST, f)
+            plain = f[:-3] if f.endswith(".gz") else f
+            data = gzip.open(src).read() if f.endswith(".gz") else open(src, "rb").read()
+            with open(os.path.join("idx_trail", plain), "wb") as out:
+                out.write(data + (b"junk" if plain == "t10k-labels-idx1-ubyte" else b""))
+    refused("IDX labels with 4 bytes after the announced ones", "t10k-labels-idx1-ubyte",
+            "info", "--dataset", "fashion-mnist", "--data-dir", "idx_trail")
 
     # ---- shapes declared far beyond the data stored ----
     shutil.copy("d.h5", "d_huge.h5")
@@ -214,6 +270,40 @@ def main():
             "d.h5", "--checkpoints", "run_nan", "--out", "p_nan.h5", "--grid", "11", "--quiet")
     check(not os.path.exists("pca_nan.h5") and not os.path.exists("p_nan.h5"),
           "nothing written for the NaN trajectory")
+
+    # ---- a FIFO where an input file belongs: refused by name, never opened (opening one to
+    # read blocks until some other process writes to it) ----
+    os.mkfifo("fifo")
+    os.makedirs("fifo_data", exist_ok=True)
+    for f in os.listdir(FASHION_MNIST):
+        if f.startswith("t10k-labels"):
+            shutil.copy(os.path.join(FASHION_MNIST, f), "fifo_data")
+    os.mkfifo("fifo_data/t10k-images-idx3-ubyte")
+    os.makedirs("fifo_cifar", exist_ok=True)
+    for k in range(1, 6):
+        open(f"fifo_cifar/data_batch_{k}.bin", "wb").write(bytes(3073))
+    os.mkfifo("fifo_cifar/test_batch.bin")
+    sweep = ["sweep", "--x", "-1:1:2", "--out", "fifo_s.h5", "--quiet", *THREADS]
+    for tag, path, args in (
+            ("eval --model-file", "fifo", ["eval", "--model-file", "fifo"]),
+            ("info of a FIFO", "fifo", ["info", "fifo"]),
+            ("sweep --model-file", "fifo", [*sweep, "--model-file", "fifo"]),
+            ("sweep --directions", "fifo", [*sweep, "--arch", "cnn_small", "--directions", "fifo"]),
+            ("sweep --config", "fifo", [*sweep, "--config", "fifo"]),
+            ("directions --model-file", "fifo", ["directions", "--model-file", "fifo", "--out", "fd.h5"]),
+            ("merge of a FIFO", "fifo", ["merge", "fifo", "--out", "fm.h5"]),
+            ("a FIFO as IDX images", "fifo_data/t10k-images-idx3-ubyte",
+             ["eval", "--arch", "cnn_small", "--data-dir", "fifo_data", "--split", "test"]),
+            ("a FIFO as a CIFAR-10 batch", "fifo_cifar/test_batch.bin",
+             ["info", "--dataset", "cifar10", "--data-dir", "fifo_cifar"])):
+        try:
+            r = subprocess.run([os.environ["LOSSCAPE"], *args], capture_output=True, text=True,
+                               timeout=60)
+            rc, err = r.returncode, r.stderr.strip()
+        except subprocess.TimeoutExpired:
+            rc, err = None, "blocked: killed after 60 s"
+        check(rc == 1 and len(err.splitlines()) == 1 and path + ": is not a regular file" in err,
+              f"{tag}: one line naming the FIFO, exit 1 ({rc}: {err[:300]})")
 
     # ---- a sweep of a whole split: info says "samples all", not "samples 0" ----
     run("sweep", "--model-file", "run/model_2.h5", "--dataset", "fashion-mnist", "--splits", "test",

@@ -336,6 +336,93 @@ def main():
     check(r.returncode == 0 and os.path.exists("fig_rel/s2_train_loss_2dheat.png"),
           f"LOSSCAPE_GNUPLOT=gbin/gnuplot (relative) works ({r.returncode}: {r.stderr.strip()[-200:]})")
 
+    # ---- levels: every one listed (gnuplot's incremental form lost 2.4 to 2.1 + 3 * 0.1), a
+    # bounded count, finite values; the 3D colours on the maps' scale ----
+    run("plot", "s2.h5", "--vmin", "2.1", "--vlevel", "0.1", "--vmax", "2.4", "--formats", "png",
+        "--what", "train_loss", "--out-dir", "fig_lv")
+    gp = open("fig_lv/s2_train_loss_2dcontour.gp").read()
+    line = [l for l in gp.splitlines() if "cntrparam levels" in l]
+    check(line == ["set cntrparam levels discrete 2.1,2.2,2.3,2.4"], f"levels 2.1:0.1:2.4 all listed: {line}")
+    check("set cbrange [vmin:vmax]" in open("fig_lv/s2_train_loss_3dsurface.gp").read(),
+          "3D: the colour range is vmin..vmax, as in the maps")
+    for args, want in ((["--vlevel", "1e-9"], "contour levels; at most 1000"),
+                       (["--vmax", "inf"], "--vmax must be finite"),
+                       (["--vmin", "nan"], "--vmin must be finite")):
+        shutil.rmtree("fig_bad", ignore_errors=True)
+        r = run("plot", "s2.h5", *args, "--out-dir", "fig_bad", expect_ok=False)
+        left = os.listdir("fig_bad") if os.path.isdir("fig_bad") else []
+        check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and want in r.stderr
+              and not left,
+              f"plot {' '.join(args)}: one line '{want}', nothing written ({r.returncode}: "
+              f"{r.stderr.strip()[-200:]})")
+
+    # ---- outputs replace what is at their names (a link there is not written through) ----
+    os.makedirs("fig_link", exist_ok=True)
+    shutil.copy("s1.h5", "victim.h5")
+    before = open("victim.h5", "rb").read()
+    for ext in ("dat", "gp", "png"):
+        link = f"fig_link/s2_train_loss_2dheat.{ext}"
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(os.path.abspath("victim.h5"), link)
+    run("plot", "s2.h5", "--what", "train_loss", "--formats", "png", "--out-dir", "fig_link")
+    check(open("victim.h5", "rb").read() == before and
+          not any(os.path.islink(f"fig_link/s2_train_loss_2dheat.{e}") for e in ("dat", "gp", "png"))
+          and png_size("fig_link/s2_train_loss_2dheat.png") == (800, 600) and
+          not [f for f in os.listdir("fig_link") if f.endswith(".writing")],
+          "links at the figure's names are replaced, their targets untouched, no temporaries left")
+
+    # ---- points spread over the grid (a fan-out's part file) with no complete sub-grid but the
+    # corners: drawn on every grid line, not as a plane through the 4 corners ----
+    iy, ix = np.mgrid[0:7, 0:7]
+    part = (ix + iy) % 3 != 0
+    write_surface("part.h5", 7, 7, unfinished=part)
+    r = run("plot", "part.h5", "--what", "train_loss", "--formats", "png", "--out-dir", "fig_part")
+    gp = open("fig_part/part_train_loss_2dcontour.gp").read()
+    dat = np.genfromtxt("fig_part/part_train_loss_2dcontour.dat")
+    check(f"{int((~part).sum())} of 49 points done" in gp and "drawn on every" not in gp and
+          dat.shape[0] == 49, "a part file is drawn on every grid line, not on its 4 corners")
+
+    # ---- coordinates of another tool's file: NaN or repeated refused; uneven noted ----
+    for name, xs, want in (("refnan.h5", [-1, -0.5, np.nan, 0.5, 1], "xcoordinates[2] is nan"),
+                           ("refdup.h5", [-1, 0, 0, 0.5, 1], "xcoordinates [1] and [2] are 0, 0")):
+        write_surface(name, 5, 4, reference=True)
+        with h5py.File(name, "a") as f:
+            f["xcoordinates"][...] = np.array(xs, float)
+        for cmd in (["plot", name, "--out-dir", "fig_c"], ["export", name, "--vtp", "c.vtp"],
+                    ["info", name]):
+            r = run(*cmd, expect_ok=False)
+            check(r.returncode == 1 and want in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+                  f"{cmd[0]} of a surface with {want}: refused ({r.returncode}: {r.stderr.strip()})")
+    write_surface("uneven.h5", 5, 4, reference=True)
+    with h5py.File("uneven.h5", "a") as f:
+        f["xcoordinates"][...] = np.array([-1, -0.25, 0, 0.25, 1.0])
+    r = run("plot", "uneven.h5", "--what", "train_loss", "--formats", "png", "--out-dir", "fig_u")
+    check("the grid is not evenly spaced" in r.stderr, f"an uneven grid's heatmap is noted: {r.stderr}")
+
+    # ---- export: nothing left to write, bad --zmax, --interp too large ----
+    write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
+    for args, want in ((["allnan.h5"], "not computed, or NaN, everywhere"),
+                       (["s2.h5", "--zmax", "-1", "--log"], "--zmax -1 clips every value"),
+                       (["s2.h5", "--zmax", "nan"], "--zmax must be finite"),
+                       (["s2.h5", "--interp", "100000"], "--interp: at most 4001")):
+        r = run("export", *args, "--vtp", "none.vtp", expect_ok=False)
+        check(r.returncode == 1 and want in r.stderr and not os.path.exists("none.vtp"),
+              f"export {' '.join(args)}: '{want}', nothing written ({r.returncode}: {r.stderr.strip()})")
+
+    # ---- a FIFO or a folder given as the surface: refused by name, never opened (a FIFO blocks) ----
+    os.mkfifo("fifo.h5")
+    for cmd in (["info", "fifo.h5"], ["plot", "fifo.h5"], ["export", "fifo.h5", "--vtp", "x.vtp"],
+                ["plot", "s2.h5", "--trajectory", "fifo.h5"], ["info", "fig2"]):
+        try:
+            r = subprocess.run([LOSSCAPE, *cmd], capture_output=True, text=True, timeout=60)
+            rc, err = r.returncode, r.stderr.strip()
+        except subprocess.TimeoutExpired:
+            rc, err = None, "blocked"
+        check(rc == 1 and len(err.splitlines()) == 1 and
+              ("not a regular file" in err or "is a folder" in err or "not a projection" in err),
+              f"losscape {' '.join(cmd)}: one line, exit 1 ({rc}: {err})")
+
     conclude()
 
 

@@ -292,6 +292,30 @@ check("run/model_9.h5: no such checkpoint" in p.stderr, f"a missing checkpoint n
 p = run("directions", "--pca", "-c", "run", "run/model_4.h5", "--out", "x.h5", expect=1)
 check("run is a folder" in p.stderr, f"a folder among checkpoint files: named as such: {p.stderr.strip()}")
 
+# ---- plot: a trajectory (and --directions) only over a surface of its own plane ----
+run("sweep", "--model-file", "run/model_4.h5", "--directions", "pca.h5", "--dataset", "mnist",
+    "--data-dir", "data", "--samples", "64", "--x=-1:1:3", "--y=-1:1:3", "--threads", "1",
+    "--out", "pca_surf.h5", "--quiet")
+p = run("plot", "pca_surf.h5", "--trajectory", "proj.h5", "--out-dir", "figs", expect=1)
+check(p.stderr.count("\n") == 1 and "proj.h5 was projected onto the directions of pca_np.h5, "
+      "not in the plane of pca_surf.h5" in p.stderr,
+      f"a trajectory projected onto other directions is refused: {p.stderr.strip()}")
+p = run("plot", "pca_surf.h5", "--directions", "pca_np.h5", "--out-dir", "figs", expect=1)
+check("--directions names other directions, pca_np.h5, not in the plane of pca_surf.h5" in p.stderr,
+      f"--directions of another plane is refused: {p.stderr.strip()}")
+check(not os.path.exists("figs") or not os.listdir("figs"), "... and nothing is written")
+run("project", "--directions", "pca.h5", "--checkpoints", "run", "--out", "proj_own.h5")
+gnuplot = shutil.which("gnuplot") is not None
+plot_args = ["--what", "train_loss", "--formats", "png", "--out-dir", "figs"]
+p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
+check(os.path.exists("figs/pca_surf_train_loss_2dcontour_proj.gp") and "not checked" not in p.stderr,
+      f"the run projected onto the surface's own directions is drawn: {p.stderr.strip()[-300:]}")
+os.rename("pca.h5", "pca_moved.h5")  # the projection's direction file gone: drawn, with a note
+p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
+check("not checked that proj_own.h5 lies in this plane (its direction file pca.h5 is not found)"
+      in p.stderr, f"a projection whose directions cannot be found: noted: {p.stderr.strip()[-300:]}")
+os.rename("pca_moved.h5", "pca.h5")
+
 # ---- a run of the Python reference: the same checkpoints as its torch.save files model_<epoch>.t7
 # ({'state_dict', 'epoch', 'acc'} in the legacy format of PyTorch < 1.6, opt_state_<epoch>.t7
 # beside them); PCA and projection must equal those of the losscape run ----
