@@ -317,7 +317,8 @@ TEST_CASE("2D figures render to PNG of the requested size, PDF and SVG", "[plot]
   // the scripts are standalone: relative file names, contour levels, title, colour bar label
   std::string gp = slurp(o.out_dir + "/surf_train_loss_2dcontour.gp");
   CHECK(gp.find("datafile = \"./\" . name . \".dat\"") != std::string::npos);
-  CHECK(gp.find("set cntrparam levels incremental 0.1, 0.5, 9.6") != std::string::npos);
+  CHECK(gp.find("set cntrparam levels discrete 0.1,0.6,1.1,1.6,") != std::string::npos);
+  CHECK(gp.find(",9.1,9.6\n") != std::string::npos);
   CHECK(gp.find("with labels boxed") != std::string::npos);
   CHECK(gp.find("resnet20_noshort (model_300.h5) · cifar10 (500 samples) · train loss") !=
         std::string::npos);

@@ -71,6 +71,8 @@ for name, obj, want in (('odd', odd, odd), ('wrapped', wrapped, sd)):  # the leg
 torch.save({'epoch': 3, 'acc': 90.0}, out + '/no_tensors.pt')
 torch.save([torch.zeros(2)], out + '/list.pt')
 torch.jit.save(torch.jit.script(net), out + '/script.pt')
+cifar = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+torch.jit.save(torch.jit.script(cifar), out + '/script_cifar.pt')
 print('written')
 )PY";
 
@@ -202,7 +204,10 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
 
   // Through load_model: a TorchScript file is a TorchScript model, a state dict needs --arch.
   torch::jit::setTensorExprFuserEnabled(true);
-  auto script = load_model(d.file("script.pt"), "", "cifar10");
+  // (one whose forward cannot take the data set's images is refused naming the file)
+  CHECK_THROWS_WITH(load_model(d.file("script.pt"), "", "cifar10"),
+                    Contains(d.file("script.pt")) && Contains("fails on a batch of 2 cifar10 images"));
+  auto script = load_model(d.file("script_cifar.pt"), "", "cifar10");
   CHECK(script->format == "torchscript");
   // ... whose CPU kernel fusion (LLVM; it never finished compiling a Hessian-vector product with
   // Debian 13's LibTorch 2.6) is off; a move to the CPU keeps it off.
