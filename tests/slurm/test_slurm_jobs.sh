@@ -246,11 +246,14 @@ check "the merge job says complete (log)" grep -q 'merged: fan.h5 is complete' "
 cat "${merge_log[@]}"
 
 stamp "stops from outside: scontrol requeue by hand, scancel -s USR1 in start-up, a chain warned before its points, a fan-out in --chdir"
-# Small sweeps (7 x 7), the four side by side. A losscape that takes 4 s to start (touching a
+# Small sweeps (7 x 7), the four side by side. A losscape whose first start waits (touching a
 # file first) lets the test signal it while it starts.
 sweep_config 7 small.json
 sed -i "s#\"train/#\"$work/train/#; s#\"dirs.h5\"#\"$work/dirs.h5\"#" small.json  # (for --chdir)
-printf '#!/bin/bash\ntouch "$MARK"\nsleep 4\nexec "%s" "$@"\n' "$LOSSCAPE" >marked
+# (the first start waits up to a minute for the signal, whenever the test gets to send it: what
+# the test waits for before it can take long on a loaded machine; later starts go straight on)
+printf '#!/bin/bash\nif [[ ! -e $MARK ]]; then touch "$MARK"; sleep 60; fi\nexec "%s" "$@"\n' \
+  "$LOSSCAPE" >marked
 chmod +x marked
 small=$((7 * 7))
 hand=$(SWEEP_CONFIG=$work/small.json SWEEP_OUT=hand.h5 sbatch --parsable -o 'hand-%j.log' \
