@@ -554,7 +554,8 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
     for (int b = 0; b < 8; ++b) numel |= std::uint64_t(static_cast<unsigned char>(p[b])) << (8 * b);
     p += 8;
     if (numel != std::uint64_t(t.numel()))
-      throw FormatError(path + ": storage " + k->s + " holds " + std::to_string(numel) +
+      throw FormatError(path + ": storage " + k->s + " holds " +
+                        std::to_string(std::int64_t(numel)) +  // (int64 in the file: -1 is -1)
                         " elements, its tensors expect " + std::to_string(t.numel()));
     if (std::size_t(end - p) < want)
       throw FormatError(path + ": truncated (storage " + k->s + " is cut short)");
