@@ -163,6 +163,8 @@ struct Levels {
   double vmin, vlevel, vmax;
 };
 constexpr std::size_t kMaxLevels = 1000;
+// How many of vmin, vmin+vlevel, ... are <= vmax.
+double level_count(const Levels& l) { return std::floor((l.vmax - l.vmin) / l.vlevel + 1e-9) + 1; }
 Levels levels_for(const std::string& q, const PlotOptions& o) {
   Levels l{0.1, 0.5, 10};
   if (is_acc(q) || is_error(q)) l = {0, 5, 100};
@@ -180,7 +182,7 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
     l.vmin = std::min(l.vlevel, l.vmax / 10);
   }
   // (a tiny --vlevel would make gnuplot trace billions of contours)
-  const double count = std::floor((l.vmax - l.vmin) / l.vlevel + 1e-9) + 1;
+  const double count = level_count(l);
   if (count > double(kMaxLevels))
     throw InputError("plot: " + short_num(l.vmin) + ":" + short_num(l.vlevel) + ":" +
                      short_num(l.vmax) + " (--vmin:--vlevel:--vmax) makes " + short_num(count) +
@@ -191,7 +193,7 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
 // The contour levels vmin, vmin+vlevel, ... <= vmax; with --log the same number of levels
 // spaced geometrically between vmin and vmax.
 std::vector<double> level_values(const Levels& l, bool log) {
-  auto n = std::int64_t(std::floor((l.vmax - l.vmin) / l.vlevel + 1e-9)) + 1;
+  auto n = std::int64_t(level_count(l));
   if (n < 2 && !log) return {l.vmin, l.vmax};  // a step beyond vmax: the two ends
   n = std::max<std::int64_t>(n, 2);
   std::vector<double> v;
@@ -293,17 +295,13 @@ struct Script {
 // Written whole under a temporary name, then renamed: a file of the same name (or a link there)
 // is replaced, never written through.
 void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + kWriting;
-  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  if (!f) throw InputError("plot: cannot write " + tmp);
-  f << text;
-  f.close();
-  std::error_code ec;
-  if (f) fs::rename(tmp, path, ec);
-  if (!f || ec) {
-    fs::remove(tmp, ec);
-    throw InputError("plot: cannot write " + path);
-  }
+  h5::write_whole(path, kWriting, [&](const std::string& tmp) {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw InputError("plot: cannot write " + tmp);
+    f << text;
+    f.close();
+    if (!f) throw InputError("plot: cannot write " + path);
+  });
 }
 
 // The opening of every script: what it is, how to re-render it, the knobs a user will edit.
