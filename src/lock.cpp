@@ -86,6 +86,18 @@ bool holder_alive_here(const nlohmann::json& holder) {
   return started.empty() || started == process_start(pid);
 }
 
+// Who a lock file names as its holder, and since when, for messages.
+std::string describe(const nlohmann::json& holder) {
+  const std::string host = holder.value("host", std::string());
+  const long pid = holder.value("pid", 0L);
+  const std::string job = holder.value("slurm_job_id", std::string());
+  std::string who = "pid " + std::to_string(pid) + " on host " + host;
+  if (pid <= 0 || host.empty())
+    who = "an unknown writer (the lock file holds no host and pid: being written, or not losscape's)";
+  if (!job.empty()) who += " (Slurm job " + job + ")";
+  return who + " since " + holder.value("since", std::string("?"));
+}
+
 }  // namespace
 
 namespace lock_detail {
@@ -210,12 +222,8 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
       }
     }
     if (!stale) {
-      std::string who = "pid " + std::to_string(pid) + " on host " + host;
-      if (pid <= 0 || host.empty())
-        who = "an unknown writer (the lock file holds no host and pid: being written, or not losscape's)";
-      if (!job.empty()) who += " (Slurm job " + job + ")";
-      throw InputError(target + " is being written by " + who + " since " +
-                       holder.value("since", std::string("?")) + " (lock file " + lock_path_ +
+      throw InputError(target + " is being written by " + describe(holder) + " (lock file " +
+                       lock_path_ +
                        ", heartbeat " + std::to_string(long(age)) + " s ago; " +
                        (same_array ? "another task of array job " + array +
                                          " runs at the same time: run a chain one task at a "
@@ -243,10 +251,27 @@ bool FileLock::held(const std::string& target, double stale_seconds) {
   return std::difftime(std::time(nullptr), st.st_mtime) <= stale_seconds;
 }
 
+std::string FileLock::lost() const {
+  lock_detail::Seen now = lock_detail::look(lock_path_);
+  if (!now.exists) {  // a second look: an NFS client can fail an open for a moment
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    now = lock_detail::look(lock_path_);
+  }
+  if (!now.exists) return "its lock file " + lock_path_ + " is gone (deleted while this job ran)";
+  if (now.text == token_) return "";
+  return "its lock file " + lock_path_ + " now names " + describe(holder_of(now.text)) +
+         " (it took the lock over as stale: this job had no heartbeat for longer than the stale "
+         "time, stopped or suspended)";
+}
+
 void FileLock::heartbeat() {
   std::unique_lock<std::mutex> lk(m_);
-  while (!cv_.wait_for(lk, std::chrono::seconds(int(kBeatSeconds)), [this] { return stop_; }))
-    ::utime(lock_path_.c_str(), nullptr);
+  while (!cv_.wait_for(lk, std::chrono::seconds(int(kBeatSeconds)), [this] { return stop_; })) {
+    // A lock taken over while this process was stopped is another holder's now: never touched.
+    const lock_detail::Seen now = lock_detail::look(lock_path_);
+    if (now.exists && now.text != token_) break;
+    if (now.exists) ::utime(lock_path_.c_str(), nullptr);
+  }
 }
 
 FileLock::~FileLock() {

@@ -1170,6 +1170,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
     std::vector<PointResult> pending;
     auto round = [&]() {
+      // A job stopped or suspended on another host longer than the lock's stale time can find
+      // its lock taken over by another job that writes the file now: then nothing more is
+      // written (the file is not even closed, whose metadata this job may hold stale); the
+      // points since the last round are recomputed by whoever resumes.
+      if (lock)
+        if (const std::string why = lock->lost(); !why.empty())
+          mpi::abort_job(cfg.out + ": this sweep no longer holds the file: " + why +
+                             "; stopping without writing its points since the last round",
+                         1);
       out.last_io_mode = surface->write_round(pending);
       pending.clear();
     };

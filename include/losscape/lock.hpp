@@ -5,7 +5,8 @@
 // (or its pid now names a later process), it is an earlier
 // start of the same Slurm job (requeued), another task of the same job array whose heartbeat has
 // stopped (a chain's task killed at its limit; one that still beats is waited for, then
-// refused), or there was no heartbeat for `stale_seconds`.
+// refused), or there was no heartbeat for `stale_seconds`. A holder whose lock was taken over
+// (stopped on another host that long) stops beating and learns it from lost().
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -46,6 +47,11 @@ class FileLock {
   /// Whether a live writer holds `target`'s lock: its process runs (a holder on this host) or
   /// its heartbeat is younger than `stale_seconds` (a holder elsewhere). A read-only look.
   static bool held(const std::string& target, double stale_seconds = 120);
+  /// "" while the lock file is still this holder's; else what became of it (another holder's
+  /// lock, or none). A holder stopped or suspended on another host for longer than the stale
+  /// time can find its lock taken over by another job, which now writes the target: the holder
+  /// must write nothing more to it. One read of the lock file.
+  std::string lost() const;
 
  private:
   void heartbeat();

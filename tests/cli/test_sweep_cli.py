@@ -4,6 +4,8 @@
   - --config sweep.json gives the same file as the flags; the effective config is stored;
   - SIGUSR1 to mpirun and SIGTERM to a rank end the sweep with exit 75 after a final flush
     (points done although the flush interval was never reached), and the same command resumes;
+  - a lock taken over by another job while this one was stopped (suspended): exit 1 at the next
+    round, naming the new holder, nothing more written, the new holder's lock left alone;
   - SIGKILL of the whole job (the ranks and mpirun) at random moments, in a loop, until the
     sweep completes: every killed file opens and resumes, finished points never go back to
     unfinished, a resumed run computes exactly the points the file lacked, and the final surface
@@ -374,6 +376,42 @@ for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
     check(done_count(out) == 81, f"{label}: the same command resumes to completion")
     check(f"{81 - n} computed now" in r.stdout,
           f"{label}: the resumed run computed exactly the {81 - n} missing points")
+
+# ---- a lock taken over while the job was stopped: nothing more written, exit 1 ----
+# A job suspended on another host for longer than the lock's stale time finds, when it goes on,
+# that another job took its lock over and writes the file now. Here the job is stopped and the
+# other job's takeover is played by replacing the lock file.
+out = "taken.h5"
+p = start([*SLOW[:-2], "--flush-seconds", "0.5", "--progress-seconds", "0.5", "--out", out], mpi=2)
+lines = wait_for_points(p, 81, 2)
+os.killpg(p.pid, signal.SIGSTOP)
+other = json.dumps({"host": "elsewhere.example", "pid": 4242, "slurm_job_id": "777",
+                    "since": "2026-12-02T03:00:00Z"})
+with open(out + ".lock.new", "w") as f:
+    f.write(other)
+os.replace(out + ".lock.new", out + ".lock")
+os.utime(out + ".lock", (1e9, 1e9))  # an old time: a heartbeat of the stopped job would show
+os.killpg(p.pid, signal.SIGCONT)
+try:
+    p.wait(timeout=120)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+se = p.stderr.read()
+check(p.returncode == 1, f"lock taken over: exit 1 (got {p.returncode})")
+check(f"losscape: error: {out}: this sweep no longer holds the file: its lock file {out}.lock now "
+      "names pid 4242 on host elsewhere.example (Slurm job 777)" in se and
+      "stopping without writing" in se, f"... one line naming the new holder: {se[-600:]!r}")
+check(open(out + ".lock").read() == other and os.stat(out + ".lock").st_mtime == 1e9,
+      "... the new holder's lock left as it was (not removed, no heartbeat)")
+n = done_count(out)
+check(0 < n < 81, f"... the file opens with the {n} points written before")
+os.remove(out + ".lock")
+run([*SLOW, "--progress-seconds", "1000", "--out", out], mpi=2)
+a, _ = values(out, "train_loss")
+b, _ = values("sig_SIGUSR1.h5", "train_loss")
+check(done_count(out) == 81 and np.allclose(a, b, rtol=1e-6, atol=0),
+      "... and resumes to the surface the signalled run above resumed to")
 
 # ---- SIGKILL of the whole job at random moments, in a loop ----
 BIG = ["--x", "-1:1:9", "--y", "-1:1:9"]

@@ -143,3 +143,31 @@ TEST_CASE("Of several starters taking over one stale lock at once exactly one ge
   }
   fs::remove_all(fs::path(target).parent_path());
 }
+
+TEST_CASE("A holder learns that its lock was taken over or deleted and leaves the new one alone", "[lock]") {
+  // A job stopped (suspended) on another host for longer than the stale time finds its lock
+  // taken over by another job when it resumes: lost() names the new holder, and neither the
+  // heartbeat nor the destructor touches that holder's lock.
+  const std::string target = scratch("taken.h5");
+  const std::string other =
+      R"({"host":"elsewhere.example","pid":4242,"slurm_job_id":"777","since":"2026-12-02T03:00:00Z"})";
+  {
+    FileLock lock(target);
+    CHECK(lock.lost().empty());
+    write_file(target + ".lock.new", other);
+    fs::rename(target + ".lock.new", target + ".lock");  // the other job's takeover
+    const std::string why = lock.lost();
+    CHECK(why.find("pid 4242 on host elsewhere.example (Slurm job 777) since 2026-12-02T03:00:00Z") !=
+          std::string::npos);
+    CHECK(why.find(target + ".lock") != std::string::npos);
+  }
+  CHECK(read_file(target + ".lock") == other);  // the destructor removed only its own lock
+  fs::remove(target + ".lock");
+  {
+    FileLock lock(target);
+    fs::remove(target + ".lock");
+    CHECK(lock.lost().find("is gone") != std::string::npos);
+  }
+  CHECK(beside(target + ".lock").empty());
+  fs::remove_all(fs::path(target).parent_path());
+}
