@@ -268,6 +268,7 @@ nlohmann::json projection_info(const std::string& path) {
   j["kind"] = "projection";
   j["file"] = path;
   j["dir_file"] = p.dir_file;
+  if (!p.directions_fingerprint.empty()) j["directions_fingerprint"] = p.directions_fingerprint;
   j["method"] = p.method;
   j["points"] = nlohmann::json::array();
   for (std::size_t i = 0; i < p.x.size(); ++i)

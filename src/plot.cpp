@@ -881,6 +881,7 @@ ProjectedPath read_projected_path(const std::string& path) {
     if (v.size() >= 2) t.variance = std::array<double, 2>{v[0], v[1]};
   }
   t.dir_file = try_attr_string(f, "dir_file");
+  t.directions_fingerprint = try_attr_string(f, "directions_fingerprint");
   return t;
 }
 
@@ -955,16 +956,26 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   // A path drawn over the surface, or axes named after a PCA file, must be of the plane the
   // surface was computed in: a projection onto other directions lies in another plane.
   std::string traj_unchecked;
-  auto check_plane = [&](const std::string& dir, const std::string& what) {
-    if (s.directions_fingerprint.empty() || dir.empty() || !is_directions_file(dir)) return false;
-    if (directions_fingerprint(read_directions(dir)) != s.directions_fingerprint)
-      throw InputError("plot: " + what + dir + ", not in the plane of " + s.path +
+  auto check_plane = [&](const std::string& dir, const std::string& what,
+                         const std::string& recorded = "") {
+    if (s.directions_fingerprint.empty()) return false;
+    std::string fp = recorded;  // a projection's own record of its plane, else its direction file
+    if (fp.empty()) {
+      if (dir.empty() || !is_directions_file(dir)) return false;
+      fp = directions_fingerprint(read_directions(dir));
+    }
+    if (fp != s.directions_fingerprint)
+      throw InputError("plot: " + what + (dir.empty() ? std::string("other directions") : dir) +
+                       ", not in the plane of " + s.path +
                        " (the directions' fingerprints differ): use the surface's directions");
     return true;
   };
   if (!o.directions.empty()) check_plane(o.directions, "--directions names other directions, ");
-  if (c.traj && !check_plane(find_named(c.traj->dir_file, o.trajectory),
-                             o.trajectory + " was projected onto the directions of ") &&
+  if (c.traj && !check_plane(c.traj->directions_fingerprint.empty()
+                                 ? find_named(c.traj->dir_file, o.trajectory)
+                                 : c.traj->dir_file,
+                             o.trajectory + " was projected onto the directions of ",
+                             c.traj->directions_fingerprint) &&
       !s.directions_fingerprint.empty())
     traj_unchecked = "not checked that " + basename_of(o.trajectory) +
                      " lies in this plane (its direction file " +

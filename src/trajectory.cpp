@@ -321,6 +321,7 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   Projection p;
   p.files = files;
   p.explained_variance_ratio = d.explained_variance_ratio;
+  p.directions_fingerprint = directions_fingerprint(d_in);
   for (auto& f : files) {
     CheckpointReader r(f);
     double x = 0, y = 0;
@@ -350,6 +351,8 @@ void write_projection_file(const std::string& path, const Projection& p, const s
   f.set_attr("losscape_version", std::string(version));
   f.set_attr("proj_method", std::string("cos"));
   f.set_attr("dir_file", dir_file);
+  if (!p.directions_fingerprint.empty())
+    f.set_attr("directions_fingerprint", p.directions_fingerprint);
   f.set_attr("epochs", p.epochs);
   f.set_attr("checkpoints", p.files);
   if (p.explained_variance_ratio) f.set_attr("explained_variance_ratio", *p.explained_variance_ratio);
@@ -386,6 +389,8 @@ Projection read_projection(const std::string& path) {
   if (f.has_attr("explained_variance_ratio"))
     p.explained_variance_ratio = f.attr_doubles("explained_variance_ratio");
   if (f.has_attr("dir_file")) p.dir_file = f.attr_string("dir_file");
+  if (f.has_attr("directions_fingerprint"))
+    p.directions_fingerprint = f.attr_string("directions_fingerprint");
   if (f.has_attr("proj_method")) p.method = f.attr_string("proj_method");
   return p;
 }

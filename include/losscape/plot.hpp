@@ -55,6 +55,7 @@ struct ProjectedPath {
   std::vector<std::int64_t> epochs;               ///< the `epochs` attribute, or empty
   std::optional<std::array<double, 2>> variance;  ///< `explained_variance_ratio` attribute
   std::string dir_file;  ///< `dir_file` attribute: the PCA direction file, when recorded
+  std::string directions_fingerprint;  ///< `directions_fingerprint` attribute, when recorded
 };
 ProjectedPath read_projected_path(const std::string& path);
 /// `explained_variance_ratio_` of a PCA direction file, or nothing when the file lacks it.

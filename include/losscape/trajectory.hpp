@@ -53,6 +53,9 @@ struct Projection {
   std::vector<std::string> files;
   std::optional<std::vector<double>> explained_variance_ratio;  ///< from the direction file
   std::string dir_file;     ///< read_projection: the direction file it was made with ("" unknown)
+  /// directions_fingerprint() of the directions projected onto ("" in files from before it was
+  /// recorded, and the reference's): names the plane wherever the direction file is now.
+  std::string directions_fingerprint;
   std::string method = "cos";  ///< read_projection: proj_method ("cos" when not recorded)
 };
 /// `d` must be 2-D and match the checkpoints' model (by names when it has them, else by order
@@ -69,7 +72,7 @@ bool is_projection_file(const std::string& path);
 
 /// The projection file: proj_xcoord, proj_ycoord (float64, one per checkpoint; the reference's
 /// layout) plus attributes epochs (int64), explained_variance_ratio (2 doubles, when known),
-/// dir_file, checkpoints and format = "losscape-projection".
+/// dir_file, directions_fingerprint, checkpoints and format = "losscape-projection".
 void write_projection(const std::string& path, const Projection& p, const std::string& dir_file);
 Projection read_projection(const std::string& path);
 

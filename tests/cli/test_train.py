@@ -310,11 +310,28 @@ plot_args = ["--what", "train_loss", "--formats", "png", "--out-dir", "figs"]
 p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
 check(os.path.exists("figs/pca_surf_train_loss_2dcontour_proj.gp") and "not checked" not in p.stderr,
       f"the run projected onto the surface's own directions is drawn: {p.stderr.strip()[-300:]}")
-os.rename("pca.h5", "pca_moved.h5")  # the projection's direction file gone: drawn, with a note
+with h5py.File("proj_own.h5", "r") as f:
+    check(f.attrs["directions_fingerprint"].decode() ==
+          json.loads(run("info", "--json", "pca_surf.h5").stdout)["identity"]["directions_fingerprint"],
+          "the projection records the fingerprint of its directions, the surface's")
+# The projections' direction files gone: each projection's own record of its plane decides.
+shutil.copy("proj_own.h5", "proj_old.h5")  # as written before the record was kept
+with h5py.File("proj_old.h5", "r+") as f:
+    del f.attrs["directions_fingerprint"]
+os.rename("pca.h5", "pca_moved.h5")
+os.rename("pca_np.h5", "pca_np_moved.h5")
 p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
-check("not checked that proj_own.h5 lies in this plane (its direction file pca.h5 is not found)"
-      in p.stderr, f"a projection whose directions cannot be found: noted: {p.stderr.strip()[-300:]}")
+check("not checked" not in p.stderr and (not gnuplot or p.returncode == 0),
+      f"a projection whose direction file is gone is checked by its record: {p.stderr.strip()[-300:]}")
+p = run("plot", "pca_surf.h5", "--trajectory", "proj.h5", "--out-dir", "figs", expect=1)
+check("proj.h5 was projected onto the directions of pca_np.h5, not in the plane of pca_surf.h5" in p.stderr,
+      f"... and one of another plane is refused by it: {p.stderr.strip()}")
+p = run("plot", "pca_surf.h5", "--trajectory", "proj_old.h5", *plot_args, expect=0 if gnuplot else 1)
+check("not checked that proj_old.h5 lies in this plane (its direction file pca.h5 is not found)"
+      in p.stderr, f"a projection without the record whose directions cannot be found: noted: "
+      f"{p.stderr.strip()[-300:]}")
 os.rename("pca_moved.h5", "pca.h5")
+os.rename("pca_np_moved.h5", "pca_np.h5")
 
 # ---- a run of the Python reference: the same checkpoints as its torch.save files model_<epoch>.t7
 # ({'state_dict', 'epoch', 'acc'} in the legacy format of PyTorch < 1.6, opt_state_<epoch>.t7
