@@ -275,7 +275,7 @@ std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda) {
   return cands;
 }
 
-std::int64_t parse_batch_size(const std::string& s) {
+std::int64_t parse_count_or_auto(const std::string& s, const std::string& flag, std::int64_t least) {
   if (s == "auto") return 0;
   std::int64_t b = 0;
   try {
@@ -283,11 +283,13 @@ std::int64_t parse_batch_size(const std::string& s) {
     b = std::stoll(s, &used);
     if (used != s.size()) throw std::invalid_argument(s);
   } catch (const std::exception&) {
-    throw InputError("--batch-size '" + s + "' is neither a number nor auto");
+    throw InputError(flag + " '" + s + "' is neither a number nor auto");
   }
-  if (b < 1) throw InputError("--batch-size must be at least 1");
+  if (b < least) throw InputError(flag + " must be at least " + std::to_string(least));
   return b;
 }
+
+std::int64_t parse_batch_size(const std::string& s) { return parse_count_or_auto(s, "--batch-size", 1); }
 
 void check_memory_format(const std::string& s) {
   if (s != "auto" && s != "nchw" && s != "nhwc")

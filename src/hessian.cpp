@@ -318,11 +318,17 @@ TraceEstimate hutchinson_trace(const SymOperator& op, std::int64_t n, int probes
   return t;
 }
 
+int auto_density_points(double width) {
+  const double sigma = std::sqrt(1e-5 * std::max(1.0, width));
+  const double points = std::ceil(width / (sigma / 2)) + 1;
+  return int(std::clamp(points, 400.0, double(kMaxDensityPoints)));
+}
+
 SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, int probes,
                             std::uint64_t seed, int grid_points) {
   if (steps < 1) throw InputError("density: Lanczos steps must be at least 1");
   if (probes < 1) throw InputError("density: the number of probes must be at least 1");
-  if (grid_points < 2) throw InputError("density: need at least 2 grid points");
+  if (grid_points != 0 && grid_points < 2) throw InputError("density: need at least 2 grid points");
   SpectralDensity sd;
   sd.steps = int(std::min<std::int64_t>(steps, n));
   std::mt19937_64 rng(seed);
@@ -382,6 +388,7 @@ SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, in
   hi += pad;
   const double s2 = 1e-5 * std::max(1.0, hi - lo);
   sd.sigma = std::sqrt(s2);
+  if (grid_points == 0) grid_points = auto_density_points(hi - lo);
   sd.grid.resize(std::size_t(grid_points));
   sd.density.assign(std::size_t(grid_points), 0.0);
   for (int g = 0; g < grid_points; ++g) sd.grid[std::size_t(g)] = lo + (hi - lo) * g / (grid_points - 1);
@@ -410,7 +417,8 @@ void to_json(nlohmann::json& j, const CurvatureOptions& o) {
   j = {{"top_k", o.top_k},           {"eigensolver", o.eig},
        {"trace_probes", o.trace_probes}, {"seed", o.seed},
        {"density", o.density},       {"slq_steps", o.slq_steps},
-       {"slq_probes", o.slq_probes}, {"density_points", o.density_points}};
+       {"slq_probes", o.slq_probes},
+       {"density_points", o.density_points == 0 ? nlohmann::json("auto") : nlohmann::json(o.density_points)}};
 }
 
 namespace {
@@ -439,7 +447,10 @@ void check_curvature_options(const CurvatureOptions& o, std::int64_t n) {
   if (o.density) {
     at_least(o.slq_steps, 1, "--slq-steps");
     at_least(o.slq_probes, 1, "--slq-probes");
-    at_least(o.density_points, 2, "--density-points");
+    if (o.density_points != 0) at_least(o.density_points, 2, "--density-points");
+    if (o.density_points > kMaxDensityPoints)
+      throw InputError("--density-points " + std::to_string(o.density_points) + ": at most " +
+                       std::to_string(kMaxDensityPoints));
   }
   if (n > 0 && o.top_k >= n)
     throw InputError("--top-k " + std::to_string(o.top_k) + ": the Hessian has only " +

@@ -102,6 +102,9 @@ inline std::int64_t stacked_batch(std::int64_t batch, int points) {
   return std::max<std::int64_t>(1, batch / points);
 }
 
+/// An option's count or "auto" (0); InputError naming `flag` for anything else or a count below
+/// `least`.
+std::int64_t parse_count_or_auto(const std::string& s, const std::string& flag, std::int64_t least);
 /// `--batch-size`: a positive number, or 0 for "auto"; InputError otherwise.
 std::int64_t parse_batch_size(const std::string& s);
 /// `--memory-format`: InputError unless "auto", "nchw" or "nhwc".

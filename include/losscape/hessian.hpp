@@ -141,8 +141,14 @@ struct SpectralDensity {
   double sigma = 0;
   int steps = 0;
 };
+/// `grid_points` 0: auto_density_points of the nodes' interval.
 SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, int probes,
-                            std::uint64_t seed, int grid_points = 400);
+                            std::uint64_t seed, int grid_points = 0);
+/// Grid points for a density over an interval of `width` (σ² = 1e-5 · max(1, width)): a grid
+/// step of at most σ/2, so that each Gaussian is sampled across its shape; at least 400, at most
+/// kMaxDensityPoints.
+int auto_density_points(double width);
+constexpr int kMaxDensityPoints = 1000000;
 
 /// What `losscape hessian` computes at one model.
 struct CurvatureOptions {
@@ -153,7 +159,7 @@ struct CurvatureOptions {
   bool density = false;     ///< the SLQ spectral density
   int slq_steps = 80;       ///< Lanczos steps per density probe
   int slq_probes = 1;
-  int density_points = 400;
+  int density_points = 0;   ///< 0: auto_density_points
 };
 void to_json(nlohmann::json& j, const CurvatureOptions& o);
 /// Refuses (InputError naming the option) settings no stage could run with, before any work:

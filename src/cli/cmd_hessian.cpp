@@ -10,6 +10,7 @@
 #include "common.hpp"
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/hessian.hpp"
 #include "losscape/mpi.hpp"
@@ -87,6 +88,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     int threads = 0;
     bool all_params = false;
     CurvatureOptions curv;
+    std::string density_points = "auto";
     std::string json;
     bool quiet = false;
   };
@@ -119,7 +121,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
   app->add_option("--slq-steps", c.slq_steps, "Lanczos steps per density probe")
       ->capture_default_str();
   app->add_option("--slq-probes", c.slq_probes, "Density probes")->capture_default_str();
-  app->add_option("--density-points", c.density_points, "Grid points of the smoothed density")
+  app->add_option("--density-points", o->density_points,
+                  "Grid points of the smoothed density, or auto (a step of σ/2, at least 400)")
       ->capture_default_str();
   app->add_option("--json", o->json, "Also save the full result (density included) as JSON here");
   app->add_flag("--quiet,-q", o->quiet, "No progress messages on stderr");
@@ -161,6 +164,11 @@ void add_hessian(CLI::App& root, Registry& reg) {
           if (!parent.empty() && !fs::is_directory(parent, ec))
             throw InputError("--json " + o->json + ": no such folder " + parent.string());
         }
+        const std::int64_t points = parse_count_or_auto(o->density_points, "--density-points", 2);
+        if (points > kMaxDensityPoints)
+          throw InputError("--density-points " + o->density_points + ": at most " +
+                           std::to_string(kMaxDensityPoints));
+        o->curv.density_points = int(points);
         check_curvature_options(o->curv);  // (again with the dimension, once it is known)
         dev = select_device(o->device, node.rank());
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");

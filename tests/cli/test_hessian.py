@@ -14,6 +14,7 @@ contour map) when gnuplot is installed.
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import json
+import math
 import os
 import shutil
 import struct
@@ -139,6 +140,21 @@ def main():
               f"{tag}: {len(nodes)} SLQ nodes inside [λmin, λmax]")
         check(all(abs(sum(w) - 1) < 1e-6 for w in d["weights"]), f"{tag}: SLQ weights sum to 1")
         check(abs(trapezoid(d["density"], d["grid"]) - 1) < 0.02, f"{tag}: density integrates to 1")
+        # The default grid resolves each Gaussian: a step of at most σ/2, and the highest value on
+        # it within 3 % of the smoothed density's peak found on a grid 8 times finer (the curve
+        # recomputed here from the nodes and weights).
+        g, sigma = d["grid"], d["sigma"]
+        step = (g[-1] - g[0]) / (len(g) - 1)
+        fine = [g[0] + (g[-1] - g[0]) * i / (8 * (len(g) - 1)) for i in range(8 * (len(g) - 1) + 1)]
+        def smoothed(x):
+            return sum(w * math.exp(-(x - v) ** 2 / (2 * sigma ** 2))
+                       for ns, ws in zip(d["nodes"], d["weights"]) for v, w in zip(ns, ws))
+        peak = max(smoothed(x) for x in fine)
+        at_grid = max(smoothed(x) for x in g)
+        check(j["settings"]["density_points"] == "auto" and len(g) >= 400 and step <= sigma / 2 * (1 + 1e-9)
+              and at_grid >= 0.97 * peak,
+              f"{tag}: auto density grid: {len(g)} points, step {step:.3g} <= σ/2 = {sigma / 2:.3g}, "
+              f"grid peak {at_grid / peak:.4f} of the true one")
         check("λmax" in r.stdout and "trace" in r.stdout and out in r.stdout,
               f"{tag}: printed report")
 
@@ -261,6 +277,8 @@ def main():
 
     # ---- settings no stage can run with: refused before any work ----
     for opts, flag in ((["--density", "--density-points", "1"], "--density-points"),
+                       (["--density", "--density-points", "many"], "--density-points"),
+                       (["--density", "--density-points", "2000000"], "--density-points"),
                        (["--top-k", "-2"], "--top-k"), (["--eig-ncv", "2"], "--eig-ncv"),
                        (["--eig-tol", "inf"], "--eig-tol"), (["--top-k", "400"], "--top-k")):
         r = run("hessian", "--model-file", "tiny.pt", *data, *opts, expect_ok=False)

@@ -198,6 +198,16 @@ TEST_CASE("SLQ: quadrature nodes in the spectrum, weights summing to one, densit
       mass += 0.5 * (d.density[i] + d.density[i - 1]) * (d.grid[i] - d.grid[i - 1]);
     CHECK(mass == Approx(1.0).epsilon(2e-2));
   }
+  SECTION("the automatic grid: a step of at most σ/2 and at least 400 points") {
+    auto d = slq_density(m.op(), m.n(), int(l.size()), 1, 3);  // width 11.22: σ = 0.0105929
+    const double width = d.grid.back() - d.grid.front();
+    const double sigma = std::sqrt(1e-5 * width);
+    CHECK(d.sigma == Approx(sigma).epsilon(1e-12));
+    CHECK(int(d.grid.size()) == int(std::ceil(width / (sigma / 2))) + 1);
+    CHECK(width / double(d.grid.size() - 1) <= sigma / 2);
+    CHECK(auto_density_points(0.05) == 400);  // σ = 0.00316: 33 points would do; at least 400
+    CHECK(auto_density_points(1e12) == kMaxDensityPoints);
+  }
   SECTION("fewer steps: nodes stay inside [λmin, λmax]") {
     auto d = slq_density(m.op(), m.n(), 4, 1, 5, 100);
     for (double v : d.nodes[0]) {
