@@ -37,7 +37,7 @@ const char* to_string(Norm n) {
 void to_json(nlohmann::json& j, const DirectionsConfig& c) {
   auto spec = [](const DirectionSpec& s) {
     return nlohmann::json{{"norm", to_string(s.norm)},
-                          {"ignore", s.ignore_biasbn ? "biasbn" : ""},
+                          {"ignore", s.ignore_biasbn ? "biasbn" : "none"},
                           {"target", s.target}};
   };
   j = {{"type", to_string(c.type)}, {"dims", c.dims}, {"x", spec(c.x)},
@@ -103,11 +103,21 @@ namespace {
 
 std::string shape_str(at::IntArrayRef s) { return c10::str(s); }
 
+// Directions around (or towards) a model with NaN or infinite weights would hold them too: every
+// point of a sweep NaN, and the file refused when read. Refused here, naming the file.
+void check_finite(const TensorList& tensors, const std::string& file, const char* role) {
+  for (const auto& t : tensors)
+    if (at::isFloatingType(t.tensor.scalar_type()) && !torch::isfinite(t.tensor).all().item<bool>())
+      throw InputError(file + ": " + t.name + " holds NaN or infinite values (a diverged " +
+                       "checkpoint?); no directions " + role + " it");
+}
+
 TensorList target_for(const Model& model, TensorSet type, const std::string& file,
                       const std::string& dataset) {
   auto other = load_model(file, model.arch == "torchscript" ? "" : model.arch, dataset);
   auto a = model.tensors(type);
   auto b = other->tensors(type);
+  check_finite(b, file, "towards");
   if (a.size() != b.size())
     throw InputError(file + ": target model has " + std::to_string(b.size()) + " tensors, the model has " +
                      std::to_string(a.size()));
@@ -128,6 +138,7 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
   Directions out;
   out.type = cfg.type;
   auto theta = model.tensors(cfg.type);
+  check_finite(theta, model.source, "around");
   for (auto& t : theta) out.names.push_back(t.name);
   // One generator for x then y, as the reference draws them from one seeded stream.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);

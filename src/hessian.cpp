@@ -77,23 +77,28 @@ std::string arpack_error(int info) {
 HessianOperator::HessianOperator(Model& model, const DataSplit& data, const HessianOptions& opts,
                                  const mpi::Comm* group)
     : model_(model), data_(data), opts_(opts), group_(group) {
-  for (auto& p : model.parameters()) {
-    if (!p.tensor.is_floating_point()) continue;
-    if (!opts.all_params && p.tensor.dim() < 2) continue;
+  for (auto& p : selected_parameters(model, opts.all_params)) {
     if (!p.tensor.requires_grad()) p.tensor.requires_grad_(true);
     params_.push_back(p.tensor);
     names_.push_back(p.name);
     dim_ += p.tensor.numel();
   }
-  if (params_.empty())
-    throw InputError(model.source + ": no parameter tensor " +
-                     (opts.all_params ? std::string("") : "with 2 or more dimensions ") +
-                     "to take the Hessian over" +
-                     (opts.all_params ? "" : " (include all parameters to use the others)"));
   if (opts_.batch_size < 1) throw InputError("Hessian batch size must be at least 1");
   total_samples_ = data.size();
   if (group_ && group_->size() > 1) total_samples_ = group_->allreduce_sum(total_samples_);
   if (total_samples_ < 1) throw InputError("Hessian: the data split is empty");
+}
+
+TensorList HessianOperator::selected_parameters(const Model& model, bool all_params) {
+  TensorList out;
+  for (auto& p : model.parameters())
+    if (p.tensor.is_floating_point() && (all_params || p.tensor.dim() >= 2)) out.push_back(p);
+  if (out.empty())
+    throw InputError(model.source + ": no parameter tensor " +
+                     (all_params ? std::string("") : "with 2 or more dimensions ") +
+                     "to take the Hessian over" +
+                     (all_params ? "" : " (include all parameters to use the others)"));
+  return out;
 }
 
 std::vector<std::string> HessianOperator::tensor_names() const { return names_; }

@@ -945,13 +945,21 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
       throw InputError(o.directions +
                        " has no explained_variance_ratio_: not a PCA direction file");
   }
-  // The surface (or the projection) names its direction file; the file may have moved, so look
-  // next to the naming file too ("" when neither is there).
+  // The surface (or the projection) names its direction file as it was given, usually relative
+  // to the folder the naming file was written from, which is not always the one plot runs in: so
+  // relative to the naming file's folder first, then as named, then by its name next to the
+  // naming file ("" when none is there).
   auto find_named = [](const std::string& named, const std::string& by) -> std::string {
     if (named.empty()) return "";
-    if (fs::exists(named)) return named;
-    const std::string d = (fs::path(by).parent_path() / fs::path(named).filename()).string();
-    return fs::exists(d) ? d : "";
+    const fs::path folder = fs::path(by).parent_path();
+    std::vector<fs::path> tries;
+    if (fs::path(named).is_relative()) tries.push_back(folder / named);
+    tries.push_back(named);
+    tries.push_back(folder / fs::path(named).filename());
+    std::error_code ec;
+    for (const auto& t : tries)
+      if (fs::exists(t, ec)) return t.string();
+    return "";
   };
   // A path drawn over the surface, or axes named after a PCA file, must be of the plane the
   // surface was computed in: a projection onto other directions lies in another plane.

@@ -587,6 +587,8 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
       const auto h = have.contains(f) ? have.at(f) : nlohmann::json();
       if (f == "target" && h.is_string() && fv.is_string()) {
         if (!same_target(h.get<std::string>(), fv.get<std::string>())) return false;
+      } else if (f == "ignore" && (h == "" || h == "none") && (fv == "" || fv == "none")) {
+        // (files made before 2026-12-02 record "none" as "")
       } else if (h != fv) {
         return false;
       }
@@ -819,6 +821,18 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   });
   effective["directions"] = dir_file;
   effective["arch"] = ev.model->arch;
+  // The Hessian's size, before the surface file is made: a model without parameters to take it
+  // over, or an --eig-ncv beyond it, leaves no file behind.
+  agreed([&] {
+    if (!cfg.hessian) return;
+    std::int64_t n = 0;
+    for (const auto& p : HessianOperator::selected_parameters(*ev.model, cfg.hessian_all_params))
+      n += p.tensor.numel();
+    if (n < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
+    if (cfg.eig_ncv > n)
+      throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
+                       std::to_string(n) + " parameters of the Hessian");
+  });
 
   // The surface file and its lock.
   SurfaceIdentity id;
@@ -892,10 +906,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       ho.all_params = cfg.hessian_all_params;
       ev.hessian = std::make_unique<HessianOperator>(*ev.model, ev.data.front(), ho, &group);
       ev.eig = eigen_options(cfg);
-      if (ev.hessian->dim() < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
-      if (cfg.eig_ncv > ev.hessian->dim())
-        throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
-                         std::to_string(ev.hessian->dim()) + " parameters of the Hessian");
     });
     ev.grid = &grid;
     ev.group = &group;

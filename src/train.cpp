@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -108,10 +111,12 @@ void validate(const TrainConfig& c) {
   if (c.batch_size < 1) throw InputError("--batch-size must be at least 1");
   if (c.epochs < 0) throw InputError("--epochs must not be negative");
   if (c.save_every < 1) throw InputError("--save-every must be at least 1");
-  if (!(c.lr > 0)) throw InputError("--lr must be positive");
-  if (c.weight_decay < 0) throw InputError("--weight-decay must not be negative");
-  if (c.momentum < 0) throw InputError("--momentum must not be negative");
-  if (!(c.gamma > 0)) throw InputError("--gamma must be positive");
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) throw InputError("--lr must be a positive number");
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    throw InputError("--weight-decay must be a number >= 0");
+  if (!(c.momentum >= 0) || !std::isfinite(c.momentum))
+    throw InputError("--momentum must be a number >= 0");
+  if (!(c.gamma > 0) || !std::isfinite(c.gamma)) throw InputError("--gamma must be a positive number");
   if (c.optimizer != "sgd" && c.optimizer != "adam")
     throw InputError("unknown optimizer '" + c.optimizer + "' (expected sgd or adam)");
   if (c.optimizer == "sgd" && c.nesterov && c.momentum == 0)
@@ -122,8 +127,15 @@ void validate(const TrainConfig& c) {
 
 }  // namespace
 
-TrainConfig resolve_train_config(const nlohmann::json& given,
+TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
                                  const std::optional<TrainConfig>& stored) {
+  // Milestones are kept in order: the same list given in another order is the same schedule.
+  nlohmann::json given = given_as_is;
+  if (given.contains("milestones") && given["milestones"].is_array()) {
+    auto ms = given["milestones"];
+    std::sort(ms.begin(), ms.end());
+    given["milestones"] = ms;
+  }
   if (stored) {
     nlohmann::json s = *stored;
     for (auto it = given.begin(); it != given.end(); ++it) {
@@ -160,7 +172,8 @@ TrainConfig resolve_train_config(const nlohmann::json& given,
 // ---------------------------------------------------------------- run folder
 
 namespace {
-// The files of `dir` named as `re` says, whose first group is the epoch, in epoch order.
+// The files of `dir` named as `re` says, whose first group is the epoch, in epoch order; two of
+// one epoch (model_2.h5 and model_02.h5) are refused: a trajectory would count it twice.
 std::vector<RunCheckpoint> numbered_files(const std::string& dir, const std::regex& re) {
   std::vector<RunCheckpoint> out;
   std::error_code ec;
@@ -169,10 +182,14 @@ std::vector<RunCheckpoint> numbered_files(const std::string& dir, const std::reg
     std::smatch m;
     std::string name = e.path().filename().string();
     if (e.is_regular_file() && std::regex_match(name, m, re))
-      out.push_back({std::stoll(m[1].str()), e.path().string()});
+      out.push_back({epoch_in_name(m[1].str(), e.path().string()), e.path().string()});
   }
   std::sort(out.begin(), out.end(),
             [](const RunCheckpoint& a, const RunCheckpoint& b) { return a.epoch < b.epoch; });
+  for (std::size_t i = 1; i < out.size(); ++i)
+    if (out[i].epoch == out[i - 1].epoch)
+      throw InputError(dir + ": two checkpoints of epoch " + std::to_string(out[i].epoch) + " (" +
+                       out[i - 1].path + ", " + out[i].path + ")");
   return out;
 }
 }  // namespace
@@ -198,10 +215,6 @@ std::vector<std::string> checkpoint_files(const std::string& run_dir) {
                    run_dir.c_str(), found.size(), others.size(), others.front().path.c_str());
   } else {
     found = numbered_files(run_dir, re);
-    for (std::size_t i = 1; i < found.size(); ++i)
-      if (found[i].epoch == found[i - 1].epoch)
-        throw InputError(run_dir + ": two checkpoints of epoch " + std::to_string(found[i].epoch) +
-                         " (" + found[i - 1].path + ", " + found[i].path + ")");
   }
   if (found.empty())
     throw InputError(run_dir + ": holds no checkpoints model_<epoch>.h5 (losscape train) or "
@@ -209,6 +222,14 @@ std::vector<std::string> checkpoint_files(const std::string& run_dir) {
   std::vector<std::string> out;
   for (auto& c : found) out.push_back(c.path);
   return out;
+}
+
+std::int64_t epoch_in_name(const std::string& digits, const std::string& path) {
+  try {
+    return std::stoll(digits);
+  } catch (const std::exception&) {
+    throw InputError(path + ": the epoch in its name is out of range");
+  }
 }
 
 std::string checkpoint_path(const std::string& run_dir, std::int64_t epoch) {
@@ -479,6 +500,16 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   // Everything that can fail on bad input happens before the folder is written to.
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw InputError(cfg.out + ": exists and is not a folder (the run folder of --out)");
+  if (!fs::exists(dir)) {  // it can be made: its nearest existing ancestor is a writable folder
+    fs::path up = fs::absolute(dir).parent_path();
+    while (!up.empty() && !fs::exists(up) && up != up.root_path()) up = up.parent_path();
+    if (!fs::is_directory(up))
+      throw InputError(cfg.out + ": the run folder cannot be made (" + up.string() +
+                       " is not a folder)");
+    if (::access(up.c_str(), W_OK) != 0)
+      throw InputError(cfg.out + ": the run folder cannot be made in " + up.string() + " (" +
+                       std::strerror(errno) + ")");
+  }
   torch::Device dev = select_device(cfg.device, 0);
   DataSpec train_spec;
   train_spec.dataset = cfg.dataset;
@@ -602,7 +633,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   if (start == 0 && !resume_path.empty()) {
     truncate_log(log, 0);
   } else if (start == 0) {
-    fs::create_directories(dir);
+    std::error_code made;
+    fs::create_directories(dir, made);
+    if (made)
+      throw InputError(cfg.out + ": cannot make the run folder (" + made.message() + ")");
     auto t0 = std::chrono::steady_clock::now();
     EpochRecord r;
     r.epoch = 0;
@@ -614,12 +648,13 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     {
       std::ofstream(log, std::ios::trunc);
     }
-    auto path = save(0, r);
+    // The log line first, then the checkpoint: a run killed between the two resumes from the
+    // checkpoint before, which cuts the log back to it and writes the line again.
     auto j = r.to_json();
-    j["checkpoint"] = fs::path(path).filename().string();
+    j["checkpoint"] = fs::path(checkpoint_path(cfg.out, 0)).filename().string();
     append_log(log, j);
+    result.last_checkpoint = save(0, r);
     print(r);
-    result.last_checkpoint = path;
   } else {
     truncate_log(log, start);
   }
@@ -686,12 +721,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto j = r.to_json();
     const bool stopping = opts.stop_on_signal && stop_requested() && epoch < cfg.epochs;
-    if (epoch % cfg.save_every == 0 || epoch == cfg.epochs || stopping) {
-      auto path = save(epoch, r);
-      j["checkpoint"] = fs::path(path).filename().string();
-      result.last_checkpoint = path;
-    }
-    append_log(log, j);
+    const bool saving = epoch % cfg.save_every == 0 || epoch == cfg.epochs || stopping;
+    if (saving) j["checkpoint"] = fs::path(checkpoint_path(cfg.out, epoch)).filename().string();
+    append_log(log, j);  // (before the checkpoint, as for epoch 0)
+    if (saving) result.last_checkpoint = save(epoch, r);
     print(r);
     result.epochs.push_back(r);
     result.last_epoch = epoch;

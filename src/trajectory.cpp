@@ -10,6 +10,7 @@
 #include "losscape/checkpoint.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/train.hpp"
 #include "losscape/torch_save.hpp"
 #include "losscape/version.hpp"
 
@@ -27,7 +28,7 @@ class CheckpointReader {
       static const std::regex numbered(R"(model_(\d+)\.[A-Za-z0-9]+)");
       std::smatch m;
       const std::string name = std::filesystem::path(path).filename().string();
-      if (std::regex_match(name, m, numbered)) epoch_ = std::stoll(m[1].str());
+      if (std::regex_match(name, m, numbered)) epoch_ = epoch_in_name(m[1].str(), path);
       return;
     }
     file_ = h5::File(path, h5::File::Mode::read);
@@ -268,7 +269,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   out.fingerprint = fingerprint(theta);
   out.attrs = {{"method", "pca"},
                {"type", to_string(type)},
-               {"ignore", ignore_biasbn ? "biasbn" : ""},
+               {"ignore", ignore_biasbn ? "biasbn" : "none"},
                {"arch", model->arch},
                {"model_file", files.back()},
                {"checkpoints", files},

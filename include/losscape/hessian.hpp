@@ -39,6 +39,9 @@ class HessianOperator {
                   const mpi::Comm* group = nullptr);
 
   std::int64_t dim() const { return dim_; }
+  /// The parameters the Hessian is taken over: floating-point tensors, those with ≥ 2
+  /// dimensions unless `all_params`; InputError naming the model when there is none.
+  static TensorList selected_parameters(const Model& model, bool all_params);
   /// Names of the tensors taking part, in order.
   std::vector<std::string> tensor_names() const;
   std::int64_t samples() const { return total_samples_; }  ///< over the whole group

@@ -62,6 +62,18 @@ void override_given_direction_options(const CLI::App& app, const DirectionOption
     if (app.count(flag) > 0) set(c, given);
 }
 
+void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c) {
+  for (const auto& flag : given_direction_options(app)) {
+    const bool y = flag.rfind("--y-", 0) == 0, x = flag.rfind("--x-", 0) == 0;
+    if (y && c.same_dir)
+      throw InputError(flag + " does not apply with --same-dir (y is a copy of x)");
+    const DirectionSpec& s = y ? c.y : c.x;
+    if ((x || y) && flag.find("-target") == std::string::npos && !s.target.empty())
+      throw InputError(flag + " does not apply to a target direction (" + (y ? "y" : "x") +
+                       " = θ(" + s.target + ") − θ*, used as it is)");
+  }
+}
+
 DirectionsConfig to_config(const DirectionOptions& o) {
   DirectionsConfig c;
   c.type = parse_tensor_set(o.type);
@@ -155,6 +167,7 @@ void add_directions(CLI::App& root, Registry& reg) {
       for (const auto& flag : given_direction_options(*app))
         if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
           throw InputError(flag + " is about the second direction: --dims 1 makes only x");
+    check_no_ignored_direction_options(*app, cfg);
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);
     write_directions(o->out, d);

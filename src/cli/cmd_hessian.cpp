@@ -51,7 +51,7 @@ void print_report(const nlohmann::json& j) {
                   ? "largest positive; λmin has the largest magnitude"
                   : "no positive eigenvalue: λmin, of the largest magnitude");
   std::printf("λmin      %s   (most negative)\n", fmt(j["min_eig"]).c_str());
-  std::printf("ratio     |λmin/λmax| = %s   (%s after %d restarts, %lld Hessian-vector products)\n",
+  std::printf("ratio     |λmin/λmax| = %s   (%s, %d restarts in all of its solves, %lld Hessian-vector products)\n",
               fmt(j["eig_ratio"]).c_str(), ex["converged"].get<bool>() ? "converged" : "NOT CONVERGED",
               ex["iterations"].get<int>(), (long long)ex["products"].get<std::int64_t>());
   if (j.contains("top_eigenvalues")) {

@@ -193,6 +193,11 @@ void add_sweep(CLI::App& root, Registry& reg) {
         for (const auto& flag : dir_flags)
           if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
             throw InputError(flag + " is about the second direction: a 2D grid needs --y MIN:MAX:NUM");
+      check_no_ignored_direction_options(*app, cfg.dir);
+      if (!cfg.hessian)
+        for (const char* flag : {"--hessian-all-params", "--eig-tol", "--eig-max-iter", "--eig-ncv"})
+          if (given(flag))
+            throw InputError(std::string(flag) + " is for the Hessian maps: add --hessian");
     };
     try {
       run_agreed(mpi::Comm::world(), assemble);

@@ -90,6 +90,10 @@ std::vector<std::string> given_direction_options(const CLI::App& app);
 /// e.g. from a config file, stays).
 void override_given_direction_options(const CLI::App& app, const DirectionOptions& o,
                                       DirectionsConfig& c);
+/// Refuses a direction flag given on app's command line that `c` (the directions to be made)
+/// would ignore: a y option with --same-dir (y is a copy of x), a norm or ignore option of a
+/// direction that is a target (θ(target) − θ*, used as it is).
+void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c);
 
 /// A usage error: `losscape: error: MESSAGE` as one line on stderr; returns kExitUsage.
 int usage_error(const std::string& message);

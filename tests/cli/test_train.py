@@ -211,6 +211,64 @@ check(rc == 75 and "stopped by a second signal" in out and cks == [0],
 run("train", "--resume", "--threads", "1", "--out", "run_sig2")
 check(same_as_uninterrupted("run_sig2"), "second-signal stop + resume equals the uninterrupted run")
 
+# A run killed after an epoch's log line and before its checkpoint was renamed into place (the
+# log line is written first): the state is a complete run without its last checkpoint. Resumed,
+# it redoes that epoch: each epoch once in the log, the checkpoint as the uninterrupted run's.
+shutil.copytree("run", "run_cut")
+os.remove("run_cut/model_4.h5")
+run("train", "--resume", "--threads", "1", "--out", "run_cut")
+log = [json.loads(l)["epoch"] for l in open("run_cut/log.jsonl")]
+check(log == list(range(5)) and same_as_uninterrupted("run_cut"),
+      f"killed between an epoch's log line and its checkpoint: resumed, each epoch once ({log}), "
+      "the same model_4")
+
+# ---- options a run could not use, refused in one line before the folder is made ----
+def without(args, *flags):  # args less the given flags and their values
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+for opts, says in ((["--lr", "inf"], "--lr must be a positive number"),
+                   (["--weight-decay", "nan"], "--weight-decay must be a number >= 0"),
+                   (["--momentum", "1e400"], "--momentum must be a number >= 0"),
+                   (["--gamma", "inf"], "--gamma must be a positive number")):
+    p = run("train", *without(common, opts[0]), "--epochs", "1", *opts, "--out", "bad_opt", expect=1)
+    check(p.stderr.strip() == f"losscape: error: {says}" and not os.path.exists("bad_opt"),
+          f"train {' '.join(opts)}: refused ({p.stderr.strip()})")
+for dry in ([], ["--dry-run"]):
+    p = run("train", *common, "--epochs", "1", *dry, "--out", "run/model_0.h5/sub", expect=1)
+    check(len(p.stderr.strip().splitlines()) == 1 and
+          "run/model_0.h5/sub: the run folder cannot be made (" in p.stderr and
+          "model_0.h5 is not a folder)" in p.stderr,
+          f"train {' '.join(dry)} --out under a file: refused in one line ({p.stderr.strip()})")
+# The milestones of a resumed run given again in another order: the same schedule.
+run("train", *without(common, "--milestones"), "--epochs", "1", "--milestones", "3,1", "--out", "ms_run")
+p = run("train", *without(common, "--milestones"), "--epochs", "2", "--milestones", "3,1", "--resume",
+        "--out", "ms_run")
+check(os.path.exists("ms_run/model_2.h5"),
+      "--milestones 3,1 given again on --resume: the same schedule as the stored [1, 3]")
+# Checkpoint names: an epoch out of range, or one epoch twice (model_2.h5, model_02.h5).
+shutil.copytree("run", "run_names")
+shutil.copy("run_names/model_4.h5", "run_names/model_99999999999999999999.h5")
+for cmd in (["directions", "--pca", "-c", "run_names", "--out", "x.h5"],
+            ["train", "--resume", "--threads", "1", "--out", "run_names"]):
+    p = run(*cmd, expect=1)
+    check(p.stderr.strip() == "losscape: error: run_names/model_99999999999999999999.h5: the epoch "
+          "in its name is out of range", f"{cmd[0]}: an epoch out of range named: {p.stderr.strip()}")
+os.remove("run_names/model_99999999999999999999.h5")
+shutil.copy("run_names/model_2.h5", "run_names/model_02.h5")
+p = run("directions", "--pca", "-c", "run_names", "--out", "x.h5", expect=1)
+check("run_names: two checkpoints of epoch 2 (" in p.stderr and "model_02.h5" in p.stderr,
+      f"two checkpoints of one epoch refused (the PCA would count it twice): {p.stderr.strip()}")
+shutil.rmtree("run_names")
+
 # ---- trajectory: a PCA file made with numpy in the reference's layout, then `project` ----
 ck = [f"run/model_{k}.h5" for k in range(5)]
 with h5py.File(ck[-1], "r") as f:
@@ -332,6 +390,15 @@ check("not checked that proj_old.h5 lies in this plane (its direction file pca.h
       f"{p.stderr.strip()[-300:]}")
 os.rename("pca_moved.h5", "pca.h5")
 os.rename("pca_np_moved.h5", "pca_np.h5")
+# Without the record, plotted from another folder holding a pca.h5 of other directions: the
+# recorded direction file is looked up relative to the projection first.
+os.makedirs("elsewhere")
+shutil.copy("pca_np.h5", "elsewhere/pca.h5")
+os.chdir("elsewhere")
+p = run("plot", "../pca_surf.h5", "--trajectory", "../proj_old.h5", *plot_args, expect=0 if gnuplot else 1)
+os.chdir("..")
+check("not in the plane" not in p.stderr and "not checked" not in p.stderr,
+      f"... its direction file found beside it, not the current folder's namesake: {p.stderr.strip()[-300:]}")
 
 # ---- a run of the Python reference: the same checkpoints as its torch.save files model_<epoch>.t7
 # ({'state_dict', 'epoch', 'acc'} in the legacy format of PyTorch < 1.6, opt_state_<epoch>.t7
