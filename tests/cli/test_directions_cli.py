@@ -87,4 +87,53 @@ with h5py.File("s1.h5", "r") as f:
 p = run(["info", "xonly.h5"])
 check("1 direction" in p.stdout, "info reports 1 direction for it")
 
+# ---- options the directions would ignore, refused in one line (directions and sweep) ----
+DIRS = ["directions", "--model-file", model, "--out", "ignored.h5"]
+for opts, says in ((["--same-dir", "--y-target", "run/model_0.h5"],
+                    "--y-target does not apply with --same-dir (y is a copy of x)"),
+                   (["--same-dir", "--y-norm", "layer"],
+                    "--y-norm does not apply with --same-dir (y is a copy of x)"),
+                   (["--x-target", "run/model_0.h5", "--x-norm", "layer", "--dims", "1"],
+                    "--x-norm does not apply to a target direction (x = θ(run/model_0.h5) − θ*, "
+                    "used as it is)"),
+                   (["--y-target", "run/model_0.h5", "--y-ignore", "none"],
+                    "--y-ignore does not apply to a target direction (y = θ(run/model_0.h5) − θ*, "
+                    "used as it is)")):
+    for cmd in (DIRS, [*SWEEP, "--x", "-1:1:2", *(["--y", "-1:1:2"] if "--dims" not in opts else []),
+                       "--out", "ignored_s.h5", "--dry-run"]):
+        p = run([*cmd, *[o for o in opts if cmd is DIRS or o not in ("--dims", "1")]], expect=1)
+        check(p.stderr.strip() == f"losscape: error: {says}" and not os.path.exists("ignored.h5"),
+              f"{cmd[0]} {' '.join(opts)}: refused ({p.stderr.strip()})")
+
+# ---- a model or target with NaN weights: no direction file ----
+with h5py.File(model, "r") as f:
+    first = text(f["state"].attrs["names"][0])
+shutil.copy(model, "nan_model.h5")
+with h5py.File("nan_model.h5", "r+") as f:
+    w = np.asarray(f["state"][first])
+    w.flat[0] = np.nan
+    f["state"][first][...] = w
+for opts, who in ((["--model-file", "nan_model.h5"], "around"),
+                  (["--model-file", model, "--x-target", "nan_model.h5", "--dims", "1"], "towards")):
+    p = run(["directions", *opts, "--out", "nan_dirs.h5"], expect=1)
+    check(p.stderr.strip() == f"losscape: error: nan_model.h5: {first} holds NaN or infinite values "
+          f"(a diverged checkpoint?); no directions {who} it" and not os.path.exists("nan_dirs.h5"),
+          f"directions {who} a model with NaN weights: refused, nothing written ({p.stderr.strip()})")
+
+# ---- an output folder that does not exist; --x-ignore none recorded as such ----
+p = run(["directions", "--model-file", model, "--out", "no_such_folder/d.h5"], expect=1)
+check(p.stderr.strip() == "losscape: error: no_such_folder/d.h5: no such folder no_such_folder",
+      f"an output in a missing folder: named as such ({p.stderr.strip()})")
+run(["directions", "--model-file", model, "--x-ignore", "none", "--y-ignore", "none", "--out", "none.h5"])
+p = run(["info", "none.h5"])
+check('"ignore":"none"' in p.stdout.replace(" ", "") and '"ignore":""' not in p.stdout.replace(" ", ""),
+      "--x-ignore none is recorded as \"none\"")
+# A sweep resuming with directions made before (ignore "" for none) is not refused for it.
+run([*SWEEP, "--x", "-1:1:2", "--y", "-1:1:2", "--x-ignore", "none", "--out", "old_none.h5"])
+with h5py.File("old_none.dirs.h5", "r+") as f:
+    f.attrs["settings"] = f.attrs["settings"].replace("\"none\"", "\"\"") \
+        if isinstance(f.attrs["settings"], str) else f.attrs["settings"].replace(b'"none"', b'""')
+p = run([*SWEEP, "--x", "-1:1:2", "--y", "-1:1:2", "--x-ignore", "none", "--out", "old_none.h5"])
+check(p.returncode == 0, "a resume of directions that record 'none' as \"\" (older files) goes on")
+
 conclude()

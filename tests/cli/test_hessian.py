@@ -291,6 +291,18 @@ def main():
             "--eig-tol", "inf", "--out", "tinf.h5", expect_ok=False)
     check(r.returncode == 1 and "--eig-tol" in r.stderr and not os.path.exists("tinf.h5"),
           f"sweep --eig-tol inf is refused (its identity could not be resumed): {r.stderr.strip()}")
+    for opts in (["--eig-tol", "0.1"], ["--eig-ncv", "7"], ["--eig-max-iter", "3"], ["--hessian-all-params"]):
+        r = run("sweep", "--model-file", "tiny.pt", *data, "--dims", "1", "--x", "0:1:2", *opts,
+                "--out", "noh.h5", expect_ok=False)
+        check(r.returncode == 1 and r.stderr.strip() == f"losscape: error: {opts[0]} is for the Hessian "
+              "maps: add --hessian" and not os.path.exists("noh.h5"),
+              f"sweep {' '.join(opts)} without --hessian: refused ({r.stderr.strip()})")
+    r = run("sweep", "--model-file", "tiny.pt", *data, "--dims", "1", "--x", "0:1:2", "--hessian",
+            "--eig-ncv", "5000", "--out", "ncv.h5", expect_ok=False)
+    check(r.returncode == 1 and "--eig-ncv 5000 exceeds the 354 parameters of the Hessian" in r.stderr
+          and not os.path.exists("ncv.h5"),
+          f"sweep --hessian --eig-ncv beyond the parameters: refused before the file is made "
+          f"({r.stderr.strip()})")
 
     conclude()
 
