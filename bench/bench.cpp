@@ -520,7 +520,13 @@ int run(const Args& a) {
   cfg.flush_seconds = 60;
   world.barrier();
   auto t0 = std::chrono::steady_clock::now();
+  auto& cudnn = at::globalContext();
+  const bool autotuned = cudnn.benchmarkCuDNN();
   auto outcome = run_sweep(cfg, world);
+  // The sweep turned cuDNN's autotuning on for its passes: off again for what follows, as in a
+  // fresh losscape sweep (its start-up choices), and so that later scans do not autotune each
+  // candidate's shapes on the lease's time.
+  cudnn.setBenchmarkCuDNN(autotuned);
   const double total_wall = seconds_since(t0);
   const double wall = outcome.seconds - outcome.setup_seconds;
 
@@ -646,6 +652,9 @@ int main(int argc, char** argv) {
   mpi::Environment env(&argc, &argv);
   Args a;
   CLI::App app{"losscape_bench: sweep efficiency against the best forward throughput"};
+  // A flag given twice takes its last value: bench/run.sh --quick sets some, and flags after its
+  // -- may set them again.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--arch", a.arch, "Zoo network")->capture_default_str();
   app.add_option("--images", a.images, "CIFAR-shaped images per point")->capture_default_str();
   app.add_option("--x", a.x, "Grid along δ")->capture_default_str();
@@ -667,7 +676,8 @@ int main(int argc, char** argv) {
   app.add_option("--points-per-forward", a.points_per_forward,
                  "Also measure K grid points per forward pass against one, for each K of a "
                  "comma-separated list (1 rank)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);  // (a list, not the last)
   app.add_option("--cuda-graphs", a.cuda_graphs, "The sweep's --cuda-graphs: auto | off")
       ->capture_default_str();
   app.add_option("--cudnn-fusion", a.cudnn_fusion,

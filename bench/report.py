@@ -149,7 +149,7 @@ def main(path):
         r0 = rs[-1]
         print(f"## {arch} ({r0['parameters']:,} parameters), {images} CIFAR-shaped images per point, "
               f"grid {grid}, {precision}\n")
-        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {r0['device']}; "
+        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {r0['device'].split(' (')[0]}; "
               f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}.\n")
         print("| date | ranks | threads/rank | batch | layout | forward limit (img/s, all ranks) "
               "| points | sweep wall (s) | set-up (s) | points/s | overhead/point/rank (s) "

@@ -9,7 +9,9 @@
 #   --out      result folder (default: bench/results/<host>); results.jsonl is appended to,
 #              results.md is rewritten from it
 # Flags after -- go to every losscape_bench run (default: ResNet-56, 1,000 images, 5x5 grid),
-# e.g. -- --images 50000 --device cuda --precision tf32.
+# e.g. -- --images 50000 --device cuda --precision tf32; a flag --quick sets is overridden by
+# the same flag there. On a CPU each rank gets nproc / (largest rank count) threads unless
+# -- --threads N says otherwise, so that the scaling column compares like with like.
 # Environment: LOSSCAPE_BUILD (build folder, default build/), LOSSCAPE_BENCH (the program; default:
 # built in the build folder), MPIEXEC (default mpiexec), PYTHON (default /usr/bin/python3).
 set -euo pipefail
@@ -45,6 +47,17 @@ launcher=("${MPIEXEC:-mpiexec}" --oversubscribe --bind-to none)
 
 args=()
 ((quick)) && args+=(--arch resnet20 --images 128 --x -1:1:3 --y -1:1:3 --forward-seconds 0.3)
+# On a CPU every rank count runs with the same threads per rank, the cores of the largest count's
+# share: each rank has its own cores, and the report pairs R ranks with 1 rank for the scaling
+# column (with cores / R threads, 1 rank would have had more than each of R). --threads or
+# --device cuda after -- leave it to the program.
+if [[ " ${extra[*]-} " != *" --threads"* && " ${extra[*]-} " != *" --device cuda"* &&
+      " ${extra[*]-} " != *" --device=cuda"* ]]; then
+  max=1
+  for r in $ranks; do ((r > max)) && max=$r; done
+  per=$(($(nproc) / max))
+  args+=(--threads $((per < 1 ? 1 : per)))
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/losscape-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 for r in $ranks; do

@@ -36,13 +36,15 @@ const char* to_string(Norm n) {
 
 void to_json(nlohmann::json& j, const DirectionsConfig& c) {
   auto spec = [](const DirectionSpec& s) {
+    if (!s.target.empty())  // θ(target) − θ*, used as it is: neither normalized nor ignored
+      return nlohmann::json{{"norm", "none"}, {"ignore", "none"}, {"target", s.target}};
     return nlohmann::json{{"norm", to_string(s.norm)},
                           {"ignore", s.ignore_biasbn ? "biasbn" : "none"},
                           {"target", s.target}};
   };
   j = {{"type", to_string(c.type)}, {"dims", c.dims}, {"x", spec(c.x)},
        {"same_dir", c.same_dir},    {"seed", c.seed}};
-  if (c.dims == 2) j["y"] = spec(c.y);
+  if (c.dims == 2) j["y"] = spec(c.same_dir ? c.x : c.y);  // (with --same-dir, y is x)
 }
 
 TensorList gaussian_like(const TensorList& theta, at::Generator& gen) {

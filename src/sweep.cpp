@@ -583,7 +583,14 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
   };
   auto same = [&](const std::string& k, const nlohmann::json& have, const nlohmann::json& v) {
     if ((k != "x" && k != "y") || !have.is_object() || !v.is_object()) return have == v;
+    // A target direction is θ(target) − θ*: its norm and ignore, which files made before
+    // 2026-12-02 recorded as the unused defaults, do not matter.
+    auto has_target = [](const nlohmann::json& s) {
+      return s.contains("target") && s["target"].is_string() && !s["target"].get<std::string>().empty();
+    };
+    const bool target = has_target(have) || has_target(v);
     for (auto& [f, fv] : v.items()) {
+      if (target && f != "target") continue;
       const auto h = have.contains(f) ? have.at(f) : nlohmann::json();
       if (f == "target" && h.is_string() && fv.is_string()) {
         if (!same_target(h.get<std::string>(), fv.get<std::string>())) return false;

@@ -667,7 +667,20 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   ProgressBar bar(opts.progress);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(dev);
 
+  std::int64_t saved = start;  // the newest epoch with a checkpoint
   for (std::int64_t epoch = start + 1; epoch <= cfg.epochs; ++epoch) {
+    // A stop asked for before this epoch began (during the start-up or epoch 0's measurement)
+    // with the epoch before on disk: stopping now loses nothing, another epoch would only cost
+    // time the job may not have.
+    if (opts.stop_on_signal && stop_requested() && saved == epoch - 1) {
+      if (!opts.quiet)
+        std::printf("stopped by a signal before epoch %lld of %lld (epoch %lld is saved); run "
+                    "again with --resume to continue\n",
+                    static_cast<long long>(epoch), static_cast<long long>(cfg.epochs),
+                    static_cast<long long>(saved));
+      result.stopped = true;
+      break;
+    }
     auto t0 = std::chrono::steady_clock::now();
     EpochRecord r;
     r.epoch = epoch;
@@ -724,7 +737,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     const bool saving = epoch % cfg.save_every == 0 || epoch == cfg.epochs || stopping;
     if (saving) j["checkpoint"] = fs::path(checkpoint_path(cfg.out, epoch)).filename().string();
     append_log(log, j);  // (before the checkpoint, as for epoch 0)
-    if (saving) result.last_checkpoint = save(epoch, r);
+    if (saving) result.last_checkpoint = save(epoch, r), saved = epoch;
     print(r);
     result.epochs.push_back(r);
     result.last_epoch = epoch;

@@ -195,7 +195,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
             throw InputError(flag + " is about the second direction: a 2D grid needs --y MIN:MAX:NUM");
       check_no_ignored_direction_options(*app, cfg.dir);
       if (!cfg.hessian)
-        for (const char* flag : {"--hessian-all-params", "--eig-tol", "--eig-max-iter", "--eig-ncv"})
+        for (const char* flag : {"--hessian-all-params", "--hessian-batch-size", "--eig-tol",
+                                 "--eig-max-iter", "--eig-ncv"})
           if (given(flag))
             throw InputError(std::string(flag) + " is for the Hessian maps: add --hessian");
     };

@@ -6,7 +6,8 @@ set -euo pipefail
 work=${TEST_WORK_DIR:?}
 rm -rf "$work" && mkdir -p "$work"
 MPIEXEC=${MPIEXEC:-mpiexec} bash "$LOSSCAPE_SOURCE_DIR/bench/run.sh" --quick --ranks "1 2" \
-  --out "$work" -- --choice-trials 1 --scaling-rounds 1 --points-per-forward 2 >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+  --out "$work" -- --choice-trials 1 --scaling-rounds 1 --points-per-forward 2 --images 96 \
+  >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
 cat "$work/run.log"
 "$PYTHON" - "$work/results.jsonl" "$work/results.md" <<'PY'
 import json, sys
@@ -14,7 +15,7 @@ runs = [json.loads(l) for l in open(sys.argv[1])]
 assert [r["ranks"] for r in runs] == [1, 2], runs
 for r in runs:
     assert r["points"] == 9, r                      # the 3x3 grid, all computed
-    assert r["arch"] == "resnet20" and r["images"] == 128
+    assert r["arch"] == "resnet20" and r["images"] == 96  # a flag after -- overrides --quick's
     assert r["forward_images_per_second_total"] > 0 and r["sweep_wall_seconds"] > 0
     # efficiency is the ratio of the ideal time to the measured one: finite and positive
     assert 0 < r["efficiency"] < 10, r["efficiency"]
@@ -41,7 +42,12 @@ x = sc["rounds"][0]
 assert abs(x["scaling"] - x["all_ranks_points_per_second"] / (2 * x["one_rank_points_per_second"])) < 1e-9
 assert abs(x["forward_scaling"] - x["all_ranks_forward_images_per_second"]
            / (2 * x["one_rank_forward_images_per_second"])) < 1e-9
+# The same threads per rank at 1 and 2 ranks (run.sh's CPU default): the scaling column is filled.
+assert runs[0]["threads_per_rank"] == runs[1]["threads_per_rank"], runs
 md = open(sys.argv[2]).read()
+row = [l for l in md.splitlines() if l.startswith("| ") and l.split("|")[2].strip() == "2"][0]
+want = runs[1]["points_per_second"] / (2 * runs[0]["points_per_second"])
+assert abs(float(row.rstrip(" |").rsplit("|", 1)[1]) - want) <= 0.006 * max(1, want), (row, want)
 assert "| efficiency |" in md and "resnet20" in md and "Deviation from fp32" in md, md
 assert "Start-up choice" in md and "Parallel efficiency within one run" in md, md
 assert "Several grid points per forward pass" in md, md

@@ -136,4 +136,25 @@ with h5py.File("old_none.dirs.h5", "r+") as f:
 p = run([*SWEEP, "--x", "-1:1:2", "--y", "-1:1:2", "--x-ignore", "none", "--out", "old_none.h5"])
 check(p.returncode == 0, "a resume of directions that record 'none' as \"\" (older files) goes on")
 
+# ---- what a target or --same-dir direction records: the settings used, not unused defaults ----
+import json  # noqa: E402
+run(["directions", "--model-file", model, "--x-target", "run/model_0.h5", "--dims", "1", "--out", "tgt.h5"])
+run(["directions", "--model-file", model, "--same-dir", "--x-norm", "layer", "--out", "same.h5"])
+settings = {}
+for name in ("tgt.h5", "same.h5"):
+    with h5py.File(name, "r") as f:
+        settings[name] = json.loads(text(f.attrs["settings"]))
+check(settings["tgt.h5"]["x"] == {"norm": "none", "ignore": "none", "target": "run/model_0.h5"},
+      f"a target direction records norm and ignore none: {settings['tgt.h5']['x']}")
+check(settings["same.h5"]["y"] == settings["same.h5"]["x"] and settings["same.h5"]["x"]["norm"] == "layer",
+      f"with --same-dir, y records x's settings: {settings['same.h5']}")
+# A sweep resuming target directions recorded the older way (the unused defaults) goes on.
+run([*SWEEP, "--x", "0:1:2", "--x-target", "run/model_0.h5", "--out", "tgt_s.h5"])
+with h5py.File("tgt_s.dirs.h5", "r+") as f:
+    old = json.loads(text(f.attrs["settings"]))
+    old["x"].update(norm="filter", ignore="biasbn")
+    f.attrs["settings"] = json.dumps(old)
+p = run([*SWEEP, "--x", "0:1:2", "--x-target", "run/model_0.h5", "--out", "tgt_s.h5"])
+check(p.returncode == 0, "a resume of target directions that record the unused defaults goes on")
+
 conclude()

@@ -269,6 +269,24 @@ check("run_names: two checkpoints of epoch 2 (" in p.stderr and "model_02.h5" in
       f"two checkpoints of one epoch refused (the PCA would count it twice): {p.stderr.strip()}")
 shutil.rmtree("run_names")
 
+# A signal before epoch 1 began (during epoch 0's measurement; the process is stopped while the
+# signal is sent, so that it lands there): the run stops with model_0 only, at once.
+p = subprocess.Popen([EXE, "train", *common, "--epochs", "4", "--out", "run_early"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+head = p.stdout.readline()  # printed just before epoch 0 is measured
+p.send_signal(signal.SIGSTOP)
+p.send_signal(signal.SIGUSR1)
+p.send_signal(signal.SIGCONT)
+rest, err = p.communicate(timeout=600)
+cks = sorted(f for f in os.listdir("run_early") if f.startswith("model_"))
+log = [json.loads(l)["epoch"] for l in open("run_early/log.jsonl")]
+check(head.startswith("train cnn_small") and p.returncode == 75 and cks == ["model_0.h5"] and log == [0]
+      and "stopped by a signal before epoch 1 of 4 (epoch 0 is saved)" in rest,
+      f"a signal during epoch 0's measurement: stopped before epoch 1, exit 75 (got {p.returncode}, "
+      f"{cks}, log {log}, {rest.strip()[-200:]!r} {err.strip()[-200:]!r})")
+run("train", "--resume", "--threads", "1", "--out", "run_early")
+check(same_as_uninterrupted("run_early"), "... and resumed, the uninterrupted run")
+
 # ---- trajectory: a PCA file made with numpy in the reference's layout, then `project` ----
 ck = [f"run/model_{k}.h5" for k in range(5)]
 with h5py.File(ck[-1], "r") as f:
