@@ -597,6 +597,17 @@ int run(const Args& a) {
       {"seconds_per_point_per_rank", wall * size / points},
       {"overhead_seconds_per_point", (wall - ideal) * size / points},
       {"efficiency", ideal / wall}};
+  // What was asked for (the fields above are what the sweep chose): a fixed batch and an automatic
+  // one give different records.
+  j["requested"] = {{"batch_size", a.batch_size},
+                    {"memory_format", a.memory_format},
+                    {"points_per_forward", a.sweep_points_per_forward},
+                    {"shared_tail", a.sweep_shared_tail},
+                    {"cuda_graphs", a.cuda_graphs},
+                    {"cudnn_fusion", a.cudnn_fusion},
+                    {"threads", a.threads},
+                    {"forward_seconds", a.forward_seconds},
+                    {"seed", a.seed}};
   if (!opt.is_null()) j["optimizations"] = opt;
   if (!choice.is_null()) j["choice"] = choice;
   if (!scaling.is_null()) j["scaling_rounds"] = scaling;

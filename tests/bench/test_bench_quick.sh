@@ -44,6 +44,10 @@ assert abs(x["forward_scaling"] - x["all_ranks_forward_images_per_second"]
            / (2 * x["one_rank_forward_images_per_second"])) < 1e-9
 # The same threads per rank at 1 and 2 ranks (run.sh's CPU default): the scaling column is filled.
 assert runs[0]["threads_per_rank"] == runs[1]["threads_per_rank"], runs
+# What was asked for is recorded beside what the sweep chose.
+for r in runs:
+    q = r["requested"]
+    assert q["forward_seconds"] == 0.3 and q["batch_size"] == "auto" and q["threads"] == r["threads_per_rank"], q
 md = open(sys.argv[2]).read()
 row = [l for l in md.splitlines() if l.startswith("| ") and l.split("|")[2].strip() == "2"][0]
 want = runs[1]["points_per_second"] / (2 * runs[0]["points_per_second"])
