@@ -108,10 +108,9 @@ std::string shape_str(at::IntArrayRef s) { return c10::str(s); }
 // Directions around (or towards) a model with NaN or infinite weights would hold them too: every
 // point of a sweep NaN, and the file refused when read. Refused here, naming the file.
 void check_finite(const TensorList& tensors, const std::string& file, const char* role) {
-  for (const auto& t : tensors)
-    if (at::isFloatingType(t.tensor.scalar_type()) && !torch::isfinite(t.tensor).all().item<bool>())
-      throw InputError(file + ": " + t.name + " holds NaN or infinite values (a diverged " +
-                       "checkpoint?); no directions " + role + " it");
+  if (const std::string bad = non_finite_tensor(tensors); !bad.empty())
+    throw InputError(file + ": " + bad + " holds NaN or infinite values (a diverged " +
+                     "checkpoint?); no directions " + role + " it");
 }
 
 TensorList target_for(const Model& model, TensorSet type, const std::string& file,

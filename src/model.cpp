@@ -352,6 +352,13 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
   return model;
 }
 
+std::string non_finite_tensor(const TensorList& list) {
+  for (const auto& t : list)
+    if (at::isFloatingType(t.tensor.scalar_type()) && !torch::isfinite(t.tensor).all().item<bool>())
+      return t.name;
+  return "";
+}
+
 std::string fingerprint(const TensorList& tensors) {
   std::uint64_t h = 1469598103934665603ULL;
   auto mix = [&h](const void* p, std::size_t n) {

@@ -303,11 +303,11 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   };
   std::vector<Item> items;
   double nx = 0, ny = 0;
+  if (const std::string bad = non_finite_tensor(theta); !bad.empty())
+    throw InputError(files.back() + ": " + bad + " holds NaN or infinite values (a "
+                     "diverged checkpoint?); the last checkpoint is the origin of the plane");
   for (std::size_t i = 0; i < theta.size(); ++i) {
     if (!at::isFloatingType(theta[i].tensor.scalar_type())) continue;
-    if (!torch::isfinite(theta[i].tensor).all().item<bool>())
-      throw InputError(files.back() + ": " + theta[i].name + " holds NaN or infinite values (a "
-                       "diverged checkpoint?); the last checkpoint is the origin of the plane");
     auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();
     auto dy = d.dirs[1][i].tensor.to(torch::kFloat64).flatten();
     nx += dx.pow(2).sum().item<double>();

@@ -17,6 +17,8 @@ struct NamedTensor {
   torch::Tensor tensor;
 };
 using TensorList = std::vector<NamedTensor>;
+/// The name of the first floating-point tensor of `list` holding NaN or an infinity; "" if none.
+std::string non_finite_tensor(const TensorList& list);
 struct StackedState;  // zoo.hpp
 
 /// Which tensors a direction covers: trainable parameters or the whole state dict.

@@ -174,10 +174,9 @@ void add_hessian(CLI::App& root, Registry& reg) {
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
         model = load_model(o->model, spec.dataset);
         // (LAPACK would print its own complaints about the NaNs, and ARPACK fail without a name)
-        for (const auto& t : model->parameters())
-          if (!torch::isfinite(t.tensor).all().item<bool>())
-            throw InputError(model->source + ": parameter " + t.name +
-                             " holds NaN or infinite values: the Hessian there is undefined");
+        if (const std::string bad = non_finite_tensor(model->parameters()); !bad.empty())
+          throw InputError(model->source + ": parameter " + bad +
+                           " holds NaN or infinite values: the Hessian there is undefined");
         data = load_split(spec, dev);
         model->to(dev);
         model->train(false);
