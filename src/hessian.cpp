@@ -525,7 +525,7 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
     say("density (SLQ, " + std::to_string(o.slq_probes) + " x " + std::to_string(o.slq_steps) +
         " Lanczos steps)");
     before = h.products();
-    auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, o.density_points);
+    auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, int(o.density_points));
     j["density"] = {{"method", "stochastic Lanczos quadrature, Gaussian-smoothed"},
                     {"steps", d.steps},
                     {"probes", o.slq_probes},

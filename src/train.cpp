@@ -163,8 +163,7 @@ TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
   }
   TrainConfig c = given.get<TrainConfig>();
   if (!given.contains("lr") && c.optimizer == "adam") c.lr = 0.001;
-  if (!given.contains("milestones")) c.milestones = default_milestones(c.epochs);
-  std::sort(c.milestones.begin(), c.milestones.end());
+  if (!given.contains("milestones")) c.milestones = default_milestones(c.epochs);  // (sorted)
   validate(c);
   return c;
 }

@@ -162,7 +162,7 @@ struct CurvatureOptions {
   bool density = false;     ///< the SLQ spectral density
   int slq_steps = 80;       ///< Lanczos steps per density probe
   int slq_probes = 1;
-  int density_points = 0;   ///< 0: auto_density_points
+  std::int64_t density_points = 0;  ///< 0: auto_density_points
 };
 void to_json(nlohmann::json& j, const CurvatureOptions& o);
 /// Refuses (InputError naming the option) settings no stage could run with, before any work:

@@ -68,9 +68,9 @@ std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir);
 /// checkpoints model_<epoch>.t7 / .pt / .pth (a run of the Python reference), in epoch order.
 /// InputError when the folder holds neither.
 std::vector<std::string> checkpoint_files(const std::string& run_dir);
-/// Path of the checkpoint of `epoch` in `run_dir`.
 /// The epoch a checkpoint's name gives (its digits); InputError naming `path` when out of range.
 std::int64_t epoch_in_name(const std::string& digits, const std::string& path);
+/// Path of the checkpoint of `epoch` in `run_dir`.
 std::string checkpoint_path(const std::string& run_dir, std::int64_t epoch);
 
 /// Gradient-descent state that travels in a checkpoint's /optimizer group.

@@ -164,11 +164,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
           if (!parent.empty() && !fs::is_directory(parent, ec))
             throw InputError("--json " + o->json + ": no such folder " + parent.string());
         }
-        const std::int64_t points = parse_count_or_auto(o->density_points, "--density-points", 2);
-        if (points > kMaxDensityPoints)
-          throw InputError("--density-points " + o->density_points + ": at most " +
-                           std::to_string(kMaxDensityPoints));
-        o->curv.density_points = int(points);
+        o->curv.density_points = parse_count_or_auto(o->density_points, "--density-points", 2);
         check_curvature_options(o->curv);  // (again with the dimension, once it is known)
         dev = select_device(o->device, node.rank());
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
