@@ -119,6 +119,20 @@ for opts, who in ((["--model-file", "nan_model.h5"], "around"),
     check(p.stderr.strip() == f"losscape: error: nan_model.h5: {first} holds NaN or infinite values "
           f"(a diverged checkpoint?); no directions {who} it" and not os.path.exists("nan_dirs.h5"),
           f"directions {who} a model with NaN weights: refused, nothing written ({p.stderr.strip()})")
+# a sweep with a direction file made elsewhere: refused before any pass (every point NaN);
+# a NaN BatchNorm statistic too (a buffer, not a parameter)
+with h5py.File(model, "r") as f:
+    var = next(text(n) for n in f["state"].attrs["names"] if text(n).endswith("running_var"))
+shutil.copy(model, "nan_var.h5")
+with h5py.File("nan_var.h5", "r+") as f:
+    f["state"][var][0] = np.inf
+for bad, name in (("nan_model.h5", first), ("nan_var.h5", var)):
+    p = run([bad if a == model else a for a in SWEEP] + ["--directions", "dirs.h5", "--x", "-1:1:3", "--y", "-1:1:3",
+             "--out", "nan_s.h5"], expect=1)
+    check(p.stderr.strip() == f"losscape: error: {bad}: {name} holds NaN or infinite values (a "
+          "diverged checkpoint?); every point of a sweep around it would be NaN"
+          and not os.path.exists("nan_s.h5"),
+          f"sweep around {bad} ({name} not finite): refused, no surface ({p.stderr.strip()})")
 
 # ---- an output folder that does not exist; --x-ignore none recorded as such ----
 p = run(["directions", "--model-file", model, "--out", "no_such_folder/d.h5"], expect=1)
