@@ -343,16 +343,19 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     r.seconds = seconds[p];
     results.push_back(std::move(r));
   }
-  // A merge stopped (suspended) longer than the lock's stale time may have lost its lock to a
-  // sweep that writes the output now: its rename must not replace that file.
-  if (const std::string why = lock.lost(); !why.empty())
-    throw InputError(cfg.out + ": this merge no longer holds the file: " + why + "; not written");
   // (a leftover .merging of a merge killed earlier is replaced: we hold the lock)
   h5::write_whole(cfg.out, ".merging", [&](const std::string& tmp) {
-    mpi::Comm self = mpi::Comm::self();
-    SurfaceFile file(tmp, id, config, self);
-    file.write_round(results);
-    file.write_run_log(log);
+    {
+      mpi::Comm self = mpi::Comm::self();
+      SurfaceFile file(tmp, id, config, self);
+      file.write_round(results);
+      file.write_run_log(log);
+    }
+    // A merge stopped (suspended) longer than the lock's stale time may have lost its lock to a
+    // sweep that writes the output now: its rename must not replace that file (checked last,
+    // just before the rename).
+    if (const std::string why = lock.lost(); !why.empty())
+      throw InputError(cfg.out + ": this merge no longer holds the file: " + why + "; not written");
   });
   return rep;
 }

@@ -15,7 +15,7 @@ that a resume cannot recover:
     refused, nothing touched;
   - locks: a live holder on this host is never taken over, even inside the same Slurm job or
     stopped (SIGSTOP: no heartbeat for minutes); an empty lock file (its writer died before
-    writing) is;
+    writing) is; a merge whose lock was taken over while it was stopped writes nothing;
   - the surface deleted during the run (exit 1, not "complete"), stdout's reader gone (SIGPIPE
     ignored: the run completes), a read-only surface (one agreed line, no MPI_Abort), a disk
     full while the surface is created (said so, the lock released).
@@ -424,6 +424,40 @@ check(rc == 1 and len(errs) == 1 and "node-elsewhere" in errs[0] and "%1" in err
       not os.path.exists("locked.h5"),
       f"a task of the same array whose heartbeat goes on is waited for, then refused: {errs}")
 os.remove("locked.h5.lock")
+
+# A merge suspended longer than the lock's stale time finds its lock taken over (played here by
+# replacing the lock while the merge sleeps in its first write of the merged file): it does not
+# rename its file over the output, leaves the other holder's lock alone, and exits 1.
+for k in (1, 2):
+    rc, _, err = run([*LOCKED[:-1], f"part{k}.h5", "--part", f"{k}/2"])
+    check(rc == 0, f"part {k}/2 for the merge case ({rc}: {errors(err)})")
+p = launch(["merge", "part1.h5", "part2.h5", "--out", "merged_lock.h5"], np_=1,
+           fault={"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "0", "FAULT_AT": "1", "FAULT_SLEEP": "8"},
+           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+said = ""
+while "[fault]" not in said:
+    line = p.stderr.readline()
+    if not line:
+        break
+    said += line
+other = json.dumps({"host": "elsewhere.example", "pid": 4242, "slurm_job_id": "777",
+                    "since": "2026-12-02T03:00:00Z"})
+with open("merged_lock.h5.lock.new", "w") as f:
+    f.write(other)
+os.replace("merged_lock.h5.lock.new", "merged_lock.h5.lock")
+rc, _, err = finish(p)
+err = said + err
+errs = errors(err)
+check(rc == 1 and len(errs) == 1 and errs[0].startswith(
+      "losscape: error: merged_lock.h5: this merge no longer holds the file: its lock file "
+      "merged_lock.h5.lock now names pid 4242 on host elsewhere.example (Slurm job 777)") and
+      errs[0].endswith("; not written"),
+      f"a merge whose lock was taken over while it slept: exit 1, one line naming the holder "
+      f"({rc}: {err.strip()[-400:]!r})")
+check(not os.path.exists("merged_lock.h5") and not os.path.exists("merged_lock.h5.merging") and
+      open("merged_lock.h5.lock").read() == other,
+      "... nothing renamed over the output, no temporary left, the new holder's lock untouched")
+os.remove("merged_lock.h5.lock")
 
 # ---- a damaged surface file: refused before anything is computed or written, named ----
 DAMAGE = [*COMMON, "--directions", "d.h5", "--x", "-1:1:3", "--y", "-1:1:3"]

@@ -5,7 +5,10 @@
  *   FAULT_RANK   the world rank (OMPI_COMM_WORLD_RANK) where it fails, or "all"
  *   FAULT_AT     fail from the Nth call of that function on (counted per process), or
  *   FAULT_AFTER  fail from this many seconds after the process started.
- * Without FAULT_CALL nothing changes. Each failure is reported on stderr with "[fault]". */
+ *   FAULT_SLEEP  instead of failing, the first chosen call sleeps this many seconds and then
+ *                goes on (a process stopped at that point, as a suspended job is).
+ * Without FAULT_CALL nothing changes. Each failure (or sleep) is reported on stderr with
+ * "[fault]". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <hdf5.h>
@@ -35,6 +38,17 @@ static int fails(const char* fn, long* count) {
   const char* at = getenv("FAULT_AT");
   const char* after = getenv("FAULT_AFTER");
   const int fail = (at && n >= atol(at)) || (after && seconds() - t_start >= atof(after));
+  const char* pause = getenv("FAULT_SLEEP");
+  if (fail && pause) {
+    static int slept;
+    if (slept++) return 0;
+    fprintf(stderr, "[fault] rank %s: %s call %ld sleeps %s s\n", rank, fn, n, pause);
+    fflush(stderr);
+    struct timespec ts = {(time_t)atol(pause), 0};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    return 0;
+  }
   if (fail) {
     fprintf(stderr, "[fault] rank %s: %s call %ld fails\n", rank, fn, n);
     fflush(stderr);
