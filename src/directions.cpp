@@ -4,7 +4,10 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
+#include "losscape/checkpoint.hpp"
+#include "losscape/data.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/version.hpp"
@@ -113,9 +116,38 @@ void check_finite(const TensorList& tensors, const std::string& file, const char
                      "checkpoint?); no directions " + role + " it");
 }
 
-TensorList target_for(const Model& model, TensorSet type, const std::string& file,
-                      const std::string& dataset) {
-  auto other = load_model(file, model.arch == "torchscript" ? "" : model.arch, dataset);
+// "CxHxW" of a checkpoint's recorded input shape, or "" (not a checkpoint, none recorded).
+std::string checkpoint_inputs(const std::string& file) {
+  try {
+    if (!h5::is_hdf5(file)) return "";
+    const auto shape = read_checkpoint(file).meta.input_shape;
+    if (shape.size() != 3) return "";
+    return std::to_string(shape[0]) + "x" + std::to_string(shape[1]) + "x" +
+           std::to_string(shape[2]);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+}  // namespace
+
+TensorList target_direction(const Model& model, TensorSet type, const std::string& file,
+                            const std::string& dataset, std::string* note) {
+  std::unique_ptr<Model> other;
+  try {
+    other = load_model(file, model.arch == "torchscript" ? "" : model.arch, dataset);
+  } catch (const InputError&) {
+    // A checkpoint of θ*'s architecture made for other inputs (another data set's network) is not
+    // a target for θ*: say so, rather than blame the data set that θ* itself was loaded with.
+    const std::string theirs = checkpoint_inputs(file);
+    const DataShape s = data_shape(dataset);
+    const std::string ours = std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" +
+                             std::to_string(s.width);
+    if (!theirs.empty() && theirs != ours)
+      throw InputError(file + ": target model was made for " + theirs + " inputs, the model (" +
+                       model.source + ") for " + ours + ": not a target for it");
+    throw;
+  }
   auto a = model.tensors(type);
   auto b = other->tensors(type);
   check_finite(b, file, "towards");
@@ -127,10 +159,24 @@ TensorList target_for(const Model& model, TensorSet type, const std::string& fil
       throw InputError(file + ": target tensor " + std::to_string(i) + " (" + b[i].name + " " +
                        shape_str(b[i].tensor.sizes()) + ") does not match " + a[i].name + " " +
                        shape_str(a[i].tensor.sizes()));
+  if (note && type == TensorSet::weights) {
+    // The interpolation θ* + α(θ(target) − θ*) of the weights alone keeps θ*'s BatchNorm
+    // statistics: at α = 1 it is not the target model (whose own statistics differ).
+    const auto sa = model.state(), sb = other->state();
+    std::set<std::string> params;
+    for (auto& t : a) params.insert(t.name);
+    for (std::size_t i = 0; i < sa.size() && i < sb.size(); ++i)
+      if (!params.count(sa[i].name) && at::isFloatingType(sa[i].tensor.scalar_type()) &&
+          sa[i].tensor.sizes() == sb[i].tensor.sizes() &&
+          !torch::equal(sa[i].tensor.cpu(), sb[i].tensor.cpu())) {
+        *note = "--type weights with a target: the directions leave out the BatchNorm "
+                "statistics (" + sa[i].name + " ...), which stay θ*'s, so α = 1 is not " + file +
+                " itself; --type states interpolates them too, as the paper's interpolations do";
+        break;
+      }
+  }
   return difference(a, b);
 }
-
-}  // namespace
 
 Directions make_directions(const Model& model, const DirectionsConfig& cfg,
                            const std::string& dataset) {
@@ -144,7 +190,12 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
   // One generator for x then y, as the reference draws them from one seeded stream.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg.seed);
   auto make = [&](const DirectionSpec& s) {
-    if (!s.target.empty()) return target_for(model, cfg.type, s.target, dataset);
+    if (!s.target.empty()) {
+      std::string note;
+      auto d = target_direction(model, cfg.type, s.target, dataset, &note);
+      if (!note.empty()) out.notes.push_back(note);
+      return d;
+    }
     auto d = gaussian_like(theta, gen);
     normalize(d, theta, s.norm, s.ignore_biasbn);
     return d;

@@ -617,6 +617,45 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
                      " to use that file, or choose another --out)");
 }
 
+// Directions made towards a target model and found again beside the output by a resume are
+// θ(target) − θ* as the target was then: the target named now must still be that model (a
+// checkpoint overwritten, or another file under the same name, would go unnoticed otherwise:
+// the surface would be swept towards the old one while the command names the new).
+void check_targets_unchanged(const Directions& d, const Model& model, const DirectionsConfig& want,
+                             const std::string& dataset, const std::string& path) {
+  const DirectionSpec* spec[] = {&want.x, &want.y};
+  const char* axis[] = {"x", "y"};
+  for (int i = 0; i < d.dims() && i < 2; ++i) {
+    const std::string& target = spec[i]->target;
+    if (target.empty() || (i == 1 && want.same_dir)) continue;
+    const std::string hint = "; pass --directions " + path + " instead of --" + axis[i] +
+                             "-target to resume with the directions as they were made, or choose "
+                             "another --out";
+    TensorList now;
+    try {
+      now = target_direction(model, d.type, target, dataset);
+    } catch (const Error& e) {
+      throw InputError(path + " was made towards " + target + ", which cannot be read now (" +
+                       e.what() + ")" + hint);
+    }
+    for (std::size_t k = 0; k < now.size() && k < d.dirs[std::size_t(i)].size(); ++k)
+      if (!torch::equal(now[k].tensor, d.dirs[std::size_t(i)][k].tensor.cpu()))
+        throw InputError(target + " is no longer the model " + path + " was made towards (" +
+                         now[k].name + " differs): it changed since" + hint);
+  }
+}
+
+// The start-up line's data: every split ("mnist train (100 of 60000 samples), mnist test (...)").
+std::string split_list(const std::vector<DataSplit>& data) {
+  std::string s;
+  for (const auto& d : data) s += (s.empty() ? "" : ", ") + d.description;
+  return s;
+}
+
+void print_notes(const Directions& d) {
+  for (const auto& n : d.notes) std::fprintf(stderr, "losscape: warning: %s\n", n.c_str());
+}
+
 }  // namespace
 
 nlohmann::json device_list(const std::vector<std::string>& per_rank) {
@@ -817,10 +856,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       if (!dirs_made_here) return;
       DirectionsConfig dc = cfg.dir;
       dc.dims = grid.has_y ? 2 : 1;
-      if (cfg.dry_run)
+      if (cfg.dry_run) {
         ev.dirs = make_directions(*ev.model, dc, cfg.dataset);
-      else if (rank == 0)
-        write_directions(dir_file, make_directions(*ev.model, dc, cfg.dataset));
+        if (rank == 0) print_notes(ev.dirs);
+      } else if (rank == 0) {
+        const Directions made = make_directions(*ev.model, dc, cfg.dataset);
+        print_notes(made);
+        write_directions(dir_file, made);
+      }
     });
   }
   agreed([&] {
@@ -828,6 +871,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     ev.dirs = read_directions(dir_file);
     if (cfg.directions.empty()) check_made_with(ev.dirs, cfg.dir, grid.has_y ? 2 : 1, dir_file);
     check_directions(ev.dirs, *ev.model, dir_file, !cfg.allow_other_model);
+    if (cfg.directions.empty() && !dirs_made_here)
+      check_targets_unchanged(ev.dirs, *ev.model, cfg.dir, cfg.dataset, dir_file);
     if (grid.has_y && ev.dirs.dims() < 2)
       throw InputError(dir_file + " holds one direction; a 2D sweep (--y) needs two");
   });
@@ -1142,7 +1187,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                   "batch size %lld, %s, %s\n",
                   version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
                   grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
-                  (long long)part_total, (long long)part_done, ev.data.front().description.c_str(),
+                  (long long)part_total, (long long)part_done, split_list(ev.data).c_str(),
                   describe_device(device).c_str(), size,
                   G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
                   (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",

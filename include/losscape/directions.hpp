@@ -44,6 +44,7 @@ struct Directions {
   std::vector<TensorList> dirs;          ///< one or two
   nlohmann::json attrs = nlohmann::json::object();  ///< settings/provenance stored in the file
   std::string fingerprint;               ///< of the model's θ* (empty if unknown)
+  std::vector<std::string> notes;        ///< warnings for whoever made them (not stored)
   std::optional<std::vector<double>> explained_variance_ratio, singular_values, explained_variance;
   int dims() const { return int(dirs.size()); }
 };
@@ -57,6 +58,13 @@ TensorList gaussian_like(const TensorList& theta, at::Generator& gen);
 void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_biasbn);
 /// θ(other) − θ*, tensor by tensor (float32).
 TensorList difference(const TensorList& theta, const TensorList& other);
+
+/// θ(file) − θ* for a target model `file`, as make_directions makes a target direction: the file
+/// loaded as `model`'s architecture with `dataset`'s input shape, its tensors checked against
+/// θ*'s (names, shapes, finite). With `note`, a --type weights target whose BatchNorm statistics
+/// differ from θ*'s sets it to a warning (θ* + 1·direction is then not the target itself).
+TensorList target_direction(const Model& model, TensorSet type, const std::string& file,
+                            const std::string& dataset, std::string* note = nullptr);
 
 /// Make the directions of `cfg` for `model` (its CPU copy is fine). Target models are loaded with
 /// `dataset`'s input shape.

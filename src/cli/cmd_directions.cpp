@@ -170,6 +170,7 @@ void add_directions(CLI::App& root, Registry& reg) {
     check_no_ignored_direction_options(*app, cfg);
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);
+    for (const auto& n : d.notes) std::fprintf(stderr, "losscape: warning: %s\n", n.c_str());
     write_directions(o->out, d);
     if (!o->quiet) {
       auto info = directions_info(d, model.get());

@@ -171,4 +171,47 @@ with h5py.File("tgt_s.dirs.h5", "r+") as f:
 p = run([*SWEEP, "--x", "0:1:2", "--x-target", "run/model_0.h5", "--out", "tgt_s.h5"])
 check(p.returncode == 0, "a resume of target directions that record the unused defaults goes on")
 
+# ---- a resume re-checks the target: the directions must still be θ(target) − θ* ----
+shutil.copy("run/model_0.h5", "target.h5")
+TGT = [*SWEEP, "--x", "0:1:3", "--x-target", "target.h5", "--type", "states", "--out", "re.h5"]
+p = run([*TGT, "--stop-after", "1"], expect=75)
+shutil.copy(model, "target.h5")  # another model under the same name
+p = run(TGT, expect=1)
+check(p.stderr.strip() == "losscape: error: target.h5 is no longer the model re.dirs.h5 was made "
+      "towards (conv1.weight differs): it changed since; pass --directions re.dirs.h5 instead of "
+      "--x-target to resume with the directions as they were made, or choose another --out",
+      f"a resume whose target file now holds another model is refused ({p.stderr.strip()})")
+os.remove("target.h5")
+p = run(TGT, expect=1)
+check(p.stderr.strip() == "losscape: error: re.dirs.h5 was made towards target.h5, which cannot be "
+      "read now (target.h5: no such model file or not readable); pass --directions re.dirs.h5 "
+      "instead of --x-target to resume with the directions as they were made, or choose another "
+      "--out", f"... and one whose target is gone ({p.stderr.strip()})")
+p = run([a for a in TGT if a not in ("--x-target", "target.h5", "--type", "states")] +
+        ["--directions", "re.dirs.h5"])
+with h5py.File("re.h5", "r") as f:
+    done = int(np.asarray(f["done"]).sum())
+check(p.returncode == 0 and done == 3, f"... which --directions re.dirs.h5 resumes ({done} of 3)")
+
+# ---- --type weights towards a target: BatchNorm statistics stay θ*'s (warned) ----
+p = run(["directions", "--model-file", model, "--x-target", "run/model_0.h5", "--dims", "1",
+         "--out", "tw.h5"])
+warn = [line for line in p.stderr.splitlines() if line.startswith("losscape: warning:")]
+check(len(warn) == 1 and "--type states interpolates them too" in warn[0] and
+      "α = 1 is not run/model_0.h5 itself" in warn[0], f"--type weights with a target: warned {warn}")
+p = run(["directions", "--model-file", model, "--x-target", "run/model_0.h5", "--dims", "1",
+         "--type", "states", "--out", "ts.h5"])
+check("warning" not in p.stderr, f"... --type states: no warning ({p.stderr.strip()})")
+
+# ---- a target made for other inputs: named as such, not blamed on the data set ----
+shutil.copy(model, "other_inputs.h5")
+with h5py.File("other_inputs.h5", "r+") as f:
+    f.attrs["input_shape"] = np.array([3, 32, 32], dtype=np.int64)
+    f.attrs["dataset"] = np.bytes_("cifar10")
+p = run(["directions", "--model-file", model, "--x-target", "other_inputs.h5", "--dims", "1",
+         "--out", "oi.h5"], expect=1)
+check(p.stderr.strip() == f"losscape: error: other_inputs.h5: target model was made for 3x32x32 "
+      f"inputs, the model ({model}) for 1x28x28: not a target for it",
+      f"a target for 3x32x32 inputs around a 1x28x28 model ({p.stderr.strip()})")
+
 conclude()
