@@ -110,7 +110,7 @@ ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
     if (!std::isfinite(v))
       throw InputError(
           "--interp needs every grid point computed and finite; this surface has "
-          "missing or NaN points (export without --interp, or finish the sweep)");
+          "missing, NaN or infinite points (export without --interp, or finish the sweep)");
   ValueGrid r;
   r.x = linspace(g.x.front(), g.x.back(), n);
   r.y = linspace(g.y.front(), g.y.back(), n);
@@ -272,7 +272,7 @@ VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_fi
   if (std::none_of(g.z.begin(), g.z.end(), [](double z) { return std::isfinite(z); }))
     throw InputError(
         "export: " + surface_file + ": no grid point has a value to export" +
-        (g.below_log == 0 ? " (" + o.what + " is not computed, or NaN, everywhere)"
+        (g.below_log == 0 ? " (" + o.what + " is not computed, or NaN or infinite, everywhere)"
          : o.zmax && *o.zmax <= -0.1
              ? " (--zmax " + num(*o.zmax) +
                    " clips every value to that or less, and --log's ln(z + 0.1) needs z > -0.1)"

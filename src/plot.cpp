@@ -312,7 +312,7 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
   for (auto& f : o.formats) formats += (formats.empty() ? "" : " ") + f;
   os << "# " << name << ".gp: " << what << " of " << c.s->path << "\n"
      << "# Written by `losscape plot`. Data: " << name << ".dat (" << columns
-     << "; NaN = not computed).\n"
+     << "; NaN = not computed or computed as NaN).\n"
      << "# Restyle freely, then re-render in this directory with: gnuplot " << name << ".gp\n\n"
      << "name = " << gp_str(name) << "\n"
      << "datafile = \"./\" . name . \".dat\"   # (./: a name beginning with < or | is no command)\n"
@@ -378,6 +378,27 @@ std::string levels_cmd(const std::vector<double>& lv) {
   return s + "\n";
 }
 
+// Computed points whose value is NaN or infinite (a model that diverged there) are drawn like
+// points not computed: the figure's note says how many, so that the two are not confused.
+std::string non_finite_note(const SurfaceView& s, const std::vector<std::string>& qs,
+                            const char* drawn_as) {
+  std::vector<bool> bad(s.size(), false);
+  std::string what;
+  for (const auto& q : qs) {
+    const auto m = computed_mask(s, q);
+    const auto v = quantity_values(s, q);
+    bool any = false;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (m[i] && !std::isfinite(v[i])) bad[i] = any = true;
+    if (any) what += (what.empty() ? "" : ", ") + label_of(q);
+  }
+  const auto n = std::size_t(std::count(bad.begin(), bad.end(), true));
+  if (n == 0) return "";
+  return std::to_string(n) + " computed point" + (n > 1 ? "s have" : " has") +
+         " a NaN or infinite value (" + what + "; the model diverged there, e.g. BatchNorm " +
+         "statistics extrapolated below 0): " + drawn_as + ", like points not computed";
+}
+
 // ---- 2D figures ----
 
 // Whether coordinates are equally spaced (up to rounding), as gnuplot's `with image` assumes.
@@ -429,10 +450,12 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   std::string name = c.stem + "_" + q + "_" + suffix + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
   fig.note = note;
+  if (const std::string bad = non_finite_note(s, {q}, "holes in the map"); !bad.empty())
+    fig.note += (fig.note.empty() ? "" : "; ") + bad;
 
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha beta " << q
-       << "; one block per beta, NaN = not computed";
+       << "; one block per beta, NaN = not computed or computed as NaN";
   if (stride > 1) data << "; every " << ordinal(stride) << " grid line (surface in progress)";
   data << "\n";
   grid_block(data, s, v, xs, ys);
@@ -616,6 +639,7 @@ Figure figure_1d_loss_acc(const Context& c) {
   auto rows = rows_1d(s, v0, done == s.size(), stride);
   std::string name = c.stem + "_1d_loss_acc" + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
+  fig.note = non_finite_note(s, cols, "gaps in the curves");
 
   std::vector<std::vector<double>> vals, loss_columns;
   for (auto& q : cols) vals.push_back(quantity_values(s, q));
@@ -625,7 +649,7 @@ Figure figure_1d_loss_acc(const Context& c) {
   std::string colnames = "alpha";
   for (auto& q : cols) colnames += " " + q;
   data << "# loss and accuracy of " << s.path << "\n# columns: " << colnames
-       << "; NaN = not computed\n";
+       << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) {
     data << num(s.x[i]);
     for (auto& v : vals) data << ' ' << num(v[i]);
@@ -671,9 +695,10 @@ Figure figure_1d(const Context& c, const std::string& q) {
   auto rows = rows_1d(s, v, done == s.size(), stride);
   std::string name = c.stem + "_1d_" + q + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
+  fig.note = non_finite_note(s, {q}, "gaps in the curve");
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha " << q
-       << "; NaN = not computed\n";
+       << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) data << num(s.x[i]) << ' ' << num(v[i]) << '\n';
   write_file(fig.data(), data.str());
 

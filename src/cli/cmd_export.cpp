@@ -36,7 +36,7 @@ void add_export(CLI::App& root, Registry& reg) {
     std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
     if (sum.missing > sum.below_log)
       std::fprintf(stderr,
-                   "losscape: warning: %zu grid points are not computed (or NaN); they and their "
+                   "losscape: warning: %zu grid points are not computed, or NaN or infinite; they and their "
                    "cells are left out of %s\n",
                    sum.missing - sum.below_log, o->vtp.c_str());
     if (sum.below_log > 0)

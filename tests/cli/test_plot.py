@@ -192,6 +192,25 @@ def main():
     outs = check_figures(r.stdout, "fig1", (500, 350), ("png", "svg"), "1D")
     for n in ("1d_loss_acc", "1d_train_loss", "1d_train_err"):
         check(f"fig1/s1_{n}.png" in outs, f"1D: {n} made")
+    check("losscape: note" not in r.stderr, f"1D: no note where every value is finite ({r.stderr})")
+    # Points computed as NaN or inf (a diverged model there) look like gaps of points not
+    # computed: the note counts them; the 2D maps say the same.
+    with h5py.File("s1.h5", "a") as f:
+        f["train_loss"][0:3] = [np.nan, np.inf, np.nan]
+        f["test_loss"][1] = np.nan
+        f["done"][29] = 0
+    r = run("plot", "s1.h5", "--out-dir", "fig1n", "--formats", "png")
+    notes = [l for l in r.stderr.splitlines() if l.startswith("losscape: note:")]
+    check(len(notes) == 2 and notes[0].startswith(
+          "losscape: note: 3 computed points have a NaN or infinite value (train loss, test loss; ")
+          and notes[0].endswith("gaps in the curves, like points not computed") and
+          "(train loss; " in notes[1], f"1D with computed NaN/inf points: noted, counted ({notes})")
+    write_surface("s2n.h5", 6, 5)
+    with h5py.File("s2n.h5", "a") as f:
+        f["train_loss"][2, 3] = np.nan
+    r = run("plot", "s2n.h5", "--what", "train_loss", "--out-dir", "fig2n", "--formats", "png")
+    check("1 computed point has a NaN or infinite value (train loss; " in r.stderr and
+          "holes in the map" in r.stderr, f"2D: the same note ({r.stderr.strip()})")
 
     # ---- gnuplot missing: LOSSCAPE_GNUPLOT or a PATH without it ----
     no_path = {k: v for k, v in os.environ.items() if k != "LOSSCAPE_GNUPLOT"}
@@ -402,7 +421,7 @@ def main():
 
     # ---- export: nothing left to write, bad --zmax, --interp too large ----
     write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
-    for args, want in ((["allnan.h5"], "not computed, or NaN, everywhere"),
+    for args, want in ((["allnan.h5"], "not computed, or NaN or infinite, everywhere"),
                        (["s2.h5", "--zmax", "-1", "--log"], "--zmax -1 clips every value"),
                        (["s2.h5", "--zmax", "nan"], "--zmax must be finite"),
                        (["s2.h5", "--interp", "100000"], "--interp: at most 4001")):
