@@ -225,21 +225,27 @@ nlohmann::json surface_info(const std::string& path, bool values) {
     if (!r.is_object()) continue;
     nlohmann::json run = r;
     run.erase("config");  // the file's configuration attribute holds the latest
+    const bool merge = r.contains("merge");  // a merge's entry, kept as written
     run.update({{"start", r.value("start", r.value("time", std::string()))},
                 {"end", r.value("end", std::string())},
-                {"status", r.value("status", std::string())},
-                {"ranks", r.value("ranks", 0)},
-                {"points_computed", r.value("points_computed", std::int64_t(0))},
-                {"merge", r.contains("merge")}});
+                {"status", r.value("status", std::string())}});
+    if (!merge)
+      run.update({{"ranks", r.value("ranks", 0)},
+                  {"points_computed", r.value("points_computed", std::int64_t(0))}});
     // A run's entry is written at its start ("running") and at its end. A run still "running"
     // was killed, unless it is the last and its lock is held (it runs now). What it computed is
     // what the done mask gained until the next run's start (or until now).
-    if (run["status"] == "running" && !run["merge"].get<bool>()) {
+    if (run["status"] == "running" && !merge) {
       const bool last = i + 1 == log.size();
       const std::int64_t from = done_before(r);
       const std::int64_t to = last ? done : done_before(log[i + 1]);
-      // (not across the inputs of a merged file, whose entries name their file)
-      const bool same_file = !r.contains("file") && (last || !log[i + 1].contains("file"));
+      // Only within one file: the inputs of a merged file name theirs (the last run of each
+      // input, which has no next run there, has the count the merge recorded).
+      const auto file_of = [](const nlohmann::json& e) {
+        return e.is_object() && e.contains("file") ? e["file"].dump() : std::string();
+      };
+      const bool same_file = last ? !r.contains("file")
+                                  : file_of(r) == file_of(log[i + 1]) && !log[i + 1].contains("merge");
       if (from >= 0 && to >= 0 && same_file)
         run["points_computed"] = std::max<std::int64_t>(0, to - from);
       run["end"] = "";  // (the entry's end is its start until the run ends: unknown)
@@ -384,7 +390,7 @@ std::string render_info(const nlohmann::json& j) {
           << ")\n";
         continue;
       }
-      if (r["merge"].get<bool>())
+      if (r.contains("merge"))
         o << "  merge " << r["start"].get<std::string>() << ": " << r["status"].get<std::string>()
           << "\n";
       else

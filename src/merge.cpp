@@ -115,8 +115,11 @@ std::string identity_difference(const Input& a, const Input& b) {
   for (auto& [k, v] : ib.items()) keys.insert(k);
   for (auto& k : keys) {
     if (k == "part") continue;
-    auto va = ia.contains(k) ? ia[k].dump() : std::string("missing");
-    auto vb = ib.contains(k) ? ib[k].dump() : std::string("missing");
+    // (fp32 is the precision an identity does not record)
+    auto shown = [&k](const nlohmann::json& j) {
+      return j.contains(k) ? j[k].dump() : k == "precision" ? "\"fp32\"" : std::string("missing");
+    };
+    auto va = shown(ia), vb = shown(ib);
     if (va != vb)
       return b.path + " is not a part of the same sweep as " + a.path + ": its " + describe(k) +
              " is " + vb + ", " + a.path + " has " + va;
@@ -311,19 +314,30 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   nlohmann::json log = nlohmann::json::array();
   std::vector<nlohmann::json> listed;  // the runs in `log` without their file: the same run,
                                        // whatever the spelling of the path it is listed under
-  for (auto& in : inputs)
-    for (auto entry : in.run_log) {
-      if (!entry.contains("file")) {
+  for (auto& in : inputs) {
+    const auto in_done = std::int64_t(std::count_if(in.data.done.begin(), in.data.done.end(),
+                                                    [](std::uint8_t d) { return d != 0; }));
+    for (std::size_t e = 0; e < in.run_log.size(); ++e) {
+      nlohmann::json entry = in.run_log[e];
+      if (entry.is_object() && !entry.contains("file")) {
         entry["file"] = in.path;
         entry["part"] = in.data.identity.value("part", std::string());
+        // The input's last run, still "running" (killed, or running on): what it computed is
+        // what the input's done mask gained since its start, which only this input shows.
+        const auto& before = entry.contains("points_done_before") ? entry["points_done_before"]
+                                                                   : nlohmann::json();
+        if (e + 1 == in.run_log.size() && entry.value("status", std::string()) == "running" &&
+            before.is_number_integer())
+          entry["points_computed"] = std::max<std::int64_t>(0, in_done - before.get<std::int64_t>());
       }
       nlohmann::json bare = entry;
-      bare.erase("file");
-      bare.erase("part");
+      if (bare.is_object())
+        for (const char* k : {"file", "part", "points_computed"}) bare.erase(k);
       if (std::find(listed.begin(), listed.end(), bare) != listed.end()) continue;
       listed.push_back(std::move(bare));
       log.push_back(entry);
     }
+  }
   nlohmann::json merge_entry = {{"merge", cfg},
                                 {"time", utc_now_iso()},
                                 {"losscape_version", version},
@@ -331,8 +345,18 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
                                 {"points_total", rep.total},
                                 {"overlapping", rep.overlapping},
                                 {"status", rep.complete() ? "complete" : "incomplete"}};
+  // Thousands of parts would fill the run log alone: the entry then names the first and last
+  // ones and their number (write_run_log keeps the most recent runs that fit).
+  auto& parts = merge_entry["merge"]["parts"];
+  if (parts.is_array() && parts.dump().size() > kRunLogBytes / 4 && parts.size() > 20) {
+    nlohmann::json shortened = nlohmann::json::array();
+    for (std::size_t i = 0; i < 10; ++i) shortened.push_back(parts[i]);
+    shortened.push_back("... (" + std::to_string(parts.size() - 20) + " more: " +
+                        std::to_string(parts.size()) + " parts in all)");
+    for (std::size_t i = parts.size() - 10; i < parts.size(); ++i) shortened.push_back(parts[i]);
+    parts = shortened;
+  }
   log.push_back(merge_entry);
-  while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
 
   std::vector<PointResult> results;
   for (std::size_t p = 0; p < n; ++p) {

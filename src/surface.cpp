@@ -82,16 +82,20 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     const h5::File f(path, h5::File::Mode::read);
     auto have = read_identity(f, path);
     auto want = id.to_json();
+    // (fp32 is the precision an identity does not record)
+    auto shown = [](const nlohmann::json& j, const std::string& k, const char* absent) {
+      return j.contains(k) ? j[k].dump() : k == "precision" ? "\"fp32\"" : std::string(absent);
+    };
     for (auto& [k, v] : want.items())
       if (!have.contains(k) || have[k] != v)
         return path + " belongs to another sweep: its " + describe_key(k) + " is " +
-               (have.contains(k) ? have[k].dump() : std::string("missing")) + ", this command has " +
-               v.dump() + "; refusing to resume (the file is left untouched; use another --out)";
+               shown(have, k, "missing") + ", this command has " + v.dump() +
+               "; refusing to resume (the file is left untouched; use another --out)";
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
         return path + " belongs to another sweep: its " + describe_key(k) + " is " + v.dump() +
-               ", this command has none; refusing to resume (the file is left untouched; use " +
-               "another --out)";
+               ", this command has " + shown(want, k, "none") +
+               "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path);
     // (a read-only file system or bind mount; the ranks would fail one by one opening it)
     if (::access(path.c_str(), W_OK) != 0)
@@ -340,8 +344,22 @@ int SurfaceFile::write_round(const std::vector<PointResult>& mine) {
 void SurfaceFile::write_run_log(const nlohmann::json& log) {
   std::string text;
   if (comm_.root()) {
-    text = log.dump();
-    if (text.size() >= kRunLogBytes) text = text.substr(0, kRunLogBytes - 1);
+    // The most recent runs that fit (the dataset has a fixed size); an entry that alone would not
+    // fit loses its largest fields, so that the log always stays valid JSON.
+    nlohmann::json fit = log;
+    const std::size_t room = kRunLogBytes - 1024;
+    while (fit.is_array() && fit.size() > 1 && fit.dump().size() > room) fit.erase(fit.begin());
+    static const nlohmann::json left_out = "(left out: too large for the run log)";
+    while (fit.dump().size() > room && fit.is_array() && !fit.empty() && fit.back().is_object()) {
+      std::string largest;
+      std::size_t size = 0;
+      for (auto& [k, v] : fit.back().items())
+        if (v != left_out && v.dump().size() > size) size = v.dump().size(), largest = k;
+      if (largest.empty()) break;
+      fit.back()[largest] = left_out;
+    }
+    text = fit.dump();
+    if (text.size() >= kRunLogBytes) text = "[]";  // (not reached: a last resort that stays JSON)
   }
   std::vector<std::uint8_t> buf(kRunLogBytes, 0);
   std::memcpy(buf.data(), text.data(), text.size());

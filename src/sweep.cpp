@@ -766,7 +766,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
   agreed([&] {
     grid = parse_grid(cfg.x, cfg.y);
-    effective["dir"]["dims"] = grid.has_y ? 2 : 1;  // the grid decides, whatever the config said
+    // The grid decides, whatever the config said (and a y direction's settings are kept only
+    // when there are two: a config's "dims": 1 on a 2D grid lost them from the record)
+    DirectionsConfig dims_fixed = cfg.dir;
+    dims_fixed.dims = grid.has_y ? 2 : 1;
+    effective["dir"] = dims_fixed;
     std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
     if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
@@ -1171,13 +1175,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       entry["points_computed"] = out.computed;
       nlohmann::json log = run_log;
       log.push_back(entry);
-      // The most recent runs that fit (the dataset has a fixed size: see surface.hpp); a run
-      // whose entry alone would not fit loses its largest parts (the configuration is also
-      // printed at the start of the run), so that the log always stays valid JSON.
-      while (log.dump().size() > kRunLogBytes - 1024 && log.size() > 1) log.erase(log.begin());
-      for (const char* big : {"config", "cuda_graph_events", "startup_timing", "devices"})
-        if (log.dump().size() > kRunLogBytes - 1024 && log.back().contains(big))
-          log.back()[big] = "(left out: too large for the run log)";
+      // (write_run_log keeps the most recent runs that fit, and shortens an entry too large
+      // alone: the configuration is also printed at the start of the run)
       surface->write_run_log(log);
     };
     write_log("running");

@@ -171,6 +171,17 @@ with h5py.File("tgt_s.dirs.h5", "r+") as f:
 p = run([*SWEEP, "--x", "0:1:2", "--x-target", "run/model_0.h5", "--out", "tgt_s.h5"])
 check(p.returncode == 0, "a resume of target directions that record the unused defaults goes on")
 
+# ---- a config's "dir": {"dims": 1} on a 2D grid: the grid decides, y's settings recorded ----
+with open("dims1.json", "w") as f:
+    json.dump({"dir": {"dims": 1, "y": {"norm": "layer"}}}, f)
+p = run([*SWEEP, "--config", "dims1.json", "--x", "-1:1:2", "--y", "-1:1:2", "--out", "dims1.h5"])
+with h5py.File("dims1.h5", "r") as f:
+    stored = json.loads(text(f.attrs["config"]))["dir"]
+with h5py.File("dims1.dirs.h5", "r") as f:
+    made = json.loads(text(f.attrs["settings"]))
+check(stored["dims"] == 2 and stored.get("y", {}).get("norm") == "layer" and made["y"]["norm"] == "layer",
+      f"the stored config keeps y's settings, as the directions were made ({stored})")
+
 # ---- a resume re-checks the target: the directions must still be θ(target) − θ* ----
 shutil.copy("run/model_0.h5", "target.h5")
 TGT = [*SWEEP, "--x", "0:1:3", "--x-target", "target.h5", "--type", "states", "--out", "re.h5"]

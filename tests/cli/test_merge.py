@@ -242,8 +242,13 @@ with h5py.File("bfm.h5", "r") as f:
     check(json.loads(f.attrs["identity"]).get("precision") == "bf16",
           "the merged file keeps the precision")
 r = run("sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--out", "bfm.h5")
-check(r.returncode == 1 and "precision" in r.stderr,
-      f"resuming a bf16 file in fp32 is refused: {r.stderr.strip()}")
+check(r.returncode == 1 and 'precision (--precision) is "bf16", this command has "fp32"' in r.stderr,
+      f"resuming a bf16 file in fp32 is refused, naming both precisions: {r.stderr.strip()}")
+must("sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--part", "2/2", "--out", "fp2.h5")
+r = run("merge", "bf1.h5", "fp2.h5", "--out", "bffp.h5")
+check(r.returncode == 1 and 'fp2.h5 is not a part of the same sweep as bf1.h5: its precision is '
+      '"fp32", bf1.h5 has "bf16"' in r.stderr,
+      f"merging a bf16 part with an fp32 one is refused, naming fp32 as such: {r.stderr.strip()}")
 check(run(*BF, "--out", "bfm.h5").returncode == 0, "resuming it in bf16 completes it")
 
 # ---- the default tolerance follows the precision ----
@@ -282,6 +287,54 @@ for bad in ("abc", "-1", "nan"):
     check(r.returncode != 0 and len(err.splitlines()) == 1 and
           "--tolerance must be auto or a number >= 0" in err and not os.path.exists("bad_tol.h5"),
           f"--tolerance {bad}: refused in one line ({r.returncode}: {err})")
+
+# ---- the merged file's run log, and what info shows of it ----
+# info --json gives a merge's entry as written (its parts, out, tolerance), not a flag.
+j = json.loads(run("info", "merged.h5", "--json").stdout)
+merges = [e for e in j["runs"] if "merge" in e]
+check(len(merges) == 3 and merges[-1]["merge"] == {
+          "out": "merged.h5", "parts": ["./p1.h5", os.path.abspath("p2.h5"), "p3.h5"],
+          "tolerance": "auto"} and "ranks" not in merges[-1] and
+      all("merge" not in e for e in j["runs"] if "points_done_before" in e),
+      f"info --json: a merge's entry as written, sweep runs without a merge key ({merges[-1:]})")
+# A part whose last run was killed (its entry still "running"): the merged file keeps what it
+# computed (its done mask's gain), which only the part itself could tell.
+shutil.copy("p1.h5", "killed1.h5")
+with h5py.File("killed1.h5", "r+") as f:
+    klog = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+    klog[-1].update(status="running", points_done_before=0)
+    klog[-1].pop("points_computed", None)
+    raw = json.dumps(klog).encode()
+    f["run_log"][...] = np.frombuffer(raw + b"\0" * (65536 - len(raw)), np.uint8)
+    kdone = int(f["done"][()].sum())
+r = run("merge", "killed1.h5", "p2.h5", "--out", "killed_m.h5")
+j = json.loads(run("info", "killed_m.h5", "--json").stdout)
+kr = [e for e in j["runs"] if e.get("file") == "killed1.h5"]
+check(r.returncode == 75 and len(kr) == 1 and kr[0]["status"] == "killed" and
+      kr[0]["points_computed"] == kdone,
+      f"a killed run of a part: listed as killed with its {kdone} points ({kr})")
+# Hundreds of parts with long paths: the merge entry names the first and last ten and their
+# number, and the run log stays JSON (it was cut in the middle of a string).
+os.makedirs("many", exist_ok=True)
+links = []
+for i in range(400):
+    name = f"many/{'a_rather_long_name_for_a_part_file_of_a_large_fan_out_' * 3}{i:03d}.h5"
+    if not os.path.exists(name):
+        os.link("p1.h5", name)
+    links.append(name)
+r = run("merge", *links, "--out", "many.h5")
+with h5py.File("many.h5", "r") as f:
+    raw = bytes(f["run_log"][()]).rstrip(b"\0").decode()
+try:
+    mlog = json.loads(raw)
+    parts_entry = mlog[-1]["merge"]["parts"]
+except (ValueError, KeyError, IndexError, TypeError) as e:
+    mlog, parts_entry = None, repr(e)
+check(r.returncode == 75 and mlog is not None and len(parts_entry) == 21 and
+      parts_entry[:10] == links[:10] and parts_entry[-10:] == links[-10:] and
+      parts_entry[10] == "... (380 more: 400 parts in all)",
+      f"a merge of 400 long-named parts: the run log is JSON, the parts shortened "
+      f"({r.returncode}, {len(raw)} bytes, {str(parts_entry)[:200]})")
 
 conclude()
 print("all merge checks passed")
