@@ -110,6 +110,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     mpi::Environment env(nullptr, nullptr);
     SweepConfig cfg;
     bool config_dataset = false;  // the config file names the data set
+    std::vector<std::string> config_hessian_keys;  // the Hessian settings the config file gives
     // The configuration, from the file and the flags: the same on every rank, and an error in it
     // (or a config file one node cannot read) ends every rank with one message.
     auto assemble = [&] {
@@ -118,6 +119,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
         try {
           cfg = j.get<SweepConfig>();
           config_dataset = j.is_object() && j.contains("dataset");
+          for (const char* k : {"hessian_all_params", "hessian_batch_size", "eig_tol",
+                                "eig_max_iter", "eig_ncv"})
+            if (j.is_object() && j.contains(k) && !j[k].is_null()) config_hessian_keys.push_back(k);
         } catch (const nlohmann::json::exception& e) {
           throw InputError(o->config_file + ": " + e.what());
         } catch (const InputError& e) {  // unknown keys, bad values
@@ -199,6 +203,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
                                  "--eig-max-iter", "--eig-ncv"})
           if (given(flag))
             throw InputError(std::string(flag) + " is for the Hessian maps: add --hessian");
+      if (!cfg.hessian && !config_hessian_keys.empty())
+        throw InputError(o->config_file + ": " + config_hessian_keys.front() +
+                         " is for the Hessian maps: add \"hessian\": true (or --hessian)");
     };
     try {
       run_agreed(mpi::Comm::world(), assemble);

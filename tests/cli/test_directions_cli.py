@@ -182,6 +182,15 @@ with h5py.File("dims1.dirs.h5", "r") as f:
 check(stored["dims"] == 2 and stored.get("y", {}).get("norm") == "layer" and made["y"]["norm"] == "layer",
       f"the stored config keeps y's settings, as the directions were made ({stored})")
 
+# A Hessian setting in a config without the Hessian is refused, as its flag is.
+with open("eig.json", "w") as f:
+    json.dump({"eig_tol": 0.5}, f)
+p = run([*SWEEP, "--config", "eig.json", "--x", "-1:1:2", "--out", "eig.h5", "--dry-run"], expect=1)
+check(p.stderr.strip() == 'losscape: error: eig.json: eig_tol is for the Hessian maps: add '
+      '"hessian": true (or --hessian)', f"config eig_tol without the Hessian: refused ({p.stderr.strip()})")
+p = run([*SWEEP, "--config", "eig.json", "--x", "-1:1:2", "--out", "eig.h5", "--dry-run", "--hessian"])
+check(p.returncode == 0, "... and taken with --hessian")
+
 # ---- a resume re-checks the target: the directions must still be θ(target) − θ* ----
 shutil.copy("run/model_0.h5", "target.h5")
 TGT = [*SWEEP, "--x", "0:1:3", "--x-target", "target.h5", "--type", "states", "--out", "re.h5"]
