@@ -49,6 +49,8 @@ void to_json(nlohmann::json& j, const SweepConfig& c) {
     j.update({{"hessian", c.hessian}, {"hessian_all_params", c.hessian_all_params},
               {"hessian_batch_size", c.hessian_batch_size}, {"eig_tol", c.eig_tol},
               {"eig_max_iter", c.eig_max_iter}, {"eig_ncv", c.eig_ncv}});
+  // (it changes what the sweep accepts: a stored configuration given again must do the same)
+  if (c.allow_other_model) j["allow_other_model"] = true;
 }
 
 namespace {

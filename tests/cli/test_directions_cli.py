@@ -182,6 +182,25 @@ with h5py.File("dims1.dirs.h5", "r") as f:
 check(stored["dims"] == 2 and stored.get("y", {}).get("norm") == "layer" and made["y"]["norm"] == "layer",
       f"the stored config keeps y's settings, as the directions were made ({stored})")
 
+# Directions made around another θ*: refused, naming both fingerprints; --allow-other-model takes
+# them, and the stored configuration says so (given again as --config, it does the same).
+OTHER = [a if a != model else "run/model_0.h5" for a in SWEEP] + [
+    "--directions", "dirs.h5", "--x", "-1:1:2", "--y", "-1:1:2"]
+p = run([*OTHER, "--out", "other.h5"], expect=1)
+check("dirs.h5 was made for another θ*" in p.stderr and not os.path.exists("other.h5"),
+      f"directions of another model: refused ({p.stderr.strip()})")
+p = run([*OTHER, "--out", "other.h5", "--allow-other-model"])
+with h5py.File("other.h5", "r") as f:
+    cfg = json.loads(text(f.attrs["config"]))
+    done = int(np.asarray(f["done"]).sum())
+check(p.returncode == 0 and done == 4 and cfg.get("allow_other_model") is True,
+      f"... taken with --allow-other-model, recorded in the stored config ({done}, {cfg.get('allow_other_model')})")
+cfg["out"] = "other2.h5"
+with open("other.json", "w") as f:
+    json.dump(cfg, f)
+p = run(["sweep", "--config", "other.json", "--data-dir", DATA, "--quiet"])
+check(p.returncode == 0, f"... and the stored config given again does the same ({p.stderr.strip()})")
+
 # A Hessian setting in a config without the Hessian is refused, as its flag is.
 with open("eig.json", "w") as f:
     json.dump({"eig_tol": 0.5}, f)
