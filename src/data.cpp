@@ -39,7 +39,11 @@ std::pair<std::vector<double>, std::vector<double>> normalization(const std::str
 std::vector<std::string> split_files(const std::string& dataset, const std::string& dir,
                                      const std::string& split) {
   if (split != "train" && split != "test")
-    throw InputError("unknown split '" + split + "' (expected train or test)");
+    throw InputError("unknown split '" + split + "' (expected train or test" +
+                     (split.find(',') != std::string::npos
+                          ? std::string("; this command takes one split: sweep --splits takes "
+                                        "several)")
+                          : std::string(")")));
   if (dataset == "cifar10") {
     if (split == "test") return {(fs::path(dir) / "test_batch.bin").string()};
     std::vector<std::string> f;

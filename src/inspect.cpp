@@ -335,7 +335,11 @@ std::string render_info(const nlohmann::json& j) {
     o << "directions   " << j.value("file", std::string()) << ": " << j["dims"] << " direction(s) over "
       << j["type"].get<std::string>() << "\n"
       << "settings     " << j["settings"].dump() << "\n"
-      << "fingerprint  " << j["model_fingerprint"].get<std::string>() << " (of the model's θ*)\n";
+      << "fingerprint  "
+      << (j["model_fingerprint"].get<std::string>().empty()
+              ? std::string("none recorded (a file of another tool: the model is not checked)")
+              : j["model_fingerprint"].get<std::string>() + " (of the model's θ*)")
+      << "\n";
     if (j.contains("cosine_xy"))
       o << "cos(x, y)    " << std::setprecision(4) << j["cosine_xy"].get<double>() << "\n";
     if (j.contains("explained_variance_ratio"))

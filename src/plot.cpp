@@ -724,6 +724,10 @@ std::string pc_label(int k, double ratio) {
 
 // The training loss (and error, in 1D); the test split's for a surface of the test split alone.
 std::vector<std::string> default_what(const SurfaceView& s) {
+  // (a file of Hessian maps alone, as the reference's plot_hessian_eigen writes: its ratio)
+  if (!has_quantity(s, "train_loss") && !has_quantity(s, "test_loss") &&
+      has_quantity(s, "eig-ratio"))
+    return {"eig-ratio"};
   const std::string split = has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train" : "test";
   std::vector<std::string> w = {split + "_loss"};
   if (!s.two_d()) w.push_back(split + "_err");
@@ -792,8 +796,13 @@ SurfaceView read_surface_view(const std::string& path) {
   }
   std::vector<hsize_t> shape =
       s.two_d() ? std::vector<hsize_t>{s.ny(), s.nx()} : std::vector<hsize_t>{s.nx()};
+  // The reference declares a 2D value array (nx, ny) but fills it through its meshgrid's ravel,
+  // in [y][x] order: on a grid that is not square its numbers lie as losscape's, under the
+  // transposed shape (a file of the reference's, one without a format attribute, only).
+  const std::vector<hsize_t> reference_shape =
+      format.empty() && s.two_d() ? std::vector<hsize_t>{s.nx(), s.ny()} : shape;
   auto check_shape = [&](const h5::Dataset& d, const std::string& name) {
-    if (d.dims() != shape)
+    if (d.dims() != shape && d.dims() != reference_shape)
       throw FormatError(path + ": " + name + " has shape " + dims_str(d.dims()) +
                         ", the grid needs " + dims_str(shape) + (s.two_d() ? " ([y][x])" : ""));
   };
@@ -989,15 +998,22 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   // A path drawn over the surface, or axes named after a PCA file, must be of the plane the
   // surface was computed in: a projection onto other directions lies in another plane.
   std::string traj_unchecked;
+  // The surface's plane: its record, or (the reference's files record none) its direction file's.
+  std::string plane = s.directions_fingerprint;
+  if (plane.empty() && (c.traj || !o.directions.empty())) try {
+      const std::string d = find_named(s.dir_file, s.path);
+      if (!d.empty() && is_directions_file(d)) plane = directions_fingerprint(read_directions(d));
+    } catch (const Error&) {
+    }
   auto check_plane = [&](const std::string& dir, const std::string& what,
                          const std::string& recorded = "") {
-    if (s.directions_fingerprint.empty()) return false;
+    if (plane.empty()) return false;
     std::string fp = recorded;  // a projection's own record of its plane, else its direction file
     if (fp.empty()) {
       if (dir.empty() || !is_directions_file(dir)) return false;
       fp = directions_fingerprint(read_directions(dir));
     }
-    if (fp != s.directions_fingerprint)
+    if (fp != plane)
       throw InputError("plot: " + what + (dir.empty() ? std::string("other directions") : dir) +
                        ", not in the plane of " + s.path +
                        " (the directions' fingerprints differ): use the surface's directions");
@@ -1008,11 +1024,16 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
                                  ? find_named(c.traj->dir_file, o.trajectory)
                                  : c.traj->dir_file,
                              o.trajectory + " was projected onto the directions of ",
-                             c.traj->directions_fingerprint) &&
-      !s.directions_fingerprint.empty())
-    traj_unchecked = "not checked that " + basename_of(o.trajectory) +
-                     " lies in this plane (its direction file " +
-                     (c.traj->dir_file.empty() ? "is not recorded" : c.traj->dir_file + " is not found") + ")";
+                             c.traj->directions_fingerprint))
+    traj_unchecked = "not checked that " + basename_of(o.trajectory) + " lies in this plane (" +
+                     (plane.empty() ? "the surface records no directions' fingerprint and its "
+                                      "direction file " +
+                                          (s.dir_file.empty() ? std::string("is not recorded")
+                                                              : s.dir_file + " is not found")
+                      : "its direction file " + (c.traj->dir_file.empty()
+                                                     ? std::string("is not recorded")
+                                                     : c.traj->dir_file + " is not found")) +
+                     ")";
   // A PCA direction file tells the variance its axes explain.
   auto variance_of = [&](const std::string& named, const std::string& by) {
     if (variance) return;

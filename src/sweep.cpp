@@ -773,6 +773,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     DirectionsConfig dims_fixed = cfg.dir;
     dims_fixed.dims = grid.has_y ? 2 : 1;
     effective["dir"] = dims_fixed;
+    // With a direction file, the direction options do not apply (the file records its own
+    // settings): the configuration leaves them out rather than list defaults never used.
+    if (!cfg.directions.empty()) effective.erase("dir");
     std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
     if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");

@@ -155,7 +155,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
           namespace fs = std::filesystem;
           std::error_code ec;
           const auto parent = fs::path(o->json).parent_path();
-          h5::check_replaceable(o->json, "JSON file", [](const std::string& path) {
+          h5::check_replaceable(o->json, "JSON object (a hessian --json result)", [](const std::string& path) {
             std::ifstream in(path);
             char c = 0;
             in >> c;  // (skips white space)

@@ -32,14 +32,13 @@ void add_project(CLI::App& root, Registry& reg) {
   app->add_option("--arch,-a", o->model.arch,
                   "Zoo architecture of torch.save checkpoints (losscape's name their own)");
   app->add_option("--dataset,-d", o->model.dataset,
-                  std::string("Data set fixing that architecture's input shape (default: the "
-                              "first checkpoint's, else ") +
-                      kDatasetDefault + ")");
+                  std::string("Data set fixing that architecture's input shape (") +
+                      kDatasetDefault + "; of the first checkpoint)");
   app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
   app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
   app->add_option("--grid", o->grid,
                   "Also print sweep options of an N x N grid covering the path with a 15 % "
-                  "margin: --x MIN:MAX:N --y MIN:MAX:N")
+                  "margin, each axis at least 2 wide: --x MIN:MAX:N --y MIN:MAX:N")
       ->check(CLI::Range(2, 100000));
   reg.push_back({app, [o, app]() {
     const auto files = trajectory_files(o->checkpoints);

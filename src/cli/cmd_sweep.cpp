@@ -32,7 +32,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_option("--directions", c.directions,
                   "Direction file; without it directions are made (options of `losscape "
-                  "directions`) into <out>.dirs.h5");
+                  "directions`) into NAME.dirs.h5 beside the surface NAME.h5");
   add_direction_options(*app, o->dir);
   app->add_option("--x", c.x, "Grid along δ: MIN:MAX:NUM")->capture_default_str();
   app->add_option("--y", c.y, "Grid along η: MIN:MAX:NUM (2D)");

@@ -193,6 +193,7 @@ p = run([*OTHER, "--out", "other.h5", "--allow-other-model"])
 with h5py.File("other.h5", "r") as f:
     cfg = json.loads(text(f.attrs["config"]))
     done = int(np.asarray(f["done"]).sum())
+check("dir" not in cfg, f"with --directions, the stored config lists no direction options ({cfg.get('dir')})")
 check(p.returncode == 0 and done == 4 and cfg.get("allow_other_model") is True,
       f"... taken with --allow-other-model, recorded in the stored config ({done}, {cfg.get('allow_other_model')})")
 cfg["out"] = "other2.h5"

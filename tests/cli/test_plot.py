@@ -163,6 +163,39 @@ def main():
           "2nd PC: 21.09 %" in open("figr/refpca_train_loss_2dcontour.gp").read(),
           "reference surface: PC axis labels from the direction file its dir_file names")
 
+    # ---- a non-square surface as the reference writes it: arrays declared (nx, ny), filled
+    # through the meshgrid's ravel (index j * nx + i for (x[i], y[j])), as its crunch() does ----
+    xs, ys = np.linspace(-1, 1, 9), np.linspace(-0.5, 1, 7)
+    X, Y = np.meshgrid(xs, ys)
+    with h5py.File("ref97.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = xs, ys
+        for name, fn in (("train_loss", lambda x, y: x * x + 2 * y * y + 0.5),
+                         ("train_acc", lambda x, y: 90 - 10 * x * x)):
+            losses = -np.ones((len(xs), len(ys)))
+            flat = losses.ravel()
+            flat[np.arange(X.size)] = fn(X.ravel(), Y.ravel())
+            f[name] = flat.reshape(len(xs), len(ys))
+    j = json.loads(run("info", "--json", "--values", "ref97.h5").stdout)
+    got = np.array(j["values"]["train_loss"])
+    check(got.shape == (7, 9) and np.allclose(got, X * X + 2 * Y * Y + 0.5, rtol=0, atol=1e-12),
+          f"a non-square reference surface ((nx, ny) arrays in [y][x] order): read as it lies "
+          f"{got.shape}")
+    r = run("plot", "ref97.h5", "--what", "train_loss", "--out-dir", "fig97", "--formats", "png")
+    dat = np.genfromtxt("fig97/ref97_train_loss_2dheat.dat")
+    want = dat[:, 0] ** 2 + 2 * dat[:, 1] ** 2 + 0.5
+    check(r.returncode == 0 and dat.shape[0] == 63 and np.allclose(dat[:, 2], want, atol=1e-9),
+          "... and plot draws each value at its (x, y)")
+
+    # ---- Hessian maps alone (the reference's plot_hessian_eigen): plot draws their ratio ----
+    with h5py.File("refhess.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)
+        f["max_eig"] = np.full((5, 5), 4.0)
+        f["min_eig"] = np.full((5, 5), -1.0)
+    r = run("plot", "refhess.h5", "--out-dir", "figh", "--formats", "png")
+    dat = np.genfromtxt("figh/refhess_eig-ratio_2dheat.dat")
+    check(r.returncode == 0 and np.allclose(dat[:, 2], 0.25),
+          f"a file of Hessian maps alone: plot draws |min/max| by default ({r.stderr.strip()})")
+
     # ---- info of a reference surface: grid, direction file, computed counts, values ----
     info = run("info", "refpca.h5").stdout
     check("-1:1:9, y -1:1:7 (63 points)" in info and "directions   pca_dirs.h5" in info and

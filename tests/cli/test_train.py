@@ -408,6 +408,24 @@ check("not checked that proj_old.h5 lies in this plane (its direction file pca.h
       f"{p.stderr.strip()[-300:]}")
 os.rename("pca_moved.h5", "pca.h5")
 os.rename("pca_np_moved.h5", "pca_np.h5")
+# The same surface in the reference's layout (no identity, no fingerprint; dir_file names its
+# directions): the plane is its direction file's, so the same checks hold.
+with h5py.File("pca_surf.h5", "r") as f, h5py.File("ref_surf.h5", "w") as g:
+    for k in ("xcoordinates", "ycoordinates", "train_loss", "train_acc"):
+        g[k] = f[k][()]
+    g["dir_file"] = "pca.h5"
+p = run("plot", "ref_surf.h5", "--trajectory", "proj.h5", "--out-dir", "figs", expect=1)
+check("proj.h5 was projected onto the directions of pca_np.h5, not in the plane of ref_surf.h5" in
+      p.stderr, f"a reference surface: a trajectory of another plane refused: {p.stderr.strip()}")
+p = run("plot", "ref_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
+check("not checked" not in p.stderr and "not in the plane" not in p.stderr,
+      f"... its own drawn: {p.stderr.strip()[-300:]}")
+with h5py.File("ref_surf.h5", "a") as g:
+    del g["dir_file"]
+p = run("plot", "ref_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
+check("not checked that proj_own.h5 lies in this plane (the surface records no directions' "
+      "fingerprint and its direction file is not recorded)" in p.stderr,
+      f"... and without its dir_file, drawn with a note: {p.stderr.strip()[-300:]}")
 # Without the record, plotted from another folder holding a pca.h5 of other directions: the
 # recorded direction file is looked up relative to the projection first.
 os.makedirs("elsewhere")
