@@ -115,11 +115,7 @@ std::string identity_difference(const Input& a, const Input& b) {
   for (auto& [k, v] : ib.items()) keys.insert(k);
   for (auto& k : keys) {
     if (k == "part") continue;
-    // (fp32 is the precision an identity does not record)
-    auto shown = [&k](const nlohmann::json& j) {
-      return j.contains(k) ? j[k].dump() : k == "precision" ? "\"fp32\"" : std::string("missing");
-    };
-    auto va = shown(ia), vb = shown(ib);
+    auto va = SurfaceIdentity::shown(ia, k, "missing"), vb = SurfaceIdentity::shown(ib, k, "missing");
     if (va != vb)
       return b.path + " is not a part of the same sweep as " + a.path + ": its " + describe(k) +
              " is " + vb + ", " + a.path + " has " + va;

@@ -1025,15 +1025,16 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
                                  : c.traj->dir_file,
                              o.trajectory + " was projected onto the directions of ",
                              c.traj->directions_fingerprint))
+  {
+    auto missing = [](const std::string& named) {
+      return named.empty() ? std::string("is not recorded") : named + " is not found";
+    };
     traj_unchecked = "not checked that " + basename_of(o.trajectory) + " lies in this plane (" +
                      (plane.empty() ? "the surface records no directions' fingerprint and its "
-                                      "direction file " +
-                                          (s.dir_file.empty() ? std::string("is not recorded")
-                                                              : s.dir_file + " is not found")
-                      : "its direction file " + (c.traj->dir_file.empty()
-                                                     ? std::string("is not recorded")
-                                                     : c.traj->dir_file + " is not found")) +
+                                      "direction file " + missing(s.dir_file)
+                                    : "its direction file " + missing(c.traj->dir_file)) +
                      ")";
+  }
   // A PCA direction file tells the variance its axes explain.
   auto variance_of = [&](const std::string& named, const std::string& by) {
     if (variance) return;

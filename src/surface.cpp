@@ -31,6 +31,12 @@ nlohmann::json SurfaceIdentity::to_json() const {
   return j;
 }
 
+std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::string& key,
+                                   const std::string& absent) {
+  if (identity.contains(key)) return identity[key].dump();
+  return key == "precision" ? "\"fp32\"" : absent;
+}
+
 namespace {
 
 constexpr std::int64_t kSurfaceFormatVersion = 1;
@@ -82,19 +88,15 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     const h5::File f(path, h5::File::Mode::read);
     auto have = read_identity(f, path);
     auto want = id.to_json();
-    // (fp32 is the precision an identity does not record)
-    auto shown = [](const nlohmann::json& j, const std::string& k, const char* absent) {
-      return j.contains(k) ? j[k].dump() : k == "precision" ? "\"fp32\"" : std::string(absent);
-    };
     for (auto& [k, v] : want.items())
       if (!have.contains(k) || have[k] != v)
         return path + " belongs to another sweep: its " + describe_key(k) + " is " +
-               shown(have, k, "missing") + ", this command has " + v.dump() +
+               SurfaceIdentity::shown(have, k, "missing") + ", this command has " + v.dump() +
                "; refusing to resume (the file is left untouched; use another --out)";
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
         return path + " belongs to another sweep: its " + describe_key(k) + " is " + v.dump() +
-               ", this command has " + shown(want, k, "none") +
+               ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path);
     // (a read-only file system or bind mount; the ranks would fail one by one opening it)

@@ -32,6 +32,10 @@ struct SurfaceIdentity {
   nlohmann::json hessian;  ///< Hessian map settings (split, parameters, tolerance); null if none
   std::string precision = "fp32";  ///< arithmetic of the forward pass (stored only when not fp32)
   nlohmann::json to_json() const;
+  /// Entry `key` of an identity (to_json's form) as JSON text for messages: `absent` when it has
+  /// none, but "fp32" for the precision, which an identity records only when it is not fp32.
+  static std::string shown(const nlohmann::json& identity, const std::string& key,
+                           const std::string& absent);
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,
 /// and the seconds it took.

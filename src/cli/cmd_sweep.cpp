@@ -11,6 +11,15 @@
 
 namespace losscape::cli {
 
+// The settings of the Hessian maps, as a flag and as a --config key: refused without --hessian
+// (or "hessian": true), which they would not change.
+constexpr std::pair<const char*, const char*> kHessianSettings[] = {
+    {"--hessian-all-params", "hessian_all_params"},
+    {"--hessian-batch-size", "hessian_batch_size"},
+    {"--eig-tol", "eig_tol"},
+    {"--eig-max-iter", "eig_max_iter"},
+    {"--eig-ncv", "eig_ncv"}};
+
 void add_sweep(CLI::App& root, Registry& reg) {
   struct Opts {
     SweepConfig cfg;
@@ -119,9 +128,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
         try {
           cfg = j.get<SweepConfig>();
           config_dataset = j.is_object() && j.contains("dataset");
-          for (const char* k : {"hessian_all_params", "hessian_batch_size", "eig_tol",
-                                "eig_max_iter", "eig_ncv"})
-            if (j.is_object() && j.contains(k) && !j[k].is_null()) config_hessian_keys.push_back(k);
+          for (const auto& [flag, key] : kHessianSettings)
+            if (j.is_object() && j.contains(key) && !j[key].is_null())
+              config_hessian_keys.push_back(key);
         } catch (const nlohmann::json::exception& e) {
           throw InputError(o->config_file + ": " + e.what());
         } catch (const InputError& e) {  // unknown keys, bad values
@@ -199,8 +208,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
             throw InputError(flag + " is about the second direction: a 2D grid needs --y MIN:MAX:NUM");
       check_no_ignored_direction_options(*app, cfg.dir);
       if (!cfg.hessian)
-        for (const char* flag : {"--hessian-all-params", "--hessian-batch-size", "--eig-tol",
-                                 "--eig-max-iter", "--eig-ncv"})
+        for (const auto& [flag, key] : kHessianSettings)
           if (given(flag))
             throw InputError(std::string(flag) + " is for the Hessian maps: add --hessian");
       if (!cfg.hessian && !config_hessian_keys.empty())
