@@ -569,6 +569,7 @@ int run(const Args& a) {
       {"device", describe_device(dev)},
       {"threads_per_rank", dev.is_cuda() ? 0 : threads},
       {"losscape", version},
+      {"losscape_revision", source_revision()},
       {"torch", TORCH_VERSION},
       {"mpi", mpi_library()},
       {"arch", a.arch},

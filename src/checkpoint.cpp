@@ -7,7 +7,6 @@
 #include "losscape/data.hpp"
 #include "losscape/zoo.hpp"
 #include "losscape/h5.hpp"
-#include "losscape/version.hpp"
 
 namespace losscape {
 namespace {
@@ -75,7 +74,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     h5::File f(tmp, h5::File::Mode::truncate);
     f.set_attr("format", std::string(kFormat));
     f.set_attr("format_version", std::int64_t(kFormatVersion));
-    f.set_attr("losscape_version", std::string(version));
+    h5::set_version_attrs(f);
     f.set_attr("arch", ck.meta.arch);
     f.set_attr("dataset", ck.meta.dataset);
     f.set_attr("input_shape", ck.meta.input_shape);

@@ -10,7 +10,6 @@
 #include "losscape/data.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
-#include "losscape/version.hpp"
 
 namespace losscape {
 
@@ -244,7 +243,7 @@ void write_directions_file(const std::string& path, const Directions& d) {
   put("singular_values_", d.singular_values);
   put("explained_variance_", d.explained_variance);
   f.set_attr("format", std::string("losscape-directions"));
-  f.set_attr("losscape_version", std::string(version));
+  h5::set_version_attrs(f);
   f.set_attr("type", std::string(to_string(d.type)));
   if (!d.names.empty()) f.set_attr("names", d.names);
   f.set_attr("settings", d.attrs.dump());

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "losscape/error.hpp"
+#include "losscape/version.hpp"
 
 namespace losscape::h5 {
 namespace {
@@ -532,6 +533,11 @@ void Dataset::set_attr(const std::string& name, const std::string& v) const {
 std::string Dataset::attr_string(const std::string& name) const {
   auto v = attr_get_strings(id(), where_, name);
   return v.empty() ? std::string() : v.front();
+}
+
+void set_version_attrs(const Location& file) {
+  file.set_attr("losscape_version", std::string(version));
+  file.set_attr("losscape_revision", std::string(source_revision()));
 }
 
 }  // namespace losscape::h5

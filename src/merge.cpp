@@ -337,6 +337,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   nlohmann::json merge_entry = {{"merge", cfg},
                                 {"time", utc_now_iso()},
                                 {"losscape_version", version},
+                                {"losscape_revision", source_revision()},
                                 {"points_done", rep.done},
                                 {"points_total", rep.total},
                                 {"overlapping", rep.overlapping},

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "losscape/error.hpp"
-#include "losscape/version.hpp"
 
 namespace losscape {
 
@@ -193,7 +192,7 @@ void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json&
   file_.set_attr("format_version", std::int64_t(kSurfaceFormatVersion));
   file_.set_attr("identity", id.to_json().dump());
   file_.set_attr("config", config.dump());
-  file_.set_attr("losscape_version", std::string(version));
+  h5::set_version_attrs(file_);
   file_.set_attr("points_total", std::int64_t(id.grid.size()));
   file_.set_attr("dataset", id.dataset);
   file_.set_attr("loss", id.loss);

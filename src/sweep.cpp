@@ -1172,6 +1172,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                                {"shared_points", out.shared_points},
                                {"startup_timing", choice_report},
                                {"losscape_version", version},
+                               {"losscape_revision", source_revision()},
                                {"config", effective}};
     auto write_log = [&](const std::string& status) {
       nlohmann::json entry = this_run;

@@ -12,7 +12,6 @@
 #include "losscape/h5.hpp"
 #include "losscape/train.hpp"
 #include "losscape/torch_save.hpp"
-#include "losscape/version.hpp"
 
 namespace losscape {
 namespace {
@@ -349,7 +348,7 @@ void write_projection_file(const std::string& path, const Projection& p, const s
   f.create_dataset("proj_xcoord", h5::Type::f64, {n}).write(h5::Type::f64, p.x.data());
   f.create_dataset("proj_ycoord", h5::Type::f64, {n}).write(h5::Type::f64, p.y.data());
   f.set_attr("format", std::string("losscape-projection"));
-  f.set_attr("losscape_version", std::string(version));
+  h5::set_version_attrs(f);
   f.set_attr("proj_method", std::string("cos"));
   f.set_attr("dir_file", dir_file);
   if (!p.directions_fingerprint.empty())

@@ -114,6 +114,10 @@ class File : public Location {
   bool parallel_ = false;
 };
 
+/// Records which losscape wrote the file: the attributes `losscape_version` and
+/// `losscape_revision` (the source's git revision, "unknown" outside a checkout).
+void set_version_attrs(const Location& file);
+
 /// A dataset with typed whole and partial I/O.
 class Dataset {
  public:

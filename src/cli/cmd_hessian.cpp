@@ -210,6 +210,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     j["device"] = describe_device(dev);
     j["ranks"] = world.size();
     j["losscape_version"] = version;
+    j["losscape_revision"] = source_revision();
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (root) {
       print_report(j);

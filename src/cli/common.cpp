@@ -125,7 +125,8 @@ int usage_error(const std::string& message) {
 int run_main(int argc, char** argv) {
   tune_cpu_allocator();
   CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
-  app.set_version_flag("--version,-V", std::string("losscape ") + version);
+  app.set_version_flag("--version,-V", std::string("losscape ") + version + " (revision " +
+                                             source_revision() + ")");
   app.require_subcommand(1);
   app.footer("Exit codes: 0 done, 1 error, 2 usage, 75 incomplete (resume by running again).\n"
              "Docs: docs/usage.md");

@@ -38,6 +38,15 @@ version=$("$LOSSCAPE" --version)
 rc=$?
 [[ $rc == 0 && $version =~ ^losscape\ [0-9]+\.[0-9]+\.[0-9]+ ]] && pass "--version: $version" ||
   fail "--version: rc $rc, output '$version'"
+# The source revision it names is git's own description of the tree it was built from (the
+# test runs after the build, on the same tree), or "unknown" outside a git checkout.
+want=unknown
+if [[ -n ${LOSSCAPE_SOURCE_DIR:-} ]] && command -v git >/dev/null &&
+   git -C "$LOSSCAPE_SOURCE_DIR" rev-parse --git-dir >/dev/null 2>&1; then
+  want=$(git -C "$LOSSCAPE_SOURCE_DIR" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+fi
+[[ $version == *"(revision $want)" ]] && pass "--version names the source revision $want" ||
+  fail "--version: '$version', expected the revision $want"
 "$LOSSCAPE" --help >help.txt 2>&1 && pass "--help exits 0" || fail "--help exits non-zero"
 
 # Every subcommand the top-level help lists (so subcommands added later are covered too).

@@ -115,6 +115,16 @@ with h5py.File("cfg.h5", "r") as f:
     stored = json.loads(text(f.attrs["config"]))
 check(stored.get("x") == "-0.8:1.2:6" and stored.get("samples") == 300,
       "the effective configuration is stored in the file")
+# Which losscape wrote it: the version and source revision --version prints, in the file's
+# attributes and in its run's log entry.
+revision = subprocess.run([EXE, "--version"], capture_output=True, text=True).stdout
+revision = revision.rsplit("(revision ", 1)[-1].rstrip().rstrip(")")
+with h5py.File("cfg.h5", "r") as f:
+    rev_attr = text(f.attrs["losscape_revision"])
+    last_run = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())[-1]
+check(revision and rev_attr == revision and last_run.get("losscape_revision") == revision,
+      f"the surface and its run log record the source revision {revision!r} "
+      f"(attribute {rev_attr!r}, run log {last_run.get('losscape_revision')!r})")
 with open("bad.json", "w") as f:
     json.dump({**cfg, "flush_secnds": 3}, f)
 p = run(["sweep", "--config", "bad.json"], expect=1)
