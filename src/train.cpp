@@ -99,33 +99,72 @@ namespace {
 // or, for epochs, only extend it).
 const std::set<std::string> kMutable = {"epochs", "save_every", "device", "data_dir", "out"};
 
-void validate(const TrainConfig& c) {
-  if (c.arch.empty()) throw InputError("train: no architecture given (--arch NAME; see info --arch)");
-  if (!is_zoo_name(c.arch)) {
+// The settings' values (not whether arch and out are given), named as the user gave them: the
+// flags, or with `file` (a --config file's values) the file and its keys.
+void check_values(const TrainConfig& c, const std::string& file = "") {
+  const std::string in = file.empty() ? "" : file + ": ";
+  auto name = [&](const char* flag, const char* key) {
+    return file.empty() ? std::string(flag) : in + "\"" + key + "\"";
+  };
+  if (!c.arch.empty() && !is_zoo_name(c.arch)) {
     std::string names;
     for (auto& n : zoo_names()) names += (names.empty() ? "" : ", ") + n;
-    throw InputError("unknown architecture '" + c.arch + "' (the zoo has " + names + ")");
+    throw InputError(in + "unknown architecture '" + c.arch + "' (the zoo has " + names + ")");
   }
-  data_shape(c.dataset);  // throws for an unknown data set
-  if (c.out.empty()) throw InputError("train: no run folder given (--out DIR)");
-  if (c.batch_size < 1) throw InputError("--batch-size must be at least 1");
-  if (c.epochs < 0) throw InputError("--epochs must not be negative");
-  if (c.save_every < 1) throw InputError("--save-every must be at least 1");
-  if (!(c.lr > 0) || !std::isfinite(c.lr)) throw InputError("--lr must be a positive number");
+  try {
+    data_shape(c.dataset);  // throws for an unknown data set
+  } catch (const InputError& e) {
+    throw InputError(in + e.what());
+  }
+  if (c.batch_size < 1) throw InputError(name("--batch-size", "batch_size") + " must be at least 1");
+  if (c.epochs < 0) throw InputError(name("--epochs", "epochs") + " must not be negative");
+  if (c.save_every < 1) throw InputError(name("--save-every", "save_every") + " must be at least 1");
+  if (!(c.lr > 0) || !std::isfinite(c.lr))
+    throw InputError(name("--lr", "lr") + " must be a positive number");
   if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
-    throw InputError("--weight-decay must be a number >= 0");
+    throw InputError(name("--weight-decay", "weight_decay") + " must be a number >= 0");
   if (!(c.momentum >= 0) || !std::isfinite(c.momentum))
-    throw InputError("--momentum must be a number >= 0");
-  if (!(c.gamma > 0) || !std::isfinite(c.gamma)) throw InputError("--gamma must be a positive number");
+    throw InputError(name("--momentum", "momentum") + " must be a number >= 0");
+  if (!(c.gamma > 0) || !std::isfinite(c.gamma))
+    throw InputError(name("--gamma", "gamma") + " must be a positive number");
   if (c.optimizer != "sgd" && c.optimizer != "adam")
-    throw InputError("unknown optimizer '" + c.optimizer + "' (expected sgd or adam)");
+    throw InputError(in + "unknown optimizer '" + c.optimizer + "' (expected sgd or adam)");
   if (c.optimizer == "sgd" && c.nesterov && c.momentum == 0)
-    throw InputError("Nesterov momentum needs --momentum > 0");
+    throw InputError(in + "Nesterov momentum needs " +
+                     (file.empty() ? "--momentum" : "\"momentum\"") + " > 0");
   for (auto m : c.milestones)
-    if (m < 1) throw InputError("--milestones must be epochs >= 1");
+    if (m < 1) throw InputError(name("--milestones", "milestones") + " must be epochs >= 1");
+}
+
+void validate(const TrainConfig& c) {
+  if (c.arch.empty()) throw InputError("train: no architecture given (--arch NAME; see info --arch)");
+  if (c.out.empty()) throw InputError("train: no run folder given (--out DIR)");
+  check_values(c);
 }
 
 }  // namespace
+
+void check_train_config_file(const nlohmann::json& given, const std::string& file) {
+  TrainConfig c = given.get<TrainConfig>();
+  if (!given.contains("lr") && c.optimizer == "adam") c.lr = 0.001;  // as resolve_train_config
+  check_values(c, file);
+}
+
+TrainConfig stored_train_config(const nlohmann::json& config, const std::string& path) {
+  // losscape train records every key; `arch` is the one no run can lack.
+  if (!config.is_object() || !config.contains("arch") || !config["arch"].is_string() ||
+      config["arch"].get<std::string>().empty())
+    throw InputError(path + ": holds no training configuration (its config attribute is " +
+                     (config.dump().size() > 80 ? config.dump().substr(0, 77) + "..." : config.dump()) +
+                     "; a checkpoint written by losscape train records one), so its run cannot be "
+                     "resumed: start a new run from it instead");
+  try {
+    return config.get<TrainConfig>();
+  } catch (const std::exception& e) {
+    throw InputError(path + ": its training configuration is damaged (" + e.what() +
+                     "): not resuming from it");
+  }
+}
 
 TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
                                  const std::optional<TrainConfig>& stored) {
@@ -138,6 +177,16 @@ TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
   }
   if (stored) {
     nlohmann::json s = *stored;
+    // A run started with --epochs 0 (its initial checkpoint alone) has used no schedule yet: it
+    // takes one when it is resumed, --milestones or else the default for the new --epochs (kept
+    // as it was, no schedule, the learning rate would never decay).
+    if (stored->epochs == 0) {
+      if (given.contains("milestones"))
+        s["milestones"] = given["milestones"];
+      else if (stored->milestones.empty() && given.contains("epochs") &&
+               given["epochs"].is_number_integer())
+        s["milestones"] = default_milestones(given["epochs"].get<std::int64_t>());
+    }
     for (auto it = given.begin(); it != given.end(); ++it) {
       if (kMutable.count(it.key()) || !s.contains(it.key())) continue;
       const auto& a = it.value();
@@ -488,9 +537,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
       throw FormatError(resume_path + ": records epoch " + std::to_string(resume_from->meta.epoch) +
                         " but is named for epoch " + std::to_string(existing.back().epoch) +
                         " (a copied or damaged checkpoint): not resuming from it");
-    TrainConfig stored = resume_from->meta.config.get<TrainConfig>();
+    TrainConfig stored = stored_train_config(resume_from->meta.config, resume_path);
     nlohmann::json a = cfg, b = stored;
     for (auto& key : kMutable) a.erase(key), b.erase(key);
+    if (stored.epochs == 0) a.erase("milestones"), b.erase("milestones");  // (resolve_train_config)
     if (a != b)
       throw InputError(resume_path + ": holds a run with another configuration (" + b.dump() +
                        "), not " + a.dump());
@@ -662,7 +712,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     std::printf("run %s is complete (epoch %lld of %lld); nothing to do\n", cfg.out.c_str(),
                 static_cast<long long>(start), static_cast<long long>(cfg.epochs));
 
-  const std::int64_t batches = (n + bs - 1) / bs;
+  const std::int64_t batches = n / bs + (n % bs != 0);  // (n + bs - 1 overflows for a huge bs)
   ProgressBar bar(opts.progress);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(dev);
 

@@ -57,6 +57,14 @@ double lr_at_epoch(const TrainConfig& c, std::int64_t epoch);
 /// `device` and `data_dir` may be changed, and any other option that differs is an InputError.
 TrainConfig resolve_train_config(const nlohmann::json& given,
                                  const std::optional<TrainConfig>& stored = std::nullopt);
+/// The values' checks of resolve_train_config on the settings of a --config file alone (keys it
+/// lacks have their defaults): an InputError naming `file` and the key, e.g. `c.json: "lr" must
+/// be a positive number`.
+void check_train_config_file(const nlohmann::json& given, const std::string& file);
+/// The training configuration a checkpoint records (its `config` attribute, as read): an
+/// InputError naming `path` when it holds none (a checkpoint written by another tool records
+/// `{}`) or a damaged one, so that a resume never runs with defaults in its place.
+TrainConfig stored_train_config(const nlohmann::json& config, const std::string& path);
 
 /// A run folder's checkpoints model_<epoch>.h5, in increasing epoch order.
 struct RunCheckpoint {

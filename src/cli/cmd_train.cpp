@@ -85,6 +85,7 @@ void add_train(CLI::App& root, Registry& reg) {
       } catch (const InputError& e) {  // a value of the wrong type, named
         throw InputError(o->config_file + ": " + e.what());
       }
+      check_train_config_file(given, o->config_file);  // its values, named as its keys
     }
     const nlohmann::json all = o->c;
     auto flag = [&](const char* opt, const char* key) {
@@ -134,7 +135,8 @@ void add_train(CLI::App& root, Registry& reg) {
     if (o->resume) {
       auto cks = run_checkpoints(out);
       if (!cks.empty()) {
-        TrainConfig s = read_checkpoint(cks.back().path).meta.config.get<TrainConfig>();
+        TrainConfig s = stored_train_config(read_checkpoint(cks.back().path).meta.config,
+                                            cks.back().path);
         s.out = out;
         stored = s;
       }

@@ -53,6 +53,19 @@ write_idx("t10k", 256, 2)
 common = ["--arch", "cnn_small", "--dataset", "mnist", "--data-dir", "data", "--batch-size", "64",
           "--lr", "0.05", "--seed", "3", "--device", "cpu", "--threads", "1", "--milestones", "3"]
 
+
+def without(args, *flags):  # args less the given flags and their values
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
 # ---- a short run ----
 p = run("train", *common, "--epochs", "4", "--out", "run")
 lines = [l for l in p.stdout.splitlines() if l.startswith("epoch")]
@@ -168,6 +181,58 @@ with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as
                         for k in a["optimizer"])
     check(same, "resumed run equals the uninterrupted one bit for bit")
 
+# A run started with --epochs 0 (the initial checkpoint alone) takes its schedule when resumed:
+# the default milestones for the new --epochs (kept empty, the learning rate never decayed), or
+# --milestones then.
+nomil = without(common, "--milestones")
+run("train", *nomil, "--epochs", "0", "--out", "zero_a")
+shutil.copytree("zero_a", "zero_b")
+run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "zero_a")
+run("train", "--resume", "--epochs", "4", "--milestones", "3", "--threads", "1", "--out", "zero_b")
+with h5py.File("zero_a/model_4.h5", "r") as a, h5py.File("zero_b/model_4.h5", "r") as b:
+    ms_a, ms_b = json.loads(a.attrs["config"])["milestones"], json.loads(b.attrs["config"])["milestones"]
+lr_a = [json.loads(l)["lr"] for l in open("zero_a/log.jsonl")][1:]
+check(ms_a == [2, 3, 4] and ms_b == [3] and lr_a == [0.05, 0.05, 0.05 * 0.1, 0.05 * 0.1 * 0.1],
+      f"--epochs 0 then --resume --epochs 4: milestones {ms_a} (the default for 4 epochs), "
+      f"with --milestones 3: {ms_b}; learning rates {lr_a}")
+
+# A batch larger than anything (2^63 - 1) is one batch of the whole set, as --batch-size 1024 on
+# these 1024 images (the count of batches overflowed: nothing was trained, exit 0).
+big = without(common, "--batch-size")
+run("train", *big, "--batch-size", str(2**63 - 1), "--epochs", "1", "--out", "huge_batch")
+run("train", *big, "--batch-size", "1024", "--epochs", "1", "--out", "whole_batch")
+with h5py.File("huge_batch/model_1.h5", "r") as a, h5py.File("whole_batch/model_1.h5", "r") as b, \
+        h5py.File("huge_batch/model_0.h5", "r") as a0:
+    same = all(np.array_equal(a["state"][k][()], b["state"][k][()]) for k in a["state"])
+    moved = any(not np.array_equal(a["state"][k][()], a0["state"][k][()]) for k in a["state"])
+check(same and moved, "--batch-size 2^63-1 trains one batch of the whole set, as --batch-size 1024")
+
+# A resume whose newest checkpoint holds no training configuration (a checkpoint written by
+# another tool records {}) or a damaged one: refused in one line naming that file.
+for tag, value in (("empty", "{}"), ("damaged", None)):
+    shutil.copytree("run2", f"run2_{tag}")
+    with h5py.File(f"run2_{tag}/model_4.h5", "r+") as f:
+        if value is None:
+            c = json.loads(f.attrs["config"])
+            c["lr"] = "x"
+            value = json.dumps(c)
+        f.attrs["config"] = np.bytes_(value)
+    p = run("train", "--resume", "--epochs", "5", "--out", f"run2_{tag}", expect=1)
+    check(len(p.stderr.strip().splitlines()) == 1 and f"run2_{tag}/model_4.h5" in p.stderr and
+          ("holds no training configuration" if tag == "empty" else "training configuration is damaged")
+          in p.stderr and not os.path.exists(f"run2_{tag}/model_5.h5"),
+          f"resume from a checkpoint whose stored config is {tag}: refused ({p.stderr.strip()})")
+
+# A bad value in a --config file is named as the file's key (it was named as the flag).
+for key, value, says in (("batch_size", 0, '"batch_size" must be at least 1'),
+                         ("milestones", [0], '"milestones" must be epochs >= 1'),
+                         ("lr", -1, '"lr" must be a positive number')):
+    with open("badval.json", "w") as f:
+        json.dump({key: value}, f)
+    p = run("train", *common, "--epochs", "1", "--config", "badval.json", "--out", "badval", expect=1)
+    check(p.stderr.strip() == f"losscape: error: badval.json: {says}" and not os.path.exists("badval"),
+          f"--config with {key} {value}: refused naming the file ({p.stderr.strip()})")
+
 # ---- stop signals (Slurm's time-limit warning): finish the epoch, checkpoint it, exit 75 ----
 import signal
 
@@ -223,18 +288,6 @@ check(log == list(range(5)) and same_as_uninterrupted("run_cut"),
       "the same model_4")
 
 # ---- options a run could not use, refused in one line before the folder is made ----
-def without(args, *flags):  # args less the given flags and their values
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a in flags:
-            skip = True
-        else:
-            out.append(a)
-    return out
-
-
 for opts, says in ((["--lr", "inf"], "--lr must be a positive number"),
                    (["--weight-decay", "nan"], "--weight-decay must be a number >= 0"),
                    (["--momentum", "1e400"], "--momentum must be a number >= 0"),
