@@ -195,7 +195,8 @@ DataSplit batch_share(const DataSplit& data, std::int64_t batch_size, int part, 
   if (batch_size < 1 || parts < 1 || part < 0 || part >= parts)
     throw std::invalid_argument("batch_share: part " + std::to_string(part) + " of " +
                                 std::to_string(parts) + ", batch size " + std::to_string(batch_size));
-  const std::int64_t n = data.size(), batches = (n + batch_size - 1) / batch_size;
+  // (n + batch_size - 1 would overflow for a batch size near 2^63)
+  const std::int64_t n = data.size(), batches = n / batch_size + (n % batch_size != 0);
   const std::int64_t first = batches * part / parts, end = batches * (part + 1) / parts;
   const std::int64_t start = std::min(n, first * batch_size), stop = std::min(n, end * batch_size);
   DataSplit share = data;

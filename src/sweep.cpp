@@ -1130,7 +1130,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
       std::int64_t batches = 0;
       const std::int64_t bs = std::max<std::int64_t>(1, ev.opts.batch_size);
-      for (const auto& d : ev.data) batches = std::max(batches, (d.size() + bs - 1) / bs);
+      for (const auto& d : ev.data) batches = std::max(batches, d.size() / bs + (d.size() % bs != 0));
       const int pieces = int(std::min<std::int64_t>(8, -world.allreduce_max(-batches)));
       if (pieces > 1) {
         const std::size_t k = std::size_t(points_per_forward), whole = std::size_t(n_groups) * k;

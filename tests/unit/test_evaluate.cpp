@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <cmath>
+#include <limits>
 
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
@@ -201,6 +202,11 @@ TEST_CASE("batch shares partition a split into whole batches of its pass", "[eva
   d.images = torch::zeros({4, 1, 1, 1});
   CHECK_THROWS_AS(batch_share(d, 0, 0, 1), std::invalid_argument);
   CHECK_THROWS_AS(batch_share(d, 2, 2, 2), std::invalid_argument);
+  // A batch size near 2^63 is one batch of the whole split, on one part (n + bs - 1 overflowed:
+  // the parts' shares were garbage).
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  CHECK(batch_share(d, huge, 0, 2).size() + batch_share(d, huge, 1, 2).size() == 4);
+  CHECK(batch_share(d, huge, 1, 2).size() == 4);
 }
 
 TEST_CASE("parse_loss", "[evaluate]") {
