@@ -137,6 +137,10 @@ ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
 ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   if (!s.two_d())
     throw InputError(s.path + " is a 1D surface; a .vtp export needs a 2D one (--x and --y)");
+  if (s.nx() < 2 || s.ny() < 2)
+    throw InputError(s.path + ": its grid has one point on " + (s.nx() < 2 ? "α" : "β") +
+                     " (a line, without cells); a .vtp export needs 2 points or more per axis "
+                     "(plot draws the line as a curve)");
   if (o.zmax && !std::isfinite(*o.zmax)) throw InputError("--zmax must be finite");
   ValueGrid g;
   g.x = s.x;

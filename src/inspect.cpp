@@ -423,6 +423,13 @@ std::string render_info(const nlohmann::json& j) {
       }
       if (r.contains("cuda_graph_events"))
         for (auto& e : r["cuda_graph_events"]) o << "        " << e.get<std::string>() << "\n";
+      // Which build computed it (runs of one surface may come from different ones).
+      if (r.contains("losscape_version") && r["losscape_version"].is_string())
+        o << "        losscape " << r["losscape_version"].get<std::string>()
+          << (r.contains("losscape_revision") && r["losscape_revision"].is_string()
+                  ? " (revision " + r["losscape_revision"].get<std::string>() + ")"
+                  : std::string())
+          << "\n";
     }
   } else if (kind == "projection") {
     o << "projection   " << j["file"].get<std::string>() << ": " << j["points"].size()

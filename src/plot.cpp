@@ -110,6 +110,9 @@ std::string num(double v) {
   std::snprintf(b, sizeof b, "%.10g", v);
   return b;
 }
+// A value of the data files: NaN also for ±inf, which gnuplot would draw as data (a heat map's
+// top colour, a spike of the 3D surface) where the figures promise a gap.
+std::string value_num(double v) { return std::isfinite(v) ? num(v) : "NaN"; }
 std::string short_num(double v) {
   char b[40];
   std::snprintf(b, sizeof b, "%g", v);
@@ -252,6 +255,9 @@ struct Context {
   std::string stem;
   std::string xlabel = "α", ylabel = "β";
   std::optional<ProjectedPath> traj;
+  // A 2D grid of one point on an axis, drawn as a 1D curve: the curve's axis ("β" when α is the
+  // fixed one) and the fixed coordinate ("β = 0"), for the titles.
+  std::string line_axis = "α", line_fixed;
 };
 
 std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
@@ -277,7 +283,8 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
     line2 = std::to_string(s.nx()) + "×" + std::to_string(s.ny()) + " grid, α ∈ " + range(s.x) +
             ", β ∈ " + range(s.y);
   else
-    line2 = std::to_string(s.nx()) + " points, α ∈ " + range(s.x);
+    line2 = std::to_string(s.nx()) + " points, " + c.line_axis + " ∈ " + range(s.x) +
+            (c.line_fixed.empty() ? "" : " at " + c.line_fixed);
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
     if (stride > 1) line2 += ", drawn on every " + ordinal(stride) + " grid line";
@@ -360,7 +367,7 @@ void grid_block(std::ostream& os, const SurfaceView& s, const std::vector<double
                 const std::vector<std::size_t>& xs, const std::vector<std::size_t>& ys) {
   for (std::size_t iy : ys) {
     for (std::size_t ix : xs)
-      os << num(s.x[ix]) << ' ' << num(s.y[iy]) << ' ' << num(v[iy * s.nx() + ix]) << '\n';
+      os << num(s.x[ix]) << ' ' << num(s.y[iy]) << ' ' << value_num(v[iy * s.nx() + ix]) << '\n';
     os << '\n';
   }
 }
@@ -503,9 +510,18 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
      << "unset key\n";
   double x0 = std::min(s.x.front(), s.x.back()), x1 = std::max(s.x.front(), s.x.back());
   double y0 = std::min(s.y.front(), s.y.back()), y1 = std::max(s.y.front(), s.y.back());
-  if (kind == Kind::trajectory) {  // show the whole path even where it leaves the grid
-    for (double t : c.traj->x) x0 = std::min(x0, t), x1 = std::max(x1, t);
-    for (double t : c.traj->y) y0 = std::min(y0, t), y1 = std::max(y1, t);
+  if (kind == Kind::trajectory) {
+    // The whole path, even where it leaves the grid, with a margin of 4 % of the range on a side
+    // the path widens (a point on the frame, its label outside).
+    auto widen = [](double& lo, double& hi, const std::vector<double>& path) {
+      const double lo0 = lo, hi0 = hi;
+      for (double t : path) lo = std::min(lo, t), hi = std::max(hi, t);
+      const double pad = 0.04 * (hi - lo);
+      if (lo < lo0) lo -= pad;
+      if (hi > hi0) hi += pad;
+    };
+    widen(x0, x1, c.traj->x);
+    widen(y0, y1, c.traj->y);
   }
   // Contour lines have about as many points as grid lines they cross: label coarse grids sooner.
   std::size_t lines = std::max(xs.size(), ys.size());
@@ -535,14 +551,20 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
           "\"\") with labels offset char 1.2,0.8 font \",8\" tc rgb \"#d62728\" nocontours";
   } else if (kind == Kind::contourf) {
     // Filled contours: pm3d with a palette of exactly one colour per band between levels.
-    double cells = double(xs.size() - 1) * double(ys.size() - 1);
-    int k = int(std::clamp(std::floor(std::sqrt(20000.0 / cells)), 1.0, 4.0));
+    // pm3d colours each sub-cell by the mean of its corners: the band edges follow the levels
+    // to within a sub-cell, so sub-cells of about 4 pixels (the plot is about 3/4 of the
+    // figure), at most 2^18 in all (k = 1 beyond: the grid is then finer than that anyway).
+    const double cx = double(xs.size() - 1), cy = double(ys.size() - 1);
+    int kx = int(std::clamp(std::ceil(0.75 * o.width / cx / 4), 1.0, 256.0));
+    int ky = int(std::clamp(std::ceil(0.75 * o.height / cy / 4), 1.0, 256.0));
+    while (double(kx) * ky * cx * cy > 262144.0 && (kx > 1 || ky > 1))
+      kx = std::max(1, kx * 3 / 4), ky = std::max(1, ky * 3 / 4);
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << "set view map\n"
        << map_title_room(title)
-       << "# each grid cell is split into k x k for smoother band edges (k smaller on big grids,\n"
-       << "# where it would only bloat PDF and SVG files)\n"
-       << "set pm3d at b interpolate " << k << "," << k << "\n"
+       << "# each grid cell is split into kx x ky sub-cells of about 4 pixels, each coloured by\n"
+       << "# the mean of its corners, so that the bands follow the contour levels\n"
+       << "set pm3d at b interpolate " << kx << "," << ky << "\n"
        << "set cntrlabel onecolor\n"
        << "set contour base\n"
        << levels_cmd(lv) << "set palette maxcolors " << lv.size() - 1 << "\n"
@@ -573,7 +595,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set pm3d depthorder"
        << (xs.size() <= 61 && ys.size() <= 61 ? " border lw 0.2 lc rgb \"#60000000\"" : "") << "\n"
        << "set pm3d lighting primary 0.5 specular 0.2\n"
-       << "set colorbox vertical user origin 0.88, 0.25 size 0.025, 0.5\n";
+       << "# (upper right: lower down it covered the last tick labels of the beta axis)\n"
+       << "set colorbox vertical user origin 0.905, 0.42 size 0.025, 0.45\n";
     plot = "splot datafile using 1:2:(zclip($3)) with pm3d";
   }
   script_render_loop(gp, plot);
@@ -652,7 +675,7 @@ Figure figure_1d_loss_acc(const Context& c) {
        << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) {
     data << num(s.x[i]);
-    for (auto& v : vals) data << ' ' << num(v[i]);
+    for (auto& v : vals) data << ' ' << value_num(v[i]);
     data << '\n';
   }
   write_file(fig.data(), data.str());
@@ -671,7 +694,7 @@ Figure figure_1d_loss_acc(const Context& c) {
      << "set y2tics tc rgb \"red\"\n"
      << "set y2range [0:100]\n"
      << "set key below horizontal\n"
-     << "set grid xtics ytics lc rgb \"#dddddd\"\n";
+     << "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3\n";
   std::string plot = "plot ";
   for (std::size_t k = 0; k < cols.size(); ++k) {
     const std::string& q = cols[k];
@@ -699,7 +722,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha " << q
        << "; NaN = not computed or computed as NaN\n";
-  for (std::size_t i : rows) data << num(s.x[i]) << ' ' << num(v[i]) << '\n';
+  for (std::size_t i : rows) data << num(s.x[i]) << ' ' << value_num(v[i]) << '\n';
   write_file(fig.data(), data.str());
 
   std::ostringstream gp;
@@ -709,7 +732,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
      << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
      << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
      << "set yrange " << y_range_1d(q, o, v, rows) << "\n"
-     << (o.log && is_loss(q) ? "set logscale y\n" : "") << "set grid xtics ytics lc rgb \"#dddddd\"\n"
+     << (o.log && is_loss(q) ? "set logscale y\n" : "") << "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3\n"
      << "unset key\n";
   script_render_loop(gp, "plot datafile using 1:2 with lines lw 2 lc rgb \"blue\"");
   write_file(fig.script(), gp.str());
@@ -954,9 +977,15 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     quantity_values(s, q);
     levels_for(q, o);
   }
-  if (s.two_d() && (s.nx() < 2 || s.ny() < 2))
-    throw InputError(s.path + ": a 2D plot needs at least 2 points per axis");
+  // A 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D figures along the other
+  // axis (`line`, the same values in the same order), the titles naming the fixed coordinate.
+  const bool line = s.two_d() && s.size() > 1 && (s.nx() == 1 || s.ny() == 1);
+  if (s.two_d() && !line && s.size() < 2)
+    throw InputError(s.path + ": its grid has a single point: nothing to draw");
   if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");
+  if (line && !o.trajectory.empty())
+    throw InputError("plot: --trajectory needs a 2D surface of 2 points or more per axis; " +
+                     s.path + " has one point on " + (s.nx() == 1 ? "α" : "β"));
 
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
@@ -1052,7 +1081,22 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   }
 
   std::vector<Figure> figs;
-  if (!s.two_d()) {
+  SurfaceView as_line;
+  if (line) {
+    as_line = s;
+    if (s.nx() == 1) {
+      as_line.x = s.y;
+      c.xlabel = c.ylabel;
+      c.line_axis = "β";
+      c.line_fixed = "α = " + short_num(s.x[0]);
+    } else {
+      c.line_fixed = "β = " + short_num(s.y[0]);
+    }
+    as_line.y.clear();
+    c.s = &as_line;
+  }
+  if (!c.s->two_d()) {
+    const SurfaceView& s = *c.s;
     if (has_quantity(s, "train_loss") || has_quantity(s, "train_acc") ||
         has_quantity(s, "test_loss") || has_quantity(s, "test_acc"))
       figs.push_back(figure_1d_loss_acc(c));

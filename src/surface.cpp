@@ -137,9 +137,11 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
       if (!ec && space.available < (std::uintmax_t(1) << 20))
         why += " (" + parent.string() + " has " + std::to_string(space.available / 1024) +
                " KiB left: the file system is full)";
+      // The half-made temporary goes first, also when the job ends here (any rank may remove
+      // it: the caller holds the surface's lock, and the others' open handles do not matter).
+      std::filesystem::remove(tmp, ec);
       if (comm.size() > 1) mpi::abort_job(why, kExitError);
       file_.close();
-      std::filesystem::remove(tmp, ec);
       if (why != e.what()) throw FormatError(why);
       throw;
     }

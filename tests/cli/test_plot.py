@@ -11,8 +11,10 @@ after clip/log equal the surface's, and --interp keeps the corners.
 
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
+import glob
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -244,6 +246,58 @@ def main():
     r = run("plot", "s2n.h5", "--what", "train_loss", "--out-dir", "fig2n", "--formats", "png")
     check("1 computed point has a NaN or infinite value (train loss; " in r.stderr and
           "holes in the map" in r.stderr, f"2D: the same note ({r.stderr.strip()})")
+    # An infinite value is a gap too: NaN in every data file (gnuplot drew "Inf" as data: the
+    # heat map's top colour, a spike of the 3D surface).
+    with h5py.File("s2n.h5", "a") as f:
+        f["train_loss"][1, 1] = np.inf
+        f["train_loss"][3, 4] = -np.inf
+    r = run("plot", "s2n.h5", "--what", "train_loss", "--out-dir", "fig2i", "--formats", "png")
+    dats = sorted(glob.glob("fig2i/*.dat"))
+    bad = [d for d in dats if "Inf" in open(d).read() or "inf" in open(d).read()]
+    nans = [int(np.isnan(np.loadtxt(d)[:, 2]).sum()) for d in dats if "proj" not in d]
+    check(r.returncode == 0 and len(dats) == 4 and not bad and nans == [3, 3, 3, 3] and
+          "3 computed points have a NaN or infinite value" in r.stderr,
+          f"2D: infinite values are NaN (gaps) in every data file ({bad}, NaN counts {nans})")
+
+    # ---- filled contours: the bands follow the levels between grid lines (pm3d colours a
+    # sub-cell by its corners' mean: on a coarse grid 4 x 4 sub-cells made blocks of bands) ----
+    with h5py.File("plane.h5", "w") as f:
+        x = np.array([-1.0, 1.0])
+        f["xcoordinates"], f["ycoordinates"] = x, x
+        X, Y = np.meshgrid(x, x)
+        f["train_loss"] = 5 + 3 * X + 1.5 * Y
+        f["done"] = np.ones((2, 2), np.uint8)
+        f.attrs["format"] = "losscape-surface"
+    r = run("plot", "plane.h5", "--formats", "png", "--out-dir", "fig_plane", "--size", "800x600")
+    gp = open("fig_plane/plane_train_loss_2dcontourf.gp").read()
+    k = re.search(r"set pm3d at b interpolate (\d+),(\d+)", gp)
+    check(r.returncode == 0 and k and int(k.group(1)) >= 100 and int(k.group(2)) >= 100,
+          f"filled contours of a 2 x 2 grid: sub-cells of a few pixels ({k and k.group(0)})")
+
+    # ---- a 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D curves along the
+    # other axis, the title naming the fixed coordinate; export refuses it by name ----
+    for name, nx, ny, axis, fixed in (("row", 9, 1, "α", "β = 0.25"), ("col", 1, 7, "β", "α = -0.5")):
+        with h5py.File(f"{name}.h5", "w") as f:
+            x = np.linspace(-1, 1, nx) if nx > 1 else np.array([-0.5])
+            y = np.linspace(-1, 1, ny) if ny > 1 else np.array([0.25])
+            f["xcoordinates"], f["ycoordinates"] = x, y
+            X, Y = np.meshgrid(x, y)
+            f["train_loss"] = loss(X, Y)
+            f["train_acc"] = 100 * np.exp(-loss(X, Y) / 3)
+            f["done"] = np.ones((ny, nx), np.uint8)
+            f.attrs["format"] = "losscape-surface"
+        r = run("plot", f"{name}.h5", "--formats", "png", "--out-dir", f"fig_{name}")
+        dat = np.loadtxt(f"fig_{name}/{name}_1d_train_loss.dat")
+        along = x if nx > 1 else y
+        gp = open(f"fig_{name}/{name}_1d_train_loss.gp").read()
+        check(r.returncode == 0 and np.allclose(dat[:, 0], along) and
+              np.allclose(dat[:, 1], loss(X, Y).ravel(), rtol=1e-9) and
+              f"{len(along)} points, {axis} ∈ [-1, 1] at {fixed}" in gp and
+              f'set xlabel "{axis}"' in gp and os.path.exists(f"fig_{name}/{name}_1d_loss_acc.png"),
+              f"a {nx} x {ny} grid: drawn as a curve along {axis} at {fixed} ({r.returncode}: {r.stderr.strip()})")
+        r = run("export", f"{name}.h5", "--vtp", f"{name}.vtp", expect_ok=False)
+        check(r.returncode == 1 and f"one point on {'β' if ny == 1 else 'α'}" in r.stderr and
+              not os.path.exists(f"{name}.vtp"), f"export of the {nx} x {ny} grid: refused ({r.stderr.strip()})")
 
     # ---- gnuplot missing: LOSSCAPE_GNUPLOT or a PATH without it ----
     no_path = {k: v for k, v in os.environ.items() if k != "LOSSCAPE_GNUPLOT"}

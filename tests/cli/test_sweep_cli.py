@@ -274,6 +274,8 @@ check(len(last["devices"]) == 2 and last["points_per_forward"] == 4 and last["cu
       and "config" not in last, "info --json gives the last run's devices and settings")
 p = run(["info", "ppf.h5"])
 check("devices cpu (" in p.stdout and ") x2" in p.stdout, "info names the devices of a run")
+check(f"losscape {last['losscape_version']} (revision {revision})" in p.stdout,
+      f"info names the build that computed a run: losscape {last['losscape_version']}, {revision}")
 # A run whose entry still says "running" (the entry is written at the start and the end): running
 # while its lock is held, else killed; its points are those the done mask gained since its start
 # (until the next run's start for an earlier entry).

@@ -131,7 +131,8 @@ def fault_case(name, np_, fault, expect_in_error, creation=False):
     check(len(errs) >= 1 and all(expect_in_error in e for e in errs),
           f"{name}: the error names the failure ({expect_in_error!r}): {errs}")
     if creation:
-        check(not os.path.exists(out), f"{name}: no half-created surface file is left at {out}")
+        check(not os.path.exists(out) and not os.path.exists(out + ".creating"),
+              f"{name}: no half-created surface file is left at {out} (nor its temporary)")
     else:
         try:
             _, done = surface(out)
@@ -623,8 +624,9 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
         unmount("full")
     errs = errors(err)
     check(rc == 1 and len(errs) >= 1 and "the file system is full" in errs[0] and
-          "f.h5.lock" not in left,
-          f"a full disk at creation: named, the lock released ({rc}: {errs[:1]}, left {left})")
+          "f.h5.lock" not in left and "f.h5.creating" not in left,
+          f"a full disk at creation: named, the lock released, the temporary removed ({rc}: "
+          f"{errs[:1]}, left {left})")
     errs = errors(err_d)
     check(rc_d == 1 and len(errs) == 1 and "d.h5" in errs[0] and "No space left" in errs[0] and
           left_d == ["fill"],
