@@ -939,6 +939,8 @@ ProjectedPath read_projected_path(const std::string& path) {
   }
   t.dir_file = try_attr_string(f, "dir_file");
   t.directions_fingerprint = try_attr_string(f, "directions_fingerprint");
+  t.method = try_attr_string(f, "proj_method");
+  if (f.has_attr("orthonormal")) t.orthonormal = f.attr_int("orthonormal") != 0;
   return t;
 }
 
@@ -987,11 +989,6 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     throw InputError("plot: --trajectory needs a 2D surface of 2 points or more per axis; " +
                      s.path + " has one point on " + (s.nx() == 1 ? "α" : "β"));
 
-  std::error_code ec;
-  fs::create_directories(o.out_dir, ec);
-  if (!fs::is_directory(o.out_dir))
-    throw InputError("plot: cannot create output directory " + o.out_dir);
-
   Context c;
   c.s = &s;
   c.o = &o;
@@ -1000,6 +997,13 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   if (!o.trajectory.empty()) {
     if (!s.two_d()) throw InputError("plot: --trajectory needs a 2D surface; " + s.path + " is 1D");
     c.traj = read_projected_path(o.trajectory);
+    // cos coordinates onto directions that are not orthonormal are not the surface's α and β:
+    // the path would be drawn in the wrong place.
+    if (c.traj->method == "cos" && c.traj->orthonormal && !*c.traj->orthonormal)
+      throw InputError("plot: " + o.trajectory +
+                       " holds cos projections onto directions that are not orthonormal, which "
+                       "are not the surface's alpha and beta: project again with --method lstsq "
+                       "(or auto)");
     variance = c.traj->variance;
   }
   if (!variance && !o.directions.empty()) {
@@ -1080,6 +1084,11 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     c.ylabel = pc_label(1, (*variance)[1]);
   }
 
+  // (made once everything has been checked: a refused plot leaves no folder behind)
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (!fs::is_directory(o.out_dir))
+    throw InputError("plot: cannot create output directory " + o.out_dir);
   std::vector<Figure> figs;
   SurfaceView as_line;
   if (line) {

@@ -1,6 +1,7 @@
 #include "losscape/trajectory.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -278,8 +279,39 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   return out;
 }
 
+namespace {
+// ⟨δ, δ⟩, ⟨η, η⟩, ⟨δ, η⟩ over the floating-point tensors, in float64.
+std::array<double, 3> gram_of(const Directions& d) {
+  std::array<double, 3> g{0, 0, 0};
+  for (std::size_t i = 0; i < d.dirs[0].size(); ++i) {
+    if (!at::isFloatingType(d.dirs[0][i].tensor.scalar_type())) continue;
+    auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();
+    auto dy = d.dirs[1][i].tensor.to(torch::kFloat64).flatten();
+    g[0] += dx.dot(dx).item<double>();
+    g[1] += dy.dot(dy).item<double>();
+    g[2] += dx.dot(dy).item<double>();
+  }
+  return g;
+}
+bool orthonormal_gram(const std::array<double, 3>& g) {
+  return std::fabs(g[0] - 1) <= 1e-4 && std::fabs(g[1] - 1) <= 1e-4 && std::fabs(g[2]) <= 1e-4;
+}
+}  // namespace
+
+bool orthonormal_directions(const Directions& d) {
+  return d.dims() == 2 && orthonormal_gram(gram_of(d));
+}
+
+std::string resolve_projection_method(const std::string& method, const Directions& d) {
+  if (method == "cos" || method == "lstsq") return method;
+  if (method != "auto")
+    throw InputError("unknown projection method '" + method + "' (expected auto, cos or lstsq)");
+  return orthonormal_directions(d) ? "cos" : "lstsq";
+}
+
 Projection project_trajectory(const Directions& d_in, const std::vector<std::string>& files,
-                              const std::string& dir_file, const TrajectoryModel& m) {
+                              const std::string& dir_file, const TrajectoryModel& m,
+                              const std::string& method_in) {
   if (files.empty()) throw InputError("no checkpoints to project");
   if (d_in.dims() != 2)
     throw InputError(dir_file + ": a trajectory projection needs two directions (xdirection and "
@@ -301,7 +333,7 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
     torch::Tensor last, dx, dy;
   };
   std::vector<Item> items;
-  double nx = 0, ny = 0;
+  double nx = 0, ny = 0, nxy = 0;
   if (const std::string bad = non_finite_tensor(theta); !bad.empty())
     throw InputError(files.back() + ": " + bad + " holds NaN or infinite values (a "
                      "diverged checkpoint?); the last checkpoint is the origin of the plane");
@@ -309,16 +341,26 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
     if (!at::isFloatingType(theta[i].tensor.scalar_type())) continue;
     auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();
     auto dy = d.dirs[1][i].tensor.to(torch::kFloat64).flatten();
-    nx += dx.pow(2).sum().item<double>();
-    ny += dy.pow(2).sum().item<double>();
+    nx += dx.dot(dx).item<double>();
+    ny += dy.dot(dy).item<double>();
+    nxy += dx.dot(dy).item<double>();
     if (dx.abs().max().item<double>() == 0 && dy.abs().max().item<double>() == 0) continue;
     items.push_back({i, theta[i].tensor.detach().cpu().to(torch::kFloat64).flatten(), dx, dy});
   }
+  const std::array<double, 3> gram{nx, ny, nxy};
   nx = std::sqrt(nx);
   ny = std::sqrt(ny);
   if (nx == 0 || ny == 0) throw InputError(dir_file + ": a direction is zero");
+  const std::string method = resolve_projection_method(method_in, d);
+  // lstsq: the normal equations [δ·δ δ·η; δ·η η·η] (x, y) = (d·δ, d·η)
+  const double det = gram[0] * gram[1] - gram[2] * gram[2];
+  if (method == "lstsq" && !(det > 1e-12 * gram[0] * gram[1]))
+    throw InputError(dir_file + ": its two directions are parallel (cos = " +
+                     std::to_string(gram[2] / (nx * ny)) + "): they span no plane to project onto");
 
   Projection p;
+  p.method = method;
+  p.orthonormal = orthonormal_gram(gram);
   p.files = files;
   p.explained_variance_ratio = d.explained_variance_ratio;
   p.directions_fingerprint = directions_fingerprint(d_in);
@@ -333,8 +375,13 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
     if (!std::isfinite(x) || !std::isfinite(y))
       throw InputError(f + ": holds NaN or infinite weights (a diverged checkpoint?); leave it "
                            "out of the projection");
-    p.x.push_back(x / nx);
-    p.y.push_back(y / ny);
+    if (method == "cos") {
+      p.x.push_back(x / nx);
+      p.y.push_back(y / ny);
+    } else {
+      p.x.push_back((gram[1] * x - gram[2] * y) / det);
+      p.y.push_back((gram[0] * y - gram[2] * x) / det);
+    }
     p.epochs.push_back(r.epoch());
   }
   return p;
@@ -349,7 +396,8 @@ void write_projection_file(const std::string& path, const Projection& p, const s
   f.create_dataset("proj_ycoord", h5::Type::f64, {n}).write(h5::Type::f64, p.y.data());
   f.set_attr("format", std::string("losscape-projection"));
   h5::set_version_attrs(f);
-  f.set_attr("proj_method", std::string("cos"));
+  f.set_attr("proj_method", p.method);
+  if (p.orthonormal) f.set_attr("orthonormal", std::int64_t(*p.orthonormal));
   f.set_attr("dir_file", dir_file);
   if (!p.directions_fingerprint.empty())
     f.set_attr("directions_fingerprint", p.directions_fingerprint);
@@ -392,6 +440,7 @@ Projection read_projection(const std::string& path) {
   if (f.has_attr("directions_fingerprint"))
     p.directions_fingerprint = f.attr_string("directions_fingerprint");
   if (f.has_attr("proj_method")) p.method = f.attr_string("proj_method");
+  if (f.has_attr("orthonormal")) p.orthonormal = f.attr_int("orthonormal") != 0;
   return p;
 }
 

@@ -44,9 +44,12 @@ struct PcaOptions {
 Directions pca_directions(const std::vector<std::string>& checkpoint_files, TensorSet type,
                           bool ignore_biasbn, const PcaOptions& opts = {});
 
-/// Coordinates of checkpoints in the plane of two directions, as the reference's
-/// project_trajectory (proj_method "cos") computes them: x_k = ⟨d_k, δ⟩/‖δ‖, y_k = ⟨d_k, η⟩/‖η‖
-/// with d_k = θ_k − θ_n (θ_n = the last file), so the final model is at (0, 0).
+/// Coordinates of checkpoints in the plane of two directions, with d_k = θ_k − θ_n (θ_n = the last
+/// file), so the final model is at (0, 0), by the reference's project_trajectory methods:
+///   "cos":   x_k = ⟨d_k, δ⟩/‖δ‖, y_k = ⟨d_k, η⟩/‖η‖ (the reference's default), which are the
+///            surface's α and β only for orthonormal directions (PCA's);
+///   "lstsq": the (x_k, y_k) minimizing ‖d_k − x_k δ − y_k η‖ (the 2×2 normal equations), the
+///            surface's α and β for any two independent directions (for orthonormal ones, cos's).
 struct Projection {
   std::vector<double> x, y;
   std::vector<std::int64_t> epochs;  ///< each checkpoint's epoch attribute
@@ -56,15 +59,23 @@ struct Projection {
   /// directions_fingerprint() of the directions projected onto ("" in files from before it was
   /// recorded, and the reference's): names the plane wherever the direction file is now.
   std::string directions_fingerprint;
-  std::string method = "cos";  ///< read_projection: proj_method ("cos" when not recorded)
+  std::string method = "cos";  ///< proj_method ("cos" when not recorded)
+  /// Whether δ and η are orthonormal (‖δ‖ = ‖η‖ = 1, ⟨δ, η⟩ = 0, to 1e-4): both methods agree
+  /// then. Unknown for files that do not record it (the reference's, losscape's before 2026-12-02).
+  std::optional<bool> orthonormal;
 };
+/// Whether the floating-point tensors of a 2-D direction set are orthonormal (as Projection says).
+bool orthonormal_directions(const Directions& d);
+/// The method `auto` stands for: cos for orthonormal directions (PCA's: the reference's results
+/// and file name), else lstsq; "cos" and "lstsq" as given; anything else an InputError.
+std::string resolve_projection_method(const std::string& method, const Directions& d);
 /// `d` must be 2-D and match the checkpoints' model (by names when it has them, else by order
 /// and shape); `dir_file` names it in messages. A fingerprint that is not the final model's is
 /// reported on stderr (the final point is then not the plane's origin), not refused.
 /// Checkpoints as for pca_directions (`model` for torch.save files).
 Projection project_trajectory(const Directions& d, const std::vector<std::string>& checkpoint_files,
                               const std::string& dir_file = "directions",
-                              const TrajectoryModel& model = {});
+                              const TrajectoryModel& model = {}, const std::string& method = "auto");
 
 /// Whether `path` is a projection file (`losscape project`'s or the reference's: proj_xcoord and
 /// proj_ycoord datasets).

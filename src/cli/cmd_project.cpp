@@ -16,6 +16,7 @@ void add_project(CLI::App& root, Registry& reg) {
     std::string directions;
     std::vector<std::string> checkpoints;
     TrajectoryModel model;
+    std::string method = "auto";
     std::string out;
     bool quiet = false;
     int grid = 0;
@@ -34,7 +35,13 @@ void add_project(CLI::App& root, Registry& reg) {
   app->add_option("--dataset,-d", o->model.dataset,
                   std::string("Data set fixing that architecture's input shape (") +
                       kDatasetDefault + "; of the first checkpoint)");
-  app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_cos.h5)");
+  app->add_option("--method", o->method,
+                  "auto: cos for orthonormal directions (PCA's), else lstsq; cos: <d, dir>/|dir| "
+                  "(the reference's default; the surface's alpha and beta only for orthonormal "
+                  "directions); lstsq: the least-squares coordinates in the plane")
+      ->check(CLI::IsMember({"auto", "cos", "lstsq"}))
+      ->capture_default_str();
+  app->add_option("--out,-o", o->out, "Projection file (default: <directions>_proj_<method>.h5)");
   app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
   app->add_option("--grid", o->grid,
                   "Also print sweep options of an N x N grid covering the path with a 15 % "
@@ -43,15 +50,22 @@ void add_project(CLI::App& root, Registry& reg) {
   reg.push_back({app, [o, app]() {
     const auto files = trajectory_files(o->checkpoints);
     if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->model.dataset);
-    std::string out = o->out;
-    if (out.empty()) out = o->directions + "_proj_cos.h5";
-    h5::check_replaceable(out, "projection file", is_projection_file);
     auto d = read_directions(o->directions);
-    auto p = project_trajectory(d, files, o->directions, o->model);
+    const std::string method = d.dims() == 2 ? resolve_projection_method(o->method, d) : o->method;
+    std::string out = o->out;
+    if (out.empty()) out = o->directions + "_proj_" + method + ".h5";
+    h5::check_replaceable(out, "projection file", is_projection_file);
+    auto p = project_trajectory(d, files, o->directions, o->model, method);
+    if (method == "cos" && p.orthonormal && !*p.orthonormal)
+      std::fprintf(stderr,
+                   "losscape: warning: %s: the directions are not orthonormal, so the cos "
+                   "coordinates are not the alpha and beta of a surface swept with them (plot "
+                   "refuses to draw them over one); --method lstsq gives those\n",
+                   o->directions.c_str());
     write_projection(out, p, o->directions);
     if (!o->quiet) {
-      std::printf("%zu checkpoints projected onto %s -> %s\n", p.x.size(), o->directions.c_str(),
-                  out.c_str());
+      std::printf("%zu checkpoints projected onto %s (%s) -> %s\n", p.x.size(),
+                  o->directions.c_str(), method.c_str(), out.c_str());
       if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
         std::printf("explained variance: 1st PC %.2f %%, 2nd PC %.2f %%\n",
                     100 * (*p.explained_variance_ratio)[0], 100 * (*p.explained_variance_ratio)[1]);

@@ -392,6 +392,47 @@ check(nx == ny == 21 and lo_x < x.min() and x.max() < hi_x and lo_y < y.min() an
       "info's covering grid contains the path")
 check("5 checkpoints in the plane of pca_np.h5" in run("info", "proj.h5").stdout,
       "info describes a projection file")
+with h5py.File("proj.h5", "r") as f:
+    check(f.attrs["proj_method"] in ("cos", b"cos") and int(f.attrs["orthonormal"]) == 1,
+          "PCA directions (orthonormal): --method auto projects by cos, as the reference")
+
+# ---- directions that are not orthonormal (towards two checkpoints): auto projects by least
+# squares, which puts each target at (1, 0) and (0, 1), the surface's alpha and beta; cos
+# (the reference's formula) does not, is warned, and plot refuses to draw it over a surface ----
+run("directions", "--model-file", "run/model_4.h5", "--x-target", "run/model_0.h5",
+    "--y-target", "run/model_2.h5", "--out", "tdirs.h5")
+p = run("project", "--directions", "tdirs.h5", "--checkpoints", "run")
+with h5py.File("tdirs.h5_proj_lstsq.h5", "r") as f:
+    lx, ly, meth = f["proj_xcoord"][()], f["proj_ycoord"][()], f.attrs["proj_method"]
+with h5py.File("tdirs.h5", "r") as f:
+    tnames = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["names"]]
+    D = np.stack([np.concatenate([np.asarray(f[g][str(i)][()], np.float64).ravel()
+                                  for i in range(len(tnames))]) for g in ("xdirection", "ydirection")], 1)
+
+
+def flat_named(path):
+    with h5py.File(path, "r") as f:
+        return np.concatenate([np.asarray(f["state"][n][()], np.float64).ravel() for n in tnames])
+
+
+XT = np.stack([flat_named(c) for c in ck]) - flat_named(ck[-1])
+want = np.linalg.lstsq(D, XT.T, rcond=None)[0]  # numpy's least squares, as the reference's lstsq
+check(meth in ("lstsq", b"lstsq") and np.allclose([lx[0], ly[0], lx[2], ly[2]], [1, 0, 0, 1], atol=1e-6)
+      and np.allclose(lx, want[0], rtol=0, atol=1e-6) and np.allclose(ly, want[1], rtol=0, atol=1e-6),
+      f"target directions: auto = lstsq, the targets at (1, 0) and (0, 1), as numpy's lstsq "
+      f"({np.round(lx, 6)}, {np.round(ly, 6)})")
+p = run("project", "--directions", "tdirs.h5", "--checkpoints", "run", "--method", "cos")
+with h5py.File("tdirs.h5_proj_cos.h5", "r") as f:
+    cx, orth = f["proj_xcoord"][()], int(f.attrs["orthonormal"])
+check(np.allclose(cx, XT @ D[:, 0] / np.linalg.norm(D[:, 0]), rtol=1e-9, atol=1e-9) and orth == 0 and
+      "not orthonormal" in p.stderr, f"--method cos: <d, dir>/|dir| as the reference, warned ({p.stderr.strip()})")
+with h5py.File("tplane.h5", "w") as f:
+    f["xcoordinates"] = f["ycoordinates"] = np.linspace(-0.5, 1.5, 3)
+    f["train_loss"] = np.ones((3, 3))
+    f.attrs["format"] = "losscape-surface"
+p = run("plot", "tplane.h5", "--trajectory", "tdirs.h5_proj_cos.h5", "--out-dir", "tplot", expect=1)
+check("not orthonormal" in p.stderr and "--method lstsq" in p.stderr and not os.path.exists("tplot"),
+      f"plot refuses cos coordinates of directions that are not orthonormal ({p.stderr.strip()})")
 
 # ---- `losscape directions --pca`: numpy's PCA of the same checkpoints ----
 run("directions", "--pca", "--checkpoints", "run", "--out", "pca.h5")
