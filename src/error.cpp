@@ -3,12 +3,16 @@
 #include <c10/util/Exception.h>
 
 #include <filesystem>
+#include <new>
 
 // The hierarchy is header-only; this unit keeps the vtables in one place, and one_line.
 
 namespace losscape {
 
 std::string one_line(const std::exception& e, std::size_t max) {
+  if (dynamic_cast<const std::bad_alloc*>(&e))  // (its what() is "std::bad_alloc")
+    return "out of memory (std::bad_alloc): the options ask for more than this machine has (a "
+           "large --x/--y grid, --batch-size or --samples?)";
   const auto* c10e = dynamic_cast<const c10::Error*>(&e);
   std::string m = c10e ? c10e->what_without_backtrace() : e.what();
   if (const auto plea = m.find("(Could this error message be improved?"); plea != std::string::npos)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "losscape/error.hpp"
@@ -60,8 +61,26 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
     throw bad("not numbers");
   }
   if (a.num < 1) throw bad("NUM must be at least 1");
+  if (a.num > kMaxGridPoints)
+    throw bad("NUM above " + std::to_string(kMaxGridPoints) +
+              ": every point is a full pass over the data set");
   if (!std::isfinite(a.min) || !std::isfinite(a.max)) throw bad("bounds must be finite");
   if (a.num > 1 && !(a.max > a.min)) throw bad("MAX must be greater than MIN");
+  // Steps below the bounds' double precision would give repeated coordinates (points computed
+  // twice, a file plot refuses): the step must clear a few ulps of the larger bound.
+  if (a.num > 1) {
+    const double step = (a.max - a.min) / double(a.num - 1);
+    const double ulp = std::max(std::fabs(a.min), std::fabs(a.max)) *
+                       std::numeric_limits<double>::epsilon();
+    bool repeats = !(step > 4 * ulp);
+    if (!repeats && a.num <= 10'000'000) {  // (exactly, where the coordinates are affordable)
+      const auto c = a.coordinates();
+      for (std::size_t i = 1; i < c.size() && !repeats; ++i) repeats = !(c[i] > c[i - 1]);
+    }
+    if (repeats)
+      throw bad("a step of " + shortest(step) +
+                " is below the precision of the bounds: coordinates would repeat");
+  }
   return a;
 }
 
@@ -111,6 +130,11 @@ Grid parse_grid(const std::string& x, const std::string& y) {
   if (!y.empty()) {
     g.has_y = true;
     g.y = parse_axis(y, "--y");
+    if (double(g.x.num) * double(g.y.num) > double(kMaxGridPoints))
+      throw InputError("--x " + x + " --y " + y + ": " + std::to_string(g.x.num) + " x " +
+                       std::to_string(g.y.num) + " points, above " +
+                       std::to_string(kMaxGridPoints) +
+                       ": every point is a full pass over the data set");
   }
   return g;
 }

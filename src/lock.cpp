@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -146,9 +147,21 @@ constexpr double kBeatSeconds = 20;
 constexpr double kArrayTakeoverSeconds = 2 * kBeatSeconds + 5;
 constexpr double kArrayWaitSeconds = kArrayTakeoverSeconds + 10;
 
+// The lock file of `target`: next to the file it names. A symbolic link at `target` is followed
+// (to its final file), so that a sweep of the link and one of the file itself share one lock;
+// a folder reached through links is the same folder either way, and so is the lock file in it.
+std::string lock_file_of(const std::string& target) {
+  std::error_code ec;
+  if (std::filesystem::is_symlink(target, ec)) {
+    const auto real = std::filesystem::canonical(target, ec);
+    if (!ec) return real.string() + ".lock";
+  }
+  return target + ".lock";
+}
+
 }  // namespace
 
-FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(target + ".lock") {
+FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(lock_file_of(target)) {
   nlohmann::json me = {{"host", hostname()},
                        {"pid", long(getpid())},
                        {"started", process_start(long(getpid()))},
@@ -237,7 +250,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
 }
 
 bool FileLock::held(const std::string& target, double stale_seconds) {
-  const std::string path = target + ".lock";
+  const std::string path = lock_file_of(target);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;
   std::ifstream in(path);

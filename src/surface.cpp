@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -81,9 +82,41 @@ void write_string_dataset(const h5::Location& f, const std::string& name, const 
 
 }  // namespace
 
+std::uintmax_t SurfaceFile::bytes_needed(const SurfaceIdentity& id) {
+  const auto points = std::uintmax_t(id.grid.size());
+  return points * (8 * (id.values.size() + 1) + 1) + kRunLogBytes + (std::uintmax_t(1) << 16);
+}
+
+std::string SurfaceFile::size_text(std::uintmax_t b) {
+  char s[32];
+  if (b < 1000000)
+    std::snprintf(s, sizeof s, "%.3g kB", double(b) / 1e3);
+  else if (b < 1000000000)
+    std::snprintf(s, sizeof s, "%.3g MB", double(b) / 1e6);
+  else
+    std::snprintf(s, sizeof s, "%.3g GB", double(b) / 1e9);
+  return s;
+}
+
 std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceIdentity& id) {
   try {
-    if (!std::filesystem::exists(path)) return "create";
+    // An empty file at the name is replaced, as every output of losscape replaces one.
+    std::error_code ec;
+    const bool empty = std::filesystem::is_regular_file(path, ec) &&
+                       std::filesystem::file_size(path, ec) == 0 && !ec;
+    if (!std::filesystem::exists(path) || empty) {
+      // A file system that cannot hold it is named now, not after a creation that fills it
+      // (a typo in --x/--y can ask for terabytes).
+      const auto parent = std::filesystem::absolute(path, ec).parent_path();
+      const auto space = std::filesystem::space(parent, ec);
+      const std::uintmax_t need = bytes_needed(id);
+      if (!ec && need > space.available)
+        return path + ": a surface of " + std::to_string(id.grid.size()) + " points (" +
+               id.grid.x.str() + (id.grid.has_y ? " x " + id.grid.y.str() : std::string()) +
+               ") takes " + size_text(need) + ", and " + parent.string() + " has " +
+               size_text(space.available) + " free";
+      return "create";
+    }
     const h5::File f(path, h5::File::Mode::read);
     auto have = read_identity(f, path);
     auto want = id.to_json();

@@ -648,10 +648,29 @@ void check_targets_unchanged(const Directions& d, const Model& model, const Dire
 }
 
 // The start-up line's data: every split ("mnist train (100 of 60000 samples), mnist test (...)").
-std::string split_list(const std::vector<DataSplit>& data) {
-  std::string s;
-  for (const auto& d : data) s += (s.empty() ? "" : ", ") + d.description;
-  return s;
+// What each split of the sweep covers: its description, or with data shards what a group of
+// ranks holds together (collective over `group`: every rank calls).
+std::vector<std::string> split_lines(const std::vector<DataSplit>& data, const SweepConfig& cfg,
+                                     const mpi::Comm& group) {
+  std::vector<std::string> lines;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const DataSplit& d = data[i];
+    if (group.size() == 1) {
+      lines.push_back(d.description);
+      continue;
+    }
+    const std::int64_t n = d.size();
+    const std::int64_t sum = group.allreduce_sum(n);
+    const std::int64_t largest = group.allreduce_max(n);
+    const std::int64_t smallest = -group.allreduce_max(-n);
+    lines.push_back(cfg.dataset + " " + cfg.splits[i] + " (" + std::to_string(sum) + " of " +
+                    std::to_string(d.total) + " samples in " + std::to_string(group.size()) +
+                    " shards of " +
+                    (smallest == largest ? std::to_string(largest)
+                                         : std::to_string(smallest) + "-" + std::to_string(largest)) +
+                    ")");
+  }
+  return lines;
 }
 
 void print_notes(const Directions& d) {
@@ -856,8 +875,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // Directions: read a given file, or make them on rank 0 (beside the output) and share. A dry
   // run makes missing ones in memory only (every rank the same: they are seeded).
   bool dirs_made_here = false;
+  // Sweeps whose --out differ but for the extension (c.h5, c.hdf5) make the same NAME.dirs.h5:
+  // its own lock, held until the directions are read, keeps two from making it at once (the
+  // second is refused, naming the first).
+  std::unique_ptr<FileLock> dir_lock;
+  mpi::AbortCleanup release_dir_lock([&dir_lock] { dir_lock.reset(); });
   if (dir_file.empty()) {
     dir_file = default_dir_file(cfg.out);
+    agreed([&] {
+      if (rank == 0 && !cfg.dry_run) dir_lock = std::make_unique<FileLock>(dir_file);
+    });
     std::error_code ec;
     dirs_made_here = !std::filesystem::exists(dir_file, ec);
     world.bcast(&dirs_made_here, sizeof dirs_made_here);  // rank 0's view of the file
@@ -885,6 +912,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (grid.has_y && ev.dirs.dims() < 2)
       throw InputError(dir_file + " holds one direction; a 2D sweep (--y) needs two");
   });
+  dir_lock.reset();
   effective["directions"] = dir_file;
   effective["arch"] = ev.model->arch;
   // The Hessian's size, before the surface file is made: a model without parameters to take it
@@ -1011,33 +1039,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // A dry run stops here: every check is done, the timings and the points are the run's.
     if (cfg.dry_run) {
       const auto devices = device_list(world.allgather(describe_device(device)));
-      // With data shards each rank holds a part of a split: say what a group holds together.
-      std::vector<std::string> data_lines;
-      for (std::size_t i = 0; i < ev.data.size(); ++i) {
-        const DataSplit& d = ev.data[i];
-        if (G == 1) {
-          data_lines.push_back(d.description);
-          continue;
-        }
-        const std::int64_t n = d.size();
-        const std::int64_t sum = group.allreduce_sum(n);
-        const std::int64_t largest = group.allreduce_max(n);
-        const std::int64_t smallest = -group.allreduce_max(-n);
-        data_lines.push_back(cfg.dataset + " " + cfg.splits[i] + " (" + std::to_string(sum) +
-                             " of " + std::to_string(d.total) + " samples in " + std::to_string(G) +
-                             " shards of " +
-                             (smallest == largest ? std::to_string(largest)
-                                                  : std::to_string(smallest) + "-" +
-                                                        std::to_string(largest)) +
-                             ")");
-      }
+      const std::vector<std::string> data_lines = split_lines(ev.data, cfg, group);
       if (rank == 0) {
-        std::int64_t part_total = 0;
-        for (std::int64_t p = 0; p < grid.size(); ++p) part_total += (p % part_n == part_k);
+        // (the points p with p % part_n == part_k, counted without a loop over a huge grid)
+        const std::int64_t part_total = grid.size() / part_n + (part_k < grid.size() % part_n);
         std::printf("dry run of losscape sweep %s: nothing computed, nothing written\n", version);
         std::printf("surface     %s: %s\n", cfg.out.c_str(),
                     dry_verdict == "create"
-                        ? "would be created"
+                        ? ("would be created (" + SurfaceFile::size_text(SurfaceFile::bytes_needed(id)) + ")").c_str()
                         : ("would be resumed: " + std::to_string(dry_done) + " of " +
                            std::to_string(part_total) + " points done")
                               .c_str());
@@ -1187,12 +1196,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     };
     write_log("running");
 
+    std::string splits_text;
+    for (const auto& line : split_lines(ev.data, cfg, group))
+      splits_text += (splits_text.empty() ? "" : ", ") + line;
     if (rank == 0 && !cfg.quiet) {
       std::printf("losscape sweep %s: %s grid %s%s%s, %lld points (%lld done), %s on %s, %d rank(s)%s, "
                   "batch size %lld, %s, %s\n",
                   version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
                   grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
-                  (long long)part_total, (long long)part_done, split_list(ev.data).c_str(),
+                  (long long)part_total, (long long)part_done, splits_text.c_str(),
                   describe_device(device).c_str(), size,
                   G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
                   (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",

@@ -8,6 +8,10 @@
 
 namespace losscape {
 
+/// The most points a grid may have (an axis, or both together): every point is a full pass over
+/// the data set, so more is a typo in --x/--y (which would ask for terabytes of file).
+inline constexpr std::int64_t kMaxGridPoints = 1'000'000'000;
+
 struct GridAxis {
   double min = -1, max = 1;
   std::int64_t num = 51;

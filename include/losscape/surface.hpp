@@ -72,6 +72,11 @@ class SurfaceFile {
   /// What the constructor would do with `path`, decided serially and read-only: "create" (no
   /// file), "open" (a file of this sweep, to resume) or the message refusing it.
   static std::string resume_verdict(const std::string& path, const SurfaceIdentity& id);
+  /// The bytes a new surface of `id` takes on disk (its space is allocated at creation): the
+  /// value datasets, `seconds` and `done` over the whole grid, the run log, and HDF5's metadata.
+  static std::uintmax_t bytes_needed(const SurfaceIdentity& id);
+  /// A size for people: "25.1 MB", "1.2 GB".
+  static std::string size_text(std::uintmax_t bytes);
 
   bool created() const { return created_; }
   const std::string& path() const { return path_; }

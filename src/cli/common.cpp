@@ -182,8 +182,9 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "losscape: error: %s\n", msg.c_str());
     return kExitError;
   } catch (const std::exception& e) {
-    if (mpi::initialized()) mpi::abort_job(e.what(), kExitError);
-    std::fprintf(stderr, "losscape: error: %s\n", e.what());
+    const std::string msg = one_line(e);  // (std::bad_alloc named as running out of memory)
+    if (mpi::initialized()) mpi::abort_job(msg, kExitError);
+    std::fprintf(stderr, "losscape: error: %s\n", msg.c_str());
     return kExitError;
   }
 }

@@ -198,6 +198,12 @@ r = run("merge", "p1.h5", "p1.h5", "--out", "x.h5")
 check(r.returncode == 1 and "twice" in r.stderr, f"an input given twice: {r.stderr.strip()}")
 r = run("merge", "p1.h5", "nope.h5", "--out", "x.h5")
 check(r.returncode == 1 and "nope.h5" in r.stderr, f"a missing input: {r.stderr.strip()}")
+open("empty_out.h5", "w").close()  # an empty file at --out is replaced (it was refused as not HDF5)
+r = run("merge", "p1.h5", "p3.h5", "--out", "empty_out.h5")
+with h5py.File("p1.h5", "r") as a, h5py.File("p3.h5", "r") as b, h5py.File("empty_out.h5", "r") as m:
+    want = np.asarray(a["done"]).sum() + np.asarray(b["done"]).sum()
+    check(r.returncode in (0, 75) and np.asarray(m["done"]).sum() == want,
+          f"merge over an empty file at --out: replaced ({r.returncode}: {r.stderr.strip()[-200:]})")
 
 # ---- parts that made their own directions (no --directions): seeded, hence equal ----
 ONE = ["sweep", *COMMON, "--x", "-1:1:5"]

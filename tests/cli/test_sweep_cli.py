@@ -211,6 +211,11 @@ p = run(["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--sample
          "--out", "dry_sh.h5", "--dry-run"], mpi=2)
 check("fashion-mnist train (101 of 60000 samples in 2 shards of 50-51)" in p.stdout,
       f"dry run with --data-shards: what the group holds, not rank 0's shard: {p.stdout[:600]!r}")
+p = run(["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--samples", "101",
+         "--x", "-1:1:3", "--data-dir", DATA, "--data-shards", "2", "--directions", "dirs.h5",
+         "--out", "run_sh.h5"], mpi=2)
+check("fashion-mnist train (101 of 60000 samples in 2 shards of 50-51) on" in p.stdout,
+      f"the start line with --data-shards says what the group holds, too: {p.stdout[:400]!r}")
 p = run([*DRY, "--out", "dry.h5", "--dry-run", "--batch-size", "0"], expect=1, mpi=2)
 check("--batch-size" in p.stderr, f"dry run with --batch-size 0: the run's error: {p.stderr.strip()[:200]}")
 check(before == (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
@@ -307,6 +312,50 @@ check(runs[-1]["status"] == "running" and runs[-2]["status"] == "killed" and
       f"info: ... and running while a live process holds its lock: {runs[-1]['status']}; "
       f"{p.stdout[-400:]!r}")
 os.remove("info_killed.h5.lock")
+
+# ---- the lock follows a symbolic link at --out: a sweep of the link and one of the file share
+# it (each took its own, and both wrote the file) ----
+shutil.copy("cfg.h5", "lk.h5")
+os.symlink("lk.h5", "lk_link.h5")
+with open("lk.h5.lock", "w") as f:  # held by this live process
+    json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
+p = run([*SWEEP, *GRID, "--out", "lk_link.h5"], expect=1)
+check("lk_link.h5 is being written by" in p.stderr and "lk.h5.lock" in p.stderr,
+      f"a sweep through a link to a file another job holds: refused ({p.stderr.strip()})")
+os.remove("lk.h5.lock")
+# Directions made beside --out are shared by outs of one stem (c.h5, c.hdf5 make c.dirs.h5):
+# their own lock keeps two sweeps from making them at once.
+with open("dl.dirs.h5.lock", "w") as f:
+    json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
+p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "50", "--x", "-1:1:3",
+         "--out", "dl.hdf5", "--quiet"], expect=1)
+check("dl.dirs.h5 is being written by" in p.stderr and not os.path.exists("dl.dirs.h5") and
+      not os.path.exists("dl.hdf5"), f"directions another sweep is making: refused ({p.stderr.strip()})")
+os.remove("dl.dirs.h5.lock")
+
+# ---- grids a typo makes: refused in one line before anything is written ----
+for x, y, says in (("1:1.0000000000000002:3", None, "below the precision of the bounds"),
+                   ("-1:1:2000000000", None, "NUM above 1000000000"),
+                   ("-1:1:40000", "-1:1:40000", "40000 x 40000 points, above 1000000000")):
+    p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "50", "--x", x,
+             *(["--y", y] if y else []), "--out", "typo.h5", "--dry-run"], expect=1)
+    check(says in p.stderr and len(p.stderr.strip().splitlines()) == 1 and
+          not os.path.exists("typo.h5"), f"--x {x} {'--y ' + y if y else ''}: refused ({p.stderr.strip()})")
+# The dry run says how large the file would be; the size checked against the free space is an
+# upper bound of the file a sweep then writes.
+p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "20", "--x", "-1:1:41",
+         "--y", "-1:1:41", "--directions", "dirs.h5", "--out", "sized.h5", "--dry-run"])
+m = re.search(r"would be created \(([\d.]+) kB\)", p.stdout)
+run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "20", "--x", "-1:1:41",
+     "--y", "-1:1:41", "--directions", "dirs.h5", "--out", "sized.h5", "--quiet"])
+size_kb = os.path.getsize("sized.h5") / 1e3
+check(m and size_kb <= float(m.group(1)) <= size_kb + 200,
+      f"--dry-run gives the file's size: {m and m.group(1)} kB, written {size_kb:.1f} kB")
+# An empty file at --out is replaced, as by every output of losscape (it was refused as not HDF5).
+open("empty_out.h5", "w").close()
+run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "50", "--x", "-1:1:3",
+     "--directions", "dirs.h5", "--out", "empty_out.h5", "--quiet"])
+check(done_count("empty_out.h5") == 3, "sweep over an empty file at --out: replaced, computed")
 p = run([*SWEEP, *GRID, "--cuda-graphs", "on", "--out", "cg_on.h5"], expect=1)
 check(p.stderr.strip() == "losscape: error: --cuda-graphs 'on': expected auto or off",
       "--cuda-graphs takes auto or off, in one line")

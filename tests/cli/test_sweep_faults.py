@@ -602,8 +602,9 @@ if ro:
 else:
     print("note: a read-only bind mount is not possible here; that check is left out")
 
-# A disk that fills up while the surface is created (a 60 KiB tmpfs, where one can be mounted):
-# the message says so (the MPI-IO driver does not), and the aborted job leaves no lock behind.
+# A disk too small for the surface (a 60 KiB tmpfs, where one can be mounted): refused before the
+# file is created, naming its size and the space free (creating it filled the disk, and the
+# MPI-IO driver's error did not say why), and nothing is left behind.
 os.makedirs("full", exist_ok=True)
 if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k", "tmpfs", "full"],
                                         capture_output=True).returncode == 0:
@@ -623,9 +624,10 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
     finally:
         unmount("full")
     errs = errors(err)
-    check(rc == 1 and len(errs) >= 1 and "the file system is full" in errs[0] and
-          "f.h5.lock" not in left and "f.h5.creating" not in left,
-          f"a full disk at creation: named, the lock released, the temporary removed ({rc}: "
+    check(rc == 1 and len(errs) >= 1 and "full/f.h5: a surface of 121 points" in errs[0] and
+          " free" in errs[0] and "MPI_ABORT" not in err and
+          not [n for n in left if n.startswith("f.h5")],
+          f"a disk too small for the surface: refused before creating it, nothing left ({rc}: "
           f"{errs[:1]}, left {left})")
     errs = errors(err_d)
     check(rc_d == 1 and len(errs) == 1 and "d.h5" in errs[0] and "No space left" in errs[0] and
