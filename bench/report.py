@@ -150,7 +150,9 @@ def main(path):
         print(f"## {arch} ({r0['parameters']:,} parameters), {images} CIFAR-shaped images per point, "
               f"grid {grid}, {precision}\n")
         print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {r0['device'].split(' (')[0]}; "
-              f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}.\n")
+              f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}"
+              + (f" (revision {r0['losscape_revision']})" if r0.get("losscape_revision") else "")
+              + ".\n")
         print("| date | ranks | threads/rank | batch | layout | forward limit (img/s, all ranks) "
               "| points | sweep wall (s) | set-up (s) | points/s | overhead/point/rank (s) "
               "| efficiency | scaling |")

@@ -20,11 +20,13 @@ for r in runs:
     # efficiency is the ratio of the ideal time to the measured one: finite and positive
     assert 0 < r["efficiency"] < 10, r["efficiency"]
     assert abs(r["points_per_second"] * r["sweep_wall_seconds"] - 9) < 1e-6
+    assert r["losscape_revision"], r  # the source's git revision ("unknown" outside a checkout)
 o = runs[0]["optimizations"]
 names = [s["setting"] for s in o["settings"]]
 assert any("NHWC" in n for n in names) and any("bf16" in n for n in names), names
 d = o["precision_deviation"][0]
 assert d["precision"] == "bf16" and d["loss_rel_diff"] < 0.1, d  # bf16 is close to fp32, not equal
+assert f"(revision {runs[-1]['losscape_revision']})" in open(sys.argv[2]).read()
 c = runs[0]["choice"]
 assert [t["runoff"] for t in c["trials"]] == [True, False], c
 assert all(s["images_per_second"] > 0 for s in c["settings"]), c
