@@ -137,6 +137,12 @@ std::string axis_text(const std::vector<double>& c) {
       std::snprintf(b, sizeof b, "irregular: %zu coordinates from %.10g to %.10g", c.size(), a.min, a.max);
       return b;
     }
+  // (another tool's decreasing axis: said so, since --x takes MIN < MAX)
+  if (a.num > 1 && a.max < a.min) {
+    GridAxis up = a;
+    std::swap(up.min, up.max);
+    return a.str() + " (decreasing: the points of " + up.str() + " in reverse order)";
+  }
   return a.str();
 }
 

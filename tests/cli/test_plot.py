@@ -219,6 +219,12 @@ def main():
     j = json.loads(run("info", "--json", "irregular.h5").stdout)
     check(j["grid"]["x"].startswith("irregular: 5 coordinates from -1 to 1") and
           j["points_done"] == 4, f"info of an irregular 1D reference axis: {j['grid']['x']}")
+    with h5py.File("decreasing.h5", "w") as f:
+        f["xcoordinates"] = np.linspace(1, -1, 5)
+        f["train_loss"] = np.ones(5)
+    j = json.loads(run("info", "--json", "decreasing.h5").stdout)
+    check(j["grid"]["x"] == "1:-1:5 (decreasing: the points of -1:1:5 in reverse order)",
+          f"info of a decreasing reference axis says so (--x takes MIN < MAX): {j['grid']['x']}")
 
     # ---- 1D ----
     write_surface("s1.h5", 31, 0, xr=(-0.5, 1.5))
