@@ -56,8 +56,11 @@ std::vector<std::string> split_files(const std::string& dataset, const std::stri
   auto pick = [&](const std::string& stem) {
     fs::path plain = fs::path(dir) / stem;
     fs::path gz = fs::path(dir) / (stem + ".gz");
-    if (fs::exists(plain)) return plain.string();
-    if (fs::exists(gz)) return gz.string();
+    std::error_code ec;  // (a folder that cannot be read: named, not a filesystem_error)
+    if (fs::exists(plain, ec)) return plain.string();
+    if (ec) throw InputError(plain.string() + ": cannot be read (" + ec.message() + ")");
+    if (fs::exists(gz, ec)) return gz.string();
+    if (ec) throw InputError(gz.string() + ": cannot be read (" + ec.message() + ")");
     throw InputError(gz.string() + ": no such file (nor " + plain.filename().string() + ") in " +
                      dir + "; set --data-dir");
   };
@@ -217,7 +220,11 @@ std::vector<std::int64_t> select_indices(std::int64_t total, const DataSpec& spe
 DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
   DataShape shape = data_shape(spec.dataset);
   std::string dir = spec.data_dir.empty() ? default_data_dir(spec.dataset) : spec.data_dir;
-  if (!fs::is_directory(dir))
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw InputError(dir + ": is a file, not the data directory of " + spec.dataset +
+                     " (set --data-dir to the folder holding it)");
+  if (!fs::is_directory(dir, ec))
     throw InputError(dir + ": data directory of " + spec.dataset +
                      " does not exist" +
                      (spec.dataset == "fashion-mnist" && spec.data_dir.empty()

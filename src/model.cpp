@@ -287,8 +287,13 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         };
         for (const auto& p : m.named_parameters(true)) check(p.name, p.value);
         for (const auto& b : m.named_buffers(true)) check(b.name, b.value);
+        // The module is its own architecture: another name would be recorded as its
+        // architecture in every file (a stored configuration gives "torchscript" back).
+        if (!arch.empty() && arch != "torchscript")
+          throw InputError(path + " is a TorchScript module, its own architecture: --arch " +
+                           arch + " does not apply (drop it)");
         model = std::make_unique<ScriptModel>(std::move(m));
-        model->arch = arch.empty() ? "torchscript" : arch;
+        model->arch = "torchscript";
         model->format = "torchscript";
         DataShape s = data_shape(dataset);
         model->input_shape = {s.channels, s.height, s.width};

@@ -86,6 +86,9 @@ mkdir -p empty
 expect_error "data directory without files" 1 "$WORK/empty/test_batch.bin" -- eval \
   --arch cnn_small --dataset cifar10 --data-dir "$WORK/empty"
 expect_error "unknown data set" 1 "imagenet" -- eval --arch cnn_small --dataset imagenet
+printf 'x' >a-file
+expect_error "data directory that is a file" 1 "$WORK/a-file: is a file, not the data directory" -- \
+  eval --arch cnn_small --dataset cifar10 --data-dir "$WORK/a-file"
 expect_error "unknown loss" 1 "hinge" -- eval --arch cnn_small --dataset fashion-mnist \
   --data-dir "$WORK/empty" --loss hinge
 printf 'not a model' >junk.pt

@@ -239,6 +239,14 @@ check([t["shape"] for t in info["tensors"]] == [list(v.shape) for v in sd.values
       "torchscript: info lists the state dict's shapes")
 check(info["parameters"] == sum(p.numel() for p in small.parameters()),
       f"torchscript: parameter count {info['parameters']}")
+# A TorchScript module is its own architecture: another --arch is refused (it was recorded as the
+# architecture of every file made with it); the name a stored configuration gives back is taken.
+r = run("eval", *common, "--arch", "resnet20", expect_ok=False)
+check(r.returncode == 1 and "small.pt is a TorchScript module" in r.stderr and "--arch resnet20" in r.stderr,
+      f"torchscript with --arch resnet20: refused ({r.stderr.strip()})")
+as_stored = eval_json(*common, "--arch", "torchscript", "-b", "64")
+check(as_stored["loss"] == eval_json(*common, "-b", "64")["loss"],
+      f"torchscript with --arch torchscript (a stored configuration's): taken ({as_stored['loss']})")
 
 
 # ---------------------------------------------------------------------------------------------
