@@ -56,11 +56,11 @@ std::vector<std::string> split_files(const std::string& dataset, const std::stri
   auto pick = [&](const std::string& stem) {
     fs::path plain = fs::path(dir) / stem;
     fs::path gz = fs::path(dir) / (stem + ".gz");
-    std::error_code ec;  // (a folder that cannot be read: named, not a filesystem_error)
-    if (fs::exists(plain, ec)) return plain.string();
-    if (ec) throw InputError(plain.string() + ": cannot be read (" + ec.message() + ")");
-    if (fs::exists(gz, ec)) return gz.string();
-    if (ec) throw InputError(gz.string() + ": cannot be read (" + ec.message() + ")");
+    for (const fs::path& p : {plain, gz}) {
+      std::error_code ec;  // (a folder that cannot be read: named, not a filesystem_error)
+      if (fs::exists(p, ec)) return p.string();
+      if (ec) throw InputError(p.string() + ": cannot be read (" + ec.message() + ")");
+    }
     throw InputError(gz.string() + ": no such file (nor " + plain.filename().string() + ") in " +
                      dir + "; set --data-dir");
   };

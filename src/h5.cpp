@@ -194,6 +194,12 @@ void write_whole(const std::string& path, const std::string& suffix,
   }
 }
 
+bool is_empty_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 &&
+         !ec;
+}
+
 void check_replaceable(const std::string& path, const std::string& what,
                        const std::function<bool(const std::string& path)>& is_one) {
   namespace fs = std::filesystem;
@@ -202,7 +208,7 @@ void check_replaceable(const std::string& path, const std::string& what,
   if (ec || !fs::exists(st)) return;
   if (!fs::is_regular_file(st))
     throw InputError(path + ": exists and is not a regular file; give a file name for the " + what);
-  if (fs::file_size(path, ec) == 0 && !ec) return;
+  if (is_empty_file(path)) return;
   bool one = false;
   try {
     one = is_one(path);

@@ -174,9 +174,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   FileLock lock(cfg.out);  // no sweep and no other merge writes the output meanwhile
   // An existing output of the same sweep is merged too (first, so its points count as kept).
   // (an empty file at the name is replaced, as every output of losscape replaces one)
-  std::error_code size_ec;
-  const bool out_empty = fs::is_regular_file(cfg.out, size_ec) && fs::file_size(cfg.out, size_ec) == 0;
-  const bool out_extra = fs::exists(cfg.out) && !out_empty && !seen.count(out_key);
+  const bool out_extra = fs::exists(cfg.out) && !h5::is_empty_file(cfg.out) && !seen.count(out_key);
   std::vector<Input> inputs;
   if (out_extra) {
     try {

@@ -100,11 +100,9 @@ std::string SurfaceFile::size_text(std::uintmax_t b) {
 
 std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceIdentity& id) {
   try {
-    // An empty file at the name is replaced, as every output of losscape replaces one.
-    std::error_code ec;
-    const bool empty = std::filesystem::is_regular_file(path, ec) &&
-                       std::filesystem::file_size(path, ec) == 0 && !ec;
-    if (!std::filesystem::exists(path) || empty) {
+    // (an empty file at the name is replaced, as every output of losscape replaces one)
+    if (!std::filesystem::exists(path) || h5::is_empty_file(path)) {
+      std::error_code ec;
       // A file system that cannot hold it is named now, not after a creation that fills it
       // (a typo in --x/--y can ask for terabytes).
       const auto parent = std::filesystem::absolute(path, ec).parent_path();

@@ -647,7 +647,6 @@ void check_targets_unchanged(const Directions& d, const Model& model, const Dire
   }
 }
 
-// The start-up line's data: every split ("mnist train (100 of 60000 samples), mnist test (...)").
 // What each split of the sweep covers: its description, or with data shards what a group of
 // ranks holds together (collective over `group`: every rank calls).
 std::vector<std::string> split_lines(const std::vector<DataSplit>& data, const SweepConfig& cfg,

@@ -296,6 +296,8 @@ std::array<double, 3> gram_of(const Directions& d) {
 bool orthonormal_gram(const std::array<double, 3>& g) {
   return std::fabs(g[0] - 1) <= 1e-4 && std::fabs(g[1] - 1) <= 1e-4 && std::fabs(g[2]) <= 1e-4;
 }
+// What `auto` stands for, for directions of Gram `g`.
+std::string auto_method(const std::array<double, 3>& g) { return orthonormal_gram(g) ? "cos" : "lstsq"; }
 }  // namespace
 
 bool orthonormal_directions(const Directions& d) {
@@ -306,7 +308,7 @@ std::string resolve_projection_method(const std::string& method, const Direction
   if (method == "cos" || method == "lstsq") return method;
   if (method != "auto")
     throw InputError("unknown projection method '" + method + "' (expected auto, cos or lstsq)");
-  return orthonormal_directions(d) ? "cos" : "lstsq";
+  return auto_method(gram_of(d));
 }
 
 Projection project_trajectory(const Directions& d_in, const std::vector<std::string>& files,
@@ -351,7 +353,9 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   nx = std::sqrt(nx);
   ny = std::sqrt(ny);
   if (nx == 0 || ny == 0) throw InputError(dir_file + ": a direction is zero");
-  const std::string method = resolve_projection_method(method_in, d);
+  // (auto from the Gram at hand, not gram_of's second pass over the directions)
+  const std::string method =
+      method_in == "auto" ? auto_method(gram) : resolve_projection_method(method_in, d);
   // lstsq: the normal equations [δ·δ δ·η; δ·η η·η] (x, y) = (d·δ, d·η)
   const double det = gram[0] * gram[1] - gram[2] * gram[2];
   if (method == "lstsq" && !(det > 1e-12 * gram[0] * gram[1]))

@@ -43,6 +43,9 @@ bool is_hdf5(const std::string& path);
 /// `path`. On any failure the temporary is removed and `path` is left as it was.
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write);
+/// An empty regular file at `path`: what every output of losscape replaces, as if nothing were
+/// there (links followed; false when there is nothing, or it cannot be read).
+bool is_empty_file(const std::string& path);
 /// Refuses (an InputError naming the file) to let an output replace what is at `path` unless it
 /// is a `what` already (is_one true) or an empty file: a folder, a device, or a file of another
 /// kind (a surface computed for hours, given to --out by mistake) is left alone.
