@@ -3,8 +3,11 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "losscape/error.hpp"
@@ -67,16 +70,39 @@ std::vector<std::string> split_files(const std::string& dataset, const std::stri
   return {pick(prefix + "-images-idx3-ubyte"), pick(prefix + "-labels-idx1-ubyte")};
 }
 
+namespace {
+
+// The bytes of a whole file; a file that is missing or cannot be read is named with the reason
+// (errno's text: "Permission denied", "Is a directory"...). `what` follows "no such file".
+std::vector<std::uint8_t> read_file_bytes(const std::string& file, const std::string& what = "") {
+  errno = 0;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"), &std::fclose);
+  if (!f) {
+    const int e = errno;
+    if (e == ENOENT) throw InputError(file + ": no such file" + what);
+    throw InputError(file + ": cannot be read (" + std::strerror(e) + ")");
+  }
+  std::vector<std::uint8_t> out;
+  std::uint8_t chunk[1 << 16];
+  for (;;) {
+    const std::size_t got = std::fread(chunk, 1, sizeof chunk, f.get());
+    out.insert(out.end(), chunk, chunk + got);
+    if (got < sizeof chunk) break;
+  }
+  if (std::ferror(f.get()))
+    throw InputError(file + ": read failed (" + std::strerror(errno) + ")");
+  return out;
+}
+
+}  // namespace
+
 RawImages read_cifar10_files(const std::vector<std::string>& files) {
   constexpr std::int64_t kRecord = 1 + 3072;
-  std::vector<std::vector<char>> blobs;
+  std::vector<std::vector<std::uint8_t>> blobs;
   std::int64_t n = 0;
   for (const auto& f : files) {
     check_not_special(f, "a CIFAR-10 batch file");
-    std::ifstream in(f, std::ios::binary);
-    if (!in)
-      throw InputError(f + ": no such file or not readable (CIFAR-10 binary version)");
-    std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::uint8_t> buf = read_file_bytes(f, " (CIFAR-10 binary version)");
     if (buf.empty()) throw FormatError(f + ": file is empty");
     if (buf.size() % kRecord != 0)
       throw FormatError(f + ": truncated record: size " + std::to_string(buf.size()) +
@@ -92,7 +118,7 @@ RawImages read_cifar10_files(const std::vector<std::string>& files) {
   for (std::size_t b = 0; b < blobs.size(); ++b) {
     const auto& buf = blobs[b];
     for (std::int64_t r = 0; r < std::int64_t(buf.size()) / kRecord; ++r, ++i) {
-      const auto* rec = reinterpret_cast<const std::uint8_t*>(buf.data() + r * kRecord);
+      const std::uint8_t* rec = buf.data() + r * kRecord;
       if (rec[0] > 9)
         throw FormatError(files[b] + ": record " + std::to_string(r) + " has label " +
                           std::to_string(rec[0]) + ", outside 0..9");
@@ -105,26 +131,48 @@ RawImages read_cifar10_files(const std::vector<std::string>& files) {
 
 namespace {
 
-// Reads a whole file through zlib, which passes uncompressed files through unchanged.
+// Reads a whole file; one that starts with gzip's magic bytes is inflated. Several gzip members
+// run together are joined, as gunzip does; bytes after the last member that are not one are
+// refused (zlib's gzread skipped them silently: a damaged or appended file was read as whole).
 std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
-  if (!fs::exists(file)) throw InputError(file + ": no such file");
   check_not_special(file, "a data file");
-  gzFile g = gzopen(file.c_str(), "rb");
-  if (!g) throw InputError(file + ": cannot open");
+  std::vector<std::uint8_t> in = read_file_bytes(file);
+  auto gzip_at = [&](std::size_t at) {
+    return in.size() >= at + 2 && in[at] == 0x1f && in[at + 1] == 0x8b;
+  };
+  if (!gzip_at(0)) return in;
   std::vector<std::uint8_t> out;
-  std::vector<std::uint8_t> chunk(1 << 20);
-  for (;;) {
-    int got = gzread(g, chunk.data(), unsigned(chunk.size()));
-    if (got < 0) {
-      int err = 0;
-      std::string msg = gzerror(g, &err);
-      gzclose(g);
-      throw FormatError(file + ": corrupt gzip data (" + msg + ")");
+  std::size_t at = 0;
+  while (at < in.size()) {
+    if (!gzip_at(at))
+      throw FormatError(file + ": " + std::to_string(in.size() - at) +
+                        " bytes that are not gzip data follow the compressed data");
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK) throw Error(file + ": zlib inflateInit2 failed");
+    std::size_t fed = at;  // (zlib takes at most 4 GiB at a time)
+    int rc = Z_OK;
+    std::uint8_t chunk[1 << 16];
+    while (rc == Z_OK) {
+      if (z.avail_in == 0 && fed < in.size()) {
+        const std::size_t n = std::min<std::size_t>(in.size() - fed, std::size_t(1) << 30);
+        z.next_in = in.data() + fed;
+        z.avail_in = uInt(n);
+        fed += n;
+      }
+      z.next_out = chunk;
+      z.avail_out = sizeof chunk;
+      rc = inflate(&z, Z_NO_FLUSH);
+      out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
     }
-    if (got == 0) break;
-    out.insert(out.end(), chunk.begin(), chunk.begin() + got);
+    const std::string msg = z.msg ? z.msg : "";
+    const std::size_t used = z.total_in;
+    inflateEnd(&z);
+    if (rc == Z_BUF_ERROR)
+      throw FormatError(file + ": truncated gzip data (the compressed stream ends early)");
+    if (rc != Z_STREAM_END)
+      throw FormatError(file + ": corrupt gzip data (" + (msg.empty() ? "zlib error " + std::to_string(rc) : msg) + ")");
+    at += used;
   }
-  gzclose(g);
   return out;
 }
 

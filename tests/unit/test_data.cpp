@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <fstream>
 #include <numeric>
 #include <set>
 
@@ -387,6 +388,41 @@ TEST_CASE("bad data files give errors naming the file", "[data]") {
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(lab); }), Contains(lab) && Contains("truncated"));
     CHECK_THAT(error_of<FormatError>([&] { read_idx_images(tiny); }), Contains(tiny));
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(tiny); }), Contains(tiny));
+  }
+  SECTION("damaged gzip files") {
+    // gzip's own bytes, made by zlib here: a whole member, then damaged copies of it
+    const auto plain = idx_labels(6);
+    auto whole = d.file("whole.gz");
+    write_gz(whole, plain);
+    std::ifstream in(whole, std::ios::binary);
+    const std::vector<std::uint8_t> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(read_idx_labels(whole).size(0) == 6);
+
+    auto trailing = d.file("trailing.gz");  // (gzread skipped bytes after the member)
+    auto b = gz;
+    for (std::uint8_t x : {'j', 'u', 'n', 'k'}) b.push_back(x);
+    write_bytes(trailing, b);
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(trailing); }),
+               Contains(trailing) && Contains("4 bytes that are not gzip data"));
+
+    auto cut = d.file("cut.gz");
+    write_bytes(cut, std::vector<std::uint8_t>(gz.begin(), gz.end() - 6));
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(cut); }),
+               Contains(cut) && Contains("truncated gzip data"));
+
+    auto crc = d.file("crc.gz");  // the CRC-32 of the trailer changed
+    b = gz;
+    b[b.size() - 8] ^= 0xff;
+    write_bytes(crc, b);
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(crc); }),
+               Contains(crc) && Contains("corrupt gzip data"));
+
+    auto two = d.file("two.gz");  // two members are one stream, as gunzip reads them: 6 + 6 labels
+    b = gz;
+    b.insert(b.end(), gz.begin(), gz.end());
+    write_bytes(two, b);
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(two); }),
+               Contains(two) && Contains(std::to_string(plain.size()) + " bytes follow them"));
   }
   SECTION("IDX headers whose counts overflow or are zero") {
     // 0xffffffff images of 0xffff x 0xffff: n * rows * cols wraps around 2^64 to a small number
