@@ -21,6 +21,7 @@
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/trajectory.hpp"
 
 namespace losscape {
 namespace fs = std::filesystem;
@@ -205,6 +206,9 @@ std::vector<double> level_values(const Levels& l, bool log) {
                     : l.vmin + double(k) * l.vlevel);
   return v;
 }
+
+// The 1D figures' grid lines: light grey dots, visible under the curves (loss and accuracy).
+constexpr const char* kGridLines = "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3\n";
 
 // ---- the picture's context: title, axis labels, which grid lines are drawn ----
 
@@ -694,7 +698,7 @@ Figure figure_1d_loss_acc(const Context& c) {
      << "set y2tics tc rgb \"red\"\n"
      << "set y2range [0:100]\n"
      << "set key below horizontal\n"
-     << "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3\n";
+     << kGridLines;
   std::string plot = "plot ";
   for (std::size_t k = 0; k < cols.size(); ++k) {
     const std::string& q = cols[k];
@@ -732,7 +736,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
      << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
      << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
      << "set yrange " << y_range_1d(q, o, v, rows) << "\n"
-     << (o.log && is_loss(q) ? "set logscale y\n" : "") << "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3\n"
+     << (o.log && is_loss(q) ? "set logscale y\n" : "") << kGridLines
      << "unset key\n";
   script_render_loop(gp, "plot datafile using 1:2 with lines lw 2 lc rgb \"blue\"");
   write_file(fig.script(), gp.str());
@@ -921,26 +925,18 @@ ProjectedPath read_projected_path(const std::string& path) {
   if (!fs::exists(path)) throw InputError("cannot open trajectory " + path + ": no such file");
   check_not_special(path, "a projection file");
   if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
-  h5::File f(path, h5::File::Mode::read);
-  if (!f.exists("proj_xcoord") || !f.exists("proj_ycoord"))
-    throw FormatError(path + " has no proj_xcoord/proj_ycoord: not a projection file");
+  Projection p = read_projection(path);
+  if (p.x.empty()) throw FormatError(path + ": proj_xcoord and proj_ycoord are empty");
   ProjectedPath t;
-  t.x = f.dataset("proj_xcoord").read_doubles();
-  t.y = f.dataset("proj_ycoord").read_doubles();
-  if (t.x.size() != t.y.size() || t.x.empty())
-    throw FormatError(path + ": proj_xcoord and proj_ycoord differ in length or are empty");
-  if (f.has_attr("epochs")) {
-    t.epochs = f.attr_ints("epochs");
-    if (t.epochs.size() != t.x.size()) t.epochs.clear();
-  }
-  if (f.has_attr("explained_variance_ratio")) {
-    auto v = f.attr_doubles("explained_variance_ratio");
-    if (v.size() >= 2) t.variance = std::array<double, 2>{v[0], v[1]};
-  }
-  t.dir_file = try_attr_string(f, "dir_file");
-  t.directions_fingerprint = try_attr_string(f, "directions_fingerprint");
-  t.method = try_attr_string(f, "proj_method");
-  if (f.has_attr("orthonormal")) t.orthonormal = f.attr_int("orthonormal") != 0;
+  t.x = std::move(p.x);
+  t.y = std::move(p.y);
+  if (p.epochs.size() == t.x.size()) t.epochs = std::move(p.epochs);
+  if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
+    t.variance = std::array<double, 2>{(*p.explained_variance_ratio)[0], (*p.explained_variance_ratio)[1]};
+  t.dir_file = std::move(p.dir_file);
+  t.directions_fingerprint = std::move(p.directions_fingerprint);
+  t.method = std::move(p.method);
+  t.orthonormal = p.orthonormal;
   return t;
 }
 

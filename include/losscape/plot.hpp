@@ -56,7 +56,7 @@ struct ProjectedPath {
   std::optional<std::array<double, 2>> variance;  ///< `explained_variance_ratio` attribute
   std::string dir_file;  ///< `dir_file` attribute: the PCA direction file, when recorded
   std::string directions_fingerprint;  ///< `directions_fingerprint` attribute, when recorded
-  std::string method;                  ///< `proj_method` attribute ("" when not recorded)
+  std::string method;                  ///< `proj_method` attribute ("cos" when not recorded)
   std::optional<bool> orthonormal;     ///< `orthonormal` attribute, when recorded
 };
 ProjectedPath read_projected_path(const std::string& path);
