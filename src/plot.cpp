@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "losscape/contour_labels.hpp"
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
@@ -421,6 +422,100 @@ bool evenly_spaced(const std::vector<double>& c) {
   return true;
 }
 
+// Which checkpoints of a path drawn over a map get their epoch printed: about ten at a regular
+// interval, the last one always, skipping labels that would sit on the previous one (training
+// slows down near the end, so late checkpoints crowd).
+std::vector<bool> epoch_label_marks(const SurfaceView& s, const ProjectedPath& t) {
+  const std::size_t n = t.x.size();
+  const std::size_t every = std::max<std::size_t>(1, (n + 9) / 10);
+  const double span =
+      std::max({std::abs(s.x.back() - s.x.front()), std::abs(s.y.back() - s.y.front()), 1e-12});
+  std::vector<bool> mark(n, false);
+  std::optional<std::size_t> last;
+  auto near = [&](std::size_t a, std::size_t b) {
+    return std::hypot(t.x[a] - t.x[b], t.y[a] - t.y[b]) < 0.04 * span;
+  };
+  for (std::size_t k = 0; k < n; ++k) {
+    bool want = k % every == 0 || k + 1 == n;
+    if (!want) continue;
+    if (last && near(k, *last)) {
+      if (k + 1 != n) continue;
+      mark[*last] = false;  // the final model's label wins
+    }
+    mark[k] = true;
+    last = k;
+  }
+  return mark;
+}
+
+// The plot area of a contour map in pixels, estimated from the figure's size: its margins and
+// colour bar take about 200 x 180 pixels at the fonts used. Label font 8 points, ~5.5 px a character.
+LabelFrame label_frame(const PlotOptions& o, std::array<double, 4> range) {
+  return {range[0], range[1], range[2], range[3],
+          std::max(o.width - 200.0, 0.3 * o.width), std::max(o.height - 180.0, 0.3 * o.height),
+          5.5, 12};
+}
+
+// What the contour labels of a trajectory's map keep off: the path (points every 3 pixels along
+// it) and its epoch labels (printed 1.2, 0.8 characters up and right of their point).
+std::vector<KeepClear> path_keep_clear(const Context& c, const PlotOptions& o,
+                                       std::array<double, 4> range) {
+  const ProjectedPath& t = *c.traj;
+  const LabelFrame f = label_frame(o, range);
+  const double sx = f.width_px / (f.x1 - f.x0), sy = f.height_px / (f.y1 - f.y0);
+  std::vector<KeepClear> k;
+  for (std::size_t i = 0; i < t.x.size(); ++i) {
+    if (!std::isfinite(t.x[i]) || !std::isfinite(t.y[i])) continue;
+    k.push_back({t.x[i], t.y[i], 4, 4});  // (the point's dot)
+    if (i + 1 < t.x.size() && std::isfinite(t.x[i + 1]) && std::isfinite(t.y[i + 1])) {
+      const double len = std::hypot((t.x[i + 1] - t.x[i]) * sx, (t.y[i + 1] - t.y[i]) * sy);
+      const int steps = int(std::min(len / 3, 10000.0));
+      for (int m = 1; m < steps; ++m) {
+        const double a = double(m) / steps;
+        k.push_back({t.x[i] + a * (t.x[i + 1] - t.x[i]), t.y[i] + a * (t.y[i + 1] - t.y[i]), 2, 2});
+      }
+    }
+  }
+  const auto mark = epoch_label_marks(*c.s, t);
+  for (std::size_t i = 0; i < t.x.size(); ++i) {
+    if (!mark[i]) continue;
+    const std::int64_t epoch = i < t.epochs.size() ? t.epochs[i] : std::int64_t(i);
+    const double half_w = 0.5 * f.char_px * double(std::to_string(epoch).size()) + 4;
+    k.push_back({t.x[i] + (8 + half_w) / sx, t.y[i] + 11 / sy, half_w, 8});
+  }
+  return k;
+}
+
+// The contour maps' inline labels as `set label` commands: placed by place_contour_labels on
+// the lines of the drawn (sub-)grid, boxed on white, off `keep_clear`.
+std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& v,
+                               const std::vector<std::size_t>& xs, const std::vector<std::size_t>& ys,
+                               const std::vector<double>& lv, const PlotOptions& o,
+                               std::array<double, 4> range,
+                               const std::vector<KeepClear>& keep_clear) {
+  std::vector<double> gx, gy, gz;
+  for (auto i : xs) gx.push_back(s.x[i]);
+  for (auto j : ys) gy.push_back(s.y[j]);
+  for (auto j : ys)
+    for (auto i : xs) gz.push_back(v[j * s.nx() + i]);
+  std::vector<std::string> texts;
+  for (double t : lv) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, o.log ? "%.3g" : "%g", t);
+    texts.emplace_back(buf);
+  }
+  const LabelFrame frame = label_frame(o, range);
+  std::ostringstream os;
+  os << "# inline contour labels, boxed on white: placed by losscape on lines long enough to carry\n"
+     << "# one, where they are fairly straight, apart from each other (delete to draw none)\n"
+     << "set style textbox opaque margins 0.5,0.5 noborder\n";
+  int tag = 100;  // (label tags of their own: a restyled script's labels 1.. stay its own)
+  for (const auto& l : place_contour_labels(gx, gy, gz, lv, texts, frame, keep_clear))
+    os << "set label " << tag++ << " " << gp_str(texts[l.level]) << " at " << num(l.x) << ","
+       << num(l.y) << "," << num(lv[l.level]) << " center front boxed font \",8\"\n";
+  return os.str();
+}
+
 enum class Kind { contour, contourf, heat, surface3d, trajectory };
 
 Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
@@ -471,29 +566,9 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   data << "\n";
   grid_block(data, s, v, xs, ys);
   if (kind == Kind::trajectory) {
-    // index 1: the path; a label column marks about ten checkpoints at a regular interval, the
-    // last one always, skipping labels that would sit on the previous one (training slows down
-    // near the end, so late checkpoints crowd).
     const ProjectedPath& t = *c.traj;
-    std::size_t n = t.x.size();
-    std::size_t every = std::max<std::size_t>(1, (n + 9) / 10);
-    double span =
-        std::max({std::abs(s.x.back() - s.x.front()), std::abs(s.y.back() - s.y.front()), 1e-12});
-    std::vector<bool> mark(n, false);
-    std::optional<std::size_t> last;
-    auto near = [&](std::size_t a, std::size_t b) {
-      return std::hypot(t.x[a] - t.x[b], t.y[a] - t.y[b]) < 0.04 * span;
-    };
-    for (std::size_t k = 0; k < n; ++k) {
-      bool want = k % every == 0 || k + 1 == n;
-      if (!want) continue;
-      if (last && near(k, *last)) {
-        if (k + 1 != n) continue;
-        mark[*last] = false;  // the final model's label wins
-      }
-      mark[k] = true;
-      last = k;
-    }
+    const std::size_t n = t.x.size();
+    const std::vector<bool> mark = epoch_label_marks(s, t);
     data << "\n# index 1: trajectory: x y epoch labelled (1 = print the epoch)\n";
     for (std::size_t k = 0; k < n; ++k) {
       std::int64_t epoch = k < t.epochs.size() ? t.epochs[k] : std::int64_t(k);
@@ -527,25 +602,18 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     widen(x0, x1, c.traj->x);
     widen(y0, y1, c.traj->y);
   }
-  // Contour lines have about as many points as grid lines they cross: label coarse grids sooner.
-  std::size_t lines = std::max(xs.size(), ys.size());
-  std::size_t label_start = std::clamp<std::size_t>(lines / 4, 2, 12);
-  std::size_t label_interval = std::clamp<std::size_t>(lines * 3 / 2, 8, 70);
   std::string plot;
   if (kind == Kind::contour || kind == Kind::trajectory) {
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << "set view map\n"
        << map_title_room(title) << "set contour base\n"
        << levels_cmd(lv)
-       << "# inline labels: every `interval`-th point of a contour line, boxed on white\n"
-       << "set cntrlabel format \"" << (o.log ? "%.3g" : "%g") << "\" font \",8\" start "
-       << label_start << " interval " << label_interval << "\n"
-       << "set style textbox opaque margins 0.5,0.5 noborder\n"
        << "set cbrange [vmin:vmax]\n"
-       << (o.log ? "set logscale cb\n" : "");
-    plot =
-        "splot datafile index 0 using 1:2:3 with lines lw 1.5 lc palette nosurface, \\\n"
-        "      datafile index 0 using 1:2:3 with labels boxed nosurface";
+       << (o.log ? "set logscale cb\n" : "")
+       << contour_label_cmds(s, v, xs, ys, lv, o, {x0, x1, y0, y1},
+                             kind == Kind::trajectory ? path_keep_clear(c, o, {x0, x1, y0, y1})
+                                                      : std::vector<KeepClear>{});
+    plot = "splot datafile index 0 using 1:2:3 with lines lw 1.5 lc palette nosurface";
     if (kind == Kind::trajectory)
       plot +=
           ", \\\n"

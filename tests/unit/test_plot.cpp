@@ -319,7 +319,10 @@ TEST_CASE("2D figures render to PNG of the requested size, PDF and SVG", "[plot]
   CHECK(gp.find("datafile = \"./\" . name . \".dat\"") != std::string::npos);
   CHECK(gp.find("set cntrparam levels discrete 0.1,0.6,1.1,1.6,") != std::string::npos);
   CHECK(gp.find(",9.1,9.6\n") != std::string::npos);
-  CHECK(gp.find("with labels boxed") != std::string::npos);
+  // inline labels placed by losscape (contour_labels.hpp), boxed, at a level's value
+  CHECK(gp.find("set label 100 \"") != std::string::npos);
+  CHECK(gp.find(" center front boxed font \",8\"") != std::string::npos);
+  CHECK(gp.find("cntrlabel") == std::string::npos);
   CHECK(gp.find("resnet20_noshort (model_300.h5) · cifar10 (500 samples) · train loss") !=
         std::string::npos);
   CHECK(gp.find("13×8 grid") != std::string::npos);
