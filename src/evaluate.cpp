@@ -673,15 +673,17 @@ void run_in_group(const mpi::Comm* group, const std::function<void()>& local) {
 
 void run_agreed(const mpi::Comm& comm, const std::function<void()>& step) {
   std::string err;
+  bool usage = false;
   try {
     step();
   } catch (const AgreedError&) {
     throw;  // already the same on every rank
   } catch (const std::exception& e) {
     err = one_line(e);
+    usage = dynamic_cast<const UsageError*>(&e) != nullptr;
   }
   err = comm.agree(err);
-  if (!err.empty()) throw AgreedError(err);
+  if (!err.empty()) throw AgreedError(err, comm.allreduce_max(std::int64_t(usage)) > 0);
 }
 
 }  // namespace losscape

@@ -154,7 +154,7 @@ std::pair<int, int> part_of(const std::string& part) {
 MergeReport merge_surfaces(const MergeConfig& cfg) {
   namespace fs = std::filesystem;
   if (cfg.parts.empty()) throw InputError("merge: give the part files to merge");
-  if (cfg.out.empty()) throw InputError("merge: give --out");
+  if (cfg.out.empty()) throw UsageError("merge: give --out");
   if (std::isnan(cfg.tolerance)) throw InputError("merge: --tolerance must be auto or >= 0");
   if (!mpi::initialized()) throw MpiError("merge: MPI is not initialised (mpi::Environment)");
 

@@ -812,7 +812,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     parse_loss(cfg.loss);
     parse_precision(cfg.precision);
     if (cfg.model_file.empty() && cfg.arch.empty())
-      throw InputError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
+      throw UsageError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
                        "or --arch NAME for a fresh zoo network");
     if (!grid.has_y && cfg.directions.empty() && !cfg.dir.y.target.empty())
       throw InputError("--y-target (dir.y.target) " + cfg.dir.y.target +

@@ -137,7 +137,7 @@ void check_values(const TrainConfig& c, const std::string& file = "") {
 }
 
 void validate(const TrainConfig& c) {
-  if (c.arch.empty()) throw InputError("train: no architecture given (--arch NAME; see info --arch)");
+  if (c.arch.empty()) throw UsageError("train: no architecture given (--arch NAME; see info --arch)");
   if (c.out.empty()) throw InputError("train: no run folder given (--out DIR)");
   check_values(c);
 }

@@ -26,6 +26,12 @@ class InputError : public Error {
  public:
   using Error::Error;
 };
+/// A command line that lacks what the command needs (no model, no --out): exit code 2, like the
+/// usage errors the option parser finds.
+class UsageError : public InputError {
+ public:
+  using InputError::InputError;
+};
 /// A file exists but its content is not what its format requires.
 class FormatError : public Error {
  public:
@@ -41,7 +47,14 @@ class MpiError : public Error {
 /// MPI_Abort.
 class AgreedError : public InputError {
  public:
-  using InputError::InputError;
+  /// `usage`: a UsageError on some rank (exit code 2, not 1).
+  explicit AgreedError(const std::string& what, bool usage = false)
+      : InputError(what), usage_(usage) {}
+  bool usage() const { return usage_; }
+  int exit_code() const { return usage_ ? kExitUsage : kExitError; }
+
+ private:
+  bool usage_;
 };
 /// An evaluation that the ranks of a data-shard group do together (a pass over their shards, a
 /// Hessian-vector product) failed on one of them. The failure is reported within the group's own

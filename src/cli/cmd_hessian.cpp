@@ -195,7 +195,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
       }
     } catch (const AgreedError& e) {
       if (root) std::fprintf(stderr, "losscape: error: %s\n", e.what());
-      return int(kExitError);
+      return e.exit_code();
     }
     DataSpec whole = o->data;  // described without the shard
     j["model"] = model->source;

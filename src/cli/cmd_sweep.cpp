@@ -222,9 +222,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
       auto result = run_sweep(cfg, mpi::Comm::world());
       return result.complete ? int(kExitOk) : int(kExitIncomplete);
     } catch (const AgreedError& e) {
-      // Every rank has the same error: one message, clean MPI_Finalize, exit 1.
+      // Every rank has the same error: one message, clean MPI_Finalize, exit 1 (2: usage).
       if (mpi::Comm::world().root()) std::fprintf(stderr, "losscape: error: %s\n", e.what());
-      return int(kExitError);
+      return e.exit_code();
     } catch (const c10::Error& e) {
       mpi::abort_job("LibTorch: " + one_line(e), kExitError);
     } catch (const std::exception& e) {

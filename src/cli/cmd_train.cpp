@@ -110,7 +110,7 @@ void add_train(CLI::App& root, Registry& reg) {
     if (app->count("--out") > 0) given["out"] = o->c.out;
     const std::string out =
         given.contains("out") && given["out"].is_string() ? given["out"].get<std::string>() : "";
-    if (out.empty()) throw InputError("train: give --out RUN_FOLDER (or \"out\" in --config)");
+    if (out.empty()) throw UsageError("train: give --out RUN_FOLDER (or \"out\" in --config)");
     if (o->no_nesterov) given["nesterov"] = false;
     if (o->no_augment) given["augment"] = false;
     if (app->count("--milestones") > 0) {

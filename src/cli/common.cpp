@@ -3,8 +3,10 @@
 #include "losscape/device.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
@@ -42,7 +44,7 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
 
 std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset) {
   if (!o.file.empty()) return losscape::load_model(o.file, o.arch, dataset);
-  if (o.arch.empty()) throw InputError("no model: give --model-file FILE or --arch NAME");
+  if (o.arch.empty()) throw UsageError("no model: give --model-file FILE or --arch NAME");
   torch::manual_seed(o.seed);
   auto m = make_zoo(o.arch, dataset);
   m->train(false);
@@ -117,9 +119,37 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_flag("--raw-data", d.raw, "Skip normalization (pixels in [0, 1])");
 }
 
+// Whether an MPI launcher (mpirun, srun) started this process as a rank other than 0. Every rank
+// parses the same command line, so a usage error is the same on all of them: rank 0 alone says it.
+bool launched_as_other_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* r = std::getenv(v); r && std::strcmp(r, "0") != 0) return true;
+  return false;
+}
+
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
+  if (!launched_as_other_rank()) std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
   return kExitUsage;
+}
+
+// CLI11's message for a parse error, in losscape's words where CLI11's are its internals
+// ("At Most 1 required but received 2", "Could not convert: --samples = abc").
+std::string parse_error_text(const CLI::ParseError& e) {
+  const std::string what = e.what();
+  std::smatch m;
+  if (std::regex_match(what, m, std::regex(R"((\S+): At Most 1 required but received \d+)")))
+    return m[1].str() + " is given more than once";
+  if (std::regex_match(what, m, std::regex(R"((\S+): \d+ required \S+ missing)")))
+    return m[1].str() + " needs a value";
+  if (std::regex_match(what, m, std::regex(R"(Could not convert: (\S+) = (.*))")))
+    return m[1].str() + ": '" + m[2].str() + "' is not a number of the kind it takes";
+  if (std::regex_match(what, m, std::regex(R"((\S+): Value (.*) not in range (\S+) to (\S+))")))
+    return m[1].str() + ": '" + m[2].str() + "' is not a number in " + m[3].str() + ".." +
+           m[4].str();
+  if (std::regex_match(what, m, std::regex(R"((\S+): (.*) not in \{(.*)\})")))
+    return m[1].str() + ": '" + m[2].str() + "' is not one of " +
+           std::regex_replace(m[3].str(), std::regex(","), ", ");
+  return what;
 }
 
 int run_main(int argc, char** argv) {
@@ -162,20 +192,32 @@ int run_main(int argc, char** argv) {
     std::string cmd;
     for (auto& s : reg)
       if (s.app->parsed()) cmd = " " + s.app->get_name();
-    std::string what = e.what();
+    std::string what = parse_error_text(e);
     // CLI11 lists the extras backwards ("1 --init-seed"); in the order given:
     if (auto extras = app.remaining(true); dynamic_cast<const CLI::ExtrasError*>(&e) && !extras.empty())
       what = "not expected: " + CLI::detail::join(extras, " ");
-    return usage_error(what + " (losscape" + cmd + " --help lists the options)");
+    what += " (losscape" + cmd + " --help lists the options)";
+    // A value the option refuses is bad input (1), as values checked after parsing are; the
+    // command line's shape (unknown or repeated options, a missing value) is usage (2).
+    if (dynamic_cast<const CLI::ConversionError*>(&e) || dynamic_cast<const CLI::ValidationError*>(&e)) {
+      std::fprintf(stderr, "losscape: error: %s\n", what.c_str());
+      return kExitError;
+    }
+    return usage_error(what);
   }
   try {
     for (auto& s : reg)
       if (s.app->parsed()) return s.run();
     return kExitUsage;
+  } catch (const UsageError& e) {
+    if (mpi::initialized()) mpi::abort_job(e.what(), kExitUsage);
+    return usage_error(e.what());
   } catch (const Error& e) {
-    if (mpi::initialized()) mpi::abort_job(e.what(), kExitError);
+    const auto* agreed = dynamic_cast<const AgreedError*>(&e);
+    const int code = agreed ? agreed->exit_code() : kExitError;
+    if (mpi::initialized()) mpi::abort_job(e.what(), code);
     std::fprintf(stderr, "losscape: error: %s\n", e.what());
-    return kExitError;
+    return code;
   } catch (const c10::Error& e) {
     const std::string msg = "LibTorch: " + one_line(e);
     if (mpi::initialized()) mpi::abort_job(msg, kExitError);

@@ -58,6 +58,14 @@ SWEEP = ["sweep", "--model-file", model, "--directions", "dirs.h5", *DATA_ARGS,
 GRID = ["--x", "-0.8:1.2:6", "--y", "-1:0.5:4"]  # non-square, not symmetric, 0 not on the x grid
 NPTS = 6 * 4
 
+# ---- usage errors under mpirun: exit 2 on every rank, said once (by rank 0) ----
+for args, needle in [([*SWEEP, *GRID, "--bogus"], "not expected: --bogus"),
+                     (["sweep", *GRID, *DATA_ARGS], "sweep: no model")]:
+    p = run(args, expect=2, mpi=2)
+    said = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+    check(len(said) == 1 and needle in said[0],
+          f"{needle}: one error line from 2 ranks (got {said})")
+
 # ---- the reference surface, uninterrupted, 2 ranks ----
 run([*SWEEP, *GRID, "--batch-size", "100", "--out", "ref.h5"], mpi=2)
 ref_loss, ref_done = values("ref.h5", "train_loss")
