@@ -135,7 +135,12 @@ TensorList target_direction(const Model& model, TensorSet type, const std::strin
   std::unique_ptr<Model> other;
   try {
     other = load_model(file, model.arch == "torchscript" ? "" : model.arch, dataset);
-  } catch (const InputError&) {
+  } catch (const InputError& e) {
+    // A TorchScript target for a zoo network: its --arch is θ*'s, which the user never gave.
+    if (std::string(e.what()).find(" is a TorchScript module") != std::string::npos)
+      throw InputError(file + ": target model is a TorchScript module, the model (" + model.source +
+                       ") a " + model.arch + " network: a target must be the same network in "
+                       "the same format");
     // A checkpoint of θ*'s architecture made for other inputs (another data set's network) is not
     // a target for θ*: say so, rather than blame the data set that θ* itself was loaded with.
     const std::string theirs = checkpoint_inputs(file);
@@ -174,7 +179,14 @@ TensorList target_direction(const Model& model, TensorSet type, const std::strin
         break;
       }
   }
-  return difference(a, b);
+  auto d = difference(a, b);
+  // The target is θ* itself (the same file, or a copy): a zero direction, along which every
+  // point of a sweep is θ*.
+  if (std::all_of(d.begin(), d.end(), [](const NamedTensor& t) { return !t.tensor.any().item<bool>(); }))
+    throw InputError(file + ": target model equals the model (" + model.source + ") in every " +
+                     (type == TensorSet::weights ? "weight" : "tensor of its state") +
+                     ": the direction towards it is zero");
+  return d;
 }
 
 Directions make_directions(const Model& model, const DirectionsConfig& cfg,

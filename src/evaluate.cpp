@@ -78,6 +78,11 @@ PrecisionGuard::PrecisionGuard(Precision p, const torch::Device& device)
       tf32_cudnn_(at::globalContext().allowTF32CuDNN()) {
   if (p == Precision::fp16 && !device.is_cuda())
     throw InputError("--precision fp16 needs a GPU (on a CPU, bf16 is the half precision)");
+  // (on a CPU it would be fp32 under another name, and the surface's identity would say tf32:
+  // merge would then allow tf32's tolerance between fp32 values)
+  if (p == Precision::tf32 && !device.is_cuda())
+    throw InputError("--precision tf32 needs a GPU (TensorFloat-32 is a GPU arithmetic; a CPU "
+                     "computes fp32)");
   auto& ctx = at::globalContext();
   ctx.setAllowTF32CuBLAS(p == Precision::tf32);
   ctx.setAllowTF32CuDNN(p == Precision::tf32);  // PyTorch's default is on: fp32 means off

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -197,7 +199,14 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   // truncated .vtp for ParaView to choke on.
   const std::string tmp = path + ".writing";
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  if (!f) throw InputError("export: cannot write " + path);
+  if (!f) {
+    const int e = errno;
+    std::error_code ec;
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+      throw InputError("export: " + path + ": no such folder " + parent.string());
+    throw InputError("export: cannot write " + path + " (" + std::strerror(e) + ")");
+  }
   auto esc = [](std::string s) {  // "--" may not appear inside an XML comment
     for (std::size_t p; (p = s.find("--")) != std::string::npos;) s.replace(p, 2, "- -");
     return s;

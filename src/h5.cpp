@@ -422,7 +422,9 @@ File::File(const std::string& path, Mode mode, MPI_Comm comm) {
       if (f < 0) {
         if (!is_hdf5(path)) throw FormatError(path + ": not an HDF5 file");
         throw FormatError(path + ": cannot open HDF5 file" +
-                          std::string(mode == Mode::read ? "" : " for writing"));
+                          std::string(mode == Mode::read ? "" : " for writing") +
+                          " (damaged or truncated: libhdf5 cannot read its structure" +
+                          (mode == Mode::read ? ")" : "; or not writable)"));
       }
       break;
     }

@@ -113,8 +113,10 @@ std::string shape_text(const nlohmann::json& s) {
 
 namespace {
 
-// Value arrays as rows [y][x] (JSON writes NaN as null).
+// Value arrays as rows [y][x], or [x] for a 1D surface (ny = 0), as the files hold them (JSON
+// writes NaN as null).
 nlohmann::json value_rows(const std::vector<double>& v, std::size_t nx, std::size_t ny) {
+  if (ny == 0) return std::vector<double>(v.begin(), v.begin() + std::ptrdiff_t(nx));
   nlohmann::json rows = nlohmann::json::array();
   for (std::size_t r = 0; r < ny; ++r)
     rows.push_back(std::vector<double>(v.begin() + std::ptrdiff_t(r * nx),
@@ -175,7 +177,7 @@ nlohmann::json reference_surface_info(const std::string& path, bool values) {
   if (values) {
     j["x"] = s.x;
     j["y"] = s.y;
-    for (auto& [name, v] : s.data) j["values"][name] = value_rows(v, s.nx(), s.ny());
+    for (auto& [name, v] : s.data) j["values"][name] = value_rows(v, s.nx(), s.y.size());
   }
   return j;
 }
@@ -268,8 +270,8 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   if (values) {
     j["x"] = s.x;
     j["y"] = s.y;
-    const std::size_t nx = s.x.size(), ny = std::max<std::size_t>(1, s.y.size());
-    for (std::size_t v = 0; v < s.names.size(); ++v) j["values"][s.names[v]] = value_rows(s.values[v], nx, ny);
+    for (std::size_t v = 0; v < s.names.size(); ++v)
+      j["values"][s.names[v]] = value_rows(s.values[v], s.x.size(), s.y.size());
   }
   return j;
 }

@@ -188,8 +188,14 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
       beat_ = std::thread([this] { heartbeat(); });
       return;
     }
-    if (errno != EEXIST)
-      throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(errno)) + ")");
+    if (errno != EEXIST) {
+      const int e = errno;
+      std::error_code ec;
+      const auto parent = std::filesystem::path(target).parent_path();
+      if (e == ENOENT && !parent.empty() && !std::filesystem::is_directory(parent, ec))
+        throw InputError(target + ": no such folder " + parent.string());
+      throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(e)) + ")");
+    }
     // Someone holds it, or held it and died: decide whether it is stale.
     const lock_detail::Seen seen = lock_detail::look(lock_path_);
     if (!seen.exists) continue;  // gone meanwhile: try again

@@ -180,7 +180,9 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     try {
       inputs.push_back(read_input(cfg.out));
     } catch (const Error& e) {
-      throw InputError(cfg.out + " exists and is not a surface file (" + e.what() +
+      std::string why = e.what();  // (without the file's name again)
+      if (why.rfind(cfg.out + ": ", 0) == 0) why.erase(0, cfg.out.size() + 2);
+      throw InputError(cfg.out + " exists and is not a surface file (" + why +
                        "); refusing to overwrite it");
     }
   }

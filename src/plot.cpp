@@ -1152,7 +1152,10 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (!fs::is_directory(o.out_dir))
-    throw InputError("plot: cannot create output directory " + o.out_dir);
+    throw InputError("plot: cannot create output directory " + o.out_dir + " (" +
+                     (fs::exists(o.out_dir) ? std::string("a file of that name exists")
+                                            : ec ? ec.message() : std::string("unknown reason")) +
+                     ")");
   std::vector<Figure> figs;
   SurfaceView as_line;
   if (line) {

@@ -1236,10 +1236,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       std::printf("effective configuration: %s\n", effective.dump().c_str());
       if (ev.hessian)
         std::printf("Hessian maps: λmax, λmin of the %s loss over %lld parameters (%s) by ARPACK, "
-                    "tol %g, at most %d restarts\n",
+                    "tol %g, at most %d restart%s\n",
                     cfg.splits.front().c_str(), (long long)ev.hessian->dim(),
                     cfg.hessian_all_params ? "all tensors" : "tensors with >= 2 dims", cfg.eig_tol,
-                    cfg.eig_max_iter);
+                    cfg.eig_max_iter, cfg.eig_max_iter == 1 ? "" : "s");
       std::fflush(stdout);
     }
     out.batch_size = ev.opts.batch_size;

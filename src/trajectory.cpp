@@ -38,6 +38,15 @@ class CheckpointReader {
     if (!file_.exists("state")) throw FormatError(path + ": checkpoint has no /state group");
     state_ = file_.group("state");
     epoch_ = file_.has_attr("epoch") ? file_.attr_int("epoch") : -1;
+    // A file named for another epoch than it records (copied or damaged) would put the path's
+    // points in the wrong order and label them wrongly; train --resume refuses it alike.
+    static const std::regex numbered_h5(R"(model_(\d+)\.h5)");
+    std::smatch m;
+    const std::string name = std::filesystem::path(path).filename().string();
+    if (std::regex_match(name, m, numbered_h5) && epoch_ != epoch_in_name(m[1].str(), path))
+      throw FormatError(path + ": records epoch " + std::to_string(epoch_) +
+                        " but is named for epoch " + m[1].str() +
+                        " (a copied or damaged checkpoint): not using it");
   }
   std::int64_t epoch() const { return epoch_; }
   /// Tensor `name` flattened to float64; its shape must be `shape`.

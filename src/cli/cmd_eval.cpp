@@ -1,5 +1,6 @@
 // `losscape eval`: loss and accuracy of a model at θ* (the value a sweep computes at (0, 0)).
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -65,11 +66,13 @@ void add_eval(CLI::App& root, Registry& reg) {
                           {"memory_format", choice.channels_last ? "nhwc" : "nchw"}};
       std::cout << j.dump(2) << "\n";
     } else {
+      char loss[32] = "nan";  // (printf writes a NaN as "-nan")
+      if (!std::isnan(s.loss())) std::snprintf(loss, sizeof loss, "%.6f", s.loss());
       std::printf("model     %s (%s)\ndata      %s\ndevice    %s, batch size %lld, %s, %s\n"
-                  "loss      %.6f (%s)\naccuracy  %.2f %%\ntime      %.2f s\n",
+                  "loss      %s (%s)\naccuracy  %.2f %%\ntime      %.2f s\n",
                   model->source.c_str(), model->arch.c_str(), data.description.c_str(),
                   describe_device(dev).c_str(), static_cast<long long>(eo.batch_size),
-                  choice.channels_last ? "nhwc" : "nchw", to_string(eo.precision), s.loss(),
+                  choice.channels_last ? "nhwc" : "nchw", to_string(eo.precision), loss,
                   to_string(eo.loss), s.accuracy(), secs);
     }
     return 0;

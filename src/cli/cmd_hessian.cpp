@@ -37,8 +37,9 @@ void print_report(const nlohmann::json& j) {
               j["parameters"]["tensors"].size(), j["parameters"]["selection"].get<std::string>().c_str(),
               (long long)j["batch_size"].get<std::int64_t>(), j["device"].get<std::string>().c_str());
   const auto& eig = j["settings"]["eigensolver"];
-  std::printf("solver    ARPACK implicitly restarted Lanczos, tol %g, at most %d restarts, ncv %s\n",
+  std::printf("solver    ARPACK implicitly restarted Lanczos, tol %g, at most %d restart%s, ncv %s\n",
               eig["tol"].get<double>(), eig["max_iter"].get<int>(),
+              eig["max_iter"].get<int>() == 1 ? "" : "s",
               eig["ncv"].get<int>() > 0 ? std::to_string(eig["ncv"].get<int>()).c_str() : "auto");
   const auto& ex = j["extreme"];
   // λmax is the largest-magnitude eigenvalue unless the negative curvature dominates: then the
@@ -51,9 +52,10 @@ void print_report(const nlohmann::json& j) {
                   ? "largest positive; λmin has the largest magnitude"
                   : "no positive eigenvalue: λmin, of the largest magnitude");
   std::printf("λmin      %s   (most negative)\n", fmt(j["min_eig"]).c_str());
-  std::printf("ratio     |λmin/λmax| = %s   (%s, %d restarts in all of its solves, %lld Hessian-vector products)\n",
+  std::printf("ratio     |λmin/λmax| = %s   (%s, %d restart%s in all of its solves, %lld Hessian-vector products)\n",
               fmt(j["eig_ratio"]).c_str(), ex["converged"].get<bool>() ? "converged" : "NOT CONVERGED",
-              ex["iterations"].get<int>(), (long long)ex["products"].get<std::int64_t>());
+              ex["iterations"].get<int>(), ex["iterations"].get<int>() == 1 ? "" : "s",
+              (long long)ex["products"].get<std::int64_t>());
   if (j.contains("top_eigenvalues")) {
     const auto& t = j["top_eigenvalues"];
     std::string vals;
@@ -230,8 +232,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
     // The report (with nulls and "converged": false) is out; the exit status tells scripts.
     if (!ok && root)
       std::fprintf(stderr, "losscape: error: the eigensolver did not converge within "
-                           "--eig-max-iter %d restarts (raise it or --eig-ncv, or loosen --eig-tol)\n",
-                   o->curv.eig.max_iter);
+                           "--eig-max-iter %d restart%s (raise it or --eig-ncv, or loosen --eig-tol)\n",
+                   o->curv.eig.max_iter, o->curv.eig.max_iter == 1 ? "" : "s");
     return ok ? int(kExitOk) : int(kExitError);
   }});
 }

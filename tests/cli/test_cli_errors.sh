@@ -78,6 +78,8 @@ expect_error "train without --arch" 2 "no architecture given" -- train --samples
 expect_error "a number that is none" 1 "--samples: 'abc' is not a number" -- eval -n abc
 expect_error "a number out of range" 1 "--grid: '1' is not a number in 2..100000" -- \
   project --grid 1 -c x --directions y
+expect_error "--precision tf32 on a CPU" 1 "--precision tf32 needs a GPU" -- \
+  eval --arch cnn_small --dataset fashion-mnist -n 10 --device cpu --precision tf32
 expect_error "a choice not listed" 1 "--method: 'foo' is not one of auto, cos, lstsq" -- \
   project --method foo -c x --directions y
 expect_error "unknown command" 2 "'sweep-1d' is not a losscape command" -- sweep-1d --x -1:1:3
@@ -105,6 +107,14 @@ expect_error "unknown loss" 1 "hinge" -- eval --arch cnn_small --dataset fashion
 printf 'not a model' >junk.pt
 expect_error "not a model file" 1 "$WORK/junk.pt" -- info "$WORK/junk.pt"
 expect_error "info without a subject" 2 "--arch" -- info
+# a FILE with --dataset or --list-archs: one of them would be described, the other dropped
+expect_error "info FILE --dataset" 1 "give $WORK/junk.pt or --dataset fashion-mnist, not both" "--input" -- \
+  info "$WORK/junk.pt" --dataset fashion-mnist
+expect_error "info FILE --list-archs" 1 "--list-archs lists the zoo; give it without $WORK/junk.pt" -- \
+  info "$WORK/junk.pt" --list-archs
+# an output in a folder that does not exist is named as such (was: cannot create its lock file)
+expect_error "sweep --out in no folder" 1 "$WORK/nowhere/s.h5: no such folder $WORK/nowhere" -- \
+  sweep --arch cnn_small --x -1:1:3 --out "$WORK/nowhere/s.h5"
 
 # ---- sweep: options that would be ignored are refused before anything is made ----
 expect_error "direction option with --directions FILE" 1 "--seed" "given.h5" -- sweep \

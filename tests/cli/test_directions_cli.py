@@ -119,6 +119,13 @@ for opts, who in ((["--model-file", "nan_model.h5"], "around"),
     check(p.stderr.strip() == f"losscape: error: nan_model.h5: {first} holds NaN or infinite values "
           f"(a diverged checkpoint?); no directions {who} it" and not os.path.exists("nan_dirs.h5"),
           f"directions {who} a model with NaN weights: refused, nothing written ({p.stderr.strip()})")
+# a target that is the model itself (or a copy): a zero direction, refused by name
+shutil.copy(model, "same_model.h5")
+p = run(["directions", "--model-file", model, "--x-target", "same_model.h5", "--dims", "1",
+         "--out", "zero_dirs.h5"], expect=1)
+check(p.stderr.strip() == f"losscape: error: same_model.h5: target model equals the model ({model}) "
+      "in every weight: the direction towards it is zero" and not os.path.exists("zero_dirs.h5"),
+      f"directions towards the model itself: refused, nothing written ({p.stderr.strip()})")
 # a sweep with a direction file made elsewhere: refused before any pass (every point NaN);
 # a NaN BatchNorm statistic too (a buffer, not a parameter)
 with h5py.File(model, "r") as f:
@@ -217,7 +224,9 @@ TGT = [*SWEEP, "--x", "0:1:3", "--x-target", "target.h5", "--type", "states", "-
 # (one point per forward pass: the start-up choice may stack all 3 points in one pass, which
 # completes the grid before --stop-after 1 is looked at, exit 0; it did on a loaded machine)
 p = run([*TGT, "--stop-after", "1", "--points-per-forward", "1"], expect=75)
-shutil.copy(model, "target.h5")  # another model under the same name
+shutil.copy("run/model_0.h5", "target.h5")  # another model under the same name (not θ* itself,
+with h5py.File("target.h5", "r+") as f:     # a zero direction, refused as such)
+    f["state"]["conv1.weight"][...] = 2 * np.asarray(f["state"]["conv1.weight"])
 p = run(TGT, expect=1)
 check(p.stderr.strip() == "losscape: error: target.h5 is no longer the model re.dirs.h5 was made "
       "towards (conv1.weight differs): it changed since; pass --directions re.dirs.h5 instead of "

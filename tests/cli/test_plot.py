@@ -182,6 +182,14 @@ def main():
     check(got.shape == (7, 9) and np.allclose(got, X * X + 2 * Y * Y + 0.5, rtol=0, atol=1e-12),
           f"a non-square reference surface ((nx, ny) arrays in [y][x] order): read as it lies "
           f"{got.shape}")
+    # a 1D reference surface: its values as the file holds them, [x] (they were wrapped [[x]])
+    with h5py.File("ref1d.h5", "w") as f:
+        f["xcoordinates"] = xs
+        f["train_loss"] = xs ** 2
+    j = json.loads(run("info", "--json", "--values", "ref1d.h5").stdout)
+    check(np.array(j["values"]["train_loss"]).shape == (9,) and j["y"] == [] and
+          np.allclose(j["values"]["train_loss"], xs ** 2, rtol=0, atol=1e-12),
+          f"info --json --values of a 1D surface: [x] ({np.array(j['values']['train_loss']).shape})")
     r = run("plot", "ref97.h5", "--what", "train_loss", "--out-dir", "fig97", "--formats", "png")
     dat = np.genfromtxt("fig97/ref97_train_loss_2dheat.dat")
     want = dat[:, 0] ** 2 + 2 * dat[:, 1] ** 2 + 0.5

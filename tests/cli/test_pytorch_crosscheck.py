@@ -244,6 +244,12 @@ check(info["parameters"] == sum(p.numel() for p in small.parameters()),
 r = run("eval", *common, "--arch", "resnet20", expect_ok=False)
 check(r.returncode == 1 and "small.pt is a TorchScript module" in r.stderr and "--arch resnet20" in r.stderr,
       f"torchscript with --arch resnet20: refused ({r.stderr.strip()})")
+# ... and a TorchScript target for a zoo network is refused as a target, not for an --arch the
+# user never gave (the zoo network's, passed on to the target's loading).
+r = run("directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--x-target", ts_file,
+        "--dims", "1", "--out", os.path.join(WORK, "ts_target.h5"), expect_ok=False)
+check(r.returncode == 1 and "small.pt: target model is a TorchScript module" in r.stderr and
+      "--arch" not in r.stderr, f"a TorchScript target for cnn_small: refused as such ({r.stderr.strip()})")
 as_stored = eval_json(*common, "--arch", "torchscript", "-b", "64")
 check(as_stored["loss"] == eval_json(*common, "-b", "64")["loss"],
       f"torchscript with --arch torchscript (a stored configuration's): taken ({as_stored['loss']})")

@@ -320,7 +320,15 @@ shutil.copy("run_names/model_2.h5", "run_names/model_02.h5")
 p = run("directions", "--pca", "-c", "run_names", "--out", "x.h5", expect=1)
 check("run_names: two checkpoints of epoch 2 (" in p.stderr and "model_02.h5" in p.stderr,
       f"two checkpoints of one epoch refused (the PCA would count it twice): {p.stderr.strip()}")
-shutil.rmtree("run_names")
+os.remove("run_names/model_02.h5")
+# A checkpoint that records another epoch than its name (copied over another): the path would be
+# drawn out of order with wrong labels; refused by the PCA and the projection, naming it.
+shutil.copy("run_names/model_4.h5", "run_names/model_1.h5")
+MISNAMED = ("losscape: error: run_names/model_1.h5: records epoch 4 but is named for epoch 1 (a "
+            "copied or damaged checkpoint): not using it")
+p = run("directions", "--pca", "-c", "run_names", "--out", "x.h5", expect=1)
+check(p.stderr.strip() == MISNAMED,
+      f"directions --pca: a checkpoint named for another epoch refused: {p.stderr.strip()}")
 
 # A signal before epoch 1 began (during epoch 0's measurement; the process is stopped while the
 # signal is sent, so that it lands there): the run stops with model_0 only, at once.
@@ -369,6 +377,10 @@ with h5py.File("pca_np.h5", "w") as f:
             grp[str(i)] = v[at:at + n].reshape(s).astype(np.float32)
             at += n
     f["explained_variance_ratio_"] = (S[:2] ** 2) / (S ** 2).sum()
+p = run("project", "--directions", "pca_np.h5", "-c", "run_names", "--out", "x.h5", expect=1)
+check(p.stderr.strip() == MISNAMED,
+      f"project: a checkpoint named for another epoch refused: {p.stderr.strip()}")
+shutil.rmtree("run_names")
 p = run("project", "--directions", "pca_np.h5", "--checkpoints", "run", "--out", "proj.h5")
 with h5py.File("proj.h5", "r") as f:
     x, y = f["proj_xcoord"][()], f["proj_ycoord"][()]

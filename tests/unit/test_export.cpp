@@ -180,7 +180,7 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
 
   // A file that cannot be written: an error naming it, nothing left behind, an old file kept.
   CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("nofolder/s.vtp"), VtpOptions{}),
-                    catch_compat::Contains("cannot write " + d.file("nofolder/s.vtp")));
+                    catch_compat::Contains(d.file("nofolder/s.vtp") + ": no such folder"));
   std::filesystem::create_directory(d.file("dir.vtp"));  // a directory where the file should go
   CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("dir.vtp"), VtpOptions{}),
                     catch_compat::Contains(d.file("dir.vtp") + ": exists and is not a regular file"));
