@@ -15,7 +15,10 @@ nlohmann::json read_json_file(const std::string& path) {
   try {
     return nlohmann::json::parse(text.str());  // the whole text: nothing may follow the value
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not valid JSON (" + e.what() + ")");
+    std::string why = e.what();  // without the library's "[json.exception.parse_error.101] "
+    if (why.rfind("[json.exception.", 0) == 0 && why.find("] ") != std::string::npos)
+      why.erase(0, why.find("] ") + 2);
+    throw InputError(path + ": not valid JSON (" + why + ")");
   }
 }
 

@@ -669,6 +669,12 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     return result;
   }
   result.last_checkpoint = resume_path;
+  if (start == 0 && resume_path.empty()) {  // (before the header: a failure is the only output)
+    std::error_code made;
+    fs::create_directories(dir, made);
+    if (made)
+      throw InputError(cfg.out + ": cannot make the run folder (" + made.message() + ")");
+  }
   if (!opts.quiet) {
     std::printf("train %s on %s, %lld training / %lld test samples, %s, %lld parameters\n",
                 cfg.arch.c_str(), cfg.dataset.c_str(), static_cast<long long>(train_data.size()),
@@ -682,10 +688,6 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   if (start == 0 && !resume_path.empty()) {
     truncate_log(log, 0);
   } else if (start == 0) {
-    std::error_code made;
-    fs::create_directories(dir, made);
-    if (made)
-      throw InputError(cfg.out + ": cannot make the run folder (" + made.message() + ")");
     auto t0 = std::chrono::steady_clock::now();
     EpochRecord r;
     r.epoch = 0;

@@ -163,8 +163,10 @@ echo '{"arch": "cnn_small", "x": 3}' >xint.json
 expect_error "sweep config: a number for the grid" 1 "$WORK/xint.json" "'x'" "a string" -- sweep \
   --config "$WORK/xint.json"
 echo '{"arch": "cnn_small", "x": "-1:1:3"} trailing' >trail.json
-expect_error "sweep config: text after the JSON" 1 "$WORK/trail.json" "not valid JSON" -- sweep \
+expect_error "sweep config: text after the JSON" 1 "$WORK/trail.json" "not valid JSON (parse error at line" -- sweep \
   --config "$WORK/trail.json"
+grep -q "json.exception" err.txt && fail "the JSON library's exception name is shown: $(cat err.txt)" ||
+  pass "the JSON library's exception name is not shown"
 echo 'null' >null.json
 expect_error "sweep config: null, not an object" 1 "$WORK/null.json" "JSON object" -- sweep \
   --config "$WORK/null.json"

@@ -301,6 +301,12 @@ for dry in ([], ["--dry-run"]):
           "run/model_0.h5/sub: the run folder cannot be made (" in p.stderr and
           "model_0.h5 is not a folder)" in p.stderr,
           f"train {' '.join(dry)} --out under a file: refused in one line ({p.stderr.strip()})")
+# A folder that cannot be made although its parent looks writable (/proc): the error alone, no
+# header of a run that never starts on stdout.
+if os.path.isdir("/proc/self"):
+    p = run("train", *common, "--epochs", "1", "--out", "/proc/losscape-x", expect=1)
+    check(p.stdout == "" and "/proc/losscape-x: cannot make the run folder (" in p.stderr,
+          f"train --out /proc/x: the error alone ({p.stdout.strip()!r}, {p.stderr.strip()})")
 # The milestones of a resumed run given again in another order: the same schedule.
 run("train", *without(common, "--milestones"), "--epochs", "1", "--milestones", "3,1", "--out", "ms_run")
 p = run("train", *without(common, "--milestones"), "--epochs", "2", "--milestones", "3,1", "--resume",
