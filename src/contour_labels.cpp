@@ -50,17 +50,12 @@ std::vector<std::vector<ContourPoint>> contour_lines(const std::vector<double>& 
       if (n == 2) {
         segs.push_back({{crossed[0], crossed[1]}, {where[0], where[1]}});
       } else if (n == 4) {
-        // A saddle: corners 0 and 2 on one side of the level, 1 and 3 on the other. When the
-        // cell's mean is on corner 0's side, 0 and 2 are joined and the lines cut off corners 1
-        // (edges 0, 1) and 3 (edges 2, 3); else they cut off 0 (edges 3, 0) and 2 (edges 1, 2).
-        const bool joined = ((c[0] + c[1] + c[2] + c[3]) / 4 >= level) == (c[0] >= level);
-        if (joined) {
-          segs.push_back({{crossed[0], crossed[1]}, {where[0], where[1]}});
-          segs.push_back({{crossed[2], crossed[3]}, {where[2], where[3]}});
-        } else {
-          segs.push_back({{crossed[3], crossed[0]}, {where[3], where[0]}});
-          segs.push_back({{crossed[1], crossed[2]}, {where[1], where[2]}});
-        }
+        // A saddle: corners 0 and 2 on one side of the level, 1 and 3 on the other. gnuplot's
+        // linear contours always join corners 0 and 2, (i, j) and (i+1, j+1): the lines cut off
+        // corners 1 (edges 0, 1) and 3 (edges 2, 3). The same here, so that a label sits on a
+        // line gnuplot draws (the cell mean's choice put some 5-28 px off every drawn line).
+        segs.push_back({{crossed[0], crossed[1]}, {where[0], where[1]}});
+        segs.push_back({{crossed[2], crossed[3]}, {where[2], where[3]}});
       }
     }
 
@@ -106,7 +101,9 @@ std::vector<ContourLabel> place_contour_labels(const std::vector<double>& x,
     std::vector<double> s;         // arc length at each point
   };
   const double sx = f.width_px / (f.x1 - f.x0), sy = f.height_px / (f.y1 - f.y0);
-  std::vector<Line> all;
+  if (!std::isfinite(sx) || !std::isfinite(sy) || !(sx > 0) || !(sy > 0)) return {};
+  auto label_width = [&](std::size_t level) { return double(texts[level].size()) * f.char_px + 6; };
+  std::vector<Line> all;  // (only the lines long enough for a label: a noisy surface has many)
   for (std::size_t k = 0; k < levels.size(); ++k)
     for (auto& l : contour_lines(x, y, z, levels[k])) {
       Line line{k, {}, {}};
@@ -117,7 +114,7 @@ std::vector<ContourLabel> place_contour_labels(const std::vector<double>& x,
                                                                       q[1] - line.px.back()[1]));
         line.px.push_back(q);
       }
-      all.push_back(std::move(line));
+      if (line.s.back() >= 3 * label_width(k)) all.push_back(std::move(line));
     }
   std::stable_sort(all.begin(), all.end(),
                    [](const Line& a, const Line& b) { return a.s.back() > b.s.back(); });
@@ -133,8 +130,7 @@ std::vector<ContourLabel> place_contour_labels(const std::vector<double>& x,
   const double spacing = std::max(f.width_px, f.height_px);
   for (const Line& line : all) {
     const double len = line.s.back();
-    const double w = double(texts[line.level].size()) * f.char_px + 6, h = f.line_px;
-    if (len < 3 * w) continue;
+    const double w = label_width(line.level), h = f.line_px;
     auto point_at = [&](double s) {  // on the polyline, at arc length s
       const auto it = std::lower_bound(line.s.begin(), line.s.end(), s);
       if (it == line.s.begin()) return line.px.front();

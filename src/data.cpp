@@ -83,6 +83,8 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& file, const std::st
     throw InputError(file + ": cannot be read (" + std::strerror(e) + ")");
   }
   std::vector<std::uint8_t> out;
+  std::error_code ec;
+  if (const auto size = fs::file_size(file, ec); !ec) out.reserve(size);
   std::uint8_t chunk[1 << 16];
   for (;;) {
     const std::size_t got = std::fread(chunk, 1, sizeof chunk, f.get());

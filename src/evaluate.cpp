@@ -687,8 +687,14 @@ void run_agreed(const mpi::Comm& comm, const std::function<void()>& step) {
     err = one_line(e);
     usage = dynamic_cast<const UsageError*>(&e) != nullptr;
   }
+  const bool failed = !err.empty();
   err = comm.agree(err);
-  if (!err.empty()) throw AgreedError(err, comm.allreduce_max(std::int64_t(usage)) > 0);
+  if (err.empty()) return;
+  // The exit code is that of the error agreed on, the lowest failed rank's (Comm::agree).
+  const std::int64_t none = comm.size();
+  const std::int64_t first = -comm.allreduce_max(-(failed ? std::int64_t(comm.rank()) : none));
+  const std::int64_t first_usage = -comm.allreduce_max(-(usage ? std::int64_t(comm.rank()) : none));
+  throw AgreedError(err, first_usage == first);
 }
 
 }  // namespace losscape

@@ -457,13 +457,15 @@ LabelFrame label_frame(const PlotOptions& o, std::array<double, 4> range) {
 }
 
 // What the contour labels of a trajectory's map keep off: the path (points every 3 pixels along
-// it) and its epoch labels (printed 1.2, 0.8 characters up and right of their point).
+// it) and its epoch labels (gnuplot centres them 1.2, 0.8 characters right of and above their
+// point: about 9 and 11 pixels).
 std::vector<KeepClear> path_keep_clear(const Context& c, const PlotOptions& o,
                                        std::array<double, 4> range) {
   const ProjectedPath& t = *c.traj;
   const LabelFrame f = label_frame(o, range);
   const double sx = f.width_px / (f.x1 - f.x0), sy = f.height_px / (f.y1 - f.y0);
   std::vector<KeepClear> k;
+  if (!std::isfinite(sx) || !std::isfinite(sy) || !(sx > 0) || !(sy > 0)) return k;
   for (std::size_t i = 0; i < t.x.size(); ++i) {
     if (!std::isfinite(t.x[i]) || !std::isfinite(t.y[i])) continue;
     k.push_back({t.x[i], t.y[i], 4, 4});  // (the point's dot)
@@ -481,7 +483,7 @@ std::vector<KeepClear> path_keep_clear(const Context& c, const PlotOptions& o,
     if (!mark[i]) continue;
     const std::int64_t epoch = i < t.epochs.size() ? t.epochs[i] : std::int64_t(i);
     const double half_w = 0.5 * f.char_px * double(std::to_string(epoch).size()) + 4;
-    k.push_back({t.x[i] + (8 + half_w) / sx, t.y[i] + 11 / sy, half_w, 8});
+    k.push_back({t.x[i] + 9 / sx, t.y[i] + 11 / sy, half_w, 8});
   }
   return k;
 }

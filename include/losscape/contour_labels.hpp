@@ -18,7 +18,7 @@ using ContourPoint = std::array<double, 2>;  ///< (x, y) in the grid's coordinat
 /// The contour lines of `level` through the grid z (row-major, z[j * x.size() + i] at
 /// (x[i], y[j]); x and y monotonic, increasing or decreasing): polylines in data coordinates,
 /// closed ones ending at their first point. Cells with a non-finite corner have no line (a gap,
-/// as gnuplot draws them). A saddle cell is resolved by the mean of its corners.
+/// as gnuplot draws them). A saddle cell joins its corners (i, j) and (i+1, j+1), as gnuplot's do.
 std::vector<std::vector<ContourPoint>> contour_lines(const std::vector<double>& x,
                                                      const std::vector<double>& y,
                                                      const std::vector<double>& z, double level);

@@ -121,9 +121,11 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
 
 // Whether an MPI launcher (mpirun, srun) started this process as a rank other than 0. Every rank
 // parses the same command line, so a usage error is the same on all of them: rank 0 alone says it.
+// The launcher nearest to the process speaks first: mpirun's own rank, then PMIx/PMI's (srun
+// --mpi), then Slurm's task id (an outer srun's may be inherited by an inner mpirun's ranks).
 bool launched_as_other_rank() {
   for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
-    if (const char* r = std::getenv(v); r && std::strcmp(r, "0") != 0) return true;
+    if (const char* r = std::getenv(v)) return std::strcmp(r, "0") != 0;
   return false;
 }
 
@@ -177,6 +179,8 @@ int run_main(int argc, char** argv) {
       std::strcmp(argv[1], "--help") != 0 && std::strcmp(argv[1], "-V") != 0 &&
       std::strcmp(argv[1], "--version") != 0)
     return usage_error(std::string(argv[1]) + ": a command comes first (losscape --help lists them)");
+  if (argc > 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "-V") == 0))
+    return usage_error(std::string("--version takes nothing else (not expected: ") + argv[2] + ")");
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (auto& s : reg) known = known || s.app->check_name(argv[1]);
@@ -200,7 +204,7 @@ int run_main(int argc, char** argv) {
     // A value the option refuses is bad input (1), as values checked after parsing are; the
     // command line's shape (unknown or repeated options, a missing value) is usage (2).
     if (dynamic_cast<const CLI::ConversionError*>(&e) || dynamic_cast<const CLI::ValidationError*>(&e)) {
-      std::fprintf(stderr, "losscape: error: %s\n", what.c_str());
+      if (!launched_as_other_rank()) std::fprintf(stderr, "losscape: error: %s\n", what.c_str());
       return kExitError;
     }
     return usage_error(what);

@@ -64,6 +64,7 @@ for s in $subcommands; do
   fi
 done
 
+expect_error "--version with more" 2 "--version takes nothing else (not expected: extra)" -- --version extra
 expect_error "no subcommand" 2 -- 
 expect_error "unknown option" 2 "--no-such-flag" "losscape eval --help" -- eval --no-such-flag
 expect_error "unexpected arguments, in the order given" 2 "not expected: --bogus 2" -- \

@@ -73,6 +73,24 @@ TEST_CASE("a saddle's hyperbola branches and a hole in the grid", "[contour]") {
     for (auto& p : l) CHECK(p[0] * p[1] == Approx(0.1).margin(1e-12));  // exact: bilinear cells
   CHECK(lines[0].front()[0] * lines[1].front()[0] < 0);
 
+  // a saddle cell (corners 0 and 0.1 low, 1 and 1 high) is joined as gnuplot joins it: corners
+  // (i, j) and (i+1, j+1) together, the lines cutting off the two others (gnuplot 5.4's
+  // `set table` of this cell at 0.3: (1, 0.778)-(0.3, 0) and (0.778, 1)-(0, 0.3))
+  {
+    const std::vector<double> u = {0, 1};
+    auto cell = contour_lines(u, u, {0, 1, 1, 0.1}, 0.3);
+    REQUIRE(cell.size() == 2);
+    auto is = [](const std::vector<ContourPoint>& l, ContourPoint a, ContourPoint b) {
+      auto near = [](ContourPoint p, ContourPoint q) {
+        return std::abs(p[0] - q[0]) < 1e-3 && std::abs(p[1] - q[1]) < 1e-3;
+      };
+      return l.size() == 2 && ((near(l[0], a) && near(l[1], b)) || (near(l[0], b) && near(l[1], a)));
+    };
+    const double c = 0.2 / 0.9;  // where 1 -> 0.1 crosses 0.3
+    CHECK((is(cell[0], {1, 1 - c}, {0.3, 0}) || is(cell[1], {1, 1 - c}, {0.3, 0})));
+    CHECK((is(cell[0], {1 - c, 1}, {0, 0.3}) || is(cell[1], {1 - c, 1}, {0, 0.3})));
+  }
+
   // a NaN node (a diverged point) leaves its four cells without a line: the line breaks there
   auto plane = sample(x, y, [](double a, double) { return a; });
   REQUIRE(contour_lines(x, y, plane, 0.05).size() == 1);
