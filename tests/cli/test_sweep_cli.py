@@ -453,6 +453,16 @@ for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
 out = "taken.h5"
 p = start([*SLOW[:-2], "--flush-seconds", "0.5", "--progress-seconds", "0.5", "--out", out], mpi=2)
 lines = wait_for_points(p, 81, 2)
+# (and until a write round has put some in the file: on a loaded machine the stop came before the
+# first round, and the file held 0 points; read while the job writes it, so retried)
+t0 = time.time()
+while time.time() - t0 < 60 and p.poll() is None:
+    try:
+        if done_count(out) > 0:
+            break
+    except Exception:  # noqa: BLE001 (a file being written: read again)
+        pass
+    time.sleep(0.2)
 os.killpg(p.pid, signal.SIGSTOP)
 other = json.dumps({"host": "elsewhere.example", "pid": 4242, "slurm_job_id": "777",
                     "since": "2026-12-02T03:00:00Z"})
