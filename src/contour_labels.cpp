@@ -100,8 +100,8 @@ std::vector<ContourLabel> place_contour_labels(const std::vector<double>& x,
     std::vector<ContourPoint> px;  // in pixels
     std::vector<double> s;         // arc length at each point
   };
-  const double sx = f.width_px / (f.x1 - f.x0), sy = f.height_px / (f.y1 - f.y0);
-  if (!std::isfinite(sx) || !std::isfinite(sy) || !(sx > 0) || !(sy > 0)) return {};
+  if (!f.scalable()) return {};
+  const double sx = f.px_per_x(), sy = f.px_per_y();
   auto label_width = [&](std::size_t level) { return double(texts[level].size()) * f.char_px + 6; };
   std::vector<Line> all;  // (only the lines long enough for a label: a noisy surface has many)
   for (std::size_t k = 0; k < levels.size(); ++k)

@@ -10,6 +10,7 @@
 #include "losscape/data.hpp"
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/torch_save.hpp"
 
 namespace losscape {
 
@@ -132,15 +133,16 @@ std::string checkpoint_inputs(const std::string& file) {
 
 TensorList target_direction(const Model& model, TensorSet type, const std::string& file,
                             const std::string& dataset, std::string* note) {
+  // A TorchScript target for a zoo network (loading it with θ*'s arch would blame an --arch the
+  // user never gave).
+  if (model.arch != "torchscript" && torch_file_kind(file) == "torchscript")
+    throw InputError(file + ": target model is a TorchScript module, the model (" + model.source +
+                     ") a " + model.arch + " network: a target must be the same network in "
+                     "the same format");
   std::unique_ptr<Model> other;
   try {
     other = load_model(file, model.arch == "torchscript" ? "" : model.arch, dataset);
-  } catch (const InputError& e) {
-    // A TorchScript target for a zoo network: its --arch is θ*'s, which the user never gave.
-    if (std::string(e.what()).find(" is a TorchScript module") != std::string::npos)
-      throw InputError(file + ": target model is a TorchScript module, the model (" + model.source +
-                       ") a " + model.arch + " network: a target must be the same network in "
-                       "the same format");
+  } catch (const InputError&) {
     // A checkpoint of θ*'s architecture made for other inputs (another data set's network) is not
     // a target for θ*: say so, rather than blame the data set that θ* itself was loaded with.
     const std::string theirs = checkpoint_inputs(file);

@@ -32,6 +32,12 @@ bool is_regular_file(const std::string& path) {
   return std::filesystem::is_regular_file(path, ec);
 }
 
+std::string missing_folder(const std::string& path) {
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  return !parent.empty() && !std::filesystem::is_directory(parent, ec) ? parent.string() : "";
+}
+
 void check_not_special(const std::string& path, const std::string& what) {
   namespace fs = std::filesystem;
   std::error_code ec;

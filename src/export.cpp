@@ -201,10 +201,8 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) {
     const int e = errno;
-    std::error_code ec;
-    const auto parent = std::filesystem::path(path).parent_path();
-    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-      throw InputError("export: " + path + ": no such folder " + parent.string());
+    if (const std::string folder = missing_folder(path); !folder.empty())
+      throw InputError("export: " + path + ": no such folder " + folder);
     throw InputError("export: cannot write " + path + " (" + std::strerror(e) + ")");
   }
   auto esc = [](std::string s) {  // "--" may not appear inside an XML comment

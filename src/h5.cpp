@@ -175,10 +175,9 @@ void disable_file_locking() {
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
   const std::string tmp = path + suffix;
+  if (const std::string folder = missing_folder(path); !folder.empty())
+    throw InputError(path + ": no such folder " + folder);
   std::error_code ec;
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-    throw InputError(path + ": no such folder " + parent.string());
   std::filesystem::remove(tmp, ec);
   try {
     write(tmp);

@@ -190,10 +190,8 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     }
     if (errno != EEXIST) {
       const int e = errno;
-      std::error_code ec;
-      const auto parent = std::filesystem::path(target).parent_path();
-      if (e == ENOENT && !parent.empty() && !std::filesystem::is_directory(parent, ec))
-        throw InputError(target + ": no such folder " + parent.string());
+      if (const std::string folder = missing_folder(target); e == ENOENT && !folder.empty())
+        throw InputError(target + ": no such folder " + folder);
       throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(e)) + ")");
     }
     // Someone holds it, or held it and died: decide whether it is stale.

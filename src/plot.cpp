@@ -459,13 +459,13 @@ LabelFrame label_frame(const PlotOptions& o, std::array<double, 4> range) {
 // What the contour labels of a trajectory's map keep off: the path (points every 3 pixels along
 // it) and its epoch labels (gnuplot centres them 1.2, 0.8 characters right of and above their
 // point: about 9 and 11 pixels).
-std::vector<KeepClear> path_keep_clear(const Context& c, const PlotOptions& o,
-                                       std::array<double, 4> range) {
-  const ProjectedPath& t = *c.traj;
+// `mark`: epoch_label_marks of the path.
+std::vector<KeepClear> path_keep_clear(const ProjectedPath& t, const std::vector<bool>& mark,
+                                       const PlotOptions& o, std::array<double, 4> range) {
   const LabelFrame f = label_frame(o, range);
-  const double sx = f.width_px / (f.x1 - f.x0), sy = f.height_px / (f.y1 - f.y0);
   std::vector<KeepClear> k;
-  if (!std::isfinite(sx) || !std::isfinite(sy) || !(sx > 0) || !(sy > 0)) return k;
+  if (!f.scalable()) return k;
+  const double sx = f.px_per_x(), sy = f.px_per_y();
   for (std::size_t i = 0; i < t.x.size(); ++i) {
     if (!std::isfinite(t.x[i]) || !std::isfinite(t.y[i])) continue;
     k.push_back({t.x[i], t.y[i], 4, 4});  // (the point's dot)
@@ -478,7 +478,6 @@ std::vector<KeepClear> path_keep_clear(const Context& c, const PlotOptions& o,
       }
     }
   }
-  const auto mark = epoch_label_marks(*c.s, t);
   for (std::size_t i = 0; i < t.x.size(); ++i) {
     if (!mark[i]) continue;
     const std::int64_t epoch = i < t.epochs.size() ? t.epochs[i] : std::int64_t(i);
@@ -567,10 +566,12 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   if (stride > 1) data << "; every " << ordinal(stride) << " grid line (surface in progress)";
   data << "\n";
   grid_block(data, s, v, xs, ys);
+  // (the checkpoints whose epoch is printed: in the data, and kept clear of contour labels)
+  const std::vector<bool> mark =
+      kind == Kind::trajectory ? epoch_label_marks(s, *c.traj) : std::vector<bool>{};
   if (kind == Kind::trajectory) {
     const ProjectedPath& t = *c.traj;
     const std::size_t n = t.x.size();
-    const std::vector<bool> mark = epoch_label_marks(s, t);
     data << "\n# index 1: trajectory: x y epoch labelled (1 = print the epoch)\n";
     for (std::size_t k = 0; k < n; ++k) {
       std::int64_t epoch = k < t.epochs.size() ? t.epochs[k] : std::int64_t(k);
@@ -613,7 +614,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale cb\n" : "")
        << contour_label_cmds(s, v, xs, ys, lv, o, {x0, x1, y0, y1},
-                             kind == Kind::trajectory ? path_keep_clear(c, o, {x0, x1, y0, y1})
+                             kind == Kind::trajectory ? path_keep_clear(*c.traj, mark, o, {x0, x1, y0, y1})
                                                       : std::vector<KeepClear>{});
     plot = "splot datafile index 0 using 1:2:3 with lines lw 1.5 lc palette nosurface";
     if (kind == Kind::trajectory)

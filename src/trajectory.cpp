@@ -43,12 +43,14 @@ class CheckpointReader {
     static const std::regex numbered_h5(R"(model_(\d+)\.h5)");
     std::smatch m;
     const std::string name = std::filesystem::path(path).filename().string();
-    if (std::regex_match(name, m, numbered_h5) && !file_.has_attr("epoch"))
-      throw FormatError(path + ": has no epoch attribute (a damaged checkpoint): not using it");
-    if (std::regex_match(name, m, numbered_h5) && epoch_ != epoch_in_name(m[1].str(), path))
-      throw FormatError(path + ": records epoch " + std::to_string(epoch_) +
-                        " but is named for epoch " + m[1].str() +
-                        " (a copied or damaged checkpoint): not using it");
+    if (std::regex_match(name, m, numbered_h5)) {
+      if (!file_.has_attr("epoch"))
+        throw FormatError(path + ": has no epoch attribute (a damaged checkpoint): not using it");
+      if (epoch_ != epoch_in_name(m[1].str(), path))
+        throw FormatError(path + ": records epoch " + std::to_string(epoch_) +
+                          " but is named for epoch " + m[1].str() +
+                          " (a copied or damaged checkpoint): not using it");
+    }
   }
   std::int64_t epoch() const { return epoch_; }
   /// Tensor `name` flattened to float64; its shape must be `shape`.

@@ -8,6 +8,7 @@
 // matplotlib's clabel does in spirit: on lines long enough to carry one, where the line is
 // fairly straight, inside the frame and apart from every other label.
 #include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct LabelFrame {
   double width_px, height_px;  ///< of the plot area inside the frame
   double char_px = 6;    ///< width of a character of the label font
   double line_px = 13;   ///< height of a label's box
+  double px_per_x() const { return width_px / (x1 - x0); }
+  double px_per_y() const { return height_px / (y1 - y0); }
+  /// Whether the ranges have a width and height that pixels can be scaled to.
+  bool scalable() const {
+    const double sx = px_per_x(), sy = px_per_y();
+    return std::isfinite(sx) && std::isfinite(sy) && sx > 0 && sy > 0;
+  }
 };
 
 /// A place a label must not cover: centre in data coordinates, half its width and height in pixels

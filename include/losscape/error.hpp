@@ -86,5 +86,8 @@ bool is_regular_file(const std::string& path);
 /// writes to it: forever). A path that does not exist passes; its reader says so in its words.
 /// `what` names the input expected, with its article ("a model file").
 void check_not_special(const std::string& path, const std::string& what);
+/// The folder an output `path` would be written in, when that is no folder (it does not exist,
+/// or is a file): for "PATH: no such folder FOLDER". "" when it is one, or `path` names none.
+std::string missing_folder(const std::string& path);
 
 }  // namespace losscape

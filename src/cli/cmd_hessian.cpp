@@ -154,17 +154,14 @@ void add_hessian(CLI::App& root, Registry& reg) {
       run_agreed(world, [&]() {
         // The result's path, before minutes of computing: a folder, or one in no folder.
         if (!o->json.empty()) {
-          namespace fs = std::filesystem;
-          std::error_code ec;
-          const auto parent = fs::path(o->json).parent_path();
           h5::check_replaceable(o->json, "JSON object (a hessian --json result)", [](const std::string& path) {
             std::ifstream in(path);
             char c = 0;
             in >> c;  // (skips white space)
             return c == '{';
           });
-          if (!parent.empty() && !fs::is_directory(parent, ec))
-            throw InputError("--json " + o->json + ": no such folder " + parent.string());
+          if (const std::string folder = missing_folder(o->json); !folder.empty())
+            throw InputError("--json " + o->json + ": no such folder " + folder);
         }
         o->curv.density_points = parse_count_or_auto(o->density_points, "--density-points", 2);
         check_curvature_options(o->curv);  // (again with the dimension, once it is known)
