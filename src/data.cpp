@@ -134,8 +134,9 @@ RawImages read_cifar10_files(const std::vector<std::string>& files) {
 namespace {
 
 // Reads a whole file; one that starts with gzip's magic bytes is inflated. Several gzip members
-// run together are joined, as gunzip does; bytes after the last member that are not one are
-// refused (zlib's gzread skipped them silently: a damaged or appended file was read as whole).
+// run together are joined, as gunzip does; zero bytes after the last member (a tape's or a
+// transfer's padding) are ignored, as gunzip ignores them; other bytes after it are refused
+// (zlib's gzread skipped them silently: a damaged or appended file was read as whole).
 std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
   check_not_special(file, "a data file");
   std::vector<std::uint8_t> in = read_file_bytes(file);
@@ -146,9 +147,12 @@ std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
   std::vector<std::uint8_t> out;
   std::size_t at = 0;
   while (at < in.size()) {
-    if (!gzip_at(at))
+    if (!gzip_at(at)) {
+      if (std::all_of(in.begin() + std::ptrdiff_t(at), in.end(), [](std::uint8_t b) { return b == 0; }))
+        break;
       throw FormatError(file + ": " + std::to_string(in.size() - at) +
                         " bytes that are not gzip data follow the compressed data");
+    }
     z_stream z{};
     if (inflateInit2(&z, 15 + 16) != Z_OK) throw Error(file + ": zlib inflateInit2 failed");
     std::size_t fed = at;  // (zlib takes at most 4 GiB at a time)

@@ -405,6 +405,16 @@ TEST_CASE("bad data files give errors naming the file", "[data]") {
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(trailing); }),
                Contains(trailing) && Contains("4 bytes that are not gzip data"));
 
+    auto padded = d.file("padded.gz");  // zero bytes after the member: gunzip ignores them
+    b = gz;
+    b.insert(b.end(), 512, 0);
+    write_bytes(padded, b);
+    CHECK(read_idx_labels(padded).size(0) == 6);
+    b.push_back(1);  // ... but not a non-zero byte among them
+    write_bytes(padded, b);
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(padded); }),
+               Contains(padded) && Contains("513 bytes that are not gzip data"));
+
     auto cut = d.file("cut.gz");
     write_bytes(cut, std::vector<std::uint8_t>(gz.begin(), gz.end() - 6));
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(cut); }),
