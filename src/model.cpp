@@ -181,7 +181,8 @@ std::vector<std::pair<std::string, std::string>> matching_zoo_archs(const Tensor
   return out;
 }
 
-void load_state(Model& model, const TensorList& values, const std::string& what) {
+void load_state(Model& model, const TensorList& values, const std::string& what,
+                const std::string& dataset_option) {
   auto problems = state_problems(model, values);
   if (!problems.empty()) {
     std::string msg = what + " does not match architecture " + model.arch + " (" +
@@ -195,7 +196,7 @@ void load_state(Model& model, const TensorList& values, const std::string& what)
       if (v.tensor.dim() == 4) {
         const auto c = v.tensor.size(1);
         if (!model.input_shape.empty() && c != model.input_shape[0] && (c == 1 || c == 3))
-          msg += " (the file's network takes " + std::to_string(c) + "-channel images: give --dataset " +
+          msg += " (the file's network takes " + std::to_string(c) + "-channel images: give " + dataset_option + " " +
                  (c == 3 ? "cifar10" : "fashion-mnist or mnist") + ")";
         break;
       }
@@ -225,7 +226,7 @@ std::unique_ptr<Model> make_zoo(const std::string& arch, const std::string& data
 }
 
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& arch,
-                                  const std::string& dataset) {
+                                  const std::string& dataset, const std::string& dataset_option) {
   {
     check_not_special(path, "a model file");
     std::ifstream probe(path, std::ios::binary);
@@ -250,7 +251,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
                        " has " + std::to_string(s.channels) + "x" + std::to_string(s.height) +
                        "x" + std::to_string(s.width));
     model = make_zoo(ck.meta.arch, dataset);
-    load_state(*model, ck.state, path);
+    load_state(*model, ck.state, path, dataset_option);
     model->format = "losscape-checkpoint";
   } else {
     // "zip" (torch.save), "torchscript", "legacy" (torch.save before PyTorch 1.6) or ""
@@ -325,7 +326,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
                                        : "its tensors are those of " + hint) + ")");
       }
       model = make_zoo(arch, dataset);
-      load_state(*model, values, path);
+      load_state(*model, values, path, dataset_option);
       model->format = "state_dict";
     }
   }

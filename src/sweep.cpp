@@ -798,6 +798,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
     for (auto& s : cfg.splits) {
+      if (s.empty()) throw InputError("--splits: an empty name between commas (give train, test or train,test)");
       if (s != "train" && s != "test") throw InputError("--splits: unknown split '" + s + "'");
       if (std::count(cfg.splits.begin(), cfg.splits.end(), s) > 1)
         throw InputError("--splits: '" + s + "' is given twice");

@@ -61,13 +61,17 @@ std::unique_ptr<Model> make_zoo(const std::string& arch, const std::string& data
 /// Load a model file: a losscape HDF5 checkpoint (architecture from the file, or `arch` which
 /// must then agree), a TorchScript module (any architecture), or a PyTorch zip state dict (plain
 /// or under "state_dict"), loaded by name into the zoo network `arch`. `dataset` fixes the input
-/// shape of zoo networks. Errors name the file and what does not match.
+/// shape of zoo networks. Errors name the file and what does not match; for a network of
+/// another data set they say which to give with `dataset_option` (the command's option).
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& arch,
-                                  const std::string& dataset);
+                                  const std::string& dataset,
+                                  const std::string& dataset_option = "--dataset");
 
 /// Copy `values` into the model's tensors of the same names (all must be present with equal
-/// shapes; dtype is converted). `what` names the source for messages.
-void load_state(Model& model, const TensorList& values, const std::string& what);
+/// shapes; dtype is converted). `what` names the source for messages; a network of another data
+/// set is told to give the right one with `dataset_option`.
+void load_state(Model& model, const TensorList& values, const std::string& what,
+                const std::string& dataset_option = "--dataset");
 
 /// The zoo architectures whose state has exactly the names and shapes of `values` (a missing
 /// num_batches_tracked allowed, as load_state allows), each with a data set whose input shape

@@ -1,6 +1,5 @@
 // `losscape info`: describe a model file, a zoo architecture, a data set, or a losscape file.
 #include <iostream>
-#include <regex>
 
 #include "common.hpp"
 #include "losscape/directions.hpp"
@@ -65,16 +64,7 @@ void add_info(CLI::App& root, Registry& reg) {
     const std::string kind = torch_file_kind(path);
     return kind == "zip" || kind == "legacy";
   };
-  // load_model, its hint for a network of another data set in info's words (--input, since
-  // info's --dataset describes a data set).
-  auto info_load_model = [](const ModelOptions& mo, const std::string& dataset) {
-    try {
-      return load_model(mo, dataset);
-    } catch (const InputError& e) {
-      throw InputError(std::regex_replace(e.what(), std::regex("give --dataset "), "give --input "));
-    }
-  };
-  reg.push_back({app, [o, app, is_surface, is_state_dict, info_load_model]() {
+  reg.push_back({app, [o, app, is_surface, is_state_dict]() {
     // What is described, in this order of precedence; then the options that would be ignored
     // for it are refused rather than silently dropped.
     enum class Kind { list, dataset, directions, projection, surface, state_dict, model };
@@ -141,7 +131,7 @@ void add_info(CLI::App& root, Registry& reg) {
       if (!o->model_file.empty()) {
         ModelOptions mo = o->model;
         mo.file = o->model_file;
-        model = info_load_model(mo, input_dataset(o->model_dataset, mo.file));
+        model = load_model(mo, input_dataset(o->model_dataset, mo.file), "--input");
         check_directions(d, *model, o->file);
       }
       j = directions_info(d, model.get());
@@ -154,7 +144,7 @@ void add_info(CLI::App& root, Registry& reg) {
       j = state_dict_info(o->file);
     } else {
       o->model.file = o->file;
-      j = model_info(*info_load_model(o->model, input_dataset(o->model_dataset, o->model.file)));
+      j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file), "--input"));
     }
     std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
     return 0;

@@ -181,11 +181,11 @@ void add_sweep(CLI::App& root, Registry& reg) {
 #undef LOSSCAPE_TAKE
       if (o->config_file.empty() || given("--splits")) {
         cfg.splits.clear();
-        std::string s = o->splits;
-        for (std::size_t pos = 0; pos <= s.size();) {
+        const std::string& s = o->splits;  // every name between commas, empty ones too (refused)
+        for (std::size_t pos = 0; !s.empty() && pos <= s.size();) {
           auto comma = s.find(',', pos);
           if (comma == std::string::npos) comma = s.size();
-          if (comma > pos) cfg.splits.push_back(s.substr(pos, comma - pos));
+          cfg.splits.push_back(s.substr(pos, comma - pos));
           pos = comma + 1;
         }
       }

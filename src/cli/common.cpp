@@ -42,8 +42,9 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
       ->capture_default_str();
 }
 
-std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset) {
-  if (!o.file.empty()) return losscape::load_model(o.file, o.arch, dataset);
+std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset,
+                                  const std::string& dataset_option) {
+  if (!o.file.empty()) return losscape::load_model(o.file, o.arch, dataset, dataset_option);
   if (o.arch.empty()) throw UsageError("no model: give --model-file FILE or --arch NAME");
   torch::manual_seed(o.seed);
   auto m = make_zoo(o.arch, dataset);

@@ -43,8 +43,10 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file = fals
 /// A seed's check: a decimal integer in 0..2^64-1 (CLI11 would clamp a larger one to 2^64-1,
 /// so different seeds would give the same numbers).
 const CLI::Validator& seed_check();
-/// Load o.file into o.arch (or a fresh zoo network when no file is given).
-std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset);
+/// Load o.file into o.arch (or a fresh zoo network when no file is given); `dataset_option` is
+/// the command's option that chooses the data set (named in load_state's hint).
+std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset,
+                                  const std::string& dataset_option = "--dataset");
 
 /// The data set a model file implies: the one a losscape checkpoint records (its `dataset`
 /// attribute), cifar10 for a torch.save state dict whose first convolution takes 3 channels;

@@ -130,6 +130,8 @@ expect_error "--y-target on a 1D grid" 1 "--y-target" "2D grid" -- sweep --arch 
   --x -1:1:3 --y-target other.h5 --out s.h5
 expect_error "a split given twice" 1 "--splits" "'train' is given twice" -- sweep \
   --arch cnn_small --x -1:1:3 --splits train,test,train --out s.h5
+expect_error "an empty split name (a comma too many)" 1 "--splits" "empty name" -- sweep \
+  --arch cnn_small --x -1:1:3 --splits train, --out s.h5
 expect_error "an unknown precision, before anything is made" 1 "fp64" -- sweep --arch cnn_small \
   --x -1:1:3 --precision fp64 --out s.h5
 expect_error "--flush-seconds nan" 1 "--flush-seconds" -- sweep --arch cnn_small --x -1:1:3 \

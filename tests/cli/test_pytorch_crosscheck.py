@@ -577,8 +577,8 @@ for arch, make, samples in (("resnet20_noshort", lambda: ResNetCifar(20, shortcu
 
 # ---------------------------------------------------------------------------------------------
 # 3. Model files that cannot be used: one line on stderr naming the file and the fix.
-def expect_error(tag, args, *needles):
-    r = run("eval", *args, expect_ok=False)
+def expect_error(tag, args, *needles, command="eval"):
+    r = run(command, *args, expect_ok=False)
     err = r.stderr.strip()
     check(r.returncode == 1, f"{tag}: exit code 1 (got {r.returncode})")
     check(len(err.splitlines()) == 1, f"{tag}: one line on stderr: {err!r}")
@@ -601,6 +601,10 @@ torch.save(bad, bad_file)
 expect_error("a CIFAR-10 state dict with --dataset fashion-mnist",
              ["--model-file", plain, "--arch", "resnet20", "--dataset", "fashion-mnist",
               "--device", "cpu"], "resnet20.pth", "3-channel images", "--dataset cifar10")
+# info's option for a model's data set is --input (its --dataset describes a data set)
+expect_error("info: a CIFAR-10 state dict with --input fashion-mnist",
+             [plain, "--arch", "resnet20", "--input", "fashion-mnist"],
+             "resnet20.pth", "3-channel images", "give --input cifar10", command="info")
 expect_error("state dict with a wrong shape", ["--model-file", bad_file, *cifar_args],
              bad_file, "linear.weight", "[10, 32]", "[10, 64]")
 
