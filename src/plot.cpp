@@ -402,7 +402,9 @@ std::string non_finite_note(const SurfaceView& s, const std::vector<std::string>
     bool any = false;
     for (std::size_t i = 0; i < v.size(); ++i)
       if (m[i] && !std::isfinite(v[i])) bad[i] = any = true;
-    if (any) what += (what.empty() ? "" : ", ") + label_of(q);
+    // (accuracy and error are NaN where their split's loss is: the loss is named)
+    const std::string name = label_of(is_acc(q) || is_error(q) ? q.substr(0, q.find('_')) + "_loss" : q);
+    if (any && what.find(name) == std::string::npos) what += (what.empty() ? "" : ", ") + name;
   }
   const auto n = std::size_t(std::count(bad.begin(), bad.end(), true));
   if (n == 0) return "";
@@ -981,8 +983,15 @@ std::vector<double> quantity_values(const SurfaceView& s, const std::string& q) 
     return v;
   }
   const auto& src = s.data.at(source_of(q));
+  // Where the split's loss is NaN or infinite the model diverged: its logits hold NaN or inf, and
+  // their argmax (the stored accuracy) means nothing, so accuracy and error are NaN there too.
+  const std::vector<double>* loss = nullptr;
+  if (is_acc(q) || is_error(q)) {
+    const auto it = s.data.find(q.substr(0, q.find('_')) + "_loss");
+    if (it != s.data.end()) loss = &it->second;
+  }
   for (std::size_t i = 0; i < v.size(); ++i)
-    if (mask[i]) v[i] = is_error(q) ? 100 - src[i] : src[i];
+    if (mask[i] && !(loss && !std::isfinite((*loss)[i]))) v[i] = is_error(q) ? 100 - src[i] : src[i];
   return v;
 }
 

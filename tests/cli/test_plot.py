@@ -253,13 +253,28 @@ def main():
     check(len(notes) == 2 and notes[0].startswith(
           "losscape: note: 3 computed points have a NaN or infinite value (train loss, test loss; ")
           and notes[0].endswith("gaps in the curves, like points not computed") and
-          "(train loss; " in notes[1], f"1D with computed NaN/inf points: noted, counted ({notes})")
+          "(train loss; " in notes[1],
+          f"1D with computed NaN/inf points: noted, counted (one note for the train loss and error figures) ({notes})")
+    # Where a split's loss is not finite, the stored accuracy (argmax of NaN logits) means
+    # nothing: accuracy and error are gaps there too, in every figure.
+    err = np.genfromtxt("fig1n/s1_1d_train_err.dat")
+    both = np.genfromtxt("fig1n/s1_1d_loss_acc.dat")
+    check(np.isnan(err[0:3, 1]).all() and np.isfinite(err[3:29, 1]).all(),
+          f"1D: the error is a gap where the train loss is NaN or inf ({err[0:4, 1]})")
+    check(both.shape[1] == 5 and np.isnan(both[0:3, 2]).all() and np.isnan(both[1, 4]) and
+          np.isfinite(both[0, 4]) and np.isfinite(both[3:29, 1:]).all(),
+          f"1D: train accuracy a gap where the train loss is, test accuracy where the test loss is")
     write_surface("s2n.h5", 6, 5)
     with h5py.File("s2n.h5", "a") as f:
         f["train_loss"][2, 3] = np.nan
     r = run("plot", "s2n.h5", "--what", "train_loss", "--out-dir", "fig2n", "--formats", "png")
     check("1 computed point has a NaN or infinite value (train loss; " in r.stderr and
           "holes in the map" in r.stderr, f"2D: the same note ({r.stderr.strip()})")
+    r = run("plot", "s2n.h5", "--what", "train_acc", "--out-dir", "fig2a", "--formats", "png")
+    heat = np.genfromtxt("fig2a/s2n_train_acc_2dheat.dat")
+    check("1 computed point has a NaN or infinite value (train loss; " in r.stderr and
+          int(np.isnan(heat[:, 2]).sum()) == 1,
+          f"2D: the accuracy map has a hole where the loss is NaN, noted ({r.stderr.strip()})")
     # An infinite value is a gap too: NaN in every data file (gnuplot drew "Inf" as data: the
     # heat map's top colour, a spike of the 3D surface).
     with h5py.File("s2n.h5", "a") as f:
