@@ -147,7 +147,7 @@ ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   ValueGrid g;
   g.x = s.x;
   g.y = s.y;
-  g.z = quantity_values(s, o.what);
+  g.z = quantity_values(s, canonical_quantity(o.what));
   if (o.interp > 0) g = resample_spline(g, o.interp);
   // the reference's order: resample, clip at zmax, then ln(z + 0.1)
   for (double& z : g.z) {

@@ -823,6 +823,9 @@ std::string pc_label(int k, double ratio) {
 }
 
 // The training loss (and error, in 1D); the test split's for a surface of the test split alone.
+// A 2D grid of one point on an axis (--y 0:0:1): a line, drawn as 1D figures.
+bool is_line(const SurfaceView& s) { return s.two_d() && s.size() > 1 && (s.nx() == 1 || s.ny() == 1); }
+
 std::vector<std::string> default_what(const SurfaceView& s) {
   // (a file of Hessian maps alone, as the reference's plot_hessian_eigen writes: its ratio)
   if (!has_quantity(s, "train_loss") && !has_quantity(s, "test_loss") &&
@@ -830,7 +833,7 @@ std::vector<std::string> default_what(const SurfaceView& s) {
     return {"eig-ratio"};
   const std::string split = has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train" : "test";
   std::vector<std::string> w = {split + "_loss"};
-  if (!s.two_d()) w.push_back(split + "_err");
+  if (!s.two_d() || is_line(s)) w.push_back(split + "_err");
   if (has_quantity(s, "eig-ratio")) w.push_back("eig-ratio");
   return w;
 }
@@ -958,6 +961,8 @@ bool has_quantity(const SurfaceView& s, const std::string& q) {
   return s.data.count(source_of(q)) > 0;
 }
 
+std::string canonical_quantity(const std::string& q) { return q == "eig_ratio" ? "eig-ratio" : q; }
+
 std::vector<double> quantity_values(const SurfaceView& s, const std::string& q) {
   const auto& all = plot_quantities();
   if (std::find(all.begin(), all.end(), q) == all.end()) {
@@ -1050,6 +1055,13 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     if (fmt != "png" && fmt != "pdf" && fmt != "svg")
       throw InputError("plot: unknown format '" + fmt + "' (png, pdf or svg)");
   if (o.what.empty()) o.what = default_what(s);
+  {  // each quantity once, as plot_quantities spells it (--what train_loss,train_loss drew twice)
+    std::vector<std::string> once;
+    for (auto& q : o.what)
+      if (std::find(once.begin(), once.end(), canonical_quantity(q)) == once.end())
+        once.push_back(canonical_quantity(q));
+    o.what = once;
+  }
   if (!(o.loss_max > 0)) throw InputError("plot: --loss-max must be > 0");
   for (auto& q : o.what) {  // unknown, missing, bad levels: fail before writing
     quantity_values(s, q);
@@ -1057,7 +1069,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   }
   // A 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D figures along the other
   // axis (`line`, the same values in the same order), the titles naming the fixed coordinate.
-  const bool line = s.two_d() && s.size() > 1 && (s.nx() == 1 || s.ny() == 1);
+  const bool line = is_line(s);
   if (s.two_d() && !line && s.size() < 2)
     throw InputError(s.path + ": its grid has a single point: nothing to draw");
   if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");

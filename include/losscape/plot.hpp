@@ -41,6 +41,8 @@ SurfaceView read_surface_view(const std::string& path);
 /// Quantities a figure or an export can show: the stored losses and accuracies, the errors
 /// (100 − accuracy) and `eig-ratio` = |min_eig / max_eig| (Hessian maps).
 const std::vector<std::string>& plot_quantities();
+/// A quantity's name as plot_quantities spells it: `eig_ratio` (hessian's JSON key) is `eig-ratio`.
+std::string canonical_quantity(const std::string& q);
 /// Whether the file holds what quantity q needs.
 bool has_quantity(const SurfaceView& s, const std::string& q);
 /// Values of q at every grid point ([y][x]), NaN where not computed. Throws InputError naming the

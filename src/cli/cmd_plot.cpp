@@ -22,7 +22,7 @@ void add_plot(CLI::App& root, Registry& reg) {
       ->required();
   app->add_option("--what", o->plot.what,
                   "Quantities: train_loss,test_loss,train_acc,test_acc,train_err,test_err,"
-                  "eig-ratio (default: train_loss (+train_err in 1D), +eig-ratio when present)")
+                  "eig-ratio or eig_ratio (default: train_loss (+train_err in 1D), +eig-ratio when present)")
       ->delimiter(',');
   app->add_option("--formats", o->plot.formats, "Image formats: png,pdf,svg")
       ->delimiter(',')

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <regex>
 
 #include "losscape/error.hpp"
@@ -174,6 +175,16 @@ int run_main(int argc, char** argv) {
   add_sweep(app, reg);
   add_merge(app, reg);
   add_hessian(app, reg);
+  // Each command's help names the page that describes it (usage.md lists them all).
+  const std::map<std::string, std::string> pages = {
+      {"plot", "plotting.md"}, {"export", "plotting.md"},  {"train", "training.md"},
+      {"project", "training.md"}, {"directions", "sweep.md"}, {"sweep", "sweep.md"},
+      {"merge", "sweep.md"},    {"hessian", "hessian.md"}};
+  for (auto& s : reg) {
+    const auto it = pages.find(s.app->get_name());
+    s.app->footer("Exit codes: 0 done, 1 error, 2 usage, 75 incomplete (resume by running again).\n"
+                  "Docs: docs/" + (it == pages.end() ? std::string("usage.md") : it->second + " and docs/usage.md"));
+  }
   // A first word that is no command and no option: say so (CLI11 would ask for a command, or
   // print the general help for `losscape sweep-1d --help`).
   if (argc > 1 && argv[1][0] == '-' && std::strcmp(argv[1], "-h") != 0 &&

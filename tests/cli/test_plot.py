@@ -205,6 +205,9 @@ def main():
     dat = np.genfromtxt("figh/refhess_eig-ratio_2dheat.dat")
     check(r.returncode == 0 and np.allclose(dat[:, 2], 0.25),
           f"a file of Hessian maps alone: plot draws |min/max| by default ({r.stderr.strip()})")
+    r = run("plot", "refhess.h5", "--what", "eig_ratio", "--out-dir", "figh_", "--formats", "png")
+    check(r.returncode == 0 and os.path.exists("figh_/refhess_eig-ratio_2dheat.png"),
+          f"--what eig_ratio (hessian's JSON spelling) is eig-ratio ({r.stderr.strip()})")
 
     # ---- info of a reference surface: grid, direction file, computed counts, values ----
     info = run("info", "refpca.h5").stdout
@@ -303,6 +306,12 @@ def main():
     check(r.returncode == 0 and k and int(k.group(1)) >= 100 and int(k.group(2)) >= 100,
           f"filled contours of a 2 x 2 grid: sub-cells of a few pixels ({k and k.group(0)})")
 
+    # ---- a quantity given twice is drawn once ----
+    r = run("plot", "plane.h5", "--formats", "png", "--out-dir", "fig_twice", "--what", "train_loss,train_loss")
+    pngs = [l for l in r.stdout.splitlines() if l.endswith(".png")]
+    check(r.returncode == 0 and len(pngs) == len(set(pngs)) == 4,
+          f"--what train_loss,train_loss: each figure once ({pngs})")
+
     # ---- a 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D curves along the
     # other axis, the title naming the fixed coordinate; export refuses it by name ----
     for name, nx, ny, axis, fixed in (("row", 9, 1, "α", "β = 0.25"), ("col", 1, 7, "β", "α = -0.5")):
@@ -322,7 +331,8 @@ def main():
         check(r.returncode == 0 and np.allclose(dat[:, 0], along) and
               np.allclose(dat[:, 1], loss(X, Y).ravel(), rtol=1e-9) and
               f"{len(along)} points, {axis} ∈ [-1, 1] at {fixed}" in gp and
-              f'set xlabel "{axis}"' in gp and os.path.exists(f"fig_{name}/{name}_1d_loss_acc.png"),
+              f'set xlabel "{axis}"' in gp and os.path.exists(f"fig_{name}/{name}_1d_loss_acc.png") and
+              os.path.exists(f"fig_{name}/{name}_1d_train_err.png"),
               f"a {nx} x {ny} grid: drawn as a curve along {axis} at {fixed} ({r.returncode}: {r.stderr.strip()})")
         r = run("export", f"{name}.h5", "--vtp", f"{name}.vtp", expect_ok=False)
         check(r.returncode == 1 and f"one point on {'β' if ny == 1 else 'α'}" in r.stderr and
