@@ -99,21 +99,41 @@ double Grid::beta(std::int64_t flat) const {
   return c[std::size_t(flat / nx())];
 }
 
-std::vector<std::int64_t> coarse_to_fine(const Grid& g) {
-  auto level = [](std::int64_t i, std::int64_t n, std::int64_t top) {
-    // The largest power-of-two stride (<= top) dividing i; the last index counts as coarsest.
-    if (i == 0 || i == n - 1) return top;
+std::size_t preview_anchor(const std::vector<double>& c) {
+  if (c.empty() || !(std::min(c.front(), c.back()) <= 0 && 0 <= std::max(c.front(), c.back()))) return 0;
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < c.size(); ++i)
+    if (std::abs(c[i]) < std::abs(c[best])) best = i;
+  return best;
+}
+
+std::vector<std::size_t> stride_indices(std::size_t n, std::size_t stride, std::size_t anchor) {
+  std::vector<std::size_t> v = {0};
+  for (std::size_t i = anchor % stride; i < n; i += stride)
+    if (i != 0) v.push_back(i);
+  if (v.back() != n - 1) v.push_back(n - 1);
+  return v;
+}
+
+std::vector<std::int64_t> coarse_to_fine(const Grid& g, bool centred) {
+  auto level = [](std::int64_t i, std::int64_t n, std::int64_t top, std::int64_t a) {
+    // The largest power-of-two stride (<= top) dividing i - a; the ends count as coarsest.
+    if (i == 0 || i == n - 1 || i == a) return top;
+    const std::int64_t d = i > a ? i - a : a - i;
     std::int64_t s = 1;
-    while (s < top && i % (s * 2) == 0) s *= 2;
+    while (s < top && d % (s * 2) == 0) s *= 2;
     return s;
   };
+  const std::int64_t ax = centred ? std::int64_t(preview_anchor(g.x.coordinates())) : 0;
+  const std::int64_t ay = centred && g.has_y ? std::int64_t(preview_anchor(g.y.coordinates())) : 0;
   std::int64_t top = 1;
   while (top * 2 < std::max(g.nx(), g.ny())) top *= 2;
   std::vector<std::pair<std::int64_t, std::int64_t>> keyed;  // (-stride, flat)
   keyed.reserve(std::size_t(g.size()));
   for (std::int64_t iy = 0; iy < g.ny(); ++iy)
     for (std::int64_t ix = 0; ix < g.nx(); ++ix) {
-      std::int64_t s = std::min(level(ix, g.nx(), top), g.has_y ? level(iy, g.ny(), top) : top);
+      std::int64_t s = std::min(level(ix, g.nx(), top, ax), g.has_y ? level(iy, g.ny(), top, ay) : top);
+      if (ix == ax && iy == ay) s = 2 * top;  // the anchor point first (θ* in a centred order)
       keyed.push_back({-s, iy * g.nx() + ix});
     }
   std::stable_sort(keyed.begin(), keyed.end(),

@@ -213,23 +213,23 @@ constexpr const char* kGridLines = "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3
 
 // ---- the picture's context: title, axis labels, which grid lines are drawn ----
 
-// Indices 0, s, 2s, ... plus the last one: the sub-grid that a coarse-to-fine sweep completes
-// first (grid.hpp's coarse_to_fine).
-std::vector<std::size_t> stride_indices(std::size_t n, std::size_t s) {
-  std::vector<std::size_t> v;
-  for (std::size_t i = 0; i < n; i += s) v.push_back(i);
-  if (v.back() != n - 1) v.push_back(n - 1);
-  return v;
-}
+// The lines a figure draws: every grid line, or the lines of a coarse sub-grid (stride > 1).
+struct SubGrid {
+  std::size_t stride = 1;
+  std::vector<std::size_t> xs, ys;  ///< indices along α and β ({0} in 1D)
+};
 
 // How a surface still being computed is drawn. A coarse-to-fine sweep (grid.hpp) completes the
-// sub-grids of stride 2^k first; drawn at stride 1 it would be isolated points until its last
-// pass is well under way. So: stride 1 (unknown points are gaps) while at least half of the
-// plane is covered by cells whose corners are all known; otherwise the finest stride whose
-// sub-grid is fully known and has at least 3 lines per axis, if there is one. A finished surface is always drawn at stride 1.
-std::size_t drawing_stride(const SurfaceView& s, const std::vector<double>& v, bool complete) {
-  if (complete) return 1;
-  std::size_t nx = s.nx(), ny = s.ny();
+// sub-grids of stride 2^k first, counted from θ*'s lines (preview_anchor; files of earlier
+// versions: from index 0); drawn at stride 1 it would be isolated points until its last pass is
+// well under way. So: stride 1 (unknown points are gaps) while at least half of the plane is
+// covered by cells whose corners are all known; otherwise the finest stride whose sub-grid (from
+// either anchor) is fully known and has at least 3 lines per axis, if there is one. A finished
+// surface is always drawn at stride 1.
+SubGrid drawing_grid(const SurfaceView& s, const std::vector<double>& v, bool complete) {
+  const std::size_t nx = s.nx(), ny = s.ny();
+  SubGrid all{1, stride_indices(nx, 1), s.two_d() ? stride_indices(ny, 1) : std::vector<std::size_t>{0}};
+  if (complete) return all;
   auto ok = [&](std::size_t iy, std::size_t ix) { return std::isfinite(v[iy * nx + ix]); };
   double covered = 0;
   for (std::size_t iy = 0; iy + 1 < std::max<std::size_t>(ny, 2); ++iy)
@@ -239,19 +239,25 @@ std::size_t drawing_stride(const SurfaceView& s, const std::vector<double>& v, b
       covered += known;
     }
   double cells = double(nx - 1) * double(s.two_d() ? ny - 1 : 1);
-  if (covered >= 0.5 * cells) return 1;
+  if (covered >= 0.5 * cells) return all;
+  const std::size_t cx = preview_anchor(s.x), cy = s.two_d() ? preview_anchor(s.y) : 0;
   for (std::size_t st = 2; st / 2 < std::max(nx, ny) - 1; st *= 2) {
-    auto xs = stride_indices(nx, st);
-    auto ys = s.two_d() ? stride_indices(ny, st) : std::vector<std::size_t>{0};
-    // (two lines, the ends, would draw a plane through the corners: not the surface)
-    if (xs.size() < std::min<std::size_t>(nx, 3) || (s.two_d() && ys.size() < std::min<std::size_t>(ny, 3)))
-      break;
-    bool all = true;
-    for (std::size_t iy : ys)
-      for (std::size_t ix : xs) all = all && ok(iy, ix);
-    if (all) return st;
+    bool too_few = true;  // (both sub-grids)
+    for (const bool centred : {true, false}) {
+      SubGrid g{st, stride_indices(nx, st, centred ? cx : 0),
+                s.two_d() ? stride_indices(ny, st, centred ? cy : 0) : std::vector<std::size_t>{0}};
+      // (two lines, the ends, would draw a plane through the corners: not the surface)
+      if (g.xs.size() < std::min<std::size_t>(nx, 3) || (s.two_d() && g.ys.size() < std::min<std::size_t>(ny, 3)))
+        continue;
+      too_few = false;
+      bool known = true;
+      for (std::size_t iy : g.ys)
+        for (std::size_t ix : g.xs) known = known && ok(iy, ix);
+      if (known) return g;
+    }
+    if (too_few) break;
   }
-  return 1;
+  return all;
 }
 
 struct Context {
@@ -527,8 +533,9 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   std::vector<double> v = quantity_values(s, q);
   std::size_t done = computed_count(s, q);
   // The heatmap draws one pixel per node, so it shows partial surfaces as they are.
-  std::size_t stride = kind == Kind::heat ? 1 : drawing_stride(s, v, done == s.size());
-  auto xs = stride_indices(s.nx(), stride), ys = stride_indices(s.ny(), stride);
+  const SubGrid sub = kind == Kind::heat ? drawing_grid(s, v, true) : drawing_grid(s, v, done == s.size());
+  const std::size_t stride = sub.stride;
+  const auto &xs = sub.xs, &ys = sub.ys;
   Levels l = levels_for(q, o);
   auto lv = level_values(l, o.log);
   std::string note;
@@ -685,9 +692,9 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
 // hold a finite value: gnuplot refuses to draw a 3D surface without one.
 bool has_finite_node(const SurfaceView& s, const std::string& q) {
   std::vector<double> v = quantity_values(s, q);
-  const std::size_t stride = drawing_stride(s, v, computed_count(s, q) == s.size());
-  for (std::size_t iy : stride_indices(s.ny(), stride))
-    for (std::size_t ix : stride_indices(s.nx(), stride))
+  const SubGrid sub = drawing_grid(s, v, computed_count(s, q) == s.size());
+  for (std::size_t iy : sub.ys)
+    for (std::size_t ix : sub.xs)
       if (std::isfinite(v[iy * s.nx() + ix])) return true;
   return false;
 }
@@ -723,8 +730,9 @@ std::string y_range_1d(const std::string& q, const PlotOptions& o, const std::ve
 // Rows of the 1D data: every point, or the drawn sub-grid of a surface in progress.
 std::vector<std::size_t> rows_1d(const SurfaceView& s, const std::vector<double>& v, bool complete,
                                  std::size_t& stride) {
-  stride = drawing_stride(s, v, complete);
-  return stride_indices(s.nx(), stride);
+  SubGrid sub = drawing_grid(s, v, complete);
+  stride = sub.stride;
+  return sub.xs;
 }
 
 Figure figure_1d_loss_acc(const Context& c) {

@@ -1109,20 +1109,23 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
     };
 
-    // Points to compute: not done, in this part, coarse to fine.
+    // Points to compute: not done, in this part (every N-th point of the coarse-to-fine order),
+    // visited coarse to fine from θ*'s lines (grid.hpp), so that an early stop leaves a preview
+    // through the model itself.
     auto mask = surface->done_mask();
     std::deque<std::int64_t> todo;
     std::int64_t part_total = 0, part_done = 0;
     {
       auto order = coarse_to_fine(grid);
+      std::vector<bool> mine(order.size(), false);
       for (std::size_t p = 0; p < order.size(); ++p) {
         if (std::int64_t(p % std::size_t(part_n)) != part_k) continue;
+        mine[std::size_t(order[p])] = true;
         ++part_total;
-        if (mask[std::size_t(order[p])])
-          ++part_done;
-        else
-          todo.push_back(order[p]);
+        if (mask[std::size_t(order[p])]) ++part_done;
       }
+      for (std::int64_t i : coarse_to_fine(grid, true))
+        if (mine[std::size_t(i)] && !mask[std::size_t(i)]) todo.push_back(i);
     }
     out.total = part_total;
     // The last passes would leave ranks idle at the end, each waiting for the others' last

@@ -44,7 +44,18 @@ Grid parse_grid(const std::string& x, const std::string& y);
 
 /// All points, coarse to fine: first those whose indices are multiples of the largest power of
 /// two below the grid size (including the last index of each axis), then halving the stride, so
-/// that an early prefix is a usable low-resolution surface.
-std::vector<std::int64_t> coarse_to_fine(const Grid& g);
+/// that an early prefix is a usable low-resolution surface. This order defines the points of a
+/// part (`sweep --part K/N`: every N-th point of it), so it never changes.
+/// `centred`: the strides counted from each axis' preview_anchor instead of index 0 (the anchor
+/// counts as coarsest, as the ends do, and the anchor point comes first): the order a sweep
+/// visits its points in, so that θ* is the first point and every early sub-grid passes through it.
+std::vector<std::int64_t> coarse_to_fine(const Grid& g, bool centred = false);
+
+/// The index of an axis' coordinate nearest 0 (θ*'s line) when 0 lies within the axis, else 0.
+std::size_t preview_anchor(const std::vector<double>& coordinates);
+
+/// The indices a + k·stride of an axis of n points (a = anchor), plus its first and last index,
+/// in increasing order: the lines of a coarse sub-grid.
+std::vector<std::size_t> stride_indices(std::size_t n, std::size_t stride, std::size_t anchor = 0);
 
 }  // namespace losscape

@@ -204,6 +204,9 @@ check(not [f for f in os.listdir(".") if f.startswith("dry.")],
       f"... and no file was made: {sorted(f for f in os.listdir('.') if f.startswith('dry.'))}")
 run([*DRY, "--out", "dry.h5", "--stop-after", "4", "--points-per-forward", "1"], expect=75, mpi=1)
 before = (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
+with h5py.File("dry.h5", "r") as f:  # visited from θ*: the model itself first
+    done = np.asarray(f["done"])
+check(done[1, 2] == 1 and done.sum() >= 4, f"a sweep stopped after 4 points holds θ* (0, 0):\n{done}")
 p = run([*DRY, "--out", "dry.h5", "--dry-run"], mpi=2)
 check(f"would be resumed: {before[0]} of 15 points done" in p.stdout and
       f"{15 - before[0]} to compute" in p.stdout and "dry.dirs.h5: read" in p.stdout,

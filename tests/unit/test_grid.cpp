@@ -172,6 +172,50 @@ TEST_CASE("coarse_to_fine visits every point once, corners and the coarsest leve
   }
 }
 
+TEST_CASE("coarse_to_fine centred: the sub-grids pass through theta*'s lines", "[grid]") {
+  // preview_anchor: the coordinate nearest 0 when 0 lies on the axis, else index 0
+  CHECK(preview_anchor(parse_axis("-1:1:51").coordinates()) == 25);
+  CHECK(preview_anchor(parse_axis("-0.5:1.5:41").coordinates()) == 10);
+  CHECK(preview_anchor(parse_axis("0.5:1.5:9").coordinates()) == 0);
+  CHECK(preview_anchor(parse_axis("-2:-1:5").coordinates()) == 0);
+  CHECK(stride_indices(51, 8, 25) == std::vector<std::size_t>{0, 1, 9, 17, 25, 33, 41, 49, 50});
+  CHECK(stride_indices(9, 4) == std::vector<std::size_t>{0, 4, 8});
+  CHECK(stride_indices(10, 4) == std::vector<std::size_t>{0, 4, 8, 9});
+
+  for (auto [xs, ys] : std::vector<std::pair<const char*, const char*>>{
+           {"-1:1:51", "-1:1:51"}, {"-0.5:1.5:41", ""}, {"-1:1:21", "-1:1:11"}, {"-1:1:4", "-1:1:3"}}) {
+    Grid g;
+    g.x = parse_axis(xs);
+    g.has_y = *ys != 0;
+    if (g.has_y) g.y = parse_axis(ys);
+    INFO(xs << " x " << ys);
+    auto order = coarse_to_fine(g, true);
+    auto sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    REQUIRE(std::int64_t(order.size()) == g.size());
+    for (std::int64_t i = 0; i < g.size(); ++i) REQUIRE(sorted[std::size_t(i)] == i);
+    // θ* (the point nearest (0, 0)) comes first
+    const std::int64_t ax = std::int64_t(preview_anchor(g.x.coordinates()));
+    const std::int64_t ay = g.has_y ? std::int64_t(preview_anchor(g.y.coordinates())) : 0;
+    CHECK(order.front() == ay * g.nx() + ax);
+    // every prefix up to a whole level is the centred sub-grid of that stride
+    const std::int64_t top = top_stride(std::max(g.nx(), g.ny()));
+    for (std::int64_t st = top; st >= 1; st /= 2) {
+      const auto lx = stride_indices(std::size_t(g.nx()), std::size_t(st), std::size_t(ax));
+      const auto ly = g.has_y ? stride_indices(std::size_t(g.ny()), std::size_t(st), std::size_t(ay))
+                              : std::vector<std::size_t>{0};
+      std::set<std::int64_t> want;
+      for (auto iy : ly)
+        for (auto ix : lx) want.insert(std::int64_t(iy) * g.nx() + std::int64_t(ix));
+      CHECK(std::set<std::int64_t>(order.begin(), order.begin() + std::ptrdiff_t(want.size())) == want);
+    }
+  }
+  // an axis without 0: the centred order is the plain one
+  Grid off;
+  off.x = parse_axis("0.5:1.5:9");
+  CHECK(coarse_to_fine(off, true) == coarse_to_fine(off));
+}
+
 // ---- the fan-out slice (sweep.hpp) ----
 namespace {
 // Sets Slurm's array variables for one test and restores the environment after it.

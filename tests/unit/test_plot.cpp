@@ -423,6 +423,19 @@ TEST_CASE("partial surfaces render with gaps and say how much is done", "[plot][
   CHECK(slurp(d.file("c_train_loss_2dcontour.gp")).find("drawn on every 4th grid line") !=
         std::string::npos);
 
+  // a sweep in progress visits sub-grids through θ*'s lines (grid.hpp's centred order): a
+  // 51-point curve with the points of stride 8 from the centre done is drawn on them
+  SurfaceSpec m;
+  m.ny = 0;
+  m.nx = 51;
+  m.computed = [](int, int j) { return j == 0 || j == 50 || (j - 25) % 8 == 0; };
+  write_surface(d.file("m.h5"), m);
+  figs = plot_surface(d.file("m.h5"), o);
+  auto am = column(d.file("m_1d_train_loss.dat"), 0);
+  CHECK(am.size() == 9);
+  CHECK(std::count(am.begin(), am.end(), 0.0) == 1);
+  CHECK(slurp(d.file("m_1d_train_loss.gp")).find("drawn on every 8th grid line") != std::string::npos);
+
   // 1D with gaps
   SurfaceSpec l;
   l.ny = 0;
