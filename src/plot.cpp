@@ -120,6 +120,30 @@ std::string short_num(double v) {
   std::snprintf(b, sizeof b, "%g", v);
   return b;
 }
+// Labelled tics of a logarithmic axis from lo to hi. gnuplot labels only the powers of 10: a
+// range within one or two decades (a loss axis 0.5..5) got a single label. Then 1-2-5 per
+// decade, or every integer multiple if that still gives fewer than 3; "" (gnuplot's own) when
+// the powers of 10 alone give 3 labels or more.
+std::string log_tics_cmd(const std::string& axis, double lo, double hi) {
+  if (!(lo > 0) || !(hi > lo) || !std::isfinite(hi)) return "";
+  auto tics = [&](std::initializer_list<int> mult) {
+    std::vector<double> t;
+    for (int e = int(std::floor(std::log10(lo))); e <= int(std::ceil(std::log10(hi))); ++e)
+      for (int m : mult) {
+        const double v = std::stod(std::to_string(m) + "e" + std::to_string(e));  // (exact decimal)
+        if (v >= lo * (1 - 1e-12) && v <= hi * (1 + 1e-12)) t.push_back(v);
+      }
+    return t;
+  };
+  if (tics({1}).size() >= 3) return "";
+  auto t = tics({1, 2, 5});
+  if (t.size() < 3) t = tics({1, 2, 3, 4, 5, 6, 7, 8, 9});
+  if (t.size() < 2) return "";
+  std::string s = "set " + axis + "tics (";
+  for (std::size_t i = 0; i < t.size(); ++i) s += (i ? ", \"" : "\"") + short_num(t[i]) + "\" " + num(t[i]);
+  return s + ")\n";
+}
+
 std::string ordinal(std::size_t n) {
   const char* suffix = "th";
   if (n % 100 < 11 || n % 100 > 13) {
@@ -621,7 +645,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << map_title_room(title) << "set contour base\n"
        << levels_cmd(lv)
        << "set cbrange [vmin:vmax]\n"
-       << (o.log ? "set logscale cb\n" : "")
+       << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back()) : "")
        << contour_label_cmds(s, v, xs, ys, lv, o, {x0, x1, y0, y1},
                              kind == Kind::trajectory ? path_keep_clear(*c.traj, mark, o, {x0, x1, y0, y1})
                                                       : std::vector<KeepClear>{});
@@ -654,7 +678,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << levels_cmd(lv) << "set palette maxcolors " << lv.size() - 1 << "\n"
        << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
        // (tics on every other band edge, from the first level)
-       << (o.log ? "set logscale cb\n" : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
+       << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back())
+                 : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
     plot =
         "splot datafile using 1:2:3 with pm3d nocontours, \\\n"
         "      datafile using 1:2:3 with lines lc rgb \"black\" lw 0.5 nosurface";
@@ -663,16 +688,37 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     double dy = s.ny() > 1 ? std::abs(s.y[1] - s.y[0]) / 2 : 0.5;
     gp << "set xrange " << range_of(x0, x1, dx) << "\nset yrange " << range_of(y0, y1, dy) << "\n"
        << "set cbrange [vmin:vmax]\n"
-       << (o.log ? "set logscale cb\n" : "") << "set tics out\n";
+       << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back()) : "") << "set tics out\n";
     plot = "plot datafile using 1:2:3 with image";
   } else {  // 3D
+    // The z axis ends at vmax only when the surface reaches it: a surface well below vmax (a
+    // PCA plane's 0.6..3.8 under a default vmax of 10) was a flat sheet at the bottom of the box.
+    double top = -std::numeric_limits<double>::infinity();
+    for (std::size_t iy : ys)
+      for (std::size_t ix : xs)
+        if (std::isfinite(v[iy * s.nx() + ix])) top = std::max(top, v[iy * s.nx() + ix]);
+    // (on a log axis a surface all below vmin is drawn at vmin: the box keeps vmin..vmax then)
+    const bool reaches = top >= l.vmax || (o.log && top <= l.vmin);
+    // (linear: gnuplot extends "*" to the next tic; log: up to the next 1, 2 or 5 of a decade)
+    std::string zhi = reaches ? "vmax" : "*";
+    double log_hi = l.vmax;
+    if (o.log && !reaches) {
+      const double d = std::pow(10.0, std::floor(std::log10(top)));  // top's decade: d <= top < 10 d
+      double m = 1;
+      while (m * d < top) m = m == 1 ? 2 : m == 2 ? 5 : 10;
+      log_hi = std::min(m * d, l.vmax);
+      zhi = num(log_hi);
+    }
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << "# values above vmax are drawn at vmax (and below vmin at vmin on a log scale)\n"
        << "zclip(z) = z > vmax ? vmax : " << (o.log ? "(z < vmin ? vmin : z)" : "z") << "\n"
-       << "set zrange [" << (o.log ? "vmin" : "*") << ":vmax]\n"
+       << "set zrange [" << (o.log ? "vmin" : "*") << ":" << zhi << "]"
+       << (reaches ? "" : "  # (the surface stays below vmax)") << "\n"
+       << (o.log ? log_tics_cmd("z", l.vmin, log_hi) : "")
        << "# colours as in the maps (vmin..vmax); the z axis shows the surface's own bottom\n"
        << "set cbrange [vmin:vmax]\n"
-       << (o.log ? "set logscale z\nset logscale cb\n" : "") << "set view 55, 35, 1, 1.1\n"
+       << (o.log ? "set logscale z\nset logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back()) : "")
+       << "set view 55, 35, 1, 1.1\n"
        << "set xyplane 0\n"
        << "set ticslevel 0\n"
        << "set zlabel " << gp_str(label_of(q)) << " rotate parallel noenhanced\n"
@@ -775,7 +821,8 @@ Figure figure_1d_loss_acc(const Context& c) {
      << "set ytics nomirror tc rgb \"blue\"\n"
      << "set yrange [" << (o.log ? num(log_floor_1d(loss_columns, rows, o.loss_max)) : "0")
      << ":loss_max]\n"
-     << (o.log ? "set logscale y\n" : "") << "set y2label \"accuracy (%)\" tc rgb \"red\"\n"
+     << (o.log ? "set logscale y\n" + log_tics_cmd("y", log_floor_1d(loss_columns, rows, o.loss_max), o.loss_max) : "")
+     << "set y2label \"accuracy (%)\" tc rgb \"red\"\n"
      << "set y2tics tc rgb \"red\"\n"
      << "set y2range [0:100]\n"
      << "set key below horizontal\n"
@@ -817,7 +864,8 @@ Figure figure_1d(const Context& c, const std::string& q) {
      << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
      << "set xrange " << range_of(s.x.front(), s.x.back()) << "\n"
      << "set yrange " << y_range_1d(q, o, v, rows) << "\n"
-     << (o.log && is_loss(q) ? "set logscale y\n" : "") << kGridLines
+     << (o.log && is_loss(q) ? "set logscale y\n" + log_tics_cmd("y", log_floor_1d({v}, rows, o.loss_max), o.loss_max) : "")
+     << kGridLines
      << "unset key\n";
   script_render_loop(gp, "plot datafile using 1:2 with lines lw 2 lc rgb \"blue\"");
   write_file(fig.script(), gp.str());

@@ -521,6 +521,7 @@ def main():
     # corners: drawn on every grid line, not as a plane through the 4 corners ----
     iy, ix = np.mgrid[0:7, 0:7]
     part = (ix + iy) % 3 != 0
+    part[3, 3] = True  # (else lines 0, 3, 6 would be a complete sub-grid through the centre)
     write_surface("part.h5", 7, 7, unfinished=part)
     r = run("plot", "part.h5", "--what", "train_loss", "--formats", "png", "--out-dir", "fig_part")
     gp = open("fig_part/part_train_loss_2dcontour.gp").read()

@@ -351,6 +351,25 @@ TEST_CASE("log scale and explicit levels reach the scripts", "[plot][gnuplot]") 
   // 10 levels between 0.2 and 2, spaced geometrically
   CHECK(gp.find("levels discrete 0.2,0.2583") != std::string::npos);
   CHECK(gp.find(",2\n") != std::string::npos);
+  // a colour bar within one decade gets labels at 1, 2, 5 of each decade (gnuplot's own log
+  // tics labelled the powers of 10 alone: here only "1")
+  CHECK(gp.find("set cbtics (\"0.2\" 0.2, \"0.5\" 0.5, \"1\" 1, \"2\" 2)") != std::string::npos);
+  // the 3D surface reaches vmax = 2: its z axis ends there
+  CHECK(slurp(d.file("s_train_loss_3dsurface_log.gp")).find("set zrange [vmin:vmax]") != std::string::npos);
+  // the 1D loss axis: 0.19..5 gets 0.2, 0.5, 1, 2, 5
+  SurfaceSpec l;
+  l.ny = 0;
+  write_surface(d.file("l.h5"), l);
+  plot_surface(d.file("l.h5"), o);
+  for (const char* f : {"l_1d_loss_acc_log.gp", "l_1d_train_loss_log.gp"})
+    CHECK(slurp(d.file(f)).find("set ytics (\"0.2\" 0.2, \"0.5\" 0.5, \"1\" 1, \"2\" 2, \"5\" 5)") !=
+          std::string::npos);
+  // linear, default vmax 10: the surface (0.2..6.6) stays below it, so the z axis ends at its top
+  o.log = false;
+  o.vmin = o.vlevel = o.vmax = std::nullopt;
+  plot_surface(d.file("s.h5"), o);
+  CHECK(slurp(d.file("s_train_loss_3dsurface.gp")).find("set zrange [*:*]") != std::string::npos);
+  o.log = true;
   o.vmin = 0;
   CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("--vmin > 0"));
 }
