@@ -99,6 +99,14 @@ double Grid::beta(std::int64_t flat) const {
   return c[std::size_t(flat / nx())];
 }
 
+std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_t n) {
+  const auto order = coarse_to_fine(g);
+  std::vector<std::int64_t> out;
+  out.reserve(order.size() / std::size_t(n) + 1);
+  for (std::size_t p = std::size_t(k); p < order.size(); p += std::size_t(n)) out.push_back(order[p]);
+  return out;
+}
+
 std::size_t preview_anchor(const std::vector<double>& c) {
   if (c.empty() || !(std::min(c.front(), c.back()) <= 0 && 0 <= std::max(c.front(), c.back()))) return 0;
   std::size_t best = 0;

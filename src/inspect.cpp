@@ -199,12 +199,10 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   const std::string part = s.identity.value("part", std::string());
   std::int64_t k = 0, n = 1;
   if (!part.empty()) std::tie(k, n) = parse_part_text(part);  // (read_surface checked it)
-  auto order = coarse_to_fine(g);
   std::int64_t total = 0, done = 0;
-  for (std::size_t p = 0; p < order.size(); ++p) {
-    if (std::int64_t(p) % n != k) continue;
+  for (std::int64_t i : part_points(g, k, n)) {
     ++total;
-    done += s.done.at(std::size_t(order[p])) ? 1 : 0;
+    done += s.done.at(std::size_t(i)) ? 1 : 0;
   }
   j["part"] = part;
   j["points_total"] = total;

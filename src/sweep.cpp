@@ -956,10 +956,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       dry_verdict = SurfaceFile::resume_verdict(cfg.out, id);
       if (dry_verdict == "open") {
         auto s = read_surface(cfg.out);
-        auto order = coarse_to_fine(grid);
-        for (std::size_t p = 0; p < order.size(); ++p)
-          if (std::int64_t(p % std::size_t(part_n)) == part_k && s.done[std::size_t(order[p])])
-            ++dry_done;
+        for (std::int64_t i : part_points(grid, part_k, part_n)) dry_done += s.done[std::size_t(i)] ? 1 : 0;
       }
     });
     world.bcast(dry_verdict);  // as the constructor does: every rank refuses with rank 0's reason
@@ -1071,6 +1068,28 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       out.complete = true;
       return out;
     }
+    // What is done: a surface already complete (a chain's spare task, a command run twice) has
+    // nothing to time or compute, and its file is left as it is (no run-log entry).
+    const auto mask = surface->done_mask();
+    std::int64_t part_total = 0, part_done = 0;
+    for (std::int64_t i : part_points(grid, part_k, part_n)) {
+      ++part_total;
+      part_done += mask[std::size_t(i)] ? 1 : 0;
+    }
+    if (part_done == part_total) {
+      out.total = part_total;
+      out.complete = true;
+      out.seconds = since(t_start);
+      if (rank == 0 && !cfg.quiet) {
+        std::printf("complete: %s: %lld of %lld points done (nothing to compute, %.1f s)\n", cfg.out.c_str(),
+                    (long long)part_done, (long long)part_total, out.seconds);
+        std::fflush(stdout);
+      }
+      world.barrier();
+      surface.reset();
+      lock.reset();
+      return out;
+    }
     co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
     co.combine = combine_timings(world);
     agreed([&] {
@@ -1112,18 +1131,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // Points to compute: not done, in this part (every N-th point of the coarse-to-fine order),
     // visited coarse to fine from θ*'s lines (grid.hpp), so that an early stop leaves a preview
     // through the model itself.
-    auto mask = surface->done_mask();
     std::deque<std::int64_t> todo;
-    std::int64_t part_total = 0, part_done = 0;
     {
-      auto order = coarse_to_fine(grid);
-      std::vector<bool> mine(order.size(), false);
-      for (std::size_t p = 0; p < order.size(); ++p) {
-        if (std::int64_t(p % std::size_t(part_n)) != part_k) continue;
-        mine[std::size_t(order[p])] = true;
-        ++part_total;
-        if (mask[std::size_t(order[p])]) ++part_done;
-      }
+      std::vector<bool> mine(std::size_t(grid.size()), false);
+      for (std::int64_t i : part_points(grid, part_k, part_n)) mine[std::size_t(i)] = true;
       for (std::int64_t i : coarse_to_fine(grid, true))
         if (mine[std::size_t(i)] && !mask[std::size_t(i)]) todo.push_back(i);
     }
@@ -1565,12 +1576,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     out.computed = world.allreduce_sum(leader ? computed_here : std::int64_t(0));
     auto final_mask = surface->done_mask();
     std::int64_t done_now = 0;
-    {
-      auto order = coarse_to_fine(grid);
-      for (std::size_t p = 0; p < order.size(); ++p)
-        if (std::int64_t(p % std::size_t(part_n)) == part_k && final_mask[std::size_t(order[p])])
-          ++done_now;
-    }
+    for (std::int64_t i : part_points(grid, part_k, part_n)) done_now += final_mask[std::size_t(i)] ? 1 : 0;
     out.complete = done_now == part_total;
     out.interrupted = !out.complete;
     out.seconds = since(t_start);

@@ -51,6 +51,10 @@ Grid parse_grid(const std::string& x, const std::string& y);
 /// visits its points in, so that θ* is the first point and every early sub-grid passes through it.
 std::vector<std::int64_t> coarse_to_fine(const Grid& g, bool centred = false);
 
+/// The points of part k of n (0-based k; n = 1: the whole grid): every n-th point of the plain
+/// coarse-to-fine order from its k-th, as flat indices in that order.
+std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_t n);
+
 /// The index of an axis' coordinate nearest 0 (θ*'s line) when 0 lies within the axis, else 0.
 std::size_t preview_anchor(const std::vector<double>& coordinates);
 
