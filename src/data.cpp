@@ -301,6 +301,18 @@ DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
     throw FormatError(files[0] + ": images are not " + std::to_string(shape.height) + "x" +
                       std::to_string(shape.width));
   const std::int64_t total = raw.labels.size(0);
+  std::string hash;
+  if (spec.fingerprint) {
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over the pixels' and labels' bytes
+    for (const torch::Tensor& t : {raw.pixels.contiguous(), raw.labels.contiguous()}) {
+      const auto* b = static_cast<const unsigned char*>(t.data_ptr());
+      for (std::size_t i = 0, n = std::size_t(t.numel()) * t.element_size(); i < n; ++i)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+    hash = buf;
+  }
   // An empty split has no loss: its mean would be reported (and stored) as 0.
   if (total == 0) throw FormatError(files[0] + ": holds no " + spec.split + " samples");
   auto idx = select_indices(total, spec);
@@ -316,6 +328,7 @@ DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
   out.images = images.contiguous().to(device);
   out.labels = raw.labels.index_select(0, index).to(device);
   out.total = total;
+  out.fingerprint = hash;
   out.num_classes = shape.classes;
   out.description = spec.dataset + " " + spec.split + " (" + std::to_string(idx.size()) + " of " +
                     std::to_string(total) + " samples" +

@@ -147,9 +147,11 @@ constexpr double kBeatSeconds = 20;
 constexpr double kArrayTakeoverSeconds = 2 * kBeatSeconds + 5;
 constexpr double kArrayWaitSeconds = kArrayTakeoverSeconds + 10;
 
-// The lock file of `target`: next to the file it names. A symbolic link at `target` is followed
-// (to its final file), so that a sweep of the link and one of the file itself share one lock;
-// a folder reached through links is the same folder either way, and so is the lock file in it.
+}  // namespace
+
+// A symbolic link at `target` is followed (to its final file), so that a sweep of the link and
+// one of the file itself share one lock; a folder reached through links is the same folder
+// either way, and so is the lock file in it.
 std::string lock_file_of(const std::string& target) {
   std::error_code ec;
   if (std::filesystem::is_symlink(target, ec)) {
@@ -158,8 +160,6 @@ std::string lock_file_of(const std::string& target) {
   }
   return target + ".lock";
 }
-
-}  // namespace
 
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(lock_file_of(target)) {
   nlohmann::json me = {{"host", hostname()},

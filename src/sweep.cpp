@@ -868,6 +868,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       spec.raw = cfg.raw_data;
       spec.shard = group.rank();
       spec.num_shards = G;
+      spec.fingerprint = size > 1;  // (compared across the ranks below)
       ev.data.push_back(load_split(spec, device));
     }
   });
@@ -946,6 +947,49 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     id.hessian = {{"split", cfg.splits.front()},
                   {"params", cfg.hessian_all_params ? "all" : "dims>=2"},
                   {"tol", cfg.eig_tol}};
+  // Every rank must run this same sweep into the same file: an MPMD launch with other flags, a
+  // relative path from another working folder, a node-local --out or data or model file of the
+  // same name would otherwise hang in the collective file open or mix values of different
+  // sweeps into one "complete" file. Compared: the settings, the identity (model and directions
+  // fingerprints), the data as read, the absolute --out, and the lock file rank 0 holds.
+  if (size > 1) {  // (nothing here throws before the collectives; the verdict is rank 0's)
+    // What each rank runs, in the order differences are reported (another --out explains a lock
+    // not seen: the output first, the lock last).
+    nlohmann::json mine = nlohmann::json::array();
+    auto add = [&mine](const std::string& what, const nlohmann::json& value) { mine.push_back({what, value}); };
+    add("--out", std::filesystem::absolute(cfg.out).lexically_normal().string());
+    for (auto& [key, value] : effective.items())
+      if (key != "directions" && key != "data_dir" && key != "model_file" && key != "out" && key != "config")
+        add(key, value);
+    add("part of the grid", id.part);
+    add("model (fingerprint of its weights)", id.model_fingerprint);
+    add("directions (fingerprint)", id.directions_fingerprint);
+    for (std::size_t i = 0; i < ev.data.size(); ++i)
+      add(cfg.splits[i] + " data as read", std::to_string(ev.data[i].total) + " samples, " + ev.data[i].fingerprint);
+    if (!cfg.dry_run) {
+      const auto seen = lock_detail::look(lock_file_of(cfg.out));
+      add("lock", seen.exists ? seen.text : "(none)");
+    }
+    const auto all = world.allgather(mine.dump());
+    std::string verdict;
+    for (std::size_t r = 1; rank == 0 && r < all.size() && verdict.empty(); ++r) {
+      const auto theirs = nlohmann::json::parse(all[r], nullptr, false);
+      for (std::size_t i = 0; i < mine.size() && verdict.empty(); ++i) {
+        const bool same = theirs.is_array() && i < theirs.size() && theirs[i] == mine[i];
+        if (same) continue;
+        const std::string key = mine[i][0];
+        const std::string there = theirs.is_array() && i < theirs.size() && theirs[i].size() == 2
+                                      ? theirs[i][1].dump() : std::string("?");
+        verdict = key == "lock"
+                      ? "rank " + std::to_string(r) + " does not see the lock file rank 0 holds beside " + cfg.out +
+                            ": --out must be on a file system that every rank shares (not a node's own /tmp)"
+                      : "rank " + std::to_string(r) + " runs another sweep than rank 0: its " + key + " is " + there +
+                            ", rank 0's " + mine[i][1].dump() + " (every rank must get the same command, files and data)";
+      }
+    }
+    world.bcast(verdict);
+    if (!verdict.empty()) throw AgreedError(verdict);
+  }
   // A dry run asks what would become of the file (read-only, rank 0) and how much of this part
   // of the grid it already holds.
   std::string dry_verdict;

@@ -22,6 +22,7 @@ struct DataSpec {
   int shard = 0;                          ///< this shard ...
   int num_shards = 1;                     ///< ... of this many (partitioning the subset)
   std::string samples_option = "--samples";  ///< the option that gave `samples` (for messages)
+  bool fingerprint = false;  ///< hash the split as read (DataSplit::fingerprint; ~1 s per GB)
 };
 
 /// A decoded split: images [N, C, H, W] float32 (normalized unless raw), labels [N] int64.
@@ -31,6 +32,9 @@ struct DataSplit {
   std::int64_t total = 0;  ///< samples in the whole split on disk
   int num_classes = 10;
   std::string description;  ///< e.g. "cifar10 train (1000 of 50000 samples, shard 1/2)"
+  /// With DataSpec::fingerprint: a hash of the whole split as read from its files, before the
+  /// subset and shard ("fnv1a64:<16 hex>"), the same on every rank that read the same data.
+  std::string fingerprint;
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 

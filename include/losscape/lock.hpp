@@ -36,6 +36,10 @@ Seen look(const std::string& path);
 bool remove_if_unchanged(const std::string& path, const Seen& seen);
 }  // namespace lock_detail
 
+/// The lock file of `target`: `target` + ".lock", beside the file a symbolic link at `target`
+/// leads to.
+std::string lock_file_of(const std::string& target);
+
 class FileLock {
  public:
   /// Acquire `target` + ".lock" or throw InputError naming the holder.

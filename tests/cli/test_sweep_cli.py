@@ -11,6 +11,7 @@
     unfinished, a resumed run computes exactly the points the file lacked, and the final surface
     equals an uninterrupted run.
 Environment: LOSSCAPE, MPIEXEC, TEST_WORK_DIR. Exit 77 = skipped."""
+import gzip
 import json
 import os
 import random
@@ -70,6 +71,53 @@ for args, needle in [([*SWEEP, *GRID, "--bogus"], "not expected: --bogus"),
 run([*SWEEP, *GRID, "--batch-size", "100", "--out", "ref.h5"], mpi=2)
 ref_loss, ref_done = values("ref.h5", "train_loss")
 check(ref_done.all(), "uninterrupted sweep completes every point")
+
+# ---- every rank must run the same sweep into the same file: an MPMD launch with other flags,
+# another working folder for a relative --out, another model or data under the same relative
+# name are refused in one line before the file is made (they hung in the collective file open,
+# or mixed two sweeps' values into one "complete" file) ----
+def mpmd(a, b, wdirs=(".", ".")):
+    cmd = [MPIEXEC, *MPI_FLAGS, "-n", "1", "-wdir", os.path.abspath(wdirs[0]), EXE, *a, ":",
+           "-n", "1", "-wdir", os.path.abspath(wdirs[1]), EXE, *b]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", "hung (killed after 300 s)")
+
+
+def refused(tag, p, out, *needles):
+    lines = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+    check(p.returncode == 1 and len(lines) == 1 and all(n in lines[0] for n in needles) and
+          not os.path.exists(out), f"{tag}: refused in one line, no file ({p.returncode}: {lines or p.stderr[-300:]})")
+
+
+for d in ("rankA", "rankB"):
+    os.makedirs(os.path.join(d, "data"), exist_ok=True)
+    for f in os.listdir(DATA):
+        shutil.copy(os.path.join(DATA, f), os.path.join(d, "data", f))
+shutil.copy(model, "rankA/m.h5")
+shutil.copy("run/model_0.h5", "rankB/m.h5")
+AGREE = ["sweep", "--model-file", os.path.abspath(model), "--directions", os.path.abspath("dirs.h5"),
+         "--dataset", "fashion-mnist", "--samples", "50", "--x", "-1:1:3", "--quiet"]
+ABS = [*AGREE, "--data-dir", DATA, "--out", os.path.abspath("agree.h5")]
+refused("ranks given other flags (MPMD)", mpmd(ABS, [*ABS, "--loss", "mse"]), "agree.h5",
+        "rank 1 runs another sweep than rank 0", 'its loss is "mse", rank 0\'s "crossentropy"')
+refused("a relative --out from two working folders",
+        mpmd([*AGREE, "--data-dir", DATA, "--out", "s.h5"], [*AGREE, "--data-dir", DATA, "--out", "s.h5"],
+             ("rankA", "rankB")), "rankA/s.h5", "its --out is", "rankB/s.h5")
+OTHER = [a if a != os.path.abspath(model) else "m.h5" for a in ABS] + ["--allow-other-model"]
+refused("another model under the same relative name", mpmd(OTHER, OTHER, ("rankA", "rankB")),
+        "agree.h5", "its model (fingerprint of its weights) is")
+with gzip.open("rankB/data/train-labels-idx1-ubyte.gz") as f:
+    labels = bytearray(f.read())
+labels[100] = (labels[100] + 1) % 10
+with gzip.open("rankB/data/train-labels-idx1-ubyte.gz", "wb") as f:
+    f.write(bytes(labels))
+REL = [*AGREE, "--data-dir", "data", "--out", os.path.abspath("agree.h5")]
+refused("other data under the same relative folder", mpmd(REL, REL, ("rankA", "rankB")),
+        "agree.h5", "its train data as read is", "60000 samples, fnv1a64:")
+p = mpmd(REL, REL, ("rankA", "rankA"))
+check(p.returncode == 0 and os.path.exists("agree.h5"), f"... the same data in both: the sweep runs ({p.stderr[-300:]})")
 
 # ---- eval == sweep at sampled points, on the explicitly perturbed model ----
 with h5py.File("dirs.h5", "r") as f:
