@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "losscape/error.hpp"
+#include "losscape/h5.hpp"
 
 namespace losscape::mpi {
 
@@ -26,6 +27,11 @@ bool initialized() {
 
 Environment::Environment(int* argc, char*** argv) {
   if (initialized()) return;
+  // HDF5 initialised before MPI: parallel HDF5 then does not hook its termination onto
+  // MPI_Finalize (an attribute of MPI_COMM_SELF), where it closed a file whose close had failed
+  // (a flush on a full disk) and crashed after the one-line error (SIGSEGV, exit 139); with
+  // H5dont_atexit (h5.cpp) nothing is left for it to do, every file being closed by its Handle.
+  h5::disable_file_locking();
   int provided = 0;
   check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   // Errors come back as codes that check() turns into exceptions.

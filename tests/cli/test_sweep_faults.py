@@ -621,6 +621,15 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
         rc_d, _, err_d = run(["directions", "--arch", "cnn_small", "--dataset", "fashion-mnist",
                               "--out", "full/d.h5", "--quiet"])
         left_d = sorted(os.listdir("full"))
+        # The same write by a sweep that makes its directions, under MPI: parallel HDF5 closed
+        # the torn file again in MPI_Finalize's callback (SIGSEGV after the error, exit 139).
+        # 12 KiB free: room for the two lock files (a page each), not for the directions.
+        os.remove("full/fill")
+        st = os.statvfs("full")
+        with open("full/fill", "wb") as f:
+            f.write(b"\1" * (st.f_bavail * st.f_frsize - 12288))
+        rc_s, _, err_s = run([a for a in SMALL if a not in ("--directions", "d.h5")] + ["--out", "full/s.h5"], np_=2)
+        left_s = sorted(os.listdir("full"))
     finally:
         unmount("full")
     errs = errors(err)
@@ -633,6 +642,12 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
     check(rc_d == 1 and len(errs) == 1 and "d.h5" in errs[0] and "No space left" in errs[0] and
           left_d == ["fill"],
           f"directions on a full disk: one line, exit 1 ({rc_d}: {errs}, left {left_d})")
+    errs = errors(err_s)
+    check(rc_s == 1 and len(errs) == 1 and "s.dirs.h5.writing: flush failed" in errs[0] and
+          "No space left" in errs[0] and
+          "Segmentation" not in err_s and left_s == ["fill"],
+          f"a sweep making its directions on a full disk (2 ranks): one line, exit 1, no crash "
+          f"({rc_s}: {errs}, {err_s[-300:]!r}, left {left_s})")
 else:
     print("note: a small tmpfs cannot be mounted here; the full-disk check is left out")
 
