@@ -69,8 +69,8 @@ CheckpointMeta meta_for(const Model& m, const std::string& dataset) {
 }
 
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
-  const std::string tmp = path + ".tmp";
-  {
+  // Whole or not at all: a write that fails (a full disk) removes its temporary.
+  h5::write_whole(path, ".tmp", [&](const std::string& tmp) {
     h5::File f(tmp, h5::File::Mode::truncate);
     f.set_attr("format", std::string(kFormat));
     f.set_attr("format_version", std::int64_t(kFormatVersion));
@@ -88,10 +88,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     write_group(f, "state", ck.state);
     if (!ck.optimizer.empty()) write_group(f, "optimizer", ck.optimizer);
     f.flush();
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw InputError(path + ": cannot write checkpoint (" + ec.message() + ")");
+  });
 }
 
 Checkpoint read_checkpoint(const std::string& path) {

@@ -630,6 +630,11 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
             f.write(b"\1" * (st.f_bavail * st.f_frsize - 12288))
         rc_s, _, err_s = run([a for a in SMALL if a not in ("--directions", "d.h5")] + ["--out", "full/s.h5"], np_=2)
         left_s = sorted(os.listdir("full"))
+        # a checkpoint that does not fit: its temporary is removed (it stayed, filling the disk)
+        rc_t, _, err_t = run(["train", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
+                              "--samples", "100", "--test-samples", "50", "--epochs", "1", "--batch-size", "50",
+                              "--out", "full/tr", "--quiet"])
+        left_t = sorted(os.listdir("full/tr")) if os.path.isdir("full/tr") else []
     finally:
         unmount("full")
     errs = errors(err)
@@ -648,6 +653,10 @@ if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60k
           "Segmentation" not in err_s and left_s == ["fill"],
           f"a sweep making its directions on a full disk (2 ranks): one line, exit 1, no crash "
           f"({rc_s}: {errs}, {err_s[-300:]!r}, left {left_s})")
+    errs = errors(err_t)
+    check(rc_t == 1 and len(errs) == 1 and "No space left" in errs[0] and
+          not [n for n in left_t if n.endswith(".tmp")],
+          f"train on a full disk: one line, exit 1, no temporary left ({rc_t}: {errs}, left {left_t})")
 else:
     print("note: a small tmpfs cannot be mounted here; the full-disk check is left out")
 
