@@ -119,6 +119,7 @@ void add_directions(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
   reg.push_back({app, [o, app]() {
+    if (const int rc = refuse_several_ranks("directions")) return rc;
     // (before the work: a PCA of a long run takes minutes)
     h5::check_replaceable(o->out, "direction file", is_directions_file);
     default_to_recorded_dataset(*app, o->model.file, o->dataset);

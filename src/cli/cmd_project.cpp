@@ -48,6 +48,7 @@ void add_project(CLI::App& root, Registry& reg) {
                   "margin, each axis at least 2 wide: --x MIN:MAX:N --y MIN:MAX:N")
       ->check(CLI::Range(2, 100000));
   reg.push_back({app, [o, app]() {
+    if (const int rc = refuse_several_ranks("project")) return rc;
     const auto files = trajectory_files(o->checkpoints);
     if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->model.dataset);
     auto d = read_directions(o->directions);

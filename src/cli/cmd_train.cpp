@@ -67,6 +67,7 @@ void add_train(CLI::App& root, Registry& reg) {
                   "Run folder (model_<epoch>.h5, log.jsonl); required unless the config has \"out\"");
 
   reg.push_back({app, [o, app]() {
+    if (const int rc = refuse_several_ranks("train")) return rc;
     // A stop signal (Slurm's time-limit warning, scancel, Ctrl-C) finishes the epoch, saves a
     // checkpoint and exits 75; a second one gives up the epoch in progress.
     install_stop_handlers();

@@ -131,6 +131,18 @@ bool launched_as_other_rank() {
   return false;
 }
 
+int refuse_several_ranks(const std::string& command) {
+  // The launcher's own count: mpirun's, PMI's, srun's for a step's tasks (not the batch
+  // script's SLURM_NTASKS, which a serial command inside the allocation also sees).
+  const char* size = nullptr;
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (!size) size = std::getenv(v);
+  if (!size && std::getenv("SLURM_PROCID")) size = std::getenv("SLURM_STEP_NUM_TASKS");
+  if (!size || std::atoi(size) <= 1) return 0;
+  return usage_error(command + " is serial: run it as one process, not under mpirun/srun with " +
+                     std::string(size) + " ranks (each would write the same files)");
+}
+
 int usage_error(const std::string& message) {
   if (!launched_as_other_rank()) std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
   return kExitUsage;

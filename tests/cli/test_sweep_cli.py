@@ -61,11 +61,19 @@ NPTS = 6 * 4
 
 # ---- usage errors under mpirun: exit 2 on every rank, said once (by rank 0) ----
 for args, needle in [([*SWEEP, *GRID, "--bogus"], "not expected: --bogus"),
-                     (["sweep", *GRID, *DATA_ARGS], "sweep: no model")]:
+                     (["sweep", *GRID, *DATA_ARGS], "sweep: no model"),
+                     # the serial commands: each rank would write the same files at once
+                     (["train", "--arch", "cnn_small", *DATA_ARGS, "--samples", "100", "--epochs", "1",
+                       "--out", "mpi_train"], "train is serial"),
+                     (["directions", "--model-file", model, "--out", "mpi_dirs.h5"], "directions is serial"),
+                     (["project", "--directions", "dirs.h5", "--checkpoints", "run", "--out", "mpi_proj.h5"],
+                      "project is serial")]:
     p = run(args, expect=2, mpi=2)
     said = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
     check(len(said) == 1 and needle in said[0],
           f"{needle}: one error line from 2 ranks (got {said})")
+check(not [f for f in ("mpi_train", "mpi_dirs.h5", "mpi_proj.h5") if os.path.exists(f)],
+      "the serial commands under mpirun wrote nothing")
 
 # ---- the reference surface, uninterrupted, 2 ranks ----
 run([*SWEEP, *GRID, "--batch-size", "100", "--out", "ref.h5"], mpi=2)
