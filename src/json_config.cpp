@@ -2,7 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <vector>
 
 namespace losscape {
 
@@ -12,8 +14,22 @@ nlohmann::json read_json_file(const std::string& path) {
   if (!in) throw InputError(path + ": cannot read config file");
   std::stringstream text;
   text << in.rdbuf();
+  // A key given twice in one object is refused (the library keeps the last one silently: a
+  // config edited by appending "x" would quietly drop the first).
+  std::vector<std::set<std::string>> keys;  // of the objects open at each depth
+  std::string twice;
+  auto check_keys = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
+    if (event == nlohmann::json::parse_event_t::object_end) keys.pop_back();
+    if (event == nlohmann::json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second &&
+        twice.empty())
+      twice = parsed.get<std::string>();
+    return true;
+  };
   try {
-    return nlohmann::json::parse(text.str());  // the whole text: nothing may follow the value
+    auto j = nlohmann::json::parse(text.str(), check_keys);  // the whole text: nothing may follow
+    if (!twice.empty()) throw InputError(path + ": key \"" + twice + "\" is given twice in one object");
+    return j;
   } catch (const nlohmann::json::exception& e) {
     std::string why = e.what();  // without the library's "[json.exception.parse_error.101] "
     if (why.rfind("[json.exception.", 0) == 0 && why.find("] ") != std::string::npos)

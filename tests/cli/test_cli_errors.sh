@@ -143,6 +143,9 @@ expect_error "--progress-seconds -1" 1 "--progress-seconds" -- sweep --arch cnn_
 echo '{"arch": "cnn_small", "dir": {"x": {"nrom": "layer"}}}' >typo.json
 expect_error "sweep config: unknown key inside dir" 1 "$WORK/typo.json" "dir.x.nrom" -- sweep \
   --config "$WORK/typo.json"
+echo '{"arch": "cnn_small", "x": "-1:1:3", "dir": {"x": {"norm": "layer"}}, "x": "-1:1:5"}' >twice.json
+expect_error "sweep config: a key given twice" 1 "$WORK/twice.json" 'key "x" is given twice' -- sweep \
+  --config "$WORK/twice.json" --out s.h5
 echo '{"arch": "cnn_small", "dir": {"x": {"ignore": true}}}' >ignore.json
 expect_error "sweep config: dir.x.ignore not biasbn/none" 1 "$WORK/ignore.json" "dir.x.ignore" -- \
   sweep --config "$WORK/ignore.json"
