@@ -1129,6 +1129,15 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   if (s.two_d() && !line && s.size() < 2)
     throw InputError(s.path + ": its grid has a single point: nothing to draw");
   if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");
+  // Options of the other kind of figure would be ignored: refused, naming the one that applies.
+  const bool curves = !s.two_d() || line;
+  if (!curves && o.loss_max_given)
+    throw InputError("plot: --loss-max sets the loss axis of 1D curves; " + s.path +
+                     " is a 2D surface (its levels and colours: --vmin --vlevel --vmax)");
+  if (curves && (o.vmin || o.vlevel || o.vmax))
+    throw InputError(std::string("plot: ") + (o.vmin ? "--vmin" : o.vlevel ? "--vlevel" : "--vmax") +
+                     " sets the levels and colours of 2D figures; " + s.path + " is drawn as 1D curves" +
+                     " (their loss axis: --loss-max)");
   if (line && !o.trajectory.empty())
     throw InputError("plot: --trajectory needs a 2D surface of 2 points or more per axis; " +
                      s.path + " has one point on " + (s.nx() == 1 ? "α" : "β"));

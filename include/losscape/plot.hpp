@@ -75,6 +75,7 @@ struct PlotOptions {
   /// (loss 0.1:0.5:10, accuracy/error 0:5:100, eig-ratio 0:0.1:1).
   std::optional<double> vmin, vlevel, vmax;
   double loss_max = 5;            ///< 1D loss axis upper end
+  bool loss_max_given = false;    ///< --loss-max was given (refused for a 2D surface)
   bool log = false;               ///< logarithmic value axis / colour scale
   std::string trajectory;         ///< projection file to draw over the contour map
   std::string directions;         ///< PCA direction file, for the explained variance in axis labels

@@ -46,11 +46,12 @@ void add_plot(CLI::App& root, Registry& reg) {
                   "PCA direction file, for the explained variance in the axis labels");
   app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
       ->capture_default_str();
-  reg.push_back({app, [o, vmin, vlevel, vmax]() {
+  reg.push_back({app, [o, app, vmin, vlevel, vmax]() {
     PlotOptions p = o->plot;
     if (vmin->count()) p.vmin = o->vmin;
     if (vlevel->count()) p.vlevel = o->vlevel;
     if (vmax->count()) p.vmax = o->vmax;
+    p.loss_max_given = app->count("--loss-max") > 0;
     auto wh = parse_size(o->size);
     p.width = wh[0];
     p.height = wh[1];

@@ -360,14 +360,19 @@ TEST_CASE("log scale and explicit levels reach the scripts", "[plot][gnuplot]") 
   SurfaceSpec l;
   l.ny = 0;
   write_surface(d.file("l.h5"), l);
+  // (levels are 2D figures' options: refused for a 1D surface, naming the one that applies)
+  CHECK_THROWS_WITH(plot_surface(d.file("l.h5"), o), catch_compat::Contains("--loss-max"));
+  o.vmin = o.vlevel = o.vmax = std::nullopt;
   plot_surface(d.file("l.h5"), o);
   for (const char* f : {"l_1d_loss_acc_log.gp", "l_1d_train_loss_log.gp"})
     CHECK(slurp(d.file(f)).find("set ytics (\"0.2\" 0.2, \"0.5\" 0.5, \"1\" 1, \"2\" 2, \"5\" 5)") !=
           std::string::npos);
   // linear, default vmax 10: the surface (0.2..6.6) stays below it, so the z axis ends at its top
   o.log = false;
-  o.vmin = o.vlevel = o.vmax = std::nullopt;
   plot_surface(d.file("s.h5"), o);
+  o.loss_max_given = true;  // (the 1D loss axis: refused for a 2D surface)
+  CHECK_THROWS_WITH(plot_surface(d.file("s.h5"), o), catch_compat::Contains("--vmin --vlevel --vmax"));
+  o.loss_max_given = false;
   CHECK(slurp(d.file("s_train_loss_3dsurface.gp")).find("set zrange [*:*]") != std::string::npos);
   o.log = true;
   o.vmin = 0;
