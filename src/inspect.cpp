@@ -209,6 +209,43 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   j["points_done"] = done;
   j["complete"] = done == total;
   j["grid_points"] = g.size();
+  {  // what was swept, as the file records it
+    const auto view = read_surface_view(path);
+    j["arch"] = view.arch;
+    j["model_file"] = view.model_file;
+    j["dir_file"] = view.dir_file;
+  }
+  // Each value over the computed points: lowest and highest finite value (where), the value at
+  // θ* (α = β = 0, when on the grid) and how many are NaN or infinite (a diverged model).
+  {
+    const std::size_t ax = preview_anchor(s.x), ay = s.y.empty() ? 0 : preview_anchor(s.y);
+    const bool origin = !s.x.empty() && s.x[ax] == 0 && (s.y.empty() || s.y[ay] == 0);
+    const std::size_t at0 = ay * s.x.size() + ax;
+    auto where = [&](std::size_t i) {
+      return s.y.empty() ? nlohmann::json::array({s.x[i]})
+                         : nlohmann::json::array({s.x[i % s.x.size()], s.y[i / s.x.size()]});
+    };
+    for (std::size_t v = 0; v < s.names.size(); ++v) {
+      const auto& vals = s.values[v];
+      std::ptrdiff_t lo = -1, hi = -1;
+      std::int64_t bad = 0;
+      for (std::size_t i = 0; i < vals.size(); ++i) {
+        if (!s.done.at(i)) continue;
+        if (!std::isfinite(vals[i])) {
+          ++bad;
+          continue;
+        }
+        if (lo < 0 || vals[i] < vals[std::size_t(lo)]) lo = std::ptrdiff_t(i);
+        if (hi < 0 || vals[i] > vals[std::size_t(hi)]) hi = std::ptrdiff_t(i);
+      }
+      nlohmann::json e = {{"non_finite", bad}};
+      if (lo >= 0)
+        e.update({{"min", vals[std::size_t(lo)]}, {"min_at", where(std::size_t(lo))},
+                  {"max", vals[std::size_t(hi)]}, {"max_at", where(std::size_t(hi))}});
+      if (origin && s.done.at(at0)) e["at_origin"] = vals[at0];  // (NaN is written as null)
+      j["summary"][s.names[v]] = e;
+    }
+  }
   h5::File f(path, h5::File::Mode::read);
   auto d = f.dataset("run_log");
   std::vector<char> buf(d.size() + 1, '\0');
@@ -391,9 +428,42 @@ std::string render_info(const nlohmann::json& j) {
       << "\n";
     if (!j["part"].get<std::string>().empty())
       o << "part         " << j["part"].get<std::string>() << "\n";
+    if (!j.value("model_file", std::string()).empty() || !j.value("arch", std::string()).empty())
+      o << "model        " << (j.value("model_file", std::string()).empty() ? "fresh " + j.value("arch", std::string())
+                                                                            : j["model_file"].get<std::string>())
+        << " (fingerprint " << id.value("model_fingerprint", std::string("?")) << ")\n";
+    if (!j.value("dir_file", std::string()).empty())
+      o << "directions   " << j["dir_file"].get<std::string>() << "\n";
     o << "done         " << j["points_done"] << " of " << j["points_total"] << " points"
       << (j["complete"].get<bool>() ? " (complete)" : " (incomplete: resume with the same sweep)")
       << "\n";
+    if (j.contains("summary"))
+      for (const auto& value_name : id["values"]) {  // (in the file's order)
+        const std::string name = value_name.get<std::string>();
+        if (!j["summary"].contains(name)) continue;
+        const auto& e = j["summary"][name];
+        auto at = [](const nlohmann::json& xy) {
+          std::ostringstream w;
+          w << "(";
+          for (std::size_t i = 0; i < xy.size(); ++i) w << (i ? ", " : "") << std::setprecision(4) << xy[i].get<double>();
+          return w.str() + ")";
+        };
+        o << "  " << std::left << std::setw(11) << name << std::right;
+        if (e.contains("min"))
+          o << std::setprecision(5) << "min " << e["min"].get<double>() << " at " << at(e["min_at"]) << ", max "
+            << e["max"].get<double>() << " at " << at(e["max_at"]);
+        else
+          o << "no finite value yet";
+        if (e.contains("at_origin")) {
+          o << "; at θ* " << (id.value("y", std::string()).empty() ? "(0)" : "(0, 0)") << ": ";
+          if (e["at_origin"].is_number())
+            o << e["at_origin"].get<double>();
+          else
+            o << "NaN";
+        }
+        if (e["non_finite"].get<std::int64_t>() > 0) o << "; " << e["non_finite"] << " NaN or infinite";
+        o << "\n";
+      }
     for (auto& r : j["runs"]) {
       if (r.value("status", std::string()) == "unreadable") {
         o << "  run   (an entry of the run log with unexpected types: " << r["entry"].dump().substr(0, 120)

@@ -126,6 +126,18 @@ refused("other data under the same relative folder", mpmd(REL, REL, ("rankA", "r
         "agree.h5", "its train data as read is", "60000 samples, fnv1a64:")
 p = mpmd(REL, REL, ("rankA", "rankA"))
 check(p.returncode == 0 and os.path.exists("agree.h5"), f"... the same data in both: the sweep runs ({p.stderr[-300:]})")
+# info names what was swept and sums up each value: lowest, highest, at θ* (as h5py reads them)
+j = json.loads(run(["info", "--json", "agree.h5"]).stdout)
+with h5py.File("agree.h5", "r") as f:
+    loss, xs = np.asarray(f["train_loss"]), np.asarray(f["xcoordinates"])
+s = j.get("summary", {}).get("train_loss", {})
+check(s.get("min") == loss.min() and s.get("max") == loss.max() and s.get("at_origin") == loss[1] and
+      s.get("min_at") == [xs[loss.argmin()]] and s.get("non_finite") == 0 and
+      j.get("model_file") == os.path.abspath(model) and j.get("dir_file") == os.path.abspath("dirs.h5"),
+      f"info --json: the model, the directions, each value's range and its value at θ* ({s}, {j.get('model_file')})")
+info_text = run(["info", "agree.h5"]).stdout
+check(f"model        {os.path.abspath(model)} (fingerprint fnv1a64:" in info_text and "at θ* (0): " in info_text,
+      f"info: the same in words:\n{info_text}")
 
 # ---- eval == sweep at sampled points, on the explicitly perturbed model ----
 with h5py.File("dirs.h5", "r") as f:
