@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -693,8 +694,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     r.epoch = 0;
     r.lr = lr_at_epoch(cfg, 1);
     measure(r);
-    r.fit_loss = r.train_loss;
-    r.fit_acc = r.train_acc;
+    // (no batch fitted yet: no running average; null in log.jsonl)
+    r.fit_loss = r.fit_acc = std::numeric_limits<double>::quiet_NaN();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     {
       std::ofstream(log, std::ios::trunc);

@@ -141,6 +141,8 @@ log = [json.loads(l) for l in open("b1/log.jsonl")]
 with h5py.File("b1/model_0.h5", "r") as f0, h5py.File("b1/model_1.h5", "r") as f1:
     moved = max(float(np.abs(f1["state"][k][()] - f0["state"][k][()]).max())
                 for k in f0["state"] if f0["state"][k].dtype.kind == "f")
+check(log[0]["epoch"] == 0 and log[0]["fit_loss"] is None and log[0]["fit_acc"] is None,
+      f"epoch 0 fitted no batch: its fit_loss and fit_acc are null ({log[0]})")
 check(moved > 1e-4 and log[1]["fit_loss"] > 0,
       f"--batch-size 1 trains (largest weight change {moved:.3g}, fit loss {log[1]['fit_loss']})")
 p = run("train", *one, "--batch-size", "64", "--samples", "65", "--epochs", "1", "--out", "b65",
