@@ -1115,11 +1115,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // What is done: a surface already complete (a chain's spare task, a command run twice) has
     // nothing to time or compute, and its file is left as it is (no run-log entry).
     const auto mask = surface->done_mask();
-    std::int64_t part_total = 0, part_done = 0;
-    for (std::int64_t i : part_points(grid, part_k, part_n)) {
-      ++part_total;
-      part_done += mask[std::size_t(i)] ? 1 : 0;
-    }
+    const std::vector<std::int64_t> part = part_points(grid, part_k, part_n);  // (once: a sort of the grid)
+    const auto part_total = std::int64_t(part.size());
+    std::int64_t part_done = 0;
+    for (std::int64_t i : part) part_done += mask[std::size_t(i)] ? 1 : 0;
     if (part_done == part_total) {
       out.total = part_total;
       out.complete = true;
@@ -1178,7 +1177,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::deque<std::int64_t> todo;
     {
       std::vector<bool> mine(std::size_t(grid.size()), false);
-      for (std::int64_t i : part_points(grid, part_k, part_n)) mine[std::size_t(i)] = true;
+      for (std::int64_t i : part) mine[std::size_t(i)] = true;
       for (std::int64_t i : coarse_to_fine(grid, true))
         if (mine[std::size_t(i)] && !mask[std::size_t(i)]) todo.push_back(i);
     }
@@ -1620,7 +1619,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     out.computed = world.allreduce_sum(leader ? computed_here : std::int64_t(0));
     auto final_mask = surface->done_mask();
     std::int64_t done_now = 0;
-    for (std::int64_t i : part_points(grid, part_k, part_n)) done_now += final_mask[std::size_t(i)] ? 1 : 0;
+    for (std::int64_t i : part) done_now += final_mask[std::size_t(i)] ? 1 : 0;
     out.complete = done_now == part_total;
     out.interrupted = !out.complete;
     out.seconds = since(t_start);
