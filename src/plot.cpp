@@ -557,7 +557,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   std::vector<double> v = quantity_values(s, q);
   std::size_t done = computed_count(s, q);
   // The heatmap draws one pixel per node, so it shows partial surfaces as they are.
-  const SubGrid sub = kind == Kind::heat ? drawing_grid(s, v, true) : drawing_grid(s, v, done == s.size());
+  const SubGrid sub = drawing_grid(s, v, kind == Kind::heat || done == s.size());
   const std::size_t stride = sub.stride;
   const auto &xs = sub.xs, &ys = sub.ys;
   Levels l = levels_for(q, o);
