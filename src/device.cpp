@@ -4,9 +4,15 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
@@ -91,6 +97,78 @@ int configure_cpu_threads(int threads, int ranks_on_node) {
   }
   at::set_num_threads(threads);
   return threads;
+}
+
+namespace {
+
+// The first whitespace-separated number of a file (or of its line starting with `key`), in bytes
+// with `scale`; nullopt if there is none (a missing file, "max", "unlimited").
+std::optional<std::uint64_t> read_number(const std::filesystem::path& file, const std::string& key = "",
+                                         std::uint64_t scale = 1) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!key.empty() && line.compare(0, key.size(), key) != 0) continue;
+    std::istringstream words(line.substr(key.size()));
+    std::string w;
+    while (words >> w)
+      if (!w.empty() && std::isdigit((unsigned char)w[0])) {
+        try {
+          return std::uint64_t(std::stoull(w)) * scale;
+        } catch (const std::exception&) {
+          return std::nullopt;
+        }
+      }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// The room left under the memory limits of `dir` and of every cgroup above it up to `top`
+// (`limit` and `usage` name the files: v2 memory.max / memory.current, v1 memory.limit_in_bytes /
+// memory.usage_in_bytes, whose "no limit" is a huge number, kept as such).
+std::uint64_t cgroup_room(std::filesystem::path dir, const std::filesystem::path& top,
+                          const char* limit, const char* usage) {
+  std::uint64_t room = MemoryRoom::unlimited;
+  // (in a container the path /proc/self/cgroup names may be the host's: the levels that do not
+  // exist are skipped, the container's own root is read)
+  for (;;) {
+    const auto max = read_number(dir / limit), used = read_number(dir / usage);
+    if (max && used) room = std::min(room, *max > *used ? *max - *used : 0);
+    if (dir == top || !dir.has_relative_path() || dir.parent_path() == dir) break;
+    dir = dir.parent_path();
+    if (dir.string().size() < top.string().size()) break;
+  }
+  return room;
+}
+
+}  // namespace
+
+MemoryRoom memory_room(const std::string& root) {
+  namespace fs = std::filesystem;
+  MemoryRoom room;
+  if (auto v = read_number(root + "/proc/meminfo", "MemAvailable:", 1024)) room.node = *v;
+  std::ifstream groups(root + "/proc/self/cgroup");
+  std::string line;
+  while (std::getline(groups, line)) {
+    // "0::/path" (v2) or "N:controller,controller:/path" (v1)
+    const auto a = line.find(':'), b = line.find(':', a == std::string::npos ? a : a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = "," + line.substr(a + 1, b - a - 1) + ",";
+    const std::string path = line.substr(b + 1);
+    if (line.compare(0, a, "0") == 0 && controllers == ",,") {
+      const fs::path top = root + "/sys/fs/cgroup";
+      room.cgroup = std::min(room.cgroup, cgroup_room(top.string() + path, top, "memory.max", "memory.current"));
+    } else if (controllers.find(",memory,") != std::string::npos) {
+      const fs::path top = root + "/sys/fs/cgroup/memory";
+      room.cgroup = std::min(room.cgroup, cgroup_room(top.string() + path, top, "memory.limit_in_bytes",
+                                                      "memory.usage_in_bytes"));
+    }
+  }
+  const auto limit = read_number(root + "/proc/self/limits", "Max address space");
+  const auto size = read_number(root + "/proc/self/status", "VmSize:", 1024);
+  if (limit) room.process = *limit > size.value_or(0) ? *limit - size.value_or(0) : 0;
+  return room;
 }
 
 void tune_cpu_allocator() {

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <string>
 
 namespace losscape {
@@ -24,5 +25,19 @@ int configure_cpu_threads(int threads, int ranks_on_node);
 /// 4.6x faster evaluation of ResNet-56 at batch 128 (docs/performance.md). Called first thing
 /// by the programs; does nothing when the user tunes malloc (GLIBC_TUNABLES, MALLOC_*_).
 void tune_cpu_allocator();
+
+/// How much more memory this process can take, in bytes, by what limits it; `unlimited` where a
+/// limit is absent or cannot be read (never a refusal for want of a file).
+struct MemoryRoom {
+  static constexpr std::uint64_t unlimited = UINT64_MAX;
+  std::uint64_t node = unlimited;     ///< MemAvailable of /proc/meminfo: the whole node's
+  std::uint64_t cgroup = unlimited;   ///< the tightest enclosing cgroup's memory limit minus its
+                                      ///< usage (v2 memory.max, v1 memory.limit_in_bytes: Slurm's
+                                      ///< --mem, a container's limit); shared by its processes
+  std::uint64_t process = unlimited;  ///< RLIMIT_AS (ulimit -v) minus the process's VmSize
+};
+/// Reads /proc/meminfo, /proc/self/{cgroup,status,limits} and /sys/fs/cgroup; `root` is put in
+/// front of those paths (tests give a tree of their own).
+MemoryRoom memory_room(const std::string& root = "");
 
 }  // namespace losscape

@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -420,6 +421,18 @@ for x, y, says in (("1:1.0000000000000002:3", None, "below the precision of the 
              *(["--y", y] if y else []), "--out", "typo.h5", "--dry-run"], expect=1)
     check(says in p.stderr and len(p.stderr.strip().splitlines()) == 1 and
           not os.path.exists("typo.h5"), f"--x {x} {'--y ' + y if y else ''}: refused ({p.stderr.strip()})")
+# A grid within that limit whose bookkeeping (~40 bytes a point on every rank) does not fit the
+# memory the process may take: refused in one line, with the dry run too (it was killed by the
+# OOM killer without a word, or failed inside HDF5 under ulimit -v, after a dry run that passed).
+def as_limit_2gb():
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.RLIM_INFINITY))
+p = subprocess.run([os.environ["LOSSCAPE"], "sweep", "--model-file", model, *DATA_ARGS, "--samples", "50",
+                    "--x", "-1:1:10000", "--y", "-1:1:10000", "--out", "big.h5", "--dry-run"],
+                   capture_output=True, text=True, preexec_fn=as_limit_2gb)
+check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and
+      "a grid of 100000000 points (-1:1:10000 x -1:1:10000) needs about 4 GB of memory on each rank" in p.stderr
+      and "(ulimit -v)" in p.stderr and not os.path.exists("big.h5"),
+      f"a 10^8-point grid under ulimit -v 2 GB: refused ({p.returncode}: {p.stderr.strip()})")
 # The dry run says how large the file would be; the size checked against the free space is an
 # upper bound of the file a sweep then writes.
 p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "20", "--x", "-1:1:41",
