@@ -91,8 +91,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   });
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-  h5::File f(path, h5::File::Mode::read);
+namespace {
+CheckpointMeta read_meta(const h5::File& f, const std::string& path) {
   if (!f.has_attr("format") || f.attr_string("format") != kFormat) {
     if (f.exists("xdirection")) throw InputError(path + ": is a direction file, not a model");
     if (f.exists("train_loss") || f.exists("xcoordinates"))
@@ -103,8 +103,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     throw FormatError(path + ": written by a newer losscape (checkpoint format version " +
                       std::to_string(f.attr_int("format_version")) + "; this one reads up to " +
                       std::to_string(kFormatVersion) + ")");
-  Checkpoint ck;
-  auto& m = ck.meta;
+  CheckpointMeta m;
   m.arch = f.attr_string("arch");
   if (!is_zoo_name(m.arch))
     throw FormatError(path + ": its architecture '" + m.arch + "' is not one of the zoo's");
@@ -126,6 +125,19 @@ Checkpoint read_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception&) {
     throw FormatError(path + ": attribute 'config' is not valid JSON");
   }
+  return m;
+}
+}  // namespace
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  const h5::File f(path, h5::File::Mode::read);
+  return read_meta(f, path);
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  h5::File f(path, h5::File::Mode::read);
+  Checkpoint ck;
+  ck.meta = read_meta(f, path);
   ck.state = read_group(f, "state");
   if (ck.state.empty()) throw FormatError(path + ": checkpoint has no tensors in /state");
   ck.optimizer = read_group(f, "optimizer");

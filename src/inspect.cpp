@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "losscape/checkpoint.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/lock.hpp"
@@ -35,6 +36,14 @@ nlohmann::json model_info(const Model& m) {
                             {"shape", t.tensor.sizes().vec()},
                             {"kind", params.count(t.name) ? "parameter" : "buffer"}});
   j["fingerprint"] = fingerprint(m.parameters());
+  // A checkpoint of `losscape train`: its epoch, the metrics of that epoch and the recipe.
+  if (m.format == "losscape-checkpoint") {
+    const CheckpointMeta meta = read_checkpoint_meta(m.source);
+    if (meta.epoch >= 0)
+      j["training"] = {{"epoch", meta.epoch},           {"train_loss", meta.train_loss},
+                       {"train_acc", meta.train_acc},   {"test_loss", meta.test_loss},
+                       {"test_acc", meta.test_acc},     {"config", meta.config}};
+  }
   return j;
 }
 
@@ -336,6 +345,47 @@ nlohmann::json projection_info(const std::string& path) {
   return j;
 }
 
+namespace {
+// A number of a checkpoint's metrics (null in JSON where it was NaN).
+std::string metric(const nlohmann::json& v, const char* format) {
+  if (!v.is_number()) return "nan";
+  char s[64];
+  std::snprintf(s, sizeof s, format, v.get<double>());
+  return s;
+}
+
+// The lines of a checkpoint's training record: epoch and metrics, the recipe's main settings.
+std::string training_text(const nlohmann::json& t) {
+  const auto& c = t["config"];
+  const std::int64_t epoch = t["epoch"];
+  std::ostringstream o;
+  o << "epoch        " << epoch;
+  if (c.contains("epochs")) o << " of " << c["epochs"];
+  o << (epoch == 0 ? " (the initialization, before any step)" : "") << "\n"
+    << "metrics      train loss " << metric(t["train_loss"], "%.4f") << " acc "
+    << metric(t["train_acc"], "%.2f") << " %, test loss " << metric(t["test_loss"], "%.4f") << " acc "
+    << metric(t["test_acc"], "%.2f") << " % (evaluated when it was saved)\n";
+  std::vector<std::string> recipe;
+  const auto item = [&](const char* key, const std::string& label) {
+    if (c.contains(key)) recipe.push_back(label + " " + (c[key].is_string() ? c[key].get<std::string>() : c[key].dump()));
+  };
+  item("batch_size", "batch");
+  item("weight_decay", "weight decay");
+  item("optimizer", "optimizer");
+  item("lr", "lr");
+  item("seed", "seed");
+  if (c.contains("samples") && c["samples"].is_number() && c["samples"].get<std::int64_t>() > 0)
+    item("samples", "samples");
+  if (c.contains("augment") && c["augment"] == false) recipe.push_back("no augmentation");
+  if (!recipe.empty()) {
+    o << "recipe       ";
+    for (std::size_t i = 0; i < recipe.size(); ++i) o << (i ? ", " : "") << recipe[i];
+    o << "\n";
+  }
+  return o.str();
+}
+}  // namespace
+
 std::string render_info(const nlohmann::json& j) {
   std::ostringstream o;
   const std::string kind = j.value("kind", "");
@@ -344,8 +394,9 @@ std::string render_info(const nlohmann::json& j) {
       << "architecture " << j["arch"].get<std::string>() << "\n"
       << "input        " << shape_text(j["input_shape"]) << ", " << j["num_classes"] << " classes\n"
       << "parameters   " << j["parameters"] << " trainable\n"
-      << "fingerprint  " << j["fingerprint"].get<std::string>() << "\n"
-      << "tensors      " << j["tensors"].size() << " (state-dict order)\n";
+      << "fingerprint  " << j["fingerprint"].get<std::string>() << "\n";
+    if (j.contains("training")) o << training_text(j["training"]);
+    o << "tensors      " << j["tensors"].size() << " (state-dict order)\n";
     for (auto& t : j["tensors"])
       o << "  " << std::left << std::setw(44) << t["name"].get<std::string>() << std::setw(22)
         << shape_text(t["shape"]) << t["kind"].get<std::string>() << "\n";

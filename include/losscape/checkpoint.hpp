@@ -34,6 +34,8 @@ struct Checkpoint {
 /// Write atomically (to path + ".tmp", then rename), so a crash never leaves half a checkpoint.
 void save_checkpoint(const std::string& path, const Checkpoint& ck);
 Checkpoint read_checkpoint(const std::string& path);
+/// A checkpoint's metadata only (read_checkpoint's, without its tensors).
+CheckpointMeta read_checkpoint_meta(const std::string& path);
 /// Metadata for a model (arch, shape, classes) with an empty config.
 CheckpointMeta meta_for(const Model& m, const std::string& dataset);
 

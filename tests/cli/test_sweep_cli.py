@@ -433,6 +433,11 @@ check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and
       "a grid of 100000000 points (-1:1:10000 x -1:1:10000) needs about 4 GB of memory on each rank" in p.stderr
       and "(ulimit -v)" in p.stderr and not os.path.exists("big.h5"),
       f"a 10^8-point grid under ulimit -v 2 GB: refused ({p.returncode}: {p.stderr.strip()})")
+# A file name Open MPI's MPI-IO cannot open (it aborted the job from 236 characters on).
+p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "50", "--x", "-1:1:3",
+         "--out", "n" * 237 + ".h5"], expect=1)
+check(p.stderr.strip().endswith("a file name of 240 characters; at most 200 (Open MPI's MPI-IO fails on longer ones)")
+      and not any(f.startswith("nnnn") for f in os.listdir(".")), f"--out with a 240-character name: refused ({p.stderr.strip()})")
 # The dry run says how large the file would be; the size checked against the free space is an
 # upper bound of the file a sweep then writes.
 p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "20", "--x", "-1:1:41",

@@ -92,6 +92,17 @@ with h5py.File("run/model_4.h5", "r") as f:
                                                               "num_batches_tracked"))]
     check(sorted(opt) == sorted("momentum_buffer." + k for k in params),
           "one momentum buffer per parameter in /optimizer")
+# info of a checkpoint says its epoch, that epoch's metrics (as log.jsonl has them) and recipe.
+info = json.loads(run("info", "run/model_4.h5", "--json").stdout)["training"]
+check(info["epoch"] == 4 and all(abs(info[k] - log[4][k]) < 1e-9 for k in
+                                 ("train_loss", "train_acc", "test_loss", "test_acc"))
+      and info["config"] == cfg, "info --json of a checkpoint: epoch, metrics = log.jsonl, config")
+text = run("info", "run/model_4.h5").stdout
+check("epoch        4 of 4\n" in text and f"test loss {log[4]['test_loss']:.4f} acc {log[4]['test_acc']:.2f} %" in text
+      and f"batch {cfg['batch_size']}, weight decay {cfg['weight_decay']}" in text,
+      "info of a checkpoint: epoch, metrics and recipe lines")
+check("(the initialization, before any step)" in run("info", "run/model_0.h5").stdout,
+      "info of epoch 0: the initialization")
 
 # ---- bad input: nothing overwritten ----
 before = {f: digest("run/" + f) for f in os.listdir("run")}
