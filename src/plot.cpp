@@ -320,6 +320,13 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
   else
     line2 = std::to_string(s.nx()) + " points, " + c.line_axis + " ∈ " + range(s.x) +
             (c.line_fixed.empty() ? "" : " at " + c.line_fixed);
+  // An interpolation: where the end models are (a title without it reads as a random direction).
+  std::string ends;
+  if (!s.x_target.empty())
+    ends = "α = 0 at " + (s.model_file.empty() ? std::string("θ*") : basename_of(s.model_file)) +
+           ", α = 1 at " + basename_of(s.x_target);
+  if (!s.y_target.empty()) ends += (ends.empty() ? "" : ", ") + std::string("β = 1 at ") + basename_of(s.y_target);
+  if (!ends.empty()) line2 += "\n" + ends;
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
     if (stride > 1) line2 += ", drawn on every " + ordinal(stride) + " grid line";
@@ -920,6 +927,36 @@ std::string gnuplot_name(const PlotOptions& o) {
 
 // ---- public API ----
 
+namespace {
+// x_target/y_target of `s`: the sweep's "dir" settings when it made its directions, else those
+// the direction file records (read only if it is a losscape direction file at hand, beside the
+// surface or from the working folder; a title's detail is never an error).
+void read_targets(SurfaceView& s, const nlohmann::json& cfg) {
+  auto take = [&s](const nlohmann::json& dir) {
+    auto target = [&dir](const char* axis) {
+      return dir.is_object() && dir.contains(axis) && dir[axis].is_object() && dir[axis].contains("target") &&
+                     dir[axis]["target"].is_string()
+                 ? dir[axis]["target"].get<std::string>()
+                 : std::string();
+    };
+    s.x_target = target("x");
+    if (s.two_d()) s.y_target = target("y");
+  };
+  if (cfg.is_object() && cfg.contains("dir")) return take(cfg["dir"]);
+  if (s.dir_file.empty()) return;
+  for (const fs::path& p : {fs::path(s.dir_file), fs::path(s.path).parent_path() / fs::path(s.dir_file).filename()}) {
+    try {
+      std::error_code ec;
+      if (!fs::is_regular_file(p, ec) || !h5::is_hdf5(p.string())) continue;
+      const h5::File d(p.string(), h5::File::Mode::read);
+      if (!d.has_attr("settings")) continue;
+      return take(nlohmann::json::parse(d.attr_string("settings"), nullptr, false));
+    } catch (const std::exception&) {
+    }
+  }
+}
+}  // namespace
+
 SurfaceView read_surface_view(const std::string& path) {
   if (!fs::exists(path)) throw InputError("cannot open " + path + ": no such file");
   check_not_special(path, "a surface file");
@@ -1003,6 +1040,7 @@ SurfaceView read_surface_view(const std::string& path) {
   s.loss = try_attr_string(f, "loss");
   s.dir_file = try_attr_string(f, "dir_file");
   if (s.dir_file.empty() && f.exists("dir_file")) s.dir_file = read_string_dataset(f, "dir_file");
+  read_targets(s, nlohmann::json::parse(cfg.empty() ? "null" : cfg, nullptr, false));
   return s;
 }
 

@@ -27,6 +27,9 @@ struct SurfaceView {
   std::string arch, dataset, model_file, dir_file;
   std::string loss;  ///< crossentropy or mse, when recorded
   std::string directions_fingerprint;  ///< from the identity (losscape's files), else ""
+  /// The models the directions point to (an interpolation: α = 1 at x_target), as recorded by the
+  /// sweep's configuration or, with a given direction file, by that file when it is at hand.
+  std::string x_target, y_target;
   std::int64_t samples = 0;
 
   bool two_d() const { return !y.empty(); }

@@ -312,6 +312,32 @@ def main():
     check(r.returncode == 0 and len(pngs) == len(set(pngs)) == 4,
           f"--what train_loss,train_loss: each figure once ({pngs})")
 
+    # ---- an interpolation's titles say where its ends are: from the sweep's configuration
+    # (directions it made towards --x-target) or from the direction file it was given ----
+    for name, how in (("interp_cfg", "config"), ("interp_dir", "dir_file")):
+        with h5py.File(f"{name}.h5", "w") as f:
+            x = np.linspace(-0.5, 1.5, 9)
+            f["xcoordinates"] = x
+            f["train_loss"], f["train_acc"] = loss(x, 0 * x), 100 * np.exp(-loss(x, 0 * x) / 3)
+            f["done"] = np.ones(9, np.uint8)
+            f.attrs["format"] = "losscape-surface"
+            if how == "config":
+                f.attrs["config"] = json.dumps({"model_file": "runs/a/small_batch.h5",
+                                                "dir": {"dims": 1, "x": {"target": "runs/b/large_batch.h5"}}})
+            else:
+                f.attrs["config"] = json.dumps({"model_file": "runs/a/small_batch.h5", "directions": "sb_lb.dirs.h5"})
+                f.attrs["dir_file"] = "sb_lb.dirs.h5"
+        if how == "dir_file":
+            os.makedirs("elsewhere", exist_ok=True)
+            with h5py.File("elsewhere/sb_lb.dirs.h5", "w") as d:  # beside the surface, not in the working folder
+                d.attrs["settings"] = json.dumps({"x": {"target": "/x/large_batch.h5"}, "y": {"target": ""}})
+            shutil.move(f"{name}.h5", f"elsewhere/{name}.h5")
+        r = run("plot", f"elsewhere/{name}.h5" if how == "dir_file" else f"{name}.h5", "--formats", "png",
+                "--out-dir", f"fig_{name}")
+        gp = open(f"fig_{name}/{name}_1d_loss_acc.gp").read()
+        check(r.returncode == 0 and "9 points, α ∈ [-0.5, 1.5]\\nα = 0 at small_batch.h5, α = 1 at large_batch.h5" in gp,
+              f"interpolation title from the {how}: the ends named ({r.returncode}: {r.stderr.strip()})")
+
     # ---- a 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D curves along the
     # other axis, the title naming the fixed coordinate; export refuses it by name ----
     for name, nx, ny, axis, fixed in (("row", 9, 1, "α", "β = 0.25"), ("col", 1, 7, "β", "α = -0.5")):
