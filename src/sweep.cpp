@@ -1688,6 +1688,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                   (long long)out.computed, out.seconds);
       if (!out.complete && failed.empty()) std::printf("run the same command again to resume\n");
       std::fflush(stdout);
+    } else if (rank == 0 && moved.empty() && failed.empty() && !out.complete) {
+      // --quiet leaves out progress, not an unfinished result: one line for the job's log.
+      std::fprintf(stderr,
+                   "losscape: interrupted: %s: %lld of %lld points done (%lld computed now); run the "
+                   "same command again to resume\n",
+                   cfg.out.c_str(), (long long)done_now, (long long)part_total, (long long)out.computed);
     }
     surface.reset();
     lock.reset();

@@ -271,7 +271,10 @@ check("dry.h5: would be created" in p.stdout and "15 points; 15 to compute" in p
       f"dry run of a new sweep (2 ranks): the plan: {p.stdout[:300]!r}")
 check(not [f for f in os.listdir(".") if f.startswith("dry.")],
       f"... and no file was made: {sorted(f for f in os.listdir('.') if f.startswith('dry.'))}")
-run([*DRY, "--out", "dry.h5", "--stop-after", "4", "--points-per-forward", "1"], expect=75, mpi=1)
+p = run([*DRY, "--out", "dry.h5", "--stop-after", "4", "--points-per-forward", "1"], expect=75, mpi=1)
+m = re.fullmatch(r"losscape: interrupted: dry\.h5: (\d+) of 15 points done \((\d+) computed now\); run the "
+                 r"same command again to resume", p.stderr.splitlines()[0])  # (then mpiexec's box)
+check(m and m.group(1) == m.group(2) and p.stdout == "", f"--quiet and unfinished: one line on stderr ({p.stderr!r})")
 before = (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
 with h5py.File("dry.h5", "r") as f:  # visited from θ*: the model itself first
     done = np.asarray(f["done"])
