@@ -7,7 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
+#include <sstream>
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
@@ -131,6 +133,28 @@ bool launched_as_other_rank() {
   return false;
 }
 
+// Where a usage error is printed: rank 0, and under an MPMD mpirun (`mpirun -n 1 A : -n 1 B`,
+// whose command lines differ) also the first rank of each other command line, with its rank
+// (only rank 1's line had the error: the job exited 2 without a word). "" where it is not.
+std::optional<std::string> usage_speaker() {
+  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  const char* app = std::getenv("OMPI_MCA_orte_app_num");
+  const char* counts = std::getenv("OMPI_APP_CTX_NUM_PROCS");
+  if (rank && app && counts && std::atoi(app) > 0) {
+    std::istringstream in(counts);
+    long first = 0, n = 0;
+    for (int i = 0; i < std::atoi(app) && in >> n; ++i) first += n;
+    if (std::atol(rank) != first) return std::nullopt;
+    return " (rank " + std::string(rank) + ", the first of mpirun's command line " + std::to_string(std::atoi(app) + 1) + ")";
+  }
+  if (launched_as_other_rank()) return std::nullopt;
+  return std::string();
+}
+
+void print_usage_error(const std::string& message) {
+  if (const auto where = usage_speaker()) std::fprintf(stderr, "losscape: error: %s%s\n", message.c_str(), where->c_str());
+}
+
 int refuse_several_ranks(const std::string& command) {
   // The launcher's own count: mpirun's, PMI's, srun's for a step's tasks (not the batch
   // script's SLURM_NTASKS, which a serial command inside the allocation also sees).
@@ -144,7 +168,7 @@ int refuse_several_ranks(const std::string& command) {
 }
 
 int usage_error(const std::string& message) {
-  if (!launched_as_other_rank()) std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
+  print_usage_error(message);
   return kExitUsage;
 }
 
@@ -228,7 +252,7 @@ int run_main(int argc, char** argv) {
     // A value the option refuses is bad input (1), as values checked after parsing are; the
     // command line's shape (unknown or repeated options, a missing value) is usage (2).
     if (dynamic_cast<const CLI::ConversionError*>(&e) || dynamic_cast<const CLI::ValidationError*>(&e)) {
-      if (!launched_as_other_rank()) std::fprintf(stderr, "losscape: error: %s\n", what.c_str());
+      print_usage_error(what);
       return kExitError;
     }
     return usage_error(what);

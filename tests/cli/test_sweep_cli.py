@@ -100,6 +100,15 @@ def refused(tag, p, out, *needles):
           not os.path.exists(out), f"{tag}: refused in one line, no file ({p.returncode}: {lines or p.stderr[-300:]})")
 
 
+# A usage error on the second command line of an MPMD launch only: said by its first rank (rank
+# 0, whose line is fine, is not the one to say it; the job exited 2 without a word).
+p = mpmd(AGREE0 := ["sweep", "--arch", "cnn_small", *DATA_ARGS, "--samples", "10", "--x", "-1:1:3",
+                    "--out", "mpmd_usage.h5", "--quiet"], [*AGREE0, "--x", "-1:1:5"])
+lines = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+check(p.returncode == 2 and lines == ["losscape: error: --x is given more than once (losscape sweep --help lists "
+                                      "the options) (rank 1, the first of mpirun's command line 2)"]
+      and not os.path.exists("mpmd_usage.h5"), f"a usage error on rank 1's command line only: said ({p.returncode}: {lines})")
+
 for d in ("rankA", "rankB"):
     os.makedirs(os.path.join(d, "data"), exist_ok=True)
     for f in os.listdir(DATA):

@@ -59,30 +59,33 @@ TEST_CASE("device: refusals name what is visible", "[device]") {
 
 // memory_room reads the kernel's files; here from trees written as Linux and Slurm lay them out.
 namespace {
-void put(const std::string& path, const std::string& text) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path) << text;
+// Files under `root`: {path, contents} each.
+void tree(const std::string& root, std::initializer_list<std::pair<std::string, std::string>> files) {
+  for (const auto& [path, text] : files) {
+    std::filesystem::create_directories(std::filesystem::path(root + path).parent_path());
+    std::ofstream(root + path) << text;
+  }
 }
 }  // namespace
 
 TEST_CASE("device: memory_room takes MemAvailable and Slurm's cgroup v2 job limit", "[device]") {
   test::TempDir t("memroom2");
-  const auto r = t.str();
-  put(r + "/proc/meminfo", "MemTotal:       263854080 kB\nMemFree:        1000 kB\nMemAvailable:   250000000 kB\n");
-  put(r + "/proc/self/cgroup", "0::/system.slice/slurmstepd.scope/job_42/step_0/user/task_0\n");
-  const std::string job = r + "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42";
-  put(r + "/sys/fs/cgroup/memory.current", "5000000000\n");  // the root has no memory.max
-  put(job + "/memory.max", "8589934592\n");                   // --mem=8G
-  put(job + "/memory.current", "1073741824\n");
-  put(job + "/step_0/memory.max", "max\n");
-  put(job + "/step_0/memory.current", "1000000000\n");
-  put(job + "/step_0/user/task_0/memory.max", "max\n");
-  put(job + "/step_0/user/task_0/memory.current", "900000000\n");
-  put(r + "/proc/self/limits",
-      "Limit                     Soft Limit           Hard Limit           Units     \n"
-      "Max address space         unlimited            unlimited            bytes     \n");
-  put(r + "/proc/self/status", "Name:\tlosscape\nVmPeak:\t 3000000 kB\nVmSize:\t 2000000 kB\n");
-  const MemoryRoom m = memory_room(r);
+  const std::string job = "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42";
+  tree(t.str(), {
+      {"/proc/meminfo", "MemTotal:       263854080 kB\nMemFree:        1000 kB\nMemAvailable:   250000000 kB\n"},
+      {"/proc/self/cgroup", "0::/system.slice/slurmstepd.scope/job_42/step_0/user/task_0\n"},
+      {"/sys/fs/cgroup/memory.current", "5000000000\n"},  // the root has no memory.max
+      {job + "/memory.max", "8589934592\n"},               // --mem=8G
+      {job + "/memory.current", "1073741824\n"},
+      {job + "/step_0/memory.max", "max\n"},
+      {job + "/step_0/memory.current", "1000000000\n"},
+      {job + "/step_0/user/task_0/memory.max", "max\n"},
+      {job + "/step_0/user/task_0/memory.current", "900000000\n"},
+      {"/proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units     \n"
+                            "Max address space         unlimited            unlimited            bytes     \n"},
+      {"/proc/self/status", "Name:\tlosscape\nVmPeak:\t 3000000 kB\nVmSize:\t 2000000 kB\n"},
+  });
+  const MemoryRoom m = memory_room(t.str());
   REQUIRE(m.node == 250000000ull * 1024);
   REQUIRE(m.cgroup == 8589934592ull - 1073741824ull);
   REQUIRE(m.process == MemoryRoom::unlimited);
@@ -90,19 +93,20 @@ TEST_CASE("device: memory_room takes MemAvailable and Slurm's cgroup v2 job limi
 
 TEST_CASE("device: memory_room reads cgroup v1 and ulimit -v", "[device]") {
   test::TempDir t("memroom1");
-  const auto r = t.str();
-  put(r + "/proc/meminfo", "MemTotal: 1000 kB\nMemAvailable: 800 kB\n");
-  put(r + "/proc/self/cgroup", "12:pids:/slurm/uid_0/job_7\n4:cpuacct,memory:/slurm/uid_0/job_7/step_0\n0::/\n");
-  const std::string v1 = r + "/sys/fs/cgroup/memory";
-  put(v1 + "/memory.limit_in_bytes", "9223372036854771712\n");  // v1's "no limit"
-  put(v1 + "/memory.usage_in_bytes", "123\n");
-  put(v1 + "/slurm/uid_0/job_7/memory.limit_in_bytes", "4294967296\n");
-  put(v1 + "/slurm/uid_0/job_7/memory.usage_in_bytes", "294967296\n");
-  put(v1 + "/slurm/uid_0/job_7/step_0/memory.limit_in_bytes", "9223372036854771712\n");
-  put(v1 + "/slurm/uid_0/job_7/step_0/memory.usage_in_bytes", "1\n");
-  put(r + "/proc/self/limits", "Max address space         2147483648           unlimited            bytes\n");
-  put(r + "/proc/self/status", "VmSize:\t 1048576 kB\n");
-  const MemoryRoom m = memory_room(r);
+  const std::string job = "/sys/fs/cgroup/memory/slurm/uid_0/job_7";
+  tree(t.str(), {
+      {"/proc/meminfo", "MemTotal: 1000 kB\nMemAvailable: 800 kB\n"},
+      {"/proc/self/cgroup", "12:pids:/slurm/uid_0/job_7\n4:cpuacct,memory:/slurm/uid_0/job_7/step_0\n0::/\n"},
+      {"/sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n"},  // v1's "no limit"
+      {"/sys/fs/cgroup/memory/memory.usage_in_bytes", "123\n"},
+      {job + "/memory.limit_in_bytes", "4294967296\n"},
+      {job + "/memory.usage_in_bytes", "294967296\n"},
+      {job + "/step_0/memory.limit_in_bytes", "9223372036854771712\n"},
+      {job + "/step_0/memory.usage_in_bytes", "1\n"},
+      {"/proc/self/limits", "Max address space         2147483648           unlimited            bytes\n"},
+      {"/proc/self/status", "VmSize:\t 1048576 kB\n"},
+  });
+  const MemoryRoom m = memory_room(t.str());
   REQUIRE(m.node == 800ull * 1024);
   REQUIRE(m.cgroup == 4000000000ull);
   REQUIRE(m.process == 2147483648ull - 1073741824ull);
