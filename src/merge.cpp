@@ -93,19 +93,6 @@ Input read_input(const std::string& path) {
   return in;
 }
 
-std::string describe(const std::string& key) {
-  if (key == "x") return "--x grid";
-  if (key == "y") return "--y grid";
-  if (key == "values") return "computed values (splits)";
-  if (key == "model_fingerprint") return "model (θ* fingerprint)";
-  if (key == "directions_fingerprint") return "directions (fingerprint)";
-  if (key == "dataset") return "data set";
-  if (key == "samples") return "--samples";
-  if (key == "subset_seed") return "--subset-seed";
-  if (key == "raw_data") return "--raw-data";
-  return key;
-}
-
 // Empty when `b` belongs to the same sweep as `a` (every identity key but the part equal).
 std::string identity_difference(const Input& a, const Input& b) {
   const auto& ia = a.data.identity;
@@ -115,9 +102,10 @@ std::string identity_difference(const Input& a, const Input& b) {
   for (auto& [k, v] : ib.items()) keys.insert(k);
   for (auto& k : keys) {
     if (k == "part") continue;
+    if (k == "data" && !(ia.contains(k) && ib.contains(k))) continue;  // (a file of an earlier version)
     auto va = SurfaceIdentity::shown(ia, k, "missing"), vb = SurfaceIdentity::shown(ib, k, "missing");
     if (va != vb)
-      return b.path + " is not a part of the same sweep as " + a.path + ": its " + describe(k) +
+      return b.path + " is not a part of the same sweep as " + a.path + ": its " + SurfaceIdentity::describe(k) +
              " is " + vb + ", " + a.path + " has " + va;
   }
   return "";
@@ -303,6 +291,11 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // Every other identity entry travels as it is, so that the merged file can be resumed.
   if (idj.contains("hessian")) id.hessian = idj.at("hessian");
   id.precision = idj.value("precision", std::string("fp32"));
+  for (const auto& in : inputs)
+    if (in.data.identity.contains("data")) {
+      id.data = in.data.identity["data"];
+      break;
+    }
   nlohmann::json config = ref.config;
   config["part"] = "";
   config["out"] = cfg.out;

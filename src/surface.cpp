@@ -28,6 +28,7 @@ nlohmann::json SurfaceIdentity::to_json() const {
   if (!hessian.is_null()) j["hessian"] = hessian;
   // Only when not fp32, so that files written before --precision existed keep their identity.
   if (precision != "fp32") j["precision"] = precision;
+  if (!data.is_null()) j["data"] = data;
   return j;
 }
 
@@ -35,6 +36,23 @@ std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::st
                                    const std::string& absent) {
   if (identity.contains(key)) return identity[key].dump();
   return key == "precision" ? "\"fp32\"" : absent;
+}
+
+std::string SurfaceIdentity::describe(const std::string& k) {
+  if (k == "x") return "--x grid";
+  if (k == "y") return "--y grid";
+  if (k == "values") return "computed values (splits / --hessian)";
+  if (k == "dataset") return "data set";
+  if (k == "model_fingerprint") return "model (θ* fingerprint)";
+  if (k == "directions_fingerprint") return "directions";
+  if (k == "samples") return "--samples";
+  if (k == "subset_seed") return "--subset-seed";
+  if (k == "raw_data") return "--raw-data";
+  if (k == "part") return "part (fan-out slice)";
+  if (k == "hessian") return "Hessian settings (split, parameters, --eig-tol)";
+  if (k == "precision") return "precision (--precision)";
+  if (k == "data") return "data (each split's files as read, hashed)";
+  return k;
 }
 
 namespace {
@@ -46,20 +64,6 @@ std::vector<hsize_t> dims_of(const Grid& g) {
   return std::vector<hsize_t>(s.begin(), s.end());
 }
 
-std::string describe_key(const std::string& k) {
-  if (k == "x") return "--x grid";
-  if (k == "y") return "--y grid";
-  if (k == "values") return "computed values (splits / --hessian)";
-  if (k == "model_fingerprint") return "model (θ* fingerprint)";
-  if (k == "directions_fingerprint") return "directions";
-  if (k == "samples") return "--samples";
-  if (k == "subset_seed") return "--subset-seed";
-  if (k == "raw_data") return "--raw-data";
-  if (k == "part") return "part (fan-out slice)";
-  if (k == "hessian") return "Hessian settings (split, parameters, --eig-tol)";
-  if (k == "precision") return "precision (--precision)";
-  return k;
-}
 
 void write_string_dataset(const h5::Location& f, const std::string& name, const std::string& s) {
   // Fixed-length string dataset as h5py reads with f['dir_file'][()].
@@ -119,13 +123,14 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     auto have = read_identity(f, path);
     auto want = id.to_json();
     for (auto& [k, v] : want.items())
-      if (!have.contains(k) || have[k] != v)
-        return path + " belongs to another sweep: its " + describe_key(k) + " is " +
+      if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
+        // a file of an earlier version, resumed without the check)
+        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " +
                SurfaceIdentity::shown(have, k, "missing") + ", this command has " + v.dump() +
                "; refusing to resume (the file is left untouched; use another --out)";
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
-        return path + " belongs to another sweep: its " + describe_key(k) + " is " + v.dump() +
+        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " + v.dump() +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path);

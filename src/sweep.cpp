@@ -906,7 +906,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       spec.raw = cfg.raw_data;
       spec.shard = group.rank();
       spec.num_shards = G;
-      spec.fingerprint = size > 1;  // (compared across the ranks below)
+      spec.fingerprint = true;  // (compared across the ranks below, and kept in the identity)
       ev.data.push_back(load_split(spec, device));
     }
   });
@@ -981,6 +981,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   id.directions_fingerprint = directions_fingerprint(ev.dirs);
   id.dir_file = dir_file;
   id.part = part_n > 1 ? std::to_string(part_k + 1) + "/" + std::to_string(part_n) : "";
+  id.data = nlohmann::json::object();
+  for (std::size_t i = 0; i < cfg.splits.size(); ++i) id.data[cfg.splits[i]] = ev.data[i].fingerprint;
   if (cfg.hessian)
     id.hessian = {{"split", cfg.splits.front()},
                   {"params", cfg.hessian_all_params ? "all" : "dims>=2"},

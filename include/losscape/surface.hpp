@@ -31,11 +31,17 @@ struct SurfaceIdentity {
   std::string part;  ///< "k/K" for a fan-out part file, empty for a whole surface
   nlohmann::json hessian;  ///< Hessian map settings (split, parameters, tolerance); null if none
   std::string precision = "fp32";  ///< arithmetic of the forward pass (stored only when not fp32)
+  /// {split: hash of its files as read (DataSplit::fingerprint)}: a resume or a part on another
+  /// copy of the data set (other labels, another version) is refused. Null in files of earlier
+  /// versions, which resume and merge without the check.
+  nlohmann::json data;
   nlohmann::json to_json() const;
   /// Entry `key` of an identity (to_json's form) as JSON text for messages: `absent` when it has
   /// none, but "fp32" for the precision, which an identity records only when it is not fp32.
   static std::string shown(const nlohmann::json& identity, const std::string& key,
                            const std::string& absent);
+  /// What entry `key` of an identity is, for messages ("--x grid", "model (θ* fingerprint)").
+  static std::string describe(const std::string& key);
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,
 /// and the seconds it took.

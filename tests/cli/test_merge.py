@@ -252,7 +252,7 @@ check(r.returncode == 1 and 'precision (--precision) is "bf16", this command has
       f"resuming a bf16 file in fp32 is refused, naming both precisions: {r.stderr.strip()}")
 must("sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--part", "2/2", "--out", "fp2.h5")
 r = run("merge", "bf1.h5", "fp2.h5", "--out", "bffp.h5")
-check(r.returncode == 1 and 'fp2.h5 is not a part of the same sweep as bf1.h5: its precision is '
+check(r.returncode == 1 and 'fp2.h5 is not a part of the same sweep as bf1.h5: its precision (--precision) is '
       '"fp32", bf1.h5 has "bf16"' in r.stderr,
       f"merging a bf16 part with an fp32 one is refused, naming fp32 as such: {r.stderr.strip()}")
 check(run(*BF, "--out", "bfm.h5").returncode == 0, "resuming it in bf16 completes it")

@@ -134,6 +134,28 @@ with gzip.open("rankB/data/train-labels-idx1-ubyte.gz", "wb") as f:
 REL = [*AGREE, "--data-dir", "data", "--out", os.path.abspath("agree.h5")]
 refused("other data under the same relative folder", mpmd(REL, REL, ("rankA", "rankB")),
         "agree.h5", "its train data as read is", "60000 samples, fnv1a64:")
+# The data as read is part of the surface's identity: a resume or a fan-out part on another copy
+# of the data set (here one label changed) is refused, not mixed into the file ----
+ONE = ["sweep", "--model-file", os.path.abspath(model), "--directions", os.path.abspath("dirs.h5"),
+       "--dataset", "fashion-mnist", "--samples", "50", "--x", "-1:1:5", "--quiet", "--points-per-forward", "1"]
+run([*ONE, "--data-dir", DATA, "--out", "dd.h5", "--stop-after", "2"], expect=75)
+before = open("dd.h5", "rb").read()
+p = run([*ONE, "--data-dir", "rankB/data", "--out", "dd.h5"], expect=1)
+check("dd.h5 belongs to another sweep: its data (each split's files as read, hashed) is {\"train\":\"fnv1a64:" in p.stderr
+      and open("dd.h5", "rb").read() == before, f"a resume on another copy of the data: refused, file untouched ({p.stderr.strip()})")
+run([*ONE, "--data-dir", DATA, "--out", "dd1.h5", "--part", "1/2"])
+run([*ONE, "--data-dir", "rankB/data", "--out", "dd2.h5", "--part", "2/2"])
+p = run(["merge", "dd1.h5", "dd2.h5", "--out", "ddm.h5"], expect=1)
+check("dd2.h5 is not a part of the same sweep as dd1.h5: its data (each split's files as read, hashed)" in p.stderr
+      and not os.path.exists("ddm.h5"), f"merging parts computed on two copies of the data: refused ({p.stderr.strip()})")
+# A file of an earlier version (no data in its identity) still resumes.
+with h5py.File("dd.h5", "r+") as f:
+    ident = json.loads(f.attrs["identity"])
+    del ident["data"]
+    f.attrs["identity"] = json.dumps(ident)
+run([*ONE, "--data-dir", DATA, "--out", "dd.h5"])
+check(done_count("dd.h5") == 5, "a surface without the data hash (an earlier version's) resumes")
+
 p = mpmd(REL, REL, ("rankA", "rankA"))
 check(p.returncode == 0 and os.path.exists("agree.h5"), f"... the same data in both: the sweep runs ({p.stderr[-300:]})")
 # info names what was swept and sums up each value: lowest, highest, at θ* (as h5py reads them)
