@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cmath>
@@ -165,26 +166,44 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
 }
 
 
+namespace {
+// Slurm's array variable `name` as a whole number (refused in one line when it is not one: a
+// value atoi read as 0 or as its leading digits made a wrong part silently); nullopt if unset.
+std::optional<long long> slurm_number(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v) return std::nullopt;
+  const std::string s = v;
+  std::size_t used = 0;
+  long long n = -1;
+  try {
+    n = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (s.empty() || used != s.size() || !std::isdigit((unsigned char)s[0]) || n < 0 || n > (1LL << 30))
+    throw InputError("--part slurm: " + std::string(name) + "='" + s + "' is not a task number");
+  return n;
+}
+}  // namespace
+
 std::pair<int, int> parse_part(const std::string& part, bool from_slurm) {
   if (!part.empty()) return parse_part_text(part);
   if (from_slurm) {
-    const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
-    const char* cnt = std::getenv("SLURM_ARRAY_TASK_COUNT");
-    const char* mn = std::getenv("SLURM_ARRAY_TASK_MIN");
+    const auto id = slurm_number("SLURM_ARRAY_TASK_ID"), cnt = slurm_number("SLURM_ARRAY_TASK_COUNT");
     if (!id || !cnt) throw InputError("--part slurm: SLURM_ARRAY_TASK_ID/COUNT are not set");
-    int k = std::atoi(id) - (mn ? std::atoi(mn) : 0);
-    int n = std::atoi(cnt);
-    const char* mx = std::getenv("SLURM_ARRAY_TASK_MAX");
-    const char* step = std::getenv("SLURM_ARRAY_TASK_STEP");
-    if ((mn && mx && std::atoi(mx) - std::atoi(mn) + 1 != n) || (step && std::atoi(step) != 1))
-      throw InputError("--part slurm: the job array (tasks " + std::string(mn ? mn : "?") + " to " +
-                       (mx ? mx : "?") + ", " + cnt + " of them" +
-                       (step ? std::string(", step ") + step : "") +
+    const auto mn = slurm_number("SLURM_ARRAY_TASK_MIN"), mx = slurm_number("SLURM_ARRAY_TASK_MAX");
+    const auto step = slurm_number("SLURM_ARRAY_TASK_STEP");
+    const long long k = *id - mn.value_or(0), n = *cnt;
+    auto text = [](const std::optional<long long>& v) { return v ? std::to_string(*v) : std::string("?"); };
+    if ((mn && mx && *mx - *mn + 1 != n) || (step && *step != 1))
+      throw InputError("--part slurm: the job array (tasks " + text(mn) + " to " + text(mx) + ", " +
+                       std::to_string(n) + " of them" + (step ? ", step " + text(step) : std::string()) +
                        ") must be contiguous: submit with --array=0-" + std::to_string(n - 1));
     if (n < 1 || k < 0 || k >= n)
-      throw InputError("--part slurm: array task " + std::string(id) + " of " + cnt +
+      throw InputError("--part slurm: array task " + std::to_string(*id) + " of " + std::to_string(n) +
+                       (mn ? " (from " + std::to_string(*mn) + ")" : std::string()) +
                        " does not give a slice (the array must be contiguous)");
-    return {k, n};
+    return {int(k), int(n)};
   }
   return {0, 1};
 }

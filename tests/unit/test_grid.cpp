@@ -1,4 +1,5 @@
 // Tests of grid.hpp: axis parsing, numpy.linspace coordinates, [y][x] indexing, coarse-to-fine order.
+#include <tuple>
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -266,6 +267,17 @@ TEST_CASE("parse_part: K/N and Slurm's contiguous arrays", "[grid][part]") {
   {
     SlurmArray a(nullptr, nullptr, nullptr, nullptr, nullptr);
     CHECK_THROWS_WITH(parse_part("", true), Contains("SLURM_ARRAY_TASK_ID"));
+  }
+  // Values that are not task numbers are refused by name (atoi read "x" as task 0, "1abc" as 1,
+  // and two 20-digit numbers as the same saturated one).
+  for (const auto& [id, count, min, bad] :
+       {std::tuple{"x", "2", "0", "SLURM_ARRAY_TASK_ID='x'"}, {"", "2", "0", "SLURM_ARRAY_TASK_ID=''"},
+        {"1abc", "2", "0", "SLURM_ARRAY_TASK_ID='1abc'"}, {"1", "2x", "0", "SLURM_ARRAY_TASK_COUNT='2x'"},
+        {"1", "2", "x", "SLURM_ARRAY_TASK_MIN='x'"}, {"1", "", "0", "SLURM_ARRAY_TASK_COUNT=''"},
+        {"-1", "2", "0", "SLURM_ARRAY_TASK_ID='-1'"},
+        {"99999999999999999999", "2", "99999999999999999998", "SLURM_ARRAY_TASK_ID='99999999999999999999'"}}) {
+    SlurmArray a(id, count, min, nullptr, nullptr);
+    CHECK_THROWS_WITH(parse_part("", true), Contains(std::string(bad) + " is not a task number"));
   }
 }
 
