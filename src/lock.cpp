@@ -152,14 +152,21 @@ constexpr double kArrayWaitSeconds = kArrayTakeoverSeconds + 10;
 // A symbolic link at `target` is followed (to its final file), so that a sweep of the link and
 // one of the file itself share one lock; a folder reached through links is the same folder
 // either way, and so is the lock file in it.
-std::string lock_file_of(const std::string& target) {
+std::string link_target(const std::string& path) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  if (std::filesystem::is_symlink(target, ec)) {
-    const auto real = std::filesystem::canonical(target, ec);
-    if (!ec) return real.string() + ".lock";
+  if (!fs::is_symlink(path, ec)) return path;
+  if (const auto real = fs::canonical(path, ec); !ec) return real.string();
+  fs::path p = path;  // a dangling link: follow it by hand (at most 40 links, as the kernel)
+  for (int i = 0; i < 40 && fs::is_symlink(p, ec); ++i) {
+    const fs::path to = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = to.is_absolute() ? to : p.parent_path() / to;
   }
-  return target + ".lock";
+  return p.lexically_normal().string();
 }
+
+std::string lock_file_of(const std::string& target) { return link_target(target) + ".lock"; }
 
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(lock_file_of(target)) {
   nlohmann::json me = {{"host", hostname()},

@@ -143,6 +143,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   namespace fs = std::filesystem;
   if (cfg.parts.empty()) throw InputError("merge: give the part files to merge");
   if (cfg.out.empty()) throw UsageError("merge: give --out");
+  check_surface_name(cfg.out);  // (a sweep resumes the merged file)
   if (std::isnan(cfg.tolerance)) throw InputError("merge: --tolerance must be auto or >= 0");
   if (!mpi::initialized()) throw MpiError("merge: MPI is not initialised (mpi::Environment)");
 
@@ -202,6 +203,15 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // (files made before --precision have none: they are fp32)
   const std::string precision = idj.value("precision", std::string("fp32"));
   const double tolerance = cfg.tolerance < 0 ? merge_tolerance(precision) : cfg.tolerance;
+  // A Hessian map's eigenvalues are ARPACK's to its --eig-tol: two rank layouts (another sum
+  // order) land within it, not within fp32's 1e-6 (-10.5045756 vs -10.5045648 was refused).
+  const double eig_tol = idj.contains("hessian") && idj["hessian"].value("tol", 0.0) > 0
+                             ? idj["hessian"].value("tol", 0.0)
+                             : 0.0;
+  auto tolerance_of = [&](const std::string& name) {
+    const bool eig = name == "max_eig" || name == "min_eig" || name == "hvp_count";
+    return cfg.tolerance < 0 && eig ? std::max(tolerance, eig_tol) : tolerance;
+  };
 
   // Merge point by point, in argument order; a point done twice must agree in every value.
   MergeReport rep;
@@ -224,6 +234,10 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       const bool mine = parts == 0 || position[p] % parts == k - 1;
       if (mine) ++mi.part_total;
       if (!in.data.done[p]) continue;
+      if (!mine)  // (a part computes its slice only: a damaged or edited file)
+        throw InputError(in.path + ": point " + point_name(grid, std::int64_t(p)) +
+                         " is marked done but is not in part " + mi.part + "'s slice of the grid (a "
+                         "damaged or edited file); not merged, " + cfg.out + " is left as it was");
       ++mi.done;
       if (source[p] < 0) {
         source[p] = int(i);
@@ -235,12 +249,15 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       ++rep.overlapping;
       for (std::size_t v = 0; v < names.size(); ++v) {
         const double a = values[v][p], b = in.data.values[v][p];
-        if (!agree(a, b, tolerance))
+        const double tol = tolerance_of(names[v]);
+        if (!agree(a, b, tol))
           throw InputError(in.path + " and " + inputs[std::size_t(source[p])].path +
                            " disagree at point " + point_name(grid, std::int64_t(p)) + ": " +
                            names[v] + " " + fmt(b) + " vs " + fmt(a) + " (relative tolerance " +
-                           fmt(tolerance) +
-                           (cfg.tolerance < 0 ? ", the default in " + precision : "") +
+                           fmt(tol) +
+                           (cfg.tolerance < 0 ? (tol != tolerance ? ", the default for eigenvalues: their --eig-tol"
+                                                                  : ", the default in " + precision)
+                                              : std::string()) +
                            "); not merged, " + cfg.out +
                            " is left as it was");
       }
@@ -265,13 +282,13 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       auto [k, parts] = part_of(mi.part);
       if (parts > 0) given[parts].insert(k);
     }
-    for (auto& [parts, ks] : given)
+    for (auto& [parts, ks] : given) {
+      std::vector<bool> lacking(std::size_t(parts), false);  // (one pass: 1000 parts of 10^6 points)
+      for (auto p : rep.missing) lacking[std::size_t(position[std::size_t(p)] % parts)] = true;
       for (int k = 1; k <= parts; ++k)
-        if (!ks.count(k)) {
-          bool lacking = false;
-          for (auto p : rep.missing) lacking = lacking || position[std::size_t(p)] % parts == k - 1;
-          if (lacking) rep.absent_parts.push_back(std::to_string(k) + "/" + std::to_string(parts));
-        }
+        if (!ks.count(k) && lacking[std::size_t(k - 1)])
+          rep.absent_parts.push_back(std::to_string(k) + "/" + std::to_string(parts));
+    }
   }
 
   // The merged file: a normal (whole) surface of the same sweep, written beside the output and
@@ -361,7 +378,8 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     results.push_back(std::move(r));
   }
   // (a leftover .merging of a merge killed earlier is replaced: we hold the lock)
-  h5::write_whole(cfg.out, ".merging", [&](const std::string& tmp) {
+  // (through a link at --out: the merged file goes where it leads, as a sweep writes there)
+  h5::write_whole(link_target(cfg.out), ".merging", [&](const std::string& tmp) {
     {
       mpi::Comm self = mpi::Comm::self();
       SurfaceFile file(tmp, id, config, self);

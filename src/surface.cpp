@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "losscape/error.hpp"
+#include "losscape/lock.hpp"
 
 namespace losscape {
 
@@ -30,6 +31,13 @@ nlohmann::json SurfaceIdentity::to_json() const {
   if (precision != "fp32") j["precision"] = precision;
   if (!data.is_null()) j["data"] = data;
   return j;
+}
+
+void check_surface_name(const std::string& out) {
+  if (const auto name = std::filesystem::path(out).filename().string(); name.size() > kMaxSurfaceName)
+    throw InputError("--out " + out + ": a file name of " + std::to_string(name.size()) +
+                     " characters; at most " + std::to_string(kMaxSurfaceName) +
+                     " (Open MPI's MPI-IO fails on longer ones)");
 }
 
 std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::string& key,
@@ -109,7 +117,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
       std::error_code ec;
       // A file system that cannot hold it is named now, not after a creation that fills it
       // (a typo in --x/--y can ask for terabytes).
-      const auto parent = std::filesystem::absolute(path, ec).parent_path();
+      const auto parent = std::filesystem::absolute(link_target(path), ec).parent_path();
       const auto space = std::filesystem::space(parent, ec);
       const std::uintmax_t need = bytes_needed(id);
       if (!ec && need > space.available)
@@ -158,7 +166,9 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     // failed half-way (SIGKILL, a full disk) never leaves a file that the next run cannot open:
     // the path either does not exist or holds a whole surface. A leftover temporary of such a
     // creation is overwritten (the caller holds the surface's lock).
-    const std::string tmp = path + ".creating";
+    // (through a link at the name: the file is made where it leads, the link stays)
+    const std::string real = link_target(path);
+    const std::string tmp = real + ".creating";
     file_ = h5::File(tmp, h5::File::Mode::truncate, comm.get());
     try {
       create_layout(id, config);
@@ -184,8 +194,8 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     std::string renamed;
     if (comm.root()) {
       std::error_code ec;
-      std::filesystem::rename(tmp, path, ec);
-      if (ec) renamed = path + ": cannot rename " + tmp + " to it (" + ec.message() + ")";
+      std::filesystem::rename(tmp, real, ec);
+      if (ec) renamed = real + ": cannot rename " + tmp + " to it (" + ec.message() + ")";
     }
     comm.bcast(renamed);
     if (!renamed.empty()) throw InputError(renamed);

@@ -234,8 +234,6 @@ std::string fmt_duration(double s) {
 // rather than killed by the kernel's OOM killer without a word (or, under ulimit -v, failing
 // deep inside HDF5) after a dry run that passed.
 constexpr std::uint64_t kBytesPerGridPoint = 40;
-// The longest file name --out may have (the folders above it do not count).
-constexpr std::size_t kMaxOutName = 200;
 
 void check_grid_memory(const Grid& g, int ranks_on_node, const MemoryRoom& room) {
   const std::uint64_t per_rank = std::uint64_t(g.size()) * kBytesPerGridPoint;
@@ -847,12 +845,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
     check_grid_memory(grid, node.size(), memory_room());
     if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
-    // Open MPI's MPI-IO names a file of its own after the surface's (shared file pointers, under
-    // its session folder): from ~229 characters on, opening fails, above ~235 the process aborts.
-    if (const auto name = std::filesystem::path(cfg.out).filename().string(); name.size() > kMaxOutName)
-      throw InputError("--out " + cfg.out + ": a file name of " + std::to_string(name.size()) +
-                       " characters; at most " + std::to_string(kMaxOutName) +
-                       " (Open MPI's MPI-IO fails on longer ones)");
+    check_surface_name(cfg.out);
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
     for (auto& s : cfg.splits) {
       if (s.empty()) throw InputError("--splits: an empty name between commas (give train, test or train,test)");

@@ -36,8 +36,11 @@ Seen look(const std::string& path);
 bool remove_if_unchanged(const std::string& path, const Seen& seen);
 }  // namespace lock_detail
 
-/// The lock file of `target`: `target` + ".lock", beside the file a symbolic link at `target`
-/// leads to.
+/// Where a symbolic link at `path` leads (through chains of links, also to a file that does not
+/// exist yet: `ln -s /scratch/me/s.h5 s.h5` before the first run); `path` when it is no link. A
+/// surface is read, locked, created and merged there (the link stays).
+std::string link_target(const std::string& path);
+/// The lock file of `target`: link_target(target) + ".lock".
 std::string lock_file_of(const std::string& target);
 
 class FileLock {

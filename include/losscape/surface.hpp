@@ -51,6 +51,14 @@ struct PointResult {
   double seconds = 0;
 };
 
+/// The longest file name a surface may have (the folders above it do not count): Open MPI's
+/// MPI-IO names a file of its own after it (shared file pointers, in its session folder); from
+/// ~229 characters on opening failed, above ~235 the process aborted.
+inline constexpr std::size_t kMaxSurfaceName = 200;
+/// Throws InputError ("--out NAME: a file name of N characters; at most 200 ...") when `out`'s
+/// file name is longer: for sweep, and for merge, whose output a sweep resumes.
+void check_surface_name(const std::string& out);
+
 /// Marker dataset values for "not computed" in the reference layout.
 inline constexpr double kNotComputed = -1.0;
 /// Bytes reserved for the run log (JSON text) written as raw data.

@@ -70,7 +70,8 @@ void add_merge(CLI::App& root, Registry& reg) {
     }
     if (rep.missing.size() > rep.missing_alpha.size()) where += ", ...";
     std::string absent;
-    for (auto& p : rep.absent_parts) absent += (absent.empty() ? "" : ", ") + p;
+    for (std::size_t i = 0; i < rep.absent_parts.size() && i < 10; ++i) absent += (i ? ", " : "") + rep.absent_parts[i];
+    if (rep.absent_parts.size() > 10) absent += ", ... (" + std::to_string(rep.absent_parts.size()) + " parts)";
     std::fprintf(stderr,
                  "losscape: %s is incomplete: %lld of %lld points are missing (%s): %s%s; run "
                  "the same `losscape sweep` without --part and with --out %s to compute them\n",

@@ -227,6 +227,39 @@ check(r.returncode == 1 and "own_whole.h5 exists and belongs to another sweep" i
       f"an existing surface of another sweep as output is refused: {err}")
 check(open("own_whole.h5", "rb").read() == before, "and left untouched")
 
+# ---- a part marks done only points of its slice: another one is a damaged or edited file ----
+shutil.copy("p2.h5", "p2_edited.h5")
+with h5py.File("p2_edited.h5", "r+") as f:
+    d = f["done"][()]
+    outside = np.argwhere(d == 0)[0]  # a point of another slice
+    d[tuple(outside)] = 1
+    f["done"][...] = d
+r = run("merge", "p2_edited.h5", "--out", "edited.h5")
+check(r.returncode == 1 and "is marked done but is not in part 2/3's slice of the grid" in r.stderr
+      and not os.path.exists("edited.h5"), f"a part with a point of another slice marked done: refused ({r.stderr.strip()})")
+
+# The parts of which no file was given: the first ten listed (a 1000-part fan-out listed 998)
+must("sweep", *COMMON, "--x", "-1:1:12", "--directions", "dirs.h5", "--part", "1/12", "--out", "c1.h5")
+r = run("merge", "c1.h5", "--out", "c_merged.h5")
+check(r.returncode == 75 and "no file was given for part " + ", ".join(f"{k}/12" for k in range(2, 12)) +
+      ", ... (11 parts); run" in r.stderr, f"11 parts without a file: ten listed ({r.stderr.strip()})")
+
+# ---- a link at --out: the merged file goes where it leads (the sweep's lock and resume follow
+# it too), the link stays ----
+os.makedirs("linked", exist_ok=True)
+os.symlink("linked/target.h5", "via_link.h5")  # dangling: the target is made by the first merge
+r1 = run("merge", "p1.h5", "--out", "via_link.h5")
+r2 = run("merge", "p2.h5", "--out", "via_link.h5")
+with h5py.File("linked/target.h5", "r") as f:
+    d = f["done"][()]
+check(r1.returncode == r2.returncode == 75 and os.path.islink("via_link.h5") and
+      d.sum() == read("p1.h5")["done"].sum() + read("p2.h5")["done"].sum(),
+      f"merges through a link at --out (dangling, then leading to the first's file): the target holds "
+      f"parts 1 and 2, the link stays ({r1.returncode}, {r2.returncode}: {r2.stderr.strip()})")
+r = run("merge", "p1.h5", "--out", "x" * 205 + ".h5")
+check(r.returncode == 1 and "a file name of 208 characters; at most 200" in r.stderr,
+      f"a merged file a sweep could not open (a 208-character name): refused ({r.stderr.strip()})")
+
 # ---- every identity entry travels: a merged Hessian / bf16 surface can be resumed ----
 HES = ["sweep", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--data-dir", DATA,
        "--samples", "64", "--batch-size", "64", "--threads", "1", "--quiet", "--x", "-0.5:0.5:3",
@@ -241,6 +274,21 @@ check(r.returncode == 0, f"sweep --hessian resumes the merged file ({r.returncod
 with h5py.File("hmerged.h5", "r") as f:
     check(f["done"][()].all() and (f["eig_converged"][()] >= 0).all(),
           "and fills its missing points, Hessian maps included")
+# Eigenvalues agree to the --eig-tol they were computed with (another rank layout sums in another
+# order: -10.5045756 vs -10.5045648 was refused at fp32's 1e-6), not beyond it.
+for name, factor, ok in (("hclose.h5", 1 + 0.05, True), ("hfar.h5", 1 + 0.3, False)):
+    shutil.copy("hmerged.h5", name)
+    with h5py.File(name, "r+") as f:
+        e = f["min_eig"][()]
+        e[0] *= factor
+        f["min_eig"][...] = e
+    r = run("merge", "hmerged.h5", name, "--out", f"m_{name}")
+    if ok:
+        check(r.returncode == 0, f"Hessian maps 5 % apart at --eig-tol 0.1: merged ({r.returncode}: {r.stderr.strip()})")
+    else:
+        check(r.returncode == 1 and "min_eig" in r.stderr and
+              "(relative tolerance 0.1, the default for eigenvalues: their --eig-tol)" in r.stderr,
+              f"... 30 % apart: refused, naming the tolerance ({r.returncode}: {r.stderr.strip()})")
 BF = ["sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--precision", "bf16"]
 must(*BF, "--part", "1/2", "--out", "bf1.h5")
 run("merge", "bf1.h5", "--out", "bfm.h5")

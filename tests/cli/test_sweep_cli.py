@@ -437,6 +437,13 @@ p = run([*SWEEP, *GRID, "--out", "lk_link.h5"], expect=1)
 check("lk_link.h5 is being written by" in p.stderr and "lk.h5.lock" in p.stderr,
       f"a sweep through a link to a file another job holds: refused ({p.stderr.strip()})")
 os.remove("lk.h5.lock")
+# A link made before the first run (`ln -s /scratch/me/s.h5 s.h5`): the surface is made where it
+# leads and the link stays (it was replaced by a file at the link's place, off the scratch space).
+os.makedirs("scratch", exist_ok=True)
+os.symlink("scratch/far.h5", "near.h5")
+run([*SWEEP, *GRID, "--out", "near.h5"])
+check(os.path.islink("near.h5") and done_count("scratch/far.h5") == 24,
+      "a sweep to a dangling link at --out: the surface is made where the link leads, the link stays")
 # Directions made beside --out are shared by outs of one stem (c.h5, c.hdf5 make c.dirs.h5):
 # their own lock keeps two sweeps from making them at once.
 with open("dl.dirs.h5.lock", "w") as f:
