@@ -407,6 +407,24 @@ out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jo
 check "fan-out merge without parts names the directory it looked in" \
   test "$out" == "sweep-fanout.sbatch: error: no part files nothing.part-K-of-2.h5 to merge in $WORK/spool"
 
+# ---- the fan-out's merge checks the parts against its settings: parts left by an earlier
+# fan-out of other settings are not merged into a "complete" file for this one ----
+for k in 1 2; do
+  "$LOSSCAPE" sweep "${COMPLETE[@]}" --x -1:1:5 --part $k/2 --out fm.part-$k-of-2.h5 >/dev/null 2>&1
+done
+merge_fm() {  # merge_fm ARGS...: the fan-out's merge step outside Slurm; prints its exit status
+  env -u SLURM_JOB_ID -u SWEEP_OUT -u SWEEP_CONFIG -u SWEEP_ARGS LAUNCHER=none FANOUT_PARTS=2 \
+    bash "$root/jobs/sweep-fanout.sbatch" merge "$@" >merge-fm.log 2>&1
+  echo $?
+}
+edited=("${COMPLETE[@]}")
+edited[5]=30  # --samples 20 -> 30
+check "fan-out merge: parts of other settings (--samples 20, merging for 30) are refused, nothing merged" \
+  bash -c "[[ $(merge_fm "${edited[@]}" --x -1:1:5 --out fm.h5) == 1 ]] && ! test -e fm.h5 &&
+           grep -q 'fm.part-1-of-2.h5 is not this sweep' merge-fm.log && grep -q 'its --samples is 20' merge-fm.log"
+check "fan-out merge: parts of these settings are merged, complete" \
+  bash -c "[[ $(merge_fm "${COMPLETE[@]}" --x -1:1:5 --out fm.h5) == 0 ]] && grep -q 'merged: fm.h5 is complete' merge-fm.log"
+
 # ---- jobs/paper/submit.sh: paths with white space refused up front ----
 mkdir -p "fake cifar" && touch "fake cifar/data_batch_1.bin" "fake cifar/test_batch.bin"
 out=$(DRY_RUN=1 DATA_DIR="fake cifar" RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" 2>&1)
