@@ -103,7 +103,7 @@ std::string identity_difference(const Input& a, const Input& b) {
   for (auto& k : keys) {
     if (k == "part") continue;
     if (k == "data" && !(ia.contains(k) && ib.contains(k))) continue;  // (a file of an earlier version)
-    auto va = SurfaceIdentity::shown(ia, k, "missing"), vb = SurfaceIdentity::shown(ib, k, "missing");
+    auto va = SurfaceIdentity::shown(ia, k, "none"), vb = SurfaceIdentity::shown(ib, k, "none");
     if (va != vb)
       return b.path + " is not a part of the same sweep as " + a.path + ": its " + SurfaceIdentity::describe(k) +
              " is " + vb + ", " + a.path + " has " + va;

@@ -134,7 +134,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
       if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
         // a file of an earlier version, resumed without the check)
         return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " +
-               SurfaceIdentity::shown(have, k, "missing") + ", this command has " + v.dump() +
+               SurfaceIdentity::shown(have, k, "none") + ", this command has " + v.dump() +
                "; refusing to resume (the file is left untouched; use another --out)";
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
