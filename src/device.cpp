@@ -126,15 +126,21 @@ std::optional<std::uint64_t> read_number(const std::filesystem::path& file, cons
 
 // The room left under the memory limits of `dir` and of every cgroup above it up to `top`
 // (`limit` and `usage` name the files: v2 memory.max / memory.current, v1 memory.limit_in_bytes /
-// memory.usage_in_bytes, whose "no limit" is a huge number, kept as such).
+// memory.usage_in_bytes, whose "no limit" is a huge number, kept as such). The usage counts the
+// page cache the cgroup's reads left (a job that read its data set: usage near the limit); its
+// inactive part (`cache` in memory.stat) is reclaimed on demand, and counts as room.
 std::uint64_t cgroup_room(std::filesystem::path dir, const std::filesystem::path& top,
-                          const char* limit, const char* usage) {
+                          const char* limit, const char* usage, const char* cache) {
   std::uint64_t room = MemoryRoom::unlimited;
   // (in a container the path /proc/self/cgroup names may be the host's: the levels that do not
   // exist are skipped, the container's own root is read)
   for (;;) {
     const auto max = read_number(dir / limit), used = read_number(dir / usage);
-    if (max && used) room = std::min(room, *max > *used ? *max - *used : 0);
+    if (max && used) {
+      const std::uint64_t reclaimable = read_number(dir / "memory.stat", cache).value_or(0);
+      const std::uint64_t in_use = *used > reclaimable ? *used - reclaimable : 0;
+      room = std::min(room, *max > in_use ? *max - in_use : 0);
+    }
     if (dir == top || !dir.has_relative_path() || dir.parent_path() == dir) break;
     dir = dir.parent_path();
     if (dir.string().size() < top.string().size()) break;
@@ -158,11 +164,12 @@ MemoryRoom memory_room(const std::string& root) {
     const std::string path = line.substr(b + 1);
     if (line.compare(0, a, "0") == 0 && controllers == ",,") {
       const fs::path top = root + "/sys/fs/cgroup";
-      room.cgroup = std::min(room.cgroup, cgroup_room(top.string() + path, top, "memory.max", "memory.current"));
+      room.cgroup = std::min(room.cgroup, cgroup_room(top.string() + path, top, "memory.max", "memory.current",
+                                                      "inactive_file "));
     } else if (controllers.find(",memory,") != std::string::npos) {
       const fs::path top = root + "/sys/fs/cgroup/memory";
       room.cgroup = std::min(room.cgroup, cgroup_room(top.string() + path, top, "memory.limit_in_bytes",
-                                                      "memory.usage_in_bytes"));
+                                                      "memory.usage_in_bytes", "total_inactive_file "));
     }
   }
   const auto limit = read_number(root + "/proc/self/limits", "Max address space");

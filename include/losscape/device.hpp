@@ -32,8 +32,9 @@ struct MemoryRoom {
   static constexpr std::uint64_t unlimited = UINT64_MAX;
   std::uint64_t node = unlimited;     ///< MemAvailable of /proc/meminfo: the whole node's
   std::uint64_t cgroup = unlimited;   ///< the tightest enclosing cgroup's memory limit minus its
-                                      ///< usage (v2 memory.max, v1 memory.limit_in_bytes: Slurm's
-                                      ///< --mem, a container's limit); shared by its processes
+                                      ///< usage but inactive page cache (v2 memory.max, v1
+                                      ///< memory.limit_in_bytes: Slurm's --mem, a container's
+                                      ///< limit); shared by its processes
   std::uint64_t process = unlimited;  ///< RLIMIT_AS (ulimit -v) minus the process's VmSize
 };
 /// Reads /proc/meminfo, /proc/self/{cgroup,status,limits} and /sys/fs/cgroup; `root` is put in

@@ -76,7 +76,8 @@ TEST_CASE("device: memory_room takes MemAvailable and Slurm's cgroup v2 job limi
       {"/proc/self/cgroup", "0::/system.slice/slurmstepd.scope/job_42/step_0/user/task_0\n"},
       {"/sys/fs/cgroup/memory.current", "5000000000\n"},  // the root has no memory.max
       {job + "/memory.max", "8589934592\n"},               // --mem=8G
-      {job + "/memory.current", "1073741824\n"},
+      {job + "/memory.current", "3221225472\n"},  // 3 GiB, 2 of them inactive page cache
+      {job + "/memory.stat", "anon 1000000\nfile 2500000000\nactive_file 300000000\ninactive_file 2147483648\n"},
       {job + "/step_0/memory.max", "max\n"},
       {job + "/step_0/memory.current", "1000000000\n"},
       {job + "/step_0/user/task_0/memory.max", "max\n"},
@@ -100,7 +101,8 @@ TEST_CASE("device: memory_room reads cgroup v1 and ulimit -v", "[device]") {
       {"/sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n"},  // v1's "no limit"
       {"/sys/fs/cgroup/memory/memory.usage_in_bytes", "123\n"},
       {job + "/memory.limit_in_bytes", "4294967296\n"},
-      {job + "/memory.usage_in_bytes", "294967296\n"},
+      {job + "/memory.usage_in_bytes", "1294967296\n"},  // 1 GB of it inactive page cache
+      {job + "/memory.stat", "cache 1100000000\ninactive_file 5\ntotal_cache 1100000000\ntotal_inactive_file 1000000000\n"},
       {job + "/step_0/memory.limit_in_bytes", "9223372036854771712\n"},
       {job + "/step_0/memory.usage_in_bytes", "1\n"},
       {"/proc/self/limits", "Max address space         2147483648           unlimited            bytes\n"},
