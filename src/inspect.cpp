@@ -218,8 +218,8 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   j["points_done"] = done;
   j["complete"] = done == total;
   j["grid_points"] = g.size();
-  {  // what was swept, as the file records it
-    const auto view = read_surface_view(path);
+  {  // what was swept, as the file records it (its values are read above)
+    const auto view = read_surface_view(path, false);
     j["arch"] = view.arch;
     j["model_file"] = view.model_file;
     j["dir_file"] = view.dir_file;

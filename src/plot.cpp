@@ -957,7 +957,7 @@ void read_targets(SurfaceView& s, const nlohmann::json& cfg) {
 }
 }  // namespace
 
-SurfaceView read_surface_view(const std::string& path) {
+SurfaceView read_surface_view(const std::string& path, bool values) {
   if (!fs::exists(path)) throw InputError("cannot open " + path + ": no such file");
   check_not_special(path, "a surface file");
   if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
@@ -1003,12 +1003,12 @@ SurfaceView read_surface_view(const std::string& path) {
                         ", the grid needs " + dims_str(shape) + (s.two_d() ? " ([y][x])" : ""));
   };
   for (auto& name : kStored) {
-    if (!f.exists(name)) continue;
+    if (!values || !f.exists(name)) continue;
     auto d = f.dataset(name);
     check_shape(d, name);
     s.data[name] = d.read_doubles();
   }
-  if (f.exists("done")) {
+  if (values && f.exists("done")) {
     auto d = f.dataset("done");
     check_shape(d, "done");
     s.done = read_u8(d);

@@ -39,7 +39,9 @@ struct SurfaceView {
 };
 
 /// Read a surface file (losscape or reference layout). Throws FormatError when it is not one.
-SurfaceView read_surface_view(const std::string& path);
+/// `values` false: the grid and what the file records of the sweep (model, directions, data
+/// set, targets) without the value datasets and `done` (info, which has read those already).
+SurfaceView read_surface_view(const std::string& path, bool values = true);
 
 /// Quantities a figure or an export can show: the stored losses and accuracies, the errors
 /// (100 − accuracy) and `eig-ratio` = |min_eig / max_eig| (Hessian maps).
