@@ -13,6 +13,7 @@
 #include "losscape/h5.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/mpi.hpp"
+#include "losscape/stop.hpp"
 #include "losscape/surface.hpp"
 #include "losscape/timestamp.hpp"
 #include "losscape/version.hpp"
@@ -175,7 +176,17 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
                        "); refusing to overwrite it");
     }
   }
-  for (auto& p : cfg.parts) inputs.push_back(read_input(p));
+  // A stop signal (a merge job's time limit, scancel) ends the merge between inputs and before
+  // the rename, with the output as it was and no lock or temporary left behind.
+  auto check_stop = [&] {
+    if (stop_requested())
+      throw MergeStopped(cfg.out + ": the merge was stopped by a signal before it wrote its "
+                         "output; nothing was changed (run the same merge again)");
+  };
+  for (auto& p : cfg.parts) {
+    check_stop();
+    inputs.push_back(read_input(p));
+  }
   for (auto& in : inputs)
     if (canonical(in.path) == out_key && in.data.identity.value("part", std::string()) != "")
       throw InputError(cfg.out + " is a part file (part " +
@@ -225,6 +236,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   std::vector<std::int64_t> position(n);  // a point's place in the coarse-to-fine order
   for (std::size_t p = 0; p < order.size(); ++p) position[std::size_t(order[p])] = std::int64_t(p);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
+    check_stop();
     auto& in = inputs[i];
     MergeInput mi;
     mi.path = in.path;
@@ -391,6 +403,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     // just before the rename).
     if (const std::string why = lock.lost(); !why.empty())
       throw InputError(cfg.out + ": this merge no longer holds the file: " + why + "; not written");
+    check_stop();
   });
   return rep;
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "losscape/error.hpp"
+
 namespace losscape {
 
 struct MergeConfig {
@@ -50,10 +52,18 @@ struct MergeReport {
   bool complete() const { return missing.empty(); }
 };
 
+/// A stop signal (stop.hpp: Slurm's time limit, scancel, Ctrl-C) arrived before the merged file
+/// was renamed over the output: the output is as it was, its lock and temporary file are gone.
+class MergeStopped : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Merge `cfg.parts` into `cfg.out` (serial; no MPI rank count needed beyond 1). Throws
 /// InputError naming the file on a mismatch between inputs or a disagreement at a point; the
 /// output is then left as it was. The merged file is written beside the output and renamed over
-/// it, under the output's writer lock.
+/// it, under the output's writer lock. With stop handlers installed, a stop signal is honoured
+/// between inputs and before the rename (MergeStopped).
 MergeReport merge_surfaces(const MergeConfig& cfg);
 
 }  // namespace losscape

@@ -5,6 +5,7 @@
 #include "losscape/error.hpp"
 #include "losscape/merge.hpp"
 #include "losscape/mpi.hpp"
+#include "losscape/stop.hpp"
 
 namespace losscape::cli {
 
@@ -36,10 +37,15 @@ void add_merge(CLI::App& root, Registry& reg) {
                              "under mpirun/srun with several ranks\n");
       return int(kExitUsage);
     }
+    // (a merge job's time limit or scancel: stopped cleanly, see MergeStopped)
+    install_stop_handlers();
     MergeReport rep;
     try {
       o->cfg.tolerance = parse_merge_tolerance(o->tolerance);
       rep = merge_surfaces(o->cfg);
+    } catch (const MergeStopped& e) {
+      std::fprintf(stderr, "losscape: interrupted: %s\n", e.what());
+      return int(kExitIncomplete);
     } catch (const Error& e) {
       // One line and a clean MPI_Finalize (not MPI_Abort's report) for a user's mistake.
       std::fprintf(stderr, "losscape: error: %s\n", e.what());

@@ -14,8 +14,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 try:
     import h5py
@@ -389,6 +391,35 @@ check(r.returncode == 75 and mlog is not None and len(parts_entry) == 21 and
       parts_entry[10] == "... (380 more: 400 parts in all)",
       f"a merge of 400 long-named parts: the run log is JSON, the parts shortened "
       f"({r.returncode}, {len(raw)} bytes, {str(parts_entry)[:200]})")
+
+# ---- a stop signal (a merge job's time limit, scancel): the output as it was, nothing left ----
+# SIGTERM once the merge holds the output's lock, while it reads 2000 inputs (~3 s here): exit 75,
+# one "interrupted" line, the existing output byte for byte, no lock and no .merging file (a
+# killed merge left both; another host's merge then waited for the lock to go stale).
+for i in range(len(links), 2000):
+    name = f"many/{i:04d}.h5"
+    if not os.path.exists(name):
+        os.link("p1.h5", name)
+    links.append(name)
+shutil.copy("many.h5", "stopped.h5")
+before = open("stopped.h5", "rb").read()
+proc = subprocess.Popen([LOSSCAPE, "merge", *links, "--out", "stopped.h5"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+for _ in range(20000):
+    if os.path.exists("stopped.h5.lock") or proc.poll() is not None:
+        break
+    time.sleep(0.001)
+proc.send_signal(signal.SIGTERM)
+out, err = proc.communicate(timeout=120)
+left = [n for n in ("stopped.h5.lock", "stopped.h5.merging") if os.path.exists(n)]
+check(proc.returncode == 75 and err.startswith("losscape: interrupted: stopped.h5: the merge was "
+                                               "stopped by a signal") and err.count("\n") == 1
+      and open("stopped.h5", "rb").read() == before and not left,
+      f"a merge stopped by SIGTERM: exit 75, one line, the output unchanged, nothing left behind "
+      f"({proc.returncode}: {err.strip()[:300]}; left {left})")
+r = run("merge", *links[:3], "--out", "stopped.h5", "--quiet")
+check(r.returncode == 75 and "interrupted" not in r.stderr,
+      f"the same merge again runs ({r.returncode}: {r.stderr.strip()[:200]})")
 
 conclude()
 print("all merge checks passed")
