@@ -488,11 +488,16 @@ std::vector<bool> epoch_label_marks(const SurfaceView& s, const ProjectedPath& t
 }
 
 // The plot area of a contour map in pixels, estimated from the figure's size: its margins and
-// colour bar take about 200 x 180 pixels at the fonts used. Label font 8 points, ~5.5 px a character.
+// colour bar take about 200 x 180 pixels at the fonts used; with equal scales, the largest area
+// of the ranges' proportions inside that. Label font 8 points, ~5.5 px a character.
 LabelFrame label_frame(const PlotOptions& o, std::array<double, 4> range) {
-  return {range[0], range[1], range[2], range[3],
-          std::max(o.width - 200.0, 0.3 * o.width), std::max(o.height - 180.0, 0.3 * o.height),
-          5.5, 12};
+  double w = std::max(o.width - 200.0, 0.3 * o.width), h = std::max(o.height - 180.0, 0.3 * o.height);
+  if (equal_scale(o, range)) {
+    const double dx = range[1] - range[0], dy = range[3] - range[2];
+    const double px = std::min(w / dx, h / dy);
+    w = px * dx, h = px * dy;
+  }
+  return {range[0], range[1], range[2], range[3], w, h, 5.5, 12};
 }
 
 // What the contour labels of a trajectory's map keep off: the path (points every 3 pixels along
@@ -557,6 +562,17 @@ std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& 
 }
 
 enum class Kind { contour, contourf, heat, surface3d, trajectory };
+
+// The gnuplot command for equal axis scales (a comment when they are free): `set view equal xy`
+// for splot (before `set view map`, which it would otherwise undo), `set size ratio -1` for plot.
+std::string aspect_cmd(const PlotOptions& o, std::array<double, 4> range, bool splot) {
+  if (!equal_scale(o, range))
+    return o.aspect == "free" ? "# (axis scales free: --aspect free)\n"
+                              : "# (axis scales free: one range is over 3 times the other; --aspect "
+                                "equal draws them equal)\n";
+  return "# a unit of alpha as long as one of beta (--aspect free fills the plot area)\n" +
+         std::string(splot ? "set view equal xy\n" : "set size ratio -1\n");
+}
 
 Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   const SurfaceView& s = *c.s;
@@ -648,7 +664,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   std::string plot;
   if (kind == Kind::contour || kind == Kind::trajectory) {
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
-       << "set view map\n"
+       << aspect_cmd(o, {x0, x1, y0, y1}, true) << "set view map\n"
        << map_title_room(title) << "set contour base\n"
        << levels_cmd(lv)
        << "set cbrange [vmin:vmax]\n"
@@ -675,7 +691,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     while (double(kx) * ky * cx * cy > 262144.0 && (kx > 1 || ky > 1))
       kx = std::max(1, kx * 3 / 4), ky = std::max(1, ky * 3 / 4);
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
-       << "set view map\n"
+       << aspect_cmd(o, {x0, x1, y0, y1}, true) << "set view map\n"
        << map_title_room(title)
        << "# each grid cell is split into kx x ky sub-cells of about 4 pixels, each coloured by\n"
        << "# the mean of its corners, so that the bands follow the contour levels\n"
@@ -694,7 +710,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     double dx = s.nx() > 1 ? std::abs(s.x[1] - s.x[0]) / 2 : 0.5;
     double dy = s.ny() > 1 ? std::abs(s.y[1] - s.y[0]) / 2 : 0.5;
     gp << "set xrange " << range_of(x0, x1, dx) << "\nset yrange " << range_of(y0, y1, dy) << "\n"
-       << "set cbrange [vmin:vmax]\n"
+       << aspect_cmd(o, {x0 - dx, x1 + dx, y0 - dy, y1 + dy}, false) << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back()) : "") << "set tics out\n";
     plot = "plot datafile using 1:2:3 with image";
   } else {  // 3D
@@ -1129,6 +1145,14 @@ std::optional<std::array<double, 2>> read_explained_variance(const std::string& 
   return std::array<double, 2>{v[0], v[1]};
 }
 
+bool equal_scale(const PlotOptions& o, std::array<double, 4> range) {
+  const double dx = range[1] - range[0], dy = range[3] - range[2];
+  if (!(dx > 0 && dy > 0 && std::isfinite(dx) && std::isfinite(dy))) return false;
+  if (o.aspect == "equal") return true;
+  if (o.aspect == "free") return false;
+  return std::max(dx, dy) <= kMaxEqualAspect * std::min(dx, dy);
+}
+
 std::array<int, 2> parse_size(const std::string& s) {
   int w = 0, h = 0;
   char x = 0, extra = 0;
@@ -1157,6 +1181,8 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     o.what = once;
   }
   if (!(o.loss_max > 0)) throw InputError("plot: --loss-max must be > 0");
+  if (!o.aspect.empty() && o.aspect != "auto" && o.aspect != "equal" && o.aspect != "free")
+    throw InputError("plot: --aspect " + o.aspect + ": expected auto, equal or free");
   for (auto& q : o.what) {  // unknown, missing, bad levels: fail before writing
     quantity_values(s, q);
     levels_for(q, o);
@@ -1172,6 +1198,9 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   if (!curves && o.loss_max_given)
     throw InputError("plot: --loss-max sets the loss axis of 1D curves; " + s.path +
                      " is a 2D surface (its levels and colours: --vmin --vlevel --vmax)");
+  if (curves && !o.aspect.empty())
+    throw InputError("plot: --aspect sets the axis scales of 2D figures; " + s.path +
+                     " is drawn as 1D curves");
   if (curves && (o.vmin || o.vlevel || o.vmax))
     throw InputError(std::string("plot: ") + (o.vmin ? "--vmin" : o.vlevel ? "--vlevel" : "--vmax") +
                      " sets the levels and colours of 2D figures; " + s.path + " is drawn as 1D curves" +

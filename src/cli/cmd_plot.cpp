@@ -44,6 +44,10 @@ void add_plot(CLI::App& root, Registry& reg) {
                   "Projection file (proj_xcoord, proj_ycoord) to draw over the contour map");
   app->add_option("--directions", o->plot.directions,
                   "PCA direction file, for the explained variance in the axis labels");
+  app->add_option("--aspect", o->plot.aspect,
+                  "2D figures: auto (equal axis scales unless one range is over 3 times the "
+                  "other), equal (a unit of alpha as long as one of beta) or free (fill the "
+                  "plot area)");
   app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
       ->capture_default_str();
   reg.push_back({app, [o, app, vmin, vlevel, vmax]() {

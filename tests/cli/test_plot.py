@@ -572,6 +572,53 @@ def main():
     r = run("plot", "uneven.h5", "--what", "train_loss", "--formats", "png", "--out-dir", "fig_u")
     check("the grid is not evenly spaced" in r.stderr, f"an uneven grid's heatmap is noted: {r.stderr}")
 
+    # ---- axis scales: a unit of alpha as long as one of beta on the maps (the basin's shape as
+    # it is: a square grid drew its round basin as an ellipse 1.45 times wider), unless the ranges
+    # are over 3 times apart or --aspect free; measured on gnuplot's own plot area ----
+    def area_ratio(gp):
+        """Width / height of the plot area gnuplot draws for a figure's script."""
+        text = open(gp).read() + ('\nprint sprintf("AREA %g %g %g %g", GPVAL_TERM_XMIN, '
+                                  'GPVAL_TERM_XMAX, GPVAL_TERM_YMIN, GPVAL_TERM_YMAX)\n')
+        probe = gp[:-3] + "_area.gp"
+        open(probe, "w").write(text)
+        g = subprocess.run([GNUPLOT, os.path.basename(probe)], cwd=os.path.dirname(gp),
+                           capture_output=True, text=True)
+        found = re.search(r"AREA (\S+) (\S+) (\S+) (\S+)", g.stderr)
+        if not found:
+            return float("nan")
+        x0, x1, y0, y1 = map(float, found.groups())
+        return abs(x1 - x0) / abs(y1 - y0)
+
+    write_surface("sq.h5", 21, 21)
+    maps = ("2dcontour", "2dcontourf", "2dheat")
+    for args, name, want in ((["sq.h5"], "square grid", 1.0),
+                             (["s2.h5", "--aspect", "equal"], "ranges 2 and 0.4, --aspect equal", None)):
+        out = "fig_eq_" + name.split()[0]
+        run("plot", *args, "--what", "train_loss", "--formats", "png", "--out-dir", out,
+            "--size", "640x480")
+        stem = f"{out}/{args[0][:-3]}_train_loss_"
+        for kind in maps:
+            got = area_ratio(stem + kind + ".gp")
+            # (the heatmap's cells reach half a step beyond the outer coordinates)
+            expect = want or ((2 + 2 / 14) / (0.4 + 0.4 / 8) if kind == "2dheat" else 2 / 0.4)
+            check(abs(got / expect - 1) < 0.02, f"{name}: the {kind} map's plot area has the ranges' "
+                  f"proportions ({got:.3f}, expected {expect:.3f})")
+        check("equal" not in open(stem + "3dsurface.gp").read(),
+              f"{name}: the 3D view keeps its square base")
+    for args, name in ((["sq.h5", "--aspect", "free"], "--aspect free"),
+                       (["s2.h5"], "ranges 5 times apart, auto")):
+        out = "fig_free_" + name.split()[-1]
+        run("plot", *args, "--what", "train_loss", "--formats", "png", "--out-dir", out,
+            "--size", "640x480")
+        got = area_ratio(f"{out}/{args[0][:-3]}_train_loss_2dcontour.gp")
+        check(1.3 < got < 1.6, f"{name}: the contour map fills the plot area ({got:.3f})")
+    write_surface("line1d.h5", 9, 0)
+    for args, want in ((["sq.h5", "--aspect", "round"], "--aspect round: expected auto, equal or free"),
+                       (["line1d.h5", "--aspect", "equal"], "--aspect sets the axis scales of 2D figures")):
+        r = run("plot", *args, "--out-dir", "fig_bad", expect_ok=False)
+        check(r.returncode == 1 and want in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+              f"plot {' '.join(args)}: one line, exit 1 ({r.returncode}: {r.stderr.strip()})")
+
     # ---- export: nothing left to write, bad --zmax, --interp too large ----
     write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
     for args, want in ((["allnan.h5"], "not computed, or NaN or infinite, everywhere"),
