@@ -158,7 +158,7 @@ std::string axis_text(const std::vector<double>& c) {
 }
 
 // A surface in the Python reference's layout (no format attribute, no done mask, no run log):
-// what it holds, and which points are computed (every stored loss/accuracy value not −1).
+// what it holds, and which points are computed (every stored value not −1: reference_computed).
 nlohmann::json reference_surface_info(const std::string& path, bool values) {
   auto s = read_surface_view(path);
   nlohmann::json j;
@@ -173,7 +173,7 @@ nlohmann::json reference_surface_info(const std::string& path, bool values) {
   for (auto& [name, v] : s.data) {
     std::int64_t n = 0;
     for (std::size_t i = 0; i < v.size(); ++i) {
-      const bool computed = v[i] != kNotComputed;
+      const bool computed = reference_computed(s, name, i);
       n += computed ? 1 : 0;
       all[i] = all[i] && computed;
     }

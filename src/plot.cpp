@@ -91,15 +91,9 @@ std::string source_of(const std::string& q) {
 // Computed-point mask of q (see quantity_values).
 std::vector<bool> computed_mask(const SurfaceView& s, const std::string& q) {
   std::vector<bool> m(s.size(), false);
-  auto done = [&](std::size_t i) { return !s.done || (*s.done)[i] != 0; };
-  if (q == "eig-ratio") {
-    const auto& mx = s.data.at("max_eig");
-    const auto& mn = s.data.at("min_eig");
-    for (std::size_t i = 0; i < m.size(); ++i) m[i] = done(i) && !(mx[i] == -1 && mn[i] == -1);
-    return m;
-  }
-  const auto& v = s.data.at(source_of(q));
-  for (std::size_t i = 0; i < m.size(); ++i) m[i] = s.done ? done(i) : v[i] != -1;
+  const std::string name = q == "eig-ratio" ? "max_eig" : source_of(q);
+  for (std::size_t i = 0; i < m.size(); ++i)
+    m[i] = s.done ? (*s.done)[i] != 0 : reference_computed(s, name, i);
   return m;
 }
 
@@ -1069,6 +1063,12 @@ const std::vector<std::string>& plot_quantities() {
 bool has_quantity(const SurfaceView& s, const std::string& q) {
   if (q == "eig-ratio") return s.data.count("max_eig") && s.data.count("min_eig");
   return s.data.count(source_of(q)) > 0;
+}
+
+bool reference_computed(const SurfaceView& s, const std::string& name, std::size_t i) {
+  const auto mx = s.data.find("max_eig");
+  const bool eig = name == "min_eig" || name == "max_eig";
+  return eig && mx != s.data.end() ? mx->second.at(i) != kNotComputed : s.data.at(name).at(i) != kNotComputed;
 }
 
 std::string canonical_quantity(const std::string& q) { return q == "eig_ratio" ? "eig-ratio" : q; }

@@ -208,6 +208,26 @@ def main():
     r = run("plot", "refhess.h5", "--what", "eig_ratio", "--out-dir", "figh_", "--formats", "png")
     check(r.returncode == 0 and os.path.exists("figh_/refhess_eig-ratio_2dheat.png"),
           f"--what eig_ratio (hessian's JSON spelling) is eig-ratio ({r.stderr.strip()})")
+    # A map in progress as plot_hessian_eigen leaves it: max_eig starts at -1 and min_eig at +1, so
+    # a pending point is one whose max_eig is -1 (drawn as a ratio of 1, a saddle, before).
+    with h5py.File("refhess_partial.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = np.linspace(-1, 1, 3), np.linspace(-1, 1, 3)
+        mx, mn = -np.ones((3, 3)), np.ones((3, 3))
+        mx.ravel()[:7], mn.ravel()[:7] = 100.0, -5.0
+        f["max_eig"], f["min_eig"] = mx, mn
+    r = run("plot", "refhess_partial.h5", "--out-dir", "fighp", "--formats", "png")
+    dat = np.genfromtxt("fighp/refhess_partial_eig-ratio_2dheat.dat")
+    title = [ln for ln in open("fighp/refhess_partial_eig-ratio_2dheat.gp") if ln.startswith("set title")]
+    check(r.returncode == 0 and np.allclose(dat[:7, 2], 0.05) and np.isnan(dat[7:, 2]).all()
+          and "7 of 9 points done" in title[0],
+          f"a reference Hessian map in progress (min_eig +1, max_eig -1 pending): 2 gaps, '7 of 9 "
+          f"points done' ({dat[:, 2]}, {title})")
+    info = run("info", "refhess_partial.h5").stdout
+    check("max_eig (7 computed) min_eig (7 computed)" in info and "7 of 9 points" in info,
+          f"... info counts 7 of 9 points for both maps:\n{info}")
+    r = run("export", "refhess_partial.h5", "--what", "eig-ratio", "--vtp", "rhp.vtp")
+    check("2 grid points are not computed" in r.stderr and "7 points, 2 quads" in r.stdout,
+          f"... export leaves the 2 pending points out ({r.stdout.strip()} {r.stderr.strip()})")
 
     # ---- info of a reference surface: grid, direction file, computed counts, values ----
     info = run("info", "refpca.h5").stdout
