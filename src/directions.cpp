@@ -477,6 +477,10 @@ nlohmann::json directions_info(const Directions& d, const Model* model) {
         e["ratio"] = tn > 0 ? nrm / tn : 0.0;
       }
       arr.push_back(e);
+      // cos(x, y) over the tensors with a dimension, as the reference's cal_angle of
+      // nplist_to_tensor: a scalar (num_batches_tracked, copied from θ* by states directions
+      // with ignore none) is a counter, not a direction, and moved the cosine by 0.09.
+      if (t.dim() == 0) continue;
       if (k == 0) nx2 += nrm * nrm;
       if (k == 1) {
         ny2 += nrm * nrm;

@@ -41,6 +41,22 @@ cos = float(vx @ vy / np.linalg.norm(vx) / np.linalg.norm(vy))
 m = re.search(r"cos\(x, y\)\s+(\S+)", out)
 check(m is not None and abs(float(m.group(1)) - cos) < 1e-4,
       f"info prints cos(x, y) = {m.group(1) if m else '?'}, numpy gives {cos:.5f}")
+# states with --x-ignore none: num_batches_tracked (a scalar, copied from θ*) is left out of the
+# cosine, as the reference's cal_angle(nplist_to_tensor(...)) leaves out 0-d tensors
+run(["directions", "--model-file", model, "--type", "states", "--x-ignore", "none", "--y-ignore",
+     "none", "--out", "dirs_states_none.h5", "--seed", "9"])
+with h5py.File("dirs_states_none.h5", "r") as f:
+    n = len(f.attrs["names"])
+    xs = [np.asarray(f["xdirection"][str(i)], np.float64) for i in range(n)]
+    ys = [np.asarray(f["ydirection"][str(i)], np.float64) for i in range(n)]
+scalars = sum(1 for t in xs if t.ndim == 0)
+vx = np.concatenate([t.ravel() for t in xs if t.ndim > 0])
+vy = np.concatenate([t.ravel() for t in ys if t.ndim > 0])
+cos_s = float(vx @ vy / np.linalg.norm(vx) / np.linalg.norm(vy))
+m = re.search(r"cos\(x, y\)\s+(\S+)", run(["info", "dirs_states_none.h5"]).stdout)
+check(scalars > 0 and m is not None and abs(float(m.group(1)) - cos_s) < 1e-4,
+      f"states, ignore none: cos(x, y) = {m.group(1) if m else '?'} leaves the {scalars} scalar(s) "
+      f"out, numpy gives {cos_s:.5f}")
 check('"norm":"filter"' in out.replace(" ", "") and '"ignore":"biasbn"' in out.replace(" ", ""),
       "info prints the settings (filter, biasbn)")
 check("fnv1a64:" in out, "info prints the model fingerprint")
