@@ -455,7 +455,8 @@ StackedState stack_points(const Model& model, const TensorList& base, const Dire
 nlohmann::json directions_info(const Directions& d, const Model* model) {
   nlohmann::json j;
   j["kind"] = "directions";
-  j["type"] = to_string(d.type);
+  // A file of the reference records no type: only a model's tensor count tells (check_directions)
+  j["type"] = d.names.empty() && !model ? "unknown" : to_string(d.type);
   j["dims"] = d.dims();
   j["settings"] = d.attrs;
   j["model_fingerprint"] = d.fingerprint;

@@ -426,8 +426,9 @@ std::string render_info(const nlohmann::json& j) {
       o << "\n";
     }
   } else if (kind == "directions") {
+    const std::string type = j["type"].get<std::string>();
     o << "directions   " << j.value("file", std::string()) << ": " << j["dims"] << " direction(s) over "
-      << j["type"].get<std::string>() << "\n"
+      << (type == "unknown" ? "weights or states (not recorded: --model-file tells which)" : type) << "\n"
       << "settings     " << j["settings"].dump() << "\n"
       << "fingerprint  "
       << (j["model_fingerprint"].get<std::string>().empty()

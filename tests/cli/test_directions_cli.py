@@ -3,6 +3,7 @@ numpy: the printed per-tensor norms, their ratio to the model's tensor norms and
 what numpy computes from the files; a direction file whose ydirection group is missing is refused
 by a 2D sweep with a message naming the file and the group, and still serves a 1D sweep.
 Environment: LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped."""
+import json
 import os
 import re
 import shutil
@@ -57,6 +58,19 @@ m = re.search(r"cos\(x, y\)\s+(\S+)", run(["info", "dirs_states_none.h5"]).stdou
 check(scalars > 0 and m is not None and abs(float(m.group(1)) - cos_s) < 1e-4,
       f"states, ignore none: cos(x, y) = {m.group(1) if m else '?'} leaves the {scalars} scalar(s) "
       f"out, numpy gives {cos_s:.5f}")
+# The same directions in the reference's layout (groups of tensors, no attributes): the file does not
+# say whether they are weights or states; the model's tensor count does (it said "weights").
+with h5py.File("ref_states.h5", "w") as f:
+    for g, ts in (("xdirection", xs), ("ydirection", ys)):
+        for i, t in enumerate(ts):
+            f[f"{g}/{i}"] = t.astype(np.float32)
+alone = run(["info", "ref_states.h5"]).stdout
+with_model = run(["info", "ref_states.h5", "--model-file", model]).stdout
+as_json = json.loads(run(["info", "ref_states.h5", "--json"]).stdout)
+check("over weights or states (not recorded" in alone and "2 direction(s) over states" in with_model
+      and as_json["type"] == "unknown",
+      f"a reference direction file: type unknown alone, states with its model "
+      f"({alone.splitlines()[0]} / {with_model.splitlines()[0]} / {as_json['type']})")
 check('"norm":"filter"' in out.replace(" ", "") and '"ignore":"biasbn"' in out.replace(" ", ""),
       "info prints the settings (filter, biasbn)")
 check("fnv1a64:" in out, "info prints the model fingerprint")
@@ -174,7 +188,6 @@ p = run([*SWEEP, "--x", "-1:1:2", "--y", "-1:1:2", "--x-ignore", "none", "--out"
 check(p.returncode == 0, "a resume of directions that record 'none' as \"\" (older files) goes on")
 
 # ---- what a target or --same-dir direction records: the settings used, not unused defaults ----
-import json  # noqa: E402
 run(["directions", "--model-file", model, "--x-target", "run/model_0.h5", "--dims", "1", "--out", "tgt.h5"])
 run(["directions", "--model-file", model, "--same-dir", "--x-norm", "layer", "--out", "same.h5"])
 settings = {}
