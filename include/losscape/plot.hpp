@@ -88,9 +88,10 @@ struct PlotOptions {
   bool log = false;               ///< logarithmic value axis / colour scale
   std::string trajectory;         ///< projection file to draw over the contour map
   std::string directions;         ///< PCA direction file, for the explained variance in axis labels
-  /// Scale of the maps' axes (contour maps, heatmap, trajectory; not the 3D view): "equal" (a unit of α as long as one of β: the shape of the
-  /// basin as it is), "free" (the plot area filled), "" (auto) = equal unless one axis's range is
-  /// more than kMaxEqualAspect times the other's.
+  /// Scale of the maps' axes (contour maps, heatmap, trajectory; not the 3D view): "equal" (a
+  /// unit of α as long as one of β: the shape of the basin as it is), "free" (the plot area
+  /// filled), "" or "auto" = equal unless one axis's range is more than kMaxEqualAspect times the
+  /// other's.
   std::string aspect;
   int width = 800, height = 600;  ///< pixels for PNG and SVG; PDF gets width/100 × height/100 in
   /// gnuplot program; empty = $LOSSCAPE_GNUPLOT if set, else `gnuplot` on PATH.
