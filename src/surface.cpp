@@ -438,20 +438,19 @@ const std::vector<double>* SurfaceData::get(const std::string& name) const {
   return nullptr;
 }
 
-SurfaceData read_surface(const std::string& path) {
+SurfaceData read_surface(const std::string& path, bool values) {
   SurfaceData s;
   h5::File f(path, h5::File::Mode::read);
   s.identity = SurfaceFile::read_identity(f, path);
   SurfaceFile::check_layout(f, s.identity, path);
   s.x = f.dataset("xcoordinates").read_doubles();
   if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();
+  for (auto& n : s.identity["values"]) s.names.push_back(n.get<std::string>());
+  if (!values) return s;
   auto d = f.dataset("done");
   s.done.resize(d.size());
   d.read(h5::Type::u8, s.done.data());
-  for (auto& n : s.identity["values"]) {
-    s.names.push_back(n.get<std::string>());
-    s.values.push_back(f.dataset(s.names.back()).read_doubles());
-  }
+  for (auto& n : s.names) s.values.push_back(f.dataset(n).read_doubles());
   return s;
 }
 

@@ -119,7 +119,9 @@ class SurfaceFile {
   std::uint64_t device_ = 0, inode_ = 0;  // of the file opened (rank 0), for moved_away
 };
 
-/// Read a whole value dataset (flat [y][x]) and the done mask of a surface file, serially.
+/// Read a whole value dataset (flat [y][x]) and the done mask of a surface file, serially;
+/// `values` false: the identity (checked against the file's layout), coordinates and value names
+/// alone.
 struct SurfaceData {
   nlohmann::json identity;
   std::vector<double> x, y;
@@ -128,6 +130,6 @@ struct SurfaceData {
   std::vector<std::vector<double>> values;
   const std::vector<double>* get(const std::string& name) const;
 };
-SurfaceData read_surface(const std::string& path);
+SurfaceData read_surface(const std::string& path, bool values = true);
 
 }  // namespace losscape
