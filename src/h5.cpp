@@ -432,6 +432,10 @@ File::File(const std::string& path, Mode mode, MPI_Comm comm) {
     case Mode::truncate: {
       Handle fcpl = plist(H5P_FILE_CREATE);
       H5Pset_link_creation_order(fcpl.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+      // Root attributes in the 1.8 object header, which moves them to dense storage when one is
+      // larger than 64 KiB (a PCA's settings and a projection's checkpoint list of a long run
+      // with long paths: "cannot create attribute" after the whole PCA). h5py does the same.
+      H5Pset_attr_creation_order(fcpl.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
       f = H5Fcreate(path.c_str(), mode == Mode::create ? H5F_ACC_EXCL : H5F_ACC_TRUNC, fcpl.id(),
                     fapl.id());
       if (f < 0) throw InputError(path + ": cannot create HDF5 file (exists or not writable)");

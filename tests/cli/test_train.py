@@ -611,4 +611,21 @@ else:
     check(len(p.stderr.strip().splitlines()) == 1 and "--arch" in p.stderr and
           "model_4.t7" in p.stderr, f"a .t7 run without --arch: one line asking for it: {p.stderr}")
 
+# A long run under a long path: the PCA's settings and the projection's checkpoint list exceed
+# 64 KiB, HDF5's limit for an attribute in the old object header (41 checkpoints x 1.7 KB; a
+# 1000-checkpoint run with 65-character paths): "cannot create attribute" after the whole PCA.
+deep = os.path.abspath(os.path.join(*["d" * 200] * 8))
+os.makedirs(deep, exist_ok=True)
+run("train", "--arch", "cnn_small", "--dataset", "mnist", "--data-dir", "data", "--samples", "20",
+    "--test-samples", "10", "--batch-size", "20", "--epochs", "40", "--threads", "1", "--quiet",
+    "--out", f"{deep}/run")
+run("directions", "--pca", "--checkpoints", f"{deep}/run", "--out", "pca_long.h5", "--quiet")
+run("project", "--directions", "pca_long.h5", "--checkpoints", f"{deep}/run", "--out", "proj_long.h5")
+with h5py.File("pca_long.h5", "r") as a, h5py.File("proj_long.h5", "r") as b:
+    settings = a.attrs["settings"]
+    check(len(settings) > 65536 and len(json.loads(settings)["checkpoints"]) == 41
+          and len(b.attrs["checkpoints"]) == 41 and b["proj_xcoord"].shape == (41,),
+          f"PCA and projection of 41 checkpoints under a 1.6 KB path: attributes over 64 KiB "
+          f"({len(settings)} bytes of settings)")
+
 conclude()
