@@ -7,7 +7,9 @@
 #include <limits>
 #include <random>
 
+#include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/surface.hpp"
 
 namespace losscape {
 
@@ -463,6 +465,36 @@ void check_curvature_options(const CurvatureOptions& o, std::int64_t n) {
   if (n > 0 && o.eig.ncv > n)
     throw InputError("--eig-ncv " + std::to_string(o.eig.ncv) + ": the Hessian has only " +
                      std::to_string(n) + " rows");
+}
+
+void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks_on_node,
+                            const MemoryRoom& room) {
+  // ARPACK: ncv basis vectors, its residual and 3 work vectors; SLQ: steps + 1 basis vectors and
+  // two more (all float64).
+  const auto ncv = [&](std::int64_t nev) {
+    return o.eig.ncv > 0 ? o.eig.ncv : std::min<std::int64_t>(n, std::max<std::int64_t>(2 * nev + 1, 20));
+  };
+  std::int64_t vectors = ncv(1) + 4;
+  std::string what = "the eigensolver's " + std::to_string(ncv(1)) + " Lanczos vectors (--eig-ncv)";
+  if (o.top_k > 0 && ncv(o.top_k) + 4 > vectors) {
+    vectors = ncv(o.top_k) + 4;
+    what = "the top-" + std::to_string(o.top_k) + " eigensolver's " + std::to_string(ncv(o.top_k)) +
+           " Lanczos vectors (--top-k, --eig-ncv)";
+  }
+  if (o.density && o.slq_steps + 3 > vectors) {
+    vectors = o.slq_steps + 3;
+    what = "--density's " + std::to_string(o.slq_steps + 1) + " Lanczos vectors (--slq-steps)";
+  }
+  const std::uint64_t per_rank = std::uint64_t(vectors) * std::uint64_t(n) * sizeof(double);
+  const auto text = [](std::uint64_t b) { return SurfaceFile::size_text(b); };
+  const std::string why = memory_shortfall(room, per_rank, ranks_on_node, text);
+  if (why.empty()) return;
+  throw InputError(what + " of the Hessian's " + std::to_string(n) + " rows take about " +
+                   text(per_rank) + " on each rank" +
+                   (ranks_on_node > 1 ? " (" + text(per_rank * std::uint64_t(ranks_on_node)) +
+                                            " for the " + std::to_string(ranks_on_node) + " ranks on this node)"
+                                      : std::string()) +
+                   ", and " + why + "; use fewer vectors or more memory");
 }
 
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,

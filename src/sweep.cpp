@@ -239,13 +239,7 @@ void check_grid_memory(const Grid& g, int ranks_on_node, const MemoryRoom& room)
   const std::uint64_t per_rank = std::uint64_t(g.size()) * kBytesPerGridPoint;
   const std::uint64_t per_node = per_rank * std::uint64_t(std::max(ranks_on_node, 1));
   const auto text = [](std::uint64_t b) { return SurfaceFile::size_text(b); };
-  std::string why;
-  if (per_rank > room.process)
-    why = "this process may map only " + text(room.process) + " more (ulimit -v)";
-  else if (per_node > room.cgroup)
-    why = "the job's memory limit (cgroup) leaves " + text(room.cgroup);
-  else if (per_node > room.node)
-    why = "this node has " + text(room.node) + " available";
+  const std::string why = memory_shortfall(room, per_rank, ranks_on_node, text);
   if (why.empty()) return;
   throw InputError("--x/--y: a grid of " + std::to_string(g.size()) + " points (" + g.x.str() +
                    (g.has_y ? " x " + g.y.str() : std::string()) + ") needs about " +
@@ -977,6 +971,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (cfg.eig_ncv > n)
       throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
                        std::to_string(n) + " parameters of the Hessian");
+    CurvatureOptions at_points;  // (λmax and λmin alone at every point)
+    at_points.eig = eigen_options(cfg);
+    at_points.top_k = at_points.trace_probes = 0;
+    check_curvature_memory(at_points, n, node.size(), memory_room());
   });
 
   // The surface file and its lock.

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace losscape {
@@ -40,5 +41,10 @@ struct MemoryRoom {
 /// Reads /proc/meminfo, /proc/self/{cgroup,status,limits} and /sys/fs/cgroup; `root` is put in
 /// front of those paths (tests give a tree of their own).
 MemoryRoom memory_room(const std::string& root = "");
+/// Why `per_rank` more bytes on each of the `ranks_on_node` ranks of this node do not fit `room`
+/// ("" when they do): "this process may map only 1.41 GB more (ulimit -v)", "the job's memory
+/// limit (cgroup) leaves ...", "this node has ... available", with sizes by `size_text`.
+std::string memory_shortfall(const MemoryRoom& room, std::uint64_t per_rank, int ranks_on_node,
+                             const std::function<std::string(std::uint64_t)>& size_text);
 
 }  // namespace losscape

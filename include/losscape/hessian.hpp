@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "losscape/data.hpp"
+#include "losscape/device.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
 #include "losscape/model.hpp"
@@ -170,6 +171,12 @@ void to_json(nlohmann::json& j, const CurvatureOptions& o);
 /// --top-k, density settings below 1 step / 1 probe / 2 points; with the Hessian's dimension n
 /// (0: not known yet) also --top-k or --eig-ncv beyond n.
 void check_curvature_options(const CurvatureOptions& o, std::int64_t n = 0);
+
+/// Refuses (InputError naming the option) settings whose vectors of n doubles do not fit `room` on
+/// each of `ranks_on_node` ranks, before any work: the eigensolver's Lanczos basis (--eig-ncv, or
+/// its automatic size, for λmax/λmin and for --top-k) and --density's (--slq-steps + 1 vectors).
+void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks_on_node,
+                            const MemoryRoom& room);
 
 /// λmax, λmin (extreme_eigenvalues), the top-k eigenvalues (largest algebraic, ARPACK on
 /// H − λmin·I so that the relative tolerance is at the spectrum's scale), the trace and, if asked,

@@ -178,7 +178,10 @@ void add_hessian(CLI::App& root, Registry& reg) {
       });
       t0 = std::chrono::steady_clock::now();
       // Its errors come after its reduction of the sample count: on every rank alike.
-      run_agreed(world, [&]() { h = std::make_unique<HessianOperator>(*model, data, ho, &world); });
+      run_agreed(world, [&]() {
+        h = std::make_unique<HessianOperator>(*model, data, ho, &world);
+        check_curvature_memory(o->curv, h->dim(), node.size(), memory_room());
+      });
       auto progress = [&](const std::string& stage) {
         if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s ...\n", stage.c_str());
       };

@@ -16,8 +16,10 @@ Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 import json
 import math
 import os
+import resource
 import shutil
 import struct
+import subprocess
 import sys
 
 try:
@@ -303,6 +305,24 @@ def main():
           and not os.path.exists("ncv.h5"),
           f"sweep --hessian --eig-ncv beyond the parameters: refused before the file is made "
           f"({r.stderr.strip()})")
+
+    # Lanczos vectors that do not fit the memory the process may take (here ulimit -v 3 GB; a
+    # cgroup's --mem alike): refused in one line before any product, naming the option (--density
+    # on WRN-56-4 died after minutes in LibTorch's allocator; ResNet-56's 850k rows: 600 steps
+    # are 4 GB, an --eig-ncv of 400 2.7 GB).
+    def as_limit_3gb():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))
+    r56 = ["--arch", "resnet56", "--dataset", "mnist", "--data-dir", WORK, "--samples", "4",
+           "--batch-size", "4", "--device", "cpu", "--threads", "1"]
+    for args, says in ((["hessian", *r56, "--density", "--slq-steps", "600", "--top-k", "0",
+                         "--trace-probes", "0"], "--density's 601 Lanczos vectors (--slq-steps)"),
+                       (["sweep", *r56, "--dims", "1", "--x", "0:1:2", "--hessian", "--eig-ncv", "400",
+                         "--out", "r56h.h5"], "the eigensolver's 400 Lanczos vectors (--eig-ncv)")):
+        p = subprocess.run([LOSSCAPE, *args], capture_output=True, text=True, preexec_fn=as_limit_3gb)
+        check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and says in p.stderr
+              and "(ulimit -v)" in p.stderr and not os.path.exists("r56h.h5"),
+              f"{args[0]}: {says} beyond ulimit -v: refused before any work "
+              f"({p.returncode}: {p.stderr.strip()[-400:]})")
 
     conclude()
 
