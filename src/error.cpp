@@ -12,7 +12,7 @@ namespace losscape {
 std::string one_line(const std::exception& e, std::size_t max) {
   if (dynamic_cast<const std::bad_alloc*>(&e))  // (its what() is "std::bad_alloc")
     return "out of memory (std::bad_alloc): the options ask for more than this machine has (a "
-           "large --x/--y grid, --batch-size or --samples?)";
+           "large grid, --batch-size, --samples or Hessian setting, or the process's ulimit -v?)";
   const auto* c10e = dynamic_cast<const c10::Error*>(&e);
   std::string m = c10e ? c10e->what_without_backtrace() : e.what();
   if (const auto plea = m.find("(Could this error message be improved?"); plea != std::string::npos)
@@ -24,6 +24,9 @@ std::string one_line(const std::exception& e, std::size_t max) {
   }
   while (!out.empty() && (out.back() == ' ' || out.back() == '.')) out.pop_back();
   if (out.size() > max) out = out.substr(0, max) + " ...";
+  // LibTorch's allocator failing ("[enforce fail at alloc_cpu.cpp:75] ... can't allocate memory:
+  // you tried to allocate N bytes"): said first, as std::bad_alloc is
+  if (c10e && out.find("can't allocate memory") != std::string::npos) out = "out of memory: " + out;
   return out;
 }
 

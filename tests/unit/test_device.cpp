@@ -129,3 +129,20 @@ TEST_CASE("device: memory_room without the kernel's files sets no limit", "[devi
   if (as.rlim_cur == RLIM_INFINITY) REQUIRE(here.process == MemoryRoom::unlimited);
   else REQUIRE(here.process < as.rlim_cur);
 }
+
+TEST_CASE("one_line names a failed allocation as running out of memory", "[device]") {
+  // std::bad_alloc's own text is "std::bad_alloc"; LibTorch's allocator reports an enforce
+  // failure with its source line (its text as WRN-56-4's --density met it): both are said to be
+  // a lack of memory first, on one line.
+  CHECK(losscape::one_line(std::bad_alloc()).rfind("out of memory (std::bad_alloc)", 0) == 0);
+  const c10::Error torch_oom(
+      "[enforce fail at alloc_cpu.cpp:75] data. DefaultCPUAllocator: can't allocate memory: you "
+      "tried to allocate 108800000 bytes. Error code 12 (Cannot allocate memory)",
+      "backtrace\nline 2");
+  const std::string said = losscape::one_line(torch_oom);
+  CHECK(said.rfind("out of memory: [enforce fail at alloc_cpu.cpp:75]", 0) == 0);
+  CHECK(said.find('\n') == std::string::npos);
+  // other LibTorch errors keep their own words
+  const c10::Error other("shape '[4]' is invalid for input of size 6", "backtrace");
+  CHECK(losscape::one_line(other) == "shape '[4]' is invalid for input of size 6");
+}
