@@ -1406,8 +1406,14 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   };
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     remove_parts();
+    // (a crash or a kill of gnuplot is most often memory: a 1001 x 1001 map's filled contours
+    // take ~2 GB in gnuplot, a failed allocation there ends in SIGSEGV)
+    const int sig = WIFEXITED(status) ? 0 : WTERMSIG(status);
     std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                        : "killed by signal " + std::to_string(WTERMSIG(status));
+                                        : "killed by signal " + std::to_string(sig);
+    if (sig == SIGSEGV || sig == SIGKILL || sig == SIGABRT || sig == SIGBUS)
+      why += "; out of memory? a large grid takes gnuplot gigabytes: fewer --what and --formats at "
+             "once, or more memory";
     std::string tail = last_line();
     throw Error("gnuplot failed on " + f.script() + " (" + why + ")" +
                 (tail.empty() ? "" : ": " + tail));

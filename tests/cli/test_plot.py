@@ -526,6 +526,16 @@ def main():
             env=dict(os.environ, LOSSCAPE_GNUPLOT="gbin/gnuplot"), expect_ok=False)
     check(r.returncode == 0 and os.path.exists("fig_rel/s2_train_loss_2dheat.png"),
           f"LOSSCAPE_GNUPLOT=gbin/gnuplot (relative) works ({r.returncode}: {r.stderr.strip()[-200:]})")
+    # A gnuplot that crashes (a failed allocation in gnuplot ends in SIGSEGV: a 1001 x 1001 map's
+    # filled contours take it ~2 GB): the error says memory may be why.
+    with open("gbin/crash", "w") as f:
+        f.write("#!/bin/sh\nkill -SEGV $$\n")
+    os.chmod("gbin/crash", 0o755)
+    r = run("plot", "s2.h5", "--formats", "png", "--what", "train_loss", "--out-dir", "fig_crash",
+            env=dict(os.environ, LOSSCAPE_GNUPLOT=os.path.abspath("gbin/crash")), expect_ok=False)
+    check(r.returncode == 1 and "killed by signal 11; out of memory?" in r.stderr
+          and len(r.stderr.strip().splitlines()) == 1,
+          f"a gnuplot killed by SIGSEGV: one line suggesting memory ({r.returncode}: {r.stderr.strip()})")
 
     # ---- levels: every one listed (gnuplot's incremental form lost 2.4 to 2.1 + 3 * 0.1), a
     # bounded count, finite values; the 3D colours on the maps' scale ----
