@@ -153,8 +153,10 @@ std::uint64_t cgroup_room(std::filesystem::path dir, const std::filesystem::path
 std::string memory_shortfall(const MemoryRoom& room, std::uint64_t per_rank, int ranks_on_node,
                              const std::function<std::string(std::uint64_t)>& size_text) {
   const std::uint64_t per_node = per_rank * std::uint64_t(std::max(ranks_on_node, 1));
-  if (per_rank > room.process) return "this process may map only " + size_text(room.process) + " more (ulimit -v)";
-  if (per_node > room.cgroup) return "the job's memory limit (cgroup) leaves " + size_text(room.cgroup);
+  if (per_rank > room.process)
+    return "this process may map only " + size_text(room.process) + " more (ulimit -v)";
+  if (per_node > room.cgroup)
+    return "the job's memory limit (cgroup) leaves " + size_text(room.cgroup);
   if (per_node > room.node) return "this node has " + size_text(room.node) + " available";
   return "";
 }

@@ -472,7 +472,8 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
   // ARPACK: ncv basis vectors, its residual and 3 work vectors; SLQ: steps + 1 basis vectors and
   // two more (all float64).
   const auto ncv = [&](std::int64_t nev) {
-    return o.eig.ncv > 0 ? o.eig.ncv : std::min<std::int64_t>(n, std::max<std::int64_t>(2 * nev + 1, 20));
+    return o.eig.ncv > 0 ? o.eig.ncv
+                         : std::min<std::int64_t>(n, std::max<std::int64_t>(2 * nev + 1, 20));
   };
   std::int64_t vectors = ncv(1) + 4;
   std::string what = "the eigensolver's " + std::to_string(ncv(1)) + " Lanczos vectors (--eig-ncv)";
@@ -492,7 +493,8 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
   throw InputError(what + " of the Hessian's " + std::to_string(n) + " rows take about " +
                    text(per_rank) + " on each rank" +
                    (ranks_on_node > 1 ? " (" + text(per_rank * std::uint64_t(ranks_on_node)) +
-                                            " for the " + std::to_string(ranks_on_node) + " ranks on this node)"
+                                            " for the " + std::to_string(ranks_on_node) +
+                                            " ranks on this node)"
                                       : std::string()) +
                    ", and " + why + "; use fewer vectors or more memory");
 }
