@@ -72,6 +72,12 @@ std::string arpack_error(int info) {
   }
 }
 
+// The Lanczos basis ARPACK keeps for nev eigenvalues: --eig-ncv, or by default 2 nev + 1, at
+// least 20, at most n (arpack_eigsh uses it; check_curvature_memory counts its vectors).
+std::int64_t basis_size(const EigenOptions& o, std::int64_t n, std::int64_t nev) {
+  return o.ncv > 0 ? o.ncv : std::min<std::int64_t>(n, std::max<std::int64_t>(2 * nev + 1, 20));
+}
+
 }  // namespace
 
 // ---------------- the operator ----------------
@@ -190,7 +196,7 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
     throw InputError("eigensolver: tolerance must be a finite number >= 0");
   if (opts.max_iter < 1) throw InputError("eigensolver: max_iter must be at least 1");
   const a_int N = a_int(n);
-  a_int ncv = opts.ncv > 0 ? opts.ncv : a_int(std::min<std::int64_t>(n, std::max(2 * nev + 1, 20)));
+  a_int ncv = a_int(basis_size(opts, n, nev));
   if (ncv <= nev || ncv > N)
     throw InputError("eigensolver: ncv " + std::to_string(ncv) + " must be in (" +
                      std::to_string(nev) + ", " + std::to_string(n) + "]");
@@ -471,10 +477,7 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
                             const MemoryRoom& room) {
   // ARPACK: ncv basis vectors, its residual and 3 work vectors; SLQ: steps + 1 basis vectors and
   // two more (all float64).
-  const auto ncv = [&](std::int64_t nev) {
-    return o.eig.ncv > 0 ? o.eig.ncv
-                         : std::min<std::int64_t>(n, std::max<std::int64_t>(2 * nev + 1, 20));
-  };
+  const auto ncv = [&](std::int64_t nev) { return basis_size(o.eig, n, nev); };
   std::int64_t vectors = ncv(1) + 4;
   std::string what = "the eigensolver's " + std::to_string(ncv(1)) + " Lanczos vectors (--eig-ncv)";
   if (o.top_k > 0 && ncv(o.top_k) + 4 > vectors) {

@@ -158,7 +158,8 @@ std::string axis_text(const std::vector<double>& c) {
 }
 
 // A surface in the Python reference's layout (no format attribute, no done mask, no run log):
-// what it holds, and which points are computed (every stored value not −1: reference_computed).
+// what it holds, and which points are computed (every stored value not −1:
+// reference_pending_marks).
 nlohmann::json reference_surface_info(const std::string& path, bool values) {
   auto s = read_surface_view(path);
   nlohmann::json j;
@@ -172,8 +173,9 @@ nlohmann::json reference_surface_info(const std::string& path, bool values) {
   j["datasets"] = nlohmann::json::array();
   for (auto& [name, v] : s.data) {
     std::int64_t n = 0;
+    const auto& marks = reference_pending_marks(s, name);
     for (std::size_t i = 0; i < v.size(); ++i) {
-      const bool computed = reference_computed(s, name, i);
+      const bool computed = marks[i] != kNotComputed;
       n += computed ? 1 : 0;
       all[i] = all[i] && computed;
     }

@@ -91,9 +91,12 @@ std::string source_of(const std::string& q) {
 // Computed-point mask of q (see quantity_values).
 std::vector<bool> computed_mask(const SurfaceView& s, const std::string& q) {
   std::vector<bool> m(s.size(), false);
-  const std::string name = q == "eig-ratio" ? "max_eig" : source_of(q);
-  for (std::size_t i = 0; i < m.size(); ++i)
-    m[i] = s.done ? (*s.done)[i] != 0 : reference_computed(s, name, i);
+  if (s.done) {
+    for (std::size_t i = 0; i < m.size(); ++i) m[i] = (*s.done)[i] != 0;
+    return m;
+  }
+  const auto& marks = reference_pending_marks(s, q == "eig-ratio" ? "max_eig" : source_of(q));
+  for (std::size_t i = 0; i < m.size(); ++i) m[i] = marks[i] != kNotComputed;
   return m;
 }
 
@@ -485,7 +488,8 @@ std::vector<bool> epoch_label_marks(const SurfaceView& s, const ProjectedPath& t
 // colour bar take about 200 x 180 pixels at the fonts used; with equal scales, the largest area
 // of the ranges' proportions inside that. Label font 8 points, ~5.5 px a character.
 LabelFrame label_frame(const PlotOptions& o, std::array<double, 4> range) {
-  double w = std::max(o.width - 200.0, 0.3 * o.width), h = std::max(o.height - 180.0, 0.3 * o.height);
+  double w = std::max(o.width - 200.0, 0.3 * o.width);
+  double h = std::max(o.height - 180.0, 0.3 * o.height);
   if (equal_scale(o, range)) {
     const double dx = range[1] - range[0], dy = range[3] - range[2];
     const double px = std::min(w / dx, h / dy);
@@ -562,8 +566,8 @@ enum class Kind { contour, contourf, heat, surface3d, trajectory };
 std::string aspect_cmd(const PlotOptions& o, std::array<double, 4> range, bool splot) {
   if (!equal_scale(o, range))
     return o.aspect == "free" ? "# (axis scales free: --aspect free)\n"
-                              : "# (axis scales free: one range is over 3 times the other; --aspect "
-                                "equal draws them equal)\n";
+                              : "# (axis scales free: one range is over " + short_num(kMaxEqualAspect) +
+                                    " times the other; --aspect equal draws them equal)\n";
   return "# a unit of alpha as long as one of beta (--aspect free fills the plot area)\n" +
          std::string(splot ? "set view equal xy\n" : "set size ratio -1\n");
 }
@@ -1065,10 +1069,10 @@ bool has_quantity(const SurfaceView& s, const std::string& q) {
   return s.data.count(source_of(q)) > 0;
 }
 
-bool reference_computed(const SurfaceView& s, const std::string& name, std::size_t i) {
+const std::vector<double>& reference_pending_marks(const SurfaceView& s, const std::string& name) {
   const auto mx = s.data.find("max_eig");
   const bool eig = name == "min_eig" || name == "max_eig";
-  return eig && mx != s.data.end() ? mx->second.at(i) != kNotComputed : s.data.at(name).at(i) != kNotComputed;
+  return eig && mx != s.data.end() ? mx->second : s.data.at(name);
 }
 
 std::string canonical_quantity(const std::string& q) { return q == "eig_ratio" ? "eig-ratio" : q; }

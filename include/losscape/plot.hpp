@@ -53,10 +53,10 @@ bool has_quantity(const SurfaceView& s, const std::string& q);
 /// Values of q at every grid point ([y][x]), NaN where not computed. Throws InputError naming the
 /// file when q is unknown or its data is not in the file.
 std::vector<double> quantity_values(const SurfaceView& s, const std::string& q);
-/// Whether dataset `name`'s value at flat index i of a file without a done mask (the Python
-/// reference's layout) is computed: not −1. A Hessian point is pending while its max_eig is −1,
-/// whatever its min_eig (the reference's plot_hessian_eigen starts min_eig at +1, max_eig at −1).
-bool reference_computed(const SurfaceView& s, const std::string& name, std::size_t i);
+/// In a file without a done mask (the Python reference's layout), the values whose −1 marks
+/// dataset `name`'s points not computed: its own, but max_eig's for min_eig and max_eig (the
+/// reference's plot_hessian_eigen starts min_eig at +1, max_eig at −1).
+const std::vector<double>& reference_pending_marks(const SurfaceView& s, const std::string& name);
 /// How many grid points of q are computed (a computed value may still be NaN).
 std::size_t computed_count(const SurfaceView& s, const std::string& q);
 
