@@ -238,6 +238,10 @@ constexpr const char* kGridLines = "set grid xtics ytics lc rgb \"#b4b4b4\" dt 3
 struct SubGrid {
   std::size_t stride = 1;
   std::vector<std::size_t> xs, ys;  ///< indices along α and β ({0} in 1D)
+  std::size_t ax = 0, ay = 0;       ///< the lines the sub-grid is counted from
+  /// Index steps between the lines drawn: the stride, or a multiple of it when the grid is finer
+  /// than the picture (fit_to_picture); the ends are drawn whatever the step.
+  std::size_t step_x = 1, step_y = 1;
 };
 
 // How a surface still being computed is drawn. A coarse-to-fine sweep (grid.hpp) completes the
@@ -249,7 +253,9 @@ struct SubGrid {
 // surface is always drawn at stride 1.
 SubGrid drawing_grid(const SurfaceView& s, const std::vector<double>& v, bool complete) {
   const std::size_t nx = s.nx(), ny = s.ny();
-  SubGrid all{1, stride_indices(nx, 1), s.two_d() ? stride_indices(ny, 1) : std::vector<std::size_t>{0}};
+  const std::size_t cx = preview_anchor(s.x), cy = s.two_d() ? preview_anchor(s.y) : 0;
+  SubGrid all{1, stride_indices(nx, 1), s.two_d() ? stride_indices(ny, 1) : std::vector<std::size_t>{0},
+              cx, cy};
   if (complete) return all;
   auto ok = [&](std::size_t iy, std::size_t ix) { return std::isfinite(v[iy * nx + ix]); };
   double covered = 0;
@@ -261,12 +267,12 @@ SubGrid drawing_grid(const SurfaceView& s, const std::vector<double>& v, bool co
     }
   double cells = double(nx - 1) * double(s.two_d() ? ny - 1 : 1);
   if (covered >= 0.5 * cells) return all;
-  const std::size_t cx = preview_anchor(s.x), cy = s.two_d() ? preview_anchor(s.y) : 0;
   for (std::size_t st = 2; st / 2 < std::max(nx, ny) - 1; st *= 2) {
     bool too_few = true;  // (both sub-grids)
     for (const bool centred : {true, false}) {
       SubGrid g{st, stride_indices(nx, st, centred ? cx : 0),
-                s.two_d() ? stride_indices(ny, st, centred ? cy : 0) : std::vector<std::size_t>{0}};
+                s.two_d() ? stride_indices(ny, st, centred ? cy : 0) : std::vector<std::size_t>{0},
+                centred ? cx : 0, centred ? cy : 0, st, st};
       // (two lines, the ends, would draw a plane through the corners: not the surface)
       if (g.xs.size() < std::min<std::size_t>(nx, 3) || (s.two_d() && g.ys.size() < std::min<std::size_t>(ny, 3)))
         continue;
@@ -281,6 +287,43 @@ SubGrid drawing_grid(const SurfaceView& s, const std::vector<double>& v, bool co
   return all;
 }
 
+// A grid finer than the picture: every m-th of the sub-grid's lines of one axis, counted from
+// its anchor line (θ*'s, kept), plus both ends; m the smallest that draws at most about `budget`
+// lines. `step` is the sub-grid's step, and becomes the new one.
+std::vector<std::size_t> thin_lines(const std::vector<std::size_t>& lines, std::size_t anchor,
+                                    std::size_t budget, std::size_t& step) {
+  if (lines.size() <= budget) return lines;
+  const std::size_t m = (lines.size() - 1 + budget - 2) / (budget - 1);
+  step *= m;
+  std::vector<std::size_t> kept;
+  for (std::size_t i : lines)
+    if (i == lines.front() || i == lines.back() || (i > anchor ? i - anchor : anchor - i) % step == 0)
+      kept.push_back(i);
+  return kept;
+}
+
+enum class Kind { contour, contourf, heat, surface3d, trajectory };
+
+// The lines a 2D figure of values v draws. A map or a 3D surface draws at most about one line
+// per pixel of its plot area (3/4 of the picture's width and height; the 3D view's axes, drawn
+// obliquely, about half its width each) unless --full-resolution: finer lines add nothing to
+// see, and cost gnuplot's time and memory and the size of a PDF or SVG (a complete 1001 x 1001
+// surface: 2.1 GB and 37 s for the default PNG and PDF, 501 x 335 lines: 0.2 GB, 4 s). The
+// heatmap draws every node (one cell each, the image scaled to the plot area; cheap).
+SubGrid figure_grid(const SurfaceView& s, const std::vector<double>& v, Kind kind, bool complete,
+                    const PlotOptions& o) {
+  SubGrid g = drawing_grid(s, v, kind == Kind::heat || complete);
+  if (kind == Kind::heat || o.full_resolution) return g;
+  const auto budget = [](int pixels) { return std::size_t(std::max(3, pixels)); };
+  const bool oblique = kind == Kind::surface3d;
+  g.xs = thin_lines(g.xs, g.ax, budget(oblique ? o.width / 2 : 3 * o.width / 4), g.step_x);
+  g.ys = thin_lines(g.ys, g.ay, budget(oblique ? o.width / 2 : 3 * o.height / 4), g.step_y);
+  return g;
+}
+
+// Whether a figure leaves lines out because the grid is finer than the picture.
+bool thinned(const SubGrid& g) { return g.step_x > g.stride || g.step_y > g.stride; }
+
 struct Context {
   const SurfaceView* s;
   const PlotOptions* o;
@@ -294,8 +337,10 @@ struct Context {
 
 std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
 
+// (stride: the steps between the lines drawn of a surface in progress, α's and, when different,
+// step_y β's)
 std::string title_for(const Context& c, const std::string& what_label, std::size_t done,
-                      std::size_t stride) {
+                      std::size_t stride, std::size_t step_y = 0) {
   const SurfaceView& s = *c.s;
   std::string model = s.arch;
   if (!s.model_file.empty())
@@ -326,7 +371,10 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
   if (!ends.empty()) line2 += "\n" + ends;
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
-    if (stride > 1) line2 += ", drawn on every " + ordinal(stride) + " grid line";
+    if (step_y && step_y != stride)
+      line2 += ", drawn on every " + ordinal(stride) + " α line and " + ordinal(step_y) + " β line";
+    else if (stride > 1)
+      line2 += ", drawn on every " + ordinal(stride) + " grid line";
   }
   return line1 + "\n" + line2;
 }
@@ -559,8 +607,6 @@ std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& 
   return os.str();
 }
 
-enum class Kind { contour, contourf, heat, surface3d, trajectory };
-
 // The gnuplot command for equal axis scales (a comment when they are free): `set view equal xy`
 // for splot (before `set view map`, which it would otherwise undo), `set size ratio -1` for plot.
 std::string aspect_cmd(const PlotOptions& o, std::array<double, 4> range, bool splot) {
@@ -578,7 +624,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   std::vector<double> v = quantity_values(s, q);
   std::size_t done = computed_count(s, q);
   // The heatmap draws one pixel per node, so it shows partial surfaces as they are.
-  const SubGrid sub = drawing_grid(s, v, kind == Kind::heat || done == s.size());
+  const SubGrid sub = figure_grid(s, v, kind, done == s.size(), o);
   const std::size_t stride = sub.stride;
   const auto &xs = sub.xs, &ys = sub.ys;
   Levels l = levels_for(q, o);
@@ -613,11 +659,22 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   fig.note = note;
   if (const std::string bad = non_finite_note(s, {q}, "holes in the map"); !bad.empty())
     fig.note += (fig.note.empty() ? "" : "; ") + bad;
+  if (thinned(sub))
+    fig.note += (fig.note.empty() ? "" : "; ") + std::string("the ") + std::to_string(s.nx()) +
+                "x" + std::to_string(s.ny()) + " grid is finer than the pictures: maps and 3D " +
+                "surfaces are drawn on about one grid line per pixel (each .dat says which; " +
+                "--full-resolution draws every line; the heatmaps and losscape export have " +
+                "every point)";
 
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha beta " << q
        << "; one block per beta, NaN = not computed or computed as NaN";
-  if (stride > 1) data << "; every " << ordinal(stride) << " grid line (surface in progress)";
+  if (thinned(sub))
+    data << "; every " << ordinal(sub.step_x) << " alpha line and " << ordinal(sub.step_y)
+         << " beta line (and the last), the grid being finer than the picture"
+         << (stride > 1 ? " and in progress" : "") << " (losscape plot --full-resolution: all)";
+  else if (stride > 1)
+    data << "; every " << ordinal(stride) << " grid line (surface in progress)";
   data << "\n";
   grid_block(data, s, v, xs, ys);
   // (the checkpoints whose epoch is printed: in the data, and kept clear of contour labels)
@@ -638,7 +695,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   script_preamble(gp, c, name, label_of(q), "alpha beta " + q);
   gp << "vmin = " << num(l.vmin) << "; vlevel = " << num(l.vlevel) << "; vmax = " << num(l.vmax)
      << "\n\n";
-  std::string title = title_for(c, label_of(q), done, stride);
+  std::string title = title_for(c, label_of(q), done, sub.step_x, sub.step_y);
   gp << "set title " << gp_str(title) << " noenhanced\n"
      << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
      << "set ylabel " << gp_str(c.ylabel) << " noenhanced\n"
@@ -755,11 +812,11 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   return fig;
 }
 
-// Whether the nodes a 2D figure of q draws (all, or a coarse sub-grid of a surface in progress)
-// hold a finite value: gnuplot refuses to draw a 3D surface without one.
-bool has_finite_node(const SurfaceView& s, const std::string& q) {
+// Whether the nodes the 3D figure of q draws (all, a coarse sub-grid of a surface in progress, or
+// the lines of a grid finer than the picture) hold a finite value: gnuplot refuses to draw a 3D surface without one.
+bool has_finite_node(const SurfaceView& s, const std::string& q, const PlotOptions& o) {
   std::vector<double> v = quantity_values(s, q);
-  const SubGrid sub = drawing_grid(s, v, computed_count(s, q) == s.size());
+  const SubGrid sub = figure_grid(s, v, Kind::surface3d, computed_count(s, q) == s.size(), o);
   for (std::size_t iy : sub.ys)
     for (std::size_t ix : sub.xs)
       if (std::isfinite(v[iy * s.nx() + ix])) return true;
@@ -1344,7 +1401,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::contourf));
     figs.push_back(figure_2d(c, q, Kind::heat));
     if (q == "eig-ratio") {
-    } else if (has_finite_node(s, q)) {
+    } else if (has_finite_node(s, q, o)) {
       figs.push_back(figure_2d(c, q, Kind::surface3d));
     } else {  // gnuplot cannot draw a surface without a single point (a sweep just begun)
       figs.back().note = label_of(q) + " has no finite value to draw yet: its 3D surface is skipped";

@@ -94,6 +94,9 @@ struct PlotOptions {
   /// other's.
   std::string aspect;
   int width = 800, height = 600;  ///< pixels for PNG and SVG; PDF gets width/100 × height/100 in
+  /// Draw every grid line in the contour maps and 3D surfaces; without it a grid finer than the
+  /// picture is drawn on about one line per pixel of the plot area (the heatmap always has all).
+  bool full_resolution = false;
   /// gnuplot program; empty = $LOSSCAPE_GNUPLOT if set, else `gnuplot` on PATH.
   std::string gnuplot;
 };

@@ -50,6 +50,9 @@ void add_plot(CLI::App& root, Registry& reg) {
                   "plot area)");
   app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
       ->capture_default_str();
+  app->add_flag("--full-resolution", o->plot.full_resolution,
+                "Contour maps and 3D surfaces of every grid line (default: a grid finer than the "
+                "picture is drawn on about one line per pixel)");
   reg.push_back({app, [o, app, vmin, vlevel, vmax]() {
     PlotOptions p = o->plot;
     if (vmin->count()) p.vmin = o->vmin;

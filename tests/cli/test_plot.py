@@ -585,6 +585,84 @@ def main():
     check(f"{int((~part).sum())} of 49 points done" in gp and "drawn on every" not in gp and
           dat.shape[0] == 49, "a part file is drawn on every grid line, not on its 4 corners")
 
+    # ---- a grid finer than the picture: maps and 3D surface on about one line per pixel of the
+    # plot area (a complete 1001 x 1001 surface took gnuplot 2.1 GB and 37 s), counted from the
+    # line through theta* and with both ends; the heatmap and --full-resolution keep every line;
+    # the thinned map's contour lines lie within a pixel of those of the full grid ----
+    L = write_surface("fine.h5", 701, 301)
+    r = run("plot", "fine.h5", "--what", "train_loss", "--formats", "png", "--size", "400x300",
+            "--out-dir", "fig_fine")
+    check("the 701x301 grid is finer than the pictures" in r.stderr and
+          r.stderr.count("finer than the pictures") == 1, f"thinned maps are noted once: {r.stderr}")
+
+    def lines_kept(n, anchor, budget):
+        """Every m-th index from the anchor plus both ends, m the least for which the lines of
+        step m span the axis in at most budget - 1 cells."""
+        m = 1
+        while (n - 1) / m > budget - 1:
+            m += 1
+        return sorted({0, n - 1} | {i for i in range(n) if abs(i - anchor) % m == 0}), m
+
+    def ordinal_en(k):
+        return f"{k}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(k if k < 20 else k % 10, 'th') }"
+
+    def grid_lines(dat_file):
+        d = np.genfromtxt(dat_file)
+        return np.unique(d[:, 0]), np.unique(d[:, 1]), d
+
+    xs_all, ys_all = np.linspace(-1, 1, 701), np.linspace(-1, 1, 301)
+    for kind, bx, by in (("2dcontour", 300, 225), ("2dcontourf", 300, 225), ("3dsurface", 200, 200)):
+        gx, gy, d = grid_lines(f"fig_fine/fine_train_loss_{kind}.dat")
+        (kx, mx), (ky, my) = lines_kept(701, 350, bx), lines_kept(301, 150, by)
+        check(np.allclose(gx, xs_all[kx]) and np.allclose(gy, ys_all[ky]) and
+              len(gx) <= bx + 2 and len(gy) <= by + 2 and 0.0 in gx and 0.0 in gy,
+              f"{kind}: alpha lines every {mx}, beta every {my} from theta*'s, ends kept "
+              f"({len(gx)} x {len(gy)} of 701 x 301)")
+        want = L[np.ix_(ky, kx)].ravel()
+        check(d.shape[0] == len(kx) * len(ky) and np.allclose(d[:, 2], want, rtol=1e-9),
+              f"{kind}: the values drawn are the surface's at those nodes")
+        head = open(f"fig_fine/fine_train_loss_{kind}.dat").read(600)
+        check(f"every {ordinal_en(mx)} alpha line and {ordinal_en(my)} beta line" in head,
+              f"{kind}: the data file says which lines it holds")
+    gx, gy, _ = grid_lines("fig_fine/fine_train_loss_2dheat.dat")
+    check(len(gx) == 701 and len(gy) == 301, "the heatmap has every node")
+    r = run("plot", "fine.h5", "--what", "train_loss", "--formats", "png", "--size", "400x300",
+            "--out-dir", "fig_full", "--full-resolution")
+    check("finer than the pictures" not in r.stderr, "--full-resolution: no note")
+    for kind in ("2dcontour", "3dsurface"):
+        gx, gy, _ = grid_lines(f"fig_full/fine_train_loss_{kind}.dat")
+        check(len(gx) == 701 and len(gy) == 301, f"--full-resolution: {kind} has every line")
+
+    def contour_table(dat_file, levels):
+        """gnuplot's own contour lines of a data file: {level: array of (x, y)}."""
+        script = (f"set table 'contours.txt'\nunset surface\nset contour base\n"
+                  f"set cntrparam levels discrete {','.join(map(str, levels))}\n"
+                  f"splot '{dat_file}' using 1:2:3 with lines\n")
+        subprocess.run([GNUPLOT], input=script, text=True, check=True, capture_output=True)
+        out, level = {}, None
+        for line in open("contours.txt"):
+            found = re.match(r"# Contour \d+, label:\s*(\S+)", line)
+            if found:
+                level = float(found.group(1))
+            elif line.strip() and not line.startswith("#") and level is not None:
+                out.setdefault(level, []).append(list(map(float, line.split()[:2])))
+        return {k: np.array(v) for k, v in out.items()}
+
+    levels = [0.6, 1.1, 2.1, 4.1, 8.1]
+    thin = contour_table("fig_fine/fine_train_loss_2dcontour.dat", levels)
+    full = contour_table("fig_full/fine_train_loss_2dcontour.dat", levels)
+    # a pixel of the plot area (3/4 of 400 x 300) in data units, the finer axis's
+    worst = 0.0
+    for level in levels:
+        a, b = thin.get(level, np.zeros((0, 2))), full.get(level, np.zeros((0, 2)))
+        check(len(a) > 0 and len(b) > 0, f"contour {level} drawn in both")
+        for chunk in np.array_split(a, max(1, len(a) // 500)):
+            dist = np.sqrt(((chunk[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+            worst = max(worst, float(dist.max()))
+    pixel = min(2 / 300, 2 / 225)
+    check(worst < pixel, f"the thinned map's contours lie within a pixel of the full grid's "
+          f"({worst:.2e} < {pixel:.2e} in data units)")
+
     # ---- coordinates of another tool's file: NaN or repeated refused; uneven noted ----
     for name, xs, want in (("refnan.h5", [-1, -0.5, np.nan, 0.5, 1], "xcoordinates[2] is nan"),
                            ("refdup.h5", [-1, 0, 0, 0.5, 1], "xcoordinates [1] and [2] are 0, 0")):
