@@ -1367,6 +1367,13 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
 
   // (made once everything has been checked: a refused plot leaves no folder behind)
   std::error_code ec;
+  // `-o fig.png` (as sweep's -o names its file) would make a folder called fig.png.
+  if (std::string ext = fs::path(o.out_dir).extension().string();
+      !fs::is_directory(o.out_dir, ec) && (ext == ".png" || ext == ".pdf" || ext == ".svg"))
+    throw InputError("plot: --out-dir " + o.out_dir + " is the folder for the figures, not an "
+                     "image: each figure is named after the surface, the quantity and the kind (" + c.stem +
+                     "_" + o.what.front() + "_*." + ext.substr(1) + "); give a folder (and "
+                     "--formats for the image types)");
   fs::create_directories(o.out_dir, ec);
   if (!fs::is_directory(o.out_dir))
     throw InputError("plot: cannot create output directory " + o.out_dir + " (" +

@@ -663,6 +663,12 @@ def main():
     check(worst < pixel, f"the thinned map's contours lie within a pixel of the full grid's "
           f"({worst:.2e} < {pixel:.2e} in data units)")
 
+    # ---- -o fig.png (sweep's -o names a file): refused, no folder fig.png made ----
+    r = run("plot", "s2.h5", "-o", "fig.png", expect_ok=False)
+    check(r.returncode == 1 and "is the folder for the figures, not an image" in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1 and not os.path.exists("fig.png"),
+          f"plot -o fig.png: one line, nothing made ({r.returncode}: {r.stderr.strip()})")
+
     # ---- coordinates of another tool's file: NaN or repeated refused; uneven noted ----
     for name, xs, want in (("refnan.h5", [-1, -0.5, np.nan, 0.5, 1], "xcoordinates[2] is nan"),
                            ("refdup.h5", [-1, 0, 0, 0.5, 1], "xcoordinates [1] and [2] are 0, 0")):
