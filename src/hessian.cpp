@@ -9,6 +9,7 @@
 
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/stop.hpp"
 #include "losscape/surface.hpp"
 
 namespace losscape {
@@ -172,6 +173,11 @@ void HessianOperator::apply(const double* x, double* y) {
     group_->bcast(y, int(dim_ * std::int64_t(sizeof(double))));
   }
   ++products_;
+  if (stop_on_signal) {
+    const bool mine = stop_requested();
+    if (group_ && group_->size() > 1 ? group_->allreduce_max(std::int64_t(mine)) > 0 : mine)
+      throw HessianStopped{};
+  }
 }
 
 // ---------------- ARPACK ----------------
@@ -516,62 +522,72 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
   j["samples"] = h.samples();
   j["settings"] = o;
 
-  say("extreme eigenvalues");
-  auto before = h.products();
-  auto e = extreme_eigenvalues(op, n, o.eig);
-  j["max_eig"] = nan_to_null(e.max_eig);
-  j["min_eig"] = nan_to_null(e.min_eig);
-  j["eig_ratio"] = e.converged && e.max_eig != 0 ? nlohmann::json(std::abs(e.min_eig / e.max_eig))
-                                                 : nlohmann::json();
-  j["extreme"] = {{"converged", e.converged}, {"iterations", e.iterations},
-                  {"products", h.products() - before}};
-
-  if (o.top_k > 0) {
-    say("top-" + std::to_string(o.top_k) + " eigenvalues");
-    before = h.products();
-    nlohmann::json top;
-    if (o.top_k == 1 && e.converged && e.max_eig >= 0) {
-      // The largest-magnitude eigenvalue is non-negative: it is the largest one.
-      top = {{"values", {e.max_eig}}, {"converged", true}, {"iterations", 0}, {"products", 0}};
-    } else if (o.top_k >= n) {
-      throw InputError("--top-k " + std::to_string(o.top_k) + ": the Hessian has only " +
-                       std::to_string(n) + " rows (need fewer)");
-    } else {
-      double shift = e.converged ? e.min_eig : 0.0;
-      auto r = arpack_eigsh(op, n, o.top_k, Which::largest_algebraic, o.eig, shift);
-      nlohmann::json vals = nlohmann::json::array();
-      for (double v : r.values) vals.push_back(nan_to_null(v));
-      top = {{"values", vals}, {"converged", r.converged}, {"iterations", r.iterations},
-             {"products", h.products() - before}};
-    }
-    j["top_eigenvalues"] = top;
-  }
-
-  if (o.trace_probes > 0) {
-    say("trace (" + std::to_string(o.trace_probes) + " Hutchinson probes)");
-    before = h.products();
-    auto t = hutchinson_trace(op, n, o.trace_probes, o.seed);
-    j["trace"] = {{"estimate", t.trace},
-                  {"stderr", nan_to_null(t.standard_error)},
-                  {"probes", t.probes},
-                  {"estimator", "Hutchinson, Rademacher probes"},
-                  {"products", h.products() - before}};
-  }
-
-  if (o.density) {
-    say("density (SLQ, " + std::to_string(o.slq_probes) + " x " + std::to_string(o.slq_steps) +
-        " Lanczos steps)");
-    before = h.products();
-    auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, int(o.density_points));
-    j["density"] = {{"method", "stochastic Lanczos quadrature, Gaussian-smoothed"},
-                    {"steps", d.steps},
-                    {"probes", o.slq_probes},
-                    {"sigma", d.sigma},
-                    {"nodes", d.nodes},
-                    {"weights", d.weights},
-                    {"grid", d.grid},
-                    {"density", d.density},
+  std::string stage = "extreme eigenvalues";
+  try {
+    say(stage);
+    auto before = h.products();
+    auto e = extreme_eigenvalues(op, n, o.eig);
+    j["max_eig"] = nan_to_null(e.max_eig);
+    j["min_eig"] = nan_to_null(e.min_eig);
+    j["eig_ratio"] = e.converged && e.max_eig != 0 ? nlohmann::json(std::abs(e.min_eig / e.max_eig))
+                                                   : nlohmann::json();
+    j["extreme"] = {{"converged", e.converged}, {"iterations", e.iterations},
                     {"products", h.products() - before}};
+
+    if (o.top_k > 0) {
+      stage = "top-" + std::to_string(o.top_k) + " eigenvalues";
+      say(stage);
+      before = h.products();
+      nlohmann::json top;
+      if (o.top_k == 1 && e.converged && e.max_eig >= 0) {
+        // The largest-magnitude eigenvalue is non-negative: it is the largest one.
+        top = {{"values", {e.max_eig}}, {"converged", true}, {"iterations", 0}, {"products", 0}};
+      } else if (o.top_k >= n) {
+        throw InputError("--top-k " + std::to_string(o.top_k) + ": the Hessian has only " +
+                         std::to_string(n) + " rows (need fewer)");
+      } else {
+        double shift = e.converged ? e.min_eig : 0.0;
+        auto r = arpack_eigsh(op, n, o.top_k, Which::largest_algebraic, o.eig, shift);
+        nlohmann::json vals = nlohmann::json::array();
+        for (double v : r.values) vals.push_back(nan_to_null(v));
+        top = {{"values", vals}, {"converged", r.converged}, {"iterations", r.iterations},
+               {"products", h.products() - before}};
+      }
+      j["top_eigenvalues"] = top;
+    }
+
+    if (o.trace_probes > 0) {
+      stage = "trace";
+      say("trace (" + std::to_string(o.trace_probes) + " Hutchinson probes)");
+      before = h.products();
+      auto t = hutchinson_trace(op, n, o.trace_probes, o.seed);
+      j["trace"] = {{"estimate", t.trace},
+                    {"stderr", nan_to_null(t.standard_error)},
+                    {"probes", t.probes},
+                    {"estimator", "Hutchinson, Rademacher probes"},
+                    {"products", h.products() - before}};
+    }
+
+    if (o.density) {
+      stage = "density";
+      say("density (SLQ, " + std::to_string(o.slq_probes) + " x " + std::to_string(o.slq_steps) +
+          " Lanczos steps)");
+      before = h.products();
+      auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, int(o.density_points));
+      j["density"] = {{"method", "stochastic Lanczos quadrature, Gaussian-smoothed"},
+                      {"steps", d.steps},
+                      {"probes", o.slq_probes},
+                      {"sigma", d.sigma},
+                      {"nodes", d.nodes},
+                      {"weights", d.weights},
+                      {"grid", d.grid},
+                      {"density", d.density},
+                      {"products", h.products() - before}};
+    }
+    j["complete"] = true;
+  } catch (const HessianStopped&) {
+    j["complete"] = false;
+    j["stopped_during"] = stage;
   }
   j["products"] = h.products();
   return j;

@@ -51,6 +51,9 @@ class HessianOperator {
   std::int64_t products() const { return products_; }  ///< Hessian-vector products so far
   /// Called between batches (the sweep's coordinator serves work requests there); may be empty.
   std::function<void()> between_batches;
+  /// After each product, a stop signal on any rank of the group (stop.hpp) ends the work with
+  /// HessianStopped on every rank (`losscape hessian`; the sweep stops between its points).
+  bool stop_on_signal = false;
 
  private:
   Model& model_;
@@ -63,6 +66,10 @@ class HessianOperator {
   std::int64_t total_samples_ = 0;
   std::int64_t products_ = 0;
 };
+
+/// Thrown by HessianOperator::apply with stop_on_signal after the product during which a stop
+/// signal arrived; caught by curvature_report.
+struct HessianStopped {};
 
 /// A symmetric linear operator y = A x on vectors of length n.
 using SymOperator = std::function<void(const double* x, double* y)>;
@@ -180,7 +187,9 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
 
 /// λmax, λmin (extreme_eigenvalues), the top-k eigenvalues (largest algebraic, ARPACK on
 /// H − λmin·I so that the relative tolerance is at the spectrum's scale), the trace and, if asked,
-/// the density, as one JSON object. `progress` (may be empty) is told each stage's name.
+/// the density, as one JSON object. `progress` (may be empty) is told each stage's name. Stopped
+/// by a signal (h.stop_on_signal), it returns the stages finished before, with "complete": false
+/// and "stopped_during" naming the stage (else "complete": true).
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
                                 const std::function<void(const std::string&)>& progress = {});
 

@@ -14,6 +14,7 @@
 #include "losscape/h5.hpp"
 #include "losscape/hessian.hpp"
 #include "losscape/mpi.hpp"
+#include "losscape/stop.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape::cli {
@@ -41,6 +42,11 @@ void print_report(const nlohmann::json& j) {
               eig["tol"].get<double>(), eig["max_iter"].get<int>(),
               eig["max_iter"].get<int>() == 1 ? "" : "s",
               eig["ncv"].get<int>() > 0 ? std::to_string(eig["ncv"].get<int>()).c_str() : "auto");
+  if (!j.contains("extreme")) {  // (stopped by a signal before the first stage ended)
+    std::printf("time      %.2f s, %lld Hessian-vector products in all\n", j["seconds"].get<double>(),
+                (long long)j["products"].get<std::int64_t>());
+    return;
+  }
   const auto& ex = j["extreme"];
   // λmax is the largest-magnitude eigenvalue unless the negative curvature dominates: then the
   // largest positive one (hessian.hpp, extreme_eigenvalues).
@@ -130,6 +136,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
   app->add_flag("--quiet,-q", o->quiet, "No progress messages on stderr");
   reg.push_back({app, [o, app]() {
     mpi::Environment env(nullptr, nullptr);
+    // (a job's time limit or scancel: the stages finished so far are reported and saved)
+    install_stop_handlers();
     auto world = mpi::Comm::world();
     default_to_recorded_dataset(*app, o->model.file, o->data.dataset, world);
     auto node = world.split_node();
@@ -180,6 +188,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
       // Its errors come after its reduction of the sample count: on every rank alike.
       run_agreed(world, [&]() {
         h = std::make_unique<HessianOperator>(*model, data, ho, &world);
+        h->stop_on_signal = true;
         check_curvature_memory(o->curv, h->dim(), node.size(), memory_room());
       });
       auto progress = [&](const std::string& stage) {
@@ -216,7 +225,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (root) {
       print_report(j);
-      if (!o->json.empty()) {
+      // (stopped before the first stage ended: an earlier result at that path is kept)
+      if (!o->json.empty() && j.contains("extreme")) {
         h5::write_whole(o->json, ".writing", [&](const std::string& tmp) {
           std::ofstream out(tmp);
           out << j.dump(2) << "\n";
@@ -226,6 +236,15 @@ void add_hessian(CLI::App& root, Registry& reg) {
         std::printf("saved     %s\n", o->json.c_str());
       }
       std::fflush(stdout);
+    }
+    if (!j["complete"].get<bool>()) {
+      if (root)
+        std::fprintf(stderr, "losscape: interrupted: stopped by a signal during the %s: %s "
+                             "(run the command again for the whole report)\n",
+                     j["stopped_during"].get<std::string>().c_str(),
+                     j.contains("extreme") ? "the stages before it are complete, in the report"
+                                           : "nothing was finished");
+      return int(kExitIncomplete);
     }
     bool ok = j["extreme"]["converged"].get<bool>() &&
               (!j.contains("top_eigenvalues") || j["top_eigenvalues"]["converged"].get<bool>());

@@ -18,9 +18,11 @@ import math
 import os
 import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import time
 
 try:
     import h5py
@@ -35,7 +37,7 @@ except ImportError as e:  # pragma: no cover
 
 trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2 renamed trapz
 
-from clitest import check, conclude, losscape as run, setup  # noqa: E402
+from clitest import MPIEXEC, MPI_FLAGS, check, conclude, losscape as run, setup  # noqa: E402
 
 LOSSCAPE = setup("/tmp/losscape-hessian-test", fashion_mnist=False)
 WORK = os.getcwd()
@@ -276,6 +278,61 @@ def main():
     with h5py.File("dead.h5") as f:
         check(list(f["max_eig"][()]) == [0, 0] and list(f["eig_converged"][()]) == [1, 1] and
               all(f["hvp_count"][()] > 0), "... and in a sweep's maps (converged, products counted)")
+
+    # ---- a stop signal (a job's time limit, scancel) during the trace: the stages finished
+    # before it are reported and saved with "complete": false, exit 75; under mpiexec a signal
+    # to one rank (here rank 1 alone) stops every rank after the same product ----
+    w_max = json.load(open("h_w.json"))["max_eig"]
+
+    def rank_pid(launcher, rank):
+        """The pid of mpiexec's child process of that MPI rank (OMPI_COMM_WORLD_RANK)."""
+        for _ in range(100):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+                    ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == launcher and f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+                    return int(pid)
+            time.sleep(0.1)
+        return None
+
+    for ranks in (0, 2):
+        out = f"stopped{ranks}.json"
+        cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
+            LOSSCAPE, "hessian", "--model-file", "tiny.pt", *data, "--batch-size", "10",
+            "--eig-tol", "1e-8", "--top-k", "3", "--trace-probes", "100000000", "--json", out]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        said = []
+        for line in p.stderr:  # (rank 0's progress lines) until the trace has begun
+            said.append(line)
+            if line.startswith("[hessian] trace"):
+                break
+        time.sleep(0.5)
+        target = rank_pid(p.pid, 1) if ranks else p.pid
+        if target:
+            os.kill(target, signal.SIGTERM)
+        try:
+            stdout, stderr = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            stdout, stderr = p.communicate()
+        stderr = "".join(said) + stderr
+        tag = f"hessian stopped during the trace{f' (np={ranks}, SIGTERM to rank 1)' if ranks else ''}"
+        check(target is not None and p.returncode == 75 and
+              "losscape: interrupted: stopped by a signal during the trace: the stages before it "
+              "are complete" in stderr and stderr.count("losscape: interrupted") == 1,
+              f"{tag}: exit 75, one line ({p.returncode}: {stderr.strip()[-300:]})")
+        j = json.load(open(out)) if os.path.exists(out) else {}
+        check(j.get("complete") is False and j.get("stopped_during") == "trace" and
+              "trace" not in j and len(j.get("top_eigenvalues", {}).get("values", [])) == 3 and
+              j.get("max_eig") is not None and abs(j["max_eig"] - w_max) <= 1e-6 * abs(w_max),
+              f"{tag}: JSON saved with the finished stages, max_eig {j.get('max_eig')} = the "
+              f"whole run's {w_max}, complete false, no trace")
+        check("λmax" in stdout and "top-3" in stdout and "trace " not in stdout and out in stdout,
+              f"{tag}: the finished stages printed")
 
     # ---- settings no stage can run with: refused before any work ----
     for opts, flag in ((["--density", "--density-points", "1"], "--density-points"),
