@@ -171,6 +171,14 @@ for bad, name in (("nan_model.h5", first), ("nan_var.h5", var)):
           and not os.path.exists("nan_s.h5"),
           f"sweep around {bad} ({name} not finite): refused, no surface ({p.stderr.strip()})")
 
+# eval of such a model: the numbers asked for (exit 0), with a note naming the tensor
+for bad, name in (("nan_model.h5", first), ("nan_var.h5", var)):
+    p = run(["eval", "--model-file", bad, "--samples", "100", "--threads", "1", "--json"])
+    check(json.loads(p.stdout)["samples"] == 100 and p.stderr.strip() ==
+          f"losscape: note: {bad}: {name} holds NaN or infinite values (a diverged checkpoint?): "
+          "the loss and accuracy above are those of a broken network",
+          f"eval of {bad}: evaluated, with a note naming {name} ({p.stderr.strip()})")
+
 # ---- an output folder that does not exist; --x-ignore none recorded as such ----
 p = run(["directions", "--model-file", model, "--out", "no_such_folder/d.h5"], expect=1)
 check(p.stderr.strip() == "losscape: error: no_such_folder/d.h5: no such folder no_such_folder",
