@@ -83,8 +83,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_option("--flush-seconds", c.flush_seconds, "Seconds between collective write rounds")
       ->capture_default_str();
   app->add_option("--part", c.part,
-                  "Compute only slice K/N of the grid (fan-out), or 'slurm' to take it from "
-                  "SLURM_ARRAY_TASK_ID/COUNT");
+                  "Compute only slice K/N of the grid (fan-out; each part its own --out), or "
+                  "'slurm' to take it from SLURM_ARRAY_TASK_ID, _MIN and _COUNT");
   app->add_option("--out,-o", c.out, "Surface file (created, or resumed if it exists)")
       ->capture_default_str();
   app->add_flag("--quiet,-q", c.quiet, "No progress output");

@@ -112,8 +112,8 @@ void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_option("--dataset,-d", d.dataset,
                  std::string("cifar10 | fashion-mnist | mnist (") + kDatasetDefault + ")");
   app.add_option("--data-dir", d.data_dir,
-                 "Directory of the data files (default: Debian's location for fashion-mnist, "
-                 "data/cifar-10-batches-bin for cifar10)");
+                 "Directory of the data files (default: Debian's location for fashion-mnist "
+                 "and mnist, /usr/share/datasets/NAME; data/cifar-10-batches-bin for cifar10)");
   if (with_split)
     app.add_option("--split,--splits", d.split, "train | test")->capture_default_str();
   app.add_option("--samples,-n", d.samples,
