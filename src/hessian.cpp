@@ -509,7 +509,8 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
 }
 
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
-                                const std::function<void(const std::string&)>& progress) {
+                                const std::function<void(const std::string&)>& progress,
+                                const nlohmann::json& earlier) {
   check_curvature_options(o, h.dim());
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
@@ -521,23 +522,44 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
   j["parameters"] = {{"count", n}, {"tensors", h.tensor_names()}};
   j["samples"] = h.samples();
   j["settings"] = o;
+  // A stage that an unfinished earlier run of the same command finished is taken from its
+  // result (its keys, the stage's own last) instead of being computed again.
+  nlohmann::json kept = nlohmann::json::array();
+  auto keep = [&](const std::string& stage, const std::vector<const char*>& keys) {
+    if (!earlier.is_object() || !earlier.contains(keys.back())) return false;
+    for (const char* k : keys)
+      if (earlier.contains(k)) j[k] = earlier[k];
+    kept.push_back(keys.back());
+    say(stage + ": kept from the unfinished earlier run");
+    return true;
+  };
 
   std::string stage = "extreme eigenvalues";
   try {
-    say(stage);
-    auto before = h.products();
-    auto e = extreme_eigenvalues(op, n, o.eig);
-    j["max_eig"] = nan_to_null(e.max_eig);
-    j["min_eig"] = nan_to_null(e.min_eig);
-    j["eig_ratio"] = e.converged && e.max_eig != 0 ? nlohmann::json(std::abs(e.min_eig / e.max_eig))
-                                                   : nlohmann::json();
-    j["extreme"] = {{"converged", e.converged}, {"iterations", e.iterations},
-                    {"products", h.products() - before}};
-
-    if (o.top_k > 0) {
-      stage = "top-" + std::to_string(o.top_k) + " eigenvalues";
+    ExtremeEigs e;
+    if (keep(stage, {"max_eig", "min_eig", "eig_ratio", "extreme"})) {
+      auto number = [](const nlohmann::json& v) {
+        return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+      };
+      e.max_eig = number(j["max_eig"]);
+      e.min_eig = number(j["min_eig"]);
+      e.converged = j["extreme"].value("converged", false);
+    } else {
       say(stage);
-      before = h.products();
+      auto before = h.products();
+      e = extreme_eigenvalues(op, n, o.eig);
+      j["max_eig"] = nan_to_null(e.max_eig);
+      j["min_eig"] = nan_to_null(e.min_eig);
+      j["eig_ratio"] = e.converged && e.max_eig != 0 ? nlohmann::json(std::abs(e.min_eig / e.max_eig))
+                                                     : nlohmann::json();
+      j["extreme"] = {{"converged", e.converged}, {"iterations", e.iterations},
+                      {"products", h.products() - before}};
+    }
+
+    stage = "top-" + std::to_string(o.top_k) + " eigenvalues";
+    if (o.top_k > 0 && !keep(stage, {"top_eigenvalues"})) {
+      say(stage);
+      auto before = h.products();
       nlohmann::json top;
       if (o.top_k == 1 && e.converged && e.max_eig >= 0) {
         // The largest-magnitude eigenvalue is non-negative: it is the largest one.
@@ -556,10 +578,10 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
       j["top_eigenvalues"] = top;
     }
 
-    if (o.trace_probes > 0) {
-      stage = "trace";
+    stage = "trace";
+    if (o.trace_probes > 0 && !keep(stage, {"trace"})) {
       say("trace (" + std::to_string(o.trace_probes) + " Hutchinson probes)");
-      before = h.products();
+      auto before = h.products();
       auto t = hutchinson_trace(op, n, o.trace_probes, o.seed);
       j["trace"] = {{"estimate", t.trace},
                     {"stderr", nan_to_null(t.standard_error)},
@@ -568,11 +590,11 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
                     {"products", h.products() - before}};
     }
 
-    if (o.density) {
-      stage = "density";
+    stage = "density";
+    if (o.density && !keep(stage, {"density"})) {
       say("density (SLQ, " + std::to_string(o.slq_probes) + " x " + std::to_string(o.slq_steps) +
           " Lanczos steps)");
-      before = h.products();
+      auto before = h.products();
       auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, int(o.density_points));
       j["density"] = {{"method", "stochastic Lanczos quadrature, Gaussian-smoothed"},
                       {"steps", d.steps},
@@ -589,6 +611,7 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
     j["complete"] = false;
     j["stopped_during"] = stage;
   }
+  if (!kept.empty()) j["kept"] = kept;
   j["products"] = h.products();
   return j;
 }

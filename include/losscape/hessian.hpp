@@ -189,8 +189,11 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
 /// H − λmin·I so that the relative tolerance is at the spectrum's scale), the trace and, if asked,
 /// the density, as one JSON object. `progress` (may be empty) is told each stage's name. Stopped
 /// by a signal (h.stop_on_signal), it returns the stages finished before, with "complete": false
-/// and "stopped_during" naming the stage (else "complete": true).
+/// and "stopped_during" naming the stage (else "complete": true). `earlier`: the result of an
+/// unfinished run of the same computation (the caller checks that it is): the stages it holds
+/// are taken from it ("kept": their keys) instead of being computed; "products" counts this run's.
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
-                                const std::function<void(const std::string&)>& progress = {});
+                                const std::function<void(const std::string&)>& progress = {},
+                                const nlohmann::json& earlier = {});
 
 }  // namespace losscape

@@ -80,8 +80,40 @@ void print_report(const nlohmann::json& j) {
                 d["probes"].get<int>(), d["steps"].get<int>(), fmt(d["sigma"]).c_str(),
                 d["grid"].size());
   }
-  std::printf("time      %.2f s, %lld Hessian-vector products in all\n", j["seconds"].get<double>(),
-              (long long)j["products"].get<std::int64_t>());
+  if (j.contains("kept")) {
+    std::string kept;
+    for (auto& k : j["kept"]) kept += (kept.empty() ? "" : ", ") + k.get<std::string>();
+    std::printf("kept      %s (from the unfinished earlier run)\n", kept.c_str());
+  }
+  std::printf("time      %.2f s, %lld Hessian-vector products %s\n", j["seconds"].get<double>(),
+              (long long)j["products"].get<std::int64_t>(), j.contains("kept") ? "in this run" : "in all");
+}
+
+// The result at `path` when it is one of a run stopped by a signal ("complete": false) with this
+// identity and these settings, as text; else "" (a note says why an unfinished one is not used).
+std::string unfinished_result(const std::string& path, const nlohmann::json& identity,
+                              const CurvatureOptions& settings) {
+  std::ifstream in(path);
+  if (!in) return "";
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("complete") || j["complete"] != false) return "";
+  std::string differs;
+  if (!j.contains("identity")) {
+    differs = "it records no identity";
+  } else {
+    for (auto& [key, value] : identity.items())
+      if (differs.empty() && j["identity"].value(key, nlohmann::json()) != value)
+        differs = "its " + key + " differs";
+  }
+  if (differs.empty() && j.value("settings", nlohmann::json()) != nlohmann::json(settings))
+    differs = "its settings differ";
+  if (!differs.empty()) {
+    std::fprintf(stderr, "losscape: note: %s holds an unfinished result of another computation "
+                         "(%s): everything is computed anew and replaces it\n",
+                 path.c_str(), differs.c_str());
+    return "";
+  }
+  return j.dump();
 }
 
 }  // namespace
@@ -147,6 +179,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     DataSpec spec = o->data;
     spec.shard = world.rank();
     spec.num_shards = world.size();
+    spec.fingerprint = true;  // (the identity of a result that a stopped run resumes)
     HessianOptions ho;
     ho.loss = parse_loss(o->loss);
     ho.batch_size = o->batch;
@@ -156,7 +189,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     std::unique_ptr<Model> model;
     DataSplit data;
     std::unique_ptr<HessianOperator> h;
-    nlohmann::json j;
+    nlohmann::json j, identity, earlier;
     auto t0 = std::chrono::steady_clock::now();
     try {
       run_agreed(world, [&]() {
@@ -181,6 +214,17 @@ void add_hessian(CLI::App& root, Registry& reg) {
           throw InputError(model->source + ": parameter " + bad +
                            " holds NaN or infinite values: the Hessian there is undefined");
         data = load_split(spec, dev);
+        // What a result depends on besides the settings: a stopped run's stages are kept only
+        // for the same model values, data as read, subset, loss and parameters.
+        identity = {{"model_fingerprint", fingerprint(model->state())},
+                    {"data", data.fingerprint},
+                    {"dataset", spec.dataset},
+                    {"split", spec.split},
+                    {"samples", spec.samples},
+                    {"subset_seed", spec.subset_seed},
+                    {"raw_data", spec.raw},
+                    {"loss", to_string(ho.loss)},
+                    {"params", o->all_params ? "all" : "dims>=2"}};
         model->to(dev);
         model->train(false);
       });
@@ -191,11 +235,19 @@ void add_hessian(CLI::App& root, Registry& reg) {
         h->stop_on_signal = true;
         check_curvature_memory(o->curv, h->dim(), node.size(), memory_room());
       });
+      // An unfinished result at --json (a run stopped by a signal) of the same computation:
+      // its finished stages are kept. Read by rank 0 and sent to all, which must skip alike.
+      run_agreed(world, [&]() {
+        std::string text;
+        if (root && !o->json.empty()) text = unfinished_result(o->json, identity, o->curv);
+        world.bcast(text);
+        if (!text.empty()) earlier = nlohmann::json::parse(text);
+      });
       auto progress = [&](const std::string& stage) {
         if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s ...\n", stage.c_str());
       };
       try {
-        j = curvature_report(*h, o->curv, progress);
+        j = curvature_report(*h, o->curv, progress, earlier);
       } catch (const GroupEvalError& e) {
         // Every rank threw it at the same product: agree on the failed rank's message.
         throw AgreedError(world.agree(e.own() ? e.what() : ""));
@@ -209,6 +261,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
       return e.exit_code();
     }
     DataSpec whole = o->data;  // described without the shard
+    j["identity"] = identity;
     j["model"] = model->source;
     j["arch"] = model->arch;
     j["data"] = world.size() > 1 ? whole.dataset + " " + whole.split + " (" +
@@ -239,11 +292,15 @@ void add_hessian(CLI::App& root, Registry& reg) {
     }
     if (!j["complete"].get<bool>()) {
       if (root)
-        std::fprintf(stderr, "losscape: interrupted: stopped by a signal during the %s: %s "
-                             "(run the command again for the whole report)\n",
+        std::fprintf(stderr, "losscape: interrupted: stopped by a signal during the %s: %s\n",
                      j["stopped_during"].get<std::string>().c_str(),
-                     j.contains("extreme") ? "the stages before it are complete, in the report"
-                                           : "nothing was finished");
+                     !j.contains("extreme") ? "nothing was finished (run the command again)"
+                     : o->json.empty()
+                         ? "the stages before it are complete, in the report (run it again with "
+                           "--json FILE to keep such stages when stopped)"
+                         : ("the stages before it are complete, saved in " + o->json +
+                            ": the same command computes the rest")
+                               .c_str());
       return int(kExitIncomplete);
     }
     bool ok = j["extreme"]["converged"].get<bool>() &&

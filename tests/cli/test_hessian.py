@@ -281,7 +281,9 @@ def main():
 
     # ---- a stop signal (a job's time limit, scancel) during the trace: the stages finished
     # before it are reported and saved with "complete": false, exit 75; under mpiexec a signal
-    # to one rank (here rank 1 alone) stops every rank after the same product ----
+    # to one rank (here rank 1 alone) stops every rank after the same product; the same command
+    # again keeps the finished stages and computes the rest, to the uninterrupted run's numbers;
+    # other settings compute everything anew ----
     w_max = json.load(open("h_w.json"))["max_eig"]
 
     def rank_pid(launcher, rank):
@@ -298,11 +300,14 @@ def main():
             time.sleep(0.1)
         return None
 
+    # (8000 probes: about 6 s here; the MPI run is only stopped, never finished)
+    stop_args = ["hessian", "--model-file", "tiny.pt", *data, "--batch-size", "10", "--eig-tol",
+                 "1e-8", "--top-k", "3"]
+    run(*stop_args, "--trace-probes", "8000", "--json", "whole8000.json", "--quiet")
     for ranks in (0, 2):
         out = f"stopped{ranks}.json"
         cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
-            LOSSCAPE, "hessian", "--model-file", "tiny.pt", *data, "--batch-size", "10",
-            "--eig-tol", "1e-8", "--top-k", "3", "--trace-probes", "100000000", "--json", out]
+            LOSSCAPE, *stop_args, "--trace-probes", "100000000" if ranks else "8000", "--json", out]
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
         said = []
@@ -333,6 +338,21 @@ def main():
               f"whole run's {w_max}, complete false, no trace")
         check("λmax" in stdout and "top-3" in stdout and "trace " not in stdout and out in stdout,
               f"{tag}: the finished stages printed")
+    r = run(*stop_args, "--trace-probes", "8000", "--json", "stopped0.json")
+    whole, resumed = json.load(open("whole8000.json")), json.load(open("stopped0.json"))
+    same = all(whole[k] == resumed[k] for k in ("max_eig", "min_eig", "top_eigenvalues", "trace"))
+    check(resumed["complete"] is True and resumed.get("kept") == ["extreme", "top_eigenvalues"] and
+          same and resumed["products"] == 8000 and "kept from the unfinished earlier run" in r.stderr
+          and "kept      extreme, top_eigenvalues" in r.stdout,
+          f"the same command again: extreme and top-3 kept, the trace's 8000 products computed, "
+          f"every number as the uninterrupted run's ({resumed.get('kept')}, {resumed['products']} "
+          f"products, equal: {same})")
+    r = run(*stop_args, "--trace-probes", "8000", "--seed", "1", "--json", "stopped2.json")
+    again = json.load(open("stopped2.json"))
+    check("stopped2.json holds an unfinished result of another computation (its settings differ)"
+          in r.stderr and again["complete"] is True and "kept" not in again and
+          again["products"] > 8000, f"other settings (--seed 1): noted, everything computed anew "
+          f"({again['products']} products)")
 
     # ---- settings no stage can run with: refused before any work ----
     for opts, flag in ((["--density", "--density-points", "1"], "--density-points"),
