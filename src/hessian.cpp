@@ -508,12 +508,62 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
                    ", and " + why + "; use fewer vectors or more memory");
 }
 
+std::string curvature_stages_problem(const nlohmann::json& r, const CurvatureOptions& o) {
+  auto count = [](const nlohmann::json& v) { return v.is_number_integer() && v.get<std::int64_t>() >= 0; };
+  auto number_or_null = [](const nlohmann::json& v) { return v.is_number() || v.is_null(); };
+  auto numbers = [](const nlohmann::json& v, bool nulls) {
+    return v.is_array() && std::all_of(v.begin(), v.end(), [&](const nlohmann::json& x) {
+             return x.is_number() || (nulls && x.is_null());
+           });
+  };
+  // (the keys every stage has; `at` of a const object: no insertion, an exception if missing)
+  auto stage_ok = [&](const nlohmann::json& s) {
+    return s.is_object() && s.contains("products") && count(s.at("products"));
+  };
+  const bool extreme = r.contains("extreme");
+  if (extreme) {
+    const auto& e = r.at("extreme");
+    if (!stage_ok(e) || !e.contains("converged") || !e.at("converged").is_boolean() ||
+        !e.contains("iterations") || !count(e.at("iterations")))
+      return "its extreme is not one losscape writes";
+    for (const char* k : {"max_eig", "min_eig", "eig_ratio"})
+      if (!r.contains(k) || !number_or_null(r.at(k))) return std::string("its ") + k + " is missing or not a number";
+  }
+  if (r.contains("top_eigenvalues")) {
+    const auto& t = r.at("top_eigenvalues");
+    if (!extreme || !stage_ok(t) || !t.contains("values") || !numbers(t.at("values"), true) ||
+        t.at("values").size() != std::size_t(o.top_k) || !t.contains("converged") ||
+        !t.at("converged").is_boolean() || !t.contains("iterations") || !count(t.at("iterations")))
+      return "its top_eigenvalues are not ones losscape writes";
+  }
+  if (r.contains("trace")) {
+    const auto& t = r.at("trace");
+    if (!extreme || !stage_ok(t) || !t.contains("estimate") || !t.at("estimate").is_number() ||
+        !t.contains("stderr") || !number_or_null(t.at("stderr")) || !t.contains("probes") ||
+        t.at("probes") != o.trace_probes || !t.contains("estimator") || !t.at("estimator").is_string())
+      return "its trace is not one losscape writes";
+  }
+  if (r.contains("density")) {
+    const auto& d = r.at("density");
+    bool ok = extreme && stage_ok(d) && d.contains("method") && d.at("method").is_string();
+    for (const char* k : {"steps", "probes"}) ok = ok && d.contains(k) && count(d.at(k));
+    ok = ok && d.contains("sigma") && d.at("sigma").is_number();
+    for (const char* k : {"nodes", "weights"})
+      ok = ok && d.contains(k) && d.at(k).is_array() && d.at(k).size() == std::size_t(o.slq_probes) &&
+           std::all_of(d.at(k).begin(), d.at(k).end(), [&](const nlohmann::json& p) { return numbers(p, false); });
+    ok = ok && d.contains("grid") && numbers(d.at("grid"), false) && d.contains("density") &&
+         numbers(d.at("density"), false) && d.at("grid").size() == d.at("density").size();
+    if (!ok) return "its density is not one losscape writes";
+  }
+  return "";
+}
+
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
                                 const std::function<void(const std::string&)>& progress,
                                 const nlohmann::json& earlier) {
   check_curvature_options(o, h.dim());
-  auto say = [&](const std::string& s) {
-    if (progress) progress(s);
+  auto say = [&](const std::string& s) {  // (a stage begins)
+    if (progress) progress(s + " ...");
   };
   const std::int64_t n = h.dim();
   SymOperator op = [&h](const double* x, double* y) { h.apply(x, y); };
@@ -530,7 +580,7 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
     for (const char* k : keys)
       if (earlier.contains(k)) j[k] = earlier[k];
     kept.push_back(keys.back());
-    say(stage + ": kept from the unfinished earlier run");
+    if (progress) progress(stage + ": kept from the unfinished earlier run");
     return true;
   };
 

@@ -195,5 +195,9 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
 nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
                                 const std::function<void(const std::string&)>& progress = {},
                                 const nlohmann::json& earlier = {});
+/// Why the stages a (stopped) curvature_report result holds could not be kept for settings `o`
+/// (a stage's keys missing or of the wrong type, a count unlike `o`'s, a stage without the extreme
+/// eigenvalues it follows), or "" when they can.
+std::string curvature_stages_problem(const nlohmann::json& result, const CurvatureOptions& o);
 
 }  // namespace losscape

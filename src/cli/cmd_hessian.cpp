@@ -91,29 +91,36 @@ void print_report(const nlohmann::json& j) {
 
 // The result at `path` when it is one of a run stopped by a signal ("complete": false) with this
 // identity and these settings, as text; else "" (a note says why an unfinished one is not used).
+// Never throws: rank 0 alone calls it, the others wait for its answer.
 std::string unfinished_result(const std::string& path, const nlohmann::json& identity,
                               const CurvatureOptions& settings) {
-  std::ifstream in(path);
-  if (!in) return "";
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("complete") || j["complete"] != false) return "";
-  std::string differs;
-  if (!j.contains("identity")) {
-    differs = "it records no identity";
-  } else {
-    for (auto& [key, value] : identity.items())
-      if (differs.empty() && j["identity"].value(key, nlohmann::json()) != value)
-        differs = "its " + key + " differs";
+  std::string why;  // why an unfinished result is not resumed
+  try {
+    std::ifstream in(path);
+    if (!in) return "";
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("complete") || j["complete"] != false) return "";
+    const auto recorded = j.find("identity");
+    if (recorded == j.end() || !recorded->is_object()) {
+      why = "of another computation (it records no identity)";
+    } else {
+      for (auto& [key, value] : identity.items())
+        if (why.empty() && (!recorded->contains(key) || (*recorded)[key] != value))
+          why = "of another computation (its " + key + " differs)";
+    }
+    if (why.empty() && (!j.contains("settings") || j["settings"] != nlohmann::json(settings)))
+      why = "of another computation (its settings differ)";
+    if (why.empty()) {
+      if (const std::string bad = curvature_stages_problem(j, settings); !bad.empty())
+        why = "that cannot be resumed (" + bad + ")";
+    }
+    if (why.empty()) return j.dump();
+  } catch (const std::exception& e) {
+    why = "that cannot be read (" + one_line(e) + ")";
   }
-  if (differs.empty() && j.value("settings", nlohmann::json()) != nlohmann::json(settings))
-    differs = "its settings differ";
-  if (!differs.empty()) {
-    std::fprintf(stderr, "losscape: note: %s holds an unfinished result of another computation "
-                         "(%s): everything is computed anew and replaces it\n",
-                 path.c_str(), differs.c_str());
-    return "";
-  }
-  return j.dump();
+  std::fprintf(stderr, "losscape: note: %s holds an unfinished result %s: not resumed, "
+                       "everything is computed anew\n", path.c_str(), why.c_str());
+  return "";
 }
 
 }  // namespace
@@ -244,7 +251,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
         if (!text.empty()) earlier = nlohmann::json::parse(text);
       });
       auto progress = [&](const std::string& stage) {
-        if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s ...\n", stage.c_str());
+        if (root && !o->quiet) std::fprintf(stderr, "[hessian] %s\n", stage.c_str());
       };
       try {
         j = curvature_report(*h, o->curv, progress, earlier);

@@ -347,10 +347,29 @@ def main():
           f"the same command again: extreme and top-3 kept, the trace's 8000 products computed, "
           f"every number as the uninterrupted run's ({resumed.get('kept')}, {resumed['products']} "
           f"products, equal: {same})")
+    # a damaged or hand-edited unfinished result: noted, everything computed anew (rank 0 alone
+    # reads it: under mpiexec an identity that is not an object hung rank 1 in a broadcast)
+    unfinished = dict(whole, complete=False, stopped_during="trace")
+    del unfinished["trace"]
+    for ranks, damage, says in ((0, {"extreme": 5}, "its extreme is not one losscape writes"),
+                                (2, {"identity": "x"}, "it records no identity")):
+        json.dump(dict(unfinished, **damage), open("damaged.json", "w"))
+        cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
+            LOSSCAPE, *stop_args, "--trace-probes", "8000", "--json", "damaged.json"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+            rc, err = p.returncode, p.stderr
+        except subprocess.TimeoutExpired:
+            rc, err = "a hang", ""
+        redone = json.load(open("damaged.json"))
+        check(rc == 0 and f"damaged.json holds an unfinished result {'of another computation ' if ranks else 'that cannot be resumed '}({says}): not resumed, everything is computed anew" in err
+              and redone.get("complete") is True and "kept" not in redone,
+              f"an unfinished result with {damage}{f' (np={ranks})' if ranks else ''}: noted, "
+              f"computed anew ({rc}: {err.strip()[:300]})")
     r = run(*stop_args, "--trace-probes", "8000", "--seed", "1", "--json", "stopped2.json")
     again = json.load(open("stopped2.json"))
-    check("stopped2.json holds an unfinished result of another computation (its settings differ)"
-          in r.stderr and again["complete"] is True and "kept" not in again and
+    check("stopped2.json holds an unfinished result of another computation (its settings "
+          "differ): not resumed, everything is computed anew" in r.stderr and again["complete"] is True and "kept" not in again and
           again["products"] > 8000, f"other settings (--seed 1): noted, everything computed anew "
           f"({again['products']} products)")
 
