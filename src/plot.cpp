@@ -312,13 +312,31 @@ enum class Kind { contour, contourf, heat, surface3d, trajectory };
 // heatmap draws every node (one cell each, the image scaled to the plot area; cheap).
 SubGrid figure_grid(const SurfaceView& s, const std::vector<double>& v, Kind kind, bool complete,
                     const PlotOptions& o) {
-  SubGrid g = drawing_grid(s, v, kind == Kind::heat || complete);
+  const SubGrid g = drawing_grid(s, v, kind == Kind::heat || complete);
   if (kind == Kind::heat || o.full_resolution) return g;
   const auto budget = [](int pixels) { return std::size_t(std::max(3, pixels)); };
   const bool oblique = kind == Kind::surface3d;
-  g.xs = thin_lines(g.xs, g.ax, budget(oblique ? o.width / 2 : 3 * o.width / 4), g.step_x);
-  g.ys = thin_lines(g.ys, g.ay, budget(oblique ? o.width / 2 : 3 * o.height / 4), g.step_y);
-  return g;
+  SubGrid thin = g;
+  thin.xs = thin_lines(g.xs, g.ax, budget(oblique ? o.width / 2 : 3 * o.width / 4), thin.step_x);
+  thin.ys = thin_lines(g.ys, g.ay, budget(oblique ? o.width / 2 : 3 * o.height / 4), thin.step_y);
+  // (a surface in progress whose computed values all lie off the lines kept: drawn whole)
+  auto any_value = [&](const SubGrid& sub) {
+    for (std::size_t iy : sub.ys)
+      for (std::size_t ix : sub.xs)
+        if (std::isfinite(v[iy * s.nx() + ix])) return true;
+    return false;
+  };
+  return complete || any_value(thin) || !any_value(g) ? thin : g;
+}
+
+// "every 2nd α line and every β line", "every 4th grid line": the lines a sub-grid keeps.
+std::string lines_phrase(std::size_t step_x, std::size_t step_y, const std::string& x,
+                         const std::string& y) {
+  if (step_x == step_y) return "every " + ordinal(step_x) + " grid line";
+  auto one = [](std::size_t step, const std::string& axis) {
+    return "every " + (step > 1 ? ordinal(step) + " " : std::string()) + axis + " line";
+  };
+  return one(step_x, x) + " and " + one(step_y, y);
 }
 
 // Whether a figure leaves lines out because the grid is finer than the picture.
@@ -371,10 +389,8 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
   if (!ends.empty()) line2 += "\n" + ends;
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
-    if (step_y && step_y != stride)
-      line2 += ", drawn on every " + ordinal(stride) + " α line and " + ordinal(step_y) + " β line";
-    else if (stride > 1)
-      line2 += ", drawn on every " + ordinal(stride) + " grid line";
+    if ((step_y && step_y != stride) || stride > 1)
+      line2 += ", drawn on " + lines_phrase(stride, step_y ? step_y : stride, "α", "β");
   }
   return line1 + "\n" + line2;
 }
@@ -656,22 +672,21 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
                                                  : "2dcontour_proj";
   std::string name = c.stem + "_" + q + "_" + suffix + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
-  fig.note = note;
+  if (!note.empty()) fig.notes.push_back(note);
   if (const std::string bad = non_finite_note(s, {q}, "holes in the map"); !bad.empty())
-    fig.note += (fig.note.empty() ? "" : "; ") + bad;
+    fig.notes.push_back(bad);
   if (thinned(sub))
-    fig.note += (fig.note.empty() ? "" : "; ") + std::string("the ") + std::to_string(s.nx()) +
-                "x" + std::to_string(s.ny()) + " grid is finer than the pictures: maps and 3D " +
-                "surfaces are drawn on about one grid line per pixel (each .dat says which; " +
-                "--full-resolution draws every line; the heatmaps and losscape export have " +
-                "every point)";
+    fig.notes.push_back("the " + std::to_string(s.nx()) + "x" + std::to_string(s.ny()) +
+                        " grid is finer than the pictures: maps and 3D surfaces are drawn on "
+                        "about one grid line per pixel (each .dat says which; --full-resolution "
+                        "draws every line; the heatmaps and losscape export have every point)");
 
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha beta " << q
        << "; one block per beta, NaN = not computed or computed as NaN";
   if (thinned(sub))
-    data << "; every " << ordinal(sub.step_x) << " alpha line and " << ordinal(sub.step_y)
-         << " beta line (and the last), the grid being finer than the picture"
+    data << "; " << lines_phrase(sub.step_x, sub.step_y, "alpha", "beta")
+         << " (and the last), the grid being finer than the picture"
          << (stride > 1 ? " and in progress" : "") << " (losscape plot --full-resolution: all)";
   else if (stride > 1)
     data << "; every " << ordinal(stride) << " grid line (surface in progress)";
@@ -871,7 +886,8 @@ Figure figure_1d_loss_acc(const Context& c) {
   auto rows = rows_1d(s, v0, done == s.size(), stride);
   std::string name = c.stem + "_1d_loss_acc" + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
-  fig.note = non_finite_note(s, cols, "gaps in the curves");
+  if (const std::string bad = non_finite_note(s, cols, "gaps in the curves"); !bad.empty())
+    fig.notes.push_back(bad);
 
   std::vector<std::vector<double>> vals, loss_columns;
   for (auto& q : cols) vals.push_back(quantity_values(s, q));
@@ -928,7 +944,8 @@ Figure figure_1d(const Context& c, const std::string& q) {
   auto rows = rows_1d(s, v, done == s.size(), stride);
   std::string name = c.stem + "_1d_" + q + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
-  fig.note = non_finite_note(s, {q}, "gaps in the curve");
+  if (const std::string bad = non_finite_note(s, {q}, "gaps in the curve"); !bad.empty())
+    fig.notes.push_back(bad);
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha " << q
        << "; NaN = not computed or computed as NaN\n";
@@ -1411,12 +1428,11 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     } else if (has_finite_node(s, q, o)) {
       figs.push_back(figure_2d(c, q, Kind::surface3d));
     } else {  // gnuplot cannot draw a surface without a single point (a sweep just begun)
-      figs.back().note = label_of(q) + " has no finite value to draw yet: its 3D surface is skipped";
+      figs.back().notes.push_back(label_of(q) + " has no finite value to draw yet: its 3D surface is skipped");
     }
     if (c.traj) {
       figs.push_back(figure_2d(c, q, Kind::trajectory));
-      if (!traj_unchecked.empty())
-        figs.back().note += (figs.back().note.empty() ? "" : "; ") + traj_unchecked;
+      if (!traj_unchecked.empty()) figs.back().notes.push_back(traj_unchecked);
     }
   }
   return figs;

@@ -113,7 +113,9 @@ std::array<int, 2> parse_size(const std::string& s);
 struct Figure {
   std::string dir, name;
   std::vector<std::string> outputs;  ///< full paths of the images the script writes
-  std::string note;  ///< a hint for the user (e.g. why a contour map is empty), or ""
+  /// Hints for the user (why a contour map is empty, holes, a grid drawn thinned...); several
+  /// figures may carry the same one (`losscape plot` prints each once).
+  std::vector<std::string> notes;
   std::string script() const { return dir + "/" + name + ".gp"; }
   std::string data() const { return dir + "/" + name + ".dat"; }
 };

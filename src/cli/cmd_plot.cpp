@@ -1,4 +1,5 @@
 // `losscape plot`: the figures of a surface file, rendered by gnuplot (see docs/plotting.md).
+#include <algorithm>
 #include <iostream>
 
 #include "common.hpp"
@@ -63,11 +64,14 @@ void add_plot(CLI::App& root, Registry& reg) {
     p.width = wh[0];
     p.height = wh[1];
     auto figs = plot_surface(o->surface, p);
-    std::string said;
+    std::vector<std::string> said;  // (each note once, however many figures it concerns)
     for (auto& f : figs) {
       for (auto& out : f.outputs) std::cout << out << "\n";
-      if (!f.note.empty() && f.note != said) std::cerr << "losscape: note: " << f.note << "\n";
-      if (!f.note.empty()) said = f.note;
+      for (auto& note : f.notes)
+        if (std::find(said.begin(), said.end(), note) == said.end()) {
+          std::cerr << "losscape: note: " << note << "\n";
+          said.push_back(note);
+        }
     }
     std::cout << figs.size() << " figures; each has its gnuplot script (.gp) and data (.dat) "
               << "next to it\n";

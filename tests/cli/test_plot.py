@@ -622,7 +622,7 @@ def main():
         check(d.shape[0] == len(kx) * len(ky) and np.allclose(d[:, 2], want, rtol=1e-9),
               f"{kind}: the values drawn are the surface's at those nodes")
         head = open(f"fig_fine/fine_train_loss_{kind}.dat").read(600)
-        check(f"every {ordinal_en(mx)} alpha line and {ordinal_en(my)} beta line" in head,
+        check(f"every {ordinal_en(mx)} alpha line and every {ordinal_en(my)} beta line" in head,
               f"{kind}: the data file says which lines it holds")
     gx, gy, _ = grid_lines("fig_fine/fine_train_loss_2dheat.dat")
     check(len(gx) == 701 and len(gy) == 301, "the heatmap has every node")
@@ -662,6 +662,28 @@ def main():
     pixel = min(2 / 300, 2 / 225)
     check(worst < pixel, f"the thinned map's contours lie within a pixel of the full grid's "
           f"({worst:.2e} < {pixel:.2e} in data units)")
+
+    # A surface in progress whose computed points all lie off the lines kept (alpha columns 1
+    # and 3 of 1001): drawn on every line rather than said to have no value; a note shared by
+    # several figures (holes, thinning) is printed once
+    cols = np.ones((41, 1001), bool)
+    cols[:, [1, 3]] = False
+    write_surface("cols.h5", 1001, 41, unfinished=cols)
+    r = run("plot", "cols.h5", "--what", "train_loss", "--formats", "png", "--size", "400x300",
+            "--out-dir", "fig_cols")
+    d = np.genfromtxt("fig_cols/cols_train_loss_3dsurface.dat")
+    check("no finite value" not in r.stderr and np.isfinite(d[:, 2]).sum() == 2 * 41,
+          f"computed points off the thinned lines: drawn whole ({np.isfinite(d[:, 2]).sum()} "
+          f"values; {r.stderr.strip()[:200]})")
+    write_surface("holes.h5", 701, 301)
+    with h5py.File("holes.h5", "a") as f:
+        f["train_loss"][100, 100] = np.nan
+    r = run("plot", "holes.h5", "--what", "train_loss", "--formats", "png", "--size", "400x300",
+            "--out-dir", "fig_holes")
+    notes = [l for l in r.stderr.splitlines() if l.startswith("losscape: note:")]
+    check(len(notes) == 2 and len(set(notes)) == 2 and any("finer than the pictures" in n for n in notes)
+          and any("NaN or infinite" in n for n in notes),
+          f"two notes (holes, thinning), each once: {notes}")
 
     # ---- -o fig.png (sweep's -o names a file): refused, no folder fig.png made ----
     r = run("plot", "s2.h5", "-o", "fig.png", expect_ok=False)
