@@ -415,6 +415,14 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 // The opening of every script: what it is, how to re-render it, the knobs a user will edit.
+// Text, lines, points and the margins they need grow with pictures larger than 800x600, by the
+// smaller of the two ratios: a larger --size draws the same figure with more pixels (the text
+// stayed 10 points: a 2400x1800 picture's labels were a third of their size). Smaller pictures
+// keep 10-point text (scaled down it would not be read).
+double picture_scale(const PlotOptions& o) {
+  return std::clamp(std::min(o.width / 800.0, o.height / 600.0), 1.0, 8.0);
+}
+
 void script_preamble(std::ostream& os, const Context& c, const std::string& name,
                      const std::string& what, const std::string& columns) {
   const PlotOptions& o = *c.o;
@@ -429,7 +437,9 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
      << "formats = " << gp_str(formats) << "      # any of: png pdf svg\n"
      << "width = " << o.width << "; height = " << o.height
      << "   # pixels (PNG, SVG); the PDF is width/100 x height/100 inches\n"
-     << "font_spec = \"DejaVu Sans,10\"\n\n"
+     << "font_spec = \"DejaVu Sans,10\"\n"
+     << "scale = " << num(picture_scale(o))
+     << "   # of text, lines and points: min(width/800, height/600), at least 1\n\n"
      << "set encoding utf8\n"
      << "# viridis\n"
      << "set palette defined (0 '#440154', 1 '#482878', 2 '#3e4989', 3 '#31688e', 4 '#26828e', "
@@ -441,13 +451,15 @@ void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
      << "if (!exists(\"part\")) part = \"\"\n"
      << "do for [fmt in formats] {\n"
      << "    if (fmt eq \"png\") {\n"
-     << "        set terminal pngcairo size width, height enhanced font font_spec\n"
+     << "        set terminal pngcairo size width, height enhanced font font_spec fontscale scale "
+        "linewidth scale\n"
      << "    } else {\n"
      << "        if (fmt eq \"pdf\") {\n"
-     << "            set terminal pdfcairo size width/100.0, height/100.0 enhanced font font_spec\n"
+     << "            set terminal pdfcairo size width/100.0, height/100.0 enhanced font font_spec "
+        "fontscale scale linewidth scale\n"
      << "        } else {\n"
-     << "            set terminal svg size width, height enhanced font font_spec background "
-        "\"white\"\n"
+     << "            set terminal svg size width, height enhanced font font_spec fontscale scale "
+        "linewidth scale background \"white\"\n"
      << "        }\n"
      << "    }\n"
      << "    set output \"./\" . name . \".\" . fmt . part\n";
@@ -552,8 +564,10 @@ std::vector<bool> epoch_label_marks(const SurfaceView& s, const ProjectedPath& t
 // colour bar take about 200 x 180 pixels at the fonts used; with equal scales, the largest area
 // of the ranges' proportions inside that. Label font 8 points, ~5.5 px a character.
 LabelFrame label_frame(const PlotOptions& o, std::array<double, 4> range) {
-  double w = std::max(o.width - 200.0, 0.3 * o.width);
-  double h = std::max(o.height - 180.0, 0.3 * o.height);
+  // (in the pixels of the picture at scale 1, those of the font and margin sizes below)
+  const double width = o.width / picture_scale(o), height = o.height / picture_scale(o);
+  double w = std::max(width - 200.0, 0.3 * width);
+  double h = std::max(height - 180.0, 0.3 * height);
   if (equal_scale(o, range)) {
     const double dx = range[1] - range[0], dy = range[3] - range[2];
     const double px = std::min(w / dx, h / dy);
@@ -746,7 +760,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     if (kind == Kind::trajectory)
       plot +=
           ", \\\n"
-          "      datafile index 1 using 1:2:(0) with linespoints lw 1.5 pt 7 ps 0.6 "
+          "      datafile index 1 using 1:2:(0) with linespoints lw 1.5 pt 7 ps 0.6 * scale "
           "lc rgb \"#d62728\" nocontours, \\\n"
           "      datafile index 1 using 1:2:(0):(column(4) > 0 ? sprintf(\"%d\", column(3)) : "
           "\"\") with labels offset char 1.2,0.8 font \",8\" tc rgb \"#d62728\" nocontours";

@@ -755,6 +755,37 @@ def main():
         check(r.returncode == 1 and want in r.stderr and len(r.stderr.strip().splitlines()) == 1,
               f"plot {' '.join(args)}: one line, exit 1 ({r.returncode}: {r.stderr.strip()})")
 
+    # ---- a larger --size draws the same figure with more pixels: text, lines and margins grow
+    # with it (the plot area's place in the picture, from gnuplot's GPVAL_TERM_*, is the same
+    # fraction at 800x600 and 2400x1800; with 10-point text at any size the margins were a
+    # third as wide); a smaller one keeps its text ----
+    def area_fractions(gp, width, height):
+        text = open(gp).read().replace("formats = \"png pdf svg\"", "formats = \"png\"") + (
+            '\nprint sprintf("AREA %g %g %g %g", GPVAL_TERM_XMIN, GPVAL_TERM_XMAX, '
+            'GPVAL_TERM_YMIN, GPVAL_TERM_YMAX)\n')  # (pngcairo: in pixels)
+        probe = gp[:-3] + "_frac.gp"
+        open(probe, "w").write(text)
+        g = subprocess.run([GNUPLOT, os.path.basename(probe)], cwd=os.path.dirname(gp),
+                           capture_output=True, text=True)
+        found = re.search(r"AREA (\S+) (\S+) (\S+) (\S+)", g.stderr)
+        if not found:
+            return None
+        x0, x1, y0, y1 = map(float, found.groups())
+        return np.array([x0 / width, x1 / width, y0 / height, y1 / height])
+
+    for surface, figure in (("sq.h5", "sq_train_loss_2dcontour"), ("line1d.h5", "line1d_1d_loss_acc")):
+        fr = {}
+        for size in ("800x600", "2400x1800"):
+            run("plot", surface, "--formats", "png", "--size", size, "--out-dir", f"fig_size_{size}")
+            fr[size] = area_fractions(f"fig_size_{size}/{figure}.gp", *map(int, size.split("x")))
+            check("scale = " + ("1" if size == "800x600" else "3") + " " in
+                  open(f"fig_size_{size}/{figure}.gp").read(), f"{figure} at {size}: scale written")
+        ok = fr["800x600"] is not None and fr["2400x1800"] is not None
+        check(ok and np.abs(fr["800x600"] - fr["2400x1800"]).max() < 0.005 and
+              0.03 < fr["800x600"][0] < 0.3,
+              f"{figure}: the plot area is the same part of an 800x600 and a 2400x1800 picture "
+              f"({fr['800x600']} vs {fr['2400x1800']})")
+
     # ---- export: nothing left to write, bad --zmax, --interp too large ----
     write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
     for args, want in ((["allnan.h5"], "not computed, or NaN or infinite, everywhere"),
