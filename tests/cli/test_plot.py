@@ -711,8 +711,9 @@ def main():
     # ---- axis scales: a unit of alpha as long as one of beta on the maps (the basin's shape as
     # it is: a square grid drew its round basin as an ellipse 1.45 times wider), unless the ranges
     # are over 3 times apart or --aspect free; measured on gnuplot's own plot area ----
-    def area_ratio(gp):
-        """Width / height of the plot area gnuplot draws for a figure's script."""
+    def plot_area(gp):
+        """The plot area gnuplot draws for a figure's script: x0, x1, y0, y1 (GPVAL_TERM_*;
+        pngcairo: pixels, y from the top), or None."""
         text = open(gp).read() + ('\nprint sprintf("AREA %g %g %g %g", GPVAL_TERM_XMIN, '
                                   'GPVAL_TERM_XMAX, GPVAL_TERM_YMIN, GPVAL_TERM_YMAX)\n')
         probe = gp[:-3] + "_area.gp"
@@ -720,9 +721,14 @@ def main():
         g = subprocess.run([GNUPLOT, os.path.basename(probe)], cwd=os.path.dirname(gp),
                            capture_output=True, text=True)
         found = re.search(r"AREA (\S+) (\S+) (\S+) (\S+)", g.stderr)
-        if not found:
+        return tuple(map(float, found.groups())) if found else None
+
+    def area_ratio(gp):
+        """Width / height of the plot area gnuplot draws for a figure's script."""
+        area = plot_area(gp)
+        if area is None:
             return float("nan")
-        x0, x1, y0, y1 = map(float, found.groups())
+        x0, x1, y0, y1 = area
         return abs(x1 - x0) / abs(y1 - y0)
 
     write_surface("sq.h5", 21, 21)
@@ -760,18 +766,8 @@ def main():
     # fraction at 800x600 and 2400x1800; with 10-point text at any size the margins were a
     # third as wide); a smaller one keeps its text ----
     def area_fractions(gp, width, height):
-        text = open(gp).read().replace("formats = \"png pdf svg\"", "formats = \"png\"") + (
-            '\nprint sprintf("AREA %g %g %g %g", GPVAL_TERM_XMIN, GPVAL_TERM_XMAX, '
-            'GPVAL_TERM_YMIN, GPVAL_TERM_YMAX)\n')  # (pngcairo: in pixels)
-        probe = gp[:-3] + "_frac.gp"
-        open(probe, "w").write(text)
-        g = subprocess.run([GNUPLOT, os.path.basename(probe)], cwd=os.path.dirname(gp),
-                           capture_output=True, text=True)
-        found = re.search(r"AREA (\S+) (\S+) (\S+) (\S+)", g.stderr)
-        if not found:
-            return None
-        x0, x1, y0, y1 = map(float, found.groups())
-        return np.array([x0 / width, x1 / width, y0 / height, y1 / height])
+        area = plot_area(gp)
+        return None if area is None else np.array(area) / [width, width, height, height]
 
     for surface, figure in (("sq.h5", "sq_train_loss_2dcontour"), ("line1d.h5", "line1d_1d_loss_acc")):
         fr = {}
