@@ -418,7 +418,8 @@ void write_file(const std::string& path, const std::string& text) {
 // Text, lines, points and the margins they need grow with pictures larger than 800x600, by the
 // smaller of the two ratios: a larger --size draws the same figure with more pixels (the text
 // stayed 10 points: a 2400x1800 picture's labels were a third of their size). Smaller pictures
-// keep 10-point text (scaled down it would not be read).
+// keep 10-point text (scaled down it would not be read). The scripts compute the same from their
+// width and height (script_preamble), so that a size edited there scales too.
 double picture_scale(const PlotOptions& o) {
   return std::clamp(std::min(o.width / 800.0, o.height / 600.0), 1.0, 8.0);
 }
@@ -438,8 +439,10 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
      << "width = " << o.width << "; height = " << o.height
      << "   # pixels (PNG, SVG); the PDF is width/100 x height/100 inches\n"
      << "font_spec = \"DejaVu Sans,10\"\n"
-     << "scale = " << num(picture_scale(o))
-     << "   # of text, lines and points: min(width/800, height/600), at least 1\n\n"
+     << "# text, lines and points grow with pictures beyond 800x600: by min(width/800, height/600),\n"
+     << "# 1 to 8 (the inline contour labels were placed by losscape for the size it was given)\n"
+     << "scale = width / 800.0 < height / 600.0 ? width / 800.0 : height / 600.0\n"
+     << "scale = scale < 1 ? 1 : scale > 8 ? 8 : scale\n\n"
      << "set encoding utf8\n"
      << "# viridis\n"
      << "set palette defined (0 '#440154', 1 '#482878', 2 '#3e4989', 3 '#31688e', 4 '#26828e', "

@@ -774,8 +774,15 @@ def main():
         for size in ("800x600", "2400x1800"):
             run("plot", surface, "--formats", "png", "--size", size, "--out-dir", f"fig_size_{size}")
             fr[size] = area_fractions(f"fig_size_{size}/{figure}.gp", *map(int, size.split("x")))
-            check("scale = " + ("1" if size == "800x600" else "3") + " " in
-                  open(f"fig_size_{size}/{figure}.gp").read(), f"{figure} at {size}: scale written")
+        # (the script's width and height, edited by hand, scale it too)
+        gp = open(f"fig_size_2400x1800/{figure}.gp").read()
+        check("width = 2400; height = 1800" in gp, f"{figure}: the script's size")
+        open(f"fig_size_2400x1800/{figure}_edited.gp", "w").write(
+            gp.replace("width = 2400; height = 1800", "width = 800; height = 600"))
+        fr["edited"] = area_fractions(f"fig_size_2400x1800/{figure}_edited.gp", 800, 600)
+        check(fr["edited"] is not None and np.abs(fr["800x600"] - fr["edited"]).max() < 0.005,
+              f"{figure}: the 2400x1800 script with width and height set to 800 and 600 draws the "
+              f"800x600 figure ({fr['edited']})")
         ok = fr["800x600"] is not None and fr["2400x1800"] is not None
         check(ok and np.abs(fr["800x600"] - fr["2400x1800"]).max() < 0.005 and
               0.03 < fr["800x600"][0] < 0.3,
