@@ -111,9 +111,8 @@ std::string shape_str(at::IntArrayRef s) { return c10::str(s); }
 // Directions around (or towards) a model with NaN or infinite weights would hold them too: every
 // point of a sweep NaN, and the file refused when read. Refused here, naming the file.
 void check_finite(const TensorList& tensors, const std::string& file, const char* role) {
-  if (const std::string bad = non_finite_tensor(tensors); !bad.empty())
-    throw InputError(file + ": " + bad + " holds NaN or infinite values (a diverged " +
-                     "checkpoint?); no directions " + role + " it");
+  if (const std::string bad = diverged_model(tensors, file); !bad.empty())
+    throw InputError(bad + "; no directions " + role + " it");
 }
 
 // "CxHxW" of a checkpoint's recorded input shape, or "" (not a checkpoint, none recorded).

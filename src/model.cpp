@@ -365,6 +365,11 @@ std::string non_finite_tensor(const TensorList& list) {
   return "";
 }
 
+std::string diverged_model(const TensorList& list, const std::string& file) {
+  const std::string bad = non_finite_tensor(list);
+  return bad.empty() ? "" : file + ": " + bad + " holds NaN or infinite values (a diverged checkpoint?)";
+}
+
 std::string fingerprint(const TensorList& tensors) {
   std::uint64_t h = 1469598103934665603ULL;
   auto mix = [&h](const void* p, std::size_t n) {

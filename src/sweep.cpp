@@ -877,9 +877,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       ev.model = load_model(cfg.model_file, cfg.arch, cfg.dataset);
       // Every point around a diverged checkpoint would be NaN: thousands of passes for nothing
       // (directions made here refuse it too, a given direction file did not).
-      if (const std::string bad = non_finite_tensor(ev.model->state()); !bad.empty())
-        throw InputError(ev.model->source + ": " + bad + " holds NaN or infinite values (a " +
-                         "diverged checkpoint?); every point of a sweep around it would be NaN");
+      if (const std::string bad = diverged_model(ev.model->state(), ev.model->source); !bad.empty())
+        throw InputError(bad + "; every point of a sweep around it would be NaN");
     }
     check_cuda_graphs(cfg.cuda_graphs);
     check_cudnn_fusion(cfg.cudnn_fusion);

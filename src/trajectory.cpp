@@ -349,9 +349,8 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   };
   std::vector<Item> items;
   double nx = 0, ny = 0, nxy = 0;
-  if (const std::string bad = non_finite_tensor(theta); !bad.empty())
-    throw InputError(files.back() + ": " + bad + " holds NaN or infinite values (a "
-                     "diverged checkpoint?); the last checkpoint is the origin of the plane");
+  if (const std::string bad = diverged_model(theta, files.back()); !bad.empty())
+    throw InputError(bad + "; the last checkpoint is the origin of the plane");
   for (std::size_t i = 0; i < theta.size(); ++i) {
     if (!at::isFloatingType(theta[i].tensor.scalar_type())) continue;
     auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();

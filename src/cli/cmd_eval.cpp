@@ -76,10 +76,9 @@ void add_eval(CLI::App& root, Registry& reg) {
                   to_string(eo.loss), s.accuracy(), secs);
     }
     // (the numbers are what was asked for; that they come from a broken model is worth a word)
-    if (const std::string bad = non_finite_tensor(model->state()); !bad.empty())
-      std::fprintf(stderr, "losscape: note: %s: %s holds NaN or infinite values (a diverged "
-                           "checkpoint?): the loss and accuracy above are those of a broken network\n",
-                   model->source.c_str(), bad.c_str());
+    if (const std::string bad = diverged_model(model->state(), model->source); !bad.empty())
+      std::fprintf(stderr, "losscape: note: %s: the loss and accuracy above are those of a broken network\n",
+                   bad.c_str());
     return 0;
   }});
 }

@@ -28,25 +28,8 @@ std::string fmt(const nlohmann::json& v) {
   return b;
 }
 
-void print_report(const nlohmann::json& j) {
-  std::printf("model     %s (%s)\n", j["model"].get<std::string>().c_str(),
-              j["arch"].get<std::string>().c_str());
-  std::printf("data      %s, %s loss\n", j["data"].get<std::string>().c_str(),
-              j["loss_kind"].get<std::string>().c_str());
-  std::printf("Hessian   %lld parameters in %zu tensors (%s), batches of %lld on %s\n",
-              (long long)j["parameters"]["count"].get<std::int64_t>(),
-              j["parameters"]["tensors"].size(), j["parameters"]["selection"].get<std::string>().c_str(),
-              (long long)j["batch_size"].get<std::int64_t>(), j["device"].get<std::string>().c_str());
-  const auto& eig = j["settings"]["eigensolver"];
-  std::printf("solver    ARPACK implicitly restarted Lanczos, tol %g, at most %d restart%s, ncv %s\n",
-              eig["tol"].get<double>(), eig["max_iter"].get<int>(),
-              eig["max_iter"].get<int>() == 1 ? "" : "s",
-              eig["ncv"].get<int>() > 0 ? std::to_string(eig["ncv"].get<int>()).c_str() : "auto");
-  if (!j.contains("extreme")) {  // (stopped by a signal before the first stage ended)
-    std::printf("time      %.2f s, %lld Hessian-vector products in all\n", j["seconds"].get<double>(),
-                (long long)j["products"].get<std::int64_t>());
-    return;
-  }
+// The stages' lines of the report: the extreme eigenvalues, then whichever others were computed.
+void print_stages(const nlohmann::json& j) {
   const auto& ex = j["extreme"];
   // λmax is the largest-magnitude eigenvalue unless the negative curvature dominates: then the
   // largest positive one (hessian.hpp, extreme_eigenvalues).
@@ -85,6 +68,24 @@ void print_report(const nlohmann::json& j) {
     for (auto& k : j["kept"]) kept += (kept.empty() ? "" : ", ") + k.get<std::string>();
     std::printf("kept      %s (from the unfinished earlier run)\n", kept.c_str());
   }
+}
+
+void print_report(const nlohmann::json& j) {
+  std::printf("model     %s (%s)\n", j["model"].get<std::string>().c_str(),
+              j["arch"].get<std::string>().c_str());
+  std::printf("data      %s, %s loss\n", j["data"].get<std::string>().c_str(),
+              j["loss_kind"].get<std::string>().c_str());
+  std::printf("Hessian   %lld parameters in %zu tensors (%s), batches of %lld on %s\n",
+              (long long)j["parameters"]["count"].get<std::int64_t>(),
+              j["parameters"]["tensors"].size(), j["parameters"]["selection"].get<std::string>().c_str(),
+              (long long)j["batch_size"].get<std::int64_t>(), j["device"].get<std::string>().c_str());
+  const auto& eig = j["settings"]["eigensolver"];
+  std::printf("solver    ARPACK implicitly restarted Lanczos, tol %g, at most %d restart%s, ncv %s\n",
+              eig["tol"].get<double>(), eig["max_iter"].get<int>(),
+              eig["max_iter"].get<int>() == 1 ? "" : "s",
+              eig["ncv"].get<int>() > 0 ? std::to_string(eig["ncv"].get<int>()).c_str() : "auto");
+  // (a run stopped by a signal before the first stage ended has none of the stages)
+  if (j.contains("extreme")) print_stages(j);
   std::printf("time      %.2f s, %lld Hessian-vector products %s\n", j["seconds"].get<double>(),
               (long long)j["products"].get<std::int64_t>(), j.contains("kept") ? "in this run" : "in all");
 }
@@ -186,7 +187,9 @@ void add_hessian(CLI::App& root, Registry& reg) {
     DataSpec spec = o->data;
     spec.shard = world.rank();
     spec.num_shards = world.size();
-    spec.fingerprint = true;  // (the identity of a result that a stopped run resumes)
+    // The data's hash is part of the identity of a --json result that a stopped run resumes
+    // (about a second per GB read: not made when nothing is saved).
+    spec.fingerprint = !o->json.empty();
     HessianOptions ho;
     ho.loss = parse_loss(o->loss);
     ho.batch_size = o->batch;
@@ -217,21 +220,21 @@ void add_hessian(CLI::App& root, Registry& reg) {
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
         model = load_model(o->model, spec.dataset);
         // (LAPACK would print its own complaints about the NaNs, and ARPACK fail without a name)
-        if (const std::string bad = non_finite_tensor(model->parameters()); !bad.empty())
-          throw InputError(model->source + ": parameter " + bad +
-                           " holds NaN or infinite values: the Hessian there is undefined");
+        if (const std::string bad = diverged_model(model->parameters(), model->source); !bad.empty())
+          throw InputError(bad + "; the Hessian there is undefined");
         data = load_split(spec, dev);
         // What a result depends on besides the settings: a stopped run's stages are kept only
         // for the same model values, data as read, subset, loss and parameters.
-        identity = {{"model_fingerprint", fingerprint(model->state())},
-                    {"data", data.fingerprint},
-                    {"dataset", spec.dataset},
-                    {"split", spec.split},
-                    {"samples", spec.samples},
-                    {"subset_seed", spec.subset_seed},
-                    {"raw_data", spec.raw},
-                    {"loss", to_string(ho.loss)},
-                    {"params", o->all_params ? "all" : "dims>=2"}};
+        if (!o->json.empty())
+          identity = {{"model_fingerprint", fingerprint(model->state())},
+                      {"data", data.fingerprint},
+                      {"dataset", spec.dataset},
+                      {"split", spec.split},
+                      {"samples", spec.samples},
+                      {"subset_seed", spec.subset_seed},
+                      {"raw_data", spec.raw},
+                      {"loss", to_string(ho.loss)},
+                      {"params", o->all_params ? "all" : "dims>=2"}};
         model->to(dev);
         model->train(false);
       });
@@ -268,7 +271,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
       return e.exit_code();
     }
     DataSpec whole = o->data;  // described without the shard
-    j["identity"] = identity;
+    if (!identity.is_null()) j["identity"] = identity;
     j["model"] = model->source;
     j["arch"] = model->arch;
     j["data"] = world.size() > 1 ? whole.dataset + " " + whole.split + " (" +

@@ -178,6 +178,12 @@ for bad, name in (("nan_model.h5", first), ("nan_var.h5", var)):
           f"losscape: note: {bad}: {name} holds NaN or infinite values (a diverged checkpoint?): "
           "the loss and accuracy above are those of a broken network",
           f"eval of {bad}: evaluated, with a note naming {name} ({p.stderr.strip()})")
+# hessian of a model with a NaN weight: refused before any product, naming the tensor, no --json
+p = run(["hessian", "--model-file", "nan_model.h5", "--samples", "100", "--threads", "1",
+         "--json", "nan_h.json"], expect=1)
+check(p.stderr.strip() == f"losscape: error: nan_model.h5: {first} holds NaN or infinite values (a "
+      "diverged checkpoint?); the Hessian there is undefined" and not os.path.exists("nan_h.json"),
+      f"hessian of nan_model.h5: refused, no result ({p.stderr.strip()})")
 
 # ---- an output folder that does not exist; --x-ignore none recorded as such ----
 p = run(["directions", "--model-file", model, "--out", "no_such_folder/d.h5"], expect=1)
