@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <numeric>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -1257,7 +1259,30 @@ std::array<int, 2> parse_size(const std::string& s) {
   return {w, h};
 }
 
-std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts) {
+// A 2D grid of one point on an axis (is_line) as the 1D surface along the other axis: the same
+// values in the same order, the axis it runs along ("β" when α is the fixed one) and the fixed
+// coordinate ("β = 0", for the titles).
+struct LineView {
+  SurfaceView view;
+  std::string axis = "α", fixed;
+};
+LineView line_view(const SurfaceView& s) {
+  LineView l;
+  l.view = s;
+  if (s.nx() == 1) {
+    l.view.x = s.y;
+    l.axis = "β";
+    l.fixed = "α = " + short_num(s.x[0]);
+  } else {
+    l.fixed = "β = " + short_num(s.y[0]);
+  }
+  l.view.y.clear();
+  return l;
+}
+
+// The options every plot checks, with the defaults filled in: the output folder (that of the
+// first surface), the quantities (default_what(s), each once).
+PlotOptions checked_options(const PlotOptions& opts, const SurfaceView& s) {
   PlotOptions o = opts;
   if (o.out_dir.empty()) {
     o.out_dir = fs::path(s.path).parent_path().string();
@@ -1278,6 +1303,40 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   if (!(o.loss_max > 0)) throw InputError("plot: --loss-max must be > 0");
   if (!o.aspect.empty() && o.aspect != "auto" && o.aspect != "equal" && o.aspect != "free")
     throw InputError("plot: --aspect " + o.aspect + ": expected auto, equal or free");
+  return o;
+}
+
+// Options of 2D figures, refused for a surface drawn as 1D curves (naming the one that applies).
+void refuse_2d_options(const PlotOptions& o, const std::string& path) {
+  if (!o.aspect.empty())
+    throw InputError("plot: --aspect sets the axis scales of 2D figures; " + path +
+                     " is drawn as 1D curves");
+  if (o.vmin || o.vlevel || o.vmax)
+    throw InputError(std::string("plot: ") + (o.vmin ? "--vmin" : o.vlevel ? "--vlevel" : "--vmax") +
+                     " sets the levels and colours of 2D figures; " + path + " is drawn as 1D curves" +
+                     " (their loss axis: --loss-max)");
+}
+
+// The output folder, made once everything has been checked (a refused plot leaves no folder
+// behind). `example` is a figure's name, for the refusal of an image name.
+void make_out_dir(const PlotOptions& o, const std::string& example) {
+  std::error_code ec;
+  // `-o fig.png` (as sweep's -o names its file) would make a folder called fig.png.
+  if (std::string ext = fs::path(o.out_dir).extension().string();
+      !fs::is_directory(o.out_dir, ec) && (ext == ".png" || ext == ".pdf" || ext == ".svg"))
+    throw InputError("plot: --out-dir " + o.out_dir + " is the folder for the figures, not an "
+                     "image: each figure is named after the surface, the quantity and the kind (" +
+                     example + "." + ext.substr(1) + "); give a folder (and --formats for the image types)");
+  fs::create_directories(o.out_dir, ec);
+  if (!fs::is_directory(o.out_dir))
+    throw InputError("plot: cannot create output directory " + o.out_dir + " (" +
+                     (fs::exists(o.out_dir) ? std::string("a file of that name exists")
+                                            : ec ? ec.message() : std::string("unknown reason")) +
+                     ")");
+}
+
+std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts) {
+  const PlotOptions o = checked_options(opts, s);
   for (auto& q : o.what) {  // unknown, missing, bad levels: fail before writing
     quantity_values(s, q);
     levels_for(q, o);
@@ -1293,13 +1352,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   if (!curves && o.loss_max_given)
     throw InputError("plot: --loss-max sets the loss axis of 1D curves; " + s.path +
                      " is a 2D surface (its levels and colours: --vmin --vlevel --vmax)");
-  if (curves && !o.aspect.empty())
-    throw InputError("plot: --aspect sets the axis scales of 2D figures; " + s.path +
-                     " is drawn as 1D curves");
-  if (curves && (o.vmin || o.vlevel || o.vmax))
-    throw InputError(std::string("plot: ") + (o.vmin ? "--vmin" : o.vlevel ? "--vlevel" : "--vmax") +
-                     " sets the levels and colours of 2D figures; " + s.path + " is drawn as 1D curves" +
-                     " (their loss axis: --loss-max)");
+  if (curves) refuse_2d_options(o, s.path);
   if (line && !o.trajectory.empty())
     throw InputError("plot: --trajectory needs a 2D surface of 2 points or more per axis; " +
                      s.path + " has one point on " + (s.nx() == 1 ? "α" : "β"));
@@ -1399,35 +1452,15 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     c.ylabel = pc_label(1, (*variance)[1]);
   }
 
-  // (made once everything has been checked: a refused plot leaves no folder behind)
-  std::error_code ec;
-  // `-o fig.png` (as sweep's -o names its file) would make a folder called fig.png.
-  if (std::string ext = fs::path(o.out_dir).extension().string();
-      !fs::is_directory(o.out_dir, ec) && (ext == ".png" || ext == ".pdf" || ext == ".svg"))
-    throw InputError("plot: --out-dir " + o.out_dir + " is the folder for the figures, not an "
-                     "image: each figure is named after the surface, the quantity and the kind (" + c.stem +
-                     "_" + o.what.front() + "_*." + ext.substr(1) + "); give a folder (and "
-                     "--formats for the image types)");
-  fs::create_directories(o.out_dir, ec);
-  if (!fs::is_directory(o.out_dir))
-    throw InputError("plot: cannot create output directory " + o.out_dir + " (" +
-                     (fs::exists(o.out_dir) ? std::string("a file of that name exists")
-                                            : ec ? ec.message() : std::string("unknown reason")) +
-                     ")");
+  make_out_dir(o, c.stem + "_" + o.what.front() + "_*");
   std::vector<Figure> figs;
-  SurfaceView as_line;
+  LineView as_line;
   if (line) {
-    as_line = s;
-    if (s.nx() == 1) {
-      as_line.x = s.y;
-      c.xlabel = c.ylabel;
-      c.line_axis = "β";
-      c.line_fixed = "α = " + short_num(s.x[0]);
-    } else {
-      c.line_fixed = "β = " + short_num(s.y[0]);
-    }
-    as_line.y.clear();
-    c.s = &as_line;
+    as_line = line_view(s);
+    if (s.nx() == 1) c.xlabel = c.ylabel;
+    c.line_axis = as_line.axis;
+    c.line_fixed = as_line.fixed;
+    c.s = &as_line.view;
   }
   if (!c.s->two_d()) {
     const SurfaceView& s = *c.s;
@@ -1451,6 +1484,230 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
       figs.push_back(figure_2d(c, q, Kind::trajectory));
       if (!traj_unchecked.empty()) figs.back().notes.push_back(traj_unchecked);
     }
+  }
+  return figs;
+}
+
+// ---- several 1D surfaces in one figure ----
+
+// One surface of a comparison, as a 1D curve.
+struct Curve {
+  SurfaceView view;
+  std::string label, axis;  // axis: "α", or "β" for a line along β
+};
+
+// A colour per curve (matplotlib's tab10, told apart in print and by most colour-blind readers),
+// then the same colours dashed.
+const char* const kCurveColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+constexpr std::size_t kCurveColourCount = sizeof kCurveColours / sizeof *kCurveColours;
+
+// The data of a comparison figure: one block per curve (gnuplot's `index k`), the rows of its
+// drawn points (a surface in progress: the coarse sub-grid its own figures draw), columns alpha
+// and each of qs. Every value written is appended to `drawn` (per quantity), for the axes.
+std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std::string>& qs,
+                            const std::string& what, std::vector<std::vector<double>>& drawn) {
+  std::ostringstream data;
+  std::string columns = "alpha";
+  for (auto& q : qs) columns += " " + q;
+  data << "# " << what << " of " << cs.size() << " surfaces: one block per surface (gnuplot's index k, "
+       << "from 0), columns: " << columns << "; NaN = not computed or computed as NaN\n";
+  drawn.assign(qs.size(), {});
+  for (std::size_t k = 0; k < cs.size(); ++k) {
+    const SurfaceView& s = cs[k].view;
+    std::vector<std::vector<double>> vals;
+    for (auto& q : qs) vals.push_back(quantity_values(s, q));
+    std::size_t stride = 1;
+    const auto rows = rows_1d(s, vals.front(), computed_count(s, qs.front()) == s.size(), stride);
+    data << (k ? "\n\n" : "") << "# index " << k << ": " << cs[k].label << " (" << s.path << ")"
+         << (stride > 1 ? ", every " + ordinal(stride) + " point (surface in progress)" : "") << "\n";
+    for (std::size_t i : rows) {
+      data << num(s.x[i]);
+      for (std::size_t j = 0; j < qs.size(); ++j) {
+        data << ' ' << value_num(vals[j][i]);
+        drawn[j].push_back(vals[j][i]);
+      }
+      data << '\n';
+    }
+  }
+  return data.str();
+}
+
+// The title of a comparison figure: the quantity, the surfaces' common model and data set when
+// they share them, the union of their ranges, and which are still being computed.
+std::string comparison_title(const std::vector<Curve>& cs, const std::string& what_label,
+                             const std::string& xlabel, const std::vector<std::string>& qs) {
+  std::string line1 = what_label + " of " + std::to_string(cs.size()) + " surfaces";
+  auto shared = [&](auto field) {
+    for (auto& c : cs)
+      if (field(c.view) != field(cs.front().view)) return std::string();
+    return field(cs.front().view);
+  };
+  const std::string arch = shared([](const SurfaceView& s) { return s.arch; });
+  const std::string dataset = shared([](const SurfaceView& s) { return s.dataset; });
+  if (!arch.empty()) line1 += " · " + arch;
+  if (!dataset.empty()) line1 += " · " + dataset;
+  double lo = cs.front().view.x.front(), hi = lo;
+  for (auto& c : cs)
+    for (double x : {c.view.x.front(), c.view.x.back()}) lo = std::min(lo, x), hi = std::max(hi, x);
+  std::string line2 = xlabel + " ∈ [" + short_num(lo) + ", " + short_num(hi) + "]";
+  std::string progress;
+  for (auto& c : cs) {
+    std::size_t done = c.view.size();
+    for (auto& q : qs) done = std::min(done, computed_count(c.view, q));
+    if (done < c.view.size())
+      progress += (progress.empty() ? "" : ", ") + c.label + " " + std::to_string(done) + " of " +
+                  std::to_string(c.view.size()) + " points";
+  }
+  if (!progress.empty()) line2 += "\nin progress: " + progress;
+  return line1 + "\n" + line2;
+}
+
+std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, const PlotOptions& opts) {
+  if (surfaces.size() < 2) throw Error("write_comparison: needs two surfaces or more");
+  if (!opts.labels.empty() && opts.labels.size() != surfaces.size())
+    throw InputError("plot: --labels names " + std::to_string(opts.labels.size()) +
+                     (opts.labels.size() == 1 ? " curve" : " curves") + " for " +
+                     std::to_string(surfaces.size()) + " surfaces");
+  if (!opts.trajectory.empty() || !opts.directions.empty())
+    throw InputError(std::string("plot: ") + (opts.trajectory.empty() ? "--directions" : "--trajectory") +
+                     " applies to the figures of one 2D surface; several surfaces are drawn "
+                     "together as 1D curves");
+  std::vector<Curve> cs;
+  for (std::size_t k = 0; k < surfaces.size(); ++k) {
+    const SurfaceView& s = surfaces[k];
+    if (s.two_d() && !is_line(s))
+      throw InputError("plot: several surfaces are drawn together as 1D curves; " + s.path +
+                       " is a 2D surface (plot it alone)");
+    if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");
+    refuse_2d_options(opts, s.path);
+    Curve c;
+    if (is_line(s)) {
+      LineView l = line_view(s);
+      c.view = std::move(l.view);
+      c.axis = l.axis;
+    } else {
+      c.view = s;
+      c.axis = "α";
+    }
+    c.label = opts.labels.empty() ? fs::path(s.path).stem().string() : opts.labels[k];
+    cs.push_back(std::move(c));
+  }
+  if (opts.labels.empty()) {  // (run1/surface.h5 and run2/surface.h5: their paths)
+    std::set<std::string> seen;
+    bool unique = true;
+    for (auto& c : cs) unique = seen.insert(c.label).second && unique;
+    if (!unique)
+      for (auto& c : cs) c.label = (fs::path(c.view.path).parent_path() / fs::path(c.view.path).stem()).string();
+  }
+  PlotOptions o = checked_options(opts, cs.front().view);
+  if (opts.what.empty()) {  // (the first surface's defaults that every surface has)
+    std::vector<std::string> common;
+    for (auto& q : o.what)
+      if (std::all_of(cs.begin(), cs.end(), [&](const Curve& c) { return has_quantity(c.view, q); }))
+        common.push_back(q);
+    if (common.empty()) common.push_back(o.what.front());  // (refused below, naming a file without it)
+    o.what = common;
+  }
+  for (auto& q : o.what)
+    for (auto& c : cs) quantity_values(c.view, q);  // (unknown or missing: refused before writing)
+  std::string xlabel = cs.front().axis;
+  for (auto& c : cs)
+    if (c.axis != xlabel) xlabel = "α, β";
+  make_out_dir(o, o.name + "_1d_" + o.what.front());
+
+  Context ctx;
+  ctx.s = &cs.front().view;
+  ctx.o = &o;
+  double lo = cs.front().view.x.front(), hi = lo;
+  for (auto& c : cs)
+    for (double x : {c.view.x.front(), c.view.x.back()}) lo = std::min(lo, x), hi = std::max(hi, x);
+  auto notes_of = [&](Figure& fig, const std::vector<std::string>& qs, const char* where) {
+    for (auto& c : cs)
+      if (const std::string bad = non_finite_note(c.view, qs, where); !bad.empty())
+        fig.notes.push_back(bad);
+  };
+  std::vector<Figure> figs;
+
+  // The reference's plot_1d_loss_err_repeat: every surface's loss (blue, left axis) and accuracy
+  // (red, right axis), training solid and test dashed; for directions drawn again and again.
+  std::vector<std::string> cols;
+  for (auto q : {"train_loss", "train_acc", "test_loss", "test_acc"})
+    if (std::all_of(cs.begin(), cs.end(), [&](const Curve& c) { return has_quantity(c.view, q); }))
+      cols.push_back(q);
+  if (!cols.empty()) {
+    const std::string name = o.name + "_1d_loss_acc" + (o.log ? "_log" : "");
+    Figure fig = make_figure(ctx, name);
+    notes_of(fig, cols, "gaps in the curves");
+    std::vector<std::vector<double>> drawn;
+    write_file(fig.data(), comparison_data(cs, cols, "loss and accuracy", drawn));
+    std::vector<std::vector<double>> losses;
+    for (std::size_t j = 0; j < cols.size(); ++j)
+      if (is_loss(cols[j])) losses.push_back(drawn[j]);
+    std::vector<std::size_t> rows(losses.empty() ? 0 : losses.front().size());
+    std::iota(rows.begin(), rows.end(), std::size_t(0));
+    const double floor = log_floor_1d(losses, rows, o.loss_max);
+    std::string columns = "alpha";
+    for (auto& q : cols) columns += " " + q;
+    std::ostringstream gp;
+    script_preamble(gp, ctx, name, "loss and accuracy of several surfaces", columns + ", one block per surface");
+    gp << "loss_max = " << num(o.loss_max) << "\n\n"
+       << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, cols)) << " noenhanced\n"
+       << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
+       << "set xrange " << range_of(lo, hi) << "\n"
+       << "set ylabel \"loss\" tc rgb \"blue\"\n"
+       << "set ytics nomirror tc rgb \"blue\"\n"
+       << "set yrange [" << (o.log ? num(floor) : "0") << ":loss_max]\n"
+       << (o.log ? "set logscale y\n" + log_tics_cmd("y", floor, o.loss_max) : "")
+       << "set y2label \"accuracy (%)\" tc rgb \"red\"\n"
+       << "set y2tics tc rgb \"red\"\n"
+       << "set y2range [0:100]\n"
+       << "set key below horizontal\n"
+       << kGridLines;
+    std::string plot = "plot ";
+    for (std::size_t k = 0; k < cs.size(); ++k)
+      for (std::size_t j = 0; j < cols.size(); ++j) {
+        const bool loss = is_loss(cols[j]), test = cols[j].rfind("test", 0) == 0;
+        if (k || j) plot += ", \\\n     ";
+        plot += "datafile index " + std::to_string(k) + " using 1:" + std::to_string(j + 2) +
+                (loss ? " axes x1y1" : " axes x1y2") + " with lines lw 1 lc rgb \"" +
+                (loss ? "blue" : "red") + "\" dt " + (test ? "2" : "1") +
+                (k ? " notitle" : " title " + gp_str(label_of(cols[j])));
+      }
+    script_render_loop(gp, plot);
+    write_file(fig.script(), gp.str());
+    figs.push_back(std::move(fig));
+  }
+
+  // Each quantity: one curve per surface, in a colour of its own, named in the key.
+  for (auto& q : o.what) {
+    const std::string name = o.name + "_1d_" + q + (o.log ? "_log" : "");
+    Figure fig = make_figure(ctx, name);
+    notes_of(fig, {q}, "gaps in the curves");
+    std::vector<std::vector<double>> drawn;
+    write_file(fig.data(), comparison_data(cs, {q}, label_of(q), drawn));
+    std::vector<std::size_t> rows(drawn.front().size());
+    std::iota(rows.begin(), rows.end(), std::size_t(0));
+    std::ostringstream gp;
+    script_preamble(gp, ctx, name, label_of(q) + " of several surfaces", "alpha " + q + ", one block per surface");
+    gp << "set title " << gp_str(comparison_title(cs, label_of(q), xlabel, {q})) << " noenhanced\n"
+       << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
+       << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
+       << "set xrange " << range_of(lo, hi) << "\n"
+       << "set yrange " << y_range_1d(q, o, drawn.front(), rows) << "\n"
+       << (o.log && is_loss(q) ? "set logscale y\n" + log_tics_cmd("y", log_floor_1d(drawn, rows, o.loss_max), o.loss_max) : "")
+       << kGridLines
+       << "set key below horizontal noenhanced\n";
+    std::string plot = "plot ";
+    for (std::size_t k = 0; k < cs.size(); ++k) {
+      if (k) plot += ", \\\n     ";
+      plot += "datafile index " + std::to_string(k) + " using 1:2 with lines lw 2 lc rgb \"" +
+              kCurveColours[k % kCurveColourCount] + "\" dt " + std::to_string(k / kCurveColourCount % 5 + 1) +
+              " title " + gp_str(cs[k].label);
+    }
+    script_render_loop(gp, plot);
+    write_file(fig.script(), gp.str());
+    figs.push_back(std::move(fig));
   }
   return figs;
 }
@@ -1536,9 +1793,16 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   }
 }
 
-std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o) {
-  SurfaceView s = read_surface_view(surface_file);
-  auto figs = write_figures(s, o);
+std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const PlotOptions& o) {
+  if (files.empty()) throw InputError("plot: no surface file given");
+  if (files.size() == 1 && !o.labels.empty())
+    throw InputError("plot: --labels names the curves of several surfaces drawn together; one is given");
+  if (files.size() == 1 && o.name != PlotOptions{}.name)
+    throw InputError("plot: --name names the figures of several surfaces drawn together; one "
+                     "surface's figures are named after its file");
+  std::vector<SurfaceView> ss;
+  for (auto& f : files) ss.push_back(read_surface_view(f));
+  auto figs = ss.size() == 1 ? write_figures(ss.front(), o) : write_comparison(ss, o);
   std::string gp = find_gnuplot(o);
   if (gp.empty()) {
     std::string dir = figs.empty() ? o.out_dir : figs.front().dir;
@@ -1549,6 +1813,10 @@ std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOpti
   }
   for (auto& f : figs) render_figure(f, gp);
   return figs;
+}
+
+std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o) {
+  return plot_surfaces({surface_file}, o);
 }
 
 }  // namespace losscape

@@ -97,6 +97,10 @@ struct PlotOptions {
   /// Draw every grid line in the contour maps and 3D surfaces; without it a grid finer than the
   /// picture is drawn on about one line per pixel of the plot area (the heatmap always has all).
   bool full_resolution = false;
+  /// Several surfaces drawn together (write_comparison): the curves' names in the keys (default:
+  /// the files' names) and the figures' common name.
+  std::vector<std::string> labels;
+  std::string name = "compare";
   /// gnuplot program; empty = $LOSSCAPE_GNUPLOT if set, else `gnuplot` on PATH.
   std::string gnuplot;
 };
@@ -122,14 +126,23 @@ struct Figure {
 
 /// Write the data and script of every figure of `s` (no rendering).
 std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& o);
+/// Write the data and script of the figures of several 1D surfaces (or lines) drawn together in
+/// o.out_dir (default: the first one's folder), NAME = o.name: NAME_1d_loss_acc, every surface's
+/// loss and accuracy in the colours of one (the reference's plot_1d_loss_err_repeat, for random
+/// directions drawn repeatedly), and NAME_1d_<q> for each quantity, a curve per surface in a
+/// colour of its own named in the key (o.labels, default the files' names). A 2D surface is
+/// refused.
+std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, const PlotOptions& o);
 /// The gnuplot executable to run (absolute path), or "" when it cannot be found.
 std::string find_gnuplot(const PlotOptions& o);
 /// Run gnuplot on the figure's script in the figure's directory; throws Error naming the script
 /// when gnuplot fails or an expected image is missing.
 void render_figure(const Figure& f, const std::string& gnuplot);
-/// Everything `losscape plot` does: read, write all data and scripts, then render them all.
-/// When gnuplot is missing the data and scripts are still written, then InputError is thrown
-/// naming the Debian package gnuplot-nox.
+/// Everything `losscape plot` does: read, write all data and scripts (of one surface's figures,
+/// or of several surfaces' comparison), then render them all. When gnuplot is missing the data
+/// and scripts are still written, then InputError is thrown naming the Debian package gnuplot-nox.
+std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const PlotOptions& o);
+/// plot_surfaces of one file.
 std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o);
 
 }  // namespace losscape

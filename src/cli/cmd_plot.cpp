@@ -9,7 +9,7 @@ namespace losscape::cli {
 
 void add_plot(CLI::App& root, Registry& reg) {
   struct Opts {
-    std::string surface;
+    std::vector<std::string> surfaces;
     PlotOptions plot;
     double vmin = 0.1, vlevel = 0.5, vmax = 10;
     std::string size = "800x600";
@@ -18,8 +18,11 @@ void add_plot(CLI::App& root, Registry& reg) {
   auto* app = root.add_subcommand(
       "plot",
       "Figures of a surface file through gnuplot: 1D curves, contour maps, heatmaps, 3D "
-      "surfaces, trajectories; each with its gnuplot script and data");
-  app->add_option("surface", o->surface, "Surface file (losscape or the Python reference)")
+      "surfaces, trajectories; each with its gnuplot script and data. Several 1D surfaces: "
+      "their curves drawn together");
+  app->add_option("surface", o->surfaces,
+                  "Surface file (losscape or the Python reference); several 1D surfaces are drawn "
+                  "together, as NAME_1d_loss_acc and NAME_1d_<quantity> (a curve per file)")
       ->required();
   app->add_option("--what", o->plot.what,
                   "Quantities: train_loss,test_loss,train_acc,test_acc,train_err,test_err,"
@@ -51,6 +54,12 @@ void add_plot(CLI::App& root, Registry& reg) {
                   "plot area)");
   app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
       ->capture_default_str();
+  app->add_option("--labels", o->plot.labels,
+                  "Several surfaces: the curves' names in the keys, one per file (default: the "
+                  "files' names)")
+      ->delimiter(',');
+  app->add_option("--name", o->plot.name, "Several surfaces: the figures' common name")
+      ->capture_default_str();
   app->add_flag("--full-resolution", o->plot.full_resolution,
                 "Contour maps and 3D surfaces of every grid line (default: a grid finer than the "
                 "picture is drawn on about one line per pixel)");
@@ -63,7 +72,7 @@ void add_plot(CLI::App& root, Registry& reg) {
     auto wh = parse_size(o->size);
     p.width = wh[0];
     p.height = wh[1];
-    auto figs = plot_surface(o->surface, p);
+    auto figs = plot_surfaces(o->surfaces, p);
     std::vector<std::string> said;  // (each note once, however many figures it concerns)
     for (auto& f : figs) {
       for (auto& out : f.outputs) std::cout << out << "\n";

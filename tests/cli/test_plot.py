@@ -789,6 +789,70 @@ def main():
               f"{figure}: the plot area is the same part of an 800x600 and a 2400x1800 picture "
               f"({fr['800x600']} vs {fr['2400x1800']})")
 
+    # ---- several 1D surfaces drawn together (the reference's plot_1d_loss_err_repeat) ----
+    # One complete (losscape's layout), one in the reference's layout on another range, one in
+    # progress (3 of 21 points missing), one a 2D grid of one point on beta (a line).
+    La = write_surface("cmp_a.h5", 11, 0)
+    Lb = write_surface("cmp_b.h5", 21, 0, xr=(-0.5, 1.5), reference=True)
+    gap = np.zeros(21, bool)
+    gap[[3, 10, 17]] = True
+    Lc = write_surface("cmp_c.h5", 21, 0, unfinished=gap)
+    Ld = write_surface("cmp_d.h5", 9, 1)[0]
+    files = ["cmp_a.h5", "cmp_b.h5", "cmp_c.h5", "cmp_d.h5"]
+    r = run("plot", *files, "--labels", "SB,LB,partial,line", "--formats", "png,svg", "-o", "cmp")
+    outs = check_figures(r.stdout, "cmp", (800, 600), ("png", "svg"), "comparison")
+    check(sorted(os.path.basename(o) for o in outs) ==
+          sorted(f"compare_1d_{k}.{e}" for k in ("loss_acc", "train_loss", "train_err") for e in ("png", "svg")),
+          f"comparison: loss_acc, train_loss and train_err figures ({[os.path.basename(o) for o in outs]})")
+    blocks = open("cmp/compare_1d_train_loss.dat").read().strip().split("\n\n\n")
+    want = [(np.linspace(-1, 1, 11), La), (np.linspace(-0.5, 1.5, 21), Lb),
+            (np.linspace(-1, 1, 21), np.where(gap, np.nan, Lc)), (np.linspace(-1, 1, 9), Ld)]
+    check(len(blocks) == 4, f"comparison: one data block per surface ({len(blocks)})")
+    for k, (block, (x, v)) in enumerate(zip(blocks, want)):
+        rows = np.array([[float(t) for t in l.split()] for l in block.splitlines() if not l.startswith("#")])
+        check(rows.shape == (len(x), 2) and np.allclose(rows[:, 0], x) and
+              np.allclose(rows[:, 1], v, rtol=1e-9, equal_nan=True),
+              f"comparison: block {k} holds {files[k]}'s coordinates and train loss (NaN where not computed)")
+    err = open("cmp/compare_1d_train_err.dat").read().strip().split("\n\n\n")[1]
+    rows = np.array([[float(t) for t in l.split()] for l in err.splitlines() if not l.startswith("#")])
+    check(np.allclose(rows[:, 1], 100 - 100 * np.exp(-Lb / 3)), "comparison: the error is 100 - accuracy")
+    gp = open("cmp/compare_1d_train_loss.gp").read()
+    check("train loss of 4 surfaces" in gp and "in progress: partial 18 of 21 points" in gp and
+          "set xrange [-1:1.5]" in gp, "comparison: title names the count, the surface in progress; "
+          "x axis spans every range")
+    svg = open("cmp/compare_1d_train_loss.svg").read()
+    for colour, label in (("rgb( 31, 119, 180)", "SB"), ("rgb(255, 127,  14)", "LB"),
+                          ("rgb( 44, 160,  44)", "partial"), ("rgb(214,  39,  40)", "line")):
+        check(colour in svg and f">{label}<" in svg, f"comparison: {label} drawn in {colour} and named in the key")
+    svg = open("cmp/compare_1d_loss_acc.svg").read()
+    check(all(f">{t}<" in svg for t in ("train loss", "test loss", "train accuracy (%)", "test accuracy (%)")),
+          "comparison: the loss and accuracy figure's key names the four kinds")
+    # the same file name in two folders: the curves are named by their paths
+    os.makedirs("run1", exist_ok=True)
+    os.makedirs("run2", exist_ok=True)
+    shutil.copy("cmp_a.h5", "run1/s.h5")
+    shutil.copy("cmp_c.h5", "run2/s.h5")
+    r = run("plot", "run1/s.h5", "run2/s.h5", "--formats", "png", "--name", "sb_lb", "--log")
+    gp = open("run1/sb_lb_1d_train_loss_log.gp").read()
+    check('title "run1/s"' in gp and 'title "run2/s"' in gp and "set logscale y" in gp,
+          "comparison: files of one name told apart by folder, in the first one's folder, --name, --log")
+    # refused in one line, nothing written
+    write_surface("cmp_2d.h5", 5, 4)
+    with h5py.File("cmp_noacc.h5", "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 5)
+        f["train_loss"] = np.ones(5)
+    for args, want in ((["cmp_a.h5", "cmp_2d.h5"], "cmp_2d.h5 is a 2D surface (plot it alone)"),
+                       (["cmp_a.h5", "cmp_b.h5", "--labels", "x"], "--labels names 1 curve for 2 surfaces"),
+                       (["cmp_a.h5", "--labels", "x"], "--labels names the curves of several surfaces"),
+                       (["cmp_a.h5", "--name", "x"], "--name names the figures of several surfaces"),
+                       (["cmp_a.h5", "cmp_noacc.h5", "--what", "train_err"], "cmp_noacc.h5 has no train_acc"),
+                       (["cmp_a.h5", "cmp_b.h5", "--vmax", "3"], "--vmax sets the levels and colours of 2D figures"),
+                       (["cmp_a.h5", "cmp_b.h5", "--trajectory", "p.h5"], "--trajectory applies to the figures of one")):
+        r = run("plot", *args, "-o", "cmp_refused", expect_ok=False)
+        check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and want in r.stderr and
+              not os.path.exists("cmp_refused"),
+              f"plot {' '.join(args)}: '{want}', nothing written ({r.returncode}: {r.stderr.strip()})")
+
     # ---- export: nothing left to write, bad --zmax, --interp too large ----
     write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
     for args, want in ((["allnan.h5"], "not computed, or NaN or infinite, everywhere"),
