@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -164,6 +165,14 @@ std::string gp_str(const std::string& s) {
     o += c;
   }
   return o + "\"";
+}
+
+// A file name inside a comment line of a script or data file: a line break in it would end the
+// comment (and make the rest a command or a data row), so it is written as \n.
+std::string one_line(const std::string& s) {
+  std::string o;
+  for (char c : s) o += c == '\n' ? std::string("\\n") : c == '\r' ? std::string("\\r") : std::string(1, c);
+  return o;
 }
 
 std::string label_of(const std::string& q) {
@@ -426,12 +435,14 @@ double picture_scale(const PlotOptions& o) {
   return std::clamp(std::min(o.width / 800.0, o.height / 600.0), 1.0, 8.0);
 }
 
+// (source: what the figure draws, default the surface file)
 void script_preamble(std::ostream& os, const Context& c, const std::string& name,
-                     const std::string& what, const std::string& columns) {
+                     const std::string& what, const std::string& columns,
+                     const std::string& source = "") {
   const PlotOptions& o = *c.o;
   std::string formats;
   for (auto& f : o.formats) formats += (formats.empty() ? "" : " ") + f;
-  os << "# " << name << ".gp: " << what << " of " << c.s->path << "\n"
+  os << "# " << name << ".gp: " << what << " of " << one_line(source.empty() ? c.s->path : source) << "\n"
      << "# Written by `losscape plot`. Data: " << name << ".dat (" << columns
      << "; NaN = not computed or computed as NaN).\n"
      << "# Restyle freely, then re-render in this directory with: gnuplot " << name << ".gp\n\n"
@@ -701,7 +712,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
                         "draws every line; the heatmaps and losscape export have every point)");
 
   std::ostringstream data;
-  data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha beta " << q
+  data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha beta " << q
        << "; one block per beta, NaN = not computed or computed as NaN";
   if (thinned(sub))
     data << "; " << lines_phrase(sub.step_x, sub.step_y, "alpha", "beta")
@@ -915,7 +926,7 @@ Figure figure_1d_loss_acc(const Context& c) {
   std::ostringstream data;
   std::string colnames = "alpha";
   for (auto& q : cols) colnames += " " + q;
-  data << "# loss and accuracy of " << s.path << "\n# columns: " << colnames
+  data << "# loss and accuracy of " << one_line(s.path) << "\n# columns: " << colnames
        << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) {
     data << num(s.x[i]);
@@ -966,7 +977,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
   if (const std::string bad = non_finite_note(s, {q}, "gaps in the curve"); !bad.empty())
     fig.notes.push_back(bad);
   std::ostringstream data;
-  data << "# " << label_of(q) << " of " << s.path << "\n# columns: alpha " << q
+  data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha " << q
        << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) data << num(s.x[i]) << ' ' << value_num(v[i]) << '\n';
   write_file(fig.data(), data.str());
@@ -1494,6 +1505,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
 struct Curve {
   SurfaceView view;
   std::string label, axis;  // axis: "α", or "β" for a line along β
+  std::string fixed;        // a line's fixed coordinate, " (β = 0.3)", in its default label
 };
 
 // A colour per curve (matplotlib's tab10, told apart in print and by most colour-blind readers),
@@ -1519,8 +1531,13 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
     for (auto& q : qs) vals.push_back(quantity_values(s, q));
     std::size_t stride = 1;
     const auto rows = rows_1d(s, vals.front(), computed_count(s, qs.front()) == s.size(), stride);
-    data << (k ? "\n\n" : "") << "# index " << k << ": " << cs[k].label << " (" << s.path << ")"
-         << (stride > 1 ? ", every " + ordinal(stride) + " point (surface in progress)" : "") << "\n";
+    std::size_t done = s.size();
+    for (auto& q : qs) done = std::min(done, computed_count(s, q));
+    data << (k ? "\n\n" : "") << "# index " << k << ": " << cs[k].label << " (" << one_line(s.path) << ")";
+    if (done < s.size())
+      data << ", in progress: " << done << " of " << s.size() << " points done"
+           << (stride > 1 ? ", every " + ordinal(stride) + " point drawn" : "");
+    data << "\n";
     for (std::size_t i : rows) {
       data << num(s.x[i]);
       for (std::size_t j = 0; j < qs.size(); ++j) {
@@ -1552,14 +1569,19 @@ std::string comparison_title(const std::vector<Curve>& cs, const std::string& wh
     for (double x : {c.view.x.front(), c.view.x.back()}) lo = std::min(lo, x), hi = std::max(hi, x);
   std::string line2 = xlabel + " ∈ [" + short_num(lo) + ", " + short_num(hi) + "]";
   std::string progress;
+  std::size_t running = 0;
   for (auto& c : cs) {
     std::size_t done = c.view.size();
     for (auto& q : qs) done = std::min(done, computed_count(c.view, q));
     if (done < c.view.size())
-      progress += (progress.empty() ? "" : ", ") + c.label + " " + std::to_string(done) + " of " +
-                  std::to_string(c.view.size()) + " points";
+      ++running, progress += (progress.empty() ? "" : ", ") + c.label + " " + std::to_string(done) +
+                             " of " + std::to_string(c.view.size()) + " points";
   }
-  if (!progress.empty()) line2 += "\nin progress: " + progress;
+  // (one line of the title: a long list is counted instead, each surface's state is in the .dat)
+  if (running > 0 && progress.size() <= 60) line2 += "\nin progress: " + progress;
+  else if (running > 0)
+    line2 += "\n" + std::to_string(running) + " of " + std::to_string(cs.size()) +
+             " surfaces in progress (each block of the .dat says how far)";
   return line1 + "\n" + line2;
 }
 
@@ -1568,7 +1590,31 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
   if (!opts.labels.empty() && opts.labels.size() != surfaces.size())
     throw InputError("plot: --labels names " + std::to_string(opts.labels.size()) +
                      (opts.labels.size() == 1 ? " curve" : " curves") + " for " +
-                     std::to_string(surfaces.size()) + " surfaces");
+                     std::to_string(surfaces.size()) + " surfaces (one per file, separated by "
+                     "commas; none may be empty)");
+  // (a plain name: the figures go to --out-dir; `gnuplot NAME.gp` would run a name beginning
+  // with < as a command)
+  const bool plain = !opts.name.empty() && opts.name[0] != '.' && opts.name[0] != '-' &&
+                     std::all_of(opts.name.begin(), opts.name.end(), [](unsigned char ch) {
+                       return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '+';
+                     });
+  if (!plain)
+    throw InputError("plot: --name '" + one_line(opts.name) + "': expected a plain file name (letters, "
+                     "digits, _ - . +; the figures go to --out-dir)");
+  for (std::size_t k = 0; k < opts.labels.size(); ++k)
+    if (opts.labels[k].empty() || std::any_of(opts.labels[k].begin(), opts.labels[k].end(),
+                                              [](unsigned char ch) { return ch < 0x20; }))
+      throw InputError("plot: --labels: label " + std::to_string(k + 1) + " '" + one_line(opts.labels[k]) +
+                       "' is " + (opts.labels[k].empty() ? "empty" : "not one line of text"));
+  {  // (the same file twice would draw one curve twice, under one name)
+    std::set<std::string> seen;
+    for (auto& s : surfaces) {
+      std::error_code ec;
+      const auto real = fs::weakly_canonical(s.path, ec);
+      if (!seen.insert(ec ? s.path : real.string()).second)
+        throw InputError("plot: " + s.path + " is given twice");
+    }
+  }
   if (!opts.trajectory.empty() || !opts.directions.empty())
     throw InputError(std::string("plot: ") + (opts.trajectory.empty() ? "--directions" : "--trajectory") +
                      " applies to the figures of one 2D surface; several surfaces are drawn "
@@ -1576,6 +1622,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
   std::vector<Curve> cs;
   for (std::size_t k = 0; k < surfaces.size(); ++k) {
     const SurfaceView& s = surfaces[k];
+    if (s.size() < 2) throw InputError(s.path + ": its grid has a single point: nothing to draw");
     if (s.two_d() && !is_line(s))
       throw InputError("plot: several surfaces are drawn together as 1D curves; " + s.path +
                        " is a 2D surface (plot it alone)");
@@ -1586,11 +1633,12 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
       LineView l = line_view(s);
       c.view = std::move(l.view);
       c.axis = l.axis;
+      c.fixed = " (" + l.fixed + ")";
     } else {
       c.view = s;
       c.axis = "α";
     }
-    c.label = opts.labels.empty() ? fs::path(s.path).stem().string() : opts.labels[k];
+    c.label = opts.labels.empty() ? one_line(fs::path(s.path).stem().string()) + c.fixed : opts.labels[k];
     cs.push_back(std::move(c));
   }
   if (opts.labels.empty()) {  // (run1/surface.h5 and run2/surface.h5: their paths)
@@ -1598,7 +1646,8 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     bool unique = true;
     for (auto& c : cs) unique = seen.insert(c.label).second && unique;
     if (!unique)
-      for (auto& c : cs) c.label = (fs::path(c.view.path).parent_path() / fs::path(c.view.path).stem()).string();
+      for (auto& c : cs)
+        c.label = one_line((fs::path(c.view.path).parent_path() / fs::path(c.view.path).stem()).string()) + c.fixed;
   }
   PlotOptions o = checked_options(opts, cs.front().view);
   if (opts.what.empty()) {  // (the first surface's defaults that every surface has)
@@ -1625,8 +1674,10 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
   auto notes_of = [&](Figure& fig, const std::vector<std::string>& qs, const char* where) {
     for (auto& c : cs)
       if (const std::string bad = non_finite_note(c.view, qs, where); !bad.empty())
-        fig.notes.push_back(bad);
+        fig.notes.push_back(c.view.path + ": " + bad);
   };
+  std::string sources = std::to_string(cs.size()) + " surfaces:";
+  for (auto& c : cs) sources += " " + c.view.path;
   std::vector<Figure> figs;
 
   // The reference's plot_1d_loss_err_repeat: every surface's loss (blue, left axis) and accuracy
@@ -1650,7 +1701,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::string columns = "alpha";
     for (auto& q : cols) columns += " " + q;
     std::ostringstream gp;
-    script_preamble(gp, ctx, name, "loss and accuracy of several surfaces", columns + ", one block per surface");
+    script_preamble(gp, ctx, name, "loss and accuracy", columns + ", one block per surface", sources);
     gp << "loss_max = " << num(o.loss_max) << "\n\n"
        << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, cols)) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
@@ -1689,7 +1740,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::vector<std::size_t> rows(drawn.front().size());
     std::iota(rows.begin(), rows.end(), std::size_t(0));
     std::ostringstream gp;
-    script_preamble(gp, ctx, name, label_of(q) + " of several surfaces", "alpha " + q + ", one block per surface");
+    script_preamble(gp, ctx, name, label_of(q), "alpha " + q + ", one block per surface", sources);
     gp << "set title " << gp_str(comparison_title(cs, label_of(q), xlabel, {q})) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
        << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"

@@ -827,6 +827,15 @@ def main():
     svg = open("cmp/compare_1d_loss_acc.svg").read()
     check(all(f">{t}<" in svg for t in ("train loss", "test loss", "train accuracy (%)", "test accuracy (%)")),
           "comparison: the loss and accuracy figure's key names the four kinds")
+    # a line's default label names its fixed coordinate; a NaN note names its file
+    with h5py.File("cmp_nan.h5", "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 5)
+        f["train_loss"] = np.array([1, 0.5, np.nan, 0.5, 1])
+        f["train_acc"] = np.full(5, 50.0)
+    r = run("plot", "cmp_a.h5", "cmp_d.h5", "cmp_nan.h5", "--formats", "png", "-o", "cmp_line")
+    gp = open("cmp_line/compare_1d_train_loss.gp").read()
+    check('title "cmp_d (β = -1)"' in gp and "cmp_nan.h5: 1 computed point has a NaN" in r.stderr,
+          f"comparison: a line labelled with its fixed coordinate, the NaN note names its file ({r.stderr.strip()})")
     # the same file name in two folders: the curves are named by their paths
     os.makedirs("run1", exist_ok=True)
     os.makedirs("run2", exist_ok=True)
@@ -847,7 +856,11 @@ def main():
                        (["cmp_a.h5", "--name", "x"], "--name names the figures of several surfaces"),
                        (["cmp_a.h5", "cmp_noacc.h5", "--what", "train_err"], "cmp_noacc.h5 has no train_acc"),
                        (["cmp_a.h5", "cmp_b.h5", "--vmax", "3"], "--vmax sets the levels and colours of 2D figures"),
-                       (["cmp_a.h5", "cmp_b.h5", "--trajectory", "p.h5"], "--trajectory applies to the figures of one")):
+                       (["cmp_a.h5", "cmp_b.h5", "--trajectory", "p.h5"], "--trajectory applies to the figures of one"),
+                       (["cmp_a.h5", "./cmp_a.h5"], "./cmp_a.h5 is given twice"),
+                       (["cmp_a.h5", "cmp_b.h5", "--name", "../up"], "--name '../up': expected a plain file name"),
+                       (["cmp_a.h5", "cmp_b.h5", "--labels", "a\n2.5 7", "--labels", "b"],
+                        "label 1 'a\\n2.5 7' is not one line of text")):
         r = run("plot", *args, "-o", "cmp_refused", expect_ok=False)
         check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and want in r.stderr and
               not os.path.exists("cmp_refused"),
