@@ -238,11 +238,18 @@ nlohmann::json surface_info(const std::string& path, bool values) {
     };
     for (std::size_t v = 0; v < s.names.size(); ++v) {
       const auto& vals = s.values[v];
+      // Where a split's loss is NaN or infinite its logits were, and their argmax (the stored
+      // accuracy) means nothing: counted with the non-finite values, as plot draws a gap there.
+      const std::vector<double>* loss = nullptr;
+      const std::string& name = s.names[v];
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, "_acc") == 0)
+        for (std::size_t w = 0; w < s.names.size(); ++w)
+          if (s.names[w] == name.substr(0, name.size() - 4) + "_loss") loss = &s.values[w];
       std::ptrdiff_t lo = -1, hi = -1;
       std::int64_t bad = 0;
       for (std::size_t i = 0; i < vals.size(); ++i) {
         if (!s.done.at(i)) continue;
-        if (!std::isfinite(vals[i])) {
+        if (!std::isfinite(vals[i]) || (loss && !std::isfinite((*loss)[i]))) {
           ++bad;
           continue;
         }

@@ -392,11 +392,21 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
     line2 = std::to_string(s.nx()) + " points, " + c.line_axis + " ∈ " + range(s.x) +
             (c.line_fixed.empty() ? "" : " at " + c.line_fixed);
   // An interpolation: where the end models are (a title without it reads as a random direction).
+  // (checkpoints of two training runs share their names, model_300.h5: then each is named with
+  // its run's folder)
+  auto named = [&](const std::string& file) {
+    for (const std::string* other : {&s.model_file, &s.x_target, &s.y_target})
+      if (!other->empty() && *other != file && basename_of(*other) == basename_of(file)) {
+        const fs::path p(file);
+        return (p.parent_path().filename() / p.filename()).string();
+      }
+    return basename_of(file);
+  };
   std::string ends;
   if (!s.x_target.empty())
-    ends = "α = 0 at " + (s.model_file.empty() ? std::string("θ*") : basename_of(s.model_file)) +
-           ", α = 1 at " + basename_of(s.x_target);
-  if (!s.y_target.empty()) ends += (ends.empty() ? "" : ", ") + std::string("β = 1 at ") + basename_of(s.y_target);
+    ends = "α = 0 at " + (s.model_file.empty() ? std::string("θ*") : named(s.model_file)) +
+           ", α = 1 at " + named(s.x_target);
+  if (!s.y_target.empty()) ends += (ends.empty() ? "" : ", ") + std::string("β = 1 at ") + named(s.y_target);
   if (!ends.empty()) line2 += "\n" + ends;
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
@@ -974,7 +984,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
   auto rows = rows_1d(s, v, done == s.size(), stride);
   std::string name = c.stem + "_1d_" + q + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
-  if (const std::string bad = non_finite_note(s, {q}, "gaps in the curve"); !bad.empty())
+  if (const std::string bad = non_finite_note(s, {q}, "gaps in the curves"); !bad.empty())
     fig.notes.push_back(bad);
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha " << q
@@ -1562,8 +1572,14 @@ std::string comparison_title(const std::vector<Curve>& cs, const std::string& wh
   };
   const std::string arch = shared([](const SurfaceView& s) { return s.arch; });
   const std::string dataset = shared([](const SurfaceView& s) { return s.dataset; });
+  const std::string samples = shared([](const SurfaceView& s) {
+    return s.samples > 0 ? std::to_string(s.samples) : std::string();
+  });
+  if (shared([](const SurfaceView& s) { return s.loss; }) == "mse" && what_label.find("loss") != std::string::npos)
+    line1 += " (MSE)";
   if (!arch.empty()) line1 += " · " + arch;
   if (!dataset.empty()) line1 += " · " + dataset;
+  if (!dataset.empty() && !samples.empty()) line1 += " (" + samples + " samples)";
   double lo = cs.front().view.x.front(), hi = lo;
   for (auto& c : cs)
     for (double x : {c.view.x.front(), c.view.x.back()}) lo = std::min(lo, x), hi = std::max(hi, x);
@@ -1574,7 +1590,7 @@ std::string comparison_title(const std::vector<Curve>& cs, const std::string& wh
     std::size_t done = c.view.size();
     for (auto& q : qs) done = std::min(done, computed_count(c.view, q));
     if (done < c.view.size())
-      ++running, progress += (progress.empty() ? "" : ", ") + c.label + " " + std::to_string(done) +
+      ++running, progress += (progress.empty() ? "" : ", ") + c.label + ": " + std::to_string(done) +
                              " of " + std::to_string(c.view.size()) + " points";
   }
   // (one line of the title: a long list is counted instead, each surface's state is in the .dat)
@@ -1676,12 +1692,24 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
       if (const std::string bad = non_finite_note(c.view, qs, where); !bad.empty())
         fig.notes.push_back(c.view.path + ": " + bad);
   };
+  // Losses of two kinds on one axis: drawn (the user asked), but said.
+  // (the reference's files record none)
+  std::set<std::string> recorded;
+  for (auto& c : cs)
+    if (!c.view.loss.empty()) recorded.insert(c.view.loss);
+  std::string kinds;
+  if (recorded.size() > 1)
+    for (auto& c : cs)
+      if (!c.view.loss.empty()) kinds += (kinds.empty() ? "" : ", ") + c.view.path + " " + c.view.loss;
+  const std::string kinds_note = kinds.empty() ? "" : "the surfaces' losses are of different kinds (" + kinds + "): one loss axis holds them all";
   std::string sources = std::to_string(cs.size()) + " surfaces:";
   for (auto& c : cs) sources += " " + c.view.path;
   std::vector<Figure> figs;
 
-  // The reference's plot_1d_loss_err_repeat: every surface's loss (blue, left axis) and accuracy
-  // (red, right axis), training solid and test dashed; for directions drawn again and again.
+  // Every surface's loss and accuracy, as the reference's plot_1d_loss_err_repeat (for directions
+  // drawn again and again), but each surface in its colour (the reference draws them all blue and
+  // red: two models could not be told apart): the loss thick on the left axis, the accuracy thin
+  // on the right, train solid and test dashed; the key names each surface, then the four kinds.
   std::vector<std::string> cols;
   for (auto q : {"train_loss", "train_acc", "test_loss", "test_acc"})
     if (std::all_of(cs.begin(), cs.end(), [&](const Curve& c) { return has_quantity(c.view, q); }))
@@ -1690,6 +1718,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     const std::string name = o.name + "_1d_loss_acc" + (o.log ? "_log" : "");
     Figure fig = make_figure(ctx, name);
     notes_of(fig, cols, "gaps in the curves");
+    if (!kinds_note.empty()) fig.notes.push_back(kinds_note);
     std::vector<std::vector<double>> drawn;
     write_file(fig.data(), comparison_data(cs, cols, "loss and accuracy", drawn));
     std::vector<std::vector<double>> losses;
@@ -1706,14 +1735,14 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
        << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, cols)) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
        << "set xrange " << range_of(lo, hi) << "\n"
-       << "set ylabel \"loss\" tc rgb \"blue\"\n"
-       << "set ytics nomirror tc rgb \"blue\"\n"
+       << "set ylabel \"loss (thick lines)\"\n"
+       << "set ytics nomirror\n"
        << "set yrange [" << (o.log ? num(floor) : "0") << ":loss_max]\n"
        << (o.log ? "set logscale y\n" + log_tics_cmd("y", floor, o.loss_max) : "")
-       << "set y2label \"accuracy (%)\" tc rgb \"red\"\n"
-       << "set y2tics tc rgb \"red\"\n"
+       << "set y2label \"accuracy (%) (thin lines)\"\n"
+       << "set y2tics\n"
        << "set y2range [0:100]\n"
-       << "set key below horizontal\n"
+       << "set key below horizontal noenhanced\n"
        << kGridLines;
     std::string plot = "plot ";
     for (std::size_t k = 0; k < cs.size(); ++k)
@@ -1721,10 +1750,17 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
         const bool loss = is_loss(cols[j]), test = cols[j].rfind("test", 0) == 0;
         if (k || j) plot += ", \\\n     ";
         plot += "datafile index " + std::to_string(k) + " using 1:" + std::to_string(j + 2) +
-                (loss ? " axes x1y1" : " axes x1y2") + " with lines lw 1 lc rgb \"" +
-                (loss ? "blue" : "red") + "\" dt " + (test ? "2" : "1") +
-                (k ? " notitle" : " title " + gp_str(label_of(cols[j])));
+                (loss ? " axes x1y1 with lines lw 2" : " axes x1y2 with lines lw 1") + " lc rgb \"" +
+                kCurveColours[k % kCurveColourCount] + "\" dt " + (test ? "2" : "1") + " notitle";
       }
+    // (the key's entries: lines of no points, NaN)
+    for (std::size_t k = 0; k < cs.size(); ++k)
+      plot += std::string(", \\\n     NaN with lines lw 2 lc rgb \"") + kCurveColours[k % kCurveColourCount] +
+              "\" title " + gp_str(cs[k].label);
+    for (auto& q : cols)
+      plot += std::string(", \\\n     NaN with lines lw ") + (is_loss(q) ? "2" : "1") +
+              " lc rgb \"#505050\" dt " + (q.rfind("test", 0) == 0 ? "2" : "1") + " title " +
+              gp_str(label_of(q));
     script_render_loop(gp, plot);
     write_file(fig.script(), gp.str());
     figs.push_back(std::move(fig));
@@ -1735,6 +1771,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     const std::string name = o.name + "_1d_" + q + (o.log ? "_log" : "");
     Figure fig = make_figure(ctx, name);
     notes_of(fig, {q}, "gaps in the curves");
+    if (!kinds_note.empty() && is_loss(q)) fig.notes.push_back(kinds_note);
     std::vector<std::vector<double>> drawn;
     write_file(fig.data(), comparison_data(cs, {q}, label_of(q), drawn));
     std::vector<std::size_t> rows(drawn.front().size());

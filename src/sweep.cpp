@@ -955,6 +955,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       check_targets_unchanged(ev.dirs, *ev.model, cfg.dir, cfg.dataset, dir_file);
     if (grid.has_y && ev.dirs.dims() < 2)
       throw InputError(dir_file + " holds one direction; a 2D sweep (--y) needs two");
+    // (a file of two directions made for a 1D interpolation without --dims 1: its y is unused)
+    if (!grid.has_y && ev.dirs.dims() > 1 && rank == 0)
+      std::fprintf(stderr, "losscape: note: %s holds two directions; a 1D sweep (no --y) follows x alone\n",
+                   dir_file.c_str());
   });
   dir_lock.reset();
   effective["directions"] = dir_file;

@@ -644,6 +644,12 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   TrainResult result;
   result.start_epoch = start;
   result.last_epoch = start;
+  // (a large-batch recipe, 8192, on a subset smaller than that: legal, but not what it says)
+  if (bs > n && start < cfg.epochs)
+    std::fprintf(stderr,
+                 "losscape: note: --batch-size %lld is more than the %lld training samples: every "
+                 "step is one full batch of %lld, one step per epoch\n",
+                 static_cast<long long>(bs), static_cast<long long>(n), static_cast<long long>(n));
   if (opts.dry_run) {
     // As the epoch loop counts them (trained_batch).
     std::int64_t batches = 0;

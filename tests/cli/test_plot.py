@@ -357,6 +357,18 @@ def main():
         gp = open(f"fig_{name}/{name}_1d_loss_acc.gp").read()
         check(r.returncode == 0 and "9 points, α ∈ [-0.5, 1.5]\\nα = 0 at small_batch.h5, α = 1 at large_batch.h5" in gp,
               f"interpolation title from the {how}: the ends named ({r.returncode}: {r.stderr.strip()})")
+    # two runs' checkpoints of one name: each named with its run's folder
+    with h5py.File("interp_same.h5", "w") as f:
+        f["xcoordinates"] = np.linspace(-0.5, 1.5, 5)
+        f["train_loss"], f["train_acc"] = np.ones(5), np.ones(5)
+        f["done"] = np.ones(5, np.uint8)
+        f.attrs["format"] = "losscape-surface"
+        f.attrs["config"] = json.dumps({"model_file": "runs/bs128/model_15.h5",
+                                        "dir": {"dims": 1, "x": {"target": "runs/bs8192/model_15.h5"}}})
+    run("plot", "interp_same.h5", "--formats", "png", "--out-dir", "fig_same")
+    gp = open("fig_same/interp_same_1d_loss_acc.gp").read()
+    check("α = 0 at bs128/model_15.h5, α = 1 at bs8192/model_15.h5" in gp,
+          "interpolation between checkpoints of one name: each named with its run's folder")
 
     # ---- a 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D curves along the
     # other axis, the title naming the fixed coordinate; export refuses it by name ----
@@ -817,7 +829,7 @@ def main():
     rows = np.array([[float(t) for t in l.split()] for l in err.splitlines() if not l.startswith("#")])
     check(np.allclose(rows[:, 1], 100 - 100 * np.exp(-Lb / 3)), "comparison: the error is 100 - accuracy")
     gp = open("cmp/compare_1d_train_loss.gp").read()
-    check("train loss of 4 surfaces" in gp and "in progress: partial 18 of 21 points" in gp and
+    check("train loss of 4 surfaces" in gp and "in progress: partial: 18 of 21 points" in gp and
           "set xrange [-1:1.5]" in gp, "comparison: title names the count, the surface in progress; "
           "x axis spans every range")
     svg = open("cmp/compare_1d_train_loss.svg").read()
@@ -825,8 +837,9 @@ def main():
                           ("rgb( 44, 160,  44)", "partial"), ("rgb(214,  39,  40)", "line")):
         check(colour in svg and f">{label}<" in svg, f"comparison: {label} drawn in {colour} and named in the key")
     svg = open("cmp/compare_1d_loss_acc.svg").read()
-    check(all(f">{t}<" in svg for t in ("train loss", "test loss", "train accuracy (%)", "test accuracy (%)")),
-          "comparison: the loss and accuracy figure's key names the four kinds")
+    check(all(f">{t}<" in svg for t in ("train loss", "test loss", "train accuracy (%)", "test accuracy (%)",
+                                        "SB", "LB", "partial", "line")) and "rgb(214,  39,  40)" in svg,
+          "comparison: the loss and accuracy figure's key names the four kinds and each surface, in its colour")
     # a line's default label names its fixed coordinate; a NaN note names its file
     with h5py.File("cmp_nan.h5", "w") as f:
         f["xcoordinates"] = np.linspace(-1, 1, 5)

@@ -138,7 +138,9 @@ refused("other data under the same relative folder", mpmd(REL, REL, ("rankA", "r
 # of the data set (here one label changed) is refused, not mixed into the file ----
 ONE = ["sweep", "--model-file", os.path.abspath(model), "--directions", os.path.abspath("dirs.h5"),
        "--dataset", "fashion-mnist", "--samples", "50", "--x", "-1:1:5", "--quiet", "--points-per-forward", "1"]
-run([*ONE, "--data-dir", DATA, "--out", "dd.h5", "--stop-after", "2"], expect=75)
+p = run([*ONE, "--data-dir", DATA, "--out", "dd.h5", "--stop-after", "2"], expect=75)
+check(f"losscape: note: {os.path.abspath('dirs.h5')} holds two directions; a 1D sweep (no --y) follows x alone"
+      in p.stderr, f"a 1D sweep with a file of two directions: a note says y is unused ({p.stderr.strip()})")
 before = open("dd.h5", "rb").read()
 p = run([*ONE, "--data-dir", "rankB/data", "--out", "dd.h5"], expect=1)
 check("dd.h5 belongs to another sweep: its data (each split's files as read, hashed) is {\"train\":\"fnv1a64:" in p.stderr
@@ -170,6 +172,15 @@ check(s.get("min") == loss.min() and s.get("max") == loss.max() and s.get("at_or
 info_text = run(["info", "agree.h5"]).stdout
 check(f"model        {os.path.abspath(model)} (fingerprint fnv1a64:" in info_text and "at θ* (0): " in info_text,
       f"info: the same in words:\n{info_text}")
+# a point whose loss is NaN (a diverged model there): its accuracy is no measurement either
+shutil.copy("agree.h5", "agree_nan.h5")
+with h5py.File("agree_nan.h5", "r+") as f:
+    f["train_loss"][0] = np.nan
+    acc = np.asarray(f["train_acc"])
+s = json.loads(run(["info", "--json", "agree_nan.h5"]).stdout)["summary"]
+check(s["train_loss"]["non_finite"] == 1 and s["train_acc"]["non_finite"] == 1 and
+      s["train_acc"]["min"] == acc[1:].min() and s["train_acc"]["max"] == acc[1:].max(),
+      f"info: the accuracy where the loss is NaN counted as non-finite, not in min/max ({s['train_acc']})")
 
 # ---- eval == sweep at sampled points, on the explicitly perturbed model ----
 with h5py.File("dirs.h5", "r") as f:
