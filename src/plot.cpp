@@ -366,6 +366,57 @@ struct Context {
 
 std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
 
+// A model file as titles name it: its file name, and for a training run's checkpoint (model_300.h5,
+// the reference's model_300.t7), whose name is only its epoch, with the run's folder before it
+// (resnet56_sgd_lr0.1_bs128_wd5e-4/model_300.h5): what tells one run's figures from another's.
+std::string model_name(const std::string& file) {
+  const fs::path p(file);
+  const std::string name = p.filename().string(), folder = p.parent_path().filename().string();
+  const auto digits = name.find_first_not_of("0123456789", 6);
+  const bool checkpoint = name.rfind("model_", 0) == 0 && digits != std::string::npos && digits > 6 &&
+                          name[digits] == '.' && name.find('.', digits + 1) == std::string::npos;
+  return checkpoint && !folder.empty() && folder != "." && folder != ".." ? folder + "/" + name : name;
+}
+
+// Text, lines, points and the margins they need grow with pictures larger than 800x600, by the
+// smaller of the two ratios: a larger --size draws the same figure with more pixels (the text
+// stayed 10 points: a 2400x1800 picture's labels were a third of their size). Smaller pictures
+// keep 10-point text (scaled down it would not be read). The scripts compute the same from their
+// width and height (script_preamble), so that a size edited there scales too.
+double picture_scale(const PlotOptions& o) {
+  return std::clamp(std::min(o.width / 800.0, o.height / 600.0), 1.0, 8.0);
+}
+
+// A title's first line broken at its " · " where it would be wider than the picture (a run
+// folder's long name): 10-point text is about 7 pixels a character (7.2 for a file name's _ = and
+// digits), and a map's title is centred over its plot area, left of the picture's centre, so
+// about 80 % of the width is safe (88 characters at 800x600, measured on the maps).
+std::string wrap_title_line(const std::string& line, const PlotOptions& o) {
+  const double budget = 0.8 * o.width / picture_scale(o) / 7.2;
+  auto chars = [](const std::string& t) {  // (UTF-8: α, θ and · are one character each)
+    return double(std::count_if(t.begin(), t.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
+  };
+  if (chars(line) <= budget) return line;
+  const std::string sep = " · ";
+  std::vector<std::string> parts;
+  for (std::size_t at = 0;;) {
+    const std::size_t next = line.find(sep, at);
+    parts.push_back(line.substr(at, next == std::string::npos ? std::string::npos : next - at));
+    if (next == std::string::npos) break;
+    at = next + sep.size();
+  }
+  std::string out, cur;
+  for (auto& part : parts) {
+    if (!cur.empty() && chars(cur + sep + part) > budget) {
+      out += (out.empty() ? "" : "\n") + cur;
+      cur = part;
+    } else {
+      cur += (cur.empty() ? "" : sep) + part;
+    }
+  }
+  return out + (out.empty() ? "" : "\n") + cur;
+}
+
 // (stride: the steps between the lines drawn of a surface in progress, α's and, when different,
 // step_y β's)
 std::string title_for(const Context& c, const std::string& what_label, std::size_t done,
@@ -373,8 +424,7 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
   const SurfaceView& s = *c.s;
   std::string model = s.arch;
   if (!s.model_file.empty())
-    model =
-        model.empty() ? basename_of(s.model_file) : model + " (" + basename_of(s.model_file) + ")";
+    model = model.empty() ? model_name(s.model_file) : model + " (" + model_name(s.model_file) + ")";
   if (model.empty()) model = basename_of(s.path);
   std::string line1 = model;
   if (!s.dataset.empty()) line1 += " · " + s.dataset;
@@ -392,15 +442,14 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
     line2 = std::to_string(s.nx()) + " points, " + c.line_axis + " ∈ " + range(s.x) +
             (c.line_fixed.empty() ? "" : " at " + c.line_fixed);
   // An interpolation: where the end models are (a title without it reads as a random direction).
-  // (checkpoints of two training runs share their names, model_300.h5: then each is named with
-  // its run's folder)
+  // (two models of one file name, final.h5 in two folders: each named with its folder)
   auto named = [&](const std::string& file) {
     for (const std::string* other : {&s.model_file, &s.x_target, &s.y_target})
       if (!other->empty() && *other != file && basename_of(*other) == basename_of(file)) {
         const fs::path p(file);
         return (p.parent_path().filename() / p.filename()).string();
       }
-    return basename_of(file);
+    return model_name(file);
   };
   std::string ends;
   if (!s.x_target.empty())
@@ -408,6 +457,7 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
            ", α = 1 at " + named(s.x_target);
   if (!s.y_target.empty()) ends += (ends.empty() ? "" : ", ") + std::string("β = 1 at ") + named(s.y_target);
   if (!ends.empty()) line2 += "\n" + ends;
+  line1 = wrap_title_line(line1, *c.o);
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
     if ((step_y && step_y != stride) || stride > 1)
@@ -436,15 +486,6 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 // The opening of every script: what it is, how to re-render it, the knobs a user will edit.
-// Text, lines, points and the margins they need grow with pictures larger than 800x600, by the
-// smaller of the two ratios: a larger --size draws the same figure with more pixels (the text
-// stayed 10 points: a 2400x1800 picture's labels were a third of their size). Smaller pictures
-// keep 10-point text (scaled down it would not be read). The scripts compute the same from their
-// width and height (script_preamble), so that a size edited there scales too.
-double picture_scale(const PlotOptions& o) {
-  return std::clamp(std::min(o.width / 800.0, o.height / 600.0), 1.0, 8.0);
-}
-
 // (source: what the figure draws, default the surface file)
 void script_preamble(std::ostream& os, const Context& c, const std::string& name,
                      const std::string& what, const std::string& columns,
@@ -1563,7 +1604,8 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
 // The title of a comparison figure: the quantity, the surfaces' common model and data set when
 // they share them, the union of their ranges, and which are still being computed.
 std::string comparison_title(const std::vector<Curve>& cs, const std::string& what_label,
-                             const std::string& xlabel, const std::vector<std::string>& qs) {
+                             const std::string& xlabel, const std::vector<std::string>& qs,
+                             const PlotOptions& o) {
   std::string line1 = what_label + " of " + std::to_string(cs.size()) + " surfaces";
   auto shared = [&](auto field) {
     for (auto& c : cs)
@@ -1598,7 +1640,7 @@ std::string comparison_title(const std::vector<Curve>& cs, const std::string& wh
   else if (running > 0)
     line2 += "\n" + std::to_string(running) + " of " + std::to_string(cs.size()) +
              " surfaces in progress (each block of the .dat says how far)";
-  return line1 + "\n" + line2;
+  return wrap_title_line(line1, o) + "\n" + line2;
 }
 
 std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, const PlotOptions& opts) {
@@ -1732,7 +1774,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::ostringstream gp;
     script_preamble(gp, ctx, name, "loss and accuracy", columns + ", one block per surface", sources);
     gp << "loss_max = " << num(o.loss_max) << "\n\n"
-       << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, cols)) << " noenhanced\n"
+       << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, cols, o)) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
        << "set xrange " << range_of(lo, hi) << "\n"
        << "set ylabel \"loss (thick lines)\"\n"
@@ -1778,7 +1820,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::iota(rows.begin(), rows.end(), std::size_t(0));
     std::ostringstream gp;
     script_preamble(gp, ctx, name, label_of(q), "alpha " + q + ", one block per surface", sources);
-    gp << "set title " << gp_str(comparison_title(cs, label_of(q), xlabel, {q})) << " noenhanced\n"
+    gp << "set title " << gp_str(comparison_title(cs, label_of(q), xlabel, {q}, o)) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
        << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
        << "set xrange " << range_of(lo, hi) << "\n"

@@ -357,18 +357,35 @@ def main():
         gp = open(f"fig_{name}/{name}_1d_loss_acc.gp").read()
         check(r.returncode == 0 and "9 points, α ∈ [-0.5, 1.5]\\nα = 0 at small_batch.h5, α = 1 at large_batch.h5" in gp,
               f"interpolation title from the {how}: the ends named ({r.returncode}: {r.stderr.strip()})")
+    # a run's checkpoint is named with its folder; a first title line wider than the picture is
+    # broken at its " · " (text of about 7.2 pixels a character, 80 % of the width of the
+    # picture at scale 1): 88 characters at 800x600 and at 2400x1800 (scale 3), 71 at 640x480
+    write_surface("long_title.h5", 5, 4)
+    run_folder = "resnet56_sgd_lr=0.1_bs=128_wd=0.0005_mom=0.9_save_epoch=1"
+    model_part = f"vgg9 ({run_folder}/model_300.h5)"  # (70 characters)
+    with h5py.File("long_title.h5", "r+") as f:
+        f.attrs["config"] = json.dumps({"model_file": f"runs/{run_folder}/model_300.h5", "samples": 1000})
+    for size, want in (("640x480", [model_part, "cifar10 (1000 samples) · train loss"]),
+                       ("800x600", [model_part, "cifar10 (1000 samples) · train loss"]),
+                       ("2400x1800", [model_part, "cifar10 (1000 samples) · train loss"]),
+                       ("1200x600", [model_part + " · cifar10 (1000 samples) · train loss"])):
+        run("plot", "long_title.h5", "--formats", "png", "--size", size, "--out-dir", f"fig_long_{size}")
+        gp = open(f"fig_long_{size}/long_title_train_loss_2dcontour.gp").read()
+        title = next(l for l in gp.splitlines() if l.startswith("set title ")).split('"')[1].split("\\n")
+        check(title[:len(want)] == want and title[len(want)].startswith("5×4 grid"),
+              f"--size {size}: the title's first line {'broken at a ·' if len(want) > 1 else 'whole'} ({title})")
     # two runs' checkpoints of one name: each named with its run's folder
     with h5py.File("interp_same.h5", "w") as f:
         f["xcoordinates"] = np.linspace(-0.5, 1.5, 5)
         f["train_loss"], f["train_acc"] = np.ones(5), np.ones(5)
         f["done"] = np.ones(5, np.uint8)
         f.attrs["format"] = "losscape-surface"
-        f.attrs["config"] = json.dumps({"model_file": "runs/bs128/model_15.h5",
-                                        "dir": {"dims": 1, "x": {"target": "runs/bs8192/model_15.h5"}}})
+        f.attrs["config"] = json.dumps({"model_file": "runs/bs128/final.h5",
+                                        "dir": {"dims": 1, "x": {"target": "runs/bs8192/final.h5"}}})
     run("plot", "interp_same.h5", "--formats", "png", "--out-dir", "fig_same")
     gp = open("fig_same/interp_same_1d_loss_acc.gp").read()
-    check("α = 0 at bs128/model_15.h5, α = 1 at bs8192/model_15.h5" in gp,
-          "interpolation between checkpoints of one name: each named with its run's folder")
+    check("α = 0 at bs128/final.h5, α = 1 at bs8192/final.h5" in gp,
+          "interpolation between two models of one file name: each named with its folder")
 
     # ---- a 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D curves along the
     # other axis, the title naming the fixed coordinate; export refuses it by name ----

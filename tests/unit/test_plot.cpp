@@ -323,7 +323,8 @@ TEST_CASE("2D figures render to PNG of the requested size, PDF and SVG", "[plot]
   CHECK(gp.find("set label 100 \"") != std::string::npos);
   CHECK(gp.find(" center front boxed font \",8\"") != std::string::npos);
   CHECK(gp.find("cntrlabel") == std::string::npos);
-  CHECK(gp.find("resnet20_noshort (model_300.h5) · cifar10 (500 samples) · train loss") !=
+  // (a run's checkpoint, named by its epoch alone: with the run's folder)
+  CHECK(gp.find("resnet20_noshort (a/model_300.h5) · cifar10 (500 samples) · train loss") !=
         std::string::npos);
   CHECK(gp.find("13×8 grid") != std::string::npos);
   CHECK(gp.find("set cblabel \"train loss\"") != std::string::npos);
