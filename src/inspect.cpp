@@ -260,7 +260,8 @@ nlohmann::json surface_info(const std::string& path, bool values) {
       if (lo >= 0)
         e.update({{"min", vals[std::size_t(lo)]}, {"min_at", where(std::size_t(lo))},
                   {"max", vals[std::size_t(hi)]}, {"max_at", where(std::size_t(hi))}});
-      if (origin && s.done.at(at0)) e["at_origin"] = vals[at0];  // (NaN is written as null)
+      if (origin && s.done.at(at0))  // (NaN is written as null)
+        e["at_origin"] = loss && !std::isfinite((*loss)[at0]) ? std::nan("") : vals[at0];
       j["summary"][s.names[v]] = e;
     }
   }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -184,6 +185,16 @@ std::string label_of(const std::string& q) {
   if (q == "test_err") return "test error (%)";
   if (q == "eig-ratio") return "|λmin / λmax|";
   return q;
+}
+
+// The 3D view ignores margins: a title of more than two lines (a long model name broken, a
+// surface in progress) would lie on the surface's far corner; the view shrinks (6 % a line) and
+// the title rises into the room above it (up to 1.2 lines).
+std::string surface_title_room(const std::string& title) {
+  const auto extra = double(std::count(title.begin(), title.end(), '\n')) - 1;
+  if (extra <= 0) return "set view 55, 35, 1, 1.1\n";
+  return "set view 55, 35, " + num(std::max(0.7, 1 - 0.06 * extra)) + ", 1.1\nset title offset 0, " +
+         num(std::min(1.2, 0.4 * extra)) + "\n";
 }
 
 // splot in map view draws a multi-line title down into the plot: make room and lift it.
@@ -387,17 +398,25 @@ double picture_scale(const PlotOptions& o) {
   return std::clamp(std::min(o.width / 800.0, o.height / 600.0), 1.0, 8.0);
 }
 
-// A title's first line broken at its " · " where it would be wider than the picture (a run
-// folder's long name): 10-point text is about 7 pixels a character (7.2 for a file name's _ = and
-// digits), and a map's title is centred over its plot area, left of the picture's centre, so
+// A title line wider than the picture broken where it would overflow: first between its parts
+// (" · "), then after a comma (an interpolation's ends), before a model file's "(", after a "/"
+// of a long folder name. 10-point text is about 7 pixels a character (7.2 for a file name's _ =
+// and digits), and a map's title is centred over its plot area, left of the picture's centre, so
 // about 80 % of the width is safe (88 characters at 800x600, measured on the maps).
-std::string wrap_title_line(const std::string& line, const PlotOptions& o) {
-  const double budget = 0.8 * o.width / picture_scale(o) / 7.2;
+struct TitleBreak {
+  const char* sep;
+  const char* left;   // what ends the line before the break
+  const char* right;  // what begins the next one
+};
+constexpr TitleBreak kTitleBreaks[] = {{" · ", "", ""}, {", ", ",", ""}, {" (", "", "("}, {"/", "/", ""}};
+
+std::string wrap_title_text(const std::string& line, double budget, std::size_t level = 0) {
   auto chars = [](const std::string& t) {  // (UTF-8: α, θ and · are one character each)
     return double(std::count_if(t.begin(), t.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
   };
-  if (chars(line) <= budget) return line;
-  const std::string sep = " · ";
+  if (chars(line) <= budget || level == std::size(kTitleBreaks)) return line;
+  const TitleBreak& b = kTitleBreaks[level];
+  const std::string sep = b.sep;
   std::vector<std::string> parts;
   for (std::size_t at = 0;;) {
     const std::size_t next = line.find(sep, at);
@@ -405,16 +424,22 @@ std::string wrap_title_line(const std::string& line, const PlotOptions& o) {
     if (next == std::string::npos) break;
     at = next + sep.size();
   }
-  std::string out, cur;
-  for (auto& part : parts) {
-    if (!cur.empty() && chars(cur + sep + part) > budget) {
-      out += (out.empty() ? "" : "\n") + cur;
-      cur = part;
+  std::vector<std::string> lines{parts.front()};
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    if (chars(lines.back() + sep + parts[i]) > budget) {
+      lines.back() += b.left;
+      lines.push_back(b.right + parts[i]);
     } else {
-      cur += (cur.empty() ? "" : sep) + part;
+      lines.back() += sep + parts[i];
     }
   }
-  return out + (out.empty() ? "" : "\n") + cur;
+  std::string out;
+  for (auto& l : lines) out += (out.empty() ? "" : "\n") + wrap_title_text(l, budget, level + 1);
+  return out;
+}
+
+std::string wrap_title_line(const std::string& line, const PlotOptions& o) {
+  return wrap_title_text(line, 0.8 * o.width / picture_scale(o) / 7.2);
 }
 
 // (stride: the steps between the lines drawn of a surface in progress, α's and, when different,
@@ -456,7 +481,7 @@ std::string title_for(const Context& c, const std::string& what_label, std::size
     ends = "α = 0 at " + (s.model_file.empty() ? std::string("θ*") : named(s.model_file)) +
            ", α = 1 at " + named(s.x_target);
   if (!s.y_target.empty()) ends += (ends.empty() ? "" : ", ") + std::string("β = 1 at ") + named(s.y_target);
-  if (!ends.empty()) line2 += "\n" + ends;
+  if (!ends.empty()) line2 += "\n" + wrap_title_line(ends, *c.o);
   line1 = wrap_title_line(line1, *c.o);
   if (done < s.size()) {
     line2 += "\n" + std::to_string(done) + " of " + std::to_string(s.size()) + " points done";
@@ -892,7 +917,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "# colours as in the maps (vmin..vmax); the z axis shows the surface's own bottom\n"
        << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale z\nset logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back()) : "")
-       << "set view 55, 35, 1, 1.1\n"
+       << surface_title_room(title)
        << "set xyplane 0\n"
        << "set ticslevel 0\n"
        << "set zlabel " << gp_str(label_of(q)) << " rotate parallel noenhanced\n"
@@ -1761,6 +1786,10 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     Figure fig = make_figure(ctx, name);
     notes_of(fig, cols, "gaps in the curves");
     if (!kinds_note.empty()) fig.notes.push_back(kinds_note);
+    if (cs.size() > kCurveColourCount)
+      fig.notes.push_back(std::to_string(cs.size()) + " surfaces: in " + name + " the colours of the first " +
+                          std::to_string(kCurveColourCount) + " come again (its dash patterns tell train from "
+                          "test); the figures of each quantity dash them");
     std::vector<std::vector<double>> drawn;
     write_file(fig.data(), comparison_data(cs, cols, "loss and accuracy", drawn));
     std::vector<std::vector<double>> losses;
@@ -1781,9 +1810,10 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
        << "set ytics nomirror\n"
        << "set yrange [" << (o.log ? num(floor) : "0") << ":loss_max]\n"
        << (o.log ? "set logscale y\n" + log_tics_cmd("y", floor, o.loss_max) : "")
-       << "set y2label \"accuracy (%) (thin lines)\"\n"
-       << "set y2tics\n"
-       << "set y2range [0:100]\n"
+       // (surfaces of the loss alone: no accuracy axis)
+       << (std::any_of(cols.begin(), cols.end(), [](const std::string& q) { return is_acc(q); })
+               ? "set y2label \"accuracy (%) (thin lines)\"\nset y2tics\nset y2range [0:100]\n"
+               : "")
        << "set key below horizontal noenhanced\n"
        << kGridLines;
     std::string plot = "plot ";

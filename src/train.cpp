@@ -664,10 +664,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
       std::printf("epochs      none to run: the run is complete (epoch %lld of %lld)\n",
                   static_cast<long long>(start), static_cast<long long>(cfg.epochs));
     else
-      std::printf("epochs      %lld to run (%lld .. %lld), %lld batches of up to %lld each\n",
+      std::printf("epochs      %lld to run (%lld .. %lld), %lld batch%s of up to %lld each\n",
                   static_cast<long long>(cfg.epochs - start), static_cast<long long>(start + 1),
                   static_cast<long long>(cfg.epochs), static_cast<long long>(batches),
-                  static_cast<long long>(cfg.batch_size));
+                  batches == 1 ? "" : "es", static_cast<long long>(std::min(bs, n)));
     std::printf("model       %s, %lld parameters, on %s\n", cfg.arch.c_str(),
                 static_cast<long long>(model->parameter_count()), describe_device(dev).c_str());
     std::printf("data        %s; %s\n", train_data.description.c_str(), test_data.description.c_str());

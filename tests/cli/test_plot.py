@@ -365,7 +365,8 @@ def main():
     model_part = f"vgg9 ({run_folder}/model_300.h5)"  # (70 characters)
     with h5py.File("long_title.h5", "r+") as f:
         f.attrs["config"] = json.dumps({"model_file": f"runs/{run_folder}/model_300.h5", "samples": 1000})
-    for size, want in (("640x480", [model_part, "cifar10 (1000 samples) · train loss"]),
+    # (640x480: 71 characters; the model part broken before its "(" and after a "/")
+    for size, want in (("640x480", ["vgg9", f"({run_folder}/", "model_300.h5)", "cifar10 (1000 samples) · train loss"]),
                        ("800x600", [model_part, "cifar10 (1000 samples) · train loss"]),
                        ("2400x1800", [model_part, "cifar10 (1000 samples) · train loss"]),
                        ("1200x600", [model_part + " · cifar10 (1000 samples) · train loss"])):
@@ -386,6 +387,10 @@ def main():
     gp = open("fig_same/interp_same_1d_loss_acc.gp").read()
     check("α = 0 at bs128/final.h5, α = 1 at bs8192/final.h5" in gp,
           "interpolation between two models of one file name: each named with its folder")
+    run("plot", "interp_same.h5", "--formats", "png", "--size", "300x200", "--out-dir", "fig_same_small")
+    gp = open("fig_same_small/interp_same_1d_loss_acc.gp").read()
+    check("α = 0 at bs128/final.h5,\\nα = 1 at bs8192/final.h5" in gp,
+          "an interpolation's ends wider than a 300x200 picture: broken after the comma")
 
     # ---- a 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D curves along the
     # other axis, the title naming the fixed coordinate; export refuses it by name ----

@@ -175,12 +175,13 @@ check(f"model        {os.path.abspath(model)} (fingerprint fnv1a64:" in info_tex
 # a point whose loss is NaN (a diverged model there): its accuracy is no measurement either
 shutil.copy("agree.h5", "agree_nan.h5")
 with h5py.File("agree_nan.h5", "r+") as f:
-    f["train_loss"][0] = np.nan
-    acc = np.asarray(f["train_acc"])
+    f["train_loss"][1] = np.nan  # (at θ*)
+    acc = np.delete(np.asarray(f["train_acc"]), 1)
 s = json.loads(run(["info", "--json", "agree_nan.h5"]).stdout)["summary"]
 check(s["train_loss"]["non_finite"] == 1 and s["train_acc"]["non_finite"] == 1 and
-      s["train_acc"]["min"] == acc[1:].min() and s["train_acc"]["max"] == acc[1:].max(),
-      f"info: the accuracy where the loss is NaN counted as non-finite, not in min/max ({s['train_acc']})")
+      s["train_acc"]["min"] == acc.min() and s["train_acc"]["max"] == acc.max() and
+      s["train_acc"]["at_origin"] is None,
+      f"info: the accuracy where the loss is NaN counted as non-finite, not in min/max, null at θ* ({s['train_acc']})")
 
 # ---- eval == sweep at sampled points, on the explicitly perturbed model ----
 with h5py.File("dirs.h5", "r") as f:

@@ -161,13 +161,13 @@ p = run("train", *one, "--batch-size", "64", "--samples", "65", "--epochs", "1",
 check("2 batches of up to 64" in p.stdout, f"a last batch of one sample is trained: {p.stdout!r}")
 p = run("train", *one, "--batch-size", "8192", "--samples", "65", "--epochs", "2", "--out", "b8192",
         "--dry-run")
-check("1 batches of up to 8192" in p.stdout and p.stderr.strip() == "losscape: note: --batch-size 8192 is more "
+check("1 batch of up to 65 each" in p.stdout and p.stderr.strip() == "losscape: note: --batch-size 8192 is more "
       "than the 65 training samples: every step is one full batch of 65, one step per epoch",
       f"a batch larger than the training set: a note ({p.stderr.strip()})")
 vgg = [a if a != "cnn_small" else "vgg9" for a in one]
 p = run("train", *vgg, "--batch-size", "64", "--samples", "65", "--epochs", "1", "--out", "v65",
         "--dry-run")
-check("1 batches of up to 64" in p.stdout, f"VGG-9: a last batch of one sample is skipped: {p.stdout!r}")
+check("1 batch of up to 64" in p.stdout, f"VGG-9: a last batch of one sample is skipped: {p.stdout!r}")
 for opt, val, bs in (("--batch-size", "1", "1"), ("--samples", "1", "8")):
     p = run("train", *vgg, "--batch-size", bs, "--samples", "1" if opt == "--samples" else "8",
             "--epochs", "1", "--out", "v1", expect=1)
