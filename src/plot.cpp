@@ -1590,6 +1590,13 @@ const char* const kCurveColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 constexpr std::size_t kCurveColourCount = sizeof kCurveColours / sizeof *kCurveColours;
 
+// The points of s whose every quantity of qs is computed.
+std::size_t done_count(const SurfaceView& s, const std::vector<std::string>& qs) {
+  std::size_t done = s.size();
+  for (auto& q : qs) done = std::min(done, computed_count(s, q));
+  return done;
+}
+
 // The data of a comparison figure: one block per curve (gnuplot's `index k`), the rows of its
 // drawn points (a surface in progress: the coarse sub-grid its own figures draw), columns alpha
 // and each of qs. Every value written is appended to `drawn` (per quantity), for the axes.
@@ -1607,8 +1614,7 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
     for (auto& q : qs) vals.push_back(quantity_values(s, q));
     std::size_t stride = 1;
     const auto rows = rows_1d(s, vals.front(), computed_count(s, qs.front()) == s.size(), stride);
-    std::size_t done = s.size();
-    for (auto& q : qs) done = std::min(done, computed_count(s, q));
+    const std::size_t done = done_count(s, qs);
     data << (k ? "\n\n" : "") << "# index " << k << ": " << cs[k].label << " (" << one_line(s.path) << ")";
     if (done < s.size())
       data << ", in progress: " << done << " of " << s.size() << " points done"
@@ -1629,8 +1635,8 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
 // The title of a comparison figure: the quantity, the surfaces' common model and data set when
 // they share them, the union of their ranges, and which are still being computed.
 std::string comparison_title(const std::vector<Curve>& cs, const std::string& what_label,
-                             const std::string& xlabel, const std::vector<std::string>& qs,
-                             const PlotOptions& o) {
+                             const std::string& xlabel, std::array<double, 2> span,
+                             const std::vector<std::string>& qs, const PlotOptions& o) {
   std::string line1 = what_label + " of " + std::to_string(cs.size()) + " surfaces";
   auto shared = [&](auto field) {
     for (auto& c : cs)
@@ -1647,15 +1653,11 @@ std::string comparison_title(const std::vector<Curve>& cs, const std::string& wh
   if (!arch.empty()) line1 += " · " + arch;
   if (!dataset.empty()) line1 += " · " + dataset;
   if (!dataset.empty() && !samples.empty()) line1 += " (" + samples + " samples)";
-  double lo = cs.front().view.x.front(), hi = lo;
-  for (auto& c : cs)
-    for (double x : {c.view.x.front(), c.view.x.back()}) lo = std::min(lo, x), hi = std::max(hi, x);
-  std::string line2 = xlabel + " ∈ [" + short_num(lo) + ", " + short_num(hi) + "]";
+  std::string line2 = xlabel + " ∈ [" + short_num(span[0]) + ", " + short_num(span[1]) + "]";
   std::string progress;
   std::size_t running = 0;
   for (auto& c : cs) {
-    std::size_t done = c.view.size();
-    for (auto& q : qs) done = std::min(done, computed_count(c.view, q));
+    const std::size_t done = done_count(c.view, qs);
     if (done < c.view.size())
       ++running, progress += (progress.empty() ? "" : ", ") + c.label + ": " + std::to_string(done) +
                              " of " + std::to_string(c.view.size()) + " points";
@@ -1709,7 +1711,6 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     if (s.two_d() && !is_line(s))
       throw InputError("plot: several surfaces are drawn together as 1D curves; " + s.path +
                        " is a 2D surface (plot it alone)");
-    if (!s.two_d() && s.nx() < 2) throw InputError(s.path + ": a 1D plot needs at least 2 points");
     refuse_2d_options(opts, s.path);
     Curve c;
     if (is_line(s)) {
@@ -1733,11 +1734,13 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
         c.label = one_line((fs::path(c.view.path).parent_path() / fs::path(c.view.path).stem()).string()) + c.fixed;
   }
   PlotOptions o = checked_options(opts, cs.front().view);
+  auto every_has = [&](const std::string& q) {
+    return std::all_of(cs.begin(), cs.end(), [&](const Curve& c) { return has_quantity(c.view, q); });
+  };
   if (opts.what.empty()) {  // (the first surface's defaults that every surface has)
     std::vector<std::string> common;
     for (auto& q : o.what)
-      if (std::all_of(cs.begin(), cs.end(), [&](const Curve& c) { return has_quantity(c.view, q); }))
-        common.push_back(q);
+      if (every_has(q)) common.push_back(q);
     if (common.empty()) common.push_back(o.what.front());  // (refused below, naming a file without it)
     o.what = common;
   }
@@ -1779,8 +1782,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
   // on the right, train solid and test dashed; the key names each surface, then the four kinds.
   std::vector<std::string> cols;
   for (auto q : {"train_loss", "train_acc", "test_loss", "test_acc"})
-    if (std::all_of(cs.begin(), cs.end(), [&](const Curve& c) { return has_quantity(c.view, q); }))
-      cols.push_back(q);
+    if (every_has(q)) cols.push_back(q);
   if (!cols.empty()) {
     const std::string name = o.name + "_1d_loss_acc" + (o.log ? "_log" : "");
     Figure fig = make_figure(ctx, name);
@@ -1803,7 +1805,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::ostringstream gp;
     script_preamble(gp, ctx, name, "loss and accuracy", columns + ", one block per surface", sources);
     gp << "loss_max = " << num(o.loss_max) << "\n\n"
-       << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, cols, o)) << " noenhanced\n"
+       << "set title " << gp_str(comparison_title(cs, "loss and accuracy", xlabel, {lo, hi}, cols, o)) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
        << "set xrange " << range_of(lo, hi) << "\n"
        << "set ylabel \"loss (thick lines)\"\n"
@@ -1850,7 +1852,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::iota(rows.begin(), rows.end(), std::size_t(0));
     std::ostringstream gp;
     script_preamble(gp, ctx, name, label_of(q), "alpha " + q + ", one block per surface", sources);
-    gp << "set title " << gp_str(comparison_title(cs, label_of(q), xlabel, {q}, o)) << " noenhanced\n"
+    gp << "set title " << gp_str(comparison_title(cs, label_of(q), xlabel, {lo, hi}, {q}, o)) << " noenhanced\n"
        << "set xlabel " << gp_str(xlabel) << " noenhanced\n"
        << "set ylabel " << gp_str(label_of(q)) << " noenhanced\n"
        << "set xrange " << range_of(lo, hi) << "\n"
