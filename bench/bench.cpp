@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "losscape/checkpoint.hpp"
 #include "losscape/data.hpp"
 #include "losscape/device.hpp"
@@ -55,6 +56,7 @@
 
 namespace fs = std::filesystem;
 using namespace losscape;
+using namespace losscape::bench;
 
 namespace {
 
@@ -82,10 +84,6 @@ struct Args {
   std::uint64_t seed = 1;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // A CIFAR-10 binary file of `n` random records (1 label byte, 3072 pixel bytes each).
 void write_cifar_file(const fs::path& path, std::int64_t n, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
@@ -97,22 +95,6 @@ void write_cifar_file(const fs::path& path, std::int64_t n, std::uint64_t seed) 
     out.write(reinterpret_cast<const char*>(rec.data()), std::streamsize(rec.size()));
   }
   if (!out) throw InputError(path.string() + ": cannot write the benchmark data");
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-std::string mpi_library() {
-  char buf[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(buf, &len);
-  std::string s(buf, std::size_t(len));
-  return s.substr(0, s.find_first_of(",\n"));
 }
 
 // A surface file and the directions a sweep made beside it (sweep.cpp: <stem>.dirs.h5), so that
@@ -553,17 +535,8 @@ int run(const Args& a) {
   const double work_images = points * double(a.images);
   const double ideal = work_images / total_rate;
   nlohmann::json j = {
-      {"date", [] {
-         char b[32];
-         std::time_t t = std::time(nullptr);
-         std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-         return std::string(b);
-       }()},
-      {"host", [] {
-         char h[256] = {};
-         gethostname(h, sizeof h - 1);
-         return std::string(h);
-       }()},
+      {"date", utc_now()},
+      {"host", host_name()},
       {"cpu", cpu_model()},
       {"cores", std::thread::hardware_concurrency()},
       {"device", describe_device(dev)},

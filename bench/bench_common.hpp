@@ -1,0 +1,48 @@
+// Small helpers shared by the benchmark programs (bench.cpp, scale.cpp): what a result line says
+// about the machine and when it was measured.
+#pragma once
+#include <mpi.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <string>
+
+namespace losscape::bench {
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+inline std::string mpi_library() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, std::size_t(len));
+  return s.substr(0, s.find_first_of(",\n"));
+}
+
+/// The current UTC time as 2026-12-03T13:04:29Z.
+inline std::string utc_now() {
+  char b[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return b;
+}
+
+inline std::string host_name() {
+  char h[256] = {};
+  gethostname(h, sizeof h - 1);
+  return h;
+}
+
+}  // namespace losscape::bench
