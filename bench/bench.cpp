@@ -622,11 +622,7 @@ int run(const Args& a) {
                   r["memory_format"].get<std::string>().c_str(),
                   static_cast<long long>(r["batch_size"].get<std::int64_t>()),
                   r["seconds"].get<double>(), r["score"].get<double>());
-  if (!a.json.empty()) {
-    std::ofstream out(a.json, std::ios::app);
-    out << j.dump() << "\n";
-    if (!out) throw InputError(a.json + ": cannot append the result");
-  }
+  append_json_line(a.json, j);
   return 0;
 }
 
@@ -680,14 +676,5 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");
   app.add_option("--seed", a.seed, "Seed of the data and the model")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    return run(a);
-  } catch (const std::exception& e) {
-    mpi::abort_job(e.what(), 1);
-  }
+  return parse_and_run(app, argc, argv, [&a] { return run(a); });
 }

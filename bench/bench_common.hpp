@@ -4,10 +4,17 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "losscape/error.hpp"
+#include "losscape/mpi.hpp"
 
 namespace losscape::bench {
 
@@ -43,6 +50,30 @@ inline std::string host_name() {
   char h[256] = {};
   gethostname(h, sizeof h - 1);
   return h;
+}
+
+/// Append `j` as one line to the file `path` (nothing when `path` is empty).
+inline void append_json_line(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return;
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+  if (!out) throw InputError(path + ": cannot append the result");
+}
+
+/// Parse the command line (a usage error ends this process with CLI11's message and code), then
+/// run `run`: an error on any rank ends the whole job with its message (exit 1).
+template <class Run>
+int parse_and_run(CLI::App& app, int argc, char** argv, Run run) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    mpi::abort_job(e.what(), 1);
+  }
 }
 
 }  // namespace losscape::bench

@@ -2,6 +2,7 @@
 """Markdown tables from losscape_bench's JSON lines (bench/run.sh; docs/performance.md).
 
 Usage: report.py results.jsonl > results.md
+       report.py --scale scale.jsonl > scale.md   (losscape_bench_scale's lines, bench/run.sh --scale)
 Runs are grouped by machine, device, network, images, grid and precision; within a group,
 "scaling" is points/s with R ranks over R times points/s with 1 rank with as many threads per rank
 (or GPUs): the parallel efficiency when every rank has its own cores or GPU
@@ -188,7 +189,29 @@ def main(path):
                     section(r, images)
 
 
+def scale_report(path):
+    """One row per losscape_bench_scale run: the write rounds and the coordinator's messages."""
+    runs = [json.loads(line) for line in open(path) if line.strip()]
+    print("# losscape_bench_scale: write rounds and coordinator messages\n")
+    print("| date | host | cores | ranks | grid | file (MB) | points/rank/round "
+          "| write round, median (s) | slowest (s) | requests/s at rank 0 "
+          "| rank 0 per request (us) | round trip (us) | revision |")
+    print("|" + "---|" * 13)
+    for r in runs:
+        w, c = r["write_rounds"], r.get("coordinator") or {}
+        cells = [f"{c[k] * s:.{d}f}" if k in c else "" for k, s, d in (
+            ("requests_per_second", 1, 0), ("rank0_seconds_per_request", 1e6, 2),
+            ("round_trip_seconds", 1e6, 1))]
+        print(f"| {r['date']} | {r['host']} | {r['cores']} | {r['ranks']} | {r['grid']} "
+              f"| {w['file_bytes'] / 1e6:.1f} | {w['points_per_rank_per_round']} "
+              f"| {w['round_seconds_median']:.4f} | {w['round_seconds_max']:.4f} "
+              f"| {' | '.join(cells)} | {r['losscape_revision']} |")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 3 and sys.argv[1] == "--scale":
+        scale_report(sys.argv[2])
+    elif len(sys.argv) == 2:
+        main(sys.argv[1])
+    else:
         sys.exit(__doc__)
-    main(sys.argv[1])

@@ -3,27 +3,33 @@
 # markdown and a JSON-lines table of the results.
 #
 #   bench/run.sh [--quick] [--ranks "1 2"] [--out DIR] [-- losscape_bench flags...]
+#   bench/run.sh --scale [--ranks "1 2 4 8 16 32"] [--out DIR] [-- losscape_bench_scale flags...]
 #
 #   --quick    a few seconds' check that the benchmark works (CI): ResNet-20, 128 images, 3x3
-#   --ranks    rank counts to run (default: "1 2")
+#   --scale    the write rounds and the coordinator's messages instead (losscape_bench_scale, a
+#              1001x1001 surface by default), into scale.jsonl and scale.md; ranks beyond the
+#              cores share them (--oversubscribe), and their figures are upper bounds
+#   --ranks    rank counts to run (default: "1 2"; with --scale "1 2 4 8 16 32")
 #   --out      result folder (default: bench/results/<host>); results.jsonl is appended to,
 #              results.md is rewritten from it
 # Flags after -- go to every losscape_bench run (default: ResNet-56, 1,000 images, 5x5 grid),
 # e.g. -- --images 50000 --device cuda --precision tf32; a flag --quick sets is overridden by
 # the same flag there. On a CPU each rank gets nproc / (largest rank count) threads unless
 # -- --threads N says otherwise, so that the scaling column compares like with like.
-# Environment: LOSSCAPE_BUILD (build folder, default build/), LOSSCAPE_BENCH (the program; default:
-# built in the build folder), MPIEXEC (default mpiexec), PYTHON (default /usr/bin/python3).
+# Environment: LOSSCAPE_BUILD (build folder, default build/), LOSSCAPE_BENCH and
+# LOSSCAPE_BENCH_SCALE (the programs; default: built in the build folder), MPIEXEC (default mpiexec), PYTHON (default /usr/bin/python3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 quick=0
-ranks="1 2"
+scale=0
+ranks=""
 out=""
 extra=()
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
+    --scale) scale=1 ;;
     --ranks) ranks=$2; shift ;;
     --out) out=$2; shift ;;
     --) shift; extra=("$@"); break ;;
@@ -34,16 +40,30 @@ done
 out=${out:-$here/results/$(hostname -s)}
 mkdir -p "$out"
 
-bench=${LOSSCAPE_BENCH:-}
+program=losscape_bench
+((scale)) && program=losscape_bench_scale
+if ((scale)); then bench=${LOSSCAPE_BENCH_SCALE:-}; else bench=${LOSSCAPE_BENCH:-}; fi
 if [[ -z $bench ]]; then
   source "$root/jobs/lib/build.sh"
-  losscape_build losscape_bench >/dev/null
-  bench=$LOSSCAPE_BUILD/bench/losscape_bench
+  losscape_build $program >/dev/null
+  bench=$LOSSCAPE_BUILD/bench/$program
 fi
 [[ -x $bench ]] || { echo "bench/run.sh: $bench is not an executable" >&2; exit 1; }
 
 launcher=("${MPIEXEC:-mpiexec}" --oversubscribe --bind-to none)
 [[ $(id -u) == 0 ]] && launcher+=(--allow-run-as-root)
+
+if ((scale)); then
+  work=$(mktemp -d "${TMPDIR:-/tmp}/losscape-bench.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  for r in ${ranks:-1 2 4 8 16 32}; do
+    "${launcher[@]}" -n "$r" "$bench" --work "$work" --json "$out/scale.jsonl" "${extra[@]}"
+  done
+  "${PYTHON:-/usr/bin/python3}" "$here/report.py" --scale "$out/scale.jsonl" >"$out/scale.md"
+  echo "results: $out/scale.md ($out/scale.jsonl)"
+  exit 0
+fi
+ranks=${ranks:-1 2}
 
 args=()
 ((quick)) && args+=(--arch resnet20 --images 128 --x -1:1:3 --y -1:1:3 --forward-seconds 0.3)

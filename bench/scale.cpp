@@ -221,11 +221,7 @@ int run(const Args& a) {
                 messages["requests_per_second"].get<double>(), size - 1,
                 messages["rank0_seconds_per_request"].get<double>() * 1e6,
                 messages["round_trip_seconds"].get<double>() * 1e6);
-  if (!a.json.empty()) {
-    std::ofstream out(a.json, std::ios::app);
-    out << j.dump() << "\n";
-    if (!out) throw InputError(a.json + ": cannot append the result");
-  }
+  append_json_line(a.json, j);
   return 0;
 }
 
@@ -247,14 +243,5 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--work", a.work, "Folder for the surface file")->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    return run(a);
-  } catch (const std::exception& e) {
-    mpi::abort_job(e.what(), 1);
-  }
+  return parse_and_run(app, argc, argv, [&a] { return run(a); });
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# bench/scale.sh: losscape_bench_scale runs with 1 and 2 ranks and writes a complete table; the
+# bench/run.sh --scale: losscape_bench_scale runs with 1 and 2 ranks and writes a complete table; the
 # surface its write rounds made is read back with h5py: exactly the points the ranks wrote are
 # marked done, each once, with their values, and the rest is untouched (no timing is asserted).
 set -euo pipefail
 work=${TEST_WORK_DIR:?}
 rm -rf "$work" && mkdir -p "$work"
-MPIEXEC=${MPIEXEC:-mpiexec} bash "$LOSSCAPE_SOURCE_DIR/bench/scale.sh" --ranks "1 2" --out "$work" \
+MPIEXEC=${MPIEXEC:-mpiexec} bash "$LOSSCAPE_SOURCE_DIR/bench/run.sh" --scale --ranks "1 2" --out "$work" \
   -- --x -1:1:101 --y -1:1:51 --rounds 3 --points 40 --request-seconds 0.3 \
   >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
 cat "$work/run.log"
