@@ -97,7 +97,10 @@ CheckpointMeta read_meta(const h5::File& f, const std::string& path) {
     if (f.exists("xdirection")) throw InputError(path + ": is a direction file, not a model");
     if (f.exists("train_loss") || f.exists("xcoordinates"))
       throw InputError(path + ": is a surface file, not a model");
-    throw FormatError(path + ": HDF5 file is not a losscape checkpoint (no format attribute)");
+    if (!f.has_attr("format"))
+      throw FormatError(path + ": HDF5 file is not a losscape checkpoint (no format attribute)");
+    throw FormatError(path + ": HDF5 file is not a losscape checkpoint (its format is '" +
+                      f.attr_string("format") + "', not '" + kFormat + "')");
   }
   if (f.has_attr("format_version") && f.attr_int("format_version") > kFormatVersion)
     throw FormatError(path + ": written by a newer losscape (checkpoint format version " +

@@ -22,6 +22,7 @@
 #include "losscape/json_config.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "losscape/lock.hpp"
 #include "losscape/stop.hpp"
 #include "losscape/version.hpp"
 #include "losscape/zoo.hpp"
@@ -159,12 +160,17 @@ TrainConfig stored_train_config(const nlohmann::json& config, const std::string&
                      (config.dump().size() > 80 ? config.dump().substr(0, 77) + "..." : config.dump()) +
                      "; a checkpoint written by losscape train records one), so its run cannot be "
                      "resumed: start a new run from it instead");
+  TrainConfig c;
   try {
-    return config.get<TrainConfig>();
+    c = config.get<TrainConfig>();
   } catch (const std::exception& e) {
     throw InputError(path + ": its training configuration is damaged (" + e.what() +
                      "): not resuming from it");
   }
+  // Its values as a --config file's, named by the file (a value edited by hand was reported as
+  // a flag the user never gave: "--lr must be a positive number").
+  check_values(c, path + ": config");
+  return c;
 }
 
 TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
@@ -513,12 +519,49 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// A run folder that does not exist can be made: its nearest existing ancestor is a writable
+// folder (else InputError naming it).
+void check_can_make(const fs::path& dir, const std::string& out) {
+  fs::path up = fs::absolute(dir).parent_path();
+  while (!up.empty() && !fs::exists(up) && up != up.root_path()) up = up.parent_path();
+  if (!fs::is_directory(up))
+    throw InputError(out + ": the run folder cannot be made (" + up.string() + " is not a folder)");
+  if (::access(up.c_str(), W_OK) != 0)
+    throw InputError(out + ": the run folder cannot be made in " + up.string() + " (" +
+                     std::strerror(errno) + ")");
+}
+
+// One writer per run folder, as per surface file: a second `train` on the same --out (another
+// seed, a --resume of a run still going) would mix its checkpoints and log lines into the
+// first's. The lock file is the folder's name + ".lock", beside it (the folders above are made
+// first where needed: a lock needs its folder).
+std::unique_ptr<FileLock> lock_run_folder(const std::string& out) {
+  fs::path dir = fs::absolute(out).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();  // (a trailing '/')
+  if (!fs::is_directory(dir.parent_path())) {
+    check_can_make(dir, out);
+    std::error_code made;
+    fs::create_directories(dir.parent_path(), made);
+    if (made)
+      throw InputError(out + ": cannot make the folders above the run folder (" + made.message() + ")");
+  }
+  try {
+    return std::make_unique<FileLock>(dir.string());
+  } catch (const InputError& e) {
+    // (a new folder where nothing can be made, e.g. in /proc, whose parent looks writable)
+    if (fs::exists(dir) || FileLock::held(dir.string())) throw;
+    throw InputError(out + ": cannot make the run folder (" + e.what() + ")");
+  }
+}
+
 }  // namespace
 
 TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   TrainConfig cfg = cfg_in;
   validate(cfg);
   const fs::path dir(cfg.out);
+  std::unique_ptr<FileLock> lock;
+  if (!opts.dry_run) lock = lock_run_folder(cfg.out);
   auto existing = run_checkpoints(cfg.out);
 
   // Refuse to touch another run unless resuming it; resume from the newest checkpoint.
@@ -550,16 +593,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   // Everything that can fail on bad input happens before the folder is written to.
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw InputError(cfg.out + ": exists and is not a folder (the run folder of --out)");
-  if (!fs::exists(dir)) {  // it can be made: its nearest existing ancestor is a writable folder
-    fs::path up = fs::absolute(dir).parent_path();
-    while (!up.empty() && !fs::exists(up) && up != up.root_path()) up = up.parent_path();
-    if (!fs::is_directory(up))
-      throw InputError(cfg.out + ": the run folder cannot be made (" + up.string() +
-                       " is not a folder)");
-    if (::access(up.c_str(), W_OK) != 0)
-      throw InputError(cfg.out + ": the run folder cannot be made in " + up.string() + " (" +
-                       std::strerror(errno) + ")");
-  }
+  if (!fs::exists(dir)) check_can_make(dir, cfg.out);
   torch::Device dev = select_device(cfg.device, 0);
   DataSpec train_spec;
   train_spec.dataset = cfg.dataset;
@@ -595,7 +629,18 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   std::vector<torch::Tensor> ptensors;
   for (auto& p : params) ptensors.push_back(p.tensor);
   auto opt = make_optimizer(cfg, ptensors);
-  if (resume_from) load_optimizer_state(*opt, params, resume_from->optimizer, resume_path);
+  if (resume_from) {
+    // After a first epoch an optimizer with state (Adam, SGD with momentum) has some for every
+    // parameter: a checkpoint without any (its /optimizer group deleted, or written by another
+    // tool) would silently restart the momentum from zero, a run unlike the one resumed.
+    const bool has_state = cfg.optimizer == "adam" || cfg.momentum != 0;
+    if (start > 0 && has_state && resume_from->optimizer.empty())
+      throw FormatError(resume_path + ": no optimizer state (/optimizer) in a checkpoint of epoch " +
+                        std::to_string(start) + " of an " + cfg.optimizer +
+                        (cfg.optimizer == "sgd" ? " run with momentum" : " run") +
+                        ": resumed, its momentum would restart from zero");
+    load_optimizer_state(*opt, params, resume_from->optimizer, resume_path);
+  }
   resume_from.reset();
 
   auto [mean, stdv] = normalization(cfg.dataset);
@@ -606,6 +651,13 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
 
   EvalOptions eo;
   eo.batch_size = dev.is_cuda() ? 1024 : 256;
+  // A second stop signal during an epoch's measurement (over a large test set it takes long)
+  // gives the epoch up at the next batch, as during its training: the job must go now.
+  struct SecondSignal {};
+  if (opts.stop_on_signal)
+    eo.between_batches = [] {
+      if (stop_signal_count() >= 2) throw SecondSignal{};
+    };
   const fs::path log = dir / "log.jsonl";
   const nlohmann::json cfg_json = cfg;
 
@@ -642,6 +694,13 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   };
 
   TrainResult result;
+  auto given_up = [&](std::int64_t epoch) {
+    if (!opts.quiet)
+      std::printf("stopped by a second signal during epoch %lld, which is given up; run again "
+                  "with --resume to continue from the newest checkpoint\n",
+                  static_cast<long long>(epoch));
+    result.stopped = true;
+  };
   result.start_epoch = start;
   result.last_epoch = start;
   // (a large-batch recipe, 8192, on a subset smaller than that: legal, but not what it says)
@@ -699,7 +758,12 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     EpochRecord r;
     r.epoch = 0;
     r.lr = lr_at_epoch(cfg, 1);
-    measure(r);
+    try {
+      measure(r);
+    } catch (const SecondSignal&) {
+      given_up(0);  // (nothing written yet: the folder is as made)
+      return result;
+    }
     // (no batch fitted yet: no running average; null in log.jsonl)
     r.fit_loss = r.fit_acc = std::numeric_limits<double>::quiet_NaN();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -778,17 +842,18 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     bar.clear();
     if (opts.stop_on_signal && stop_signal_count() >= 2) {
       // A second signal: no time to finish the epoch; it is given up, not half-saved.
-      if (!opts.quiet)
-        std::printf("stopped by a second signal during epoch %lld, which is given up; run again "
-                    "with --resume to continue from the newest checkpoint\n",
-                    static_cast<long long>(epoch));
-      result.stopped = true;
+      given_up(epoch);
       break;
     }
     auto fit = torch::stack({loss_sum, correct}).cpu();
     r.fit_loss = fit[0].item<double>() / double(std::max<std::int64_t>(seen, 1));
     r.fit_acc = 100.0 * fit[1].item<double>() / double(std::max<std::int64_t>(seen, 1));
-    measure(r);
+    try {
+      measure(r);
+    } catch (const SecondSignal&) {
+      given_up(epoch);
+      break;
+    }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto j = r.to_json();
     const bool stopping = opts.stop_on_signal && stop_requested() && epoch < cfg.epochs;

@@ -38,6 +38,9 @@ void add_eval(CLI::App& root, Registry& reg) {
   app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");
   app->add_flag("--json", o->json, "Print the result as JSON");
   reg.push_back({app, [o, app]() {
+    if (const int rc = refuse_several_ranks(
+            "eval", "each would evaluate the whole split and print its own result"))
+      return rc;
     default_to_recorded_dataset(*app, o->model.file, o->data.dataset);
     configure_cpu_threads(o->threads, 1);
     auto dev = select_device(o->device, 0);

@@ -29,6 +29,7 @@ void add_export(CLI::App& root, Registry& reg) {
   app->add_option("--interp", o->vtk.interp,
                   "Resample to an N×N grid (natural cubic splines; keeps the grid's values)");
   reg.push_back({app, [o, zmax]() {
+    if (const int rc = refuse_several_ranks("export")) return rc;
     VtpOptions v = o->vtk;
     if (zmax->count()) v.zmax = o->zmax;
     if (v.interp < 0 || v.interp == 1) throw InputError("--interp must be 0 (off) or at least 2");

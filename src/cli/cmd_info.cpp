@@ -65,6 +65,8 @@ void add_info(CLI::App& root, Registry& reg) {
     return kind == "zip" || kind == "legacy";
   };
   reg.push_back({app, [o, app, is_surface, is_state_dict]() {
+    if (const int rc = refuse_several_ranks("info", "each would print the same description"))
+      return rc;
     // What is described, in this order of precedence; then the options that would be ignored
     // for it are refused rather than silently dropped.
     enum class Kind { list, dataset, directions, projection, surface, state_dict, model };

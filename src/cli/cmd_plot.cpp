@@ -64,6 +64,7 @@ void add_plot(CLI::App& root, Registry& reg) {
                 "Contour maps and 3D surfaces of every grid line (default: a grid finer than the "
                 "picture is drawn on about one line per pixel)");
   reg.push_back({app, [o, app, vmin, vlevel, vmax]() {
+    if (const int rc = refuse_several_ranks("plot")) return rc;
     PlotOptions p = o->plot;
     if (vmin->count()) p.vmin = o->vmin;
     if (vlevel->count()) p.vlevel = o->vlevel;

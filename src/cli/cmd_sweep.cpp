@@ -33,12 +33,13 @@ void add_sweep(CLI::App& root, Registry& reg) {
   auto& c = o->cfg;
   app->add_option("--config", o->config_file,
                   "JSON file with the same keys (flags given on the command line override it)");
-  app->add_option("--model-file,-m", c.model_file, "Model file (see losscape eval)");
+  auto* model_file = app->add_option("--model-file,-m", c.model_file, "Model file (see losscape eval)");
   app->add_option("--arch,-a", c.arch,
                   "Zoo architecture: of a state dict, or alone a fresh network (--init-seed)");
   app->add_option("--init-seed", c.init_seed, "Seed of a fresh zoo network's initialization")
       ->check(seed_check())
-      ->capture_default_str();
+      ->capture_default_str()
+      ->excludes(model_file);
   app->add_option("--directions", c.directions,
                   "Direction file; without it directions are made (options of `losscape "
                   "directions`) into NAME.dirs.h5 beside the surface NAME.h5");

@@ -143,6 +143,11 @@ void add_train(CLI::App& root, Registry& reg) {
       }
     }
     TrainConfig cfg = resolve_train_config(given, stored);
+    // Adam has no momentum of SGD's kind: given for it, these options would be recorded unused.
+    if (cfg.optimizer == "adam")
+      for (const char* opt : {"--momentum", "--no-nesterov"})
+        if (app->count(opt) > 0)
+          throw UsageError(std::string(opt) + " is for SGD only, not for --optimizer adam");
     TrainOptions to;
     to.resume = o->resume;
     to.quiet = o->quiet;

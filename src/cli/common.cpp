@@ -42,7 +42,8 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required_file) {
   app.add_option("--arch,-a", o.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
   app.add_option("--init-seed", o.seed, "Seed of a fresh zoo network's initialization (no --model-file)")
       ->check(seed_check())
-      ->capture_default_str();
+      ->capture_default_str()
+      ->excludes(f);  // (a model file's weights are its own: the seed would be ignored)
 }
 
 std::unique_ptr<Model> load_model(const ModelOptions& o, const std::string& dataset,
@@ -155,7 +156,7 @@ void print_usage_error(const std::string& message) {
   if (const auto where = usage_speaker()) std::fprintf(stderr, "losscape: error: %s%s\n", message.c_str(), where->c_str());
 }
 
-int refuse_several_ranks(const std::string& command) {
+int refuse_several_ranks(const std::string& command, const std::string& why) {
   // The launcher's own count: mpirun's, PMI's, srun's for a step's tasks (not the batch
   // script's SLURM_NTASKS, which a serial command inside the allocation also sees).
   const char* size = nullptr;
@@ -164,7 +165,7 @@ int refuse_several_ranks(const std::string& command) {
   if (!size && std::getenv("SLURM_PROCID")) size = std::getenv("SLURM_STEP_NUM_TASKS");
   if (!size || std::atoi(size) <= 1) return 0;
   return usage_error(command + " is serial: run it as one process, not under mpirun/srun with " +
-                     std::string(size) + " ranks (each would write the same files)");
+                     std::string(size) + " ranks (" + why + ")");
 }
 
 int usage_error(const std::string& message) {
@@ -189,6 +190,8 @@ std::string parse_error_text(const CLI::ParseError& e) {
   if (std::regex_match(what, m, std::regex(R"((\S+): (.*) not in \{(.*)\})")))
     return m[1].str() + ": '" + m[2].str() + "' is not one of " +
            std::regex_replace(m[3].str(), std::regex(","), ", ");
+  if (std::regex_match(what, m, std::regex(R"((\S+) excludes (\S+))")))
+    return m[1].str() + " and " + m[2].str() + " do not go together";
   return what;
 }
 

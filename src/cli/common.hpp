@@ -100,10 +100,11 @@ void check_no_ignored_direction_options(const CLI::App& app, const DirectionsCon
 /// A usage error: `losscape: error: MESSAGE` as one line on stderr; returns kExitUsage.
 int usage_error(const std::string& message);
 
-/// For a command that runs as one process (train, directions, project): 0 when it does; under
-/// mpirun or srun with several ranks (each would write the same files at once) a usage error,
-/// printed by rank 0, and kExitUsage.
-int refuse_several_ranks(const std::string& command);
+/// For a command that runs as one process (train, directions, project, eval, info, plot,
+/// export): 0 when it does; under mpirun or srun with several ranks a usage error saying `why`
+/// one process is wanted, printed by rank 0, and kExitUsage.
+int refuse_several_ranks(const std::string& command,
+                         const std::string& why = "each would write the same files");
 
 /// The program entry: parse, dispatch, map exceptions to one-line errors and exit codes.
 int run_main(int argc, char** argv);

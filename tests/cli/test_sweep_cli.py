@@ -68,12 +68,19 @@ for args, needle in [([*SWEEP, *GRID, "--bogus"], "not expected: --bogus"),
                        "--out", "mpi_train"], "train is serial"),
                      (["directions", "--model-file", model, "--out", "mpi_dirs.h5"], "directions is serial"),
                      (["project", "--directions", "dirs.h5", "--checkpoints", "run", "--out", "mpi_proj.h5"],
-                      "project is serial")]:
+                      "project is serial"),
+                     # eval and info print, plot and export write: once, from one process
+                     (["eval", "--model-file", model, *DATA_ARGS, "--samples", "100", "--json"],
+                      "eval is serial"),
+                     (["info", "dirs.h5"], "info is serial"),
+                     (["plot", "dirs.h5", "-o", "mpi_plot"], "plot is serial"),
+                     (["export", "dirs.h5", "--vtp", "mpi.vtp"], "export is serial")]:
     p = run(args, expect=2, mpi=2)
     said = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
     check(len(said) == 1 and needle in said[0],
           f"{needle}: one error line from 2 ranks (got {said})")
-check(not [f for f in ("mpi_train", "mpi_dirs.h5", "mpi_proj.h5") if os.path.exists(f)],
+check(not [f for f in ("mpi_train", "mpi_dirs.h5", "mpi_proj.h5", "mpi_plot", "mpi.vtp")
+           if os.path.exists(f)],
       "the serial commands under mpirun wrote nothing")
 
 # ---- the reference surface, uninterrupted, 2 ranks ----

@@ -372,6 +372,72 @@ check(head.startswith("train cnn_small") and p.returncode == 75 and cks == ["mod
 run("train", "--resume", "--threads", "1", "--out", "run_early")
 check(same_as_uninterrupted("run_early"), "... and resumed, the uninterrupted run")
 
+# Two signals during epoch 0's measurement (Slurm's warning, then the limit's SIGTERM): the
+# measurement is given up at its next batch, nothing is written, exit 75; run again, the same run.
+p = subprocess.Popen([EXE, "train", *common, "--epochs", "4", "--out", "run_early2"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+head = p.stdout.readline()
+p.send_signal(signal.SIGSTOP)
+p.send_signal(signal.SIGUSR1)
+p.send_signal(signal.SIGTERM)
+p.send_signal(signal.SIGCONT)
+rest, err = p.communicate(timeout=600)
+check(p.returncode == 75 and os.listdir("run_early2") == [] and not os.path.exists("run_early2.lock")
+      and "stopped by a second signal during epoch 0, which is given up" in rest,
+      f"two signals during epoch 0's measurement: given up, nothing written, exit 75 (got "
+      f"{p.returncode}, {os.listdir('run_early2')}, {rest.strip()[-200:]!r} {err.strip()[-200:]!r})")
+run("train", *common, "--epochs", "4", "--resume", "--out", "run_early2")
+check(same_as_uninterrupted("run_early2"), "... and run again, the uninterrupted run")
+
+# ---- one writer per run folder: a second train on it (another seed, a --resume) is refused while
+# the first runs (stopped here after its header), and the first is not disturbed ----
+p = subprocess.Popen([EXE, "train", *common, "--epochs", "2", "--out", "run_lock"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+p.stdout.readline()
+p.send_signal(signal.SIGSTOP)
+for extra in (["--seed", "4"], ["--seed", "3", "--resume"]):
+    q = run("train", *without(common, "--seed"), "--epochs", "2", *extra, "--out", "run_lock", expect=1)
+    check(len(q.stderr.strip().splitlines()) == 1 and "run_lock is being written by pid "
+          f"{p.pid} on host " in q.stderr and "run_lock.lock" in q.stderr,
+          f"train {' '.join(extra)} on a run folder in use: refused, naming the holder ({q.stderr.strip()})")
+p.send_signal(signal.SIGCONT)
+rest, err = p.communicate(timeout=600)
+log = [json.loads(l)["epoch"] for l in open("run_lock/log.jsonl")]
+check(p.returncode == 0 and log == [0, 1, 2] and not os.path.exists("run_lock.lock"),
+      f"the first run completes alone, its lock gone (exit {p.returncode}, log {log})")
+p = run("train", "--resume", "--dry-run", "--threads", "1", "--out", "run")
+check("nothing trained" in p.stdout and not os.path.exists("run.lock"), "a dry run takes no lock")
+
+# ---- a resume that could not continue the same run is refused, naming the checkpoint ----
+shutil.copytree("run", "run_noopt")
+os.remove("run_noopt/model_4.h5")
+with h5py.File("run_noopt/model_3.h5", "r+") as f:
+    del f["optimizer"]  # momentum would silently restart from zero
+p = run("train", "--resume", "--threads", "1", "--out", "run_noopt", expect=1)
+check(p.stderr.strip() == "losscape: error: run_noopt/model_3.h5: no optimizer state (/optimizer) in a "
+      "checkpoint of epoch 3 of an sgd run with momentum: resumed, its momentum would restart from zero",
+      f"a checkpoint without its optimizer state: not resumed ({p.stderr.strip()})")
+with h5py.File("run_noopt/model_3.h5", "r+") as f:
+    cfg = json.loads(f.attrs["config"])
+    cfg["lr"] = -5
+    f.attrs["config"] = json.dumps(cfg)
+p = run("train", "--resume", "--threads", "1", "--out", "run_noopt", expect=1)
+check(p.stderr.strip() == 'losscape: error: run_noopt/model_3.h5: config: "lr" must be a positive number',
+      f"a bad value in a checkpoint's config: named by the file ({p.stderr.strip()})")
+with h5py.File("run_noopt/model_3.h5", "r+") as f:
+    f.attrs["format"] = "something-else"
+p = run("eval", "-m", "run_noopt/model_3.h5", expect=1)
+check(p.stderr.strip() == "losscape: error: run_noopt/model_3.h5: HDF5 file is not a losscape checkpoint "
+      "(its format is 'something-else', not 'losscape-checkpoint')", f"another format named: {p.stderr.strip()}")
+# Options that would be recorded but not used: refused.
+p = run("train", *common, "--optimizer", "adam", "--momentum", "0.5", "--epochs", "1", "--out", "adam_m",
+        expect=2)
+check(p.stderr.strip() == "losscape: error: --momentum is for SGD only, not for --optimizer adam"
+      and not os.path.exists("adam_m"), f"adam with --momentum: refused ({p.stderr.strip()})")
+p = run("eval", "-m", "run/model_4.h5", "--init-seed", "4", expect=2)
+check("--model-file and --init-seed do not go together" in p.stderr,
+      f"--init-seed with a model file: refused ({p.stderr.strip()})")
+
 # ---- trajectory: a PCA file made with numpy in the reference's layout, then `project` ----
 ck = [f"run/model_{k}.h5" for k in range(5)]
 with h5py.File(ck[-1], "r") as f:
