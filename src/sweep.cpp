@@ -865,6 +865,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // (a NaN would never be reached: no write round before the last)
     if (!(cfg.flush_seconds > 0) || !std::isfinite(cfg.flush_seconds))
       throw InputError("--flush-seconds must be a positive number of seconds");
+    if (cfg.stop_after < 0)
+      throw InputError("--stop-after must be a number of points >= 0 (0: no limit)");
     if (!(cfg.progress_seconds >= 0) || !std::isfinite(cfg.progress_seconds))
       throw InputError("--progress-seconds must be a number of seconds >= 0 (0: a line at every "
                        "report)");
@@ -1552,6 +1554,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         todo.pop_front();
         return item;
       };
+      // --stop-after N: no more than N points are handed out (to the others and to rank 0 itself),
+      // so that exactly N are done when the last of them is reported (counting the reports
+      // alone, blocks handed out meanwhile overshot by up to a block per rank).
+      std::int64_t handed = 0;
+      auto quota = [&]() -> std::int64_t {
+        return cfg.stop_after > 0 ? std::max<std::int64_t>(0, cfg.stop_after - handed)
+                                  : std::numeric_limits<std::int64_t>::max();
+      };
       auto take_block = [&]() {
         // Guided self-scheduling: a share of what is left (in points, a tail pass's pieces
         // counting as its K points), so blocks shrink towards the end and a slow rank never holds
@@ -1564,10 +1574,13 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                                   (tail_left() + pieces - 1) / pieces * points_per_forward;
         std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
         n = std::max<std::int64_t>(points_per_forward, n / points_per_forward * points_per_forward);
+        n = std::min(n, quota());
         std::vector<std::int64_t> block;
+        if (n == 0) return block;
         while (std::int64_t(block.size()) < n && !todo.empty() && !Evaluator::is_piece(todo.front()))
           block.push_back(next_item());
         if (block.empty() && !todo.empty()) block.push_back(next_item());  // a piece
+        handed += std::int64_t(block.size());
         return block;
       };
       auto reached_stop_after = [&]() {
@@ -1641,8 +1654,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
             mine.push_back(next_item());
           } else {
             for (int k = 0; k < points_per_forward && !todo.empty() &&
-                            !Evaluator::is_piece(todo.front());
-                 ++k)
+                            !Evaluator::is_piece(todo.front()) && quota() > 0;
+                 ++k, ++handed)
               mine.push_back(next_item());
           }
         }

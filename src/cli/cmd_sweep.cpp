@@ -97,8 +97,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
                 "Check the configuration, model, directions, data (on every rank) and the "
                 "surface file, print the plan, and stop: nothing is computed or written");
   app->add_option("--stop-after", c.stop_after,
-                  "Testing aid: stop as if signalled after N points (with several ranks, each finishes "
-                  "the point it is on: a few more)");
+                  "Testing aid: stop as if signalled after N points");
   app->add_flag("--hessian", c.hessian,
                 "Also compute the Hessian's extreme eigenvalues (max_eig, min_eig) at every point "
                 "(docs/hessian.md)");

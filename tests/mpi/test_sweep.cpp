@@ -301,14 +301,20 @@ TEST_CASE("an interrupted sweep resumes to the same surface, computing only what
   c.flush_seconds = 1000;  // only the final flush: everything computed so far must survive
   auto r1 = run_sweep(c, world());
   CHECK_FALSE(r1.complete);
-  CHECK(r1.computed >= 3);
-  // No block is handed out once three points are reported: only what was in flight then (at most
-  // a block of 1 or 2 points per rank here) is computed on top.
-  CHECK(r1.computed <= 3 + 2 * world().size());
+  // No more than three points are handed out, with any number of ranks: exactly three are done.
+  CHECK(r1.computed == 3);
+  // Four points per pass, four more: one pass (a cut one if the limit fell inside a pass).
+  c.points_per_forward = "4";
+  c.stop_after = 4;
+  auto r1b = run_sweep(c, world());
+  CHECK(r1b.computed == 4);
+  c.points_per_forward = "1";
+  c.stop_after = -1;
+  CHECK_THROWS_WITH(run_sweep(c, world()), catch_compat::Contains("--stop-after must be a number"));
   c.stop_after = 0;
   auto r2 = run_sweep(c, world());
   CHECK(r2.complete);
-  CHECK(r1.computed + r2.computed == 20);
+  CHECK(r1.computed + r1b.computed + r2.computed == 20);
   check_against_serial(c);
   // A third run finds nothing to do.
   auto r3 = run_sweep(c, world());
