@@ -2,9 +2,10 @@
 // measured with R ranks (docs/performance.md, "The coordinator and the writes at scale"):
 //   1. the collective write rounds: SurfaceFile::write_round, the call a sweep's rounds make, on
 //      a real parallel HDF5 surface of the --x/--y grid (default 1001 × 1001, the four values of
-//      a train + test sweep), every rank writing --points results per round at points spread
-//      over the whole grid (no two ranks' points adjacent, as in a sweep's point order); the
-//      round's time is the slowest rank's, from a barrier to its return (flush included);
+//      a train + test sweep), every rank writing --points results per round at the points a
+//      sweep's ranks would have computed: blocks of 16 consecutive points of the sweep's order
+//      (coarse to fine, spread over the whole grid) handed out round-robin; the round's time is
+//      the slowest rank's, from a barrier to its return (flush included);
 //   2. the coordinator's messages: rank 0 answers requests as a sweep's coordinator does between
 //      its batches (MPI_Iprobe, a receive of 3 doubles, a send of 2 + 16 int64 values), while
 //      every other rank asks, waits for the answer and asks again, for --request-seconds. Rank 0
@@ -21,7 +22,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 #include <random>
 #include <string>
 #include <thread>
@@ -58,18 +58,23 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// The flat indices written by `rank` in `round`: consecutive numbers c of all ranks' results
-// (round by round, then point by point, then rank by rank, as a sweep's ranks finish points of
-// one coarse-to-fine order) mapped onto the grid by c × step mod N, a step coprime with N, so
-// that they are distinct and spread over the whole grid.
-std::vector<std::int64_t> round_points(std::int64_t n_grid, std::int64_t per_rank, int ranks,
-                                       int rank, int round) {
-  std::int64_t step = n_grid / 2 + 1;
-  while (std::gcd(step, n_grid) != 1) ++step;
+constexpr std::int64_t kBlock = 16;  // a sweep's largest block (sweep.cpp, take_block)
+
+// The number of points of the sweep's order that `rounds` rounds of `per_rank` points on `ranks`
+// ranks go through (whole blocks).
+std::int64_t points_used(int rounds, std::int64_t per_rank, int ranks) {
+  return std::int64_t(rounds) * ((per_rank + kBlock - 1) / kBlock) * kBlock * ranks;
+}
+
+// The flat indices written by `rank` in `round`: the sweep's order (`order`, coarse to fine from
+// θ*) cut into blocks of 16, handed out round-robin over the ranks, a round's worth at a time.
+std::vector<std::int64_t> round_points(const std::vector<std::int64_t>& order, std::int64_t per_rank,
+                                       int ranks, int rank, int round) {
+  const std::int64_t blocks = (per_rank + kBlock - 1) / kBlock;  // per rank and round
   std::vector<std::int64_t> idx;
   for (std::int64_t k = 0; k < per_rank; ++k) {
-    const std::int64_t c = (std::int64_t(round) * per_rank + k) * ranks + rank;
-    idx.push_back(std::int64_t((__int128(c) * step) % n_grid));
+    const std::int64_t block = (std::int64_t(round) * blocks + k / kBlock) * ranks + rank;
+    idx.push_back(order.at(std::size_t(block * kBlock + k % kBlock)));
   }
   return idx;
 }
@@ -85,10 +90,11 @@ nlohmann::json write_rounds(const Args& a, const mpi::Comm& world) {
   id.model_fingerprint = "losscape_bench_scale";
   id.directions_fingerprint = "losscape_bench_scale";
   const std::int64_t n = id.grid.size();
-  if (std::int64_t(a.rounds) * a.points * size > n)
-    throw InputError("--rounds × --points × ranks (" +
-                     std::to_string(std::int64_t(a.rounds) * a.points * size) +
+  if (points_used(a.rounds, a.points, size) > n)
+    throw InputError("--rounds × --points × ranks (in blocks of 16: " +
+                     std::to_string(points_used(a.rounds, a.points, size)) +
                      ") exceeds the grid's " + std::to_string(n) + " points");
+  const auto order = coarse_to_fine(id.grid, true);
   const fs::path path = fs::path(a.work) / "scale.h5";
   if (rank == 0) {
     fs::create_directories(a.work);
@@ -106,7 +112,7 @@ nlohmann::json write_rounds(const Args& a, const mpi::Comm& world) {
   int mode = 0;
   for (int r = 0; r < a.rounds; ++r) {
     std::vector<PointResult> mine;
-    for (std::int64_t i : round_points(n, a.points, size, rank, r))
+    for (std::int64_t i : round_points(order, a.points, size, rank, r))
       mine.push_back({i, {value(gen), value(gen), value(gen), value(gen)}, 0.3});
     world.barrier();
     t0 = std::chrono::steady_clock::now();
@@ -240,7 +246,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--request-seconds", a.request_seconds,
                  "Seconds each rank other than 0 sends requests")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--work", a.work, "Folder for the surface file")->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");
   return parse_and_run(app, argc, argv, [&a] { return run(a); });

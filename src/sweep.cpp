@@ -1247,8 +1247,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // the points before the tail are a multiple of K (whole passes), so the one shorter pass, if
     // any, is the tail's last. Not with Hessians (their products need a group's whole data), and
     // not when --stop-after would stop before the tail. Every rank computes the same list.
-    if (cfg.share_tail && n_groups > 1 && !ev.hessian &&
-        (cfg.stop_after == 0 || cfg.stop_after >= std::int64_t(todo.size()))) {
+    // --stop-after N with fewer than N points to compute is no limit (and the tail is shared).
+    const bool stop_after_limits = cfg.stop_after > 0 && cfg.stop_after < std::int64_t(todo.size());
+    if (cfg.share_tail && n_groups > 1 && !ev.hessian && !stop_after_limits) {
       std::int64_t batches = 0;
       const std::int64_t bs = std::max<std::int64_t>(1, ev.opts.batch_size);
       for (const auto& d : ev.data) batches = std::max(batches, d.size() / bs + (d.size() % bs != 0));
@@ -1559,8 +1560,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       // alone, blocks handed out meanwhile overshot by up to a block per rank).
       std::int64_t handed = 0;
       auto quota = [&]() -> std::int64_t {
-        return cfg.stop_after > 0 ? std::max<std::int64_t>(0, cfg.stop_after - handed)
-                                  : std::numeric_limits<std::int64_t>::max();
+        return stop_after_limits ? std::max<std::int64_t>(0, cfg.stop_after - handed)
+                                 : std::numeric_limits<std::int64_t>::max();
       };
       auto take_block = [&]() {
         // Guided self-scheduling: a share of what is left (in points, a tail pass's pieces

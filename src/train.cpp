@@ -534,10 +534,13 @@ void check_can_make(const fs::path& dir, const std::string& out) {
 // One writer per run folder, as per surface file: a second `train` on the same --out (another
 // seed, a --resume of a run still going) would mix its checkpoints and log lines into the
 // first's. The lock file is the folder's name + ".lock", beside it (the folders above are made
-// first where needed: a lock needs its folder).
+// first where needed: a lock needs its folder), or train.lock inside an existing run folder
+// whose parent cannot be written to (`--out .` in a folder of its own).
 std::unique_ptr<FileLock> lock_run_folder(const std::string& out) {
   fs::path dir = fs::absolute(out).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();  // (a trailing '/')
+  if (fs::is_directory(dir) && ::access(dir.parent_path().c_str(), W_OK) != 0)
+    return std::make_unique<FileLock>((dir / "train").string());
   if (!fs::is_directory(dir.parent_path())) {
     check_can_make(dir, out);
     std::error_code made;
@@ -761,7 +764,11 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     try {
       measure(r);
     } catch (const SecondSignal&) {
-      given_up(0);  // (nothing written yet: the folder is as made)
+      // (nothing written yet: the folder is as made)
+      if (!opts.quiet)
+        std::printf("stopped by a second signal during epoch 0's measurement; nothing is saved: "
+                    "run the same command again to start the run\n");
+      result.stopped = true;
       return result;
     }
     // (no batch fitted yet: no running average; null in log.jsonl)

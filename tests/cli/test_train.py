@@ -383,7 +383,7 @@ p.send_signal(signal.SIGTERM)
 p.send_signal(signal.SIGCONT)
 rest, err = p.communicate(timeout=600)
 check(p.returncode == 75 and os.listdir("run_early2") == [] and not os.path.exists("run_early2.lock")
-      and "stopped by a second signal during epoch 0, which is given up" in rest,
+      and "stopped by a second signal during epoch 0's measurement; nothing is saved" in rest,
       f"two signals during epoch 0's measurement: given up, nothing written, exit 75 (got "
       f"{p.returncode}, {os.listdir('run_early2')}, {rest.strip()[-200:]!r} {err.strip()[-200:]!r})")
 run("train", *common, "--epochs", "4", "--resume", "--out", "run_early2")
