@@ -412,11 +412,6 @@ nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int round
     }
   }
   if (world.rank() != 0) return {};
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t m = v.size();
-    return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-  };
   return {{"rounds", rows},
           {"median", median(ratios)},
           {"forward_median", median(forward_ratios)},

@@ -6,10 +6,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +38,14 @@ inline std::string mpi_library() {
   MPI_Get_library_version(buf, &len);
   std::string s(buf, std::size_t(len));
   return s.substr(0, s.find_first_of(",\n"));
+}
+
+/// The median of `v` (the mean of the middle two for an even count; 0 for none).
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /// The current UTC time as 2026-12-03T13:04:29Z.

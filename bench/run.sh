@@ -40,9 +40,11 @@ done
 out=${out:-$here/results/$(hostname -s)}
 mkdir -p "$out"
 
-program=losscape_bench
-((scale)) && program=losscape_bench_scale
-if ((scale)); then bench=${LOSSCAPE_BENCH_SCALE:-}; else bench=${LOSSCAPE_BENCH:-}; fi
+if ((scale)); then
+  program=losscape_bench_scale bench=${LOSSCAPE_BENCH_SCALE:-}
+else
+  program=losscape_bench bench=${LOSSCAPE_BENCH:-}
+fi
 if [[ -z $bench ]]; then
   source "$root/jobs/lib/build.sh"
   losscape_build $program >/dev/null

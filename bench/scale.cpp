@@ -33,6 +33,7 @@
 #include "losscape/grid.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/sweep.hpp"
 #include "losscape/version.hpp"
 
 namespace fs = std::filesystem;
@@ -51,14 +52,7 @@ struct Args {
   std::string json;
 };
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-constexpr std::int64_t kBlock = 16;  // a sweep's largest block (sweep.cpp, take_block)
+constexpr std::int64_t kBlock = kMaxBlockPoints;  // a sweep's largest block
 
 // The number of points of the sweep's order that `rounds` rounds of `per_rank` points on `ranks`
 // ranks go through (whole blocks).
@@ -86,7 +80,7 @@ nlohmann::json write_rounds(const Args& a, const mpi::Comm& world) {
   id.values = {"train_loss", "train_acc", "test_loss", "test_acc"};
   id.dataset = "cifar10";
   id.samples = 50000;
-  id.loss = to_string(parse_loss("cross_entropy"));
+  id.loss = to_string(LossKind::cross_entropy);
   id.model_fingerprint = "losscape_bench_scale";
   id.directions_fingerprint = "losscape_bench_scale";
   const std::int64_t n = id.grid.size();

@@ -1573,7 +1573,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         const int pieces = ev.tail.pieces;
         const std::int64_t left = std::int64_t(todo.size()) - tail_left() +
                                   (tail_left() + pieces - 1) / pieces * points_per_forward;
-        std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, 16);
+        std::int64_t n = std::clamp<std::int64_t>(left / (4 * n_groups), 1, kMaxBlockPoints);
         n = std::max<std::int64_t>(points_per_forward, n / points_per_forward * points_per_forward);
         n = std::min(n, quota());
         std::vector<std::int64_t> block;

@@ -21,6 +21,10 @@
 
 namespace losscape {
 
+/// The most points rank 0 hands out in one block (blocks shrink from there towards the end of a
+/// sweep; docs/performance.md, "The coordinator and the writes at scale").
+inline constexpr std::int64_t kMaxBlockPoints = 16;
+
 /// Everything a sweep needs; filled from flags or a JSON file (same keys), stored as provenance.
 struct SweepConfig {
   std::string model_file;
