@@ -165,6 +165,11 @@ done
 "$LOSSCAPE" directions --arch cnn_small --dataset fashion-mnist --init-seed 18446744073709551615 \
   --out seed.h5 --quiet >/dev/null 2>err.txt &&
   pass "--init-seed 2^64-1 is a seed" || fail "--init-seed 2^64-1 refused: $(cat err.txt)"
+# A model file has its own weights: a seed of a fresh network's beside it would be ignored.
+for cmd in sweep directions hessian; do
+  expect_error "$cmd --init-seed with --model-file" 2 "--model-file and --init-seed do not go together" -- \
+    $cmd --model-file seed.h5 --init-seed 3
+done
 expect_error "info --model-file without a direction file" 2 "losscape info MODEL" -- \
   info --model-file given.h5
 echo '{"arch": "cnn_small", "x": 3}' >xint.json
