@@ -1323,8 +1323,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                   (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
                   to_string(ev.opts.precision));
       if (points_per_forward > 1)
-        std::printf("%d points per forward pass, %lld images per pass\n", points_per_forward,
-                    (long long)stacked_batch(ev.opts.batch_size, points_per_forward));
+        std::printf("%d points per forward pass, %lld images of each point (%lld in a pass)\n",
+                    points_per_forward,
+                    (long long)stacked_batch(ev.opts.batch_size, points_per_forward),
+                    (long long)(stacked_batch(ev.opts.batch_size, points_per_forward) *
+                                points_per_forward));
       if (device.is_cuda())
         std::printf("CUDA graphs: %s\n",
                     ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"

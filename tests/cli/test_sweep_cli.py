@@ -387,7 +387,7 @@ p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--c
 ppf_loss, ppf_done = values("ppf.h5", "train_loss")
 check(ppf_done.all() and np.allclose(ppf_loss, ref_loss, rtol=1e-6, atol=0),
       "--points-per-forward 4 (2 ranks) equals one point per forward")
-check("4 points per forward pass, 25 images per pass" in p.stdout, "the stacking is reported")
+check("4 points per forward pass, 25 images of each point (100 in a pass)" in p.stdout, "the stacking is reported")
 with h5py.File("ppf.h5", "r") as f:
     check(json.loads(text(f.attrs["config"])).get("points_per_forward") == "4",
           "points_per_forward is in the stored configuration")
