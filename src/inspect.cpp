@@ -288,8 +288,10 @@ nlohmann::json surface_info(const std::string& path, bool values) {
     nlohmann::json run = r;
     run.erase("config");  // the file's configuration attribute holds the latest
     const bool merge = r.contains("merge");  // a merge's entry, kept as written
+    // (a merge records one time, when it wrote the file: its start and its end; "" is a killed
+    // run's unknown end)
     run.update({{"start", r.value("start", r.value("time", std::string()))},
-                {"end", r.value("end", std::string())},
+                {"end", r.value("end", merge ? r.value("time", std::string()) : std::string())},
                 {"status", r.value("status", std::string())}});
     if (!merge)
       run.update({{"ranks", r.value("ranks", 0)},
@@ -499,6 +501,11 @@ std::string render_info(const nlohmann::json& j) {
     o << "done         " << j["points_done"] << " of " << j["points_total"] << " points"
       << (j["complete"].get<bool>() ? " (complete)" : " (incomplete: resume with the same sweep)")
       << "\n";
+    // The values' names in a column as wide as the longest (eig_converged of a Hessian map)
+    std::size_t name_width = 10;
+    if (j.contains("summary"))
+      for (const auto& value_name : id["values"])
+        name_width = std::max(name_width, value_name.get<std::string>().size());
     if (j.contains("summary"))
       for (const auto& value_name : id["values"]) {  // (in the file's order)
         const std::string name = value_name.get<std::string>();
@@ -510,7 +517,7 @@ std::string render_info(const nlohmann::json& j) {
           for (std::size_t i = 0; i < xy.size(); ++i) w << (i ? ", " : "") << std::setprecision(4) << xy[i].get<double>();
           return w.str() + ")";
         };
-        o << "  " << std::left << std::setw(11) << name << std::right;
+        o << "  " << std::left << std::setw(int(name_width + 1)) << name << std::right;
         if (e.contains("min"))
           o << std::setprecision(5) << "min " << e["min"].get<double>() << " at " << at(e["min_at"]) << ", max "
             << e["max"].get<double>() << " at " << at(e["max_at"]);
@@ -543,7 +550,8 @@ std::string render_info(const nlohmann::json& j) {
           << ": " << r["status"].get<std::string>()
           << (r.contains("note") && r["note"].is_string() ? " (" + r["note"].get<std::string>() + ")"
                                                           : std::string())
-          << ", " << r["points_computed"] << " points on " << r["ranks"] << " rank(s)\n";
+          << ", " << r["points_computed"] << (r["points_computed"] == 1 ? " point" : " points")
+          << " on " << r["ranks"] << " rank(s)\n";
       if (r.contains("error") && r["error"].is_string())
         o << "        error   " << r["error"].get<std::string>() << "\n";
       if (r.contains("devices") && r["devices"].is_array() && !r["devices"].empty()) {

@@ -216,18 +216,6 @@ double since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
-std::string fmt_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  char buf[64];
-  if (s < 90)
-    std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 5400)
-    std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
-  else
-    std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s / 60, 60));
-  return buf;
-}
-
 // Memory every rank holds per grid point (coordinates, the done mask, the visiting order, a
 // part's points and the sorts making them): 32-33 bytes measured for 10^7 and 10^8 points
 // (peak RSS, x86-64 Linux), with some room. A grid a typo made large is refused in one line
@@ -573,14 +561,18 @@ class Progress {
     if (quiet_) return;
     double el = since(t0_);
     if (!final && since(last_) < (tty_ ? 0.5 : interval_)) return;
-    last_ = clock_type::now();
     const double done = double(done_) + partial_;
+    // The final line of a log, unless the last line already said the same count (it was
+    // printed by the last report: --progress-seconds 0, or the interval had just passed)
+    if (final && !tty_ && shown_ == done) return;
+    shown_ = done;
+    last_ = clock_type::now();
     double rate = el > 0 ? (done - double(start_done_)) / el : 0;
     double eta = rate > 0 ? (double(total_) - done) / rate : NAN;
     char line[256];
     std::snprintf(line, sizeof line, "%lld/%lld points (%.1f %%), %.2f points/s, ETA %s, lowest loss %s",
                   (long long)done_, (long long)total_, total_ ? 100.0 * done / double(total_) : 100.0,
-                  rate, fmt_duration(eta).c_str(),
+                  rate, format_duration(eta).c_str(),
                   std::isfinite(best_) ? std::to_string(best_).c_str() : "-");
     if (tty_) {
       int width = 30;
@@ -598,6 +590,7 @@ class Progress {
  private:
   std::int64_t total_, done_, start_done_;  // points: saved ones
   double partial_ = 0;                       // tail points' pieces finished, as fractions
+  double shown_ = -1;                        // the count of the last line printed
   bool quiet_;
   double interval_;
   bool tty_;
@@ -942,7 +935,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         ev.dirs = make_directions(*ev.model, dc, cfg.dataset);
         if (rank == 0) print_notes(ev.dirs);
       } else if (rank == 0) {
-        const Directions made = make_directions(*ev.model, dc, cfg.dataset);
+        Directions made = make_directions(*ev.model, dc, cfg.dataset);
+        if (cfg.model_file.empty()) made.attrs["init_seed"] = cfg.init_seed;  // θ* of a fresh network
         print_notes(made);
         write_directions(dir_file, made);
       }
@@ -1143,6 +1137,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         std::printf("surface     %s: %s\n", cfg.out.c_str(),
                     dry_verdict == "create"
                         ? ("would be created (" + SurfaceFile::size_text(SurfaceFile::bytes_needed(id)) + ")").c_str()
+                    : dry_done == part_total
+                        ? ("complete: " + std::to_string(dry_done) + " of " +
+                           std::to_string(part_total) +
+                           " points done (a run would compute nothing and leave it as it is)")
+                              .c_str()
                         : ("would be resumed: " + std::to_string(dry_done) + " of " +
                            std::to_string(part_total) + " points done")
                               .c_str());
@@ -1313,11 +1312,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     for (const auto& line : split_lines(ev.data, cfg, group))
       splits_text += (splits_text.empty() ? "" : ", ") + line;
     if (rank == 0 && !cfg.quiet) {
-      std::printf("losscape sweep %s: %s grid %s%s%s, %lld points (%lld done), %s on %s, %d rank(s)%s, "
+      // (a part's own points, and the grid's: "part 1/3 of the grid, 5 points (0 done)")
+      const std::string part_text =
+          part_n > 1 ? "part " + id.part + " of its " + std::to_string(grid.size()) + " points, "
+                     : std::string();
+      std::printf("losscape sweep %s: %s grid %s%s%s, %s%lld points (%lld done), %s on %s, %d rank(s)%s, "
                   "batch size %lld, %s, %s\n",
                   version, grid.has_y ? "2D" : "1D", grid.x.str().c_str(),
                   grid.has_y ? " x " : "", grid.has_y ? grid.y.str().c_str() : "",
-                  (long long)part_total, (long long)part_done, splits_text.c_str(),
+                  part_text.c_str(), (long long)part_total, (long long)part_done, splits_text.c_str(),
                   describe_device(device).c_str(), size,
                   G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
                   (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",

@@ -726,7 +726,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
       std::printf("epochs      none to run: the run is complete (epoch %lld of %lld)\n",
                   static_cast<long long>(start), static_cast<long long>(cfg.epochs));
     else
-      std::printf("epochs      %lld to run (%lld .. %lld), %lld batch%s of up to %lld each\n",
+      std::printf("epochs      %lld to run (%lld .. %lld), %lld batch%s of up to %lld images each per epoch\n",
                   static_cast<long long>(cfg.epochs - start), static_cast<long long>(start + 1),
                   static_cast<long long>(cfg.epochs), static_cast<long long>(batches),
                   batches == 1 ? "" : "es", static_cast<long long>(std::min(bs, n)));

@@ -118,10 +118,12 @@ ldd "$ls" | grep 'not found' && fail "libraries not found"
 ((dry)) || ldd "$ls" | grep libtorch_cuda >/dev/null || fail "losscape is not linked with libtorch_cuda"
 echo "configured and built in $((SECONDS - t_build)) s"
 
+# TensorFloat-32 is a GPU arithmetic (losscape refuses --precision tf32 on a CPU): the dry run
+# computes fp32 wherever the GPU run computes tf32.
 if ((dry)); then
-  dev=cpu images=1000 small=200 arch=resnet20
+  dev=cpu images=1000 small=200 arch=resnet20 tf32=fp32
 else
-  dev=cuda images=50000 small=2000 arch=resnet56
+  dev=cuda images=50000 small=2000 arch=resnet56 tf32=tf32
 fi
 # The surface files are read through `losscape info --json` (Python's standard library only: the
 # GPU machine's Python need not have h5py or numpy).
@@ -171,10 +173,10 @@ if [[ ${CHECKS:-all} == resnet56 ]]; then
   grid=(--x -1:1:6 --y -1:1:6)
   ((dry)) && grid=(--x -1:1:2 --y -1:1:2)
   have_time 90 "benchmark tf32" &&
-    precision_bench tf32 --optimizations --forward-seconds 1
+    precision_bench "$tf32" --optimizations --forward-seconds 1
   have_time 35 "benchmark bf16" && precision_bench bf16 --forward-seconds 1
   have_time 35 "benchmark tf32, 1 point per forward" &&
-    precision_bench tf32 --forward-seconds 1 --sweep-points-per-forward 1
+    precision_bench "$tf32" --forward-seconds 1 --sweep-points-per-forward 1
   ((dry)) || { have_time 35 "benchmark fp16" && precision_bench fp16 --forward-seconds 1; }
   finish
   exit
@@ -273,7 +275,7 @@ done
 
 # ---- 4. speed ----
 # the target: ResNet-56, 50,000 images, <= 0.3 s per point in tf32; each setting's gain
-have_time 120 "benchmark tf32" && precision_bench tf32 --optimizations --forward-seconds 2
+have_time 120 "benchmark tf32" && precision_bench "$tf32" --optimizations --forward-seconds 2
 # the sweep in the half types (their forward rates and deviations are also in tf32's table)
 for p in bf16 fp16; do
   ((dry)) && [[ $p == fp16 ]] && continue
@@ -283,8 +285,8 @@ done
 for a2 in cnn_small resnet20; do
   for g in off auto; do
     have_time 20 "benchmark $a2 --cuda-graphs $g" || continue
-    step "benchmark: $a2, $small images, 5 x 5 grid, 1 point per pass, --cuda-graphs $g (tf32)"
-    "$bench" --arch "$a2" --images "$small" --x -1:1:5 --y -1:1:5 --device "$dev" --precision tf32 \
+    step "benchmark: $a2, $small images, 5 x 5 grid, 1 point per pass, --cuda-graphs $g ($tf32)"
+    "$bench" --arch "$a2" --images "$small" --x -1:1:5 --y -1:1:5 --device "$dev" --precision "$tf32" \
       --forward-seconds 0.5 --cuda-graphs "$g" --sweep-points-per-forward 1 --work "$work/graphs" \
       --json "$out/results.jsonl" ||
       fail "benchmark $a2 --cuda-graphs $g"
@@ -293,8 +295,8 @@ done
 # several grid points per forward pass: where do they help? (small networks, small data)
 for a2 in cnn_small resnet20; do
   have_time 30 "benchmark $a2 points per forward" || continue
-  step "benchmark: $a2, $small images, points per forward 1, 2, 4, 8, 16 (tf32)"
-  "$bench" --arch "$a2" --images "$small" --x -1:1:3 --y "" --device "$dev" --precision tf32 \
+  step "benchmark: $a2, $small images, points per forward 1, 2, 4, 8, 16 ($tf32)"
+  "$bench" --arch "$a2" --images "$small" --x -1:1:3 --y "" --device "$dev" --precision "$tf32" \
     --forward-seconds 1 --points-per-forward 2,4,8,16 --work "$work/ppf" \
     --json "$out/results.jsonl" || fail "benchmark $a2 points per forward"
 done

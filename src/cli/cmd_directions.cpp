@@ -171,6 +171,8 @@ void add_directions(CLI::App& root, Registry& reg) {
     check_no_ignored_direction_options(*app, cfg);
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);
+    // A fresh network is "zoo" and its --init-seed: what makes θ* again (the check's hint)
+    if (o->model.file.empty()) d.attrs["init_seed"] = o->model.seed;
     for (const auto& n : d.notes) std::fprintf(stderr, "losscape: warning: %s\n", n.c_str());
     write_directions(o->out, d);
     if (!o->quiet) {

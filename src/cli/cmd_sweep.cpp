@@ -44,6 +44,10 @@ void add_sweep(CLI::App& root, Registry& reg) {
                   "Direction file; without it directions are made (options of `losscape "
                   "directions`) into NAME.dirs.h5 beside the surface NAME.h5");
   add_direction_options(*app, o->dir);
+  // A sweep takes the count from its grid: no default to show (directions' 2 is not this one's)
+  app->get_option("--dims")
+      ->default_str("")
+      ->description("1 or 2 directions: the grid's (1D: 1, with --y: 2); given, it must agree");
   app->add_option("--x", c.x, "Grid along δ: MIN:MAX:NUM")->capture_default_str();
   app->add_option("--y", c.y, "Grid along η: MIN:MAX:NUM (2D)");
   app->add_option("--dataset,-d", c.dataset,

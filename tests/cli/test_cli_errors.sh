@@ -64,6 +64,13 @@ for s in $subcommands; do
   fi
 done
 
+# --dims: directions make 2 by default; a sweep takes the grid's count (no default to show)
+"$LOSSCAPE" directions --help | grep -q -- "--dims INT=2 " && pass "directions --help: --dims INT=2" ||
+  fail "directions --help: $(grep -- --dims <("$LOSSCAPE" directions --help))"
+"$LOSSCAPE" sweep --help | grep -q -- "--dims INT  *1 or 2 directions: the grid's" &&
+  pass "sweep --help: --dims without a default, the grid's" ||
+  fail "sweep --help: $(grep -- --dims <("$LOSSCAPE" sweep --help))"
+
 expect_error "--version with more" 2 "--version takes nothing else (not expected: extra)" -- --version extra
 expect_error "no subcommand" 2 -- 
 expect_error "unknown option" 2 "--no-such-flag" "losscape eval --help" -- eval --no-such-flag

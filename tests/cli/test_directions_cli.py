@@ -212,6 +212,13 @@ check(settings["tgt.h5"]["x"] == {"norm": "none", "ignore": "none", "target": "r
       f"a target direction records norm and ignore none: {settings['tgt.h5']['x']}")
 check(settings["same.h5"]["y"] == settings["same.h5"]["x"] and settings["same.h5"]["x"]["norm"] == "layer",
       f"with --same-dir, y records x's settings: {settings['same.h5']}")
+# Directions of a fresh zoo network record its --init-seed (θ* is the seed's network)
+run(["directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--init-seed", "4",
+     "--out", "fresh4.h5"])
+with h5py.File("fresh4.h5", "r") as f:
+    fresh = json.loads(text(f.attrs["settings"]))
+check(fresh.get("model_file") == "zoo" and fresh.get("init_seed") == 4,
+      f"directions of a fresh network record its --init-seed: {fresh}")
 # A sweep resuming target directions recorded the older way (the unused defaults) goes on.
 run([*SWEEP, "--x", "0:1:2", "--x-target", "run/model_0.h5", "--out", "tgt_s.h5"])
 with h5py.File("tgt_s.dirs.h5", "r+") as f:

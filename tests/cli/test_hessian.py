@@ -63,8 +63,10 @@ class Tiny(nn.Module):
 
 
 def spectrum(params, x, y, with_bias):
-    """Eigenvalues (ascending) and trace of the full float64 Hessian of the mean cross-entropy
-    over fc1.weight, fc2.weight (and the biases, in parameter order, when with_bias)."""
+    """Eigenvalues (ascending), trace, and the variance of Hutchinson's one-probe estimate v'Hv
+    with Rademacher v (2 * the sum of the squared off-diagonal entries: a closed form), of the full
+    float64 Hessian of the mean cross-entropy over fc1.weight, fc2.weight (and the biases, in
+    parameter order, when with_bias)."""
     p = {k: v.detach().double() for k, v in params.items()}
     names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"] if with_bias else \
         ["fc1.weight", "fc2.weight"]
@@ -80,7 +82,8 @@ def spectrum(params, x, y, with_bias):
 
     H = torch.autograd.functional.hessian(loss, flat0).numpy()
     H = (H + H.T) / 2
-    return np.linalg.eigvalsh(H), float(np.trace(H))
+    probe_var = 2 * float((H ** 2).sum() - (np.diag(H) ** 2).sum())
+    return np.linalg.eigvalsh(H), float(np.trace(H)), probe_var
 
 
 def reference_max(ev):
@@ -116,7 +119,7 @@ def main():
     # ---- losscape hessian at θ* vs the full Hessian ----
     for with_bias in (False, True):
         tag = "all params" if with_bias else "matrices"
-        ev, tr = spectrum(params, x, y, with_bias)
+        ev, tr, probe_var = spectrum(params, x, y, with_bias)
         lm = reference_max(ev)
         scale = max(abs(ev[0]), abs(ev[-1]))
         out = f"h_{'all' if with_bias else 'w'}.json"
@@ -138,8 +141,18 @@ def main():
         t = j["trace"]
         check(t["probes"] == 300 and 0 < t["stderr"] and abs(t["estimate"] - tr) < 4 * t["stderr"],
               f"{tag}: trace {t['estimate']:.5g} ± {t['stderr']:.3g} vs PyTorch {tr:.5g}")
+        # the standard error against its closed form sqrt(Var(v'Hv) / probes): an estimate from
+        # 300 probes is within a few per cent of it (0.7-1.4 allows for that, not for a missing
+        # division by the probes, a factor of 17)
+        want_se = (probe_var / t["probes"]) ** 0.5
+        check(0.7 < t["stderr"] / want_se < 1.4,
+              f"{tag}: trace's standard error {t['stderr']:.4g} vs closed form {want_se:.4g}")
         d = j["density"]
         nodes = [v for probe in d["nodes"] for v in probe]
+        check(len(d["nodes"]) == 2 and all(len(probe) == 40 for probe in d["nodes"]) and
+              len(d["weights"]) == 2 and all(len(w) == 40 for w in d["weights"]),
+              f"{tag}: 2 probes of 40 SLQ nodes and weights each "
+              f"({[len(probe) for probe in d['nodes']]} nodes)")
         check(all(ev[0] - 1e-3 * scale <= v <= ev[-1] + 1e-3 * scale for v in nodes),
               f"{tag}: {len(nodes)} SLQ nodes inside [λmin, λmax]")
         check(all(abs(sum(w) - 1) < 1e-6 for w in d["weights"]), f"{tag}: SLQ weights sum to 1")
@@ -182,6 +195,13 @@ def main():
         mx, mn, conv = f["max_eig"][()], f["min_eig"][()], f["eig_converged"][()]
         hvp = f["hvp_count"][()]
         ident = json.loads(f.attrs["identity"])
+    # info lists every value in one column, eig_converged (13 characters) included
+    lines = [ln for ln in run("info", "s1d.h5").stdout.splitlines()
+             if ln.startswith("  ") and " min " in ln]
+    names = [ln.split()[0] for ln in lines]
+    check(names == ["train_loss", "train_acc", "max_eig", "min_eig", "eig_converged", "hvp_count"]
+          and len({ln.index(" min ") for ln in lines}) == 1,
+          f"info's summary of a Hessian map: one column of names: {lines}")
     with h5py.File("s1d.dirs.h5") as f:
         delta = [torch.from_numpy(f["xdirection"][str(i)][()]).double() for i in range(4)]
     check(ident["hessian"] == {"split": "train", "params": "dims>=2", "tol": 1e-8},
@@ -190,7 +210,7 @@ def main():
     names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     for i, a in enumerate(xs):
         moved = {n: params[n].detach().double() + a * delta[k] for k, n in enumerate(names)}
-        ev, _ = spectrum(moved, x, y, False)
+        ev, _, _ = spectrum(moved, x, y, False)
         lm = reference_max(ev)
         scale = max(abs(ev[0]), abs(ev[-1]))
         check(close(mx[i], lm, scale) and close(mn[i], ev[0], scale),
@@ -203,9 +223,9 @@ def main():
     with h5py.File("s2d.h5") as f:
         ratio2d = np.abs(f["min_eig"][()] / f["max_eig"][()])
         check(f["max_eig"].shape == (3, 4), f"2D max_eig is [y][x] = (3, 4): {f['max_eig'].shape}")
-    if shutil.which("gnuplot") is None:
-        print("note: gnuplot is not installed; plot checks skipped (Debian: gnuplot-nox)")
-    else:
+    check(shutil.which("gnuplot") is not None,
+          "gnuplot is installed for the plot checks (Debian: gnuplot-nox)")
+    if shutil.which("gnuplot") is not None:
         for surf, ratio, figs in (("s1d.h5", np.abs(mn / mx), ["s1d_1d_eig-ratio"]),
                                   ("s2d.h5", ratio2d, ["s2d_eig-ratio_2dcontour",
                                                        "s2d_eig-ratio_2dheat"])):

@@ -73,6 +73,11 @@ check(whole["done"].all(), "the whole sweep is complete")
 for k in (1, 2, 3):
     must(*SWEEP, "--part", f"{k}/3", "--out", f"p{k}.h5")
 parts = [read(f"p{k}.h5") for k in (1, 2, 3)]
+# a part's start line names the part and the grid's size beside the part's own points
+r = run(*[a for a in SWEEP if a != "--quiet"], "--part", "1/3", "--stop-after", "1",
+        "--out", "p1_start.h5")
+check(r.returncode == 75 and "2D grid -1:1:7 x -0.5:1:5, part 1/3 of its 35 points, 12 points (0 done)"
+      in r.stdout, f"a part's start line: {r.returncode}, {r.stdout[:200]!r}")
 
 # ---- the parts: disjoint slices covering the grid, each equal to the whole where done ----
 counts = [int(p["done"].sum()) for p in parts]
@@ -353,6 +358,9 @@ check(len(merges) == 3 and merges[-1]["merge"] == {
           "tolerance": "auto"} and "ranks" not in merges[-1] and
       all("merge" not in e for e in j["runs"] if "points_done_before" in e),
       f"info --json: a merge's entry as written, sweep runs without a merge key ({merges[-1:]})")
+check(all(e["start"] != "" and e["end"] == e["start"] for e in merges),
+      f"info --json: a merge's one time is its start and its end (\"\" is a killed run's unknown end): "
+      f"{[(e['start'], e['end']) for e in merges]}")
 # A part whose last run was killed (its entry still "running"): the merged file keeps what it
 # computed (its done mask's gain), which only the part itself could tell.
 shutil.copy("p1.h5", "killed1.h5")

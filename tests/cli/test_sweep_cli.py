@@ -344,11 +344,15 @@ p = run(["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--sample
          "--out", "dry_sh.h5", "--dry-run"], mpi=2)
 check("fashion-mnist train (101 of 60000 samples in 2 shards of 50-51)" in p.stdout,
       f"dry run with --data-shards: what the group holds, not rank 0's shard: {p.stdout[:600]!r}")
-p = run(["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--samples", "101",
-         "--x", "-1:1:3", "--data-dir", DATA, "--data-shards", "2", "--directions", "dirs.h5",
-         "--out", "run_sh.h5"], mpi=2)
+RUN_SH = ["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--samples", "101",
+          "--x", "-1:1:3", "--data-dir", DATA, "--data-shards", "2", "--directions", "dirs.h5",
+          "--out", "run_sh.h5"]
+p = run(RUN_SH, mpi=2)
 check("fashion-mnist train (101 of 60000 samples in 2 shards of 50-51) on" in p.stdout,
       f"the start line with --data-shards says what the group holds, too: {p.stdout[:400]!r}")
+p = run([*RUN_SH, "--dry-run"], mpi=2)
+check("surface     run_sh.h5: complete: 3 of 3 points done (a run would compute nothing and leave "
+      "it as it is)" in p.stdout, f"dry run of a complete surface: {p.stdout[:300]!r}")
 p = run([*DRY, "--out", "dry.h5", "--dry-run", "--batch-size", "0"], expect=1, mpi=2)
 check("--batch-size" in p.stderr, f"dry run with --batch-size 0: the run's error: {p.stderr.strip()[:200]}")
 check(before == (done_count("dry.h5"), open("dry.h5", "rb").read(), open("dry.dirs.h5", "rb").read())
@@ -374,6 +378,8 @@ def tail_in_pieces(k, batch, start_line, out, what):
           f"{what}: progress lines never go back and end at 24/24 (100 %): {shown[-4:]}")
     check(len(fractional) >= 1,
           f"{what}: the progress shows finished pieces as fractions of a point: {fractional[:4]}")
+    check(p.stdout.count("[sweep] 24/24 points (100.0 %)") == 1,
+          f"{what}: the last progress line once: {p.stdout.count('[sweep] 24/24 points (100.0 %)')}")
 
 
 tail_in_pieces(1, 10, "the last 2 points: handed out in 8 pieces each", "pieces.h5",

@@ -3,6 +3,7 @@ synthetic MNIST-format data set, checked with h5py/numpy: the run folder, the lo
 layout, refusals of bad input, resume through the command line, and the trajectory projection
 against a PCA file written here with numpy in the reference's layout (no losscape attributes).
 Environment: LOSSCAPE (the program), TEST_WORK_DIR (scratch). Exit 77 = skipped."""
+import glob
 import hashlib
 import json
 import os
@@ -158,10 +159,10 @@ check(moved > 1e-4 and log[1]["fit_loss"] > 0,
       f"--batch-size 1 trains (largest weight change {moved:.3g}, fit loss {log[1]['fit_loss']})")
 p = run("train", *one, "--batch-size", "64", "--samples", "65", "--epochs", "1", "--out", "b65",
         "--dry-run")
-check("2 batches of up to 64" in p.stdout, f"a last batch of one sample is trained: {p.stdout!r}")
+check("2 batches of up to 64 images each per epoch" in p.stdout, f"a last batch of one sample is trained: {p.stdout!r}")
 p = run("train", *one, "--batch-size", "8192", "--samples", "65", "--epochs", "2", "--out", "b8192",
         "--dry-run")
-check("1 batch of up to 65 each" in p.stdout and p.stderr.strip() == "losscape: note: --batch-size 8192 is more "
+check("1 batch of up to 65 images each per epoch" in p.stdout and p.stderr.strip() == "losscape: note: --batch-size 8192 is more "
       "than the 65 training samples: every step is one full batch of 65, one step per epoch",
       f"a batch larger than the training set: a note ({p.stderr.strip()})")
 vgg = [a if a != "cnn_small" else "vgg9" for a in one]
@@ -578,6 +579,7 @@ check("--directions names other directions, pca_np.h5, not in the plane of pca_s
 check(not os.path.exists("figs") or not os.listdir("figs"), "... and nothing is written")
 run("project", "--directions", "pca.h5", "--checkpoints", "run", "--out", "proj_own.h5")
 gnuplot = shutil.which("gnuplot") is not None
+check(gnuplot, "gnuplot is installed for the trajectory plots (Debian: gnuplot-nox)")
 plot_args = ["--what", "train_loss", "--formats", "png", "--out-dir", "figs"]
 p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
 check(os.path.exists("figs/pca_surf_train_loss_2dcontour_proj.gp") and "not checked" not in p.stderr,
@@ -613,9 +615,13 @@ with h5py.File("pca_surf.h5", "r") as f, h5py.File("ref_surf.h5", "w") as g:
 p = run("plot", "ref_surf.h5", "--trajectory", "proj.h5", "--out-dir", "figs", expect=1)
 check("proj.h5 was projected onto the directions of pca_np.h5, not in the plane of ref_surf.h5" in
       p.stderr, f"a reference surface: a trajectory of another plane refused: {p.stderr.strip()}")
+for old in glob.glob("figs/ref_surf_*"):
+    os.remove(old)
 p = run("plot", "ref_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
-check("not checked" not in p.stderr and "not in the plane" not in p.stderr,
-      f"... its own drawn: {p.stderr.strip()[-300:]}")
+check("not checked" not in p.stderr and "not in the plane" not in p.stderr and
+      os.path.exists("figs/ref_surf_train_loss_2dcontour_proj.gp") and
+      (not gnuplot or os.path.exists("figs/ref_surf_train_loss_2dcontour_proj.png")),
+      f"... its own drawn: {p.stderr.strip()[-300:]} {sorted(os.listdir('figs'))}")
 with h5py.File("ref_surf.h5", "a") as g:
     del g["dir_file"]
 p = run("plot", "ref_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)

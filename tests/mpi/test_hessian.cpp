@@ -186,6 +186,8 @@ TEST_CASE("points whose eigensolver does not converge are recorded as such", "[h
   CHECK(r.complete);
   if (world().root()) {
     auto s = read_surface(c.out);
+    REQUIRE(s.done.size() == std::size_t(parse_grid(c.x, c.y).size()));
+    REQUIRE(!s.done.empty());
     for (std::size_t k = 0; k < s.done.size(); ++k) {
       CHECK(int(s.done[k]) == 1);
       CHECK((*s.get("eig_converged"))[k] == 0.0);

@@ -47,7 +47,8 @@ ARGS=()
 out=$(settings SWEEP_CONFIG=plain.json SLURM_CPUS_PER_TASK=8)
 check "--threads from --cpus-per-task" test "$(grep -A1 -x -- --threads <<<"$out" | tail -1)" == 8
 out=$(settings SWEEP_CONFIG=threads.json SLURM_CPUS_PER_TASK=8)
-check "no --threads when the config sets \"threads\"" bash -c "! grep -qx -- --threads <<<'$out'"
+check "no --threads when the config sets \"threads\"" \
+  bash -c "[[ -n '$out' ]] && ! grep -qx -- --threads <<<'$out'"
 out=$(settings SWEEP_CONFIG=stored.json SLURM_CPUS_PER_TASK=8)
 check "\"threads\": 0 (a stored configuration's: all the node's cores) does not count as set" \
   test "$(grep -A1 -x -- --threads <<<"$out" | tail -1)" == 8

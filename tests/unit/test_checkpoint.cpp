@@ -108,10 +108,7 @@ TEST_CASE("unset metrics are stored as NaN and an empty config as {}", "[checkpo
 }
 
 TEST_CASE("the checkpoint layout as h5py sees it", "[checkpoint][python]") {
-  if (!test::python_has("h5py numpy")) {
-    WARN("skipped: " << test::test_python() << " cannot import h5py and numpy");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("h5py numpy");
   TempDir d("ckpt-h5py");
   auto m = perturbed_model("cnn_small", "fashion-mnist");
   auto ck = make_checkpoint(*m);

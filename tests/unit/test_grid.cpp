@@ -65,10 +65,7 @@ TEST_CASE("coordinates follow numpy.linspace", "[grid]") {
 }
 
 TEST_CASE("coordinates equal numpy.linspace bit for bit", "[grid][python]") {
-  if (!test::python_has("numpy")) {
-    WARN("skipped: " << test::test_python() << " cannot import numpy");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("numpy");
   test::TempDir d("grid");
   const std::vector<std::string> specs = {"-1:1:51", "-0.5:1.5:401", "-3.7:0.1:13", "0.1:0.7:9"};
   std::string script = "import numpy as np\n";

@@ -210,6 +210,8 @@ TEST_CASE("SLQ: quadrature nodes in the spectrum, weights summing to one, densit
   }
   SECTION("fewer steps: nodes stay inside [λmin, λmax]") {
     auto d = slq_density(m.op(), m.n(), 4, 1, 5, 100);
+    REQUIRE(d.nodes.size() == 1);
+    REQUIRE(d.nodes[0].size() == 4);  // one node per Lanczos step
     for (double v : d.nodes[0]) {
       CHECK(v >= -1.0 - 1e-9);
       CHECK(v <= 10.0 + 1e-9);

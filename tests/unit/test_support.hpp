@@ -75,6 +75,15 @@ inline bool python_has(const std::string& modules) {
   return run_command(std::string(test_python()) + " -c '" + imports + "' 2>/dev/null").status == 0;
 }
 
+/// The test Python's modules are dependencies of the suite (cmake/debian-packages.txt): a test
+/// case that needs them fails where they are missing, naming them, rather than pass untested.
+#define LOSSCAPE_REQUIRE_PYTHON(modules)                                                   \
+  do {                                                                                     \
+    INFO(losscape::test::test_python() << " must import " << (modules)                     \
+                                       << " (Debian: python3-torch python3-h5py python3-numpy)"); \
+    REQUIRE(losscape::test::python_has(modules));                                          \
+  } while (0)
+
 /// Run a Python script (written to a file in `dir`) with the test Python; returns its stdout.
 inline CommandResult run_python(const TempDir& dir, const std::string& script) {
   const std::string path = dir.file("script.py");

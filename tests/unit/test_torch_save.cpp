@@ -135,10 +135,7 @@ void check_equal(const TensorList& got, const std::vector<Expected>& want) {
 }  // namespace
 
 TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][python]") {
-  if (!test::python_has("torch numpy")) {
-    WARN("skipped: " << test::test_python() << " cannot import torch and numpy");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("torch numpy");
   test::TempDir d("torch-save");
   auto r = test::run_python(d, "OUT = '" + d.str() + "'\n" + kWriter);
   INFO(r.out);
@@ -219,10 +216,7 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
 
 TEST_CASE("damaged torch.save files give losscape errors and never another exception or a crash",
           "[torch_save][python]") {
-  if (!test::python_has("torch numpy")) {
-    WARN("skipped: " << test::test_python() << " cannot import torch and numpy");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("torch numpy");
   test::TempDir d("torch-save-mutants");
   auto r = test::run_python(d, "OUT = '" + d.str() + "'\n" + kWriter);
   REQUIRE(r.status == 0);

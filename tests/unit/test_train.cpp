@@ -193,10 +193,7 @@ TEST_CASE("SGD with Nesterov momentum and weight decay follows PyTorch's formula
   }
   for (int i = 0; i < size; ++i) CHECK(got[i].item<double>() == Approx(p[i]).margin(1e-6));
 
-  if (!losscape::test::python_has("torch")) {
-    WARN("test Python has no torch: PyTorch comparison skipped");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("torch");
   TempDir tmp("sgd");
   {
     std::ofstream(tmp.file("optim.py")) << kPyOptim;
@@ -210,10 +207,7 @@ TEST_CASE("SGD with Nesterov momentum and weight decay follows PyTorch's formula
 }
 
 TEST_CASE("Adam with weight decay follows PyTorch's torch.optim.Adam", "[train]") {
-  if (!losscape::test::python_has("torch")) {
-    WARN("test Python has no torch: skipped");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("torch");
   TrainConfig c;
   c.optimizer = "adam";
   c.lr = 0.01;

@@ -150,10 +150,7 @@ TEST_CASE("PCA recovers two known orthogonal directions and their variance ratio
 
 TEST_CASE("PCA of a noisy trajectory equals numpy's SVD of the same checkpoints",
           "[trajectory]") {
-  if (!losscape::test::python_has("numpy h5py")) {
-    WARN("test Python lacks numpy/h5py: skipped");
-    return;
-  }
+  LOSSCAPE_REQUIRE_PYTHON("numpy h5py");
   TempDir tmp("pcanp");
   torch::manual_seed(1);
   auto params = make_zoo("cnn_small", "fashion-mnist")->parameters();
