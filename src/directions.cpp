@@ -377,11 +377,18 @@ void check_directions(Directions& d, const Model& model, const std::string& path
   if (check_fingerprint && !d.fingerprint.empty()) {
     auto fp = fingerprint(theta);
     if (fp != d.fingerprint)
+    {
+      // A fresh network's θ* is its seed's: the file names the seed where it recorded it
+      std::string fresh_hint;
+      if (model.source == "zoo")
+        fresh_hint = d.attrs.contains("init_seed") && d.attrs["init_seed"].is_number_unsigned()
+                         ? " (a fresh network: they were made with --init-seed " +
+                               std::to_string(d.attrs["init_seed"].get<std::uint64_t>()) + ")"
+                         : std::string(" (a fresh network: give the --init-seed they were made with)");
       throw InputError(path + " was made for another θ* (fingerprint " + d.fingerprint +
                        ", this model " + fp + "); remake the directions for " + model.source +
-                       (model.source == "zoo" ? " (a fresh network: give the --init-seed they were made with)"
-                                              : "") +
-                       " (sweep --allow-other-model uses them anyway)");
+                       fresh_hint + " (sweep --allow-other-model uses them anyway)");
+    }
   }
 }
 

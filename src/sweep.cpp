@@ -562,10 +562,13 @@ class Progress {
     double el = since(t0_);
     if (!final && since(last_) < (tty_ ? 0.5 : interval_)) return;
     const double done = double(done_) + partial_;
-    // The final line of a log, unless the last line already said the same count (it was
-    // printed by the last report: --progress-seconds 0, or the interval had just passed)
-    if (final && !tty_ && shown_ == done) return;
-    shown_ = done;
+    // A log gets no line that repeats the last one's counts (whole points and pieces): the final
+    // line, or a report of nothing new, after a line that said the same (--progress-seconds 0,
+    // an interval that had just passed, the tail settled with nothing in it). The final line
+    // always comes otherwise, so a log ends on the whole count.
+    if (!tty_ && shown_done_ == done_ && shown_partial_ == partial_) return;
+    shown_done_ = done_;
+    shown_partial_ = partial_;
     last_ = clock_type::now();
     double rate = el > 0 ? (done - double(start_done_)) / el : 0;
     double eta = rate > 0 ? (double(total_) - done) / rate : NAN;
@@ -590,7 +593,8 @@ class Progress {
  private:
   std::int64_t total_, done_, start_done_;  // points: saved ones
   double partial_ = 0;                       // tail points' pieces finished, as fractions
-  double shown_ = -1;                        // the count of the last line printed
+  std::int64_t shown_done_ = -1;             // the counts of the last line printed
+  double shown_partial_ = -1;
   bool quiet_;
   double interval_;
   bool tty_;
@@ -1312,7 +1316,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     for (const auto& line : split_lines(ev.data, cfg, group))
       splits_text += (splits_text.empty() ? "" : ", ") + line;
     if (rank == 0 && !cfg.quiet) {
-      // (a part's own points, and the grid's: "part 1/3 of the grid, 5 points (0 done)")
+      // (a part's own points, and the grid's: "part 1/3 of its 15 points, 5 points (0 done)")
       const std::string part_text =
           part_n > 1 ? "part " + id.part + " of its " + std::to_string(grid.size()) + " points, "
                      : std::string();

@@ -219,6 +219,11 @@ with h5py.File("fresh4.h5", "r") as f:
     fresh = json.loads(text(f.attrs["settings"]))
 check(fresh.get("model_file") == "zoo" and fresh.get("init_seed") == 4,
       f"directions of a fresh network record its --init-seed: {fresh}")
+p = run(["sweep", "--arch", "cnn_small", *DATA_ARGS, "--init-seed", "5", "--samples", "50",
+         "--directions", "fresh4.h5", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "fresh5.h5"],
+        expect=1)
+check( "they were made with --init-seed 4" in p.stderr,
+      f"... which a sweep of another seed's network names: {p.stderr.strip()}")
 # A sweep resuming target directions recorded the older way (the unused defaults) goes on.
 run([*SWEEP, "--x", "0:1:2", "--x-target", "run/model_0.h5", "--out", "tgt_s.h5"])
 with h5py.File("tgt_s.dirs.h5", "r+") as f:

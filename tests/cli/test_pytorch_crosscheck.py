@@ -515,7 +515,8 @@ try:
     import h5py
 except ImportError:
     h5py = None
-    print("SKIP h5py-written checkpoint: no h5py")
+check(h5py is not None, f"{sys.executable} imports h5py for the h5py-written checkpoint "
+      "(Debian: python3-h5py)")
 if h5py is not None:
     h5_file = os.path.join(WORK, "resnet20.h5")
     with h5py.File(h5_file, "w") as f:

@@ -382,6 +382,19 @@ def tail_in_pieces(k, batch, start_line, out, what):
           f"{what}: the last progress line once: {p.stdout.count('[sweep] 24/24 points (100.0 %)')}")
 
 
+# one rank, a line at every report: the log ends on the whole count, once
+p = run([*[a for a in SWEEP if a not in ("--progress-seconds", "1000")], "--x", "-1:1:5",
+         "--points-per-forward", "1", "--progress-seconds", "0", "--out", "once1.h5"], mpi=1)
+lines = [ln for ln in p.stdout.splitlines() if ln.startswith("[sweep]")]
+check(lines and lines[-1].startswith("[sweep] 5/5 points (100.0 %)") and
+      sum(ln.startswith("[sweep] 5/5 points") for ln in lines) == 1,
+      f"1 rank, --progress-seconds 0: the last line once: {lines[-3:]}")
+# a long interval: the first report's line, then the final one
+p = run([*SWEEP, "--x", "-1:1:5", "--points-per-forward", "1", "--out", "once2.h5"], mpi=2)
+lines = [ln for ln in p.stdout.splitlines() if ln.startswith("[sweep]")]
+check(lines and lines[-1].startswith("[sweep] 5/5 points (100.0 %)"),
+      f"--progress-seconds 1000: the log ends on the whole count: {lines[-3:]}")
+
 tail_in_pieces(1, 10, "the last 2 points: handed out in 8 pieces each", "pieces.h5",
                "1 point per pass")
 tail_in_pieces(2, 20, "the last 4 points (2 passes of up to 2): handed out in 8 pieces per pass",

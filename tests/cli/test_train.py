@@ -646,9 +646,8 @@ try:
     import torch
 except ImportError:
     torch = None
-if torch is None:
-    print("skip torch.save runs (no torch in this Python)")
-else:
+check(torch is not None, f"{sys.executable} imports torch for the torch.save runs (Debian: python3-torch)")
+if torch is not None:
     os.makedirs("ref_run", exist_ok=True)
     for k in range(5):
         with h5py.File(f"run/model_{k}.h5", "r") as f:
