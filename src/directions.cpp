@@ -376,8 +376,7 @@ void check_directions(Directions& d, const Model& model, const std::string& path
     }
   if (check_fingerprint && !d.fingerprint.empty()) {
     auto fp = fingerprint(theta);
-    if (fp != d.fingerprint)
-    {
+    if (fp != d.fingerprint) {
       // A fresh network's θ* is its seed's: the file names the seed where it recorded it
       std::string fresh_hint;
       if (model.source == "zoo")

@@ -501,12 +501,11 @@ std::string render_info(const nlohmann::json& j) {
     o << "done         " << j["points_done"] << " of " << j["points_total"] << " points"
       << (j["complete"].get<bool>() ? " (complete)" : " (incomplete: resume with the same sweep)")
       << "\n";
-    // The values' names in a column as wide as the longest (eig_converged of a Hessian map)
-    std::size_t name_width = 10;
-    if (j.contains("summary"))
+    if (j.contains("summary")) {
+      // The values' names in a column as wide as the longest (eig_converged of a Hessian map)
+      std::size_t name_width = 10;
       for (const auto& value_name : id["values"])
         name_width = std::max(name_width, value_name.get<std::string>().size());
-    if (j.contains("summary"))
       for (const auto& value_name : id["values"]) {  // (in the file's order)
         const std::string name = value_name.get<std::string>();
         if (!j["summary"].contains(name)) continue;
@@ -533,6 +532,7 @@ std::string render_info(const nlohmann::json& j) {
         if (e["non_finite"].get<std::int64_t>() > 0) o << "; " << e["non_finite"] << " NaN or infinite";
         o << "\n";
       }
+    }
     for (auto& r : j["runs"]) {
       if (r.value("status", std::string()) == "unreadable") {
         o << "  run   (an entry of the run log with unexpected types: " << r["entry"].dump().substr(0, 120)

@@ -1138,17 +1138,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         // (the points p with p % part_n == part_k, counted without a loop over a huge grid)
         const std::int64_t part_total = grid.size() / part_n + (part_k < grid.size() % part_n);
         std::printf("dry run of losscape sweep %s: nothing computed, nothing written\n", version);
+        const std::string done_text =
+            std::to_string(dry_done) + " of " + std::to_string(part_total) + " points done";
         std::printf("surface     %s: %s\n", cfg.out.c_str(),
-                    dry_verdict == "create"
-                        ? ("would be created (" + SurfaceFile::size_text(SurfaceFile::bytes_needed(id)) + ")").c_str()
-                    : dry_done == part_total
-                        ? ("complete: " + std::to_string(dry_done) + " of " +
-                           std::to_string(part_total) +
-                           " points done (a run would compute nothing and leave it as it is)")
-                              .c_str()
-                        : ("would be resumed: " + std::to_string(dry_done) + " of " +
-                           std::to_string(part_total) + " points done")
-                              .c_str());
+                    (dry_verdict == "create"
+                         ? "would be created (" + SurfaceFile::size_text(SurfaceFile::bytes_needed(id)) + ")"
+                     : dry_done == part_total
+                         ? "complete: " + done_text + " (a run would compute nothing and leave it as it is)"
+                         : "would be resumed: " + done_text)
+                        .c_str());
         std::printf("grid        %s %s%s%s, %lld points%s; %lld to compute\n",
                     grid.has_y ? "2D" : "1D", grid.x.str().c_str(), grid.has_y ? " x " : "",
                     grid.has_y ? grid.y.str().c_str() : "", (long long)part_total,
@@ -1329,12 +1327,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                   G > 1 ? (" in groups of " + std::to_string(G)).c_str() : "",
                   (long long)ev.opts.batch_size, channels_last ? "nhwc" : "nchw",
                   to_string(ev.opts.precision));
-      if (points_per_forward > 1)
+      if (points_per_forward > 1) {
+        const std::int64_t each = stacked_batch(ev.opts.batch_size, points_per_forward);
         std::printf("%d points per forward pass, %lld images of each point (%lld in a pass)\n",
-                    points_per_forward,
-                    (long long)stacked_batch(ev.opts.batch_size, points_per_forward),
-                    (long long)(stacked_batch(ev.opts.batch_size, points_per_forward) *
-                                points_per_forward));
+                    points_per_forward, (long long)each, (long long)(each * points_per_forward));
+      }
       if (device.is_cuda())
         std::printf("CUDA graphs: %s\n",
                     ev.cuda_graphs ? "on (each pass recorded at its second point, checked, replayed)"
