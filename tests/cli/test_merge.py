@@ -78,6 +78,8 @@ r = run(*[a for a in SWEEP if a != "--quiet"], "--part", "1/3", "--stop-after", 
         "--out", "p1_start.h5")
 check(r.returncode == 75 and "2D grid -1:1:7 x -0.5:1:5, part 1/3 of its 35 points, 12 points (0 done)"
       in r.stdout, f"a part's start line: {r.returncode}, {r.stdout[:200]!r}")
+text = run("info", "p1_start.h5").stdout
+check(": interrupted, 1 point on 1 rank(s)" in text, f"info: a run of one point, '1 point': {text!r}")
 
 # ---- the parts: disjoint slices covering the grid, each equal to the whole where done ----
 counts = [int(p["done"].sum()) for p in parts]
