@@ -155,7 +155,8 @@ std::unique_ptr<Model> final_model(const std::string& path, const TrajectoryMode
   Checkpoint ck = read_checkpoint(path);
   if (!m.arch.empty() && m.arch != ck.meta.arch)
     throw InputError(path + ": checkpoint holds architecture " + ck.meta.arch + ", not " + m.arch);
-  return load_model(path, ck.meta.arch, ck.meta.dataset);
+  // (the data set asked for, which fixes the input shape: refused where it does not fit)
+  return load_model(path, ck.meta.arch, m.dataset.empty() ? ck.meta.dataset : m.dataset);
 }
 
 }  // namespace

@@ -62,8 +62,19 @@ void override_given_direction_options(const CLI::App& app, const DirectionOption
     if (app.count(flag) > 0) set(c, given);
 }
 
-void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c) {
+namespace {
+// No direction is drawn at random: every one is a target (x alone in 1D, or y too, or y = x).
+bool all_targets(const DirectionsConfig& c, int dims) {
+  return !c.x.target.empty() && (dims == 1 || c.same_dir || !c.y.target.empty());
+}
+constexpr const char* kNoRandomDirection =
+    "no direction is drawn at random (each is θ(target) − θ*)";
+}  // namespace
+
+void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c, int dims) {
   for (const auto& flag : given_direction_options(app)) {
+    if (flag == "--seed" && all_targets(c, dims))
+      throw InputError(std::string("--seed does not apply: ") + kNoRandomDirection);
     const bool y = flag.rfind("--y-", 0) == 0, x = flag.rfind("--x-", 0) == 0;
     if (y && c.same_dir)
       throw InputError(flag + " does not apply with --same-dir (y is a copy of x)");
@@ -72,6 +83,30 @@ void check_no_ignored_direction_options(const CLI::App& app, const DirectionsCon
       throw InputError(flag + " does not apply to a target direction (" + (y ? "y" : "x") +
                        " = θ(" + s.target + ") − θ*, used as it is)");
   }
+}
+
+void check_config_direction_values(const DirectionsConfig& c, int dims, const std::string& file) {
+  // The values a --config file gives that would be ignored, as their flags are refused. A stored
+  // configuration (the file's config attribute) passes: it records a target's norm as "none", a
+  // copied y as x, no y in 1D and the default seed where none applied.
+  const DirectionSpec plain;
+  auto same = [](const DirectionSpec& a, const DirectionSpec& b) {
+    return a.norm == b.norm && a.ignore_biasbn == b.ignore_biasbn && a.target == b.target;
+  };
+  const std::string in = file + ": dir.";
+  if (dims == 1 && !same(c.y, plain))
+    throw InputError(in + "y is about the second direction: a 2D grid needs \"y\" (or --y)");
+  if (dims == 2 && c.same_dir && !same(c.y, plain) && !same(c.y, c.x))
+    throw InputError(in + "y does not apply with same_dir (y is a copy of x)");
+  for (const auto* axis : {"x", "y"}) {
+    const DirectionSpec& s = axis[0] == 'x' ? c.x : c.y;
+    if (!s.target.empty() && s.norm != Norm::none && s.norm != plain.norm)
+      throw InputError(in + axis + ".norm \"" + to_string(s.norm) +
+                       "\" does not apply to a target direction (θ(" + s.target +
+                       ") − θ*, used as it is)");
+  }
+  if (all_targets(c, dims) && c.seed != DirectionsConfig{}.seed)
+    throw InputError(in + "seed does not apply: " + kNoRandomDirection);
 }
 
 DirectionsConfig to_config(const DirectionOptions& o) {
@@ -168,7 +203,7 @@ void add_directions(CLI::App& root, Registry& reg) {
       for (const auto& flag : given_direction_options(*app))
         if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
           throw InputError(flag + " is about the second direction: --dims 1 makes only x");
-    check_no_ignored_direction_options(*app, cfg);
+    check_no_ignored_direction_options(*app, cfg, cfg.dims);
     auto model = load_model(o->model, o->dataset);
     auto d = make_directions(*model, cfg, o->dataset);
     // A fresh network is "zoo" and its --init-seed: what makes θ* again (the check's hint)

@@ -211,7 +211,15 @@ void add_sweep(CLI::App& root, Registry& reg) {
         for (const auto& flag : dir_flags)
           if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
             throw InputError(flag + " is about the second direction: a 2D grid needs --y MIN:MAX:NUM");
-      check_no_ignored_direction_options(*app, cfg.dir);
+      const int dims = cfg.y.empty() ? 1 : 2;
+      check_no_ignored_direction_options(*app, cfg.dir, dims);
+      if (!o->config_file.empty()) {
+        check_config_direction_values(cfg.dir, dims, o->config_file);
+        if (!cfg.model_file.empty() && cfg.init_seed != 0)
+          throw InputError(o->config_file + ": init_seed " + std::to_string(cfg.init_seed) +
+                           " is for a fresh zoo network, but the model file " + cfg.model_file +
+                           " gives θ*: drop one of the two");
+      }
       if (!cfg.hessian)
         for (const auto& [flag, key] : kHessianSettings)
           if (given(flag))

@@ -94,8 +94,12 @@ void override_given_direction_options(const CLI::App& app, const DirectionOption
                                       DirectionsConfig& c);
 /// Refuses a direction flag given on app's command line that `c` (the directions to be made)
 /// would ignore: a y option with --same-dir (y is a copy of x), a norm or ignore option of a
-/// direction that is a target (θ(target) − θ*, used as it is).
-void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c);
+/// direction that is a target (θ(target) − θ*, used as it is), --seed where every one of the
+/// `dims` directions is a target.
+void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c, int dims);
+/// The same for the values a --config `file` gives (its keys named): a y on a 1D grid, a y of its
+/// own with same_dir, a target's norm, a seed where no direction is random.
+void check_config_direction_values(const DirectionsConfig& c, int dims, const std::string& file);
 
 /// A usage error: `losscape: error: MESSAGE` as one line on stderr; returns kExitUsage.
 int usage_error(const std::string& message);

@@ -320,4 +320,47 @@ check(p.stderr.strip() == f"losscape: error: other_inputs.h5: target model was m
       f"inputs, the model ({model}) for 1x28x28: not a target for it",
       f"a target for 3x32x32 inputs around a 1x28x28 model ({p.stderr.strip()})")
 
+# ---- options that would be ignored: refused from the command line and from a --config alike ----
+# --seed where every direction is a target (nothing is drawn at random)
+for dims in (["--dims", "1"], ["--y-target", "run/model_0.h5"], ["--same-dir"]):
+    p = run(["directions", "--model-file", model, "--x-target", "run/model_0.h5", *dims, "--seed", "7",
+             "--out", "seed_t.h5"], expect=1)
+    check(p.stderr.strip() == "losscape: error: --seed does not apply: no direction is drawn at random "
+          "(each is θ(target) − θ*)" and not os.path.exists("seed_t.h5"),
+          f"--seed with {' '.join(dims)} and --x-target: refused ({p.stderr.strip()})")
+p = run(["directions", "--model-file", model, "--x-target", "run/model_0.h5", "--seed", "7",
+         "--out", "seed_t.h5", "--quiet"])
+check(os.path.exists("seed_t.h5"), "... and taken where y is random (2 directions, x a target)")
+for name, cfg, grid, want in (
+        ("cfg_init.json", {"init_seed": 5}, ["--x", "0:1:2"],
+         f"init_seed 5 is for a fresh zoo network, but the model file {model} gives θ*: drop one of the two"),
+        ("cfg_y1d.json", {"dir": {"y": {"norm": "layer"}}}, ["--x", "0:1:2"],
+         'dir.y is about the second direction: a 2D grid needs "y" (or --y)'),
+        ("cfg_same.json", {"dir": {"same_dir": True, "y": {"norm": "layer"}}}, ["--x", "0:1:2", "--y", "0:1:2"],
+         "dir.y does not apply with same_dir (y is a copy of x)"),
+        ("cfg_tnorm.json", {"dir": {"x": {"target": "run/model_0.h5", "norm": "layer"}}}, ["--x", "0:1:2"],
+         'dir.x.norm "layer" does not apply to a target direction (θ(run/model_0.h5) − θ*, used as it is)'),
+        ("cfg_tseed.json", {"dir": {"seed": 9, "x": {"target": "run/model_0.h5"}}}, ["--x", "0:1:2"],
+         "dir.seed does not apply: no direction is drawn at random (each is θ(target) − θ*)")):
+    with open(name, "w") as f:
+        json.dump(cfg, f)
+    p = run([*SWEEP, "--config", name, *grid, "--out", "cfg_ign.h5", "--dry-run"], expect=1)
+    check(p.stderr.strip() == f"losscape: error: {name}: {want}", f"config {cfg}: refused ({p.stderr.strip()})")
+# the stored configuration of a target sweep (its norm "none", the default seed) is taken again
+with h5py.File("tgt_s.h5", "r") as f:
+    cfg = json.loads(text(f.attrs["config"]))
+cfg.update(out="tgt_again.h5", directions="")
+with open("tgt_again.json", "w") as f:
+    json.dump(cfg, f)
+p = run(["sweep", "--config", "tgt_again.json", "--data-dir", DATA, "--quiet"])
+check(p.returncode == 0, f"a target sweep's stored config given again runs ({p.stderr.strip()})")
+# a PCA or projection with a --dataset of other inputs than the run's checkpoints: refused
+run(["train", "--arch", "cnn_small", *DATA_ARGS, "--samples", "100", "--test-samples", "50",
+     "--epochs", "2", "--batch-size", "50", "--out", "run3", "--quiet"])
+p = run(["directions", "--pca", "--checkpoints", "run3", "--dataset", "cifar10", "--out", "pca_c.h5"],
+        expect=1)
+check(p.stderr.strip() == "losscape: error: run3/model_2.h5: model was made for 1x28x28 inputs, "
+      "data set cifar10 has 3x32x32" and not os.path.exists("pca_c.h5"),
+      f"PCA of a fashion-mnist run with --dataset cifar10: refused ({p.stderr.strip()})")
+
 conclude()
