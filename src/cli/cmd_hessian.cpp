@@ -214,6 +214,14 @@ void add_hessian(CLI::App& root, Registry& reg) {
           if (const std::string folder = missing_folder(o->json); !folder.empty())
             throw InputError("--json " + o->json + ": no such folder " + folder);
         }
+        // Settings that would do nothing are refused rather than dropped (and saved in --json)
+        if (!o->curv.density)
+          for (const char* flag : {"--slq-steps", "--slq-probes", "--density-points"})
+            if (app->count(flag) > 0)
+              throw InputError(std::string(flag) + " is for the spectral density: add --density");
+        if (app->count("--seed") > 0 && o->curv.trace_probes == 0 && !o->curv.density)
+          throw InputError("--seed is for the trace's and the density's probes: none are drawn "
+                           "(--trace-probes 0, no --density)");
         o->curv.density_points = parse_count_or_auto(o->density_points, "--density-points", 2);
         check_curvature_options(o->curv);  // (again with the dimension, once it is known)
         dev = select_device(o->device, node.rank());

@@ -405,6 +405,16 @@ def main():
         check(r.returncode == 1 and flag in r.stderr and "[hessian]" not in r.stderr and
               len(r.stderr.strip().splitlines()) == 1,
               f"hessian {' '.join(opts)}: refused before the solves ({r.returncode}: {r.stderr.strip()})")
+    # settings that would do nothing: refused rather than saved unused in the --json result
+    for opts, says in ((["--slq-steps", "-5"], "--slq-steps is for the spectral density: add --density"),
+                       (["--slq-probes", "3"], "--slq-probes is for the spectral density: add --density"),
+                       (["--density-points", "500"], "--density-points is for the spectral density: add --density"),
+                       (["--trace-probes", "0", "--seed", "4"], "--seed is for the trace's and the density's "
+                        "probes: none are drawn (--trace-probes 0, no --density)")):
+        r = run("hessian", "--model-file", "tiny.pt", *data, "--top-k", "0", *opts, "--json", "unused.json",
+                expect_ok=False)
+        check(r.returncode == 1 and r.stderr.strip() == f"losscape: error: {says}" and
+              not os.path.exists("unused.json"), f"hessian {' '.join(opts)}: refused ({r.stderr.strip()})")
     r = run("hessian", "--model-file", "tiny.pt", *data, "--seed", "-1", expect_ok=False)
     check(r.returncode != 0 and "--seed" in r.stderr, f"a negative seed is refused: {r.stderr.strip()}")
     r = run("sweep", "--model-file", "tiny.pt", *data, "--dims", "1", "--x", "0:1:2", "--hessian",
