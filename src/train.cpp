@@ -150,6 +150,11 @@ void check_train_config_file(const nlohmann::json& given, const std::string& fil
   TrainConfig c = given.get<TrainConfig>();
   if (!given.contains("lr") && c.optimizer == "adam") c.lr = 0.001;  // as resolve_train_config
   check_values(c, file);
+  // As the flags are refused for Adam (a stored configuration records SGD's defaults: those pass)
+  const TrainConfig plain;
+  if (c.optimizer == "adam" && (c.momentum != plain.momentum || c.nesterov != plain.nesterov))
+    throw InputError(file + ": \"" + (c.momentum != plain.momentum ? "momentum" : "nesterov") +
+                     "\" is for SGD only, not for \"optimizer\": \"adam\"");
 }
 
 TrainConfig stored_train_config(const nlohmann::json& config, const std::string& path) {

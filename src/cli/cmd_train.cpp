@@ -118,8 +118,11 @@ void add_train(CLI::App& root, Registry& reg) {
       std::vector<std::int64_t> ms;
       std::stringstream ss(o->milestones);
       std::string item;
+      const bool trailing = !o->milestones.empty() && o->milestones.back() == ',';
       while (std::getline(ss, item, ',')) {
-        if (item.empty()) continue;
+        if (item.empty() || trailing)  // (",," or a trailing comma: a milestone left out by mistake)
+          throw InputError("--milestones '" + o->milestones + "': an empty entry (give epochs like "
+                           "150,225,275, or '' for none)");
         try {
           std::size_t used = 0;
           ms.push_back(std::stoll(item, &used));

@@ -252,6 +252,24 @@ for key, value, says in (("batch_size", 0, '"batch_size" must be at least 1'),
     check(p.stderr.strip() == f"losscape: error: badval.json: {says}" and not os.path.exists("badval"),
           f"--config with {key} {value}: refused naming the file ({p.stderr.strip()})")
 
+# Adam with SGD's momentum from a --config: refused as the flags are (a stored SGD default passes)
+for value, ok in ((0.5, False), (0.9, True)):
+    with open("adam.json", "w") as f:
+        json.dump({"optimizer": "adam", "momentum": value}, f)
+    p = run("train", *without(common, "--lr"), "--epochs", "1", "--config", "adam.json", "--out", "adam",
+            "--dry-run", expect=0 if ok else 1)
+    check(ok or p.stderr.strip() == 'losscape: error: adam.json: "momentum" is for SGD only, not for '
+          '"optimizer": "adam"', f"--config adam with momentum {value}: {p.stderr.strip() or 'taken'}")
+# --milestones with an empty entry (a slip) is refused; '' is no schedule
+for ms in ("2,,3", "2,3,", ",2"):
+    p = run("train", *without(common, "--milestones"), "--milestones", ms, "--epochs", "1", "--out",
+            "ms_bad", "--dry-run", expect=1)
+    check(p.stderr.strip() == f"losscape: error: --milestones '{ms}': an empty entry (give epochs like "
+          "150,225,275, or '' for none)", f"--milestones {ms}: refused ({p.stderr.strip()})")
+p = run("train", *without(common, "--milestones"), "--milestones", "", "--epochs", "1", "--out",
+        "ms_none", "--dry-run")
+check('"milestones":[]' in p.stdout.replace(" ", ""), "--milestones '': no schedule")
+
 # ---- stop signals (Slurm's time-limit warning): finish the epoch, checkpoint it, exit 75 ----
 import signal
 
