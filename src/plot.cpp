@@ -1338,12 +1338,22 @@ bool equal_scale(const PlotOptions& o, std::array<double, 4> range) {
 }
 
 std::array<int, 2> parse_size(const std::string& s) {
-  int w = 0, h = 0;
-  char x = 0, extra = 0;
-  if (std::sscanf(s.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') ||
-      w < 16 || h < 16 || w > 20000 || h > 20000)
+  constexpr long kMin = 16, kMax = 20000;
+  // Digits only, each side read whole (sscanf's %d wrapped 4294967396 round to 100)
+  const auto x = s.find_first_of("xX");
+  auto side = [&](const std::string& t) {
+    if (t.empty() || t.size() > 6 || t.find_first_not_of("0123456789") != std::string::npos)
+      return -1L;
+    return std::stol(t);
+  };
+  const long w = x == std::string::npos ? -1 : side(s.substr(0, x));
+  const long h = x == std::string::npos ? -1 : side(s.substr(x + 1));
+  if (w < 0 || h < 0)
     throw InputError("--size: expected WIDTHxHEIGHT in pixels (e.g. 800x600), got '" + s + "'");
-  return {w, h};
+  if (w < kMin || h < kMin || w > kMax || h > kMax)
+    throw InputError("--size " + s + ": each side must be " + std::to_string(kMin) + " to " +
+                     std::to_string(kMax) + " pixels");
+  return {int(w), int(h)};
 }
 
 // A 2D grid of one point on an axis (is_line) as the 1D surface along the other axis: the same
@@ -1449,16 +1459,19 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   c.o = &o;
   c.stem = fs::path(s.path).stem().string();
   std::optional<std::array<double, 2>> variance;
+  auto refuse_cos_path = [&](bool refuse) {
+    if (refuse)
+      throw InputError("plot: " + o.trajectory +
+                       " holds cos projections onto directions that are not orthonormal, which "
+                       "are not the surface's alpha and beta: project again with --method lstsq "
+                       "(or auto)");
+  };
   if (!o.trajectory.empty()) {
     if (!s.two_d()) throw InputError("plot: --trajectory needs a 2D surface; " + s.path + " is 1D");
     c.traj = read_projected_path(o.trajectory);
     // cos coordinates onto directions that are not orthonormal are not the surface's α and β:
     // the path would be drawn in the wrong place.
-    if (c.traj->method == "cos" && c.traj->orthonormal && !*c.traj->orthonormal)
-      throw InputError("plot: " + o.trajectory +
-                       " holds cos projections onto directions that are not orthonormal, which "
-                       "are not the surface's alpha and beta: project again with --method lstsq "
-                       "(or auto)");
+    refuse_cos_path(c.traj->method == "cos" && c.traj->orthonormal && !*c.traj->orthonormal);
     variance = c.traj->variance;
   }
   if (!variance && !o.directions.empty()) {
@@ -1483,6 +1496,20 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
       if (fs::exists(t, ec)) return t.string();
     return "";
   };
+  // A projection that does not record whether its directions are orthonormal (written before
+  // 2026-12-02, or the reference's: cos) is judged by its direction file, else the surface's.
+  if (c.traj && c.traj->method == "cos" && !c.traj->orthonormal)
+    for (const auto& d : {find_named(c.traj->dir_file, o.trajectory), find_named(s.dir_file, s.path)}) {
+      std::optional<bool> ortho;
+      try {
+        if (!d.empty() && is_directions_file(d)) ortho = orthonormal_directions(read_directions(d));
+      } catch (const Error&) {
+      }
+      if (ortho) {
+        refuse_cos_path(!*ortho);
+        break;
+      }
+    }
   // A path drawn over the surface, or axes named after a PCA file, must be of the plane the
   // surface was computed in: a projection onto other directions lies in another plane.
   std::string traj_unchecked;
@@ -1741,6 +1768,8 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     std::vector<std::string> common;
     for (auto& q : o.what)
       if (every_has(q)) common.push_back(q);
+    // none (a surface of train and test, then one of test alone): the test split's, if all have it
+    if (common.empty() && every_has("test_loss")) common = {"test_loss", "test_err"};
     if (common.empty()) common.push_back(o.what.front());  // (refused below, naming a file without it)
     o.what = common;
   }

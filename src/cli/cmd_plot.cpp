@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common.hpp"
+#include "losscape/error.hpp"
 #include "losscape/plot.hpp"
 
 namespace losscape::cli {
@@ -13,6 +14,19 @@ void add_plot(CLI::App& root, Registry& reg) {
     PlotOptions plot;
     double vmin = 0.1, vlevel = 0.5, vmax = 10;
     std::string size = "800x600";
+    std::string what, formats = "png,pdf", labels;  // comma lists, split here: CLI11 drops empty items
+  };
+  // A comma list whose every item is named: "a,,b" or "png," is a slip the list would hide
+  auto items = [](const std::string& list, const char* flag) {
+    std::vector<std::string> out;
+    for (std::size_t pos = 0; pos <= list.size();) {
+      auto comma = std::min(list.find(',', pos), list.size());
+      if (comma == pos)
+        throw InputError(std::string(flag) + " '" + list + "': an empty item (one comma between two)");
+      out.push_back(list.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+    return out;
   };
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand(
@@ -24,13 +38,10 @@ void add_plot(CLI::App& root, Registry& reg) {
                   "Surface file (losscape or the Python reference); several 1D surfaces are drawn "
                   "together, as NAME_1d_loss_acc and NAME_1d_<quantity> (a curve per file)")
       ->required();
-  app->add_option("--what", o->plot.what,
+  app->add_option("--what", o->what,
                   "Quantities: train_loss,test_loss,train_acc,test_acc,train_err,test_err,"
-                  "eig-ratio or eig_ratio (default: train_loss (+train_err in 1D), +eig-ratio when present)")
-      ->delimiter(',');
-  app->add_option("--formats", o->plot.formats, "Image formats: png,pdf,svg")
-      ->delimiter(',')
-      ->capture_default_str();
+                  "eig-ratio or eig_ratio (default: train_loss (+train_err in 1D), +eig-ratio when present)");
+  app->add_option("--formats", o->formats, "Image formats: png,pdf,svg")->capture_default_str();
   app->add_option("--out-dir,-o", o->plot.out_dir,
                   "Directory for figures, scripts and data (default: the surface file's)");
   auto* vmin = app->add_option("--vmin", o->vmin,
@@ -54,18 +65,20 @@ void add_plot(CLI::App& root, Registry& reg) {
                   "plot area)");
   app->add_option("--size", o->size, "Image size in pixels, WIDTHxHEIGHT (PDF: 1/100 inch)")
       ->capture_default_str();
-  app->add_option("--labels", o->plot.labels,
-                  "Several surfaces: the curves' names in the keys, one per file (default: the "
-                  "files' names)")
-      ->delimiter(',');
+  app->add_option("--labels", o->labels,
+                  "Several surfaces: the curves' names in the keys, one per file, separated by "
+                  "commas (default: the files' names)");
   app->add_option("--name", o->plot.name, "Several surfaces: the figures' common name")
       ->capture_default_str();
   app->add_flag("--full-resolution", o->plot.full_resolution,
                 "Contour maps and 3D surfaces of every grid line (default: a grid finer than the "
                 "picture is drawn on about one line per pixel)");
-  reg.push_back({app, [o, app, vmin, vlevel, vmax]() {
+  reg.push_back({app, [o, app, vmin, vlevel, vmax, items]() {
     if (const int rc = refuse_several_ranks("plot")) return rc;
     PlotOptions p = o->plot;
+    if (app->count("--what") > 0) p.what = items(o->what, "--what");
+    p.formats = items(o->formats, "--formats");
+    if (app->count("--labels") > 0) p.labels = items(o->labels, "--labels");
     if (vmin->count()) p.vmin = o->vmin;
     if (vlevel->count()) p.vlevel = o->vlevel;
     if (vmax->count()) p.vmax = o->vmax;

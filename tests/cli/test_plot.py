@@ -152,6 +152,23 @@ def main():
           "trajectory: PC axis label")
     heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
     check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
+    # a projection that does not record whether its directions are orthonormal (the reference's,
+    # or losscape's before 2026-12-02) holds cos coordinates: onto random filter-normalized
+    # directions (not orthonormal) they are not the surface's alpha and beta, so it is refused
+    run("directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--out", "rnd_dirs.h5", "--quiet")
+    write_surface("ref_rnd.h5", 11, 11, reference=True)
+    with h5py.File("ref_rnd.h5", "a") as f:
+        f["dir_file"] = "rnd_dirs.h5"
+    with h5py.File("proj_rnd.h5", "w") as f:
+        f["proj_xcoord"], f["proj_ycoord"] = np.linspace(0, 0.5, 5), np.linspace(0, 0.3, 5)
+        f.attrs["dir_file"] = "rnd_dirs.h5"
+    r = run("plot", "ref_rnd.h5", "--out-dir", "fig_rnd", "--formats", "png", "--trajectory", "proj_rnd.h5",
+            expect_ok=False)
+    check(r.returncode == 1 and r.stderr.strip() == "losscape: error: plot: proj_rnd.h5 holds cos projections "
+          "onto directions that are not orthonormal, which are not the surface's alpha and beta: project "
+          "again with --method lstsq (or auto)" and not os.path.exists("fig_rnd"),
+          f"a cos projection without its record, onto directions that are not orthonormal: refused "
+          f"({r.stderr.strip()})")
 
     # ---- the reference's surface names its PCA direction file in a dir_file dataset (h5py: a
     # variable-length UTF-8 string); plot finds the explained variance through it ----
@@ -894,12 +911,31 @@ def main():
                        (["cmp_a.h5", "cmp_b.h5", "--trajectory", "p.h5"], "--trajectory applies to the figures of one"),
                        (["cmp_a.h5", "./cmp_a.h5"], "./cmp_a.h5 is given twice"),
                        (["cmp_a.h5", "cmp_b.h5", "--name", "../up"], "--name '../up': expected a plain file name"),
-                       (["cmp_a.h5", "cmp_b.h5", "--labels", "a\n2.5 7", "--labels", "b"],
-                        "label 1 'a\\n2.5 7' is not one line of text")):
+                       (["cmp_a.h5", "cmp_b.h5", "--labels", "a\n2.5 7,b"],
+                        "label 1 'a\\n2.5 7' is not one line of text"),
+                       (["cmp_a.h5", "cmp_b.h5", "--labels", "a,,b"], "--labels 'a,,b': an empty item"),
+                       (["cmp_a.h5", "cmp_b.h5", "--labels", "a,b,"], "--labels 'a,b,': an empty item"),
+                       (["cmp_a.h5", "cmp_b.h5", "--formats", "png,,svg"], "--formats 'png,,svg': an empty item"),
+                       (["cmp_a.h5", "cmp_b.h5", "--size", "4294967396x600"],
+                        "--size: expected WIDTHxHEIGHT in pixels (e.g. 800x600), got '4294967396x600'"),
+                       (["cmp_a.h5", "cmp_b.h5", "--size", "10x10"],
+                        "--size 10x10: each side must be 16 to 20000 pixels")):
         r = run("plot", *args, "-o", "cmp_refused", expect_ok=False)
         check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and want in r.stderr and
               not os.path.exists("cmp_refused"),
               f"plot {' '.join(args)}: '{want}', nothing written ({r.returncode}: {r.stderr.strip()})")
+
+    # a list option given twice is a usage error, as any option given twice (it was merged)
+    r = run("plot", "cmp_a.h5", "cmp_b.h5", "--labels", "a", "--labels", "b", "-o", "cmp_refused",
+            expect_ok=False)
+    check(r.returncode == 2 and "--labels is given more than once" in r.stderr and
+          not os.path.exists("cmp_refused"), f"--labels given twice: usage error ({r.returncode}: {r.stderr.strip()})")
+    # a surface of train and test, then one of test alone: the defaults every file has (test's)
+    r = run("plot", "s1.h5", "test_only.h5", "--formats", "png", "-o", "cmp_test", expect_ok=False)
+    check(r.returncode == 0 and sorted(os.listdir("cmp_test")) == sorted(
+              f"compare_1d_{q}.{e}" for q in ("test_loss", "test_err", "loss_acc") for e in ("png", "gp", "dat")),
+          f"train+test then test alone: the test split's figures ({r.returncode}: {r.stderr.strip()[-200:]}; "
+          f"{sorted(os.listdir('cmp_test')) if os.path.isdir('cmp_test') else ''})")
 
     # ---- export: nothing left to write, bad --zmax, --interp too large ----
     write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
