@@ -1,4 +1,5 @@
 // `losscape info`: describe a model file, a zoo architecture, a data set, or a losscape file.
+#include <filesystem>
 #include <iostream>
 
 #include "common.hpp"
@@ -73,6 +74,8 @@ void add_info(CLI::App& root, Registry& reg) {
     Kind kind;
     const bool file = !o->file.empty(), arch = !o->model.arch.empty();
     if (file) check_not_special(o->file, "a model, direction, surface or projection file");
+    if (file && !std::filesystem::exists(o->file))  // (its kind is unknown: not "no such model file")
+      throw InputError(o->file + ": no such file");
     if (o->list)
       kind = Kind::list;
     else if (!o->dataset.empty())

@@ -65,7 +65,8 @@ void add_project(CLI::App& root, Registry& reg) {
                    o->directions.c_str());
     write_projection(out, p, o->directions);
     if (!o->quiet) {
-      std::printf("%zu checkpoints projected onto %s (%s) -> %s\n", p.x.size(),
+      std::printf("%zu checkpoint%s projected onto %s (%s) -> %s\n", p.x.size(),
+                  p.x.size() == 1 ? "" : "s",
                   o->directions.c_str(), method.c_str(), out.c_str());
       if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
         std::printf("explained variance: 1st PC %.2f %%, 2nd PC %.2f %%\n",

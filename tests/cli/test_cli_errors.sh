@@ -123,6 +123,7 @@ expect_error "info FILE --list-archs" 1 "--list-archs lists the zoo; give it wit
 expect_error "hessian --json in no folder" 1 "--json $WORK/nowhere/h.json: no such folder $WORK/nowhere" -- \
   hessian --arch cnn_small --json "$WORK/nowhere/h.json"
 # an output in a folder that does not exist is named as such (was: cannot create its lock file)
+expect_error "info of a file that is not there" 1 "$WORK/nothing.h5: no such file" -- info "$WORK/nothing.h5"
 expect_error "sweep --out in no folder" 1 "$WORK/nowhere/s.h5: no such folder $WORK/nowhere" -- \
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/nowhere/s.h5"
 
