@@ -41,6 +41,7 @@ void add_eval(CLI::App& root, Registry& reg) {
     if (const int rc = refuse_several_ranks(
             "eval", "each would evaluate the whole split and print its own result"))
       return rc;
+    check_subset_seed_used(o->data.subset_seed, o->data.samples, "--subset-seed");
     default_to_recorded_dataset(*app, o->model.file, o->data.dataset);
     configure_cpu_threads(o->threads, 1);
     auto dev = select_device(o->device, 0);

@@ -215,6 +215,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
             throw InputError("--json " + o->json + ": no such folder " + folder);
         }
         // Settings that would do nothing are refused rather than dropped (and saved in --json)
+        check_subset_seed_used(o->data.subset_seed, o->data.samples, "--subset-seed");
         if (!o->curv.density)
           for (const char* flag : {"--slq-steps", "--slq-probes", "--density-points"})
             if (app->count(flag) > 0)

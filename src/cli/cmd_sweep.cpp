@@ -211,6 +211,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
         for (const auto& flag : dir_flags)
           if (flag == "--y-norm" || flag == "--y-ignore" || flag == "--same-dir")
             throw InputError(flag + " is about the second direction: a 2D grid needs --y MIN:MAX:NUM");
+      check_subset_seed_used(cfg.subset_seed, cfg.samples,
+                             given("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");
       const int dims = cfg.y.empty() ? 1 : 2;
       check_no_ignored_direction_options(*app, cfg.dir, dims);
       if (!o->config_file.empty()) {

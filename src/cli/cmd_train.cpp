@@ -146,6 +146,9 @@ void add_train(CLI::App& root, Registry& reg) {
       }
     }
     TrainConfig cfg = resolve_train_config(given, stored);
+    if (given.contains("subset_seed") && cfg.test_samples == 0)  // (a stored run's is its own)
+      check_subset_seed_used(cfg.subset_seed, cfg.samples,
+                             app->count("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");
     // Adam has no momentum of SGD's kind: given for it, these options would be recorded unused.
     if (cfg.optimizer == "adam")
       for (const char* opt : {"--momentum", "--no-nesterov"})

@@ -109,6 +109,12 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
   return given;
 }
 
+void check_subset_seed_used(std::uint64_t subset_seed, std::int64_t samples, const std::string& name) {
+  if (subset_seed != 0 && samples == 0)
+    throw InputError(name + " " + std::to_string(subset_seed) + " picks which samples a subset "
+                     "(--samples N) takes: with all the data it changes nothing");
+}
+
 void add_data_options(CLI::App& app, DataSpec& d, bool with_split) {
   app.add_option("--dataset,-d", d.dataset,
                  std::string("cifar10 | fashion-mnist | mnist (") + kDatasetDefault + ")");

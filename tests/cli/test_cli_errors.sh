@@ -123,6 +123,14 @@ expect_error "info FILE --list-archs" 1 "--list-archs lists the zoo; give it wit
 expect_error "hessian --json in no folder" 1 "--json $WORK/nowhere/h.json: no such folder $WORK/nowhere" -- \
   hessian --arch cnn_small --json "$WORK/nowhere/h.json"
 # an output in a folder that does not exist is named as such (was: cannot create its lock file)
+# a subset seed without a subset would change nothing, yet count as another setting on a resume
+for cmd in "eval --arch cnn_small" "sweep --arch cnn_small --x -1:1:3 --out $WORK/ss.h5" \
+    "train --arch cnn_small --out $WORK/ss_run" "hessian --arch cnn_small"; do
+  expect_error "${cmd%% *} --subset-seed without --samples" 1 \
+    "--subset-seed 5 picks which samples a subset (--samples N) takes: with all the data it changes nothing" -- \
+    $cmd --subset-seed 5
+done
+[[ -e $WORK/ss.h5 || -e $WORK/ss_run ]] && fail "a refused --subset-seed left a file" || pass "a refused --subset-seed left no file"
 expect_error "info of a file that is not there" 1 "$WORK/nothing.h5: no such file" -- info "$WORK/nothing.h5"
 expect_error "sweep --out in no folder" 1 "$WORK/nowhere/s.h5: no such folder $WORK/nowhere" -- \
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/nowhere/s.h5"
