@@ -1200,6 +1200,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       choice_report = c.report;
     });
     world.bcast(choice, sizeof choice);
+    // A stop signalled during the set-up to some ranks but not rank 0 (a kill of one rank's pid)
+    // stops every rank before its first point: rank 0 would otherwise start a first pass before
+    // their stop message came (up to K points, minutes on a large model).
+    if (world.allreduce_max(std::int64_t(stop_requested())) != 0) request_stop();
     ev.opts.batch_size = choice[0];
     ev.opts.fuse_convolutions = choice[3] != 0;
     const int points_per_forward = int(choice[2]);

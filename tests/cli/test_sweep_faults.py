@@ -305,6 +305,24 @@ check(follower is not None and rc == 75 and 0 < done.sum() < done.size,
       f"SIGTERM to a data-shard follower: exit 75 with the points so far flushed "
       f"({rc}, {int(done.sum())} of {done.size}; {err.strip()[-300:]})")
 
+# ---- SIGTERM to rank 1 alone during the set-up (the start-up timing): no point is computed ----
+# (rank 0, not signalled, started a first pass of K points before rank 1's stop message came)
+fixed = {"--samples", "--batch-size", "--memory-format", "--points-per-forward"}  # (chosen by the timing)
+timed = [a for i, a in enumerate(COMMON) if a not in fixed and COMMON[i - 1] not in fixed]
+p = launch([*timed, "--directions", "d.h5", "--x", "-1:1:11", "--y", "-1:1:11", "--samples", "3000",
+            "--out", "setup_stop.h5"], np_=2, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+follower = rank_pid(p.pid, 1)
+t0 = time.time()
+while time.time() - t0 < 60 and not os.path.exists("setup_stop.h5"):  # made before the timing
+    time.sleep(0.02)
+if follower:
+    os.kill(follower, signal.SIGTERM)
+rc, out, err = finish(p)
+_, done = surface("setup_stop.h5")
+check(follower is not None and rc == 75 and done.sum() == 0 and "(0 computed now" in err,
+      f"SIGTERM to rank 1 during the set-up: exit 75 before any point ({rc}, {int(done.sum())} done; "
+      f"{err.strip()[-300:]})")
+
 # ---- --hessian where the loss is NaN: a result ----
 HES = [*COMMON, "--hessian", "--x", "1e37:2e37:2", "--out", "nan_hessian.h5"]
 rc, _, err = run(HES)
