@@ -136,6 +136,14 @@ ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
   return r;
 }
 
+namespace {
+// --what, or its default: the training loss, the test loss of a file of the test split alone
+std::string export_quantity(const SurfaceView& s, const VtpOptions& o) {
+  if (!o.what.empty()) return o.what;
+  return has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train_loss" : "test_loss";
+}
+}  // namespace
+
 ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   if (!s.two_d())
     throw InputError(s.path + " is a 1D surface; a .vtp export needs a 2D one (--x and --y)");
@@ -147,7 +155,7 @@ ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   ValueGrid g;
   g.x = s.x;
   g.y = s.y;
-  g.z = quantity_values(s, canonical_quantity(o.what));
+  g.z = quantity_values(s, canonical_quantity(export_quantity(s, o)));
   if (o.interp > 0) g = resample_spline(g, o.interp);
   // the reference's order: resample, clip at zmax, then ln(z + 0.1)
   for (double& z : g.z) {
@@ -276,9 +284,16 @@ bool is_vtk_xml(const std::string& path) {
 }  // namespace
 
 VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_file,
-                      const VtpOptions& o) {
+                      const VtpOptions& opts) {
+  // (an image's name for the XML file: a slip, as plot refuses it)
+  const std::string ext = std::filesystem::path(vtp_file).extension().string();
+  if (ext == ".png" || ext == ".pdf" || ext == ".svg")
+    throw InputError("export: --vtp " + vtp_file + ": a " + ext.substr(1) +
+                     " image's name for a VTK XML file (name it .vtp; pictures come from plot)");
   h5::check_replaceable(vtp_file, "VTK file", is_vtk_xml);
   SurfaceView s = read_surface_view(surface_file);
+  VtpOptions o = opts;
+  o.what = export_quantity(s, o);
   ValueGrid g = vtp_values(s, o);
   if (std::none_of(g.z.begin(), g.z.end(), [](double z) { return std::isfinite(z); }))
     throw InputError(

@@ -15,7 +15,7 @@ namespace losscape {
 constexpr std::int64_t kMaxInterp = 4001;
 
 struct VtpOptions {
-  std::string what = "train_loss";  ///< any of plot_quantities()
+  std::string what;  ///< any of plot_quantities(); "": train_loss (test_loss for a file of the test split alone)
   std::optional<double> zmax;       ///< values above are set to zmax (before the log)
   bool log = false;                 ///< z = ln(z + 0.1), as the reference
   std::int64_t interp = 0;          ///< > 1: resample to interp × interp nodes first

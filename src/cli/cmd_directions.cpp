@@ -115,7 +115,7 @@ DirectionsConfig to_config(const DirectionOptions& o) {
   c.dims = o.dims;
   auto ignore = [](const std::string& s, const char* opt) {
     if (s == "biasbn") return true;
-    if (s == "none" || s.empty()) return false;
+    if (s == "none") return false;  // ("" too is refused: an empty shell variable, not a choice)
     throw InputError(std::string(opt) + " '" + s + "': expected biasbn or none");
   };
   c.x = {parse_norm(o.x_norm), ignore(o.x_ignore, "--x-ignore"), o.x_target};

@@ -131,6 +131,11 @@ for cmd in "eval --arch cnn_small" "sweep --arch cnn_small --x -1:1:3 --out $WOR
     $cmd --subset-seed 5
 done
 [[ -e $WORK/ss.h5 || -e $WORK/ss_run ]] && fail "a refused --subset-seed left a file" || pass "a refused --subset-seed left no file"
+# empty values (an unset shell variable) are not a choice: not a 1D sweep, not "none"
+expect_error "sweep --y ''" 1 "--y '': expected MIN:MAX:NUM (leave --y out for a 1D sweep)" -- \
+  sweep --arch cnn_small --x -1:1:3 --y "" --out "$WORK/y_empty.h5" --dry-run
+expect_error "directions --x-ignore ''" 1 "--x-ignore '': expected biasbn or none" -- \
+  directions --arch cnn_small --x-ignore "" --out "$WORK/ign_empty.h5"
 expect_error "info of a file that is not there" 1 "$WORK/nothing.h5: no such file" -- info "$WORK/nothing.h5"
 expect_error "sweep --out in no folder" 1 "$WORK/nowhere/s.h5: no such folder $WORK/nowhere" -- \
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/nowhere/s.h5"

@@ -494,6 +494,18 @@ def main():
 
     r = run("export", "s1.h5", "--vtp", "d.vtp", expect_ok=False)
     check(r.returncode == 1 and "1D" in r.stderr, "export of a 1D surface: clear error")
+    # a surface of the test split alone: its test loss by default (as plot's default)
+    with h5py.File("s2.h5", "r") as f, h5py.File("s2_test.h5", "w") as g:
+        for k in ("xcoordinates", "ycoordinates", "test_loss", "test_acc"):
+            f.copy(k, g)
+    run("export", "s2_test.h5", "--vtp", "t.vtp")
+    root, piece, a = parse_vtp("t.vtp")
+    check(np.allclose(a["zvalue"], (1.1 * L + 0.05).ravel(), rtol=1e-12),
+          "export of a test-split surface: its test loss by default")
+    r = run("export", "s2.h5", "--vtp", "s2.png", expect_ok=False)
+    check(r.returncode == 1 and r.stderr.strip() == "losscape: error: export: --vtp s2.png: a png image's "
+          "name for a VTK XML file (name it .vtp; pictures come from plot)" and not os.path.exists("s2.png"),
+          f"export --vtp NAME.png: refused ({r.stderr.strip()})")
     r = run("export", "ref.h5", "--vtp", "e.vtp", "--interp", "20", expect_ok=False)
     check(r.returncode == 1 and "--interp" in r.stderr, "interp on a partial surface: clear error")
     r = run("export", "ref.h5", "--vtp", "f.vtp")
