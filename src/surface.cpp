@@ -130,12 +130,20 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     const h5::File f(path, h5::File::Mode::read);
     auto have = read_identity(f, path);
     auto want = id.to_json();
+    // The computed values (the splits) before the data's hashes, which differ with them: "its
+    // computed values are [train_loss, ...]" says what is wrong, the hashes do not.
+    std::vector<std::string> keys = {"values"};
     for (auto& [k, v] : want.items())
+      if (k != "values") keys.push_back(k);
+    for (const auto& k : keys) {
+      if (!want.contains(k)) continue;
+      const auto& v = want[k];
       if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
         // a file of an earlier version, resumed without the check)
         return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " +
                SurfaceIdentity::shown(have, k, "none") + ", this command has " + v.dump() +
                "; refusing to resume (the file is left untouched; use another --out)";
+    }
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
         return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " + v.dump() +
@@ -202,6 +210,12 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
   } else {
     file_ = h5::File(path, h5::File::Mode::readwrite, comm.get());
+    // The temporary of a creation killed before its rename, left beside the file: nobody's (the
+    // caller holds the surface's lock)
+    if (comm.root()) {
+      std::error_code ec;
+      std::filesystem::remove(link_target(path) + ".creating", ec);
+    }
   }
   struct stat st {};
   if (comm.root() && ::stat(path.c_str(), &st) == 0) device_ = st.st_dev, inode_ = st.st_ino;

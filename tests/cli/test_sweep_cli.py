@@ -12,6 +12,7 @@
     equals an uninterrupted run.
 Environment: LOSSCAPE, MPIEXEC, TEST_WORK_DIR. Exit 77 = skipped."""
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -723,5 +724,19 @@ check(kd.all() and np.allclose(kl, values("ref81.h5", "train_loss")[0], rtol=1e-
       f"after {kills} SIGKILLs the surface equals the uninterrupted run")
 tl, _ = values("killed.h5", "test_acc")
 check(np.array_equal(tl, values("ref81.h5", "test_acc")[0]), "test accuracy identical too")
+
+# A resume with other --splits is refused naming the computed values (it named the data's hashes,
+# which differ with them), the file untouched; a creation's leftover temporary goes on a resume.
+SPL = ["train" if a == "train,test" else a for a in KILL]
+md5 = hashlib.md5(open("killed.h5", "rb").read()).hexdigest()
+p = run(SPL, mpi=1, expect=1)
+check(p.stderr.splitlines()[0] == 'losscape: error: killed.h5 belongs to another sweep: its computed values '
+      '(splits / --hessian) is ["train_loss","train_acc","test_loss","test_acc"], this command has '
+      '["train_loss","train_acc"]; refusing to resume (the file is left untouched; use another --out)'
+      and hashlib.md5(open("killed.h5", "rb").read()).hexdigest() == md5,
+      f"resume with --splits train of a train,test file: refused by its values ({p.stderr.splitlines()[0]})")
+open("killed.h5.creating", "w").close()
+p = run(KILL, mpi=1)
+check(not os.path.exists("killed.h5.creating"), "a resume removes a creation's leftover temporary")
 
 conclude()
