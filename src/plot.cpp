@@ -1405,6 +1405,9 @@ PlotOptions checked_options(const PlotOptions& opts, const SurfaceView& s) {
 
 // Options of 2D figures, refused for a surface drawn as 1D curves (naming the one that applies).
 void refuse_2d_options(const PlotOptions& o, const std::string& path) {
+  if (o.full_resolution)
+    throw InputError("plot: --full-resolution draws every grid line of 2D figures; " + path +
+                     " is drawn as 1D curves (every point, always)");
   if (!o.aspect.empty())
     throw InputError("plot: --aspect sets the axis scales of 2D figures; " + path +
                      " is drawn as 1D curves");

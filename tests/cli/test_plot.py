@@ -926,6 +926,7 @@ def main():
                        (["cmp_a.h5", "cmp_b.h5", "--labels", "a\n2.5 7,b"],
                         "label 1 'a\\n2.5 7' is not one line of text"),
                        (["cmp_a.h5", "cmp_b.h5", "--labels", "a,,b"], "--labels 'a,,b': an empty item"),
+                       (["cmp_a.h5", "cmp_b.h5", "--full-resolution"], "--full-resolution draws every grid line of 2D figures"),
                        (["cmp_a.h5", "cmp_b.h5", "--labels", "a,b,"], "--labels 'a,b,': an empty item"),
                        (["cmp_a.h5", "cmp_b.h5", "--formats", "png,,svg"], "--formats 'png,,svg': an empty item"),
                        (["cmp_a.h5", "cmp_b.h5", "--size", "4294967396x600"],
