@@ -92,13 +92,13 @@ std::vector<std::string> given_direction_options(const CLI::App& app);
 /// e.g. from a config file, stays).
 void override_given_direction_options(const CLI::App& app, const DirectionOptions& o,
                                       DirectionsConfig& c);
+/// A subset seed other than 0 without a subset (`samples` 0: all the data) would change nothing
+/// and yet count as another setting (a resume would be refused over it): refused, as `name`.
+void check_subset_seed_used(std::uint64_t subset_seed, std::int64_t samples, const std::string& name);
 /// Refuses a direction flag given on app's command line that `c` (the directions to be made)
 /// would ignore: a y option with --same-dir (y is a copy of x), a norm or ignore option of a
 /// direction that is a target (θ(target) − θ*, used as it is), --seed where every one of the
 /// `dims` directions is a target.
-/// A subset seed other than 0 without a subset (`samples` 0: all the data) would change nothing
-/// and yet count as another setting (a resume would be refused over it): refused, as `name`.
-void check_subset_seed_used(std::uint64_t subset_seed, std::int64_t samples, const std::string& name);
 void check_no_ignored_direction_options(const CLI::App& app, const DirectionsConfig& c, int dims);
 /// The same for the values a --config `file` gives (its keys named): a y on a 1D grid, a y of its
 /// own with same_dir, a target's norm, a seed where no direction is random.
