@@ -137,10 +137,9 @@ ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
 }
 
 namespace {
-// --what, or its default: the training loss, the test loss of a file of the test split alone
+// --what, or its default: the loss of plot's default split (the test split of a file of it alone)
 std::string export_quantity(const SurfaceView& s, const VtpOptions& o) {
-  if (!o.what.empty()) return o.what;
-  return has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train_loss" : "test_loss";
+  return o.what.empty() ? default_split(s) + "_loss" : o.what;
 }
 }  // namespace
 

@@ -1088,7 +1088,7 @@ std::vector<std::string> default_what(const SurfaceView& s) {
   if (!has_quantity(s, "train_loss") && !has_quantity(s, "test_loss") &&
       has_quantity(s, "eig-ratio"))
     return {"eig-ratio"};
-  const std::string split = has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train" : "test";
+  const std::string split = default_split(s);
   std::vector<std::string> w = {split + "_loss"};
   if (!s.two_d() || is_line(s)) w.push_back(split + "_err");
   if (has_quantity(s, "eig-ratio")) w.push_back("eig-ratio");
@@ -1247,6 +1247,10 @@ const std::vector<std::string>& plot_quantities() {
 bool has_quantity(const SurfaceView& s, const std::string& q) {
   if (q == "eig-ratio") return s.data.count("max_eig") && s.data.count("min_eig");
   return s.data.count(source_of(q)) > 0;
+}
+
+std::string default_split(const SurfaceView& s) {
+  return has_quantity(s, "train_loss") || !has_quantity(s, "test_loss") ? "train" : "test";
 }
 
 const std::vector<double>& reference_pending_marks(const SurfaceView& s, const std::string& name) {

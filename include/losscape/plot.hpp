@@ -50,6 +50,9 @@ const std::vector<std::string>& plot_quantities();
 std::string canonical_quantity(const std::string& q);
 /// Whether the file holds what quantity q needs.
 bool has_quantity(const SurfaceView& s, const std::string& q);
+/// The split whose quantities a file's default figures (and export) show: "train", or "test" for
+/// a file of the test split alone.
+std::string default_split(const SurfaceView& s);
 /// Values of q at every grid point ([y][x]), NaN where not computed. Throws InputError naming the
 /// file when q is unknown or its data is not in the file.
 std::vector<double> quantity_values(const SurfaceView& s, const std::string& q);

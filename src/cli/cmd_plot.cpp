@@ -18,14 +18,9 @@ void add_plot(CLI::App& root, Registry& reg) {
   };
   // A comma list whose every item is named: "a,,b" or "png," is a slip the list would hide
   auto items = [](const std::string& list, const char* flag) {
-    std::vector<std::string> out;
-    for (std::size_t pos = 0; pos <= list.size();) {
-      auto comma = std::min(list.find(',', pos), list.size());
-      if (comma == pos)
-        throw InputError(std::string(flag) + " '" + list + "': an empty item (one comma between two)");
-      out.push_back(list.substr(pos, comma - pos));
-      pos = comma + 1;
-    }
+    auto out = comma_items(list);
+    if (out.empty() || std::find(out.begin(), out.end(), "") != out.end())
+      throw InputError(std::string(flag) + " '" + list + "': an empty item (one comma between two)");
     return out;
   };
   auto o = std::make_shared<Opts>();

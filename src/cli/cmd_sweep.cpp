@@ -183,16 +183,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
       LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
       LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
 #undef LOSSCAPE_TAKE
-      if (o->config_file.empty() || given("--splits")) {
-        cfg.splits.clear();
-        const std::string& s = o->splits;  // every name between commas, empty ones too (refused)
-        for (std::size_t pos = 0; !s.empty() && pos <= s.size();) {
-          auto comma = s.find(',', pos);
-          if (comma == std::string::npos) comma = s.size();
-          cfg.splits.push_back(s.substr(pos, comma - pos));
-          pos = comma + 1;
-        }
-      }
+      if (o->config_file.empty() || given("--splits"))
+        cfg.splits = comma_items(o->splits);  // empty names too (refused)
       if (given("--y") && cfg.y.empty())  // (an empty shell variable: not a 1D sweep by accident)
         throw InputError("--y '': expected MIN:MAX:NUM (leave --y out for a 1D sweep)");
       // Direction options: each flag given overrides its own field of the config's "dir".

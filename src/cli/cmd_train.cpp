@@ -116,11 +116,8 @@ void add_train(CLI::App& root, Registry& reg) {
     if (o->no_augment) given["augment"] = false;
     if (app->count("--milestones") > 0) {
       std::vector<std::int64_t> ms;
-      std::stringstream ss(o->milestones);
-      std::string item;
-      const bool trailing = !o->milestones.empty() && o->milestones.back() == ',';
-      while (std::getline(ss, item, ',')) {
-        if (item.empty() || trailing)  // (",," or a trailing comma: a milestone left out by mistake)
+      for (const auto& item : comma_items(o->milestones)) {
+        if (item.empty())  // (",," or a trailing comma: a milestone left out by mistake)
           throw InputError("--milestones '" + o->milestones + "': an empty entry (give epochs like "
                            "150,225,275, or '' for none)");
         try {

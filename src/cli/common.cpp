@@ -109,6 +109,16 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
   return given;
 }
 
+std::vector<std::string> comma_items(const std::string& list) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; !list.empty() && pos <= list.size();) {
+    const auto comma = std::min(list.find(',', pos), list.size());
+    out.push_back(list.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
 void check_subset_seed_used(std::uint64_t subset_seed, std::int64_t samples, const std::string& name) {
   if (subset_seed != 0 && samples == 0)
     throw InputError(name + " " + std::to_string(subset_seed) + " picks which samples a subset "

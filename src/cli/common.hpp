@@ -92,6 +92,9 @@ std::vector<std::string> given_direction_options(const CLI::App& app);
 /// e.g. from a config file, stays).
 void override_given_direction_options(const CLI::App& app, const DirectionOptions& o,
                                       DirectionsConfig& c);
+/// The items of a comma-separated list, empty ones included ("a,,b": a, "", b; "" has none), for
+/// the caller to refuse by its option's name.
+std::vector<std::string> comma_items(const std::string& list);
 /// A subset seed other than 0 without a subset (`samples` 0: all the data) would change nothing
 /// and yet count as another setting (a resume would be refused over it): refused, as `name`.
 void check_subset_seed_used(std::uint64_t subset_seed, std::int64_t samples, const std::string& name);
