@@ -240,7 +240,13 @@ void check_grid_memory(const Grid& g, int ranks_on_node, const MemoryRoom& room)
 }
 
 // Message tags between group leaders and rank 0.
-enum : int { kTagRequest = 7101, kTagControl = 7102, kTagIdle = 7103, kTagStop = 7104 };
+enum : int {
+  kTagRequest = 7101,
+  kTagControl = 7102,
+  kTagIdle = 7103,
+  kTagStop = 7104,
+  kTagProgress = 7105,  // points finished so far in a block (no answer)
+};
 // Control messages (rank 0 -> leader) and group commands (leader -> its followers).
 // kStop: the tail's results (every rank, Evaluator::finish_tail), then the final round.
 enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
@@ -1485,10 +1491,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       bool requested = false, no_more = false, idle_sent = false, stop_sent = false;
       std::int64_t left_after = 0;  // passes and pieces rank 0 had left after this rank's block
       Finished since_sent;  // reported with the next message
+      auto last_sent = clock_type::now();
       auto send = [&](int tag) {
         mpi::check(MPI_Send(&since_sent, 3, MPI_DOUBLE, 0, tag, world.get()), "MPI_Send");
         since_sent = Finished{};
+        last_sent = clock_type::now();
       };
+      // Within a block, what is finished goes to rank 0 at least every second (every pass with
+      // --progress-seconds 0), so that the progress counts it before the block's end: a block
+      // can be 16 points, and early in a sweep rank 0 would otherwise count its own points alone.
+      const double report_every = std::min(1.0, cfg.progress_seconds / 2);
       // Receive one control message; true when it says stop.
       auto handle = [&](const MPI_Status& st) {
         int count = 0;
@@ -1546,6 +1558,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         }
         if (const auto r = eval_or_record(queue)) {
           since_sent.add(*r);
+          // (Not when a request goes next anyway; a request sent ahead leaves the block's last
+          // pass to be reported here.)
+          const bool request_next = queue.empty() && !requested;
+          if (!request_next && since(last_sent) >= report_every) send(kTagProgress);
         } else {
           send(kTagStop);
           stop_sent = true;
@@ -1617,6 +1633,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           // longer than many of the others' (a Hessian point, a slow device), and no block may be
           // handed out after a signal or once --stop-after is reached.
           if (stop_requested() || reached_stop_after()) stop = true;
+          if (st.MPI_TAG == kTagProgress) continue;
           if (st.MPI_TAG == kTagIdle) {
             ++idle;
             continue;
@@ -1680,7 +1697,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
       }
-      // Messages sent before the final round (a request racing the stop) are drained here.
+      // Messages sent before the final round (a request racing the stop) are drained here; the
+      // points they report were written in that round.
       for (;;) {
         int flag = 0;
         MPI_Status st;
@@ -1688,6 +1706,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         if (!flag) break;
         Finished f;
         MPI_Recv(&f, 3, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
+        progress.add(f);
       }
       progress.show(true);
     }

@@ -390,6 +390,17 @@ lines = [ln for ln in p.stdout.splitlines() if ln.startswith("[sweep]")]
 check(lines and lines[-1].startswith("[sweep] 5/5 points (100.0 %)") and
       sum(ln.startswith("[sweep] 5/5 points") for ln in lines) == 1,
       f"1 rank, --progress-seconds 0: the last line once: {lines[-3:]}")
+# 2 ranks, a line at every report: rank 1 reports each pass as it finishes, not its whole block
+# (up to 16 points) with its next request, so the count moves a point at a time until the tail
+# (the last points, in pieces, complete together); it had moved in steps of 16, 12, 9, ...
+p = run(["sweep", "--model-file", model, "--directions", "dirs.h5", *DATA_ARGS, "--samples", "300",
+         "--x", "-1:1:161", "--points-per-forward", "1", "--progress-seconds", "0",
+         "--out", "steps.h5"], mpi=2)
+counts = [int(m.group(1)) for m in re.finditer(r"\[sweep\] (\d+)/161 points", p.stdout)]
+steps = [b - a for a, b in zip(counts, counts[1:]) if b < 150]
+check(counts and counts[-1] == 161 and steps and max(steps) <= 1,
+      f"2 ranks, --progress-seconds 0: the count moves a point at a time: "
+      f"{[(a, b) for a, b in zip(counts, counts[1:]) if b - a > 1][:5]}")
 # a long interval: the first report's line, then the final one
 p = run([*SWEEP, "--x", "-1:1:5", "--points-per-forward", "1", "--out", "once2.h5"], mpi=2)
 lines = [ln for ln in p.stdout.splitlines() if ln.startswith("[sweep]")]
