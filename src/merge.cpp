@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
@@ -147,6 +148,31 @@ std::pair<int, int> part_of(const std::string& part) {
   if (part.empty() || slash == std::string::npos) return {0, 0};
   auto [k, n] = parse_part_text(part);  // (read_surface checked it)
   return {k + 1, n};
+}
+
+// The direction file the merged surface names. Parts swept without --directions each made their
+// own copy beside them (NAME.part-K-of-N.dirs.h5, the same seeded directions): the merged file
+// gets one beside it, OUT.dirs.h5, as a sweep of OUT would have made, rather than name the first
+// part's (deleted with the parts), and a resume of OUT reads it. An OUT.dirs.h5 already there
+// (an earlier merge's) must hold the same directions. Other files (--directions) stay as named.
+std::string merged_directions(const Input& ref, const std::string& out, const std::string& fingerprint) {
+  namespace fs = std::filesystem;
+  const std::string named = ref.config.value("directions", std::string());
+  const std::string ref_out = ref.config.value("out", std::string());
+  if (named.empty() || ref_out.empty() || named != default_dir_file(ref_out)) return named;
+  const std::string from = default_dir_file(ref.path), to = default_dir_file(out);
+  std::error_code ec;
+  if (fs::exists(to, ec)) {
+    if (directions_fingerprint(read_directions(to)) != fingerprint)
+      throw InputError(to + " holds other directions than the parts' (" + from + "); not merged, " +
+                       out + " is left as it was (move it away, or merge into another --out)");
+    return to;
+  }
+  if (!fs::exists(from, ec)) return named;  // (gone: the file keeps the name it was made with)
+  h5::write_whole(to, ".copying", [&](const std::string& tmp) {
+    fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
+  });
+  return to;
 }
 
 }  // namespace
@@ -328,7 +354,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   id.loss = idj.value("loss", std::string());
   id.model_fingerprint = idj.value("model_fingerprint", std::string());
   id.directions_fingerprint = idj.value("directions_fingerprint", std::string());
-  id.dir_file = ref.config.value("directions", std::string());
+  id.dir_file = merged_directions(ref, cfg.out, id.directions_fingerprint);
   id.part = "";
   // Every other identity entry travels as it is, so that the merged file can be resumed.
   if (idj.contains("hessian")) id.hessian = idj.at("hessian");
@@ -339,6 +365,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       break;
     }
   nlohmann::json config = ref.config;
+  config["directions"] = id.dir_file;
   config["part"] = "";
   config["out"] = cfg.out;
 

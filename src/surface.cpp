@@ -40,6 +40,11 @@ void check_surface_name(const std::string& out) {
                      " (Open MPI's MPI-IO fails on longer ones)");
 }
 
+std::string default_dir_file(const std::string& surface) {
+  std::filesystem::path p(surface);
+  return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
+}
+
 std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::string& key,
                                    const std::string& absent) {
   if (identity.contains(key)) return identity[key].dump();
@@ -95,8 +100,13 @@ void write_string_dataset(const h5::Location& f, const std::string& name, const 
 }  // namespace
 
 std::uintmax_t SurfaceFile::bytes_needed(const SurfaceIdentity& id) {
+  // The values, `seconds` and `done` over the grid, the coordinates, the run log, and 32 KiB for
+  // HDF5's metadata and the attributes (about 9 kB in practice): an upper bound, checked against
+  // the free space before the file is made.
   const auto points = std::uintmax_t(id.grid.size());
-  return points * (8 * (id.values.size() + 1) + 1) + kRunLogBytes + (std::uintmax_t(1) << 16);
+  const auto coordinates = std::uintmax_t(id.grid.x.num + (id.grid.has_y ? id.grid.y.num : 0));
+  return points * (8 * (id.values.size() + 1) + 1) + 8 * coordinates + kRunLogBytes +
+         (std::uintmax_t(1) << 15);
 }
 
 std::string SurfaceFile::size_text(std::uintmax_t b) {
@@ -140,13 +150,14 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
       const auto& v = want[k];
       if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
         // a file of an earlier version, resumed without the check)
-        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " +
-               SurfaceIdentity::shown(have, k, "none") + ", this command has " + v.dump() +
+        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) +
+               (k == "values" ? " are " : " is ") + SurfaceIdentity::shown(have, k, "none") + ", this command has " + v.dump() +
                "; refusing to resume (the file is left untouched; use another --out)";
     }
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
-        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) + " is " + v.dump() +
+        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) +
+               (k == "values" ? " are " : " is ") + v.dump() +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path);

@@ -778,11 +778,6 @@ EigenOptions eigen_options(const SweepConfig& c) {
   return e;
 }
 
-std::string default_dir_file(const std::string& out) {
-  std::filesystem::path p(out);
-  return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
-}
-
 }  // namespace
 
 bool tries_cudnn_fusion(const std::string& setting, const Model& model, const torch::Device& device,
@@ -806,8 +801,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   const auto t_start = clock_type::now();
   SweepOutcome out;
   const int rank = world.rank(), size = world.size();
-  const int G = cfg.data_shards;
-  if (G < 1 || size % G != 0)
+  if (cfg.identity_only && !cfg.dry_run)
+    throw AgreedError("--identity-only is a kind of --dry-run: give both");
+  // (an identity check needs none of the run's ranks, groups or devices)
+  const int G = cfg.identity_only ? 1 : cfg.data_shards;
+  if (cfg.data_shards < 1 || G < 1 || size % G != 0)
     throw AgreedError("--data-shards " + std::to_string(G) + " must divide the number of ranks (" +
                      std::to_string(size) + ")");
   mpi::Comm node = world.split_node();
@@ -873,7 +871,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (!(cfg.progress_seconds >= 0) || !std::isfinite(cfg.progress_seconds))
       throw InputError("--progress-seconds must be a number of seconds >= 0 (0: a line at every "
                        "report)");
-    device = select_device(cfg.device, node.rank());
+    if (!cfg.identity_only) device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
     if (cfg.model_file.empty()) {
       torch::manual_seed(cfg.init_seed);
@@ -1017,6 +1015,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     nlohmann::json mine = nlohmann::json::array();
     auto add = [&mine](const std::string& what, const nlohmann::json& value) { mine.push_back({what, value}); };
     add("--out", std::filesystem::absolute(cfg.out).lexically_normal().string());
+    // (modes, not settings, so not in the configuration; each takes its own collective path)
+    add("--dry-run", cfg.dry_run);
+    add("--identity-only", cfg.identity_only);
+    add("--stop-after", cfg.stop_after);
     for (auto& [key, value] : effective.items())
       if (key != "directions" && key != "data_dir" && key != "model_file" && key != "out" && key != "config")
         add(key, value);
@@ -1053,6 +1055,45 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // of the grid it already holds.
   std::string dry_verdict;
   std::int64_t dry_done = 0;
+  // The dry run's plan, on rank 0 (collective: the data lines).
+  auto print_plan = [&](const std::string& devices) {
+    const std::vector<std::string> data_lines = split_lines(ev.data, cfg, group);
+    if (rank == 0) {
+      // (the points p with p % part_n == part_k, counted without a loop over a huge grid)
+      const std::int64_t part_total = grid.size() / part_n + (part_k < grid.size() % part_n);
+      std::printf("%s of losscape sweep %s: nothing computed, nothing written\n",
+                  cfg.identity_only ? "identity check" : "dry run", version);
+      const std::string done_text =
+          std::to_string(dry_done) + " of " + std::to_string(part_total) + " points done";
+      std::printf("surface     %s: %s\n", cfg.out.c_str(),
+                  (dry_verdict == "create"
+                       ? "would be created (up to " + SurfaceFile::size_text(SurfaceFile::bytes_needed(id)) + ")"
+                   : dry_done == part_total
+                       ? "complete: " + done_text + " (a run would compute nothing and leave it as it is)"
+                       : "would be resumed: " + done_text)
+                      .c_str());
+      std::printf("grid        %s %s%s%s, %lld points%s; %lld to compute\n",
+                  grid.has_y ? "2D" : "1D", grid.x.str().c_str(), grid.has_y ? " x " : "",
+                  grid.has_y ? grid.y.str().c_str() : "", (long long)part_total,
+                  part_n > 1 ? (" (part " + id.part + " of the grid)").c_str() : "",
+                  (long long)(part_total - dry_done));
+      std::printf("model       %s (%s), fingerprint %s\n", ev.model->arch.c_str(),
+                  cfg.model_file.empty() ? ("fresh, --init-seed " + std::to_string(cfg.init_seed)).c_str()
+                                         : cfg.model_file.c_str(),
+                  id.model_fingerprint.c_str());
+      std::printf("directions  %s: %s (%d, %s)\n", dir_file.c_str(),
+                  dirs_made_here ? "would be made" : "read", ev.dirs.dims(), to_string(ev.dirs.type));
+      for (auto& line : data_lines) std::printf("data        %s\n", line.c_str());
+      if (cfg.identity_only)
+        std::printf("ranks       not checked (--identity-only: the run's devices, ranks and data shards)\n");
+      else
+        std::printf("ranks       %d%s on %s\n", size,
+                    G > 1 ? (" in groups of " + std::to_string(G) + " (data shards)").c_str() : "",
+                    devices.c_str());
+      std::printf("effective configuration: %s\n", effective.dump().c_str());
+      std::fflush(stdout);
+    }
+  };
   if (cfg.dry_run) {
     agreed([&] {
       if (rank != 0) return;
@@ -1064,6 +1105,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     });
     world.bcast(dry_verdict);  // as the constructor does: every rank refuses with rank 0's reason
     if (dry_verdict != "create" && dry_verdict != "open") throw AgreedError(dry_verdict);
+    if (cfg.identity_only) {  // (no device, ranks or data shards of the run's were checked)
+      print_plan("");
+      out.complete = true;
+      return out;
+    }
   } else {
     try {
       surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
@@ -1138,39 +1184,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     });
     // A dry run stops here: every check is done, the timings and the points are the run's.
     if (cfg.dry_run) {
-      const auto devices = device_list(world.allgather(describe_device(device)));
-      const std::vector<std::string> data_lines = split_lines(ev.data, cfg, group);
-      if (rank == 0) {
-        // (the points p with p % part_n == part_k, counted without a loop over a huge grid)
-        const std::int64_t part_total = grid.size() / part_n + (part_k < grid.size() % part_n);
-        std::printf("dry run of losscape sweep %s: nothing computed, nothing written\n", version);
-        const std::string done_text =
-            std::to_string(dry_done) + " of " + std::to_string(part_total) + " points done";
-        std::printf("surface     %s: %s\n", cfg.out.c_str(),
-                    (dry_verdict == "create"
-                         ? "would be created (" + SurfaceFile::size_text(SurfaceFile::bytes_needed(id)) + ")"
-                     : dry_done == part_total
-                         ? "complete: " + done_text + " (a run would compute nothing and leave it as it is)"
-                         : "would be resumed: " + done_text)
-                        .c_str());
-        std::printf("grid        %s %s%s%s, %lld points%s; %lld to compute\n",
-                    grid.has_y ? "2D" : "1D", grid.x.str().c_str(), grid.has_y ? " x " : "",
-                    grid.has_y ? grid.y.str().c_str() : "", (long long)part_total,
-                    part_n > 1 ? (" (part " + id.part + " of the grid)").c_str() : "",
-                    (long long)(part_total - dry_done));
-        std::printf("model       %s (%s), fingerprint %s\n", ev.model->arch.c_str(),
-                    cfg.model_file.empty() ? ("fresh, --init-seed " + std::to_string(cfg.init_seed)).c_str()
-                                           : cfg.model_file.c_str(),
-                    id.model_fingerprint.c_str());
-        std::printf("directions  %s: %s (%d, %s)\n", dir_file.c_str(),
-                    dirs_made_here ? "would be made" : "read", ev.dirs.dims(), to_string(ev.dirs.type));
-        for (auto& line : data_lines) std::printf("data        %s\n", line.c_str());
-        std::printf("ranks       %d%s on %s\n", size,
-                    G > 1 ? (" in groups of " + std::to_string(G) + " (data shards)").c_str() : "",
-                    devices.dump().c_str());
-        std::printf("effective configuration: %s\n", effective.dump().c_str());
-        std::fflush(stdout);
-      }
+      print_plan(device_list(world.allgather(describe_device(device))).dump());
       out.complete = true;
       return out;
     }

@@ -58,6 +58,9 @@ inline constexpr std::size_t kMaxSurfaceName = 200;
 /// Throws InputError ("--out NAME: a file name of N characters; at most 200 ...") when `out`'s
 /// file name is longer: for sweep, and for merge, whose output a sweep resumes.
 void check_surface_name(const std::string& out);
+/// The directions a sweep makes for a surface file when it is given none: NAME.dirs.h5 beside
+/// NAME.h5 (a merge of parts that made their own copies one for the merged file).
+std::string default_dir_file(const std::string& surface);
 
 /// Marker dataset values for "not computed" in the reference layout.
 inline constexpr double kNotComputed = -1.0;

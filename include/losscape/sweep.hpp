@@ -72,6 +72,10 @@ struct SweepConfig {
   /// the surface file's resume, the lock) and print the plan; compute and write nothing. A mode,
   /// not a setting: not read from or stored in configurations.
   bool dry_run = false;
+  /// With dry_run: check only that `out` is (or would become) this sweep's file (grid, values,
+  /// model, directions, data), not that this job's ranks and devices could run it: no GPU, rank
+  /// count or data shards needed (the fan-out's merge job checks its first part so). A mode.
+  bool identity_only = false;
   // Hessian maps (hessian.hpp): λmax, λmin of the loss over the first split at every point.
   bool hessian = false;
   bool hessian_all_params = false;       ///< else only tensors with ≥ 2 dimensions

@@ -284,7 +284,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
     j["model"] = model->source;
     j["arch"] = model->arch;
     j["data"] = world.size() > 1 ? whole.dataset + " " + whole.split + " (" +
-                                       std::to_string(h->samples()) + " samples over " +
+                                       std::to_string(h->samples()) + " of " +
+                                       std::to_string(data.total) + " samples over " +
                                        std::to_string(world.size()) + " ranks)"
                                  : data.description;
     j["loss_kind"] = to_string(ho.loss);

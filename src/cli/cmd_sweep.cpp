@@ -100,6 +100,10 @@ void add_sweep(CLI::App& root, Registry& reg) {
   app->add_flag("--dry-run", c.dry_run,
                 "Check the configuration, model, directions, data (on every rank) and the "
                 "surface file, print the plan, and stop: nothing is computed or written");
+  app->add_flag("--identity-only", c.identity_only,
+                "With --dry-run: check only that --out is (or would become) this sweep's file "
+                "(grid, values, model, directions, data), not the run's devices, ranks or data "
+                "shards");
   app->add_option("--stop-after", c.stop_after,
                   "Testing aid: stop as if signalled after N points");
   app->add_flag("--hessian", c.hessian,
@@ -176,6 +180,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
       LOSSCAPE_TAKE("--stop-after", stop_after)
       LOSSCAPE_TAKE("--dry-run", dry_run)
+      LOSSCAPE_TAKE("--identity-only", identity_only)
       LOSSCAPE_TAKE("--hessian", hessian)
       LOSSCAPE_TAKE("--hessian-all-params", hessian_all_params)
       LOSSCAPE_TAKE("--hessian-batch-size", hessian_batch_size)

@@ -253,6 +253,38 @@ r = run("merge", "c1.h5", "--out", "c_merged.h5")
 check(r.returncode == 75 and "no file was given for part " + ", ".join(f"{k}/12" for k in range(2, 12)) +
       ", ... (11 parts); run" in r.stderr, f"11 parts without a file: ten listed ({r.stderr.strip()})")
 
+# ---- parts that made their own directions (no --directions): each part has its copy beside it,
+# NAME.part-K-of-N.dirs.h5; the merged file gets one of its own, OUT.dirs.h5, and names it (it
+# named part 1's, gone once the parts are deleted), and a resume of it reads that file ----
+os.makedirs("own", exist_ok=True)
+OWN = ["sweep", *COMMON, "--x", "-1:1:5", "--seed", "7"]
+for k in (1, 2, 3):
+    must(*OWN, "--part", f"{k}/3", "--out", f"own/o.part-{k}-of-3.h5")
+r = run("merge", "own/o.part-1-of-3.h5", "own/o.part-2-of-3.h5", "--out", "own/o.h5")
+check(r.returncode == 75, f"2 of 3 parts merged: incomplete, 75 ({r.returncode}: {r.stderr.strip()})")
+with h5py.File("own/o.h5", "r") as f:
+    named, config = f["dir_file"][()].decode(), json.loads(f.attrs["config"])
+with h5py.File("own/o.dirs.h5", "r") as a, h5py.File("own/o.part-1-of-3.dirs.h5", "r") as b:
+    same = sorted(a.keys()) == sorted(b.keys()) and all(np.array_equal(a[k][()], b[k][()]) for k in a.keys()
+                                                        if isinstance(a[k], h5py.Dataset))
+check(named == "own/o.dirs.h5" and config["directions"] == "own/o.dirs.h5" and same,
+      f"merged parts with their own directions: o.dirs.h5 beside the merged file, named ({named}, "
+      f"{config['directions']}, same as part 1's: {same})")
+# the late part merges in (o.dirs.h5 there already holds the same directions)
+must("merge", "own/o.part-3-of-3.h5", "--out", "own/o.h5")
+for k in (1, 2, 3):
+    os.remove(f"own/o.part-{k}-of-3.h5")
+    os.remove(f"own/o.part-{k}-of-3.dirs.h5")
+r = run("info", "own/o.h5")
+check(r.returncode == 0 and "own/o.dirs.h5" in r.stdout, f"info of it, the parts deleted: its directions are there ({r.stdout[:300]})")
+# another OUT.dirs.h5 in the way: refused, nothing written
+for k in (1, 2):
+    must(*OWN, "--part", f"{k}/3", "--out", f"own/q.part-{k}-of-3.h5")
+must("directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--seed", "8", "--out", "own/q.dirs.h5", "--quiet")
+r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q.h5")
+check(r.returncode == 1 and "own/q.dirs.h5 holds other directions than the parts' (own/q.part-1-of-3.dirs.h5)" in r.stderr
+      and not os.path.exists("own/q.h5"), f"an OUT.dirs.h5 of other directions: refused ({r.stderr.strip()})")
+
 # ---- a link at --out: the merged file goes where it leads (the sweep's lock and resume follow
 # it too), the link stays ----
 os.makedirs("linked", exist_ok=True)

@@ -425,6 +425,17 @@ check "fan-out merge: parts of other settings (--samples 20, merging for 30) are
            grep -q 'fm.part-1-of-2.h5 is not this sweep' merge-fm.log && grep -q 'its --samples is 20' merge-fm.log"
 check "fan-out merge: parts of these settings are merged, complete" \
   bash -c "[[ $(merge_fm "${COMPLETE[@]}" --x -1:1:5 --out fm.h5) == 0 ]] && grep -q 'merged: fm.h5 is complete' merge-fm.log"
+# The merge job is one process on no GPU: parts computed by 2 ranks in data-shard groups of 2
+# (--data-shards 2) merge, with the array's --device cuda given too (the check of the first
+# part is of its identity alone: its single process had been refused for the ranks, and would
+# be for a GPU, and the parts never merged).
+for k in 1 2; do
+  "$MPIEXEC" --oversubscribe --bind-to none $( ((EUID == 0)) && echo --allow-run-as-root) -n 2 \
+    "$LOSSCAPE" sweep "${COMPLETE[@]}" --x -1:1:5 --data-shards 2 --part $k/2 --out fs.part-$k-of-2.h5 >/dev/null 2>&1
+done
+check "fan-out merge of parts made with --data-shards 2 (and --device cuda): merged, complete" \
+  bash -c "[[ $(merge_fm "${COMPLETE[@]}" --x -1:1:5 --data-shards 2 --device cuda --out fs.h5) == 0 ]] &&
+           grep -q 'merged: fs.h5 is complete' merge-fm.log" || cat merge-fm.log
 
 # ---- jobs/paper/submit.sh: paths with white space refused up front ----
 mkdir -p "fake cifar" && touch "fake cifar/data_batch_1.bin" "fake cifar/test_batch.bin"
