@@ -838,6 +838,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // settings): the configuration leaves them out rather than list defaults never used.
     if (!cfg.directions.empty()) effective.erase("dir");
     std::tie(part_k, part_n) = parse_part(cfg.part == "slurm" ? "" : cfg.part, cfg.part == "slurm");
+    // (legal: a fan-out of more parts than points; said, since a wrong N looks the same)
+    if (rank == 0 && part_k >= grid.size())
+      std::fprintf(stderr, "losscape: note: part %d/%d of a grid of %lld points holds no point (more "
+                           "parts than points)\n",
+                   part_k + 1, part_n, static_cast<long long>(grid.size()));
     check_grid_memory(grid, node.size(), memory_room());
     if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
     check_surface_name(cfg.out);

@@ -717,6 +717,15 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                  "losscape: note: --batch-size %lld is more than the %lld training samples: every "
                  "step is one full batch of %lld, one step per epoch\n",
                  static_cast<long long>(bs), static_cast<long long>(n), static_cast<long long>(n));
+  // (legal: a later --resume --epochs may reach them; said, since a typo looks the same)
+  for (auto m : cfg.milestones)
+    if (m > cfg.epochs && start < cfg.epochs) {
+      std::fprintf(stderr,
+                   "losscape: note: --milestones %lld is beyond --epochs %lld: the learning rate "
+                   "drops there only if a --resume trains that far\n",
+                   static_cast<long long>(m), static_cast<long long>(cfg.epochs));
+      break;
+    }
   if (opts.dry_run) {
     // As the epoch loop counts them (trained_batch).
     std::int64_t batches = 0;
@@ -793,7 +802,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     truncate_log(log, start);
   }
 
-  if (start >= cfg.epochs && !opts.quiet)
+  // (a new run of --epochs 0 has just written its initial checkpoint: that was its work)
+  if (start >= cfg.epochs && !(start == 0 && resume_path.empty()) && !opts.quiet)
     std::printf("run %s is complete (epoch %lld of %lld); nothing to do\n", cfg.out.c_str(),
                 static_cast<long long>(start), static_cast<long long>(cfg.epochs));
 

@@ -249,6 +249,10 @@ check(r.returncode == 1 and "is marked done but is not in part 2/3's slice of th
 
 # The parts of which no file was given: the first ten listed (a 1000-part fan-out listed 998)
 must("sweep", *COMMON, "--x", "-1:1:12", "--directions", "dirs.h5", "--part", "1/12", "--out", "c1.h5")
+# more parts than points: a part of none is computed (complete), with a note
+r = must("sweep", *COMMON, "--x", "-1:1:3", "--directions", "dirs.h5", "--part", "5/5", "--out", "c_empty.h5")
+check("losscape: note: part 5/5 of a grid of 3 points holds no point (more parts than points)" in r.stderr,
+      f"an empty part: a note ({r.stderr.strip()})")
 r = run("merge", "c1.h5", "--out", "c_merged.h5")
 check(r.returncode == 75 and "no file was given for part " + ", ".join(f"{k}/12" for k in range(2, 12)) +
       ", ... (11 parts); run" in r.stderr, f"11 parts without a file: ten listed ({r.stderr.strip()})")
@@ -372,6 +376,26 @@ r = run("merge", "bf1.h5", "bfnear.h5", "--out", "bfnear_t.h5", "--tolerance", "
 check(r.returncode == 1 and "relative tolerance 1e-06)" in r.stderr and
       not os.path.exists("bfnear_t.h5"),
       f"and refused with --tolerance 1e-6: {r.stderr.strip()}")
+# Accuracies move by whole images: within the tolerance of 100 % (1 percentage point in bf16),
+# not of their own value. One image of 200 (0.5 %) at an accuracy set to 12 % (4 % relative)
+# merges; 3 images (1.5 points) are refused, naming the scale.
+def set_acc(src, dst, part, value):
+    shutil.copy(src, dst)
+    with h5py.File(part, "r") as p:
+        at = tuple(int(i) for i in np.argwhere(p["done"][()] == 1)[0])
+    with h5py.File(dst, "r+") as f:
+        f["train_acc"][at] = value
+    return at
+
+
+set_acc("bf1.h5", "bf1_low.h5", "bf1.h5", 12.0)
+set_acc("bfm.h5", "bfacc.h5", "bf1.h5", 12.5)
+r = run("merge", "bf1_low.h5", "bfacc.h5", "--out", "bfacc_m.h5")
+check(r.returncode == 0, f"bf16: accuracies 12 and 12.5 (one image of 200) agree ({r.returncode}: {r.stderr.strip()})")
+set_acc("bfm.h5", "bfacc3.h5", "bf1.h5", 13.5)
+r = run("merge", "bf1_low.h5", "bfacc3.h5", "--out", "bfacc3_m.h5")
+check(r.returncode == 1 and "train_acc 13.5 vs 12 (relative tolerance 0.01 of 100 %, the default in bf16)" in r.stderr
+      and not os.path.exists("bfacc3_m.h5"), f"bf16: 12 and 13.5 (3 images) are refused ({r.stderr.strip()})")
 nudge("whole.h5", "near32.h5", "p1.h5")
 r = run("merge", "p1.h5", "near32.h5", "--out", "near32_m.h5")
 check(r.returncode == 1 and "relative tolerance 1e-06, the default in fp32" in r.stderr,

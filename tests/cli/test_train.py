@@ -160,7 +160,7 @@ check(moved > 1e-4 and log[1]["fit_loss"] > 0,
 p = run("train", *one, "--batch-size", "64", "--samples", "65", "--epochs", "1", "--out", "b65",
         "--dry-run")
 check("2 batches of up to 64 images each per epoch" in p.stdout, f"a last batch of one sample is trained: {p.stdout!r}")
-p = run("train", *one, "--batch-size", "8192", "--samples", "65", "--epochs", "2", "--out", "b8192",
+p = run("train", *without(one, "--milestones"), "--batch-size", "8192", "--samples", "65", "--epochs", "2", "--out", "b8192",
         "--dry-run")
 check("1 batch of up to 65 images each per epoch" in p.stdout and p.stderr.strip() == "losscape: note: --batch-size 8192 is more "
       "than the 65 training samples: every step is one full batch of 65, one step per epoch",
@@ -191,9 +191,11 @@ check("typo.json" in p.stderr and "weight_decy" in p.stderr and not os.path.exis
       f"an unknown key in the config is refused, naming the file: {p.stderr.strip()}")
 
 # ---- resume through the command line: 2 epochs, then --resume --epochs 4 ----
-run("train", *common, "--epochs", "2", "--out", "run2")
+p = run("train", *common, "--epochs", "2", "--out", "run2")
+check(p.stderr.strip() == "losscape: note: --milestones 3 is beyond --epochs 2: the learning rate drops there "
+      "only if a --resume trains that far", f"a milestone beyond --epochs: a note ({p.stderr.strip()})")
 p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "run2")
-check("resuming" in p.stdout, "resume announced")
+check("resuming" in p.stdout and "beyond" not in p.stderr, "resume announced (no note: the milestone is reached)")
 with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as b:
     same = all(np.array_equal(a["state"][k][()], b["state"][k][()]) for k in a["state"])
     same = same and all(np.array_equal(a["optimizer"][k][()], b["optimizer"][k][()])
