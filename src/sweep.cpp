@@ -805,7 +805,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     throw AgreedError("--identity-only is a kind of --dry-run: give both");
   // (an identity check needs none of the run's ranks, groups or devices)
   const int G = cfg.identity_only ? 1 : cfg.data_shards;
-  if (cfg.data_shards < 1 || G < 1 || size % G != 0)
+  if (cfg.data_shards < 1) throw AgreedError("--data-shards must be at least 1");
+  if (size % G != 0)
     throw AgreedError("--data-shards " + std::to_string(G) + " must divide the number of ranks (" +
                      std::to_string(size) + ")");
   mpi::Comm node = world.split_node();
@@ -1111,6 +1112,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     world.bcast(dry_verdict);  // as the constructor does: every rank refuses with rank 0's reason
     if (dry_verdict != "create" && dry_verdict != "open") throw AgreedError(dry_verdict);
     if (cfg.identity_only) {  // (no device, ranks or data shards of the run's were checked)
+      agreed([&] {  // (the settings a run checks later that need no device)
+        parse_batch_size(cfg.batch_size);
+        check_memory_format(cfg.memory_format);
+      });
       print_plan("");
       out.complete = true;
       return out;
@@ -1586,6 +1591,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           stop_sent = true;
         }
       }
+      // What it finished since its last message, written in the final round: counted by rank 0's
+      // last progress line (it drains this after the round).
+      if (since_sent.points > 0) send(kTagProgress);
       command_group(group, kStop);
       finish_tail();
       round();
@@ -1716,8 +1724,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
       }
-      // Messages sent before the final round (a request racing the stop) are drained here; the
-      // points they report were written in that round.
+      // Messages sent before the final round (a request racing the stop, a leader's last passes)
+      // are drained here: the points they report were written in that round. Their tail pieces
+      // are not counted again: the settled tail's points replaced every piece.
       for (;;) {
         int flag = 0;
         MPI_Status st;
@@ -1725,6 +1734,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         if (!flag) break;
         Finished f;
         MPI_Recv(&f, 3, MPI_DOUBLE, st.MPI_SOURCE, st.MPI_TAG, world.get(), MPI_STATUS_IGNORE);
+        f.pieces = 0;
         progress.add(f);
       }
       progress.show(true);

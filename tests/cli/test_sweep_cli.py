@@ -642,6 +642,10 @@ for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
     check(p.returncode == 75, f"{label}: exit code 75 (got {p.returncode})")
     n = done_count(out) if os.path.exists(out) else 0
     check(0 < n < 81, f"{label}: the final flush wrote {n} of 81 points (flush interval 1 h)")
+    # the last progress line counts what was written: rank 1's passes since its last message too
+    shown = re.findall(r"\[sweep\] (\d+)/81 points", so)
+    check(shown and int(shown[-1]) == n, f"{label}: the last progress line says the {n} points written "
+          f"({shown[-1:]})")
     r = run([*SLOW, "--progress-seconds", "1000", "--out", out], mpi=2)
     check(done_count(out) == 81, f"{label}: the same command resumes to completion")
     check(f"{81 - n} computed now" in r.stdout,
