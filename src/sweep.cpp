@@ -1521,8 +1521,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         since_sent = Finished{};
         last_sent = clock_type::now();
       };
-      // Within a block, what is finished goes to rank 0 at least every second (every pass with
-      // --progress-seconds 0), so that the progress counts it before the block's end: a block
+      // Within a block, what is finished goes to rank 0 at the end of a pass that ends a second or
+      // more after the last message (every pass with --progress-seconds 0), so that the progress counts it before the block's end: a block
       // can be 16 points, and early in a sweep rank 0 would otherwise count its own points alone.
       const double report_every = std::min(1.0, cfg.progress_seconds / 2);
       // Receive one control message; true when it says stop.
