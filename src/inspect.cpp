@@ -242,7 +242,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
       // accuracy) means nothing: counted with the non-finite values, as plot draws a gap there.
       const std::vector<double>* loss = nullptr;
       const std::string& name = s.names[v];
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, "_acc") == 0)
+      if (is_accuracy_name(name))
         for (std::size_t w = 0; w < s.names.size(); ++w)
           if (s.names[w] == name.substr(0, name.size() - 4) + "_loss") loss = &s.values[w];
       std::ptrdiff_t lo = -1, hi = -1;

@@ -133,9 +133,6 @@ bool agree(double a, double b, double tol, bool accuracy) {
   return std::fabs(a - b) <= tol * (accuracy ? 100.0 : std::max(std::fabs(a), std::fabs(b)));
 }
 
-bool is_accuracy(const std::string& name) {
-  return name.size() > 4 && name.compare(name.size() - 4, 4, "_acc") == 0;
-}
 
 std::string fmt(double v) {
   char buf[64];
@@ -307,11 +304,11 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       for (std::size_t v = 0; v < names.size(); ++v) {
         const double a = values[v][p], b = in.data.values[v][p];
         const double tol = tolerance_of(names[v]);
-        if (!agree(a, b, tol, is_accuracy(names[v])))
+        if (!agree(a, b, tol, is_accuracy_name(names[v])))
           throw InputError(in.path + " and " + inputs[std::size_t(source[p])].path +
                            " disagree at point " + point_name(grid, std::int64_t(p)) + ": " +
                            names[v] + " " + fmt(b) + " vs " + fmt(a) + " (relative tolerance " +
-                           fmt(tol) + (is_accuracy(names[v]) ? " of 100 %" : "") +
+                           fmt(tol) + (is_accuracy_name(names[v]) ? " of 100 %" : "") +
                            (cfg.tolerance < 0 ? (tol != tolerance ? ", the default for eigenvalues: their --eig-tol"
                                                                   : ", the default in " + precision)
                                               : std::string()) +

@@ -40,6 +40,10 @@ void check_surface_name(const std::string& out) {
                      " (Open MPI's MPI-IO fails on longer ones)");
 }
 
+bool is_accuracy_name(const std::string& name) {
+  return name.size() > 4 && name.compare(name.size() - 4, 4, "_acc") == 0;
+}
+
 std::string default_dir_file(const std::string& surface) {
   std::filesystem::path p(surface);
   return (p.parent_path() / (p.stem().string() + ".dirs.h5")).string();
@@ -142,6 +146,9 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     auto want = id.to_json();
     // The computed values (the splits) before the data's hashes, which differ with them: "its
     // computed values are [train_loss, ...]" says what is wrong, the hashes do not.
+    auto its = [](const std::string& k) {  // "its --samples is", "its computed values (...) are"
+      return "its " + SurfaceIdentity::describe(k) + (k == "values" ? " are " : " is ");
+    };
     std::vector<std::string> keys = {"values"};
     for (auto& [k, v] : want.items())
       if (k != "values") keys.push_back(k);
@@ -150,14 +157,13 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
       const auto& v = want[k];
       if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
         // a file of an earlier version, resumed without the check)
-        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) +
-               (k == "values" ? " are " : " is ") + SurfaceIdentity::shown(have, k, "none") + ", this command has " + v.dump() +
+        return path + " belongs to another sweep: " + its(k) + SurfaceIdentity::shown(have, k, "none") +
+               ", this command has " + v.dump() +
                "; refusing to resume (the file is left untouched; use another --out)";
     }
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
-        return path + " belongs to another sweep: its " + SurfaceIdentity::describe(k) +
-               (k == "values" ? " are " : " is ") + v.dump() +
+        return path + " belongs to another sweep: " + its(k) + v.dump() +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path);

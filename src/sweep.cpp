@@ -877,6 +877,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (!(cfg.progress_seconds >= 0) || !std::isfinite(cfg.progress_seconds))
       throw InputError("--progress-seconds must be a number of seconds >= 0 (0: a line at every "
                        "report)");
+    // (taken at the start-up choice; checked here with the other settings, so that a dry run of
+    // the identity alone, which stops before that, refuses them too; --hessian: nchw)
+    parse_batch_size(cfg.batch_size);
+    if (!cfg.hessian) check_memory_format(cfg.memory_format);
     if (!cfg.identity_only) device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
     if (cfg.model_file.empty()) {
@@ -1112,10 +1116,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     world.bcast(dry_verdict);  // as the constructor does: every rank refuses with rank 0's reason
     if (dry_verdict != "create" && dry_verdict != "open") throw AgreedError(dry_verdict);
     if (cfg.identity_only) {  // (no device, ranks or data shards of the run's were checked)
-      agreed([&] {  // (the settings a run checks later that need no device)
-        parse_batch_size(cfg.batch_size);
-        check_memory_format(cfg.memory_format);
-      });
       print_plan("");
       out.complete = true;
       return out;
@@ -1175,8 +1175,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     agreed([&] {  // everything that can fail on some ranks only, before the collective timings
       co.fixed_batch = parse_batch_size(cfg.batch_size);
       // The Hessian's products flatten the parameters: they stay in the default layout.
-      co.layout = cfg.hessian ? "nchw" : cfg.memory_format;
-      check_memory_format(co.layout);
+      co.layout = cfg.hessian ? "nchw" : cfg.memory_format;  // (checked in the set-up)
       co.precision = ev.opts.precision;
       co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
       if (fixed_points == 0 && !cfg.hessian && ev.model->can_stack()) {
@@ -1522,8 +1521,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         last_sent = clock_type::now();
       };
       // Within a block, what is finished goes to rank 0 at the end of a pass that ends a second or
-      // more after the last message (every pass with --progress-seconds 0), so that the progress counts it before the block's end: a block
-      // can be 16 points, and early in a sweep rank 0 would otherwise count its own points alone.
+      // more after the last message (every pass with --progress-seconds 0), so that the progress
+      // counts it before the block's end: a block can be 16 points, and early in a sweep rank 0
+      // would otherwise count its own points alone.
       const double report_every = std::min(1.0, cfg.progress_seconds / 2);
       // Receive one control message; true when it says stop.
       auto handle = [&](const MPI_Status& st) {

@@ -58,6 +58,8 @@ inline constexpr std::size_t kMaxSurfaceName = 200;
 /// Throws InputError ("--out NAME: a file name of N characters; at most 200 ...") when `out`'s
 /// file name is longer: for sweep, and for merge, whose output a sweep resumes.
 void check_surface_name(const std::string& out);
+/// A surface value that is an accuracy in percent (train_acc, test_acc; SPLIT_acc).
+bool is_accuracy_name(const std::string& name);
 /// The directions a sweep makes for a surface file when it is given none: NAME.dirs.h5 beside
 /// NAME.h5 (a merge of parts that made their own copies one for the merged file).
 std::string default_dir_file(const std::string& surface);

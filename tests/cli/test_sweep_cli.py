@@ -372,6 +372,16 @@ check("identity check of losscape sweep" in p.stdout and "run_sh.h5: complete: 3
 p = run([*RUN_SH, "--dry-run", "--identity-only", "--loss", "mse"], expect=1, mpi=1)
 check("run_sh.h5 belongs to another sweep" in p.stderr,
       f"--identity-only with another loss: refused: {p.stderr.strip()[:200]}")
+# settings that need no device are still checked (as by a dry run): a bad config would pass the
+# merge job's check otherwise
+SHARDS0 = [a if a != "2" else "0" for a in RUN_SH]  # (--data-shards 2 -> 0)
+assert SHARDS0.count("0") == 1
+for args, says in (([*RUN_SH, "--batch-size", "0"], "--batch-size must be at least 1"),
+                   ([*RUN_SH, "--memory-format", "foo"], "--memory-format 'foo'"),
+                   (SHARDS0, "--data-shards must be at least 1")):
+    p = run([*args, "--dry-run", "--identity-only"], expect=1, mpi=1)
+    errors = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+    check(errors and says in errors[0], f"--identity-only, {says}: refused ({p.stderr.strip()[:200]})")
 p = run([*RUN_SH, "--identity-only"], expect=1, mpi=1)
 check(p.stderr.startswith("losscape: error: --identity-only is a kind of --dry-run: give both"),
       f"--identity-only without --dry-run: refused: {p.stderr.strip()[:200]}")
