@@ -717,12 +717,18 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                  "losscape: note: --batch-size %lld is more than the %lld training samples: every "
                  "step is one full batch of %lld, one step per epoch\n",
                  static_cast<long long>(bs), static_cast<long long>(n), static_cast<long long>(n));
-  // (legal: a later --resume --epochs may reach them; said, since a typo looks the same)
+  // (legal: a later --resume --epochs may reach them; said, since a typo looks the same. The
+  // rate drops after a milestone's epoch, so one at --epochs has no effect either; the default
+  // schedule has one there for a few epochs, on purpose (round(epochs * 11/12)), and is not noted.)
   for (auto m : cfg.milestones)
-    if (m > cfg.epochs && start < cfg.epochs) {
+    if (m >= cfg.epochs && start < cfg.epochs &&
+        (m > cfg.epochs || cfg.milestones != default_milestones(cfg.epochs))) {
       std::fprintf(stderr,
-                   "losscape: note: --milestones %lld is beyond --epochs %lld: the learning rate "
-                   "drops there only if a --resume trains that far\n",
+                   m > cfg.epochs
+                       ? "losscape: note: --milestones %lld is beyond --epochs %lld: the learning "
+                         "rate drops there only if a --resume trains that far\n"
+                       : "losscape: note: --milestones %lld is --epochs %lld, the last epoch: the "
+                         "learning rate drops after it, so only if a --resume trains further\n",
                    static_cast<long long>(m), static_cast<long long>(cfg.epochs));
       break;
     }

@@ -194,6 +194,15 @@ check("typo.json" in p.stderr and "weight_decy" in p.stderr and not os.path.exis
 p = run("train", *common, "--epochs", "2", "--out", "run2")
 check(p.stderr.strip() == "losscape: note: --milestones 3 is beyond --epochs 2: the learning rate drops there "
       "only if a --resume trains that far", f"a milestone beyond --epochs: a note ({p.stderr.strip()})")
+# A milestone at --epochs drops the rate after the last epoch: noted when given, not for the
+# default schedule, which has one there for a few epochs (4 -> 2, 3, 4).
+p = run("train", *without(common, "--milestones"), "--milestones", "2", "--epochs", "2", "--out",
+        "at_end", "--dry-run")
+check(p.stderr.strip() == "losscape: note: --milestones 2 is --epochs 2, the last epoch: the learning "
+      "rate drops after it, so only if a --resume trains further", f"a milestone at --epochs: a note "
+      f"({p.stderr.strip()})")
+p = run("train", *without(common, "--milestones"), "--epochs", "4", "--out", "at_end", "--dry-run")
+check("note" not in p.stderr, f"the default milestones for --epochs 4: no note ({p.stderr.strip()})")
 p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "run2")
 check("resuming" in p.stdout and "beyond" not in p.stderr, "resume announced (no note: the milestone is reached)")
 with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as b:
