@@ -283,6 +283,8 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     MergeInput mi;
     mi.path = in.path;
     mi.part = in.data.identity.value("part", std::string());
+    // (the output's own lock is ours: only the other inputs can be live)
+    mi.live = canonical(in.path) != out_key && FileLock::held(in.path);
     auto [k, parts] = part_of(mi.part);
     for (std::size_t p = 0; p < n; ++p) {
       const bool mine = parts == 0 || position[p] % parts == k - 1;

@@ -37,6 +37,7 @@ struct MergeInput {
   std::int64_t done = 0;        ///< points done in this input
   std::int64_t part_total = 0;  ///< points of its slice (the grid for a whole surface)
   std::int64_t added = 0;       ///< points first provided by this input (in argument order)
+  bool live = false;  ///< its lock was held by a live writer when it was read (a sweep running)
 };
 
 struct MergeReport {

@@ -53,9 +53,10 @@ void add_merge(CLI::App& root, Registry& reg) {
     }
     if (!o->quiet) {
       for (auto& in : rep.inputs)
-        std::printf("  %s: %s, %lld of its %lld points done, %lld taken\n", in.path.c_str(),
+        std::printf("  %s: %s, %lld of its %lld points done, %lld taken%s\n", in.path.c_str(),
                     in.part.empty() ? "whole surface" : ("part " + in.part).c_str(),
-                    (long long)in.done, (long long)in.part_total, (long long)in.added);
+                    (long long)in.done, (long long)in.part_total, (long long)in.added,
+                    in.live ? " (still being written)" : "");
       std::printf("merged %s: %lld of %lld points", o->cfg.out.c_str(), (long long)rep.done,
                   (long long)rep.total);
       if (rep.overlapping > 0)
@@ -63,6 +64,19 @@ void add_merge(CLI::App& root, Registry& reg) {
                   (long long)rep.overlapping, rep.tolerance);
       std::printf("\n");
     }
+    // A part whose sweep still runs (its lock held): merged as far as it was flushed; said,
+    // since a merge job started before its parts ended looks like a finished one otherwise.
+    std::string live;
+    int n_live = 0;
+    for (auto& in : rep.inputs)
+      if (in.live && ++n_live <= 3) live += (live.empty() ? "" : ", ") + in.path;
+    if (n_live > 3) live += ", ... (" + std::to_string(n_live) + " files)";
+    if (n_live > 0)
+      std::fprintf(stderr,
+                   "losscape: note: %s %s still being written by a running sweep (%s lock is "
+                   "held): merged with the points flushed so far; merge again when %s\n",
+                   live.c_str(), n_live > 1 ? "are" : "is", n_live > 1 ? "their" : "its",
+                   n_live > 1 ? "they have ended" : "it has ended");
     if (rep.complete()) return int(kExitOk);
     std::string where;
     for (std::size_t i = 0; i < rep.missing_alpha.size(); ++i) {

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -435,6 +436,18 @@ kr = [e for e in j["runs"] if e.get("file") == "killed1.h5"]
 check(r.returncode == 75 and len(kr) == 1 and kr[0]["status"] == "killed" and
       kr[0]["points_computed"] == kdone,
       f"a killed run of a part: listed as killed with its {kdone} points ({kr})")
+# A part whose sweep still runs (its lock held by a live process, here this one): merged as far
+# as it was flushed, with a note saying so.
+with open("killed1.h5.lock", "w") as f:
+    json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
+r = run("merge", "killed1.h5", "p2.h5", "--out", "live_m.h5")
+os.remove("killed1.h5.lock")
+check(r.returncode == 75 and "killed1.h5: part 1/3, " in r.stdout and
+      f"{kdone} of its" in r.stdout and "taken (still being written)" in r.stdout and
+      "losscape: note: killed1.h5 is still being written by a running sweep (its lock is held): "
+      "merged with the points flushed so far; merge again when it has ended" in r.stderr and
+      "p2.h5: part 2/3" in r.stdout and r.stdout.count("still being written") == 1,
+      f"a part whose lock is held: merged and noted ({r.stdout!r} {r.stderr!r})")
 # Hundreds of parts with long paths: the merge entry names the first and last ten and their
 # number, and the run log stays JSON (it was cut in the middle of a string).
 os.makedirs("many", exist_ok=True)
