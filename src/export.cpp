@@ -158,7 +158,7 @@ ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   if (o.interp > 0) g = resample_spline(g, o.interp);
   // the reference's order: resample, clip at zmax, then ln(z + 0.1)
   for (double& z : g.z) {
-    if (o.zmax && z > *o.zmax) z = *o.zmax;
+    if (o.zmax && z > *o.zmax) z = *o.zmax, ++g.clipped;
     if (o.log && std::isfinite(z)) {
       z = std::log(z + 0.1);  // NaN or -inf for z <= -0.1: such nodes are left out
       g.below_log += !std::isfinite(z);
@@ -191,6 +191,7 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     }
   sum.cells = quads.size();
   sum.below_log = g.below_log;
+  sum.clipped = g.clipped;
 
   double zlo = std::numeric_limits<double>::infinity(), zhi = -zlo;
   for (double z : g.z)
@@ -303,6 +304,19 @@ VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_fi
                    " clips every value to that or less, and --log's ln(z + 0.1) needs z > -0.1)"
              : " (--log's ln(z + 0.1) needs z > -0.1)") +
         "; nothing written");
+  // Points without a cell (a part file's slice, a sweep still coarse, every other row NaN): a
+  // .vtp of no quads, which ParaView shows as nothing.
+  bool cell = false;
+  const std::size_t nx = g.nx();
+  for (std::size_t i = 0; !cell && i + nx < g.z.size(); ++i)
+    cell = (i + 1) % nx != 0 && std::isfinite(g.z[i]) && std::isfinite(g.z[i + 1]) &&
+           std::isfinite(g.z[i + nx]) && std::isfinite(g.z[i + nx + 1]);
+  if (!cell)
+    throw InputError("export: " + surface_file + ": no grid cell has a value at all four corners (" +
+                     std::to_string(std::count_if(g.z.begin(), g.z.end(), [](double z) { return std::isfinite(z); })) +
+                     " of " + std::to_string(g.z.size()) + " points have one: a part file, or a sweep "
+                     "still running, or values NaN, infinite" + (o.log ? " or at or below -0.1" : "") +
+                     " in between), so a .vtp would show nothing; nothing written");
   std::string comment = "losscape export: " + o.what + " of " + surface_file;
   if (o.interp > 0)
     comment += ", resampled to " + std::to_string(o.interp) + "x" + std::to_string(o.interp) +

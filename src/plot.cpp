@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -510,6 +511,34 @@ void write_file(const std::string& path, const std::string& text) {
   });
 }
 
+// matplotlib's viridis at ten points, the palette of every map (gnuplot interpolates linearly).
+constexpr std::array<const char*, 10> kViridis = {"#440154", "#482878", "#3e4989", "#31688e",
+                                                  "#26828e", "#1f9e89", "#35b779", "#6ece58",
+                                                  "#b5de2b", "#fde725"};
+
+// A palette of `bands` flat colours, one per band of a filled map: viridis at i / (bands - 1), as
+// `set palette maxcolors` samples it. (gnuplot 5.4 ignores a maxcolors below the ten points of a
+// `defined` palette: 2 to 8 bands were drawn in 9 colours whose edges were not the levels.)
+std::string band_palette_cmd(std::size_t bands) {
+  auto rgb = [](const char* hex) {
+    const unsigned long c = std::strtoul(hex + 1, nullptr, 16);
+    return std::array<double, 3>{double((c >> 16) & 255), double((c >> 8) & 255), double(c & 255)};
+  };
+  std::string s = "# one flat colour per band between contour levels\nset palette maxcolors 0\n"
+                  "set palette defined (";
+  for (std::size_t i = 0; i < bands; ++i) {
+    const double t = bands > 1 ? double(i) / double(bands - 1) * double(kViridis.size() - 1) : 0.0;
+    const auto k = std::min<std::size_t>(std::size_t(t), kViridis.size() - 2);
+    const auto a = rgb(kViridis[k]), b = rgb(kViridis[k + 1]);
+    char col[8];
+    std::snprintf(col, sizeof col, "#%02x%02x%02x", int(std::lround(a[0] + (t - double(k)) * (b[0] - a[0]))),
+                  int(std::lround(a[1] + (t - double(k)) * (b[1] - a[1]))),
+                  int(std::lround(a[2] + (t - double(k)) * (b[2] - a[2]))));
+    s += (i ? ", " : "") + std::to_string(i) + " '" + col + "', " + std::to_string(i + 1) + " '" + col + "'";
+  }
+  return s + ")\n";
+}
+
 // The opening of every script: what it is, how to re-render it, the knobs a user will edit.
 // (source: what the figure draws, default the surface file)
 void script_preamble(std::ostream& os, const Context& c, const std::string& name,
@@ -534,8 +563,9 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
      << "scale = scale < 1 ? 1 : scale > 8 ? 8 : scale\n\n"
      << "set encoding utf8\n"
      << "# viridis\n"
-     << "set palette defined (0 '#440154', 1 '#482878', 2 '#3e4989', 3 '#31688e', 4 '#26828e', "
-        "5 '#1f9e89', 6 '#35b779', 7 '#6ece58', 8 '#b5de2b', 9 '#fde725')\n";
+     << "set palette defined (";
+  for (std::size_t i = 0; i < kViridis.size(); ++i) os << (i ? ", " : "") << i << " '" << kViridis[i] << "'";
+  os << ")\n";
 }
 
 void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
@@ -874,7 +904,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set pm3d at b interpolate " << kx << "," << ky << "\n"
        << "set cntrlabel onecolor\n"
        << "set contour base\n"
-       << levels_cmd(lv) << "set palette maxcolors " << lv.size() - 1 << "\n"
+       << levels_cmd(lv) << band_palette_cmd(lv.size() - 1)
        << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
        // (tics on every other band edge, from the first level)
        << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back())

@@ -25,6 +25,7 @@ struct VtpOptions {
 struct ValueGrid {
   std::vector<double> x, y, z;
   std::size_t below_log = 0;  ///< values --log left without one (ln of z + 0.1 <= 0)
+  std::size_t clipped = 0;    ///< values above --zmax, set to it
   std::size_t nx() const { return x.size(); }
   std::size_t ny() const { return y.size(); }
 };
@@ -49,12 +50,13 @@ struct VtpSummary {
   std::size_t points = 0, cells = 0;
   std::size_t missing = 0;    ///< grid nodes left out (not computed, NaN, or below_log)
   std::size_t below_log = 0;  ///< of them, those whose value --log could not take
+  std::size_t clipped = 0;    ///< values above --zmax, set to it
 };
 /// Write g as VTK XML PolyData. Nodes without a value are left out with the cells that touch
 /// them; a complete grid gives nx·ny points and (nx−1)(ny−1) quads.
 VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::string& comment = "");
 /// Everything `losscape export --vtp` does; throws InputError, writing nothing, when no node
-/// would have a value.
+/// would have a value or no cell all four corners.
 VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_file,
                       const VtpOptions& o);
 

@@ -44,6 +44,12 @@ void add_export(CLI::App& root, Registry& reg) {
                    "losscape: warning: %zu grid points are at or below -0.1, where --log's "
                    "ln(z + 0.1) has no value; they and their cells are left out of %s\n",
                    sum.below_log, o->vtp.c_str());
+    // (the reference's h52vtp.py takes a zmax <= 0, its default -1, as "no clipping")
+    if (v.zmax && *v.zmax <= 0 && sum.clipped > 0)
+      std::fprintf(stderr,
+                   "losscape: note: --zmax %g set %zu values above it to %g (the reference's "
+                   "h52vtp.py takes a zmax <= 0 as no clipping; here, leave --zmax out for none)\n",
+                   *v.zmax, sum.clipped, *v.zmax);
     return 0;
   }});
 }

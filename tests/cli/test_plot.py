@@ -343,6 +343,17 @@ def main():
     check(r.returncode == 0 and k and int(k.group(1)) >= 100 and int(k.group(2)) >= 100,
           f"filled contours of a 2 x 2 grid: sub-cells of a few pixels ({k and k.group(0)})")
 
+    # One flat colour per band, also for fewer than 9 bands (gnuplot 5.4 ignores a `palette
+    # maxcolors` below the ten points of viridis: 2 to 8 bands came out in 9 colours).
+    for vlevel, bands in (("4", 2), ("2.5", 3), ("1", 8), ("0.5", 16)):
+        out = f"fig_bands{bands}"
+        r = run("plot", "plane.h5", "--formats", "svg", "--out-dir", out, "--vmin", "1", "--vlevel",
+                vlevel, "--vmax", "9")
+        svg = open(f"{out}/plane_train_loss_2dcontourf.svg").read()
+        fills = set(re.findall(r"rgb\(\s*\d+,\s*\d+,\s*\d+\)", svg)) - {"rgb(  0,   0,   0)"}
+        check(r.returncode == 0 and len(fills) == bands,
+              f"filled contours, --vlevel {vlevel} on 1..9: {bands} band colours ({len(fills)})")
+
     # ---- a quantity given twice is drawn once ----
     r = run("plot", "plane.h5", "--formats", "png", "--out-dir", "fig_twice", "--what", "train_loss,train_loss")
     pngs = [l for l in r.stdout.splitlines() if l.endswith(".png")]
@@ -952,13 +963,27 @@ def main():
 
     # ---- export: nothing left to write, bad --zmax, --interp too large ----
     write_surface("allnan.h5", 5, 4, unfinished=np.ones((4, 5), bool))
+    # every other row and column computed (a sweep still coarse, a part file): points, no cells
+    sparse = np.ones((5, 5), bool)
+    sparse[::2, ::2] = False
+    write_surface("sparse.h5", 5, 5, unfinished=sparse)
     for args, want in ((["allnan.h5"], "not computed, or NaN or infinite, everywhere"),
+                       (["sparse.h5"], "sparse.h5: no grid cell has a value at all four corners (9 of 25 points"),
                        (["s2.h5", "--zmax", "-1", "--log"], "--zmax -1 clips every value"),
                        (["s2.h5", "--zmax", "nan"], "--zmax must be finite"),
                        (["s2.h5", "--interp", "100000"], "--interp: at most 4001")):
         r = run("export", *args, "--vtp", "none.vtp", expect_ok=False)
         check(r.returncode == 1 and want in r.stderr and not os.path.exists("none.vtp"),
               f"export {' '.join(args)}: '{want}', nothing written ({r.returncode}: {r.stderr.strip()})")
+
+    # --zmax <= 0 clips (the reference's h52vtp.py would not): said, with the count
+    r = run("export", "s2.h5", "--vtp", "z0.vtp", "--zmax", "0")
+    root, piece, a = parse_vtp("z0.vtp")
+    check((a["zvalue"] == 0).all() and "losscape: note: --zmax 0 set 135 values above it to 0 (the "
+          "reference's h52vtp.py takes a zmax <= 0 as no clipping" in r.stderr,
+          f"export --zmax 0: every value clipped, with a note ({r.stderr.strip()})")
+    r = run("export", "s2.h5", "--vtp", "z3.vtp", "--zmax", "3")
+    check("note" not in r.stderr, f"export --zmax 3: no note ({r.stderr.strip()})")
 
     # ---- a FIFO or a folder given as the surface: refused by name, never opened (a FIFO blocks) ----
     os.mkfifo("fifo.h5")
