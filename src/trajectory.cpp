@@ -4,12 +4,14 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <regex>
 
 #include "losscape/checkpoint.hpp"
 #include "losscape/error.hpp"
+#include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/train.hpp"
 #include "losscape/torch_save.hpp"
@@ -469,6 +471,15 @@ double round_outwards(double v, bool up) {
   const double q = v / scale;  // a value already on the 2-digit grid stays there despite rounding
   return (up ? std::ceil(q - 1e-9) : std::floor(q + 1e-9)) * scale;
 }
+// The shortest decimal of v (at most 6 significant digits) that reads back as the same double.
+std::string bound_text(double v) {
+  char buf[48];
+  for (int digits = 2; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
 std::string axis_spec(const std::vector<double>& c, int n, double margin) {
   if (c.empty()) throw InputError("grid_covering: the projection has no points");
   for (double v : c)
@@ -483,9 +494,41 @@ std::string axis_spec(const std::vector<double>& c, int n, double margin) {
     lo = std::min(lo, mid - 1);
     hi = std::max(hi, mid + 1);
   }
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%.6g:%.6g:%d", round_outwards(lo, false), round_outwards(hi, true), n);
-  return buf;
+  const std::string plain =
+      bound_text(round_outwards(lo, false)) + ":" + bound_text(round_outwards(hi, true)) + ":" + std::to_string(n);
+  // θ* (0) a node of the grid: the sweep's value there is the trained model's own, which the path
+  // ends at (for PCA directions of its checkpoints). The step is rounded up to two significant
+  // digits until ceil(-lo / step) + ceil(hi / step) <= n - 1; the nodes left over are shared by
+  // both ends; bounds that do not give exactly 0 at node a (coordinates are min + i * step in
+  // floating point) are moved a node along, else the step grows. Two points cannot have 0 inside.
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  if (n < 3 && lo < 0 && hi > 0) return plain;
+  // step = k * 10^e, k of two digits; m steps, m * k * 10^e, computed as an integer times or
+  // over a power of 10 (correctly rounded: -3 * 0.58 was -1.7399999999999998)
+  const double first = round_outwards((hi - lo) / double(n - 1), true);
+  int e = int(std::floor(std::log10(first))) - 1;
+  auto k = std::int64_t(std::llround(first / std::pow(10.0, e)));
+  auto steps = [&](std::int64_t m) {
+    const double mk = double(m * k);
+    return e >= 0 ? mk * std::pow(10.0, e) : mk / std::pow(10.0, -e);
+  };
+  for (int tries = 0; tries < 1000; ++tries) {
+    const double step = steps(1);
+    const auto a0 = std::int64_t(std::ceil(-lo / step - 1e-9)), b0 = std::int64_t(std::ceil(hi / step - 1e-9));
+    const std::int64_t spare = std::int64_t(n - 1) - a0 - b0;
+    if (spare >= 0)
+      for (std::int64_t shift : {std::int64_t(0), std::int64_t(1), std::int64_t(-1)}) {
+        const std::int64_t a = a0 + spare / 2 + shift;
+        if (a < a0 || a > a0 + spare) continue;
+        const std::string lo_s = bound_text(a == 0 ? 0.0 : -steps(a));
+        const std::string hi_s = bound_text(steps(std::int64_t(n - 1) - a));
+        GridAxis g{std::strtod(lo_s.c_str(), nullptr), std::strtod(hi_s.c_str(), nullptr), n};
+        if (g.coordinates()[std::size_t(a)] == 0.0) return lo_s + ":" + hi_s + ":" + std::to_string(n);
+      }
+    if (++k == 100) k = 10, ++e;  // the next step of two significant digits
+  }
+  return plain;
 }
 }  // namespace
 

@@ -522,6 +522,8 @@ lo_x, hi_x, nx = (float(v) for v in info["covering_grid"]["x"].split(":"))
 lo_y, hi_y, ny = (float(v) for v in info["covering_grid"]["y"].split(":"))
 check(nx == ny == 21 and lo_x < x.min() and x.max() < hi_x and lo_y < y.min() and y.max() < hi_y,
       "info's covering grid contains the path")
+check(0.0 in np.linspace(lo_x, hi_x, 21) and 0.0 in np.linspace(lo_y, hi_y, 21),
+      f"... and has the final model, (0, 0), as a node: {info['covering_grid']}")
 check("5 checkpoints in the plane of pca_np.h5" in run("info", "proj.h5").stdout,
       "info describes a projection file")
 with h5py.File("proj.h5", "r") as f:

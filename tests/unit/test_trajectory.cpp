@@ -1,14 +1,17 @@
 // Tests of trajectory.hpp: PCA of synthetic trajectories along known orthogonal directions
 // (closed form), against numpy's SVD of the same checkpoint files, block streaming, and the
 // projection formula with the final model at the origin.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "losscape/checkpoint.hpp"
 #include "losscape/error.hpp"
+#include "losscape/grid.hpp"
 #include "losscape/train.hpp"
 #include "losscape/trajectory.hpp"
 #include "test_support.hpp"
@@ -239,20 +242,45 @@ TEST_CASE("PCA refuses too few checkpoints and files that are not checkpoints", 
   CHECK_THROWS_WITH(checkpoint_files(tmp.file("nothing")), Contains("no such run folder"));
 }
 
-TEST_CASE("grid_covering spans the path with a margin, bounds rounded outwards", "[trajectory]") {
+TEST_CASE("grid_covering spans the path with a margin and has theta* (0) as a node", "[trajectory]") {
   losscape::Projection p;
   p.x = {8.56487, 1.91864, 0.0718348, 0};
   p.y = {0.29902, 2.20921, 0.0704887, 0};
   const auto [gx, gy] = losscape::grid_covering(p, 21);
-  // x: [0, 8.56487] ± 15 % = [-1.2847, 9.8496] -> [-1.3, 9.9]; y: [-0.33138, 2.5406] -> [-0.34, 2.6]
-  CHECK(gx == "-1.3:9.9:21");
-  CHECK(gy == "-0.34:2.6:21");
-  // a single point: ±1 around it
+  // x: [0, 8.56487] ± 15 % = [-1.2847, 9.8496]; steps of two digits from 11.134 / 20 = 0.5567 up:
+  // 0.56 and 0.57 need 3 + 18 steps; 0.58 needs 3 + 17 = 20, but -1.74:9.86:21's node 3 is
+  // -1.74 + 3 * (11.6 / 20), not 0 in floating point; 0.59 gives -1.77:10.03. y: [-0.33138,
+  // 2.5406], 2.872 / 20 -> 0.15: 3 + 17 steps, inexact again; 0.16: -0.48:2.72
+  CHECK(gx == "-1.77:10.03:21");
+  CHECK(gy == "-0.48:2.72:21");
+  // 0 exactly a node (as the sweep computes coordinates), the path inside, for many paths and sizes
+  for (int n : {3, 4, 5, 11, 21, 51, 101})
+    for (double span : {0.013, 0.7, 1.0, 2.0, 3.3, 17.0, 123.4})
+      for (double frac : {0.0, 0.1, 0.37, 0.5, 0.93, 1.0}) {
+        losscape::Projection q;
+        q.x = {-frac * span, (1 - frac) * span, 0};
+        q.y = {0, span};
+        const auto [sx, sy] = losscape::grid_covering(q, n);
+        for (const auto& [spec, lo, hi] : {std::tuple{sx, -frac * span, (1 - frac) * span}, std::tuple{sy, 0.0, span}}) {
+          const auto c = losscape::parse_axis(spec).coordinates();
+          INFO(spec << " n " << n << " span " << span << " frac " << frac);
+          CHECK(std::count(c.begin(), c.end(), 0.0) == 1);
+          CHECK(c.front() <= lo);
+          CHECK(c.back() >= hi);
+          CHECK(int(c.size()) == n);
+        }
+      }
+  // a single point: ±1 around it, and 0
   losscape::Projection one;
   one.x = {0};
   one.y = {5};
   const auto [ox, oy] = losscape::grid_covering(one, 3);
   CHECK(ox == "-1:1:3");
-  CHECK(oy == "4:6:3");
+  CHECK(oy == "0:6:3");
+  // two points per axis cannot have 0 inside: the path's bounds as they are
+  losscape::Projection two;
+  two.x = {-1, 1, 0};
+  two.y = {-1, 1, 0};
+  CHECK(losscape::grid_covering(two, 2).first == "-1.3:1.3:2");
   CHECK_THROWS_AS(losscape::grid_covering(one, 1), losscape::InputError);
 }
