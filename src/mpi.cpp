@@ -137,6 +137,53 @@ std::vector<std::string> Comm::allgather(const std::string& s) const {
   return out;
 }
 
+namespace {
+// Settings as one string: each name and value preceded by its length.
+std::string pack(const Comm::Settings& s) {
+  std::string out;
+  for (const auto& [k, v] : s)
+    out += std::to_string(k.size()) + ":" + k + std::to_string(v.size()) + ":" + v;
+  return out;
+}
+Comm::Settings unpack(const std::string& text) {
+  Comm::Settings s;
+  std::size_t at = 0;
+  auto field = [&](std::string& out) {
+    const auto colon = text.find(':', at);
+    if (colon == std::string::npos) return false;
+    const auto n = std::stoul(text.substr(at, colon - at));
+    out = text.substr(colon + 1, n);
+    at = colon + 1 + n;
+    return true;
+  };
+  std::string k, v;
+  while (at < text.size() && field(k) && field(v)) s.emplace_back(k, v);
+  return s;
+}
+}  // namespace
+
+Comm::Difference Comm::first_difference(const Settings& mine) const {
+  const auto all = allgather(pack(mine));
+  Difference d;
+  for (int r = 1; root() && r < int(all.size()) && d.rank < 0; ++r) {
+    auto theirs = unpack(all[std::size_t(r)]);
+    for (const auto& [k, v] : mine) {
+      auto it = std::find_if(theirs.begin(), theirs.end(), [&](const auto& e) { return e.first == k; });
+      if (it == theirs.end() || it->second != v) {
+        d = {r, k, it == theirs.end() ? "" : it->second, v};
+        break;
+      }
+      theirs.erase(it);
+    }
+    if (d.rank < 0 && !theirs.empty()) d = {r, theirs.front().first, theirs.front().second, ""};
+  }
+  std::string answer = d.rank < 0 ? "" : pack({{std::to_string(d.rank), d.name}, {d.theirs, d.rank0}});
+  bcast(answer);
+  if (answer.empty()) return {};
+  const auto u = unpack(answer);
+  return {std::stoi(u.at(0).first), u.at(0).second, u.at(1).first, u.at(1).second};
+}
+
 std::string Comm::agree(const std::string& my_error) const {
   auto all = allgather(my_error);
   for (int r = 0; r < int(all.size()); ++r) {

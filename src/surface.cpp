@@ -247,8 +247,17 @@ std::string SurfaceFile::moved_away() const {
                  "they are lost)";
 }
 
-void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json& config) {
+void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json& rank_config) {
   // Every collective creation call happens on all ranks in the same order with equal values.
+  // The texts are rank 0's: the ranks' own spellings of a path (./d.h5 and d.h5, or relative to
+  // another working folder) give attributes and a dir_file of other sizes, on which HDF5's
+  // collective metadata writes hung or left a damaged file (the sweep compares what the paths
+  // hold, not how they are written).
+  std::string identity_text = id.to_json().dump(), config_text = rank_config.dump(), dir_file = id.dir_file;
+  comm_.bcast(identity_text);
+  comm_.bcast(config_text);
+  comm_.bcast(dir_file);
+  const nlohmann::json config = nlohmann::json::parse(config_text);
   auto xs = id.grid.x.coordinates();
   auto xd = file_.create_dataset("xcoordinates", h5::Type::f64, {hsize_t(xs.size())});
   std::vector<double> ys;
@@ -266,11 +275,11 @@ void SurfaceFile::create_layout(const SurfaceIdentity& id, const nlohmann::json&
   auto done = file_.create_dataset("done", h5::Type::u8, dims, 0.0);
   auto secs = file_.create_dataset("seconds", h5::Type::f64, dims, kNotComputed);
   auto log = file_.create_dataset("run_log", h5::Type::u8, {hsize_t(kRunLogBytes)}, 0.0);
-  write_string_dataset(file_, "dir_file", id.dir_file);
+  write_string_dataset(file_, "dir_file", dir_file);
   file_.set_attr("format", std::string("losscape-surface"));
   file_.set_attr("format_version", std::int64_t(kSurfaceFormatVersion));
-  file_.set_attr("identity", id.to_json().dump());
-  file_.set_attr("config", config.dump());
+  file_.set_attr("identity", identity_text);
+  file_.set_attr("config", config_text);
   h5::set_version_attrs(file_);
   file_.set_attr("points_total", std::int64_t(id.grid.size()));
   file_.set_attr("dataset", id.dataset);

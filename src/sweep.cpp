@@ -1029,8 +1029,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     add("--dry-run", cfg.dry_run);
     add("--identity-only", cfg.identity_only);
     add("--stop-after", cfg.stop_after);
+    add("hessian", cfg.hessian);  // (before its settings, which a sweep without it has none of)
     for (auto& [key, value] : effective.items())
-      if (key != "directions" && key != "data_dir" && key != "model_file" && key != "out" && key != "config")
+      if (key != "directions" && key != "data_dir" && key != "model_file" && key != "out" && key != "config" &&
+          key != "hessian")
         add(key, value);
     add("part of the grid", id.part);
     add("model (fingerprint of its weights)", id.model_fingerprint);
@@ -1041,25 +1043,18 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       const auto seen = lock_detail::look(lock_file_of(cfg.out));
       add("lock", seen.exists ? seen.text : "(none)");
     }
-    const auto all = world.allgather(mine.dump());
-    std::string verdict;
-    for (std::size_t r = 1; rank == 0 && r < all.size() && verdict.empty(); ++r) {
-      const auto theirs = nlohmann::json::parse(all[r], nullptr, false);
-      for (std::size_t i = 0; i < mine.size() && verdict.empty(); ++i) {
-        const bool same = theirs.is_array() && i < theirs.size() && theirs[i] == mine[i];
-        if (same) continue;
-        const std::string key = mine[i][0];
-        const std::string there = theirs.is_array() && i < theirs.size() && theirs[i].size() == 2
-                                      ? theirs[i][1].dump() : std::string("?");
-        verdict = key == "lock"
-                      ? "rank " + std::to_string(r) + " does not see the lock file rank 0 holds beside " + cfg.out +
-                            ": --out must be on a file system that every rank shares (not a node's own /tmp)"
-                      : "rank " + std::to_string(r) + " runs another sweep than rank 0: its " + key + " is " + there +
-                            ", rank 0's " + mine[i][1].dump() + " (every rank must get the same command, files and data)";
-      }
-    }
-    world.bcast(verdict);
-    if (!verdict.empty()) throw AgreedError(verdict);
+    mpi::Comm::Settings settings;
+    for (const auto& e : mine) settings.emplace_back(e[0].get<std::string>(), e[1].dump());
+    const auto d = world.first_difference(settings);
+    if (d.rank > 0)
+      throw AgreedError(
+          d.name == "lock"
+              ? "rank " + std::to_string(d.rank) + " does not see the lock file rank 0 holds beside " + cfg.out +
+                    ": --out must be on a file system that every rank shares (not a node's own /tmp)"
+              : "rank " + std::to_string(d.rank) + " runs another sweep than rank 0: its " + d.name + " is " +
+                    (d.theirs.empty() ? "not given" : d.theirs) + ", rank 0's " +
+                    (d.rank0.empty() ? "not given" : d.rank0) +
+                    " (every rank must get the same command, files and data)");
   }
   // A dry run asks what would become of the file (read-only, rank 0) and how much of this part
   // of the grid it already holds.

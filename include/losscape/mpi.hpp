@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace losscape::mpi {
@@ -63,6 +64,17 @@ class Comm {
   /// first non-empty message (lowest rank) followed by " (rank R)", or without it when every
   /// rank had that same message, so all can throw together instead of hanging.
   std::string agree(const std::string& my_error) const;
+
+  /// Where a rank's settings differ from rank 0's: the first of rank 0's settings, in its order,
+  /// that the lowest such rank has with another value or not at all, else the first it has that
+  /// rank 0 has not ("" for a setting not given). Compared by name, so that a setting given on
+  /// one rank only is named, not the ones after it. Collective; the same answer on every rank.
+  struct Difference {
+    int rank = -1;  ///< -1: every rank has rank 0's settings
+    std::string name, theirs, rank0;
+  };
+  using Settings = std::vector<std::pair<std::string, std::string>>;  ///< (name, value as text)
+  Difference first_difference(const Settings& mine) const;
 
  private:
   MPI_Comm comm_;

@@ -247,6 +247,39 @@ void add_hessian(CLI::App& root, Registry& reg) {
         model->to(dev);
         model->train(false);
       });
+      // Every rank must run the same computation: an MPMD launch with another model, subset or
+      // setting summed another network's products into the result (exit 0), or, with another
+      // --eig-tol, hung. (Paths are compared by what they hold: the model by its weights.)
+      if (world.size() > 1) {
+        mpi::Comm::Settings mine = {
+            {"model (fingerprint of its weights)", fingerprint(model->state())},
+            {"--dataset", spec.dataset},
+            {"--split", spec.split},
+            {"--samples", std::to_string(spec.samples)},
+            {"--subset-seed", std::to_string(spec.subset_seed)},
+            {"--raw-data", spec.raw ? "yes" : "no"},
+            {"--loss", o->loss},
+            {"--batch-size", std::to_string(o->batch)},
+            {"--all-params", o->all_params ? "yes" : "no"},
+            {"--device", o->device},
+            {"--density-points", o->density_points},
+            {"--json", o->json.empty() ? "" : std::filesystem::absolute(o->json).lexically_normal().string()}};
+        const nlohmann::json curv = o->curv;
+        for (auto& [key, value] : curv.items()) {
+          if (!value.is_object()) {
+            mine.emplace_back(key, value.dump());
+            continue;
+          }
+          for (auto& [sub, v] : value.items())
+            mine.emplace_back(key + " " + sub, v.dump());  // (the eigensolver's tol, max_iter, ncv)
+        }
+        const auto d = world.first_difference(mine);
+        if (d.rank > 0)
+          throw AgreedError("rank " + std::to_string(d.rank) + " runs another hessian than rank 0: its " +
+                            d.name + " is " + (d.theirs.empty() ? "not given" : d.theirs) +
+                            ", rank 0's " + (d.rank0.empty() ? "not given" : d.rank0) +
+                            " (every rank must get the same command, files and data)");
+      }
       t0 = std::chrono::steady_clock::now();
       // Its errors come after its reduction of the sample count: on every rank alike.
       run_agreed(world, [&]() {

@@ -405,6 +405,19 @@ def main():
         check(r.returncode == 1 and flag in r.stderr and "[hessian]" not in r.stderr and
               len(r.stderr.strip().splitlines()) == 1,
               f"hessian {' '.join(opts)}: refused before the solves ({r.returncode}: {r.stderr.strip()})")
+    # ---- ranks given other settings (an MPMD launch): refused in one line (another --eig-tol
+    # hung, another model or --samples gave a result of neither, exit 0) ----
+    base = ["hessian", "--model-file", "tiny.pt", *data, "--top-k", "0", "--trace-probes", "0", "--quiet"]
+    for other, says in ((["--eig-tol", "1e-3"], "its eigensolver tol is 0.001, rank 0's 0.01"),
+                        (["--samples", "20"], "its --samples is 20, rank 0's 0")):
+        cmd = [MPIEXEC, *MPI_FLAGS, "-n", "1", LOSSCAPE, *base, ":", "-n", "1", LOSSCAPE, *base, *other]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            r = subprocess.CompletedProcess(cmd, 124, "", "hung (killed after 300 s)")
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("losscape:")]
+        check(r.returncode == 1 and len(lines) == 1 and "rank 1 runs another hessian than rank 0: " + says in lines[0],
+              f"hessian, rank 1 given {' '.join(other)}: refused in one line ({r.returncode}: {lines or r.stderr[-300:]})")
     # settings that would do nothing: refused rather than saved unused in the --json result
     for opts, says in ((["--slq-steps", "-5"], "--slq-steps is for the spectral density: add --density"),
                        (["--slq-probes", "3"], "--slq-probes is for the spectral density: add --density"),

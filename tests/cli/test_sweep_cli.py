@@ -134,6 +134,26 @@ refused("--stop-after on rank 0 only (MPMD)", mpmd([*ABS, "--stop-after", "1"], 
         "its --stop-after is 0, rank 0's 1")
 refused("--dry-run on rank 0 only (MPMD)", mpmd([*ABS, "--dry-run"], ABS), "agree.h5",
         "its --dry-run is false, rank 0's true")
+# a setting given on one rank only is named (the ranks' lists were compared item by item: the
+# next setting was named, 'its arch is true, rank 0's "cnn_small"')
+refused("--allow-other-model on rank 1 only (MPMD)", mpmd(ABS, [*ABS, "--allow-other-model"]), "agree.h5",
+        "its allow_other_model is true, rank 0's not given")
+refused("--hessian on rank 0 only (MPMD)", mpmd([*ABS, "--hessian"], ABS), "agree.h5",
+        "its hessian is false, rank 0's true")
+# The same files written another way on each rank (./m.h5, a trailing / of the data folder, an
+# absolute --out): one sweep, whose file records rank 0's spelling (each rank wrote its own into
+# the attributes being made, which hung or left a damaged file)
+SPELT = ["sweep", "--model-file", os.path.relpath(model), "--directions", "dirs.h5", "--dataset",
+         "fashion-mnist", "--samples", "50", "--x", "-1:1:3", "--quiet", "--data-dir", DATA, "--out", "spelt.h5"]
+SPELT2 = [("./" + a if a in (os.path.relpath(model), "dirs.h5") else a + "/" if a == DATA else
+           os.path.abspath(a) if a == "spelt.h5" else a) for a in SPELT]
+p = mpmd(SPELT, SPELT2)
+with h5py.File("spelt.h5", "r") as f:
+    spelt_cfg = json.loads(f.attrs["config"])
+    spelt_done = int(f["done"][()].sum())
+check(p.returncode == 0 and spelt_done == 3 and spelt_cfg["out"] == "spelt.h5" and
+      spelt_cfg["directions"] == "dirs.h5", f"the same files spelt otherwise on rank 1: one sweep, rank 0's "
+      f"spelling recorded ({p.returncode}: {p.stderr[-300:]}; {spelt_done} done, {spelt_cfg.get('out')})")
 refused("a relative --out from two working folders",
         mpmd([*AGREE, "--data-dir", DATA, "--out", "s.h5"], [*AGREE, "--data-dir", DATA, "--out", "s.h5"],
              ("rankA", "rankB")), "rankA/s.h5", "its --out is", "rankB/s.h5")
