@@ -245,6 +245,11 @@ std::string Location::where(const std::string& name) const {
   return file_ + ":" + p;
 }
 
+bool Location::is_hard_link(const std::string& name) const {
+  H5L_info_t info;
+  return H5Lget_info(id(), name.c_str(), &info, H5P_DEFAULT) >= 0 && info.type == H5L_TYPE_HARD;
+}
+
 bool Location::exists(const std::string& name) const {
   // Check each component so that "a/b" does not fail when "a" is missing.
   std::string partial;

@@ -357,6 +357,9 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
   }
   auto expect = [&](const std::string& name, h5::Type type, const std::vector<hsize_t>& dims) {
     if (!f.exists(name)) throw damaged("dataset '" + name + "' is missing");
+    // (a resume writes its points there: through a soft link into another dataset, through an
+    // external one into another file)
+    if (!f.is_hard_link(name)) throw damaged("'" + name + "' is a link, not a dataset of its own");
     auto d = f.dataset(name);
     bool type_ok = false;
     try {

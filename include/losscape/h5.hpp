@@ -72,6 +72,9 @@ class Location {
   std::string where(const std::string& name = "") const;
 
   bool exists(const std::string& name) const;
+  /// Whether `name` (a direct member) is a hard link: an object of this file, not a soft or
+  /// external link to another place or file.
+  bool is_hard_link(const std::string& name) const;
   Location group(const std::string& name) const;          // open
   Location create_group(const std::string& name) const;   // create (ordered links)
   Location require_group(const std::string& name) const;  // open or create

@@ -187,6 +187,22 @@ def main():
             "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_done2.h5", *THREADS, "--quiet")
     check(md5("s_done2.h5") == before, "... and the file is left untouched")
 
+    # ---- datasets that are links: a resume wrote its seconds into train_loss through a soft
+    # link, and into another surface file through an external one ----
+    for kind, link in (("soft", lambda: h5py.SoftLink("/train_loss")),
+                       ("external", lambda: h5py.ExternalLink("s.h5", "/seconds"))):
+        name = f"s_{kind}.h5"
+        shutil.copy("s.h5", name)
+        with h5py.File(name, "r+") as f:
+            del f["seconds"]
+            f["seconds"] = link()
+        before, other = md5(name), md5("s.h5")
+        r = refused(f"a {kind} link for 'seconds': the resume", name, "sweep", "--model-file",
+                    "run/model_2.h5", "--directions", "d.h5", "--dataset", "fashion-mnist", "--samples",
+                    "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", name, *THREADS, "--quiet")
+        check("'seconds' is a link, not a dataset of its own" in r.stderr and md5(name) == before and
+              md5("s.h5") == other, f"... named, and neither file changed ({r.stderr.strip()[:200]})")
+
     # ---- a checkpoint whose epoch is not its name's: train --resume overwrites nothing ----
     shutil.copytree("run", "run2")
     shutil.copy("run/model_0.h5", "run2/model_3.h5")  # epoch 0 inside, named 3
