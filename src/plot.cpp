@@ -640,9 +640,32 @@ std::string non_finite_note(const SurfaceView& s, const std::vector<std::string>
   }
   const auto n = std::size_t(std::count(bad.begin(), bad.end(), true));
   if (n == 0) return "";
+  // (eig-ratio = |min_eig / max_eig|: an eigensolver that did not converge, or a λmax of 0)
+  const bool eig = qs.size() == 1 && qs[0] == "eig-ratio";
   return std::to_string(n) + " computed point" + (n > 1 ? "s have" : " has") +
-         " a NaN or infinite value (" + what + "; the model diverged there, e.g. BatchNorm " +
-         "statistics extrapolated below 0): " + drawn_as + ", like points not computed";
+         " a NaN or infinite value (" + what +
+         (eig ? "; the eigensolver did not converge there, or λmax is 0): "
+              : "; the model diverged there, e.g. BatchNorm statistics extrapolated below 0): ") +
+         drawn_as + ", like points not computed";
+}
+
+// A log axis has no place for a loss of 0 or below (a closed-form or MSE surface, an edited
+// file): such values are gaps in a 1D figure, said rather than dropped in silence.
+std::string log_nonpositive_note(const std::vector<std::string>& names,
+                                 const std::vector<std::vector<double>>& vals,
+                                 const std::vector<std::size_t>& rows) {
+  std::size_t n = 0;
+  std::string which;
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    if (!is_loss(names[k])) continue;
+    std::size_t here = 0;
+    for (std::size_t i : rows) here += std::isfinite(vals[k][i]) && vals[k][i] <= 0;
+    if (here > 0) which += (which.empty() ? "" : ", ") + label_of(names[k]);
+    n += here;
+  }
+  if (n == 0) return "";
+  return std::to_string(n) + " loss value" + (n > 1 ? "s are" : " is") + " 0 or negative (" +
+         which + "): the log axis cannot show " + (n > 1 ? "them" : "it") + ", gaps in the curves";
 }
 
 // ---- 2D figures ----
@@ -1029,6 +1052,8 @@ Figure figure_1d_loss_acc(const Context& c) {
   for (auto& q : cols) vals.push_back(quantity_values(s, q));
   for (std::size_t k = 0; k < cols.size(); ++k)
     if (is_loss(cols[k])) loss_columns.push_back(vals[k]);
+  if (o.log)
+    if (const std::string low = log_nonpositive_note(cols, vals, rows); !low.empty()) fig.notes.push_back(low);
   std::ostringstream data;
   std::string colnames = "alpha";
   for (auto& q : cols) colnames += " " + q;
@@ -1082,6 +1107,8 @@ Figure figure_1d(const Context& c, const std::string& q) {
   Figure fig = make_figure(c, name);
   if (const std::string bad = non_finite_note(s, {q}, "gaps in the curves"); !bad.empty())
     fig.notes.push_back(bad);
+  if (o.log)
+    if (const std::string low = log_nonpositive_note({q}, {v}, rows); !low.empty()) fig.notes.push_back(low);
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha " << q
        << "; NaN = not computed or computed as NaN\n";

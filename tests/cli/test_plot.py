@@ -222,6 +222,16 @@ def main():
     dat = np.genfromtxt("figh/refhess_eig-ratio_2dheat.dat")
     check(r.returncode == 0 and np.allclose(dat[:, 2], 0.25),
           f"a file of Hessian maps alone: plot draws |min/max| by default ({r.stderr.strip()})")
+    # a ratio that is NaN (λmax 0, or an eigensolver that did not converge): its own cause
+    with h5py.File("refhess0.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)
+        mx = np.full((5, 5), 4.0)
+        mx[2, 2] = 0
+        f["max_eig"], f["min_eig"] = mx, np.full((5, 5), 0.0)
+    r = run("plot", "refhess0.h5", "--out-dir", "figh0", "--formats", "png")
+    check(r.returncode == 0 and "1 computed point has a NaN or infinite value (" in r.stderr and
+          "the eigensolver did not converge there, or λmax is 0)" in r.stderr and "diverged" not in r.stderr,
+          f"an eig-ratio of 0/0: the note names the eigensolver, not a diverged model ({r.stderr.strip()})")
     r = run("plot", "refhess.h5", "--what", "eig_ratio", "--out-dir", "figh_", "--formats", "png")
     check(r.returncode == 0 and os.path.exists("figh_/refhess_eig-ratio_2dheat.png"),
           f"--what eig_ratio (hessian's JSON spelling) is eig-ratio ({r.stderr.strip()})")
@@ -327,6 +337,16 @@ def main():
     check(r.returncode == 0 and len(dats) == 4 and not bad and nans == [3, 3, 3, 3] and
           "3 computed points have a NaN or infinite value" in r.stderr,
           f"2D: infinite values are NaN (gaps) in every data file ({bad}, NaN counts {nans})")
+
+    # ---- 1D --log: a loss of 0 or below is a gap, said (it was dropped in silence) ----
+    with h5py.File("zero1d.h5", "w") as f:
+        x = np.linspace(-1, 1, 11)
+        f["xcoordinates"], f["train_loss"], f["train_acc"] = x, x**2, 90 - x**2
+    r = run("plot", "zero1d.h5", "--log", "--out-dir", "fig_zero", "--formats", "png")
+    check(r.returncode == 0 and "1 loss value is 0 or negative (train loss): the log axis cannot "
+          "show it, gaps in the curves" in r.stderr, f"1D --log with a loss of 0: noted ({r.stderr.strip()})")
+    r = run("plot", "zero1d.h5", "--out-dir", "fig_zero_lin", "--formats", "png")
+    check(r.returncode == 0 and "log axis" not in r.stderr, "... and not without --log")
 
     # ---- filled contours: the bands follow the levels between grid lines (pm3d colours a
     # sub-cell by its corners' mean: on a coarse grid 4 x 4 sub-cells made blocks of bands) ----
