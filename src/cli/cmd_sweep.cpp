@@ -137,6 +137,15 @@ void add_sweep(CLI::App& root, Registry& reg) {
         try {
           cfg = j.get<SweepConfig>();
           config_dataset = j.is_object() && j.contains("dataset");
+          // A "dir" that makes other directions than the defaults, beside a direction file: one
+          // of the two is a slip (the flags are refused alike; "dims" follows the grid anyway).
+          if (!cfg.directions.empty() && j.is_object() && j.contains("dir") && !j["dir"].is_null()) {
+            DirectionsConfig given = cfg.dir;
+            given.dims = DirectionsConfig{}.dims;  // (compared with both directions' settings)
+            if (nlohmann::json(given) != nlohmann::json(DirectionsConfig{}))
+              throw InputError("\"dir\" sets how directions are made, but \"directions\" (" +
+                               cfg.directions + ") gives them: drop one of the two");
+          }
           for (const auto& [flag, key] : kHessianSettings)
             if (j.is_object() && j.contains(key) && !j[key].is_null())
               config_hessian_keys.push_back(key);

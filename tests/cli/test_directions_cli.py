@@ -341,11 +341,19 @@ for name, cfg, grid, want in (
         ("cfg_tnorm.json", {"dir": {"x": {"target": "run/model_0.h5", "norm": "layer"}}}, ["--x", "0:1:2"],
          'dir.x.norm "layer" does not apply to a target direction (θ(run/model_0.h5) − θ*, used as it is)'),
         ("cfg_tseed.json", {"dir": {"seed": 9, "x": {"target": "run/model_0.h5"}}}, ["--x", "0:1:2"],
-         "dir.seed does not apply: no direction is drawn at random (each is θ(target) − θ*)")):
+         "dir.seed does not apply: no direction is drawn at random (each is θ(target) − θ*)"),
+        # (it was ignored in silence; the flags are refused alike)
+        ("cfg_dirfile.json", {"directions": "seed_t.h5", "dir": {"seed": 5}}, ["--x", "0:1:2"],
+         '"dir" sets how directions are made, but "directions" (seed_t.h5) gives them: drop one of the two')):
     with open(name, "w") as f:
         json.dump(cfg, f)
     p = run([*SWEEP, "--config", name, *grid, "--out", "cfg_ign.h5", "--dry-run"], expect=1)
     check(p.stderr.strip() == f"losscape: error: {name}: {want}", f"config {cfg}: refused ({p.stderr.strip()})")
+# ... but a "dir" of the defaults beside a direction file (nothing it would make otherwise) is taken
+with open("cfg_dirdef.json", "w") as f:
+    json.dump({"directions": "seed_t.h5", "dir": {"type": "weights", "dims": 1}}, f)
+p = run([*SWEEP, "--config", "cfg_dirdef.json", "--x", "0:1:2", "--out", "cfg_ign.h5", "--dry-run"])
+check(p.returncode == 0, f"a default \"dir\" beside \"directions\": taken ({p.stderr.strip()})")
 # the stored configuration of a target sweep (its norm "none", the default seed) is taken again
 with h5py.File("tgt_s.h5", "r") as f:
     cfg = json.loads(text(f.attrs["config"]))
