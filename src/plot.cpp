@@ -857,7 +857,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   if (kind == Kind::trajectory) {
     const ProjectedPath& t = *c.traj;
     const std::size_t n = t.x.size();
-    data << "\n# index 1: trajectory: x y epoch labelled (1 = print the epoch)\n";
+    data << "\n# index 1: trajectory: x y " << (t.epochs.empty() ? "checkpoint (its index: the projection records no epochs)" : "epoch")
+         << " labelled (1 = print the label)\n";
     for (std::size_t k = 0; k < n; ++k) {
       std::int64_t epoch = k < t.epochs.size() ? t.epochs[k] : std::int64_t(k);
       data << num(t.x[k]) << ' ' << num(t.y[k]) << ' ' << epoch << ' ' << (mark[k] ? 1 : 0) << '\n';
@@ -1146,8 +1147,10 @@ std::vector<std::string> default_what(const SurfaceView& s) {
       has_quantity(s, "eig-ratio"))
     return {"eig-ratio"};
   const std::string split = default_split(s);
-  std::vector<std::string> w = {split + "_loss"};
-  if (!s.two_d() || is_line(s)) w.push_back(split + "_err");
+  std::vector<std::string> w;
+  for (const std::string& q : {split + "_loss", split + "_err"})  // (a file of the loss alone: the loss)
+    if (has_quantity(s, q) && (is_loss(q) || !s.two_d() || is_line(s))) w.push_back(q);
+  if (w.empty()) w.push_back(split + "_loss");  // (refused, naming what the file holds)
   if (has_quantity(s, "eig-ratio")) w.push_back("eig-ratio");
   return w;
 }
@@ -1661,6 +1664,9 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     if (c.traj) {
       figs.push_back(figure_2d(c, q, Kind::trajectory));
       if (!traj_unchecked.empty()) figs.back().notes.push_back(traj_unchecked);
+      if (c.traj->epochs.empty())  // (the reference's projections record none)
+        figs.back().notes.push_back("the path's labels count its checkpoints from 0: " + basename_of(o.trajectory) +
+                                    " records no epochs");
     }
   }
   return figs;
@@ -1851,9 +1857,17 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
   for (auto& c : cs)
     for (double x : {c.view.x.front(), c.view.x.back()}) lo = std::min(lo, x), hi = std::max(hi, x);
   auto notes_of = [&](Figure& fig, const std::vector<std::string>& qs, const char* where) {
-    for (auto& c : cs)
+    for (auto& c : cs) {
       if (const std::string bad = non_finite_note(c.view, qs, where); !bad.empty())
         fig.notes.push_back(c.view.path + ": " + bad);
+      if (!o.log) continue;
+      std::vector<std::vector<double>> vals;
+      for (auto& q : qs) vals.push_back(quantity_values(c.view, q));
+      std::vector<std::size_t> rows(c.view.size());
+      std::iota(rows.begin(), rows.end(), std::size_t(0));
+      if (const std::string low = log_nonpositive_note(qs, vals, rows); !low.empty())
+        fig.notes.push_back(c.view.path + ": " + low);
+    }
   };
   // Losses of two kinds on one axis: drawn (the user asked), but said.
   // (the reference's files record none)

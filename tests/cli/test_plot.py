@@ -150,6 +150,20 @@ def main():
     check(f"{done} of 121 points done" in script, "partial: title says how many points are done")
     check("1st PC: 83.21 %" in open("figp/ref_train_loss_2dcontour_proj_log.gp").read(),
           "trajectory: PC axis label")
+    check("records no epochs" not in r.stderr and
+          "x y epoch labelled" in open("figp/ref_train_loss_2dcontour_proj_log.dat").read(),
+          "trajectory: labelled by the epochs the projection records")
+    # the reference's projections record no epochs: its labels count checkpoints, and say so
+    shutil.copy("proj.h5", "proj_noep.h5")
+    with h5py.File("proj_noep.h5", "a") as f:
+        del f.attrs["epochs"]
+    r = run("plot", "ref.h5", "--out-dir", "figp_noep", "--formats", "png", "--trajectory", "proj_noep.h5",
+            "--what", "train_loss")
+    dat = open("figp_noep/ref_train_loss_2dcontour_proj.dat").read()
+    labels = np.loadtxt(dat.split("# index 1")[1].splitlines()[1:])[:, 2]
+    check(r.returncode == 0 and "the path's labels count its checkpoints from 0: proj_noep.h5 records no "
+          "epochs" in r.stderr and "x y checkpoint (its index" in dat and list(labels) == list(range(25)),
+          f"trajectory without epochs: labels 0..24 named checkpoints, noted ({r.stderr.strip()})")
     heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
     check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
     # a projection that does not record whether its directions are orthonormal (the reference's,
@@ -347,6 +361,19 @@ def main():
           "show it, gaps in the curves" in r.stderr, f"1D --log with a loss of 0: noted ({r.stderr.strip()})")
     r = run("plot", "zero1d.h5", "--out-dir", "fig_zero_lin", "--formats", "png")
     check(r.returncode == 0 and "log axis" not in r.stderr, "... and not without --log")
+    # ... and in a figure of several surfaces, named by file
+    with h5py.File("pos1d.h5", "w") as f:
+        f["xcoordinates"], f["train_loss"], f["train_acc"] = x, 1 + x**2, 90 - x**2
+    r = run("plot", "zero1d.h5", "pos1d.h5", "--log", "--name", "zc", "--out-dir", "fig_zero_cmp", "--formats", "png")
+    check(r.returncode == 0 and "zero1d.h5: 1 loss value is 0 or negative (train loss)" in r.stderr and
+          "pos1d.h5:" not in r.stderr, f"1D --log of several surfaces: the one with a loss of 0 noted ({r.stderr.strip()})")
+    # a 1D file of the loss alone: its default figures draw the loss (it was refused: "has no train_acc")
+    with h5py.File("lossonly1d.h5", "w") as f:
+        f["xcoordinates"], f["train_loss"] = x, 1 + x**2
+    r = run("plot", "lossonly1d.h5", "--out-dir", "fig_lossonly", "--formats", "png")
+    made = sorted(os.listdir("fig_lossonly"))
+    check(r.returncode == 0 and "lossonly1d_1d_train_loss.png" in made and
+          not [m for m in made if "err" in m], f"1D file of the loss alone: its loss drawn ({r.stderr.strip()}, {made})")
 
     # ---- filled contours: the bands follow the levels between grid lines (pm3d colours a
     # sub-cell by its corners' mean: on a coarse grid 4 x 4 sub-cells made blocks of bands) ----
