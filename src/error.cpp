@@ -35,10 +35,18 @@ bool is_regular_file(const std::string& path) {
   return std::filesystem::is_regular_file(path, ec);
 }
 
-std::string missing_folder(const std::string& path) {
+std::string folder_problem(const std::string& path) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  const auto parent = std::filesystem::path(path).parent_path();
-  return !parent.empty() && !std::filesystem::is_directory(parent, ec) ? parent.string() : "";
+  const auto parent = fs::path(path).parent_path();
+  if (parent.empty() || fs::is_directory(parent, ec)) return "";
+  // (a/b/c.h5 with a a file: "no such folder a/b" would send the user looking for b)
+  for (auto p = parent; !p.empty(); p = p.parent_path()) {
+    if (fs::is_directory(p, ec)) break;
+    if (fs::exists(p, ec)) return p.string() + " is not a folder";
+    if (p == p.parent_path()) break;
+  }
+  return "no such folder " + parent.string();
 }
 
 void check_not_special(const std::string& path, const std::string& what) {

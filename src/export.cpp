@@ -209,8 +209,8 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) {
     const int e = errno;
-    if (const std::string folder = missing_folder(path); !folder.empty())
-      throw InputError("export: " + path + ": no such folder " + folder);
+    if (const std::string why = folder_problem(path); !why.empty())
+      throw InputError("export: " + path + ": " + why);
     throw InputError("export: cannot write " + path + " (" + std::strerror(e) + ")");
   }
   auto esc = [](std::string s) {  // "--" may not appear inside an XML comment

@@ -176,8 +176,7 @@ void disable_file_locking() {
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
   const std::string tmp = path + suffix;
-  if (const std::string folder = missing_folder(path); !folder.empty())
-    throw InputError(path + ": no such folder " + folder);
+  if (const std::string why = folder_problem(path); !why.empty()) throw InputError(path + ": " + why);
   std::error_code ec;
   std::filesystem::remove(tmp, ec);
   try {

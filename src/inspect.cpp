@@ -469,7 +469,7 @@ std::string render_info(const nlohmann::json& j) {
       << " (the Python reference's layout: no completion mask, no run log)\n"
       << "grid         x " << g["x"].get<std::string>();
     if (!g["y"].get<std::string>().empty()) o << ", y " << g["y"].get<std::string>();
-    o << " (" << j["grid_points"] << " points)\n";
+    o << " (" << j["grid_points"] << (j["grid_points"] == 1 ? " point)\n" : " points)\n");
     if (!j["dir_file"].get<std::string>().empty())
       o << "directions   " << j["dir_file"].get<std::string>() << "\n";
     o << "values      ";
@@ -483,7 +483,7 @@ std::string render_info(const nlohmann::json& j) {
     o << "surface      " << j["file"].get<std::string>() << "\n"
       << "grid         x " << id["x"].get<std::string>();
     if (!id.value("y", std::string()).empty()) o << ", y " << id["y"].get<std::string>();
-    o << " (" << j["grid_points"] << " points)\n"
+    o << " (" << j["grid_points"] << (j["grid_points"] == 1 ? " point)\n" : " points)\n")
       << "values       " << id["values"].dump() << ", loss " << id["loss"].get<std::string>()
       << ", " << id["dataset"].get<std::string>() << " samples "
       << (id["samples"].is_number() && id["samples"].get<long long>() == 0

@@ -197,8 +197,8 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     }
     if (errno != EEXIST) {
       const int e = errno;
-      if (const std::string folder = missing_folder(target); e == ENOENT && !folder.empty())
-        throw InputError(target + ": no such folder " + folder);
+      if (const std::string why = folder_problem(target); (e == ENOENT || e == ENOTDIR) && !why.empty())
+        throw InputError(target + ": " + why);
       throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(e)) + ")");
     }
     // Someone holds it, or held it and died: decide whether it is stale.

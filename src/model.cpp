@@ -264,8 +264,8 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
       if (head == "L119547037146038801333356L")
         throw FormatError(path + ": a torch.save file pickled with protocol 0 or 1, which losscape "
                                  "does not read; save it again with torch.save's default protocol");
-      throw FormatError(path + ": not a model file (expected a losscape HDF5 checkpoint, a "
-                               "TorchScript module or a torch.save file)");
+      throw NotModelFileError(path + ": not a model file (expected a losscape HDF5 checkpoint, a "
+                                     "TorchScript module or a torch.save file)");
     }
     std::string jit_error;
     if (kind != "legacy") {  // any zip: LibTorch decides whether it is a module

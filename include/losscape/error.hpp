@@ -37,6 +37,11 @@ class FormatError : public Error {
  public:
   using Error::Error;
 };
+/// A file that is no model file of any kind losscape reads (`info` names its other kinds too).
+class NotModelFileError : public FormatError {
+ public:
+  using FormatError::FormatError;
+};
 /// An MPI call failed or ranks disagree.
 class MpiError : public Error {
  public:
@@ -86,8 +91,8 @@ bool is_regular_file(const std::string& path);
 /// writes to it: forever). A path that does not exist passes; its reader says so in its words.
 /// `what` names the input expected, with its article ("a model file").
 void check_not_special(const std::string& path, const std::string& what);
-/// The folder an output `path` would be written in, when that is no folder (it does not exist,
-/// or is a file): for "PATH: no such folder FOLDER". "" when it is one, or `path` names none.
-std::string missing_folder(const std::string& path);
+/// What keeps an output `path` from being written in its folder, for "PATH: " + it: "no such
+/// folder FOLDER", or "FOLDER is not a folder" (a file); "" when it is one, or `path` names none.
+std::string folder_problem(const std::string& path);
 
 }  // namespace losscape

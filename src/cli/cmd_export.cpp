@@ -32,6 +32,7 @@ void add_export(CLI::App& root, Registry& reg) {
     VtpOptions v = o->vtk;
     if (zmax->count()) v.zmax = o->zmax;
     if (v.interp < 0 || v.interp == 1) throw InputError("--interp must be 0 (off) or at least 2");
+    if (o->vtp.empty()) throw UsageError("export: --vtp is empty: give the .vtp file to write");
     auto sum = export_vtp(o->surface, o->vtp, v);
     std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
     if (sum.missing > sum.below_log)

@@ -211,8 +211,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
             in >> c;  // (skips white space)
             return c == '{';
           });
-          if (const std::string folder = missing_folder(o->json); !folder.empty())
-            throw InputError("--json " + o->json + ": no such folder " + folder);
+          if (const std::string why = folder_problem(o->json); !why.empty())
+            throw InputError("--json " + o->json + ": " + why);
         }
         // Settings that would do nothing are refused rather than dropped (and saved in --json)
         check_subset_seed_used(o->data.subset_seed, o->data.samples, "--subset-seed");

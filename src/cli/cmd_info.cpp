@@ -149,7 +149,13 @@ void add_info(CLI::App& root, Registry& reg) {
       j = state_dict_info(o->file);
     } else {
       o->model.file = o->file;
-      j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file), "--input"));
+      try {
+        j = model_info(*load_model(o->model, input_dataset(o->model_dataset, o->model.file), "--input"));
+      } catch (const NotModelFileError&) {  // (a .vtp, a JSON, a picture: not only "not a model")
+        throw FormatError(o->file + ": not a file info describes (a surface, direction or projection "
+                                    "file, or a model: a losscape HDF5 checkpoint, a TorchScript module "
+                                    "or a torch.save file)");
+      }
     }
     std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
     return 0;

@@ -114,6 +114,9 @@ expect_error "unknown loss" 1 "hinge" -- eval --arch cnn_small --dataset fashion
   --data-dir "$WORK/empty" --loss hinge
 printf 'not a model' >junk.pt
 expect_error "not a model file" 1 "$WORK/junk.pt" -- info "$WORK/junk.pt"
+# info reads more than models: a file of none of its kinds is not called "not a model file"
+expect_error "info of a file of no kind it reads" 1 \
+  "$WORK/junk.pt: not a file info describes (a surface, direction or projection file, or a model" -- info "$WORK/junk.pt"
 expect_error "info without a subject" 2 "--arch" -- info
 # a FILE with --dataset or --list-archs: one of them would be described, the other dropped
 expect_error "info FILE --dataset" 1 "give $WORK/junk.pt or --dataset fashion-mnist, not both" "--input" -- \
@@ -139,6 +142,13 @@ expect_error "directions --x-ignore ''" 1 "--x-ignore '': expected biasbn or non
 expect_error "info of a file that is not there" 1 "$WORK/nothing.h5: no such file" -- info "$WORK/nothing.h5"
 expect_error "sweep --out in no folder" 1 "$WORK/nowhere/s.h5: no such folder $WORK/nowhere" -- \
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/nowhere/s.h5"
+# a file where a folder should be is named as such (was: "no such folder a-file")
+expect_error "sweep --out under a file" 1 "$WORK/a-file/s.h5: $WORK/a-file is not a folder" -- \
+  sweep --arch cnn_small --x -1:1:3 --out "$WORK/a-file/s.h5"
+expect_error "directions --out under a file" 1 "$WORK/a-file/d/d.h5: $WORK/a-file is not a folder" -- \
+  directions --arch cnn_small --out "$WORK/a-file/d/d.h5"
+expect_error "export --vtp ''" 2 "export: --vtp is empty: give the .vtp file to write" -- \
+  export "$WORK/junk.pt" --vtp ""
 
 # ---- sweep: options that would be ignored are refused before anything is made ----
 expect_error "direction option with --directions FILE" 1 "--seed" "given.h5" -- sweep \
