@@ -1524,7 +1524,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   Context c;
   c.s = &s;
   c.o = &o;
-  c.stem = fs::path(s.path).stem().string();
+  c.stem = o.name_given ? o.name : fs::path(s.path).stem().string();
   std::optional<std::array<double, 2>> variance;
   auto refuse_cos_path = [&](bool refuse) {
     if (refuse)
@@ -1774,15 +1774,6 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
                      (opts.labels.size() == 1 ? " curve" : " curves") + " for " +
                      std::to_string(surfaces.size()) + " surfaces (one per file, separated by "
                      "commas; none may be empty)");
-  // (a plain name: the figures go to --out-dir; `gnuplot NAME.gp` would run a name beginning
-  // with < as a command)
-  const bool plain = !opts.name.empty() && opts.name[0] != '.' && opts.name[0] != '-' &&
-                     std::all_of(opts.name.begin(), opts.name.end(), [](unsigned char ch) {
-                       return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '+';
-                     });
-  if (!plain)
-    throw InputError("plot: --name '" + one_line(opts.name) + "': expected a plain file name (letters, "
-                     "digits, _ - . +; the figures go to --out-dir)");
   for (std::size_t k = 0; k < opts.labels.size(); ++k)
     if (opts.labels[k].empty() || std::any_of(opts.labels[k].begin(), opts.labels[k].end(),
                                               [](unsigned char ch) { return ch < 0x20; }))
@@ -2066,9 +2057,15 @@ std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const P
   if (files.empty()) throw InputError("plot: no surface file given");
   if (files.size() == 1 && !o.labels.empty())
     throw InputError("plot: --labels names the curves of several surfaces drawn together; one is given");
-  if (files.size() == 1 && o.name != PlotOptions{}.name)
-    throw InputError("plot: --name names the figures of several surfaces drawn together; one "
-                     "surface's figures are named after its file");
+  // (a plain name: the figures go to --out-dir; `gnuplot NAME.gp` would run a name beginning
+  // with < as a command)
+  const bool plain = !o.name.empty() && o.name[0] != '.' && o.name[0] != '-' &&
+                     std::all_of(o.name.begin(), o.name.end(), [](unsigned char ch) {
+                       return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '+';
+                     });
+  if (!plain)
+    throw InputError("plot: --name '" + one_line(o.name) + "': expected a plain file name (letters, "
+                     "digits, _ - . +; the figures go to --out-dir)");
   std::vector<SurfaceView> ss;
   for (auto& f : files) ss.push_back(read_surface_view(f));
   auto figs = ss.size() == 1 ? write_figures(ss.front(), o) : write_comparison(ss, o);

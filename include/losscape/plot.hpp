@@ -104,6 +104,7 @@ struct PlotOptions {
   /// the files' names) and the figures' common name.
   std::vector<std::string> labels;
   std::string name = "compare";
+  bool name_given = false;  ///< --name was given: one surface's figures are named by it, not its file
   /// gnuplot program; empty = $LOSSCAPE_GNUPLOT if set, else `gnuplot` on PATH.
   std::string gnuplot;
 };

@@ -63,7 +63,7 @@ void add_plot(CLI::App& root, Registry& reg) {
   app->add_option("--labels", o->labels,
                   "Several surfaces: the curves' names in the keys, one per file, separated by "
                   "commas (default: the files' names)");
-  app->add_option("--name", o->plot.name, "Several surfaces: the figures' common name")
+  app->add_option("--name", o->plot.name, "The figures' name (several surfaces: their common name; one: instead of its file's)")
       ->capture_default_str();
   app->add_flag("--full-resolution", o->plot.full_resolution,
                 "Contour maps and 3D surfaces of every grid line (default: a grid finer than the "
@@ -78,6 +78,7 @@ void add_plot(CLI::App& root, Registry& reg) {
     if (vlevel->count()) p.vlevel = o->vlevel;
     if (vmax->count()) p.vmax = o->vmax;
     p.loss_max_given = app->count("--loss-max") > 0;
+    p.name_given = app->count("--name") > 0;
     auto wh = parse_size(o->size);
     p.width = wh[0];
     p.height = wh[1];

@@ -361,6 +361,11 @@ def main():
           "show it, gaps in the curves" in r.stderr, f"1D --log with a loss of 0: noted ({r.stderr.strip()})")
     r = run("plot", "zero1d.h5", "--out-dir", "fig_zero_lin", "--formats", "png")
     check(r.returncode == 0 and "log axis" not in r.stderr, "... and not without --log")
+    # --name names one surface's figures too (it was refused for one file)
+    r = run("plot", "zero1d.h5", "--name", "zz", "--out-dir", "fig_zero_name", "--formats", "png")
+    made = sorted(f for f in os.listdir("fig_zero_name") if f.endswith(".png"))
+    check(r.returncode == 0 and made == ["zz_1d_loss_acc.png", "zz_1d_train_err.png", "zz_1d_train_loss.png"],
+          f"one surface with --name: its figures named by it ({made})")
     # ... and in a figure of several surfaces, named by file
     with h5py.File("pos1d.h5", "w") as f:
         f["xcoordinates"], f["train_loss"], f["train_acc"] = x, 1 + x**2, 90 - x**2
@@ -975,7 +980,7 @@ def main():
     for args, want in ((["cmp_a.h5", "cmp_2d.h5"], "cmp_2d.h5 is a 2D surface (plot it alone)"),
                        (["cmp_a.h5", "cmp_b.h5", "--labels", "x"], "--labels names 1 curve for 2 surfaces"),
                        (["cmp_a.h5", "--labels", "x"], "--labels names the curves of several surfaces"),
-                       (["cmp_a.h5", "--name", "x"], "--name names the figures of several surfaces"),
+                       (["cmp_a.h5", "--name", "../x"], "--name '../x': expected a plain file name"),
                        (["cmp_a.h5", "cmp_noacc.h5", "--what", "train_err"], "cmp_noacc.h5 has no train_acc"),
                        (["cmp_a.h5", "cmp_b.h5", "--vmax", "3"], "--vmax sets the levels and colours of 2D figures"),
                        (["cmp_a.h5", "cmp_b.h5", "--trajectory", "p.h5"], "--trajectory applies to the figures of one"),
