@@ -201,6 +201,8 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
         throw InputError(target + ": " + why);
       throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(e)) + ")");
     }
+    // (a folder or FIFO of that name is no holder's: it would be taken for one, forever)
+    check_not_special(lock_path_, "the lock file of " + target + " (remove it)");
     // Someone holds it, or held it and died: decide whether it is stale.
     const lock_detail::Seen seen = lock_detail::look(lock_path_);
     if (!seen.exists) continue;  // gone meanwhile: try again

@@ -171,3 +171,13 @@ TEST_CASE("A holder learns that its lock was taken over or deleted and leaves th
   CHECK(beside(target + ".lock").empty());
   fs::remove_all(fs::path(target).parent_path());
 }
+
+TEST_CASE("A folder in the lock file's place is refused as such and left alone", "[lock]") {
+  const std::string target = scratch("folder-lock.h5");
+  fs::create_directories(target + ".lock");
+  // (it was taken for a writer that records no host: "being written by an unknown writer")
+  REQUIRE_THROWS_WITH(FileLock(target, 60),
+                      catch_compat::Contains(target + ".lock: is a folder, not the lock file of " + target));
+  CHECK(fs::is_directory(target + ".lock"));
+  fs::remove_all(fs::path(target).parent_path());
+}
