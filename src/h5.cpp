@@ -244,9 +244,18 @@ std::string Location::where(const std::string& name) const {
   return file_ + ":" + p;
 }
 
-bool Location::is_hard_link(const std::string& name) const {
+bool Location::is_hard_link(const std::string& name) const { return !hard_link_object(name).empty(); }
+
+std::string Location::hard_link_object(const std::string& name) const {
+#if H5_VERSION_GE(1, 12, 0)
+  H5L_info2_t info;
+  if (H5Lget_info2(id(), name.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5L_TYPE_HARD) return "";
+  return std::string(reinterpret_cast<const char*>(&info.u.token), sizeof info.u.token);
+#else
   H5L_info_t info;
-  return H5Lget_info(id(), name.c_str(), &info, H5P_DEFAULT) >= 0 && info.type == H5L_TYPE_HARD;
+  if (H5Lget_info(id(), name.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5L_TYPE_HARD) return "";
+  return std::string(reinterpret_cast<const char*>(&info.u.address), sizeof info.u.address);
+#endif
 }
 
 bool Location::exists(const std::string& name) const {

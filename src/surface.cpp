@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -355,11 +356,15 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
       throw damaged("its identity's part '" + part + "' is not K/N with 1 <= K <= N");
     }
   }
+  std::map<std::string, std::string> objects;  // (each dataset's object: one name each)
   auto expect = [&](const std::string& name, h5::Type type, const std::vector<hsize_t>& dims) {
     if (!f.exists(name)) throw damaged("dataset '" + name + "' is missing");
     // (a resume writes its points there: through a soft link into another dataset, through an
-    // external one into another file)
-    if (!f.is_hard_link(name)) throw damaged("'" + name + "' is a link, not a dataset of its own");
+    // external one into another file; through a second hard link, into the other name's values)
+    const std::string object = f.hard_link_object(name);
+    if (object.empty()) throw damaged("'" + name + "' is a link, not a dataset of its own");
+    if (const auto [it, fresh] = objects.emplace(object, name); !fresh)
+      throw damaged("'" + name + "' and '" + it->second + "' are one dataset under two names (hard links)");
     auto d = f.dataset(name);
     bool type_ok = false;
     try {

@@ -202,6 +202,17 @@ def main():
                     "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", name, *THREADS, "--quiet")
         check("'seconds' is a link, not a dataset of its own" in r.stderr and md5(name) == before and
               md5("s.h5") == other, f"... named, and neither file changed ({r.stderr.strip()[:200]})")
+    # ... and a second hard link to one dataset: the resume wrote seconds into train_loss
+    shutil.copy("s.h5", "s_hard.h5")
+    with h5py.File("s_hard.h5", "r+") as f:
+        del f["seconds"]
+        f["seconds"] = f["train_loss"]
+    before = md5("s_hard.h5")
+    r = refused("'seconds' a hard link to train_loss: the resume", "s_hard.h5", "sweep", "--model-file",
+                "run/model_2.h5", "--directions", "d.h5", "--dataset", "fashion-mnist", "--samples",
+                "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_hard.h5", *THREADS, "--quiet")
+    check("'seconds' and 'train_loss' are one dataset under two names (hard links)" in r.stderr and
+          md5("s_hard.h5") == before, f"... named, the file unchanged ({r.stderr.strip()[:200]})")
 
     # ---- a checkpoint whose epoch is not its name's: train --resume overwrites nothing ----
     shutil.copytree("run", "run2")
