@@ -1,5 +1,8 @@
 // `losscape sweep`: the distributed loss-surface sweep (run under mpirun/srun).
+#include <cctype>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <fstream>
 
 #include "common.hpp"
@@ -10,6 +13,62 @@
 #include "losscape/sweep.hpp"
 
 namespace losscape::cli {
+
+// The settings that are a flag and a --config key of the same name (the flag's, with _ for -).
+#define LOSSCAPE_SWEEP_SETTINGS(X) \
+  X("--model-file", model_file) \
+  X("--arch", arch) \
+  X("--init-seed", init_seed) \
+  X("--directions", directions) \
+  X("--x", x) \
+  X("--y", y) \
+  X("--dataset", dataset) \
+  X("--data-dir", data_dir) \
+  X("--samples", samples) \
+  X("--subset-seed", subset_seed) \
+  X("--raw-data", raw_data) \
+  X("--loss", loss) \
+  X("--batch-size", batch_size) \
+  X("--precision", precision) \
+  X("--memory-format", memory_format) \
+  X("--points-per-forward", points_per_forward) \
+  X("--cuda-graphs", cuda_graphs) \
+  X("--cudnn-fusion", cudnn_fusion) \
+  X("--device", device) \
+  X("--threads", threads) \
+  X("--data-shards", data_shards) \
+  X("--flush-seconds", flush_seconds) \
+  X("--part", part) \
+  X("--out", out) \
+  X("--quiet", quiet) \
+  X("--progress-seconds", progress_seconds) \
+  X("--allow-other-model", allow_other_model) \
+  X("--stop-after", stop_after) \
+  X("--dry-run", dry_run) \
+  X("--identity-only", identity_only) \
+  X("--hessian", hessian) \
+  X("--hessian-all-params", hessian_all_params) \
+  X("--hessian-batch-size", hessian_batch_size) \
+  X("--eig-tol", eig_tol) \
+  X("--eig-max-iter", eig_max_iter) \
+  X("--eig-ncv", eig_ncv)
+
+// An error about a setting the --config file gave (not a flag) names the file and key, not the
+// flag the user did not type: "--samples must not be negative" becomes
+// "sweep.json: \"samples\" must not be negative".
+std::string name_config_settings(const std::string& message, const std::string& file,
+                                 const std::function<bool(const char*)>& given) {
+  if (file.empty()) return message;
+#define LOSSCAPE_KEY(flag, member)                                                                      \
+  if (const std::size_t n = std::strlen(flag);                                                          \
+      message.compare(0, n, flag) == 0 && !given(flag) &&                                               \
+      (message.size() == n || !(std::isalnum((unsigned char)message[n]) || message[n] == '-' ||          \
+                                message[n] == '/')))                                                   \
+    return file + ": \"" + #member + "\"" + message.substr(n);
+  LOSSCAPE_SWEEP_SETTINGS(LOSSCAPE_KEY)
+#undef LOSSCAPE_KEY
+  return message;
+}
 
 // The settings of the Hessian maps, as a flag and as a --config key: refused without --hessian
 // (or "hessian": true), which they would not change.
@@ -160,42 +219,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
       const SweepConfig& f = o->cfg;
 #define LOSSCAPE_TAKE(flag, member) \
     if (o->config_file.empty() || given(flag)) cfg.member = f.member;
-      LOSSCAPE_TAKE("--model-file", model_file)
-      LOSSCAPE_TAKE("--arch", arch)
-      LOSSCAPE_TAKE("--init-seed", init_seed)
-      LOSSCAPE_TAKE("--directions", directions)
-      LOSSCAPE_TAKE("--x", x)
-      LOSSCAPE_TAKE("--y", y)
-      LOSSCAPE_TAKE("--dataset", dataset)
-      LOSSCAPE_TAKE("--data-dir", data_dir)
-      LOSSCAPE_TAKE("--samples", samples)
-      LOSSCAPE_TAKE("--subset-seed", subset_seed)
-      LOSSCAPE_TAKE("--raw-data", raw_data)
-      LOSSCAPE_TAKE("--loss", loss)
-      LOSSCAPE_TAKE("--batch-size", batch_size)
-      LOSSCAPE_TAKE("--precision", precision)
-      LOSSCAPE_TAKE("--memory-format", memory_format)
-      LOSSCAPE_TAKE("--points-per-forward", points_per_forward)
-      LOSSCAPE_TAKE("--cuda-graphs", cuda_graphs)
-      LOSSCAPE_TAKE("--cudnn-fusion", cudnn_fusion)
-      LOSSCAPE_TAKE("--device", device)
-      LOSSCAPE_TAKE("--threads", threads)
-      LOSSCAPE_TAKE("--data-shards", data_shards)
-      LOSSCAPE_TAKE("--flush-seconds", flush_seconds)
-      LOSSCAPE_TAKE("--part", part)
-      LOSSCAPE_TAKE("--out", out)
-      LOSSCAPE_TAKE("--quiet", quiet)
-      LOSSCAPE_TAKE("--progress-seconds", progress_seconds)
-      LOSSCAPE_TAKE("--allow-other-model", allow_other_model)
-      LOSSCAPE_TAKE("--stop-after", stop_after)
-      LOSSCAPE_TAKE("--dry-run", dry_run)
-      LOSSCAPE_TAKE("--identity-only", identity_only)
-      LOSSCAPE_TAKE("--hessian", hessian)
-      LOSSCAPE_TAKE("--hessian-all-params", hessian_all_params)
-      LOSSCAPE_TAKE("--hessian-batch-size", hessian_batch_size)
-      LOSSCAPE_TAKE("--eig-tol", eig_tol)
-      LOSSCAPE_TAKE("--eig-max-iter", eig_max_iter)
-      LOSSCAPE_TAKE("--eig-ncv", eig_ncv)
+      LOSSCAPE_SWEEP_SETTINGS(LOSSCAPE_TAKE)
 #undef LOSSCAPE_TAKE
       if (o->config_file.empty() || given("--splits"))
         cfg.splits = comma_items(o->splits);  // empty names too (refused)
@@ -238,6 +262,9 @@ void add_sweep(CLI::App& root, Registry& reg) {
         throw InputError(o->config_file + ": " + config_hessian_keys.front() +
                          " is for the Hessian maps: add \"hessian\": true (or --hessian)");
     };
+    auto named = [&](const std::string& message) {
+      return name_config_settings(message, o->config_file, [&](const char* flag) { return app->count(flag) > 0; });
+    };
     try {
       run_agreed(mpi::Comm::world(), assemble);
       if (!config_dataset)
@@ -246,14 +273,15 @@ void add_sweep(CLI::App& root, Registry& reg) {
       return result.complete ? int(kExitOk) : int(kExitIncomplete);
     } catch (const AgreedError& e) {
       // Every rank has the same error: one message, clean MPI_Finalize, exit 1 (2: usage).
-      if (mpi::Comm::world().root()) std::fprintf(stderr, "losscape: error: %s\n", e.what());
+      if (mpi::Comm::world().root())
+        std::fprintf(stderr, "losscape: error: %s\n", named(e.what()).c_str());
       return e.exit_code();
     } catch (const c10::Error& e) {
       mpi::abort_job("LibTorch: " + one_line(e), kExitError);
     } catch (const std::exception& e) {
       // One rank failed alone (I/O, out of memory...): the others may be waiting on it, so the
       // whole job is brought down rather than left to hang.
-      mpi::abort_job(e.what(), kExitError);
+      mpi::abort_job(named(e.what()), kExitError);
     }
   }});
 }

@@ -283,6 +283,19 @@ with open("bad.json", "w") as f:
     json.dump({**cfg, "flush_secnds": 3}, f)
 p = run(["sweep", "--config", "bad.json"], expect=1)
 check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config key is named with the file")
+# a value out of range from the file is named by the file and key, not by a flag nobody typed;
+# the same value from a flag is named by the flag (under mpirun too: said once)
+for key, value, want in (("samples", -5, 'bad.json: "samples" must not be negative'),
+                         ("x", "1:-1:3", 'bad.json: "x" \'1:-1:3\': MAX must be greater than MIN'),
+                         ("batch_size", 0, 'bad.json: "batch_size" must be at least 1'),
+                         ("flush_seconds", -1, 'bad.json: "flush_seconds" must be a positive number')):
+    with open("bad.json", "w") as f:
+        json.dump({**cfg, key: value}, f)
+    p = run(["sweep", "--config", "bad.json", "--dry-run"], expect=1, mpi=2)
+    check(p.stderr.startswith("losscape: error: " + want) and p.stderr.count("losscape: error") == 1,
+          f"config {key} {value!r}: named by file and key, once ({p.stderr.splitlines()[0]})")
+p = run(["sweep", "--config", "bad.json", "--dry-run", "--flush-seconds", "-2"], expect=1)
+check("error: --flush-seconds must be a positive number" in p.stderr, f"... a flag by its flag ({p.stderr.strip()})")
 
 # A direction flag overrides its own key of the config's "dir", not the whole block: the
 # directions made are of type states, layer-normalized (from the file), with seed 7 (the flag).
