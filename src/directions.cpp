@@ -374,6 +374,15 @@ void check_directions(Directions& d, const Model& model, const std::string& path
                          shape_str(want.tensor.sizes()));
       list[i].name = want.name;
     }
+  // (a zero direction gives a flat surface, θ*'s loss at every point, swept to the end and
+  // "complete"; made directions refuse a target equal to θ* the same way)
+  for (std::size_t k = 0; k < d.dirs.size(); ++k)
+    if (std::none_of(d.dirs[k].begin(), d.dirs[k].end(),
+                     [](const NamedTensor& t) {  // (a scalar is a counter: num_batches_tracked)
+                       return t.tensor.dim() > 0 && t.tensor.ne(0).any().item<bool>();
+                     }))
+      throw InputError(path + ": its " + (k ? "y" : "x") + " direction is zero in every tensor: the surface "
+                       "along it would be flat, the loss of θ* at every point");
   if (check_fingerprint && !d.fingerprint.empty()) {
     auto fp = fingerprint(theta);
     if (fp != d.fingerprint) {
@@ -495,7 +504,7 @@ nlohmann::json directions_info(const Directions& d, const Model* model) {
     }
   }
   if (d.dims() == 2)
-    j["cosine_xy"] = (nx2 > 0 && ny2 > 0) ? dot / std::sqrt(nx2 * ny2) : 0.0;
+    j["cosine_xy"] = (nx2 > 0 && ny2 > 0) ? nlohmann::json(dot / std::sqrt(nx2 * ny2)) : nlohmann::json();  // (null: a zero direction)
   if (d.explained_variance_ratio) j["explained_variance_ratio"] = *d.explained_variance_ratio;
   return j;
 }

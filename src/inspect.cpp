@@ -447,7 +447,9 @@ std::string render_info(const nlohmann::json& j) {
               ? std::string("none recorded (a file of another tool: the model is not checked)")
               : j["model_fingerprint"].get<std::string>() + " (of the model's θ*)")
       << "\n";
-    if (j.contains("cosine_xy"))
+    if (j.contains("cosine_xy") && j["cosine_xy"].is_null())
+      o << "cos(x, y)    undefined (a direction is zero)\n";
+    else if (j.contains("cosine_xy"))
       o << "cos(x, y)    " << std::setprecision(4) << j["cosine_xy"].get<double>() << "\n";
     if (j.contains("explained_variance_ratio"))
       o << "PCA          explained variance ratio " << j["explained_variance_ratio"].dump() << "\n";

@@ -158,9 +158,22 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
       const auto& v = want[k];
       if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
         // a file of an earlier version, resumed without the check)
+      {
+        // (directions of another file: the one the surface records is named, the likely slip
+        // being a resume without its --directions)
+        std::string swept_along;
+        if (k == "directions_fingerprint" && f.has_attr("config")) {
+          const auto cfg = nlohmann::json::parse(f.attr_string("config"), nullptr, false);
+          if (cfg.is_object() && cfg.contains("directions") && cfg["directions"].is_string() &&
+              !cfg["directions"].get<std::string>().empty() && cfg["directions"] != id.dir_file)
+            swept_along = " (its direction file is " + cfg["directions"].get<std::string>() +
+                          ", this command's " + id.dir_file + ": resume with --directions " +
+                          cfg["directions"].get<std::string>() + ")";
+        }
         return path + " belongs to another sweep: " + its(k) + SurfaceIdentity::shown(have, k, "none") +
-               ", this command has " + v.dump() +
+               ", this command has " + v.dump() + swept_along +
                "; refusing to resume (the file is left untouched; use another --out)";
+      }
     }
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
@@ -195,6 +208,16 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     // (through a link at the name: the file is made where it leads, the link stays)
     const std::string real = link_target(path);
     const std::string tmp = real + ".creating";
+    // (a leftover is removed first: truncating it would write through a link of that name into
+    // the file it leads to, and the rename below would make the surface that link)
+    std::string cleared;
+    if (comm.root()) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      if (ec) cleared = tmp + ": cannot remove this leftover of an earlier creation (" + ec.message() + ")";
+    }
+    comm.bcast(cleared);
+    if (!cleared.empty()) throw InputError(cleared);
     file_ = h5::File(tmp, h5::File::Mode::truncate, comm.get());
     try {
       create_layout(id, config);

@@ -883,6 +883,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (!cfg.hessian) check_memory_format(cfg.memory_format);
     if (!cfg.identity_only) device = select_device(cfg.device, node.rank());
     if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
+    // (fp16 or tf32 on a CPU: refused before anything is written; a surface file made first
+    // recorded the precision and refused the corrected command as another sweep)
+    if (!cfg.identity_only) PrecisionGuard check_precision(parse_precision(cfg.precision), device);
     if (cfg.model_file.empty()) {
       torch::manual_seed(cfg.init_seed);
       ev.model = make_zoo(cfg.arch, cfg.dataset);
@@ -975,6 +978,22 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                    dir_file.c_str());
   });
   dir_lock.reset();
+  // Directions this run wrote are removed again when it is refused before its surface file is
+  // open (the file is another sweep's, or not a surface; a rank disagrees): a NAME.dirs.h5 left
+  // beside a refused --out would decide the next run's directions, or litter a run folder.
+  bool keep_made_dirs = !dirs_made_here || cfg.dry_run;
+  auto drop_made_dirs = [&keep_made_dirs, &dir_file, rank] {
+    if (!keep_made_dirs && rank == 0) {
+      std::error_code ec;
+      std::filesystem::remove(dir_file, ec);
+    }
+    keep_made_dirs = true;
+  };
+  mpi::AbortCleanup drop_made_dirs_on_abort(drop_made_dirs);
+  struct AtExit {
+    std::function<void()> f;
+    ~AtExit() { f(); }
+  } drop_made_dirs_on_error{drop_made_dirs};
   effective["directions"] = dir_file;
   effective["arch"] = ev.model->arch;
   // The Hessian's size, before the surface file is made: a model without parameters to take it
@@ -1118,6 +1137,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   } else {
     try {
       surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
+      keep_made_dirs = true;
     } catch (const InputError& e) {
       lock.reset();
       throw AgreedError(e.what());  // the verdict was broadcast: every rank throws it

@@ -188,6 +188,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     SweepConfig cfg;
     bool config_dataset = false;  // the config file names the data set
     std::vector<std::string> config_hessian_keys;  // the Hessian settings the config file gives
+    bool config_dir_set = false;  // the config's "dir" makes other directions than the defaults
     // The configuration, from the file and the flags: the same on every rank, and an error in it
     // (or a config file one node cannot read) ends every rank with one message.
     auto assemble = [&] {
@@ -198,13 +199,14 @@ void add_sweep(CLI::App& root, Registry& reg) {
           config_dataset = j.is_object() && j.contains("dataset");
           // A "dir" that makes other directions than the defaults, beside a direction file: one
           // of the two is a slip (the flags are refused alike; "dims" follows the grid anyway).
-          if (!cfg.directions.empty() && j.is_object() && j.contains("dir") && !j["dir"].is_null()) {
+          if (j.is_object() && j.contains("dir") && !j["dir"].is_null()) {
             DirectionsConfig given = cfg.dir;
             given.dims = DirectionsConfig{}.dims;  // (compared with both directions' settings)
-            if (nlohmann::json(given) != nlohmann::json(DirectionsConfig{}))
-              throw InputError("\"dir\" sets how directions are made, but \"directions\" (" +
-                               cfg.directions + ") gives them: drop one of the two");
+            config_dir_set = nlohmann::json(given) != nlohmann::json(DirectionsConfig{});
           }
+          if (config_dir_set && !cfg.directions.empty())
+            throw InputError("\"dir\" sets how directions are made, but \"directions\" (" +
+                             cfg.directions + ") gives them: drop one of the two");
           for (const auto& [flag, key] : kHessianSettings)
             if (j.is_object() && j.contains(key) && !j[key].is_null())
               config_hessian_keys.push_back(key);
@@ -230,6 +232,10 @@ void add_sweep(CLI::App& root, Registry& reg) {
       if (!dir_flags.empty() && !cfg.directions.empty())
         throw InputError(dir_flags.front() + " makes directions, but --directions " + cfg.directions +
                          " gives them: drop one of the two");
+      // (the config's "dir", a target among them, was dropped in silence for the flag's file)
+      if (config_dir_set && given("--directions"))
+        throw InputError("--directions " + cfg.directions + " gives the directions, but \"dir\" of " +
+                         o->config_file + " sets how to make them: drop one of the two");
       if (o->config_file.empty()) {
         cfg.dir = to_config(o->dir);
       } else if (!dir_flags.empty()) {

@@ -214,6 +214,33 @@ def main():
     check("'seconds' and 'train_loss' are one dataset under two names (hard links)" in r.stderr and
           md5("s_hard.h5") == before, f"... named, the file unchanged ({r.stderr.strip()[:200]})")
 
+    # ---- a link left at NAME.creating (the temporary of a creation): removed, not written
+    # through (the file it led to was overwritten with the surface, the surface became the link) ----
+    with open("precious.txt", "w") as f:
+        f.write("keep")
+    os.symlink("precious.txt", "cr.h5.creating")
+    SWEEP1 = ["sweep", "--model-file", "run/model_2.h5", "--dataset", "fashion-mnist", "--samples", "20",
+              "--x", "-1:1:3", *THREADS, "--quiet"]
+    r = run(*SWEEP1, "--directions", "d.h5", "--out", "cr.h5", expect_ok=False)
+    check(r.returncode == 0 and open("precious.txt").read() == "keep" and not os.path.islink("cr.h5") and
+          not os.path.lexists("cr.h5.creating"),
+          f"a link at NAME.creating: removed, its target untouched, the surface a file ({r.stderr.strip()[:200]})")
+    # ---- a refused sweep leaves no NAME.dirs.h5 of its making beside its --out (it decided the
+    # next run's directions, or littered a run folder) ----
+    for out in ("run/model_1.h5", "d.h5"):
+        stem = out[:-3]
+        refused(f"--out {out}, not a surface", out, *SWEEP1, "--out", out)
+        check(not os.path.exists(stem + ".dirs.h5"), f"... and no {stem}.dirs.h5 made beside it")
+    # a resume without its --directions: the file it records is named, nothing is made
+    r = run(*SWEEP1, "--directions", "d.h5", "--out", "rd.h5", "--stop-after", "2", expect_ok=False)
+    r = refused("a resume without its --directions", "rd.h5", *SWEEP1, "--out", "rd.h5")
+    check("(its direction file is d.h5, this command's rd.dirs.h5: resume with --directions d.h5)" in r.stderr and
+          not os.path.exists("rd.dirs.h5"), f"... names d.h5, makes no rd.dirs.h5 ({r.stderr.strip()[:300]})")
+    # a precision this machine cannot run: refused before any file (the surface made first
+    # recorded it and refused the corrected command as another sweep)
+    refused("--precision fp16 on a CPU", "--precision fp16", *SWEEP1, "--out", "p16.h5", "--precision", "fp16")
+    check(not os.path.exists("p16.h5") and not os.path.exists("p16.dirs.h5"), "... and no file made")
+
     # ---- a checkpoint whose epoch is not its name's: train --resume overwrites nothing ----
     shutil.copytree("run", "run2")
     shutil.copy("run/model_0.h5", "run2/model_3.h5")  # epoch 0 inside, named 3

@@ -349,6 +349,15 @@ for name, cfg, grid, want in (
         json.dump(cfg, f)
     p = run([*SWEEP, "--config", name, *grid, "--out", "cfg_ign.h5", "--dry-run"], expect=1)
     check(p.stderr.strip() == f"losscape: error: {name}: {want}", f"config {cfg}: refused ({p.stderr.strip()})")
+# a config's "dir" (an interpolation target) beside the flag --directions: refused (it was dropped
+# in silence, sweeping the file's random direction instead of the line to the target)
+with open("cfg_tgt.json", "w") as f:
+    json.dump({"dir": {"x": {"target": "run/model_0.h5"}}}, f)
+p = run([*SWEEP, "--config", "cfg_tgt.json", "--directions", "seed_t.h5", "--x", "0:1:2", "--out", "cfg_ign.h5"],
+        expect=1)
+check(p.stderr.strip() == 'losscape: error: --directions seed_t.h5 gives the directions, but "dir" of '
+      'cfg_tgt.json sets how to make them: drop one of the two' and not os.path.exists("cfg_ign.h5"),
+      f"config \"dir\" with the flag --directions: refused ({p.stderr.strip()})")
 # ... but a "dir" of the defaults beside a direction file (nothing it would make otherwise) is taken
 with open("cfg_dirdef.json", "w") as f:
     json.dump({"directions": "seed_t.h5", "dir": {"type": "weights", "dims": 1}}, f)
@@ -370,5 +379,22 @@ p = run(["directions", "--pca", "--checkpoints", "run3", "--dataset", "cifar10",
 check(p.stderr.strip() == "losscape: error: run3/model_2.h5: model was made for 1x28x28 inputs, "
       "data set cifar10 has 3x32x32" and not os.path.exists("pca_c.h5"),
       f"PCA of a fashion-mnist run with --dataset cifar10: refused ({p.stderr.strip()})")
+
+# ---- a direction that is zero in every tensor: refused by sweep and info -m (a flat surface,
+# swept to the end as "complete"); info alone says its cosine is undefined ----
+shutil.copy("dirs.h5", "zero_dirs.h5")
+with h5py.File("zero_dirs.h5", "r+") as f:
+    for i in range(len(f.attrs["names"])):
+        f["ydirection"][str(i)][...] = 0
+want = "zero_dirs.h5: its y direction is zero in every tensor: the surface along it would be flat"
+p = run([*SWEEP, "--directions", "zero_dirs.h5", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "zero_s.h5"], expect=1)
+check(want in p.stderr and p.stderr.count("\n") == 1 and not os.path.exists("zero_s.h5"),
+      f"sweep along a zero direction: refused, no file ({p.stderr.strip()})")
+p = run(["info", "zero_dirs.h5", "--model-file", model], expect=1)
+check(want in p.stderr, f"info -m of a zero direction: refused ({p.stderr.strip()})")
+p = run(["info", "zero_dirs.h5"])
+check("cos(x, y)    undefined (a direction is zero)" in p.stdout and
+      json.loads(run(["info", "zero_dirs.h5", "--json"]).stdout)["cosine_xy"] is None,
+      "info alone: cos(x, y) undefined (null in --json), not 0")
 
 conclude()
