@@ -2,6 +2,7 @@
 
 #include "losscape/device.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -106,7 +107,35 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
     if (std::filesystem::is_directory(f))
       throw InputError(f + " is a folder: give a run folder alone, or checkpoint files");
   }
-  return given;
+  // One run's model_<epoch> files out of training order: a shell glob (run/model_*.h5) sorts
+  // model_10 before model_2, which made the 9th checkpoint θ* and the path zig-zag. They are put
+  // in epoch order, said; files of several folders or other names keep the order given.
+  static const std::regex numbered(R"(model_(\d+)\.[A-Za-z0-9]+)");
+  std::vector<std::pair<std::int64_t, std::string>> by_epoch;
+  for (auto& f : given) {
+    const std::filesystem::path p(f);
+    std::smatch m;
+    const std::string name = p.filename().string();
+    if (!std::regex_match(name, m, numbered) ||
+        p.parent_path() != std::filesystem::path(given.front()).parent_path())
+      return given;
+    by_epoch.emplace_back(epoch_in_name(m[1].str(), f), f);
+  }
+  if (std::is_sorted(by_epoch.begin(), by_epoch.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; }))
+    return given;
+  std::size_t first_out = 1;
+  while (by_epoch[first_out].first >= by_epoch[first_out - 1].first) ++first_out;
+  const std::string before = by_epoch[first_out - 1].second, after = by_epoch[first_out].second;
+  std::stable_sort(by_epoch.begin(), by_epoch.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::fprintf(stderr,
+               "losscape: note: the checkpoints are taken in epoch order (as given, %s came before "
+               "%s: a shell glob sorts names as text); the last, %s, is θ*\n",
+               before.c_str(), after.c_str(), by_epoch.back().second.c_str());
+  std::vector<std::string> out;
+  for (auto& [epoch, f] : by_epoch) out.push_back(f);
+  return out;
 }
 
 std::vector<std::string> comma_items(const std::string& list) {

@@ -380,6 +380,23 @@ check(p.stderr.strip() == "losscape: error: run3/model_2.h5: model was made for 
       "data set cifar10 has 3x32x32" and not os.path.exists("pca_c.h5"),
       f"PCA of a fashion-mnist run with --dataset cifar10: refused ({p.stderr.strip()})")
 
+# ---- one run's checkpoints given out of training order (a shell glob puts model_10 before
+# model_2): taken in epoch order, said; θ* is the newest (the 9th was, and the path zig-zagged) ----
+run(["directions", "--pca", "--checkpoints", "run3", "--out", "pca_run3.h5", "--quiet"])
+p = run(["directions", "--pca", "--checkpoints", "run3/model_1.h5", "run3/model_2.h5", "run3/model_0.h5",
+         "--out", "pca_shuf.h5", "--quiet"])
+with h5py.File("pca_run3.h5", "r") as a, h5py.File("pca_shuf.h5", "r") as b:
+    same = all(np.array_equal(a[g][k], b[g][k]) for g in ("xdirection", "ydirection") for k in a[g])
+check(same and "note: the checkpoints are taken in epoch order (as given, run3/model_2.h5 came before "
+      "run3/model_0.h5: a shell glob sorts names as text); the last, run3/model_2.h5, is θ*" in p.stderr,
+      f"PCA of checkpoints out of order: the run folder's directions, noted ({p.stderr.strip()})")
+p = run(["project", "--directions", "pca_run3.h5", "--checkpoints", "run3/model_2.h5", "run3/model_0.h5",
+         "run3/model_1.h5", "--out", "proj_shuf.h5", "--quiet"])
+with h5py.File("proj_shuf.h5", "r") as f:
+    epochs, last = list(f.attrs["epochs"]), (float(f["proj_xcoord"][-1]), float(f["proj_ycoord"][-1]))
+check(epochs == [0, 1, 2] and last == (0.0, 0.0) and "epoch order" in p.stderr,
+      f"project of checkpoints out of order: in epoch order, θ* last at (0, 0) ({epochs}, {last})")
+
 # ---- a direction that is zero in every tensor: refused by sweep and info -m (a flat surface,
 # swept to the end as "complete"); info alone says its cosine is undefined ----
 shutil.copy("dirs.h5", "zero_dirs.h5")
