@@ -467,9 +467,12 @@ namespace {
 // Round v outwards (down for a lower bound, up for an upper one) to two significant digits.
 double round_outwards(double v, bool up) {
   if (v == 0) return 0;
-  const double scale = std::pow(10.0, std::floor(std::log10(std::fabs(v))) - 1);
-  const double q = v / scale;  // a value already on the 2-digit grid stays there despite rounding
-  return (up ? std::ceil(q - 1e-9) : std::floor(q + 1e-9)) * scale;
+  // (times or over a power of 10, both exact: 19 * 0.1 is 1.9000000000000001, 19 / 10 is 1.9)
+  const int e = int(std::floor(std::log10(std::fabs(v)))) - 1;
+  const double q = e >= 0 ? v / std::pow(10.0, e) : v * std::pow(10.0, -e);
+  // (a value already on the 2-digit grid stays there despite rounding)
+  const double r = up ? std::ceil(q - 1e-9) : std::floor(q + 1e-9);
+  return e >= 0 ? r * std::pow(10.0, e) : r / std::pow(10.0, -e);
 }
 // The shortest decimal of v (at most 6 significant digits) that reads back as the same double.
 std::string bound_text(double v) {

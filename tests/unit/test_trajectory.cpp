@@ -282,5 +282,10 @@ TEST_CASE("grid_covering spans the path with a margin and has theta* (0) as a no
   two.x = {-1, 1, 0};
   two.y = {-1, 1, 0};
   CHECK(losscape::grid_covering(two, 2).first == "-1.3:1.3:2");
+  // bounds on the 2-digit grid are the decimals they read as (19 * 0.1 printed 1.9000000000000001)
+  losscape::Projection tenth;
+  tenth.x = {0, 1.65};
+  tenth.y = {0, 0.0165};
+  CHECK(losscape::grid_covering(tenth, 2).first == "-0.25:1.9:2");
   CHECK_THROWS_AS(losscape::grid_covering(one, 1), losscape::InputError);
 }
