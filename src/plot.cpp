@@ -1290,6 +1290,8 @@ SurfaceView read_surface_view(const std::string& path, bool values) {
       s.samples = id["samples"].get<std::int64_t>();
     if (id.contains("directions_fingerprint") && id["directions_fingerprint"].is_string())
       s.directions_fingerprint = id["directions_fingerprint"].get<std::string>();
+    if (id.contains("model_fingerprint") && id["model_fingerprint"].is_string())
+      s.model_fingerprint = id["model_fingerprint"].get<std::string>();
   }
   s.loss = try_attr_string(f, "loss");
   s.dir_file = try_attr_string(f, "dir_file");
@@ -1378,6 +1380,8 @@ ProjectedPath read_projected_path(const std::string& path) {
     t.variance = std::array<double, 2>{(*p.explained_variance_ratio)[0], (*p.explained_variance_ratio)[1]};
   t.dir_file = std::move(p.dir_file);
   t.directions_fingerprint = std::move(p.directions_fingerprint);
+  t.model_fingerprint = std::move(p.model_fingerprint);
+  if (!p.files.empty()) t.origin = p.files.back();
   t.method = std::move(p.method);
   t.orthonormal = p.orthonormal;
   return t;
@@ -1617,6 +1621,14 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
                                     : "its direction file " + missing(c.traj->dir_file)) +
                      ")";
   }
+  // ... and measured from the surface's θ*: a projection whose last checkpoint is another model
+  // (the run went on after the surface's checkpoint) draws the whole path shifted.
+  if (c.traj && !c.traj->model_fingerprint.empty() && !s.model_fingerprint.empty() &&
+      c.traj->model_fingerprint != s.model_fingerprint)
+    throw InputError("plot: " + o.trajectory + " measures the path from " +
+                     (c.traj->origin.empty() ? std::string("another model") : c.traj->origin) +
+                     ", not from the θ* of " + s.path +
+                     " (the models' fingerprints differ): project the checkpoints up to the surface's model");
   // A PCA direction file tells the variance its axes explain.
   auto variance_of = [&](const std::string& named, const std::string& by) {
     if (variance) return;

@@ -383,6 +383,7 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   p.files = files;
   p.explained_variance_ratio = d.explained_variance_ratio;
   p.directions_fingerprint = directions_fingerprint(d_in);
+  p.model_fingerprint = fingerprint(model->parameters());
   for (auto& f : files) {
     CheckpointReader r(f);
     double x = 0, y = 0;
@@ -420,6 +421,7 @@ void write_projection_file(const std::string& path, const Projection& p, const s
   f.set_attr("dir_file", dir_file);
   if (!p.directions_fingerprint.empty())
     f.set_attr("directions_fingerprint", p.directions_fingerprint);
+  if (!p.model_fingerprint.empty()) f.set_attr("model_fingerprint", p.model_fingerprint);
   f.set_attr("epochs", p.epochs);
   f.set_attr("checkpoints", p.files);
   if (p.explained_variance_ratio) f.set_attr("explained_variance_ratio", *p.explained_variance_ratio);
@@ -459,6 +461,7 @@ Projection read_projection(const std::string& path) {
   if (f.has_attr("directions_fingerprint"))
     p.directions_fingerprint = f.attr_string("directions_fingerprint");
   if (f.has_attr("proj_method")) p.method = f.attr_string("proj_method");
+  if (f.has_attr("model_fingerprint")) p.model_fingerprint = f.attr_string("model_fingerprint");
   if (f.has_attr("orthonormal")) p.orthonormal = f.attr_int("orthonormal") != 0;
   return p;
 }

@@ -27,6 +27,7 @@ struct SurfaceView {
   std::string arch, dataset, model_file, dir_file;
   std::string loss;  ///< crossentropy or mse, when recorded
   std::string directions_fingerprint;  ///< from the identity (losscape's files), else ""
+  std::string model_fingerprint;       ///< θ*'s, from the identity (losscape's files), else ""
   /// The models the directions point to (an interpolation: α = 1 at x_target), as recorded by the
   /// sweep's configuration or, with a given direction file, by that file when it is at hand.
   std::string x_target, y_target;
@@ -70,6 +71,8 @@ struct ProjectedPath {
   std::optional<std::array<double, 2>> variance;  ///< `explained_variance_ratio` attribute
   std::string dir_file;  ///< `dir_file` attribute: the PCA direction file, when recorded
   std::string directions_fingerprint;  ///< `directions_fingerprint` attribute, when recorded
+  std::string model_fingerprint;  ///< `model_fingerprint` attribute (the origin's), when recorded
+  std::string origin;             ///< the last of the `checkpoints` attribute, when recorded
   std::string method;                  ///< `proj_method` attribute ("cos" when not recorded)
   std::optional<bool> orthonormal;     ///< `orthonormal` attribute, when recorded
 };

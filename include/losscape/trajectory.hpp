@@ -60,6 +60,9 @@ struct Projection {
   /// recorded, and the reference's): names the plane wherever the direction file is now.
   std::string directions_fingerprint;
   std::string method = "cos";  ///< proj_method ("cos" when not recorded)
+  /// fingerprint() of the last checkpoint's parameters, the plane's origin (as a surface's identity
+  /// records its θ*); "" in files from before it was recorded, and the reference's.
+  std::string model_fingerprint;
   /// Whether δ and η are orthonormal (‖δ‖ = ‖η‖ = 1, ⟨δ, η⟩ = 0, to 1e-4): both methods agree
   /// then. Unknown for files that do not record it (the reference's, losscape's before 2026-12-02).
   std::optional<bool> orthonormal;

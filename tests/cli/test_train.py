@@ -619,6 +619,18 @@ with h5py.File("proj_own.h5", "r") as f:
     check(f.attrs["directions_fingerprint"].decode() ==
           json.loads(run("info", "--json", "pca_surf.h5").stdout)["identity"]["directions_fingerprint"],
           "the projection records the fingerprint of its directions, the surface's")
+# ... and measured from the surface's θ* (run/model_4.h5): the same plane seen from an earlier
+# checkpoint (the path ends at model_3) is refused, naming it (it was drawn shifted, exit 0)
+p = run("project", "--directions", "pca.h5", "--checkpoints", "run/model_0.h5", "run/model_1.h5",
+        "run/model_2.h5", "run/model_3.h5", "--out", "proj_m3.h5")
+p = run("plot", "pca_surf.h5", "--trajectory", "proj_m3.h5", *plot_args, expect=1)
+check(p.stderr.strip() == "losscape: error: plot: proj_m3.h5 measures the path from run/model_3.h5, not from "
+      "the θ* of pca_surf.h5 (the models' fingerprints differ): project the checkpoints up to the surface's model",
+      f"a path measured from another model than the surface's θ* is refused: {p.stderr.strip()}")
+with h5py.File("proj_own.h5", "r") as f:
+    check(f.attrs["model_fingerprint"].decode() ==
+          json.loads(run("info", "--json", "pca_surf.h5").stdout)["identity"]["model_fingerprint"],
+          "the projection records its origin's fingerprint, the surface's θ*'s")
 # The projections' direction files gone: each projection's own record of its plane decides.
 shutil.copy("proj_own.h5", "proj_old.h5")  # as written before the record was kept
 with h5py.File("proj_old.h5", "r+") as f:
