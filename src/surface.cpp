@@ -442,6 +442,10 @@ std::vector<std::uint8_t> SurfaceFile::done_mask() const {
   return m;
 }
 
+std::vector<double> SurfaceFile::values(const std::string& name) const {
+  return file_.dataset(name).read_doubles();
+}
+
 int SurfaceFile::write_round(const std::vector<PointResult>& mine) {
   std::vector<hsize_t> idx;
   idx.reserve(mine.size());

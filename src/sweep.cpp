@@ -552,6 +552,11 @@ class Progress {
   Progress(std::int64_t total, std::int64_t done_before, bool quiet, double interval)
       : total_(total), done_(done_before), start_done_(done_before), quiet_(quiet),
         interval_(interval), tty_(stdout_is_terminal()) {}
+  // The lowest loss among the points a resumed run found done (its line would otherwise say the
+  // lowest of this run's points alone, beside a count of all).
+  void found_done(double lowest) {
+    if (lowest < best_) best_ = lowest;
+  }
   void add(const Finished& f) {
     done_ += std::int64_t(f.points);
     partial_ += f.pieces;
@@ -1233,6 +1238,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       lock.reset();
       return out;
     }
+    // (the progress line's lowest loss counts the points a resumed run found done; every rank
+    // reads, as the mask)
+    double lowest_done = INFINITY;
+    if (part_done > 0) {
+      const auto first = surface->values(value_names.front());
+      for (std::int64_t i : part)
+        if (mask[std::size_t(i)] && std::isfinite(first[std::size_t(i)]))
+          lowest_done = std::fmin(lowest_done, first[std::size_t(i)]);
+    }
     co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
     co.combine = combine_timings(world);
     agreed([&] {
@@ -1615,6 +1629,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     } else {
       // ---- rank 0: coordinator and evaluator ----
       Progress progress(part_total, part_done, cfg.quiet, cfg.progress_seconds);
+      progress.found_done(lowest_done);
       std::deque<std::int64_t> mine;
       int idle = 0;
       bool stop = false;

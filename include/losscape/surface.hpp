@@ -105,6 +105,8 @@ class SurfaceFile {
   std::string moved_away() const;
   /// The completion mask (1 = done), flat [y][x]; read on every rank.
   std::vector<std::uint8_t> done_mask() const;
+  /// Value dataset `name` (one of the identity's values), flat [y][x]; read on every rank.
+  std::vector<double> values(const std::string& name) const;
   /// Collective: every rank passes its finished points (possibly none). Values are written first,
   /// the done mask after, then the file is flushed. Returns the MPI-IO mode HDF5 actually used for
   /// the last write (H5D_MPIO_CONTIGUOUS_COLLECTIVE etc.), for the test that proves collectiveness.

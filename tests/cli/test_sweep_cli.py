@@ -184,6 +184,18 @@ run([*ONE, "--data-dir", "rankB/data", "--out", "dd2.h5", "--part", "2/2"])
 p = run(["merge", "dd1.h5", "dd2.h5", "--out", "ddm.h5"], expect=1)
 check("dd2.h5 is not a part of the same sweep as dd1.h5: its data (each split's files as read, hashed)" in p.stderr
       and not os.path.exists("ddm.h5"), f"merging parts computed on two copies of the data: refused ({p.stderr.strip()})")
+# A resume's progress line counts the points it found done in its lowest loss (it gave the lowest
+# of its own points alone, beside a count of all): here they are made lower than any computed
+shutil.copy("dd.h5", "lo.h5")
+with h5py.File("lo.h5", "r+") as f:
+    done = f["done"][()].astype(bool)
+    loss = f["train_loss"][()]
+    loss[done] = 0.001
+    f["train_loss"][...] = loss
+p = run([a for a in ONE if a != "--quiet"] + ["--data-dir", DATA, "--out", "lo.h5", "--progress-seconds", "0"])
+lines = [l for l in p.stdout.splitlines() if l.startswith("[sweep] ")]
+check(int(done.sum()) == 2 and lines and lines[-1].startswith("[sweep] 5/5 points") and
+      lines[-1].endswith("lowest loss 0.001000"), f"a resume's lowest loss counts the points found done ({lines[-1:]})")
 # A file of an earlier version (no data in its identity) still resumes.
 with h5py.File("dd.h5", "r+") as f:
     ident = json.loads(f.attrs["identity"])
