@@ -16,10 +16,11 @@ void install_stop_handlers() {
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  // SIGHUP: the terminal or session is gone, a stop like the others. SIGPIPE: the reader of
+  // SIGHUP: the terminal or session is gone, a stop like the others. SIGUSR2: Open MPI's mpirun
+  // passes it on to the ranks like SIGUSR1 (and a site's scripts may use either). SIGPIPE: the reader of
   // stdout went away (`| head`, a dead `tee`): ignored, so that a long run is not killed by its
   // output (its writes fail quietly) and loses nothing; stop it with one of the signals above.
-  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) sigaction(s, &sa, nullptr);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP}) sigaction(s, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
 bool stop_requested() { return g_stop != 0; }

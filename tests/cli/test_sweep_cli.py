@@ -670,7 +670,9 @@ def wait_for_points(p, total, least, seconds=300):
     return lines
 
 
+# (SIGUSR2 too: Open MPI's mpirun passes it on as well; it killed the ranks, losing their points)
 for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
+                           (signal.SIGUSR2, "mpirun", "SIGUSR2 to mpirun"),
                            (signal.SIGTERM, "rank", "SIGTERM to one rank")]:
     out = f"sig_{sig.name}.h5"
     p = start([*SLOW, "--progress-seconds", "0.5", "--out", out], mpi=2)
