@@ -1644,6 +1644,12 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     c.xlabel = pc_label(0, (*variance)[0]);
     c.ylabel = pc_label(1, (*variance)[1]);
   }
+  // (a surface copied without its direction file: PCA axes fell back to α, β in silence)
+  std::string dir_missing;
+  if (!variance && o.directions.empty() && !s.dir_file.empty() && find_named(s.dir_file, s.path).empty())
+    dir_missing = "the direction file " + basename_of(s.path) + " records, " + s.dir_file +
+                  ", is not found (as recorded, nor beside it): the axes are named α and β (a PCA "
+                  "file's would name its components; --directions FILE gives it)";
 
   make_out_dir(o, c.stem + "_" + o.what.front() + "_*");
   std::vector<Figure> figs;
@@ -1661,6 +1667,8 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
         has_quantity(s, "test_loss") || has_quantity(s, "test_acc"))
       figs.push_back(figure_1d_loss_acc(c));
     for (auto& q : o.what) figs.push_back(figure_1d(c, q));
+    if (!dir_missing.empty())
+      for (auto& f : figs) f.notes.push_back(dir_missing);
     return figs;
   }
   for (auto& q : o.what) {
@@ -1681,6 +1689,8 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
                                     " records no epochs");
     }
   }
+  if (!dir_missing.empty())
+    for (auto& f : figs) f.notes.push_back(dir_missing);
   return figs;
 }
 

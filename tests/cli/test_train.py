@@ -635,8 +635,14 @@ with h5py.File("proj_own.h5", "r") as f:
 shutil.copy("proj_own.h5", "proj_old.h5")  # as written before the record was kept
 with h5py.File("proj_old.h5", "r+") as f:
     del f.attrs["directions_fingerprint"]
+p = run("plot", "pca_surf.h5", *plot_args, expect=0 if gnuplot else 1)
+check("is not found" not in p.stderr, "a surface whose direction file is there: its axes the PCs, no note")
 os.rename("pca.h5", "pca_moved.h5")
 os.rename("pca_np.h5", "pca_np_moved.h5")
+# (a surface copied without its direction file: its PCA axes cannot be named, said)
+p = run("plot", "pca_surf.h5", *plot_args, expect=0 if gnuplot else 1)
+check("the direction file pca_surf.h5 records, pca.h5, is not found (as recorded, nor beside it): the "
+      "axes are named α and β" in p.stderr, f"a surface whose direction file is not found: noted ({p.stderr.strip()[-300:]})")
 p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
 check("not checked" not in p.stderr and (not gnuplot or p.returncode == 0),
       f"a projection whose direction file is gone is checked by its record: {p.stderr.strip()[-300:]}")
