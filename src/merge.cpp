@@ -110,10 +110,7 @@ Input read_input(const std::string& path) {
 std::string identity_difference(const Input& a, const Input& b) {
   const auto& ia = a.data.identity;
   const auto& ib = b.data.identity;
-  std::set<std::string> keys;
-  for (auto& [k, v] : ia.items()) keys.insert(k);
-  for (auto& [k, v] : ib.items()) keys.insert(k);
-  for (auto& k : keys) {
+  for (const auto& k : SurfaceIdentity::keys_in_order(ia, ib)) {
     if (k == "part") continue;
     if (k == "data" && !(ia.contains(k) && ib.contains(k))) continue;  // (a file of an earlier version)
     auto va = SurfaceIdentity::shown(ia, k, "none"), vb = SurfaceIdentity::shown(ib, k, "none");

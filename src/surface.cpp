@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -150,10 +151,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     auto its = [](const std::string& k) {  // "its --samples is", "its computed values (...) are"
       return "its " + SurfaceIdentity::describe(k) + (k == "values" ? " are " : " is ");
     };
-    std::vector<std::string> keys = {"values"};
-    for (auto& [k, v] : want.items())
-      if (k != "values") keys.push_back(k);
-    for (const auto& k : keys) {
+    for (const auto& k : SurfaceIdentity::keys_in_order(want, have)) {
       if (!want.contains(k)) continue;
       const auto& v = want[k];
       if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
@@ -188,6 +186,23 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
   } catch (const Error& e) {
     return e.what();
   }
+}
+
+std::vector<std::string> SurfaceIdentity::keys_in_order(const nlohmann::json& a, const nlohmann::json& b) {
+  static const std::vector<std::string> first = {"values", "x", "y", "dataset", "samples", "subset_seed",
+                                                 "raw_data", "loss", "model_fingerprint",
+                                                 "directions_fingerprint", "precision", "hessian", "part"};
+  std::set<std::string> all;
+  for (const auto* j : {&a, &b})
+    if (j->is_object())
+      for (auto& [k, v] : j->items()) all.insert(k);
+  std::vector<std::string> keys;
+  for (const auto& k : first)
+    if (all.erase(k)) keys.push_back(k);
+  const bool data = all.erase("data") > 0;
+  keys.insert(keys.end(), all.begin(), all.end());  // (alphabetical)
+  if (data) keys.push_back("data");
+  return keys;
 }
 
 SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,

@@ -42,6 +42,10 @@ struct SurfaceIdentity {
                            const std::string& absent);
   /// What entry `key` of an identity is, for messages ("--x grid", "model (θ* fingerprint)").
   static std::string describe(const std::string& key);
+  /// The keys of two identities, in the order a difference is best named in: what the user chose
+  /// (values, grid, data set and subset, loss, model, directions ...) first, the data's hashes,
+  /// which differ with the splits and subsets, last.
+  static std::vector<std::string> keys_in_order(const nlohmann::json& a, const nlohmann::json& b);
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,
 /// and the seconds it took.

@@ -232,7 +232,9 @@ check(r.returncode == 75 and "missing (x): " in r.stderr and "part 2/2" in r.std
 before = open("own_whole.h5", "rb").read()
 r = run("merge", "p1.h5", "p3.h5", "--out", "own_whole.h5")
 err = r.stderr.strip()
-check(r.returncode == 1 and "own_whole.h5 exists and belongs to another sweep" in err
+# (the grid is named, the first of the differences a user chose; it named the data's hashes)
+check(r.returncode == 1 and "own_whole.h5 exists and belongs to another sweep (own_whole.h5 is not a part "
+      "of the same sweep as p1.h5: its --x grid is \"-1:1:5\", p1.h5 has \"-1:1:7\")" in err
       and "refusing to overwrite" in err,
       f"an existing surface of another sweep as output is refused: {err}")
 check(open("own_whole.h5", "rb").read() == before, "and left untouched")
