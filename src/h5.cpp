@@ -175,6 +175,7 @@ void disable_file_locking() {
 
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
+  if (path.empty()) throw InputError("no output file named (an empty name)");
   const std::string tmp = path + suffix;
   if (const std::string why = folder_problem(path); !why.empty()) throw InputError(path + ": " + why);
   std::error_code ec;

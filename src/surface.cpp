@@ -40,6 +40,12 @@ void check_surface_name(const std::string& out) {
     throw InputError("--out " + out + ": a file name of " + std::to_string(name.size()) +
                      " characters; at most " + std::to_string(kMaxSurfaceName) +
                      " (Open MPI's MPI-IO fails on longer ones)");
+  // (a loop of links, a folder above it that cannot be searched: named here, not by a raw
+  // "filesystem error" of the first call that looks at it)
+  std::error_code ec;
+  (void)std::filesystem::status(out, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw InputError(out + ": cannot look at it (" + ec.message() + ")");
 }
 
 bool is_accuracy_name(const std::string& name) {

@@ -127,21 +127,21 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
   get("eig_tol", c.eig_tol);
   get("eig_max_iter", c.eig_max_iter);
   get("eig_ncv", c.eig_ncv);
-  if (j.contains("dir")) {
+  if (j.contains("dir") && !j["dir"].is_null()) {  // (null: absent, as for every key)
     auto& d = j["dir"];
     // Checked like the top level. "dims" is accepted (stored configurations have it) and
     // ignored: the grid decides.
     check_keys(d, {"type", "dims", "x", "y", "same_dir", "seed"}, "dir");
     for (auto* axis : {"x", "y"})
-      if (d.contains(axis)) {
+      if (d.contains(axis) && !d[axis].is_null()) {
         check_keys(d[axis], {"norm", "ignore", "target"}, std::string("dir.") + axis);
-        if (d[axis].contains("ignore") && d[axis]["ignore"] != "biasbn" &&
+        if (d[axis].contains("ignore") && !d[axis]["ignore"].is_null() && d[axis]["ignore"] != "biasbn" &&
             d[axis]["ignore"] != "none" && d[axis]["ignore"] != "")
           throw InputError(std::string("config: dir.") + axis + ".ignore " +
                            d[axis]["ignore"].dump() + ": expected \"biasbn\" or \"none\"");
       }
     std::string word;
-    if (d.contains("type")) {
+    if (d.contains("type") && !d["type"].is_null()) {
       config_get(d, "type", word, "dir.");
       c.dir.type = parse_tensor_set(word);
     }
@@ -149,15 +149,15 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
     config_get(d, "seed", c.dir.seed, "dir.");
     config_get(d, "same_dir", c.dir.same_dir, "dir.");
     auto spec = [&](const char* axis, DirectionSpec& o) {
-      if (!d.contains(axis)) return;
+      if (!d.contains(axis) || d[axis].is_null()) return;
       const auto& s = d[axis];
       const std::string prefix = std::string("dir.") + axis + ".";
       std::string w;
-      if (s.contains("norm")) {
+      if (s.contains("norm") && !s["norm"].is_null()) {
         config_get(s, "norm", w, prefix);
         o.norm = parse_norm(w);
       }
-      if (s.contains("ignore")) o.ignore_biasbn = s["ignore"] == "biasbn";
+      if (s.contains("ignore") && !s["ignore"].is_null()) o.ignore_biasbn = s["ignore"] == "biasbn";
       config_get(s, "target", o.target, prefix);
     };
     spec("x", c.dir.x);
@@ -870,7 +870,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     parse_precision(cfg.precision);
     if (cfg.model_file.empty() && cfg.arch.empty())
       throw UsageError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
-                       "or --arch NAME for a fresh zoo network");
+                       "or --arch NAME for a fresh zoo network (in a --config file: \"model_file\", \"arch\")");
     if (!grid.has_y && cfg.directions.empty() && !cfg.dir.y.target.empty())
       throw InputError("--y-target (dir.y.target) " + cfg.dir.y.target +
                        " makes a second direction: a 2D grid needs --y MIN:MAX:NUM");

@@ -96,6 +96,8 @@ void check_config_direction_values(const DirectionsConfig& c, int dims, const st
   const std::string in = file + ": dir.";
   if (dims == 1 && !same(c.y, plain))
     throw InputError(in + "y is about the second direction: a 2D grid needs \"y\" (or --y)");
+  if (dims == 1 && c.same_dir)  // (as the flag --same-dir is)
+    throw InputError(in + "same_dir is about the second direction: a 2D grid needs \"y\" (or --y)");
   if (dims == 2 && c.same_dir && !same(c.y, plain) && !same(c.y, c.x))
     throw InputError(in + "y does not apply with same_dir (y is a copy of x)");
   for (const auto* axis : {"x", "y"}) {

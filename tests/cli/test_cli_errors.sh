@@ -147,6 +147,11 @@ expect_error "sweep --out under a file" 1 "$WORK/a-file/s.h5: $WORK/a-file is no
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/a-file/s.h5"
 expect_error "directions --out under a file" 1 "$WORK/a-file/d/d.h5: $WORK/a-file is not a folder" -- \
   directions --arch cnn_small --out "$WORK/a-file/d/d.h5"
+ln -sfn loop.h5 "$WORK/loop.h5"
+expect_error "sweep --out a loop of links" 1 "$WORK/loop.h5: cannot look at it (Too many levels of symbolic links)" -- \
+  sweep --arch cnn_small --x -1:1:3 --out "$WORK/loop.h5"
+expect_error "directions --out ''" 1 "no output file named (an empty name)" -- \
+  directions --arch cnn_small --out ""
 expect_error "export --vtp ''" 2 "export: --vtp is empty: give the .vtp file to write" -- \
   export "$WORK/junk.pt" --vtp ""
 

@@ -336,6 +336,12 @@ for name, cfg, grid, want in (
          f"init_seed 5 is for a fresh zoo network, but the model file {model} gives θ*: drop one of the two"),
         ("cfg_y1d.json", {"dir": {"y": {"norm": "layer"}}}, ["--x", "0:1:2"],
          'dir.y is about the second direction: a 2D grid needs "y" (or --y)'),
+        # (accepted in silence, while --same-dir on a 1D grid is refused)
+        ("cfg_same1d.json", {"dir": {"same_dir": True}}, ["--x", "0:1:2"],
+         'dir.same_dir is about the second direction: a 2D grid needs "y" (or --y)'),
+        # (the string was cut at the NUL: another file than the text names)
+        ("cfg_nul.json", {"out": "a\u0000b.h5"}, ["--x", "0:1:2"],
+         "config: 'out' holds a NUL character (\\u0000)"),
         ("cfg_same.json", {"dir": {"same_dir": True, "y": {"norm": "layer"}}}, ["--x", "0:1:2", "--y", "0:1:2"],
          "dir.y does not apply with same_dir (y is a copy of x)"),
         ("cfg_tnorm.json", {"dir": {"x": {"target": "run/model_0.h5", "norm": "layer"}}}, ["--x", "0:1:2"],
@@ -358,6 +364,15 @@ p = run([*SWEEP, "--config", "cfg_tgt.json", "--directions", "seed_t.h5", "--x",
 check(p.stderr.strip() == 'losscape: error: --directions seed_t.h5 gives the directions, but "dir" of '
       'cfg_tgt.json sets how to make them: drop one of the two' and not os.path.exists("cfg_ign.h5"),
       f"config \"dir\" with the flag --directions: refused ({p.stderr.strip()})")
+# null is absent, for "dir" and its keys as for the others (a "dir": null was refused)
+with open("cfg_null.json", "w") as f:
+    json.dump({"dir": None, "x": None}, f)
+with open("cfg_null2.json", "w") as f:
+    json.dump({"dir": {"type": None, "x": {"norm": None, "ignore": None}, "y": None}}, f)
+for name in ("cfg_null.json", "cfg_null2.json"):
+    p = run([*SWEEP, "--config", name, "--x", "0:1:2", "--out", "cfg_null.h5", "--dry-run"])
+    check(p.returncode == 0 and '"x":{"ignore":"biasbn","norm":"filter","target":""}' in p.stdout,
+          f"{name}: null values are the defaults ({p.stderr.strip()})")
 # ... but a "dir" of the defaults beside a direction file (nothing it would make otherwise) is taken
 with open("cfg_dirdef.json", "w") as f:
     json.dump({"directions": "seed_t.h5", "dir": {"type": "weights", "dims": 1}}, f)
