@@ -165,6 +165,17 @@ TrainConfig stored_train_config(const nlohmann::json& config, const std::string&
                      (config.dump().size() > 80 ? config.dump().substr(0, 77) + "..." : config.dump()) +
                      "; a checkpoint written by losscape train records one), so its run cannot be "
                      "resumed: start a new run from it instead");
+  // Every key it records, and no other: a key missing was filled with its default in silence
+  // (a 2-epoch run of 300 samples went on as 300 epochs of the whole set), one unknown ignored.
+  const nlohmann::json recorded = TrainConfig{};
+  for (auto& [k, v] : recorded.items())
+    if (!config.contains(k) || config[k].is_null())
+      throw InputError(path + ": its training configuration lacks \"" + k +
+                       "\" (a damaged or edited checkpoint): not resuming from it");
+  for (auto& [k, v] : config.items())
+    if (!recorded.contains(k))
+      throw InputError(path + ": its training configuration has an unknown key \"" + k +
+                       "\" (a damaged or edited checkpoint): not resuming from it");
   TrainConfig c;
   try {
     c = config.get<TrainConfig>();
@@ -467,21 +478,43 @@ namespace {
 
 constexpr int kPad = 4;
 
-// Keep the log lines of epochs up to `epoch` (those a resume does not replay).
+// Keep the log lines of epochs up to `epoch` (those a resume does not replay). A torn last line
+// (a killed run's) goes; a damaged line before it is kept as it is, and it and epochs with no
+// line are noted (they were dropped, or left as a gap, in silence).
 void truncate_log(const fs::path& log, std::int64_t epoch) {
   std::vector<std::string> keep;
+  std::vector<std::int64_t> damaged;  // line numbers
+  std::set<std::int64_t> epochs;
   {
     std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream lines(text);
     std::string line;
-    while (std::getline(in, line)) {
-      try {
-        auto j = nlohmann::json::parse(line);
-        if (j.value("epoch", std::int64_t(-1)) <= epoch) keep.push_back(line);
-      } catch (const nlohmann::json::exception&) {
-        // a torn last line from a killed run
+    std::int64_t number = 0;
+    while (std::getline(lines, line)) {
+      ++number;
+      const bool torn = lines.eof() && !text.empty() && text.back() != '\n';  // (no newline: cut off)
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer()) {
+        if (torn || line.empty()) continue;
+        damaged.push_back(number);
+        keep.push_back(line);
+        continue;
       }
+      const auto e = j["epoch"].get<std::int64_t>();
+      if (e <= epoch) keep.push_back(line), epochs.insert(e);
     }
   }
+  std::string missing;
+  for (std::int64_t e = 0, shown = 0; e <= epoch; ++e)
+    if (!epochs.count(e) && shown++ < 5) missing += (missing.empty() ? "" : ", ") + std::to_string(e);
+  if (!damaged.empty())
+    std::fprintf(stderr, "losscape: note: %s: line %lld%s is not a log entry (damaged?): kept as it is\n",
+                 log.string().c_str(), static_cast<long long>(damaged.front()),
+                 damaged.size() > 1 ? (" and " + std::to_string(damaged.size() - 1) + " more").c_str() : "");
+  if (!missing.empty())
+    std::fprintf(stderr, "losscape: note: %s has no line for epoch %s of the run resumed\n",
+                 log.string().c_str(), missing.c_str());
   auto tmp = log.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -743,7 +776,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                     : ("would be resumed from " + resume_path + " (epoch " + std::to_string(start) + ")")
                           .c_str());
     if (start >= cfg.epochs)
-      std::printf("epochs      none to run: the run is complete (epoch %lld of %lld)\n",
+      std::printf(start == cfg.epochs ? "epochs      none to run: the run is complete (epoch %lld of %lld)\n"
+                                      : "epochs      none to run: the run is at epoch %lld, past --epochs %lld\n",
                   static_cast<long long>(start), static_cast<long long>(cfg.epochs));
     else
       std::printf("epochs      %lld to run (%lld .. %lld), %lld batch%s of up to %lld images each per epoch\n",
@@ -810,8 +844,9 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
 
   // (a new run of --epochs 0 has just written its initial checkpoint: that was its work)
   if (start >= cfg.epochs && !(start == 0 && resume_path.empty()) && !opts.quiet)
-    std::printf("run %s is complete (epoch %lld of %lld); nothing to do\n", cfg.out.c_str(),
-                static_cast<long long>(start), static_cast<long long>(cfg.epochs));
+    std::printf(start == cfg.epochs ? "run %s is complete (epoch %lld of %lld); nothing to do\n"
+                                    : "run %s is at epoch %lld, past --epochs %lld; nothing to do\n",
+                cfg.out.c_str(), static_cast<long long>(start), static_cast<long long>(cfg.epochs));
 
   const std::int64_t batches = n / bs + (n % bs != 0);  // (n + bs - 1 overflows for a huge bs)
   ProgressBar bar(opts.progress);

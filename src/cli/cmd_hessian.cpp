@@ -205,11 +205,14 @@ void add_hessian(CLI::App& root, Registry& reg) {
       run_agreed(world, [&]() {
         // The result's path, before minutes of computing: a folder, or one in no folder.
         if (!o->json.empty()) {
-          h5::check_replaceable(o->json, "JSON object (a hessian --json result)", [](const std::string& path) {
+          // (a whole JSON object of a result: a log.jsonl, notes beginning with a brace, a
+          // config file were overwritten when a first '{' was enough; results before
+          // 2026-12-03 have no "complete")
+          h5::check_replaceable(o->json, "hessian --json result", [](const std::string& path) {
             std::ifstream in(path);
-            char c = 0;
-            in >> c;  // (skips white space)
-            return c == '{';
+            const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+            return j.is_object() && j.contains("losscape_version") && j.contains("loss_kind") &&
+                   j.contains("ranks");
           });
           if (const std::string why = folder_problem(o->json); !why.empty())
             throw InputError("--json " + o->json + ": " + why);

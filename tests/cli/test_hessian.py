@@ -428,6 +428,16 @@ def main():
                 expect_ok=False)
         check(r.returncode == 1 and r.stderr.strip() == f"losscape: error: {says}" and
               not os.path.exists("unused.json"), f"hessian {' '.join(opts)}: refused ({r.stderr.strip()})")
+    # --json over a file that is no earlier result: refused, left as it was (a training's
+    # log.jsonl, notes beginning with a brace, a JSON config were overwritten)
+    for name, text in (("log.jsonl", '{"epoch": 0, "test_loss": 2.3}\n{"epoch": 1, "test_loss": 1.2}\n'),
+                       ("notes.txt", "{ my notes\n"), ("cfg.json", '{"arch": "cnn_small"}')):
+        with open(name, "w") as f:
+            f.write(text)
+        r = run("hessian", "--model-file", "tiny.pt", *data, "--top-k", "0", "--trace-probes", "0", "--json", name,
+                expect_ok=False)
+        check(r.returncode == 1 and f"{name}" in r.stderr and "hessian --json result" in r.stderr and
+              open(name).read() == text, f"--json over {name}: refused, unchanged ({r.stderr.strip()})")
     r = run("hessian", "--model-file", "tiny.pt", *data, "--seed", "-1", expect_ok=False)
     check(r.returncode != 0 and "--seed" in r.stderr, f"a negative seed is refused: {r.stderr.strip()}")
     r = run("sweep", "--model-file", "tiny.pt", *data, "--dims", "1", "--x", "0:1:2", "--hessian",

@@ -211,6 +211,24 @@ with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as
                         for k in a["optimizer"])
     check(same, "resumed run equals the uninterrupted one bit for bit")
 
+# A resume whose log.jsonl has a damaged line and lacks an epoch's line: the damaged line is kept
+# as it is, both are noted (it was dropped, and the gap left, in silence); a torn last line goes.
+shutil.copytree("run2", "run2_log")
+os.remove("run2_log/model_4.h5")
+lines = open("run2_log/log.jsonl").read().splitlines()
+lines[1] = "garbage{"          # epoch 1's line
+del lines[2]                   # epoch 2's line
+open("run2_log/log.jsonl", "w").write("\n".join(lines) + "\n" + '{"epoch": 4, "train_lo')  # (torn)
+p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "run2_log", "--quiet")
+log = open("run2_log/log.jsonl").read().splitlines()
+check("run2_log/log.jsonl: line 2 is not a log entry (damaged?): kept as it is" in p.stderr and
+      "run2_log/log.jsonl has no line for epoch 1, 2 of the run resumed" in p.stderr and
+      log[1] == "garbage{" and json.loads(log[-1])["epoch"] == 4 and len(log) == 4,
+      f"a damaged log line kept, a missing one noted, the torn one gone ({p.stderr.strip()}; {log})")
+p = run("train", "--resume", "--epochs", "2", "--threads", "1", "--out", "run2")
+check("run run2 is at epoch 4, past --epochs 2; nothing to do" in p.stdout,
+      f"a resume with --epochs below the run's: said as such ({p.stdout.strip()[-200:]})")
+
 # A run started with --epochs 0 (the initial checkpoint alone) takes its schedule when resumed:
 # the default milestones for the new --epochs (kept empty, the learning rate never decayed), or
 # --milestones then.
@@ -239,18 +257,20 @@ check(same and moved, "--batch-size 2^63-1 trains one batch of the whole set, as
 
 # A resume whose newest checkpoint holds no training configuration (a checkpoint written by
 # another tool records {}) or a damaged one: refused in one line naming that file.
-for tag, value in (("empty", "{}"), ("damaged", None)):
+# So is one that lacks a key (it was resumed on that key's default in silence: 300 epochs of the
+# whole set for a 2-epoch run of 300 samples) or has one losscape does not record.
+for tag, edit, says in (("empty", lambda c: {}, "holds no training configuration"),
+                        ("damaged", lambda c: {**c, "lr": "x"}, "training configuration is damaged"),
+                        ("partial", lambda c: {k: v for k, v in c.items() if k not in ("lr", "epochs")},
+                         'its training configuration lacks "epochs" (a damaged or edited checkpoint)'),
+                        ("unknown", lambda c: {**c, "bogus": 1},
+                         'its training configuration has an unknown key "bogus"')):
     shutil.copytree("run2", f"run2_{tag}")
     with h5py.File(f"run2_{tag}/model_4.h5", "r+") as f:
-        if value is None:
-            c = json.loads(f.attrs["config"])
-            c["lr"] = "x"
-            value = json.dumps(c)
-        f.attrs["config"] = np.bytes_(value)
+        f.attrs["config"] = np.bytes_(json.dumps(edit(json.loads(f.attrs["config"]))))
     p = run("train", "--resume", "--epochs", "5", "--out", f"run2_{tag}", expect=1)
     check(len(p.stderr.strip().splitlines()) == 1 and f"run2_{tag}/model_4.h5" in p.stderr and
-          ("holds no training configuration" if tag == "empty" else "training configuration is damaged")
-          in p.stderr and not os.path.exists(f"run2_{tag}/model_5.h5"),
+          says in p.stderr and not os.path.exists(f"run2_{tag}/model_5.h5"),
           f"resume from a checkpoint whose stored config is {tag}: refused ({p.stderr.strip()})")
 
 # A bad value in a --config file is named as the file's key (it was named as the flag).
