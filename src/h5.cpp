@@ -245,8 +245,6 @@ std::string Location::where(const std::string& name) const {
   return file_ + ":" + p;
 }
 
-bool Location::is_hard_link(const std::string& name) const { return !hard_link_object(name).empty(); }
-
 std::string Location::hard_link_object(const std::string& name) const {
 #if H5_VERSION_GE(1, 12, 0)
   H5L_info2_t info;

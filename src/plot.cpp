@@ -1667,26 +1667,24 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
         has_quantity(s, "test_loss") || has_quantity(s, "test_acc"))
       figs.push_back(figure_1d_loss_acc(c));
     for (auto& q : o.what) figs.push_back(figure_1d(c, q));
-    if (!dir_missing.empty())
-      for (auto& f : figs) f.notes.push_back(dir_missing);
-    return figs;
-  }
-  for (auto& q : o.what) {
-    figs.push_back(figure_2d(c, q, Kind::contour));
-    if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::contourf));
-    figs.push_back(figure_2d(c, q, Kind::heat));
-    if (q == "eig-ratio") {
-    } else if (has_finite_node(s, q, o)) {
-      figs.push_back(figure_2d(c, q, Kind::surface3d));
-    } else {  // gnuplot cannot draw a surface without a single point (a sweep just begun)
-      figs.back().notes.push_back(label_of(q) + " has no finite value to draw yet: its 3D surface is skipped");
-    }
-    if (c.traj) {
-      figs.push_back(figure_2d(c, q, Kind::trajectory));
-      if (!traj_unchecked.empty()) figs.back().notes.push_back(traj_unchecked);
-      if (c.traj->epochs.empty())  // (the reference's projections record none)
-        figs.back().notes.push_back("the path's labels count its checkpoints from 0: " + basename_of(o.trajectory) +
-                                    " records no epochs");
+  } else {
+    for (auto& q : o.what) {
+      figs.push_back(figure_2d(c, q, Kind::contour));
+      if (q != "eig-ratio") figs.push_back(figure_2d(c, q, Kind::contourf));
+      figs.push_back(figure_2d(c, q, Kind::heat));
+      if (q == "eig-ratio") {
+      } else if (has_finite_node(s, q, o)) {
+        figs.push_back(figure_2d(c, q, Kind::surface3d));
+      } else {  // gnuplot cannot draw a surface without a single point (a sweep just begun)
+        figs.back().notes.push_back(label_of(q) + " has no finite value to draw yet: its 3D surface is skipped");
+      }
+      if (c.traj) {
+        figs.push_back(figure_2d(c, q, Kind::trajectory));
+        if (!traj_unchecked.empty()) figs.back().notes.push_back(traj_unchecked);
+        if (c.traj->epochs.empty())  // (the reference's projections record none)
+          figs.back().notes.push_back("the path's labels count its checkpoints from 0: " + basename_of(o.trajectory) +
+                                      " records no epochs");
+      }
     }
   }
   if (!dir_missing.empty())

@@ -72,11 +72,9 @@ class Location {
   std::string where(const std::string& name = "") const;
 
   bool exists(const std::string& name) const;
-  /// Whether `name` (a direct member) is a hard link: an object of this file, not a soft or
-  /// external link to another place or file.
-  bool is_hard_link(const std::string& name) const;
-  /// The object a hard link `name` leads to, as bytes that are equal for two names of one object
-  /// (its address in the file); "" when `name` is no hard link.
+  /// The object a hard link `name` (a direct member) leads to, as bytes that are equal for two
+  /// names of one object (its address in the file); "" when `name` is no hard link (a soft or
+  /// external link to another place or file).
   std::string hard_link_object(const std::string& name) const;
   Location group(const std::string& name) const;          // open
   Location create_group(const std::string& name) const;   // create (ordered links)

@@ -121,14 +121,12 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
       return given;
     by_epoch.emplace_back(epoch_in_name(m[1].str(), f), f);
   }
-  if (std::is_sorted(by_epoch.begin(), by_epoch.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; }))
-    return given;
+  const auto earlier = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (std::is_sorted(by_epoch.begin(), by_epoch.end(), earlier)) return given;
   std::size_t first_out = 1;
   while (by_epoch[first_out].first >= by_epoch[first_out - 1].first) ++first_out;
   const std::string before = by_epoch[first_out - 1].second, after = by_epoch[first_out].second;
-  std::stable_sort(by_epoch.begin(), by_epoch.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(by_epoch.begin(), by_epoch.end(), earlier);
   std::fprintf(stderr,
                "losscape: note: the checkpoints are taken in epoch order (as given, %s came before "
                "%s: a shell glob sorts names as text); the last, %s, is θ*\n",
