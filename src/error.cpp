@@ -2,6 +2,10 @@
 
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <new>
 
@@ -39,7 +43,13 @@ std::string folder_problem(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const auto parent = fs::path(path).parent_path();
-  if (parent.empty() || fs::is_directory(parent, ec)) return "";
+  if (parent.empty() || fs::is_directory(parent, ec)) {
+    // (a read-only mount, or a folder of another user: said before any work, not after it)
+    const std::string dir = parent.empty() ? "." : parent.string();
+    if (!path.empty() && access(dir.c_str(), W_OK | X_OK) != 0)
+      return "cannot write in " + (parent.empty() ? "the current folder" : dir) + " (" + std::strerror(errno) + ")";
+    return "";
+  }
   // (a/b/c.h5 with a a file: "no such folder a/b" would send the user looking for b)
   for (auto p = parent; !p.empty(); p = p.parent_path()) {
     if (fs::is_directory(p, ec)) break;
@@ -47,6 +57,16 @@ std::string folder_problem(const std::string& path) {
     if (p == p.parent_path()) break;
   }
   return "no such folder " + parent.string();
+}
+
+std::string space_note(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto parent = fs::absolute(path, ec).parent_path();
+  const auto space = fs::space(parent, ec);
+  if (ec || space.available >= (std::uintmax_t(1) << 20)) return "";
+  return " (" + parent.string() + " has " + std::to_string(space.available / 1024) +
+         " KiB left: the file system is full)";
 }
 
 void check_not_special(const std::string& path, const std::string& what) {

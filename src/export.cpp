@@ -266,8 +266,9 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   std::error_code ec;
   if (f) std::filesystem::rename(tmp, path, ec);
   if (!f || ec) {
+    const std::string why = (errno ? " (" + std::string(std::strerror(errno)) + ")" : "") + space_note(path);
     std::filesystem::remove(tmp, ec);
-    throw InputError("export: cannot write " + path);
+    throw InputError("export: cannot write " + path + why);
   }
   return sum;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 
@@ -70,6 +71,7 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
   // twice, a file plot refuses): the step must clear a few ulps of the larger bound.
   if (a.num > 1) {
     const double step = (a.max - a.min) / double(a.num - 1);
+    if (!std::isfinite(a.max - a.min)) throw bad("MAX - MIN overflows a double");
     const double ulp = std::max(std::fabs(a.min), std::fabs(a.max)) *
                        std::numeric_limits<double>::epsilon();
     bool repeats = !(step > 4 * ulp);
@@ -105,6 +107,27 @@ std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_
   out.reserve(order.size() / std::size_t(n) + 1);
   for (std::size_t p = std::size_t(k); p < order.size(); p += std::size_t(n)) out.push_back(order[p]);
   return out;
+}
+
+std::string zero_gap_note(const GridAxis& a, const std::string& option) {
+  if (a.num < 2 || !(a.min < 0 && 0 < a.max)) return "";
+  const auto c = a.coordinates();
+  const double step = (a.max - a.min) / double(a.num - 1);
+  const auto above = std::find_if(c.begin(), c.end(), [](double v) { return v >= 0; });
+  if (std::abs(*above) <= 1e-6 * step || std::abs(*(above - 1)) <= 1e-6 * step) return "";
+  auto approx = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3g", v);
+    return std::string(b);
+  };
+  std::string note = option + " " + a.str() + " has no point at 0 (the nearest are " + approx(*(above - 1)) +
+                     " and " + approx(*above) + "): the surface does not pass through θ* itself";
+  if (a.min == -a.max) {
+    GridAxis odd = a;
+    odd.num += 1;
+    note += "; " + odd.str() + " would";
+  }
+  return note;
 }
 
 std::size_t preview_anchor(const std::vector<double>& c) {

@@ -182,8 +182,10 @@ void write_whole(const std::string& path, const std::string& suffix,
   std::filesystem::remove(tmp, ec);
   try {
     write(tmp);
-  } catch (...) {
+  } catch (const std::exception& e) {
     std::filesystem::remove(tmp, ec);
+    // (HDF5 and streams do not say that the disk is full)
+    if (const std::string full = space_note(path); !full.empty()) throw InputError(path + ": " + e.what() + full);
     throw;
   }
   std::filesystem::rename(tmp, path, ec);

@@ -32,6 +32,11 @@ Environment::Environment(int* argc, char*** argv) {
   // (a flush on a full disk) and crashed after the one-line error (SIGSEGV, exit 139); with
   // H5dont_atexit (h5.cpp) nothing is left for it to do, every file being closed by its Handle.
   h5::disable_file_locking();
+  // Open MPI 4.1's MPI-IO queries its "lockedfile" shared-file-pointer component at every file
+  // open, which formats the file's path into a 256-byte buffer: an --out whose path (folders
+  // included) passed ~235 characters aborted the process ("buffer overflow detected"). losscape
+  // uses no shared file pointers; a user's own setting of the variable is kept.
+  setenv("OMPI_MCA_sharedfp", "^lockedfile", 0);
   int provided = 0;
   check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   // Errors come back as codes that check() turns into exceptions.

@@ -499,15 +499,44 @@ struct Script {
   std::ostringstream plot;  // the plot command(s), run once per format
 };
 
+// Whether a picture gnuplot wrote ends as a whole one does (PNG: its IEND chunk; PDF: %%EOF;
+// SVG: </svg>): gnuplot does not report a failed write, and a full disk left a PNG cut short
+// under its final name, exit 0.
+bool whole_picture(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff n = std::min<std::streamoff>(size, 64);
+  if (!in || n <= 0) return false;
+  std::string tail(std::size_t(n), '\0');
+  in.seekg(size - n);
+  in.read(tail.data(), n);
+  if (!in) return false;
+  const auto ext = fs::path(path).extension().string();
+  auto trimmed = [&tail] {
+    std::string t = tail;
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+    return t;
+  };
+  auto ends_with = [](const std::string& s, const std::string& end) {
+    return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+  };
+  if (ext == ".png") return ends_with(tail, std::string("IEND\xAE\x42\x60\x82", 8));
+  if (ext == ".pdf") return ends_with(trimmed(), "%%EOF");
+  if (ext == ".svg") return ends_with(trimmed(), "</svg>");
+  return true;
+}
+
 // Written whole under a temporary name, then renamed: a file of the same name (or a link there)
 // is replaced, never written through.
 void write_file(const std::string& path, const std::string& text) {
   h5::write_whole(path, kWriting, [&](const std::string& tmp) {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError("plot: cannot write " + tmp);
+    if (!f) throw InputError("plot: cannot write " + path + " (" + std::strerror(errno) + ")");
     f << text;
     f.close();
-    if (!f) throw InputError("plot: cannot write " + path);
+    if (!f) throw InputError("plot: cannot write " + path + (errno ? " (" + std::string(std::strerror(errno)) + ")" : "") +
+                             space_note(path));
   });
 }
 
@@ -2058,9 +2087,16 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   }
   for (auto& out : f.outputs) {
     if (!fs::exists(out + kWriting, ec) || fs::file_size(out + kWriting, ec) == 0) {
+      const std::string space = space_note(out);
       remove_parts();
       throw Error("gnuplot ran " + f.script() + " but did not write " + out +
-                  (err.empty() ? "" : ": " + last_line()));
+                  (err.empty() ? "" : ": " + last_line()) + space);
+    }
+    if (!whole_picture(out + kWriting)) {
+      const std::string space = space_note(out);
+      remove_parts();
+      throw Error("gnuplot ran " + f.script() + " but wrote " + out + " cut short (" +
+                  std::to_string(fs::file_size(out + kWriting, ec)) + " bytes, not a whole picture)" + space);
     }
   }
   for (auto& out : f.outputs) {

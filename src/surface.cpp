@@ -246,13 +246,8 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     } catch (const std::exception& e) {
       // Some ranks may be inside a collective call that will never complete: end the job. (The
       // MPI-IO driver does not say why a write failed: a full disk is named here.)
-      std::string why = e.what();
+      const std::string why = e.what() + space_note(path);
       std::error_code ec;
-      const auto parent = std::filesystem::absolute(path, ec).parent_path();
-      const auto space = std::filesystem::space(parent, ec);
-      if (!ec && space.available < (std::uintmax_t(1) << 20))
-        why += " (" + parent.string() + " has " + std::to_string(space.available / 1024) +
-               " KiB left: the file system is full)";
       // The half-made temporary goes first, also when the job ends here (any rank may remove
       // it: the caller holds the surface's lock, and the others' open handles do not matter).
       std::filesystem::remove(tmp, ec);

@@ -1211,8 +1211,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       co.force_fusion = cfg.cudnn_fusion == "on";
       PrecisionGuard check(ev.opts.precision, device);  // fp16 on a CPU fails here, on every rank
     });
+    // A grid that misses θ*, said once the command is known to run (not beside an error, nor
+    // for a file already complete).
+    auto note_grid = [&] {
+      if (rank == 0)
+        for (const auto& note : {zero_gap_note(grid.x, "--x"), grid.has_y ? zero_gap_note(grid.y, "--y") : ""})
+          if (!note.empty()) std::fprintf(stderr, "losscape: note: %s\n", note.c_str());
+    };
     // A dry run stops here: every check is done, the timings and the points are the run's.
     if (cfg.dry_run) {
+      note_grid();
       print_plan(device_list(world.allgather(describe_device(device))).dump());
       out.complete = true;
       return out;
@@ -1238,6 +1246,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       lock.reset();
       return out;
     }
+    note_grid();
     // (the progress line's lowest loss counts the points a resumed run found done; every rank
     // reads, as the mask)
     double lowest_done = INFINITY;

@@ -608,7 +608,7 @@ std::string torch_file_kind(const std::string& path) {
 
 namespace {
 
-TensorList read_state_dict(const std::string& path, bool with_data) {
+TensorList read_state_dict(const std::string& path, bool with_data, std::int64_t* epoch = nullptr) {
   check_not_special(path, "a model file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + path);
@@ -637,11 +637,16 @@ TensorList read_state_dict(const std::string& path, bool with_data) {
   }
 
   std::optional<TensorList> sd = as_state_dict(root);
+  if (epoch) *epoch = -1;
   if (!sd && root->kind == Obj::Kind::dict) {
     for (const char* key : {"state_dict", "model_state_dict"})
       for (std::size_t k = 0; !sd && k < root->items.size(); k += 2)
         if (root->items[k]->kind == Obj::Kind::string && root->items[k]->s == key)
           sd = as_state_dict(root->items[k + 1]);
+    for (std::size_t k = 0; sd && epoch && k < root->items.size(); k += 2)
+      if (root->items[k]->kind == Obj::Kind::string && root->items[k]->s == "epoch" &&
+          root->items[k + 1]->kind == Obj::Kind::integer)
+        *epoch = root->items[k + 1]->i;
   }
   if (!sd) {
     // A dict of tensors but for some entries (a note, an epoch among the weights): name one.
@@ -694,7 +699,9 @@ TensorList read_state_dict(const std::string& path, bool with_data) {
 
 }  // namespace
 
-TensorList read_torch_state_dict(const std::string& path) { return read_state_dict(path, true); }
+TensorList read_torch_state_dict(const std::string& path, std::int64_t* epoch) {
+  return read_state_dict(path, true, epoch);
+}
 
 std::vector<std::pair<std::string, std::vector<std::int64_t>>> torch_state_dict_shapes(
     const std::string& path) {

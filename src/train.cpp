@@ -190,7 +190,8 @@ TrainConfig stored_train_config(const nlohmann::json& config, const std::string&
 }
 
 TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
-                                 const std::optional<TrainConfig>& stored) {
+                                 const std::optional<TrainConfig>& stored, const std::string& config_file,
+                                 const std::set<std::string>& from_file) {
   // Milestones are kept in order: the same list given in another order is the same schedule.
   nlohmann::json given = given_as_is;
   if (given.contains("milestones") && given["milestones"].is_array()) {
@@ -219,10 +220,12 @@ TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
         same = a.get<double>() == b.get<double>();
       if (!same)
       {
-        // As the flag is written: --no-nesterov for nesterov false.
+        // As the flag is written (--no-nesterov for nesterov false), or as the file's key.
         const std::string flag = std::regex_replace(it.key(), std::regex("_"), "-");
-        const std::string given_as = a.is_boolean() ? (a.get<bool>() ? "--" + flag : "--no-" + flag)
-                                                    : "--" + flag + " " + a.dump();
+        const std::string given_as =
+            from_file.count(it.key()) ? config_file + ": \"" + it.key() + "\" " + a.dump()
+            : a.is_boolean()          ? (a.get<bool>() ? "--" + flag : "--no-" + flag)
+                                      : "--" + flag + " " + a.dump();
         throw InputError(given_as + " differs from the run being resumed (" + it.key() + " " +
                          b.dump() + " in " + stored->out + "); a resumed run keeps its configuration");
       }
@@ -828,6 +831,15 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     // (no batch fitted yet: no running average; null in log.jsonl)
     r.fit_loss = r.fit_acc = std::numeric_limits<double>::quiet_NaN();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // A log without checkpoints (they were deleted, or a run was killed before its first one) is
+    // another run's record: kept aside as log.jsonl.old, not overwritten in silence.
+    if (std::error_code ec; fs::file_size(log, ec) > 0 && !ec) {
+      const fs::path old = dir / "log.jsonl.old";
+      fs::rename(log, old, ec);
+      if (ec) throw InputError(log.string() + ": cannot keep it aside as " + old.string() + " (" + ec.message() + ")");
+      std::fprintf(stderr, "losscape: note: %s holds a log but no checkpoint: the log is kept as %s\n",
+                   cfg.out.c_str(), old.string().c_str());
+    }
     {
       std::ofstream(log, std::ios::trunc);
     }

@@ -26,11 +26,19 @@ class CheckpointReader {
   explicit CheckpointReader(const std::string& path) : path_(path) {
     if (!h5::is_hdf5(path)) {
       torch_file_ = true;
-      for (auto& t : read_torch_state_dict(path)) torch_[t.name] = t.tensor;
+      std::int64_t recorded = -1;
+      for (auto& t : read_torch_state_dict(path, &recorded)) torch_[t.name] = t.tensor;
       static const std::regex numbered(R"(model_(\d+)\.[A-Za-z0-9]+)");
       std::smatch m;
       const std::string name = std::filesystem::path(path).filename().string();
-      if (std::regex_match(name, m, numbered)) epoch_ = epoch_in_name(m[1].str(), path);
+      if (std::regex_match(name, m, numbered)) {
+        epoch_ = epoch_in_name(m[1].str(), path);
+        // The reference's model_<N>.t7 record 'epoch': N beside the state dict (checked as
+        // losscape's checkpoints are; a file without it is named for its epoch alone).
+        if (recorded >= 0 && recorded != epoch_)
+          throw FormatError(path + ": records epoch " + std::to_string(recorded) + " but is named for epoch " +
+                            m[1].str() + " (a copied or damaged checkpoint): not using it");
+      }
       return;
     }
     file_ = h5::File(path, h5::File::Mode::read);

@@ -92,7 +92,11 @@ bool is_regular_file(const std::string& path);
 /// `what` names the input expected, with its article ("a model file").
 void check_not_special(const std::string& path, const std::string& what);
 /// What keeps an output `path` from being written in its folder, for "PATH: " + it: "no such
-/// folder FOLDER", or "FOLDER is not a folder" (a file); "" when it is one, or `path` names none.
+/// folder FOLDER", "FOLDER is not a folder" (a file), or "cannot write in FOLDER (Read-only file
+/// system)" (access(2)); "" when it can be written there, or `path` names none.
 std::string folder_problem(const std::string& path);
+/// Why a write to `path` may have failed when its folder's file system is (nearly) full, for
+/// appending to a message: " (FOLDER has N KiB left: the file system is full)"; "" otherwise.
+std::string space_note(const std::string& path);
 
 }  // namespace losscape

@@ -55,6 +55,11 @@ std::vector<std::int64_t> coarse_to_fine(const Grid& g, bool centred = false);
 /// coarse-to-fine order from its k-th, as flat indices in that order.
 std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_t n);
 
+/// A note for an axis whose range holds 0 strictly inside but not as one of its points (--x
+/// -1:1:50): the surface then does not pass through θ*. Empty otherwise (a range that stays off 0,
+/// 0.5:1.5:3, is a choice, not a slip). `option` names the axis ("--x").
+std::string zero_gap_note(const GridAxis& a, const std::string& option);
+
 /// The index of an axis' coordinate nearest 0 (θ*'s line) when 0 lies within the axis, else 0.
 std::size_t preview_anchor(const std::vector<double>& coordinates);
 

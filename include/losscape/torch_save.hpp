@@ -21,7 +21,9 @@ namespace losscape {
 /// nn.DataParallel is removed. Other objects in the file (optimizer states, numbers, argparse
 /// namespaces, numpy scalars) are skipped. Throws FormatError naming `path` when the file is not
 /// a torch.save file (zip or legacy), is truncated, or holds no state dict.
-TensorList read_torch_state_dict(const std::string& path);
+/// `epoch`, when given, receives the integer 'epoch' entry beside the state dict (the
+/// reference's model_<N>.t7 record N), or -1 when the file has none.
+TensorList read_torch_state_dict(const std::string& path, std::int64_t* epoch = nullptr);
 
 /// The names and shapes of the state dict read_torch_state_dict would return, without reading
 /// the tensors' data (for a legacy file only its pickles are read): what a file is, cheaply.

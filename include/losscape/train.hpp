@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,9 +55,13 @@ double lr_at_epoch(const TrainConfig& c, std::int64_t epoch);
 /// Complete a configuration from the options a user gave explicitly (JSON keys as in to_json):
 /// without `stored`, defaults fill the rest (lr 0.001 for adam, milestones scaled to the epochs);
 /// with `stored` (the run being resumed) the stored values are kept, `epochs`, `save_every`,
-/// `device` and `data_dir` may be changed, and any other option that differs is an InputError.
+/// `device` and `data_dir` may be changed, and any other option that differs is an InputError,
+/// which names the flag, or `config_file` and the key for a key in `from_file` (the values a
+/// --config file gave and no flag replaced).
 TrainConfig resolve_train_config(const nlohmann::json& given,
-                                 const std::optional<TrainConfig>& stored = std::nullopt);
+                                 const std::optional<TrainConfig>& stored = std::nullopt,
+                                 const std::string& config_file = "",
+                                 const std::set<std::string>& from_file = {});
 /// The values' checks of resolve_train_config on the settings of a --config file alone (keys it
 /// lacks have their defaults): an InputError naming `file` and the key, e.g. `c.json: "lr" must
 /// be a positive number`.

@@ -46,11 +46,19 @@ ls_settings() {
   fi
 }
 
-# "done N of M points (complete)" of `losscape info FILE`: prints "N M", fails when FILE is not
-# a surface file.
+# "done N of M points (complete)" of `losscape info FILE`: prints "N M"; fails, saying why in
+# the job's log (info's own error, or that FILE holds no completion record), when info cannot
+# read FILE or FILE is not a surface file.
 ls_surface_state() {
-  local line
-  line=$("$LS_EXE" info "$1" 2>/dev/null | grep -E '^done +[0-9]+ of [0-9]+ points') || return 1
+  local out line
+  if ! out=$("$LS_EXE" info "$1" 2>&1); then
+    ls_log "losscape info $1 failed: ${out##*$'\n'}" >&2
+    return 1
+  fi
+  line=$(grep -E '^done +[0-9]+ of [0-9]+ points' <<<"$out") || {
+    ls_log "losscape info $1 reports no completed points: not a losscape surface file" >&2
+    return 1
+  }
   sed -E 's/^done +([0-9]+) of ([0-9]+) points.*/\1 \2/' <<<"$line"
 }
 

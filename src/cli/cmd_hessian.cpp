@@ -1,8 +1,10 @@
 // `losscape hessian`: curvature of the loss at one model — extreme and top-k Hessian eigenvalues,
 // the Hutchinson trace and optionally the SLQ spectral density. Under mpirun every rank holds a
 // shard of the data and each Hessian-vector product is summed over the ranks.
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -340,7 +342,9 @@ void add_hessian(CLI::App& root, Registry& reg) {
           std::ofstream out(tmp);
           out << j.dump(2) << "\n";
           out.close();
-          if (!out) throw InputError("--json " + o->json + ": cannot write");
+          if (!out)
+            throw InputError("--json " + o->json + ": cannot write" +
+                             (errno ? " (" + std::string(std::strerror(errno)) + ")" : "") + space_note(o->json));
         });
         std::printf("saved     %s\n", o->json.c_str());
       }

@@ -88,9 +88,15 @@ void add_train(CLI::App& root, Registry& reg) {
       }
       check_train_config_file(given, o->config_file);  // its values, named as its keys
     }
+    // The keys the file gives that no flag replaces: a resume's conflict names them by the file.
+    std::set<std::string> from_file;
+    for (auto& [k, v] : given.items()) from_file.insert(k);
     const nlohmann::json all = o->c;
     auto flag = [&](const char* opt, const char* key) {
-      if (app->count(opt) > 0) given[key] = all.at(key);
+      if (app->count(opt) > 0) {
+        given[key] = all.at(key);
+        from_file.erase(key);
+      }
     };
     flag("--arch", "arch");
     flag("--dataset", "dataset");
@@ -108,12 +114,21 @@ void add_train(CLI::App& root, Registry& reg) {
     flag("--save-every", "save_every");
     flag("--seed", "seed");
     flag("--device", "device");
-    if (app->count("--out") > 0) given["out"] = o->c.out;
+    if (app->count("--out") > 0) {
+      given["out"] = o->c.out;
+      from_file.erase("out");
+    }
     const std::string out =
         given.contains("out") && given["out"].is_string() ? given["out"].get<std::string>() : "";
     if (out.empty()) throw UsageError("train: give --out RUN_FOLDER (or \"out\" in --config)");
-    if (o->no_nesterov) given["nesterov"] = false;
-    if (o->no_augment) given["augment"] = false;
+    if (o->no_nesterov) {
+      given["nesterov"] = false;
+      from_file.erase("nesterov");
+    }
+    if (o->no_augment) {
+      given["augment"] = false;
+      from_file.erase("augment");
+    }
     if (app->count("--milestones") > 0) {
       std::vector<std::int64_t> ms;
       for (const auto& item : comma_items(o->milestones)) {
@@ -129,6 +144,7 @@ void add_train(CLI::App& root, Registry& reg) {
         }
       }
       given["milestones"] = ms;
+      from_file.erase("milestones");
     }
 
     configure_cpu_threads(o->threads, 1);
@@ -142,7 +158,7 @@ void add_train(CLI::App& root, Registry& reg) {
         stored = s;
       }
     }
-    TrainConfig cfg = resolve_train_config(given, stored);
+    TrainConfig cfg = resolve_train_config(given, stored, o->config_file, from_file);
     if (given.contains("subset_seed") && cfg.test_samples == 0)  // (a stored run's is its own)
       check_subset_seed_used(cfg.subset_seed, cfg.samples,
                              app->count("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");

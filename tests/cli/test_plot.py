@@ -662,6 +662,20 @@ def main():
     check(r.returncode == 1 and "killed by signal 11; out of memory?" in r.stderr
           and len(r.stderr.strip().splitlines()) == 1,
           f"a gnuplot killed by SIGSEGV: one line suggesting memory ({r.returncode}: {r.stderr.strip()})")
+    # A picture cut short (gnuplot says nothing when a write fails: a full disk left a PNG of 12 kB
+    # of 58 under its final name, exit 0): refused for each format, nothing left in its place.
+    with open("gbin/short", "w") as f:
+        f.write(f"#!/bin/sh\n{GNUPLOT} \"$@\" || exit $?\n"
+                "for f in *.writing; do [ -f \"$f\" ] && truncate -s 3000 \"$f\"; done\nexit 0\n")
+    os.chmod("gbin/short", 0o755)
+    for fmt in ("png", "pdf", "svg"):
+        r = run("plot", "s2.h5", "--formats", fmt, "--what", "train_loss", "--out-dir", "fig_short",
+                env=dict(os.environ, LOSSCAPE_GNUPLOT=os.path.abspath("gbin/short")), expect_ok=False)
+        left = [n for n in os.listdir("fig_short") if n.endswith((".png", ".pdf", ".svg", ".writing"))]
+        check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and
+              f"s2_train_loss_2dcontour.{fmt} cut short (3000 bytes, not a whole picture)" in r.stderr
+              and not left, f"a {fmt} cut short: refused in one line, none left ({r.returncode}: "
+              f"{r.stderr.strip()}; {left})")
 
     # ---- levels: every one listed (gnuplot's incremental form lost 2.4 to 2.1 + 3 * 0.1), a
     # bounded count, finite values; the 3D colours on the maps' scale ----

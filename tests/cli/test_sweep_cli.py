@@ -605,6 +605,15 @@ p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "50", "--x", "
          "--out", "n" * 237 + ".h5"], expect=1)
 check(p.stderr.strip().endswith("a file name of 240 characters; at most 200 (Open MPI's MPI-IO fails on longer ones)")
       and not any(f.startswith("nnnn") for f in os.listdir(".")), f"--out with a 240-character name: refused ({p.stderr.strip()})")
+# ... but the folders above it do not count: a path of ~500 characters (Open MPI 4.1's MPI-IO
+# aborted from ~235 on, "buffer overflow detected", in a component losscape does not use)
+deep = os.path.join("deep", *["d" * 120] * 4)
+os.makedirs(deep)
+p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "20", "--x", "-1:1:3",
+         "--directions", "dirs.h5", "--out", f"{deep}/s.h5", "--quiet"], mpi=2)
+with h5py.File(f"{deep}/s.h5", "r") as f:
+    check(p.returncode == 0 and int(np.asarray(f["done"]).sum()) == 3,
+          f"--out under a folder path of {len(deep)} characters, 2 ranks: swept ({p.stderr.strip()[-200:]})")
 # The dry run says how large the file would be; the size checked against the free space is an
 # upper bound of the file a sweep then writes.
 p = run(["sweep", "--model-file", model, *DATA_ARGS, "--samples", "20", "--x", "-1:1:41",

@@ -123,6 +123,24 @@ check("differs from the run being resumed" in p.stderr, "resume with another lr 
 p = run("train", "--resume", "--no-nesterov", "--out", "run", expect=1)
 check("--no-nesterov differs from the run being resumed (nesterov true" in p.stderr,
       f"resume with --no-nesterov refused, naming the flag as given: {p.stderr.strip()}")
+# the same conflict from a --config file is named by the file and its key (it was named as a flag)
+with open("lr.json", "w") as f:
+    json.dump({"lr": 0.2, "epochs": 5}, f)
+p = run("train", "--resume", "--config", "lr.json", "--out", "run", expect=1)
+check('lr.json: "lr" 0.2 differs from the run being resumed (lr 0.05' in p.stderr,
+      f"resume with a --config of another lr: named by the file and key: {p.stderr.strip()}")
+check("--lr 0.2 differs" in run("train", "--resume", "--config", "lr.json", "--lr", "0.2", "--out", "run",
+                                expect=1).stderr, "... and by the flag when the flag gives it")
+check({f: digest("run/" + f) for f in os.listdir("run")} == before, "refused runs changed nothing")
+# a run folder holding a log but no checkpoint (deleted): the log is kept aside, with a note
+os.makedirs("only_log")
+old_log = '{"epoch": 0}\n{"epoch": 1}\n'
+open("only_log/log.jsonl", "w").write(old_log)
+p = run("train", *common, "--epochs", "0", "--resume", "--out", "only_log")
+check("only_log holds a log but no checkpoint: the log is kept as only_log/log.jsonl.old" in p.stderr
+      and open("only_log/log.jsonl.old").read() == old_log
+      and [json.loads(l)["epoch"] for l in open("only_log/log.jsonl")] == [0],
+      f"a log without checkpoints is kept as log.jsonl.old, noted: {p.stderr.strip()}")
 p = run("train", *common, "--epochs", "6", "--resume", "--out", "run", "--dry-run")
 check("run folder  run: would be resumed from run/model_4.h5 (epoch 4)" in p.stdout and
       "2 to run (5 .. 6)" in p.stdout, f"--dry-run of a resume: the plan: {p.stdout[:300]!r}")
@@ -752,6 +770,13 @@ if torch is not None:
           "torch.save files" in p.stderr and "run/model_4.t7" in p.stderr,
           f"a folder with .h5 and .t7 checkpoints: the .h5 ones, with a warning: {p.stderr.strip()}")
     os.remove("run/model_4.t7")
+    # a .t7 named for another epoch than its 'epoch' entry (copied by hand) is refused, as .h5 ones are
+    shutil.copytree("ref_run", "ref_renamed")
+    os.rename("ref_renamed/model_4.t7", "ref_renamed/model_9.t7")
+    p = run("directions", "--pca", "--checkpoints", "ref_renamed", *ref_model, "--out", "x.h5", expect=1)
+    check(p.stderr.strip() == "losscape: error: ref_renamed/model_9.t7: records epoch 4 but is named for "
+          "epoch 9 (a copied or damaged checkpoint): not using it" and not os.path.exists("x.h5"),
+          f"a .t7 whose 'epoch' is not its name's: refused ({p.stderr.strip()})")
     p = run("directions", "--pca", "--checkpoints", "ref_run", "--out", "x.h5", expect=1)
     check(len(p.stderr.strip().splitlines()) == 1 and "--arch" in p.stderr and
           "model_4.t7" in p.stderr, f"a .t7 run without --arch: one line asking for it: {p.stderr}")

@@ -48,6 +48,8 @@ TEST_CASE("parse_axis rejects malformed specs with the option name", "[grid]") {
     CHECK_THROWS_AS(parse_axis(bad, "--y"), InputError);
     CHECK_THROWS_WITH(parse_axis(bad, "--y"), Contains("--y"));
   }
+  // finite bounds whose difference is not: named as an overflow, not as a step below precision
+  CHECK_THROWS_WITH(parse_axis("-1e308:1e308:3", "--x"), Contains("MAX - MIN overflows a double"));
 }
 
 TEST_CASE("coordinates follow numpy.linspace", "[grid]") {
@@ -300,4 +302,21 @@ TEST_CASE("the run log's device list stays small at any rank count", "[grid][par
   CHECK(e[0] == "ranks 0-999: graph recorded");
   CHECK(e[1] == "500 ranks: replayed");  // every other rank: the list of ranks would be long
   CHECK(e[2] == "ranks 7: turned off");
+}
+
+TEST_CASE("zero_gap_note names an axis whose range holds 0 but not as a point", "[grid]") {
+  // an even count on a symmetric range: the nearest points and the odd count that has 0
+  CHECK(zero_gap_note(parse_axis("-1:1:50"), "--x") ==
+        "--x -1:1:50 has no point at 0 (the nearest are -0.0204 and 0.0204): the surface does not pass "
+        "through θ* itself; -1:1:51 would");
+  CHECK(zero_gap_note(parse_axis("-1:1:2"), "--y") ==
+        "--y -1:1:2 has no point at 0 (the nearest are -1 and 1): the surface does not pass through θ* "
+        "itself; -1:1:3 would");
+  // an asymmetric range: no count suggested
+  CHECK(zero_gap_note(parse_axis("-1:2:3"), "--x") ==
+        "--x -1:2:3 has no point at 0 (the nearest are -1 and 0.5): the surface does not pass through θ* itself");
+  // 0 on the grid (also where linspace reaches it only to rounding), at an end, or off the range
+  for (const char* spec : {"-1:1:51", "-1:1:3", "-1.77:10.03:21", "-0.48:2.72:21", "-0.3:0.7:11", "0:1:2",
+                           "-1:0:5", "0.5:1.5:3", "-2:-1:4", "-1:1:1", "0:0:1"})
+    CHECK(zero_gap_note(parse_axis(spec), "--x").empty());
 }

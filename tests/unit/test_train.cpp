@@ -419,6 +419,11 @@ TEST_CASE("bad input is refused before anything is written", "[train]") {
   // Resume keeps the stored configuration; only epochs, save_every, device, data_dir may change.
   auto stored = read_checkpoint(checkpoint_path(cfg.out, 1)).meta.config.get<TrainConfig>();
   CHECK_THROWS_WITH(resolve_train_config({{"lr", 0.2}}, stored), Contains("--lr 0.2 differs"));
+  // a value from a --config file is named by the file and key, a flag's by the flag
+  CHECK_THROWS_WITH(resolve_train_config({{"lr", 0.2}, {"nesterov", false}}, stored, "c.json", {"lr"}),
+                    Contains("c.json: \"lr\" 0.2 differs from the run being resumed"));
+  CHECK_THROWS_WITH(resolve_train_config({{"nesterov", false}}, stored, "c.json", {"lr"}),
+                    Contains("--no-nesterov differs"));
   auto more = resolve_train_config({{"epochs", 3}, {"lr", 0.05}}, stored);
   CHECK(more.epochs == 3);
   CHECK(more.lr == 0.05);
