@@ -502,7 +502,8 @@ struct Script {
 // Whether a picture gnuplot wrote ends as a whole one does (PNG: its IEND chunk; PDF: %%EOF;
 // SVG: </svg>): gnuplot does not report a failed write, and a full disk left a PNG cut short
 // under its final name, exit 0.
-bool whole_picture(const std::string& path) {
+// (`path` is read, `name`'s extension says the format: path is name + kWriting while it is written)
+bool whole_picture(const std::string& path, const std::string& name) {
   std::ifstream in(path, std::ios::binary);
   in.seekg(0, std::ios::end);
   const std::streamoff size = in.tellg();
@@ -512,7 +513,7 @@ bool whole_picture(const std::string& path) {
   in.seekg(size - n);
   in.read(tail.data(), n);
   if (!in) return false;
-  const auto ext = fs::path(path).extension().string();
+  const auto ext = fs::path(name).extension().string();
   auto trimmed = [&tail] {
     std::string t = tail;
     while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
@@ -2092,11 +2093,12 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
       throw Error("gnuplot ran " + f.script() + " but did not write " + out +
                   (err.empty() ? "" : ": " + last_line()) + space);
     }
-    if (!whole_picture(out + kWriting)) {
+    if (!whole_picture(out + kWriting, out)) {
       const std::string space = space_note(out);
+      const std::string bytes = std::to_string(fs::file_size(out + kWriting, ec));
       remove_parts();
-      throw Error("gnuplot ran " + f.script() + " but wrote " + out + " cut short (" +
-                  std::to_string(fs::file_size(out + kWriting, ec)) + " bytes, not a whole picture)" + space);
+      throw Error("gnuplot ran " + f.script() + " but wrote " + out + " cut short (" + bytes +
+                  " bytes, not a whole picture)" + space);
     }
   }
   for (auto& out : f.outputs) {
