@@ -184,8 +184,11 @@ void write_whole(const std::string& path, const std::string& suffix,
     write(tmp);
   } catch (const std::exception& e) {
     std::filesystem::remove(tmp, ec);
-    // (HDF5 and streams do not say that the disk is full)
-    if (const std::string full = space_note(path); !full.empty()) throw InputError(path + ": " + e.what() + full);
+    // (HDF5 and streams do not say that the disk is full; a writer's own error names the file)
+    const std::string what = e.what();
+    if (const std::string full = space_note(path); !full.empty() && what.find(full) == std::string::npos &&
+                                                   dynamic_cast<const Error*>(&e))
+      throw InputError(what + full);
     throw;
   }
   std::filesystem::rename(tmp, path, ec);

@@ -536,8 +536,7 @@ void write_file(const std::string& path, const std::string& text) {
     if (!f) throw InputError("plot: cannot write " + path + " (" + std::strerror(errno) + ")");
     f << text;
     f.close();
-    if (!f) throw InputError("plot: cannot write " + path + (errno ? " (" + std::string(std::strerror(errno)) + ")" : "") +
-                             space_note(path));
+    if (!f) throw InputError("plot: cannot write " + path + (errno ? " (" + std::string(std::strerror(errno)) + ")" : ""));
   });
 }
 

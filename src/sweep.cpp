@@ -1220,7 +1220,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     };
     // A dry run stops here: every check is done, the timings and the points are the run's.
     if (cfg.dry_run) {
-      note_grid();
+      if (dry_done < grid.size() / part_n + (part_k < grid.size() % part_n)) note_grid();
       print_plan(device_list(world.allgather(describe_device(device))).dump());
       out.complete = true;
       return out;

@@ -834,7 +834,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     // A log without checkpoints (they were deleted, or a run was killed before its first one) is
     // another run's record: kept aside as log.jsonl.old, not overwritten in silence.
     if (std::error_code ec; fs::file_size(log, ec) > 0 && !ec) {
-      const fs::path old = dir / "log.jsonl.old";
+      fs::path old = dir / "log.jsonl.old";  // (an earlier one kept: log.jsonl.old.2, .3 ...)
+      for (int k = 2; fs::exists(fs::symlink_status(old, ec)); ++k) old = dir / ("log.jsonl.old." + std::to_string(k));
       fs::rename(log, old, ec);
       if (ec) throw InputError(log.string() + ": cannot keep it aside as " + old.string() + " (" + ec.message() + ")");
       std::fprintf(stderr, "losscape: note: %s holds a log but no checkpoint: the log is kept as %s\n",

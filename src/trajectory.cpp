@@ -33,11 +33,7 @@ class CheckpointReader {
       const std::string name = std::filesystem::path(path).filename().string();
       if (std::regex_match(name, m, numbered)) {
         epoch_ = epoch_in_name(m[1].str(), path);
-        // The reference's model_<N>.t7 record 'epoch': N beside the state dict (checked as
-        // losscape's checkpoints are; a file without it is named for its epoch alone).
-        if (recorded >= 0 && recorded != epoch_)
-          throw FormatError(path + ": records epoch " + std::to_string(recorded) + " but is named for epoch " +
-                            m[1].str() + " (a copied or damaged checkpoint): not using it");
+        if (recorded >= 0) recorded_ = recorded;
       }
       return;
     }
@@ -63,6 +59,10 @@ class CheckpointReader {
     }
   }
   std::int64_t epoch() const { return epoch_; }
+  /// A torch.save file's own 'epoch' entry beside its state dict (-1: none, or not a numbered
+  /// model_<N> file): the reference's model_<N>.t7 record N, other scripts N + 1.
+  std::int64_t recorded_epoch() const { return recorded_; }
+  const std::string& path() const { return path_; }
   /// Tensor `name` flattened to float64; its shape must be `shape`.
   torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
     if (torch_file_) {
@@ -100,6 +100,30 @@ class CheckpointReader {
   bool torch_file_ = false;
   std::map<std::string, torch::Tensor> torch_;  // a torch.save file's tensors
   std::int64_t epoch_ = -1;
+  std::int64_t recorded_ = -1;
+};
+
+// torch.save files of one run whose 'epoch' entries follow their names with one offset (the
+// reference's: 0; a script saving epoch + 1: 1); a file off that offset was copied or renamed,
+// and would put the path's points in the wrong order (losscape's own checkpoints are checked
+// against their names exactly, when opened).
+class EpochOffsets {
+ public:
+  void check(const CheckpointReader& r) {
+    if (r.recorded_epoch() < 0) return;
+    const std::int64_t off = r.recorded_epoch() - r.epoch();
+    if (first_.empty()) {
+      first_ = r.path(), first_recorded_ = r.recorded_epoch(), first_named_ = r.epoch(), offset_ = off;
+    } else if (off != offset_) {
+      throw FormatError(r.path() + ": records epoch " + std::to_string(r.recorded_epoch()) + " but is named for epoch " +
+                        std::to_string(r.epoch()) + ", unlike " + first_ + " (epoch " + std::to_string(first_recorded_) +
+                        ", named " + std::to_string(first_named_) + "): a copied or renamed checkpoint, not using it");
+    }
+  }
+
+ private:
+  std::string first_;
+  std::int64_t first_recorded_ = 0, first_named_ = 0, offset_ = 0;
 };
 
 // A stretch of one tensor's flattened values.
@@ -194,6 +218,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   // the long part of the work. When D fits in one block (the usual case) it is kept for pass 2
   // and every file is read once (a torch.save file is parsed whole at each opening).
   std::vector<std::int64_t> epochs;
+  EpochOffsets offsets;
   auto G = torch::zeros({n, n}, torch::kFloat64);
   const std::int64_t cols1 = opts.memory_bytes / (8 * (n + 1));
   const auto blocks1 = make_blocks(theta, active, cols1);
@@ -203,7 +228,10 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
     D = torch::empty({n, block_size(b)}, torch::kFloat64);
     for (std::int64_t k = 0; k < n; ++k) {
       CheckpointReader r(files[std::size_t(k)]);
-      if (epochs.size() < std::size_t(n)) epochs.push_back(r.epoch());
+      if (epochs.size() < std::size_t(n)) {
+        epochs.push_back(r.epoch());
+        offsets.check(r);
+      }
       D[k].copy_(read_block(r, theta, b));
       if (!torch::isfinite(D[k]).all().item<bool>())
         throw InputError(files[std::size_t(k)] + ": holds NaN or infinite weights (a diverged "
@@ -392,8 +420,10 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   p.explained_variance_ratio = d.explained_variance_ratio;
   p.directions_fingerprint = directions_fingerprint(d_in);
   p.model_fingerprint = fingerprint(model->parameters());
+  EpochOffsets offsets;
   for (auto& f : files) {
     CheckpointReader r(f);
+    offsets.check(r);
     double x = 0, y = 0;
     for (auto& it : items) {
       auto dk = r.read(theta[it.i].name, theta[it.i].tensor.sizes()) - it.last;

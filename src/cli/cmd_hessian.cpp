@@ -344,7 +344,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
           out.close();
           if (!out)
             throw InputError("--json " + o->json + ": cannot write" +
-                             (errno ? " (" + std::string(std::strerror(errno)) + ")" : "") + space_note(o->json));
+                             (errno ? " (" + std::string(std::strerror(errno)) + ")" : ""));
         });
         std::printf("saved     %s\n", o->json.c_str());
       }

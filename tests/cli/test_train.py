@@ -775,8 +775,19 @@ if torch is not None:
     os.rename("ref_renamed/model_4.t7", "ref_renamed/model_9.t7")
     p = run("directions", "--pca", "--checkpoints", "ref_renamed", *ref_model, "--out", "x.h5", expect=1)
     check(p.stderr.strip() == "losscape: error: ref_renamed/model_9.t7: records epoch 4 but is named for "
-          "epoch 9 (a copied or damaged checkpoint): not using it" and not os.path.exists("x.h5"),
-          f"a .t7 whose 'epoch' is not its name's: refused ({p.stderr.strip()})")
+          "epoch 9, unlike ref_renamed/model_0.t7 (epoch 0, named 0): a copied or renamed checkpoint, not "
+          "using it" and not os.path.exists("x.h5"),
+          f"a .t7 whose 'epoch' is off its run's: refused ({p.stderr.strip()})")
+    # ... but a run whose every file records its name's epoch + 1 (another script's habit) is taken
+    shutil.rmtree("ref_renamed")
+    os.makedirs("ref_plus1")
+    for k in range(5):
+        sd = torch.load(f"ref_run/model_{k}.t7")["state_dict"]
+        torch.save({"state_dict": sd, "epoch": k + 1}, f"ref_plus1/model_{k}.t7")
+    run("directions", "--pca", "--checkpoints", "ref_plus1", *ref_model, "--out", "pca_plus1.h5")
+    with h5py.File("pca_t7.h5", "r") as a, h5py.File("pca_plus1.h5", "r") as b:
+        check(np.array_equal(a["explained_variance_ratio_"][()], b["explained_variance_ratio_"][()]),
+              "a .t7 run recording epoch + 1 throughout: taken, the same PCA")
     p = run("directions", "--pca", "--checkpoints", "ref_run", "--out", "x.h5", expect=1)
     check(len(p.stderr.strip().splitlines()) == 1 and "--arch" in p.stderr and
           "model_4.t7" in p.stderr, f"a .t7 run without --arch: one line asking for it: {p.stderr}")
