@@ -437,6 +437,23 @@ check "fan-out merge of parts made with --data-shards 2 (and --device cuda): mer
   bash -c "[[ $(merge_fm "${COMPLETE[@]}" --x -1:1:5 --data-shards 2 --device cuda --out fs.h5) == 0 ]] &&
            grep -q 'merged: fs.h5 is complete' merge-fm.log" || cat merge-fm.log
 
+# ---- ls_surface_state: "N M" of a surface; else fails, the reason logged (it was dropped, and a
+# chain task took any failure of info for "not a surface file") ----
+surface_state() {
+  bash -c 'source "$0"; ls_exe; ls_surface_state "$1"' "$root/jobs/lib/slurm-sweep.sh" "$1"
+}
+"$LOSSCAPE" sweep --arch cnn_small --dataset fashion-mnist --samples 10 --x -1:1:3 --threads 1 --quiet \
+  --out state.h5 >/dev/null 2>&1
+check "ls_surface_state of a complete surface: N M" test "$(surface_state state.h5 2>/dev/null)" == "3 3"
+echo "not a surface" >text.h5
+out=$(surface_state text.h5 2>&1) && rc=0 || rc=$?
+check "ls_surface_state of a text file: fails, logging info's error" \
+  test "$rc $(grep -c 'losscape info text.h5 failed: losscape: error: text.h5: not a file info describes' <<<"$out")" == "1 1"
+"$LOSSCAPE" directions --arch cnn_small --dataset fashion-mnist --out d.h5 >/dev/null 2>&1
+out=$(surface_state d.h5 2>&1) && rc=0 || rc=$?
+check "ls_surface_state of a direction file: fails, saying it is no surface" \
+  test "$rc $(grep -c 'losscape info d.h5 reports no completed points: not a losscape surface file' <<<"$out")" == "1 1"
+
 # ---- jobs/paper/submit.sh: paths with white space refused up front ----
 mkdir -p "fake cifar" && touch "fake cifar/data_batch_1.bin" "fake cifar/test_batch.bin"
 out=$(DRY_RUN=1 DATA_DIR="fake cifar" RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" 2>&1)
