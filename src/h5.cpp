@@ -190,6 +190,9 @@ void write_whole(const std::string& path, const std::string& suffix,
                                                    dynamic_cast<const Error*>(&e))
       throw InputError(what + full);
     throw;
+  } catch (...) {
+    std::filesystem::remove(tmp, ec);
+    throw;
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
