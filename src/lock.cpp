@@ -121,20 +121,66 @@ Seen look(const std::string& path) {
   return s;
 }
 
+namespace {
+
+// How long a takeover may hold the takeover mutex before another starter counts it as dead (its
+// work is a look and an unlink: microseconds, or a moment on a slow network file system).
+constexpr double kTakeoverStaleSeconds = 10;
+
+// Take the takeover mutex `mutex` (a file created with O_EXCL, naming this process), waiting
+// while another starter holds it; one whose holder is gone from this host, or older than
+// kTakeoverStaleSeconds (its holder died inside), is removed. False when it cannot be created
+// (the folder went away, or is read-only): the caller then takes over nothing.
+bool take_mutex(const std::string& mutex, const std::string& token) {
+  for (int waited_ms = 0;; waited_ms += 20) {
+    const int fd = ::open(mutex.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd >= 0) {
+      const bool written = ::write(fd, token.data(), token.size()) == ssize_t(token.size());
+      ::close(fd);
+      if (written) return true;
+      ::unlink(mutex.c_str());
+      return false;
+    }
+    if (errno != EEXIST) return false;
+    const Seen other = look(mutex);
+    if (other.exists) {
+      const nlohmann::json holder = holder_of(other.text);
+      const bool dead_here = holder.value("host", std::string()) == hostname() &&
+                             holder.value("pid", 0L) > 0 && !holder_alive_here(holder);
+      if (dead_here || other.age > kTakeoverStaleSeconds ||
+          waited_ms > 1000 * (kTakeoverStaleSeconds + 5)) {
+        ::unlink(mutex.c_str());
+        continue;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
 bool remove_if_unchanged(const std::string& path, const Seen& seen) {
   // Several starters may judge the same stale lock at once. Unlinking by name would let a slow
   // one remove the fresh lock that a faster one had just created in its place, and both would
-  // write the file. Renaming is atomic: the file is moved aside under a name of this process's
-  // own, then compared with the one judged (inode, time and text: a fresh lock can reuse the
-  // freed inode, not its time or its text, which names its holder); a fresh lock is put back.
-  const std::string aside = path + ".stale-" + hostname() + "-" + std::to_string(getpid());
-  if (::rename(path.c_str(), aside.c_str()) != 0) return false;  // gone already: try again
-  const Seen moved = look(aside);
-  const bool same = moved.exists && moved.dev == seen.dev && moved.ino == seen.ino &&
-                    moved.mtime_ns == seen.mtime_ns && moved.text == seen.text;
-  if (!same) ::link(aside.c_str(), path.c_str());  // fails only if yet another lock is there
-  ::unlink(aside.c_str());
-  return same;
+  // write the file; moving the lock aside and putting a fresh one back (as before 2026-12-05)
+  // left a moment without a lock file, in which a third starter created its own. So removals
+  // take turns: under a takeover mutex (PATH.takeover) the lock is looked at again and removed
+  // only if it is still the one judged (inode, time and text: a fresh lock can reuse the freed
+  // inode, not its time or its text, which names its holder). A fresh lock is created only where
+  // none is (O_EXCL) and removed only by its own holder, so it cannot replace the judged one
+  // between that look and the unlink.
+  const std::string mutex = path + ".takeover";
+  const std::string token = nlohmann::json{{"host", hostname()},
+                                           {"pid", long(getpid())},
+                                           {"started", process_start(long(getpid()))}}
+                                .dump();
+  if (!take_mutex(mutex, token)) return false;
+  const Seen now = look(path);
+  const bool same = now.exists && now.dev == seen.dev && now.ino == seen.ino &&
+                    now.mtime_ns == seen.mtime_ns && now.text == seen.text;
+  const bool removed = same && ::unlink(path.c_str()) == 0;
+  if (look(mutex).text == token) ::unlink(mutex.c_str());
+  return removed;
 }
 
 }  // namespace lock_detail

@@ -32,7 +32,9 @@ struct Seen {
 Seen look(const std::string& path);
 /// Remove the lock file at `path` if it is still the one `seen` (judged stale), atomically
 /// against other starters doing the same; true when it was. A lock that replaced it meanwhile
-/// (another starter's takeover) is left in place.
+/// (another starter's takeover) is left in place. Removals take turns under a takeover mutex,
+/// `path` + ".takeover" (held for a look and an unlink; one left by a process gone from this
+/// host, or older than 10 s, is removed).
 bool remove_if_unchanged(const std::string& path, const Seen& seen);
 }  // namespace lock_detail
 

@@ -2,10 +2,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "losscape/error.hpp"
@@ -84,11 +86,49 @@ TEST_CASE("remove_if_unchanged leaves a lock that replaced the judged one in pla
   fs::remove(path);
 }
 
+TEST_CASE("A takeover mutex left by a dead starter or held too long is taken over", "[lock]") {
+  // A starter killed between taking the takeover mutex and letting it go leaves PATH.takeover:
+  // one naming a process gone from this host is removed at once, one of another host once it is
+  // older than 10 s (a takeover holds it for a look and an unlink).
+  const std::string path = scratch("mutex.h5.lock");
+  for (const bool elsewhere : {false, true}) {
+    write_file(path, R"({"host":"elsewhere","pid":12})");
+    const std::string mutex_text =
+        elsewhere ? std::string(R"({"host":"elsewhere.example","pid":99})")
+                  : R"({"host":")" + this_host() + R"(","pid":)" + std::to_string(dead_pid()) + "}";
+    write_file(path + ".takeover", mutex_text);
+    if (elsewhere) {
+      const auto old = fs::last_write_time(path + ".takeover") - std::chrono::seconds(30);
+      fs::last_write_time(path + ".takeover", old);
+    }
+    CHECK(lock_detail::remove_if_unchanged(path, lock_detail::look(path)));
+    CHECK(beside(path).empty());
+  }
+  // A live holder's mutex (this process's, as another starter of this host would hold it) is
+  // waited for, and the lock is not touched while it is held.
+  write_file(path, R"({"host":"elsewhere","pid":12})");
+  const auto seen = lock_detail::look(path);
+  write_file(path + ".takeover", R"({"host":")" + this_host() + R"(","pid":)" +
+                                     std::to_string(getpid()) + "}");
+  const pid_t remover = fork();
+  REQUIRE(remover >= 0);
+  if (remover == 0) _exit(lock_detail::remove_if_unchanged(path, seen) ? 0 : 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(lock_detail::look(path).exists);  // still waiting for the mutex
+  fs::remove(path + ".takeover");
+  int status = 0;
+  waitpid(remover, &status, 0);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK(beside(path).empty());
+}
+
 TEST_CASE("Of several starters taking over one stale lock at once exactly one gets it", "[lock]") {
   // Each round: a lock left by a dead process of this host, and 6 processes that start at the
   // same moment (a pipe closed by the parent) and try to take it; the one that gets it holds it
   // until all have reported. (Removing the stale lock by name, as before 2026-12-01, let two
-  // starters hold it in about one round of 50 on the 2-core VM.)
+  // starters hold it in about one round of 50 on the 2-core VM; moving it aside and putting a
+  // fresh lock back, as before 2026-12-05, in about one round of 500: a third starter created its
+  // lock while none was there.)
   const std::string target = scratch("contended.h5");
   const int starters = 6, rounds = 40;
   for (int round = 0; round < rounds; ++round) {
