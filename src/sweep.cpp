@@ -1084,12 +1084,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // of the grid it already holds.
   std::string dry_verdict;
   std::int64_t dry_done = 0;
+  // This part's points (p % part_n == part_k), counted without a loop over a huge grid.
+  const std::int64_t part_total = grid.size() / part_n + (part_k < grid.size() % part_n);
   // The dry run's plan, on rank 0 (collective: the data lines).
   auto print_plan = [&](const std::string& devices) {
     const std::vector<std::string> data_lines = split_lines(ev.data, cfg, group);
     if (rank == 0) {
-      // (the points p with p % part_n == part_k, counted without a loop over a huge grid)
-      const std::int64_t part_total = grid.size() / part_n + (part_k < grid.size() % part_n);
       std::printf("%s of losscape sweep %s: nothing computed, nothing written\n",
                   cfg.identity_only ? "identity check" : "dry run", version);
       const std::string done_text =
@@ -1220,7 +1220,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     };
     // A dry run stops here: every check is done, the timings and the points are the run's.
     if (cfg.dry_run) {
-      if (dry_done < grid.size() / part_n + (part_k < grid.size() % part_n)) note_grid();
+      if (dry_done < part_total) note_grid();
       print_plan(device_list(world.allgather(describe_device(device))).dump());
       out.complete = true;
       return out;

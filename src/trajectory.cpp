@@ -33,7 +33,7 @@ class CheckpointReader {
       const std::string name = std::filesystem::path(path).filename().string();
       if (std::regex_match(name, m, numbered)) {
         epoch_ = epoch_in_name(m[1].str(), path);
-        if (recorded >= 0) recorded_ = recorded;
+        recorded_ = recorded;
       }
       return;
     }
