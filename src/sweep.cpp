@@ -15,6 +15,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -365,19 +367,22 @@ struct Evaluator {
 
   // The sums of grid points `idx` over every split into `sums` (inside run_in_group): over the
   // whole splits (their passes may be CUDA graphs), or over piece `share` = (c, n) of them
-  // (batch_share at the pass's batch size). A group shorter than K (what the end of the sweep
-  // leaves) goes one point per pass: a stacked pass of k < K points would be new convolution
-  // shapes, which cuDNN autotunes at their first pass (seconds for a large network on a GPU), and
-  // another CUDA graph with its own copy of the activations, for a handful of points. A point's
-  // weights, or a group's stacked models, are set only when `live` or `stacked` does not already
-  // hold them (consecutive pieces of one point or pass).
+  // (batch_share at the pass's batch size). A group shorter than K (what the end of the sweep, or
+  // of a start stopped early, leaves) goes in a whole pass of K, its last point repeated: a
+  // point's value then does not depend on which points shared its pass (the same images per
+  // batch, the same convolution shapes), so that the surface of several starts is bit for bit
+  // one uninterrupted run's; and a pass of k < K points, or one point per pass, would be new
+  // shapes, which cuDNN autotunes at their first pass (seconds for a large network on a GPU),
+  // and another CUDA graph with its own copy of the activations. A point's weights, or a
+  // group's stacked models, are set only when `live` or `stacked` does not already hold them
+  // (consecutive pieces of one point or pass).
   void sum_points(const std::vector<std::int64_t>& idx, Sums& sums,
                   std::optional<std::pair<int, int>> share = std::nullopt) {
     const std::size_t k = idx.size();
     auto split = [&](std::size_t d, std::int64_t batch) {
       return share ? batch_share(data[d], batch, share->first, share->second) : data[d];
     };
-    if (int(k) < points_per_pass || k == 1) {
+    if (points_per_pass <= 1) {
       for (std::size_t p = 0; p < k; ++p) {
         if (applied != idx[p]) {
           const auto [a, b] = coords(idx[p]);
@@ -392,21 +397,23 @@ struct Evaluator {
     }
     // The K stacked models keep their tensors from group to group (their addresses are in a
     // recorded CUDA graph).
-    if (stacked_for != idx) {
+    std::vector<std::int64_t> whole = idx;
+    whole.resize(std::size_t(points_per_pass), idx.back());
+    if (stacked_for != whole) {
       std::vector<double> alphas, betas;
-      for (auto i : idx) {
+      for (auto i : whole) {
         const auto [a, b] = coords(i);
         alphas.push_back(a);
         betas.push_back(b);
       }
       stack_points_into(stacked, *model, base, dirs, alphas, betas);
-      stacked_for = idx;
+      stacked_for = whole;
     }
     EvalOptions o = opts;
-    o.batch_size = stacked_batch(opts.batch_size, int(k));
+    o.batch_size = stacked_batch(opts.batch_size, points_per_pass);
     for (std::size_t d = 0; d < data.size(); ++d) {
       auto per_point = evaluate_points(*model, split(d, o.batch_size), stacked, o,
-                                       share ? nullptr : graph(d, int(k)));
+                                       share ? nullptr : graph(d, points_per_pass));
       for (std::size_t p = 0; p < k; ++p) sums.store(p, d, per_point[p]);
     }
   }
@@ -741,6 +748,43 @@ nlohmann::json device_list(const std::vector<std::string>& per_rank) {
   nlohmann::json out = nlohmann::json::array();
   for (auto& [d, n] : counts) out.push_back(d + " × " + std::to_string(n) + " ranks");
   return out;
+}
+
+nlohmann::json earlier_choices(const nlohmann::json& run_log, const nlohmann::json& devices,
+                               const std::string& precision, int data_shards) {
+  // The kinds of devices of a run: "cuda:3 (NVIDIA H200) × 250 ranks" is "cuda (NVIDIA H200)".
+  auto kinds = [](const nlohmann::json& list) {
+    std::set<std::string> out;
+    if (!list.is_array()) return out;
+    static const std::regex ranks(R"( × \d+ ranks$)"), index(R"(^cuda:\d+)");
+    for (const auto& d : list)
+      if (d.is_string()) out.insert(std::regex_replace(std::regex_replace(d.get<std::string>(), ranks, ""),
+                                                       index, "cuda"));
+    return out;
+  };
+  const std::set<std::string> mine = kinds(devices);
+  if (!run_log.is_array() || mine.empty()) return nullptr;
+  for (const auto& r : run_log) {
+    if (!r.is_object()) continue;
+    auto integer = [&](const char* key, std::int64_t least, std::int64_t most) {
+      const auto it = r.find(key);
+      return it != r.end() && it->is_number_integer() && it->get<std::int64_t>() >= least &&
+             it->get<std::int64_t>() <= most;
+    };
+    auto text = [&](const char* key) {
+      const auto it = r.find(key);
+      return it != r.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    const auto fusion = r.find("cudnn_fusion");
+    const auto shards = r.find("data_shards");
+    if (integer("batch_size", 1, std::numeric_limits<std::int64_t>::max()) &&
+        (text("memory_format") == "nchw" || text("memory_format") == "nhwc") &&
+        integer("points_per_forward", 1, kMaxPointsPerForward) && fusion != r.end() &&
+        fusion->is_boolean() && text("precision") == precision && shards != r.end() &&
+        *shards == data_shards && r.contains("devices") && kinds(r["devices"]) == mine)
+      return r;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> rank_events(const std::vector<std::vector<std::string>>& per_rank) {
@@ -1258,13 +1302,47 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     co.max_images = -world.allreduce_max(-ev.data.front().size());  // the same candidates
     co.combine = combine_timings(world);
+    // The file's run log (every rank reads it) and this run's devices. An earlier start on the
+    // same kinds of devices made the choices this command leaves open: they are taken as they
+    // were, untimed, so that every point of the surface is computed with the same arithmetic.
+    nlohmann::json run_log = surface->run_log();
+    if (!run_log.is_array()) run_log = nlohmann::json::array();
+    const nlohmann::json devices = device_list(world.allgather(describe_device(device)));
+    const nlohmann::json earlier = earlier_choices(run_log, devices, to_string(ev.opts.precision), G);
+    int reused_points = 0, reused_fusion = -1;
+    std::string reused;  // what was taken, for the report
+    if (!earlier.is_null()) {
+      if (co.fixed_batch == 0) {
+        co.fixed_batch = earlier["batch_size"].get<std::int64_t>();
+        reused += ", batch " + std::to_string(co.fixed_batch);
+      }
+      if (co.layout == "auto") {
+        co.layout = earlier["memory_format"].get<std::string>();
+        reused += ", " + co.layout;
+      }
+      if (fixed_points == 0 && co.max_points > 1) {
+        co.max_points = 1;
+        reused_points = earlier["points_per_forward"].get<int>();
+        reused += ", " + std::to_string(reused_points) + " point" + (reused_points == 1 ? "" : "s") +
+                  " per forward";
+      }
+      if (cfg.cudnn_fusion == "auto" && co.try_fusion) {
+        co.try_fusion = false;
+        reused_fusion = earlier["cudnn_fusion"].get<bool>() ? 1 : 0;
+        reused += std::string(", fused convolutions ") + (reused_fusion ? "on" : "off");
+      }
+    }
     agreed([&] {
       auto c = choose_eval_options(*ev.model, ev.data.front(), co);
       choice[0] = c.batch_size;
       choice[1] = c.channels_last;
-      choice[2] = fixed_points > 0 ? fixed_points : c.points_per_forward;
-      choice[3] = c.fuse_convolutions;
+      choice[2] = fixed_points > 0 ? fixed_points : reused_points > 0 ? reused_points : c.points_per_forward;
+      choice[3] = reused_fusion >= 0 ? reused_fusion : c.fuse_convolutions;
       choice_report = c.report;
+      if (!reused.empty())
+        choice_report = "as this file's run of " + earlier.value("start", std::string("?")) + " (" +
+                        reused.substr(2) + ": the same devices and precision)" +
+                        (choice_report.empty() ? "" : "; " + choice_report);
     });
     world.bcast(choice, sizeof choice);
     // A stop signalled during the set-up to some ranks but not rank 0 (a kill of one rank's pid)
@@ -1349,9 +1427,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     out.tail_pieces = shared.empty() ? 0 : ev.tail.pieces;
 
     // Run log entry for this run (raw data in the file, see surface.hpp).
-    nlohmann::json run_log = surface->run_log();
-    if (!run_log.is_array()) run_log = nlohmann::json::array();
-    const nlohmann::json devices = device_list(world.allgather(describe_device(device)));
     nlohmann::json this_run = {{"start", utc_now_iso()},
                                {"ranks", size},
                                {"data_shards", G},

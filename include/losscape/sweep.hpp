@@ -135,6 +135,15 @@ std::pair<int, int> parse_part(const std::string& part, bool from_slurm);
 /// The run log's "devices": one description per rank up to 64 ranks, else each distinct
 /// description once, as "DESCRIPTION × N ranks" (a run's entry stays small at any scale).
 nlohmann::json device_list(const std::vector<std::string>& per_rank);
+/// The entry of `run_log` (a surface's run log) whose start-up choices a new start of the sweep
+/// reuses where its command leaves them to losscape: the first run on the same kinds of devices
+/// (`devices` as device_list gives them, compared without the GPU's index and the rank counts),
+/// at the same precision ("fp32", ...) and with as many data shards, that recorded them all
+/// (batch_size, memory_format, points_per_forward, cudnn_fusion); null when none did. Every
+/// start then computes with the arithmetic of the first, so that a surface of several starts is
+/// bit for bit the surface of one uninterrupted run.
+nlohmann::json earlier_choices(const nlohmann::json& run_log, const nlohmann::json& devices,
+                               const std::string& precision, int data_shards);
 /// The run log's "cuda_graph_events" from each rank's event lines: "rank R: LINE" up to 64 ranks,
 /// else each distinct line once, as "ranks 0-511,600: LINE" (or "N ranks: LINE" when the list of
 /// ranks would be long).

@@ -488,6 +488,50 @@ tail_in_pieces(1, 10, "the last 2 points: handed out in 8 pieces each", "pieces.
 tail_in_pieces(2, 20, "the last 4 points (2 passes of up to 2): handed out in 8 pieces per pass",
                "pieces2.h5", "2 points per pass")
 
+# ---- restarts: a resumed start takes the first start's choices (batch size, layout, points per
+# pass), untimed, and a group of fewer than K points goes as a whole pass of K, so the surface of
+# several starts is bit for bit the one uninterrupted run with those choices gives ----
+def run_log(path):
+    with h5py.File(path, "r") as f:
+        return json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+
+
+RESTART = [*SWEEP, "--x", "-1:1:7", "--y", "-1:1:7"]
+for ranks, ppf, stops in [(0, "auto", [10, 13]), (2, "auto", [9]), (0, "8", [10, 5]), (2, "4", [7])]:
+    out = f"restarts_{ranks}_{ppf}.h5"
+    args = [*RESTART, "--points-per-forward", ppf, "--out", out]
+    for n in stops:
+        run([*args, "--stop-after", str(n)], expect=75, mpi=ranks)
+    p = run(args, mpi=ranks)
+    log = run_log(out)
+    first = {k: log[0][k] for k in ("batch_size", "memory_format", "points_per_forward", "cudnn_fusion")}
+    check(len(log) == len(stops) + 1 and
+          all({k: r[k] for k in first} == first for r in log) and
+          all(r["startup_timing"].startswith(f"as this file's run of {log[0]['start']} (batch "
+                                             f"{first['batch_size']}, {first['memory_format']}")
+              for r in log[1:]) and
+          f"start-up timing: as this file's run of {log[0]['start']}" in p.stdout,
+          f"{ranks or 1} rank(s), --points-per-forward {ppf}: the resumed starts took the first start's "
+          f"choices {first}, untimed: {[r['startup_timing'][:70] for r in log]}")
+    whole = f"whole_{ranks}_{ppf}.h5"
+    run([*RESTART, "--batch-size", str(first["batch_size"]), "--memory-format", first["memory_format"],
+         "--points-per-forward", str(first["points_per_forward"]), "--out", whole], mpi=ranks)
+    same = True
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        a, done = values(out, name)
+        b, _ = values(whole, name)
+        same = same and done.all() and np.array_equal(a, b)
+    check(same, f"... and its surface of {len(stops) + 1} starts (stops after {stops} points) is bit "
+                f"for bit the uninterrupted run's")
+# A value given on the command line is used as given, the others still taken from the first start.
+run([*RESTART, "--points-per-forward", "auto", "--stop-after", "3", "--out", "restarts_given.h5"], expect=75)
+p = run([*RESTART, "--points-per-forward", "auto", "--batch-size", "7", "--out", "restarts_given.h5"])
+first, last = run_log("restarts_given.h5")
+check(last["batch_size"] == 7 and last["memory_format"] == first["memory_format"] and
+      last["points_per_forward"] == first["points_per_forward"] and
+      last["startup_timing"].startswith(f"as this file's run of {first['start']} ({first['memory_format']}, "),
+      f"a given --batch-size 7 is used, the layout and points per pass reused: {last['startup_timing']}")
+
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
 p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
          "--out", "ppf.h5"], mpi=2)

@@ -219,7 +219,7 @@ TEST_CASE("the last points go in pieces to all ranks and give a one-rank sweep's
 TEST_CASE("with several points per pass the last passes go in pieces and give a one-rank sweep's values",
           "[sweep]") {
   // K = 3: the last min(points, 3 x groups) points, plus what makes the points before them whole
-  // passes, go as passes of 3 (the last one shorter, one point per pass as in a sweep alone) in
+  // passes, go as passes of 3 (the last one with fewer points, filled up to 3 as in a sweep alone) in
   // pieces. On 2 ranks: 7 points are all the tail (7 <= 6 + 1: passes of 3, 3 and 1); of 11
   // points, 6 + (11 - 6) mod 3 = 8 are (3, 3, 2) and 3 go before them as one whole pass.
   Fixture fx;

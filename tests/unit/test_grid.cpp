@@ -280,6 +280,48 @@ TEST_CASE("parse_part: K/N and Slurm's contiguous arrays", "[grid][part]") {
   }
 }
 
+TEST_CASE("a resumed start reuses the choices of the file's first run on the same kinds of devices",
+          "[grid][part]") {
+  auto entry = [](const nlohmann::json& devices, const std::string& precision, std::int64_t batch,
+                  int shards = 1) {
+    return nlohmann::json{{"start", "S" + std::to_string(batch)}, {"devices", devices},
+                          {"precision", precision},  {"data_shards", shards},
+                          {"batch_size", batch},     {"memory_format", "nhwc"},
+                          {"points_per_forward", 4}, {"cudnn_fusion", true}};
+  };
+  const nlohmann::json h200x2 = {"cuda:0 (NVIDIA H200)", "cuda:1 (NVIDIA H200)"};
+  nlohmann::json log = nlohmann::json::array();
+  log.push_back(nlohmann::json{{"start", "no choices recorded"}, {"devices", h200x2}, {"precision", "fp32"}});
+  log.push_back(entry({"cpu (2 threads)"}, "fp32", 16));
+  log.push_back(entry(h200x2, "bf16", 32));
+  log.push_back(entry(h200x2, "fp32", 64, 2));
+  log.push_back(entry(h200x2, "fp32", 128));
+  log.push_back(entry(h200x2, "fp32", 256));
+  // Other GPU indices and rank counts are the same kind; the first matching run is taken.
+  CHECK(earlier_choices(log, {"cuda:3 (NVIDIA H200) × 250 ranks"}, "fp32", 1)["start"] == "S128");
+  CHECK(earlier_choices(log, {"cuda:0 (NVIDIA H200)"}, "bf16", 1)["start"] == "S32");
+  CHECK(earlier_choices(log, h200x2, "fp32", 2)["start"] == "S64");
+  CHECK(earlier_choices(log, {"cpu (2 threads)", "cpu (2 threads)"}, "fp32", 1)["start"] == "S16");
+  // Another card, thread count, precision or shard count: none.
+  CHECK(earlier_choices(log, {"cuda:0 (NVIDIA H100 80GB HBM3)"}, "fp32", 1).is_null());
+  CHECK(earlier_choices(log, {"cpu (4 threads)"}, "fp32", 1).is_null());
+  CHECK(earlier_choices(log, {"cpu (2 threads)"}, "tf32", 1).is_null());
+  CHECK(earlier_choices(log, {"cpu (2 threads)"}, "fp32", 2).is_null());
+  // Mixed kinds match only the same mix.
+  CHECK(earlier_choices(log, {"cpu (2 threads)", "cuda:0 (NVIDIA H200)"}, "fp32", 1).is_null());
+  // Entries with a choice missing or out of range are passed over.
+  nlohmann::json odd = nlohmann::json::array();
+  for (auto [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"batch_size", 0}, {"batch_size", "64"}, {"memory_format", "auto"},
+           {"points_per_forward", 17}, {"cudnn_fusion", 1}}) {
+    auto e = entry(h200x2, "fp32", 8);
+    e[key] = value;
+    odd.push_back(e);
+  }
+  CHECK(earlier_choices(odd, h200x2, "fp32", 1).is_null());
+  CHECK(earlier_choices(nlohmann::json::object(), h200x2, "fp32", 1).is_null());
+}
+
 TEST_CASE("the run log's device list stays small at any rank count", "[grid][part]") {
   std::vector<std::string> few = {"cuda:0 (NVIDIA H200)", "cuda:1 (NVIDIA H200)"};
   CHECK(device_list(few) == nlohmann::json(few));  // one per rank
