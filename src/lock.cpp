@@ -130,18 +130,24 @@ constexpr double kTakeoverStaleSeconds = 10;
 // Take the takeover mutex `mutex` (a file created with O_EXCL, naming this process), waiting
 // while another starter holds it; one whose holder is gone from this host, or older than
 // kTakeoverStaleSeconds (its holder died inside), is removed. False when it cannot be created
-// (the folder went away, or is read-only): the caller then takes over nothing.
-bool take_mutex(const std::string& mutex, const std::string& token) {
+// (the folder went away, or is read-only), with the reason in `why`: the caller then takes over
+// nothing. (A dead holder's mutex is removed by name: two starters that find it at the same
+// moment can both get in, a window that only a starter killed inside the mutex opens.)
+bool take_mutex(const std::string& mutex, const std::string& token, std::string* why) {
   for (int waited_ms = 0;; waited_ms += 20) {
     const int fd = ::open(mutex.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
     if (fd >= 0) {
       const bool written = ::write(fd, token.data(), token.size()) == ssize_t(token.size());
       ::close(fd);
       if (written) return true;
+      if (why) *why = "cannot write " + mutex + " (" + std::string(strerror(ENOSPC)) + ")";
       ::unlink(mutex.c_str());
       return false;
     }
-    if (errno != EEXIST) return false;
+    if (errno != EEXIST) {
+      if (why) *why = "cannot create " + mutex + " (" + std::string(strerror(errno)) + ")";
+      return false;
+    }
     const Seen other = look(mutex);
     if (other.exists) {
       const nlohmann::json holder = holder_of(other.text);
@@ -159,7 +165,7 @@ bool take_mutex(const std::string& mutex, const std::string& token) {
 
 }  // namespace
 
-bool remove_if_unchanged(const std::string& path, const Seen& seen) {
+bool remove_if_unchanged(const std::string& path, const Seen& seen, std::string* why) {
   // Several starters may judge the same stale lock at once. Unlinking by name would let a slow
   // one remove the fresh lock that a faster one had just created in its place, and both would
   // write the file; moving the lock aside and putting a fresh one back (as before 2026-12-05)
@@ -174,7 +180,7 @@ bool remove_if_unchanged(const std::string& path, const Seen& seen) {
                                            {"pid", long(getpid())},
                                            {"started", process_start(long(getpid()))}}
                                 .dump();
-  if (!take_mutex(mutex, token)) return false;
+  if (!take_mutex(mutex, token, why)) return false;
   const Seen now = look(path);
   const bool same = now.exists && now.dev == seen.dev && now.ino == seen.ino &&
                     now.mtime_ns == seen.mtime_ns && now.text == seen.text;
@@ -224,6 +230,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                        {"since", utc_now_iso()}};
   token_ = me.dump();
   double waited = 0;  // for another task of this array to let go (below)
+  std::string why_not;  // why a stale lock could not be removed, when known
   for (int attempt = 0; attempt < 3; ++attempt) {
     int fd = ::open(lock_path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
     if (fd >= 0) {
@@ -303,9 +310,10 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                                    : std::string("delete it only if that job is gone")) +
                        ")");
     }
-    lock_detail::remove_if_unchanged(lock_path_, seen);
+    lock_detail::remove_if_unchanged(lock_path_, seen, &why_not);
   }
-  throw InputError(lock_path_ + ": could not take over the stale lock");
+  throw InputError(lock_path_ + ": could not take over the stale lock" +
+                   (why_not.empty() ? std::string() : " (" + why_not + ")"));
 }
 
 bool FileLock::held(const std::string& target, double stale_seconds) {

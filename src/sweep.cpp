@@ -1244,7 +1244,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       co.budget_seconds = co.layout == "auto" ? 3.0 : 2.0;
       if (fixed_points == 0 && !cfg.hessian && ev.model->can_stack()) {
         // K copies of θ* for the timings (the points' values do not change the work).
-        co.max_points = kMaxPointsPerForward;
+        // (at most the part's points: a pass of more would repeat its last point to fill up)
+        co.max_points = int(std::min<std::int64_t>(kMaxPointsPerForward, part_total));
         co.stack = [&ev](int k) {
           return stack_points(*ev.model, ev.base, ev.dirs, std::vector<double>(std::size_t(k), 0.0),
                               std::vector<double>(std::size_t(k), 0.0));

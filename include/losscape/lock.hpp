@@ -35,7 +35,8 @@ Seen look(const std::string& path);
 /// (another starter's takeover) is left in place. Removals take turns under a takeover mutex,
 /// `path` + ".takeover" (held for a look and an unlink; one left by a process gone from this
 /// host, or older than 10 s, is removed).
-bool remove_if_unchanged(const std::string& path, const Seen& seen);
+/// When the mutex cannot be made (a read-only folder), `why` (if given) gets the reason.
+bool remove_if_unchanged(const std::string& path, const Seen& seen, std::string* why = nullptr);
 }  // namespace lock_detail
 
 /// Where a symbolic link at `path` leads (through chains of links, also to a file that does not

@@ -532,6 +532,13 @@ check(last["batch_size"] == 7 and last["memory_format"] == first["memory_format"
       last["startup_timing"].startswith(f"as this file's run of {first['start']} ({first['memory_format']}, "),
       f"a given --batch-size 7 is used, the layout and points per pass reused: {last['startup_timing']}")
 
+# `auto` tries no more points per pass than the grid has (a pass of more would repeat its last one).
+p = run([*SWEEP, "--x", "-1:1:3", "--out", "three_points.h5"])
+timing = [l for l in p.stdout.splitlines() if l.startswith("start-up timing:")]
+check(len(timing) == 1 and "points per forward: 1 " in timing[0] and ", 2 " in timing[0] and
+      ", 4 " not in timing[0] and run_log("three_points.h5")[0]["points_per_forward"] <= 3,
+      f"a 3-point grid times 1 and 2 points per pass only: {timing}")
+
 # ---- several grid points per forward pass: the same surface, stored in the configuration ----
 p = run([*SWEEP, *GRID, "--batch-size", "100", "--points-per-forward", "4", "--cuda-graphs", "off",
          "--out", "ppf.h5"], mpi=2)
