@@ -418,8 +418,8 @@ struct Evaluator {
     }
   }
 
-  // Evaluate points `idx` (collective over the group when sharded): one at a time, or all in
-  // one stacked forward pass per batch when there are several. Values: per split loss, acc.
+  // Evaluate points `idx` (collective over the group when sharded): one at a time with K = 1,
+  // else all in one stacked forward pass of K per batch (sum_points). Values: per split loss, acc.
   std::vector<PointResult> eval(const std::vector<std::int64_t>& idx) {
     auto t0 = clock_type::now();
     applied = -1;  // a grid point's weights are always set anew (as the stacked models are)
@@ -461,8 +461,8 @@ struct Evaluator {
   }
 
   // ---- the sweep's last points, handed out in pieces (run_sweep's `tail`) ----
-  // The tail's points go in units of one pass's points (K; the last unit may be shorter, and
-  // then goes one point per pass, as in eval). Piece c of `pieces` of a unit is the c-th share of
+  // The tail's points go in units of one pass's points (K; the last unit may have fewer, and
+  // then goes as a whole pass of K filled up with its last point, as in eval). Piece c of `pieces` of a unit is the c-th share of
   // whole batches of every split of this rank's data (batch_share: the batches and their sums
   // are a whole pass's). A piece is a work item of its own, numbered -(1 + u·pieces + c) for
   // piece c of unit u (grid points are >= 0). Its sums are kept here, on every rank of the group
