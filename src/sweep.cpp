@@ -309,6 +309,15 @@ struct Evaluator {
   std::unique_ptr<HessianOperator> hessian;  // with --hessian
   EigenOptions eig;
   int points_per_pass = 1;  // K: groups of K points go in one stacked pass
+  // Each grid point's position in this part's coarse-to-fine order (every point of the part,
+  // done or not; -1: not in the part). A pass holds points of one chunk of K consecutive
+  // positions only, each in its own place (its position mod K) in the stacked models: a point
+  // always goes in the same place of the same chunk, whichever start computes it and whatever
+  // was done before, so that its value does not depend on where a start began or ended (on some
+  // backends it depends on its place in the pass: grouped convolutions' blocking).
+  std::vector<std::int64_t> order_pos;
+  std::int64_t chunk_of(std::int64_t i) const { return order_pos[std::size_t(i)] / points_per_pass; }
+  bool same_pass(std::int64_t a, std::int64_t b) const { return chunk_of(a) == chunk_of(b); }
   StackedState stacked;     // the stacked models of K points, rewritten in place
   std::vector<std::string> split_names;
   bool cuda_graphs = false;  // --cuda-graphs auto on a GPU, in a build that has them
@@ -367,13 +376,15 @@ struct Evaluator {
 
   // The sums of grid points `idx` over every split into `sums` (inside run_in_group): over the
   // whole splits (their passes may be CUDA graphs), or over piece `share` = (c, n) of them
-  // (batch_share at the pass's batch size). A group shorter than K (what the end of the sweep, or
-  // of a start stopped early, leaves) goes in a whole pass of K, its last point repeated: a
-  // point's value then does not depend on which points shared its pass (the same images per
-  // batch, the same convolution shapes), so that the surface of several starts is bit for bit
-  // one uninterrupted run's; and a pass of k < K points, or one point per pass, would be new
-  // shapes, which cuDNN autotunes at their first pass (seconds for a large network on a GPU),
-  // and another CUDA graph with its own copy of the activations. A point's weights, or a
+  // (batch_share at the pass's batch size). The points of a group are of one chunk (order_pos),
+  // each in its place; a group shorter than K (the part's last chunk, or one a stopped start
+  // left partly done) goes in a whole pass of K, its empty places filled with its points (the
+  // one before, the first for leading places): a point's value then does not depend on which
+  // points shared its pass (the same images per batch, the same convolution shapes, the same
+  // place), so that the surface of several starts is bit for bit one uninterrupted run's; and a
+  // pass of k < K points, or one point per pass, would be new shapes, which cuDNN autotunes at
+  // their first pass (seconds for a large network on a GPU), and another CUDA graph with its
+  // own copy of the activations. A point's weights, or a
   // group's stacked models, are set only when `live` or `stacked` does not already hold them
   // (consecutive pieces of one point or pass).
   void sum_points(const std::vector<std::int64_t>& idx, Sums& sums,
@@ -397,8 +408,21 @@ struct Evaluator {
     }
     // The K stacked models keep their tensors from group to group (their addresses are in a
     // recorded CUDA graph).
-    std::vector<std::int64_t> whole = idx;
-    whole.resize(std::size_t(points_per_pass), idx.back());
+    std::vector<std::int64_t> whole(std::size_t(points_per_pass), -1);
+    std::vector<std::size_t> place(k);
+    for (std::size_t p = 0; p < k; ++p) {
+      place[p] = std::size_t(order_pos[std::size_t(idx[p])] % points_per_pass);
+      if (whole[place[p]] >= 0 || !same_pass(idx[p], idx[0]))
+        throw std::logic_error("a pass of points of several chunks");
+      whole[place[p]] = idx[p];
+    }
+    std::int64_t fill = whole[*std::min_element(place.begin(), place.end())];
+    for (auto& w : whole) {
+      if (w >= 0)
+        fill = w;
+      else
+        w = fill;
+    }
     if (stacked_for != whole) {
       std::vector<double> alphas, betas;
       for (auto i : whole) {
@@ -414,7 +438,7 @@ struct Evaluator {
     for (std::size_t d = 0; d < data.size(); ++d) {
       auto per_point = evaluate_points(*model, split(d, o.batch_size), stacked, o,
                                        share ? nullptr : graph(d, points_per_pass));
-      for (std::size_t p = 0; p < k; ++p) sums.store(p, d, per_point[p]);
+      for (std::size_t p = 0; p < k; ++p) sums.store(p, d, per_point[place[p]]);
     }
   }
 
@@ -461,24 +485,27 @@ struct Evaluator {
   }
 
   // ---- the sweep's last points, handed out in pieces (run_sweep's `tail`) ----
-  // The tail's points go in units of one pass's points (K; the last unit may have fewer, and
-  // then goes as a whole pass of K filled up with its last point, as in eval). Piece c of `pieces` of a unit is the c-th share of
-  // whole batches of every split of this rank's data (batch_share: the batches and their sums
+  // The tail's points go in units of one pass's points: those of one chunk (order_pos; a unit of
+  // fewer than K goes as a whole pass of K filled up with its points, as in eval). Piece c of
+  // `pieces` of a unit is the c-th share of whole batches of every split of this rank's data (batch_share: the batches and their sums
   // are a whole pass's). A piece is a work item of its own, numbered -(1 + u·pieces + c) for
   // piece c of unit u (grid points are >= 0). Its sums are kept here, on every rank of the group
   // that evaluated it, until every rank adds them up at the end (finish_tail).
   struct Tail {
     std::vector<std::int64_t> points;  // grid indices, unit after unit
-    int k = 1;                         // points per unit
+    std::vector<std::size_t> first;    // where each unit starts in points, and points.size()
     int pieces = 1;
     Sums sums{0, 0};
     std::vector<double> done, seconds;  // per point: pieces evaluated, their time (on leaders)
-    std::size_t units() const { return (points.size() + std::size_t(k) - 1) / std::size_t(k); }
+    std::size_t units() const { return first.empty() ? 0 : first.size() - 1; }
   } tail;
 
-  void set_tail(std::vector<std::int64_t> points, int k, int pieces) {
+  void set_tail(std::vector<std::int64_t> points, int pieces) {
     tail.points = std::move(points);
-    tail.k = k;
+    tail.first.clear();
+    for (std::size_t p = 0; p < tail.points.size(); ++p)
+      if (p == 0 || !same_pass(tail.points[p - 1], tail.points[p])) tail.first.push_back(p);
+    tail.first.push_back(tail.points.size());
     tail.pieces = pieces;
     tail.sums = Sums(tail.points.size(), data.size());
     tail.done.assign(tail.points.size(), 0);
@@ -487,8 +514,8 @@ struct Evaluator {
   static bool is_piece(std::int64_t item) { return item < 0; }
   // The tail unit of piece `item`: its first point (an index into tail.points) and point count.
   std::pair<std::size_t, std::size_t> piece_unit(std::int64_t item) const {
-    const std::size_t first = std::size_t((-item - 1) / tail.pieces) * std::size_t(tail.k);
-    return {first, std::min(std::size_t(tail.k), tail.points.size() - first)};
+    const std::size_t u = std::size_t((-item - 1) / tail.pieces);
+    return {tail.first[u], tail.first[u + 1] - tail.first[u]};
   }
   std::size_t piece_points(std::int64_t item) const { return piece_unit(item).second; }
 
@@ -1379,24 +1406,29 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
     // Points to compute: not done, in this part (every N-th point of the coarse-to-fine order),
     // visited coarse to fine from θ*'s lines (grid.hpp), so that an early stop leaves a preview
-    // through the model itself.
+    // through the model itself. Passes go by chunks of that order (Evaluator::order_pos).
     std::deque<std::int64_t> todo;
     {
       std::vector<bool> mine(std::size_t(grid.size()), false);
       for (std::int64_t i : part) mine[std::size_t(i)] = true;
+      ev.order_pos.assign(std::size_t(grid.size()), -1);
+      std::int64_t pos = 0;
       for (std::int64_t i : coarse_to_fine(grid, true))
-        if (mine[std::size_t(i)] && !mask[std::size_t(i)]) todo.push_back(i);
+        if (mine[std::size_t(i)]) {
+          ev.order_pos[std::size_t(i)] = pos++;
+          if (!mask[std::size_t(i)]) todo.push_back(i);
+        }
     }
     out.total = part_total;
     // The last passes would leave ranks idle at the end, each waiting for the others' last
-    // pass: the last min(todo, groups) passes of K points are handed out in pieces instead
+    // pass: the last min(todo, groups) passes (chunks) are handed out in pieces instead
     // (Evaluator::eval_piece), each a share of whole batches of the pass, to whichever rank asks
     // first, so that all ranks finish within about a piece of each other; their sums are added up
     // over the ranks at the end (finish_tail). Pieces: as many as the batches of the largest split
     // (at the batch size of one point per pass, so at most that at any K; a smaller split's share
-    // can be empty), at most 8, on the rank with the fewest (none when that is one). With K > 1
-    // the points before the tail are a multiple of K (whole passes), so the one shorter pass, if
-    // any, is the tail's last. Not with Hessians (their products need a group's whole data), and
+    // can be empty), at most 8, on the rank with the fewest (none when that is one). The part's
+    // last chunk, when shorter than K, does not count (it goes with the groups' last whole
+    // passes, as one more of the tail's). Not with Hessians (their products need a group's whole data), and
     // not when --stop-after would stop before the tail. Every rank computes the same list.
     // --stop-after N with fewer than N points to compute is no limit (and the tail is shared).
     const bool stop_after_limits = cfg.stop_after > 0 && cfg.stop_after < std::int64_t(todo.size());
@@ -1406,11 +1438,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       for (const auto& d : ev.data) batches = std::max(batches, d.size() / bs + (d.size() % bs != 0));
       const int pieces = int(std::min<std::int64_t>(8, -world.allreduce_max(-batches)));
       if (pieces > 1) {
-        const std::size_t k = std::size_t(points_per_forward), whole = std::size_t(n_groups) * k;
-        const std::size_t r = todo.size() <= whole ? todo.size() : whole + (todo.size() - whole) % k;
-        ev.set_tail(std::vector<std::int64_t>(todo.end() - std::ptrdiff_t(r), todo.end()),
-                    points_per_forward, pieces);
-        todo.resize(todo.size() - r);
+        std::size_t start = todo.size();
+        for (int passes = 0; start > 0 && passes < n_groups;) {
+          const std::size_t end = start;
+          while (start > 0 && ev.same_pass(todo[start - 1], todo[end - 1])) --start;
+          passes += end < todo.size() || end - start == std::size_t(points_per_forward);
+        }
+        ev.set_tail(std::vector<std::int64_t>(todo.begin() + std::ptrdiff_t(start), todo.end()), pieces);
+        todo.resize(start);
         for (std::int64_t i = 0; i < std::int64_t(ev.tail.units()) * pieces; ++i)
           todo.push_back(-1 - i);
       }
@@ -1491,7 +1526,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                     : co.try_fusion             ? "off (slower or not usable: see the start-up timing)"
                                                 : "off (zoo networks in fp32 or tf32 only, "
                                                   "without --hessian)");
-      if (!shared.empty() && ev.tail.k == 1)
+      if (!shared.empty() && points_per_forward == 1)
         std::printf("the last %lld point%s: handed out in %d pieces each (shares of whole "
                     "batches), to whichever rank is free\n",
                     (long long)shared.size(), shared.size() == 1 ? "" : "s", ev.tail.pieces);
@@ -1499,7 +1534,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         std::printf("the last %lld points (%lld pass%s of up to %d): handed out in %d pieces per "
                     "pass (shares of whole batches), to whichever rank is free\n",
                     (long long)shared.size(), (long long)ev.tail.units(),
-                    ev.tail.units() == 1 ? "" : "es", ev.tail.k, ev.tail.pieces);
+                    ev.tail.units() == 1 ? "" : "es", points_per_forward, ev.tail.pieces);
       if (!choice_report.empty()) std::printf("start-up timing: %s\n", choice_report.c_str());
       std::printf("effective configuration: %s\n", effective.dump().c_str());
       if (ev.hessian)
@@ -1552,16 +1587,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       f.points = double(results.size());
       return f;
     };
-    // A group leader evaluates the next items of a queue with its followers: points_per_forward
-    // grid points (or what is left before a piece), or one piece of the tail (which gives no
-    // result yet).
+    // A group leader evaluates the next items of a queue with its followers: the next grid
+    // points of one chunk (a pass), or one piece of the tail (which gives no result yet).
     auto eval_next = [&](std::deque<std::int64_t>& q) {
       std::vector<std::int64_t> items;
-      while (!q.empty() && int(items.size()) < points_per_forward &&
-             !(Evaluator::is_piece(q.front()) && !items.empty())) {
-        items.push_back(q.front());
+      while (!q.empty()) {
+        const std::int64_t next = q.front();
+        if (!items.empty() && (Evaluator::is_piece(next) || !ev.same_pass(items[0], next))) break;
+        items.push_back(next);
         q.pop_front();
-        if (Evaluator::is_piece(items.back())) break;
+        if (Evaluator::is_piece(next)) break;
       }
       command_group(group, kEval, items);
       Finished f = keep(ev.run(items));
@@ -1735,10 +1770,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       auto take_block = [&]() {
         // Guided self-scheduling: a share of what is left (in points, a tail pass's pieces
         // counting as its K points), so blocks shrink towards the end and a slow rank never holds
-        // many points; capped so that results flow into rounds steadily. Whole passes of K points:
-        // a block of another size would leave a group shorter than K, which goes one point per
-        // pass (Evaluator::eval); only the grid's last points can. The tail's pieces go one at a
-        // time.
+        // many points; capped so that results flow into rounds steadily. Whole chunks (passes):
+        // a block ending inside one would leave two passes of fewer than K points where one
+        // would do; only --stop-after's quota cuts one. The tail's pieces go one at a time.
         const int pieces = ev.tail.pieces;
         const std::int64_t left = std::int64_t(todo.size()) - tail_left() +
                                   (tail_left() + pieces - 1) / pieces * points_per_forward;
@@ -1747,7 +1781,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
         n = std::min(n, quota());
         std::vector<std::int64_t> block;
         if (n == 0) return block;
-        while (std::int64_t(block.size()) < n && !todo.empty() && !Evaluator::is_piece(todo.front()))
+        while (!todo.empty() && !Evaluator::is_piece(todo.front()) &&
+               (std::int64_t(block.size()) < n ||
+                (ev.same_pass(block.back(), todo.front()) && std::int64_t(block.size()) < quota())))
           block.push_back(next_item());
         if (block.empty() && !todo.empty()) block.push_back(next_item());  // a piece
         handed += std::int64_t(block.size());
@@ -1824,10 +1860,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
           } else if (Evaluator::is_piece(todo.front())) {
             mine.push_back(next_item());
           } else {
-            for (int k = 0; k < points_per_forward && !todo.empty() &&
-                            !Evaluator::is_piece(todo.front()) && quota() > 0;
-                 ++k, ++handed)
+            while (!todo.empty() && !Evaluator::is_piece(todo.front()) && quota() > 0 &&
+                   (mine.empty() || ev.same_pass(mine.front(), todo.front()))) {
               mine.push_back(next_item());
+              ++handed;
+            }
           }
         }
         if (!mine.empty()) {

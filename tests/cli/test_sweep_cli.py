@@ -489,15 +489,19 @@ tail_in_pieces(2, 20, "the last 4 points (2 passes of up to 2): handed out in 8 
                "pieces2.h5", "2 points per pass")
 
 # ---- restarts: a resumed start takes the first start's choices (batch size, layout, points per
-# pass), untimed, and a group of fewer than K points goes as a whole pass of K, so the surface of
-# several starts is bit for bit the one uninterrupted run with those choices gives ----
+# pass), untimed, and a pass holds the points of one chunk of K of the coarse-to-fine order, each
+# in its place, a group of fewer than K points filled up to a whole pass of K, so the surface of
+# several starts is bit for bit the one uninterrupted run with those choices gives (K = 5 on this
+# CPU: a point's value depends on its place in the pass; stops after 7 and 4 points leave chunks
+# partly done, which before 2026-12-05 shifted the later points' places) ----
 def run_log(path):
     with h5py.File(path, "r") as f:
         return json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
 
 
 RESTART = [*SWEEP, "--x", "-1:1:7", "--y", "-1:1:7"]
-for ranks, ppf, stops in [(0, "auto", [10, 13]), (2, "auto", [9]), (0, "8", [10, 5]), (2, "4", [7])]:
+for ranks, ppf, stops in [(0, "auto", [10, 13]), (2, "auto", [9]), (0, "8", [10, 5]), (2, "4", [7]),
+                          (0, "5", [7, 6]), (2, "5", [4, 11])]:
     out = f"restarts_{ranks}_{ppf}.h5"
     args = [*RESTART, "--points-per-forward", ppf, "--out", out]
     for n in stops:
