@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utime.h>
@@ -127,40 +128,145 @@ namespace {
 // work is a look and an unlink: microseconds, or a moment on a slow network file system).
 constexpr double kTakeoverStaleSeconds = 10;
 
-// Take the takeover mutex `mutex` (a file created with O_EXCL, naming this process), waiting
-// while another starter holds it; one whose holder is gone from this host, or older than
-// kTakeoverStaleSeconds (its holder died inside), is removed. False when it cannot be created
-// (the folder went away, or is read-only), with the reason in `why`: the caller then takes over
-// nothing. (A dead holder's mutex is removed by name: two starters that find it at the same
-// moment can both get in, a window that only a starter killed inside the mutex opens.)
-bool take_mutex(const std::string& mutex, const std::string& token, std::string* why) {
-  for (int waited_ms = 0;; waited_ms += 20) {
-    const int fd = ::open(mutex.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (fd >= 0) {
-      const bool written = ::write(fd, token.data(), token.size()) == ssize_t(token.size());
-      ::close(fd);
-      if (written) return true;
-      if (why) *why = "cannot write " + mutex + " (" + std::string(strerror(ENOSPC)) + ")";
-      ::unlink(mutex.c_str());
-      return false;
-    }
-    if (errno != EEXIST) {
-      if (why) *why = "cannot create " + mutex + " (" + std::string(strerror(errno)) + ")";
-      return false;
-    }
-    const Seen other = look(mutex);
-    if (other.exists) {
-      const nlohmann::json holder = holder_of(other.text);
-      const bool dead_here = holder.value("host", std::string()) == hostname() &&
-                             holder.value("pid", 0L) > 0 && !holder_alive_here(holder);
-      if (dead_here || other.age > kTakeoverStaleSeconds ||
-          waited_ms > 1000 * (kTakeoverStaleSeconds + 5)) {
-        ::unlink(mutex.c_str());
-        continue;
+// flock(LOCK_EX | LOCK_NB) on `fd`: 1 locked, 0 held by another open file (its holder's process
+// is alive), -1 where the file system has no flock (Lustre mounted `noflock`).
+int try_flock(int fd) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return 1;
+  return errno == EWOULDBLOCK ? 0 : -1;
+}
+
+// Whether open file `fd` is the one at `path` (not one removed, or replaced, since it was opened).
+bool is_at(int fd, const std::string& path) {
+  struct stat a {}, b {};
+  return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+std::string read_from_start(int fd) {
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, off_t(text.size()))) > 0;) text.append(buf, std::size_t(n));
+  return text;
+}
+
+// The takeover mutex `mutex`, held: an open descriptor of it, flocked where the file system can.
+// A fresh mutex is written under a name of this process's (MUTEX.HOST.PID), flocked and then
+// linked into place (link, like O_EXCL, fails where the name exists), so that it never appears
+// empty or unlocked. One that is there is waited for while its holder works. It is taken over
+// when it names a process gone from this host, or is older than kTakeoverStaleSeconds, or has
+// stayed unchanged that long while this starter waited (a holder of another host, or one whose
+// clock differs, died inside): in place, by the starter that gets its flock (the kernel let go
+// of the dead holder's) and finds it still at its name, which writes itself into it; so two
+// starters that find a dead mutex at once cannot both get in (a dead mutex removed by name,
+// as before 2026-12-05, let in about one round of 900 of six starters at once). Where flock is
+// not to be had (Lustre `noflock`) it is removed by name as before, and where hard links are not
+// (a FAT or SMB file system) the mutex is created in place with O_EXCL. One whose holder is
+// alive but has not changed it for 15 s (a stopped process) is removed by name. -1 when it cannot be
+// created (the folder went away, or is read-only), with the reason in `why`: the caller then
+// takes over nothing.
+int take_mutex(const std::string& mutex, const std::string& token, std::string* why) {
+  auto fail = [&](const std::string& what, int e) {
+    if (why) *why = what + " (" + std::string(strerror(e)) + ")";
+    return -1;
+  };
+  const std::string mine = mutex + "." + hostname() + "." + std::to_string(long(getpid()));
+  int fd = ::open(mine.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0644);
+  if (fd < 0) return fail("cannot create " + mutex, errno);
+  (void)try_flock(fd);
+  if (::write(fd, token.data(), token.size()) != ssize_t(token.size())) {
+    ::close(fd);
+    ::unlink(mine.c_str());
+    return fail("cannot write " + mutex, ENOSPC);
+  }
+  bool links = true;
+  std::string judged;  // the mutex last looked at (inode and text), and since when
+  auto judged_since = std::chrono::steady_clock::now();
+  for (;;) {
+    if (links) {
+      // (over NFS a link whose reply was lost can fail although it was made: the link count says)
+      const int linked = ::link(mine.c_str(), mutex.c_str());
+      const int e = errno;
+      struct stat st {};
+      if (linked == 0 || (::fstat(fd, &st) == 0 && st.st_nlink == 2)) {
+        ::unlink(mine.c_str());
+        return fd;
+      }
+      if (e != EEXIST && e != EPERM && e != EOPNOTSUPP && e != ENOSYS) {
+        ::close(fd);
+        ::unlink(mine.c_str());
+        return fail("cannot create " + mutex, e);
+      }
+      if (e != EEXIST) {  // no hard links here: created in place, flocked once written
+        ::close(fd);
+        ::unlink(mine.c_str());
+        links = false;
       }
     }
+    if (!links) {
+      fd = ::open(mutex.c_str(), O_CREAT | O_EXCL | O_RDWR, 0644);
+      if (fd >= 0) {
+        (void)::flock(fd, LOCK_EX);  // (waits while a starter looks at the empty file)
+        if (::write(fd, token.data(), token.size()) == ssize_t(token.size())) return fd;
+        ::unlink(mutex.c_str());
+        ::close(fd);
+        return fail("cannot write " + mutex, ENOSPC);
+      }
+      if (errno != EEXIST) return fail("cannot create " + mutex, errno);
+    }
+    int other = ::open(mutex.c_str(), O_RDWR);
+    if (other < 0 && errno == EACCES) other = ::open(mutex.c_str(), O_RDONLY);  // (another user's)
+    if (other < 0 && errno == ENOENT) continue;  // let go meanwhile: try again at once
+    if (other < 0) {
+      const int e = errno;
+      if (links) {
+        ::close(fd);
+        ::unlink(mine.c_str());
+      }
+      return fail("cannot read " + mutex, e);
+    }
+    const int locked = try_flock(other);
+    if (is_at(other, mutex)) {
+      const std::string text = read_from_start(other);
+      struct stat st {};
+      ::fstat(other, &st);
+      const std::string seen = std::to_string(st.st_ino) + " " + text;
+      if (seen != judged) {
+        judged = seen;
+        judged_since = std::chrono::steady_clock::now();
+      }
+      const nlohmann::json holder = holder_of(text);
+      const bool dead_here = holder.value("host", std::string()) == hostname() &&
+                             holder.value("pid", 0L) > 0 && !holder_alive_here(holder);
+      const double unchanged =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - judged_since).count();
+      if (locked != 0 && (dead_here || unchanged > kTakeoverStaleSeconds ||
+                          std::difftime(std::time(nullptr), st.st_mtime) > kTakeoverStaleSeconds)) {
+        if (locked == 1 && ::ftruncate(other, 0) == 0 &&
+            ::pwrite(other, token.data(), token.size(), 0) == ssize_t(token.size())) {
+          if (links) {
+            ::close(fd);
+            ::unlink(mine.c_str());
+          }
+          // (the same file under the dead starter's own name, if it died before removing that)
+          const std::string left = mutex + "." + hostname() + "." + std::to_string(holder.value("pid", 0L));
+          if (dead_here && is_at(other, left)) ::unlink(left.c_str());
+          return other;  // taken over in place
+        }
+        ::unlink(mutex.c_str());  // no flock here (or another user's): removed by name
+      } else if (locked == 0 && unchanged > kTakeoverStaleSeconds + 5) {
+        ::unlink(mutex.c_str());  // its holder, alive, has not moved for 15 s (stopped)
+      }
+    }
+    ::close(other);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// Let go of the takeover mutex `fd` (take_mutex): removed while still flocked, if it is still
+// this starter's, so that a starter waiting for the flock finds it gone.
+void release_mutex(int fd, const std::string& mutex, const std::string& token) {
+  if (is_at(fd, mutex) && read_from_start(fd) == token) ::unlink(mutex.c_str());
+  ::close(fd);
 }
 
 }  // namespace
@@ -180,12 +286,13 @@ bool remove_if_unchanged(const std::string& path, const Seen& seen, std::string*
                                            {"pid", long(getpid())},
                                            {"started", process_start(long(getpid()))}}
                                 .dump();
-  if (!take_mutex(mutex, token, why)) return false;
+  const int held = take_mutex(mutex, token, why);
+  if (held < 0) return false;
   const Seen now = look(path);
   const bool same = now.exists && now.dev == seen.dev && now.ino == seen.ino &&
                     now.mtime_ns == seen.mtime_ns && now.text == seen.text;
   const bool removed = same && ::unlink(path.c_str()) == 0;
-  if (look(mutex).text == token) ::unlink(mutex.c_str());
+  release_mutex(held, mutex, token);
   return removed;
 }
 

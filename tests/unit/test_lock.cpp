@@ -128,12 +128,15 @@ TEST_CASE("Of several starters taking over one stale lock at once exactly one ge
   // until all have reported. (Removing the stale lock by name, as before 2026-12-01, let two
   // starters hold it in about one round of 50 on the 2-core VM; moving it aside and putting a
   // fresh lock back, as before 2026-12-05, in about one round of 500: a third starter created its
-  // lock while none was there.)
+  // lock while none was there.) Every other round also with a takeover mutex left by a starter
+  // killed inside it (removed by name, as before 2026-12-05, two starters got in about one such
+  // round of 900; now taken over in place under its flock).
   const std::string target = scratch("contended.h5");
   const int starters = 6, rounds = 40;
   for (int round = 0; round < rounds; ++round) {
-    write_file(target + ".lock", R"({"host":")" + this_host() + R"(","pid":)" +
-                                     std::to_string(dead_pid()) + "}");
+    const std::string dead = R"({"host":")" + this_host() + R"(","pid":)" + std::to_string(dead_pid()) + "}";
+    write_file(target + ".lock", dead);
+    if (round % 2) write_file(target + ".lock.takeover", dead);
     int go[2], report[2], release[2];
     REQUIRE(pipe(go) == 0);
     REQUIRE(pipe(report) == 0);
