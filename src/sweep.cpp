@@ -315,7 +315,8 @@ struct Evaluator {
   // always goes in the same place of the same chunk, whichever start computes it and whatever
   // was done before, so that its value does not depend on where a start began or ended (on some
   // backends it depends on its place in the pass: grouped convolutions' blocking).
-  std::vector<std::int64_t> order_pos;
+  std::vector<std::int32_t> order_pos;
+  static_assert(kMaxGridPoints <= std::numeric_limits<std::int32_t>::max());
   std::int64_t chunk_of(std::int64_t i) const { return order_pos[std::size_t(i)] / points_per_pass; }
   bool same_pass(std::int64_t a, std::int64_t b) const { return chunk_of(a) == chunk_of(b); }
   StackedState stacked;     // the stacked models of K points, rewritten in place
@@ -1412,7 +1413,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       std::vector<bool> mine(std::size_t(grid.size()), false);
       for (std::int64_t i : part) mine[std::size_t(i)] = true;
       ev.order_pos.assign(std::size_t(grid.size()), -1);
-      std::int64_t pos = 0;
+      std::int32_t pos = 0;
       for (std::int64_t i : coarse_to_fine(grid, true))
         if (mine[std::size_t(i)]) {
           ev.order_pos[std::size_t(i)] = pos++;
