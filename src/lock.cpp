@@ -149,115 +149,132 @@ std::string read_from_start(int fd) {
   return text;
 }
 
-// The takeover mutex `mutex`, held: an open descriptor of it, flocked where the file system can.
-// A fresh mutex is written under a name of this process's (MUTEX.HOST.PID), flocked and then
-// linked into place (link, like O_EXCL, fails where the name exists), so that it never appears
-// empty or unlocked. One that is there is waited for while its holder works. It is taken over
-// when it names a process gone from this host, or is older than kTakeoverStaleSeconds, or has
-// stayed unchanged that long while this starter waited (a holder of another host, or one whose
-// clock differs, died inside): in place, by the starter that gets its flock (the kernel let go
-// of the dead holder's) and finds it still at its name, which writes itself into it; so two
-// starters that find a dead mutex at once cannot both get in (a dead mutex removed by name,
-// as before 2026-12-05, let in about one round of 900 of six starters at once). Where flock is
-// not to be had (Lustre `noflock`) it is removed by name as before, and where hard links are not
-// (a FAT or SMB file system) the mutex is created in place with O_EXCL. One whose holder is
-// alive but has not changed it for 15 s (a stopped process) is removed by name. -1 when it cannot be
-// created (the folder went away, or is read-only), with the reason in `why`: the caller then
-// takes over nothing.
-int take_mutex(const std::string& mutex, const std::string& token, std::string* why) {
+// How long a starter waits for the takeover mutex in all before it gives up, naming its holder.
+constexpr double kTakeoverWaitSeconds = 60;
+
+// Create the takeover mutex `mutex`: >= 0, its descriptor; -1 where it exists; -2 on an error,
+// with the reason in `why`. With hard links (`links`) it is written under this process's own
+// name `mine`, flocked and then linked into place (link, like O_EXCL, fails where the name
+// exists), so that it never appears empty or unlocked; `links` is set false where the file system
+// has none (a FAT or SMB file system), and the mutex is then created in place with O_EXCL.
+int create_mutex(const std::string& mutex, const std::string& mine, const std::string& token,
+                 bool& links, std::string* why) {
   auto fail = [&](const std::string& what, int e) {
     if (why) *why = what + " (" + std::string(strerror(e)) + ")";
-    return -1;
+    return -2;
   };
-  const std::string mine = mutex + "." + hostname() + "." + std::to_string(long(getpid()));
-  int fd = ::open(mine.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0644);
-  if (fd < 0) return fail("cannot create " + mutex, errno);
-  (void)try_flock(fd);
-  if (::write(fd, token.data(), token.size()) != ssize_t(token.size())) {
+  auto write_token = [&](int fd) {
+    const ssize_t w = ::write(fd, token.data(), token.size());
+    return w == ssize_t(token.size()) ? 0 : w < 0 ? errno : ENOSPC;  // (short: the disk is full)
+  };
+  if (links) {
+    ::unlink(mine.c_str());  // (a killed earlier process's with this pid and start time)
+    const int fd = ::open(mine.c_str(), O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      const int e = errno;
+      return fail("cannot create " + mutex, e);
+    }
+    const int locked = try_flock(fd);
+    const int written = write_token(fd);
+    if (locked == 0 || written != 0) {  // (locked by another: a process of the same name)
+      ::close(fd);
+      ::unlink(mine.c_str());
+      return fail("cannot write " + mutex, locked == 0 ? EBUSY : written);
+    }
+    // (over NFS a link whose reply was lost can fail although it was made: the link count says)
+    const int linked = ::link(mine.c_str(), mutex.c_str());
+    const int e = errno;
+    struct stat st {};
+    if (linked == 0 || (::fstat(fd, &st) == 0 && st.st_nlink == 2 && is_at(fd, mutex))) {
+      ::unlink(mine.c_str());
+      return fd;
+    }
     ::close(fd);
     ::unlink(mine.c_str());
-    return fail("cannot write " + mutex, ENOSPC);
+    if (e == EEXIST) return -1;
+    if (e != EPERM && e != EOPNOTSUPP && e != ENOSYS) return fail("cannot create " + mutex, e);
+    links = false;
   }
+  const int fd = ::open(mutex.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int e = errno;
+    return e == EEXIST ? -1 : fail("cannot create " + mutex, e);
+  }
+  // A starter that looks at the empty file holds its flock for a moment.
+  for (int tries = 0; tries < 50 && try_flock(fd) == 0; ++tries)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (const int e = write_token(fd); e != 0) {
+    ::unlink(mutex.c_str());
+    ::close(fd);
+    return fail("cannot write " + mutex, e);
+  }
+  return fd;
+}
+
+// The takeover mutex `mutex`, held: an open descriptor of it, flocked where the file system can
+// (create_mutex). One that is there is waited for while its holder works. It is taken over when
+// it names a process gone from this host, or is older than kTakeoverStaleSeconds, or has stayed
+// unchanged that long while this starter waited (a holder of another host, or one whose clock
+// differs, died inside): in place, by the starter that gets its flock (the kernel let go of the
+// dead holder's) and finds it still at its name, which writes itself into it; so two starters
+// that find a dead mutex at once cannot both get in (a dead mutex removed by name, as before
+// 2026-12-05, let in about one round of 900 of six starters at once). Where flock is not to be
+// had (Lustre `noflock`) it is removed by name as before. One whose holder holds its flock is
+// never taken: after kTakeoverWaitSeconds (a stopped holder) the starter gives up. -1 when it
+// cannot be created (the folder went away, or is read-only) or was not let go, with the reason
+// in `why`: the caller then takes over nothing.
+int take_mutex(const std::string& mutex, const std::string& token, std::string* why) {
+  const long pid = long(getpid());
+  const std::string mine = mutex + "." + hostname() + "." + std::to_string(pid) + "." + process_start(pid);
   bool links = true;
   std::string judged;  // the mutex last looked at (inode and text), and since when
-  auto judged_since = std::chrono::steady_clock::now();
+  const auto began = std::chrono::steady_clock::now();
+  auto judged_since = began;
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
   for (;;) {
-    if (links) {
-      // (over NFS a link whose reply was lost can fail although it was made: the link count says)
-      const int linked = ::link(mine.c_str(), mutex.c_str());
+    if (const int fd = create_mutex(mutex, mine, token, links, why); fd != -1) return fd < 0 ? -1 : fd;
+    int other = ::open(mutex.c_str(), O_RDWR | O_CLOEXEC);
+    if (other < 0 && errno == EACCES) other = ::open(mutex.c_str(), O_RDONLY | O_CLOEXEC);  // (another user's)
+    if (other < 0 && errno != ENOENT) {  // (ENOENT: let go meanwhile, or a dangling link)
       const int e = errno;
-      struct stat st {};
-      if (linked == 0 || (::fstat(fd, &st) == 0 && st.st_nlink == 2)) {
-        ::unlink(mine.c_str());
-        return fd;
-      }
-      if (e != EEXIST && e != EPERM && e != EOPNOTSUPP && e != ENOSYS) {
-        ::close(fd);
-        ::unlink(mine.c_str());
-        return fail("cannot create " + mutex, e);
-      }
-      if (e != EEXIST) {  // no hard links here: created in place, flocked once written
-        ::close(fd);
-        ::unlink(mine.c_str());
-        links = false;
-      }
+      if (why) *why = "cannot read " + mutex + " (" + std::string(strerror(e)) + ")";
+      return -1;
     }
-    if (!links) {
-      fd = ::open(mutex.c_str(), O_CREAT | O_EXCL | O_RDWR, 0644);
-      if (fd >= 0) {
-        (void)::flock(fd, LOCK_EX);  // (waits while a starter looks at the empty file)
-        if (::write(fd, token.data(), token.size()) == ssize_t(token.size())) return fd;
-        ::unlink(mutex.c_str());
-        ::close(fd);
-        return fail("cannot write " + mutex, ENOSPC);
-      }
-      if (errno != EEXIST) return fail("cannot create " + mutex, errno);
-    }
-    int other = ::open(mutex.c_str(), O_RDWR);
-    if (other < 0 && errno == EACCES) other = ::open(mutex.c_str(), O_RDONLY);  // (another user's)
-    if (other < 0 && errno == ENOENT) continue;  // let go meanwhile: try again at once
-    if (other < 0) {
-      const int e = errno;
-      if (links) {
-        ::close(fd);
-        ::unlink(mine.c_str());
-      }
-      return fail("cannot read " + mutex, e);
-    }
-    const int locked = try_flock(other);
-    if (is_at(other, mutex)) {
-      const std::string text = read_from_start(other);
-      struct stat st {};
-      ::fstat(other, &st);
-      const std::string seen = std::to_string(st.st_ino) + " " + text;
-      if (seen != judged) {
-        judged = seen;
-        judged_since = std::chrono::steady_clock::now();
-      }
-      const nlohmann::json holder = holder_of(text);
-      const bool dead_here = holder.value("host", std::string()) == hostname() &&
-                             holder.value("pid", 0L) > 0 && !holder_alive_here(holder);
-      const double unchanged =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - judged_since).count();
-      if (locked != 0 && (dead_here || unchanged > kTakeoverStaleSeconds ||
-                          std::difftime(std::time(nullptr), st.st_mtime) > kTakeoverStaleSeconds)) {
-        if (locked == 1 && ::ftruncate(other, 0) == 0 &&
-            ::pwrite(other, token.data(), token.size(), 0) == ssize_t(token.size())) {
-          if (links) {
-            ::close(fd);
-            ::unlink(mine.c_str());
-          }
-          // (the same file under the dead starter's own name, if it died before removing that)
-          const std::string left = mutex + "." + hostname() + "." + std::to_string(holder.value("pid", 0L));
-          if (dead_here && is_at(other, left)) ::unlink(left.c_str());
-          return other;  // taken over in place
+    nlohmann::json holder;
+    if (other >= 0) {
+      const int locked = try_flock(other);
+      if (is_at(other, mutex)) {
+        const std::string text = read_from_start(other);
+        struct stat st {};
+        ::fstat(other, &st);
+        const std::string seen = std::to_string(st.st_ino) + " " + text;
+        if (seen != judged) {
+          judged = seen;
+          judged_since = std::chrono::steady_clock::now();
         }
-        ::unlink(mutex.c_str());  // no flock here (or another user's): removed by name
-      } else if (locked == 0 && unchanged > kTakeoverStaleSeconds + 5) {
-        ::unlink(mutex.c_str());  // its holder, alive, has not moved for 15 s (stopped)
+        holder = holder_of(text);
+        const bool dead_here = holder.value("host", std::string()) == hostname() &&
+                               holder.value("pid", 0L) > 0 && !holder_alive_here(holder);
+        if (locked != 0 && (dead_here || seconds_since(judged_since) > kTakeoverStaleSeconds ||
+                            std::difftime(std::time(nullptr), st.st_mtime) > kTakeoverStaleSeconds)) {
+          if (locked == 1 && ::ftruncate(other, 0) == 0 &&
+              ::pwrite(other, token.data(), token.size(), 0) == ssize_t(token.size()))
+            return other;  // taken over in place
+          ::unlink(mutex.c_str());  // no flock here (or another user's): removed by name
+        }
       }
+      ::close(other);
     }
-    ::close(other);
+    if (seconds_since(began) > kTakeoverWaitSeconds) {
+      if (why)
+        *why = mutex + " was not let go for " + std::to_string(int(kTakeoverWaitSeconds)) + " s (" +
+               (holder.value("pid", 0L) > 0 ? "held by pid " + std::to_string(holder.value("pid", 0L)) +
+                                                  " on host " + holder.value("host", std::string("?"))
+                                            : std::string("its holder unknown")) + ")";
+      return -1;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -417,7 +434,8 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
                                    : std::string("delete it only if that job is gone")) +
                        ")");
     }
-    lock_detail::remove_if_unchanged(lock_path_, seen, &why_not);
+    // (without the takeover mutex, after a minute's wait or an error: no use trying again)
+    if (!lock_detail::remove_if_unchanged(lock_path_, seen, &why_not) && !why_not.empty()) break;
   }
   throw InputError(lock_path_ + ": could not take over the stale lock" +
                    (why_not.empty() ? std::string() : " (" + why_not + ")"));

@@ -252,7 +252,9 @@ enum : int {
 // Control messages (rank 0 -> leader) and group commands (leader -> its followers).
 // kStop: the tail's results (every rank, Evaluator::finish_tail), then the final round.
 enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
-constexpr int kMaxPointsPerForward = 16;  // also the largest block rank 0 hands out
+// (a block of kMaxBlockPoints, sweep.hpp, goes on to the end of the chunk of K its last point is
+// in: up to K - 1 points more where it begins inside a chunk a stopped start left partly done)
+constexpr int kMaxPointsPerForward = 16;
 // What a rank has finished: grid points (and their lowest loss), and pieces of tail points as
 // fractions of a point (their results come at the end; counted so that the progress moves
 // during the tail). A group leader sends one with each message to rank 0 (request, idle, stop).

@@ -22,7 +22,8 @@
 namespace losscape {
 
 /// The most points rank 0 hands out in one block (blocks shrink from there towards the end of a
-/// sweep; docs/performance.md, "The coordinator and the writes at scale").
+/// sweep; docs/performance.md, "The coordinator and the writes at scale"), but for a block that
+/// begins inside a chunk of K points a stopped start left partly done: it goes on to the chunk's end.
 inline constexpr std::int64_t kMaxBlockPoints = 16;
 
 /// Everything a sweep needs; filled from flags or a JSON file (same keys), stored as provenance.
