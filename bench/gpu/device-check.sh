@@ -12,7 +12,8 @@
 #      CUDA_VISIBLE_DEVICES respected, a clear error for a GPU that is not there
 #   3. correctness: the same sweep (fp32, 2 ranks) on the GPU and on the CPU agree to 1e-4, also
 #      with 4 points per forward pass and with --data-shards 2; with CUDA graphs (the default)
-#      and without them; the graphs were recorded and none was turned off (the run log's events)
+#      and without them; the graphs were recorded and none was turned off (the run log's events);
+#      a sweep stopped and resumed against an uninterrupted one (bit for bit or not: reported)
 #   4. speed, in this order: the benchmark of ResNet-56 (50,000 CIFAR-shaped images, 3x3 grid,
 #      1 rank) in tf32 with each setting's gain and the half types' deviation, then in bf16 and
 #      fp16; cnn_small and ResNet-20 sweeps (2,000 images) with CUDA graphs off and on; their
@@ -272,6 +273,38 @@ for f in "sweep_$dev" "sweep_${dev}_ppf4"; do
     grep -q 'turned off' <<<"$ev" && fail "$f: a CUDA graph was turned off"
   fi
 done
+
+# Restarts on the device: a sweep stopped after 4 points and resumed (taking the first start's
+# choices), against one uninterrupted run given those choices. Reported, not required: bit for
+# bit is tested on the CPU in CI; on a GPU cuDNN's autotuning may pick other algorithms at each
+# start (docs/sweep.md, "Bit for bit").
+step "restarts on $dev: a 3 x 3 sweep stopped after 4 points and resumed, against one uninterrupted run"
+rs=("${mpi[@]}" -n 1 "$ls" sweep "${common[@]}" --samples "$small" --directions "$work/dirs.h5"
+    --x -1:1:3 --y -1:1:3 --device "$dev")
+"${rs[@]}" --stop-after 4 --out "$work/restart.h5"
+rc=$?
+[[ $rc == 75 ]] || fail "restart: the first start should exit 75 (got $rc)"
+"${rs[@]}" --out "$work/restart.h5" || fail "restart: the resumed start"
+choice=$("$ls" info --json "$work/restart.h5" | python3 -c "import sys, json
+r = json.load(sys.stdin)['runs'][0]
+print(r['batch_size'], r['memory_format'], r['points_per_forward'], 'on' if r['cudnn_fusion'] else 'off')")
+echo "the first start's choices (batch, layout, points per forward, cuDNN fusion): $choice"
+echo "the resumed start: $(last_run "$work/restart.h5" startup_timing)"
+read -r b m k f <<<"$choice"
+"${rs[@]}" --batch-size "$b" --memory-format "$m" --points-per-forward "$k" --cudnn-fusion "$f" \
+  --out "$work/restart_whole.h5" || fail "restart: the uninterrupted run"
+"$ls" info --json --values "$work/restart.h5" >"$work/ra.json" &&
+  "$ls" info --json --values "$work/restart_whole.h5" >"$work/rb.json" &&
+  python3 - "$work/ra.json" "$work/rb.json" <<'PY' || fail "restart: compare the surfaces"
+import sys, json
+a, b = (json.load(open(p))["values"] for p in sys.argv[1:3])
+for k in ("test_loss", "test_acc"):
+    pa = [v for row in a[k] for v in row]
+    pb = [v for row in b[k] for v in row]
+    d = max(abs(x - y) for x, y in zip(pa, pb))
+    print(f"restart, {k}: {'bit for bit' if pa == pb else 'NOT bit for bit'} the uninterrupted run's "
+          f"(max |difference| {d:.3e} over {len(pa)} points)")
+PY
 
 # ---- 4. speed ----
 # the target: ResNet-56, 50,000 images, <= 0.3 s per point in tf32; each setting's gain
