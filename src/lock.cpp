@@ -88,6 +88,14 @@ bool holder_alive_here(const nlohmann::json& holder) {
   return started.empty() || started == process_start(pid);
 }
 
+// The whole text of open file `fd` (whatever its position).
+std::string read_from_start(int fd) {
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, off_t(text.size()))) > 0;) text.append(buf, std::size_t(n));
+  return text;
+}
+
 // Who a lock file names as its holder, and since when, for messages.
 std::string describe(const nlohmann::json& holder) {
   const std::string host = holder.value("host", std::string());
@@ -115,8 +123,7 @@ Seen look(const std::string& path) {
     s.ino = st.st_ino;
     s.mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     s.age = std::difftime(std::time(nullptr), st.st_mtime);
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) s.text.append(buf, std::size_t(n));
+    s.text = read_from_start(fd);
   }
   ::close(fd);
   return s;
@@ -140,13 +147,6 @@ bool is_at(int fd, const std::string& path) {
   struct stat a {}, b {};
   return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
          a.st_ino == b.st_ino;
-}
-
-std::string read_from_start(int fd) {
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, off_t(text.size()))) > 0;) text.append(buf, std::size_t(n));
-  return text;
 }
 
 // How long a starter waits for the takeover mutex in all before it gives up, naming its holder.
