@@ -112,7 +112,8 @@ std::string identity_difference(const Input& a, const Input& b) {
   const auto& ib = b.data.identity;
   for (const auto& k : SurfaceIdentity::keys_in_order(ia, ib)) {
     if (k == "part") continue;
-    if (k == "data" && !(ia.contains(k) && ib.contains(k))) continue;  // (a file of an earlier version)
+    if (SurfaceIdentity::added_later(k) && !(ia.contains(k) && ib.contains(k)))
+      continue;  // (a file of an earlier version)
     auto va = SurfaceIdentity::shown(ia, k, "none"), vb = SurfaceIdentity::shown(ib, k, "none");
     if (va != vb)
       return b.path + " is not a part of the same sweep as " + a.path + ": its " + SurfaceIdentity::describe(k) +
@@ -362,9 +363,14 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // Every other identity entry travels as it is, so that the merged file can be resumed.
   if (idj.contains("hessian")) id.hessian = idj.at("hessian");
   id.precision = idj.value("precision", std::string("fp32"));
-  for (const auto& in : inputs)
+  for (const auto& in : inputs)  // (the entries files of earlier versions lack: from one that has them)
     if (in.data.identity.contains("data")) {
       id.data = in.data.identity["data"];
+      break;
+    }
+  for (const auto& in : inputs)
+    if (in.data.identity.contains("buffers_fingerprint")) {
+      id.buffers_fingerprint = in.data.identity["buffers_fingerprint"].get<std::string>();
       break;
     }
   nlohmann::json config = ref.config;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "losscape/checkpoint.hpp"
@@ -388,6 +389,19 @@ std::string fingerprint(const TensorList& tensors) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+TensorList eval_buffers(const Model& m) {
+  std::set<std::string> params;
+  for (const auto& t : m.parameters()) params.insert(t.name);
+  static const std::string counter = "num_batches_tracked";
+  auto is_counter = [](const std::string& n) {
+    return n.size() >= counter.size() && n.compare(n.size() - counter.size(), counter.size(), counter) == 0;
+  };
+  TensorList out;
+  for (auto& t : m.state())
+    if (!params.count(t.name) && !is_counter(t.name)) out.push_back(std::move(t));
+  return out;
 }
 
 }  // namespace losscape

@@ -32,6 +32,7 @@ nlohmann::json SurfaceIdentity::to_json() const {
   // Only when not fp32, so that files written before --precision existed keep their identity.
   if (precision != "fp32") j["precision"] = precision;
   if (!data.is_null()) j["data"] = data;
+  if (!buffers_fingerprint.empty()) j["buffers_fingerprint"] = buffers_fingerprint;
   return j;
 }
 
@@ -69,6 +70,7 @@ std::string SurfaceIdentity::describe(const std::string& k) {
   if (k == "values") return "computed values (splits / --hessian)";
   if (k == "dataset") return "data set";
   if (k == "model_fingerprint") return "model (θ* fingerprint)";
+  if (k == "buffers_fingerprint") return "model's BatchNorm statistics (fingerprint of θ*'s buffers)";
   if (k == "directions_fingerprint") return "directions";
   if (k == "samples") return "--samples";
   if (k == "subset_seed") return "--subset-seed";
@@ -160,9 +162,8 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     for (const auto& k : SurfaceIdentity::keys_in_order(want, have)) {
       if (!want.contains(k)) continue;
       const auto& v = want[k];
-      if ((!have.contains(k) && k != "data") || (have.contains(k) && have[k] != v))  // (no data:
-        // a file of an earlier version, resumed without the check)
-      {
+      // (an entry the file lacks that files of earlier versions lack: resumed without the check)
+      if (have.contains(k) ? have[k] != v : !SurfaceIdentity::added_later(k)) {
         // (directions of another file: the one the surface records is named, the likely slip
         // being a resume without its --directions)
         std::string swept_along;
@@ -195,9 +196,9 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
 }
 
 std::vector<std::string> SurfaceIdentity::keys_in_order(const nlohmann::json& a, const nlohmann::json& b) {
-  static const std::vector<std::string> first = {"values", "x", "y", "dataset", "samples", "subset_seed",
-                                                 "raw_data", "loss", "model_fingerprint",
-                                                 "directions_fingerprint", "precision", "hessian", "part"};
+  static const std::vector<std::string> first = {
+      "values", "x", "y", "dataset", "samples", "subset_seed", "raw_data", "loss", "model_fingerprint",
+      "buffers_fingerprint", "directions_fingerprint", "precision", "hessian", "part"};
   std::set<std::string> all;
   for (const auto* j : {&a, &b})
     if (j->is_object())
@@ -209,6 +210,10 @@ std::vector<std::string> SurfaceIdentity::keys_in_order(const nlohmann::json& a,
   keys.insert(keys.end(), all.begin(), all.end());  // (alphabetical)
   if (data) keys.push_back("data");
   return keys;
+}
+
+bool SurfaceIdentity::added_later(const std::string& key) {
+  return key == "data" || key == "buffers_fingerprint";
 }
 
 SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,

@@ -85,4 +85,9 @@ std::vector<std::pair<std::string, std::string>> matching_zoo_archs(const Tensor
 /// Fingerprint of a list of tensors (names, shapes and float32 values): "fnv1a64:<16 hex>".
 std::string fingerprint(const TensorList& tensors);
 
+/// The buffers of `m` an evaluation reads (BatchNorm running means and variances...), in
+/// state-dict order: its state less its parameters and the num_batches_tracked counters, which
+/// only training with momentum None reads. A surface's identity fingerprints them beside θ*.
+TensorList eval_buffers(const Model& m);
+
 }  // namespace losscape

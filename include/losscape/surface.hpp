@@ -26,6 +26,10 @@ struct SurfaceIdentity {
   bool raw = false;
   std::string loss;
   std::string model_fingerprint;
+  /// Fingerprint of θ*'s buffers an evaluation reads (eval_buffers: BatchNorm statistics), which
+  /// change the surface as much as the weights do. Empty in files of earlier versions (and their
+  /// merges), which resume and merge without the check.
+  std::string buffers_fingerprint;
   std::string directions_fingerprint;
   std::string dir_file;
   std::string part;  ///< "k/K" for a fan-out part file, empty for a whole surface
@@ -46,6 +50,9 @@ struct SurfaceIdentity {
   /// (values, grid, data set and subset, loss, model, directions ...) first, the data's hashes,
   /// which differ with the splits and subsets, last.
   static std::vector<std::string> keys_in_order(const nlohmann::json& a, const nlohmann::json& b);
+  /// Whether entry `key` is one that files of earlier versions lack ("data",
+  /// "buffers_fingerprint"): compared only where both identities have it.
+  static bool added_later(const std::string& key);
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,
 /// and the seconds it took.

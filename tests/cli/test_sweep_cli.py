@@ -184,6 +184,22 @@ run([*ONE, "--data-dir", "rankB/data", "--out", "dd2.h5", "--part", "2/2"])
 p = run(["merge", "dd1.h5", "dd2.h5", "--out", "ddm.h5"], expect=1)
 check("dd2.h5 is not a part of the same sweep as dd1.h5: its data (each split's files as read, hashed)" in p.stderr
       and not os.path.exists("ddm.h5"), f"merging parts computed on two copies of the data: refused ({p.stderr.strip()})")
+# θ*'s BatchNorm statistics are part of the identity too (they change every value as the weights
+# do): a resume or a part with the same weights but other running statistics is refused
+shutil.copy(model, "bn_other.h5")
+with h5py.File("bn_other.h5", "r+") as f:
+    var = f["state/bn1.running_var"][()]
+    var[0] *= 1.5
+    f["state/bn1.running_var"][...] = var
+BN = [a if a != os.path.abspath(model) else os.path.abspath("bn_other.h5") for a in ONE]
+p = run([*BN, "--data-dir", DATA, "--out", "dd.h5"], expect=1)
+check("dd.h5 belongs to another sweep: its model's BatchNorm statistics (fingerprint of θ*'s buffers) is "
+      "\"fnv1a64:" in p.stderr and open("dd.h5", "rb").read() == before,
+      f"a resume with other BatchNorm statistics (same weights): refused, file untouched ({p.stderr.strip()})")
+run([*BN, "--data-dir", DATA, "--out", "bn2.h5", "--part", "2/2"])
+p = run(["merge", "dd1.h5", "bn2.h5", "--out", "bnm.h5"], expect=1)
+check("bn2.h5 is not a part of the same sweep as dd1.h5: its model's BatchNorm statistics" in p.stderr
+      and not os.path.exists("bnm.h5"), f"merging parts of two BatchNorm states: refused ({p.stderr.strip()})")
 # A resume's progress line counts the points it found done in its lowest loss (it gave the lowest
 # of its own points alone, beside a count of all): here they are made lower than any computed
 shutil.copy("dd.h5", "lo.h5")
@@ -196,13 +212,22 @@ p = run([a for a in ONE if a != "--quiet"] + ["--data-dir", DATA, "--out", "lo.h
 lines = [l for l in p.stdout.splitlines() if l.startswith("[sweep] ")]
 check(int(done.sum()) == 2 and lines and lines[-1].startswith("[sweep] 5/5 points") and
       lines[-1].endswith("lowest loss 0.001000"), f"a resume's lowest loss counts the points found done ({lines[-1:]})")
-# A file of an earlier version (no data in its identity) still resumes.
-with h5py.File("dd.h5", "r+") as f:
-    ident = json.loads(f.attrs["identity"])
-    del ident["data"]
-    f.attrs["identity"] = json.dumps(ident)
+# A file of an earlier version (no data or buffers' fingerprint in its identity) still resumes, and
+# merges with a part that has them; the merged file keeps them
+shutil.copy("dd1.h5", "old1.h5")
+for old in ("dd.h5", "old1.h5"):
+    with h5py.File(old, "r+") as f:
+        ident = json.loads(f.attrs["identity"])
+        del ident["data"], ident["buffers_fingerprint"]
+        f.attrs["identity"] = json.dumps(ident)
 run([*ONE, "--data-dir", DATA, "--out", "dd.h5"])
 check(done_count("dd.h5") == 5, "a surface without the data hash (an earlier version's) resumes")
+run([*ONE, "--data-dir", DATA, "--out", "dd2same.h5", "--part", "2/2"])
+run(["merge", "old1.h5", "dd2same.h5", "--out", "oldm.h5"])
+with h5py.File("oldm.h5", "r") as f, h5py.File("dd2same.h5", "r") as g:
+    merged, part = json.loads(f.attrs["identity"]), json.loads(g.attrs["identity"])
+check(merged.get("buffers_fingerprint") == part["buffers_fingerprint"] and merged.get("data") == part["data"],
+      f"an earlier version's part merged with a new one: the merged file has the new one's entries ({merged})")
 
 p = mpmd(REL, REL, ("rankA", "rankA"))
 check(p.returncode == 0 and os.path.exists("agree.h5"), f"... the same data in both: the sweep runs ({p.stderr[-300:]})")
