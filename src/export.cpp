@@ -12,6 +12,8 @@
 #include <limits>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 
@@ -158,6 +160,7 @@ ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   if (o.interp > 0) g = resample_spline(g, o.interp);
   // the reference's order: resample, clip at zmax, then ln(z + 0.1)
   for (double& z : g.z) {
+    if (!std::isfinite(z)) continue;  // (left out: +inf is no value above zmax to draw at zmax)
     if (o.zmax && z > *o.zmax) z = *o.zmax, ++g.clipped;
     if (o.log && std::isfinite(z)) {
       z = std::log(z + 0.1);  // NaN or -inf for z <= -0.1: such nodes are left out
@@ -204,8 +207,9 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   }
 
   // Written beside the target and renamed when whole: a full disk or a killed run leaves no
-  // truncated .vtp for ParaView to choke on.
-  const std::string tmp = path + ".writing";
+  // truncated .vtp for ParaView to choke on. (Under this process's own name: two exports of one
+  // file at once never write into each other's.)
+  const std::string tmp = path + "." + std::to_string(::getpid()) + ".writing";
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) {
     const int e = errno;
@@ -263,10 +267,12 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     << "  </PolyData>\n"
     << "</VTKFile>\n";
   f.close();
+  const int write_errno = f ? 0 : errno;  // (read before anything else can change it)
   std::error_code ec;
   if (f) std::filesystem::rename(tmp, path, ec);
   if (!f || ec) {
-    const std::string why = (errno ? " (" + std::string(std::strerror(errno)) + ")" : "") + space_note(path);
+    const std::string reason = ec ? ec.message() : write_errno ? std::strerror(write_errno) : "";
+    const std::string why = (reason.empty() ? "" : " (" + reason + ")") + space_note(path);
     std::filesystem::remove(tmp, ec);
     throw InputError("export: cannot write " + path + why);
   }

@@ -130,6 +130,12 @@ std::string zero_gap_note(const GridAxis& a, const std::string& option) {
   return note;
 }
 
+bool at_origin(const std::vector<double>& c, std::size_t i) {
+  if (i >= c.size()) return false;
+  const double step = c.size() > 1 ? std::abs(c.back() - c.front()) / double(c.size() - 1) : 0.0;
+  return std::abs(c[i]) <= 1e-6 * step;
+}
+
 std::size_t preview_anchor(const std::vector<double>& c) {
   if (c.empty() || !(std::min(c.front(), c.back()) <= 0 && 0 <= std::max(c.front(), c.back()))) return 0;
   std::size_t best = 0;

@@ -230,7 +230,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   // θ* (α = β = 0, when on the grid) and how many are NaN or infinite (a diverged model).
   {
     const std::size_t ax = preview_anchor(s.x), ay = s.y.empty() ? 0 : preview_anchor(s.y);
-    const bool origin = !s.x.empty() && s.x[ax] == 0 && (s.y.empty() || s.y[ay] == 0);
+    const bool origin = at_origin(s.x, ax) && (s.y.empty() || at_origin(s.y, ay));
     const std::size_t at0 = ay * s.x.size() + ax;
     auto where = [&](std::size_t i) {
       return s.y.empty() ? nlohmann::json::array({s.x[i]})
@@ -313,7 +313,10 @@ nlohmann::json surface_info(const std::string& path, bool values) {
       if (from >= 0 && to >= 0 && same_file)
         run["points_computed"] = std::max<std::int64_t>(0, to - from);
       run["end"] = "";  // (the entry's end is its start until the run ends: unknown)
-      if (!last || !FileLock::held(path)) {
+      if (r.value("running_when_merged", false)) {  // (a merged file's copy: not killed)
+        run["note"] = "still running in " + r.value("file", std::string("its part")) +
+                      " when the merge was made: merge again when it has ended";
+      } else if (!last || !FileLock::held(path)) {
         run["status"] = "killed";
         run["note"] = "no final entry: SIGKILL or a node failure; its points are kept";
       }

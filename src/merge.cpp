@@ -106,7 +106,8 @@ Input read_input(const std::string& path) {
   return in;
 }
 
-// Empty when `b` belongs to the same sweep as `a` (every identity key but the part equal).
+// Empty when `b` belongs to the same sweep as `a` (every identity key but the part equal; an
+// entry files of earlier versions lack is compared only where both have it).
 std::string identity_difference(const Input& a, const Input& b) {
   const auto& ia = a.data.identity;
   const auto& ib = b.data.identity;
@@ -122,12 +123,44 @@ std::string identity_difference(const Input& a, const Input& b) {
   return "";
 }
 
+// Empty when every input belongs to one sweep, else the first difference. The parts are compared
+// among themselves first and an existing output (`out`, or null) last, so that a part that
+// differs is named, not the output. Each input is compared with the first part and, for the
+// entries files of earlier versions lack, with the first input that has them too (two new parts
+// on other data must not pass because the first part is an old one).
+std::string sweep_difference(const std::vector<const Input*>& parts, const Input* out) {
+  std::vector<const Input*> all = parts;
+  if (out) all.push_back(out);
+  // The references: the first input, and the first of each other set of entries present.
+  auto kind = [](const Input* in) {
+    std::string k;
+    for (const auto& [key, v] : in->data.identity.items())
+      if (SurfaceIdentity::added_later(key)) k += key + ",";
+    return k;
+  };
+  std::vector<std::size_t> refs;
+  std::set<std::string> kinds;
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (kinds.insert(kind(all[i])).second) refs.push_back(i);
+  for (std::size_t i = 1; i < all.size(); ++i)
+    for (std::size_t r : refs) {
+      if (r >= i) break;  // (each input against the references before it)
+      std::string diff = identity_difference(*all[r], *all[i]);
+      if (diff.empty()) continue;
+      if (all[i] == out)
+        diff = out->path + " exists and belongs to another sweep (" + diff + "); refusing to overwrite it";
+      return diff;
+    }
+  return "";
+}
+
 // Within `tol` of the larger magnitude; an accuracy (percent) within `tol` of its full scale,
 // 100 %: it moves by whole images, so one image flipped at a low accuracy (12 % vs 12.5 % of 200
 // images in bf16) is not a relative 4 % disagreement.
 bool agree(double a, double b, double tol, bool accuracy) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  if (a == b) return true;  // equal infinities too
+  // (an infinity agrees with itself only: |inf - 5| <= tol * inf would hold)
+  if (a == b || std::isinf(a) || std::isinf(b)) return a == b;
   return std::fabs(a - b) <= tol * (accuracy ? 100.0 : std::max(std::fabs(a), std::fabs(b)));
 }
 
@@ -157,7 +190,9 @@ std::pair<int, int> part_of(const std::string& part) {
 // gets one beside it, OUT.dirs.h5, as a sweep of OUT would have made, rather than name the first
 // part's (deleted with the parts), and a resume of OUT reads it. An OUT.dirs.h5 already there
 // (an earlier merge's) must hold the same directions. Other files (--directions) stay as named.
-std::string merged_directions(const Input& ref, const std::string& out, const std::string& fingerprint) {
+std::string merged_directions(const Input& ref, const std::string& out, const std::string& fingerprint,
+                              bool& copied) {
+  copied = false;
   namespace fs = std::filesystem;
   const std::string named = ref.config.value("directions", std::string());
   const std::string ref_out = ref.config.value("out", std::string());
@@ -174,6 +209,7 @@ std::string merged_directions(const Input& ref, const std::string& out, const st
   h5::write_whole(to, ".copying", [&](const std::string& tmp) {
     fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
   });
+  copied = true;
   return to;
 }
 
@@ -234,14 +270,11 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // The reference is the first part given; every other input (an existing output too) must
   // belong to the same sweep.
   const Input& ref = inputs[out_extra ? 1 : 0];
-  for (auto& in : inputs) {
-    if (&in == &ref) continue;
-    auto diff = identity_difference(ref, in);
-    if (diff.empty()) continue;
-    if (out_extra && &in == &inputs.front())
-      diff = cfg.out + " exists and belongs to another sweep (" + diff +
-             "); refusing to overwrite it";
-    throw InputError(diff);
+  {
+    std::vector<const Input*> parts;
+    for (std::size_t i = out_extra ? 1 : 0; i < inputs.size(); ++i) parts.push_back(&inputs[i]);
+    if (const std::string diff = sweep_difference(parts, out_extra ? &inputs.front() : nullptr); !diff.empty())
+      throw InputError(diff);
   }
 
   const auto& idj = ref.data.identity;
@@ -267,10 +300,12 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   MergeReport rep;
   rep.total = std::int64_t(n);
   rep.tolerance = tolerance;
+  if (tolerance_of("max_eig") != tolerance) rep.eig_tolerance = tolerance_of("max_eig");
   rep.has_y = grid.has_y;
   std::vector<std::vector<double>> values(names.size(), std::vector<double>(n, kNotComputed));
   std::vector<double> seconds(n, kNotComputed);
   std::vector<int> source(n, -1);
+  std::vector<bool> overlapped(n, false);  // (a point in three inputs is one overlapping point)
   const auto order = coarse_to_fine(grid);
   std::vector<std::int64_t> position(n);  // a point's place in the coarse-to-fine order
   for (std::size_t p = 0; p < order.size(); ++p) position[std::size_t(order[p])] = std::int64_t(p);
@@ -300,7 +335,8 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
         ++mi.added;
         continue;
       }
-      ++rep.overlapping;
+      if (!overlapped[p]) ++rep.overlapping;
+      overlapped[p] = true;
       for (std::size_t v = 0; v < names.size(); ++v) {
         const double a = values[v][p], b = in.data.values[v][p];
         const double tol = tolerance_of(names[v]);
@@ -358,7 +394,8 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   id.loss = idj.value("loss", std::string());
   id.model_fingerprint = idj.value("model_fingerprint", std::string());
   id.directions_fingerprint = idj.value("directions_fingerprint", std::string());
-  id.dir_file = merged_directions(ref, cfg.out, id.directions_fingerprint);
+  bool dirs_copied = false;  // (a copy made for this output is removed if the merge fails)
+  id.dir_file = merged_directions(ref, cfg.out, id.directions_fingerprint, dirs_copied);
   id.part = "";
   // Every other identity entry travels as it is, so that the merged file can be resumed.
   if (idj.contains("hessian")) id.hessian = idj.at("hessian");
@@ -382,30 +419,50 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // (the output merged into again) carries its inputs' runs already marked: those keep their
   // file, and a run found twice (in the part and in the earlier merge) is listed once.
   nlohmann::json log = nlohmann::json::array();
-  std::vector<nlohmann::json> listed;  // the runs in `log` without their file: the same run,
-                                       // whatever the spelling of the path it is listed under
+  // A run is known by its start, configuration (its --out and part) and the points done when it
+  // started, whatever the spelling of the path it is listed under; a merge entry by all of it.
+  // The same run found twice (in a part and in an earlier merge of it) is listed once, as its
+  // own file has it: a copy can be older (a run still going when the earlier merge was made).
+  auto run_key = [](const nlohmann::json& e) {
+    if (e.is_object() && e.contains("start") && !e.contains("merge"))
+      return nlohmann::json::array({e["start"], e.value("config", nlohmann::json()),
+                                    e.value("points_done_before", nlohmann::json())});
+    nlohmann::json bare = e;
+    if (bare.is_object())
+      for (const char* k : {"file", "part", "points_computed", "running_when_merged"}) bare.erase(k);
+    return bare;
+  };
+  std::vector<std::pair<nlohmann::json, bool>> listed;  // each entry of `log`: its key, whether
+                                                        // it came from its own file
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Input& in = inputs[i];
     const std::int64_t in_done = rep.inputs[i].done;  // (its values are gone: merged one by one)
     for (std::size_t e = 0; e < in.run_log.size(); ++e) {
       nlohmann::json entry = in.run_log[e];
-      if (entry.is_object() && !entry.contains("file")) {
+      const bool own = entry.is_object() && !entry.contains("file");
+      if (own) {
         entry["file"] = in.path;
         entry["part"] = in.data.identity.value("part", std::string());
         // The input's last run, still "running" (killed, or running on): what it computed is
         // what the input's done mask gained since its start, which only this input shows.
         const auto& before = entry.contains("points_done_before") ? entry["points_done_before"]
                                                                    : nlohmann::json();
-        if (e + 1 == in.run_log.size() && entry.value("status", std::string()) == "running" &&
-            before.is_number_integer())
-          entry["points_computed"] = std::max<std::int64_t>(0, in_done - before.get<std::int64_t>());
+        if (e + 1 == in.run_log.size() && entry.value("status", std::string()) == "running") {
+          if (before.is_number_integer())
+            entry["points_computed"] = std::max<std::int64_t>(0, in_done - before.get<std::int64_t>());
+          // (running on: not killed, whatever later runs the merged file lists after it)
+          if (rep.inputs[i].live) entry["running_when_merged"] = true;
+        }
       }
-      nlohmann::json bare = entry;
-      if (bare.is_object())
-        for (const char* k : {"file", "part", "points_computed"}) bare.erase(k);
-      if (std::find(listed.begin(), listed.end(), bare) != listed.end()) continue;
-      listed.push_back(std::move(bare));
-      log.push_back(entry);
+      const nlohmann::json key = run_key(entry);
+      auto found = std::find_if(listed.begin(), listed.end(), [&](const auto& l) { return l.first == key; });
+      if (found == listed.end()) {
+        listed.emplace_back(key, own);
+        log.push_back(entry);
+      } else if (own && !found->second) {
+        found->second = true;
+        log[std::size_t(found - listed.begin())] = entry;
+      }
     }
   }
   nlohmann::json merge_entry = {{"merge", cfg},
@@ -440,20 +497,27 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   }
   // (a leftover .merging of a merge killed earlier is replaced: we hold the lock)
   // (through a link at --out: the merged file goes where it leads, as a sweep writes there)
-  h5::write_whole(link_target(cfg.out), ".merging", [&](const std::string& tmp) {
-    {
-      mpi::Comm self = mpi::Comm::self();
-      SurfaceFile file(tmp, id, config, self);
-      file.write_round(results);
-      file.write_run_log(log);
-    }
-    // A merge stopped (suspended) longer than the lock's stale time may have lost its lock to a
-    // sweep that writes the output now: its rename must not replace that file (checked last,
-    // just before the rename).
-    if (const std::string why = lock.lost(); !why.empty())
-      throw InputError(cfg.out + ": this merge no longer holds the file: " + why + "; not written");
-    check_stop();
-  });
+  try {
+    h5::write_whole(link_target(cfg.out), ".merging", [&](const std::string& tmp) {
+      {
+        mpi::Comm self = mpi::Comm::self();
+        SurfaceFile file(tmp, id, config, self);
+        file.write_round(results);
+        file.write_run_log(log);
+      }
+      // A merge stopped (suspended) longer than the lock's stale time may have lost its lock to a
+      // sweep that writes the output now: its rename must not replace that file (checked last,
+      // just before the rename).
+      if (const std::string why = lock.lost(); !why.empty())
+        throw InputError(cfg.out + ": this merge no longer holds the file: " + why + "; not written");
+      check_stop();
+    });
+  } catch (...) {
+    // (not when the lock went to another writer of the output, which may use the copy now)
+    std::error_code ec;
+    if (dirs_copied && lock.lost().empty()) fs::remove(id.dir_file, ec);
+    throw;
+  }
   return rep;
 }
 

@@ -205,8 +205,10 @@ std::string map_title_room(const std::string& title) {
          std::to_string(breaks) + "\n";
 }
 
-// The suffix of a file being written, renamed away when whole.
-constexpr const char* kWriting = ".writing";
+// The suffix of a file being written, renamed away when whole: this process's own (".PID.writing"),
+// so that two plots of the same figures at once (a watch loop beside a user's own plot) never
+// write into, or remove, each other's temporaries.
+const std::string kWriting = "." + std::to_string(::getpid()) + ".writing";
 
 struct Levels {
   double vmin, vlevel, vmax;
@@ -273,14 +275,16 @@ struct SubGrid {
 // well under way. So: stride 1 (unknown points are gaps) while at least half of the plane is
 // covered by cells whose corners are all known; otherwise the finest stride whose sub-grid (from
 // either anchor) is fully known and has at least 3 lines per axis, if there is one. A finished
-// surface is always drawn at stride 1.
-SubGrid drawing_grid(const SurfaceView& s, const std::vector<double>& v, bool complete) {
+// surface is always drawn at stride 1. Known means computed (computed_mask), NaN or not: a point
+// that diverged does not keep its sub-grid from being drawn.
+SubGrid drawing_grid(const SurfaceView& s, const std::string& q, bool complete) {
   const std::size_t nx = s.nx(), ny = s.ny();
   const std::size_t cx = preview_anchor(s.x), cy = s.two_d() ? preview_anchor(s.y) : 0;
   SubGrid all{1, stride_indices(nx, 1), s.two_d() ? stride_indices(ny, 1) : std::vector<std::size_t>{0},
               cx, cy};
   if (complete) return all;
-  auto ok = [&](std::size_t iy, std::size_t ix) { return std::isfinite(v[iy * nx + ix]); };
+  const std::vector<bool> computed = computed_mask(s, q);
+  auto ok = [&](std::size_t iy, std::size_t ix) { return bool(computed[iy * nx + ix]); };
   double covered = 0;
   for (std::size_t iy = 0; iy + 1 < std::max<std::size_t>(ny, 2); ++iy)
     for (std::size_t ix = 0; ix + 1 < nx; ++ix) {
@@ -333,9 +337,9 @@ enum class Kind { contour, contourf, heat, surface3d, trajectory };
 // see, and cost gnuplot's time and memory and the size of a PDF or SVG (a complete 1001 x 1001
 // surface: 2.1 GB and 40 s for the default PNG and PDF, on 501 x 335 lines 0.37 GB and 6.7 s). The
 // heatmap draws every node (one cell each, the image scaled to the plot area; cheap).
-SubGrid figure_grid(const SurfaceView& s, const std::vector<double>& v, Kind kind, bool complete,
-                    const PlotOptions& o) {
-  const SubGrid g = drawing_grid(s, v, kind == Kind::heat || complete);
+SubGrid figure_grid(const SurfaceView& s, const std::string& q, const std::vector<double>& v, Kind kind,
+                    bool complete, const PlotOptions& o) {
+  const SubGrid g = drawing_grid(s, q, kind == Kind::heat || complete);
   if (kind == Kind::heat || o.full_resolution) return g;
   const auto budget = [](int pixels) { return std::size_t(std::max(3, pixels)); };
   const bool oblique = kind == Kind::surface3d;
@@ -598,7 +602,7 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
 }
 
 void script_render_loop(std::ostream& os, const std::string& plot_cmd) {
-  os << "\n# (losscape runs this with part = \"" << kWriting << "\" and renames each picture when whole)\n"
+  os << "\n# (losscape runs this with part = \".PID.writing\" and renames each picture when whole)\n"
      << "if (!exists(\"part\")) part = \"\"\n"
      << "do for [fmt in formats] {\n"
      << "    if (fmt eq \"png\") {\n"
@@ -828,7 +832,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   std::vector<double> v = quantity_values(s, q);
   std::size_t done = computed_count(s, q);
   // The heatmap draws one pixel per node, so it shows partial surfaces as they are.
-  const SubGrid sub = figure_grid(s, v, kind, done == s.size(), o);
+  const SubGrid sub = figure_grid(s, q, v, kind, done == s.size(), o);
   const std::size_t stride = sub.stride;
   const auto &xs = sub.xs, &ys = sub.ys;
   Levels l = levels_for(q, o);
@@ -1020,7 +1024,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
 // the lines of a grid finer than the picture) hold a finite value: gnuplot refuses to draw a 3D surface without one.
 bool has_finite_node(const SurfaceView& s, const std::string& q, const PlotOptions& o) {
   std::vector<double> v = quantity_values(s, q);
-  const SubGrid sub = figure_grid(s, v, Kind::surface3d, computed_count(s, q) == s.size(), o);
+  const SubGrid sub = figure_grid(s, q, v, Kind::surface3d, computed_count(s, q) == s.size(), o);
   for (std::size_t iy : sub.ys)
     for (std::size_t ix : sub.xs)
       if (std::isfinite(v[iy * s.nx() + ix])) return true;
@@ -1056,9 +1060,9 @@ std::string y_range_1d(const std::string& q, const PlotOptions& o, const std::ve
 }
 
 // Rows of the 1D data: every point, or the drawn sub-grid of a surface in progress.
-std::vector<std::size_t> rows_1d(const SurfaceView& s, const std::vector<double>& v, bool complete,
+std::vector<std::size_t> rows_1d(const SurfaceView& s, const std::string& q, bool complete,
                                  std::size_t& stride) {
-  SubGrid sub = drawing_grid(s, v, complete);
+  SubGrid sub = drawing_grid(s, q, complete);
   stride = sub.stride;
   return sub.xs;
 }
@@ -1070,9 +1074,8 @@ Figure figure_1d_loss_acc(const Context& c) {
   for (auto q : {"train_loss", "train_acc", "test_loss", "test_acc"})
     if (has_quantity(s, q)) cols.push_back(q);
   std::string main_q = cols.front();
-  auto v0 = quantity_values(s, main_q);
   std::size_t done = computed_count(s, main_q), stride = 1;
-  auto rows = rows_1d(s, v0, done == s.size(), stride);
+  auto rows = rows_1d(s, main_q, done == s.size(), stride);
   std::string name = c.stem + "_1d_loss_acc" + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
   if (const std::string bad = non_finite_note(s, cols, "gaps in the curves"); !bad.empty())
@@ -1132,7 +1135,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
   const PlotOptions& o = *c.o;
   auto v = quantity_values(s, q);
   std::size_t done = computed_count(s, q), stride = 1;
-  auto rows = rows_1d(s, v, done == s.size(), stride);
+  auto rows = rows_1d(s, q, done == s.size(), stride);
   std::string name = c.stem + "_1d_" + q + (o.log ? "_log" : "");
   Figure fig = make_figure(c, name);
   if (const std::string bad = non_finite_note(s, {q}, "gaps in the curves"); !bad.empty())
@@ -1187,15 +1190,16 @@ std::vector<std::string> default_what(const SurfaceView& s) {
 // An absolute path (gnuplot is started in the figure's folder, where a relative one would not
 // resolve), or "".
 std::string find_program(const std::string& prog) {
-  if (prog.find('/') != std::string::npos)
-    return access(prog.c_str(), X_OK) == 0 ? fs::absolute(prog).string() : "";
+  auto runnable = [](const std::string& p) {  // (a folder is "executable" too)
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+  };
+  if (prog.find('/') != std::string::npos) return runnable(prog) ? fs::absolute(prog).string() : "";
   const char* path = std::getenv("PATH");
   std::istringstream dirs(path ? path : "");
   for (std::string d; std::getline(dirs, d, ':');) {
     std::string p = (d.empty() ? "." : d) + "/" + prog;
-    struct stat st;
-    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0)
-      return fs::absolute(p).string();
+    if (runnable(p)) return fs::absolute(p).string();
   }
   return "";
 }
@@ -1483,9 +1487,15 @@ PlotOptions checked_options(const PlotOptions& opts, const SurfaceView& s) {
     if (o.out_dir.empty()) o.out_dir = ".";
   }
   if (o.formats.empty()) throw InputError("plot: --formats is empty");
-  for (auto& fmt : o.formats)
-    if (fmt != "png" && fmt != "pdf" && fmt != "svg")
-      throw InputError("plot: unknown format '" + fmt + "' (png, pdf or svg)");
+  {  // each format once (--formats png,png rendered the picture twice and failed on its rename)
+    std::vector<std::string> once;
+    for (auto& fmt : o.formats) {
+      if (fmt != "png" && fmt != "pdf" && fmt != "svg")
+        throw InputError("plot: unknown format '" + fmt + "' (png, pdf or svg)");
+      if (std::find(once.begin(), once.end(), fmt) == once.end()) once.push_back(fmt);
+    }
+    o.formats = once;
+  }
   if (o.what.empty()) o.what = default_what(s);
   {  // each quantity once, as plot_quantities spells it (--what train_loss,train_loss drew twice)
     std::vector<std::string> once;
@@ -1494,7 +1504,8 @@ PlotOptions checked_options(const PlotOptions& opts, const SurfaceView& s) {
         once.push_back(canonical_quantity(q));
     o.what = once;
   }
-  if (!(o.loss_max > 0)) throw InputError("plot: --loss-max must be > 0");
+  if (!(o.loss_max > 0) || !std::isfinite(o.loss_max))
+    throw InputError("plot: --loss-max must be > 0 and finite");
   if (!o.aspect.empty() && o.aspect != "auto" && o.aspect != "equal" && o.aspect != "free")
     throw InputError("plot: --aspect " + o.aspect + ": expected auto, equal or free");
   return o;
@@ -1534,10 +1545,7 @@ void make_out_dir(const PlotOptions& o, const std::string& example) {
 
 std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts) {
   const PlotOptions o = checked_options(opts, s);
-  for (auto& q : o.what) {  // unknown, missing, bad levels: fail before writing
-    quantity_values(s, q);
-    levels_for(q, o);
-  }
+  for (auto& q : o.what) quantity_values(s, q);  // unknown, missing: fail before writing
   // A 2D grid of one point on an axis (--y 0:0:1) is a line: drawn as 1D figures along the other
   // axis (`line`, the same values in the same order), the titles naming the fixed coordinate.
   const bool line = is_line(s);
@@ -1550,6 +1558,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     throw InputError("plot: --loss-max sets the loss axis of 1D curves; " + s.path +
                      " is a 2D surface (its levels and colours: --vmin --vlevel --vmax)");
   if (curves) refuse_2d_options(o, s.path);
+  for (auto& q : o.what) levels_for(q, o);  // bad levels (after the options 1D curves refuse)
   if (line && !o.trajectory.empty())
     throw InputError("plot: --trajectory needs a 2D surface of 2 points or more per axis; " +
                      s.path + " has one point on " + (s.nx() == 1 ? "α" : "β"));
@@ -1759,7 +1768,7 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
     std::vector<std::vector<double>> vals;
     for (auto& q : qs) vals.push_back(quantity_values(s, q));
     std::size_t stride = 1;
-    const auto rows = rows_1d(s, vals.front(), computed_count(s, qs.front()) == s.size(), stride);
+    const auto rows = rows_1d(s, qs.front(), computed_count(s, qs.front()) == s.size(), stride);
     const std::size_t done = done_count(s, qs);
     data << (k ? "\n\n" : "") << "# index " << k << ": " << cs[k].label << " (" << one_line(s.path) << ")";
     if (done < s.size())
@@ -2030,9 +2039,9 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   if (pipe(pipe_fd) != 0) throw Error("plot: pipe failed: " + std::string(std::strerror(errno)));
   // (./: gnuplot runs a file name beginning with '<' as a command)
   std::string script = "./" + f.name + ".gp";
-  const std::string part = std::string("part='") + kWriting + "'";
+  const std::string part = "part='" + kWriting + "'";
   std::error_code ec;
-  for (auto& out : f.outputs) fs::remove(out + kWriting, ec);  // (a killed run's)
+  for (auto& out : f.outputs) fs::remove(out + kWriting, ec);  // (a killed run's of this pid)
   pid_t pid = fork();
   if (pid < 0) throw Error("plot: fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {

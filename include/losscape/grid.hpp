@@ -63,6 +63,10 @@ std::string zero_gap_note(const GridAxis& a, const std::string& option);
 /// The index of an axis' coordinate nearest 0 (θ*'s line) when 0 lies within the axis, else 0.
 std::size_t preview_anchor(const std::vector<double>& coordinates);
 
+/// Whether coordinate i of an axis is θ*'s: 0 to within 1e-6 of the axis' step, as
+/// zero_gap_note counts it (--x -0.1:0.5:7 computes -1.4e-17 there); exactly 0 on one point.
+bool at_origin(const std::vector<double>& coordinates, std::size_t i);
+
 /// The indices a + k·stride of an axis of n points (a = anchor), plus its first and last index,
 /// in increasing order: the lines of a coarse sub-grid.
 std::vector<std::size_t> stride_indices(std::size_t n, std::size_t stride, std::size_t anchor = 0);

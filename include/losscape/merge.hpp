@@ -45,6 +45,7 @@ struct MergeReport {
   std::int64_t done = 0;         ///< points done in the merged file
   std::int64_t overlapping = 0;  ///< points done in more than one input (they agreed)
   double tolerance = 0;          ///< the relative tolerance they agreed to
+  double eig_tolerance = 0;      ///< a Hessian map's eigenvalues': their --eig-tol when larger; else 0
   std::vector<MergeInput> inputs;
   std::vector<std::int64_t> missing;       ///< flat [y][x] indices done in no input
   std::vector<std::string> absent_parts;   ///< "k/N" slices of which no input was given

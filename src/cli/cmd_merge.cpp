@@ -59,9 +59,12 @@ void add_merge(CLI::App& root, Registry& reg) {
                     in.live ? " (still being written)" : "");
       std::printf("merged %s: %lld of %lld points", o->cfg.out.c_str(), (long long)rep.done,
                   (long long)rep.total);
-      if (rep.overlapping > 0)
-        std::printf(" (%lld points were in several inputs and agree to %g)",
-                  (long long)rep.overlapping, rep.tolerance);
+      if (rep.overlapping > 0) {
+        std::printf(" (%lld points were in several inputs and agree to %g", (long long)rep.overlapping,
+                    rep.tolerance);
+        if (rep.eig_tolerance > 0) std::printf(", their eigenvalues to %g (--eig-tol)", rep.eig_tolerance);
+        std::printf(")");
+      }
       std::printf("\n");
     }
     // A part whose sweep still runs (its lock held): merged as far as it was flushed; said,

@@ -450,6 +450,20 @@ check(r.returncode == 75 and "killed1.h5: part 1/3, " in r.stdout and
       "merged with the points flushed so far; merge again when it has ended" in r.stderr and
       "p2.h5: part 2/3" in r.stdout and r.stdout.count("still being written") == 1,
       f"a part whose lock is held: merged and noted ({r.stdout!r} {r.stderr!r})")
+j = json.loads(run("info", "live_m.h5", "--json").stdout)
+lr = [e for e in j["runs"] if e.get("file") == "killed1.h5"]
+check(len(lr) == 1 and lr[0]["status"] == "running" and "still running in killed1.h5 when the merge was "
+      "made" in lr[0].get("note", ""), f"info: that part's run was running when merged, not killed ({lr})")
+# ... it ends: merged again, its run is listed once, as its own file has it now
+with h5py.File("killed1.h5", "r+") as f:
+    klog[-1].update(status="complete", points_computed=kdone)
+    raw = json.dumps(klog).encode()
+    f["run_log"][...] = np.frombuffer(raw + b"\0" * (65536 - len(raw)), np.uint8)
+r = run("merge", "killed1.h5", "--out", "live_m.h5")
+j = json.loads(run("info", "live_m.h5", "--json").stdout)
+lr = [e for e in j["runs"] if e.get("file") == "killed1.h5"]
+check(r.returncode == 75 and len(lr) == 1 and lr[0]["status"] == "complete" and "note" not in lr[0],
+      f"merged again once the part ended: its run once, complete ({lr})")
 # Hundreds of parts with long paths: the merge entry names the first and last ten and their
 # number, and the run log stays JSON (it was cut in the middle of a string).
 os.makedirs("many", exist_ok=True)
@@ -472,6 +486,55 @@ check(r.returncode == 75 and mlog is not None and len(parts_entry) == 21 and
       parts_entry[10] == "... (380 more: 400 parts in all)",
       f"a merge of 400 long-named parts: the run log is JSON, the parts shortened "
       f"({r.returncode}, {len(raw)} bytes, {str(parts_entry)[:200]})")
+
+# ---- values that must agree exactly: an infinity agrees only with itself; counts and messages ----
+shutil.copy("whole.h5", "whole_inf.h5")
+with h5py.File("whole_inf.h5", "r+") as f:
+    loss = f["train_loss"][()]
+    loss[0, 0] = np.inf
+    f["train_loss"][...] = loss
+r = run("merge", "whole_inf.h5", "p1.h5", "p2.h5", "p3.h5", "--out", "inf_m.h5")
+check(r.returncode == 1 and "disagree at point" in r.stderr and "train_loss" in r.stderr and " inf" in r.stderr
+      and not os.path.exists("inf_m.h5"), f"an infinite value against a finite one: refused ({r.stderr.strip()})")
+# three inputs holding every point: 35 points in several inputs, not 70
+r = run("merge", "p1.h5", "p2.h5", "p3.h5", "whole.h5", "overlap.h5", "--out", "three.h5")
+check(r.returncode == 0 and "(35 points were in several inputs" in r.stdout,
+      f"points held by three inputs are counted once ({r.stdout.strip()[-160:]})")
+# the odd part named, not the existing output that agrees with the other part
+shutil.copy("whole.h5", "agrees_out.h5")
+r = run("merge", "other_samples.h5", "p3.h5", "--out", "agrees_out.h5")
+check(r.returncode == 1 and r.stderr.startswith("losscape: error: p3.h5 is not a part of the same sweep as "
+                                                "other_samples.h5") and "exists" not in r.stderr,
+      f"parts of two sweeps and an output of one of them: the parts' difference is named ({r.stderr.strip()})")
+# a merge that fails after copying its parts' directions beside the output leaves no copy behind
+for k in (1, 2):
+    must(*OWN, "--part", f"{k}/3", "--out", f"own/f.part-{k}-of-3.h5")
+os.makedirs("own/f.h5.merging/x", exist_ok=True)  # (the temporary cannot be made)
+r = run("merge", "own/f.part-1-of-3.h5", "own/f.part-2-of-3.h5", "--out", "own/f.h5")
+check(r.returncode == 1 and not os.path.exists("own/f.h5") and not os.path.exists("own/f.dirs.h5"),
+      f"a failed merge leaves neither the output nor its directions' copy ({r.returncode}: {r.stderr.strip()})")
+shutil.rmtree("own/f.h5.merging")
+# identity entries files of earlier versions lack are compared between the parts that have them,
+# whatever the first part is
+shutil.copy("p1.h5", "old_p1.h5")
+shutil.copy("p3.h5", "other_data_p3.h5")
+for name, edit in (("old_p1.h5", lambda i: i.pop("data")), ("other_data_p3.h5", lambda i: i["data"].update(train="fnv1a64:0"))):
+    with h5py.File(name, "r+") as f:
+        ident = json.loads(f.attrs["identity"])
+        edit(ident)
+        f.attrs["identity"] = json.dumps(ident)
+r = run("merge", "old_p1.h5", "p2.h5", "other_data_p3.h5", "--out", "old_m.h5")
+check(r.returncode == 1 and "other_data_p3.h5 is not a part of the same sweep as p2.h5: its data" in r.stderr,
+      f"an old first part does not let two new parts on other data through ({r.stderr.strip()})")
+# info's value at θ*: a coordinate computed as -1.4e-17 (--x -0.1:0.5:7) is θ*'s, as the sweep says
+r = must("sweep", *COMMON, "--x", "-0.1:0.5:7", "--directions", "dirs.h5", "--out", "near0.h5")
+with h5py.File("near0.h5", "r") as f:
+    xs, loss = f["xcoordinates"][()], f["train_loss"][()]
+j = json.loads(must("info", "--json", "near0.h5").stdout)
+k0 = int(np.argmin(np.abs(xs)))
+check(0 < abs(xs[k0]) < 1e-15 and "no point at 0" not in r.stderr and
+      j["summary"]["train_loss"].get("at_origin") == loss[k0],
+      f"info: the value at θ* where its coordinate is {xs[k0]:.3g} ({j['summary']['train_loss']})")
 
 # ---- memory: the inputs are merged one at a time, so a merge's peak memory does not grow with
 # the number of parts (every input was read whole first: a 1000-part fan-out of a 1001 x 1001

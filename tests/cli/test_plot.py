@@ -503,6 +503,8 @@ def main():
     no_path["PATH"] = "/nonexistent-dir"
     for label, env in (("LOSSCAPE_GNUPLOT=/nonexistent",
                         dict(os.environ, LOSSCAPE_GNUPLOT="/nonexistent/gnuplot")),
+                       # (a folder can be "executed" by access(): not a program)
+                       ("LOSSCAPE_GNUPLOT=a folder", dict(os.environ, LOSSCAPE_GNUPLOT="/usr/bin")),
                        ("PATH without gnuplot", no_path)):
         shutil.rmtree("fign", ignore_errors=True)
         r = run("plot", "s2.h5", "--out-dir", "fign", env=env, expect_ok=False)
@@ -1063,6 +1065,58 @@ def main():
         check(rc == 1 and len(err.splitlines()) == 1 and
               ("not a regular file" in err or "is a folder" in err or "not a projection" in err),
               f"losscape {' '.join(cmd)}: one line, exit 1 ({rc}: {err})")
+
+    # ---- a 1D surface in progress with a diverged point: still drawn on its coarse sub-grid (the
+    # computed points, NaN or not, decide which sub-grid is complete: it fell back to every line,
+    # isolated points between gaps, an empty curve) ----
+    pending = np.ones(17, bool)
+    pending[::4] = False
+    write_surface("prog1d.h5", 17, 0, xr=(-0.5, 1.5), unfinished=pending)
+    with h5py.File("prog1d.h5", "r+") as f:
+        v = f["train_loss"][()]
+        v[0] = np.nan
+        f["train_loss"][...] = v
+    r = run("plot", "prog1d.h5", "--what", "train_loss", "--formats", "png", "-o", "fig_prog1d", expect_ok=False)
+    rows = np.atleast_2d(np.genfromtxt("fig_prog1d/prog1d_1d_train_loss.dat"))
+    check(r.returncode == 0 and len(rows) == 5 and np.allclose(rows[:, 0], np.linspace(-0.5, 1.5, 5)),
+          f"a 1D surface in progress with a NaN point: drawn on every 4th point ({r.returncode}: {len(rows)} rows)")
+
+    # ---- options: a format given twice, an infinite --loss-max, levels for 1D curves ----
+    r = run("plot", "s1.h5", "--formats", "png,png", "-o", "fig_twice", expect_ok=False)
+    check(r.returncode == 0 and "s1_1d_loss_acc.png" in os.listdir("fig_twice"),
+          f"--formats png,png: each picture once ({r.returncode}: {r.stderr.strip()})")
+    r = run("plot", "s1.h5", "--loss-max", "inf", "-o", "fig_inf", expect_ok=False)
+    check(r.returncode == 1 and "--loss-max must be > 0 and finite" in r.stderr and not os.path.exists("fig_inf"),
+          f"--loss-max inf: refused before anything is written ({r.stderr.strip()})")
+    r = run("plot", "s1.h5", "--vmin", "5", "--vmax", "1", "-o", "fig_vmin1d", expect_ok=False)
+    check(r.returncode == 1 and "--vmin sets the levels and colours of 2D figures" in r.stderr,
+          f"--vmin/--vmax on 1D curves: refused as 2D options, not as a bad range ({r.stderr.strip()})")
+
+    # ---- two plots of the same figures at once (a watch loop beside a plot by hand): each
+    # writes its own temporaries, both succeed, the pictures are whole ----
+    for round_ in range(3):
+        procs = [subprocess.Popen([LOSSCAPE, "plot", "s2.h5", "--formats", "png", "-o", "fig_race"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate() for p in procs]
+        left = [n for n in os.listdir("fig_race") if n.endswith(".writing")]
+        check(all(p.returncode == 0 for p in procs) and not left,
+              f"two plots at once, round {round_ + 1}: both exit 0, no temporaries left "
+              f"({[p.returncode for p in procs]}: {[o[1].strip()[-200:] for o in outs]}; {left})")
+    pngs = glob.glob("fig_race/*.png")
+    check(pngs and all(open(p, "rb").read()[-8:] == b"IEND\xaeB`\x82" for p in pngs),
+          f"and every picture is a whole PNG ({len(pngs)})")
+
+    # ---- export --zmax: an infinite value is left out, not drawn at zmax ----
+    write_surface("sinf.h5", 5, 4)
+    with h5py.File("sinf.h5", "r+") as f:
+        v = f["train_loss"][()]
+        v[1, 1] = np.inf
+        f["train_loss"][...] = v
+    r = run("export", "sinf.h5", "--vtp", "sinf.vtp", "--zmax", "5", expect_ok=False)
+    root, piece, a = parse_vtp("sinf.vtp")
+    check(r.returncode == 0 and piece.get("NumberOfPoints") == "19" and piece.get("NumberOfPolys") == "8",
+          f"export --zmax 5 with an infinite value: 19 points, the 4 cells around it left out "
+          f"({piece.get('NumberOfPoints')} points, {piece.get('NumberOfPolys')} cells; {r.stderr.strip()})")
 
     conclude()
 

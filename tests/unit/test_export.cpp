@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <unistd.h>
 
 #include "losscape/error.hpp"
 #include "losscape/export.hpp"
@@ -176,7 +177,9 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
   CHECK(t.find("          0 1 6 5\n") != std::string::npos);    // first quad
   CHECK(t.find("          8 9 14 13\n") != std::string::npos);  // last quad
   CHECK(t.find("          32\n") != std::string::npos);         // last offset
-  CHECK_FALSE(std::filesystem::exists(d.file("s.vtp.writing")));  // written aside, renamed
+  // written aside (under this process's own name), renamed
+  const std::string writing = "." + std::to_string(::getpid()) + ".writing";
+  CHECK_FALSE(std::filesystem::exists(d.file("s.vtp" + writing)));
 
   // A file that cannot be written: an error naming it, nothing left behind, an old file kept.
   CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("nofolder/s.vtp"), VtpOptions{}),
@@ -184,7 +187,7 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
   std::filesystem::create_directory(d.file("dir.vtp"));  // a directory where the file should go
   CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("dir.vtp"), VtpOptions{}),
                     catch_compat::Contains(d.file("dir.vtp") + ": exists and is not a regular file"));
-  CHECK_FALSE(std::filesystem::exists(d.file("dir.vtp.writing")));
+  CHECK_FALSE(std::filesystem::exists(d.file("dir.vtp" + writing)));
   // nor a file of another kind: the surface itself given as the output
   const auto before = read_text(d.file("s.h5"));
   CHECK_THROWS_WITH(export_vtp(d.file("s.h5"), d.file("s.h5"), VtpOptions{}),
