@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "losscape/error.hpp"
 #include "losscape/version.hpp"
 
@@ -193,6 +196,12 @@ void write_whole(const std::string& path, const std::string& suffix,
   } catch (...) {
     std::filesystem::remove(tmp, ec);
     throw;
+  }
+  // On its disk before it takes the name: a node that crashes after the rename must not leave a
+  // name whose data never reached the disk (an empty or short file where a whole one was).
+  if (const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {

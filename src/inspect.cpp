@@ -557,6 +557,12 @@ std::string render_info(const nlohmann::json& j) {
                                                           : std::string())
           << ", " << r["points_computed"] << (r["points_computed"] == 1 ? " point" : " points")
           << " on " << r["ranks"] << " rank(s)\n";
+      // (a merged file's runs: the input each ran in)
+      if (r.contains("file") && r["file"].is_string()) {
+        const std::string part = r.value("part", nlohmann::json()).is_string() ? r["part"].get<std::string>() : "";
+        o << "        in      " << r["file"].get<std::string>() << (part.empty() ? "" : " (part " + part + ")")
+          << "\n";
+      }
       if (r.contains("error") && r["error"].is_string())
         o << "        error   " << r["error"].get<std::string>() << "\n";
       if (r.contains("devices") && r["devices"].is_array() && !r["devices"].empty()) {

@@ -292,9 +292,12 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
                              ? idj["hessian"].value("tol", 0.0)
                              : 0.0;
   auto tolerance_of = [&](const std::string& name) {
-    const bool eig = name == "max_eig" || name == "min_eig" || name == "hvp_count";
+    const bool eig = name == "max_eig" || name == "min_eig";
     return cfg.tolerance < 0 && eig ? std::max(tolerance, eig_tol) : tolerance;
   };
+  // (what a point's eigensolve cost, not a value of the surface: another rank layout can take
+  // another restart; the first input's is kept)
+  auto compared = [](const std::string& name) { return name != "hvp_count"; };
 
   // Merge point by point, in argument order; a point done twice must agree in every value.
   MergeReport rep;
@@ -338,6 +341,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       if (!overlapped[p]) ++rep.overlapping;
       overlapped[p] = true;
       for (std::size_t v = 0; v < names.size(); ++v) {
+        if (!compared(names[v])) continue;
         const double a = values[v][p], b = in.data.values[v][p];
         const double tol = tolerance_of(names[v]);
         if (!agree(a, b, tol, is_accuracy_name(names[v])))
