@@ -94,6 +94,14 @@ void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_bi
   }
 }
 
+// Whether a direction is zero in every tensor with a dimension (a scalar is a counter,
+// num_batches_tracked, which no point moves).
+static bool is_zero_direction(const TensorList& d) {
+  return std::none_of(d.begin(), d.end(), [](const NamedTensor& t) {
+    return t.tensor.dim() > 0 && t.tensor.ne(0).any().item<bool>();
+  });
+}
+
 TensorList difference(const TensorList& theta, const TensorList& other) {
   TensorList out;
   for (std::size_t i = 0; i < theta.size(); ++i) {
@@ -182,8 +190,9 @@ TensorList target_direction(const Model& model, TensorSet type, const std::strin
   }
   auto d = difference(a, b);
   // The target is θ* itself (the same file, or a copy): a zero direction, along which every
-  // point of a sweep is θ*.
-  if (std::all_of(d.begin(), d.end(), [](const NamedTensor& t) { return !t.tensor.any().item<bool>(); }))
+  // point of a sweep is θ*. (Counters that differ do not count: check_directions refuses such a
+  // file as zero, and apply_directions leaves integer tensors at θ*.)
+  if (is_zero_direction(d))
     throw InputError(file + ": target model equals the model (" + model.source + ") in every " +
                      (type == TensorSet::weights ? "weight" : "tensor of its state") +
                      ": the direction towards it is zero");
@@ -225,7 +234,7 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
   out.attrs = cfg;
   out.attrs["model_file"] = model.source;
   out.attrs["arch"] = model.arch;
-  out.fingerprint = fingerprint(theta);
+  out.fingerprint = theta_fingerprint(theta);
   return out;
 }
 
@@ -377,15 +386,12 @@ void check_directions(Directions& d, const Model& model, const std::string& path
   // (a zero direction gives a flat surface, θ*'s loss at every point, swept to the end and
   // "complete"; made directions refuse a target equal to θ* the same way)
   for (std::size_t k = 0; k < d.dirs.size(); ++k)
-    if (std::none_of(d.dirs[k].begin(), d.dirs[k].end(),
-                     [](const NamedTensor& t) {  // (a scalar is a counter: num_batches_tracked)
-                       return t.tensor.dim() > 0 && t.tensor.ne(0).any().item<bool>();
-                     }))
+    if (is_zero_direction(d.dirs[k]))
       throw InputError(path + ": its " + (k ? "y" : "x") + " direction is zero in every tensor: the surface "
                        "along it would be flat, the loss of θ* at every point");
   if (check_fingerprint && !d.fingerprint.empty()) {
-    auto fp = fingerprint(theta);
-    if (fp != d.fingerprint) {
+    auto fp = theta_fingerprint(theta);
+    if (!made_around(d, theta)) {
       // A fresh network's θ* is its seed's: the file names the seed where it recorded it
       std::string fresh_hint;
       if (model.source == "zoo")
@@ -507,6 +513,17 @@ nlohmann::json directions_info(const Directions& d, const Model* model) {
     j["cosine_xy"] = (nx2 > 0 && ny2 > 0) ? nlohmann::json(dot / std::sqrt(nx2 * ny2)) : nlohmann::json();  // (null: a zero direction)
   if (d.explained_variance_ratio) j["explained_variance_ratio"] = *d.explained_variance_ratio;
   return j;
+}
+
+std::string theta_fingerprint(const TensorList& theta) {
+  TensorList kept;
+  for (const auto& t : theta)
+    if (!is_counter(t.name)) kept.push_back(t);
+  return fingerprint(kept);
+}
+
+bool made_around(const Directions& d, const TensorList& theta) {
+  return d.fingerprint == theta_fingerprint(theta) || d.fingerprint == fingerprint(theta);
 }
 
 std::string directions_fingerprint(const Directions& d) {

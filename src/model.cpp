@@ -391,13 +391,15 @@ std::string fingerprint(const TensorList& tensors) {
   return buf;
 }
 
+bool is_counter(const std::string& name) {
+  static const std::string counter = "num_batches_tracked";
+  return name.size() >= counter.size() &&
+         name.compare(name.size() - counter.size(), counter.size(), counter) == 0;
+}
+
 TensorList eval_buffers(const Model& m) {
   std::set<std::string> params;
   for (const auto& t : m.parameters()) params.insert(t.name);
-  static const std::string counter = "num_batches_tracked";
-  auto is_counter = [](const std::string& n) {
-    return n.size() >= counter.size() && n.compare(n.size() - counter.size(), counter.size(), counter) == 0;
-  };
   TensorList out;
   for (auto& t : m.state())
     if (!params.count(t.name) && !is_counter(t.name)) out.push_back(std::move(t));

@@ -318,7 +318,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   out.explained_variance_ratio = ratio;
   out.singular_values = sing;
   out.explained_variance = var;
-  out.fingerprint = fingerprint(theta);
+  out.fingerprint = theta_fingerprint(theta);
   out.attrs = {{"method", "pca"},
                {"type", to_string(type)},
                {"ignore", ignore_biasbn ? "biasbn" : "none"},
@@ -374,7 +374,7 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   Directions d = d_in;
   auto model = final_model(files.back(), m);
   check_directions(d, *model, dir_file, /*check_fingerprint=*/false);
-  if (!d.fingerprint.empty() && d.fingerprint != fingerprint(model->tensors(d.type)))
+  if (!d.fingerprint.empty() && !made_around(d, model->tensors(d.type)))
     std::fprintf(stderr,
                  "losscape: warning: %s was not made around %s (fingerprints differ): the "
                  "coordinates are measured from that checkpoint, not from the model the "

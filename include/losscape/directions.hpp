@@ -78,6 +78,13 @@ Directions read_directions(const std::string& path);
 /// The fingerprint of the direction tensors (fnv1a64, as a surface's identity records it): the
 /// same directions give the same one, wherever their file is.
 std::string directions_fingerprint(const Directions& d);
+/// The fingerprint a direction file records of the θ* it was made around (the tensors of its
+/// type): without the num_batches_tracked counters, which no direction or evaluation uses (a
+/// checkpoint saved without them, as PyTorch before 0.4.1 did, is the same θ*).
+std::string theta_fingerprint(const TensorList& theta);
+/// Whether `d` was made around θ* = `theta` (files written before 2026-12-05 fingerprinted the
+/// counters too: either fingerprint is accepted).
+bool made_around(const Directions& d, const TensorList& theta);
 /// Check `d` against `model`: count, order and shapes (and names when the file has them), and
 /// infer the type of a reference file without attributes. Throws InputError naming the file.
 /// With `check_fingerprint`, also refuse directions made for another θ*.

@@ -89,5 +89,7 @@ std::string fingerprint(const TensorList& tensors);
 /// state-dict order: its state less its parameters and the num_batches_tracked counters, which
 /// only training with momentum None reads. A surface's identity fingerprints them beside θ*.
 TensorList eval_buffers(const Model& m);
+/// Whether a state tensor's name is a BatchNorm counter (num_batches_tracked).
+bool is_counter(const std::string& name);
 
 }  // namespace losscape

@@ -217,12 +217,15 @@ void add_directions(CLI::App& root, Registry& reg) {
       std::printf("wrote %s: %d direction(s), %zu tensors (%s), x: %s", o->out.c_str(), d.dims(),
                   d.dirs[0].size(), to_string(d.type),
                   cfg.x.target.empty() ? to_string(cfg.x.norm) : ("target " + cfg.x.target).c_str());
+      char cosine[32] = "n/a";  // (null: a zero direction)
+      if (info["cosine_xy"].is_number())
+        std::snprintf(cosine, sizeof cosine, "%.3g", info["cosine_xy"].get<double>());
       if (d.dims() == 2)
-        std::printf(", y: %s, cos(x, y) = %.3g",
+        std::printf(", y: %s, cos(x, y) = %s",
                     cfg.same_dir ? "same as x"
                     : cfg.y.target.empty() ? to_string(cfg.y.norm)
                                            : ("target " + cfg.y.target).c_str(),
-                    info["cosine_xy"].get<double>());
+                    cosine);
       std::printf("\n");
     }
     return 0;

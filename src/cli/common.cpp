@@ -107,6 +107,14 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
     if (std::filesystem::is_directory(f))
       throw InputError(f + " is a folder: give a run folder alone, or checkpoint files");
   }
+  // (a checkpoint given twice would count twice: a PCA weighted towards it, a path through it twice)
+  for (std::size_t i = 0; i < given.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(given[i], given[j], ec))
+        throw InputError(given[i] + (given[i] == given[j] ? " is given twice" : " is " + given[j] + " again") +
+                         ": each checkpoint of a trajectory once");
+    }
   // One run's model_<epoch> files out of training order: a shell glob (run/model_*.h5) sorts
   // model_10 before model_2, which made the 9th checkpoint θ* and the path zig-zag. They are put
   // in epoch order, said; files of several folders or other names keep the order given.
@@ -122,6 +130,11 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
     by_epoch.emplace_back(epoch_in_name(m[1].str(), f), f);
   }
   const auto earlier = [](const auto& a, const auto& b) { return a.first < b.first; };
+  for (std::size_t i = 0; i < by_epoch.size(); ++i)  // (model_3.h5 and model_3.t7: one epoch twice)
+    for (std::size_t j = 0; j < i; ++j)
+      if (by_epoch[i].first == by_epoch[j].first)
+        throw InputError(by_epoch[j].second + " and " + by_epoch[i].second + " are both of epoch " +
+                         std::to_string(by_epoch[i].first) + ": a trajectory would count it twice");
   if (std::is_sorted(by_epoch.begin(), by_epoch.end(), earlier)) return given;
   std::size_t first_out = 1;
   while (by_epoch[first_out].first >= by_epoch[first_out - 1].first) ++first_out;

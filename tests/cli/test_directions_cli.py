@@ -156,6 +156,29 @@ p = run(["directions", "--model-file", model, "--x-target", "same_model.h5", "--
 check(p.stderr.strip() == f"losscape: error: same_model.h5: target model equals the model ({model}) "
       "in every weight: the direction towards it is zero" and not os.path.exists("zero_dirs.h5"),
       f"directions towards the model itself: refused, nothing written ({p.stderr.strip()})")
+# ... also when only its BatchNorm counters differ (num_batches_tracked: no direction moves them),
+# with --type states (it wrote a file no sweep takes, then failed on its cosine)
+with h5py.File(model, "r") as f:
+    counter = next(text(n) for n in f["state"].attrs["names"] if text(n).endswith("num_batches_tracked"))
+shutil.copy(model, "counted.h5")
+with h5py.File("counted.h5", "r+") as f:
+    f["state"][counter][()] = f["state"][counter][()] + 100
+p = run(["directions", "--model-file", model, "--type", "states", "--x-target", "counted.h5",
+         "--out", "zero_cnt.h5"], expect=1)
+check(p.stderr.strip() == f"losscape: error: counted.h5: target model equals the model ({model}) "
+      "in every tensor of its state: the direction towards it is zero" and not os.path.exists("zero_cnt.h5"),
+      f"states directions towards a copy with other counters: refused, nothing written ({p.stderr.strip()})")
+# a checkpoint saved without the counters (as PyTorch < 0.4.1 did) is the same θ*: states
+# directions made around one are taken by a sweep around the other
+shutil.copy(model, "no_counters.h5")
+with h5py.File("no_counters.h5", "r+") as f:
+    for n in [text(n) for n in f["state"].attrs["names"] if text(n).endswith("num_batches_tracked")]:
+        f["state"][n][()] = 0
+run(["directions", "--model-file", model, "--type", "states", "--x-ignore", "none", "--dims", "1",
+     "--out", "states_cnt.h5", "--quiet"])
+p = run([a if a != model else "no_counters.h5" for a in SWEEP] + ["--directions", "states_cnt.h5", "--x", "-1:1:2",
+                                                                  "--out", "cnt_sweep.h5"])
+check(p.returncode == 0, "states directions of a model, swept around it with other counters: taken")
 # a sweep with a direction file made elsewhere: refused before any pass (every point NaN);
 # a NaN BatchNorm statistic too (a buffer, not a parameter)
 with h5py.File(model, "r") as f:
@@ -411,6 +434,17 @@ with h5py.File("proj_shuf.h5", "r") as f:
     epochs, last = list(f.attrs["epochs"]), (float(f["proj_xcoord"][-1]), float(f["proj_ycoord"][-1]))
 check(epochs == [0, 1, 2] and last == (0.0, 0.0) and "epoch order" in p.stderr,
       f"project of checkpoints out of order: in epoch order, θ* last at (0, 0) ({epochs}, {last})")
+
+# a checkpoint given twice (or under two names) would count twice in the PCA and the path
+for given, want in ((["run3/model_1.h5", "run3/model_1.h5", "run3/model_2.h5"], "run3/model_1.h5 is given twice"),
+                    (["run3/model_1.h5", "./run3/model_1.h5", "run3/model_2.h5"],
+                     "./run3/model_1.h5 is run3/model_1.h5 again")):
+    for cmd in (["directions", "--pca", "--out", "pca_twice.h5"], ["project", "--directions", "pca_run3.h5",
+                                                                  "--out", "proj_twice.h5"]):
+        p = run([*cmd, "--checkpoints", *given], expect=1)
+        check(f"losscape: error: {want}: each checkpoint of a trajectory once" in p.stderr and
+              not os.path.exists("pca_twice.h5") and not os.path.exists("proj_twice.h5"),
+              f"{cmd[0]} with a checkpoint twice: refused ({p.stderr.strip()})")
 
 # ---- a direction that is zero in every tensor: refused by sweep and info -m (a flat surface,
 # swept to the end as "complete"); info alone says its cosine is undefined ----
