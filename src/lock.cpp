@@ -79,6 +79,11 @@ nlohmann::json holder_of(const std::string& text) {
   return out;
 }
 
+// Whether a lock (or the takeover mutex) names a holder of this host, whose pid can be looked at.
+bool names_this_host(const nlohmann::json& holder) {
+  return holder.value("host", std::string()) == hostname() && holder.value("pid", 0L) > 0;
+}
+
 // Whether the holder named by a lock (of this host) is alive: its pid runs and, where the lock
 // records it, that process started when the holder did (not a later process given its pid).
 bool holder_alive_here(const nlohmann::json& holder) {
@@ -255,8 +260,7 @@ int take_mutex(const std::string& mutex, const std::string& token, std::string* 
           judged_since = std::chrono::steady_clock::now();
         }
         holder = holder_of(text);
-        const bool dead_here = holder.value("host", std::string()) == hostname() &&
-                               holder.value("pid", 0L) > 0 && !holder_alive_here(holder);
+        const bool dead_here = names_this_host(holder) && !holder_alive_here(holder);
         if (locked != 0 && (dead_here || seconds_since(judged_since) > kTakeoverStaleSeconds ||
                             std::difftime(std::time(nullptr), st.st_mtime) > kTakeoverStaleSeconds)) {
           if (locked == 1 && ::ftruncate(other, 0) == 0 &&
@@ -386,7 +390,6 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     const nlohmann::json holder = holder_of(seen.text);
     const double age = seen.age;
     bool stale = age > stale_seconds;
-    const std::string host = holder.value("host", std::string());
     const long pid = holder.value("pid", 0L);
     // A lock without a holder (its writer died between creating and writing it, or a disk
     // full) is stale once a writer would long have finished.
@@ -396,7 +399,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     // (SIGSTOP, a suspended job) does not beat. Only a lock that does not record its holder's
     // start time (another tool's) falls back to the heartbeat's age.
     bool alive_here = false;
-    if (host == hostname() && pid > 0) {
+    if (names_this_host(holder)) {
       alive_here = pid != long(getpid()) && holder_alive_here(holder);
       if (!alive_here) stale = true;
       else if (!holder.value("started", std::string()).empty()) stale = false;
@@ -449,8 +452,7 @@ bool FileLock::held(const std::string& target, double stale_seconds) {
   std::stringstream ss;
   ss << in.rdbuf();
   const nlohmann::json holder = holder_of(ss.str());
-  const long pid = holder.value("pid", 0L);
-  if (holder.value("host", std::string()) == hostname() && pid > 0) return holder_alive_here(holder);
+  if (names_this_host(holder)) return holder_alive_here(holder);
   // elsewhere: as long as the lock itself counts it as held (it might beat late on a slow file
   // system)
   return std::difftime(std::time(nullptr), st.st_mtime) <= stale_seconds;

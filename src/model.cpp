@@ -141,10 +141,6 @@ std::vector<std::string> state_problems(const Model& model, const TensorList& va
   for (auto& v : values) by_name[v.name] = &v.tensor;
   std::vector<std::string> problems;
   std::map<std::string, bool> used;
-  auto is_counter = [](const std::string& n) {
-    const std::string suffix = ".num_batches_tracked";
-    return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
   for (auto& t : model.state()) {
     auto it = by_name.find(t.name);
     if (it == by_name.end() && is_counter(t.name)) continue;
@@ -392,9 +388,9 @@ std::string fingerprint(const TensorList& tensors) {
 }
 
 bool is_counter(const std::string& name) {
-  static const std::string counter = "num_batches_tracked";
-  return name.size() >= counter.size() &&
-         name.compare(name.size() - counter.size(), counter.size(), counter) == 0;
+  static const std::string counter = ".num_batches_tracked";  // (or the whole name: a bare BatchNorm)
+  return name == counter.substr(1) || (name.size() > counter.size() &&
+                                       name.compare(name.size() - counter.size(), counter.size(), counter) == 0);
 }
 
 TensorList eval_buffers(const Model& m) {

@@ -11,6 +11,9 @@
 #include <optional>
 #include <regex>
 #include <sstream>
+#include <utility>
+
+#include <sys/stat.h>
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
@@ -107,14 +110,17 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
     if (std::filesystem::is_directory(f))
       throw InputError(f + " is a folder: give a run folder alone, or checkpoint files");
   }
-  // (a checkpoint given twice would count twice: a PCA weighted towards it, a path through it twice)
-  for (std::size_t i = 0; i < given.size(); ++i)
-    for (std::size_t j = 0; j < i; ++j) {
-      std::error_code ec;
-      if (std::filesystem::equivalent(given[i], given[j], ec))
-        throw InputError(given[i] + (given[i] == given[j] ? " is given twice" : " is " + given[j] + " again") +
-                         ": each checkpoint of a trajectory once");
-    }
+  // (a checkpoint given twice would count twice: a PCA weighted towards it, a path through it
+  // twice; each file looked at once, by its device and inode, whatever the spelling of its path)
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;
+  for (const auto& f : given) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) continue;
+    const auto [first, fresh] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), f);
+    if (!fresh)
+      throw InputError(f + (f == first->second ? " is given twice" : " is " + first->second + " again") +
+                       ": each checkpoint of a trajectory once");
+  }
   // One run's model_<epoch> files out of training order: a shell glob (run/model_*.h5) sorts
   // model_10 before model_2, which made the 9th checkpoint θ* and the path zig-zag. They are put
   // in epoch order, said; files of several folders or other names keep the order given.
