@@ -298,6 +298,16 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // (what a point's eigensolve cost, not a value of the surface: another rank layout can take
   // another restart; the first input's is kept)
   auto compared = [](const std::string& name) { return name != "hvp_count"; };
+  // An accuracy's loss of the same split ("train_acc": "train_loss"), if the file has it: where
+  // that loss is NaN (a diverged model) the accuracy is argmax over NaN logits, which hardware
+  // and precision decide, and info and plot leave it out as a gap; merge does not compare it.
+  std::vector<std::ptrdiff_t> loss_of(names.size(), -1);
+  for (std::size_t v = 0; v < names.size(); ++v)
+    if (is_accuracy_name(names[v])) {
+      const auto it = std::find(names.begin(), names.end(),
+                                names[v].substr(0, names[v].size() - 4) + "_loss");
+      if (it != names.end()) loss_of[v] = it - names.begin();
+    }
 
   // Merge point by point, in argument order; a point done twice must agree in every value.
   MergeReport rep;
@@ -342,6 +352,9 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       overlapped[p] = true;
       for (std::size_t v = 0; v < names.size(); ++v) {
         if (!compared(names[v])) continue;
+        if (const auto l = loss_of[v];
+            l >= 0 && std::isnan(values[std::size_t(l)][p]) && std::isnan(in.data.values[std::size_t(l)][p]))
+          continue;
         const double a = values[v][p], b = in.data.values[v][p];
         const double tol = tolerance_of(names[v]);
         if (!agree(a, b, tol, is_accuracy_name(names[v])))

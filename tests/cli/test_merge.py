@@ -496,6 +496,26 @@ with h5py.File("whole_inf.h5", "r+") as f:
 r = run("merge", "whole_inf.h5", "p1.h5", "p2.h5", "p3.h5", "--out", "inf_m.h5")
 check(r.returncode == 1 and "disagree at point" in r.stderr and "train_loss" in r.stderr and " inf" in r.stderr
       and not os.path.exists("inf_m.h5"), f"an infinite value against a finite one: refused ({r.stderr.strip()})")
+# a diverged point (NaN loss) in both inputs: its accuracy (argmax over NaN logits) is not compared;
+# with a finite loss the same accuracy difference is refused
+iy, ix = np.argwhere(parts[0]["done"] == 1)[0]  # (a point of part 1, and of the whole sweep)
+def nan_point(src, dst, loss, acc):
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        for name, v in (("train_loss", loss), ("train_acc", acc)):
+            a = f[name][()]
+            a[iy, ix] = v
+            f[name][...] = a
+nan_point("whole.h5", "nan_a.h5", np.nan, 10.0)
+nan_point("p1.h5", "nan_b.h5", np.nan, 40.0)
+r = run("merge", "nan_a.h5", "nan_b.h5", "--out", "nan_m.h5")
+check(r.returncode == 0, f"NaN loss in both inputs: accuracies 10 and 40 not compared ({r.returncode}: "
+                         f"{r.stderr.strip()})")
+nan_point("whole.h5", "nan_c.h5", 2.0, 10.0)
+nan_point("p1.h5", "nan_d.h5", 2.0, 40.0)
+r = run("merge", "nan_c.h5", "nan_d.h5", "--out", "nan_m2.h5")
+check(r.returncode == 1 and "train_acc 40 vs 10" in r.stderr,
+      f"the same accuracies at a finite loss: refused ({r.stderr.strip()})")
 # three inputs holding every point: 35 points in several inputs, not 70
 r = run("merge", "p1.h5", "p2.h5", "p3.h5", "whole.h5", "overlap.h5", "--out", "three.h5")
 check(r.returncode == 0 and "(35 points were in several inputs" in r.stdout,
