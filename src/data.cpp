@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <filesystem>
 #include <random>
@@ -137,7 +139,10 @@ namespace {
 // run together are joined, as gunzip does; zero bytes after the last member (a tape's or a
 // transfer's padding) are ignored, as gunzip ignores them; other bytes after it are refused
 // (zlib's gzread skipped them silently: a damaged or appended file was read as whole).
-std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
+// `announced(header)`, once `header_bytes` are inflated, is the size the file's header announces:
+// inflating stops soon after it (a small damaged or crafted .gz can inflate to gigabytes).
+std::vector<std::uint8_t> read_maybe_gz(const std::string& file, std::size_t header_bytes,
+                                        const std::function<std::uint64_t(const std::uint8_t*)>& announced) {
   check_not_special(file, "a data file");
   std::vector<std::uint8_t> in = read_file_bytes(file);
   auto gzip_at = [&](std::size_t at) {
@@ -169,6 +174,12 @@ std::vector<std::uint8_t> read_maybe_gz(const std::string& file) {
       z.avail_out = sizeof chunk;
       rc = inflate(&z, Z_NO_FLUSH);
       out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
+      if (out.size() >= header_bytes && out.size() > announced(out.data()) + sizeof chunk) {
+        inflateEnd(&z);
+        throw FormatError(file + ": its gzip data inflate to more than the " +
+                          std::to_string(announced(out.data())) +
+                          " bytes its header announces (a damaged or wrong file)");
+      }
     }
     const std::string msg = z.msg ? z.msg : "";
     const std::size_t used = z.total_in;
@@ -190,7 +201,13 @@ std::uint32_t be32(const std::uint8_t* p) {
 }  // namespace
 
 torch::Tensor read_idx_images(const std::string& file) {
-  auto buf = read_maybe_gz(file);
+  auto buf = read_maybe_gz(file, 16, [](const std::uint8_t* h) {
+    std::uint64_t pixels = 0;  // (saturating: a damaged header's product can overflow)
+    if (__builtin_mul_overflow(std::uint64_t(be32(h + 4)), std::uint64_t(be32(h + 8)), &pixels) ||
+        __builtin_mul_overflow(pixels, std::uint64_t(be32(h + 12)), &pixels) || pixels > UINT64_MAX / 2)
+      return UINT64_MAX / 2;
+    return 16 + pixels;
+  });
   if (buf.size() < 16) throw FormatError(file + ": too short for an IDX image header");
   std::uint32_t magic = be32(buf.data());
   if (magic != 0x00000803)
@@ -217,7 +234,7 @@ torch::Tensor read_idx_images(const std::string& file) {
 }
 
 torch::Tensor read_idx_labels(const std::string& file) {
-  auto buf = read_maybe_gz(file);
+  auto buf = read_maybe_gz(file, 8, [](const std::uint8_t* h) { return 8 + std::uint64_t(be32(h + 4)); });
   if (buf.size() < 8) throw FormatError(file + ": too short for an IDX label header");
   std::uint32_t magic = be32(buf.data());
   if (magic != 0x00000801)

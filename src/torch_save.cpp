@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -363,7 +364,7 @@ class Unpickler {
     return v;
   }
 
-  Ref reduce(const Ref& callable, const Ref& args) {
+  Ref reduce(const Ref& callable, const Ref& args, int depth = 0) {
     if (callable->kind != Obj::Kind::global) return make_other("?");
     const std::string& name = callable->s;
     const auto& a = args->items;
@@ -408,8 +409,13 @@ class Unpickler {
       return a[0];
     }
     if (name == "torch._tensor._rebuild_from_type_v2" || name == "torch._tensor._rebuild_from_type") {
-      // (func, type, args, state): a tensor subclass; rebuild the plain tensor
-      if (a.size() >= 3) return reduce(a[0], a[2]);
+      // (func, type, args, state): a tensor subclass; rebuild the plain tensor. (One level in
+      // files torch.save writes; a crafted list holding itself recursed until the stack overflowed.)
+      if (a.size() >= 3) {
+        if (a[2]->kind != Obj::Kind::tuple) fail(name + " whose arguments are not a tuple");
+        if (depth >= 8) fail(name + " nested more than 8 deep");
+        return reduce(a[0], a[2], depth + 1);
+      }
     }
     return make_other(name);
   }
@@ -424,10 +430,15 @@ class Unpickler {
       fail("unexpected persistent id");
     if (a.size() > 5 && a[5]->kind != Obj::Kind::none)
       fail("a view of a storage (PyTorch < 0.4); load and save it again with a newer PyTorch");
-    auto cached = storages_.find(a[2]->s);
-    if (cached != storages_.end()) return cached->second;
     auto dtype = storage_dtype(a[1]->s);
     if (!dtype) fail("unsupported storage type " + a[1]->s);
+    auto cached = storages_.find(a[2]->s);
+    if (cached != storages_.end()) {
+      if (cached->second->t.scalar_type() != *dtype)
+        fail("storage " + a[2]->s + " named with two element types (" + a[1]->s + " and " +
+             std::string(c10::toString(cached->second->t.scalar_type())) + ")");
+      return cached->second;
+    }
     if (a[4]->i < 0) fail("storage of " + std::to_string(a[4]->i) + " elements");
     if (!source_) fail("a storage where none can be");
     auto s = make(Obj::Kind::storage);
@@ -473,6 +484,16 @@ Ref read_zip(const std::string& path, bool with_data) {
   }
   if (!zip->hasRecord("data.pkl"))
     throw FormatError(path + ": zip file without data.pkl: not written by torch.save");
+  // PyTorch >= 2.1 records the writer's byte order; its storages are in it. (Earlier files have
+  // none and are little-endian.) Big-endian elements are swapped as torch.load swaps them.
+  bool big = false;
+  if (zip->hasRecord("byteorder")) {
+    auto [data, bytes] = zip->getRecord("byteorder");
+    const std::string order(static_cast<const char*>(data.get()), std::min<std::size_t>(bytes, 16));
+    if (order != "little" && order != "big")
+      throw FormatError(path + ": torch.save zip file of unknown byte order '" + order + "'");
+    big = order == "big";
+  }
   auto from_record = [&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
     const std::string record = "data/" + key;
     if (!zip->hasRecord(record))
@@ -486,6 +507,10 @@ Ref read_zip(const std::string& path, bool with_data) {
                         std::to_string(item) + " bytes");
     auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
     if (bytes) std::memcpy(t.data_ptr(), data.get(), bytes);
+    if (big && item > 1) {
+      auto* p = static_cast<char*>(t.data_ptr());
+      for (std::size_t k = 0; k < bytes; k += item) std::reverse(p + k, p + k + item);
+    }
     return t;
   };
   try {
@@ -530,10 +555,12 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
       if (sys_info->items[k]->kind == Obj::Kind::string && sys_info->items[k]->s == "little_endian" &&
           sys_info->items[k + 1]->kind == Obj::Kind::boolean && !sys_info->items[k + 1]->i)
         throw FormatError(path + ": written on a big-endian machine; not supported");
+  std::uint64_t claimed = 0;  // bytes of the storages so far: together, within the file too
   Ref root = next([&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
-    if (std::uint64_t(numel) > file_size / c10::elementSize(dtype))
+    if (std::uint64_t(numel) > (file_size - claimed) / c10::elementSize(dtype))
       throw FormatError(path + ": storage " + key + " of " + std::to_string(numel) +
-                        " elements is larger than the file");
+                        " elements is larger than the file" + (claimed ? " (with the storages before it)" : ""));
+    claimed += std::uint64_t(numel) * c10::elementSize(dtype);
     auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));  // filled below
     storages[key] = t;
     return t;

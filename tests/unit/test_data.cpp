@@ -433,6 +433,16 @@ TEST_CASE("bad data files give errors naming the file", "[data]") {
     write_bytes(two, b);
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(two); }),
                Contains(two) && Contains(std::to_string(plain.size()) + " bytes follow them"));
+
+    // 6 labels and 64 MiB of zeros after them, 64 kB compressed: refused once the inflated
+    // data pass the header's size by a chunk, not inflated whole (a crafted one can be TiBs)
+    auto bomb = d.file("bomb.gz");
+    b = plain;
+    b.resize(b.size() + (std::size_t(64) << 20), 0);
+    write_gz(bomb, b);
+    CHECK(std::filesystem::file_size(bomb) < (std::size_t(1) << 20));
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(bomb); }),
+               Contains(bomb) && Contains("inflate to more than the 14 bytes its header announces"));
   }
   SECTION("IDX headers whose counts overflow or are zero") {
     // 0xffffffff images of 0xffff x 0xffff: n * rows * cols wraps around 2^64 to a small number

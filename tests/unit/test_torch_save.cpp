@@ -167,6 +167,48 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
     CHECK((shapes[1].first == "b" && shapes[1].second == std::vector<std::int64_t>{5}));
     CHECK(read_torch_state_dict(d.file("big_legacy.pt"))[1].tensor.sum().item<double>() == 5.0);
   }
+  // The byte order PyTorch >= 2.1 records in a zip file: "little" reads as before, "big" (its
+  // storages' elements byte-swapped, as a big-endian machine writes them) reads the same values,
+  // anything else is refused.
+  {
+    auto z = test::run_python(d, "OUT = '" + d.str() + "'\n" + R"PY(
+import pickle, zipfile, numpy as np
+src = OUT + '/odd.pt'
+zin = zipfile.ZipFile(src)
+names = zin.namelist()
+prefix = names[0].split('/')[0]
+sizes = {}
+class Anything:
+    def __init__(self, *a, **k): pass
+    def __setitem__(self, k, v): pass
+    def __setstate__(self, state): pass
+class Storages(pickle.Unpickler):
+    def find_class(self, module, name):
+        return name if name.endswith('Storage') else Anything
+    def persistent_load(self, pid):
+        sizes[pid[2]] = {'FloatStorage': 4, 'DoubleStorage': 8, 'HalfStorage': 2, 'LongStorage': 8,
+                         'IntStorage': 4, 'ByteStorage': 1, 'BoolStorage': 1}[pid[1]]
+Storages(zin.open(prefix + '/data.pkl')).load()
+assert len(sizes) >= 8, sizes
+for order in ('little', 'big', 'middle'):
+    with zipfile.ZipFile(OUT + '/odd_%s.pt' % order, 'w', zipfile.ZIP_STORED) as out:
+        for n in names:
+            data = zin.read(n)
+            key = n[len(prefix) + 1:]
+            if order == 'big' and key.startswith('data/') and sizes.get(key[5:], 1) > 1:
+                data = np.frombuffer(data, dtype='<u%d' % sizes[key[5:]]).byteswap().tobytes()
+            out.writestr(n, data)
+        out.writestr(prefix + '/byteorder', order)
+)PY");
+    INFO(z.out);
+    REQUIRE(z.status == 0);
+    for (const char* f : {"odd_little.pt", "odd_big.pt"}) {
+      INFO(f);
+      check_equal(read_torch_state_dict(d.file(f)), read_ref(d.file("odd.pt.ref")));
+    }
+    CHECK_THROWS_WITH(read_torch_state_dict(d.file("odd_middle.pt")),
+                      Contains(d.file("odd_middle.pt")) && Contains("unknown byte order 'middle'"));
+  }
   // A legacy file's pickles come before its storages: its shapes read without them.
   {
     std::ifstream in(d.file("wrapped_legacy_p2.pt"), std::ios::binary);
@@ -303,4 +345,28 @@ TEST_CASE("files that are not torch.save files", "[torch_save]") {
   test::write_bytes(d.file("huge.pt"), b);
   CHECK_THROWS_WITH(read_torch_state_dict(d.file("huge.pt")),
                     Contains(d.file("huge.pt")) && Contains("size and stride overflow"));
+}
+
+TEST_CASE("crafted tensor-subclass rebuilds are refused, not recursed into", "[torch_save]") {
+  // A legacy file whose object is _rebuild_from_type_v2(*L) with L = [G, 0, L], a list holding
+  // itself (81 bytes: the unwrapping recursed until the stack overflowed), and one whose
+  // arguments nest 20 deep (files torch.save writes nest one level).
+  test::TempDir d("torch-save-rebuild");
+  const std::string head("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19." "\x80\x02M\xe9\x03." "\x80\x02}.",
+                         15 + 6 + 4);
+  const std::string g = "ctorch._tensor\n_rebuild_from_type_v2\n";
+  auto write = [&](const std::string& name, const std::string& object) {
+    const std::string bytes = head + "\x80\x02" + object + ".";
+    test::write_bytes(d.file(name), std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+    return d.file(name);
+  };
+  const std::string cycle = write("cycle.t7", g + "]q" + std::string(1, '\0') + "(" + g + "K" +
+                                                  std::string(1, '\0') + "h" + std::string(1, '\0') + "eR");
+  CHECK_THROWS_WITH(read_torch_state_dict(cycle), Contains(cycle) && Contains("not a tuple"));
+  std::string nested = g;
+  for (int k = 0; k < 20; ++k) nested += "(" + g + "K" + std::string(1, '\0');
+  nested += ")";
+  for (int k = 0; k < 20; ++k) nested += "t";
+  const std::string deep = write("deep.t7", nested + "R");
+  CHECK_THROWS_WITH(read_torch_state_dict(deep), Contains(deep) && Contains("nested more than 8 deep"));
 }
