@@ -120,6 +120,7 @@ void HessianOperator::apply(const double* x, double* y) {
   model_.train(false);
   // On a rank of a data-shard group, a failure of this rank's part is agreed within the group
   // before the reduction below (GroupEvalError on every rank of the group).
+  bool finite = true;
   run_in_group(group_, [&]() {
     injected_eval_error();
     const auto dev = params_.front().device();
@@ -135,6 +136,7 @@ void HessianOperator::apply(const double* x, double* y) {
       off += p.numel();
     }
     const std::int64_t n = data_.size();
+    torch::Tensor loss_total;  // (on the device, read once after the pass: no sync per batch)
     for (std::int64_t start = 0; start < n; start += opts_.batch_size) {
       const std::int64_t len = std::min(opts_.batch_size, n - start);
       auto xb = data_.images.narrow(0, start, len);
@@ -144,6 +146,7 @@ void HessianOperator::apply(const double* x, double* y) {
         throw InputError(model_.source + ": forward returned shape " + c10::str(logits.sizes()) +
                          ", expected [batch, classes]");
       auto loss = batch_loss_sum(logits, yb, opts_.loss);
+      loss_total = loss_total.defined() ? loss_total + loss.detach() : loss.detach();
       // Hv = ∇(∇L · v): the gradient with its graph, then the gradient of its product with v.
       auto g = torch::autograd::grad({loss}, params_, {}, /*retain_graph=*/true,
                                      /*create_graph=*/true, /*allow_unused=*/true);
@@ -165,7 +168,15 @@ void HessianOperator::apply(const double* x, double* y) {
     for (auto& a : acc) flat_acc.push_back(a.reshape({-1}));
     auto out = torch::cat(flat_acc).div_(double(total_samples_)).to(torch::kCPU).contiguous();
     std::copy(out.data_ptr<double>(), out.data_ptr<double>() + dim_, y);
+    finite = !loss_total.defined() || std::isfinite(loss_total.item<double>());
   });
+  if (group_ && group_->size() > 1)  // (the same answer on every rank of the group)
+    finite = group_->allreduce_max(std::int64_t(!finite)) == 0;
+  if (!finite) {
+    ++products_;  // (the pass was made)
+    throw UndefinedHessian(model_.source + ": the loss is not finite at this model (inf or NaN on "
+                           "the data, a diverged model?): its Hessian is undefined");
+  }
   if (group_ && group_->size() > 1) {
     // Rescaled shard sums add up to H x. The root's sum is broadcast so that every rank holds
     // bit-identical vectors and runs the same eigensolver iterations.

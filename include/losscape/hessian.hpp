@@ -98,6 +98,13 @@ class ArpackError : public Error {
   using Error::Error;
 };
 
+/// The loss at the model is not finite (a diverged model): thrown by HessianOperator::apply on
+/// every rank of its group alike, before any product it would return.
+class UndefinedHessian : public Error {
+ public:
+  using Error::Error;
+};
+
 struct EigenResult {
   std::vector<double> values;  ///< nev eigenvalues, descending; NaN where not converged
   bool converged = false;      ///< all nev converged within max_iter

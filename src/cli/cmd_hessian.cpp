@@ -233,8 +233,9 @@ void add_hessian(CLI::App& root, Registry& reg) {
         dev = select_device(o->device, node.rank());
         if (o->batch < 1) throw InputError("--batch-size must be at least 1");
         model = load_model(o->model, spec.dataset);
-        // (LAPACK would print its own complaints about the NaNs, and ARPACK fail without a name)
-        if (const std::string bad = diverged_model(model->parameters(), model->source); !bad.empty())
+        // (LAPACK would print its own complaints about the NaNs, and ARPACK fail without a name;
+        // BatchNorm's running statistics count too, as for eval and sweep)
+        if (const std::string bad = diverged_model(model->state(), model->source); !bad.empty())
           throw InputError(bad + "; the Hessian there is undefined");
         data = load_split(spec, dev);
         // What a result depends on besides the settings: a stopped run's stages are kept only
@@ -310,6 +311,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
         throw AgreedError(world.agree(e.own() ? e.what() : ""));
       } catch (const ArpackError& e) {
         throw AgreedError(e.what());  // every rank runs the same iterations on the same vectors
+      } catch (const UndefinedHessian& e) {
+        throw AgreedError(e.what());  // (the loss's finiteness is agreed within the product)
       } catch (const InputError& e) {
         throw AgreedError(e.what());  // option checks (--top-k ...): the same on every rank
       }

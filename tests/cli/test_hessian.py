@@ -299,6 +299,45 @@ def main():
         check(list(f["max_eig"][()]) == [0, 0] and list(f["eig_converged"][()]) == [1, 1] and
               all(f["hvp_count"][()] > 0), "... and in a sweep's maps (converged, products counted)")
 
+    # ---- models without a Hessian: NaN BatchNorm statistics (refused before any product, as
+    # eval refuses them), and finite weights whose loss overflows (refused at the first product,
+    # on every rank alike); in a sweep that point's eigenvalues are NaN, not an error ----
+    bn = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
+                       nn.Linear(50, 10)).eval()
+    with torch.no_grad():
+        bn[2].running_var[1] = float("nan")
+    torch.jit.script(bn).save("bn_nan.pt")
+    r = run("hessian", "--model-file", "bn_nan.pt", *data, "--quiet", expect_ok=False)
+    check(r.returncode == 1 and r.stderr.count("\n") == 1 and "bn_nan.pt" in r.stderr and
+          "running_var holds NaN or infinite values" in r.stderr,
+          f"NaN BatchNorm statistics: refused in one line ({r.returncode}: {r.stderr.strip()})")
+    big = Tiny()
+    with torch.no_grad():
+        big.fc1.bias.fill_(100.0)  # every tanh 1: logits of +-1.8e39, beyond float32
+        big.fc2.weight.copy_(torch.tensor([3e38 if k % 2 else -3e38 for k in range(10)])[:, None]
+                             .expand(10, 6))
+    torch.jit.script(big).save("overflow.pt")
+    r = run("eval", "--model-file", "overflow.pt", *data, "--split", "train", "--json",
+            expect_ok=False)
+    check(r.returncode == 0 and json.loads(r.stdout)["loss"] is None,
+          f"the overflowing model's loss is not finite ({r.returncode}: {r.stdout.strip()[:200]})")
+    for ranks in (0, 2):
+        cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
+            LOSSCAPE, "hessian", "--model-file", "overflow.pt", *data, "--trace-probes", "2",
+            "--json", f"overflow{ranks}.json", "--quiet"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        err = [l for l in r.stderr.splitlines() if l.startswith("losscape")]
+        check(r.returncode == 1 and len(err) == 1 and "overflow.pt: the loss is not finite at this "
+              "model" in err[0] and "DLASCL" not in r.stderr and not os.path.exists(f"overflow{ranks}.json"),
+              f"a loss that overflows, {ranks or 1} rank(s): refused in one line ({r.returncode}: "
+              f"{r.stderr.strip()[-300:]})")
+    # (--x-norm none: a filter-normalized direction of weights of 3e38 overflows float32 itself)
+    run("sweep", "--model-file", "overflow.pt", *data, "--dims", "1", "--x", "0:1:2", "--x-norm",
+        "none", "--hessian", "--out", "overflow.h5", "--quiet")
+    with h5py.File("overflow.h5") as f:
+        check(np.isnan(f["max_eig"][0]) and np.isnan(f["min_eig"][0]) and f["done"][0] == 1,
+              "... and a sweep's point there holds NaN eigenvalues, done")
+
     # ---- a stop signal (a job's time limit, scancel) during the trace: the stages finished
     # before it are reported and saved with "complete": false, exit 75; under mpiexec a signal
     # to one rank (here rank 1 alone) stops every rank after the same product; the same command
