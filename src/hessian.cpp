@@ -180,8 +180,8 @@ void HessianOperator::apply(const double* x, double* y) {
   if (group_ && group_->size() > 1) {
     // Rescaled shard sums add up to H x. The root's sum is broadcast so that every rank holds
     // bit-identical vectors and runs the same eigensolver iterations.
-    group_->allreduce_sum(y, int(dim_));
-    group_->bcast(y, int(dim_ * std::int64_t(sizeof(double))));
+    group_->allreduce_sum(y, dim_);
+    group_->bcast(y, dim_ * std::int64_t(sizeof(double)));
   }
   ++products_;
   if (stop_on_signal) {

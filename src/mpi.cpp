@@ -95,8 +95,15 @@ void Comm::bcast(std::string& s, int root) const {
   if (n) check(MPI_Bcast(s.data(), int(n), MPI_CHAR, root, comm_), "MPI_Bcast");
 }
 
-void Comm::bcast(void* data, int bytes, int root) const {
-  check(MPI_Bcast(data, bytes, MPI_BYTE, root, comm_), "MPI_Bcast");
+// (MPI counts are int: a vector of more than 2^31 elements, or bytes, goes in pieces; a Hessian
+// of 300 million parameters is 2.4 GB of float64)
+constexpr std::int64_t kPiece = std::int64_t(1) << 28;
+
+void Comm::bcast(void* data, std::int64_t bytes, int root) const {
+  for (std::int64_t at = 0; at < bytes || (at == 0 && bytes == 0); at += kPiece)
+    check(MPI_Bcast(static_cast<char*>(data) + at, int(std::min(kPiece, bytes - at)), MPI_BYTE, root,
+                    comm_),
+          "MPI_Bcast");
 }
 
 double Comm::allreduce_sum(double v) const {
@@ -104,8 +111,10 @@ double Comm::allreduce_sum(double v) const {
   check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
   return out;
 }
-void Comm::allreduce_sum(double* v, int n) const {
-  check(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+void Comm::allreduce_sum(double* v, std::int64_t n) const {
+  for (std::int64_t at = 0; at < n || (at == 0 && n == 0); at += kPiece)
+    check(MPI_Allreduce(MPI_IN_PLACE, v + at, int(std::min(kPiece, n - at)), MPI_DOUBLE, MPI_SUM, comm_),
+          "MPI_Allreduce");
 }
 std::int64_t Comm::allreduce_sum(std::int64_t v) const {
   std::int64_t out = 0;

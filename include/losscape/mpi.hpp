@@ -51,9 +51,9 @@ class Comm {
 
   void barrier() const;
   void bcast(std::string& s, int root = 0) const;
-  void bcast(void* data, int bytes, int root = 0) const;
+  void bcast(void* data, std::int64_t bytes, int root = 0) const;  ///< (any size: sent in pieces)
   double allreduce_sum(double v) const;
-  void allreduce_sum(double* v, int n) const;
+  void allreduce_sum(double* v, std::int64_t n) const;  ///< (any size: in pieces)
   std::int64_t allreduce_sum(std::int64_t v) const;
   std::int64_t allreduce_max(std::int64_t v) const;
   double allreduce_max(double v) const;
