@@ -22,6 +22,7 @@
 #include "losscape/json_config.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "losscape/h5.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/stop.hpp"
 #include "losscape/version.hpp"
@@ -103,10 +104,14 @@ const std::set<std::string> kMutable = {"epochs", "save_every", "device", "data_
 
 // The settings' values (not whether arch and out are given), named as the user gave them: the
 // flags, or with `file` (a --config file's values) the file and its keys.
-void check_values(const TrainConfig& c, const std::string& file = "") {
+// `file`: where the values come from (none: flags); `from_file`: with a file, the keys it gave
+// (null: all), the others are named as their flags.
+void check_values(const TrainConfig& c, const std::string& file = "",
+                  const std::set<std::string>* from_file = nullptr, bool across_keys = true) {
   const std::string in = file.empty() ? "" : file + ": ";
+  auto in_file = [&](const char* key) { return !file.empty() && (!from_file || from_file->count(key)); };
   auto name = [&](const char* flag, const char* key) {
-    return file.empty() ? std::string(flag) : in + "\"" + key + "\"";
+    return in_file(key) ? in + "\"" + key + "\"" : std::string(flag);
   };
   if (!c.arch.empty() && !is_zoo_name(c.arch)) {
     std::string names;
@@ -131,30 +136,40 @@ void check_values(const TrainConfig& c, const std::string& file = "") {
     throw InputError(name("--gamma", "gamma") + " must be a positive number");
   if (c.optimizer != "sgd" && c.optimizer != "adam")
     throw InputError(in + "unknown optimizer '" + c.optimizer + "' (expected sgd or adam)");
-  if (c.optimizer == "sgd" && c.nesterov && c.momentum == 0)
-    throw InputError(in + "Nesterov momentum needs " +
-                     (file.empty() ? "--momentum" : "\"momentum\"") + " > 0");
+  if (across_keys && c.optimizer == "sgd" && c.nesterov && c.momentum == 0)
+    throw InputError(in_file("momentum") ? in + "Nesterov momentum needs \"momentum\" > 0"
+                                         : "Nesterov momentum needs --momentum > 0 (or --no-nesterov)");
   for (auto m : c.milestones)
     if (m < 1) throw InputError(name("--milestones", "milestones") + " must be epochs >= 1");
 }
 
 void validate(const TrainConfig& c) {
-  if (c.arch.empty()) throw UsageError("train: no architecture given (--arch NAME; see info --arch)");
+  if (c.arch.empty()) throw UsageError("train: no architecture given (--arch NAME; see info --list-archs)");
   if (c.out.empty()) throw InputError("train: no run folder given (--out DIR)");
   check_values(c);
 }
 
 }  // namespace
 
-void check_train_config_file(const nlohmann::json& given, const std::string& file) {
-  TrainConfig c = given.get<TrainConfig>();
-  if (!given.contains("lr") && c.optimizer == "adam") c.lr = 0.001;  // as resolve_train_config
-  check_values(c, file);
+void check_train_config_file(const nlohmann::json& file_values, const nlohmann::json& given,
+                             const std::string& file, const std::set<std::string>& from_file) {
+  auto resolved = [](const nlohmann::json& j) {
+    TrainConfig c = j.get<TrainConfig>();
+    if (!j.contains("lr") && c.optimizer == "adam") c.lr = 0.001;  // as resolve_train_config
+    return c;
+  };
+  // Each of the file's values, even one a flag replaces (the file is wrong all the same); then
+  // the values that depend on each other, as the flags leave them.
+  check_values(resolved(file_values), file, nullptr, /*across_keys=*/false);
+  const TrainConfig c = resolved(given);
+  check_values(c, file, &from_file);
   // As the flags are refused for Adam (a stored configuration records SGD's defaults: those pass)
   const TrainConfig plain;
-  if (c.optimizer == "adam" && (c.momentum != plain.momentum || c.nesterov != plain.nesterov))
-    throw InputError(file + ": \"" + (c.momentum != plain.momentum ? "momentum" : "nesterov") +
-                     "\" is for SGD only, not for \"optimizer\": \"adam\"");
+  const char* key = c.momentum != plain.momentum ? "momentum" : "nesterov";
+  if (c.optimizer == "adam" && (c.momentum != plain.momentum || c.nesterov != plain.nesterov) &&
+      from_file.count(key))
+    throw InputError(file + ": \"" + key + "\" is for SGD only, not for " +
+                     (from_file.count("optimizer") ? "\"optimizer\": \"adam\"" : "--optimizer adam"));
 }
 
 TrainConfig stored_train_config(const nlohmann::json& config, const std::string& path) {
@@ -266,6 +281,12 @@ std::vector<RunCheckpoint> numbered_files(const std::string& dir, const std::reg
                        out[i - 1].path + ", " + out[i].path + ")");
   return out;
 }
+// A run of the Python reference (or of any PyTorch script saving the same way):
+// model_<epoch>.t7 (or .pt / .pth) written by torch.save.
+std::vector<RunCheckpoint> torch_save_checkpoints(const std::string& run_dir) {
+  static const std::regex re(R"(model_(\d+)\.(t7|pt|pth))");
+  return numbered_files(run_dir, re);
+}
 }  // namespace
 
 std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
@@ -276,11 +297,8 @@ std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir) {
 std::vector<std::string> checkpoint_files(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) throw InputError(run_dir + ": no such run folder");
   auto found = run_checkpoints(run_dir);
-  // A run of the Python reference (or of any PyTorch script saving the same way):
-  // model_<epoch>.t7 (or .pt / .pth) written by torch.save.
-  static const std::regex re(R"(model_(\d+)\.(t7|pt|pth))");
   if (!found.empty()) {
-    const auto others = numbered_files(run_dir, re);
+    const auto others = torch_save_checkpoints(run_dir);
     if (!others.empty())
       std::fprintf(stderr,
                    "losscape: warning: %s holds both losscape checkpoints (model_<epoch>.h5, %zu) "
@@ -288,7 +306,7 @@ std::vector<std::string> checkpoint_files(const std::string& run_dir) {
                    "losscape ones (move the others to a folder of their own to use them)\n",
                    run_dir.c_str(), found.size(), others.size(), others.front().path.c_str());
   } else {
-    found = numbered_files(run_dir, re);
+    found = torch_save_checkpoints(run_dir);
   }
   if (found.empty())
     throw InputError(run_dir + ": holds no checkpoints model_<epoch>.h5 (losscape train) or "
@@ -489,8 +507,17 @@ void truncate_log(const fs::path& log, std::int64_t epoch) {
   std::vector<std::int64_t> damaged;  // line numbers
   std::set<std::int64_t> epochs;
   {
+    std::error_code ec;
+    const bool there = fs::exists(log, ec);
+    if (there && !fs::is_regular_file(log, ec))
+      throw InputError(log.string() + ": is not a file (the run's training log); not resumed");
     std::ifstream in(log);
+    if (there && !in)
+      throw InputError(log.string() + ": cannot read the training log (" + std::strerror(errno) +
+                       "); not resumed");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad())
+      throw InputError(log.string() + ": cannot read the training log; not resumed");
     std::istringstream lines(text);
     std::string line;
     std::int64_t number = 0;
@@ -518,18 +545,24 @@ void truncate_log(const fs::path& log, std::int64_t epoch) {
   if (!missing.empty())
     std::fprintf(stderr, "losscape: note: %s has no line for epoch %s of the run resumed\n",
                  log.string().c_str(), missing.c_str());
-  auto tmp = log.string() + ".tmp";
-  {
+  // Whole or not at all: a full disk must not leave a short log where the run's was.
+  h5::write_whole(log.string(), ".tmp", [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::trunc);
     for (auto& l : keep) out << l << "\n";
-  }
-  fs::rename(tmp, log);
+    out.close();  // (the buffer reaches the file here: its errors too)
+    if (!out) throw InputError(log.string() + ": cannot write the training log (" + tmp + ")");
+  });
 }
 
 void append_log(const fs::path& log, const nlohmann::json& j) {
   std::ofstream out(log, std::ios::app);
   out << j.dump() << "\n";
-  if (!out) throw InputError(log.string() + ": cannot write the training log");
+  out.close();  // (a line stays in the stream's buffer until here: a full disk shows here)
+  if (!out) {
+    const int e = errno;
+    throw InputError(log.string() + ": cannot write the training log (" + std::strerror(e) + ")" +
+                     space_note(log.string()));
+  }
 }
 
 class ProgressBar {
@@ -577,7 +610,8 @@ void check_can_make(const fs::path& dir, const std::string& out) {
 // first's. The lock file is the folder's name + ".lock", beside it (the folders above are made
 // first where needed: a lock needs its folder), or train.lock inside an existing run folder
 // whose parent cannot be written to (`--out .` in a folder of its own).
-std::unique_ptr<FileLock> lock_run_folder(const std::string& out) {
+// The folders it makes above are added to `made`, deepest first.
+std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs::path>& made_above) {
   fs::path dir = fs::absolute(out).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();  // (a trailing '/')
   if (fs::is_directory(dir) && ::access(dir.parent_path().c_str(), W_OK) != 0)
@@ -585,6 +619,9 @@ std::unique_ptr<FileLock> lock_run_folder(const std::string& out) {
   if (!fs::is_directory(dir.parent_path())) {
     check_can_make(dir, out);
     std::error_code made;
+    for (fs::path up = dir.parent_path(); !up.empty() && up != up.root_path() && !fs::exists(up, made);
+         up = up.parent_path())
+      made_above.push_back(up);
     fs::create_directories(dir.parent_path(), made);
     if (made)
       throw InputError(out + ": cannot make the folders above the run folder (" + made.message() + ")");
@@ -604,9 +641,27 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   TrainConfig cfg = cfg_in;
   validate(cfg);
   const fs::path dir(cfg.out);
+  // The folders made above the run folder for its lock go again if the run stops on bad input
+  // before it writes anything (they are then empty; the lock, declared after, is gone first).
+  struct MadeAbove {
+    std::vector<fs::path> dirs;
+    ~MadeAbove() {
+      std::error_code ec;
+      for (auto& d : dirs) fs::remove(d, ec);  // (an rmdir: a folder holding anything stays)
+    }
+  } made_above;
   std::unique_ptr<FileLock> lock;
-  if (!opts.dry_run) lock = lock_run_folder(cfg.out);
+  if (!opts.dry_run) lock = lock_run_folder(cfg.out, made_above.dirs);
   auto existing = run_checkpoints(cfg.out);
+  // A folder of torch.save checkpoints (a run of the reference) is another run too: a new one
+  // in it would interleave two trajectories, which directions --pca and project then mix.
+  if (existing.empty())
+    if (const auto others = torch_save_checkpoints(cfg.out); !others.empty())
+      throw InputError(cfg.out + " holds a run of torch.save checkpoints (" +
+                       fs::path(others.front().path).filename().string() + " .. " +
+                       fs::path(others.back().path).filename().string() + ")" +
+                       (opts.resume ? ", which losscape train cannot resume" : "") +
+                       "; choose another --out");
 
   // Refuse to touch another run unless resuming it; resume from the newest checkpoint.
   std::optional<Checkpoint> resume_from;

@@ -62,10 +62,13 @@ TrainConfig resolve_train_config(const nlohmann::json& given,
                                  const std::optional<TrainConfig>& stored = std::nullopt,
                                  const std::string& config_file = "",
                                  const std::set<std::string>& from_file = {});
-/// The values' checks of resolve_train_config on the settings of a --config file alone (keys it
-/// lacks have their defaults): an InputError naming `file` and the key, e.g. `c.json: "lr" must
-/// be a positive number`.
-void check_train_config_file(const nlohmann::json& given, const std::string& file);
+/// The values' checks of resolve_train_config on a --config file's settings (`file_values`;
+/// keys it lacks have their defaults): each value alone, then those that depend on each other
+/// (Nesterov and momentum, Adam and momentum) as the flags that override the file leave them
+/// (`given`; `from_file`: the keys no flag replaced). An InputError naming `file` and the key for
+/// a value of the file's, e.g. `c.json: "lr" must be a positive number`, the flag for a flag's.
+void check_train_config_file(const nlohmann::json& file_values, const nlohmann::json& given,
+                             const std::string& file, const std::set<std::string>& from_file);
 /// The training configuration a checkpoint records (its `config` attribute, as read): an
 /// InputError naming `path` when it holds none (a checkpoint written by another tool records
 /// `{}`) or a damaged one, so that a resume never runs with defaults in its place.

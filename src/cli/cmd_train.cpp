@@ -26,7 +26,7 @@ void add_train(CLI::App& root, Registry& reg) {
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand(
       "train", "Train a zoo network with the reference recipe into a run folder of checkpoints");
-  app->add_option("--arch,-a", o->c.arch, "Zoo architecture (vgg9, resnet56, ...; see info --arch)");
+  app->add_option("--arch,-a", o->c.arch, "Zoo architecture (vgg9, resnet56, ...; see info --list-archs)");
   app->add_option("--dataset,-d", o->c.dataset, "cifar10 | fashion-mnist | mnist")
       ->capture_default_str();
   app->add_option("--data-dir", o->c.data_dir, "Directory of the data files");
@@ -86,8 +86,8 @@ void add_train(CLI::App& root, Registry& reg) {
       } catch (const InputError& e) {  // a value of the wrong type, named
         throw InputError(o->config_file + ": " + e.what());
       }
-      check_train_config_file(given, o->config_file);  // its values, named as its keys
     }
+    const nlohmann::json file_values = given;
     // The keys the file gives that no flag replaces: a resume's conflict names them by the file.
     std::set<std::string> from_file;
     for (auto& [k, v] : given.items()) from_file.insert(k);
@@ -146,6 +146,10 @@ void add_train(CLI::App& root, Registry& reg) {
       given["milestones"] = ms;
       from_file.erase("milestones");
     }
+
+    // The file's values, then with the flags that override them (a file's "momentum": 0 with
+    // --no-nesterov is a valid plain SGD), each named as where it came from.
+    if (!o->config_file.empty()) check_train_config_file(file_values, given, o->config_file, from_file);
 
     configure_cpu_threads(o->threads, 1);
     std::optional<TrainConfig> stored;

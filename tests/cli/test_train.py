@@ -309,6 +309,50 @@ for value, ok in ((0.5, False), (0.9, True)):
             "--dry-run", expect=0 if ok else 1)
     check(ok or p.stderr.strip() == 'losscape: error: adam.json: "momentum" is for SGD only, not for '
           '"optimizer": "adam"', f"--config adam with momentum {value}: {p.stderr.strip() or 'taken'}")
+# Values that depend on each other are checked as the flags leave them: a file's momentum 0
+# with --no-nesterov is plain SGD, a file's Adam with momentum under --optimizer sgd is SGD
+for cfg, flags, refusal in (({"momentum": 0}, [], 'm0.json: Nesterov momentum needs "momentum" > 0'),
+                            ({"momentum": 0}, ["--no-nesterov"], None),
+                            ({"optimizer": "adam", "momentum": 0.5}, ["--optimizer", "sgd"], None),
+                            ({"momentum": 0.5}, ["--optimizer", "adam"],
+                             'm0.json: "momentum" is for SGD only, not for --optimizer adam')):
+    with open("m0.json", "w") as f:
+        json.dump(cfg, f)
+    p = run("train", *without(common, "--lr"), "--epochs", "1", "--config", "m0.json", *flags,
+            "--out", "m0", "--dry-run", expect=1 if refusal else 0)
+    check(p.stderr.strip() == f"losscape: error: {refusal}" if refusal else "error" not in p.stderr,
+          f"--config {cfg} {' '.join(flags)}: {p.stderr.strip() or 'taken'}")
+
+# Bad input leaves no folders behind: those made above the run folder for its lock go again
+p = run("train", *without(common, "--data-dir"), "--data-dir", "nodata", "--epochs", "1", "--out",
+        "newp/sub/run", expect=1)
+check("nodata" in p.stderr and not os.path.exists("newp"),
+      f"a missing data set: refused, newp/sub/ not left behind ({p.stderr.strip()})")
+# A folder of torch.save checkpoints (a run of the reference) is not a place for a new run
+os.makedirs("t7run")
+for k in (0, 1):
+    open(f"t7run/model_{k}.t7", "wb").close()
+for extra in ([], ["--resume"]):
+    p = run("train", *common, "--epochs", "1", "--out", "t7run", *extra, expect=1)
+    check("t7run holds a run of torch.save checkpoints (model_0.t7 .. model_1.t7)" in p.stderr and
+          sorted(os.listdir("t7run")) == ["model_0.t7", "model_1.t7"],
+          f"a folder of .t7 checkpoints {' '.join(extra)}: refused, untouched ({p.stderr.strip()})")
+# The training log must reach its file: a log that cannot be written (here /dev/full) ends the
+# run with an error naming it, not exit 0 with every line lost; a log that is not a file is
+# refused by a resume, which would replace it
+os.makedirs("fullrun")
+os.symlink("/dev/full", "fullrun/log.jsonl")
+p = run("train", *common, "--epochs", "1", "--out", "fullrun", expect=1)
+check("fullrun/log.jsonl: cannot write the training log (No space left on device)" in p.stderr,
+      f"a log on a full device: exit 1, named ({p.stderr.strip()})")
+shutil.copytree("run2", "logdir_run")
+os.remove("logdir_run/log.jsonl")
+os.makedirs("logdir_run/log.jsonl")
+p = run("train", "--resume", "--epochs", "5", "--threads", "1", "--out", "logdir_run", expect=1)
+check("logdir_run/log.jsonl: is not a file (the run's training log); not resumed" in p.stderr and
+      not os.path.exists("logdir_run/model_5.h5"),
+      f"a resume whose log is a folder: refused in one line ({p.stderr.strip()})")
+
 # --milestones with an empty entry (a slip) is refused; '' is no schedule
 for ms in ("2,,3", "2,3,", ",2"):
     p = run("train", *without(common, "--milestones"), "--milestones", ms, "--epochs", "1", "--out",
