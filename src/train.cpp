@@ -231,7 +231,9 @@ TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
       const auto& a = it.value();
       const auto& b = s.at(it.key());
       bool same = a == b;
-      if (!same && a.is_number() && b.is_number())
+      // (0.05 given as 5e-2 or 0 as 0.0 is the same; two integers are compared exactly: seeds
+      // above 2^53 differ where their doubles agree)
+      if (!same && a.is_number() && b.is_number() && (a.is_number_float() || b.is_number_float()))
         same = a.get<double>() == b.get<double>();
       if (!same)
       {

@@ -427,4 +427,10 @@ TEST_CASE("bad input is refused before anything is written", "[train]") {
   auto more = resolve_train_config({{"epochs", 3}, {"lr", 0.05}}, stored);
   CHECK(more.epochs == 3);
   CHECK(more.lr == 0.05);
+  // integers compare exactly: two seeds above 2^53 that one double holds are two seeds
+  auto big = stored;
+  big.seed = std::uint64_t(1) << 53;  // (2^53 + 1 is the same double)
+  CHECK_THROWS_WITH(resolve_train_config({{"seed", (std::uint64_t(1) << 53) + 1}}, big),
+                    Contains("--seed 9007199254740993 differs"));
+  CHECK(resolve_train_config({{"seed", std::uint64_t(1) << 53}}, big).seed == big.seed);
 }
