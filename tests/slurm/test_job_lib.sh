@@ -277,7 +277,7 @@ case $1 in
     [[ -n ${FAKE_INFO_MARK:-} ]] && { touch "$FAKE_INFO_MARK"; sleep 1; }
     [[ -n ${FAKE_INFO:-} ]] || exit 1
     echo "$FAKE_INFO" ;;
-  sweep)
+  sweep | merge)
     [[ " $* " == *" --dry-run "* ]] && exit 0
     trap 'exit 75' USR1 TERM
     touch "$SIGLOG.started"
@@ -407,6 +407,17 @@ out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jo
   --arch cnn_small --out spool/nothing.h5 2>&1)
 check "fan-out merge without parts names the directory it looked in" \
   test "$out" == "sweep-fanout.sbatch: error: no part files nothing.part-K-of-2.h5 to merge in $WORK/spool"
+
+# The merge job's stop signals (its time-limit warning, scancel) reach losscape merge, which
+# stops with 75 and the output as it was (bash's default for SIGUSR1 ended the script: 138, and
+# the merge ran on until Slurm killed it)
+touch spool/fk.part-1-of-2.h5 spool/fk.part-2-of-2.h5
+for sig in USR1 TERM; do
+  fake_job "$sig" fkmerge.log FANOUT_PARTS=2 -- "$root/jobs/sweep-fanout.sbatch" merge --arch cnn_small --out spool/fk.h5
+  rc=$?
+  check "fan-out merge: SIG$sig reaches losscape merge, exit 75 (exit $rc)" \
+    bash -c "[[ $rc == 75 ]] && grep -q 'SIG$sig.*losscape merge' fkmerge.log"
+done
 
 # ---- the fan-out's merge checks the parts against its settings: parts left by an earlier
 # fan-out of other settings are not merged into a "complete" file for this one ----
