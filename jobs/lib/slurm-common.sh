@@ -132,6 +132,13 @@ ls_launcher() {
       [[ $(id -u) == 0 ]] && LS_LAUNCH+=(--allow-run-as-root)
       local words=()
       ls_words words "${MPIRUN_ARGS:-}"
+      # Open MPI binds each rank to one core by default (two ranks or fewer; to a socket above):
+      # with --cpus-per-task N a rank's N threads would share that core. Unbound instead (the
+      # job's cgroup keeps it on its own cores), unless MPIRUN_ARGS binds or maps the ranks.
+      if [[ ${SLURM_CPUS_PER_TASK:-1} =~ ^[0-9]+$ ]] && ((SLURM_CPUS_PER_TASK > 1)) &&
+        ! printf '%s\n' "${words[@]}" | grep -qE '^--?(bind-to|map-by)'; then
+        LS_LAUNCH+=(--bind-to none)
+      fi
       LS_LAUNCH+=("${words[@]}")
       ;;
     none) LS_LAUNCH=() ;;

@@ -212,6 +212,16 @@ check "train.sbatch: LAUNCHER=srun without srun: refused in one line" \
 out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/args.sh" LAUNCHER=mpirun TRAIN_OUT=t \
   bash "$root/jobs/train.sbatch" --arch cnn_small 2>&1)
 check "train.sbatch: LAUNCHER=mpirun refused (one task)" grep -q 'LAUNCHER=mpirun: expected srun or none' <<<"$out"
+launch() {  # launch VAR=VALUE...: LS_LAUNCH of the library's ls_launcher in that environment
+  env "$@" bash -c 'source "$0"; ls_launcher; echo "${LS_LAUNCH[*]}"' "$root/jobs/lib/slurm-common.sh"
+}
+if command -v mpirun >/dev/null; then
+  check "LAUNCHER=mpirun with --cpus-per-task 4: the ranks unbound (Open MPI would bind each to one core)" \
+    bash -c "[[ '$(launch LAUNCHER=mpirun SLURM_CPUS_PER_TASK=4)' == *'mpirun'*'--bind-to none' ]]"
+  check "... not with one CPU per task, nor when MPIRUN_ARGS binds or maps itself" \
+    bash -c "[[ '$(launch LAUNCHER=mpirun SLURM_CPUS_PER_TASK=1) $(launch LAUNCHER=mpirun SLURM_CPUS_PER_TASK=4 \
+      MPIRUN_ARGS='--map-by slot:PE=4')' != *'bind-to none'* ]]"
+fi
 
 # ---- jobs/lib found from the script's own folder when the job's Command is another script ----
 # (a job script that runs ours with bash, or an salloc session): scontrol names a wrapper.
