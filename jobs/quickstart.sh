@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 source jobs/lib/ensure-deps.sh
 source jobs/lib/build.sh
 
-ensure_deps
+ensure_deps run
 losscape_build losscape
 losscape=$LOSSCAPE_BUILD/losscape
 out=runs/quickstart
