@@ -1135,6 +1135,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     add("--identity-only", cfg.identity_only);
     add("--stop-after", cfg.stop_after);
     add("hessian", cfg.hessian);  // (before its settings, which a sweep without it has none of)
+    // The kind of device --device auto found: the start-up choice times other candidates (and
+    // cuDNN fusion) on a GPU than on a CPU, in collectives every rank must make alike.
+    add("kind of device", device.is_cuda() ? "a GPU" : "the CPU");
     for (auto& [key, value] : effective.items())
       if (key != "directions" && key != "data_dir" && key != "model_file" && key != "out" && key != "config" &&
           key != "hessian")
