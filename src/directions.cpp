@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -219,6 +220,16 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
     }
     auto d = gaussian_like(theta, gen);
     normalize(d, theta, s.norm, s.ignore_biasbn);
+    // Weights near float32's limit (a diverged model) make a scaled direction that overflows:
+    // said here, not as a direction file of NaNs that the sweep then refuses.
+    for (std::size_t i = 0; i < d.size(); ++i)
+      if (!torch::isfinite(d[i].tensor).all().item<bool>()) {
+        char peak[32];
+        std::snprintf(peak, sizeof peak, "%.3g", theta[i].tensor.abs().max().item<double>());
+        throw InputError(model.source + ": the " + to_string(s.norm) + "-normalized random direction of " +
+                         d[i].name + " overflows float32 (its weights reach " + peak +
+                         ": a diverged model?); no directions around it");
+      }
     return d;
   };
   out.dirs.push_back(make(cfg.x));

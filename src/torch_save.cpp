@@ -2,9 +2,9 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>

@@ -612,7 +612,7 @@ void check_can_make(const fs::path& dir, const std::string& out) {
 // first's. The lock file is the folder's name + ".lock", beside it (the folders above are made
 // first where needed: a lock needs its folder), or train.lock inside an existing run folder
 // whose parent cannot be written to (`--out .` in a folder of its own).
-// The folders it makes above are added to `made`, deepest first.
+// The folders it makes above the run folder are added to `made_above`, deepest first.
 std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs::path>& made_above) {
   fs::path dir = fs::absolute(out).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();  // (a trailing '/')

@@ -331,7 +331,14 @@ def main():
               "model" in err[0] and "DLASCL" not in r.stderr and not os.path.exists(f"overflow{ranks}.json"),
               f"a loss that overflows, {ranks or 1} rank(s): refused in one line ({r.returncode}: "
               f"{r.stderr.strip()[-300:]})")
-    # (--x-norm none: a filter-normalized direction of weights of 3e38 overflows float32 itself)
+    # (--x-norm none: a filter-normalized direction of weights of 3e38 overflows float32 itself,
+    # which directions says in one line)
+    r = run("directions", "--model-file", "overflow.pt", "--dataset", "mnist", "--dims", "1",
+            "--out", "overflow_dirs.h5", expect_ok=False)
+    check(r.returncode == 1 and r.stderr.count("\n") == 1 and "overflow.pt: the filter-normalized random "
+          "direction of fc2.weight overflows float32 (its weights reach 3e+38" in r.stderr and
+          not os.path.exists("overflow_dirs.h5"),
+          f"a direction that overflows float32: refused at making time ({r.returncode}: {r.stderr.strip()})")
     run("sweep", "--model-file", "overflow.pt", *data, "--dims", "1", "--x", "0:1:2", "--x-norm",
         "none", "--hessian", "--out", "overflow.h5", "--quiet")
     with h5py.File("overflow.h5") as f:
