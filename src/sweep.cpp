@@ -472,17 +472,18 @@ struct Evaluator {
       e.max_eig = e.min_eig = NAN;
       if (std::isfinite(results[0].values[0])) {
         const auto before = hessian->products();
+        const auto undefined = [&]() {  // NaN eigenvalues; the products the point took, all the same
+          e = ExtremeEigs{};
+          e.max_eig = e.min_eig = NAN;
+          e.products = int(hessian->products() - before);
+        };
         try {
           e = extreme_eigenvalues([this](const double* x, double* y) { hessian->apply(x, y); },
                                   hessian->dim(), eig);
         } catch (const ArpackError&) {  // a breakdown (non-finite products of a finite loss)
-          e = ExtremeEigs{};
-          e.max_eig = e.min_eig = NAN;
-          e.products = int(hessian->products() - before);  // (what the point took, all the same)
+          undefined();
         } catch (const UndefinedHessian&) {  // (the loss in fp32, where the sweep's was finite)
-          e = ExtremeEigs{};
-          e.max_eig = e.min_eig = NAN;
-          e.products = int(hessian->products() - before);
+          undefined();
         }
       }
       results[0].values.insert(results[0].values.end(),
