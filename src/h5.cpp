@@ -209,6 +209,14 @@ void write_whole(const std::string& path, const std::string& suffix,
     std::filesystem::remove(tmp, ec);
     throw InputError(path + ": cannot replace it with " + tmp + " (" + why + ")");
   }
+  // And the rename itself on the disk (the folder's entry): after a crash the name holds the new
+  // file, not the old one (a checkpoint that a run's log already counts as saved).
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  if (const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
 }
 
 bool is_empty_file(const std::string& path) {
