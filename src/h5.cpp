@@ -498,8 +498,12 @@ std::vector<hsize_t> Dataset::dims() const {
 }
 
 std::size_t Dataset::size() const {
+  // (a crafted shape's product can wrap around to a small count, past every size check, and a
+  // read of that many elements would walk its chunks for ever)
   std::size_t n = 1;
-  for (auto d : dims()) n *= d;
+  for (auto d : dims())
+    if (__builtin_mul_overflow(n, std::size_t(d), &n))
+      throw FormatError(where_ + ": declares a shape of more than 2^64 elements (a damaged file)");
   return n;
 }
 

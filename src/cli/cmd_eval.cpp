@@ -70,8 +70,11 @@ void add_eval(CLI::App& root, Registry& reg) {
                           {"memory_format", choice.channels_last ? "nhwc" : "nchw"}};
       std::cout << j.dump(2) << "\n";
     } else {
-      char loss[32] = "nan";  // (printf writes a NaN as "-nan")
-      if (!std::isnan(s.loss())) std::snprintf(loss, sizeof loss, "%.6f", s.loss());
+      // (printf writes a NaN as "-nan"; a diverged model's loss of 1e36 in %f is 37 digits, cut
+      // to the buffer's 31 it was a wrong number: from 1e15 on it is written with an exponent)
+      char loss[32] = "nan";
+      if (!std::isnan(s.loss()))
+        std::snprintf(loss, sizeof loss, std::fabs(s.loss()) < 1e15 ? "%.6f" : "%.6e", s.loss());
       std::printf("model     %s (%s)\ndata      %s\ndevice    %s, batch size %lld, %s, %s\n"
                   "loss      %s (%s)\naccuracy  %.2f %%\ntime      %.2f s\n",
                   model->source.c_str(), model->arch.c_str(), data.description.c_str(),

@@ -15,6 +15,8 @@
 
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/mpi.hpp"
@@ -300,6 +302,23 @@ int run_main(int argc, char** argv) {
     if (!known)
       return usage_error("'" + std::string(argv[1]) +
                          "' is not a losscape command (losscape --help lists them)");
+  }
+  // An argument that is not UTF-8 (a Latin-1 file name): losscape records its settings and
+  // paths as JSON, which holds UTF-8 only (nlohmann's exception named no file, late, on every rank).
+  for (int i = 2; i < argc; ++i) {
+    try {
+      (void)nlohmann::json(argv[i]).dump();
+    } catch (const nlohmann::json::type_error&) {
+      std::string shown;
+      for (const char* c = argv[i]; *c; ++c) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", unsigned(static_cast<unsigned char>(*c)));
+        shown += static_cast<unsigned char>(*c) < 0x80 ? std::string(1, *c) : std::string(hex);
+      }
+      print_usage_error("'" + shown + "': not UTF-8 text (losscape records its settings and file "
+                        "names as JSON, which holds UTF-8 only: rename the file)");
+      return kExitError;
+    }
   }
   try {
     app.parse(argc, argv);

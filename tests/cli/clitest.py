@@ -49,12 +49,16 @@ def run(args, expect=0, mpi=0):
     return p
 
 
-def losscape(*args, env=None, expect_ok=True):
+def losscape(*args, env=None, expect_ok=True, timeout=None):
     """`losscape ARGS` (any values, passed as str); the CompletedProcess (text output). With
     expect_ok, a failure prints the command and its output and ends the test (exit 1): what
-    follows depends on it."""
-    r = subprocess.run([os.environ["LOSSCAPE"], *map(str, args)], capture_output=True, text=True,
-                       env=env)
+    follows depends on it. Past `timeout` seconds the program is killed and the result is exit
+    124 with "timed out" as its stderr (a hang is a failed check, not a stuck test)."""
+    cmd = [os.environ["LOSSCAPE"], *map(str, args)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        r = subprocess.CompletedProcess(cmd, 124, "", f"timed out after {timeout} s")
     if expect_ok and r.returncode != 0:
         print(f"command failed ({r.returncode}): losscape {' '.join(map(str, args))}\n"
               f"{r.stdout}\n{r.stderr}", file=sys.stderr)

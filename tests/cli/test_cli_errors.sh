@@ -77,6 +77,10 @@ expect_error "unknown option" 2 "--no-such-flag" "losscape eval --help" -- eval 
 expect_error "unexpected arguments, in the order given" 2 "not expected: --bogus 2" -- \
   sweep --init-seed 1 --bogus 2
 expect_error "missing option value" 2 "--split" -- eval --split
+# A Latin-1 file name: refused before anything runs (a sweep's JSON settings threw nlohmann's
+# "invalid UTF-8 byte" naming no file, and 2 ranks ended in MPI_Abort)
+expect_error "an argument that is not UTF-8" 1 "'caf\\xe9.h5': not UTF-8" "rename the file" -- \
+  sweep --arch cnn_small --dataset fashion-mnist --x -1:1:3 --out "$(printf 'caf\xe9.h5')"
 # The command line's shape is usage (2): an option given twice, a required one missing (CLI11's
 # or the command's own check); a value the option refuses is bad input (1), in losscape's words.
 expect_error "an option given twice" 2 "--samples is given more than once" -- eval -n 100 -n 200

@@ -44,7 +44,7 @@ THREADS = ["--threads", "1"]
 
 def refused(tag, path, *args):
     """`losscape ARGS` must exit 1 with one stderr line 'losscape: error: ...' naming `path`."""
-    r = run(*args, expect_ok=False)
+    r = run(*args, expect_ok=False, timeout=120)
     lines = r.stderr.strip().splitlines()
     check(r.returncode == 1 and len(lines) == 1 and lines[0].startswith("losscape: error: ") and
           path in lines[0],
@@ -169,6 +169,15 @@ def main():
     replace_dataset("ck_huge.h5", name, shape=(1 << 40,), dtype="f4", chunks=(1024,))
     refused("a direction file declaring 2^40 elements", "d_huge.h5", "info", "d_huge.h5")
     refused("a checkpoint declaring 2^40 elements", "ck_huge.h5", "info", "ck_huge.h5")
+    # a shape whose element count wraps around 2^64 to 2 (it passed the size check above, and
+    # the read of 2 elements walked its 4.6e18 chunks for ever)
+    with h5py.File("wrap.h5", "w") as f:
+        d = f.create_dataset("xcoordinates", shape=(3, 6148914691236517206), dtype="f8",
+                             chunks=(1, 4))
+        d[0, :4] = 1
+        f["train_loss"] = np.zeros((2, 2))
+    refused("a coordinate dataset whose shape's product wraps around 2^64", "wrap.h5", "info",
+            "wrap.h5")
 
     # ---- x and y directions of different shapes ----
     shutil.copy("d.h5", "d_xy.h5")

@@ -201,6 +201,21 @@ for bad, name in (("nan_model.h5", first), ("nan_var.h5", var)):
           f"losscape: note: {bad}: {name} holds NaN or infinite values (a diverged checkpoint?): "
           "the loss and accuracy above are those of a broken network",
           f"eval of {bad}: evaluated, with a note naming {name} ({p.stderr.strip()})")
+# eval of a model whose last layer is scaled by 1e33 (finite, a loss near 1e33): the text report
+# prints the loss --json gives (it printed %f into 31 characters: a 31-digit integer, 1e31 off)
+last_w = [n for n in theta if n.endswith("weight")][-1]
+shutil.copy(model, "huge_model.h5")
+with h5py.File("huge_model.h5", "r+") as f:
+    f["state"][last_w][...] = np.asarray(f["state"][last_w]) * np.float32(1e33)
+got = {}
+for how in ("text", "json"):
+    p = run(["eval", "--model-file", "huge_model.h5", "--samples", "100", "--threads", "1",
+             "--batch-size", "50"] + (["--json"] if how == "json" else []))
+    got[how] = (json.loads(p.stdout)["loss"] if how == "json" else
+                float(re.search(r"^loss +(\S+)", p.stdout, re.M).group(1)))
+check(got["json"] > 1e31 and abs(got["text"] / got["json"] - 1) < 1e-5,
+      f"eval of a model scaled by 1e33: the text report's loss {got['text']:.6e} is --json's "
+      f"{got['json']:.6e}")
 # hessian of a model with a NaN weight: refused before any product, naming the tensor, no --json
 p = run(["hessian", "--model-file", "nan_model.h5", "--samples", "100", "--threads", "1",
          "--json", "nan_h.json"], expect=1)
