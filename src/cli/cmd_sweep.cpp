@@ -225,8 +225,6 @@ void add_sweep(CLI::App& root, Registry& reg) {
 #undef LOSSCAPE_TAKE
       if (o->config_file.empty() || given("--splits"))
         cfg.splits = comma_items(o->splits);  // empty names too (refused)
-      if (given("--y") && cfg.y.empty())  // (an empty shell variable: not a 1D sweep by accident)
-        throw InputError("--y '': expected MIN:MAX:NUM (leave --y out for a 1D sweep)");
       // Direction options: each flag given overrides its own field of the config's "dir".
       const auto dir_flags = given_direction_options(*app);
       if (!dir_flags.empty() && !cfg.directions.empty())

@@ -3,6 +3,7 @@
 #include "losscape/device.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -259,6 +260,42 @@ std::string parse_error_text(const CLI::ParseError& e) {
   return what;
 }
 
+// What CLI11 lets through and losscape refuses, in every option of a command: an empty value
+// (an unset shell variable: `--part $PART` computed the whole grid in every task of a fan-out,
+// `--x-target ''` made a random direction), an integer beyond 64 bits (CLI11 clamped
+// 99999999999999999999 to 9223372036854775807 epochs), a flag given twice (usage, as an
+// option with a value given twice is). The exit code and the message, or nothing.
+std::optional<std::pair<int, std::string>> refused_value(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0) continue;
+    const std::string name = opt->get_name();
+    if (opt->get_expected_max() == 0) {  // a flag
+      if (opt->count() > 1)
+        return std::make_pair(kExitUsage, name + " given " + std::to_string(opt->count()) +
+                                              " times (losscape " + app.get_name() + " --help lists the options)");
+      continue;
+    }
+    const std::string type = opt->get_type_name();
+    const bool is_int = type.rfind("INT", 0) == 0, is_uint = type.rfind("UINT", 0) == 0;
+    for (const std::string& v : opt->results()) {
+      if (v.empty() && name != "--milestones")  // ('' is "no milestones" there)
+        return std::make_pair(kExitError, opt->nonpositional()
+                                              ? name + " '': an empty value (an unset shell variable?): give one, "
+                                                       "or leave the option out for its default"
+                                              : "an empty " + name + " argument (an unset shell variable?)");
+      if (is_int || is_uint) {
+        errno = 0;
+        char* end = nullptr;
+        if (is_uint) (void)std::strtoull(v.c_str(), &end, 0);
+        else (void)std::strtoll(v.c_str(), &end, 0);
+        if (errno == ERANGE)
+          return std::make_pair(kExitError, name + " " + v + ": out of the range of a 64-bit integer");
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 int run_main(int argc, char** argv) {
   tune_cpu_allocator();
   CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
@@ -341,6 +378,12 @@ int run_main(int argc, char** argv) {
     }
     return usage_error(what);
   }
+  for (auto& s : reg)
+    if (s.app->parsed())
+      if (auto refused = refused_value(*s.app)) {
+        print_usage_error(refused->second);
+        return refused->first;
+      }
   try {
     for (auto& s : reg)
       if (s.app->parsed()) return s.run();

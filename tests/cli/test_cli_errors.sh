@@ -138,11 +138,29 @@ for cmd in "eval --arch cnn_small" "sweep --arch cnn_small --x -1:1:3 --out $WOR
     $cmd --subset-seed 5
 done
 [[ -e $WORK/ss.h5 || -e $WORK/ss_run ]] && fail "a refused --subset-seed left a file" || pass "a refused --subset-seed left no file"
-# empty values (an unset shell variable) are not a choice: not a 1D sweep, not "none"
-expect_error "sweep --y ''" 1 "--y '': expected MIN:MAX:NUM (leave --y out for a 1D sweep)" -- \
+# empty values (an unset shell variable) are not a choice, in any option: not a 1D sweep, not
+# "none", not the whole grid in every task of a fan-out (--part), not a random direction where an
+# interpolation was meant (--x-target), not "no JSON" (hessian --json)
+empty="an empty value (an unset shell variable?): give one, or leave the option out for its default"
+expect_error "sweep --y ''" 1 "--y '': $empty" -- \
   sweep --arch cnn_small --x -1:1:3 --y "" --out "$WORK/y_empty.h5" --dry-run
-expect_error "directions --x-ignore ''" 1 "--x-ignore '': expected biasbn or none" -- \
+expect_error "directions --x-ignore ''" 1 "--x-ignore '': $empty" -- \
   directions --arch cnn_small --x-ignore "" --out "$WORK/ign_empty.h5"
+expect_error "sweep --part ''" 1 "--part '': $empty" -- \
+  sweep --arch cnn_small --x -1:1:3 --part "" --out "$WORK/part_empty.h5" --dry-run
+expect_error "directions --x-target ''" 1 "--x-target '': $empty" -- \
+  directions --arch cnn_small --x-target "" --out "$WORK/xt_empty.h5"
+expect_error "hessian --json ''" 1 "--json '': $empty" -- hessian --arch cnn_small --json ""
+expect_error "info ''" 1 "an empty file argument (an unset shell variable?)" -- info ""
+[[ -e $WORK/part_empty.h5 || -e $WORK/xt_empty.h5 ]] && fail "a refused empty value left a file" ||
+  pass "a refused empty value left no file"
+# integers past 64 bits (CLI11 made them 9223372036854775807) and a flag given twice (usage)
+expect_error "eval --samples 2^66" 1 "--samples 99999999999999999999: out of the range of a 64-bit integer" -- \
+  eval --arch cnn_small --samples 99999999999999999999
+expect_error "train --epochs 2^66" 1 "--epochs 99999999999999999999: out of the range of a 64-bit integer" -- \
+  train --arch cnn_small --epochs 99999999999999999999 --out "$WORK/ep_run" --dry-run
+expect_error "a flag given twice" 2 "--json given 2 times (losscape info --help lists the options)" -- \
+  info --arch cnn_small --json --json
 expect_error "info of a file that is not there" 1 "$WORK/nothing.h5: no such file" -- info "$WORK/nothing.h5"
 expect_error "sweep --out in no folder" 1 "$WORK/nowhere/s.h5: no such folder $WORK/nowhere" -- \
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/nowhere/s.h5"
@@ -154,9 +172,9 @@ expect_error "directions --out under a file" 1 "$WORK/a-file/d/d.h5: $WORK/a-fil
 ln -sfn loop.h5 "$WORK/loop.h5"
 expect_error "sweep --out a loop of links" 1 "$WORK/loop.h5: cannot look at it (Too many levels of symbolic links)" -- \
   sweep --arch cnn_small --x -1:1:3 --out "$WORK/loop.h5"
-expect_error "directions --out ''" 1 "no output file named (an empty name)" -- \
+expect_error "directions --out ''" 1 "--out '': $empty" -- \
   directions --arch cnn_small --out ""
-expect_error "export --vtp ''" 2 "export: --vtp is empty: give the .vtp file to write" -- \
+expect_error "export --vtp ''" 1 "--vtp '': $empty" -- \
   export "$WORK/junk.pt" --vtp ""
 
 # ---- sweep: options that would be ignored are refused before anything is made ----
