@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <sched.h>
 #endif
 #include <algorithm>
 #include <cctype>
@@ -84,17 +85,36 @@ std::string describe_device(const torch::Device& d) {
   return d.str();
 }
 
-int configure_cpu_threads(int threads, int ranks_on_node) {
+std::pair<std::string, int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) == 0)  // (> 1024 CPUs)
+    return {"", std::max(1, int(std::thread::hardware_concurrency()))};
+  std::string list;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &set)) continue;
+    int last = c;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+    list += (list.empty() ? "" : ",") + std::to_string(c) + (last > c ? "-" + std::to_string(last) : "");
+    c = last;
+  }
+  return {list, CPU_COUNT(&set)};
+}
+
+int ranks_sharing_cpus(const mpi::Comm& node) {
+  const std::string mine = usable_cpus().first;
+  const auto all = node.allgather(mine);
+  return int(std::count(all.begin(), all.end(), mine));
+}
+
+int configure_cpu_threads(int threads, int ranks_sharing) {
   // (a bound far beyond any node's cores: OpenMP aborts the process when it cannot allocate
   // the threads asked for)
   constexpr int kMaxThreads = 4096;
   if (threads < 0 || threads > kMaxThreads)
-    throw InputError("--threads " + std::to_string(threads) + ": expected 0 (the node's cores / ranks on it) to " +
-                     std::to_string(kMaxThreads));
-  if (threads == 0) {
-    int cores = int(std::thread::hardware_concurrency());
-    threads = std::max(1, cores / std::max(1, ranks_on_node));
-  }
+    throw InputError("--threads " + std::to_string(threads) + ": expected 0 (the CPUs the rank may use / the ranks "
+                     "sharing them) to " + std::to_string(kMaxThreads));
+  if (threads == 0) threads = std::max(1, usable_cpus().second / std::max(1, ranks_sharing));
   at::set_num_threads(threads);
   return threads;
 }

@@ -913,6 +913,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   nlohmann::json effective = cfg;
   torch::Device device = torch::kCPU;
   auto agreed = [&](const std::function<void()>& step) { run_agreed(world, step); };
+  // (a collective: outside the agreed steps, where a rank that failed first would skip it)
+  const int cpu_sharers = ranks_sharing_cpus(node);
 
   agreed([&] {
     grid = parse_grid(cfg.x, cfg.y);
@@ -968,7 +970,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     parse_batch_size(cfg.batch_size);
     if (!cfg.hessian) check_memory_format(cfg.memory_format);
     if (!cfg.identity_only) device = select_device(cfg.device, node.rank());
-    if (device.is_cpu()) configure_cpu_threads(cfg.threads, node.size());
+    if (device.is_cpu()) configure_cpu_threads(cfg.threads, cpu_sharers);
     // (fp16 or tf32 on a CPU: refused before anything is written; a surface file made first
     // recorded the precision and refused the corrected command as another sweep)
     if (!cfg.identity_only) PrecisionGuard check_precision(parse_precision(cfg.precision), device);

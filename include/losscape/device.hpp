@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+
+#include "losscape/mpi.hpp"
 
 namespace losscape {
 
@@ -18,8 +21,18 @@ torch::Device select_device(const std::string& want, int local_rank = 0);
 torch::Device device_for(const std::string& want, int local_rank, int visible, bool cuda_ok);
 /// Human-readable description ("cpu (2 threads)", "cuda:0 (NVIDIA H200)").
 std::string describe_device(const torch::Device& d);
-/// Intra-op threads for CPU work: `threads` if > 0, else cores / ranks_on_node (at least 1).
-int configure_cpu_threads(int threads, int ranks_on_node);
+/// The CPUs this process may run on (its affinity mask: a Slurm job's cpuset, taskset, an MPI
+/// launcher's binding) as a list like "0-3,8", and their number; every online CPU ("") where the
+/// mask cannot be read.
+std::pair<std::string, int> usable_cpus();
+/// How many ranks of `node` may run on exactly the CPUs this one may: all of them when none is
+/// bound (`--bind-to none`, a shared cpuset), 1 where the launcher gave each rank cores of its
+/// own. Collective over `node`.
+int ranks_sharing_cpus(const mpi::Comm& node);
+/// Intra-op threads for CPU work: `threads` if > 0, else the CPUs this process may run on /
+/// ranks_sharing (at least 1). (All the node's cores, as hardware_concurrency() counts them,
+/// started 128 threads per rank of a job given 4 cores of a shared node.)
+int configure_cpu_threads(int threads, int ranks_sharing);
 /// glibc's malloc hands blocks above a dynamic threshold back to the kernel at every free, so a
 /// forward pass on a CPU maps, faults in and unmaps its activations at every layer. A fixed
 /// 32 MB mmap threshold (glibc's maximum) and a 1 GB trim threshold keep them in the heap: up to

@@ -57,7 +57,7 @@ struct SweepConfig {
   /// faster (docs/performance.md); "on": used whenever the check passes (not timed); "off".
   std::string cudnn_fusion = "auto";
   std::string device = "auto";
-  int threads = 0;          ///< CPU intra-op threads per rank (0: cores / ranks on the node)
+  int threads = 0;          ///< CPU intra-op threads per rank (0: its CPUs / the ranks sharing them)
   int data_shards = 1;      ///< ranks per group sharing one point (grid x data parallelism)
   double flush_seconds = 60;
   std::string part;         ///< "k/K": compute only the k-th of K interleaved slices (fan-out)

@@ -35,7 +35,7 @@ void add_eval(CLI::App& root, Registry& reg) {
   app->add_option("--memory-format", o->memory_format, "auto | nchw | nhwc (auto: timed)")
       ->capture_default_str();
   app->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");
+  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = every CPU the process may use)");
   app->add_flag("--json", o->json, "Print the result as JSON");
   reg.push_back({app, [o, app]() {
     if (const int rc = refuse_several_ranks(

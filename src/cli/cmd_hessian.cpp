@@ -153,7 +153,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_option("--loss", o->loss, "crossentropy | mse")->capture_default_str();
   app->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = cores / ranks on the node)");
+  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = the CPUs the rank may use / the ranks sharing them)");
   app->add_flag("--all-params", o->all_params,
                 "Every parameter tensor (default: tensors with >= 2 dimensions, as the reference)");
   app->add_option("--top-k,-k", c.top_k, "Largest eigenvalues to report (0: none)")
@@ -184,7 +184,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
     default_to_recorded_dataset(*app, o->model.file, o->data.dataset, world);
     auto node = world.split_node();
     const bool root = world.root();
-    configure_cpu_threads(o->threads, node.size());
+    configure_cpu_threads(o->threads, ranks_sharing_cpus(node));
     torch::Device dev = torch::kCPU;
     DataSpec spec = o->data;
     spec.shard = world.rank();

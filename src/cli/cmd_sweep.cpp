@@ -140,7 +140,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
                   "(docs/performance.md)")
       ->capture_default_str();
   app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
-  app->add_option("--threads", c.threads, "CPU threads per rank (0: cores / ranks on the node)");
+  app->add_option("--threads", c.threads, "CPU threads per rank (0: the CPUs the rank may use / the ranks sharing them)");
   app->add_option("--data-shards", c.data_shards,
                   "Ranks per group sharing each point, each holding 1/G of the data")
       ->capture_default_str();

@@ -55,7 +55,7 @@ void add_train(CLI::App& root, Registry& reg) {
       ->check(seed_check())
       ->capture_default_str();
   app->add_option("--device", o->c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = all cores)");
+  app->add_option("--threads", o->threads, "CPU intra-op threads (0 = every CPU the process may use)");
   app->add_option("--config", o->config_file, "JSON file of options (keys as in a checkpoint's "
                                               "config); flags override it");
   app->add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");

@@ -388,6 +388,29 @@ p = run(["eval", "--model-file", "as_mnist.h5", "--data-dir", DATA, "--samples",
 check(json.loads(p.stdout or "{}").get("data", "").startswith("mnist"),
       f"eval without --dataset names the checkpoint's data set: {p.stdout[:120]!r}")
 
+# ---- the default threads: the CPUs a rank may run on (its affinity) / the ranks sharing them
+# (all the node's cores / ranks on it, before: a rank bound to one core, or a job given 4 cores
+# of a shared node, started a thread per core of the node) ----
+cpus = len(os.sched_getaffinity(0))
+THR = ["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--data-dir", DATA,
+       "--samples", "50", "--x", "-1:1:3", "--out", "thr.h5", "--dry-run"]
+ROOT = ["--allow-run-as-root"] if os.getuid() == 0 else []
+for n, bind, want in ((1, "none", cpus), (2, "none", max(1, cpus // 2)), (1, "core", 1)):
+    if bind == "core" and cpus < 2:
+        continue  # (one CPU: the same count either way)
+    p = subprocess.run([MPIEXEC, *ROOT, "--oversubscribe", "--bind-to", bind, "-n", str(n), EXE, *THR],
+                       capture_output=True, text=True)
+    got = sorted(set(re.findall(r"cpu \((\d+) threads\)", p.stdout + p.stderr)))
+    check(p.returncode == 0 and got == [str(want)],
+          f"-n {n} --bind-to {bind} on {cpus} CPUs: {want} threads per rank (got {got}, exit {p.returncode})")
+if shutil.which("taskset") and cpus >= 2:
+    first = min(os.sched_getaffinity(0))
+    p = subprocess.run(["taskset", "-c", str(first), EXE, "eval", "--model-file", model, "--data-dir",
+                        DATA, "--samples", "50", "--json"], capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout or "{}").get("device") == "cpu (1 threads)",
+          f"eval under taskset -c {first}: 1 thread ({p.stdout[-200:]!r})")
+check(not os.path.exists("thr.h5"), "(the dry runs wrote nothing)")
+
 # ---- --dry-run: every check of a run, the plan printed, nothing computed or written ----
 DRY0 = ["sweep", "--model-file", model, "--dataset", "fashion-mnist", "--samples", "100",
         "--x", "-1:1:5", "--quiet"]
