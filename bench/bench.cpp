@@ -424,7 +424,7 @@ int run(const Args& a) {
   auto world = mpi::Comm::world();
   const int rank = world.rank(), size = world.size();
   auto node = world.split_node();
-  const int threads = configure_cpu_threads(a.threads, node.size());
+  const int threads = configure_cpu_threads(a.threads, ranks_sharing_cpus(node));
   const auto dev = select_device(a.device, node.rank());
   const fs::path work = fs::absolute(a.work);
   const auto model_file = (work / ("model_" + a.arch + ".h5")).string();
