@@ -288,6 +288,8 @@ std::int64_t parse_count_or_auto(const std::string& s, const std::string& flag, 
     std::size_t used = 0;
     b = std::stoll(s, &used);
     if (used != s.size()) throw std::invalid_argument(s);
+  } catch (const std::out_of_range&) {
+    throw InputError(flag + " '" + s + "': out of the range of a 64-bit integer");
   } catch (const std::exception&) {
     throw InputError(flag + " '" + s + "' is neither a number nor auto");
   }

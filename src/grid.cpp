@@ -48,18 +48,32 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
   if (p1 == std::string::npos || p2 == std::string::npos || s.find(':', p2 + 1) != std::string::npos)
     throw bad("needs three fields");
   GridAxis a;
+  // Each field on its own: out of range is said as such (1e400 and 10^20 points were "not numbers")
+  const auto number = [&](const std::string& f, const char* name) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(f, &used);
+    } catch (const std::out_of_range&) {  // (glibc: also a subnormal, 1e-320)
+      throw bad(std::string(name) + " is beyond a double's range (or below its smallest normal value)");
+    } catch (const std::logic_error&) {
+      used = 0;
+    }
+    if (used == 0 || used != f.size()) throw bad(std::string(name) + " is not a number");
+    return v;
+  };
+  a.min = number(s.substr(0, p1), "MIN");
+  a.max = number(s.substr(p1 + 1, p2 - p1 - 1), "MAX");
+  const std::string f2 = s.substr(p2 + 1);
   try {
     std::size_t used = 0;
-    std::string f0 = s.substr(0, p1), f1 = s.substr(p1 + 1, p2 - p1 - 1), f2 = s.substr(p2 + 1);
-    a.min = std::stod(f0, &used);
-    if (used != f0.size()) throw bad("MIN is not a number");
-    a.max = std::stod(f1, &used);
-    if (used != f1.size()) throw bad("MAX is not a number");
-    long long n = std::stoll(f2, &used);
+    const long long n = std::stoll(f2, &used);
     if (used != f2.size()) throw bad("NUM is not an integer");
     a.num = n;
-  } catch (const std::logic_error&) {
-    throw bad("not numbers");
+  } catch (const std::out_of_range&) {
+    a.num = f2.find('-') == std::string::npos ? kMaxGridPoints + 1 : 0;  // (said below)
+  } catch (const std::invalid_argument&) {
+    throw bad("NUM is not an integer");
   }
   if (a.num < 1) throw bad("NUM must be at least 1");
   if (a.num > kMaxGridPoints)

@@ -797,11 +797,19 @@ std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& 
   for (auto j : ys) gy.push_back(s.y[j]);
   for (auto j : ys)
     for (auto i : xs) gz.push_back(v[j * s.nx() + i]);
+  // The fewest significant digits (3 for log-spaced levels, 6 else) that tell every two adjacent
+  // levels apart: log-spaced ones 1.0009 apart were five lines labelled "2.3".
   std::vector<std::string> texts;
-  for (double t : lv) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, o.log ? "%.3g" : "%g", t);
-    texts.emplace_back(buf);
+  for (int digits = o.log ? 3 : 6; digits <= 17; ++digits) {
+    texts.clear();
+    for (double t : lv) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.*g", digits, t);
+      texts.emplace_back(buf);
+    }
+    bool apart = true;
+    for (std::size_t i = 1; i < texts.size() && apart; ++i) apart = texts[i] != texts[i - 1];
+    if (apart) break;
   }
   const LabelFrame frame = label_frame(o, range);
   std::ostringstream os;
@@ -846,8 +854,12 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (double z : v)
       if (std::isfinite(z)) lo = std::min(lo, z), hi = std::max(hi, z);
-    bool any = std::any_of(lv.begin(), lv.end(), [&](double t) { return t >= lo && t <= hi; });
-    if (lo <= hi && !any) {
+    // (a level at the smallest value alone draws nothing, nor does any level of a constant
+    // surface: the contour lines pass between values below and at or above a level)
+    bool any = std::any_of(lv.begin(), lv.end(), [&](double t) { return t > lo && t <= hi; });
+    if (lo == hi) {
+      note = label_of(q) + " is " + short_num(lo) + " at every point, so its contour maps are empty";
+    } else if (lo < hi && !any) {
       const std::string where = hi < lv.front()  ? "below the contour levels "
                                 : lo > lv.back() ? "above the contour levels "
                                                  : "between contour levels ";

@@ -181,7 +181,9 @@ torch::Tensor read_block(const CheckpointReader& r, const TensorList& theta, con
 // names its architecture and data set, a torch.save file is a model of `m`.
 std::unique_ptr<Model> final_model(const std::string& path, const TrajectoryModel& m) {
   if (!h5::is_hdf5(path)) {
-    if (m.arch.empty())
+    // (what is no model at all, a log, an empty file, a folder, a FIFO, the loader names as such:
+    // it was "a torch.save checkpoint does not name its architecture")
+    if (m.arch.empty() && !torch_file_kind(path).empty())
       throw InputError(path + ": a torch.save checkpoint does not name its architecture; give "
                               "--arch (and --dataset for its input shape)");
     return load_model(path, m.arch, m.dataset);

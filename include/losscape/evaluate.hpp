@@ -34,8 +34,8 @@ struct EvalSums {
 };
 
 /// Arithmetic of the forward pass. fp32: IEEE float32 everywhere (TF32 explicitly off on GPUs);
-/// tf32: float32 with TensorFloat-32 matrix products and convolutions on GPUs that have them (the
-/// same as fp32 on a CPU); bf16 / fp16: autocast (mixed precision: convolutions and matrix products
+/// tf32: float32 with TensorFloat-32 matrix products and convolutions on GPUs that have them
+/// (refused on a CPU, as fp16 is: PrecisionGuard); bf16 / fp16: autocast (mixed precision: convolutions and matrix products
 /// in the half type, reductions and the loss in float32). fp16 needs a GPU.
 enum class Precision { fp32, tf32, bf16, fp16 };
 Precision parse_precision(const std::string& s);

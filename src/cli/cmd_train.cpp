@@ -167,10 +167,11 @@ void add_train(CLI::App& root, Registry& reg) {
       check_subset_seed_used(cfg.subset_seed, cfg.samples,
                              app->count("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");
     // Adam has no momentum of SGD's kind: given for it, these options would be recorded unused.
+    // (A value refused, 1, as from a --config file and as --eig-tol without --hessian.)
     if (cfg.optimizer == "adam")
       for (const char* opt : {"--momentum", "--no-nesterov"})
         if (app->count(opt) > 0)
-          throw UsageError(std::string(opt) + " is for SGD only, not for --optimizer adam");
+          throw InputError(std::string(opt) + " is for SGD only, not for --optimizer adam");
     TrainOptions to;
     to.resume = o->resume;
     to.quiet = o->quiet;

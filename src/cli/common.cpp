@@ -315,10 +315,11 @@ int run_main(int argc, char** argv) {
   add_sweep(app, reg);
   add_merge(app, reg);
   add_hessian(app, reg);
-  // Each command's help names the page that describes it (usage.md lists them all).
+  // Each command's help names the page that describes it (usage.md lists them all; directions
+  // is described there, its --pca in training.md).
   const std::map<std::string, std::string> pages = {
       {"plot", "plotting.md"}, {"export", "plotting.md"},  {"train", "training.md"},
-      {"project", "training.md"}, {"directions", "sweep.md"}, {"sweep", "sweep.md"},
+      {"project", "training.md"}, {"directions", "training.md"}, {"sweep", "sweep.md"},
       {"merge", "sweep.md"},    {"hessian", "hessian.md"}};
   for (auto& s : reg) {
     const auto it = pages.find(s.app->get_name());

@@ -179,6 +179,14 @@ def main():
     refused("a coordinate dataset whose shape's product wraps around 2^64", "wrap.h5", "info",
             "wrap.h5")
 
+    # ---- a trajectory whose last file is no model (a log, an empty file): named as such, not
+    # as "a torch.save checkpoint [that] does not name its architecture" ----
+    open("empty_ck", "wb").close()
+    for last in ("run/log.jsonl", "empty_ck"):
+        r = refused(f"directions --pca ending in {last}", last, "directions", "--pca",
+                    "--checkpoints", "run/model_0.h5", "run/model_1.h5", last, "--out", "pca_bad.h5")
+        check("not a model file" in r.stderr, f"... as not a model file ({r.stderr.strip()[:200]})")
+
     # ---- x and y directions of different shapes ----
     shutil.copy("d.h5", "d_xy.h5")
     with h5py.File("d_xy.h5", "r") as f:

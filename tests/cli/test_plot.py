@@ -605,6 +605,26 @@ def main():
     check("below the contour levels 30:1:40" in r.stderr,
           f"levels above the data: 'below the contour levels': {r.stderr.strip()[:200]}")
 
+    # ---- inline contour labels tell levels apart: log-spaced levels 0.09 % apart were labelled
+    # with 3 digits (five lines "2.3"); a constant surface on a level is said to be constant ----
+    x = np.linspace(-1, 1, 21)
+    X, Y = np.meshgrid(x, x)
+    for name, values in (("flat.h5", 2.28 + 0.02 * (X**2 + Y**2) / 2), ("const.h5", np.full(X.shape, 0.6))):
+        with h5py.File(name, "w") as f:
+            f["xcoordinates"], f["ycoordinates"], f["train_loss"] = x, x, values
+    r = run("plot", "flat.h5", "--log", "--vmin", "2.28", "--vlevel", "0.002", "--vmax", "2.32",
+            "--what", "train_loss", "--formats", "png", "--out-dir", "fig_flat")
+    texts = {}
+    with open("fig_flat/flat_train_loss_2dcontour_log.gp") as f:
+        for m in re.finditer(r'^set label 1\d\d "([^"]+)" at [^,]+,[^,]+,(\S+)', f.read(), re.M):
+            texts.setdefault(m.group(1), set()).add(m.group(2))
+    shared = {t: z for t, z in texts.items() if len(z) > 1}
+    check(len(texts) >= 5 and not shared,
+          f"--log contour labels: {len(texts)} texts, each of one level (shared: {shared})")
+    r = run("plot", "const.h5", "--formats", "png", "--what", "train_loss", "--out-dir", "fig_const")
+    check("train loss is 0.6 at every point, so its contour maps are empty" in r.stderr,
+          f"a constant surface on a contour level: noted ({r.stderr.strip()[:200]})")
+
     # ---- 1D with --log: nothing plottable yet, or losses all above --loss-max, or 100 % train
     # accuracy (an error of 0 everywhere) still plots; only the loss axis is logarithmic ----
     write_surface("n1.h5", 9, 0, unfinished=np.ones(9, bool))

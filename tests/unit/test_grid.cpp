@@ -50,6 +50,13 @@ TEST_CASE("parse_axis rejects malformed specs with the option name", "[grid]") {
   }
   // finite bounds whose difference is not: named as an overflow, not as a step below precision
   CHECK_THROWS_WITH(parse_axis("-1e308:1e308:3", "--x"), Contains("MAX - MIN overflows a double"));
+  // each field named, out of range said as such (all three were "not numbers")
+  CHECK_THROWS_WITH(parse_axis("a:1:5", "--x"), Contains("MIN is not a number"));
+  CHECK_THROWS_WITH(parse_axis("-1:1b:5", "--x"), Contains("MAX is not a number"));
+  CHECK_THROWS_WITH(parse_axis("1e400:2e400:3", "--x"), Contains("MIN is beyond a double's range"));
+  CHECK_THROWS_WITH(parse_axis("-1:1e400:3", "--x"), Contains("MAX is beyond a double's range"));
+  CHECK_THROWS_WITH(parse_axis("-1:1:99999999999999999999", "--x"), Contains("NUM above 1000000000"));
+  CHECK_THROWS_WITH(parse_axis("-1:1:-99999999999999999999", "--x"), Contains("NUM must be at least 1"));
 }
 
 TEST_CASE("coordinates follow numpy.linspace", "[grid]") {
