@@ -479,7 +479,11 @@ int SurfaceFile::write_round(const std::vector<PointResult>& mine) {
   }
   for (std::size_t i = 0; i < mine.size(); ++i) buf[i] = mine[i].seconds;
   file_.dataset("seconds").write_points(h5::Type::f64, idx, buf.data(), true);
-  // The mask goes last: a point is marked done only once its values are in the file.
+  // The mask goes last: a point is marked done only once its values are in the file, on the
+  // disk (a flush between them: a client's write-back cache, NFS or Lustre, may otherwise put the
+  // mask on the server before the values another aggregator wrote, and a node that then crashed
+  // left points marked done with -1 for values).
+  file_.flush();
   std::vector<std::uint8_t> ones(mine.size(), 1);
   mode = file_.dataset("done").write_points(h5::Type::u8, idx, ones.data(), true);
   file_.flush();

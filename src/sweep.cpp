@@ -1024,7 +1024,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // run makes missing ones in memory only (every rank the same: they are seeded).
   bool dirs_made_here = false;
   // Sweeps whose --out differ but for the extension (c.h5, c.hdf5) make the same NAME.dirs.h5:
-  // its own lock, held until the directions are read, keeps two from making it at once (the
+  // its own lock, held until the surface file is open, keeps two from making it at once (the
   // second is refused, naming the first).
   std::unique_ptr<FileLock> dir_lock;
   mpi::AbortCleanup release_dir_lock([&dir_lock] { dir_lock.reset(); });
@@ -1065,7 +1065,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       std::fprintf(stderr, "losscape: note: %s holds two directions; a 1D sweep (no --y) follows x alone\n",
                    dir_file.c_str());
   });
-  dir_lock.reset();
+  // (dir_lock is held until the surface file is open: a refused run removes the directions it
+  // made, which another sweep, to c.hdf5 beside c.h5, must not have read meanwhile)
   // Directions this run wrote are removed again when it is refused before its surface file is
   // open (the file is another sweep's, or not a surface; a rank disagrees): a NAME.dirs.h5 left
   // beside a refused --out would decide the next run's directions, or litter a run folder.
@@ -1231,6 +1232,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     try {
       surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
       keep_made_dirs = true;
+      dir_lock.reset();
     } catch (const InputError& e) {
       lock.reset();
       throw AgreedError(e.what());  // the verdict was broadcast: every rank throws it
@@ -1496,7 +1498,19 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                                {"losscape_version", version},
                                {"losscape_revision", source_revision()},
                                {"config", effective}};
+    // A job stopped or suspended on another host longer than the lock's stale time can find its
+    // lock taken over by another job that writes the file now: then nothing more is written (the
+    // file is not even closed, whose metadata this job may hold stale); the points since the last
+    // round are recomputed by whoever resumes. (Rank 0 holds the lock; its abort ends every rank.)
+    auto check_still_held = [&]() {
+      if (lock)
+        if (const std::string why = lock->lost(); !why.empty())
+          mpi::abort_job(cfg.out + ": this sweep no longer holds the file: " + why +
+                             "; stopping without writing its points since the last round",
+                         1);
+    };
     auto write_log = [&](const std::string& status) {
+      check_still_held();  // (the final entry too: it would replace the new holder's run log)
       nlohmann::json entry = this_run;
       entry["end"] = utc_now_iso();
       entry["status"] = status;
@@ -1573,15 +1587,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
     std::vector<PointResult> pending;
     auto round = [&]() {
-      // A job stopped or suspended on another host longer than the lock's stale time can find
-      // its lock taken over by another job that writes the file now: then nothing more is
-      // written (the file is not even closed, whose metadata this job may hold stale); the
-      // points since the last round are recomputed by whoever resumes.
-      if (lock)
-        if (const std::string why = lock->lost(); !why.empty())
-          mpi::abort_job(cfg.out + ": this sweep no longer holds the file: " + why +
-                             "; stopping without writing its points since the last round",
-                         1);
+      check_still_held();
       out.last_io_mode = surface->write_round(pending);
       pending.clear();
     };
