@@ -1,9 +1,9 @@
 #include "losscape/device.hpp"
 
 #include <dlfcn.h>
+#include <sched.h>  // (sched_getaffinity, cpu_set_t: GNU extensions, glibc and musl alike)
 #if defined(__GLIBC__)
 #include <malloc.h>
-#include <sched.h>
 #endif
 #include <algorithm>
 #include <cctype>
