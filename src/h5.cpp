@@ -176,6 +176,17 @@ void disable_file_locking() {
   silence();
 }
 
+namespace {
+// fsync of a file or (O_DIRECTORY) a folder, at best effort: a file system without it loses
+// only the crash-safety it would add.
+void sync_to_disk(const std::string& path, int flags) {
+  if (const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags); fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+}  // namespace
+
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
   if (path.empty()) throw InputError("no output file named (an empty name)");
@@ -199,10 +210,7 @@ void write_whole(const std::string& path, const std::string& suffix,
   }
   // On its disk before it takes the name: a node that crashes after the rename must not leave a
   // name whose data never reached the disk (an empty or short file where a whole one was).
-  if (const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
+  sync_to_disk(tmp, 0);
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     const std::string why = ec.message();
@@ -212,11 +220,7 @@ void write_whole(const std::string& path, const std::string& suffix,
   // And the rename itself on the disk (the folder's entry): after a crash the name holds the new
   // file, not the old one (a checkpoint that a run's log already counts as saved).
   const std::string folder = std::filesystem::path(path).parent_path().string();
-  if (const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
+  sync_to_disk(folder.empty() ? "." : folder, O_DIRECTORY);
 }
 
 bool is_empty_file(const std::string& path) {
