@@ -167,6 +167,10 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
   [[ ${LS_LAUNCH[0]:-} == "" ]] && send=$sig  # no launcher: losscape itself
   if ((${LS_ENDED:-0})); then  # (e.g. Slurm ending a run of the job the script requeued)
     ls_log "SIG$sig after $LS_WHAT ended: nothing to pass on"
+    # (kept for a later ls_run of the same script, which must not start: the fan-out merge and
+    # a chain task run a dry run first)
+    LS_LATE=$send
+    [[ $sig == USR1 ]] && LS_LATE_WARNED=1
     return 0
   fi
   LS_SIGNALLED=$send  # what the ranks get (ls_run recognizes a start-up death by it)
@@ -193,6 +197,11 @@ ls_run() {
   LS_ENDED=0
   LS_PENDING=  # (cleared before the check below: a signal from here on is seen by one of them)
   LS_RUN_NOTE=  # why a 75 that losscape did not return itself is "incomplete" (ls_sweep_rc_text)
+  if [[ -n ${LS_LATE:-} ]]; then  # a signal after the script's previous run: stop here too
+    LS_SIGNALLED=$LS_LATE
+    ((${LS_LATE_WARNED:-0})) && LS_WARNED=1
+    LS_LATE= LS_LATE_WARNED=0
+  fi
   # A stop signal before the launch (the warning came while the script looked at the file, or
   # the time limit is shorter than the warning's lead): nothing to start.
   if [[ -n ${LS_SIGNALLED:-} ]]; then
@@ -205,8 +214,22 @@ ls_run() {
     return 75
   fi
   ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
-  "${LS_LAUNCH[@]}" "$LS_EXE" "$@" &
+  # Run by hand (outside a Slurm job, or from a terminal inside salloc): in a process group of
+  # its own (job control for this one command), so that a signal to the script's group (Ctrl-C,
+  # `kill -INT -- -PGID`) reaches losscape once, through the traps, not also directly (two stop
+  # signals make `losscape train` give up its epoch; mpirun kills the ranks on SIGINT), and so
+  # that SIGINT is not ignored in it (bash starts a script's background commands with SIGINT
+  # ignored, which lost a Ctrl-C during losscape's start-up). Not in a batch job, whose processes
+  # Slurm may track by the script's process group (ProctrackType=proctrack/pgid) and which no
+  # terminal signals. Its stdin is /dev/null either way, as bash gives a background command
+  # without job control (a launcher reading a terminal from a background group would be stopped).
+  local own_group=0 job_control=0
+  [[ $- == *m* ]] && job_control=1
+  if [[ -z ${SLURM_JOB_ID:-} ]] || { true </dev/tty; } 2>/dev/null; then own_group=1; fi
+  ((own_group)) && set -m
+  "${LS_LAUNCH[@]}" "$LS_EXE" "$@" </dev/null &
   LS_CHILD=$!
+  ((job_control)) || set +m
   # (a signal between the launch and the line above found no child to pass it to)
   [[ -n $LS_PENDING ]] && kill -"$LS_SIGNALLED" "$LS_CHILD" 2>/dev/null
   local rc
@@ -281,6 +304,7 @@ ls_trap_signals() {
   LS_WARNED=0
   LS_SIGNALLED=
   LS_ENDED=0
+  LS_LATE= LS_LATE_WARNED=0
   trap '_ls_forward USR1' USR1
   trap '_ls_forward TERM' TERM
   trap '_ls_forward INT' INT

@@ -134,6 +134,48 @@ wait "$pid"
 rc=$?
 check "train.sbatch: SIGTERM under srun goes on as SIGUSR1; exit 75"   test "$(cat "$SIGLOG" 2>/dev/null) $rc" == "USR1 75"
 
+# Ctrl-C on a script run by hand (LAUNCHER=none): the terminal signals the script's whole process
+# group. losscape must get SIGINT once (through the script's trap: two would make train give up
+# its epoch) and must not start with SIGINT ignored (bash's default for a script's background
+# commands, which lost a Ctrl-C during losscape's start-up). The stub records both and exits 75
+# on its first signal after a second's grace (as train finishing its epoch).
+cat >int-stub.sh <<'STUB'
+#!/usr/bin/env bash
+n=0
+grep SigIgn /proc/$$/status >"$SIGLOG.ignored"
+trap 'n=$((n + 1)); echo "INT $n" >>"$SIGLOG"' INT
+touch "$SIGLOG.started"
+for _ in $(seq 100); do sleep 0.05; ((n)) && break; done
+sleep 1
+exit 75
+STUB
+chmod +x int-stub.sh
+rm -f "$SIGLOG" "$SIGLOG.started"
+# (setsid: a process group of its own to signal; --default-signal: the script's SIGINT as a
+# terminal's shell leaves it, not ignored as for a background command of this test's shell)
+setsid env --default-signal=INT -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/int-stub.sh" LAUNCHER=none \
+  TRAIN_ARGS="--arch cnn_small --out int-run" bash "$root/jobs/train.sbatch" >train-int.log 2>&1 &
+pid=$!
+wait_started && sleep 0.2 && kill -INT -- "-$pid"
+wait "$pid"
+rc=$?
+check "Ctrl-C (SIGINT to the script's process group) reaches losscape once; exit 75" \
+  test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')$rc" == "INT 1 75"
+ignored=$(awk '{print $2}' "$SIGLOG.ignored" 2>/dev/null)
+check "... and losscape starts with SIGINT not ignored (SigIgn $ignored)" \
+  test -n "$ignored" -a "$(((0x${ignored:-2} >> 1) & 1))" == 0
+
+# A signal after one run of a script and before its next (the fan-out merge's dry run and the
+# merge): the next is not started, as for a signal before the first.
+rm -f "$SIGLOG" "$SIGLOG.started"
+PATH=$WORK/bin:$PATH LAUNCHER=srun bash -c '
+  source "$0"; ls_launcher; ls_trap_signals
+  launch=("${LS_LAUNCH[@]}"); LS_LAUNCH=(); LS_EXE=true ls_run; LS_LAUNCH=("${launch[@]}")
+  kill -USR1 $$; ls_run "$LOSSCAPE" sweep
+  echo "rc $? warned $LS_WARNED" >lib-rc.txt' "$root/jobs/lib/slurm-sweep.sh" >lib-late.log 2>&1
+check "a warning between two runs: the second is not started, 75" \
+  test "$([[ -e $SIGLOG.started ]] && echo started) $(cat lib-rc.txt)" == " rc 75 warned 1"
+
 # ---- the requeue after the warning: scontrol ended by Slurm's own SIGTERM is no failure ----
 # Slurm requeues a job by signalling its batch step, scontrol included, which can then end by
 # that SIGTERM before reporting success. train.sbatch as a job (SLURM_JOB_ID set) that gets the
