@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 
@@ -29,6 +30,10 @@ struct Obj {
   std::string s;           ///< string value; "module.name" of a global; class of an opaque object
   std::vector<Ref> items;  ///< tuple/list elements; dict: key, value, key, value, ...
   torch::Tensor t;         ///< tensor; storage (1-d, the storage's dtype)
+  /// dict: where each string key stands in `items`, built at the first SETITEM(S) (a search of
+  /// the items per key made a dict of N keys cost N^2/2 comparisons: minutes for 400,000 keys).
+  std::unordered_map<std::string, std::size_t> key_at;
+  bool keyed = false;
 
   Obj() = default;
   Obj(const Obj&) = delete;
@@ -334,18 +339,21 @@ class Unpickler {
   }
   void set_items(const Ref& dict, const std::vector<Ref>& kv) {
     if (dict->kind != Obj::Kind::dict) return;  // an opaque mapping: not needed
+    if (!dict->keyed) {  // (a DICT's items; the last of equal keys is the one Python keeps)
+      for (std::size_t j = 0; j < dict->items.size(); j += 2)
+        if (dict->items[j]->kind == Obj::Kind::string) dict->key_at[dict->items[j]->s] = j;
+      dict->keyed = true;
+    }
     for (std::size_t k = 0; k < kv.size(); k += 2) {
-      bool replaced = false;
-      if (kv[k]->kind == Obj::Kind::string)
-        for (std::size_t j = 0; j < dict->items.size(); j += 2)
-          if (dict->items[j]->kind == Obj::Kind::string && dict->items[j]->s == kv[k]->s) {
-            dict->items[j + 1] = kv[k + 1];
-            replaced = true;
-          }
-      if (!replaced) {
-        dict->items.push_back(kv[k]);
-        dict->items.push_back(kv[k + 1]);
+      if (kv[k]->kind == Obj::Kind::string) {
+        const auto [at, added] = dict->key_at.try_emplace(kv[k]->s, dict->items.size());
+        if (!added) {  // a key set again: its value replaced, in its place
+          dict->items[at->second + 1] = kv[k + 1];
+          continue;
+        }
       }
+      dict->items.push_back(kv[k]);
+      dict->items.push_back(kv[k + 1]);
     }
   }
 
@@ -569,11 +577,14 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
   Ref keys = next(nullptr);
   if (keys->kind != Obj::Kind::list)
     throw FormatError(path + ": legacy torch.save file without its list of storages");
-  std::size_t filled = 0;
+  std::set<std::string> filled;
   for (auto& k : keys->items) {
     auto it = k->kind == Obj::Kind::string ? storages.find(k->s) : storages.end();
     if (it == storages.end())
       throw FormatError(path + ": legacy torch.save file lists a storage its object does not use");
+    // (a key listed twice would leave another storage unread: its tensors of uninitialised memory)
+    if (!filled.insert(k->s).second)
+      throw FormatError(path + ": legacy torch.save file lists storage " + k->s + " twice");
     const torch::Tensor& t = it->second;
     const std::size_t want = std::size_t(t.numel()) * t.element_size();
     if (end - p < 8) throw FormatError(path + ": truncated (storage " + k->s + " is missing)");
@@ -588,9 +599,8 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
       throw FormatError(path + ": truncated (storage " + k->s + " is cut short)");
     if (want) std::memcpy(t.data_ptr(), p, want);
     p += want;
-    ++filled;
   }
-  if (filled != storages.size())
+  if (filled.size() != storages.size())
     throw FormatError(path + ": legacy torch.save file without the data of some storages");
   return root;
 }

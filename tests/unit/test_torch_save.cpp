@@ -73,6 +73,25 @@ torch.save([torch.zeros(2)], out + '/list.pt')
 torch.jit.save(torch.jit.script(net), out + '/script.pt')
 cifar = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
 torch.jit.save(torch.jit.script(cifar), out + '/script_cifar.pt')
+# A state dict beside a dict of 200,000 keys (a vocabulary): the reader's dict index (a search
+# per key took minutes here), in both formats.
+vocab = {'w%d' % i: i for i in range(200000)}
+torch.save({'vocab': vocab, 'state_dict': sd}, out + '/vocab.pt'); ref(out + '/vocab.pt', sd)
+f = out + '/vocab_legacy.pt'
+torch.save({'vocab': vocab, 'state_dict': sd}, f, _use_new_zipfile_serialization=False); ref(f, sd)
+# A legacy file whose list of storages names its first storage twice (the second never read).
+import io, pickle
+buf = io.BytesIO()
+torch.save({'a': torch.ones(2), 'b': torch.zeros(2)}, buf, _use_new_zipfile_serialization=False)
+raw = buf.getvalue()
+class Skim(pickle.Unpickler):  # reads the pickles without building their objects
+    def persistent_load(self, pid): return None
+    def find_class(self, module, name): return lambda *a, **k: None
+s = io.BytesIO(raw)
+for _ in range(4): Skim(s).load()
+at = s.tell(); keys = pickle.load(s); assert len(keys) == 2
+with open(out + '/dup_storage_legacy.pt', 'wb') as o:
+    o.write(raw[:at] + pickle.dumps([keys[0], keys[0]], protocol=2) + s.read())
 print('written')
 )PY";
 
@@ -143,7 +162,7 @@ TEST_CASE("state dicts written by PyTorch read back exactly", "[torch_save][pyth
 
   for (const char* f : {"plain.pt", "wrapped.pt", "odd.pt", "odd_p4.pt", "dp.pt", "tutorial.pt",
                         "odd_legacy_p2.pt", "odd_legacy_p4.pt", "wrapped_legacy_p2.pt",
-                        "wrapped_legacy_p4.pt"}) {
+                        "wrapped_legacy_p4.pt", "vocab.pt", "vocab_legacy.pt"}) {
     INFO(f);
     check_equal(read_torch_state_dict(d.file(f)), read_ref(d.file(std::string(f) + ".ref")));
     // The shapes alone, without reading the data, are those of the full read.
@@ -240,6 +259,8 @@ for order in ('little', 'big', 'middle'):
   CHECK_THROWS_WITH(read_torch_state_dict(d.file("list.pt")),
                     Contains(d.file("list.pt")) && Contains("list"));
   CHECK_THROWS_AS(read_torch_state_dict(d.file("script.pt")), FormatError);
+  CHECK_THROWS_WITH(read_torch_state_dict(d.file("dup_storage_legacy.pt")),
+                    Contains(d.file("dup_storage_legacy.pt")) && Contains("twice"));
 
   // Through load_model: a TorchScript file is a TorchScript model, a state dict needs --arch.
   torch::jit::setTensorExprFuserEnabled(true);
