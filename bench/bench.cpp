@@ -123,6 +123,23 @@ double rate_together(Model& model, const DataSplit& data, bool channels_last,
   return forward_rate(model, d, batch_size, p, a.forward_seconds, 0, true, nullptr, fuse);
 }
 
+// cuDNN's autotuning on for a timing on a GPU, as the sweep runs its passes (sweep.cpp), and put
+// back after it: so that the forward limit, the settings table and the points-per-forward table
+// time what the sweep's passes would (a start-up choice, as choose_eval_options, runs without).
+// (forward_rate's warm-up runs each batch shape once, so the autotuning itself is not timed.)
+class AutotunedOnGpu {
+ public:
+  explicit AutotunedOnGpu(bool cuda) : was_(at::globalContext().benchmarkCuDNN()) {
+    if (cuda) at::globalContext().setBenchmarkCuDNN(true);
+  }
+  ~AutotunedOnGpu() { at::globalContext().setBenchmarkCuDNN(was_); }
+  AutotunedOnGpu(const AutotunedOnGpu&) = delete;
+  AutotunedOnGpu& operator=(const AutotunedOnGpu&) = delete;
+
+ private:
+  bool was_;
+};
+
 // Loss and accuracy at θ* with the given settings (for the precision deviation).
 EvalSums at_theta(Model& model, const DataSplit& data, std::int64_t bs, Precision p) {
   EvalOptions o;
@@ -136,6 +153,7 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   // Each setting's forward rate over the same images, in one process, one after another.
   nlohmann::json rows = nlohmann::json::array();
   auto rate = [&](std::int64_t bs, bool cl, Precision p, bool fold = true, bool fuse = false) {
+    const AutotunedOnGpu autotuned(data.images.is_cuda());
     return forward_rate(model, relaid(model, data, cl), bs, p, a.forward_seconds, 0, fold,
                         nullptr, fuse);
   };
@@ -319,6 +337,7 @@ nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a
       if (b >= 1 && std::find(sizes.begin(), sizes.end(), b) == sizes.end()) sizes.push_back(b);
     for (auto b : sizes) timings.push_back({k, b, s});
   }
+  const AutotunedOnGpu autotuned(data.images.is_cuda());
   for (int round = 0; round < 2; ++round)
     for (std::size_t i = 0; i < timings.size(); ++i) {
       auto& t = timings[round == 0 ? i : timings.size() - 1 - i];
@@ -354,13 +373,9 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
   // As in a sweep: the choice with cuDNN's heuristic algorithms, the passes autotuned (the
   // warm-up of forward_rate runs each batch shape once, so the autotuning is not timed). The
   // switch is the process's: put back, so that the benchmark's sweep chooses as `losscape sweep`.
-  auto& ctx = at::globalContext();
-  const bool autotuned = ctx.benchmarkCuDNN();
-  if (data.images.is_cuda()) ctx.setBenchmarkCuDNN(true);
-  const double rate = rate_together(model, data, choice.channels_last, choice.batch_size, p, a,
-                                    world, choice.fuse_convolutions);
-  ctx.setBenchmarkCuDNN(autotuned);
-  return rate;
+  const AutotunedOnGpu autotuned(data.images.is_cuda());
+  return rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world,
+                       choice.fuse_convolutions);
 }
 
 // --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same
@@ -509,8 +524,14 @@ int run(const Args& a) {
 
   // ---- the parallel efficiency within this run (R >= 2) ----
   nlohmann::json scaling;
-  if (a.scaling_rounds > 0 && size > 1)
-    scaling = scaling_rounds(cfg, world, a.scaling_rounds, *model, data, a, prec);
+  if (a.scaling_rounds > 0 && size > 1) {
+    // (the count each rank got above: with --threads 0 the one-rank sweep would count one rank
+    // sharing the CPUs and give rank 0 every core, R times the threads of the forward it is
+    // compared with)
+    SweepConfig each = cfg;
+    each.threads = threads;
+    scaling = scaling_rounds(each, world, a.scaling_rounds, *model, data, a, prec);
+  }
 
   // ---- 3. optimizations (one rank only: each setting alone on the machine) ----
   nlohmann::json opt;
@@ -532,6 +553,7 @@ int run(const Args& a) {
   nlohmann::json j = {
       {"date", utc_now()},
       {"host", host_name()},
+      {"machine", machine_id()},
       {"cpu", cpu_model()},
       {"cores", std::thread::hardware_concurrency()},
       {"device", describe_device(dev)},

@@ -9,6 +9,7 @@ Runs are grouped by machine, device, network, images, grid and precision; within
 (`bench/run.sh -- --threads 1` on a CPU).
 """
 import json
+import re
 import sys
 
 
@@ -142,15 +143,19 @@ def main(path):
         sys.exit(f"{path}: no results")
     groups = {}
     for r in runs:
-        kind = r["device"].split(" ")[0]  # cpu / cuda:N, without the thread count
-        key = (r["host"], r["cpu"], kind, r["arch"], r["images"], r["grid"], r["precision"])
+        # cpu / cuda:N (NAME): without the thread count, with the card (an H100's and an H200's
+        # runs on hosts of one name are two tables); and the machine, where the run recorded it
+        kind = re.sub(r" \(\d+ threads?\)$", "", r["device"])
+        key = (r["host"], r.get("machine", ""), r["cpu"], kind, r["arch"], r["images"], r["grid"], r["precision"])
         groups.setdefault(key, []).append(r)
     print("# losscape_bench results\n")
-    for (host, cpu, device, arch, images, grid, precision), rs in groups.items():
+    for (host, machine, cpu, device, arch, images, grid, precision), rs in groups.items():
         r0 = rs[-1]
         print(f"## {arch} ({r0['parameters']:,} parameters), {images} CIFAR-shaped images per point, "
               f"grid {grid}, {precision}\n")
-        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {r0['device'].split(' (')[0]}; "
+        # (without a CPU's "(2 threads)"; a card's name stays: "cuda:0 (NVIDIA H200)")
+        device_name = re.sub(r" \(\d+ threads?\)$", "", r0["device"])
+        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {device_name}; "
               f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}"
               + (f" (revision {r0['losscape_revision']})" if r0.get("losscape_revision") else "")
               + ".\n")

@@ -185,7 +185,7 @@ fi
 
 # ---- 2. binding: one GPU per rank by node-local rank ----
 step "inputs: a CIFAR-shaped data set of $images images and an $arch model (losscape_bench)"
-"$bench" --arch "$arch" --images "$images" --x 0:0:1 --work "$work" --device "$dev" \
+"$bench" --arch "$arch" --images "$images" --x 0:0:1 --y "" --work "$work" --device "$dev" \
   --forward-seconds 0.2 || fail "bench set-up"
 model=$work/model_$arch.h5
 common=(--model-file "$model" --dataset cifar10 --data-dir "$work" --splits test --quiet)
