@@ -88,6 +88,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     write_group(f, "state", ck.state);
     if (!ck.optimizer.empty()) write_group(f, "optimizer", ck.optimizer);
     f.flush();
+    f.close();  // (checked: what HDF5 still holds reaches the file before it is renamed)
   });
 }
 

@@ -282,6 +282,7 @@ void write_directions_file(const std::string& path, const Directions& d) {
   f.set_attr("settings", d.attrs.dump());
   if (!d.fingerprint.empty()) f.set_attr("model_fingerprint", d.fingerprint);
   f.flush();
+  f.close();  // (checked: what HDF5 still holds reaches the file before it is renamed)
 }
 }  // namespace
 

@@ -176,16 +176,17 @@ void disable_file_locking() {
   silence();
 }
 
-namespace {
-// fsync of a file or (O_DIRECTORY) a folder, at best effort: a file system without it loses
-// only the crash-safety it would add.
 void sync_to_disk(const std::string& path, int flags) {
   if (const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags); fd >= 0) {
     (void)::fsync(fd);
     ::close(fd);
   }
 }
-}  // namespace
+
+void sync_folder_of(const std::string& path) {
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  sync_to_disk(folder.empty() ? "." : folder, O_DIRECTORY);
+}
 
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
@@ -219,8 +220,7 @@ void write_whole(const std::string& path, const std::string& suffix,
   }
   // And the rename itself on the disk (the folder's entry): after a crash the name holds the new
   // file, not the old one (a checkpoint that a run's log already counts as saved).
-  const std::string folder = std::filesystem::path(path).parent_path().string();
-  sync_to_disk(folder.empty() ? "." : folder, O_DIRECTORY);
+  sync_folder_of(path);
 }
 
 bool is_empty_file(const std::string& path) {
@@ -486,6 +486,11 @@ File::File(const std::string& path, Mode mode, MPI_Comm comm) {
   h_ = Handle(f, H5Fclose);
   file_ = path;
   path_ = "/";
+}
+
+void File::close() {
+  if (!h_.valid()) return;
+  check(H5Fclose(h_.release()), file_ + ": closing the HDF5 file failed", 0);
 }
 
 void File::flush() const {

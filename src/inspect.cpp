@@ -489,9 +489,10 @@ std::string render_info(const nlohmann::json& j) {
       << "grid         x " << id["x"].get<std::string>();
     if (!id.value("y", std::string()).empty()) o << ", y " << id["y"].get<std::string>();
     o << " (" << j["grid_points"] << (j["grid_points"] == 1 ? " point)\n" : " points)\n")
-      << "values       " << id["values"].dump() << ", loss " << id["loss"].get<std::string>()
-      << ", " << id["dataset"].get<std::string>() << " samples "
-      << (id["samples"].is_number() && id["samples"].get<long long>() == 0
+      << "values       " << id["values"].dump() << ", loss " << id.value("loss", std::string("?"))
+      << ", " << id.value("dataset", std::string("?")) << " samples "
+      << (!id.contains("samples") ? std::string("?")
+          : id["samples"].is_number() && id["samples"].get<long long>() == 0
               ? std::string("all")  // (0: the whole split)
               : id["samples"].dump())
       << "\n";

@@ -83,7 +83,9 @@ void drop_values(Input& in) {  // (moved-from empties: `= {}` would keep the cap
 }
 
 Input read_input(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw InputError(path + (ec ? ": cannot be looked at (" + ec.message() + ")" : ": no such file"));
   Input in;
   in.path = path;
   in.data = read_surface(path, false);  // checks the format attribute and the layout
@@ -521,6 +523,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
         SurfaceFile file(tmp, id, config, self);
         file.write_round(results);
         file.write_run_log(log);
+        file.close();
       }
       // A merge stopped (suspended) longer than the lock's stale time may have lost its lock to a
       // sweep that writes the output now: its rename must not replace that file (checked last,

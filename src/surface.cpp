@@ -137,8 +137,10 @@ std::string SurfaceFile::size_text(std::uintmax_t b) {
 std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceIdentity& id) {
   try {
     // (an empty file at the name is replaced, as every output of losscape replaces one)
-    if (!std::filesystem::exists(path) || h5::is_empty_file(path)) {
-      std::error_code ec;
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(path, ec);
+    if (ec) return path + ": cannot be looked at (" + ec.message() + ")";
+    if (!exists || h5::is_empty_file(path)) {
       // A file system that cannot hold it is named now, not after a creation that fills it
       // (a typo in --x/--y can ask for terabytes).
       const auto parent = std::filesystem::absolute(link_target(path), ec).parent_path();
@@ -257,15 +259,19 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
       // it: the caller holds the surface's lock, and the others' open handles do not matter).
       std::filesystem::remove(tmp, ec);
       if (comm.size() > 1) mpi::abort_job(why, kExitError);
-      file_.close();
+      file_ = h5::File();  // (closed unchecked: the error above is the one to report)
       if (why != e.what()) throw FormatError(why);
       throw;
     }
     std::string renamed;
     if (comm.root()) {
+      // (on the disk before it takes the name, and the name after, as h5::write_whole does: a
+      // node crash never leaves a name holding a torn layout)
+      h5::sync_to_disk(tmp);
       std::error_code ec;
       std::filesystem::rename(tmp, real, ec);
       if (ec) renamed = real + ": cannot rename " + tmp + " to it (" + ec.message() + ")";
+      else h5::sync_folder_of(real);
     }
     comm.bcast(renamed);
     if (!renamed.empty()) throw InputError(renamed);
@@ -381,6 +387,23 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
   if (!identity.is_object() || !identity.contains("x") || !identity["x"].is_string() ||
       !identity.contains("values") || !identity["values"].is_array())
     throw damaged("attribute 'identity' lacks its grid or its values");
+  // The entries that readers take by their type (merge, info): one of another type is named here,
+  // not by a JSON type error of the first reader that names no file.
+  for (const auto& [key, v] : identity.items()) {
+    static const std::map<std::string, std::string> kinds = {
+        {"x", "text"}, {"y", "text"}, {"dataset", "text"}, {"loss", "text"}, {"part", "text"},
+        {"precision", "text"}, {"model_fingerprint", "text"}, {"buffers_fingerprint", "text"},
+        {"directions_fingerprint", "text"}, {"samples", "an integer"}, {"subset_seed", "an integer"},
+        {"raw_data", "true or false"}, {"hessian", "an object"}, {"data", "an object"}};
+    const auto kind = kinds.find(key);
+    if (kind == kinds.end()) continue;
+    const std::string& want = kind->second;
+    const bool ok = want == "text"         ? v.is_string()
+                    : want == "an integer" ? v.is_number_integer()
+                    : want == "an object"  ? v.is_object()
+                                           : v.is_boolean();
+    if (!ok) throw damaged("its identity's '" + key + "' is " + v.dump() + ", not " + want);
+  }
   Grid g;
   try {
     const auto y = identity.value("y", nlohmann::json("")).is_string()

@@ -25,6 +25,12 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
   ~Handle() { reset(); }
   void reset();
+  /// Gives up the id without closing it (the caller closes it and checks the result).
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = H5I_INVALID_HID;
+    return id;
+  }
   hid_t id() const { return id_; }
   bool valid() const { return id_ >= 0; }
 
@@ -35,6 +41,11 @@ class Handle {
 
 /// Turn off HDF5's own file locking for this process (it breaks MPI-IO on Lustre/NFS); called by
 /// every open/create, so users never need HDF5_USE_FILE_LOCKING.
+/// fsync of a file or (flags O_DIRECTORY) a folder, at best effort: a file system without it
+/// loses only the crash-safety it would add.
+void sync_to_disk(const std::string& path, int flags = 0);
+/// sync_to_disk of the folder holding `path` (after a rename into it: the new entry on the disk).
+void sync_folder_of(const std::string& path);
 void disable_file_locking();
 /// True when the file starts with the HDF5 signature.
 bool is_hdf5(const std::string& path);
@@ -115,7 +126,10 @@ class File : public Location {
   File(const std::string& path, Mode mode, MPI_Comm comm = MPI_COMM_NULL);
   void flush() const;
   bool parallel() const { return parallel_; }
-  void close() { h_.reset(); }
+  /// Closes the file, checking H5Fclose (which writes what HDF5 still caches: a failure there
+  /// on a full disk leaves a torn file): throws FormatError naming the file. Collective with MPI-IO.
+  /// The destructor closes without a check (for files read, or after an error).
+  void close();
 
  private:
   bool parallel_ = false;

@@ -125,6 +125,8 @@ class SurfaceFile {
   /// Collective: rank 0's `log` JSON replaces the run log (raw data, no metadata change).
   void write_run_log(const nlohmann::json& log);
   nlohmann::json run_log() const;
+  /// Collective: closes the file, checked (h5::File::close); the destructor closes unchecked.
+  void close() { file_.close(); }
 
  private:
   /// Create every dataset and attribute of a new surface in file_ (collective).

@@ -82,9 +82,9 @@ void add_info(CLI::App& root, Registry& reg) {
       kind = Kind::dataset;
     else if (file && h5::is_hdf5(o->file) && is_directions_file(o->file))
       kind = Kind::directions;
-    else if (file && !arch && is_projection_file(o->file))
+    else if (file && is_projection_file(o->file))  // (with --arch: refused below, naming it)
       kind = Kind::projection;
-    else if (file && !arch && is_surface(o->file))
+    else if (file && is_surface(o->file))
       kind = Kind::surface;
     else if (file && !arch && is_state_dict(o->file))
       kind = Kind::state_dict;

@@ -317,10 +317,17 @@ int run_main(int argc, char** argv) {
       {"plot", "plotting.md"}, {"export", "plotting.md"},  {"train", "training.md"},
       {"project", "training.md"}, {"directions", "training.md"}, {"sweep", "sweep.md"},
       {"merge", "sweep.md"},    {"hessian", "hessian.md"}};
+  // (75 only where a command returns it: a signal stops sweep, train and hessian, and a merge
+  // misses points or is stopped; the others end with 0, 1 or 2)
+  const std::map<std::string, std::string> incomplete = {
+      {"sweep", "resume by running again"}, {"train", "resume by running again"},
+      {"hessian", "resume by running again"}, {"merge", "points missing, or stopped: see docs"}};
   for (auto& s : reg) {
     const auto it = pages.find(s.app->get_name());
-    s.app->footer("Exit codes: 0 done, 1 error, 2 usage, 75 incomplete (resume by running again).\n"
-                  "Docs: docs/" + (it == pages.end() ? std::string("usage.md") : it->second + " and docs/usage.md"));
+    const auto inc = incomplete.find(s.app->get_name());
+    s.app->footer("Exit codes: 0 done, 1 error, 2 usage" +
+                  (inc == incomplete.end() ? std::string(".") : ", 75 incomplete (" + inc->second + ").") +
+                  "\nDocs: docs/" + (it == pages.end() ? std::string("usage.md") : it->second + " and docs/usage.md"));
   }
   // A first word that is no command and no option: say so (CLI11 would ask for a command, or
   // print the general help for `losscape sweep-1d --help`).

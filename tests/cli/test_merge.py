@@ -546,6 +546,31 @@ for name, edit in (("old_p1.h5", lambda i: i.pop("data")), ("other_data_p3.h5", 
 r = run("merge", "old_p1.h5", "p2.h5", "other_data_p3.h5", "--out", "old_m.h5")
 check(r.returncode == 1 and "other_data_p3.h5 is not a part of the same sweep as p2.h5: its data" in r.stderr,
       f"an old first part does not let two new parts on other data through ({r.stderr.strip()})")
+# an identity entry of another type (a damaged or edited file: "samples": "200") is named with
+# its file by merge and info, not by a JSON type error that names nothing
+# (each file's identity edited once: h5py's second replacement of an attribute of a file whose
+# attributes are indexed by creation order fails in HDF5 1.10, "record is not in B-tree")
+def edit_identity(src, dst, edit):
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        ident = json.loads(f.attrs["identity"])
+        edit(ident)
+        f.attrs["identity"] = json.dumps(ident)
+edit_identity("p1.h5", "typed_p1.h5", lambda i: i.update(samples=str(i["samples"])))
+r = run("merge", "typed_p1.h5", "p2.h5", "--out", "typed_m.h5")
+check(r.returncode == 1 and r.stderr.count("\n") == 1 and "typed_p1.h5" in r.stderr
+      and "'samples'" in r.stderr and "json" not in r.stderr.lower() and not os.path.exists("typed_m.h5"),
+      f"merge: an identity entry of another type is named ({r.returncode}: {r.stderr.strip()})")
+r = run("info", "typed_p1.h5")
+check(r.returncode == 1 and "typed_p1.h5" in r.stderr and "'samples'" in r.stderr,
+      f"info: an identity entry of another type is named ({r.returncode}: {r.stderr.strip()})")
+edit_identity("p2.h5", "typed_p2.h5", lambda i: [i.pop("loss"), i.pop("samples")])  # info says '?'
+r = run("info", "typed_p2.h5")
+check(r.returncode == 0 and "loss ?" in r.stdout and "samples ?" in r.stdout,
+      f"info: a surface whose identity lacks loss and samples ({r.returncode}: {r.stderr.strip()})")
+r = run("info", "p1.h5", "--arch", "cnn_small")
+check(r.returncode == 1 and "--arch is for a model" in r.stderr and "p1.h5 (a surface file)" in r.stderr,
+      f"info SURFACE --arch: refused naming --arch ({r.returncode}: {r.stderr.strip()})")
 # info's value at θ*: a coordinate computed as -1.4e-17 (--x -0.1:0.5:7) is θ*'s, as the sweep says
 r = must("sweep", *COMMON, "--x", "-0.1:0.5:7", "--directions", "dirs.h5", "--out", "near0.h5")
 with h5py.File("near0.h5", "r") as f:
