@@ -141,7 +141,11 @@ ValueGrid resample_spline(const ValueGrid& g, std::int64_t n) {
 namespace {
 // --what, or its default: the loss of plot's default split (the test split of a file of it alone)
 std::string export_quantity(const SurfaceView& s, const VtpOptions& o) {
-  return o.what.empty() ? default_split(s) + "_loss" : o.what;
+  if (!o.what.empty()) return o.what;
+  // (a file of Hessian maps alone, as the reference's plot_hessian_eigen writes: its ratio, as plot
+  // draws it)
+  const std::string loss = default_split(s) + "_loss";
+  return !has_quantity(s, loss) && has_quantity(s, "eig-ratio") ? "eig-ratio" : loss;
 }
 }  // namespace
 

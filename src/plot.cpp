@@ -1420,7 +1420,10 @@ ProjectedPath read_projected_path(const std::string& path) {
   ProjectedPath t;
   t.x = std::move(p.x);
   t.y = std::move(p.y);
-  if (p.epochs.size() == t.x.size()) t.epochs = std::move(p.epochs);
+  // (epochs of -1: checkpoints whose names say none, torch.save files not named model_<N>; the
+  // labels then count the checkpoints from 0, as for a file without epochs, not "-1" at each)
+  const bool known = std::any_of(p.epochs.begin(), p.epochs.end(), [](std::int64_t e) { return e >= 0; });
+  if (p.epochs.size() == t.x.size() && known) t.epochs = std::move(p.epochs);
   if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
     t.variance = std::array<double, 2>{(*p.explained_variance_ratio)[0], (*p.explained_variance_ratio)[1]};
   t.dir_file = std::move(p.dir_file);

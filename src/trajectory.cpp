@@ -186,7 +186,7 @@ std::unique_ptr<Model> final_model(const std::string& path, const TrajectoryMode
     if (m.arch.empty() && !torch_file_kind(path).empty())
       throw InputError(path + ": a torch.save checkpoint does not name its architecture; give "
                               "--arch (and --dataset for its input shape)");
-    return load_model(path, m.arch, m.dataset);
+    return load_model(path, m.arch, m.dataset.empty() ? std::string("fashion-mnist") : m.dataset);
   }
   Checkpoint ck = read_checkpoint(path);
   if (!m.arch.empty() && m.arch != ck.meta.arch)
@@ -466,6 +466,7 @@ void write_projection_file(const std::string& path, const Projection& p, const s
   f.set_attr("checkpoints", p.files);
   if (p.explained_variance_ratio) f.set_attr("explained_variance_ratio", *p.explained_variance_ratio);
   f.flush();
+  f.close();  // (checked: what HDF5 still holds reaches the file before it is renamed)
 }
 
 }  // namespace

@@ -19,7 +19,10 @@ namespace losscape {
 /// its input shape. losscape checkpoints name their own (an `arch` given must agree).
 struct TrajectoryModel {
   std::string arch;
-  std::string dataset = "fashion-mnist";
+  /// Empty: a losscape checkpoint's own (recorded) data set, and fashion-mnist for a torch.save
+  /// file (the command line's default). (It was "fashion-mnist" for both, which refused every
+  /// losscape checkpoint of a CIFAR-10 run through the library's defaults.)
+  std::string dataset;
 };
 
 struct PcaOptions {

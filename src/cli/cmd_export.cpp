@@ -22,7 +22,8 @@ void add_export(CLI::App& root, Registry& reg) {
   app->add_option("--vtp", o->vtp, "Output .vtp file")->required();
   app->add_option("--what", o->vtk.what,
                   "Quantity: train_loss, test_loss, train_acc, test_acc, train_err, test_err, "
-                  "eig-ratio (default: train_loss; test_loss for a surface of the test split alone)");
+                  "eig-ratio (default: train_loss; test_loss for a surface of the test split alone; "
+                  "eig-ratio for a file of Hessian maps alone)");
   auto* zmax = app->add_option("--zmax", o->zmax, "Clip values above Z to Z");
   app->add_flag("--log", o->vtk.log, "z = ln(value + 0.1), after clipping");
   app->add_option("--interp", o->vtk.interp,

@@ -15,7 +15,7 @@ void add_project(CLI::App& root, Registry& reg) {
   struct Opts {
     std::string directions;
     std::vector<std::string> checkpoints;
-    TrajectoryModel model;
+    TrajectoryModel model{"", "fashion-mnist"};  // (the default shown; else the first checkpoint's)
     std::string method = "auto";
     std::string out;
     bool quiet = false;

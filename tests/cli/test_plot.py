@@ -164,6 +164,16 @@ def main():
     check(r.returncode == 0 and "the path's labels count its checkpoints from 0: proj_noep.h5 records no "
           "epochs" in r.stderr and "x y checkpoint (its index" in dat and list(labels) == list(range(25)),
           f"trajectory without epochs: labels 0..24 named checkpoints, noted ({r.stderr.strip()})")
+    # epochs of -1 (torch.save checkpoints whose names give none): as none, not "-1" at each point
+    shutil.copy("proj.h5", "proj_m1.h5")
+    with h5py.File("proj_m1.h5", "a") as f:
+        f.attrs["epochs"] = np.full(25, -1, dtype=np.int64)
+    r = run("plot", "ref.h5", "--out-dir", "figp_m1", "--formats", "png", "--trajectory", "proj_m1.h5",
+            "--what", "train_loss")
+    dat = open("figp_m1/ref_train_loss_2dcontour_proj.dat").read()
+    labels = np.loadtxt(dat.split("# index 1")[1].splitlines()[1:])[:, 2]
+    check(r.returncode == 0 and list(labels) == list(range(25)),
+          f"trajectory with epochs of -1: labels 0..24 ({list(labels)[:5]}, {r.stderr.strip()})")
     heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
     check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
     # a projection that does not record whether its directions are orthonormal (the reference's,
@@ -236,6 +246,10 @@ def main():
     dat = np.genfromtxt("figh/refhess_eig-ratio_2dheat.dat")
     check(r.returncode == 0 and np.allclose(dat[:, 2], 0.25),
           f"a file of Hessian maps alone: plot draws |min/max| by default ({r.stderr.strip()})")
+    r = run("export", "refhess.h5", "--vtp", "refhess.vtp")
+    check(r.returncode == 0 and "eig-ratio" in open("refhess.vtp").read().split("-->")[0]
+          and "25 points" in r.stdout,
+          f"... and export writes the ratio by default, as plot draws it ({r.stdout.strip()} {r.stderr.strip()})")
     # a ratio that is NaN (λmax 0, or an eigensolver that did not converge): its own cause
     with h5py.File("refhess0.h5", "w") as f:
         f["xcoordinates"], f["ycoordinates"] = np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)

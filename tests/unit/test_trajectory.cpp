@@ -48,15 +48,16 @@ TensorList unit_direction(const TensorList& like, std::uint64_t seed) {
 // (+ noise·ε_k) and BN buffers that also drift.
 std::vector<std::string> write_trajectory(const std::string& dir, const std::vector<double>& a,
                                           const std::vector<double>& b, const TensorList& u,
-                                          const TensorList& v, double noise = 0) {
+                                          const TensorList& v, double noise = 0,
+                                          const std::string& dataset = "fashion-mnist") {
   std::filesystem::create_directories(dir);
   torch::manual_seed(1);
-  auto model = make_zoo("cnn_small", "fashion-mnist");
+  auto model = make_zoo("cnn_small", dataset);
   std::vector<std::string> files;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(99);
   for (std::size_t k = 0; k < a.size(); ++k) {
     Checkpoint ck;
-    ck.meta = meta_for(*model, "fashion-mnist");
+    ck.meta = meta_for(*model, dataset);
     ck.meta.epoch = std::int64_t(k);
     ck.meta.config = {{"note", "synthetic trajectory"}};
     std::map<std::string, std::size_t> pidx;
@@ -225,6 +226,22 @@ print(json.dumps(out))
     CHECK(j["var_rel"].get<double>() < 1e-6);
     CHECK(j["proj_err"].get<double>() < 1e-5 * j["proj_scale"].get<double>());
   }
+}
+
+TEST_CASE("a CIFAR-10 run's checkpoints are read as CIFAR-10 models by default", "[trajectory]") {
+  // (the library's default data set was fashion-mnist for every checkpoint: a 3x32x32 model was
+  // refused; a losscape checkpoint records its own)
+  TempDir tmp("pca-cifar");
+  torch::manual_seed(1);
+  auto params = make_zoo("cnn_small", "cifar10")->parameters();
+  auto u = unit_direction(params, 11), v = unit_direction(params, 12);
+  auto files = write_trajectory(tmp.file("run"), {3, 2, 1, 0}, {0, 1, -1, 0}, u, v, 0, "cifar10");
+  auto d = pca_directions(files, TensorSet::weights, true);
+  REQUIRE(d.dims() == 2);
+  auto p = project_trajectory(d, files);
+  REQUIRE(p.x.size() == 4);
+  CHECK(p.x.back() == 0);
+  CHECK(p.y.back() == 0);
 }
 
 TEST_CASE("PCA refuses too few checkpoints and files that are not checkpoints", "[trajectory]") {
