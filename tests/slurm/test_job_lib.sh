@@ -94,6 +94,13 @@ check "train.sbatch: -oDIR is the run folder, passed once as --out" \
 got=$(train TRAIN_CONFIG=train-b.json TRAIN_ARGS="--config train-a.json" --)
 check "train.sbatch: a --config among the arguments replaces TRAIN_CONFIG, and gives the run folder" \
   test "$(grep -cx -- --config <<<"$got") $(grep -A1 -x -- --config <<<"$got" | tail -1) $(grep -A1 -x -- --out <<<"$got" | tail -1)" == "1 train-a.json cfg-run"
+# A run folder holding a checkpoint is resumed, whatever its path holds ([1] is no pattern there,
+# nor a space: compgen -G took the folder's name for a pattern and found no checkpoint)
+for dir in "glob[1]/run" "with space/run"; do
+  mkdir -p "$dir" && touch "$dir/model_1.h5"
+  got=$(train TRAIN_OUT="$dir" TRAIN_ARGS="--arch cnn_small" --)
+  check "train.sbatch: a checkpoint in '$dir': --resume" grep -qx -- --resume <<<"$got"
+done
 got=$(train TRAIN_OUT=env-run TRAIN_CONFIG=train-a.json -- --epochs 3)
 check "train.sbatch: TRAIN_OUT before the config's \"out\"" \
   test "$(grep -A1 -x -- --out <<<"$got" | tail -1)" == env-run
