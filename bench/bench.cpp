@@ -554,6 +554,7 @@ int run(const Args& a) {
       {"date", utc_now()},
       {"host", host_name()},
       {"machine", machine_id()},
+      {"run", std::getenv("LOSSCAPE_BENCH_RUN") ? std::getenv("LOSSCAPE_BENCH_RUN") : ""},
       {"cpu", cpu_model()},
       {"cores", std::thread::hardware_concurrency()},
       {"device", describe_device(dev)},

@@ -165,10 +165,12 @@ def main(path):
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         one = {}  # the latest 1-rank run per thread count
         for r in rs:
+            # (of the same bench/run.sh invocation where the records say: records without a run
+            # id, before 2026-12-05, pair with the latest 1-rank record of their table)
             if r["ranks"] == 1:
-                one[r["threads_per_rank"]] = r
+                one[(r.get("run", ""), r["threads_per_rank"])] = r
             scaling = ""
-            base = one.get(r["threads_per_rank"])
+            base = one.get((r.get("run", ""), r["threads_per_rank"]))
             if base and r["ranks"] > 1:
                 scaling = fmt(r["points_per_second"] / (r["ranks"] * base["points_per_second"]))
             print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "

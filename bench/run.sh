@@ -52,7 +52,10 @@ if [[ -z $bench ]]; then
 fi
 [[ -x $bench ]] || { echo "bench/run.sh: $bench is not an executable" >&2; exit 1; }
 
-launcher=("${MPIEXEC:-mpiexec}" --oversubscribe --bind-to none)
+# One id for the runs of this invocation (recorded as "run"): the report pairs an R-rank run with
+# the 1-rank run of the same invocation, never with one of another day or machine.
+export LOSSCAPE_BENCH_RUN=${LOSSCAPE_BENCH_RUN:-$(date -u +%Y%m%dT%H%M%SZ)-$$}
+launcher=("${MPIEXEC:-mpiexec}" --oversubscribe --bind-to none -x LOSSCAPE_BENCH_RUN)
 [[ $(id -u) == 0 ]] && launcher+=(--allow-run-as-root)
 
 if ((scale)); then

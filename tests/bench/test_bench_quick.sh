@@ -46,8 +46,11 @@ x = sc["rounds"][0]
 assert abs(x["scaling"] - x["all_ranks_points_per_second"] / (2 * x["one_rank_points_per_second"])) < 1e-9
 assert abs(x["forward_scaling"] - x["all_ranks_forward_images_per_second"]
            / (2 * x["one_rank_forward_images_per_second"])) < 1e-9
-# The same threads per rank at 1 and 2 ranks (run.sh's CPU default): the scaling column is filled.
+# The same threads per rank at 1 and 2 ranks (run.sh's CPU default) and one run id (this
+# invocation's) on both: the scaling column is filled; both name their machine.
 assert runs[0]["threads_per_rank"] == runs[1]["threads_per_rank"], runs
+assert runs[0]["run"] and runs[0]["run"] == runs[1]["run"], [r["run"] for r in runs]
+assert runs[0]["machine"] == runs[1]["machine"], [r["machine"] for r in runs]
 # What was asked for is recorded beside what the sweep chose.
 for r in runs:
     q = r["requested"]
