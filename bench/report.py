@@ -153,9 +153,7 @@ def main(path):
         r0 = rs[-1]
         print(f"## {arch} ({r0['parameters']:,} parameters), {images} CIFAR-shaped images per point, "
               f"grid {grid}, {precision}\n")
-        # (without a CPU's "(2 threads)"; a card's name stays: "cuda:0 (NVIDIA H200)")
-        device_name = re.sub(r" \(\d+ threads?\)$", "", r0["device"])
-        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {device_name}; "
+        print(f"Machine `{host}`: {cpu}, {r0['cores']} cores; device {device}; "
               f"LibTorch {r0['torch']}; {r0['mpi']}; losscape {r0['losscape']}"
               + (f" (revision {r0['losscape_revision']})" if r0.get("losscape_revision") else "")
               + ".\n")
