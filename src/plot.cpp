@@ -787,6 +787,35 @@ std::vector<KeepClear> path_keep_clear(const ProjectedPath& t, const std::vector
 
 // The contour maps' inline labels as `set label` commands: placed by place_contour_labels on
 // the lines of the drawn (sub-)grid, boxed on white, off `keep_clear`.
+// The fewest significant digits (3 for log-spaced levels, 6 else) that tell every two adjacent
+// levels apart: log-spaced ones 1.0009 apart were five lines labelled "2.3".
+int level_digits(const std::vector<double>& lv, bool log) {
+  int digits = log ? 3 : 6;
+  for (; digits < 17; ++digits) {
+    std::string last;
+    bool apart = true;
+    for (std::size_t i = 0; i < lv.size() && apart; ++i) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.*g", digits, lv[i]);
+      apart = i == 0 || last != buf;
+      last = buf;
+    }
+    if (apart) break;
+  }
+  return digits;
+}
+
+// The colour bar's (and a 3D figure's z axis') tick format when gnuplot's default of 6 digits
+// would print two adjacent levels alike (levels 2e-7 apart near 1 read 1.000001 twice beside
+// contour labels 1.0000008 and 1.0000012): as many digits as the contour labels. Nothing
+// otherwise, and nothing on a log scale (its tics are set one by one).
+std::string tick_format_cmd(const std::vector<double>& lv, bool log, bool z) {
+  const int digits = level_digits(lv, log);
+  if (log || digits <= 6) return "";
+  const std::string f = "\"%." + std::to_string(digits) + "g\"";
+  return "set format cb " + f + "\n" + (z ? "set format z " + f + "\n" : "");
+}
+
 std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& v,
                                const std::vector<std::size_t>& xs, const std::vector<std::size_t>& ys,
                                const std::vector<double>& lv, const PlotOptions& o,
@@ -797,19 +826,12 @@ std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& 
   for (auto j : ys) gy.push_back(s.y[j]);
   for (auto j : ys)
     for (auto i : xs) gz.push_back(v[j * s.nx() + i]);
-  // The fewest significant digits (3 for log-spaced levels, 6 else) that tell every two adjacent
-  // levels apart: log-spaced ones 1.0009 apart were five lines labelled "2.3".
   std::vector<std::string> texts;
-  for (int digits = o.log ? 3 : 6; digits <= 17; ++digits) {
-    texts.clear();
-    for (double t : lv) {
-      char buf[40];
-      std::snprintf(buf, sizeof buf, "%.*g", digits, t);
-      texts.emplace_back(buf);
-    }
-    bool apart = true;
-    for (std::size_t i = 1; i < texts.size() && apart; ++i) apart = texts[i] != texts[i - 1];
-    if (apart) break;
+  const int digits = level_digits(lv, o.log);
+  for (double t : lv) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, t);
+    texts.emplace_back(buf);
   }
   const LabelFrame frame = label_frame(o, range);
   std::ostringstream os;
@@ -920,6 +942,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
      << "set xlabel " << gp_str(c.xlabel) << " noenhanced\n"
      << "set ylabel " << gp_str(c.ylabel) << " noenhanced\n"
      << "set cblabel " << gp_str(label_of(q)) << " noenhanced\n"
+     << tick_format_cmd(lv, o.log, kind == Kind::surface3d)
      << "unset key\n";
   double x0 = std::min(s.x.front(), s.x.back()), x1 = std::max(s.x.front(), s.x.back());
   double y0 = std::min(s.y.front(), s.y.back()), y1 = std::max(s.y.front(), s.y.back());

@@ -130,8 +130,9 @@ void check_values(const TrainConfig& c, const std::string& file = "",
     throw InputError(name("--lr", "lr") + " must be a positive number");
   if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
     throw InputError(name("--weight-decay", "weight_decay") + " must be a number >= 0");
-  if (!(c.momentum >= 0) || !std::isfinite(c.momentum))
-    throw InputError(name("--momentum", "momentum") + " must be a number >= 0");
+  // (1 or more never decays the momentum buffer: the run diverges; PyTorch takes it silently)
+  if (!(c.momentum >= 0) || !(c.momentum < 1))
+    throw InputError(name("--momentum", "momentum") + " must be a number in [0, 1)");
   if (!(c.gamma > 0) || !std::isfinite(c.gamma))
     throw InputError(name("--gamma", "gamma") + " must be a positive number");
   if (c.optimizer != "sgd" && c.optimizer != "adam")

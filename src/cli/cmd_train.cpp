@@ -163,6 +163,23 @@ void add_train(CLI::App& root, Registry& reg) {
       }
     }
     TrainConfig cfg = resolve_train_config(given, stored, o->config_file, from_file);
+    // A run extended with a larger --epochs keeps its schedule: one started with the default
+    // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and
+    // never again, unlike a run of the new length. Legal (the schedule is part of the run), said.
+    if (stored && stored->epochs > 0 && cfg.epochs > stored->epochs && !given.contains("milestones") &&
+        stored->milestones == default_milestones(stored->epochs) &&
+        cfg.milestones != default_milestones(cfg.epochs)) {
+      auto list = [](const std::vector<std::int64_t>& v) {
+        std::string s;
+        for (auto m : v) s += (s.empty() ? "" : ",") + std::to_string(m);
+        return s;
+      };
+      std::fprintf(stderr,
+                   "losscape: note: %s keeps its milestones %s (the default for its --epochs %lld), "
+                   "not --epochs %lld's %s: a resumed run keeps its schedule\n",
+                   out.c_str(), list(cfg.milestones).c_str(), (long long)stored->epochs,
+                   (long long)cfg.epochs, list(default_milestones(cfg.epochs)).c_str());
+    }
     if (given.contains("subset_seed") && cfg.test_samples == 0)  // (a stored run's is its own)
       check_subset_seed_used(cfg.subset_seed, cfg.samples,
                              app->count("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");

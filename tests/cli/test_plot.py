@@ -635,6 +635,26 @@ def main():
     shared = {t: z for t, z in texts.items() if len(z) > 1}
     check(len(texts) >= 5 and not shared,
           f"--log contour labels: {len(texts)} texts, each of one level (shared: {shared})")
+    # ... and so does the colour bar: levels 2e-7 apart near 1 were ticked "1.000000" twice by
+    # gnuplot's default 6 digits (gnuplot's own SVG text is read back); no format line otherwise
+    y9 = np.linspace(-1, 1, 9)
+    X9, Y9 = np.meshgrid(x, y9)
+    with h5py.File("fine.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"], f["train_loss"] = x, y9, 1 + 1e-6 * (X9**2 + Y9**2)
+    run("plot", "fine.h5", "--vmin", "1", "--vlevel", "2e-7", "--vmax", "1.000002", "--what", "train_loss",
+        "--formats", "svg", "--out-dir", "fig_fine")
+    for kind in ("2dcontourf", "2dcontour", "2dheat", "3dsurface"):
+        ticks = [t for t in re.findall(r">([0-9.]+)</tspan>", open(f"fig_fine/fine_train_loss_{kind}.svg").read())
+                 if t.startswith("1.")]
+        # (the contour map's line labels repeat along a line: its colour bar is the first 4; the
+        # 3D figure ticks its z axis alike)
+        ticks = ticks[:4] if kind == "2dcontour" else ticks
+        each = 2 if kind == "3dsurface" else 1
+        check(len(set(ticks)) >= 4 and len(ticks) == each * len(set(ticks)),
+              f"fine levels: the {kind} colour bar's ticks differ ({ticks})")
+    check("set format" not in open("fig_flat/flat_train_loss_2dcontour_log.gp").read() and
+          "set format" not in open("fig2/s2_train_loss_3dsurface.gp").read(),
+          "levels that 6 digits tell apart: gnuplot's default tick format")
     r = run("plot", "const.h5", "--formats", "png", "--what", "train_loss", "--out-dir", "fig_const")
     check("train loss is 0.6 at every point, so its contour maps are empty" in r.stderr,
           f"a constant surface on a contour level: noted ({r.stderr.strip()[:200]})")

@@ -223,6 +223,17 @@ p = run("train", *without(common, "--milestones"), "--epochs", "4", "--out", "at
 check("note" not in p.stderr, f"the default milestones for --epochs 4: no note ({p.stderr.strip()})")
 p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "run2")
 check("resuming" in p.stdout and "beyond" not in p.stderr, "resume announced (no note: the milestone is reached)")
+# A short run of the default schedule extended: it keeps [1], said (a run of 4 epochs decays at 2, 3, 4)
+run("train", *without(common, "--milestones"), "--epochs", "1", "--out", "short")
+p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "short", "--dry-run")
+check(p.stderr.strip() == "losscape: note: short keeps its milestones 1 (the default for its --epochs 1), "
+      "not --epochs 4's 2,3,4: a resumed run keeps its schedule", f"extended past a short run's default "
+      f"milestones: a note ({p.stderr.strip()})")
+with open("m1.json", "w") as f:
+    json.dump({"momentum": 1.5}, f)
+p = run("train", *without(common, "--momentum"), "--config", "m1.json", "--epochs", "1", "--out", "m1", expect=1)
+check(p.stderr.strip() == 'losscape: error: m1.json: "momentum" must be a number in [0, 1)'
+      and not os.path.exists("m1"), f"--config momentum 1.5: refused naming the file ({p.stderr.strip()})")
 with h5py.File("run/model_4.h5", "r") as a, h5py.File("run2/model_4.h5", "r") as b:
     same = all(np.array_equal(a["state"][k][()], b["state"][k][()]) for k in a["state"])
     same = same and all(np.array_equal(a["optimizer"][k][()], b["optimizer"][k][()])
@@ -420,7 +431,9 @@ check(log == list(range(5)) and same_as_uninterrupted("run_cut"),
 # ---- options a run could not use, refused in one line before the folder is made ----
 for opts, says in ((["--lr", "inf"], "--lr must be a positive number"),
                    (["--weight-decay", "nan"], "--weight-decay must be a number >= 0"),
-                   (["--momentum", "1e400"], "--momentum must be a number >= 0"),
+                   (["--momentum", "1e400"], "--momentum must be a number in [0, 1)"),
+                   (["--momentum", "1"], "--momentum must be a number in [0, 1)"),
+                   (["--momentum", "-0.1"], "--momentum must be a number in [0, 1)"),
                    (["--gamma", "inf"], "--gamma must be a positive number")):
     p = run("train", *without(common, opts[0]), "--epochs", "1", *opts, "--out", "bad_opt", expect=1)
     check(p.stderr.strip() == f"losscape: error: {says}" and not os.path.exists("bad_opt"),
