@@ -148,19 +148,28 @@ void HessianOperator::apply(const double* x, double* y) {
       auto loss = batch_loss_sum(logits, yb, opts_.loss);
       loss_total = loss_total.defined() ? loss_total + loss.detach() : loss.detach();
       // Hv = ∇(∇L · v): the gradient with its graph, then the gradient of its product with v.
-      auto g = torch::autograd::grad({loss}, params_, {}, /*retain_graph=*/true,
-                                     /*create_graph=*/true, /*allow_unused=*/true);
-      torch::Tensor gv;
-      for (std::size_t i = 0; i < params_.size(); ++i) {
-        if (!g[i].defined()) continue;
-        auto term = (g[i] * v[i]).sum();
-        gv = gv.defined() ? gv + term : term;
-      }
-      if (gv.defined() && gv.requires_grad()) {
-        auto hv = torch::autograd::grad({gv}, params_, {}, /*retain_graph=*/false,
-                                        /*create_graph=*/false, /*allow_unused=*/true);
-        for (std::size_t i = 0; i < params_.size(); ++i)
-          if (hv[i].defined()) acc[i].add_(hv[i].detach().to(torch::kFloat64));
+      try {
+        auto g = torch::autograd::grad({loss}, params_, {}, /*retain_graph=*/true,
+                                       /*create_graph=*/true, /*allow_unused=*/true);
+        torch::Tensor gv;
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+          if (!g[i].defined()) continue;
+          auto term = (g[i] * v[i]).sum();
+          gv = gv.defined() ? gv + term : term;
+        }
+        if (gv.defined() && gv.requires_grad()) {
+          auto hv = torch::autograd::grad({gv}, params_, {}, /*retain_graph=*/false,
+                                          /*create_graph=*/false, /*allow_unused=*/true);
+          for (std::size_t i = 0; i < params_.size(); ++i)
+            if (hv[i].defined()) acc[i].add_(hv[i].detach().to(torch::kFloat64));
+        }
+      } catch (const c10::OutOfMemoryError&) {
+        throw;  // (its handlers need the type)
+      } catch (const c10::Error& e) {
+        // A model autograd cannot differentiate twice (an in-place op on a value its backward
+        // needs, a custom op without a double backward): LibTorch's message named no file.
+        throw InputError(model_.source + ": its Hessian-vector product (a double backward) failed: " +
+                         one_line(e));
       }
       if (between_batches) between_batches();
     }

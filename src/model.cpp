@@ -77,17 +77,28 @@ class ZooModel : public Model {
 class ScriptModel : public Model {
  public:
   explicit ScriptModel(torch::jit::Module m) : m_(std::move(m)) { use_fuser(false); }
+  // A tensor shared by two modules (tied weights: `self.b = self.a`) is listed once, under its
+  // first name, as PyTorch's Module.parameters() does: TorchScript lists it under each name, and
+  // a Hessian over both copies was not the Hessian (its coordinates counted twice), a direction
+  // moved the tensor twice and the parameter count was too large.
   TensorList parameters() const override {
     TensorList out;
-    for (const auto& p : m_.named_parameters(true)) out.push_back({p.name, p.value});
+    std::set<const void*> seen;
+    for (const auto& p : m_.named_parameters(true))
+      if (!p.value.defined() || seen.insert(p.value.unsafeGetTensorImpl()).second)
+        out.push_back({p.name, p.value});
     return out;
   }
   TensorList state() const override {
     TensorList out;
+    std::set<const void*> seen;
+    auto add = [&](const std::string& name, const torch::Tensor& t) {
+      if (!t.defined() || seen.insert(t.unsafeGetTensorImpl()).second) out.push_back({name, t});
+    };
     for (const auto& sub : m_.named_modules()) {
       std::string prefix = sub.name.empty() ? "" : sub.name + ".";
-      for (const auto& p : sub.value.named_parameters(false)) out.push_back({prefix + p.name, p.value});
-      for (const auto& b : sub.value.named_buffers(false)) out.push_back({prefix + b.name, b.value});
+      for (const auto& p : sub.value.named_parameters(false)) add(prefix + p.name, p.value);
+      for (const auto& b : sub.value.named_buffers(false)) add(prefix + b.name, b.value);
     }
     return out;
   }

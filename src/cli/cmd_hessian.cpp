@@ -189,9 +189,10 @@ void add_hessian(CLI::App& root, Registry& reg) {
     DataSpec spec = o->data;
     spec.shard = world.rank();
     spec.num_shards = world.size();
-    // The data's hash is part of the identity of a --json result that a stopped run resumes
-    // (about a second per GB read: not made when nothing is saved).
-    spec.fingerprint = !o->json.empty();
+    // The data's hash is part of the identity of a --json result that a stopped run resumes,
+    // and what the ranks compare (an MPMD launch with another --data-dir summed another data
+    // set's products into the result, exit 0); about a second per GB read: not made otherwise.
+    spec.fingerprint = !o->json.empty() || world.size() > 1;
     HessianOptions ho;
     ho.loss = parse_loss(o->loss);
     ho.batch_size = o->batch;
@@ -260,6 +261,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
         mpi::Comm::Settings mine = {
             {"model (fingerprint of its weights)", fingerprint(model->state())},
             {"--dataset", spec.dataset},
+            {"data (fingerprint of the split as read)", data.fingerprint},
             {"--split", spec.split},
             {"--samples", std::to_string(spec.samples)},
             {"--subset-seed", std::to_string(spec.subset_seed)},

@@ -16,6 +16,7 @@ Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -279,6 +280,68 @@ def main():
         check(j["eig_ratio"] > 1 and "largest positive" in r.stdout,
               f"... ratio {j['eig_ratio']:.4g} > 1, and the report says which λmax it is")
 
+    # ---- tied weights (one module used twice, `self.b = self.a`): each weight counted once, as
+    # in PyTorch's parameters(); TorchScript lists the tensor under both names, and the Hessian
+    # over both copies was another matrix (its λmax 23 % too large) ----
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p, self.a = nn.Linear(49, 10), nn.Linear(10, 10)
+            self.b = self.a
+
+        def forward(self, z):
+            h = torch.tanh(self.p(F.avg_pool2d(z, 4).flatten(1)))
+            return self.b(torch.tanh(self.a(h)))
+
+    torch.manual_seed(1)
+    tied = Tied()
+    with torch.no_grad():
+        for prm in tied.parameters():
+            prm.mul_(3.0)
+    torch.jit.script(tied).save("tied.pt")
+    P = {k: v.detach().double() for k, v in tied.named_parameters()}
+    sizes = [P["p.weight"].numel(), P["a.weight"].numel()]
+
+    def tied_loss(flat):
+        pw, aw = torch.split(flat, sizes)
+        h = torch.tanh(F.linear(F.avg_pool2d(x, 4).flatten(1), pw.view(10, 49), P["p.bias"]))
+        return F.cross_entropy(F.linear(torch.tanh(F.linear(h, aw.view(10, 10), P["a.bias"])),
+                                        aw.view(10, 10), P["a.bias"]), y)
+
+    H = torch.autograd.functional.hessian(tied_loss, torch.cat([P["p.weight"].flatten(),
+                                                                P["a.weight"].flatten()])).numpy()
+    ev = np.linalg.eigvalsh((H + H.T) / 2)
+    r = run("hessian", "--model-file", "tied.pt", *data, "--eig-tol", "1e-8", "--top-k", "0",
+            "--trace-probes", "0", "--json", "tied.json", "--quiet")
+    j = json.load(open("tied.json"))
+    scale = max(abs(ev[0]), abs(ev[-1]))
+    check(j["parameters"]["count"] == 590 and j["extreme"]["converged"] and
+          close(j["max_eig"], reference_max(ev), scale) and close(j["min_eig"], ev[0], scale),
+          f"tied weights: {j['parameters']['count']} parameters (590), λmax {j['max_eig']:.6g} "
+          f"λmin {j['min_eig']:.6g} vs PyTorch {reference_max(ev):.6g} {ev[0]:.6g}")
+    r = run("info", "tied.pt")
+    check(re.search(r"^parameters\s+610 trainable$", r.stdout, re.M) is not None, f"info of the tied model: 610 parameters, as PyTorch counts ({r.stdout.strip()[:300]})")
+
+    # ---- a model autograd cannot differentiate twice (an in-place op on what its backward
+    # needs): one line naming the model file (LibTorch's message named none) ----
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.fc2 = nn.Linear(49, 10), nn.Linear(10, 10)
+
+        def forward(self, z):
+            h = torch.sigmoid(self.fc(F.avg_pool2d(z, 4).flatten(1)))
+            h.mul_(2.0)
+            return self.fc2(h)
+
+    torch.jit.script(InPlace()).save("inplace.pt")
+    r = run("hessian", "--model-file", "inplace.pt", *data, "--top-k", "0", "--trace-probes", "0",
+            "--quiet", expect_ok=False)
+    check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and
+          r.stderr.startswith("losscape: error: inplace.pt: its Hessian-vector product (a double backward) "
+                              "failed: ") and "inplace operation" in r.stderr,
+          f"a model without a double backward: one line naming it ({r.returncode}: {r.stderr.strip()[:300]})")
+
     # ---- a Hessian that is exactly 0 (every ReLU dead: the network is constant in its
     # matrices): eigenvalues 0, converged, where ARPACK alone gives up ----
     dead = nn.Sequential(nn.Flatten(), nn.Linear(784, 8), nn.ReLU(), nn.Linear(8, 10))
@@ -464,6 +527,21 @@ def main():
         lines = [ln for ln in r.stderr.splitlines() if ln.startswith("losscape:")]
         check(r.returncode == 1 and len(lines) == 1 and "rank 1 runs another hessian than rank 0: " + says in lines[0],
               f"hessian, rank 1 given {' '.join(other)}: refused in one line ({r.returncode}: {lines or r.stderr[-300:]})")
+    # ... and another data set of the same name, size and shape (another --data-dir): its
+    # products were summed into the result, exit 0
+    os.makedirs("other", exist_ok=True)
+    write_idx("other/train-images-idx3-ubyte", 0x803, (N, 28, 28), 255 - pixels)
+    write_idx("other/train-labels-idx1-ubyte", 0x801, (N,), labels)
+    other_base = [("other" if a == WORK else a) for a in base]
+    cmd = [MPIEXEC, *MPI_FLAGS, "-n", "1", LOSSCAPE, *base, ":", "-n", "1", LOSSCAPE, *other_base]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        r = subprocess.CompletedProcess(cmd, 124, "", "hung (killed after 300 s)")
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("losscape:")]
+    check(r.returncode == 1 and len(lines) == 1 and "rank 1 runs another hessian than rank 0: its data "
+          "(fingerprint of the split as read) is " in lines[0],
+          f"hessian, rank 1 given another --data-dir: refused in one line ({r.returncode}: {lines or r.stderr[-300:]})")
     # settings that would do nothing: refused rather than saved unused in the --json result
     for opts, says in ((["--slq-steps", "-5"], "--slq-steps is for the spectral density: add --density"),
                        (["--slq-probes", "3"], "--slq-probes is for the spectral density: add --density"),
