@@ -204,6 +204,11 @@ void add_sweep(CLI::App& root, Registry& reg) {
             given.dims = DirectionsConfig{}.dims;  // (compared with both directions' settings)
             config_dir_set = nlohmann::json(given) != nlohmann::json(DirectionsConfig{});
           }
+          // (a sweep's stored configuration records both when it made its directions: they are
+          // the file beside its "out", found there again and checked against "dir")
+          if (config_dir_set && !cfg.directions.empty() && !cfg.out.empty() &&
+              cfg.directions == default_dir_file(cfg.out))
+            cfg.directions.clear();
           if (config_dir_set && !cfg.directions.empty())
             throw InputError("\"dir\" sets how directions are made, but \"directions\" (" +
                              cfg.directions + ") gives them: drop one of the two");

@@ -282,6 +282,29 @@ with h5py.File("dims1.dirs.h5", "r") as f:
 check(stored["dims"] == 2 and stored.get("y", {}).get("norm") == "layer" and made["y"]["norm"] == "layer",
       f"the stored config keeps y's settings, as the directions were made ({stored})")
 
+# A sweep that made its own directions of other settings than the defaults (--seed 7) records
+# both "dir" and the file it made them into: its stored config given again resumes it (it was
+# refused as "dir" beside "directions"), and with another "out" makes them anew the same way.
+run([*SWEEP, "--x", "-1:1:3", "--seed", "7", "--out", "seed7.h5", "--stop-after", "1"], expect=75)
+with h5py.File("seed7.h5", "r") as f:
+    cfg7 = json.loads(text(f.attrs["config"]))
+check(cfg7["dir"]["seed"] == 7 and cfg7["directions"] == "seed7.dirs.h5",
+      f"the stored config of a sweep that made its directions holds both ({cfg7['dir']}, {cfg7['directions']})")
+with open("seed7.json", "w") as f:
+    json.dump(cfg7, f)
+p = run(["sweep", "--config", "seed7.json", "--quiet"])
+with h5py.File("seed7.h5", "r") as f:
+    done7, loss7 = int(np.asarray(f["done"]).sum()), np.asarray(f["train_loss"])
+check(p.returncode == 0 and done7 == 3, f"... given again as --config: resumed to the end ({p.returncode}, "
+      f"{done7} of 3: {p.stderr.strip()})")
+p = run(["sweep", "--config", "seed7.json", "--out", "seed7b.h5", "--quiet"])
+with h5py.File("seed7b.dirs.h5", "r") as f:
+    made7 = json.loads(text(f.attrs["settings"]))
+with h5py.File("seed7b.h5", "r") as f:
+    same7 = np.allclose(np.asarray(f["train_loss"]), loss7, rtol=1e-5)
+check(p.returncode == 0 and made7["seed"] == 7 and same7,
+      f"... with another --out: directions made anew with seed 7, the same surface ({p.stderr.strip()})")
+
 # Directions made around another θ*: refused, naming both fingerprints; --allow-other-model takes
 # them, and the stored configuration says so (given again as --config, it does the same).
 OTHER = [a if a != model else "run/model_0.h5" for a in SWEEP] + [
