@@ -548,11 +548,8 @@ nlohmann::json SurfaceFile::run_log() const {
   d.read(h5::Type::u8, buf.data());
   std::string s(buf.data());
   if (s.empty()) return nlohmann::json::array();
-  try {
-    return nlohmann::json::parse(s);
-  } catch (const nlohmann::json::exception&) {
-    return nlohmann::json::array();
-  }
+  // (damaged: said by the caller, which starts a new log)
+  return nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
 }
 
 const std::vector<double>* SurfaceData::get(const std::string& name) const {

@@ -1353,7 +1353,17 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // same kinds of devices made the choices this command leaves open: they are taken as they
     // were, untimed, so that every point of the surface is computed with the same arithmetic.
     nlohmann::json run_log = surface->run_log();
-    if (!run_log.is_array()) run_log = nlohmann::json::array();
+    if (!run_log.is_array()) {
+      // (its points are whole: only the record of earlier starts is lost, and with it the
+      // choices a resume would take from it, which are then made again, timed)
+      if (world.root())
+        std::fprintf(stderr,
+                     "losscape: note: %s: its run log is %s, not the list of earlier starts that "
+                     "losscape writes (damaged?): a new log is begun, and the batch size and "
+                     "layout are chosen again rather than taken from the earlier runs\n",
+                     cfg.out.c_str(), run_log.is_discarded() ? "not JSON" : "another JSON value");
+      run_log = nlohmann::json::array();
+    }
     const nlohmann::json devices = device_list(world.allgather(describe_device(device)));
     const nlohmann::json earlier = earlier_choices(run_log, devices, to_string(ev.opts.precision), G);
     int reused_points = 0, reused_fusion = -1;

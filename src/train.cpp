@@ -805,6 +805,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   };
   result.start_epoch = start;
   result.last_epoch = start;
+  if (!opts.note.empty() && start < cfg.epochs)
+    std::fprintf(stderr, "losscape: note: %s\n", opts.note.c_str());
   // (a large-batch recipe, 8192, on a subset smaller than that: legal, but not what it says)
   if (bs > n && start < cfg.epochs)
     std::fprintf(stderr,

@@ -124,6 +124,7 @@ class SurfaceFile {
   int write_round(const std::vector<PointResult>& mine);
   /// Collective: rank 0's `log` JSON replaces the run log (raw data, no metadata change).
   void write_run_log(const nlohmann::json& log);
+  /// The run log as JSON (discarded when it is not JSON: a damaged file).
   nlohmann::json run_log() const;
   /// Collective: closes the file, checked (h5::File::close); the destructor closes unchecked.
   void close() { file_.close(); }

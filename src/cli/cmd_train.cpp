@@ -163,6 +163,7 @@ void add_train(CLI::App& root, Registry& reg) {
       }
     }
     TrainConfig cfg = resolve_train_config(given, stored, o->config_file, from_file);
+    std::string note;
     // A run extended with a larger --epochs keeps its schedule: one started with the default
     // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and
     // never again, unlike a run of the new length. Legal (the schedule is part of the run), said.
@@ -174,11 +175,9 @@ void add_train(CLI::App& root, Registry& reg) {
         for (auto m : v) s += (s.empty() ? "" : ",") + std::to_string(m);
         return s;
       };
-      std::fprintf(stderr,
-                   "losscape: note: %s keeps its milestones %s (the default for its --epochs %lld), "
-                   "not --epochs %lld's %s: a resumed run keeps its schedule\n",
-                   out.c_str(), list(cfg.milestones).c_str(), (long long)stored->epochs,
-                   (long long)cfg.epochs, list(default_milestones(cfg.epochs)).c_str());
+      note = out + " keeps its milestones " + list(cfg.milestones) + " (the default for its --epochs " +
+             std::to_string(stored->epochs) + "), not --epochs " + std::to_string(cfg.epochs) + "'s " +
+             list(default_milestones(cfg.epochs)) + ": a resumed run keeps its schedule";
     }
     if (given.contains("subset_seed") && cfg.test_samples == 0)  // (a stored run's is its own)
       check_subset_seed_used(cfg.subset_seed, cfg.samples,
@@ -195,6 +194,7 @@ void add_train(CLI::App& root, Registry& reg) {
     to.progress = !o->quiet && stdout_is_terminal();
     to.stop_on_signal = true;
     to.dry_run = o->dry_run;
+    to.note = note;
     auto r = train(cfg, to);
     if (!o->quiet && !r.last_checkpoint.empty())
       std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());

@@ -22,6 +22,7 @@ Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -296,6 +297,23 @@ def main():
     r = run("info", "s_log.h5", expect_ok=False)
     check(r.returncode == 0 and "unexpected types" in r.stdout,
           f"a run log entry of other types is shown as such ({r.returncode}: {r.stderr.strip()[:200]})")
+    # ---- a run log that is not JSON: the resume says so and begins a new log (it was dropped
+    # without a word) ----
+    shutil.copy("s.h5", "s_badlog.h5")
+    with h5py.File("s_badlog.h5", "r+") as f:
+        log = np.zeros(f["run_log"].shape, "u1")
+        log[:12] = np.frombuffer(b'[{"start": 1', "u1")
+        f["run_log"][...] = log
+    r = run("sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset",
+            "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_badlog.h5",
+            *THREADS, "--quiet", expect_ok=False)
+    with h5py.File("s_badlog.h5", "r") as f:
+        log = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+        done = int(np.asarray(f["done"]).sum())
+    check(r.returncode == 0 and done == 9 and len(log) == 1 and
+          "s_badlog.h5: its run log is not JSON, not the list of earlier starts" in r.stderr,
+          f"a damaged run log: noted, a new log begun, the sweep finished ({r.returncode}, {done}, "
+          f"{len(log)} entries: {r.stderr.strip()[:300]})")
 
     # ---- a projection with a NaN coordinate (a diverged checkpoint): no covering grid of NaNs ----
     with h5py.File("proj_nan.h5", "w") as f:
