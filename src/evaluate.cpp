@@ -552,8 +552,24 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     Scan scan;
     double local_best = 0;
     std::int64_t layout_bs = 0;
+    bool unusable = false;
     for (auto b : cands) {
-      auto t = time(cl, b, per, local_best / 3);
+      TimingResult t;
+      try {
+        t = time(cl, b, per, local_best / 3);
+      } catch (const InputError& e) {
+        // Channels-last tried by --memory-format auto only, after NCHW worked: a model that
+        // fails in it (a TorchScript `.view()` of a convolution's output, which NHWC leaves
+        // non-contiguous) is run in NCHW, as PyTorch runs it, rather than refused. (Every rank
+        // throws alike: the timings are combined.)
+        if (!cl || layouts.size() < 2 || tried.empty()) throw;
+        unusable = true;
+        tried.erase(std::remove_if(tried.begin(), tried.end(), [](const Tried& t) { return t.cl; }),
+                    tried.end());
+        best.report += std::string(best.report.empty() ? "" : "; ") + "nhwc: unusable (" +
+                       one_line(e, 160) + ")";
+        break;
+      }
       local_best = std::max(local_best, last_local);
       if (t.state == TimingResult::out_of_memory) {  // and so would be every larger batch
         too_large = t.error;
@@ -572,6 +588,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
         break;
       }
     }
+    if (unusable) continue;
     char line[160];
     if (layout_bs > 0)
       std::snprintf(line, sizeof line, "%s%s: batch %lld, %.0f images/s",

@@ -105,7 +105,11 @@ class ScriptModel : public Model {
   torch::Tensor forward(const torch::Tensor& x) override {
     c10::IValue out;
     try {
-      out = m_.forward({x});
+      // A copy: a module may change its input in place (`x.sub_(m)` to normalize), and the batch
+      // is a view of the resident data set, which every later pass and point would then read
+      // changed (a sweep's values depended on the order of its points). The copy costs a small
+      // part of a forward; zoo networks never write their input and get the view.
+      out = m_.forward({x.clone()});
     } catch (const c10::Error&) {
       throw;  // LibTorch's own (out of memory, a CUDA graph capture): their handlers need the type
     } catch (const std::exception& e) {
