@@ -785,7 +785,7 @@ def wait_for_points(p, total, least, seconds=300):
 # (SIGUSR2 too: Open MPI's mpirun passes it on as well; it killed the ranks, losing their points)
 for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
                            (signal.SIGUSR2, "mpirun", "SIGUSR2 to mpirun"),
-                           (signal.SIGTERM, "rank", "SIGTERM to one rank")]:
+                           (signal.SIGTERM, "rank", "SIGTERM to rank 1 (not the coordinator)")]:
     out = f"sig_{sig.name}.h5"
     p = start([*SLOW, "--progress-seconds", "0.5", "--out", out], mpi=2)
     lines = wait_for_points(p, 81, 2)
@@ -794,10 +794,18 @@ for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
     else:
         ranks = subprocess.run(["pgrep", "-f", f"losscape sweep.*{out}"], capture_output=True,
                                text=True).stdout.split()
-        ranks = [int(r) for r in ranks if int(r) != p.pid]
-        check(len(ranks) >= 1, f"{label}: found the rank processes")
+        # (rank 1 by its environment: pgrep's order is the pids', which says nothing of ranks)
+        def world_rank(pid):
+            try:
+                env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            except OSError:
+                return None
+            return next((e.split(b"=", 1)[1].decode() for e in env
+                         if e.startswith(b"OMPI_COMM_WORLD_RANK=")), None)
+        ranks = [int(r) for r in ranks if int(r) != p.pid and world_rank(r) == "1"]
+        check(len(ranks) == 1, f"{label}: found rank 1's process ({ranks})")
         if ranks:
-            os.kill(ranks[-1], sig)
+            os.kill(ranks[0], sig)
     try:
         p.wait(timeout=120)
     except subprocess.TimeoutExpired:
