@@ -124,6 +124,10 @@ std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_
 }
 
 std::string zero_gap_note(const GridAxis& a, const std::string& option) {
+  // (one point of a range: MIN alone, as numpy.linspace; said, since a NUM of 1 for 11 looks the same)
+  if (a.num == 1 && a.min != a.max) {
+    return option + " " + a.str() + " is the one point " + shortest(a.min) + " (NUM 1 is MIN alone, as numpy.linspace: MAX is not used)";
+  }
   if (a.num < 2 || !(a.min < 0 && 0 < a.max)) return "";
   const auto c = a.coordinates();
   const double step = (a.max - a.min) / double(a.num - 1);

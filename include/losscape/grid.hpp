@@ -57,7 +57,8 @@ std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_
 
 /// A note for an axis whose range holds 0 strictly inside but not as one of its points (--x
 /// -1:1:50): the surface then does not pass through θ*. Empty otherwise (a range that stays off 0,
-/// 0.5:1.5:3, is a choice, not a slip). `option` names the axis ("--x").
+/// 0.5:1.5:3, is a choice, not a slip). `option` names the axis ("--x"). Also a note for one
+/// point of a range (0.5:3:1, whose MAX is not used).
 std::string zero_gap_note(const GridAxis& a, const std::string& option);
 
 /// The index of an axis' coordinate nearest 0 (θ*'s line) when 0 lies within the axis, else 0.

@@ -366,6 +366,10 @@ TEST_CASE("zero_gap_note names an axis whose range holds 0 but not as a point", 
         "--x -1:2:3 has no point at 0 (the nearest are -1 and 0.5): the surface does not pass through θ* itself");
   // 0 on the grid (also where linspace reaches it only to rounding), at an end, or off the range
   for (const char* spec : {"-1:1:51", "-1:1:3", "-1.77:10.03:21", "-0.48:2.72:21", "-0.3:0.7:11", "0:1:2",
-                           "-1:0:5", "0.5:1.5:3", "-2:-1:4", "-1:1:1", "0:0:1"})
+                           "-1:0:5", "0.5:1.5:3", "-2:-1:4", "0:0:1", "0.5:0.5:1"})
     CHECK(zero_gap_note(parse_axis(spec), "--x").empty());
+  // one point of a range: MIN alone (numpy.linspace(-1, 1, 1) is [-1.])
+  CHECK(zero_gap_note(parse_axis("-1:1:1"), "--x") ==
+        "--x -1:1:1 is the one point -1 (NUM 1 is MIN alone, as numpy.linspace: MAX is not used)");
+  CHECK(parse_axis("0.5:3:1").coordinates() == std::vector<double>{0.5});
 }
