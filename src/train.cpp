@@ -669,6 +669,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   // Refuse to touch another run unless resuming it; resume from the newest checkpoint.
   std::optional<Checkpoint> resume_from;
   std::string resume_path;
+  std::string schedule_note;  // (said once the run is known to go on, with the other notes)
   if (!existing.empty()) {
     if (!opts.resume)
       throw InputError(cfg.out + " already holds a training run (" +
@@ -690,6 +691,22 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     if (a != b)
       throw InputError(resume_path + ": holds a run with another configuration (" + b.dump() +
                        "), not " + a.dump());
+    // A run extended with a larger --epochs keeps its schedule: one started with the default
+    // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and
+    // never again, unlike a run of the new length. Legal (the schedule is part of the run), said.
+    if (stored.epochs > 0 && cfg.epochs > stored.epochs &&
+        stored.milestones == default_milestones(stored.epochs) &&
+        cfg.milestones != default_milestones(cfg.epochs)) {
+      auto list = [](const std::vector<std::int64_t>& v) {
+        std::string text;
+        for (auto m : v) text += (text.empty() ? "" : ",") + std::to_string(m);
+        return text;
+      };
+      schedule_note = cfg.out + " keeps its milestones " + list(cfg.milestones) +
+                      " (the default for its --epochs " + std::to_string(stored.epochs) + "), not --epochs " +
+                      std::to_string(cfg.epochs) + "'s " + list(default_milestones(cfg.epochs)) +
+                      ": a resumed run keeps its schedule";
+    }
   }
 
   // Everything that can fail on bad input happens before the folder is written to.
@@ -805,8 +822,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   };
   result.start_epoch = start;
   result.last_epoch = start;
-  if (!opts.note.empty() && start < cfg.epochs)
-    std::fprintf(stderr, "losscape: note: %s\n", opts.note.c_str());
+  if (!schedule_note.empty() && start < cfg.epochs)
+    std::fprintf(stderr, "losscape: note: %s\n", schedule_note.c_str());
   // (a large-batch recipe, 8192, on a subset smaller than that: legal, but not what it says)
   if (bs > n && start < cfg.epochs)
     std::fprintf(stderr,

@@ -140,9 +140,6 @@ struct TrainOptions {
   /// Check everything (configuration, resume, device, data, model, optimizer state) and print
   /// the plan; train nothing and write nothing.
   bool dry_run = false;
-  /// A note about the run (the command line's, on a resume) printed on stderr once the run
-  /// folder and its checkpoints have been checked, before the plan or the first epoch.
-  std::string note;
 };
 
 struct TrainResult {

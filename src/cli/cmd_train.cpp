@@ -163,22 +163,6 @@ void add_train(CLI::App& root, Registry& reg) {
       }
     }
     TrainConfig cfg = resolve_train_config(given, stored, o->config_file, from_file);
-    std::string note;
-    // A run extended with a larger --epochs keeps its schedule: one started with the default
-    // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and
-    // never again, unlike a run of the new length. Legal (the schedule is part of the run), said.
-    if (stored && stored->epochs > 0 && cfg.epochs > stored->epochs && !given.contains("milestones") &&
-        stored->milestones == default_milestones(stored->epochs) &&
-        cfg.milestones != default_milestones(cfg.epochs)) {
-      auto list = [](const std::vector<std::int64_t>& v) {
-        std::string s;
-        for (auto m : v) s += (s.empty() ? "" : ",") + std::to_string(m);
-        return s;
-      };
-      note = out + " keeps its milestones " + list(cfg.milestones) + " (the default for its --epochs " +
-             std::to_string(stored->epochs) + "), not --epochs " + std::to_string(cfg.epochs) + "'s " +
-             list(default_milestones(cfg.epochs)) + ": a resumed run keeps its schedule";
-    }
     if (given.contains("subset_seed") && cfg.test_samples == 0)  // (a stored run's is its own)
       check_subset_seed_used(cfg.subset_seed, cfg.samples,
                              app->count("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");
@@ -194,7 +178,6 @@ void add_train(CLI::App& root, Registry& reg) {
     to.progress = !o->quiet && stdout_is_terminal();
     to.stop_on_signal = true;
     to.dry_run = o->dry_run;
-    to.note = note;
     auto r = train(cfg, to);
     if (!o->quiet && !r.last_checkpoint.empty())
       std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());
