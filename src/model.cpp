@@ -74,33 +74,35 @@ class ZooModel : public Model {
 };
 
 // ---- TorchScript module ----
+// A tensor list that takes each tensor once, under the first name it is added with.
+struct OnceEach {
+  TensorList list;
+  std::set<const void*> seen;
+  void add(const std::string& name, const torch::Tensor& t) {
+    if (!t.defined() || seen.insert(t.unsafeGetTensorImpl()).second) list.push_back({name, t});
+  }
+};
+
 class ScriptModel : public Model {
  public:
   explicit ScriptModel(torch::jit::Module m) : m_(std::move(m)) { use_fuser(false); }
   // A tensor shared by two modules (tied weights: `self.b = self.a`) is listed once, under its
   // first name, as PyTorch's Module.parameters() does: TorchScript lists it under each name, and
-  // a Hessian over both copies was not the Hessian (its coordinates counted twice), a direction
-  // moved the tensor twice and the parameter count was too large.
+  // a Hessian over both copies was not the Hessian (its coordinates counted twice), directions
+  // held a part per name for the one tensor and the parameter count was too large.
   TensorList parameters() const override {
-    TensorList out;
-    std::set<const void*> seen;
-    for (const auto& p : m_.named_parameters(true))
-      if (!p.value.defined() || seen.insert(p.value.unsafeGetTensorImpl()).second)
-        out.push_back({p.name, p.value});
-    return out;
+    OnceEach out;
+    for (const auto& p : m_.named_parameters(true)) out.add(p.name, p.value);
+    return out.list;
   }
   TensorList state() const override {
-    TensorList out;
-    std::set<const void*> seen;
-    auto add = [&](const std::string& name, const torch::Tensor& t) {
-      if (!t.defined() || seen.insert(t.unsafeGetTensorImpl()).second) out.push_back({name, t});
-    };
+    OnceEach out;
     for (const auto& sub : m_.named_modules()) {
       std::string prefix = sub.name.empty() ? "" : sub.name + ".";
-      for (const auto& p : sub.value.named_parameters(false)) add(prefix + p.name, p.value);
-      for (const auto& b : sub.value.named_buffers(false)) add(prefix + b.name, b.value);
+      for (const auto& p : sub.value.named_parameters(false)) out.add(prefix + p.name, p.value);
+      for (const auto& b : sub.value.named_buffers(false)) out.add(prefix + b.name, b.value);
     }
-    return out;
+    return out.list;
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     c10::IValue out;

@@ -785,8 +785,6 @@ std::vector<KeepClear> path_keep_clear(const ProjectedPath& t, const std::vector
   return k;
 }
 
-// The contour maps' inline labels as `set label` commands: placed by place_contour_labels on
-// the lines of the drawn (sub-)grid, boxed on white, off `keep_clear`.
 // The fewest significant digits (3 for log-spaced levels, 6 else) that tell every two adjacent
 // levels apart: log-spaced ones 1.0009 apart were five lines labelled "2.3".
 int level_digits(const std::vector<double>& lv, bool log) {
@@ -816,6 +814,8 @@ std::string tick_format_cmd(const std::vector<double>& lv, bool log, bool z) {
   return "set format cb " + f + "\n" + (z ? "set format z " + f + "\n" : "");
 }
 
+// The contour maps' inline labels as `set label` commands: placed by place_contour_labels on
+// the lines of the drawn (sub-)grid, boxed on white, off `keep_clear`.
 std::string contour_label_cmds(const SurfaceView& s, const std::vector<double>& v,
                                const std::vector<std::size_t>& xs, const std::vector<std::size_t>& ys,
                                const std::vector<double>& lv, const PlotOptions& o,
