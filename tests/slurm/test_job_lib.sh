@@ -454,7 +454,8 @@ check "LAUNCHER=none in a 2-task allocation: 1 rank" has "$out" ', 1 rank(s) on'
 check "... the other task idle" has "$out" 'other 1 task(s) stay idle'
 
 # ---- the fan-out: the merge job runs in the array's -D/--chdir; a merge without parts names the directory ----
-printf '#!/bin/sh\necho "$*" >>sbatch.txt\necho 123\n' >chain-bin/sbatch
+# (sbatch.txt in $WORK: submit runs sbatch from the array's -D directory)
+printf '#!/bin/sh\necho "$*" >>%q/sbatch.txt\necho 123\n' "$WORK" >chain-bin/sbatch
 chmod +x chain-bin/sbatch
 rm -f sbatch.txt
 env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
@@ -462,6 +463,26 @@ env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT
   --arch cnn_small --out fo.h5 >/dev/null 2>&1
 check "fan-out submit: the merge job gets the array's --chdir" \
   bash -c "[[ \$(grep -c -- '--chdir=$WORK/spool' sbatch.txt) == 2 ]] && grep -- '--chdir' sbatch.txt | grep -q ' merge '"
+# Relative paths are the jobs' own: read in the -D directory, checked there by submit (a config
+# beside the submit shell only was accepted, and every task then failed on it); a relative -D
+# reaches sbatch absolute (submit runs from it)
+echo '{"arch": "cnn_small"}' >fo-only-here.json
+rm -f sbatch.txt
+out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
+  SWEEP_CONFIG=fo-only-here.json FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit \
+  --out fo.h5 2>&1)
+check "fan-out submit: a config found only outside the array's -D is refused, nothing submitted" \
+  bash -c "[[ '$out' == 'sweep-fanout.sbatch: error: SWEEP_CONFIG=fo-only-here.json: no such readable file' && ! -e sbatch.txt ]]"
+cp fo-only-here.json spool/
+out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
+  SWEEP_CONFIG=fo-only-here.json FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit \
+  --out fo.h5 2>&1)
+check "... found in -D: submitted, both jobs with the absolute --chdir" \
+  bash -c "[[ \$(grep -c -- '--chdir=$WORK/spool ' sbatch.txt) == 2 ]] && ! grep -q -- '-D spool' sbatch.txt"
+out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
+  FANOUT_SBATCH_ARGS="--chdir=no-such-dir" bash "$root/jobs/sweep-fanout.sbatch" submit --arch cnn_small --out fo.h5 2>&1)
+check "fan-out submit: a -D/--chdir that does not exist is refused in one line" \
+  test "$out" == "sweep-fanout.sbatch: error: FANOUT_SBATCH_ARGS: the working directory 'no-such-dir' of -D/--chdir does not exist"
 out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jobs/sweep-fanout.sbatch" merge \
   --arch cnn_small --out spool/nothing.h5 2>&1)
 check "fan-out merge without parts names the directory it looked in" \
