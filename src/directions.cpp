@@ -63,6 +63,13 @@ void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_bi
   torch::NoGradGuard guard;
   for (std::size_t i = 0; i < d.size(); ++i) {
     auto& dt = d[i].tensor;
+    // An integer or bool buffer of a TorchScript model with a dimension (an index table, a
+    // mask) is no coordinate a point moves (apply_directions leaves it at θ*; the reference
+    // fails on its norm): zero, after its draw, which keeps the random stream the reference's.
+    if (dt.dim() > 1 && !at::isFloatingType(theta[i].tensor.scalar_type())) {
+      dt.zero_();
+      continue;
+    }
     auto w = theta[i].tensor.detach().to(torch::kCPU, torch::kFloat32);
     if (dt.dim() <= 1) {
       // Biases, BatchNorm weights/biases and statistics: the reference zeroes them ("biasbn")

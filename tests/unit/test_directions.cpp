@@ -82,6 +82,30 @@ TEST_CASE("layer, weight, dfilter, dlayer and none follow their definitions", "[
   }
 }
 
+TEST_CASE("an integer or bool buffer with a dimension gets a zero direction, its draw kept",
+          "[directions]") {
+  // (a TorchScript model's index table or mask: no point moves it, the reference fails on it)
+  TensorList theta = {{"w", torch::randn({3, 4})},
+                      {"idx", torch::arange(6, torch::kLong).view({2, 3})},
+                      {"mask", torch::ones({3, 3}, torch::kBool)},
+                      {"v", torch::randn({2, 5})}};
+  for (Norm n : {Norm::filter, Norm::layer, Norm::weight, Norm::dfilter, Norm::dlayer, Norm::none}) {
+    INFO(to_string(n));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+    auto d = gaussian_like(theta, gen);
+    auto raw_v = d[3].tensor.clone();
+    normalize(d, theta, n, /*ignore_biasbn=*/false);
+    CHECK(d[1].tensor.abs().max().item<float>() == 0.0f);
+    CHECK(d[2].tensor.abs().max().item<float>() == 0.0f);
+    CHECK(d[0].tensor.abs().max().item<float>() > 0.0f);
+    // the float tensor after them is drawn as if they were float tensors (the reference's stream)
+    auto gen2 = at::make_generator<at::CPUGeneratorImpl>(9);
+    TensorList all_float = {{"w", torch::randn({3, 4})}, {"a", torch::randn({2, 3})},
+                            {"b", torch::randn({3, 3})}, {"v", torch::randn({2, 5})}};
+    CHECK(torch::equal(gaussian_like(all_float, gen2)[3].tensor, raw_v));
+  }
+}
+
 TEST_CASE("states include BatchNorm buffers in state-dict order, weights do not", "[directions]") {
   auto m = net();
   DirectionsConfig c;
