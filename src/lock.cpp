@@ -120,7 +120,10 @@ namespace lock_detail {
 Seen look(const std::string& path) {
   Seen s;
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return s;
+  if (fd < 0) {
+    s.error = errno;
+    return s;
+  }
   struct stat st {};
   if (::fstat(fd, &st) == 0) {
     s.exists = true;
@@ -378,15 +381,33 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
     }
     if (errno != EEXIST) {
       const int e = errno;
-      if (const std::string why = folder_problem(target); (e == ENOENT || e == ENOTDIR) && !why.empty())
-        throw InputError(target + ": " + why);
+      // (a link to a file in a folder that does not exist: that folder is named)
+      const std::string real = link_target(target);
+      if (const std::string why = folder_problem(real); (e == ENOENT || e == ENOTDIR) && !why.empty())
+        throw InputError(target + (real != target ? " (a link to " + real + ")" : "") + ": " + why);
       throw InputError(lock_path_ + ": cannot create lock file (" + std::string(strerror(e)) + ")");
     }
     // (a folder or FIFO of that name is no holder's: it would be taken for one, forever)
     check_not_special(lock_path_, "the lock file of " + target + " (remove it)");
     // Someone holds it, or held it and died: decide whether it is stale.
     const lock_detail::Seen seen = lock_detail::look(lock_path_);
-    if (!seen.exists) continue;  // gone meanwhile: try again
+    if (!seen.exists) {
+      // A lock that cannot be read (another user's, under umask 077) may be live: its holder
+      // is unknown, so it is neither stale nor taken over; a link to nothing is no holder's.
+      struct stat st {};
+      if (seen.error == EACCES && ::stat(lock_path_.c_str(), &st) == 0)
+        throw InputError(target + " is locked by a lock file this user cannot read (" + lock_path_ +
+                         ": " + strerror(EACCES) + "; heartbeat " +
+                         std::to_string(long(std::difftime(std::time(nullptr), st.st_mtime))) +
+                         " s ago): another user's run may be writing it; delete the lock only if "
+                         "no run of " + target + " is left");
+      if (seen.error == ENOENT && ::lstat(lock_path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+        throw InputError(lock_path_ + ": the lock file of " + target +
+                         " is a symbolic link to a file that does not exist (remove it)");
+      if (seen.error != ENOENT)
+        throw InputError(lock_path_ + ": cannot read the lock file (" + strerror(seen.error) + ")");
+      continue;  // gone meanwhile: try again
+    }
     const nlohmann::json holder = holder_of(seen.text);
     const double age = seen.age;
     bool stale = age > stale_seconds;

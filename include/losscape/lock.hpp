@@ -23,6 +23,7 @@ namespace lock_detail {
 /// one open file.
 struct Seen {
   bool exists = false;
+  int error = 0;  ///< errno of the open that failed (exists false)
   std::string text;
   dev_t dev = 0;
   ino_t ino = 0;

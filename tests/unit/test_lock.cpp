@@ -224,3 +224,73 @@ TEST_CASE("A folder in the lock file's place is refused as such and left alone",
   CHECK(fs::is_directory(target + ".lock"));
   fs::remove_all(fs::path(target).parent_path());
 }
+
+TEST_CASE("A lock file that links to nothing is refused as such and left alone", "[lock]") {
+  const std::string target = scratch("dangling-lock.h5");
+  fs::create_symlink("/nonexistent/losscape-lock", target + ".lock");
+  // (it was called a stale lock that could not be taken over)
+  REQUIRE_THROWS_WITH(FileLock(target, 60),
+                      target + ".lock: the lock file of " + target +
+                          " is a symbolic link to a file that does not exist (remove it)");
+  CHECK(fs::is_symlink(target + ".lock"));
+  fs::remove_all(fs::path(target).parent_path());
+}
+
+TEST_CASE("A lock file this user cannot read is another user's: refused, not taken over as stale", "[lock]") {
+  const std::string target = scratch("unreadable-lock.h5");
+  const fs::path dir = fs::path(target).parent_path();
+  // A live holder's lock, its heartbeat fresh, readable by its owner only (umask 077)
+  write_file(target + ".lock", R"({"host": "elsewhere", "pid": 1, "since": "2026-12-05T18:00:00Z"})");
+  fs::permissions(target + ".lock", fs::perms::owner_read | fs::perms::owner_write);
+  // Root reads every file: the attempt is made as another user (nobody), in a folder open to
+  // it, in a child process; any other user takes the read permission away from itself.
+  auto attempt = [&] {
+    try {
+      FileLock lock(target, 60);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  std::string message;
+  if (geteuid() != 0) {
+    fs::permissions(target + ".lock", fs::perms::none);
+    message = attempt();
+  } else {
+    fs::permissions(dir, fs::perms::all);
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::close(pipefd[0]);
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      const std::string got = attempt();
+      ::_exit(::write(pipefd[1], got.data(), got.size()) == ssize_t(got.size()) ? 0 : 4);
+    }
+    ::close(pipefd[1]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    char buf[2048];
+    const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    ::close(pipefd[0]);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    message.assign(buf, n > 0 ? std::size_t(n) : 0);
+  }
+  INFO(message);
+  CHECK(message.rfind(target + " is locked by a lock file this user cannot read (" + target +
+                          ".lock: Permission denied; heartbeat ", 0) == 0);
+  CHECK(fs::exists(target + ".lock"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("A target that links into a folder that does not exist names that folder", "[lock]") {
+  const std::string target = scratch("dangling-target.h5");
+  fs::create_symlink("no-such-folder/x.h5", target);
+  const std::string real = (fs::path(target).parent_path() / "no-such-folder/x.h5").string();
+  // (it was "...x.h5.lock: cannot create lock file (No such file or directory)")
+  REQUIRE_THROWS_WITH(FileLock(target, 60), target + " (a link to " + real + "): no such folder " +
+                                                fs::path(real).parent_path().string());
+  fs::remove_all(fs::path(target).parent_path());
+}
