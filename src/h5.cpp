@@ -525,6 +525,25 @@ Type Dataset::type() const {
   throw FormatError(where_ + ": unsupported element type (expected float or integer)");
 }
 
+bool Dataset::written_as(Type t) const {
+  Handle ft(H5Dget_type(id()), H5Tclose);
+  if (!ft.valid()) return false;
+  const H5T_class_t c = H5Tget_class(ft.id());
+  const std::size_t sz = H5Tget_size(ft.id());
+  switch (t) {
+    case Type::f32: return c == H5T_FLOAT && sz == 4;
+    case Type::f64: return c == H5T_FLOAT && sz == 8;
+    case Type::i64: return c == H5T_INTEGER && sz == 8;
+    case Type::u8: return c == H5T_INTEGER && sz == 1;
+  }
+  return false;
+}
+
+bool Dataset::contiguous() const {
+  Handle dcpl(H5Dget_create_plist(id()), H5Pclose);
+  return dcpl.valid() && H5Pget_layout(dcpl.id()) == H5D_CONTIGUOUS;
+}
+
 void Dataset::read(Type t, void* out) const {
   {  // numbers are read as numbers; say so when the file holds something else
     Handle ft(H5Dget_type(id()), H5Tclose);

@@ -187,7 +187,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
         return path + " belongs to another sweep: " + its(k) + v.dump() +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
-    check_layout(f, have, path);
+    check_layout(f, have, path, /*resume=*/true);
     // (a read-only file system or bind mount; the ranks would fail one by one opening it)
     if (::access(path.c_str(), W_OK) != 0)
       return path + ": cannot be written (" + std::strerror(errno) + "), so it cannot be resumed";
@@ -223,7 +223,15 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     : path_(path), id_(id), comm_(comm) {
   // Rank 0 decides create vs open and, for open, whether the file matches; all ranks then act.
   std::string verdict;  // "create", "open" or an error message
-  if (comm.root()) verdict = resume_verdict(path, id);
+  // (a damaged file found by rank 0 alone: its reason reaches every rank, which all end with
+  // it, instead of the others waiting in the broadcast for MPI_Abort to end them)
+  if (comm.root()) {
+    try {
+      verdict = resume_verdict(path, id);
+    } catch (const Error& e) {
+      verdict = e.what();
+    }
+  }
   comm.bcast(verdict);
   if (verdict != "create" && verdict != "open") throw InputError(verdict);
   created_ = verdict == "create";
@@ -380,7 +388,7 @@ void SurfaceFile::check_version(const h5::File& f, const std::string& path) {
 }
 
 void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity,
-                               const std::string& path) {
+                               const std::string& path, bool resume) {
   auto damaged = [&](const std::string& what) {
     return FormatError(path + ": " + what + " (a damaged surface file, or not one written by losscape)");
   };
@@ -433,9 +441,11 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
     if (const auto [it, fresh] = objects.emplace(object, name); !fresh)
       throw damaged("'" + name + "' and '" + it->second + "' are one dataset under two names (hard links)");
     auto d = f.dataset(name);
+    // (for a resume the size too: a float16 copy stored new losses at half precision; a reader
+    // takes any float or integer)
     bool type_ok = false;
     try {
-      type_ok = d.type() == type;
+      type_ok = resume ? d.written_as(type) : d.type() == type;
     } catch (const Error&) {
     }
     auto shape = [](const std::vector<hsize_t>& v) {
@@ -447,6 +457,12 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
       throw damaged("dataset '" + name + "' has shape " + shape(d.dims()) + ", the grid needs " +
                     shape(dims));
     if (!type_ok) throw damaged("dataset '" + name + "' is not of the type losscape writes");
+    // A resume overwrites values in place, through MPI-IO, where a round killed midway leaves
+    // the other points as they were: chunks (h5repack's compression) move and index their data.
+    if (resume && !d.contiguous())
+      throw FormatError(path + ": dataset '" + name + "' is chunked or compressed (h5repack?), "
+                        "not the contiguous layout losscape resumes in place (`h5repack -f "
+                        "NONE -l CONTI` makes a copy that resumes)");
   };
   const auto dims = dims_of(g);
   expect("xcoordinates", h5::Type::f64, {hsize_t(g.x.num)});

@@ -147,8 +147,13 @@ class Dataset {
   const std::string& where() const { return where_; }
   std::vector<hsize_t> dims() const;
   std::size_t size() const;
-  /// The stored class/size mapped to a losscape Type (throws for other types).
+  /// The stored class/size mapped to a losscape Type (throws for other types): any float
+  /// (half, quad) reads as f64, any integer wider than a byte as i64.
   Type type() const;
+  /// Whether the stored type is `t` itself in size (f32 4 bytes, f64 and i64 8, u8 1).
+  bool written_as(Type t) const;
+  /// Whether the dataset is stored contiguously (the layout losscape writes: no chunks, filters).
+  bool contiguous() const;
 
   void read(Type t, void* out) const;  // whole dataset, converted to t
   void write(Type t, const void* in) const;

@@ -93,9 +93,10 @@ class SurfaceFile {
   static nlohmann::json read_identity(const h5::File& f, const std::string& path);
   /// Throws FormatError naming `path` unless the file holds what its identity says: a grid and
   /// part that parse, every value dataset, `seconds` and `done` in the grid's shape and type,
-  /// the coordinates of the grid, and the run log. Run before a file is resumed or read.
+  /// the coordinates of the grid, and the run log. Run before a file is resumed or read; for a
+  /// resume (values written in place) also each dataset's exact type and contiguous layout.
   static void check_layout(const h5::File& f, const nlohmann::json& identity,
-                           const std::string& path);
+                           const std::string& path, bool resume = false);
   /// Throws FormatError naming `path` when the file is of a newer format version than this
   /// losscape reads.
   static void check_version(const h5::File& f, const std::string& path);

@@ -37,6 +37,7 @@ except ImportError as e:  # pragma: no cover
     print(f"SKIP: {sys.executable} cannot import torch/numpy/h5py ({e})", file=sys.stderr)
     sys.exit(77)
 
+import clitest  # noqa: E402
 from clitest import FASHION_MNIST, check, conclude, losscape as run, setup  # noqa: E402
 
 setup("/tmp/losscape-damaged-test")
@@ -231,6 +232,36 @@ def main():
                 "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_hard.h5", *THREADS, "--quiet")
     check("'seconds' and 'train_loss' are one dataset under two names (hard links)" in r.stderr and
           md5("s_hard.h5") == before, f"... named, the file unchanged ({r.stderr.strip()[:200]})")
+
+    # ---- a value dataset of another float size (h5py: astype('f2')), or chunked and compressed
+    # (h5repack -f GZIP): a resume wrote new losses at half precision into the first and wrote in
+    # place into moving chunks in the second; both are refused for a resume, the second still read ----
+    with h5py.File("s.h5", "r") as f:
+        loss = f["train_loss"][...]
+    for tag, kw, named in (("float16 'train_loss'", dict(data=loss.astype("f2")),
+                            "dataset 'train_loss' is not of the type losscape writes"),
+                           ("gzip-chunked 'train_loss'", dict(data=loss, chunks=True, compression="gzip"),
+                            "dataset 'train_loss' is chunked or compressed (h5repack?)")):
+        shutil.copy("s.h5", "s_layout.h5")
+        replace_dataset("s_layout.h5", "train_loss", **kw)
+        before = md5("s_layout.h5")
+        r = refused(f"a {tag}: the resume", "s_layout.h5", "sweep", "--model-file",
+                    "run/model_2.h5", "--directions", "d.h5", "--dataset", "fashion-mnist", "--samples",
+                    "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_layout.h5", *THREADS, "--quiet")
+        check(named in r.stderr and md5("s_layout.h5") == before,
+              f"... named, the file unchanged ({r.stderr.strip()[:200]})")
+    r = run("info", "s_layout.h5", "--json", timeout=60)
+    check(json.loads(r.stdout).get("points_done") is not None,
+          "... and the compressed surface is still read (info)")
+    # ... found by rank 0 of two: both ranks end with its line (the other rank waited in a
+    # broadcast until MPI_Abort ended the job, with its report)
+    p = clitest.run(["sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset",
+                     "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out",
+                     "s_layout.h5", *THREADS, "--quiet"], expect=1, mpi=2)
+    errs = [ln for ln in p.stderr.splitlines() if ln.startswith("losscape: error: ")]
+    check(len(errs) == 1 and "is chunked or compressed" in errs[0] and "MPI_ABORT" not in p.stderr and
+          md5("s_layout.h5") == before, f"... under 2 ranks: one line, no MPI_Abort, the file unchanged "
+          f"({p.stderr.strip()[:300]!r})")
 
     # ---- a link left at NAME.creating (the temporary of a creation): removed, not written
     # through (the file it led to was overwritten with the surface, the surface became the link) ----
