@@ -298,7 +298,7 @@ void write_directions(const std::string& path, const Directions& d) {
   // full disk, a kill) leaves no partial file that a later sweep would take for a direction
   // file of the reference's layout (which has no attributes to tell it from a partial one).
   h5::check_replaceable(path, "direction file", is_directions_file);
-  h5::write_whole(path, ".writing", [&](const std::string& tmp) { write_directions_file(tmp, d); });
+  h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& tmp) { write_directions_file(tmp, d); });
 }
 
 Directions read_directions(const std::string& path) {

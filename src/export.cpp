@@ -213,7 +213,7 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
   // Written beside the target and renamed when whole: a full disk or a killed run leaves no
   // truncated .vtp for ParaView to choke on. (Under this process's own name: two exports of one
   // file at once never write into each other's.)
-  const std::string tmp = path + "." + std::to_string(::getpid()) + ".writing";
+  const std::string tmp = path + h5::own_suffix(".writing");
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) {
     const int e = errno;

@@ -223,6 +223,8 @@ void write_whole(const std::string& path, const std::string& suffix,
   sync_folder_of(path);
 }
 
+std::string own_suffix(const std::string& suffix) { return "." + std::to_string(::getpid()) + suffix; }
+
 bool is_empty_file(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 &&

@@ -208,7 +208,7 @@ std::string map_title_room(const std::string& title) {
 // The suffix of a file being written, renamed away when whole: this process's own (".PID.writing"),
 // so that two plots of the same figures at once (a watch loop beside a user's own plot) never
 // write into, or remove, each other's temporaries.
-const std::string kWriting = "." + std::to_string(::getpid()) + ".writing";
+const std::string kWriting = h5::own_suffix(".writing");
 
 struct Levels {
   double vmin, vlevel, vmax;

@@ -474,7 +474,7 @@ void write_projection_file(const std::string& path, const Projection& p, const s
 void write_projection(const std::string& path, const Projection& p, const std::string& dir_file) {
   // Whole or not at all, like every file losscape writes: a killed run leaves no half file.
   h5::check_replaceable(path, "projection file", is_projection_file);
-  h5::write_whole(path, ".writing", [&](const std::string& tmp) { write_projection_file(tmp, p, dir_file); });
+  h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& tmp) { write_projection_file(tmp, p, dir_file); });
 }
 
 bool is_projection_file(const std::string& path) {

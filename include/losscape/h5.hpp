@@ -54,6 +54,10 @@ bool is_hdf5(const std::string& path);
 /// `path`. On any failure the temporary is removed and `path` is left as it was.
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write);
+/// ".PID" + suffix: the temporary suffix of an output that no lock guards (directions,
+/// projections, figures, exports), so that two processes writing the same name at once never
+/// write into, remove or rename each other's temporaries (one of them wins whole).
+std::string own_suffix(const std::string& suffix);
 /// An empty regular file at `path`: what every output of losscape replaces, as if nothing were
 /// there (links followed; false when there is nothing, or it cannot be read).
 bool is_empty_file(const std::string& path);

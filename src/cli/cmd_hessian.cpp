@@ -343,7 +343,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
       print_report(j);
       // (stopped before the first stage ended: an earlier result at that path is kept)
       if (!o->json.empty() && j.contains("extreme")) {
-        h5::write_whole(o->json, ".writing", [&](const std::string& tmp) {
+        h5::write_whole(o->json, h5::own_suffix(".writing"), [&](const std::string& tmp) {
           std::ofstream out(tmp);
           out << j.dump(2) << "\n";
           out.close();

@@ -25,8 +25,17 @@ run(["train", "--arch", "cnn_small", *DATA_ARGS, "--samples", "300", "--test-sam
      "--epochs", "1", "--batch-size", "50", "--out", "run", "--quiet"])
 model = "run/model_1.h5"
 # no --dataset: the checkpoint's own (fashion-mnist) fixes the input shape, not cifar10
+# (a temporary of another process writing the same name at this moment, left alone: both wrote
+# dirs.h5.writing, each removing the other's as a leftover; one renamed the other's half file in)
+with open("dirs.h5.writing", "w") as f:
+    f.write("another process's direction file in the making")
 run(["directions", "--model-file", model, "--out", "dirs.h5",
      "--seed", "9"])
+check(open("dirs.h5.writing").read() == "another process's direction file in the making" and
+      not [n for n in os.listdir(".") if n.startswith("dirs.h5.") and n != "dirs.h5.writing"],
+      "directions writes under a temporary of its own (NAME.PID.writing), another's left alone, "
+      "its own renamed away")
+os.remove("dirs.h5.writing")
 
 # ---- info dirs.h5 against numpy ----
 with h5py.File(model, "r") as f:
