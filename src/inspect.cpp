@@ -347,7 +347,7 @@ nlohmann::json projection_info(const std::string& path) {
   for (std::size_t i = 0; i < p.x.size(); ++i)
     j["points"].push_back({{"x", p.x[i]},
                            {"y", p.y[i]},
-                           {"epoch", i < p.epochs.size() ? nlohmann::json(p.epochs[i]) : nullptr},
+                           {"epoch", i < p.epochs.size() && p.epochs[i] >= 0 ? nlohmann::json(p.epochs[i]) : nullptr},
                            {"checkpoint", i < p.files.size() ? p.files[i] : ""}});
   if (p.explained_variance_ratio) j["explained_variance_ratio"] = *p.explained_variance_ratio;
   bool finite = !p.x.empty();  // (a diverged checkpoint projects to NaN: no grid covers it)

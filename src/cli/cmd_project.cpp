@@ -73,7 +73,9 @@ void add_project(CLI::App& root, Registry& reg) {
                     100 * (*p.explained_variance_ratio)[0], 100 * (*p.explained_variance_ratio)[1]);
       std::printf("%8s %14s %14s\n", "epoch", "x", "y");
       for (std::size_t k = 0; k < p.x.size(); ++k)
-        std::printf("%8lld %14.6g %14.6g\n", static_cast<long long>(p.epochs[k]), p.x[k], p.y[k]);
+        // (a checkpoint that records no epoch: a torch.save file without "epoch" or model_N name)
+        std::printf("%8s %14.6g %14.6g\n",
+                    p.epochs[k] < 0 ? "-" : std::to_string(p.epochs[k]).c_str(), p.x[k], p.y[k]);
     }
     if (o->grid > 0) {
       const auto [gx, gy] = grid_covering(p, o->grid);

@@ -817,6 +817,20 @@ if torch is not None:
               np.array_equal(a["proj_ycoord"][()], b["proj_ycoord"][()]) and
               list(b.attrs["epochs"]) == [0, 1, 2, 3, 4],
               "project of the .t7 run = project of the losscape run")
+    # A torch.save checkpoint that records no epoch (no 'epoch', not named model_N): -1 in the
+    # file, '-' where project and info show it (they showed -1)
+    sd = torch.load("ref_run/model_0.t7")["state_dict"]
+    torch.save(sd, "nameless.pt")
+    p = run("project", "--directions", "pca_np.h5", "--checkpoints", "nameless.pt", "ref_run/model_4.t7",
+            *ref_model, "--out", "proj_nameless.h5")
+    rows = [ln.split() for ln in p.stdout.splitlines() if ln.strip() and ln.split()[0] in ("-", "4", "-1")]
+    pi = run("info", "proj_nameless.h5", "--json")
+    with h5py.File("proj_nameless.h5", "r") as f:
+        epochs = list(f.attrs["epochs"])
+    check(epochs == [-1, 4] and [r[0] for r in rows] == ["-", "4"] and
+          [q["epoch"] for q in json.loads(pi.stdout)["points"]] == [None, 4],
+          f"a checkpoint recording no epoch: -1 in the file, '-' in project's table, null in info "
+          f"({epochs}, {rows}, {pi.stdout[:200]})")
     # A folder with both kinds uses losscape's and says so.
     shutil.copy("ref_run/model_4.t7", "run/model_4.t7")
     p = run("directions", "--pca", "--checkpoints", "run", "--out", "pca_mixed.h5")
