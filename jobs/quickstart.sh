@@ -9,19 +9,27 @@
 # Everything lands in runs/quickstart/ (printed at the end). About 2-3 minutes on 2 cores once built
 # (docs/quickstart.md).
 #   LOSSCAPE_BUILD=dir   build directory (default: build/)
-#   QUICK_EPOCHS, QUICK_SAMPLES, QUICK_GRID   override the sizes (defaults 3, 20000, 21)
+#   QUICK_EPOCHS, QUICK_SAMPLES, QUICK_GRID   override the sizes (defaults 3, 20000, 21; at least 2 epochs: the PCA needs 3 checkpoints)
+#   QUICK_SWEEP_SAMPLES   samples per split of each sweep (default 2000)
+#   QUICK_OUT             the output folder (default runs/quickstart; relative to the repository)
+#   QUICK_LOSSCAPE        a losscape program to run instead of building one (the tests' own)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source jobs/lib/ensure-deps.sh
 source jobs/lib/build.sh
 
 ensure_deps run
-losscape_build losscape
-losscape=$LOSSCAPE_BUILD/losscape
-out=runs/quickstart
+if [[ -n ${QUICK_LOSSCAPE:-} ]]; then
+  losscape=$QUICK_LOSSCAPE
+else
+  losscape_build losscape
+  losscape=$LOSSCAPE_BUILD/losscape
+fi
+out=${QUICK_OUT:-runs/quickstart}
 epochs=${QUICK_EPOCHS:-3}
 samples=${QUICK_SAMPLES:-20000}
 grid=${QUICK_GRID:-21}
+sweep_samples=${QUICK_SWEEP_SAMPLES:-2000}
 mpirun_flags=(--oversubscribe --bind-to none)
 [[ $(id -u) == 0 ]] && mpirun_flags+=(--allow-run-as-root)
 mkdir -p "$out"
@@ -45,18 +53,18 @@ stage "2. filter-normalized random directions (the paper's recipe)"
 "$losscape" info "$out/dirs.h5" --model-file "$model" --input fashion-mnist >"$out/dirs-info.txt"
 head -12 "$out/dirs-info.txt"
 
-stage "3a. 2D surface ${grid}x${grid} on [-1, 1]^2, 2000 train + test samples, mpirun -n 2"
+stage "3a. 2D surface ${grid}x${grid} on [-1, 1]^2, $sweep_samples train + test samples, mpirun -n 2"
 rm -f "$out/surface2d.h5"
 mpirun "${mpirun_flags[@]}" -n 2 "$losscape" sweep --model-file "$model" \
   --directions "$out/dirs.h5" --x "-1:1:$grid" --y "-1:1:$grid" --dataset fashion-mnist \
-  --splits train,test --samples 2000 --progress-seconds 5 --out "$out/surface2d.h5"
+  --splits train,test --samples "$sweep_samples" --progress-seconds 5 --out "$out/surface2d.h5"
 
 stage "3b. 1D curve, 51 points on [-1, 1], mpirun -n 2"
 "$losscape" directions --model-file "$model" --dataset fashion-mnist --dims 1 --out "$out/dirs1d.h5"
 rm -f "$out/surface1d.h5"
 mpirun "${mpirun_flags[@]}" -n 2 "$losscape" sweep --model-file "$model" \
   --directions "$out/dirs1d.h5" --x "-1:1:51" --dataset fashion-mnist --splits train,test \
-  --samples 2000 --progress-seconds 5 --out "$out/surface1d.h5"
+  --samples "$sweep_samples" --progress-seconds 5 --out "$out/surface1d.h5"
 
 stage "4. pictures"
 "$losscape" plot "$out/surface2d.h5" --what train_loss,test_loss,train_acc --out-dir "$out/plots"
@@ -73,7 +81,7 @@ read -r -a pca_grid < <("$losscape" project --directions "$out/pca.h5" --checkpo
 rm -f "$out/surface_pca.h5"
 mpirun "${mpirun_flags[@]}" -n 2 "$losscape" sweep --model-file "$model" \
   --directions "$out/pca.h5" "${pca_grid[@]}" --dataset fashion-mnist \
-  --splits train --samples 2000 --progress-seconds 5 --out "$out/surface_pca.h5"
+  --splits train --samples "$sweep_samples" --progress-seconds 5 --out "$out/surface_pca.h5"
 "$losscape" plot "$out/surface_pca.h5" --what train_loss --trajectory "$out/proj.h5" \
   --directions "$out/pca.h5" --out-dir "$out/plots/pca"
 
