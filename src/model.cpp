@@ -2,7 +2,11 @@
 
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -244,7 +248,11 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
   {
     check_not_special(path, "a model file");
     std::ifstream probe(path, std::ios::binary);
-    if (!probe) throw InputError(path + ": no such model file or not readable");
+    if (!probe) {
+      if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), R_OK) != 0)
+        throw InputError(path + ": cannot be read (" + std::strerror(errno) + ")");
+      throw InputError(path + ": no such model file");
+    }
   }
   std::unique_ptr<Model> model;
   if (h5::is_hdf5(path)) {

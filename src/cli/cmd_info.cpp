@@ -1,4 +1,8 @@
 // `losscape info`: describe a model file, a zoo architecture, a data set, or a losscape file.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -76,6 +80,9 @@ void add_info(CLI::App& root, Registry& reg) {
     if (file) check_not_special(o->file, "a model, direction, surface or projection file");
     if (file && !std::filesystem::exists(o->file))  // (its kind is unknown: not "no such model file")
       throw InputError(o->file + ": no such file");
+    // (one that cannot be read was taken for a model: "no such model file or not readable")
+    if (file && ::access(o->file.c_str(), R_OK) != 0)
+      throw InputError(o->file + ": cannot be read (" + std::strerror(errno) + ")");
     if (o->list)
       kind = Kind::list;
     else if (!o->dataset.empty())

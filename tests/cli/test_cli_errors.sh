@@ -296,6 +296,26 @@ expect_error "merge: a part behind a link loop" 1 "loop/p.h5: cannot be looked a
   "symbolic links" -- merge loop/p.h5 --out m.h5
 [[ ! -e m.h5 ]] && pass "merge: no output made" || fail "merge: m.h5 was made"
 
+# A file this user cannot read: said so (info took it for a model, "no such model file or not
+# readable"). Root reads everything: as root the command runs as nobody (where nobody can reach
+# the program; else this case is left out, said).
+printf 'x' >secret.h5 && chmod 600 secret.h5
+for cmd in "info secret.h5" "eval --model-file secret.h5"; do
+  if [[ $(id -u) != 0 ]]; then
+    chmod 000 secret.h5
+    # shellcheck disable=SC2086
+    "$LOSSCAPE" $cmd >out.txt 2>err.txt
+  elif setpriv --reuid 65534 --regid 65534 --clear-groups -- "$LOSSCAPE" --version >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    setpriv --reuid 65534 --regid 65534 --clear-groups -- "$LOSSCAPE" $cmd >out.txt 2>err.txt
+  else
+    echo "note: nobody cannot run $LOSSCAPE here: the unreadable-file case is left out"
+    break
+  fi
+  [[ $(cat err.txt) == "losscape: error: secret.h5: cannot be read (Permission denied)" ]] &&
+    pass "$cmd of an unreadable file: said so" || fail "$cmd of an unreadable file: $(cat err.txt)"
+done
+
 if ((failures)); then
   echo "$failures check(s) failed"
   exit 1

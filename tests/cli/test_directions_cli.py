@@ -360,7 +360,7 @@ check(p.stderr.strip() == "losscape: error: target.h5 is no longer the model re.
 os.remove("target.h5")
 p = run(TGT, expect=1)
 check(p.stderr.strip() == "losscape: error: re.dirs.h5 was made towards target.h5, which cannot be "
-      "read now (target.h5: no such model file or not readable); pass --directions re.dirs.h5 "
+      "read now (target.h5: no such model file); pass --directions re.dirs.h5 "
       "instead of --x-target to resume with the directions as they were made, or choose another "
       "--out", f"... and one whose target is gone ({p.stderr.strip()})")
 p = run([a for a in TGT if a not in ("--x-target", "target.h5", "--type", "states")] +
