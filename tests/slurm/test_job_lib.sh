@@ -482,7 +482,15 @@ check "... found in -D: submitted, both jobs with the absolute --chdir" \
 out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
   FANOUT_SBATCH_ARGS="--chdir=no-such-dir" bash "$root/jobs/sweep-fanout.sbatch" submit --arch cnn_small --out fo.h5 2>&1)
 check "fan-out submit: a -D/--chdir that does not exist is refused in one line" \
-  test "$out" == "sweep-fanout.sbatch: error: FANOUT_SBATCH_ARGS: the working directory 'no-such-dir' of -D/--chdir does not exist"
+  test "$out" == "sweep-fanout.sbatch: error: FANOUT_SBATCH_ARGS: the working directory 'no-such-dir' of -D/--chdir is not a folder that can be entered"
+# ... and a relative -D of MERGE_SBATCH_ARGS is the submit directory's, not the array's folder's
+mkdir -p merge-here
+rm -f sbatch.txt
+env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
+  SWEEP_CONFIG=fo-only-here.json FANOUT_SBATCH_ARGS="-D spool -t 5" MERGE_SBATCH_ARGS="-D merge-here -t 9" \
+  bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
+check "fan-out submit: MERGE_SBATCH_ARGS' relative -D is taken from the submit directory" \
+  bash -c "grep ' merge' sbatch.txt | grep -q -- '--chdir=$WORK/merge-here ' && ! grep -q -- '-D merge-here' sbatch.txt"
 out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jobs/sweep-fanout.sbatch" merge \
   --arch cnn_small --out spool/nothing.h5 2>&1)
 check "fan-out merge without parts names the directory it looked in" \
