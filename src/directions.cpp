@@ -66,7 +66,7 @@ void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_bi
     // An integer or bool buffer of a TorchScript model with a dimension (an index table, a
     // mask) is no coordinate a point moves (apply_directions leaves it at θ*; the reference
     // fails on its norm): zero, after its draw, which keeps the random stream the reference's.
-    if (dt.dim() > 1 && !at::isFloatingType(theta[i].tensor.scalar_type())) {
+    if (dt.dim() >= 1 && !at::isFloatingType(theta[i].tensor.scalar_type())) {
       dt.zero_();
       continue;
     }

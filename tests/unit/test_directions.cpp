@@ -88,7 +88,9 @@ TEST_CASE("an integer or bool buffer with a dimension gets a zero direction, its
   TensorList theta = {{"w", torch::randn({3, 4})},
                       {"idx", torch::arange(6, torch::kLong).view({2, 3})},
                       {"mask", torch::ones({3, 3}, torch::kBool)},
-                      {"v", torch::randn({2, 5})}};
+                      {"v", torch::randn({2, 5})},
+                      {"flags", torch::tensor({1, 0, 1, 1}, torch::kLong)},
+                      {"num_batches_tracked", torch::tensor(3, torch::kLong)}};
   for (Norm n : {Norm::filter, Norm::layer, Norm::weight, Norm::dfilter, Norm::dlayer, Norm::none}) {
     INFO(to_string(n));
     auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
@@ -97,6 +99,9 @@ TEST_CASE("an integer or bool buffer with a dimension gets a zero direction, its
     normalize(d, theta, n, /*ignore_biasbn=*/false);
     CHECK(d[1].tensor.abs().max().item<float>() == 0.0f);
     CHECK(d[2].tensor.abs().max().item<float>() == 0.0f);
+    // a 1-D one too (ignore none copied θ into it); a 0-d counter keeps the reference's copy
+    CHECK(d[4].tensor.abs().max().item<float>() == 0.0f);
+    CHECK(d[5].tensor.item<float>() == 3.0f);
     CHECK(d[0].tensor.abs().max().item<float>() > 0.0f);
     // the float tensor after them is drawn as if they were float tensors (the reference's stream)
     auto gen2 = at::make_generator<at::CPUGeneratorImpl>(9);
