@@ -249,7 +249,8 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     check_not_special(path, "a model file");
     std::ifstream probe(path, std::ios::binary);
     if (!probe) {
-      if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), R_OK) != 0)
+      // (a folder on the way that cannot be searched: EACCES here too, not "no such file")
+      if (::access(path.c_str(), R_OK) != 0 && errno != ENOENT)
         throw InputError(path + ": cannot be read (" + std::strerror(errno) + ")");
       throw InputError(path + ": no such model file");
     }

@@ -78,11 +78,11 @@ void add_info(CLI::App& root, Registry& reg) {
     Kind kind;
     const bool file = !o->file.empty(), arch = !o->model.arch.empty();
     if (file) check_not_special(o->file, "a model, direction, surface or projection file");
-    if (file && !std::filesystem::exists(o->file))  // (its kind is unknown: not "no such model file")
-      throw InputError(o->file + ": no such file");
-    // (one that cannot be read was taken for a model: "no such model file or not readable")
+    // (its kind is unknown: not "no such model file"; one that cannot be read, or behind a folder
+    // that cannot be searched, was taken for a model, or ended in a raw filesystem error)
     if (file && ::access(o->file.c_str(), R_OK) != 0)
-      throw InputError(o->file + ": cannot be read (" + std::strerror(errno) + ")");
+      throw InputError(o->file + (errno == ENOENT ? std::string(": no such file")
+                                                  : ": cannot be read (" + std::string(std::strerror(errno)) + ")"));
     if (o->list)
       kind = Kind::list;
     else if (!o->dataset.empty())

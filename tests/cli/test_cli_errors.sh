@@ -300,19 +300,22 @@ expect_error "merge: a part behind a link loop" 1 "loop/p.h5: cannot be looked a
 # readable"). Root reads everything: as root the command runs as nobody (where nobody can reach
 # the program; else this case is left out, said).
 printf 'x' >secret.h5 && chmod 600 secret.h5
-for cmd in "info secret.h5" "eval --model-file secret.h5"; do
+mkdir -p locked && printf 'x' >locked/m.h5 && chmod 700 locked  # (a folder it cannot search)
+for cmd in "info secret.h5" "eval --model-file secret.h5" "info locked/m.h5" "eval --model-file locked/m.h5"; do
+  file=${cmd##* }
   if [[ $(id -u) != 0 ]]; then
-    chmod 000 secret.h5
+    chmod 000 secret.h5 locked
     # shellcheck disable=SC2086
     "$LOSSCAPE" $cmd >out.txt 2>err.txt
+    chmod 700 locked
   elif setpriv --reuid 65534 --regid 65534 --clear-groups -- "$LOSSCAPE" --version >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     setpriv --reuid 65534 --regid 65534 --clear-groups -- "$LOSSCAPE" $cmd >out.txt 2>err.txt
   else
-    echo "note: nobody cannot run $LOSSCAPE here: the unreadable-file case is left out"
+    echo "note: nobody cannot run $LOSSCAPE here: the unreadable-file cases are left out"
     break
   fi
-  [[ $(cat err.txt) == "losscape: error: secret.h5: cannot be read (Permission denied)" ]] &&
+  [[ $(cat err.txt) == "losscape: error: $file: cannot be read (Permission denied)" ]] &&
     pass "$cmd of an unreadable file: said so" || fail "$cmd of an unreadable file: $(cat err.txt)"
 done
 
