@@ -223,15 +223,7 @@ SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
     : path_(path), id_(id), comm_(comm) {
   // Rank 0 decides create vs open and, for open, whether the file matches; all ranks then act.
   std::string verdict;  // "create", "open" or an error message
-  // (a damaged file found by rank 0 alone: its reason reaches every rank, which all end with
-  // it, instead of the others waiting in the broadcast for MPI_Abort to end them)
-  if (comm.root()) {
-    try {
-      verdict = resume_verdict(path, id);
-    } catch (const Error& e) {
-      verdict = e.what();
-    }
-  }
+  if (comm.root()) verdict = resume_verdict(path, id);
   comm.bcast(verdict);
   if (verdict != "create" && verdict != "open") throw InputError(verdict);
   created_ = verdict == "create";

@@ -253,8 +253,8 @@ def main():
     r = run("info", "s_layout.h5", "--json", timeout=60)
     check(json.loads(r.stdout).get("points_done") is not None,
           "... and the compressed surface is still read (info)")
-    # ... found by rank 0 of two: both ranks end with its line (the other rank waited in a
-    # broadcast until MPI_Abort ended the job, with its report)
+    # ... found by rank 0 of two: both ranks end with its line (resume_verdict's reason is
+    # broadcast), no MPI_Abort report
     p = clitest.run(["sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset",
                      "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out",
                      "s_layout.h5", *THREADS, "--quiet"], expect=1, mpi=2)
