@@ -11,8 +11,9 @@
 #   LOSSCAPE_BUILD=dir   build directory (default: build/)
 #   QUICK_EPOCHS, QUICK_SAMPLES, QUICK_GRID   override the sizes (defaults 3, 20000, 21; at least 2 epochs: the PCA needs 3 checkpoints)
 #   QUICK_SWEEP_SAMPLES   samples per split of each sweep (default 2000)
-#   QUICK_OUT             the output folder (default runs/quickstart; relative to the repository)
+#   QUICK_OUT             the output folder (default runs/quickstart)
 #   QUICK_LOSSCAPE        a losscape program to run instead of building one (the tests' own)
+#   (relative paths in QUICK_OUT and QUICK_LOSSCAPE are the repository's: the script runs there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source jobs/lib/ensure-deps.sh
@@ -44,7 +45,9 @@ rm -rf "$out/train"
 "$losscape" train --arch cnn_small --dataset fashion-mnist --samples "$samples" \
   --test-samples 2000 --epochs "$epochs" --batch-size 128 --lr 0.05 --weight-decay 5e-4 \
   --save-every 1 --seed 1 --out "$out/train"
-model=$(ls "$out"/train/model_*.h5 | sort -t_ -k2 -n | tail -1)
+# (the highest epoch N of model_N.h5: by the number in the file's own name, whatever the folder's)
+model=$(ls "$out"/train/model_*.h5 | awk -F/ '{n = $NF; gsub(/[^0-9]/, "", n); print n "\t" $0}' |
+  sort -n | tail -1 | cut -f2-)
 "$losscape" eval --model-file "$model" --dataset fashion-mnist --split test
 
 stage "2. filter-normalized random directions (the paper's recipe)"

@@ -727,7 +727,8 @@ std::vector<bool> epoch_label_marks(const SurfaceView& s, const ProjectedPath& t
   };
   for (std::size_t k = 0; k < n; ++k) {
     bool want = k % every == 0 || k + 1 == n;
-    if (!want) continue;
+    // (a checkpoint that records no epoch, -1, among ones that do: no label, not "-1")
+    if (!want || (k < t.epochs.size() && t.epochs[k] < 0)) continue;
     if (last && near(k, *last)) {
       if (k + 1 != n) continue;
       mark[*last] = false;  // the final model's label wins
