@@ -174,6 +174,20 @@ def main():
     labels = np.loadtxt(dat.split("# index 1")[1].splitlines()[1:])[:, 2]
     check(r.returncode == 0 and list(labels) == list(range(25)),
           f"trajectory with epochs of -1: labels 0..24 ({list(labels)[:5]}, {r.stderr.strip()})")
+    # ... one -1 among known epochs (a torch.save file given before a run's checkpoints): that
+    # point unlabelled, not "-1"; the others by their epochs
+    shutil.copy("proj.h5", "proj_m1one.h5")
+    with h5py.File("proj_m1one.h5", "a") as f:
+        ep = np.arange(0, 250, 10, dtype=np.int64)
+        ep[0] = -1
+        f.attrs["epochs"] = ep
+    r = run("plot", "ref.h5", "--out-dir", "figp_m1one", "--formats", "png", "--trajectory", "proj_m1one.h5",
+            "--what", "train_loss")
+    rows = np.loadtxt(open("figp_m1one/ref_train_loss_2dcontour_proj.dat").read().split("# index 1")[1]
+                      .splitlines()[1:])
+    check(r.returncode == 0 and rows[0, 2] == -1 and rows[0, 3] == 0 and rows[-1, 3] == 1 and
+          int(rows[:, 3].sum()) >= 2,
+          f"trajectory with one epoch of -1 among known ones: that point unlabelled ({rows[:3].tolist()})")
     heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
     check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
     # a projection that does not record whether its directions are orthonormal (the reference's,
