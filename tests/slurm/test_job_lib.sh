@@ -491,6 +491,18 @@ env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT
   bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
 check "fan-out submit: MERGE_SBATCH_ARGS' relative -D is taken from the submit directory" \
   bash -c "grep ' merge' sbatch.txt | grep -q -- '--chdir=$WORK/merge-here ' && ! grep -q -- '-D merge-here' sbatch.txt"
+# ... and a relative LOSSCAPE_JOBS, found by submit from the submit directory, reaches the jobs
+# absolute (they run in the -D directory, where it would name nothing)
+mkdir -p jobs-bin
+printf '#!/bin/sh\necho "$LOSSCAPE_JOBS" >>%q/jobs-env.txt\necho 123\n' "$WORK" >jobs-bin/sbatch
+chmod +x jobs-bin/sbatch
+ln -sfn "$root/jobs" rel-jobs
+rm -f jobs-env.txt
+env -u SLURM_JOB_ID PATH="$WORK/jobs-bin:$PATH" LOSSCAPE="$WORK/fake.sh" LOSSCAPE_JOBS=rel-jobs FANOUT_PARTS=2 \
+  SWEEP_CONFIG=fo-only-here.json FANOUT_SBATCH_ARGS="-D spool -t 5" \
+  bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
+check "fan-out submit: a relative LOSSCAPE_JOBS reaches both jobs absolute" \
+  bash -c "[[ \$(sort -u jobs-env.txt) == '$WORK/rel-jobs' && \$(wc -l <jobs-env.txt) == 2 ]]"
 out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jobs/sweep-fanout.sbatch" merge \
   --arch cnn_small --out spool/nothing.h5 2>&1)
 check "fan-out merge without parts names the directory it looked in" \
