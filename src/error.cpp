@@ -59,6 +59,13 @@ std::string folder_problem(const std::string& path) {
   return "no such folder " + parent.string();
 }
 
+std::string read_problem(const std::string& path, const std::string& what) {
+  if (::access(path.c_str(), R_OK) == 0) return "";
+  const int e = errno;
+  if (e == ENOENT) return "no such " + what;
+  return std::string("cannot be read (") + std::strerror(e) + ")";
+}
+
 std::string space_note(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -458,8 +458,8 @@ File::File(const std::string& path, Mode mode, MPI_Comm comm) {
     case Mode::readwrite: {
       check_not_special(path, "an HDF5 file");
       if (mode == Mode::read || !parallel_) {
-        std::ifstream probe(path);
-        if (!probe) throw InputError(path + ": no such file or not readable");
+        if (const std::string why = read_problem(path, "file"); !why.empty())
+          throw InputError(path + ": " + why);
       }
       f = H5Fopen(path.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl.id());
       if (f < 0) {

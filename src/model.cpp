@@ -2,11 +2,7 @@
 
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -247,13 +243,9 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
                                   const std::string& dataset, const std::string& dataset_option) {
   {
     check_not_special(path, "a model file");
-    std::ifstream probe(path, std::ios::binary);
-    if (!probe) {
-      // (a folder on the way that cannot be searched: EACCES here too, not "no such file")
-      if (::access(path.c_str(), R_OK) != 0 && errno != ENOENT)
-        throw InputError(path + ": cannot be read (" + std::strerror(errno) + ")");
-      throw InputError(path + ": no such model file");
-    }
+    // (a folder on the way that cannot be searched: "cannot be read", not "no such file")
+    if (const std::string why = read_problem(path, "model file"); !why.empty())
+      throw InputError(path + ": " + why);
   }
   std::unique_ptr<Model> model;
   if (h5::is_hdf5(path)) {

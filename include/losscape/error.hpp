@@ -95,6 +95,10 @@ void check_not_special(const std::string& path, const std::string& what);
 /// folder FOLDER", "FOLDER is not a folder" (a file), or "cannot write in FOLDER (Read-only file
 /// system)" (access(2)); "" when it can be written there, or `path` names none.
 std::string folder_problem(const std::string& path);
+/// What keeps an input `path` from being read, for "PATH: " + it: "no such WHAT" (`what`: "file",
+/// "model file"), or "cannot be read (Permission denied)" (access(2): the file, or a folder on the
+/// way that cannot be searched); "" when it can be read.
+std::string read_problem(const std::string& path, const std::string& what);
 /// Why a write to `path` may have failed when its folder's file system is (nearly) full, for
 /// appending to a message: " (FOLDER has N KiB left: the file system is full)"; "" otherwise.
 std::string space_note(const std::string& path);

@@ -1,9 +1,4 @@
 // `losscape info`: describe a model file, a zoo architecture, a data set, or a losscape file.
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 
 #include "common.hpp"
@@ -80,9 +75,9 @@ void add_info(CLI::App& root, Registry& reg) {
     if (file) check_not_special(o->file, "a model, direction, surface or projection file");
     // (its kind is unknown: not "no such model file"; one that cannot be read, or behind a folder
     // that cannot be searched, was taken for a model, or ended in a raw filesystem error)
-    if (file && ::access(o->file.c_str(), R_OK) != 0)
-      throw InputError(o->file + (errno == ENOENT ? std::string(": no such file")
-                                                  : ": cannot be read (" + std::string(std::strerror(errno)) + ")"));
+    if (file)
+      if (const std::string why = read_problem(o->file, "file"); !why.empty())
+        throw InputError(o->file + ": " + why);
     if (o->list)
       kind = Kind::list;
     else if (!o->dataset.empty())
