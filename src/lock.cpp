@@ -101,6 +101,11 @@ std::string read_from_start(int fd) {
   return text;
 }
 
+// Seconds from a file's modification time (the last heartbeat) to `now` (fs_now).
+double age_at(double now, const struct stat& st) {
+  return now - (double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec));
+}
+
 // Who a lock file names as its holder, and since when, for messages.
 std::string describe(const nlohmann::json& holder) {
   const std::string host = holder.value("host", std::string());
@@ -130,11 +135,36 @@ Seen look(const std::string& path) {
     s.dev = st.st_dev;
     s.ino = st.st_ino;
     s.mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    s.age = std::difftime(std::time(nullptr), st.st_mtime);
     s.text = read_from_start(fd);
   }
   ::close(fd);
   return s;
+}
+
+double fs_now(const std::string& near, bool only_own_folder) {
+  namespace fs = std::filesystem;
+  // (named after the folder, not `near`: a name of 200 characters and a long host name would
+  // pass NAME_MAX)
+  const fs::path folder = fs::path(near).parent_path().empty() ? fs::path(".") : fs::path(near).parent_path();
+  struct stat fst {};
+  if (only_own_folder && (::stat(folder.c_str(), &fst) != 0 || fst.st_uid != ::geteuid()))
+    return double(std::time(nullptr));
+  const std::string probe =
+      (folder / (".losscape-clock." + hostname() + "." + std::to_string(long(getpid())))).string();
+  for (int tries = 0; tries < 2; ++tries) {
+    const int fd = ::open(probe.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno != EEXIST) break;
+      ::unlink(probe.c_str());  // (left by a killed process of this pid)
+      continue;
+    }
+    struct stat st {};
+    const bool ok = ::fstat(fd, &st) == 0;
+    ::close(fd);
+    ::unlink(probe.c_str());
+    if (ok) return double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec);
+  }
+  return double(std::time(nullptr));
 }
 
 namespace {
@@ -233,9 +263,14 @@ int create_mutex(const std::string& mutex, const std::string& mine, const std::s
 // in `why`: the caller then takes over nothing.
 int take_mutex(const std::string& mutex, const std::string& token, std::string* why) {
   const long pid = long(getpid());
-  const std::string mine = mutex + "." + hostname() + "." + std::to_string(pid) + "." + process_start(pid);
+  // (in the folder, named without the output's name: NAME.lock.takeover.HOST.PID.START passed
+  // NAME_MAX with a long output name and host name, and no stale lock could then be taken over)
+  const std::filesystem::path folder = std::filesystem::path(mutex).parent_path();
+  const std::string mine = (folder / (".losscape-takeover." + hostname() + "." + std::to_string(pid) +
+                                      "." + process_start(pid))).string();
   bool links = true;
   std::string judged;  // the mutex last looked at (inode and text), and since when
+  const double fs_began = fs_now(mutex);  // (the file system's clock: one reading, then steady)
   const auto began = std::chrono::steady_clock::now();
   auto judged_since = began;
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
@@ -265,7 +300,7 @@ int take_mutex(const std::string& mutex, const std::string& token, std::string* 
         holder = holder_of(text);
         const bool dead_here = names_this_host(holder) && !holder_alive_here(holder);
         if (locked != 0 && (dead_here || seconds_since(judged_since) > kTakeoverStaleSeconds ||
-                            std::difftime(std::time(nullptr), st.st_mtime) > kTakeoverStaleSeconds)) {
+                            age_at(fs_began + seconds_since(began), st) > kTakeoverStaleSeconds)) {
           if (locked == 1 && ::ftruncate(other, 0) == 0 &&
               ::pwrite(other, token.data(), token.size(), 0) == ssize_t(token.size()))
             return other;  // taken over in place
@@ -398,7 +433,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
       if (seen.error == EACCES && ::stat(lock_path_.c_str(), &st) == 0)
         throw InputError(target + " is locked by a lock file this user cannot read (" + lock_path_ +
                          ": " + strerror(EACCES) + "; heartbeat " +
-                         std::to_string(long(std::difftime(std::time(nullptr), st.st_mtime))) +
+                         std::to_string(long(age_at(lock_detail::fs_now(lock_path_), st))) +
                          " s ago): another user's run may be writing it; delete the lock only if "
                          "no run of " + target + " is left");
       if (seen.error == ENOENT && ::lstat(lock_path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
@@ -409,7 +444,7 @@ FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_
       continue;  // gone meanwhile: try again
     }
     const nlohmann::json holder = holder_of(seen.text);
-    const double age = seen.age;
+    const double age = lock_detail::fs_now(lock_path_) - 1e-9 * double(seen.mtime_ns);
     bool stale = age > stale_seconds;
     const long pid = holder.value("pid", 0L);
     // A lock without a holder (its writer died between creating and writing it, or a disk
@@ -476,7 +511,7 @@ bool FileLock::held(const std::string& target, double stale_seconds) {
   if (names_this_host(holder)) return holder_alive_here(holder);
   // elsewhere: as long as the lock itself counts it as held (it might beat late on a slow file
   // system)
-  return std::difftime(std::time(nullptr), st.st_mtime) <= stale_seconds;
+  return age_at(lock_detail::fs_now(path, true), st) <= stale_seconds;
 }
 
 std::string FileLock::lost() const {

@@ -19,8 +19,7 @@
 namespace losscape {
 
 namespace lock_detail {
-/// A lock file as read once: its text, identity and age (seconds since its last heartbeat) from
-/// one open file.
+/// A lock file as read once: its text, identity and last heartbeat from one open file.
 struct Seen {
   bool exists = false;
   int error = 0;  ///< errno of the open that failed (exists false)
@@ -28,9 +27,16 @@ struct Seen {
   dev_t dev = 0;
   ino_t ino = 0;
   long long mtime_ns = 0;  ///< the last heartbeat
-  double age = 0;
 };
 Seen look(const std::string& path);
+/// The file system's clock where `near` is (Unix seconds): the modification time of a file
+/// created in its folder (.losscape-clock.HOST.PID) and removed at once, which an NFS server sets
+/// with its own clock, as it does a heartbeat's; this host's clock where no file can be created
+/// there, or, with `only_own_folder`, where the folder is another user's (a read-only look
+/// writes nothing there). The age of a lock is measured on it, so a node whose clock runs ahead
+/// of the server's does not take a live holder's lock for stale, nor one behind keep a dead
+/// holder's for ever.
+double fs_now(const std::string& near, bool only_own_folder = false);
 /// Remove the lock file at `path` if it is still the one `seen` (judged stale), atomically
 /// against other starters doing the same; true when it was. A lock that replaced it meanwhile
 /// (another starter's takeover) is left in place. Removals take turns under a takeover mutex,
@@ -56,7 +62,8 @@ class FileLock {
   FileLock& operator=(const FileLock&) = delete;
   const std::string& path() const { return lock_path_; }
   /// Whether a live writer holds `target`'s lock: its process runs (a holder on this host) or
-  /// its heartbeat is younger than `stale_seconds` (a holder elsewhere). A read-only look.
+  /// its heartbeat is younger than `stale_seconds` (a holder elsewhere). A read-only look but for
+  /// the clock probe of fs_now, made only in a folder of this user.
   static bool held(const std::string& target, double stale_seconds = 120);
   /// "" while the lock file is still this holder's; else what became of it (another holder's
   /// lock, or none). A holder stopped or suspended on another host for longer than the stale

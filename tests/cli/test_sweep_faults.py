@@ -445,6 +445,45 @@ check(rc == 1 and len(errs) == 1 and "node-elsewhere" in errs[0] and "%1" in err
       f"a task of the same array whose heartbeat goes on is waited for, then refused: {errs}")
 os.remove("locked.h5.lock")
 
+# Clocks that differ between the nodes and the file server: a lock's age is measured on the file
+# system's clock (the time a file created beside it gets), not this host's. Played with
+# libfaketime, which moves this process's clock but not the times the kernel gives new files;
+# NO_FAKE_STAT=1: stat() shows those times as they are (by default it shifts them too).
+def run_skewed(args, offset):
+    p = subprocess.Popen(["faketime", "-f", offset, EXE, *args], text=True,
+                         env={**os.environ, "NO_FAKE_STAT": "1"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return finish(p)
+
+
+def hold_elsewhere(beat_age):
+    with open("locked.h5.lock", "w") as f:
+        json.dump({"host": "node-elsewhere", "pid": 4321, "since": "then"}, f)
+    t = time.time() - beat_age
+    os.utime("locked.h5.lock", (t, t))
+
+
+if shutil.which("faketime"):
+    hold_elsewhere(0)  # a holder on another node that beat just now
+    rc, _, err = run_skewed(LOCKED, "+600s")
+    errs = errors(err)
+    beat = re.search(r"heartbeat (-?[0-9]+) s ago", errs[0]) if len(errs) == 1 else None
+    check(rc == 1 and len(errs) == 1 and "node-elsewhere" in errs[0] and beat and
+          0 <= int(beat.group(1)) < 60 and not os.path.exists("locked.h5"),
+          f"a node whose clock runs 10 min ahead does not take a live lock elsewhere for stale: "
+          f"{rc} {errs}")
+    hold_elsewhere(300)  # one silent for 5 min (the stale time is 2 min)
+    rc, _, err = run_skewed(LOCKED, "-600s")
+    check(rc == 0 and os.path.exists("locked.h5") and not os.path.exists("locked.h5.lock"),
+          f"... and one whose clock runs 10 min behind takes a dead one over ({rc}: {errors(err)})")
+    check(not [n for n in os.listdir(".") if "clock" in n],
+          f"no clock probe is left beside the lock: {sorted(os.listdir('.'))}")
+    for n in ("locked.h5", "locked.h5.lock"):
+        if os.path.exists(n):
+            os.remove(n)
+else:
+    print("note: faketime not installed: the clock-skew cases are skipped")
+
 # A merge suspended longer than the lock's stale time finds its lock taken over (played here by
 # replacing the lock while the merge sleeps in its first write of the merged file): it does not
 # rename its file over the output, leaves the other holder's lock alone, and exits 1.
