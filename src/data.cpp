@@ -41,6 +41,14 @@ std::pair<std::vector<double>, std::vector<double>> normalization(const std::str
   return {};
 }
 
+namespace {
+// The names of an IDX data set's two files of a split (images, labels), without ".gz".
+std::vector<std::string> idx_stems(const std::string& split) {
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  return {prefix + "-images-idx3-ubyte", prefix + "-labels-idx1-ubyte"};
+}
+}  // namespace
+
 std::vector<std::string> split_files(const std::string& dataset, const std::string& dir,
                                      const std::string& split) {
   if (split != "train" && split != "test")
@@ -57,7 +65,6 @@ std::vector<std::string> split_files(const std::string& dataset, const std::stri
     return f;
   }
   data_shape(dataset);
-  const std::string prefix = split == "train" ? "train" : "t10k";
   auto pick = [&](const std::string& stem) {
     fs::path plain = fs::path(dir) / stem;
     fs::path gz = fs::path(dir) / (stem + ".gz");
@@ -69,7 +76,23 @@ std::vector<std::string> split_files(const std::string& dataset, const std::stri
     throw InputError(gz.string() + ": no such file (nor " + plain.filename().string() + ") in " +
                      dir + "; set --data-dir");
   };
-  return {pick(prefix + "-images-idx3-ubyte"), pick(prefix + "-labels-idx1-ubyte")};
+  const auto stems = idx_stems(split);
+  return {pick(stems[0]), pick(stems[1])};
+}
+
+bool split_absent(const std::string& dataset, const std::string& dir, const std::string& split) {
+  std::vector<std::string> names;
+  if (dataset == "cifar10") {
+    names = split_files(dataset, dir, split);
+  } else {
+    for (const auto& stem : idx_stems(split))
+      for (const std::string ext : {"", ".gz"}) names.push_back((fs::path(dir) / (stem + ext)).string());
+  }
+  for (const auto& n : names) {
+    std::error_code ec;
+    if (fs::exists(n, ec) || ec) return false;
+  }
+  return true;
 }
 
 namespace {

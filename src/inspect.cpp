@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "losscape/checkpoint.hpp"
+#include "losscape/error.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/lock.hpp"
@@ -95,20 +96,31 @@ nlohmann::json dataset_info(const std::string& dataset, const std::string& data_
   auto shape = data_shape(dataset);
   j["image_shape"] = {shape.channels, shape.height, shape.width};
   j["num_classes"] = shape.classes;
+  // A split none of whose files is there (only CIFAR-10's test_batch.bin, to evaluate on the test
+  // set) is said to be missing; one partly there, or damaged, is an error, as is neither split.
+  std::string first_missing;
   for (const char* split : {"train", "test"}) {
     DataSpec spec;
     spec.dataset = dataset;
     spec.data_dir = data_dir;
     spec.split = split;
-    auto d = load_split(spec);
-    auto hist = torch::bincount(d.labels, {}, shape.classes);
-    std::vector<std::int64_t> h(hist.data_ptr<std::int64_t>(), hist.data_ptr<std::int64_t>() + hist.numel());
-    j["splits"][split] = {{"samples", d.size()},
-                          {"files", split_files(dataset, j["data_dir"], split)},
-                          {"class_histogram", h},
-                          {"mean", d.images.mean().item<double>()},
-                          {"std", d.images.std().item<double>()}};
+    try {
+      auto d = load_split(spec);
+      auto hist = torch::bincount(d.labels, {}, shape.classes);
+      std::vector<std::int64_t> h(hist.data_ptr<std::int64_t>(), hist.data_ptr<std::int64_t>() + hist.numel());
+      j["splits"][split] = {{"samples", d.size()},
+                            {"files", split_files(dataset, j["data_dir"], split)},
+                            {"class_histogram", h},
+                            {"mean", d.images.mean().item<double>()},
+                            {"std", d.images.std().item<double>()}};
+    } catch (const InputError& e) {
+      if (!split_absent(dataset, j["data_dir"], split)) throw;
+      j["splits"][split] = {{"missing", one_line(e)}};
+      if (first_missing.empty()) first_missing = e.what();
+    }
   }
+  if (j["splits"]["train"].contains("missing") && j["splits"]["test"].contains("missing"))
+    throw InputError(first_missing);
   return j;
 }
 
@@ -435,6 +447,10 @@ std::string render_info(const nlohmann::json& j) {
     o << "data set     " << j["dataset"].get<std::string>() << " in " << j["data_dir"].get<std::string>() << "\n"
       << "images       " << shape_text(j["image_shape"]) << ", " << j["num_classes"] << " classes\n";
     for (auto& [split, s] : j["splits"].items()) {
+      if (s.contains("missing")) {
+        o << split << ": missing (" << s["missing"].get<std::string>() << ")\n";
+        continue;
+      }
       o << split << ": " << s["samples"] << " samples, normalized mean " << std::setprecision(4)
         << s["mean"].get<double>() << " std " << s["std"].get<double>() << "\n  classes:";
       for (auto& c : s["class_histogram"]) o << " " << c;

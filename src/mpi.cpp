@@ -6,6 +6,7 @@
 
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/terminal.hpp"
 
 namespace losscape::mpi {
 
@@ -226,7 +227,7 @@ AbortCleanup::~AbortCleanup() {
 }
 
 void abort_job(const std::string& message, int code) {
-  std::fprintf(stderr, "losscape: error: %s\n", message.c_str());
+  print_error(message);
   std::fflush(stderr);
   auto live = cleanups();  // (a cleanup must not unregister one under our feet)
   for (auto it = live.rbegin(); it != live.rend(); ++it) try {

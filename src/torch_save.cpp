@@ -566,8 +566,9 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
   std::uint64_t claimed = 0;  // bytes of the storages so far: together, within the file too
   Ref root = next([&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {
     if (std::uint64_t(numel) > (file_size - claimed) / c10::elementSize(dtype))
-      throw FormatError(path + ": storage " + key + " of " + std::to_string(numel) +
-                        " elements is larger than the file" + (claimed ? " (with the storages before it)" : ""));
+      throw FormatError(path + ": truncated or damaged (storage " + key + " of " + std::to_string(numel) +
+                        " elements does not fit in the file" +
+                        (claimed ? ", with the storages before it)" : ")"));
     claimed += std::uint64_t(numel) * c10::elementSize(dtype);
     auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));  // filled below
     storages[key] = t;
@@ -689,19 +690,33 @@ TensorList read_state_dict(const std::string& path, bool with_data, std::int64_t
     // A dict of tensors but for some entries (a note, an epoch among the weights): name one.
     Ref cand = root;
     for (std::size_t k = 0; root->kind == Obj::Kind::dict && k < root->items.size(); k += 2)
-      if (root->items[k]->kind == Obj::Kind::string && root->items[k]->s == "state_dict" &&
+      if (root->items[k]->kind == Obj::Kind::string &&
+          (root->items[k]->s == "state_dict" || root->items[k]->s == "model_state_dict") &&
           root->items[k + 1]->kind == Obj::Kind::dict)
         cand = root->items[k + 1];
+    // A tensor torch.load reads but without dense values to evaluate: what it is ("" for others).
+    // (A state dict of these was called "not a state dict ... save model.state_dict()".)
+    auto valueless = [](const Ref& v) -> std::string {
+      if (v->kind != Obj::Kind::other) return "";
+      if (v->s == "torch._utils._rebuild_meta_tensor_no_storage")
+        return "a tensor on the meta device, which has no values (a model built with "
+               "device='meta' and saved before its weights were loaded)";
+      if (v->s.rfind("torch._utils._rebuild_sparse", 0) == 0)
+        return "a sparse tensor; only dense tensors are read (save tensor.to_dense())";
+      return "";
+    };
     if (cand->kind == Obj::Kind::dict) {
       bool tensors = false;
       for (std::size_t k = 1; k < cand->items.size(); k += 2)
-        tensors = tensors || cand->items[k]->kind == Obj::Kind::tensor;
+        tensors = tensors || cand->items[k]->kind == Obj::Kind::tensor || !valueless(cand->items[k]).empty();
       for (std::size_t k = 0; tensors && k < cand->items.size(); k += 2) {
         const Ref& key = cand->items[k];
         const Ref& value = cand->items[k + 1];
         if (key->kind != Obj::Kind::string)
           throw FormatError(path + ": its state dict has a key that is a " +
                             kind_name(key->kind) + ", not a parameter name");
+        if (const std::string what = valueless(value); !what.empty())
+          throw FormatError(path + ": its state dict's entry '" + key->s + "' is " + what);
         if (value->kind != Obj::Kind::tensor)
           throw FormatError(path + ": its state dict's entry '" + key->s + "' is a " +
                             (value->kind == Obj::Kind::other ? "pickled " + value->s + " object"

@@ -69,5 +69,8 @@ torch::Tensor read_idx_labels(const std::string& file);  ///< int64 [N]
 /// The files of a split of a data set in `dir` (resolving .gz or not for IDX).
 std::vector<std::string> split_files(const std::string& dataset, const std::string& dir,
                                      const std::string& split);
+/// True when none of the files of a split is in `dir` (neither plain nor .gz): a split not
+/// downloaded, rather than one damaged or partly there.
+bool split_absent(const std::string& dataset, const std::string& dir, const std::string& split);
 
 }  // namespace losscape

@@ -2,8 +2,17 @@
 // Under mpirun, Open MPI connects rank 0's stdout to a pseudo-terminal even when the job's output
 // goes to a file, so isatty() alone would put carriage-return bars into batch logs.
 #pragma once
+#include <string>
 
 namespace losscape {
+
+/// `text` as one printable line: a line break, tab or other control byte becomes an escape
+/// (`\n`, `\t`, `\x1b`), and so does every byte that is not part of valid UTF-8. Error
+/// messages pass through it, so a name read from a file (a state dict key "a\nb", Latin-1
+/// bytes) neither splits the one-line error nor reaches a log as invalid text.
+std::string printable_line(const std::string& text);
+/// Print "losscape: error: MESSAGE" on stderr, the message as printable_line makes it.
+void print_error(const std::string& message);
 
 /// True when stdout reaches a terminal: isatty(stdout), and under an MPI launcher also the
 /// launcher's own stdout (the parent process's fd 1) is a terminal. LOSSCAPE_PROGRESS=bar|lines

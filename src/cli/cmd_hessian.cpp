@@ -17,6 +17,7 @@
 #include "losscape/hessian.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/stop.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/version.hpp"
 
 namespace losscape::cli {
@@ -319,7 +320,7 @@ void add_hessian(CLI::App& root, Registry& reg) {
         throw AgreedError(e.what());  // option checks (--top-k ...): the same on every rank
       }
     } catch (const AgreedError& e) {
-      if (root) std::fprintf(stderr, "losscape: error: %s\n", e.what());
+      if (root) print_error(e.what());
       return e.exit_code();
     }
     DataSpec whole = o->data;  // described without the shard

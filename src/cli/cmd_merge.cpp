@@ -6,6 +6,7 @@
 #include "losscape/merge.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/stop.hpp"
+#include "losscape/terminal.hpp"
 
 namespace losscape::cli {
 
@@ -48,7 +49,7 @@ void add_merge(CLI::App& root, Registry& reg) {
       return int(kExitIncomplete);
     } catch (const Error& e) {
       // One line and a clean MPI_Finalize (not MPI_Abort's report) for a user's mistake.
-      std::fprintf(stderr, "losscape: error: %s\n", e.what());
+      print_error(e.what());
       return int(kExitError);
     }
     if (!o->quiet) {

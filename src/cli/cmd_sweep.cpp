@@ -11,6 +11,7 @@
 #include "losscape/evaluate.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/sweep.hpp"
+#include "losscape/terminal.hpp"
 
 namespace losscape::cli {
 
@@ -283,7 +284,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     } catch (const AgreedError& e) {
       // Every rank has the same error: one message, clean MPI_Finalize, exit 1 (2: usage).
       if (mpi::Comm::world().root())
-        std::fprintf(stderr, "losscape: error: %s\n", named(e.what()).c_str());
+        print_error(named(e.what()));
       return e.exit_code();
     } catch (const c10::Error& e) {
       mpi::abort_job("LibTorch: " + one_line(e), kExitError);

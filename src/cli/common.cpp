@@ -21,6 +21,7 @@
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/mpi.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/torch_save.hpp"
 #include "losscape/train.hpp"
 #include "losscape/version.hpp"
@@ -218,7 +219,7 @@ std::optional<std::string> usage_speaker() {
 }
 
 void print_usage_error(const std::string& message) {
-  if (const auto where = usage_speaker()) std::fprintf(stderr, "losscape: error: %s%s\n", message.c_str(), where->c_str());
+  if (const auto where = usage_speaker()) print_error(message + *where);
 }
 
 int refuse_several_ranks(const std::string& command, const std::string& why) {
@@ -399,17 +400,17 @@ int run_main(int argc, char** argv) {
     const auto* agreed = dynamic_cast<const AgreedError*>(&e);
     const int code = agreed ? agreed->exit_code() : kExitError;
     if (mpi::initialized()) mpi::abort_job(e.what(), code);
-    std::fprintf(stderr, "losscape: error: %s\n", e.what());
+    print_error(e.what());
     return code;
   } catch (const c10::Error& e) {
     const std::string msg = "LibTorch: " + one_line(e);
     if (mpi::initialized()) mpi::abort_job(msg, kExitError);
-    std::fprintf(stderr, "losscape: error: %s\n", msg.c_str());
+    print_error(msg);
     return kExitError;
   } catch (const std::exception& e) {
     const std::string msg = one_line(e);  // (std::bad_alloc named as running out of memory)
     if (mpi::initialized()) mpi::abort_job(msg, kExitError);
-    std::fprintf(stderr, "losscape: error: %s\n", msg.c_str());
+    print_error(msg);
     return kExitError;
   }
 }

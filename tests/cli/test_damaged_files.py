@@ -150,6 +150,36 @@ def main():
                 "sd_p1_legacy.pth")
     check("pickled with protocol 0 or 1" in r.stderr, f"... names the protocol: {r.stderr.strip()}")
 
+    # A key with a line break, or bytes that are not UTF-8 (a legacy pickle edited in place: the
+    # same length), is shown escaped in the one-line error; it split the line and wrote the raw
+    # bytes to stderr.
+    torch.save({**sd, "evil\nname": torch.zeros(1)}, "sd_newline.pth")
+    r = refused("a state dict key with a line break", "sd_newline.pth", "eval", "--model-file",
+                "sd_newline.pth", "--arch", "cnn_small", "--samples", "20", *THREADS)
+    check("unexpected evil\\nname" in r.stderr, f"... shown escaped: {r.stderr.strip()!r}")
+    torch.save({**sd, "evilXname": torch.zeros(1)}, "sd_latin1.pth", _use_new_zipfile_serialization=False)
+    raw = open("sd_latin1.pth", "rb").read()
+    assert raw.count(b"evilXname") == 1
+    open("sd_latin1.pth", "wb").write(raw.replace(b"evilXname", b"evil\xbename"))
+    r = subprocess.run([os.environ["LOSSCAPE"], "eval", "--model-file", "sd_latin1.pth", "--arch",
+                        "cnn_small", "--samples", "20", *THREADS], capture_output=True)
+    err = r.stderr.decode("utf-8", errors="replace").strip()
+    check(r.returncode == 1 and len(err.splitlines()) == 1 and b"\xbe" not in r.stderr and
+          "evil\\xbename" in err, f"... and a key of bytes that are not UTF-8: {r.returncode} {r.stderr!r}")
+    # Tensors torch.load reads but without dense values: named, not "not a state dict"
+    torch.save({"fc.weight": torch.empty(3, 4, device="meta")}, "sd_meta.pth")
+    r = refused("a state dict of meta tensors", "sd_meta.pth", "info", "sd_meta.pth")
+    check("entry 'fc.weight' is a tensor on the meta device" in r.stderr, f"... said so: {r.stderr.strip()}")
+    torch.save({"state_dict": {"fc.weight": torch.eye(3).to_sparse()}, "epoch": 3}, "ck_sparse.pth")
+    r = refused("a checkpoint of a sparse tensor", "ck_sparse.pth", "info", "ck_sparse.pth")
+    check("entry 'fc.weight' is a sparse tensor" in r.stderr, f"... said so: {r.stderr.strip()}")
+    # A legacy file cut before its storages: said to be truncated
+    torch.save(sd, "sd_legacy.pth", _use_new_zipfile_serialization=False)
+    raw = open("sd_legacy.pth", "rb").read()
+    open("sd_cut.pth", "wb").write(raw[:len(raw) // 2])
+    r = refused("a legacy state dict cut in half", "sd_cut.pth", "info", "sd_cut.pth")
+    check("truncated" in r.stderr, f"... said to be truncated: {r.stderr.strip()}")
+
     # ---- IDX files hold exactly what their headers announce ----
     os.makedirs("idx_trail", exist_ok=True)
     for f in os.listdir(FASHION_MNIST):
@@ -360,6 +390,37 @@ def main():
         open(f"cifar/data_batch_{k}.bin", "wb").write(bytes(3073))
     refused("a CIFAR-10 file that is a folder", "cifar/test_batch.bin", "info", "--dataset",
             "cifar10", "--data-dir", "cifar")
+    # A split not downloaded (CIFAR-10's test batch alone, to evaluate on it) is said to be
+    # missing and the other described; a split partly there is refused, naming what is missing.
+    os.makedirs("cifar_test_only", exist_ok=True)
+    records = bytes([3]) + bytes(3072), bytes([7]) + bytes([255]) * 3072
+    open("cifar_test_only/test_batch.bin", "wb").write(b"".join([*records, records[0]]))
+    r = run("info", "--dataset", "cifar10", "--data-dir", "cifar_test_only", expect_ok=False)
+    check(r.returncode == 0 and "train: missing (" in r.stdout and "data_batch_1.bin" in r.stdout and
+          "test: 3 samples" in r.stdout and "classes: 0 0 0 2 0 0 0 1 0 0" in r.stdout,
+          f"CIFAR-10 with its test batch alone: the test split described, train missing "
+          f"({r.returncode}: {r.stdout.strip()!r} {r.stderr.strip()!r})")
+    j = json.loads(run("info", "--dataset", "cifar10", "--data-dir", "cifar_test_only", "--json").stdout)
+    check(set(j["splits"]["train"]) == {"missing"} and j["splits"]["test"]["samples"] == 3 and
+          j["splits"]["test"]["class_histogram"][3] == 2,
+          f"... --json: splits.train.missing, the test split's numbers: {j['splits']}")
+    for k in range(1, 5):
+        shutil.copy("cifar_test_only/test_batch.bin", f"cifar_test_only/data_batch_{k}.bin")
+    refused("CIFAR-10 with 4 of the 5 training batches", "data_batch_5.bin", "info", "--dataset",
+            "cifar10", "--data-dir", "cifar_test_only")
+    os.makedirs("idx_test_only", exist_ok=True)
+    for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        shutil.copy(os.path.join(FASHION_MNIST, f), "idx_test_only")
+    refused("Fashion-MNIST training labels without their images", "train-images-idx3-ubyte", "info",
+            "--dataset", "fashion-mnist", "--data-dir", "idx_test_only")
+    os.remove("idx_test_only/train-labels-idx1-ubyte.gz")
+    r = run("info", "--dataset", "fashion-mnist", "--data-dir", "idx_test_only", expect_ok=False)
+    check(r.returncode == 0 and "train: missing (" in r.stdout and "test: 10000 samples" in r.stdout,
+          f"... and its test files alone: train missing, test described ({r.returncode}: "
+          f"{r.stdout.strip()!r} {r.stderr.strip()!r})")
+    os.remove("idx_test_only/t10k-labels-idx1-ubyte.gz")
+    refused("Fashion-MNIST's test images alone", "t10k-labels-idx1-ubyte", "info", "--dataset",
+            "fashion-mnist", "--data-dir", "idx_test_only")
     refused("an empty --out", "--out", "sweep", "--model-file", "run/model_2.h5", "--directions",
             "d.h5", "--dataset", "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y",
             "-1:1:3", "--out", "", *THREADS, "--quiet")

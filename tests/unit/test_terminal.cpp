@@ -1,0 +1,29 @@
+// Tests of terminal.hpp's printable_line: error messages stay one line of valid UTF-8 whatever
+// names a file brings into them. The expected strings are written out byte by byte.
+#include <string>
+
+#include "losscape/terminal.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+
+TEST_CASE("printable_line: control bytes escaped, printable ASCII kept", "[terminal]") {
+  CHECK(printable_line("a plain message: x.h5 (1 of 2)") == "a plain message: x.h5 (1 of 2)");
+  CHECK(printable_line("evil\nname") == "evil\\nname");
+  CHECK(printable_line("a\tb\rc") == "a\\tb\\rc");
+  CHECK(printable_line(std::string("nul\0here", 8)) == "nul\\x00here");
+  CHECK(printable_line("\x1b[31mred\x7f") == "\\x1b[31mred\\x7f");
+  CHECK(printable_line("") == "");
+}
+
+TEST_CASE("printable_line: valid UTF-8 kept, every other byte escaped", "[terminal]") {
+  // α (2 bytes), € (3), 𝔼 (4): kept as they are
+  CHECK(printable_line("\xce\xb1 \xe2\x82\xac \xf0\x9d\x94\xbc") == "\xce\xb1 \xe2\x82\xac \xf0\x9d\x94\xbc");
+  CHECK(printable_line("bn\xbe.running_var") == "bn\\xbe.running_var");   // a lone continuation byte
+  CHECK(printable_line("caf\xe9") == "caf\\xe9");                           // Latin-1 é, cut short
+  CHECK(printable_line("\xc0\xaf") == "\\xc0\\xaf");                        // an overlong '/'
+  CHECK(printable_line("\xed\xa0\x80") == "\\xed\\xa0\\x80");               // a UTF-16 surrogate
+  CHECK(printable_line("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");      // past U+10FFFF
+  CHECK(printable_line("\xe2\x82") == "\\xe2\\x82");                        // a sequence cut at the end
+  CHECK(printable_line("\xe2\x82x") == "\\xe2\\x82x");
+}
