@@ -68,6 +68,15 @@ std::string printable_line(const std::string& text) {
       ++i;
       continue;
     }
+    // (control characters in UTF-8: C1, U+0080..U+009F, which terminals act on like ESC
+    // sequences (U+009B is CSI), and the line and paragraph separators U+2028, U+2029)
+    const bool c1 = c == 0xc2 && p[i + 1] <= 0x9f;
+    const bool separator = c == 0xe2 && p[i + 1] == 0x80 && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9);
+    if (c1 || separator) {
+      for (std::size_t k = 0; k < len; ++k) escape(p[i + k]);
+      i += len;
+      continue;
+    }
     out.append(text, i, len);
     i += len;
   }

@@ -617,6 +617,14 @@ void check_can_make(const fs::path& dir, const std::string& out) {
 std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs::path>& made_above) {
   fs::path dir = fs::absolute(out).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();  // (a trailing '/')
+  // (its lock's takeover mutex, NAME.lock.takeover, must be a file name too: a longer name
+  // could be locked once, but a stale lock of it never taken over)
+  constexpr std::size_t kMaxRunName = 255 - std::char_traits<char>::length(".lock.takeover");
+  if (const std::size_t n = dir.filename().string().size(); n > kMaxRunName)
+    throw InputError("--out " + out + ": a run folder name of " + std::to_string(n) +
+                     " characters; at most " + std::to_string(kMaxRunName) +
+                     " (its lock file's takeover mutex, NAME.lock.takeover, must fit in a file "
+                     "name's 255)");
   if (fs::is_directory(dir) && ::access(dir.parent_path().c_str(), W_OK) != 0)
     return std::make_unique<FileLock>((dir / "train").string());
   if (!fs::is_directory(dir.parent_path())) {

@@ -7,7 +7,9 @@
 namespace losscape {
 
 /// `text` as one printable line: a line break, tab or other control byte becomes an escape
-/// (`\n`, `\t`, `\x1b`), and so does every byte that is not part of valid UTF-8. Error
+/// (`\n`, `\t`, `\x1b`), so do UTF-8's control characters (C1, U+0080..U+009F, and the line
+/// and paragraph separators U+2028, U+2029) byte by byte, and every byte that is not part of
+/// valid UTF-8. Error
 /// messages pass through it, so a name read from a file (a state dict key "a\nb", Latin-1
 /// bytes) neither splits the one-line error nor reaches a log as invalid text.
 std::string printable_line(const std::string& text);

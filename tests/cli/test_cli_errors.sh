@@ -165,6 +165,13 @@ expect_error "eval --samples 2^66" 1 "--samples 99999999999999999999: out of the
   eval --arch cnn_small --samples 99999999999999999999
 expect_error "train --epochs 2^66" 1 "--epochs 99999999999999999999: out of the range of a 64-bit integer" -- \
   train --arch cnn_small --epochs 99999999999999999999 --out "$WORK/ep_run" --dry-run
+# a run folder name whose lock's takeover mutex (NAME.lock.takeover) would not fit in 255
+# characters: refused before anything is made (a stale lock of it could never be taken over)
+long_run=$(printf 'r%.0s' {1..245})
+expect_error "train --out of a 245-character name" 1 "a run folder name of 245 characters; at most 241" -- \
+  train --arch cnn_small --samples 20 --epochs 1 --out "$WORK/$long_run"
+[[ ! -e "$WORK/$long_run" && ! -e "$WORK/$long_run.lock" ]] && pass "... nothing made" ||
+  fail "... the long-named run folder or its lock was made"
 # a flag given twice is taken (the job scripts add --quiet or --dry-run to the user's flags)
 "$LOSSCAPE" info --arch cnn_small --json --json >out.txt 2>err.txt && [[ ! -s err.txt ]] &&
   pass "a flag given twice is taken" || fail "a flag given twice: $(cat err.txt)"

@@ -503,6 +503,12 @@ env -u SLURM_JOB_ID PATH="$WORK/jobs-bin:$PATH" LOSSCAPE="$WORK/fake.sh" LOSSCAP
   bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
 check "fan-out submit: a relative LOSSCAPE_JOBS reaches both jobs absolute" \
   bash -c "[[ \$(sort -u jobs-env.txt) == '$WORK/rel-jobs' && \$(wc -l <jobs-env.txt) == 2 ]]"
+rm -f jobs-env.txt
+env -u SLURM_JOB_ID PATH="$WORK/jobs-bin:$PATH" LOSSCAPE="$WORK/fake.sh" LOSSCAPE_JOBS=rel-jobs FANOUT_PARTS=2 \
+  SWEEP_CONFIG=fo-only-here.json MERGE_SBATCH_ARGS="-D merge-here -t 9" \
+  bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
+check "... also when only the merge job has a -D" \
+  bash -c "[[ \$(sort -u jobs-env.txt) == '$WORK/rel-jobs' && \$(wc -l <jobs-env.txt) == 2 ]]"
 out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jobs/sweep-fanout.sbatch" merge \
   --arch cnn_small --out spool/nothing.h5 2>&1)
 check "fan-out merge without parts names the directory it looked in" \

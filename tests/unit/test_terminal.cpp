@@ -27,3 +27,10 @@ TEST_CASE("printable_line: valid UTF-8 kept, every other byte escaped", "[termin
   CHECK(printable_line("\xe2\x82") == "\\xe2\\x82");                        // a sequence cut at the end
   CHECK(printable_line("\xe2\x82x") == "\\xe2\\x82x");
 }
+
+TEST_CASE("printable_line: UTF-8's control characters escaped, its other characters kept", "[terminal]") {
+  CHECK(printable_line("x\xc2\x9b" "31mred") == "x\\xc2\\x9b31mred");  // U+009B, CSI
+  CHECK(printable_line("a\xc2\x85" "b") == "a\\xc2\\x85b");            // U+0085, NEL
+  CHECK(printable_line("a\xe2\x80\xa8" "b\xe2\x80\xa9") == "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");  // U+2028/9
+  CHECK(printable_line("\xc2\xa0\xc2\xb5 \xe2\x80\x94 \xe2\x89\xa4") == "\xc2\xa0\xc2\xb5 \xe2\x80\x94 \xe2\x89\xa4");  // nbsp µ — ≤
+}
