@@ -497,18 +497,17 @@ mkdir -p jobs-bin
 printf '#!/bin/sh\necho "$LOSSCAPE_JOBS" >>%q/jobs-env.txt\necho 123\n' "$WORK" >jobs-bin/sbatch
 chmod +x jobs-bin/sbatch
 ln -sfn "$root/jobs" rel-jobs
-rm -f jobs-env.txt
-env -u SLURM_JOB_ID PATH="$WORK/jobs-bin:$PATH" LOSSCAPE="$WORK/fake.sh" LOSSCAPE_JOBS=rel-jobs FANOUT_PARTS=2 \
-  SWEEP_CONFIG=fo-only-here.json FANOUT_SBATCH_ARGS="-D spool -t 5" \
-  bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
+submit_jobs_env() {  # submit_jobs_env VAR=VALUE...: a fan-out submit with LOSSCAPE_JOBS=rel-jobs;
+  # true when both jobs got it absolute
+  rm -f jobs-env.txt
+  env -u SLURM_JOB_ID PATH="$WORK/jobs-bin:$PATH" LOSSCAPE="$WORK/fake.sh" LOSSCAPE_JOBS=rel-jobs \
+    FANOUT_PARTS=2 SWEEP_CONFIG=fo-only-here.json "$@" bash "$root/jobs/sweep-fanout.sbatch" submit \
+    --out fo.h5 >/dev/null 2>&1
+  [[ $(sort -u jobs-env.txt) == "$WORK/rel-jobs" && $(wc -l <jobs-env.txt) == 2 ]]
+}
 check "fan-out submit: a relative LOSSCAPE_JOBS reaches both jobs absolute" \
-  bash -c "[[ \$(sort -u jobs-env.txt) == '$WORK/rel-jobs' && \$(wc -l <jobs-env.txt) == 2 ]]"
-rm -f jobs-env.txt
-env -u SLURM_JOB_ID PATH="$WORK/jobs-bin:$PATH" LOSSCAPE="$WORK/fake.sh" LOSSCAPE_JOBS=rel-jobs FANOUT_PARTS=2 \
-  SWEEP_CONFIG=fo-only-here.json MERGE_SBATCH_ARGS="-D merge-here -t 9" \
-  bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
-check "... also when only the merge job has a -D" \
-  bash -c "[[ \$(sort -u jobs-env.txt) == '$WORK/rel-jobs' && \$(wc -l <jobs-env.txt) == 2 ]]"
+  submit_jobs_env FANOUT_SBATCH_ARGS="-D spool -t 5"
+check "... also when only the merge job has a -D" submit_jobs_env MERGE_SBATCH_ARGS="-D merge-here -t 9"
 out=$(env -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 bash "$root/jobs/sweep-fanout.sbatch" merge \
   --arch cnn_small --out spool/nothing.h5 2>&1)
 check "fan-out merge without parts names the directory it looked in" \
