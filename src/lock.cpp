@@ -101,10 +101,13 @@ std::string read_from_start(int fd) {
   return text;
 }
 
-// Seconds from a file's modification time (the last heartbeat) to `now` (fs_now).
-double age_at(double now, const struct stat& st) {
-  return now - (double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec));
+// A file's modification time (a heartbeat's, a clock probe's), in Unix seconds.
+double mtime_seconds(const struct stat& st) {
+  return double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec);
 }
+
+// Seconds from a file's modification time (the last heartbeat) to `now` (fs_now).
+double age_at(double now, const struct stat& st) { return now - mtime_seconds(st); }
 
 // Who a lock file names as its holder, and since when, for messages.
 std::string describe(const nlohmann::json& holder) {
@@ -162,7 +165,7 @@ double fs_now(const std::string& near, bool only_own_folder) {
     const bool ok = ::fstat(fd, &st) == 0;
     ::close(fd);
     ::unlink(probe.c_str());
-    if (ok) return double(st.st_mtim.tv_sec) + 1e-9 * double(st.st_mtim.tv_nsec);
+    if (ok) return mtime_seconds(st);
   }
   return double(std::time(nullptr));
 }
