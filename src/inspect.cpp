@@ -15,6 +15,7 @@
 #include "losscape/lock.hpp"
 #include "losscape/plot.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/torch_save.hpp"
 #include "losscape/trajectory.hpp"
 
@@ -411,9 +412,19 @@ std::string training_text(const nlohmann::json& t) {
   }
   return o.str();
 }
-}  // namespace
 
-std::string render_info(const nlohmann::json& j) {
+// `j` with every string (a tensor name, a file name, a value's name, read from a file) as
+// printable_line makes it: a state dict key "a\nb" or bytes that are not UTF-8 neither split a
+// line of the text nor reach the terminal raw.
+nlohmann::json printable_strings(const nlohmann::json& j) {
+  if (j.is_string()) return printable_line(j.get<std::string>());
+  if (!j.is_structured()) return j;
+  nlohmann::json out = j;
+  for (auto& [key, value] : out.items()) value = printable_strings(value);
+  return out;
+}
+
+std::string render(const nlohmann::json& j) {
   std::ostringstream o;
   const std::string kind = j.value("kind", "");
   if (kind == "model") {
@@ -629,5 +640,8 @@ std::string render_info(const nlohmann::json& j) {
   }
   return o.str();
 }
+}  // namespace
+
+std::string render_info(const nlohmann::json& info) { return render(printable_strings(info)); }
 
 }  // namespace losscape

@@ -159,7 +159,10 @@ void add_info(CLI::App& root, Registry& reg) {
                                     "or a torch.save file)");
       }
     }
-    std::cout << (o->json ? j.dump(2) + "\n" : render_info(j));
+    // (JSON holds UTF-8 only: a name of bytes that are not UTF-8, a state dict key a Python
+    // str with a lone surrogate gave, shows U+FFFD there rather than ending in nlohmann's error)
+    std::cout << (o->json ? j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                          : render_info(j));
     return 0;
   }});
 }

@@ -166,6 +166,18 @@ def main():
     err = r.stderr.decode("utf-8", errors="replace").strip()
     check(r.returncode == 1 and len(err.splitlines()) == 1 and b"\xbe" not in r.stderr and
           "evil\\xbename" in err, f"... and a key of bytes that are not UTF-8: {r.returncode} {r.stderr!r}")
+    # `info` lists such keys escaped too (text), and as JSON with U+FFFD for the bytes that are not
+    # UTF-8: the text split a row and wrote raw bytes; --json ended in nlohmann's "invalid UTF-8".
+    r = run("info", "sd_newline.pth")
+    rows = [line for line in r.stdout.splitlines() if "evil" in line]
+    check(len(rows) == 1 and rows[0].split()[0] == "evil\\nname",
+          f"info lists a key with a line break on one row, escaped: {rows!r}")
+    r = subprocess.run([os.environ["LOSSCAPE"], "info", "sd_latin1.pth"], capture_output=True)
+    check(r.returncode == 0 and b"\xbe" not in r.stdout and b"evil\\xbename" in r.stdout,
+          f"... a key of bytes that are not UTF-8 shown escaped: {r.returncode} {r.stdout[-300:]!r}")
+    r = subprocess.run([os.environ["LOSSCAPE"], "info", "--json", "sd_latin1.pth"], capture_output=True)
+    names = [t["name"] for t in json.loads(r.stdout)["tensors"]] if r.returncode == 0 else []
+    check("evil\ufffdname" in names, f"... and in --json as U+FFFD: {r.returncode} {r.stderr!r}")
     # Tensors torch.load reads but without dense values: named, not "not a state dict"
     torch.save({"fc.weight": torch.empty(3, 4, device="meta")}, "sd_meta.pth")
     r = refused("a state dict of meta tensors", "sd_meta.pth", "info", "sd_meta.pth")
