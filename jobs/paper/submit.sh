@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The experiments of Li et al., "Visualizing the Loss Landscape of Neural Nets" (NeurIPS 2018)
-# end to end on a GPU cluster: submits the trainings, then the sweeps that depend on them, then
-# the pictures, all through jobs/train.sbatch and jobs/sweep.sbatch (requeued before their time
-# limits, so none needs to fit in one). What each job produces: jobs/paper/README.md.
+# end to end on a GPU cluster: submits the trainings, then the sweeps that depend on them (and,
+# for the trajectories, the PCA planes they need), then the pictures, the long jobs through
+# jobs/train.sbatch and jobs/sweep.sbatch (requeued before their time limits, so none needs to
+# fit in one). What each job produces: jobs/paper/README.md.
 #
 #   DATA_DIR=data/cifar-10-batches-bin RUNS=runs/paper jobs/paper/submit.sh
 #
@@ -11,6 +12,11 @@
 #   RUNS          where everything goes (default runs/paper)
 #   (DATA_DIR and RUNS must not contain white space: the jobs get them in TRAIN_ARGS/SWEEP_ARGS,
 #   split on it; refused up front)
+#   NETS          the networks of the architecture comparison (section 5), each trained (batch
+#                 128, weight decay 5e-4) and swept in 2D: zoo names, default
+#                 "resnet56 resnet56_noshort"; NETS=all: the paper's whole set (ResNet-20/56/110
+#                 with and without shortcuts, Wide-ResNet-56 k = 2, 4, 8 with and without,
+#                 DenseNet-121)
 #   EPOCHS        training epochs (default 300, the paper's)
 #   LR_LARGE      learning rate of the batch-8192 VGG-9 runs (default 0.1, as the small batch)
 #   SWEEP_RANKS   ranks (GPUs) per sweep job (default 4)
@@ -18,7 +24,7 @@
 #   SBATCH_FLAGS  more sbatch flags for every job (partition, account, ...)
 #   TRAIN_TIME, SWEEP_TIME  time limit of one run of a job (default 08:00:00, 04:00:00)
 #   LOSSCAPE      the losscape program (default: losscape on PATH), used by every job
-#   DRY_RUN=1     print the sbatch commands instead of submitting them
+#   DRY_RUN=1     print the sbatch commands instead of submitting them (nothing is written)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 jobs=$(dirname "$here")
@@ -44,13 +50,21 @@ fi
 [[ -f $LOSSCAPE && -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
 export LOSSCAPE
 runs=${RUNS:-runs/paper}
-if [[ $runs == /* ]]; then nospace RUNS "$runs"; else nospace RUNS "$PWD/$runs"; fi
+[[ $runs == /* ]] || runs=$PWD/$runs
+nospace RUNS "$runs"
 epochs=${EPOCHS:-300}
 lr_large=${LR_LARGE:-0.1}
 ranks=${SWEEP_RANKS:-4}
 gpu=${GPU_FLAGS:---gpus-per-task=1}
-mkdir -p "$runs/logs"
-runs=$(cd "$runs" && pwd)
+nets=${NETS:-resnet56 resnet56_noshort}
+[[ $nets == all ]] && nets="resnet20 resnet56 resnet110 resnet20_noshort resnet56_noshort
+  resnet110_noshort wrn56_2 wrn56_4 wrn56_8 wrn56_2_noshort wrn56_4_noshort wrn56_8_noshort densenet121"
+zoo=" $("$LOSSCAPE" info --list-archs | tr '\n' ' ') "
+for net in $nets; do
+  [[ $zoo == *" $net "* && $net != vgg9 && $net != cnn_small ]] ||
+    die "NETS: '$net' is not one of the zoo's CIFAR-10 networks besides vgg9 (losscape info --list-archs)"
+done
+[[ ${DRY_RUN:-0} == 1 ]] || mkdir -p "$runs/logs"
 data=(--dataset cifar10 --data-dir "$DATA_DIR")
 # shellcheck disable=SC2206  # flag lists
 common=(${SBATCH_FLAGS:-} $gpu)
@@ -69,62 +83,89 @@ submit() {  # submit NAME VAR=VALUE... -- SBATCH ARGS...: prints the job id
   fi
 }
 
-# ---- 1. training (section 4, 5 and 7 of the paper) ----
-declare -A trained
+# ---- 1. training (sections 4, 5 and 7 of the paper) ----
+declare -A job  # the job id of each training (by run name) and PCA plane (pca-RUN)
 train() {  # train NAME ARGS...
   local name=$1
   shift
-  trained[$name]=$(submit "train-$name" TRAIN_OUT="$runs/$name" \
+  job[$name]=$(submit "train-$name" TRAIN_OUT="$runs/$name" \
     TRAIN_ARGS="${data[*]} --epochs $epochs $*" -- \
     "${common[@]}" --time="${TRAIN_TIME:-08:00:00}" --output="$runs/logs/train-$name-%j.log" \
     "$jobs/train.sbatch")
-  echo "train $name: job ${trained[$name]}"
+  echo "train $name: job ${job[$name]}"
 }
+vgg9_runs=()
 for wd in 0 5e-4; do
   train "vgg9_bs128_wd$wd" --arch vgg9 --batch-size 128 --lr 0.1 --weight-decay "$wd"
   train "vgg9_bs8192_wd$wd" --arch vgg9 --batch-size 8192 --lr "$lr_large" --weight-decay "$wd"
+  vgg9_runs+=("vgg9_bs128_wd$wd" "vgg9_bs8192_wd$wd")
 done
-train resnet56 --arch resnet56 --batch-size 128 --lr 0.1 --weight-decay 5e-4
-train resnet56_noshort --arch resnet56_noshort --batch-size 128 --lr 0.1 --weight-decay 5e-4
+for net in $nets; do
+  train "$net" --arch "$net" --batch-size 128 --lr 0.1 --weight-decay 5e-4
+done
 
-# ---- 2. sweeps, each after the trainings it needs ----
+# ---- 2. sweeps, each after the jobs it needs ----
 model() { echo "$runs/$1/model_$epochs.h5"; }
 surfaces=()
-sweep() {  # sweep NAME "TRAINED NAMES" ARGS...
+declare -A plot_args  # the `losscape plot` flags of each surface
+sweep() {  # [plot="FLAGS"] [config=SWEEP_CONFIG] sweep NAME "JOB NAMES" ARGS...
   local name=$1 deps=$2 d ids=
   shift 2
-  for d in $deps; do ids+=${ids:+:}${trained[$d]}; done
+  for d in $deps; do ids+=${ids:+:}${job[$d]}; done
   local id
-  id=$(submit "sweep-$name" SWEEP_OUT="$runs/$name.h5" SWEEP_ARGS="${data[*]} $*" -- \
+  # (SWEEP_CONFIG always given, empty but for the trajectories: not one of the environment)
+  id=$(submit "sweep-$name" SWEEP_OUT="$runs/$name.h5" SWEEP_CONFIG="${config:-}" \
+    SWEEP_ARGS="${data[*]} $*" -- \
     "${common[@]}" --ntasks="$ranks" --time="${SWEEP_TIME:-04:00:00}" \
     --dependency=afterok:"$ids" --output="$runs/logs/sweep-$name-%j.log" "$jobs/sweep.sbatch")
   surfaces+=("$id:$name")
+  plot_args[$name]=${plot:-}
   echo "sweep $name: job $id (after $deps)"
 }
+two_d="--what train_loss,test_loss,train_acc"
 for wd in 0 5e-4; do
-  # Figure 2 / 3: the 1D linear interpolation from the batch-128 to the batch-8192 solution
+  # Figure 2: the 1D linear interpolation from the batch-128 to the batch-8192 solution
   sweep "interp_vgg9_wd$wd" "vgg9_bs128_wd$wd vgg9_bs8192_wd$wd" \
     --model-file "$(model vgg9_bs128_wd$wd)" --x-target "$(model vgg9_bs8192_wd$wd)" \
     --dims 1 --type states --x=-0.5:1.5:401 --splits train,test
-  # Figure 3: 1D plots along a filter-normalized direction of each solution
+  # Figure 3: 1D plots along a filter-normalized direction of each solution (drawn as the
+  # reference draws them: loss and accuracy, train loss, train error), and 2D contours
   for bs in 128 8192; do
     sweep "1d_vgg9_bs${bs}_wd$wd" "vgg9_bs${bs}_wd$wd" --model-file "$(model vgg9_bs${bs}_wd$wd)" \
       --dims 1 --x=-1:1:51 --splits train,test
+    plot=$two_d sweep "2d_vgg9_bs${bs}_wd$wd" "vgg9_bs${bs}_wd$wd" \
+      --model-file "$(model vgg9_bs${bs}_wd$wd)" --x=-1:1:51 --y=-1:1:51 --splits train,test
   done
 done
-# Figure 5: 2D filter-normalized surfaces of ResNet-56 with and without shortcuts, 51x51
-for net in resnet56 resnet56_noshort; do
-  sweep "2d_$net" "$net" --model-file "$(model $net)" --x=-1:1:51 --y=-1:1:51 --splits train,test
+# Figures 5 and 6 (section 5): 2D filter-normalized surfaces of each network of NETS, 51x51
+for net in $nets; do
+  plot=$two_d sweep "2d_$net" "$net" --model-file "$(model "$net")" --x=-1:1:51 --y=-1:1:51 \
+    --splits train,test
+done
+# Section 7: each VGG-9 run's trajectory on the PCA plane of its checkpoints (every epoch's),
+# over the train loss of that plane. The plane and the grid that covers the path are known only
+# after the training: a one-task job makes them (jobs/paper/pca-plane.sh: RUN.pca.h5,
+# RUN.proj.h5, RUN.sweep.json), and the sweep job after it takes the grid from that file.
+for run in "${vgg9_runs[@]}"; do
+  stem=$runs/traj_$run
+  # shellcheck disable=SC2086  # flag list
+  job[pca-$run]=$(submit "pca-$run" -- --mem=8G ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 \
+    --dependency=afterok:"${job[$run]}" --output="$runs/logs/pca-$run-%j.log" \
+    --wrap="${here@Q}/pca-plane.sh ${runs@Q}/$run ${stem@Q} 51")
+  echo "pca $run: job ${job[pca-$run]} (after $run)"
+  plot="--what train_loss --trajectory $stem.proj.h5 --directions $stem.pca.h5" \
+    config=$stem.sweep.json sweep "traj_$run" "pca-$run" --splits train
 done
 
-# ---- 3. pictures of every surface, after all sweeps ----
+# ---- 3. pictures of every surface, after all sweeps; one that fails does not stop the others ----
 ids=
-plots=
+plots="failed=0; "
 for s in "${surfaces[@]}"; do
+  name=${s#*:}
   ids+=${ids:+:}${s%%:*}
-  plots+="\"\$LOSSCAPE\" plot ${runs@Q}/${s#*:}.h5 --what train_loss,test_loss,train_acc --out-dir ${runs@Q}/plots/${s#*:} && "
+  plots+="\"\$LOSSCAPE\" plot ${runs@Q}/$name.h5 ${plot_args[$name]} --out-dir ${runs@Q}/plots/$name || failed=1; "
 done
 # shellcheck disable=SC2086  # flag list
 plot=$(submit paper-plots -- ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 --dependency=afterok:"$ids" \
-  --output="$runs/logs/plots-%j.log" --wrap="set -e; ${plots}echo plots in ${runs@Q}/plots")
+  --output="$runs/logs/plots-%j.log" --wrap="${plots}echo plots in ${runs@Q}/plots; exit \$failed")
 echo "plots: job $plot (after every sweep); results in $runs"

@@ -307,11 +307,33 @@ cat fan-dir/fd.merge-*.log
 stamp "jobs/paper/submit.sh (DRY_RUN=1: CIFAR-10 and GPUs are not here)"
 mkdir -p fake-cifar && touch fake-cifar/data_batch_1.bin fake-cifar/test_batch.bin
 DRY_RUN=1 DATA_DIR=fake-cifar RUNS=paper "$src/jobs/paper/submit.sh" >paper.out 2>paper.err
-check "paper/submit.sh plans 6 trainings, 8 sweeps and the plots" \
-  test "$(grep -c '^train ' paper.out) $(grep -c '^sweep ' paper.out) $(grep -c '^plots: ' paper.out)" == "6 8 1"
-check "paper/submit.sh: 15 sbatch commands, each of train.sbatch, sweep.sbatch or --wrap" \
-  test "$(grep -c ' sbatch ' paper.err) $(grep ' sbatch ' paper.err | grep -vc -e train.sbatch -e sweep.sbatch -e --wrap)" == "15 0"
+check "paper/submit.sh plans 6 trainings, 16 sweeps (4 of them trajectories), 4 PCA planes and the plots" \
+  test "$(grep -c '^train ' paper.out) $(grep -c '^sweep ' paper.out) $(grep -c '^sweep traj_' paper.out) $(grep -c '^pca ' paper.out) $(grep -c '^plots: ' paper.out)" == "6 16 4 4 1"
+check "paper/submit.sh: 27 sbatch commands, each of train.sbatch, sweep.sbatch or --wrap" \
+  test "$(grep -c ' sbatch ' paper.err) $(grep ' sbatch ' paper.err | grep -vc -e train.sbatch -e sweep.sbatch -e --wrap)" == "27 0"
+check "paper/submit.sh: a trajectory's sweep takes its grid from the PCA job's file (SWEEP_CONFIG)" \
+  grep -q "SWEEP_CONFIG=$work/paper/traj_vgg9_bs128_wd0.sweep.json.*dependency=afterok:<pca-vgg9_bs128_wd0>" paper.err
+check "paper/submit.sh: DRY_RUN writes nothing (no $work/paper)" test ! -e paper
+NETS=all DRY_RUN=1 DATA_DIR=fake-cifar RUNS=paper "$src/jobs/paper/submit.sh" >paper-all.out 2>&1
+check "paper/submit.sh NETS=all: the 13 networks of the paper's section 5 besides VGG-9" \
+  test "$(grep -c '^train ' paper-all.out) $(grep -c '^sweep 2d_' paper-all.out)" == "17 17"
+NETS="resnet56 resnet57" DRY_RUN=1 DATA_DIR=fake-cifar RUNS=paper "$src/jobs/paper/submit.sh" >paper-bad.out 2>&1
+check "paper/submit.sh NETS with a name not in the zoo: refused before anything is submitted" \
+  bash -c "grep -q \"NETS: 'resnet57' is not one of the zoo\" paper-bad.out && ! grep -q sbatch paper-bad.out"
 head -3 paper.err
+# The trajectory's plane as the PCA job makes it, from the run train.sbatch trained above: its
+# config sweeps (a 5x5 grid, 50 samples) and draws the path over it.
+LOSSCAPE=$LOSSCAPE "$src/jobs/paper/pca-plane.sh" train-slurm traj 5 >pca-plane.log 2>&1
+check "paper/pca-plane.sh makes traj.pca.h5, traj.proj.h5 and traj.sweep.json (log: pca-plane.log)" \
+  test -s traj.pca.h5 -a -s traj.proj.h5 -a -s traj.sweep.json
+check "... the config names the run's final model, model_$epochs.h5" grep -q "\"model_file\": \"train-slurm/model_$epochs.h5\"" traj.sweep.json
+"$LOSSCAPE" sweep --config traj.sweep.json --dataset fashion-mnist --samples 50 --splits train \
+  --threads 1 --quiet --out traj.h5 >traj-sweep.log 2>&1
+check "... its sweep is complete (log: traj-sweep.log)" \
+  bash -c "\"$LOSSCAPE\" info traj.h5 | grep -q 'done *25 of 25 points (complete)'"
+"$LOSSCAPE" plot traj.h5 --what train_loss --trajectory traj.proj.h5 --directions traj.pca.h5 \
+  --out-dir traj-plots >traj-plot.log 2>&1
+check "... and the path is drawn over it" bash -c "ls traj-plots/*_proj.png >/dev/null 2>&1"
 
 stamp "the time-limit warning while losscape is still starting (here: outside Slurm)"
 # Loading LibTorch from a shared file system can take seconds; a signal that arrives before
