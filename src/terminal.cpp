@@ -83,8 +83,21 @@ std::string printable_line(const std::string& text) {
   return out;
 }
 
+std::string error_line(const std::string& message) {
+  constexpr std::size_t kMaxBytes = 8192;  // (two paths of PATH_MAX fit, with the words around)
+  std::string text = printable_line(message);
+  if (text.size() > kMaxBytes) {
+    std::size_t cut = kMaxBytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;  // (UTF-8)
+    const std::size_t left = text.size() - cut;
+    text.resize(cut);
+    text += "... (" + std::to_string(left) + " more bytes)";
+  }
+  return "losscape: error: " + text;
+}
+
 void print_error(const std::string& message) {
-  std::fprintf(stderr, "losscape: error: %s\n", printable_line(message).c_str());
+  std::fprintf(stderr, "%s\n", error_line(message).c_str());
 }
 
 }  // namespace losscape

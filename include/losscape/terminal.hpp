@@ -13,7 +13,11 @@ namespace losscape {
 /// messages pass through it, so a name read from a file (a state dict key "a\nb", Latin-1
 /// bytes) neither splits the one-line error nor reaches a log as invalid text.
 std::string printable_line(const std::string& text);
-/// Print "losscape: error: MESSAGE" on stderr, the message as printable_line makes it.
+/// "losscape: error: MESSAGE", the message as printable_line makes it and cut after 8,192
+/// bytes (at a character's boundary) with "... (N more bytes)": a name of a megabyte in a
+/// crafted file (a state dict key) does not make the one-line error a megabyte long.
+std::string error_line(const std::string& message);
+/// Print error_line(message) on stderr.
 void print_error(const std::string& message);
 
 /// True when stdout reaches a terminal: isatty(stdout), and under an MPI launcher also the

@@ -34,3 +34,22 @@ TEST_CASE("printable_line: UTF-8's control characters escaped, its other charact
   CHECK(printable_line("a\xe2\x80\xa8" "b\xe2\x80\xa9") == "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");  // U+2028/9
   CHECK(printable_line("\xc2\xa0\xc2\xb5 \xe2\x80\x94 \xe2\x89\xa4") == "\xc2\xa0\xc2\xb5 \xe2\x80\x94 \xe2\x89\xa4");  // nbsp µ — ≤
 }
+
+TEST_CASE("error_line: a message of a megabyte is cut after 8,192 bytes at a character's boundary", "[terminal]") {
+  CHECK(error_line("x.h5: no such file") == "losscape: error: x.h5: no such file");
+  const std::string exact(8192, 'k');
+  CHECK(error_line(exact) == "losscape: error: " + exact);  // (up to the limit: whole)
+  // A key of a megabyte: 8,192 bytes kept, the rest counted
+  const std::string huge = "unexpected " + std::string(1 << 20, 'k');
+  const std::string line = error_line(huge);
+  CHECK(line == "losscape: error: " + huge.substr(0, 8192) + "... (" +
+                    std::to_string(huge.size() - 8192) + " more bytes)");
+  // α is 2 bytes: the cut falls inside the one at bytes 8191..8192 and moves before it
+  const std::string alphas = std::string(1, 'a') + [] {
+    std::string s;
+    for (int i = 0; i < 5000; ++i) s += "\xce\xb1";
+    return s;
+  }();
+  CHECK(error_line(alphas) == "losscape: error: " + alphas.substr(0, 8191) + "... (" +
+                                  std::to_string(alphas.size() - 8191) + " more bytes)");
+}
