@@ -55,26 +55,47 @@ torch::Device device_for(const std::string& want, int local_rank, int n, bool cu
 }
 
 namespace {
-// A GPU's name from the CUDA driver (libcuda.so.1, present wherever a GPU is usable), loaded at
-// run time so that CPU-only builds need no CUDA; "" when it cannot be read. The driver numbers
-// devices as CUDA does (after CUDA_VISIBLE_DEVICES), as LibTorch does.
-std::string cuda_device_name(int ordinal) {
+// The CUDA driver (libcuda.so.1, present wherever a GPU is usable), loaded at run time so that
+// CPU-only builds need no CUDA, initialized, and device `ordinal` of it; nullptr when there is
+// none. The driver numbers devices as CUDA does (after CUDA_VISIBLE_DEVICES), as LibTorch does.
+void* cuda_driver(int ordinal, int* device) {
   void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);  // kept loaded: CUDA is in use
-  if (lib == nullptr) return "";
+  if (lib == nullptr) return nullptr;
   using Init = int (*)(unsigned);
   using Get = int (*)(int*, int);
-  using Name = int (*)(char*, int, int);
   auto init = reinterpret_cast<Init>(dlsym(lib, "cuInit"));
   auto get = reinterpret_cast<Get>(dlsym(lib, "cuDeviceGet"));
+  if (init == nullptr || get == nullptr || init(0) != 0 || get(device, ordinal) != 0) return nullptr;
+  return lib;
+}
+
+// A GPU's name from the CUDA driver; "" when it cannot be read.
+std::string cuda_device_name(int ordinal) {
+  int device = 0;
+  void* lib = cuda_driver(ordinal, &device);
+  if (lib == nullptr) return "";
+  using Name = int (*)(char*, int, int);
   auto name = reinterpret_cast<Name>(dlsym(lib, "cuDeviceGetName"));
   char buf[256] = {};
-  int device = 0;
-  if (init == nullptr || get == nullptr || name == nullptr || init(0) != 0 ||
-      get(&device, ordinal) != 0 || name(buf, int(sizeof buf) - 1, device) != 0)
-    return "";
+  if (name == nullptr || name(buf, int(sizeof buf) - 1, device) != 0) return "";
   return buf;
 }
 }  // namespace
+
+int cuda_compute_capability(int ordinal) {
+  int device = 0;
+  void* lib = cuda_driver(ordinal, &device);
+  if (lib == nullptr) return -1;
+  using Attribute = int (*)(int*, int, int);
+  auto attribute = reinterpret_cast<Attribute>(dlsym(lib, "cuDeviceGetAttribute"));
+  // (CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR and _MINOR, cuda.h)
+  constexpr int kMajor = 75, kMinor = 76;
+  int major = 0, minor = 0;
+  if (attribute == nullptr || attribute(&major, kMajor, device) != 0 ||
+      attribute(&minor, kMinor, device) != 0)
+    return -1;
+  return 10 * major + minor;
+}
 
 std::string describe_device(const torch::Device& d) {
   if (d.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";

@@ -21,6 +21,10 @@ torch::Device select_device(const std::string& want, int local_rank = 0);
 torch::Device device_for(const std::string& want, int local_rank, int visible, bool cuda_ok);
 /// Human-readable description ("cpu (2 threads)", "cuda:0 (NVIDIA H200)").
 std::string describe_device(const torch::Device& d);
+/// A CUDA device's compute capability as 10 × major + minor (70 for a V100, 80 for an A100, 90
+/// for an H100), from the CUDA driver (loaded at run time, as for its name); -1 where it cannot
+/// be read (no driver: a CPU-only machine).
+int cuda_compute_capability(int ordinal);
 /// The CPUs this process may run on (its affinity mask: a Slurm job's cpuset, taskset, an MPI
 /// launcher's binding) as a list like "0-3,8", and their number; every online CPU ("") where the
 /// mask cannot be read.

@@ -5,6 +5,7 @@
 
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/evaluate.hpp"
 #include "test_support.hpp"
 
 #include <sys/resource.h>
@@ -145,4 +146,26 @@ TEST_CASE("one_line names a failed allocation as running out of memory", "[devic
   // other LibTorch errors keep their own words
   const c10::Error other("shape '[4]' is invalid for input of size 6", "backtrace");
   CHECK(losscape::one_line(other) == "shape '[4]' is invalid for input of size 6");
+}
+
+// Hidden ([.]): run by CTest with LD_LIBRARY_PATH naming tests/faults/fake_libcuda.c's
+// libcuda.so.1, a CUDA driver of one "Fake V100" whose compute capability FAKE_CUDA_CC sets.
+TEST_CASE("tf32 is refused on a GPU before Ampere (a fake CUDA driver)", "[.fake-cuda]") {
+  REQUIRE(::setenv("FAKE_CUDA_CC", "7.0", 1) == 0);
+  REQUIRE(cuda_compute_capability(0) == 70);  // (else the fake driver was not loaded)
+  CHECK(cuda_compute_capability(1) == -1);    // (a device the driver does not have)
+  const torch::Device gpu(torch::kCUDA, 0);
+  CHECK(describe_device(gpu) == "cuda:0 (Fake V100)");
+  REQUIRE_THROWS_WITH(PrecisionGuard(Precision::tf32, gpu),
+                      "--precision tf32 needs a GPU of compute capability 8.0 or later (Ampere): "
+                      "cuda:0 (Fake V100) is 7.0 and computes fp32 (use --precision fp32)");
+  CHECK_NOTHROW(PrecisionGuard(Precision::fp32, gpu));
+  CHECK_NOTHROW(PrecisionGuard(Precision::bf16, gpu));  // (emulated before Ampere, as PyTorch's)
+  REQUIRE(::setenv("FAKE_CUDA_CC", "8.0", 1) == 0);
+  CHECK(cuda_compute_capability(0) == 80);
+  CHECK_NOTHROW(PrecisionGuard(Precision::tf32, gpu));
+  REQUIRE(::setenv("FAKE_CUDA_CC", "unreadable", 1) == 0);  // (the driver fails: not refused)
+  CHECK(cuda_compute_capability(0) == -1);
+  CHECK_NOTHROW(PrecisionGuard(Precision::tf32, gpu));
+  ::unsetenv("FAKE_CUDA_CC");
 }
