@@ -413,15 +413,31 @@ std::string training_text(const nlohmann::json& t) {
   return o.str();
 }
 
-// `j` with every string (a tensor name, a file name, a value's name, read from a file) as
-// printable_line makes it: a state dict key "a\nb" or bytes that are not UTF-8 neither split a
-// line of the text nor reach the terminal raw.
+// `j` with every string and object key (a tensor name, a file name, a value's name, read from a
+// file) as printable_line makes it: a state dict key "a\nb" or bytes that are not UTF-8 neither
+// split a line of the text nor reach the terminal raw. (Keys too: a value's summary is keyed by
+// its name, which is looked up as the identity lists it.)
 nlohmann::json printable_strings(const nlohmann::json& j) {
   if (j.is_string()) return printable_line(j.get<std::string>());
-  if (!j.is_structured()) return j;
-  nlohmann::json out = j;
-  for (auto& [key, value] : out.items()) value = printable_strings(value);
-  return out;
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(printable_strings(v));
+    return out;
+  }
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, value] : j.items()) out[printable_line(key)] = printable_strings(value);
+    return out;
+  }
+  return j;
+}
+
+// ["a","b"] as dump() writes a list of plain names, but of names printable_strings has escaped
+// already: not escaped twice ("train\\tloss").
+std::string quoted_list(const nlohmann::json& names) {
+  std::string out = "[";
+  for (const auto& n : names) out += (out.size() > 1 ? ",\"" : "\"") + (n.is_string() ? n.get<std::string>() : n.dump()) + "\"";
+  return out + "]";
 }
 
 std::string render(const nlohmann::json& j) {
@@ -516,7 +532,7 @@ std::string render(const nlohmann::json& j) {
       << "grid         x " << id["x"].get<std::string>();
     if (!id.value("y", std::string()).empty()) o << ", y " << id["y"].get<std::string>();
     o << " (" << j["grid_points"] << (j["grid_points"] == 1 ? " point)\n" : " points)\n")
-      << "values       " << id["values"].dump() << ", loss " << id.value("loss", std::string("?"))
+      << "values       " << quoted_list(id["values"]) << ", loss " << id.value("loss", std::string("?"))
       << ", " << id.value("dataset", std::string("?")) << " samples "
       << (!id.contains("samples") ? std::string("?")
           : id["samples"].is_number() && id["samples"].get<long long>() == 0

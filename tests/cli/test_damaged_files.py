@@ -178,6 +178,18 @@ def main():
     r = subprocess.run([os.environ["LOSSCAPE"], "info", "--json", "sd_latin1.pth"], capture_output=True)
     names = [t["name"] for t in json.loads(r.stdout)["tensors"]] if r.returncode == 0 else []
     check("evil\ufffdname" in names, f"... and in --json as U+FFFD: {r.returncode} {r.stderr!r}")
+    # A value named with a tab (an edited surface): its summary row is listed, its name escaped
+    # once (the row was left out: the summary was keyed by the raw name, the list escaped)
+    shutil.copy("s.h5", "s_tab.h5")
+    with h5py.File("s_tab.h5", "r+") as f:
+        identity = json.loads(f.attrs["identity"])
+        f.move("train_loss", "train\tloss")
+        identity["values"] = ["train\tloss" if v == "train_loss" else v for v in identity["values"]]
+        f.attrs["identity"] = json.dumps(identity)
+    r = run("info", "s_tab.h5")
+    rows = [line for line in r.stdout.splitlines() if line.startswith("  train\\tloss ")]
+    check(len(rows) == 1 and '["train\\tloss",' in r.stdout,
+          f"info of a surface whose value name has a tab: its row, the name escaped once: {r.stdout!r}")
     # Tensors torch.load reads but without dense values: named, not "not a state dict"
     torch.save({"fc.weight": torch.empty(3, 4, device="meta")}, "sd_meta.pth")
     r = refused("a state dict of meta tensors", "sd_meta.pth", "info", "sd_meta.pth")
