@@ -13,9 +13,10 @@ namespace losscape {
 /// messages pass through it, so a name read from a file (a state dict key "a\nb", Latin-1
 /// bytes) neither splits the one-line error nor reaches a log as invalid text.
 std::string printable_line(const std::string& text);
-/// "losscape: error: MESSAGE", the message as printable_line makes it and cut after 8,192
-/// bytes (at a character's boundary) with "... (N more bytes)": a name of a megabyte in a
-/// crafted file (a state dict key) does not make the one-line error a megabyte long.
+/// "losscape: error: MESSAGE", the message as printable_line makes it, at most 8,192 bytes of it
+/// (cut between whole characters and escapes), then "... (N more bytes)" for the N bytes of
+/// MESSAGE left out: a name of a megabyte in a crafted file (a state dict key) does not make the
+/// one-line error a megabyte long.
 std::string error_line(const std::string& message);
 /// Print error_line(message) on stderr.
 void print_error(const std::string& message);

@@ -52,4 +52,12 @@ TEST_CASE("error_line: a message of a megabyte is cut after 8,192 bytes at a cha
   }();
   CHECK(error_line(alphas) == "losscape: error: " + alphas.substr(0, 8191) + "... (" +
                                   std::to_string(alphas.size() - 8191) + " more bytes)");
+  // An escape is never cut: \x01 (4 bytes shown) after 8,190 bytes does not fit, and the count is
+  // of the message's own bytes left out (the control byte and "zzz")
+  CHECK(error_line(std::string(8190, 'a') + "\x01" "zzz") ==
+        "losscape: error: " + std::string(8190, 'a') + "... (4 more bytes)");
+  CHECK(error_line(std::string(8188, 'a') + "\n" "zz") ==
+        "losscape: error: " + std::string(8188, 'a') + "\\nzz");  // (8,192 shown: whole)
+  CHECK(error_line(std::string(8191, 'a') + "\n") ==
+        "losscape: error: " + std::string(8191, 'a') + "... (1 more byte)");
 }
