@@ -60,9 +60,12 @@ nets=${NETS:-resnet56 resnet56_noshort}
 [[ $nets == all ]] && nets="resnet20 resnet56 resnet110 resnet20_noshort resnet56_noshort
   resnet110_noshort wrn56_2 wrn56_4 wrn56_8 wrn56_2_noshort wrn56_4_noshort wrn56_8_noshort densenet121"
 zoo=" $("$LOSSCAPE" info --list-archs | tr '\n' ' ') "
+seen=" "
 for net in $nets; do
   [[ $zoo == *" $net "* && $net != vgg9 && $net != cnn_small ]] ||
     die "NETS: '$net' is not one of the zoo's CIFAR-10 networks besides vgg9 (losscape info --list-archs)"
+  [[ $seen != *" $net "* ]] || die "NETS: '$net' is given twice (its two trainings would share one folder)"
+  seen+="$net "
 done
 [[ ${DRY_RUN:-0} == 1 ]] || mkdir -p "$runs/logs"
 data=(--dataset cifar10 --data-dir "$DATA_DIR")
@@ -88,7 +91,8 @@ declare -A job  # the job id of each training (by run name) and PCA plane (pca-R
 train() {  # train NAME ARGS...
   local name=$1
   shift
-  job[$name]=$(submit "train-$name" TRAIN_OUT="$runs/$name" \
+  # (TRAIN_CONFIG given empty: not one of the submitting shell's environment)
+  job[$name]=$(submit "train-$name" TRAIN_OUT="$runs/$name" TRAIN_CONFIG= \
     TRAIN_ARGS="${data[*]} --epochs $epochs $*" -- \
     "${common[@]}" --time="${TRAIN_TIME:-08:00:00}" --output="$runs/logs/train-$name-%j.log" \
     "$jobs/train.sbatch")
@@ -153,7 +157,7 @@ for run in "${vgg9_runs[@]}"; do
     --dependency=afterok:"${job[$run]}" --output="$runs/logs/pca-$run-%j.log" \
     --wrap="${here@Q}/pca-plane.sh ${runs@Q}/$run ${stem@Q} 51")
   echo "pca $run: job ${job[pca-$run]} (after $run)"
-  plot="--what train_loss --trajectory $stem.proj.h5 --directions $stem.pca.h5" \
+  plot="--what train_loss --trajectory ${stem@Q}.proj.h5 --directions ${stem@Q}.pca.h5" \
     config=$stem.sweep.json sweep "traj_$run" "pca-$run" --splits train
 done
 
