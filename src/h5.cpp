@@ -1,5 +1,7 @@
 #include "losscape/h5.hpp"
 
+#include <array>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <cstdio>
@@ -7,6 +9,7 @@
 #include <fstream>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "losscape/error.hpp"
@@ -188,6 +191,52 @@ void sync_folder_of(const std::string& path) {
   sync_to_disk(folder.empty() ? "." : folder, O_DIRECTORY);
 }
 
+namespace {
+// The temporary write_whole is writing, for the signal handler (a fixed buffer: nothing but
+// unlink and raise in a handler).
+char g_writing[8192];
+volatile std::sig_atomic_t g_writing_set = 0;
+
+extern "C" void remove_writing_and_end(int sig) {
+  if (g_writing_set) ::unlink(g_writing);
+  ::raise(sig);  // (SA_RESETHAND: the default action, once the handler returns)
+}
+
+// While it lives, SIGINT, SIGTERM and SIGHUP remove `tmp` and then end the process as they
+// would have: a Ctrl-C or scancel during a long write (a direction file of a large network)
+// left NAME.PID.writing behind. Signals this process handles itself (a sweep's or training's
+// stop) are left to it.
+class RemovedOnSignal {
+ public:
+  explicit RemovedOnSignal(const std::string& tmp) {
+    if (tmp.size() >= sizeof g_writing) return;
+    std::memcpy(g_writing, tmp.c_str(), tmp.size() + 1);
+    g_writing_set = 1;
+    struct sigaction ours {};
+    ours.sa_handler = remove_writing_and_end;
+    ours.sa_flags = SA_RESETHAND;
+    sigemptyset(&ours.sa_mask);
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      struct sigaction old {};
+      if (::sigaction(kSignals[i], nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+          !(old.sa_flags & SA_SIGINFO))
+        installed_[i] = ::sigaction(kSignals[i], &ours, nullptr) == 0;
+    }
+  }
+  ~RemovedOnSignal() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i)
+      if (installed_[i]) ::signal(kSignals[i], SIG_DFL);
+    g_writing_set = 0;
+  }
+  RemovedOnSignal(const RemovedOnSignal&) = delete;
+  RemovedOnSignal& operator=(const RemovedOnSignal&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  std::array<bool, 3> installed_{};
+};
+}  // namespace
+
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
   if (path.empty()) throw InputError("no output file named (an empty name)");
@@ -195,6 +244,7 @@ void write_whole(const std::string& path, const std::string& suffix,
   if (const std::string why = folder_problem(path); !why.empty()) throw InputError(path + ": " + why);
   std::error_code ec;
   std::filesystem::remove(tmp, ec);
+  const RemovedOnSignal removed_on_signal(tmp);
   try {
     write(tmp);
   } catch (const std::exception& e) {

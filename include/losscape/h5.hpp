@@ -51,7 +51,9 @@ void disable_file_locking();
 bool is_hdf5(const std::string& path);
 /// Writes `path` whole or not at all: `write(tmp)` makes the file at tmp = path + suffix (a
 /// leftover of an earlier, killed attempt is removed first), which is then renamed over
-/// `path`. On any failure the temporary is removed and `path` is left as it was.
+/// `path`. On any failure the temporary is removed and `path` is left as it was; so on SIGINT,
+/// SIGTERM or SIGHUP while it is written (Ctrl-C, scancel), where this process has not taken
+/// those signals itself: the temporary is removed and the signal then ends the process.
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write);
 /// ".PID" + suffix: the temporary suffix of an output that no lock guards (directions,

@@ -1,0 +1,77 @@
+// Tests of h5.hpp's write_whole: a writer ended by a signal (Ctrl-C, scancel) leaves neither the
+// output nor its temporary. Each case runs in a child process, which the signal ends.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include "losscape/h5.hpp"
+#include "test_support.hpp"
+
+using namespace losscape;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The wait status of a child that runs `body` with SIGINT, SIGTERM and SIGHUP at their default
+// (the test runner catches them itself) and exits 0 after it.
+int in_child(const std::function<void()>& body) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) std::signal(s, SIG_DFL);
+    try {
+      body();
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("write_whole: a signal during the write removes the temporary, then ends the process", "[h5]") {
+  const fs::path dir = fs::temp_directory_path() / ("losscape-test-h5-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "out.h5").string();
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    INFO("signal " << sig);
+    const int status = in_child([&] {
+      h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& t) {
+        std::ofstream(t) << "half a file";
+        ::raise(sig);
+      });
+    });
+    CHECK(WIFSIGNALED(status));
+    CHECK((WIFSIGNALED(status) && WTERMSIG(status) == sig));
+    CHECK_FALSE(fs::exists(path));
+    CHECK(fs::is_empty(dir));  // (the child's own PID.writing gone)
+  }
+  // A signal the process handles itself (a sweep's or training's stop) is left to it: the write
+  // goes on and ends whole, and the dispositions are as they were after it.
+  static volatile std::sig_atomic_t seen = 0;
+  const int status = in_child([&] {
+    std::signal(SIGTERM, [](int) { seen = 1; });
+    h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& t) {
+      ::raise(SIGTERM);
+      std::ofstream(t) << "a whole file";
+    });
+    struct sigaction hup {};
+    ::sigaction(SIGHUP, nullptr, &hup);
+    if (!seen || hup.sa_handler != SIG_DFL) ::_exit(4);
+  });
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  CHECK(text == "a whole file");
+  fs::remove_all(dir);
+}
