@@ -1,6 +1,7 @@
 #include "losscape/h5.hpp"
 
 #include <array>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -193,22 +194,34 @@ void sync_folder_of(const std::string& path) {
 
 namespace {
 // The temporary write_whole is writing, for the signal handler (a fixed buffer: nothing but
-// unlink and raise in a handler).
+// unlink, sigprocmask, raise and _exit in a handler). One writer owns it at a time: the
+// outermost RemovedOnSignal (g_owners counts them; the ones inside it leave it alone).
 char g_writing[8192];
 volatile std::sig_atomic_t g_writing_set = 0;
+std::atomic<int> g_owners{0};
 
 extern "C" void remove_writing_and_end(int sig) {
   if (g_writing_set) ::unlink(g_writing);
-  ::raise(sig);  // (SA_RESETHAND: the default action, once the handler returns)
+  // The default action now (SA_RESETHAND), not once the handler returns: the write must not go
+  // on into the removed file. A process the signal cannot end (PID 1 of a container drops a
+  // signal left at its default) ends as the signal would have ended it.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  ::raise(sig);
+  ::_exit(128 + sig);
 }
 
 // While it lives, SIGINT, SIGTERM and SIGHUP remove `tmp` and then end the process as they
 // would have: a Ctrl-C or scancel during a long write (a direction file of a large network)
 // left NAME.PID.writing behind. Signals this process handles itself (a sweep's or training's
-// stop) are left to it.
+// stop) or ignores (a background job's SIGINT) are left to it.
 class RemovedOnSignal {
  public:
   explicit RemovedOnSignal(const std::string& tmp) {
+    if (g_owners.fetch_add(1) != 0) return;  // (inside another write_whole, or beside one)
+    owner_ = true;
     if (tmp.size() >= sizeof g_writing) return;
     std::memcpy(g_writing, tmp.c_str(), tmp.size() + 1);
     g_writing_set = 1;
@@ -224,9 +237,17 @@ class RemovedOnSignal {
     }
   }
   ~RemovedOnSignal() {
-    for (std::size_t i = 0; i < kSignals.size(); ++i)
-      if (installed_[i]) ::signal(kSignals[i], SIG_DFL);
-    g_writing_set = 0;
+    if (owner_) {
+      // (back to the default, where the handler is still ours: one installed meanwhile stays)
+      for (std::size_t i = 0; i < kSignals.size(); ++i) {
+        struct sigaction now {};
+        if (installed_[i] && ::sigaction(kSignals[i], nullptr, &now) == 0 &&
+            now.sa_handler == remove_writing_and_end)
+          ::signal(kSignals[i], SIG_DFL);
+      }
+      g_writing_set = 0;
+    }
+    g_owners.fetch_sub(1);
   }
   RemovedOnSignal(const RemovedOnSignal&) = delete;
   RemovedOnSignal& operator=(const RemovedOnSignal&) = delete;
@@ -234,6 +255,7 @@ class RemovedOnSignal {
  private:
   static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
   std::array<bool, 3> installed_{};
+  bool owner_ = false;
 };
 }  // namespace
 
