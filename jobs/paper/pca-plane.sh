@@ -27,8 +27,7 @@ done
 [[ -n $final ]] || die "$run: no checkpoint model_<epoch>.h5"
 
 "$losscape" directions --pca --checkpoints "$run" --out "$stem.pca.h5"
-"$losscape" project --directions "$stem.pca.h5" --checkpoints "$run" --out "$stem.proj.h5"
-# (the same projection, quietly, for the grid: "--x MIN:MAX:N --y MIN:MAX:N")
+# (quietly: its one line is the grid, "--x MIN:MAX:N --y MIN:MAX:N"; the checkpoints read once)
 read -r xflag x yflag y < <("$losscape" project --directions "$stem.pca.h5" --checkpoints "$run" \
   --out "$stem.proj.h5" --grid "$n" --quiet)
 [[ $xflag == --x && $yflag == --y ]] || die "unexpected grid from losscape project: $xflag $x $yflag $y"
