@@ -181,8 +181,7 @@ nlohmann::json optimizations(Model& model, DataSplit& data, const Args& a,
   std::vector<Precision> halves = {Precision::bf16};
   if (dev.is_cuda()) halves = {Precision::tf32, Precision::bf16, Precision::fp16};
   // (a GPU before Ampere has no TF32: losscape refuses it there)
-  const int cc = dev.is_cuda() ? cuda_compute_capability(dev.has_index() ? dev.index() : 0) : -1;
-  if (cc >= 0 && cc < 80) halves.erase(halves.begin());
+  if (lacks_tf32(dev)) halves.erase(halves.begin());
   for (auto p : halves) {
     // each precision in the layout it runs fastest in (cuDNN's TF32 and half kernels may prefer
     // another layout than its FP32 ones)

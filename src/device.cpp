@@ -97,6 +97,12 @@ int cuda_compute_capability(int ordinal) {
   return 10 * major + minor;
 }
 
+bool lacks_tf32(const torch::Device& d, int* cc) {
+  const int capability = d.is_cuda() ? cuda_compute_capability(d.has_index() ? d.index() : 0) : -1;
+  if (cc) *cc = capability;
+  return capability >= 0 && capability < 80;
+}
+
 std::string describe_device(const torch::Device& d) {
   if (d.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
   if (d.is_cuda()) {

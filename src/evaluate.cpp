@@ -86,13 +86,10 @@ PrecisionGuard::PrecisionGuard(Precision p, const torch::Device& device)
                      "computes fp32)");
   // (the same for a GPU before Ampere, which has no TF32 and computes fp32 when it is allowed;
   // a capability that cannot be read is not refused)
-  if (p == Precision::tf32) {
-    const int cc = cuda_compute_capability(device.has_index() ? device.index() : 0);
-    if (cc >= 0 && cc < 80)
-      throw InputError("--precision tf32 needs a GPU of compute capability 8.0 or later (Ampere): " +
-                       describe_device(device) + " is " + std::to_string(cc / 10) + "." +
-                       std::to_string(cc % 10) + " and computes fp32 (use --precision fp32)");
-  }
+  if (int cc = 0; p == Precision::tf32 && lacks_tf32(device, &cc))
+    throw InputError("--precision tf32 needs a GPU of compute capability 8.0 or later (Ampere): " +
+                     describe_device(device) + " is " + std::to_string(cc / 10) + "." +
+                     std::to_string(cc % 10) + " and computes fp32 (use --precision fp32)");
   auto& ctx = at::globalContext();
   ctx.setAllowTF32CuBLAS(p == Precision::tf32);
   ctx.setAllowTF32CuDNN(p == Precision::tf32);  // PyTorch's default is on: fp32 means off

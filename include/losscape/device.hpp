@@ -25,6 +25,10 @@ std::string describe_device(const torch::Device& d);
 /// for an H100), from the CUDA driver (loaded at run time, as for its name); -1 where it cannot
 /// be read (no driver: a CPU-only machine).
 int cuda_compute_capability(int ordinal);
+/// Whether `d` is a GPU known to have no TensorFloat-32: compute capability below 8.0 (Ampere),
+/// which computes fp32 where TF32 is allowed; its capability in `cc` when given. False for a CPU
+/// and where the capability cannot be read.
+bool lacks_tf32(const torch::Device& d, int* cc = nullptr);
 /// The CPUs this process may run on (its affinity mask: a Slurm job's cpuset, taskset, an MPI
 /// launcher's binding) as a list like "0-3,8", and their number; every online CPU ("") where the
 /// mask cannot be read.

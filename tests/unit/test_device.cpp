@@ -156,6 +156,10 @@ TEST_CASE("tf32 is refused on a GPU before Ampere (a fake CUDA driver)", "[.fake
   CHECK(cuda_compute_capability(1) == -1);    // (a device the driver does not have)
   const torch::Device gpu(torch::kCUDA, 0);
   CHECK(describe_device(gpu) == "cuda:0 (Fake V100)");
+  int cc = 0;
+  CHECK(lacks_tf32(gpu, &cc));
+  CHECK(cc == 70);
+  CHECK_FALSE(lacks_tf32(torch::Device(torch::kCPU)));
   REQUIRE_THROWS_WITH(PrecisionGuard(Precision::tf32, gpu),
                       "--precision tf32 needs a GPU of compute capability 8.0 or later (Ampere): "
                       "cuda:0 (Fake V100) is 7.0 and computes fp32 (use --precision fp32)");
@@ -163,6 +167,7 @@ TEST_CASE("tf32 is refused on a GPU before Ampere (a fake CUDA driver)", "[.fake
   CHECK_NOTHROW(PrecisionGuard(Precision::bf16, gpu));  // (emulated before Ampere, as PyTorch's)
   REQUIRE(::setenv("FAKE_CUDA_CC", "8.0", 1) == 0);
   CHECK(cuda_compute_capability(0) == 80);
+  CHECK_FALSE(lacks_tf32(gpu));
   CHECK_NOTHROW(PrecisionGuard(Precision::tf32, gpu));
   REQUIRE(::setenv("FAKE_CUDA_CC", "unreadable", 1) == 0);  // (the driver fails: not refused)
   CHECK(cuda_compute_capability(0) == -1);
