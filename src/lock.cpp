@@ -547,8 +547,13 @@ FileLock::~FileLock() {
   }
   cv_.notify_all();
   if (beat_.joinable()) beat_.join();
-  // Remove only our own lock.
-  if (lock_detail::look(lock_path_).text == token_) ::unlink(lock_path_.c_str());
+  // Remove only our own lock, and under the takeover mutex, as a takeover removes a stale one: a
+  // starter that judged this lock stale (its holder suspended for minutes, now resumed and
+  // ending) and took it over between a look and an unlink by name would lose its fresh lock.
+  // Where the mutex cannot be had (the folder went read-only or away, or its holder did not let
+  // go for a minute) the lock is left, to be taken over as stale.
+  const auto seen = lock_detail::look(lock_path_);
+  if (seen.exists && seen.text == token_) lock_detail::remove_if_unchanged(lock_path_, seen);
 }
 
 }  // namespace losscape

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -258,6 +259,35 @@ TEST_CASE("A holder learns that its lock was taken over or deleted and leaves th
     fs::remove(target + ".lock");
     CHECK(lock.lost().find("is gone") != std::string::npos);
   }
+  CHECK(beside(target + ".lock").empty());
+  fs::remove_all(fs::path(target).parent_path());
+}
+
+TEST_CASE("A holder's destructor removes its lock under the takeover mutex, after any takeover", "[lock]") {
+  // A holder ending just as another starter takes its lock over (judged stale: a job suspended
+  // for minutes, resumed as the other took over) must not remove the new holder's lock. The
+  // destructor read the lock and then unlinked it by name, with room between for the takeover;
+  // now it looks and removes under the takeover mutex, as a takeover does: it waits while
+  // another starter holds the mutex, and keeps the lock that starter put in its place.
+  const std::string target = scratch("ending.h5");
+  const std::string other = R"({"host":"elsewhere.example","pid":4243})";
+  auto lock = std::make_unique<FileLock>(target);
+  const std::string mine = read_file(target + ".lock");
+  // another starter of this host (this process's pid: alive) holds the takeover mutex
+  write_file(target + ".lock.takeover", R"({"host":")" + this_host() + R"(","pid":)" +
+                                            std::to_string(getpid()) + "}");
+  std::thread ending([&] { lock.reset(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(read_file(target + ".lock") == mine);  // the destructor waits for the mutex
+  write_file(target + ".lock.new", other);
+  fs::rename(target + ".lock.new", target + ".lock");  // the other starter's takeover
+  fs::remove(target + ".lock.takeover");               // ... and its mutex let go
+  ending.join();
+  CHECK(read_file(target + ".lock") == other);
+  CHECK(beside(target + ".lock") == std::vector<std::string>{"ending.h5.lock"});
+  fs::remove(target + ".lock");
+  // Without a takeover the destructor removes its lock and leaves nothing beside it
+  { FileLock again(target); }
   CHECK(beside(target + ".lock").empty());
   fs::remove_all(fs::path(target).parent_path());
 }
