@@ -137,12 +137,13 @@ namespace {
 
 // Value arrays as rows [y][x], or [x] for a 1D surface (ny = 0), as the files hold them (JSON
 // writes NaN as null).
-nlohmann::json value_rows(const std::vector<double>& v, std::size_t nx, std::size_t ny) {
-  if (ny == 0) return std::vector<double>(v.begin(), v.begin() + std::ptrdiff_t(nx));
+template <class T>
+nlohmann::json value_rows(const std::vector<T>& v, std::size_t nx, std::size_t ny) {
+  if (ny == 0) return std::vector<T>(v.begin(), v.begin() + std::ptrdiff_t(nx));
   nlohmann::json rows = nlohmann::json::array();
   for (std::size_t r = 0; r < ny; ++r)
-    rows.push_back(std::vector<double>(v.begin() + std::ptrdiff_t(r * nx),
-                                       v.begin() + std::ptrdiff_t((r + 1) * nx)));
+    rows.push_back(std::vector<T>(v.begin() + std::ptrdiff_t(r * nx),
+                                  v.begin() + std::ptrdiff_t((r + 1) * nx)));
   return rows;
 }
 
@@ -202,6 +203,8 @@ nlohmann::json reference_surface_info(const std::string& path, bool values) {
     j["x"] = s.x;
     j["y"] = s.y;
     for (auto& [name, v] : s.data) j["values"][name] = value_rows(v, s.nx(), s.y.size());
+    if (s.data.empty()) all.assign(all.size(), false);
+    j["done"] = value_rows(all, s.nx(), s.y.size());
   }
   return j;
 }
@@ -344,6 +347,7 @@ nlohmann::json surface_info(const std::string& path, bool values) {
     j["y"] = s.y;
     for (std::size_t v = 0; v < s.names.size(); ++v)
       j["values"][s.names[v]] = value_rows(s.values[v], s.x.size(), s.y.size());
+    j["done"] = value_rows(std::vector<bool>(s.done.begin(), s.done.end()), s.x.size(), s.y.size());
   }
   return j;
 }
@@ -433,10 +437,16 @@ nlohmann::json printable_strings(const nlohmann::json& j) {
 }
 
 // ["a","b"] as dump() writes a list of plain names, but of names printable_strings has escaped
-// already: not escaped twice ("train\\tloss").
+// already: not escaped twice ("train\\tloss"); a quote in a name is escaped (`\"`), so that a
+// crafted name `a","b` does not read as two (its backslashes are doubled already).
 std::string quoted_list(const nlohmann::json& names) {
   std::string out = "[";
-  for (const auto& n : names) out += (out.size() > 1 ? ",\"" : "\"") + (n.is_string() ? n.get<std::string>() : n.dump()) + "\"";
+  for (const auto& n : names) {
+    out += out.size() > 1 ? ",\"" : "\"";
+    for (char c : n.is_string() ? n.get<std::string>() : n.dump())
+      out += c == '"' ? std::string("\\\"") : std::string(1, c);
+    out += "\"";
+  }
   return out + "]";
 }
 

@@ -62,7 +62,9 @@ std::string printable_prefix(const std::string& text, std::size_t max, std::size
     std::string piece;  // the printable form of text[i, i + len)
     std::size_t len = 1;
     if (c < 0x80) {
-      piece = c < 0x20 || c == 0x7f ? escaped(p + i, 1) : std::string(1, char(c));
+      // (a backslash doubled, so that the form is read back unambiguously: a real tab and the
+      // two characters `\t` of a name do not both show as `\t`)
+      piece = c < 0x20 || c == 0x7f ? escaped(p + i, 1) : c == '\\' ? "\\\\" : std::string(1, char(c));
     } else {
       // The length of a UTF-8 sequence led by c, and the range of its second byte (which rules
       // out overlong forms, surrogates and code points past U+10FFFF); 0: no lead byte.

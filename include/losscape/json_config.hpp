@@ -60,7 +60,7 @@ void json_value_into(const nlohmann::json& v, T& dst, const std::string& key) {
     if (!v.is_string()) throw bad("a string");
     // ("m.h5\u0000x" was cut at the NUL: another file than the text names)
     if (v.get_ref<const std::string&>().find('\0') != std::string::npos)
-      throw InputError("config: '" + key + "' holds a NUL character (\\u0000)");
+      throw InputError("config: '" + key + "' holds a NUL character (U+0000)");
     dst = v.get<std::string>();
   } else {  // a vector of the above
     if (!v.is_array()) throw bad("an array");

@@ -9,9 +9,10 @@ namespace losscape {
 /// `text` as one printable line: a line break, tab or other control byte becomes an escape
 /// (`\n`, `\t`, `\x1b`), so do UTF-8's control characters (C1, U+0080..U+009F, and the line
 /// and paragraph separators U+2028, U+2029) byte by byte, and every byte that is not part of
-/// valid UTF-8. Error
-/// messages pass through it, so a name read from a file (a state dict key "a\nb", Latin-1
-/// bytes) neither splits the one-line error nor reaches a log as invalid text.
+/// valid UTF-8; a backslash is doubled (`\\`), so that no two texts give the same line (a
+/// real tab and the two characters `\t` of a name). Error messages pass through it, so a name
+/// read from a file (a state dict key "a\nb", Latin-1 bytes) neither splits the one-line error
+/// nor reaches a log as invalid text.
 std::string printable_line(const std::string& text);
 /// "losscape: error: MESSAGE", the message as printable_line makes it, at most 8,192 bytes of it
 /// (cut between whole characters and escapes), then "... (N more bytes)" for the N bytes of

@@ -351,14 +351,9 @@ int run_main(int argc, char** argv) {
     try {
       (void)nlohmann::json(argv[i]).dump();
     } catch (const nlohmann::json::type_error&) {
-      std::string shown;
-      for (const char* c = argv[i]; *c; ++c) {
-        char hex[8];
-        std::snprintf(hex, sizeof hex, "\\x%02x", unsigned(static_cast<unsigned char>(*c)));
-        shown += static_cast<unsigned char>(*c) < 0x80 ? std::string(1, *c) : std::string(hex);
-      }
-      print_usage_error("'" + shown + "': not UTF-8 text (losscape records its settings and file "
-                        "names as JSON, which holds UTF-8 only: rename the file)");
+      // (as it is: the error line shows its bytes that are not UTF-8 as \xe9, printable_line)
+      print_usage_error("'" + std::string(argv[i]) + "': not UTF-8 text (losscape records its settings "
+                        "and file names as JSON, which holds UTF-8 only: rename the file)");
       return kExitError;
     }
   }

@@ -190,6 +190,29 @@ def main():
     rows = [line for line in r.stdout.splitlines() if line.startswith("  train\\tloss ")]
     check(len(rows) == 1 and '["train\\tloss",' in r.stdout,
           f"info of a surface whose value name has a tab: its row, the name escaped once: {r.stdout!r}")
+    # ... and beside it one named with the two characters backslash and t: two rows and two
+    # names apart (the real tab and the literal \\t both showed as \\t, and the second's summary
+    # replaced the first's); and a name with quotes, which read as two names in the list
+    def renamed_copy(path, renamed):
+        shutil.copy("s.h5", path)
+        with h5py.File(path, "r+") as f:
+            identity = json.loads(f.attrs["identity"])
+            assert all(v in identity["values"] for v in renamed), identity["values"]
+            for old, new in renamed.items():
+                f.move(old, new)
+            identity["values"] = [renamed.get(v, v) for v in identity["values"]]
+            f.attrs["identity"] = json.dumps(identity)
+        return run("info", path).stdout
+
+    out = renamed_copy("s_names.h5", {"train_loss": "train\tloss", "train_acc": "train\\tloss"})
+    rows = [[line for line in out.splitlines() if line.startswith(f"  {n} ")]
+            for n in ("train\\tloss", "train\\\\tloss")]
+    check([len(x) for x in rows] == [1, 1] and '["train\\tloss","train\\\\tloss"]' in out,
+          f"... a real tab and a literal backslash-t in names: two rows, two names: {out!r}")
+    out = renamed_copy("s_quote.h5", {"train_loss": 'a","b'})
+    check(len([line for line in out.splitlines() if line.startswith('  a","b ')]) == 1 and
+          '["a\\",\\"b","train_acc"]' in out,
+          f"... a name with quotes: one row, one name in the list: {out!r}")
     # Tensors torch.load reads but without dense values: named, not "not a state dict"
     torch.save({"fc.weight": torch.empty(3, 4, device="meta")}, "sd_meta.pth")
     r = refused("a state dict of meta tensors", "sd_meta.pth", "info", "sd_meta.pth")

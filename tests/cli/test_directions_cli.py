@@ -411,7 +411,7 @@ for name, cfg, grid, want in (
          'dir.same_dir is about the second direction: a 2D grid needs "y" (or --y)'),
         # (the string was cut at the NUL: another file than the text names)
         ("cfg_nul.json", {"out": "a\u0000b.h5"}, ["--x", "0:1:2"],
-         "config: 'out' holds a NUL character (\\u0000)"),
+         "config: 'out' holds a NUL character (U+0000)"),
         ("cfg_same.json", {"dir": {"same_dir": True, "y": {"norm": "layer"}}}, ["--x", "0:1:2", "--y", "0:1:2"],
          "dir.y does not apply with same_dir (y is a copy of x)"),
         ("cfg_tnorm.json", {"dir": {"x": {"target": "run/model_0.h5", "norm": "layer"}}}, ["--x", "0:1:2"],

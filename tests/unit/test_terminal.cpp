@@ -14,6 +14,10 @@ TEST_CASE("printable_line: control bytes escaped, printable ASCII kept", "[termi
   CHECK(printable_line(std::string("nul\0here", 8)) == "nul\\x00here");
   CHECK(printable_line("\x1b[31mred\x7f") == "\\x1b[31mred\\x7f");
   CHECK(printable_line("") == "");
+  // A backslash is doubled: a real tab and the two characters \t read differently
+  CHECK(printable_line("a\\tb") == "a\\\\tb");
+  CHECK(printable_line("a\\tb") != printable_line("a\tb"));
+  CHECK(printable_line("C:\\x\\") == "C:\\\\x\\\\");
 }
 
 TEST_CASE("printable_line: valid UTF-8 kept, every other byte escaped", "[terminal]") {
