@@ -20,7 +20,7 @@ namespace losscape {
 LossKind parse_loss(const std::string& s) {
   if (s == "crossentropy" || s == "cross_entropy" || s == "ce") return LossKind::cross_entropy;
   if (s == "mse") return LossKind::mse;
-  throw InputError("unknown loss '" + s + "' (expected crossentropy or mse)");
+  throw InputError("--loss '" + s + "': unknown loss (expected crossentropy or mse)");
 }
 const char* to_string(LossKind k) { return k == LossKind::mse ? "mse" : "crossentropy"; }
 
@@ -29,7 +29,7 @@ Precision parse_precision(const std::string& s) {
   if (s == "tf32") return Precision::tf32;
   if (s == "bf16") return Precision::bf16;
   if (s == "fp16") return Precision::fp16;
-  throw InputError("unknown precision '" + s + "' (expected fp32, tf32, bf16 or fp16)");
+  throw InputError("--precision '" + s + "': unknown precision (expected fp32, tf32, bf16 or fp16)");
 }
 const char* to_string(Precision p) {
   switch (p) {
@@ -169,7 +169,10 @@ std::vector<EvalSums> evaluate_models(
     for (std::int64_t start = 0; start < n; start += bs) {
       const std::int64_t len = std::min(bs, n - start);
       auto y = data.labels.narrow(0, start, len);
-      auto logits = forward(data.images.narrow(0, start, len)).to(torch::kFloat32);  // [N, K, C]
+      // [N, K, C], in float32 from bf16/fp16 (autocast's), float64 kept (a TorchScript model that
+      // computes in double is scored in double, as PyTorch would: it was rounded to float32)
+      auto logits = forward(data.images.narrow(0, start, len));
+      if (logits.scalar_type() != torch::kFloat64) logits = logits.to(torch::kFloat32);
       torch::Tensor l;
       if (opts.loss == LossKind::cross_entropy) {
         // −log softmax at the label: cross_entropy with reduction sum, per model

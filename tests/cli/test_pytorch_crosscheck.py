@@ -268,6 +268,33 @@ for cls in (InPlace, ViewAfterConv):
     compare(f"torchscript {cls.__name__}, --memory-format auto, batch auto", eval_json(*args), ce, acc, 300)
     compare(f"torchscript {cls.__name__}, -b 64", eval_json(*args, "-b", "64"), ce, acc, 300)
 
+# A module that computes in double: its float64 logits are scored in float64, as PyTorch does
+# (they were rounded to float32 first: a relative error of ~1e-8 on large logits, not 1e-12).
+# On --raw-data, pixels / 255 in float32 as numpy computes it, so that the inputs are the same
+# bits (a normalization rounded otherwise moves large logits by as much).
+class Double(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, 10).double()
+
+    def forward(self, x):
+        return self.fc(x.double().flatten(1))
+
+
+torch.manual_seed(3)
+double_net = Double().eval()
+with torch.no_grad():
+    double_net.fc.weight.mul_(40)
+double_file = os.path.join(WORK, "double.pt")
+torch.jit.save(torch.jit.script(double_net), double_file)
+ce, mse, acc = reference_metrics(double_net, raw, y_test)
+args = [a if a != ts_file else double_file for a in common]
+for loss, want in (("crossentropy", ce), ("mse", mse)):
+    got = eval_json(*args, "--raw-data", "-b", "64", "--loss", loss)
+    check(rel(got["loss"], want) <= 1e-11 and abs(got["accuracy"] - acc) < 1e-9,
+          f"torchscript in float64, {loss}: loss {got['loss']!r} vs PyTorch {want!r} "
+          f"(rel {rel(got['loss'], want):.1e}), accuracy {got['accuracy']} vs {acc}")
+
 info = json.loads(run("info", ts_file, "--input", "fashion-mnist", "--json").stdout)
 sd = small.state_dict()
 check([t["name"] for t in info["tensors"]] == list(sd.keys()),
