@@ -649,10 +649,15 @@ std::string range_of(double a, double b, double pad = 0) {
 
 // The levels listed one by one: gnuplot's `levels incremental vmin, vlevel, vmax` adds vlevel up
 // in floating point and drops a last level that lands a rounding error above vmax (2.1 + 3 * 0.1).
+// "a,b,c": the values as num writes them (a gnuplot list)
+std::string joined(const std::vector<double>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + num(v[i]);
+  return s;
+}
+
 std::string levels_cmd(const std::vector<double>& lv) {
-  std::string s = "set cntrparam levels discrete ";
-  for (std::size_t i = 0; i < lv.size(); ++i) s += (i ? "," : "") + num(lv[i]);
-  return s + "\n";
+  return "set cntrparam levels discrete " + joined(lv) + "\n";
 }
 
 // Computed points whose value is NaN or infinite (a model that diverged there) are drawn like
@@ -999,9 +1004,11 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set contour base\n"
        << levels_cmd(lv) << band_palette_cmd(lv.size() - 1)
        << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
-       // (tics on every other band edge, from the first level)
-       << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back())
-                 : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
+       // (tics on every other band edge, from the first level; on each with one or two bands: a
+       // --vlevel beyond vmax - vmin, whose levels are vmin and vmax, had a tic at vmin alone)
+       << (o.log             ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back())
+           : lv.size() <= 3 ? "set cbtics (" + joined(lv) + ")\n"
+                            : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
     plot =
         "splot datafile using 1:2:3 with pm3d nocontours, \\\n"
         "      datafile using 1:2:3 with lines lc rgb \"black\" lw 0.5 nosurface";
@@ -1874,7 +1881,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
   for (std::size_t k = 0; k < opts.labels.size(); ++k)
     if (opts.labels[k].empty() || std::any_of(opts.labels[k].begin(), opts.labels[k].end(),
                                               [](unsigned char ch) { return ch < 0x20; }))
-      throw InputError("plot: --labels: label " + std::to_string(k + 1) + " '" + one_line(opts.labels[k]) +
+      throw InputError("plot: --labels: label " + std::to_string(k + 1) + " '" + opts.labels[k] +
                        "' is " + (opts.labels[k].empty() ? "empty" : "not one line of text"));
   {  // (the same file twice would draw one curve twice, under one name)
     std::set<std::string> seen;
@@ -2169,8 +2176,8 @@ std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const P
                        return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '+';
                      });
   if (!plain)
-    throw InputError("plot: --name '" + one_line(o.name) + "': expected a plain file name (letters, "
-                     "digits, _ - . +; the figures go to --out-dir)");
+    throw InputError("plot: --name '" + o.name + "': expected a plain file name (letters, "
+                     "digits, _ - . +, not beginning with . or -; the figures go to --out-dir)");
   std::vector<SurfaceView> ss;
   for (auto& f : files) ss.push_back(read_surface_view(f));
   auto figs = ss.size() == 1 ? write_figures(ss.front(), o) : write_comparison(ss, o);

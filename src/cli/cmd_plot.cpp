@@ -63,8 +63,10 @@ void add_plot(CLI::App& root, Registry& reg) {
   app->add_option("--labels", o->labels,
                   "Several surfaces: the curves' names in the keys, one per file, separated by "
                   "commas (default: the files' names)");
-  app->add_option("--name", o->plot.name, "The figures' name (several surfaces: their common name; one: instead of its file's)")
-      ->capture_default_str();
+  // (no default shown: `compare` is several surfaces' alone, one surface's figures take its name)
+  app->add_option("--name", o->plot.name,
+                  "The figures' name (several surfaces: their common name, default compare; one: "
+                  "instead of its file's)");
   app->add_flag("--full-resolution", o->plot.full_resolution,
                 "Contour maps and 3D surfaces of every grid line (default: a grid finer than the "
                 "picture is drawn on about one line per pixel)");

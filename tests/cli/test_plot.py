@@ -313,6 +313,8 @@ def main():
           all(d["computed"] == done for d in j["datasets"]) and len(j["datasets"]) == 4,
           f"info --json of a partial reference surface: {done} of 121 points done, 4 datasets")
     check(same, "info --json --values of a reference surface equals h5py's reading")
+    check(np.array_equal(np.array(j["done"]), ~un),
+          "... and its done mask marks the points whose values are not -1")
     with h5py.File("irregular.h5", "w") as f:
         f["xcoordinates"] = np.array([-1.0, -0.5, 0.0, 0.25, 1.0])
         f["train_loss"] = np.array([1.0, 0.5, 0.1, -1.0, 1.0])
@@ -425,7 +427,11 @@ def main():
 
     # One flat colour per band, also for fewer than 9 bands (gnuplot 5.4 ignores a `palette
     # maxcolors` below the ten points of viridis: 2 to 8 bands came out in 9 colours).
-    for vlevel, bands in (("4", 2), ("2.5", 3), ("1", 8), ("0.5", 16)):
+    # The colour bar is ticked on every other band edge, on each with one or two bands (a
+    # --vlevel beyond vmax - vmin, levels 1 and 9, was ticked at 1 alone); gnuplot's SVG text
+    # read back (the axes' ticks are -1 .. 1, so those above 1.5 are the colour bar's)
+    for vlevel, bands, tics in (("10", 1, ["1", "9"]), ("4", 2, ["1", "5", "9"]), ("2.5", 3, ["1", "6"]),
+                                ("1", 8, ["1", "3", "5", "7", "9"]), ("0.5", 16, [str(k) for k in range(1, 10)])):
         out = f"fig_bands{bands}"
         r = run("plot", "plane.h5", "--formats", "svg", "--out-dir", out, "--vmin", "1", "--vlevel",
                 vlevel, "--vmax", "9")
@@ -433,6 +439,9 @@ def main():
         fills = set(re.findall(r"rgb\(\s*\d+,\s*\d+,\s*\d+\)", svg)) - {"rgb(  0,   0,   0)"}
         check(r.returncode == 0 and len(fills) == bands,
               f"filled contours, --vlevel {vlevel} on 1..9: {bands} band colours ({len(fills)})")
+        got = [t for t in re.findall(r">\s*(-?[0-9.]+)</tspan>", svg) if float(t) > 1.5 or t == "1"]
+        check(sorted(set(got), key=float) == tics,
+              f"... its colour bar ticked at {tics} ({sorted(set(got), key=float)})")
 
     # ---- a quantity given twice is drawn once ----
     r = run("plot", "plane.h5", "--formats", "png", "--out-dir", "fig_twice", "--what", "train_loss,train_loss")
