@@ -43,7 +43,7 @@ torch::Device device_for(const std::string& want, int local_rank, int n, bool cu
     if (want == "cuda") return torch::Device(torch::kCUDA, local_rank % n);
     const auto digits = want.substr(5);
     if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
-      throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
+      throw InputError("--device '" + want + "': unknown device (expected auto, cpu, cuda or cuda:N)");
     const int idx = digits.size() > 6 ? n : std::stoi(digits);
     if (idx < 0 || idx >= n)
       throw InputError("--device " + want + ": only " + std::to_string(n) +
@@ -51,7 +51,7 @@ torch::Device device_for(const std::string& want, int local_rank, int n, bool cu
                        (n > 1 ? " to cuda:" + std::to_string(n - 1) : std::string()) + ")");
     return torch::Device(torch::kCUDA, idx);
   }
-  throw InputError("unknown device '" + want + "' (expected auto, cpu, cuda or cuda:N)");
+  throw InputError("--device '" + want + "': unknown device (expected auto, cpu, cuda or cuda:N)");
 }
 
 namespace {

@@ -145,6 +145,8 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
     std::string word;
     if (d.contains("type") && !d["type"].is_null()) {
       config_get(d, "type", word, "dir.");
+      if (word != "weights" && word != "states")  // (named by the key, as parse_tensor_set does not)
+        throw InputError("config: dir.type '" + word + "': expected weights or states");
       c.dir.type = parse_tensor_set(word);
     }
     config_get(d, "dims", c.dir.dims, "dir.");
@@ -951,6 +953,11 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     parse_loss(cfg.loss);
     parse_precision(cfg.precision);
+    try {  // (named by the option: the CLI names a --config file's key instead)
+      data_shape(cfg.dataset);
+    } catch (const InputError& e) {
+      throw InputError(std::string("--dataset: ") + e.what());
+    }
     if (cfg.model_file.empty() && cfg.arch.empty())
       throw UsageError("sweep: no model: give --model-file FILE (with --arch for a state dict), "
                        "or --arch NAME for a fresh zoo network (in a --config file: \"model_file\", \"arch\")");
@@ -995,6 +1002,25 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                        " cannot evaluate several points per forward (zoo networks cnn_small, "
                        "vgg9, resnet*, wrn* can)");
   });
+
+  // Ranks given another --out or --directions are refused before the lock and the directions (the
+  // settings, data, model and directions are compared below, once read): a rank of another --out
+  // looked for its own NAME.dirs.h5, which rank 0 had not made ("no such file (rank 1)"), and the
+  // one rank 0 made was left behind.
+  auto refuse_other_sweep = [](const mpi::Comm::Difference& d) {
+    if (d.rank > 0)
+      throw AgreedError("rank " + std::to_string(d.rank) + " runs another sweep than rank 0: its " + d.name +
+                        " is " + (d.theirs.empty() ? "not given" : d.theirs) + ", rank 0's " +
+                        (d.rank0.empty() ? "not given" : d.rank0) +
+                        " (every rank must get the same command, files and data)");
+  };
+  if (size > 1) {
+    auto where = [](const std::string& path) {
+      return path.empty() ? std::string()
+                          : nlohmann::json(std::filesystem::absolute(path).lexically_normal().string()).dump();
+    };
+    refuse_other_sweep(world.first_difference({{"--out", where(cfg.out)}, {"--directions", where(cfg.directions)}}));
+  }
 
   // The lock, before anything is written beside the output (directions made by the sweep).
   agreed([&] {
@@ -1159,15 +1185,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     mpi::Comm::Settings settings;
     for (const auto& e : mine) settings.emplace_back(e[0].get<std::string>(), e[1].dump());
     const auto d = world.first_difference(settings);
-    if (d.rank > 0)
-      throw AgreedError(
-          d.name == "lock"
-              ? "rank " + std::to_string(d.rank) + " does not see the lock file rank 0 holds beside " + cfg.out +
-                    ": --out must be on a file system that every rank shares (not a node's own /tmp)"
-              : "rank " + std::to_string(d.rank) + " runs another sweep than rank 0: its " + d.name + " is " +
-                    (d.theirs.empty() ? "not given" : d.theirs) + ", rank 0's " +
-                    (d.rank0.empty() ? "not given" : d.rank0) +
-                    " (every rank must get the same command, files and data)");
+    if (d.rank > 0 && d.name == "lock")
+      throw AgreedError("rank " + std::to_string(d.rank) + " does not see the lock file rank 0 holds beside " +
+                        cfg.out + ": --out must be on a file system that every rank shares (not a node's own /tmp)");
+    refuse_other_sweep(d);
   }
   // A dry run asks what would become of the file (read-only, rank 0) and how much of this part
   // of the grid it already holds.

@@ -68,6 +68,9 @@ std::string name_config_settings(const std::string& message, const std::string& 
     return file + ": \"" + #member + "\"" + message.substr(n);
   LOSSCAPE_SWEEP_SETTINGS(LOSSCAPE_KEY)
 #undef LOSSCAPE_KEY
+  // (--splits is not among the settings above: its flag is one text, the key a list)
+  if (message.rfind("--splits:", 0) == 0 && !given("--splits"))
+    return file + ": \"splits\"" + message.substr(std::strlen("--splits"));
   return message;
 }
 

@@ -154,6 +154,16 @@ with h5py.File("spelt.h5", "r") as f:
 check(p.returncode == 0 and spelt_done == 3 and spelt_cfg["out"] == "spelt.h5" and
       spelt_cfg["directions"] == "dirs.h5", f"the same files spelt otherwise on rank 1: one sweep, rank 0's "
       f"spelling recorded ({p.returncode}: {p.stderr[-300:]}; {spelt_done} done, {spelt_cfg.get('out')})")
+# Another --out on rank 1 of a sweep that makes its directions: refused as such before the
+# directions are made (rank 1 looked for its own mo_b.dirs.h5, "no such file (rank 1)", and the
+# mo_a.dirs.h5 rank 0 had made was left)
+NODIR = [a for i, a in enumerate(AGREE) if a != "--directions" and (i == 0 or AGREE[i - 1] != "--directions")]
+p = mpmd([*NODIR, "--data-dir", DATA, "--out", "mo_a.h5"], [*NODIR, "--data-dir", DATA, "--out", "mo_b.h5"])
+refused("another --out on rank 1, directions made by the sweep", p, "mo_a.h5", "its --out is", "mo_b.h5")
+check(not any(os.path.exists(f) for f in ("mo_b.h5", "mo_a.dirs.h5", "mo_b.dirs.h5")),
+      f"... no directions made ({[f for f in os.listdir('.') if f.startswith('mo_')]})")
+p = mpmd([*ABS], [a if a != os.path.abspath("dirs.h5") else os.path.abspath("other.dirs.h5") for a in ABS])
+refused("another --directions on rank 1", p, "agree.h5", "its --directions is", "other.dirs.h5")
 refused("a relative --out from two working folders",
         mpmd([*AGREE, "--data-dir", DATA, "--out", "s.h5"], [*AGREE, "--data-dir", DATA, "--out", "s.h5"],
              ("rankA", "rankB")), "rankA/s.h5", "its --out is", "rankB/s.h5")
@@ -325,6 +335,14 @@ check("flush_secnds" in p.stderr and "bad.json" in p.stderr, "an unknown config 
 for key, value, want in (("samples", -5, 'bad.json: "samples" must not be negative'),
                          ("x", "1:-1:3", 'bad.json: "x" \'1:-1:3\': MAX must be greater than MIN'),
                          ("batch_size", 0, 'bad.json: "batch_size" must be at least 1'),
+                         # (these named the value alone, or the flag: "unknown precision 'fp64'")
+                         ("precision", "fp64", 'bad.json: "precision" \'fp64\': unknown precision'),
+                         ("loss", "l1", 'bad.json: "loss" \'l1\': unknown loss'),
+                         ("device", "gpu", 'bad.json: "device" \'gpu\': unknown device'),
+                         ("dataset", "imagenet", 'bad.json: "dataset": unknown data set \'imagenet\''),
+                         ("splits", ["train", "train"], 'bad.json: "splits": \'train\' is given twice'),
+                         ("dir", {"type": "foo"}, "bad.json: config: dir.type 'foo': expected weights or states"),
+                         # (last: the flag's case below runs on this file)
                          ("flush_seconds", -1, 'bad.json: "flush_seconds" must be a positive number')):
     with open("bad.json", "w") as f:
         json.dump({**cfg, key: value}, f)
@@ -617,6 +635,18 @@ with h5py.File("ppf.h5", "r") as f:
               f"info --values gives {name} as h5py reads it")
     check(np.array_equal(info["x"], f["xcoordinates"]) and np.array_equal(info["y"], f["ycoordinates"]),
           "info --values gives the coordinates")
+    grid_shape = np.asarray(f["train_loss"]).shape
+# ... and which points are done, as rows like the values' (a point marked not done, edited in a
+# copy, is false there)
+shutil.copy("ppf.h5", "ppf_partial.h5")
+with h5py.File("ppf_partial.h5", "r+") as f:
+    mask = np.asarray(f["done"]).copy()
+    mask.flat[1] = 0
+    f["done"][...] = mask
+got = np.asarray(json.loads(run(["info", "--json", "--values", "ppf_partial.h5"]).stdout)["done"])
+check(got.dtype == bool and got.shape == grid_shape and np.array_equal(got.ravel(), mask.ravel() != 0)
+      and not got.ravel()[1] and got.ravel().sum() == mask.size - 1,
+      f"info --values gives the done mask ({got.ravel().tolist()})")
 last = info["runs"][-1]
 check(len(last["devices"]) == 2 and last["points_per_forward"] == 4 and last["cuda_graphs"] is False
       and "config" not in last, "info --json gives the last run's devices and settings")

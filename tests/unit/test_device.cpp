@@ -52,8 +52,8 @@ TEST_CASE("device: refusals name what is visible", "[device]") {
           "--device cuda:4: only 4 devices are visible (cuda:0 to cuda:3)");
   REQUIRE(refusal("cuda", 0, 0, false).find("has no CUDA support") != std::string::npos);
   REQUIRE(refusal("cuda:0", 0, 0, true).find("sees none") != std::string::npos);
-  REQUIRE(refusal("cuda:x", 0, 2, true).find("unknown device 'cuda:x'") != std::string::npos);
-  REQUIRE(refusal("gpu", 0, 2, true).find("unknown device 'gpu'") != std::string::npos);
+  REQUIRE(refusal("cuda:x", 0, 2, true).find("--device 'cuda:x': unknown device") != std::string::npos);
+  REQUIRE(refusal("gpu", 0, 2, true).find("--device 'gpu': unknown device") != std::string::npos);
   REQUIRE(refusal("cuda:99999999", 0, 2, true).find("only 2 devices are visible") !=
           std::string::npos);
 }
