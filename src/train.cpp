@@ -614,17 +614,23 @@ void check_can_make(const fs::path& dir, const std::string& out) {
 // first where needed: a lock needs its folder), or train.lock inside an existing run folder
 // whose parent cannot be written to (`--out .` in a folder of its own).
 // The folders it makes above the run folder are added to `made_above`, deepest first.
-std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs::path>& made_above) {
+// The run folder `out` as an absolute path, its name checked: its lock's takeover mutex,
+// NAME.lock.takeover, must be a file name too (a longer name could be locked once, but a stale
+// lock of it never taken over). A dry run checks it as well.
+fs::path checked_run_folder(const std::string& out) {
   fs::path dir = fs::absolute(out).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();  // (a trailing '/')
-  // (its lock's takeover mutex, NAME.lock.takeover, must be a file name too: a longer name
-  // could be locked once, but a stale lock of it never taken over)
   constexpr std::size_t kMaxRunName = 255 - std::char_traits<char>::length(".lock.takeover");
   if (const std::size_t n = dir.filename().string().size(); n > kMaxRunName)
     throw InputError("--out " + out + ": a run folder name of " + std::to_string(n) +
                      " characters; at most " + std::to_string(kMaxRunName) +
                      " (its lock file's takeover mutex, NAME.lock.takeover, must fit in a file "
                      "name's 255)");
+  return dir;
+}
+
+std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs::path>& made_above) {
+  const fs::path dir = checked_run_folder(out);
   if (fs::is_directory(dir) && ::access(dir.parent_path().c_str(), W_OK) != 0)
     return std::make_unique<FileLock>((dir / "train").string());
   if (!fs::is_directory(dir.parent_path())) {
@@ -663,6 +669,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   } made_above;
   std::unique_ptr<FileLock> lock;
   if (!opts.dry_run) lock = lock_run_folder(cfg.out, made_above.dirs);
+  else checked_run_folder(cfg.out);  // (the name a run would refuse)
   auto existing = run_checkpoints(cfg.out);
   // A folder of torch.save checkpoints (a run of the reference) is another run too: a new one
   // in it would interleave two trajectories, which directions --pca and project then mix.

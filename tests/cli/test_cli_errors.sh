@@ -172,6 +172,11 @@ expect_error "train --out of a 245-character name" 1 "a run folder name of 245 c
   train --arch cnn_small --samples 20 --epochs 1 --out "$WORK/$long_run"
 [[ ! -e "$WORK/$long_run" && ! -e "$WORK/$long_run.lock" ]] && pass "... nothing made" ||
   fail "... the long-named run folder or its lock was made"
+# ... and by a dry run (it printed "would be started"; past 255 a raw "File name too long")
+expect_error "train --dry-run --out of a 245-character name" 1 "a run folder name of 245 characters; at most 241" -- \
+  train --arch cnn_small --samples 20 --epochs 1 --out "$WORK/$long_run" --dry-run
+expect_error "train --dry-run --out of a 300-character name" 1 "a run folder name of 300 characters; at most 241" -- \
+  train --arch cnn_small --samples 20 --epochs 1 --out "$WORK/$(printf 'r%.0s' {1..300})" --dry-run
 # a flag given twice is taken (the job scripts add --quiet or --dry-run to the user's flags)
 "$LOSSCAPE" info --arch cnn_small --json --json >out.txt 2>err.txt && [[ ! -s err.txt ]] &&
   pass "a flag given twice is taken" || fail "a flag given twice: $(cat err.txt)"
