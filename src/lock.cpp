@@ -550,10 +550,18 @@ FileLock::~FileLock() {
   // Remove only our own lock, and under the takeover mutex, as a takeover removes a stale one: a
   // starter that judged this lock stale (its holder suspended for minutes, now resumed and
   // ending) and took it over between a look and an unlink by name would lose its fresh lock.
-  // Where the mutex cannot be had (the folder went read-only or away, or its holder did not let
-  // go for a minute) the lock is left, to be taken over as stale.
+  // Where the mutex cannot be made (a full disk or quota: its token is not written) and none is
+  // there, no takeover can be under way, as a takeover needs it: the lock is removed by name, as
+  // before (a sweep ended by a full disk left its lock, refusing the next run for minutes). One
+  // whose holder did not let go for a minute is left, to be taken over as stale.
   const auto seen = lock_detail::look(lock_path_);
-  if (seen.exists && seen.text == token_) lock_detail::remove_if_unchanged(lock_path_, seen);
+  if (!seen.exists || seen.text != token_) return;
+  std::string why;
+  if (lock_detail::remove_if_unchanged(lock_path_, seen, &why) || why.empty()) return;
+  struct stat st {};
+  if (::lstat((lock_path_ + ".takeover").c_str(), &st) != 0 && errno == ENOENT &&
+      lock_detail::look(lock_path_).text == token_)
+    ::unlink(lock_path_.c_str());
 }
 
 }  // namespace losscape

@@ -1,5 +1,7 @@
 // Tests of lock.hpp: taking over a stale lock is atomic among several starters.
 #include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -289,6 +291,21 @@ TEST_CASE("A holder's destructor removes its lock under the takeover mutex, afte
   // Without a takeover the destructor removes its lock and leaves nothing beside it
   { FileLock again(target); }
   CHECK(beside(target + ".lock").empty());
+  // ... also where the takeover mutex cannot be written (a full disk or quota; here a file size
+  // limit of 0, after the lock was written): none being there, no takeover is under way, and the
+  // lock is removed by name (it was left, refusing the next run for minutes)
+  const auto [status, left] = in_child([&] {
+    auto held = std::make_unique<FileLock>(target);
+    ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit none {0, 0};
+    if (::setrlimit(RLIMIT_FSIZE, &none) != 0) return std::string("setrlimit failed");
+    held.reset();
+    std::string out;
+    for (const auto& name : beside(target + ".lock")) out += name + " ";
+    return out;
+  });
+  CHECK(status == 0);
+  CHECK(left == "");
   fs::remove_all(fs::path(target).parent_path());
 }
 
