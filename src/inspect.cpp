@@ -12,6 +12,7 @@
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/plot.hpp"
 #include "losscape/surface.hpp"
@@ -497,7 +498,7 @@ std::string render(const nlohmann::json& j) {
     const std::string type = j["type"].get<std::string>();
     o << "directions   " << j.value("file", std::string()) << ": " << j["dims"] << " direction(s) over "
       << (type == "unknown" ? "weights or states (not recorded: --model-file tells which)" : type) << "\n"
-      << "settings     " << j["settings"].dump() << "\n"
+      << "settings     " << shown_json(j["settings"]) << "\n"
       << "fingerprint  "
       << (j["model_fingerprint"].get<std::string>().empty()
               ? std::string("none recorded (a file of another tool: the model is not checked)")
@@ -594,7 +595,7 @@ std::string render(const nlohmann::json& j) {
     }
     for (auto& r : j["runs"]) {
       if (r.value("status", std::string()) == "unreadable") {
-        o << "  run   (an entry of the run log with unexpected types: " << r["entry"].dump().substr(0, 120)
+        o << "  run   (an entry of the run log with unexpected types: " << shown_json(r["entry"]).substr(0, 120)
           << ")\n";
         continue;
       }

@@ -8,6 +8,21 @@
 
 namespace losscape {
 
+std::string shown_json(const nlohmann::json& v) {
+  if (v.is_string()) return "\"" + v.get<std::string>() + "\"";
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& e : v) out += (out.size() > 1 ? "," : "") + shown_json(e);
+    return out + "]";
+  }
+  if (v.is_object()) {
+    std::string out = "{";
+    for (const auto& [k, e] : v.items()) out += (out.size() > 1 ? ",\"" : "\"") + k + "\":" + shown_json(e);
+    return out + "}";
+  }
+  return v.dump();
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   check_not_special(path, "a JSON file");
   std::ifstream in(path);

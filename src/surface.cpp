@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "losscape/error.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/lock.hpp"
 
 namespace losscape {
@@ -60,7 +61,7 @@ std::string default_dir_file(const std::string& surface) {
 
 std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::string& key,
                                    const std::string& absent) {
-  if (identity.contains(key)) return identity[key].dump();
+  if (identity.contains(key)) return shown_json(identity[key]);
   return key == "precision" ? "\"fp32\"" : absent;
 }
 
@@ -178,13 +179,13 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
                           cfg["directions"].get<std::string>() + ")";
         }
         return path + " belongs to another sweep: " + its(k) + SurfaceIdentity::shown(have, k, "none") +
-               ", this command has " + v.dump() + swept_along +
+               ", this command has " + shown_json(v) + swept_along +
                "; refusing to resume (the file is left untouched; use another --out)";
       }
     }
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
-        return path + " belongs to another sweep: " + its(k) + v.dump() +
+        return path + " belongs to another sweep: " + its(k) + shown_json(v) +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path, /*resume=*/true);
@@ -402,7 +403,7 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
                     : want == "an integer" ? v.is_number_integer()
                     : want == "an object"  ? v.is_object()
                                            : v.is_boolean();
-    if (!ok) throw damaged("its identity's '" + key + "' is " + v.dump() + ", not " + want);
+    if (!ok) throw damaged("its identity's '" + key + "' is " + shown_json(v) + ", not " + want);
   }
   Grid g;
   try {

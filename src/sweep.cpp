@@ -140,7 +140,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
         if (d[axis].contains("ignore") && !d[axis]["ignore"].is_null() && d[axis]["ignore"] != "biasbn" &&
             d[axis]["ignore"] != "none" && d[axis]["ignore"] != "")
           throw InputError(std::string("config: dir.") + axis + ".ignore " +
-                           d[axis]["ignore"].dump() + ": expected \"biasbn\" or \"none\"");
+                           shown_json(d[axis]["ignore"]) + ": expected \"biasbn\" or \"none\"");
       }
     std::string word;
     if (d.contains("type") && !d["type"].is_null()) {
@@ -707,7 +707,7 @@ void check_made_with(const Directions& d, DirectionsConfig want, int dims,
       continue;
     const auto have = d.attrs.contains(k) ? d.attrs.at(k) : nlohmann::json();
     if (!same(k, have, v))
-      diff += (diff.empty() ? "" : ", ") + k + " " + have.dump() + " (requested " + v.dump() + ")";
+      diff += (diff.empty() ? "" : ", ") + k + " " + shown_json(have) + " (requested " + shown_json(v) + ")";
   }
   if (!diff.empty())
     throw InputError(path + " was made with other direction options: " + diff +
@@ -1007,11 +1007,17 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // settings, data, model and directions are compared below, once read): a rank of another --out
   // looked for its own NAME.dirs.h5, which rank 0 had not made ("no such file (rank 1)"), and the
   // one rank 0 made was left behind.
+  // (the values are compared as dump() writes them, exactly, and shown with their strings as they
+  // are: the error line escapes them once)
   auto refuse_other_sweep = [](const mpi::Comm::Difference& d) {
+    auto shown = [](const std::string& dumped) {
+      if (dumped.empty()) return std::string("not given");
+      const auto j = nlohmann::json::parse(dumped, nullptr, false);
+      return j.is_discarded() ? dumped : shown_json(j);
+    };
     if (d.rank > 0)
       throw AgreedError("rank " + std::to_string(d.rank) + " runs another sweep than rank 0: its " + d.name +
-                        " is " + (d.theirs.empty() ? "not given" : d.theirs) + ", rank 0's " +
-                        (d.rank0.empty() ? "not given" : d.rank0) +
+                        " is " + shown(d.theirs) + ", rank 0's " + shown(d.rank0) +
                         " (every rank must get the same command, files and data)");
   };
   if (size > 1) {

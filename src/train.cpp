@@ -178,7 +178,7 @@ TrainConfig stored_train_config(const nlohmann::json& config, const std::string&
   if (!config.is_object() || !config.contains("arch") || !config["arch"].is_string() ||
       config["arch"].get<std::string>().empty())
     throw InputError(path + ": holds no training configuration (its config attribute is " +
-                     (config.dump().size() > 80 ? config.dump().substr(0, 77) + "..." : config.dump()) +
+                     (shown_json(config).size() > 80 ? shown_json(config).substr(0, 77) + "..." : shown_json(config)) +
                      "; a checkpoint written by losscape train records one), so its run cannot be "
                      "resumed: start a new run from it instead");
   // Every key it records, and no other: a key missing was filled with its default in silence
@@ -241,11 +241,11 @@ TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
         // As the flag is written (--no-nesterov for nesterov false), or as the file's key.
         const std::string flag = std::regex_replace(it.key(), std::regex("_"), "-");
         const std::string given_as =
-            from_file.count(it.key()) ? config_file + ": \"" + it.key() + "\" " + a.dump()
+            from_file.count(it.key()) ? config_file + ": \"" + it.key() + "\" " + shown_json(a)
             : a.is_boolean()          ? (a.get<bool>() ? "--" + flag : "--no-" + flag)
-                                      : "--" + flag + " " + a.dump();
+                                      : "--" + flag + " " + shown_json(a);
         throw InputError(given_as + " differs from the run being resumed (" + it.key() + " " +
-                         b.dump() + " in " + stored->out + "); a resumed run keeps its configuration");
+                         shown_json(b) + " in " + stored->out + "); a resumed run keeps its configuration");
       }
     }
     for (auto& key : kMutable)
@@ -704,8 +704,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     for (auto& key : kMutable) a.erase(key), b.erase(key);
     if (stored.epochs == 0) a.erase("milestones"), b.erase("milestones");  // (resolve_train_config)
     if (a != b)
-      throw InputError(resume_path + ": holds a run with another configuration (" + b.dump() +
-                       "), not " + a.dump());
+      throw InputError(resume_path + ": holds a run with another configuration (" + shown_json(b) +
+                       "), not " + shown_json(a));
     // A run extended with a larger --epochs keeps its schedule: one started with the default
     // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and
     // never again, unlike a run of the new length. Legal (the schedule is part of the run), said.

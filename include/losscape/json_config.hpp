@@ -17,12 +17,16 @@ namespace losscape {
 /// a folder) or is not one JSON value (a syntax error, text after the value).
 nlohmann::json read_json_file(const std::string& path);
 
+/// `v` as JSON text for a message, its strings written as they are between quotes (dump() would
+/// escape a tab or a backslash, and the error line, printable_line, would escape that again).
+std::string shown_json(const nlohmann::json& v);
+
 namespace detail {
 
 inline std::string json_kind(const nlohmann::json& v) {
   if (v.is_number_integer()) return "the integer " + v.dump();
   if (v.is_number()) return "the number " + v.dump();
-  if (v.is_string()) return "the string " + v.dump();
+  if (v.is_string()) return "the string " + shown_json(v);
   if (v.is_boolean()) return v.dump();
   if (v.is_null()) return "null";
   return v.is_array() ? "an array" : "an object";

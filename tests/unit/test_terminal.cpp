@@ -2,6 +2,7 @@
 // names a file brings into them. The expected strings are written out byte by byte.
 #include <string>
 
+#include "losscape/json_config.hpp"
 #include "losscape/terminal.hpp"
 #include "test_support.hpp"
 
@@ -64,4 +65,15 @@ TEST_CASE("error_line: a message of a megabyte is cut after 8,192 bytes at a cha
         "losscape: error: " + std::string(8188, 'a') + "\\nzz");  // (8,192 shown: whole)
   CHECK(error_line(std::string(8191, 'a') + "\n") ==
         "losscape: error: " + std::string(8191, 'a') + "... (1 more byte)");
+}
+
+TEST_CASE("shown_json: a value in a message is escaped once, by the error line", "[terminal]") {
+  // dump() escapes a tab as \t and the error line would double its backslash (\\t: a
+  // backslash and a t); shown_json writes the strings as they are, for error_line to escape.
+  const nlohmann::json v = {{"out", "a\tb.h5"}, {"splits", {"train", "x\\y"}}, {"samples", 20}};
+  CHECK(shown_json(v) == "{\"out\":\"a\tb.h5\",\"samples\":20,\"splits\":[\"train\",\"x\\y\"]}");
+  CHECK(error_line("its " + shown_json(v["out"])) == "losscape: error: its \"a\\tb.h5\"");
+  CHECK(error_line(shown_json(v["splits"])) == "losscape: error: [\"train\",\"x\\\\y\"]");
+  CHECK(shown_json(nlohmann::json(1.5)) == "1.5");
+  CHECK(shown_json(nlohmann::json()) == "null");
 }
