@@ -19,13 +19,14 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Sum over the batch of the per-sample losses: the formula of evaluate() (evaluate.hpp), kept
-// differentiable here.
-torch::Tensor batch_loss_sum(const torch::Tensor& logits, const torch::Tensor& y, LossKind kind) {
+// differentiable here; in float32, or float64 for float64 logits, as evaluate() scores them.
+torch::Tensor batch_loss_sum(const torch::Tensor& logits_in, const torch::Tensor& y, LossKind kind) {
+  const torch::Tensor logits =
+      logits_in.scalar_type() == torch::kFloat64 ? logits_in : logits_in.to(torch::kFloat32);
   if (kind == LossKind::cross_entropy)
     return torch::nn::functional::cross_entropy(
-        logits.to(torch::kFloat32), y,
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  auto p = torch::softmax(logits.to(torch::kFloat32), 1);
+        logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  auto p = torch::softmax(logits, 1);
   auto onehot = torch::one_hot(y, logits.size(1)).to(p.scalar_type());
   return (p - onehot).pow(2).mean(1).sum();
 }
