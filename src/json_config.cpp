@@ -9,7 +9,11 @@
 namespace losscape {
 
 std::string shown_json(const nlohmann::json& v) {
-  if (v.is_string()) return "\"" + v.get<std::string>() + "\"";
+  if (v.is_string()) {  // (a NUL as JSON writes it: the message's what() would end there)
+    std::string out = "\"";
+    for (char c : v.get<std::string>()) out += c == '\0' ? std::string("\\u0000") : std::string(1, c);
+    return out + "\"";
+  }
   if (v.is_array()) {
     std::string out = "[";
     for (const auto& e : v) out += (out.size() > 1 ? "," : "") + shown_json(e);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -117,10 +118,17 @@ std::string identity_difference(const Input& a, const Input& b) {
     if (k == "part") continue;
     if (SurfaceIdentity::added_later(k) && !(ia.contains(k) && ib.contains(k)))
       continue;  // (a file of an earlier version)
-    auto va = SurfaceIdentity::shown(ia, k, "none"), vb = SurfaceIdentity::shown(ib, k, "none");
-    if (va != vb)
+    // (compared as JSON values, an absent precision being fp32; shown as text, whose strings are
+    // not escaped and so cannot tell every two values apart)
+    auto value = [&k](const nlohmann::json& id) -> std::optional<nlohmann::json> {
+      if (id.contains(k)) return id[k];
+      if (k == "precision") return nlohmann::json("fp32");
+      return std::nullopt;
+    };
+    if (value(ia) != value(ib))
       return b.path + " is not a part of the same sweep as " + a.path + ": its " + SurfaceIdentity::describe(k) +
-             " is " + vb + ", " + a.path + " has " + va;
+             " is " + SurfaceIdentity::shown(ib, k, "none") + ", " + a.path + " has " +
+             SurfaceIdentity::shown(ia, k, "none");
   }
   return "";
 }

@@ -484,7 +484,7 @@ struct Evaluator {
                                   hessian->dim(), eig);
         } catch (const ArpackError&) {  // a breakdown (non-finite products of a finite loss)
           undefined();
-        } catch (const UndefinedHessian&) {  // (the loss in fp32, where the sweep's was finite)
+        } catch (const UndefinedHessian&) {  // (the Hessian's loss, where the sweep's was finite)
           undefined();
         }
       }

@@ -76,4 +76,6 @@ TEST_CASE("shown_json: a value in a message is escaped once, by the error line",
   CHECK(error_line(shown_json(v["splits"])) == "losscape: error: [\"train\",\"x\\\\y\"]");
   CHECK(shown_json(nlohmann::json(1.5)) == "1.5");
   CHECK(shown_json(nlohmann::json()) == "null");
+  // a NUL as JSON writes it (the exception's what() would end at the byte itself)
+  CHECK(shown_json(nlohmann::json(std::string("a\0b", 3))) == "\"a\\u0000b\"");
 }
