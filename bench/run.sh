@@ -30,13 +30,16 @@ while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --scale) scale=1 ;;
-    --ranks) ranks=$2; shift ;;
-    --out) out=$2; shift ;;
+    --ranks | --out)
+      (($# >= 2)) || { echo "bench/run.sh: $1 needs a value (see the header of the script)" >&2; exit 2; }
+      if [[ $1 == --ranks ]]; then ranks=$2; else out=$2; fi
+      shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "bench/run.sh: unknown argument '$1' (see the header of the script)" >&2; exit 2 ;;
   esac
   shift
 done
+((quick && scale)) && { echo "bench/run.sh: --quick and --scale: choose one (--quick is the forward benchmark's)" >&2; exit 2; }
 out=${out:-$here/results/$(hostname -s)}
 mkdir -p "$out"
 
