@@ -24,7 +24,8 @@
 # CHECKS=resnet56: after the build, only ResNet-56 sweeps of 50,000 images on a 6 x 6 grid (tf32
 # with the settings table, bf16, tf32 one point per pass, fp16).
 #
-# Environment: OUT (results folder; default bench/results/gpu-<host>), LOSSCAPE_DEPS (default
+# Environment: OUT (results folder; default bench/results/gpu-<host>, with --dry-run
+# build-gpu/dry-run-results), LOSSCAPE_DEPS (default
 # /opt/losscape-deps), TORCH_PREFIX (LibTorch's CMake prefix; default: python3's
 # torch.utils.cmake_prefix_path), JOBS (build jobs; default: nproc), BUDGET (seconds the whole
 # run may take, e.g. 560 under a 590 s limit: benchmarks that would not fit are skipped; 0: none).
@@ -33,7 +34,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dry=0
 [[ ${1:-} == --dry-run ]] && dry=1
-out=${OUT:-$root/bench/results/gpu-$(hostname -s)}
+# (a dry run's results go to the build folder, not among the GPU results of the repository,
+# where a GPU machine named like this one would find them mixed into its own)
+if ((dry)); then out=${OUT:-$root/build-gpu/dry-run-results}; else out=${OUT:-$root/bench/results/gpu-$(hostname -s)}; fi
 deps=${LOSSCAPE_DEPS:-/opt/losscape-deps}
 budget=${BUDGET:-0}
 build=$root/build-gpu
