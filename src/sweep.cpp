@@ -1003,29 +1003,24 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                        "vgg9, resnet*, wrn* can)");
   });
 
-  // Ranks given another --out or --directions are refused before the lock and the directions (the
-  // settings, data, model and directions are compared below, once read): a rank of another --out
-  // looked for its own NAME.dirs.h5, which rank 0 had not made ("no such file (rank 1)"), and the
-  // one rank 0 made was left behind.
-  // (the values are compared as dump() writes them, exactly, and shown with their strings as they
-  // are: the error line escapes them once)
-  auto refuse_other_sweep = [](const mpi::Comm::Difference& d) {
-    auto shown = [](const std::string& dumped) {
-      if (dumped.empty()) return std::string("not given");
-      const auto j = nlohmann::json::parse(dumped, nullptr, false);
-      return j.is_discarded() ? dumped : shown_json(j);
-    };
-    if (d.rank > 0)
-      throw AgreedError("rank " + std::to_string(d.rank) + " runs another sweep than rank 0: its " + d.name +
-                        " is " + shown(d.theirs) + ", rank 0's " + shown(d.rank0) +
-                        " (every rank must get the same command, files and data)");
+  // Ranks given another --out, or one with --directions and one without, are refused before the
+  // lock and the directions (the settings, data, model and directions are compared below, once
+  // read): a rank of another --out looked for its own NAME.dirs.h5, which rank 0 had not made
+  // ("no such file (rank 1)"), and the one rank 0 made was left behind. A --directions file is
+  // compared by what it holds (its fingerprint, below): per-node copies at other paths are fine.
+  // The paths are compared as bytes (a folder's name need not be UTF-8, which JSON is).
+  auto refuse_other_sweep = [](int rank, const std::string& name, const std::string& theirs,
+                               const std::string& rank0) {
+    if (rank > 0)
+      throw AgreedError("rank " + std::to_string(rank) + " runs another sweep than rank 0: its " + name + " is " +
+                        theirs + ", rank 0's " + rank0 + " (every rank must get the same command, files and data)");
   };
   if (size > 1) {
-    auto where = [](const std::string& path) {
-      return path.empty() ? std::string()
-                          : nlohmann::json(std::filesystem::absolute(path).lexically_normal().string()).dump();
-    };
-    refuse_other_sweep(world.first_difference({{"--out", where(cfg.out)}, {"--directions", where(cfg.directions)}}));
+    const auto d = world.first_difference(
+        {{"--out", std::filesystem::absolute(cfg.out).lexically_normal().string()},
+         {"--directions", cfg.directions.empty() ? "not given" : "given"}});
+    auto shown = [&](const std::string& v) { return d.name == "--out" ? "\"" + v + "\"" : v; };
+    refuse_other_sweep(d.rank, d.name, shown(d.theirs), shown(d.rank0));
   }
 
   // The lock, before anything is written beside the output (directions made by the sweep).
@@ -1161,11 +1156,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // sweeps into one "complete" file. Compared: the settings, the identity (model and directions
   // fingerprints), the data as read, the absolute --out, and the lock file rank 0 holds.
   if (size > 1) {  // (nothing here throws before the collectives; the verdict is rank 0's)
-    // What each rank runs, in the order differences are reported (another --out explains a lock
-    // not seen: the output first, the lock last).
+    // What each rank runs, in the order differences are reported (the lock last; --out was
+    // compared above).
     nlohmann::json mine = nlohmann::json::array();
     auto add = [&mine](const std::string& what, const nlohmann::json& value) { mine.push_back({what, value}); };
-    add("--out", std::filesystem::absolute(cfg.out).lexically_normal().string());
     // (modes, not settings, so not in the configuration; each takes its own collective path)
     add("--dry-run", cfg.dry_run);
     add("--identity-only", cfg.identity_only);
@@ -1194,7 +1188,14 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     if (d.rank > 0 && d.name == "lock")
       throw AgreedError("rank " + std::to_string(d.rank) + " does not see the lock file rank 0 holds beside " +
                         cfg.out + ": --out must be on a file system that every rank shares (not a node's own /tmp)");
-    refuse_other_sweep(d);
+    // (the values as dump() writes them, compared exactly, shown with their strings as they are:
+    // the error line escapes them once)
+    auto shown = [](const std::string& dumped) {
+      if (dumped.empty()) return std::string("not given");  // (a setting the other rank has not)
+      const auto j = nlohmann::json::parse(dumped, nullptr, false);
+      return j.is_discarded() ? dumped : shown_json(j);
+    };
+    refuse_other_sweep(d.rank, d.name, shown(d.theirs), shown(d.rank0));
   }
   // A dry run asks what would become of the file (read-only, rank 0) and how much of this part
   // of the grid it already holds.

@@ -162,8 +162,27 @@ p = mpmd([*NODIR, "--data-dir", DATA, "--out", "mo_a.h5"], [*NODIR, "--data-dir"
 refused("another --out on rank 1, directions made by the sweep", p, "mo_a.h5", "its --out is", "mo_b.h5")
 check(not any(os.path.exists(f) for f in ("mo_b.h5", "mo_a.dirs.h5", "mo_b.dirs.h5")),
       f"... no directions made ({[f for f in os.listdir('.') if f.startswith('mo_')]})")
+# --directions given on rank 0 only: refused before the lock and any directions are made
+p = mpmd([*ABS[:-2], "--out", "md_a.h5"], [*NODIR, "--data-dir", DATA, "--out", "md_a.h5"])
+refused("--directions on rank 0 only (MPMD)", p, "md_a.h5", "its --directions is not given, rank 0's given")
+check(not any(f.startswith("md_a") for f in os.listdir(".")), f"... nothing left ({os.listdir('.')})")
+# A --directions file is compared by what it holds: a per-node copy at another path is the same
+# sweep (the paths were compared: refused), other directions are refused by their fingerprint
+shutil.copy("dirs.h5", "rankB/copy.dirs.h5")
+COPY = [a if a != os.path.abspath("dirs.h5") else os.path.abspath("rankB/copy.dirs.h5") for a in ABS]
+p = mpmd([*ABS[:-2], "--out", "copy.h5"], [*COPY[:-2], "--out", "copy.h5"])
+check(p.returncode == 0 and done_count("copy.h5") == 3,
+      f"a copy of the directions at another path on rank 1: one sweep ({p.returncode}: {p.stderr[-300:]})")
+run(["directions", "--model-file", model, "--dataset", "fashion-mnist", "--out", "other.dirs.h5", "--seed", "6"])
 p = mpmd([*ABS], [a if a != os.path.abspath("dirs.h5") else os.path.abspath("other.dirs.h5") for a in ABS])
-refused("another --directions on rank 1", p, "agree.h5", "its --directions is", "other.dirs.h5")
+refused("other directions on rank 1", p, "agree.h5", "its directions (fingerprint) is")
+# A working folder whose name is not UTF-8 (JSON's text): the ranks' --out compared as bytes
+# (a nlohmann type_error on every rank before)
+odd = b"odd\xff".decode("utf-8", "surrogateescape")
+os.makedirs(odd, exist_ok=True)
+p = mpmd([*ABS[:-2], "--out", "s.h5"], [*ABS[:-2], "--out", "s.h5"], (odd, odd))
+check(p.returncode == 0 and done_count(os.path.join(odd, "s.h5")) == 3,
+      f"2 ranks in a folder whose name is not UTF-8: one sweep ({p.returncode}: {p.stderr[-300:]})")
 refused("a relative --out from two working folders",
         mpmd([*AGREE, "--data-dir", DATA, "--out", "s.h5"], [*AGREE, "--data-dir", DATA, "--out", "s.h5"],
              ("rankA", "rankB")), "rankA/s.h5", "its --out is", "rankB/s.h5")
