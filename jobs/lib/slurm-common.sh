@@ -9,6 +9,12 @@
 # does on the warning).
 
 ls_name=${ls_name:-losscape-job}
+# (namerefs and empty arrays under set -u: bash 4.4 or later; RHEL/CentOS 7's 4.2 would fail later
+# in less clear ways)
+if ((BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 4))); then
+  echo "$ls_name: error: bash $BASH_VERSION is too old: the job scripts need bash 4.4 or later" >&2
+  exit 1
+fi
 LS_WHAT=${LS_WHAT:-losscape}
 LS_STOP_TEXT=${LS_STOP_TEXT:-losscape finishes its points, flushes and stops}
 
@@ -26,8 +32,8 @@ ls_log() { echo "$ls_name: $(date '+%F %T') $*"; }
 ls_words() {
   local -n ls_words_out=$1
   ls_words_out=()
-  [[ -n ${2:-} ]] && read -rd '' -a ls_words_out <<<"$2"
-  return 0
+  # (read -d '' returns 1 at the end of its input: not a failure, also under set -e)
+  if [[ -n ${2:-} ]]; then read -rd '' -a ls_words_out <<<"$2" || true; fi
 }
 
 # LS_EXE: the losscape program, from LOSSCAPE (a path, or a name on PATH; default losscape).
@@ -135,7 +141,7 @@ ls_launcher() {
       # Open MPI binds each rank to one core by default (two ranks or fewer; to a socket above):
       # with --cpus-per-task N a rank's N threads would share that core. Unbound instead (the
       # job's cgroup keeps it on its own cores), unless MPIRUN_ARGS binds or maps the ranks.
-      if [[ ${SLURM_CPUS_PER_TASK:-1} =~ ^[0-9]+$ ]] && ((SLURM_CPUS_PER_TASK > 1)) &&
+      if [[ ${SLURM_CPUS_PER_TASK:-1} =~ ^[0-9]+$ ]] && ((${SLURM_CPUS_PER_TASK:-1} > 1)) &&
         ! printf '%s\n' "${words[@]}" | grep -qE '^--?(bind-to|map-by)'; then
         LS_LAUNCH+=(--bind-to none)
       fi
@@ -308,6 +314,7 @@ ls_trap_signals() {
   trap '_ls_forward USR1' USR1
   trap '_ls_forward TERM' TERM
   trap '_ls_forward INT' INT
+  trap '_ls_forward HUP' HUP  # (a script run by hand: losscape runs in a process group of its own)
   if [[ -n ${ls_early:-} ]]; then _ls_forward "$ls_early"; fi
 }
 

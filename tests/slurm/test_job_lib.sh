@@ -172,6 +172,21 @@ ignored=$(awk '{print $2}' "$SIGLOG.ignored" 2>/dev/null)
 check "... and losscape starts with SIGINT not ignored (SigIgn $ignored)" \
   test -n "$ignored" -a "$(((0x${ignored:-2} >> 1) & 1))" == 0
 
+# A closed terminal (SIGHUP to the script's process group) on a script run by hand: passed on to
+# losscape, which stops cleanly on it (losscape runs in a process group of its own, which the
+# hangup does not reach: the script died of it and left losscape running, holding its lock)
+sed -e 's/INT/HUP/g' int-stub.sh >hup-stub.sh
+chmod +x hup-stub.sh
+rm -f "$SIGLOG" "$SIGLOG.started"
+setsid env -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/hup-stub.sh" LAUNCHER=none \
+  TRAIN_ARGS="--arch cnn_small --out hup-run" bash "$root/jobs/train.sbatch" >train-hup.log 2>&1 &
+pid=$!
+wait_started && sleep 0.2 && kill -HUP -- "-$pid"
+wait "$pid"
+rc=$?
+check "a closed terminal (SIGHUP to the script's process group) reaches losscape once; exit 75" \
+  test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')$rc" == "HUP 1 75"
+
 # A signal after one run of a script and before its next (the fan-out merge's dry run and the
 # merge): the next is not started, as for a signal before the first.
 rm -f "$SIGLOG" "$SIGLOG.started"
@@ -483,6 +498,16 @@ out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" 
   FANOUT_SBATCH_ARGS="--chdir=no-such-dir" bash "$root/jobs/sweep-fanout.sbatch" submit --arch cnn_small --out fo.h5 2>&1)
 check "fan-out submit: a -D/--chdir that does not exist is refused in one line" \
   test "$out" == "sweep-fanout.sbatch: error: FANOUT_SBATCH_ARGS: the working directory 'no-such-dir' of -D/--chdir is not a folder that can be entered"
+# The config's own paths, read by the jobs in the -D directory, are checked by submit with a dry
+# run of part 1 (the real program): a model file that is not there was submitted, and every task
+# failed on it
+echo '{"model_file": "no/such/model.h5", "x": "-1:1:3"}' >spool/fo-no-model.json
+rm -f sbatch.txt
+out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" FANOUT_PARTS=2 SWEEP_CONFIG=fo-no-model.json \
+  FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 2>&1)
+check "fan-out submit: a config's model file not in the array's -D is refused, nothing submitted" \
+  bash -c "[[ '$out' == 'losscape: error: no/such/model.h5: no such model file
+sweep-fanout.sbatch: error: submit: the settings do not pass losscape'\''s dry run of part 1 (the reason above): nothing submitted' && ! -e sbatch.txt && ! -e spool/fo.part-1-of-2.dirs.h5 ]]"
 # ... and a relative -D of MERGE_SBATCH_ARGS is the submit directory's, not the array's folder's
 mkdir -p merge-here
 rm -f sbatch.txt
