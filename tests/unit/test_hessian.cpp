@@ -334,3 +334,56 @@ TEST_CASE("curvature options no stage could run with are refused before any work
   CHECK_NOTHROW(check_curvature_options(o));  // the dimension is not known yet
   refused(o, "--top-k", 507);
 }
+
+TEST_CASE("a float64 model's Hessian is of its float64 loss", "[hessian]") {
+  // A TorchScript model computing in double (as PyTorch scores it, evaluate() scores its float64
+  // logits in float64): its Hessian-vector product equals the closed form to float64 rounding,
+  // not to float32's (the loss was taken of logits rounded to float32: ~1e-7 relative).
+  test::TempDir dir("hess64");
+  torch::manual_seed(12);
+  torch::jit::Module lin("Lin64");
+  lin.register_parameter("w", torch::randn({10, 16}, torch::kFloat64) * 2.0, false);
+  lin.register_parameter("b", torch::randn({10}, torch::kFloat64), false);
+  lin.define(R"(
+def forward(self, x):
+    f = x.double().reshape([x.size(0), 4, 7, 4, 7]).mean([2, 4]).flatten(1)
+    return torch.matmul(f, self.w.t()) + self.b
+)");
+  lin.save(dir.file("lin64.pt"));
+  auto model = load_model(dir.file("lin64.pt"), "", "mnist");
+  model->train(false);
+
+  DataSplit data;
+  const std::int64_t n = 12;
+  data.images = torch::randn({n, 1, 28, 28}) * 3.0;
+  data.labels = torch::randint(0, 10, {n}, torch::kInt64);
+  data.total = n;
+
+  torch::Tensor h_exact;
+  {
+    torch::NoGradGuard g;
+    auto f = data.images.to(torch::kFloat64).reshape({n, 4, 7, 4, 7}).mean({2, 4}).flatten(1);
+    auto w = model->parameters()[0].tensor.to(torch::kFloat64);
+    auto b = model->parameters()[1].tensor.to(torch::kFloat64);
+    auto p = torch::softmax(f.matmul(w.t()) + b, 1);
+    h_exact = torch::zeros({160, 160}, torch::kFloat64);
+    for (std::int64_t i = 0; i < n; ++i)
+      h_exact += torch::kron(torch::diag(p[i]) - torch::outer(p[i], p[i]), torch::outer(f[i], f[i]));
+    h_exact /= double(n);
+  }
+  HessianOptions ho;
+  ho.batch_size = 5;
+  HessianOperator h(*model, data, ho);
+  REQUIRE(h.dim() == 160);
+  std::mt19937_64 rng(2);
+  std::normal_distribution<double> nd;
+  std::vector<double> v(160), hv(160);
+  for (auto& e : v) e = nd(rng);
+  h.apply(v.data(), hv.data());
+  auto want = h_exact.matmul(torch::tensor(v, torch::kFloat64));
+  const double scale = want.abs().max().item<double>();
+  double worst = 0;
+  for (std::int64_t i = 0; i < 160; ++i) worst = std::max(worst, std::abs(hv[std::size_t(i)] - want[i].item<double>()));
+  INFO("largest deviation " << worst << " of " << scale);
+  CHECK(worst <= 1e-11 * scale);
+}
