@@ -178,7 +178,21 @@ void add_train(CLI::App& root, Registry& reg) {
     to.progress = !o->quiet && stdout_is_terminal();
     to.stop_on_signal = true;
     to.dry_run = o->dry_run;
-    auto r = train(cfg, to);
+    // A device refused names where it came from: the file's key, or the run's recorded device on
+    // a resume (it said --device, a flag the user had not given).
+    auto r = [&] {
+      try {
+        return train(cfg, to);
+      } catch (const InputError& e) {
+        const std::string m = e.what();
+        if (m.rfind("--device ", 0) != 0 || app->count("--device") > 0) throw;
+        if (from_file.count("device")) throw InputError(o->config_file + ": \"device\"" + m.substr(8));
+        if (stored && !given.contains("device"))
+          throw InputError(out + ": the run's recorded \"device\"" + m.substr(8) +
+                           "; pass --device to resume it on another");
+        throw;
+      }
+    }();
     if (!o->quiet && !r.last_checkpoint.empty())
       std::printf("last checkpoint %s\n", r.last_checkpoint.c_str());
     return r.stopped ? int(kExitIncomplete) : int(kExitOk);

@@ -302,6 +302,24 @@ for tag, edit, says in (("empty", lambda c: {}, "holds no training configuration
           says in p.stderr and not os.path.exists(f"run2_{tag}/model_5.h5"),
           f"resume from a checkpoint whose stored config is {tag}: refused ({p.stderr.strip()})")
 
+# A device refused is named where it came from (it was named --device, a flag not given): the
+# --config file's key, or on a resume the device the run recorded (edited here to one no machine
+# has), with the flag that resumes it elsewhere
+with open("baddev.json", "w") as f:
+    json.dump({"device": "gpu"}, f)
+p = run("train", *without(common, "--device"), "--epochs", "1", "--config", "baddev.json", "--out", "baddev", expect=1)
+check(p.stderr.strip() == "losscape: error: baddev.json: \"device\" 'gpu': unknown device (expected auto, cpu, cuda "
+      "or cuda:N)" and not os.path.exists("baddev"), f"--config device gpu: named by the file and key ({p.stderr.strip()})")
+shutil.copytree("run2", "run2_dev")
+with h5py.File("run2_dev/model_4.h5", "r+") as f:
+    f.attrs["config"] = np.bytes_(json.dumps({**json.loads(f.attrs["config"]), "device": "cuda:9999999"}))
+p = run("train", "--resume", "--epochs", "5", "--out", "run2_dev", expect=1)
+check(p.stderr.strip().startswith("losscape: error: run2_dev: the run's recorded \"device\" cuda:9999999: ") and
+      p.stderr.strip().endswith("; pass --device to resume it on another") and
+      not os.path.exists("run2_dev/model_5.h5"), f"resume of a run recorded on a device not here: named ({p.stderr.strip()})")
+p = run("train", "--resume", "--epochs", "5", "--out", "run2_dev", "--device", "cpu", "--dry-run")
+check(p.returncode == 0, "... and --device cpu resumes it (a dry run)")
+
 # A bad value in a --config file is named as the file's key (it was named as the flag).
 for key, value, says in (("batch_size", 0, '"batch_size" must be at least 1'),
                          ("milestones", [0], '"milestones" must be epochs >= 1'),
