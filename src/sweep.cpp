@@ -934,7 +934,9 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       std::fprintf(stderr, "losscape: note: part %d/%d of a grid of %lld points holds no point (more "
                            "parts than points)\n",
                    part_k + 1, part_n, static_cast<long long>(grid.size()));
-    check_grid_memory(grid, node.size(), memory_room());
+    // (not with --identity-only: this process's memory is not the run's nodes', e.g. a login
+    // node's ulimit at a fan-out's submit)
+    if (!cfg.identity_only) check_grid_memory(grid, node.size(), memory_room());
     if (cfg.out.empty()) throw InputError("--out: no surface file named (an empty name)");
     check_surface_name(cfg.out);
     if (cfg.splits.empty()) throw InputError("--splits: give train, test or both");
@@ -1126,7 +1128,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     CurvatureOptions at_points;  // (λmax and λmin alone at every point)
     at_points.eig = eigen_options(cfg);
     at_points.top_k = at_points.trace_probes = 0;
-    check_curvature_memory(at_points, n, node.size(), memory_room());
+    if (!cfg.identity_only) check_curvature_memory(at_points, n, node.size(), memory_room());
   });
 
   // The surface file and its lock.

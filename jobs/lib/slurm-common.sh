@@ -36,6 +36,20 @@ ls_words() {
   if [[ -n ${2:-} ]]; then read -rd '' -a ls_words_out <<<"$2" || true; fi
 }
 
+# ls_dry_run ARGS...: whether ARGS ask losscape for a dry run: --dry-run, or --dry-run=V with V
+# not false, 0, no, off, disable or negative (CLI11 reads a flag's value so: --dry-run=true is one).
+ls_dry_run() {
+  local a v
+  for a in "$@"; do
+    [[ $a == --dry-run ]] && return 0
+    if [[ $a == --dry-run=* ]]; then
+      v=${a#--dry-run=}
+      [[ ${v,,} =~ ^(false|0|no|off|disable|-[0-9]+)$ ]] || return 0
+    fi
+  done
+  return 1
+}
+
 # LS_EXE: the losscape program, from LOSSCAPE (a path, or a name on PATH; default losscape).
 ls_exe() {
   LS_EXE=${LOSSCAPE:-losscape}
@@ -180,18 +194,20 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
     return 0
   fi
   LS_SIGNALLED=$send  # what the ranks get (ls_run recognizes a start-up death by it)
+  [[ $sig == USR1 ]] && LS_WARNED=1
+  # Passed on before it is logged: a closed terminal or a Ctrl-C also ends a `| tee` reading the
+  # script's output, and the log line would then end the script by SIGPIPE before the kill.
+  if [[ -n ${LS_CHILD:-} ]]; then
+    kill -"$send" "$LS_CHILD" 2>/dev/null
+  else
+    LS_PENDING=1  # no child (yet): ls_run passes it on once it has one
+  fi
   if [[ $sig == USR1 ]]; then
-    LS_WARNED=1
     ls_log "SIGUSR1 (the time-limit warning): $LS_STOP_TEXT"
   elif [[ $send != "$sig" ]]; then
     ls_log "SIG$sig: passed on to $LS_WHAT as SIG$send (${LS_LAUNCH[0]} would kill the ranks on SIG$sig)"
   else
     ls_log "SIG$sig: passed on to $LS_WHAT"
-  fi
-  if [[ -n ${LS_CHILD:-} ]]; then
-    kill -"$send" "$LS_CHILD" 2>/dev/null
-  else
-    LS_PENDING=1  # no child (yet): ls_run passes it on once it has one
   fi
   return 0
 }

@@ -83,7 +83,7 @@ ls_part_files() {
 
 ls_sweep_rc_text() {
   case $1 in
-    0) if printf '%s\n' "${LS_SWEEP[@]}" | grep -qx -- --dry-run; then
+    0) if ls_dry_run "${LS_SWEEP[@]}"; then
          echo "--dry-run passed its checks (a dry run: nothing computed, nothing written)"
        else
          echo "complete"

@@ -186,6 +186,28 @@ wait "$pid"
 rc=$?
 check "a closed terminal (SIGHUP to the script's process group) reaches losscape once; exit 75" \
   test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')$rc" == "HUP 1 75"
+# ... also when the script's output goes through a pipe that the hangup ends (`| tee log`): the
+# script's log line then ends it by SIGPIPE, which came before the signal was passed on
+rm -f "$SIGLOG" "$SIGLOG.started"
+setsid env -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/hup-stub.sh" LAUNCHER=none \
+  TRAIN_ARGS="--arch cnn_small --out hup-run" bash -c 'trap : HUP; bash "$0" 2>&1 | cat >train-hup-pipe.log' \
+  "$root/jobs/train.sbatch" &
+pid=$!
+wait_started && sleep 0.2 && kill -HUP -- "-$pid"
+wait "$pid"
+sleep 0.5
+check "... also when the script's output goes through a pipe the hangup ends" \
+  test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')" == "HUP 1 "
+# A bash older than 4.4 (namerefs, empty arrays under set -u) is refused in one line by every
+# script (the library said so where the scripts discarded its output: a silent exit 1); an old
+# bash simulated by raising the bar in a copy of jobs/
+rm -rf old-bash && mkdir old-bash && cp -r "$root/jobs" old-bash/ &&
+  sed -i 's/BASH_VERSINFO\[0\] < 4 ||/BASH_VERSINFO[0] < 99 ||/' old-bash/jobs/lib/slurm-common.sh
+for script in sweep.sbatch sweep-chain.sbatch sweep-fanout.sbatch train.sbatch; do
+  out=$(env -u SLURM_JOB_ID LOSSCAPE_JOBS="$WORK/old-bash/jobs" bash "old-bash/jobs/$script" 2>&1)
+  check "$script on a bash too old: one line, exit 1" \
+    test "$?:$out" == "1:$script: error: bash $BASH_VERSION is too old: the job scripts need bash 4.4 or later"
+done
 
 # A signal after one run of a script and before its next (the fan-out merge's dry run and the
 # merge): the next is not started, as for a signal before the first.
@@ -467,6 +489,10 @@ check "sweep.sbatch --dry-run: logged as a dry run" has "$out" 'a dry run: nothi
 check "... not as complete" lacks "$out" 'sweep complete'
 check "LAUNCHER=none in a 2-task allocation: 1 rank" has "$out" ', 1 rank(s) on'
 check "... the other task idle" has "$out" 'other 1 task(s) stay idle'
+out=$(env -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/fake.sh" LAUNCHER=none \
+  TRAIN_ARGS="--arch cnn_small --epochs 1 --dry-run=true" TRAIN_OUT=dry-run-true bash "$root/jobs/train.sbatch" 2>&1)
+check "train.sbatch --dry-run=true: logged as a dry run, not as complete" \
+  bash -c "grep -q 'passed its checks (a dry run: nothing trained' <<<'$out' && ! grep -q 'training complete' <<<'$out'"
 
 # ---- the fan-out: the merge job runs in the array's -D/--chdir; a merge without parts names the directory ----
 # (sbatch.txt in $WORK: submit runs sbatch from the array's -D directory)
@@ -507,7 +533,27 @@ out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" FANOUT_PARTS=2 SWEEP_CONF
   FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 2>&1)
 check "fan-out submit: a config's model file not in the array's -D is refused, nothing submitted" \
   bash -c "[[ '$out' == 'losscape: error: no/such/model.h5: no such model file
-sweep-fanout.sbatch: error: submit: the settings do not pass losscape'\''s dry run of part 1 (the reason above): nothing submitted' && ! -e sbatch.txt && ! -e spool/fo.part-1-of-2.dirs.h5 ]]"
+sweep-fanout.sbatch: error: submit: the settings do not pass losscape'\''s dry run of part 1 (the reason above): nothing submitted (FANOUT_CHECK=0 skips this check)' && ! -e sbatch.txt && ! -e spool/fo.part-1-of-2.dirs.h5 ]]"
+env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" FANOUT_PARTS=2 SWEEP_CONFIG=fo-no-model.json FANOUT_CHECK=0 \
+  FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
+check "... FANOUT_CHECK=0 submits it unchecked" test "$(wc -l <sbatch.txt)" == 2
+# ... the login node's memory limits are not the array's: a grid whose values need more than
+# this process may map (ulimit -v) is submitted (it was refused by the dry run's memory check)
+rm -f sbatch.txt
+out=$(ulimit -v 3000000; env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" FANOUT_PARTS=2 \
+  FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit --arch cnn_small \
+  --dataset fashion-mnist --samples 16 --x=-1:1:8001 --y=-1:1:8001 --out big.h5 2>&1)
+check "fan-out submit: a grid too large for the login node's ulimit -v is submitted ($out)" \
+  test "$(wc -l <sbatch.txt 2>/dev/null)" == 2
+# ... a blank MERGE_SBATCH_ARGS keeps the merge job's defaults, as an empty one does
+for blank in "" " " $'\n'; do
+  rm -f sbatch.txt
+  env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" LOSSCAPE="$WORK/fake.sh" FANOUT_PARTS=2 \
+    MERGE_SBATCH_ARGS="$blank" FANOUT_SBATCH_ARGS="-p gpu -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit \
+    --arch cnn_small --out fo.h5 >/dev/null 2>&1
+  check "fan-out submit: MERGE_SBATCH_ARGS='$blank': the merge job's defaults (30 min, the array's partition)" \
+    bash -c "grep ' merge ' sbatch.txt | grep -q -- '--time=00:30:00 -p gpu'"
+done
 # ... and a relative -D of MERGE_SBATCH_ARGS is the submit directory's, not the array's folder's
 mkdir -p merge-here
 rm -f sbatch.txt
