@@ -219,44 +219,59 @@ TEST_CASE("SLQ: quadrature nodes in the spectrum, weights summing to one, densit
   }
 }
 
+namespace {
+
+// A softmax-linear TorchScript model of MNIST-shaped images, loaded as losscape loads one:
+// logits = f Wᵀ + b, f the k x k means of the image's blocks of 28/k x 28/k pixels, computed in
+// `dtype` (W and b normal, times w_scale and b_scale).
+auto softmax_linear(test::TempDir& dir, int k, torch::Dtype dtype, double w_scale, double b_scale) {
+  const std::string b = std::to_string(28 / k), ks = std::to_string(k);
+  torch::jit::Module lin("Lin");
+  lin.register_parameter("w", torch::randn({10, k * k}, dtype) * w_scale, false);
+  lin.register_parameter("b", torch::randn({10}, dtype) * b_scale, false);
+  lin.define("def forward(self, x):\n    f = x" + std::string(dtype == torch::kFloat64 ? ".double()" : "") +
+             ".reshape([x.size(0), " + ks + ", " + b + ", " + ks + ", " + b +
+             "]).mean([2, 4]).flatten(1)\n    return torch.matmul(f, self.w.t()) + self.b\n");
+  lin.save(dir.file("lin.pt"));
+  auto model = load_model(dir.file("lin.pt"), "", "mnist");
+  model->train(false);
+  return model;
+}
+
+DataSplit random_mnist(std::int64_t n, double scale) {
+  DataSplit data;
+  data.images = torch::randn({n, 1, 28, 28}) * scale;
+  data.labels = torch::randint(0, 10, {n}, torch::kInt64);
+  data.total = n;
+  return data;
+}
+
+// The closed-form Hessian over W of softmax_linear's mean cross-entropy on `data`, in float64:
+// the mean over samples of (diag p − p pᵀ) ⊗ f fᵀ (row-major index c·k² + d).
+torch::Tensor softmax_linear_hessian(const Model& model, const DataSplit& data, int k) {
+  torch::NoGradGuard g;
+  const std::int64_t n = data.total, b = 28 / k;
+  auto f = data.images.to(torch::kFloat64).reshape({n, k, b, k, b}).mean({2, 4}).flatten(1);
+  auto w = model.parameters()[0].tensor.to(torch::kFloat64);
+  auto bias = model.parameters()[1].tensor.to(torch::kFloat64);
+  auto p = torch::softmax(f.matmul(w.t()) + bias, 1);
+  auto h = torch::zeros({10 * k * k, 10 * k * k}, torch::kFloat64);
+  for (std::int64_t i = 0; i < n; ++i)
+    h += torch::kron(torch::diag(p[i]) - torch::outer(p[i], p[i]), torch::outer(f[i], f[i]));
+  return h / double(n);
+}
+
+}  // namespace
+
 TEST_CASE("the Hessian of a softmax-linear model equals its closed form", "[hessian]") {
   test::TempDir dir("hess");
   // logits = f Wᵀ + b with f the 7x7 block means of a 28x28 image (49 features).
   torch::manual_seed(11);
-  torch::jit::Module lin("Lin");
-  lin.register_parameter("w", torch::randn({10, 49}) * 0.5, false);
-  lin.register_parameter("b", torch::randn({10}) * 0.1, false);
-  lin.define(R"(
-def forward(self, x):
-    f = x.reshape([x.size(0), 7, 4, 7, 4]).mean([2, 4]).flatten(1)
-    return torch.matmul(f, self.w.t()) + self.b
-)");
-  lin.save(dir.file("lin.pt"));
-  auto model = load_model(dir.file("lin.pt"), "", "mnist");
-  model->train(false);
-
-  DataSplit data;
+  auto model = softmax_linear(dir, 7, torch::kFloat32, 0.5, 0.1);
   const std::int64_t n = 24;
-  data.images = torch::randn({n, 1, 28, 28});
-  data.labels = torch::randint(0, 10, {n}, torch::kInt64);
-  data.total = n;
-
+  const DataSplit data = random_mnist(n, 1.0);
   // Closed form over W (the only tensor with ≥ 2 dimensions), row-major index c·49 + d.
-  torch::Tensor h_exact;
-  {
-    torch::NoGradGuard g;
-    auto x = data.images.to(torch::kFloat64);
-    auto f = x.reshape({n, 7, 4, 7, 4}).mean({2, 4}).flatten(1);
-    auto w = model->parameters()[0].tensor.to(torch::kFloat64);
-    auto b = model->parameters()[1].tensor.to(torch::kFloat64);
-    auto p = torch::softmax(f.matmul(w.t()) + b, 1);
-    h_exact = torch::zeros({490, 490}, torch::kFloat64);
-    for (std::int64_t i = 0; i < n; ++i) {
-      auto a = torch::diag(p[i]) - torch::outer(p[i], p[i]);
-      h_exact += torch::kron(a, torch::outer(f[i], f[i]));
-    }
-    h_exact /= double(n);
-  }
+  const torch::Tensor h_exact = softmax_linear_hessian(*model, data, 7);
 
   HessianOptions ho;
   ho.batch_size = 7;  // batches of unequal size: the sum must still be exact
@@ -341,36 +356,10 @@ TEST_CASE("a float64 model's Hessian is of its float64 loss", "[hessian]") {
   // not to float32's (the loss was taken of logits rounded to float32: ~1e-7 relative).
   test::TempDir dir("hess64");
   torch::manual_seed(12);
-  torch::jit::Module lin("Lin64");
-  lin.register_parameter("w", torch::randn({10, 16}, torch::kFloat64) * 2.0, false);
-  lin.register_parameter("b", torch::randn({10}, torch::kFloat64), false);
-  lin.define(R"(
-def forward(self, x):
-    f = x.double().reshape([x.size(0), 4, 7, 4, 7]).mean([2, 4]).flatten(1)
-    return torch.matmul(f, self.w.t()) + self.b
-)");
-  lin.save(dir.file("lin64.pt"));
-  auto model = load_model(dir.file("lin64.pt"), "", "mnist");
-  model->train(false);
-
-  DataSplit data;
+  auto model = softmax_linear(dir, 4, torch::kFloat64, 2.0, 1.0);
   const std::int64_t n = 12;
-  data.images = torch::randn({n, 1, 28, 28}) * 3.0;
-  data.labels = torch::randint(0, 10, {n}, torch::kInt64);
-  data.total = n;
-
-  torch::Tensor h_exact;
-  {
-    torch::NoGradGuard g;
-    auto f = data.images.to(torch::kFloat64).reshape({n, 4, 7, 4, 7}).mean({2, 4}).flatten(1);
-    auto w = model->parameters()[0].tensor.to(torch::kFloat64);
-    auto b = model->parameters()[1].tensor.to(torch::kFloat64);
-    auto p = torch::softmax(f.matmul(w.t()) + b, 1);
-    h_exact = torch::zeros({160, 160}, torch::kFloat64);
-    for (std::int64_t i = 0; i < n; ++i)
-      h_exact += torch::kron(torch::diag(p[i]) - torch::outer(p[i], p[i]), torch::outer(f[i], f[i]));
-    h_exact /= double(n);
-  }
+  const DataSplit data = random_mnist(n, 3.0);
+  const torch::Tensor h_exact = softmax_linear_hessian(*model, data, 4);
   HessianOptions ho;
   ho.batch_size = 5;
   HessianOperator h(*model, data, ho);
