@@ -157,17 +157,29 @@ sleep 1
 exit 75
 STUB
 chmod +x int-stub.sh
-rm -f "$SIGLOG" "$SIGLOG.started"
-# (setsid: a process group of its own to signal; --default-signal: the script's SIGINT as a
-# terminal's shell leaves it, not ignored as for a background command of this test's shell)
-setsid env --default-signal=INT -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/int-stub.sh" LAUNCHER=none \
-  TRAIN_ARGS="--arch cnn_small --out int-run" bash "$root/jobs/train.sbatch" >train-int.log 2>&1 &
-pid=$!
-wait_started && sleep 0.2 && kill -INT -- "-$pid"
-wait "$pid"
-rc=$?
-check "Ctrl-C (SIGINT to the script's process group) reaches losscape once; exit 75" \
-  test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')$rc" == "INT 1 75"
+sed -e 's/INT/HUP/g' int-stub.sh >hup-stub.sh
+chmod +x hup-stub.sh
+# by_hand SIGNAL [pipe]: train.sbatch run by hand (LAUNCHER=none) with the stub of SIGNAL as
+# losscape, in a process group of its own (setsid) that gets SIGNAL once the stub works, as from a
+# terminal (--default-signal: SIGINT as a terminal's shell leaves it, not ignored as for a
+# background command of this test's shell); with "pipe" the script's output goes through a pipe
+# whose reader the signal ends too (`| tee log`). rc: the exit status; got: the signals the stub
+# got, a line each.
+by_hand() {
+  local sig=$1 cmd='exec bash "$0" >"train-$1.log" 2>&1' pid
+  [[ ${2:-} == pipe ]] && cmd='trap : HUP; bash "$0" 2>&1 | cat >"train-$1-pipe.log"'
+  rm -f "$SIGLOG" "$SIGLOG.started"
+  setsid env --default-signal=INT -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/${sig,,}-stub.sh" \
+    LAUNCHER=none TRAIN_ARGS="--arch cnn_small --out ${sig,,}-run" bash -c "$cmd" "$root/jobs/train.sbatch" "$sig" &
+  pid=$!
+  wait_started && sleep 0.2 && kill -"$sig" -- "-$pid"
+  wait "$pid"
+  rc=$?
+  [[ ${2:-} == pipe ]] && sleep 0.5  # (the stub, no longer waited for, ends a moment later)
+  got=$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')
+}
+by_hand INT
+check "Ctrl-C (SIGINT to the script's process group) reaches losscape once; exit 75" test "$got$rc" == "INT 1 75"
 ignored=$(awk '{print $2}' "$SIGLOG.ignored" 2>/dev/null)
 check "... and losscape starts with SIGINT not ignored (SigIgn $ignored)" \
   test -n "$ignored" -a "$(((0x${ignored:-2} >> 1) & 1))" == 0
@@ -175,29 +187,13 @@ check "... and losscape starts with SIGINT not ignored (SigIgn $ignored)" \
 # A closed terminal (SIGHUP to the script's process group) on a script run by hand: passed on to
 # losscape, which stops cleanly on it (losscape runs in a process group of its own, which the
 # hangup does not reach: the script died of it and left losscape running, holding its lock)
-sed -e 's/INT/HUP/g' int-stub.sh >hup-stub.sh
-chmod +x hup-stub.sh
-rm -f "$SIGLOG" "$SIGLOG.started"
-setsid env -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/hup-stub.sh" LAUNCHER=none \
-  TRAIN_ARGS="--arch cnn_small --out hup-run" bash "$root/jobs/train.sbatch" >train-hup.log 2>&1 &
-pid=$!
-wait_started && sleep 0.2 && kill -HUP -- "-$pid"
-wait "$pid"
-rc=$?
+by_hand HUP
 check "a closed terminal (SIGHUP to the script's process group) reaches losscape once; exit 75" \
-  test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')$rc" == "HUP 1 75"
+  test "$got$rc" == "HUP 1 75"
 # ... also when the script's output goes through a pipe that the hangup ends (`| tee log`): the
-# script's log line then ends it by SIGPIPE, which came before the signal was passed on
-rm -f "$SIGLOG" "$SIGLOG.started"
-setsid env -u TRAIN_ARGS -u TRAIN_CONFIG -u SLURM_JOB_ID LOSSCAPE="$WORK/hup-stub.sh" LAUNCHER=none \
-  TRAIN_ARGS="--arch cnn_small --out hup-run" bash -c 'trap : HUP; bash "$0" 2>&1 | cat >train-hup-pipe.log' \
-  "$root/jobs/train.sbatch" &
-pid=$!
-wait_started && sleep 0.2 && kill -HUP -- "-$pid"
-wait "$pid"
-sleep 0.5
-check "... also when the script's output goes through a pipe the hangup ends" \
-  test "$(cat "$SIGLOG" 2>/dev/null | tr '\n' ' ')" == "HUP 1 "
+# script's log line then ended it by SIGPIPE before the signal was passed on
+by_hand HUP pipe
+check "... also when the script's output goes through a pipe the hangup ends" test "$got" == "HUP 1 "
 # A bash older than 4.4 (namerefs, empty arrays under set -u) is refused in one line by every
 # script (the library said so where the scripts discarded its output: a silent exit 1); an old
 # bash simulated by raising the bar in a copy of jobs/
