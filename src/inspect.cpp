@@ -422,16 +422,21 @@ std::string training_text(const nlohmann::json& t) {
 // file) as printable_line makes it: a state dict key "a\nb" or bytes that are not UTF-8 neither
 // split a line of the text nor reach the terminal raw. (Keys too: a value's summary is keyed by
 // its name, which is looked up as the identity lists it.)
-nlohmann::json printable_strings(const nlohmann::json& j) {
+// Values nested deeper than kShownDepth (only a damaged or crafted file has them: 30,000 levels
+// of a config attribute overflowed the stack here) are shown as a note, not followed.
+constexpr int kShownDepth = 64;
+nlohmann::json printable_strings(const nlohmann::json& j, int depth = 0) {
   if (j.is_string()) return printable_line(j.get<std::string>());
+  if ((j.is_array() || j.is_object()) && depth >= kShownDepth && !j.empty())
+    return "(nested more than " + std::to_string(kShownDepth) + " levels deep: not shown)";
   if (j.is_array()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : j) out.push_back(printable_strings(v));
+    for (const auto& v : j) out.push_back(printable_strings(v, depth + 1));
     return out;
   }
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
-    for (const auto& [key, value] : j.items()) out[printable_line(key)] = printable_strings(value);
+    for (const auto& [key, value] : j.items()) out[printable_line(key)] = printable_strings(value, depth + 1);
     return out;
   }
   return j;

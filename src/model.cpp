@@ -1,9 +1,11 @@
 #include "losscape/model.hpp"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -288,21 +290,50 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         auto m = torch::jit::load(path, torch::kCPU);
         // LibTorch does not check that a tensor's record holds its elements: a truncated
         // record was read past its end by the first operation on the tensor (a crash).
+        // (in 128 bits: an offset near 2^63 wrapped around and passed, reading before the
+        // storage)
+        std::set<const c10::StorageImpl*> storages;
+        unsigned __int128 declared = 0;  // the bytes the distinct storages claim
         auto check = [&](const std::string& name, const torch::Tensor& t) {
           if (!t.defined() || t.numel() == 0) return;
-          std::int64_t last = t.storage_offset();
-          for (std::int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
-          const auto needed = std::uint64_t(last + 1) * std::uint64_t(t.element_size());
+          __int128 last = t.storage_offset();
+          bool negative = last < 0;
+          for (std::int64_t d = 0; d < t.dim(); ++d) {
+            negative = negative || t.stride(d) < 0;
+            last += __int128(t.size(d) - 1) * t.stride(d);
+          }
+          const unsigned __int128 needed = negative ? 0 : (unsigned __int128)(last + 1) * t.element_size();
           const bool empty = !t.has_storage() || t.storage().data_ptr().get() == nullptr;
+          auto shown = [](unsigned __int128 v) {
+            return v > std::numeric_limits<std::uint64_t>::max() ? std::string("more than 2^64")
+                                                                : std::to_string(std::uint64_t(v));
+          };
+          if (negative)
+            throw FormatError(path + ": damaged TorchScript file: tensor " + name +
+                              " has a negative storage offset or stride");
           if (empty || t.storage().nbytes() < needed)
             throw FormatError(path + ": damaged TorchScript file: the record of tensor " + name +
                               " holds " +
                               (empty ? std::string("no data")
                                      : std::to_string(t.storage().nbytes()) + " bytes") +
-                              ", its shape needs " + std::to_string(needed) + " bytes");
+                              ", its shape needs " + shown(needed) + " bytes");
+          if (storages.insert(t.storage().unsafeGetStorageImpl()).second) declared += t.storage().nbytes();
         };
         for (const auto& p : m.named_parameters(true)) check(p.name, p.value);
         for (const auto& b : m.named_buffers(true)) check(b.name, b.value);
+        // LibTorch 1.13 gives a storage the size its tensors declare, whatever its record holds
+        // (a record cut short was read past its end: garbage values or a crash). The records of
+        // the module's tensors (data/N) must hold at least what its distinct storages claim.
+        {
+          caffe2::serialize::PyTorchStreamReader zip(path);
+          unsigned __int128 recorded = 0;
+          for (const auto& r : zip.getAllRecords())
+            if (r.rfind("data/", 0) == 0) recorded += std::get<1>(zip.getRecord(r));
+          if (recorded < declared)
+            throw FormatError(path + ": damaged TorchScript file: its tensor records (data/) hold " +
+                              std::to_string(std::uint64_t(recorded)) + " bytes, its parameters and buffers need " +
+                              std::to_string(std::uint64_t(declared)));
+        }
         // The module is its own architecture: another name would be recorded as its
         // architecture in every file (a stored configuration gives "torchscript" back).
         if (!arch.empty() && arch != "torchscript")

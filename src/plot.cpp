@@ -27,6 +27,7 @@
 #include "losscape/error.hpp"
 #include "losscape/h5.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/trajectory.hpp"
 
 namespace losscape {
@@ -1455,6 +1456,24 @@ ProjectedPath read_projected_path(const std::string& path) {
   // labels then count the checkpoints from 0, as for a file without epochs, not "-1" at each)
   const bool known = std::any_of(p.epochs.begin(), p.epochs.end(), [](std::int64_t e) { return e >= 0; });
   if (p.epochs.size() == t.x.size() && known) t.epochs = std::move(p.epochs);
+  // Points that are not finite (the checkpoints of a diverged run project to NaN) are left out,
+  // said in a note: gnuplot drew NaN as a gap without a word and failed on an infinity.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < t.x.size(); ++i)
+    if (std::isfinite(t.x[i]) && std::isfinite(t.y[i])) {
+      t.x[kept] = t.x[i];
+      t.y[kept] = t.y[i];
+      if (!t.epochs.empty()) t.epochs[kept] = t.epochs[i];
+      ++kept;
+    }
+  if (kept < t.x.size()) {
+    if (kept == 0) throw FormatError(path + ": none of its " + std::to_string(t.x.size()) + " points is finite");
+    std::fprintf(stderr, "losscape: note: %s: %zu of its %zu points are not finite (checkpoints of a diverged run?) "
+                         "and are not drawn\n", printable_line(path).c_str(), t.x.size() - kept, t.x.size());
+    t.x.resize(kept);
+    t.y.resize(kept);
+    if (!t.epochs.empty()) t.epochs.resize(kept);
+  }
   if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
     t.variance = std::array<double, 2>{(*p.explained_variance_ratio)[0], (*p.explained_variance_ratio)[1]};
   t.dir_file = std::move(p.dir_file);

@@ -1156,7 +1156,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // relative path from another working folder, a node-local --out or data or model file of the
   // same name would otherwise hang in the collective file open or mix values of different
   // sweeps into one "complete" file. Compared: the settings, the identity (model and directions
-  // fingerprints), the data as read, the absolute --out, and the lock file rank 0 holds.
+  // fingerprints), the data as read, and the lock file rank 0 holds (--out above).
   if (size > 1) {  // (nothing here throws before the collectives; the verdict is rank 0's)
     // What each rank runs, in the order differences are reported (the lock last; --out was
     // compared above).

@@ -543,7 +543,12 @@ Ref read_legacy(const std::string& path, std::string_view bytes, bool with_data,
   std::map<std::string, torch::Tensor> storages;
   auto next = [&](StorageSource source) {
     Unpickler u(path, p, std::size_t(end - p), std::move(source));
-    Ref r = u.run();
+    Ref r;
+    try {
+      r = u.run();
+    } catch (const c10::Error& e) {  // (LibTorch's own checks, e.g. a shape whose size overflows)
+      throw FormatError(path + ": damaged legacy torch.save file (" + one_line(e, 160) + ")");
+    }
     p += u.consumed();
     return r;
   };

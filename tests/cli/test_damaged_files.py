@@ -24,7 +24,9 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -107,6 +109,30 @@ def main():
     refused("... directions", "ts_empty.pt", "directions", "--model-file", "ts_empty.pt", "--out",
             "x.h5")
     refused("TorchScript whose code does not compile", "ts_code.pt", "info", "ts_code.pt")
+    # A record cut short (LibTorch 1.13 sizes the storage by its declared shape: read past the
+    # record's end, garbage values or a crash) and a storage offset near 2^62 (its bound computed
+    # in 64 bits wrapped around and passed: read before the storage, exit 0)
+    with zipfile.ZipFile("ts_short.pt", "w") as z:
+        for k in src.namelist():
+            z.writestr(k, src.read(k)[:16] if k in weight else src.read(k))
+    refused("TorchScript with a tensor record cut short: eval", "ts_short.pt", "eval", "--model-file", "ts_short.pt",
+            "--dataset", "fashion-mnist", "--samples", "10")
+    pkl = [k for k in src.namelist() if k.endswith("data.pkl")]
+    old = b"K\x00(K\nM\x10\x03t"  # the weight's storage offset 0 and its size (10, 784)
+    check(len(pkl) == 1 and src.read(pkl[0]).count(old) == 1, "the TorchScript data.pkl holds the weight's offset")
+    with zipfile.ZipFile("ts_offset.pt", "w") as z:
+        for k in src.namelist():
+            v = src.read(k)
+            z.writestr(k, v.replace(old, b"\x8a\x08" + struct.pack("<q", 2**62 - 7840) + old[2:]) if k in pkl else v)
+    refused("TorchScript with a storage offset near 2^62: info", "ts_offset.pt", "info", "ts_offset.pt")
+    # A legacy torch.save file whose tensor's size overflows: LibTorch's message named no file
+    torch.save({"w": torch.zeros(12)}, "legacy_big.pt", _use_new_zipfile_serialization=False)
+    data = open("legacy_big.pt", "rb").read()
+    big = b"\x8a\x08" + struct.pack("<q", 2**31)
+    data, n = re.subn(rb"K\x0c\x85q.K\x01\x85q.", b"(" + big * 3 + b"t(K\x00K\x00K\x00t", data, flags=re.S)
+    check(n == 1, "the legacy file holds the tensor's size (12,) and stride (1,)")
+    open("legacy_big.pt", "wb").write(data)
+    refused("a legacy torch.save file of a size (2^31)^3: info", "legacy_big.pt", "info", "legacy_big.pt")
 
     # ---- a TorchScript module whose output is not one logit per class: refused at load ----
     class Five(torch.nn.Module):
@@ -430,6 +456,28 @@ def main():
     r = run("info", "proj_nan.h5", expect_ok=False)
     check(r.returncode == 0 and "--x nan" not in r.stdout and "covers the path" not in r.stdout,
           f"a NaN projection: no covering grid suggested ({r.returncode}: {r.stdout.strip()[-200:]})")
+
+    # ... and an infinite one: its points left out of the drawing, said (gnuplot failed on "Inf",
+    # naming its own script)
+    run("sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset", "fashion-mnist",
+        "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_full.h5", *THREADS, "--quiet")
+    with h5py.File("proj_inf.h5", "w") as f:
+        f["proj_xcoord"] = np.array([0.5, np.inf, 0.0, 0.1])
+        f["proj_ycoord"] = np.array([0.2, 0.1, 0.0, 0.3])
+        f.attrs["proj_method"] = "lstsq"
+    r = run("plot", "s_full.h5", "--trajectory", "proj_inf.h5", "--out-dir", "pinf", "--formats", "svg",
+            expect_ok=False)
+    check(r.returncode == 0 and "proj_inf.h5: 1 of its 4 points are not finite" in r.stderr and
+          os.path.exists("pinf/s_full_train_loss_2dcontour_proj.svg"),
+          f"a projection with an infinite coordinate: drawn without it, said ({r.returncode}: {r.stderr.strip()[-300:]})")
+
+    # ---- a JSON attribute nested 30,000 deep: info shows it cut, not a stack overflow ----
+    shutil.copy("run/model_2.h5", "deep_config.h5")
+    with h5py.File("deep_config.h5", "r+") as f:
+        f.attrs["config"] = np.bytes_(b'{"a":' * 30000 + b"1" + b"}" * 30000)
+    r = run("info", "deep_config.h5", expect_ok=False)
+    check(r.returncode == 0,
+          f"info of a checkpoint whose config is nested 30,000 deep: no crash ({r.returncode}: {r.stderr.strip()[:200]})")
 
     # ---- a CIFAR-10 file that is a folder; an empty --out ----
     os.makedirs("cifar/test_batch.bin", exist_ok=True)
