@@ -200,22 +200,54 @@ std::pair<int, int> part_of(const std::string& part) {
 // gets one beside it, OUT.dirs.h5, as a sweep of OUT would have made, rather than name the first
 // part's (deleted with the parts), and a resume of OUT reads it. An OUT.dirs.h5 already there
 // (an earlier merge's) must hold the same directions. Other files (--directions) stay as named.
-std::string merged_directions(const Input& ref, const std::string& out, const std::string& fingerprint,
-                              bool& copied) {
+std::string merged_directions(const std::vector<Input>& inputs, const Input& ref, const std::string& out,
+                              const std::string& fingerprint, bool& copied) {
   copied = false;
   namespace fs = std::filesystem;
+  auto own_directions = [](const Input& in) {  // (made by the sweep beside its file, not --directions)
+    const std::string named = in.config.value("directions", std::string());
+    const std::string its_out = in.config.value("out", std::string());
+    return !named.empty() && !its_out.empty() && named == default_dir_file(its_out);
+  };
   const std::string named = ref.config.value("directions", std::string());
-  const std::string ref_out = ref.config.value("out", std::string());
-  if (named.empty() || ref_out.empty() || named != default_dir_file(ref_out)) return named;
-  const std::string from = default_dir_file(ref.path), to = default_dir_file(out);
+  if (!own_directions(ref)) return named;
+  const std::string to = default_dir_file(out);
   std::error_code ec;
+  auto holds_ours = [&](const std::string& file) {
+    try {
+      return directions_fingerprint(read_directions(file)) == fingerprint;
+    } catch (const Error&) {
+      return false;  // (damaged: not the parts' directions)
+    }
+  };
   if (fs::exists(to, ec)) {
-    if (directions_fingerprint(read_directions(to)) != fingerprint)
-      throw InputError(to + " holds other directions than the parts' (" + from + "); not merged, " +
-                       out + " is left as it was (move it away, or merge into another --out)");
+    if (!holds_ours(to))
+      throw InputError(to + " holds other directions than the parts' (" + default_dir_file(ref.path) +
+                       "); not merged, " + out + " is left as it was (move it away, or merge into another --out)");
     return to;
   }
-  if (!fs::exists(from, ec)) return named;  // (gone: the file keeps the name it was made with)
+  // The first part's copy, or another part's where it is gone or holds other directions (a file
+  // replaced since: copied as it was, the merged file could not be resumed with it).
+  std::vector<const Input*> order{&ref};
+  for (const auto& in : inputs)
+    if (&in != &ref) order.push_back(&in);
+  std::string from, others;
+  for (const Input* in : order) {
+    if (!own_directions(*in)) continue;
+    const std::string file = default_dir_file(in->path);
+    if (!fs::exists(file, ec)) continue;
+    if (holds_ours(file)) {
+      from = file;
+      break;
+    }
+    others += (others.empty() ? "" : ", ") + file;
+  }
+  if (from.empty()) {
+    if (!others.empty())
+      throw InputError("the parts' direction files (" + others + ") hold other directions than the parts were " +
+                       "swept with (fingerprint " + fingerprint + "); not merged, " + out + " is left as it was");
+    return named;  // (gone: the file keeps the name it was made with)
+  }
   h5::write_whole(to, ".copying", [&](const std::string& tmp) {
     fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
   });
@@ -422,7 +454,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   id.model_fingerprint = idj.value("model_fingerprint", std::string());
   id.directions_fingerprint = idj.value("directions_fingerprint", std::string());
   bool dirs_copied = false;  // (a copy made for this output is removed if the merge fails)
-  id.dir_file = merged_directions(ref, cfg.out, id.directions_fingerprint, dirs_copied);
+  id.dir_file = merged_directions(inputs, ref, cfg.out, id.directions_fingerprint, dirs_copied);
   id.part = "";
   // Every other identity entry travels as it is, so that the merged file can be resumed.
   if (idj.contains("hessian")) id.hessian = idj.at("hessian");

@@ -139,7 +139,7 @@ class Unpickler {
             push(b);
           } else {
             const bool neg = !t.empty() && t[0] == '-';
-            push_int(neg ? -std::int64_t(decimal(t.substr(1))) : std::int64_t(decimal(t)));
+            push_int(neg ? -std::int64_t(decimal(t.substr(1), "integer")) : std::int64_t(decimal(t, "integer")));
           }
         } break;
         case 0x88: case 0x89: {                            // NEWTRUE, NEWFALSE
@@ -299,9 +299,10 @@ class Unpickler {
     p_ = nl + 1;
     return s;
   }
-  std::uint64_t decimal(const std::string& s) const {  // a memo key written as text
+  // A memo key or an integer written as text (`what` names it in the message).
+  std::uint64_t decimal(const std::string& s, const char* what = "memo key") const {
     if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
-      fail("memo key '" + s.substr(0, 20) + "' is not a number");
+      fail(std::string(what) + " '" + s.substr(0, 20) + "' is not a number (of at most 18 digits)");
     return std::stoull(s);
   }
   void push(Ref r) { stack_.push_back(std::move(r)); }
@@ -498,8 +499,11 @@ Ref read_zip(const std::string& path, bool with_data) {
   if (zip->hasRecord("byteorder")) {
     auto [data, bytes] = zip->getRecord("byteorder");
     const std::string order(static_cast<const char*>(data.get()), std::min<std::size_t>(bytes, 16));
-    if (order != "little" && order != "big")
-      throw FormatError(path + ": torch.save zip file of unknown byte order '" + order + "'");
+    if (order != "little" && order != "big") {
+      std::string shown;  // (a NUL written as \x00: the message's what() would end at it)
+      for (char c : order) shown += c == '\0' ? std::string("\\x00") : std::string(1, c);
+      throw FormatError(path + ": torch.save zip file of unknown byte order '" + shown + "'");
+    }
     big = order == "big";
   }
   auto from_record = [&](const std::string& key, torch::ScalarType dtype, std::int64_t numel) {

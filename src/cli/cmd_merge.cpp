@@ -30,6 +30,9 @@ void add_merge(CLI::App& root, Registry& reg) {
       ->capture_default_str();
   app->add_flag("--quiet,-q", o->quiet, "Print only problems");
   reg.push_back({app, [o]() {
+    // (a merge job's time limit or scancel: stopped cleanly, see MergeStopped; before MPI_Init,
+    // as for a sweep: a signal during its start-up of Open MPI's daemon killed the merge, 143)
+    install_stop_handlers();
     // The merged file is written through the same MPI-IO code as a sweep's, on MPI_COMM_SELF.
     mpi::Environment env(nullptr, nullptr);
     if (mpi::Comm::world().size() > 1) {
@@ -38,8 +41,6 @@ void add_merge(CLI::App& root, Registry& reg) {
                              "under mpirun/srun with several ranks\n");
       return int(kExitUsage);
     }
-    // (a merge job's time limit or scancel: stopped cleanly, see MergeStopped)
-    install_stop_handlers();
     MergeReport rep;
     try {
       o->cfg.tolerance = parse_merge_tolerance(o->tolerance);

@@ -291,6 +291,21 @@ must("directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--seed"
 r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q.h5")
 check(r.returncode == 1 and "own/q.dirs.h5 holds other directions than the parts' (own/q.part-1-of-3.dirs.h5)" in r.stderr
       and not os.path.exists("own/q.h5"), f"an OUT.dirs.h5 of other directions: refused ({r.stderr.strip()})")
+# the first part's direction file replaced since (another seed's): the next part's is copied, so
+# that the merged file resumes (part 1's was copied as it was: a file that named other directions
+# than its identity's, which no resume could use); every part's replaced: refused
+shutil.copy("own/q.dirs.h5", "own/q.part-1-of-3.dirs.h5")
+r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q2.h5")
+with h5py.File("own/q2.dirs.h5", "r") as a, h5py.File("own/q.part-2-of-3.dirs.h5", "r") as b:
+    same = all(np.array_equal(a[k][()], b[k][()]) for k in a.keys() if isinstance(a[k], h5py.Dataset))
+check(r.returncode == 75 and same, f"part 1's direction file replaced: part 2's copied ({r.returncode}: {r.stderr.strip()})")
+r = run(*OWN, "--out", "own/q2.h5", "--quiet")
+check(r.returncode == 0, f"... and the merged file resumes with it ({r.returncode}: {r.stderr.strip()})")
+shutil.copy("own/q.dirs.h5", "own/q.part-2-of-3.dirs.h5")
+r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q3.h5")
+check(r.returncode == 1 and "the parts' direction files (own/q.part-1-of-3.dirs.h5, own/q.part-2-of-3.dirs.h5) hold "
+      "other directions than the parts were swept with" in r.stderr and not os.path.exists("own/q3.h5")
+      and not os.path.exists("own/q3.dirs.h5"), f"every part's direction file replaced: refused ({r.stderr.strip()})")
 
 # ---- a link at --out: the merged file goes where it leads (the sweep's lock and resume follow
 # it too), the link stays ----
@@ -631,6 +646,18 @@ check(proc.returncode == 75 and err.startswith("losscape: interrupted: stopped.h
 r = run("merge", *links[:3], "--out", "stopped.h5", "--quiet")
 check(r.returncode == 75 and "interrupted" not in r.stderr,
       f"the same merge again runs ({r.returncode}: {r.stderr.strip()[:200]})")
+# ... and during MPI_Init (Open MPI starting its daemon, a child of the merge: the handler was set
+# after it, and the merge died of the signal, 143, without a word)
+proc = subprocess.Popen([LOSSCAPE, "merge", *links[:3], "--out", "stopped.h5", "--quiet"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+for _ in range(20000):
+    if proc.poll() is not None or subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 0:
+        break
+    time.sleep(0.002)
+proc.send_signal(signal.SIGTERM)
+out, err = proc.communicate(timeout=120)
+check(proc.returncode == 75 and "losscape: interrupted: stopped.h5" in err,
+      f"a merge stopped by SIGTERM during MPI's start-up: exit 75, said ({proc.returncode}: {err.strip()[-300:]})")
 
 conclude()
 print("all merge checks passed")
