@@ -17,6 +17,7 @@
 #include "losscape/mpi.hpp"
 #include "losscape/stop.hpp"
 #include "losscape/surface.hpp"
+#include "losscape/terminal.hpp"
 #include "losscape/timestamp.hpp"
 #include "losscape/version.hpp"
 
@@ -100,12 +101,16 @@ Input read_input(const std::string& path) {
   auto d = f.dataset("run_log");
   std::vector<char> buf(d.size() + 1, '\0');
   d.read(h5::Type::u8, buf.data());
-  try {
-    in.run_log = nlohmann::json::parse(std::string(buf.data()));
-  } catch (const nlohmann::json::exception&) {
+  const std::string text(buf.data());  // (empty: no run recorded yet, as SurfaceFile::run_log reads it)
+  in.run_log = text.empty() ? nlohmann::json::array() : nlohmann::json::parse(text, nullptr, false);
+  if (!in.run_log.is_array()) {
+    // (its points are whole: only the record of its runs is lost, said as a resume says it)
+    std::fprintf(stderr,
+                 "losscape: note: %s: its run log is %s, not the list of earlier starts that losscape "
+                 "writes (damaged?): its runs are left out of the merged file's log\n",
+                 printable_line(path).c_str(), in.run_log.is_discarded() ? "not JSON" : "another JSON value");
     in.run_log = nlohmann::json::array();
   }
-  if (!in.run_log.is_array()) in.run_log = nlohmann::json::array();
   return in;
 }
 

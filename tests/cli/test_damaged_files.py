@@ -438,6 +438,11 @@ def main():
         log = np.zeros(f["run_log"].shape, "u1")
         log[:12] = np.frombuffer(b'[{"start": 1', "u1")
         f["run_log"][...] = log
+    # ... merged: said as a resume says it (its runs were left out of the merged log silently)
+    r = run("merge", "s_badlog.h5", "--out", "m_badlog.h5", expect_ok=False)
+    check(r.returncode == 75 and "losscape: note: s_badlog.h5: its run log is not JSON, not the list of earlier "
+          "starts that losscape writes (damaged?): its runs are left out of the merged file's log" in r.stderr,
+          f"merging a file whose run log is damaged: noted ({r.returncode}: {r.stderr.strip()[:300]})")
     r = run("sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset",
             "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_badlog.h5",
             *THREADS, "--quiet", expect_ok=False)
