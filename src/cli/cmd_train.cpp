@@ -184,11 +184,12 @@ void add_train(CLI::App& root, Registry& reg) {
       try {
         return train(cfg, to);
       } catch (const InputError& e) {
-        const std::string m = e.what();
-        if (m.rfind("--device ", 0) != 0 || app->count("--device") > 0) throw;
-        if (from_file.count("device")) throw InputError(o->config_file + ": \"device\"" + m.substr(8));
+        const std::string m = e.what(), flag = "--device";
+        if (m.rfind(flag + " ", 0) != 0 || app->count(flag) > 0) throw;
+        const std::string rest = m.substr(flag.size());  // (the value and the reason)
+        if (from_file.count("device")) throw InputError(o->config_file + ": \"device\"" + rest);
         if (stored && !given.contains("device"))
-          throw InputError(out + ": the run's recorded \"device\"" + m.substr(8) +
+          throw InputError(out + ": the run's recorded \"device\"" + rest +
                            "; pass --device to resume it on another");
         throw;
       }
