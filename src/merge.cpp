@@ -516,6 +516,16 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
             entry["points_computed"] = std::max<std::int64_t>(0, in_done - before.get<std::int64_t>());
           // (running on: not killed, whatever later runs the merged file lists after it)
           if (rep.inputs[i].live) entry["running_when_merged"] = true;
+        } else if (e + 1 < in.run_log.size() && entry.value("status", std::string()) == "running" &&
+                   before.is_number_integer()) {
+          // A run killed before a later run of this input (a resume): what it computed is what
+          // the done mask gained until that run's start, known only here: in the merged log the
+          // run that follows it may be another part's.
+          const auto& next = in.run_log[e + 1];
+          if (next.is_object() && next.contains("points_done_before") &&
+              next["points_done_before"].is_number_integer())
+            entry["points_computed"] = std::max<std::int64_t>(
+                0, next["points_done_before"].get<std::int64_t>() - before.get<std::int64_t>());
         }
       }
       const nlohmann::json key = run_key(entry);
@@ -528,6 +538,26 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
         log[std::size_t(found - listed.begin())] = entry;
       }
     }
+  }
+  // In time order (the output merged into comes first, then each input's runs): by a run's
+  // start, an earlier merge's time; an entry without either stays after the one before it.
+  {
+    std::vector<std::pair<std::string, std::size_t>> order;
+    std::string last;
+    for (std::size_t e = 0; e < log.size(); ++e) {
+      const auto& entry = log[e];
+      for (const char* k : {"start", "time"})
+        if (entry.is_object() && entry.contains(k) && entry[k].is_string()) {
+          last = entry[k].get<std::string>();
+          break;
+        }
+      order.emplace_back(last, e);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    nlohmann::json sorted = nlohmann::json::array();
+    for (const auto& o : order) sorted.push_back(std::move(log[o.second]));
+    log = std::move(sorted);
   }
   nlohmann::json merge_entry = {{"merge", cfg},
                                 {"time", utc_now_iso()},

@@ -13,6 +13,7 @@
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/train.hpp"
 #include "losscape/torch_save.hpp"
 
@@ -502,6 +503,10 @@ Projection read_projection(const std::string& path) {
   if (f.has_attr("directions_fingerprint"))
     p.directions_fingerprint = f.attr_string("directions_fingerprint");
   if (f.has_attr("proj_method")) p.method = f.attr_string("proj_method");
+  // (plot reads the coordinates by it: those of another method would be drawn as alpha and beta)
+  if (p.method != "cos" && p.method != "lstsq")
+    throw FormatError(path + ": proj_method " + shown_json(p.method) +
+                      " is no projection method losscape or the reference writes (cos or lstsq)");
   if (f.has_attr("model_fingerprint")) p.model_fingerprint = f.attr_string("model_fingerprint");
   if (f.has_attr("orthonormal")) p.orthonormal = f.attr_int("orthonormal") != 0;
   return p;

@@ -476,6 +476,17 @@ def main():
           os.path.exists("pinf/s_full_train_loss_2dcontour_proj.svg"),
           f"a projection with an infinite coordinate: drawn without it, said ({r.returncode}: {r.stderr.strip()[-300:]})")
 
+    # ... and one of an unknown proj_method: refused by info and plot (plot took it for lstsq and
+    # drew its coordinates as the surface's alpha and beta)
+    with h5py.File("proj_meth.h5", "w") as f:
+        f["proj_xcoord"] = np.array([0.5, 0.1, 0.0])
+        f["proj_ycoord"] = np.array([0.2, 0.1, 0.0])
+        f.attrs["proj_method"] = "Cos"
+    refused("a projection of an unknown proj_method", 'proj_meth.h5: proj_method "Cos" is no projection method',
+            "info", "proj_meth.h5")
+    refused("plot --trajectory of an unknown proj_method", 'proj_meth.h5: proj_method "Cos"', "plot",
+            "s_full.h5", "--trajectory", "proj_meth.h5", "--out-dir", "pmeth", "--formats", "svg")
+
     # ---- a JSON attribute nested 30,000 deep: info shows it cut, not a stack overflow ----
     shutil.copy("run/model_2.h5", "deep_config.h5")
     with h5py.File("deep_config.h5", "r+") as f:

@@ -479,6 +479,45 @@ j = json.loads(run("info", "live_m.h5", "--json").stdout)
 lr = [e for e in j["runs"] if e.get("file") == "killed1.h5"]
 check(r.returncode == 75 and len(lr) == 1 and lr[0]["status"] == "complete" and "note" not in lr[0],
       f"merged again once the part ended: its run once, complete ({lr})")
+# A part killed (SIGKILL) with half its points, merged, then resumed and merged again into the
+# same file: the killed run keeps the points it computed (in the merged log the run after it was
+# another part's, and it showed 0), and the merged log lists the runs in time order (the resume
+# came last, after the earlier merge).
+def set_log(path, log, keep_done=None):
+    with h5py.File(path, "r+") as f:
+        raw = json.dumps(log).encode()
+        f["run_log"][...] = np.frombuffer(raw + b"\0" * (65536 - len(raw)), np.uint8)
+        if keep_done is not None:
+            d = f["done"][()]
+            for iy, ix in np.argwhere(d == 1)[keep_done:]:
+                d[iy, ix] = 0
+            f["done"][...] = d
+
+
+with h5py.File("p1.h5", "r") as f:
+    run_a = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())[-1]
+    pdone = int(f["done"][()].sum())
+half = pdone // 2
+run_a.update(status="running", points_done_before=0, start="2020-01-01T00:00:00Z")
+run_a.pop("points_computed", None)
+run_b = dict(run_a, status="complete", points_done_before=half, points_computed=pdone - half,
+             start="2020-01-01T01:00:00Z", end="2020-01-01T01:10:00Z")
+shutil.copy("p1.h5", "resumed1.h5")
+set_log("resumed1.h5", [run_a], keep_done=half)
+r1 = run("merge", "resumed1.h5", "p2.h5", "--out", "resumed_m.h5")
+shutil.copy("p1.h5", "resumed1.h5")
+set_log("resumed1.h5", [run_a, run_b])
+r2 = run("merge", "resumed1.h5", "p2.h5", "p3.h5", "--out", "resumed_m.h5")
+j = json.loads(run("info", "resumed_m.h5", "--json").stdout)
+rr = [(e["status"], e["points_computed"]) for e in j["runs"] if e.get("file") == "resumed1.h5"]
+check(r1.returncode == 75 and r2.returncode == 0 and rr == [("killed", half), ("complete", pdone - half)],
+      f"a killed part resumed and merged again: the killed run keeps its {half} points ({rr})")
+with h5py.File("resumed_m.h5", "r") as f:
+    rlog = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+times = [e.get("start", e.get("time")) for e in rlog]
+check(times == sorted(times) and "merge" in rlog[-1] and rlog[0]["start"] == "2020-01-01T00:00:00Z"
+      and rlog[1]["start"] == "2020-01-01T01:00:00Z",
+      f"the merged run log in time order, the merge last ({times})")
 # Hundreds of parts with long paths: the merge entry names the first and last ten and their
 # number, and the run log stays JSON (it was cut in the middle of a string).
 os.makedirs("many", exist_ok=True)
