@@ -64,6 +64,9 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
   };
   a.min = number(s.substr(0, p1), "MIN");
   a.max = number(s.substr(p1 + 1, p2 - p1 - 1), "MAX");
+  // (-0 is 0, the same grid: written "0" in a surface's identity, as any spelling of 0 is)
+  if (a.min == 0) a.min = 0;
+  if (a.max == 0) a.max = 0;
   const std::string f2 = s.substr(p2 + 1);
   try {
     std::size_t used = 0;

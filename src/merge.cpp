@@ -13,6 +13,7 @@
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
+#include "losscape/json_config.hpp"
 #include "losscape/lock.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/stop.hpp"
@@ -52,7 +53,7 @@ double parse_merge_tolerance(const std::string& s) {
 void from_json(const nlohmann::json& j, MergeConfig& c) {
   for (auto& [k, v] : j.items())
     if (k != "parts" && k != "out" && k != "tolerance")
-      throw InputError("merge config: unknown key '" + k + "'");
+      throw InputError("merge config: unknown key " + shown_json(k));
   if (j.contains("parts")) j.at("parts").get_to(c.parts);
   if (j.contains("out")) j.at("out").get_to(c.out);
   if (j.contains("tolerance")) {

@@ -157,6 +157,14 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     const h5::File f(path, h5::File::Mode::read);
     auto have = read_identity(f, path);
     auto want = id.to_json();
+    // (a grid as this version writes it: a MIN or MAX of -0 was written "-0" before 2026-12-06)
+    for (const char* axis : {"x", "y"})
+      if (have.is_object() && have.contains(axis) && have[axis].is_string() &&
+          !have[axis].get<std::string>().empty()) try {
+          have[axis] = parse_axis(have[axis].get<std::string>()).str();
+        } catch (const InputError&) {
+          // (a damaged grid: check_layout names it)
+        }
     // The computed values (the splits) before the data's hashes, which differ with them: "its
     // computed values are [train_loss, ...]" says what is wrong, the hashes do not.
     auto its = [](const std::string& k) {  // "its --samples is", "its computed values (...) are"

@@ -65,7 +65,7 @@ void check_keys(const nlohmann::json& o, std::initializer_list<const char*> know
   for (auto& [k, v] : o.items()) {
     bool ok = false;
     for (auto* n : known) ok = ok || k == n;
-    if (!ok) throw InputError("config: unknown key '" + (where.empty() ? k : where + "." + k) + "'");
+    if (!ok) throw InputError("config: unknown key " + shown_json(where.empty() ? k : where + "." + k));
   }
 }
 }  // namespace

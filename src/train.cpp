@@ -124,6 +124,8 @@ void check_values(const TrainConfig& c, const std::string& file = "",
     throw InputError(in + e.what());
   }
   if (c.batch_size < 1) throw InputError(name("--batch-size", "batch_size") + " must be at least 1");
+  if (c.samples < 0) throw InputError(name("--samples", "samples") + " must not be negative");
+  if (c.test_samples < 0) throw InputError(name("--test-samples", "test_samples") + " must not be negative");
   if (c.epochs < 0) throw InputError(name("--epochs", "epochs") + " must not be negative");
   if (c.save_every < 1) throw InputError(name("--save-every", "save_every") + " must be at least 1");
   if (!(c.lr > 0) || !std::isfinite(c.lr))
@@ -190,8 +192,8 @@ TrainConfig stored_train_config(const nlohmann::json& config, const std::string&
                        "\" (a damaged or edited checkpoint): not resuming from it");
   for (auto& [k, v] : config.items())
     if (!recorded.contains(k))
-      throw InputError(path + ": its training configuration has an unknown key \"" + k +
-                       "\" (a damaged or edited checkpoint): not resuming from it");
+      throw InputError(path + ": its training configuration has an unknown key " + shown_json(k) +
+                       " (a damaged or edited checkpoint): not resuming from it");
   TrainConfig c;
   try {
     c = config.get<TrainConfig>();

@@ -45,8 +45,9 @@ void add_project(CLI::App& root, Registry& reg) {
   app->add_flag("--quiet,-q", o->quiet, "Print nothing but errors (and the --grid line)");
   app->add_option("--grid", o->grid,
                   "Also print sweep options of an N x N grid covering the path with a 15 % "
-                  "margin, each axis at least 2 wide: --x MIN:MAX:N --y MIN:MAX:N")
-      ->check(CLI::Range(2, 100000));
+                  "margin, each axis at least 2 wide: --x MIN:MAX:N --y MIN:MAX:N (N at most 31622: "
+                  "a sweep takes at most 10^9 points)")
+      ->check(CLI::Range(2, 31622));  // (floor(sqrt(kMaxGridPoints)): options the sweep takes)
   reg.push_back({app, [o, app]() {
     if (const int rc = refuse_several_ranks("project")) return rc;
     const auto files = trajectory_files(o->checkpoints);

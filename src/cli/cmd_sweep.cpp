@@ -200,7 +200,8 @@ void add_sweep(CLI::App& root, Registry& reg) {
         nlohmann::json j = read_json_file(o->config_file);
         try {
           cfg = j.get<SweepConfig>();
-          config_dataset = j.is_object() && j.contains("dataset");
+          // (null counts as absent: the data set the checkpoint records)
+          config_dataset = j.is_object() && j.contains("dataset") && !j["dataset"].is_null();
           // A "dir" that makes other directions than the defaults, beside a direction file: one
           // of the two is a slip (the flags are refused alike; "dims" follows the grid anyway).
           if (j.is_object() && j.contains("dir") && !j["dir"].is_null()) {
@@ -262,9 +263,11 @@ void add_sweep(CLI::App& root, Registry& reg) {
       check_no_ignored_direction_options(*app, cfg.dir, dims);
       if (!o->config_file.empty()) {
         check_config_direction_values(cfg.dir, dims, o->config_file);
+        // (each named where it came from: the flags may not give both, so one is the file's)
         if (!cfg.model_file.empty() && cfg.init_seed != 0)
-          throw InputError(o->config_file + ": init_seed " + std::to_string(cfg.init_seed) +
-                           " is for a fresh zoo network, but the model file " + cfg.model_file +
+          throw InputError((given("--init-seed") ? "--init-seed " : o->config_file + ": init_seed ") +
+                           std::to_string(cfg.init_seed) + " is for a fresh zoo network, but the model file " +
+                           cfg.model_file + (given("--model-file") ? "" : " (" + o->config_file + ": model_file)") +
                            " gives θ*: drop one of the two");
       }
       if (!cfg.hessian)
@@ -280,8 +283,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
     };
     try {
       run_agreed(mpi::Comm::world(), assemble);
-      if (!config_dataset)
-        default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset, mpi::Comm::world());
+      default_to_recorded_dataset(*app, cfg.model_file, cfg.dataset, mpi::Comm::world(), config_dataset);
       auto result = run_sweep(cfg, mpi::Comm::world());
       return result.complete ? int(kExitOk) : int(kExitIncomplete);
     } catch (const AgreedError& e) {

@@ -78,7 +78,11 @@ void add_train(CLI::App& root, Registry& reg) {
       const nlohmann::json known = TrainConfig{};
       if (!given.is_object()) throw InputError(o->config_file + ": expected a JSON object");
       for (auto& [k, v] : given.items())
-        if (!known.contains(k)) throw InputError(o->config_file + ": unknown key '" + k + "'");
+        if (!known.contains(k)) throw InputError(o->config_file + ": unknown key " + shown_json(k));
+      // A key whose value is null counts as absent (the default, or on a resume the run's own
+      // value), as in sweep --config: taken as given, null became the default for another reason
+      // (lr 0.1 for adam, the 300-epoch milestones) or replaced a resumed run's epochs with 300.
+      for (auto it = given.begin(); it != given.end();) it = it->is_null() ? given.erase(it) : std::next(it);
       try {
         (void)given.get<TrainConfig>();
       } catch (const nlohmann::json::exception& e) {

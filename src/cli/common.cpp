@@ -93,8 +93,8 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
 }
 
 void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
-                                 std::string& dataset, const mpi::Comm& comm) {
-  if (app.count("--dataset") > 0) return;
+                                 std::string& dataset, const mpi::Comm& comm, bool chosen) {
+  // (no early return: a rank given --dataset skipping the broadcast hung the others in it)
   std::string r;
   if (comm.root()) {
     try {
@@ -104,7 +104,7 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
     }
   }
   comm.bcast(r);
-  if (!r.empty()) dataset = r;
+  if (!r.empty() && !chosen && app.count("--dataset") == 0) dataset = r;
 }
 
 std::vector<std::string> trajectory_files(const std::vector<std::string>& given) {
@@ -256,6 +256,9 @@ std::string parse_error_text(const CLI::ParseError& e) {
   if (std::regex_match(what, m, std::regex(R"((\S+): (.*) not in \{(.*)\})")))
     return m[1].str() + ": '" + m[2].str() + "' is not one of " +
            std::regex_replace(m[3].str(), std::regex(","), ", ");
+  // (a positional argument, by CLI11's internal name: "parts is required")
+  if (std::regex_match(what, m, std::regex(R"(([a-z]\w*) is required)")))
+    return "no " + m[1].str() + " given (the command's file arguments, before or after the options)";
   if (std::regex_match(what, m, std::regex(R"((\S+) excludes (\S+))")))
     return m[1].str() + " and " + m[2].str() + " do not go together";
   return what;
@@ -357,6 +360,27 @@ int run_main(int argc, char** argv) {
       return kExitError;
     }
   }
+  // `--out=` (an unset shell variable in `--out=$OUT`): CLI11 takes it for the option without a
+  // value and takes the next argument instead (`--out= --quiet` wrote a file named --quiet, and
+  // `--out= --dry-run` ran a whole sweep into one named --dry-run). Refused as `--out ''` is.
+  if (argc > 1)
+    for (auto& s : reg) {
+      if (!s.app->check_name(argv[1])) continue;
+      for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--") break;
+        if (a.size() < 4 || a.compare(0, 2, "--") != 0 || a.find('=') != a.size() - 1) continue;
+        const std::string name = a.substr(0, a.size() - 1);
+        const CLI::Option* opt = s.app->get_option_no_throw(name);
+        if (!opt) continue;  // (unknown: CLI11 names it)
+        print_usage_error(name == "--milestones"  // ('' is "no milestones" there)
+                              ? name + "=: an empty value is read as none at all (the next argument "
+                                       "would be taken): write --milestones '' for no milestones"
+                              : name + "=: an empty value (an unset shell variable?): give one, or "
+                                       "leave the option out for its default");
+        return kExitError;
+      }
+    }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -59,8 +59,10 @@ void default_to_recorded_dataset(const CLI::App& app, const std::string& model_f
                                  std::string& dataset);
 /// The same under MPI: rank 0 reads the file and every rank takes its answer (one reading, one
 /// answer; a file rank 0 cannot read leaves `dataset` as it is, for the model loading to report).
+/// Collective on every rank, whether or not it was given a data set (`chosen`: by a --config
+/// key): ranks of an MPMD launch may differ in that, and the ranks compare their settings later.
 void default_to_recorded_dataset(const CLI::App& app, const std::string& model_file,
-                                 std::string& dataset, const mpi::Comm& comm);
+                                 std::string& dataset, const mpi::Comm& comm, bool chosen = false);
 
 /// How every command picks the data set when --dataset is not given (for --help texts).
 inline constexpr const char* kDatasetDefault =

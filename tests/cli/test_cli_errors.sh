@@ -94,7 +94,7 @@ expect_error "no model" 2 "no model: give --model-file" -- eval
 expect_error "sweep without a model" 2 "sweep: no model" -- sweep --x -1:1:3
 expect_error "train without --arch" 2 "no architecture given" -- train --samples 200 --epochs 1 --out t
 expect_error "a number that is none" 1 "--samples: 'abc' is not a number" -- eval -n abc
-expect_error "a number out of range" 1 "--grid: '1' is not a number in 2..100000" -- \
+expect_error "a number out of range" 1 "--grid: '1' is not a number in 2..31622" -- \
   project --grid 1 -c x --directions y
 expect_error "--precision tf32 on a CPU" 1 "--precision tf32 needs a GPU" -- \
   eval --arch cnn_small --dataset fashion-mnist -n 10 --device cpu --precision tf32
@@ -330,6 +330,33 @@ for cmd in "info secret.h5" "eval --model-file secret.h5" "info locked/m.h5" "ev
   [[ $(cat err.txt) == "losscape: error: $file: cannot be read (Permission denied)" ]] &&
     pass "$cmd of an unreadable file: said so" || fail "$cmd of an unreadable file: $(cat err.txt)"
 done
+
+# ---- --name= with nothing after '=' (an unset variable in --out=$OUT): CLI11 took the next
+# argument as the value (a file named --quiet; a whole sweep into one named --dry-run) ----
+mkdir -p eq && cd eq
+expect_error "directions --out= --quiet" 1 "--out=: an empty value" -- directions --arch cnn_small \
+  --out= --quiet
+expect_error "sweep --out= --dry-run" 1 "--out=: an empty value" -- sweep --arch cnn_small --x -1:1:3 \
+  --out= --dry-run
+expect_error "train --milestones= (the next argument would be taken)" 1 "--milestones=" \
+  "--milestones ''" -- train --arch cnn_small --milestones= --out run --dry-run
+[[ -z $(ls -A | grep -vx "out.txt\|err.txt") ]] && pass "--name=: nothing made" || fail "--name=: files were made: $(ls -A)"
+cd ..
+expect_error "an unknown --name= is still named as unknown" 2 "--bogus" -- sweep --bogus= --arch cnn_small
+# a positional argument missing is named as such (CLI11 said 'parts is required')
+expect_error "merge without parts" 2 "no parts given" -- merge --out m.h5
+# a config key with a NUL is shown whole (the line ended at the NUL)
+printf '{"x": "-1:1:3", "k\\u0000ey": 1}' >nulkey.json
+expect_error "sweep config: a key with a NUL" 1 "$WORK/nulkey.json" 'unknown key "k\\u0000ey"' -- sweep \
+  --config "$WORK/nulkey.json" --arch cnn_small --dry-run
+# --init-seed as a flag beside a config's model file: named as the flag, the model by the file
+"$LOSSCAPE" directions --arch cnn_small --out isd.h5 --quiet
+echo "{\"model_file\": \"$WORK/isd.h5\"}" >mf.json
+expect_error "sweep: --init-seed flag with a config's model_file" 1 "--init-seed 5 is for a fresh zoo" \
+  "(${WORK}/mf.json: model_file)" -- sweep --config "$WORK/mf.json" --init-seed 5 --x -1:1:3 --out s.h5 --dry-run
+# project --grid N: N x N within the sweep's 10^9 points
+expect_error "project --grid 31623" 1 "--grid: '31623' is not a number in 2..31622" -- project \
+  --directions d.h5 --checkpoints run --grid 31623
 
 if ((failures)); then
   echo "$failures check(s) failed"

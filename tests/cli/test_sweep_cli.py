@@ -176,6 +176,33 @@ check(p.returncode == 0 and done_count("copy.h5") == 3,
 run(["directions", "--model-file", model, "--dataset", "fashion-mnist", "--out", "other.dirs.h5", "--seed", "6"])
 p = mpmd([*ABS], [a if a != os.path.abspath("dirs.h5") else os.path.abspath("other.dirs.h5") for a in ABS])
 refused("other directions on rank 1", p, "agree.h5", "its directions (fingerprint) is")
+# --dataset on one rank only, the model's recorded data set on the other (the same): one sweep
+# (the rank given --dataset skipped the broadcast of the recorded one: the other waited in it
+# forever, or took a later message for it, MPI_ERR_TRUNCATE)
+NODS = [a for i, a in enumerate(ABS) if a != "--dataset" and (i == 0 or ABS[i - 1] != "--dataset")]
+for tag, pair in (("rank 0", ([*ABS[:-2], "--out", "ds0.h5"], [*NODS[:-2], "--out", "ds0.h5"])),
+                  ("rank 1", ([*NODS[:-2], "--out", "ds1.h5"], [*ABS[:-2], "--out", "ds1.h5"]))):
+    p = mpmd(*pair)
+    out = pair[0][-1]
+    check(p.returncode == 0 and done_count(out) == 3,
+          f"--dataset on {tag} only, the model's own: one sweep ({p.returncode}: {p.stderr[-300:]})")
+# A --config's "dataset": null counts as absent: the data set the checkpoint records (it was
+# taken as given: fashion-mnist for a checkpoint of mnist, whose files have the same names)
+shutil.copy(model, "mnist_ck.h5")
+with h5py.File("mnist_ck.h5", "r+") as f:
+    f.attrs["dataset"] = "mnist"
+with open("null_ds.json", "w") as f:
+    json.dump({"dataset": None, "x": "-1:1:3", "model_file": "mnist_ck.h5"}, f)
+p = run(["sweep", "--config", "null_ds.json", "--data-dir", DATA, "--samples", "20", "--out", "null_ds.h5",
+         "--dry-run"])
+conf = json.loads(re.search(r"effective configuration: (\{.*\})", p.stdout).group(1))
+check(conf["dataset"] == "mnist", f'"dataset": null in --config: the checkpoint\'s own ({conf["dataset"]})')
+# A grid bound of -0 is 0: the same grid as written with 0 (a resume was refused, '"0:1:2" ...
+# this command has "-0:1:2"')
+Z = ["sweep", "--model-file", model, "--directions", "dirs.h5", *DATA_ARGS, "--samples", "20", "--quiet"]
+run([*Z, "--x", "0:1:2", "--out", "z.h5"])
+p = run([*Z, "--x=-0:1:2", "--out", "z.h5"])
+check(p.returncode == 0 and done_count("z.h5") == 2, f"--x -0:1:2 resumes a sweep of --x 0:1:2 ({p.returncode}: {p.stderr.strip()})")
 # A working folder whose name is not UTF-8 (JSON's text): the ranks' --out compared as bytes
 # (a nlohmann type_error on every rank before)
 odd = b"odd\xff".decode("utf-8", "surrogateescape")

@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -157,6 +158,32 @@ check("afile: exists and is not a folder" in p.stderr, f"--out naming a file: re
 p = run("train", *common, "--epochs", "4", "--resume", "--out", "run", "--dry-run")
 check("none to run: the run is complete (epoch 4 of 4)" in p.stdout,
       f"--dry-run of a finished run: nothing to run: {p.stdout[:200]!r}")
+# A --config key whose value is null counts as absent, as in sweep --config: adam's default lr
+# and the milestones scaled to --epochs (null gave lr 0.1 and 150,225,275), and on a resume the
+# run's own epochs (null made a finished 4-epoch run a 300-epoch one)
+with open("nulls.json", "w") as f:
+    json.dump({"optimizer": "adam", "lr": None, "milestones": None, "momentum": None}, f)
+p = run("train", "--config", "nulls.json", *without(common, "--milestones", "--lr"), "--epochs", "4",
+        "--out", "nulls", "--dry-run")
+conf = json.loads(re.search(r"configuration: (\{.*\})", p.stdout).group(1))
+check(conf["lr"] == 0.001 and conf["milestones"] == [2, 3, 4],
+      f"null lr / milestones in --config: the defaults (lr {conf['lr']}, milestones {conf['milestones']})")
+with open("null_epochs.json", "w") as f:
+    json.dump({"epochs": None, "data_dir": None}, f)
+p = run("train", "--config", "null_epochs.json", "--resume", "--threads", "1", "--out", "run", "--dry-run")
+check("none to run: the run is complete (epoch 4 of 4)" in p.stdout,
+      f"null epochs in a resume's --config: the run's own 4 ({p.stdout[:300]!r})")
+# samples / test_samples out of range in a --config: named by the file's key, even where a flag
+# replaces the value (they were named as the flag, or accepted under one)
+for key in ("samples", "test_samples"):
+    with open("neg.json", "w") as f:
+        json.dump({key: -5}, f)
+    flag = "--" + key.replace("_", "-")
+    for extra in ([], [flag, "100"]):
+        p = run("train", "--config", "neg.json", *common, *extra, "--epochs", "1", "--out", "neg",
+                "--dry-run", expect=1)
+        check(f'neg.json: "{key}" must not be negative' in p.stderr,
+              f"--config {key} -5{' under ' + flag if extra else ''}: named by the key ({p.stderr.strip()})")
 check(before == {f: digest("run/" + f) for f in os.listdir("run")}, "refusals and dry runs changed nothing")
 p = run("train", *common, "--test-samples", "20000", "--epochs", "1", "--out", "ts", expect=1)
 check("--test-samples 20000 exceeds the 256 samples of the test split" in p.stderr,
