@@ -553,13 +553,16 @@ constexpr std::array<const char*, 10> kViridis = {"#440154", "#482878", "#3e4989
 // A palette of `bands` flat colours, one per band of a filled map: viridis at i / (bands - 1), as
 // `set palette maxcolors` samples it. (gnuplot 5.4 ignores a maxcolors below the ten points of a
 // `defined` palette: 2 to 8 bands were drawn in 9 colours whose edges were not the levels.)
-std::string band_palette_cmd(std::size_t bands) {
+// (`white_below`: one more band first, white, for the values below the first level)
+std::string band_palette_cmd(std::size_t bands, bool white_below = false) {
   auto rgb = [](const char* hex) {
     const unsigned long c = std::strtoul(hex + 1, nullptr, 16);
     return std::array<double, 3>{double((c >> 16) & 255), double((c >> 8) & 255), double(c & 255)};
   };
   std::string s = "# one flat colour per band between contour levels\nset palette maxcolors 0\n"
                   "set palette defined (";
+  if (white_below) s += "0 '#ffffff', 1 '#ffffff', ";
+  const std::size_t first = white_below ? 1 : 0;
   for (std::size_t i = 0; i < bands; ++i) {
     const double t = bands > 1 ? double(i) / double(bands - 1) * double(kViridis.size() - 1) : 0.0;
     const auto k = std::min<std::size_t>(std::size_t(t), kViridis.size() - 2);
@@ -568,7 +571,7 @@ std::string band_palette_cmd(std::size_t bands) {
     std::snprintf(col, sizeof col, "#%02x%02x%02x", int(std::lround(a[0] + (t - double(k)) * (b[0] - a[0]))),
                   int(std::lround(a[1] + (t - double(k)) * (b[1] - a[1]))),
                   int(std::lround(a[2] + (t - double(k)) * (b[2] - a[2]))));
-    s += (i ? ", " : "") + std::to_string(i) + " '" + col + "', " + std::to_string(i + 1) + " '" + col + "'";
+    s += (i ? ", " : "") + std::to_string(i + first) + " '" + col + "', " + std::to_string(i + 1 + first) + " '" + col + "'";
   }
   return s + ")\n";
 }
@@ -1002,9 +1005,17 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "# the mean of its corners, so that the bands follow the contour levels\n"
        << "set pm3d at b interpolate " << kx << "," << ky << "\n"
        << "set cntrlabel onecolor\n"
-       << "set contour base\n"
-       << levels_cmd(lv) << band_palette_cmd(lv.size() - 1)
-       << "set cbrange [" << num(lv.front()) << ":" << num(lv.back()) << "]\n"
+       << "set contour base\n";
+    // Values below the first level are white (a band of their own below vmin on the colour bar,
+    // as the reference's contourf leaves them unfilled): in the first band's colour, a basin
+    // below vmin read as lying between the first two levels.
+    bool below = false;
+    for (std::size_t iy : ys)
+      for (std::size_t ix : xs) below = below || v[iy * s.nx() + ix] < lv.front();
+    const double low = !below ? lv.front() : o.log ? lv[0] * lv[0] / lv[1] : 2 * lv[0] - lv[1];
+    gp << levels_cmd(lv) << band_palette_cmd(lv.size() - 1, below)
+       << (below ? "# values below the first level: white (the band below it on the colour bar)\n" : "")
+       << "set cbrange [" << num(low) << ":" << num(lv.back()) << "]\n"
        // (tics on every other band edge, from the first level; on each with one or two bands: a
        // --vlevel beyond vmax - vmin, whose levels are vmin and vmax, had a tic at vmin alone)
        << (o.log             ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back())
