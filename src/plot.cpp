@@ -213,6 +213,7 @@ const std::string kWriting = h5::own_suffix(".writing");
 
 struct Levels {
   double vmin, vlevel, vmax;
+  bool log_floor = false;  ///< vmin is --log's floor for a default of 0: lower values drawn at it
 };
 constexpr std::size_t kMaxLevels = 1000;
 // How many of vmin, vmin+vlevel, ... are <= vmax.
@@ -232,6 +233,7 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
     // Log scales need a positive floor; accuracy/error and eig-ratio defaults start at 0.
     if (o.vmin) throw InputError("plot: --log needs --vmin > 0");
     l.vmin = std::min(l.vlevel, l.vmax / 10);
+    l.log_floor = true;
   }
   // (a tiny --vlevel would make gnuplot trace billions of contours)
   const double count = level_count(l);
@@ -1008,10 +1010,12 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << "set contour base\n";
     // Values below the first level are white (a band of their own below vmin on the colour bar,
     // as the reference's contourf leaves them unfilled): in the first band's colour, a basin
-    // below vmin read as lying between the first two levels.
+    // below vmin read as lying between the first two levels. (Not below --log's own floor for a
+    // default vmin of 0, at which lower values are drawn in every map: plotting.md, --log.)
     bool below = false;
-    for (std::size_t iy : ys)
-      for (std::size_t ix : xs) below = below || v[iy * s.nx() + ix] < lv.front();
+    if (!l.log_floor)
+      for (std::size_t iy : ys)
+        for (std::size_t ix : xs) below = below || v[iy * s.nx() + ix] < lv.front();
     const double low = !below ? lv.front() : o.log ? lv[0] * lv[0] / lv[1] : 2 * lv[0] - lv[1];
     gp << levels_cmd(lv) << band_palette_cmd(lv.size() - 1, below)
        << (below ? "# values below the first level: white (the band below it on the colour bar)\n" : "")

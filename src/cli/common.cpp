@@ -372,7 +372,8 @@ int run_main(int argc, char** argv) {
         if (a.size() < 4 || a.compare(0, 2, "--") != 0 || a.find('=') != a.size() - 1) continue;
         const std::string name = a.substr(0, a.size() - 1);
         const CLI::Option* opt = s.app->get_option_no_throw(name);
-        if (!opt) continue;  // (unknown: CLI11 names it)
+        // (unknown: CLI11 names it; a flag, --quiet=, is CLI11's to read)
+        if (!opt || opt->get_expected_max() == 0) continue;
         print_usage_error(name == "--milestones"  // ('' is "no milestones" there)
                               ? name + "=: an empty value is read as none at all (the next argument "
                                        "would be taken): write --milestones '' for no milestones"

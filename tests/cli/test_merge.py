@@ -500,8 +500,10 @@ with h5py.File("p1.h5", "r") as f:
 half = pdone // 2
 run_a.update(status="running", points_done_before=0, start="2020-01-01T00:00:00Z")
 run_a.pop("points_computed", None)
+# (the resume started after the other parts' runs and the first merge: in the merged log the
+# run after the killed one is another part's, so only the merge can count its points)
 run_b = dict(run_a, status="complete", points_done_before=half, points_computed=pdone - half,
-             start="2020-01-01T01:00:00Z", end="2020-01-01T01:10:00Z")
+             start="2030-01-01T01:00:00Z", end="2030-01-01T01:10:00Z")
 shutil.copy("p1.h5", "resumed1.h5")
 set_log("resumed1.h5", [run_a], keep_done=half)
 r1 = run("merge", "resumed1.h5", "p2.h5", "--out", "resumed_m.h5")
@@ -515,9 +517,28 @@ check(r1.returncode == 75 and r2.returncode == 0 and rr == [("killed", half), ("
 with h5py.File("resumed_m.h5", "r") as f:
     rlog = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
 times = [e.get("start", e.get("time")) for e in rlog]
-check(times == sorted(times) and "merge" in rlog[-1] and rlog[0]["start"] == "2020-01-01T00:00:00Z"
-      and rlog[1]["start"] == "2020-01-01T01:00:00Z",
-      f"the merged run log in time order, the merge last ({times})")
+check(times[:-1] == sorted(times[:-1]) and "merge" in rlog[-1] and rlog[0]["start"] == "2020-01-01T00:00:00Z"
+      and rlog[-2]["start"] == "2030-01-01T01:00:00Z" and "merge" not in rlog[1],
+      f"the merged run log in time order, the new merge last ({times})")
+
+# A grid bound of -0 (written "-0:1:2" by versions before 2026-12-06, "0:1:2" now): parts of
+# either spelling are one sweep, and a merged file (written anew as "0:1:2") is merged into again
+ZS = ["sweep", *COMMON, "--x", "0:1:2", "--directions", "dirs.h5"]
+for k in (1, 2):
+    must(*ZS, "--part", f"{k}/2", "--out", f"z{k}.h5")
+    shutil.copy(f"z{k}.h5", f"zold{k}.h5")
+    with h5py.File(f"zold{k}.h5", "r+") as f:
+        for attr in ("identity", "config"):
+            j = json.loads(f.attrs[attr])
+            j["x"] = "-0:1:2"
+            f.attrs[attr] = json.dumps(j)
+r1 = run("merge", "zold1.h5", "zold2.h5", "--out", "zm.h5")
+r2 = run("merge", "zold1.h5", "zold2.h5", "--out", "zm.h5")
+r3 = run("merge", "zold1.h5", "z2.h5", "--out", "zmix.h5")
+r4 = run(*ZS, "--part", "1/2", "--out", "zold1.h5")
+check([r.returncode for r in (r1, r2, r3, r4)] == [0, 0, 0, 0],
+      f"parts of a -0 grid written '-0:1:2': merged, merged again, mixed with '0:1:2' parts, resumed "
+      f"({[(r.returncode, r.stderr.strip()[-200:]) for r in (r1, r2, r3, r4)]})")
 # Hundreds of parts with long paths: the merge entry names the first and last ten and their
 # number, and the run log stays JSON (it was cut in the middle of a string).
 os.makedirs("many", exist_ok=True)

@@ -446,6 +446,19 @@ def main():
         check(sorted(set(got), key=float) == tics,
               f"... its colour bar ticked at {tics} ({sorted(set(got), key=float)})")
 
+    # ... but not below --log's own floor for a default vmin of 0 (5 % for accuracy): lower values
+    # are drawn at the floor there, as in every other map (plotting.md, --log)
+    with h5py.File("accplane.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = x, x
+        f["train_acc"] = 45 + 40 * X + 4 * Y  # 1 .. 89 %
+        f["done"] = np.ones((2, 2), np.uint8)
+        f.attrs["format"] = "losscape-surface"
+    r = run("plot", "accplane.h5", "--what", "train_acc", "--log", "--formats", "png", "--out-dir", "fig_accfloor")
+    gp = open("fig_accfloor/accplane_train_acc_2dcontourf_log.gp").read()
+    check(r.returncode == 0 and "#ffffff" not in gp and "set cbrange [5:" in gp,
+          f"--log's floor (5 %) for accuracy: no white band below it ({r.returncode}: "
+          f"{[l for l in gp.splitlines() if 'cbrange' in l or 'palette defined' in l]})")
+
     # ---- a quantity given twice is drawn once ----
     r = run("plot", "plane.h5", "--formats", "png", "--out-dir", "fig_twice", "--what", "train_loss,train_loss")
     pngs = [l for l in r.stdout.splitlines() if l.endswith(".png")]
