@@ -20,6 +20,7 @@
 #include <numeric>
 #include <set>
 #include <nlohmann/json.hpp>
+#include <iomanip>
 #include <sstream>
 
 #include "losscape/contour_labels.hpp"
@@ -191,19 +192,32 @@ std::string label_of(const std::string& q) {
 
 // The 3D view ignores margins: a title of more than two lines (a long model name broken, a
 // surface in progress) would lie on the surface's far corner; the view shrinks (6 % a line) and
-// the title rises into the room above it (up to 1.2 lines).
+// the title rises into the room above it (up to 1.2 lines). At 0.92 of gnuplot's size, not 1:
+// the colour bar's labels and title fit on the right (a log bar's "100000" was cut at the edge and
+// its title left out).
 std::string surface_title_room(const std::string& title) {
   const auto extra = double(std::count(title.begin(), title.end(), '\n')) - 1;
-  if (extra <= 0) return "set view 55, 35, 1, 1.1\n";
-  return "set view 55, 35, " + num(std::max(0.7, 1 - 0.06 * extra)) + ", 1.1\nset title offset 0, " +
+  if (extra <= 0) return "set view 55, 35, 0.92, 1.1\n";
+  return "set view 55, 35, " + num(std::max(0.7, 0.92 - 0.06 * extra)) + ", 1.1\nset title offset 0, " +
          num(std::min(1.2, 0.4 * extra)) + "\n";
 }
 
 // splot in map view draws a multi-line title down into the plot: make room and lift it.
-std::string map_title_room(const std::string& title) {
+// Its left margin, too, leaves the y label out: at --size 400x300 the label ("2nd PC: 4.52 %")
+// was cut at the picture's edge. Room for the y tic labels as gnuplot writes them (about five
+// steps over [y0, y1], to the step's decimals) and the label.
+std::string map_title_room(const std::string& title, double y0, double y1) {
   auto breaks = std::count(title.begin(), title.end(), '\n');
+  const double span = std::abs(y1 - y0);
+  const int decimals =
+      span > 0 && std::isfinite(span) ? std::clamp(-int(std::floor(std::log10(span / 5))), 0, 12) : 0;
+  auto chars = [decimals](double v) {
+    std::ostringstream t;
+    t << std::fixed << std::setprecision(decimals) << v;
+    return int(t.str().size());
+  };
   return "set tmargin " + std::to_string(breaks + 2) + ".5\nset title offset 0, " +
-         std::to_string(breaks) + "\n";
+         std::to_string(breaks) + "\nset lmargin " + std::to_string(std::max(chars(y0), chars(y1)) + 5) + "\n";
 }
 
 // The suffix of a file being written, renamed away when whole: this process's own (".PID.writing"),
@@ -975,7 +989,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   if (kind == Kind::contour || kind == Kind::trajectory) {
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << aspect_cmd(o, {x0, x1, y0, y1}, true) << "set view map\n"
-       << map_title_room(title) << "set contour base\n"
+       << map_title_room(title, y0, y1) << "set contour base\n"
        << levels_cmd(lv)
        << "set cbrange [vmin:vmax]\n"
        << (o.log ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back()) : "")
@@ -1002,7 +1016,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
       kx = std::max(1, kx * 3 / 4), ky = std::max(1, ky * 3 / 4);
     gp << "set xrange " << range_of(x0, x1) << "\nset yrange " << range_of(y0, y1) << "\n"
        << aspect_cmd(o, {x0, x1, y0, y1}, true) << "set view map\n"
-       << map_title_room(title)
+       << map_title_room(title, y0, y1)
        << "# each grid cell is split into kx x ky sub-cells of about 4 pixels, each coloured by\n"
        << "# the mean of its corners, so that the bands follow the contour levels\n"
        << "set pm3d at b interpolate " << kx << "," << ky << "\n"
@@ -1066,12 +1080,15 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
        << surface_title_room(title)
        << "set xyplane 0\n"
        << "set ticslevel 0\n"
+       << "# (alpha's labels lower, beta's lower right: at the corners they ran into the z axis's\n"
+       << "# lowest label and into each other, \"0-1\")\n"
+       << "set xtics offset 0, -0.7\nset ytics offset 0.8, -0.4\n"
        << "set zlabel " << gp_str(label_of(q)) << " rotate parallel noenhanced\n"
        << "set pm3d depthorder"
        << (xs.size() <= 61 && ys.size() <= 61 ? " border lw 0.2 lc rgb \"#60000000\"" : "") << "\n"
        << "set pm3d lighting primary 0.5 specular 0.2\n"
        << "# (upper right: lower down it covered the last tick labels of the beta axis)\n"
-       << "set colorbox vertical user origin 0.905, 0.42 size 0.025, 0.45\n";
+       << "set colorbox vertical user origin 0.865, 0.42 size 0.025, 0.45\n";
     plot = "splot datafile using 1:2:(zclip($3)) with pm3d";
   }
   script_render_loop(gp, plot);

@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zlib
 
 try:
     import h5py
@@ -63,6 +64,50 @@ def write_surface(path, nx, ny, xr=(-1, 1), yr=(-1, 1), unfinished=None, referen
             f.attrs["dataset"] = "cifar10"
             f.attrs["config"] = '{"model_file": "vgg9.h5", "samples": 1000}'
     return L
+
+
+def png_pixels(path):
+    """(width, height, bytes per pixel, rows) of a PNG as pngcairo writes it (8 bits per channel,
+    RGB or RGBA, not interlaced), its rows' filters undone (no imaging library needed)."""
+    data = open(path, "rb").read()
+    pos, idat, w, h, bpp = 8, b"", 0, 0, 3
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, _depth, ctype = struct.unpack(">IIBB", body[:10])
+            bpp = {2: 3, 6: 4}[ctype]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, rows, prev, stride = zlib.decompress(idat), [], bytearray(w * bpp), w * bpp
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a, b = line[i - bpp] if i >= bpp else 0, prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return w, h, bpp, rows
+
+
+def edge_ink(path, cols=2):
+    """How many pixels that are not near white lie in the first and in the last `cols` columns."""
+    w, _h, bpp, rows = png_pixels(path)
+    def dark(r, x):
+        return min(r[x * bpp:x * bpp + 3]) < 200
+    return (sum(1 for r in rows for x in range(cols) if dark(r, x)),
+            sum(1 for r in rows for x in range(w - cols, w) if dark(r, x)))
 
 
 def png_size(path):
@@ -219,6 +264,26 @@ def main():
     check("1st PC: 65.43 %" in open("figr/refpca_train_loss_2dcontour.gp").read() and
           "2nd PC: 21.09 %" in open("figr/refpca_train_loss_2dcontour.gp").read(),
           "reference surface: PC axis labels from the direction file its dir_file names")
+
+    # ---- nothing cut at the picture's edges: no ink in a PNG's first and last two columns.
+    # splot's map view left the y label ("2nd PC: 21.09 %") out of its left margin at 400x300,
+    # and the 3D surface's colour bar had its tick labels ("100000") cut at the right edge and
+    # its title off the picture.
+    ink = {f: edge_ink(f"figr/{f}") for f in sorted(os.listdir("figr")) if f.endswith(".png")}
+    check(len(ink) >= 4 and all(v == (0, 0) for v in ink.values()),
+          f"400x300 with PC axis labels: nothing at the left or right edge (pixels: {ink})")
+    with h5py.File("bigplane.h5", "w") as f:
+        xx = np.linspace(-1, 1, 5)
+        f["xcoordinates"], f["ycoordinates"] = xx, xx
+        XX, YY = np.meshgrid(xx, xx)
+        f["train_loss"] = 10 ** (3 + 3 * XX * XX + 0.5 * YY)
+        f["done"] = np.ones((5, 5), np.uint8)
+        f.attrs["format"] = "losscape-surface"
+    r = run("plot", "bigplane.h5", "--log", "--vmin", "0.5", "--vlevel", "1e5", "--vmax", "2e6", "--formats", "png",
+            "--out-dir", "fig_bigbar", "--what", "train_loss")
+    ink = {f: edge_ink(f"fig_bigbar/{f}") for f in sorted(os.listdir("fig_bigbar")) if f.endswith(".png")}
+    check(r.returncode == 0 and len(ink) == 4 and all(v == (0, 0) for v in ink.values()),
+          f"a log colour bar to 2e6: nothing at the left or right edge (pixels: {ink})")
 
     # ---- a non-square surface as the reference writes it: arrays declared (nx, ny), filled
     # through the meshgrid's ravel (index j * nx + i for (x[i], y[j])), as its crunch() does ----
