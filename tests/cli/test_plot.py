@@ -269,8 +269,20 @@ def main():
     # splot's map view left the y label ("2nd PC: 21.09 %") out of its left margin at 400x300,
     # and the 3D surface's colour bar had its tick labels ("100000") cut at the right edge and
     # its title off the picture.
-    ink = {f: edge_ink(f"figr/{f}") for f in sorted(os.listdir("figr")) if f.endswith(".png")}
-    check(len(ink) >= 4 and all(v == (0, 0) for v in ink.values()),
+    # (a PCA plane 3 times wider than high, as a trajectory's often is: the maps' axes are free)
+    with h5py.File("wide.h5", "w") as f:
+        xw, yw = np.linspace(-1.08, 6.12, 9), np.linspace(-0.55, 1.65, 7)
+        f["xcoordinates"], f["ycoordinates"] = xw, yw
+        XW, YW = np.meshgrid(xw, yw)
+        f["train_loss"] = 1 + 0.1 * XW**2 + YW**2
+        f["done"] = np.ones((7, 9), np.uint8)
+        f.attrs["format"] = "losscape-surface"
+        f["dir_file"] = "pca_dirs.h5"
+    run("plot", "wide.h5", "--out-dir", "fig_wide", "--formats", "png", "--size", "400x300", "--what", "train_loss")
+    ink = {f"{d}/{f}": edge_ink(f"{d}/{f}") for d in ("figr", "fig_wide") for f in sorted(os.listdir(d))
+           if f.endswith(".png")}
+    check(len(ink) >= 8 and all(v == (0, 0) for v in ink.values()) and
+          "2nd PC: 21.09 %" in open("fig_wide/wide_train_loss_2dcontour.gp").read(),
           f"400x300 with PC axis labels: nothing at the left or right edge (pixels: {ink})")
     with h5py.File("bigplane.h5", "w") as f:
         xx = np.linspace(-1, 1, 5)
