@@ -127,14 +127,6 @@ std::string identity_difference(const Input& a, const Input& b) {
     // (compared as JSON values, an absent precision being fp32; shown as text, whose strings are
     // not escaped and so cannot tell every two values apart)
     auto value = [&k](const nlohmann::json& id) -> std::optional<nlohmann::json> {
-      // (a grid as this version writes it: a bound of -0 was written "-0" before 2026-12-06, and
-      // the merged file's grid is written anew: merging into it again compared "0" with "-0")
-      if ((k == "x" || k == "y") && id.contains(k) && id[k].is_string() && !id[k].get<std::string>().empty())
-        try {
-          return nlohmann::json(parse_axis(id[k].get<std::string>()).str());
-        } catch (const InputError&) {
-          // (a damaged grid: compared as it is)
-        }
       if (id.contains(k)) return id[k];
       if (k == "precision") return nlohmann::json("fp32");
       return std::nullopt;

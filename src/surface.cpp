@@ -157,14 +157,6 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     const h5::File f(path, h5::File::Mode::read);
     auto have = read_identity(f, path);
     auto want = id.to_json();
-    // (a grid as this version writes it: a MIN or MAX of -0 was written "-0" before 2026-12-06)
-    for (const char* axis : {"x", "y"})
-      if (have.is_object() && have.contains(axis) && have[axis].is_string() &&
-          !have[axis].get<std::string>().empty()) try {
-          have[axis] = parse_axis(have[axis].get<std::string>()).str();
-        } catch (const InputError&) {
-          // (a damaged grid: check_layout names it)
-        }
     // The computed values (the splits) before the data's hashes, which differ with them: "its
     // computed values are [train_loss, ...]" says what is wrong, the hashes do not.
     auto its = [](const std::string& k) {  // "its --samples is", "its computed values (...) are"
@@ -374,11 +366,22 @@ nlohmann::json SurfaceFile::read_identity(const h5::File& f, const std::string& 
     throw FormatError(path + ": not a losscape surface file (its format is " +
                       f.attr_string("format") + ")");
   check_version(f, path);
+  nlohmann::json identity;
   try {
-    return nlohmann::json::parse(f.attr_string("identity"));
+    identity = nlohmann::json::parse(f.attr_string("identity"));
   } catch (const nlohmann::json::exception&) {
     throw FormatError(path + ": attribute 'identity' is not JSON");
   }
+  // Its grid as this version writes it, for every reader that compares it (resume, merge): a MIN
+  // or MAX of -0 was written "-0" before 2026-12-06, now "0" (the same grid)
+  for (const char* axis : {"x", "y"})
+    if (identity.is_object() && identity.contains(axis) && identity[axis].is_string() &&
+        !identity[axis].get<std::string>().empty()) try {
+        identity[axis] = parse_axis(identity[axis].get<std::string>()).str();
+      } catch (const InputError&) {
+        // (a damaged grid: check_layout names it)
+      }
+  return identity;
 }
 
 void SurfaceFile::check_version(const h5::File& f, const std::string& path) {
