@@ -296,6 +296,43 @@ std::optional<std::pair<int, std::string>> refused_value(const CLI::App& app) {
   return std::nullopt;
 }
 
+// `--out=` (an unset shell variable in `--out=$OUT`): CLI11 takes it for the option without a
+// value and takes the next argument instead (`--out= --quiet` wrote a file named --quiet, and
+// `--out= --dry-run` ran a whole sweep into one named --dry-run): refused as `--out ''` is.
+// `-o=x`: a short option's value follows it joined or after a space, so CLI11 (as getopt) read
+// '=x', and a file named '=x' was written. Both only for options taking a value (`--quiet=` is
+// CLI11's to read), and not where the argument is the value of the option before it.
+static std::string misplaced_equals(const CLI::App& cmd, int argc, char** argv) {
+  auto takes_value = [&](const std::string& name) {
+    const CLI::Option* opt = cmd.get_option_no_throw(name);
+    return opt && opt->get_expected_max() > 0;
+  };
+  bool is_value = false;  // argv[i] follows an option that takes a value, written without one
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    if (std::exchange(is_value, false)) continue;
+    const bool long_name = a.size() > 2 && a.compare(0, 2, "--") == 0;
+    const bool short_name = a.size() >= 2 && a[0] == '-' && a[1] != '-';
+    if (long_name && a.find('=') == std::string::npos) {
+      is_value = takes_value(a);
+    } else if (short_name && a.size() == 2) {
+      is_value = takes_value(a);
+    } else if (short_name && a[2] == '=' && takes_value(a.substr(0, 2))) {
+      return a + ": a short option's value follows it after a space or joined (" + a.substr(0, 2) + " " +
+             a.substr(3) + "); '=' would be read as part of it";
+    } else if (long_name && a.size() > 3 && a.find('=') == a.size() - 1 && takes_value(a.substr(0, a.size() - 1))) {
+      const std::string name = a.substr(0, a.size() - 1);
+      return name == "--milestones"  // ('' is "no milestones" there)
+                 ? name + "=: an empty value is read as none at all (the next argument would be taken): "
+                          "write --milestones '' for no milestones"
+                 : name + "=: an empty value (an unset shell variable?): give one, or leave the option "
+                          "out for its default";
+    }
+  }
+  return {};
+}
+
 int run_main(int argc, char** argv) {
   tune_cpu_allocator();
   CLI::App app{"losscape: loss landscapes of neural networks at HPC scale"};
@@ -360,28 +397,13 @@ int run_main(int argc, char** argv) {
       return kExitError;
     }
   }
-  // `--out=` (an unset shell variable in `--out=$OUT`): CLI11 takes it for the option without a
-  // value and takes the next argument instead (`--out= --quiet` wrote a file named --quiet, and
-  // `--out= --dry-run` ran a whole sweep into one named --dry-run). Refused as `--out ''` is.
   if (argc > 1)
-    for (auto& s : reg) {
-      if (!s.app->check_name(argv[1])) continue;
-      for (int i = 2; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--") break;
-        if (a.size() < 4 || a.compare(0, 2, "--") != 0 || a.find('=') != a.size() - 1) continue;
-        const std::string name = a.substr(0, a.size() - 1);
-        const CLI::Option* opt = s.app->get_option_no_throw(name);
-        // (unknown: CLI11 names it; a flag, --quiet=, is CLI11's to read)
-        if (!opt || opt->get_expected_max() == 0) continue;
-        print_usage_error(name == "--milestones"  // ('' is "no milestones" there)
-                              ? name + "=: an empty value is read as none at all (the next argument "
-                                       "would be taken): write --milestones '' for no milestones"
-                              : name + "=: an empty value (an unset shell variable?): give one, or "
-                                       "leave the option out for its default");
-        return kExitError;
-      }
-    }
+    for (auto& s : reg)
+      if (s.app->check_name(argv[1]))
+        if (const std::string what = misplaced_equals(*s.app, argc, argv); !what.empty()) {
+          print_usage_error(what);
+          return kExitError;
+        }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

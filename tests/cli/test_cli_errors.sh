@@ -340,7 +340,13 @@ expect_error "sweep --out= --dry-run" 1 "--out=: an empty value" -- sweep --arch
   --out= --dry-run
 expect_error "train --milestones= (the next argument would be taken)" 1 "--milestones=" \
   "--milestones ''" -- train --arch cnn_small --milestones= --out run --dry-run
+# -o=d.h5: a short option's value is joined or after a space, so '=d.h5' was the file's name
+expect_error "directions -o=d.h5" 1 "-o=d.h5: a short option's value" "(-o d.h5)" -- directions \
+  --arch cnn_small -o=d.h5
 [[ -z $(ls -A | grep -vx "out.txt\|err.txt") ]] && pass "--name=: nothing made" || fail "--name=: files were made: $(ls -A)"
+# ...but an argument that is the value of the option before it is that option's to read
+"$LOSSCAPE" directions --arch cnn_small --out --x= --quiet >out.txt 2>err.txt && [[ -f --x= ]] &&
+  pass "--out --x=: a file named --x= written" || fail "--out --x=: $(cat err.txt)"
 cd ..
 expect_error "an unknown --name= is still named as unknown" 2 "--bogus" -- sweep --bogus= --arch cnn_small
 # a positional argument missing is named as such (CLI11 said 'parts is required')
