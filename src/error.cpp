@@ -2,12 +2,16 @@
 
 #include <c10/util/Exception.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <vector>
+
+#include "losscape/terminal.hpp"
 
 // The hierarchy is header-only; this unit keeps the vtables in one place, and one_line.
 
@@ -83,6 +87,46 @@ void check_not_special(const std::string& path, const std::string& what) {
   if (ec || !fs::exists(st) || fs::is_regular_file(st)) return;
   if (fs::is_directory(st)) throw InputError(path + ": is a folder, not " + what);
   throw InputError(path + ": is not a regular file (a FIFO, socket or device); give " + what);
+}
+
+namespace {
+constexpr int kCrashSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+std::string crash_message;  // written before the handlers are set, read-only while they are
+struct sigaction crash_previous[std::size(kCrashSignals)];
+bool crash_guarded = false;
+
+extern "C" void on_crash(int) {
+  // (async-signal-safe: write(2) and _exit(2) only)
+  ssize_t ignored = ::write(STDERR_FILENO, crash_message.data(), crash_message.size());
+  (void)ignored;
+  ::_exit(kExitError);
+}
+}  // namespace
+
+CrashGuard::CrashGuard(const std::string& message) {
+  if (crash_guarded) return;
+  // One alternate stack for the process's lifetime, set on this thread (a thread's own; the
+  // guarded call runs on the thread that made the guard).
+  static std::vector<char> alt_stack(std::size_t(1) << 18);
+  stack_t ss{};
+  ss.ss_sp = alt_stack.data();
+  ss.ss_size = alt_stack.size();
+  if (::sigaltstack(&ss, nullptr) != 0) return;  // (no guard: a crash stays a crash)
+  crash_message = error_line(message) + "\n";
+  struct sigaction sa{};
+  sa.sa_handler = on_crash;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+  for (std::size_t i = 0; i < std::size(kCrashSignals); ++i)
+    ::sigaction(kCrashSignals[i], &sa, &crash_previous[i]);
+  crash_guarded = outer_ = true;
+}
+
+CrashGuard::~CrashGuard() {
+  if (!outer_) return;
+  for (std::size_t i = 0; i < std::size(kCrashSignals); ++i)
+    ::sigaction(kCrashSignals[i], &crash_previous[i], nullptr);
+  crash_guarded = false;
 }
 
 }  // namespace losscape

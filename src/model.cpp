@@ -287,7 +287,12 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     std::string jit_error;
     if (kind != "legacy") {  // any zip: LibTorch decides whether it is a module
       try {
-        auto m = torch::jit::load(path, torch::kCPU);
+        auto m = [&] {
+          // (its parser and compiler recurse: code nested 10,000 deep overflowed the stack)
+          CrashGuard guard(path + ": damaged or crafted TorchScript file: LibTorch crashed loading "
+                                  "it (code or data nested too deep?)");
+          return torch::jit::load(path, torch::kCPU);
+        }();
         // LibTorch does not check that a tensor's record holds its elements: a truncated
         // record was read past its end by the first operation on the tensor (a crash).
         // (in 128 bits: an offset near 2^63 wrapped around and passed, reading before the

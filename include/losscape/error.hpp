@@ -103,4 +103,22 @@ std::string read_problem(const std::string& path, const std::string& what);
 /// appending to a message: " (FOLDER has N KiB left: the file system is full)"; "" otherwise.
 std::string space_note(const std::string& path);
 
+/// While a CrashGuard lives, a crash inside a library reading an input (SIGSEGV, SIGBUS, SIGFPE,
+/// SIGILL: LibTorch's recursive TorchScript parser overflows the stack on code nested 10,000
+/// deep) ends the process with the one error line `message` (prepared here, shown as print_error
+/// shows it) and exit code 1, instead of a core dump and exit 139 with no word of which file.
+/// The handler runs on an alternate stack of its own (a stack overflow leaves none). Guards do
+/// not nest: an inner one keeps the outer one's message. Not for code of our own, whose crash
+/// is a bug to see as one.
+class CrashGuard {
+ public:
+  explicit CrashGuard(const std::string& message);
+  ~CrashGuard();
+  CrashGuard(const CrashGuard&) = delete;
+  CrashGuard& operator=(const CrashGuard&) = delete;
+
+ private:
+  bool outer_ = false;
+};
+
 }  // namespace losscape

@@ -5,7 +5,8 @@ Each case was found by fuzzing the readers (2026-12-01) and crashed, hung, alloc
 printed several lines, or silently went on before its fix:
   - a torch.save pickle of lists nested 200,000 deep (a stack overflow when released);
   - a TorchScript module whose tensor record is empty (a segfault in the first operation), or
-    whose code does not compile (the compiler's message over many lines, no file name);
+    whose code does not compile (the compiler's message over many lines, no file name), or
+    whose code is nested 10,000 deep (LibTorch's parser overflowed the stack: exit 139);
   - HDF5 datasets declaring 2^40 elements with no data stored (allocated before any check);
   - a direction file whose x and y tensors differ in shape (a LibTorch message without a name);
   - a surface whose completion mask holds 2 (a resume took the points for done);
@@ -109,6 +110,16 @@ def main():
     refused("... directions", "ts_empty.pt", "directions", "--model-file", "ts_empty.pt", "--out",
             "x.h5")
     refused("TorchScript whose code does not compile", "ts_code.pt", "info", "ts_code.pt")
+    # Code nested 10,000 deep: LibTorch's recursive parser overflowed the stack (exit 139, no
+    # word of the file); a crash inside torch::jit::load is named as the file's (CrashGuard)
+    nested = [k for k in code if b"return (l)" in src.read(k)]
+    check(len(nested) == 1, f"the TorchScript file's forward returns (l)...: {code}")
+    with zipfile.ZipFile("ts_nested.pt", "w") as z:
+        for k in src.namelist():
+            v = src.read(k)
+            z.writestr(k, v.replace(b"return (l)", b"return " + b"(" * 10000 + b"l" + b")" * 10000)
+                       if k in nested else v)
+    refused("TorchScript code nested 10,000 deep", "ts_nested.pt", "info", "ts_nested.pt")
     # A record cut short (LibTorch 1.13 sizes the storage by its declared shape: read past the
     # record's end, garbage values or a crash) and a storage offset near 2^62 (its bound computed
     # in 64 bits wrapped around and passed: read before the storage, exit 0)
