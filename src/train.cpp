@@ -275,8 +275,19 @@ std::vector<RunCheckpoint> numbered_files(const std::string& dir, const std::reg
   for (auto& e : fs::directory_iterator(dir)) {
     std::smatch m;
     std::string name = e.path().filename().string();
-    if (e.is_regular_file() && std::regex_match(name, m, re))
-      out.push_back({epoch_in_name(m[1].str(), e.path().string()), e.path().string()});
+    if (!std::regex_match(name, m, re)) continue;
+    // Named as a checkpoint but none (a link to a file since removed, a folder): refused, as it
+    // was skipped without a word (the run's newest one: the previous epoch taken for θ*).
+    if (!e.is_regular_file()) {
+      std::error_code lec;
+      const bool dangling = e.is_symlink() && !fs::exists(e.path(), lec);
+      throw InputError(e.path().string() + ": " +
+                       (dangling ? "a link to " + fs::read_symlink(e.path(), lec).string() +
+                                       ", which does not exist"
+                                 : std::string("not a regular file")) +
+                       " (named as a checkpoint of the run: remove or rename it)");
+    }
+    out.push_back({epoch_in_name(m[1].str(), e.path().string()), e.path().string()});
   }
   std::sort(out.begin(), out.end(),
             [](const RunCheckpoint& a, const RunCheckpoint& b) { return a.epoch < b.epoch; });

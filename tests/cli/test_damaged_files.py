@@ -18,7 +18,8 @@ printed several lines, or silently went on before its fix:
     coordinate (a covering grid of NaNs suggested), a whole-split sweep ("samples 0");
   - a CIFAR-10 file that is a folder (a stream error naming nothing), an empty --out;
   - directions/project/export/hessian outputs naming a surface (replaced it) or a folder;
-  - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds).
+  - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds);
+  - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import gzip
@@ -573,6 +574,26 @@ def main():
             "d.h5", "--checkpoints", "run_nan", "--out", "p_nan.h5", "--grid", "11", "--quiet")
     check(not os.path.exists("pca_nan.h5") and not os.path.exists("p_nan.h5"),
           "nothing written for the NaN trajectory")
+
+    # ---- a checkpoint name that is a broken link (or a folder): named, not skipped (the
+    # previous epoch was taken for the run's last, θ*, without a word; train --resume went on
+    # from it and would have written through the link) ----
+    shutil.copytree("run", "run_link")
+    os.symlink("nowhere.h5", "run_link/model_7.h5")
+    for tag, args in (("PCA", ["directions", "--pca", "--checkpoints", "run_link", "--out", "pca_l.h5"]),
+                      ("project", ["project", "--directions", "d.h5", "--checkpoints", "run_link",
+                                   "--out", "p_l.h5"]),
+                      ("train --resume", ["train", "--resume", "--out", "run_link", "--epochs", "9",
+                                          *THREADS])):
+        r = refused(f"a run folder whose model_7.h5 is a broken link: {tag}", "run_link/model_7.h5",
+                    *args, "--quiet")
+        check("a link to nowhere.h5, which does not exist" in r.stderr, f"... says why ({r.stderr.strip()})")
+    os.remove("run_link/model_7.h5")
+    os.mkdir("run_link/model_7.h5")
+    refused("a run folder whose model_7.h5 is a folder", "run_link/model_7.h5", "directions", "--pca",
+            "--checkpoints", "run_link", "--out", "pca_l.h5", "--quiet")
+    check(sorted(os.listdir("run_link")) == sorted(os.listdir("run") + ["model_7.h5"]) and
+          not os.path.exists("pca_l.h5") and not os.path.exists("p_l.h5"), "nothing written for them")
 
     # ---- a FIFO where an input file belongs: refused by name, never opened (opening one to
     # read blocks until some other process writes to it) ----
