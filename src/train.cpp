@@ -712,6 +712,14 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
       throw FormatError(resume_path + ": records epoch " + std::to_string(resume_from->meta.epoch) +
                         " but is named for epoch " + std::to_string(existing.back().epoch) +
                         " (a copied or damaged checkpoint): not resuming from it");
+    // NaN weights or momentum (a diverged epoch, a damaged file) make every later epoch NaN:
+    // the run went on, its log's losses null and its checkpoints NaN, without a word.
+    for (const bool optimizer : {false, true})
+      if (const std::string bad = non_finite_tensor(optimizer ? resume_from->optimizer : resume_from->state);
+          !bad.empty())
+        throw FormatError(resume_path + ": " + (optimizer ? "optimizer state " : "") + bad +
+                          " holds NaN or infinite values (a diverged epoch or a damaged "
+                          "checkpoint): not resuming from it");
     TrainConfig stored = stored_train_config(resume_from->meta.config, resume_path);
     nlohmann::json a = cfg, b = stored;
     for (auto& key : kMutable) a.erase(key), b.erase(key);

@@ -19,7 +19,8 @@ printed several lines, or silently went on before its fix:
   - a CIFAR-10 file that is a folder (a stream error naming nothing), an empty --out;
   - directions/project/export/hessian outputs naming a surface (replaced it) or a folder;
   - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds);
-  - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*).
+  - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*);
+  - train --resume from NaN weights or momentum (went on: every later epoch NaN).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import gzip
@@ -413,6 +414,24 @@ def main():
             "--resume", "--out", "run2", "--epochs", "4", *THREADS, "--quiet")
     check({f: md5(f"run2/{f}") for f in os.listdir("run2")} == sums,
           "... and no checkpoint or log of the run was written")
+
+    # ---- NaN weights or NaN momentum in the checkpoint resumed from: refused (the run went on,
+    # every later epoch NaN, its log's losses null) ----
+    for tag, group in (("weights", "state"), ("momentum", "optimizer")):
+        shutil.copytree("run", f"run_nan_{group}")
+        with h5py.File(f"run_nan_{group}/model_2.h5", "r") as f:
+            names = []
+            f[group].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and
+                                o.dtype.kind == "f" and o.size > 1 else None)
+            target, tshape = f"{group}/{names[0]}", f[f"{group}/{names[0]}"].shape
+        replace_dataset(f"run_nan_{group}/model_2.h5", target, data=np.full(tshape, np.nan, "f4"))
+        sums = {f: md5(f"run_nan_{group}/{f}") for f in os.listdir(f"run_nan_{group}")}
+        r = refused(f"train --resume from NaN {tag}", f"run_nan_{group}/model_2.h5", "train", "--resume",
+                    "--out", f"run_nan_{group}", "--epochs", "3", *THREADS, "--quiet")
+        check("holds NaN or infinite values" in r.stderr and "not resuming from it" in r.stderr,
+              f"... says why ({r.stderr.strip()})")
+        check({f: md5(f"run_nan_{group}/{f}") for f in os.listdir(f"run_nan_{group}")} == sums,
+              "... and nothing of the run was written")
 
     # ---- an empty test split ----
     os.makedirs("empty", exist_ok=True)
