@@ -435,6 +435,11 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
       throw damaged("its identity's part '" + part + "' is not K/N with 1 <= K <= N");
     }
   }
+  // (its settings, which info shows and merge reads: a resume finished a file whose config was
+  // not JSON, and merge refused the finished file)
+  if (!f.has_attr("config") ||
+      !nlohmann::json::parse(f.attr_string("config"), nullptr, false).is_object())
+    throw damaged("attribute 'config' is missing or not a JSON object");
   std::map<std::string, std::string> objects;  // (each dataset's object: one name each)
   auto expect = [&](const std::string& name, h5::Type type, const std::vector<hsize_t>& dims) {
     if (!f.exists(name)) throw damaged("dataset '" + name + "' is missing");

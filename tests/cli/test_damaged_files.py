@@ -20,7 +20,9 @@ printed several lines, or silently went on before its fix:
   - directions/project/export/hessian outputs naming a surface (replaced it) or a folder;
   - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds);
   - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*);
-  - train --resume from NaN weights or momentum (went on: every later epoch NaN).
+  - train --resume from NaN weights or momentum (went on: every later epoch NaN);
+  - a surface without identity, with a format of int64 or a config that is not JSON (plot drew
+    it, export blamed the grid, a resume finished it).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import gzip
@@ -321,6 +323,26 @@ def main():
             "run/model_2.h5", "--directions", "d.h5", "--dataset", "fashion-mnist", "--samples",
             "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_done2.h5", *THREADS, "--quiet")
     check(md5("s_done2.h5") == before, "... and the file is left untouched")
+
+    # ---- one damaged surface, one verdict for every command: no identity, a format that is no
+    # string (plot drew both, unchecked, as the reference's; export blamed the grid), a config
+    # that is not JSON (a resume finished it, and merge refused the finished file) ----
+    for tag, name, damage in (
+            ("no identity", "s_noid.h5", lambda f: f.attrs.__delitem__("identity")),
+            ("a format of int64", "s_fmt.h5", lambda f: f.attrs.__setitem__("format", np.int64(3))),
+            ("a config that is not JSON", "s_cfg.h5", lambda f: f.attrs.__setitem__("config", "[1,2"))):
+        shutil.copy("s.h5", name)
+        with h5py.File(name, "r+") as f:
+            damage(f)
+        before = md5(name)
+        for cmd in (["info", name], ["plot", name, "-o", "plots_damaged"],
+                    ["export", name, "--vtp", "damaged.vtp"], ["merge", name, "--out", "m_damaged.h5"],
+                    ["sweep", "--model-file", "run/model_2.h5", "--directions", "d.h5", "--dataset",
+                     "fashion-mnist", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", name,
+                     *THREADS, "--quiet"]):
+            refused(f"a surface with {tag}: {cmd[0]}", name, *cmd)
+        check(md5(name) == before and not os.path.exists("damaged.vtp") and
+              not os.path.exists("m_damaged.h5"), f"... {name} left as it was, nothing written")
 
     # ---- datasets that are links: a resume wrote its seconds into train_loss through a soft
     # link, and into another surface file through an external one ----
