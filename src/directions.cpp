@@ -259,7 +259,10 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
 bool is_directions_file(const std::string& path) {
   if (!h5::is_hdf5(path)) return false;
   h5::File f(path, h5::File::Mode::read);
-  return f.exists("xdirection");
+  // (one that says it is a direction file is one, damaged or not: reading it says what is wrong;
+  // info took one without its xdirection for a model, "not a losscape checkpoint")
+  return (f.has_attr("format") && f.attr_string("format") == "losscape-directions") ||
+         f.exists("xdirection");
 }
 
 namespace {

@@ -1332,9 +1332,12 @@ SurfaceView read_surface_view(const std::string& path, bool values) {
   const std::string format = f.has_attr("format") ? f.attr_string("format") : "";
   if (!format.empty() && format != "losscape-surface")
     throw FormatError(path + " is a " + format + " file, not a surface file");
-  // losscape's own: its version, and its identity and layout as for a resume (the reference's
-  // has neither); one without an identity is refused as info, merge and resume refuse it
-  if (!format.empty()) SurfaceFile::check_layout(f, SurfaceFile::read_identity(f, path), path);
+  // losscape's own: its version, and its layout as for a resume (the reference's has neither;
+  // one without an identity, which every surface losscape writes has, is read as the
+  // reference's: its datasets' shapes checked below)
+  if (!format.empty()) SurfaceFile::check_version(f, path);
+  if (!format.empty() && f.has_attr("identity"))
+    SurfaceFile::check_layout(f, SurfaceFile::read_identity(f, path), path);
   if (!f.exists("xcoordinates"))
     throw FormatError(path + " has no xcoordinates: not a surface file");
   s.x = f.dataset("xcoordinates").read_doubles();

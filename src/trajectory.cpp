@@ -483,7 +483,7 @@ bool is_projection_file(const std::string& path) {
   h5::File f(path, h5::File::Mode::read);
   // (one that says it is a projection is one, damaged or not: reading it says what is wrong)
   return (f.has_attr("format") && f.attr_string("format") == "losscape-projection") ||
-         (f.exists("proj_xcoord") && f.exists("proj_ycoord"));
+         f.exists("proj_xcoord") || f.exists("proj_ycoord");
 }
 
 Projection read_projection(const std::string& path) {

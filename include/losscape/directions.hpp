@@ -71,7 +71,8 @@ TensorList target_direction(const Model& model, TensorSet type, const std::strin
 Directions make_directions(const Model& model, const DirectionsConfig& cfg,
                            const std::string& dataset);
 
-/// True for an HDF5 file holding a direction set (group "xdirection").
+/// True for an HDF5 file holding a direction set (group "xdirection"), or saying it does (its
+/// format attribute: a damaged one, whose reader names what is wrong).
 bool is_directions_file(const std::string& path);
 void write_directions(const std::string& path, const Directions& d);
 Directions read_directions(const std::string& path);

@@ -21,8 +21,8 @@ printed several lines, or silently went on before its fix:
   - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds);
   - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*);
   - train --resume from NaN weights or momentum (went on: every later epoch NaN);
-  - a surface without identity, with a format of int64 or a config that is not JSON (plot drew
-    it, export blamed the grid, a resume finished it).
+  - a surface with a format of int64 or a config that is not JSON (plot drew it, a resume
+    finished it).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
 import gzip
@@ -314,6 +314,20 @@ def main():
     replace_dataset("d_xy.h5", "xdirection/0", data=np.zeros((shape[0] + 1, *shape[1:]), "f4"))
     refused("x and y directions of different shapes", "d_xy.h5", "info", "d_xy.h5")
 
+    # ---- a direction file without its xdirection, a projection with proj_xcoord alone: info
+    # names what is missing (it took them for models: "not a losscape checkpoint") ----
+    shutil.copy("d.h5", "d_nox.h5")
+    with h5py.File("d_nox.h5", "r+") as f:
+        del f["xdirection"]
+    with h5py.File("p_xonly.h5", "w") as f:
+        f["proj_xcoord"] = np.arange(3.0)
+    for tag, name, args, want in (
+            ("a direction file without xdirection", "d_nox.h5", [], "'xdirection' is missing"),
+            ("... with --model-file", "d_nox.h5", ["--model-file", "run/model_2.h5"], "'xdirection' is missing"),
+            ("a projection with proj_xcoord alone", "p_xonly.h5", [], "proj_ycoord missing")):
+        r = refused(f"info of {tag}", name, "info", name, *args)
+        check(want in r.stderr, f"... says {want!r} ({r.stderr.strip()})")
+
     # ---- a completion mask holding 2: refused, not resumed as done ----
     shutil.copy("s.h5", "s_done2.h5")
     with h5py.File("s_done2.h5", "r+") as f:
@@ -324,11 +338,11 @@ def main():
             "20", "--x", "-1:1:3", "--y", "-1:1:3", "--out", "s_done2.h5", *THREADS, "--quiet")
     check(md5("s_done2.h5") == before, "... and the file is left untouched")
 
-    # ---- one damaged surface, one verdict for every command: no identity, a format that is no
-    # string (plot drew both, unchecked, as the reference's; export blamed the grid), a config
-    # that is not JSON (a resume finished it, and merge refused the finished file) ----
+    # ---- one damaged surface, one verdict for every command: a format that is no string (plot
+    # drew it, unchecked, as the reference's), a config that is not JSON (a resume finished it,
+    # and merge then refused the finished file). (plot and export read a surface without an
+    # identity as the reference's, whose layout it has then: its shapes checked) ----
     for tag, name, damage in (
-            ("no identity", "s_noid.h5", lambda f: f.attrs.__delitem__("identity")),
             ("a format of int64", "s_fmt.h5", lambda f: f.attrs.__setitem__("format", np.int64(3))),
             ("a config that is not JSON", "s_cfg.h5", lambda f: f.attrs.__setitem__("config", "[1,2"))):
         shutil.copy("s.h5", name)
