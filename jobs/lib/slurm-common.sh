@@ -177,6 +177,36 @@ ls_ranks() {
   return 0
 }
 
+# The job's time limit in seconds (scontrol's TimeLimit: [D-]HH:MM:SS or MM:SS); nothing when
+# unknown (no job, UNLIMITED, scontrol failing).
+ls_time_limit() {
+  local t
+  t=$(scontrol show job "${SLURM_JOB_ID:-}" 2>/dev/null | sed -n 's/.*[[:space:]]TimeLimit=\([^[:space:]]*\).*/\1/p' | head -1)
+  if [[ $t =~ ^(([0-9]+)-)?([0-9]+):([0-9]+):([0-9]+)$ ]]; then
+    echo $(((10#${BASH_REMATCH[2]:-0} * 24 + 10#${BASH_REMATCH[3]}) * 3600 + 10#${BASH_REMATCH[4]} * 60 + 10#${BASH_REMATCH[5]}))
+  elif [[ $t =~ ^([0-9]+):([0-9]+)$ ]]; then
+    echo $((10#${BASH_REMATCH[1]} * 60 + 10#${BASH_REMATCH[2]}))
+  fi
+  return 0
+}
+
+# A warning that shows a lead (--signal=B:USR1@N, which no Slurm command shows) longer than half
+# the start's time limit: every start stopped after a fraction of its time and the job was
+# requeued over and over without a word of why (a 5-minute test job under the scripts' 300 s
+# lead: 7 starts of 6 to 30 s each). Slurm sends the warning up to 60 s before the lead, so the
+# lead is at least the time left less 60 s. Said once a start.
+_ls_early_warning_note() {
+  [[ -n ${SLURM_JOB_ID:-} && -z ${LS_EARLY_NOTED:-} ]] || return 0
+  LS_EARLY_NOTED=1
+  local limit
+  limit=$(ls_time_limit)
+  [[ -n $limit ]] && (((limit - SECONDS - 60) * 2 > limit)) || return 0
+  ls_log "the time-limit warning came ${SECONDS} s into this start, whose time limit is ${limit} s:" \
+    "unless it was sent by hand, the warning's lead (--signal=B:USR1@N; the script's is 300 s) is" \
+    "more than half the time limit, and every start stops this early; give the job a time limit" \
+    "well beyond the lead, or a shorter lead"
+}
+
 _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, which passes it on
   local sig=$1 send=USR1
   # Every stop signal goes on as SIGUSR1, which losscape handles as SIGTERM and which both
@@ -204,6 +234,7 @@ _ls_forward() {  # a signal reached the batch shell: pass it to the launcher, wh
   fi
   if [[ $sig == USR1 ]]; then
     ls_log "SIGUSR1 (the time-limit warning): $LS_STOP_TEXT"
+    _ls_early_warning_note
   elif [[ $send != "$sig" ]]; then
     ls_log "SIG$sig: passed on to $LS_WHAT as SIG$send (${LS_LAUNCH[0]} would kill the ranks on SIG$sig)"
   else

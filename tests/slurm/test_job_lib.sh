@@ -246,6 +246,24 @@ requeue_case 'echo "scontrol: error: Job is not requeueable" >&2; exit 1'
 check "train.sbatch: a failed scontrol requeue says so" \
   bash -c "grep -q 'scontrol requeue failed' rq.log && ! grep -q 'was ended by' rq.log"
 
+# ---- a warning early in a start (a lead longer than half the time limit): said, with why ----
+mkdir -p limit-bin
+limit_case() {  # limit_case TIMELIMIT SECONDS: what _ls_early_warning_note logs, a job of 4242
+  printf '#!/usr/bin/env bash\necho "   RunTime=00:00:10 TimeLimit=%s TimeMin=N/A"\n' "$1" >limit-bin/scontrol
+  chmod +x limit-bin/scontrol
+  SLURM_JOB_ID=4242 PATH="$WORK/limit-bin:$PATH" bash -c 'source "$0"; SECONDS=$1; ls_time_limit
+    _ls_early_warning_note; _ls_early_warning_note' "$root/jobs/lib/slurm-sweep.sh" "$2" 2>&1
+}
+out=$(limit_case 00:05:00 13)
+check "ls_time_limit: 00:05:00 is 300 s" test "$(head -1 <<<"$out")" == 300
+check "a warning 13 s into a start of 300 s: said once, naming the lead"   test "$(grep -c 'warning came 13 s into this start, whose time limit is 300 s.*lead' <<<"$out")" == 1
+check "ls_time_limit: 1-02:03:04 and 7:30"   test "$(limit_case 1-02:03:04 0 | head -1) $(limit_case 7:30 0 | head -1)" == "93784 450"
+check "a warning 100 s into a start of 300 s (a lead of 200 s, or of 140 s sent 60 s early): no note" \
+  test "$(limit_case 00:05:00 100 | wc -l)" == 1
+check "a warning 10 s into a start of 60 s (Slurm's up to 60 s early): no note" \
+  test "$(limit_case 00:01:00 10 | wc -l)" == 1
+check "UNLIMITED: no limit, no note" test -z "$(limit_case UNLIMITED 1)"
+
 # ---- the fan-out's part files: not their directions files, not another fan-out's ----
 touch s.part-1-of-2.h5 s.part-2-of-2.h5 s.part-1-of-2.dirs.h5 s.part-10-of-3.h5 s.part-x-of-2.h5
 parts=$(bash -c 'source "$0"; ls_part_files s 2 && printf "%s\n" "${LS_PARTS[@]}"' \

@@ -266,12 +266,22 @@ idle_chain=$(IDLE_REQUEUES=0 LOSSCAPE=$work/sleepy SWEEP_CONFIG=$work/small.json
   --array=1-3%1 --time=1 --signal=B:USR1@60 -o 'idle-chain-%A_%a.log' "$src/jobs/sweep-chain.sbatch" \
   --out idle-chain.h5) || { echo "FAIL sbatch idle chain"; exit 1; }
 mkdir -p fan-dir
+# (its part 1, task 0, waits in its first start, to be requeued by hand as preemption would: a
+# losscape that waits only there, not in submit's dry run or the merge, and ends with 75 on the
+# stop signal, as losscape does)
+printf '#!/bin/bash\nif [[ ${SLURM_ARRAY_TASK_ID:-} == 0 && ! -e $MARK ]]; then touch "$MARK"; trap "exit 75" USR1 TERM; sleep 60 & wait; fi\nexec "%s" "$@"\n' \
+  "$LOSSCAPE" >marked0
+chmod +x marked0
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--chdir=$work/fan-dir --time=10 -o fanout-%A_%a.log" \
-  SWEEP_CONFIG=$work/small.json SWEEP_OUT=fd.h5 "$src/jobs/sweep-fanout.sbatch" submit >fan-dir.txt
+  SWEEP_CONFIG=$work/small.json SWEEP_OUT=fd.h5 LOSSCAPE=$work/marked0 MARK=$work/fd.mark \
+  "$src/jobs/sweep-fanout.sbatch" submit >fan-dir.txt
+fd_array=$(sed -n 's/^array job \([0-9]*\).*/\1/p' fan-dir.txt)
 for ((i = 0; i < 100; i++)); do grep -q '^\[sweep\] ' "hand-$hand.log" 2>/dev/null && break; sleep 0.3; done
 scontrol requeue "$hand"
 for ((i = 0; i < 100; i++)); do [[ -e usr1.mark ]] && break; sleep 0.3; done
 scancel -s USR1 "${usr1}_1"
+for ((i = 0; i < 100; i++)); do [[ -e fd.mark ]] && break; sleep 0.3; done
+scontrol requeue "${fd_array}_0"
 for ((i = 0; i < 60; i++)); do
   jobs=$(squeue -h -o %i 2>/dev/null)
   [[ -z $jobs ]] && break
@@ -303,6 +313,8 @@ grep -h 'chain.sbatch' idle-chain-"${idle_chain}"_1.log
 complete fan-dir/fd.h5
 check "fan-out with --chdir in FANOUT_SBATCH_ARGS: the merge job ran there, fan-dir/fd.h5 is complete" test $? == 0
 cat fan-dir/fd.merge-*.log
+check "a fan-out part requeued by hand: its log says Slurm requeues it, not to run it again" \
+  bash -c "grep -q 'Slurm is requeueing job' fan-dir/fanout-${fd_array}_0.log && ! grep -q 'run this part again' fan-dir/fanout-${fd_array}_0.log"
 
 stamp "jobs/paper/submit.sh (DRY_RUN=1: CIFAR-10 and GPUs are not here)"
 mkdir -p fake-cifar && touch fake-cifar/data_batch_1.bin fake-cifar/test_batch.bin
