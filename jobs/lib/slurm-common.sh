@@ -266,7 +266,10 @@ ls_run() {
     LS_ENDED=1
     return 75
   fi
-  ls_log "running: ${LS_LAUNCH[*]} $LS_EXE $*"
+  # (shell-quoted, so that the line can be copied and run again: a path with a space)
+  local shown
+  printf -v shown ' %q' "${LS_LAUNCH[@]}" "$LS_EXE" "$@"
+  ls_log "running:${shown}"
   # Run by hand (outside a Slurm job, or from a terminal inside salloc): in a process group of
   # its own (job control for this one command), so that a signal to the script's group (Ctrl-C,
   # `kill -INT -- -PGID`) reaches losscape once, through the traps, not also directly (two stop
