@@ -417,8 +417,16 @@ std::string non_finite_tensor(const TensorList& list) {
 }
 
 std::string diverged_model(const TensorList& list, const std::string& file) {
-  const std::string bad = non_finite_tensor(list);
-  return bad.empty() ? "" : file + ": " + bad + " holds NaN or infinite values (a diverged checkpoint?)";
+  if (const std::string bad = non_finite_tensor(list); !bad.empty())
+    return file + ": " + bad + " holds NaN or infinite values (a diverged checkpoint?)";
+  // A BatchNorm variance below 0 (a damaged or edited file: training never makes one) makes
+  // every evaluation NaN, sqrt(var + eps) of a negative number, as NaN statistics do.
+  const std::string var = "running_var";
+  for (const auto& t : list)
+    if (t.name.size() >= var.size() && t.name.compare(t.name.size() - var.size(), var.size(), var) == 0 &&
+        at::isFloatingType(t.tensor.scalar_type()) && (t.tensor < 0).any().item<bool>())
+      return file + ": " + t.name + " holds negative values, a variance's (a damaged checkpoint?)";
+  return "";
 }
 
 std::string fingerprint(const TensorList& tensors) {

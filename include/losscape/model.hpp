@@ -20,7 +20,8 @@ using TensorList = std::vector<NamedTensor>;
 /// The name of the first floating-point tensor of `list` holding NaN or an infinity; "" if none.
 std::string non_finite_tensor(const TensorList& list);
 /// "FILE: TENSOR holds NaN or infinite values (a diverged checkpoint?)" for the first such tensor
-/// of `list`, the start of each command's refusal or note; "" if every value is finite.
+/// of `list` (or "... holds negative values, a variance's ..." for a BatchNorm running_var below
+/// 0), the start of each command's refusal or note; "" if every value is finite and fit.
 std::string diverged_model(const TensorList& list, const std::string& file);
 struct StackedState;  // zoo.hpp
 

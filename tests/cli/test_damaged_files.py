@@ -21,6 +21,7 @@ printed several lines, or silently went on before its fix:
   - a NaN checkpoint in a trajectory (PCA: a LibTorch eigh error; project --grid: NaN bounds);
   - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*);
   - train --resume from NaN weights or momentum (went on: every later epoch NaN);
+  - a negative BatchNorm running_var (eval gave NaN without a word, a sweep went on);
   - a surface with a format of int64 or a config that is not JSON (plot drew it, a resume
     finished it).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
@@ -488,6 +489,19 @@ def main():
     refused("hessian of a model with NaN weights", "ck_nan.h5", "hessian", "--model-file",
             "ck_nan.h5", "--dataset", "fashion-mnist", "--samples", "20", "--trace-probes", "0",
             "--top-k", "0", *THREADS, "--quiet")
+    # ---- a negative BatchNorm variance: every evaluation NaN (sqrt of a negative number), named
+    # as NaN statistics are (eval gave loss nan without a word, a sweep went on) ----
+    shutil.copy("run/model_2.h5", "ck_negvar.h5")
+    with h5py.File("ck_negvar.h5", "r+") as f:
+        f["state/bn1.running_var"][0] = -1.0
+    r = run("eval", "--model-file", "ck_negvar.h5", "--samples", "20", *THREADS)
+    check("bn1.running_var holds negative values" in r.stderr and "note:" in r.stderr,
+          f"eval of a negative BatchNorm variance: a note naming it ({r.stderr.strip()})")
+    refused("a sweep around a negative BatchNorm variance", "ck_negvar.h5", "sweep", "--model-file",
+            "ck_negvar.h5", "--directions", "d.h5", "--samples", "20", "--x", "-1:1:3", "--y", "-1:1:3",
+            "--out", "s_negvar.h5", *THREADS, "--quiet")
+    check(not os.path.exists("s_negvar.h5"), "... nothing written")
+
     # ---- a run log entry with keys of other types: info shows it, not a JSON type error ----
     shutil.copy("s.h5", "s_log.h5")
     with h5py.File("s_log.h5", "r+") as f:
