@@ -549,6 +549,21 @@ std::string curvature_stages_problem(const nlohmann::json& r, const CurvatureOpt
       return "its extreme is not one losscape writes";
     for (const char* k : {"max_eig", "min_eig", "eig_ratio"})
       if (!r.contains(k) || !number_or_null(r.at(k))) return std::string("its ") + k + " is missing or not a number";
+    // (as this stage writes them: kept values that contradicted each other were printed, a
+    // λmin of 100 above a λmax of 43.9, or a ratio the two λ do not give)
+    const auto &mx = r.at("max_eig"), &mn = r.at("min_eig"), &ratio = r.at("eig_ratio");
+    const bool converged = e.at("converged").get<bool>();
+    if (converged && (!mx.is_number() || !mn.is_number()))
+      return "its extreme eigenvalues are marked converged without values";
+    if (mx.is_number() && mn.is_number()) {
+      const double a = mx.get<double>(), b = mn.get<double>();
+      if (b > a) return "its min_eig is above its max_eig";
+      const double want = std::abs(b / a);
+      const bool ratio_ok = converged && a != 0
+                                ? ratio.is_number() && std::abs(ratio.get<double>() - want) <= 1e-9 * std::max(1.0, want)
+                                : ratio.is_null();
+      if (!ratio_ok) return "its eig_ratio is not |min_eig / max_eig|";
+    }
   }
   if (r.contains("top_eigenvalues")) {
     const auto& t = r.at("top_eigenvalues");

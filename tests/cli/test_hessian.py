@@ -483,6 +483,11 @@ def main():
     unfinished = dict(whole, complete=False, stopped_during="trace")
     del unfinished["trace"]
     for ranks, damage, says in ((0, {"extreme": 5}, "its extreme is not one losscape writes"),
+                                # (kept before, and printed: a λmin above λmax, a ratio the two
+                                # λ do not give)
+                                (0, {"min_eig": whole["max_eig"] + 100}, "its min_eig is above its max_eig"),
+                                (0, {"eig_ratio": abs(whole["eig_ratio"]) + 0.5},
+                                 "its eig_ratio is not |min_eig / max_eig|"),
                                 (2, {"identity": "x"}, "it records no identity")):
         json.dump(dict(unfinished, **damage), open("damaged.json", "w"))
         cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
