@@ -256,6 +256,18 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
   return out;
 }
 
+void check_variance_ratio(const std::vector<double>& ratio, const std::string& where) {
+  if (ratio.size() != 2)
+    throw FormatError(where + " holds " + std::to_string(ratio.size()) +
+                      " values, not 2 (a PCA plane's two components)");
+  constexpr double kSlack = 1e-6;  // (float32 files, and rounding of the sum)
+  for (const double v : ratio)
+    if (!(v >= -kSlack && v <= 1 + kSlack))
+      throw FormatError(where + " holds " + c10::str(v) + ", not a ratio in [0, 1]");
+  if (ratio[0] + ratio[1] > 1 + kSlack)
+    throw FormatError(where + " sums to " + c10::str(ratio[0] + ratio[1]) + ", more than 1");
+}
+
 bool is_directions_file(const std::string& path) {
   if (!h5::is_hdf5(path)) return false;
   h5::File f(path, h5::File::Mode::read);
@@ -368,6 +380,8 @@ Directions read_directions(const std::string& path) {
     return f.dataset(name).read_doubles();
   };
   d.explained_variance_ratio = get("explained_variance_ratio_");
+  if (d.explained_variance_ratio)
+    check_variance_ratio(*d.explained_variance_ratio, path + ": explained_variance_ratio_");
   d.singular_values = get("singular_values_");
   d.explained_variance = get("explained_variance_");
   return d;

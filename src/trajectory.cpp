@@ -491,14 +491,33 @@ Projection read_projection(const std::string& path) {
   if (!f.exists("proj_xcoord") || !f.exists("proj_ycoord"))
     throw FormatError(path + ": not a projection file (proj_xcoord / proj_ycoord missing)");
   Projection p;
+  // (one coordinate per checkpoint: a (3, 2) array was read as 6 checkpoints)
+  for (const char* name : {"proj_xcoord", "proj_ycoord"})
+    if (const auto dims = f.dataset(name).dims(); dims.size() != 1)
+      throw FormatError(path + ": " + name + " has " + std::to_string(dims.size()) +
+                        " dimensions, not 1 (one coordinate per checkpoint)");
   p.x = f.dataset("proj_xcoord").read_doubles();
   p.y = f.dataset("proj_ycoord").read_doubles();
   if (p.x.size() != p.y.size())
     throw FormatError(path + ": proj_xcoord and proj_ycoord differ in length");
-  if (f.has_attr("epochs")) p.epochs = f.attr_ints("epochs");
-  if (f.has_attr("checkpoints")) p.files = f.attr_strings("checkpoints");
-  if (f.has_attr("explained_variance_ratio"))
+  // (one entry per checkpoint: epochs of another length were ignored, "records no epochs")
+  auto per_point = [&](const char* name, std::size_t n) {
+    if (n != p.x.size())
+      throw FormatError(path + ": attribute '" + name + "' has " + std::to_string(n) + " values for " +
+                        std::to_string(p.x.size()) + " checkpoints");
+  };
+  if (f.has_attr("epochs")) {
+    p.epochs = f.attr_ints("epochs");
+    per_point("epochs", p.epochs.size());
+  }
+  if (f.has_attr("checkpoints")) {
+    p.files = f.attr_strings("checkpoints");
+    per_point("checkpoints", p.files.size());
+  }
+  if (f.has_attr("explained_variance_ratio")) {
     p.explained_variance_ratio = f.attr_doubles("explained_variance_ratio");
+    check_variance_ratio(*p.explained_variance_ratio, path + ": attribute 'explained_variance_ratio'");
+  }
   if (f.has_attr("dir_file")) p.dir_file = f.attr_string("dir_file");
   if (f.has_attr("directions_fingerprint"))
     p.directions_fingerprint = f.attr_string("directions_fingerprint");

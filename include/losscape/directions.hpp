@@ -76,6 +76,10 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
 bool is_directions_file(const std::string& path);
 void write_directions(const std::string& path, const Directions& d);
 Directions read_directions(const std::string& path);
+/// Throws FormatError "WHERE: ..." unless `ratio` is a PCA's explained variance ratio of its two
+/// components: 2 values, each in [0, 1], their sum at most 1 (a damaged or hand-written file's
+/// NaN was shown as an axis label "1st PC: nan %").
+void check_variance_ratio(const std::vector<double>& ratio, const std::string& where);
 /// The fingerprint of the direction tensors (fnv1a64, as a surface's identity records it): the
 /// same directions give the same one, wherever their file is.
 std::string directions_fingerprint(const Directions& d);

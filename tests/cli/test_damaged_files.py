@@ -22,6 +22,7 @@ printed several lines, or silently went on before its fix:
   - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*);
   - train --resume from NaN weights or momentum (went on: every later epoch NaN);
   - a negative BatchNorm running_var (eval gave NaN without a word, a sweep went on);
+  - a projection of other shapes, a PCA file's variance ratio NaN or of 3 values (read, shown).
   - a surface with a format of int64 or a config that is not JSON (plot drew it, a resume
     finished it).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
@@ -633,6 +634,30 @@ def main():
     run("directions", "--model-file", "run/model_2.h5", "--out", "d.h5", "--quiet")  # same kind
     run("project", "--directions", "d.h5", "--checkpoints", "run", "--out", "p.h5", "--quiet")
     run("project", "--directions", "d.h5", "--checkpoints", "run", "--out", "p.h5", "--quiet")
+
+    # ---- projections and PCA files of other shapes: named (a (3, 2) coordinate array was read
+    # as 6 checkpoints, epochs of another length ignored as "records no epochs", a NaN variance
+    # ratio drawn as "1st PC: nan %") ----
+    run("directions", "--pca", "--checkpoints", "run", "--out", "pca.h5", "--quiet")
+    with h5py.File("p.h5", "r") as f:
+        n = f["proj_xcoord"].shape[0]
+    for tag, pname, edit, says in (
+            ("a 2-D proj_xcoord", "p_2d.h5",
+             lambda f: (f.__delitem__("proj_xcoord"), f.create_dataset("proj_xcoord", data=np.zeros((n, 2)))),
+             "proj_xcoord has 2 dimensions"),
+            ("epochs of another length", "p_ep.h5",
+             lambda f: f.attrs.__setitem__("epochs", np.arange(n + 1, dtype=np.int64)),
+             f"'epochs' has {n + 1} values for {n} checkpoints"),
+            ("a NaN variance ratio", "pca_nan_ratio.h5",
+             lambda f: f["explained_variance_ratio_"].__setitem__(0, np.nan), "not a ratio in [0, 1]"),
+            ("3 variance ratios", "pca_3.h5",
+             lambda f: (f.__delitem__("explained_variance_ratio_"),
+                        f.create_dataset("explained_variance_ratio_", data=[0.5, 0.2, 0.1])), "not 2")):
+        shutil.copy("pca.h5" if pname.startswith("pca") else "p.h5", pname)
+        with h5py.File(pname, "r+") as f:
+            edit(f)
+        r = refused(f"info of {tag}", pname, "info", pname)
+        check(says in r.stderr, f"... says {says!r} ({r.stderr.strip()})")
 
     # ---- a diverged (NaN) checkpoint in a trajectory: named, not a LibTorch or NaN grid ----
     shutil.copytree("run", "run_nan")
