@@ -177,11 +177,17 @@ ls_ranks() {
   return 0
 }
 
+# The value of FIELD (Restarts, TimeLimit, ...) in `scontrol show job` of this job; nothing when
+# there is none (no job, scontrol failing).
+ls_job_field() {
+  scontrol show job "${SLURM_JOB_ID:-}" 2>/dev/null | sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" | head -1
+}
+
 # The job's time limit in seconds (scontrol's TimeLimit: [D-]HH:MM:SS or MM:SS); nothing when
 # unknown (no job, UNLIMITED, scontrol failing).
 ls_time_limit() {
   local t
-  t=$(scontrol show job "${SLURM_JOB_ID:-}" 2>/dev/null | sed -n 's/.*[[:space:]]TimeLimit=\([^[:space:]]*\).*/\1/p' | head -1)
+  t=$(ls_job_field TimeLimit)
   if [[ $t =~ ^(([0-9]+)-)?([0-9]+):([0-9]+):([0-9]+)$ ]]; then
     echo $(((10#${BASH_REMATCH[2]:-0} * 24 + 10#${BASH_REMATCH[3]}) * 3600 + 10#${BASH_REMATCH[4]} * 60 + 10#${BASH_REMATCH[5]}))
   elif [[ $t =~ ^([0-9]+):([0-9]+)$ ]]; then
@@ -339,8 +345,8 @@ ls_quiet() {
 ls_slurm_requeueing() {
   [[ -n ${SLURM_JOB_ID:-} ]] || return 1
   local restarts
-  restarts=$(scontrol show job "$SLURM_JOB_ID" 2>/dev/null | sed -n 's/.* Restarts=\([0-9]*\).*/\1/p' | head -1)
-  [[ -n $restarts ]] && ((restarts > ${SLURM_RESTART_COUNT:-0}))
+  restarts=$(ls_job_field Restarts)
+  [[ $restarts =~ ^[0-9]+$ ]] && ((restarts > ${SLURM_RESTART_COUNT:-0}))
 }
 
 # ls_stopped_early IDLE_FILE TARGET: losscape stopped without the time-limit warning: logs whether
