@@ -81,6 +81,27 @@ ls_part_files() {
   return 0
 }
 
+# A sweep that exits 0 has completed FILE (a part: its slice of the grid), which `losscape info`
+# confirms, so that a LOSSCAPE that is not losscape (/bin/true was logged "complete") or a file
+# replaced meanwhile is not taken for a finished surface: fails, saying what info reports. A dry
+# run writes nothing and passes.
+ls_confirm_complete() {
+  local state n_done n_total
+  ls_dry_run "${LS_SWEEP[@]}" && return 0
+  if [[ ! -e $1 ]]; then
+    ls_log "$LS_EXE exited 0, but wrote no $1: not complete"
+    return 1
+  fi
+  state=$(ls_surface_state "$1") || {
+    ls_log "$LS_EXE exited 0, but $1 cannot be read as a surface (above): not complete"
+    return 1
+  }
+  read -r n_done n_total <<<"$state"
+  ((n_done == n_total)) && return 0
+  ls_log "$LS_EXE exited 0, but $1 has $n_done of $n_total points done: not complete"
+  return 1
+}
+
 ls_sweep_rc_text() {
   case $1 in
     0) if ls_dry_run "${LS_SWEEP[@]}"; then

@@ -655,6 +655,40 @@ out=$(surface_state d.h5 2>&1) && rc=0 || rc=$?
 check "ls_surface_state of a direction file: fails, saying it is no surface" \
   test "$rc $(grep -c 'losscape info d.h5 reports no completed points: not a losscape surface file' <<<"$out")" == "1 1"
 
+# ---- exit 0 is checked against the file: a sweep script logs "complete" only for a surface
+# whose points are all done (LOSSCAPE=/bin/true was logged complete), train.sbatch only for a
+# folder holding a checkpoint ----
+printf '#!/bin/bash\n[[ $1 == sweep ]] && { "%s" "$@" --stop-after 1; exit 0; }\nexec "%s" "$@"\n' \
+  "$LOSSCAPE" "$LOSSCAPE" >stops-early
+chmod +x stops-early
+SMALL=(--arch cnn_small --dataset fashion-mnist --samples 10 --x -1:1:3 --threads 1 --quiet)
+job() {  # job LOG ENV... -- SCRIPT ARGS: exit status of the script run outside Slurm
+  local log=$1
+  shift
+  env -u SWEEP_CONFIG -u SLURM_JOB_ID LAUNCHER=none "$@" >"$log" 2>&1
+}
+for script in sweep sweep-chain; do
+  job $script-true.log LOSSCAPE=/bin/true SWEEP_OUT=$script-true.h5 bash "$root/jobs/$script.sbatch" "${SMALL[@]}"
+  rc=$?
+  check "$script.sbatch: LOSSCAPE=/bin/true (exit 0, no file) fails, not 'complete'" \
+    bash -c "[[ $rc == 1 ]] && grep -q 'exited 0, but wrote no $script-true.h5: not complete' $script-true.log &&
+             ! grep -q 'sweep complete' $script-true.log" || cat $script-true.log
+  job $script-early.log LOSSCAPE=$WORK/stops-early SWEEP_OUT=$script-early.h5 bash "$root/jobs/$script.sbatch" "${SMALL[@]}"
+  rc=$?
+  check "$script.sbatch: a losscape that exits 0 with 1 of 3 points done fails, saying so" \
+    bash -c "[[ $rc == 1 ]] && grep -q 'exited 0, but $script-early.h5 has 1 of 3 points done: not complete' $script-early.log" ||
+    cat $script-early.log
+done
+job sweep-real.log SWEEP_OUT=real.h5 bash "$root/jobs/sweep.sbatch" "${SMALL[@]}"
+rc=$?
+check "sweep.sbatch: the real losscape: complete, exit 0" \
+  bash -c "[[ $rc == 0 ]] && grep -q 'losscape sweep complete' sweep-real.log" || cat sweep-real.log
+job train-true.log LOSSCAPE=/bin/true TRAIN_OUT=train-true TRAIN_ARGS="--arch cnn_small" bash "$root/jobs/train.sbatch"
+rc=$?
+check "train.sbatch: LOSSCAPE=/bin/true (exit 0, no checkpoint) fails, not 'training complete'" \
+  bash -c "[[ $rc == 1 ]] && grep -q 'exited 0, but train-true holds no checkpoint' train-true.log &&
+           ! grep -q 'training complete' train-true.log" || cat train-true.log
+
 # ---- jobs/paper/submit.sh: paths with white space refused up front ----
 mkdir -p "fake cifar" && touch "fake cifar/data_batch_1.bin" "fake cifar/test_batch.bin"
 out=$(DRY_RUN=1 DATA_DIR="fake cifar" RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" 2>&1)
