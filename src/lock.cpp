@@ -389,6 +389,17 @@ std::string link_target(const std::string& path) {
 
 std::string lock_file_of(const std::string& target) { return link_target(target) + ".lock"; }
 
+void refuse_hard_linked(const std::string& target) {
+  const std::string real = link_target(target);
+  struct stat st {};
+  if (::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) return;
+  throw InputError(target + (real != target ? " (a link to " + real + ")" : "") + ": the file has " +
+                   std::to_string(st.st_nlink) +
+                   " hard links (names): a run writing it under another name would not see this run's lock (" +
+                   lock_file_of(target) + ") and both would write it; write a copy (cp " + target +
+                   " NEW.h5), or remove the other names");
+}
+
 FileLock::FileLock(const std::string& target, double stale_seconds) : lock_path_(lock_file_of(target)) {
   nlohmann::json me = {{"host", hostname()},
                        {"pid", long(getpid())},

@@ -272,18 +272,21 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   if (!mpi::initialized()) throw MpiError("merge: MPI is not initialised (mpi::Environment)");
 
   // No input twice; the output may be among the inputs (or exist already: then it is one).
+  // (by path: symbolic links are followed; hard-linked names count as files of their own, harmless)
   auto canonical = [](const std::string& p) {
     std::error_code ec;
     auto c = fs::weakly_canonical(p, ec);
     return ec ? p : c.string();
   };
   const std::string out_key = canonical(cfg.out);
-  std::set<std::string> seen;
+  std::map<std::string, std::string> seen;  // key -> the name it was given under first
   for (auto& p : cfg.parts) {
-    auto key = canonical(p);
-    if (!seen.insert(key).second) throw InputError(p + " is given twice");
+    const auto [it, fresh] = seen.emplace(canonical(p), p);
+    if (!fresh)
+      throw InputError(p + " is given twice" + (it->second != p ? " (" + it->second + " is the same file)" : ""));
   }
 
+  refuse_hard_linked(cfg.out);
   FileLock lock(cfg.out);  // no sweep and no other merge writes the output meanwhile
   // An existing output of the same sweep is merged too (first, so its points count as kept).
   // (an empty file at the name is replaced, as every output of losscape replaces one)

@@ -1027,7 +1027,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
 
   // The lock, before anything is written beside the output (directions made by the sweep).
   agreed([&] {
-    if (rank == 0) lock = std::make_unique<FileLock>(cfg.out);
+    if (rank == 0) {
+      refuse_hard_linked(cfg.out);
+      lock = std::make_unique<FileLock>(cfg.out);
+    }
     if (cfg.dry_run) lock.reset();  // only asked whether another job writes the file
   });
 

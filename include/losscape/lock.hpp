@@ -53,6 +53,11 @@ std::string link_target(const std::string& path);
 /// The lock file of `target`: link_target(target) + ".lock".
 std::string lock_file_of(const std::string& target);
 
+/// Throw InputError when `target` (through symbolic links) is a file with more than one hard
+/// link: a run writing it under another name takes that name's lock, not this one, and both
+/// would write the file (a surface's resume, merge's output). Nothing when it does not exist.
+void refuse_hard_linked(const std::string& target);
+
 class FileLock {
  public:
   /// Acquire `target` + ".lock" or throw InputError naming the holder.

@@ -749,6 +749,19 @@ os.symlink("scratch/far.h5", "near.h5")
 run([*SWEEP, *GRID, "--out", "near.h5"])
 check(os.path.islink("near.h5") and done_count("scratch/far.h5") == 24,
       "a sweep to a dangling link at --out: the surface is made where the link leads, the link stays")
+# A surface with a second hard link: a sweep under the other name takes that name's lock, so
+# both wrote the file; refused in one line (the dry run too), the file untouched.
+shutil.copy("cfg.h5", "hl.h5")
+os.link("hl.h5", "hl_other.h5")
+before = os.stat("hl.h5").st_mtime_ns
+for extra in ([], ["--dry-run"]):
+    p = run([*SWEEP, *GRID, "--out", "hl_other.h5", *extra], expect=1)
+    check("hl_other.h5: the file has 2 hard links" in p.stderr and len(p.stderr.strip().splitlines()) == 1 and
+          os.stat("hl.h5").st_mtime_ns == before and not os.path.exists("hl_other.h5.lock"),
+          f"a sweep of a surface with two hard links {' '.join(extra)}: refused ({p.stderr.strip()})")
+os.remove("hl_other.h5")
+run([*SWEEP, *GRID, "--out", "hl.h5"])
+check(done_count("hl.h5") == 24, "... once it has one name again, the sweep takes it")
 # Directions made beside --out are shared by outs of one stem (c.h5, c.hdf5 make c.dirs.h5):
 # their own lock keeps two sweeps from making them at once.
 with open("dl.dirs.h5.lock", "w") as f:
