@@ -157,6 +157,9 @@ void add_directions(CLI::App& root, Registry& reg) {
   app->add_flag("--quiet,-q", o->quiet, "Print nothing");
   reg.push_back({app, [o, app]() {
     if (const int rc = refuse_several_ranks("directions")) return rc;
+    // (a usage error first, as without --out: a missing model is one whatever --out names)
+    if (!o->pca && o->model.file.empty() && o->model.arch.empty())
+      throw UsageError("no model: give --model-file FILE or --arch NAME");
     // (before the work: a PCA of a long run takes minutes)
     h5::check_replaceable(o->out, "direction file", is_directions_file);
     default_to_recorded_dataset(*app, o->model.file, o->dataset);

@@ -92,6 +92,10 @@ expect_error "an argument that is not UTF-8" 1 "'caf\\xe9.h5': not UTF-8" "renam
 expect_error "an option given twice" 2 "--samples is given more than once" -- eval -n 100 -n 200
 expect_error "no model" 2 "no model: give --model-file" -- eval
 expect_error "sweep without a model" 2 "sweep: no model" -- sweep --x -1:1:3
+# (also when --out names a file directions would refuse to replace: that check came first, exit 1)
+echo "not a direction file" >not-dirs.h5
+expect_error "directions without a model, --out another kind of file" 2 "no model: give --model-file" -- \
+  directions --out not-dirs.h5
 expect_error "train without --arch" 2 "no architecture given" -- train --samples 200 --epochs 1 --out t
 expect_error "a number that is none" 1 "--samples: 'abc' is not a number" -- eval -n abc
 expect_error "a number out of range" 1 "--grid: '1' is not a number in 2..31622" -- \
