@@ -727,6 +727,29 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     if (a != b)
       throw InputError(resume_path + ": holds a run with another configuration (" + shown_json(b) +
                        "), not " + shown_json(a));
+    // The first checkpoint's run must be this one: a checkpoint copied in from another run (of
+    // another network: the run went on as that one, its log and first checkpoints another's) is
+    // named. (A first checkpoint that cannot be read does not stop a resume from the newest.)
+    if (existing.size() > 1) {
+      const std::string& first = existing.front().path;
+      std::optional<TrainConfig> first_cfg;
+      try {
+        first_cfg = stored_train_config(read_checkpoint_meta(first).config, first);
+      } catch (const Error&) {
+      }
+      if (first_cfg) {
+        nlohmann::json f = *first_cfg, l = stored;
+        for (auto& key : kMutable) f.erase(key), l.erase(key);
+        if (first_cfg->epochs == 0) f.erase("milestones"), l.erase("milestones");  // (as above)
+        std::vector<std::string> keys = {"arch", "dataset"};  // (the telling ones first)
+        for (auto it = l.begin(); it != l.end(); ++it) keys.push_back(it.key());
+        for (const auto& key : keys)
+          if (l.contains(key) && (!f.contains(key) || f.at(key) != l.at(key)))
+            throw FormatError(resume_path + ": is of another run than " + first + " (" + key + " " +
+                              shown_json(l.at(key)) + ", not " + shown_json(f.value(key, nlohmann::json())) +
+                              "): the run folder mixes two runs (a checkpoint copied in?); not resuming from it");
+      }
+    }
     // A run extended with a larger --epochs keeps its schedule: one started with the default
     // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and
     // never again, unlike a run of the new length. Legal (the schedule is part of the run), said.

@@ -453,6 +453,20 @@ def main():
     check({f: md5(f"run2/{f}") for f in os.listdir("run2")} == sums,
           "... and no checkpoint or log of the run was written")
 
+    # ---- a checkpoint of another run copied into a run folder (another seed here; another
+    # network went on as that network, under the first run's log): named, nothing written ----
+    run("train", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--samples", "100", "--test-samples", "50",
+        "--epochs", "3", "--milestones", "1,2", "--batch-size", "50", "--seed", "7", "--out", "run_other", *THREADS, "--quiet")
+    shutil.copytree("run", "run_mixed")
+    shutil.copy("run_other/model_3.h5", "run_mixed/model_3.h5")
+    sums = {f: md5(f"run_mixed/{f}") for f in os.listdir("run_mixed")}
+    r = refused("train --resume from a checkpoint of another run", "run_mixed/model_3.h5", "train",
+                "--resume", "--out", "run_mixed", "--epochs", "4", *THREADS, "--quiet")
+    check("is of another run than run_mixed/model_0.h5 (seed 7, not " in r.stderr and
+          "the run folder mixes two runs" in r.stderr, f"... naming the key that differs ({r.stderr.strip()})")
+    check({f: md5(f"run_mixed/{f}") for f in os.listdir("run_mixed")} == sums,
+          "... and nothing of the run was written")
+
     # ---- NaN weights or NaN momentum in the checkpoint resumed from: refused (the run went on,
     # every later epoch NaN, its log's losses null) ----
     for tag, group in (("weights", "state"), ("momentum", "optimizer")):
