@@ -227,6 +227,22 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
     }
     auto d = gaussian_like(theta, gen);
     normalize(d, theta, s.norm, s.ignore_biasbn);
+    // (a zero direction: a direction file the sweep refuses, a flat surface; said here)
+    if (is_zero_direction(d)) {
+      const std::string axis = &s == &cfg.x ? "x" : "y", what = to_string(cfg.type);
+      auto any = [&](auto pred) { return std::any_of(theta.begin(), theta.end(), pred); };
+      std::string why;
+      if (!any([](const NamedTensor& t) { return t.tensor.dim() > 0; }))
+        why = "the model has no " + what + " to perturb (no tensor with a dimension)";
+      else if (s.ignore_biasbn && !any([](const NamedTensor& t) { return t.tensor.dim() > 1; }))
+        why = "its " + axis + " direction would be zero: every tensor of its " + what +
+              " has at most one dimension, and --" + axis + "-ignore biasbn leaves those out (--" + axis +
+              "-ignore none keeps them)";
+      else
+        why = "its " + axis + " direction would be zero: the " + what + " it perturbs are zero in θ*, and --" +
+              axis + "-norm " + to_string(s.norm) + " scales it to their size (--" + axis + "-norm none does not)";
+      throw InputError(model.source + ": " + why + "; no directions made");
+    }
     // Weights near float32's limit (a diverged model) make a scaled direction that overflows:
     // said here, not as a direction file of NaNs that the sweep then refuses.
     for (std::size_t i = 0; i < d.size(); ++i)

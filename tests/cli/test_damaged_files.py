@@ -22,7 +22,9 @@ printed several lines, or silently went on before its fix:
   - a run folder's model_<N> that is a broken link or a folder (skipped: another θ*);
   - train --resume from NaN weights or momentum (went on: every later epoch NaN);
   - a negative BatchNorm running_var (eval gave NaN without a word, a sweep went on);
-  - a projection of other shapes, a PCA file's variance ratio NaN or of 3 values (read, shown).
+  - a projection of other shapes, a PCA file's variance ratio NaN or of 3 values (read, shown);
+  - a model without parameters, or with zero 1-D ones only (a direction file of no tensor, or of
+    zeros, was written);
   - a surface with a format of int64 or a config that is not JSON (plot drew it, a resume
     finished it).
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
@@ -167,6 +169,35 @@ def main():
     refused("... sweep (before any file is made)", "ts_five.pt", "sweep", "--model-file",
             "ts_five.pt", "--samples", "20", "--x", "-1:1:3", "--out", "five.h5", *THREADS, "--quiet")
     check(not os.path.exists("five.h5") and not os.path.exists("five.dirs.h5"), "... nothing written")
+
+    # ---- models no random direction moves: directions refused in one line, no file (a 0-tensor
+    # or all-zero direction file was written, which the sweep then refused) ----
+    class NoParams(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :10]
+
+    class BiasOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.zeros(10))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :10] + self.b
+
+    torch.jit.script(NoParams()).save("ts_noparams.pt")
+    torch.jit.script(BiasOnly()).save("ts_biasonly.pt")
+    for model, extra, says in (
+            ("ts_noparams.pt", [], "the model has no weights to perturb"),
+            ("ts_biasonly.pt", [], "every tensor of its weights has at most one dimension, and --x-ignore "
+                                   "biasbn leaves those out (--x-ignore none keeps them)"),
+            ("ts_biasonly.pt", ["--x-ignore", "none", "--y-ignore", "none"],
+             "the weights it perturbs are zero in θ*, and --x-norm filter scales it to their size")):
+        r = refused(f"directions of {model} {' '.join(extra)}", model, "directions", "--model-file", model,
+                    *extra, "--out", "zero.dirs.h5", "--quiet")
+        check(says in r.stderr and not os.path.exists("zero.dirs.h5"), f"... says why, no file: {r.stderr.strip()}")
+    refused("... a sweep making them", "ts_noparams.pt", "sweep", "--model-file", "ts_noparams.pt",
+            "--samples", "20", "--x", "-1:1:3", "--out", "zero.h5", *THREADS, "--quiet")
+    check(not os.path.exists("zero.h5") and not os.path.exists("zero.dirs.h5"), "... nothing written")
 
     # ---- state dicts: one name with and without 'module.', an entry that is not a tensor,
     # pickle protocol 1 ----
