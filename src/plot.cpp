@@ -157,10 +157,16 @@ std::string ordinal(std::size_t n) {
   }
   return std::to_string(n) + suffix;
 }
-// A gnuplot double-quoted string; `\n` in the input becomes a line break in the output.
+// A gnuplot double-quoted string; `\n` in the input becomes a line break in the output. A
+// backquote is written as its octal escape: gnuplot runs `...` on a command line as a shell
+// command, also inside double quotes (a surface named a`touch x`.h5 ran `touch x`).
 std::string gp_str(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
+    if (c == '`') {
+      o += "\\140";
+      continue;
+    }
     if (c == '\\' || c == '"') o += '\\';
     if (c == '\n') {
       o += "\\n";
@@ -600,10 +606,10 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
   const PlotOptions& o = *c.o;
   std::string formats;
   for (auto& f : o.formats) formats += (formats.empty() ? "" : " ") + f;
-  os << "# " << name << ".gp: " << what << " of " << one_line(source.empty() ? c.s->path : source) << "\n"
-     << "# Written by `losscape plot`. Data: " << name << ".dat (" << columns
+  os << "# " << one_line(name) << ".gp: " << what << " of " << one_line(source.empty() ? c.s->path : source) << "\n"
+     << "# Written by `losscape plot`. Data: " << one_line(name) << ".dat (" << columns
      << "; NaN = not computed or computed as NaN).\n"
-     << "# Restyle freely, then re-render in this directory with: gnuplot " << name << ".gp\n\n"
+     << "# Restyle freely, then re-render in this directory with: gnuplot " << one_line(name) << ".gp\n\n"
      << "name = " << gp_str(name) << "\n"
      << "datafile = \"./\" . name . \".dat\"   # (./: a name beginning with < or | is no command)\n"
      << "formats = " << gp_str(formats) << "      # any of: png pdf svg\n"
@@ -1871,7 +1877,7 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
     std::size_t stride = 1;
     const auto rows = rows_1d(s, qs.front(), computed_count(s, qs.front()) == s.size(), stride);
     const std::size_t done = done_count(s, qs);
-    data << (k ? "\n\n" : "") << "# index " << k << ": " << cs[k].label << " (" << one_line(s.path) << ")";
+    data << (k ? "\n\n" : "") << "# index " << k << ": " << one_line(cs[k].label) << " (" << one_line(s.path) << ")";
     if (done < s.size())
       data << ", in progress: " << done << " of " << s.size() << " points done"
            << (stride > 1 ? ", every " + ordinal(stride) + " point drawn" : "");

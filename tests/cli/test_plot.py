@@ -1192,6 +1192,22 @@ def main():
             expect_ok=False)
     check(r.returncode == 2 and "--labels is given more than once" in r.stderr and
           not os.path.exists("cmp_refused"), f"--labels given twice: usage error ({r.returncode}: {r.stderr.strip()})")
+    # backquotes in a surface's name and in --labels are text, not shell commands (gnuplot runs
+    # `...` on any command line, inside double quotes too: `touch` made its file), and a line
+    # break in a surface's name stays inside the scripts' comments (it ended one: a gnuplot error)
+    shutil.copy("cmp_a.h5", "tick`touch PWNED1`.h5")
+    shutil.copy("cmp_a.h5", "new\nline.h5")
+    runs = [run("plot", "tick`touch PWNED1`.h5", "--formats", "png", "-o", "ticks", expect_ok=False),
+            run("plot", "cmp_a.h5", "cmp_b.h5", "--labels", "a`touch PWNED2`,b", "--formats", "png",
+                "-o", "ticks_labels", expect_ok=False),
+            run("plot", "new\nline.h5", "--formats", "png", "-o", "ticks_newline", expect_ok=False)]
+    made = [os.path.join(d, f) for d, _, fs in os.walk(".") for f in fs if f.startswith("PWNED")]
+    gp = open("ticks_labels/compare_1d_train_loss.gp").read() if os.path.exists("ticks_labels") else ""
+    check([r.returncode for r in runs] == [0, 0, 0] and not made and "a\\140touch PWNED2\\140" in gp and
+          os.path.exists("ticks/tick`touch PWNED1`_1d_train_loss.png") and
+          os.path.exists("ticks_newline/new\nline_1d_train_loss.png"),
+          f"backquotes in a name or a label, a line break in a name: drawn, no command run "
+          f"({[(r.returncode, r.stderr.strip()[-200:]) for r in runs]}; made {made})")
     # a surface of train and test, then one of test alone: the defaults every file has (test's)
     r = run("plot", "s1.h5", "test_only.h5", "--formats", "png", "-o", "cmp_test", expect_ok=False)
     check(r.returncode == 0 and sorted(os.listdir("cmp_test")) == sorted(
