@@ -114,6 +114,8 @@ std::string num(double v) {
   if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
   char b[40];
   std::snprintf(b, sizeof b, "%.10g", v);
+  // (rounded to 10 digits, a value within 5e-10 of DBL_MAX reads back as infinity: all 17)
+  if (std::abs(v) > 1.7e308) std::snprintf(b, sizeof b, "%.17g", v);
   return b;
 }
 // A value of the data files: NaN also for ±inf, which gnuplot would draw as data (a heat map's
@@ -123,6 +125,23 @@ std::string short_num(double v) {
   char b[40];
   std::snprintf(b, sizeof b, "%g", v);
   return b;
+}
+// All the digits of a value (it reads back as itself): for ranges too narrow for short_num.
+std::string exact_num(double v) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+// lo and hi with as many digits as it takes to tell them apart (6 at least): "[1, 1]" was shown
+// for a surface between 1 and 1 + 1e-12.
+std::pair<std::string, std::string> distinct_nums(double lo, double hi) {
+  char a[40], b[40];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(a, sizeof a, "%.*g", digits, lo);
+    std::snprintf(b, sizeof b, "%.*g", digits, hi);
+    if (std::string(a) != b) break;
+  }
+  return {a, b};
 }
 // Labelled tics of a logarithmic axis from lo to hi. gnuplot labels only the powers of 10: a
 // range within one or two decades (a loss axis 0.5..5) got a single label. Then 1-2-5 per
@@ -249,6 +268,14 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
     if (given && !std::isfinite(*given)) throw InputError(std::string("plot: ") + name + " must be finite");
   if (!(l.vlevel > 0)) throw InputError("plot: --vlevel must be > 0");
   if (!(l.vmax > l.vmin)) throw InputError("plot: --vmax must be greater than --vmin");
+  // (gnuplot's colour range fails beyond these: "empty cb range", "colorbox value undefined")
+  constexpr double kHuge = 1e300, kResolution = 1e-9;
+  if (std::max(std::abs(l.vmin), std::abs(l.vmax)) > kHuge)
+    throw InputError("plot: --vmin " + short_num(l.vmin) + " and --vmax " + short_num(l.vmax) +
+                     ": levels beyond ±1e300 overflow gnuplot's colour range");
+  if (l.vmax - l.vmin < kResolution * std::max(std::abs(l.vmin), std::abs(l.vmax)))
+    throw InputError("plot: --vmin " + exact_num(l.vmin) + " and --vmax " + exact_num(l.vmax) +
+                     " differ by less than 1e-9 of their size, finer than gnuplot's colour range resolves");
   if (o.log && !(l.vmin > 0)) {
     // Log scales need a positive floor; accuracy/error and eig-ratio defaults start at 0.
     if (o.vmin) throw InputError("plot: --log needs --vmin > 0");
@@ -695,12 +722,18 @@ std::string non_finite_note(const SurfaceView& s, const std::vector<std::string>
   for (const auto& q : qs) {
     const auto m = computed_mask(s, q);
     const auto v = quantity_values(s, q);
-    bool any = false;
+    // (accuracy and error are NaN where their split's loss is: the loss is named there; an
+    // accuracy NaN beside a finite loss, an edited file, is named itself)
+    const std::string loss_q = is_acc(q) || is_error(q) ? q.substr(0, q.find('_')) + "_loss" : q;
+    const auto lv = loss_q != q && has_quantity(s, loss_q) ? quantity_values(s, loss_q) : std::vector<double>{};
+    bool any_loss = false, any_own = false;
     for (std::size_t i = 0; i < v.size(); ++i)
-      if (m[i] && !std::isfinite(v[i])) bad[i] = any = true;
-    // (accuracy and error are NaN where their split's loss is: the loss is named)
-    const std::string name = label_of(is_acc(q) || is_error(q) ? q.substr(0, q.find('_')) + "_loss" : q);
-    if (any && what.find(name) == std::string::npos) what += (what.empty() ? "" : ", ") + name;
+      if (m[i] && !std::isfinite(v[i])) {
+        bad[i] = true;
+        (loss_q == q || (!lv.empty() && !std::isfinite(lv[i])) ? any_loss : any_own) = true;
+      }
+    for (const auto& [any, name] : {std::pair{any_loss, label_of(loss_q)}, std::pair{any_own, label_of(q)}})
+      if (any && what.find(name) == std::string::npos) what += (what.empty() ? "" : ", ") + name;
   }
   const auto n = std::size_t(std::count(bad.begin(), bad.end(), true));
   if (n == 0) return "";
@@ -730,6 +763,26 @@ std::string log_nonpositive_note(const std::vector<std::string>& names,
   if (n == 0) return "";
   return std::to_string(n) + " loss value" + (n > 1 ? "s are" : " is") + " 0 or negative (" +
          which + "): the log axis cannot show " + (n > 1 ? "them" : "it") + ", gaps in the curves";
+}
+
+// A loss drawn wholly above the loss axis' top (--loss-max): the figure shows empty axes. Said,
+// as the 2D maps say a surface outside their levels.
+std::string above_loss_max_note(const std::vector<std::string>& names,
+                                const std::vector<std::vector<double>>& vals,
+                                const std::vector<std::size_t>& rows, double loss_max) {
+  std::string note;
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    if (!is_loss(names[k])) continue;
+    double lo = INFINITY, hi = -INFINITY;
+    for (std::size_t i : rows)
+      if (std::isfinite(vals[k][i])) lo = std::min(lo, vals[k][i]), hi = std::max(hi, vals[k][i]);
+    if (lo > loss_max && std::isfinite(lo))
+      note += (note.empty() ? "" : "; ") + label_of(names[k]) + " lies in [" + short_num(lo) + ", " +
+              short_num(hi) + "]";
+  }
+  if (note.empty()) return "";
+  return note + ", above the loss axis (0 to --loss-max " + short_num(loss_max) +
+         "): nothing of it is drawn; choose a larger --loss-max";
 }
 
 // ---- 2D figures ----
@@ -917,7 +970,8 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
       const std::string where = hi < lv.front()  ? "below the contour levels "
                                 : lo > lv.back() ? "above the contour levels "
                                                  : "between contour levels ";
-      note = label_of(q) + " lies in [" + short_num(lo) + ", " + short_num(hi) + "], " + where +
+      const auto [lo_text, hi_text] = distinct_nums(lo, hi);
+      note = label_of(q) + " lies in [" + lo_text + ", " + hi_text + "], " + where +
              (o.log ? "(log-spaced) " : "") + short_num(l.vmin) + ":" + short_num(l.vlevel) +
              ":" + short_num(l.vmax) + ", so its contour maps are empty: choose --vmin/--vlevel/--vmax";
     }
@@ -1035,7 +1089,10 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     bool below = false;
     if (!l.log_floor)
       for (std::size_t iy : ys)
-        for (std::size_t ix : xs) below = below || v[iy * s.nx() + ix] < lv.front();
+        for (std::size_t ix : xs) {
+          const double z = v[iy * s.nx() + ix];  // (-inf is drawn as a gap, not below vmin)
+          below = below || (std::isfinite(z) && z < lv.front());
+        }
     const double low = !below ? lv.front() : o.log ? lv[0] * lv[0] / lv[1] : 2 * lv[0] - lv[1];
     gp << levels_cmd(lv) << band_palette_cmd(lv.size() - 1, below)
        << (below ? "# values below the first level: white (the band below it on the colour bar)\n" : "")
@@ -1169,6 +1226,8 @@ Figure figure_1d_loss_acc(const Context& c) {
     if (is_loss(cols[k])) loss_columns.push_back(vals[k]);
   if (o.log)
     if (const std::string low = log_nonpositive_note(cols, vals, rows); !low.empty()) fig.notes.push_back(low);
+  if (const std::string high = above_loss_max_note(cols, vals, rows, o.loss_max); !high.empty())
+    fig.notes.push_back(high);
   std::ostringstream data;
   std::string colnames = "alpha";
   for (auto& q : cols) colnames += " " + q;
@@ -1224,6 +1283,8 @@ Figure figure_1d(const Context& c, const std::string& q) {
     fig.notes.push_back(bad);
   if (o.log)
     if (const std::string low = log_nonpositive_note({q}, {v}, rows); !low.empty()) fig.notes.push_back(low);
+  if (const std::string high = above_loss_max_note({q}, {v}, rows, o.loss_max); !high.empty())
+    fig.notes.push_back(high);
   std::ostringstream data;
   data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha " << q
        << "; NaN = not computed or computed as NaN\n";
@@ -2016,11 +2077,13 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     for (auto& c : cs) {
       if (const std::string bad = non_finite_note(c.view, qs, where); !bad.empty())
         fig.notes.push_back(c.view.path + ": " + bad);
-      if (!o.log) continue;
       std::vector<std::vector<double>> vals;
       for (auto& q : qs) vals.push_back(quantity_values(c.view, q));
       std::vector<std::size_t> rows(c.view.size());
       std::iota(rows.begin(), rows.end(), std::size_t(0));
+      if (const std::string high = above_loss_max_note(qs, vals, rows, o.loss_max); !high.empty())
+        fig.notes.push_back(c.view.path + ": " + high);
+      if (!o.log) continue;
       if (const std::string low = log_nonpositive_note(qs, vals, rows); !low.empty())
         fig.notes.push_back(c.view.path + ": " + low);
     }

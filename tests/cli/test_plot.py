@@ -860,7 +860,12 @@ def main():
           "3D: the colour range is vmin..vmax, as in the maps")
     for args, want in ((["--vlevel", "1e-9"], "contour levels; at most 1000"),
                        (["--vmax", "inf"], "--vmax must be finite"),
-                       (["--vmin", "nan"], "--vmin must be finite")):
+                       (["--vmin", "nan"], "--vmin must be finite"),
+                       # (gnuplot failed on both: "empty cb range", "colorbox value undefined")
+                       (["--vmin", "1", "--vmax", "1.000000000001", "--vlevel", "1e-13"],
+                        "differ by less than 1e-9 of their size"),
+                       (["--vmin", "1e308", "--vmax", "1.7e308", "--vlevel", "1e307"],
+                        "levels beyond ±1e300 overflow gnuplot's colour range")):
         shutil.rmtree("fig_bad", ignore_errors=True)
         r = run("plot", "s2.h5", *args, "--out-dir", "fig_bad", expect_ok=False)
         left = os.listdir("fig_bad") if os.path.isdir("fig_bad") else []
@@ -868,6 +873,41 @@ def main():
               and not left,
               f"plot {' '.join(args)}: one line '{want}', nothing written ({r.returncode}: "
               f"{r.stderr.strip()[-200:]})")
+
+    # ---- values that were drawn or said wrong: a 1D loss wholly above --loss-max (empty axes
+    # without a word), an accuracy NaN beside a finite loss (named as the loss), -inf on a filled
+    # map (a white "below vmin" band for a value drawn as a gap), DBL_MAX (written as 1.8e+308,
+    # read back by gnuplot as infinity), a surface narrower than 6 digits (said to lie in [1, 1]) ----
+    write_surface("odd1.h5", 11, 0)
+    with h5py.File("odd1.h5", "r+") as f:
+        f["train_loss"][...] = f["train_loss"][()] + 50
+        acc = f["train_acc"][()]
+        acc[3] = np.nan
+        f["train_acc"][...] = acc
+    r = run("plot", "odd1.h5", "--what", "train_loss,train_acc", "--formats", "png", "-o", "fig_odd1")
+    check("train loss lies in [" in r.stderr and "above the loss axis (0 to --loss-max 5): nothing of it is drawn" in r.stderr
+          and "(train accuracy (%);" in r.stderr, f"1D: a loss above the axis and a NaN accuracy said: {r.stderr.strip()}")
+    r = run("plot", "odd1.h5", "--loss-max", "100", "--formats", "png", "-o", "fig_odd1b")
+    check("above the loss axis" not in r.stderr, f"... not once --loss-max is above it ({r.stderr.strip()})")
+    write_surface("odd2.h5", 9, 7)
+    with h5py.File("odd2.h5", "r+") as f:
+        z = f["train_loss"][()]
+        z[3, 4], z[0, 0] = -np.inf, np.finfo(np.float64).max
+        f["train_loss"][...] = z
+    run("plot", "odd2.h5", "--what", "train_loss", "--vmin", "0.5", "--formats", "png", "-o", "fig_odd2")
+    gp = open("fig_odd2/odd2_train_loss_2dcontourf.gp").read()
+    dat = open("fig_odd2/odd2_train_loss_2dcontourf.dat").read()
+    check("set cbrange [0.5:" in gp and "values below the first level" not in gp and
+          "1.7976931348623157e+308" in dat,
+          f"2D: -inf no band below vmin ({[l for l in gp.splitlines() if 'cbrange' in l]}), DBL_MAX written "
+          f"as itself ({'1.7976931348623157e+308' in dat})")
+    write_surface("odd3.h5", 9, 7)
+    with h5py.File("odd3.h5", "r+") as f:
+        z = f["train_loss"][()]
+        f["train_loss"][...] = 1 + (z - z.min()) * 1e-12
+    r = run("plot", "odd3.h5", "--what", "train_loss", "--formats", "png", "-o", "fig_odd3")
+    m = re.search(r"train loss lies in \[([^,]+), ([^\]]+)\]", r.stderr)
+    check(m is not None and m.group(1) != m.group(2), f"a range finer than 6 digits: told apart ({r.stderr.strip()})")
 
     # ---- outputs replace what is at their names (a link there is not written through) ----
     os.makedirs("fig_link", exist_ok=True)
