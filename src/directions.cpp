@@ -335,7 +335,11 @@ void write_directions(const std::string& path, const Directions& d) {
 Directions read_directions(const std::string& path) {
   h5::File f(path, h5::File::Mode::read);
   if (!f.exists("xdirection"))
-    throw FormatError(path + ": not a direction file (group 'xdirection' is missing)");
+    throw FormatError(path + ": " +
+                      (f.has_attr("format") && f.attr_string("format") == "losscape-directions"
+                           ? "a damaged direction file (its format is losscape-directions, but group "
+                             "'xdirection' is missing)"
+                           : "not a direction file (group 'xdirection' is missing)"));
   Directions d;
   for (const char* gname : {"xdirection", "ydirection"}) {
     if (!f.exists(gname)) break;

@@ -768,7 +768,11 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     }
   }
 
-  // Everything that can fail on bad input happens before the folder is written to.
+  // Everything that can fail on bad input happens before the folder is written to. (the log
+  // here too: checked at its first write, its error came after the run's header and notes)
+  if (std::error_code ec; fs::is_directory(dir / "log.jsonl", ec))
+    throw InputError((dir / "log.jsonl").string() + ": is not a file (the run's training log)" +
+                     (resume_from ? "; not resumed" : "; remove it"));
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw InputError(cfg.out + ": exists and is not a folder (the run folder of --out)");
   if (!fs::exists(dir)) check_can_make(dir, cfg.out);

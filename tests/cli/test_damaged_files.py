@@ -356,7 +356,8 @@ def main():
         f["proj_xcoord"] = np.arange(3.0)
     for tag, name, args, want in (
             ("a direction file without xdirection", "d_nox.h5", [], "'xdirection' is missing"),
-            ("... with --model-file", "d_nox.h5", ["--model-file", "run/model_2.h5"], "'xdirection' is missing"),
+            ("... with --model-file", "d_nox.h5", ["--model-file", "run/model_2.h5"],
+             "a damaged direction file (its format is losscape-directions, but group 'xdirection' is missing)"),
             ("a projection with proj_xcoord alone", "p_xonly.h5", [], "proj_ycoord missing")):
         r = refused(f"info of {tag}", name, "info", name, *args)
         check(want in r.stderr, f"... says {want!r} ({r.stderr.strip()})")
