@@ -1042,8 +1042,18 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
       if (lo < lo0) lo -= pad;
       if (hi > hi0) hi += pad;
     };
+    const double area = (x1 - x0) * (y1 - y0);
     widen(x0, x1, c.traj->x);
     widen(y0, y1, c.traj->y);
+    // (a path far outside the grid: the surface a small patch of a mostly empty map, said)
+    if (area < 0.5 * (x1 - x0) * (y1 - y0)) {
+      char share[16];
+      std::snprintf(share, sizeof share, "%.0f", 100 * area / ((x1 - x0) * (y1 - y0)));
+      fig.notes.push_back(
+          "the trajectory reaches far beyond the surface's grid: the map is widened to α in [" + short_num(x0) +
+          ", " + short_num(x1) + "], β in [" + short_num(y0) + ", " + short_num(y1) + "] to show it, " +
+          share + " % of it the surface; sweep a grid that covers the path (losscape project --grid N prints one)");
+    }
   }
   std::string plot;
   if (kind == Kind::contour || kind == Kind::trajectory) {

@@ -233,6 +233,18 @@ def main():
     check(r.returncode == 0 and rows[0, 2] == -1 and rows[0, 3] == 0 and rows[-1, 3] == 1 and
           int(rows[:, 3].sum()) >= 2,
           f"trajectory with one epoch of -1 among known ones: that point unlabelled ({rows[:3].tolist()})")
+    check("reaches far beyond the surface's grid" not in r.stderr, "a path within the grid: no note of its reach")
+    # a path far outside the grid (a surface of the last epochs' neighbourhood): the map is widened
+    # to the path, the surface a small patch of it: said, with the way to a grid covering it
+    shutil.copy("proj.h5", "proj_far.h5")
+    with h5py.File("proj_far.h5", "a") as f:
+        f["proj_xcoord"][...] = 8 * f["proj_xcoord"][()]
+        f["proj_ycoord"][...] = 8 * f["proj_ycoord"][()]
+    r = run("plot", "ref.h5", "--out-dir", "figp_far", "--formats", "png", "--trajectory", "proj_far.h5",
+            "--what", "train_loss")
+    check(r.returncode == 0 and "the trajectory reaches far beyond the surface's grid: the map is widened to" in r.stderr
+          and "losscape project --grid N prints one" in r.stderr,
+          f"a path far outside the grid: drawn, and said ({r.stderr.strip()})")
     heat = np.genfromtxt("figp/ref_train_loss_2dheat_log.dat")
     check(int(np.isnan(heat[:, 2]).sum()) == 121 - done, "partial: unfinished points are NaN")
     # a projection that does not record whether its directions are orthonormal (the reference's,
