@@ -113,9 +113,8 @@ std::string num(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
   char b[40];
-  std::snprintf(b, sizeof b, "%.10g", v);
   // (rounded to 10 digits, a value within 5e-10 of DBL_MAX reads back as infinity: all 17)
-  if (std::abs(v) > 1.7e308) std::snprintf(b, sizeof b, "%.17g", v);
+  std::snprintf(b, sizeof b, "%.*g", std::abs(v) > 1.7e308 ? 17 : 10, v);
   return b;
 }
 // A value of the data files: NaN also for ±inf, which gnuplot would draw as data (a heat map's
@@ -126,21 +125,30 @@ std::string short_num(double v) {
   std::snprintf(b, sizeof b, "%g", v);
   return b;
 }
-// All the digits of a value (it reads back as itself): for ranges too narrow for short_num.
-std::string exact_num(double v) {
-  char b[40];
-  std::snprintf(b, sizeof b, "%.17g", v);
-  return b;
-}
-// lo and hi with as many digits as it takes to tell them apart (6 at least): "[1, 1]" was shown
-// for a surface between 1 and 1 + 1e-12.
-std::pair<std::string, std::string> distinct_nums(double lo, double hi) {
-  char a[40], b[40];
-  for (int digits = 6; digits <= 17; ++digits) {
-    std::snprintf(a, sizeof a, "%.*g", digits, lo);
-    std::snprintf(b, sizeof b, "%.*g", digits, hi);
-    if (std::string(a) != b) break;
+// The fewest significant digits (3 for log-spaced levels, 6 else) that tell every two adjacent
+// levels apart: log-spaced ones 1.0009 apart were five lines labelled "2.3".
+int level_digits(const std::vector<double>& lv, bool log) {
+  int digits = log ? 3 : 6;
+  for (; digits < 17; ++digits) {
+    std::string last;
+    bool apart = true;
+    for (std::size_t i = 0; i < lv.size() && apart; ++i) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.*g", digits, lv[i]);
+      apart = i == 0 || last != buf;
+      last = buf;
+    }
+    if (apart) break;
   }
+  return digits;
+}
+// lo and hi with as many digits as it takes to tell them apart (level_digits: 6 at least):
+// "[1, 1]" was shown for a surface between 1 and 1 + 1e-12.
+std::pair<std::string, std::string> distinct_nums(double lo, double hi) {
+  const int digits = level_digits({lo, hi}, false);
+  char a[40], b[40];
+  std::snprintf(a, sizeof a, "%.*g", digits, lo);
+  std::snprintf(b, sizeof b, "%.*g", digits, hi);
   return {a, b};
 }
 // Labelled tics of a logarithmic axis from lo to hi. gnuplot labels only the powers of 10: a
@@ -273,9 +281,11 @@ Levels levels_for(const std::string& q, const PlotOptions& o) {
   if (std::max(std::abs(l.vmin), std::abs(l.vmax)) > kHuge)
     throw InputError("plot: --vmin " + short_num(l.vmin) + " and --vmax " + short_num(l.vmax) +
                      ": levels beyond ±1e300 overflow gnuplot's colour range");
-  if (l.vmax - l.vmin < kResolution * std::max(std::abs(l.vmin), std::abs(l.vmax)))
-    throw InputError("plot: --vmin " + exact_num(l.vmin) + " and --vmax " + exact_num(l.vmax) +
+  if (l.vmax - l.vmin < kResolution * std::max(std::abs(l.vmin), std::abs(l.vmax))) {
+    const auto [lo, hi] = distinct_nums(l.vmin, l.vmax);
+    throw InputError("plot: --vmin " + lo + " and --vmax " + hi +
                      " differ by less than 1e-9 of their size, finer than gnuplot's colour range resolves");
+  }
   if (o.log && !(l.vmin > 0)) {
     // Log scales need a positive floor; accuracy/error and eig-ratio defaults start at 0.
     if (o.vmin) throw InputError("plot: --log needs --vmin > 0");
@@ -870,23 +880,6 @@ std::vector<KeepClear> path_keep_clear(const ProjectedPath& t, const std::vector
   return k;
 }
 
-// The fewest significant digits (3 for log-spaced levels, 6 else) that tell every two adjacent
-// levels apart: log-spaced ones 1.0009 apart were five lines labelled "2.3".
-int level_digits(const std::vector<double>& lv, bool log) {
-  int digits = log ? 3 : 6;
-  for (; digits < 17; ++digits) {
-    std::string last;
-    bool apart = true;
-    for (std::size_t i = 0; i < lv.size() && apart; ++i) {
-      char buf[40];
-      std::snprintf(buf, sizeof buf, "%.*g", digits, lv[i]);
-      apart = i == 0 || last != buf;
-      last = buf;
-    }
-    if (apart) break;
-  }
-  return digits;
-}
 
 // The colour bar's (and a 3D figure's z axis') tick format when gnuplot's default of 6 digits
 // would print two adjacent levels alike (levels 2e-7 apart near 1 read 1.000001 twice beside

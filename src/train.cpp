@@ -102,6 +102,16 @@ namespace {
 // or, for epochs, only extend it).
 const std::set<std::string> kMutable = {"epochs", "save_every", "device", "data_dir", "out"};
 
+// What two configurations of one run share: without the keys a resume may change, and without
+// the schedule when the run began with --epochs 0 (it takes one when resumed:
+// resolve_train_config).
+nlohmann::json run_defining(const TrainConfig& c, bool schedule) {
+  nlohmann::json j = c;
+  for (auto& key : kMutable) j.erase(key);
+  if (!schedule) j.erase("milestones");
+  return j;
+}
+
 // The settings' values (not whether arch and out are given), named as the user gave them: the
 // flags, or with `file` (a --config file's values) the file and its keys.
 // `file`: where the values come from (none: flags); `from_file`: with a file, the keys it gave
@@ -721,9 +731,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                           " holds NaN or infinite values (a diverged epoch or a damaged "
                           "checkpoint): not resuming from it");
     TrainConfig stored = stored_train_config(resume_from->meta.config, resume_path);
-    nlohmann::json a = cfg, b = stored;
-    for (auto& key : kMutable) a.erase(key), b.erase(key);
-    if (stored.epochs == 0) a.erase("milestones"), b.erase("milestones");  // (resolve_train_config)
+    const nlohmann::json a = run_defining(cfg, stored.epochs != 0), b = run_defining(stored, stored.epochs != 0);
     if (a != b)
       throw InputError(resume_path + ": holds a run with another configuration (" + shown_json(b) +
                        "), not " + shown_json(a));
@@ -738,9 +746,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
       } catch (const Error&) {
       }
       if (first_cfg) {
-        nlohmann::json f = *first_cfg, l = stored;
-        for (auto& key : kMutable) f.erase(key), l.erase(key);
-        if (first_cfg->epochs == 0) f.erase("milestones"), l.erase("milestones");  // (as above)
+        const bool schedule = first_cfg->epochs != 0;
+        const nlohmann::json f = run_defining(*first_cfg, schedule), l = run_defining(stored, schedule);
         std::vector<std::string> keys = {"arch", "dataset"};  // (the telling ones first)
         for (auto it = l.begin(); it != l.end(); ++it) keys.push_back(it.key());
         for (const auto& key : keys)
