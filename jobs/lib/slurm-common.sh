@@ -135,8 +135,9 @@ ls_launcher() {
   case $launcher in
     srun)
       command -v srun >/dev/null || ls_die "LAUNCHER=srun but srun is not on PATH"
-      # No --kill-on-bad-exit: every rank exits 75 after the final collective flush, and an
-      # error on one rank already ends all of them (MPI_Abort). srun did not inherit
+      # No --kill-on-bad-exit: an error on one rank already ends all of them (MPI_Abort), and a
+      # rank that dies makes Slurm's PMIx plugin abort the step (docs/slurm.md, "A rank that
+      # dies"); SRUN_ARGS can add it where a PMI does not. srun did not inherit
       # --cpus-per-task from the job in Slurm 22.05 and 23.02: pass it on.
       LS_LAUNCH=(srun)
       [[ $one == one ]] && LS_LAUNCH+=(--ntasks=1)

@@ -10,6 +10,8 @@ that a resume cannot recover:
     `losscape hessian`): the sweep stops with a final round, one message naming the rank, exit 1,
     and resumes;
   - SIGTERM to one follower of a --data-shards group: exit 75 after a final round, resumable;
+  - SIGKILL to one rank mid-sweep (the OOM killer): the job ends, the flushed points stay, the
+    same command completes the surface;
   - --hessian at points whose loss is NaN: NaN eigenvalues stored as results, not an error;
   - resuming with other direction options than those of the directions made beside the file:
     refused, nothing touched;
@@ -323,6 +325,33 @@ _, done = surface("setup_stop.h5")
 check(follower is not None and rc == 75 and done.sum() == 0 and "(0 computed now" in err,
       f"SIGTERM to rank 1 during the set-up: exit 75 before any point ({rc}, {int(done.sum())} done; "
       f"{err.strip()[-300:]})")
+
+# ---- SIGKILL to rank 1 in the middle (the OOM killer): the job ends, the flushed points stay ----
+# Rank 0 must not wait for it in a collective until the time limit; the points flushed before
+# are kept and the same command completes the surface, equal to the uninterrupted one.
+p = launch([*SWEEP, "--out", "killed.h5"], np_=2, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+victim = rank_pid(p.pid, 1)
+t0 = time.time()
+while time.time() - t0 < 60 and p.poll() is None:  # until some rounds are flushed
+    try:
+        if surface("killed.h5")[1].sum() >= 40:
+            break
+    except (OSError, KeyError):
+        pass
+    time.sleep(0.2)
+if victim:
+    os.kill(victim, signal.SIGKILL)
+rc, _, err = finish(p)
+kept = surface("killed.h5")[1].sum() if os.path.exists("killed.h5") else 0
+info = subprocess.run([EXE, "info", "killed.h5"], capture_output=True, text=True).stdout
+check(victim is not None and rc not in (None, 0) and 0 < kept < ref.size and "killed" in info,
+      f"SIGKILL to rank 1 mid-sweep: the job ends (no hang), the flushed points stay and info says "
+      f"killed ({rc}, {kept} kept; {info.strip()[-300:]})")
+wait_lock_free("killed.h5")
+rc, _, err = run([*SWEEP, "--out", "killed.h5"], np_=2)
+loss, done = surface("killed.h5")
+check(rc == 0 and done.all() and np.allclose(loss, ref, rtol=1e-6, atol=0),
+      f"... and the same command completes it, equal to the uninterrupted sweep ({rc}: {errors(err)})")
 
 # ---- --hessian where the loss is NaN: a result ----
 HES = [*COMMON, "--hessian", "--x", "1e37:2e37:2", "--out", "nan_hessian.h5"]
