@@ -2316,8 +2316,38 @@ std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const P
                      "gnuplot-nox); the data and scripts are written in " +
                      dir + ", render them there with `gnuplot NAME.gp`");
   }
-  for (auto& f : figs) render_figure(f, gp);
-  return figs;
+  // Every figure is tried: one gnuplot failure (often memory, on the largest figure) leaves the
+  // others drawn; the error names the failed ones and the drawn count, and an earlier plot's
+  // picture left beside a failed figure's new script and data (they no longer match it).
+  std::string first;
+  std::vector<std::string> also, stale;
+  for (auto& f : figs) {
+    try {
+      render_figure(f, gp);
+    } catch (const Error& e) {
+      if (first.empty())
+        first = e.what();
+      else
+        also.push_back(f.name + ".gp");
+      std::error_code ec;
+      for (auto& out : f.outputs)
+        if (fs::exists(out, ec)) stale.push_back(fs::path(out).filename().string());
+    }
+  }
+  if (first.empty()) return figs;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string t;
+    for (std::size_t i = 0; i < v.size(); ++i) t += (i ? ", " : "") + v[i];
+    return t;
+  };
+  const std::size_t failed = 1 + also.size();
+  std::string msg = first;
+  if (!also.empty()) msg += "; also failed: " + list(also);
+  if (figs.size() > 1) msg += "; " + std::to_string(figs.size() - failed) + " of " + std::to_string(figs.size()) + " figures drawn";
+  if (!stale.empty())
+    msg += "; " + list(stale) + (stale.size() == 1 ? " is" : " are") +
+           " an earlier plot's, not of the new script and data beside " + (stale.size() == 1 ? "it" : "them");
+  throw Error(msg);
 }
 
 std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o) {

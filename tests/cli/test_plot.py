@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -846,6 +847,28 @@ def main():
     check(r.returncode == 1 and "killed by signal 11; out of memory?" in r.stderr
           and len(r.stderr.strip().splitlines()) == 1,
           f"a gnuplot killed by SIGSEGV: one line suggesting memory ({r.returncode}: {r.stderr.strip()})")
+    # gnuplot failing on one figure (the contour map, the first) of a plot drawn before: the others are drawn
+    # anew all the same, and the one line names the failure, the count drawn and the picture
+    # left from the earlier plot (it no longer matches the new script and data beside it).
+    r = run("plot", "s2.h5", "--formats", "png", "--what", "train_loss", "--out-dir", "fig_one")
+    total = int(re.search(r"(\d+) figures", r.stdout).group(1))
+    before = {n: os.path.getmtime(os.path.join("fig_one", n)) for n in os.listdir("fig_one")
+              if n.endswith(".png")}
+    with open("gbin/no3d", "w") as f:
+        f.write("#!/bin/sh\ncase \"$3\" in *_2dcontour.gp) echo 'line 9: no contours today' >&2; exit 1;; esac\n"
+                f"exec {GNUPLOT} \"$@\"\n")
+    os.chmod("gbin/no3d", 0o755)
+    time.sleep(1.1)
+    r = run("plot", "s2.h5", "--formats", "png", "--what", "train_loss", "--out-dir", "fig_one",
+            env=dict(os.environ, LOSSCAPE_GNUPLOT=os.path.abspath("gbin/no3d")), expect_ok=False)
+    redrawn = sorted(n for n, t in before.items() if os.path.getmtime(os.path.join("fig_one", n)) > t)
+    check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and
+          "gnuplot failed on fig_one/s2_train_loss_2dcontour.gp (exit status 1): line 9: no contours today"
+          in r.stderr and f"{total - 1} of {total} figures drawn" in r.stderr and
+          "s2_train_loss_2dcontour.png is an earlier plot's" in r.stderr and
+          len(redrawn) == total - 1 and "s2_train_loss_2dcontour.png" not in redrawn,
+          f"gnuplot failing on one figure: the others drawn, one line naming it and the earlier "
+          f"picture left ({r.returncode}: {r.stderr.strip()}; redrawn {redrawn})")
     # A picture cut short (gnuplot says nothing when a write fails: a full disk left a PNG of 12 kB
     # of 58 under its final name, exit 0): refused for each format, nothing left in its place.
     with open("gbin/short", "w") as f:
