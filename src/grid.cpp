@@ -22,9 +22,8 @@ std::vector<double> GridAxis::coordinates() const {
   return c;
 }
 
-namespace {
-// The shortest decimal that reads back as exactly `v` (9.9, not 9.9000000000000004).
-std::string shortest(double v) {
+// (from 15 digits: any fewer that read back give the same text at 15, %g dropping the zeros)
+std::string shortest_decimal(double v) {
   for (int digits = 15; digits <= 17; ++digits) {
     std::ostringstream o;
     o.precision(digits);
@@ -33,10 +32,9 @@ std::string shortest(double v) {
   }
   return {};
 }
-}  // namespace
 
 std::string GridAxis::str() const {
-  return shortest(min) + ":" + shortest(max) + ":" + std::to_string(num);
+  return shortest_decimal(min) + ":" + shortest_decimal(max) + ":" + std::to_string(num);
 }
 
 GridAxis parse_axis(const std::string& s, const std::string& option) {
@@ -97,7 +95,7 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
       for (std::size_t i = 1; i < c.size() && !repeats; ++i) repeats = !(c[i] > c[i - 1]);
     }
     if (repeats)
-      throw bad("a step of " + shortest(step) +
+      throw bad("a step of " + shortest_decimal(step) +
                 " is below the precision of the bounds: coordinates would repeat");
   }
   return a;
@@ -129,7 +127,7 @@ std::vector<std::int64_t> part_points(const Grid& g, std::int64_t k, std::int64_
 std::string zero_gap_note(const GridAxis& a, const std::string& option) {
   // (one point of a range: MIN alone, as numpy.linspace; said, since a NUM of 1 for 11 looks the same)
   if (a.num == 1 && a.min != a.max) {
-    return option + " " + a.str() + " is the one point " + shortest(a.min) + " (NUM 1 is MIN alone, as numpy.linspace: MAX is not used)";
+    return option + " " + a.str() + " is the one point " + shortest_decimal(a.min) + " (NUM 1 is MIN alone, as numpy.linspace: MAX is not used)";
   }
   if (a.num < 2 || !(a.min < 0 && 0 < a.max)) return "";
   const auto c = a.coordinates();

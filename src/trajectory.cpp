@@ -542,15 +542,6 @@ double round_outwards(double v, bool up) {
   const double r = up ? std::ceil(q - 1e-9) : std::floor(q + 1e-9);
   return e >= 0 ? r * std::pow(10.0, e) : r / std::pow(10.0, -e);
 }
-// The shortest decimal of v (at most 6 significant digits) that reads back as the same double.
-std::string bound_text(double v) {
-  char buf[48];
-  for (int digits = 2; digits <= 17; ++digits) {
-    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
 std::string axis_spec(const std::vector<double>& c, int n, double margin) {
   if (c.empty()) throw InputError("grid_covering: the projection has no points");
   for (double v : c)
@@ -566,7 +557,7 @@ std::string axis_spec(const std::vector<double>& c, int n, double margin) {
     hi = std::max(hi, mid + 1);
   }
   const std::string plain =
-      bound_text(round_outwards(lo, false)) + ":" + bound_text(round_outwards(hi, true)) + ":" + std::to_string(n);
+      shortest_decimal(round_outwards(lo, false)) + ":" + shortest_decimal(round_outwards(hi, true)) + ":" + std::to_string(n);
   // θ* (0) a node of the grid: the sweep's value there is the trained model's own, which the path
   // ends at (for PCA directions of its checkpoints). The step is rounded up to two significant
   // digits until ceil(-lo / step) + ceil(hi / step) <= n - 1; the nodes left over are shared by
@@ -592,8 +583,8 @@ std::string axis_spec(const std::vector<double>& c, int n, double margin) {
       for (std::int64_t shift : {std::int64_t(0), std::int64_t(1), std::int64_t(-1)}) {
         const std::int64_t a = a0 + spare / 2 + shift;
         if (a < a0 || a > a0 + spare) continue;
-        const std::string lo_s = bound_text(a == 0 ? 0.0 : -steps(a));
-        const std::string hi_s = bound_text(steps(std::int64_t(n - 1) - a));
+        const std::string lo_s = shortest_decimal(a == 0 ? 0.0 : -steps(a));
+        const std::string hi_s = shortest_decimal(steps(std::int64_t(n - 1) - a));
         GridAxis g{std::strtod(lo_s.c_str(), nullptr), std::strtod(hi_s.c_str(), nullptr), n};
         if (g.coordinates()[std::size_t(a)] == 0.0) return lo_s + ":" + hi_s + ":" + std::to_string(n);
       }

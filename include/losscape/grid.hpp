@@ -72,4 +72,8 @@ bool at_origin(const std::vector<double>& coordinates, std::size_t i);
 /// in increasing order: the lines of a coarse sub-grid.
 std::vector<std::size_t> stride_indices(std::size_t n, std::size_t stride, std::size_t anchor = 0);
 
+/// The shortest decimal that reads back as exactly `v` (9.9, not 9.9000000000000004): grid
+/// specifications written for a user to copy.
+std::string shortest_decimal(double v);
+
 }  // namespace losscape

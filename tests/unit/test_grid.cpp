@@ -1,7 +1,11 @@
-// Tests of grid.hpp: axis parsing, numpy.linspace coordinates, [y][x] indexing, coarse-to-fine order.
+// Tests of grid.hpp: axis parsing, numpy.linspace coordinates, [y][x] indexing, coarse-to-fine order, shortest decimals.
 #include <tuple>
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -372,4 +376,39 @@ TEST_CASE("zero_gap_note names an axis whose range holds 0 but not as a point", 
   CHECK(zero_gap_note(parse_axis("-1:1:1"), "--x") ==
         "--x -1:1:1 is the one point -1 (NUM 1 is MIN alone, as numpy.linspace: MAX is not used)");
   CHECK(parse_axis("0.5:3:1").coordinates() == std::vector<double>{0.5});
+}
+
+TEST_CASE("shortest_decimal: reads back exactly, with the fewest significant digits", "[grid]") {
+  CHECK(shortest_decimal(9.9) == "9.9");
+  CHECK(shortest_decimal(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(shortest_decimal(-1e-7) == "-1e-07");
+  CHECK(shortest_decimal(0) == "0");
+  CHECK(shortest_decimal(1e6) == "1000000");  // (%.15g: as grid specifications always were written)
+  // The significant digits of a decimal text: no sign, point, exponent, leading or trailing zeros.
+  auto significant = [](const std::string& t) {
+    std::string d;
+    for (char ch : t.substr(0, t.find_first_of("eE")))
+      if (std::isdigit(static_cast<unsigned char>(ch))) d += ch;
+    d.erase(0, d.find_first_not_of('0'));
+    d.erase(d.find_last_not_of('0') + 1);
+    return d.size();
+  };
+  // Against an independent search from 1 digit up, over values of every scale and precision.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> mant(-10, 10);
+  std::uniform_int_distribution<int> exp10(-300, 300), round_to(1, 17);
+  for (int i = 0; i < 20000; ++i) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.*g", round_to(rng), mant(rng) * std::pow(10.0, exp10(rng)));
+    const double v = std::strtod(b, nullptr);
+    std::size_t fewest = 0;
+    for (int d = 1; d <= 17 && !fewest; ++d) {
+      std::snprintf(b, sizeof b, "%.*g", d, v);
+      if (std::strtod(b, nullptr) == v) fewest = significant(b);
+    }
+    const std::string t = shortest_decimal(v);
+    INFO(t << " for " << b);
+    REQUIRE(std::strtod(t.c_str(), nullptr) == v);
+    REQUIRE(significant(t) == fewest);
+  }
 }
