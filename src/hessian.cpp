@@ -108,6 +108,16 @@ TensorList HessianOperator::selected_parameters(const Model& model, bool all_par
                      (all_params ? std::string("") : "with 2 or more dimensions ") +
                      "to take the Hessian over" +
                      (all_params ? "" : " (include all parameters to use the others)"));
+  std::int64_t n = 0;
+  for (const auto& p : out) n += p.tensor.numel();
+  // (ARPACK needs an operator of dimension 2 or more: a 1 x 1 Hessian failed in the eigensolver,
+  // naming no file, also with --top-k 0)
+  std::int64_t all = 0;
+  for (auto& p : model.parameters())
+    if (p.tensor.is_floating_point()) all += p.tensor.numel();
+  if (n < 2)
+    throw InputError(model.source + ": the Hessian would be over 1 parameter; the eigensolver needs at least 2" +
+                     (all > n ? " (all parameters, the 1-D ones included, are " + std::to_string(all) + ")" : ""));
   return out;
 }
 
@@ -121,7 +131,7 @@ void HessianOperator::apply(const double* x, double* y) {
   model_.train(false);
   // On a rank of a data-shard group, a failure of this rank's part is agreed within the group
   // before the reduction below (GroupEvalError on every rank of the group).
-  bool finite = true;
+  bool finite = true, finite_product = true;
   run_in_group(group_, [&]() {
     injected_eval_error();
     const auto dev = params_.front().device();
@@ -179,13 +189,23 @@ void HessianOperator::apply(const double* x, double* y) {
     auto out = torch::cat(flat_acc).div_(double(total_samples_)).to(torch::kCPU).contiguous();
     std::copy(out.data_ptr<double>(), out.data_ptr<double>() + dim_, y);
     finite = !loss_total.defined() || std::isfinite(loss_total.item<double>());
+    // A finite loss whose second derivatives overflow (weights near the float range's end):
+    // ARPACK broke down on the NaNs, LAPACK printed "Parameter 4 to routine DLASCL was
+    // incorrect", and the error named no file.
+    finite_product = std::all_of(y, y + dim_, [](double v) { return std::isfinite(v); });
   });
-  if (group_ && group_->size() > 1)  // (the same answer on every rank of the group)
+  if (group_ && group_->size() > 1) {  // (the same answer on every rank of the group)
     finite = group_->allreduce_max(std::int64_t(!finite)) == 0;
-  if (!finite) {
+    finite_product = group_->allreduce_max(std::int64_t(!finite_product)) == 0;
+  }
+  if (!finite || !finite_product) {
     ++products_;  // (the pass was made)
-    throw UndefinedHessian(model_.source + ": the loss is not finite at this model (inf or NaN on "
-                           "the data, a diverged model?): its Hessian is undefined");
+    throw UndefinedHessian(model_.source +
+                           (!finite ? ": the loss is not finite at this model (inf or NaN on the data, a "
+                                      "diverged model?): its Hessian is undefined"
+                                    : ": the Hessian-vector product is not finite at this model, though "
+                                      "its loss is (second derivatives beyond the float range: weights "
+                                      "near overflow?): its Hessian is undefined here"));
   }
   if (group_ && group_->size() > 1) {
     // Rescaled shard sums add up to H x. The root's sum is broadcast so that every rank holds
@@ -276,7 +296,9 @@ EigenResult arpack_eigsh(const SymOperator& op, std::int64_t n, int nev, Which w
   }
   if (info < 0 || info == 2) throw ArpackError("ARPACK dsaupd failed: " + arpack_error(info));
   EigenResult r;
-  r.iterations = iparam[2];
+  // (ARPACK counts one past MXITER when it stops at the limit, info 1: a solve of --eig-max-iter
+  // 1 reported 2)
+  r.iterations = std::min<int>(int(iparam[2]), opts.max_iter);
   r.products = iparam[8];
   r.converged_count = std::min<int>(iparam[4], nev);
   r.values.assign(std::size_t(nev), kNaN);
@@ -512,9 +534,11 @@ void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks
     what = "the top-" + std::to_string(o.top_k) + " eigensolver's " + std::to_string(ncv(o.top_k)) +
            " Lanczos vectors (--top-k, --eig-ncv)";
   }
-  if (o.density && o.slq_steps + 3 > vectors) {
-    vectors = o.slq_steps + 3;
-    what = "--density's " + std::to_string(o.slq_steps + 1) + " Lanczos vectors (--slq-steps)";
+  // (at most n steps: slq_density stops there, a larger --slq-steps asked for memory never used)
+  const std::int64_t steps = std::min<std::int64_t>(o.slq_steps, n);
+  if (o.density && steps + 3 > vectors) {
+    vectors = steps + 3;
+    what = "--density's " + std::to_string(steps + 1) + " Lanczos vectors (--slq-steps)";
   }
   const std::uint64_t per_rank = std::uint64_t(vectors) * std::uint64_t(n) * sizeof(double);
   const auto text = [](std::uint64_t b) { return SurfaceFile::size_text(b); };
@@ -678,8 +702,8 @@ nlohmann::json curvature_report(HessianOperator& h, const CurvatureOptions& o,
 
     stage = "density";
     if (o.density && !keep(stage, {"density"})) {
-      say("density (SLQ, " + std::to_string(o.slq_probes) + " x " + std::to_string(o.slq_steps) +
-          " Lanczos steps)");
+      say("density (SLQ, " + std::to_string(o.slq_probes) + " x " +
+          std::to_string(std::min<std::int64_t>(o.slq_steps, n)) + " Lanczos steps)");
       auto before = h.products();
       auto d = slq_density(op, n, o.slq_steps, o.slq_probes, o.seed + 1, int(o.density_points));
       j["density"] = {{"method", "stochastic Lanczos quadrature, Gaussian-smoothed"},

@@ -1124,7 +1124,6 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     std::int64_t n = 0;
     for (const auto& p : HessianOperator::selected_parameters(*ev.model, cfg.hessian_all_params))
       n += p.tensor.numel();
-    if (n < 2) throw InputError("--hessian: the model has fewer than 2 parameters");
     if (cfg.eig_ncv > n)
       throw InputError("--eig-ncv " + std::to_string(cfg.eig_ncv) + " exceeds the " +
                        std::to_string(n) + " parameters of the Hessian");

@@ -41,7 +41,8 @@ class HessianOperator {
 
   std::int64_t dim() const { return dim_; }
   /// The parameters the Hessian is taken over: floating-point tensors, those with ≥ 2
-  /// dimensions unless `all_params`; InputError naming the model when there is none.
+  /// dimensions unless `all_params`; InputError naming the model when they hold fewer than 2
+  /// numbers (the eigensolver's least dimension).
   static TensorList selected_parameters(const Model& model, bool all_params);
   /// Names of the tensors taking part, in order.
   std::vector<std::string> tensor_names() const;

@@ -407,6 +407,68 @@ def main():
     with h5py.File("overflow.h5") as f:
         check(np.isnan(f["max_eig"][0]) and np.isnan(f["min_eig"][0]) and f["done"][0] == 1,
               "... and a sweep's point there holds NaN eigenvalues, done")
+    # A finite loss whose Hessian-vector products are not (fc2's rows alike, of 1e30: equal
+    # logits, loss ln 10, second derivatives beyond float32): one line naming the model, no
+    # LAPACK complaint ("Parameter 4 to routine DLASCL was incorrect", then an ARPACK error that
+    # named no file); in a sweep, NaN eigenvalues at the point
+    huge = Tiny()
+    with torch.no_grad():
+        huge.fc2.weight.fill_(1e30)
+    torch.jit.script(huge).save("huge.pt")
+    xf = x.float()
+    loss = F.cross_entropy(huge(xf), y)
+    ps = [huge.fc1.weight, huge.fc2.weight]
+    g = torch.autograd.grad(loss, ps, create_graph=True)
+    hv = torch.autograd.grad(sum((a * torch.ones_like(a)).sum() for a in g), ps)
+    check(math.isfinite(float(loss)) and not all(bool(torch.isfinite(h).all()) for h in hv),
+          f"(PyTorch: the loss is finite, {float(loss):.6f}, its Hessian-vector products are not)")
+    for ranks in (0, 2):
+        cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
+            LOSSCAPE, "hessian", "--model-file", "huge.pt", *data, "--json", f"huge{ranks}.json", "--quiet"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        err = [l for l in r.stderr.splitlines() if l.startswith("losscape")]
+        check(r.returncode == 1 and err == ["losscape: error: huge.pt: the Hessian-vector product is not "
+              "finite at this model, though its loss is (second derivatives beyond the float range: "
+              "weights near overflow?): its Hessian is undefined here"] and "DLASCL" not in r.stderr and
+              not os.path.exists(f"huge{ranks}.json"),
+              f"finite loss, products not finite, {ranks or 1} rank(s): one line, no LAPACK noise "
+              f"({r.returncode}: {r.stderr.strip()[-300:]})")
+    r = run("sweep", "--model-file", "huge.pt", *data, "--dims", "1", "--x", "0:1:2", "--x-norm",
+            "none", "--hessian", "--out", "huge.h5", "--quiet", expect_ok=False)
+    with h5py.File("huge.h5" if os.path.exists("huge.h5") else "tiny_alone.h5", "a") as f:
+        check(r.returncode == 0 and "DLASCL" not in r.stderr + r.stdout and "max_eig" in f and
+              np.isnan(f["max_eig"][0]) and np.isfinite(f["train_loss"][0]) and f["done"][0] == 1,
+              f"... and a sweep's point there: NaN eigenvalues beside its finite loss, done, no LAPACK "
+              f"noise ({r.returncode}: {r.stderr.strip()[-200:]})")
+
+    # ---- a Hessian over one parameter (a 1 x 1 matrix; ARPACK needs 2 or more): refused in one
+    # line naming the model (it failed in the eigensolver, naming no file, even with --top-k 0);
+    # sweep --hessian alike, before its file ----
+    class One(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1, 1))
+
+        def forward(self, z):
+            f = F.adaptive_avg_pool2d(z, 1).flatten(1) @ self.w.t()
+            return torch.cat([f, torch.zeros(z.size(0), 9)], 1)
+    torch.jit.script(One()).save("one.pt")
+    say = "losscape: error: one.pt: the Hessian would be over 1 parameter; the eigensolver needs at least 2"
+    r = run("hessian", "--model-file", "one.pt", *data, "--top-k", "0", "--trace-probes", "0",
+            expect_ok=False)
+    check(r.returncode == 1 and r.stderr.strip() == say, f"a 1-parameter Hessian: one line ({r.stderr.strip()})")
+    r = run("sweep", "--model-file", "one.pt", *data, "--dims", "1", "--x", "0:1:2", "--x-norm", "none",
+            "--hessian", "--out", "one.h5", expect_ok=False)
+    check(r.returncode == 1 and say in r.stderr and not os.path.exists("one.h5"),
+          f"... and in sweep --hessian, before the file ({r.stderr.strip()})")
+
+    # ---- --slq-steps beyond the Hessian's rows: the density stops at n steps (a Lanczos basis of
+    # the whole space), so the memory check counts n, not the steps asked for (10 million steps
+    # were refused for 39 GB on a 490-row Hessian that then ran 490) ----
+    r = run("hessian", "--model-file", "tiny.pt", *data, "--top-k", "0", "--trace-probes", "0",
+            "--density", "--slq-steps", "10000000", "--json", "steps.json", "--quiet", expect_ok=False)
+    check(r.returncode == 0 and json.load(open("steps.json"))["density"]["steps"] == 354,
+          f"--slq-steps 10000000 on 354 rows: runs 354 steps ({r.returncode}: {r.stderr.strip()[-300:]})")
 
     # ---- a stop signal (a job's time limit, scancel) during the trace: the stages finished
     # before it are reported and saved with "complete": false, exit 75; under mpiexec a signal
