@@ -286,13 +286,13 @@ nlohmann::json surface_info(const std::string& path, bool values) {
   auto d = f.dataset("run_log");
   std::vector<char> buf(d.size() + 1, '\0');
   d.read(h5::Type::u8, buf.data());
-  nlohmann::json log = nlohmann::json::array();
-  try {
-    log = nlohmann::json::parse(std::string(buf.data()));
-  } catch (const nlohmann::json::exception&) {
-  }
+  const std::string log_text(buf.data());  // (empty: no run recorded yet)
+  nlohmann::json log = log_text.empty() ? nlohmann::json::array() : nlohmann::json::parse(log_text, nullptr, false);
   j["runs"] = nlohmann::json::array();
-  if (!log.is_array()) log = nlohmann::json::array();
+  if (!log.is_array()) {  // (said, as merge says it: `runs: []` alone read as "never run")
+    j["run_log_damaged"] = log.is_discarded() ? "not JSON" : "another JSON value";
+    log = nlohmann::json::array();
+  }
   auto done_before = [](const nlohmann::json& e) -> std::int64_t {
     return e.is_object() && e.contains("points_done_before") &&
                    e["points_done_before"].is_number_integer()
@@ -598,6 +598,9 @@ std::string render(const nlohmann::json& j) {
         o << "\n";
       }
     }
+    if (j.contains("run_log_damaged"))
+      o << "  runs  (the run log is " << j["run_log_damaged"].get<std::string>()
+        << ", not the list of starts that losscape writes: damaged? the points are not affected)\n";
     for (auto& r : j["runs"]) {
       if (r.value("status", std::string()) == "unreadable") {
         o << "  run   (an entry of the run log with unexpected types: " << shown_json(r["entry"]).substr(0, 120)

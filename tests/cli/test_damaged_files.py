@@ -566,6 +566,14 @@ def main():
         log = np.zeros(f["run_log"].shape, "u1")
         log[:12] = np.frombuffer(b'[{"start": 1', "u1")
         f["run_log"][...] = log
+    # ... shown by info as damaged, text and JSON (`runs: []` alone read as a file never run)
+    r = run("info", "s_badlog.h5", expect_ok=False)
+    rj = run("info", "s_badlog.h5", "--json", expect_ok=False)
+    check(r.returncode == 0 and "runs  (the run log is not JSON, not the list of starts that losscape "
+          "writes: damaged? the points are not affected)" in r.stdout and rj.returncode == 0 and
+          json.loads(rj.stdout).get("run_log_damaged") == "not JSON",
+          f"info of a surface whose run log is not JSON: said so ({r.returncode}, {rj.returncode}: "
+          f"{r.stdout.strip()[-300:]})")
     # ... merged: said as a resume says it (its runs were left out of the merged log silently)
     r = run("merge", "s_badlog.h5", "--out", "m_badlog.h5", expect_ok=False)
     check(r.returncode == 75 and "losscape: note: s_badlog.h5: its run log is not JSON, not the list of earlier "
