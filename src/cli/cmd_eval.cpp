@@ -60,8 +60,12 @@ void add_eval(CLI::App& root, Registry& reg) {
     auto t0 = std::chrono::steady_clock::now();
     auto s = evaluate(*model, data, eo);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // The argmax of NaN or infinite logits is no measurement (as info and plot treat a surface's
+    // accuracy where its loss is not finite): null, n/a, and a note (20 % was shown beside a NaN).
+    const bool measured = std::isfinite(s.loss());
+    const double accuracy = measured ? s.accuracy() : std::nan("");
     if (o->json) {
-      nlohmann::json j = {{"loss", s.loss()},           {"accuracy", s.accuracy()},
+      nlohmann::json j = {{"loss", s.loss()},           {"accuracy", accuracy},
                           {"samples", std::int64_t(s.count)}, {"loss_kind", to_string(eo.loss)},
                           {"data", data.description},   {"model", model->source},
                           {"arch", model->arch},        {"device", describe_device(dev)},
@@ -72,20 +76,25 @@ void add_eval(CLI::App& root, Registry& reg) {
     } else {
       // (printf writes a NaN as "-nan"; a diverged model's loss of 1e36 in %f is 37 digits, cut
       // to the buffer's 31 it was a wrong number: from 1e15 on it is written with an exponent)
-      char loss[32] = "nan";
+      char loss[32] = "nan", acc[32] = "n/a";
       if (!std::isnan(s.loss()))
         std::snprintf(loss, sizeof loss, std::fabs(s.loss()) < 1e15 ? "%.6f" : "%.6e", s.loss());
+      if (measured) std::snprintf(acc, sizeof acc, "%.2f %%", accuracy);
       std::printf("model     %s (%s)\ndata      %s\ndevice    %s, batch size %lld, %s, %s\n"
-                  "loss      %s (%s)\naccuracy  %.2f %%\ntime      %.2f s\n",
+                  "loss      %s (%s)\naccuracy  %s\ntime      %.2f s\n",
                   model->source.c_str(), model->arch.c_str(), data.description.c_str(),
                   describe_device(dev).c_str(), static_cast<long long>(eo.batch_size),
                   choice.channels_last ? "nhwc" : "nchw", to_string(eo.precision), loss,
-                  to_string(eo.loss), s.accuracy(), secs);
+                  to_string(eo.loss), acc, secs);
     }
     // (the numbers are what was asked for; that they come from a broken model is worth a word)
     if (const std::string bad = diverged_model(model->state(), model->source); !bad.empty())
       std::fprintf(stderr, "losscape: note: %s: the loss and accuracy above are those of a broken network\n",
                    bad.c_str());
+    else if (!measured)
+      std::fprintf(stderr, "losscape: note: %s: the loss is not finite on this data (logits that "
+                   "overflow?): no accuracy is given, the argmax of such logits measures nothing\n",
+                   model->source.c_str());
     return 0;
   }});
 }

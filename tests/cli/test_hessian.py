@@ -382,8 +382,13 @@ def main():
     torch.jit.script(big).save("overflow.pt")
     r = run("eval", "--model-file", "overflow.pt", *data, "--split", "train", "--json",
             expect_ok=False)
-    check(r.returncode == 0 and json.loads(r.stdout)["loss"] is None,
-          f"the overflowing model's loss is not finite ({r.returncode}: {r.stdout.strip()[:200]})")
+    check(r.returncode == 0 and json.loads(r.stdout)["loss"] is None and json.loads(r.stdout)["accuracy"] is None
+          and r.stderr.strip() == "losscape: note: overflow.pt: the loss is not finite on this data (logits "
+          "that overflow?): no accuracy is given, the argmax of such logits measures nothing",
+          f"the overflowing model's loss is not finite, its accuracy not given, a note says why "
+          f"({r.returncode}: {r.stdout.strip()[:200]}; {r.stderr.strip()})")
+    r = run("eval", "--model-file", "overflow.pt", *data, "--split", "train", expect_ok=False)
+    check(r.returncode == 0 and "\naccuracy  n/a\n" in r.stdout, f"... n/a in the text form ({r.stdout.strip()})")
     for ranks in (0, 2):
         cmd = ([MPIEXEC, *MPI_FLAGS, "-n", str(ranks)] if ranks else []) + [
             LOSSCAPE, "hessian", "--model-file", "overflow.pt", *data, "--trace-probes", "2",
