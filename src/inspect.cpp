@@ -32,7 +32,12 @@ nlohmann::json model_info(const Model& m) {
   j["num_classes"] = m.num_classes;
   j["parameters"] = m.parameter_count();
   std::set<std::string> params;
-  for (auto& p : m.parameters()) params.insert(p.name);
+  std::int64_t frozen = 0;  // (a TorchScript module's parameters saved with requires_grad off)
+  for (auto& p : m.parameters()) {
+    params.insert(p.name);
+    if (!p.tensor.requires_grad()) frozen += p.tensor.numel();
+  }
+  j["frozen_parameters"] = frozen;
   j["tensors"] = nlohmann::json::array();
   for (auto& t : m.state())
     j["tensors"].push_back({{"name", t.name},
@@ -463,7 +468,11 @@ std::string render(const nlohmann::json& j) {
     o << "model        " << j["source"].get<std::string>() << " (" << j["format"].get<std::string>() << ")\n"
       << "architecture " << j["arch"].get<std::string>() << "\n"
       << "input        " << shape_text(j["input_shape"]) << ", " << j["num_classes"] << " classes\n"
-      << "parameters   " << j["parameters"] << " trainable\n"
+      << "parameters   " << j["parameters"]
+      << (j.value("frozen_parameters", 0) > 0
+              ? " (" + j["frozen_parameters"].dump() + " of them frozen: requires_grad off; directions and sweeps perturb them too)"
+              : std::string(" trainable"))
+      << "\n"
       << "fingerprint  " << j["fingerprint"].get<std::string>() << "\n";
     if (j.contains("training")) o << training_text(j["training"]);
     o << "tensors      " << j["tensors"].size() << " (state-dict order)\n";

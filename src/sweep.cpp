@@ -1153,7 +1153,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   if (cfg.hessian)
     id.hessian = {{"split", cfg.splits.front()},
                   {"params", cfg.hessian_all_params ? "all" : "dims>=2"},
-                  {"tol", cfg.eig_tol}};
+                  {"tol", cfg.eig_tol + 0.0}};  // (+ 0.0: a -0 given is recorded as 0, as a resume compares)
   // Every rank must run this same sweep into the same file: an MPMD launch with other flags, a
   // relative path from another working folder, a node-local --out or data or model file of the
   // same name would otherwise hang in the collective file open or mix values of different

@@ -446,6 +446,17 @@ def main():
               f"... and a sweep's point there: NaN eigenvalues beside its finite loss, done, no LAPACK "
               f"noise ({r.returncode}: {r.stderr.strip()[-200:]})")
 
+    # ---- a TorchScript module with a frozen parameter (requires_grad off): info says how many
+    # numbers are frozen (it called all 370 trainable); directions perturb them all the same ----
+    frozen = Tiny()
+    frozen.fc1.weight.requires_grad_(False)
+    torch.jit.script(frozen).save("frozen.pt")
+    r = run("info", "frozen.pt")
+    rj = json.loads(run("info", "frozen.pt", "--json").stdout)
+    check("parameters   370 (294 of them frozen: requires_grad off; directions and sweeps perturb them "
+          "too)" in r.stdout and rj["frozen_parameters"] == 294 and rj["parameters"] == 370,
+          f"info of a module with a frozen weight: says so ({r.stdout.strip()[:300]})")
+
     # ---- a Hessian over one parameter (a 1 x 1 matrix; ARPACK needs 2 or more): refused in one
     # line naming the model (it failed in the eigensolver, naming no file, even with --top-k 0);
     # sweep --hessian alike, before its file ----
