@@ -140,6 +140,30 @@ with h5py.File("merged.h5", "r") as f:
 runs3 = [e for e in log3 if "merge" not in e]
 check(r.returncode == 0 and len(runs3) == len(runs),
       f"the same parts under other spellings of their paths add no run twice ({len(runs3)} runs)")
+# Merged into again and again (a watch loop while the parts run): the log's 64 KiB fills with
+# merge entries, and the oldest of those give way, not the parts' runs (after ~200 merges the
+# runs were gone). The log is filled here with as many earlier merges as fit the room
+# write_run_log keeps (64 KiB less 1 KiB), as ~200 runs of merge would leave it.
+shutil.copy("merged.h5", "watched.h5")
+with h5py.File("watched.h5", "r+") as f:
+    base = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+    runs0 = [e for e in base if "merge" not in e]
+    one = [e for e in base if "merge" in e][-1]
+    many = []
+    while len(json.dumps([*runs0, *many, one])) <= 65536 - 1024:
+        k = len(many)
+        many.append(dict(one, time=f"2030-01-01T{k // 3600:02d}:{k // 60 % 60:02d}:{k % 60:02d}Z"))
+    text = json.dumps([*runs0, *many]).encode()
+    f["run_log"][...] = np.frombuffer(text.ljust(65536, b"\0"), "u1")
+r = run("merge", "p1.h5", "p2.h5", "p3.h5", "--out", "watched.h5")
+with h5py.File("watched.h5", "r") as f:
+    logw = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+mw = [e for e in logw if "merge" in e]
+check(r.returncode == 0 and sum(1 for e in logw if "merge" not in e) == 3 and
+      len(many) - 10 <= len(mw) <= len(many) and
+      "merge" in logw[-1] and mw[0]["time"] > many[0]["time"],
+      f"a log full of merge entries ({len(many)}): the oldest merges give way, the parts' 3 runs stay "
+      f"({r.returncode}: {len(logw)} entries, {len(mw)} merges)")
 r = run("merge", "p1.h5", "whole.h5", "--out", "overlap.h5")
 check(r.returncode == 0 and same_values(read("overlap.h5"), whole),
       f"a part and the whole sweep overlap and agree ({r.returncode})")
