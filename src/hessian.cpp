@@ -112,12 +112,13 @@ TensorList HessianOperator::selected_parameters(const Model& model, bool all_par
   for (const auto& p : out) n += p.tensor.numel();
   // (ARPACK needs an operator of dimension 2 or more: a 1 x 1 Hessian failed in the eigensolver,
   // naming no file, also with --top-k 0)
-  std::int64_t all = 0;
-  for (auto& p : model.parameters())
-    if (p.tensor.is_floating_point()) all += p.tensor.numel();
-  if (n < 2)
+  if (n < 2) {
+    std::int64_t all = 0;
+    for (auto& p : model.parameters())
+      if (p.tensor.is_floating_point()) all += p.tensor.numel();
     throw InputError(model.source + ": the Hessian would be over 1 parameter; the eigensolver needs at least 2" +
                      (all > n ? " (all parameters, the 1-D ones included, are " + std::to_string(all) + ")" : ""));
+  }
   return out;
 }
 
@@ -194,9 +195,11 @@ void HessianOperator::apply(const double* x, double* y) {
     // incorrect", and the error named no file.
     finite_product = std::all_of(y, y + dim_, [](double v) { return std::isfinite(v); });
   });
-  if (group_ && group_->size() > 1) {  // (the same answer on every rank of the group)
-    finite = group_->allreduce_max(std::int64_t(!finite)) == 0;
-    finite_product = group_->allreduce_max(std::int64_t(!finite_product)) == 0;
+  if (group_ && group_->size() > 1) {  // (the same answer on every rank of the group, in one
+                                       // reduction: 2 a loss, 1 a product not finite)
+    const std::int64_t worst = group_->allreduce_max(std::int64_t(!finite ? 2 : !finite_product ? 1 : 0));
+    finite = worst < 2;
+    finite_product = worst < 1;
   }
   if (!finite || !finite_product) {
     ++products_;  // (the pass was made)

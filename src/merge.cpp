@@ -583,16 +583,7 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
     parts = shortened;
   }
   log.push_back(merge_entry);
-  // Runs outlive merges: a log beyond what write_run_log keeps (its room, 64 KiB less 1 KiB)
-  // loses its oldest earlier merge entries first. A loop merging into the same output every few
-  // minutes added one each time, and after ~200 the sweeps' own runs were dropped, oldest first.
-  while (log.dump().size() > kRunLogBytes - 1024) {
-    const auto old = std::find_if(log.begin(), log.end() - 1, [](const nlohmann::json& e) {
-      return e.is_object() && e.contains("merge");
-    });
-    if (old == log.end() - 1) break;
-    log.erase(old);
-  }
+  // (write_run_log gives up the oldest merge entries first when the log outgrows its room)
 
   std::vector<PointResult> results;
   for (std::size_t p = 0; p < n; ++p) {

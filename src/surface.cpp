@@ -541,11 +541,18 @@ int SurfaceFile::write_round(const std::vector<PointResult>& mine) {
 void SurfaceFile::write_run_log(const nlohmann::json& log) {
   std::string text;
   if (comm_.root()) {
-    // The most recent runs that fit (the dataset has a fixed size); an entry that alone would not
-    // fit loses its largest fields, so that the log always stays valid JSON.
+    // The most recent runs that fit (the dataset has a fixed size), merge entries given up
+    // before runs: a loop merging into the same output every few minutes added one each time,
+    // and after ~200 the sweeps' own runs were dropped. An entry that alone would not fit loses
+    // its largest fields, so that the log always stays valid JSON.
     nlohmann::json fit = log;
     const std::size_t room = kRunLogBytes - 1024;
-    while (fit.is_array() && fit.size() > 1 && fit.dump().size() > room) fit.erase(fit.begin());
+    while (fit.is_array() && fit.size() > 1 && fit.dump().size() > room) {
+      const auto merge = std::find_if(fit.begin(), fit.end() - 1, [](const nlohmann::json& e) {
+        return e.is_object() && e.contains("merge");
+      });
+      fit.erase(merge != fit.end() - 1 ? merge : fit.begin());
+    }
     static const nlohmann::json left_out = "(left out: too large for the run log)";
     while (fit.dump().size() > room && fit.is_array() && !fit.empty() && fit.back().is_object()) {
       std::string largest;
