@@ -145,22 +145,37 @@ check(r.returncode == 0 and len(runs3) == len(runs),
 # runs were gone). The log is filled here with as many earlier merges as fit the room
 # write_run_log keeps (64 KiB less 1 KiB), as ~200 runs of merge would leave it.
 shutil.copy("merged.h5", "watched.h5")
-with h5py.File("watched.h5", "r+") as f:
-    base = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
-    runs0 = [e for e in base if "merge" not in e]
-    one = [e for e in base if "merge" in e][-1]
-    many = []
-    while len(json.dumps([*runs0, *many, one])) <= 65536 - 1024:
-        k = len(many)
-        many.append(dict(one, time=f"2030-01-01T{k // 3600:02d}:{k // 60 % 60:02d}:{k % 60:02d}Z"))
-    text = json.dumps([*runs0, *many]).encode()
-    f["run_log"][...] = np.frombuffer(text.ljust(65536, b"\0"), "u1")
+
+
+def fill_log_with_merges(path):
+    """The run log of `path` filled to 10 bytes short of write_run_log's room (64 KiB less 1 KiB)
+    with copies of its last merge entry, each a second apart; returns the added entries."""
+    def compact(log):  # as the log is written (nlohmann::json::dump(): no spaces)
+        return json.dumps(log, separators=(",", ":"))
+
+    with h5py.File(path, "r+") as f:
+        base = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+        runs0 = [e for e in base if "merge" not in e]
+        one = [e for e in base if "merge" in e][-1]
+        many = []
+        while len(compact([*runs0, *many, one])) <= 65536 - 1024:
+            k = len(many)
+            many.append(dict(one, time=f"2030-01-01T{k // 3600:02d}:{k // 60 % 60:02d}:{k % 60:02d}Z"))
+        # (the last one padded to leave 10 bytes: any new entry overflows the room)
+        many[-1]["pad"] = ""
+        many[-1]["pad"] = "x" * (65536 - 1024 - 10 - len(compact([*runs0, *many])))
+        text = compact([*runs0, *many]).encode()
+        f["run_log"][...] = np.frombuffer(text.ljust(65536, b"\0"), "u1")
+    return many
+
+
+many = fill_log_with_merges("watched.h5")
 r = run("merge", "p1.h5", "p2.h5", "p3.h5", "--out", "watched.h5")
 with h5py.File("watched.h5", "r") as f:
     logw = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
 mw = [e for e in logw if "merge" in e]
 check(r.returncode == 0 and sum(1 for e in logw if "merge" not in e) == 3 and
-      len(many) - 10 <= len(mw) <= len(many) and
+      len(many) // 2 <= len(mw) < len(many) and
       "merge" in logw[-1] and mw[0]["time"] > many[0]["time"],
       f"a log full of merge entries ({len(many)}): the oldest merges give way, the parts' 3 runs stay "
       f"({r.returncode}: {len(logw)} entries, {len(mw)} merges)")
@@ -200,12 +215,23 @@ check(bool((partial["train_loss"][partial["done"] == 0] == -1).all()),
 info = json.loads(must("info", "--json", "partial.h5").stdout)
 check(not info["complete"] and info["points_done"] == counts[0] + counts[2],
       "info: incomplete")
+# (merged into again and again while part 2 ran: its log is full of merge entries; the sweep's
+# own entry makes it overflow, and the oldest merges give way, not the parts' runs)
+many = fill_log_with_merges("partial.h5")
 r = subprocess.run([LOSSCAPE, *[a for a in SWEEP if a != "--quiet"], "--out", "partial.h5"],
                    capture_output=True, text=True)
 check(r.returncode == 0, f"sweep (same command, no --part) on it exits 0 ({r.returncode})")
 check(f"({counts[0] + counts[2]} done)" in r.stdout and f"({counts[1]} computed now" in r.stdout,
       f"and computes exactly the {counts[1]} missing points")
 check(same_values(read("partial.h5"), whole), "the filled file equals the whole sweep")
+with h5py.File("partial.h5", "r") as f:
+    logp = json.loads(bytes(f["run_log"][()]).rstrip(b"\0").decode())
+mp = [e for e in logp if "merge" in e]
+check([e.get("file") for e in logp if "merge" not in e] == ["p1.h5", "p3.h5", None] and
+      "merge" not in logp[-1] and logp[-1].get("status") == "complete" and
+      0 < len(mp) < len(many) and mp[0]["time"] > many[0]["time"],
+      f"its log, full of {len(many)} merge entries: the sweep's run is added, the parts' 2 runs "
+      f"stay and the oldest merges give way ({len(logp)} entries, {len(mp)} merges)")
 
 # ---- parts of different sweeps, outputs not to overwrite ----
 must("sweep", *[a if a != "200" else "100" for a in COMMON], *GRID, "--directions", "dirs.h5",
