@@ -162,8 +162,9 @@ namespace {
 // run together are joined, as gunzip does; zero bytes after the last member (a tape's or a
 // transfer's padding) are ignored, as gunzip ignores them; other bytes after it are refused
 // (zlib's gzread skipped them silently: a damaged or appended file was read as whole).
-// `announced(header)`, once `header_bytes` are inflated, is the size the file's header announces:
-// inflating stops soon after it (a small damaged or crafted .gz can inflate to gigabytes).
+// `announced(header)`, once `header_bytes` are inflated, is the size the file's header announces
+// (or throws, refusing the header): inflating stops soon after it (a small damaged or crafted .gz
+// can inflate to gigabytes).
 std::vector<std::uint8_t> read_maybe_gz(const std::string& file, std::size_t header_bytes,
                                         const std::function<std::uint64_t(const std::uint8_t*)>& announced) {
   check_not_special(file, "a data file");
@@ -197,11 +198,19 @@ std::vector<std::uint8_t> read_maybe_gz(const std::string& file, std::size_t hea
       z.avail_out = sizeof chunk;
       rc = inflate(&z, Z_NO_FLUSH);
       out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
-      if (out.size() >= header_bytes && out.size() > announced(out.data()) + sizeof chunk) {
-        inflateEnd(&z);
-        throw FormatError(file + ": its gzip data inflate to more than the " +
-                          std::to_string(announced(out.data())) +
-                          " bytes its header announces (a damaged or wrong file)");
+      if (out.size() >= header_bytes) {
+        std::uint64_t limit = 0;
+        try {  // (which may refuse the header itself)
+          limit = announced(out.data());
+        } catch (...) {
+          inflateEnd(&z);
+          throw;
+        }
+        if (out.size() > limit + sizeof chunk) {
+          inflateEnd(&z);
+          throw FormatError(file + ": its gzip data inflate to more than the " + std::to_string(limit) +
+                            " bytes its header announces (a damaged or wrong file)");
+        }
       }
     }
     const std::string msg = z.msg ? z.msg : "";
@@ -221,10 +230,23 @@ std::uint32_t be32(const std::uint8_t* p) {
          std::uint32_t(p[3]);
 }
 
+// An IDX header's magic number (images 0x803, labels 0x801); checked as soon as the header is
+// inflated, so that a gzipped file in the other's place is named as such (it was refused for
+// inflating beyond the size its header, read as the wrong kind, seemed to announce).
+void check_idx_magic(const std::string& file, const std::uint8_t* header, std::uint32_t expected,
+                     const char* kind) {
+  const std::uint32_t magic = be32(header);
+  if (magic == expected) return;
+  char s[64];
+  std::snprintf(s, sizeof s, "0x%08x (expected 0x%08x for %s)", unsigned(magic), unsigned(expected), kind);
+  throw FormatError(file + ": wrong IDX magic number " + s);
+}
+
 }  // namespace
 
 torch::Tensor read_idx_images(const std::string& file) {
-  auto buf = read_maybe_gz(file, 16, [](const std::uint8_t* h) {
+  auto buf = read_maybe_gz(file, 16, [&](const std::uint8_t* h) {
+    check_idx_magic(file, h, 0x803, "images");
     std::uint64_t pixels = 0;  // (saturating: a damaged header's product can overflow)
     if (__builtin_mul_overflow(std::uint64_t(be32(h + 4)), std::uint64_t(be32(h + 8)), &pixels) ||
         __builtin_mul_overflow(pixels, std::uint64_t(be32(h + 12)), &pixels) || pixels > UINT64_MAX / 2)
@@ -232,11 +254,7 @@ torch::Tensor read_idx_images(const std::string& file) {
     return 16 + pixels;
   });
   if (buf.size() < 16) throw FormatError(file + ": too short for an IDX image header");
-  std::uint32_t magic = be32(buf.data());
-  if (magic != 0x00000803)
-    throw FormatError(file + ": wrong IDX magic number 0x" +
-                      [&] { char s[16]; std::snprintf(s, sizeof s, "%08x", magic); return std::string(s); }() +
-                      " (expected 0x00000803 for images)");
+  check_idx_magic(file, buf.data(), 0x803, "images");
   std::int64_t n = be32(buf.data() + 4), rows = be32(buf.data() + 8), cols = be32(buf.data() + 12);
   if (rows < 1 || cols < 1 || rows > 65536 || cols > 65536)
     throw FormatError(file + ": header announces images of " + std::to_string(rows) + "x" +
@@ -257,13 +275,12 @@ torch::Tensor read_idx_images(const std::string& file) {
 }
 
 torch::Tensor read_idx_labels(const std::string& file) {
-  auto buf = read_maybe_gz(file, 8, [](const std::uint8_t* h) { return 8 + std::uint64_t(be32(h + 4)); });
+  auto buf = read_maybe_gz(file, 8, [&](const std::uint8_t* h) {
+    check_idx_magic(file, h, 0x801, "labels");
+    return 8 + std::uint64_t(be32(h + 4));
+  });
   if (buf.size() < 8) throw FormatError(file + ": too short for an IDX label header");
-  std::uint32_t magic = be32(buf.data());
-  if (magic != 0x00000801)
-    throw FormatError(file + ": wrong IDX magic number 0x" +
-                      [&] { char s[16]; std::snprintf(s, sizeof s, "%08x", magic); return std::string(s); }() +
-                      " (expected 0x00000801 for labels)");
+  check_idx_magic(file, buf.data(), 0x801, "labels");
   std::int64_t n = be32(buf.data() + 4);
   if (buf.size() < std::size_t(8 + n))
     throw FormatError(file + ": truncated: header announces " + std::to_string(n) +

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "losscape/error.hpp"
+#include "losscape/grid.hpp"
 #include "losscape/h5.hpp"
 
 namespace losscape {
@@ -22,6 +24,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A value of the data (every digit: 17, quick for millions; messages use shortest_decimal).
 std::string num(double v) {
   char b[40];
   std::snprintf(b, sizeof b, "%.17g", v);
@@ -210,76 +213,68 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     ahi = *std::max_element(avg.begin(), avg.end());
   }
 
-  // Written beside the target and renamed when whole: a full disk or a killed run leaves no
-  // truncated .vtp for ParaView to choke on. (Under this process's own name: two exports of one
-  // file at once never write into each other's.)
-  const std::string tmp = path + h5::own_suffix(".writing");
-  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  if (!f) {
-    const int e = errno;
-    if (const std::string why = folder_problem(path); !why.empty())
-      throw InputError("export: " + path + ": " + why);
-    throw InputError("export: cannot write " + path + " (" + std::strerror(e) + ")");
-  }
-  auto esc = [](std::string s) {  // "--" may not appear inside an XML comment
-    for (std::size_t p; (p = s.find("--")) != std::string::npos;) s.replace(p, 2, "- -");
-    return s;
-  };
-  f << "<?xml version=\"1.0\"?>\n";
-  if (!comment.empty()) f << "<!-- " << esc(comment) << " -->\n";
-  f << "<VTKFile type=\"PolyData\" version=\"1.0\" byte_order=\"LittleEndian\" "
-       "header_type=\"UInt64\">\n"
-    << "  <PolyData>\n"
-    << "    <Piece NumberOfPoints=\"" << sum.points
-    << "\" NumberOfVerts=\"0\" NumberOfLines=\"0\" NumberOfStrips=\"0\" NumberOfPolys=\""
-    << sum.cells << "\">\n"
-    << "      <PointData Scalars=\"zvalue\">\n"
-    << "        <DataArray type=\"Float64\" Name=\"zvalue\" NumberOfComponents=\"1\" "
-       "format=\"ascii\" RangeMin=\""
-    << num(zlo) << "\" RangeMax=\"" << num(zhi) << "\">\n";
-  for (std::size_t i = 0; i < nx * ny; ++i)
-    if (id[i] >= 0) f << "          " << num(g.z[i]) << "\n";
-  f << "        </DataArray>\n"
-    << "      </PointData>\n"
-    << "      <CellData Scalars=\"averaged zvalue\">\n"
-    << "        <DataArray type=\"Float64\" Name=\"averaged zvalue\" NumberOfComponents=\"1\" "
-       "format=\"ascii\" RangeMin=\""
-    << num(alo) << "\" RangeMax=\"" << num(ahi) << "\">\n";
-  for (double a : avg) f << "          " << num(a) << "\n";
-  f << "        </DataArray>\n"
-    << "      </CellData>\n"
-    << "      <Points>\n"
-    << "        <DataArray type=\"Float64\" Name=\"Points\" NumberOfComponents=\"3\" "
-       "format=\"ascii\">\n";
-  for (std::size_t iy = 0; iy < ny; ++iy)
-    for (std::size_t ix = 0; ix < nx; ++ix)
-      if (id[iy * nx + ix] >= 0)
-        f << "          " << num(g.x[ix]) << " " << num(g.y[iy]) << " " << num(g.z[iy * nx + ix])
-          << "\n";
-  f << "        </DataArray>\n"
-    << "      </Points>\n"
-    << "      <Polys>\n"
-    << "        <DataArray type=\"Int64\" Name=\"connectivity\" format=\"ascii\">\n";
-  for (auto& q : quads)
-    f << "          " << q[0] << " " << q[1] << " " << q[2] << " " << q[3] << "\n";
-  f << "        </DataArray>\n"
-    << "        <DataArray type=\"Int64\" Name=\"offsets\" format=\"ascii\">\n";
-  for (std::size_t c = 0; c < quads.size(); ++c) f << "          " << 4 * (c + 1) << "\n";
-  f << "        </DataArray>\n"
-    << "      </Polys>\n"
-    << "    </Piece>\n"
-    << "  </PolyData>\n"
-    << "</VTKFile>\n";
-  f.close();
-  const int write_errno = f ? 0 : errno;  // (read before anything else can change it)
-  std::error_code ec;
-  if (f) std::filesystem::rename(tmp, path, ec);
-  if (!f || ec) {
-    const std::string reason = ec ? ec.message() : write_errno ? std::strerror(write_errno) : "";
-    const std::string why = (reason.empty() ? "" : " (" + reason + ")") + space_note(path);
-    std::filesystem::remove(tmp, ec);
-    throw InputError("export: cannot write " + path + why);
-  }
+  // Written beside the target and renamed when whole (write_whole): a full disk or a killed run
+  // leaves no truncated .vtp for ParaView to choke on, and a Ctrl-C or scancel during a long
+  // write (--interp 4001 is ~3 GB) no NAME.PID.writing behind. (Under this process's own name:
+  // two exports of one file at once never write into each other's.)
+  h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& tmp) {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw InputError("export: cannot write " + path + " (" + std::strerror(errno) + ")");
+    auto esc = [](std::string s) {  // "--" may not appear inside an XML comment
+      for (std::size_t p; (p = s.find("--")) != std::string::npos;) s.replace(p, 2, "- -");
+      return s;
+    };
+    f << "<?xml version=\"1.0\"?>\n";
+    if (!comment.empty()) f << "<!-- " << esc(comment) << " -->\n";
+    f << "<VTKFile type=\"PolyData\" version=\"1.0\" byte_order=\"LittleEndian\" "
+         "header_type=\"UInt64\">\n"
+      << "  <PolyData>\n"
+      << "    <Piece NumberOfPoints=\"" << sum.points
+      << "\" NumberOfVerts=\"0\" NumberOfLines=\"0\" NumberOfStrips=\"0\" NumberOfPolys=\""
+      << sum.cells << "\">\n"
+      << "      <PointData Scalars=\"zvalue\">\n"
+      << "        <DataArray type=\"Float64\" Name=\"zvalue\" NumberOfComponents=\"1\" "
+         "format=\"ascii\" RangeMin=\""
+      << num(zlo) << "\" RangeMax=\"" << num(zhi) << "\">\n";
+    for (std::size_t i = 0; i < nx * ny; ++i)
+      if (id[i] >= 0) f << "          " << num(g.z[i]) << "\n";
+    f << "        </DataArray>\n"
+      << "      </PointData>\n"
+      << "      <CellData Scalars=\"averaged zvalue\">\n"
+      << "        <DataArray type=\"Float64\" Name=\"averaged zvalue\" NumberOfComponents=\"1\" "
+         "format=\"ascii\" RangeMin=\""
+      << num(alo) << "\" RangeMax=\"" << num(ahi) << "\">\n";
+    for (double a : avg) f << "          " << num(a) << "\n";
+    f << "        </DataArray>\n"
+      << "      </CellData>\n"
+      << "      <Points>\n"
+      << "        <DataArray type=\"Float64\" Name=\"Points\" NumberOfComponents=\"3\" "
+         "format=\"ascii\">\n";
+    for (std::size_t iy = 0; iy < ny; ++iy)
+      for (std::size_t ix = 0; ix < nx; ++ix)
+        if (id[iy * nx + ix] >= 0)
+          f << "          " << num(g.x[ix]) << " " << num(g.y[iy]) << " " << num(g.z[iy * nx + ix])
+            << "\n";
+    f << "        </DataArray>\n"
+      << "      </Points>\n"
+      << "      <Polys>\n"
+      << "        <DataArray type=\"Int64\" Name=\"connectivity\" format=\"ascii\">\n";
+    for (auto& q : quads)
+      f << "          " << q[0] << " " << q[1] << " " << q[2] << " " << q[3] << "\n";
+    f << "        </DataArray>\n"
+      << "        <DataArray type=\"Int64\" Name=\"offsets\" format=\"ascii\">\n";
+    for (std::size_t c = 0; c < quads.size(); ++c) f << "          " << 4 * (c + 1) << "\n";
+    f << "        </DataArray>\n"
+      << "      </Polys>\n"
+      << "    </Piece>\n"
+      << "  </PolyData>\n"
+      << "</VTKFile>\n";
+    f.close();
+    if (!f) {  // (write_whole removes the temporary and adds a full disk's note)
+      const int e = errno;
+      throw InputError("export: cannot write " + path + (e ? " (" + std::string(std::strerror(e)) + ")" : ""));
+    }
+  });
   return sum;
 }
 
@@ -297,7 +292,8 @@ bool is_vtk_xml(const std::string& path) {
 VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_file,
                       const VtpOptions& opts) {
   // (an image's name for the XML file: a slip, as plot refuses it)
-  const std::string ext = std::filesystem::path(vtp_file).extension().string();
+  std::string ext = std::filesystem::path(vtp_file).extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));  // (x.PNG too)
   if (ext == ".png" || ext == ".pdf" || ext == ".svg")
     throw InputError("export: --vtp " + vtp_file + ": a " + ext.substr(1) +
                      " image's name for a VTK XML file (name it .vtp; pictures come from plot)");
@@ -311,7 +307,7 @@ VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_fi
         "export: " + surface_file + ": no grid point has a value to export" +
         (g.below_log == 0 ? " (" + o.what + " is not computed, or NaN or infinite, everywhere)"
          : o.zmax && *o.zmax <= -0.1
-             ? " (--zmax " + num(*o.zmax) +
+             ? " (--zmax " + shortest_decimal(*o.zmax) +
                    " clips every value to that or less, and --log's ln(z + 0.1) needs z > -0.1)"
              : " (--log's ln(z + 0.1) needs z > -0.1)") +
         "; nothing written");
@@ -332,7 +328,7 @@ VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_fi
   if (o.interp > 0)
     comment += ", resampled to " + std::to_string(o.interp) + "x" + std::to_string(o.interp) +
                " (natural cubic splines)";
-  if (o.zmax) comment += ", clipped at " + num(*o.zmax);
+  if (o.zmax) comment += ", clipped at " + shortest_decimal(*o.zmax);
   if (o.log) comment += ", z = ln(value + 0.1)";
   return write_vtp(g, vtp_file, comment);
 }

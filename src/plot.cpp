@@ -1388,12 +1388,19 @@ void read_targets(SurfaceView& s, const nlohmann::json& cfg) {
     }
   }
 }
+// An input that must be an HDF5 file: a FIFO or folder, a file that cannot be read (permissions:
+// it was called "not an HDF5 file") and one of another kind are each named.
+void check_hdf5_input(const std::string& path, const std::string& what) {
+  check_not_special(path, what);
+  if (const std::string why = read_problem(path, "file"); !why.empty())
+    throw InputError(path + ": " + why);
+  if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
+}
 }  // namespace
 
 SurfaceView read_surface_view(const std::string& path, bool values) {
   if (!fs::exists(path)) throw InputError("cannot open " + path + ": no such file");
-  check_not_special(path, "a surface file");
-  if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
+  check_hdf5_input(path, "a surface file");
   SurfaceView s;
   s.path = path;
   h5::File f(path, h5::File::Mode::read);
@@ -1410,6 +1417,10 @@ SurfaceView read_surface_view(const std::string& path, bool values) {
     SurfaceFile::check_layout(f, SurfaceFile::read_identity(f, path), path);
   if (!f.exists("xcoordinates"))
     throw FormatError(path + " has no xcoordinates: not a surface file");
+  for (const char* name : {"xcoordinates", "ycoordinates"})  // (a (2, 2) array read as 4 values)
+    if (f.exists(name) && f.dataset(name).dims().size() != 1)
+      throw FormatError(path + ": " + name + " has shape " + dims_str(f.dataset(name).dims()) +
+                        "; coordinates are one-dimensional");
   s.x = f.dataset("xcoordinates").read_doubles();
   if (f.exists("ycoordinates")) s.y = f.dataset("ycoordinates").read_doubles();
   if (s.x.empty() || (f.exists("ycoordinates") && s.y.empty()))
@@ -1551,8 +1562,7 @@ std::size_t computed_count(const SurfaceView& s, const std::string& q) {
 
 ProjectedPath read_projected_path(const std::string& path) {
   if (!fs::exists(path)) throw InputError("cannot open trajectory " + path + ": no such file");
-  check_not_special(path, "a projection file");
-  if (!h5::is_hdf5(path)) throw FormatError(path + " is not an HDF5 file");
+  check_hdf5_input(path, "a projection file");
   Projection p = read_projection(path);
   if (p.x.empty()) throw FormatError(path + ": proj_xcoord and proj_ycoord are empty");
   ProjectedPath t;

@@ -38,20 +38,22 @@ void add_export(CLI::App& root, Registry& reg) {
     std::cout << o->vtp << ": " << sum.points << " points, " << sum.cells << " quads\n";
     if (sum.missing > sum.below_log)
       std::fprintf(stderr,
-                   "losscape: warning: %zu grid points are not computed, or NaN or infinite; they and their "
-                   "cells are left out of %s\n",
-                   sum.missing - sum.below_log, o->vtp.c_str());
+                   "losscape: warning: %zu grid %s not computed, or NaN or infinite; %s cells are "
+                   "left out of %s\n",
+                   sum.missing - sum.below_log, sum.missing - sum.below_log == 1 ? "point is" : "points are",
+                   sum.missing - sum.below_log == 1 ? "it and its" : "they and their", o->vtp.c_str());
     if (sum.below_log > 0)
       std::fprintf(stderr,
-                   "losscape: warning: %zu grid points are at or below -0.1, where --log's "
-                   "ln(z + 0.1) has no value; they and their cells are left out of %s\n",
-                   sum.below_log, o->vtp.c_str());
+                   "losscape: warning: %zu grid %s at or below -0.1, where --log's "
+                   "ln(z + 0.1) has no value; %s cells are left out of %s\n",
+                   sum.below_log, sum.below_log == 1 ? "point is" : "points are",
+                   sum.below_log == 1 ? "it and its" : "they and their", o->vtp.c_str());
     // (the reference's h52vtp.py takes a zmax <= 0, its default -1, as "no clipping")
     if (v.zmax && *v.zmax <= 0 && sum.clipped > 0)
       std::fprintf(stderr,
-                   "losscape: note: --zmax %g set %zu values above it to %g (the reference's "
+                   "losscape: note: --zmax %g set %zu %s above it to %g (the reference's "
                    "h52vtp.py takes a zmax <= 0 as no clipping; here, leave --zmax out for none)\n",
-                   *v.zmax, sum.clipped, *v.zmax);
+                   *v.zmax, sum.clipped, sum.clipped == 1 ? "value" : "values", *v.zmax);
     return 0;
   }});
 }

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -1299,6 +1300,8 @@ def main():
     for args, want in ((["allnan.h5"], "not computed, or NaN or infinite, everywhere"),
                        (["sparse.h5"], "sparse.h5: no grid cell has a value at all four corners (9 of 25 points"),
                        (["s2.h5", "--zmax", "-1", "--log"], "--zmax -1 clips every value"),
+                       # (as typed: it said -0.20000000000000001)
+                       (["s2.h5", "--zmax", "-0.2", "--log"], "--zmax -0.2 clips every value"),
                        (["s2.h5", "--zmax", "nan"], "--zmax must be finite"),
                        (["s2.h5", "--interp", "100000"], "--interp: at most 4001")):
         r = run("export", *args, "--vtp", "none.vtp", expect_ok=False)
@@ -1313,6 +1316,40 @@ def main():
           f"export --zmax 0: every value clipped, with a note ({r.stderr.strip()})")
     r = run("export", "s2.h5", "--vtp", "z3.vtp", "--zmax", "3")
     check("note" not in r.stderr, f"export --zmax 3: no note ({r.stderr.strip()})")
+    # an image's name in capitals is an image's name too (x.PNG was written as XML)
+    r = run("export", "s2.h5", "--vtp", "s2.PNG", expect_ok=False)
+    check(r.returncode == 1 and "--vtp s2.PNG: a png image's name" in r.stderr and not os.path.exists("s2.PNG"),
+          f"export --vtp NAME.PNG: refused ({r.stderr.strip()})")
+    # coordinates that are not one-dimensional (a (2, 2) x read as 4 values)
+    with h5py.File("coords2d.h5", "w") as f:
+        f["xcoordinates"] = np.array([[-1, -1 / 3], [1 / 3, 1]])
+        f["ycoordinates"] = np.linspace(-0.5, 0.5, 3)
+        f["train_loss"] = np.arange(12.0).reshape(3, 4)
+    for cmd in (["export", "coords2d.h5", "--vtp", "none.vtp"], ["plot", "coords2d.h5", "-o", "fig_c2d"]):
+        r = run(*cmd, expect_ok=False)
+        check(r.returncode == 1 and r.stderr.strip() == "losscape: error: coords2d.h5: xcoordinates has "
+              "shape (2, 2); coordinates are one-dimensional" and not os.path.exists("none.vtp"),
+              f"{cmd[0]} of a surface with 2D xcoordinates: refused ({r.returncode}: {r.stderr.strip()})")
+    one = np.zeros((4, 5), bool)
+    one[2, 3] = True
+    write_surface("one_left.h5", 5, 4, unfinished=one)
+    r = run("export", "one_left.h5", "--vtp", "one_left.vtp")
+    check("warning: 1 grid point is not computed" in r.stderr, f"one point missing: singular ({r.stderr.strip()})")
+    # A Ctrl-C or scancel during a long write (--interp 4001 is ~3 GB) leaves no NAME.PID.writing
+    # behind (it was left, named by the PID, so that no later export replaced it).
+    p = subprocess.Popen([LOSSCAPE, "export", "s2.h5", "--vtp", "big.vtp", "--interp", "4001"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    writing = []
+    for _ in range(6000):
+        writing = [n for n in os.listdir(".") if n.startswith("big.vtp.") and n.endswith(".writing")]
+        if writing or p.poll() is not None:
+            break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=120)
+    left = [n for n in os.listdir(".") if n.startswith("big.vtp")]
+    check(writing and p.returncode == -signal.SIGTERM and left == [],
+          f"export killed (SIGTERM) while writing: its temporary removed ({writing}, {p.returncode}, left {left})")
 
     # ---- a FIFO or a folder given as the surface: refused by name, never opened (a FIFO blocks) ----
     os.mkfifo("fifo.h5")

@@ -374,6 +374,12 @@ TEST_CASE("bad data files give errors naming the file", "[data]") {
     auto m2 = error_of<FormatError>([&] { read_idx_labels(lab); });
     CHECK_THAT(m2, Contains(lab));
     CHECK_THAT(m2, Contains("magic"));
+    // A gzipped images file in the labels' place inflates far beyond the size its header, read
+    // as labels, seems to announce: the magic number is named first (not "inflate to more").
+    auto swapped = d.file("t10k-labels-idx1-ubyte.gz");
+    write_gz(swapped, idx_images(200));
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(swapped); }),
+               Contains(swapped + ": wrong IDX magic number 0x00000803 (expected 0x00000801 for labels)"));
   }
   SECTION("truncated IDX files") {
     auto img = d.file("img.gz"), lab = d.file("lab"), tiny = d.file("tiny");
