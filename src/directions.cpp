@@ -275,7 +275,7 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
 void check_variance_ratio(const std::vector<double>& ratio, const std::string& where) {
   if (ratio.size() != 2)
     throw FormatError(where + " holds " + std::to_string(ratio.size()) +
-                      " values, not 2 (a PCA plane's two components)");
+                      (ratio.size() == 1 ? " value" : " values") + ", not 2 (a PCA plane's two components)");
   constexpr double kSlack = 1e-6;  // (float32 files, and rounding of the sum)
   for (const double v : ratio)
     if (!(v >= -kSlack && v <= 1 + kSlack))

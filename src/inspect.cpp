@@ -662,7 +662,7 @@ std::string render(const nlohmann::json& j) {
     }
   } else if (kind == "projection") {
     o << "projection   " << j["file"].get<std::string>() << ": " << j["points"].size()
-      << " checkpoints in the plane of "
+      << (j["points"].size() == 1 ? " checkpoint" : " checkpoints") << " in the plane of "
       << (j["dir_file"].get<std::string>().empty() ? std::string("(no direction file recorded)")
                                                    : j["dir_file"].get<std::string>())
       << (j["method"].get<std::string>().empty() ? "" : " (" + j["method"].get<std::string>() + ")")

@@ -258,7 +258,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
     if (!ck.meta.input_shape.empty() && ck.meta.input_shape.size() != 3)
       throw FormatError(path + ": attribute input_shape has " +
                         std::to_string(ck.meta.input_shape.size()) +
-                        " values, not 3 (channels, height, width)");
+                        (ck.meta.input_shape.size() == 1 ? " value" : " values") + ", not 3 (channels, height, width)");
     if (!ck.meta.input_shape.empty() &&
         (ck.meta.input_shape[0] != s.channels || ck.meta.input_shape[1] != s.height ||
          ck.meta.input_shape[2] != s.width))

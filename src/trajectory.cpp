@@ -45,6 +45,7 @@ class CheckpointReader {
     if (!file_.exists("state")) throw FormatError(path + ": checkpoint has no /state group");
     state_ = file_.group("state");
     epoch_ = file_.has_attr("epoch") ? file_.attr_int("epoch") : -1;
+    if (file_.has_attr("arch")) arch_ = file_.attr_string("arch");
     // A file named for another epoch than it records (copied or damaged) would put the path's
     // points in the wrong order and label them wrongly; train --resume refuses it alike.
     static const std::regex numbered_h5(R"(model_(\d+)\.h5)");
@@ -64,6 +65,14 @@ class CheckpointReader {
   /// model_<N> file): the reference's model_<N>.t7 record N, other scripts N + 1.
   std::int64_t recorded_epoch() const { return recorded_; }
   const std::string& path() const { return path_; }
+  /// A checkpoint of another architecture than the final model's is refused (one whose tensors
+  /// include the final model's, resnet20 beside resnet20_noshort, was read without a word); a
+  /// torch.save file records none.
+  void check_arch(const std::string& arch, const std::string& final_file) const {
+    if (!arch_.empty() && arch_ != arch)
+      throw InputError(path_ + ": checkpoint holds architecture " + arch_ + ", not " + arch +
+                       " (the final model's, " + final_file + "): each checkpoint of one run");
+  }
   /// Tensor `name` flattened to float64; its shape must be `shape`.
   torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
     if (torch_file_) {
@@ -102,6 +111,7 @@ class CheckpointReader {
   std::map<std::string, torch::Tensor> torch_;  // a torch.save file's tensors
   std::int64_t epoch_ = -1;
   std::int64_t recorded_ = -1;
+  std::string arch_;  // a losscape checkpoint's recorded architecture
 };
 
 // torch.save files of one run whose 'epoch' entries follow their names with one offset (the
@@ -196,6 +206,12 @@ std::unique_ptr<Model> final_model(const std::string& path, const TrajectoryMode
   return load_model(path, ck.meta.arch, m.dataset.empty() ? ck.meta.dataset : m.dataset);
 }
 
+// The final model, the origin of the plane, holds finite values only (every tensor).
+void check_origin_finite(const TensorList& theta, const std::string& file) {
+  if (const std::string bad = diverged_model(theta, file); !bad.empty())
+    throw InputError(bad + "; the last checkpoint is the origin of the plane");
+}
+
 }  // namespace
 
 Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
@@ -214,6 +230,9 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
     active.push_back(i);
   }
   if (active.empty()) throw InputError(files.back() + ": no tensors take part in the PCA");
+  // (as project and sweep refuse it: a direction file no later step could use; a NaN in a
+  // tensor the PCA leaves out, a BatchNorm bias under biasbn, was let through)
+  check_origin_finite(theta, files.back());
 
   // Pass 1: G = D Dᵀ with D the n×P matrix of rows d_k = θ_k − θ_n, column block by block.
   // Files are opened again per block, so that hundreds of checkpoints never hold hundreds of
@@ -234,6 +253,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
       if (epochs.size() < std::size_t(n)) {
         epochs.push_back(r.epoch());
         offsets.check(r);
+        r.check_arch(model->arch, files.back());
       }
       D[k].copy_(read_block(r, theta, b));
       if (!torch::isfinite(D[k]).all().item<bool>())
@@ -263,8 +283,15 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
                        " checkpoints spans fewer than two dimensions; no second principal "
                        "direction");
     auto u = evecs.select(1, j).clone();
-    // sklearn's svd_flip (u-based): the largest |entry| of u positive.
-    if (u[u.abs().argmax()].item<double>() < 0) u = -u;
+    // sklearn's svd_flip (u-based): the largest |entry| of u positive; of entries equal in
+    // exact arithmetic (a symmetric path), the first, as numpy's argmax (within 1e-9: the
+    // eigensolver's rounding decided which, and the plot came out mirrored)
+    {
+      const auto a = u.abs();
+      const double top = a.max().item<double>();
+      const auto first = (a >= top * (1 - 1e-9)).nonzero()[0][0].item<std::int64_t>();
+      if (u[first].item<double>() < 0) u = -u;
+    }
     u -= u.mean();  // in exact arithmetic already ⊥ 1
     const double s = std::sqrt(lam);
     W[c].copy_(u / s);
@@ -391,8 +418,7 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   };
   std::vector<Item> items;
   double nx = 0, ny = 0, nxy = 0;
-  if (const std::string bad = diverged_model(theta, files.back()); !bad.empty())
-    throw InputError(bad + "; the last checkpoint is the origin of the plane");
+  check_origin_finite(theta, files.back());
   for (std::size_t i = 0; i < theta.size(); ++i) {
     if (!at::isFloatingType(theta[i].tensor.scalar_type())) continue;
     auto dx = d.dirs[0][i].tensor.to(torch::kFloat64).flatten();
@@ -427,6 +453,7 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   for (auto& f : files) {
     CheckpointReader r(f);
     offsets.check(r);
+    r.check_arch(model->arch, files.back());
     double x = 0, y = 0;
     for (auto& it : items) {
       auto dk = r.read(theta[it.i].name, theta[it.i].tensor.sizes()) - it.last;

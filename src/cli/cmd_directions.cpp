@@ -160,12 +160,12 @@ void add_directions(CLI::App& root, Registry& reg) {
     // (a usage error first, as without --out: a missing model is one whatever --out names)
     if (!o->pca && o->model.file.empty() && o->model.arch.empty())
       throw UsageError("no model: give --model-file FILE or --arch NAME");
+    if (o->pca && o->checkpoints.empty())  // (its model: exit 2 as well)
+      throw UsageError("--pca needs --checkpoints RUN_FOLDER (or checkpoint files)");
     // (before the work: a PCA of a long run takes minutes)
     h5::check_replaceable(o->out, "direction file", is_directions_file);
     default_to_recorded_dataset(*app, o->model.file, o->dataset);
     if (o->pca) {
-      if (o->checkpoints.empty())
-        throw InputError("--pca needs --checkpoints RUN_FOLDER (or checkpoint files)");
       // The trajectory gives θ* (its last checkpoint) and both directions: the options of
       // random or target directions would be ignored.
       for (const auto& flag : given_direction_options(*app))

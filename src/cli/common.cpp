@@ -127,17 +127,39 @@ std::vector<std::string> trajectory_files(const std::vector<std::string>& given)
   }
   // One run's model_<epoch> files out of training order: a shell glob (run/model_*.h5) sorts
   // model_10 before model_2, which made the 9th checkpoint θ* and the path zig-zag. They are put
-  // in epoch order, said; files of several folders or other names keep the order given.
+  // in epoch order, said. One folder is one folder however its path is spelled (run/ and ./run/:
+  // the files were kept in the order given, and two of one epoch counted twice). Files of
+  // several folders (a run continued elsewhere, a fine-tuning run after its parent) or of other
+  // names keep the order given; where numbered epochs do not increase along it, a note says so.
   static const std::regex numbered(R"(model_(\d+)\.[A-Za-z0-9]+)");
+  const auto folder_of = [](const std::string& f) {
+    const auto parent = std::filesystem::path(f).parent_path();
+    return parent.empty() ? std::filesystem::path(".") : parent;
+  };
   std::vector<std::pair<std::int64_t, std::string>> by_epoch;
+  bool one_folder = true;
   for (auto& f : given) {
     const std::filesystem::path p(f);
     std::smatch m;
     const std::string name = p.filename().string();
-    if (!std::regex_match(name, m, numbered) ||
-        p.parent_path() != std::filesystem::path(given.front()).parent_path())
-      return given;
+    if (!std::regex_match(name, m, numbered)) return given;
+    std::error_code ec;
+    if (one_folder && !std::filesystem::equivalent(folder_of(f), folder_of(given.front()), ec))
+      one_folder = false;
     by_epoch.emplace_back(epoch_in_name(m[1].str(), f), f);
+  }
+  if (!one_folder) {
+    for (std::size_t i = 1; i < by_epoch.size(); ++i)
+      if (by_epoch[i].first <= by_epoch[i - 1].first) {
+        std::fprintf(stderr,
+                     "losscape: note: checkpoints of several folders are taken in the order given, "
+                     "where %s (epoch %lld) comes after %s (epoch %lld); the last, %s, is θ*\n",
+                     by_epoch[i].second.c_str(), static_cast<long long>(by_epoch[i].first),
+                     by_epoch[i - 1].second.c_str(), static_cast<long long>(by_epoch[i - 1].first),
+                     given.back().c_str());
+        break;
+      }
+    return given;
   }
   const auto earlier = [](const auto& a, const auto& b) { return a.first < b.first; };
   for (std::size_t i = 0; i < by_epoch.size(); ++i)  // (model_3.h5 and model_3.t7: one epoch twice)

@@ -493,6 +493,74 @@ for given, want in ((["run3/model_1.h5", "run3/model_1.h5", "run3/model_2.h5"], 
               not os.path.exists("pca_twice.h5") and not os.path.exists("proj_twice.h5"),
               f"{cmd[0]} with a checkpoint twice: refused ({p.stderr.strip()})")
 
+# One folder is one folder however its path is spelled: ./run3/ and run3/ (the files were kept in
+# the order given, and two files of one epoch counted twice)
+shutil.copytree("run3", "run3b")
+shutil.copy("run3b/model_1.h5", "run3b_model_01.h5")
+os.replace("run3b_model_01.h5", "run3b/model_01.h5")  # (a copy under another name of epoch 1)
+p = run(["directions", "--pca", "--checkpoints", "run3/model_1.h5", "./run3/model_2.h5", "run3/model_0.h5",
+         "--out", "pca_spelled.h5"])
+with h5py.File("pca_run3.h5", "r") as a, h5py.File("pca_spelled.h5", "r") as b:
+    same = all(np.array_equal(a[g][k], b[g][k]) for g in ("xdirection", "ydirection") for k in a[g])
+check(same and "taken in epoch order" in p.stderr,
+      f"./run3/ and run3/: one folder, in epoch order ({p.stderr.strip()})")
+p = run(["directions", "--pca", "--checkpoints", "run3b/model_1.h5", "./run3b/model_01.h5",
+         "run3b/model_2.h5", "--out", "pca_twice.h5"], expect=1)
+check("run3b/model_1.h5 and ./run3b/model_01.h5 are both of epoch 1" in p.stderr and
+      not os.path.exists("pca_twice.h5"), f"one epoch twice under two spellings: refused ({p.stderr.strip()})")
+os.remove("run3b/model_01.h5")
+# files of several folders (a run continued elsewhere) keep the order given; epochs that do not
+# increase along it are said
+p = run(["project", "--directions", "pca_run3.h5", "--checkpoints", "run3/model_0.h5", "run3b/model_2.h5",
+         "run3/model_1.h5", "run3/model_2.h5", "--out", "proj_folders.h5"])
+check("note: checkpoints of several folders are taken in the order given, where run3/model_1.h5 (epoch 1) "
+      "comes after run3b/model_2.h5 (epoch 2); the last, run3/model_2.h5, is θ*" in p.stderr,
+      f"several folders, epochs not increasing: taken as given, said ({p.stderr.strip()})")
+# a checkpoint of another architecture (whose tensors include the final model's: resnet20 beside
+# resnet20_noshort) was read without a word
+os.makedirs("mixed", exist_ok=True)
+shutil.copy("run3/model_1.h5", "mixed/model_1.h5")
+with h5py.File("mixed/model_1.h5", "r+") as f:
+    f.attrs["arch"] = "resnet20"
+for cmd in (["directions", "--pca", "--out", "pca_mixed.h5"],
+            ["project", "--directions", "pca_run3.h5", "--out", "pca_mixed.h5"]):
+    p = run([*cmd, "--checkpoints", "run3/model_0.h5", "mixed/model_1.h5", "run3/model_2.h5"], expect=1)
+    check(p.stderr.strip() == "losscape: error: mixed/model_1.h5: checkpoint holds architecture resnet20, not "
+          "cnn_small (the final model's, run3/model_2.h5): each checkpoint of one run" and
+          not os.path.exists("pca_mixed.h5"), f"{cmd[0]}: a checkpoint of another architecture refused ({p.stderr.strip()})")
+# a final model with an infinite value where the PCA does not look (a bias, under biasbn): refused
+# as project and sweep refuse it (a direction file no later step could use was written)
+shutil.copytree("run3", "run3inf")
+with h5py.File("run3inf/model_2.h5", "r+") as f:
+    bias = next(k for k in f["state"] if f["state"][k].ndim == 1 and f["state"][k].dtype.kind == "f")
+    v = f["state"][bias][()]
+    v[0] = np.inf
+    f["state"][bias][...] = v
+p = run(["directions", "--pca", "--checkpoints", "run3inf", "--out", "pca_inf.h5"], expect=1)
+check("run3inf/model_2.h5" in p.stderr and bias in p.stderr and "origin of the plane" in p.stderr and
+      p.stderr.count("\n") == 1 and not os.path.exists("pca_inf.h5"),
+      f"PCA with an infinite bias in the final model: refused ({p.stderr.strip()})")
+
+# A symmetric path (four checkpoints at (±2, ±1) in two weights): each component's entries of u
+# are equal in exact arithmetic, and sklearn's svd_flip makes the first of them positive (numpy's
+# argmax); the eigensolver's rounding chose before, and pc2 came out mirrored
+os.makedirs("tie", exist_ok=True)
+pts = [(2, 1), (-2, 1), (2, -1), (-2, -1)]
+for k, (a, b) in enumerate(pts):
+    shutil.copy("run3/model_2.h5", f"tie/model_{k}.h5")
+    with h5py.File(f"tie/model_{k}.h5", "r+") as f:
+        f.attrs["epoch"] = k
+        w = f["state/linear.weight"][()]
+        w[0, 0], w[0, 1] = a - pts[-1][0], b - pts[-1][1]
+        f["state/linear.weight"][...] = w
+p = run(["directions", "--pca", "--checkpoints", "tie", "--out", "pca_tie.h5", "--quiet"])
+with h5py.File("pca_tie.h5", "r") as f:
+    k = [text(n) for n in f.attrs["names"]].index("linear.weight")
+    pcs = [f[g][str(k)][0, :2].astype(float) for g in ("xdirection", "ydirection")]
+first = np.array(pts[0], float) - np.mean(pts, axis=0)
+check(all(first @ pc > 0 for pc in pcs) and np.allclose(np.abs(pcs), [[1, 0], [0, 1]], atol=1e-6),
+      f"a symmetric path: the first checkpoint on the positive side of both components ({pcs})")
+
 # ---- a direction that is zero in every tensor: refused by sweep and info -m (a flat surface,
 # swept to the end as "complete"); info alone says its cosine is undefined ----
 shutil.copy("dirs.h5", "zero_dirs.h5")
