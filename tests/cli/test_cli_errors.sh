@@ -303,6 +303,8 @@ echo '{"arch": "cnn_small", "epochs": 1.5}' >train2.json
 expect_error "train config: a fraction for an integer, named" 1 "$WORK/train2.json" "'epochs'" \
   "1.5" -- train --config "$WORK/train2.json" --out run
 expect_error "train without a run folder" 2 "--out" -- train --arch cnn_small
+expect_error "directions --pca without checkpoints (what it cannot run without)" 2 \
+  "--pca needs --checkpoints" -- directions --pca --out pca.h5
 [[ ! -e run ]] && pass "no run folder was made" || fail "a run folder was made"
 
 # A part file that cannot be looked at (a link loop: ELOOP, which root meets too; EACCES would be
