@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -28,7 +29,9 @@ std::string shortest_decimal(double v) {
     std::ostringstream o;
     o.precision(digits);
     o << v;
-    if (digits == 17 || std::stod(o.str()) == v) return o.str();
+    // (strtod, not stod: a value that reads back below DBL_MIN, 2.2250738585072e-308 at 15
+    // digits, is out_of_range for stod, which leaked as "error: stod")
+    if (digits == 17 || std::strtod(o.str().c_str(), nullptr) == v) return o.str();
   }
   return {};
 }

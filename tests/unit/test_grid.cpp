@@ -1,13 +1,14 @@
 // Tests of grid.hpp: axis parsing, numpy.linspace coordinates, [y][x] indexing, coarse-to-fine order, shortest decimals.
-#include <tuple>
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
@@ -384,6 +385,11 @@ TEST_CASE("shortest_decimal: reads back exactly, with the fewest significant dig
   CHECK(shortest_decimal(-1e-7) == "-1e-07");
   CHECK(shortest_decimal(0) == "0");
   CHECK(shortest_decimal(1e6) == "1000000");  // (%.15g: as grid specifications always were written)
+  // near the smallest normal double: 15 digits read back below it (stod threw out_of_range)
+  for (const double v : {std::numeric_limits<double>::min(), std::numeric_limits<double>::denorm_min(),
+                         -std::numeric_limits<double>::min()})
+    CHECK(std::strtod(shortest_decimal(v).c_str(), nullptr) == v);
+  CHECK(shortest_decimal(std::numeric_limits<double>::min()) == "2.2250738585072014e-308");
   // The significant digits of a decimal text: no sign, point, exponent, leading or trailing zeros.
   auto significant = [](const std::string& t) {
     std::string d;
