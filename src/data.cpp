@@ -13,6 +13,7 @@
 #include <random>
 
 #include "losscape/error.hpp"
+#include "losscape/model.hpp"
 
 namespace fs = std::filesystem;
 
@@ -360,15 +361,10 @@ DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
   const std::int64_t total = raw.labels.size(0);
   std::string hash;
   if (spec.fingerprint) {
-    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over the pixels' and labels' bytes
-    for (const torch::Tensor& t : {raw.pixels.contiguous(), raw.labels.contiguous()}) {
-      const auto* b = static_cast<const unsigned char*>(t.data_ptr());
-      for (std::size_t i = 0, n = std::size_t(t.numel()) * t.element_size(); i < n; ++i)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-    hash = buf;
+    std::uint64_t h = kFnvBasis;  // FNV-1a over the pixels' and labels' bytes
+    for (const torch::Tensor& t : {raw.pixels.contiguous(), raw.labels.contiguous()})
+      h = fnv1a64(t.data_ptr(), std::size_t(t.numel()) * t.element_size(), h);
+    hash = fnv1a64_text(h);
   }
   // An empty split has no loss: its mean would be reported (and stored) as 0.
   if (total == 0) throw FormatError(files[0] + ": holds no " + spec.split + " samples");

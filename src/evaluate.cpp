@@ -512,12 +512,36 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     layouts = {false, true};
   else
     layouts = {o.layout == "nhwc" && has4d};
+  // A model that fails in channels-last, asked for by --memory-format nhwc (auto falls back):
+  // said with the option and the way out (it failed at the first point, after the file was made,
+  // saying "the same command resumes")
+  const auto nhwc_failed = [](const std::string& e) {
+    return InputError(e + " (in channels-last, as --memory-format nhwc asks: use --memory-format nchw, or "
+                          "auto, which falls back to NCHW)");
+  };
   if (n == 0 ||
       (o.fixed_batch > 0 && layouts.size() == 1 && o.max_points <= 1 && !o.try_fusion)) {
     // nothing to choose
     best.batch_size = std::max<std::int64_t>(o.fixed_batch, 1);
     best.channels_last = layouts.front();
     set_channels_last(model, best.channels_last);
+    if (best.channels_last && n > 0) {  // (one pass of 2 images, before any file is made)
+      model.train(false);
+      const TimingResult mine = guarded_timing([&] {
+        c10::InferenceMode guard;
+        PrecisionGuard precision(o.precision, data.images.device());
+        (void)model.forward(with_layout(data.images.narrow(0, 0, std::min<std::int64_t>(2, n)), true));
+        return 0.0;
+      });
+      TimingResult all = mine;
+      try {
+        if (o.combine) all = o.combine(mine);  // (which may throw a rank's failure everywhere)
+      } catch (const InputError& e) {
+        throw nhwc_failed(e.what());
+      }
+      if (all.state == TimingResult::failed)
+        throw nhwc_failed(all.error.empty() ? "the model's forward failed" : all.error);
+    }
     return best;
   }
   auto cands = o.fixed_batch > 0 ? std::vector<std::int64_t>{std::min(o.fixed_batch, n)}
@@ -572,6 +596,7 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
         // fails in it (a TorchScript `.view()` of a convolution's output, which NHWC leaves
         // non-contiguous) is run in NCHW, as PyTorch runs it, rather than refused. (Every rank
         // throws alike: the timings are combined.)
+        if (cl && layouts.size() == 1) throw nhwc_failed(e.what());
         if (!cl || layouts.size() < 2 || tried.empty()) throw;
         unusable = true;
         tried.erase(std::remove_if(tried.begin(), tried.end(), [](const Tried& t) { return t.cl; }),

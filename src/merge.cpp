@@ -478,6 +478,11 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       id.buffers_fingerprint = in.data.identity["buffers_fingerprint"].get<std::string>();
       break;
     }
+  for (const auto& in : inputs)
+    if (in.data.identity.contains("network")) {
+      id.network = in.data.identity["network"].get<std::string>();
+      break;
+    }
   nlohmann::json config = ref.config;
   config["directions"] = id.dir_file;
   config["part"] = "";

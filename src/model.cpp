@@ -297,6 +297,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         // record was read past its end by the first operation on the tensor (a crash).
         // (in 128 bits: an offset near 2^63 wrapped around and passed, reading before the
         // storage)
+        std::string code_fingerprint;
         std::set<const c10::StorageImpl*> storages;
         unsigned __int128 declared = 0;  // the bytes the distinct storages claim
         auto check = [&](const std::string& name, const torch::Tensor& t) {
@@ -332,12 +333,22 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         {
           caffe2::serialize::PyTorchStreamReader zip(path);
           unsigned __int128 recorded = 0;
-          for (const auto& r : zip.getAllRecords())
+          auto records = zip.getAllRecords();
+          std::sort(records.begin(), records.end());
+          std::uint64_t code = kFnvBasis;  // the module's code: its code/*.py records, by name
+          for (const auto& r : records) {
             if (r.rfind("data/", 0) == 0) recorded += std::get<1>(zip.getRecord(r));
+            if (r.rfind("code/", 0) == 0 && r.size() > 3 && r.compare(r.size() - 3, 3, ".py") == 0) {
+              const auto [bytes, size] = zip.getRecord(r);
+              code = fnv1a64(r.c_str(), r.size() + 1, code);
+              code = fnv1a64(bytes.get(), size, code);
+            }
+          }
           if (recorded < declared)
             throw FormatError(path + ": damaged TorchScript file: its tensor records (data/) hold " +
                               std::to_string(std::uint64_t(recorded)) + " bytes, its parameters and buffers need " +
                               std::to_string(std::uint64_t(declared)));
+          code_fingerprint = fnv1a64_text(code);
         }
         // The module is its own architecture: another name would be recorded as its
         // architecture in every file (a stored configuration gives "torchscript" back).
@@ -347,6 +358,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
         model = std::make_unique<ScriptModel>(std::move(m));
         model->arch = "torchscript";
         model->format = "torchscript";
+        model->code_fingerprint = code_fingerprint;
         DataShape s = data_shape(dataset);
         model->input_shape = {s.channels, s.height, s.width};
         model->num_classes = s.classes;
@@ -429,24 +441,27 @@ std::string diverged_model(const TensorList& list, const std::string& file) {
   return "";
 }
 
-std::string fingerprint(const TensorList& tensors) {
-  std::uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const void* p, std::size_t n) {
-    auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 1099511628211ULL;
-    }
-  };
-  for (auto& t : tensors) {
-    mix(t.name.data(), t.name.size());
-    for (auto s : t.tensor.sizes()) mix(&s, sizeof s);
-    auto c = t.tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    mix(c.data_ptr(), std::size_t(c.numel()) * sizeof(float));
-  }
+std::uint64_t fnv1a64(const void* bytes, std::size_t n, std::uint64_t h) {
+  const auto* b = static_cast<const unsigned char*>(bytes);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+std::string fnv1a64_text(std::uint64_t h) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+std::string fingerprint(const TensorList& tensors) {
+  std::uint64_t h = kFnvBasis;
+  for (auto& t : tensors) {
+    h = fnv1a64(t.name.data(), t.name.size(), h);
+    for (auto s : t.tensor.sizes()) h = fnv1a64(&s, sizeof s, h);
+    auto c = t.tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    h = fnv1a64(c.data_ptr(), std::size_t(c.numel()) * sizeof(float), h);
+  }
+  return fnv1a64_text(h);
 }
 
 bool is_counter(const std::string& name) {

@@ -34,6 +34,7 @@ nlohmann::json SurfaceIdentity::to_json() const {
   if (precision != "fp32") j["precision"] = precision;
   if (!data.is_null()) j["data"] = data;
   if (!buffers_fingerprint.empty()) j["buffers_fingerprint"] = buffers_fingerprint;
+  if (!network.empty()) j["network"] = network;
   return j;
 }
 
@@ -61,6 +62,8 @@ std::string default_dir_file(const std::string& surface) {
 
 std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::string& key,
                                    const std::string& absent) {
+  // (a 1D sweep's y is "": said so, not as an empty string)
+  if (key == "y" && identity.contains(key) && identity[key] == "") return "none (1D)";
   if (identity.contains(key)) return shown_json(identity[key]);
   return key == "precision" ? "\"fp32\"" : absent;
 }
@@ -71,7 +74,8 @@ std::string SurfaceIdentity::describe(const std::string& k) {
   if (k == "values") return "computed values (splits / --hessian)";
   if (k == "dataset") return "data set";
   if (k == "model_fingerprint") return "model (θ* fingerprint)";
-  if (k == "buffers_fingerprint") return "model's BatchNorm statistics (fingerprint of θ*'s buffers)";
+  if (k == "buffers_fingerprint") return "model's buffers (BatchNorm statistics; fingerprint of θ*'s buffers)";
+  if (k == "network") return "network (the architecture, or a TorchScript module's code)";
   if (k == "directions_fingerprint") return "directions";
   if (k == "samples") return "--samples";
   if (k == "subset_seed") return "--subset-seed";
@@ -179,7 +183,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
                           cfg["directions"].get<std::string>() + ")";
         }
         return path + " belongs to another sweep: " + its(k) + SurfaceIdentity::shown(have, k, "none") +
-               ", this command has " + shown_json(v) + swept_along +
+               ", this command has " + SurfaceIdentity::shown(want, k, "none") + swept_along +
                "; refusing to resume (the file is left untouched; use another --out)";
       }
     }
@@ -200,7 +204,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
 
 std::vector<std::string> SurfaceIdentity::keys_in_order(const nlohmann::json& a, const nlohmann::json& b) {
   static const std::vector<std::string> first = {
-      "values", "x", "y", "dataset", "samples", "subset_seed", "raw_data", "loss", "model_fingerprint",
+      "values", "x", "y", "dataset", "samples", "subset_seed", "raw_data", "loss", "network", "model_fingerprint",
       "buffers_fingerprint", "directions_fingerprint", "precision", "hessian", "part"};
   std::set<std::string> all;
   for (const auto* j : {&a, &b})
@@ -216,7 +220,7 @@ std::vector<std::string> SurfaceIdentity::keys_in_order(const nlohmann::json& a,
 }
 
 bool SurfaceIdentity::added_later(const std::string& key) {
-  return key == "data" || key == "buffers_fingerprint";
+  return key == "data" || key == "buffers_fingerprint" || key == "network";
 }
 
 SurfaceFile::SurfaceFile(const std::string& path, const SurfaceIdentity& id,
@@ -404,7 +408,7 @@ void SurfaceFile::check_layout(const h5::File& f, const nlohmann::json& identity
   for (const auto& [key, v] : identity.items()) {
     static const std::map<std::string, std::string> kinds = {
         {"x", "text"}, {"y", "text"}, {"dataset", "text"}, {"loss", "text"}, {"part", "text"},
-        {"precision", "text"}, {"model_fingerprint", "text"}, {"buffers_fingerprint", "text"},
+        {"precision", "text"}, {"model_fingerprint", "text"}, {"buffers_fingerprint", "text"}, {"network", "text"},
         {"directions_fingerprint", "text"}, {"samples", "an integer"}, {"subset_seed", "an integer"},
         {"raw_data", "true or false"}, {"hessian", "an object"}, {"data", "an object"}};
     const auto kind = kinds.find(key);

@@ -1145,6 +1145,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   id.precision = to_string(parse_precision(cfg.precision));
   id.model_fingerprint = fingerprint(ev.model->parameters());
   id.buffers_fingerprint = fingerprint(eval_buffers(*ev.model));
+  id.network = ev.model->network();
   id.directions_fingerprint = directions_fingerprint(ev.dirs);
   id.dir_file = dir_file;
   id.part = part_n > 1 ? std::to_string(part_k + 1) + "/" + std::to_string(part_n) : "";
@@ -1179,6 +1180,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     add("part of the grid", id.part);
     add("model (fingerprint of its weights)", id.model_fingerprint);
     add("model's BatchNorm statistics (fingerprint of its buffers)", id.buffers_fingerprint);
+    add("network (architecture or TorchScript code)", id.network);
     add("directions (fingerprint)", id.directions_fingerprint);
     for (std::size_t i = 0; i < ev.data.size(); ++i)
       add(cfg.splits[i] + " data as read", std::to_string(ev.data[i].total) + " samples, " + ev.data[i].fingerprint);

@@ -55,6 +55,11 @@ class Model {
   std::string arch;    ///< zoo name, or "torchscript"
   std::string source;  ///< file it came from, or "zoo" for a fresh network
   std::string format;  ///< "zoo", "torchscript", "state_dict", "losscape-checkpoint"
+  /// What the weights go through: the zoo architecture's name, or for a TorchScript module
+  /// "torchscript " + the fingerprint of its code (the archive's code/*.py records), so that a
+  /// resume with the same weights in a module of other code is told apart.
+  std::string network() const { return arch == "torchscript" ? arch + " " + code_fingerprint : arch; }
+  std::string code_fingerprint;  ///< a TorchScript module's code (fnv1a64), else ""
   std::vector<std::int64_t> input_shape;  ///< {C, H, W}
   int num_classes = 10;
 };
@@ -85,6 +90,11 @@ std::vector<std::pair<std::string, std::string>> matching_zoo_archs(const Tensor
 
 /// Fingerprint of a list of tensors (names, shapes and float32 values): "fnv1a64:<16 hex>".
 std::string fingerprint(const TensorList& tensors);
+/// FNV-1a (64 bits) of `n` bytes, continuing from `h` (the offset basis to start), and its text
+/// as fingerprints are written ("fnv1a64:<16 hex>").
+constexpr std::uint64_t kFnvBasis = 1469598103934665603ULL;
+std::uint64_t fnv1a64(const void* bytes, std::size_t n, std::uint64_t h = kFnvBasis);
+std::string fnv1a64_text(std::uint64_t h);
 
 /// The buffers of `m` an evaluation reads (BatchNorm running means and variances...), in
 /// state-dict order: its state less its parameters and the num_batches_tracked counters, which

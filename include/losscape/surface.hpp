@@ -30,6 +30,11 @@ struct SurfaceIdentity {
   /// change the surface as much as the weights do. Empty in files of earlier versions (and their
   /// merges), which resume and merge without the check.
   std::string buffers_fingerprint;
+  /// What the weights go through (Model::network(): the zoo architecture, or a TorchScript
+  /// module's code fingerprint): the same weights in a module of other code give another
+  /// surface (no two zoo networks have the same tensors, which model_fingerprint covers). Empty
+  /// in files of earlier versions, which resume and merge without the check.
+  std::string network;
   std::string directions_fingerprint;
   std::string dir_file;
   std::string part;  ///< "k/K" for a fan-out part file, empty for a whole surface
@@ -51,7 +56,7 @@ struct SurfaceIdentity {
   /// which differ with the splits and subsets, last.
   static std::vector<std::string> keys_in_order(const nlohmann::json& a, const nlohmann::json& b);
   /// Whether entry `key` is one that files of earlier versions lack ("data",
-  /// "buffers_fingerprint"): compared only where both identities have it.
+  /// "buffers_fingerprint", "network"): compared only where both identities have it.
   static bool added_later(const std::string& key);
 };
 /// One computed point: its flat index ([y][x]), its values in `SurfaceIdentity::values` order,

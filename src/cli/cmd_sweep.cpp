@@ -168,7 +168,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
                 "(grid, values, model, directions, data), not the run's devices, ranks or data "
                 "shards");
   app->add_option("--stop-after", c.stop_after,
-                  "Testing aid: stop as if signalled after N points");
+                  "Testing aid: stop as if signalled after N points (0, the default: no limit)");
   app->add_flag("--hessian", c.hessian,
                 "Also compute the Hessian's extreme eigenvalues (max_eig, min_eig) at every point "
                 "(docs/hessian.md)");

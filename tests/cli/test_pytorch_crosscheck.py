@@ -20,6 +20,7 @@ import struct
 import sys
 
 try:
+    import h5py
     import numpy as np
     import torch
     import torch.nn as nn
@@ -268,6 +269,21 @@ for cls in (InPlace, ViewAfterConv):
     compare(f"torchscript {cls.__name__}, --memory-format auto, batch auto", eval_json(*args), ce, acc, 300)
     compare(f"torchscript {cls.__name__}, -b 64", eval_json(*args, "-b", "64"), ce, acc, 300)
 
+# --memory-format nhwc given for a module that fails in channels-last: said with the option and
+# the way out (a given batch size ran no timing, and the first point failed, "the same command
+# resumes"); the file made then resumes in NCHW
+view_sweep = ["sweep", "--model-file", os.path.join(WORK, "ViewAfterConv.pt"), "--dataset", "fashion-mnist",
+              "--data-dir", fm_dir, "--device", "cpu", "--samples", "20", "--x", "-1:1:3", "--quiet",
+              "--out", os.path.join(WORK, "view.h5")]
+for batch in (["--batch-size", "10"], []):
+    r = run(*view_sweep, "--memory-format", "nhwc", *batch, expect_ok=False)
+    check(r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and
+          "(in channels-last, as --memory-format nhwc asks: use --memory-format nchw, or auto, which falls back "
+          "to NCHW)" in r.stderr, f"--memory-format nhwc {' '.join(batch)} for a module that fails in it: "
+          f"named ({r.returncode}: {r.stderr.strip()})")
+r = run(*view_sweep, "--memory-format", "nchw", expect_ok=False)
+check(r.returncode == 0, f"... and the same sweep in NCHW completes ({r.returncode}: {r.stderr.strip()})")
+
 # A module that computes in double: its float64 logits are scored in float64, as PyTorch does
 # (they were rounded to float32 first: a relative error of ~1e-8 on large logits, not 1e-12).
 # On --raw-data, pixels / 255 in float32 as numpy computes it, so that the inputs are the same
@@ -294,6 +310,37 @@ for loss, want in (("crossentropy", ce), ("mse", mse)):
     check(rel(got["loss"], want) <= 1e-11 and abs(got["accuracy"] - acc) < 1e-9,
           f"torchscript in float64, {loss}: loss {got['loss']!r} vs PyTorch {want!r} "
           f"(rel {rel(got['loss'], want):.1e}), accuracy {got['accuracy']} vs {acc}")
+
+# The network is part of a surface's identity: the same weights in another TorchScript module
+# (its code changed) give another surface, and a resume with it was accepted, mixing the two into
+# one file marked complete (zoo networks differ in their tensors' names or shapes already)
+class SmallTanh(SmallNet):
+    def forward(self, x):
+        x = torch.tanh(self.bn1(self.conv1(x)))
+        x = F.avg_pool2d(torch.tanh(self.bn2(self.conv2(x))), 2)
+        return self.head(x.flatten(1))
+
+
+tanh_net = SmallTanh()
+tanh_net.load_state_dict(small.state_dict())
+tanh_file, again_file = os.path.join(WORK, "small_tanh.pt"), os.path.join(WORK, "small_again.pt")
+torch.jit.save(torch.jit.script(tanh_net.eval()), tanh_file)
+torch.jit.save(torch.jit.script(small), again_file)  # (the same module saved again: its code alike)
+net_sweep = ["sweep", "--dataset", "fashion-mnist", "--data-dir", fm_dir, "--device", "cpu", "--samples", "40",
+             "--x", "-1:1:3", "--batch-size", "40", "--quiet", "--out", os.path.join(WORK, "net.h5")]
+r = run(*net_sweep, "--model-file", ts_file, "--stop-after", "1", expect_ok=False)
+check(r.returncode == 75, f"a sweep of the TorchScript module stopped after 1 point ({r.returncode}: {r.stderr.strip()})")
+before = open(os.path.join(WORK, "net.h5"), "rb").read()
+r = run(*net_sweep, "--model-file", tanh_file, expect_ok=False)
+check(r.returncode == 1 and "net.h5 belongs to another sweep: its network (the architecture, or a TorchScript "
+      "module's code) is \"torchscript fnv1a64:" in r.stderr and
+      open(os.path.join(WORK, "net.h5"), "rb").read() == before,
+      f"a resume with the same weights in other code (tanh for relu): refused, file untouched ({r.stderr.strip()})")
+r = run(*net_sweep, "--model-file", again_file, expect_ok=False)
+check(r.returncode == 0, f"the same module saved again resumes it ({r.returncode}: {r.stderr.strip()})")
+with h5py.File(os.path.join(WORK, "net.h5"), "r") as f:
+    ident = json.loads(f.attrs["identity"])
+check(ident.get("network", "").startswith("torchscript fnv1a64:"), f"the identity records the network ({ident})")
 
 info = json.loads(run("info", ts_file, "--input", "fashion-mnist", "--json").stdout)
 sd = small.state_dict()

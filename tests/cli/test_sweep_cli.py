@@ -235,6 +235,9 @@ before = open("dd.h5", "rb").read()
 p = run([*ONE, "--data-dir", "rankB/data", "--out", "dd.h5"], expect=1)
 check("dd.h5 belongs to another sweep: its data (each split's files as read, hashed) is {\"train\":\"fnv1a64:" in p.stderr
       and open("dd.h5", "rb").read() == before, f"a resume on another copy of the data: refused, file untouched ({p.stderr.strip()})")
+p = run([*ONE, "--y", "-1:1:3", "--data-dir", DATA, "--out", "dd.h5"], expect=1)
+check('its --y grid is none (1D), this command has "-1:1:3"' in p.stderr,
+      f"a 2D command on a 1D surface: its y named as none (1D), not \"\" ({p.stderr.strip()})")
 run([*ONE, "--data-dir", DATA, "--out", "dd1.h5", "--part", "1/2"])
 run([*ONE, "--data-dir", "rankB/data", "--out", "dd2.h5", "--part", "2/2"])
 p = run(["merge", "dd1.h5", "dd2.h5", "--out", "ddm.h5"], expect=1)
@@ -249,12 +252,12 @@ with h5py.File("bn_other.h5", "r+") as f:
     f["state/bn1.running_var"][...] = var
 BN = [a if a != os.path.abspath(model) else os.path.abspath("bn_other.h5") for a in ONE]
 p = run([*BN, "--data-dir", DATA, "--out", "dd.h5"], expect=1)
-check("dd.h5 belongs to another sweep: its model's BatchNorm statistics (fingerprint of θ*'s buffers) is "
+check("dd.h5 belongs to another sweep: its model's buffers (BatchNorm statistics; fingerprint of θ*'s buffers) is "
       "\"fnv1a64:" in p.stderr and open("dd.h5", "rb").read() == before,
       f"a resume with other BatchNorm statistics (same weights): refused, file untouched ({p.stderr.strip()})")
 run([*BN, "--data-dir", DATA, "--out", "bn2.h5", "--part", "2/2"])
 p = run(["merge", "dd1.h5", "bn2.h5", "--out", "bnm.h5"], expect=1)
-check("bn2.h5 is not a part of the same sweep as dd1.h5: its model's BatchNorm statistics" in p.stderr
+check("bn2.h5 is not a part of the same sweep as dd1.h5: its model's buffers (BatchNorm statistics" in p.stderr
       and not os.path.exists("bnm.h5"), f"merging parts of two BatchNorm states: refused ({p.stderr.strip()})")
 # A resume's progress line counts the points it found done in its lowest loss (it gave the lowest
 # of its own points alone, beside a count of all): here they are made lower than any computed
@@ -274,7 +277,7 @@ shutil.copy("dd1.h5", "old1.h5")
 for old in ("dd.h5", "old1.h5"):
     with h5py.File(old, "r+") as f:
         ident = json.loads(f.attrs["identity"])
-        del ident["data"], ident["buffers_fingerprint"]
+        del ident["data"], ident["buffers_fingerprint"], ident["network"]
         f.attrs["identity"] = json.dumps(ident)
 run([*ONE, "--data-dir", DATA, "--out", "dd.h5"])
 check(done_count("dd.h5") == 5, "a surface without the data hash (an earlier version's) resumes")
@@ -282,7 +285,8 @@ run([*ONE, "--data-dir", DATA, "--out", "dd2same.h5", "--part", "2/2"])
 run(["merge", "old1.h5", "dd2same.h5", "--out", "oldm.h5"])
 with h5py.File("oldm.h5", "r") as f, h5py.File("dd2same.h5", "r") as g:
     merged, part = json.loads(f.attrs["identity"]), json.loads(g.attrs["identity"])
-check(merged.get("buffers_fingerprint") == part["buffers_fingerprint"] and merged.get("data") == part["data"],
+check(merged.get("buffers_fingerprint") == part["buffers_fingerprint"] and merged.get("data") == part["data"]
+      and merged.get("network") == part["network"] == "cnn_small",
       f"an earlier version's part merged with a new one: the merged file has the new one's entries ({merged})")
 
 p = mpmd(REL, REL, ("rankA", "rankA"))
