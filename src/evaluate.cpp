@@ -512,10 +512,30 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     layouts = {false, true};
   else
     layouts = {o.layout == "nhwc" && has4d};
+  // The error of the model's forward on 2 images in `channels_last` ("" when it works), agreed
+  // over the ranks that choose together (a failure on one is a failure on all).
+  const auto failure_in = [&](bool channels_last) -> std::string {
+    set_channels_last(model, channels_last);
+    model.train(false);
+    const TimingResult mine = guarded_timing([&] {
+      c10::InferenceMode guard;
+      PrecisionGuard precision(o.precision, data.images.device());
+      (void)model.forward(with_layout(data.images.narrow(0, 0, std::min<std::int64_t>(2, n)), channels_last));
+      return 0.0;
+    });
+    try {
+      const TimingResult all = o.combine ? o.combine(mine) : mine;
+      if (all.state != TimingResult::failed) return "";
+      return all.error.empty() ? "the model's forward failed" : all.error;
+    } catch (const InputError& e) {  // (a rank's failure, thrown everywhere)
+      return e.what();
+    }
+  };
   // A model that fails in channels-last, asked for by --memory-format nhwc (auto falls back):
-  // said with the option and the way out (it failed at the first point, after the file was made,
-  // saying "the same command resumes")
-  const auto nhwc_failed = [](const std::string& e) {
+  // said with the option and the way out where it runs in NCHW (it failed at the first point,
+  // saying "the same command resumes"); a failure in both layouts is said as it is.
+  const auto nhwc_failed = [&](const std::string& e) {
+    if (!failure_in(false).empty()) return InputError(e);
     return InputError(e + " (in channels-last, as --memory-format nhwc asks: use --memory-format nchw, or "
                           "auto, which falls back to NCHW)");
   };
@@ -524,24 +544,10 @@ EvalChoice choose_eval_options(Model& model, const DataSplit& data, const Choice
     // nothing to choose
     best.batch_size = std::max<std::int64_t>(o.fixed_batch, 1);
     best.channels_last = layouts.front();
+    // (nothing is timed: one pass of 2 images in channels-last, before the first point)
+    if (best.channels_last && n > 0)
+      if (const std::string e = failure_in(true); !e.empty()) throw nhwc_failed(e);
     set_channels_last(model, best.channels_last);
-    if (best.channels_last && n > 0) {  // (one pass of 2 images, before any file is made)
-      model.train(false);
-      const TimingResult mine = guarded_timing([&] {
-        c10::InferenceMode guard;
-        PrecisionGuard precision(o.precision, data.images.device());
-        (void)model.forward(with_layout(data.images.narrow(0, 0, std::min<std::int64_t>(2, n)), true));
-        return 0.0;
-      });
-      TimingResult all = mine;
-      try {
-        if (o.combine) all = o.combine(mine);  // (which may throw a rank's failure everywhere)
-      } catch (const InputError& e) {
-        throw nhwc_failed(e.what());
-      }
-      if (all.state == TimingResult::failed)
-        throw nhwc_failed(all.error.empty() ? "the model's forward failed" : all.error);
-    }
     return best;
   }
   auto cands = o.fixed_batch > 0 ? std::vector<std::int64_t>{std::min(o.fixed_batch, n)}

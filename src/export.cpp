@@ -299,6 +299,9 @@ VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_fi
                      " image's name for a VTK XML file (name it .vtp; pictures come from plot)");
   h5::check_replaceable(vtp_file, "VTK file", is_vtk_xml);
   SurfaceView s = read_surface_view(surface_file);
+  // (the input first, then the output's folder, before the work: --interp 4001 computes a while)
+  if (const std::string why = folder_problem(vtp_file); !why.empty())
+    throw InputError("export: " + vtp_file + ": " + why);
   VtpOptions o = opts;
   o.what = export_quantity(s, o);
   ValueGrid g = vtp_values(s, o);

@@ -1388,9 +1388,16 @@ void read_targets(SurfaceView& s, const nlohmann::json& cfg) {
     }
   }
 }
-// An input that must be an HDF5 file: a FIFO or folder, a file that cannot be read (permissions:
-// it was called "not an HDF5 file") and one of another kind are each named.
-void check_hdf5_input(const std::string& path, const std::string& what) {
+// An input that must be an HDF5 file: one missing ("`missing`: no such file"), a FIFO or folder,
+// a file that cannot be read or in a folder that cannot be searched (permissions: it was called
+// "not an HDF5 file", or a raw "filesystem error") and one of another kind are each named.
+void check_hdf5_input(const std::string& path, const std::string& missing, const std::string& what) {
+  std::error_code ec;
+  if (!fs::exists(path, ec) && !ec) throw InputError(missing + ": no such file");
+  if (ec) {
+    const std::string why = read_problem(path, "file");
+    throw InputError(path + ": " + (why.empty() ? "cannot be looked at (" + ec.message() + ")" : why));
+  }
   check_not_special(path, what);
   if (const std::string why = read_problem(path, "file"); !why.empty())
     throw InputError(path + ": " + why);
@@ -1399,8 +1406,7 @@ void check_hdf5_input(const std::string& path, const std::string& what) {
 }  // namespace
 
 SurfaceView read_surface_view(const std::string& path, bool values) {
-  if (!fs::exists(path)) throw InputError("cannot open " + path + ": no such file");
-  check_hdf5_input(path, "a surface file");
+  check_hdf5_input(path, "cannot open " + path, "a surface file");
   SurfaceView s;
   s.path = path;
   h5::File f(path, h5::File::Mode::read);
@@ -1561,8 +1567,7 @@ std::size_t computed_count(const SurfaceView& s, const std::string& q) {
 }
 
 ProjectedPath read_projected_path(const std::string& path) {
-  if (!fs::exists(path)) throw InputError("cannot open trajectory " + path + ": no such file");
-  check_hdf5_input(path, "a projection file");
+  check_hdf5_input(path, "cannot open trajectory " + path, "a projection file");
   Projection p = read_projection(path);
   if (p.x.empty()) throw FormatError(path + ": proj_xcoord and proj_ycoord are empty");
   ProjectedPath t;

@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "losscape/error.hpp"
 #include "losscape/export.hpp"
+#include "losscape/grid.hpp"
 
 namespace losscape::cli {
 
@@ -51,9 +52,10 @@ void add_export(CLI::App& root, Registry& reg) {
     // (the reference's h52vtp.py takes a zmax <= 0, its default -1, as "no clipping")
     if (v.zmax && *v.zmax <= 0 && sum.clipped > 0)
       std::fprintf(stderr,
-                   "losscape: note: --zmax %g set %zu %s above it to %g (the reference's "
+                   "losscape: note: --zmax %s set %zu %s above it to %s (the reference's "
                    "h52vtp.py takes a zmax <= 0 as no clipping; here, leave --zmax out for none)\n",
-                   *v.zmax, sum.clipped, sum.clipped == 1 ? "value" : "values", *v.zmax);
+                   shortest_decimal(*v.zmax).c_str(), sum.clipped, sum.clipped == 1 ? "value" : "values",
+                   shortest_decimal(*v.zmax).c_str());
     return 0;
   }});
 }

@@ -321,7 +321,7 @@ printf 'x' >secret.h5 && chmod 600 secret.h5
 mkdir -p locked && printf 'x' >locked/m.h5 && chmod 700 locked  # (a folder it cannot search)
 # (plot and export called it "not an HDF5 file")
 for cmd in "info secret.h5" "eval --model-file secret.h5" "info locked/m.h5" "eval --model-file locked/m.h5" \
-  "plot secret.h5" "export --vtp x.vtp secret.h5"; do
+  "plot secret.h5" "export --vtp x.vtp secret.h5" "plot locked/m.h5" "export --vtp x.vtp locked/m.h5"; do
   file=${cmd##* }
   if [[ $(id -u) != 0 ]]; then
     chmod 000 secret.h5 locked
