@@ -473,16 +473,12 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       id.data = in.data.identity["data"];
       break;
     }
-  for (const auto& in : inputs)
-    if (in.data.identity.contains("buffers_fingerprint")) {
-      id.buffers_fingerprint = in.data.identity["buffers_fingerprint"].get<std::string>();
-      break;
-    }
-  for (const auto& in : inputs)
-    if (in.data.identity.contains("network")) {
-      id.network = in.data.identity["network"].get<std::string>();
-      break;
-    }
+  for (auto [key, entry] : {std::pair{"buffers_fingerprint", &id.buffers_fingerprint}, {"network", &id.network}})
+    for (const auto& in : inputs)
+      if (in.data.identity.contains(key)) {
+        *entry = in.data.identity[key].get<std::string>();
+        break;
+      }
   nlohmann::json config = ref.config;
   config["directions"] = id.dir_file;
   config["part"] = "";
