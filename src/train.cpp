@@ -239,27 +239,39 @@ TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
                given["epochs"].is_number_integer())
         s["milestones"] = default_milestones(given["epochs"].get<std::int64_t>());
     }
-    for (auto it = given.begin(); it != given.end(); ++it) {
-      if (kMutable.count(it.key()) || !s.contains(it.key())) continue;
-      const auto& a = it.value();
-      const auto& b = s.at(it.key());
+    // As the flag is written (--no-nesterov for nesterov false), or as the file's key.
+    auto given_as = [&](const std::string& key) {
+      const auto& a = given.at(key);
+      const std::string flag = std::regex_replace(key, std::regex("_"), "-");
+      return from_file.count(key) ? config_file + ": \"" + key + "\" " + shown_json(a)
+             : a.is_boolean()     ? (a.get<bool>() ? "--" + flag : "--no-" + flag)
+                                  : "--" + flag + " " + shown_json(a);
+    };
+    auto differs = [&](const std::string& key) {
+      if (kMutable.count(key) || !s.contains(key)) return false;
+      const auto& a = given.at(key);
+      const auto& b = s.at(key);
       bool same = a == b;
       // (0.05 given as 5e-2 or 0 as 0.0 is the same; two integers are compared exactly: seeds
       // above 2^53 differ where their doubles agree)
       if (!same && a.is_number() && b.is_number() && (a.is_number_float() || b.is_number_float()))
         same = a.get<double>() == b.get<double>();
-      if (!same)
-      {
-        // As the flag is written (--no-nesterov for nesterov false), or as the file's key.
-        const std::string flag = std::regex_replace(it.key(), std::regex("_"), "-");
-        const std::string given_as =
-            from_file.count(it.key()) ? config_file + ": \"" + it.key() + "\" " + shown_json(a)
-            : a.is_boolean()          ? (a.get<bool>() ? "--" + flag : "--no-" + flag)
-                                      : "--" + flag + " " + shown_json(a);
-        throw InputError(given_as + " differs from the run being resumed (" + it.key() + " " +
-                         shown_json(b) + " in " + stored->out + "); a resumed run keeps its configuration");
-      }
-    }
+      return !same;
+    };
+    auto check_same = [&](const std::string& key) {
+      if (differs(key))
+        throw InputError(given_as(key) + " differs from the run being resumed (" + key + " " +
+                         shown_json(s.at(key)) + " in " + stored->out + "); a resumed run keeps its configuration");
+    };
+    // The optimizer first; then SGD's options given for an Adam run are named as such (they were
+    // compared with the SGD defaults an Adam run records unused: "nesterov true in RUN"). The
+    // recorded values themselves, as a checkpoint's config given back with --config, pass.
+    if (given.contains("optimizer")) check_same("optimizer");
+    if (stored->optimizer == "adam")
+      for (const char* key : {"momentum", "nesterov"})
+        if (given.contains(key) && differs(key))
+          throw InputError(given_as(key) + " is for SGD only: " + stored->out + " is a run of --optimizer adam");
+    for (auto it = given.begin(); it != given.end(); ++it) check_same(it.key());
     for (auto& key : kMutable)
       if (given.contains(key)) s[key] = given.at(key);
     TrainConfig c = s.get<TrainConfig>();
@@ -282,7 +294,10 @@ std::vector<RunCheckpoint> numbered_files(const std::string& dir, const std::reg
   std::vector<RunCheckpoint> out;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return out;
-  for (auto& e : fs::directory_iterator(dir)) {
+  // (a folder that cannot be listed, as another user's: it was a raw "filesystem error")
+  fs::directory_iterator entries(dir, ec);
+  if (ec) throw InputError(dir + ": cannot be read (" + ec.message() + ")");
+  for (auto& e : entries) {
     std::smatch m;
     std::string name = e.path().filename().string();
     if (!std::regex_match(name, m, re)) continue;
@@ -692,7 +707,14 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   } made_above;
   std::unique_ptr<FileLock> lock;
   if (!opts.dry_run) lock = lock_run_folder(cfg.out, made_above.dirs);
-  else checked_run_folder(cfg.out);  // (the name a run would refuse)
+  else {
+    // (the name a run would refuse, and a run that writes the folder now: the dry run said
+    // "would be resumed" where the run itself is refused. A look at the lock, which is only
+    // taken, and then let go, when held: the constructor's error names the holder.)
+    const fs::path d = checked_run_folder(cfg.out);
+    for (const fs::path& target : {d, d / "train"})
+      if (FileLock::held(target.string())) FileLock taken(target.string());
+  }
   auto existing = run_checkpoints(cfg.out);
   // A folder of torch.save checkpoints (a run of the reference) is another run too: a new one
   // in it would interleave two trajectories, which directions --pca and project then mix.
@@ -711,8 +733,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   if (!existing.empty()) {
     if (!opts.resume)
       throw InputError(cfg.out + " already holds a training run (" +
-                       fs::path(existing.front().path).filename().string() + " .. " +
-                       fs::path(existing.back().path).filename().string() +
+                       fs::path(existing.front().path).filename().string() +
+                       (existing.size() > 1 ? " .. " + fs::path(existing.back().path).filename().string() : "") +
                        "); use --resume to continue it, or choose another --out");
     resume_path = existing.back().path;
     resume_from = read_checkpoint(resume_path);
@@ -903,18 +925,24 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   // (legal: a later --resume --epochs may reach them; said, since a typo looks the same. The
   // rate drops after a milestone's epoch, so one at --epochs has no effect either; the default
   // schedule has one there for a few epochs, on purpose (round(epochs * 11/12)), and is not noted.)
-  for (auto m : cfg.milestones)
-    if (m >= cfg.epochs && start < cfg.epochs &&
-        (m > cfg.epochs || cfg.milestones != default_milestones(cfg.epochs))) {
+  // Every such milestone in one note, without a flag's name: they can come from a --config
+  // file or the run resumed.
+  if (start < cfg.epochs && cfg.milestones != default_milestones(cfg.epochs)) {
+    std::string late;
+    std::size_t n_late = 0;
+    bool beyond = false, at = false;
+    for (auto m : cfg.milestones)
+      if (m >= cfg.epochs) {
+        late += (late.empty() ? "" : ", ") + std::to_string(m);
+        ++n_late, beyond |= m > cfg.epochs, at |= m == cfg.epochs;
+      }
+    if (n_late > 0)
       std::fprintf(stderr,
-                   m > cfg.epochs
-                       ? "losscape: note: --milestones %lld is beyond --epochs %lld: the learning "
-                         "rate drops there only if a --resume trains that far\n"
-                       : "losscape: note: --milestones %lld is --epochs %lld, the last epoch: the "
-                         "learning rate drops after it, so only if a --resume trains further\n",
-                   static_cast<long long>(m), static_cast<long long>(cfg.epochs));
-      break;
-    }
+                   "losscape: note: milestone%s %s %s %s the last epoch (--epochs %lld): the learning "
+                   "rate drops after a milestone's epoch, so only if a --resume trains further\n",
+                   n_late > 1 ? "s" : "", late.c_str(), n_late > 1 ? "are" : "is",
+                   at && beyond ? "at or beyond" : at ? "at" : "beyond", static_cast<long long>(cfg.epochs));
+  }
   if (opts.dry_run) {
     // As the epoch loop counts them (trained_batch).
     std::int64_t batches = 0;
@@ -1071,6 +1099,21 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     auto fit = torch::stack({loss_sum, correct}).cpu();
     r.fit_loss = fit[0].item<double>() / double(std::max<std::int64_t>(seen, 1));
     r.fit_acc = 100.0 * fit[1].item<double>() / double(std::max<std::int64_t>(seen, 1));
+    // A diverged epoch (NaN or infinite weights or optimizer state, a learning rate too large)
+    // stops the run: every later epoch would be NaN too, and a job of 300 epochs went on writing
+    // NaN checkpoints (which --resume refuses) and ended as done. Nothing of the epoch is kept.
+    for (const bool optimizer : {false, true})
+      if (const std::string bad = non_finite_tensor(optimizer ? optimizer_state(*opt, params) : model->state());
+          !bad.empty()) {
+        char loss[32] = "NaN";
+        if (!std::isnan(r.fit_loss)) std::snprintf(loss, sizeof loss, "%.4g", r.fit_loss);
+        throw Error("train: epoch " + std::to_string(epoch) + " diverged: " +
+                    (optimizer ? "the optimizer state " : "") + bad +
+                    " holds NaN or infinite values after it (training loss " + loss +
+                    "; a new run with a smaller --lr?); nothing of it is saved, the newest checkpoint is " +
+                    fs::path(checkpoint_path(cfg.out, saved)).filename().string() + " (epoch " +
+                    std::to_string(saved) + ")");
+      }
     try {
       measure(r);
     } catch (const SecondSignal&) {

@@ -158,7 +158,14 @@ void add_train(CLI::App& root, Registry& reg) {
     configure_cpu_threads(o->threads, 1);
     std::optional<TrainConfig> stored;
     if (o->resume) {
+      // (--out naming a checkpoint, not its folder: the run was taken for a new one, and the
+      // error was that no --arch was given)
+      if (std::error_code ec; std::filesystem::exists(out, ec) && !std::filesystem::is_directory(out, ec))
+        throw InputError(out + ": exists and is not a folder (--resume --out names the run folder)");
       auto cks = run_checkpoints(out);
+      if (cks.empty() && !given.contains("arch"))
+        throw UsageError("train --resume: " + out + " holds no checkpoint to resume (model_<epoch>.h5), " +
+                         "and a new run there needs --arch NAME (see info --list-archs)");
       if (!cks.empty()) {
         TrainConfig s = stored_train_config(read_checkpoint(cks.back().path).meta.config,
                                             cks.back().path);
@@ -172,10 +179,13 @@ void add_train(CLI::App& root, Registry& reg) {
                              app->count("--subset-seed") ? "--subset-seed" : o->config_file + ": subset_seed");
     // Adam has no momentum of SGD's kind: given for it, these options would be recorded unused.
     // (A value refused, 1, as from a --config file and as --eig-tol without --hessian.)
+    // (on a resume without --optimizer, the run's: named as such)
     if (cfg.optimizer == "adam")
       for (const char* opt : {"--momentum", "--no-nesterov"})
         if (app->count(opt) > 0)
-          throw InputError(std::string(opt) + " is for SGD only, not for --optimizer adam");
+          throw InputError(std::string(opt) + " is for SGD only" +
+                           (stored && app->count("--optimizer") == 0 ? ": " + out + " is a run of --optimizer adam"
+                                                                     : ", not for --optimizer adam"));
     TrainOptions to;
     to.resume = o->resume;
     to.quiet = o->quiet;

@@ -237,15 +237,25 @@ check("typo.json" in p.stderr and "weight_decy" in p.stderr and not os.path.exis
 
 # ---- resume through the command line: 2 epochs, then --resume --epochs 4 ----
 p = run("train", *common, "--epochs", "2", "--out", "run2")
-check(p.stderr.strip() == "losscape: note: --milestones 3 is beyond --epochs 2: the learning rate drops there "
-      "only if a --resume trains that far", f"a milestone beyond --epochs: a note ({p.stderr.strip()})")
+check(p.stderr.strip() == "losscape: note: milestone 3 is beyond the last epoch (--epochs 2): the learning rate "
+      "drops after a milestone's epoch, so only if a --resume trains further",
+      f"a milestone beyond --epochs: a note ({p.stderr.strip()})")
 # A milestone at --epochs drops the rate after the last epoch: noted when given, not for the
 # default schedule, which has one there for a few epochs (4 -> 2, 3, 4).
 p = run("train", *without(common, "--milestones"), "--milestones", "2", "--epochs", "2", "--out",
         "at_end", "--dry-run")
-check(p.stderr.strip() == "losscape: note: --milestones 2 is --epochs 2, the last epoch: the learning "
-      "rate drops after it, so only if a --resume trains further", f"a milestone at --epochs: a note "
-      f"({p.stderr.strip()})")
+check(p.stderr.strip() == "losscape: note: milestone 2 is at the last epoch (--epochs 2): the learning "
+      "rate drops after a milestone's epoch, so only if a --resume trains further", f"a milestone at --epochs: "
+      f"a note ({p.stderr.strip()})")
+# Every milestone at or past the last epoch, in one note (only the first was named), and without
+# a flag's name: these come from a --config file.
+with open("late.json", "w") as f:
+    json.dump({"milestones": [4, 1, 2, 3]}, f)
+p = run("train", *without(common, "--milestones"), "--config", "late.json", "--epochs", "2", "--out",
+        "late", "--dry-run")
+check(p.stderr.strip() == "losscape: note: milestones 2, 3, 4 are at or beyond the last epoch (--epochs 2): "
+      "the learning rate drops after a milestone's epoch, so only if a --resume trains further",
+      f"milestones at and beyond --epochs from a file: one note naming them all ({p.stderr.strip()})")
 p = run("train", *without(common, "--milestones"), "--epochs", "4", "--out", "at_end", "--dry-run")
 check("note" not in p.stderr, f"the default milestones for --epochs 4: no note ({p.stderr.strip()})")
 p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "run2")
@@ -566,7 +576,8 @@ p = subprocess.Popen([EXE, "train", *common, "--epochs", "2", "--out", "run_lock
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 p.stdout.readline()
 p.send_signal(signal.SIGSTOP)
-for extra in (["--seed", "4"], ["--seed", "3", "--resume"]):
+for extra in (["--seed", "4"], ["--seed", "3", "--resume"], ["--seed", "3", "--resume", "--dry-run"]):
+    # (a dry run too: it said "would be resumed" where the run itself is refused)
     q = run("train", *without(common, "--seed"), "--epochs", "2", *extra, "--out", "run_lock", expect=1)
     check(len(q.stderr.strip().splitlines()) == 1 and "run_lock is being written by pid "
           f"{p.pid} on host " in q.stderr and "run_lock.lock" in q.stderr,
@@ -605,6 +616,50 @@ p = run("train", *common, "--optimizer", "adam", "--momentum", "0.5", "--epochs"
         expect=1)
 check(p.stderr.strip() == "losscape: error: --momentum is for SGD only, not for --optimizer adam"
       and not os.path.exists("adam_m"), f"adam with --momentum: refused ({p.stderr.strip()})")
+# ... and on a resume of an Adam run, named as that run's (it said "not for --optimizer adam", a
+# flag not given, and compared --no-nesterov with the SGD default the run records unused).
+run("train", *without(common, "--lr"), "--optimizer", "adam", "--epochs", "1", "--out", "adam_run", "-q")
+for flag in (["--momentum", "0.5"], ["--no-nesterov"]):
+    p = run("train", "--resume", "--threads", "1", *flag, "--epochs", "2", "--out", "adam_run", expect=1)
+    check(p.stderr.strip() == f"losscape: error: {flag[0]}{' 0.5' if len(flag) > 1 else ''} is for SGD only: "
+          "adam_run is a run of --optimizer adam", f"resuming an adam run with {flag[0]}: {p.stderr.strip()}")
+# --resume --out naming a checkpoint (not its folder), or a folder without a run: named as such
+# (both were 'no architecture given').
+p = run("train", "--resume", "--threads", "1", "--out", "run/model_4.h5", expect=1)
+check(p.stderr.strip() == "losscape: error: run/model_4.h5: exists and is not a folder (--resume --out names "
+      "the run folder)", f"--resume --out a checkpoint: {p.stderr.strip()}")
+p = run("train", "--resume", "--threads", "1", "--out", "no_such_run", expect=2)
+check(p.stderr.strip() == "losscape: error: train --resume: no_such_run holds no checkpoint to resume "
+      "(model_<epoch>.h5), and a new run there needs --arch NAME (see info --list-archs)"
+      and not os.path.exists("no_such_run"), f"--resume of a folder without a run, no --arch: {p.stderr.strip()}")
+# A run folder that cannot be listed (another user's): named, for train and directions --pca (a
+# raw "filesystem error: directory iterator cannot open directory").
+nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]
+if os.geteuid() == 0 and shutil.which("setpriv"):
+    os.chmod(".", 0o755)
+if os.geteuid() != 0 or not shutil.which("setpriv") or subprocess.run(
+        nobody + [EXE, "info", "run/model_4.h5"], capture_output=True).returncode != 0:
+    print("(skipped: the folder that cannot be listed needs root, setpriv and a work folder nobody can reach)")
+else:
+    shutil.copytree("run", "run_private")
+    os.chmod("run_private", 0o700)
+    for args in (["train", "--resume", "--threads", "1", "--out", "run_private"],
+                 ["directions", "--pca", "-c", "run_private", "-o", "/tmp/never.h5"]):
+        q = subprocess.run(nobody + [EXE, *args], capture_output=True, text=True, timeout=300)
+        check(q.returncode == 1 and q.stderr.strip() == "losscape: error: run_private: cannot be read "
+              "(Permission denied)", f"{args[0]} of a run folder that cannot be listed: {q.stderr.strip()}")
+
+# A diverged epoch stops the run (it went on to the last epoch writing NaN checkpoints, which
+# --resume refuses, and exited 0), keeping the checkpoints before it.
+p = run("train", *without(common, "--lr", "--milestones"), "--lr", "1e10", "--epochs", "3", "--out", "diverged",
+        "-q", expect=1)
+log = [json.loads(l)["epoch"] for l in open("diverged/log.jsonl")]
+check(re.fullmatch(r"losscape: error: train: epoch 1 diverged: \S+ holds NaN or infinite values after it "
+                   r"\(training loss (NaN|\S*inf); a new run with a smaller --lr\?\); nothing of it is saved, the newest "
+                   r"checkpoint is model_0\.h5 \(epoch 0\)", p.stderr.strip()) is not None
+      and sorted(os.listdir("diverged")) == ["log.jsonl", "model_0.h5"] and log == [0],
+      f"a diverged run stops at the epoch ({p.stderr.strip()}; {sorted(os.listdir('diverged'))}, log {log})")
+
 p = run("eval", "-m", "run/model_4.h5", "--init-seed", "4", expect=2)
 check("--model-file and --init-seed do not go together" in p.stderr,
       f"--init-seed with a model file: refused ({p.stderr.strip()})")
