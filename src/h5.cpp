@@ -312,6 +312,10 @@ void check_replaceable(const std::string& path, const std::string& what,
   if (!fs::is_regular_file(st))
     throw InputError(path + ": exists and is not a regular file; give a file name for the " + what);
   if (is_empty_file(path)) return;
+  // (one that cannot be read was said to be "not a <what>", a valid one too)
+  if (::access(path.c_str(), R_OK) != 0)
+    throw InputError(path + ": exists and cannot be read (" + std::strerror(errno) + "), so it is not known " +
+                     "to be a " + what + "; not replaced (remove it, or choose another output name)");
   bool one = false;
   try {
     one = is_one(path);

@@ -107,7 +107,7 @@ TensorList HessianOperator::selected_parameters(const Model& model, bool all_par
     throw InputError(model.source + ": no parameter tensor " +
                      (all_params ? std::string("") : "with 2 or more dimensions ") +
                      "to take the Hessian over" +
-                     (all_params ? "" : " (include all parameters to use the others)"));
+                     (all_params ? "" : " (hessian --all-params, sweep --hessian-all-params: with the 1-D ones too)"));
   std::int64_t n = 0;
   for (const auto& p : out) n += p.tensor.numel();
   // (ARPACK needs an operator of dimension 2 or more: a 1 x 1 Hessian failed in the eigensolver,
@@ -395,7 +395,9 @@ SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, in
   if (probes < 1) throw InputError("density: the number of probes must be at least 1");
   if (grid_points != 0 && grid_points < 2) throw InputError("density: need at least 2 grid points");
   SpectralDensity sd;
-  sd.steps = int(std::min<std::int64_t>(steps, n));
+  // (a probe stops early where its Krylov space is invariant: `steps` is then the most any
+  // probe took, as its nodes show; it said the steps asked for)
+  const int limit = int(std::min<std::int64_t>(steps, n));
   std::mt19937_64 rng(seed);
   const std::size_t N = std::size_t(n);
   for (int p = 0; p < probes; ++p) {
@@ -404,7 +406,7 @@ SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, in
     std::vector<std::vector<double>> V = {v0};
     std::vector<double> alpha, beta, w(N);
     double scale = 0;
-    for (int j = 0; j < sd.steps; ++j) {
+    for (int j = 0; j < limit; ++j) {
       op(V[std::size_t(j)].data(), w.data());
       double a = dot(w, V[std::size_t(j)]);
       alpha.push_back(a);
@@ -417,12 +419,13 @@ SpectralDensity slq_density(const SymOperator& op, std::int64_t n, int steps, in
       double b = std::sqrt(dot(w, w));
       scale = std::max({scale, std::abs(a), b});
       // An invariant subspace: the quadrature is exact with the nodes found so far.
-      if (j + 1 == sd.steps || b <= 1e-10 * scale) break;
+      if (j + 1 == limit || b <= 1e-10 * scale) break;
       beta.push_back(b);
       for (auto& x : w) x /= b;
       V.push_back(w);
     }
     const auto k = std::int64_t(alpha.size());
+    sd.steps = std::max(sd.steps, int(k));
     auto T = torch::zeros({k, k}, torch::kFloat64);
     for (std::int64_t i = 0; i < k; ++i) {
       T[i][i] = alpha[std::size_t(i)];
@@ -527,6 +530,9 @@ void check_curvature_options(const CurvatureOptions& o, std::int64_t n) {
 
 void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks_on_node,
                             const MemoryRoom& room) {
+  // Settings the Hessian's size rules out first (--eig-ncv 2147483647 was told to use "more
+  // memory", which would never have made it valid).
+  check_curvature_options(o, n);
   // ARPACK: ncv basis vectors, its residual and 3 work vectors; SLQ: steps + 1 basis vectors and
   // two more (all float64).
   const auto ncv = [&](std::int64_t nev) { return basis_size(o.eig, n, nev); };

@@ -465,7 +465,11 @@ std::string render(const nlohmann::json& j) {
   std::ostringstream o;
   const std::string kind = j.value("kind", "");
   if (kind == "model") {
-    o << "model        " << j["source"].get<std::string>() << " (" << j["format"].get<std::string>() << ")\n"
+    // (a zoo architecture: "zoo (zoo)" said nothing; info initializes it as --init-seed 0 does)
+    o << "model        "
+      << (j["format"] == "zoo" ? std::string("zoo, a fresh network (initialized as --init-seed 0 does)")
+                               : j["source"].get<std::string>() + " (" + j["format"].get<std::string>() + ")")
+      << "\n"
       << "architecture " << j["arch"].get<std::string>() << "\n"
       << "input        " << shape_text(j["input_shape"]) << ", " << j["num_classes"] << " classes\n"
       << "parameters   " << j["parameters"]
@@ -594,14 +598,16 @@ std::string render(const nlohmann::json& j) {
         if (e.contains("min"))
           o << std::setprecision(5) << "min " << e["min"].get<double>() << " at " << at(e["min_at"]) << ", max "
             << e["max"].get<double>() << " at " << at(e["max_at"]);
-        else
-          o << "no finite value yet";
+        else  // ("yet" only where points are still to come: a complete file's are final)
+          o << (j["complete"].get<bool>() ? "no finite value" : "no finite value yet");
         if (e.contains("at_origin")) {
           o << "; at θ* " << (id.value("y", std::string()).empty() ? "(0)" : "(0, 0)") << ": ";
-          if (e["at_origin"].is_number())
-            o << e["at_origin"].get<double>();
+          // (a NaN held here is a number too: it was printed "nan", the JSON's null "NaN")
+          const double v = e["at_origin"].is_number() ? e["at_origin"].get<double>() : std::nan("");
+          if (std::isfinite(v))
+            o << v;
           else
-            o << "NaN";
+            o << (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
         }
         if (e["non_finite"].get<std::int64_t>() > 0) o << "; " << e["non_finite"] << " NaN or infinite";
         o << "\n";

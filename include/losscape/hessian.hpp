@@ -189,7 +189,8 @@ void check_curvature_options(const CurvatureOptions& o, std::int64_t n = 0);
 
 /// Refuses (InputError naming the option) settings whose vectors of n doubles do not fit `room` on
 /// each of `ranks_on_node` ranks, before any work: the eigensolver's Lanczos basis (--eig-ncv, or
-/// its automatic size, for λmax/λmin and for --top-k) and --density's (--slq-steps + 1 vectors).
+/// its automatic size, for λmax/λmin and for --top-k) and --density's (--slq-steps + 1 vectors),
+/// after check_curvature_options(o, n) (settings the size n rules out).
 void check_curvature_memory(const CurvatureOptions& o, std::int64_t n, int ranks_on_node,
                             const MemoryRoom& room);
 

@@ -74,8 +74,8 @@ void print_stages(const nlohmann::json& j) {
 }
 
 void print_report(const nlohmann::json& j) {
-  std::printf("model     %s (%s)\n", j["model"].get<std::string>().c_str(),
-              j["arch"].get<std::string>().c_str());
+  std::printf("model     %s (%s)%s\n", j["model"].get<std::string>().c_str(), j["arch"].get<std::string>().c_str(),
+              j.contains("init_seed") ? (", initialized with --init-seed " + j["init_seed"].dump()).c_str() : "");
   std::printf("data      %s, %s loss\n", j["data"].get<std::string>().c_str(),
               j["loss_kind"].get<std::string>().c_str());
   std::printf("Hessian   %lld parameters in %zu tensors (%s), batches of %lld on %s\n",
@@ -327,6 +327,8 @@ void add_hessian(CLI::App& root, Registry& reg) {
     if (!identity.is_null()) j["identity"] = identity;
     j["model"] = model->source;
     j["arch"] = model->arch;
+    // (a fresh zoo network is the one its initialization seed makes: "zoo" alone did not say which)
+    if (o->model.file.empty()) j["init_seed"] = o->model.seed;
     j["data"] = world.size() > 1 ? whole.dataset + " " + whole.split + " (" +
                                        std::to_string(h->samples()) + " of " +
                                        std::to_string(data.total) + " samples over " +

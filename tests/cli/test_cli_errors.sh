@@ -338,6 +338,25 @@ for cmd in "info secret.h5" "eval --model-file secret.h5" "info locked/m.h5" "ev
   [[ $(cat err.txt) == "losscape: error: $file: cannot be read (Permission denied)" ]] &&
     pass "$cmd of an unreadable file: said so" || fail "$cmd of an unreadable file: $(cat err.txt)"
 done
+# An existing output that cannot be read is not replaced, for that reason (it was "exists and is
+# not a direction file", also for a valid one).
+if [[ $(id -u) != 0 ]]; then
+  chmod 000 secret.h5
+  "$LOSSCAPE" directions --arch cnn_small --out secret.h5 >out.txt 2>err.txt
+  ran=1
+elif setpriv --reuid 65534 --regid 65534 --clear-groups -- "$LOSSCAPE" --version >/dev/null 2>&1; then
+  setpriv --reuid 65534 --regid 65534 --clear-groups -- "$LOSSCAPE" directions --arch cnn_small \
+    --out secret.h5 >out.txt 2>err.txt
+  ran=1
+else
+  ran=0
+fi
+chmod 600 secret.h5
+if ((ran)); then
+  [[ $(cat err.txt) == "losscape: error: secret.h5: exists and cannot be read (Permission denied), so it is not \
+known to be a direction file; not replaced (remove it, or choose another output name)" && $(cat secret.h5) == x ]] &&
+    pass "an unreadable existing output: not replaced, said why" || fail "an unreadable existing output: $(cat err.txt)"
+fi
 
 # ---- --name= with nothing after '=' (an unset variable in --out=$OUT): CLI11 took the next
 # argument as the value (a file named --quiet; a whole sweep into one named --dry-run) ----

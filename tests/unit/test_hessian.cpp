@@ -208,8 +208,18 @@ TEST_CASE("SLQ: quadrature nodes in the spectrum, weights summing to one, densit
     CHECK(auto_density_points(0.05) == 400);  // σ = 0.00316: 33 points would do; at least 400
     CHECK(auto_density_points(1e12) == kMaxDensityPoints);
   }
+  SECTION("an invariant subspace ends a probe early: steps is the most a probe took") {
+    // 4 distinct eigenvalues (0 five times): a Krylov space of dimension 4 at most, whatever the
+    // start; `steps` said the 8 asked for.
+    DenseSym few({0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 4.0}, 4);
+    auto d = slq_density(few.op(), few.n(), 8, 2, 3, 100);
+    REQUIRE(d.nodes.size() == 2);
+    for (auto& nodes : d.nodes) CHECK(nodes.size() == 4);
+    CHECK(d.steps == 4);
+  }
   SECTION("fewer steps: nodes stay inside [λmin, λmax]") {
     auto d = slq_density(m.op(), m.n(), 4, 1, 5, 100);
+    CHECK(d.steps == 4);
     REQUIRE(d.nodes.size() == 1);
     REQUIRE(d.nodes[0].size() == 4);  // one node per Lanczos step
     for (double v : d.nodes[0]) {
