@@ -85,6 +85,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     f.set_attr("test_loss", ck.meta.test_loss);
     f.set_attr("test_acc", ck.meta.test_acc);
     f.set_attr("config", ck.meta.config.dump());
+    if (!ck.meta.train_data_fingerprint.empty())
+      f.set_attr("train_data_fingerprint", ck.meta.train_data_fingerprint);
+    if (!ck.meta.test_data_fingerprint.empty())
+      f.set_attr("test_data_fingerprint", ck.meta.test_data_fingerprint);
     write_group(f, "state", ck.state);
     if (!ck.optimizer.empty()) write_group(f, "optimizer", ck.optimizer);
     f.flush();
@@ -129,6 +133,8 @@ CheckpointMeta read_meta(const h5::File& f, const std::string& path) {
   } catch (const nlohmann::json::exception&) {
     throw FormatError(path + ": attribute 'config' is not valid JSON");
   }
+  if (f.has_attr("train_data_fingerprint")) m.train_data_fingerprint = f.attr_string("train_data_fingerprint");
+  if (f.has_attr("test_data_fingerprint")) m.test_data_fingerprint = f.attr_string("test_data_fingerprint");
   return m;
 }
 }  // namespace

@@ -812,12 +812,23 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   train_spec.split = "train";
   train_spec.samples = cfg.samples;
   train_spec.subset_seed = cfg.subset_seed;
+  train_spec.fingerprint = true;  // (recorded in the checkpoints; a resume must train on the same)
   DataSpec test_spec = train_spec;
   test_spec.split = "test";
   test_spec.samples = cfg.test_samples;
   test_spec.samples_option = "--test-samples";
   DataSplit train_data = load_split(train_spec, dev);
   DataSplit test_data = load_split(test_spec, dev);
+  // A resume on other data (--data-dir is not part of the run: the data may move) went on
+  // silently, one run trained on two data sets. Compared where the checkpoint records it.
+  if (resume_from)
+    for (const auto& [split, recorded, now] :
+         {std::tuple{"train", resume_from->meta.train_data_fingerprint, train_data.fingerprint},
+          std::tuple{"test", resume_from->meta.test_data_fingerprint, test_data.fingerprint}})
+      if (!recorded.empty() && recorded != now)
+        throw InputError(resume_path + ": was trained on another " + cfg.dataset + " " + split + " split (" +
+                         recorded + ") than the one in " + (cfg.data_dir.empty() ? "the default data folder" : cfg.data_dir) +
+                         " (" + now + "); a resumed run keeps its data");
 
   // One-sample batches: every one with --batch-size 1, the last of an epoch when B divides N - 1.
   const std::int64_t n = train_data.size(), bs = cfg.batch_size;
@@ -881,6 +892,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     ck.meta.test_loss = r.test_loss;
     ck.meta.test_acc = r.test_acc;
     ck.meta.config = cfg_json;
+    ck.meta.train_data_fingerprint = train_data.fingerprint;
+    ck.meta.test_data_fingerprint = test_data.fingerprint;
     ck.state = model->state();
     ck.optimizer = optimizer_state(*opt, params);
     auto path = checkpoint_path(cfg.out, epoch);

@@ -23,6 +23,9 @@ struct CheckpointMeta {
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   double test_acc = std::numeric_limits<double>::quiet_NaN();
   nlohmann::json config = nlohmann::json::object();  ///< training configuration
+  /// Hashes of the train and test splits trained on (DataSplit::fingerprint, of the whole split
+  /// as read); empty in checkpoints of losscape before 2026-12-07 and outside `train`.
+  std::string train_data_fingerprint, test_data_fingerprint;
 };
 
 struct Checkpoint {

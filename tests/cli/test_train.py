@@ -625,6 +625,27 @@ for flag in (["--momentum", "0.5"], ["--no-nesterov"]):
           "adam_run is a run of --optimizer adam", f"resuming an adam run with {flag[0]}: {p.stderr.strip()}")
 # --resume --out naming a checkpoint (not its folder), or a folder without a run: named as such
 # (both were 'no architecture given').
+# The data: a resume on other data is refused (it went on, one run over two data sets); the same
+# data moved to another folder is taken (--data-dir may change).
+with h5py.File("run/model_4.h5", "r") as f:
+    fps = [f.attrs[k].decode() if isinstance(f.attrs[k], bytes) else str(f.attrs[k])
+           for k in ("train_data_fingerprint", "test_data_fingerprint")]
+shutil.copytree("data", "data_moved")
+shutil.copytree("data", "data_other")
+with open("data_other/train-labels-idx1-ubyte", "r+b") as f:
+    f.seek(8)
+    first = f.read(1)
+    f.seek(8)
+    f.write(bytes([(first[0] + 1) % 10]))
+p = run("train", "--resume", "--epochs", "5", "--dry-run", "--threads", "1", "--data-dir", "data_moved", "--out", "run")
+check("would be resumed" in p.stdout and all(re.fullmatch(r"fnv1a64:[0-9a-f]{16}", x) for x in fps),
+      f"a resume with the same data in another folder: taken (fingerprints {fps})")
+p = run("train", "--resume", "--epochs", "5", "--threads", "1", "--data-dir", "data_other", "--out", "run", expect=1)
+check(p.stderr.strip().startswith(f"losscape: error: run/model_4.h5: was trained on another mnist train split "
+                                  f"({fps[0]}) than the one in data_other (fnv1a64:")
+      and p.stderr.strip().endswith("); a resumed run keeps its data") and not os.path.exists("run/model_5.h5"),
+      f"a resume on other data: refused ({p.stderr.strip()})")
+
 p = run("train", "--resume", "--threads", "1", "--out", "run/model_4.h5", expect=1)
 check(p.stderr.strip() == "losscape: error: run/model_4.h5: exists and is not a folder (--resume --out names "
       "the run folder)", f"--resume --out a checkpoint: {p.stderr.strip()}")
