@@ -19,6 +19,11 @@ cd "$(dirname "$0")/.."
 source jobs/lib/ensure-deps.sh
 source jobs/lib/build.sh
 
+# (QUICK_EPOCHS=1 ran stages 1-4, minutes, before the PCA of stage 5 refused its 2 checkpoints)
+if [[ ! ${QUICK_EPOCHS:-3} =~ ^[0-9]+$ ]] || ((10#${QUICK_EPOCHS:-3} < 2)); then
+  echo "quickstart.sh: error: QUICK_EPOCHS=${QUICK_EPOCHS:-}: at least 2 (the PCA of stage 5 needs 3 checkpoints)" >&2
+  exit 1
+fi
 ensure_deps run
 if [[ -n ${QUICK_LOSSCAPE:-} ]]; then
   losscape=$QUICK_LOSSCAPE

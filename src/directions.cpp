@@ -59,6 +59,16 @@ TensorList gaussian_like(const TensorList& theta, at::Generator& gen) {
   return out;
 }
 
+// ‖t‖ as the reference takes it (float32), or in float64 where its sum of squares alone
+// overflows float32 (a finite norm above ~1.8e19, whose direction is finite: those weights were
+// refused as "overflows float32"). Bit for bit the reference's wherever that one is finite.
+static torch::Tensor norm_of(const torch::Tensor& t) {
+  auto n = t.norm();
+  if (!std::isfinite(n.item<float>()) && torch::isfinite(t).all().item<bool>())
+    n = t.to(torch::kFloat64).norm().to(t.scalar_type());
+  return n;
+}
+
 void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_biasbn) {
   torch::NoGradGuard guard;
   for (std::size_t i = 0; i < d.size(); ++i) {
@@ -85,10 +95,10 @@ void normalize(TensorList& d, const TensorList& theta, Norm norm, bool ignore_bi
         // ‖d_i‖ = ‖θ_i‖ for every slice along dim 0 (reference: d.mul_(w.norm()/(d.norm()+1e-10)))
         for (std::int64_t k = 0; k < dt.size(0); ++k) {
           auto dk = dt[k];
-          dk.mul_(w[k].norm() / (dk.norm() + 1e-10));
+          dk.mul_(norm_of(w[k]) / (dk.norm() + 1e-10));
         }
         break;
-      case Norm::layer: dt.mul_(w.norm() / dt.norm()); break;
+      case Norm::layer: dt.mul_(norm_of(w) / dt.norm()); break;
       case Norm::weight: dt.mul_(w); break;
       case Norm::dfilter:
         for (std::int64_t k = 0; k < dt.size(0); ++k) {
@@ -167,6 +177,23 @@ TensorList target_direction(const Model& model, TensorSet type, const std::strin
     if (!theirs.empty() && theirs != ours)
       throw InputError(file + ": target model was made for " + theirs + " inputs, the model (" +
                        model.source + ") for " + ours + ": not a target for it");
+    // A torch.save state dict records no input shape, but its first convolution's channels (its
+    // loader's hint, "give --dataset cifar10", would then fail on θ* itself).
+    std::int64_t channels = 0;
+    try {
+      const std::string kind = torch_file_kind(file);
+      if (kind == "zip" || kind == "legacy")
+        for (auto& [name, shape] : torch_state_dict_shapes(file))
+          if (shape.size() == 4) {
+            channels = shape[1];
+            break;
+          }
+    } catch (const std::exception&) {
+    }
+    if (channels > 0 && channels != s.channels)
+      throw InputError(file + ": target model takes " + std::to_string(channels) + "-channel images, the model (" +
+                       model.source + ") " + std::to_string(s.channels) + "-channel ones (" + ours +
+                       "): not a target for it");
     throw;
   }
   auto a = model.tensors(type);

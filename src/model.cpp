@@ -403,12 +403,31 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& ar
                               std::to_string(in[0]) + ", " + std::to_string(in[1]) + ", " +
                               std::to_string(in[2]) + "]";
     torch::Tensor out;
+    // Its state before the probe: a module whose forward changes it in eval mode (torch.jit.trace
+    // of a network in training mode records BatchNorm's batch statistics and their update, which
+    // train(false) cannot undo) evaluated with batch statistics, its loss depending on the batch
+    // size, and the probe itself moved θ*'s running statistics.
+    std::vector<torch::Tensor> before;
+    for (const auto& t : model->state()) before.push_back(t.tensor.detach().clone());
     try {
       torch::NoGradGuard no_grad;
       out = model->forward(torch::zeros({2, in[0], in[1], in[2]}));
     } catch (const std::exception& e) {
       throw FormatError(path + ": the TorchScript module fails on " + batch + " (" +
                         one_line(e, 300) + ")");
+    }
+    const TensorList after = model->state();
+    for (std::size_t i = 0; i < after.size() && i < before.size(); ++i) {
+      const auto& a = before[i];
+      const auto& b = after[i].tensor;
+      const bool same = a.sizes() == b.sizes() &&
+                        (at::isFloatingType(a.scalar_type())
+                             ? (a == b).logical_or(a.isnan().logical_and(b.isnan())).all().item<bool>()
+                             : torch::equal(a, b));
+      if (!same)
+        throw InputError(path + ": the TorchScript module changes its " + after[i].name +
+                         " in a forward pass in eval mode (traced in training mode? torch.jit.trace "
+                         "records BatchNorm's mode: trace after model.eval(), or use torch.jit.script)");
     }
     if (out.dim() != 2 || out.size(0) != 2 || out.size(1) != model->num_classes) {
       std::string got;

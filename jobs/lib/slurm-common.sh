@@ -67,6 +67,8 @@ ls_check_counts() {
   local v
   for v in MAX_REQUEUES IDLE_REQUEUES; do
     [[ -z ${!v:-} || ${!v} =~ ^[0-9]+$ ]] || ls_die "$v=${!v}: expected a whole number"
+    # (in decimal: bash's arithmetic read 010 as 8, and 08 as an error that counted as false)
+    if [[ -n ${!v:-} ]]; then printf -v "$v" '%s' "$((10#${!v}))"; fi
   done
 }
 
@@ -96,7 +98,16 @@ ls_args() {
   if [[ -n $LS_CONFIG ]]; then LS_ARGS+=(--config "$LS_CONFIG"); fi
   [[ -z $LS_OUT ]] && LS_OUT=$out_default
   if [[ -z $LS_OUT && -n $LS_CONFIG && -r $LS_CONFIG ]]; then
-    LS_OUT=$(sed -n 's/.*"out"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$LS_CONFIG" | head -1)
+    # (read from its line, "out": "NAME"; JSON escapes are not decoded here: a name written
+    # with them, Python's json.dump of "résultat.h5" as "r\u00e9sultat.h5", or on another line
+    # than its key, is refused rather than taken for another file)
+    LS_OUT=$(sed -En 's/.*"out"[[:space:]]*:[[:space:]]*"(([^"\\]|\\.)*)".*/\1/p' "$LS_CONFIG" | head -1)
+    [[ $LS_OUT != *\\* ]] ||
+      ls_die "$LS_CONFIG: its \"out\" ($LS_OUT) holds a JSON escape, which the job scripts do not" \
+        "decode: write the name as it is (Python: json.dump(..., ensure_ascii=False)) or give it as --out"
+    [[ -n $LS_OUT ]] || ! grep -Eq '"out"[[:space:]]*:[[:space:]]*("|$)' "$LS_CONFIG" ||
+      ls_die "$LS_CONFIG: its \"out\" is not a file name on the key's line (\"out\": \"NAME\"), as the" \
+        "job scripts read it: write it so, or give it as --out"
   fi
   return 0
 }
@@ -388,6 +399,15 @@ ls_idle_start() {
     return 1
   fi
   mkdir -p "$(dirname "$file")" && echo "$key $idle" >"$file"
+}
+
+# Removes FILE, ls_idle_start's count, unless it counts another job's starts (KEY as there): a job
+# that failed without owning the target (refused by its lock: another job writes it) removed the
+# running job's count, which could then be requeued idle beyond IDLE_REQUEUES.
+ls_forget_idle() {
+  local file=$1 key=${2:-${SLURM_JOB_ID:-}} job rest
+  if [[ -r $file ]] && read -r job rest <"$file" && [[ -n $job && $job != "$key" ]]; then return 0; fi
+  rm -f "$file"
 }
 
 # ls_requeue PROGRESSED IDLE_FILE MAX NOTHING ADVICE TARGET [DETAIL]: after an exit 75 on the

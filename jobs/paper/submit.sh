@@ -20,7 +20,8 @@
 #   EPOCHS        training epochs (default 300, the paper's)
 #   LR_LARGE      learning rate of the batch-8192 VGG-9 runs (default 0.1, as the small batch)
 #   SWEEP_RANKS   ranks (GPUs) per sweep job (default 4)
-#   GPU_FLAGS     sbatch flags that give each rank one GPU (default "--gpus-per-task=1")
+#   GPU_FLAGS     sbatch flags that give each rank one GPU (default "--gpus-per-task=1"; set and
+#                 empty, GPU_FLAGS=, for none: a CPU cluster)
 #   SBATCH_FLAGS  more sbatch flags for every job (partition, account, ...)
 #   TRAIN_TIME, SWEEP_TIME  time limit of one run of a job (default 08:00:00, 04:00:00)
 #   LOSSCAPE      the losscape program (default: losscape on PATH), used by every job
@@ -55,7 +56,7 @@ nospace RUNS "$runs"
 epochs=${EPOCHS:-300}
 lr_large=${LR_LARGE:-0.1}
 ranks=${SWEEP_RANKS:-4}
-gpu=${GPU_FLAGS:---gpus-per-task=1}
+gpu=${GPU_FLAGS---gpus-per-task=1}  # (set and empty: no GPU flags, for a CPU cluster)
 nets=${NETS:-resnet56 resnet56_noshort}
 [[ $nets == all ]] && nets="resnet20 resnet56 resnet110 resnet20_noshort resnet56_noshort
   resnet110_noshort wrn56_2 wrn56_4 wrn56_8 wrn56_2_noshort wrn56_4_noshort wrn56_8_noshort densenet121"

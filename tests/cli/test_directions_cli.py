@@ -225,6 +225,38 @@ for how in ("text", "json"):
 check(got["json"] > 1e31 and abs(got["text"] / got["json"] - 1) < 1e-5,
       f"eval of a model scaled by 1e33: the text report's loss {got['text']:.6e} is --json's "
       f"{got['json']:.6e}")
+# Weights whose filter norms exceed ~1.8e19 (finite, a sum of squares past float32's range):
+# filter- and layer-normalized directions of those norms (refused as "overflows float32": the
+# norm was taken in float32, as the reference takes it, which gives inf there).
+shutil.copy(model, "big_w.h5")
+with h5py.File("big_w.h5", "r+") as f:
+    f["state"][last_w][...] = np.sign(np.asarray(f["state"][last_w])) * np.float32(1e18)
+    big = np.asarray(f["state"][last_w], np.float64)
+for norm in ("filter", "layer"):
+    p = run(["directions", "--model-file", "big_w.h5", "--x-norm", norm, "--dims", "1", "--out", f"big_{norm}.h5"])
+    with h5py.File(f"big_{norm}.h5") as f:
+        d = np.asarray(f["xdirection"][str([text(n) for n in f.attrs["names"]].index(last_w))], np.float64)
+    want = np.linalg.norm(big, axis=1) if norm == "filter" else np.linalg.norm(big)
+    got_n = np.linalg.norm(d, axis=1) if norm == "filter" else np.linalg.norm(d)
+    check(np.all(np.isfinite(d)) and np.allclose(got_n, want, rtol=1e-5),
+          f"--x-norm {norm} of weights of norm {np.linalg.norm(big, axis=1).max():.3g}: the norms of θ "
+          f"({np.max(np.abs(got_n / want - 1)):.2e} off)")
+# A torch.save target made for 3-channel images: named as such (the loader's hint, "give
+# --dataset cifar10", then failed on θ* itself)
+try:
+    import torch
+except ImportError:
+    torch = None
+if torch is not None:
+    with h5py.File(model) as f:
+        sd = {text(n): torch.from_numpy(np.asarray(f["state"][text(n)])) for n in f["state"].attrs["names"]}
+    conv = next(n for n, t in sd.items() if t.dim() == 4)
+    sd[conv] = torch.zeros(sd[conv].shape[0], 3, *sd[conv].shape[2:])
+    torch.save(sd, "rgb.pth")
+    p = run(["directions", "--model-file", model, "--x-target", "rgb.pth", "--dims", "1", "--out", "rgb_t.h5"],
+            expect=1)
+    check(p.stderr.strip() == f"losscape: error: rgb.pth: target model takes 3-channel images, the model ({model}) "
+          "1-channel ones (1x28x28): not a target for it", f"a torch.save target for RGB images: {p.stderr.strip()}")
 # hessian of a model with a NaN weight: refused before any product, naming the tensor, no --json
 p = run(["hessian", "--model-file", "nan_model.h5", "--samples", "100", "--threads", "1",
          "--json", "nan_h.json"], expect=1)

@@ -11,6 +11,7 @@ must give one clear line naming the file.
 
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
+import copy
 import gzip
 import json
 import math
@@ -341,6 +342,23 @@ check(r.returncode == 0, f"the same module saved again resumes it ({r.returncode
 with h5py.File(os.path.join(WORK, "net.h5"), "r") as f:
     ident = json.loads(f.attrs["identity"])
 check(ident.get("network", "").startswith("torchscript fnv1a64:"), f"the identity records the network ({ident})")
+
+# A module traced in training mode: its BatchNorm uses batch statistics whatever the mode set
+# later, and updates its running statistics in every forward (eval took it, its loss depending on
+# the batch size); refused when loaded, naming the buffer. Traced in eval mode: taken, PyTorch's
+# numbers.
+traced_file, traced_eval_file = os.path.join(WORK, "traced_train.pt"), os.path.join(WORK, "traced_eval.pt")
+example = torch.zeros(2, 1, 28, 28)
+torch.jit.save(torch.jit.trace(copy.deepcopy(small).train(), example), traced_file)
+torch.jit.save(torch.jit.trace(copy.deepcopy(small).eval(), example), traced_eval_file)
+r = run("eval", "--model-file", traced_file, "--dataset", "fashion-mnist", "--data-dir", fm_dir, "--device", "cpu",
+        expect_ok=False)
+check(r.returncode == 1 and r.stderr.strip().startswith(f"losscape: error: {traced_file}: the TorchScript module "
+                                                        "changes its bn1.") and "trace after model.eval()" in r.stderr,
+      f"a module traced in training mode: refused ({r.stderr.strip()})")
+ce_small, _, acc_small = reference_metrics(small, x_test, y_test)
+compare("a module traced in eval mode", eval_json("--model-file", traced_eval_file, *common[2:], "--batch-size", "64"),
+        ce_small, acc_small, 300)
 
 info = json.loads(run("info", ts_file, "--input", "fashion-mnist", "--json").stdout)
 sd = small.state_dict()

@@ -695,5 +695,40 @@ out=$(DRY_RUN=1 DATA_DIR="fake cifar" RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$roo
 check "paper/submit.sh: a DATA_DIR with a space is refused in one line" \
   test "$(grep -c '' <<<"$out") $(grep -c 'DATA_DIR=.*white space' <<<"$out")" == "1 1"
 
+# ---- a config's "out" the scripts cannot read as written: refused, not taken for another file
+# (Python's json.dump writes "résultat.h5" as "r\u00e9sultat.h5": a file of that literal name was
+# made; a name on the line after its key: "no surface file") ----
+printf '{"arch": "cnn_small", "out": "r\\u00e9sultat.h5"}\n' >escaped.json
+printf '{"arch": "cnn_small", "out":\n  "next-line.h5"}\n' >nextline.json
+ARGS=()
+settings SWEEP_CONFIG=escaped.json >escaped.out 2>&1
+check "a config's \"out\" with a JSON escape: refused in one line" \
+  bash -c '[[ $(grep -c "" escaped.out) == 1 ]] && grep -qF "escaped.json: its \"out\" (r\u00e9sultat.h5) holds a JSON escape, which the job scripts do not decode" escaped.out'
+settings SWEEP_CONFIG=nextline.json >nextline.out 2>&1
+check "a config's \"out\" on the line after its key: refused in one line" \
+  bash -c '[[ $(grep -c "" nextline.out) == 1 ]] && grep -qF "nextline.json: its \"out\" is not a file name on the key" nextline.out'
+
+# ---- MAX_REQUEUES / IDLE_REQUEUES with leading zeros are decimal (010 was 8; 08 an arithmetic
+# error that counted as false: no limit) ----
+out=$(MAX_REQUEUES=010 IDLE_REQUEUES=08 bash -c 'ls_name=t; source "$0"; ls_check_counts; echo "$MAX_REQUEUES $IDLE_REQUEUES"' \
+  "$root/jobs/lib/slurm-common.sh" 2>&1)
+check "MAX_REQUEUES=010 IDLE_REQUEUES=08 are 10 and 8" test "$out" == "10 8"
+
+# ---- a job that fails without owning the surface leaves another job's idle count alone ----
+echo "4242 1" >idle-other
+echo "77 2" >idle-own
+SLURM_JOB_ID=77 bash -c 'ls_name=t; source "$0"; ls_forget_idle idle-other; ls_forget_idle idle-own' \
+  "$root/jobs/lib/slurm-common.sh"
+check "ls_forget_idle: another job's count kept, this job's removed" \
+  bash -c '[[ $(cat idle-other) == "4242 1" && ! -e idle-own ]]'
+
+# ---- jobs/paper/submit.sh: GPU_FLAGS= (set, empty) asks for no GPU; unset, one per rank ----
+mkdir -p cifar && touch cifar/data_batch_1.bin cifar/test_batch.bin
+GPU_FLAGS= DRY_RUN=1 DATA_DIR=cifar RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" >cpu.out 2>&1
+env -u GPU_FLAGS DRY_RUN=1 DATA_DIR=cifar RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" >gpu.out 2>&1
+check "paper/submit.sh: GPU_FLAGS= gives no --gpus-per-task, unset one per rank" \
+  bash -c 'grep -q "paper-plots" cpu.out && ! grep -q -- --gpus-per-task cpu.out && grep -q -- --gpus-per-task=1 gpu.out'
+
+
 ((failures)) && { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"
