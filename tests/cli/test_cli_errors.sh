@@ -387,6 +387,12 @@ expect_error "sweep config: a key with a NUL" 1 "$WORK/nulkey.json" 'unknown key
 echo "{\"model_file\": \"$WORK/isd.h5\"}" >mf.json
 expect_error "sweep: --init-seed flag with a config's model_file" 1 "--init-seed 5 is for a fresh zoo" \
   "(${WORK}/mf.json: model_file)" -- sweep --config "$WORK/mf.json" --init-seed 5 --x -1:1:3 --out s.h5 --dry-run
+# a normalization of another spelling: named by its option or config key, as --x-ignore is
+expect_error "directions --x-norm Filter" 1 "--x-norm: unknown normalization 'Filter'" -- directions \
+  --arch cnn_small --x-norm Filter --out xn.h5
+echo '{"dir": {"y": {"norm": "Layer"}}, "arch": "cnn_small", "x": "-1:1:3", "y": "-1:1:3"}' >xn.json
+expect_error "sweep config dir.y.norm Layer" 1 "$WORK/xn.json: dir.y.norm: unknown normalization 'Layer'" -- \
+  sweep --config "$WORK/xn.json" --out xn.h5 --dry-run
 # project --grid N: N x N within the sweep's 10^9 points
 expect_error "project --grid 31623" 1 "--grid: '31623' is not a number in 2..31622" -- project \
   --directions d.h5 --checkpoints run --grid 31623
