@@ -15,14 +15,14 @@
 
 namespace losscape {
 
-Norm parse_norm(const std::string& s) {
+Norm parse_norm(const std::string& s, const std::string& what) {
   if (s == "filter") return Norm::filter;
   if (s == "layer") return Norm::layer;
   if (s == "weight") return Norm::weight;
   if (s == "dfilter") return Norm::dfilter;
   if (s == "dlayer") return Norm::dlayer;
   if (s == "none" || s.empty()) return Norm::none;
-  throw InputError("unknown normalization '" + s +
+  throw InputError(what + ": unknown normalization '" + s +
                    "' (expected filter, layer, weight, dfilter, dlayer or none)");
 }
 

@@ -159,11 +159,7 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
       std::string w;
       if (s.contains("norm") && !s["norm"].is_null()) {
         config_get(s, "norm", w, prefix);
-        try {
-          o.norm = parse_norm(w);
-        } catch (const InputError& e) {
-          throw InputError(prefix + "norm: " + e.what());  // (named by its key, as the others)
-        }
+        o.norm = parse_norm(w, prefix + "norm");
       }
       if (s.contains("ignore") && !s["ignore"].is_null()) o.ignore_biasbn = s["ignore"] == "biasbn";
       config_get(s, "target", o.target, prefix);

@@ -667,6 +667,14 @@ fs::path checked_run_folder(const std::string& out) {
   return dir;
 }
 
+// The first tensor of a model's state, else of its optimizer's ("optimizer state NAME"), that
+// holds NaN or infinite values; "" when none (a resume's checkpoint, an epoch just trained).
+std::string non_finite_state(const TensorList& state, const TensorList& optimizer) {
+  if (std::string bad = non_finite_tensor(state); !bad.empty()) return bad;
+  if (std::string bad = non_finite_tensor(optimizer); !bad.empty()) return "optimizer state " + bad;
+  return "";
+}
+
 std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs::path>& made_above) {
   const fs::path dir = checked_run_folder(out);
   if (fs::is_directory(dir) && ::access(dir.parent_path().c_str(), W_OK) != 0)
@@ -746,12 +754,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                         " (a copied or damaged checkpoint): not resuming from it");
     // NaN weights or momentum (a diverged epoch, a damaged file) make every later epoch NaN:
     // the run went on, its log's losses null and its checkpoints NaN, without a word.
-    for (const bool optimizer : {false, true})
-      if (const std::string bad = non_finite_tensor(optimizer ? resume_from->optimizer : resume_from->state);
-          !bad.empty())
-        throw FormatError(resume_path + ": " + (optimizer ? "optimizer state " : "") + bad +
-                          " holds NaN or infinite values (a diverged epoch or a damaged "
-                          "checkpoint): not resuming from it");
+    if (const std::string bad = non_finite_state(resume_from->state, resume_from->optimizer); !bad.empty())
+      throw FormatError(resume_path + ": " + bad +
+                        " holds NaN or infinite values (a diverged epoch or a damaged "
+                        "checkpoint): not resuming from it");
     TrainConfig stored = stored_train_config(resume_from->meta.config, resume_path);
     const nlohmann::json a = run_defining(cfg, stored.epochs != 0), b = run_defining(stored, stored.epochs != 0);
     if (a != b)
@@ -1115,18 +1121,15 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     // A diverged epoch (NaN or infinite weights or optimizer state, a learning rate too large)
     // stops the run: every later epoch would be NaN too, and a job of 300 epochs went on writing
     // NaN checkpoints (which --resume refuses) and ended as done. Nothing of the epoch is kept.
-    for (const bool optimizer : {false, true})
-      if (const std::string bad = non_finite_tensor(optimizer ? optimizer_state(*opt, params) : model->state());
-          !bad.empty()) {
-        char loss[32] = "NaN";
-        if (!std::isnan(r.fit_loss)) std::snprintf(loss, sizeof loss, "%.4g", r.fit_loss);
-        throw Error("train: epoch " + std::to_string(epoch) + " diverged: " +
-                    (optimizer ? "the optimizer state " : "") + bad +
-                    " holds NaN or infinite values after it (training loss " + loss +
-                    "; a new run with a smaller --lr?); nothing of it is saved, the newest checkpoint is " +
-                    fs::path(checkpoint_path(cfg.out, saved)).filename().string() + " (epoch " +
-                    std::to_string(saved) + ")");
-      }
+    if (const std::string bad = non_finite_state(model->state(), optimizer_state(*opt, params)); !bad.empty()) {
+      char loss[32] = "NaN";
+      if (!std::isnan(r.fit_loss)) std::snprintf(loss, sizeof loss, "%.4g", r.fit_loss);
+      throw Error("train: epoch " + std::to_string(epoch) + " diverged: " + bad +
+                  " holds NaN or infinite values after it (training loss " + loss +
+                  "; a new run with a smaller --lr?); nothing of it is saved, the newest checkpoint is " +
+                  fs::path(checkpoint_path(cfg.out, saved)).filename().string() + " (epoch " +
+                  std::to_string(saved) + ")");
+    }
     try {
       measure(r);
     } catch (const SecondSignal&) {

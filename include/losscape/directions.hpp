@@ -16,7 +16,8 @@
 namespace losscape {
 
 enum class Norm { filter, layer, weight, dfilter, dlayer, none };
-Norm parse_norm(const std::string& s);
+/// `what` names where `s` came from in the error for an unknown one (--x-norm, a config's key).
+Norm parse_norm(const std::string& s, const std::string& what);
 const char* to_string(Norm n);
 
 /// How one direction is made.

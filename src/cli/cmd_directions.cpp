@@ -120,15 +120,8 @@ DirectionsConfig to_config(const DirectionOptions& o) {
     if (s == "none") return false;  // ("" too is refused: an empty shell variable, not a choice)
     throw InputError(std::string(opt) + " '" + s + "': expected biasbn or none");
   };
-  auto norm = [](const std::string& s, const char* opt) {  // (named by its option, as --x-ignore)
-    try {
-      return parse_norm(s);
-    } catch (const InputError& e) {
-      throw InputError(std::string(opt) + ": " + e.what());
-    }
-  };
-  c.x = {norm(o.x_norm, "--x-norm"), ignore(o.x_ignore, "--x-ignore"), o.x_target};
-  c.y = {norm(o.y_norm, "--y-norm"), ignore(o.y_ignore, "--y-ignore"), o.y_target};
+  c.x = {parse_norm(o.x_norm, "--x-norm"), ignore(o.x_ignore, "--x-ignore"), o.x_target};
+  c.y = {parse_norm(o.y_norm, "--y-norm"), ignore(o.y_ignore, "--y-ignore"), o.y_target};
   c.same_dir = o.same_dir;
   c.seed = o.seed;
   if (!o.y_target.empty() && c.dims == 1) c.dims = 2;

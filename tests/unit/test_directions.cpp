@@ -192,7 +192,7 @@ TEST_CASE("the direction file round-trips and is checked against the model", "[d
   auto m2 = net(9);
   again = read_directions(tmp.file("d.h5"));
   CHECK_THROWS_WITH(check_directions(again, *m2, tmp.file("d.h5")), catch_compat::Contains("another θ*"));
-  CHECK_THROWS_AS(parse_norm("filtr"), InputError);
+  CHECK_THROWS_AS(parse_norm("filtr", "--x-norm"), InputError);
   CHECK_THROWS_WITH(read_directions(tmp.file("nope.h5")), catch_compat::Contains("nope.h5"));
   // A NaN or an infinity in a direction would make every point of a sweep NaN: refused.
   for (double bad : {std::nan(""), HUGE_VAL}) {
