@@ -387,6 +387,10 @@ expect_error "sweep config: a key with a NUL" 1 "$WORK/nulkey.json" 'unknown key
 echo "{\"model_file\": \"$WORK/isd.h5\"}" >mf.json
 expect_error "sweep: --init-seed flag with a config's model_file" 1 "--init-seed 5 is for a fresh zoo" \
   "(${WORK}/mf.json: model_file)" -- sweep --config "$WORK/mf.json" --init-seed 5 --x -1:1:3 --out s.h5 --dry-run
+# info of a zoo architecture says what it describes (it said "zoo (zoo)")
+"$LOSSCAPE" info --arch cnn_small >out.txt 2>err.txt
+[[ $(head -1 out.txt) == "model        zoo, a fresh network (initialized as --init-seed 0 does)" ]] &&
+  pass "info --arch: a fresh network, as --init-seed 0 makes it" || fail "info --arch: $(head -1 out.txt)"
 # a normalization of another spelling: named by its option or config key, as --x-ignore is
 expect_error "directions --x-norm Filter" 1 "--x-norm: unknown normalization 'Filter'" -- directions \
   --arch cnn_small --x-norm Filter --out xn.h5

@@ -730,5 +730,12 @@ check "paper/submit.sh: GPU_FLAGS= gives no --gpus-per-task, unset one per rank"
   bash -c 'grep -q "paper-plots" cpu.out && ! grep -q -- --gpus-per-task cpu.out && grep -q -- --gpus-per-task=1 gpu.out'
 
 
+# ---- jobs/quickstart.sh: QUICK_EPOCHS below 2 refused up front (stage 5's PCA failed after
+# minutes of stages 1-4) ----
+QUICK_EPOCHS=1 bash "$root/jobs/quickstart.sh" >quick1.out 2>&1
+rc=$?
+check "quickstart.sh QUICK_EPOCHS=1: refused in one line before any work" \
+  bash -c "[[ $rc == 1 && \$(grep -c '' quick1.out) == 1 ]] && grep -qx 'quickstart.sh: error: QUICK_EPOCHS=1: at least 2 (the PCA of stage 5 needs 3 checkpoints)' quick1.out"
+
 ((failures)) && { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"
