@@ -217,6 +217,26 @@ TrainConfig stored_train_config(const nlohmann::json& config, const std::string&
   return c;
 }
 
+std::string run_difference(const nlohmann::json& first, const nlohmann::json& later) {
+  std::optional<TrainConfig> a, b;
+  try {
+    a = stored_train_config(first, "");
+    b = stored_train_config(later, "");
+  } catch (const Error&) {
+    return "";
+  }
+  // (a run begun with --epochs 0 takes its schedule when resumed: milestones compared only
+  // between two checkpoints that both have one)
+  const bool schedule = a->epochs != 0 && b->epochs != 0;
+  const nlohmann::json f = run_defining(*a, schedule), l = run_defining(*b, schedule);
+  std::vector<std::string> keys = {"arch", "dataset"};  // (the telling ones first)
+  for (auto it = l.begin(); it != l.end(); ++it) keys.push_back(it.key());
+  for (const auto& key : keys)
+    if (l.contains(key) && (!f.contains(key) || f.at(key) != l.at(key)))
+      return key + " " + shown_json(l.at(key)) + ", not " + shown_json(f.value(key, nlohmann::json()));
+  return "";
+}
+
 TrainConfig resolve_train_config(const nlohmann::json& given_as_is,
                                  const std::optional<TrainConfig>& stored, const std::string& config_file,
                                  const std::set<std::string>& from_file) {
@@ -768,22 +788,14 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
     // named. (A first checkpoint that cannot be read does not stop a resume from the newest.)
     if (existing.size() > 1) {
       const std::string& first = existing.front().path;
-      std::optional<TrainConfig> first_cfg;
+      nlohmann::json first_config;
       try {
-        first_cfg = stored_train_config(read_checkpoint_meta(first).config, first);
+        first_config = read_checkpoint_meta(first).config;
       } catch (const Error&) {
       }
-      if (first_cfg) {
-        const bool schedule = first_cfg->epochs != 0;
-        const nlohmann::json f = run_defining(*first_cfg, schedule), l = run_defining(stored, schedule);
-        std::vector<std::string> keys = {"arch", "dataset"};  // (the telling ones first)
-        for (auto it = l.begin(); it != l.end(); ++it) keys.push_back(it.key());
-        for (const auto& key : keys)
-          if (l.contains(key) && (!f.contains(key) || f.at(key) != l.at(key)))
-            throw FormatError(resume_path + ": is of another run than " + first + " (" + key + " " +
-                              shown_json(l.at(key)) + ", not " + shown_json(f.value(key, nlohmann::json())) +
-                              "): the run folder mixes two runs (a checkpoint copied in?); not resuming from it");
-      }
+      if (const std::string diff = run_difference(first_config, resume_from->meta.config); !diff.empty())
+        throw FormatError(resume_path + ": is of another run than " + first + " (" + diff +
+                          "): the run folder mixes two runs (a checkpoint copied in?); not resuming from it");
     }
     // A run extended with a larger --epochs keeps its schedule: one started with the default
     // milestones of its old --epochs (a short trial run: --epochs 1 gives [1]) decays early and

@@ -25,6 +25,7 @@ namespace {
 class CheckpointReader {
  public:
   explicit CheckpointReader(const std::string& path) : path_(path) {
+    run_.path = path;
     if (!h5::is_hdf5(path)) {
       torch_file_ = true;
       std::int64_t recorded = -1;
@@ -46,6 +47,14 @@ class CheckpointReader {
     state_ = file_.group("state");
     epoch_ = file_.has_attr("epoch") ? file_.attr_int("epoch") : -1;
     if (file_.has_attr("arch")) arch_ = file_.attr_string("arch");
+    if (file_.has_attr("config")) {
+      try {
+        run_.config = nlohmann::json::parse(file_.attr_string("config"));
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+    for (const char* key : {"train_data_fingerprint", "test_data_fingerprint"})
+      if (file_.has_attr(key)) run_.data[key] = file_.attr_string(key);
     // A file named for another epoch than it records (copied or damaged) would put the path's
     // points in the wrong order and label them wrongly; train --resume refuses it alike.
     static const std::regex numbered_h5(R"(model_(\d+)\.h5)");
@@ -72,6 +81,27 @@ class CheckpointReader {
     if (!arch_.empty() && arch_ != arch)
       throw InputError(path_ + ": checkpoint holds architecture " + arch_ + ", not " + arch +
                        " (the final model's, " + final_file + "): each checkpoint of one run");
+  }
+  /// What tells a checkpoint's training run: its recorded configuration and data fingerprints.
+  struct Run {
+    std::string path;
+    nlohmann::json config;
+    std::map<std::string, std::string> data;  // data fingerprints, by attribute
+  };
+  const Run& run() const { return run_; }
+  /// A losscape checkpoint of another training run than `first` (copied into the folder: a
+  /// same-architecture network's weights drawn as a point of this path, or taken into its PCA,
+  /// without a word) is refused: the run-defining settings of their recorded configurations
+  /// (run_difference, as train --resume compares them), then the data they were trained on.
+  /// Checkpoints that record neither (torch.save files, older ones) are not compared.
+  void check_same_run(const Run& first) const {
+    std::string diff = run_difference(first.config, run_.config);
+    for (auto& [key, value] : run_.data)
+      if (diff.empty() && first.data.count(key) && first.data.at(key) != value)
+        diff = key + " " + value + ", not " + first.data.at(key);
+    if (!diff.empty())
+      throw InputError(path_ + ": is of another training run than " + first.path + " (" + diff +
+                       "): each checkpoint of one run");
   }
   /// Tensor `name` flattened to float64; its shape must be `shape`.
   torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
@@ -112,6 +142,7 @@ class CheckpointReader {
   std::int64_t epoch_ = -1;
   std::int64_t recorded_ = -1;
   std::string arch_;  // a losscape checkpoint's recorded architecture
+  Run run_;
 };
 
 // torch.save files of one run whose 'epoch' entries follow their names with one offset (the
@@ -246,6 +277,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   const auto blocks1 = make_blocks(theta, active, cols1);
   const bool one_block = blocks1.size() == 1;  // then D stays for pass 2
   torch::Tensor D;
+  CheckpointReader::Run first_run;
   for (auto& b : blocks1) {
     D = torch::empty({n, block_size(b)}, torch::kFloat64);
     for (std::int64_t k = 0; k < n; ++k) {
@@ -254,6 +286,8 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
         epochs.push_back(r.epoch());
         offsets.check(r);
         r.check_arch(model->arch, files.back());
+        if (k == 0) first_run = r.run();
+        r.check_same_run(first_run);
       }
       D[k].copy_(read_block(r, theta, b));
       if (!torch::isfinite(D[k]).all().item<bool>())
@@ -450,10 +484,13 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   p.directions_fingerprint = directions_fingerprint(d_in);
   p.model_fingerprint = fingerprint(model->parameters());
   EpochOffsets offsets;
+  CheckpointReader::Run first_run;
   for (auto& f : files) {
     CheckpointReader r(f);
     offsets.check(r);
     r.check_arch(model->arch, files.back());
+    if (&f == &files.front()) first_run = r.run();
+    r.check_same_run(first_run);
     double x = 0, y = 0;
     for (auto& it : items) {
       auto dk = r.read(theta[it.i].name, theta[it.i].tensor.sizes()) - it.last;

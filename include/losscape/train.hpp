@@ -73,6 +73,11 @@ void check_train_config_file(const nlohmann::json& file_values, const nlohmann::
 /// InputError naming `path` when it holds none (a checkpoint written by another tool records
 /// `{}`) or a damaged one, so that a resume never runs with defaults in its place.
 TrainConfig stored_train_config(const nlohmann::json& config, const std::string& path);
+/// How a later checkpoint's recorded training configuration (`later`, a `config` attribute)
+/// differs from an earlier one's of what should be the same run, in a setting no resume may
+/// change: "KEY LATER'S, not FIRST'S" (arch and dataset named first); empty when they agree, or
+/// when either records no configuration of losscape train (a torch.save file, an older tool).
+std::string run_difference(const nlohmann::json& first, const nlohmann::json& later);
 
 /// A run folder's checkpoints model_<epoch>.h5, in increasing epoch order.
 struct RunCheckpoint {

@@ -848,6 +848,25 @@ with h5py.File("proj_own.h5", "r") as f:
     check(f.attrs["model_fingerprint"].decode() ==
           json.loads(run("info", "--json", "pca_surf.h5").stdout)["identity"]["model_fingerprint"],
           "the projection records its origin's fingerprint, the surface's θ*'s")
+# A checkpoint of another training run (another --seed; same architecture, data and shapes)
+# copied into the run folder is refused by project and directions --pca, naming the setting and
+# the run's first checkpoint (it was drawn as a point of this path, or taken into its PCA, without
+# a word); one of other data alike (the train split's fingerprint).
+run("train", *without(common, "--seed"), "--seed", "7", "--epochs", "1", "--out", "seed7")
+shutil.copytree("run", "mixed")
+shutil.copy("seed7/model_1.h5", "mixed/model_1.h5")
+for cmd in (["project", "--directions", "pca.h5", "--checkpoints", "mixed", "--out", "x.h5"],
+            ["directions", "--pca", "-c", "mixed", "--out", "x.h5"]):
+    p = run(*cmd, expect=1)
+    check(p.stderr.strip() == "losscape: error: mixed/model_1.h5: is of another training run than mixed/model_0.h5 "
+          "(seed 7, not 3): each checkpoint of one run" and not os.path.exists("x.h5"),
+          f"{cmd[0]}: a checkpoint of another run in the folder refused: {p.stderr.strip()}")
+shutil.copy("run/model_1.h5", "mixed/model_1.h5")
+with h5py.File("mixed/model_3.h5", "r+") as f:
+    f.attrs["train_data_fingerprint"] = "fnv1a64:0123456789abcdef"
+p = run("project", "--directions", "pca.h5", "--checkpoints", "mixed", "--out", "x.h5", expect=1)
+check("mixed/model_3.h5: is of another training run than mixed/model_0.h5 (train_data_fingerprint "
+      "fnv1a64:0123456789abcdef, not " in p.stderr, f"... and one trained on other data: {p.stderr.strip()}")
 # The projections' direction files gone: each projection's own record of its plane decides.
 shutil.copy("proj_own.h5", "proj_old.h5")  # as written before the record was kept
 with h5py.File("proj_old.h5", "r+") as f:
