@@ -361,10 +361,14 @@ ls_slurm_requeueing() {
   [[ $restarts =~ ^[0-9]+$ ]] && ((restarts > ${SLURM_RESTART_COUNT:-0}))
 }
 
-# ls_stopped_early IDLE_FILE TARGET: losscape stopped without the time-limit warning: logs whether
-# Slurm requeues the job (its next start resumes TARGET) or not (the job ends: IDLE_FILE removed).
+# ls_stopped_early IDLE_FILE TARGET: losscape stopped without the time-limit warning, or a script
+# run by hand outside Slurm stopped: logs whether Slurm requeues the job (its next start resumes
+# TARGET) or not (the job ends: IDLE_FILE removed).
 ls_stopped_early() {
-  if ls_slurm_requeueing; then
+  if [[ -z ${SLURM_JOB_ID:-} ]]; then
+    rm -f "$1"
+    ls_log "not a Slurm job, so not requeued: run again to resume $2"
+  elif ls_slurm_requeueing; then
     ls_log "Slurm is requeueing job $SLURM_JOB_ID (scontrol requeue, preemption?): its next start resumes $2"
   else
     rm -f "$1"

@@ -180,6 +180,8 @@ by_hand() {
 }
 by_hand INT
 check "Ctrl-C (SIGINT to the script's process group) reaches losscape once; exit 75" test "$got$rc" == "INT 1 75"
+check "... and the script says it is not requeued outside Slurm" \
+  grep -q 'not a Slurm job, so not requeued: run again to resume int-run$' train-INT.log
 ignored=$(awk '{print $2}' "$SIGLOG.ignored" 2>/dev/null)
 check "... and losscape starts with SIGINT not ignored (SigIgn $ignored)" \
   test -n "$ignored" -a "$(((0x${ignored:-2} >> 1) & 1))" == 0
@@ -546,8 +548,9 @@ rm -f sbatch.txt
 out=$(env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" FANOUT_PARTS=2 SWEEP_CONFIG=fo-no-model.json \
   FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 2>&1)
 check "fan-out submit: a config's model file not in the array's -D is refused, nothing submitted" \
-  bash -c "[[ '$out' == 'losscape: error: no/such/model.h5: no such model file
-sweep-fanout.sbatch: error: submit: the settings do not pass losscape'\''s dry run of part 1 (the reason above): nothing submitted (FANOUT_CHECK=0 skips this check)' && ! -e sbatch.txt && ! -e spool/fo.part-1-of-2.dirs.h5 ]]"
+  bash -c '[[ $1 == "$2" && ! -e sbatch.txt && ! -e spool/fo.part-1-of-2.dirs.h5 ]]' _ "$out" \
+  "losscape: error: no/such/model.h5: no such model file
+sweep-fanout.sbatch: error: submit: the settings do not pass losscape's dry run of part 1 (the reason above): nothing submitted (FANOUT_CHECK=0 skips this check)"
 env -u SLURM_JOB_ID PATH="$WORK/chain-bin:$PATH" FANOUT_PARTS=2 SWEEP_CONFIG=fo-no-model.json FANOUT_CHECK=0 \
   FANOUT_SBATCH_ARGS="-D spool -t 5" bash "$root/jobs/sweep-fanout.sbatch" submit --out fo.h5 >/dev/null 2>&1
 check "... FANOUT_CHECK=0 submits it unchecked" test "$(wc -l <sbatch.txt)" == 2
@@ -679,6 +682,15 @@ for script in sweep sweep-chain; do
     bash -c "[[ $rc == 1 ]] && grep -q 'exited 0, but $script-early.h5 has 1 of 3 points done: not complete' $script-early.log" ||
     cat $script-early.log
 done
+# A script run by hand, outside Slurm, whose losscape stops (exit 75, no time-limit warning): told
+# to run it again (sweep.sbatch said "scancel, preemption?: not requeued; submit the same job")
+printf '#!/bin/bash\n[[ $1 == sweep && " $* " != *" --dry-run "* ]] && exit 75\nexec "%s" "$@"\n' "$LOSSCAPE" >stops-75
+chmod +x stops-75
+job sweep-75.log LOSSCAPE=$WORK/stops-75 SWEEP_OUT=by-hand.h5 bash "$root/jobs/sweep.sbatch" "${SMALL[@]}"
+rc=$?
+check "sweep.sbatch by hand, stopped (75): 'not a Slurm job, so not requeued: run again to resume by-hand.h5'" \
+  bash -c "[[ $rc == 75 ]] && grep -q 'not a Slurm job, so not requeued: run again to resume by-hand.h5$' sweep-75.log &&
+           ! grep -q 'preemption' sweep-75.log" || cat sweep-75.log
 job sweep-real.log SWEEP_OUT=real.h5 bash "$root/jobs/sweep.sbatch" "${SMALL[@]}"
 rc=$?
 check "sweep.sbatch: the real losscape: complete, exit 0" \
