@@ -1012,7 +1012,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
                 cfg.arch.c_str(), cfg.dataset.c_str(), static_cast<long long>(train_data.size()),
                 static_cast<long long>(test_data.size()), describe_device(dev).c_str(),
                 static_cast<long long>(model->parameter_count()));
-    if (start > 0) std::printf("resuming %s at epoch %lld\n", resume_path.c_str(),
+    if (!resume_path.empty()) std::printf("resuming %s at epoch %lld\n", resume_path.c_str(),
                                static_cast<long long>(start));
     std::fflush(stdout);
   }

@@ -301,7 +301,8 @@ check("run run2 is at epoch 4, past --epochs 2; nothing to do" in p.stdout,
 nomil = without(common, "--milestones")
 run("train", *nomil, "--epochs", "0", "--out", "zero_a")
 shutil.copytree("zero_a", "zero_b")
-run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "zero_a")
+p = run("train", "--resume", "--epochs", "4", "--threads", "1", "--out", "zero_a")
+check("resuming zero_a/model_0.h5 at epoch 0\n" in p.stdout, "a resume from model_0 is announced as any other")
 run("train", "--resume", "--epochs", "4", "--milestones", "3", "--threads", "1", "--out", "zero_b")
 with h5py.File("zero_a/model_4.h5", "r") as a, h5py.File("zero_b/model_4.h5", "r") as b:
     ms_a, ms_b = json.loads(a.attrs["config"])["milestones"], json.loads(b.attrs["config"])["milestones"]
