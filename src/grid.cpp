@@ -227,6 +227,9 @@ std::pair<int, int> parse_part_text(const std::string& part) {
     k = std::stoi(part.substr(0, slash), &used_k);
     n = std::stoi(part.substr(slash + 1), &used_n);
     if (used_k != slash || used_n != part.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::out_of_range&) {
+    throw InputError("--part '" + part + "': K and N must be at most " +
+                     std::to_string(std::numeric_limits<int>::max()));
   } catch (const std::logic_error&) {
     throw InputError("--part '" + part + "': expected K/N, e.g. 3/8");
   }

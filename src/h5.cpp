@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -280,6 +281,13 @@ void write_whole(const std::string& path, const std::string& suffix,
   } catch (...) {
     std::filesystem::remove(tmp, ec);
     throw;
+  }
+  // A file replaced keeps its permissions, and its owner and group where this process may give
+  // them (a 0600 or group-shared surface came out 0644 under the umask after a merge into it).
+  struct stat old {};
+  if (::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode)) {
+    if (::chown(tmp.c_str(), old.st_uid, old.st_gid) != 0) (void)!::chown(tmp.c_str(), uid_t(-1), old.st_gid);
+    (void)!::chmod(tmp.c_str(), old.st_mode & 07777);
   }
   // On its disk before it takes the name: a node that crashes after the rename must not leave a
   // name whose data never reached the disk (an empty or short file where a whole one was).

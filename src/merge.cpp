@@ -1,8 +1,11 @@
 #include "losscape/merge.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -132,8 +135,8 @@ std::string identity_difference(const Input& a, const Input& b) {
       return std::nullopt;
     };
     if (value(ia) != value(ib))
-      return b.path + " is not a part of the same sweep as " + a.path + ": its " + SurfaceIdentity::describe(k) +
-             " is " + SurfaceIdentity::shown(ib, k, "none") + ", " + a.path + " has " +
+      return b.path + " is not a part of the same sweep as " + a.path + ": " + SurfaceIdentity::its(k) +
+             SurfaceIdentity::shown(ib, k, "none") + ", " + a.path + " has " +
              SurfaceIdentity::shown(ia, k, "none");
   }
   return "";
@@ -219,17 +222,22 @@ std::string merged_directions(const std::vector<Input>& inputs, const Input& ref
   if (!own_directions(ref)) return named;
   const std::string to = default_dir_file(out);
   std::error_code ec;
-  auto holds_ours = [&](const std::string& file) {
+  // Whether `file` holds the parts' directions; one that cannot be read (damaged, not HDF5, no
+  // permission) sets `why` to the reason, as read_directions gives it (with the file's name).
+  auto holds_ours = [&](const std::string& file, std::string& why) {
     try {
       return directions_fingerprint(read_directions(file)) == fingerprint;
-    } catch (const Error&) {
-      return false;  // (damaged: not the parts' directions)
+    } catch (const Error& e) {
+      why = e.what();
+      return false;
     }
   };
   if (fs::exists(to, ec)) {
-    if (!holds_ours(to))
-      throw InputError(to + " holds other directions than the parts' (" + default_dir_file(ref.path) +
-                       "); not merged, " + out + " is left as it was (move it away, or merge into another --out)");
+    std::string why;
+    if (!holds_ours(to, why))
+      throw InputError((why.empty() ? to + " holds other directions than the parts' (" + default_dir_file(ref.path) + ")"
+                                    : why + " (the merged surface's direction file)") +
+                       "; not merged, " + out + " is left as it was (move it away, or merge into another --out)");
     return to;
   }
   // The first part's copy, or another part's where it is gone or holds other directions (a file
@@ -237,21 +245,28 @@ std::string merged_directions(const std::vector<Input>& inputs, const Input& ref
   std::vector<const Input*> order{&ref};
   for (const auto& in : inputs)
     if (&in != &ref) order.push_back(&in);
-  std::string from, others;
+  std::string from, others, unreadable;
   for (const Input* in : order) {
     if (!own_directions(*in)) continue;
     const std::string file = default_dir_file(in->path);
     if (!fs::exists(file, ec)) continue;
-    if (holds_ours(file)) {
+    std::string why;
+    if (holds_ours(file, why)) {
       from = file;
       break;
     }
-    others += (others.empty() ? "" : ", ") + file;
+    if (why.empty())
+      others += (others.empty() ? "" : ", ") + file;
+    else if (unreadable.empty())
+      unreadable = why;
   }
   if (from.empty()) {
     if (!others.empty())
       throw InputError("the parts' direction files (" + others + ") hold other directions than the parts were " +
                        "swept with (fingerprint " + fingerprint + "); not merged, " + out + " is left as it was");
+    if (!unreadable.empty())
+      throw InputError(unreadable + " (a part's direction file, to be copied beside the merged surface); not merged, " +
+                       out + " is left as it was");
     return named;  // (gone: the file keeps the name it was made with)
   }
   h5::write_whole(to, ".copying", [&](const std::string& tmp) {
@@ -301,6 +316,10 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       throw InputError(cfg.out + " exists and is not a surface file (" + why +
                        "); refusing to overwrite it");
     }
+    // (as a sweep refuses to resume it: a file made read-only was replaced in silence)
+    if (::access(cfg.out.c_str(), W_OK) != 0)
+      throw InputError(cfg.out + ": cannot be written (" + std::strerror(errno) +
+                       "), so it cannot be merged into; it is left as it was");
   }
   // A stop signal (a merge job's time limit, scancel) ends the merge between inputs and before
   // the rename, with the output as it was and no lock or temporary left behind.
@@ -442,11 +461,11 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
       if (parts > 0) given[parts].insert(k);
     }
     for (auto& [parts, ks] : given) {
-      std::vector<bool> lacking(std::size_t(parts), false);  // (one pass: 1000 parts of 10^6 points)
-      for (auto p : rep.missing) lacking[std::size_t(position[std::size_t(p)] % parts)] = true;
-      for (int k = 1; k <= parts; ++k)
-        if (!ks.count(k) && lacking[std::size_t(k - 1)])
-          rep.absent_parts.push_back(std::to_string(k) + "/" + std::to_string(parts));
+      // (one pass over the missing points, whatever N: up to 2^31 - 1 parts of a small grid)
+      std::set<std::int64_t> lacking;
+      for (auto p : rep.missing) lacking.insert(position[std::size_t(p)] % parts + 1);
+      for (auto k : lacking)
+        if (!ks.count(int(k))) rep.absent_parts.push_back(std::to_string(k) + "/" + std::to_string(parts));
     }
   }
 
@@ -599,12 +618,18 @@ MergeReport merge_surfaces(const MergeConfig& cfg) {
   // (through a link at --out: the merged file goes where it leads, as a sweep writes there)
   try {
     h5::write_whole(link_target(cfg.out), ".merging", [&](const std::string& tmp) {
-      {
+      try {
         mpi::Comm self = mpi::Comm::self();
         SurfaceFile file(tmp, id, config, self);
         file.write_round(results);
         file.write_run_log(log);
         file.close();
+      } catch (const InputError& e) {
+        // (named by the output, not the temporary file beside it: no room for it on the disk)
+        std::string why = e.what();
+        if (why.rfind(tmp + ": ", 0) != 0) throw;
+        throw InputError(cfg.out + ": " + why.substr(tmp.size() + 2) + "; not merged, " + cfg.out +
+                         (out_extra ? " is left as it was" : " is not written"));
       }
       // A merge stopped (suspended) longer than the lock's stale time may have lost its lock to a
       // sweep that writes the output now: its rename must not replace that file (checked last,

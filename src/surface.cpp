@@ -64,8 +64,14 @@ std::string SurfaceIdentity::shown(const nlohmann::json& identity, const std::st
                                    const std::string& absent) {
   // (a 1D sweep's y is "": said so, not as an empty string)
   if (key == "y" && identity.contains(key) && identity[key] == "") return "none (1D)";
+  if (key == "part" && identity.contains(key) && identity[key] == "") return "none (a whole surface)";
   if (identity.contains(key)) return shown_json(identity[key]);
   return key == "precision" ? "\"fp32\"" : absent;
+}
+
+std::string SurfaceIdentity::its(const std::string& k) {
+  const bool plural = k == "values" || k == "directions_fingerprint" || k == "hessian" || k == "buffers_fingerprint";
+  return "its " + describe(k) + (plural ? " are " : " is ");
 }
 
 std::string SurfaceIdentity::describe(const std::string& k) {
@@ -163,9 +169,7 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     auto want = id.to_json();
     // The computed values (the splits) before the data's hashes, which differ with them: "its
     // computed values are [train_loss, ...]" says what is wrong, the hashes do not.
-    auto its = [](const std::string& k) {  // "its --samples is", "its computed values (...) are"
-      return "its " + SurfaceIdentity::describe(k) + (k == "values" ? " are " : " is ");
-    };
+    auto its = [](const std::string& k) { return SurfaceIdentity::its(k); };
     for (const auto& k : SurfaceIdentity::keys_in_order(want, have)) {
       if (!want.contains(k)) continue;
       const auto& v = want[k];

@@ -51,6 +51,8 @@ struct SurfaceIdentity {
                            const std::string& absent);
   /// What entry `key` of an identity is, for messages ("--x grid", "model (θ* fingerprint)").
   static std::string describe(const std::string& key);
+  /// "its DESCRIPTION is " / "are " (the plural ones: computed values, directions, ...).
+  static std::string its(const std::string& key);
   /// The keys of two identities, in the order a difference is best named in: what the user chose
   /// (values, grid, data set and subset, loss, model, directions ...) first, the data's hashes,
   /// which differ with the splits and subsets, last.

@@ -1,5 +1,6 @@
 // `losscape merge`: the part files of a fan-out sweep (sweep --part K/N) into one surface file.
 #include <cstdio>
+#include <regex>
 
 #include "common.hpp"
 #include "losscape/error.hpp"
@@ -41,6 +42,27 @@ void add_merge(CLI::App& root, Registry& reg) {
                              "under mpirun/srun with several ranks\n");
       return int(kExitUsage);
     }
+    // A shell glob of the parts (s.part-*.h5) takes in the direction files each part's sweep
+    // made beside it (s.part-K-of-N.dirs.h5): left out, said (they were refused as "not a
+    // losscape surface file", the merge undone). Named otherwise, a file is an input.
+    {
+      static const std::regex part_dirs(R"(.*\.part-[0-9]+-of-[0-9]+\.dirs\.h5)");
+      std::vector<std::string> parts, left;
+      for (auto& p : o->cfg.parts) (std::regex_match(p, part_dirs) ? left : parts).push_back(p);
+      if (!left.empty() && !parts.empty()) {
+        std::string names;
+        for (std::size_t i = 0; i < left.size() && i < 3; ++i) names += (i ? ", " : "") + left[i];
+        if (left.size() > 3) names += ", ...";
+        if (!o->quiet)
+          std::fprintf(stderr, "%s\n",
+                       printable_line("losscape: note: " + names +
+                                      (left.size() > 1 ? ": the parts' direction files (" + std::to_string(left.size()) +
+                                                             "), not parts: left out"
+                                                       : std::string(": a part's direction file, not a part: left out")))
+                           .c_str());
+        o->cfg.parts = parts;
+      }
+    }
     MergeReport rep;
     try {
       o->cfg.tolerance = parse_merge_tolerance(o->tolerance);
@@ -55,11 +77,11 @@ void add_merge(CLI::App& root, Registry& reg) {
     }
     if (!o->quiet) {
       for (auto& in : rep.inputs)
-        std::printf("  %s: %s, %lld of its %lld points done, %lld taken%s\n", in.path.c_str(),
+        std::printf("  %s: %s, %lld of its %lld points done, %lld taken%s\n", printable_line(in.path).c_str(),
                     in.part.empty() ? "whole surface" : ("part " + in.part).c_str(),
                     (long long)in.done, (long long)in.part_total, (long long)in.added,
                     in.live ? " (still being written)" : "");
-      std::printf("merged %s: %lld of %lld points", o->cfg.out.c_str(), (long long)rep.done,
+      std::printf("merged %s: %lld of %lld points", printable_line(o->cfg.out).c_str(), (long long)rep.done,
                   (long long)rep.total);
       if (rep.overlapping > 0) {
         std::printf(" (%lld points were in several inputs and agree to %g", (long long)rep.overlapping,
@@ -74,7 +96,7 @@ void add_merge(CLI::App& root, Registry& reg) {
     std::string live;
     int n_live = 0;
     for (auto& in : rep.inputs)
-      if (in.live && ++n_live <= 3) live += (live.empty() ? "" : ", ") + in.path;
+      if (in.live && ++n_live <= 3) live += (live.empty() ? "" : ", ") + printable_line(in.path);
     if (n_live > 3) live += ", ... (" + std::to_string(n_live) + " files)";
     if (n_live > 0)
       std::fprintf(stderr,
@@ -100,10 +122,10 @@ void add_merge(CLI::App& root, Registry& reg) {
     std::fprintf(stderr,
                  "losscape: %s is incomplete: %lld of %lld points are missing (%s): %s%s; run "
                  "the same `losscape sweep` without --part and with --out %s to compute them\n",
-                 o->cfg.out.c_str(), (long long)rep.missing.size(), (long long)rep.total,
+                 printable_line(o->cfg.out).c_str(), (long long)rep.missing.size(), (long long)rep.total,
                  rep.has_y ? "x, y" : "x", where.c_str(),
                  absent.empty() ? "" : ("; no file was given for part " + absent).c_str(),
-                 o->cfg.out.c_str());
+                 printable_line(o->cfg.out).c_str());
     return int(kExitIncomplete);
   }});
 }

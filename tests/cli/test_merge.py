@@ -10,12 +10,14 @@ sweeps (refused naming the file and what differs), and outputs that must not be 
 
 Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 """
+import glob
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -366,6 +368,43 @@ r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q
 check(r.returncode == 1 and "the parts' direction files (own/q.part-1-of-3.dirs.h5, own/q.part-2-of-3.dirs.h5) hold "
       "other directions than the parts were swept with" in r.stderr and not os.path.exists("own/q3.h5")
       and not os.path.exists("own/q3.dirs.h5"), f"every part's direction file replaced: refused ({r.stderr.strip()})")
+# ... a direction file that cannot be read is named with its reason, not as "other directions"
+# (the merge is refused all the same: the merged file must be resumable with a copy)
+for k in (1, 2):
+    with open(f"own/q.part-{k}-of-3.dirs.h5", "wb") as f:
+        f.write(b"not HDF5")
+r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q4.h5")
+check(r.returncode == 1 and r.stderr.count("\n") == 1 and "own/q.part-1-of-3.dirs.h5: not an HDF5 file" in r.stderr
+      and "other directions" not in r.stderr and not os.path.exists("own/q4.h5"),
+      f"the parts' direction files damaged: named with the reason ({r.stderr.strip()})")
+with open("own/q4.dirs.h5", "wb") as f:
+    f.write(b"")
+r = run("merge", "own/q.part-1-of-3.h5", "own/q.part-2-of-3.h5", "--out", "own/q4.h5")
+check(r.returncode == 1 and "own/q4.dirs.h5: " in r.stderr and "(the merged surface's direction file)" in r.stderr
+      and "other directions" not in r.stderr, f"an empty OUT.dirs.h5: named as such ({r.stderr.strip()})")
+os.remove("own/q4.dirs.h5")
+
+# ---- a shell glob of the parts (g.part-*.h5) takes in their direction files: left out, said ----
+for k in (1, 2):
+    must(*OWN, "--part", f"{k}/2", "--out", f"own/g.part-{k}-of-2.h5")
+r = run("merge", *sorted(glob.glob("own/g.part-*.h5")), "--out", "own/g.h5")
+check(r.returncode == 0 and "losscape: note: own/g.part-1-of-2.dirs.h5, own/g.part-2-of-2.dirs.h5: the parts' "
+      "direction files (2), not parts: left out" in r.stderr,
+      f"merge own/g.part-*.h5: the parts' direction files left out with a note ({r.returncode}: {r.stderr.strip()})")
+# ... and a merge into an existing output keeps its permissions (it came out 0644 under the umask)
+os.chmod("own/g.h5", 0o600)
+must("merge", "own/g.part-1-of-2.h5", "--out", "own/g.h5", "--quiet")
+check(stat.S_IMODE(os.stat("own/g.h5").st_mode) == 0o600, "a merge into an existing 0600 output keeps 0600")
+
+# ---- a part of 2^31 - 1 parts: merged (the loop over the parts' numbers overflowed: SIGSEGV) ----
+big = f"{2**31 - 1}"
+must(*OWN, "--part", f"1/{big}", "--out", "own/big.part.h5", "--quiet")
+r = run("merge", "own/big.part.h5", "--out", "own/big.h5")
+check(r.returncode == 75 and f"no file was given for part 2/{big}, 3/{big}, 4/{big}, 5/{big}; run" in r.stderr,
+      f"a part of N = 2^31 - 1 merged, the others named ({r.returncode}: {r.stderr.strip()[-200:]})")
+r = run(*OWN, "--part", f"1/{2**31}", "--out", "own/big2.h5")
+check(r.returncode != 0 and f"--part '1/{2**31}': K and N must be at most {big}" in r.stderr,
+      f"N = 2^31: refused, naming the limit ({r.stderr.strip()})")
 
 # ---- a link at --out: the merged file goes where it leads (the sweep's lock and resume follow
 # it too), the link stays ----

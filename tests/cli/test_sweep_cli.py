@@ -252,7 +252,7 @@ with h5py.File("bn_other.h5", "r+") as f:
     f["state/bn1.running_var"][...] = var
 BN = [a if a != os.path.abspath(model) else os.path.abspath("bn_other.h5") for a in ONE]
 p = run([*BN, "--data-dir", DATA, "--out", "dd.h5"], expect=1)
-check("dd.h5 belongs to another sweep: its model's buffers (BatchNorm statistics; fingerprint of θ*'s buffers) is "
+check("dd.h5 belongs to another sweep: its model's buffers (BatchNorm statistics; fingerprint of θ*'s buffers) are "
       "\"fnv1a64:" in p.stderr and open("dd.h5", "rb").read() == before,
       f"a resume with other BatchNorm statistics (same weights): refused, file untouched ({p.stderr.strip()})")
 run([*BN, "--data-dir", DATA, "--out", "bn2.h5", "--part", "2/2"])
