@@ -118,7 +118,8 @@ std::string describe(const nlohmann::json& holder) {
   if (pid <= 0 || host.empty())
     who = "an unknown writer (the lock file holds no host and pid: being written, or not losscape's)";
   if (!job.empty()) who += " (Slurm job " + job + ")";
-  return who + " since " + holder.value("since", std::string("?"));
+  const std::string since = holder.value("since", std::string());
+  return since.empty() ? who : who + " since " + since;
 }
 
 }  // namespace
@@ -549,6 +550,14 @@ void FileLock::heartbeat() {
     if (now.exists && now.text != token_) break;
     if (now.exists) ::utime(lock_path_.c_str(), nullptr);
   }
+}
+
+void FileLock::release_for(const std::string& target, const std::string& token) {
+  const std::string path = lock_file_of(target);
+  const auto seen = lock_detail::look(path);
+  if (!seen.exists || seen.text != token) return;
+  std::string why;
+  lock_detail::remove_if_unchanged(path, seen, &why);
 }
 
 FileLock::~FileLock() {

@@ -1,5 +1,7 @@
 #include "losscape/sweep.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -254,9 +256,6 @@ enum : int {
 // Control messages (rank 0 -> leader) and group commands (leader -> its followers).
 // kStop: the tail's results (every rank, Evaluator::finish_tail), then the final round.
 enum : std::int64_t { kWork = 1, kRound = 2, kStop = 3, kEval = 4 };
-// (a block of kMaxBlockPoints, sweep.hpp, goes on to the end of the chunk of K its last point is
-// in: up to K - 1 points more where it begins inside a chunk a stopped start left partly done)
-constexpr int kMaxPointsPerForward = 16;
 // What a rank has finished: grid points (and their lowest loss), and pieces of tail points as
 // fractions of a point (their results come at the end; counted so that the progress moves
 // during the tail). A group leader sends one with each message to rank 0 (request, idle, stop).
@@ -885,6 +884,15 @@ CombineTimings combine_timings(const mpi::Comm& world) {
   };
 }
 
+namespace {
+// What an error that ends a job of several ranks from one of them adds to its message: which
+// rank, and that what the surface holds is kept.
+std::string aborted_on(int rank, const std::string& out) {
+  return " (rank " + std::to_string(rank) + "; the job is ended: the same command resumes from the points " + out +
+         " holds)";
+}
+}  // namespace
+
 SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   const auto t_start = clock_type::now();
   SweepOutcome out;
@@ -910,6 +918,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   // (a job aborted from any depth, a surface whose creation failed among them, lets it go)
   mpi::AbortCleanup release_lock([&lock] { lock.reset(); });
   std::unique_ptr<SurfaceFile> surface;
+  struct stat out_before {};  // (rank 0: the surface file as found, for one found complete)
+  out_before.st_mtim.tv_sec = -1;
   std::vector<std::string> value_names;
   std::string dir_file = cfg.directions;
   nlohmann::json effective = cfg;
@@ -1032,6 +1042,15 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       lock = std::make_unique<FileLock>(cfg.out);
     }
     if (cfg.dry_run) lock.reset();  // only asked whether another job writes the file
+  });
+  // A job aborted by another rank (an error there, a failed MPI call) ends rank 0 without its
+  // cleanups: the rank that aborts lets go of rank 0's lock (a rerun from another node was
+  // refused for the lock's stale time).
+  std::string lock_token = lock ? lock->token() : std::string();
+  if (size > 1) world.bcast(lock_token);
+  const std::string lock_target = std::filesystem::absolute(cfg.out).string();
+  mpi::AbortCleanup release_rank0_lock([&] {
+    if (rank != 0 && !lock_token.empty()) FileLock::release_for(lock_target, lock_token);
   });
 
   // The data (each rank its shard with --data-shards), before anything is written: a missing or
@@ -1263,6 +1282,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       return out;
     }
   } else {
+    // (HDF5 marks a file opened for writing in its superblock, and clears the mark on closing: a
+    // file found complete is left byte for byte as it was, and given back its times, which
+    // rsync and make go by)
+    if (rank == 0 && ::stat(cfg.out.c_str(), &out_before) != 0) out_before.st_mtim.tv_sec = -1;
     try {
       surface = std::make_unique<SurfaceFile>(cfg.out, id, effective, world);
       keep_made_dirs = true;
@@ -1368,6 +1391,10 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
       }
       world.barrier();
       surface.reset();
+      if (rank == 0 && out_before.st_mtim.tv_sec >= 0) {
+        const timespec times[2] = {out_before.st_atim, out_before.st_mtim};
+        ::utimensat(AT_FDCWD, cfg.out.c_str(), times, 0);
+      }
       lock.reset();
       return out;
     }
@@ -2013,10 +2040,12 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     throw;
   } catch (const c10::Error& e) {
     if (size == 1) throw;
-    mpi::abort_job("LibTorch: " + one_line(e), kExitError);  // (release_lock lets rank 0's go)
+    // (release_lock lets rank 0's lock go, release_rank0_lock another rank's hold of it)
+    mpi::abort_job("LibTorch: " + one_line(e) + aborted_on(rank, cfg.out), kExitError);
   } catch (const std::exception& e) {
     if (size == 1) throw;  // alone: the file closes normally on the way out
-    mpi::abort_job(e.what(), kExitError);
+    // (an MPI call that failed, "MPI_Send failed: MPI_ERR_OTHER", named neither rank nor file)
+    mpi::abort_job(e.what() + aborted_on(rank, cfg.out), kExitError);
   }
 }
 

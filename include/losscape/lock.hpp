@@ -75,6 +75,12 @@ class FileLock {
   /// time can find its lock taken over by another job, which now writes the target: the holder
   /// must write nothing more to it. One read of the lock file.
   std::string lost() const;
+  /// What this holder wrote into the lock file (its host, pid and start): for release_for.
+  const std::string& token() const { return token_; }
+  /// Removes `target`'s lock where it still holds `token` (another process's lock, given by
+  /// token()): another rank of an MPI job that is aborting lets go of rank 0's lock, which
+  /// rank 0, ended by the abort, cannot (a rerun from another node was refused for minutes).
+  static void release_for(const std::string& target, const std::string& token);
 
  private:
   void heartbeat();

@@ -25,6 +25,10 @@ namespace losscape {
 /// sweep; docs/performance.md, "The coordinator and the writes at scale"), but for a block that
 /// begins inside a chunk of K points a stopped start left partly done: it goes on to the chunk's end.
 inline constexpr std::int64_t kMaxBlockPoints = 16;
+/// The most grid points one forward pass evaluates (--points-per-forward K: 1 .. this). (A block
+/// of kMaxBlockPoints goes on to the end of the chunk of K its last point is in: up to K - 1
+/// points more where it begins inside a chunk a stopped start left partly done.)
+inline constexpr int kMaxPointsPerForward = 16;
 
 /// Everything a sweep needs; filled from flags or a JSON file (same keys), stored as provenance.
 struct SweepConfig {

@@ -143,7 +143,7 @@ void add_sweep(CLI::App& root, Registry& reg) {
                   "and use it when it agrees and is faster (on: whenever it agrees) "
                   "(docs/performance.md)")
       ->capture_default_str();
-  app->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
+  app->add_option("--device", c.device, "auto | cpu | cuda | cuda:N (auto, cuda: one GPU per rank by node-local rank)")->capture_default_str();
   app->add_option("--threads", c.threads, "CPU threads per rank (0: the CPUs the rank may use / the ranks sharing them)");
   app->add_option("--data-shards", c.data_shards,
                   "Ranks per group sharing each point, each holding 1/G of the data")

@@ -119,9 +119,17 @@ with h5py.File("merged.h5", "r") as f:
 check(sum(1 for e in log if "merge" not in e) == 3 and "merge" in log[-1]
       and log[-1]["status"] == "complete", "run log: the parts' runs, then the merge")
 # The merged file is the whole sweep's file as far as `sweep` is concerned: nothing to compute.
+with open("merged.h5", "rb") as f:
+    merged_bytes = f.read()
+os.utime("merged.h5", ns=(1_600_000_000_123_456_789, 1_600_000_000_987_654_321))
 r = subprocess.run([LOSSCAPE, *SWEEP, "--out", "merged.h5"], capture_output=True, text=True)
 check(r.returncode == 0, f"sweep on the merged file exits 0 ({r.returncode}: {r.stderr.strip()})")
 check(same_values(read("merged.h5"), whole), "and leaves it as it was")
+with open("merged.h5", "rb") as f:
+    same_bytes = f.read() == merged_bytes
+check(same_bytes and os.stat("merged.h5").st_mtime_ns == 1_600_000_000_987_654_321,
+      f"... byte for byte, its modification time too (rsync, make; it was the time of the run) "
+      f"({same_bytes}, {os.stat('merged.h5').st_mtime_ns})")
 
 # Merging again into an existing output of the same sweep: it is one more input; agreeing.
 r = run("merge", "p1.h5", "p2.h5", "p3.h5", "--out", "merged.h5")

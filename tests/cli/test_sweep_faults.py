@@ -125,7 +125,7 @@ ref, ref_done = surface("ref.h5")
 check(rc == 0 and ref_done.all(), f"the uninterrupted surface, 2 ranks ({rc}: {err.strip()[-300:]})")
 
 
-def fault_case(name, np_, fault, expect_in_error, creation=False):
+def fault_case(name, np_, fault, expect_in_error, creation=False, rank=None):
     out = f"{name}.h5"
     rc, _, err = run([*SWEEP, "--out", out], np_=np_, fault=fault)
     check(rc is not None, f"{name}: the job ends (no hang within {LIMIT} s)")
@@ -133,6 +133,12 @@ def fault_case(name, np_, fault, expect_in_error, creation=False):
     errs = errors(err)
     check(len(errs) >= 1 and all(expect_in_error in e for e in errs),
           f"{name}: the error names the failure ({expect_in_error!r}): {errs}")
+    if rank is not None:
+        check(any(f"(rank {rank}; the job is ended: the same command resumes from the points {out} holds)" in e
+                  for e in errs), f"{name}: ... and the rank, and what becomes of {out}: {errs}")
+    # (rank 0, ended by another rank's abort, left it: a rerun from another node was refused
+    # until it went stale)
+    check(not os.path.exists(out + ".lock"), f"{name}: the job's lock is released")
     if creation:
         check(not os.path.exists(out) and not os.path.exists(out + ".creating"),
               f"{name}: no half-created surface file is left at {out} (nor its temporary)")
@@ -152,7 +158,7 @@ def fault_case(name, np_, fault, expect_in_error, creation=False):
 
 # A worker's message to the coordinator fails (its 5th: a few blocks into the sweep).
 fault_case("worker_send", 2, {"FAULT_CALL": "MPI_Send", "FAULT_RANK": "1", "FAULT_AT": "5"},
-           "MPI_Send")
+           "MPI_Send", rank=1)
 # The coordinator's polling fails while 2 workers wait for it.
 fault_case("coordinator", 3, {"FAULT_CALL": "MPI_Iprobe", "FAULT_RANK": "0", "FAULT_AT": "300"},
            "MPI_Iprobe")
@@ -161,7 +167,7 @@ fault_case("creation", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_A
            "write failed", creation=True)
 # Rank 1's writes of a round (the 3 creation writes behind it).
 fault_case("round_write", 2, {"FAULT_CALL": "H5Dwrite", "FAULT_RANK": "1", "FAULT_AT": "8"},
-           "write failed")
+           "write failed", rank=1)
 
 # Rank 0's first write while it makes the directions beside the output (no --directions): no
 # partial NAME.dirs.h5 is left for a later run to take for a direction file.
