@@ -103,6 +103,24 @@ class CheckpointReader {
       throw InputError(path_ + ": is of another training run than " + first.path + " (" + diff +
                        "): each checkpoint of one run");
   }
+  /// Every tensor of the final model's state `all` is there, of its shape: a checkpoint missing
+  /// one the projection leaves out (a BatchNorm bias under biasbn) is damaged all the same, as
+  /// eval finds it (it was projected without a word). Its names and shapes only: nothing read.
+  void check_holds(const TensorList& all) const {
+    for (const auto& t : all) {
+      // (a BatchNorm's num_batches_tracked: files of PyTorch before 0.4.1 have none)
+      if (!at::isFloatingType(t.tensor.scalar_type())) continue;
+      if (torch_file_) {
+        auto it = torch_.find(t.name);
+        if (it == torch_.end()) missing(t.name);
+        check_shape(t.name, it->second.sizes(), t.tensor.sizes());
+      } else {
+        if (!state_.exists(t.name)) missing(t.name);
+        const auto dims = state_.dataset(t.name).dims();
+        check_shape(t.name, std::vector<std::int64_t>(dims.begin(), dims.end()), t.tensor.sizes());
+      }
+    }
+  }
   /// Tensor `name` flattened to float64; its shape must be `shape`.
   torch::Tensor read(const std::string& name, at::IntArrayRef shape) const {
     if (torch_file_) {
@@ -278,6 +296,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   const bool one_block = blocks1.size() == 1;  // then D stays for pass 2
   torch::Tensor D;
   CheckpointReader::Run first_run;
+  const TensorList all_state = model->tensors(TensorSet::states);
   for (auto& b : blocks1) {
     D = torch::empty({n, block_size(b)}, torch::kFloat64);
     for (std::int64_t k = 0; k < n; ++k) {
@@ -286,6 +305,7 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
         epochs.push_back(r.epoch());
         offsets.check(r);
         r.check_arch(model->arch, files.back());
+        r.check_holds(all_state);
         if (k == 0) first_run = r.run();
         r.check_same_run(first_run);
       }
@@ -485,10 +505,12 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   p.model_fingerprint = fingerprint(model->parameters());
   EpochOffsets offsets;
   CheckpointReader::Run first_run;
+  const TensorList all_state = model->tensors(TensorSet::states);
   for (auto& f : files) {
     CheckpointReader r(f);
     offsets.check(r);
     r.check_arch(model->arch, files.back());
+    r.check_holds(all_state);
     if (&f == &files.front()) first_run = r.run();
     r.check_same_run(first_run);
     double x = 0, y = 0;

@@ -53,11 +53,17 @@ void add_project(CLI::App& root, Registry& reg) {
     const auto files = trajectory_files(o->checkpoints);
     if (!files.empty()) default_to_recorded_dataset(*app, files.front(), o->model.dataset);
     auto d = read_directions(o->directions);
-    const std::string method = d.dims() == 2 ? resolve_projection_method(o->method, d) : o->method;
+    if (!o->out.empty()) h5::check_replaceable(o->out, "projection file", is_projection_file);
+    // (`auto` is resolved by the projection, from the Gram of the tensors it projects on: the
+    // model's floating-point ones; the direction file's own, which may store an integer buffer
+    // as float, chose cos for directions the projection then found not orthonormal)
+    auto p = project_trajectory(d, files, o->directions, o->model, o->method);
+    const std::string& method = p.method;
     std::string out = o->out;
-    if (out.empty()) out = o->directions + "_proj_" + method + ".h5";
-    h5::check_replaceable(out, "projection file", is_projection_file);
-    auto p = project_trajectory(d, files, o->directions, o->model, method);
+    if (out.empty()) {
+      out = o->directions + "_proj_" + method + ".h5";
+      h5::check_replaceable(out, "projection file", is_projection_file);
+    }
     if (method == "cos" && p.orthonormal && !*p.orthonormal)
       std::fprintf(stderr,
                    "losscape: warning: %s: the directions are not orthonormal, so the cos "

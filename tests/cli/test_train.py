@@ -731,6 +731,34 @@ ex, ey = X @ d32[0] / np.linalg.norm(d32[0]), X @ d32[1] / np.linalg.norm(d32[1]
 check(np.max(np.abs(x - ex)) < 1e-6 * np.max(np.abs(ex)) and
       np.max(np.abs(y - ey)) < 1e-6 * np.max(np.abs(ey)), "projections match <d_k, pc>/|pc|")
 check(x[-1] == 0 and y[-1] == 0, "final model at (0, 0)")
+# A reference-layout PCA of the states (plot_trajectory.py --dir_type states) stores the
+# BatchNorms' num_batches_tracked as float; the projection leaves them out (integers of the
+# model's), and `auto` decides on the Gram it projects with: lstsq here (it chose cos from the
+# file's own Gram, then warned that the directions are not orthonormal; plot refused the file)
+with h5py.File(ck[-1], "r") as f:
+    state_shapes = [f["state"][n].shape for n in order]
+
+
+def flat_states(path):
+    with h5py.File(path, "r") as f:
+        return np.concatenate([np.asarray(f["state"][n][()], np.float64).ravel() for n in order])
+
+
+XS = np.stack([flat_states(c) for c in ck])
+XS -= XS[-1]
+VtS = np.linalg.svd(XS - XS.mean(0), full_matrices=False)[2]
+with h5py.File("pca_states_np.h5", "w") as f:
+    for g, v in (("xdirection", VtS[0]), ("ydirection", VtS[1])):
+        grp, at = f.create_group(g), 0
+        for i, shp in enumerate(state_shapes):
+            n = int(np.prod(shp))
+            grp[str(i)] = v[at:at + n].reshape(shp).astype(np.float32)
+            at += n
+p = run("project", "--directions", "pca_states_np.h5", "--checkpoints", "run")
+with h5py.File("pca_states_np.h5_proj_lstsq.h5", "r") as f:
+    meth, orth = f.attrs["proj_method"], int(f.attrs["orthonormal"])
+check(meth in ("lstsq", b"lstsq") and orth == 0 and "(lstsq)" in p.stdout and "not orthonormal" not in p.stderr,
+      f"a states PCA whose num_batches_tracked is stored as float: auto = lstsq, no warning ({meth}, {p.stderr.strip()})")
 info = json.loads(run("info", "proj.h5", "--json").stdout)
 check(info["kind"] == "projection" and [pt["x"] for pt in info["points"]] == list(x)
       and [pt["y"] for pt in info["points"]] == list(y)
@@ -868,6 +896,18 @@ with h5py.File("mixed/model_3.h5", "r+") as f:
 p = run("project", "--directions", "pca.h5", "--checkpoints", "mixed", "--out", "x.h5", expect=1)
 check("mixed/model_3.h5: is of another training run than mixed/model_0.h5 (train_data_fingerprint "
       "fnv1a64:0123456789abcdef, not " in p.stderr, f"... and one trained on other data: {p.stderr.strip()}")
+# A checkpoint missing a tensor the projection leaves out (a bias, under the PCA's biasbn) is
+# damaged all the same: refused, as eval refuses it (it was projected without a word)
+shutil.rmtree("mixed")
+shutil.copytree("run", "damaged")
+with h5py.File("damaged/model_2.h5", "r+") as f:
+    del f["state/conv1.bias"]
+for cmd in (["project", "--directions", "pca.h5", "--checkpoints", "damaged", "--out", "x.h5"],
+            ["directions", "--pca", "-c", "damaged", "--out", "x.h5"]):
+    p = run(*cmd, expect=1)
+    check("damaged/model_2.h5: has no tensor 'conv1.bias'" in p.stderr and not os.path.exists("x.h5"),
+          f"{cmd[0]}: a checkpoint missing a tensor it leaves out refused: {p.stderr.strip()}")
+shutil.rmtree("damaged")
 # The projections' direction files gone: each projection's own record of its plane decides.
 shutil.copy("proj_own.h5", "proj_old.h5")  # as written before the record was kept
 with h5py.File("proj_old.h5", "r+") as f:
