@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <thread>
 #include <cstdio>
@@ -440,6 +441,15 @@ nlohmann::json scaling_rounds(SweepConfig cfg, const mpi::Comm& world, int round
 int run(const Args& a) {
   auto world = mpi::Comm::world();
   const int rank = world.rank(), size = world.size();
+  // Options measured at one rank count only: said where they are not (bench/run.sh passes the
+  // flags after its -- to every rank count)
+  if (rank == 0) {
+    auto note = [](const char* what) { std::fprintf(stderr, "losscape_bench: note: %s\n", what); };
+    if (a.scaling_rounds > 0 && size == 1) note("--scaling-rounds is measured with 2 ranks or more: not with 1");
+    if (a.optimizations && size > 1) note("--optimizations is measured with 1 rank: not with several");
+    if (!a.points_per_forward.empty() && size > 1)
+      note("--points-per-forward is measured with 1 rank: not with several");
+  }
   auto node = world.split_node();
   const int threads = configure_cpu_threads(a.threads, ranks_sharing_cpus(node));
   const auto dev = select_device(a.device, node.rank());
@@ -696,5 +706,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");
   app.add_option("--seed", a.seed, "Seed of the data and the model")->capture_default_str();
-  return parse_and_run(app, argc, argv, [&a] { return run(a); });
+  return parse_and_run(app, argc, argv, [&a] { return run(a); }, [&a]() -> std::string {
+    if (a.images < 1) return "--images must be at least 1 (got " + std::to_string(a.images) + ")";
+    if (!(a.forward_seconds > 0) || !std::isfinite(a.forward_seconds))
+      return "--forward-seconds must be a positive number of seconds (the forward limit is the rate over that time)";
+    if (a.choice_trials < 0) return "--choice-trials must be 0 (none) or more";
+    if (a.scaling_rounds < 0) return "--scaling-rounds must be 0 (none) or more";
+    for (int k : a.points_per_forward)
+      if (k < 1 || k > kMaxPointsPerForward)
+        return "--points-per-forward: each K must be 1 to " + std::to_string(kMaxPointsPerForward) +
+               ", as the sweep's --points-per-forward (got " + std::to_string(k) + ")";
+    return appendable_problem(a.json);
+  });
 }

@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
 #include <ctime>
 #include <fstream>
 #include <string>
@@ -79,14 +83,43 @@ inline void append_json_line(const std::string& path, const nlohmann::json& j) {
   if (!out) throw InputError(path + ": cannot append the result");
 }
 
-/// Parse the command line (a usage error ends this process with CLI11's message and code), then
-/// run `run`: an error on any rank ends the whole job with its message (exit 1).
+/// Why results cannot be appended to `path` ("" when they can, or no path is given): checked
+/// before the benchmark runs, not after it (a run's measurements were lost to a folder that
+/// does not exist).
+inline std::string appendable_problem(const std::string& path) {
+  if (path.empty()) return "";
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "--json " + path + ": its folder " + dir.string() + " does not exist";
+  if (fs::is_directory(p, ec)) return "--json " + path + ": is a folder";
+  const bool exists = fs::exists(p, ec);
+  if (::access(exists ? path.c_str() : dir.c_str(), W_OK) != 0)
+    return "--json " + path + ": cannot append the results (" + std::strerror(errno) + ")";
+  return "";
+}
+
+/// Parse the command line, then run `run`: an error on any rank ends the whole job with its
+/// message (exit 1). A usage error (CLI11's, or what `check` returns: "" when the arguments are
+/// fine) ends it at once with exit 2, as losscape's, its message printed once.
 template <class Run>
-int parse_and_run(CLI::App& app, int argc, char** argv, Run run) {
+int parse_and_run(CLI::App& app, int argc, char** argv, Run run,
+                  const std::function<std::string()>& check = {}) {
+  const bool root = mpi::Comm::world().root();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (root) app.exit(e);
+    return 2;
+  }
+  if (check) {
+    if (const std::string why = check(); !why.empty()) {
+      if (root)
+        std::fprintf(stderr, "%s: error: %s\n", std::filesystem::path(argv[0]).filename().c_str(), why.c_str());
+      return 2;
+    }
   }
   try {
     return run();

@@ -137,10 +137,36 @@ def stacked_table(r, images):
     print()
 
 
-def main(path):
-    runs = [json.loads(line) for line in open(path) if line.strip()]
+def load(path, scale):
+    """The records of a results file, one JSON object a line; a file that cannot be read, a line
+    that is not JSON, or records of the other program end the report in one line."""
+    try:
+        lines = open(path).read().splitlines()
+    except OSError as e:
+        sys.exit(f"report.py: {path}: cannot be read ({e.strerror})")
+    runs = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            runs.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            sys.exit(f"report.py: {path}: line {n} is not JSON ({e.msg})")
+        if not isinstance(runs[-1], dict):
+            sys.exit(f"report.py: {path}: line {n} is not a result record (a JSON object)")
     if not runs:
-        sys.exit(f"{path}: no results")
+        sys.exit(f"report.py: {path}: no results")
+    for r in runs:
+        if scale and "write_rounds" not in r:
+            sys.exit(f"report.py: {path}: holds losscape_bench results, not losscape_bench_scale's: "
+                     "report it without --scale")
+        if not scale and "write_rounds" in r:
+            sys.exit(f"report.py: {path}: holds losscape_bench_scale results: report it with --scale")
+    return runs
+
+
+def main(path):
+    runs = load(path, scale=False)
     groups = {}
     for r in runs:
         # cpu / cuda:N (NAME): without the thread count, with the card (an H100's and an H200's
@@ -161,14 +187,17 @@ def main(path):
               "| points | sweep wall (s) | set-up (s) | points/s | overhead/point/rank (s) "
               "| efficiency | scaling |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        # An R-rank run pairs with the 1-rank run of the same bench/run.sh invocation, wherever
+        # it is in the file (run.sh --ranks "2 1" writes it after); records without a run id,
+        # before 2026-12-05, pair with the latest 1-rank record before them in their table.
+        of_run = {(r["run"], r["threads_per_rank"]): r for r in rs if r["ranks"] == 1 and r.get("run")}
         one = {}  # the latest 1-rank run per thread count
         for r in rs:
-            # (of the same bench/run.sh invocation where the records say: records without a run
-            # id, before 2026-12-05, pair with the latest 1-rank record of their table)
             if r["ranks"] == 1:
                 one[(r.get("run", ""), r["threads_per_rank"])] = r
             scaling = ""
-            base = one.get((r.get("run", ""), r["threads_per_rank"]))
+            key = (r.get("run", ""), r["threads_per_rank"])
+            base = of_run.get(key) if r.get("run") else one.get(key)
             if base and r["ranks"] > 1:
                 scaling = fmt(r["points_per_second"] / (r["ranks"] * base["points_per_second"]))
             print(f"| {r['date'][:16]} | {r['ranks']} | {r['threads_per_rank'] or '-'} "
@@ -196,7 +225,7 @@ def main(path):
 
 def scale_report(path):
     """One row per losscape_bench_scale run: the write rounds and the coordinator's messages."""
-    runs = [json.loads(line) for line in open(path) if line.strip()]
+    runs = load(path, scale=True)
     print("# losscape_bench_scale: write rounds and coordinator messages\n")
     print("| date | host | cores | ranks | grid | file (MB) | points/rank/round "
           "| write round, median (s) | slowest (s) | requests/s at rank 0 "

@@ -31,7 +31,7 @@ while (($#)); do
     --quick) quick=1 ;;
     --scale) scale=1 ;;
     --ranks | --out)
-      (($# >= 2)) || { echo "bench/run.sh: $1 needs a value (see the header of the script)" >&2; exit 2; }
+      (($# >= 2)) && [[ $2 != --* ]] || { echo "bench/run.sh: $1 needs a value (see the header of the script)" >&2; exit 2; }
       if [[ $1 == --ranks ]]; then ranks=$2; else out=$2; fi
       shift ;;
     --) shift; extra=("$@"); break ;;
@@ -40,6 +40,9 @@ while (($#)); do
   shift
 done
 ((quick && scale)) && { echo "bench/run.sh: --quick and --scale: choose one (--quick is the forward benchmark's)" >&2; exit 2; }
+for r in $ranks; do
+  [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --ranks \"$ranks\": '$r' is not a rank count (a whole number from 1)" >&2; exit 2; }
+done
 out=${out:-$here/results/$(hostname -s)}
 mkdir -p "$out"
 

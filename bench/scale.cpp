@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -233,16 +234,19 @@ int main(int argc, char** argv) {
   CLI::App app{"losscape_bench_scale: write rounds and coordinator messages with R ranks"};
   app.add_option("--x", a.x, "Grid along δ")->capture_default_str();
   app.add_option("--y", a.y, "Grid along η (empty: 1D)")->capture_default_str();
-  app.add_option("--rounds", a.rounds, "Write rounds")->capture_default_str()->check(
-      CLI::PositiveNumber);
-  app.add_option("--points", a.points, "Results per rank per round")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--rounds", a.rounds, "Write rounds")->capture_default_str();
+  app.add_option("--points", a.points, "Results per rank per round")->capture_default_str();
   app.add_option("--request-seconds", a.request_seconds,
                  "Seconds each rank other than 0 sends requests")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->capture_default_str();
   app.add_option("--work", a.work, "Folder for the surface file")->capture_default_str();
   app.add_option("--json", a.json, "Append the result as one JSON line to this file");
-  return parse_and_run(app, argc, argv, [&a] { return run(a); });
+  // (CLI11's PositiveNumber said "Value 0 not in range 0.000000 to 1797693134862315708...")
+  return parse_and_run(app, argc, argv, [&a] { return run(a); }, [&a]() -> std::string {
+    if (a.rounds < 1) return "--rounds must be at least 1 (got " + std::to_string(a.rounds) + ")";
+    if (a.points < 1) return "--points must be at least 1 (got " + std::to_string(a.points) + ")";
+    if (!(a.request_seconds > 0) || !std::isfinite(a.request_seconds))
+      return "--request-seconds must be a positive number of seconds";
+    return appendable_problem(a.json);
+  });
 }

@@ -81,3 +81,50 @@ loss = json.load(open(sys.argv[1]))["loss"]
 assert abs(loss - math.log(10)) < 0.5, loss
 print(f"bench model calibrated: loss {loss:.4f} at theta* (ln 10 = {math.log(10):.4f})")
 PY
+
+# Arguments the benchmark cannot measure with are refused at once, exit 2, one line, nothing
+# measured (--images 0 failed on an empty data file it wrote itself; --forward-seconds 0 took one
+# batch as the forward limit; a --json in a folder that does not exist lost the whole run's
+# results at its end)
+refused() {  # refused EXPECTED-MESSAGE ARGS...: exit 2 with that one line, no work folder made
+  local want=$1 out rc
+  shift
+  rm -rf "$work/refused"
+  out=$("$LOSSCAPE_BENCH" --arch cnn_small --images 16 --x 0:0:1 --y "" --device cpu --threads 1 \
+    --forward-seconds 0.05 --work "$work/refused" "$@" 2>&1) && rc=0 || rc=$?
+  if [[ $rc != 2 || $out != "losscape_bench: error: $want" || -e $work/refused ]]; then
+    echo "FAIL: losscape_bench $*: exit $rc, '$out' (wanted 2, 'losscape_bench: error: $want', no $work/refused)"
+    exit 1
+  fi
+}
+refused "--images must be at least 1 (got 0)" --images 0
+refused "--forward-seconds must be a positive number of seconds (the forward limit is the rate over that time)" \
+  --forward-seconds 0
+refused "--points-per-forward: each K must be 1 to 16, as the sweep's --points-per-forward (got 40)" \
+  --points-per-forward 40
+refused "--json $work/no/such/dir/x.jsonl: its folder $work/no/such/dir does not exist" \
+  --json "$work/no/such/dir/x.jsonl"
+out=$("$LOSSCAPE_BENCH" --bogus 2>&1) && rc=0 || rc=$?
+[[ $rc == 2 ]] || { echo "FAIL: an unknown flag: exit $rc (wanted 2): $out"; exit 1; }
+out=$(bash "$LOSSCAPE_SOURCE_DIR/bench/run.sh" --ranks "0" --out "$work/r0" 2>&1) && rc=0 || rc=$?
+[[ $rc == 2 && $out == *"'0' is not a rank count"* ]] ||
+  { echo "FAIL: run.sh --ranks 0: exit $rc (wanted 2): $out"; exit 1; }
+
+# The report pairs an R-rank record with its invocation's 1-rank record, also one written after
+# it (run.sh --ranks "2 1"): the scaling cell was empty
+"$PYTHON" - "$work/results.jsonl" "$work/reversed.jsonl" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+open(sys.argv[2], "w").write("\n".join(reversed(lines)) + "\n")
+PY
+"$PYTHON" "$LOSSCAPE_SOURCE_DIR/bench/report.py" "$work/reversed.jsonl" >"$work/reversed.md"
+"$PYTHON" - "$work/results.md" "$work/reversed.md" <<'PY'
+import sys
+def scaling(path):
+    md = open(path).read()
+    row = [l for l in md.splitlines() if l.startswith("| ") and l.split("|")[2].strip() == "2"][0]
+    return row.rstrip(" |").rsplit("|", 1)[1].strip()
+assert scaling(sys.argv[1]) and scaling(sys.argv[2]) == scaling(sys.argv[1]), (scaling(sys.argv[1]), scaling(sys.argv[2]))
+print("report: the scaling cell filled whatever the records' order:", scaling(sys.argv[2]))
+PY
+echo "bench refusals and report order: ok"
