@@ -49,6 +49,7 @@
 #include "losscape/directions.hpp"
 #include "losscape/error.hpp"
 #include "losscape/evaluate.hpp"
+#include "losscape/grid.hpp"
 #include "losscape/model.hpp"
 #include "losscape/mpi.hpp"
 #include "losscape/sweep.hpp"
@@ -118,10 +119,10 @@ DataSplit relaid(Model& model, const DataSplit& data, bool channels_last) {
 // that each rank's figure is taken with all the others busy, as in a sweep.
 double rate_together(Model& model, const DataSplit& data, bool channels_last,
                      std::int64_t batch_size, Precision p, const Args& a, const mpi::Comm& comm,
-                     bool fuse = false) {
+                     bool fuse = false, const StackedState* points = nullptr) {
   const DataSplit d = relaid(model, data, channels_last);
   comm.barrier();
-  return forward_rate(model, d, batch_size, p, a.forward_seconds, 0, true, nullptr, fuse);
+  return forward_rate(model, d, batch_size, p, a.forward_seconds, 0, true, points, fuse);
 }
 
 // cuDNN's autotuning on for a timing on a GPU, as the sweep runs its passes (sweep.cpp), and put
@@ -308,18 +309,34 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
 // point (`c`, best_forward_rate's). K points are timed at batches of B / K, 2B / K and B images (an image is K times the work
 // and activations), in two rounds in opposite orders (averaged, as choice_quality does), and each
 // K's best batch counts.
+// θ* and two random directions of its scale, for stacked passes (the values do not change the
+// work).
+struct StackSource {
+  TensorList base;
+  Directions dirs;
+  explicit StackSource(Model& model) {
+    for (auto& t : model.parameters()) base.push_back({t.name, t.tensor.clone()});
+    for (int k = 0; k < 2; ++k) {
+      TensorList dk;
+      for (auto& t : base) dk.push_back({t.name, torch::randn_like(t.tensor) * 0.01});
+      dirs.dirs.push_back(dk);
+    }
+  }
+  /// K points spread over the plane, stacked into one network.
+  StackedState stack(const Model& model, int k) const {
+    std::vector<double> alphas, betas;
+    for (int i = 0; i < k; ++i) {
+      alphas.push_back(k > 1 ? -1.0 + 2.0 * i / (k - 1) : 0.0);
+      betas.push_back(k > 1 ? 0.5 - 1.0 * i / (k - 1) : 0.0);
+    }
+    return stack_points(model, base, dirs, alphas, betas);
+  }
+};
+
 nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a, Precision p,
                               const EvalChoice& c) {
   const DataSplit d = relaid(model, data, c.channels_last);
-  // Random directions of θ's scale; the values do not change the work.
-  Directions dirs;
-  TensorList base;
-  for (auto& t : model.parameters()) base.push_back({t.name, t.tensor.clone()});
-  for (int k = 0; k < 2; ++k) {
-    TensorList dk;
-    for (auto& t : base) dk.push_back({t.name, torch::randn_like(t.tensor) * 0.01});
-    dirs.dirs.push_back(dk);
-  }
+  const StackSource source(model);
   struct Timing {
     int k;
     std::int64_t bs;
@@ -329,12 +346,7 @@ nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a
   std::vector<Timing> timings = {{1, c.batch_size, nullptr}};
   for (int k : a.points_per_forward) {
     if (k < 2) continue;
-    std::vector<double> alphas, betas;
-    for (int i = 0; i < k; ++i) {
-      alphas.push_back(-1.0 + 2.0 * i / (k - 1));
-      betas.push_back(0.5 - 1.0 * i / (k - 1));
-    }
-    auto s = std::make_shared<StackedState>(stack_points(model, base, dirs, alphas, betas));
+    auto s = std::make_shared<StackedState>(source.stack(model, k));
     std::vector<std::int64_t> sizes;
     for (auto b : {c.batch_size / k, 2 * c.batch_size / k, c.batch_size})
       if (b >= 1 && std::find(sizes.begin(), sizes.end(), b) == sizes.end()) sizes.push_back(b);
@@ -358,11 +370,14 @@ nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a
   return {{"memory_format", c.channels_last ? "nhwc" : "nchw"}, {"rows", rows}};
 }
 
-// The best forward rate of each rank: the batch size and layout that `--batch-size auto` /
-// `--memory-format auto` choose for this rank alone (or the given ones), timed with a budget of
-// about 5 × --forward-seconds instead of the sweep's 3 s, then measured again with all ranks
-// together (rate_together) — the figure returned (the maximum of many short timings is biased
-// upwards). `choice` gets the setting.
+// The best forward rate of each rank, in point-images/s: the batch size, layout and grid points
+// per pass (up to the sweep's 16, for a network with a stacked form and a grid of several points:
+// a setting losscape supports, so part of the limit; a sweep that stacked points beat a limit of
+// one point per pass, its efficiency above 1) that `--batch-size auto` / `--memory-format auto`
+// choose for this rank alone (or the given ones), timed with a budget of about 5 ×
+// --forward-seconds instead of the sweep's 3 s, then measured again with all ranks together
+// (rate_together) — the figure returned (the maximum of many short timings is biased upwards).
+// `choice` gets the setting.
 double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Precision p,
                          const mpi::Comm& world, EvalChoice& choice) {
   ChoiceOptions o;
@@ -372,13 +387,26 @@ double best_forward_rate(Model& model, const DataSplit& data, const Args& a, Pre
   o.budget_seconds = 5 * a.forward_seconds;
   o.try_fusion = tries_cudnn_fusion(a.cudnn_fusion, model, data.images.device(), p, false);
   o.force_fusion = a.cudnn_fusion == "on";
+  const std::int64_t points = parse_grid(a.x, a.y).size();
+  std::unique_ptr<StackSource> source;
+  if (model.can_stack() && points > 1) {
+    source = std::make_unique<StackSource>(model);
+    o.max_points = int(std::min<std::int64_t>(kMaxPointsPerForward, points));
+    o.stack = [&](int k) { return source->stack(model, k); };
+  }
   choice = choose_eval_options(model, data, o);
+  // (the K copies in the chosen layout: the model relaid first, as stacked_points does)
+  const DataSplit d = relaid(model, data, choice.channels_last);
+  std::unique_ptr<StackedState> stacked;
+  if (choice.points_per_forward > 1)
+    stacked = std::make_unique<StackedState>(source->stack(model, choice.points_per_forward));
   // As in a sweep: the choice with cuDNN's heuristic algorithms, the passes autotuned (the
   // warm-up of forward_rate runs each batch shape once, so the autotuning is not timed). The
   // switch is the process's: put back, so that the benchmark's sweep chooses as `losscape sweep`.
   const AutotunedOnGpu autotuned(data.images.is_cuda());
-  return rate_together(model, data, choice.channels_last, choice.batch_size, p, a, world,
-                       choice.fuse_convolutions);
+  return rate_together(model, d, choice.channels_last,
+                       stacked ? stacked_batch(choice.batch_size, choice.points_per_forward) : choice.batch_size, p,
+                       a, world, choice.fuse_convolutions, stacked.get());
 }
 
 // --scaling-rounds: the sweep `cfg` alternately on rank 0 alone and on all ranks, and the same
@@ -589,6 +617,7 @@ int run(const Args& a) {
       {"cuda_graphs", outcome.cuda_graphs},
       {"cudnn_fusion", outcome.cudnn_fusion},
       {"forward_limit_cudnn_fusion", best_setting.fuse_convolutions},
+      {"forward_limit_points_per_forward", best_setting.points_per_forward},
       {"cuda_graph_events", outcome.cuda_graph_events},
       {"sweep_startup_timing", outcome.startup_timing},
       {"forward_images_per_second_per_rank", total_rate / size},

@@ -56,6 +56,13 @@ def points_per_pass(r):
              if shared else ""))
 
 
+def limit_points(r):
+    """The forward limit's grid points per pass, where more than one (records since 2026-12-07:
+    the limit is the best of the settings the sweep can choose, stacking included)."""
+    k = r.get("forward_limit_points_per_forward", 1)
+    return f" ({k} points per pass)" if k > 1 else ""
+
+
 def scaling_table(r, images):
     """The in-run parallel efficiency (--scaling-rounds)."""
     sc = r["scaling_rounds"]
@@ -205,7 +212,7 @@ def main(path):
                   f"{' + CUDA graphs' if r.get('cuda_graphs') else ''}"
                   f"{' + cuDNN fusion' if r.get('cudnn_fusion') else ''}"
                   f"{points_per_pass(r)} "
-                  f"| {r['forward_images_per_second_total']:.0f} | {r['points']} "
+                  f"| {r['forward_images_per_second_total']:.0f}{limit_points(r)} | {r['points']} "
                   f"| {r['sweep_wall_seconds']:.2f} | {r['setup_seconds']:.2f} "
                   f"| {r['points_per_second']:.3f} | {r['overhead_seconds_per_point']:.4f} "
                   f"| {r['efficiency']:.3f} | {scaling} |")

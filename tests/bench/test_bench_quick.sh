@@ -17,6 +17,8 @@ for r in runs:
     assert r["points"] == 9, r                      # the 3x3 grid, all computed
     assert r["arch"] == "resnet20" and r["images"] == 96  # a flag after -- overrides --quick's
     assert r["forward_images_per_second_total"] > 0 and r["sweep_wall_seconds"] > 0
+    # the limit is the best setting, stacked points per pass included (resnet20 has a stacked form)
+    assert 1 <= r["forward_limit_points_per_forward"] <= 9, r["forward_limit_points_per_forward"]
     # efficiency is the ratio of the ideal time to the measured one (no bound on timings: only
     # its definition, points x images / (forward limit of all ranks x wall))
     ideal = r["points"] * r["images"] / (r["forward_images_per_second_total"] * r["sweep_wall_seconds"])
