@@ -707,13 +707,22 @@ for i in range(2):
     if U[np.argmax(np.abs(U[:, i])), i] < 0:
         U[:, i] *= -1
         Vt[i] *= -1
-with h5py.File("pca_np.h5", "w") as f:
-    for g, v in (("xdirection", Vt[0]), ("ydirection", Vt[1])):
-        grp, at = f.create_group(g), 0
-        for i, s in enumerate(shapes):
-            n = int(np.prod(s))
-            grp[str(i)] = v[at:at + n].reshape(s).astype(np.float32)
-            at += n
+
+
+def write_reference_directions(path, rows, tensor_shapes):
+    """Two flat directions (rows) as a direction file in the reference's layout: groups
+    xdirection / ydirection of float32 datasets "0", "1", ... of the tensors' shapes."""
+    with h5py.File(path, "w") as f:
+        for g, v in (("xdirection", rows[0]), ("ydirection", rows[1])):
+            grp, at = f.create_group(g), 0
+            for i, shp in enumerate(tensor_shapes):
+                n = int(np.prod(shp))
+                grp[str(i)] = v[at:at + n].reshape(shp).astype(np.float32)
+                at += n
+
+
+write_reference_directions("pca_np.h5", Vt, shapes)
+with h5py.File("pca_np.h5", "r+") as f:
     f["explained_variance_ratio_"] = (S[:2] ** 2) / (S ** 2).sum()
 p = run("project", "--directions", "pca_np.h5", "-c", "run_names", "--out", "x.h5", expect=1)
 check(p.stderr.strip() == MISNAMED,
@@ -747,13 +756,7 @@ def flat_states(path):
 XS = np.stack([flat_states(c) for c in ck])
 XS -= XS[-1]
 VtS = np.linalg.svd(XS - XS.mean(0), full_matrices=False)[2]
-with h5py.File("pca_states_np.h5", "w") as f:
-    for g, v in (("xdirection", VtS[0]), ("ydirection", VtS[1])):
-        grp, at = f.create_group(g), 0
-        for i, shp in enumerate(state_shapes):
-            n = int(np.prod(shp))
-            grp[str(i)] = v[at:at + n].reshape(shp).astype(np.float32)
-            at += n
+write_reference_directions("pca_states_np.h5", VtS, state_shapes)
 p = run("project", "--directions", "pca_states_np.h5", "--checkpoints", "run")
 with h5py.File("pca_states_np.h5_proj_lstsq.h5", "r") as f:
     meth, orth = f.attrs["proj_method"], int(f.attrs["orthonormal"])
