@@ -2336,9 +2336,11 @@ std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const P
   // picture left beside a failed figure's new script and data (they no longer match it).
   std::string first;
   std::vector<std::string> also, stale;
+  std::vector<Figure> drawn;
   for (auto& f : figs) {
     try {
       render_figure(f, gp);
+      drawn.push_back(f);
     } catch (const Error& e) {
       if (first.empty())
         first = e.what();
@@ -2362,7 +2364,7 @@ std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const P
   if (!stale.empty())
     msg += "; " + list(stale) + (stale.size() == 1 ? " is" : " are") +
            " an earlier plot's, not of the new script and data beside " + (stale.size() == 1 ? "it" : "them");
-  throw Error(msg);
+  throw PlotFailure(msg, std::move(drawn));
 }
 
 std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "losscape/error.hpp"
+
 namespace losscape {
 
 /// A surface file as read for plotting and export: grid coordinates, the stored quantities and
@@ -145,9 +147,18 @@ std::string find_gnuplot(const PlotOptions& o);
 /// Run gnuplot on the figure's script in the figure's directory; throws Error naming the script
 /// when gnuplot fails or an expected image is missing.
 void render_figure(const Figure& f, const std::string& gnuplot);
+/// gnuplot failed on some figures and drew the others (`drawn`, for the caller to list as it
+/// lists a whole plot's); the message names the failed scripts and the count drawn.
+class PlotFailure : public Error {
+ public:
+  PlotFailure(const std::string& message, std::vector<Figure> drawn_figures)
+      : Error(message), drawn(std::move(drawn_figures)) {}
+  std::vector<Figure> drawn;
+};
 /// Everything `losscape plot` does: read, write all data and scripts (of one surface's figures,
 /// or of several surfaces' comparison), then render them all. When gnuplot is missing the data
-/// and scripts are still written, then InputError is thrown naming the Debian package gnuplot-nox.
+/// and scripts are still written, then InputError is thrown naming the Debian package gnuplot-nox;
+/// when it fails on some figures, PlotFailure.
 std::vector<Figure> plot_surfaces(const std::vector<std::string>& files, const PlotOptions& o);
 /// plot_surfaces of one file.
 std::vector<Figure> plot_surface(const std::string& surface_file, const PlotOptions& o);

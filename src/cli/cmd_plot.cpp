@@ -84,16 +84,27 @@ void add_plot(CLI::App& root, Registry& reg) {
     auto wh = parse_size(o->size);
     p.width = wh[0];
     p.height = wh[1];
-    auto figs = plot_surfaces(o->surfaces, p);
-    std::vector<std::string> said;  // (each note once, however many figures it concerns)
-    for (auto& f : figs) {
-      for (auto& out : f.outputs) std::cout << out << "\n";
-      for (auto& note : f.notes)
-        if (std::find(said.begin(), said.end(), note) == said.end()) {
-          std::cerr << "losscape: note: " << note << "\n";
-          said.push_back(note);
-        }
+    // Each image written, and each note once, however many figures it concerns.
+    auto list = [](const std::vector<Figure>& figs) {
+      std::vector<std::string> said;
+      for (auto& f : figs) {
+        for (auto& out : f.outputs) std::cout << out << "\n";
+        for (auto& note : f.notes)
+          if (std::find(said.begin(), said.end(), note) == said.end()) {
+            std::cerr << "losscape: note: " << note << "\n";
+            said.push_back(note);
+          }
+      }
+      std::cout.flush();
+    };
+    std::vector<Figure> figs;
+    try {
+      figs = plot_surfaces(o->surfaces, p);
+    } catch (const PlotFailure& e) {
+      list(e.drawn);  // (the figures gnuplot drew beside the failed ones, listed all the same)
+      throw Error(e.what());
     }
+    list(figs);
     std::cout << figs.size() << " figures; each has its gnuplot script (.gp) and data (.dat) "
               << "next to it\n";
     return 0;

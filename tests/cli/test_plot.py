@@ -870,6 +870,9 @@ def main():
           len(redrawn) == total - 1 and "s2_train_loss_2dcontour.png" not in redrawn,
           f"gnuplot failing on one figure: the others drawn, one line naming it and the earlier "
           f"picture left ({r.returncode}: {r.stderr.strip()}; redrawn {redrawn})")
+    listed = sorted(os.path.basename(line) for line in r.stdout.splitlines() if line.endswith(".png"))
+    check(listed == redrawn, f"... and the pictures drawn are listed on stdout, as a whole plot's "
+          f"(plotting.md: every image it wrote; nothing was): {listed}")
     # A picture cut short (gnuplot says nothing when a write fails: a full disk left a PNG of 12 kB
     # of 58 under its final name, exit 0): refused for each format, nothing left in its place.
     with open("gbin/short", "w") as f:
