@@ -265,6 +265,12 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
         why = "its " + axis + " direction would be zero: every tensor of its " + what +
               " has at most one dimension, and --" + axis + "-ignore biasbn leaves those out (--" + axis +
               "-ignore none keeps them)";
+      else if (!any([](const NamedTensor& t) { return t.tensor.dim() > 1; }))
+        // (with --x-ignore none a tensor of one dimension gets θ*'s own values, as in the
+        // reference, whatever the norm: --x-norm none, which this advised, changed nothing)
+        why = "its " + axis + " direction would be zero: every tensor of its " + what +
+              " has at most one dimension, whose direction is θ*'s own values under --" + axis +
+              "-ignore none (as in the reference), and those are zero in θ*";
       else
         why = "its " + axis + " direction would be zero: the " + what + " it perturbs are zero in θ*, and --" +
               axis + "-norm " + to_string(s.norm) + " scales it to their size (--" + axis + "-norm none does not)";

@@ -184,17 +184,36 @@ def main():
         def forward(self, x):
             return x.flatten(1)[:, :10] + self.b
 
+    class ZeroLinear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(10, 10))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :10] @ self.w
+
     torch.jit.script(NoParams()).save("ts_noparams.pt")
     torch.jit.script(BiasOnly()).save("ts_biasonly.pt")
+    torch.jit.script(ZeroLinear()).save("ts_zerolinear.pt")
     for model, extra, says in (
             ("ts_noparams.pt", [], "the model has no weights to perturb"),
             ("ts_biasonly.pt", [], "every tensor of its weights has at most one dimension, and --x-ignore "
                                    "biasbn leaves those out (--x-ignore none keeps them)"),
-            ("ts_biasonly.pt", ["--x-ignore", "none", "--y-ignore", "none"],
-             "the weights it perturbs are zero in θ*, and --x-norm filter scales it to their size")):
+            # (a vector's direction is θ*'s own values under ignore none, whatever the norm: the
+            # message advised --x-norm none, which changed nothing)
+            ("ts_biasonly.pt", ["--x-ignore", "none", "--y-ignore", "none", "--x-norm", "none", "--y-norm", "none"],
+             "every tensor of its weights has at most one dimension, whose direction is θ*'s own values under "
+             "--x-ignore none (as in the reference), and those are zero in θ*"),
+            ("ts_zerolinear.pt", [],
+             "the weights it perturbs are zero in θ*, and --x-norm filter scales it to their size (--x-norm none "
+             "does not)")):
         r = refused(f"directions of {model} {' '.join(extra)}", model, "directions", "--model-file", model,
                     *extra, "--out", "zero.dirs.h5", "--quiet")
         check(says in r.stderr and not os.path.exists("zero.dirs.h5"), f"... says why, no file: {r.stderr.strip()}")
+    r = run("directions", "--model-file", "ts_zerolinear.pt", "--x-norm", "none", "--y-norm", "none",
+             "--out", "zero.dirs.h5", "--quiet")
+    check(os.path.exists("zero.dirs.h5"), "... and --x-norm none, as that message says, makes them")
+    os.remove("zero.dirs.h5")
     refused("... a sweep making them", "ts_noparams.pt", "sweep", "--model-file", "ts_noparams.pt",
             "--samples", "20", "--x", "-1:1:3", "--out", "zero.h5", *THREADS, "--quiet")
     check(not os.path.exists("zero.h5") and not os.path.exists("zero.dirs.h5"), "... nothing written")
