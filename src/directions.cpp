@@ -21,7 +21,11 @@ Norm parse_norm(const std::string& s, const std::string& what) {
   if (s == "weight") return Norm::weight;
   if (s == "dfilter") return Norm::dfilter;
   if (s == "dlayer") return Norm::dlayer;
-  if (s == "none" || s.empty()) return Norm::none;
+  if (s == "none") return Norm::none;
+  // (the reference's --xnorm '' is no normalization; here "" is refused, not taken for none:
+  // a config's "norm": "" swept unnormalized directions without a word)
+  if (s.empty())
+    throw InputError(what + ": an empty normalization; write none for no normalization (the reference's '')");
   throw InputError(what + ": unknown normalization '" + s +
                    "' (expected filter, layer, weight, dfilter, dlayer or none)");
 }

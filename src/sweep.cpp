@@ -139,8 +139,9 @@ void from_json(const nlohmann::json& j, SweepConfig& c) {
     for (auto* axis : {"x", "y"})
       if (d.contains(axis) && !d[axis].is_null()) {
         check_keys(d[axis], {"norm", "ignore", "target"}, std::string("dir.") + axis);
+        // ("", the reference's spelling of none, is refused as the norm's is: write "none")
         if (d[axis].contains("ignore") && !d[axis]["ignore"].is_null() && d[axis]["ignore"] != "biasbn" &&
-            d[axis]["ignore"] != "none" && d[axis]["ignore"] != "")
+            d[axis]["ignore"] != "none")
           throw InputError(std::string("config: dir.") + axis + ".ignore " +
                            shown_json(d[axis]["ignore"]) + ": expected \"biasbn\" or \"none\"");
       }
@@ -1425,6 +1426,26 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
                      cfg.out.c_str(), run_log.is_discarded() ? "not JSON" : "another JSON value");
       run_log = nlohmann::json::array();
     }
+    // The eigensolver's iteration cap and Krylov size are not part of a Hessian map's identity
+    // (a resume may change them: a cap too low for some points), but a point's values depend on
+    // them: a resume that changes them is said, so that a file of two settings is known as one.
+    if (cfg.hessian && part_done > 0 && rank == 0)
+      for (auto it = run_log.rbegin(); it != run_log.rend(); ++it) {
+        if (!it->is_object() || !it->contains("config") || !(*it)["config"].is_object()) continue;
+        const auto& was = (*it)["config"];
+        std::string changed;
+        for (auto [key, flag, now] : {std::tuple{"eig_max_iter", "--eig-max-iter", std::int64_t(cfg.eig_max_iter)},
+                                      std::tuple{"eig_ncv", "--eig-ncv", std::int64_t(cfg.eig_ncv)}})
+          if (was.contains(key) && was[key].is_number_integer() && was[key].get<std::int64_t>() != now)
+            changed += std::string(changed.empty() ? "" : ", ") + flag + " " + std::to_string(now) + ", not " +
+                       std::to_string(was[key].get<std::int64_t>());
+        if (!changed.empty())
+          std::fprintf(stderr,
+                       "losscape: note: %s: %s as in the file's last run: its points come from both "
+                       "settings (each run's are in its run log)\n",
+                       cfg.out.c_str(), changed.c_str());
+        break;
+      }
     const nlohmann::json devices = device_list(world.allgather(describe_device(device)));
     const nlohmann::json earlier = earlier_choices(run_log, devices, to_string(ev.opts.precision), G);
     int reused_points = 0, reused_fusion = -1;

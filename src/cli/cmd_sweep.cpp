@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <fstream>
+#include <tuple>
 
 #include "common.hpp"
 #include "losscape/json_config.hpp"
@@ -279,7 +280,16 @@ void add_sweep(CLI::App& root, Registry& reg) {
                          " is for the Hessian maps: add \"hessian\": true (or --hessian)");
     };
     auto named = [&](const std::string& message) {
-      return name_config_settings(message, o->config_file, [&](const char* flag) { return app->count(flag) > 0; });
+      const std::string m =
+          name_config_settings(message, o->config_file, [&](const char* flag) { return app->count(flag) > 0; });
+      // A target model of the file's "dir" that cannot be read: named by the file and key too
+      // ("nonexist.h5: no such model file" did not say where the name came from)
+      if (m == message && !o->config_file.empty())
+        for (auto [axis, flag, target] : {std::tuple{"x", "--x-target", cfg.dir.x.target},
+                                          std::tuple{"y", "--y-target", cfg.dir.y.target}})
+          if (!target.empty() && !app->count(flag) && message.rfind(target + ": ", 0) == 0)
+            return o->config_file + ": dir." + axis + ".target: " + message;
+      return m;
     };
     try {
       run_agreed(mpi::Comm::world(), assemble);

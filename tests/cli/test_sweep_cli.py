@@ -392,6 +392,11 @@ for key, value, want in (("samples", -5, 'bad.json: "samples" must not be negati
                          ("dataset", "imagenet", 'bad.json: "dataset": unknown data set \'imagenet\''),
                          ("splits", ["train", "train"], 'bad.json: "splits": \'train\' is given twice'),
                          ("dir", {"type": "foo"}, "bad.json: config: dir.type 'foo': expected weights or states"),
+                         # ("" was taken for none: unnormalized directions, the biases perturbed)
+                         ("dir", {"x": {"norm": ""}}, "bad.json: dir.x.norm: an empty normalization; write none "
+                          "for no normalization (the reference's '')"),
+                         ("dir", {"x": {"ignore": ""}}, 'bad.json: config: dir.x.ignore "": expected "biasbn" '
+                          'or "none"'),
                          # (last: the flag's case below runs on this file)
                          ("flush_seconds", -1, 'bad.json: "flush_seconds" must be a positive number')):
     with open("bad.json", "w") as f:
@@ -399,6 +404,13 @@ for key, value, want in (("samples", -5, 'bad.json: "samples" must not be negati
     p = run(["sweep", "--config", "bad.json", "--dry-run"], expect=1, mpi=2)
     check(p.stderr.startswith("losscape: error: " + want) and p.stderr.count("losscape: error") == 1,
           f"config {key} {value!r}: named by file and key, once ({p.stderr.splitlines()[0]})")
+# a target model the file names that cannot be read: by the file and key (it named the model
+# file alone: "nonexist.h5: no such model file")
+with open("target.json", "w") as f:
+    json.dump({**{k: v for k, v in cfg.items() if k != "directions"}, "dir": {"x": {"target": "nonexist.h5"}}}, f)
+p = run(["sweep", "--config", "target.json", "--dry-run"], expect=1)
+check(p.stderr.strip() == "losscape: error: target.json: dir.x.target: nonexist.h5: no such model file",
+      f"a config's missing target model: named by file and key ({p.stderr.strip()})")
 p = run(["sweep", "--config", "bad.json", "--dry-run", "--flush-seconds", "-2"], expect=1)
 check("error: --flush-seconds must be a positive number" in p.stderr, f"... a flag by its flag ({p.stderr.strip()})")
 
