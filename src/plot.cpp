@@ -747,11 +747,13 @@ std::string non_finite_note(const SurfaceView& s, const std::vector<std::string>
   }
   const auto n = std::size_t(std::count(bad.begin(), bad.end(), true));
   if (n == 0) return "";
-  // (eig-ratio = |min_eig / max_eig|: an eigensolver that did not converge, or a λmax of 0)
+  // (eig-ratio = |min_eig / max_eig|: an eigensolver that did not converge, a λmax of 0, or a
+  // point whose loss is NaN, where the sweep computes no Hessian)
   const bool eig = qs.size() == 1 && qs[0] == "eig-ratio";
   return std::to_string(n) + " computed point" + (n > 1 ? "s have" : " has") +
          " a NaN or infinite value (" + what +
-         (eig ? "; the eigensolver did not converge there, or λmax is 0): "
+         (eig ? "; the eigensolver did not converge there, or λmax is 0, or the loss is not finite there, "
+                "where no Hessian is computed): "
               : "; the model diverged there, e.g. BatchNorm statistics extrapolated below 0): ") +
          drawn_as + ", like points not computed";
 }

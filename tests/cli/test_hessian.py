@@ -193,6 +193,17 @@ def main():
     line = [ln for ln in run("info", "nc.h5").stdout.splitlines() if ln.strip().startswith("max_eig")]
     check(len(line) == 1 and line[0].split(None, 1)[1] == "no finite value; at θ* (0): NaN; 3 NaN or infinite",
           f"info of a complete map of unconverged solves: {line}")
+    # a resume with another iteration cap or Krylov size (not part of the identity) is said: the
+    # file then holds points of both settings
+    r = run("sweep", "--model-file", "tiny.pt", *data, "--x", "-1:1:3", "--hessian", "--eig-tol", "1e-14",
+            "--eig-max-iter", "1", "--eig-ncv", "3", "--stop-after", "1", "--out", "nc2.h5", "--quiet",
+            expect_ok=False)
+    check(r.returncode == 75, f"a --hessian sweep stopped after 1 point: 75 ({r.returncode}: {r.stderr.strip()})")
+    r = run("sweep", "--model-file", "tiny.pt", *data, "--x", "-1:1:3", "--hessian", "--eig-tol", "1e-14",
+            "--eig-max-iter", "2", "--eig-ncv", "3", "--out", "nc2.h5", "--quiet", expect_ok=False)
+    check(r.returncode == 0 and "losscape: note: nc2.h5: --eig-max-iter 2, not 1 as in the file's last run: its "
+          "points come from both settings (each run's are in its run log)" in r.stderr,
+          f"a resume with another --eig-max-iter: noted ({r.returncode}: {r.stderr.strip()})")
 
     # ---- sweep --hessian (1D) vs PyTorch at θ* + αδ ----
     run("sweep", "--model-file", "tiny.pt", *data, "--x", "-1:1:5", "--hessian", "--eig-tol",
