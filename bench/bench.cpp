@@ -304,11 +304,6 @@ nlohmann::json choice_quality(Model& model, const DataSplit& data, const Args& a
   return {{"settings", rows}, {"trials", picks}};
 }
 
-// --points-per-forward: the forward rate (point-images/s) with K grid points stacked in each
-// forward pass against one point per pass, in the layout and at the batch size B chosen for one
-// point (`c`, best_forward_rate's). K points are timed at batches of B / K, 2B / K and B images (an image is K times the work
-// and activations), in two rounds in opposite orders (averaged, as choice_quality does), and each
-// K's best batch counts.
 // θ* and two random directions of its scale, for stacked passes (the values do not change the
 // work).
 struct StackSource {
@@ -322,17 +317,22 @@ struct StackSource {
       dirs.dirs.push_back(dk);
     }
   }
-  /// K points spread over the plane, stacked into one network.
+  /// K >= 2 points spread over the plane, stacked into one network.
   StackedState stack(const Model& model, int k) const {
     std::vector<double> alphas, betas;
     for (int i = 0; i < k; ++i) {
-      alphas.push_back(k > 1 ? -1.0 + 2.0 * i / (k - 1) : 0.0);
-      betas.push_back(k > 1 ? 0.5 - 1.0 * i / (k - 1) : 0.0);
+      alphas.push_back(-1.0 + 2.0 * i / (k - 1));
+      betas.push_back(0.5 - 1.0 * i / (k - 1));
     }
     return stack_points(model, base, dirs, alphas, betas);
   }
 };
 
+// --points-per-forward: the forward rate (point-images/s) with K grid points stacked in each
+// forward pass against one point per pass, in the layout and at the batch size B chosen for one
+// point (`c`, best_forward_rate's). K points are timed at batches of B / K, 2B / K and B images (an image is K times the work
+// and activations), in two rounds in opposite orders (averaged, as choice_quality does), and each
+// K's best batch counts.
 nlohmann::json stacked_points(Model& model, const DataSplit& data, const Args& a, Precision p,
                               const EvalChoice& c) {
   const DataSplit d = relaid(model, data, c.channels_last);

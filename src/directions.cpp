@@ -261,15 +261,17 @@ Directions make_directions(const Model& model, const DirectionsConfig& cfg,
     // (a zero direction: a direction file the sweep refuses, a flat surface; said here)
     if (is_zero_direction(d)) {
       const std::string axis = &s == &cfg.x ? "x" : "y", what = to_string(cfg.type);
-      auto any = [&](auto pred) { return std::any_of(theta.begin(), theta.end(), pred); };
+      auto any_of_dims_above = [&](std::int64_t dims) {
+        return std::any_of(theta.begin(), theta.end(), [dims](const NamedTensor& t) { return t.tensor.dim() > dims; });
+      };
       std::string why;
-      if (!any([](const NamedTensor& t) { return t.tensor.dim() > 0; }))
+      if (!any_of_dims_above(0))
         why = "the model has no " + what + " to perturb (no tensor with a dimension)";
-      else if (s.ignore_biasbn && !any([](const NamedTensor& t) { return t.tensor.dim() > 1; }))
+      else if (s.ignore_biasbn && !any_of_dims_above(1))
         why = "its " + axis + " direction would be zero: every tensor of its " + what +
               " has at most one dimension, and --" + axis + "-ignore biasbn leaves those out (--" + axis +
               "-ignore none keeps them)";
-      else if (!any([](const NamedTensor& t) { return t.tensor.dim() > 1; }))
+      else if (!any_of_dims_above(1))
         // (with --x-ignore none a tensor of one dimension gets θ*'s own values, as in the
         // reference, whatever the norm: --x-norm none, which this advised, changed nothing)
         why = "its " + axis + " direction would be zero: every tensor of its " + what +

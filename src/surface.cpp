@@ -169,7 +169,6 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
     auto want = id.to_json();
     // The computed values (the splits) before the data's hashes, which differ with them: "its
     // computed values are [train_loss, ...]" says what is wrong, the hashes do not.
-    auto its = [](const std::string& k) { return SurfaceIdentity::its(k); };
     for (const auto& k : SurfaceIdentity::keys_in_order(want, have)) {
       if (!want.contains(k)) continue;
       const auto& v = want[k];
@@ -186,14 +185,14 @@ std::string SurfaceFile::resume_verdict(const std::string& path, const SurfaceId
                           ", this command's " + id.dir_file + ": resume with --directions " +
                           cfg["directions"].get<std::string>() + ")";
         }
-        return path + " belongs to another sweep: " + its(k) + SurfaceIdentity::shown(have, k, "none") +
+        return path + " belongs to another sweep: " + SurfaceIdentity::its(k) + SurfaceIdentity::shown(have, k, "none") +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") + swept_along +
                "; refusing to resume (the file is left untouched; use another --out)";
       }
     }
     for (auto& [k, v] : have.items())
       if (!want.contains(k))
-        return path + " belongs to another sweep: " + its(k) + shown_json(v) +
+        return path + " belongs to another sweep: " + SurfaceIdentity::its(k) + shown_json(v) +
                ", this command has " + SurfaceIdentity::shown(want, k, "none") +
                "; refusing to resume (the file is left untouched; use another --out)";
     check_layout(f, have, path, /*resume=*/true);

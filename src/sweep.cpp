@@ -916,8 +916,18 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
   int part_k = 0, part_n = 1;  // the slice of the grid (--part)
   Evaluator ev;
   std::unique_ptr<FileLock> lock;
-  // (a job aborted from any depth, a surface whose creation failed among them, lets it go)
-  mpi::AbortCleanup release_lock([&lock] { lock.reset(); });
+  // A job aborted from any depth (a surface whose creation failed among them) lets the lock go:
+  // rank 0 its own; another rank, which ends rank 0 by the abort without its cleanups, rank 0's
+  // (`lock_token`, broadcast once taken; a rerun from another node was refused for the lock's
+  // stale time).
+  std::string lock_token;
+  const std::string lock_target = std::filesystem::absolute(cfg.out).string();
+  mpi::AbortCleanup release_lock([&] {
+    if (lock)
+      lock.reset();
+    else if (!lock_token.empty())
+      FileLock::release_for(lock_target, lock_token);
+  });
   std::unique_ptr<SurfaceFile> surface;
   struct stat out_before {};  // (rank 0: the surface file as found, for one found complete)
   out_before.st_mtim.tv_sec = -1;
@@ -1044,15 +1054,8 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     }
     if (cfg.dry_run) lock.reset();  // only asked whether another job writes the file
   });
-  // A job aborted by another rank (an error there, a failed MPI call) ends rank 0 without its
-  // cleanups: the rank that aborts lets go of rank 0's lock (a rerun from another node was
-  // refused for the lock's stale time).
-  std::string lock_token = lock ? lock->token() : std::string();
-  if (size > 1) world.bcast(lock_token);
-  const std::string lock_target = std::filesystem::absolute(cfg.out).string();
-  mpi::AbortCleanup release_rank0_lock([&] {
-    if (rank != 0 && !lock_token.empty()) FileLock::release_for(lock_target, lock_token);
-  });
+  if (lock) lock_token = lock->token();
+  if (size > 1) world.bcast(lock_token);  // (for release_lock on the other ranks)
 
   // The data (each rank its shard with --data-shards), before anything is written: a missing or
   // damaged data set leaves no directions or surface file behind.
@@ -2061,7 +2064,7 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     throw;
   } catch (const c10::Error& e) {
     if (size == 1) throw;
-    // (release_lock lets rank 0's lock go, release_rank0_lock another rank's hold of it)
+    // (release_lock lets rank 0's lock go, whichever rank aborts)
     mpi::abort_job("LibTorch: " + one_line(e) + aborted_on(rank, cfg.out), kExitError);
   } catch (const std::exception& e) {
     if (size == 1) throw;  // alone: the file closes normally on the way out

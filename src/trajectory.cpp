@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 
 #include "losscape/checkpoint.hpp"
@@ -186,6 +187,28 @@ class EpochOffsets {
   std::int64_t first_recorded_ = 0, first_named_ = 0, offset_ = 0;
 };
 
+// The checks each checkpoint of a trajectory passes when first read, in training order (the PCA's
+// and the projection's): its recorded epoch against its name (EpochOffsets), the final model's
+// architecture and every tensor of its state, and the training run of the first checkpoint.
+class TrajectoryChecks {
+ public:
+  TrajectoryChecks(const Model& final_model, std::string final_file)
+      : arch_(final_model.arch), final_file_(std::move(final_file)), state_(final_model.tensors(TensorSet::states)) {}
+  void check(const CheckpointReader& r) {
+    offsets_.check(r);
+    r.check_arch(arch_, final_file_);
+    r.check_holds(state_);
+    if (!first_run_) first_run_ = r.run();
+    r.check_same_run(*first_run_);
+  }
+
+ private:
+  EpochOffsets offsets_;
+  std::string arch_, final_file_;
+  TensorList state_;
+  std::optional<CheckpointReader::Run> first_run_;
+};
+
 // A stretch of one tensor's flattened values.
 struct Segment {
   std::size_t tensor;
@@ -289,25 +312,19 @@ Directions pca_directions(const std::vector<std::string>& files, TensorSet type,
   // the long part of the work. When D fits in one block (the usual case) it is kept for pass 2
   // and every file is read once (a torch.save file is parsed whole at each opening).
   std::vector<std::int64_t> epochs;
-  EpochOffsets offsets;
+  TrajectoryChecks checks(*model, files.back());
   auto G = torch::zeros({n, n}, torch::kFloat64);
   const std::int64_t cols1 = opts.memory_bytes / (8 * (n + 1));
   const auto blocks1 = make_blocks(theta, active, cols1);
   const bool one_block = blocks1.size() == 1;  // then D stays for pass 2
   torch::Tensor D;
-  CheckpointReader::Run first_run;
-  const TensorList all_state = model->tensors(TensorSet::states);
   for (auto& b : blocks1) {
     D = torch::empty({n, block_size(b)}, torch::kFloat64);
     for (std::int64_t k = 0; k < n; ++k) {
       CheckpointReader r(files[std::size_t(k)]);
       if (epochs.size() < std::size_t(n)) {
         epochs.push_back(r.epoch());
-        offsets.check(r);
-        r.check_arch(model->arch, files.back());
-        r.check_holds(all_state);
-        if (k == 0) first_run = r.run();
-        r.check_same_run(first_run);
+        checks.check(r);
       }
       D[k].copy_(read_block(r, theta, b));
       if (!torch::isfinite(D[k]).all().item<bool>())
@@ -503,16 +520,10 @@ Projection project_trajectory(const Directions& d_in, const std::vector<std::str
   p.explained_variance_ratio = d.explained_variance_ratio;
   p.directions_fingerprint = directions_fingerprint(d_in);
   p.model_fingerprint = fingerprint(model->parameters());
-  EpochOffsets offsets;
-  CheckpointReader::Run first_run;
-  const TensorList all_state = model->tensors(TensorSet::states);
+  TrajectoryChecks checks(*model, files.back());
   for (auto& f : files) {
     CheckpointReader r(f);
-    offsets.check(r);
-    r.check_arch(model->arch, files.back());
-    r.check_holds(all_state);
-    if (&f == &files.front()) first_run = r.run();
-    r.check_same_run(first_run);
+    checks.check(r);
     double x = 0, y = 0;
     for (auto& it : items) {
       auto dk = r.read(theta[it.i].name, theta[it.i].tensor.sizes()) - it.last;
