@@ -403,6 +403,29 @@ check(r.returncode == 0 and "losscape: note: own/g.part-1-of-2.dirs.h5, own/g.pa
 os.chmod("own/g.h5", 0o600)
 must("merge", "own/g.part-1-of-2.h5", "--out", "own/g.h5", "--quiet")
 check(stat.S_IMODE(os.stat("own/g.h5").st_mode) == 0o600, "a merge into an existing 0600 output keeps 0600")
+# ... and one that cannot be written is refused, as a sweep refuses to resume it, and left as it
+# was (a file made read-only was replaced in silence); run as nobody, who may write the folder
+nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]
+os.makedirs("ro", exist_ok=True)
+os.chmod("ro", 0o777)
+if os.geteuid() != 0 or not shutil.which("setpriv") or subprocess.run(
+        nobody + ["test", "-w", "ro"], capture_output=True).returncode != 0:
+    print("(skipped: the read-only output needs root, setpriv and a work folder nobody can reach)")
+else:
+    for name in ("g.part-1-of-2.h5", "g.part-2-of-2.h5", "g.part-1-of-2.dirs.h5", "g.part-2-of-2.dirs.h5", "g.h5"):
+        shutil.copy(f"own/{name}", f"ro/{name}")
+    for name in os.listdir("ro"):
+        os.chmod(f"ro/{name}", 0o644)
+    os.chmod("ro/g.h5", 0o444)
+    with open("ro/g.h5", "rb") as f:
+        before = f.read()
+    q = subprocess.run(nobody + [LOSSCAPE, "merge", "ro/g.part-2-of-2.h5", "--out", "ro/g.h5"],
+                       capture_output=True, text=True, timeout=300)
+    with open("ro/g.h5", "rb") as f:
+        same = f.read() == before
+    check(q.returncode == 1 and q.stderr.strip() == "losscape: error: ro/g.h5: cannot be written (Permission "
+          "denied), so it cannot be merged into; it is left as it was" and same,
+          f"a merge into an output that cannot be written: refused, left as it was ({q.returncode}: {q.stderr.strip()})")
 
 # ---- a part of 2^31 - 1 parts: merged (the loop over the parts' numbers overflowed: SIGSEGV) ----
 big = f"{2**31 - 1}"
