@@ -13,6 +13,7 @@
 
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/grid.hpp"
 #include "losscape/zoo.hpp"
 
 namespace losscape {
@@ -296,6 +297,7 @@ std::int64_t parse_count_or_auto(const std::string& s, const std::string& flag, 
   std::int64_t b = 0;
   try {
     std::size_t used = 0;
+    if (!number_text(s)) throw std::invalid_argument(s);
     b = std::stoll(s, &used);
     if (used != s.size()) throw std::invalid_argument(s);
   } catch (const std::out_of_range&) {

@@ -1,6 +1,7 @@
 #include "losscape/grid.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,10 @@ std::string shortest_decimal(double v) {
   return {};
 }
 
+bool number_text(const std::string& s) {
+  return !s.empty() && !std::isspace(static_cast<unsigned char>(s.front()));
+}
+
 std::string GridAxis::str() const {
   return shortest_decimal(min) + ":" + shortest_decimal(max) + ":" + std::to_string(num);
 }
@@ -54,6 +59,7 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
     std::size_t used = 0;
     double v = 0;
     try {
+      if (!number_text(f)) throw std::invalid_argument(f);
       v = std::stod(f, &used);
     } catch (const std::out_of_range&) {  // (glibc: also a subnormal, 1e-320)
       throw bad(std::string(name) + " is beyond a double's range (or below its smallest normal value)");
@@ -71,6 +77,7 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
   const std::string f2 = s.substr(p2 + 1);
   try {
     std::size_t used = 0;
+    if (!number_text(f2)) throw std::invalid_argument(f2);
     const long long n = std::stoll(f2, &used);
     if (used != f2.size()) throw bad("NUM is not an integer");
     a.num = n;
@@ -224,6 +231,7 @@ std::pair<int, int> parse_part_text(const std::string& part) {
   try {
     if (slash == std::string::npos) throw std::invalid_argument("");
     std::size_t used_k = 0, used_n = 0;
+    if (!number_text(part) || !number_text(part.substr(slash + 1))) throw std::invalid_argument("");
     k = std::stoi(part.substr(0, slash), &used_k);
     n = std::stoi(part.substr(slash + 1), &used_n);
     if (used_k != slash || used_n != part.size() - slash - 1) throw std::invalid_argument("");

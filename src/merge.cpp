@@ -44,6 +44,7 @@ double parse_merge_tolerance(const std::string& s) {
   std::size_t used = 0;
   double t = -1;
   try {
+    if (!number_text(s)) throw std::invalid_argument(s);
     t = std::stod(s, &used);
   } catch (const std::exception&) {
     used = 0;

@@ -282,6 +282,7 @@ int parse_points_per_forward(const std::string& s) {
   std::size_t used = 0;
   int k = 0;
   try {
+    if (!number_text(s)) throw std::invalid_argument(s);
     k = std::stoi(s, &used);
   } catch (const std::exception&) {
     throw InputError(range);

@@ -76,4 +76,8 @@ std::vector<std::size_t> stride_indices(std::size_t n, std::size_t stride, std::
 /// specifications written for a user to copy.
 std::string shortest_decimal(double v);
 
+/// Whether `s` may go to std::stod/stoll/stoi as a whole number: not empty and not starting with
+/// white space (they skip leading white space but stop at trailing: " 1" was taken, "1 " refused).
+bool number_text(const std::string& s);
+
 }  // namespace losscape

@@ -565,6 +565,8 @@ TEST_CASE("batch size and precision flags", "[evaluate]") {
   CHECK(parse_batch_size("64") == 64);
   CHECK_THROWS_AS(parse_batch_size("0"), InputError);
   CHECK_THROWS_AS(parse_batch_size("12x"), InputError);
+  CHECK_THROWS_AS(parse_batch_size(" 12"), InputError);  // (as "12 " is: std::stoll skips the leading)
+  CHECK_THROWS_AS(parse_batch_size("\n12"), InputError);
   CHECK(parse_precision("bf16") == Precision::bf16);
   CHECK(std::string(to_string(Precision::tf32)) == "tf32");
   CHECK_THROWS_AS(parse_precision("fp64"), InputError);

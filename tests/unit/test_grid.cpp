@@ -48,7 +48,9 @@ TEST_CASE("parse_axis accepts MIN:MAX:NUM with any real bounds", "[grid]") {
 
 TEST_CASE("parse_axis rejects malformed specs with the option name", "[grid]") {
   for (const char* bad : {"", "1", "-1:1", "-1:1:51:2", "a:1:5", "-1:b:5", "-1:1:x", "-1:1:2.5",
-                          "-1:1:0", "-1:1:-3", "1:-1:5", "1:1:5", "nan:1:5", "-inf:1:5", "-1:1:5 "}) {
+                          "-1:1:0", "-1:1:-3", "1:-1:5", "1:1:5", "nan:1:5", "-inf:1:5", "-1:1:5 ",
+                          // white space before a field as after it (std::stod skips the leading)
+                          " -1:1:5", "-1: 1:5", "-1:1: 5", "\t-1:1:5", "-1 :1:5"}) {
     INFO("spec '" << bad << "'");
     CHECK_THROWS_AS(parse_axis(bad, "--y"), InputError);
     CHECK_THROWS_WITH(parse_axis(bad, "--y"), Contains("--y"));
@@ -257,6 +259,8 @@ TEST_CASE("parse_part: K/N and Slurm's contiguous arrays", "[grid][part]") {
   CHECK(parse_part("", false) == std::make_pair(0, 1));
   CHECK_THROWS_WITH(parse_part("9/8", false), Contains("1 <= K <= N"));
   CHECK_THROWS_WITH(parse_part("3", false), Contains("expected K/N"));
+  for (const char* spaced : {" 3/8", "3/ 8", "3 /8", "3/8 "})
+    CHECK_THROWS_WITH(parse_part(spaced, false), Contains("expected K/N"));
   {
     SlurmArray a("5", "4", "4", "7", "1");  // --array=4-7, task 5: the second slice
     CHECK(parse_part("", true) == std::make_pair(1, 4));
