@@ -155,6 +155,8 @@ std::string export_quantity(const SurfaceView& s, const VtpOptions& o) {
 ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   if (!s.two_d())
     throw InputError(s.path + " is a 1D surface; a .vtp export needs a 2D one (--x and --y)");
+  if (s.nx() < 2 && s.ny() < 2)
+    throw InputError(s.path + ": its grid has a single point: a .vtp export needs 2 points or more per axis");
   if (s.nx() < 2 || s.ny() < 2)
     throw InputError(s.path + ": its grid has one point on " + (s.nx() < 2 ? "α" : "β") +
                      " (a line, without cells); a .vtp export needs 2 points or more per axis "
@@ -164,7 +166,11 @@ ValueGrid vtp_values(const SurfaceView& s, const VtpOptions& o) {
   g.x = s.x;
   g.y = s.y;
   g.z = quantity_values(s, canonical_quantity(export_quantity(s, o)));
-  if (o.interp > 0) g = resample_spline(g, o.interp);
+  if (o.interp > 0) try {
+      g = resample_spline(g, o.interp);
+    } catch (const InputError& e) {  // (named by the surface: its points are what is missing)
+      throw InputError(s.path + ": " + e.what());
+    }
   // the reference's order: resample, clip at zmax, then ln(z + 0.1)
   for (double& z : g.z) {
     if (!std::isfinite(z)) continue;  // (left out: +inf is no value above zmax to draw at zmax)
@@ -282,10 +288,25 @@ namespace {
 // A VTK XML file (ours or another's), which --vtp may replace.
 bool is_vtk_xml(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  std::string head(512, '\0');
+  std::string head(1 << 16, '\0');
   in.read(head.data(), std::streamsize(head.size()));
   head.resize(std::size_t(in.gcount()));
-  return head.rfind("<?xml", 0) == 0 || head.rfind("<VTKFile", 0) == 0;
+  // (its root element: any XML file began with <?xml, a ParaView state or an SVG picture too)
+  std::size_t at = 0;
+  if (head.rfind("<?xml", 0) == 0) {
+    at = head.find("?>");
+    if (at == std::string::npos) return false;
+    at += 2;
+  }
+  // (and the comments before it: ours names the surface)
+  for (;;) {
+    at = head.find_first_not_of(" \t\r\n", at);
+    if (at == std::string::npos || head.compare(at, 4, "<!--") != 0) break;
+    at = head.find("-->", at + 4);
+    if (at == std::string::npos) return false;
+    at += 3;
+  }
+  return at != std::string::npos && head.compare(at, 8, "<VTKFile") == 0;
 }
 }  // namespace
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "losscape/error.hpp"
@@ -194,15 +196,25 @@ void sync_folder_of(const std::string& path) {
 }
 
 namespace {
-// The temporary write_whole is writing, for the signal handler (a fixed buffer: nothing but
-// unlink, sigprocmask, raise and _exit in a handler). One writer owns it at a time: the
-// outermost RemovedOnSignal (g_owners counts them; the ones inside it leave it alone).
-char g_writing[8192];
-volatile std::sig_atomic_t g_writing_set = 0;
+// The temporaries being written, and the child process writing them, for the signal handler
+// (fixed buffers: nothing but kill, waitpid, unlink, sigprocmask, raise and _exit in a handler).
+// One guard owns them at a time: the outermost RemovedOnSignal (g_owners counts them; the ones
+// inside it leave them alone).
+constexpr std::size_t kMaxRemoved = 8;
+char g_writing[kMaxRemoved][4096];
+volatile std::sig_atomic_t g_writing_count = 0;
+volatile std::sig_atomic_t g_child = 0;
 std::atomic<int> g_owners{0};
+constexpr std::array<int, 3> kEndingSignals{SIGINT, SIGTERM, SIGHUP};
 
 extern "C" void remove_writing_and_end(int sig) {
-  if (g_writing_set) ::unlink(g_writing);
+  // (the child first, and waited for: it must not go on writing, or make a file once removed)
+  if (const pid_t child = g_child; child > 0) {
+    ::kill(child, SIGKILL);
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  for (std::sig_atomic_t i = 0; i < g_writing_count; ++i) ::unlink(g_writing[i]);
   // The default action now (SA_RESETHAND), not once the handler returns: the write must not go
   // on into the removed file. A process the signal cannot end (PID 1 of a container drops a
   // signal left at its default) ends as the signal would have ended it.
@@ -214,51 +226,79 @@ extern "C" void remove_writing_and_end(int sig) {
   ::_exit(128 + sig);
 }
 
-// While it lives, SIGINT, SIGTERM and SIGHUP remove `tmp` and then end the process as they
-// would have: a Ctrl-C or scancel during a long write (a direction file of a large network)
-// left NAME.PID.writing behind. Signals this process handles itself (a sweep's or training's
-// stop) or ignores (a background job's SIGINT) are left to it.
-class RemovedOnSignal {
- public:
-  explicit RemovedOnSignal(const std::string& tmp) {
-    if (g_owners.fetch_add(1) != 0) return;  // (inside another write_whole, or beside one)
-    owner_ = true;
-    if (tmp.size() >= sizeof g_writing) return;
-    std::memcpy(g_writing, tmp.c_str(), tmp.size() + 1);
-    g_writing_set = 1;
-    struct sigaction ours {};
-    ours.sa_handler = remove_writing_and_end;
-    ours.sa_flags = SA_RESETHAND;
-    sigemptyset(&ours.sa_mask);
-    for (std::size_t i = 0; i < kSignals.size(); ++i) {
-      struct sigaction old {};
-      if (::sigaction(kSignals[i], nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
-          !(old.sa_flags & SA_SIGINFO))
-        installed_[i] = ::sigaction(kSignals[i], &ours, nullptr) == 0;
-    }
-  }
-  ~RemovedOnSignal() {
-    if (owner_) {
-      // (back to the default, where the handler is still ours: one installed meanwhile stays)
-      for (std::size_t i = 0; i < kSignals.size(); ++i) {
-        struct sigaction now {};
-        if (installed_[i] && ::sigaction(kSignals[i], nullptr, &now) == 0 &&
-            now.sa_handler == remove_writing_and_end)
-          ::signal(kSignals[i], SIG_DFL);
-      }
-      g_writing_set = 0;
-    }
-    g_owners.fetch_sub(1);
-  }
-  RemovedOnSignal(const RemovedOnSignal&) = delete;
-  RemovedOnSignal& operator=(const RemovedOnSignal&) = delete;
-
- private:
-  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
-  std::array<bool, 3> installed_{};
-  bool owner_ = false;
-};
+sigset_t ending_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int sig : kEndingSignals) sigaddset(&set, sig);
+  return set;
+}
 }  // namespace
+
+RemovedOnSignal::RemovedOnSignal(const std::vector<std::string>& paths) {
+  if (g_owners.fetch_add(1) != 0) return;  // (inside another guard, or beside one)
+  owner_ = true;
+  std::sig_atomic_t n = 0;
+  for (const auto& p : paths)
+    if (std::size_t(n) < kMaxRemoved && p.size() < sizeof g_writing[0])
+      std::memcpy(g_writing[n++], p.c_str(), p.size() + 1);
+  g_writing_count = n;
+  struct sigaction ours {};
+  ours.sa_handler = remove_writing_and_end;
+  ours.sa_flags = SA_RESETHAND;
+  sigemptyset(&ours.sa_mask);
+  for (std::size_t i = 0; i < kEndingSignals.size(); ++i) {
+    struct sigaction old {};
+    if (::sigaction(kEndingSignals[i], nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO))
+      installed_[i] = ::sigaction(kEndingSignals[i], &ours, nullptr) == 0;
+  }
+}
+
+RemovedOnSignal::~RemovedOnSignal() {
+  if (owner_) {
+    // (back to the default, where the handler is still ours: one installed meanwhile stays)
+    for (std::size_t i = 0; i < kEndingSignals.size(); ++i) {
+      struct sigaction now {};
+      if (installed_[i] && ::sigaction(kEndingSignals[i], nullptr, &now) == 0 &&
+          now.sa_handler == remove_writing_and_end)
+        ::signal(kEndingSignals[i], SIG_DFL);
+    }
+    g_writing_count = 0;
+    g_child = 0;
+  }
+  g_owners.fetch_sub(1);
+}
+
+pid_t RemovedOnSignal::fork_child() {
+  // (the signals held over the fork: one in between would leave a child nobody ends)
+  const sigset_t ending = ending_signals();
+  sigset_t before;
+  ::sigprocmask(SIG_BLOCK, &ending, &before);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // (exec keeps the mask and the handlers' dispositions go back to the default)
+    for (std::size_t i = 0; i < kEndingSignals.size(); ++i)
+      if (installed_[i]) ::signal(kEndingSignals[i], SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    return 0;
+  }
+  if (pid > 0 && owner_) g_child = pid;
+  ::sigprocmask(SIG_SETMASK, &before, nullptr);
+  return pid;
+}
+
+int RemovedOnSignal::wait_child(pid_t pid) {
+  // (waited for without reaping, then forgotten, then reaped: the handler never kills a pid that
+  // a reaped child has left free for another process)
+  siginfo_t info{};
+  while (::waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+  if (owner_ && g_child == pid) g_child = 0;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
 
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write) {
@@ -267,7 +307,7 @@ void write_whole(const std::string& path, const std::string& suffix,
   if (const std::string why = folder_problem(path); !why.empty()) throw InputError(path + ": " + why);
   std::error_code ec;
   std::filesystem::remove(tmp, ec);
-  const RemovedOnSignal removed_on_signal(tmp);
+  const RemovedOnSignal removed_on_signal({tmp});
   try {
     write(tmp);
   } catch (const std::exception& e) {

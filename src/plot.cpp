@@ -442,6 +442,9 @@ struct Context {
 
 std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
 
+// The first column of a 1D figure's data: the curve's axis (beta for a grid of one point on α).
+std::string line_column(const Context& c) { return c.line_axis == "β" ? "beta" : "alpha"; }
+
 // A model file as titles name it: its file name, and for a training run's checkpoint (model_300.h5,
 // the reference's model_300.t7), whose name is only its epoch, with the run's folder before it
 // (resnet56_sgd_lr0.1_bs128_wd5e-4/model_300.h5): what tells one run's figures from another's.
@@ -1005,7 +1008,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
   if (kind == Kind::trajectory) {
     const ProjectedPath& t = *c.traj;
     const std::size_t n = t.x.size();
-    data << "\n# index 1: trajectory: x y " << (t.epochs.empty() ? "checkpoint (its index: the projection records no epochs)" : "epoch")
+    data << "\n# index 1: trajectory: x y " << (t.epochs.empty() || t.indexed ? "checkpoint (its index: the projection records no epochs)" : "epoch")
          << " labelled (1 = print the label)\n";
     for (std::size_t k = 0; k < n; ++k) {
       std::int64_t epoch = k < t.epochs.size() ? t.epochs[k] : std::int64_t(k);
@@ -1102,11 +1105,14 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
     gp << levels_cmd(lv) << band_palette_cmd(lv.size() - 1, below)
        << (below ? "# values below the first level: white (the band below it on the colour bar)\n" : "")
        << "set cbrange [" << num(low) << ":" << num(lv.back()) << "]\n"
-       // (tics on every other band edge, from the first level; on each with one or two bands: a
-       // --vlevel beyond vmax - vmin, whose levels are vmin and vmax, had a tic at vmin alone)
+       // (tics on every other band edge, from the first level, and on fewer for many bands, about
+       // ten in all: 100 labels of a fine --vlevel lay on top of each other; on each edge with one
+       // or two bands: a --vlevel beyond vmax - vmin, whose levels are vmin and vmax, had a tic at
+       // vmin alone)
        << (o.log             ? "set logscale cb\n" + log_tics_cmd("cb", lv.front(), lv.back())
            : lv.size() <= 3 ? "set cbtics (" + joined(lv) + ")\n"
-                            : "set cbtics " + num(lv.front()) + ", vlevel * 2\n");
+                            : "set cbtics " + num(lv.front()) + ", vlevel * " +
+                                  std::to_string(std::max<std::size_t>(2, (lv.size() - 1 + 9) / 10)) + "\n");
     plot =
         "splot datafile using 1:2:3 with pm3d nocontours, \\\n"
         "      datafile using 1:2:3 with lines lc rgb \"black\" lw 0.5 nosurface";
@@ -1234,7 +1240,7 @@ Figure figure_1d_loss_acc(const Context& c) {
   if (const std::string high = above_loss_max_note(cols, vals, rows, o.loss_max); !high.empty())
     fig.notes.push_back(high);
   std::ostringstream data;
-  std::string colnames = "alpha";
+  std::string colnames = line_column(c);
   for (auto& q : cols) colnames += " " + q;
   data << "# loss and accuracy of " << one_line(s.path) << "\n# columns: " << colnames
        << "; NaN = not computed or computed as NaN\n";
@@ -1291,7 +1297,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
   if (const std::string high = above_loss_max_note({q}, {v}, rows, o.loss_max); !high.empty())
     fig.notes.push_back(high);
   std::ostringstream data;
-  data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha " << q
+  data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: " << line_column(c) << " " << q
        << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) data << num(s.x[i]) << ' ' << value_num(v[i]) << '\n';
   write_file(fig.data(), data.str());
@@ -1578,7 +1584,13 @@ ProjectedPath read_projected_path(const std::string& path) {
   // (epochs of -1: checkpoints whose names say none, torch.save files not named model_<N>; the
   // labels then count the checkpoints from 0, as for a file without epochs, not "-1" at each)
   const bool known = std::any_of(p.epochs.begin(), p.epochs.end(), [](std::int64_t e) { return e >= 0; });
-  if (p.epochs.size() == t.x.size() && known) t.epochs = std::move(p.epochs);
+  if (p.epochs.size() == t.x.size() && known) {
+    t.epochs = std::move(p.epochs);
+  } else {
+    t.epochs.resize(t.x.size());
+    std::iota(t.epochs.begin(), t.epochs.end(), std::int64_t(0));
+    t.indexed = true;
+  }
   // Points that are not finite (the checkpoints of a diverged run project to NaN) are left out,
   // said in a note: gnuplot drew NaN as a gap without a word and failed on an infinity.
   std::size_t kept = 0;
@@ -1586,7 +1598,7 @@ ProjectedPath read_projected_path(const std::string& path) {
     if (std::isfinite(t.x[i]) && std::isfinite(t.y[i])) {
       t.x[kept] = t.x[i];
       t.y[kept] = t.y[i];
-      if (!t.epochs.empty()) t.epochs[kept] = t.epochs[i];
+      t.epochs[kept] = t.epochs[i];
       ++kept;
     }
   if (kept < t.x.size()) {
@@ -1595,7 +1607,7 @@ ProjectedPath read_projected_path(const std::string& path) {
                          "and are not drawn\n", printable_line(path).c_str(), t.x.size() - kept, t.x.size());
     t.x.resize(kept);
     t.y.resize(kept);
-    if (!t.epochs.empty()) t.epochs.resize(kept);
+    t.epochs.resize(kept);
   }
   if (p.explained_variance_ratio && p.explained_variance_ratio->size() >= 2)
     t.variance = std::array<double, 2>{(*p.explained_variance_ratio)[0], (*p.explained_variance_ratio)[1]};
@@ -1718,8 +1730,9 @@ void refuse_2d_options(const PlotOptions& o, const std::string& path) {
 void make_out_dir(const PlotOptions& o, const std::string& example) {
   std::error_code ec;
   // `-o fig.png` (as sweep's -o names its file) would make a folder called fig.png.
-  if (std::string ext = fs::path(o.out_dir).extension().string();
-      !fs::is_directory(o.out_dir, ec) && (ext == ".png" || ext == ".pdf" || ext == ".svg"))
+  std::string ext = fs::path(o.out_dir).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (!fs::is_directory(o.out_dir, ec) && (ext == ".png" || ext == ".pdf" || ext == ".svg"))
     throw InputError("plot: --out-dir " + o.out_dir + " is the folder for the figures, not an "
                      "image: each figure is named after the surface, the quantity and the kind (" +
                      example + "." + ext.substr(1) + "); give a folder (and --formats for the image types)");
@@ -1856,11 +1869,22 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
                      ", not from the θ* of " + s.path +
                      " (the models' fingerprints differ): project the checkpoints up to the surface's model");
   // A PCA direction file tells the variance its axes explain.
+  // Only of the surface's plane: a file found by its recorded name may be another PCA's (a
+  // run's folder whose pca.h5 was made again), whose shares then named these axes.
+  std::string other_plane;
   auto variance_of = [&](const std::string& named, const std::string& by) {
     if (variance) return;
     const std::string d = find_named(named, by);
     try {
-      if (!d.empty() && h5::is_hdf5(d)) variance = read_explained_variance(d);
+      if (d.empty() || !h5::is_hdf5(d)) return;
+      if (!plane.empty() && is_directions_file(d) && directions_fingerprint(read_directions(d)) != plane) {
+        if (other_plane.empty())
+          other_plane = "the direction file " + basename_of(by) + " records, " + d +
+                        ", holds other directions than the surface's (the fingerprints differ): "
+                        "the axes are named α and β, not by its components";
+        return;
+      }
+      variance = read_explained_variance(d);
     } catch (const Error&) {
     }
   };
@@ -1907,14 +1931,15 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
       if (c.traj) {
         figs.push_back(figure_2d(c, q, Kind::trajectory));
         if (!traj_unchecked.empty()) figs.back().notes.push_back(traj_unchecked);
-        if (c.traj->epochs.empty())  // (the reference's projections record none)
+        if (c.traj->epochs.empty() || c.traj->indexed)  // (the reference's projections record none)
           figs.back().notes.push_back("the path's labels count its checkpoints from 0: " + basename_of(o.trajectory) +
                                       " records no epochs");
       }
     }
   }
-  if (!dir_missing.empty())
-    for (auto& f : figs) f.notes.push_back(dir_missing);
+  for (const std::string* note : {&dir_missing, &other_plane})
+    if (!note->empty() && !variance)
+      for (auto& f : figs) f.notes.push_back(*note);
   return figs;
 }
 
@@ -2232,7 +2257,12 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
   const std::string part = "part='" + kWriting + "'";
   std::error_code ec;
   for (auto& out : f.outputs) fs::remove(out + kWriting, ec);  // (a killed run's of this pid)
-  pid_t pid = fork();
+  // Ctrl-C or scancel while gnuplot draws: gnuplot is ended and its temporaries removed (it went
+  // on drawing into NAME.png.PID.writing after losscape had gone)
+  std::vector<std::string> parts;
+  for (auto& out : f.outputs) parts.push_back(out + kWriting);
+  h5::RemovedOnSignal removed_on_signal(parts);
+  pid_t pid = removed_on_signal.fork_child();
   if (pid < 0) throw Error("plot: fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {
     close(pipe_fd[0]);
@@ -2258,9 +2288,7 @@ void render_figure(const Figure& f, const std::string& gnuplot) {
     err.append(buf, std::size_t(n));
   }
   close(pipe_fd[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = removed_on_signal.wait_child(pid);
   auto last_line = [&]() {
     std::string e = err;
     while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();

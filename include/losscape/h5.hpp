@@ -5,6 +5,9 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include <sys/types.h>
+
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -56,6 +59,28 @@ bool is_hdf5(const std::string& path);
 /// those signals itself: the temporary is removed and the signal then ends the process.
 void write_whole(const std::string& path, const std::string& suffix,
                  const std::function<void(const std::string& tmp)>& write);
+/// While it lives, SIGINT, SIGTERM and SIGHUP remove `paths` (temporaries being written; 8 at
+/// most) and then end the process as they would have: a Ctrl-C or scancel during a long write
+/// (a direction file of a large network, a figure) left NAME.PID.writing behind. A child made by
+/// fork_child (gnuplot writing them) is killed and waited for first. Signals this process handles
+/// itself (a sweep's or training's stop) or ignores (a background job's SIGINT) are left to it;
+/// a guard inside another one leaves the outer one's in place.
+class RemovedOnSignal {
+ public:
+  explicit RemovedOnSignal(const std::vector<std::string>& paths);
+  ~RemovedOnSignal();
+  RemovedOnSignal(const RemovedOnSignal&) = delete;
+  RemovedOnSignal& operator=(const RemovedOnSignal&) = delete;
+  /// fork(), the child ended by the signals above while it runs; in the child (0) the signals
+  /// are at their defaults again, ready for exec.
+  pid_t fork_child();
+  /// waitpid's status of the child `pid` once it has ended (a signal then no longer ends it).
+  int wait_child(pid_t pid);
+
+ private:
+  std::array<bool, 3> installed_{};
+  bool owner_ = false;
+};
 /// ".PID" + suffix: the temporary suffix of an output that no lock guards (directions,
 /// projections, figures, exports), so that two processes writing the same name at once never
 /// write into, remove or rename each other's temporaries (one of them wins whole).

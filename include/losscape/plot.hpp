@@ -70,6 +70,9 @@ std::size_t computed_count(const SurfaceView& s, const std::string& q);
 struct ProjectedPath {
   std::vector<double> x, y;                       ///< proj_xcoord, proj_ycoord
   std::vector<std::int64_t> epochs;               ///< the `epochs` attribute, or empty
+  /// `epochs` holds the checkpoints' indices from 0 (the projection records no epochs): a point
+  /// left out (not finite) keeps the others' numbers
+  bool indexed = false;
   std::optional<std::array<double, 2>> variance;  ///< `explained_variance_ratio` attribute
   std::string dir_file;  ///< `dir_file` attribute: the PCA direction file, when recorded
   std::string directions_fingerprint;  ///< `directions_fingerprint` attribute, when recorded

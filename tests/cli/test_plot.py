@@ -211,6 +211,18 @@ def main():
     check(r.returncode == 0 and "the path's labels count its checkpoints from 0: proj_noep.h5 records no "
           "epochs" in r.stderr and "x y checkpoint (its index" in dat and list(labels) == list(range(25)),
           f"trajectory without epochs: labels 0..24 named checkpoints, noted ({r.stderr.strip()})")
+    # ... and a point left out (not finite) keeps the others' numbers: the final model labelled
+    # 24, not 23
+    shutil.copy("proj_noep.h5", "proj_noep_nan.h5")
+    with h5py.File("proj_noep_nan.h5", "a") as f:
+        f["proj_xcoord"][1] = np.nan
+    r = run("plot", "ref.h5", "--out-dir", "figp_noep_nan", "--formats", "png", "--trajectory", "proj_noep_nan.h5",
+            "--what", "train_loss")
+    dat = open("figp_noep_nan/ref_train_loss_2dcontour_proj.dat").read()
+    labels = np.loadtxt(dat.split("# index 1")[1].splitlines()[1:])[:, 2]
+    check(r.returncode == 0 and "1 of its 25 points are not finite" in r.stderr and
+          list(labels) == [0] + list(range(2, 25)),
+          f"trajectory without epochs, a point not finite: the others keep their numbers ({list(labels)[:4]})")
     # epochs of -1 (torch.save checkpoints whose names give none): as none, not "-1" at each point
     shutil.copy("proj.h5", "proj_m1.h5")
     with h5py.File("proj_m1.h5", "a") as f:
@@ -637,11 +649,17 @@ def main():
               np.allclose(dat[:, 1], loss(X, Y).ravel(), rtol=1e-9) and
               f"{len(along)} points, {axis} ∈ [-1, 1] at {fixed}" in gp and
               f'set xlabel "{axis}"' in gp and os.path.exists(f"fig_{name}/{name}_1d_loss_acc.png") and
+              all(f"# columns: {'alpha' if nx > 1 else 'beta'} " in open(f"fig_{name}/{name}_1d_{k}.dat").read()
+                  for k in ("train_loss", "loss_acc")) and
               os.path.exists(f"fig_{name}/{name}_1d_train_err.png"),
               f"a {nx} x {ny} grid: drawn as a curve along {axis} at {fixed} ({r.returncode}: {r.stderr.strip()})")
         r = run("export", f"{name}.h5", "--vtp", f"{name}.vtp", expect_ok=False)
         check(r.returncode == 1 and f"one point on {'β' if ny == 1 else 'α'}" in r.stderr and
               not os.path.exists(f"{name}.vtp"), f"export of the {nx} x {ny} grid: refused ({r.stderr.strip()})")
+    write_surface("single.h5", 1, 1)  # (its grid is one point: said as such, not as a line)
+    r = run("export", "single.h5", "--vtp", "single.vtp", expect_ok=False)
+    check(r.returncode == 1 and r.stderr.strip() == "losscape: error: single.h5: its grid has a single point: a "
+          ".vtp export needs 2 points or more per axis", f"export of a one-point grid ({r.stderr.strip()})")
 
     # ---- gnuplot missing: LOSSCAPE_GNUPLOT or a PATH without it ----
     no_path = {k: v for k, v in os.environ.items() if k != "LOSSCAPE_GNUPLOT"}
@@ -717,7 +735,19 @@ def main():
           "name for a VTK XML file (name it .vtp; pictures come from plot)" and not os.path.exists("s2.png"),
           f"export --vtp NAME.png: refused ({r.stderr.strip()})")
     r = run("export", "ref.h5", "--vtp", "e.vtp", "--interp", "20", expect_ok=False)
-    check(r.returncode == 1 and "--interp" in r.stderr, "interp on a partial surface: clear error")
+    check(r.returncode == 1 and r.stderr.startswith("losscape: error: ref.h5: --interp needs every grid point"),
+          f"interp on a partial surface: clear error naming it ({r.stderr.strip()})")
+    # --vtp replaces a VTK XML file only, not any XML (a ParaView state, an SVG picture)
+    for name, text in (("scene.pvsm", '<?xml version="1.0"?>\n<ParaView>\n <ServerManagerState version="5.11.0"/>\n</ParaView>\n'),
+                       ("pic.vtp", '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE svg>\n<svg width="4" height="4"></svg>\n')):
+        with open(name, "w") as f:
+            f.write(text)
+        r = run("export", "s2.h5", "--vtp", name, expect_ok=False)
+        check(r.returncode == 1 and "exists and is not a VTK file; not replaced" in r.stderr and
+              open(name).read() == text, f"export --vtp over another XML file ({name}): refused, left "
+              f"({r.returncode}: {r.stderr.strip()})")
+    r = run("export", "s2.h5", "--vtp", "a.vtp")  # (its own earlier file, a comment before the root)
+    check(r.returncode == 0, f"export --vtp over a .vtp it wrote: replaced ({r.stderr.strip()})")
     r = run("export", "ref.h5", "--vtp", "f.vtp")
     root, piece, a = parse_vtp("f.vtp")
     check(piece.get("NumberOfPoints") == str(done) and "warning" in r.stderr,
@@ -889,6 +919,38 @@ def main():
               and not left, f"a {fmt} cut short: refused in one line, none left ({r.returncode}: "
               f"{r.stderr.strip()}; {left})")
 
+    # Ctrl-C or scancel while gnuplot draws: gnuplot is ended with plot and its temporaries are
+    # removed (gnuplot went on, and left NAME.png.PID.writing, after plot had gone). The stand-in
+    # draws (the temporaries are there), records its pid, then waits as a slow gnuplot would.
+    with open("gbin/slow", "w") as f:
+        f.write(f"#!/bin/sh\n{GNUPLOT} \"$@\" || exit $?\necho $$ > \"$SLOW_DIR/slow.pid\"\nexec sleep 120\n")
+    os.chmod("gbin/slow", 0o755)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        for n in ("slow.pid",):
+            if os.path.exists(n):
+                os.remove(n)
+        # (its own session: a SIGINT to a background child of a non-interactive shell is ignored)
+        p = subprocess.Popen([LOSSCAPE, "plot", "s2.h5", "--formats", "png,svg", "--what", "train_loss",
+                              "--out-dir", "fig_sig"], env=dict(os.environ, LOSSCAPE_GNUPLOT=os.path.abspath("gbin/slow"),
+                                                                SLOW_DIR=WORK),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for _ in range(3000):
+            if os.path.exists("slow.pid") or p.poll() is not None:
+                break
+            time.sleep(0.02)
+        time.sleep(0.2)
+        writing = sorted(n for n in os.listdir("fig_sig") if n.endswith(".writing"))
+        p.send_signal(sig)
+        p.communicate(timeout=60)
+        gp_pid = int(open("slow.pid").read()) if os.path.exists("slow.pid") else 0
+        time.sleep(0.2)
+        alive = gp_pid > 0 and os.path.exists(f"/proc/{gp_pid}") and \
+            "Z" not in open(f"/proc/{gp_pid}/stat").read().split()[2]
+        left = sorted(n for n in os.listdir("fig_sig") if n.endswith(".writing"))
+        check(len(writing) == 2 and p.returncode == -sig and left == [] and gp_pid > 0 and not alive,
+              f"plot ended by {sig.name} while gnuplot draws: gnuplot ended, its temporaries removed "
+              f"(during: {writing}; exit {p.returncode}; left {left}; gnuplot {gp_pid} alive: {alive})")
+
     # ---- levels: every one listed (gnuplot's incremental form lost 2.4 to 2.1 + 3 * 0.1), a
     # bounded count, finite values; the 3D colours on the maps' scale ----
     run("plot", "s2.h5", "--vmin", "2.1", "--vlevel", "0.1", "--vmax", "2.4", "--formats", "png",
@@ -898,6 +960,13 @@ def main():
     check(line == ["set cntrparam levels discrete 2.1,2.2,2.3,2.4"], f"levels 2.1:0.1:2.4 all listed: {line}")
     check("set cbrange [vmin:vmax]" in open("fig_lv/s2_train_loss_3dsurface.gp").read(),
           "3D: the colour range is vmin..vmax, as in the maps")
+    # the filled map's colour bar: tics on every other band edge, on fewer for many bands (about
+    # ten: 100 labels of a fine --vlevel lay on top of each other)
+    for vlevel, every in (("0.5", 2), ("0.05", 20)):
+        run("plot", "s2.h5", "--vmin", "0.1", "--vlevel", vlevel, "--vmax", "10", "--formats", "png",
+            "--what", "train_loss", "--out-dir", "fig_cb")
+        tics = [l for l in open("fig_cb/s2_train_loss_2dcontourf.gp").read().splitlines() if l.startswith("set cbtics")]
+        check(tics == [f"set cbtics 0.1, vlevel * {every}"], f"--vlevel {vlevel}: colour bar tics every {every} levels ({tics})")
     for args, want in ((["--vlevel", "1e-9"], "contour levels; at most 1000"),
                        (["--vmax", "inf"], "--vmax must be finite"),
                        (["--vmin", "nan"], "--vmin must be finite"),
@@ -1078,10 +1147,11 @@ def main():
           f"two notes (holes, thinning), each once: {notes}")
 
     # ---- -o fig.png (sweep's -o names a file): refused, no folder fig.png made ----
-    r = run("plot", "s2.h5", "-o", "fig.png", expect_ok=False)
-    check(r.returncode == 1 and "is the folder for the figures, not an image" in r.stderr and
-          len(r.stderr.strip().splitlines()) == 1 and not os.path.exists("fig.png"),
-          f"plot -o fig.png: one line, nothing made ({r.returncode}: {r.stderr.strip()})")
+    for name in ("fig.png", "figs.PNG"):
+        r = run("plot", "s2.h5", "-o", name, expect_ok=False)
+        check(r.returncode == 1 and "is the folder for the figures, not an image" in r.stderr and
+              len(r.stderr.strip().splitlines()) == 1 and not os.path.exists(name),
+              f"plot -o {name}: one line, nothing made ({r.returncode}: {r.stderr.strip()})")
 
     # ---- coordinates of another tool's file: NaN or repeated refused; uneven noted ----
     for name, xs, want in (("refnan.h5", [-1, -0.5, np.nan, 0.5, 1], "xcoordinates[2] is nan"),
