@@ -31,7 +31,7 @@ namespace losscape::cli {
 const CLI::Validator& seed_check() {
   static const CLI::Validator check(
       [](std::string& s) -> std::string {
-        const std::string max = "18446744073709551615";
+        const std::string max = "18446744073709551615";  // (decimal_integers says it too)
         const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
         const std::string t = digits ? s.substr(std::min(s.find_first_not_of('0'), s.size() - 1)) : s;
         if (!digits || t.size() > max.size() || (t.size() == max.size() && t > max))
@@ -286,6 +286,33 @@ std::string parse_error_text(const CLI::ParseError& e) {
   return what;
 }
 
+// Every whole-number option reads its value as a decimal number: CLI11 guesses the base from
+// the prefix, so --samples 010 (a zero-padded `printf %03d` of a script) was 8 samples, 0x10
+// was 16, and --subset-seed 08 was refused as not a number. Leading zeros are dropped; any other
+// form (hex, octal prefixes, 1e3, 12x) is refused in one line.
+static void decimal_integers(CLI::App& app) {
+  // (a seed's own refusal, seed_check's, names its range; this transform runs before it)
+  static const std::string kSeedRange = "an integer in 0..18446744073709551615";
+  for (CLI::Option* opt : app.get_options()) {
+    const std::string type = opt->get_type_name();
+    if (type.rfind("INT", 0) != 0 && type.rfind("UINT", 0) != 0) continue;
+    const bool seed = opt->get_name().find("seed") != std::string::npos;
+    opt->transform(CLI::Validator(
+        [seed](std::string& v) -> std::string {
+          if (v.empty()) return "";  // (refused_value says what an empty value is)
+          const std::size_t digits = v[0] == '-' || v[0] == '+' ? 1 : 0;
+          if (v.size() == digits || v.find_first_not_of("0123456789", digits) != std::string::npos)
+            return "'" + v + (seed ? "' is not a seed: " + kSeedRange
+                                   : "' is not a number (a whole number in decimal digits: 10, or 010 for 10)");
+          const std::size_t first = std::min(v.find_first_not_of('0', digits), v.size() - 1);
+          v = v.substr(0, digits) + v.substr(first);
+          return "";
+        },
+        "", "decimal"));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) decimal_integers(*sub);
+}
+
 // What CLI11 lets through and losscape refuses, in every option of a command: an empty value
 // (an unset shell variable: `--part $PART` computed the whole grid in every task of a fan-out,
 // `--x-target ''` made a random direction), an integer beyond 64 bits (CLI11 clamped
@@ -426,6 +453,7 @@ int run_main(int argc, char** argv) {
           print_usage_error(what);
           return kExitError;
         }
+  decimal_integers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

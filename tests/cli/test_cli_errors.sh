@@ -164,6 +164,17 @@ expect_error "hessian --json ''" 1 "--json '': $empty" -- hessian --arch cnn_sma
 expect_error "info ''" 1 "an empty file argument (an unset shell variable?)" -- info ""
 [[ -e $WORK/part_empty.h5 || -e $WORK/xt_empty.h5 ]] && fail "a refused empty value left a file" ||
   pass "a refused empty value left no file"
+# whole numbers are decimal: a leading zero (a script's printf %03d) is no octal prefix (--samples
+# 010 was 8 samples, 0x10 16, --subset-seed 08 refused as no number)
+for v in 0x10 1e2 12x 0b1 +; do
+  expect_error "eval --samples $v" 1 "--samples: '$v' is not a number (a whole number in decimal digits" -- \
+    eval --arch cnn_small --samples "$v"
+done
+ev() { "$LOSSCAPE" eval --arch cnn_small -b 10 --memory-format nchw --json "$@" 2>&1 | grep -v '"seconds"'; }
+a=$(ev --samples 010 --subset-seed 08) b=$(ev --samples 10 --subset-seed 8) c=$(ev --samples 10 --subset-seed 0)
+[[ $a == *'"samples": 10'* && $a == "$b" && $a != "$c" ]] &&
+  pass "--samples 010 --subset-seed 08 is --samples 10 --subset-seed 8" ||
+  fail "--samples 010 --subset-seed 08 is not 10 and 8: $a / $b / $c"
 # integers past 64 bits (CLI11 made them 9223372036854775807)
 expect_error "eval --samples 2^66" 1 "--samples 99999999999999999999: out of the range of a 64-bit integer" -- \
   eval --arch cnn_small --samples 99999999999999999999
