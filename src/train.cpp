@@ -720,8 +720,16 @@ std::unique_ptr<FileLock> lock_run_folder(const std::string& out, std::vector<fs
 
 }  // namespace
 
+std::string normal_run_folder(const std::string& out) {
+  if (out.empty()) return out;
+  fs::path p = fs::path(out).lexically_normal();
+  if (p.filename().empty() && p.has_relative_path()) p = p.parent_path();  // (a trailing '/')
+  return p.empty() ? std::string(".") : p.string();
+}
+
 TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opts) {
   TrainConfig cfg = cfg_in;
+  cfg.out = normal_run_folder(cfg.out);
   validate(cfg);
   const fs::path dir(cfg.out);
   // The folders made above the run folder for its lock go again if the run stops on bad input

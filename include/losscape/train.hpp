@@ -85,6 +85,10 @@ struct RunCheckpoint {
   std::string path;
 };
 std::vector<RunCheckpoint> run_checkpoints(const std::string& run_dir);
+/// `--out` of a training run, lexically normal and without a trailing '/' ("runs/P/sub/.." is
+/// runs/P, as its lock takes it: the run there was not seen while sub did not exist, and was
+/// written over).
+std::string normal_run_folder(const std::string& out);
 /// The paths of run_checkpoints(run_dir); when there are none, the folder's torch.save
 /// checkpoints model_<epoch>.t7 / .pt / .pth (a run of the Python reference), in epoch order.
 /// InputError when the folder holds neither.

@@ -8,6 +8,7 @@
 #include "losscape/checkpoint.hpp"
 #include "losscape/device.hpp"
 #include "losscape/error.hpp"
+#include "losscape/grid.hpp"
 #include "losscape/terminal.hpp"
 #include "losscape/stop.hpp"
 #include "losscape/train.hpp"
@@ -122,9 +123,10 @@ void add_train(CLI::App& root, Registry& reg) {
       given["out"] = o->c.out;
       from_file.erase("out");
     }
-    const std::string out =
-        given.contains("out") && given["out"].is_string() ? given["out"].get<std::string>() : "";
+    const std::string out = normal_run_folder(
+        given.contains("out") && given["out"].is_string() ? given["out"].get<std::string>() : "");
     if (out.empty()) throw UsageError("train: give --out RUN_FOLDER (or \"out\" in --config)");
+    given["out"] = out;
     if (o->no_nesterov) {
       given["nesterov"] = false;
       from_file.erase("nesterov");
@@ -141,6 +143,7 @@ void add_train(CLI::App& root, Registry& reg) {
                            "150,225,275, or '' for none)");
         try {
           std::size_t used = 0;
+          if (!number_text(item)) throw std::invalid_argument(item);
           ms.push_back(std::stoll(item, &used));
           if (used != item.size()) throw std::invalid_argument(item);
         } catch (const std::exception&) {

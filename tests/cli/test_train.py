@@ -111,6 +111,12 @@ before = {f: digest("run/" + f) for f in os.listdir("run")}
 p = run("train", *common, "--epochs", "4", "--out", "run", expect=1)
 check("already holds a training run" in p.stderr and len(p.stderr.strip().splitlines()) == 1,
       "existing run without --resume: one-line error")
+# ... also named through a folder that does not exist and '..' (run/sub/.. was not seen as the run
+# while sub did not exist: a new run wrote over model_0.., its log moved aside), and --dry-run says so
+for extra in ([], ["--dry-run"]):
+    p = run("train", *common, "--epochs", "4", "--out", "run/sub/..", *extra, expect=1)
+    check("run already holds a training run" in p.stderr and not os.path.exists("run/sub"),
+          f"an existing run named as run/sub/.. {' '.join(extra)}: refused, no sub made ({p.stderr.strip()})")
 p = run("train", "--arch", "resnet57", "--dataset", "mnist", "--data-dir", "data", "--out", "x",
         expect=1)
 check("unknown architecture 'resnet57'" in p.stderr, "unknown architecture named")
@@ -923,6 +929,15 @@ os.rename("pca_np.h5", "pca_np_moved.h5")
 p = run("plot", "pca_surf.h5", *plot_args, expect=0 if gnuplot else 1)
 check("the direction file pca_surf.h5 records, pca.h5, is not found (as recorded, nor beside it): the "
       "axes are named α and β" in p.stderr, f"a surface whose direction file is not found: noted ({p.stderr.strip()[-300:]})")
+# (another PCA's file at its name, a folder whose pca.h5 was made again: its shares do not name
+# this surface's axes, said; they were taken for them)
+shutil.copy("pca_np_moved.h5", "pca.h5")
+p = run("plot", "pca_surf.h5", *plot_args, expect=0 if gnuplot else 1)
+check("the direction file pca_surf.h5 records, pca.h5, holds other directions than the surface's (the "
+      "fingerprints differ): the axes are named α and β" in p.stderr and
+      "PC:" not in open("figs/pca_surf_train_loss_2dcontour.gp").read(),
+      f"a surface whose recorded direction file is another plane's: no PC labels, noted ({p.stderr.strip()[-300:]})")
+os.remove("pca.h5")
 p = run("plot", "pca_surf.h5", "--trajectory", "proj_own.h5", *plot_args, expect=0 if gnuplot else 1)
 check("not checked" not in p.stderr and (not gnuplot or p.returncode == 0),
       f"a projection whose direction file is gone is checked by its record: {p.stderr.strip()[-300:]}")
