@@ -207,6 +207,16 @@ std::vector<std::uint8_t> read_maybe_gz(const std::string& file, std::size_t hea
           inflateEnd(&z);
           throw;
         }
+        // (deflate inflates at most ~1032-fold: a header announcing more than this file can
+        // hold, 2^32 - 1 images in a 1 MB file, is refused at once; it set no useful limit, and
+        // the 1 GB its zeros held were read)
+        const std::uint64_t most = 1032 * std::uint64_t(in.size()) + sizeof chunk;
+        if (limit > most) {
+          inflateEnd(&z);
+          throw FormatError(file + ": truncated: its header announces " + std::to_string(limit) +
+                            " bytes, more than its " + std::to_string(in.size()) +
+                            " bytes of gzip data can hold (a damaged or wrong file)");
+        }
         if (out.size() > limit + sizeof chunk) {
           inflateEnd(&z);
           throw FormatError(file + ": its gzip data inflate to more than the " + std::to_string(limit) +
@@ -334,7 +344,8 @@ DataSplit load_split(const DataSpec& spec, const torch::Device& device) {
   std::string dir = spec.data_dir.empty() ? default_data_dir(spec.dataset) : spec.data_dir;
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    throw InputError(dir + ": is a file, not the data directory of " + spec.dataset +
+    throw InputError(dir + (fs::is_regular_file(dir, ec) ? ": is a file" : ": is no folder") +
+                     ", not the data directory of " + spec.dataset +
                      " (set --data-dir to the folder holding it)");
   if (!fs::is_directory(dir, ec))
     throw InputError(dir + ": data directory of " + spec.dataset +

@@ -178,12 +178,14 @@ std::vector<EvalSums> evaluate_models(
       if (opts.loss == LossKind::cross_entropy) {
         // −log softmax at the label: cross_entropy with reduction sum, per model
         l = -torch::log_softmax(logits, 2).gather(2, y.view({len, 1, 1}).expand({len, k, 1}));
-        l = l.squeeze(2).sum(0);
+        l = l.squeeze(2);
       } else {
         auto onehot = torch::one_hot(y, logits.size(2)).to(logits.scalar_type()).unsqueeze(1);
-        l = (torch::softmax(logits, 2) - onehot).pow(2).mean(2).sum(0);
+        l = (torch::softmax(logits, 2) - onehot).pow(2).mean(2);
       }
-      loss_acc.add_(l.to(torch::kFloat64));
+      // (summed in float64: a batch's float32 sum of finite losses of 1e36 overflowed to inf, a
+      // loss that then depended on the batch size, with no accuracy)
+      loss_acc.add_(l.sum(0, false, torch::kFloat64));
       correct_acc.add_(logits.argmax(2).eq(y.unsqueeze(1)).sum(0));
       if (!recording && opts.between_batches) opts.between_batches();
     }

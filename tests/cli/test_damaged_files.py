@@ -32,6 +32,7 @@ Environment (set by CTest): LOSSCAPE, TEST_WORK_DIR. Exit 77 = skipped.
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -568,6 +569,31 @@ def main():
             "--out", "s_negvar.h5", *THREADS, "--quiet")
     check(not os.path.exists("s_negvar.h5"), "... nothing written")
 
+    # ---- finite losses of 1e36 per sample (logits that large, a diverging run): summed in float64,
+    # they stay finite at any batch size (a batch's float32 sum overflowed at -b 128: loss inf, no
+    # accuracy, and a note blaming the logits) ----
+    # (the largest power-of-ten scale of the last layer whose logits stay finite, one sample a batch)
+    with h5py.File("run/model_2.h5", "r") as f:
+        w = f["state/linear.weight"][()]
+    big = {}
+    for scale in (1e38, 1e37, 1e36, 1e35, 1e34):
+        shutil.copy("run/model_2.h5", "ck_big.h5")
+        with h5py.File("ck_big.h5", "r+") as f:
+            f["state/linear.weight"][...] = w * scale
+        for b in ("1", "50", "128"):
+            r = run("eval", "--model-file", "ck_big.h5", "--samples", "300", "-b", b, "--memory-format", "nchw",
+                    "--json", *THREADS)
+            big[b] = json.loads(r.stdout)
+            if big["1"]["loss"] is None:
+                break
+        if big["1"]["loss"] is not None:
+            break
+    one = big["1"]["loss"] or math.nan
+    check(one > 3e36 and all(v["loss"] is not None and abs(v["loss"] / one - 1) < 1e-6 and v["accuracy"] is not None
+                             for v in big.values()),
+          f"losses of 1e36 and more (scale {scale:g}): finite and alike at batch sizes 1, 50 and 128 "
+          f"({[(v['loss'], v['accuracy']) for v in big.values()]})")
+
     # ---- a run log entry with keys of other types: info shows it, not a JSON type error ----
     shutil.copy("s.h5", "s_log.h5")
     with h5py.File("s_log.h5", "r+") as f:
@@ -795,6 +821,14 @@ def main():
             rc, err = None, "blocked: killed after 60 s"
         check(rc == 1 and len(err.splitlines()) == 1 and path + ": is not a regular file" in err,
               f"{tag}: one line naming the FIFO, exit 1 ({rc}: {err[:300]})")
+
+    # ... a FIFO as the data folder: no folder (it was called a file)
+    os.mkfifo("fifo_dir")
+    r = subprocess.run([os.environ["LOSSCAPE"], "info", "--dataset", "cifar10", "--data-dir", "fifo_dir"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and r.stderr.strip() == "losscape: error: fifo_dir: is no folder, not the data "
+          "directory of cifar10 (set --data-dir to the folder holding it)",
+          f"a FIFO as --data-dir: named as no folder ({r.returncode}: {r.stderr.strip()})")
 
     # ---- a sweep of a whole split: info says "samples all", not "samples 0" ----
     run("sweep", "--model-file", "run/model_2.h5", "--dataset", "fashion-mnist", "--splits", "test",

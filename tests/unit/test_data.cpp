@@ -449,6 +449,18 @@ TEST_CASE("bad data files give errors naming the file", "[data]") {
     CHECK(std::filesystem::file_size(bomb) < (std::size_t(1) << 20));
     CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(bomb); }),
                Contains(bomb) && Contains("inflate to more than the 14 bytes its header announces"));
+
+    // ... and a header announcing more than its gzip data can hold (deflate inflates at most
+    // ~1032-fold): 2^32 - 1 labels in a file of a few kB is refused before inflating, not
+    // inflated up to what the zeros hold (1 GB from 1 MB set no useful limit)
+    auto liar = d.file("liar.gz");
+    b = plain;
+    for (int k = 4; k < 8; ++k) b[std::size_t(k)] = 0xff;
+    b.resize(b.size() + (std::size_t(1) << 20), 0);
+    write_gz(liar, b);
+    CHECK_THAT(error_of<FormatError>([&] { read_idx_labels(liar); }),
+               Contains(liar) && Contains("truncated: its header announces 4294967303 bytes, more than its") &&
+                   Contains("bytes of gzip data can hold"));
   }
   SECTION("IDX headers whose counts overflow or are zero") {
     // 0xffffffff images of 0xffff x 0xffff: n * rows * cols wraps around 2^64 to a small number
