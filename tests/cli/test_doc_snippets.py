@@ -69,8 +69,9 @@ run(["hessian", "--model-file", "model.h5", *DATA_ARGS, "--samples", "64", "--de
 
 
 def eval_json(model):
+    # (one batch size and layout: bit for bit then; auto's layout is timed, and may differ)
     p = run(["eval", "--model-file", model, *DATA_ARGS, "--samples", "100", "--batch-size", "50",
-             "--json"])
+             "--memory-format", "nchw", "--json"])
     return json.loads(p.stdout or "{}")
 
 
