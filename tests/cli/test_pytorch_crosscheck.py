@@ -379,8 +379,8 @@ r = run("directions", "--arch", "cnn_small", "--dataset", "fashion-mnist", "--x-
         "--dims", "1", "--out", os.path.join(WORK, "ts_target.h5"), expect_ok=False)
 check(r.returncode == 1 and "small.pt: target model is a TorchScript module" in r.stderr and
       "--arch" not in r.stderr, f"a TorchScript target for cnn_small: refused as such ({r.stderr.strip()})")
-as_stored = eval_json(*common, "--arch", "torchscript", "-b", "64")
-check(as_stored["loss"] == eval_json(*common, "-b", "64")["loss"],
+as_stored = eval_json(*common, "--arch", "torchscript", "-b", "64", "--memory-format", "nchw")
+check(as_stored["loss"] == eval_json(*common, "-b", "64", "--memory-format", "nchw")["loss"],
       f"torchscript with --arch torchscript (a stored configuration's): taken ({as_stored['loss']})")
 
 
