@@ -313,10 +313,8 @@ bool is_vtk_xml(const std::string& path) {
 VtpSummary export_vtp(const std::string& surface_file, const std::string& vtp_file,
                       const VtpOptions& opts) {
   // (an image's name for the XML file: a slip, as plot refuses it)
-  std::string ext = std::filesystem::path(vtp_file).extension().string();
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));  // (x.PNG too)
-  if (ext == ".png" || ext == ".pdf" || ext == ".svg")
-    throw InputError("export: --vtp " + vtp_file + ": a " + ext.substr(1) +
+  if (const std::string type = image_type_of(vtp_file); !type.empty())
+    throw InputError("export: --vtp " + vtp_file + ": a " + type +
                      " image's name for a VTK XML file (name it .vtp; pictures come from plot)");
   h5::check_replaceable(vtp_file, "VTK file", is_vtk_xml);
   SurfaceView s = read_surface_view(surface_file);

@@ -1730,12 +1730,10 @@ void refuse_2d_options(const PlotOptions& o, const std::string& path) {
 void make_out_dir(const PlotOptions& o, const std::string& example) {
   std::error_code ec;
   // `-o fig.png` (as sweep's -o names its file) would make a folder called fig.png.
-  std::string ext = fs::path(o.out_dir).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  if (!fs::is_directory(o.out_dir, ec) && (ext == ".png" || ext == ".pdf" || ext == ".svg"))
+  if (const std::string type = image_type_of(o.out_dir); !type.empty() && !fs::is_directory(o.out_dir, ec))
     throw InputError("plot: --out-dir " + o.out_dir + " is the folder for the figures, not an "
                      "image: each figure is named after the surface, the quantity and the kind (" +
-                     example + "." + ext.substr(1) + "); give a folder (and --formats for the image types)");
+                     example + "." + type + "); give a folder (and --formats for the image types)");
   fs::create_directories(o.out_dir, ec);
   if (!fs::is_directory(o.out_dir))
     throw InputError("plot: cannot create output directory " + o.out_dir + " (" +
@@ -2243,6 +2241,12 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     figs.push_back(std::move(fig));
   }
   return figs;
+}
+
+std::string image_type_of(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));  // (x.PNG too)
+  return ext == ".png" || ext == ".pdf" || ext == ".svg" ? ext.substr(1) : "";
 }
 
 std::string find_gnuplot(const PlotOptions& o) { return find_program(gnuplot_name(o)); }

@@ -145,6 +145,9 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& o);
 /// colour of its own named in the key (o.labels, default the files' names). A 2D surface is
 /// refused.
 std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, const PlotOptions& o);
+/// The image type a name's extension says, in any case ("png", "pdf" or "svg"), or "": an image's
+/// name given for plot's folder or export's VTK file is a slip, refused.
+std::string image_type_of(const std::string& path);
 /// The gnuplot executable to run (absolute path), or "" when it cannot be found.
 std::string find_gnuplot(const PlotOptions& o);
 /// Run gnuplot on the figure's script in the figure's directory; throws Error naming the script

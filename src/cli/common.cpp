@@ -28,10 +28,13 @@
 
 namespace losscape::cli {
 
+// A seed's range, as its refusals name it (seed_check, and decimal_integers before it).
+static const std::string kSeedMax = "18446744073709551615";
+
 const CLI::Validator& seed_check() {
   static const CLI::Validator check(
       [](std::string& s) -> std::string {
-        const std::string max = "18446744073709551615";  // (decimal_integers says it too)
+        const std::string& max = kSeedMax;
         const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
         const std::string t = digits ? s.substr(std::min(s.find_first_not_of('0'), s.size() - 1)) : s;
         if (!digits || t.size() > max.size() || (t.size() == max.size() && t > max))
@@ -291,8 +294,7 @@ std::string parse_error_text(const CLI::ParseError& e) {
 // was 16, and --subset-seed 08 was refused as not a number. Leading zeros are dropped; any other
 // form (hex, octal prefixes, 1e3, 12x) is refused in one line.
 static void decimal_integers(CLI::App& app) {
-  // (a seed's own refusal, seed_check's, names its range; this transform runs before it)
-  static const std::string kSeedRange = "an integer in 0..18446744073709551615";
+  // (a seed's refusal names its range, as seed_check's, which runs after this transform)
   for (CLI::Option* opt : app.get_options()) {
     const std::string type = opt->get_type_name();
     if (type.rfind("INT", 0) != 0 && type.rfind("UINT", 0) != 0) continue;
@@ -302,7 +304,7 @@ static void decimal_integers(CLI::App& app) {
           if (v.empty()) return "";  // (refused_value says what an empty value is)
           const std::size_t digits = v[0] == '-' || v[0] == '+' ? 1 : 0;
           if (v.size() == digits || v.find_first_not_of("0123456789", digits) != std::string::npos)
-            return "'" + v + (seed ? "' is not a seed: " + kSeedRange
+            return "'" + v + (seed ? "' is not a seed: an integer in 0.." + kSeedMax
                                    : "' is not a number (a whole number in decimal digits: 10, or 010 for 10)");
           const std::size_t first = std::min(v.find_first_not_of('0', digits), v.size() - 1);
           v = v.substr(0, digits) + v.substr(first);
