@@ -7,9 +7,13 @@
 #     task resumes and completes it;
 #   - jobs/sweep.sbatch with 2 ranks under srun and a 1-minute limit: the warning stops it, the
 #     script requeues the job, the requeued job completes the file;
+#   (once a job has been stopped by its warning and handed on, the test gives its later starts
+#   10 minutes, as a real limit would be, so the rest of the work runs in one start, not in a
+#   dozen 1-minute ones on this crowded 2-core node)
 #   - jobs/sweep.sbatch and jobs/train.sbatch whose losscape never gets to compute a point or save
 #     a checkpoint (it sleeps through its start): requeued IDLE_REQUEUES=1 time, then not again;
-#   - jobs/sweep-fanout.sbatch submit: a 2-task array of parts and the dependent merge job;
+#   - jobs/sweep-fanout.sbatch submit: a 2-task array of parts of a 7 x 7 grid and the dependent
+#     merge job;
 #   - stops from outside, on a 7 x 7 grid: `scontrol requeue` by hand (Slurm requeues, the log
 #     says so), `scancel -s USR1` while losscape starts (incomplete; the next chain task
 #     resumes), a chain warned before any point (IDLE_REQUEUES=0: stops, pending tasks cancelled),
@@ -97,13 +101,21 @@ points=$((grid * grid))
 sweep_config "$grid" sweep.json
 export SWEEP_CONFIG=$work/sweep.json OMP_NUM_THREADS=1 LOSSCAPE_PROGRESS=lines
 unset SLURM_JOB_ID SLURM_ARRAY_TASK_ID
+# The small sweep (7 x 7) of the fan-outs and of the stops from outside, with absolute paths (for
+# --chdir), and its uninterrupted reference.
+sweep_config 7 small.json
+sed -i "s#\"train/#\"$work/train/#; s#\"dirs.h5\"#\"$work/dirs.h5\"#" small.json
+small=$((7 * 7))
+"$LOSSCAPE" sweep --config small.json --out small-reference.h5 >small-reference.log 2>&1 ||
+  { cat small-reference.log; echo "FAIL the small reference sweep"; exit 1; }
 
 stamp "submitting the chain, the requeueing sweep and the fan-out"
 limits=(--time=1 --signal=B:USR1@20)
 # The warning comes up to 60 s before its time (sbatch(1)), so a start may be warned before its
 # first point on a slow machine: the scripts requeue such starts IDLE_REQUEUES times in a row.
 export IDLE_REQUEUES=8
-chain=$(sbatch --parsable --array=1-24%1 "${limits[@]}" -o 'chain-%A_%a.log' \
+chain_tasks=8
+chain=$(sbatch --parsable --array=1-$chain_tasks%1 "${limits[@]}" -o 'chain-%A_%a.log' \
   "$src/jobs/sweep-chain.sbatch" --out chain.h5) || { echo "FAIL sbatch sweep-chain"; exit 1; }
 single=$(SWEEP_OUT=requeue.h5 sbatch --parsable -n 2 "${limits[@]}" -o 'sweep-%j.log' \
   "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch sweep"; exit 1; }
@@ -128,7 +140,7 @@ idle_train=$(IDLE_REQUEUES=1 LOSSCAPE=$work/sleepy TRAIN_ARGS="--arch cnn_small"
   sbatch --parsable --time=1 --signal=B:USR1@60 -o 'idle-train-%j.log' "$src/jobs/train.sbatch") ||
   { echo "FAIL sbatch idle train"; exit 1; }
 FANOUT_PARTS=2 FANOUT_SBATCH_ARGS="--time=10 -o fanout-%A_%a.log" SWEEP_OUT=fan.h5 \
-  "$src/jobs/sweep-fanout.sbatch" submit | tee fanout-submit.txt
+  SWEEP_CONFIG=$work/small.json "$src/jobs/sweep-fanout.sbatch" submit | tee fanout-submit.txt
 check "sweep-fanout.sbatch submit submits the array and the merge job" \
   grep -q '^array job [0-9]*.*merge job [0-9]*' fanout-submit.txt
 
@@ -136,13 +148,30 @@ stamp "the uninterrupted reference sweep (outside Slurm, alongside the jobs)"
 "$LOSSCAPE" sweep --config sweep.json --out reference.h5 >reference.log 2>&1 &
 ref_pid=$!
 
-# Until every job has ended: squeue every 10 s into the log, at most 12 minutes.
+# Until every job has ended: squeue every 10 s into the log, at most 12 minutes. A job whose
+# log shows it was stopped by its warning and handed on gets 10 minutes from then on (its running
+# or pending start, the array's later tasks): the rest of its work in one start.
+longer() {  # longer JOBID WHAT: TimeLimit=10, said in the log (an array's ended tasks are left
+  # as they were; scontrol then says so and exits 1, having updated the others)
+  scontrol update JobId="$1" TimeLimit=10 2>&1 | grep -vE 'Job has already finished|No error'
+  stamp "$2 was stopped by its warning and handed on: its later starts get 10 minutes"
+}
+raised=()
 for ((i = 0; i < 144; i++)); do
   jobs=$(squeue -h -o '%i %T %M %r' 2>/dev/null)
   [[ -z $jobs ]] && break
   ((i % 2 == 0)) && { stamp "squeue"; squeue -o '%.12i %.16j %.9T %.6M %.10l %R'; }
+  [[ " ${raised[*]} " != *" chain "* ]] &&
+    grep -qs 'incomplete; a later task of array job' chain-"$chain"_*.log &&
+    longer "$chain" "the chain ($chain)" && raised+=(chain)
+  [[ " ${raised[*]} " != *" single "* ]] && grep -qs "requeueing job $single" "sweep-$single.log" &&
+    longer "$single" "the requeueing sweep ($single)" && raised+=(single)
+  [[ " ${raised[*]} " != *" train "* ]] && grep -qs "requeueing job $train_job" "train-$train_job.log" &&
+    longer "$train_job" "the training ($train_job)" && raised+=(train)
   sleep 5
 done
+check "the chain, the requeueing sweep and the training were each stopped by a warning (raised: ${raised[*]})" \
+  test "${#raised[@]}" == 3
 check "every job ended within 12 minutes (still there: ${jobs:-none})" test -z "$jobs"
 wait "$ref_pid"
 check "the reference sweep completes (exit 0)" test $? == 0
@@ -152,11 +181,11 @@ echo "finished jobs (jobcomp/filetxt):"
 sed -E 's/^(JobId=[^ ]+) .* (Name=[^ ]+) (JobState=[^ ]+) .* (StartTime=[^ ]+) (EndTime=[^ ]+) .*/  \1 \2 \3 \4 \5/' \
   cluster/log/jobcomp.log
 
-same() {  # same FILE: equals reference.h5, every point done
-  "$PYTHON" - "$1" <<'PY'
+same() {  # same FILE [REFERENCE]: equals REFERENCE (reference.h5), every point done
+  "$PYTHON" - "$1" "${2:-reference.h5}" <<'PY'
 import json, sys
 import h5py, numpy as np
-with h5py.File(sys.argv[1], "r") as a, h5py.File("reference.h5", "r") as r:
+with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as r:
     ok = bool(np.all(a["done"][()] == 1)) and bool(np.all(r["done"][()] == 1))
     for k in ["train_loss", "train_acc", "test_loss", "test_acc", "xcoordinates", "ycoordinates"]:
         x, y = a[k][()], r[k][()]
@@ -181,9 +210,9 @@ check "an interrupted chain task handed over to the next one (log)" \
   grep -q 'incomplete; a later task of array job' "${chain_logs[@]}"
 check "a later chain task resumed the file (log)" grep -q 'resuming chain.h5' "${chain_logs[@]}"
 check "chain tasks after completion exit at once (log)" grep -q 'is this sweep.s, complete: nothing to do' "${chain_logs[@]}"
-check "all 24 chain tasks ended COMPLETED, exit 0 (jobcomp)" \
+check "all $chain_tasks chain tasks ended COMPLETED, exit 0 (jobcomp)" \
   test "$(grep -c "ArrayJobId=$chain " cluster/log/jobcomp.log) $(grep "ArrayJobId=$chain " cluster/log/jobcomp.log |
-    grep -c 'JobState=COMPLETED .* ExitCode=0:0')" == "24 24"
+    grep -c 'JobState=COMPLETED .* ExitCode=0:0')" == "$chain_tasks $chain_tasks"
 for f in "${chain_logs[@]}"; do
   echo "== $f"
   grep -E 'chain.sbatch|^\[sweep\]|complete|incomplete' "$f" | grep -vE '^\[sweep\] .*points \(' | head -20
@@ -239,23 +268,20 @@ echo "slurmctld on job $train_job:"
 grep -E "JobId=$train_job( |$)" cluster/log/slurmctld.log | tail -30
 
 stamp "fan-out: sweep-fanout.sbatch + losscape merge"
-check "the merged surface equals the uninterrupted sweep" same fan.h5
+check "the merged surface equals the uninterrupted sweep" same fan.h5 small-reference.h5
 check "two part files were merged" test -e fan.part-1-of-2.h5 -a -e fan.part-2-of-2.h5
 merge_log=(fan.merge-*.log)
 check "the merge job says complete (log)" grep -q 'merged: fan.h5 is complete' "${merge_log[@]}"
 cat "${merge_log[@]}"
 
 stamp "stops from outside: scontrol requeue by hand, scancel -s USR1 in start-up, a chain warned before its points, a fan-out in --chdir"
-# Small sweeps (7 x 7), the four side by side. A losscape whose first start waits (touching a
-# file first) lets the test signal it while it starts.
-sweep_config 7 small.json
-sed -i "s#\"train/#\"$work/train/#; s#\"dirs.h5\"#\"$work/dirs.h5\"#" small.json  # (for --chdir)
+# Small sweeps (7 x 7, small.json), the four side by side. A losscape whose first start waits
+# (touching a file first) lets the test signal it while it starts.
 # (the first start waits up to a minute for the signal, whenever the test gets to send it: what
 # the test waits for before it can take long on a loaded machine; later starts go straight on)
 printf '#!/bin/bash\nif [[ ! -e $MARK ]]; then touch "$MARK"; sleep 60; fi\nexec "%s" "$@"\n' \
   "$LOSSCAPE" >marked
 chmod +x marked
-small=$((7 * 7))
 hand=$(SWEEP_CONFIG=$work/small.json SWEEP_OUT=hand.h5 sbatch --parsable -o 'hand-%j.log' \
   "$src/jobs/sweep.sbatch") || { echo "FAIL sbatch hand"; exit 1; }
 usr1=$(SWEEP_CONFIG=$work/small.json MARK=$work/usr1.mark LOSSCAPE=$work/marked sbatch --parsable \
