@@ -26,14 +26,24 @@
 #   TRAIN_TIME, SWEEP_TIME  time limit of one run of a job (default 08:00:00, 04:00:00)
 #   LOSSCAPE      the losscape program (default: losscape on PATH), used by every job
 #   DRY_RUN=1     print the sbatch commands instead of submitting them (nothing is written)
+# Every setting is checked before the first job is submitted. If sbatch refuses a job all the
+# same (a site's rules), the jobs already submitted are cancelled (scancel) and the error says
+# which job failed and why; RUNS/submitted lists the jobs of a submission, and a RUNS that has
+# one is refused (a second submission would train into the same folders).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 jobs=$(dirname "$here")
 die() { echo "paper/submit.sh: error: $*" >&2; exit 1; }
+# (${x@Q} and an empty "${a[@]}" under set -u need bash 4.4)
+((BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4))) ||
+  die "needs bash 4.4 or later (this is $BASH_VERSION)"
+dry=${DRY_RUN:-0}
+[[ $dry == 0 || $dry == 1 ]] || die "DRY_RUN=$dry: expected 1 (print the sbatch commands) or 0"
 
 [[ -n ${DATA_DIR:-} ]] || die "set DATA_DIR to the CIFAR-10 binary version (cifar-10-batches-bin)"
-[[ -r $DATA_DIR/data_batch_1.bin && -r $DATA_DIR/test_batch.bin ]] ||
-  die "DATA_DIR=$DATA_DIR has no data_batch_1.bin/test_batch.bin (CIFAR-10 binary version)"
+for f in data_batch_{1..5}.bin test_batch.bin; do
+  [[ -r $DATA_DIR/$f ]] || die "DATA_DIR=$DATA_DIR has no readable $f (CIFAR-10 binary version: data_batch_1.bin ... data_batch_5.bin, test_batch.bin)"
+done
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
 # The job scripts take their flags as TRAIN_ARGS/SWEEP_ARGS, split on white space: a path with
 # a space would break the jobs only once they run.
@@ -49,13 +59,27 @@ if [[ $LOSSCAPE != */* ]]; then
   LOSSCAPE=$(type -P "$name") || die "$name is not on PATH: set LOSSCAPE=/path/to/losscape"
 fi
 [[ -f $LOSSCAPE && -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
+# (absolute: a job may run in another folder, --chdir in SBATCH_FLAGS)
+LOSSCAPE=$(cd "$(dirname "$LOSSCAPE")" && pwd)/$(basename "$LOSSCAPE")
 export LOSSCAPE
 runs=${RUNS:-runs/paper}
 [[ $runs == /* ]] || runs=$PWD/$runs
 nospace RUNS "$runs"
+[[ $dry == 1 || ! -e $runs/submitted ]] ||
+  die "RUNS=$runs was submitted before ($runs/submitted lists its jobs): use another RUNS, or remove that folder"
 epochs=${EPOCHS:-300}
 lr_large=${LR_LARGE:-0.1}
 ranks=${SWEEP_RANKS:-4}
+[[ $epochs =~ ^[1-9][0-9]*$ ]] || die "EPOCHS=$epochs: expected a whole number of epochs, at least 1"
+[[ $lr_large =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ && ! $lr_large =~ ^[0.]*([eE].*)?$ ]] ||
+  die "LR_LARGE=$lr_large: expected a learning rate above 0 (e.g. 0.1)"
+[[ $ranks =~ ^[1-9][0-9]*$ ]] || die "SWEEP_RANKS=$ranks: expected a whole number of ranks, at least 1"
+# Slurm's time formats: MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, DAYS-HOURS[:MINUTES[:SECONDS]]
+for t in TRAIN_TIME SWEEP_TIME; do
+  v=${!t:-}
+  [[ -z $v || $v =~ ^[0-9]+(:[0-9]+){0,2}$ || $v =~ ^[0-9]+-[0-9]+(:[0-9]+){0,2}$ ]] ||
+    die "$t=$v: expected a Slurm time limit (MINUTES, HOURS:MINUTES:SECONDS or DAYS-HOURS:MINUTES:SECONDS)"
+done
 gpu=${GPU_FLAGS---gpus-per-task=1}  # (set and empty: no GPU flags, for a CPU cluster)
 nets=${NETS:-resnet56 resnet56_noshort}
 [[ $nets == all ]] && nets="resnet20 resnet56 resnet110 resnet20_noshort resnet56_noshort
@@ -68,10 +92,31 @@ for net in $nets; do
   [[ $seen != *" $net "* ]] || die "NETS: '$net' is given twice (its two trainings would share one folder)"
   seen+="$net "
 done
-[[ ${DRY_RUN:-0} == 1 ]] || mkdir -p "$runs/logs"
 data=(--dataset cifar10 --data-dir "$DATA_DIR")
 # shellcheck disable=SC2206  # flag lists
 common=(${SBATCH_FLAGS:-} $gpu)
+# RUNS/submitted: "JOBID NAME" of each job submitted, as it is; if a submission fails, the EXIT
+# trap cancels them and removes the file (nothing of this submission is left to run).
+if [[ $dry == 0 ]]; then
+  mkdir -p "$runs/logs"
+  : >"$runs/submitted"
+  rm -f "$runs/submit-error"
+  undo() {
+    local rc=$? ids why=
+    ((rc != 0)) || return 0
+    ids=$(cut -d' ' -f1 "$runs/submitted" 2>/dev/null | xargs)
+    [[ -s $runs/submit-error ]] && why=$(<"$runs/submit-error")
+    if [[ -n $ids ]]; then
+      # shellcheck disable=SC2086  # a list of job ids
+      scancel $ids 2>/dev/null || true
+      why+="${why:+; }the $(wc -w <<<"$ids") job(s) submitted before it were cancelled ($ids)"
+    fi
+    rm -f "$runs/submitted" "$runs/submit-error"
+    [[ -z $why ]] || echo "paper/submit.sh: error: $why" >&2
+    exit "$rc"
+  }
+  trap undo EXIT
+fi
 
 submit() {  # submit NAME VAR=VALUE... -- SBATCH ARGS...: prints the job id
   local name=$1
@@ -79,11 +124,20 @@ submit() {  # submit NAME VAR=VALUE... -- SBATCH ARGS...: prints the job id
   local envs=()
   while [[ $1 != -- ]]; do envs+=("$1"); shift; done
   shift
-  if [[ ${DRY_RUN:-0} == 1 ]]; then
-    echo "env ${envs[*]@Q} sbatch --parsable --job-name=$name ${*@Q}" >&2
+  if [[ $dry == 1 ]]; then
+    echo "env ${envs[*]@Q} sbatch --parsable --export=ALL --job-name=$name ${*@Q}" >&2
     echo "<$name>"  # stands for the job id in the commands printed after it
   else
-    env "${envs[@]}" sbatch --parsable --job-name="$name" "$@"
+    # (--export=ALL said: the jobs get their settings, TRAIN_ARGS, SWEEP_OUT, LOSSCAPE..., from
+    # this environment, which a site's SBATCH_EXPORT=NONE would keep from them)
+    local out id
+    if ! out=$(env "${envs[@]}" sbatch --parsable --export=ALL --job-name="$name" "$@" 2>&1) ||
+      ! id=$(tail -n 1 <<<"$out" | cut -d';' -f1) || [[ ! $id =~ ^[0-9]+$ ]]; then
+      echo "sbatch refused job $name: $(tr '\n' ' ' <<<"$out" | sed 's/ *$//')" >"$runs/submit-error"
+      exit 1
+    fi
+    echo "$id $name" >>"$runs/submitted"
+    echo "$id"
   fi
 }
 
@@ -105,8 +159,10 @@ for wd in 0 5e-4; do
   train "vgg9_bs8192_wd$wd" --arch vgg9 --batch-size 8192 --lr "$lr_large" --weight-decay "$wd"
   vgg9_runs+=("vgg9_bs128_wd$wd" "vgg9_bs8192_wd$wd")
 done
+# (a checkpoint every 10 epochs: only the last is swept, and one of a Wide-ResNet-56 k = 8 with
+# its momentum is ~440 MB, 130 GB for every epoch's; the time-limit warning checkpoints anyway)
 for net in $nets; do
-  train "$net" --arch "$net" --batch-size 128 --lr 0.1 --weight-decay 5e-4
+  train "$net" --arch "$net" --batch-size 128 --lr 0.1 --weight-decay 5e-4 --save-every 10
 done
 
 # ---- 2. sweeps, each after the jobs it needs ----
@@ -122,7 +178,8 @@ sweep() {  # [plot="FLAGS"] [config=SWEEP_CONFIG] sweep NAME "JOB NAMES" ARGS...
   id=$(submit "sweep-$name" SWEEP_OUT="$runs/$name.h5" SWEEP_CONFIG="${config:-}" \
     SWEEP_ARGS="${data[*]} $*" -- \
     "${common[@]}" --ntasks="$ranks" --time="${SWEEP_TIME:-04:00:00}" \
-    --dependency=afterok:"$ids" --output="$runs/logs/sweep-$name-%j.log" "$jobs/sweep.sbatch")
+    --kill-on-invalid-dep=yes --dependency=afterok:"$ids" --output="$runs/logs/sweep-$name-%j.log" \
+    "$jobs/sweep.sbatch")
   surfaces+=("$id:$name")
   plot_args[$name]=${plot:-}
   echo "sweep $name: job $id (after $deps)"
@@ -155,14 +212,15 @@ for run in "${vgg9_runs[@]}"; do
   stem=$runs/traj_$run
   # shellcheck disable=SC2086  # flag list
   job[pca-$run]=$(submit "pca-$run" -- --mem=8G ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 \
-    --dependency=afterok:"${job[$run]}" --output="$runs/logs/pca-$run-%j.log" \
+    --kill-on-invalid-dep=yes --dependency=afterok:"${job[$run]}" --output="$runs/logs/pca-$run-%j.log" \
     --wrap="${here@Q}/pca-plane.sh ${runs@Q}/$run ${stem@Q} 51")
   echo "pca $run: job ${job[pca-$run]} (after $run)"
   plot="--what train_loss --trajectory ${stem@Q}.proj.h5 --directions ${stem@Q}.pca.h5" \
     config=$stem.sweep.json sweep "traj_$run" "pca-$run" --splits train
 done
 
-# ---- 3. pictures of every surface, after all sweeps; one that fails does not stop the others ----
+# ---- 3. pictures of every surface, once every sweep has ended (afterany: a failed or cancelled
+# sweep leaves the others' pictures to be drawn); one that fails does not stop the others ----
 ids=
 plots="failed=0; "
 for s in "${surfaces[@]}"; do
@@ -171,6 +229,6 @@ for s in "${surfaces[@]}"; do
   plots+="\"\$LOSSCAPE\" plot ${runs@Q}/$name.h5 ${plot_args[$name]} --out-dir ${runs@Q}/plots/$name || failed=1; "
 done
 # shellcheck disable=SC2086  # flag list
-plot=$(submit paper-plots -- ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 --dependency=afterok:"$ids" \
+plot=$(submit paper-plots -- ${SBATCH_FLAGS:-} --ntasks=1 --time=01:00:00 --dependency=afterany:"$ids" \
   --output="$runs/logs/plots-%j.log" --wrap="${plots}echo plots in ${runs@Q}/plots; exit \$failed")
 echo "plots: job $plot (after every sweep); results in $runs"

@@ -702,7 +702,7 @@ check "train.sbatch: LOSSCAPE=/bin/true (exit 0, no checkpoint) fails, not 'trai
            ! grep -q 'training complete' train-true.log" || cat train-true.log
 
 # ---- jobs/paper/submit.sh: paths with white space refused up front ----
-mkdir -p "fake cifar" && touch "fake cifar/data_batch_1.bin" "fake cifar/test_batch.bin"
+mkdir -p "fake cifar" && touch "fake cifar"/{data_batch_{1..5},test_batch}.bin
 out=$(DRY_RUN=1 DATA_DIR="fake cifar" RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" 2>&1)
 check "paper/submit.sh: a DATA_DIR with a space is refused in one line" \
   test "$(grep -c '' <<<"$out") $(grep -c 'DATA_DIR=.*white space' <<<"$out")" == "1 1"
@@ -735,12 +735,86 @@ check "ls_forget_idle: another job's count kept, this job's removed" \
   bash -c '[[ $(cat idle-other) == "4242 1" && ! -e idle-own ]]'
 
 # ---- jobs/paper/submit.sh: GPU_FLAGS= (set, empty) asks for no GPU; unset, one per rank ----
-mkdir -p cifar && touch cifar/data_batch_1.bin cifar/test_batch.bin
+mkdir -p cifar && touch cifar/{data_batch_{1..5},test_batch}.bin
 GPU_FLAGS= DRY_RUN=1 DATA_DIR=cifar RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" >cpu.out 2>&1
 env -u GPU_FLAGS DRY_RUN=1 DATA_DIR=cifar RUNS=paper LOSSCAPE="$LOSSCAPE" bash "$root/jobs/paper/submit.sh" >gpu.out 2>&1
 check "paper/submit.sh: GPU_FLAGS= gives no --gpus-per-task, unset one per rank" \
   bash -c 'grep -q "paper-plots" cpu.out && ! grep -q -- --gpus-per-task cpu.out && grep -q -- --gpus-per-task=1 gpu.out'
 
+# ---- jobs/paper/submit.sh submitting for real, to a stand-in sbatch and scancel on PATH (no
+# cluster here): every job gets --export=ALL and an absolute LOSSCAPE, the jobs that wait for
+# others end when one of them fails (--kill-on-invalid-dep), the pictures wait for every sweep
+# to end (afterany); a job sbatch refuses halfway cancels the ones already submitted, said in
+# one line; RUNS/submitted lists a submission, and a second one into the same RUNS is refused ----
+mkdir -p fakebin
+cat >fakebin/sbatch <<'SH'
+#!/bin/bash
+n=$(( $(cat "$FAKE/count" 2>/dev/null || echo 0) + 1 ))
+echo "$n" >"$FAKE/count"
+printf '%s\n' "LOSSCAPE=$LOSSCAPE TRAIN_ARGS=${TRAIN_ARGS:-} $*" >>"$FAKE/sbatch.log"
+if [[ $n == "${FAKE_FAIL_AT:-0}" ]]; then
+  echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified" >&2
+  exit 1
+fi
+echo "$((100 + n))"
+SH
+printf '#!/bin/bash\necho "$*" >>"$FAKE/scancel.log"\n' >fakebin/scancel
+chmod +x fakebin/sbatch fakebin/scancel
+ln -sf "$LOSSCAPE" fakebin/losscape
+paper() {  # paper RUNS VAR=VALUE...: submit.sh with the stand-ins, from cifar/'s parent, relative LOSSCAPE
+  local runs=$1
+  shift
+  rm -rf fake && mkdir fake
+  env PATH="$PWD/fakebin:$PATH" FAKE="$PWD/fake" DATA_DIR=cifar RUNS="$runs" LOSSCAPE=fakebin/losscape \
+    "$@" bash "$root/jobs/paper/submit.sh" >paper.out 2>paper.err
+}
+paper real
+rc=$?
+check "paper/submit.sh: 27 jobs submitted, listed in RUNS/submitted (exit $rc)" \
+  bash -c "[[ $rc == 0 && \$(grep -c '' fake/sbatch.log) == 27 && \$(grep -c '' real/submitted) == 27 ]] &&
+           grep -qx '127 paper-plots' real/submitted && [[ ! -e real/submit-error ]]"
+check "... each with --export=ALL and LOSSCAPE made absolute ($PWD/fakebin/losscape)" \
+  bash -c "[[ \$(grep -c -- ' --export=ALL ' fake/sbatch.log) == 27 &&
+             \$(grep -c '^LOSSCAPE=$PWD/fakebin/losscape ' fake/sbatch.log) == 27 ]]"
+check "... every job that waits for another ends if it fails (--kill-on-invalid-dep=yes: 16 sweeps, 4 PCA planes); the pictures after any end" \
+  bash -c "[[ \$(grep -c -- '--kill-on-invalid-dep=yes --dependency=afterok:' fake/sbatch.log) == 20 ]] &&
+           grep -- '--job-name=paper-plots' fake/sbatch.log | grep -q -- '--dependency=afterany:' &&
+           ! grep -- '--job-name=paper-plots' fake/sbatch.log | grep -q afterok"
+check "... the NETS trainings checkpoint every 10 epochs, the VGG-9 runs (trajectories) every epoch" \
+  bash -c "[[ \$(grep -c 'TRAIN_ARGS=.*--arch resnet56.*--save-every 10 ' fake/sbatch.log) == 2 &&
+             \$(grep -c 'TRAIN_ARGS=.*--arch vgg9 ' fake/sbatch.log) == 4 && \$(grep -c 'TRAIN_ARGS=.*--save-every' fake/sbatch.log) == 2 ]]"
+paper real
+rc=$?
+check "paper/submit.sh into a RUNS submitted before: refused in one line, nothing submitted (exit $rc)" \
+  bash -c "[[ $rc == 1 && \$(grep -c '' paper.err) == 1 && ! -e fake/sbatch.log ]] &&
+           grep -q 'RUNS=$PWD/real was submitted before (.*/submitted lists its jobs)' paper.err"
+paper half FAKE_FAIL_AT=8
+rc=$?
+check "paper/submit.sh whose 8th job sbatch refuses: one line naming it and sbatch's reason, the 7 before cancelled (exit $rc)" \
+  bash -c "[[ $rc == 1 && \$(grep -c '' paper.err) == 1 ]] &&
+           grep -qx 'paper/submit.sh: error: sbatch refused job sweep-1d_vgg9_bs128_wd0: sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified; the 7 job(s) submitted before it were cancelled (101 102 103 104 105 106 107)' paper.err &&
+           [[ \$(cat fake/scancel.log) == '101 102 103 104 105 106 107' && ! -e half/submitted && ! -e half/submit-error ]]" ||
+  cat paper.err
+paper half
+check "... and the same RUNS then submits (nothing of the failed submission is left): exit $?" test -s half/submitted
+for bad in "DRY_RUN=true|DRY_RUN=true: expected 1" "EPOCHS=abc|EPOCHS=abc: expected a whole number" \
+  "EPOCHS=0|EPOCHS=0: expected a whole number" "LR_LARGE=fast|LR_LARGE=fast: expected a learning rate" \
+  "LR_LARGE=0.0|LR_LARGE=0.0: expected a learning rate" "SWEEP_RANKS=four|SWEEP_RANKS=four: expected a whole number" \
+  "SWEEP_TIME=4h|SWEEP_TIME=4h: expected a Slurm time limit" "TRAIN_TIME=1-2:3:4:5|TRAIN_TIME=1-2:3:4:5: expected"; do
+  paper "bad" "${bad%%|*}"
+  rc=$?
+  check "paper/submit.sh ${bad%%|*}: refused in one line, nothing submitted or made (exit $rc)" \
+    bash -c "[[ $rc == 1 && \$(grep -c '' paper.err) == 1 && ! -e fake/sbatch.log && ! -e bad ]] && grep -qF '${bad#*|}' paper.err" ||
+    cat paper.err
+done
+for good in "LR_LARGE=1e-2" "LR_LARGE=.5" "SWEEP_TIME=90" "SWEEP_TIME=2-12" "TRAIN_TIME=1-00:30:00"; do
+  paper "good" DRY_RUN=1 "$good"
+  check "paper/submit.sh $good: taken (exit $?)" bash -c "grep -q paper-plots paper.err"
+done
+mkdir -p cifar4 && touch cifar4/{data_batch_{1,2,4,5},test_batch}.bin
+paper good DRY_RUN=1 DATA_DIR=cifar4
+check "paper/submit.sh: a DATA_DIR without data_batch_3.bin is refused in one line (exit $?)" \
+  bash -c "[[ \$(grep -c '' paper.err) == 1 ]] && grep -q 'DATA_DIR=cifar4 has no readable data_batch_3.bin' paper.err"
 
 # ---- jobs/quickstart.sh: QUICK_EPOCHS below 2 refused up front (stage 5's PCA failed after
 # minutes of stages 1-4) ----

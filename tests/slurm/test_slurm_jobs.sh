@@ -343,7 +343,7 @@ check "a fan-out part requeued by hand: its log says Slurm requeues it, not to r
   bash -c "grep -q 'Slurm is requeueing job' fan-dir/fanout-${fd_array}_0.log && ! grep -q 'run this part again' fan-dir/fanout-${fd_array}_0.log"
 
 stamp "jobs/paper/submit.sh (DRY_RUN=1: CIFAR-10 and GPUs are not here)"
-mkdir -p fake-cifar && touch fake-cifar/data_batch_1.bin fake-cifar/test_batch.bin
+mkdir -p fake-cifar && touch fake-cifar/{data_batch_{1..5},test_batch}.bin
 DRY_RUN=1 DATA_DIR=fake-cifar RUNS=paper "$src/jobs/paper/submit.sh" >paper.out 2>paper.err
 check "paper/submit.sh plans 6 trainings, 16 sweeps (4 of them trajectories), 4 PCA planes and the plots" \
   test "$(grep -c '^train ' paper.out) $(grep -c '^sweep ' paper.out) $(grep -c '^sweep traj_' paper.out) $(grep -c '^pca ' paper.out) $(grep -c '^plots: ' paper.out)" == "6 16 4 4 1"
