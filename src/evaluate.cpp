@@ -296,17 +296,14 @@ std::vector<std::int64_t> batch_candidates(std::int64_t n, bool cuda) {
 
 std::int64_t parse_count_or_auto(const std::string& s, const std::string& flag, std::int64_t least) {
   if (s == "auto") return 0;
-  std::int64_t b = 0;
+  std::optional<long long> n;
   try {
-    std::size_t used = 0;
-    if (!number_text(s)) throw std::invalid_argument(s);
-    b = std::stoll(s, &used);
-    if (used != s.size()) throw std::invalid_argument(s);
+    n = whole_number<long long>(s);
   } catch (const std::out_of_range&) {
     throw InputError(flag + " '" + s + "': out of the range of a 64-bit integer");
-  } catch (const std::exception&) {
-    throw InputError(flag + " '" + s + "' is neither a number nor auto");
   }
+  if (!n) throw InputError(flag + " '" + s + "' is neither a number nor auto");
+  const std::int64_t b = *n;
   if (b < least) throw InputError(flag + " must be at least " + std::to_string(least));
   return b;
 }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "losscape/error.hpp"
 
@@ -37,9 +38,27 @@ std::string shortest_decimal(double v) {
   return {};
 }
 
-bool number_text(const std::string& s) {
-  return !s.empty() && !std::isspace(static_cast<unsigned char>(s.front()));
+template <class T>
+std::optional<T> whole_number(const std::string& s) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s.front()))) return std::nullopt;
+  std::size_t used = 0;
+  T v{};
+  try {
+    if constexpr (std::is_same_v<T, double>)
+      v = std::stod(s, &used);
+    else if constexpr (std::is_same_v<T, long long>)
+      v = std::stoll(s, &used);
+    else
+      v = std::stoi(s, &used);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+  if (used != s.size()) return std::nullopt;
+  return v;
 }
+template std::optional<double> whole_number<double>(const std::string&);
+template std::optional<long long> whole_number<long long>(const std::string&);
+template std::optional<int> whole_number<int>(const std::string&);
 
 std::string GridAxis::str() const {
   return shortest_decimal(min) + ":" + shortest_decimal(max) + ":" + std::to_string(num);
@@ -56,18 +75,14 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
   GridAxis a;
   // Each field on its own: out of range is said as such (1e400 and 10^20 points were "not numbers")
   const auto number = [&](const std::string& f, const char* name) {
-    std::size_t used = 0;
-    double v = 0;
+    std::optional<double> v;
     try {
-      if (!number_text(f)) throw std::invalid_argument(f);
-      v = std::stod(f, &used);
+      v = whole_number<double>(f);
     } catch (const std::out_of_range&) {  // (glibc: also a subnormal, 1e-320)
       throw bad(std::string(name) + " is beyond a double's range (or below its smallest normal value)");
-    } catch (const std::logic_error&) {
-      used = 0;
     }
-    if (used == 0 || used != f.size()) throw bad(std::string(name) + " is not a number");
-    return v;
+    if (!v) throw bad(std::string(name) + " is not a number");
+    return *v;
   };
   a.min = number(s.substr(0, p1), "MIN");
   a.max = number(s.substr(p1 + 1, p2 - p1 - 1), "MAX");
@@ -76,15 +91,11 @@ GridAxis parse_axis(const std::string& s, const std::string& option) {
   if (a.max == 0) a.max = 0;
   const std::string f2 = s.substr(p2 + 1);
   try {
-    std::size_t used = 0;
-    if (!number_text(f2)) throw std::invalid_argument(f2);
-    const long long n = std::stoll(f2, &used);
-    if (used != f2.size()) throw bad("NUM is not an integer");
-    a.num = n;
+    const auto n = whole_number<long long>(f2);
+    if (!n) throw bad("NUM is not an integer");
+    a.num = *n;
   } catch (const std::out_of_range&) {
     a.num = f2.find('-') == std::string::npos ? kMaxGridPoints + 1 : 0;  // (said below)
-  } catch (const std::invalid_argument&) {
-    throw bad("NUM is not an integer");
   }
   if (a.num < 1) throw bad("NUM must be at least 1");
   if (a.num > kMaxGridPoints)
@@ -226,23 +237,20 @@ Grid parse_grid(const std::string& x, const std::string& y) {
 }
 
 std::pair<int, int> parse_part_text(const std::string& part) {
-  auto slash = part.find('/');
-  int k = 0, n = 0;
+  const auto slash = part.find('/');
+  std::optional<int> k, n;
   try {
-    if (slash == std::string::npos) throw std::invalid_argument("");
-    std::size_t used_k = 0, used_n = 0;
-    if (!number_text(part) || !number_text(part.substr(slash + 1))) throw std::invalid_argument("");
-    k = std::stoi(part.substr(0, slash), &used_k);
-    n = std::stoi(part.substr(slash + 1), &used_n);
-    if (used_k != slash || used_n != part.size() - slash - 1) throw std::invalid_argument("");
+    if (slash != std::string::npos) {
+      k = whole_number<int>(part.substr(0, slash));
+      n = whole_number<int>(part.substr(slash + 1));
+    }
   } catch (const std::out_of_range&) {
     throw InputError("--part '" + part + "': K and N must be at most " +
                      std::to_string(std::numeric_limits<int>::max()));
-  } catch (const std::logic_error&) {
-    throw InputError("--part '" + part + "': expected K/N, e.g. 3/8");
   }
-  if (n < 1 || k < 1 || k > n) throw InputError("--part '" + part + "': need 1 <= K <= N");
-  return {k - 1, n};
+  if (!k || !n) throw InputError("--part '" + part + "': expected K/N, e.g. 3/8");
+  if (*n < 1 || *k < 1 || *k > *n) throw InputError("--part '" + part + "': need 1 <= K <= N");
+  return {*k - 1, *n};
 }
 
 }  // namespace losscape

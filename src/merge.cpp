@@ -41,17 +41,14 @@ double merge_tolerance(const std::string& precision) {
 
 double parse_merge_tolerance(const std::string& s) {
   if (s == "auto") return -1;
-  std::size_t used = 0;
-  double t = -1;
+  std::optional<double> t;
   try {
-    if (!number_text(s)) throw std::invalid_argument(s);
-    t = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
+    t = whole_number<double>(s);
+  } catch (const std::out_of_range&) {  // (said below)
   }
-  if (used != s.size() || !(t >= 0) || !std::isfinite(t))
+  if (!t || !(*t >= 0) || !std::isfinite(*t))
     throw InputError("merge: --tolerance must be auto or a number >= 0 (got '" + s + "')");
-  return t;
+  return *t;
 }
 
 void from_json(const nlohmann::json& j, MergeConfig& c) {

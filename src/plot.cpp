@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -1821,11 +1822,20 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
   // A path drawn over the surface, or axes named after a PCA file, must be of the plane the
   // surface was computed in: a projection onto other directions lies in another plane.
   std::string traj_unchecked;
+  // A direction file's fingerprint, read once per path (the plane, --directions, the
+  // trajectory's file and the PCA file are often one file, of a few MB to GB).
+  std::map<std::string, std::string> fingerprints;
+  auto fingerprint_of = [&](const std::string& d) -> const std::string& {
+    auto it = fingerprints.find(d);
+    if (it == fingerprints.end())
+      it = fingerprints.emplace(d, directions_fingerprint(read_directions(d))).first;
+    return it->second;
+  };
   // The surface's plane: its record, or (the reference's files record none) its direction file's.
   std::string plane = s.directions_fingerprint;
   if (plane.empty() && (c.traj || !o.directions.empty())) try {
       const std::string d = find_named(s.dir_file, s.path);
-      if (!d.empty() && is_directions_file(d)) plane = directions_fingerprint(read_directions(d));
+      if (!d.empty() && is_directions_file(d)) plane = fingerprint_of(d);
     } catch (const Error&) {
     }
   auto check_plane = [&](const std::string& dir, const std::string& what,
@@ -1834,7 +1844,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     std::string fp = recorded;  // a projection's own record of its plane, else its direction file
     if (fp.empty()) {
       if (dir.empty() || !is_directions_file(dir)) return false;
-      fp = directions_fingerprint(read_directions(dir));
+      fp = fingerprint_of(dir);
     }
     if (fp != plane)
       throw InputError("plot: " + what + (dir.empty() ? std::string("other directions") : dir) +
@@ -1875,7 +1885,7 @@ std::vector<Figure> write_figures(const SurfaceView& s, const PlotOptions& opts)
     const std::string d = find_named(named, by);
     try {
       if (d.empty() || !h5::is_hdf5(d)) return;
-      if (!plane.empty() && is_directions_file(d) && directions_fingerprint(read_directions(d)) != plane) {
+      if (!plane.empty() && is_directions_file(d) && fingerprint_of(d) != plane) {
         if (other_plane.empty())
           other_plane = "the direction file " + basename_of(by) + " records, " + d +
                         ", holds other directions than the surface's (the fingerprints differ): "

@@ -180,14 +180,12 @@ std::optional<long long> slurm_number(const char* name) {
   const char* v = std::getenv(name);
   if (!v) return std::nullopt;
   const std::string s = v;
-  std::size_t used = 0;
-  long long n = -1;
+  std::optional<long long> n;
   try {
-    n = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
+    n = whole_number<long long>(s);
+  } catch (const std::out_of_range&) {  // (said below)
   }
-  if (s.empty() || used != s.size() || !std::isdigit((unsigned char)s[0]) || n < 0 || n > (1LL << 30))
+  if (!n || !std::isdigit((unsigned char)s[0]) || *n > (1LL << 30))
     throw InputError("--part slurm: " + std::string(name) + "='" + s + "' is not a task number");
   return n;
 }
@@ -279,16 +277,13 @@ int parse_points_per_forward(const std::string& s) {
   if (s == "auto") return 0;
   const std::string range = "--points-per-forward must be auto or 1 to " +
                             std::to_string(kMaxPointsPerForward) + " (got '" + s + "')";
-  std::size_t used = 0;
-  int k = 0;
+  std::optional<int> k;
   try {
-    if (!number_text(s)) throw std::invalid_argument(s);
-    k = std::stoi(s, &used);
-  } catch (const std::exception&) {
-    throw InputError(range);
+    k = whole_number<int>(s);
+  } catch (const std::out_of_range&) {  // (said below)
   }
-  if (used != s.size() || k < 1 || k > kMaxPointsPerForward) throw InputError(range);
-  return k;
+  if (!k || *k < 1 || *k > kMaxPointsPerForward) throw InputError(range);
+  return *k;
 }
 
 // A group leader's command to its followers (they receive it in the follower loop).

@@ -2,6 +2,7 @@
 // point indices in [y][x] order (index = iy * nx + ix), and a coarse-to-fine visiting order.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,8 +77,12 @@ std::vector<std::size_t> stride_indices(std::size_t n, std::size_t stride, std::
 /// specifications written for a user to copy.
 std::string shortest_decimal(double v);
 
-/// Whether `s` may go to std::stod/stoll/stoi as a whole number: not empty and not starting with
-/// white space (they skip leading white space but stop at trailing: " 1" was taken, "1 " refused).
-bool number_text(const std::string& s);
+/// `s` read whole as a T (double, long long or int, by std::stod/stoll/stoi): nothing unless it
+/// is one number from its first character to its last (empty, white space before or after it,
+/// other text: nothing; std::sto* skip leading white space, so " 1" was taken where "1 " was
+/// refused). Throws std::out_of_range beyond T's range (for a double, also below its smallest
+/// normal value with glibc: 1e-320).
+template <class T>
+std::optional<T> whole_number(const std::string& s);
 
 }  // namespace losscape

@@ -141,14 +141,13 @@ void add_train(CLI::App& root, Registry& reg) {
         if (item.empty())  // (",," or a trailing comma: a milestone left out by mistake)
           throw InputError("--milestones '" + o->milestones + "': an empty entry (give epochs like "
                            "150,225,275, or '' for none)");
+        std::optional<long long> m;
         try {
-          std::size_t used = 0;
-          if (!number_text(item)) throw std::invalid_argument(item);
-          ms.push_back(std::stoll(item, &used));
-          if (used != item.size()) throw std::invalid_argument(item);
-        } catch (const std::exception&) {
-          throw InputError("--milestones '" + o->milestones + "': expected epochs like 150,225,275");
+          m = whole_number<long long>(item);
+        } catch (const std::out_of_range&) {  // (said below)
         }
+        if (!m) throw InputError("--milestones '" + o->milestones + "': expected epochs like 150,225,275");
+        ms.push_back(*m);
       }
       given["milestones"] = ms;
       from_file.erase("milestones");

@@ -8,10 +8,12 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <tuple>
 
 #include "losscape/error.hpp"
 #include "losscape/grid.hpp"
+#include "losscape/merge.hpp"
 #include "losscape/sweep.hpp"
 #include "test_support.hpp"
 
@@ -420,5 +422,39 @@ TEST_CASE("shortest_decimal: reads back exactly, with the fewest significant dig
     INFO(t << " for " << b);
     REQUIRE(std::strtod(t.c_str(), nullptr) == v);
     REQUIRE(significant(t) == fewest);
+  }
+}
+
+TEST_CASE("whole_number: one number from the first character to the last, or nothing", "[grid]") {
+  CHECK(whole_number<long long>("12") == 12);
+  CHECK(whole_number<long long>("-3") == -3);
+  CHECK(whole_number<int>("007") == 7);  // (decimal: the CLI's whole numbers read so too)
+  CHECK(whole_number<double>("-0.25") == -0.25);
+  CHECK(whole_number<double>("1e3") == 1000.0);
+  // white space before or after, other text, an empty text: nothing (std::stoll took " 12")
+  for (const char* t : {"", " 12", "12 ", "\t12", "12x", "x12", "1e3", "0x10", "1.5", "--1"}) {
+    INFO("'" << t << "'");
+    CHECK_FALSE(whole_number<long long>(t));
+    CHECK_FALSE(whole_number<int>(t));
+  }
+  for (const char* t : {"", " 1", "1 ", "1,5", "one", "1e", "--1"}) {
+    INFO("'" << t << "'");
+    CHECK_FALSE(whole_number<double>(t));
+  }
+  // beyond the type's range: said as such, by std::out_of_range, not as "no number"
+  CHECK_THROWS_AS(whole_number<int>("2147483648"), std::out_of_range);
+  CHECK(whole_number<int>("2147483647") == 2147483647);
+  CHECK_THROWS_AS(whole_number<long long>("9223372036854775808"), std::out_of_range);
+  CHECK_THROWS_AS(whole_number<double>("1e400"), std::out_of_range);
+}
+
+TEST_CASE("merge --tolerance: auto or one number >= 0, nothing else", "[merge]") {
+  CHECK(parse_merge_tolerance("auto") == -1);
+  CHECK(parse_merge_tolerance("1e-6") == 1e-6);
+  CHECK(parse_merge_tolerance("0") == 0);
+  for (const char* t : {"", " 1e-6", "1e-6 ", "abc", "-1", "nan", "inf", "1e400", "1e-6x"}) {
+    INFO("'" << t << "'");
+    CHECK_THROWS_WITH(parse_merge_tolerance(t), Contains("--tolerance must be auto or a number >= 0 (got '" +
+                                                         std::string(t) + "')"));
   }
 }
