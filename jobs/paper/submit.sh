@@ -33,10 +33,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 jobs=$(dirname "$here")
-die() { echo "paper/submit.sh: error: $*" >&2; exit 1; }
-# (${x@Q} and an empty "${a[@]}" under set -u need bash 4.4)
-((BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4))) ||
-  die "needs bash 4.4 or later (this is $BASH_VERSION)"
+# (the job scripts' library: its bash 4.4 check, which ${x@Q} and an empty "${a[@]}" under set -u
+# need here too, and ls_die, ls_exe)
+ls_name=paper/submit.sh
+# shellcheck source=../lib/slurm-common.sh
+source "$jobs/lib/slurm-common.sh"
+die() { ls_die "$@"; }
 dry=${DRY_RUN:-0}
 [[ $dry == 0 || $dry == 1 ]] || die "DRY_RUN=$dry: expected 1 (print the sbatch commands) or 0"
 
@@ -52,15 +54,10 @@ nospace() {  # nospace NAME PATH
     die "$1=$2 contains white space, which the jobs' TRAIN_ARGS/SWEEP_ARGS cannot carry: use a path without (a symbolic link)"
 }
 nospace DATA_DIR "$DATA_DIR"
-# LOSSCAPE: a path, or a name on PATH (as the job scripts take it); default: losscape on PATH
-LOSSCAPE=${LOSSCAPE:-losscape}
-if [[ $LOSSCAPE != */* ]]; then
-  name=$LOSSCAPE
-  LOSSCAPE=$(type -P "$name") || die "$name is not on PATH: set LOSSCAPE=/path/to/losscape"
-fi
-[[ -f $LOSSCAPE && -x $LOSSCAPE ]] || die "LOSSCAPE=$LOSSCAPE is not an executable file"
-# (absolute: a job may run in another folder, --chdir in SBATCH_FLAGS)
-LOSSCAPE=$(cd "$(dirname "$LOSSCAPE")" && pwd)/$(basename "$LOSSCAPE")
+# LOSSCAPE: a path, or a name on PATH, as the job scripts take it (ls_exe); default: losscape on
+# PATH; made absolute (a job may run in another folder, --chdir in SBATCH_FLAGS)
+ls_exe
+LOSSCAPE=$(cd "$(dirname "$LS_EXE")" && pwd)/$(basename "$LS_EXE")
 export LOSSCAPE
 runs=${RUNS:-runs/paper}
 [[ $runs == /* ]] || runs=$PWD/$runs

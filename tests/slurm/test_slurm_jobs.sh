@@ -151,23 +151,24 @@ ref_pid=$!
 # Until every job has ended: squeue every 10 s into the log, at most 12 minutes. A job whose
 # log shows it was stopped by its warning and handed on gets 10 minutes from then on (its running
 # or pending start, the array's later tasks): the rest of its work in one start.
-longer() {  # longer JOBID WHAT: TimeLimit=10, said in the log (an array's ended tasks are left
-  # as they were; scontrol then says so and exits 1, having updated the others)
-  scontrol update JobId="$1" TimeLimit=10 2>&1 | grep -vE 'Job has already finished|No error'
-  stamp "$2 was stopped by its warning and handed on: its later starts get 10 minutes"
-}
 raised=()
+raise_once() {  # raise_once KEY JOBID WHAT PATTERN LOG...: once a LOG shows PATTERN, TimeLimit=10
+  # for JOBID, said in the log (an array's ended tasks are left as they were: scontrol says so and
+  # exits 1, having updated the others)
+  local key=$1 id=$2 what=$3 pattern=$4
+  shift 4
+  [[ " ${raised[*]} " != *" $key "* ]] && grep -qs "$pattern" "$@" || return 0
+  scontrol update JobId="$id" TimeLimit=10 2>&1 | grep -vE 'Job has already finished|No error'
+  stamp "$what was stopped by its warning and handed on: its later starts get 10 minutes"
+  raised+=("$key")
+}
 for ((i = 0; i < 144; i++)); do
   jobs=$(squeue -h -o '%i %T %M %r' 2>/dev/null)
   [[ -z $jobs ]] && break
   ((i % 2 == 0)) && { stamp "squeue"; squeue -o '%.12i %.16j %.9T %.6M %.10l %R'; }
-  [[ " ${raised[*]} " != *" chain "* ]] &&
-    grep -qs 'incomplete; a later task of array job' chain-"$chain"_*.log &&
-    longer "$chain" "the chain ($chain)" && raised+=(chain)
-  [[ " ${raised[*]} " != *" single "* ]] && grep -qs "requeueing job $single" "sweep-$single.log" &&
-    longer "$single" "the requeueing sweep ($single)" && raised+=(single)
-  [[ " ${raised[*]} " != *" train "* ]] && grep -qs "requeueing job $train_job" "train-$train_job.log" &&
-    longer "$train_job" "the training ($train_job)" && raised+=(train)
+  raise_once chain "$chain" "the chain ($chain)" 'incomplete; a later task of array job' chain-"$chain"_*.log
+  raise_once single "$single" "the requeueing sweep ($single)" "requeueing job $single" "sweep-$single.log"
+  raise_once train "$train_job" "the training ($train_job)" "requeueing job $train_job" "train-$train_job.log"
   sleep 5
 done
 check "the chain, the requeueing sweep and the training were each stopped by a warning (raised: ${raised[*]})" \
