@@ -979,6 +979,36 @@ b, _ = values("sig_SIGUSR1.h5", "train_loss")
 check(done_count(out) == 81 and np.allclose(a, b, rtol=1e-6, atol=0),
       "... and resumes to the surface the signalled run above resumed to")
 
+# ---- a lock deleted by hand while the job runs: exit 1 too, after rank 0's grace ----
+# (a multi-rank job looks again after 10 s: a failing rank lets the lock go before its abort ends
+# rank 0, and that is not reported as a deletion; test_sweep_faults.py's worker_send)
+out = "deleted.h5"
+p = start([*SLOW[:-2], "--flush-seconds", "0.5", "--progress-seconds", "0.5", "--out", out], mpi=2)
+wait_for_points(p, 81, 2)
+t0 = time.time()
+while time.time() - t0 < 60 and p.poll() is None:
+    try:
+        if done_count(out) > 0:
+            break
+    except Exception:  # noqa: BLE001 (a file being written: read again)
+        pass
+    time.sleep(0.2)
+os.remove(out + ".lock")
+try:
+    p.wait(timeout=120)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+se = p.stderr.read()
+errs = [line for line in se.splitlines() if line.startswith("losscape: error:")]
+check(p.returncode == 1 and errs == [
+    f"losscape: error: {out}: this sweep no longer holds the file: its lock file {out}.lock is gone "
+    "(deleted while this job ran); stopping without writing its points since the last round"],
+      f"lock deleted: exit 1 (got {p.returncode}) and one line saying so: {se[-600:]!r}")
+n = done_count(out)
+check(0 < n < 81 and not os.path.exists(out + ".lock"),
+      f"... the file opens with the {n} points written before, and no lock is made again")
+
 # ---- SIGKILL of the whole job at random moments, in a loop ----
 BIG = ["--x", "-1:1:9", "--y", "-1:1:9"]
 NPTS = 81

@@ -7,6 +7,8 @@
  *   FAULT_AFTER  fail from this many seconds after the process started.
  *   FAULT_SLEEP  instead of failing, the first chosen call sleeps this many seconds and then
  *                goes on (a process stopped at that point, as a suspended job is).
+ *   FAULT_ABORT_DELAY  MPI_Abort waits this many seconds first, on every rank (a launcher slow
+ *                to end the other ranks, as on a loaded node); independent of FAULT_CALL.
  * Without FAULT_CALL nothing changes. Each failure (or sleep) is reported on stderr with
  * "[fault]". */
 #define _GNU_SOURCE
@@ -75,4 +77,16 @@ int MPI_Iprobe(int source, int tag, MPI_Comm comm, int* flag, MPI_Status* status
   static long count;
   if (fails("MPI_Iprobe", &count)) return MPI_ERR_OTHER;
   return PMPI_Iprobe(source, tag, comm, flag, status);
+}
+
+int MPI_Abort(MPI_Comm comm, int code) {
+  const char* delay = getenv("FAULT_ABORT_DELAY");
+  if (delay) {
+    fprintf(stderr, "[fault] MPI_Abort waits %s s\n", delay);
+    fflush(stderr);
+    struct timespec ts = {(time_t)atol(delay), 0};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+  }
+  return PMPI_Abort(comm, code);
 }
