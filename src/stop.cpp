@@ -1,6 +1,7 @@
 #include "losscape/stop.hpp"
 
 #include <csignal>
+#include <initializer_list>
 
 namespace losscape {
 
