@@ -933,23 +933,41 @@ for sig, target, label in [(signal.SIGUSR1, "mpirun", "SIGUSR1 to mpirun"),
     check(f"{81 - n} computed now" in r.stdout,
           f"{label}: the resumed run computed exactly the {81 - n} missing points")
 
+
+def start_writing(out):
+    """A 2-rank sweep into `out` with a write round every 0.5 s, once some points are done and a
+    round has put some in the file (on a loaded machine the first round came late, and the file
+    held 0 points; read while the job writes it, so retried)."""
+    p = start([*SLOW[:-2], "--flush-seconds", "0.5", "--progress-seconds", "0.5", "--out", out],
+              mpi=2)
+    wait_for_points(p, 81, 2)
+    t0 = time.time()
+    while time.time() - t0 < 60 and p.poll() is None:
+        try:
+            if done_count(out) > 0:
+                break
+        except Exception:  # noqa: BLE001 (a file being written: read again)
+            pass
+        time.sleep(0.2)
+    return p
+
+
+def stderr_at_end(p):
+    """The job's stderr once it ended (killed if it ran on for 2 minutes)."""
+    try:
+        p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    return p.stderr.read()
+
+
 # ---- a lock taken over while the job was stopped: nothing more written, exit 1 ----
 # A job suspended on another host for longer than the lock's stale time finds, when it goes on,
 # that another job took its lock over and writes the file now. Here the job is stopped and the
 # other job's takeover is played by replacing the lock file.
 out = "taken.h5"
-p = start([*SLOW[:-2], "--flush-seconds", "0.5", "--progress-seconds", "0.5", "--out", out], mpi=2)
-lines = wait_for_points(p, 81, 2)
-# (and until a write round has put some in the file: on a loaded machine the stop came before the
-# first round, and the file held 0 points; read while the job writes it, so retried)
-t0 = time.time()
-while time.time() - t0 < 60 and p.poll() is None:
-    try:
-        if done_count(out) > 0:
-            break
-    except Exception:  # noqa: BLE001 (a file being written: read again)
-        pass
-    time.sleep(0.2)
+p = start_writing(out)
 os.killpg(p.pid, signal.SIGSTOP)
 other = json.dumps({"host": "elsewhere.example", "pid": 4242, "slurm_job_id": "777",
                     "since": "2026-12-02T03:00:00Z"})
@@ -958,12 +976,7 @@ with open(out + ".lock.new", "w") as f:
 os.replace(out + ".lock.new", out + ".lock")
 os.utime(out + ".lock", (1e9, 1e9))  # an old time: a heartbeat of the stopped job would show
 os.killpg(p.pid, signal.SIGCONT)
-try:
-    p.wait(timeout=120)
-except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-se = p.stderr.read()
+se = stderr_at_end(p)
 check(p.returncode == 1, f"lock taken over: exit 1 (got {p.returncode})")
 check(f"losscape: error: {out}: this sweep no longer holds the file: its lock file {out}.lock now "
       "names pid 4242 on host elsewhere.example (Slurm job 777)" in se and
@@ -983,23 +996,9 @@ check(done_count(out) == 81 and np.allclose(a, b, rtol=1e-6, atol=0),
 # (a multi-rank job looks again after 10 s: a failing rank lets the lock go before its abort ends
 # rank 0, and that is not reported as a deletion; test_sweep_faults.py's worker_send)
 out = "deleted.h5"
-p = start([*SLOW[:-2], "--flush-seconds", "0.5", "--progress-seconds", "0.5", "--out", out], mpi=2)
-wait_for_points(p, 81, 2)
-t0 = time.time()
-while time.time() - t0 < 60 and p.poll() is None:
-    try:
-        if done_count(out) > 0:
-            break
-    except Exception:  # noqa: BLE001 (a file being written: read again)
-        pass
-    time.sleep(0.2)
+p = start_writing(out)
 os.remove(out + ".lock")
-try:
-    p.wait(timeout=120)
-except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-se = p.stderr.read()
+se = stderr_at_end(p)
 errs = [line for line in se.splitlines() if line.startswith("losscape: error:")]
 check(p.returncode == 1 and errs == [
     f"losscape: error: {out}: this sweep no longer holds the file: its lock file {out}.lock is gone "
