@@ -529,10 +529,10 @@ bool FileLock::held(const std::string& target, double stale_seconds) {
   return age_at(lock_detail::fs_now(path, true), st) <= stale_seconds;
 }
 
-std::string FileLock::lost() const {
+std::string FileLock::lost(double gone_recheck_seconds) const {
   lock_detail::Seen now = lock_detail::look(lock_path_);
   if (!now.exists) {  // a second look: an NFS client can fail an open for a moment
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::duration<double>(gone_recheck_seconds));
     now = lock_detail::look(lock_path_);
   }
   if (!now.exists) return "its lock file " + lock_path_ + " is gone (deleted while this job ran)";

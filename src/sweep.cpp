@@ -231,7 +231,7 @@ constexpr std::uint64_t kBytesPerGridPoint = 40;
 // How long rank 0 of a multi-rank sweep waits, its lock found gone, for another rank's abort
 // to end it (see check_still_held): Open MPI's launcher took over 0.5 s on a loaded 2-core CI
 // machine; a lock deleted by hand is reported this much later.
-constexpr int kAbortGraceSeconds = 10;
+constexpr double kAbortGraceSeconds = 10;
 
 void check_grid_memory(const Grid& g, int ranks_on_node, const MemoryRoom& room) {
   const std::uint64_t per_rank = std::uint64_t(g.size()) * kBytesPerGridPoint;
@@ -1599,20 +1599,16 @@ SweepOutcome run_sweep(const SweepConfig& cfg, const mpi::Comm& world) {
     // file is not even closed, whose metadata this job may hold stale); the points since the last
     // round are recomputed by whoever resumes. (Rank 0 holds the lock; its abort ends every rank.)
     // A rank that fails lets rank 0's lock go (release_lock) before its MPI_Abort ends this
-    // rank, which on a busy node can take seconds: a lock found gone under several ranks is
-    // looked at again after a grace, so that the job ends with that rank's error alone and not
-    // with a second one blaming a deletion.
+    // rank, which on a busy node can take seconds: under several ranks a lock found gone is
+    // looked at again after that grace, so that the job ends with that rank's error alone and
+    // not with a second one blaming a deletion.
     auto check_still_held = [&]() {
-      if (!lock) return;
-      std::string why = lock->lost();
-      if (!why.empty() && size > 1 && !std::filesystem::exists(lock->path())) {
-        std::this_thread::sleep_for(std::chrono::seconds(kAbortGraceSeconds));
-        why = lock->lost();
-      }
-      if (!why.empty())
-        mpi::abort_job(cfg.out + ": this sweep no longer holds the file: " + why +
-                           "; stopping without writing its points since the last round",
-                       1);
+      if (lock)
+        if (const std::string why = size > 1 ? lock->lost(kAbortGraceSeconds) : lock->lost();
+            !why.empty())
+          mpi::abort_job(cfg.out + ": this sweep no longer holds the file: " + why +
+                             "; stopping without writing its points since the last round",
+                         1);
     };
     auto write_log = [&](const std::string& status) {
       check_still_held();  // (the final entry too: it would replace the new holder's run log)

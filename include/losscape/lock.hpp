@@ -73,8 +73,10 @@ class FileLock {
   /// "" while the lock file is still this holder's; else what became of it (another holder's
   /// lock, or none). A holder stopped or suspended on another host for longer than the stale
   /// time can find its lock taken over by another job, which now writes the target: the holder
-  /// must write nothing more to it. One read of the lock file.
-  std::string lost() const;
+  /// must write nothing more to it. One read of the lock file, and a second one
+  /// `gone_recheck_seconds` later when it is not there (an NFS client can fail an open for a
+  /// moment; the sweep waits longer under several ranks, sweep.cpp's kAbortGraceSeconds).
+  std::string lost(double gone_recheck_seconds = 0.5) const;
   /// What this holder wrote into the lock file (its host, pid and start): for release_for.
   const std::string& token() const { return token_; }
   /// Removes `target`'s lock where it still holds `token` (another process's lock, given by

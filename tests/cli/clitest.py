@@ -66,6 +66,11 @@ def losscape(*args, env=None, expect_ok=True, timeout=None):
     return r
 
 
+def errors(stderr):
+    """The lines of `stderr` that are losscape's errors ("losscape: error: ...")."""
+    return [line for line in stderr.splitlines() if line.startswith("losscape: error:")]
+
+
 def text(v):
     """An HDF5 string attribute as h5py returns it (bytes or str), as str."""
     return v.decode() if isinstance(v, bytes) else str(v)

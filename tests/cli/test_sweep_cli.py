@@ -34,7 +34,7 @@ except ImportError:
     sys.exit(77)
 
 from clitest import (FASHION_MNIST as DATA, MPI_FLAGS, MPIEXEC, check, conclude,  # noqa: E402
-                     run, setup, text)
+                     errors, run, setup, text)
 
 EXE = setup("/tmp/losscape-test-sweep-cli")
 
@@ -77,7 +77,7 @@ for args, needle in [([*SWEEP, *GRID, "--bogus"], "not expected: --bogus"),
                      (["plot", "dirs.h5", "-o", "mpi_plot"], "plot is serial"),
                      (["export", "dirs.h5", "--vtp", "mpi.vtp"], "export is serial")]:
     p = run(args, expect=2, mpi=2)
-    said = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+    said = errors(p.stderr)
     check(len(said) == 1 and needle in said[0],
           f"{needle}: one error line from 2 ranks (got {said})")
 check(not [f for f in ("mpi_train", "mpi_dirs.h5", "mpi_proj.h5", "mpi_plot", "mpi.vtp")
@@ -103,7 +103,7 @@ def mpmd(a, b, wdirs=(".", ".")):
 
 
 def refused(tag, p, out, *needles):
-    lines = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+    lines = errors(p.stderr)
     check(p.returncode == 1 and len(lines) == 1 and all(n in lines[0] for n in needles) and
           not os.path.exists(out), f"{tag}: refused in one line, no file ({p.returncode}: {lines or p.stderr[-300:]})")
 
@@ -112,7 +112,7 @@ def refused(tag, p, out, *needles):
 # 0, whose line is fine, is not the one to say it; the job exited 2 without a word).
 p = mpmd(AGREE0 := ["sweep", "--arch", "cnn_small", *DATA_ARGS, "--samples", "10", "--x", "-1:1:3",
                     "--out", "mpmd_usage.h5", "--quiet"], [*AGREE0, "--x", "-1:1:5"])
-lines = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
+lines = errors(p.stderr)
 check(p.returncode == 2 and lines == ["losscape: error: --x is given more than once (losscape sweep --help lists "
                                       "the options) (rank 1, the first of mpirun's command line 2)"]
       and not os.path.exists("mpmd_usage.h5"), f"a usage error on rank 1's command line only: said ({p.returncode}: {lines})")
@@ -553,8 +553,8 @@ for args, says in (([*RUN_SH, "--batch-size", "0"], "--batch-size must be at lea
                    ([*RUN_SH, "--memory-format", "foo"], "--memory-format 'foo'"),
                    (SHARDS0, "--data-shards must be at least 1")):
     p = run([*args, "--dry-run", "--identity-only"], expect=1, mpi=1)
-    errors = [l for l in p.stderr.splitlines() if l.startswith("losscape: error:")]
-    check(errors and says in errors[0], f"--identity-only, {says}: refused ({p.stderr.strip()[:200]})")
+    said = errors(p.stderr)
+    check(said and says in said[0], f"--identity-only, {says}: refused ({p.stderr.strip()[:200]})")
 p = run([*RUN_SH, "--identity-only"], expect=1, mpi=1)
 check(p.stderr.startswith("losscape: error: --identity-only is a kind of --dry-run: give both"),
       f"--identity-only without --dry-run: refused: {p.stderr.strip()[:200]}")
@@ -999,8 +999,7 @@ out = "deleted.h5"
 p = start_writing(out)
 os.remove(out + ".lock")
 se = stderr_at_end(p)
-errs = [line for line in se.splitlines() if line.startswith("losscape: error:")]
-check(p.returncode == 1 and errs == [
+check(p.returncode == 1 and errors(se) == [
     f"losscape: error: {out}: this sweep no longer holds the file: its lock file {out}.lock is gone "
     "(deleted while this job ran); stopping without writing its points since the last round"],
       f"lock deleted: exit 1 (got {p.returncode}) and one line saying so: {se[-600:]!r}")

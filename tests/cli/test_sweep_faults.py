@@ -41,7 +41,7 @@ except ImportError:
     print("needs h5py and numpy")
     sys.exit(77)
 
-from clitest import FASHION_MNIST as DATA, MPI_FLAGS, MPIEXEC, check, conclude, setup
+from clitest import FASHION_MNIST as DATA, MPI_FLAGS, MPIEXEC, check, conclude, errors, setup
 
 EXE = setup("/tmp/losscape-test-sweep-faults", "LOSSCAPE_FAULT_INJECT")
 SHIM = os.environ["LOSSCAPE_FAULT_INJECT"]
@@ -85,10 +85,6 @@ def run(args, np_=0, fault=None, env_extra=None):
         for k in env_extra or {}:
             os.environ.pop(k, None)
     return rc, out, err
-
-
-def errors(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("losscape: error:")]
 
 
 def wait_lock_free(path):

@@ -9,8 +9,8 @@
  *                goes on (a process stopped at that point, as a suspended job is).
  *   FAULT_ABORT_DELAY  MPI_Abort waits this many seconds first, on every rank (a launcher slow
  *                to end the other ranks, as on a loaded node); independent of FAULT_CALL.
- * Without FAULT_CALL nothing changes. Each failure (or sleep) is reported on stderr with
- * "[fault]". */
+ * Without FAULT_CALL and FAULT_ABORT_DELAY nothing changes. Each failure (or sleep) is
+ * reported on stderr with "[fault]". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <hdf5.h>
@@ -24,6 +24,13 @@ static double seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Sleeps `text` seconds (a whole number), through signals. */
+static void sleep_seconds(const char* text) {
+  struct timespec ts = {(time_t)atol(text), 0};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
 }
 
 static double t_start;
@@ -46,9 +53,7 @@ static int fails(const char* fn, long* count) {
     if (slept++) return 0;
     fprintf(stderr, "[fault] rank %s: %s call %ld sleeps %s s\n", rank, fn, n, pause);
     fflush(stderr);
-    struct timespec ts = {(time_t)atol(pause), 0};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
+    sleep_seconds(pause);
     return 0;
   }
   if (fail) {
@@ -84,9 +89,7 @@ int MPI_Abort(MPI_Comm comm, int code) {
   if (delay) {
     fprintf(stderr, "[fault] MPI_Abort waits %s s\n", delay);
     fflush(stderr);
-    struct timespec ts = {(time_t)atol(delay), 0};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
+    sleep_seconds(delay);
   }
   return PMPI_Abort(comm, code);
 }
