@@ -25,7 +25,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // A value of the data (every digit: 17, quick for millions; messages use shortest_decimal).
-std::string num(double v) {
+std::string all_digits(double v) {
   char b[40];
   std::snprintf(b, sizeof b, "%.17g", v);
   return b;
@@ -241,16 +241,16 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
       << "      <PointData Scalars=\"zvalue\">\n"
       << "        <DataArray type=\"Float64\" Name=\"zvalue\" NumberOfComponents=\"1\" "
          "format=\"ascii\" RangeMin=\""
-      << num(zlo) << "\" RangeMax=\"" << num(zhi) << "\">\n";
+      << all_digits(zlo) << "\" RangeMax=\"" << all_digits(zhi) << "\">\n";
     for (std::size_t i = 0; i < nx * ny; ++i)
-      if (id[i] >= 0) f << "          " << num(g.z[i]) << "\n";
+      if (id[i] >= 0) f << "          " << all_digits(g.z[i]) << "\n";
     f << "        </DataArray>\n"
       << "      </PointData>\n"
       << "      <CellData Scalars=\"averaged zvalue\">\n"
       << "        <DataArray type=\"Float64\" Name=\"averaged zvalue\" NumberOfComponents=\"1\" "
          "format=\"ascii\" RangeMin=\""
-      << num(alo) << "\" RangeMax=\"" << num(ahi) << "\">\n";
-    for (double a : avg) f << "          " << num(a) << "\n";
+      << all_digits(alo) << "\" RangeMax=\"" << all_digits(ahi) << "\">\n";
+    for (double a : avg) f << "          " << all_digits(a) << "\n";
     f << "        </DataArray>\n"
       << "      </CellData>\n"
       << "      <Points>\n"
@@ -259,7 +259,7 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     for (std::size_t iy = 0; iy < ny; ++iy)
       for (std::size_t ix = 0; ix < nx; ++ix)
         if (id[iy * nx + ix] >= 0)
-          f << "          " << num(g.x[ix]) << " " << num(g.y[iy]) << " " << num(g.z[iy * nx + ix])
+          f << "          " << all_digits(g.x[ix]) << " " << all_digits(g.y[iy]) << " " << all_digits(g.z[iy * nx + ix])
             << "\n";
     f << "        </DataArray>\n"
       << "      </Points>\n"

@@ -207,7 +207,7 @@ std::string gp_str(const std::string& s) {
 
 // A file name inside a comment line of a script or data file: a line break in it would end the
 // comment (and make the rest a command or a data row), so it is written as \n.
-std::string one_line(const std::string& s) {
+std::string comment_safe(const std::string& s) {
   std::string o;
   for (char c : s) o += c == '\n' ? std::string("\\n") : c == '\r' ? std::string("\\r") : std::string(1, c);
   return o;
@@ -647,10 +647,10 @@ void script_preamble(std::ostream& os, const Context& c, const std::string& name
   const PlotOptions& o = *c.o;
   std::string formats;
   for (auto& f : o.formats) formats += (formats.empty() ? "" : " ") + f;
-  os << "# " << one_line(name) << ".gp: " << what << " of " << one_line(source.empty() ? c.s->path : source) << "\n"
-     << "# Written by `losscape plot`. Data: " << one_line(name) << ".dat (" << columns
+  os << "# " << comment_safe(name) << ".gp: " << what << " of " << comment_safe(source.empty() ? c.s->path : source) << "\n"
+     << "# Written by `losscape plot`. Data: " << comment_safe(name) << ".dat (" << columns
      << "; NaN = not computed or computed as NaN).\n"
-     << "# Restyle freely, then re-render in this directory with: gnuplot " << one_line(name) << ".gp\n\n"
+     << "# Restyle freely, then re-render in this directory with: gnuplot " << comment_safe(name) << ".gp\n\n"
      << "name = " << gp_str(name) << "\n"
      << "datafile = \"./\" . name . \".dat\"   # (./: a name beginning with < or | is no command)\n"
      << "formats = " << gp_str(formats) << "      # any of: png pdf svg\n"
@@ -993,7 +993,7 @@ Figure figure_2d(const Context& c, const std::string& q, Kind kind) {
                         "draws every line; the heatmaps and losscape export have every point)");
 
   std::ostringstream data;
-  data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: alpha beta " << q
+  data << "# " << label_of(q) << " of " << comment_safe(s.path) << "\n# columns: alpha beta " << q
        << "; one block per beta, NaN = not computed or computed as NaN";
   if (thinned(sub))
     data << "; " << lines_phrase(sub.step_x, sub.step_y, "alpha", "beta")
@@ -1243,7 +1243,7 @@ Figure figure_1d_loss_acc(const Context& c) {
   std::ostringstream data;
   std::string colnames = line_column(c);
   for (auto& q : cols) colnames += " " + q;
-  data << "# loss and accuracy of " << one_line(s.path) << "\n# columns: " << colnames
+  data << "# loss and accuracy of " << comment_safe(s.path) << "\n# columns: " << colnames
        << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) {
     data << num(s.x[i]);
@@ -1298,7 +1298,7 @@ Figure figure_1d(const Context& c, const std::string& q) {
   if (const std::string high = above_loss_max_note({q}, {v}, rows, o.loss_max); !high.empty())
     fig.notes.push_back(high);
   std::ostringstream data;
-  data << "# " << label_of(q) << " of " << one_line(s.path) << "\n# columns: " << line_column(c) << " " << q
+  data << "# " << label_of(q) << " of " << comment_safe(s.path) << "\n# columns: " << line_column(c) << " " << q
        << "; NaN = not computed or computed as NaN\n";
   for (std::size_t i : rows) data << num(s.x[i]) << ' ' << value_num(v[i]) << '\n';
   write_file(fig.data(), data.str());
@@ -1991,7 +1991,7 @@ std::string comparison_data(const std::vector<Curve>& cs, const std::vector<std:
     std::size_t stride = 1;
     const auto rows = rows_1d(s, qs.front(), computed_count(s, qs.front()) == s.size(), stride);
     const std::size_t done = done_count(s, qs);
-    data << (k ? "\n\n" : "") << "# index " << k << ": " << one_line(cs[k].label) << " (" << one_line(s.path) << ")";
+    data << (k ? "\n\n" : "") << "# index " << k << ": " << comment_safe(cs[k].label) << " (" << comment_safe(s.path) << ")";
     if (done < s.size())
       data << ", in progress: " << done << " of " << s.size() << " points done"
            << (stride > 1 ? ", every " + ordinal(stride) + " point drawn" : "");
@@ -2089,7 +2089,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
       c.view = s;
       c.axis = "α";
     }
-    c.label = opts.labels.empty() ? one_line(fs::path(s.path).stem().string()) + c.fixed : opts.labels[k];
+    c.label = opts.labels.empty() ? comment_safe(fs::path(s.path).stem().string()) + c.fixed : opts.labels[k];
     cs.push_back(std::move(c));
   }
   if (opts.labels.empty()) {  // (run1/surface.h5 and run2/surface.h5: their paths)
@@ -2098,7 +2098,7 @@ std::vector<Figure> write_comparison(const std::vector<SurfaceView>& surfaces, c
     for (auto& c : cs) unique = seen.insert(c.label).second && unique;
     if (!unique)
       for (auto& c : cs)
-        c.label = one_line((fs::path(c.view.path).parent_path() / fs::path(c.view.path).stem()).string()) + c.fixed;
+        c.label = comment_safe((fs::path(c.view.path).parent_path() / fs::path(c.view.path).stem()).string()) + c.fixed;
   }
   PlotOptions o = checked_options(opts, cs.front().view);
   auto every_has = [&](const std::string& q) {

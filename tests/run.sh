@@ -4,6 +4,7 @@
 # suite through CTest. Exits non-zero when anything fails.
 #   LOSSCAPE_BUILD=dir   build directory (default: build/)
 #   BUILD_TYPE=type      CMake build type for a new build directory (default: Release)
+#   UNITY_BUILD=OFF      a new build directory compiled file by file (default ON: in batches)
 #   CTEST_ARGS="..."     extra ctest arguments, e.g. CTEST_ARGS="-R unit"
 #   LOSSCAPE_ALLOW_SKIPS=1   accept skipped tests (by default a skipped test fails the run: see below)
 set -euo pipefail

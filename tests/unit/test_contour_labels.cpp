@@ -25,7 +25,7 @@ std::vector<double> sample(const std::vector<double>& x, const std::vector<doubl
   return z;
 }
 
-double bowl(double a, double b) { return a * a + b * b; }
+double round_bowl(double a, double b) { return a * a + b * b; }
 
 }  // namespace
 
@@ -44,7 +44,7 @@ TEST_CASE("contour lines of a plane are its straight level lines, across the gri
 
 TEST_CASE("a bowl's contour line is one closed loop on its circle", "[contour]") {
   auto x = axis(-1, 1, 41), y = axis(-1, 1, 41);
-  auto z = sample(x, y, bowl);
+  auto z = sample(x, y, round_bowl);
   auto lines = contour_lines(x, y, z, 0.25);
   REQUIRE(lines.size() == 1);
   const auto& l = lines[0];
@@ -100,7 +100,7 @@ TEST_CASE("a saddle's hyperbola branches and a hole in the grid", "[contour]") {
 
 TEST_CASE("contour labels sit on their lines, inside the frame, apart", "[contour]") {
   auto x = axis(-1, 1, 41), y = axis(-1, 1, 41);
-  auto z = sample(x, y, bowl);
+  auto z = sample(x, y, round_bowl);
   std::vector<double> levels;
   std::vector<std::string> texts;
   for (int k = 0; k < 20; ++k) {
@@ -118,7 +118,7 @@ TEST_CASE("contour labels sit on their lines, inside the frame, apart", "[contou
   for (std::size_t i = 0; i < labels.size(); ++i) {
     const auto& l = labels[i];
     has[l.level] = true;
-    CHECK(bowl(l.x, l.y) == Approx(levels[l.level]).margin(3e-3));  // on its own circle
+    CHECK(round_bowl(l.x, l.y) == Approx(levels[l.level]).margin(3e-3));  // on its own circle
     const double w = texts[l.level].size() * f.char_px + 6, cx = px(l.x, f.x0, f.x1, f.width_px),
                  cy = px(l.y, f.y0, f.y1, f.height_px);
     CHECK(cx - w / 2 >= 0);

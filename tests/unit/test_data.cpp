@@ -13,6 +13,7 @@
 
 using namespace losscape;
 using losscape::test::TempDir;
+using losscape::test::put_be32;
 using losscape::test::write_bytes;
 
 namespace {
@@ -33,10 +34,6 @@ std::vector<std::uint8_t> cifar_records(int first, int count) {
         for (int x = 0; x < 32; ++x) b.push_back(cifar_pixel(r, c, y, x));
   }
   return b;
-}
-
-void put_be32(std::vector<std::uint8_t>& b, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(std::uint8_t(v >> s));
 }
 
 std::vector<std::uint8_t> idx_images(int n, int rows = 28, int cols = 28, std::uint32_t magic = 0x803) {

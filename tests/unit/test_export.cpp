@@ -57,7 +57,7 @@ void write_grid_surface(const std::string& path, const std::vector<double>& x,
 }
 
 double bilinear(double x, double y) { return 2 + 0.5 * x - 0.3 * y + 0.1 * x * y; }
-double bowl(double x, double y) { return 0.05 + 3 * x * x + 12 * y * y; }
+double narrow_bowl(double x, double y) { return 0.05 + 3 * x * x + 12 * y * y; }
 
 }  // namespace
 
@@ -122,7 +122,7 @@ TEST_CASE("resampling keeps corners and nodes exactly and reproduces bilinear su
   b.x = linspace(-1, 1, 11);
   b.y = linspace(-1, 1, 11);
   for (double y : b.y)
-    for (double x : b.x) b.z.push_back(bowl(x, y));
+    for (double x : b.x) b.z.push_back(narrow_bowl(x, y));
   auto rb = resample_spline(b, 41);
   CHECK(rb.z[0] == b.z[0]);
   CHECK(rb.z[40] == b.z[10]);
@@ -130,7 +130,7 @@ TEST_CASE("resampling keeps corners and nodes exactly and reproduces bilinear su
   CHECK(rb.z[41 * 41 - 1] == b.z[120]);
   for (std::size_t i = 0; i < 41; ++i)
     for (std::size_t j = 0; j < 41; ++j)
-      CHECK(rb.z[i * 41 + j] == Approx(bowl(rb.x[j], rb.y[i])).epsilon(0.01).margin(0.02));
+      CHECK(rb.z[i * 41 + j] == Approx(narrow_bowl(rb.x[j], rb.y[i])).epsilon(0.01).margin(0.02));
 
   b.z[17] = std::nan("");
   CHECK_THROWS_AS(resample_spline(b, 21), InputError);
@@ -139,7 +139,7 @@ TEST_CASE("resampling keeps corners and nodes exactly and reproduces bilinear su
 TEST_CASE("vtp values: clip at zmax, then ln(z + 0.1)", "[export]") {
   ExportScratch d;
   auto x = linspace(-1, 1, 6), y = linspace(0, 1, 4);
-  write_grid_surface(d.file("s.h5"), x, y, bowl);
+  write_grid_surface(d.file("s.h5"), x, y, narrow_bowl);
   auto s = read_surface_view(d.file("s.h5"));
   VtpOptions o;
   o.zmax = 2;
@@ -148,7 +148,7 @@ TEST_CASE("vtp values: clip at zmax, then ln(z + 0.1)", "[export]") {
   REQUIRE(g.z.size() == 24);
   for (std::size_t i = 0; i < 4; ++i)
     for (std::size_t j = 0; j < 6; ++j)
-      CHECK(g.z[i * 6 + j] == Approx(std::log(std::min(bowl(x[j], y[i]), 2.0) + 0.1)));
+      CHECK(g.z[i * 6 + j] == Approx(std::log(std::min(narrow_bowl(x[j], y[i]), 2.0) + 0.1)));
 
   // 1D surfaces cannot be exported
   {
@@ -164,7 +164,7 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
           "[export]") {
   ExportScratch d;
   auto x = linspace(-1, 1, 5), y = linspace(-1, 0, 3);
-  write_grid_surface(d.file("s.h5"), x, y, bowl);
+  write_grid_surface(d.file("s.h5"), x, y, narrow_bowl);
   auto sum = export_vtp(d.file("s.h5"), d.file("s.vtp"), VtpOptions{});
   CHECK(sum.points == 15);
   CHECK(sum.cells == 8);
@@ -195,7 +195,7 @@ TEST_CASE("write_vtp: one point per node, one quad per cell, quads i, i+1, i+n+1
   CHECK(read_text(d.file("s.h5")) == before);
 
   // a partial surface: the missing node and the cells touching it are left out
-  write_grid_surface(d.file("p.h5"), x, y, bowl, {7});  // row 1, column 2: touches 4 cells
+  write_grid_surface(d.file("p.h5"), x, y, narrow_bowl, {7});  // row 1, column 2: touches 4 cells
   auto p = export_vtp(d.file("p.h5"), d.file("p.vtp"), VtpOptions{});
   CHECK(p.points == 14);
   CHECK(p.cells == 4);

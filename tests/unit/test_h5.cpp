@@ -20,7 +20,7 @@ namespace {
 
 // The wait status of a child that runs `body` with SIGINT, SIGTERM and SIGHUP at their default
 // (the test runner catches them itself) and exits 0 after it.
-int in_child(const std::function<void()>& body) {
+int status_in_child(const std::function<void()>& body) {
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -45,7 +45,7 @@ TEST_CASE("write_whole: a signal during the write removes the temporary, then en
   const std::string path = (dir / "out.h5").string();
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     INFO("signal " << sig);
-    const int status = in_child([&] {
+    const int status = status_in_child([&] {
       h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& t) {
         std::ofstream(t) << "half a file";
         ::raise(sig);
@@ -59,7 +59,7 @@ TEST_CASE("write_whole: a signal during the write removes the temporary, then en
   // A write_whole inside another's write: a signal after the inner one ended still removes the
   // outer temporary (the inner one's end cleared the outer's name for the handler)
   const std::string inner = (dir / "inner.h5").string();
-  int status = in_child([&] {
+  int status = status_in_child([&] {
     h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& t) {
       std::ofstream(t) << "outer";
       h5::write_whole(inner, h5::own_suffix(".writing"), [](const std::string& t2) { std::ofstream(t2) << "inner"; });
@@ -74,7 +74,7 @@ TEST_CASE("write_whole: a signal during the write removes the temporary, then en
   // PID 1 of a PID namespace (a container without an init) ignores a signal left at its
   // default: the handler's re-raise is dropped there, and the write went on into the removed
   // file. It ends as the signal would have (exit 128 + 15). Root only: elsewhere not seen.
-  status = in_child([&] {
+  status = status_in_child([&] {
     if (::unshare(CLONE_NEWPID) != 0) ::_exit(77);
     const pid_t init = ::fork();
     if (init < 0) ::_exit(78);
@@ -103,7 +103,7 @@ TEST_CASE("write_whole: a signal during the write removes the temporary, then en
   // A signal the process handles itself (a sweep's or training's stop) is left to it: the write
   // goes on and ends whole, and the dispositions are as they were after it.
   static volatile std::sig_atomic_t seen = 0;
-  status = in_child([&] {
+  status = status_in_child([&] {
     std::signal(SIGTERM, [](int) { seen = 1; });
     h5::write_whole(path, h5::own_suffix(".writing"), [&](const std::string& t) {
       ::raise(SIGTERM);

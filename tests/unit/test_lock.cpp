@@ -65,7 +65,7 @@ std::string this_host() {
 
 // Run `body` in a child process: its exit status and the text it returned (its result or error).
 // A body that cannot set up what it needs exits with its own status (77: not possible here).
-std::pair<int, std::string> in_child(const std::function<std::string()>& body) {
+std::pair<int, std::string> said_in_child(const std::function<std::string()>& body) {
   int pipefd[2];
   REQUIRE(::pipe(pipefd) == 0);
   const pid_t child = ::fork();
@@ -294,7 +294,7 @@ TEST_CASE("A holder's destructor removes its lock under the takeover mutex, afte
   // ... also where the takeover mutex cannot be written (a full disk or quota; here a file size
   // limit of 0, after the lock was written): none being there, no takeover is under way, and the
   // lock is removed by name (it was left, refusing the next run for minutes)
-  const auto [status, left] = in_child([&] {
+  const auto [status, left] = said_in_child([&] {
     auto held = std::make_unique<FileLock>(target);
     ::signal(SIGXFSZ, SIG_IGN);
     struct rlimit none {0, 0};
@@ -344,7 +344,7 @@ TEST_CASE("A lock file this user cannot read is another user's: refused, not tak
     message = lock_attempt(target);
   } else {
     fs::permissions(dir, fs::perms::all);
-    const auto [status, got] = in_child([&] {
+    const auto [status, got] = said_in_child([&] {
       if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
       return lock_attempt(target);
     });
@@ -375,7 +375,7 @@ TEST_CASE("A stale lock of a 200-character output name is taken over under a 64-
   const std::string target = scratch(std::string(197, 'n') + ".h5");
   REQUIRE(fs::path(target).filename().string().size() == 200);
   write_stale_lock(target + ".lock");
-  const auto [status, message] = in_child([&] {
+  const auto [status, message] = said_in_child([&] {
     if (::unshare(CLONE_NEWUTS) != 0 || ::sethostname(std::string(64, 'h').c_str(), 64) != 0)
       ::_exit(77);
     return lock_attempt(target);

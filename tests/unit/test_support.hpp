@@ -42,6 +42,11 @@ inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>
   REQUIRE(out.good());
 }
 
+/// Appends v as four big-endian bytes (the IDX header fields of MNIST-format files).
+inline void put_be32(std::vector<std::uint8_t>& b, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(std::uint8_t((v >> s) & 0xff));
+}
+
 /// Run a shell command and return its standard output and exit status.
 struct CommandResult {
   int status = -1;

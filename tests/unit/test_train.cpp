@@ -15,6 +15,7 @@
 
 using namespace losscape;
 using losscape::test::TempDir;
+using losscape::test::put_be32;
 using catch_compat::Contains;
 namespace fs = std::filesystem;
 
@@ -23,10 +24,6 @@ namespace {
 // ---- a synthetic, learnable MNIST-format data set ----
 // Class c (0..9): vertical stripes of period 2 + c/2 when c is even, horizontal when odd, on a
 // background whose brightness grows with c, plus noise. Crops and flips keep the class.
-void put_be32(std::vector<std::uint8_t>& b, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(std::uint8_t((v >> s) & 0xff));
-}
-
 void write_synthetic_idx(const std::string& dir, const std::string& prefix, int n,
                          std::uint32_t seed) {
   std::mt19937 rng(seed);
