@@ -104,7 +104,10 @@ bool lacks_tf32(const torch::Device& d, int* cc) {
 }
 
 std::string describe_device(const torch::Device& d) {
-  if (d.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
+  if (d.is_cpu()) {
+    const int n = at::get_num_threads();
+    return "cpu (" + std::to_string(n) + (n == 1 ? " thread)" : " threads)");
+  }
   if (d.is_cuda()) {
     const auto name = cuda_device_name(d.has_index() ? d.index() : 0);
     if (!name.empty()) return d.str() + " (" + name + ")";

@@ -480,14 +480,14 @@ for n, bind, want in ((1, "none", cpus), (2, "none", max(1, cpus // 2)), (1, "co
         continue  # (one CPU: the same count either way)
     p = subprocess.run([MPIEXEC, *ROOT, "--oversubscribe", "--bind-to", bind, "-n", str(n), EXE, *THR],
                        capture_output=True, text=True)
-    got = sorted(set(re.findall(r"cpu \((\d+) threads\)", p.stdout + p.stderr)))
+    got = sorted(set(re.findall(r"cpu \((\d+) threads?\)", p.stdout + p.stderr)))
     check(p.returncode == 0 and got == [str(want)],
           f"-n {n} --bind-to {bind} on {cpus} CPUs: {want} threads per rank (got {got}, exit {p.returncode})")
 if shutil.which("taskset") and cpus >= 2:
     first = min(os.sched_getaffinity(0))
     p = subprocess.run(["taskset", "-c", str(first), EXE, "eval", "--model-file", model, "--data-dir",
                         DATA, "--samples", "50", "--json"], capture_output=True, text=True)
-    check(p.returncode == 0 and json.loads(p.stdout or "{}").get("device") == "cpu (1 threads)",
+    check(p.returncode == 0 and json.loads(p.stdout or "{}").get("device") == "cpu (1 thread)",
           f"eval under taskset -c {first}: 1 thread ({p.stdout[-200:]!r})")
 check(not os.path.exists("thr.h5"), "(the dry runs wrote nothing)")
 

@@ -69,6 +69,15 @@ void tree(const std::string& root, std::initializer_list<std::pair<std::string, 
 }
 }  // namespace
 
+TEST_CASE("device: a CPU is described with its thread count", "[device]") {
+  const int before = at::get_num_threads();
+  at::set_num_threads(1);
+  CHECK(describe_device(torch::Device(torch::kCPU)) == "cpu (1 thread)");
+  at::set_num_threads(2);
+  CHECK(describe_device(torch::Device(torch::kCPU)) == "cpu (2 threads)");
+  at::set_num_threads(before);
+}
+
 TEST_CASE("device: memory_room takes MemAvailable and Slurm's cgroup v2 job limit", "[device]") {
   test::TempDir t("memroom2");
   const std::string job = "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42";
