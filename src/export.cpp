@@ -259,8 +259,8 @@ VtpSummary write_vtp(const ValueGrid& g, const std::string& path, const std::str
     for (std::size_t iy = 0; iy < ny; ++iy)
       for (std::size_t ix = 0; ix < nx; ++ix)
         if (id[iy * nx + ix] >= 0)
-          f << "          " << all_digits(g.x[ix]) << " " << all_digits(g.y[iy]) << " " << all_digits(g.z[iy * nx + ix])
-            << "\n";
+          f << "          " << all_digits(g.x[ix]) << " " << all_digits(g.y[iy]) << " "
+            << all_digits(g.z[iy * nx + ix]) << "\n";
     f << "        </DataArray>\n"
       << "      </Points>\n"
       << "      <Polys>\n"
